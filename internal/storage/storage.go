@@ -1,0 +1,230 @@
+// Package storage defines behalf's persistence contract: one domain-typed
+// interface, value types in and out, and sentinel errors. Backends live in
+// sub-packages and never import the rest of behalf; the conformance
+// sub-package holds the suite every backend must pass.
+//
+// Storage is treated as untrusted: every secret reaches it already sealed by
+// the vault package (see Sealed), so a backend never sees plaintext.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
+var (
+	ErrNotFound      = errors.New("storage: not found")
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrConflict reports a failed precondition: a compare-and-swap lost a
+	// race or an updater refused the current state.
+	ErrConflict = errors.New("storage: conflict")
+	// ErrTooManyTags reports that a resource would carry more than MaxTags
+	// tags; the change that would have caused it is not applied.
+	ErrTooManyTags = errors.New("storage: too many tags")
+)
+
+// MaxTags is the most tags one resource may carry (AgentCore's limit).
+const MaxTags = 50
+
+// Sealed is an envelope-encrypted secret as produced by the vault package.
+// KeyID names the key-encryption key that wraps the record's data key; it is
+// kept in its own column so that rotation can find stale records.
+type Sealed struct {
+	KeyID string
+	Blob  []byte
+}
+
+// IsZero reports whether no secret is stored.
+func (s Sealed) IsZero() bool { return s.KeyID == "" && len(s.Blob) == 0 }
+
+// Page selects a window of a name-ordered listing.
+type Page struct {
+	// After is an exclusive cursor: only names greater than After are listed.
+	After string
+	// Limit caps the number of items; backends treat <= 0 as 100.
+	Limit int
+}
+
+// Role is what a principal may do; see package authz for the table.
+type Role string
+
+const (
+	RoleAdmin   Role = "admin"
+	RoleRuntime Role = "runtime"
+)
+
+// Principal is an API caller authenticated with AWS Signature Version 4.
+type Principal struct {
+	AccessKeyID string
+	Secret      Sealed // the secret access key
+	Role        Role
+	// Workloads lists the workload identities a runtime principal may act
+	// for. Admin principals ignore it.
+	Workloads   []string
+	Description string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// WorkloadIdentity is an agent's identity in the directory.
+type WorkloadIdentity struct {
+	Name              string
+	AllowedReturnURLs []string
+	// AllowedAuthorizers limits which configured inbound JWT authorizers may
+	// vouch for this workload's users. Nil means all of them.
+	AllowedAuthorizers []string
+	// AllowedProviders limits which credential providers (and scopes) this
+	// workload may use. Nil means any.
+	AllowedProviders []ProviderGrant
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// ProviderGrant allows one credential provider, optionally only some scopes.
+type ProviderGrant struct {
+	Provider string `json:"provider"`
+	// Scopes, when non-empty, is the set of scopes that may be requested.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// OAuth2Provider is an OAuth2 credential provider.
+type OAuth2Provider struct {
+	// ID is a random identifier fixed at creation. It names the provider's
+	// callback route and binds its secrets, so a provider deleted and created
+	// again under the same name never inherits the old one's tokens.
+	ID     string
+	Name   string
+	Vendor string
+	// Config is the provider's non-secret configuration, owned and encoded
+	// by the control plane; storage keeps it opaque.
+	Config       []byte
+	ClientSecret Sealed
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// APIKeyProvider is an API-key credential provider.
+type APIKeyProvider struct {
+	ID        string
+	Name      string
+	APIKey    Sealed
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ResourceKind names the taggable resource types.
+type ResourceKind string
+
+const (
+	KindWorkloadIdentity ResourceKind = "workload-identity"
+	KindOAuth2Provider   ResourceKind = "oauth2credentialprovider"
+	KindAPIKeyProvider   ResourceKind = "apikeycredentialprovider"
+	KindTokenVault       ResourceKind = "token-vault"
+)
+
+// Resource identifies a taggable resource.
+type Resource struct {
+	Kind ResourceKind
+	Name string
+}
+
+// TokenVault records which key-encryption key seals new secrets.
+type TokenVault struct {
+	ID string
+	// KeyType is "ServiceManagedKey" or "CustomerManagedKey" (AgentCore's
+	// KeyType enum).
+	KeyType   string
+	KMSKeyARN string
+	// KeyID is the vault key id that KeyType/KMSKeyARN resolve to.
+	KeyID        string
+	LastModified time.Time
+}
+
+// SecretKind tells which record a sealed secret belongs to. The vault binds
+// each ciphertext to its kind and owner through associated data.
+type SecretKind string
+
+const (
+	SecretPrincipal          SecretKind = "principal-secret"
+	SecretOAuth2ClientSecret SecretKind = "oauth2-client-secret"
+	SecretAPIKey             SecretKind = "api-key"
+)
+
+// SealedRef locates one sealed secret for key rotation.
+type SealedRef struct {
+	Kind SecretKind
+	// Owner identifies the owning record (access key id, provider id, …)
+	// exactly as the vault binding for Kind expects it. Workload and User
+	// complete the binding for secrets held for a (workload, user) pair;
+	// they are empty for the kinds above.
+	Owner    string
+	Workload string
+	User     string
+	Sealed   Sealed
+}
+
+// Storage is behalf's persistence contract. Every method is safe for
+// concurrent use. Updater functions passed to Update* run inside the
+// backend's transaction and may run more than once; they must not have side
+// effects. An updater that returns an error aborts the update with it.
+type Storage interface {
+	// Principals.
+	CreatePrincipal(ctx context.Context, p Principal) error
+	// BootstrapPrincipal creates p only if no principal exists yet, atomically
+	// across replicas. It reports whether p was created.
+	BootstrapPrincipal(ctx context.Context, p Principal) (bool, error)
+	GetPrincipal(ctx context.Context, accessKeyID string) (Principal, error)
+	ListPrincipals(ctx context.Context, page Page) ([]Principal, error)
+	UpdatePrincipal(ctx context.Context, accessKeyID string, fn func(Principal) (Principal, error)) (Principal, error)
+	DeletePrincipal(ctx context.Context, accessKeyID string) error
+
+	// Workload identities.
+	CreateWorkloadIdentity(ctx context.Context, w WorkloadIdentity, tags map[string]string) error
+	GetWorkloadIdentity(ctx context.Context, name string) (WorkloadIdentity, error)
+	ListWorkloadIdentities(ctx context.Context, page Page) ([]WorkloadIdentity, error)
+	UpdateWorkloadIdentity(ctx context.Context, name string, fn func(WorkloadIdentity) (WorkloadIdentity, error)) (WorkloadIdentity, error)
+	// DeleteWorkloadIdentity also deletes the identity's tags.
+	DeleteWorkloadIdentity(ctx context.Context, name string) error
+
+	// OAuth2 credential providers.
+	CreateOAuth2Provider(ctx context.Context, p OAuth2Provider, tags map[string]string) error
+	GetOAuth2Provider(ctx context.Context, name string) (OAuth2Provider, error)
+	GetOAuth2ProviderByID(ctx context.Context, id string) (OAuth2Provider, error)
+	ListOAuth2Providers(ctx context.Context, page Page) ([]OAuth2Provider, error)
+	UpdateOAuth2Provider(ctx context.Context, name string, fn func(OAuth2Provider) (OAuth2Provider, error)) (OAuth2Provider, error)
+	// DeleteOAuth2Provider also deletes the provider's tags.
+	DeleteOAuth2Provider(ctx context.Context, name string) error
+
+	// API-key credential providers.
+	CreateAPIKeyProvider(ctx context.Context, p APIKeyProvider, tags map[string]string) error
+	GetAPIKeyProvider(ctx context.Context, name string) (APIKeyProvider, error)
+	ListAPIKeyProviders(ctx context.Context, page Page) ([]APIKeyProvider, error)
+	UpdateAPIKeyProvider(ctx context.Context, name string, fn func(APIKeyProvider) (APIKeyProvider, error)) (APIKeyProvider, error)
+	// DeleteAPIKeyProvider also deletes the provider's tags.
+	DeleteAPIKeyProvider(ctx context.Context, name string) error
+
+	// Tags. Each returns ErrNotFound when the resource does not exist.
+	TagResource(ctx context.Context, r Resource, tags map[string]string) error
+	UntagResource(ctx context.Context, r Resource, keys []string) error
+	ListTags(ctx context.Context, r Resource) (map[string]string, error)
+
+	// Token vault. GetTokenVault returns ErrNotFound before the first
+	// UpdateTokenVault.
+	GetTokenVault(ctx context.Context, id string) (TokenVault, error)
+	// UpdateTokenVault creates the vault record when absent (fn then receives
+	// a zero TokenVault with ID set).
+	UpdateTokenVault(ctx context.Context, id string, fn func(TokenVault) (TokenVault, error)) (TokenVault, error)
+
+	// Key rotation. ListStaleSecrets returns up to limit sealed secrets whose
+	// key id is not keyID. ReplaceSecret swaps ref's ciphertext for next
+	// only if it is still ref.Sealed, else it returns ErrConflict (or
+	// ErrNotFound when the owner is gone).
+	ListStaleSecrets(ctx context.Context, keyID string, limit int) ([]SealedRef, error)
+	ReplaceSecret(ctx context.Context, ref SealedRef, next Sealed) error
+
+	// Ping reports whether the backend is reachable and fully migrated.
+	Ping(ctx context.Context) error
+	Close() error
+}
