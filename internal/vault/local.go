@@ -1,0 +1,279 @@
+package vault
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// LocalPrefix starts the id of every key held in a local keyring file.
+const LocalPrefix = "local:"
+
+// LocalKeyring keeps key-encryption keys in a file on the server's disk:
+// the zero-configuration default. The file holds one service key, created
+// with the file, and any customer keys created later; keys are never
+// removed, so records sealed under any of them stay readable.
+//
+// Several replicas may share one keyring file; a replica that meets an
+// unknown key id re-reads the file (at most once a second) before failing.
+type LocalKeyring struct {
+	path string
+
+	mu       sync.RWMutex
+	keys     map[string]*localKey
+	service  string
+	lastLoad time.Time
+}
+
+type keyringFile struct {
+	Keys []keyringEntry `json:"keys"`
+}
+
+type keyringEntry struct {
+	// ID is a UUID, so that a key can be named by a KMS-style ARN.
+	ID       string    `json:"id"`
+	Service  bool      `json:"service,omitempty"`
+	Created  time.Time `json:"created"`
+	Material string    `json:"material"` // base64, 32 bytes
+}
+
+// OpenLocalKeyring loads the keyring at path, creating it (mode 0600) with
+// a fresh service key when it does not exist.
+func OpenLocalKeyring(path string) (*LocalKeyring, error) {
+	k := &LocalKeyring{path: path}
+	err := k.load()
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("vault: create keyring directory: %w", err)
+		}
+		entry, genErr := newKeyringEntry(true)
+		if genErr != nil {
+			return nil, genErr
+		}
+		if err := writeKeyring(path, keyringFile{Keys: []keyringEntry{entry}}, true); err != nil {
+			return nil, err
+		}
+		err = k.load()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// ServiceKeyID returns the id of the key created with the keyring.
+func (k *LocalKeyring) ServiceKeyID() string {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.service
+}
+
+// Key implements Keyring.
+func (k *LocalKeyring) Key(_ context.Context, id string) (KeyWrapper, error) {
+	k.mu.RLock()
+	w, ok := k.keys[id]
+	stale := time.Since(k.lastLoad) > time.Second
+	k.mu.RUnlock()
+	if ok {
+		return w, nil
+	}
+	if strings.HasPrefix(id, LocalPrefix) && stale {
+		if err := k.load(); err != nil {
+			return nil, err
+		}
+		k.mu.RLock()
+		w, ok = k.keys[id]
+		k.mu.RUnlock()
+		if ok {
+			return w, nil
+		}
+	}
+	return nil, fmt.Errorf("%w %q in the local keyring %s", ErrUnknownKey, id, k.path)
+}
+
+// Has reports whether the keyring holds id, re-reading the file if needed.
+func (k *LocalKeyring) Has(ctx context.Context, id string) bool {
+	_, err := k.Key(ctx, id)
+	return err == nil
+}
+
+// Create adds a new customer key to the keyring file and returns its id.
+func (k *LocalKeyring) Create() (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f, err := readKeyring(k.path)
+	if err != nil {
+		return "", err
+	}
+	entry, err := newKeyringEntry(false)
+	if err != nil {
+		return "", err
+	}
+	f.Keys = append(f.Keys, entry)
+	if err := writeKeyring(k.path, f, false); err != nil {
+		return "", err
+	}
+	if err := k.apply(f); err != nil {
+		return "", err
+	}
+	return LocalPrefix + entry.ID, nil
+}
+
+func (k *LocalKeyring) load() error {
+	f, err := readKeyring(k.path)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.apply(f)
+}
+
+// apply installs the keys of f; the caller holds k.mu.
+func (k *LocalKeyring) apply(f keyringFile) error {
+	keys := make(map[string]*localKey, len(f.Keys))
+	service := ""
+	for i, e := range f.Keys {
+		if _, err := uuid.Parse(e.ID); err != nil {
+			return fmt.Errorf("vault: keyring %s: key %d: id is not a UUID", k.path, i)
+		}
+		material, err := base64.StdEncoding.DecodeString(e.Material)
+		if err != nil || len(material) != 32 {
+			return fmt.Errorf("vault: keyring %s: key %s: material must be 32 bytes in base64", k.path, e.ID)
+		}
+		aead, err := newGCM(material)
+		clear(material)
+		if err != nil {
+			return err
+		}
+		id := LocalPrefix + e.ID
+		if _, dup := keys[id]; dup {
+			return fmt.Errorf("vault: keyring %s: key %s appears twice", k.path, e.ID)
+		}
+		keys[id] = &localKey{id: id, aead: aead}
+		if e.Service {
+			if service != "" {
+				return fmt.Errorf("vault: keyring %s: more than one service key", k.path)
+			}
+			service = id
+		}
+	}
+	if service == "" {
+		return fmt.Errorf("vault: keyring %s has no service key", k.path)
+	}
+	k.keys, k.service, k.lastLoad = keys, service, time.Now()
+	return nil
+}
+
+func readKeyring(path string) (keyringFile, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return keyringFile{}, fmt.Errorf("vault: keyring: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return keyringFile{}, fmt.Errorf("vault: keyring %s has mode %04o; it must be readable by its owner only (chmod 600 %s)", path, fi.Mode().Perm(), path)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return keyringFile{}, fmt.Errorf("vault: keyring: %w", err)
+	}
+	var f keyringFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return keyringFile{}, fmt.Errorf("vault: keyring %s is not valid JSON: %w", path, err)
+	}
+	return f, nil
+}
+
+// writeKeyring replaces the file atomically; exclusive refuses to replace
+// an existing file, so two processes starting at once cannot both create
+// a service key.
+func writeKeyring(path string, f keyringFile, exclusive bool) error {
+	raw, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyring-*")
+	if err != nil {
+		return fmt.Errorf("vault: write keyring: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(append(raw, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if exclusive {
+		// A hard link fails if path exists; rename would silently replace it.
+		if err := os.Link(tmp.Name(), path); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return nil
+			}
+			return fmt.Errorf("vault: create keyring: %w", err)
+		}
+		return nil
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func newKeyringEntry(service bool) (keyringEntry, error) {
+	material := make([]byte, 32)
+	if _, err := rand.Read(material); err != nil {
+		return keyringEntry{}, err
+	}
+	defer clear(material)
+	return keyringEntry{
+		ID:       uuid.NewString(),
+		Service:  service,
+		Created:  time.Now().UTC().Truncate(time.Second),
+		Material: base64.StdEncoding.EncodeToString(material),
+	}, nil
+}
+
+// localKey wraps data keys with AES-256-GCM under a key held in memory.
+type localKey struct {
+	id   string
+	aead cipher.AEAD
+}
+
+func (l *localKey) KeyID() string { return l.id }
+
+func (l *localKey) Wrap(_ context.Context, dek, aad []byte) ([]byte, error) {
+	out := make([]byte, gcmNonceSize, gcmNonceSize+len(dek)+gcmTagSize)
+	if _, err := rand.Read(out); err != nil {
+		return nil, err
+	}
+	return l.aead.Seal(out, out[:gcmNonceSize], dek, aad), nil
+}
+
+func (l *localKey) Unwrap(_ context.Context, wrapped, aad []byte) ([]byte, error) {
+	if len(wrapped) < gcmNonceSize+gcmTagSize {
+		return nil, ErrDecrypt
+	}
+	dek, err := l.aead.Open(nil, wrapped[:gcmNonceSize], wrapped[gcmNonceSize:], aad)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return dek, nil
+}

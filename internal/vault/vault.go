@@ -1,0 +1,332 @@
+// Package vault encrypts every secret behalf stores with envelope
+// encryption: each record gets a fresh AES-256-GCM data key, and that data
+// key is wrapped by a key-encryption key (KEK) behind the KeyWrapper
+// interface. Both the data and the wrapped data key are authenticated with
+// associated data derived from the record's Binding, so a ciphertext copied
+// into another row fails to open.
+//
+// The KEK's id travels with every record, so the current KEK can change
+// while records sealed under earlier ones stay readable until they are
+// re-wrapped (see RewrapStale).
+package vault
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+)
+
+// KeyWrapper wraps and unwraps data keys under one key-encryption key.
+// Implementations must authenticate aad.
+type KeyWrapper interface {
+	KeyID() string
+	Wrap(ctx context.Context, dek, aad []byte) ([]byte, error)
+	Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error)
+}
+
+// Keyring resolves key ids to wrappers. It returns an error wrapping
+// ErrUnknownKey when it has no key with that id.
+type Keyring interface {
+	Key(ctx context.Context, id string) (KeyWrapper, error)
+}
+
+var (
+	// ErrUnknownKey reports a key id that no keyring knows.
+	ErrUnknownKey = errors.New("vault: unknown key")
+	// ErrDecrypt reports a ciphertext that failed authentication: tampered,
+	// truncated, or bound to another record.
+	ErrDecrypt = errors.New("vault: decryption failed")
+)
+
+// Binding names the record a secret belongs to. Its fields become the
+// associated data of both AEAD layers.
+type Binding struct {
+	Kind     storage.SecretKind
+	Owner    string
+	Workload string
+	User     string
+}
+
+// BindingFor returns the binding of a stored secret.
+func BindingFor(ref storage.SealedRef) Binding {
+	return Binding{Kind: ref.Kind, Owner: ref.Owner, Workload: ref.Workload, User: ref.User}
+}
+
+// aad encodes the binding unambiguously: a version label, then each field
+// length-prefixed, so no two bindings share an encoding.
+func (b Binding) aad() []byte {
+	fields := []string{"behalf-vault-v1", string(b.Kind), b.Owner, b.Workload, b.User}
+	n := 0
+	for _, f := range fields {
+		n += 4 + len(f)
+	}
+	out := make([]byte, 0, n)
+	for _, f := range fields {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(f)))
+		out = append(out, f...)
+	}
+	return out
+}
+
+// Vault seals and opens secrets. It is safe for concurrent use.
+type Vault struct {
+	keys    Keyring
+	current atomic.Pointer[KeyWrapper]
+}
+
+// New returns a vault that seals under the key currentID from keys.
+func New(ctx context.Context, keys Keyring, currentID string) (*Vault, error) {
+	v := &Vault{keys: keys}
+	if err := v.SetCurrent(ctx, currentID); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// SetCurrent makes id the key that seals new records.
+func (v *Vault) SetCurrent(ctx context.Context, id string) error {
+	w, err := v.keys.Key(ctx, id)
+	if err != nil {
+		return err
+	}
+	v.current.Store(&w)
+	return nil
+}
+
+// CurrentKeyID returns the id of the key that seals new records.
+func (v *Vault) CurrentKeyID() string { return (*v.current.Load()).KeyID() }
+
+// Seal encrypts plaintext for the record b under a fresh data key.
+func (v *Vault) Seal(ctx context.Context, plaintext []byte, b Binding) (storage.Sealed, error) {
+	kek := *v.current.Load()
+	aad := b.aad()
+	dek := make([]byte, 32)
+	if _, err := rand.Read(dek); err != nil {
+		return storage.Sealed{}, fmt.Errorf("vault: generate data key: %w", err)
+	}
+	wrapped, err := kek.Wrap(ctx, dek, aad)
+	if err != nil {
+		return storage.Sealed{}, fmt.Errorf("vault: wrap data key with %s: %w", kek.KeyID(), err)
+	}
+	ct, err := gcmSeal(dek, plaintext, aad)
+	clear(dek)
+	if err != nil {
+		return storage.Sealed{}, err
+	}
+	e := envelope{keyID: kek.KeyID(), wrappedDEK: wrapped, ciphertext: ct}
+	blob, err := e.marshal()
+	if err != nil {
+		return storage.Sealed{}, err
+	}
+	return storage.Sealed{KeyID: e.keyID, Blob: blob}, nil
+}
+
+// Open decrypts s, which must have been sealed for the record b.
+func (v *Vault) Open(ctx context.Context, s storage.Sealed, b Binding) ([]byte, error) {
+	e, dek, err := v.unwrap(ctx, s, b)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dek)
+	return gcmOpen(dek, e.ciphertext, b.aad())
+}
+
+// Rewrap re-wraps the data key of s under the current key. The data
+// ciphertext is untouched, so this costs one unwrap and one wrap.
+func (v *Vault) Rewrap(ctx context.Context, s storage.Sealed, b Binding) (storage.Sealed, error) {
+	e, dek, err := v.unwrap(ctx, s, b)
+	if err != nil {
+		return storage.Sealed{}, err
+	}
+	defer clear(dek)
+	// Prove the data still opens before committing to the new wrapping.
+	if _, err := gcmOpen(dek, e.ciphertext, b.aad()); err != nil {
+		return storage.Sealed{}, err
+	}
+	kek := *v.current.Load()
+	wrapped, err := kek.Wrap(ctx, dek, b.aad())
+	if err != nil {
+		return storage.Sealed{}, fmt.Errorf("vault: wrap data key with %s: %w", kek.KeyID(), err)
+	}
+	e.keyID, e.wrappedDEK = kek.KeyID(), wrapped
+	blob, err := e.marshal()
+	if err != nil {
+		return storage.Sealed{}, err
+	}
+	return storage.Sealed{KeyID: e.keyID, Blob: blob}, nil
+}
+
+func (v *Vault) unwrap(ctx context.Context, s storage.Sealed, b Binding) (envelope, []byte, error) {
+	e, err := parseEnvelope(s.Blob)
+	if err != nil {
+		return envelope{}, nil, err
+	}
+	if e.keyID != s.KeyID {
+		return envelope{}, nil, fmt.Errorf("%w: key id column does not match the envelope", ErrDecrypt)
+	}
+	kek, err := v.keys.Key(ctx, e.keyID)
+	if err != nil {
+		return envelope{}, nil, err
+	}
+	dek, err := kek.Unwrap(ctx, e.wrappedDEK, b.aad())
+	if err != nil {
+		return envelope{}, nil, fmt.Errorf("%w: unwrap data key: %w", ErrDecrypt, err)
+	}
+	if len(dek) != 32 {
+		clear(dek)
+		return envelope{}, nil, fmt.Errorf("%w: data key has the wrong size", ErrDecrypt)
+	}
+	return e, dek, nil
+}
+
+// RewrapStale re-wraps every stored secret whose key is not the current one,
+// in batches, and returns how many it re-wrapped. Records changed or deleted
+// meanwhile are skipped: whoever changed them sealed them anew.
+func (v *Vault) RewrapStale(ctx context.Context, st storage.Storage, batch int) (int, error) {
+	done := 0
+	for {
+		current := v.CurrentKeyID()
+		refs, err := st.ListStaleSecrets(ctx, current, batch)
+		if err != nil {
+			return done, err
+		}
+		if len(refs) == 0 {
+			return done, nil
+		}
+		progressed := false
+		for _, ref := range refs {
+			next, err := v.Rewrap(ctx, ref.Sealed, BindingFor(ref))
+			if err != nil {
+				return done, fmt.Errorf("vault: rewrap %s %s: %w", ref.Kind, ref.Owner, err)
+			}
+			switch err := st.ReplaceSecret(ctx, ref, next); {
+			case err == nil:
+				done++
+				progressed = true
+			case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
+				progressed = true
+			default:
+				return done, err
+			}
+		}
+		if !progressed {
+			return done, nil
+		}
+	}
+}
+
+// envelope is the stored form of a sealed secret:
+//
+//	"bhv1" | u8 len(keyID) | keyID | u16 len(wrappedDEK) | wrappedDEK | nonce(12) | ciphertext||tag
+type envelope struct {
+	keyID      string
+	wrappedDEK []byte
+	ciphertext []byte // nonce || sealed data
+}
+
+var magic = []byte("bhv1")
+
+const maxBlob = 1 << 20
+
+func (e envelope) marshal() ([]byte, error) {
+	if len(e.keyID) == 0 || len(e.keyID) > 255 || len(e.wrappedDEK) > 0xffff {
+		return nil, errors.New("vault: key id or wrapped key out of range")
+	}
+	out := make([]byte, 0, len(magic)+1+len(e.keyID)+2+len(e.wrappedDEK)+len(e.ciphertext))
+	out = append(out, magic...)
+	out = append(out, byte(len(e.keyID)))
+	out = append(out, e.keyID...)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(e.wrappedDEK)))
+	out = append(out, e.wrappedDEK...)
+	return append(out, e.ciphertext...), nil
+}
+
+func parseEnvelope(b []byte) (envelope, error) {
+	bad := func(why string) (envelope, error) {
+		return envelope{}, fmt.Errorf("%w: malformed envelope: %s", ErrDecrypt, why)
+	}
+	if len(b) > maxBlob {
+		return bad("too large")
+	}
+	if !bytes.HasPrefix(b, magic) {
+		return bad("unknown format")
+	}
+	b = b[len(magic):]
+	if len(b) < 1 {
+		return bad("truncated")
+	}
+	n := int(b[0])
+	b = b[1:]
+	if n == 0 || len(b) < n {
+		return bad("truncated key id")
+	}
+	e := envelope{keyID: string(b[:n])}
+	b = b[n:]
+	if len(b) < 2 {
+		return bad("truncated")
+	}
+	n = int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if len(b) < n {
+		return bad("truncated data key")
+	}
+	e.wrappedDEK = b[:n:n]
+	e.ciphertext = b[n:]
+	if len(e.ciphertext) < gcmNonceSize+gcmTagSize {
+		return bad("truncated ciphertext")
+	}
+	return e, nil
+}
+
+const (
+	gcmNonceSize = 12
+	gcmTagSize   = 16
+)
+
+// gcmSeal encrypts with AES-256-GCM under a random nonce and returns
+// nonce||ciphertext||tag.
+func gcmSeal(key, plaintext, aad []byte) ([]byte, error) {
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, gcmNonceSize, gcmNonceSize+len(plaintext)+gcmTagSize)
+	if _, err := rand.Read(out); err != nil {
+		return nil, fmt.Errorf("vault: nonce: %w", err)
+	}
+	return aead.Seal(out, out[:gcmNonceSize], plaintext, aad), nil
+}
+
+func gcmOpen(key, sealed, aad []byte) ([]byte, error) {
+	aead, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcmNonceSize+gcmTagSize {
+		return nil, fmt.Errorf("%w: truncated", ErrDecrypt)
+	}
+	pt, err := aead.Open(nil, sealed[:gcmNonceSize], sealed[gcmNonceSize:], aad)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return pt, nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
+		return nil, errors.New("vault: AES-256 needs a 32-byte key")
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
