@@ -1,0 +1,127 @@
+// Package wire speaks AWS restJson1, the protocol of both AgentCore
+// Identity planes: it routes operations by method and path, authenticates
+// and authorizes each call, decodes bodies strictly, validates fields, and
+// renders typed errors in the shape the AWS SDKs decode
+// (X-Amzn-ErrorType plus {"__type","message"}).
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is an API error. Type names a modeled AWS error shape; Message is
+// the text the caller sees; Err is a private cause that is logged with the
+// request id and never sent.
+type Error struct {
+	Type    string
+	Status  int
+	Message string
+	// Reason and Fields are set on ValidationException.
+	Reason string
+	Fields []FieldError
+	Err    error
+}
+
+// FieldError names one invalid input member.
+type FieldError struct {
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Type, e.Message, e.Err)
+	}
+	return e.Type + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Error types. The statuses are the modeled ones (agentcore-api.md §4.5).
+const (
+	TypeValidation             = "ValidationException"
+	TypeUnauthorized           = "UnauthorizedException"
+	TypeAccessDenied           = "AccessDeniedException"
+	TypeNotFound               = "ResourceNotFoundException"
+	TypeConflict               = "ConflictException"
+	TypeConcurrentModification = "ConcurrentModificationException"
+	TypeServiceQuota           = "ServiceQuotaExceededException"
+	TypeThrottling             = "ThrottlingException"
+	TypeInternal               = "InternalServerException"
+	TypeUnknownOperation       = "UnknownOperationException"
+)
+
+// ValidationException reasons.
+const (
+	ReasonCannotParse      = "CannotParse"
+	ReasonFieldValidation  = "FieldValidationFailed"
+	ReasonResourceConflict = "ResourceConflict"
+)
+
+func newError(typ string, status int, format string, args []any) *Error {
+	return &Error{Type: typ, Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// Validation reports invalid fields.
+func Validation(message string, fields ...FieldError) *Error {
+	return &Error{Type: TypeValidation, Status: http.StatusBadRequest, Message: message, Reason: ReasonFieldValidation, Fields: fields}
+}
+
+// CannotParse reports a body that is not the expected JSON.
+func CannotParse(format string, args ...any) *Error {
+	e := newError(TypeValidation, http.StatusBadRequest, format, args)
+	e.Reason = ReasonCannotParse
+	return e
+}
+
+func Unauthorized(format string, args ...any) *Error {
+	return newError(TypeUnauthorized, http.StatusUnauthorized, format, args)
+}
+
+func AccessDenied(format string, args ...any) *Error {
+	return newError(TypeAccessDenied, http.StatusForbidden, format, args)
+}
+
+func NotFound(format string, args ...any) *Error {
+	return newError(TypeNotFound, http.StatusNotFound, format, args)
+}
+
+func Conflict(format string, args ...any) *Error {
+	return newError(TypeConflict, http.StatusConflict, format, args)
+}
+
+func ConcurrentModification(format string, args ...any) *Error {
+	return newError(TypeConcurrentModification, http.StatusConflict, format, args)
+}
+
+func ServiceQuotaExceeded(format string, args ...any) *Error {
+	return newError(TypeServiceQuota, http.StatusPaymentRequired, format, args)
+}
+
+func Throttling(format string, args ...any) *Error {
+	return newError(TypeThrottling, http.StatusTooManyRequests, format, args)
+}
+
+// Internal hides cause from the caller, who gets only the request id to
+// quote; the cause is logged.
+func Internal(cause error) *Error {
+	return &Error{Type: TypeInternal, Status: http.StatusInternalServerError, Message: "internal error", Err: cause}
+}
+
+// WithCause attaches a private cause for the log.
+func (e *Error) WithCause(err error) *Error {
+	e.Err = err
+	return e
+}
+
+// AsError converts any error into an *Error, treating unknown errors as
+// internal faults.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Internal(err)
+}

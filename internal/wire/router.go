@@ -1,0 +1,324 @@
+package wire
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+)
+
+// MaxBody is the largest request body accepted, as AgentCore's largest
+// member (a 128 KiB token) is far below it.
+const MaxBody = 1 << 20
+
+// Caller is the authenticated principal behind a call.
+type Caller struct {
+	AccessKeyID string
+	Role        storage.Role
+	Workloads   []string
+}
+
+// Call is one authenticated, authorized API call.
+type Call struct {
+	Op        string
+	RequestID string
+	Caller    Caller
+	Request   *http.Request
+	Body      []byte
+}
+
+// Operation is one API operation, routed by method and path.
+type Operation struct {
+	Name   string
+	Method string
+	Path   string // a net/http pattern path, e.g. /tags/{resourceArn}
+	// Serve returns the success status and the response body (nil for an
+	// empty one).
+	Serve func(ctx context.Context, c *Call) (status int, body any, err error)
+}
+
+// JSON builds a POST operation whose input and output are JSON bodies.
+// The input is decoded strictly and validated before fn runs; a nil output
+// means an empty body.
+func JSON[In, Out any](name, path string, status int, fn func(context.Context, *Call, *In) (*Out, error)) Operation {
+	return Operation{Name: name, Method: http.MethodPost, Path: path, Serve: func(ctx context.Context, c *Call) (int, any, error) {
+		in := new(In)
+		if err := DecodeAndValidate(c.Body, in); err != nil {
+			return 0, nil, err
+		}
+		out, err := fn(ctx, c, in)
+		if err != nil {
+			return 0, nil, err
+		}
+		if out == nil {
+			return status, nil, nil
+		}
+		return status, out, nil
+	}}
+}
+
+// DecodeAndValidate decodes body into in and runs its Validate method.
+func DecodeAndValidate(body []byte, in any) error {
+	if err := Decode(body, in); err != nil {
+		return err
+	}
+	if v, ok := in.(Validator); ok {
+		var c Checker
+		v.Validate(&c)
+		return c.Err()
+	}
+	return nil
+}
+
+// Authenticator establishes who signed a request.
+type Authenticator interface {
+	Authenticate(ctx context.Context, r *http.Request, body []byte) (Caller, error)
+}
+
+// Authorizer decides whether a caller may invoke an operation.
+type Authorizer interface {
+	Authorize(op string, c Caller) error
+}
+
+// Router serves a set of operations. Requests to unknown paths or with the
+// wrong method get typed errors, never a bare 404 or 405.
+type Router struct {
+	authn Authenticator
+	authz Authorizer
+	log   *slog.Logger
+	mux   *http.ServeMux
+	ops   map[string][]Operation // by path
+	names map[string]bool
+}
+
+// NewRouter returns a router that authenticates with authn and authorizes
+// with authz.
+func NewRouter(authn Authenticator, authz Authorizer, log *slog.Logger) *Router {
+	rt := &Router{authn: authn, authz: authz, log: log, mux: http.NewServeMux(), ops: map[string][]Operation{}, names: map[string]bool{}}
+	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		rt.fail(w, r, requestID(w), "", Caller{}, &Error{
+			Type: TypeUnknownOperation, Status: http.StatusNotFound,
+			Message: fmt.Sprintf("no operation at %s %s", r.Method, r.URL.Path),
+		})
+	})
+	return rt
+}
+
+// Handle registers operations. It panics on a duplicate name or route, a
+// programming error.
+func (rt *Router) Handle(ops ...Operation) {
+	for _, op := range ops {
+		if rt.names[op.Name] {
+			panic("wire: duplicate operation " + op.Name)
+		}
+		rt.names[op.Name] = true
+		existing := rt.ops[op.Path]
+		for _, o := range existing {
+			if o.Method == op.Method {
+				panic("wire: duplicate route " + op.Method + " " + op.Path)
+			}
+		}
+		rt.ops[op.Path] = append(existing, op)
+		if len(existing) == 0 {
+			path := op.Path
+			rt.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { rt.serve(w, r, path) })
+		}
+	}
+}
+
+// Operations lists the registered operation names, sorted.
+func (rt *Router) Operations() []string {
+	names := make([]string, 0, len(rt.names))
+	for n := range rt.names {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.mux.ServeHTTP(w, r) }
+
+func requestID(w http.ResponseWriter) string {
+	id := uuid.NewString()
+	w.Header().Set("X-Amzn-RequestId", id)
+	return id
+}
+
+func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
+	start := time.Now()
+	reqID := requestID(w)
+	var op *Operation
+	var allowed []string
+	for i, o := range rt.ops[path] {
+		allowed = append(allowed, o.Method)
+		if o.Method == r.Method {
+			op = &rt.ops[path][i]
+		}
+	}
+	if op == nil {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		rt.fail(w, r, reqID, "", Caller{}, &Error{Type: TypeUnknownOperation, Status: http.StatusMethodNotAllowed,
+			Message: fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))})
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			rt.fail(w, r, reqID, op.Name, Caller{}, Internal(fmt.Errorf("panic: %v", p)))
+		}
+	}()
+
+	body, err := readBody(w, r)
+	if err != nil {
+		rt.fail(w, r, reqID, op.Name, Caller{}, err)
+		return
+	}
+	ctx := r.Context()
+	caller, err := rt.authn.Authenticate(ctx, r, body)
+	if err != nil {
+		rt.fail(w, r, reqID, op.Name, Caller{}, err)
+		return
+	}
+	if err := rt.authz.Authorize(op.Name, caller); err != nil {
+		rt.fail(w, r, reqID, op.Name, caller, err)
+		return
+	}
+	call := &Call{Op: op.Name, RequestID: reqID, Caller: caller, Request: r, Body: body}
+	status, out, err := op.Serve(ctx, call)
+	if err != nil {
+		rt.fail(w, r, reqID, op.Name, caller, err)
+		return
+	}
+	writeJSON(w, status, out)
+	rt.log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("op", op.Name), slog.Int("status", status), slog.String("principal", caller.AccessKeyID),
+		slog.String("request_id", reqID), slog.Duration("duration", time.Since(start)))
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Method == http.MethodPost || r.Method == http.MethodPut {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || mt != "application/json" {
+				return nil, CannotParse("Content-Type must be application/json, not %q", truncate(ct, 64))
+			}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			e := CannotParse("request body exceeds %d bytes", MaxBody)
+			e.Status = http.StatusRequestEntityTooLarge
+			return nil, e
+		}
+		return nil, CannotParse("could not read the request body")
+	}
+	if len(body) > 0 && r.Header.Get("Content-Type") == "" {
+		return nil, CannotParse("Content-Type must be application/json")
+	}
+	return body, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func (rt *Router) fail(w http.ResponseWriter, r *http.Request, reqID, op string, caller Caller, err error) {
+	e := AsError(err)
+	WriteError(w, e)
+	level := slog.LevelInfo
+	attrs := []slog.Attr{
+		slog.String("op", op), slog.Int("status", e.Status), slog.String("error_type", e.Type),
+		slog.String("principal", caller.AccessKeyID), slog.String("request_id", reqID),
+	}
+	if e.Status >= 500 {
+		level = slog.LevelError
+		attrs = append(attrs, slog.String("cause", fmt.Sprint(e.Err)))
+	} else {
+		attrs = append(attrs, slog.String("message", e.Message))
+	}
+	rt.log.LogAttrs(r.Context(), level, "request failed", attrs...)
+}
+
+// WriteError renders e in the restJson1 error shape that both generations
+// of the AWS SDK for Go decode into typed errors.
+func WriteError(w http.ResponseWriter, e *Error) {
+	w.Header().Set("X-Amzn-ErrorType", e.Type)
+	msg := e.Message
+	if e.Type == TypeInternal {
+		msg = "internal error; quote request id " + w.Header().Get("X-Amzn-RequestId")
+	}
+	body := struct {
+		Type    string       `json:"__type"`
+		Message string       `json:"message"`
+		Reason  string       `json:"reason,omitempty"`
+		Fields  []FieldError `json:"fieldList,omitempty"`
+	}{e.Type, msg, e.Reason, e.Fields}
+	writeJSON(w, e.Status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		status, raw = http.StatusInternalServerError, []byte(`{"__type":"InternalServerException","message":"internal error"}`)
+		w.Header().Set("X-Amzn-ErrorType", TypeInternal)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(raw)
+}
+
+// Time is a timestamp encoded as epoch seconds, the restJson1 default.
+type Time time.Time
+
+func (t Time) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	return []byte(fmt.Sprintf("%d.%03d", tt.Unix(), tt.Nanosecond()/1e6)), nil
+}
+
+// NextToken encodes a list cursor. Tokens are opaque to callers; a forged
+// one can only move the cursor.
+func NextToken(last string) *string {
+	t := "n1." + base64URL(last)
+	return &t
+}
+
+// ParseNextToken decodes a cursor from NextToken.
+func ParseNextToken(name string, token *string) (string, error) {
+	if token == nil || *token == "" {
+		return "", nil
+	}
+	raw, ok := strings.CutPrefix(*token, "n1.")
+	if ok && len(raw) <= 2048 {
+		if s, err := unbase64URL(raw); err == nil {
+			return s, nil
+		}
+	}
+	return "", Validation(name+" is not a token returned by this API", FieldError{Name: name, Message: "is invalid"})
+}
+
+func base64URL(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func unbase64URL(s string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return string(b), err
+}
