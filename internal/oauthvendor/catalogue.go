@@ -1,0 +1,540 @@
+package oauthvendor
+
+// catalogue is the vendor table, in the order of the API model's
+// CredentialProviderVendorType enumeration. Read it through Lookup, All and
+// Names, which return copies.
+//
+// Conventions: TokenBodyFormat is BodyForm and ScopeSeparator " " unless a
+// row says otherwise. A row's Sources list vendor documentation first; the
+// Nango catalogue (NangoHQ/nango packages/providers/providers.yaml) and
+// golang.org/x/oauth2/endpoints served as cross-checks, not as authorities.
+var catalogue = []Vendor{
+	{
+		Name:                  GoogleOauth2,
+		ConfigMember:          MemberGoogle,
+		DisplayName:           "Google",
+		Issuer:                "https://accounts.google.com",
+		AuthorizationEndpoint: "https://accounts.google.com/o/oauth2/v2/auth",
+		TokenEndpoint:         "https://oauth2.googleapis.com/token",
+		RevocationEndpoint:    "https://oauth2.googleapis.com/revoke",
+		RevocationStyle:       RevocationRFC7009,
+		DiscoveryURL:          "https://accounts.google.com/.well-known/openid-configuration",
+		OIDC:                  true,
+		TokenAuthMethod:       ClientSecretPost,
+		TokenBodyFormat:       BodyForm,
+		PKCE:                  true,
+		ScopeSeparator:        " ",
+		// access_type=offline asks for a refresh token; prompt=consent makes
+		// Google issue one again when the user has consented before.
+		AuthorizationParams: map[string]string{"access_type": "offline", "prompt": "consent"},
+		Notes:               "No client_credentials grant: Google uses service accounts (JWT bearer, RFC 7523) instead.",
+		Sources: []string{
+			"https://developers.google.com/identity/protocols/oauth2/web-server",
+			"https://accounts.google.com/.well-known/openid-configuration",
+		},
+	},
+	{
+		Name:                    GithubOauth2,
+		ConfigMember:            MemberGithub,
+		DisplayName:             "GitHub",
+		AuthorizationEndpoint:   "https://github.com/login/oauth/authorize",
+		TokenEndpoint:           "https://github.com/login/oauth/access_token",
+		RevocationEndpoint:      "https://api.github.com/applications/" + ClientIDPlaceholder + "/token",
+		RevocationStyle:         RevocationGitHub,
+		TokenAuthMethod:         ClientSecretPost,
+		TokenBodyFormat:         BodyForm,
+		TokenRequestHeaders:     map[string]string{"Accept": "application/json"},
+		TokenErrorsWithStatusOK: true,
+		PKCE:                    true,
+		ScopeSeparator:          " ",
+		Notes: "Without Accept: application/json the token endpoint answers form-encoded. " +
+			"OAuth-app tokens do not expire and come without a refresh token; GitHub-app user tokens " +
+			"expire after 8 h and rotate their refresh token. PKCE (S256 only) since 2025-07-14.",
+		Sources: []string{
+			"https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps",
+			"https://github.blog/changelog/2025-07-14-pkce-support-for-oauth-and-github-app-authentication",
+			"https://docs.github.com/en/rest/apps/oauth-applications#delete-an-app-token",
+		},
+	},
+	{
+		Name:                    SlackOauth2,
+		ConfigMember:            MemberSlack,
+		DisplayName:             "Slack",
+		AuthorizationEndpoint:   "https://slack.com/oauth/v2/authorize",
+		TokenEndpoint:           "https://slack.com/api/oauth.v2.access",
+		RevocationEndpoint:      "https://slack.com/api/auth.revoke",
+		RevocationStyle:         RevocationBearer,
+		TokenAuthMethod:         ClientSecretBasic,
+		TokenBodyFormat:         BodyForm,
+		TokenErrorsWithStatusOK: true,
+		PKCE:                    true,
+		ScopeSeparator:          ",",
+		UserScopeParam:          "user_scope",
+		UserTokenField:          "authed_user",
+		Notes: "scope asks for bot-token scopes; user-token scopes go in user_scope (callers pass it through " +
+			"customParameters) and the user token is returned under authed_user. Errors come as HTTP 200 " +
+			"{\"ok\": false, \"error\": ...}. Refresh tokens only when the app enables token rotation.",
+		Sources: []string{
+			"https://docs.slack.dev/reference/methods/oauth.v2.access",
+			"https://docs.slack.dev/authentication/installing-with-oauth",
+			"https://docs.slack.dev/reference/methods/auth.revoke",
+		},
+	},
+	{
+		Name:                  SalesforceOauth2,
+		ConfigMember:          MemberSalesforce,
+		DisplayName:           "Salesforce",
+		Issuer:                "https://login.salesforce.com",
+		AuthorizationEndpoint: "https://login.salesforce.com/services/oauth2/authorize",
+		TokenEndpoint:         "https://login.salesforce.com/services/oauth2/token",
+		RevocationEndpoint:    "https://login.salesforce.com/services/oauth2/revoke",
+		RevocationStyle:       RevocationRFC7009,
+		DiscoveryURL:          "https://login.salesforce.com/.well-known/openid-configuration",
+		OIDC:                  true,
+		TokenAuthMethod:       ClientSecretPost,
+		TokenBodyFormat:       BodyForm,
+		PKCE:                  true,
+		ScopeSeparator:        " ",
+		RefreshScopes:         []string{"refresh_token"},
+		Notes: "The client_credentials flow works only against an org's My Domain host, never " +
+			"login.salesforce.com, and salesforceOauth2ProviderConfig carries no domain; hence no M2M here. " +
+			"Sandboxes use test.salesforce.com.",
+		Sources: []string{
+			"https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_endpoints.htm&type=5",
+			"https://login.salesforce.com/.well-known/openid-configuration",
+		},
+	},
+	{
+		Name:                      MicrosoftOauth2,
+		ConfigMember:              MemberMicrosoft,
+		DisplayName:               "Microsoft Entra ID",
+		Issuer:                    "https://login.microsoftonline.com/" + TenantPlaceholder + "/v2.0",
+		AuthorizationEndpoint:     "https://login.microsoftonline.com/" + TenantPlaceholder + "/oauth2/v2.0/authorize",
+		TokenEndpoint:             "https://login.microsoftonline.com/" + TenantPlaceholder + "/oauth2/v2.0/token",
+		DiscoveryURL:              "https://login.microsoftonline.com/" + TenantPlaceholder + "/v2.0/.well-known/openid-configuration",
+		DefaultTenant:             "common",
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretPost,
+		TokenBodyFormat:           BodyForm,
+		PKCE:                      true,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		RefreshScopes:             []string{"offline_access"},
+		Notes: "The multi-tenant aliases common, organizations and consumers have no fixed issuer (tokens carry " +
+			"the user's home tenant). client_credentials needs a specific tenant and scope <resource>/.default. " +
+			"The identity platform has no RFC 7009 endpoint; revoke with Graph revokeSignInSessions.",
+		Sources: []string{
+			"https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow",
+			"https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow",
+			"https://learn.microsoft.com/en-us/entra/identity-platform/v2-protocols-oidc",
+		},
+	},
+	{
+		Name:                      CustomOauth2,
+		ConfigMember:              MemberCustom,
+		DisplayName:               "Custom OAuth2",
+		TenantScoped:              true,
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretPost,
+		TokenBodyFormat:           BodyForm,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		Notes: "Everything comes from oauthDiscovery: a discoveryUrl (.well-known/openid-configuration or " +
+			"oauth-authorization-server) or authorizationServerMetadata {issuer, authorizationEndpoint, " +
+			"tokenEndpoint, tokenEndpointAuthMethods}. The configured clientAuthenticationMethod and the " +
+			"metadata's code_challenge_methods_supported override TokenAuthMethod and PKCE.",
+		Sources: []string{
+			"https://docs.aws.amazon.com/bedrock-agentcore-control/latest/APIReference/API_CustomOauth2ProviderConfigInput.html",
+			"https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/identity-add-oauth-client-custom.html",
+		},
+	},
+	{
+		Name:                      AtlassianOauth2,
+		ConfigMember:              MemberAtlassian,
+		DisplayName:               "Atlassian",
+		AuthorizationEndpoint:     "https://auth.atlassian.com/authorize",
+		TokenEndpoint:             "https://auth.atlassian.com/oauth/token",
+		TokenAuthMethod:           ClientSecretPost,
+		TokenBodyFormat:           BodyForm,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		AuthorizationParams:       map[string]string{"audience": "api.atlassian.com", "prompt": "consent"},
+		RefreshScopes:             []string{"offline_access"},
+		Notes: "Refresh tokens rotate: store the new one from every refresh. API calls go through " +
+			"https://api.atlassian.com/ex/{product}/{cloudId}/... and cloudId comes from " +
+			"/oauth/token/accessible-resources. client_credentials is for service-account credentials only. " +
+			"The docs show JSON token bodies; form bodies are accepted as well.",
+		Sources: []string{
+			"https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/",
+			"https://developer.atlassian.com/cloud/oauth/getting-started/implementing-oauth-3lo",
+			"https://support.atlassian.com/user-management/docs/create-oauth-2-0-credential-for-service-accounts/",
+		},
+		Unconfirmed: "No revocation endpoint is documented for 3LO apps. PKCE is not supported for 3LO " +
+			"(community reports and jira.atlassian.com ECO-283, not an official statement).",
+	},
+	{
+		Name:                      LinkedinOauth2,
+		ConfigMember:              MemberLinkedin,
+		DisplayName:               "LinkedIn",
+		AuthorizationEndpoint:     "https://www.linkedin.com/oauth/v2/authorization",
+		TokenEndpoint:             "https://www.linkedin.com/oauth/v2/accessToken",
+		RevocationEndpoint:        "https://www.linkedin.com/oauth/v2/revoke",
+		RevocationStyle:           RevocationRFC7009,
+		DiscoveryURL:              "https://www.linkedin.com/oauth/.well-known/openid-configuration",
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretPost,
+		TokenBodyFormat:           BodyForm,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		Notes: "PKCE exists only for native clients that LinkedIn enables on request, so it is off here. " +
+			"Refresh tokens are issued only to approved partners. client_credentials (2-legged) needs " +
+			"LinkedIn's approval for the application.",
+		Sources: []string{
+			"https://learn.microsoft.com/en-us/linkedin/shared/authentication/authorization-code-flow",
+			"https://learn.microsoft.com/en-us/linkedin/shared/authentication/authorization-code-flow-native",
+			"https://learn.microsoft.com/en-us/linkedin/shared/authentication/client-credentials-flow",
+		},
+		Unconfirmed: "The revocation endpoint and the discovery URL come from widely used client code, not " +
+			"from a LinkedIn page the index held; the issuer is left to discovery because sources disagree " +
+			"(https://www.linkedin.com vs https://www.linkedin.com/oauth).",
+	},
+	{
+		Name:                  XOauth2,
+		ConfigMember:          MemberIncluded,
+		DisplayName:           "X",
+		AuthorizationEndpoint: "https://x.com/i/oauth2/authorize",
+		TokenEndpoint:         "https://api.x.com/2/oauth2/token",
+		RevocationEndpoint:    "https://api.x.com/2/oauth2/revoke",
+		RevocationStyle:       RevocationRFC7009,
+		TokenAuthMethod:       ClientSecretBasic,
+		TokenBodyFormat:       BodyForm,
+		PKCE:                  true,
+		ScopeSeparator:        " ",
+		RefreshScopes:         []string{"offline.access"},
+		Notes: "PKCE is mandatory. Confidential clients must use HTTP Basic. Access tokens last 2 h; a " +
+			"refresh token needs offline.access. App-only (client_credentials) tokens come from a different " +
+			"endpoint with the consumer API key, not the OAuth 2.0 client id, so there is no M2M here.",
+		Sources: []string{
+			"https://docs.x.com/fundamentals/authentication/oauth-2-0/user-access-token",
+			"https://docs.x.com/fundamentals/authentication/oauth-2-0/authorization-code",
+		},
+	},
+	{
+		Name:                      OktaOauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "Okta",
+		TenantScoped:              true,
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretBasic,
+		TokenBodyFormat:           BodyForm,
+		PKCE:                      true,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		RefreshScopes:             []string{"offline_access"},
+		Notes: "Issuer is https://{yourOktaDomain}/oauth2/{authorizationServerId} (custom server, endpoints " +
+			"{issuer}/v1/authorize|token|revoke) or https://{yourOktaDomain} (org server, endpoints " +
+			"/oauth2/v1/...). client_credentials needs a custom authorization server.",
+		Sources: []string{
+			"https://developer.okta.com/docs/api/openapi/okta-oauth/oauth/tag/CustomAS",
+			"https://developer.okta.com/docs/concepts/auth-servers/",
+		},
+	},
+	{
+		Name:                      OneLoginOauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "OneLogin",
+		TenantScoped:              true,
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretBasic,
+		TokenBodyFormat:           BodyForm,
+		PKCE:                      true,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		RefreshScopes:             []string{"offline_access"},
+		Notes: "Issuer is https://{subdomain}.onelogin.com/oidc/2; the app's Token Endpoint Authentication " +
+			"Method is Basic, POST or None (PKCE). Sending credentials both ways is an error.",
+		Sources: []string{
+			"https://developers.onelogin.com/openid-connect/api/validate-token",
+			"https://developers.onelogin.com/openid-connect/api/logout",
+		},
+		Unconfirmed: "That Basic is the default for new apps, and client_credentials support, were not " +
+			"confirmed from a OneLogin page.",
+	},
+	{
+		Name:                      PingOneOauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "PingOne",
+		TenantScoped:              true,
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretBasic,
+		TokenBodyFormat:           BodyForm,
+		PKCE:                      true,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		RefreshScopes:             []string{"offline_access"},
+		Notes: "Issuer is https://auth.pingone.{com|eu|ca|asia|com.au}/{environmentId}/as with endpoints " +
+			"{issuer}/authorize, /token and /revoke.",
+		Sources: []string{
+			"https://developer.pingidentity.com/pingone-api/auth/openid-connect-oauth-2.html",
+			"https://docs.pingidentity.com/pingone/applications/p1_token_endpoint_authentication_methods.html",
+		},
+	},
+	{
+		Name:                      FacebookOauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "Facebook",
+		AuthorizationEndpoint:     "https://www.facebook.com/v22.0/dialog/oauth",
+		TokenEndpoint:             "https://graph.facebook.com/v22.0/oauth/access_token",
+		TokenAuthMethod:           ClientSecretPost,
+		TokenBodyFormat:           BodyForm,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            ",",
+		Notes: "Graph API version v22.0, as in Nango and x/oauth2; the versioned path is part of the URL. " +
+			"No refresh tokens: exchange for a long-lived token with grant_type=fb_exchange_token. " +
+			"PKCE exists only in the OIDC code flow Facebook still marks as testing, so it is off here. " +
+			"Revocation is DELETE /{user-id}/permissions, not a token endpoint.",
+		Sources: []string{
+			"https://developers.facebook.com/documentation/facebook-login/guides/advanced/manual-flow",
+			"https://developers.facebook.com/documentation/facebook-login/guides/advanced/oidc-token",
+		},
+	},
+	{
+		Name:                  YandexOauth2,
+		ConfigMember:          MemberIncluded,
+		DisplayName:           "Yandex",
+		AuthorizationEndpoint: "https://oauth.yandex.com/authorize",
+		TokenEndpoint:         "https://oauth.yandex.com/token",
+		TokenAuthMethod:       ClientSecretPost,
+		TokenBodyFormat:       BodyForm,
+		PKCE:                  true,
+		ScopeSeparator:        " ",
+		Notes: "oauth.yandex.ru serves the same API. Yandex revokes only tokens issued for a device_id " +
+			"(/revoke_token), so no general revocation here.",
+		Sources: []string{
+			"https://yandex.com/dev/id/doc/en/codes/code-url",
+			"https://yandex.com/dev/id/doc/en/tokens/token-invalidate",
+		},
+	},
+	{
+		Name:                      RedditOauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "Reddit",
+		AuthorizationEndpoint:     "https://www.reddit.com/api/v1/authorize",
+		TokenEndpoint:             "https://www.reddit.com/api/v1/access_token",
+		RevocationEndpoint:        "https://www.reddit.com/api/v1/revoke_token",
+		RevocationStyle:           RevocationRFC7009,
+		TokenAuthMethod:           ClientSecretBasic,
+		TokenBodyFormat:           BodyForm,
+		RequiresUserAgent:         true,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		AuthorizationParams:       map[string]string{"duration": "permanent"},
+		Notes: "duration=permanent asks for a refresh token; refreshing returns no new refresh token. " +
+			"Access tokens are for https://oauth.reddit.com. client_credentials gives application-only access.",
+		Sources: []string{
+			"https://github.com/reddit-archive/reddit/wiki/OAuth2",
+		},
+		Unconfirmed: "Reddit's OAuth2 wiki is archived (2017); no current Reddit page was in the index.",
+	},
+	{
+		Name:                  ZoomOauth2,
+		ConfigMember:          MemberIncluded,
+		DisplayName:           "Zoom",
+		AuthorizationEndpoint: "https://zoom.us/oauth/authorize",
+		TokenEndpoint:         "https://zoom.us/oauth/token",
+		RevocationEndpoint:    "https://zoom.us/oauth/revoke",
+		RevocationStyle:       RevocationRFC7009,
+		TokenAuthMethod:       ClientSecretBasic,
+		TokenBodyFormat:       BodyForm,
+		PKCE:                  true,
+		ScopeSeparator:        ",",
+		Notes: "Refresh tokens rotate. Server-to-Server apps use grant_type=account_credentials with an " +
+			"account_id, not client_credentials, so there is no M2M here. Scopes are normally fixed on the app.",
+		Sources: []string{
+			"https://developers.zoom.us/docs/integrations/oauth/",
+			"https://developers.zoom.us/docs/rooms/oauth/",
+		},
+		Unconfirmed: "The revocation endpoint and the ',' scope separator come from Nango and client code, " +
+			"not from a Zoom page the index held.",
+	},
+	{
+		Name:                      TwitchOauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "Twitch",
+		Issuer:                    "https://id.twitch.tv/oauth2",
+		AuthorizationEndpoint:     "https://id.twitch.tv/oauth2/authorize",
+		TokenEndpoint:             "https://id.twitch.tv/oauth2/token",
+		RevocationEndpoint:        "https://id.twitch.tv/oauth2/revoke",
+		RevocationStyle:           RevocationRFC7009,
+		DiscoveryURL:              "https://id.twitch.tv/oauth2/.well-known/openid-configuration",
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretPost,
+		TokenBodyFormat:           BodyForm,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		Notes:                     "Revocation takes client_id and token in the body.",
+		Sources: []string{
+			"https://dev.twitch.tv/docs/authentication/",
+			"https://dev.twitch.tv/docs/authentication/revoke-tokens",
+		},
+		Unconfirmed: "PKCE support is not documented; it is off here.",
+	},
+	{
+		Name:                      SpotifyOauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "Spotify",
+		AuthorizationEndpoint:     "https://accounts.spotify.com/authorize",
+		TokenEndpoint:             "https://accounts.spotify.com/api/token",
+		TokenAuthMethod:           ClientSecretBasic,
+		TokenBodyFormat:           BodyForm,
+		PKCE:                      true,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		Notes:                     "No revocation endpoint; users remove access in their account settings.",
+		Sources: []string{
+			"https://developer.spotify.com/documentation/web-api/tutorials/code-flow",
+			"https://developer.spotify.com/documentation/web-api/tutorials/code-pkce-flow",
+			"https://developer.spotify.com/documentation/web-api/tutorials/client-credentials-flow",
+		},
+	},
+	{
+		Name:                  DropboxOauth2,
+		ConfigMember:          MemberIncluded,
+		DisplayName:           "Dropbox",
+		AuthorizationEndpoint: "https://www.dropbox.com/oauth2/authorize",
+		TokenEndpoint:         "https://api.dropboxapi.com/oauth2/token",
+		RevocationEndpoint:    "https://api.dropboxapi.com/2/auth/token/revoke",
+		RevocationStyle:       RevocationBearer,
+		TokenAuthMethod:       ClientSecretPost,
+		TokenBodyFormat:       BodyForm,
+		PKCE:                  true,
+		ScopeSeparator:        " ",
+		AuthorizationParams:   map[string]string{"token_access_type": "offline"},
+		Notes:                 "Access tokens are short-lived; token_access_type=offline asks for a refresh token.",
+		Sources: []string{
+			"https://developers.dropbox.com/oauth-guide",
+			"https://dropbox.tech/developers/using-oauth-2-0-with-offline-access",
+			"https://www.dropbox.com/developers/documentation/http/documentation#auth-token-revoke",
+		},
+	},
+	{
+		Name:                  NotionOauth2,
+		ConfigMember:          MemberIncluded,
+		DisplayName:           "Notion",
+		AuthorizationEndpoint: "https://api.notion.com/v1/oauth/authorize",
+		TokenEndpoint:         "https://api.notion.com/v1/oauth/token",
+		RevocationEndpoint:    "https://api.notion.com/v1/oauth/revoke",
+		RevocationStyle:       RevocationRFC7009,
+		TokenAuthMethod:       ClientSecretBasic,
+		TokenBodyFormat:       BodyJSON,
+		TokenRequestHeaders:   map[string]string{"Notion-Version": "2025-09-03"},
+		ScopeSeparator:        " ",
+		AuthorizationParams:   map[string]string{"owner": "user"},
+		Notes: "Token, refresh and revoke calls use HTTP Basic and a JSON body; the OAuth endpoints " +
+			"require a Notion-Version header. Notion has no scopes: access is chosen by the user on consent.",
+		Sources: []string{
+			"https://developers.notion.com/docs/authorization",
+			"https://developers.notion.com/reference/refresh-a-token",
+			"https://developers.notion.com/reference/revoke-token",
+		},
+	},
+	{
+		Name:                  HubspotOauth2,
+		ConfigMember:          MemberIncluded,
+		DisplayName:           "HubSpot",
+		AuthorizationEndpoint: "https://app.hubspot.com/oauth/authorize",
+		TokenEndpoint:         "https://api.hubapi.com/oauth/2026-03/token",
+		RevocationEndpoint:    "https://api.hubapi.com/oauth/2026-03/token/revoke",
+		RevocationStyle:       RevocationRFC7009,
+		TokenAuthMethod:       ClientSecretPost,
+		TokenBodyFormat:       BodyForm,
+		PKCE:                  true,
+		ScopeSeparator:        " ",
+		Notes: "Date-versioned OAuth API 2026-03; the legacy /oauth/v1 endpoints are deprecated on " +
+			"2027-02-16 (v3 at /oauth/v3/token is still served). Revocation deletes a refresh token.",
+		Sources: []string{
+			"https://developers.hubspot.com/docs/api-reference/latest/authentication/manage-oauth-tokens",
+			"https://developers.hubspot.com/docs/api-reference/latest/authentication/oauth-tokens/revoke-token",
+			"https://developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/migration-guide",
+		},
+	},
+	{
+		Name:                      CyberArkOauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "CyberArk Identity",
+		TenantScoped:              true,
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretBasic,
+		TokenBodyFormat:           BodyForm,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		Notes: "Per-application endpoints: https://{tenant}.id.cyberark.cloud/OAuth2/Authorize/{appId} and " +
+			".../OAuth2/Token/{appId} (older tenants: {tenant}.my.idaptive.app).",
+		Sources: []string{
+			"https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/identity-idp-cyberark.html",
+			"https://api-docs.cyberark.com/identity-docs-api",
+		},
+		Unconfirmed: "The OIDC issuer form (https://{tenant}.id.cyberark.cloud/{appId}/), PKCE support and " +
+			"the revocation endpoint were not confirmed from a CyberArk page; PKCE is off here.",
+	},
+	{
+		Name:                      FusionAuthOauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "FusionAuth",
+		TenantScoped:              true,
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretBasic,
+		TokenBodyFormat:           BodyForm,
+		PKCE:                      true,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		RefreshScopes:             []string{"offline_access"},
+		Notes: "Endpoints are https://{host}/oauth2/authorize and /oauth2/token. The issuer is a tenant " +
+			"setting and need not be a URL; with several tenants the discovery document is " +
+			"/.well-known/openid-configuration/{tenantId}, so pass explicit endpoints then. " +
+			"client_credentials is for Entity Management entities. No revocation endpoint is published.",
+		Sources: []string{
+			"https://fusionauth.io/docs/lifecycle/authenticate-users/oauth/endpoints",
+			"https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/identity-idp-fusionauth.html",
+		},
+	},
+	{
+		Name:                      Auth0Oauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "Auth0",
+		TenantScoped:              true,
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretPost,
+		TokenBodyFormat:           BodyForm,
+		PKCE:                      true,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		RefreshScopes:             []string{"offline_access"},
+		Notes: "Issuer is https://{domain}/ with a trailing slash; endpoints /authorize, /oauth/token and " +
+			"/oauth/revoke (RFC 7009, refresh tokens). client_credentials needs an audience parameter.",
+		Sources: []string{
+			"https://auth0.com/docs/api/authentication",
+			"https://auth0.com/docs/secure/tokens/refresh-tokens/revoke-refresh-tokens",
+			"https://docs.aws.amazon.com/bedrock-agentcore/latest/devguide/identity-idp-auth0.html",
+		},
+	},
+	{
+		Name:                      CognitoOauth2,
+		ConfigMember:              MemberIncluded,
+		DisplayName:               "Amazon Cognito",
+		TenantScoped:              true,
+		OIDC:                      true,
+		TokenAuthMethod:           ClientSecretBasic,
+		TokenBodyFormat:           BodyForm,
+		PKCE:                      true,
+		SupportsClientCredentials: true,
+		ScopeSeparator:            " ",
+		Notes: "Issuer is https://cognito-idp.{region}.amazonaws.com/{userPoolId}; the endpoints live on the " +
+			"user-pool domain (https://{prefix}.auth.{region}.amazoncognito.com or a custom domain): " +
+			"/oauth2/authorize, /oauth2/token and /oauth2/revoke.",
+		Sources: []string{
+			"https://docs.aws.amazon.com/cognito/latest/developerguide/federation-endpoints.html",
+			"https://docs.aws.amazon.com/cognito/latest/developerguide/token-endpoint.html",
+		},
+	},
+}
