@@ -1,0 +1,157 @@
+package conformance
+
+import (
+	"cmp"
+	"slices"
+	"testing"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+)
+
+// secretsFixture creates one record per sealed column and key, and returns
+// each record's reference by name.
+func secretsFixture(t *testing.T, s storage.Storage) map[string]storage.SealedRef {
+	ctx := t.Context()
+	sealed := func(keyID, blob string) storage.Sealed {
+		return storage.Sealed{KeyID: keyID, Blob: []byte(blob)}
+	}
+	p1, p2 := newPrincipal("AKIA1"), newPrincipal("AKIA2")
+	p1.Secret, p2.Secret = sealed("key-1", "p1"), sealed("key-2", "p2")
+	o1, o2 := newOAuth2Provider("oauth-1", "oid-1"), newOAuth2Provider("oauth-2", "oid-2")
+	o1.ClientSecret, o2.ClientSecret = sealed("key-1", "o1"), storage.Sealed{}
+	a1, a2 := newAPIKeyProvider("apikey-1", "aid-1"), newAPIKeyProvider("apikey-2", "aid-2")
+	a1.APIKey, a2.APIKey = sealed("key-1", "a1"), sealed("key-2", "a2")
+
+	mustOK(t, s.CreatePrincipal(ctx, p1), "create principal 1")
+	mustOK(t, s.CreatePrincipal(ctx, p2), "create principal 2")
+	mustOK(t, s.CreateOAuth2Provider(ctx, o1, nil), "create oauth2 provider 1")
+	mustOK(t, s.CreateOAuth2Provider(ctx, o2, nil), "create oauth2 provider 2")
+	mustOK(t, s.CreateAPIKeyProvider(ctx, a1, nil), "create api key provider 1")
+	mustOK(t, s.CreateAPIKeyProvider(ctx, a2, nil), "create api key provider 2")
+
+	// Owners are what the vault binds ciphertexts to: access key ids for
+	// principals, provider ids (not names) for providers.
+	return map[string]storage.SealedRef{
+		"p1": {Kind: storage.SecretPrincipal, Owner: "AKIA1", Sealed: p1.Secret},
+		"p2": {Kind: storage.SecretPrincipal, Owner: "AKIA2", Sealed: p2.Secret},
+		"o1": {Kind: storage.SecretOAuth2ClientSecret, Owner: "oid-1", Sealed: o1.ClientSecret},
+		"a1": {Kind: storage.SecretAPIKey, Owner: "aid-1", Sealed: a1.APIKey},
+		"a2": {Kind: storage.SecretAPIKey, Owner: "aid-2", Sealed: a2.APIKey},
+	}
+}
+
+func sortRefs(refs []storage.SealedRef) []storage.SealedRef {
+	slices.SortFunc(refs, func(a, b storage.SealedRef) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Owner, b.Owner))
+	})
+	return refs
+}
+
+func refsOf(fixture map[string]storage.SealedRef, names ...string) []storage.SealedRef {
+	refs := make([]storage.SealedRef, 0, len(names))
+	for _, n := range names {
+		refs = append(refs, fixture[n])
+	}
+	return sortRefs(refs)
+}
+
+func testListStaleSecrets(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	stale, err := s.ListStaleSecrets(ctx, "key-1", 0)
+	mustOK(t, err, "list stale secrets of an empty store")
+	if len(stale) != 0 {
+		t.Errorf("empty store has stale secrets %v", stale)
+	}
+
+	fixture := secretsFixture(t, s)
+	for _, c := range []struct {
+		keyID string
+		want  []storage.SealedRef
+	}{
+		{"key-2", refsOf(fixture, "p1", "o1", "a1")},
+		{"key-1", refsOf(fixture, "p2", "a2")},
+		// The provider without a client secret is never listed.
+		{"key-3", refsOf(fixture, "p1", "p2", "o1", "a1", "a2")},
+	} {
+		got, err := s.ListStaleSecrets(ctx, c.keyID, 0)
+		mustOK(t, err, "list secrets not sealed with "+c.keyID)
+		wantDiff(t, "secrets not sealed with "+c.keyID, c.want, sortRefs(got))
+	}
+
+	all := refsOf(fixture, "p1", "p2", "o1", "a1", "a2")
+	for _, limit := range []int{1, 2, 4} {
+		got, err := s.ListStaleSecrets(ctx, "key-3", limit)
+		mustOK(t, err, "list stale secrets with a limit")
+		if len(got) != limit {
+			t.Errorf("limit %d listed %d secrets", limit, len(got))
+		}
+		for _, ref := range got {
+			if !slices.ContainsFunc(all, func(r storage.SealedRef) bool {
+				return r.Kind == ref.Kind && r.Owner == ref.Owner && string(r.Sealed.Blob) == string(ref.Sealed.Blob)
+			}) {
+				t.Errorf("limit %d listed unknown secret %+v", limit, ref)
+			}
+		}
+	}
+}
+
+func testReplaceSecret(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	fixture := secretsFixture(t, s)
+	next := func(blob string) storage.Sealed { return storage.Sealed{KeyID: "key-2", Blob: []byte(blob)} }
+
+	// Each kind's secret can be replaced through the reference rotation lists.
+	stale, err := s.ListStaleSecrets(ctx, "key-2", 0)
+	mustOK(t, err, "list stale secrets")
+	if len(stale) != 3 {
+		t.Fatalf("listed %d stale secrets, want 3", len(stale))
+	}
+	for _, ref := range stale {
+		mustOK(t, s.ReplaceSecret(ctx, ref, next("new:"+ref.Owner)), "replace "+string(ref.Kind)+" of "+ref.Owner)
+	}
+	p1, err := s.GetPrincipal(ctx, "AKIA1")
+	mustOK(t, err, "get principal")
+	wantDiff(t, "replaced principal secret", next("new:AKIA1"), p1.Secret)
+	if p1.Description != newPrincipal("AKIA1").Description {
+		t.Errorf("replacing the secret changed the description to %q", p1.Description)
+	}
+	o1, err := s.GetOAuth2Provider(ctx, "oauth-1")
+	mustOK(t, err, "get oauth2 provider")
+	wantDiff(t, "replaced client secret", next("new:oid-1"), o1.ClientSecret)
+	a1, err := s.GetAPIKeyProvider(ctx, "apikey-1")
+	mustOK(t, err, "get api key provider")
+	wantDiff(t, "replaced api key", next("new:aid-1"), a1.APIKey)
+	stale, err = s.ListStaleSecrets(ctx, "key-2", 0)
+	mustOK(t, err, "list stale secrets after rotation")
+	if len(stale) != 0 {
+		t.Errorf("stale secrets left after rotation: %v", stale)
+	}
+
+	// Compare-and-swap: a reference that no longer matches is refused.
+	wantErr(t, s.ReplaceSecret(ctx, fixture["p1"], next("late")), storage.ErrConflict, "replace with an outdated reference")
+	wrongBlob := fixture["p2"]
+	wrongBlob.Sealed.Blob = []byte("not the stored blob")
+	wantErr(t, s.ReplaceSecret(ctx, wrongBlob, next("x")), storage.ErrConflict, "replace with the right key id but the wrong blob")
+	wrongKey := fixture["p2"]
+	wrongKey.Sealed.KeyID = "key-9"
+	wantErr(t, s.ReplaceSecret(ctx, wrongKey, next("x")), storage.ErrConflict, "replace with the right blob but the wrong key id")
+	p2, err := s.GetPrincipal(ctx, "AKIA2")
+	mustOK(t, err, "get principal 2")
+	wantDiff(t, "secret after refused replacements", fixture["p2"].Sealed, p2.Secret)
+	noSecret := storage.SealedRef{Kind: storage.SecretOAuth2ClientSecret, Owner: "oid-2", Sealed: next("o2")}
+	wantErr(t, s.ReplaceSecret(ctx, noSecret, next("x")), storage.ErrConflict, "replace a secret that is not stored")
+
+	// Owners are providers' ids, not names.
+	byName := fixture["a2"]
+	byName.Owner = "apikey-2"
+	wantErr(t, s.ReplaceSecret(ctx, byName, next("x")), storage.ErrNotFound, "replace naming the provider instead of its id")
+
+	mustOK(t, s.DeleteAPIKeyProvider(ctx, "apikey-2"), "delete api key provider")
+	wantErr(t, s.ReplaceSecret(ctx, fixture["a2"], next("x")), storage.ErrNotFound, "replace the secret of a deleted owner")
+	gone := storage.SealedRef{Kind: storage.SecretPrincipal, Owner: "AKIA-GONE", Sealed: fixture["p2"].Sealed}
+	wantErr(t, s.ReplaceSecret(ctx, gone, next("x")), storage.ErrNotFound, "replace the secret of a missing principal")
+
+	if err := s.ReplaceSecret(ctx, storage.SealedRef{Kind: "no-such-kind", Owner: "AKIA2", Sealed: fixture["p2"].Sealed}, next("x")); err == nil {
+		t.Error("replace with an unknown secret kind succeeded")
+	}
+}

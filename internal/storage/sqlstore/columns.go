@@ -1,0 +1,88 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+)
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// collect scans every row of a bounded query.
+func collect[T any](rows *sql.Rows, table string, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: read %s: %w", table, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: read %s: %w", table, err)
+	}
+	return out, nil
+}
+
+// Timestamps are stored as unix microseconds.
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// createdTimes fills zero creation and update times with now.
+func createdTimes(created, updated *time.Time, now time.Time) {
+	if created.IsZero() {
+		*created = now
+	}
+	if updated.IsZero() {
+		*updated = now
+	}
+	*created = fromMicros(micros(*created))
+	*updated = fromMicros(micros(*updated))
+}
+
+// List columns hold JSON. A nil slice is stored as null and an empty one as
+// [], so that "unrestricted" and "none allowed" stay apart.
+
+func encodeJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+func decodeJSON(column, text string, v any) error {
+	if err := json.Unmarshal([]byte(text), v); err != nil {
+		return fmt.Errorf("sqlstore: decode column %s: %w", column, err)
+	}
+	return nil
+}
+
+// A sealed secret is a (key id, blob) column pair; both are NULL when no
+// secret is stored.
+
+func sealedArgs(s storage.Sealed) (keyID, blob any) {
+	if s.IsZero() {
+		return nil, nil
+	}
+	if s.Blob == nil {
+		return s.KeyID, []byte{}
+	}
+	return s.KeyID, s.Blob
+}
+
+func sealedFromColumns(keyID sql.NullString, blob []byte) storage.Sealed {
+	if !keyID.Valid {
+		return storage.Sealed{}
+	}
+	return storage.Sealed{KeyID: keyID.String, Blob: blob}
+}

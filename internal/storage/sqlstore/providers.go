@@ -1,0 +1,221 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+)
+
+// OAuth2 credential providers.
+
+const oauth2Columns = `name, id, vendor, config, client_secret_key_id, client_secret, created_at, updated_at`
+
+func scanOAuth2Provider(row scanner) (storage.OAuth2Provider, error) {
+	var (
+		p                storage.OAuth2Provider
+		secretKeyID      sql.NullString
+		secret           []byte
+		created, updated int64
+	)
+	if err := row.Scan(&p.Name, &p.ID, &p.Vendor, &p.Config, &secretKeyID, &secret, &created, &updated); err != nil {
+		return storage.OAuth2Provider{}, err
+	}
+	p.ClientSecret = sealedFromColumns(secretKeyID, secret)
+	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return p, nil
+}
+
+// getOAuth2Provider reads the provider whose column (name or id) equals
+// value.
+func getOAuth2Provider(ctx context.Context, c conn, column, value, suffix string) (storage.OAuth2Provider, error) {
+	p, err := scanOAuth2Provider(c.queryRow(ctx,
+		`SELECT `+oauth2Columns+` FROM oauth2_providers WHERE `+column+` = ?`+suffix, value))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("sqlstore: oauth2 provider with %s %q: %w", column, value, storage.ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("sqlstore: get oauth2 provider with %s %q: %w", column, value, err)
+	}
+	return p, nil
+}
+
+func (s *Store) CreateOAuth2Provider(ctx context.Context, p storage.OAuth2Provider, tags map[string]string) error {
+	createdTimes(&p.CreatedAt, &p.UpdatedAt, s.timestamp())
+	keyID, secret := sealedArgs(p.ClientSecret)
+	return s.inTx(ctx, func(tx conn) error {
+		ok, err := tx.execOne(ctx,
+			`INSERT INTO oauth2_providers (`+oauth2Columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			p.Name, p.ID, p.Vendor, p.Config, keyID, secret, micros(p.CreatedAt), micros(p.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("sqlstore: insert oauth2 provider %q: %w", p.Name, err)
+		}
+		if !ok {
+			return fmt.Errorf("sqlstore: oauth2 provider %q or id %q: %w", p.Name, p.ID, storage.ErrAlreadyExists)
+		}
+		return addTags(ctx, tx, storage.Resource{Kind: storage.KindOAuth2Provider, Name: p.Name}, tags)
+	})
+}
+
+func (s *Store) GetOAuth2Provider(ctx context.Context, name string) (storage.OAuth2Provider, error) {
+	return getOAuth2Provider(ctx, s.reads(), "name", name, "")
+}
+
+func (s *Store) GetOAuth2ProviderByID(ctx context.Context, id string) (storage.OAuth2Provider, error) {
+	return getOAuth2Provider(ctx, s.reads(), "id", id, "")
+}
+
+func (s *Store) ListOAuth2Providers(ctx context.Context, page storage.Page) ([]storage.OAuth2Provider, error) {
+	rows, err := s.reads().query(ctx,
+		`SELECT `+oauth2Columns+` FROM oauth2_providers WHERE name > ? ORDER BY name LIMIT ?`,
+		page.After, pageLimit(page.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list oauth2 providers: %w", err)
+	}
+	return collect(rows, "oauth2_providers", scanOAuth2Provider)
+}
+
+func (s *Store) UpdateOAuth2Provider(ctx context.Context, name string, fn func(storage.OAuth2Provider) (storage.OAuth2Provider, error)) (storage.OAuth2Provider, error) {
+	var stored storage.OAuth2Provider
+	err := s.inTx(ctx, func(tx conn) error {
+		cur, err := getOAuth2Provider(ctx, tx, "name", name, s.dialect.forUpdate())
+		if err != nil {
+			return err
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		next.Name, next.ID, next.CreatedAt, next.UpdatedAt = cur.Name, cur.ID, cur.CreatedAt, s.timestamp()
+		keyID, secret := sealedArgs(next.ClientSecret)
+		if _, err := tx.exec(ctx,
+			`UPDATE oauth2_providers SET vendor = ?, config = ?, client_secret_key_id = ?, client_secret = ?, updated_at = ?
+			WHERE name = ?`,
+			next.Vendor, next.Config, keyID, secret, micros(next.UpdatedAt), name); err != nil {
+			return fmt.Errorf("sqlstore: update oauth2 provider %q: %w", name, err)
+		}
+		stored = next
+		return nil
+	})
+	if err != nil {
+		return storage.OAuth2Provider{}, err
+	}
+	return stored, nil
+}
+
+func (s *Store) DeleteOAuth2Provider(ctx context.Context, name string) error {
+	return s.inTx(ctx, func(tx conn) error {
+		ok, err := tx.execOne(ctx, `DELETE FROM oauth2_providers WHERE name = ?`, name)
+		if err != nil {
+			return fmt.Errorf("sqlstore: delete oauth2 provider %q: %w", name, err)
+		}
+		if !ok {
+			return fmt.Errorf("sqlstore: oauth2 provider %q: %w", name, storage.ErrNotFound)
+		}
+		return deleteTags(ctx, tx, storage.Resource{Kind: storage.KindOAuth2Provider, Name: name})
+	})
+}
+
+// API-key credential providers.
+
+const apiKeyColumns = `name, id, api_key_key_id, api_key, created_at, updated_at`
+
+func scanAPIKeyProvider(row scanner) (storage.APIKeyProvider, error) {
+	var (
+		p                storage.APIKeyProvider
+		keyKeyID         sql.NullString
+		key              []byte
+		created, updated int64
+	)
+	if err := row.Scan(&p.Name, &p.ID, &keyKeyID, &key, &created, &updated); err != nil {
+		return storage.APIKeyProvider{}, err
+	}
+	p.APIKey = sealedFromColumns(keyKeyID, key)
+	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return p, nil
+}
+
+func getAPIKeyProvider(ctx context.Context, c conn, name, suffix string) (storage.APIKeyProvider, error) {
+	p, err := scanAPIKeyProvider(c.queryRow(ctx,
+		`SELECT `+apiKeyColumns+` FROM api_key_providers WHERE name = ?`+suffix, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("sqlstore: api key provider %q: %w", name, storage.ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("sqlstore: get api key provider %q: %w", name, err)
+	}
+	return p, nil
+}
+
+func (s *Store) CreateAPIKeyProvider(ctx context.Context, p storage.APIKeyProvider, tags map[string]string) error {
+	createdTimes(&p.CreatedAt, &p.UpdatedAt, s.timestamp())
+	keyID, key := sealedArgs(p.APIKey)
+	return s.inTx(ctx, func(tx conn) error {
+		ok, err := tx.execOne(ctx,
+			`INSERT INTO api_key_providers (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			p.Name, p.ID, keyID, key, micros(p.CreatedAt), micros(p.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("sqlstore: insert api key provider %q: %w", p.Name, err)
+		}
+		if !ok {
+			return fmt.Errorf("sqlstore: api key provider %q or id %q: %w", p.Name, p.ID, storage.ErrAlreadyExists)
+		}
+		return addTags(ctx, tx, storage.Resource{Kind: storage.KindAPIKeyProvider, Name: p.Name}, tags)
+	})
+}
+
+func (s *Store) GetAPIKeyProvider(ctx context.Context, name string) (storage.APIKeyProvider, error) {
+	return getAPIKeyProvider(ctx, s.reads(), name, "")
+}
+
+func (s *Store) ListAPIKeyProviders(ctx context.Context, page storage.Page) ([]storage.APIKeyProvider, error) {
+	rows, err := s.reads().query(ctx,
+		`SELECT `+apiKeyColumns+` FROM api_key_providers WHERE name > ? ORDER BY name LIMIT ?`,
+		page.After, pageLimit(page.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list api key providers: %w", err)
+	}
+	return collect(rows, "api_key_providers", scanAPIKeyProvider)
+}
+
+func (s *Store) UpdateAPIKeyProvider(ctx context.Context, name string, fn func(storage.APIKeyProvider) (storage.APIKeyProvider, error)) (storage.APIKeyProvider, error) {
+	var stored storage.APIKeyProvider
+	err := s.inTx(ctx, func(tx conn) error {
+		cur, err := getAPIKeyProvider(ctx, tx, name, s.dialect.forUpdate())
+		if err != nil {
+			return err
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		next.Name, next.ID, next.CreatedAt, next.UpdatedAt = cur.Name, cur.ID, cur.CreatedAt, s.timestamp()
+		keyID, key := sealedArgs(next.APIKey)
+		if _, err := tx.exec(ctx,
+			`UPDATE api_key_providers SET api_key_key_id = ?, api_key = ?, updated_at = ? WHERE name = ?`,
+			keyID, key, micros(next.UpdatedAt), name); err != nil {
+			return fmt.Errorf("sqlstore: update api key provider %q: %w", name, err)
+		}
+		stored = next
+		return nil
+	})
+	if err != nil {
+		return storage.APIKeyProvider{}, err
+	}
+	return stored, nil
+}
+
+func (s *Store) DeleteAPIKeyProvider(ctx context.Context, name string) error {
+	return s.inTx(ctx, func(tx conn) error {
+		ok, err := tx.execOne(ctx, `DELETE FROM api_key_providers WHERE name = ?`, name)
+		if err != nil {
+			return fmt.Errorf("sqlstore: delete api key provider %q: %w", name, err)
+		}
+		if !ok {
+			return fmt.Errorf("sqlstore: api key provider %q: %w", name, storage.ErrNotFound)
+		}
+		return deleteTags(ctx, tx, storage.Resource{Kind: storage.KindAPIKeyProvider, Name: name})
+	})
+}

@@ -1,0 +1,297 @@
+// Package sqlstore implements storage.Storage over database/sql for SQLite
+// (modernc.org/sqlite, pure Go) and PostgreSQL (pgx). Both engines run the
+// same portable SQL; the differences (placeholders, row locks, advisory
+// locks, migrations) live in dialect.go and the per-dialect migration
+// directories.
+//
+// On SQLite, writes go through a single connection whose transactions begin
+// IMMEDIATE, so a read-modify-write never has to upgrade its lock and never
+// fails with SQLITE_BUSY; plain reads use a separate query-only pool. On
+// PostgreSQL, a read-modify-write locks its row with SELECT … FOR UPDATE.
+//
+// Replicas on PostgreSQL may start together: migrations run under a session
+// advisory lock. Several processes may share a SQLite file too (writers wait
+// up to five seconds for each other), but SQLite migrations take no lock
+// across processes, so after an upgrade start one process first.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/behalf-dev/behalf/internal/storage"
+)
+
+var _ storage.Storage = (*Store)(nil)
+
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
+var migrationFiles embed.FS
+
+const (
+	defaultPageLimit = 100
+	maxPageLimit     = 1000
+
+	postgresMaxOpenConns = 20
+	postgresMaxIdleConns = 10
+)
+
+// Store is a storage.Storage over SQLite or PostgreSQL. It is safe for
+// concurrent use.
+type Store struct {
+	dialect dialect
+	// writer runs every transaction; reader runs plain reads. On PostgreSQL
+	// both are the same pool.
+	writer *sql.DB
+	reader *sql.DB
+	// migrations checks, for Ping, that every migration is applied. It reads
+	// through the reader pool so that readiness probes never queue behind
+	// writes.
+	migrations *goose.Provider
+}
+
+// Open connects to the database named by dsn, applies pending migrations and
+// checks that the result is usable. A dsn starting with postgres:// or
+// postgresql:// selects PostgreSQL; anything else is the path of a SQLite
+// file, optionally prefixed with sqlite:// or file:, which is created (mode
+// 0600, parent directory 0700) when missing.
+func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d, target, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	var s *Store
+	if d == dialectPostgres {
+		s, err = openPostgres(ctx, target, logger)
+	} else {
+		s, err = openSQLite(ctx, target, logger)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// parseDSN tells the dialect and returns what its driver needs: the DSN
+// itself for PostgreSQL, a file path for SQLite.
+func parseDSN(dsn string) (dialect, string, error) {
+	lower := strings.ToLower(dsn)
+	if strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") {
+		return dialectPostgres, dsn, nil
+	}
+	path := dsn
+	for _, prefix := range []string{"sqlite://", "file:"} {
+		if strings.HasPrefix(lower, prefix) {
+			path = dsn[len(prefix):]
+			break
+		}
+	}
+	switch {
+	case path == "":
+		return 0, "", errors.New("sqlstore: empty database path")
+	case strings.ContainsAny(path, "?#"):
+		// Query parameters would be ambiguous: the store sets its own.
+		return 0, "", errors.New("sqlstore: a SQLite path takes no query parameters")
+	case strings.HasPrefix(path, ":memory:"):
+		return 0, "", errors.New("sqlstore: in-memory SQLite is not supported; use a file")
+	}
+	return dialectSQLite, path, nil
+}
+
+func openPostgres(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(postgresMaxOpenConns)
+	db.SetMaxIdleConns(postgresMaxIdleConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+
+	// Replicas starting together serialise their migrations on a session
+	// advisory lock; the others wait, retrying every second.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlstore: migration lock: %w", err)
+	}
+	s := &Store{dialect: dialectPostgres, writer: db, reader: db}
+	if err := s.migrate(ctx, logger, goose.DialectPostgres, goose.WithSessionLocker(locker)); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+	if err := createSQLiteFile(path, logger); err != nil {
+		return nil, err
+	}
+	// The -wal and -shm files SQLite creates take the database file's mode.
+	writer, err := sql.Open("sqlite", sqliteURI(path,
+		"_pragma=busy_timeout(5000)", // milliseconds
+		"_pragma=journal_mode(WAL)",
+		// FULL: a commit is durable before it returns, so a just-rotated
+		// refresh token survives a power loss.
+		"_pragma=synchronous(FULL)",
+		"_pragma=foreign_keys(1)",
+		"_txlock=immediate",
+	))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+
+	reader, err := sql.Open("sqlite", sqliteURI(path,
+		"_pragma=busy_timeout(5000)",
+		"_pragma=query_only(1)",
+	))
+	if err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("sqlstore: open sqlite: %w", err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	reader.SetMaxOpenConns(readers)
+	reader.SetMaxIdleConns(readers)
+
+	s := &Store{dialect: dialectSQLite, writer: writer, reader: reader}
+	if err := s.migrate(ctx, logger, goose.DialectSQLite3); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// createSQLiteFile creates the database file and its directory with
+// owner-only permissions before SQLite would create them with the umask's.
+// An existing file keeps its mode; a warning says when others can read it.
+func createSQLiteFile(path string, logger *slog.Logger) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("sqlstore: create database directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlstore: create database file: %w", err)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		logger.Warn("SQLite database file is accessible to other users", "path", path, "mode", fi.Mode().Perm().String())
+	}
+	return f.Close()
+}
+
+// sqliteURI builds a file: URI for path, escaping the characters a URI
+// would read as syntax.
+func sqliteURI(path string, params ...string) string {
+	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + escaped + "?" + strings.Join(params, "&")
+}
+
+func (s *Store) migrate(ctx context.Context, logger *slog.Logger, d goose.Dialect, opts ...goose.ProviderOption) error {
+	dir, err := fs.Sub(migrationFiles, "migrations/"+s.dialect.String())
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	common := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true), goose.WithSlog(logger)}
+	p, err := goose.NewProvider(d, s.writer, dir, append(opts, common...)...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	// Checking first, without the lock, spares replicas restarting together
+	// the wait for each other when there is nothing to apply.
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlstore: check %s migrations: %w", s.dialect, err)
+	}
+	if pending {
+		if _, err := p.Up(ctx); err != nil {
+			return fmt.Errorf("sqlstore: apply %s migrations: %w", s.dialect, err)
+		}
+	}
+	if s.migrations, err = goose.NewProvider(d, s.reader, dir, common...); err != nil {
+		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether the database is reachable and every migration this
+// build knows is applied.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.reader.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore: ping %s: %w", s.dialect, err)
+	}
+	pending, err := s.migrations.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlstore: check %s migrations: %w", s.dialect, err)
+	}
+	if pending {
+		return fmt.Errorf("sqlstore: %s database has pending migrations", s.dialect)
+	}
+	return nil
+}
+
+// Close closes the database pools.
+func (s *Store) Close() error {
+	err := s.writer.Close()
+	if s.reader != s.writer {
+		err = errors.Join(err, s.reader.Close())
+	}
+	return err
+}
+
+// reads runs plain reads outside any transaction.
+func (s *Store) reads() conn { return conn{q: s.reader, dialect: s.dialect} }
+
+// inTx runs fn in a write transaction and commits if fn returns nil. fn's
+// error is returned as it is, so callers' sentinels survive.
+func (s *Store) inTx(ctx context.Context, fn func(tx conn) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin transaction: %w", err)
+	}
+	if err := fn(conn{q: tx, dialect: s.dialect}); err != nil {
+		// The rollback's own error adds nothing: the transaction is
+		// abandoned either way and fn's error is the one that matters.
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+// timestamp returns the current time as stored: UTC, whole microseconds.
+func (s *Store) timestamp() time.Time { return fromMicros(time.Now().UnixMicro()) }
+
+func pageLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return defaultPageLimit
+	case limit > maxPageLimit:
+		return maxPageLimit
+	}
+	return limit
+}
