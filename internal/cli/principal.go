@@ -1,0 +1,165 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// principal mirrors the /behalf/*Principal operations' output.
+type principal struct {
+	AccessKeyID     string   `json:"accessKeyId"`
+	SecretAccessKey string   `json:"secretAccessKey,omitempty"`
+	Role            string   `json:"role"`
+	Workloads       []string `json:"workloads"`
+	Description     string   `json:"description,omitempty"`
+	CreatedTime     float64  `json:"createdTime"`
+	LastUpdatedTime float64  `json:"lastUpdatedTime"`
+}
+
+func epochString(f float64) string {
+	return time.Unix(int64(f), 0).UTC().Format(time.RFC3339)
+}
+
+func (p principal) table() table {
+	t := fields("access key id", p.AccessKeyID, "role", p.Role, "workloads", list(p.Workloads), "description", p.Description,
+		"created", epochString(p.CreatedTime), "updated", epochString(p.LastUpdatedTime))
+	if p.SecretAccessKey != "" {
+		t.rows = append(t.rows, []string{"secret access key", p.SecretAccessKey + "   (shown once; store it now)"})
+	}
+	return t
+}
+
+func newPrincipalCommand(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "principal",
+		Short: "Manage principals: the access keys that sign API requests",
+		Long: `Principals are behalf's API callers. Each has an access key pair that signs
+requests with AWS Signature Version 4, and a role:
+
+  admin    every operation, control and data plane
+  runtime  the data plane only, for the workload identities it is granted
+           (use "*" to grant every workload)`,
+	}
+
+	var role, description string
+	var workloads []string
+	create := &cobra.Command{
+		Use:     "create --role admin|runtime [--workload NAME]...",
+		Short:   "Create a principal and print its secret access key (shown once)",
+		Example: "  behalf principal create --role runtime --workload my-agent",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := map[string]any{"role": role}
+			if len(workloads) > 0 {
+				in["workloads"] = workloads
+			}
+			if description != "" {
+				in["description"] = description
+			}
+			var out principal
+			if err := cf.call(cmd.Context(), "CreatePrincipal", in, &out); err != nil {
+				return err
+			}
+			return cf.print(cmd, out, out.table())
+		},
+	}
+	create.Flags().StringVar(&role, "role", "runtime", "admin or runtime")
+	create.Flags().StringArrayVar(&workloads, "workload", nil, "workload identity a runtime principal may act for (repeatable; * for all)")
+	create.Flags().StringVar(&description, "description", "", "free-form description")
+
+	get := &cobra.Command{
+		Use:   "get ACCESS_KEY_ID",
+		Short: "Show a principal",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out principal
+			if err := cf.call(cmd.Context(), "GetPrincipal", map[string]string{"accessKeyId": args[0]}, &out); err != nil {
+				return err
+			}
+			return cf.print(cmd, out, out.table())
+		},
+	}
+
+	var setRole string
+	var setWorkloads []string
+	var clearWorkloads bool
+	update := &cobra.Command{
+		Use:   "update ACCESS_KEY_ID",
+		Short: "Change a principal's role or granted workloads",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := map[string]any{"accessKeyId": args[0]}
+			if setRole != "" {
+				in["role"] = setRole
+			}
+			switch {
+			case clearWorkloads && len(setWorkloads) > 0:
+				return fmt.Errorf("use --workload or --clear-workloads, not both")
+			case clearWorkloads:
+				in["workloads"] = []string{}
+			case len(setWorkloads) > 0:
+				in["workloads"] = setWorkloads
+			}
+			if len(in) == 1 {
+				return fmt.Errorf("nothing to update: give --role, --workload or --clear-workloads")
+			}
+			var out principal
+			if err := cf.call(cmd.Context(), "UpdatePrincipal", in, &out); err != nil {
+				return err
+			}
+			return cf.print(cmd, out, out.table())
+		},
+	}
+	update.Flags().StringVar(&setRole, "role", "", "new role: admin or runtime")
+	update.Flags().StringArrayVar(&setWorkloads, "workload", nil, "granted workload (repeatable; replaces the list)")
+	update.Flags().BoolVar(&clearWorkloads, "clear-workloads", false, "remove every granted workload")
+
+	del := &cobra.Command{
+		Use:   "delete ACCESS_KEY_ID",
+		Short: "Delete a principal; its key stops working at once on this server and within seconds on others",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cf.call(cmd.Context(), "DeletePrincipal", map[string]string{"accessKeyId": args[0]}, nil); err != nil {
+				return err
+			}
+			return cf.print(cmd, map[string]string{"deleted": args[0]}, fields("deleted", args[0]))
+		},
+	}
+
+	ls := &cobra.Command{
+		Use:   "list",
+		Short: "List principals",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			all := []principal{}
+			t := table{header: []string{"ACCESS KEY ID", "ROLE", "WORKLOADS", "DESCRIPTION"}}
+			var next *string
+			for {
+				in := map[string]any{}
+				if next != nil {
+					in["nextToken"] = *next
+				}
+				var page struct {
+					Principals []principal `json:"principals"`
+					NextToken  *string     `json:"nextToken"`
+				}
+				if err := cf.call(cmd.Context(), "ListPrincipals", in, &page); err != nil {
+					return err
+				}
+				for _, p := range page.Principals {
+					all = append(all, p)
+					t.rows = append(t.rows, []string{p.AccessKeyID, p.Role, strings.Join(p.Workloads, ","), p.Description})
+				}
+				if next = page.NextToken; next == nil {
+					break
+				}
+			}
+			return cf.print(cmd, all, t)
+		},
+	}
+	cmd.AddCommand(create, get, update, del, ls)
+	return cmd
+}

@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
+	"github.com/spf13/cobra"
+)
+
+type vaultView struct {
+	TokenVaultID     string     `json:"tokenVaultId"`
+	KeyType          string     `json:"keyType"`
+	KMSKeyARN        string     `json:"kmsKeyArn,omitempty"`
+	LastModifiedDate *time.Time `json:"lastModifiedDate,omitempty"`
+}
+
+func (v vaultView) table() table {
+	return fields("token vault", v.TokenVaultID, "key type", v.KeyType, "key ARN", v.KMSKeyARN, "last modified", when(v.LastModifiedDate))
+}
+
+func vaultViewOf(id *string, k *types.KmsConfiguration, modified *time.Time) vaultView {
+	v := vaultView{TokenVaultID: str(id), LastModifiedDate: modified}
+	if k != nil {
+		v.KeyType, v.KMSKeyARN = string(k.KeyType), str(k.KmsKeyArn)
+	}
+	return v
+}
+
+func newVaultCommand(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "vault", Short: "Inspect and rotate the token vault's key-encryption key"}
+
+	get := &cobra.Command{
+		Use:   "get",
+		Short: "Show which key seals new secrets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.control()
+			if err != nil {
+				return err
+			}
+			out, err := c.GetTokenVault(cmd.Context(), &bedrockagentcorecontrol.GetTokenVaultInput{})
+			if err != nil {
+				return cf.describe(err)
+			}
+			v := vaultViewOf(out.TokenVaultId, out.KmsConfiguration, out.LastModifiedDate)
+			return cf.print(cmd, v, v.table())
+		},
+	}
+
+	createKey := &cobra.Command{
+		Use:   "create-key",
+		Short: "Add a new key to the server's local keyring and print its ARN",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out struct {
+				KMSKeyARN string `json:"kmsKeyArn"`
+			}
+			if err := cf.call(cmd.Context(), "CreateVaultKey", struct{}{}, &out); err != nil {
+				return err
+			}
+			return cf.print(cmd, out, fields("key ARN", out.KMSKeyARN))
+		},
+	}
+
+	var keyARN string
+	var serviceManaged bool
+	setCMK := &cobra.Command{
+		Use:   "set-key (--key-arn ARN | --service-managed)",
+		Short: "Seal new secrets under another key and re-wrap existing ones in the background",
+		Example: `  behalf vault set-key --key-arn "$(behalf vault create-key -o json | jq -r .kmsKeyArn)"
+  behalf vault set-key --service-managed`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k := &types.KmsConfiguration{}
+			switch {
+			case keyARN != "" && !serviceManaged:
+				k.KeyType, k.KmsKeyArn = types.KeyTypeCustomerManagedKey, aws.String(keyARN)
+			case keyARN == "" && serviceManaged:
+				k.KeyType = types.KeyTypeServiceManagedKey
+			default:
+				return fmt.Errorf("give exactly one of --key-arn or --service-managed")
+			}
+			c, err := cf.control()
+			if err != nil {
+				return err
+			}
+			out, err := c.SetTokenVaultCMK(cmd.Context(), &bedrockagentcorecontrol.SetTokenVaultCMKInput{KmsConfiguration: k})
+			if err != nil {
+				return cf.describe(err)
+			}
+			v := vaultViewOf(out.TokenVaultId, out.KmsConfiguration, out.LastModifiedDate)
+			return cf.print(cmd, v, v.table())
+		},
+	}
+	setCMK.Flags().StringVar(&keyARN, "key-arn", "", "ARN of a key from `behalf vault create-key`")
+	setCMK.Flags().BoolVar(&serviceManaged, "service-managed", false, "return to the keyring's service key")
+
+	cmd.AddCommand(get, createKey, setCMK)
+	return cmd
+}
+
+func newTagCommand(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "tag", Short: "Tag resources by ARN"}
+	ls := &cobra.Command{
+		Use:   "list ARN",
+		Short: "List a resource's tags",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.control()
+			if err != nil {
+				return err
+			}
+			out, err := c.ListTagsForResource(cmd.Context(), &bedrockagentcorecontrol.ListTagsForResourceInput{ResourceArn: aws.String(args[0])})
+			if err != nil {
+				return cf.describe(err)
+			}
+			keys := make([]string, 0, len(out.Tags))
+			for k := range out.Tags {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			t := table{header: []string{"KEY", "VALUE"}}
+			for _, k := range keys {
+				t.rows = append(t.rows, []string{k, out.Tags[k]})
+			}
+			if out.Tags == nil {
+				out.Tags = map[string]string{}
+			}
+			return cf.print(cmd, out.Tags, t)
+		},
+	}
+	add := &cobra.Command{
+		Use:   "add ARN KEY=VALUE...",
+		Short: "Add or replace tags",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tags, err := parseTags(args[1:])
+			if err != nil {
+				return err
+			}
+			c, err := cf.control()
+			if err != nil {
+				return err
+			}
+			if _, err := c.TagResource(cmd.Context(), &bedrockagentcorecontrol.TagResourceInput{ResourceArn: aws.String(args[0]), Tags: tags}); err != nil {
+				return cf.describe(err)
+			}
+			return cf.print(cmd, tags, fields("tagged", args[0]))
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "remove ARN KEY...",
+		Short: "Remove tags",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.control()
+			if err != nil {
+				return err
+			}
+			if _, err := c.UntagResource(cmd.Context(), &bedrockagentcorecontrol.UntagResourceInput{ResourceArn: aws.String(args[0]), TagKeys: args[1:]}); err != nil {
+				return cf.describe(err)
+			}
+			return cf.print(cmd, map[string]any{"untagged": args[0], "keys": args[1:]}, fields("untagged", args[0]))
+		},
+	}
+	cmd.AddCommand(ls, add, remove)
+	return cmd
+}

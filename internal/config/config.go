@@ -1,0 +1,263 @@
+// Package config loads behalf's server configuration. Precedence, lowest
+// first: built-in defaults, the YAML file (--config), BEHALF_* environment
+// variables, then command-line flags. The file is strict: unknown keys are
+// errors, and every problem is reported at once with its path. Validation
+// changes no process state.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// File is the YAML configuration file. See docs/configuration.md and
+// behalf.example.yaml for every key.
+type File struct {
+	Listen    string    `yaml:"listen"`
+	DataDir   string    `yaml:"dataDir"`
+	PublicURL string    `yaml:"publicUrl"`
+	Region    string    `yaml:"region"`
+	AccountID string    `yaml:"accountId"`
+	Storage   string    `yaml:"storage"`
+	Log       LogFile   `yaml:"log"`
+	Vault     VaultFile `yaml:"vault"`
+}
+
+// LogFile configures logging.
+type LogFile struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// VaultFile configures the key-encryption keys.
+type VaultFile struct {
+	// Keyring is the local keyring file; default <dataDir>/keyring.json.
+	Keyring string `yaml:"keyring"`
+}
+
+// Config is the validated runtime configuration.
+type Config struct {
+	Listen    string
+	DataDir   string
+	PublicURL string
+	Region    string
+	AccountID string
+	// Storage is a PostgreSQL URL or a SQLite file path.
+	Storage   string
+	LogLevel  string
+	LogFormat string
+	Keyring   string
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// Defaults returns the zero-configuration settings.
+func Defaults() File {
+	return File{
+		Listen:    "127.0.0.1:8787",
+		DataDir:   "./behalf-data",
+		Region:    "us-east-1",
+		AccountID: "000000000000",
+		Log:       LogFile{Level: "info", Format: "text"},
+	}
+}
+
+// Env lists the environment variables that override file settings.
+var Env = []struct {
+	Name string
+	Set  func(*File, string)
+}{
+	{"BEHALF_LISTEN", func(f *File, v string) { f.Listen = v }},
+	{"BEHALF_DATA_DIR", func(f *File, v string) { f.DataDir = v }},
+	{"BEHALF_PUBLIC_URL", func(f *File, v string) { f.PublicURL = v }},
+	{"BEHALF_REGION", func(f *File, v string) { f.Region = v }},
+	{"BEHALF_ACCOUNT_ID", func(f *File, v string) { f.AccountID = v }},
+	{"BEHALF_STORAGE", func(f *File, v string) { f.Storage = v }},
+	{"BEHALF_LOG_LEVEL", func(f *File, v string) { f.Log.Level = v }},
+	{"BEHALF_LOG_FORMAT", func(f *File, v string) { f.Log.Format = v }},
+	{"BEHALF_VAULT_KEYRING", func(f *File, v string) { f.Vault.Keyring = v }},
+}
+
+// Problems lists every configuration error.
+type Problems []string
+
+func (p Problems) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(p, "\n  - ")
+}
+
+// Load reads the file at path (none when empty) over the defaults, then
+// applies the environment from getenv.
+func Load(path string, getenv func(string) string) (File, error) {
+	f := Defaults()
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return File{}, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeStrict(raw, &f); err != nil {
+			return File{}, err
+		}
+	}
+	for _, e := range Env {
+		if v := getenv(e.Name); v != "" {
+			e.Set(&f, v)
+		}
+	}
+	return f, nil
+}
+
+// decodeStrict decodes YAML into f, reporting every unknown key with its
+// path and line rather than only the first.
+func decodeStrict(raw []byte, f *File) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return Problems{fmt.Sprintf("not valid YAML: %v", err)}
+	}
+	if len(root.Content) == 0 {
+		return nil // an empty file
+	}
+	var probs Problems
+	checkNode(root.Content[0], reflect.TypeFor[File](), "", &probs)
+	if len(probs) > 0 {
+		return probs
+	}
+	if err := root.Content[0].Decode(f); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return Problems(te.Errors)
+		}
+		return Problems{err.Error()}
+	}
+	return nil
+}
+
+func checkNode(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.AliasNode:
+		*probs = append(*probs, fmt.Sprintf("%s (line %d): YAML aliases are not allowed", orRoot(path), n.Line))
+	case t.Kind() == reflect.Struct && t != reflect.TypeFor[time.Duration]():
+		if n.Kind != yaml.MappingNode {
+			*probs = append(*probs, fmt.Sprintf("%s (line %d): expected a mapping", orRoot(path), n.Line))
+			return
+		}
+		fields := map[string]reflect.Type{}
+		var names []string
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			fields[name] = f.Type
+			names = append(names, name)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			ft, ok := fields[key.Value]
+			if !ok {
+				hint := ""
+				for _, name := range names {
+					if strings.EqualFold(name, key.Value) {
+						hint = fmt.Sprintf(" (did you mean %q?)", name)
+					}
+				}
+				*probs = append(*probs, fmt.Sprintf("%s (line %d): unknown key%s", join(path, key.Value), key.Line, hint))
+				continue
+			}
+			checkNode(val, ft, join(path, key.Value), probs)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), probs)
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "(top level)"
+	}
+	return path
+}
+
+var (
+	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
+)
+
+// Validate checks f and returns the runtime configuration, or every
+// problem found.
+func (f File) Validate() (Config, error) {
+	var probs Problems
+	fail := func(path, format string, args ...any) {
+		probs = append(probs, path+": "+fmt.Sprintf(format, args...))
+	}
+	c := Config{
+		Listen: f.Listen, DataDir: f.DataDir, PublicURL: strings.TrimSuffix(f.PublicURL, "/"), Region: f.Region,
+		AccountID: f.AccountID, Storage: f.Storage, LogLevel: f.Log.Level, LogFormat: f.Log.Format,
+		Keyring: f.Vault.Keyring, ShutdownTimeout: 20 * time.Second,
+	}
+	host, port, err := net.SplitHostPort(f.Listen)
+	if err != nil || port == "" {
+		fail("listen", "must be host:port, e.g. 127.0.0.1:8787")
+	}
+	if f.DataDir == "" {
+		fail("dataDir", "must not be empty")
+	}
+	if c.PublicURL == "" && err == nil {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		fail("publicUrl", "must be an absolute http(s) URL without query or fragment, e.g. https://behalf.example.com")
+	}
+	if !regionPattern.MatchString(f.Region) {
+		fail("region", "must be an AWS-style region name such as us-east-1")
+	}
+	if !accountPattern.MatchString(f.AccountID) {
+		fail("accountId", "must be 12 digits")
+	}
+	if c.Storage == "" {
+		c.Storage = filepath.Join(f.DataDir, "behalf.db")
+	} else if strings.Contains(c.Storage, "://") && !strings.HasPrefix(c.Storage, "postgres://") &&
+		!strings.HasPrefix(c.Storage, "postgresql://") && !strings.HasPrefix(c.Storage, "sqlite://") {
+		fail("storage", "must be a postgres:// URL or a SQLite file path")
+	}
+	if c.Keyring == "" {
+		c.Keyring = filepath.Join(f.DataDir, "keyring.json")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, f.Log.Level) {
+		fail("log.level", "must be debug, info, warn or error")
+	}
+	if !slices.Contains([]string{"text", "json"}, f.Log.Format) {
+		fail("log.format", "must be text or json")
+	}
+	if len(probs) > 0 {
+		return Config{}, probs
+	}
+	return c, nil
+}
+
+// AdminCredentialsPath is where serve writes a generated admin key pair.
+func (c Config) AdminCredentialsPath() string {
+	return filepath.Join(c.DataDir, "admin-credentials")
+}

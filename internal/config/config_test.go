@@ -1,0 +1,143 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "behalf.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func noEnv(string) string { return "" }
+
+func TestDefaultsAreValid(t *testing.T) {
+	f, err := Load("", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8787" || c.PublicURL != "http://127.0.0.1:8787" || c.Storage != filepath.Join("behalf-data", "behalf.db") ||
+		c.Keyring != filepath.Join("behalf-data", "keyring.json") || c.Region != "us-east-1" {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	path := write(t, "listen: 127.0.0.1:9000\nregion: eu-west-1\nlog:\n  level: debug\n")
+	env := map[string]string{"BEHALF_REGION": "ap-south-1", "BEHALF_STORAGE": "postgres://db/behalf"}
+	f, err := Load(path, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9000" || c.Region != "ap-south-1" || c.Storage != "postgres://db/behalf" || c.LogLevel != "debug" {
+		t.Fatalf("%+v", c)
+	}
+}
+
+func TestUnknownKeysAreReportedTogether(t *testing.T) {
+	path := write(t, `
+listen: 127.0.0.1:8787
+listne: typo
+Region: us-east-1
+log:
+  level: info
+  colour: true
+vault:
+  keyring: /tmp/k
+  kms: aws
+`)
+	_, err := Load(path, noEnv)
+	var p Problems
+	if !errors.As(err, &p) {
+		t.Fatalf("got %v", err)
+	}
+	want := []string{
+		"listne (line 3): unknown key",
+		`Region (line 4): unknown key (did you mean "region"?)`,
+		"log.colour (line 7): unknown key",
+		"vault.kms (line 10): unknown key",
+	}
+	if len(p) != len(want) {
+		t.Fatalf("problems:\n%v", err)
+	}
+	for i := range want {
+		if p[i] != want[i] {
+			t.Errorf("problem %d = %q, want %q", i, p[i], want[i])
+		}
+	}
+}
+
+func TestValidationReportsEveryProblem(t *testing.T) {
+	f := Defaults()
+	f.Listen, f.Region, f.AccountID, f.PublicURL, f.Storage = "nonsense", "mars", "12", "ftp://x", "mysql://db"
+	f.Log.Level, f.Log.Format = "loud", "xml"
+	_, err := f.Validate()
+	var p Problems
+	if !errors.As(err, &p) {
+		t.Fatalf("got %v", err)
+	}
+	for _, key := range []string{"listen:", "region:", "accountId:", "publicUrl:", "storage:", "log.level:", "log.format:"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("no problem reported for %s in:\n%v", key, err)
+		}
+	}
+}
+
+func TestBadYAML(t *testing.T) {
+	for _, content := range []string{
+		"listen: [",
+		"listen: a\nlisten: b\n",
+		"log: text\n",
+		"a: &x 1\nlisten: *x\n",
+		"listen:\n  nested: true\n",
+	} {
+		if _, err := Load(write(t, content), noEnv); err == nil {
+			t.Errorf("accepted %q", content)
+		}
+	}
+	if _, err := Load(write(t, ""), noEnv); err != nil {
+		t.Errorf("an empty file is valid: %v", err)
+	}
+}
+
+func TestPublicURLFromWildcardListen(t *testing.T) {
+	f := Defaults()
+	f.Listen = "0.0.0.0:8787"
+	c, err := f.Validate()
+	if err != nil || c.PublicURL != "http://localhost:8787" {
+		t.Fatalf("%q %v", c.PublicURL, err)
+	}
+	f.PublicURL = "https://behalf.example.com/"
+	c, _ = f.Validate()
+	if c.PublicURL != "https://behalf.example.com" {
+		t.Fatalf("trailing slash kept: %q", c.PublicURL)
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte("listen: 127.0.0.1:8787\nlog:\n  level: info\n"))
+	f.Add([]byte("vault: {keyring: x}\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var file File
+		if err := decodeStrict(raw, &file); err == nil {
+			_, _ = file.Validate()
+		}
+	})
+}

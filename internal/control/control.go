@@ -1,0 +1,146 @@
+// Package control serves the AgentCore Identity control plane: the
+// workload identity directory, OAuth2 and API-key credential providers, the
+// token vault's key, tags, and behalf's own principal and key extensions.
+// Wire shapes follow agentcore-api.md §6; every secret is sealed by the
+// vault before it reaches storage and is never returned.
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// Config holds what the control plane needs to know about its deployment.
+type Config struct {
+	ARNs ARNs
+	// PublicURL is the externally reachable base URL of this server; OAuth
+	// callback URLs are built from it.
+	PublicURL string
+	// InboundAuthorizers names the configured inbound JWT authorizers a
+	// workload identity may be limited to.
+	InboundAuthorizers []string
+}
+
+// Deps are the control plane's collaborators.
+type Deps struct {
+	Store   storage.Storage
+	Vault   *vault.Vault
+	Keyring *vault.LocalKeyring
+	// HTTP fetches OAuth discovery documents.
+	HTTP *http.Client
+	// Rewrap asks the background re-wrapper to run after the vault key
+	// changes; it must not block.
+	Rewrap func()
+	// PrincipalChanged drops any cached copy of a principal.
+	PrincipalChanged func(accessKeyID string)
+}
+
+// Service implements the control-plane operations.
+type Service struct {
+	Deps
+	store storage.Storage
+	cfg   Config
+}
+
+// New returns the control plane.
+func New(d Deps, cfg Config) *Service {
+	return &Service{Deps: d, store: d.Store, cfg: cfg}
+}
+
+// Operations lists the control-plane operations.
+func (s *Service) Operations() []wire.Operation {
+	ops := []wire.Operation{
+		wire.JSON("CreateWorkloadIdentity", "/identities/CreateWorkloadIdentity", http.StatusCreated, s.createWorkloadIdentity),
+		wire.JSON("GetWorkloadIdentity", "/identities/GetWorkloadIdentity", http.StatusOK, s.getWorkloadIdentity),
+		wire.JSON("UpdateWorkloadIdentity", "/identities/UpdateWorkloadIdentity", http.StatusOK, s.updateWorkloadIdentity),
+		wire.JSON("DeleteWorkloadIdentity", "/identities/DeleteWorkloadIdentity", http.StatusNoContent, s.deleteWorkloadIdentity),
+		wire.JSON("ListWorkloadIdentities", "/identities/ListWorkloadIdentities", http.StatusOK, s.listWorkloadIdentities),
+
+		wire.JSON("CreateOauth2CredentialProvider", "/identities/CreateOauth2CredentialProvider", http.StatusCreated, s.createOAuth2Provider),
+		wire.JSON("GetOauth2CredentialProvider", "/identities/GetOauth2CredentialProvider", http.StatusOK, s.getOAuth2Provider),
+		wire.JSON("UpdateOauth2CredentialProvider", "/identities/UpdateOauth2CredentialProvider", http.StatusOK, s.updateOAuth2Provider),
+		wire.JSON("DeleteOauth2CredentialProvider", "/identities/DeleteOauth2CredentialProvider", http.StatusNoContent, s.deleteOAuth2Provider),
+		wire.JSON("ListOauth2CredentialProviders", "/identities/ListOauth2CredentialProviders", http.StatusOK, s.listOAuth2Providers),
+
+		wire.JSON("CreateApiKeyCredentialProvider", "/identities/CreateApiKeyCredentialProvider", http.StatusCreated, s.createAPIKeyProvider),
+		wire.JSON("GetApiKeyCredentialProvider", "/identities/GetApiKeyCredentialProvider", http.StatusOK, s.getAPIKeyProvider),
+		wire.JSON("UpdateApiKeyCredentialProvider", "/identities/UpdateApiKeyCredentialProvider", http.StatusOK, s.updateAPIKeyProvider),
+		wire.JSON("DeleteApiKeyCredentialProvider", "/identities/DeleteApiKeyCredentialProvider", http.StatusNoContent, s.deleteAPIKeyProvider),
+		wire.JSON("ListApiKeyCredentialProviders", "/identities/ListApiKeyCredentialProviders", http.StatusOK, s.listAPIKeyProviders),
+
+		wire.JSON("GetTokenVault", "/identities/get-token-vault", http.StatusOK, s.getTokenVault),
+		wire.JSON("SetTokenVaultCMK", "/identities/set-token-vault-cmk", http.StatusOK, s.setTokenVaultCMK),
+		wire.JSON("CreateVaultKey", "/behalf/CreateVaultKey", http.StatusCreated, s.createVaultKey),
+
+		wire.JSON("CreatePrincipal", "/behalf/CreatePrincipal", http.StatusCreated, s.createPrincipal),
+		wire.JSON("GetPrincipal", "/behalf/GetPrincipal", http.StatusOK, s.getPrincipal),
+		wire.JSON("ListPrincipals", "/behalf/ListPrincipals", http.StatusOK, s.listPrincipals),
+		wire.JSON("UpdatePrincipal", "/behalf/UpdatePrincipal", http.StatusOK, s.updatePrincipal),
+		wire.JSON("DeletePrincipal", "/behalf/DeletePrincipal", http.StatusNoContent, s.deletePrincipal),
+	}
+	return append(ops, s.tagOperations()...)
+}
+
+// Shared member patterns (agentcore-api.md §6, anchored).
+var (
+	workloadNamePattern = wire.Pattern(`[A-Za-z0-9_.-]+`)
+	providerNamePattern = wire.Pattern(`[a-zA-Z0-9\-_]+`)
+	returnURLPattern    = wire.Pattern(`\w+:(\/?\/?)[^\s]+`)
+)
+
+// storageError maps storage sentinels to API errors about a resource.
+func storageError(err error, what, name string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		return wire.NotFound("%s %s does not exist", what, name)
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return wire.Conflict("%s %s already exists", what, name)
+	case errors.Is(err, storage.ErrTooManyTags):
+		return wire.ServiceQuotaExceeded("%s %s would carry more than %d tags", what, name, storage.MaxTags)
+	case errors.Is(err, storage.ErrConflict):
+		return wire.ConcurrentModification("%s %s was changed concurrently; retry", what, name)
+	}
+	var e *wire.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return wire.Internal(fmt.Errorf("%s %s: %w", what, name, err))
+}
+
+// pageSize applies a list operation's default and bounds.
+func pageSize(maxResults *int, def int) int {
+	if maxResults == nil {
+		return def
+	}
+	return *maxResults
+}
+
+// paginate trims a listing fetched with limit+1 items and returns the
+// cursor for the next page.
+func paginate[T any](items []T, limit int, name func(T) string) ([]T, *string) {
+	if len(items) <= limit {
+		return items, nil
+	}
+	items = items[:limit]
+	return items, wire.NextToken(name(items[len(items)-1]))
+}
+
+func epoch(t time.Time) wire.Time { return wire.Time(t) }
+
+// sealFor seals a secret for a record.
+func (s *Service) sealFor(ctx context.Context, secret string, b vault.Binding) (storage.Sealed, error) {
+	sealed, err := s.Vault.Seal(ctx, []byte(secret), b)
+	if err != nil {
+		return storage.Sealed{}, wire.Internal(err)
+	}
+	return sealed, nil
+}

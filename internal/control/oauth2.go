@@ -1,0 +1,548 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/behalf-dev/behalf/internal/oauthvendor"
+	"github.com/behalf-dev/behalf/internal/provider"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// CallbackPath is the route the OAuth2 providers redirect browsers to; the
+// provider id follows it.
+const CallbackPath = "/identities/oauth2/callback/"
+
+// OAuth2ClientSecretBinding binds a client secret to its provider record.
+func OAuth2ClientSecretBinding(providerID string) vault.Binding {
+	return vault.Binding{Kind: storage.SecretOAuth2ClientSecret, Owner: providerID}
+}
+
+var discoveryURLPattern = wire.Pattern(`.+/\.well-known/(openid-configuration|oauth-authorization-server)`)
+
+// vendorConfigInput is the shape shared by the named vendors' members.
+type vendorConfigInput struct {
+	ClientID           string          `json:"clientId"`
+	ClientSecret       *string         `json:"clientSecret,omitempty"`
+	ClientSecretConfig json.RawMessage `json:"clientSecretConfig,omitempty"`
+	ClientSecretSource *string         `json:"clientSecretSource,omitempty"`
+	// TenantID: microsoftOauth2ProviderConfig only.
+	TenantID *string `json:"tenantId,omitempty"`
+	// Issuer and the endpoints: includedOauth2ProviderConfig only.
+	Issuer                *string `json:"issuer,omitempty"`
+	AuthorizationEndpoint *string `json:"authorizationEndpoint,omitempty"`
+	TokenEndpoint         *string `json:"tokenEndpoint,omitempty"`
+}
+
+type customConfigInput struct {
+	OAuthDiscovery             *oauthDiscoveryInput `json:"oauthDiscovery"`
+	ClientID                   *string              `json:"clientId,omitempty"`
+	ClientSecret               *string              `json:"clientSecret,omitempty"`
+	ClientSecretConfig         json.RawMessage      `json:"clientSecretConfig,omitempty"`
+	ClientSecretSource         *string              `json:"clientSecretSource,omitempty"`
+	OnBehalfOf                 *onBehalfOfInput     `json:"onBehalfOfTokenExchangeConfig,omitempty"`
+	ClientAuthenticationMethod *string              `json:"clientAuthenticationMethod,omitempty"`
+	PrivateKeyJWTConfig        json.RawMessage      `json:"privateKeyJwtConfig,omitempty"`
+	PrivateEndpoint            json.RawMessage      `json:"privateEndpoint,omitempty"`
+	PrivateEndpointOverrides   json.RawMessage      `json:"privateEndpointOverrides,omitempty"`
+}
+
+type oauthDiscoveryInput struct {
+	DiscoveryURL *string            `json:"discoveryUrl,omitempty"`
+	Metadata     *metadataInputJSON `json:"authorizationServerMetadata,omitempty"`
+}
+
+type metadataInputJSON struct {
+	Issuer                   string   `json:"issuer"`
+	AuthorizationEndpoint    string   `json:"authorizationEndpoint"`
+	TokenEndpoint            string   `json:"tokenEndpoint"`
+	ResponseTypes            []string `json:"responseTypes,omitempty"`
+	TokenEndpointAuthMethods []string `json:"tokenEndpointAuthMethods,omitempty"`
+}
+
+type onBehalfOfInput struct {
+	GrantType     string `json:"grantType"`
+	TokenExchange *struct {
+		ActorTokenContent string   `json:"actorTokenContent"`
+		ActorTokenScopes  []string `json:"actorTokenScopes,omitempty"`
+	} `json:"tokenExchangeGrantTypeConfig,omitempty"`
+	AuthenticationConfig json.RawMessage `json:"onBehalfOfAuthenticationConfig,omitempty"`
+}
+
+// oauth2ConfigInput is the Oauth2ProviderConfigInput union.
+type oauth2ConfigInput struct {
+	Custom     *customConfigInput `json:"customOauth2ProviderConfig,omitempty"`
+	Google     *vendorConfigInput `json:"googleOauth2ProviderConfig,omitempty"`
+	Github     *vendorConfigInput `json:"githubOauth2ProviderConfig,omitempty"`
+	Slack      *vendorConfigInput `json:"slackOauth2ProviderConfig,omitempty"`
+	Salesforce *vendorConfigInput `json:"salesforceOauth2ProviderConfig,omitempty"`
+	Microsoft  *vendorConfigInput `json:"microsoftOauth2ProviderConfig,omitempty"`
+	Atlassian  *vendorConfigInput `json:"atlassianOauth2ProviderConfig,omitempty"`
+	Linkedin   *vendorConfigInput `json:"linkedinOauth2ProviderConfig,omitempty"`
+	Included   *vendorConfigInput `json:"includedOauth2ProviderConfig,omitempty"`
+}
+
+// member returns the one set member's name and its vendor-shaped value.
+func (u *oauth2ConfigInput) members() map[string]*vendorConfigInput {
+	return map[string]*vendorConfigInput{
+		oauthvendor.MemberGoogle: u.Google, oauthvendor.MemberGithub: u.Github, oauthvendor.MemberSlack: u.Slack,
+		oauthvendor.MemberSalesforce: u.Salesforce, oauthvendor.MemberMicrosoft: u.Microsoft,
+		oauthvendor.MemberAtlassian: u.Atlassian, oauthvendor.MemberLinkedin: u.Linkedin, oauthvendor.MemberIncluded: u.Included,
+	}
+}
+
+func (u *oauth2ConfigInput) setMember() string {
+	if u.Custom != nil {
+		return oauthvendor.MemberCustom
+	}
+	for name, m := range u.members() {
+		if m != nil {
+			return name
+		}
+	}
+	return ""
+}
+
+type oauth2ProviderInput struct {
+	Name   string             `json:"name"`
+	Vendor string             `json:"credentialProviderVendor"`
+	Config *oauth2ConfigInput `json:"oauth2ProviderConfigInput"`
+	Tags   map[string]string  `json:"tags,omitempty"`
+}
+
+// validate checks the request; update requests carry no tags and may omit
+// the client secret to keep the stored one.
+func (in *oauth2ProviderInput) validate(c *wire.Checker, secretRequired bool) {
+	c.String("name", in.Name, 1, 128, providerNamePattern)
+	c.Enum("credentialProviderVendor", in.Vendor, true, oauthvendor.Names()...)
+	c.Tags("tags", in.Tags)
+	const root = "oauth2ProviderConfigInput"
+	if in.Config == nil {
+		c.Failf(root, "is required")
+		return
+	}
+	set := []bool{in.Config.Custom != nil}
+	for _, m := range in.Config.members() {
+		set = append(set, m != nil)
+	}
+	c.OneOf(root, set...)
+	member := in.Config.setMember()
+	if v, ok := oauthvendor.Lookup(in.Vendor); ok && member != "" && v.ConfigMember != member {
+		c.Failf(root, "vendor %s is configured with %s, not %s", in.Vendor, v.ConfigMember, member)
+	}
+	if cu := in.Config.Custom; cu != nil {
+		checkCustom(c, root+"."+oauthvendor.MemberCustom, cu, secretRequired)
+		return
+	}
+	if member == "" {
+		return
+	}
+	m := in.Config.members()[member]
+	p := root + "." + member
+	c.String(p+".clientId", m.ClientID, 1, 256, nil)
+	checkClientSecret(c, p, m.ClientSecret, m.ClientSecretSource, m.ClientSecretConfig, secretRequired)
+	if member != oauthvendor.MemberMicrosoft && m.TenantID != nil {
+		c.Failf(p+".tenantId", "is not a member of %s", member)
+	}
+	c.OptString(p+".tenantId", m.TenantID, 1, 2048, nil)
+	if member != oauthvendor.MemberIncluded {
+		for name, v := range map[string]*string{"issuer": m.Issuer, "authorizationEndpoint": m.AuthorizationEndpoint, "tokenEndpoint": m.TokenEndpoint} {
+			if v != nil {
+				c.Failf(p+"."+name, "is not a member of %s", member)
+			}
+		}
+	}
+	for name, v := range map[string]*string{"issuer": m.Issuer, "authorizationEndpoint": m.AuthorizationEndpoint, "tokenEndpoint": m.TokenEndpoint} {
+		c.OptString(p+"."+name, v, 1, 2048, nil)
+	}
+}
+
+func checkClientSecret(c *wire.Checker, path string, secret, source *string, config json.RawMessage, required bool) {
+	if !required && secret == nil && source == nil && len(config) == 0 {
+		return
+	}
+	checkManagedSecret(c, path+".clientSecret", secret, 2048, path+".clientSecretSource", source, path+".clientSecretConfig", config)
+}
+
+func checkCustom(c *wire.Checker, p string, cu *customConfigInput, secretRequired bool) {
+	if cu.ClientID == nil || *cu.ClientID == "" {
+		c.Failf(p+".clientId", "is required")
+	}
+	c.OptString(p+".clientId", cu.ClientID, 1, 256, nil)
+	checkClientSecret(c, p, cu.ClientSecret, cu.ClientSecretSource, cu.ClientSecretConfig, secretRequired)
+	if cu.ClientAuthenticationMethod != nil {
+		c.Enum(p+".clientAuthenticationMethod", *cu.ClientAuthenticationMethod, true,
+			"CLIENT_SECRET_BASIC", "CLIENT_SECRET_POST", "AWS_IAM_ID_TOKEN_JWT", "PRIVATE_KEY_JWT")
+		if m := *cu.ClientAuthenticationMethod; m == "AWS_IAM_ID_TOKEN_JWT" || m == "PRIVATE_KEY_JWT" {
+			c.Failf(p+".clientAuthenticationMethod", "%s is not supported by behalf; use CLIENT_SECRET_BASIC or CLIENT_SECRET_POST", m)
+		}
+	}
+	for name, raw := range map[string]json.RawMessage{
+		"privateKeyJwtConfig": cu.PrivateKeyJWTConfig, "privateEndpoint": cu.PrivateEndpoint, "privateEndpointOverrides": cu.PrivateEndpointOverrides,
+	} {
+		if len(raw) > 0 {
+			c.Failf(p+"."+name, "is not supported by behalf")
+		}
+	}
+	if o := cu.OnBehalfOf; o != nil {
+		op := p + ".onBehalfOfTokenExchangeConfig"
+		c.Enum(op+".grantType", o.GrantType, true, "TOKEN_EXCHANGE", "JWT_AUTHORIZATION_GRANT")
+		if o.GrantType == "JWT_AUTHORIZATION_GRANT" {
+			c.Failf(op+".grantType", "JWT_AUTHORIZATION_GRANT is not supported by behalf yet; use TOKEN_EXCHANGE (RFC 8693)")
+		}
+		if te := o.TokenExchange; te != nil {
+			c.Enum(op+".tokenExchangeGrantTypeConfig.actorTokenContent", te.ActorTokenContent, true, "NONE", "M2M", "AWS_IAM_ID_TOKEN_JWT")
+			if te.ActorTokenContent != "NONE" && te.ActorTokenContent != "" {
+				c.Failf(op+".tokenExchangeGrantTypeConfig.actorTokenContent", "only NONE is supported by behalf")
+			}
+			c.Strings(op+".tokenExchangeGrantTypeConfig.actorTokenScopes", te.ActorTokenScopes, 0, 50, 1, 128, nil)
+		}
+		if len(o.AuthenticationConfig) > 0 {
+			c.Failf(op+".onBehalfOfAuthenticationConfig", "is not supported by behalf")
+		}
+	}
+	dp := p + ".oauthDiscovery"
+	if cu.OAuthDiscovery == nil {
+		c.Failf(dp, "is required")
+		return
+	}
+	d := cu.OAuthDiscovery
+	c.OneOf(dp, d.DiscoveryURL != nil, d.Metadata != nil)
+	c.OptString(dp+".discoveryUrl", d.DiscoveryURL, 1, 2048, discoveryURLPattern)
+	if m := d.Metadata; m != nil {
+		mp := dp + ".authorizationServerMetadata"
+		c.String(mp+".issuer", m.Issuer, 1, 2048, nil)
+		c.String(mp+".authorizationEndpoint", m.AuthorizationEndpoint, 1, 2048, nil)
+		c.String(mp+".tokenEndpoint", m.TokenEndpoint, 1, 2048, nil)
+		c.Strings(mp+".responseTypes", m.ResponseTypes, 0, 10, 1, 64, nil)
+		c.Strings(mp+".tokenEndpointAuthMethods", m.TokenEndpointAuthMethods, 0, 2, 1, 64, wire.Pattern(`client_secret_post|client_secret_basic`))
+	}
+}
+
+func (in *oauth2ProviderInput) Validate(c *wire.Checker) { in.validate(c, true) }
+
+type updateOAuth2ProviderInput struct{ oauth2ProviderInput }
+
+func (in *updateOAuth2ProviderInput) Validate(c *wire.Checker) {
+	if len(in.Tags) > 0 {
+		c.Failf("tags", "is not a member of UpdateOauth2CredentialProvider; use TagResource")
+	}
+	in.validate(c, false)
+}
+
+// resolve turns a validated request into the stored configuration,
+// fetching discovery documents where the endpoints come from one. It
+// returns the client secret given, if any.
+func (s *Service) resolve(ctx context.Context, in *oauth2ProviderInput) (provider.OAuth2, *string, error) {
+	v, _ := oauthvendor.Lookup(in.Vendor)
+	member := in.Config.setMember()
+	cfg := provider.OAuth2{Vendor: v.Name, Member: member}
+	var ri oauthvendor.ResolveInput
+	var secret *string
+	if cu := in.Config.Custom; cu != nil {
+		cfg.ClientID, secret = *cu.ClientID, cu.ClientSecret
+		if cu.ClientAuthenticationMethod != nil {
+			cfg.ClientAuthenticationMethod = *cu.ClientAuthenticationMethod
+		}
+		if o := cu.OnBehalfOf; o != nil {
+			cfg.OnBehalfOf = &provider.OnBehalfOfExchange{GrantType: o.GrantType}
+			if te := o.TokenExchange; te != nil {
+				cfg.OnBehalfOf.ActorTokenContent, cfg.OnBehalfOf.ActorTokenScopes = te.ActorTokenContent, te.ActorTokenScopes
+			}
+		}
+		if d := cu.OAuthDiscovery.DiscoveryURL; d != nil {
+			cfg.DiscoveryURL, ri.DiscoveryURL = *d, *d
+		} else {
+			m := cu.OAuthDiscovery.Metadata
+			cfg.Metadata = &provider.ConfiguredMetadata{Issuer: m.Issuer, AuthorizationEndpoint: m.AuthorizationEndpoint,
+				TokenEndpoint: m.TokenEndpoint, ResponseTypes: m.ResponseTypes, TokenEndpointAuthMethods: m.TokenEndpointAuthMethods}
+			ri.Issuer, ri.AuthorizationEndpoint, ri.TokenEndpoint = m.Issuer, m.AuthorizationEndpoint, m.TokenEndpoint
+		}
+	} else {
+		m := in.Config.members()[member]
+		cfg.ClientID, secret = m.ClientID, m.ClientSecret
+		deref := func(p *string) string {
+			if p == nil {
+				return ""
+			}
+			return *p
+		}
+		cfg.TenantID, cfg.Issuer = deref(m.TenantID), deref(m.Issuer)
+		cfg.AuthorizationEndpoint, cfg.TokenEndpoint = deref(m.AuthorizationEndpoint), deref(m.TokenEndpoint)
+		ri = oauthvendor.ResolveInput{TenantID: cfg.TenantID, Issuer: cfg.Issuer, AuthorizationEndpoint: cfg.AuthorizationEndpoint, TokenEndpoint: cfg.TokenEndpoint}
+	}
+
+	ep, err := v.Resolve(ri)
+	if err != nil {
+		return provider.OAuth2{}, nil, vendorError(err, member)
+	}
+	r := provider.Metadata{Issuer: ep.Issuer, AuthorizationEndpoint: ep.AuthorizationEndpoint, TokenEndpoint: ep.TokenEndpoint, RevocationEndpoint: ep.RevocationEndpoint}
+	if cfg.Metadata != nil {
+		r.ResponseTypesSupported, r.TokenEndpointAuthMethodsSupported = cfg.Metadata.ResponseTypes, cfg.Metadata.TokenEndpointAuthMethods
+	}
+	// Built-in vendors' endpoints are known; fetch a document only when
+	// the configuration points at one or leaves endpoints to it.
+	if ep.DiscoveryURL != "" && (ep.NeedsDiscovery() || cfg.DiscoveryURL != "" || (v.TenantScoped && cfg.Issuer != "")) {
+		d, err := provider.Discover(ctx, s.HTTP, ep.DiscoveryURL)
+		if err != nil {
+			field := "oauth2ProviderConfigInput." + member + ".oauthDiscovery.discoveryUrl"
+			if member != oauthvendor.MemberCustom {
+				field = "oauth2ProviderConfigInput." + member + ".issuer"
+			}
+			return provider.OAuth2{}, nil, wire.Validation(err.Error(), wire.FieldError{Name: field, Message: err.Error()})
+		}
+		r = mergeDiscovered(r, d)
+	}
+	if r.TokenEndpoint == "" {
+		return provider.OAuth2{}, nil, wire.Validation("the provider has no token endpoint",
+			wire.FieldError{Name: "oauth2ProviderConfigInput." + member, Message: "names no token endpoint"})
+	}
+	cfg.Resolved = r
+	return cfg, secret, nil
+}
+
+// mergeDiscovered fills what the configuration left unset from a discovery
+// document; explicitly configured endpoints win.
+func mergeDiscovered(r, d provider.Metadata) provider.Metadata {
+	keep := func(configured, discovered string) string {
+		if configured != "" {
+			return configured
+		}
+		return discovered
+	}
+	d.Issuer = keep(r.Issuer, d.Issuer)
+	d.AuthorizationEndpoint = keep(r.AuthorizationEndpoint, d.AuthorizationEndpoint)
+	d.TokenEndpoint = keep(r.TokenEndpoint, d.TokenEndpoint)
+	d.RevocationEndpoint = keep(r.RevocationEndpoint, d.RevocationEndpoint)
+	return d
+}
+
+// vendorError turns oauthvendor's field errors into a ValidationException.
+func vendorError(err error, member string) error {
+	var fields []wire.FieldError
+	var walk func(error)
+	walk = func(err error) {
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var fe *oauthvendor.FieldError
+		if errors.As(err, &fe) {
+			name := fe.Field
+			if !strings.HasPrefix(name, "oauth2ProviderConfigInput") {
+				name = "oauth2ProviderConfigInput." + name
+			}
+			fields = append(fields, wire.FieldError{Name: name, Message: fe.Reason})
+			return
+		}
+		fields = append(fields, wire.FieldError{Name: "oauth2ProviderConfigInput." + member, Message: err.Error()})
+	}
+	walk(err)
+	msgs := make([]string, len(fields))
+	for i, f := range fields {
+		msgs[i] = f.Name + " " + f.Message
+	}
+	return wire.Validation(strings.Join(msgs, "; "), fields...)
+}
+
+// Output shapes.
+
+type metadataOutput struct {
+	Issuer                   string   `json:"issuer"`
+	AuthorizationEndpoint    string   `json:"authorizationEndpoint"`
+	TokenEndpoint            string   `json:"tokenEndpoint"`
+	ResponseTypes            []string `json:"responseTypes,omitempty"`
+	TokenEndpointAuthMethods []string `json:"tokenEndpointAuthMethods,omitempty"`
+}
+
+type oauthDiscoveryOutput struct {
+	DiscoveryURL *string         `json:"discoveryUrl,omitempty"`
+	Metadata     *metadataOutput `json:"authorizationServerMetadata,omitempty"`
+}
+
+type onBehalfOfOutput struct {
+	GrantType     string `json:"grantType"`
+	TokenExchange *struct {
+		ActorTokenContent string   `json:"actorTokenContent"`
+		ActorTokenScopes  []string `json:"actorTokenScopes,omitempty"`
+	} `json:"tokenExchangeGrantTypeConfig,omitempty"`
+}
+
+type memberOutput struct {
+	OAuthDiscovery             oauthDiscoveryOutput `json:"oauthDiscovery"`
+	ClientID                   string               `json:"clientId,omitempty"`
+	ClientAuthenticationMethod string               `json:"clientAuthenticationMethod,omitempty"`
+	OnBehalfOf                 *onBehalfOfOutput    `json:"onBehalfOfTokenExchangeConfig,omitempty"`
+}
+
+type oauth2ProviderOutput struct {
+	SecretARN       secretARN               `json:"clientSecretArn"`
+	SecretSource    string                  `json:"clientSecretSource"`
+	Name            string                  `json:"name"`
+	Vendor          string                  `json:"credentialProviderVendor,omitempty"`
+	Arn             string                  `json:"credentialProviderArn"`
+	CallbackURL     string                  `json:"callbackUrl"`
+	Config          map[string]memberOutput `json:"oauth2ProviderConfigOutput"`
+	Status          string                  `json:"status"`
+	CreatedTime     *wire.Time              `json:"createdTime,omitempty"`
+	LastUpdatedTime *wire.Time              `json:"lastUpdatedTime,omitempty"`
+}
+
+func (s *Service) oauth2Output(p storage.OAuth2Provider, full bool) (*oauth2ProviderOutput, error) {
+	cfg, err := provider.Decode(p.Config)
+	if err != nil {
+		return nil, wire.Internal(err)
+	}
+	m := memberOutput{ClientID: cfg.ClientID, ClientAuthenticationMethod: cfg.ClientAuthenticationMethod}
+	switch {
+	case cfg.DiscoveryURL != "":
+		u := cfg.DiscoveryURL
+		m.OAuthDiscovery.DiscoveryURL = &u
+	case cfg.Metadata != nil:
+		md := cfg.Metadata
+		m.OAuthDiscovery.Metadata = &metadataOutput{Issuer: md.Issuer, AuthorizationEndpoint: md.AuthorizationEndpoint,
+			TokenEndpoint: md.TokenEndpoint, ResponseTypes: md.ResponseTypes, TokenEndpointAuthMethods: md.TokenEndpointAuthMethods}
+	default:
+		r := cfg.Resolved
+		m.OAuthDiscovery.Metadata = &metadataOutput{Issuer: r.Issuer, AuthorizationEndpoint: r.AuthorizationEndpoint,
+			TokenEndpoint: r.TokenEndpoint, ResponseTypes: []string{"code"}}
+		if m.OAuthDiscovery.Metadata.Issuer == "" {
+			m.OAuthDiscovery.Metadata.Issuer = originOf(r.AuthorizationEndpoint, r.TokenEndpoint)
+		}
+	}
+	if o := cfg.OnBehalfOf; o != nil {
+		m.OnBehalfOf = &onBehalfOfOutput{GrantType: o.GrantType}
+		if o.ActorTokenContent != "" {
+			m.OnBehalfOf.TokenExchange = &struct {
+				ActorTokenContent string   `json:"actorTokenContent"`
+				ActorTokenScopes  []string `json:"actorTokenScopes,omitempty"`
+			}{o.ActorTokenContent, o.ActorTokenScopes}
+		}
+	}
+	out := &oauth2ProviderOutput{
+		SecretARN:    secretARN{s.cfg.ARNs.SecretARN(storage.KindOAuth2Provider, p.Name)},
+		SecretSource: "MANAGED",
+		Name:         p.Name,
+		Arn:          s.cfg.ARNs.Resource(storage.Resource{Kind: storage.KindOAuth2Provider, Name: p.Name}),
+		CallbackURL:  s.cfg.PublicURL + CallbackPath + p.ID,
+		Config:       map[string]memberOutput{cfg.Member: m},
+		Status:       "READY",
+	}
+	if full {
+		created, updated := epoch(p.CreatedAt), epoch(p.UpdatedAt)
+		out.Vendor, out.CreatedTime, out.LastUpdatedTime = p.Vendor, &created, &updated
+	}
+	return out, nil
+}
+
+// originOf names a vendor that has no issuer (GitHub, for one) by the
+// origin of its endpoints, since the output's issuer is required.
+func originOf(urls ...string) string {
+	for _, u := range urls {
+		if i := strings.Index(u, "://"); i >= 0 {
+			if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+				return u[:i+3+j]
+			}
+			return u
+		}
+	}
+	return ""
+}
+
+func (s *Service) createOAuth2Provider(ctx context.Context, _ *wire.Call, in *oauth2ProviderInput) (*oauth2ProviderOutput, error) {
+	cfg, secret, err := s.resolve(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	p := storage.OAuth2Provider{ID: uuid.NewString(), Name: in.Name, Vendor: in.Vendor, Config: cfg.Encode(), CreatedAt: now, UpdatedAt: now}
+	if p.ClientSecret, err = s.sealFor(ctx, *secret, OAuth2ClientSecretBinding(p.ID)); err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateOAuth2Provider(ctx, p, in.Tags); err != nil {
+		return nil, storageError(err, "OAuth2 credential provider", in.Name)
+	}
+	return s.oauth2Output(p, false)
+}
+
+func (s *Service) getOAuth2Provider(ctx context.Context, _ *wire.Call, in *providerNameInput) (*oauth2ProviderOutput, error) {
+	p, err := s.store.GetOAuth2Provider(ctx, in.Name)
+	if err != nil {
+		return nil, storageError(err, "OAuth2 credential provider", in.Name)
+	}
+	return s.oauth2Output(p, true)
+}
+
+// updateOAuth2Provider replaces the configuration; a request without a
+// client secret keeps the stored one.
+func (s *Service) updateOAuth2Provider(ctx context.Context, _ *wire.Call, in *updateOAuth2ProviderInput) (*oauth2ProviderOutput, error) {
+	current, err := s.store.GetOAuth2Provider(ctx, in.Name)
+	if err != nil {
+		return nil, storageError(err, "OAuth2 credential provider", in.Name)
+	}
+	cfg, secret, err := s.resolve(ctx, &in.oauth2ProviderInput)
+	if err != nil {
+		return nil, err
+	}
+	var sealed storage.Sealed
+	if secret != nil {
+		if sealed, err = s.sealFor(ctx, *secret, OAuth2ClientSecretBinding(current.ID)); err != nil {
+			return nil, err
+		}
+	}
+	p, err := s.store.UpdateOAuth2Provider(ctx, in.Name, func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
+		if p.ID != current.ID {
+			return p, storage.ErrConflict
+		}
+		p.Vendor, p.Config = in.Vendor, cfg.Encode()
+		if secret != nil {
+			p.ClientSecret = sealed
+		}
+		return p, nil
+	})
+	if err != nil {
+		return nil, storageError(err, "OAuth2 credential provider", in.Name)
+	}
+	return s.oauth2Output(p, true)
+}
+
+func (s *Service) deleteOAuth2Provider(ctx context.Context, _ *wire.Call, in *providerNameInput) (*struct{}, error) {
+	return nil, storageError(s.store.DeleteOAuth2Provider(ctx, in.Name), "OAuth2 credential provider", in.Name)
+}
+
+type listOAuth2ProvidersInput struct{ listInput }
+
+func (in *listOAuth2ProvidersInput) Validate(c *wire.Checker) {
+	c.Range("maxResults", in.MaxResults, 1, 20)
+}
+
+func (s *Service) listOAuth2Providers(ctx context.Context, _ *wire.Call, in *listOAuth2ProvidersInput) (*listProvidersOutput, error) {
+	after, err := wire.ParseNextToken("nextToken", in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	limit := pageSize(in.MaxResults, 20)
+	ps, err := s.store.ListOAuth2Providers(ctx, storage.Page{After: after, Limit: limit + 1})
+	if err != nil {
+		return nil, wire.Internal(err)
+	}
+	ps, next := paginate(ps, limit, func(p storage.OAuth2Provider) string { return p.Name })
+	out := &listProvidersOutput{Items: make([]providerItem, len(ps)), NextToken: next}
+	for i, p := range ps {
+		out.Items[i] = providerItem{
+			Name: p.Name, Vendor: p.Vendor,
+			Arn:         s.cfg.ARNs.Resource(storage.Resource{Kind: storage.KindOAuth2Provider, Name: p.Name}),
+			CreatedTime: epoch(p.CreatedAt), LastUpdatedTime: epoch(p.UpdatedAt),
+		}
+	}
+	return out, nil
+}

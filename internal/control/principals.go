@@ -1,0 +1,252 @@
+package control
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/authz"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// Principals are behalf's answer to IAM users: an access key pair that
+// signs requests with SigV4, and a role. These operations are behalf
+// extensions, served in the same restJson1 style under /behalf/.
+
+var (
+	accessKeyIDPattern = wire.Pattern(`[A-Z0-9]{16,128}`)
+	secretKeyPattern   = wire.Pattern(`[\x21-\x7e]{16,128}`)
+)
+
+const maxGrants = 100
+
+// PrincipalBinding binds a principal's secret to its access key id.
+func PrincipalBinding(accessKeyID string) vault.Binding {
+	return vault.Binding{Kind: storage.SecretPrincipal, Owner: accessKeyID}
+}
+
+// NewAccessKey generates an access key pair in AWS's format: a 20-character
+// id and a 40-character secret (240 bits of entropy).
+func NewAccessKey() (id, secret string) {
+	idBytes := make([]byte, 10)
+	secretBytes := make([]byte, 30)
+	rand.Read(idBytes)
+	rand.Read(secretBytes)
+	return "BHLF" + base32.StdEncoding.EncodeToString(idBytes), base64.RawStdEncoding.EncodeToString(secretBytes)
+}
+
+type createPrincipalInput struct {
+	AccessKeyID     *string  `json:"accessKeyId,omitempty"`
+	SecretAccessKey *string  `json:"secretAccessKey,omitempty"`
+	Role            string   `json:"role"`
+	Workloads       []string `json:"workloads,omitempty"`
+	Description     *string  `json:"description,omitempty"`
+}
+
+func (in *createPrincipalInput) Validate(c *wire.Checker) {
+	c.OptString("accessKeyId", in.AccessKeyID, 16, 128, accessKeyIDPattern)
+	c.OptString("secretAccessKey", in.SecretAccessKey, 16, 128, secretKeyPattern)
+	if (in.AccessKeyID == nil) != (in.SecretAccessKey == nil) {
+		c.Failf("secretAccessKey", "accessKeyId and secretAccessKey are given together or not at all")
+	}
+	checkRole(c, in.Role, true, in.Workloads)
+	c.OptString("description", in.Description, 0, 256, nil)
+}
+
+func checkRole(c *wire.Checker, role string, required bool, workloads []string) {
+	c.Enum("role", role, required, string(storage.RoleAdmin), string(storage.RoleRuntime))
+	c.Strings("workloads", workloads, 0, maxGrants, 1, 255, nil)
+	for i, w := range workloads {
+		if w != authz.AllWorkloads && !workloadNamePattern.MatchString(w) {
+			c.Failf(fmt.Sprintf("workloads[%d]", i), "must be a workload identity name or %q", authz.AllWorkloads)
+		}
+	}
+	if role == string(storage.RoleAdmin) && len(workloads) > 0 {
+		c.Failf("workloads", "applies to runtime principals only; admin principals act for every workload")
+	}
+}
+
+type principalOutput struct {
+	AccessKeyID     string    `json:"accessKeyId"`
+	SecretAccessKey string    `json:"secretAccessKey,omitempty"`
+	Role            string    `json:"role"`
+	Workloads       []string  `json:"workloads"`
+	Description     string    `json:"description,omitempty"`
+	CreatedTime     wire.Time `json:"createdTime"`
+	LastUpdatedTime wire.Time `json:"lastUpdatedTime"`
+}
+
+func principalOut(p storage.Principal) *principalOutput {
+	ws := p.Workloads
+	if ws == nil {
+		ws = []string{}
+	}
+	return &principalOutput{AccessKeyID: p.AccessKeyID, Role: string(p.Role), Workloads: ws, Description: p.Description,
+		CreatedTime: epoch(p.CreatedAt), LastUpdatedTime: epoch(p.UpdatedAt)}
+}
+
+func (s *Service) createPrincipal(ctx context.Context, _ *wire.Call, in *createPrincipalInput) (*principalOutput, error) {
+	id, secret := NewAccessKey()
+	if in.AccessKeyID != nil {
+		id, secret = *in.AccessKeyID, *in.SecretAccessKey
+	}
+	p, err := s.NewPrincipal(ctx, id, secret, storage.Role(in.Role), in.Workloads)
+	if err != nil {
+		return nil, err
+	}
+	if in.Description != nil {
+		p.Description = *in.Description
+	}
+	if err := s.store.CreatePrincipal(ctx, p); err != nil {
+		return nil, storageError(err, "principal", id)
+	}
+	out := principalOut(p)
+	out.SecretAccessKey = secret // shown once, at creation
+	return out, nil
+}
+
+// NewPrincipal builds a principal record with its secret sealed.
+func (s *Service) NewPrincipal(ctx context.Context, id, secret string, role storage.Role, workloads []string) (storage.Principal, error) {
+	sealed, err := s.sealFor(ctx, secret, PrincipalBinding(id))
+	if err != nil {
+		return storage.Principal{}, err
+	}
+	now := time.Now()
+	return storage.Principal{AccessKeyID: id, Secret: sealed, Role: role, Workloads: workloads, CreatedAt: now, UpdatedAt: now}, nil
+}
+
+type principalIDInput struct {
+	AccessKeyID string `json:"accessKeyId"`
+}
+
+func (in *principalIDInput) Validate(c *wire.Checker) {
+	c.String("accessKeyId", in.AccessKeyID, 16, 128, accessKeyIDPattern)
+}
+
+func (s *Service) getPrincipal(ctx context.Context, _ *wire.Call, in *principalIDInput) (*principalOutput, error) {
+	p, err := s.store.GetPrincipal(ctx, in.AccessKeyID)
+	if err != nil {
+		return nil, storageError(err, "principal", in.AccessKeyID)
+	}
+	return principalOut(p), nil
+}
+
+type listPrincipalsInput struct{ listInput }
+
+func (in *listPrincipalsInput) Validate(c *wire.Checker) {
+	c.Range("maxResults", in.MaxResults, 1, 100)
+}
+
+type listPrincipalsOutput struct {
+	Principals []*principalOutput `json:"principals"`
+	NextToken  *string            `json:"nextToken,omitempty"`
+}
+
+func (s *Service) listPrincipals(ctx context.Context, _ *wire.Call, in *listPrincipalsInput) (*listPrincipalsOutput, error) {
+	after, err := wire.ParseNextToken("nextToken", in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	limit := pageSize(in.MaxResults, 100)
+	ps, err := s.store.ListPrincipals(ctx, storage.Page{After: after, Limit: limit + 1})
+	if err != nil {
+		return nil, wire.Internal(err)
+	}
+	ps, next := paginate(ps, limit, func(p storage.Principal) string { return p.AccessKeyID })
+	out := &listPrincipalsOutput{Principals: make([]*principalOutput, len(ps)), NextToken: next}
+	for i, p := range ps {
+		out.Principals[i] = principalOut(p)
+	}
+	return out, nil
+}
+
+type updatePrincipalInput struct {
+	AccessKeyID string    `json:"accessKeyId"`
+	Role        *string   `json:"role,omitempty"`
+	Workloads   *[]string `json:"workloads,omitempty"`
+	Description *string   `json:"description,omitempty"`
+}
+
+func (in *updatePrincipalInput) Validate(c *wire.Checker) {
+	c.String("accessKeyId", in.AccessKeyID, 16, 128, accessKeyIDPattern)
+	role := ""
+	if in.Role != nil {
+		role = *in.Role
+		c.Enum("role", role, true, string(storage.RoleAdmin), string(storage.RoleRuntime))
+	}
+	if in.Workloads != nil {
+		checkRole(c, role, false, *in.Workloads)
+	}
+	c.OptString("description", in.Description, 0, 256, nil)
+}
+
+func (s *Service) updatePrincipal(ctx context.Context, _ *wire.Call, in *updatePrincipalInput) (*principalOutput, error) {
+	if in.Role != nil && *in.Role != string(storage.RoleAdmin) {
+		if err := s.keepAnAdmin(ctx, in.AccessKeyID); err != nil {
+			return nil, err
+		}
+	}
+	p, err := s.store.UpdatePrincipal(ctx, in.AccessKeyID, func(p storage.Principal) (storage.Principal, error) {
+		if in.Role != nil {
+			p.Role = storage.Role(*in.Role)
+		}
+		if in.Workloads != nil {
+			p.Workloads = *in.Workloads
+		}
+		if in.Description != nil {
+			p.Description = *in.Description
+		}
+		if p.Role == storage.RoleAdmin && len(p.Workloads) > 0 {
+			return p, wire.Validation("admin principals act for every workload; remove workloads or keep the runtime role",
+				wire.FieldError{Name: "workloads", Message: "applies to runtime principals only"})
+		}
+		return p, nil
+	})
+	if err != nil {
+		return nil, storageError(err, "principal", in.AccessKeyID)
+	}
+	s.PrincipalChanged(in.AccessKeyID)
+	return principalOut(p), nil
+}
+
+func (s *Service) deletePrincipal(ctx context.Context, _ *wire.Call, in *principalIDInput) (*struct{}, error) {
+	if err := s.keepAnAdmin(ctx, in.AccessKeyID); err != nil {
+		return nil, err
+	}
+	err := s.store.DeletePrincipal(ctx, in.AccessKeyID)
+	s.PrincipalChanged(in.AccessKeyID)
+	return nil, storageError(err, "principal", in.AccessKeyID)
+}
+
+// keepAnAdmin refuses to remove the last admin principal, which would lock
+// every operator out of the control plane.
+func (s *Service) keepAnAdmin(ctx context.Context, leaving string) error {
+	p, err := s.store.GetPrincipal(ctx, leaving)
+	if err != nil {
+		return storageError(err, "principal", leaving)
+	}
+	if p.Role != storage.RoleAdmin {
+		return nil
+	}
+	after := ""
+	for {
+		ps, err := s.store.ListPrincipals(ctx, storage.Page{After: after, Limit: 500})
+		if err != nil {
+			return wire.Internal(err)
+		}
+		for _, p := range ps {
+			if p.Role == storage.RoleAdmin && p.AccessKeyID != leaving {
+				return nil
+			}
+		}
+		if len(ps) < 500 {
+			return wire.Conflict("principal %s is the last admin; create another admin principal first", leaving)
+		}
+		after = ps[len(ps)-1].AccessKeyID
+	}
+}

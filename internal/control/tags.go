@@ -1,0 +1,83 @@
+package control
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// The tagging operations are the only ones with a path label, the URL-escaped
+// resource ARN, and (for UntagResource) a query parameter.
+func (s *Service) tagOperations() []wire.Operation {
+	return []wire.Operation{
+		{Name: "TagResource", Method: http.MethodPost, Path: "/tags/{resourceArn}", Serve: s.tagResource},
+		{Name: "UntagResource", Method: http.MethodDelete, Path: "/tags/{resourceArn}", Serve: s.untagResource},
+		{Name: "ListTagsForResource", Method: http.MethodGet, Path: "/tags/{resourceArn}", Serve: s.listTags},
+	}
+}
+
+type tagResourceInput struct {
+	Tags map[string]string `json:"tags"`
+}
+
+func (in *tagResourceInput) Validate(c *wire.Checker) {
+	c.Required("tags", in.Tags != nil)
+	c.Tags("tags", in.Tags)
+}
+
+func (s *Service) resourceFrom(c *wire.Call) (storage.Resource, error) {
+	return s.cfg.ARNs.ParseResource(c.Request.PathValue("resourceArn"))
+}
+
+func (s *Service) tagResource(ctx context.Context, c *wire.Call) (int, any, error) {
+	r, err := s.resourceFrom(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	var in tagResourceInput
+	if err := wire.DecodeAndValidate(c.Body, &in); err != nil {
+		return 0, nil, err
+	}
+	if err := s.store.TagResource(ctx, r, in.Tags); err != nil {
+		return 0, nil, storageError(err, string(r.Kind), r.Name)
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (s *Service) untagResource(ctx context.Context, c *wire.Call) (int, any, error) {
+	r, err := s.resourceFrom(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	keys := c.Request.URL.Query()["tagKeys"]
+	var check wire.Checker
+	check.TagKeys("tagKeys", keys)
+	if err := check.Err(); err != nil {
+		return 0, nil, err
+	}
+	if err := s.store.UntagResource(ctx, r, keys); err != nil {
+		return 0, nil, storageError(err, string(r.Kind), r.Name)
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+type listTagsOutput struct {
+	Tags map[string]string `json:"tags"`
+}
+
+func (s *Service) listTags(ctx context.Context, c *wire.Call) (int, any, error) {
+	r, err := s.resourceFrom(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	tags, err := s.store.ListTags(ctx, r)
+	if err != nil {
+		return 0, nil, storageError(err, string(r.Kind), r.Name)
+	}
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return http.StatusOK, listTagsOutput{Tags: tags}, nil
+}

@@ -1,0 +1,163 @@
+package control
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// DefaultTokenVault is the only token vault, as in AgentCore.
+const DefaultTokenVault = "default"
+
+const (
+	serviceManagedKey  = "ServiceManagedKey"
+	customerManagedKey = "CustomerManagedKey"
+)
+
+var (
+	tokenVaultIDPattern = wire.Pattern(`[a-zA-Z0-9\-_]+`)
+	kmsKeyARNPattern    = wire.Pattern(`arn:aws(|-cn|-us-gov):kms:[a-zA-Z0-9-]*:[0-9]{12}:key/[a-zA-Z0-9-]{36}`)
+)
+
+// EnsureTokenVault creates the token vault record on first start, sealing
+// under the keyring's service key, and returns it.
+func EnsureTokenVault(ctx context.Context, st storage.Storage, serviceKeyID string) (storage.TokenVault, error) {
+	return st.UpdateTokenVault(ctx, DefaultTokenVault, func(v storage.TokenVault) (storage.TokenVault, error) {
+		if v.KeyID == "" {
+			v.KeyType, v.KeyID, v.LastModified = serviceManagedKey, serviceKeyID, time.Now()
+		}
+		return v, nil
+	})
+}
+
+type tokenVaultInput struct {
+	TokenVaultID *string `json:"tokenVaultId,omitempty"`
+}
+
+func (in *tokenVaultInput) Validate(c *wire.Checker) {
+	c.OptString("tokenVaultId", in.TokenVaultID, 1, 64, tokenVaultIDPattern)
+}
+
+type kmsConfiguration struct {
+	KeyType   string  `json:"keyType"`
+	KMSKeyARN *string `json:"kmsKeyArn,omitempty"`
+}
+
+type tokenVaultOutput struct {
+	TokenVaultID     string           `json:"tokenVaultId"`
+	KMSConfiguration kmsConfiguration `json:"kmsConfiguration"`
+	LastModifiedDate wire.Time        `json:"lastModifiedDate"`
+}
+
+func vaultOut(v storage.TokenVault) *tokenVaultOutput {
+	out := &tokenVaultOutput{TokenVaultID: v.ID, KMSConfiguration: kmsConfiguration{KeyType: v.KeyType}, LastModifiedDate: epoch(v.LastModified)}
+	if v.KMSKeyARN != "" {
+		arn := v.KMSKeyARN
+		out.KMSConfiguration.KMSKeyARN = &arn
+	}
+	return out
+}
+
+func vaultID(id *string) (string, error) {
+	if id != nil && *id != DefaultTokenVault {
+		return "", wire.NotFound("token vault %s does not exist; behalf has one token vault, %q", *id, DefaultTokenVault)
+	}
+	return DefaultTokenVault, nil
+}
+
+func (s *Service) getTokenVault(ctx context.Context, _ *wire.Call, in *tokenVaultInput) (*tokenVaultOutput, error) {
+	id, err := vaultID(in.TokenVaultID)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.store.GetTokenVault(ctx, id)
+	if err != nil {
+		return nil, storageError(err, "token vault", id)
+	}
+	return vaultOut(v), nil
+}
+
+type setTokenVaultCMKInput struct {
+	TokenVaultID     *string           `json:"tokenVaultId,omitempty"`
+	KMSConfiguration *kmsConfiguration `json:"kmsConfiguration"`
+}
+
+func (in *setTokenVaultCMKInput) Validate(c *wire.Checker) {
+	c.OptString("tokenVaultId", in.TokenVaultID, 1, 64, tokenVaultIDPattern)
+	if in.KMSConfiguration == nil {
+		c.Failf("kmsConfiguration", "is required")
+		return
+	}
+	k := in.KMSConfiguration
+	c.Enum("kmsConfiguration.keyType", k.KeyType, true, customerManagedKey, serviceManagedKey)
+	c.OptString("kmsConfiguration.kmsKeyArn", k.KMSKeyARN, 1, 2048, kmsKeyARNPattern)
+	switch {
+	case k.KeyType == customerManagedKey && k.KMSKeyARN == nil:
+		c.Failf("kmsConfiguration.kmsKeyArn", "is required with CustomerManagedKey")
+	case k.KeyType == serviceManagedKey && k.KMSKeyARN != nil:
+		c.Failf("kmsConfiguration.kmsKeyArn", "must be absent with ServiceManagedKey")
+	}
+}
+
+// setTokenVaultCMK switches the key that seals new secrets and starts
+// re-wrapping existing data keys in the background. Reads keep working
+// throughout: a record opens under whichever key its id names.
+func (s *Service) setTokenVaultCMK(ctx context.Context, _ *wire.Call, in *setTokenVaultCMKInput) (*tokenVaultOutput, error) {
+	id, err := vaultID(in.TokenVaultID)
+	if err != nil {
+		return nil, err
+	}
+	keyID := s.Keyring.ServiceKeyID()
+	arn := ""
+	if in.KMSConfiguration.KeyType == customerManagedKey {
+		arn = *in.KMSConfiguration.KMSKeyARN
+		keyID, err = s.localKeyForARN(ctx, arn)
+		if err != nil {
+			return nil, err
+		}
+	}
+	v, err := s.store.UpdateTokenVault(ctx, id, func(v storage.TokenVault) (storage.TokenVault, error) {
+		v.KeyType, v.KMSKeyARN, v.KeyID, v.LastModified = in.KMSConfiguration.KeyType, arn, keyID, time.Now()
+		return v, nil
+	})
+	if err != nil {
+		return nil, storageError(err, "token vault", id)
+	}
+	if err := s.Vault.SetCurrent(ctx, keyID); err != nil {
+		return nil, wire.Internal(err)
+	}
+	s.Rewrap()
+	return vaultOut(v), nil
+}
+
+// localKeyForARN resolves a KMS-style ARN to a key in the local keyring.
+func (s *Service) localKeyForARN(ctx context.Context, arn string) (string, error) {
+	uuid := arn[strings.LastIndex(arn, "/")+1:]
+	fail := func(msg string) (string, error) {
+		return "", wire.Validation("kmsConfiguration.kmsKeyArn "+msg, wire.FieldError{Name: "kmsConfiguration.kmsKeyArn", Message: msg})
+	}
+	if arn != s.cfg.ARNs.KMSKeyARN(uuid) {
+		return fail("must name a key of this server's region " + s.cfg.ARNs.Region + " and account " + s.cfg.ARNs.AccountID)
+	}
+	id := vault.LocalPrefix + uuid
+	if !s.Keyring.Has(ctx, id) {
+		return fail("names no key in the local keyring; create one with `behalf vault create-key`")
+	}
+	return id, nil
+}
+
+type createVaultKeyOutput struct {
+	KMSKeyARN string `json:"kmsKeyArn"`
+}
+
+func (s *Service) createVaultKey(_ context.Context, _ *wire.Call, _ *struct{}) (*createVaultKeyOutput, error) {
+	id, err := s.Keyring.Create()
+	if err != nil {
+		return nil, wire.Internal(err)
+	}
+	return &createVaultKeyOutput{KMSKeyARN: s.cfg.ARNs.KMSKeyARN(strings.TrimPrefix(id, vault.LocalPrefix))}, nil
+}

@@ -1,0 +1,125 @@
+// Package provider holds the stored, non-secret configuration of an OAuth2
+// credential provider: what the administrator configured (echoed back by
+// the control plane) and the endpoints resolved from it at creation (used
+// by the data plane), plus discovery of authorization-server metadata.
+package provider
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/behalf-dev/behalf/internal/oauthvendor"
+)
+
+// OAuth2 is an OAuth2 credential provider's configuration.
+type OAuth2 struct {
+	Vendor   string `json:"vendor"`
+	Member   string `json:"member"`
+	ClientID string `json:"clientId,omitempty"`
+
+	// As configured.
+	TenantID                   string              `json:"tenantId,omitempty"`
+	Issuer                     string              `json:"issuer,omitempty"`
+	AuthorizationEndpoint      string              `json:"authorizationEndpoint,omitempty"`
+	TokenEndpoint              string              `json:"tokenEndpoint,omitempty"`
+	DiscoveryURL               string              `json:"discoveryUrl,omitempty"`
+	Metadata                   *ConfiguredMetadata `json:"metadata,omitempty"`
+	ClientAuthenticationMethod string              `json:"clientAuthenticationMethod,omitempty"`
+	OnBehalfOf                 *OnBehalfOfExchange `json:"onBehalfOf,omitempty"`
+
+	// Resolved is what the data plane uses.
+	Resolved Metadata `json:"resolved"`
+}
+
+// ConfiguredMetadata is AgentCore's authorizationServerMetadata input.
+type ConfiguredMetadata struct {
+	Issuer                   string   `json:"issuer"`
+	AuthorizationEndpoint    string   `json:"authorizationEndpoint"`
+	TokenEndpoint            string   `json:"tokenEndpoint"`
+	ResponseTypes            []string `json:"responseTypes,omitempty"`
+	TokenEndpointAuthMethods []string `json:"tokenEndpointAuthMethods,omitempty"`
+}
+
+// OnBehalfOfExchange configures ON_BEHALF_OF_TOKEN_EXCHANGE (RFC 8693).
+type OnBehalfOfExchange struct {
+	GrantType         string   `json:"grantType"`
+	ActorTokenContent string   `json:"actorTokenContent,omitempty"`
+	ActorTokenScopes  []string `json:"actorTokenScopes,omitempty"`
+}
+
+// Metadata is authorization-server metadata (RFC 8414 §2), the subset
+// behalf uses.
+type Metadata struct {
+	Issuer                            string   `json:"issuer,omitempty"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint                     string   `json:"token_endpoint,omitempty"`
+	RevocationEndpoint                string   `json:"revocation_endpoint,omitempty"`
+	JWKSURI                           string   `json:"jwks_uri,omitempty"`
+	ResponseTypesSupported            []string `json:"response_types_supported,omitempty"`
+	GrantTypesSupported               []string `json:"grant_types_supported,omitempty"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
+}
+
+// Decode parses a stored configuration.
+func Decode(raw []byte) (OAuth2, error) {
+	var c OAuth2
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return OAuth2{}, fmt.Errorf("provider: stored configuration is corrupt: %w", err)
+	}
+	return c, nil
+}
+
+// Encode serializes the configuration for storage.
+func (c OAuth2) Encode() []byte {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		panic(err) // plain strings and slices always marshal
+	}
+	return raw
+}
+
+// VendorInfo returns the vendor's catalogue entry.
+func (c OAuth2) VendorInfo() oauthvendor.Vendor {
+	v, _ := oauthvendor.Lookup(c.Vendor)
+	return v
+}
+
+// AuthMethod is how behalf authenticates to the token endpoint: the
+// configured method if any, else one the server advertises (preferring
+// client_secret_basic, which RFC 6749 §2.3.1 requires servers to support),
+// else the vendor's default.
+func (c OAuth2) AuthMethod() oauthvendor.AuthMethod {
+	switch c.ClientAuthenticationMethod {
+	case "CLIENT_SECRET_BASIC":
+		return oauthvendor.ClientSecretBasic
+	case "CLIENT_SECRET_POST":
+		return oauthvendor.ClientSecretPost
+	}
+	if m := c.Resolved.TokenEndpointAuthMethodsSupported; len(m) > 0 {
+		if slices.Contains(m, string(oauthvendor.ClientSecretBasic)) {
+			return oauthvendor.ClientSecretBasic
+		}
+		if slices.Contains(m, string(oauthvendor.ClientSecretPost)) {
+			return oauthvendor.ClientSecretPost
+		}
+	}
+	if v := c.VendorInfo(); v.TokenAuthMethod != "" {
+		return v.TokenAuthMethod
+	}
+	return oauthvendor.ClientSecretBasic
+}
+
+// PKCE reports whether to use PKCE with S256 (RFC 7636): always, unless
+// the vendor is known not to support it or the server's metadata says it
+// supports other methods only.
+func (c OAuth2) PKCE() bool {
+	if m := c.Resolved.CodeChallengeMethodsSupported; len(m) > 0 {
+		return slices.Contains(m, "S256")
+	}
+	if c.Vendor == "CustomOauth2" {
+		return true
+	}
+	return c.VendorInfo().PKCE
+}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/control"
+)
+
+// keyPollInterval is how often a replica re-reads which key seals new
+// secrets, so that SetTokenVaultCMK on one replica reaches the others.
+const keyPollInterval = 30 * time.Second
+
+// rewrapInterval is how often stale secrets are looked for even without a
+// key change here: another replica may have changed the key, or a re-wrap
+// may have been interrupted.
+const rewrapInterval = 10 * time.Minute
+
+func (s *Server) requestRewrap() {
+	select {
+	case s.rewrapNow <- struct{}{}:
+	default: // one is already pending
+	}
+}
+
+func (s *Server) background(ctx context.Context) {
+	poll := time.NewTicker(keyPollInterval)
+	defer poll.Stop()
+	periodic := time.NewTicker(rewrapInterval)
+	defer periodic.Stop()
+	s.requestRewrap()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			s.followVaultKey(ctx)
+		case <-periodic.C:
+			s.rewrap(ctx)
+		case <-s.rewrapNow:
+			s.rewrap(ctx)
+		}
+	}
+}
+
+func (s *Server) followVaultKey(ctx context.Context) {
+	tv, err := s.store.GetTokenVault(ctx, control.DefaultTokenVault)
+	if err != nil {
+		s.log.Warn("read token vault", "err", err)
+		return
+	}
+	if tv.KeyID == s.vault.CurrentKeyID() {
+		return
+	}
+	if err := s.vault.SetCurrent(ctx, tv.KeyID); err != nil {
+		s.log.Error("token vault key changed to a key this replica cannot use", "key_id", tv.KeyID, "err", err)
+		return
+	}
+	s.log.Info("token vault key changed", "key_id", tv.KeyID)
+	s.requestRewrap()
+}
+
+func (s *Server) rewrap(ctx context.Context) {
+	start := time.Now()
+	n, err := s.vault.RewrapStale(ctx, s.store, 100)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("re-wrapping secrets under the current key", "rewrapped", n, "err", err)
+		return
+	}
+	if n > 0 {
+		s.log.Info("re-wrapped secrets under the current key", "rewrapped", n, "key_id", s.vault.CurrentKeyID(), "duration", time.Since(start))
+	}
+}
+
+// Rewrap re-wraps stale secrets now and reports how many; for tests and
+// tools.
+func (s *Server) Rewrap(ctx context.Context) (int, error) {
+	return s.vault.RewrapStale(ctx, s.store, 100)
+}
