@@ -636,9 +636,9 @@ func TestPrincipals(t *testing.T) {
 		}
 
 		for body, want := range map[string]string{
-			`{"role":"root"}`:                         "role",
-			`{"role":"admin","workloads":["a-b-c"]}`: "workloads",
-			`{"role":"runtime","workloads":["no spaces"]}`:          "workloads[0]",
+			`{"role":"root"}`:                                        "role",
+			`{"role":"admin","workloads":["a-b-c"]}`:                 "workloads",
+			`{"role":"runtime","workloads":["no spaces"]}`:           "workloads[0]",
 			`{"role":"runtime","accessKeyId":"lowercase0123456789"}`: "accessKeyId",
 		} {
 			res := s.Do(t, behalftest.Raw{Path: "/behalf/CreatePrincipal", Body: []byte(body)})
@@ -702,9 +702,9 @@ func TestSigV4Rejections(t *testing.T) {
 				tampered := []byte(`{"name":"other-name"}`)
 				r.Body, r.ContentLength = nopCloser(tampered), int64(len(tampered))
 			}}, "AccessDeniedException"},
-			"too old":   {behalftest.Raw{Path: "/identities/ListWorkloadIdentities", Body: []byte(`{}`), SignedAt: time.Now().Add(-6 * time.Minute)}, "AccessDeniedException"},
-			"too new":   {behalftest.Raw{Path: "/identities/ListWorkloadIdentities", Body: []byte(`{}`), SignedAt: time.Now().Add(6 * time.Minute)}, "AccessDeniedException"},
-			"unsigned":  {behalftest.Raw{Path: "/identities/ListWorkloadIdentities", Body: []byte(`{}`), Unsigned: true}, "UnauthorizedException"},
+			"too old":      {behalftest.Raw{Path: "/identities/ListWorkloadIdentities", Body: []byte(`{}`), SignedAt: time.Now().Add(-6 * time.Minute)}, "AccessDeniedException"},
+			"too new":      {behalftest.Raw{Path: "/identities/ListWorkloadIdentities", Body: []byte(`{}`), SignedAt: time.Now().Add(6 * time.Minute)}, "AccessDeniedException"},
+			"unsigned":     {behalftest.Raw{Path: "/identities/ListWorkloadIdentities", Body: []byte(`{}`), Unsigned: true}, "UnauthorizedException"},
 			"wrong region": {behalftest.Raw{Path: "/identities/ListWorkloadIdentities", Body: []byte(`{}`), Region: "ap-south-1"}, "AccessDeniedException"},
 			"garbage auth": {behalftest.Raw{Path: "/identities/ListWorkloadIdentities", Body: []byte(`{}`), Tamper: func(r *http.Request) {
 				r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=garbage")
