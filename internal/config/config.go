@@ -147,6 +147,8 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
 		t = t.Elem()
 	}
 	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!null":
+		// An empty section, e.g. a key whose entries are all commented out.
 	case n.Kind == yaml.AliasNode:
 		*probs = append(*probs, fmt.Sprintf("%s (line %d): YAML aliases are not allowed", orRoot(path), n.Line))
 	case t.Kind() == reflect.Struct && t != reflect.TypeFor[time.Duration]():

@@ -111,6 +111,9 @@ func TestBadYAML(t *testing.T) {
 			t.Errorf("accepted %q", content)
 		}
 	}
+	if _, err := Load(write(t, "vault:\n  # keyring: x\n"), noEnv); err != nil {
+		t.Errorf("an empty section is valid: %v", err)
+	}
 	if _, err := Load(write(t, ""), noEnv); err != nil {
 		t.Errorf("an empty file is valid: %v", err)
 	}
@@ -140,4 +143,15 @@ func FuzzLoad(f *testing.F) {
 			_, _ = file.Validate()
 		}
 	})
+}
+
+// The annotated example in the repository root stays valid.
+func TestExampleFileIsValid(t *testing.T) {
+	f, err := Load(filepath.Join("..", "..", "behalf.example.yaml"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
 }

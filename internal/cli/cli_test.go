@@ -1,0 +1,226 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/behalf-dev/behalf/internal/cli"
+	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+)
+
+type run struct {
+	t   *testing.T
+	url string
+	// auth are the flags that make the CLI sign as the test admin.
+	auth []string
+}
+
+func (r run) do(stdin string, args ...string) (stdout, stderr string, code int) {
+	r.t.Helper()
+	var out, errb bytes.Buffer
+	all := append([]string{args[0], "--endpoint", r.url}, r.auth...)
+	all = append(all, args[1:]...)
+	code = cli.Execute(context.Background(), all, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func (r run) ok(stdin string, args ...string) string {
+	r.t.Helper()
+	out, errs, code := r.do(stdin, args...)
+	if code != 0 {
+		r.t.Fatalf("behalf %s: exit %d: %s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+func (r run) json(v any, args ...string) {
+	r.t.Helper()
+	out := r.ok("", append(args, "-o", "json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		r.t.Fatalf("behalf %s -o json: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func newRun(t *testing.T) run {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	return run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+}
+
+// cmd splits "identity create x" into the first word (placed before the
+// global flags) and the rest, matching run.do.
+func cmd(s string) []string { return strings.Fields(s) }
+
+func TestIdentityCommands(t *testing.T) {
+	r := newRun(t)
+	out := r.ok("", cmd("identity create my-agent --return-url http://127.0.0.1:9090/cb --tag team=core")...)
+	if !strings.Contains(out, "workload-identity/my-agent") || !strings.Contains(out, "http://127.0.0.1:9090/cb") {
+		t.Fatalf("create table:\n%s", out)
+	}
+	var got map[string]any
+	r.json(&got, cmd("identity get my-agent")...)
+	if got["name"] != "my-agent" || got["createdTime"] == nil {
+		t.Fatalf("get json: %v", got)
+	}
+	r.ok("", cmd("identity update my-agent --return-url https://app.example.com/cb")...)
+	r.json(&got, cmd("identity get my-agent")...)
+	if urls := got["allowedResourceOauth2ReturnUrls"].([]any); len(urls) != 1 || urls[0] != "https://app.example.com/cb" {
+		t.Fatalf("after update: %v", got)
+	}
+	var list []map[string]any
+	r.json(&list, cmd("identity list")...)
+	if len(list) != 1 {
+		t.Fatalf("list: %v", list)
+	}
+	out = r.ok("", cmd("identity list")...)
+	if !strings.HasPrefix(out, "NAME") {
+		t.Fatalf("list table:\n%s", out)
+	}
+	r.ok("", cmd("identity delete my-agent")...)
+	_, errs, code := r.do("", cmd("identity get my-agent")...)
+	if code == 0 || errs != "behalf: ResourceNotFoundException: workload identity my-agent does not exist\n" {
+		t.Fatalf("get after delete: %d %q", code, errs)
+	}
+	_, errs, code = r.do("", cmd("identity create x!")...)
+	if code == 0 || !strings.HasPrefix(errs, "behalf: ValidationException:") || strings.Count(errs, "\n") != 1 {
+		t.Fatalf("invalid name: %d %q", code, errs)
+	}
+}
+
+func TestProviderCommands(t *testing.T) {
+	r := newRun(t)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secretFile, []byte("gh-secret-from-file\n"), 0o600)
+	out := r.ok("", cmd("provider oauth2 create github --vendor GithubOauth2 --client-id Iv1.abc --client-secret @"+secretFile)...)
+	if !strings.Contains(out, "/identities/oauth2/callback/") || strings.Contains(out, "gh-secret-from-file") {
+		t.Fatalf("oauth2 create:\n%s", out)
+	}
+	var p map[string]any
+	r.json(&p, cmd("provider oauth2 get github")...)
+	if p["credentialProviderVendor"] != "GithubOauth2" || p["clientId"] != "Iv1.abc" {
+		t.Fatalf("oauth2 get: %v", p)
+	}
+	_, errs, code := r.do("", cmd("provider oauth2 create bad --vendor NopeOauth2 --client-id a --client-secret b")...)
+	if code == 0 || !strings.Contains(errs, "is not a vendor") {
+		t.Fatalf("unknown vendor: %q", errs)
+	}
+	r.ok("", cmd("provider oauth2 update github --vendor GithubOauth2 --client-id Iv1.new")...)
+	r.json(&p, cmd("provider oauth2 get github")...)
+	if p["clientId"] != "Iv1.new" {
+		t.Fatalf("after update: %v", p)
+	}
+
+	out = r.ok("sk-from-stdin\n", cmd("provider apikey create openai --api-key -")...)
+	if strings.Contains(out, "sk-from-stdin") {
+		t.Fatal("the API key was echoed")
+	}
+	var keys []map[string]any
+	r.json(&keys, cmd("provider apikey list")...)
+	if len(keys) != 1 || keys[0]["name"] != "openai" {
+		t.Fatalf("apikey list: %v", keys)
+	}
+	r.ok("rotated\n", cmd("provider apikey update openai --api-key -")...)
+	r.ok("", cmd("provider apikey delete openai")...)
+	r.ok("", cmd("provider oauth2 delete github")...)
+	_, errs, code = r.do("", cmd("provider apikey create empty --api-key -")...)
+	if code == 0 || !strings.Contains(errs, "empty") {
+		t.Fatalf("empty key from stdin: %q", errs)
+	}
+}
+
+func TestPrincipalVaultAndTagCommands(t *testing.T) {
+	r := newRun(t)
+	var p map[string]any
+	r.json(&p, cmd("principal create --role runtime --workload agent-a --description ci")...)
+	id, secret := p["accessKeyId"].(string), p["secretAccessKey"].(string)
+	if id == "" || secret == "" {
+		t.Fatalf("create: %v", p)
+	}
+	out := r.ok("", cmd("principal list")...)
+	if !strings.Contains(out, id) || strings.Contains(out, secret) {
+		t.Fatalf("list:\n%s", out)
+	}
+	r.ok("", cmd("principal update "+id+" --workload agent-a --workload agent-b")...)
+	r.json(&p, cmd("principal get "+id)...)
+	if len(p["workloads"].([]any)) != 2 {
+		t.Fatalf("after update: %v", p)
+	}
+
+	// The runtime principal signs, but may not manage identities.
+	runtime := run{t: t, url: r.url, auth: []string{"--access-key-id", id, "--secret-access-key", secret}}
+	_, errs, code := runtime.do("", cmd("identity list")...)
+	if code == 0 || !strings.HasPrefix(errs, "behalf: AccessDeniedException:") {
+		t.Fatalf("runtime listing identities: %q", errs)
+	}
+	r.ok("", cmd("principal delete "+id)...)
+
+	var key map[string]string
+	r.json(&key, cmd("vault create-key")...)
+	arn := key["kmsKeyArn"]
+	out = r.ok("", cmd("vault set-key --key-arn "+arn)...)
+	if !strings.Contains(out, "CustomerManagedKey") || !strings.Contains(out, arn) {
+		t.Fatalf("set-key:\n%s", out)
+	}
+	r.ok("", cmd("vault set-key --service-managed")...)
+	var v map[string]any
+	r.json(&v, cmd("vault get")...)
+	if v["keyType"] != "ServiceManagedKey" {
+		t.Fatalf("vault get: %v", v)
+	}
+
+	r.ok("", cmd("identity create tagged")...)
+	wARN := "arn:aws:bedrock-agentcore:us-east-1:000000000000:workload-identity-directory/default/workload-identity/tagged"
+	r.ok("", cmd("tag add "+wARN+" env=prod owner=me")...)
+	r.ok("", cmd("tag remove "+wARN+" owner")...)
+	var tags map[string]string
+	r.json(&tags, cmd("tag list "+wARN)...)
+	if len(tags) != 1 || tags["env"] != "prod" {
+		t.Fatalf("tags: %v", tags)
+	}
+}
+
+func TestCredentialsFromDataDir(t *testing.T) {
+	dataDir := t.TempDir()
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{DataDir: dataDir})
+	os.WriteFile(filepath.Join(dataDir, "admin-credentials"),
+		[]byte("[default]\naws_access_key_id = "+behalftest.AdminKeyID+"\naws_secret_access_key = "+behalftest.AdminSecret+"\n"), 0o600)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	r := run{t: t, url: s.URL, auth: []string{"--data-dir", dataDir}}
+	r.ok("", cmd("identity list")...)
+
+	empty := run{t: t, url: s.URL, auth: []string{"--data-dir", t.TempDir()}}
+	_, errs, code := empty.do("", cmd("identity list")...)
+	if code == 0 || !strings.Contains(errs, "no credentials") {
+		t.Fatalf("without credentials: %q", errs)
+	}
+}
+
+func TestServerDown(t *testing.T) {
+	r := run{t: t, url: "http://127.0.0.1:1", auth: []string{"--access-key-id", "AKIDX0000000000000000", "--secret-access-key", "x"}}
+	_, errs, code := r.do("", cmd("identity list")...)
+	if code == 0 || !strings.Contains(errs, "cannot reach the behalf server at http://127.0.0.1:1") {
+		t.Fatalf("%q", errs)
+	}
+}
+
+func TestServeCheckConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "behalf.yaml")
+	os.WriteFile(path, []byte("listen: 127.0.0.1:9999\nstorage: postgres://u:hunter2@db/behalf\n"), 0o600)
+	var out, errb bytes.Buffer
+	code := cli.Execute(context.Background(), []string{"serve", "--config", path, "--check-config"}, nil, &out, &errb)
+	if code != 0 || !strings.Contains(out.String(), "configuration is valid") || strings.Contains(out.String(), "hunter2") {
+		t.Fatalf("%d %s %s", code, out.String(), errb.String())
+	}
+	os.WriteFile(path, []byte("listne: x\nregion: nowhere\n"), 0o600)
+	out.Reset()
+	errb.Reset()
+	code = cli.Execute(context.Background(), []string{"serve", "--config", path, "--check-config"}, nil, &out, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "listne (line 1): unknown key") {
+		t.Fatalf("%d %s", code, errb.String())
+	}
+}

@@ -1,0 +1,102 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/behalf-dev/behalf/internal/oauthvendor"
+)
+
+func serveDoc(t *testing.T, path, contentType string, body func(base string) string) string {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Write([]byte(body(srv.URL)))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestDiscover(t *testing.T) {
+	ok := func(issuerSuffix string) func(string) string {
+		return func(base string) string {
+			return `{"issuer":"` + base + issuerSuffix + `","authorization_endpoint":"` + base + `/a","token_endpoint":"` + base +
+				`/t","code_challenge_methods_supported":["S256"],"token_endpoint_auth_methods_supported":["client_secret_post"]}`
+		}
+	}
+	for _, tc := range []struct {
+		name, path, ctype string
+		body              func(string) string
+		discoverySuffix   string
+		wantErr           string
+	}{
+		{"oidc", "/.well-known/openid-configuration", "application/json", ok(""), "/.well-known/openid-configuration", ""},
+		{"oidc with path", "/tenant/.well-known/openid-configuration", "application/json; charset=utf-8", ok("/tenant"), "/tenant/.well-known/openid-configuration", ""},
+		{"rfc8414 inserted", "/.well-known/oauth-authorization-server/tenant", "application/json", ok("/tenant"), "/.well-known/oauth-authorization-server/tenant", ""},
+		{"issuer mismatch", "/.well-known/openid-configuration", "application/json", ok("/other"), "/.well-known/openid-configuration", "does not match"},
+		{"not json", "/.well-known/openid-configuration", "application/json", func(string) string { return "<html>" }, "/.well-known/openid-configuration", "not valid JSON"},
+		{"html", "/.well-known/openid-configuration", "text/html", ok(""), "/.well-known/openid-configuration", "content type"},
+		{"too large", "/.well-known/openid-configuration", "application/json", func(string) string { return `{"x":"` + strings.Repeat("a", maxDocument) + `"}` }, "/.well-known/openid-configuration", "larger than"},
+		{"no token endpoint", "/.well-known/openid-configuration", "application/json", func(b string) string { return `{"issuer":"` + b + `"}` }, "/.well-known/openid-configuration", "no token_endpoint"},
+		{"remote http endpoint", "/.well-known/openid-configuration", "application/json", func(b string) string {
+			return `{"issuer":"` + b + `","token_endpoint":"http://evil.example.com/t"}`
+		}, "/.well-known/openid-configuration", "https"},
+		{"404", "/somewhere-else", "application/json", ok(""), "/.well-known/openid-configuration", "HTTP 404"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := serveDoc(t, tc.path, tc.ctype, tc.body)
+			m, err := Discover(context.Background(), http.DefaultClient, base+tc.discoverySuffix)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.TokenEndpoint != base+"/t" || m.CodeChallengeMethodsSupported[0] != "S256" {
+					t.Fatalf("%+v", m)
+				}
+				return
+			}
+			if !errors.Is(err, ErrDiscovery) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("got %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+	if _, err := Discover(context.Background(), http.DefaultClient, "http://idp.example.com/.well-known/openid-configuration"); err == nil {
+		t.Fatal("plain http to a remote host was fetched")
+	}
+}
+
+func TestAuthMethodAndPKCE(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  OAuth2
+		auth oauthvendor.AuthMethod
+		pkce bool
+	}{
+		{OAuth2{Vendor: "CustomOauth2", ClientAuthenticationMethod: "CLIENT_SECRET_POST"}, oauthvendor.ClientSecretPost, true},
+		{OAuth2{Vendor: "CustomOauth2", Resolved: Metadata{TokenEndpointAuthMethodsSupported: []string{"private_key_jwt", "client_secret_basic"}}}, oauthvendor.ClientSecretBasic, true},
+		{OAuth2{Vendor: "CustomOauth2", Resolved: Metadata{TokenEndpointAuthMethodsSupported: []string{"client_secret_post"}, CodeChallengeMethodsSupported: []string{"plain"}}}, oauthvendor.ClientSecretPost, false},
+		{OAuth2{Vendor: "GithubOauth2"}, oauthvendor.ClientSecretPost, true},
+		{OAuth2{Vendor: "AtlassianOauth2"}, oauthvendor.ClientSecretPost, false},
+	} {
+		if got := tc.cfg.AuthMethod(); got != tc.auth {
+			t.Errorf("%+v: auth %s, want %s", tc.cfg, got, tc.auth)
+		}
+		if got := tc.cfg.PKCE(); got != tc.pkce {
+			t.Errorf("%+v: pkce %v, want %v", tc.cfg, got, tc.pkce)
+		}
+	}
+	round, err := Decode(OAuth2{Vendor: "GithubOauth2", ClientID: "x"}.Encode())
+	if err != nil || round.ClientID != "x" {
+		t.Fatalf("%+v %v", round, err)
+	}
+	if _, err := Decode([]byte("{")); err == nil {
+		t.Fatal("corrupt config decoded")
+	}
+}
