@@ -150,6 +150,11 @@ const (
 	SecretPrincipal          SecretKind = "principal-secret"
 	SecretOAuth2ClientSecret SecretKind = "oauth2-client-secret"
 	SecretAPIKey             SecretKind = "api-key"
+	// SecretServerKey: Owner is "<purpose>/<id>".
+	SecretServerKey SecretKind = "server-key"
+	// SecretCachedToken: Owner is the provider id, Workload the workload,
+	// User the cache key.
+	SecretCachedToken SecretKind = "cached-token"
 )
 
 // SealedRef locates one sealed secret for key rotation.
@@ -163,6 +168,72 @@ type SealedRef struct {
 	Workload string
 	User     string
 	Sealed   Sealed
+}
+
+// ServerKey is a key behalf generates for its own use (encrypting workload
+// access tokens, keying the audit chain), sealed by the vault and shared by
+// every replica.
+type ServerKey struct {
+	Purpose   string
+	ID        string
+	Key       Sealed
+	CreatedAt time.Time
+}
+
+// CachedToken is an access token obtained from a provider and kept until
+// shortly before it expires.
+type CachedToken struct {
+	ProviderID string
+	Workload   string
+	// Key identifies the request the token answers (scopes, resources,
+	// audiences, parameters); callers derive it.
+	Key       string
+	Token     Sealed
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// AuditRecord is one entry of the audit log. Records form a chain: each
+// carries its predecessor's hash, and Hash covers the record and PrevHash.
+type AuditRecord struct {
+	Seq       int64
+	Time      time.Time
+	RequestID string
+	Principal string
+	Workload  string
+	User      string
+	Operation string
+	Provider  string
+	Scopes    []string
+	Flow      string
+	// Resource names what a control-plane change changed when it is not a
+	// workload or provider (a principal, a key, a tagged ARN).
+	Resource string
+	// Outcome is "success" or "failure"; ErrorType names the API error.
+	Outcome   string
+	ErrorType string
+	PrevHash  []byte
+	Hash      []byte
+}
+
+// AuditHead is the end of the audit chain: the last sequence number and
+// hash (0 and nil for an empty log).
+type AuditHead struct {
+	Seq  int64
+	Hash []byte
+}
+
+// AuditFilter selects audit records; zero fields match everything. Records
+// come back in sequence order, starting after AfterSeq.
+type AuditFilter struct {
+	Workload  string
+	User      string
+	Provider  string
+	Operation string
+	Since     time.Time // inclusive
+	Until     time.Time // exclusive
+	AfterSeq  int64
+	Limit     int // <= 0 means 100; capped at 1000
 }
 
 // Storage is behalf's persistence contract. Every method is safe for
@@ -216,6 +287,37 @@ type Storage interface {
 	// UpdateTokenVault creates the vault record when absent (fn then receives
 	// a zero TokenVault with ID set).
 	UpdateTokenVault(ctx context.Context, id string, fn func(TokenVault) (TokenVault, error)) (TokenVault, error)
+
+	// Server keys. CreateServerKey refuses an empty purpose or id, a purpose
+	// containing "/" (the vault binds a key to "<purpose>/<id>") and a key
+	// without a secret.
+	CreateServerKey(ctx context.Context, k ServerKey) error
+	// ListServerKeys returns a purpose's keys, oldest first.
+	ListServerKeys(ctx context.Context, purpose string) ([]ServerKey, error)
+	DeleteServerKey(ctx context.Context, purpose, id string) error
+
+	// Cached provider tokens. Deleting a provider or a workload identity
+	// deletes its cached tokens, and so does updating a provider.
+	GetCachedToken(ctx context.Context, providerID, workload, key string) (CachedToken, error)
+	// PutCachedToken inserts or replaces the token for its (provider,
+	// workload, key). It returns ErrNotFound when the provider id or the
+	// workload identity does not exist, so that a token fetched while either
+	// is deleted is never left behind.
+	PutCachedToken(ctx context.Context, t CachedToken) error
+	// DeleteExpiredCachedTokens removes tokens that expired before t and
+	// reports how many.
+	DeleteExpiredCachedTokens(ctx context.Context, t time.Time) (int, error)
+
+	// Audit log. AppendAudit appends recs as one atomic, ordered batch:
+	// inside the transaction that holds the chain's head (exclusive across
+	// replicas), it calls chain with the current head, and chain must set
+	// Seq, PrevHash and Hash of every record, continuing from the head. The
+	// stored records and the new head are exactly what chain set; chain sees
+	// times as they are stored (UTC, whole microseconds). If chain fails or
+	// does not continue the head, nothing is stored.
+	AppendAudit(ctx context.Context, recs []AuditRecord, chain func(head AuditHead, recs []AuditRecord) error) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
+	GetAuditHead(ctx context.Context) (AuditHead, error)
 
 	// Key rotation. ListStaleSecrets returns up to limit sealed secrets whose
 	// key id is not keyID. ReplaceSecret swaps ref's ciphertext for next

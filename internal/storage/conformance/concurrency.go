@@ -20,8 +20,9 @@ const (
 
 // RunConcurrencyTests runs the suite that hammers one store from many
 // goroutines: read-modify-write updates must not be lost, creates must have
-// exactly one winner per key, bootstrap exactly one winner overall, and no
-// operation may fail because of lock contention.
+// exactly one winner per key, bootstrap exactly one winner overall, audit
+// appends must form one unbroken chain, no cached token may outlive its
+// owner, and no operation may fail because of lock contention.
 func RunConcurrencyTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 	tests := []struct {
 		name string
@@ -36,6 +37,8 @@ func RunConcurrencyTests(t *testing.T, newStorage func(t *testing.T) storage.Sto
 		{"TagLimit", testConcurrentTagLimit},
 		{"ReplaceSecret", testConcurrentReplaceSecret},
 		{"ReadersAndWriters", testConcurrentReadersAndWriters},
+		{"AuditAppend", testConcurrentAudit},
+		{"CachedTokenOwnerDeleted", testConcurrentCachedTokenDelete},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStorage(t)) })

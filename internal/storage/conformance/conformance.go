@@ -25,7 +25,8 @@ var errRefused = errors.New("conformance: updater refused")
 
 // RunTests runs the functional suite: CRUD for every entity, updater
 // semantics, pagination, uniqueness, not-found errors, tags, the token
-// vault, and key-rotation helpers. newStorage must return an empty store and
+// vault, server keys, cached tokens and their cascades, the audit log, and
+// key-rotation helpers. newStorage must return an empty store and
 // arrange for it to be closed when its test ends.
 func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 	tests := []struct {
@@ -52,6 +53,14 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"TokenVault", testTokenVault},
 		{"ListStaleSecrets", testListStaleSecrets},
 		{"ReplaceSecret", testReplaceSecret},
+		{"ServerKeys", testServerKeys},
+		{"CachedTokens", testCachedTokens},
+		{"CachedTokenExpiry", testCachedTokenExpiry},
+		{"CachedTokenCascades", testCachedTokenCascades},
+		{"AuditAppend", testAuditAppend},
+		{"AuditChainRefused", testAuditChainRefused},
+		{"AuditList", testAuditList},
+		{"AuditPageLimits", testAuditPageLimits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStorage(t)) })

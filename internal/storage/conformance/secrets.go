@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/behalf-dev/behalf/internal/storage"
 )
@@ -28,21 +29,38 @@ func secretsFixture(t *testing.T, s storage.Storage) map[string]storage.SealedRe
 	mustOK(t, s.CreateOAuth2Provider(ctx, o2, nil), "create oauth2 provider 2")
 	mustOK(t, s.CreateAPIKeyProvider(ctx, a1, nil), "create api key provider 1")
 	mustOK(t, s.CreateAPIKeyProvider(ctx, a2, nil), "create api key provider 2")
+	s1, s2 := newServerKey("wat", "sk-1", past()), newServerKey("audit", "sk-2", past())
+	s1.Key, s2.Key = sealed("key-1", "s1"), sealed("key-2", "s2")
+	mustOK(t, s.CreateServerKey(ctx, s1), "create server key 1")
+	mustOK(t, s.CreateServerKey(ctx, s2), "create server key 2")
+	mustOK(t, s.CreateWorkloadIdentity(ctx, newWorkload("agent"), nil), "create workload identity")
+	c1 := newCachedToken("oid-1", "agent", "scopes=a", time.Now().Add(time.Hour))
+	c2 := newCachedToken("oid-1", "agent", "scopes=b", time.Now().Add(time.Hour))
+	c1.Token, c2.Token = sealed("key-1", "c1"), sealed("key-2", "c2")
+	mustOK(t, s.PutCachedToken(ctx, c1), "put cached token 1")
+	mustOK(t, s.PutCachedToken(ctx, c2), "put cached token 2")
 
 	// Owners are what the vault binds ciphertexts to: access key ids for
-	// principals, provider ids (not names) for providers.
+	// principals, provider ids (not names) for providers, "<purpose>/<id>"
+	// for server keys, and for cached tokens the provider id with the
+	// workload and cache key.
 	return map[string]storage.SealedRef{
 		"p1": {Kind: storage.SecretPrincipal, Owner: "AKIA1", Sealed: p1.Secret},
 		"p2": {Kind: storage.SecretPrincipal, Owner: "AKIA2", Sealed: p2.Secret},
 		"o1": {Kind: storage.SecretOAuth2ClientSecret, Owner: "oid-1", Sealed: o1.ClientSecret},
 		"a1": {Kind: storage.SecretAPIKey, Owner: "aid-1", Sealed: a1.APIKey},
 		"a2": {Kind: storage.SecretAPIKey, Owner: "aid-2", Sealed: a2.APIKey},
+		"s1": {Kind: storage.SecretServerKey, Owner: "wat/sk-1", Sealed: s1.Key},
+		"s2": {Kind: storage.SecretServerKey, Owner: "audit/sk-2", Sealed: s2.Key},
+		"c1": {Kind: storage.SecretCachedToken, Owner: "oid-1", Workload: "agent", User: "scopes=a", Sealed: c1.Token},
+		"c2": {Kind: storage.SecretCachedToken, Owner: "oid-1", Workload: "agent", User: "scopes=b", Sealed: c2.Token},
 	}
 }
 
 func sortRefs(refs []storage.SealedRef) []storage.SealedRef {
 	slices.SortFunc(refs, func(a, b storage.SealedRef) int {
-		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Owner, b.Owner))
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Owner, b.Owner),
+			cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.User, b.User))
 	})
 	return refs
 }
@@ -68,18 +86,18 @@ func testListStaleSecrets(t *testing.T, s storage.Storage) {
 		keyID string
 		want  []storage.SealedRef
 	}{
-		{"key-2", refsOf(fixture, "p1", "o1", "a1")},
-		{"key-1", refsOf(fixture, "p2", "a2")},
+		{"key-2", refsOf(fixture, "p1", "o1", "a1", "s1", "c1")},
+		{"key-1", refsOf(fixture, "p2", "a2", "s2", "c2")},
 		// The provider without a client secret is never listed.
-		{"key-3", refsOf(fixture, "p1", "p2", "o1", "a1", "a2")},
+		{"key-3", refsOf(fixture, "p1", "p2", "o1", "a1", "a2", "s1", "s2", "c1", "c2")},
 	} {
 		got, err := s.ListStaleSecrets(ctx, c.keyID, 0)
 		mustOK(t, err, "list secrets not sealed with "+c.keyID)
 		wantDiff(t, "secrets not sealed with "+c.keyID, c.want, sortRefs(got))
 	}
 
-	all := refsOf(fixture, "p1", "p2", "o1", "a1", "a2")
-	for _, limit := range []int{1, 2, 4} {
+	all := refsOf(fixture, "p1", "p2", "o1", "a1", "a2", "s1", "s2", "c1", "c2")
+	for _, limit := range []int{1, 2, 4, 6, 8} {
 		got, err := s.ListStaleSecrets(ctx, "key-3", limit)
 		mustOK(t, err, "list stale secrets with a limit")
 		if len(got) != limit {
@@ -87,7 +105,8 @@ func testListStaleSecrets(t *testing.T, s storage.Storage) {
 		}
 		for _, ref := range got {
 			if !slices.ContainsFunc(all, func(r storage.SealedRef) bool {
-				return r.Kind == ref.Kind && r.Owner == ref.Owner && string(r.Sealed.Blob) == string(ref.Sealed.Blob)
+				return r.Kind == ref.Kind && r.Owner == ref.Owner && r.Workload == ref.Workload && r.User == ref.User &&
+					string(r.Sealed.Blob) == string(ref.Sealed.Blob)
 			}) {
 				t.Errorf("limit %d listed unknown secret %+v", limit, ref)
 			}
@@ -103,8 +122,8 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 	// Each kind's secret can be replaced through the reference rotation lists.
 	stale, err := s.ListStaleSecrets(ctx, "key-2", 0)
 	mustOK(t, err, "list stale secrets")
-	if len(stale) != 3 {
-		t.Fatalf("listed %d stale secrets, want 3", len(stale))
+	if len(stale) != 5 {
+		t.Fatalf("listed %d stale secrets, want 5", len(stale))
 	}
 	for _, ref := range stale {
 		mustOK(t, s.ReplaceSecret(ctx, ref, next("new:"+ref.Owner)), "replace "+string(ref.Kind)+" of "+ref.Owner)
@@ -121,6 +140,18 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 	a1, err := s.GetAPIKeyProvider(ctx, "apikey-1")
 	mustOK(t, err, "get api key provider")
 	wantDiff(t, "replaced api key", next("new:aid-1"), a1.APIKey)
+	keys, err := s.ListServerKeys(ctx, "wat")
+	mustOK(t, err, "list server keys")
+	if len(keys) != 1 {
+		t.Fatalf("listed %d wat keys, want 1", len(keys))
+	}
+	wantDiff(t, "replaced server key", next("new:wat/sk-1"), keys[0].Key)
+	c1, err := s.GetCachedToken(ctx, "oid-1", "agent", "scopes=a")
+	mustOK(t, err, "get cached token")
+	wantDiff(t, "replaced cached token", next("new:oid-1"), c1.Token)
+	c2, err := s.GetCachedToken(ctx, "oid-1", "agent", "scopes=b")
+	mustOK(t, err, "get the other cached token")
+	wantDiff(t, "cached token under another key", fixture["c2"].Sealed, c2.Token)
 	stale, err = s.ListStaleSecrets(ctx, "key-2", 0)
 	mustOK(t, err, "list stale secrets after rotation")
 	if len(stale) != 0 {
@@ -146,6 +177,26 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 	byName.Owner = "apikey-2"
 	wantErr(t, s.ReplaceSecret(ctx, byName, next("x")), storage.ErrNotFound, "replace naming the provider instead of its id")
 
+	// Every part of a binding names the row: a reference whose workload,
+	// user or owner format does not fit its kind finds nothing.
+	for what, ref := range map[string]storage.SealedRef{
+		"a cached token under another workload": {Kind: storage.SecretCachedToken, Owner: "oid-1", Workload: "other", User: "scopes=b", Sealed: fixture["c2"].Sealed},
+		"a cached token under another key":      {Kind: storage.SecretCachedToken, Owner: "oid-1", Workload: "agent", User: "scopes=z", Sealed: fixture["c2"].Sealed},
+		"a cached token without its workload":   {Kind: storage.SecretCachedToken, Owner: "oid-1", Sealed: fixture["c2"].Sealed},
+		"a server key without its purpose":      {Kind: storage.SecretServerKey, Owner: "sk-2", Sealed: fixture["s2"].Sealed},
+		"a server key under another purpose":    {Kind: storage.SecretServerKey, Owner: "wat/sk-2", Sealed: fixture["s2"].Sealed},
+		"a server key with a workload":          {Kind: storage.SecretServerKey, Owner: "audit/sk-2", Workload: "agent", Sealed: fixture["s2"].Sealed},
+		"a principal with a workload":           {Kind: storage.SecretPrincipal, Owner: "AKIA2", Workload: "agent", Sealed: fixture["p2"].Sealed},
+	} {
+		wantErr(t, s.ReplaceSecret(ctx, ref, next("x")), storage.ErrNotFound, "replace "+what)
+	}
+	mustOK(t, s.ReplaceSecret(ctx, fixture["s2"], next("new:s2")), "replace server key 2")
+	wantErr(t, s.ReplaceSecret(ctx, fixture["s2"], next("newer:s2")), storage.ErrConflict, "replace server key 2 twice")
+
+	mustOK(t, s.DeleteServerKey(ctx, "audit", "sk-2"), "delete server key")
+	wantErr(t, s.ReplaceSecret(ctx, fixture["s2"], next("x")), storage.ErrNotFound, "replace a deleted server key")
+	mustOK(t, s.DeleteWorkloadIdentity(ctx, "agent"), "delete the tokens' workload")
+	wantErr(t, s.ReplaceSecret(ctx, fixture["c2"], next("x")), storage.ErrNotFound, "replace a deleted cached token")
 	mustOK(t, s.DeleteAPIKeyProvider(ctx, "apikey-2"), "delete api key provider")
 	wantErr(t, s.ReplaceSecret(ctx, fixture["a2"], next("x")), storage.ErrNotFound, "replace the secret of a deleted owner")
 	gone := storage.SealedRef{Kind: storage.SecretPrincipal, Owner: "AKIA-GONE", Sealed: fixture["p2"].Sealed}

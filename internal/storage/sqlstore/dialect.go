@@ -57,6 +57,16 @@ func (d dialect) forUpdate() string {
 	return ""
 }
 
+// forShare is appended to a SELECT that checks a row must go on existing
+// until the transaction ends: PostgreSQL's FOR SHARE blocks updates and
+// deletes of the row but not other readers holding the same lock.
+func (d dialect) forShare() string {
+	if d == dialectPostgres {
+		return " FOR SHARE"
+	}
+	return ""
+}
+
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

@@ -96,6 +96,10 @@ func (s *Store) UpdateOAuth2Provider(ctx context.Context, name string, fn func(s
 			next.Vendor, next.Config, keyID, secret, micros(next.UpdatedAt), name); err != nil {
 			return fmt.Errorf("sqlstore: update oauth2 provider %q: %w", name, err)
 		}
+		// Tokens obtained under the old configuration must not outlive it.
+		if err := deleteCachedTokens(ctx, tx, "provider_id", cur.ID); err != nil {
+			return err
+		}
 		stored = next
 		return nil
 	})
@@ -105,14 +109,21 @@ func (s *Store) UpdateOAuth2Provider(ctx context.Context, name string, fn func(s
 	return stored, nil
 }
 
+// DeleteOAuth2Provider also deletes the provider's cached tokens. The
+// provider row goes first: on PostgreSQL that waits for any PutCachedToken
+// holding it, whose token is then deleted too.
 func (s *Store) DeleteOAuth2Provider(ctx context.Context, name string) error {
 	return s.inTx(ctx, func(tx conn) error {
-		ok, err := tx.execOne(ctx, `DELETE FROM oauth2_providers WHERE name = ?`, name)
+		var id string
+		err := tx.queryRow(ctx, `DELETE FROM oauth2_providers WHERE name = ? RETURNING id`, name).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlstore: oauth2 provider %q: %w", name, storage.ErrNotFound)
+		}
 		if err != nil {
 			return fmt.Errorf("sqlstore: delete oauth2 provider %q: %w", name, err)
 		}
-		if !ok {
-			return fmt.Errorf("sqlstore: oauth2 provider %q: %w", name, storage.ErrNotFound)
+		if err := deleteCachedTokens(ctx, tx, "provider_id", id); err != nil {
+			return err
 		}
 		return deleteTags(ctx, tx, storage.Resource{Kind: storage.KindOAuth2Provider, Name: name})
 	})

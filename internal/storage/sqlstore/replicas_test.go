@@ -1,6 +1,8 @@
 package sqlstore_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"path/filepath"
@@ -142,5 +144,89 @@ func testReplicas(t *testing.T, dsn string) {
 	}
 	if want := strconv.Itoa(replicas * perReplica); p.Description != want {
 		t.Errorf("counter = %s after %s increments across replicas", p.Description, want)
+	}
+}
+
+func TestPostgresAuditReplicas(t *testing.T) {
+	testAuditReplicas(t, pgtest.NewDatabase(t))
+}
+
+func TestSQLiteAuditReplicas(t *testing.T) {
+	testAuditReplicas(t, filepath.Join(t.TempDir(), "behalf.db"))
+}
+
+// testAuditReplicas appends to one audit log from separate stores, as
+// replicas would: the head row must serialise them into one chain.
+func testAuditReplicas(t *testing.T, dsn string) {
+	stores := make([]*sqlstore.Store, replicas)
+	for i := range stores {
+		stores[i] = openStore(t, dsn)
+	}
+	ctx := t.Context()
+	chain := func(head storage.AuditHead, recs []storage.AuditRecord) error {
+		prev := head.Hash
+		for i := range recs {
+			recs[i].Seq, recs[i].PrevHash = head.Seq+int64(i)+1, prev
+			h := sha256.Sum256(fmt.Appendf(bytes.Clone(prev), "%d/%s", recs[i].Seq, recs[i].RequestID))
+			recs[i].Hash, prev = h[:], h[:]
+		}
+		return nil
+	}
+	const goroutines, appends = 4, 25
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		for g := range goroutines {
+			wg.Go(func() {
+				for j := range appends {
+					batch := make([]storage.AuditRecord, 1+(g+j)%5)
+					for k := range batch {
+						batch[k] = storage.AuditRecord{RequestID: fmt.Sprintf("r%d-%d-%d-%d", i, g, j, k), Outcome: "success"}
+					}
+					if err := s.AppendAudit(ctx, batch, chain); err != nil {
+						t.Errorf("replica %d: append: %v", i, err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+
+	want := 0
+	for range stores {
+		for g := range goroutines {
+			for j := range appends {
+				want += 1 + (g+j)%5
+			}
+		}
+	}
+	var (
+		prev []byte
+		seq  int64
+	)
+	for {
+		page, err := stores[0].ListAudit(ctx, storage.AuditFilter{AfterSeq: seq, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, r := range page {
+			if r.Seq != seq+1 || !bytes.Equal(r.PrevHash, prev) {
+				t.Fatalf("record %d follows %d and does not link to it: the chain forked", r.Seq, seq)
+			}
+			seq, prev = r.Seq, r.Hash
+		}
+	}
+	if seq != int64(want) {
+		t.Errorf("log holds %d records, want %d", seq, want)
+	}
+	head, err := stores[replicas-1].GetAuditHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Seq != seq || !bytes.Equal(head.Hash, prev) {
+		t.Errorf("head is at %d, the last record at %d", head.Seq, seq)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/behalf-dev/behalf/internal/storage"
 )
@@ -15,17 +16,24 @@ import (
 type sealedColumn struct {
 	kind  storage.SecretKind
 	table string
-	// owner is the column whose value the vault binds the ciphertext to.
-	owner string
-	keyID string
-	blob  string
+	// key lists the columns that identify a row. Their values are, in
+	// order, the Owner, Workload and User of the vault binding, unless
+	// ownerSep is set: then they are joined with it into the Owner.
+	key      []string
+	ownerSep string
+	keyID    string
+	blob     string
 }
 
 func sealedColumns() []sealedColumn {
 	return []sealedColumn{
-		{kind: storage.SecretPrincipal, table: "principals", owner: "access_key_id", keyID: "secret_key_id", blob: "secret"},
-		{kind: storage.SecretOAuth2ClientSecret, table: "oauth2_providers", owner: "id", keyID: "client_secret_key_id", blob: "client_secret"},
-		{kind: storage.SecretAPIKey, table: "api_key_providers", owner: "id", keyID: "api_key_key_id", blob: "api_key"},
+		{kind: storage.SecretPrincipal, table: "principals", key: []string{"access_key_id"}, keyID: "secret_key_id", blob: "secret"},
+		{kind: storage.SecretOAuth2ClientSecret, table: "oauth2_providers", key: []string{"id"}, keyID: "client_secret_key_id", blob: "client_secret"},
+		{kind: storage.SecretAPIKey, table: "api_key_providers", key: []string{"id"}, keyID: "api_key_key_id", blob: "api_key"},
+		// Purposes contain no slash (CreateServerKey refuses them), so the
+		// Owner "<purpose>/<id>" splits back unambiguously.
+		{kind: storage.SecretServerKey, table: "server_keys", key: []string{"purpose", "id"}, ownerSep: "/", keyID: "key_key_id", blob: "key_blob"},
+		{kind: storage.SecretCachedToken, table: "cached_tokens", key: []string{"provider_id", "workload", "cache_key"}, keyID: "token_key_id", blob: "token"},
 	}
 }
 
@@ -38,6 +46,50 @@ func sealedColumnOf(kind storage.SecretKind) (sealedColumn, error) {
 	return sealedColumn{}, fmt.Errorf("sqlstore: unknown secret kind %q", kind)
 }
 
+// ref fills the binding fields of a reference from a row's key values.
+func (c sealedColumn) ref(key []string) storage.SealedRef {
+	ref := storage.SealedRef{Kind: c.kind}
+	if c.ownerSep != "" {
+		ref.Owner = strings.Join(key, c.ownerSep)
+		return ref
+	}
+	fields := []*string{&ref.Owner, &ref.Workload, &ref.User}
+	for i, v := range key {
+		*fields[i] = v
+	}
+	return ref
+}
+
+// keyArgs returns the key values ref names, or false when ref cannot name
+// a row of the table at all.
+func (c sealedColumn) keyArgs(ref storage.SealedRef) ([]any, bool) {
+	var vals []string
+	if c.ownerSep != "" {
+		vals = strings.SplitN(ref.Owner, c.ownerSep, len(c.key))
+		if len(vals) != len(c.key) || ref.Workload != "" || ref.User != "" {
+			return nil, false
+		}
+	} else {
+		fields := []string{ref.Owner, ref.Workload, ref.User}
+		for _, extra := range fields[len(c.key):] {
+			if extra != "" {
+				return nil, false
+			}
+		}
+		vals = fields[:len(c.key)]
+	}
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	return args, true
+}
+
+// keyMatch is the WHERE condition selecting one row by its key.
+func (c sealedColumn) keyMatch() string {
+	return strings.Join(c.key, ` = ? AND `) + ` = ?`
+}
+
 // ListStaleSecrets returns up to limit (<= 0 means 100, at most 1000) sealed
 // secrets whose key id is not keyID. Rows without a secret are skipped.
 func (s *Store) ListStaleSecrets(ctx context.Context, keyID string, limit int) ([]storage.SealedRef, error) {
@@ -47,17 +99,27 @@ func (s *Store) ListStaleSecrets(ctx context.Context, keyID string, limit int) (
 		if len(refs) >= limit {
 			break
 		}
+		keys := strings.Join(col.key, ", ")
 		rows, err := s.reads().query(ctx,
-			`SELECT `+col.owner+`, `+col.keyID+`, `+col.blob+` FROM `+col.table+
-				` WHERE `+col.keyID+` IS NOT NULL AND `+col.keyID+` <> ? ORDER BY `+col.owner+` LIMIT ?`,
+			`SELECT `+keys+`, `+col.keyID+`, `+col.blob+` FROM `+col.table+
+				` WHERE `+col.keyID+` IS NOT NULL AND `+col.keyID+` <> ? ORDER BY `+keys+` LIMIT ?`,
 			keyID, limit-len(refs))
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: list stale %s: %w", col.kind, err)
 		}
 		found, err := collect(rows, col.table, func(row scanner) (storage.SealedRef, error) {
-			ref := storage.SealedRef{Kind: col.kind}
-			err := row.Scan(&ref.Owner, &ref.Sealed.KeyID, &ref.Sealed.Blob)
-			return ref, err
+			key := make([]string, len(col.key))
+			dest := make([]any, 0, len(key)+2)
+			for i := range key {
+				dest = append(dest, &key[i])
+			}
+			var sealed storage.Sealed
+			if err := row.Scan(append(dest, &sealed.KeyID, &sealed.Blob)...); err != nil {
+				return storage.SealedRef{}, err
+			}
+			ref := col.ref(key)
+			ref.Sealed = sealed
+			return ref, nil
 		})
 		if err != nil {
 			return nil, err
@@ -77,12 +139,16 @@ func (s *Store) ReplaceSecret(ctx context.Context, ref storage.SealedRef, next s
 	if next.IsZero() {
 		return fmt.Errorf("sqlstore: replace %s of %q: empty replacement", ref.Kind, ref.Owner)
 	}
+	key, ok := col.keyArgs(ref)
+	if !ok {
+		return fmt.Errorf("sqlstore: %s of %q (workload %q, user %q): %w", ref.Kind, ref.Owner, ref.Workload, ref.User, storage.ErrNotFound)
+	}
 	nextKeyID, nextBlob := sealedArgs(next)
 	return s.inTx(ctx, func(tx conn) error {
 		swapped, err := tx.execOne(ctx,
 			`UPDATE `+col.table+` SET `+col.keyID+` = ?, `+col.blob+` = ?
-			WHERE `+col.owner+` = ? AND `+col.keyID+` = ? AND `+col.blob+` = ?`,
-			nextKeyID, nextBlob, ref.Owner, ref.Sealed.KeyID, ref.Sealed.Blob)
+			WHERE `+col.keyMatch()+` AND `+col.keyID+` = ? AND `+col.blob+` = ?`,
+			append(append([]any{nextKeyID, nextBlob}, key...), ref.Sealed.KeyID, ref.Sealed.Blob)...)
 		if err != nil {
 			return fmt.Errorf("sqlstore: replace %s of %q: %w", ref.Kind, ref.Owner, err)
 		}
@@ -90,7 +156,7 @@ func (s *Store) ReplaceSecret(ctx context.Context, ref storage.SealedRef, next s
 			return nil
 		}
 		var one int
-		err = tx.queryRow(ctx, `SELECT 1 FROM `+col.table+` WHERE `+col.owner+` = ?`, ref.Owner).Scan(&one)
+		err = tx.queryRow(ctx, `SELECT 1 FROM `+col.table+` WHERE `+col.keyMatch(), key...).Scan(&one)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("sqlstore: %s of %q: %w", ref.Kind, ref.Owner, storage.ErrNotFound)

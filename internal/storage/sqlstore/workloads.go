@@ -136,6 +136,11 @@ func (s *Store) DeleteWorkloadIdentity(ctx context.Context, name string) error {
 		if !ok {
 			return fmt.Errorf("sqlstore: workload identity %q: %w", name, storage.ErrNotFound)
 		}
+		// The row is gone (and locked on PostgreSQL) before its tokens go, so
+		// a concurrent PutCachedToken cannot leave one behind.
+		if err := deleteCachedTokens(ctx, tx, "workload", name); err != nil {
+			return err
+		}
 		return deleteTags(ctx, tx, storage.Resource{Kind: storage.KindWorkloadIdentity, Name: name})
 	})
 }

@@ -1,0 +1,304 @@
+// Package audit keeps behalf's tamper-evident audit trail: a record of every
+// credential request and its outcome, committed before the credential is
+// returned.
+//
+// # The chain
+//
+// Records are numbered 1, 2, 3, … and each carries its predecessor's hash.
+// A record's hash is HMAC-SHA256, under a 32-byte key the server holds, of
+// a canonical encoding of every other field: a version label, the
+// predecessor's hash, then Seq, Time and the rest, each length-prefixed
+// (encode.go documents the layout). The storage backend keeps the end of
+// the chain in a head row that it updates in the same transaction as the
+// records, so the head always names the newest record.
+//
+// # Why an HMAC
+//
+// The key is a server key sealed by the vault, so an attacker who can write
+// the database but cannot open its secrets cannot compute the hash of an
+// edited or invented record. With a plain hash that attacker could edit a
+// record and recompute the chain from there on. Without the key, Verify
+// detects:
+//
+//   - an edited record: its hash does not recompute (Seq is hashed too, so
+//     moving a record's contents to another seq is an edit);
+//   - a deleted record in the middle, or at the start: a gap in seq;
+//   - an inserted or reordered record: a hash or a link that does not match;
+//   - records deleted from the end: the head names a record that is gone;
+//   - records added after the end: they are beyond the head (and their
+//     hashes do not recompute);
+//   - a missing or edited head row.
+//
+// # What it does not prove
+//
+//   - An attacker who holds the key (the server itself, or anyone who can
+//     read the database and unseal its secrets) can rewrite any part of the
+//     history and recompute every hash after it.
+//   - An attacker who deletes the newest records and also sets the head row
+//     back to the last remaining record (copying its seq and hash needs no
+//     key) leaves a shorter log that verifies. The same goes for emptying
+//     the log and resetting the head, or restoring an old backup. Such a
+//     truncation is detected only if a later head was kept outside the
+//     database, such as Report.Head of an earlier Verify or records shipped
+//     elsewhere, and compared with the database's.
+//   - A verified record says what the server was told and did, not that it
+//     was true.
+//
+// # Writing
+//
+// Log writes records with group commit: callers of Record queue their
+// records and wait, while one writer goroutine appends whatever is queued
+// in a single transaction and then releases every waiter at once. A
+// credential must never be returned unless its record is written, so
+// Record returns only once its record is committed, or with an error.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+)
+
+// KeySize is the size of the chain key.
+const KeySize = 32
+
+// Outcomes of an audited operation.
+const (
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
+)
+
+// ErrClosed is returned by Record after Close.
+var ErrClosed = errors.New("audit: log closed")
+
+var errKeySize = fmt.Errorf("audit: the chain key must be %d bytes", KeySize)
+
+// Event is what a caller records. Its fields are those of
+// storage.AuditRecord less the chain's.
+type Event struct {
+	// Time defaults to the time Record is called. It is stored in UTC with
+	// microsecond precision.
+	Time      time.Time
+	RequestID string
+	Principal string
+	Workload  string
+	User      string
+	Operation string
+	Provider  string
+	Scopes    []string
+	Flow      string
+	// Resource names what a control-plane change changed, when that is not
+	// a workload or provider.
+	Resource string
+	// Outcome is OutcomeSuccess or OutcomeFailure; ErrorType names the API
+	// error of a failure.
+	Outcome   string
+	ErrorType string
+}
+
+// Options configure a Log. The zero value is ready to use.
+type Options struct {
+	// MaxBatch caps how many records one transaction appends; default 512.
+	MaxBatch int
+	// AppendTimeout bounds each transaction, so that a stalled database
+	// fails waiting callers instead of holding them; default 30s.
+	AppendTimeout time.Duration
+	// Now is the clock for events without a time; default time.Now.
+	Now func() time.Time
+}
+
+// Log appends records to the chain in storage. It is safe for concurrent
+// use. Several Logs, in one process or in replicas, may share a store, whose
+// head row serialises their appends; one Log per process batches best.
+type Log struct {
+	st      storage.Storage
+	hasher  *hasher // used by the writer goroutine only
+	keyErr  error
+	opts    Options
+	stopped chan struct{}
+
+	mu     sync.RWMutex // guards closed and sending on queue
+	closed bool
+	queue  chan *request
+}
+
+type request struct {
+	rec  storage.AuditRecord
+	done chan error // buffered: the writer never waits for the caller
+}
+
+// New returns a Log writing to st with the chain key, and starts its writer
+// goroutine; Close stops it. key must be KeySize bytes, or every Record
+// fails.
+func New(st storage.Storage, key []byte, opts Options) *Log {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.AppendTimeout <= 0 {
+		opts.AppendTimeout = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	l := &Log{
+		st:      st,
+		opts:    opts,
+		stopped: make(chan struct{}),
+		queue:   make(chan *request, opts.MaxBatch),
+	}
+	if len(key) == KeySize {
+		l.hasher = newHasher(bytes.Clone(key))
+	} else {
+		l.keyErr = errKeySize
+	}
+	go l.run()
+	return l
+}
+
+// Record appends ev to the log and returns once it is committed. When ctx
+// ends first, Record returns ctx.Err() but the record may still be written:
+// it cannot be taken back once queued. An error from Record means the
+// operation it describes must not hand out its result.
+//
+// Invalid UTF-8 and NUL bytes in ev's strings are stored as U+FFFD, which
+// every backend accepts; the record's hash covers the stored form.
+func (l *Log) Record(ctx context.Context, ev Event) error {
+	if l.keyErr != nil {
+		return l.keyErr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &request{rec: l.record(ev), done: make(chan error, 1)}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case l.queue <- req:
+		l.mu.RUnlock()
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// record turns ev into a record as it will be stored.
+func (l *Log) record(ev Event) storage.AuditRecord {
+	t := ev.Time
+	if t.IsZero() {
+		t = l.opts.Now()
+	}
+	var scopes []string
+	if ev.Scopes != nil {
+		scopes = make([]string, len(ev.Scopes))
+		for i, s := range ev.Scopes {
+			scopes[i] = clean(s)
+		}
+	}
+	return storage.AuditRecord{
+		Time:      time.UnixMicro(t.UnixMicro()).UTC(),
+		RequestID: clean(ev.RequestID),
+		Principal: clean(ev.Principal),
+		Workload:  clean(ev.Workload),
+		User:      clean(ev.User),
+		Operation: clean(ev.Operation),
+		Provider:  clean(ev.Provider),
+		Scopes:    scopes,
+		Flow:      clean(ev.Flow),
+		Resource:  clean(ev.Resource),
+		Outcome:   clean(ev.Outcome),
+		ErrorType: clean(ev.ErrorType),
+	}
+}
+
+// clean replaces invalid UTF-8 and NUL bytes with U+FFFD. PostgreSQL's text
+// type refuses both, and a caller who could put them in a field (a scope, a
+// user id) would otherwise fail every record in the same batch.
+func clean(s string) string {
+	if utf8.ValidString(s) && !strings.Contains(s, "\x00") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// Close writes every queued record, then stops the writer. Record calls
+// after Close fail with ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.queue)
+	}
+	l.mu.Unlock()
+	<-l.stopped
+	return nil
+}
+
+// run is the writer: it takes what is queued, up to MaxBatch, appends it in
+// one transaction and tells every waiter the outcome.
+func (l *Log) run() {
+	defer close(l.stopped)
+	batch := make([]*request, 0, l.opts.MaxBatch)
+	recs := make([]storage.AuditRecord, 0, l.opts.MaxBatch)
+	for first := range l.queue {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < l.opts.MaxBatch {
+			select {
+			case req, ok := <-l.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		recs = recs[:0]
+		for _, req := range batch {
+			recs = append(recs, req.rec)
+		}
+		err := l.append(recs)
+		for _, req := range batch {
+			req.done <- err
+		}
+		clear(batch)
+	}
+}
+
+func (l *Log) append(recs []storage.AuditRecord) error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.AppendTimeout)
+	defer cancel()
+	if err := l.st.AppendAudit(ctx, recs, l.chain); err != nil {
+		return fmt.Errorf("audit: append %d records: %w", len(recs), err)
+	}
+	return nil
+}
+
+// chain numbers recs from the head on and links and hashes each.
+func (l *Log) chain(head storage.AuditHead, recs []storage.AuditRecord) error {
+	prev := slices.Clip(head.Hash)
+	for i := range recs {
+		recs[i].Seq = head.Seq + int64(i) + 1
+		recs[i].PrevHash = prev
+		recs[i].Hash = l.hasher.sum(&recs[i])
+		prev = recs[i].Hash
+	}
+	return nil
+}
