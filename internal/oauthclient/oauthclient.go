@@ -1,0 +1,263 @@
+// Package oauthclient calls OAuth 2.0 token endpoints on behalf of
+// credential providers: client credentials (RFC 6749 §4.4), and the
+// authorization-code, refresh and token-exchange grants that share the
+// same request and response shapes (RFC 6749 §4.1.3, §6; RFC 8693).
+//
+// It is written against the RFCs rather than with golang.org/x/oauth2
+// because behalf needs what that package does not offer per request:
+// repeated RFC 8707 resource parameters on every grant (refresh included),
+// vendor quirks from the catalogue (JSON bodies, extra headers, errors sent
+// with HTTP 200), and errors that quote the provider's error code and
+// description but never echo a response body that may hold tokens.
+package oauthclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/oauthvendor"
+)
+
+// maxResponse bounds a token response.
+const maxResponse = 1 << 20
+
+// Request is one call to a token endpoint.
+type Request struct {
+	Endpoint     string
+	AuthMethod   oauthvendor.AuthMethod
+	ClientID     string
+	ClientSecret string
+	// Form holds the grant's parameters (grant_type, scope, resource, …).
+	Form url.Values
+	// Vendor quirks.
+	BodyFormat         oauthvendor.BodyFormat
+	Headers            map[string]string
+	ErrorsWithStatusOK bool
+}
+
+// Token is a successful token response (RFC 6749 §5.1).
+type Token struct {
+	AccessToken  string
+	TokenType    string
+	RefreshToken string
+	Scope        string
+	IDToken      string
+	// IssuedTokenType is set by token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string
+	// Expiry is zero when the provider did not say.
+	Expiry time.Time
+}
+
+// ProviderError is an error response from the provider (RFC 6749 §5.2),
+// or a response that was not a usable token. Its fields are safe to show:
+// they hold the provider's own error code and description, never tokens.
+type ProviderError struct {
+	Status      int
+	Code        string
+	Description string
+	// Reason explains a response that was not a valid error either.
+	Reason string
+}
+
+func (e *ProviderError) Error() string {
+	switch {
+	case e.Code != "" && e.Description != "":
+		return fmt.Sprintf("the provider answered %s: %s", e.Code, e.Description)
+	case e.Code != "":
+		return "the provider answered " + e.Code
+	case e.Reason != "":
+		return e.Reason
+	}
+	return fmt.Sprintf("the provider answered HTTP %d", e.Status)
+}
+
+// Client sends token requests.
+type Client struct {
+	HTTP *http.Client
+	// UserAgent identifies behalf to providers that require one.
+	UserAgent string
+}
+
+// Do sends r and parses the response.
+func (c *Client) Do(ctx context.Context, r Request) (*Token, error) {
+	form := url.Values{}
+	for k, v := range r.Form {
+		form[k] = v
+	}
+	req, err := c.newRequest(ctx, r, form)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) && ue.Timeout() {
+			return nil, &ProviderError{Reason: "the provider's token endpoint did not answer in time"}
+		}
+		return nil, &ProviderError{Reason: "could not reach the provider's token endpoint"}
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxResponse+1))
+	if err != nil {
+		return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's response could not be read"}
+	}
+	if len(body) > maxResponse {
+		return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's response is larger than 1 MiB"}
+	}
+	return parse(res, body, r.ErrorsWithStatusOK)
+}
+
+func (c *Client) newRequest(ctx context.Context, r Request, form url.Values) (*http.Request, error) {
+	header := http.Header{}
+	header.Set("Accept", "application/json")
+	if c.UserAgent != "" {
+		header.Set("User-Agent", c.UserAgent)
+	}
+	switch r.AuthMethod {
+	case oauthvendor.ClientSecretPost:
+		form.Set("client_id", r.ClientID)
+		if r.ClientSecret != "" {
+			form.Set("client_secret", r.ClientSecret)
+		}
+	default:
+		// RFC 6749 §2.3.1: both parts are form-encoded before Basic.
+		cred := url.QueryEscape(r.ClientID) + ":" + url.QueryEscape(r.ClientSecret)
+		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
+	}
+	var body []byte
+	if r.BodyFormat == oauthvendor.BodyJSON {
+		m := make(map[string]any, len(form))
+		for k, v := range form {
+			if len(v) == 1 {
+				m[k] = v[0]
+			} else {
+				m[k] = v
+			}
+		}
+		body, _ = json.Marshal(m)
+		header.Set("Content-Type", "application/json")
+	} else {
+		body = []byte(form.Encode())
+		header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range r.Headers {
+		header.Set(k, v)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, &ProviderError{Reason: "the provider's token endpoint is not a valid URL"}
+	}
+	req.Header = header
+	return req, nil
+}
+
+// response is the union of RFC 6749 §5.1 and §5.2 members.
+type response struct {
+	AccessToken      string          `json:"access_token"`
+	TokenType        string          `json:"token_type"`
+	RefreshToken     string          `json:"refresh_token"`
+	Scope            json.RawMessage `json:"scope"`
+	IDToken          string          `json:"id_token"`
+	IssuedTokenType  string          `json:"issued_token_type"`
+	ExpiresIn        json.RawMessage `json:"expires_in"`
+	Error            string          `json:"error"`
+	ErrorDescription string          `json:"error_description"`
+}
+
+func parse(res *http.Response, body []byte, errorsWithOK bool) (*Token, error) {
+	var r response
+	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	switch {
+	case mt == "application/x-www-form-urlencoded" || (mt == "text/plain" && !json.Valid(body)):
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's response is neither JSON nor form-encoded"}
+		}
+		r = response{AccessToken: v.Get("access_token"), TokenType: v.Get("token_type"), RefreshToken: v.Get("refresh_token"),
+			IDToken: v.Get("id_token"), Error: v.Get("error"), ErrorDescription: v.Get("error_description")}
+		if s := v.Get("scope"); s != "" {
+			r.Scope, _ = json.Marshal(s)
+		}
+		if s := v.Get("expires_in"); s != "" {
+			r.ExpiresIn = json.RawMessage(s)
+		}
+	default:
+		if err := json.Unmarshal(body, &r); err != nil {
+			if res.StatusCode/100 != 2 {
+				return nil, &ProviderError{Status: res.StatusCode}
+			}
+			return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's token response is not valid JSON"}
+		}
+	}
+	if r.Error != "" || res.StatusCode/100 != 2 {
+		if r.Error == "" {
+			return nil, &ProviderError{Status: res.StatusCode}
+		}
+		if res.StatusCode/100 == 2 && !errorsWithOK && r.AccessToken != "" {
+			r.Error = "" // a token with a stray error member: take the token
+		} else {
+			return nil, &ProviderError{Status: res.StatusCode, Code: printable(r.Error, 64), Description: printable(r.ErrorDescription, 256)}
+		}
+	}
+	if r.AccessToken == "" {
+		return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's token response has no access_token"}
+	}
+	if r.TokenType != "" && !strings.EqualFold(r.TokenType, "bearer") && !strings.EqualFold(r.TokenType, "n_a") {
+		return nil, &ProviderError{Status: res.StatusCode, Reason: fmt.Sprintf("the provider issued a %q token; behalf handles bearer tokens only", printable(r.TokenType, 32))}
+	}
+	t := &Token{AccessToken: r.AccessToken, TokenType: r.TokenType, RefreshToken: r.RefreshToken, IDToken: r.IDToken, IssuedTokenType: r.IssuedTokenType}
+	if len(r.Scope) > 0 {
+		var s string
+		if json.Unmarshal(r.Scope, &s) == nil {
+			t.Scope = s
+		}
+	}
+	if secs, ok := expiresIn(r.ExpiresIn); ok && secs > 0 {
+		t.Expiry = time.Now().Add(time.Duration(secs) * time.Second)
+	}
+	return t, nil
+}
+
+// expiresIn reads expires_in as a number or, as some providers send it, a
+// string.
+func expiresIn(raw json.RawMessage) (int64, bool) {
+	if len(raw) == 0 {
+		return 0, false
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		i, err := strconv.ParseInt(n.String(), 10, 64)
+		return i, err == nil && i < 1<<31
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		i, err := strconv.ParseInt(s, 10, 64)
+		return i, err == nil && i < 1<<31
+	}
+	return 0, false
+}
+
+// printable keeps a provider string safe to quote: printable ASCII, bounded.
+func printable(s string, max int) string {
+	b := make([]byte, 0, min(len(s), max))
+	for i := 0; i < len(s) && len(b) < max; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}

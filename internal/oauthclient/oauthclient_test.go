@@ -1,0 +1,158 @@
+package oauthclient
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/oauthvendor"
+)
+
+// fakeProvider is a token endpoint that records the request it got and
+// answers as told: a fake, because the faults below are ones a real
+// server cannot be made to produce on demand.
+type fakeProvider struct {
+	*httptest.Server
+	got    *http.Request
+	body   string
+	answer func(w http.ResponseWriter)
+}
+
+func newFake(t *testing.T, answer func(w http.ResponseWriter)) *fakeProvider {
+	f := &fakeProvider{answer: answer}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		f.got, f.body = r, string(b)
+		f.answer(w)
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func jsonAnswer(status int, body string) func(w http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	}
+}
+
+func TestClientCredentialsRequestShape(t *testing.T) {
+	f := newFake(t, jsonAnswer(200, `{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"scope":"a b"}`))
+	c := &Client{HTTP: http.DefaultClient}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"a b"}, "resource": {"https://r1", "https://r2"}}
+
+	tok, err := c.Do(context.Background(), Request{Endpoint: f.URL, AuthMethod: oauthvendor.ClientSecretBasic, ClientID: "my client", ClientSecret: "s:ecret", Form: form})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.AccessToken != "at-1" || tok.Scope != "a b" || time.Until(tok.Expiry) < 59*time.Minute {
+		t.Fatalf("%+v", tok)
+	}
+	user, pass, ok := f.got.BasicAuth()
+	// RFC 6749 §2.3.1: form-encoded before Basic.
+	if !ok || user != "my+client" || pass != "s%3Aecret" {
+		t.Fatalf("basic auth %q %q", user, pass)
+	}
+	got, _ := url.ParseQuery(f.body)
+	if got.Get("grant_type") != "client_credentials" || len(got["resource"]) != 2 || got.Has("client_secret") {
+		t.Fatalf("form %v", got)
+	}
+	if f.got.Header.Get("Content-Type") != "application/x-www-form-urlencoded" || f.got.Header.Get("Accept") != "application/json" {
+		t.Fatalf("headers %v", f.got.Header)
+	}
+
+	_, err = c.Do(context.Background(), Request{Endpoint: f.URL, AuthMethod: oauthvendor.ClientSecretPost, ClientID: "id", ClientSecret: "sec", Form: form,
+		Headers: map[string]string{"Notion-Version": "2025-09-03"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = url.ParseQuery(f.body)
+	if got.Get("client_id") != "id" || got.Get("client_secret") != "sec" || f.got.Header.Get("Authorization") != "" || f.got.Header.Get("Notion-Version") == "" {
+		t.Fatalf("post auth: %v %v", got, f.got.Header)
+	}
+
+	_, err = c.Do(context.Background(), Request{Endpoint: f.URL, AuthMethod: oauthvendor.ClientSecretBasic, ClientID: "id", ClientSecret: "sec", Form: form, BodyFormat: oauthvendor.BodyJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(f.body), &m); err != nil || m["grant_type"] != "client_credentials" || len(m["resource"].([]any)) != 2 {
+		t.Fatalf("json body %q", f.body)
+	}
+	if want := "Basic " + base64.StdEncoding.EncodeToString([]byte("id:sec")); f.got.Header.Get("Authorization") != want {
+		t.Fatal("basic header with JSON body")
+	}
+}
+
+func TestResponses(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		answer   func(w http.ResponseWriter)
+		okStatus bool // vendor sends errors with 200
+		want     string
+		wantErr  string
+	}{
+		{"form encoded", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+			w.Write([]byte("access_token=gho_x&scope=repo&token_type=bearer"))
+		}, false, "gho_x", ""},
+		{"expires_in as string", jsonAnswer(200, `{"access_token":"t","token_type":"bearer","expires_in":"120"}`), false, "t", ""},
+		{"oauth error", jsonAnswer(400, `{"error":"invalid_client","error_description":"Client authentication failed"}`), false, "", "the provider answered invalid_client: Client authentication failed"},
+		{"error with 200", jsonAnswer(200, `{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}`), true, "", "bad_verification_code"},
+		{"slack style", jsonAnswer(200, `{"ok":false,"error":"invalid_client_id"}`), true, "", "invalid_client_id"},
+		{"html 502", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(502)
+			w.Write([]byte("<html>bad gateway</html>"))
+		}, false, "", "HTTP 502"},
+		{"malformed json", jsonAnswer(200, `{"access_token":`), false, "", "not valid JSON"},
+		{"no token", jsonAnswer(200, `{"token_type":"bearer"}`), false, "", "no access_token"},
+		{"mac token", jsonAnswer(200, `{"access_token":"t","token_type":"mac"}`), false, "", "bearer tokens only"},
+		{"hostile description", jsonAnswer(400, `{"error":"x\u0000y","error_description":"`+strings.Repeat("z", 5000)+`\n"}`), false, "", "the provider answered xy: zzzz"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, tc.answer)
+			tok, err := (&Client{HTTP: http.DefaultClient}).Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", ClientSecret: "super-secret", ErrorsWithStatusOK: tc.okStatus,
+				Form: url.Values{"grant_type": {"client_credentials"}}})
+			if tc.wantErr == "" {
+				if err != nil || tok.AccessToken != tc.want {
+					t.Fatalf("%+v %v", tok, err)
+				}
+				return
+			}
+			var pe *ProviderError
+			if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("got %v, want %q", err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), "super-secret") || len(err.Error()) > 400 {
+				t.Fatalf("error leaks or is unbounded: %q", err)
+			}
+		})
+	}
+}
+
+func TestTimeoutAndUnreachable(t *testing.T) {
+	release := make(chan struct{})
+	f := newFake(t, func(w http.ResponseWriter) { <-release })
+	defer close(release)
+	c := &Client{HTTP: &http.Client{Timeout: 200 * time.Millisecond}}
+	start := time.Now()
+	_, err := c.Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", Form: url.Values{"grant_type": {"client_credentials"}}})
+	if !strings.Contains(fmt.Sprint(err), "did not answer in time") || time.Since(start) > 2*time.Second {
+		t.Fatalf("%v after %v", err, time.Since(start))
+	}
+	_, err = c.Do(context.Background(), Request{Endpoint: "http://127.0.0.1:1/token", ClientID: "c", Form: url.Values{}})
+	if !strings.Contains(fmt.Sprint(err), "could not reach") {
+		t.Fatalf("%v", err)
+	}
+}

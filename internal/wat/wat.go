@@ -1,0 +1,276 @@
+// Package wat mints and opens workload access tokens: the short-lived
+// credential that binds an agent (workload identity) to the user it acts
+// for and to the principal that asked for it.
+//
+// A token is a compact JWE (RFC 7516) with direct encryption under
+// AES-256-GCM ("dir" + "A256GCM"): encrypted, so the agent cannot read what
+// it carries, and authenticated, so it cannot alter it. The keys are
+// server keys sealed by the vault and shared through storage by every
+// replica. A new key takes over every RotationPeriod; older keys keep
+// opening tokens until every token they encrypted has expired, so rotation
+// never invalidates a token already issued.
+//
+// Non-goals: tokens are bearer tokens and are not bound to a sender (DPoP
+// or mTLS), and there is no revocation list: they are short-lived instead.
+package wat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
+)
+
+// Purpose names the server keys of workload access tokens.
+const Purpose = "workload-access-token"
+
+// Claims is what a token binds.
+type Claims struct {
+	Workload string `json:"wid"`
+	// User is the user key (see UserFromJWT, UserFromID); empty when the
+	// workload acts for itself.
+	User      string `json:"usr,omitempty"`
+	Principal string `json:"prn"`
+	IssuedAt  int64  `json:"iat"`
+	Expiry    int64  `json:"exp"`
+	ID        string `json:"jti"`
+}
+
+// UserFromJWT names a user vouched for by an identity provider. It is
+// injective in (issuer, subject), and its "jwt:" namespace never meets the
+// "id:" namespace of caller-asserted user ids.
+func UserFromJWT(issuer, subject string) string {
+	return "jwt:" + strings.NewReplacer("%", "%25", "#", "%23").Replace(issuer) + "#" + subject
+}
+
+// UserFromID names a user by a caller-asserted id.
+func UserFromID(id string) string { return "id:" + id }
+
+// Errors returned by Open.
+var (
+	ErrInvalid = errors.New("workload access token is invalid")
+	ErrExpired = errors.New("workload access token has expired")
+)
+
+// Options configure an Issuer.
+type Options struct {
+	// TTL is the default and maximum lifetime of a token; default 15m.
+	TTL time.Duration
+	// RotationPeriod is how long a key encrypts new tokens; default 24h.
+	RotationPeriod time.Duration
+	Now            func() time.Time
+}
+
+// Issuer mints and opens tokens. It is safe for concurrent use.
+type Issuer struct {
+	store storage.Storage
+	vault *vault.Vault
+	opts  Options
+
+	mu       sync.RWMutex
+	keys     map[string][]byte // by key id
+	current  string
+	created  time.Time // of current
+	lastLoad time.Time
+}
+
+// NewIssuer loads the keys, creating the first one if there is none.
+func NewIssuer(ctx context.Context, st storage.Storage, v *vault.Vault, opts Options) (*Issuer, error) {
+	if opts.TTL <= 0 {
+		opts.TTL = 15 * time.Minute
+	}
+	if opts.RotationPeriod <= 0 {
+		opts.RotationPeriod = 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	i := &Issuer{store: st, vault: v, opts: opts}
+	if err := i.Rotate(ctx); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+func keyBinding(id string) vault.Binding {
+	return vault.Binding{Kind: storage.SecretServerKey, Owner: Purpose + "/" + id}
+}
+
+// Rotate keeps the key ring current: it creates a key when the newest is
+// older than RotationPeriod, deletes keys that can no longer have live
+// tokens, and reloads. Replicas call it periodically; two replicas racing
+// to create a key both succeed, and both then use the newest.
+func (i *Issuer) Rotate(ctx context.Context) error {
+	keys, err := i.store.ListServerKeys(ctx, Purpose)
+	if err != nil {
+		return fmt.Errorf("wat: list keys: %w", err)
+	}
+	now := i.opts.Now()
+	if len(keys) == 0 || now.Sub(keys[len(keys)-1].CreatedAt) >= i.opts.RotationPeriod {
+		if err := i.createKey(ctx, now); err != nil {
+			return err
+		}
+		if keys, err = i.store.ListServerKeys(ctx, Purpose); err != nil {
+			return fmt.Errorf("wat: list keys: %w", err)
+		}
+	}
+	// A key stops encrypting when its successor appears; after that it must
+	// still open tokens for TTL (plus a minute of clock skew).
+	for n, k := range keys[:len(keys)-1] {
+		retired := keys[n+1].CreatedAt
+		if now.Sub(retired) > i.opts.TTL+time.Minute {
+			if err := i.store.DeleteServerKey(ctx, Purpose, k.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("wat: delete retired key: %w", err)
+			}
+		}
+	}
+	return i.load(ctx, keys)
+}
+
+func (i *Issuer) createKey(ctx context.Context, now time.Time) error {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	defer clear(raw)
+	id := uuid.Must(uuid.NewV7()).String()
+	sealed, err := i.vault.Seal(ctx, raw, keyBinding(id))
+	if err != nil {
+		return fmt.Errorf("wat: seal key: %w", err)
+	}
+	if err := i.store.CreateServerKey(ctx, storage.ServerKey{Purpose: Purpose, ID: id, Key: sealed, CreatedAt: now}); err != nil {
+		return fmt.Errorf("wat: store key: %w", err)
+	}
+	return nil
+}
+
+func (i *Issuer) load(ctx context.Context, keys []storage.ServerKey) error {
+	opened := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		raw, err := i.vault.Open(ctx, k.Key, keyBinding(k.ID))
+		if err != nil {
+			return fmt.Errorf("wat: open key %s: %w", k.ID, err)
+		}
+		if len(raw) != 32 {
+			return fmt.Errorf("wat: key %s has the wrong size", k.ID)
+		}
+		opened[k.ID] = raw
+	}
+	newest := keys[len(keys)-1]
+	i.mu.Lock()
+	i.keys, i.current, i.created, i.lastLoad = opened, newest.ID, newest.CreatedAt, time.Now()
+	i.mu.Unlock()
+	return nil
+}
+
+// Mint issues a token for c. Workload, User and Principal come from c;
+// the lifetime is TTL, shortened to notAfter when that is earlier (the
+// inbound JWT's expiry). IssuedAt, Expiry and ID are set here.
+func (i *Issuer) Mint(c Claims, notAfter time.Time) (token string, expiry time.Time, err error) {
+	now := i.opts.Now()
+	expiry = now.Add(i.opts.TTL)
+	if !notAfter.IsZero() && notAfter.Before(expiry) {
+		expiry = notAfter
+	}
+	if !expiry.After(now) {
+		return "", time.Time{}, ErrExpired
+	}
+	c.IssuedAt, c.Expiry, c.ID = now.Unix(), expiry.Unix(), uuid.NewString()
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	i.mu.RLock()
+	kid, key := i.current, i.keys[i.current]
+	i.mu.RUnlock()
+	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.DIRECT, Key: key, KeyID: kid},
+		(&jose.EncrypterOptions{}).WithType("behalf-wat+jwe"))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	obj, err := enc.Encrypt(payload)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	token, err = obj.CompactSerialize()
+	return token, expiry, err
+}
+
+// maxToken bounds what Open parses; a real token is a few hundred bytes.
+const maxToken = 8 << 10
+
+// Open authenticates and decrypts a token and checks its expiry.
+func (i *Issuer) Open(ctx context.Context, token string) (Claims, error) {
+	if len(token) > maxToken || strings.Count(token, ".") != 4 {
+		return Claims{}, ErrInvalid
+	}
+	obj, err := jose.ParseEncryptedCompact(token, []jose.KeyAlgorithm{jose.DIRECT}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		return Claims{}, ErrInvalid
+	}
+	key, err := i.key(ctx, obj.Header.KeyID)
+	if err != nil {
+		return Claims{}, err
+	}
+	payload, err := obj.Decrypt(key)
+	if err != nil {
+		return Claims{}, ErrInvalid
+	}
+	var c Claims
+	if err := json.Unmarshal(payload, &c); err != nil || c.Workload == "" || c.Principal == "" || c.Expiry == 0 {
+		return Claims{}, ErrInvalid
+	}
+	if i.opts.Now().Unix() >= c.Expiry {
+		return Claims{}, ErrExpired
+	}
+	return c, nil
+}
+
+// key finds a key by id, re-reading the ring (at most once a second) when
+// another replica may have created it since.
+func (i *Issuer) key(ctx context.Context, kid string) ([]byte, error) {
+	i.mu.RLock()
+	key, ok := i.keys[kid]
+	stale := time.Since(i.lastLoad) > time.Second
+	i.mu.RUnlock()
+	if ok {
+		return key, nil
+	}
+	if _, err := uuid.Parse(kid); err != nil || !stale {
+		return nil, ErrInvalid
+	}
+	keys, err := i.store.ListServerKeys(ctx, Purpose)
+	if err != nil {
+		return nil, fmt.Errorf("wat: list keys: %w", err)
+	}
+	if !slices.ContainsFunc(keys, func(k storage.ServerKey) bool { return k.ID == kid }) {
+		i.mu.Lock()
+		i.lastLoad = time.Now()
+		i.mu.Unlock()
+		return nil, ErrInvalid
+	}
+	if err := i.load(ctx, keys); err != nil {
+		return nil, err
+	}
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return i.keys[kid], nil
+}
+
+// CurrentKeyID names the key that encrypts new tokens.
+func (i *Issuer) CurrentKeyID() string {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return i.current
+}

@@ -1,0 +1,229 @@
+package wat
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
+	"github.com/behalf-dev/behalf/internal/vault"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func setup(t *testing.T) (storage.Storage, *vault.Vault) {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := sqlstore.Open(context.Background(), filepath.Join(dir, "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	kr, err := vault.OpenLocalKeyring(filepath.Join(dir, "keyring.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.New(context.Background(), kr, kr.ServiceKeyID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, v
+}
+
+func newIssuer(t *testing.T, st storage.Storage, v *vault.Vault, c *clock) *Issuer {
+	t.Helper()
+	i, err := NewIssuer(context.Background(), st, v, Options{TTL: 15 * time.Minute, RotationPeriod: 24 * time.Hour, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i
+}
+
+func TestMintOpen(t *testing.T) {
+	st, v := setup(t)
+	c := &clock{t: time.Now()}
+	i := newIssuer(t, st, v, c)
+	ctx := context.Background()
+
+	tok, exp, err := i.Mint(Claims{Workload: "agent", User: UserFromJWT("https://idp", "alice"), Principal: "AKID"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := exp.Sub(c.Now()); got != 15*time.Minute {
+		t.Fatalf("lifetime %v", got)
+	}
+	claims, err := i.Open(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.Workload != "agent" || claims.User != "jwt:https://idp#alice" || claims.Principal != "AKID" || claims.ID == "" {
+		t.Fatalf("%+v", claims)
+	}
+	// The agent cannot read what its token binds.
+	for _, part := range strings.Split(tok, ".") {
+		raw, _ := base64.RawURLEncoding.DecodeString(part)
+		if strings.Contains(string(raw), "agent") || strings.Contains(string(raw), "alice") {
+			t.Fatalf("token reveals its claims: %q", raw)
+		}
+	}
+
+	// Never past the user's own token.
+	_, exp, _ = i.Mint(Claims{Workload: "agent", Principal: "AKID"}, c.Now().Add(2*time.Minute))
+	if exp.Sub(c.Now()) != 2*time.Minute {
+		t.Fatalf("capped expiry %v", exp.Sub(c.Now()))
+	}
+	if _, _, err := i.Mint(Claims{Workload: "agent", Principal: "AKID"}, c.Now().Add(-time.Second)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("minting past an expired user token: %v", err)
+	}
+
+	c.Add(15*time.Minute + time.Second)
+	if _, err := i.Open(ctx, tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired token: %v", err)
+	}
+}
+
+func TestTamperedTokensAreInvalid(t *testing.T) {
+	st, v := setup(t)
+	i := newIssuer(t, st, v, &clock{t: time.Now()})
+	tok, _, _ := i.Mint(Claims{Workload: "agent", User: "id:alice", Principal: "AKID"}, time.Time{})
+	ctx := context.Background()
+	for n := 0; n < len(tok); n++ {
+		if tok[n] == '.' {
+			continue
+		}
+		b := []byte(tok)
+		if b[n] == 'A' {
+			b[n] = 'B'
+		} else {
+			b[n] = 'A'
+		}
+		if c, err := i.Open(ctx, string(b)); err == nil {
+			if c.User != "id:alice" || c.Workload != "agent" {
+				t.Fatalf("altering byte %d changed the claims to %+v", n, c)
+			}
+			// Base64 padding bits can change without changing the bytes.
+			continue
+		}
+	}
+	for _, bad := range []string{"", "a.b.c", "a.b.c.d.e", strings.Repeat("a", 9000), tok + "x"} {
+		if _, err := i.Open(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%.20q: %v", bad, err)
+		}
+	}
+	// A token from another deployment (other keys) is invalid here.
+	st2, v2 := setup(t)
+	other := newIssuer(t, st2, v2, &clock{t: time.Now()})
+	foreign, _, _ := other.Mint(Claims{Workload: "agent", Principal: "AKID"}, time.Time{})
+	if _, err := i.Open(ctx, foreign); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("foreign token: %v", err)
+	}
+}
+
+func TestRotationKeepsIssuedTokens(t *testing.T) {
+	st, v := setup(t)
+	c := &clock{t: time.Now()}
+	a := newIssuer(t, st, v, c)
+	b := newIssuer(t, st, v, c) // a second replica on the same database
+	ctx := context.Background()
+	if a.CurrentKeyID() != b.CurrentKeyID() {
+		t.Fatal("replicas disagree on the first key")
+	}
+	first := a.CurrentKeyID()
+
+	c.Add(24*time.Hour - 5*time.Minute)
+	if err := a.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a.CurrentKeyID() != first {
+		t.Fatal("rotated before the period ended")
+	}
+	old, _, _ := a.Mint(Claims{Workload: "agent", Principal: "AKID"}, time.Time{})
+	c.Add(10 * time.Minute)
+	if err := a.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a.CurrentKeyID() == first {
+		t.Fatal("did not rotate")
+	}
+	fresh, _, _ := a.Mint(Claims{Workload: "agent", Principal: "AKID"}, time.Time{})
+	// Replica b has not reloaded yet; it finds the new key on demand.
+	b.mu.Lock()
+	b.lastLoad = time.Time{}
+	b.mu.Unlock()
+	for name, tok := range map[string]string{"old": old, "fresh": fresh} {
+		for replica, i := range map[string]*Issuer{"a": a, "b": b} {
+			if _, err := i.Open(ctx, tok); err != nil {
+				t.Errorf("%s token on replica %s: %v", name, replica, err)
+			}
+		}
+	}
+	// Once every token of the first key has expired, the key goes.
+	c.Add(15*time.Minute + 2*time.Minute)
+	if err := a.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := st.ListServerKeys(ctx, Purpose)
+	if len(keys) != 1 || keys[0].ID == first {
+		t.Fatalf("retired key kept: %d keys", len(keys))
+	}
+}
+
+func TestUserKeysAreInjective(t *testing.T) {
+	pairs := [][2]string{{"https://a", "b#c"}, {"https://a#b", "c"}, {"https://a%23b", "c"}, {"https://a", "b"}}
+	seen := map[string][2]string{}
+	for _, p := range pairs {
+		k := UserFromJWT(p[0], p[1])
+		if prev, dup := seen[k]; dup {
+			t.Fatalf("%v and %v share the key %q", prev, p, k)
+		}
+		seen[k] = p
+	}
+	if UserFromID("jwt:x#y") == UserFromJWT("x", "y") {
+		t.Fatal("the id and jwt namespaces collide")
+	}
+}
+
+func FuzzOpen(f *testing.F) {
+	st, v := setupFuzz(f)
+	i, err := NewIssuer(context.Background(), st, v, Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tok, _, _ := i.Mint(Claims{Workload: "w", Principal: "p"}, time.Time{})
+	f.Add(tok)
+	f.Add("eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0....")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := i.Open(context.Background(), s)
+		if err == nil && s != tok && (c.Workload != "w" || c.Principal != "p") {
+			t.Fatalf("forged claims %+v", c)
+		}
+	})
+}
+
+func setupFuzz(f *testing.F) (storage.Storage, *vault.Vault) {
+	dir := f.TempDir()
+	st, err := sqlstore.Open(context.Background(), filepath.Join(dir, "db"), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	kr, _ := vault.OpenLocalKeyring(filepath.Join(dir, "keyring.json"))
+	v, _ := vault.New(context.Background(), kr, kr.ServiceKeyID())
+	return st, v
+}
