@@ -53,12 +53,14 @@ var Policy = map[string]Rule{
 	"ListTagsForResource":            adminOnly,
 
 	// behalf extensions to the control plane.
-	"CreatePrincipal": adminOnly,
-	"GetPrincipal":    adminOnly,
-	"ListPrincipals":  adminOnly,
-	"UpdatePrincipal": adminOnly,
-	"DeletePrincipal": adminOnly,
-	"CreateVaultKey":  adminOnly,
+	"CreatePrincipal":  adminOnly,
+	"GetPrincipal":     adminOnly,
+	"ListPrincipals":   adminOnly,
+	"UpdatePrincipal":  adminOnly,
+	"DeletePrincipal":  adminOnly,
+	"CreateVaultKey":   adminOnly,
+	"ListAuditRecords": adminOnly,
+	"VerifyAuditLog":   adminOnly,
 
 	// Data plane.
 	"GetWorkloadAccessToken":          dataPlane,

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/behalf-dev/behalf/internal/inbound"
 )
 
 // File is the YAML configuration file. See docs/configuration.md and
@@ -32,6 +34,48 @@ type File struct {
 	Storage   string    `yaml:"storage"`
 	Log       LogFile   `yaml:"log"`
 	Vault     VaultFile `yaml:"vault"`
+	// InboundAuthorizers validate users' JWTs, with AgentCore's
+	// customJWTAuthorizer fields.
+	InboundAuthorizers  []InboundAuthorizerFile `yaml:"inboundAuthorizers"`
+	WorkloadAccessToken WorkloadAccessTokenFile `yaml:"workloadAccessToken"`
+	Outbound            OutboundFile            `yaml:"outbound"`
+}
+
+// InboundAuthorizerFile is one customJWTAuthorizer.
+type InboundAuthorizerFile struct {
+	Name            string            `yaml:"name"`
+	DiscoveryURL    string            `yaml:"discoveryUrl"`
+	AllowedAudience []string          `yaml:"allowedAudience"`
+	AllowedClients  []string          `yaml:"allowedClients"`
+	AllowedScopes   []string          `yaml:"allowedScopes"`
+	CustomClaims    []CustomClaimFile `yaml:"customClaims"`
+}
+
+// CustomClaimFile is AgentCore's CustomClaimValidationType.
+type CustomClaimFile struct {
+	InboundTokenClaimName      string `yaml:"inboundTokenClaimName"`
+	InboundTokenClaimValueType string `yaml:"inboundTokenClaimValueType"`
+	AuthorizingClaimMatchValue struct {
+		ClaimMatchOperator string `yaml:"claimMatchOperator"`
+		ClaimMatchValue    struct {
+			MatchValueString     string   `yaml:"matchValueString"`
+			MatchValueStringList []string `yaml:"matchValueStringList"`
+		} `yaml:"claimMatchValue"`
+	} `yaml:"authorizingClaimMatchValue"`
+}
+
+// WorkloadAccessTokenFile configures workload access tokens.
+type WorkloadAccessTokenFile struct {
+	// TTL is a token's lifetime; never past the user JWT's own expiry.
+	TTL time.Duration `yaml:"ttl"`
+	// KeyRotation is how often a new token-encryption key takes over.
+	KeyRotation time.Duration `yaml:"keyRotation"`
+}
+
+// OutboundFile configures calls to credential providers.
+type OutboundFile struct {
+	// Timeout bounds each call to a provider's token endpoint.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // LogFile configures logging.
@@ -59,17 +103,23 @@ type Config struct {
 	LogFormat string
 	Keyring   string
 	// ShutdownTimeout bounds graceful shutdown.
-	ShutdownTimeout time.Duration
+	ShutdownTimeout    time.Duration
+	InboundAuthorizers []inbound.Config
+	WATTTL             time.Duration
+	WATKeyRotation     time.Duration
+	OutboundTimeout    time.Duration
 }
 
 // Defaults returns the zero-configuration settings.
 func Defaults() File {
 	return File{
-		Listen:    "127.0.0.1:8787",
-		DataDir:   "./behalf-data",
-		Region:    "us-east-1",
-		AccountID: "000000000000",
-		Log:       LogFile{Level: "info", Format: "text"},
+		Listen:              "127.0.0.1:8787",
+		DataDir:             "./behalf-data",
+		Region:              "us-east-1",
+		AccountID:           "000000000000",
+		Log:                 LogFile{Level: "info", Format: "text"},
+		WorkloadAccessToken: WorkloadAccessTokenFile{TTL: 15 * time.Minute, KeyRotation: 24 * time.Hour},
+		Outbound:            OutboundFile{Timeout: 10 * time.Second},
 	}
 }
 
@@ -252,6 +302,28 @@ func (f File) Validate() (Config, error) {
 	}
 	if !slices.Contains([]string{"text", "json"}, f.Log.Format) {
 		fail("log.format", "must be text or json")
+	}
+	c.InboundAuthorizers = make([]inbound.Config, len(f.InboundAuthorizers))
+	for i, a := range f.InboundAuthorizers {
+		ic := inbound.Config{Name: a.Name, DiscoveryURL: a.DiscoveryURL, AllowedAudience: a.AllowedAudience,
+			AllowedClients: a.AllowedClients, AllowedScopes: a.AllowedScopes}
+		for _, cc := range a.CustomClaims {
+			m := cc.AuthorizingClaimMatchValue
+			ic.CustomClaims = append(ic.CustomClaims, inbound.CustomClaim{Name: cc.InboundTokenClaimName, ValueType: cc.InboundTokenClaimValueType,
+				Operator: m.ClaimMatchOperator, Value: m.ClaimMatchValue.MatchValueString, Values: m.ClaimMatchValue.MatchValueStringList})
+		}
+		c.InboundAuthorizers[i] = ic
+	}
+	probs = append(probs, inbound.ValidateConfigs(c.InboundAuthorizers)...)
+	c.WATTTL, c.WATKeyRotation, c.OutboundTimeout = f.WorkloadAccessToken.TTL, f.WorkloadAccessToken.KeyRotation, f.Outbound.Timeout
+	if c.WATTTL < time.Minute || c.WATTTL > 12*time.Hour {
+		fail("workloadAccessToken.ttl", "must be between 1m and 12h")
+	}
+	if c.WATKeyRotation < time.Hour || c.WATKeyRotation > 90*24*time.Hour {
+		fail("workloadAccessToken.keyRotation", "must be between 1h and 2160h (90 days)")
+	}
+	if c.OutboundTimeout < time.Second || c.OutboundTimeout > 2*time.Minute {
+		fail("outbound.timeout", "must be between 1s and 2m")
 	}
 	if len(probs) > 0 {
 		return Config{}, probs

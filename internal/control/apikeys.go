@@ -78,7 +78,8 @@ func APIKeyBinding(providerID string) vault.Binding {
 	return vault.Binding{Kind: storage.SecretAPIKey, Owner: providerID}
 }
 
-func (s *Service) createAPIKeyProvider(ctx context.Context, _ *wire.Call, in *createAPIKeyProviderInput) (*apiKeyProviderOutput, error) {
+func (s *Service) createAPIKeyProvider(ctx context.Context, c *wire.Call, in *createAPIKeyProviderInput) (*apiKeyProviderOutput, error) {
+	c.Audit.Provider = in.Name
 	now := time.Now()
 	p := storage.APIKeyProvider{ID: uuid.NewString(), Name: in.Name, CreatedAt: now, UpdatedAt: now}
 	sealed, err := s.sealFor(ctx, *in.APIKey, APIKeyBinding(p.ID))
@@ -120,7 +121,8 @@ func (in *updateAPIKeyProviderInput) Validate(c *wire.Checker) {
 	checkManagedSecret(c, "apiKey", in.APIKey, 65536, "apiKeySecretSource", in.SecretSource, "apiKeySecretConfig", in.SecretConfig)
 }
 
-func (s *Service) updateAPIKeyProvider(ctx context.Context, _ *wire.Call, in *updateAPIKeyProviderInput) (*apiKeyProviderOutput, error) {
+func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *updateAPIKeyProviderInput) (*apiKeyProviderOutput, error) {
+	c.Audit.Provider = in.Name
 	current, err := s.store.GetAPIKeyProvider(ctx, in.Name)
 	if err != nil {
 		return nil, storageError(err, "API key credential provider", in.Name)
@@ -143,7 +145,8 @@ func (s *Service) updateAPIKeyProvider(ctx context.Context, _ *wire.Call, in *up
 	return s.apiKeyOutput(p, true), nil
 }
 
-func (s *Service) deleteAPIKeyProvider(ctx context.Context, _ *wire.Call, in *providerNameInput) (*struct{}, error) {
+func (s *Service) deleteAPIKeyProvider(ctx context.Context, c *wire.Call, in *providerNameInput) (*struct{}, error) {
+	c.Audit.Provider = in.Name
 	return nil, storageError(s.store.DeleteAPIKeyProvider(ctx, in.Name), "API key credential provider", in.Name)
 }
 

@@ -40,6 +40,8 @@ type Deps struct {
 	Rewrap func()
 	// PrincipalChanged drops any cached copy of a principal.
 	PrincipalChanged func(accessKeyID string)
+	// Audit verifies the audit chain.
+	Audit AuditVerifier
 }
 
 // Service implements the control-plane operations.
@@ -56,36 +58,43 @@ func New(d Deps, cfg Config) *Service {
 
 // Operations lists the control-plane operations.
 func (s *Service) Operations() []wire.Operation {
-	ops := []wire.Operation{
-		wire.JSON("CreateWorkloadIdentity", "/identities/CreateWorkloadIdentity", http.StatusCreated, s.createWorkloadIdentity),
+	reads := []wire.Operation{
 		wire.JSON("GetWorkloadIdentity", "/identities/GetWorkloadIdentity", http.StatusOK, s.getWorkloadIdentity),
+		wire.JSON("ListWorkloadIdentities", "/identities/ListWorkloadIdentities", http.StatusOK, s.listWorkloadIdentities),
+		wire.JSON("GetOauth2CredentialProvider", "/identities/GetOauth2CredentialProvider", http.StatusOK, s.getOAuth2Provider),
+		wire.JSON("ListOauth2CredentialProviders", "/identities/ListOauth2CredentialProviders", http.StatusOK, s.listOAuth2Providers),
+		wire.JSON("GetApiKeyCredentialProvider", "/identities/GetApiKeyCredentialProvider", http.StatusOK, s.getAPIKeyProvider),
+		wire.JSON("ListApiKeyCredentialProviders", "/identities/ListApiKeyCredentialProviders", http.StatusOK, s.listAPIKeyProviders),
+		wire.JSON("GetTokenVault", "/identities/get-token-vault", http.StatusOK, s.getTokenVault),
+		wire.JSON("GetPrincipal", "/behalf/GetPrincipal", http.StatusOK, s.getPrincipal),
+		wire.JSON("ListPrincipals", "/behalf/ListPrincipals", http.StatusOK, s.listPrincipals),
+		{Name: "ListTagsForResource", Method: http.MethodGet, Path: "/tags/{resourceArn}", Serve: s.listTags},
+	}
+	// Every change is audited.
+	changes := wire.Audited(
+		wire.JSON("CreateWorkloadIdentity", "/identities/CreateWorkloadIdentity", http.StatusCreated, s.createWorkloadIdentity),
 		wire.JSON("UpdateWorkloadIdentity", "/identities/UpdateWorkloadIdentity", http.StatusOK, s.updateWorkloadIdentity),
 		wire.JSON("DeleteWorkloadIdentity", "/identities/DeleteWorkloadIdentity", http.StatusNoContent, s.deleteWorkloadIdentity),
-		wire.JSON("ListWorkloadIdentities", "/identities/ListWorkloadIdentities", http.StatusOK, s.listWorkloadIdentities),
 
 		wire.JSON("CreateOauth2CredentialProvider", "/identities/CreateOauth2CredentialProvider", http.StatusCreated, s.createOAuth2Provider),
-		wire.JSON("GetOauth2CredentialProvider", "/identities/GetOauth2CredentialProvider", http.StatusOK, s.getOAuth2Provider),
 		wire.JSON("UpdateOauth2CredentialProvider", "/identities/UpdateOauth2CredentialProvider", http.StatusOK, s.updateOAuth2Provider),
 		wire.JSON("DeleteOauth2CredentialProvider", "/identities/DeleteOauth2CredentialProvider", http.StatusNoContent, s.deleteOAuth2Provider),
-		wire.JSON("ListOauth2CredentialProviders", "/identities/ListOauth2CredentialProviders", http.StatusOK, s.listOAuth2Providers),
 
 		wire.JSON("CreateApiKeyCredentialProvider", "/identities/CreateApiKeyCredentialProvider", http.StatusCreated, s.createAPIKeyProvider),
-		wire.JSON("GetApiKeyCredentialProvider", "/identities/GetApiKeyCredentialProvider", http.StatusOK, s.getAPIKeyProvider),
 		wire.JSON("UpdateApiKeyCredentialProvider", "/identities/UpdateApiKeyCredentialProvider", http.StatusOK, s.updateAPIKeyProvider),
 		wire.JSON("DeleteApiKeyCredentialProvider", "/identities/DeleteApiKeyCredentialProvider", http.StatusNoContent, s.deleteAPIKeyProvider),
-		wire.JSON("ListApiKeyCredentialProviders", "/identities/ListApiKeyCredentialProviders", http.StatusOK, s.listAPIKeyProviders),
 
-		wire.JSON("GetTokenVault", "/identities/get-token-vault", http.StatusOK, s.getTokenVault),
 		wire.JSON("SetTokenVaultCMK", "/identities/set-token-vault-cmk", http.StatusOK, s.setTokenVaultCMK),
 		wire.JSON("CreateVaultKey", "/behalf/CreateVaultKey", http.StatusCreated, s.createVaultKey),
 
 		wire.JSON("CreatePrincipal", "/behalf/CreatePrincipal", http.StatusCreated, s.createPrincipal),
-		wire.JSON("GetPrincipal", "/behalf/GetPrincipal", http.StatusOK, s.getPrincipal),
-		wire.JSON("ListPrincipals", "/behalf/ListPrincipals", http.StatusOK, s.listPrincipals),
 		wire.JSON("UpdatePrincipal", "/behalf/UpdatePrincipal", http.StatusOK, s.updatePrincipal),
 		wire.JSON("DeletePrincipal", "/behalf/DeletePrincipal", http.StatusNoContent, s.deletePrincipal),
-	}
-	return append(ops, s.tagOperations()...)
+
+		wire.Operation{Name: "TagResource", Method: http.MethodPost, Path: "/tags/{resourceArn}", Serve: s.tagResource},
+		wire.Operation{Name: "UntagResource", Method: http.MethodDelete, Path: "/tags/{resourceArn}", Serve: s.untagResource},
+	)
+	return append(append(reads, s.auditOperations()...), changes...)
 }
 
 // Shared member patterns (agentcore-api.md §6, anchored).

@@ -458,7 +458,8 @@ func originOf(urls ...string) string {
 	return ""
 }
 
-func (s *Service) createOAuth2Provider(ctx context.Context, _ *wire.Call, in *oauth2ProviderInput) (*oauth2ProviderOutput, error) {
+func (s *Service) createOAuth2Provider(ctx context.Context, c *wire.Call, in *oauth2ProviderInput) (*oauth2ProviderOutput, error) {
+	c.Audit.Provider = in.Name
 	cfg, secret, err := s.resolve(ctx, in)
 	if err != nil {
 		return nil, err
@@ -484,7 +485,8 @@ func (s *Service) getOAuth2Provider(ctx context.Context, _ *wire.Call, in *provi
 
 // updateOAuth2Provider replaces the configuration; a request without a
 // client secret keeps the stored one.
-func (s *Service) updateOAuth2Provider(ctx context.Context, _ *wire.Call, in *updateOAuth2ProviderInput) (*oauth2ProviderOutput, error) {
+func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *updateOAuth2ProviderInput) (*oauth2ProviderOutput, error) {
+	c.Audit.Provider = in.Name
 	current, err := s.store.GetOAuth2Provider(ctx, in.Name)
 	if err != nil {
 		return nil, storageError(err, "OAuth2 credential provider", in.Name)
@@ -515,7 +517,8 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, _ *wire.Call, in *up
 	return s.oauth2Output(p, true)
 }
 
-func (s *Service) deleteOAuth2Provider(ctx context.Context, _ *wire.Call, in *providerNameInput) (*struct{}, error) {
+func (s *Service) deleteOAuth2Provider(ctx context.Context, c *wire.Call, in *providerNameInput) (*struct{}, error) {
+	c.Audit.Provider = in.Name
 	return nil, storageError(s.store.DeleteOAuth2Provider(ctx, in.Name), "OAuth2 credential provider", in.Name)
 }
 

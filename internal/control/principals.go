@@ -90,11 +90,12 @@ func principalOut(p storage.Principal) *principalOutput {
 		CreatedTime: epoch(p.CreatedAt), LastUpdatedTime: epoch(p.UpdatedAt)}
 }
 
-func (s *Service) createPrincipal(ctx context.Context, _ *wire.Call, in *createPrincipalInput) (*principalOutput, error) {
+func (s *Service) createPrincipal(ctx context.Context, c *wire.Call, in *createPrincipalInput) (*principalOutput, error) {
 	id, secret := NewAccessKey()
 	if in.AccessKeyID != nil {
 		id, secret = *in.AccessKeyID, *in.SecretAccessKey
 	}
+	c.Audit.Resource = "principal/" + id
 	p, err := s.NewPrincipal(ctx, id, secret, storage.Role(in.Role), in.Workloads)
 	if err != nil {
 		return nil, err
@@ -185,7 +186,8 @@ func (in *updatePrincipalInput) Validate(c *wire.Checker) {
 	c.OptString("description", in.Description, 0, 256, nil)
 }
 
-func (s *Service) updatePrincipal(ctx context.Context, _ *wire.Call, in *updatePrincipalInput) (*principalOutput, error) {
+func (s *Service) updatePrincipal(ctx context.Context, c *wire.Call, in *updatePrincipalInput) (*principalOutput, error) {
+	c.Audit.Resource = "principal/" + in.AccessKeyID
 	if in.Role != nil && *in.Role != string(storage.RoleAdmin) {
 		if err := s.keepAnAdmin(ctx, in.AccessKeyID); err != nil {
 			return nil, err
@@ -214,7 +216,8 @@ func (s *Service) updatePrincipal(ctx context.Context, _ *wire.Call, in *updateP
 	return principalOut(p), nil
 }
 
-func (s *Service) deletePrincipal(ctx context.Context, _ *wire.Call, in *principalIDInput) (*struct{}, error) {
+func (s *Service) deletePrincipal(ctx context.Context, c *wire.Call, in *principalIDInput) (*struct{}, error) {
+	c.Audit.Resource = "principal/" + in.AccessKeyID
 	if err := s.keepAnAdmin(ctx, in.AccessKeyID); err != nil {
 		return nil, err
 	}

@@ -10,13 +10,6 @@ import (
 
 // The tagging operations are the only ones with a path label, the URL-escaped
 // resource ARN, and (for UntagResource) a query parameter.
-func (s *Service) tagOperations() []wire.Operation {
-	return []wire.Operation{
-		{Name: "TagResource", Method: http.MethodPost, Path: "/tags/{resourceArn}", Serve: s.tagResource},
-		{Name: "UntagResource", Method: http.MethodDelete, Path: "/tags/{resourceArn}", Serve: s.untagResource},
-		{Name: "ListTagsForResource", Method: http.MethodGet, Path: "/tags/{resourceArn}", Serve: s.listTags},
-	}
-}
 
 type tagResourceInput struct {
 	Tags map[string]string `json:"tags"`
@@ -28,7 +21,9 @@ func (in *tagResourceInput) Validate(c *wire.Checker) {
 }
 
 func (s *Service) resourceFrom(c *wire.Call) (storage.Resource, error) {
-	return s.cfg.ARNs.ParseResource(c.Request.PathValue("resourceArn"))
+	arn := c.Request.PathValue("resourceArn")
+	c.Audit.Resource = arn
+	return s.cfg.ARNs.ParseResource(arn)
 }
 
 func (s *Service) tagResource(ctx context.Context, c *wire.Call) (int, any, error) {

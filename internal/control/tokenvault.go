@@ -106,7 +106,8 @@ func (in *setTokenVaultCMKInput) Validate(c *wire.Checker) {
 // setTokenVaultCMK switches the key that seals new secrets and starts
 // re-wrapping existing data keys in the background. Reads keep working
 // throughout: a record opens under whichever key its id names.
-func (s *Service) setTokenVaultCMK(ctx context.Context, _ *wire.Call, in *setTokenVaultCMKInput) (*tokenVaultOutput, error) {
+func (s *Service) setTokenVaultCMK(ctx context.Context, c *wire.Call, in *setTokenVaultCMKInput) (*tokenVaultOutput, error) {
+	c.Audit.Resource = s.cfg.ARNs.Resource(storage.Resource{Kind: storage.KindTokenVault, Name: DefaultTokenVault})
 	id, err := vaultID(in.TokenVaultID)
 	if err != nil {
 		return nil, err
@@ -154,10 +155,12 @@ type createVaultKeyOutput struct {
 	KMSKeyARN string `json:"kmsKeyArn"`
 }
 
-func (s *Service) createVaultKey(_ context.Context, _ *wire.Call, _ *struct{}) (*createVaultKeyOutput, error) {
+func (s *Service) createVaultKey(_ context.Context, c *wire.Call, _ *struct{}) (*createVaultKeyOutput, error) {
 	id, err := s.Keyring.Create()
 	if err != nil {
 		return nil, wire.Internal(err)
 	}
-	return &createVaultKeyOutput{KMSKeyARN: s.cfg.ARNs.KMSKeyARN(strings.TrimPrefix(id, vault.LocalPrefix))}, nil
+	arn := s.cfg.ARNs.KMSKeyARN(strings.TrimPrefix(id, vault.LocalPrefix))
+	c.Audit.Resource = arn
+	return &createVaultKeyOutput{KMSKeyARN: arn}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -15,16 +17,105 @@ import (
 // limit, but an unbounded list is a storage hazard.
 const maxReturnURLs = 50
 
+// Any, alone in an allow-list, removes the restriction.
+const Any = "*"
+
+// providerGrant is one entry of allowedCredentialProviders, a behalf
+// extension.
+type providerGrant struct {
+	Provider string   `json:"provider"`
+	Scopes   []string `json:"scopes,omitempty"`
+}
+
+// accessPolicy holds behalf's extension members of a workload identity:
+// which inbound authorizers may vouch for its users, and which credential
+// providers (and scopes) it may use. Absent means unrestricted on create
+// and unchanged on update; ["*"] means unrestricted.
+type accessPolicy struct {
+	Authorizers *[]string        `json:"allowedInboundAuthorizers,omitempty"`
+	Providers   *[]providerGrant `json:"allowedCredentialProviders,omitempty"`
+}
+
+func (p *accessPolicy) validate(c *wire.Checker, configured []string) {
+	if p.Authorizers != nil {
+		const name = "allowedInboundAuthorizers"
+		list := *p.Authorizers
+		c.Strings(name, list, 0, 50, 1, 64, nil)
+		for i, a := range list {
+			switch {
+			case a == Any && len(list) > 1:
+				c.Failf(name, "%q must stand alone", Any)
+			case a != Any && !slices.Contains(configured, a):
+				c.Failf(fmt.Sprintf("%s[%d]", name, i), "names no configured inbound authorizer (configured: %s)", listOrNone(configured))
+			}
+		}
+	}
+	if p.Providers != nil {
+		const name = "allowedCredentialProviders"
+		list := *p.Providers
+		if len(list) > 50 {
+			c.Failf(name, "must have at most 50 items")
+			return
+		}
+		seen := map[string]bool{}
+		for i, g := range list {
+			member := fmt.Sprintf("%s[%d]", name, i)
+			switch {
+			case g.Provider == Any && (len(list) > 1 || len(g.Scopes) > 0):
+				c.Failf(member, "%q must stand alone, without scopes", Any)
+			case g.Provider != Any:
+				c.String(member+".provider", g.Provider, 1, 128, providerNamePattern)
+			}
+			if seen[g.Provider] {
+				c.Failf(member, "lists provider %s twice", g.Provider)
+			}
+			seen[g.Provider] = true
+			c.Strings(member+".scopes", g.Scopes, 0, 100, 1, 128, nil)
+		}
+	}
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// apply stores the policy on w.
+func (p *accessPolicy) apply(w *storage.WorkloadIdentity) {
+	if p.Authorizers != nil {
+		w.AllowedAuthorizers = slices.Clone(*p.Authorizers)
+		if slices.Equal(w.AllowedAuthorizers, []string{Any}) {
+			w.AllowedAuthorizers = nil
+		} else if w.AllowedAuthorizers == nil {
+			w.AllowedAuthorizers = []string{}
+		}
+	}
+	if p.Providers != nil {
+		w.AllowedProviders = make([]storage.ProviderGrant, 0, len(*p.Providers))
+		for _, g := range *p.Providers {
+			if g.Provider == Any {
+				w.AllowedProviders = nil
+				break
+			}
+			w.AllowedProviders = append(w.AllowedProviders, storage.ProviderGrant{Provider: g.Provider, Scopes: g.Scopes})
+		}
+	}
+}
+
 type createWorkloadIdentityInput struct {
 	Name       string            `json:"name"`
 	ReturnURLs []string          `json:"allowedResourceOauth2ReturnUrls,omitempty"`
 	Tags       map[string]string `json:"tags,omitempty"`
+	accessPolicy
 }
 
-func (in *createWorkloadIdentityInput) Validate(c *wire.Checker) {
+func (in *createWorkloadIdentityInput) validate(c *wire.Checker, authorizers []string) {
 	c.String("name", in.Name, 3, 255, workloadNamePattern)
 	checkReturnURLs(c, in.ReturnURLs)
 	c.Tags("tags", in.Tags)
+	in.accessPolicy.validate(c, authorizers)
 }
 
 // checkReturnURLs checks allowedResourceOauth2ReturnUrls. Beyond the
@@ -78,15 +169,26 @@ func IsLoopback(host string) bool {
 }
 
 type workloadIdentityOutput struct {
-	Name              string     `json:"name"`
-	Arn               string     `json:"workloadIdentityArn"`
-	AllowedReturnURLs []string   `json:"allowedResourceOauth2ReturnUrls,omitempty"`
-	CreatedTime       *wire.Time `json:"createdTime,omitempty"`
-	LastUpdatedTime   *wire.Time `json:"lastUpdatedTime,omitempty"`
+	Name              string          `json:"name"`
+	Arn               string          `json:"workloadIdentityArn"`
+	AllowedReturnURLs []string        `json:"allowedResourceOauth2ReturnUrls,omitempty"`
+	CreatedTime       *wire.Time      `json:"createdTime,omitempty"`
+	LastUpdatedTime   *wire.Time      `json:"lastUpdatedTime,omitempty"`
+	Authorizers       []string        `json:"allowedInboundAuthorizers,omitempty"`
+	Providers         []providerGrant `json:"allowedCredentialProviders,omitempty"`
 }
 
 func (s *Service) workloadOutput(w storage.WorkloadIdentity, withTimes bool) *workloadIdentityOutput {
 	out := &workloadIdentityOutput{Name: w.Name, Arn: s.cfg.ARNs.Workload(w.Name), AllowedReturnURLs: w.AllowedReturnURLs}
+	if w.AllowedAuthorizers != nil {
+		out.Authorizers = append([]string{}, w.AllowedAuthorizers...)
+	}
+	if w.AllowedProviders != nil {
+		out.Providers = []providerGrant{}
+		for _, g := range w.AllowedProviders {
+			out.Providers = append(out.Providers, providerGrant{Provider: g.Provider, Scopes: g.Scopes})
+		}
+	}
 	if withTimes {
 		created, updated := epoch(w.CreatedAt), epoch(w.UpdatedAt)
 		out.CreatedTime, out.LastUpdatedTime = &created, &updated
@@ -94,9 +196,16 @@ func (s *Service) workloadOutput(w storage.WorkloadIdentity, withTimes bool) *wo
 	return out
 }
 
-func (s *Service) createWorkloadIdentity(ctx context.Context, _ *wire.Call, in *createWorkloadIdentityInput) (*workloadIdentityOutput, error) {
+func (s *Service) createWorkloadIdentity(ctx context.Context, c *wire.Call, in *createWorkloadIdentityInput) (*workloadIdentityOutput, error) {
+	c.Audit.Workload = in.Name
+	var check wire.Checker
+	in.validate(&check, s.cfg.InboundAuthorizers)
+	if err := check.Err(); err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	w := storage.WorkloadIdentity{Name: in.Name, AllowedReturnURLs: in.ReturnURLs, CreatedAt: now, UpdatedAt: now}
+	in.accessPolicy.apply(&w)
 	if err := s.store.CreateWorkloadIdentity(ctx, w, in.Tags); err != nil {
 		return nil, storageError(err, "workload identity", in.Name)
 	}
@@ -123,20 +232,25 @@ type updateWorkloadIdentityInput struct {
 	Name string `json:"name"`
 	// A present list replaces the stored one; an absent one leaves it.
 	ReturnURLs *[]string `json:"allowedResourceOauth2ReturnUrls,omitempty"`
+	accessPolicy
 }
 
-func (in *updateWorkloadIdentityInput) Validate(c *wire.Checker) {
-	c.String("name", in.Name, 3, 255, workloadNamePattern)
+func (s *Service) updateWorkloadIdentity(ctx context.Context, c *wire.Call, in *updateWorkloadIdentityInput) (*workloadIdentityOutput, error) {
+	c.Audit.Workload = in.Name
+	var check wire.Checker
+	check.String("name", in.Name, 3, 255, workloadNamePattern)
 	if in.ReturnURLs != nil {
-		checkReturnURLs(c, *in.ReturnURLs)
+		checkReturnURLs(&check, *in.ReturnURLs)
 	}
-}
-
-func (s *Service) updateWorkloadIdentity(ctx context.Context, _ *wire.Call, in *updateWorkloadIdentityInput) (*workloadIdentityOutput, error) {
+	in.accessPolicy.validate(&check, s.cfg.InboundAuthorizers)
+	if err := check.Err(); err != nil {
+		return nil, err
+	}
 	w, err := s.store.UpdateWorkloadIdentity(ctx, in.Name, func(w storage.WorkloadIdentity) (storage.WorkloadIdentity, error) {
 		if in.ReturnURLs != nil {
 			w.AllowedReturnURLs = *in.ReturnURLs
 		}
+		in.accessPolicy.apply(&w)
 		return w, nil
 	})
 	if err != nil {
@@ -145,7 +259,8 @@ func (s *Service) updateWorkloadIdentity(ctx context.Context, _ *wire.Call, in *
 	return s.workloadOutput(w, true), nil
 }
 
-func (s *Service) deleteWorkloadIdentity(ctx context.Context, _ *wire.Call, in *workloadNameInput) (*struct{}, error) {
+func (s *Service) deleteWorkloadIdentity(ctx context.Context, c *wire.Call, in *workloadNameInput) (*struct{}, error) {
+	c.Audit.Workload = in.Name
 	return nil, storageError(s.store.DeleteWorkloadIdentity(ctx, in.Name), "workload identity", in.Name)
 }
 

@@ -121,6 +121,15 @@ func (c *principalCache) load(ctx context.Context, id string) cachedPrincipal {
 	return cachedPrincipal{Principal: p, secret: string(secret)}
 }
 
+// principal returns a principal through the cache.
+func (c *principalCache) principal(ctx context.Context, id string) (storage.Principal, error) {
+	p, err := c.get(ctx, id)
+	if errors.Is(err, sigv4.ErrUnknownKey) {
+		return storage.Principal{}, storage.ErrNotFound
+	}
+	return p.Principal, err
+}
+
 func (c *principalCache) invalidate(id string) {
 	c.mu.Lock()
 	delete(c.entries, id)

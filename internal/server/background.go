@@ -23,16 +23,24 @@ func (s *Server) requestRewrap() {
 	}
 }
 
+// maintenanceInterval paces the workload-access-token key rotation check
+// and the removal of expired cached tokens.
+const maintenanceInterval = 5 * time.Minute
+
 func (s *Server) background(ctx context.Context) {
 	poll := time.NewTicker(keyPollInterval)
 	defer poll.Stop()
 	periodic := time.NewTicker(rewrapInterval)
 	defer periodic.Stop()
+	maintenance := time.NewTicker(maintenanceInterval)
+	defer maintenance.Stop()
 	s.requestRewrap()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-maintenance.C:
+			s.maintain(ctx)
 		case <-poll.C:
 			s.followVaultKey(ctx)
 		case <-periodic.C:
@@ -40,6 +48,19 @@ func (s *Server) background(ctx context.Context) {
 		case <-s.rewrapNow:
 			s.rewrap(ctx)
 		}
+	}
+}
+
+func (s *Server) maintain(ctx context.Context) {
+	if err := s.tokens.Rotate(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("rotating workload access token keys", "err", err)
+	}
+	n, err := s.store.DeleteExpiredCachedTokens(ctx, time.Now())
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Error("removing expired cached tokens", "err", err)
+	case n > 0:
+		s.log.Debug("removed expired cached tokens", "count", n)
 	}
 }
 

@@ -15,12 +15,17 @@ import (
 	"os"
 	"time"
 
+	"github.com/behalf-dev/behalf/internal/audit"
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/control"
+	"github.com/behalf-dev/behalf/internal/dataplane"
+	"github.com/behalf-dev/behalf/internal/inbound"
+	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
 	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -32,6 +37,10 @@ type Server struct {
 	keyring *vault.LocalKeyring
 	vault   *vault.Vault
 	control *control.Service
+	data    *dataplane.Service
+	tokens  *wat.Issuer
+	users   *inbound.Set
+	audit   *audit.Log
 	router  *wire.Router
 	handler http.Handler
 
@@ -48,7 +57,7 @@ type Options struct {
 }
 
 // New opens everything the server needs. Call Close when done.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (s *Server, err error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (_ *Server, err error) {
 	if opts.Getenv == nil {
 		opts.Getenv = os.Getenv
 	}
@@ -58,7 +67,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	s = &Server{cfg: cfg, log: log, rewrapNow: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, log: log, rewrapNow: make(chan struct{}, 1)}
 	if s.keyring, err = vault.OpenLocalKeyring(cfg.Keyring); err != nil {
 		return nil, err
 	}
@@ -80,21 +89,53 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, fmt.Errorf("token vault key %s: %w", tv.KeyID, err)
 	}
 
+	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: cfg.WATTTL, RotationPeriod: cfg.WATKeyRotation}); err != nil {
+		return nil, err
+	}
+	auditKey, err := serverKey(ctx, s.store, s.vault, auditKeyPurpose)
+	if err != nil {
+		return nil, fmt.Errorf("audit chain key: %w", err)
+	}
+	s.audit = audit.New(s.store, auditKey, audit.Options{})
+	defer func() {
+		if err != nil {
+			s.audit.Close()
+		}
+	}()
+	var users dataplane.UserVerifier
+	if len(cfg.InboundAuthorizers) > 0 {
+		if s.users, err = inbound.NewSet(cfg.InboundAuthorizers, inbound.Options{HTTPClient: noRedirects(cfg.OutboundTimeout)}); err != nil {
+			return nil, err
+		}
+		users = s.users
+	}
+
 	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL)
 	arns := control.ARNs{Region: cfg.Region, AccountID: cfg.AccountID}
+	authorizerNames := make([]string, len(cfg.InboundAuthorizers))
+	for i, a := range cfg.InboundAuthorizers {
+		authorizerNames[i] = a.Name
+	}
 	s.control = control.New(control.Deps{
 		Store: s.store, Vault: s.vault, Keyring: s.keyring,
-		HTTP:             &http.Client{Timeout: 10 * time.Second},
+		HTTP:             noRedirects(cfg.OutboundTimeout),
 		Rewrap:           s.requestRewrap,
 		PrincipalChanged: principals.invalidate,
-	}, control.Config{ARNs: arns, PublicURL: cfg.PublicURL})
+		Audit:            auditReader{store: s.store, key: auditKey},
+	}, control.Config{ARNs: arns, PublicURL: cfg.PublicURL, InboundAuthorizers: authorizerNames})
+	s.data = dataplane.New(dataplane.Deps{
+		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users,
+		OAuth:     &oauthclient.Client{HTTP: noRedirects(cfg.OutboundTimeout), UserAgent: "behalf (+https://github.com/behalf-dev/behalf)"},
+		Principal: principals.principal,
+	})
 
 	if err := s.bootstrapAdmin(ctx, opts.Getenv); err != nil {
 		return nil, err
 	}
 
-	s.router = wire.NewRouter(newAuthenticator(cfg.Region, principals), authz.Authorizer{}, log)
+	s.router = wire.NewRouter(newAuthenticator(cfg.Region, principals), authz.Authorizer{}, auditor{s.audit}, log)
 	s.router.Handle(s.control.Operations()...)
+	s.router.Handle(s.data.Operations()...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
@@ -114,8 +155,24 @@ func (s *Server) Operations() []string { return s.router.Operations() }
 // Store exposes the storage, for tests and tools that inspect it.
 func (s *Server) Store() storage.Storage { return s.store }
 
-// Close releases storage.
-func (s *Server) Close() error { return s.store.Close() }
+// Close flushes the audit log and releases storage.
+func (s *Server) Close() error {
+	if s.users != nil {
+		s.users.Close()
+	}
+	s.audit.Close()
+	return s.store.Close()
+}
+
+// noRedirects is the HTTP client for calls to identity providers and
+// token endpoints: bounded in time, and never following a redirect, which
+// could carry a client secret (client_secret_post) to another host.
+func noRedirects(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

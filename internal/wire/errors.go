@@ -22,6 +22,8 @@ type Error struct {
 	Reason string
 	Fields []FieldError
 	Err    error
+	// hidden replaces Message with a request id on the wire.
+	hidden bool
 }
 
 // FieldError names one invalid input member.
@@ -107,7 +109,16 @@ func Throttling(format string, args ...any) *Error {
 // Internal hides cause from the caller, who gets only the request id to
 // quote; the cause is logged.
 func Internal(cause error) *Error {
-	return &Error{Type: TypeInternal, Status: http.StatusInternalServerError, Message: "internal error", Err: cause}
+	return &Error{Type: TypeInternal, Status: http.StatusInternalServerError, Message: "internal error", Err: cause, hidden: true}
+}
+
+// BadGateway reports that a service behalf depends on failed — an
+// identity provider, a token endpoint. It is typed InternalServerException
+// (the only server fault AgentCore models) with status 502, and unlike
+// Internal its message is shown: the caller needs to know which upstream
+// failed and how.
+func BadGateway(format string, args ...any) *Error {
+	return newError(TypeInternal, http.StatusBadGateway, format, args)
 }
 
 // WithCause attaches a private cause for the log.

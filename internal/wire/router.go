@@ -37,6 +37,38 @@ type Call struct {
 	Caller    Caller
 	Request   *http.Request
 	Body      []byte
+	// Audit is what the handler learned about the call, for its audit
+	// record.
+	Audit AuditDetails
+}
+
+// AuditDetails are the call-specific fields of an audit record.
+type AuditDetails struct {
+	Workload string
+	User     string
+	Provider string
+	Scopes   []string
+	Flow     string
+	// Resource names what a control-plane change changed, when that is
+	// not a workload or provider (a principal, a key).
+	Resource string
+}
+
+// AuditEvent is one audit record as the router reports it.
+type AuditEvent struct {
+	AuditDetails
+	Time      time.Time
+	RequestID string
+	Principal string
+	Operation string
+	Outcome   string // "success" or "failure"
+	ErrorType string
+}
+
+// Auditor records audited calls. Record must not return before the record
+// is durably stored: a credential is never returned without its record.
+type Auditor interface {
+	Record(ctx context.Context, ev AuditEvent) error
 }
 
 // Operation is one API operation, routed by method and path.
@@ -44,9 +76,20 @@ type Operation struct {
 	Name   string
 	Method string
 	Path   string // a net/http pattern path, e.g. /tags/{resourceArn}
+	// Audited operations leave an audit record of every authenticated
+	// call, whatever its outcome.
+	Audited bool
 	// Serve returns the success status and the response body (nil for an
 	// empty one).
 	Serve func(ctx context.Context, c *Call) (status int, body any, err error)
+}
+
+// Audited marks operations as audited.
+func Audited(ops ...Operation) []Operation {
+	for i := range ops {
+		ops[i].Audited = true
+	}
+	return ops
 }
 
 // JSON builds a POST operation whose input and output are JSON bodies.
@@ -97,16 +140,17 @@ type Authorizer interface {
 type Router struct {
 	authn Authenticator
 	authz Authorizer
+	audit Auditor
 	log   *slog.Logger
 	mux   *http.ServeMux
 	ops   map[string][]Operation // by path
 	names map[string]bool
 }
 
-// NewRouter returns a router that authenticates with authn and authorizes
-// with authz.
-func NewRouter(authn Authenticator, authz Authorizer, log *slog.Logger) *Router {
-	rt := &Router{authn: authn, authz: authz, log: log, mux: http.NewServeMux(), ops: map[string][]Operation{}, names: map[string]bool{}}
+// NewRouter returns a router that authenticates with authn, authorizes
+// with authz and records audited operations with audit (nil records none).
+func NewRouter(authn Authenticator, authz Authorizer, audit Auditor, log *slog.Logger) *Router {
+	rt := &Router{authn: authn, authz: authz, audit: audit, log: log, mux: http.NewServeMux(), ops: map[string][]Operation{}, names: map[string]bool{}}
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		rt.fail(w, r, requestID(w), "", Caller{}, &Error{
 			Type: TypeUnknownOperation, Status: http.StatusNotFound,
@@ -190,12 +234,17 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 		rt.fail(w, r, reqID, op.Name, Caller{}, err)
 		return
 	}
+	call := &Call{Op: op.Name, RequestID: reqID, Caller: caller, Request: r, Body: body}
 	if err := rt.authz.Authorize(op.Name, caller); err != nil {
+		rt.record(ctx, op, call, err)
 		rt.fail(w, r, reqID, op.Name, caller, err)
 		return
 	}
-	call := &Call{Op: op.Name, RequestID: reqID, Caller: caller, Request: r, Body: body}
 	status, out, err := op.Serve(ctx, call)
+	if auditErr := rt.record(ctx, op, call, err); auditErr != nil && err == nil {
+		// The call succeeded but left no record: withhold its result.
+		err = Internal(fmt.Errorf("audit record not written: %w", auditErr))
+	}
 	if err != nil {
 		rt.fail(w, r, reqID, op.Name, caller, err)
 		return
@@ -204,6 +253,25 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 	rt.log.LogAttrs(ctx, slog.LevelInfo, "request",
 		slog.String("op", op.Name), slog.Int("status", status), slog.String("principal", caller.AccessKeyID),
 		slog.String("request_id", reqID), slog.Duration("duration", time.Since(start)))
+}
+
+// record writes the audit record of an audited call that failed with err
+// (nil on success).
+func (rt *Router) record(ctx context.Context, op *Operation, c *Call, err error) error {
+	if !op.Audited || rt.audit == nil {
+		return nil
+	}
+	ev := AuditEvent{AuditDetails: c.Audit, RequestID: c.RequestID, Principal: c.Caller.AccessKeyID, Operation: op.Name, Outcome: "success"}
+	if err != nil {
+		ev.Outcome, ev.ErrorType = "failure", AsError(err).Type
+	}
+	// Record even when the caller has gone: the call may have taken effect.
+	if err := rt.audit.Record(context.WithoutCancel(ctx), ev); err != nil {
+		rt.log.LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String("op", op.Name),
+			slog.String("request_id", c.RequestID), slog.String("err", err.Error()))
+		return err
+	}
+	return nil
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
@@ -242,15 +310,15 @@ func (rt *Router) fail(w http.ResponseWriter, r *http.Request, reqID, op string,
 	e := AsError(err)
 	WriteError(w, e)
 	level := slog.LevelInfo
-	attrs := []slog.Attr{
-		slog.String("op", op), slog.Int("status", e.Status), slog.String("error_type", e.Type),
-		slog.String("principal", caller.AccessKeyID), slog.String("request_id", reqID),
-	}
 	if e.Status >= 500 {
 		level = slog.LevelError
-		attrs = append(attrs, slog.String("cause", fmt.Sprint(e.Err)))
-	} else {
-		attrs = append(attrs, slog.String("message", e.Message))
+	}
+	attrs := []slog.Attr{
+		slog.String("op", op), slog.Int("status", e.Status), slog.String("error_type", e.Type),
+		slog.String("principal", caller.AccessKeyID), slog.String("request_id", reqID), slog.String("message", e.Message),
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("cause", e.Err.Error()))
 	}
 	rt.log.LogAttrs(r.Context(), level, "request failed", attrs...)
 }
@@ -260,7 +328,7 @@ func (rt *Router) fail(w http.ResponseWriter, r *http.Request, reqID, op string,
 func WriteError(w http.ResponseWriter, e *Error) {
 	w.Header().Set("X-Amzn-ErrorType", e.Type)
 	msg := e.Message
-	if e.Type == TypeInternal {
+	if e.hidden {
 		msg = "internal error; quote request id " + w.Header().Get("X-Amzn-RequestId")
 	}
 	body := struct {

@@ -120,7 +120,7 @@ type out struct {
 }
 
 func testRouter() *Router {
-	rt := NewRouter(allowAll{}, allowAll{}, slog.New(slog.DiscardHandler))
+	rt := NewRouter(allowAll{}, allowAll{}, nil, slog.New(slog.DiscardHandler))
 	rt.Handle(
 		JSON("Echo", "/echo", 201, func(_ context.Context, c *Call, in *shape) (*out, error) {
 			return &out{Name: in.Name}, nil

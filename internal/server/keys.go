@@ -1,0 +1,76 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/behalf-dev/behalf/internal/audit"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// auditKeyPurpose names the key of the audit chain's HMAC.
+const auditKeyPurpose = "audit-chain"
+
+// serverKey returns the oldest server key of a purpose, creating one if
+// none exists. Replicas that race to create one agree on the oldest.
+func serverKey(ctx context.Context, st storage.Storage, v *vault.Vault, purpose string) ([]byte, error) {
+	keys, err := st.ListServerKeys(ctx, purpose)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, err
+		}
+		id := uuid.Must(uuid.NewV7()).String()
+		sealed, err := v.Seal(ctx, raw, serverKeyBinding(purpose, id))
+		clear(raw)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.CreateServerKey(ctx, storage.ServerKey{Purpose: purpose, ID: id, Key: sealed, CreatedAt: time.Now()}); err != nil {
+			return nil, err
+		}
+		if keys, err = st.ListServerKeys(ctx, purpose); err != nil {
+			return nil, err
+		}
+	}
+	k := keys[0]
+	raw, err := v.Open(ctx, k.Key, serverKeyBinding(purpose, k.ID))
+	if err != nil {
+		return nil, fmt.Errorf("open %s key: %w", purpose, err)
+	}
+	return raw, nil
+}
+
+func serverKeyBinding(purpose, id string) vault.Binding {
+	return vault.Binding{Kind: storage.SecretServerKey, Owner: purpose + "/" + id}
+}
+
+// auditor adapts the audit log to the router.
+type auditor struct{ log *audit.Log }
+
+func (a auditor) Record(ctx context.Context, ev wire.AuditEvent) error {
+	return a.log.Record(ctx, audit.Event{
+		Time: ev.Time, RequestID: ev.RequestID, Principal: ev.Principal, Operation: ev.Operation,
+		Workload: ev.Workload, User: ev.User, Provider: ev.Provider, Scopes: ev.Scopes, Flow: ev.Flow,
+		Resource: ev.Resource, Outcome: ev.Outcome, ErrorType: ev.ErrorType,
+	})
+}
+
+// auditReader lets the control plane list and verify the log.
+type auditReader struct {
+	store storage.Storage
+	key   []byte
+}
+
+func (a auditReader) Verify(ctx context.Context) (audit.Report, error) {
+	return audit.Verify(ctx, a.store, a.key)
+}
