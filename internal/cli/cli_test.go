@@ -3,11 +3,14 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	_ "modernc.org/sqlite"
 
 	"github.com/behalf-dev/behalf/internal/cli"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
@@ -222,5 +225,70 @@ func TestServeCheckConfig(t *testing.T) {
 	code = cli.Execute(context.Background(), []string{"serve", "--config", path, "--check-config"}, nil, &out, &errb)
 	if code == 0 || !strings.Contains(errb.String(), "listne (line 1): unknown key") {
 		t.Fatalf("%d %s", code, errb.String())
+	}
+}
+
+func TestIdentityPolicyFlags(t *testing.T) {
+	r := newRun(t)
+	out := r.ok("", cmd("identity create reporter --allow-provider github:repo,read:org --allow-provider weather --no-authorizers")...)
+	if !strings.Contains(out, "github:repo,read:org,weather") {
+		t.Fatalf("create table:\n%s", out)
+	}
+	var got struct {
+		Authorizers *[]string `json:"allowedInboundAuthorizers"`
+		Providers   []struct {
+			Provider string   `json:"provider"`
+			Scopes   []string `json:"scopes"`
+		} `json:"allowedCredentialProviders"`
+	}
+	r.json(&got, cmd("identity get reporter")...)
+	if got.Authorizers == nil || len(*got.Authorizers) != 0 || len(got.Providers) != 2 || got.Providers[0].Provider != "github" || len(got.Providers[0].Scopes) != 2 {
+		t.Fatalf("get: %+v", got)
+	}
+	r.ok("", cmd("identity update reporter --allow-provider *")...)
+	out = r.ok("", cmd("identity get reporter")...)
+	if !strings.Contains(out, "credential providers  any") || !strings.Contains(out, "inbound authorizers   -") {
+		t.Fatalf("after lifting the provider restriction:\n%s", out)
+	}
+	_, errs, code := r.do("", cmd("identity update reporter --allow-authorizer nosuch")...)
+	if code == 0 || !strings.Contains(errs, "names no configured inbound authorizer") {
+		t.Fatalf("unknown authorizer: %q", errs)
+	}
+}
+
+func TestAuditCommands(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	r.ok("", cmd("identity create audited-agent")...)
+	r.ok("k\n", cmd("provider apikey create weather --api-key -")...)
+	r.do("", cmd("identity create x!")...) // a validation failure is a change attempt, audited too
+
+	var records []map[string]any
+	r.json(&records, cmd("audit list")...)
+	if len(records) != 3 || records[0]["operation"] != "CreateWorkloadIdentity" || records[0]["workload"] != "audited-agent" ||
+		records[1]["provider"] != "weather" || records[2]["outcome"] != "failure" || records[2]["errorType"] != "ValidationException" {
+		t.Fatalf("records: %v", records)
+	}
+	r.json(&records, cmd("audit list --provider weather --since 1h")...)
+	if len(records) != 1 {
+		t.Fatalf("filtered: %v", records)
+	}
+	out := r.ok("", cmd("audit verify")...)
+	if !strings.Contains(out, "records  3") {
+		t.Fatalf("verify:\n%s", out)
+	}
+
+	// Edit a record behind behalf's back.
+	db, err := sql.Open("sqlite", s.Config.Storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE audit_records SET principal = 'someone-else' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := r.do("", cmd("audit verify")...)
+	if code == 0 || !strings.Contains(out, "seq 2:") || !strings.Contains(errs, "failed verification") {
+		t.Fatalf("verify after an edit: %d\n%s\n%s", code, out, errs)
 	}
 }

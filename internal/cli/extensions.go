@@ -77,13 +77,16 @@ func (e *extensions) deserialize(ctx context.Context, in middleware.DeserializeI
 	return out, md, err
 }
 
-// policyMembers are behalf's workload identity extension members.
+// policyMembers are behalf's workload identity extension members; nil
+// means unrestricted, empty allows nothing.
 type policyMembers struct {
-	Authorizers []string `json:"allowedInboundAuthorizers,omitempty"`
-	Providers   []struct {
-		Provider string   `json:"provider"`
-		Scopes   []string `json:"scopes,omitempty"`
-	} `json:"allowedCredentialProviders,omitempty"`
+	Authorizers *[]string        `json:"allowedInboundAuthorizers,omitempty"`
+	Providers   *[]providerGrant `json:"allowedCredentialProviders,omitempty"`
+}
+
+type providerGrant struct {
+	Provider string   `json:"provider"`
+	Scopes   []string `json:"scopes,omitempty"`
 }
 
 func (e *extensions) policy() policyMembers {

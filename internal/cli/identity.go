@@ -24,12 +24,12 @@ func (v identityView) table() table {
 	if v.Name != "" && v.Arn != "" {
 		authorizers := "any"
 		if v.Authorizers != nil {
-			authorizers = list(v.Authorizers)
+			authorizers = list(*v.Authorizers)
 		}
 		providers := "any"
 		if v.Providers != nil {
 			var ps []string
-			for _, p := range v.Providers {
+			for _, p := range *v.Providers {
 				if len(p.Scopes) > 0 {
 					ps = append(ps, p.Provider+":"+strings.Join(p.Scopes, ","))
 				} else {

@@ -72,6 +72,8 @@ func NewRoot() *cobra.Command {
 		newPrincipalCommand(cf),
 		newVaultCommand(cf),
 		newTagCommand(cf),
+		newAuditCommand(cf),
+		newBenchCommand(),
 	)
 	return root
 }

@@ -132,6 +132,7 @@ func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *up
 	if err != nil {
 		return nil, err
 	}
+	defer s.changed(storage.KindAPIKeyProvider, in.Name)
 	p, err := s.store.UpdateAPIKeyProvider(ctx, in.Name, func(p storage.APIKeyProvider) (storage.APIKeyProvider, error) {
 		if p.ID != current.ID {
 			return p, storage.ErrConflict // deleted and re-created meanwhile
@@ -147,6 +148,7 @@ func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *up
 
 func (s *Service) deleteAPIKeyProvider(ctx context.Context, c *wire.Call, in *providerNameInput) (*struct{}, error) {
 	c.Audit.Provider = in.Name
+	defer s.changed(storage.KindAPIKeyProvider, in.Name)
 	return nil, storageError(s.store.DeleteAPIKeyProvider(ctx, in.Name), "API key credential provider", in.Name)
 }
 

@@ -40,6 +40,9 @@ type Deps struct {
 	Rewrap func()
 	// PrincipalChanged drops any cached copy of a principal.
 	PrincipalChanged func(accessKeyID string)
+	// ResourceChanged drops any cached copy of a workload identity or
+	// provider that was updated or deleted.
+	ResourceChanged func(storage.Resource)
 	// Audit verifies the audit chain.
 	Audit AuditVerifier
 }
@@ -103,6 +106,14 @@ var (
 	providerNamePattern = wire.Pattern(`[a-zA-Z0-9\-_]+`)
 	returnURLPattern    = wire.Pattern(`\w+:(\/?\/?)[^\s]+`)
 )
+
+// changed reports an updated or deleted resource to the caches, whether
+// or not the change succeeded (a failed one may have raced another).
+func (s *Service) changed(kind storage.ResourceKind, name string) {
+	if s.ResourceChanged != nil {
+		s.ResourceChanged(storage.Resource{Kind: kind, Name: name})
+	}
+}
 
 // storageError maps storage sentinels to API errors about a resource.
 func storageError(err error, what, name string) error {

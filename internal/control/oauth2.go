@@ -501,6 +501,7 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 			return nil, err
 		}
 	}
+	defer s.changed(storage.KindOAuth2Provider, in.Name)
 	p, err := s.store.UpdateOAuth2Provider(ctx, in.Name, func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
 		if p.ID != current.ID {
 			return p, storage.ErrConflict
@@ -519,6 +520,7 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 
 func (s *Service) deleteOAuth2Provider(ctx context.Context, c *wire.Call, in *providerNameInput) (*struct{}, error) {
 	c.Audit.Provider = in.Name
+	defer s.changed(storage.KindOAuth2Provider, in.Name)
 	return nil, storageError(s.store.DeleteOAuth2Provider(ctx, in.Name), "OAuth2 credential provider", in.Name)
 }
 

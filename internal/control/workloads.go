@@ -169,25 +169,28 @@ func IsLoopback(host string) bool {
 }
 
 type workloadIdentityOutput struct {
-	Name              string          `json:"name"`
-	Arn               string          `json:"workloadIdentityArn"`
-	AllowedReturnURLs []string        `json:"allowedResourceOauth2ReturnUrls,omitempty"`
-	CreatedTime       *wire.Time      `json:"createdTime,omitempty"`
-	LastUpdatedTime   *wire.Time      `json:"lastUpdatedTime,omitempty"`
-	Authorizers       []string        `json:"allowedInboundAuthorizers,omitempty"`
-	Providers         []providerGrant `json:"allowedCredentialProviders,omitempty"`
+	Name              string     `json:"name"`
+	Arn               string     `json:"workloadIdentityArn"`
+	AllowedReturnURLs []string   `json:"allowedResourceOauth2ReturnUrls,omitempty"`
+	CreatedTime       *wire.Time `json:"createdTime,omitempty"`
+	LastUpdatedTime   *wire.Time `json:"lastUpdatedTime,omitempty"`
+	// Absent when unrestricted; an empty list allows nothing.
+	Authorizers *[]string        `json:"allowedInboundAuthorizers,omitempty"`
+	Providers   *[]providerGrant `json:"allowedCredentialProviders,omitempty"`
 }
 
 func (s *Service) workloadOutput(w storage.WorkloadIdentity, withTimes bool) *workloadIdentityOutput {
 	out := &workloadIdentityOutput{Name: w.Name, Arn: s.cfg.ARNs.Workload(w.Name), AllowedReturnURLs: w.AllowedReturnURLs}
 	if w.AllowedAuthorizers != nil {
-		out.Authorizers = append([]string{}, w.AllowedAuthorizers...)
+		a := append([]string{}, w.AllowedAuthorizers...)
+		out.Authorizers = &a
 	}
 	if w.AllowedProviders != nil {
-		out.Providers = []providerGrant{}
+		p := []providerGrant{}
 		for _, g := range w.AllowedProviders {
-			out.Providers = append(out.Providers, providerGrant{Provider: g.Provider, Scopes: g.Scopes})
+			p = append(p, providerGrant{Provider: g.Provider, Scopes: g.Scopes})
 		}
+		out.Providers = &p
 	}
 	if withTimes {
 		created, updated := epoch(w.CreatedAt), epoch(w.UpdatedAt)
@@ -246,6 +249,7 @@ func (s *Service) updateWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 	if err := check.Err(); err != nil {
 		return nil, err
 	}
+	defer s.changed(storage.KindWorkloadIdentity, in.Name)
 	w, err := s.store.UpdateWorkloadIdentity(ctx, in.Name, func(w storage.WorkloadIdentity) (storage.WorkloadIdentity, error) {
 		if in.ReturnURLs != nil {
 			w.AllowedReturnURLs = *in.ReturnURLs
@@ -261,6 +265,7 @@ func (s *Service) updateWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 
 func (s *Service) deleteWorkloadIdentity(ctx context.Context, c *wire.Call, in *workloadNameInput) (*struct{}, error) {
 	c.Audit.Workload = in.Name
+	defer s.changed(storage.KindWorkloadIdentity, in.Name)
 	return nil, storageError(s.store.DeleteWorkloadIdentity(ctx, in.Name), "workload identity", in.Name)
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wat"
@@ -45,12 +46,27 @@ type Deps struct {
 	// Principal looks up a principal, through the authenticator's cache.
 	Principal func(ctx context.Context, accessKeyID string) (storage.Principal, error)
 	Now       func() time.Time
+	// RecordTTL bounds how long a change made through another replica to a
+	// workload identity or provider takes to be seen; default 2s.
+	RecordTTL time.Duration
 }
 
 // Service implements the data-plane operations.
 type Service struct {
 	Deps
-	m2m singleflight.Group
+	m2m       singleflight.Group
+	workloads *recordCache[storage.WorkloadIdentity]
+	apiKeys   *recordCache[storage.APIKeyProvider]
+	oauth2    *recordCache[oauth2Provider]
+	// tokens keeps sealed M2M tokens read from the vault, so that a hot
+	// entry is not read from storage on every call.
+	tokens *recordCache[storage.CachedToken]
+}
+
+// oauth2Provider is a provider record with its configuration decoded.
+type oauth2Provider struct {
+	storage.OAuth2Provider
+	cfg provider.OAuth2
 }
 
 // New returns the data plane.
@@ -58,7 +74,28 @@ func New(d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{Deps: d}
+	if d.RecordTTL <= 0 {
+		d.RecordTTL = 2 * time.Second
+	}
+	return &Service{
+		Deps:      d,
+		workloads: newRecordCache[storage.WorkloadIdentity](d.RecordTTL, d.Now),
+		apiKeys:   newRecordCache[storage.APIKeyProvider](d.RecordTTL, d.Now),
+		oauth2:    newRecordCache[oauth2Provider](d.RecordTTL, d.Now),
+		tokens:    newRecordCache[storage.CachedToken](d.RecordTTL, d.Now),
+	}
+}
+
+// Invalidate drops any cached copy of a changed resource.
+func (s *Service) Invalidate(r storage.Resource) {
+	switch r.Kind {
+	case storage.KindWorkloadIdentity:
+		s.workloads.invalidate(r.Name)
+	case storage.KindAPIKeyProvider:
+		s.apiKeys.invalidate(r.Name)
+	case storage.KindOAuth2Provider:
+		s.oauth2.invalidate(r.Name)
+	}
 }
 
 // Operations lists the data-plane operations; every call is audited.
@@ -85,7 +122,7 @@ func (s *Service) workloadForMinting(ctx context.Context, c *wire.Call, name str
 	if err := authz.CheckActsFor(c.Caller, name); err != nil {
 		return storage.WorkloadIdentity{}, err
 	}
-	w, err := s.Store.GetWorkloadIdentity(ctx, name)
+	w, err := s.workloads.get(ctx, name, s.Store.GetWorkloadIdentity)
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.WorkloadIdentity{}, wire.NotFound("workload identity %s does not exist", name)
 	}
@@ -228,7 +265,7 @@ func (s *Service) authorize(ctx context.Context, c *wire.Call, token, provider s
 			return access{}, wire.AccessDenied("the principal that minted this workload access token is not granted workload identity %s", claims.Workload)
 		}
 	}
-	w, err := s.Store.GetWorkloadIdentity(ctx, claims.Workload)
+	w, err := s.workloads.get(ctx, claims.Workload, s.Store.GetWorkloadIdentity)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return access{}, wire.AccessDenied("workload identity %s no longer exists", claims.Workload)
@@ -285,7 +322,7 @@ func (s *Service) getResourceAPIKey(ctx context.Context, c *wire.Call, in *apiKe
 	if _, err := s.authorize(ctx, c, in.Token, in.Provider, nil); err != nil {
 		return nil, err
 	}
-	p, err := s.Store.GetAPIKeyProvider(ctx, in.Provider)
+	p, err := s.apiKeys.get(ctx, in.Provider, s.Store.GetAPIKeyProvider)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, wire.NotFound("API key credential provider %s does not exist", in.Provider)

@@ -93,17 +93,14 @@ func (s *Service) getResourceOAuth2Token(ctx context.Context, c *wire.Call, in *
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.Store.GetOAuth2Provider(ctx, in.Provider)
+	cp, err := s.oauth2.get(ctx, in.Provider, s.loadOAuth2Provider)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, wire.NotFound("OAuth2 credential provider %s does not exist", in.Provider)
 	case err != nil:
 		return nil, wire.Internal(err)
 	}
-	cfg, err := provider.Decode(p.Config)
-	if err != nil {
-		return nil, wire.Internal(err)
-	}
+	p, cfg := cp.OAuth2Provider, cp.cfg
 	switch in.Flow {
 	case FlowM2M:
 		token, err := s.machineToken(ctx, p, cfg, a.workload, in)
@@ -114,6 +111,15 @@ func (s *Service) getResourceOAuth2Token(ctx context.Context, c *wire.Call, in *
 	}
 	return nil, wire.Validation(fmt.Sprintf("oauth2Flow %s is not supported yet", in.Flow),
 		wire.FieldError{Name: "oauth2Flow", Message: "is not supported yet; use M2M"})
+}
+
+func (s *Service) loadOAuth2Provider(ctx context.Context, name string) (oauth2Provider, error) {
+	p, err := s.Store.GetOAuth2Provider(ctx, name)
+	if err != nil {
+		return oauth2Provider{}, err
+	}
+	cfg, err := provider.Decode(p.Config)
+	return oauth2Provider{OAuth2Provider: p, cfg: cfg}, err
 }
 
 // cacheRefreshMargin is how long before expiry a cached token is replaced.
@@ -172,6 +178,7 @@ func (s *Service) machineToken(ctx context.Context, p storage.OAuth2Provider, cf
 		if err := s.Store.PutCachedToken(ctx, storage.CachedToken{ProviderID: p.ID, Workload: workload, Key: key, Token: sealed, ExpiresAt: expiry, CreatedAt: s.Now()}); err != nil {
 			return nil, wire.Internal(err)
 		}
+		s.tokens.invalidate(p.ID + "\x00" + workload + "\x00" + key)
 		return tok.AccessToken, nil
 	})
 	if err != nil {
@@ -181,8 +188,14 @@ func (s *Service) machineToken(ctx context.Context, p storage.OAuth2Provider, cf
 }
 
 func (s *Service) cachedToken(ctx context.Context, providerID, workload, key string, b vault.Binding) (string, bool) {
-	ct, err := s.Store.GetCachedToken(ctx, providerID, workload, key)
+	id := providerID + "\x00" + workload + "\x00" + key
+	ct, err := s.tokens.get(ctx, id, func(ctx context.Context, _ string) (storage.CachedToken, error) {
+		return s.Store.GetCachedToken(ctx, providerID, workload, key)
+	})
 	if err != nil || s.Now().Add(cacheRefreshMargin).After(ct.ExpiresAt) {
+		if err == nil {
+			s.tokens.invalidate(id)
+		}
 		return "", false
 	}
 	token, err := s.Vault.Open(ctx, ct.Token, b)

@@ -121,6 +121,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		HTTP:             noRedirects(cfg.OutboundTimeout),
 		Rewrap:           s.requestRewrap,
 		PrincipalChanged: principals.invalidate,
+		ResourceChanged:  func(r storage.Resource) { s.data.Invalidate(r) },
 		Audit:            auditReader{store: s.store, key: auditKey},
 	}, control.Config{ARNs: arns, PublicURL: cfg.PublicURL, InboundAuthorizers: authorizerNames})
 	s.data = dataplane.New(dataplane.Deps{

@@ -5,10 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
@@ -226,4 +229,34 @@ func setupFuzz(f *testing.F) (storage.Storage, *vault.Vault) {
 	kr, _ := vault.OpenLocalKeyring(filepath.Join(dir, "keyring.json"))
 	v, _ := vault.New(context.Background(), kr, kr.ServiceKeyID())
 	return st, v
+}
+
+// The tokens are standard compact JWEs: go-jose, an independent
+// implementation, opens them with the key.
+func TestTokensAreStandardJWE(t *testing.T) {
+	st, v := setup(t)
+	i := newIssuer(t, st, v, &clock{t: time.Now()})
+	tok, _, err := i.Mint(Claims{Workload: "agent", User: "id:bob", Principal: "AKID"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := jose.ParseEncryptedCompact(tok, []jose.KeyAlgorithm{jose.DIRECT}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i.mu.RLock()
+	key := i.keys[obj.Header.KeyID]
+	i.mu.RUnlock()
+	payload, err := obj.Decrypt(key)
+	if err != nil || !strings.Contains(string(payload), `"usr":"id:bob"`) {
+		t.Fatalf("go-jose: %q %v", payload, err)
+	}
+	// And behalf opens what go-jose seals under its key and header.
+	enc, _ := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.DIRECT, Key: key, KeyID: obj.Header.KeyID},
+		(&jose.EncrypterOptions{}).WithType(tokenType))
+	sealed, _ := enc.Encrypt([]byte(`{"wid":"agent","prn":"AKID","exp":` + strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10) + `}`))
+	compact, _ := sealed.CompactSerialize()
+	if c, err := i.Open(context.Background(), compact); err != nil || c.Workload != "agent" {
+		t.Fatalf("a go-jose token: %+v %v", c, err)
+	}
 }

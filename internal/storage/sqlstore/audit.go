@@ -75,10 +75,8 @@ func (s *Store) AppendAudit(ctx context.Context, recs []storage.AuditRecord, cha
 		if err := checkChained(head, batch); err != nil {
 			return err
 		}
-		for chunk := range slices.Chunk(batch, auditChunk) {
-			if err := insertAudit(ctx, tx, chunk); err != nil {
-				return err
-			}
+		if err := insertAudit(ctx, tx, batch); err != nil {
+			return err
 		}
 		last := batch[len(batch)-1]
 		if _, err := tx.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, last.Seq, last.Hash); err != nil {
@@ -108,7 +106,46 @@ func checkChained(head storage.AuditHead, recs []storage.AuditRecord) error {
 	return nil
 }
 
+// insertAudit inserts a batch. PostgreSQL gets multi-row INSERTs, one
+// round trip per chunk; SQLite, which has no round trips to save, runs one
+// prepared single-row INSERT per record rather than parse a long statement.
 func insertAudit(ctx context.Context, tx conn, recs []storage.AuditRecord) error {
+	if tx.dialect == dialectPostgres {
+		for chunk := range slices.Chunk(recs, auditChunk) {
+			if err := insertAuditRows(ctx, tx, chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	stmt, err := tx.q.PrepareContext(ctx, `INSERT INTO audit_records (`+auditColumns+`) VALUES (`+
+		strings.TrimSuffix(strings.Repeat(`?, `, auditColumnCount), `, `)+`)`)
+	if err != nil {
+		return fmt.Errorf("sqlstore: prepare audit insert: %w", err)
+	}
+	defer stmt.Close()
+	for _, r := range recs {
+		args, err := auditArgs(r)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("sqlstore: insert audit record %d: %w", r.Seq, err)
+		}
+	}
+	return nil
+}
+
+func auditArgs(r storage.AuditRecord) ([]any, error) {
+	scopes, err := encodeJSON(r.Scopes)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: encode audit record %d: %w", r.Seq, err)
+	}
+	return []any{r.Seq, micros(r.Time), r.RequestID, r.Principal, r.Workload, r.User,
+		r.Operation, r.Provider, scopes, r.Flow, r.Outcome, r.ErrorType, r.Resource, nonNil(r.PrevHash), r.Hash}, nil
+}
+
+func insertAuditRows(ctx context.Context, tx conn, recs []storage.AuditRecord) error {
 	var q strings.Builder
 	q.Grow(100 + len(recs)*(3*auditColumnCount+4))
 	q.WriteString(`INSERT INTO audit_records (` + auditColumns + `) VALUES `)
@@ -119,12 +156,11 @@ func insertAudit(ctx context.Context, tx conn, recs []storage.AuditRecord) error
 			q.WriteString(`, `)
 		}
 		q.WriteString(row)
-		scopes, err := encodeJSON(r.Scopes)
+		rowArgs, err := auditArgs(r)
 		if err != nil {
-			return fmt.Errorf("sqlstore: encode audit record %d: %w", r.Seq, err)
+			return err
 		}
-		args = append(args, r.Seq, micros(r.Time), r.RequestID, r.Principal, r.Workload, r.User,
-			r.Operation, r.Provider, scopes, r.Flow, r.Outcome, r.ErrorType, r.Resource, nonNil(r.PrevHash), r.Hash)
+		args = append(args, rowArgs...)
 	}
 	if _, err := tx.exec(ctx, q.String(), args...); err != nil {
 		return fmt.Errorf("sqlstore: insert audit records %d to %d: %w", recs[0].Seq, recs[len(recs)-1].Seq, err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // dialect is the SQL engine a Store talks to. Queries are written once, in
@@ -68,6 +69,7 @@ func (d dialect) forShare() string {
 }
 
 type querier interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -78,6 +80,10 @@ type querier interface {
 type conn struct {
 	q       querier
 	dialect dialect
+	// stmts, when set, prepares each query once: SQLite otherwise parses
+	// the SQL text on every call, a large share of a read's cost. (pgx
+	// caches prepared statements per connection by itself.)
+	stmts *stmtCache
 }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
@@ -85,11 +91,71 @@ func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 }
 
 func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if stmt := c.stmts.get(ctx, query); stmt != nil {
+		return stmt.QueryContext(ctx, args...)
+	}
 	return c.q.QueryContext(ctx, c.dialect.rebind(query), args...)
 }
 
 func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if stmt := c.stmts.get(ctx, query); stmt != nil {
+		return stmt.QueryRowContext(ctx, args...)
+	}
 	return c.q.QueryRowContext(ctx, c.dialect.rebind(query), args...)
+}
+
+// stmtCache holds prepared statements of one pool, by query text. Queries
+// built per call (filters, multi-row inserts) pass through once the cache
+// is full.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.RWMutex
+	m  map[string]*sql.Stmt
+}
+
+const maxCachedStmts = 256
+
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, m: map[string]*sql.Stmt{}}
+}
+
+// get returns the prepared statement for query, or nil to run it unprepared.
+func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	c.mu.RLock()
+	stmt, ok := c.m[query]
+	c.mu.RUnlock()
+	if ok {
+		return stmt
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if stmt, ok := c.m[query]; ok {
+		return stmt
+	}
+	if len(c.m) >= maxCachedStmts {
+		return nil
+	}
+	stmt, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // the unprepared path reports the error
+	}
+	c.m[query] = stmt
+	return stmt
+}
+
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, stmt := range c.m {
+		stmt.Close()
+	}
+	clear(c.m)
 }
 
 // execOne runs a statement that must touch exactly one row and reports

@@ -58,6 +58,8 @@ type Store struct {
 	// both are the same pool.
 	writer *sql.DB
 	reader *sql.DB
+	// readStmts caches prepared reads on SQLite; nil on PostgreSQL.
+	readStmts *stmtCache
 	// migrations checks, for Ping, that every migration is applied. It reads
 	// through the reader pool so that readiness probes never queue behind
 	// writes.
@@ -177,7 +179,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, 
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 
-	s := &Store{dialect: dialectSQLite, writer: writer, reader: reader}
+	s := &Store{dialect: dialectSQLite, writer: writer, reader: reader, readStmts: newStmtCache(reader)}
 	if err := s.migrate(ctx, logger, goose.DialectSQLite3); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -254,6 +256,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database pools.
 func (s *Store) Close() error {
+	s.readStmts.close()
 	err := s.writer.Close()
 	if s.reader != s.writer {
 		err = errors.Join(err, s.reader.Close())
@@ -262,7 +265,7 @@ func (s *Store) Close() error {
 }
 
 // reads runs plain reads outside any transaction.
-func (s *Store) reads() conn { return conn{q: s.reader, dialect: s.dialect} }
+func (s *Store) reads() conn { return conn{q: s.reader, dialect: s.dialect, stmts: s.readStmts} }
 
 // inTx runs fn in a write transaction and commits if fn returns nil. fn's
 // error is returned as it is, so callers' sentinels survive.

@@ -1,0 +1,415 @@
+// Package bench measures the data plane's vend paths over real HTTP:
+// requests signed with SigV4 as the AWS SDKs sign them, against a real
+// behalf server on SQLite or PostgreSQL, with every call durably audited.
+// The same harness against a handler that does nothing gives the floor of
+// the machine, so the figures can be read on any hardware.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver, to create the benchmark's database
+
+	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/server"
+	"github.com/behalf-dev/behalf/internal/storage"
+)
+
+// Operations the benchmark can run, in the order it runs them.
+var Operations = []string{"noop", "jwt", "apikey", "m2m"}
+
+var titles = map[string]string{
+	"noop":   "no-op handler (the floor: SigV4 client + HTTP)",
+	"jwt":    "GetWorkloadAccessTokenForJWT",
+	"apikey": "GetResourceApiKey",
+	"m2m":    "GetResourceOauth2Token (M2M, cached)",
+}
+
+// Options configure a run.
+type Options struct {
+	// Postgres, when set, is a PostgreSQL URL whose user may create
+	// databases; the benchmark creates one of its own and drops it after.
+	// Otherwise it runs on SQLite in a temporary directory.
+	Postgres    string
+	Duration    time.Duration
+	Warmup      time.Duration
+	Concurrency int
+	Operations  []string
+}
+
+// Result is one operation's figures.
+type Result struct {
+	Operation string
+	Requests  int64
+	Errors    int64
+	Elapsed   time.Duration
+	P50, P99  time.Duration
+}
+
+// RPS is successful requests per second.
+func (r Result) RPS() float64 { return float64(r.Requests-r.Errors) / r.Elapsed.Seconds() }
+
+const (
+	adminID     = "AKIDBEHALFBENCHADMIN"
+	adminSecret = "behalf-bench-admin-secret-0123456789"
+	region      = "us-east-1"
+)
+
+// Run sets everything up, measures each operation in turn, prints a table
+// to out, and tears everything down.
+func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 32
+	}
+	if opts.Duration <= 0 {
+		opts.Duration = 10 * time.Second
+	}
+	if len(opts.Operations) == 0 {
+		opts.Operations = Operations
+	}
+	for _, op := range opts.Operations {
+		if !slices.Contains(Operations, op) {
+			return nil, fmt.Errorf("unknown operation %q; choose from %s", op, strings.Join(Operations, ", "))
+		}
+	}
+
+	p, err := startIdP()
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+
+	dataDir, err := os.MkdirTemp("", "behalf-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dataDir)
+	backend := "SQLite (" + dataDir + ")"
+	f := config.Defaults()
+	f.DataDir, f.Log.Level = dataDir, "error"
+	if opts.Postgres != "" {
+		dsn, drop, err := createDatabase(ctx, opts.Postgres)
+		if err != nil {
+			return nil, err
+		}
+		defer drop()
+		f.Storage, backend = dsn, "PostgreSQL ("+server.RedactDSN(dsn)+")"
+	}
+	f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "bench", DiscoveryURL: p.url + "/.well-known/openid-configuration", AllowedAudience: []string{benchAudience}}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	f.Listen = ln.Addr().String()
+	cfg, err := f.Validate()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler), server.Options{Getenv: func(k string) string {
+		return map[string]string{"BEHALF_BOOTSTRAP_ACCESS_KEY_ID": adminID, "BEHALF_BOOTSTRAP_SECRET_ACCESS_KEY": adminSecret}[k]
+	}})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	defer srv.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx, ln) }()
+	defer func() { stop(); <-done }()
+
+	base := "http://" + ln.Addr().String()
+	h := newHarness(opts.Concurrency)
+	runtimeCreds, err := setUp(ctx, h, base, p)
+	if err != nil {
+		return nil, fmt.Errorf("set up: %w", err)
+	}
+	reqs, err := requests(ctx, h, base, runtimeCreds, p)
+	if err != nil {
+		return nil, fmt.Errorf("prepare requests: %w", err)
+	}
+
+	noop, err := startNoop()
+	if err != nil {
+		return nil, err
+	}
+	defer noop.Close()
+	reqs["noop"] = request{url: noop.URL, body: []byte(`{}`), creds: runtimeCreds}
+
+	before, err := auditCount(ctx, srv.Store())
+	if err != nil {
+		return nil, err
+	}
+	var results []Result
+	for _, op := range opts.Operations {
+		if opts.Warmup > 0 {
+			h.load(ctx, reqs[op], opts.Warmup)
+		}
+		r := h.load(ctx, reqs[op], opts.Duration)
+		r.Operation = op
+		results = append(results, r)
+	}
+	after, err := auditCount(ctx, srv.Store())
+	if err != nil {
+		return nil, err
+	}
+
+	fmt.Fprintf(out, "behalf bench: %s; %d CPUs (GOMAXPROCS %d), %d concurrent clients, %s per operation, load generator in the same process\n\n",
+		backend, runtime.NumCPU(), runtime.GOMAXPROCS(0), opts.Concurrency, opts.Duration)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "operation\trequests/s\tp50\tp99\tof floor\terrors\t")
+	var floor float64
+	var vends int64
+	for _, r := range results {
+		if r.Operation == "noop" {
+			floor = r.RPS()
+		} else {
+			vends += r.Requests - r.Errors
+		}
+		share := "-"
+		if floor > 0 {
+			share = fmt.Sprintf("%.0f%%", 100*r.RPS()/floor)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", titles[r.Operation], r.RPS(), ms(r.P50), ms(r.P99), share, r.Errors)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "\naudit records written during the measured runs: %d, for %d successful credential vends (warm-up calls are audited too)\n", after-before, vends)
+	return results, nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+
+// auditCount is the length of the audit chain.
+func auditCount(ctx context.Context, st storage.Storage) (int64, error) {
+	h, err := st.GetAuditHead(ctx)
+	return h.Seq, err
+}
+
+// createDatabase makes a fresh PostgreSQL database for the run.
+func createDatabase(ctx context.Context, admin string) (string, func(), error) {
+	u, err := url.Parse(admin)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", nil, errors.New("--postgres must be a postgres:// URL")
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return "", nil, err
+	}
+	suffix := make([]byte, 6)
+	rand.Read(suffix)
+	name := "behalf_bench_" + hex.EncodeToString(suffix)
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	u.Path = "/" + name
+	drop := func() {
+		db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		db.Close()
+	}
+	return u.String(), drop, nil
+}
+
+func startNoop() (*httpServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{}`))
+	})}
+	go s.Serve(ln)
+	return &httpServer{URL: "http://" + ln.Addr().String() + "/", Server: s}, nil
+}
+
+type httpServer struct {
+	URL string
+	*http.Server
+}
+
+// request is what one operation sends, again and again.
+type request struct {
+	url   string
+	body  []byte
+	creds aws.Credentials
+}
+
+// harness sends SigV4-signed requests the way an AWS SDK does: the body
+// hashed and the request signed anew each time, over keep-alive
+// connections.
+type harness struct {
+	client *http.Client
+	signer *v4.Signer
+	conc   int
+}
+
+func newHarness(concurrency int) *harness {
+	t := &http.Transport{MaxIdleConns: concurrency * 2, MaxIdleConnsPerHost: concurrency * 2, IdleConnTimeout: time.Minute, DisableCompression: true}
+	return &harness{client: &http.Client{Transport: t, Timeout: 30 * time.Second}, signer: v4.NewSigner(), conc: concurrency}
+}
+
+// do sends one request and returns the status and body.
+func (h *harness) do(ctx context.Context, r request) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(r.body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256(r.body)
+	if err := h.signer.SignHTTP(ctx, r.creds, req, hex.EncodeToString(sum[:]), "bedrock-agentcore", region, time.Now()); err != nil {
+		return 0, nil, err
+	}
+	res, err := h.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	return res.StatusCode, body, err
+}
+
+// call sends a request and decodes a successful JSON answer into out.
+func (h *harness) call(ctx context.Context, r request, out any) error {
+	status, body, err := h.do(ctx, r)
+	if err != nil {
+		return err
+	}
+	if status/100 != 2 {
+		return fmt.Errorf("%s: HTTP %d: %s", r.url, status, body)
+	}
+	if out != nil && len(body) > 0 {
+		return json.Unmarshal(body, out)
+	}
+	return nil
+}
+
+// load runs the request from h.conc workers for d and reports throughput
+// and latency.
+func (h *harness) load(ctx context.Context, r request, d time.Duration) Result {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var requests, errs atomic.Int64
+	lat := make([][]time.Duration, h.conc)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range h.conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([]time.Duration, 0, 1<<14)
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				status, _, err := h.do(ctx, r)
+				if ctx.Err() != nil {
+					break
+				}
+				requests.Add(1)
+				if err != nil || status != http.StatusOK {
+					errs.Add(1)
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			lat[w] = mine
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	res := Result{Requests: requests.Load(), Errors: errs.Load(), Elapsed: elapsed}
+	if n := len(all); n > 0 {
+		res.P50, res.P99 = all[n/2], all[min(n-1, n*99/100)]
+	}
+	return res
+}
+
+// setUp creates, as the admin, what the vend paths need: a workload
+// identity, an API-key provider, a CustomOauth2 provider at the local IdP,
+// and a runtime principal granted the workload.
+func setUp(ctx context.Context, h *harness, base string, p *idp) (aws.Credentials, error) {
+	admin := aws.Credentials{AccessKeyID: adminID, SecretAccessKey: adminSecret}
+	post := func(path string, in any, out any) error {
+		body, _ := json.Marshal(in)
+		return h.call(ctx, request{url: base + path, body: body, creds: admin}, out)
+	}
+	if err := post("/identities/CreateWorkloadIdentity", map[string]any{"name": "bench-agent"}, nil); err != nil {
+		return aws.Credentials{}, err
+	}
+	if err := post("/identities/CreateApiKeyCredentialProvider", map[string]any{"name": "bench-key", "apiKey": "bench-api-key-value"}, nil); err != nil {
+		return aws.Credentials{}, err
+	}
+	if err := post("/identities/CreateOauth2CredentialProvider", map[string]any{
+		"name": "bench-m2m", "credentialProviderVendor": "CustomOauth2",
+		"oauth2ProviderConfigInput": map[string]any{"customOauth2ProviderConfig": map[string]any{
+			"clientId": benchClientID, "clientSecret": benchClientSecret,
+			"oauthDiscovery": map[string]any{"discoveryUrl": p.url + "/.well-known/openid-configuration"},
+		}},
+	}, nil); err != nil {
+		return aws.Credentials{}, err
+	}
+	var principal struct {
+		ID     string `json:"accessKeyId"`
+		Secret string `json:"secretAccessKey"`
+	}
+	if err := post("/behalf/CreatePrincipal", map[string]any{"role": "runtime", "workloads": []string{"bench-agent"}}, &principal); err != nil {
+		return aws.Credentials{}, err
+	}
+	return aws.Credentials{AccessKeyID: principal.ID, SecretAccessKey: principal.Secret}, nil
+}
+
+// requests prepares each operation's request, signed as the runtime
+// principal, and warms the M2M cache with one call.
+func requests(ctx context.Context, h *harness, base string, creds aws.Credentials, p *idp) (map[string]request, error) {
+	userJWT, err := p.sign("bench-user", time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	jwtBody, _ := json.Marshal(map[string]string{"workloadName": "bench-agent", "userToken": userJWT})
+	var wat struct {
+		Token string `json:"workloadAccessToken"`
+	}
+	if err := h.call(ctx, request{url: base + "/identities/GetWorkloadAccessTokenForJWT", body: jwtBody, creds: creds}, &wat); err != nil {
+		return nil, err
+	}
+	apiKeyBody, _ := json.Marshal(map[string]string{"workloadIdentityToken": wat.Token, "resourceCredentialProviderName": "bench-key"})
+	m2mBody, _ := json.Marshal(map[string]any{"workloadIdentityToken": wat.Token, "resourceCredentialProviderName": "bench-m2m",
+		"oauth2Flow": "M2M", "scopes": []string{}})
+	reqs := map[string]request{
+		"jwt":    {url: base + "/identities/GetWorkloadAccessTokenForJWT", body: jwtBody, creds: creds},
+		"apikey": {url: base + "/identities/api-key", body: apiKeyBody, creds: creds},
+		"m2m":    {url: base + "/identities/oauth2/token", body: m2mBody, creds: creds},
+	}
+	for _, op := range []string{"apikey", "m2m"} {
+		if err := h.call(ctx, reqs[op], nil); err != nil {
+			return nil, err
+		}
+	}
+	return reqs, nil
+}

@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+type auditRecord struct {
+	Seq       int64    `json:"seq"`
+	Time      float64  `json:"time"`
+	RequestID string   `json:"requestId"`
+	Principal string   `json:"principal,omitempty"`
+	Operation string   `json:"operation"`
+	Workload  string   `json:"workload,omitempty"`
+	User      string   `json:"user,omitempty"`
+	Provider  string   `json:"provider,omitempty"`
+	Scopes    []string `json:"scopes,omitempty"`
+	Flow      string   `json:"flow,omitempty"`
+	Resource  string   `json:"resource,omitempty"`
+	Outcome   string   `json:"outcome"`
+	ErrorType string   `json:"errorType,omitempty"`
+	Hash      string   `json:"hash"`
+}
+
+// parseWhen reads a time as RFC 3339 or as a duration before now ("1h").
+func parseWhen(flag, s string) (float64, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return float64(t.UnixMicro()) / 1e6, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return float64(time.Now().Add(-d).UnixMicro()) / 1e6, nil
+	}
+	return 0, fmt.Errorf("--%s must be an RFC 3339 time (2026-11-22T10:00:00Z) or a duration before now (90m)", flag)
+}
+
+func newAuditCommand(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "audit", Short: "Read and verify the tamper-evident audit trail"}
+
+	var workload, user, provider, operation, since, until string
+	var limit int
+	ls := &cobra.Command{
+		Use:   "list",
+		Short: "List audit records, oldest first",
+		Example: `  behalf audit list --workload my-agent --since 1h
+  behalf audit list --provider github --operation GetResourceOauth2Token -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := map[string]any{}
+			for k, v := range map[string]string{"workload": workload, "user": user, "provider": provider, "operation": operation} {
+				if v != "" {
+					in[k] = v
+				}
+			}
+			for flag, v := range map[string]string{"since": since, "until": until} {
+				if v != "" {
+					t, err := parseWhen(flag, v)
+					if err != nil {
+						return err
+					}
+					in[flag] = t
+				}
+			}
+			records := []auditRecord{}
+			t := table{header: []string{"SEQ", "TIME", "PRINCIPAL", "OPERATION", "WORKLOAD", "USER", "PROVIDER", "OUTCOME"}}
+			var next *string
+			for len(records) < limit {
+				in["maxResults"] = min(1000, limit-len(records))
+				if next != nil {
+					in["nextToken"] = *next
+				}
+				var page struct {
+					Records   []auditRecord `json:"records"`
+					NextToken *string       `json:"nextToken"`
+				}
+				if err := cf.call(cmd.Context(), "ListAuditRecords", in, &page); err != nil {
+					return err
+				}
+				for _, r := range page.Records {
+					records = append(records, r)
+					outcome := r.Outcome
+					if r.ErrorType != "" {
+						outcome += " (" + r.ErrorType + ")"
+					}
+					what := r.Provider
+					if what == "" {
+						what = r.Resource
+					}
+					t.rows = append(t.rows, []string{strconv.FormatInt(r.Seq, 10), epochString(r.Time), r.Principal, r.Operation,
+						dash(r.Workload), dash(r.User), dash(what), outcome})
+				}
+				if next = page.NextToken; next == nil {
+					break
+				}
+			}
+			return cf.print(cmd, records, t)
+		},
+	}
+	fl := ls.Flags()
+	fl.StringVar(&workload, "workload", "", "only records of this workload identity")
+	fl.StringVar(&user, "user", "", "only records of this user key (jwt:<issuer>#<subject> or id:<user id>)")
+	fl.StringVar(&provider, "provider", "", "only records of this credential provider")
+	fl.StringVar(&operation, "operation", "", "only records of this operation, e.g. GetResourceApiKey")
+	fl.StringVar(&since, "since", "", "only records at or after this time (RFC 3339, or a duration before now such as 24h)")
+	fl.StringVar(&until, "until", "", "only records before this time")
+	fl.IntVar(&limit, "limit", 100, "at most this many records")
+
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the audit chain: exits non-zero if a record was edited, removed or added out of band",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out struct {
+				OK       bool   `json:"ok"`
+				Records  int64  `json:"records"`
+				HeadSeq  int64  `json:"headSeq"`
+				HeadHash string `json:"headHash"`
+				Problems []struct {
+					Seq    int64  `json:"seq"`
+					Reason string `json:"reason"`
+				} `json:"problems"`
+				Omitted int64 `json:"omittedProblems"`
+			}
+			if err := cf.call(cmd.Context(), "VerifyAuditLog", struct{}{}, &out); err != nil {
+				return err
+			}
+			t := fields("records", strconv.FormatInt(out.Records, 10), "head", fmt.Sprintf("seq %d, hash %s", out.HeadSeq, out.HeadHash))
+			for _, p := range out.Problems {
+				t.rows = append(t.rows, []string{"problem", fmt.Sprintf("seq %d: %s", p.Seq, p.Reason)})
+			}
+			if err := cf.print(cmd, out, t); err != nil {
+				return err
+			}
+			if !out.OK {
+				return fmt.Errorf("the audit log failed verification: %d problem(s)", int64(len(out.Problems))+out.Omitted)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(ls, verify)
+	return cmd
+}
+
+func dash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
