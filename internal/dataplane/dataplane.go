@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -33,6 +34,8 @@ import (
 // authorizers (see package inbound).
 type UserVerifier interface {
 	Verify(ctx context.Context, token string, allowed []string) (*inbound.Identity, error)
+	// Has reports whether an authorizer is configured.
+	Has(name string) bool
 }
 
 // Deps are the data plane's collaborators.
@@ -136,9 +139,9 @@ type tokenOutput struct {
 	Token string `json:"workloadAccessToken"`
 }
 
-func (s *Service) mint(c *wire.Call, workload, user string, notAfter time.Time) (*tokenOutput, error) {
+func (s *Service) mint(c *wire.Call, w storage.WorkloadIdentity, user string, notAfter time.Time) (*tokenOutput, error) {
 	c.Audit.User = user
-	token, _, err := s.Tokens.Mint(wat.Claims{Workload: workload, User: user, Principal: c.Caller.AccessKeyID}, notAfter)
+	token, _, err := s.Tokens.Mint(wat.Claims{Workload: w.Name, WorkloadVersion: w.CreatedAt.UnixMicro(), User: user, Principal: c.Caller.AccessKeyID}, notAfter)
 	if errors.Is(err, wat.ErrExpired) {
 		return nil, wire.Unauthorized("the user token expires now; get a fresh one")
 	}
@@ -157,10 +160,11 @@ func (in *workloadInput) Validate(c *wire.Checker) {
 }
 
 func (s *Service) getWorkloadAccessToken(ctx context.Context, c *wire.Call, in *workloadInput) (*tokenOutput, error) {
-	if _, err := s.workloadForMinting(ctx, c, in.WorkloadName); err != nil {
+	w, err := s.workloadForMinting(ctx, c, in.WorkloadName)
+	if err != nil {
 		return nil, err
 	}
-	return s.mint(c, in.WorkloadName, "", time.Time{})
+	return s.mint(c, w, "", time.Time{})
 }
 
 type forJWTInput struct {
@@ -185,7 +189,7 @@ func (s *Service) getWorkloadAccessTokenForJWT(ctx context.Context, c *wire.Call
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(c, w.Name, wat.UserFromJWT(id.Issuer, id.Subject), id.Expiry)
+	return s.mint(c, w, wat.UserFromJWT(id.Issuer, id.Subject), id.Expiry)
 }
 
 // verifyUser validates a user's JWT with the authorizers the workload
@@ -194,8 +198,13 @@ func (s *Service) verifyUser(ctx context.Context, token string, allowed []string
 	if s.Users == nil {
 		return nil, wire.Unauthorized("this server has no inbound JWT authorizer configured (inboundAuthorizers), so it cannot accept user tokens")
 	}
-	if allowed != nil && len(allowed) == 0 {
-		return nil, wire.AccessDenied("this workload identity allows no inbound JWT authorizer")
+	if allowed != nil {
+		// A workload may name an authorizer that has since been removed
+		// from the configuration; it then allows what remains.
+		allowed = slices.DeleteFunc(slices.Clone(allowed), func(name string) bool { return !s.Users.Has(name) })
+		if len(allowed) == 0 {
+			return nil, wire.AccessDenied("this workload identity allows no configured inbound JWT authorizer")
+		}
 	}
 	id, err := s.Users.Verify(ctx, token, allowed)
 	if err == nil {
@@ -222,10 +231,11 @@ func (in *forUserIDInput) Validate(c *wire.Checker) {
 }
 
 func (s *Service) getWorkloadAccessTokenForUserID(ctx context.Context, c *wire.Call, in *forUserIDInput) (*tokenOutput, error) {
-	if _, err := s.workloadForMinting(ctx, c, in.WorkloadName); err != nil {
+	w, err := s.workloadForMinting(ctx, c, in.WorkloadName)
+	if err != nil {
 		return nil, err
 	}
-	return s.mint(c, in.WorkloadName, wat.UserFromID(in.UserID), time.Time{})
+	return s.mint(c, w, wat.UserFromID(in.UserID), time.Time{})
 }
 
 // access is a verified workload access token with its workload.
@@ -271,6 +281,8 @@ func (s *Service) authorize(ctx context.Context, c *wire.Call, token, provider s
 		return access{}, wire.AccessDenied("workload identity %s no longer exists", claims.Workload)
 	case err != nil:
 		return access{}, wire.Internal(err)
+	case w.CreatedAt.UnixMicro() != claims.WorkloadVersion:
+		return access{}, wire.AccessDenied("workload identity %s was deleted and created again since this token was minted", claims.Workload)
 	}
 	if err := checkAllowList(w, provider, scopes); err != nil {
 		return access{}, err
@@ -289,6 +301,12 @@ func checkAllowList(w storage.WorkloadIdentity, provider string, scopes []string
 		return wire.AccessDenied("workload identity %s is not allowed to use credential provider %s", w.Name, provider)
 	}
 	if allowed := w.AllowedProviders[i].Scopes; len(allowed) > 0 {
+		if len(scopes) == 0 {
+			// Without a scope the provider would apply its defaults, which
+			// the grant does not limit (RFC 6749 §3.3).
+			return wire.AccessDenied("workload identity %s may use credential provider %s only with scopes from %s; request them explicitly",
+				w.Name, provider, strings.Join(allowed, " "))
+		}
 		for _, sc := range scopes {
 			if !slices.Contains(allowed, sc) {
 				return wire.AccessDenied("workload identity %s is not allowed scope %q of credential provider %s", w.Name, sc, provider)

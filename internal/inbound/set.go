@@ -216,6 +216,9 @@ func (s *Set) keySetFor(jwksURL string) (*keySet, error) {
 // A rejected token yields an *Error. A name in allowed that is not
 // configured yields a plain error: that is the caller's bug, not the
 // token's.
+// Has reports whether an authorizer of that name is configured.
+func (s *Set) Has(name string) bool { return s.byName[name] != nil }
+
 func (s *Set) Verify(ctx context.Context, token string, allowed []string) (*Identity, error) {
 	cands := s.authorizers
 	if allowed != nil {

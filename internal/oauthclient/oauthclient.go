@@ -118,7 +118,23 @@ func (c *Client) Do(ctx context.Context, r Request) (*Token, error) {
 	if len(body) > maxResponse {
 		return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's response is larger than 1 MiB"}
 	}
-	return parse(res, body, r.ErrorsWithStatusOK)
+	tok, err := parse(res, body, r.ErrorsWithStatusOK)
+	var pe *ProviderError
+	if errors.As(err, &pe) {
+		pe.redact(r.ClientSecret)
+	}
+	return tok, err
+}
+
+// redact removes the client secret, in the forms it was sent in, from
+// text a provider sent back — a provider that echoes it must not put it in
+// behalf's errors or logs — then bounds the text.
+func (e *ProviderError) redact(secret string) {
+	if len(secret) >= 4 {
+		r := strings.NewReplacer(secret, "[redacted]", url.QueryEscape(secret), "[redacted]", url.PathEscape(secret), "[redacted]")
+		e.Code, e.Description, e.Reason = r.Replace(e.Code), r.Replace(e.Description), r.Replace(e.Reason)
+	}
+	e.Code, e.Description = printable(e.Code, 64), printable(e.Description, 256)
 }
 
 func (c *Client) newRequest(ctx context.Context, r Request, form url.Values) (*http.Request, error) {
@@ -210,7 +226,8 @@ func parse(res *http.Response, body []byte, errorsWithOK bool) (*Token, error) {
 		if res.StatusCode/100 == 2 && !errorsWithOK && r.AccessToken != "" {
 			r.Error = "" // a token with a stray error member: take the token
 		} else {
-			return nil, &ProviderError{Status: res.StatusCode, Code: printable(r.Error, 64), Description: printable(r.ErrorDescription, 256)}
+			// Bounded later, after redaction, so that no cut hides a secret.
+			return nil, &ProviderError{Status: res.StatusCode, Code: printable(r.Error, maxResponse), Description: printable(r.ErrorDescription, maxResponse)}
 		}
 	}
 	if r.AccessToken == "" {

@@ -156,3 +156,12 @@ func TestTimeoutAndUnreachable(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestSecretEchoedByProviderIsRedacted(t *testing.T) {
+	secret := "s3cr3t/with spaces+plus"
+	f := newFake(t, jsonAnswer(401, `{"error":"invalid_client","error_description":"`+strings.Repeat("x", 200)+` client secret `+secret+` and `+url.QueryEscape(secret)+` do not match"}`))
+	_, err := (&Client{HTTP: http.DefaultClient}).Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", ClientSecret: secret, Form: url.Values{}})
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "[redacted]") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -27,7 +27,8 @@ type jweHeader struct {
 
 const tokenType = "behalf-wat+jwe"
 
-var b64 = base64.RawURLEncoding
+// Strict: a segment has exactly one encoding, so no altered token opens.
+var b64 = base64.RawURLEncoding.Strict()
 
 func seal(kid string, key, payload []byte) (string, error) {
 	header, err := json.Marshal(jweHeader{Alg: "dir", Enc: "A256GCM", Kid: kid, Typ: tokenType})

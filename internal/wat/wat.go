@@ -40,6 +40,10 @@ const Purpose = "workload-access-token"
 // Claims is what a token binds.
 type Claims struct {
 	Workload string `json:"wid"`
+	// WorkloadVersion names the incarnation of the workload identity (its
+	// creation time in microseconds), so that a token does not outlive a
+	// workload identity deleted and created again under the same name.
+	WorkloadVersion int64 `json:"wv"`
 	// User is the user key (see UserFromJWT, UserFromID); empty when the
 	// workload acts for itself.
 	User      string `json:"usr,omitempty"`
