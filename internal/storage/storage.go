@@ -155,6 +155,11 @@ const (
 	// SecretCachedToken: Owner is the provider id, Workload the workload,
 	// User the cache key.
 	SecretCachedToken SecretKind = "cached-token"
+	// SecretSession: Owner is the session id.
+	SecretSession SecretKind = "oauth-session"
+	// SecretConnection: Owner is the provider id, Workload and User the
+	// connection's.
+	SecretConnection SecretKind = "connection"
 )
 
 // SealedRef locates one sealed secret for key rotation.
@@ -234,6 +239,104 @@ type AuditFilter struct {
 	Until     time.Time // exclusive
 	AfterSeq  int64
 	Limit     int // <= 0 means 100; capped at 1000
+}
+
+// SessionStatus is the state of a three-legged OAuth session.
+type SessionStatus string
+
+const (
+	// SessionInProgress: the user has not come back from the provider yet.
+	SessionInProgress SessionStatus = "IN_PROGRESS"
+	// SessionAuthorized: the provider called back and the tokens are held
+	// in the session, unusable until the user is bound to them.
+	SessionAuthorized SessionStatus = "AUTHORIZED"
+	// SessionCompleted: the tokens moved to a connection; single use.
+	SessionCompleted SessionStatus = "COMPLETED"
+	// SessionFailed: denied at the provider, or the code exchange failed.
+	SessionFailed SessionStatus = "FAILED"
+)
+
+// OAuthSession is a three-legged OAuth authorization for one user of one
+// workload at one provider.
+type OAuthSession struct {
+	// ID is the suffix of the session URI
+	// (urn:ietf:params:oauth:request_uri:<ID>).
+	ID string
+	// StateHash is the SHA-256 of the state sent to the provider; unique.
+	StateHash  []byte
+	ProviderID string
+	Workload   string
+	User       string
+	Status     SessionStatus
+	// FailureReason says why a session failed; safe to show.
+	FailureReason string
+	// Request holds the request's non-secret details (scopes, return URL,
+	// resources, …), encoded by the data plane.
+	Request []byte
+	// Secrets holds the PKCE verifier, the caller's custom state and
+	// parameters and, once authorized, the tokens; sealed.
+	Secrets   Sealed
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// ConnectionStatus is the state of a user's connection.
+type ConnectionStatus string
+
+const (
+	ConnectionActive ConnectionStatus = "ACTIVE"
+	// ConnectionNeedsConsent: the provider refused the refresh token
+	// (invalid_grant); the next request starts a new authorization.
+	ConnectionNeedsConsent ConnectionStatus = "NEEDS_CONSENT"
+)
+
+// ConnectionKey names a connection: a user's tokens for a workload at a
+// provider.
+type ConnectionKey struct {
+	ProviderID string
+	Workload   string
+	User       string
+}
+
+// Connection is a user's grant, as tokens, to a workload at a provider.
+type Connection struct {
+	ConnectionKey
+	Status ConnectionStatus
+	// Scopes were granted; Details holds other non-secret grant details
+	// (resources, audiences), encoded by the data plane.
+	Scopes  []string
+	Details []byte
+	// Tokens is the sealed token set (access and refresh tokens).
+	Tokens Sealed
+	// ExpiresAt is the access token's expiry; zero when unknown.
+	ExpiresAt time.Time
+	// Version increases with every change of Tokens or Status. Re-wrapping
+	// the tokens for key rotation (ReplaceSecret) changes neither and
+	// leaves Version and UpdatedAt alone.
+	Version int64
+	// LeaseOwner holds the refresh lease until LeaseUntil; LeaseToken
+	// fences its holder: a refresh result is stored only with the token
+	// the lease was acquired with.
+	LeaseOwner string
+	LeaseUntil time.Time
+	LeaseToken int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	// LastUsedAt drives DeleteIdleConnections.
+	LastUsedAt time.Time
+}
+
+// ConnectionFilter selects connections; zero fields match all. Listings are
+// ordered by (provider id, workload, user), bytewise, and continue after
+// After (an exclusive cursor that need not name a connection; the zero key
+// starts at the beginning).
+type ConnectionFilter struct {
+	ProviderID string
+	Workload   string
+	User       string
+	After      ConnectionKey
+	Limit      int // <= 0 means 100; capped at 1000
 }
 
 // Storage is behalf's persistence contract. Every method is safe for
@@ -318,6 +421,98 @@ type Storage interface {
 	AppendAudit(ctx context.Context, recs []AuditRecord, chain func(head AuditHead, recs []AuditRecord) error) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
 	GetAuditHead(ctx context.Context) (AuditHead, error)
+
+	// Three-legged OAuth sessions. Deleting a provider or a workload
+	// identity deletes its sessions and connections; updating a provider
+	// leaves them (a refresh token the provider no longer accepts turns
+	// the connection to ConnectionNeedsConsent).
+	//
+	// CreateOAuthSession refuses an empty ID, a StateHash that is not 32
+	// bytes long and a zero ExpiresAt; zero CreatedAt and UpdatedAt mean
+	// now. It returns ErrAlreadyExists when the ID or the StateHash is
+	// taken, and ErrNotFound when the provider id or the workload identity
+	// does not exist, so that a session is never left behind by a
+	// concurrent delete of either.
+	CreateOAuthSession(ctx context.Context, s OAuthSession) error
+	// GetOAuthSession and GetOAuthSessionByState (which takes the raw
+	// 32-byte SHA-256 of the state) return expired sessions too; the
+	// caller checks ExpiresAt.
+	GetOAuthSession(ctx context.Context, id string) (OAuthSession, error)
+	GetOAuthSessionByState(ctx context.Context, stateHash []byte) (OAuthSession, error)
+	// UpdateOAuthSession keeps ID, StateHash, ProviderID, Workload, User
+	// and CreatedAt as stored and sets UpdatedAt; fn may not set a zero
+	// ExpiresAt. A completed session is final: UpdateOAuthSession returns
+	// ErrConflict for it without calling fn, and returns ErrConflict,
+	// storing nothing, when fn sets SessionCompleted (only
+	// CompleteOAuthSession completes a session).
+	UpdateOAuthSession(ctx context.Context, id string, fn func(OAuthSession) (OAuthSession, error)) (OAuthSession, error)
+	// CompleteOAuthSession atomically moves a session from
+	// SessionAuthorized to SessionCompleted and inserts or replaces the
+	// connection c (Version set to the previous version + 1, lease cleared).
+	// It returns ErrConflict, storing nothing, when the session is not
+	// SessionAuthorized.
+	//
+	// c's key must be the session's (ProviderID, Workload, User), else it
+	// fails, storing nothing. The completed session's Secrets are cleared:
+	// the tokens then live in the connection only. The connection is
+	// stored as c, except that a zero Status means ConnectionActive, zero
+	// CreatedAt and LastUsedAt mean now, UpdatedAt is now, and of the
+	// lease only LeaseToken survives a replacement (a new connection starts
+	// at 0), so that a lease token is never granted twice. It returns
+	// ErrNotFound when the session, the provider id or the workload
+	// identity does not exist. It does not look at the session's
+	// ExpiresAt; the caller does.
+	CompleteOAuthSession(ctx context.Context, sessionID string, c Connection) error
+	// DeleteExpiredOAuthSessions removes sessions, whatever their status,
+	// that expired before t and reports how many.
+	DeleteExpiredOAuthSessions(ctx context.Context, before time.Time) (int, error)
+
+	// Connections. They are created (and replaced) by CompleteOAuthSession
+	// only.
+	GetConnection(ctx context.Context, k ConnectionKey) (Connection, error)
+	ListConnections(ctx context.Context, f ConnectionFilter) ([]Connection, error)
+	// UpdateConnection runs fn on the connection; the lease fields are
+	// kept as stored whatever fn returns, and Version increases when fn
+	// changed Tokens or Status. The key and CreatedAt are kept as stored,
+	// fn's Version is ignored, UpdatedAt is set to now, and a zero
+	// LastUsedAt keeps the stored one.
+	UpdateConnection(ctx context.Context, k ConnectionKey, fn func(Connection) (Connection, error)) (Connection, error)
+	DeleteConnection(ctx context.Context, k ConnectionKey) error
+	// AcquireRefreshLease gives owner the connection's refresh lease until
+	// until, if no one holds it or the holder's lease has run out, and
+	// returns the connection with its new LeaseToken. It returns
+	// ErrConflict, with the connection as stored, while another owner
+	// holds an unexpired lease.
+	//
+	// A lease is held while the backend's clock is before LeaseUntil, so
+	// replicas' clocks must agree to well within a lease's length; an
+	// until already past grants a lease that has run out at once. The same
+	// owner holding an unexpired lease also gets ErrConflict: a process
+	// must not take its own lease twice (it deduplicates its own refreshes,
+	// with singleflight say). Every grant sets LeaseToken to the previous
+	// one + 1. Owner must not be empty and until not zero. Taking the lease
+	// leaves Version and UpdatedAt alone. A missing connection is
+	// ErrNotFound.
+	AcquireRefreshLease(ctx context.Context, k ConnectionKey, owner string, until time.Time) (Connection, error)
+	// FinishRefresh runs fn and releases the lease, in one transaction, but
+	// only if owner still holds the lease acquired with leaseToken (else
+	// ErrConflict, storing nothing). Whatever fn stores — a new access token
+	// with the rotated refresh token, or a changed status — is durable
+	// when FinishRefresh returns.
+	//
+	// A lease that has run out but that no one took over is still held:
+	// its holder's result, whose refresh token may be the only valid one
+	// left, is stored. On ErrConflict FinishRefresh returns the connection
+	// as stored (with the newer result, if any). fn sees and may change
+	// what UpdateConnection's fn may, with the same rules; releasing
+	// clears LeaseOwner and LeaseUntil and keeps LeaseToken. To release
+	// the lease without a change, fn returns the connection unchanged; if
+	// fn fails, nothing is stored and the lease stays held until it runs
+	// out. A missing connection is ErrNotFound.
+	FinishRefresh(ctx context.Context, k ConnectionKey, owner string, leaseToken int64, fn func(Connection) (Connection, error)) (Connection, error)
+	// DeleteIdleConnections removes connections last used before t,
+	// whatever their lease, and reports how many.
+	DeleteIdleConnections(ctx context.Context, before time.Time) (int, error)
 
 	// Key rotation. ListStaleSecrets returns up to limit sealed secrets whose
 	// key id is not keyID. ReplaceSecret swaps ref's ciphertext for next

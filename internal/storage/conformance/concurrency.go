@@ -21,8 +21,10 @@ const (
 // RunConcurrencyTests runs the suite that hammers one store from many
 // goroutines: read-modify-write updates must not be lost, creates must have
 // exactly one winner per key, bootstrap exactly one winner overall, audit
-// appends must form one unbroken chain, no cached token may outlive its
-// owner, and no operation may fail because of lock contention.
+// appends must form one unbroken chain, no cached token, session or
+// connection may outlive its owner, a refresh lease must have exactly one
+// holder and fence out an overtaken one, a session must complete exactly
+// once, and no operation may fail because of lock contention.
 func RunConcurrencyTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 	tests := []struct {
 		name string
@@ -39,6 +41,10 @@ func RunConcurrencyTests(t *testing.T, newStorage func(t *testing.T) storage.Sto
 		{"ReadersAndWriters", testConcurrentReadersAndWriters},
 		{"AuditAppend", testConcurrentAudit},
 		{"CachedTokenOwnerDeleted", testConcurrentCachedTokenDelete},
+		{"RefreshLease", testConcurrentRefreshLease},
+		{"LeaseTakeover", testConcurrentLeaseTakeover},
+		{"CompleteOAuthSession", testConcurrentCompleteOAuthSession},
+		{"UserGrantOwnerDeleted", testConcurrentUserGrantOwnerDeleted},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStorage(t)) })

@@ -25,8 +25,9 @@ var errRefused = errors.New("conformance: updater refused")
 
 // RunTests runs the functional suite: CRUD for every entity, updater
 // semantics, pagination, uniqueness, not-found errors, tags, the token
-// vault, server keys, cached tokens and their cascades, the audit log, and
-// key-rotation helpers. newStorage must return an empty store and
+// vault, server keys, cached tokens and their cascades, the audit log,
+// three-legged OAuth sessions, users' connections with their refresh
+// leases and cascades, and key-rotation helpers. newStorage must return an empty store and
 // arrange for it to be closed when its test ends.
 func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 	tests := []struct {
@@ -61,6 +62,19 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"AuditChainRefused", testAuditChainRefused},
 		{"AuditList", testAuditList},
 		{"AuditPageLimits", testAuditPageLimits},
+		{"OAuthSessions", testOAuthSessions},
+		{"OAuthSessionUpdater", testOAuthSessionUpdater},
+		{"OAuthSessionExpiry", testOAuthSessionExpiry},
+		{"CompleteOAuthSession", testCompleteOAuthSession},
+		{"Connections", testConnections},
+		{"ConnectionNilVersusEmpty", testConnectionNilVersusEmpty},
+		{"ConnectionUpdater", testConnectionUpdater},
+		{"ConnectionVersion", testConnectionVersion},
+		{"ListConnections", testListConnections},
+		{"ConnectionPageLimits", testConnectionPageLimits},
+		{"IdleConnections", testIdleConnections},
+		{"RefreshLease", testRefreshLease},
+		{"UserGrantCascades", testUserGrantCascades},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStorage(t)) })

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/behalf-dev/behalf/internal/storage"
 )
@@ -162,6 +163,11 @@ func testNotFound(t *testing.T, s storage.Storage) {
 	mustOK(t, s.CreateOAuth2Provider(ctx, newOAuth2Provider("present", "present"), nil), "create oauth2 provider")
 	mustOK(t, s.CreateAPIKeyProvider(ctx, newAPIKeyProvider("present", "present"), nil), "create api key provider")
 
+	// A connection under a present provider id and workload, and another
+	// user's connection beside the missing one.
+	missing := storage.ConnectionKey{ProviderID: "present", Workload: "present", User: "missing"}
+	connect(t, s, newConnection(storage.ConnectionKey{ProviderID: "present", Workload: "present", User: "present"}))
+
 	updaterRan := func(what string) {
 		t.Errorf("%s: updater ran for a missing record", what)
 	}
@@ -207,6 +213,36 @@ func testNotFound(t *testing.T, s storage.Storage) {
 		}},
 		{"DeleteAPIKeyProvider", func() error { return s.DeleteAPIKeyProvider(ctx, "missing") }},
 		{"GetTokenVault", func() error { _, err := s.GetTokenVault(ctx, "missing"); return err }},
+		{"GetOAuthSession", func() error { _, err := s.GetOAuthSession(ctx, "missing"); return err }},
+		{"GetOAuthSessionByState", func() error { _, err := s.GetOAuthSessionByState(ctx, stateHash("missing")); return err }},
+		{"UpdateOAuthSession", func() error {
+			_, err := s.UpdateOAuthSession(ctx, "missing", func(sess storage.OAuthSession) (storage.OAuthSession, error) {
+				updaterRan("UpdateOAuthSession")
+				return sess, nil
+			})
+			return err
+		}},
+		{"CompleteOAuthSession", func() error { return s.CompleteOAuthSession(ctx, "missing", newConnection(missing)) }},
+		{"GetConnection", func() error { _, err := s.GetConnection(ctx, missing); return err }},
+		{"UpdateConnection", func() error {
+			_, err := s.UpdateConnection(ctx, missing, func(c storage.Connection) (storage.Connection, error) {
+				updaterRan("UpdateConnection")
+				return c, nil
+			})
+			return err
+		}},
+		{"DeleteConnection", func() error { return s.DeleteConnection(ctx, missing) }},
+		{"AcquireRefreshLease", func() error {
+			_, err := s.AcquireRefreshLease(ctx, missing, "owner", time.Now().Add(time.Minute))
+			return err
+		}},
+		{"FinishRefresh", func() error {
+			_, err := s.FinishRefresh(ctx, missing, "owner", 1, func(c storage.Connection) (storage.Connection, error) {
+				updaterRan("FinishRefresh")
+				return c, nil
+			})
+			return err
+		}},
 	} {
 		wantErr(t, c.call(), storage.ErrNotFound, c.what)
 	}

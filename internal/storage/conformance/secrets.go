@@ -39,21 +39,39 @@ func secretsFixture(t *testing.T, s storage.Storage) map[string]storage.SealedRe
 	c1.Token, c2.Token = sealed("key-1", "c1"), sealed("key-2", "c2")
 	mustOK(t, s.PutCachedToken(ctx, c1), "put cached token 1")
 	mustOK(t, s.PutCachedToken(ctx, c2), "put cached token 2")
+	k1 := storage.ConnectionKey{ProviderID: "oid-1", Workload: "agent", User: "alice"}
+	k2 := storage.ConnectionKey{ProviderID: "oid-1", Workload: "agent", User: "bob"}
+	// Sessions: one sealed with each key, one without secrets; the sessions
+	// that created the connections are completed and hold none either.
+	os1, os2, os3 := newSession("sess-1", k1), newSession("sess-2", k2), newSession("sess-3", k1)
+	os1.Secrets, os2.Secrets, os3.Secrets = sealed("key-1", "os1"), sealed("key-2", "os2"), storage.Sealed{}
+	for _, sess := range []storage.OAuthSession{os1, os2, os3} {
+		mustOK(t, s.CreateOAuthSession(ctx, sess), "create session "+sess.ID)
+	}
+	cn1, cn2 := newConnection(k1), newConnection(k2)
+	cn1.Tokens, cn2.Tokens = sealed("key-1", "cn1"), sealed("key-2", "cn2")
+	connect(t, s, cn1)
+	connect(t, s, cn2)
 
 	// Owners are what the vault binds ciphertexts to: access key ids for
 	// principals, provider ids (not names) for providers, "<purpose>/<id>"
-	// for server keys, and for cached tokens the provider id with the
-	// workload and cache key.
+	// for server keys, for cached tokens the provider id with the
+	// workload and cache key, session ids for sessions, and for
+	// connections the provider id with the workload and user.
 	return map[string]storage.SealedRef{
-		"p1": {Kind: storage.SecretPrincipal, Owner: "AKIA1", Sealed: p1.Secret},
-		"p2": {Kind: storage.SecretPrincipal, Owner: "AKIA2", Sealed: p2.Secret},
-		"o1": {Kind: storage.SecretOAuth2ClientSecret, Owner: "oid-1", Sealed: o1.ClientSecret},
-		"a1": {Kind: storage.SecretAPIKey, Owner: "aid-1", Sealed: a1.APIKey},
-		"a2": {Kind: storage.SecretAPIKey, Owner: "aid-2", Sealed: a2.APIKey},
-		"s1": {Kind: storage.SecretServerKey, Owner: "wat/sk-1", Sealed: s1.Key},
-		"s2": {Kind: storage.SecretServerKey, Owner: "audit/sk-2", Sealed: s2.Key},
-		"c1": {Kind: storage.SecretCachedToken, Owner: "oid-1", Workload: "agent", User: "scopes=a", Sealed: c1.Token},
-		"c2": {Kind: storage.SecretCachedToken, Owner: "oid-1", Workload: "agent", User: "scopes=b", Sealed: c2.Token},
+		"p1":  {Kind: storage.SecretPrincipal, Owner: "AKIA1", Sealed: p1.Secret},
+		"p2":  {Kind: storage.SecretPrincipal, Owner: "AKIA2", Sealed: p2.Secret},
+		"o1":  {Kind: storage.SecretOAuth2ClientSecret, Owner: "oid-1", Sealed: o1.ClientSecret},
+		"a1":  {Kind: storage.SecretAPIKey, Owner: "aid-1", Sealed: a1.APIKey},
+		"a2":  {Kind: storage.SecretAPIKey, Owner: "aid-2", Sealed: a2.APIKey},
+		"s1":  {Kind: storage.SecretServerKey, Owner: "wat/sk-1", Sealed: s1.Key},
+		"s2":  {Kind: storage.SecretServerKey, Owner: "audit/sk-2", Sealed: s2.Key},
+		"c1":  {Kind: storage.SecretCachedToken, Owner: "oid-1", Workload: "agent", User: "scopes=a", Sealed: c1.Token},
+		"c2":  {Kind: storage.SecretCachedToken, Owner: "oid-1", Workload: "agent", User: "scopes=b", Sealed: c2.Token},
+		"os1": {Kind: storage.SecretSession, Owner: "sess-1", Sealed: os1.Secrets},
+		"os2": {Kind: storage.SecretSession, Owner: "sess-2", Sealed: os2.Secrets},
+		"cn1": {Kind: storage.SecretConnection, Owner: "oid-1", Workload: "agent", User: "alice", Sealed: cn1.Tokens},
+		"cn2": {Kind: storage.SecretConnection, Owner: "oid-1", Workload: "agent", User: "bob", Sealed: cn2.Tokens},
 	}
 }
 
@@ -86,18 +104,19 @@ func testListStaleSecrets(t *testing.T, s storage.Storage) {
 		keyID string
 		want  []storage.SealedRef
 	}{
-		{"key-2", refsOf(fixture, "p1", "o1", "a1", "s1", "c1")},
-		{"key-1", refsOf(fixture, "p2", "a2", "s2", "c2")},
-		// The provider without a client secret is never listed.
-		{"key-3", refsOf(fixture, "p1", "p2", "o1", "a1", "a2", "s1", "s2", "c1", "c2")},
+		{"key-2", refsOf(fixture, "p1", "o1", "a1", "s1", "c1", "os1", "cn1")},
+		{"key-1", refsOf(fixture, "p2", "a2", "s2", "c2", "os2", "cn2")},
+		// The provider without a client secret and the sessions without
+		// secrets are never listed.
+		{"key-3", refsOf(fixture, "p1", "p2", "o1", "a1", "a2", "s1", "s2", "c1", "c2", "os1", "os2", "cn1", "cn2")},
 	} {
 		got, err := s.ListStaleSecrets(ctx, c.keyID, 0)
 		mustOK(t, err, "list secrets not sealed with "+c.keyID)
 		wantDiff(t, "secrets not sealed with "+c.keyID, c.want, sortRefs(got))
 	}
 
-	all := refsOf(fixture, "p1", "p2", "o1", "a1", "a2", "s1", "s2", "c1", "c2")
-	for _, limit := range []int{1, 2, 4, 6, 8} {
+	all := refsOf(fixture, "p1", "p2", "o1", "a1", "a2", "s1", "s2", "c1", "c2", "os1", "os2", "cn1", "cn2")
+	for _, limit := range []int{1, 2, 4, 6, 8, 10, 12, 13} {
 		got, err := s.ListStaleSecrets(ctx, "key-3", limit)
 		mustOK(t, err, "list stale secrets with a limit")
 		if len(got) != limit {
@@ -122,9 +141,12 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 	// Each kind's secret can be replaced through the reference rotation lists.
 	stale, err := s.ListStaleSecrets(ctx, "key-2", 0)
 	mustOK(t, err, "list stale secrets")
-	if len(stale) != 5 {
-		t.Fatalf("listed %d stale secrets, want 5", len(stale))
+	if len(stale) != 7 {
+		t.Fatalf("listed %d stale secrets, want 7", len(stale))
 	}
+	// Version counts changes of the tokens, which re-wrapping is not.
+	cn1Before, err := s.GetConnection(ctx, storage.ConnectionKey{ProviderID: "oid-1", Workload: "agent", User: "alice"})
+	mustOK(t, err, "get connection")
 	for _, ref := range stale {
 		mustOK(t, s.ReplaceSecret(ctx, ref, next("new:"+ref.Owner)), "replace "+string(ref.Kind)+" of "+ref.Owner)
 	}
@@ -152,6 +174,20 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 	c2, err := s.GetCachedToken(ctx, "oid-1", "agent", "scopes=b")
 	mustOK(t, err, "get the other cached token")
 	wantDiff(t, "cached token under another key", fixture["c2"].Sealed, c2.Token)
+	os1, err := s.GetOAuthSession(ctx, "sess-1")
+	mustOK(t, err, "get session")
+	wantDiff(t, "replaced session secrets", next("new:sess-1"), os1.Secrets)
+	os2, err := s.GetOAuthSession(ctx, "sess-2")
+	mustOK(t, err, "get the other session")
+	wantDiff(t, "session sealed with the current key", fixture["os2"].Sealed, os2.Secrets)
+	cn1, err := s.GetConnection(ctx, storage.ConnectionKey{ProviderID: "oid-1", Workload: "agent", User: "alice"})
+	mustOK(t, err, "get connection")
+	wantDiff(t, "replaced connection tokens", next("new:oid-1"), cn1.Tokens)
+	cn1.Tokens = cn1Before.Tokens
+	wantDiff(t, "connection after re-wrapping, but for its tokens", cn1Before, cn1)
+	cn2, err := s.GetConnection(ctx, storage.ConnectionKey{ProviderID: "oid-1", Workload: "agent", User: "bob"})
+	mustOK(t, err, "get the other connection")
+	wantDiff(t, "connection of another user", fixture["cn2"].Sealed, cn2.Tokens)
 	stale, err = s.ListStaleSecrets(ctx, "key-2", 0)
 	mustOK(t, err, "list stale secrets after rotation")
 	if len(stale) != 0 {
@@ -187,6 +223,11 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 		"a server key under another purpose":    {Kind: storage.SecretServerKey, Owner: "wat/sk-2", Sealed: fixture["s2"].Sealed},
 		"a server key with a workload":          {Kind: storage.SecretServerKey, Owner: "audit/sk-2", Workload: "agent", Sealed: fixture["s2"].Sealed},
 		"a principal with a workload":           {Kind: storage.SecretPrincipal, Owner: "AKIA2", Workload: "agent", Sealed: fixture["p2"].Sealed},
+		"a connection of another user":          {Kind: storage.SecretConnection, Owner: "oid-1", Workload: "agent", User: "carol", Sealed: fixture["cn2"].Sealed},
+		"a connection without its user":         {Kind: storage.SecretConnection, Owner: "oid-1", Workload: "agent", Sealed: fixture["cn2"].Sealed},
+		"a connection under the provider name":  {Kind: storage.SecretConnection, Owner: "oauth-1", Workload: "agent", User: "bob", Sealed: fixture["cn2"].Sealed},
+		"a session with a workload":             {Kind: storage.SecretSession, Owner: "sess-2", Workload: "agent", Sealed: fixture["os2"].Sealed},
+		"a missing session":                     {Kind: storage.SecretSession, Owner: "sess-9", Sealed: fixture["os2"].Sealed},
 	} {
 		wantErr(t, s.ReplaceSecret(ctx, ref, next("x")), storage.ErrNotFound, "replace "+what)
 	}
@@ -195,8 +236,15 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 
 	mustOK(t, s.DeleteServerKey(ctx, "audit", "sk-2"), "delete server key")
 	wantErr(t, s.ReplaceSecret(ctx, fixture["s2"], next("x")), storage.ErrNotFound, "replace a deleted server key")
+	wantErr(t, s.ReplaceSecret(ctx, fixture["os1"], next("late")), storage.ErrConflict, "replace session secrets with an outdated reference")
+	wantErr(t, s.ReplaceSecret(ctx, fixture["cn1"], next("late")), storage.ErrConflict, "replace connection tokens with an outdated reference")
+	noSecrets := storage.SealedRef{Kind: storage.SecretSession, Owner: "sess-3", Sealed: next("os3")}
+	wantErr(t, s.ReplaceSecret(ctx, noSecrets, next("x")), storage.ErrConflict, "replace the secrets of a session that holds none")
+
 	mustOK(t, s.DeleteWorkloadIdentity(ctx, "agent"), "delete the tokens' workload")
 	wantErr(t, s.ReplaceSecret(ctx, fixture["c2"], next("x")), storage.ErrNotFound, "replace a deleted cached token")
+	wantErr(t, s.ReplaceSecret(ctx, fixture["cn2"], next("x")), storage.ErrNotFound, "replace the tokens of a deleted connection")
+	wantErr(t, s.ReplaceSecret(ctx, fixture["os2"], next("x")), storage.ErrNotFound, "replace the secrets of a deleted session")
 	mustOK(t, s.DeleteAPIKeyProvider(ctx, "apikey-2"), "delete api key provider")
 	wantErr(t, s.ReplaceSecret(ctx, fixture["a2"], next("x")), storage.ErrNotFound, "replace the secret of a deleted owner")
 	gone := storage.SealedRef{Kind: storage.SecretPrincipal, Owner: "AKIA-GONE", Sealed: fixture["p2"].Sealed}

@@ -37,6 +37,32 @@ func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
+// A nullable timestamp column is NULL where the zero time means "unknown"
+// or "none" (a token's unknown expiry, an absent lease).
+
+func nullableMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return micros(t)
+}
+
+func fromNullableMicros(us sql.NullInt64) time.Time {
+	if !us.Valid {
+		return time.Time{}
+	}
+	return fromMicros(us.Int64)
+}
+
+// asStored is t as a timestamp column returns it: UTC, whole
+// microseconds; the zero time stays zero.
+func asStored(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return fromMicros(micros(t))
+}
+
 // createdTimes fills zero creation and update times with now.
 func createdTimes(created, updated *time.Time, now time.Time) {
 	if created.IsZero() {
@@ -63,6 +89,27 @@ func encodeJSON(v any) (string, error) {
 func decodeJSON(column, text string, v any) error {
 	if err := json.Unmarshal([]byte(text), v); err != nil {
 		return fmt.Errorf("sqlstore: decode column %s: %w", column, err)
+	}
+	return nil
+}
+
+// bytesColumn scans a nullable BLOB column into *b, keeping NULL (nil)
+// and an empty blob ([]byte{}) apart: SQLite's driver returns an empty
+// blob as a nil []byte, which a plain *[]byte destination cannot tell from
+// NULL.
+type bytesColumn struct{ b *[]byte }
+
+func (c bytesColumn) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*c.b = nil
+	case []byte:
+		// The driver owns src; copy it, into a non-nil slice even when empty.
+		*c.b = append([]byte{}, v...)
+	case string:
+		*c.b = []byte(v)
+	default:
+		return fmt.Errorf("sqlstore: cannot scan %T into bytes", src)
 	}
 	return nil
 }

@@ -109,9 +109,10 @@ func (s *Store) UpdateOAuth2Provider(ctx context.Context, name string, fn func(s
 	return stored, nil
 }
 
-// DeleteOAuth2Provider also deletes the provider's cached tokens. The
-// provider row goes first: on PostgreSQL that waits for any PutCachedToken
-// holding it, whose token is then deleted too.
+// DeleteOAuth2Provider also deletes the provider's cached tokens, sessions
+// and connections. The provider row goes first: on PostgreSQL that waits
+// for any PutCachedToken, CreateOAuthSession or CompleteOAuthSession
+// holding it, whose token, session or connection is then deleted too.
 func (s *Store) DeleteOAuth2Provider(ctx context.Context, name string) error {
 	return s.inTx(ctx, func(tx conn) error {
 		var id string
@@ -123,6 +124,9 @@ func (s *Store) DeleteOAuth2Provider(ctx context.Context, name string) error {
 			return fmt.Errorf("sqlstore: delete oauth2 provider %q: %w", name, err)
 		}
 		if err := deleteCachedTokens(ctx, tx, "provider_id", id); err != nil {
+			return err
+		}
+		if err := deleteUserGrants(ctx, tx, "provider_id", id); err != nil {
 			return err
 		}
 		return deleteTags(ctx, tx, storage.Resource{Kind: storage.KindOAuth2Provider, Name: name})

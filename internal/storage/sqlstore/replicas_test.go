@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/storage/conformance"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
 	"github.com/behalf-dev/behalf/internal/testutil/pgtest"
 )
@@ -229,4 +230,21 @@ func testAuditReplicas(t *testing.T, dsn string) {
 	if head.Seq != seq || !bytes.Equal(head.Hash, prev) {
 		t.Errorf("head is at %d, the last record at %d", head.Seq, seq)
 	}
+}
+
+// TestPostgresLeaseReplicas races refresh leases across two stores on one
+// database, as two replicas would: the row lock, not anything in-process,
+// must give each round exactly one holder and fence out overtaken ones.
+func TestPostgresLeaseReplicas(t *testing.T) {
+	conformance.RunReplicaTests(t, func(t *testing.T) []storage.Storage {
+		dsn := pgtest.NewDatabase(t)
+		return []storage.Storage{openStore(t, dsn), openStore(t, dsn)}
+	})
+}
+
+func TestSQLiteLeaseReplicas(t *testing.T) {
+	conformance.RunReplicaTests(t, func(t *testing.T) []storage.Storage {
+		dsn := filepath.Join(t.TempDir(), "behalf.db")
+		return []storage.Storage{openStore(t, dsn), openStore(t, dsn)}
+	})
 }

@@ -136,9 +136,13 @@ func (s *Store) DeleteWorkloadIdentity(ctx context.Context, name string) error {
 		if !ok {
 			return fmt.Errorf("sqlstore: workload identity %q: %w", name, storage.ErrNotFound)
 		}
-		// The row is gone (and locked on PostgreSQL) before its tokens go, so
-		// a concurrent PutCachedToken cannot leave one behind.
+		// The row is gone (and locked on PostgreSQL) before its tokens,
+		// sessions and connections go, so a concurrent PutCachedToken,
+		// CreateOAuthSession or CompleteOAuthSession cannot leave one behind.
 		if err := deleteCachedTokens(ctx, tx, "workload", name); err != nil {
+			return err
+		}
+		if err := deleteUserGrants(ctx, tx, "workload", name); err != nil {
 			return err
 		}
 		return deleteTags(ctx, tx, storage.Resource{Kind: storage.KindWorkloadIdentity, Name: name})
