@@ -61,6 +61,9 @@ var Policy = map[string]Rule{
 	"CreateVaultKey":   adminOnly,
 	"ListAuditRecords": adminOnly,
 	"VerifyAuditLog":   adminOnly,
+	"ListConnections":  adminOnly,
+	"RevokeConnection": adminOnly,
+	"DeleteConnection": adminOnly,
 
 	// Data plane.
 	"GetWorkloadAccessToken":          dataPlane,

@@ -39,6 +39,19 @@ type File struct {
 	InboundAuthorizers  []InboundAuthorizerFile `yaml:"inboundAuthorizers"`
 	WorkloadAccessToken WorkloadAccessTokenFile `yaml:"workloadAccessToken"`
 	Outbound            OutboundFile            `yaml:"outbound"`
+	UserFederation      UserFederationFile      `yaml:"userFederation"`
+	// Development turns on development-only features: the completion page
+	// at /dev/complete. Never in production.
+	Development bool `yaml:"development"`
+}
+
+// UserFederationFile configures three-legged OAuth.
+type UserFederationFile struct {
+	// SessionTTL is how long a user has to consent and be bound.
+	SessionTTL time.Duration `yaml:"sessionTtl"`
+	// ConnectionMaxIdle removes users' connections unused this long; 0
+	// keeps them until revoked.
+	ConnectionMaxIdle time.Duration `yaml:"connectionMaxIdle"`
 }
 
 // InboundAuthorizerFile is one customJWTAuthorizer.
@@ -108,6 +121,9 @@ type Config struct {
 	WATTTL             time.Duration
 	WATKeyRotation     time.Duration
 	OutboundTimeout    time.Duration
+	SessionTTL         time.Duration
+	ConnectionMaxIdle  time.Duration
+	Development        bool
 }
 
 // Defaults returns the zero-configuration settings.
@@ -120,6 +136,7 @@ func Defaults() File {
 		Log:                 LogFile{Level: "info", Format: "text"},
 		WorkloadAccessToken: WorkloadAccessTokenFile{TTL: 15 * time.Minute, KeyRotation: 24 * time.Hour},
 		Outbound:            OutboundFile{Timeout: 10 * time.Second},
+		UserFederation:      UserFederationFile{SessionTTL: 10 * time.Minute, ConnectionMaxIdle: 90 * 24 * time.Hour},
 	}
 }
 
@@ -137,6 +154,7 @@ var Env = []struct {
 	{"BEHALF_LOG_LEVEL", func(f *File, v string) { f.Log.Level = v }},
 	{"BEHALF_LOG_FORMAT", func(f *File, v string) { f.Log.Format = v }},
 	{"BEHALF_VAULT_KEYRING", func(f *File, v string) { f.Vault.Keyring = v }},
+	{"BEHALF_DEVELOPMENT", func(f *File, v string) { f.Development = v == "true" || v == "1" }},
 }
 
 // Problems lists every configuration error.
@@ -324,6 +342,13 @@ func (f File) Validate() (Config, error) {
 	}
 	if c.OutboundTimeout < time.Second || c.OutboundTimeout > 2*time.Minute {
 		fail("outbound.timeout", "must be between 1s and 2m")
+	}
+	c.SessionTTL, c.ConnectionMaxIdle, c.Development = f.UserFederation.SessionTTL, f.UserFederation.ConnectionMaxIdle, f.Development
+	if c.SessionTTL < time.Minute || c.SessionTTL > time.Hour {
+		fail("userFederation.sessionTtl", "must be between 1m and 1h")
+	}
+	if c.ConnectionMaxIdle != 0 && c.ConnectionMaxIdle < 24*time.Hour {
+		fail("userFederation.connectionMaxIdle", "must be 0 (never) or at least 24h")
 	}
 	if len(probs) > 0 {
 		return Config{}, probs

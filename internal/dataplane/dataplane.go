@@ -13,11 +13,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/behalf-dev/behalf/internal/authz"
@@ -52,6 +54,10 @@ type Deps struct {
 	// RecordTTL bounds how long a change made through another replica to a
 	// workload identity or provider takes to be seen; default 2s.
 	RecordTTL time.Duration
+	// Audit records what happens outside API calls (browser callbacks).
+	Audit      wire.Auditor
+	Log        *slog.Logger
+	Federation FederationOptions
 }
 
 // Service implements the data-plane operations.
@@ -64,6 +70,10 @@ type Service struct {
 	// tokens keeps sealed M2M tokens read from the vault, so that a hot
 	// entry is not read from storage on every call.
 	tokens *recordCache[storage.CachedToken]
+	// refreshes shares one refresh per connection among this process's
+	// callers; leaseOwner names this process to the others.
+	refreshes  singleflight.Group
+	leaseOwner string
 }
 
 // oauth2Provider is a provider record with its configuration decoded.
@@ -81,11 +91,12 @@ func New(d Deps) *Service {
 		d.RecordTTL = 2 * time.Second
 	}
 	return &Service{
-		Deps:      d,
-		workloads: newRecordCache[storage.WorkloadIdentity](d.RecordTTL, d.Now),
-		apiKeys:   newRecordCache[storage.APIKeyProvider](d.RecordTTL, d.Now),
-		oauth2:    newRecordCache[oauth2Provider](d.RecordTTL, d.Now),
-		tokens:    newRecordCache[storage.CachedToken](d.RecordTTL, d.Now),
+		leaseOwner: uuid.NewString(),
+		Deps:       d,
+		workloads:  newRecordCache[storage.WorkloadIdentity](d.RecordTTL, d.Now),
+		apiKeys:    newRecordCache[storage.APIKeyProvider](d.RecordTTL, d.Now),
+		oauth2:     newRecordCache[oauth2Provider](d.RecordTTL, d.Now),
+		tokens:     newRecordCache[storage.CachedToken](d.RecordTTL, d.Now),
 	}
 }
 
@@ -109,6 +120,7 @@ func (s *Service) Operations() []wire.Operation {
 		wire.JSON("GetWorkloadAccessTokenForUserId", "/identities/GetWorkloadAccessTokenForUserId", http.StatusOK, s.getWorkloadAccessTokenForUserID),
 		wire.JSON("GetResourceApiKey", "/identities/api-key", http.StatusOK, s.getResourceAPIKey),
 		wire.JSON("GetResourceOauth2Token", "/identities/oauth2/token", http.StatusOK, s.getResourceOAuth2Token),
+		wire.JSON("CompleteResourceTokenAuth", "/identities/CompleteResourceTokenAuth", http.StatusOK, s.completeResourceTokenAuth),
 	)
 }
 
@@ -139,9 +151,10 @@ type tokenOutput struct {
 	Token string `json:"workloadAccessToken"`
 }
 
-func (s *Service) mint(c *wire.Call, w storage.WorkloadIdentity, user string, notAfter time.Time) (*tokenOutput, error) {
+func (s *Service) mint(c *wire.Call, w storage.WorkloadIdentity, user, userToken string, notAfter time.Time) (*tokenOutput, error) {
 	c.Audit.User = user
-	token, _, err := s.Tokens.Mint(wat.Claims{Workload: w.Name, WorkloadVersion: w.CreatedAt.UnixMicro(), User: user, Principal: c.Caller.AccessKeyID}, notAfter)
+	token, _, err := s.Tokens.Mint(wat.Claims{Workload: w.Name, WorkloadVersion: w.CreatedAt.UnixMicro(), User: user, UserToken: userToken,
+		Principal: c.Caller.AccessKeyID}, notAfter)
 	if errors.Is(err, wat.ErrExpired) {
 		return nil, wire.Unauthorized("the user token expires now; get a fresh one")
 	}
@@ -164,7 +177,7 @@ func (s *Service) getWorkloadAccessToken(ctx context.Context, c *wire.Call, in *
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(c, w, "", time.Time{})
+	return s.mint(c, w, "", "", time.Time{})
 }
 
 type forJWTInput struct {
@@ -189,7 +202,7 @@ func (s *Service) getWorkloadAccessTokenForJWT(ctx context.Context, c *wire.Call
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(c, w, wat.UserFromJWT(id.Issuer, id.Subject), id.Expiry)
+	return s.mint(c, w, wat.UserFromJWT(id.Issuer, id.Subject), in.UserToken, id.Expiry)
 }
 
 // verifyUser validates a user's JWT with the authorizers the workload
@@ -235,7 +248,7 @@ func (s *Service) getWorkloadAccessTokenForUserID(ctx context.Context, c *wire.C
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(c, w, wat.UserFromID(in.UserID), time.Time{})
+	return s.mint(c, w, wat.UserFromID(in.UserID), "", time.Time{})
 }
 
 // access is a verified workload access token with its workload.

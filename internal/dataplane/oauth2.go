@@ -108,9 +108,10 @@ func (s *Service) getResourceOAuth2Token(ctx context.Context, c *wire.Call, in *
 			return nil, err
 		}
 		return &oauth2TokenOutput{AccessToken: token}, nil
+	case FlowOnBehalfOf:
+		return s.onBehalfOf(ctx, a, cp, in)
 	}
-	return nil, wire.Validation(fmt.Sprintf("oauth2Flow %s is not supported yet", in.Flow),
-		wire.FieldError{Name: "oauth2Flow", Message: "is not supported yet; use M2M"})
+	return s.userFederation(ctx, c, a, cp, in)
 }
 
 func (s *Service) loadOAuth2Provider(ctx context.Context, name string) (oauth2Provider, error) {
@@ -122,8 +123,17 @@ func (s *Service) loadOAuth2Provider(ctx context.Context, name string) (oauth2Pr
 	return oauth2Provider{OAuth2Provider: p, cfg: cfg}, err
 }
 
-// cacheRefreshMargin is how long before expiry a cached token is replaced.
+// cacheRefreshMargin is how long before expiry a token is replaced: a
+// minute, or a tenth of its lifetime when that is shorter, so that a
+// provider's short-lived tokens are still used for most of their life.
 const cacheRefreshMargin = time.Minute
+
+func refreshMargin(lifetime time.Duration) time.Duration {
+	if lifetime > 0 && lifetime/10 < cacheRefreshMargin {
+		return lifetime / 10
+	}
+	return cacheRefreshMargin
+}
 
 // defaultTokenLifetime is assumed for a token whose response gave no
 // expires_in.
@@ -167,18 +177,9 @@ func (s *Service) machineToken(ctx context.Context, p storage.OAuth2Provider, cf
 		if err != nil {
 			return nil, upstreamError(p.Name, err)
 		}
-		expiry := tok.Expiry
-		if expiry.IsZero() {
-			expiry = s.Now().Add(defaultTokenLifetime)
+		if err := s.putCachedToken(ctx, p.ID, workload, key, binding, tok.AccessToken, tok.Expiry); err != nil {
+			return nil, err
 		}
-		sealed, err := s.Vault.Seal(ctx, []byte(tok.AccessToken), binding)
-		if err != nil {
-			return nil, wire.Internal(err)
-		}
-		if err := s.Store.PutCachedToken(ctx, storage.CachedToken{ProviderID: p.ID, Workload: workload, Key: key, Token: sealed, ExpiresAt: expiry, CreatedAt: s.Now()}); err != nil {
-			return nil, wire.Internal(err)
-		}
-		s.tokens.invalidate(p.ID + "\x00" + workload + "\x00" + key)
 		return tok.AccessToken, nil
 	})
 	if err != nil {
@@ -192,7 +193,7 @@ func (s *Service) cachedToken(ctx context.Context, providerID, workload, key str
 	ct, err := s.tokens.get(ctx, id, func(ctx context.Context, _ string) (storage.CachedToken, error) {
 		return s.Store.GetCachedToken(ctx, providerID, workload, key)
 	})
-	if err != nil || s.Now().Add(cacheRefreshMargin).After(ct.ExpiresAt) {
+	if err != nil || s.Now().Add(refreshMargin(ct.ExpiresAt.Sub(ct.CreatedAt))).After(ct.ExpiresAt) {
 		if err == nil {
 			s.tokens.invalidate(id)
 		}
@@ -203,6 +204,29 @@ func (s *Service) cachedToken(ctx context.Context, providerID, workload, key str
 		return "", false
 	}
 	return string(token), true
+}
+
+// putCachedToken keeps a token, sealed, until shortly before it expires.
+func (s *Service) putCachedToken(ctx context.Context, providerID, workload, key string, b vault.Binding, token string, expiry time.Time) error {
+	if expiry.IsZero() {
+		expiry = s.Now().Add(defaultTokenLifetime)
+	}
+	sealed, err := s.Vault.Seal(ctx, []byte(token), b)
+	if err != nil {
+		return wire.Internal(err)
+	}
+	err = s.Store.PutCachedToken(ctx, storage.CachedToken{ProviderID: providerID, Workload: workload, Key: key, Token: sealed, ExpiresAt: expiry, CreatedAt: s.Now()})
+	if err != nil {
+		return wire.Internal(err)
+	}
+	s.tokens.invalidate(providerID + "\x00" + workload + "\x00" + key)
+	return nil
+}
+
+// userDigest separates cache entries per user and per user token.
+func userDigest(user, token string) string {
+	h := sha256.Sum256([]byte(user + "\x00" + token))
+	return hex.EncodeToString(h[:12])
 }
 
 // addRequestParameters adds RFC 8707 resource indicators, audiences and

@@ -278,3 +278,71 @@ func printable(s string, max int) string {
 	}
 	return string(b)
 }
+
+// Revocation is one call to a revocation endpoint.
+type Revocation struct {
+	Endpoint     string
+	Style        oauthvendor.RevocationStyle
+	AuthMethod   oauthvendor.AuthMethod
+	ClientID     string
+	ClientSecret string
+	// Token is revoked; Hint is "refresh_token" or "access_token".
+	Token, Hint string
+	Headers     map[string]string
+}
+
+// Revoke revokes a token at the provider: RFC 7009 §2.1, or the vendor's
+// own style (a bearer-authenticated call, or GitHub's application API). A
+// token the provider does not know counts as revoked (RFC 7009 §2.2).
+func (c *Client) Revoke(ctx context.Context, r Revocation) error {
+	var req *http.Request
+	var err error
+	switch r.Style {
+	case oauthvendor.RevocationBearer:
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, r.Endpoint, nil)
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+r.Token)
+		}
+	case oauthvendor.RevocationGitHub:
+		body, _ := json.Marshal(map[string]string{"access_token": r.Token})
+		endpoint := strings.ReplaceAll(r.Endpoint, oauthvendor.ClientIDPlaceholder, url.PathEscape(r.ClientID))
+		req, err = http.NewRequestWithContext(ctx, http.MethodDelete, endpoint, bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.SetBasicAuth(r.ClientID, r.ClientSecret)
+		}
+	default:
+		form := url.Values{"token": {r.Token}}
+		if r.Hint != "" {
+			form.Set("token_type_hint", r.Hint)
+		}
+		req, err = c.newRequest(ctx, Request{Endpoint: r.Endpoint, AuthMethod: r.AuthMethod, ClientID: r.ClientID, ClientSecret: r.ClientSecret}, form)
+	}
+	if err != nil {
+		return &ProviderError{Reason: "the provider's revocation endpoint is not a valid URL"}
+	}
+	req.Header.Set("Accept", "application/json")
+	for k, v := range r.Headers {
+		req.Header.Set(k, v)
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &ProviderError{Reason: "could not reach the provider's revocation endpoint"}
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, maxResponse))
+	// GitHub answers 404 for a token it does not know: already revoked.
+	if res.StatusCode/100 == 2 || (r.Style == oauthvendor.RevocationGitHub && res.StatusCode == http.StatusNotFound) {
+		return nil
+	}
+	pe := &ProviderError{Status: res.StatusCode}
+	var e response
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		pe.Code, pe.Description = e.Error, e.ErrorDescription
+	}
+	pe.redact(r.ClientSecret)
+	return pe
+}

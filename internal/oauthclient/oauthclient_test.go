@@ -165,3 +165,42 @@ func TestSecretEchoedByProviderIsRedacted(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestRevoke(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter) { w.WriteHeader(200) })
+	c := &Client{HTTP: http.DefaultClient}
+	err := c.Revoke(context.Background(), Revocation{Endpoint: f.URL, ClientID: "id", ClientSecret: "sec", Token: "rt-1", Hint: "refresh_token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, _ := url.ParseQuery(f.body)
+	if u, p, ok := f.got.BasicAuth(); !ok || u != "id" || p != "sec" || form.Get("token") != "rt-1" || form.Get("token_type_hint") != "refresh_token" {
+		t.Fatalf("RFC 7009 request: %v %v", f.got.Header, form)
+	}
+
+	if err := c.Revoke(context.Background(), Revocation{Endpoint: f.URL, Style: oauthvendor.RevocationBearer, Token: "at-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.got.Header.Get("Authorization") != "Bearer at-1" {
+		t.Fatalf("bearer style: %v", f.got.Header)
+	}
+
+	gh := newFake(t, func(w http.ResponseWriter) { w.WriteHeader(404) })
+	if err := c.Revoke(context.Background(), Revocation{Endpoint: gh.URL + "/applications/{client_id}/token", Style: oauthvendor.RevocationGitHub, ClientID: "Iv1.x", ClientSecret: "s", Token: "gho_1"}); err != nil {
+		t.Fatalf("github style, unknown token: %v", err)
+	}
+	if gh.got.Method != http.MethodDelete || gh.got.URL.Path != "/applications/Iv1.x/token" || !strings.Contains(gh.body, "gho_1") {
+		t.Fatalf("github style: %s %s %s", gh.got.Method, gh.got.URL.Path, gh.body)
+	}
+
+	bad := newFake(t, jsonAnswer(400, `{"error":"unsupported_token_type","error_description":"no"}`))
+	err = c.Revoke(context.Background(), Revocation{Endpoint: bad.URL, ClientID: "id", Token: "x"})
+	var pe *ProviderError
+	if !errors.As(err, &pe) || pe.Code != "unsupported_token_type" {
+		t.Fatalf("%v", err)
+	}
+	missing := newFake(t, func(w http.ResponseWriter) { w.WriteHeader(404) })
+	if err := c.Revoke(context.Background(), Revocation{Endpoint: missing.URL, ClientID: "id", Token: "x"}); err == nil {
+		t.Fatal("a 404 from an RFC 7009 endpoint counted as success")
+	}
+}

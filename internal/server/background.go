@@ -56,11 +56,23 @@ func (s *Server) maintain(ctx context.Context) {
 		s.log.Error("rotating workload access token keys", "err", err)
 	}
 	n, err := s.store.DeleteExpiredCachedTokens(ctx, time.Now())
+	s.logCleanup(ctx, "expired cached tokens", n, err)
+	// Sessions are kept a day past expiry, so that a late poll still hears
+	// FAILED rather than "no such session".
+	n, err = s.store.DeleteExpiredOAuthSessions(ctx, time.Now().Add(-24*time.Hour))
+	s.logCleanup(ctx, "expired OAuth sessions", n, err)
+	if s.cfg.ConnectionMaxIdle > 0 {
+		n, err = s.store.DeleteIdleConnections(ctx, time.Now().Add(-s.cfg.ConnectionMaxIdle))
+		s.logCleanup(ctx, "connections unused for "+s.cfg.ConnectionMaxIdle.String(), n, err)
+	}
+}
+
+func (s *Server) logCleanup(ctx context.Context, what string, n int, err error) {
 	switch {
 	case err != nil && ctx.Err() == nil:
-		s.log.Error("removing expired cached tokens", "err", err)
+		s.log.Error("removing "+what, "err", err)
 	case n > 0:
-		s.log.Debug("removed expired cached tokens", "count", n)
+		s.log.Info("removed "+what, "count", n)
 	}
 }
 

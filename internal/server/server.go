@@ -128,6 +128,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users,
 		OAuth:     &oauthclient.Client{HTTP: noRedirects(cfg.OutboundTimeout), UserAgent: "behalf (+https://github.com/behalf-dev/behalf)"},
 		Principal: principals.principal,
+		Audit:     auditor{s.audit},
+		Log:       log,
+		Federation: dataplane.FederationOptions{
+			SessionTTL: cfg.SessionTTL, CallbackBase: cfg.PublicURL + control.CallbackPath,
+		},
 	})
 
 	if err := s.bootstrapAdmin(ctx, opts.Getenv); err != nil {
@@ -137,11 +142,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	s.router = wire.NewRouter(newAuthenticator(cfg.Region, principals), authz.Authorizer{}, auditor{s.audit}, log)
 	s.router.Handle(s.control.Operations()...)
 	s.router.Handle(s.data.Operations()...)
+	s.router.Handle(s.data.ConnectionOperations()...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
+	mux.HandleFunc("GET "+control.CallbackPath+"{provider}", s.data.Callback)
+	if cfg.Development {
+		mux.HandleFunc("GET /dev/complete", s.data.DevComplete)
+		log.Warn("development mode is on: /dev/complete completes sessions of user-id users for anyone who holds their session URI; never use it in production")
+	}
 	mux.Handle("/", s.router)
 	s.handler = mux
 	return s, nil

@@ -46,7 +46,11 @@ type Claims struct {
 	WorkloadVersion int64 `json:"wv"`
 	// User is the user key (see UserFromJWT, UserFromID); empty when the
 	// workload acts for itself.
-	User      string `json:"usr,omitempty"`
+	User string `json:"usr,omitempty"`
+	// UserToken is the user's own JWT when the token was minted from one;
+	// the on-behalf-of token exchange (RFC 8693) presents it as the subject
+	// token. Encryption keeps it from the agent holding this token.
+	UserToken string `json:"ujt,omitempty"`
 	Principal string `json:"prn"`
 	IssuedAt  int64  `json:"iat"`
 	Expiry    int64  `json:"exp"`
@@ -204,8 +208,9 @@ func (i *Issuer) Mint(c Claims, notAfter time.Time) (token string, expiry time.T
 	return token, expiry, err
 }
 
-// maxToken bounds what Open parses; a real token is a few hundred bytes.
-const maxToken = 8 << 10
+// maxToken bounds what Open parses: a token is a few hundred bytes, or a
+// few kilobytes when it carries a user's JWT (itself at most 16 KiB).
+const maxToken = 64 << 10
 
 // Open authenticates and decrypts a token and checks its expiry.
 func (i *Issuer) Open(ctx context.Context, token string) (Claims, error) {

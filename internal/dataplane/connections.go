@@ -1,0 +1,237 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/oauthvendor"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// Connections are users' grants held for workloads. These operations are
+// behalf extensions (AgentCore has no way to list or revoke a user's
+// stored tokens); they are admin-only.
+
+// ConnectionOperations lists the lifecycle operations.
+func (s *Service) ConnectionOperations() []wire.Operation {
+	reads := []wire.Operation{
+		wire.JSON("ListConnections", "/behalf/ListConnections", http.StatusOK, s.listConnections),
+	}
+	return append(reads, wire.Audited(
+		wire.JSON("RevokeConnection", "/behalf/RevokeConnection", http.StatusOK, s.revokeConnection),
+		wire.JSON("DeleteConnection", "/behalf/DeleteConnection", http.StatusNoContent, s.deleteConnection),
+	)...)
+}
+
+type listConnectionsInput struct {
+	Provider   string  `json:"provider,omitempty"`
+	Workload   string  `json:"workload,omitempty"`
+	User       string  `json:"user,omitempty"`
+	NextToken  *string `json:"nextToken,omitempty"`
+	MaxResults *int    `json:"maxResults,omitempty"`
+}
+
+func (in *listConnectionsInput) Validate(c *wire.Checker) {
+	c.String("provider", in.Provider, 0, 128, nil)
+	c.String("workload", in.Workload, 0, 255, nil)
+	c.String("user", in.User, 0, 2048, nil)
+	c.Range("maxResults", in.MaxResults, 1, 1000)
+}
+
+type connectionOutput struct {
+	Provider     string     `json:"provider"`
+	Workload     string     `json:"workload"`
+	User         string     `json:"user"`
+	Status       string     `json:"status"`
+	Scopes       []string   `json:"scopes"`
+	ExpiresAt    *wire.Time `json:"accessTokenExpiresAt,omitempty"`
+	CreatedTime  wire.Time  `json:"createdTime"`
+	LastUsedTime wire.Time  `json:"lastUsedTime"`
+}
+
+type listConnectionsOutput struct {
+	Connections []connectionOutput `json:"connections"`
+	NextToken   *string            `json:"nextToken,omitempty"`
+}
+
+func (s *Service) listConnections(ctx context.Context, _ *wire.Call, in *listConnectionsInput) (*listConnectionsOutput, error) {
+	f := storage.ConnectionFilter{Workload: in.Workload, User: in.User}
+	if in.Provider != "" {
+		p, err := s.Store.GetOAuth2Provider(ctx, in.Provider)
+		if errors.Is(err, storage.ErrNotFound) {
+			return &listConnectionsOutput{Connections: []connectionOutput{}}, nil
+		}
+		if err != nil {
+			return nil, wire.Internal(err)
+		}
+		f.ProviderID = p.ID
+	}
+	after, err := wire.ParseNextToken("nextToken", in.NextToken)
+	if err != nil {
+		return nil, err
+	}
+	if after != "" {
+		if f.After, err = decodeConnectionCursor(after); err != nil {
+			return nil, wire.Validation("nextToken is not a token returned by this API", wire.FieldError{Name: "nextToken", Message: "is invalid"})
+		}
+	}
+	limit := 100
+	if in.MaxResults != nil {
+		limit = *in.MaxResults
+	}
+	f.Limit = limit + 1
+	conns, err := s.Store.ListConnections(ctx, f)
+	if err != nil {
+		return nil, wire.Internal(err)
+	}
+	out := &listConnectionsOutput{Connections: []connectionOutput{}}
+	if len(conns) > limit {
+		conns = conns[:limit]
+		out.NextToken = wire.NextToken(encodeConnectionCursor(conns[limit-1].ConnectionKey))
+	}
+	names := map[string]string{}
+	for _, c := range conns {
+		name, ok := names[c.ProviderID]
+		if !ok {
+			name = s.providerName(ctx, c.ProviderID)
+			names[c.ProviderID] = name
+		}
+		o := connectionOutput{Provider: name, Workload: c.Workload, User: c.User, Status: string(c.Status), Scopes: c.Scopes,
+			CreatedTime: wire.Time(c.CreatedAt), LastUsedTime: wire.Time(c.LastUsedAt)}
+		if o.Scopes == nil {
+			o.Scopes = []string{}
+		}
+		if !c.ExpiresAt.IsZero() {
+			t := wire.Time(c.ExpiresAt)
+			o.ExpiresAt = &t
+		}
+		out.Connections = append(out.Connections, o)
+	}
+	return out, nil
+}
+
+func encodeConnectionCursor(k storage.ConnectionKey) string {
+	return k.ProviderID + "\x00" + k.Workload + "\x00" + k.User
+}
+
+func decodeConnectionCursor(s string) (storage.ConnectionKey, error) {
+	var k storage.ConnectionKey
+	parts := strings.SplitN(s, "\x00", 3)
+	if len(parts) != 3 {
+		return k, errors.New("bad cursor")
+	}
+	return storage.ConnectionKey{ProviderID: parts[0], Workload: parts[1], User: parts[2]}, nil
+}
+
+type connectionInput struct {
+	Provider string `json:"provider"`
+	Workload string `json:"workload"`
+	User     string `json:"user"`
+}
+
+func (in *connectionInput) Validate(c *wire.Checker) {
+	c.String("provider", in.Provider, 1, 128, providerNamePattern)
+	c.String("workload", in.Workload, 3, 255, workloadNamePattern)
+	c.String("user", in.User, 1, 2048, nil)
+}
+
+func (s *Service) connection(ctx context.Context, c *wire.Call, in *connectionInput) (storage.OAuth2Provider, storage.Connection, error) {
+	c.Audit.Provider, c.Audit.Workload, c.Audit.User = in.Provider, in.Workload, in.User
+	p, err := s.Store.GetOAuth2Provider(ctx, in.Provider)
+	if errors.Is(err, storage.ErrNotFound) {
+		return p, storage.Connection{}, wire.NotFound("OAuth2 credential provider %s does not exist", in.Provider)
+	}
+	if err != nil {
+		return p, storage.Connection{}, wire.Internal(err)
+	}
+	conn, err := s.Store.GetConnection(ctx, storage.ConnectionKey{ProviderID: p.ID, Workload: in.Workload, User: in.User})
+	if errors.Is(err, storage.ErrNotFound) {
+		return p, conn, wire.NotFound("user %s has no connection to %s for workload identity %s", in.User, in.Provider, in.Workload)
+	}
+	if err != nil {
+		return p, conn, wire.Internal(err)
+	}
+	return p, conn, nil
+}
+
+type revokeOutput struct {
+	// RevokedAtProvider reports whether the provider confirmed revocation
+	// (RFC 7009); false when it offers no revocation endpoint.
+	RevokedAtProvider bool   `json:"revokedAtProvider"`
+	Message           string `json:"message"`
+}
+
+// revokeConnection revokes the user's tokens at the provider when it
+// offers revocation (RFC 7009 §2; the refresh token first, which revokes
+// its access tokens too at most providers, §2.1), then deletes the
+// connection. A provider that fails to revoke leaves the connection in
+// place, so the revocation can be retried.
+func (s *Service) revokeConnection(ctx context.Context, c *wire.Call, in *connectionInput) (*revokeOutput, error) {
+	p, conn, err := s.connection(ctx, c, in)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := s.loadOAuth2Provider(ctx, p.Name)
+	if err != nil {
+		return nil, wire.Internal(err)
+	}
+	endpoint, style := cp.cfg.Resolved.RevocationEndpoint, cp.cfg.VendorInfo().RevocationStyle
+	if endpoint != "" && style == oauthvendor.RevocationNone {
+		style = oauthvendor.RevocationRFC7009 // discovered for a custom or tenant provider
+	}
+	out := &revokeOutput{}
+	if endpoint != "" {
+		ts, err := s.openTokens(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		secret, err := s.Vault.Open(ctx, p.ClientSecret, vault.Binding{Kind: storage.SecretOAuth2ClientSecret, Owner: p.ID})
+		if err != nil {
+			return nil, wire.Internal(err)
+		}
+		defer clear(secret)
+		v := cp.cfg.VendorInfo()
+		base := oauthclient.Revocation{Endpoint: endpoint, Style: style, AuthMethod: cp.cfg.AuthMethod(), ClientID: cp.cfg.ClientID,
+			ClientSecret: string(secret), Headers: v.TokenRequestHeaders}
+		toRevoke := []struct{ token, hint string }{{ts.RefreshToken, "refresh_token"}, {ts.AccessToken, "access_token"}}
+		if style != oauthvendor.RevocationRFC7009 {
+			toRevoke = toRevoke[1:] // bearer and GitHub styles revoke the access token (grant)
+		}
+		for _, t := range toRevoke {
+			if t.token == "" {
+				continue
+			}
+			r := base
+			r.Token, r.Hint = t.token, t.hint
+			if err := s.OAuth.Revoke(ctx, r); err != nil {
+				return nil, upstreamError(p.Name, err)
+			}
+		}
+		out.RevokedAtProvider = true
+	}
+	if err := s.Store.DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, wire.Internal(err)
+	}
+	if out.RevokedAtProvider {
+		out.Message = "revoked at " + p.Name + " and deleted"
+	} else {
+		out.Message = p.Name + " offers no token revocation; the connection was deleted here, and the user can also revoke access in their " + p.Name + " account"
+	}
+	return out, nil
+}
+
+func (s *Service) deleteConnection(ctx context.Context, c *wire.Call, in *connectionInput) (*struct{}, error) {
+	_, conn, err := s.connection(ctx, c, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Store.DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, wire.Internal(err)
+	}
+	return nil, nil
+}
