@@ -344,8 +344,8 @@ func (f File) Validate() (Config, error) {
 		fail("outbound.timeout", "must be between 1s and 2m")
 	}
 	c.SessionTTL, c.ConnectionMaxIdle, c.Development = f.UserFederation.SessionTTL, f.UserFederation.ConnectionMaxIdle, f.Development
-	if c.SessionTTL < time.Minute || c.SessionTTL > time.Hour {
-		fail("userFederation.sessionTtl", "must be between 1m and 1h")
+	if c.SessionTTL < 10*time.Second || c.SessionTTL > time.Hour {
+		fail("userFederation.sessionTtl", "must be between 10s and 1h")
 	}
 	if c.ConnectionMaxIdle != 0 && c.ConnectionMaxIdle < 24*time.Hour {
 		fail("userFederation.connectionMaxIdle", "must be 0 (never) or at least 24h")

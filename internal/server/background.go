@@ -105,6 +105,11 @@ func (s *Server) rewrap(ctx context.Context) {
 	}
 }
 
+// Maintain runs the periodic maintenance now — key rotation and the
+// removal of expired tokens, sessions and idle connections; for tests and
+// tools.
+func (s *Server) Maintain(ctx context.Context) { s.maintain(ctx) }
+
 // Rewrap re-wraps stale secrets now and reports how many; for tests and
 // tools.
 func (s *Server) Rewrap(ctx context.Context) (int, error) {
