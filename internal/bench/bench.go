@@ -34,6 +34,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver, to create the benchmark's database
 
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/server"
 	"github.com/behalf-dev/behalf/internal/storage"
 )
@@ -96,11 +97,11 @@ func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
 		}
 	}
 
-	p, err := startIdP()
+	idp, err := startIdP()
 	if err != nil {
 		return nil, err
 	}
-	defer p.close()
+	defer idp.Close()
 
 	dataDir, err := os.MkdirTemp("", "behalf-bench-")
 	if err != nil {
@@ -118,7 +119,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
 		defer drop()
 		f.Storage, backend = dsn, "PostgreSQL ("+server.RedactDSN(dsn)+")"
 	}
-	f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "bench", DiscoveryURL: p.url + "/.well-known/openid-configuration", AllowedAudience: []string{benchAudience}}}
+	f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "bench", DiscoveryURL: idp.URL + "/.well-known/openid-configuration", AllowedAudience: []string{benchClientID}}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -144,11 +145,11 @@ func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
 
 	base := "http://" + ln.Addr().String()
 	h := newHarness(opts.Concurrency)
-	runtimeCreds, err := setUp(ctx, h, base, p)
+	runtimeCreds, err := setUp(ctx, h, base, idp.URL)
 	if err != nil {
 		return nil, fmt.Errorf("set up: %w", err)
 	}
-	reqs, err := requests(ctx, h, base, runtimeCreds, p)
+	reqs, err := requests(ctx, h, base, runtimeCreds, idp.URL)
 	if err != nil {
 		return nil, fmt.Errorf("prepare requests: %w", err)
 	}
@@ -199,6 +200,54 @@ func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
 	tw.Flush()
 	fmt.Fprintf(out, "\naudit records written during the measured runs: %d, for %d successful credential vends (warm-up calls are audited too)\n", after-before, vends)
 	return results, nil
+}
+
+const (
+	benchClientID     = "bench-agent"
+	benchClientSecret = "bench-agent-secret"
+)
+
+// startIdP runs the development identity provider on loopback, so that the
+// benchmark needs nothing but the behalf binary; the tests use a real
+// provider (Dex) instead. Its tokens outlive any run.
+func startIdP() (*httpServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	idp, err := devidp.New(devidp.Options{Issuer: "http://" + ln.Addr().String(), AccessTokenTTL: 24 * time.Hour,
+		Clients: []devidp.Client{{ID: benchClientID, Secret: benchClientSecret}}})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &http.Server{Handler: idp.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go s.Serve(ln)
+	return &httpServer{URL: idp.Issuer(), Server: s}, nil
+}
+
+// userJWT gets a user's ID token from the IdP with the password grant, as
+// a user's application would get one by signing in.
+func userJWT(ctx context.Context, issuer string) (string, error) {
+	form := url.Values{"grant_type": {"password"}, "username": {"bench-user"}, "password": {"bench"}, "scope": {"openid"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, issuer+"/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(benchClientID, benchClientSecret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var tok struct {
+		IDToken string `json:"id_token"`
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&tok); err != nil || res.StatusCode != http.StatusOK || tok.IDToken == "" {
+		return "", fmt.Errorf("the identity provider's password grant answered HTTP %d", res.StatusCode)
+	}
+	return tok.IDToken, nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
@@ -353,7 +402,7 @@ func (h *harness) load(ctx context.Context, r request, d time.Duration) Result {
 // setUp creates, as the admin, what the vend paths need: a workload
 // identity, an API-key provider, a CustomOauth2 provider at the local IdP,
 // and a runtime principal granted the workload.
-func setUp(ctx context.Context, h *harness, base string, p *idp) (aws.Credentials, error) {
+func setUp(ctx context.Context, h *harness, base, issuer string) (aws.Credentials, error) {
 	admin := aws.Credentials{AccessKeyID: adminID, SecretAccessKey: adminSecret}
 	post := func(path string, in any, out any) error {
 		body, _ := json.Marshal(in)
@@ -369,7 +418,7 @@ func setUp(ctx context.Context, h *harness, base string, p *idp) (aws.Credential
 		"name": "bench-m2m", "credentialProviderVendor": "CustomOauth2",
 		"oauth2ProviderConfigInput": map[string]any{"customOauth2ProviderConfig": map[string]any{
 			"clientId": benchClientID, "clientSecret": benchClientSecret,
-			"oauthDiscovery": map[string]any{"discoveryUrl": p.url + "/.well-known/openid-configuration"},
+			"oauthDiscovery": map[string]any{"discoveryUrl": issuer + "/.well-known/openid-configuration"},
 		}},
 	}, nil); err != nil {
 		return aws.Credentials{}, err
@@ -386,12 +435,12 @@ func setUp(ctx context.Context, h *harness, base string, p *idp) (aws.Credential
 
 // requests prepares each operation's request, signed as the runtime
 // principal, and warms the M2M cache with one call.
-func requests(ctx context.Context, h *harness, base string, creds aws.Credentials, p *idp) (map[string]request, error) {
-	userJWT, err := p.sign("bench-user", time.Hour)
+func requests(ctx context.Context, h *harness, base string, creds aws.Credentials, issuer string) (map[string]request, error) {
+	user, err := userJWT(ctx, issuer)
 	if err != nil {
 		return nil, err
 	}
-	jwtBody, _ := json.Marshal(map[string]string{"workloadName": "bench-agent", "userToken": userJWT})
+	jwtBody, _ := json.Marshal(map[string]string{"workloadName": "bench-agent", "userToken": user})
 	var wat struct {
 		Token string `json:"workloadAccessToken"`
 	}

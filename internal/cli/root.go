@@ -73,7 +73,9 @@ func NewRoot() *cobra.Command {
 		newVaultCommand(cf),
 		newTagCommand(cf),
 		newAuditCommand(cf),
+		newConnectionCommand(cf),
 		newBenchCommand(),
+		newDevIdPCommand(),
 	)
 	return root
 }

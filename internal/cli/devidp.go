@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/behalf-dev/behalf/internal/devidp"
+)
+
+func newDevIdPCommand() *cobra.Command {
+	var listen string
+	var clientSpecs []string
+	var opts devidp.Options
+	cmd := &cobra.Command{
+		Use:   "dev-idp",
+		Short: "Run a development-only OAuth 2.0 / OpenID provider on loopback, to try behalf without a real IdP",
+		Long: `Run a DEVELOPMENT-ONLY identity provider: discovery, JWKS, a consent page where anyone
+signs in as any username, and a token endpoint for the authorization_code (PKCE S256
+required), refresh_token (rotated), client_credentials, password (any non-empty password)
+and token-exchange grants, plus RFC 7009 revocation. Everything is kept in memory and lost
+on exit. It listens on loopback only and prints ready-to-paste commands at start.
+
+Clients may use any https redirect URI, or any http one on localhost, so behalf's callback
+URL needs no registration.`,
+		Example: `  behalf dev-idp
+  behalf dev-idp --listen 127.0.0.1:9400 --client agent:agent-secret --client ci:ci-secret --token-ttl 60s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, spec := range clientSpecs {
+				id, secret, ok := strings.Cut(spec, ":")
+				if !ok || id == "" || secret == "" {
+					return fmt.Errorf("--client %q: want ID:SECRET", spec)
+				}
+				opts.Clients = append(opts.Clients, devidp.Client{ID: id, Secret: secret})
+			}
+			if len(opts.Clients) == 0 {
+				opts.Clients = []devidp.Client{{ID: "agent", Secret: "agent-secret"}}
+			}
+			if opts.AccessTokenTTL < time.Second {
+				return errors.New("--token-ttl must be at least 1s")
+			}
+			return runDevIdP(cmd, listen, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&listen, "listen", "127.0.0.1:9400", "address to listen on: 127.0.0.1, [::1] or localhost, with a port")
+	fl.StringArrayVar(&clientSpecs, "client", nil, "a client as ID:SECRET, repeatable (default agent:agent-secret)")
+	fl.DurationVar(&opts.AccessTokenTTL, "token-ttl", time.Hour, "lifetime of access and ID tokens")
+	fl.BoolVar(&opts.DisableRefreshRotation, "no-rotation", false, "keep refresh tokens valid after use instead of rotating them")
+	return cmd
+}
+
+func runDevIdP(cmd *cobra.Command, listen string, opts devidp.Options) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	// The same three names behalf accepts for plain-http discovery URLs.
+	if host != "127.0.0.1" && host != "::1" && host != "localhost" {
+		return fmt.Errorf("--listen %q: the dev IdP accepts any password, so it listens only on 127.0.0.1, [::1] or localhost", listen)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	opts.Issuer = "http://" + net.JoinHostPort(host, port)
+
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	opts.Observe = func(ev devidp.Event) {
+		// Events carry no tokens or secrets.
+		attrs := []any{"endpoint", ev.Endpoint, "client", ev.ClientID}
+		if ev.GrantType != "" {
+			attrs = append(attrs, "grant_type", ev.GrantType)
+		}
+		if ev.Subject != "" {
+			attrs = append(attrs, "sub", ev.Subject)
+		}
+		if ev.Error != "" {
+			log.Warn("refused", append(attrs, "error", ev.Error)...)
+			return
+		}
+		log.Info("granted", attrs...)
+	}
+	idp, err := devidp.New(opts)
+	if err != nil {
+		return err
+	}
+	printDevIdPBanner(cmd.OutOrStdout(), idp.Issuer(), opts)
+
+	hs := &http.Server{
+		Handler:           idp.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+// printDevIdPBanner prints the endpoints and commands to paste. It shows
+// the first client's secret: the operator chose it on this command line
+// (or took the default), and the commands are useless without it.
+func printDevIdPBanner(out io.Writer, issuer string, opts devidp.Options) {
+	c := opts.Clients[0]
+	ids := make([]string, len(opts.Clients))
+	for i, cl := range opts.Clients {
+		ids[i] = cl.ID
+	}
+	rotation := "rotated on every use"
+	if opts.DisableRefreshRotation {
+		rotation = "not rotated"
+	}
+	discovery := issuer + "/.well-known/openid-configuration"
+	auth := "-u '" + c.ID + ":" + c.Secret + "'"
+	fmt.Fprintf(out, `behalf dev-idp: a DEVELOPMENT-ONLY identity provider. Anyone can sign in as anyone with any
+password, and everything is kept in memory. Never use it for real users.
+
+  issuer:         %s
+  discovery:      %s
+  clients:        %s (any https redirect URI, or http on localhost)
+  tokens:         access and ID tokens live %s; refresh tokens are %s
+
+A user's JWT (the password grant; any username and password):
+
+  USER_JWT=$(curl -s %s -d grant_type=password -d username=alice -d password=x -d scope=openid \
+    %s/token | sed -n 's/.*"id_token":"\([^"]*\)".*/\1/p')
+
+A machine-to-machine token (client credentials):
+
+  curl -s %s -d grant_type=client_credentials %s/token
+
+For behalf to accept the users' JWTs, in its configuration file (behalf serve --config FILE):
+
+  inboundAuthorizers:
+    - name: dev-idp
+      discoveryUrl: %s
+      allowedAudience: [%s]
+
+As a CustomOauth2 credential provider (M2M and three-legged OAuth):
+
+  printf %%s '%s' | behalf provider oauth2 create dev-idp --vendor CustomOauth2 \
+    --discovery-url %s --client-id '%s' --client-secret -
+
+Stop with Ctrl-C.
+`, issuer, discovery, strings.Join(ids, ", "), opts.AccessTokenTTL, rotation,
+		auth, issuer, auth, issuer, discovery, strings.Join(ids, ", "), c.Secret, discovery, c.ID)
+}

@@ -1,0 +1,137 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/cli"
+	"github.com/behalf-dev/behalf/internal/config"
+)
+
+func TestDevIdPRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--listen", "0.0.0.0:9400"},
+		{"--listen", ":9400"},
+		{"--listen", "[::]:9400"},
+		{"--listen", "192.168.1.10:9400"},
+		{"--listen", "127.0.0.1"},
+		{"--client", "agent"},
+		{"--client", ":secret"},
+		{"--token-ttl", "0s"},
+	} {
+		var out, errb bytes.Buffer
+		code := cli.Execute(t.Context(), append([]string{"dev-idp"}, args...), strings.NewReader(""), &out, &errb)
+		if code == 0 || out.Len() != 0 || !strings.HasPrefix(errb.String(), "behalf: ") {
+			t.Errorf("dev-idp %v: exit %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer the command writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestDevIdPServes(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Execute(ctx, []string{"dev-idp", "--listen", "127.0.0.1:0", "--client", "app:app-secret", "--client", "ci:ci-secret", "--token-ttl", "60s"},
+			strings.NewReader(""), &out, &errb)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "Stop with Ctrl-C") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner; stdout %q, stderr %q", out.String(), errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	banner := out.String()
+	m := regexp.MustCompile(`issuer:\s+(http://127\.0\.0\.1:\d+)\n`).FindStringSubmatch(banner)
+	if m == nil {
+		t.Fatalf("no issuer in the banner:\n%s", banner)
+	}
+	issuer := m[1]
+	for _, want := range []string{
+		"DEVELOPMENT-ONLY", issuer + "/.well-known/openid-configuration", "app, ci", "live 1m0s",
+		"curl -s -u 'app:app-secret' -d grant_type=password", "allowedAudience: [app, ci]",
+	} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, banner)
+		}
+	}
+
+	// The printed configuration snippet is valid behalf configuration.
+	snippet := banner[strings.Index(banner, "  inboundAuthorizers:"):]
+	snippet = snippet[:strings.Index(snippet, "\n\n")+1]
+	path := filepath.Join(t.TempDir(), "behalf.yaml")
+	if err := os.WriteFile(path, []byte(snippet), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := config.Load(path, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("snippet:\n%s\n%v", snippet, err)
+	}
+	if _, err := f.Validate(); err != nil {
+		t.Fatalf("snippet:\n%s\n%v", snippet, err)
+	}
+
+	// The password grant of the printed curl command.
+	res, err := http.Get(issuer + "/.well-known/openid-configuration")
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("discovery: %v %v", res, err)
+	}
+	res.Body.Close()
+	req, _ := http.NewRequest(http.MethodPost, issuer+"/token", strings.NewReader(url.Values{
+		"grant_type": {"password"}, "username": {"alice"}, "password": {"x"}, "scope": {"openid"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", "app-secret")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || res.StatusCode != 200 || tok["id_token"] == nil || tok["expires_in"] != 60.0 {
+		t.Fatalf("password grant: %d %v %v", res.StatusCode, tok, err)
+	}
+	res.Body.Close()
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("dev-idp did not stop")
+	}
+	logs := errb.String()
+	if !strings.Contains(logs, "grant_type=password") || !strings.Contains(logs, "sub=alice") {
+		t.Errorf("log lacks the grant:\n%s", logs)
+	}
+	for _, secret := range []string{tok["access_token"].(string), tok["id_token"].(string), tok["refresh_token"].(string), "app-secret"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("log contains a secret:\n%s", logs)
+		}
+	}
+}

@@ -1,0 +1,326 @@
+// Package devidp is a development-only OAuth 2.0 authorization server and
+// OpenID provider, so that behalf can be tried on one machine with nothing
+// else installed: `behalf dev-idp` runs it on loopback. It keeps everything
+// in memory, accepts any username and any password, and must never face real
+// users. It is still a correct implementation of the protocols below, and
+// behalf talks to it exactly as to a real provider.
+//
+//   - Discovery: OpenID Connect Discovery 1.0 and RFC 8414, at both
+//     well-known paths; a JWKS at /keys (one RSA-2048 key made at start).
+//   - /authorize: RFC 6749 §4.1 with RFC 7636 PKCE, which is required and
+//     must be S256 (RFC 9700 §2.1.1); the response carries iss (RFC 9207).
+//     It shows a consent page where anyone may sign in as any username.
+//   - /token: authorization_code, refresh_token (rotated by default: a reused
+//     rotated-out token revokes its whole family, RFC 9700 §4.14.2),
+//     client_credentials, password (any non-empty password: a development
+//     shortcut) and RFC 8693 token exchange of a JWT this server issued.
+//     Clients authenticate with client_secret_basic or client_secret_post.
+//     RFC 8707 resource values become the access token's aud.
+//   - /revoke: RFC 7009, for refresh tokens (the whole family) and for
+//     access and ID tokens (by jti, which token exchange then refuses).
+//
+// Access and ID tokens are RS256 JWTs with iss, sub (the username, or the
+// client id for client_credentials), aud (the resources, else the client
+// id), azp, client_id, scope, iat, exp and jti; ID tokens add email
+// (<user>@example.com) and name. Every grant with a user also returns an ID
+// token, whether or not scope has openid. Refresh tokens are opaque and live
+// until revoked, rotated out, or the process exits.
+//
+// Non-goals: no userinfo endpoint, no introspection, no dynamic client
+// registration, no implicit or hybrid flows, no public clients, no
+// prompt/max_age handling, no actor tokens in token exchange, and revoking a
+// refresh token does not revoke the access tokens it produced (they are
+// self-contained JWTs).
+//
+// # The consent flow by hand
+//
+// The consent form is bound to a cookie (so that another site cannot submit
+// it for the user): keep a cookie jar between the two steps. With the
+// default client, and a redirect URI nothing needs to listen on:
+//
+//	V=$(openssl rand -hex 32)   # the PKCE code verifier
+//	C=$(printf %s "$V" | openssl dgst -sha256 -binary | openssl base64 -A | tr '+/' '-_' | tr -d =)
+//	CB=http://127.0.0.1:9090/cb
+//	T=$(curl -s -c jar "http://127.0.0.1:9400/authorize?response_type=code&client_id=agent&scope=openid&state=s1&redirect_uri=$CB&code_challenge=$C&code_challenge_method=S256" \
+//	  | sed -n 's/.*name="form_token" value="\([^"]*\)".*/\1/p')
+//	LOC=$(curl -s -b jar -d form_token="$T" -d username=alice -d action=allow -o /dev/null -w '%{redirect_url}' http://127.0.0.1:9400/consent)
+//	CODE=$(printf %s "$LOC" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
+//	TOKENS=$(curl -s -u agent:agent-secret -d grant_type=authorization_code -d code="$CODE" -d redirect_uri=$CB -d code_verifier="$V" http://127.0.0.1:9400/token)
+//	RT=$(printf %s "$TOKENS" | sed -n 's/.*"refresh_token":"\([^"]*\)".*/\1/p')
+//	curl -s -u agent:agent-secret -d grant_type=refresh_token -d refresh_token="$RT" http://127.0.0.1:9400/token  # new tokens and a new refresh token
+//	curl -s -u agent:agent-secret -d grant_type=refresh_token -d refresh_token="$RT" http://127.0.0.1:9400/token  # invalid_grant: $RT was rotated out, and its family is now revoked
+//	curl -s -u agent:agent-secret -d token="$RT" http://127.0.0.1:9400/revoke                                     # RFC 7009: always 200
+//
+// action=deny instead sends the browser back with error=access_denied.
+package devidp
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Client is a registered confidential client.
+type Client struct {
+	ID, Secret string
+	// RedirectURIs are compared exactly (RFC 9700 §4.1.3). Empty means any
+	// https URI, or http URI on localhost, 127.0.0.1 or [::1]: a development
+	// shortcut so that behalf's callback URL need not be registered first.
+	RedirectURIs []string
+}
+
+// Options configure New.
+type Options struct {
+	// Issuer is the server's base URL, e.g. http://127.0.0.1:9400, with no
+	// path: the handler serves its endpoints at the root.
+	Issuer  string
+	Clients []Client
+	// AccessTokenTTL is the lifetime of access and ID tokens; default 1h.
+	AccessTokenTTL time.Duration
+	// DisableRefreshRotation keeps a refresh token valid after use; the
+	// refresh response then has no refresh_token (RFC 6749 §6).
+	DisableRefreshRotation bool
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Observe, if set, is called after every authorization decision, token
+	// request and revocation, from the request's goroutine. Events hold no
+	// secrets.
+	Observe func(Event)
+}
+
+// Event describes one request's outcome.
+type Event struct {
+	Endpoint  string // "authorize", "token" or "revoke"
+	GrantType string // the grant_type of a token request
+	ClientID  string // the client, once known
+	Subject   string // the user or client tokens were issued for
+	Error     string // the OAuth error code; "" on success
+}
+
+// Server is a development identity provider. It is safe for concurrent use.
+type Server struct {
+	issuer   string
+	clients  map[string]Client
+	ttl      time.Duration
+	rotate   bool
+	now      func() time.Time
+	observe  func(Event)
+	atSigner jose.Signer // typ at+jwt (RFC 9068)
+	idSigner jose.Signer // typ JWT
+	public   jose.JSONWebKey
+	handler  http.Handler
+
+	mu        sync.Mutex
+	pending   map[string]*pending  // consent forms, by hash of the form token
+	codes     map[string]*code     // authorization codes, by hash
+	refresh   map[string]*family   // every refresh token issued, by hash
+	revoked   map[string]time.Time // revoked jti → its exp
+	lastPrune time.Time
+}
+
+const (
+	codeTTL    = 5 * time.Minute
+	consentTTL = 10 * time.Minute
+	maxForm    = 64 << 10
+)
+
+// New checks opts and makes a server with a fresh signing key.
+func New(opts Options) (*Server, error) {
+	u, err := url.Parse(opts.Issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("devidp: issuer %q must be an http(s) URL with a host and no path, query or fragment", opts.Issuer)
+	}
+	if len(opts.Clients) == 0 {
+		return nil, errors.New("devidp: at least one client is required")
+	}
+	s := &Server{
+		issuer: u.Scheme + "://" + u.Host, clients: map[string]Client{}, ttl: opts.AccessTokenTTL,
+		rotate: !opts.DisableRefreshRotation, now: opts.Now, observe: opts.Observe,
+		pending: map[string]*pending{}, codes: map[string]*code{}, refresh: map[string]*family{}, revoked: map[string]time.Time{},
+	}
+	for _, c := range opts.Clients {
+		if c.ID == "" || c.Secret == "" {
+			return nil, errors.New("devidp: every client needs an id and a secret")
+		}
+		if _, dup := s.clients[c.ID]; dup {
+			return nil, fmt.Errorf("devidp: client %q is listed twice", c.ID)
+		}
+		for _, r := range c.RedirectURIs {
+			if !validRedirect(r) {
+				return nil, fmt.Errorf("devidp: client %q: redirect URI %q must be an absolute https URL, or http on a loopback host, without a fragment", c.ID, r)
+			}
+		}
+		s.clients[c.ID] = c
+	}
+	if s.ttl <= 0 {
+		s.ttl = time.Hour
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("devidp: %w", err)
+	}
+	jwk := jose.JSONWebKey{Key: key, Algorithm: string(jose.RS256), Use: "sig"}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("devidp: %w", err)
+	}
+	jwk.KeyID = hex.EncodeToString(tp[:8])
+	s.public = jwk.Public()
+	for typ, dst := range map[jose.ContentType]*jose.Signer{"at+jwt": &s.atSigner, "JWT": &s.idSigner} {
+		if *dst, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jwk}, (&jose.SignerOptions{}).WithType(typ)); err != nil {
+			return nil, fmt.Errorf("devidp: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.discovery)
+	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.public}})
+	})
+	mux.HandleFunc("GET /authorize", s.authorize)
+	mux.HandleFunc("POST /consent", s.consent)
+	mux.HandleFunc("POST /token", s.token)
+	mux.HandleFunc("POST /revoke", s.revoke)
+	s.handler = mux
+	return s, nil
+}
+
+// Handler serves every endpoint.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Issuer is the iss of every token and the base of every endpoint.
+func (s *Server) Issuer() string { return s.issuer }
+
+// grantTypes are the grant types /token accepts.
+var grantTypes = []string{"authorization_code", "refresh_token", "client_credentials", "password", grantTokenExchange}
+
+const grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+// discovery serves OpenID Connect Discovery 1.0 §3 / RFC 8414 §2 metadata.
+func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
+	auth := []string{"client_secret_basic", "client_secret_post"}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                         s.issuer,
+		"authorization_endpoint":                         s.issuer + "/authorize",
+		"token_endpoint":                                 s.issuer + "/token",
+		"jwks_uri":                                       s.issuer + "/keys",
+		"revocation_endpoint":                            s.issuer + "/revoke",
+		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query"},
+		"grant_types_supported":                          grantTypes,
+		"subject_types_supported":                        []string{"public"},
+		"id_token_signing_alg_values_supported":          []string{"RS256"},
+		"token_endpoint_auth_methods_supported":          auth,
+		"revocation_endpoint_auth_methods_supported":     auth,
+		"code_challenge_methods_supported":               []string{"S256"},
+		"authorization_response_iss_parameter_supported": true,
+	})
+}
+
+// oauthError is an RFC 6749 §5.2 error. Its description is shown to the
+// client, so it never holds a token.
+type oauthError struct {
+	code, description string
+}
+
+func (e *oauthError) Error() string { return e.code + ": " + e.description }
+
+func oerr(code, format string, args ...any) *oauthError {
+	return &oauthError{code: code, description: fmt.Sprintf(format, args...)}
+}
+
+func writeError(w http.ResponseWriter, e *oauthError, basicAuth bool) {
+	status := http.StatusBadRequest
+	switch e.code {
+	case "invalid_client":
+		status = http.StatusUnauthorized
+		if basicAuth {
+			w.Header().Set("WWW-Authenticate", `Basic realm="behalf dev-idp"`)
+		}
+	case "server_error":
+		status = http.StatusInternalServerError
+	}
+	writeJSON(w, status, map[string]string{"error": e.code, "error_description": e.description})
+}
+
+// writeJSON answers with the no-store headers of RFC 6749 §5.1, which every
+// response carrying a token needs and none of the others mind.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// postForm parses a bounded form body and refuses repeated parameters
+// (RFC 6749 §3.1, §3.2), except resource (RFC 8707) and audience (RFC 8693).
+func postForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return nil, oerr("invalid_request", "the body is not a valid application/x-www-form-urlencoded form")
+	}
+	return r.PostForm, single(r.PostForm)
+}
+
+func single(v url.Values) *oauthError {
+	for k, vs := range v {
+		if len(vs) > 1 && k != "resource" && k != "audience" {
+			return oerr("invalid_request", "parameter %s is repeated", k)
+		}
+	}
+	return nil
+}
+
+// hash is the map key of a bearer secret, so that the maps never hold one.
+func hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// pruneLocked drops expired consent forms, codes and revocations, at most
+// once a minute. Refresh token families are kept: a rotated-out token must
+// stay recognisable.
+func (s *Server) pruneLocked(now time.Time) {
+	if now.Sub(s.lastPrune) < time.Minute {
+		return
+	}
+	s.lastPrune = now
+	for k, p := range s.pending {
+		if now.After(p.exp) {
+			delete(s.pending, k)
+		}
+	}
+	for k, c := range s.codes {
+		if now.After(c.exp) {
+			delete(s.codes, k)
+		}
+	}
+	for k, exp := range s.revoked {
+		if now.After(exp) {
+			delete(s.revoked, k)
+		}
+	}
+}
+
+func (s *Server) emit(ev Event) {
+	if s.observe != nil {
+		s.observe(ev)
+	}
+}

@@ -1,0 +1,378 @@
+package devidp
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// family is one grant's chain of refresh tokens (RFC 9700 §4.14.2).
+type family struct {
+	clientID, subject, scope string
+	resource                 []string
+	current                  string // hash of the one live refresh token
+	revoked                  bool
+}
+
+// claims of access tokens (RFC 9068 §2.2) and ID tokens (OIDC Core §2).
+type claims struct {
+	jwt.Claims
+	ClientID string `json:"client_id,omitempty"`
+	AZP      string `json:"azp,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	Nonce    string `json:"nonce,omitempty"`
+	Email    string `json:"email,omitempty"`
+	Name     string `json:"name,omitempty"`
+}
+
+// RFC 8693 §3 token type identifiers.
+const (
+	tokenTypeAccess = "urn:ietf:params:oauth:token-type:access_token"
+	tokenTypeID     = "urn:ietf:params:oauth:token-type:id_token"
+	tokenTypeJWT    = "urn:ietf:params:oauth:token-type:jwt"
+)
+
+// token is the token endpoint (RFC 6749 §3.2).
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	ev := Event{Endpoint: "token"}
+	resp, e := s.tokenRequest(w, r, &ev)
+	if e != nil {
+		ev.Error = e.code
+		_, _, basic := r.BasicAuth()
+		writeError(w, e, basic)
+	} else {
+		writeJSON(w, http.StatusOK, resp)
+	}
+	s.emit(ev)
+}
+
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, ev *Event) (map[string]any, *oauthError) {
+	form, e := postForm(w, r)
+	ev.GrantType = form.Get("grant_type")
+	if e != nil {
+		return nil, e
+	}
+	c, e := s.authenticate(r, form)
+	if e != nil {
+		return nil, e
+	}
+	ev.ClientID = c.ID
+	scope, e := parseScope(form.Get("scope"))
+	if e != nil {
+		return nil, e
+	}
+	resource, e := parseResources(form["resource"])
+	if e != nil {
+		return nil, e
+	}
+	now := s.now()
+	switch ev.GrantType {
+	case "authorization_code":
+		return s.redeemCode(c, form, resource, ev, now)
+	case "refresh_token":
+		return s.redeemRefresh(c, form, scope, resource, ev, now)
+	case "client_credentials": // RFC 6749 §4.4: no refresh token
+		ev.Subject = c.ID
+		return s.issue(tokens{client: c.ID, subject: c.ID, scope: scope, resource: resource}, now)
+	case "password": // RFC 6749 §4.3, with any non-empty password
+		u := form.Get("username")
+		if !usernamePattern.MatchString(u) || form.Get("password") == "" {
+			return nil, oerr("invalid_grant", "username must be 1 to 64 letters, digits, '.', '_' or '-', and password must not be empty")
+		}
+		ev.Subject = u
+		rt := s.startFamily(&family{clientID: c.ID, subject: u, scope: scope, resource: resource})
+		return s.issue(tokens{client: c.ID, subject: u, scope: scope, resource: resource, user: true, refresh: rt}, now)
+	case grantTokenExchange:
+		return s.exchange(c, form, scope, resource, ev, now)
+	case "":
+		return nil, oerr("invalid_request", "grant_type is required")
+	}
+	return nil, oerr("unsupported_grant_type", "grant_type must be one of %s", strings.Join(grantTypes, ", "))
+}
+
+// authenticate checks client_secret_basic or client_secret_post; RFC 6749
+// §2.3 forbids using both.
+func (s *Server) authenticate(r *http.Request, form url.Values) (Client, *oauthError) {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		switch {
+		case err1 != nil || err2 != nil:
+			return Client{}, oerr("invalid_client", "the Basic credentials are not form-urlencoded")
+		case form.Has("client_secret"):
+			return Client{}, oerr("invalid_request", "use one client authentication method, not Basic and client_secret both")
+		case form.Has("client_id") && form.Get("client_id") != id:
+			return Client{}, oerr("invalid_request", "client_id differs from the Basic credentials")
+		}
+	} else {
+		id, secret = form.Get("client_id"), form.Get("client_secret")
+	}
+	c, ok := s.clients[id]
+	if !ok || subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
+		return Client{}, oerr("invalid_client", "client authentication failed")
+	}
+	return c, nil
+}
+
+// redeemCode is RFC 6749 §4.1.3 with the RFC 7636 §4.6 check.
+func (s *Server) redeemCode(c Client, form url.Values, resource []string, ev *Event, now time.Time) (map[string]any, *oauthError) {
+	verifier := form.Get("code_verifier")
+	s.mu.Lock()
+	k, e := s.useCodeLocked(c, form.Get("code"), form.Get("redirect_uri"), verifier, now)
+	if e != nil {
+		s.mu.Unlock()
+		return nil, e
+	}
+	if len(resource) == 0 {
+		resource = k.resource
+	}
+	k.family = &family{clientID: c.ID, subject: k.subject, scope: k.scope, resource: resource}
+	rt := s.nextRefreshLocked(k.family)
+	s.mu.Unlock()
+	ev.Subject = k.subject
+	return s.issue(tokens{client: c.ID, subject: k.subject, scope: k.scope, nonce: k.nonce, resource: resource, user: true, refresh: rt}, now)
+}
+
+func (s *Server) useCodeLocked(c Client, raw, redirectURI, verifier string, now time.Time) (*code, *oauthError) {
+	k := s.codes[hash(raw)]
+	switch {
+	case k == nil || now.After(k.exp):
+		return nil, oerr("invalid_grant", "the code is unknown or has expired")
+	case k.clientID != c.ID:
+		return nil, oerr("invalid_grant", "the code was issued to another client")
+	case k.redeemed:
+		// RFC 6749 §4.1.2: a replayed code revokes what it produced.
+		if k.family != nil {
+			k.family.revoked = true
+		}
+		return nil, oerr("invalid_grant", "the code was already used; the tokens issued for it are revoked")
+	}
+	k.redeemed = true // any attempt uses the code up
+	sum := sha256.Sum256([]byte(verifier))
+	switch {
+	case redirectURI != k.redirectURI:
+		return nil, oerr("invalid_grant", "redirect_uri does not match the authorization request")
+	case !verifierPattern.MatchString(verifier) ||
+		subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(k.challenge)) != 1:
+		return nil, oerr("invalid_grant", "code_verifier does not match the code_challenge")
+	}
+	return k, nil
+}
+
+// redeemRefresh is RFC 6749 §6. With rotation, each refresh token works
+// once; presenting a rotated-out one revokes the family, since either the
+// client or an attacker holds a stolen token (RFC 9700 §4.14.2).
+func (s *Server) redeemRefresh(c Client, form url.Values, scope string, resource []string, ev *Event, now time.Time) (map[string]any, *oauthError) {
+	rt := form.Get("refresh_token")
+	if rt == "" {
+		return nil, oerr("invalid_request", "refresh_token is required")
+	}
+	s.mu.Lock()
+	f := s.refresh[hash(rt)]
+	switch {
+	case f == nil || f.revoked:
+		s.mu.Unlock()
+		return nil, oerr("invalid_grant", "the refresh token is unknown or revoked")
+	case f.clientID != c.ID:
+		s.mu.Unlock()
+		return nil, oerr("invalid_grant", "the refresh token was issued to another client")
+	case s.rotate && f.current != hash(rt):
+		f.revoked = true
+		s.mu.Unlock()
+		return nil, oerr("invalid_grant", "the refresh token was already used; its whole family is now revoked")
+	}
+	ev.Subject = f.subject
+	granted := strings.Fields(f.scope)
+	for _, t := range strings.Fields(scope) {
+		if !slices.Contains(granted, t) {
+			s.mu.Unlock()
+			return nil, oerr("invalid_scope", "scope %s was not granted", t)
+		}
+	}
+	if scope == "" {
+		scope = f.scope
+	}
+	if len(resource) == 0 {
+		resource = f.resource
+	}
+	next := ""
+	if s.rotate {
+		next = s.nextRefreshLocked(f)
+	}
+	s.mu.Unlock()
+	return s.issue(tokens{client: c.ID, subject: f.subject, scope: scope, resource: resource, user: true, refresh: next}, now)
+}
+
+// exchange is RFC 8693 §2: a JWT this server issued, unexpired and not
+// revoked, becomes an access token for the same subject, for the requesting
+// client. Any client may exchange any such token. RFC 8693 §2.2.2 wants
+// invalid_request for an unacceptable subject token.
+func (s *Server) exchange(c Client, form url.Values, scope string, resource []string, ev *Event, now time.Time) (map[string]any, *oauthError) {
+	switch stt := form.Get("subject_token_type"); {
+	case form.Get("subject_token") == "" || stt == "":
+		return nil, oerr("invalid_request", "subject_token and subject_token_type are required")
+	case stt != tokenTypeAccess && stt != tokenTypeID && stt != tokenTypeJWT:
+		return nil, oerr("invalid_request", "subject_token_type must be %s, %s or %s", tokenTypeAccess, tokenTypeID, tokenTypeJWT)
+	case form.Has("actor_token"):
+		return nil, oerr("invalid_request", "actor_token is not supported")
+	}
+	if rtt := form.Get("requested_token_type"); rtt != "" && rtt != tokenTypeAccess {
+		return nil, oerr("invalid_request", "requested_token_type must be %s", tokenTypeAccess)
+	}
+	sc, ok := s.parse(form.Get("subject_token"), now)
+	if ok {
+		s.mu.Lock()
+		_, revoked := s.revoked[sc.ID]
+		s.mu.Unlock()
+		ok = !revoked
+	}
+	if !ok {
+		return nil, oerr("invalid_request", "subject_token is not an unexpired, unrevoked token from this issuer")
+	}
+	ev.Subject = sc.Subject
+	if scope == "" {
+		scope = sc.Scope
+	}
+	// RFC 8693 §2.1 audience is a logical name; it joins the resources in aud.
+	if a := form.Get("audience"); a != "" {
+		resource = append(slices.Clone(resource), a)
+	}
+	resp, e := s.issue(tokens{client: c.ID, subject: sc.Subject, scope: scope, resource: resource}, now)
+	if resp != nil {
+		resp["issued_token_type"] = tokenTypeAccess
+	}
+	return resp, e
+}
+
+// revoke is RFC 7009 §2. Unknown, expired and already revoked tokens are
+// answered 200 (§2.2); token_type_hint is unneeded, as both kinds are tried.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	ev := Event{Endpoint: "revoke"}
+	if e := s.revokeRequest(w, r, &ev); e != nil {
+		ev.Error = e.code
+		_, _, basic := r.BasicAuth()
+		writeError(w, e, basic)
+	} else {
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	}
+	s.emit(ev)
+}
+
+func (s *Server) revokeRequest(w http.ResponseWriter, r *http.Request, ev *Event) *oauthError {
+	form, e := postForm(w, r)
+	if e != nil {
+		return e
+	}
+	c, e := s.authenticate(r, form)
+	if e != nil {
+		return e
+	}
+	ev.ClientID = c.ID
+	tok := form.Get("token")
+	if tok == "" {
+		return oerr("invalid_request", "token is required")
+	}
+	// RFC 7009 §2.1: a client may revoke only its own tokens.
+	const notYours = "the token was issued to another client"
+	s.mu.Lock()
+	if f := s.refresh[hash(tok)]; f != nil {
+		defer s.mu.Unlock()
+		if f.clientID != c.ID {
+			return oerr("unauthorized_client", notYours)
+		}
+		f.revoked, ev.Subject = true, f.subject
+		return nil
+	}
+	s.mu.Unlock()
+	if cl, ok := s.parse(tok, s.now()); ok {
+		if cl.ClientID != c.ID {
+			return oerr("unauthorized_client", notYours)
+		}
+		s.mu.Lock()
+		s.revoked[cl.ID] = cl.Expiry.Time()
+		s.mu.Unlock()
+		ev.Subject = cl.Subject
+	}
+	return nil
+}
+
+// tokens is what one grant issues.
+type tokens struct {
+	client, subject, scope, nonce string
+	resource                      []string // the access token's aud; default the client
+	user                          bool     // add an ID token
+	refresh                       string   // "" for none
+}
+
+func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthError) {
+	aud := t.resource
+	if len(aud) == 0 {
+		aud = []string{t.client}
+	}
+	c := claims{
+		Claims: jwt.Claims{Issuer: s.issuer, Subject: t.subject, Audience: aud, ID: rand.Text(),
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(s.ttl))},
+		ClientID: t.client, AZP: t.client, Scope: t.scope,
+	}
+	at, err := jwt.Signed(s.atSigner).Claims(c).Serialize()
+	if err != nil {
+		return nil, oerr("server_error", "signing failed")
+	}
+	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int64(s.ttl / time.Second)}
+	if t.scope != "" {
+		resp["scope"] = t.scope
+	}
+	if t.refresh != "" {
+		resp["refresh_token"] = t.refresh
+	}
+	if t.user {
+		c.Audience, c.ID, c.Nonce = jwt.Audience{t.client}, rand.Text(), t.nonce
+		c.Email, c.Name = t.subject+"@example.com", strings.ToUpper(t.subject[:1])+t.subject[1:]
+		if resp["id_token"], err = jwt.Signed(s.idSigner).Claims(c).Serialize(); err != nil {
+			return nil, oerr("server_error", "signing failed")
+		}
+	}
+	return resp, nil
+}
+
+func (s *Server) startFamily(f *family) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextRefreshLocked(f)
+}
+
+// nextRefreshLocked issues f's next refresh token and makes it the only
+// live one.
+func (s *Server) nextRefreshLocked(f *family) string {
+	rt := rand.Text()
+	f.current = hash(rt)
+	s.refresh[f.current] = f
+	return rt
+}
+
+// parse verifies a JWT this server issued and checks that it is unexpired.
+func (s *Server) parse(token string, now time.Time) (*claims, bool) {
+	t, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return nil, false
+	}
+	var c claims
+	if t.Claims(s.public, &c) != nil || c.ID == "" ||
+		c.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer, Time: now}, 0) != nil {
+		return nil, false
+	}
+	return &c, true
+}
