@@ -155,3 +155,15 @@ func TestExampleFileIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The walk-through configuration in examples/ stays valid.
+func TestDevExampleIsValid(t *testing.T) {
+	f, err := Load(filepath.Join("..", "..", "examples", "dev.yaml"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Validate()
+	if err != nil || !c.Development || len(c.InboundAuthorizers) != 1 {
+		t.Fatalf("%+v %v", c, err)
+	}
+}

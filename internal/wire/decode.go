@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -24,12 +24,12 @@ func Decode(body []byte, v any) error {
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := checkShape(dec, reflect.TypeOf(v), "", 0); err != nil {
+	sc := scanner{data: body}
+	if err := sc.value(reflect.TypeOf(v), nil, 0); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	sc.skipSpace()
+	if sc.pos != len(sc.data) {
 		return CannotParse("request body has data after the JSON value")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -67,9 +67,52 @@ func jsonKind(t reflect.Type) string {
 
 var rawMessageType = reflect.TypeFor[json.RawMessage]()
 
-// checkShape reads one JSON value from dec and checks its object members
-// against t. A nil t accepts any value (still rejecting duplicates).
-func checkShape(dec *json.Decoder, t reflect.Type, path string, depth int) error {
+// path is a member's path, built only when an error names it.
+type path struct {
+	parent *path
+	key    string
+	index  int // for list items, when key is ""
+}
+
+func (p *path) String() string {
+	if p == nil {
+		return ""
+	}
+	parent := p.parent.String()
+	if p.key == "" {
+		return parent + "[" + strconv.Itoa(p.index) + "]"
+	}
+	if parent == "" {
+		return p.key
+	}
+	return parent + "." + p.key
+}
+
+var errSyntax = CannotParse("request body is not valid JSON")
+
+// scanner walks a JSON text once, checking object members against the
+// target type. It leaves the finer points of JSON syntax (numbers,
+// literals, escapes) to json.Unmarshal, which runs next; it only has to
+// find every member name exactly as Unmarshal will.
+type scanner struct {
+	data []byte
+	pos  int
+}
+
+func (s *scanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value checks one JSON value against t; a nil t accepts any value (still
+// rejecting duplicate members).
+func (s *scanner) value(t reflect.Type, at *path, depth int) error {
 	if depth > maxDepth {
 		return CannotParse("request body nests deeper than %d levels", maxDepth)
 	}
@@ -79,78 +122,148 @@ func checkShape(dec *json.Decoder, t reflect.Type, path string, depth int) error
 	if t != nil && (t == rawMessageType || t.Kind() == reflect.Interface) {
 		t = nil
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		return CannotParse("request body is not valid JSON")
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return errSyntax
 	}
-	delim, ok := tok.(json.Delim)
-	if !ok {
-		return nil // a scalar; its type is checked by Unmarshal
-	}
-	switch delim {
+	switch s.data[s.pos] {
+	case '{':
+		return s.object(t, at, depth)
 	case '[':
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
-		for i := 0; dec.More(); i++ {
-			if err := checkShape(dec, elem, path+"["+itoa(i)+"]", depth+1); err != nil {
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == ']' {
+			s.pos++
+			return nil
+		}
+		for i := 0; ; i++ {
+			if err := s.value(elem, &path{parent: at, index: i}, depth+1); err != nil {
+				return err
+			}
+			if done, err := s.next(']'); done || err != nil {
 				return err
 			}
 		}
-	case '{':
-		var fields map[string]reflect.Type
-		var elem reflect.Type
-		switch {
-		case t == nil:
-		case t.Kind() == reflect.Struct:
-			fields = structFields(t)
-		case t.Kind() == reflect.Map:
-			elem = t.Elem()
-		}
-		seen := make(map[string]bool)
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return CannotParse("request body is not valid JSON")
-			}
-			key := tok.(string)
-			folded := strings.ToLower(key)
-			if seen[folded] {
-				return CannotParse("member %s appears more than once", joinPath(path, key))
-			}
-			seen[folded] = true
-			next := elem
-			if fields != nil {
-				ft, ok := fields[key]
-				if !ok {
-					return CannotParse("unknown member %s", joinPath(path, key))
-				}
-				next = ft
-			}
-			if err := checkShape(dec, next, joinPath(path, key), depth+1); err != nil {
-				return err
-			}
-		}
+	case '"':
+		_, _, err := s.str()
+		return err
 	}
-	if _, err := dec.Token(); err != nil { // the closing delimiter
-		return CannotParse("request body is not valid JSON")
+	start := s.pos
+	for s.pos < len(s.data) && !isDelimiter(s.data[s.pos]) {
+		s.pos++
+	}
+	if s.pos == start {
+		return errSyntax
 	}
 	return nil
 }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
+func (s *scanner) object(t reflect.Type, at *path, depth int) error {
+	var fields map[string]reflect.Type
+	var elem reflect.Type
+	switch {
+	case t == nil:
+	case t.Kind() == reflect.Struct:
+		fields = structFields(t)
+	case t.Kind() == reflect.Map:
+		elem = t.Elem()
 	}
-	return path + "." + key
+	s.pos++
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		return nil
+	}
+	var seen []string
+	for {
+		s.skipSpace()
+		raw, escaped, err := s.str()
+		if err != nil {
+			return err
+		}
+		key := string(raw)
+		if escaped {
+			if err := json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &key); err != nil {
+				return errSyntax
+			}
+		}
+		for _, k := range seen {
+			if strings.EqualFold(k, key) {
+				return CannotParse("member %s appears more than once", &path{parent: at, key: key})
+			}
+		}
+		seen = append(seen, key)
+		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return errSyntax
+		}
+		s.pos++
+		next := elem
+		if fields != nil {
+			ft, ok := fields[key]
+			if !ok {
+				return CannotParse("unknown member %s", &path{parent: at, key: key})
+			}
+			next = ft
+		}
+		if err := s.value(next, &path{parent: at, key: key}, depth+1); err != nil {
+			return err
+		}
+		if done, err := s.next('}'); done || err != nil {
+			return err
+		}
+	}
 }
 
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
+// next consumes a ',' (more follows) or the closing delimiter (done).
+func (s *scanner) next(closing byte) (done bool, err error) {
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return false, errSyntax
 	}
-	return itoa(i/10) + string(rune('0'+i%10))
+	switch s.data[s.pos] {
+	case ',':
+		s.pos++
+		return false, nil
+	case closing:
+		s.pos++
+		return true, nil
+	}
+	return false, errSyntax
+}
+
+// str consumes a string and returns its raw contents, reporting whether
+// they hold escapes.
+func (s *scanner) str() (raw []byte, escaped bool, err error) {
+	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+		return nil, false, errSyntax
+	}
+	for i := s.pos + 1; i < len(s.data); i++ {
+		switch c := s.data[i]; {
+		case c == '"':
+			raw = s.data[s.pos+1 : i]
+			s.pos = i + 1
+			return raw, escaped, nil
+		case c == '\\':
+			escaped = true
+			i++
+		case c < 0x20:
+			return nil, false, errSyntax
+		}
+	}
+	return nil, false, errSyntax
+}
+
+func isDelimiter(c byte) bool {
+	switch c {
+	case ',', '}', ']', ':', ' ', '\t', '\n', '\r', '"', '{', '[':
+		return true
+	}
+	return false
 }
 
 var fieldCache sync.Map // reflect.Type → map[string]reflect.Type

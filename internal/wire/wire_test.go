@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -230,6 +232,105 @@ func FuzzDecode(f *testing.F) {
 			if !errors.As(err, &e) || e.Type != TypeValidation {
 				t.Fatalf("untyped error %v", err)
 			}
+		}
+	})
+}
+
+// refCheck is the straightforward algorithm the scanner replaced: walk
+// json.Decoder tokens, checking each object's members against the type.
+func refCheck(dec *json.Decoder, t reflect.Type, depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && (t == rawMessageType || t.Kind() == reflect.Interface) {
+		t = nil
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return true
+	}
+	switch delim {
+	case '[':
+		var elem reflect.Type
+		if t != nil && t.Kind() == reflect.Slice {
+			elem = t.Elem()
+		}
+		for dec.More() {
+			if !refCheck(dec, elem, depth+1) {
+				return false
+			}
+		}
+	case '{':
+		var fields map[string]reflect.Type
+		var elem reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			fields = structFields(t)
+		} else if t != nil && t.Kind() == reflect.Map {
+			elem = t.Elem()
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return false
+			}
+			key := tok.(string)
+			if seen[strings.ToLower(key)] {
+				return false
+			}
+			seen[strings.ToLower(key)] = true
+			next := elem
+			if fields != nil {
+				ft, ok := fields[key]
+				if !ok {
+					return false
+				}
+				next = ft
+			}
+			if !refCheck(dec, next, depth+1) {
+				return false
+			}
+		}
+	}
+	_, err = dec.Token()
+	return err == nil
+}
+
+// FuzzDecodeMatchesReference: the scanner accepts exactly what the
+// token-based reference accepts (on bodies the standard library decodes).
+func FuzzDecodeMatchesReference(f *testing.F) {
+	for _, seed := range []string{`{"name":"abc","list":[{"clientId":"x","params":{"a":"b"}}]}`, `{"name":"a\u0062c"}`,
+		`{"na\u006de":"x","name":"y"}`, `{"free":{"a":[1,{"b":"\"}"}]}}`, `{"maxResults":1e3}`, `{"NAME":1}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var s shape
+		got := Decode(body, &s) == nil
+		trimmed := bytes.TrimSpace(body)
+		if len(trimmed) == 0 {
+			trimmed = []byte("{}")
+		}
+		var probe shape
+		if json.Unmarshal(trimmed, &probe) != nil {
+			if got {
+				t.Fatalf("accepted what encoding/json refuses: %q", body)
+			}
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		want := refCheck(dec, reflect.TypeOf(&s), 0)
+		if _, err := dec.Token(); err != io.EOF {
+			want = false
+		}
+		if got != want {
+			t.Fatalf("Decode accepted=%v, reference accepted=%v for %q", got, want, body)
 		}
 	})
 }

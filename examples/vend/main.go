@@ -1,0 +1,114 @@
+// Command vend is an agent's side of behalf's data plane, written with the
+// unmodified AWS SDK for Go v2: it exchanges a user's JWT for a workload
+// access token, then that token for an API key and a machine-to-machine
+// OAuth2 token. The agent never holds a long-lived secret.
+//
+//	export AWS_SHARED_CREDENTIALS_FILE=$PWD/behalf-data/admin-credentials AWS_REGION=us-east-1
+//	USER_JWT=… go run ./examples/vend
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
+)
+
+func main() {
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	in := input{
+		Endpoint:  env("BEHALF_ENDPOINT", "http://127.0.0.1:8787"),
+		Workload:  env("WORKLOAD", "my-agent"),
+		UserJWT:   os.Getenv("USER_JWT"),
+		APIKey:    env("API_KEY_PROVIDER", "weather"),
+		OAuth2M2M: env("OAUTH2_PROVIDER", "dev-idp"),
+	}
+	if in.UserJWT == "" {
+		log.Fatal("set USER_JWT to a JWT from your identity provider (see the README)")
+	}
+	if err := run(context.Background(), cfg, in, os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+type input struct {
+	Endpoint, Workload, UserJWT, APIKey, OAuth2M2M string
+}
+
+func run(ctx context.Context, cfg aws.Config, in input, out io.Writer) error {
+	agentcore := bedrockagentcore.NewFromConfig(cfg, func(o *bedrockagentcore.Options) {
+		o.BaseEndpoint = aws.String(in.Endpoint)
+	})
+
+	wat, err := agentcore.GetWorkloadAccessTokenForJWT(ctx, &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
+		WorkloadName: aws.String(in.Workload),
+		UserToken:    aws.String(in.UserJWT),
+	})
+	if err != nil {
+		return fmt.Errorf("workload access token: %w", explain(err))
+	}
+	token := wat.WorkloadAccessToken
+	fmt.Fprintf(out, "workload access token for %s and the JWT's user: %s\n", in.Workload, redact(*token))
+
+	key, err := agentcore.GetResourceApiKey(ctx, &bedrockagentcore.GetResourceApiKeyInput{
+		WorkloadIdentityToken:          token,
+		ResourceCredentialProviderName: aws.String(in.APIKey),
+	})
+	if err != nil {
+		return fmt.Errorf("API key: %w", explain(err))
+	}
+	fmt.Fprintf(out, "API key from %s: %s\n", in.APIKey, redact(*key.ApiKey))
+
+	m2m, err := agentcore.GetResourceOauth2Token(ctx, &bedrockagentcore.GetResourceOauth2TokenInput{
+		WorkloadIdentityToken:          token,
+		ResourceCredentialProviderName: aws.String(in.OAuth2M2M),
+		Oauth2Flow:                     types.Oauth2FlowTypeM2m,
+		Scopes:                         []string{},
+	})
+	if err != nil {
+		return fmt.Errorf("M2M token: %w", explain(err))
+	}
+	fmt.Fprintf(out, "M2M access token from %s: %s\n", in.OAuth2M2M, redact(*m2m.AccessToken))
+	return nil
+}
+
+// redact shows enough of a credential to recognise it, not to use it.
+func redact(s string) string {
+	if len(s) <= 12 {
+		return "…"
+	}
+	return fmt.Sprintf("%s… (%d characters)", s[:8], len(s))
+}
+
+// explain keeps the service's own words: the SDK's typed errors carry them.
+func explain(err error) error {
+	var denied *types.AccessDeniedException
+	var invalid *types.ValidationException
+	var unauthorized *types.UnauthorizedException
+	switch {
+	case errors.As(err, &denied):
+		return fmt.Errorf("access denied: %s", aws.ToString(denied.Message))
+	case errors.As(err, &invalid):
+		return fmt.Errorf("invalid request: %s", aws.ToString(invalid.Message))
+	case errors.As(err, &unauthorized):
+		return fmt.Errorf("unauthorized: %s", aws.ToString(unauthorized.Message))
+	}
+	return err
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
