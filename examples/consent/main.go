@@ -32,6 +32,7 @@ type input struct {
 }
 
 func main() {
+	log.SetFlags(0)
 	endpoint := env("BEHALF_ENDPOINT", "http://127.0.0.1:8787")
 	in := input{Endpoint: endpoint, Scopes: []string{"openid", "profile"}}
 	flag.StringVar(&in.Workload, "workload", "my-agent", "workload identity")

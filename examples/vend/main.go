@@ -22,6 +22,7 @@ import (
 )
 
 func main() {
+	log.SetFlags(0)
 	cfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
 		log.Fatal(err)
