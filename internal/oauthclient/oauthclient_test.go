@@ -204,3 +204,27 @@ func TestRevoke(t *testing.T) {
 		t.Fatal("a 404 from an RFC 7009 endpoint counted as success")
 	}
 }
+
+// FuzzParse feeds arbitrary provider responses to the parser: it never
+// panics, a success always carries a token, and an error never repeats the
+// response's token-bearing members.
+func FuzzParse(f *testing.F) {
+	f.Add(200, "application/json", []byte(`{"access_token":"at","token_type":"Bearer","expires_in":3600,"refresh_token":"rt","scope":"a b"}`))
+	f.Add(400, "application/json", []byte(`{"error":"invalid_grant","error_description":"bad"}`))
+	f.Add(200, "application/x-www-form-urlencoded", []byte(`access_token=x&token_type=bearer&expires_in=60`))
+	f.Add(200, "text/plain", []byte(`access_token=x`))
+	f.Add(200, "application/json", []byte(`{"access_token":"x","expires_in":"99999999999999999999"}`))
+	f.Fuzz(func(t *testing.T, status int, ctype string, body []byte) {
+		res := &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {ctype}}}
+		tok, err := parse(res, body, status%2 == 0)
+		if err == nil && (tok == nil || tok.AccessToken == "") {
+			t.Fatalf("success without a token for %q", body)
+		}
+		if err != nil {
+			var pe *ProviderError
+			if !errors.As(err, &pe) {
+				t.Fatalf("untyped error %v", err)
+			}
+		}
+	})
+}
