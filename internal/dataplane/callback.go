@@ -74,11 +74,39 @@ func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusBadRequest, "Sign-in did not complete", "The provider sent no authorization code. Start again from the application.")
 		return
 	}
-	returnURL, err := s.exchangeCode(ctx, sess, code)
+	// Claim the session before redeeming the code: a second callback with
+	// the same state (a reload, a double click, a replay) must not redeem
+	// it again — providers that detect reuse revoke every token issued
+	// for the code (RFC 6749 §4.1.2).
+	_, err = s.Store.UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+		if cur.Status != storage.SessionInProgress {
+			return cur, storage.ErrConflict
+		}
+		cur.Status, cur.UpdatedAt = storage.SessionExchanging, s.Now()
+		return cur, nil
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		s.audit(ctx, ev, "AccessDeniedException")
+		s.page(w, http.StatusConflict, "This sign-in link was already used", "Start again from the application.")
+		return
+	}
+	var returnURL string
+	if err == nil {
+		// The browser may go away; the exchange and its bookkeeping must not.
+		returnURL, err = s.exchangeCode(context.WithoutCancel(ctx), sess, code)
+	}
 	if err != nil {
-		s.failSession(ctx, sess.ID, err.Error())
-		s.audit(ctx, ev, wire.AsError(err).Type)
-		s.page(w, http.StatusBadGateway, "Sign-in did not complete", "The code could not be exchanged for a token: "+err.Error()+". Start again from the application.")
+		e := wire.AsError(err)
+		status, reason := e.Status, e.Message
+		if e.Hidden() {
+			status, reason = http.StatusInternalServerError, "behalf could not complete the sign-in because of an internal error"
+			if s.Log != nil {
+				s.Log.LogAttrs(ctx, slog.LevelError, "OAuth2 callback failed", slog.String("session", sess.ID), slog.String("cause", err.Error()))
+			}
+		}
+		s.failSession(ctx, sess.ID, reason)
+		s.audit(ctx, ev, e.Type)
+		s.page(w, status, "Sign-in did not complete", strings.ToUpper(reason[:1])+reason[1:]+". Start again from the application.")
 		return
 	}
 	ev.Outcome = "success"
@@ -86,8 +114,10 @@ func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, returnURL, http.StatusFound)
 }
 
-// exchangeCode redeems the code, keeps the tokens sealed in the session
-// (status AUTHORIZED) and returns where to send the browser.
+// exchangeCode redeems the code for a session this request has claimed
+// (status EXCHANGING), keeps the tokens sealed in the session (status
+// AUTHORIZED) and returns where to send the browser. Its errors are
+// *wire.Error: shown to the user and agent unless hidden.
 func (s *Service) exchangeCode(ctx context.Context, sess storage.OAuthSession, code string) (string, error) {
 	var req sessionRequest
 	if err := json.Unmarshal(sess.Request, &req); err != nil {
@@ -98,8 +128,11 @@ func (s *Service) exchangeCode(ctx context.Context, sess storage.OAuthSession, c
 		return "", err
 	}
 	p, err := s.Store.GetOAuth2ProviderByID(ctx, sess.ProviderID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", wire.NotFound("the credential provider was deleted during the sign-in")
+	}
 	if err != nil {
-		return "", fmt.Errorf("the provider was deleted")
+		return "", wire.Internal(err)
 	}
 	cp, err := s.loadOAuth2Provider(ctx, p.Name)
 	if err != nil {
@@ -121,27 +154,27 @@ func (s *Service) exchangeCode(ctx context.Context, sess storage.OAuthSession, c
 	if err != nil {
 		var pe *oauthclient.ProviderError
 		if errors.As(err, &pe) {
-			return "", errors.New(pe.Error())
+			return "", wire.BadGateway("the code could not be exchanged for a token: %s", pe.Error())
 		}
-		return "", err
+		return "", wire.Internal(err)
 	}
 	secrets.Tokens = &tokenSet{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Scope: tok.Scope, Issued: s.Now().Unix()}
-	if !tok.Expiry.IsZero() {
-		secrets.Tokens.Expiry = tok.Expiry.Unix()
+	if t := s.userTokenExpiry(tok); !t.IsZero() {
+		secrets.Tokens.Expiry = t.Unix()
 	}
-	sealed, err := s.sealSession(ctx, sess.ID, secrets)
+	sealed, err := s.sealSession(ctx, sess, secrets)
 	if err != nil {
 		return "", wire.Internal(err)
 	}
 	_, err = s.Store.UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
-		if cur.Status != storage.SessionInProgress {
-			return cur, storage.ErrConflict // another tab won the race
+		if cur.Status != storage.SessionExchanging {
+			return cur, storage.ErrConflict
 		}
 		cur.Status, cur.Secrets, cur.UpdatedAt = storage.SessionAuthorized, sealed, s.Now()
 		return cur, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("the sign-in link was used twice")
+		return "", wire.Internal(fmt.Errorf("store the authorized session: %w", err))
 	}
 	return returnTo(req.ReturnURL, SessionURIPrefix+sess.ID, secrets.CustomState), nil
 }
@@ -162,8 +195,8 @@ func returnTo(base, sessionURI, customState string) string {
 }
 
 func (s *Service) failSession(ctx context.Context, id, reason string) {
-	_, _ = s.Store.UpdateOAuthSession(ctx, id, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
-		if cur.Status != storage.SessionInProgress {
+	_, _ = s.Store.UpdateOAuthSession(context.WithoutCancel(ctx), id, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+		if cur.Status != storage.SessionInProgress && cur.Status != storage.SessionExchanging {
 			return cur, storage.ErrConflict
 		}
 		cur.Status, cur.FailureReason, cur.UpdatedAt = storage.SessionFailed, clip(reason, 512), s.Now()
@@ -178,7 +211,9 @@ func (s *Service) audit(ctx context.Context, ev wire.AuditEvent, errType string)
 	if errType != "" {
 		ev.Outcome, ev.ErrorType = "failure", errType
 	}
-	ev.RequestID = "browser-" + randomToken()[:16]
+	if ev.RequestID == "" {
+		ev.RequestID = "browser-" + randomToken()[:16]
+	}
 	if err := s.Audit.Record(context.WithoutCancel(ctx), ev); err != nil && s.Log != nil {
 		s.Log.Error("audit record not written", "op", ev.Operation, "err", err)
 	}
@@ -293,7 +328,7 @@ func (s *Service) bind(ctx context.Context, sess storage.OAuthSession, user stri
 	case user != sess.User:
 		return wire.AccessDenied("the session was started for a different user; it stays open for that user")
 	case sess.Status != storage.SessionAuthorized:
-		return wire.Validation("the user has not finished consenting at the provider yet (the session is IN_PROGRESS)",
+		return wire.Validation("the user has not finished consenting at the provider yet (the session is "+string(sess.Status)+")",
 			wire.FieldError{Name: "sessionUri", Message: "names a session still in progress"})
 	}
 	var req sessionRequest

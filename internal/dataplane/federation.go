@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -80,8 +81,10 @@ func details(conn storage.Connection) connectionDetails {
 	return d
 }
 
-func sessionBinding(id string) vault.Binding {
-	return vault.Binding{Kind: storage.SecretSession, Owner: id}
+// sessionBinding ties a session's secrets to its id, workload and user, so
+// a row re-pointed at another user or workload no longer opens.
+func sessionBinding(sess storage.OAuthSession) vault.Binding {
+	return vault.Binding{Kind: storage.SecretSession, Owner: sess.ID, Workload: sess.Workload, User: sess.User}
 }
 
 func connectionBinding(k storage.ConnectionKey) vault.Binding {
@@ -244,7 +247,7 @@ func (s *Service) openTokens(ctx context.Context, conn storage.Connection) (toke
 }
 
 func (s *Service) openSession(ctx context.Context, sess storage.OAuthSession) (sessionSecrets, error) {
-	raw, err := s.Vault.Open(ctx, sess.Secrets, sessionBinding(sess.ID))
+	raw, err := s.Vault.Open(ctx, sess.Secrets, sessionBinding(sess))
 	if err != nil {
 		return sessionSecrets{}, wire.Internal(fmt.Errorf("open session %s: %w", sess.ID, err))
 	}
@@ -255,12 +258,12 @@ func (s *Service) openSession(ctx context.Context, sess storage.OAuthSession) (s
 	return secrets, nil
 }
 
-func (s *Service) sealSession(ctx context.Context, id string, secrets sessionSecrets) (storage.Sealed, error) {
+func (s *Service) sealSession(ctx context.Context, sess storage.OAuthSession, secrets sessionSecrets) (storage.Sealed, error) {
 	raw, err := json.Marshal(secrets)
 	if err != nil {
 		return storage.Sealed{}, err
 	}
-	return s.Vault.Seal(ctx, raw, sessionBinding(id))
+	return s.Vault.Seal(ctx, raw, sessionBinding(sess))
 }
 
 // startSession begins a three-legged authorization and returns its URL.
@@ -287,17 +290,17 @@ func (s *Service) startSession(ctx context.Context, a access, p oauth2Provider, 
 	}
 	authURL, verifier := s.authorizationURL(p, state, in)
 	secrets.AuthorizationURL, secrets.Verifier = authURL, verifier
-	sealed, err := s.sealSession(ctx, id, secrets)
-	if err != nil {
-		return nil, wire.Internal(err)
-	}
 	request, _ := json.Marshal(sessionRequest{Scopes: in.Scopes, Resources: in.Resources, Audiences: in.Audiences, ReturnURL: *in.ReturnURL})
 	now := s.Now()
 	stateHash := sha256.Sum256([]byte(state))
 	sess := storage.OAuthSession{
 		ID: id, StateHash: stateHash[:], ProviderID: p.ID, Workload: w.Name, User: a.claims.User,
-		Status: storage.SessionInProgress, Request: request, Secrets: sealed,
+		Status: storage.SessionInProgress, Request: request,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.sessionTTL()),
+	}
+	var err error
+	if sess.Secrets, err = s.sealSession(ctx, sess, secrets); err != nil {
+		return nil, wire.Internal(err)
 	}
 	if err := s.Store.CreateOAuthSession(ctx, sess); err != nil {
 		return nil, wire.Internal(err)
@@ -443,6 +446,7 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p oa
 	}
 	if old.RefreshToken == "" {
 		release(needsConsent)
+		s.auditRefresh(ctx, k, p.Name, auditConsentRequired)
 		return tokenSet{}, errNeedsConsent
 	}
 	secret, err := s.Vault.Open(ctx, p.ClientSecret, vault.Binding{Kind: storage.SecretOAuth2ClientSecret, Owner: p.ID})
@@ -458,13 +462,19 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p oa
 	tok, err := s.OAuth.Do(ctx, tokenRequest(p.cfg, string(secret), form))
 	clear(secret)
 	var pe *oauthclient.ProviderError
-	if errors.As(err, &pe) && pe.Code == "invalid_grant" {
+	// A refused refresh token (invalid_grant, RFC 6749 §5.2; Dex answers
+	// invalid_request with 400 for one expired or unknown) can only be
+	// replaced by the user consenting again.
+	if errors.As(err, &pe) && (pe.Code == "invalid_grant" || pe.Code == "invalid_request" && pe.Status == http.StatusBadRequest) {
 		release(needsConsent)
+		s.auditRefresh(ctx, k, p.Name, auditConsentRequired)
 		return tokenSet{}, errNeedsConsent
 	}
 	if err != nil {
 		release(keep)
-		return tokenSet{}, upstreamError(p.Name, err)
+		uerr := upstreamError(p.Name, err)
+		s.auditRefresh(ctx, k, p.Name, wire.AsError(uerr).Type)
+		return tokenSet{}, uerr
 	}
 	next := tokenSet{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Scope: tok.Scope}
 	if next.RefreshToken == "" {
@@ -473,16 +483,15 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p oa
 	if next.Scope == "" {
 		next.Scope = old.Scope
 	}
-	if !tok.Expiry.IsZero() {
-		next.Expiry = tok.Expiry.Unix()
+	expiry := s.userTokenExpiry(tok)
+	if !expiry.IsZero() {
+		next.Expiry = expiry.Unix()
+		d.Lifetime = int64(expiry.Sub(s.Now()).Round(time.Second) / time.Second)
 	}
 	sealed, err := s.sealTokens(ctx, k, next)
 	if err != nil {
 		release(keep)
 		return tokenSet{}, err
-	}
-	if !tok.Expiry.IsZero() {
-		d.Lifetime = int64(time.Until(tok.Expiry).Round(time.Second) / time.Second)
 	}
 	newDetails, _ := json.Marshal(d)
 	_, err = release(func(c storage.Connection) (storage.Connection, error) {
@@ -494,7 +503,33 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p oa
 		// replica took over: its result stands, and ours is dropped.
 		return tokenSet{}, wire.Internal(fmt.Errorf("refresh result discarded: the lease was lost: %w", err))
 	}
+	s.auditRefresh(ctx, k, p.Name, "")
 	return next, nil
+}
+
+// auditConsentRequired is the error type of a refresh the provider
+// refused: the connection now needs the user's consent.
+const auditConsentRequired = "ConsentRequired"
+
+// auditRefresh records behalf's own use of a user's refresh token: the
+// provider saw it, so the trail shows it, whichever call caused it.
+func (s *Service) auditRefresh(ctx context.Context, k storage.ConnectionKey, provider, errType string) {
+	s.audit(ctx, wire.AuditEvent{Operation: "RefreshOAuth2Token", Principal: "behalf", Outcome: "success", RequestID: "refresh-" + randomToken()[:16],
+		AuditDetails: wire.AuditDetails{Workload: k.Workload, User: k.User, Provider: provider, Flow: "USER_FEDERATION"}}, errType)
+}
+
+// assumedLifetime is the lifetime of a user's token whose provider did not
+// say (expires_in is only RECOMMENDED, RFC 6749 §5.1) but that can be
+// refreshed: refreshing hourly keeps a dead token from being handed out
+// for long. A token with no refresh token is used until the provider
+// refuses it, as nothing else can be done.
+const assumedLifetime = time.Hour
+
+func (s *Service) userTokenExpiry(tok *oauthclient.Token) time.Time {
+	if tok.Expiry.IsZero() && tok.RefreshToken != "" {
+		return s.Now().Add(assumedLifetime)
+	}
+	return tok.Expiry
 }
 
 func refreshPoll() time.Duration {

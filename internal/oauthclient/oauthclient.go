@@ -121,17 +121,37 @@ func (c *Client) Do(ctx context.Context, r Request) (*Token, error) {
 	tok, err := parse(res, body, r.ErrorsWithStatusOK)
 	var pe *ProviderError
 	if errors.As(err, &pe) {
-		pe.redact(r.ClientSecret)
+		pe.redact(secretsOf(r, form))
 	}
 	return tok, err
 }
 
-// redact removes the client secret, in the forms it was sent in, from
-// text a provider sent back — a provider that echoes it must not put it in
-// behalf's errors or logs — then bounds the text.
-func (e *ProviderError) redact(secret string) {
-	if len(secret) >= 4 {
-		r := strings.NewReplacer(secret, "[redacted]", url.QueryEscape(secret), "[redacted]", url.PathEscape(secret), "[redacted]")
+// echoable lists the form parameters that carry secrets a provider may
+// echo back in an error description.
+var echoable = []string{"code", "code_verifier", "refresh_token", "subject_token", "actor_token", "client_assertion", "password", "assertion"}
+
+// secretsOf returns the secrets sent in r: the client secret and every
+// secret-bearing form value.
+func secretsOf(r Request, form url.Values) []string {
+	out := []string{r.ClientSecret}
+	for _, k := range echoable {
+		out = append(out, form[k]...)
+	}
+	return out
+}
+
+// redact removes every secret that was sent, in the forms it was sent in,
+// from text a provider sent back — a provider that echoes one must not put
+// it in behalf's errors, logs or pages — then bounds the text.
+func (e *ProviderError) redact(secrets []string) {
+	var pairs []string
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			pairs = append(pairs, s, "[redacted]", url.QueryEscape(s), "[redacted]", url.PathEscape(s), "[redacted]")
+		}
+	}
+	if len(pairs) > 0 {
+		r := strings.NewReplacer(pairs...)
 		e.Code, e.Description, e.Reason = r.Replace(e.Code), r.Replace(e.Description), r.Replace(e.Reason)
 	}
 	e.Code, e.Description = printable(e.Code, 64), printable(e.Description, 256)
@@ -343,6 +363,6 @@ func (c *Client) Revoke(ctx context.Context, r Revocation) error {
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
 		pe.Code, pe.Description = e.Error, e.ErrorDescription
 	}
-	pe.redact(r.ClientSecret)
+	pe.redact([]string{r.ClientSecret, r.Token})
 	return pe
 }

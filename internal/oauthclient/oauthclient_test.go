@@ -166,6 +166,36 @@ func TestSecretEchoedByProviderIsRedacted(t *testing.T) {
 	}
 }
 
+func TestGrantSecretsEchoedByProviderAreRedacted(t *testing.T) {
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {"the-authorization-code"},
+		"code_verifier": {"the-pkce-verifier"},
+		"refresh_token": {"the-refresh-token"},
+		"subject_token": {"the-subject-token"},
+	}
+	var echo []string
+	for _, k := range []string{"code", "code_verifier", "refresh_token", "subject_token"} {
+		echo = append(echo, k+"="+form.Get(k))
+	}
+	f := newFake(t, jsonAnswer(400, `{"error":"invalid_grant","error_description":"rejected `+strings.Join(echo, " ")+`"}`))
+	_, err := (&Client{HTTP: http.DefaultClient}).Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", Form: form})
+	for _, k := range []string{"code", "code_verifier", "refresh_token", "subject_token"} {
+		if strings.Contains(fmt.Sprint(err), form.Get(k)) {
+			t.Errorf("the error shows the %s: %v", k, err)
+		}
+	}
+	if !strings.Contains(fmt.Sprint(err), "code=[redacted]") {
+		t.Errorf("want the echoed values redacted in place: %v", err)
+	}
+
+	f = newFake(t, jsonAnswer(400, `{"error":"invalid_request","error_description":"unknown token the-access-token"}`))
+	err = (&Client{HTTP: http.DefaultClient}).Revoke(context.Background(), Revocation{Endpoint: f.URL, ClientID: "c", Token: "the-access-token"})
+	if err == nil || strings.Contains(err.Error(), "the-access-token") {
+		t.Errorf("revocation error shows the token: %v", err)
+	}
+}
+
 func TestRevoke(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter) { w.WriteHeader(200) })
 	c := &Client{HTTP: http.DefaultClient}

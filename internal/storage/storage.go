@@ -247,6 +247,9 @@ type SessionStatus string
 const (
 	// SessionInProgress: the user has not come back from the provider yet.
 	SessionInProgress SessionStatus = "IN_PROGRESS"
+	// SessionExchanging: the provider called back and one request is
+	// redeeming the code.
+	SessionExchanging SessionStatus = "EXCHANGING"
 	// SessionAuthorized: the provider called back and the tokens are held
 	// in the session, unusable until the user is bound to them.
 	SessionAuthorized SessionStatus = "AUTHORIZED"

@@ -121,6 +121,9 @@ func BadGateway(format string, args ...any) *Error {
 	return newError(TypeInternal, http.StatusBadGateway, format, args)
 }
 
+// Hidden reports whether the message is withheld from callers (Internal).
+func (e *Error) Hidden() bool { return e.hidden }
+
 // WithCause attaches a private cause for the log.
 func (e *Error) WithCause(err error) *Error {
 	e.Err = err

@@ -68,8 +68,8 @@ func secretsFixture(t *testing.T, s storage.Storage) map[string]storage.SealedRe
 		"s2":  {Kind: storage.SecretServerKey, Owner: "audit/sk-2", Sealed: s2.Key},
 		"c1":  {Kind: storage.SecretCachedToken, Owner: "oid-1", Workload: "agent", User: "scopes=a", Sealed: c1.Token},
 		"c2":  {Kind: storage.SecretCachedToken, Owner: "oid-1", Workload: "agent", User: "scopes=b", Sealed: c2.Token},
-		"os1": {Kind: storage.SecretSession, Owner: "sess-1", Sealed: os1.Secrets},
-		"os2": {Kind: storage.SecretSession, Owner: "sess-2", Sealed: os2.Secrets},
+		"os1": {Kind: storage.SecretSession, Owner: "sess-1", Workload: "agent", User: "alice", Sealed: os1.Secrets},
+		"os2": {Kind: storage.SecretSession, Owner: "sess-2", Workload: "agent", User: "bob", Sealed: os2.Secrets},
 		"cn1": {Kind: storage.SecretConnection, Owner: "oid-1", Workload: "agent", User: "alice", Sealed: cn1.Tokens},
 		"cn2": {Kind: storage.SecretConnection, Owner: "oid-1", Workload: "agent", User: "bob", Sealed: cn2.Tokens},
 	}
@@ -226,8 +226,9 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 		"a connection of another user":          {Kind: storage.SecretConnection, Owner: "oid-1", Workload: "agent", User: "carol", Sealed: fixture["cn2"].Sealed},
 		"a connection without its user":         {Kind: storage.SecretConnection, Owner: "oid-1", Workload: "agent", Sealed: fixture["cn2"].Sealed},
 		"a connection under the provider name":  {Kind: storage.SecretConnection, Owner: "oauth-1", Workload: "agent", User: "bob", Sealed: fixture["cn2"].Sealed},
-		"a session with a workload":             {Kind: storage.SecretSession, Owner: "sess-2", Workload: "agent", Sealed: fixture["os2"].Sealed},
-		"a missing session":                     {Kind: storage.SecretSession, Owner: "sess-9", Sealed: fixture["os2"].Sealed},
+		"a session without its user":            {Kind: storage.SecretSession, Owner: "sess-2", Workload: "agent", Sealed: fixture["os2"].Sealed},
+		"a session of another user":             {Kind: storage.SecretSession, Owner: "sess-2", Workload: "agent", User: "alice", Sealed: fixture["os2"].Sealed},
+		"a missing session":                     {Kind: storage.SecretSession, Owner: "sess-9", Workload: "agent", User: "bob", Sealed: fixture["os2"].Sealed},
 	} {
 		wantErr(t, s.ReplaceSecret(ctx, ref, next("x")), storage.ErrNotFound, "replace "+what)
 	}
@@ -238,7 +239,7 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 	wantErr(t, s.ReplaceSecret(ctx, fixture["s2"], next("x")), storage.ErrNotFound, "replace a deleted server key")
 	wantErr(t, s.ReplaceSecret(ctx, fixture["os1"], next("late")), storage.ErrConflict, "replace session secrets with an outdated reference")
 	wantErr(t, s.ReplaceSecret(ctx, fixture["cn1"], next("late")), storage.ErrConflict, "replace connection tokens with an outdated reference")
-	noSecrets := storage.SealedRef{Kind: storage.SecretSession, Owner: "sess-3", Sealed: next("os3")}
+	noSecrets := storage.SealedRef{Kind: storage.SecretSession, Owner: "sess-3", Workload: "agent", User: "alice", Sealed: next("os3")}
 	wantErr(t, s.ReplaceSecret(ctx, noSecrets, next("x")), storage.ErrConflict, "replace the secrets of a session that holds none")
 
 	mustOK(t, s.DeleteWorkloadIdentity(ctx, "agent"), "delete the tokens' workload")

@@ -34,7 +34,7 @@ func sealedColumns() []sealedColumn {
 		// Owner "<purpose>/<id>" splits back unambiguously.
 		{kind: storage.SecretServerKey, table: "server_keys", key: []string{"purpose", "id"}, ownerSep: "/", keyID: "key_key_id", blob: "key_blob"},
 		{kind: storage.SecretCachedToken, table: "cached_tokens", key: []string{"provider_id", "workload", "cache_key"}, keyID: "token_key_id", blob: "token"},
-		{kind: storage.SecretSession, table: "oauth_sessions", key: []string{"id"}, keyID: "secrets_key_id", blob: "secrets"},
+		{kind: storage.SecretSession, table: "oauth_sessions", key: []string{"id", "workload", "user_key"}, keyID: "secrets_key_id", blob: "secrets"},
 		{kind: storage.SecretConnection, table: "connections", key: []string{"provider_id", "workload", "user_key"}, keyID: "tokens_key_id", blob: "tokens"},
 	}
 }

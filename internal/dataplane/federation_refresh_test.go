@@ -1,0 +1,334 @@
+package dataplane_test
+
+// Refresh, functionally (issue 4, item 4): a user's token near its expiry
+// is renewed with the refresh token on demand, the rotated refresh token
+// is kept, a refused refresh token sends the user back to consent, and an
+// upstream failure is a typed error that leaves the connection usable.
+// (Concurrency and crashes are another suite's.)
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/dextest"
+)
+
+// expire moves a connection's access token expiry into the past, through
+// storage, so that the next call must refresh it.
+func (fw *fedWorld) expire(t *testing.T, workload, user string) {
+	t.Helper()
+	_, err := fw.s.Server.Store().UpdateConnection(ctx(t), storage.ConnectionKey{ProviderID: fw.providerID, Workload: workload, User: user},
+		func(c storage.Connection) (storage.Connection, error) {
+			c.ExpiresAt = time.Now().Add(-time.Second)
+			return c, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listedConnections calls /behalf/ListConnections as admin.
+func listedConnections(t *testing.T, s *behalftest.Server, filter map[string]any) []fedConnection {
+	t.Helper()
+	res := do(t, s, "/behalf/ListConnections", filter, http.StatusOK)
+	var out struct {
+		Connections []fedConnection `json:"connections"`
+		NextToken   *string         `json:"nextToken"`
+	}
+	if err := json.Unmarshal(res.Body, &out); err != nil {
+		t.Fatalf("ListConnections: %v: %s", err, res.Body)
+	}
+	return out.Connections
+}
+
+type fedConnection struct {
+	Provider     string   `json:"provider"`
+	Workload     string   `json:"workload"`
+	User         string   `json:"user"`
+	Status       string   `json:"status"`
+	Scopes       []string `json:"scopes"`
+	ExpiresAt    *float64 `json:"accessTokenExpiresAt"`
+	CreatedTime  float64  `json:"createdTime"`
+	LastUsedTime float64  `json:"lastUsedTime"`
+}
+
+// TestFederationRefresh: Dex's tokens live 3s here and it rotates refresh
+// tokens, invalidating the one presented. behalf refreshes in a token's
+// last tenth (refreshMargin), so a call 0.7s before expiry is served from
+// the vault and one 0.1s before refreshes; three refreshes in a row
+// succeed, each presenting the refresh token the previous one returned.
+func TestFederationRefresh(t *testing.T) {
+	t.Parallel() // it waits about 8s
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		t.Parallel()
+		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true, IDTokensValidFor: 3 * time.Second}})
+		alice := mintForUser(t, fw.rt, workloadW1, "alice")
+		prev := fw.connect(t, alice, asUserID("alice"))
+		conn, err := fw.connection(t, workloadW1, "id:alice")
+		if err != nil || conn.ExpiresAt.IsZero() {
+			t.Fatalf("connection %+v %v", conn, err)
+		}
+
+		time.Sleep(time.Until(conn.ExpiresAt.Add(-700 * time.Millisecond)))
+		if fw.token(t, fedInput(alice)) != prev || len(fw.tokens.grant("refresh_token")) != 0 {
+			t.Fatal("a token outside its last tenth was refreshed")
+		}
+
+		var presented []string
+		for cycle := range 3 {
+			conn, _ := fw.connection(t, workloadW1, "id:alice")
+			when := conn.ExpiresAt.Add(100 * time.Millisecond) // expired
+			if cycle == 0 {
+				when = conn.ExpiresAt.Add(-100 * time.Millisecond) // near expiry
+			}
+			time.Sleep(time.Until(when))
+			before := len(fw.tokens.grant("refresh_token"))
+			tok := fw.token(t, fedInput(alice))
+			refreshes := fw.tokens.grant("refresh_token")[before:]
+			if len(refreshes) != 1 {
+				t.Fatalf("cycle %d: %d refresh requests, want 1", cycle, len(refreshes))
+			}
+			if tok == prev {
+				t.Fatalf("cycle %d: the old token came back", cycle)
+			}
+			if sub := verifyAccessToken(t, fw.dex, fedClientID, tok)["sub"]; sub != dextest.CallbackSubject {
+				t.Errorf("cycle %d: refreshed token sub %v", cycle, sub)
+			}
+			presented = append(presented, refreshes[0].Get("refresh_token"))
+			if cycle > 0 && presented[cycle] == presented[cycle-1] {
+				t.Errorf("cycle %d presented the refresh token Dex had rotated out", cycle)
+			}
+			if again := fw.token(t, fedInput(alice)); again != tok || len(fw.tokens.grant("refresh_token")) != before+1 {
+				t.Errorf("cycle %d: the refreshed token was not stored", cycle)
+			}
+			after, _ := fw.connection(t, workloadW1, "id:alice")
+			if after.Status != storage.ConnectionActive || !after.ExpiresAt.After(conn.ExpiresAt) {
+				t.Errorf("cycle %d: connection %s, expiry %v after %v", cycle, after.Status, after.ExpiresAt, conn.ExpiresAt)
+			}
+			prev = tok
+		}
+	})
+}
+
+// TestFederationRefreshNeedsConsent: a provider that refuses the refresh
+// token (invalid_grant) turns the connection to NEEDS_CONSENT, and the
+// call starts a new authorization instead of failing; so do later calls,
+// without asking the provider again; a new consent makes it ACTIVE.
+func TestFederationRefreshNeedsConsent(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true}})
+		alice := mintForUser(t, fw.rt, workloadW1, "alice")
+		fw.connect(t, alice, asUserID("alice"))
+		fw.expire(t, workloadW1, "id:alice")
+		fw.tokens.setFault(tokenFault("refresh_token", 400, "application/json",
+			`{"error":"invalid_grant","error_description":"the refresh token was revoked"}`))
+
+		s := fw.start(t, fedInput(alice))
+		if n := len(fw.tokens.grant("refresh_token")); n != 1 {
+			t.Errorf("%d refresh requests, want 1", n)
+		}
+		conns := listedConnections(t, fw.s, map[string]any{"user": "id:alice"})
+		if len(conns) != 1 || conns[0].Status != "NEEDS_CONSENT" {
+			t.Fatalf("ListConnections: %+v", conns)
+		}
+		recs, _ := listAudit(t, fw.s, map[string]any{"operation": "RefreshOAuth2Token"})
+		if len(recs) != 1 || recs[0].Outcome != "failure" || recs[0].ErrorType != "ConsentRequired" || recs[0].User != "id:alice" {
+			t.Errorf("refresh audit records %+v, want one failure ConsentRequired", recs)
+		}
+		again := fw.start(t, fedInput(alice))
+		if again.uri == s.uri || len(fw.tokens.grant("refresh_token")) != 1 {
+			t.Error("a connection that needs consent asked the provider again")
+		}
+		// Without a return URL the agent is told what to send, not that
+		// something broke.
+		_, err := fw.data.GetResourceOauth2Token(ctx(t), fedInput(alice, withoutReturnURL))
+		wantAPIError[*types.ValidationException](t, err)
+
+		fw.tokens.setFault(nil)
+		fw.consentOK(t, again)
+		if err := fw.complete(t, again.uri, asUserID("alice")); err != nil {
+			t.Fatal(err)
+		}
+		fw.token(t, fedInput(alice))
+		if conns := listedConnections(t, fw.s, map[string]any{"user": "id:alice"}); len(conns) != 1 || conns[0].Status != "ACTIVE" {
+			t.Errorf("after new consent: %+v", conns)
+		}
+		// The earlier session, consented now too, still binds (it is the
+		// user's, and unexpired), replacing the connection.
+		fw.consentOK(t, s)
+		if err := fw.complete(t, s.uri, asUserID("alice")); err != nil {
+			t.Errorf("the first session: %v", err)
+		}
+	})
+}
+
+// TestFederationRefreshUpstreamErrors: a refresh the provider fails is a
+// typed error quoting the provider; the connection stays ACTIVE with its
+// refresh token, and works once the provider recovers.
+func TestFederationRefreshUpstreamErrors(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true}})
+		for i, tc := range []struct {
+			name       string
+			fault      func(http.ResponseWriter, url.Values) bool
+			wantStatus int
+			check      func(t *testing.T, err error) string
+			quotes     []string
+		}{
+			{"503", tokenFault("refresh_token", 503, "text/html", "<h1>down for maintenance</h1>"), http.StatusBadGateway,
+				func(t *testing.T, err error) string {
+					return aws.ToString(wantAPIError[*types.InternalServerException](t, err).Message)
+				}, []string{fedProvider, "HTTP 503"}},
+			{"malformed JSON", tokenFault("refresh_token", 200, "application/json", `{"access_token": "x", `), http.StatusBadGateway,
+				func(t *testing.T, err error) string {
+					return aws.ToString(wantAPIError[*types.InternalServerException](t, err).Message)
+				}, []string{fedProvider, "not valid JSON"}},
+			{"temporarily_unavailable", tokenFault("refresh_token", 400, "application/json",
+				`{"error":"temporarily_unavailable","error_description":"try again in a minute"}`), http.StatusTooManyRequests,
+				func(t *testing.T, err error) string {
+					return aws.ToString(wantAPIError[*types.ThrottlingException](t, err).Message)
+				}, []string{fedProvider, "temporarily_unavailable", "try again in a minute"}},
+			// A provider that echoes the refresh token it was sent must not
+			// make behalf hand it to the agent: the refresh token is the
+			// long-lived credential the agent never otherwise sees.
+			{"description echoing the refresh token", func(w http.ResponseWriter, form url.Values) bool {
+				if form.Get("grant_type") != "refresh_token" {
+					return false
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(400)
+				w.Write([]byte(`{"error":"invalid_scope","error_description":"scope not allowed for refresh_token ` + form.Get("refresh_token") + `"}`))
+				return true
+			}, http.StatusBadRequest,
+				func(t *testing.T, err error) string {
+					return aws.ToString(wantAPIError[*types.ValidationException](t, err).Message)
+				}, []string{fedProvider, "invalid_scope", "scope not allowed for refresh_token"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				user := []string{"alice", "bob", "carol", "dave"}[i]
+				token := mintForUser(t, fw.rt, workloadW1, user)
+				fw.connect(t, token, asUserID(user))
+				fw.expire(t, workloadW1, "id:"+user)
+				before := len(fw.tokens.grant("refresh_token"))
+				fw.tokens.setFault(tc.fault)
+				defer fw.tokens.setFault(nil)
+
+				out, err := fw.data.GetResourceOauth2Token(ctx(t), fedInput(token))
+				if out != nil {
+					t.Fatalf("a failed refresh answered %+v", out)
+				}
+				msg := tc.check(t, err)
+				if got := httpStatus(err); got != tc.wantStatus {
+					t.Errorf("status %d, want %d", got, tc.wantStatus)
+				}
+				for _, q := range tc.quotes {
+					if !strings.Contains(msg, q) {
+						t.Errorf("message %q does not quote %q", msg, q)
+					}
+				}
+				sent := fw.tokens.grant("refresh_token")[before:]
+				if len(sent) != 1 {
+					t.Fatalf("%d refresh requests, want 1", len(sent))
+				}
+				var secrets secretSet
+				secrets.add("refresh token", sent[0].Get("refresh_token"))
+				secrets.add("client secret", fedClientSecret)
+				secrets.checkRecorder(t, "a data-plane response", fw.rec)
+
+				if conn, _ := fw.connection(t, workloadW1, "id:"+user); conn.Status != storage.ConnectionActive {
+					t.Errorf("connection %s after a provider failure", conn.Status)
+				}
+				fw.tokens.setFault(nil)
+				fw.token(t, fedInput(token))
+				if conn, _ := fw.connection(t, workloadW1, "id:"+user); !conn.ExpiresAt.After(time.Now()) {
+					t.Errorf("connection expiry %v after the refresh", conn.ExpiresAt)
+				}
+				if got := fw.tokens.grant("refresh_token")[before:]; len(got) != 2 || got[1].Get("refresh_token") != sent[0].Get("refresh_token") {
+					t.Errorf("recovery: %d refresh requests, same refresh token %v", len(got), len(got) == 2 && got[1].Get("refresh_token") == sent[0].Get("refresh_token"))
+				}
+			})
+		}
+	})
+}
+
+// TestFederationUnstatedLifetime: a provider that omits expires_in (it is
+// only RECOMMENDED, RFC 6749 §5.1) but issues a refresh token gets its
+// token refreshed after an assumed hour; one without a refresh token is
+// kept until the provider refuses it. The token endpoint here is a fake
+// answering for Dex, which always states a lifetime.
+func TestFederationUnstatedLifetime(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		fw := newFedWorld(t, b, fedOptions{})
+		for _, tc := range []struct {
+			user, body string
+			wantExpiry bool
+		}{
+			{"alice", `{"access_token":"at-alice","token_type":"Bearer","refresh_token":"rt-alice"}`, true},
+			{"bob", `{"access_token":"at-bob","token_type":"Bearer"}`, false},
+		} {
+			fw.tokens.setFault(tokenFault("authorization_code", 200, "application/json", tc.body))
+			token := mintForUser(t, fw.rt, workloadW1, tc.user)
+			if got := fw.connect(t, token, asUserID(tc.user)); got != "at-"+tc.user {
+				t.Fatalf("%s: token %q", tc.user, got)
+			}
+			conn, err := fw.connection(t, workloadW1, "id:"+tc.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.wantExpiry {
+				if !conn.ExpiresAt.IsZero() {
+					t.Errorf("%s: a token that cannot be refreshed expires at %v", tc.user, conn.ExpiresAt)
+				}
+				continue
+			}
+			if d := time.Until(conn.ExpiresAt); d < 59*time.Minute || d > time.Hour {
+				t.Errorf("%s: expires in %v, want an assumed hour", tc.user, d)
+			}
+		}
+		fw.tokens.setFault(nil)
+	})
+}
+
+// TestFederationRefreshTokenRotatedOut: a connection restored to a refresh
+// token Dex has since rotated out (a database restored from backup) is
+// refused by the real Dex — with invalid_request, not invalid_grant — and
+// becomes NEEDS_CONSENT rather than an error the agent cannot act on.
+func TestFederationRefreshTokenRotatedOut(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true}})
+		alice := mintForUser(t, fw.rt, workloadW1, "alice")
+		fw.connect(t, alice, asUserID("alice"))
+		backup, err := fw.connection(t, workloadW1, "id:alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.expire(t, workloadW1, "id:alice")
+		fw.token(t, fedInput(alice)) // Dex rotates the refresh token
+		_, err = fw.s.Server.Store().UpdateConnection(ctx(t), backup.ConnectionKey, func(c storage.Connection) (storage.Connection, error) {
+			c.Tokens, c.ExpiresAt = backup.Tokens, time.Now().Add(-time.Second)
+			return c, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := fw.start(t, fedInput(alice))
+		if s.authURL == "" {
+			t.Fatal("no new authorization started")
+		}
+		if n := len(fw.tokens.grant("refresh_token")); n != 2 {
+			t.Errorf("%d refresh requests, want 2", n)
+		}
+		if conn, _ := fw.connection(t, workloadW1, "id:alice"); conn.Status != storage.ConnectionNeedsConsent {
+			t.Errorf("connection %s, want NEEDS_CONSENT", conn.Status)
+		}
+	})
+}
