@@ -340,8 +340,10 @@ func (f File) Validate() (Config, error) {
 	if c.WATKeyRotation < time.Hour || c.WATKeyRotation > 90*24*time.Hour {
 		fail("workloadAccessToken.keyRotation", "must be between 1h and 2160h (90 days)")
 	}
-	if c.OutboundTimeout < time.Second || c.OutboundTimeout > 2*time.Minute {
-		fail("outbound.timeout", "must be between 1s and 2m")
+	// Under the server's 60s write timeout, so a caller waiting on the
+	// provider gets an answer.
+	if c.OutboundTimeout < time.Second || c.OutboundTimeout > 45*time.Second {
+		fail("outbound.timeout", "must be between 1s and 45s")
 	}
 	c.SessionTTL, c.ConnectionMaxIdle, c.Development = f.UserFederation.SessionTTL, f.UserFederation.ConnectionMaxIdle, f.Development
 	if c.SessionTTL < 10*time.Second || c.SessionTTL > time.Hour {

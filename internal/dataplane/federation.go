@@ -357,10 +357,25 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// refreshLeaseTTL must outlast a refresh: the upstream call is bounded by
-// the outbound timeout, well below it. A lease runs out only when its
-// holder died; the next caller then takes over.
-const refreshLeaseTTL = time.Minute
+// refreshLeaseTTL is how long a refresh lease outlives its holder. The
+// holder renews it while the provider answers (keepLease), so only a dead
+// holder's lease runs out, and the next caller takes over within this
+// long.
+const refreshLeaseTTL = 15 * time.Second
+
+// refreshWait bounds how long a caller waits on another replica's refresh
+// before a retryable ThrottlingException: longer than a dead holder's
+// lease, far shorter than the 60s after which servers and SDKs give up on
+// a response.
+const refreshWait = refreshLeaseTTL + 5*time.Second
+
+// refreshPatience is how long a caller waits on another replica's refresh
+// before it settles for the current access token, if that still has
+// usableFor to live.
+const (
+	refreshPatience = 2 * time.Second
+	usableFor       = 5 * time.Second
+)
 
 // refresh renews a connection's access token with its refresh token
 // (RFC 6749 §6), exactly once however many callers and replicas ask at
@@ -380,7 +395,7 @@ func (s *Service) refresh(ctx context.Context, k storage.ConnectionKey, p oauth2
 }
 
 func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p oauth2Provider, in *oauth2TokenInput) (tokenSet, error) {
-	deadline := s.Now().Add(refreshLeaseTTL + 5*time.Second)
+	start := s.Now()
 	var conn storage.Connection
 	for {
 		var err error
@@ -398,12 +413,15 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p oa
 		// Another replica holds the lease: wait, reading, for its result
 		// or for the lease to run out.
 		for conn.LeaseOwner != "" && s.Now().Before(conn.LeaseUntil) {
+			waited := s.Now().Sub(start)
 			switch {
 			case conn.Status != storage.ConnectionActive:
 				return tokenSet{}, errNeedsConsent
 			case s.fresh(conn):
 				return s.openTokens(ctx, conn)
-			case s.Now().After(deadline):
+			case waited > refreshPatience && !conn.ExpiresAt.IsZero() && s.Now().Add(usableFor).Before(conn.ExpiresAt):
+				return s.openTokens(ctx, conn) // due, not expired
+			case waited > refreshWait:
 				return tokenSet{}, wire.Throttling("another server is refreshing this token; retry")
 			}
 			time.Sleep(refreshPoll())
@@ -423,6 +441,7 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p oa
 	}
 	// Holding the lease. Another replica may have refreshed between our
 	// first read and now: then there is nothing to do.
+	defer s.keepLease(ctx, k, conn.LeaseToken)()
 	release := func(fn func(storage.Connection) (storage.Connection, error)) (storage.Connection, error) {
 		return s.Store.FinishRefresh(ctx, k, s.leaseOwner, conn.LeaseToken, fn)
 	}
@@ -505,6 +524,37 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p oa
 	}
 	s.auditRefresh(ctx, k, p.Name, "")
 	return next, nil
+}
+
+// keepLease renews the lease granted with token, until the returned stop
+// is called or the lease is lost, so that a slow provider does not cost a
+// live holder its lease.
+func (s *Service) keepLease(ctx context.Context, k storage.ConnectionKey, token int64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(refreshLeaseTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			err := s.Store.RenewRefreshLease(ctx, k, s.leaseOwner, token, s.Now().Add(refreshLeaseTTL))
+			switch {
+			case err == nil, ctx.Err() != nil:
+			case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
+				return // released, taken over or deleted: nothing to keep
+			default:
+				if s.Log != nil {
+					s.Log.Warn("refresh lease not renewed; retrying", "workload", k.Workload, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // auditConsentRequired is the error type of a refresh the provider

@@ -332,3 +332,64 @@ func TestFederationRefreshTokenRotatedOut(t *testing.T) {
 		}
 	})
 }
+
+// TestFederationRefreshLeaseHeldElsewhere: another replica holds the
+// refresh lease (here a lease taken in storage by an owner that never
+// finishes, as a dead replica leaves it). A caller whose token is due but
+// still has some life gets it after a short wait, without a refresh; one
+// whose token has expired waits for the lease to run out, takes it over
+// and refreshes once.
+func TestFederationRefreshLeaseHeldElsewhere(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true}})
+		alice := mintForUser(t, fw.rt, workloadW1, "alice")
+		first := fw.connect(t, alice, asUserID("alice"))
+		k := storage.ConnectionKey{ProviderID: fw.providerID, Workload: workloadW1, User: "id:alice"}
+		st := fw.s.Server.Store()
+		setExpiry := func(at time.Time) {
+			t.Helper()
+			if _, err := st.UpdateConnection(ctx(t), k, func(c storage.Connection) (storage.Connection, error) {
+				c.ExpiresAt = at
+				return c, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		setExpiry(time.Now().Add(30 * time.Second)) // due: inside the last minute
+		if _, err := st.AcquireRefreshLease(ctx(t), k, "dead-replica", time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if got := fw.token(t, fedInput(alice)); got != first {
+			t.Error("a caller waiting on another's lease did not get the current, still valid token")
+		}
+		if waited := time.Since(start); waited < 2*time.Second || waited > 5*time.Second {
+			t.Errorf("waited %v for the current token, want about 2s", waited)
+		}
+		if n := len(fw.tokens.grant("refresh_token")); n != 0 {
+			t.Errorf("%d refresh requests while another held the lease", n)
+		}
+
+		setExpiry(time.Now().Add(-time.Second))
+		lease, err := fw.connection(t, workloadW1, "id:alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The dead replica's lease runs out in 3s.
+		if err := st.RenewRefreshLease(ctx(t), k, "dead-replica", lease.LeaseToken, time.Now().Add(3*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		got := fw.token(t, fedInput(alice))
+		if waited := time.Since(start); waited < 2*time.Second || waited > 10*time.Second {
+			t.Errorf("took the expired lease over after %v, want about 3s", waited)
+		}
+		if got == first || len(fw.tokens.grant("refresh_token")) != 1 {
+			t.Errorf("after taking the lease over: new token %v, %d refresh requests (want 1)", got != first, len(fw.tokens.grant("refresh_token")))
+		}
+		if conn, _ := fw.connection(t, workloadW1, "id:alice"); conn.LeaseOwner != "" || conn.LeaseToken != lease.LeaseToken+1 {
+			t.Errorf("lease after the take-over: owner %q token %d, want released, token %d", conn.LeaseOwner, conn.LeaseToken, lease.LeaseToken+1)
+		}
+	})
+}

@@ -497,6 +497,13 @@ type Storage interface {
 	// leaves Version and UpdatedAt alone. A missing connection is
 	// ErrNotFound.
 	AcquireRefreshLease(ctx context.Context, k ConnectionKey, owner string, until time.Time) (Connection, error)
+	// RenewRefreshLease extends the lease owner acquired with leaseToken to
+	// until, so that a holder still waiting on its provider keeps it while
+	// a dead holder's lease runs out. It returns ErrConflict if owner no
+	// longer holds that lease (released, or taken over), storing nothing;
+	// a lease that ran out but that no one took over is renewed. It leaves
+	// Version and UpdatedAt alone. A missing connection is ErrNotFound.
+	RenewRefreshLease(ctx context.Context, k ConnectionKey, owner string, leaseToken int64, until time.Time) error
 	// FinishRefresh runs fn and releases the lease, in one transaction, but
 	// only if owner still holds the lease acquired with leaseToken (else
 	// ErrConflict, storing nothing). Whatever fn stores — a new access token

@@ -521,6 +521,22 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 	}
 	wantDiff(t, "connection after refused acquisitions", a, get())
 
+	// Renew: only the holder, with its token; nothing else changes.
+	renewed := time.Now().Add(2 * time.Minute)
+	mustOK(t, s.RenewRefreshLease(ctx, k, "a", a.LeaseToken, renewed), "renew the lease")
+	a.LeaseUntil = asStored(renewed)
+	wantDiff(t, "connection with the renewed lease", a, get())
+	for what, err := range map[string]error{
+		"another owner":  s.RenewRefreshLease(ctx, k, "b", a.LeaseToken, time.Now().Add(time.Hour)),
+		"a wrong token":  s.RenewRefreshLease(ctx, k, "a", a.LeaseToken+1, time.Now().Add(time.Hour)),
+		"an older token": s.RenewRefreshLease(ctx, k, "a", a.LeaseToken-1, time.Now().Add(time.Hour)),
+	} {
+		wantErr(t, err, storage.ErrConflict, "renew by "+what)
+	}
+	wantErr(t, s.RenewRefreshLease(ctx, storage.ConnectionKey{ProviderID: k.ProviderID, Workload: k.Workload, User: "nobody"}, "a", a.LeaseToken, time.Now().Add(time.Hour)),
+		storage.ErrNotFound, "renew the lease of a missing connection")
+	wantDiff(t, "connection after refused renewals", a, get())
+
 	// Finish: only the holder, with its token.
 	for what, call := range map[string]func() (storage.Connection, error){
 		"another owner": func() (storage.Connection, error) {
@@ -589,6 +605,7 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 	d, err := s.AcquireRefreshLease(ctx, k, "d", time.Now().Add(time.Minute))
 	mustOK(t, err, "take over a lease that ran out")
 	tokens = append(tokens, d.LeaseToken)
+	wantErr(t, s.RenewRefreshLease(ctx, k, "c", c.LeaseToken, time.Now().Add(time.Hour)), storage.ErrConflict, "renew a lease taken over")
 	got, err := s.FinishRefresh(ctx, k, "c", c.LeaseToken, noUpdater("finish after takeover"))
 	wantErr(t, err, storage.ErrConflict, "finish by the holder whose lease was taken over")
 	wantDiff(t, "connection returned to the overtaken holder", d, got)
@@ -610,6 +627,10 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 	e, err := s.AcquireRefreshLease(ctx, k, "e", time.Now().Add(-time.Second))
 	mustOK(t, err, "acquire a lease that has already run out")
 	tokens = append(tokens, e.LeaseToken)
+	// Its holder may renew it too, which keeps the others out again.
+	mustOK(t, s.RenewRefreshLease(ctx, k, "e", e.LeaseToken, time.Now().Add(time.Minute)), "renew a lease that ran out but was not taken over")
+	_, err = s.AcquireRefreshLease(ctx, k, "f", time.Now().Add(time.Minute))
+	wantErr(t, err, storage.ErrConflict, "acquire a renewed lease")
 	late, err := s.FinishRefresh(ctx, k, "e", e.LeaseToken, func(c storage.Connection) (storage.Connection, error) {
 		c.Tokens = storage.Sealed{KeyID: "key-1", Blob: []byte("sealed:access-4+refresh-4")}
 		c.Status = storage.ConnectionNeedsConsent
@@ -633,6 +654,9 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 	}
 	if _, err := s.AcquireRefreshLease(ctx, k, "f", time.Time{}); err == nil {
 		t.Error("acquire a lease without an expiry succeeded")
+	}
+	if err := s.RenewRefreshLease(ctx, k, "", late.LeaseToken, time.Now().Add(time.Minute)); err == nil {
+		t.Error("renew a lease for an empty owner succeeded")
 	}
 	if _, err := s.FinishRefresh(ctx, k, "", late.LeaseToken, noUpdater("finish for an empty owner")); err == nil {
 		t.Error("finish a refresh for an empty owner succeeded")

@@ -236,6 +236,7 @@ func testNotFound(t *testing.T, s storage.Storage) {
 			_, err := s.AcquireRefreshLease(ctx, missing, "owner", time.Now().Add(time.Minute))
 			return err
 		}},
+		{"RenewRefreshLease", func() error { return s.RenewRefreshLease(ctx, missing, "owner", 1, time.Now().Add(time.Minute)) }},
 		{"FinishRefresh", func() error {
 			_, err := s.FinishRefresh(ctx, missing, "owner", 1, func(c storage.Connection) (storage.Connection, error) {
 				updaterRan("FinishRefresh")

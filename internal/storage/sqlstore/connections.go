@@ -210,6 +210,32 @@ func (s *Store) AcquireRefreshLease(ctx context.Context, k storage.ConnectionKey
 	return stored, nil
 }
 
+// RenewRefreshLease moves the lease's end while owner still holds the
+// lease granted with leaseToken.
+func (s *Store) RenewRefreshLease(ctx context.Context, k storage.ConnectionKey, owner string, leaseToken int64, until time.Time) error {
+	switch {
+	case owner == "":
+		return fmt.Errorf("sqlstore: renew refresh lease of %q for %q: empty owner", k.ProviderID, k.Workload)
+	case until.IsZero():
+		return fmt.Errorf("sqlstore: renew refresh lease of %q for %q: no expiry", k.ProviderID, k.Workload)
+	}
+	return s.inTx(ctx, func(tx conn) error {
+		ok, err := tx.execOne(ctx,
+			`UPDATE connections SET lease_until = ? WHERE `+connectionKeyMatch+` AND lease_owner = ? AND lease_token = ?`,
+			append(append([]any{micros(asStored(until))}, connectionKeyArgs(k)...), owner, leaseToken)...)
+		switch {
+		case err != nil:
+			return fmt.Errorf("sqlstore: renew refresh lease of %q for %q: %w", k.ProviderID, k.Workload, err)
+		case ok:
+			return nil
+		}
+		if _, err := getConnection(ctx, tx, k, ""); err != nil {
+			return err
+		}
+		return fmt.Errorf("sqlstore: renew refresh lease %d of %q for %q: no longer held: %w", leaseToken, k.ProviderID, k.Workload, storage.ErrConflict)
+	})
+}
+
 // FinishRefresh checks the fence and stores fn's result in one transaction
 // on the locked row, so that a holder whose lease was taken over can never
 // overwrite the newer holder's result.
