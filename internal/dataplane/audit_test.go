@@ -270,16 +270,7 @@ func TestAuditTrail(t *testing.T) {
 				t.Fatalf("no %s record", op)
 				return 0
 			}
-			exec := func(q string, args ...any) {
-				t.Helper()
-				res, err := db.ExecContext(ctx(t), q, args...)
-				if err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-				if n, _ := res.RowsAffected(); n != 1 {
-					t.Fatalf("%s: %d rows", q, n)
-				}
-			}
+			exec := func(q string, args ...any) { t.Helper(); execOne(t, db, q, args...) }
 			problems := func() []string {
 				rep := verifyAudit(t, s)
 				var out []string

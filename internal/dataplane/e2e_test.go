@@ -22,32 +22,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
-	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/dextest"
 	"github.com/behalf-dev/behalf/internal/wat"
 )
-
-// verifyDexToken checks that token is a JWT Dex signed for the M2M client
-// (go-oidc against Dex's discovery and JWKS) and returns its claims.
-func verifyDexToken(t *testing.T, d *dextest.Dex, token string) map[string]any {
-	t.Helper()
-	p, err := oidc.NewProvider(ctx(t), d.Issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idt, err := p.Verifier(&oidc.Config{ClientID: m2mClientID}).Verify(ctx(t), token)
-	if err != nil {
-		t.Fatalf("not a Dex JWT for %s: %v", m2mClientID, err)
-	}
-	var claims map[string]any
-	if err := idt.Claims(&claims); err != nil {
-		t.Fatal(err)
-	}
-	return claims
-}
 
 // TestE2EWorkloadAccessTokens mints a token each way with the official
 // client, signing as a runtime principal granted the workload, and spends
@@ -149,7 +129,7 @@ func TestE2EM2MToken(t *testing.T) {
 			{"no scopes", aws.ToString(bare.AccessToken), nil},
 			{"scope profile", aws.ToString(withProfile.AccessToken), m2mClientID},
 		} {
-			claims := verifyDexToken(t, w.dex, tc.token)
+			claims := verifyAccessToken(t, w.dex, m2mClientID, tc.token)
 			want := map[string]any{"iss": w.dex.Issuer, "sub": dextest.Subject(m2mClientID, ""), "aud": m2mClientID}
 			if tc.wantName != nil {
 				want["name"] = tc.wantName
@@ -362,7 +342,7 @@ func TestE2EM2MRequestParameters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		verifyDexToken(t, w.dex, aws.ToString(out.AccessToken))
+		verifyAccessToken(t, w.dex, m2mClientID, aws.ToString(out.AccessToken))
 		got := last()
 		want := url.Values{
 			"grant_type":  {"client_credentials"},
@@ -417,7 +397,7 @@ func TestE2EM2MRequestParameters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		verifyDexToken(t, w.dex, aws.ToString(post.AccessToken))
+		verifyAccessToken(t, w.dex, m2mClientID, aws.ToString(post.AccessToken))
 		got = last()
 		want = url.Values{"grant_type": {"client_credentials"}, "scope": {"profile"}, "client_id": {m2mClientID}, "client_secret": {m2mClientSecret}}
 		if diff := cmp.Diff(want, got.form); diff != "" || got.auth != "" {

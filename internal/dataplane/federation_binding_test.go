@@ -309,16 +309,7 @@ func TestFederationTamperedSessionRow(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		fw := newFedWorld(t, b, fedOptions{})
 		db, ph := rawDB(t, fw.s)
-		exec := func(q string, args ...any) {
-			t.Helper()
-			res, err := db.ExecContext(ctx(t), q, args...)
-			if err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				t.Fatalf("%s: %d rows", q, n)
-			}
-		}
+		exec := func(q string, args ...any) { t.Helper(); execOne(t, db, q, args...) }
 		idOf := func(s fedSession) string { return strings.TrimPrefix(s.uri, "urn:ietf:params:oauth:request_uri:") }
 
 		t.Run("user changed in the database", func(t *testing.T) {

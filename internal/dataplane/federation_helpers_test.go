@@ -9,6 +9,7 @@ package dataplane_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -312,8 +313,8 @@ func (fw *fedWorld) storedSession(t *testing.T, uri string) storage.OAuthSession
 	return sess
 }
 
-// verifyAccessToken checks that token is a Dex JWT for clientID and
-// returns its claims.
+// verifyAccessToken checks that token is a JWT Dex signed for clientID
+// (go-oidc against Dex's discovery and JWKS) and returns its claims.
 func verifyAccessToken(t *testing.T, d *dextest.Dex, clientID, token string) map[string]any {
 	t.Helper()
 	p, err := oidc.NewProvider(ctx(t), d.Issuer)
@@ -329,6 +330,18 @@ func verifyAccessToken(t *testing.T, d *dextest.Dex, clientID, token string) map
 		t.Fatal(err)
 	}
 	return claims
+}
+
+// execOne runs a statement that must change exactly one row.
+func execOne(t *testing.T, db *sql.DB, q string, args ...any) {
+	t.Helper()
+	res, err := db.ExecContext(ctx(t), q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("%s: %d rows", q, n)
+	}
 }
 
 func pkceS256(verifier string) string {
