@@ -393,3 +393,51 @@ func TestFederationRefreshLeaseHeldElsewhere(t *testing.T) {
 		}
 	})
 }
+
+// TestFederationRefreshProviderTooSlow: a provider that does not answer a
+// refresh within outbound.timeout (1s here) fails the call with a typed
+// error naming it, in about that time; the connection stays ACTIVE with
+// its refresh token, and the next call, the provider answering again,
+// refreshes.
+func TestFederationRefreshProviderTooSlow(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true}})
+		alice := mintForUser(t, fw.rt, workloadW1, "alice")
+		first := fw.connect(t, alice, asUserID("alice"))
+		fw.expire(t, workloadW1, "id:alice")
+		release := make(chan struct{})
+		defer close(release)
+		fw.tokens.setFault(func(_ http.ResponseWriter, form url.Values) bool {
+			if form.Get("grant_type") != "refresh_token" {
+				return false
+			}
+			select {
+			case <-release:
+			case <-time.After(5 * time.Second):
+			}
+			return true
+		})
+
+		start := time.Now()
+		_, err := fw.data.GetResourceOauth2Token(ctx(t), fedInput(alice))
+		elapsed := time.Since(start)
+		ise := wantAPIError[*types.InternalServerException](t, err)
+		if msg := aws.ToString(ise.Message); !strings.Contains(msg, fedProvider) || !strings.Contains(msg, "in time") {
+			t.Errorf("message %q does not say which provider was too slow", msg)
+		}
+		if elapsed < 900*time.Millisecond || elapsed > 4*time.Second {
+			t.Errorf("failed after %v; outbound.timeout is 1s", elapsed)
+		}
+		if conn, _ := fw.connection(t, workloadW1, "id:alice"); conn.Status != storage.ConnectionActive || conn.LeaseOwner != "" {
+			t.Errorf("connection %s, lease owner %q after a slow provider", conn.Status, conn.LeaseOwner)
+		}
+
+		fw.tokens.setFault(nil)
+		if got := fw.token(t, fedInput(alice)); got == first {
+			t.Error("the recovered refresh returned the old token")
+		}
+		if n := len(fw.tokens.grant("refresh_token")); n != 2 {
+			t.Errorf("%d refresh requests, want 2", n)
+		}
+	})
+}
