@@ -23,10 +23,7 @@ import (
 
 func main() {
 	log.SetFlags(0)
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Fatal(err)
-	}
+	cfg := loadConfig(context.Background())
 	endpoint := os.Getenv("BEHALF_ENDPOINT")
 	if endpoint == "" {
 		endpoint = "http://127.0.0.1:8787"
@@ -34,6 +31,24 @@ func main() {
 	if err := run(context.Background(), cfg, endpoint, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// loadConfig loads the SDK's usual configuration and says how to point it at
+// behalf when it finds no credentials or region, rather than the SDK's error
+// about EC2 instance metadata.
+func loadConfig(ctx context.Context) aws.Config {
+	const hint = "export AWS_SHARED_CREDENTIALS_FILE=$PWD/behalf-data/admin-credentials AWS_REGION=us-east-1 (in the directory behalf serves from)"
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if cfg.Region == "" {
+		log.Fatal("no AWS region set: " + hint)
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		log.Fatal("no AWS credentials found: " + hint)
+	}
+	return cfg
 }
 
 func run(ctx context.Context, cfg aws.Config, endpoint string, out io.Writer) error {

@@ -44,13 +44,28 @@ func main() {
 	flag.DurationVar(&in.Every, "every", 15*time.Second, "how often to ask while watching")
 	flag.Parse()
 
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Fatal(err)
-	}
+	cfg := loadConfig(context.Background())
 	if err := run(context.Background(), cfg, in, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// loadConfig loads the SDK's usual configuration and says how to point it at
+// behalf when it finds no credentials or region, rather than the SDK's error
+// about EC2 instance metadata.
+func loadConfig(ctx context.Context) aws.Config {
+	const hint = "export AWS_SHARED_CREDENTIALS_FILE=$PWD/behalf-data/admin-credentials AWS_REGION=us-east-1 (in the directory behalf serves from)"
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if cfg.Region == "" {
+		log.Fatal("no AWS region set: " + hint)
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		log.Fatal("no AWS credentials found: " + hint)
+	}
+	return cfg
 }
 
 func run(ctx context.Context, cfg aws.Config, in input, out io.Writer) error {
