@@ -7,24 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-)
 
-type auditRecord struct {
-	Seq       int64    `json:"seq"`
-	Time      float64  `json:"time"`
-	RequestID string   `json:"requestId"`
-	Principal string   `json:"principal,omitempty"`
-	Operation string   `json:"operation"`
-	Workload  string   `json:"workload,omitempty"`
-	User      string   `json:"user,omitempty"`
-	Provider  string   `json:"provider,omitempty"`
-	Scopes    []string `json:"scopes,omitempty"`
-	Flow      string   `json:"flow,omitempty"`
-	Resource  string   `json:"resource,omitempty"`
-	Outcome   string   `json:"outcome"`
-	ErrorType string   `json:"errorType,omitempty"`
-	Hash      string   `json:"hash"`
-}
+	"github.com/behalf-dev/behalf/internal/behalfapi"
+)
 
 // parseWhen reads a time as RFC 3339 or as a duration before now ("1h").
 func parseWhen(flag, s string) (float64, error) {
@@ -64,7 +49,7 @@ func newAuditCommand(cf *clientFlags) *cobra.Command {
 					in[flag] = t
 				}
 			}
-			records := []auditRecord{}
+			records := []behalfapi.AuditRecord{}
 			t := table{header: []string{"SEQ", "TIME", "PRINCIPAL", "OPERATION", "WORKLOAD", "USER", "PROVIDER", "OUTCOME"}}
 			var next *string
 			for len(records) < limit {
@@ -72,10 +57,7 @@ func newAuditCommand(cf *clientFlags) *cobra.Command {
 				if next != nil {
 					in["nextToken"] = *next
 				}
-				var page struct {
-					Records   []auditRecord `json:"records"`
-					NextToken *string       `json:"nextToken"`
-				}
+				var page behalfapi.ListAuditRecordsOutput
 				if err := cf.call(cmd.Context(), "ListAuditRecords", in, &page); err != nil {
 					return err
 				}
@@ -89,7 +71,7 @@ func newAuditCommand(cf *clientFlags) *cobra.Command {
 					if what == "" {
 						what = r.Resource
 					}
-					t.rows = append(t.rows, []string{strconv.FormatInt(r.Seq, 10), epochString(r.Time), r.Principal, r.Operation,
+					t.rows = append(t.rows, []string{strconv.FormatInt(r.Seq, 10), r.Time.String(), r.Principal, r.Operation,
 						dash(r.Workload), dash(r.User), dash(what), outcome})
 				}
 				if next = page.NextToken; next == nil {
@@ -113,17 +95,7 @@ func newAuditCommand(cf *clientFlags) *cobra.Command {
 		Short: "Check the audit chain: exits non-zero if a record was edited, removed or added out of band",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out struct {
-				OK       bool   `json:"ok"`
-				Records  int64  `json:"records"`
-				HeadSeq  int64  `json:"headSeq"`
-				HeadHash string `json:"headHash"`
-				Problems []struct {
-					Seq    int64  `json:"seq"`
-					Reason string `json:"reason"`
-				} `json:"problems"`
-				Omitted int64 `json:"omittedProblems"`
-			}
+			var out behalfapi.VerifyAuditLogOutput
 			if err := cf.call(cmd.Context(), "VerifyAuditLog", struct{}{}, &out); err != nil {
 				return err
 			}

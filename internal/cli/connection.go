@@ -5,18 +5,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-)
 
-type connectionView struct {
-	Provider     string   `json:"provider"`
-	Workload     string   `json:"workload"`
-	User         string   `json:"user"`
-	Status       string   `json:"status"`
-	Scopes       []string `json:"scopes"`
-	ExpiresAt    *float64 `json:"accessTokenExpiresAt,omitempty"`
-	CreatedTime  float64  `json:"createdTime"`
-	LastUsedTime float64  `json:"lastUsedTime"`
-}
+	"github.com/behalf-dev/behalf/internal/behalfapi"
+)
 
 func newConnectionCommand(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
@@ -33,7 +24,7 @@ log: id:<user id> or jwt:<issuer>#<subject>.`,
 		Short: "List connections",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			all := []connectionView{}
+			all := []behalfapi.Connection{}
 			t := table{header: []string{"PROVIDER", "WORKLOAD", "USER", "STATUS", "SCOPES", "LAST USED"}}
 			var next *string
 			for {
@@ -46,16 +37,13 @@ log: id:<user id> or jwt:<issuer>#<subject>.`,
 				if next != nil {
 					in["nextToken"] = *next
 				}
-				var page struct {
-					Connections []connectionView `json:"connections"`
-					NextToken   *string          `json:"nextToken"`
-				}
+				var page behalfapi.ListConnectionsOutput
 				if err := cf.call(cmd.Context(), "ListConnections", in, &page); err != nil {
 					return err
 				}
 				for _, c := range page.Connections {
 					all = append(all, c)
-					t.rows = append(t.rows, []string{c.Provider, c.Workload, c.User, c.Status, list(c.Scopes), epochString(c.LastUsedTime)})
+					t.rows = append(t.rows, []string{c.Provider, c.Workload, c.User, c.Status, list(c.Scopes), c.LastUsedTime.String()})
 				}
 				if next = page.NextToken; next == nil {
 					break
@@ -85,11 +73,8 @@ log: id:<user id> or jwt:<issuer>#<subject>.`,
 		if *rp == "" || *rw == "" || *ru == "" {
 			return fmt.Errorf("--provider, --workload and --user are required")
 		}
-		var out struct {
-			RevokedAtProvider bool   `json:"revokedAtProvider"`
-			Message           string `json:"message"`
-		}
-		if err := cf.call(cmd.Context(), "RevokeConnection", map[string]string{"provider": *rp, "workload": *rw, "user": *ru}, &out); err != nil {
+		var out behalfapi.RevokeConnectionOutput
+		if err := cf.call(cmd.Context(), "RevokeConnection", behalfapi.ConnectionInput{Provider: *rp, Workload: *rw, User: *ru}, &out); err != nil {
 			return err
 		}
 		return cf.print(cmd, out, fields("revoked at provider", fmt.Sprint(out.RevokedAtProvider), "result", out.Message))
@@ -104,7 +89,7 @@ log: id:<user id> or jwt:<issuer>#<subject>.`,
 		if *dp == "" || *dw == "" || *du == "" {
 			return fmt.Errorf("--provider, --workload and --user are required")
 		}
-		if err := cf.call(cmd.Context(), "DeleteConnection", map[string]string{"provider": *dp, "workload": *dw, "user": *du}, nil); err != nil {
+		if err := cf.call(cmd.Context(), "DeleteConnection", behalfapi.ConnectionInput{Provider: *dp, Workload: *dw, User: *du}, nil); err != nil {
 			return err
 		}
 		what := strings.Join([]string{*dp, *dw, *du}, " / ")

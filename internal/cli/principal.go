@@ -3,29 +3,18 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 )
 
-// principal mirrors the /behalf/*Principal operations' output.
-type principal struct {
-	AccessKeyID     string   `json:"accessKeyId"`
-	SecretAccessKey string   `json:"secretAccessKey,omitempty"`
-	Role            string   `json:"role"`
-	Workloads       []string `json:"workloads"`
-	Description     string   `json:"description,omitempty"`
-	CreatedTime     float64  `json:"createdTime"`
-	LastUpdatedTime float64  `json:"lastUpdatedTime"`
-}
-
-func epochString(f float64) string {
-	return time.Unix(int64(f), 0).UTC().Format(time.RFC3339)
-}
+// principal renders the output of the /behalf/*Principal operations.
+type principal behalfapi.Principal
 
 func (p principal) table() table {
 	t := fields("access key id", p.AccessKeyID, "role", p.Role, "workloads", list(p.Workloads), "description", p.Description,
-		"created", epochString(p.CreatedTime), "updated", epochString(p.LastUpdatedTime))
+		"created", p.CreatedTime.String(), "updated", p.LastUpdatedTime.String())
 	if p.SecretAccessKey != "" {
 		t.rows = append(t.rows, []string{"secret access key", p.SecretAccessKey + "   (shown once; store it now)"})
 	}
@@ -52,12 +41,9 @@ requests with AWS Signature Version 4, and a role:
 		Example: "  behalf principal create --role runtime --workload my-agent",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := map[string]any{"role": role}
-			if len(workloads) > 0 {
-				in["workloads"] = workloads
-			}
+			in := behalfapi.CreatePrincipalInput{Role: role, Workloads: workloads}
 			if description != "" {
-				in["description"] = description
+				in.Description = &description
 			}
 			var out principal
 			if err := cf.call(cmd.Context(), "CreatePrincipal", in, &out); err != nil {
@@ -76,7 +62,7 @@ requests with AWS Signature Version 4, and a role:
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out principal
-			if err := cf.call(cmd.Context(), "GetPrincipal", map[string]string{"accessKeyId": args[0]}, &out); err != nil {
+			if err := cf.call(cmd.Context(), "GetPrincipal", behalfapi.PrincipalIDInput{AccessKeyID: args[0]}, &out); err != nil {
 				return err
 			}
 			return cf.print(cmd, out, out.table())
@@ -91,19 +77,19 @@ requests with AWS Signature Version 4, and a role:
 		Short: "Change a principal's role or granted workloads",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := map[string]any{"accessKeyId": args[0]}
+			in := behalfapi.UpdatePrincipalInput{AccessKeyID: args[0]}
 			if setRole != "" {
-				in["role"] = setRole
+				in.Role = &setRole
 			}
 			switch {
 			case clearWorkloads && len(setWorkloads) > 0:
 				return fmt.Errorf("use --workload or --clear-workloads, not both")
 			case clearWorkloads:
-				in["workloads"] = []string{}
+				in.Workloads = &[]string{}
 			case len(setWorkloads) > 0:
-				in["workloads"] = setWorkloads
+				in.Workloads = &setWorkloads
 			}
-			if len(in) == 1 {
+			if in.Role == nil && in.Workloads == nil {
 				return fmt.Errorf("nothing to update: give --role, --workload or --clear-workloads")
 			}
 			var out principal
@@ -122,7 +108,7 @@ requests with AWS Signature Version 4, and a role:
 		Short: "Delete a principal; its key stops working at once on this server and within seconds on others",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cf.call(cmd.Context(), "DeletePrincipal", map[string]string{"accessKeyId": args[0]}, nil); err != nil {
+			if err := cf.call(cmd.Context(), "DeletePrincipal", behalfapi.PrincipalIDInput{AccessKeyID: args[0]}, nil); err != nil {
 				return err
 			}
 			return cf.print(cmd, map[string]string{"deleted": args[0]}, fields("deleted", args[0]))
@@ -134,7 +120,7 @@ requests with AWS Signature Version 4, and a role:
 		Short: "List principals",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			all := []principal{}
+			all := []*behalfapi.Principal{}
 			t := table{header: []string{"ACCESS KEY ID", "ROLE", "WORKLOADS", "DESCRIPTION"}}
 			var next *string
 			for {
@@ -142,10 +128,7 @@ requests with AWS Signature Version 4, and a role:
 				if next != nil {
 					in["nextToken"] = *next
 				}
-				var page struct {
-					Principals []principal `json:"principals"`
-					NextToken  *string     `json:"nextToken"`
-				}
+				var page behalfapi.ListPrincipalsOutput
 				if err := cf.call(cmd.Context(), "ListPrincipals", in, &page); err != nil {
 					return err
 				}

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
 	"github.com/spf13/cobra"
+
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 )
 
 type vaultView struct {
@@ -56,9 +58,7 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 		Short: "Add a new key to the server's local keyring and print its ARN",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out struct {
-				KMSKeyARN string `json:"kmsKeyArn"`
-			}
+			var out behalfapi.CreateVaultKeyOutput
 			if err := cf.call(cmd.Context(), "CreateVaultKey", struct{}{}, &out); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/audit"
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -25,16 +26,7 @@ func (s *Service) auditOperations() []wire.Operation {
 	}
 }
 
-type listAuditInput struct {
-	Workload   string   `json:"workload,omitempty"`
-	User       string   `json:"user,omitempty"`
-	Provider   string   `json:"provider,omitempty"`
-	Operation  string   `json:"operation,omitempty"`
-	Since      *float64 `json:"since,omitempty"`
-	Until      *float64 `json:"until,omitempty"`
-	NextToken  *string  `json:"nextToken,omitempty"`
-	MaxResults *int     `json:"maxResults,omitempty"`
-}
+type listAuditInput behalfapi.ListAuditRecordsInput
 
 func (in *listAuditInput) Validate(c *wire.Checker) {
 	c.String("workload", in.Workload, 0, 255, nil)
@@ -49,28 +41,6 @@ func (in *listAuditInput) Validate(c *wire.Checker) {
 	}
 }
 
-type auditRecordOutput struct {
-	Seq       int64     `json:"seq"`
-	Time      wire.Time `json:"time"`
-	RequestID string    `json:"requestId"`
-	Principal string    `json:"principal,omitempty"`
-	Operation string    `json:"operation"`
-	Workload  string    `json:"workload,omitempty"`
-	User      string    `json:"user,omitempty"`
-	Provider  string    `json:"provider,omitempty"`
-	Scopes    []string  `json:"scopes,omitempty"`
-	Flow      string    `json:"flow,omitempty"`
-	Resource  string    `json:"resource,omitempty"`
-	Outcome   string    `json:"outcome"`
-	ErrorType string    `json:"errorType,omitempty"`
-	Hash      string    `json:"hash"`
-}
-
-type listAuditOutput struct {
-	Records   []auditRecordOutput `json:"records"`
-	NextToken *string             `json:"nextToken,omitempty"`
-}
-
 func epochTime(f *float64) time.Time {
 	if f == nil {
 		return time.Time{}
@@ -79,7 +49,7 @@ func epochTime(f *float64) time.Time {
 	return time.Unix(int64(sec), int64(frac*1e9))
 }
 
-func (s *Service) listAuditRecords(ctx context.Context, _ *wire.Call, in *listAuditInput) (*listAuditOutput, error) {
+func (s *Service) listAuditRecords(ctx context.Context, _ *wire.Call, in *listAuditInput) (*behalfapi.ListAuditRecordsOutput, error) {
 	cursor, err := wire.ParseNextToken("nextToken", in.NextToken)
 	if err != nil {
 		return nil, err
@@ -99,38 +69,24 @@ func (s *Service) listAuditRecords(ctx context.Context, _ *wire.Call, in *listAu
 		return nil, wire.Internal(err)
 	}
 	recs, next := paginate(recs, limit, func(r storage.AuditRecord) string { return strconv.FormatInt(r.Seq, 10) })
-	out := &listAuditOutput{Records: make([]auditRecordOutput, len(recs)), NextToken: next}
+	out := &behalfapi.ListAuditRecordsOutput{Records: make([]behalfapi.AuditRecord, len(recs)), NextToken: next}
 	for i, r := range recs {
-		out.Records[i] = auditRecordOutput{Seq: r.Seq, Time: wire.Time(r.Time), RequestID: r.RequestID, Principal: r.Principal,
+		out.Records[i] = behalfapi.AuditRecord{Seq: r.Seq, Time: behalfapi.Time(r.Time), RequestID: r.RequestID, Principal: r.Principal,
 			Operation: r.Operation, Workload: r.Workload, User: r.User, Provider: r.Provider, Scopes: r.Scopes, Flow: r.Flow,
 			Resource: r.Resource, Outcome: r.Outcome, ErrorType: r.ErrorType, Hash: hex.EncodeToString(r.Hash)}
 	}
 	return out, nil
 }
 
-type verifyAuditOutput struct {
-	OK       bool           `json:"ok"`
-	Records  int64          `json:"records"`
-	HeadSeq  int64          `json:"headSeq"`
-	HeadHash string         `json:"headHash"`
-	Problems []auditProblem `json:"problems"`
-	Omitted  int64          `json:"omittedProblems,omitempty"`
-}
-
-type auditProblem struct {
-	Seq    int64  `json:"seq"`
-	Reason string `json:"reason"`
-}
-
-func (s *Service) verifyAuditLog(ctx context.Context, _ *wire.Call, _ *struct{}) (*verifyAuditOutput, error) {
+func (s *Service) verifyAuditLog(ctx context.Context, _ *wire.Call, _ *struct{}) (*behalfapi.VerifyAuditLogOutput, error) {
 	r, err := s.Audit.Verify(ctx)
 	if err != nil {
 		return nil, wire.Internal(err)
 	}
-	out := &verifyAuditOutput{OK: r.OK(), Records: r.Records, HeadSeq: r.Head.Seq, HeadHash: hex.EncodeToString(r.Head.Hash),
-		Problems: []auditProblem{}, Omitted: r.Omitted}
+	out := &behalfapi.VerifyAuditLogOutput{OK: r.OK(), Records: r.Records, HeadSeq: r.Head.Seq, HeadHash: hex.EncodeToString(r.Head.Hash),
+		Problems: []behalfapi.AuditProblem{}, Omitted: r.Omitted}
 	for _, p := range r.Problems {
-		out.Problems = append(out.Problems, auditProblem{Seq: p.Seq, Reason: p.Reason})
+		out.Problems = append(out.Problems, behalfapi.AuditProblem{Seq: p.Seq, Reason: p.Reason})
 	}
 	return out, nil
 }

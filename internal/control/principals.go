@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/authz"
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -40,13 +41,7 @@ func NewAccessKey() (id, secret string) {
 	return "BHLF" + base32.StdEncoding.EncodeToString(idBytes), base64.RawStdEncoding.EncodeToString(secretBytes)
 }
 
-type createPrincipalInput struct {
-	AccessKeyID     *string  `json:"accessKeyId,omitempty"`
-	SecretAccessKey *string  `json:"secretAccessKey,omitempty"`
-	Role            string   `json:"role"`
-	Workloads       []string `json:"workloads,omitempty"`
-	Description     *string  `json:"description,omitempty"`
-}
+type createPrincipalInput behalfapi.CreatePrincipalInput
 
 func (in *createPrincipalInput) Validate(c *wire.Checker) {
 	c.OptString("accessKeyId", in.AccessKeyID, 16, 128, accessKeyIDPattern)
@@ -71,26 +66,16 @@ func checkRole(c *wire.Checker, role string, required bool, workloads []string) 
 	}
 }
 
-type principalOutput struct {
-	AccessKeyID     string    `json:"accessKeyId"`
-	SecretAccessKey string    `json:"secretAccessKey,omitempty"`
-	Role            string    `json:"role"`
-	Workloads       []string  `json:"workloads"`
-	Description     string    `json:"description,omitempty"`
-	CreatedTime     wire.Time `json:"createdTime"`
-	LastUpdatedTime wire.Time `json:"lastUpdatedTime"`
-}
-
-func principalOut(p storage.Principal) *principalOutput {
+func principalOut(p storage.Principal) *behalfapi.Principal {
 	ws := p.Workloads
 	if ws == nil {
 		ws = []string{}
 	}
-	return &principalOutput{AccessKeyID: p.AccessKeyID, Role: string(p.Role), Workloads: ws, Description: p.Description,
-		CreatedTime: epoch(p.CreatedAt), LastUpdatedTime: epoch(p.UpdatedAt)}
+	return &behalfapi.Principal{AccessKeyID: p.AccessKeyID, Role: string(p.Role), Workloads: ws, Description: p.Description,
+		CreatedTime: behalfapi.Time(p.CreatedAt), LastUpdatedTime: behalfapi.Time(p.UpdatedAt)}
 }
 
-func (s *Service) createPrincipal(ctx context.Context, c *wire.Call, in *createPrincipalInput) (*principalOutput, error) {
+func (s *Service) createPrincipal(ctx context.Context, c *wire.Call, in *createPrincipalInput) (*behalfapi.Principal, error) {
 	id, secret := NewAccessKey()
 	if in.AccessKeyID != nil {
 		id, secret = *in.AccessKeyID, *in.SecretAccessKey
@@ -121,15 +106,13 @@ func (s *Service) NewPrincipal(ctx context.Context, id, secret string, role stor
 	return storage.Principal{AccessKeyID: id, Secret: sealed, Role: role, Workloads: workloads, CreatedAt: now, UpdatedAt: now}, nil
 }
 
-type principalIDInput struct {
-	AccessKeyID string `json:"accessKeyId"`
-}
+type principalIDInput behalfapi.PrincipalIDInput
 
 func (in *principalIDInput) Validate(c *wire.Checker) {
 	c.String("accessKeyId", in.AccessKeyID, 16, 128, accessKeyIDPattern)
 }
 
-func (s *Service) getPrincipal(ctx context.Context, _ *wire.Call, in *principalIDInput) (*principalOutput, error) {
+func (s *Service) getPrincipal(ctx context.Context, _ *wire.Call, in *principalIDInput) (*behalfapi.Principal, error) {
 	p, err := s.store.GetPrincipal(ctx, in.AccessKeyID)
 	if err != nil {
 		return nil, storageError(err, "principal", in.AccessKeyID)
@@ -137,18 +120,13 @@ func (s *Service) getPrincipal(ctx context.Context, _ *wire.Call, in *principalI
 	return principalOut(p), nil
 }
 
-type listPrincipalsInput struct{ listInput }
+type listPrincipalsInput behalfapi.ListPrincipalsInput
 
 func (in *listPrincipalsInput) Validate(c *wire.Checker) {
 	c.Range("maxResults", in.MaxResults, 1, 100)
 }
 
-type listPrincipalsOutput struct {
-	Principals []*principalOutput `json:"principals"`
-	NextToken  *string            `json:"nextToken,omitempty"`
-}
-
-func (s *Service) listPrincipals(ctx context.Context, _ *wire.Call, in *listPrincipalsInput) (*listPrincipalsOutput, error) {
+func (s *Service) listPrincipals(ctx context.Context, _ *wire.Call, in *listPrincipalsInput) (*behalfapi.ListPrincipalsOutput, error) {
 	after, err := wire.ParseNextToken("nextToken", in.NextToken)
 	if err != nil {
 		return nil, err
@@ -159,19 +137,14 @@ func (s *Service) listPrincipals(ctx context.Context, _ *wire.Call, in *listPrin
 		return nil, wire.Internal(err)
 	}
 	ps, next := paginate(ps, limit, func(p storage.Principal) string { return p.AccessKeyID })
-	out := &listPrincipalsOutput{Principals: make([]*principalOutput, len(ps)), NextToken: next}
+	out := &behalfapi.ListPrincipalsOutput{Principals: make([]*behalfapi.Principal, len(ps)), NextToken: next}
 	for i, p := range ps {
 		out.Principals[i] = principalOut(p)
 	}
 	return out, nil
 }
 
-type updatePrincipalInput struct {
-	AccessKeyID string    `json:"accessKeyId"`
-	Role        *string   `json:"role,omitempty"`
-	Workloads   *[]string `json:"workloads,omitempty"`
-	Description *string   `json:"description,omitempty"`
-}
+type updatePrincipalInput behalfapi.UpdatePrincipalInput
 
 func (in *updatePrincipalInput) Validate(c *wire.Checker) {
 	c.String("accessKeyId", in.AccessKeyID, 16, 128, accessKeyIDPattern)
@@ -186,7 +159,7 @@ func (in *updatePrincipalInput) Validate(c *wire.Checker) {
 	c.OptString("description", in.Description, 0, 256, nil)
 }
 
-func (s *Service) updatePrincipal(ctx context.Context, c *wire.Call, in *updatePrincipalInput) (*principalOutput, error) {
+func (s *Service) updatePrincipal(ctx context.Context, c *wire.Call, in *updatePrincipalInput) (*behalfapi.Principal, error) {
 	c.Audit.Resource = "principal/" + in.AccessKeyID
 	if in.Role != nil && *in.Role != string(storage.RoleAdmin) {
 		if err := s.keepAnAdmin(ctx, in.AccessKeyID); err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -151,16 +152,12 @@ func (s *Service) localKeyForARN(ctx context.Context, arn string) (string, error
 	return id, nil
 }
 
-type createVaultKeyOutput struct {
-	KMSKeyARN string `json:"kmsKeyArn"`
-}
-
-func (s *Service) createVaultKey(_ context.Context, c *wire.Call, _ *struct{}) (*createVaultKeyOutput, error) {
+func (s *Service) createVaultKey(_ context.Context, c *wire.Call, _ *struct{}) (*behalfapi.CreateVaultKeyOutput, error) {
 	id, err := s.Keyring.Create()
 	if err != nil {
 		return nil, wire.Internal(err)
 	}
 	arn := s.cfg.ARNs.KMSKeyARN(strings.TrimPrefix(id, vault.LocalPrefix))
 	c.Audit.Resource = arn
-	return &createVaultKeyOutput{KMSKeyARN: arn}, nil
+	return &behalfapi.CreateVaultKeyOutput{KMSKeyARN: arn}, nil
 }

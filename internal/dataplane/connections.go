@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -28,13 +29,7 @@ func (s *Service) ConnectionOperations() []wire.Operation {
 	)...)
 }
 
-type listConnectionsInput struct {
-	Provider   string  `json:"provider,omitempty"`
-	Workload   string  `json:"workload,omitempty"`
-	User       string  `json:"user,omitempty"`
-	NextToken  *string `json:"nextToken,omitempty"`
-	MaxResults *int    `json:"maxResults,omitempty"`
-}
+type listConnectionsInput behalfapi.ListConnectionsInput
 
 func (in *listConnectionsInput) Validate(c *wire.Checker) {
 	c.String("provider", in.Provider, 0, 128, nil)
@@ -43,28 +38,12 @@ func (in *listConnectionsInput) Validate(c *wire.Checker) {
 	c.Range("maxResults", in.MaxResults, 1, 1000)
 }
 
-type connectionOutput struct {
-	Provider     string     `json:"provider"`
-	Workload     string     `json:"workload"`
-	User         string     `json:"user"`
-	Status       string     `json:"status"`
-	Scopes       []string   `json:"scopes"`
-	ExpiresAt    *wire.Time `json:"accessTokenExpiresAt,omitempty"`
-	CreatedTime  wire.Time  `json:"createdTime"`
-	LastUsedTime wire.Time  `json:"lastUsedTime"`
-}
-
-type listConnectionsOutput struct {
-	Connections []connectionOutput `json:"connections"`
-	NextToken   *string            `json:"nextToken,omitempty"`
-}
-
-func (s *Service) listConnections(ctx context.Context, _ *wire.Call, in *listConnectionsInput) (*listConnectionsOutput, error) {
+func (s *Service) listConnections(ctx context.Context, _ *wire.Call, in *listConnectionsInput) (*behalfapi.ListConnectionsOutput, error) {
 	f := storage.ConnectionFilter{Workload: in.Workload, User: in.User}
 	if in.Provider != "" {
 		p, err := s.Store.GetOAuth2Provider(ctx, in.Provider)
 		if errors.Is(err, storage.ErrNotFound) {
-			return &listConnectionsOutput{Connections: []connectionOutput{}}, nil
+			return &behalfapi.ListConnectionsOutput{Connections: []behalfapi.Connection{}}, nil
 		}
 		if err != nil {
 			return nil, wire.Internal(err)
@@ -89,7 +68,7 @@ func (s *Service) listConnections(ctx context.Context, _ *wire.Call, in *listCon
 	if err != nil {
 		return nil, wire.Internal(err)
 	}
-	out := &listConnectionsOutput{Connections: []connectionOutput{}}
+	out := &behalfapi.ListConnectionsOutput{Connections: []behalfapi.Connection{}}
 	if len(conns) > limit {
 		conns = conns[:limit]
 		out.NextToken = wire.NextToken(encodeConnectionCursor(conns[limit-1].ConnectionKey))
@@ -101,13 +80,13 @@ func (s *Service) listConnections(ctx context.Context, _ *wire.Call, in *listCon
 			name = s.providerName(ctx, c.ProviderID)
 			names[c.ProviderID] = name
 		}
-		o := connectionOutput{Provider: name, Workload: c.Workload, User: c.User, Status: string(c.Status), Scopes: c.Scopes,
-			CreatedTime: wire.Time(c.CreatedAt), LastUsedTime: wire.Time(c.LastUsedAt)}
+		o := behalfapi.Connection{Provider: name, Workload: c.Workload, User: c.User, Status: string(c.Status), Scopes: c.Scopes,
+			CreatedTime: behalfapi.Time(c.CreatedAt), LastUsedTime: behalfapi.Time(c.LastUsedAt)}
 		if o.Scopes == nil {
 			o.Scopes = []string{}
 		}
 		if !c.ExpiresAt.IsZero() {
-			t := wire.Time(c.ExpiresAt)
+			t := behalfapi.Time(c.ExpiresAt)
 			o.ExpiresAt = &t
 		}
 		out.Connections = append(out.Connections, o)
@@ -128,11 +107,7 @@ func decodeConnectionCursor(s string) (storage.ConnectionKey, error) {
 	return storage.ConnectionKey{ProviderID: parts[0], Workload: parts[1], User: parts[2]}, nil
 }
 
-type connectionInput struct {
-	Provider string `json:"provider"`
-	Workload string `json:"workload"`
-	User     string `json:"user"`
-}
+type connectionInput behalfapi.ConnectionInput
 
 func (in *connectionInput) Validate(c *wire.Checker) {
 	c.String("provider", in.Provider, 1, 128, providerNamePattern)
@@ -159,19 +134,12 @@ func (s *Service) connection(ctx context.Context, c *wire.Call, in *connectionIn
 	return p, conn, nil
 }
 
-type revokeOutput struct {
-	// RevokedAtProvider reports whether the provider confirmed revocation
-	// (RFC 7009); false when it offers no revocation endpoint.
-	RevokedAtProvider bool   `json:"revokedAtProvider"`
-	Message           string `json:"message"`
-}
-
 // revokeConnection revokes the user's tokens at the provider when it
 // offers revocation (RFC 7009 §2; the refresh token first, which revokes
 // its access tokens too at most providers, §2.1), then deletes the
 // connection. A provider that fails to revoke leaves the connection in
 // place, so the revocation can be retried.
-func (s *Service) revokeConnection(ctx context.Context, c *wire.Call, in *connectionInput) (*revokeOutput, error) {
+func (s *Service) revokeConnection(ctx context.Context, c *wire.Call, in *connectionInput) (*behalfapi.RevokeConnectionOutput, error) {
 	p, conn, err := s.connection(ctx, c, in)
 	if err != nil {
 		return nil, err
@@ -184,7 +152,7 @@ func (s *Service) revokeConnection(ctx context.Context, c *wire.Call, in *connec
 	if endpoint != "" && style == oauthvendor.RevocationNone {
 		style = oauthvendor.RevocationRFC7009 // discovered for a custom or tenant provider
 	}
-	out := &revokeOutput{}
+	out := &behalfapi.RevokeConnectionOutput{}
 	if endpoint != "" {
 		ts, err := s.openTokens(ctx, conn)
 		if err != nil {

@@ -1,0 +1,55 @@
+package behalfapi
+
+// ListAuditRecordsInput is the input of ListAuditRecords. Since and Until
+// are epoch seconds; zero members match everything.
+type ListAuditRecordsInput struct {
+	Workload   string   `json:"workload,omitempty"`
+	User       string   `json:"user,omitempty"`
+	Provider   string   `json:"provider,omitempty"`
+	Operation  string   `json:"operation,omitempty"`
+	Since      *float64 `json:"since,omitempty"`
+	Until      *float64 `json:"until,omitempty"`
+	NextToken  *string  `json:"nextToken,omitempty"`
+	MaxResults *int     `json:"maxResults,omitempty"`
+}
+
+// AuditRecord is one audit record as the API shows it: storage's record
+// with its time in epoch seconds and its hash in hex.
+type AuditRecord struct {
+	Seq       int64    `json:"seq"`
+	Time      Time     `json:"time"`
+	RequestID string   `json:"requestId"`
+	Principal string   `json:"principal,omitempty"`
+	Operation string   `json:"operation"`
+	Workload  string   `json:"workload,omitempty"`
+	User      string   `json:"user,omitempty"`
+	Provider  string   `json:"provider,omitempty"`
+	Scopes    []string `json:"scopes,omitempty"`
+	Flow      string   `json:"flow,omitempty"`
+	Resource  string   `json:"resource,omitempty"`
+	Outcome   string   `json:"outcome"`
+	ErrorType string   `json:"errorType,omitempty"`
+	Hash      string   `json:"hash"`
+}
+
+// ListAuditRecordsOutput is the output of ListAuditRecords.
+type ListAuditRecordsOutput struct {
+	Records   []AuditRecord `json:"records"`
+	NextToken *string       `json:"nextToken,omitempty"`
+}
+
+// VerifyAuditLogOutput is the output of VerifyAuditLog.
+type VerifyAuditLogOutput struct {
+	OK       bool           `json:"ok"`
+	Records  int64          `json:"records"`
+	HeadSeq  int64          `json:"headSeq"`
+	HeadHash string         `json:"headHash"`
+	Problems []AuditProblem `json:"problems"`
+	Omitted  int64          `json:"omittedProblems,omitempty"`
+}
+
+// AuditProblem is one finding of VerifyAuditLog.
+type AuditProblem struct {
+	Seq    int64  `json:"seq"`
+	Reason string `json:"reason"`
+}
