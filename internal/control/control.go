@@ -45,6 +45,8 @@ type Deps struct {
 	ResourceChanged func(storage.Resource)
 	// Audit verifies the audit chain.
 	Audit AuditVerifier
+	// Connections revokes users' connections at their providers.
+	Connections ConnectionRevoker
 }
 
 // Service implements the control-plane operations.
@@ -97,8 +99,11 @@ func (s *Service) Operations() []wire.Operation {
 		wire.Operation{Name: "TagResource", Method: http.MethodPost, Path: "/tags/{resourceArn}", Serve: s.tagResource},
 		wire.Operation{Name: "UntagResource", Method: http.MethodDelete, Path: "/tags/{resourceArn}", Serve: s.untagResource},
 	)
-	return append(append(reads, s.auditOperations()...), changes...)
+	return append(append(append(reads, s.auditOperations()...), changes...), s.connectionOperations()...)
 }
+
+// Mount registers the control-plane operations on the router.
+func (s *Service) Mount(rt *wire.Router) { rt.Handle(s.Operations()...) }
 
 // Shared member patterns (agentcore-api.md §6, anchored).
 var (

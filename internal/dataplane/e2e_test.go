@@ -617,7 +617,7 @@ func TestE2EM2MCacheRefreshesBeforeExpiry(t *testing.T) {
 // TestE2EWATNeverOutlivesUserJWT: a token minted for a user's JWT expires
 // when the JWT does, even though the default lifetime is 15 minutes and the
 // inbound verifier allows 60s of clock skew. Dex's ID tokens live 4s here
-// instead of the 2 minutes the brief suggests: the bound is the same, and
+// instead of 2 minutes: the bound is the same, and
 // the test waits 4s rather than 2 minutes.
 func TestE2EWATNeverOutlivesUserJWT(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {

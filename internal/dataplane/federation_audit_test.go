@@ -1,7 +1,7 @@
 package dataplane_test
 
-// The audit trail of three-legged OAuth (issue 4; agentcore-behaviour.md
-// §8): the browser callback, the binding and the call that refreshed a
+// The audit trail of three-legged OAuth (issue 4; docs/audit.md):
+// the browser callback, the binding and the call that refreshed a
 // token each leave a record naming workload, user, provider and outcome;
 // and no code, state, verifier or token appears in the audit list, on a
 // page, or in any data-plane response beyond the access token handed out.

@@ -1,6 +1,6 @@
 package dataplane_test
 
-// Session binding (issue 4, item 3; agentcore-behaviour.md §5):
+// Session binding (issue 4, item 3; docs/user-federation.md):
 // CompleteResourceTokenAuth binds a session's tokens only to the user the
 // session was started for, once, before it expires — so that a session URI
 // that reaches someone else binds nothing.

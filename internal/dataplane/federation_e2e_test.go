@@ -26,7 +26,8 @@ import (
 	"github.com/behalf-dev/behalf/internal/testutil/dextest"
 )
 
-// sessionURIPattern is the sessionUri shape of agentcore-api.md §12.2.
+// requestURIPattern is the sessionUri shape of GetResourceOauth2Token in
+// the AWS API reference.
 var requestURIPattern = regexp.MustCompile(`^urn:ietf:params:oauth:request_uri:[a-zA-Z0-9-._~]+$`)
 
 // TestFederationFlow runs the whole flow for a ForUserId user and a ForJWT

@@ -1,7 +1,7 @@
 package dataplane_test
 
 // Key rotation with three-legged OAuth in flight (issue 4; the token
-// vault of agentcore-api.md §12.6): after SetTokenVaultCMK and a re-wrap,
+// vault, SetTokenVaultCMK in the AWS API reference): after SetTokenVaultCMK and a re-wrap,
 // every connection and session is sealed under the new key and still
 // works — a stored token, its refresh token, a session the user has not
 // consented to yet, one whose code is on its way back, and one consented

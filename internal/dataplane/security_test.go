@@ -28,7 +28,7 @@ import (
 )
 
 // userTokenPattern is AgentCore's UserTokenType pattern, anchored as the
-// server applies it (agentcore-api.md §7).
+// server applies it (GetWorkloadAccessTokenForJWT in the AWS API reference).
 var userTokenPattern = regexp.MustCompile(`^(?:[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+)$`)
 
 // failsModelValidation lists the corpus cases that are not even shaped like

@@ -20,6 +20,8 @@ import (
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/control"
 	"github.com/behalf-dev/behalf/internal/dataplane"
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/dataplane/federation"
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -37,7 +39,7 @@ type Server struct {
 	keyring *vault.LocalKeyring
 	vault   *vault.Vault
 	control *control.Service
-	data    *dataplane.Service
+	data    *dataplane.DataPlane
 	tokens  *wat.Issuer
 	users   *inbound.Set
 	audit   *audit.Log
@@ -102,7 +104,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			s.audit.Close()
 		}
 	}()
-	var users dataplane.UserVerifier
+	var users access.UserVerifier
 	if len(cfg.InboundAuthorizers) > 0 {
 		if s.users, err = inbound.NewSet(cfg.InboundAuthorizers, inbound.Options{HTTPClient: noRedirects(cfg.OutboundTimeout)}); err != nil {
 			return nil, err
@@ -116,44 +118,37 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	for i, a := range cfg.InboundAuthorizers {
 		authorizerNames[i] = a.Name
 	}
-	s.control = control.New(control.Deps{
-		Store: s.store, Vault: s.vault, Keyring: s.keyring,
-		HTTP:             noRedirects(cfg.OutboundTimeout),
-		Rewrap:           s.requestRewrap,
-		PrincipalChanged: principals.invalidate,
-		ResourceChanged:  func(r storage.Resource) { s.data.Invalidate(r) },
-		Audit:            auditReader{store: s.store, key: auditKey},
-	}, control.Config{ARNs: arns, PublicURL: cfg.PublicURL, InboundAuthorizers: authorizerNames})
 	s.data = dataplane.New(dataplane.Deps{
 		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users,
 		OAuth:     &oauthclient.Client{HTTP: noRedirects(cfg.OutboundTimeout), UserAgent: "behalf (+https://github.com/behalf-dev/behalf)"},
 		Principal: principals.principal,
 		Audit:     auditor{s.audit},
 		Log:       log,
-		Federation: dataplane.FederationOptions{
+		Federation: federation.Options{
 			SessionTTL: cfg.SessionTTL, CallbackBase: cfg.PublicURL + control.CallbackPath,
+			CallbackPattern: control.CallbackPath + "{provider}", Development: cfg.Development,
 		},
 	})
+	s.control = control.New(control.Deps{
+		Store: s.store, Vault: s.vault, Keyring: s.keyring,
+		HTTP:             noRedirects(cfg.OutboundTimeout),
+		Rewrap:           s.requestRewrap,
+		PrincipalChanged: principals.invalidate,
+		ResourceChanged:  s.data.Invalidate,
+		Audit:            auditReader{store: s.store, key: auditKey},
+		Connections:      s.data.Federation,
+	}, control.Config{ARNs: arns, PublicURL: cfg.PublicURL, InboundAuthorizers: authorizerNames})
 
 	if err := s.bootstrapAdmin(ctx, opts.Getenv); err != nil {
 		return nil, err
 	}
 
-	s.router = wire.NewRouter(newAuthenticator(cfg.Region, principals), authz.Authorizer{}, auditor{s.audit}, log)
-	s.router.Handle(s.control.Operations()...)
-	s.router.Handle(s.data.Operations()...)
-	s.router.Handle(s.data.ConnectionOperations()...)
+	// One mux: the API router and every package's own routes.
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeStatus(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("GET /readyz", s.ready)
-	mux.HandleFunc("GET "+control.CallbackPath+"{provider}", s.data.Callback)
-	if cfg.Development {
-		mux.HandleFunc("GET /dev/complete", s.data.DevComplete)
-		log.Warn("development mode is on: /dev/complete completes sessions of user-id users for anyone who holds their session URI; never use it in production")
-	}
-	mux.Handle("/", s.router)
+	s.router = wire.NewRouter(mux, newAuthenticator(cfg.Region, principals), authz.Authorizer{}, auditor{s.audit}, log)
+	s.control.Mount(s.router)
+	s.data.Mount(s.router, mux)
+	s.mountHealth(mux)
 	s.handler = mux
 	return s, nil
 }
@@ -184,6 +179,14 @@ func noRedirects(timeout time.Duration) *http.Client {
 		Timeout:       timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// mountHealth registers the liveness and readiness routes.
+func (s *Server) mountHealth(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeStatus(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

@@ -55,11 +55,6 @@ type Binding struct {
 	User     string
 }
 
-// BindingFor returns the binding of a stored secret.
-func BindingFor(ref storage.SealedRef) Binding {
-	return Binding{Kind: ref.Kind, Owner: ref.Owner, Workload: ref.Workload, User: ref.User}
-}
-
 // aad encodes the binding unambiguously: a version label, then each field
 // length-prefixed, so no two bindings share an encoding.
 func (b Binding) aad() []byte {

@@ -135,7 +135,8 @@ type Authorizer interface {
 	Authorize(op string, c Caller) error
 }
 
-// Router serves a set of operations. Requests to unknown paths or with the
+// Router serves a set of operations on the server's one mux, beside the
+// routes other packages mount there. Requests to unknown paths or with the
 // wrong method get typed errors, never a bare 404 or 405.
 type Router struct {
 	authn Authenticator
@@ -147,10 +148,12 @@ type Router struct {
 	names map[string]bool
 }
 
-// NewRouter returns a router that authenticates with authn, authorizes
-// with authz and records audited operations with audit (nil records none).
-func NewRouter(authn Authenticator, authz Authorizer, audit Auditor, log *slog.Logger) *Router {
-	rt := &Router{authn: authn, authz: authz, audit: audit, log: log, mux: http.NewServeMux(), ops: map[string][]Operation{}, names: map[string]bool{}}
+// NewRouter returns a router that registers its operations on mux,
+// authenticates with authn, authorizes with authz and records audited
+// operations with audit (nil records none). It answers every path of mux
+// that nothing else claims.
+func NewRouter(mux *http.ServeMux, authn Authenticator, authz Authorizer, audit Auditor, log *slog.Logger) *Router {
+	rt := &Router{authn: authn, authz: authz, audit: audit, log: log, mux: mux, ops: map[string][]Operation{}, names: map[string]bool{}}
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		rt.fail(w, r, requestID(w), "", Caller{}, &Error{
 			Type: TypeUnknownOperation, Status: http.StatusNotFound,
@@ -191,8 +194,6 @@ func (rt *Router) Operations() []string {
 	slices.Sort(names)
 	return names
 }
-
-func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.mux.ServeHTTP(w, r) }
 
 func requestID(w http.ResponseWriter) string {
 	id := uuid.NewString()

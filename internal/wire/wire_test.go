@@ -121,8 +121,9 @@ type out struct {
 	At   Time   `json:"at"`
 }
 
-func testRouter() *Router {
-	rt := NewRouter(allowAll{}, allowAll{}, nil, slog.New(slog.DiscardHandler))
+func testRouter() *http.ServeMux {
+	mux := http.NewServeMux()
+	rt := NewRouter(mux, allowAll{}, allowAll{}, nil, slog.New(slog.DiscardHandler))
 	rt.Handle(
 		JSON("Echo", "/echo", 201, func(_ context.Context, c *Call, in *shape) (*out, error) {
 			return &out{Name: in.Name}, nil
@@ -134,7 +135,7 @@ func testRouter() *Router {
 			return nil, errors.New("database password is hunter2")
 		}),
 	)
-	return rt
+	return mux
 }
 
 func do(t *testing.T, h http.Handler, method, path, ctype, body string) (*http.Response, map[string]any) {

@@ -1,4 +1,4 @@
-package dataplane
+package access
 
 import (
 	"context"
@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-// recordCache keeps records the vend paths read on every call — workload
-// identities and credential providers — for a short time. A change made
-// through this server drops the entry at once (Invalidate); a change made
-// through another replica is seen within the cache's TTL.
-type recordCache[V any] struct {
+// Cache keeps records the vend paths read on every call — workload
+// identities, credential providers, cached tokens — for a short time. A
+// change made through this server drops the entry at once (Invalidate); a
+// change made through another replica is seen within the cache's TTL.
+type Cache[V any] struct {
 	ttl time.Duration
 	now func() time.Time
 
@@ -28,13 +28,14 @@ type cacheEntry[V any] struct {
 // maxCacheEntries bounds a cache; past it, the cache starts over.
 const maxCacheEntries = 10000
 
-func newRecordCache[V any](ttl time.Duration, now func() time.Time) *recordCache[V] {
-	return &recordCache[V]{ttl: ttl, now: now, entries: map[string]cacheEntry[V]{}}
+// NewCache returns a cache whose entries live for ttl.
+func NewCache[V any](ttl time.Duration, now func() time.Time) *Cache[V] {
+	return &Cache[V]{ttl: ttl, now: now, entries: map[string]cacheEntry[V]{}}
 }
 
-// get returns the record named key, loading it when absent or stale. Load
+// Get returns the record named key, loading it when absent or stale. Load
 // errors are not cached.
-func (c *recordCache[V]) get(ctx context.Context, key string, load func(context.Context, string) (V, error)) (V, error) {
+func (c *Cache[V]) Get(ctx context.Context, key string, load func(context.Context, string) (V, error)) (V, error) {
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[key]
@@ -58,7 +59,8 @@ func (c *recordCache[V]) get(ctx context.Context, key string, load func(context.
 	return v, nil
 }
 
-func (c *recordCache[V]) invalidate(key string) {
+// Invalidate drops the record named key.
+func (c *Cache[V]) Invalidate(key string) {
 	c.mu.Lock()
 	delete(c.entries, key)
 	c.gen++

@@ -1,4 +1,4 @@
-package dataplane
+package control
 
 import (
 	"context"
@@ -7,10 +7,7 @@ import (
 	"strings"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
-	"github.com/behalf-dev/behalf/internal/oauthclient"
-	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/storage"
-	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -18,8 +15,15 @@ import (
 // behalf extensions (AgentCore has no way to list or revoke a user's
 // stored tokens); they are admin-only.
 
-// ConnectionOperations lists the lifecycle operations.
-func (s *Service) ConnectionOperations() []wire.Operation {
+// ConnectionRevoker revokes a user's tokens at their provider and deletes
+// the connection (package federation); revoked reports whether the
+// provider confirmed revocation.
+type ConnectionRevoker interface {
+	Revoke(ctx context.Context, providerName string, conn storage.Connection) (revoked bool, err error)
+}
+
+// connectionOperations lists the lifecycle operations.
+func (s *Service) connectionOperations() []wire.Operation {
 	reads := []wire.Operation{
 		wire.JSON("ListConnections", "/behalf/ListConnections", http.StatusOK, s.listConnections),
 	}
@@ -41,7 +45,7 @@ func (in *listConnectionsInput) Validate(c *wire.Checker) {
 func (s *Service) listConnections(ctx context.Context, _ *wire.Call, in *listConnectionsInput) (*behalfapi.ListConnectionsOutput, error) {
 	f := storage.ConnectionFilter{Workload: in.Workload, User: in.User}
 	if in.Provider != "" {
-		p, err := s.Store.GetOAuth2Provider(ctx, in.Provider)
+		p, err := s.store.GetOAuth2Provider(ctx, in.Provider)
 		if errors.Is(err, storage.ErrNotFound) {
 			return &behalfapi.ListConnectionsOutput{Connections: []behalfapi.Connection{}}, nil
 		}
@@ -64,7 +68,7 @@ func (s *Service) listConnections(ctx context.Context, _ *wire.Call, in *listCon
 		limit = *in.MaxResults
 	}
 	f.Limit = limit + 1
-	conns, err := s.Store.ListConnections(ctx, f)
+	conns, err := s.store.ListConnections(ctx, f)
 	if err != nil {
 		return nil, wire.Internal(err)
 	}
@@ -117,14 +121,14 @@ func (in *connectionInput) Validate(c *wire.Checker) {
 
 func (s *Service) connection(ctx context.Context, c *wire.Call, in *connectionInput) (storage.OAuth2Provider, storage.Connection, error) {
 	c.Audit.Provider, c.Audit.Workload, c.Audit.User = in.Provider, in.Workload, in.User
-	p, err := s.Store.GetOAuth2Provider(ctx, in.Provider)
+	p, err := s.store.GetOAuth2Provider(ctx, in.Provider)
 	if errors.Is(err, storage.ErrNotFound) {
 		return p, storage.Connection{}, wire.NotFound("OAuth2 credential provider %s does not exist", in.Provider)
 	}
 	if err != nil {
 		return p, storage.Connection{}, wire.Internal(err)
 	}
-	conn, err := s.Store.GetConnection(ctx, storage.ConnectionKey{ProviderID: p.ID, Workload: in.Workload, User: in.User})
+	conn, err := s.store.GetConnection(ctx, storage.ConnectionKey{ProviderID: p.ID, Workload: in.Workload, User: in.User})
 	if errors.Is(err, storage.ErrNotFound) {
 		return p, conn, wire.NotFound("user %s has no connection to %s for workload identity %s", in.User, in.Provider, in.Workload)
 	}
@@ -135,57 +139,18 @@ func (s *Service) connection(ctx context.Context, c *wire.Call, in *connectionIn
 }
 
 // revokeConnection revokes the user's tokens at the provider when it
-// offers revocation (RFC 7009 §2; the refresh token first, which revokes
-// its access tokens too at most providers, §2.1), then deletes the
-// connection. A provider that fails to revoke leaves the connection in
-// place, so the revocation can be retried.
+// offers revocation (RFC 7009), then deletes the connection.
 func (s *Service) revokeConnection(ctx context.Context, c *wire.Call, in *connectionInput) (*behalfapi.RevokeConnectionOutput, error) {
 	p, conn, err := s.connection(ctx, c, in)
 	if err != nil {
 		return nil, err
 	}
-	cp, err := s.loadOAuth2Provider(ctx, p.Name)
+	revoked, err := s.Connections.Revoke(ctx, p.Name, conn)
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, err
 	}
-	endpoint, style := cp.cfg.Resolved.RevocationEndpoint, cp.cfg.VendorInfo().RevocationStyle
-	if endpoint != "" && style == oauthvendor.RevocationNone {
-		style = oauthvendor.RevocationRFC7009 // discovered for a custom or tenant provider
-	}
-	out := &behalfapi.RevokeConnectionOutput{}
-	if endpoint != "" {
-		ts, err := s.openTokens(ctx, conn)
-		if err != nil {
-			return nil, err
-		}
-		secret, err := s.Vault.Open(ctx, p.ClientSecret, vault.Binding{Kind: storage.SecretOAuth2ClientSecret, Owner: p.ID})
-		if err != nil {
-			return nil, wire.Internal(err)
-		}
-		defer clear(secret)
-		v := cp.cfg.VendorInfo()
-		base := oauthclient.Revocation{Endpoint: endpoint, Style: style, AuthMethod: cp.cfg.AuthMethod(), ClientID: cp.cfg.ClientID,
-			ClientSecret: string(secret), Headers: v.TokenRequestHeaders}
-		toRevoke := []struct{ token, hint string }{{ts.RefreshToken, "refresh_token"}, {ts.AccessToken, "access_token"}}
-		if style != oauthvendor.RevocationRFC7009 {
-			toRevoke = toRevoke[1:] // bearer and GitHub styles revoke the access token (grant)
-		}
-		for _, t := range toRevoke {
-			if t.token == "" {
-				continue
-			}
-			r := base
-			r.Token, r.Hint = t.token, t.hint
-			if err := s.OAuth.Revoke(ctx, r); err != nil {
-				return nil, upstreamError(p.Name, err)
-			}
-		}
-		out.RevokedAtProvider = true
-	}
-	if err := s.Store.DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, wire.Internal(err)
-	}
-	if out.RevokedAtProvider {
+	out := &behalfapi.RevokeConnectionOutput{RevokedAtProvider: revoked}
+	if revoked {
 		out.Message = "revoked at " + p.Name + " and deleted"
 	} else {
 		out.Message = p.Name + " offers no token revocation; the connection was deleted here, and the user can also revoke access in their " + p.Name + " account"
@@ -193,12 +158,21 @@ func (s *Service) revokeConnection(ctx context.Context, c *wire.Call, in *connec
 	return out, nil
 }
 
+// providerName names a provider by id; empty when it is gone.
+func (s *Service) providerName(ctx context.Context, id string) string {
+	p, err := s.store.GetOAuth2ProviderByID(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return p.Name
+}
+
 func (s *Service) deleteConnection(ctx context.Context, c *wire.Call, in *connectionInput) (*struct{}, error) {
 	_, conn, err := s.connection(ctx, c, in)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := s.store.DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, wire.Internal(err)
 	}
 	return nil, nil

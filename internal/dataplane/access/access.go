@@ -1,0 +1,265 @@
+// Package access is the data plane's shared check of a caller and its
+// workload access token: the caller may act for the token's workload, the
+// principal that minted the token still may, the workload identity still
+// exists in the incarnation the token names, and the workload's
+// credential-provider grant permits the request. It also keeps the
+// short-lived caches of the records every vend reads (workload identities
+// and credential providers) and loads providers with their configuration
+// decoded.
+package access
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/authz"
+	"github.com/behalf-dev/behalf/internal/inbound"
+	"github.com/behalf-dev/behalf/internal/provider"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/wat"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// Member patterns of the data-plane API (the AWS API reference of
+// GetWorkloadAccessToken and GetResourceApiKey).
+var (
+	WorkloadNamePattern = wire.Pattern(`[A-Za-z0-9_.-]+`)
+	ProviderNamePattern = wire.Pattern(`[a-zA-Z0-9\-_]+`)
+)
+
+// UserVerifier validates users' JWTs with the configured inbound
+// authorizers (see package inbound).
+type UserVerifier interface {
+	Verify(ctx context.Context, token string, allowed []string) (*inbound.Identity, error)
+	// Has reports whether an authorizer is configured.
+	Has(name string) bool
+}
+
+// Deps are the checker's collaborators.
+type Deps struct {
+	Store  storage.Storage
+	Tokens *wat.Issuer
+	// Users is nil when no inbound authorizer is configured.
+	Users UserVerifier
+	// Principal looks up a principal, through the authenticator's cache.
+	Principal func(ctx context.Context, accessKeyID string) (storage.Principal, error)
+	Now       func() time.Time
+	// RecordTTL bounds how long a change made through another replica to a
+	// workload identity or provider takes to be seen.
+	RecordTTL time.Duration
+}
+
+// Checker checks workload access tokens and serves the records the vend
+// paths read.
+type Checker struct {
+	Deps
+	workloads *Cache[storage.WorkloadIdentity]
+	apiKeys   *Cache[storage.APIKeyProvider]
+	oauth2    *Cache[OAuth2Provider]
+}
+
+// OAuth2Provider is a provider record with its configuration decoded.
+type OAuth2Provider struct {
+	storage.OAuth2Provider
+	Config provider.OAuth2
+}
+
+// New returns a checker.
+func New(d Deps) *Checker {
+	return &Checker{
+		Deps:      d,
+		workloads: NewCache[storage.WorkloadIdentity](d.RecordTTL, d.Now),
+		apiKeys:   NewCache[storage.APIKeyProvider](d.RecordTTL, d.Now),
+		oauth2:    NewCache[OAuth2Provider](d.RecordTTL, d.Now),
+	}
+}
+
+// Invalidate drops any cached copy of a changed resource.
+func (c *Checker) Invalidate(r storage.Resource) {
+	switch r.Kind {
+	case storage.KindWorkloadIdentity:
+		c.workloads.Invalidate(r.Name)
+	case storage.KindAPIKeyProvider:
+		c.apiKeys.Invalidate(r.Name)
+	case storage.KindOAuth2Provider:
+		c.oauth2.Invalidate(r.Name)
+	}
+}
+
+// Workload returns a workload identity, from the cache when it is recent.
+func (c *Checker) Workload(ctx context.Context, name string) (storage.WorkloadIdentity, error) {
+	return c.workloads.Get(ctx, name, c.Store.GetWorkloadIdentity)
+}
+
+// APIKeyProvider returns an API key credential provider, from the cache
+// when it is recent; a missing one is ResourceNotFoundException.
+func (c *Checker) APIKeyProvider(ctx context.Context, name string) (storage.APIKeyProvider, error) {
+	p, err := c.apiKeys.Get(ctx, name, c.Store.GetAPIKeyProvider)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return p, wire.NotFound("API key credential provider %s does not exist", name)
+	case err != nil:
+		return p, wire.Internal(err)
+	}
+	return p, nil
+}
+
+// OAuth2Provider returns an OAuth2 credential provider, from the cache
+// when it is recent; a missing one is ResourceNotFoundException.
+func (c *Checker) OAuth2Provider(ctx context.Context, name string) (OAuth2Provider, error) {
+	p, err := c.oauth2.Get(ctx, name, c.LoadOAuth2Provider)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return p, wire.NotFound("OAuth2 credential provider %s does not exist", name)
+	case err != nil:
+		return p, wire.Internal(err)
+	}
+	return p, nil
+}
+
+// LoadOAuth2Provider reads a provider from storage, bypassing the cache.
+func (c *Checker) LoadOAuth2Provider(ctx context.Context, name string) (OAuth2Provider, error) {
+	p, err := c.Store.GetOAuth2Provider(ctx, name)
+	if err != nil {
+		return OAuth2Provider{}, err
+	}
+	cfg, err := provider.Decode(p.Config)
+	return OAuth2Provider{OAuth2Provider: p, Config: cfg}, err
+}
+
+// ProviderName names a provider by id for audit records; empty when it is
+// gone.
+func (c *Checker) ProviderName(ctx context.Context, id string) string {
+	p, err := c.Store.GetOAuth2ProviderByID(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return p.Name
+}
+
+// Verified is a checked workload access token with its workload.
+type Verified struct {
+	Claims   wat.Claims
+	Workload storage.WorkloadIdentity
+}
+
+// Authorize opens a workload access token and checks, in order: the
+// caller may act for its workload; the principal that minted it still
+// may; the workload still exists; and its grant permits provider and
+// scopes.
+func (c *Checker) Authorize(ctx context.Context, call *wire.Call, token, provider string, scopes []string) (Verified, error) {
+	call.Audit.Provider, call.Audit.Scopes = provider, scopes
+	claims, err := c.open(ctx, token)
+	if err != nil {
+		return Verified{}, err
+	}
+	call.Audit.Workload, call.Audit.User = claims.Workload, claims.User
+	if err := authz.CheckActsFor(call.Caller, claims.Workload); err != nil {
+		return Verified{}, err
+	}
+	if err := c.checkMinter(ctx, call.Caller, claims); err != nil {
+		return Verified{}, err
+	}
+	w, err := c.Workload(ctx, claims.Workload)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return Verified{}, wire.AccessDenied("workload identity %s no longer exists", claims.Workload)
+	case err != nil:
+		return Verified{}, wire.Internal(err)
+	case w.CreatedAt.UnixMicro() != claims.WorkloadVersion:
+		return Verified{}, wire.AccessDenied("workload identity %s was deleted and created again since this token was minted", claims.Workload)
+	}
+	if err := checkAllowList(w, provider, scopes); err != nil {
+		return Verified{}, err
+	}
+	return Verified{Claims: claims, Workload: w}, nil
+}
+
+func (c *Checker) open(ctx context.Context, token string) (wat.Claims, error) {
+	claims, err := c.Tokens.Open(ctx, token)
+	switch {
+	case errors.Is(err, wat.ErrExpired):
+		return claims, wire.Unauthorized("the workload access token has expired; get a new one")
+	case errors.Is(err, wat.ErrInvalid):
+		return claims, wire.Unauthorized("the workload access token is not valid")
+	case err != nil:
+		return claims, wire.Internal(err)
+	}
+	return claims, nil
+}
+
+// checkMinter checks the principal that minted a token may still act for
+// its workload.
+func (c *Checker) checkMinter(ctx context.Context, caller wire.Caller, claims wat.Claims) error {
+	if claims.Principal == caller.AccessKeyID {
+		return nil
+	}
+	p, err := c.Principal(ctx, claims.Principal)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return wire.AccessDenied("the principal that minted this workload access token no longer exists")
+	case err != nil:
+		return wire.Internal(err)
+	}
+	if !authz.ActsFor(wire.Caller{AccessKeyID: p.AccessKeyID, Role: p.Role, Workloads: p.Workloads}, claims.Workload) {
+		return wire.AccessDenied("the principal that minted this workload access token is not granted workload identity %s", claims.Workload)
+	}
+	return nil
+}
+
+// checkAllowList enforces a workload identity's credential-provider
+// allow-list, behalf's least-privilege binding of agents to providers.
+func checkAllowList(w storage.WorkloadIdentity, provider string, scopes []string) error {
+	if w.AllowedProviders == nil {
+		return nil
+	}
+	i := slices.IndexFunc(w.AllowedProviders, func(g storage.ProviderGrant) bool { return g.Provider == provider })
+	if i < 0 {
+		return wire.AccessDenied("workload identity %s is not allowed to use credential provider %s", w.Name, provider)
+	}
+	if allowed := w.AllowedProviders[i].Scopes; len(allowed) > 0 {
+		if len(scopes) == 0 {
+			// Without a scope the provider would apply its defaults, which
+			// the grant does not limit (RFC 6749 §3.3).
+			return wire.AccessDenied("workload identity %s may use credential provider %s only with scopes from %s; request them explicitly",
+				w.Name, provider, strings.Join(allowed, " "))
+		}
+		for _, sc := range scopes {
+			if !slices.Contains(allowed, sc) {
+				return wire.AccessDenied("workload identity %s is not allowed scope %q of credential provider %s", w.Name, sc, provider)
+			}
+		}
+	}
+	return nil
+}
+
+// VerifyUser validates a user's JWT with the authorizers the workload
+// allows.
+func (c *Checker) VerifyUser(ctx context.Context, token string, allowed []string) (*inbound.Identity, error) {
+	if c.Users == nil {
+		return nil, wire.Unauthorized("this server has no inbound JWT authorizer configured (inboundAuthorizers), so it cannot accept user tokens")
+	}
+	if allowed != nil {
+		// A workload may name an authorizer that has since been removed
+		// from the configuration; it then allows what remains.
+		allowed = slices.DeleteFunc(slices.Clone(allowed), func(name string) bool { return !c.Users.Has(name) })
+		if len(allowed) == 0 {
+			return nil, wire.AccessDenied("this workload identity allows no configured inbound JWT authorizer")
+		}
+	}
+	id, err := c.Users.Verify(ctx, token, allowed)
+	if err == nil {
+		return id, nil
+	}
+	var ie *inbound.Error
+	if errors.As(err, &ie) {
+		if ie.Kind == inbound.KindUnavailable {
+			return nil, wire.BadGateway("%s", ie.Message)
+		}
+		return nil, wire.Unauthorized("user token rejected: %s", ie.Message)
+	}
+	return nil, wire.Internal(err)
+}

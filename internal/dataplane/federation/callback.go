@@ -1,0 +1,220 @@
+package federation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// Callback serves the route providers send browsers back to
+// (GET /identities/oauth2/callback/{provider}): it checks the state,
+// exchanges the code with the PKCE verifier (RFC 6749 §4.1.3, RFC 7636
+// §4.5), keeps the tokens in the session, unusable until the user is bound
+// to them, and sends the browser on to the workload's return URL with
+// session_id (and the caller's custom state as state). It is reached by a
+// browser, not an SDK, so it answers with pages, not API errors.
+func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" || len(state) > 512 {
+		s.page(w, http.StatusBadRequest, "This sign-in link is not valid", "The provider sent no state. Start again from the application.")
+		return
+	}
+	hash := sha256.Sum256([]byte(state))
+	sess, err := s.Store.GetOAuthSessionByState(ctx, hash[:])
+	if err != nil || sess.ProviderID != r.PathValue("provider") {
+		s.page(w, http.StatusBadRequest, "This sign-in link is not valid", "It is unknown, or was meant for another provider. Start again from the application.")
+		return
+	}
+	ev := wire.AuditEvent{Operation: "OAuth2Callback", Principal: "browser", AuditDetails: wire.AuditDetails{Workload: sess.Workload, User: sess.User, Provider: s.Access.ProviderName(ctx, sess.ProviderID)}, Outcome: "failure"}
+	switch {
+	case sess.Status != storage.SessionInProgress:
+		s.audit(ctx, ev, "AccessDeniedException")
+		s.page(w, http.StatusConflict, "This sign-in link was already used", "Start again from the application.")
+		return
+	case s.Now().After(sess.ExpiresAt):
+		s.audit(ctx, ev, "AccessDeniedException")
+		s.page(w, http.StatusGone, "This sign-in link has expired", "Start again from the application.")
+		return
+	}
+	if code := q.Get("error"); code != "" {
+		reason := "the provider answered " + clip(code, 64)
+		if d := q.Get("error_description"); d != "" {
+			reason += ": " + clip(d, 256)
+		}
+		s.failSession(ctx, sess.ID, reason)
+		s.audit(ctx, ev, "AccessDeniedException")
+		title := "Sign-in did not complete"
+		if code == "access_denied" {
+			title = "You declined access"
+		}
+		s.page(w, http.StatusOK, title, strings.ToUpper(reason[:1])+reason[1:]+". No access was granted; you can close this tab.")
+		return
+	}
+	code := q.Get("code")
+	if code == "" || len(code) > 4096 {
+		s.failSession(ctx, sess.ID, "the provider sent no authorization code")
+		s.audit(ctx, ev, "ValidationException")
+		s.page(w, http.StatusBadRequest, "Sign-in did not complete", "The provider sent no authorization code. Start again from the application.")
+		return
+	}
+	// Claim the session before redeeming the code: a second callback with
+	// the same state (a reload, a double click, a replay) must not redeem
+	// it again — providers that detect reuse revoke every token issued
+	// for the code (RFC 6749 §4.1.2).
+	_, err = s.Store.UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+		if cur.Status != storage.SessionInProgress {
+			return cur, storage.ErrConflict
+		}
+		cur.Status, cur.UpdatedAt = storage.SessionExchanging, s.Now()
+		return cur, nil
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		s.audit(ctx, ev, "AccessDeniedException")
+		s.page(w, http.StatusConflict, "This sign-in link was already used", "Start again from the application.")
+		return
+	}
+	var returnURL string
+	if err == nil {
+		// The browser may go away; the exchange and its bookkeeping must not.
+		returnURL, err = s.exchangeCode(context.WithoutCancel(ctx), sess, code)
+	}
+	if err != nil {
+		e := wire.AsError(err)
+		status, reason := e.Status, e.Message
+		if e.Hidden() {
+			status, reason = http.StatusInternalServerError, "behalf could not complete the sign-in because of an internal error"
+			if s.Log != nil {
+				s.Log.LogAttrs(ctx, slog.LevelError, "OAuth2 callback failed", slog.String("session", sess.ID), slog.String("cause", err.Error()))
+			}
+		}
+		s.failSession(ctx, sess.ID, reason)
+		s.audit(ctx, ev, e.Type)
+		s.page(w, status, "Sign-in did not complete", strings.ToUpper(reason[:1])+reason[1:]+". Start again from the application.")
+		return
+	}
+	ev.Outcome = "success"
+	s.audit(ctx, ev, "")
+	http.Redirect(w, r, returnURL, http.StatusFound)
+}
+
+// exchangeCode redeems the code for a session this request has claimed
+// (status EXCHANGING), keeps the tokens sealed in the session (status
+// AUTHORIZED) and returns where to send the browser. Its errors are
+// *wire.Error: shown to the user and agent unless hidden.
+func (s *Service) exchangeCode(ctx context.Context, sess storage.OAuthSession, code string) (string, error) {
+	var req sessionRequest
+	if err := json.Unmarshal(sess.Request, &req); err != nil {
+		return "", wire.Internal(err)
+	}
+	secrets, err := s.openSession(ctx, sess)
+	if err != nil {
+		return "", err
+	}
+	p, err := s.Store.GetOAuth2ProviderByID(ctx, sess.ProviderID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", wire.NotFound("the credential provider was deleted during the sign-in")
+	}
+	if err != nil {
+		return "", wire.Internal(err)
+	}
+	cp, err := s.Access.LoadOAuth2Provider(ctx, p.Name)
+	if err != nil {
+		return "", wire.Internal(err)
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {s.callbackURL(p.ID)}}
+	if secrets.Verifier != "" {
+		form.Set("code_verifier", secrets.Verifier)
+	}
+	for _, r := range req.Resources {
+		form.Add("resource", r)
+	}
+	tok, err := s.Endpoint.Request(ctx, cp, form)
+	if err != nil {
+		var pe *oauthclient.ProviderError
+		if errors.As(err, &pe) {
+			return "", wire.BadGateway("the code could not be exchanged for a token: %s", pe.Error())
+		}
+		return "", wire.Internal(err)
+	}
+	secrets.Tokens = &tokenSet{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Scope: tok.Scope, Issued: s.Now().Unix()}
+	if t := s.userTokenExpiry(tok); !t.IsZero() {
+		secrets.Tokens.Expiry = t.Unix()
+	}
+	sealed, err := s.sealSession(ctx, sess, secrets)
+	if err != nil {
+		return "", wire.Internal(err)
+	}
+	_, err = s.Store.UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+		if cur.Status != storage.SessionExchanging {
+			return cur, storage.ErrConflict
+		}
+		cur.Status, cur.Secrets, cur.UpdatedAt = storage.SessionAuthorized, sealed, s.Now()
+		return cur, nil
+	})
+	if err != nil {
+		return "", wire.Internal(fmt.Errorf("store the authorized session: %w", err))
+	}
+	return returnTo(req.ReturnURL, SessionURIPrefix+sess.ID, secrets.CustomState), nil
+}
+
+// returnTo adds session_id and the caller's custom state to the return URL.
+func returnTo(base, sessionURI, customState string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	q := u.Query()
+	q.Set("session_id", sessionURI)
+	if customState != "" {
+		q.Set("state", customState)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func (s *Service) failSession(ctx context.Context, id, reason string) {
+	_, _ = s.Store.UpdateOAuthSession(context.WithoutCancel(ctx), id, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+		if cur.Status != storage.SessionInProgress && cur.Status != storage.SessionExchanging {
+			return cur, storage.ErrConflict
+		}
+		cur.Status, cur.FailureReason, cur.UpdatedAt = storage.SessionFailed, clip(reason, 512), s.Now()
+		return cur, nil
+	})
+}
+
+func (s *Service) audit(ctx context.Context, ev wire.AuditEvent, errType string) {
+	if s.Audit == nil {
+		return
+	}
+	if errType != "" {
+		ev.Outcome, ev.ErrorType = "failure", errType
+	}
+	if ev.RequestID == "" {
+		ev.RequestID = "browser-" + randomToken()[:16]
+	}
+	if err := s.Audit.Record(context.WithoutCancel(ctx), ev); err != nil && s.Log != nil {
+		s.Log.Error("audit record not written", "op", ev.Operation, "err", err)
+	}
+}
+
+func clip(s string, n int) string {
+	b := make([]byte, 0, min(len(s), n))
+	for i := 0; i < len(s) && len(b) < n; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,321 @@
+// Package federation serves USER_FEDERATION, three-legged OAuth as
+// AgentCore runs it (the AWS API reference of GetResourceOauth2Token and
+// CompleteResourceTokenAuth; docs/user-federation.md):
+//
+//  1. GetResourceOauth2Token returns the user's stored token when a fresh
+//     one covers the request (refreshing it if need be), or else starts a
+//     session: an authorization URL with PKCE and a session URI.
+//  2. The provider sends the browser to behalf's callback, which checks
+//     the state, exchanges the code and keeps the tokens in the session,
+//     unusable, then sends the browser to the workload's return URL with
+//     session_id.
+//  3. CompleteResourceTokenAuth binds the tokens to the user — only the
+//     user the session was started for — and the session is spent.
+//  4. The agent calls again (with the session URI, or not) and gets the
+//     token.
+//
+// Refreshes of a user's token are coordinated across replicas by a lease
+// on the connection (refresh.go). The development completion page
+// (/dev/complete) and revocation of a connection at its provider live
+// here too.
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
+	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// Options tune the three-legged flow.
+type Options struct {
+	// SessionTTL is how long a user has to consent and be bound; default
+	// 10 minutes.
+	SessionTTL time.Duration
+	// CallbackBase is the public URL prefix of the callback route; a
+	// provider's callback URL is CallbackBase + its id.
+	CallbackBase string
+	// CallbackPattern is the ServeMux pattern of the callback route, with
+	// a {provider} wildcard.
+	CallbackPattern string
+	// Development serves the development completion page.
+	Development bool
+}
+
+// Deps are the flow's collaborators.
+type Deps struct {
+	Access   *access.Checker
+	Store    storage.Storage
+	Vault    *vault.Vault
+	Endpoint tokenflow.Endpoint
+	OAuth    *oauthclient.Client
+	Now      func() time.Time
+	// Audit records what happens outside API calls (browser callbacks,
+	// refreshes).
+	Audit wire.Auditor
+	Log   *slog.Logger
+}
+
+// Service serves USER_FEDERATION.
+type Service struct {
+	Deps
+	opts Options
+	// refreshes shares one refresh per connection among this process's
+	// callers; leaseOwner names this process to the others.
+	refreshes  singleflight.Group
+	leaseOwner string
+	// releaseFailures counts refresh leases that could not be released;
+	// their holders' successors wait for them to run out.
+	releaseFailures atomic.Int64
+}
+
+// New returns the service.
+func New(d Deps, opts Options) *Service {
+	return &Service{Deps: d, opts: opts, leaseOwner: uuid.NewString()}
+}
+
+// Operations lists CompleteResourceTokenAuth; every call is audited.
+func (s *Service) Operations() []wire.Operation {
+	return wire.Audited(wire.JSON("CompleteResourceTokenAuth", "/identities/CompleteResourceTokenAuth", http.StatusOK, s.completeResourceTokenAuth))
+}
+
+// Mount registers the browser routes: the OAuth callback and, in
+// development mode, the completion page.
+func (s *Service) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+s.opts.CallbackPattern, s.Callback)
+	if s.opts.Development {
+		mux.HandleFunc("GET /dev/complete", s.DevComplete)
+		if s.Log != nil {
+			s.Log.Warn("development mode is on: /dev/complete completes sessions of user-id users for anyone who holds their session URI; never use it in production")
+		}
+	}
+}
+
+// LeaseReleaseFailures reports how many refresh leases this process could
+// not release.
+func (s *Service) LeaseReleaseFailures() int64 { return s.releaseFailures.Load() }
+
+func (s *Service) sessionTTL() time.Duration {
+	if s.opts.SessionTTL > 0 {
+		return s.opts.SessionTTL
+	}
+	return 10 * time.Minute
+}
+
+// SessionURIPrefix starts every session URI (RFC 9126 request_uri form).
+const SessionURIPrefix = "urn:ietf:params:oauth:request_uri:"
+
+// Session and connection details, stored as JSON.
+type sessionRequest struct {
+	Scopes    []string `json:"scopes"`
+	Resources []string `json:"resources,omitempty"`
+	Audiences []string `json:"audiences,omitempty"`
+	ReturnURL string   `json:"returnUrl"`
+}
+
+type sessionSecrets struct {
+	Verifier         string            `json:"verifier,omitempty"`
+	AuthorizationURL string            `json:"authorizationUrl"`
+	CustomState      string            `json:"customState,omitempty"`
+	CustomParameters map[string]string `json:"customParameters,omitempty"`
+	Tokens           *tokenSet         `json:"tokens,omitempty"`
+}
+
+// tokenSet is what a connection holds, sealed.
+type tokenSet struct {
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken,omitempty"`
+	// Expiry is unix seconds; 0 when the provider did not say. Issued is
+	// when behalf received the token.
+	Expiry int64  `json:"expiry,omitempty"`
+	Issued int64  `json:"issued,omitempty"`
+	Scope  string `json:"scope,omitempty"`
+}
+
+type connectionDetails struct {
+	Resources []string `json:"resources,omitempty"`
+	Audiences []string `json:"audiences,omitempty"`
+	// Lifetime is the access token's lifetime in seconds, as issued; it
+	// sets how early the token is refreshed.
+	Lifetime int64 `json:"lifetime,omitempty"`
+}
+
+func details(conn storage.Connection) connectionDetails {
+	var d connectionDetails
+	_ = json.Unmarshal(conn.Details, &d)
+	return d
+}
+
+// UserToken serves GetResourceOauth2Token with USER_FEDERATION.
+func (s *Service) UserToken(ctx context.Context, c *wire.Call, v access.Verified, p access.OAuth2Provider, in *tokenflow.Request) (*tokenflow.Response, error) {
+	if v.Claims.User == "" {
+		return nil, wire.Validation("USER_FEDERATION needs a workload access token bound to a user; get one with GetWorkloadAccessTokenForJWT or GetWorkloadAccessTokenForUserId",
+			wire.FieldError{Name: "workloadIdentityToken", Message: "is not bound to a user"})
+	}
+	k := storage.ConnectionKey{ProviderID: p.ID, Workload: v.Workload.Name, User: v.Claims.User}
+
+	if in.SessionURI != nil {
+		out, done, err := s.pollSession(ctx, k, *in.SessionURI)
+		if err != nil || !done {
+			return out, err
+		}
+	} else if in.ForceAuthentication != nil && *in.ForceAuthentication {
+		return s.startSession(ctx, v, p, in)
+	}
+
+	token, err := s.userToken(ctx, k, p, in)
+	switch {
+	case err == nil:
+		return &tokenflow.Response{AccessToken: token}, nil
+	case errors.Is(err, errNeedsConsent):
+		return s.startSession(ctx, v, p, in)
+	}
+	return nil, err
+}
+
+var errNeedsConsent = errors.New("the user must consent again")
+
+// pollSession answers a call that names a session: still in progress, or
+// failed; done means it completed and the token is in the connection.
+func (s *Service) pollSession(ctx context.Context, k storage.ConnectionKey, uri string) (*tokenflow.Response, bool, error) {
+	id, _ := strings.CutPrefix(uri, SessionURIPrefix)
+	sess, err := s.Store.GetOAuthSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, false, wire.NotFound("session %s does not exist", uri)
+	}
+	if err != nil {
+		return nil, false, wire.Internal(err)
+	}
+	if sess.ProviderID != k.ProviderID || sess.Workload != k.Workload || sess.User != k.User {
+		return nil, false, wire.AccessDenied("session %s belongs to another user, workload identity or provider", uri)
+	}
+	out := &tokenflow.Response{SessionURI: uri, SessionStatus: string(storage.SessionInProgress)}
+	switch {
+	case sess.Status == storage.SessionCompleted:
+		return nil, true, nil
+	case sess.Status == storage.SessionFailed || s.Now().After(sess.ExpiresAt):
+		out.SessionStatus = string(storage.SessionFailed)
+		return out, false, nil
+	}
+	secrets, err := s.openSession(ctx, sess)
+	if err != nil {
+		return nil, false, err
+	}
+	out.AuthorizationURL = secrets.AuthorizationURL
+	return out, false, nil
+}
+
+// userToken returns the user's access token from their connection,
+// refreshing it when it is about to expire.
+func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider, in *tokenflow.Request) (string, error) {
+	conn, err := s.Store.GetConnection(ctx, k)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", errNeedsConsent
+	}
+	if err != nil {
+		return "", wire.Internal(err)
+	}
+	if conn.Status != storage.ConnectionActive || !covers(conn, in) {
+		return "", errNeedsConsent
+	}
+	if s.fresh(conn) {
+		ts, err := s.openTokens(ctx, conn)
+		if err != nil {
+			return "", err
+		}
+		s.touch(ctx, conn)
+		return ts.AccessToken, nil
+	}
+	ts, err := s.refresh(ctx, k, p)
+	if err != nil {
+		return "", err
+	}
+	return ts.AccessToken, nil
+}
+
+// fresh reports whether a connection's access token is good for a while
+// yet; a token of unknown lifetime is used until the provider refuses it.
+func (s *Service) fresh(conn storage.Connection) bool {
+	t := conn.ExpiresAt
+	return t.IsZero() || s.Now().Add(tokenflow.RefreshMargin(time.Duration(details(conn).Lifetime)*time.Second)).Before(t)
+}
+
+// covers reports whether a connection's grant answers the request: every
+// requested scope granted, and the same resources and audiences.
+func covers(conn storage.Connection, in *tokenflow.Request) bool {
+	for _, sc := range in.Scopes {
+		if !slices.Contains(conn.Scopes, sc) {
+			return false
+		}
+	}
+	d := details(conn)
+	return sameSet(d.Resources, in.Resources) && sameSet(d.Audiences, in.Audiences)
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
+
+// touchEvery bounds how often a connection's last use is written.
+const touchEvery = time.Hour
+
+func (s *Service) touch(ctx context.Context, conn storage.Connection) {
+	if s.Now().Sub(conn.LastUsedAt) < touchEvery {
+		return
+	}
+	_, _ = s.Store.UpdateConnection(ctx, conn.ConnectionKey, func(c storage.Connection) (storage.Connection, error) {
+		c.LastUsedAt = s.Now()
+		return c, nil
+	})
+}
+
+func (s *Service) openTokens(ctx context.Context, conn storage.Connection) (tokenSet, error) {
+	raw, err := s.Vault.Open(ctx, conn.Tokens, vault.ConnectionBinding(conn.ConnectionKey))
+	if err != nil {
+		return tokenSet{}, wire.Internal(fmt.Errorf("open tokens of a connection: %w", err))
+	}
+	var ts tokenSet
+	if err := json.Unmarshal(raw, &ts); err != nil {
+		return tokenSet{}, wire.Internal(fmt.Errorf("a connection's token set is corrupt: %w", err))
+	}
+	return ts, nil
+}
+
+func (s *Service) openSession(ctx context.Context, sess storage.OAuthSession) (sessionSecrets, error) {
+	raw, err := s.Vault.Open(ctx, sess.Secrets, vault.SessionBinding(sess.ID, sess.Workload, sess.User))
+	if err != nil {
+		return sessionSecrets{}, wire.Internal(fmt.Errorf("open session %s: %w", sess.ID, err))
+	}
+	var secrets sessionSecrets
+	if err := json.Unmarshal(raw, &secrets); err != nil {
+		return sessionSecrets{}, wire.Internal(fmt.Errorf("session %s is corrupt: %w", sess.ID, err))
+	}
+	return secrets, nil
+}
+
+func (s *Service) sealSession(ctx context.Context, sess storage.OAuthSession, secrets sessionSecrets) (storage.Sealed, error) {
+	raw, err := json.Marshal(secrets)
+	if err != nil {
+		return storage.Sealed{}, err
+	}
+	return s.Vault.Seal(ctx, raw, vault.SessionBinding(sess.ID, sess.Workload, sess.User))
+}

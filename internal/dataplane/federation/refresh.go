@@ -1,0 +1,341 @@
+package federation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
+	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// refreshLeaseTTL is how long a refresh lease outlives its holder. The
+// holder renews it while the provider answers (keepLease), so only a dead
+// holder's lease runs out, and the next caller takes over within this
+// long.
+const refreshLeaseTTL = 15 * time.Second
+
+// refreshWait bounds how long a caller waits on another replica's refresh
+// before a retryable ThrottlingException: longer than a dead holder's
+// lease, far shorter than the 60s after which servers and SDKs give up on
+// a response.
+const refreshWait = refreshLeaseTTL + 5*time.Second
+
+// refreshPatience is how long a caller waits on another replica's refresh
+// before it settles for the current access token, if that still has
+// usableFor to live.
+const (
+	refreshPatience = 2 * time.Second
+	usableFor       = 5 * time.Second
+)
+
+// refresh renews a connection's access token with its refresh token
+// (RFC 6749 §6), exactly once however many callers and replicas ask at
+// the same time: callers in this process share one attempt
+// (singleflight), and replicas coordinate through the connection's lease
+// in storage. The rotated refresh token is stored in the same transaction
+// as the new access token, before anyone uses either.
+func (s *Service) refresh(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider) (tokenSet, error) {
+	key := k.ProviderID + "\x00" + k.Workload + "\x00" + k.User
+	v, err, _ := s.refreshes.Do(key, func() (any, error) {
+		return s.refreshOnce(context.WithoutCancel(ctx), k, p)
+	})
+	if err != nil {
+		return tokenSet{}, err
+	}
+	return v.(tokenSet), nil
+}
+
+// refreshOnce takes the connection's lease, or settles for what another
+// replica's refresh produced; holding the lease, it refreshes, and
+// releases the lease in exactly one place, storing the outcome with it.
+func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider) (tokenSet, error) {
+	conn, held, settled, err := s.acquireLease(ctx, k)
+	if !held {
+		return settled, err
+	}
+	stopKeeping := s.keepLease(ctx, k, conn.LeaseToken)
+	out := s.refreshHeld(ctx, p, conn)
+	stopKeeping()
+	if _, err := s.Store.FinishRefresh(ctx, k, s.leaseOwner, conn.LeaseToken, out.update); err != nil {
+		s.releaseFailed(ctx, k, err)
+		if out.stores {
+			// Our lease ran out while the provider answered and another
+			// replica took over: its result stands, and ours is dropped.
+			return tokenSet{}, wire.Internal(fmt.Errorf("refresh result discarded: the lease was lost: %w", err))
+		}
+	}
+	if out.audited {
+		s.auditRefresh(ctx, k, p.Name, out.auditType)
+	}
+	return out.tokens, out.err
+}
+
+// refreshOutcome is what a lease holder's refresh produced.
+type refreshOutcome struct {
+	tokens tokenSet
+	err    error
+	// update is applied to the connection as the lease is released;
+	// stores reports that it stores new tokens.
+	update func(storage.Connection) (storage.Connection, error)
+	stores bool
+	// audited reports that the provider saw the refresh token, so the
+	// trail records the refresh, failed with auditType when not empty.
+	audited   bool
+	auditType string
+}
+
+func keepConnection(c storage.Connection) (storage.Connection, error) { return c, nil }
+
+func needConsent(c storage.Connection) (storage.Connection, error) {
+	c.Status = storage.ConnectionNeedsConsent
+	return c, nil
+}
+
+func refreshFailed(err error) refreshOutcome { return refreshOutcome{err: err, update: keepConnection} }
+
+// consentRequired ends a connection whose refresh token is gone or
+// refused: only the user consenting again can replace it.
+func consentRequired(audited bool) refreshOutcome {
+	return refreshOutcome{err: errNeedsConsent, update: needConsent, audited: audited, auditType: auditConsentRequired}
+}
+
+// refreshHeld refreshes a connection whose lease this process holds.
+// Another replica may have refreshed between our first read and the
+// lease: then there is nothing to do.
+func (s *Service) refreshHeld(ctx context.Context, p access.OAuth2Provider, conn storage.Connection) refreshOutcome {
+	if conn.Status != storage.ConnectionActive {
+		return refreshFailed(errNeedsConsent)
+	}
+	old, err := s.openTokens(ctx, conn)
+	if err != nil {
+		return refreshFailed(err)
+	}
+	if s.fresh(conn) {
+		return refreshOutcome{tokens: old, update: keepConnection}
+	}
+	if old.RefreshToken == "" {
+		return consentRequired(true)
+	}
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old.RefreshToken}}
+	d := details(conn)
+	for _, r := range d.Resources {
+		form.Add("resource", r) // RFC 8707 §2.2: the refresh asks for the same resources
+	}
+	tok, err := s.Endpoint.Request(ctx, p, form)
+	var pe *oauthclient.ProviderError
+	var internal *wire.Error
+	switch {
+	case errors.As(err, &pe) && refused(pe):
+		return consentRequired(true)
+	case errors.As(err, &internal):
+		return refreshFailed(internal) // the client secret did not open: the provider saw nothing
+	case err != nil:
+		uerr := tokenflow.UpstreamError(p.Name, err)
+		return refreshOutcome{err: uerr, update: keepConnection, audited: true, auditType: wire.AsError(uerr).Type}
+	}
+	return s.refreshed(ctx, conn.ConnectionKey, old, d, tok)
+}
+
+// refused reports a refresh token the provider will not accept
+// (invalid_grant, RFC 6749 §5.2; Dex answers invalid_request with 400 for
+// one expired or unknown).
+func refused(pe *oauthclient.ProviderError) bool {
+	return pe.Code == "invalid_grant" || pe.Code == "invalid_request" && pe.Status == http.StatusBadRequest
+}
+
+// refreshed seals the provider's answer for storing as the lease is
+// released.
+func (s *Service) refreshed(ctx context.Context, k storage.ConnectionKey, old tokenSet, d connectionDetails, tok *oauthclient.Token) refreshOutcome {
+	next := tokenSet{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Scope: tok.Scope}
+	if next.RefreshToken == "" {
+		next.RefreshToken = old.RefreshToken // not rotated (RFC 6749 §6)
+	}
+	if next.Scope == "" {
+		next.Scope = old.Scope
+	}
+	if expiry := s.userTokenExpiry(tok); !expiry.IsZero() {
+		next.Expiry = expiry.Unix()
+		d.Lifetime = int64(expiry.Sub(s.Now()).Round(time.Second) / time.Second)
+	}
+	sealed, err := s.sealTokens(ctx, k, next)
+	if err != nil {
+		return refreshFailed(err)
+	}
+	newDetails, err := json.Marshal(d)
+	if err != nil {
+		return refreshFailed(wire.Internal(err))
+	}
+	store := func(c storage.Connection) (storage.Connection, error) {
+		c.Tokens, c.ExpiresAt, c.Details, c.LastUsedAt = sealed, expiryTime(next.Expiry), newDetails, s.Now()
+		return c, nil
+	}
+	return refreshOutcome{tokens: next, update: store, stores: true, audited: true}
+}
+
+// releaseFailed logs and counts a lease this process could not release;
+// the next caller waits for it to run out (refreshLeaseTTL).
+func (s *Service) releaseFailed(ctx context.Context, k storage.ConnectionKey, err error) {
+	s.releaseFailures.Add(1)
+	if s.Log != nil {
+		s.Log.LogAttrs(ctx, slog.LevelWarn, "refresh lease not released", slog.String("workload", k.Workload), slog.String("err", err.Error()))
+	}
+}
+
+// acquireLease takes the connection's refresh lease (held), or waits while
+// another replica holds it and settles for its result.
+func (s *Service) acquireLease(ctx context.Context, k storage.ConnectionKey) (conn storage.Connection, held bool, settled tokenSet, err error) {
+	start := s.Now()
+	for {
+		conn, err = s.Store.AcquireRefreshLease(ctx, k, s.leaseOwner, s.Now().Add(refreshLeaseTTL))
+		switch {
+		case err == nil:
+			return conn, true, tokenSet{}, nil
+		case errors.Is(err, storage.ErrNotFound):
+			return conn, false, tokenSet{}, errNeedsConsent
+		case !errors.Is(err, storage.ErrConflict):
+			return conn, false, tokenSet{}, wire.Internal(err)
+		}
+		ts, done, err := s.awaitLease(ctx, k, conn, start)
+		if done {
+			return conn, false, ts, err
+		}
+	}
+}
+
+// awaitLease waits, reading, while another replica holds the lease, for
+// its result or for the lease to run out; done reports a result (or an
+// error) the caller settles for.
+func (s *Service) awaitLease(ctx context.Context, k storage.ConnectionKey, conn storage.Connection, start time.Time) (ts tokenSet, done bool, err error) {
+	for conn.LeaseOwner != "" && s.Now().Before(conn.LeaseUntil) {
+		if ts, done, err := s.settleWhileHeld(ctx, conn, s.Now().Sub(start)); done {
+			return ts, true, err
+		}
+		time.Sleep(refreshPoll())
+		if conn, err = s.Store.GetConnection(ctx, k); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return tokenSet{}, true, errNeedsConsent
+			}
+			return tokenSet{}, true, wire.Internal(err)
+		}
+	}
+	if conn.Status != storage.ConnectionActive {
+		return tokenSet{}, true, errNeedsConsent
+	}
+	if s.fresh(conn) {
+		ts, err := s.openTokens(ctx, conn)
+		return ts, true, err
+	}
+	return tokenSet{}, false, nil
+}
+
+// settleWhileHeld decides, while another replica holds the lease, whether
+// to stop waiting: the connection was dropped, its token was refreshed,
+// the current token is due but still usable after refreshPatience, or the
+// wait has lasted refreshWait.
+func (s *Service) settleWhileHeld(ctx context.Context, conn storage.Connection, waited time.Duration) (tokenSet, bool, error) {
+	switch {
+	case conn.Status != storage.ConnectionActive:
+		return tokenSet{}, true, errNeedsConsent
+	case s.fresh(conn):
+		ts, err := s.openTokens(ctx, conn)
+		return ts, true, err
+	case waited > refreshPatience && !conn.ExpiresAt.IsZero() && s.Now().Add(usableFor).Before(conn.ExpiresAt):
+		ts, err := s.openTokens(ctx, conn) // due, not expired
+		return ts, true, err
+	case waited > refreshWait:
+		return tokenSet{}, true, wire.Throttling("another server is refreshing this token; retry")
+	}
+	return tokenSet{}, false, nil
+}
+
+// keepLease renews the lease granted with token, until the returned stop
+// is called or the lease is lost, so that a slow provider does not cost a
+// live holder its lease.
+func (s *Service) keepLease(ctx context.Context, k storage.ConnectionKey, token int64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(refreshLeaseTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			err := s.Store.RenewRefreshLease(ctx, k, s.leaseOwner, token, s.Now().Add(refreshLeaseTTL))
+			switch {
+			case err == nil, ctx.Err() != nil:
+			case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
+				return // released, taken over or deleted: nothing to keep
+			default:
+				if s.Log != nil {
+					s.Log.Warn("refresh lease not renewed; retrying", "workload", k.Workload, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// auditConsentRequired is the error type of a refresh the provider
+// refused: the connection now needs the user's consent.
+const auditConsentRequired = "ConsentRequired"
+
+// auditRefresh records behalf's own use of a user's refresh token: the
+// provider saw it, so the trail shows it, whichever call caused it.
+func (s *Service) auditRefresh(ctx context.Context, k storage.ConnectionKey, provider, errType string) {
+	s.audit(ctx, wire.AuditEvent{Operation: "RefreshOAuth2Token", Principal: "behalf", Outcome: "success", RequestID: "refresh-" + randomToken()[:16],
+		AuditDetails: wire.AuditDetails{Workload: k.Workload, User: k.User, Provider: provider, Flow: "USER_FEDERATION"}}, errType)
+}
+
+// assumedLifetime is the lifetime of a user's token whose provider did not
+// say (expires_in is only RECOMMENDED, RFC 6749 §5.1) but that can be
+// refreshed: refreshing hourly keeps a dead token from being handed out
+// for long. A token with no refresh token is used until the provider
+// refuses it, as nothing else can be done.
+const assumedLifetime = time.Hour
+
+func (s *Service) userTokenExpiry(tok *oauthclient.Token) time.Time {
+	if tok.Expiry.IsZero() && tok.RefreshToken != "" {
+		return s.Now().Add(assumedLifetime)
+	}
+	return tok.Expiry
+}
+
+func refreshPoll() time.Duration {
+	var b [1]byte
+	rand.Read(b[:])
+	return 20*time.Millisecond + time.Duration(b[0])*time.Millisecond/8
+}
+
+func expiryTime(unix int64) time.Time {
+	if unix == 0 {
+		return time.Time{}
+	}
+	return time.Unix(unix, 0)
+}
+
+func (s *Service) sealTokens(ctx context.Context, k storage.ConnectionKey, ts tokenSet) (storage.Sealed, error) {
+	raw, err := json.Marshal(ts)
+	if err != nil {
+		return storage.Sealed{}, wire.Internal(err)
+	}
+	sealed, err := s.Vault.Seal(ctx, raw, vault.ConnectionBinding(k))
+	if err != nil {
+		return storage.Sealed{}, wire.Internal(err)
+	}
+	return sealed, nil
+}

@@ -1,0 +1,61 @@
+package federation
+
+import (
+	"context"
+	"errors"
+
+	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
+	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/oauthvendor"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// Revoke revokes a user's tokens at the provider when it offers
+// revocation (RFC 7009 §2; the refresh token first, which revokes its
+// access tokens too at most providers, §2.1), then deletes the
+// connection. A provider that fails to revoke leaves the connection in
+// place, so the revocation can be retried. revoked reports whether the
+// provider confirmed revocation; false when it offers none.
+func (s *Service) Revoke(ctx context.Context, providerName string, conn storage.Connection) (revoked bool, err error) {
+	p, err := s.Access.LoadOAuth2Provider(ctx, providerName)
+	if err != nil {
+		return false, wire.Internal(err)
+	}
+	endpoint, style := p.Config.Resolved.RevocationEndpoint, p.Config.VendorInfo().RevocationStyle
+	if endpoint != "" && style == oauthvendor.RevocationNone {
+		style = oauthvendor.RevocationRFC7009 // discovered for a custom or tenant provider
+	}
+	if endpoint != "" {
+		ts, err := s.openTokens(ctx, conn)
+		if err != nil {
+			return false, err
+		}
+		secret, err := s.Vault.OpenClientSecret(ctx, p.OAuth2Provider)
+		if err != nil {
+			return false, wire.Internal(err)
+		}
+		defer clear(secret)
+		base := oauthclient.Revocation{Endpoint: endpoint, Style: style, AuthMethod: p.Config.AuthMethod(), ClientID: p.Config.ClientID,
+			ClientSecret: string(secret), Headers: p.Config.VendorInfo().TokenRequestHeaders}
+		toRevoke := []struct{ token, hint string }{{ts.RefreshToken, "refresh_token"}, {ts.AccessToken, "access_token"}}
+		if style != oauthvendor.RevocationRFC7009 {
+			toRevoke = toRevoke[1:] // bearer and GitHub styles revoke the access token (grant)
+		}
+		for _, t := range toRevoke {
+			if t.token == "" {
+				continue
+			}
+			r := base
+			r.Token, r.Hint = t.token, t.hint
+			if err := s.OAuth.Revoke(ctx, r); err != nil {
+				return false, tokenflow.UpstreamError(p.Name, err)
+			}
+		}
+		revoked = true
+	}
+	if err := s.Store.DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return revoked, wire.Internal(err)
+	}
+	return revoked, nil
+}

@@ -1,0 +1,176 @@
+package tokenflow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// A Grant is what varies between the flows that ask a token endpoint for
+// a token on the workload's behalf (RFC 6749 §4.4, RFC 8693 §2.1).
+type Grant interface {
+	// Check refuses, before any token is looked up, a request the
+	// provider or the workload access token cannot serve.
+	Check(p access.OAuth2Provider, v access.Verified) error
+	// CacheKey adds to the request's cache key what else tells tokens of
+	// this grant apart (the user of an exchanged token); "" when nothing.
+	CacheKey(v access.Verified) string
+	// Form returns grant_type and the grant's own parameters.
+	Form(v access.Verified) url.Values
+}
+
+// issue returns a token for the request, from the cache when a fresh one
+// is kept; concurrent callers for the same entry share one upstream
+// request.
+func (s *Service) issue(ctx context.Context, g Grant, v access.Verified, p access.OAuth2Provider, in *Request) (string, error) {
+	if err := g.Check(p, v); err != nil {
+		return "", err
+	}
+	e := cacheEntry{providerID: p.ID, workload: v.Workload.Name, key: cacheKey(in, p.UpdatedAt, v.Workload.CreatedAt) + g.CacheKey(v)}
+	if token, ok := s.cachedToken(ctx, e); ok {
+		return token, nil
+	}
+	token, err, _ := s.inflight.Do(e.id(), func() (any, error) {
+		// Another caller may have filled the cache while this one waited.
+		if token, ok := s.cachedToken(ctx, e); ok {
+			return token, nil
+		}
+		form := g.Form(v)
+		if len(in.Scopes) > 0 {
+			form.Set("scope", p.Config.VendorInfo().JoinScopes(in.Scopes))
+		}
+		AddRequestParameters(form, in)
+		tok, err := s.Endpoint.Request(context.WithoutCancel(ctx), p, form)
+		if err != nil {
+			return nil, UpstreamError(p.Name, err)
+		}
+		if err := s.putCachedToken(ctx, e, tok.AccessToken, tok.Expiry); err != nil {
+			return nil, err
+		}
+		return tok.AccessToken, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return token.(string), nil
+}
+
+// cacheEntry names one cached token.
+type cacheEntry struct {
+	providerID, workload, key string
+}
+
+func (e cacheEntry) id() string { return e.providerID + "\x00" + e.workload + "\x00" + e.key }
+
+func (e cacheEntry) binding() vault.Binding {
+	return vault.CachedTokenBinding(e.providerID, e.workload, e.key)
+}
+
+// cacheRefreshMargin is how long before expiry a token is replaced: a
+// minute, or a tenth of its lifetime when that is shorter, so that a
+// provider's short-lived tokens are still used for most of their life.
+const cacheRefreshMargin = time.Minute
+
+// RefreshMargin is how long before it expires a token of the given
+// lifetime is replaced.
+func RefreshMargin(lifetime time.Duration) time.Duration {
+	if lifetime > 0 && lifetime/10 < cacheRefreshMargin {
+		return lifetime / 10
+	}
+	return cacheRefreshMargin
+}
+
+// defaultTokenLifetime is assumed for a token whose response gave no
+// expires_in.
+const defaultTokenLifetime = 5 * time.Minute
+
+func (s *Service) cachedToken(ctx context.Context, e cacheEntry) (string, bool) {
+	ct, err := s.tokens.Get(ctx, e.id(), func(ctx context.Context, _ string) (storage.CachedToken, error) {
+		return s.Store.GetCachedToken(ctx, e.providerID, e.workload, e.key)
+	})
+	if err != nil || s.Now().Add(RefreshMargin(ct.ExpiresAt.Sub(ct.CreatedAt))).After(ct.ExpiresAt) {
+		if err == nil {
+			s.tokens.Invalidate(e.id())
+		}
+		return "", false
+	}
+	token, err := s.Vault.Open(ctx, ct.Token, e.binding())
+	if err != nil {
+		return "", false
+	}
+	return string(token), true
+}
+
+// putCachedToken keeps a token, sealed, until shortly before it expires.
+func (s *Service) putCachedToken(ctx context.Context, e cacheEntry, token string, expiry time.Time) error {
+	if expiry.IsZero() {
+		expiry = s.Now().Add(defaultTokenLifetime)
+	}
+	sealed, err := s.Vault.Seal(ctx, []byte(token), e.binding())
+	if err != nil {
+		return wire.Internal(err)
+	}
+	err = s.Store.PutCachedToken(ctx, storage.CachedToken{ProviderID: e.providerID, Workload: e.workload, Key: e.key, Token: sealed,
+		ExpiresAt: expiry, CreatedAt: s.Now()})
+	if err != nil {
+		return wire.Internal(err)
+	}
+	s.tokens.Invalidate(e.id())
+	return nil
+}
+
+// AddRequestParameters adds RFC 8707 resource indicators, audiences and
+// the caller's custom parameters (which validation keeps from overriding
+// standard ones).
+func AddRequestParameters(form url.Values, in *Request) {
+	for _, r := range in.Resources {
+		form.Add("resource", r)
+	}
+	for _, a := range in.Audiences {
+		form.Add("audience", a)
+	}
+	for k, v := range in.CustomParameters {
+		form.Set(k, v)
+	}
+}
+
+// cacheKey identifies what a token was requested for: the scope set, the
+// resources and audiences, and the custom parameters — and under which
+// version of the provider and the workload, so that a token fetched while
+// either changed lands where no one looks. Order does not matter and the
+// encoding is unambiguous.
+func cacheKey(in *Request, providerVersion, workloadVersion time.Time) string {
+	h := sha256.New()
+	binary.Write(h, binary.BigEndian, providerVersion.UnixMicro())
+	binary.Write(h, binary.BigEndian, workloadVersion.UnixMicro())
+	write := func(label string, items []string) {
+		items = slices.Clone(items)
+		slices.Sort(items)
+		items = slices.Compact(items)
+		binary.Write(h, binary.BigEndian, uint32(len(label)))
+		h.Write([]byte(label))
+		binary.Write(h, binary.BigEndian, uint32(len(items)))
+		for _, it := range items {
+			binary.Write(h, binary.BigEndian, uint32(len(it)))
+			h.Write([]byte(it))
+		}
+	}
+	write("scopes", in.Scopes)
+	write("resources", in.Resources)
+	write("audiences", in.Audiences)
+	params := make([]string, 0, len(in.CustomParameters))
+	for k, v := range in.CustomParameters {
+		params = append(params, k+"\x00"+v)
+	}
+	write("parameters", params)
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}

@@ -1,0 +1,134 @@
+// Package workloadtoken serves the operations that mint workload access
+// tokens: GetWorkloadAccessToken (the agent acting alone),
+// GetWorkloadAccessTokenForJWT (for a user vouched for by their identity
+// provider's JWT) and GetWorkloadAccessTokenForUserId (for a user the
+// caller names).
+package workloadtoken
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/authz"
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/wat"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// Service mints workload access tokens.
+type Service struct {
+	access *access.Checker
+	tokens *wat.Issuer
+}
+
+// New returns the service.
+func New(a *access.Checker, tokens *wat.Issuer) *Service {
+	return &Service{access: a, tokens: tokens}
+}
+
+// Operations lists the minting operations; every call is audited.
+func (s *Service) Operations() []wire.Operation {
+	return wire.Audited(
+		wire.JSON("GetWorkloadAccessToken", "/identities/GetWorkloadAccessToken", http.StatusOK, s.getWorkloadAccessToken),
+		wire.JSON("GetWorkloadAccessTokenForJWT", "/identities/GetWorkloadAccessTokenForJWT", http.StatusOK, s.getWorkloadAccessTokenForJWT),
+		wire.JSON("GetWorkloadAccessTokenForUserId", "/identities/GetWorkloadAccessTokenForUserId", http.StatusOK, s.getWorkloadAccessTokenForUserID),
+	)
+}
+
+var jwtPattern = wire.Pattern(`[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+`)
+
+// workloadForMinting loads the workload a token is being minted for and
+// checks the caller may act for it.
+func (s *Service) workloadForMinting(ctx context.Context, c *wire.Call, name string) (storage.WorkloadIdentity, error) {
+	c.Audit.Workload = name
+	if err := authz.CheckActsFor(c.Caller, name); err != nil {
+		return storage.WorkloadIdentity{}, err
+	}
+	w, err := s.access.Workload(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.WorkloadIdentity{}, wire.NotFound("workload identity %s does not exist", name)
+	}
+	if err != nil {
+		return storage.WorkloadIdentity{}, wire.Internal(err)
+	}
+	return w, nil
+}
+
+type tokenOutput struct {
+	Token string `json:"workloadAccessToken"`
+}
+
+func (s *Service) mint(c *wire.Call, w storage.WorkloadIdentity, user, userToken string, notAfter time.Time) (*tokenOutput, error) {
+	c.Audit.User = user
+	token, _, err := s.tokens.Mint(wat.Claims{Workload: w.Name, WorkloadVersion: w.CreatedAt.UnixMicro(), User: user, UserToken: userToken,
+		Principal: c.Caller.AccessKeyID}, notAfter)
+	if errors.Is(err, wat.ErrExpired) {
+		return nil, wire.Unauthorized("the user token expires now; get a fresh one")
+	}
+	if err != nil {
+		return nil, wire.Internal(err)
+	}
+	return &tokenOutput{Token: token}, nil
+}
+
+type workloadInput struct {
+	WorkloadName string `json:"workloadName"`
+}
+
+func (in *workloadInput) Validate(c *wire.Checker) {
+	c.String("workloadName", in.WorkloadName, 3, 255, access.WorkloadNamePattern)
+}
+
+func (s *Service) getWorkloadAccessToken(ctx context.Context, c *wire.Call, in *workloadInput) (*tokenOutput, error) {
+	w, err := s.workloadForMinting(ctx, c, in.WorkloadName)
+	if err != nil {
+		return nil, err
+	}
+	return s.mint(c, w, "", "", time.Time{})
+}
+
+type forJWTInput struct {
+	workloadInput
+	UserToken string `json:"userToken"`
+}
+
+func (in *forJWTInput) Validate(c *wire.Checker) {
+	in.workloadInput.Validate(c)
+	c.String("userToken", in.UserToken, 1, 131072, nil)
+	if in.UserToken != "" && len(in.UserToken) <= 131072 && !jwtPattern.MatchString(in.UserToken) {
+		c.Failf("userToken", "must be a JWT (three base64url segments separated by dots)")
+	}
+}
+
+func (s *Service) getWorkloadAccessTokenForJWT(ctx context.Context, c *wire.Call, in *forJWTInput) (*tokenOutput, error) {
+	w, err := s.workloadForMinting(ctx, c, in.WorkloadName)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.access.VerifyUser(ctx, in.UserToken, w.AllowedAuthorizers)
+	if err != nil {
+		return nil, err
+	}
+	return s.mint(c, w, wat.UserFromJWT(id.Issuer, id.Subject), in.UserToken, id.Expiry)
+}
+
+type forUserIDInput struct {
+	workloadInput
+	UserID string `json:"userId"`
+}
+
+func (in *forUserIDInput) Validate(c *wire.Checker) {
+	in.workloadInput.Validate(c)
+	c.String("userId", in.UserID, 1, 128, nil)
+}
+
+func (s *Service) getWorkloadAccessTokenForUserID(ctx context.Context, c *wire.Call, in *forUserIDInput) (*tokenOutput, error) {
+	w, err := s.workloadForMinting(ctx, c, in.WorkloadName)
+	if err != nil {
+		return nil, err
+	}
+	return s.mint(c, w, wat.UserFromID(in.UserID), "", time.Time{})
+}
