@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 	store, err := sqlstore.Open(ctx, cfg.Storage, log)
 	if err != nil {
-		return nil, fmt.Errorf("open storage %s: %w", RedactDSN(cfg.Storage), err)
+		return nil, redactDSNError(cfg.Storage, fmt.Errorf("open storage %s: %w", RedactDSN(cfg.Storage), err))
 	}
 	defer func() {
 		if err != nil {

@@ -346,9 +346,48 @@ func TestRedactDSN(t *testing.T) {
 		"postgres://u@db/behalf?sslmode=disable": "postgres://u@db/behalf?sslmode=disable",
 		"./behalf-data/behalf.db":                "./behalf-data/behalf.db",
 		"postgres://db/behalf?password=hunter2":  "postgres://db/behalf?password=REDACTED",
+		// Not parseable as URLs: everything between "://" and the last "@".
+		"postgres://u:hunter2@db:5432/x%zz":         "postgres://REDACTED@db:5432/x%zz",
+		"postgres://u:hun ter2@db/x":                "postgres://REDACTED@db/x",
+		"postgresql://u:p%zzhunter2@db/x":           "postgresql://REDACTED@db/x",
+		"postgres://u:hunter2@[::1:5432/x":          "postgres://REDACTED@[::1:5432/x",
+		"postgres://u:a@b@hunter2@db/x%zz":          "postgres://REDACTED@db/x%zz",
+		"postgres://db/x%zz?password=hunter2&a=b":   "postgres://db/x%zz?password=REDACTED&a=b",
+		"postgres:u:hunter2@db/x":                   "postgres:REDACTED",
+		"host=db user=u password=hunter2 dbname=x":  "host=db user=u password=REDACTED dbname=x",
+		"host=db password = 'hun ter\\'2' dbname=x": "host=db password = REDACTED dbname=x",
+		"host=db PASSWORD=hunter2":                  "host=db PASSWORD=REDACTED",
 	} {
 		if got := server.RedactDSN(in); got != want {
 			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A DSN that does not parse makes start-up fail with an error that names
+// it, without its password.
+func TestStorageErrorHidesPassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u:hunter2@db:5432/x%zz",
+		"postgres://u:hun ter2@db:5432/x",
+		"postgresql://u:p%zzhunter2@127.0.0.1:1/x",
+		"postgres://u:hunter2@[::1:5432/x",
+		"postgres://u:hunter2@127.0.0.1:1/x?password=hunter3&sslmode=bogus",
+	} {
+		f := config.Defaults()
+		f.DataDir, f.Storage = t.TempDir(), dsn
+		cfg, err := f.Validate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = server.New(ctx, cfg, slog.New(slog.DiscardHandler), server.Options{})
+		cancel()
+		if err == nil {
+			t.Fatalf("%s: started", dsn)
+		}
+		if msg := err.Error(); strings.Contains(msg, "hunter") || strings.Contains(msg, "ter2") || !strings.Contains(msg, "open storage") {
+			t.Errorf("%s: %s", dsn, msg)
 		}
 	}
 }
