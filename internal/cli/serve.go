@@ -16,7 +16,7 @@ import (
 )
 
 func newServeCommand() *cobra.Command {
-	var configPath, listen, storage, publicURL string
+	var configPath, listen, storage, publicURL, tlsCert, tlsKey string
 	var check bool
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -46,13 +46,23 @@ Settings come from, lowest precedence first: defaults, the YAML file given with
 			if flags.Changed("data-dir") {
 				f.DataDir, _ = flags.GetString("data-dir")
 			}
+			if flags.Changed("tls-cert-file") {
+				f.TLS.CertFile = tlsCert
+			}
+			if flags.Changed("tls-key-file") {
+				f.TLS.KeyFile = tlsKey
+			}
 			cfg, err := f.Validate()
 			if err != nil {
 				return err
 			}
 			if check {
-				fmt.Fprintf(cmd.OutOrStdout(), "configuration is valid\n  listen:     %s\n  public URL: %s\n  data dir:   %s\n  storage:    %s\n  keyring:    %s\n",
-					cfg.Listen, cfg.PublicURL, cfg.DataDir, server.RedactDSN(cfg.Storage), cfg.Keyring)
+				tlsFiles := "off"
+				if cfg.TLSCertFile != "" {
+					tlsFiles = cfg.TLSCertFile + ", " + cfg.TLSKeyFile
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "configuration is valid\n  listen:     %s\n  public URL: %s\n  data dir:   %s\n  storage:    %s\n  keyring:    %s\n  tls:        %s\n",
+					cfg.Listen, cfg.PublicURL, cfg.DataDir, server.RedactDSN(cfg.Storage), cfg.Keyring, tlsFiles)
 				return nil
 			}
 			return serve(cmd.Context(), cmd, cfg)
@@ -63,7 +73,9 @@ Settings come from, lowest precedence first: defaults, the YAML file given with
 	fl.BoolVar(&check, "check-config", false, "validate the configuration and exit")
 	fl.StringVar(&listen, "listen", "", "address to listen on (default 127.0.0.1:8787; env BEHALF_LISTEN)")
 	fl.StringVar(&storage, "storage", "", "postgres:// URL or SQLite file (default <data-dir>/behalf.db; env BEHALF_STORAGE)")
-	fl.StringVar(&publicURL, "public-url", "", "external base URL, for OAuth callback URLs (default http://<listen>; env BEHALF_PUBLIC_URL)")
+	fl.StringVar(&publicURL, "public-url", "", "external base URL, for OAuth callback URLs (default http(s)://<listen>; env BEHALF_PUBLIC_URL)")
+	fl.StringVar(&tlsCert, "tls-cert-file", "", "serve HTTPS with this PEM certificate chain, reloaded when it changes (env BEHALF_TLS_CERT_FILE)")
+	fl.StringVar(&tlsKey, "tls-key-file", "", "the PEM private key for --tls-cert-file (env BEHALF_TLS_KEY_FILE)")
 	return cmd
 }
 

@@ -6,9 +6,11 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/inbound"
 )
 
@@ -40,9 +43,36 @@ type File struct {
 	WorkloadAccessToken WorkloadAccessTokenFile `yaml:"workloadAccessToken"`
 	Outbound            OutboundFile            `yaml:"outbound"`
 	UserFederation      UserFederationFile      `yaml:"userFederation"`
+	Egress              EgressFile              `yaml:"egress"`
+	TLS                 TLSFile                 `yaml:"tls"`
 	// Development turns on development-only features: the completion page
 	// at /dev/complete. Never in production.
 	Development bool `yaml:"development"`
+	// DevelopmentAllowNonLoopback lets development mode listen on an
+	// address other than loopback.
+	DevelopmentAllowNonLoopback bool `yaml:"developmentAllowNonLoopback"`
+}
+
+// EgressFile is the policy for behalf's outbound calls (see
+// docs/security.md). Link-local and cloud metadata addresses are always
+// refused.
+type EgressFile struct {
+	// AllowLoopback allows loopback addresses; unset means allowed only
+	// when behalf itself listens on loopback (development).
+	AllowLoopback *bool `yaml:"allowLoopback"`
+	// AllowPrivate allows private (RFC 1918, RFC 4193, RFC 6598) addresses.
+	AllowPrivate bool `yaml:"allowPrivate"`
+	// Allow lists CIDRs and host names whose loopback or private addresses
+	// are allowed.
+	Allow []string `yaml:"allow"`
+}
+
+// TLSFile makes behalf serve HTTPS itself.
+type TLSFile struct {
+	// CertFile is a PEM certificate chain, leaf first; reloaded on change.
+	CertFile string `yaml:"certFile"`
+	// KeyFile is the PEM private key of CertFile's leaf.
+	KeyFile string `yaml:"keyFile"`
 }
 
 // UserFederationFile configures three-legged OAuth.
@@ -124,6 +154,10 @@ type Config struct {
 	SessionTTL         time.Duration
 	ConnectionMaxIdle  time.Duration
 	Development        bool
+	// Egress is the policy for outbound calls.
+	Egress egress.Policy
+	// TLSCertFile and TLSKeyFile, when set, make behalf serve HTTPS.
+	TLSCertFile, TLSKeyFile string
 }
 
 // Defaults returns the zero-configuration settings.
@@ -154,7 +188,25 @@ var Env = []struct {
 	{"BEHALF_LOG_LEVEL", func(f *File, v string) { f.Log.Level = v }},
 	{"BEHALF_LOG_FORMAT", func(f *File, v string) { f.Log.Format = v }},
 	{"BEHALF_VAULT_KEYRING", func(f *File, v string) { f.Vault.Keyring = v }},
-	{"BEHALF_DEVELOPMENT", func(f *File, v string) { f.Development = v == "true" || v == "1" }},
+	{"BEHALF_DEVELOPMENT", func(f *File, v string) { f.Development = isTrue(v) }},
+	{"BEHALF_DEVELOPMENT_ALLOW_NON_LOOPBACK", func(f *File, v string) { f.DevelopmentAllowNonLoopback = isTrue(v) }},
+	{"BEHALF_EGRESS_ALLOW_LOOPBACK", func(f *File, v string) { b := isTrue(v); f.Egress.AllowLoopback = &b }},
+	{"BEHALF_EGRESS_ALLOW_PRIVATE", func(f *File, v string) { f.Egress.AllowPrivate = isTrue(v) }},
+	{"BEHALF_EGRESS_ALLOW", func(f *File, v string) { f.Egress.Allow = strings.Split(v, ",") }},
+	{"BEHALF_TLS_CERT_FILE", func(f *File, v string) { f.TLS.CertFile = v }},
+	{"BEHALF_TLS_KEY_FILE", func(f *File, v string) { f.TLS.KeyFile = v }},
+}
+
+func isTrue(v string) bool { return v == "true" || v == "1" }
+
+// isLoopbackHost reports whether host (of a listen address) names only
+// loopback interfaces.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // Problems lists every configuration error.
@@ -270,6 +322,7 @@ func orRoot(path string) string {
 var (
 	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
+	hostPattern    = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 )
 
 // Validate checks f and returns the runtime configuration, or every
@@ -291,11 +344,45 @@ func (f File) Validate() (Config, error) {
 	if f.DataDir == "" {
 		fail("dataDir", "must not be empty")
 	}
+	listensOnLoopback := err == nil && isLoopbackHost(host)
+	c.TLSCertFile, c.TLSKeyFile = f.TLS.CertFile, f.TLS.KeyFile
+	switch {
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		fail("tls", "certFile and keyFile must be set together")
+	case c.TLSCertFile != "":
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			fail("tls", "cannot load the certificate and key: %v", err)
+		}
+	}
 	if c.PublicURL == "" && err == nil {
 		if host == "" || host == "0.0.0.0" || host == "::" {
 			host = "localhost"
 		}
-		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+		scheme := "http"
+		if c.TLSCertFile != "" {
+			scheme = "https"
+		}
+		c.PublicURL = scheme + "://" + net.JoinHostPort(host, port)
+	}
+	if f.Development && err == nil && !listensOnLoopback && !f.DevelopmentAllowNonLoopback {
+		fail("development", "is on, but listen %q is not a loopback address, so /dev/complete would be reachable from the network: "+
+			"listen on 127.0.0.1, or set developmentAllowNonLoopback: true to force it", f.Listen)
+	}
+	c.Egress = egress.Policy{AllowLoopback: listensOnLoopback, AllowPrivate: f.Egress.AllowPrivate}
+	if f.Egress.AllowLoopback != nil {
+		c.Egress.AllowLoopback = *f.Egress.AllowLoopback
+	}
+	for i, a := range f.Egress.Allow {
+		a = strings.TrimSpace(a)
+		if p, err := netip.ParsePrefix(a); err == nil {
+			c.Egress.AllowCIDRs = append(c.Egress.AllowCIDRs, p.Masked())
+		} else if ip, err := netip.ParseAddr(a); err == nil {
+			c.Egress.AllowCIDRs = append(c.Egress.AllowCIDRs, netip.PrefixFrom(ip, ip.BitLen()))
+		} else if hostPattern.MatchString(a) {
+			c.Egress.AllowHosts = append(c.Egress.AllowHosts, strings.ToLower(a))
+		} else {
+			fail(fmt.Sprintf("egress.allow[%d]", i), "%q is not a CIDR, an IP address or a host name", a)
+		}
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		fail("publicUrl", "must be an absolute http(s) URL without query or fragment, e.g. https://behalf.example.com")

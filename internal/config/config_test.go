@@ -167,3 +167,73 @@ func TestDevExampleIsValid(t *testing.T) {
 		t.Fatalf("%+v %v", c, err)
 	}
 }
+
+func TestDevelopmentRefusesNonLoopbackListen(t *testing.T) {
+	for _, tt := range []struct {
+		listen string
+		force  bool
+		ok     bool
+	}{
+		{"127.0.0.1:8787", false, true},
+		{"[::1]:8787", false, true},
+		{"localhost:8787", false, true},
+		{"0.0.0.0:8787", false, false},
+		{":8787", false, false},
+		{"192.0.2.10:8787", false, false},
+		{"0.0.0.0:8787", true, true},
+	} {
+		f := Defaults()
+		f.Listen, f.Development, f.DevelopmentAllowNonLoopback = tt.listen, true, tt.force
+		_, err := f.Validate()
+		if (err == nil) != tt.ok {
+			t.Errorf("listen %s, forced %v: err = %v, want ok = %v", tt.listen, tt.force, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "developmentAllowNonLoopback") {
+			t.Errorf("the error does not say how to force it: %v", err)
+		}
+	}
+	f, err := Load("", func(k string) string {
+		return map[string]string{"BEHALF_LISTEN": "0.0.0.0:8787", "BEHALF_DEVELOPMENT": "true", "BEHALF_DEVELOPMENT_ALLOW_NON_LOOPBACK": "true"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Validate(); err != nil {
+		t.Errorf("forced through the environment: %v", err)
+	}
+}
+
+func TestEgressPolicy(t *testing.T) {
+	path := write(t, "listen: 0.0.0.0:8787\negress:\n  allowPrivate: true\n  allow: [10.1.0.0/16, 192.0.2.7, idp.corp.example]\n")
+	f, err := Load(path, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Egress
+	if p.AllowLoopback || !p.AllowPrivate || len(p.AllowCIDRs) != 2 || p.AllowCIDRs[1].String() != "192.0.2.7/32" ||
+		len(p.AllowHosts) != 1 || p.AllowHosts[0] != "idp.corp.example" {
+		t.Errorf("policy = %+v", p)
+	}
+
+	// Listening on loopback allows loopback, unless turned off explicitly.
+	f = Defaults()
+	if c, _ := f.Validate(); !c.Egress.AllowLoopback || c.Egress.AllowPrivate {
+		t.Errorf("default policy = %+v", c.Egress)
+	}
+	off := false
+	f.Egress.AllowLoopback = &off
+	if c, _ := f.Validate(); c.Egress.AllowLoopback {
+		t.Errorf("allowLoopback: false is ignored")
+	}
+
+	f = Defaults()
+	f.Egress.Allow = []string{"not a host/", "300.0.0.0/8"}
+	_, err = f.Validate()
+	if err == nil || !strings.Contains(err.Error(), "egress.allow[0]") || !strings.Contains(err.Error(), "egress.allow[1]") {
+		t.Errorf("bad allow entries: %v", err)
+	}
+}

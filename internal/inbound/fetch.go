@@ -2,7 +2,6 @@ package inbound
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -77,21 +76,4 @@ func maxAge(cc string) time.Duration {
 		return 0
 	}
 	return min(max(age, minMaxAge), maxMaxAge)
-}
-
-// defaultHTTPClient refuses redirects that leave https, so a redirect
-// cannot downgrade a key fetch.
-func defaultHTTPClient() *http.Client {
-	return &http.Client{
-		Timeout: 10 * time.Second,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 5 {
-				return errors.New("too many redirects")
-			}
-			if msg := checkFetchURL(req.URL); msg != "" {
-				return fmt.Errorf("redirect to %s: %s", req.URL.Redacted(), msg)
-			}
-			return nil
-		},
-	}
 }

@@ -16,7 +16,7 @@ import (
 // must be a typed *Error, and no message may echo the token.
 func FuzzVerify(f *testing.F) {
 	idp := inboundtest.NewIdP(f)
-	s, err := inbound.NewSet([]inbound.Config{idp.Config("corp")}, inbound.Options{Now: func() time.Time { return t0 }})
+	s, err := inbound.NewSet([]inbound.Config{idp.Config("corp")}, inbound.Options{Now: func() time.Time { return t0 }, HTTPClient: loopbackClient})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/behalf-dev/behalf/internal/egress"
 )
 
 func TestMaxAge(t *testing.T) {
@@ -172,14 +174,15 @@ func TestGetJSONLimits(t *testing.T) {
 	}
 }
 
-func TestDefaultClientRefusesDowngrade(t *testing.T) {
-	srv := httptest.NewTLSServer(http.RedirectHandler("http://198.51.100.7/jwks", http.StatusFound))
+// Redirects are not followed: a discovery document or JWKS that moved
+// is an error, not a fetch from wherever the redirect points.
+func TestFetchDoesNotFollowRedirects(t *testing.T) {
+	srv := httptest.NewServer(http.RedirectHandler("http://198.51.100.7/jwks", http.StatusFound))
 	defer srv.Close()
-	c := defaultHTTPClient()
-	c.Transport = srv.Client().Transport
+	c := egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopback: true}})
 	_, _, err := getJSON(context.Background(), c, srv.URL)
-	if err == nil || !strings.Contains(err.Error(), "must use https") {
-		t.Errorf("redirect to http: err = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "302") {
+		t.Errorf("redirect: err = %v", err)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/json"
 	"golang.org/x/time/rate"
+
+	"github.com/behalf-dev/behalf/internal/egress"
 )
 
 // Defaults and limits of Options.
@@ -27,9 +29,10 @@ const (
 
 // Options tune a Set. The zero value is ready to use.
 type Options struct {
-	// HTTPClient fetches discovery documents and JWKS. nil means a client
-	// with a 10 s timeout that refuses redirects away from https. Each
-	// fetch is also bounded to 30 s.
+	// HTTPClient fetches discovery documents and JWKS; it should come from
+	// egress.NewClient. nil means egress's client with its default policy
+	// (no loopback or private addresses) and timeout. Redirects are not
+	// followed. Each fetch is also bounded to 30 s.
 	HTTPClient *http.Client
 	// Now is the clock for exp, nbf and iat and for the refetch limiters;
 	// nil means time.Now. Background refresh timers use real time.
@@ -126,7 +129,7 @@ func NewSet(cfgs []Config, opts Options) (*Set, error) {
 		return nil, errors.New("inbound: MaxTokenBytes, RefreshInterval and MissRefetchInterval must not be negative")
 	}
 	if s.client == nil {
-		s.client = defaultHTTPClient()
+		s.client = egress.NewClient(egress.Options{})
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/inbound/inboundtest"
 )
@@ -27,10 +28,17 @@ func (c *clock) Advance(d time.Duration) {
 	c.ns.Add(int64(d))
 }
 
+// loopbackClient reaches the test identity providers, which listen on
+// 127.0.0.1.
+var loopbackClient = egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopback: true}})
+
 func newSet(t *testing.T, cfgs []inbound.Config, opts inbound.Options) *inbound.Set {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return t0 }
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = loopbackClient
 	}
 	s, err := inbound.NewSet(cfgs, opts)
 	if err != nil {
@@ -603,7 +611,7 @@ func TestNoKID(t *testing.T) {
 func TestBackgroundRefresh(t *testing.T) {
 	idp := inboundtest.NewIdP(t)
 	s, err := inbound.NewSet([]inbound.Config{idp.Config("corp")}, inbound.Options{
-		Now: func() time.Time { return t0 }, RefreshInterval: 20 * time.Millisecond,
+		Now: func() time.Time { return t0 }, RefreshInterval: 20 * time.Millisecond, HTTPClient: loopbackClient,
 	})
 	if err != nil {
 		t.Fatal(err)

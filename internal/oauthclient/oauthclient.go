@@ -84,6 +84,8 @@ func (e *ProviderError) Error() string {
 
 // Client sends token requests.
 type Client struct {
+	// HTTP sends the requests; it should come from egress.NewClient, which
+	// applies the outbound address policy and never follows a redirect.
 	HTTP *http.Client
 	// UserAgent identifies behalf to providers that require one.
 	UserAgent string
@@ -104,10 +106,8 @@ func (c *Client) Do(ctx context.Context, r Request) (*Token, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) && ue.Timeout() {
-			return nil, &ProviderError{Reason: "the provider's token endpoint did not answer in time"}
-		}
+		// One text for a timeout, a refused connection and an address the
+		// egress policy refuses, so the endpoint cannot probe a network.
 		return nil, &ProviderError{Reason: "could not reach the provider's token endpoint"}
 	}
 	defer res.Body.Close()

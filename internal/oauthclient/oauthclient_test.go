@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 )
 
@@ -48,7 +49,7 @@ func jsonAnswer(status int, body string) func(w http.ResponseWriter) {
 
 func TestClientCredentialsRequestShape(t *testing.T) {
 	f := newFake(t, jsonAnswer(200, `{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"scope":"a b"}`))
-	c := &Client{HTTP: http.DefaultClient}
+	c := &Client{HTTP: testHTTP}
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"a b"}, "resource": {"https://r1", "https://r2"}}
 
 	tok, err := c.Do(context.Background(), Request{Endpoint: f.URL, AuthMethod: oauthvendor.ClientSecretBasic, ClientID: "my client", ClientSecret: "s:ecret", Form: form})
@@ -122,7 +123,7 @@ func TestResponses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, tc.answer)
-			tok, err := (&Client{HTTP: http.DefaultClient}).Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", ClientSecret: "super-secret", ErrorsWithStatusOK: tc.okStatus,
+			tok, err := (&Client{HTTP: testHTTP}).Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", ClientSecret: "super-secret", ErrorsWithStatusOK: tc.okStatus,
 				Form: url.Values{"grant_type": {"client_credentials"}}})
 			if tc.wantErr == "" {
 				if err != nil || tok.AccessToken != tc.want {
@@ -141,26 +142,41 @@ func TestResponses(t *testing.T) {
 	}
 }
 
+// testHTTP reaches the fake providers, which listen on 127.0.0.1.
+var testHTTP = egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopback: true}})
+
+// A silent endpoint, a closed port and an address the egress policy
+// refuses all give the same error, so a token endpoint cannot be used to
+// probe a network.
 func TestTimeoutAndUnreachable(t *testing.T) {
 	release := make(chan struct{})
 	f := newFake(t, func(w http.ResponseWriter) { <-release })
 	defer close(release)
-	c := &Client{HTTP: &http.Client{Timeout: 200 * time.Millisecond}}
+	c := &Client{HTTP: egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopback: true}, Timeout: 200 * time.Millisecond})}
 	start := time.Now()
+	const want = "could not reach the provider's token endpoint"
 	_, err := c.Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", Form: url.Values{"grant_type": {"client_credentials"}}})
-	if !strings.Contains(fmt.Sprint(err), "did not answer in time") || time.Since(start) > 2*time.Second {
+	if fmt.Sprint(err) != want || time.Since(start) > 2*time.Second {
 		t.Fatalf("%v after %v", err, time.Since(start))
 	}
 	_, err = c.Do(context.Background(), Request{Endpoint: "http://127.0.0.1:1/token", ClientID: "c", Form: url.Values{}})
-	if !strings.Contains(fmt.Sprint(err), "could not reach") {
-		t.Fatalf("%v", err)
+	if fmt.Sprint(err) != want {
+		t.Fatalf("closed port: %v", err)
+	}
+	strict := &Client{HTTP: egress.NewClient(egress.Options{})}
+	_, err = strict.Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", Form: url.Values{}})
+	if fmt.Sprint(err) != want {
+		t.Fatalf("refused by policy: %v", err)
+	}
+	if err := strict.Revoke(context.Background(), Revocation{Endpoint: f.URL, ClientID: "c", Token: "t"}); fmt.Sprint(err) != "could not reach the provider's revocation endpoint" {
+		t.Fatalf("revocation refused by policy: %v", err)
 	}
 }
 
 func TestSecretEchoedByProviderIsRedacted(t *testing.T) {
 	secret := "s3cr3t/with spaces+plus"
 	f := newFake(t, jsonAnswer(401, `{"error":"invalid_client","error_description":"`+strings.Repeat("x", 200)+` client secret `+secret+` and `+url.QueryEscape(secret)+` do not match"}`))
-	_, err := (&Client{HTTP: http.DefaultClient}).Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", ClientSecret: secret, Form: url.Values{}})
+	_, err := (&Client{HTTP: testHTTP}).Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", ClientSecret: secret, Form: url.Values{}})
 	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "[redacted]") {
 		t.Fatalf("%v", err)
 	}
@@ -179,7 +195,7 @@ func TestGrantSecretsEchoedByProviderAreRedacted(t *testing.T) {
 		echo = append(echo, k+"="+form.Get(k))
 	}
 	f := newFake(t, jsonAnswer(400, `{"error":"invalid_grant","error_description":"rejected `+strings.Join(echo, " ")+`"}`))
-	_, err := (&Client{HTTP: http.DefaultClient}).Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", Form: form})
+	_, err := (&Client{HTTP: testHTTP}).Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", Form: form})
 	for _, k := range []string{"code", "code_verifier", "refresh_token", "subject_token"} {
 		if strings.Contains(fmt.Sprint(err), form.Get(k)) {
 			t.Errorf("the error shows the %s: %v", k, err)
@@ -190,7 +206,7 @@ func TestGrantSecretsEchoedByProviderAreRedacted(t *testing.T) {
 	}
 
 	f = newFake(t, jsonAnswer(400, `{"error":"invalid_request","error_description":"unknown token the-access-token"}`))
-	err = (&Client{HTTP: http.DefaultClient}).Revoke(context.Background(), Revocation{Endpoint: f.URL, ClientID: "c", Token: "the-access-token"})
+	err = (&Client{HTTP: testHTTP}).Revoke(context.Background(), Revocation{Endpoint: f.URL, ClientID: "c", Token: "the-access-token"})
 	if err == nil || strings.Contains(err.Error(), "the-access-token") {
 		t.Errorf("revocation error shows the token: %v", err)
 	}
@@ -198,7 +214,7 @@ func TestGrantSecretsEchoedByProviderAreRedacted(t *testing.T) {
 
 func TestRevoke(t *testing.T) {
 	f := newFake(t, func(w http.ResponseWriter) { w.WriteHeader(200) })
-	c := &Client{HTTP: http.DefaultClient}
+	c := &Client{HTTP: testHTTP}
 	err := c.Revoke(context.Background(), Revocation{Endpoint: f.URL, ClientID: "id", ClientSecret: "sec", Token: "rt-1", Hint: "refresh_token"})
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,8 @@ var ErrDiscovery = errors.New("discovery failed")
 // Discovery 1.0 (§4) or RFC 8414 (§3) document and validates it: the
 // issuer must be the one the document's URL was derived from (OIDC
 // Discovery §4.3, RFC 8414 §3.3), and the endpoints behalf needs must be
-// absolute https URLs (http only on loopback).
+// absolute https URLs (http only on loopback). client should come from
+// egress.NewClient, which decides which addresses may be reached.
 func Discover(ctx context.Context, client *http.Client, discoveryURL string) (Metadata, error) {
 	fail := func(format string, args ...any) (Metadata, error) {
 		return Metadata{}, fmt.Errorf("%w: %s: %s", ErrDiscovery, discoveryURL, fmt.Sprintf(format, args...))

@@ -8,8 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 )
+
+// loopbackClient reaches the test documents, served on 127.0.0.1.
+var loopbackClient = egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopback: true}})
 
 func serveDoc(t *testing.T, path, contentType string, body func(base string) string) string {
 	var srv *httptest.Server
@@ -53,7 +57,7 @@ func TestDiscover(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := serveDoc(t, tc.path, tc.ctype, tc.body)
-			m, err := Discover(context.Background(), http.DefaultClient, base+tc.discoverySuffix)
+			m, err := Discover(context.Background(), loopbackClient, base+tc.discoverySuffix)
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -68,7 +72,7 @@ func TestDiscover(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Discover(context.Background(), http.DefaultClient, "http://idp.example.com/.well-known/openid-configuration"); err == nil {
+	if _, err := Discover(context.Background(), loopbackClient, "http://idp.example.com/.well-known/openid-configuration"); err == nil {
 		t.Fatal("plain http to a remote host was fetched")
 	}
 }

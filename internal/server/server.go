@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/federation"
+	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -45,6 +47,7 @@ type Server struct {
 	audit   *audit.Log
 	router  *wire.Router
 	handler http.Handler
+	certs   *certReloader
 
 	rewrapNow chan struct{}
 }
@@ -56,6 +59,9 @@ type Options struct {
 	// PrincipalCacheTTL bounds how long another replica's principal
 	// changes take to be seen; zero means 5s.
 	PrincipalCacheTTL time.Duration
+	// CertificateCheckInterval is how often, at most, the TLS certificate
+	// files are checked for a change; zero means 5s.
+	CertificateCheckInterval time.Duration
 }
 
 // New opens everything the server needs. Call Close when done.
@@ -69,7 +75,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	if opts.CertificateCheckInterval == 0 {
+		opts.CertificateCheckInterval = 5 * time.Second
+	}
 	s := &Server{cfg: cfg, log: log, rewrapNow: make(chan struct{}, 1)}
+	if cfg.TLSCertFile != "" {
+		if s.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, opts.CertificateCheckInterval, log); err != nil {
+			return nil, err
+		}
+	}
+	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log})
 	if s.keyring, err = vault.OpenLocalKeyring(cfg.Keyring); err != nil {
 		return nil, err
 	}
@@ -106,7 +121,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}()
 	var users access.UserVerifier
 	if len(cfg.InboundAuthorizers) > 0 {
-		if s.users, err = inbound.NewSet(cfg.InboundAuthorizers, inbound.Options{HTTPClient: noRedirects(cfg.OutboundTimeout)}); err != nil {
+		if s.users, err = inbound.NewSet(cfg.InboundAuthorizers, inbound.Options{HTTPClient: outbound}); err != nil {
 			return nil, err
 		}
 		users = s.users
@@ -120,7 +135,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 	s.data = dataplane.New(dataplane.Deps{
 		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users,
-		OAuth:     &oauthclient.Client{HTTP: noRedirects(cfg.OutboundTimeout), UserAgent: "behalf (+https://github.com/behalf-dev/behalf)"},
+		OAuth:     &oauthclient.Client{HTTP: outbound, UserAgent: "behalf (+https://github.com/behalf-dev/behalf)"},
 		Principal: principals.principal,
 		Audit:     auditor{s.audit},
 		Log:       log,
@@ -131,7 +146,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	})
 	s.control = control.New(control.Deps{
 		Store: s.store, Vault: s.vault, Keyring: s.keyring,
-		HTTP:             noRedirects(cfg.OutboundTimeout),
+		HTTP:             outbound,
 		Rewrap:           s.requestRewrap,
 		PrincipalChanged: principals.invalidate,
 		ResourceChanged:  s.data.Invalidate,
@@ -171,16 +186,6 @@ func (s *Server) Close() error {
 	return s.store.Close()
 }
 
-// noRedirects is the HTTP client for calls to identity providers and
-// token endpoints: bounded in time, and never following a redirect, which
-// could carry a client secret (client_secret_post) to another host.
-func noRedirects(timeout time.Duration) *http.Client {
-	return &http.Client{
-		Timeout:       timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
 // mountHealth registers the liveness and readiness routes.
 func (s *Server) mountHealth(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -208,7 +213,8 @@ func writeStatus(w http.ResponseWriter, code int, status string) {
 
 // Run serves on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, lets in-flight requests finish (up to ShutdownTimeout), and
-// stops background work.
+// stops background work. With a TLS certificate configured it serves
+// HTTPS (TLS 1.2 or later) on ln.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -227,8 +233,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.background(bg)
 	}()
 
+	serve := func() error { return hs.Serve(ln) }
+	if s.certs != nil {
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.GetCertificate}
+		serve = func() error { return hs.ServeTLS(ln, "", "") }
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- serve() }()
 	s.log.Info("behalf is serving", "listen", ln.Addr().String(), "public_url", s.cfg.PublicURL, "storage", RedactDSN(s.cfg.Storage))
 
 	var err error
