@@ -346,13 +346,8 @@ func (f File) Validate() (Config, error) {
 	}
 	listensOnLoopback := err == nil && isLoopbackHost(host)
 	c.TLSCertFile, c.TLSKeyFile = f.TLS.CertFile, f.TLS.KeyFile
-	switch {
-	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
-		fail("tls", "certFile and keyFile must be set together")
-	case c.TLSCertFile != "":
-		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
-			fail("tls", "cannot load the certificate and key: %v", err)
-		}
+	if msg := f.TLS.check(); msg != "" {
+		fail("tls", "%s", msg)
 	}
 	if c.PublicURL == "" && err == nil {
 		if host == "" || host == "0.0.0.0" || host == "::" {
@@ -368,22 +363,9 @@ func (f File) Validate() (Config, error) {
 		fail("development", "is on, but listen %q is not a loopback address, so /dev/complete would be reachable from the network: "+
 			"listen on 127.0.0.1, or set developmentAllowNonLoopback: true to force it", f.Listen)
 	}
-	c.Egress = egress.Policy{AllowLoopback: listensOnLoopback, AllowPrivate: f.Egress.AllowPrivate}
-	if f.Egress.AllowLoopback != nil {
-		c.Egress.AllowLoopback = *f.Egress.AllowLoopback
-	}
-	for i, a := range f.Egress.Allow {
-		a = strings.TrimSpace(a)
-		if p, err := netip.ParsePrefix(a); err == nil {
-			c.Egress.AllowCIDRs = append(c.Egress.AllowCIDRs, p.Masked())
-		} else if ip, err := netip.ParseAddr(a); err == nil {
-			c.Egress.AllowCIDRs = append(c.Egress.AllowCIDRs, netip.PrefixFrom(ip, ip.BitLen()))
-		} else if hostPattern.MatchString(a) {
-			c.Egress.AllowHosts = append(c.Egress.AllowHosts, strings.ToLower(a))
-		} else {
-			fail(fmt.Sprintf("egress.allow[%d]", i), "%q is not a CIDR, an IP address or a host name", a)
-		}
-	}
+	var egressProbs Problems
+	c.Egress, egressProbs = f.Egress.policy(listensOnLoopback)
+	probs = append(probs, egressProbs...)
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		fail("publicUrl", "must be an absolute http(s) URL without query or fragment, e.g. https://behalf.example.com")
 	}
@@ -443,6 +425,42 @@ func (f File) Validate() (Config, error) {
 		return Config{}, probs
 	}
 	return c, nil
+}
+
+// check loads the pair, so a bad one is found before serving.
+func (t TLSFile) check() string {
+	switch {
+	case (t.CertFile == "") != (t.KeyFile == ""):
+		return "certFile and keyFile must be set together"
+	case t.CertFile != "":
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			return fmt.Sprintf("cannot load the certificate and key: %v", err)
+		}
+	}
+	return ""
+}
+
+// policy is the outbound policy; loopback is allowed by default when
+// behalf itself listens only on loopback, as in development.
+func (e EgressFile) policy(listensOnLoopback bool) (egress.Policy, Problems) {
+	p := egress.Policy{AllowLoopback: listensOnLoopback, AllowPrivate: e.AllowPrivate}
+	if e.AllowLoopback != nil {
+		p.AllowLoopback = *e.AllowLoopback
+	}
+	var probs Problems
+	for i, a := range e.Allow {
+		a = strings.TrimSpace(a)
+		if prefix, err := netip.ParsePrefix(a); err == nil {
+			p.AllowCIDRs = append(p.AllowCIDRs, prefix.Masked())
+		} else if ip, err := netip.ParseAddr(a); err == nil {
+			p.AllowCIDRs = append(p.AllowCIDRs, netip.PrefixFrom(ip.WithZone(""), ip.BitLen()))
+		} else if hostPattern.MatchString(a) {
+			p.AllowHosts = append(p.AllowHosts, strings.ToLower(a))
+		} else {
+			probs = append(probs, fmt.Sprintf("egress.allow[%d]: %q is not a CIDR, an IP address or a host name", i, a))
+		}
+	}
+	return p, probs
 }
 
 // AdminCredentialsPath is where serve writes a generated admin key pair.
