@@ -35,7 +35,7 @@ func RedactDSN(dsn string) string {
 	return u.String()
 }
 
-// passwordParam is a libpq key=value password (PostgreSQL §34.1.1), quoted
+// passwordParam is a libpq key=value connection string's password, quoted
 // or not, or a URL query's.
 var passwordParam = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&]*)`)
 
