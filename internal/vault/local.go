@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,6 +29,8 @@ const LocalPrefix = "local:"
 //
 // Several replicas may share one keyring file; a replica that meets an
 // unknown key id re-reads the file (at most once a second) before failing.
+// Changes to the file are made under an exclusive flock(2) on a lock file
+// beside it, so processes adding keys at once do not overwrite each other.
 type LocalKeyring struct {
 	path string
 
@@ -110,9 +113,16 @@ func (k *LocalKeyring) Has(ctx context.Context, id string) bool {
 }
 
 // Create adds a new customer key to the keyring file and returns its id.
+// The file is read again under the lock, so keys other processes added
+// since it was loaded are kept.
 func (k *LocalKeyring) Create() (string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	unlock, err := lockKeyring(k.path)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
 	f, err := readKeyring(k.path)
 	if err != nil {
 		return "", err
@@ -129,6 +139,28 @@ func (k *LocalKeyring) Create() (string, error) {
 		return "", err
 	}
 	return LocalPrefix + entry.ID, nil
+}
+
+// lockKeyring takes an exclusive flock(2) on path+".lock", waiting for
+// other processes to release it. The lock file is never removed: removing
+// it would let two processes hold locks on different inodes.
+func lockKeyring(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("vault: lock keyring: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("vault: lock keyring %s: %w", path, err)
+	}
+	// Closing the descriptor releases the lock.
+	return func() { f.Close() }, nil
 }
 
 func (k *LocalKeyring) load() error {
