@@ -85,9 +85,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 	}
 	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log})
-	if s.keyring, err = vault.OpenLocalKeyring(cfg.Keyring); err != nil {
-		return nil, err
-	}
 	store, err := sqlstore.Open(ctx, cfg.Storage, log)
 	if err != nil {
 		return nil, redactDSNError(cfg.Storage, fmt.Errorf("open storage %s: %w", RedactDSN(cfg.Storage), err))
@@ -98,6 +95,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 	}()
 	s.store = store
+	if s.keyring, err = openKeyring(ctx, cfg.Keyring, store); err != nil {
+		return nil, err
+	}
 	tv, err := control.EnsureTokenVault(ctx, s.store, s.keyring.ServiceKeyID())
 	if err != nil {
 		return nil, fmt.Errorf("token vault: %w", err)

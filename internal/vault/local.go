@@ -76,6 +76,16 @@ func OpenLocalKeyring(path string) (*LocalKeyring, error) {
 	return k, nil
 }
 
+// LoadLocalKeyring loads the keyring at path and never creates one; its
+// error wraps fs.ErrNotExist when the file is missing.
+func LoadLocalKeyring(path string) (*LocalKeyring, error) {
+	k := &LocalKeyring{path: path}
+	if err := k.load(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
 // ServiceKeyID returns the id of the key created with the keyring.
 func (k *LocalKeyring) ServiceKeyID() string {
 	k.mu.RLock()
