@@ -95,13 +95,19 @@ func (s *Server) followVaultKey(ctx context.Context) {
 
 func (s *Server) rewrap(ctx context.Context) {
 	start := time.Now()
-	n, err := s.vault.RewrapStale(ctx, s.store, 100)
+	res, err := s.vault.RewrapStale(ctx, s.store, 100)
+	for _, skipped := range res.Skipped {
+		ref := skipped.Ref
+		s.log.Error("a stored secret does not open; it stays under its old key",
+			"kind", ref.Kind, "owner", ref.Owner, "workload", ref.Workload, "user", ref.User, "err", skipped.Err)
+	}
 	if err != nil && ctx.Err() == nil {
-		s.log.Error("re-wrapping secrets under the current key", "rewrapped", n, "err", err)
+		s.log.Error("re-wrapping secrets under the current key", "rewrapped", res.Rewrapped, "skipped", len(res.Skipped), "err", err)
 		return
 	}
-	if n > 0 {
-		s.log.Info("re-wrapped secrets under the current key", "rewrapped", n, "key_id", s.vault.CurrentKeyID(), "duration", time.Since(start))
+	if res.Rewrapped > 0 || len(res.Skipped) > 0 {
+		s.log.Info("re-wrapped secrets under the current key", "rewrapped", res.Rewrapped, "skipped", len(res.Skipped),
+			"key_id", s.vault.CurrentKeyID(), "duration", time.Since(start))
 	}
 }
 
@@ -110,8 +116,9 @@ func (s *Server) rewrap(ctx context.Context) {
 // tools.
 func (s *Server) Maintain(ctx context.Context) { s.maintain(ctx) }
 
-// Rewrap re-wraps stale secrets now and reports how many; for tests and
-// tools.
+// Rewrap re-wraps stale secrets now and reports how many it re-wrapped;
+// for tests and tools.
 func (s *Server) Rewrap(ctx context.Context) (int, error) {
-	return s.vault.RewrapStale(ctx, s.store, 100)
+	res, err := s.vault.RewrapStale(ctx, s.store, 100)
+	return res.Rewrapped, err
 }

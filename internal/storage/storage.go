@@ -525,10 +525,14 @@ type Storage interface {
 	DeleteIdleConnections(ctx context.Context, before time.Time) (int, error)
 
 	// Key rotation. ListStaleSecrets returns up to limit sealed secrets whose
-	// key id is not keyID. ReplaceSecret swaps ref's ciphertext for next
-	// only if it is still ref.Sealed, else it returns ErrConflict (or
+	// key id is not keyID. ListStaleSecretsAfter lists them in a fixed
+	// order starting after the record after names (its Sealed is ignored;
+	// a zero after starts at the beginning), so that a walk can pass
+	// records it cannot re-wrap. ReplaceSecret swaps ref's ciphertext for
+	// next only if it is still ref.Sealed, else it returns ErrConflict (or
 	// ErrNotFound when the owner is gone).
 	ListStaleSecrets(ctx context.Context, keyID string, limit int) ([]SealedRef, error)
+	ListStaleSecretsAfter(ctx context.Context, keyID string, after SealedRef, limit int) ([]SealedRef, error)
 	ReplaceSecret(ctx context.Context, ref SealedRef, next Sealed) error
 
 	// Ping reports whether the backend is reachable and fully migrated.

@@ -182,39 +182,54 @@ func (v *Vault) unwrap(ctx context.Context, s storage.Sealed, b Binding) (envelo
 	return e, dek, nil
 }
 
+// RewrapResult reports one pass of RewrapStale.
+type RewrapResult struct {
+	Rewrapped int
+	// Skipped lists the records that did not open and were left as they
+	// are (tampered, or sealed under a key no keyring knows).
+	Skipped []SkippedSecret
+}
+
+// SkippedSecret names a record RewrapStale could not re-wrap. Ref carries
+// no ciphertext; Err never contains the secret.
+type SkippedSecret struct {
+	Ref storage.SealedRef
+	Err error
+}
+
 // RewrapStale re-wraps every stored secret whose key is not the current one,
-// in batches, and returns how many it re-wrapped. Records changed or deleted
-// meanwhile are skipped: whoever changed them sealed them anew.
-func (v *Vault) RewrapStale(ctx context.Context, st storage.Storage, batch int) (int, error) {
-	done := 0
+// in batches. Records changed or deleted meanwhile are passed over: whoever
+// changed them sealed them anew. A record that does not open is skipped and
+// reported, so one bad record cannot stop the rotation of the others; it
+// stays stale, and is met again by the next pass.
+func (v *Vault) RewrapStale(ctx context.Context, st storage.Storage, batch int) (RewrapResult, error) {
+	var res RewrapResult
+	var after storage.SealedRef
 	for {
-		current := v.CurrentKeyID()
-		refs, err := st.ListStaleSecrets(ctx, current, batch)
-		if err != nil {
-			return done, err
+		refs, err := st.ListStaleSecretsAfter(ctx, v.CurrentKeyID(), after, batch)
+		if err != nil || len(refs) == 0 {
+			return res, err
 		}
-		if len(refs) == 0 {
-			return done, nil
-		}
-		progressed := false
 		for _, ref := range refs {
 			next, err := v.Rewrap(ctx, ref.Sealed, BindingFor(ref))
 			if err != nil {
-				return done, fmt.Errorf("vault: rewrap %s %s: %w", ref.Kind, ref.Owner, err)
+				if ctx.Err() != nil {
+					return res, ctx.Err()
+				}
+				skipped := ref
+				skipped.Sealed = storage.Sealed{}
+				res.Skipped = append(res.Skipped, SkippedSecret{Ref: skipped, Err: err})
+				continue
 			}
 			switch err := st.ReplaceSecret(ctx, ref, next); {
 			case err == nil:
-				done++
-				progressed = true
+				res.Rewrapped++
 			case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
-				progressed = true
 			default:
-				return done, err
+				return res, err
 			}
 		}
-		if !progressed {
-			return done, nil
-		}
+		after = refs[len(refs)-1]
 	}
 }
 

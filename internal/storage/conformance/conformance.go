@@ -53,6 +53,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"TagLimit", testTagLimit},
 		{"TokenVault", testTokenVault},
 		{"ListStaleSecrets", testListStaleSecrets},
+		{"ListStaleSecretsAfter", testListStaleSecretsAfter},
 		{"ReplaceSecret", testReplaceSecret},
 		{"ServerKeys", testServerKeys},
 		{"CachedTokens", testCachedTokens},

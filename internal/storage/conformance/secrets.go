@@ -3,6 +3,7 @@ package conformance
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -131,6 +132,33 @@ func testListStaleSecrets(t *testing.T, s storage.Storage) {
 			}
 		}
 	}
+}
+
+// A walk that never replaces what it lists (records it cannot re-wrap)
+// still visits every stale secret once and ends.
+func testListStaleSecretsAfter(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	fixture := secretsFixture(t, s)
+	for _, batch := range []int{1, 2, 5, 13} {
+		var walked []storage.SealedRef
+		after := storage.SealedRef{}
+		for range 20 {
+			got, err := s.ListStaleSecretsAfter(ctx, "key-3", after, batch)
+			mustOK(t, err, "list stale secrets after a cursor")
+			if len(got) == 0 {
+				break
+			}
+			walked = append(walked, got...)
+			after = got[len(got)-1]
+		}
+		want := refsOf(fixture, "p1", "p2", "o1", "a1", "a2", "s1", "s2", "c1", "c2", "os1", "os2", "cn1", "cn2")
+		wantDiff(t, "secrets walked in batches of "+strconv.Itoa(batch), sortRefs(want), sortRefs(walked))
+	}
+	first, err := s.ListStaleSecretsAfter(ctx, "key-2", storage.SealedRef{}, 0)
+	mustOK(t, err, "list stale secrets from the start")
+	all, err := s.ListStaleSecrets(ctx, "key-2", 0)
+	mustOK(t, err, "list stale secrets")
+	wantDiff(t, "a zero cursor lists from the start", all, first)
 }
 
 func testReplaceSecret(t *testing.T, s storage.Storage) {

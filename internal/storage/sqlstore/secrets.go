@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -95,17 +96,42 @@ func (c sealedColumn) keyMatch() string {
 // ListStaleSecrets returns up to limit (<= 0 means 100, at most 1000) sealed
 // secrets whose key id is not keyID. Rows without a secret are skipped.
 func (s *Store) ListStaleSecrets(ctx context.Context, keyID string, limit int) ([]storage.SealedRef, error) {
+	return s.ListStaleSecretsAfter(ctx, keyID, storage.SealedRef{}, limit)
+}
+
+// ListStaleSecretsAfter is ListStaleSecrets starting after the record after
+// names, in the order of sealedColumns and then of each table's key.
+func (s *Store) ListStaleSecretsAfter(ctx context.Context, keyID string, after storage.SealedRef, limit int) ([]storage.SealedRef, error) {
 	limit = pageLimit(limit)
+	columns := sealedColumns()
+	var afterKey []any
+	if after.Kind != "" {
+		i := slices.IndexFunc(columns, func(c sealedColumn) bool { return c.kind == after.Kind })
+		if i < 0 {
+			return nil, fmt.Errorf("sqlstore: unknown secret kind %q", after.Kind)
+		}
+		var ok bool
+		if afterKey, ok = columns[i].keyArgs(after); !ok {
+			return nil, fmt.Errorf("sqlstore: %s of %q (workload %q, user %q) names no row to list after", after.Kind, after.Owner, after.Workload, after.User)
+		}
+		columns = columns[i:]
+	}
 	var refs []storage.SealedRef
-	for _, col := range sealedColumns() {
+	for i, col := range columns {
 		if len(refs) >= limit {
 			break
 		}
 		keys := strings.Join(col.key, ", ")
+		where, args := col.keyID+` IS NOT NULL AND `+col.keyID+` <> ?`, []any{keyID}
+		if i == 0 && afterKey != nil {
+			// A row-value comparison, so the order matches ORDER BY keys.
+			where += ` AND (` + keys + `) > (` + strings.Repeat("?, ", len(col.key)-1) + `?)`
+			args = append(args, afterKey...)
+		}
 		rows, err := s.reads().query(ctx,
 			`SELECT `+keys+`, `+col.keyID+`, `+col.blob+` FROM `+col.table+
-				` WHERE `+col.keyID+` IS NOT NULL AND `+col.keyID+` <> ? ORDER BY `+keys+` LIMIT ?`,
-			keyID, limit-len(refs))
+				` WHERE `+where+` ORDER BY `+keys+` LIMIT ?`,
+			append(args, limit-len(refs))...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: list stale %s: %w", col.kind, err)
 		}
