@@ -91,6 +91,7 @@ func (s *Service) createPrincipal(ctx context.Context, c *wire.Call, in *createP
 	if err := s.store.CreatePrincipal(ctx, p); err != nil {
 		return nil, storageError(err, "principal", id)
 	}
+	s.PrincipalChanged(id) // forget that the id was unknown
 	out := principalOut(p)
 	out.SecretAccessKey = secret // shown once, at creation
 	return out, nil

@@ -62,6 +62,11 @@ func (a *authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 // seconds, so that a steady stream of signed requests does not read and
 // decrypt the same row each time. A change made through this server drops
 // the entry at once; one made through another replica is seen within ttl.
+//
+// Ids found in no record are remembered apart, for missTTL, in a bounded
+// set of their own: requests naming random ids (which need no valid
+// signature to cause a lookup) can then neither evict known principals nor
+// repeat a read, and at most maxMissLookups of their reads run at once.
 type principalCache struct {
 	store storage.Storage
 	vault *vault.Vault
@@ -69,6 +74,10 @@ type principalCache struct {
 
 	mu      sync.Mutex
 	entries map[string]cachedPrincipal
+	misses  map[string]time.Time // id → when the miss expires
+
+	// lookups bounds concurrent reads of ids the cache has never held.
+	lookups chan struct{}
 }
 
 type cachedPrincipal struct {
@@ -78,38 +87,85 @@ type cachedPrincipal struct {
 	expires time.Time
 }
 
-// maxCachedPrincipals bounds the cache, including entries for unknown ids.
-const maxCachedPrincipals = 10000
+const (
+	// maxCachedPrincipals bounds the cache of known principals.
+	maxCachedPrincipals = 10000
+	// maxCachedMisses bounds the set of unknown ids.
+	maxCachedMisses = 10000
+	// missTTL is short so that a principal created through another replica
+	// is usable here soon; one created through this one is at once.
+	missTTL = time.Second
+	// maxMissLookups bounds concurrent reads of ids the cache has never
+	// held, which is all a flood of random ids can cause.
+	maxMissLookups = 4
+)
 
 func newPrincipalCache(st storage.Storage, v *vault.Vault, ttl time.Duration) *principalCache {
-	return &principalCache{store: st, vault: v, ttl: ttl, entries: map[string]cachedPrincipal{}}
+	return &principalCache{store: st, vault: v, ttl: ttl,
+		entries: map[string]cachedPrincipal{}, misses: map[string]time.Time{},
+		lookups: make(chan struct{}, maxMissLookups)}
 }
 
 func (c *principalCache) get(ctx context.Context, id string) (cachedPrincipal, error) {
 	now := time.Now()
 	c.mu.Lock()
-	e, ok := c.entries[id]
+	e, known := c.entries[id]
+	missUntil, missed := c.misses[id]
 	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
+	switch {
+	case known && now.Before(e.expires):
 		return e, e.err
+	case missed && now.Before(missUntil):
+		return cachedPrincipal{}, unknownKey(id)
+	}
+	if !known {
+		select {
+		case c.lookups <- struct{}{}:
+			defer func() { <-c.lookups }()
+		case <-ctx.Done():
+			return cachedPrincipal{}, ctx.Err()
+		}
 	}
 	e = c.load(ctx, id)
-	if e.err == nil || errors.Is(e.err, sigv4.ErrUnknownKey) {
-		e.expires = now.Add(c.ttl)
-		c.mu.Lock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case e.err == nil:
+		delete(c.misses, id)
 		if len(c.entries) >= maxCachedPrincipals {
 			clear(c.entries)
 		}
+		e.expires = now.Add(c.ttl)
 		c.entries[id] = e
-		c.mu.Unlock()
+	case errors.Is(e.err, sigv4.ErrUnknownKey):
+		delete(c.entries, id)
+		if len(c.misses) >= maxCachedMisses {
+			c.dropExpiredMisses(now)
+		}
+		c.misses[id] = now.Add(min(missTTL, c.ttl))
 	}
 	return e, e.err
 }
 
+// dropExpiredMisses makes room in the set of unknown ids, emptying it if
+// none has expired; the caller holds c.mu.
+func (c *principalCache) dropExpiredMisses(now time.Time) {
+	for id, until := range c.misses {
+		if !now.Before(until) {
+			delete(c.misses, id)
+		}
+	}
+	if len(c.misses) >= maxCachedMisses {
+		clear(c.misses)
+	}
+}
+
+func unknownKey(id string) error { return fmt.Errorf("%w %s", sigv4.ErrUnknownKey, id) }
+
 func (c *principalCache) load(ctx context.Context, id string) cachedPrincipal {
 	p, err := c.store.GetPrincipal(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		return cachedPrincipal{err: fmt.Errorf("%w %s", sigv4.ErrUnknownKey, id)}
+		return cachedPrincipal{err: unknownKey(id)}
 	}
 	if err != nil {
 		return cachedPrincipal{err: err}
@@ -130,8 +186,11 @@ func (c *principalCache) principal(ctx context.Context, id string) (storage.Prin
 	return p.Principal, err
 }
 
+// invalidate drops what the cache holds for id, known or unknown: the
+// PrincipalChanged hook, called on creation, update and deletion.
 func (c *principalCache) invalidate(id string) {
 	c.mu.Lock()
 	delete(c.entries, id)
+	delete(c.misses, id)
 	c.mu.Unlock()
 }
