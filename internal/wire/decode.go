@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // maxDepth bounds JSON nesting; no AgentCore shape is deeper than a few
@@ -150,7 +151,7 @@ func (s *scanner) value(t reflect.Type, at *path, depth int) error {
 		}
 	case '"':
 		_, _, err := s.str()
-		return err
+		return textError(err, at)
 	}
 	start := s.pos
 	for s.pos < len(s.data) && !isDelimiter(s.data[s.pos]) {
@@ -183,7 +184,7 @@ func (s *scanner) object(t reflect.Type, at *path, depth int) error {
 		s.skipSpace()
 		raw, escaped, err := s.str()
 		if err != nil {
-			return err
+			return textError(err, at)
 		}
 		key := string(raw)
 		if escaped {
@@ -236,23 +237,57 @@ func (s *scanner) next(closing byte) (done bool, err error) {
 	return false, errSyntax
 }
 
+// badText is the problem str found in an otherwise well-formed string.
+type badText string
+
+const (
+	textNUL         badText = "must not contain NUL characters"
+	textInvalidUTF8 badText = "must be valid UTF-8"
+)
+
+func (b badText) Error() string { return string(b) }
+
+// textError turns a badText into a ValidationException naming the member
+// at; it returns other errors unchanged.
+func textError(err error, at *path) error {
+	var bad badText
+	if !errors.As(err, &bad) {
+		return err
+	}
+	var c Checker
+	c.Failf(memberPath(at.String()), "%s", bad)
+	return c.Err()
+}
+
 // str consumes a string and returns its raw contents, reporting whether
-// they hold escapes.
+// they hold escapes. Every string of a request passes here, so this is
+// where NUL (which PostgreSQL cannot store in text) and invalid UTF-8
+// (which encoding/json would silently replace) are refused, for every
+// operation at once.
 func (s *scanner) str() (raw []byte, escaped bool, err error) {
 	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
 		return nil, false, errSyntax
 	}
+	nonASCII := false
 	for i := s.pos + 1; i < len(s.data); i++ {
 		switch c := s.data[i]; {
 		case c == '"':
 			raw = s.data[s.pos+1 : i]
 			s.pos = i + 1
+			if nonASCII && !utf8.Valid(raw) {
+				return nil, false, textInvalidUTF8
+			}
 			return raw, escaped, nil
 		case c == '\\':
 			escaped = true
+			if bytes.HasPrefix(s.data[i+1:], []byte("u0000")) {
+				return nil, false, textNUL
+			}
 			i++
 		case c < 0x20:
 			return nil, false, errSyntax
+		case c >= utf8.RuneSelf:
+			nonASCII = true
 		}
 	}
 	return nil, false, errSyntax
