@@ -65,4 +65,3 @@ func TestNULIsAValidationError(t *testing.T) {
 		}
 	})
 }
-

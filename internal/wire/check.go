@@ -159,9 +159,16 @@ func (c *Checker) Tags(name string, tags map[string]string) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		c.str(name+" key", k, 1, 128, tagKeyPattern)
+		if len(k) >= len(reservedTagPrefix) && strings.EqualFold(k[:len(reservedTagPrefix)], reservedTagPrefix) {
+			c.Failf(name+" key", "%q uses the prefix %q, which is reserved for AWS", k, reservedTagPrefix)
+		}
 		c.str(name+"["+k+"]", tags[k], 0, 256, tagValuePattern)
 	}
 }
+
+// reservedTagPrefix starts the tag keys AWS keeps for itself; TagResource
+// and the Create operations refuse them in any letter case.
+const reservedTagPrefix = "aws:"
 
 // TagKeys checks a list of tag keys.
 func (c *Checker) TagKeys(name string, keys []string) {
