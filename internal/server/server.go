@@ -7,7 +7,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +49,8 @@ type Server struct {
 	certs   *certReloader
 
 	rewrapNow chan struct{}
+	// freeSpace reports the bytes free on a directory's file system.
+	freeSpace func(dir string) (uint64, error)
 }
 
 // Options tune a server beyond its configuration, chiefly for tests.
@@ -184,31 +185,6 @@ func (s *Server) Close() error {
 	}
 	s.audit.Close()
 	return s.store.Close()
-}
-
-// mountHealth registers the liveness and readiness routes.
-func (s *Server) mountHealth(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeStatus(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("GET /readyz", s.ready)
-}
-
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.Warn("not ready", "err", err)
-		writeStatus(w, http.StatusServiceUnavailable, "storage unavailable")
-		return
-	}
-	writeStatus(w, http.StatusOK, "ready")
-}
-
-func writeStatus(w http.ResponseWriter, code int, status string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"status": status})
 }
 
 // Run serves on ln until ctx ends, then shuts down gracefully: it stops
