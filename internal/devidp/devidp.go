@@ -238,8 +238,6 @@ type oauthError struct {
 	code, description string
 }
 
-func (e *oauthError) Error() string { return e.code + ": " + e.description }
-
 func oerr(code, format string, args ...any) *oauthError {
 	return &oauthError{code: code, description: fmt.Sprintf(format, args...)}
 }

@@ -169,9 +169,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	return s, nil
 }
 
-// Handler serves the whole HTTP surface.
-func (s *Server) Handler() http.Handler { return s.handler }
-
 // Operations lists the API operations served.
 func (s *Server) Operations() []string { return s.router.Operations() }
 

@@ -50,9 +50,9 @@ func seal(kid string, key, payload []byte) (string, error) {
 }
 
 type parsedJWE struct {
-	protected      string
-	kid            string
-	iv, ct, tagged []byte
+	protected  string
+	kid        string
+	iv, tagged []byte
 }
 
 var errMalformed = errors.New("wat: malformed token")

@@ -136,9 +136,6 @@ func (p *IdP) newKey(kt KeyType) *signingKey {
 	return k
 }
 
-// KeyType returns the IdP's signing key type.
-func (p *IdP) KeyType() KeyType { return p.keyTyp }
-
 // KeyID returns the kid of the current signing key.
 func (p *IdP) KeyID() string {
 	p.mu.Lock()
