@@ -8,8 +8,8 @@ import (
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
-// ARNs follows AgentCore's ARN formats (agentcore-api.md §5.4) for one
-// region and account.
+// ARNs follows AgentCore's ARN formats (docs/api.md) for one region and
+// account.
 type ARNs struct {
 	Region    string
 	AccountID string

@@ -1,8 +1,9 @@
 // Package control serves the AgentCore Identity control plane: the
 // workload identity directory, OAuth2 and API-key credential providers, the
 // token vault's key, tags, and behalf's own principal and key extensions.
-// Wire shapes follow agentcore-api.md §6; every secret is sealed by the
-// vault before it reaches storage and is never returned.
+// Wire shapes follow the AgentCore Control API reference (docs/api.md);
+// every secret is sealed by the vault before it reaches storage and is never
+// returned.
 package control
 
 import (
@@ -105,7 +106,8 @@ func (s *Service) Operations() []wire.Operation {
 // Mount registers the control-plane operations on the router.
 func (s *Service) Mount(rt *wire.Router) { rt.Handle(s.Operations()...) }
 
-// Shared member patterns (agentcore-api.md §6, anchored).
+// Shared member patterns of the AgentCore Control API reference (e.g.
+// CreateWorkloadIdentity's name), anchored.
 var (
 	workloadNamePattern = wire.Pattern(`[A-Za-z0-9_.-]+`)
 	providerNamePattern = wire.Pattern(`[a-zA-Z0-9\-_]+`)

@@ -82,7 +82,7 @@ func TestVerifyValid(t *testing.T) {
 	}
 }
 
-// requiredCases are the corpus entries the brief names; the corpus may grow
+// requiredCases are the attacks docs/security.md names; the corpus may grow
 // but must not lose them.
 var requiredCases = []string{
 	"alg none", "HS256 keyed with the issuer's public key (PEM)", "HS256 keyed with the issuer's public key (DER)",

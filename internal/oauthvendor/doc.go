@@ -1,13 +1,14 @@
 // Package oauthvendor is behalf's declarative catalogue of the 25 OAuth2
 // credential-provider vendors of AgentCore Identity's
-// CredentialProviderVendorType (agentcore-api.md §11).
+// CredentialProviderVendorType (AgentCore Control API reference,
+// CreateOauth2CredentialProvider).
 //
 // Each vendor is one row of a Go table (catalogue.go): which member of the
 // oauth2ProviderConfigInput union configures it, its default endpoints, and
 // the quirks that the control plane, the client-credentials (M2M) client, the
 // authorization-code (3LO) flow, refresh and revocation need. Quirks are data,
-// not code (peers.md §4 item 9): a flow reads Vendor fields instead of
-// switching on vendor names.
+// not code: a flow reads Vendor fields instead of switching on vendor
+// names, so a new vendor is a new row.
 //
 // Lookup, All and Names read the table. Vendor.Resolve turns a vendor plus
 // the tenant-specific parts of a provider's configuration (Microsoft's

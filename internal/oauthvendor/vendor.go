@@ -36,7 +36,8 @@ const (
 	CognitoOauth2    = "CognitoOauth2"
 )
 
-// Members of the oauth2ProviderConfigInput union (agentcore-api.md §11.1).
+// Members of the Oauth2ProviderConfigInput union (AgentCore Control API
+// reference, CreateOauth2CredentialProvider).
 // Each vendor is configured through exactly one of them.
 const (
 	MemberCustom     = "customOauth2ProviderConfig"
@@ -174,7 +175,8 @@ type Vendor struct {
 	// AuthorizationParams are extra authorization-request parameters the
 	// vendor needs, mostly to obtain a refresh token (Google
 	// access_type=offline, Dropbox token_access_type=offline, ...). Caller
-	// parameters must not override the standard ones (agentcore-api.md §12.2).
+	// parameters must not override the standard ones (customParameters of
+	// GetResourceOauth2Token; docs/user-federation.md).
 	AuthorizationParams map[string]string
 	// RefreshScopes are scopes that must be requested for the vendor to
 	// issue a refresh token (offline_access, X's offline.access, ...).

@@ -9,7 +9,7 @@ import (
 )
 
 // apiOrder is CredentialProviderVendorType as the AgentCore API model lists
-// it (agentcore-api.md §11; bedrockagentcorecontrol types/enums.go).
+// it (AgentCore Control API reference; bedrockagentcorecontrol types/enums.go).
 var apiOrder = []string{
 	"GoogleOauth2", "GithubOauth2", "SlackOauth2", "SalesforceOauth2", "MicrosoftOauth2",
 	"CustomOauth2", "AtlassianOauth2", "LinkedinOauth2", "XOauth2", "OktaOauth2",
@@ -38,8 +38,8 @@ func TestCatalogueIsTheAPIEnumeration(t *testing.T) {
 	}
 }
 
-// TestConfigMembers checks the vendor → union member mapping of
-// agentcore-api.md §11.1.
+// TestConfigMembers checks the vendor → Oauth2ProviderConfigInput member
+// mapping of CreateOauth2CredentialProvider.
 func TestConfigMembers(t *testing.T) {
 	named := map[string]string{
 		CustomOauth2:     "customOauth2ProviderConfig",

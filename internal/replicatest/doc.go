@@ -5,8 +5,8 @@
 // refresh tokens.
 //
 // It holds tests only. They show the two properties of the refresh path
-// that users of other products lose connections to (see
-// shared/reference/peers.md §2 and §4):
+// that users of other products lose connections to (docs/user-federation.md
+// explains refresh and its lease):
 //
 //   - Concurrency: many callers spread across two replicas, for one expired
 //     token, cause exactly one upstream refresh, all get the same new

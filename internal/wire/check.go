@@ -137,7 +137,7 @@ func (c *Checker) OneOf(name string, set ...bool) {
 	}
 }
 
-// Tags patterns (agentcore-api.md §9).
+// Tags patterns (TagResource in the AgentCore Control API reference).
 var (
 	tagKeyPattern   = Pattern(`[a-zA-Z0-9\s._:/=+@-]*`)
 	tagValuePattern = Pattern(`[a-zA-Z0-9\s._:/=+@-]*`)

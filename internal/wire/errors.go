@@ -41,7 +41,8 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Error types. The statuses are the modeled ones (agentcore-api.md §4.5).
+// Error types. The statuses are those of the AgentCore API reference's
+// Errors sections (docs/api.md).
 const (
 	TypeValidation             = "ValidationException"
 	TypeUnauthorized           = "UnauthorizedException"

@@ -5,9 +5,8 @@
 //
 // It is a test-only package: Dex links every connector (LDAP, SAML, …), so
 // only _test.go files and this package may import Dex; deps_test.go enforces
-// it. The Dex version is pinned in go.mod (see
-// shared/reference/dependencies.md §1) because its server package is not a
-// stable API.
+// it. The Dex version is pinned in go.mod because its server package is not
+// a stable API.
 //
 // # Users and subjects
 //
@@ -29,7 +28,7 @@
 // sub = Subject(clientID, "").
 //
 // Dex's own "local" password connector is not used: it deadlocks memory
-// storage on the first refresh (dependencies.md §10). The mock connectors
+// storage on the first refresh (see refreshSerializer). The mock connectors
 // hit the same deadlock on the second refresh of a chain; Start avoids it
 // with refreshSerializer.
 package dextest
@@ -298,7 +297,7 @@ func (d *Dex) SetRedirectURIs(t testing.TB, clientID string, uris ...string) {
 // empty, and Dex then reads the offline session from inside the
 // UpdateRefreshToken updater; memory storage runs updaters holding its
 // non-reentrant mutex, so the second refresh of a chain deadlocked the whole
-// server (with any connector; dependencies.md §10 saw it with "local"). Here
+// server (with any connector, "local" included). Here
 // the read-modify-write is serialized by a mutex of its own, which every
 // refresh-token update passes, and only the final write takes memory
 // storage's lock.
