@@ -2,6 +2,8 @@ module github.com/behalf-dev/behalf
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/aws/aws-sdk-go-v2 v1.47.7
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15

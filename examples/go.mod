@@ -2,6 +2,8 @@ module github.com/behalf-dev/behalf/examples
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require github.com/behalf-dev/behalf v0.0.0-00010101000000-000000000000
 
 require (
