@@ -25,22 +25,26 @@ handler that does nothing: the floor of this machine. Prints requests/s and p50/
 		Example: `  behalf bench
   behalf bench --postgres 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' --duration 20s`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if ops != "" {
 				opts.Operations = strings.Split(ops, ",")
 			}
 			if profile != "" {
-				f, err := os.Create(profile)
+				f, err := os.Create(profile) //nolint:gosec // G304: the operator names the profile file
 				if err != nil {
 					return err
 				}
-				defer f.Close()
+				defer func() {
+					if closeErr := f.Close(); err == nil {
+						err = closeErr // the profile is incomplete
+					}
+				}()
 				if err := pprof.StartCPUProfile(f); err != nil {
 					return err
 				}
 				defer pprof.StopCPUProfile()
 			}
-			_, err := bench.Run(cmd.Context(), opts, cmd.OutOrStdout())
+			_, err = bench.Run(cmd.Context(), opts, cmd.OutOrStdout())
 			return err
 		},
 	}

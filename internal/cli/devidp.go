@@ -37,7 +37,7 @@ URL needs no registration.`,
 		Example: `  behalf dev-idp
   behalf dev-idp --listen 127.0.0.1:9400 --client agent:agent-secret --client ci:ci-secret --token-ttl 60s`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, spec := range clientSpecs {
 				id, secret, ok := strings.Cut(spec, ":")
 				if !ok || id == "" || secret == "" {
@@ -73,11 +73,11 @@ func runDevIdP(cmd *cobra.Command, listen string, opts devidp.Options) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ln, err := net.Listen("tcp", listen)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", listen)
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }() // already closed once Serve has run
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	opts.Issuer = "http://" + net.JoinHostPort(host, port)
 
@@ -101,7 +101,9 @@ func runDevIdP(cmd *cobra.Command, listen string, opts devidp.Options) error {
 	if err != nil {
 		return err
 	}
-	printDevIdPBanner(cmd.OutOrStdout(), idp.Issuer(), opts)
+	if err := printDevIdPBanner(cmd.OutOrStdout(), idp.Issuer(), opts); err != nil {
+		return err
+	}
 
 	hs := &http.Server{
 		Handler:           idp.Handler(),
@@ -127,7 +129,7 @@ func runDevIdP(cmd *cobra.Command, listen string, opts devidp.Options) error {
 // printDevIdPBanner prints the endpoints and commands to paste. It shows
 // the first client's secret: the operator chose it on this command line
 // (or took the default), and the commands are useless without it.
-func printDevIdPBanner(out io.Writer, issuer string, opts devidp.Options) {
+func printDevIdPBanner(out io.Writer, issuer string, opts devidp.Options) error {
 	c := opts.Clients[0]
 	ids := make([]string, len(opts.Clients))
 	for i, cl := range opts.Clients {
@@ -139,7 +141,7 @@ func printDevIdPBanner(out io.Writer, issuer string, opts devidp.Options) {
 	}
 	discovery := issuer + "/.well-known/openid-configuration"
 	auth := "-u '" + c.ID + ":" + c.Secret + "'"
-	fmt.Fprintf(out, `behalf dev-idp: a DEVELOPMENT-ONLY identity provider. Anyone can sign in as anyone with any
+	_, err := fmt.Fprintf(out, `behalf dev-idp: a DEVELOPMENT-ONLY identity provider. Anyone can sign in as anyone with any
 password, and everything is kept in memory. Never use it for real users.
 
   issuer:         %s
@@ -171,4 +173,5 @@ As a CustomOauth2 credential provider (M2M and three-legged OAuth):
 Stop with Ctrl-C.
 `, issuer, discovery, strings.Join(ids, ", "), opts.AccessTokenTTL, rotation,
 		auth, issuer, auth, issuer, discovery, strings.Join(ids, ", "), c.Secret, discovery, c.ID)
+	return err
 }

@@ -67,7 +67,7 @@ func (e *extensions) deserialize(ctx context.Context, in middleware.DeserializeI
 	out, md, err := next.HandleDeserialize(ctx, in)
 	if res, ok := out.RawResponse.(*smithyhttp.Response); ok && res.Body != nil {
 		raw, readErr := io.ReadAll(io.LimitReader(res.Body, 8<<20))
-		res.Body.Close()
+		_ = res.Body.Close() // read to the end; Close loses nothing
 		e.raw = raw
 		res.Body = io.NopCloser(bytes.NewReader(raw))
 		if readErr != nil && err == nil {

@@ -35,9 +35,10 @@ func (cf *clientFlags) print(cmd *cobra.Command, v any, t table) error {
 		return enc.Encode(v)
 	case "table":
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(t.header, "\t"))
-		for _, r := range t.rows {
-			fmt.Fprintln(tw, strings.Join(r, "\t"))
+		for _, r := range append([][]string{t.header}, t.rows...) {
+			if _, err := fmt.Fprintln(tw, strings.Join(r, "\t")); err != nil {
+				return err
+			}
 		}
 		return tw.Flush()
 	}

@@ -24,7 +24,7 @@ func Execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "behalf: "+oneLine(err))
+		_, _ = fmt.Fprintln(stderr, "behalf: "+oneLine(err)) // nowhere left to report a failure
 		return 1
 	}
 	return 0

@@ -39,7 +39,7 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 		Use:   "get",
 		Short: "Show which key seals new secrets",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := cf.control()
 			if err != nil {
 				return err
@@ -57,7 +57,7 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 		Use:   "create-key",
 		Short: "Add a new key to the server's local keyring and print its ARN",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			var out behalfapi.CreateVaultKeyOutput
 			if err := cf.call(cmd.Context(), "CreateVaultKey", struct{}{}, &out); err != nil {
 				return err
@@ -74,7 +74,7 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 		Example: `  behalf vault set-key --key-arn "$(behalf vault create-key -o json | jq -r .kmsKeyArn)"
   behalf vault set-key --service-managed`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			k := &types.KmsConfiguration{}
 			switch {
 			case keyARN != "" && !serviceManaged:

@@ -157,8 +157,10 @@ func (s *Server) consentBinding(w http.ResponseWriter, r *http.Request) string {
 		return c.Value
 	}
 	v := rand.Text()
-	http.SetCookie(w, &http.Cookie{Name: consentCookie, Value: v, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(s.issuer, "https:")})
+	// G124: Secure only over https, as the dev IdP normally serves plain http on loopback.
+	cookie := &http.Cookie{Name: consentCookie, Value: v, Path: "/", HttpOnly: true, //nolint:gosec // G124: see above
+		SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(s.issuer, "https:")}
+	http.SetCookie(w, cookie)
 	return v
 }
 
@@ -248,7 +250,7 @@ func (s *Server) render(w http.ResponseWriter, status int, ar authRequest, formT
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(b.Bytes())
+	_, _ = w.Write(b.Bytes()) // a failed write means the browser went away
 }
 
 var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>

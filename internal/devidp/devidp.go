@@ -137,32 +137,18 @@ const (
 
 // New checks opts and makes a server with a fresh signing key.
 func New(opts Options) (*Server, error) {
-	u, err := url.Parse(opts.Issuer)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("devidp: issuer %q must be an http(s) URL with a host and no path, query or fragment", opts.Issuer)
+	issuer, err := parseIssuer(opts.Issuer)
+	if err != nil {
+		return nil, err
 	}
-	if len(opts.Clients) == 0 {
-		return nil, errors.New("devidp: at least one client is required")
+	clients, err := clientTable(opts.Clients)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{
-		issuer: u.Scheme + "://" + u.Host, clients: map[string]Client{}, ttl: opts.AccessTokenTTL,
+		issuer: issuer, clients: clients, ttl: opts.AccessTokenTTL,
 		rotate: !opts.DisableRefreshRotation, now: opts.Now, observe: opts.Observe,
 		pending: map[string]*pending{}, codes: map[string]*code{}, refresh: map[string]*family{}, revoked: map[string]time.Time{},
-	}
-	for _, c := range opts.Clients {
-		if c.ID == "" || c.Secret == "" {
-			return nil, errors.New("devidp: every client needs an id and a secret")
-		}
-		if _, dup := s.clients[c.ID]; dup {
-			return nil, fmt.Errorf("devidp: client %q is listed twice", c.ID)
-		}
-		for _, r := range c.RedirectURIs {
-			if !validRedirect(r) {
-				return nil, fmt.Errorf("devidp: client %q: redirect URI %q must be an absolute https URL, or http on a loopback host, without a fragment", c.ID, r)
-			}
-		}
-		s.clients[c.ID] = c
 	}
 	if s.ttl <= 0 {
 		s.ttl = time.Hour
@@ -170,21 +156,8 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
+	if err := s.newSigningKey(); err != nil {
 		return nil, fmt.Errorf("devidp: %w", err)
-	}
-	jwk := jose.JSONWebKey{Key: key, Algorithm: string(jose.RS256), Use: "sig"}
-	tp, err := jwk.Thumbprint(crypto.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("devidp: %w", err)
-	}
-	jwk.KeyID = hex.EncodeToString(tp[:8])
-	s.public = jwk.Public()
-	for typ, dst := range map[jose.ContentType]*jose.Signer{"at+jwt": &s.atSigner, "JWT": &s.idSigner} {
-		if *dst, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jwk}, (&jose.SignerOptions{}).WithType(typ)); err != nil {
-			return nil, fmt.Errorf("devidp: %w", err)
-		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
@@ -200,6 +173,60 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// parseIssuer returns the issuer URL's scheme and host.
+func parseIssuer(issuer string) (string, error) {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("devidp: issuer %q must be an http(s) URL with a host and no path, query or fragment", issuer)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// clientTable checks the clients and indexes them by id.
+func clientTable(list []Client) (map[string]Client, error) {
+	if len(list) == 0 {
+		return nil, errors.New("devidp: at least one client is required")
+	}
+	clients := make(map[string]Client, len(list))
+	for _, c := range list {
+		if c.ID == "" || c.Secret == "" {
+			return nil, errors.New("devidp: every client needs an id and a secret")
+		}
+		if _, dup := clients[c.ID]; dup {
+			return nil, fmt.Errorf("devidp: client %q is listed twice", c.ID)
+		}
+		for _, r := range c.RedirectURIs {
+			if !validRedirect(r) {
+				return nil, fmt.Errorf("devidp: client %q: redirect URI %q must be an absolute https URL, or http on a loopback host, without a fragment", c.ID, r)
+			}
+		}
+		clients[c.ID] = c
+	}
+	return clients, nil
+}
+
+// newSigningKey makes the RS256 key that signs access and ID tokens.
+func (s *Server) newSigningKey() error {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	jwk := jose.JSONWebKey{Key: key, Algorithm: string(jose.RS256), Use: "sig"}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	jwk.KeyID = hex.EncodeToString(tp[:8])
+	s.public = jwk.Public()
+	for typ, dst := range map[jose.ContentType]*jose.Signer{"at+jwt": &s.atSigner, "JWT": &s.idSigner} {
+		if *dst, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jwk}, (&jose.SignerOptions{}).WithType(typ)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Handler serves every endpoint.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -209,7 +236,7 @@ func (s *Server) Issuer() string { return s.issuer }
 // grantTypes are the grant types /token accepts.
 var grantTypes = []string{"authorization_code", "refresh_token", "client_credentials", "password", grantTokenExchange}
 
-const grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+const grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange" //nolint:gosec // G101: an RFC 8693 URN, not a credential
 
 // discovery serves OpenID Connect Discovery 1.0 §3 / RFC 8414 §2 metadata.
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
@@ -264,7 +291,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // only a write can fail: the client went away
 }
 
 // postForm parses a bounded form body and refuses repeated parameters

@@ -153,7 +153,7 @@ func TestAuthorizationCodeRejections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := e.location(res)
+		q := e.location(fetched(t, res))
 		if q.Get("error") == "" || q.Has("code") {
 			t.Errorf("%s: redirect %v", name, q)
 		}
@@ -194,15 +194,15 @@ func TestConsentForm(t *testing.T) {
 	authURL := e.config("agent", "agent-secret", oauth2.AuthStyleInHeader).AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 
 	b := browser(t)
-	_, tok := e.consentPage(b, authURL)
+	tok := e.consentPage(b, authURL)
 	// Another browser (a cross-site form post has no consent cookie) cannot answer.
 	if res := e.answer(browser(t), tok, "mallory", "allow"); res.StatusCode != http.StatusBadRequest {
 		t.Fatalf("foreign browser: %d", res.StatusCode)
 	}
 	// A bad username shows the page again, with the same form still usable.
 	res := e.answer(b, tok, "not a name", "allow")
-	if body := readAll(t, res); res.StatusCode != http.StatusBadRequest || !strings.Contains(body, tok) {
-		t.Fatalf("bad username: %d\n%s", res.StatusCode, body)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(res.Body, tok) {
+		t.Fatalf("bad username: %d\n%s", res.StatusCode, res.Body)
 	}
 	if q := e.location(e.answer(b, tok, "bob", "allow")); q.Get("code") == "" {
 		t.Fatalf("allow: %v", q)
@@ -212,7 +212,7 @@ func TestConsentForm(t *testing.T) {
 		t.Fatalf("second answer: %d", res.StatusCode)
 	}
 	// It expires.
-	_, tok = e.consentPage(b, authURL)
+	tok = e.consentPage(b, authURL)
 	e.clock.Add(11 * time.Minute)
 	if res := e.answer(b, tok, "bob", "allow"); res.StatusCode != http.StatusBadRequest {
 		t.Fatalf("expired form: %d", res.StatusCode)
@@ -284,7 +284,7 @@ func TestRefreshRotation(t *testing.T) {
 
 func TestRefreshScopeMayOnlyNarrow(t *testing.T) {
 	e := start(t, devidp.Options{})
-	rt := e.password("agent", "agent-secret", "alice")["refresh_token"].(string)
+	rt := e.password()["refresh_token"].(string)
 	e.wantError("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {"admin"}}, "agent", "agent-secret", 400, "invalid_scope")
 	status, m := e.post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {"read"}}, "agent", "agent-secret")
 	if status != 200 || m["scope"] != "read" || e.claims(m["access_token"].(string), "at+jwt")["scope"] != "read" {
@@ -294,7 +294,7 @@ func TestRefreshScopeMayOnlyNarrow(t *testing.T) {
 
 func TestRefreshWithoutRotation(t *testing.T) {
 	e := start(t, devidp.Options{DisableRefreshRotation: true})
-	rt := e.password("agent", "agent-secret", "alice")["refresh_token"].(string)
+	rt := e.password()["refresh_token"].(string)
 	for range 2 {
 		status, m := e.post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "agent", "agent-secret")
 		if _, has := m["refresh_token"]; status != 200 || has {
@@ -364,7 +364,7 @@ func TestPasswordGrant(t *testing.T) {
 
 func TestTokenExchange(t *testing.T) {
 	e := start(t, devidp.Options{})
-	user := e.password("agent", "agent-secret", "alice")
+	user := e.password()
 	const grant = "urn:ietf:params:oauth:grant-type:token-exchange"
 	for _, subject := range []struct{ token, typ string }{
 		{user["access_token"].(string), "urn:ietf:params:oauth:token-type:access_token"},
@@ -385,7 +385,7 @@ func TestTokenExchange(t *testing.T) {
 		t.Fatalf("exchange with resource: %d %v %s", status, m, aud)
 	}
 
-	foreign := start(t, devidp.Options{}).password("agent", "agent-secret", "alice")["access_token"].(string)
+	foreign := start(t, devidp.Options{}).password()["access_token"].(string)
 	for name, form := range map[string]url.Values{
 		"foreign token":   {"subject_token": {foreign}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}},
 		"not a JWT":       {"subject_token": {"garbage"}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}},
@@ -395,7 +395,7 @@ func TestTokenExchange(t *testing.T) {
 		"requested other": {"subject_token": {user["access_token"].(string)}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "requested_token_type": {"urn:ietf:params:oauth:token-type:refresh_token"}},
 	} {
 		form.Set("grant_type", grant)
-		t.Run(name, func(t *testing.T) { e.wantError("/token", form, "other", "other-secret", 400, "invalid_request") })
+		t.Run(name, func(*testing.T) { e.wantError("/token", form, "other", "other-secret", 400, "invalid_request") })
 	}
 	// Expired subject tokens are refused: the injected clock moves past exp.
 	e.clock.Add(time.Hour + time.Second)
@@ -405,7 +405,7 @@ func TestTokenExchange(t *testing.T) {
 
 func TestRevocation(t *testing.T) {
 	e := start(t, devidp.Options{})
-	user := e.password("agent", "agent-secret", "alice")
+	user := e.password()
 	rt, at := user["refresh_token"].(string), user["access_token"].(string)
 
 	// Only the client the token was issued to may revoke it (RFC 7009 §2.1).
@@ -454,7 +454,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		"unknown code":      {url.Values{"grant_type": {"authorization_code"}, "code": {"nope"}}, "agent", "agent-secret", 400, "invalid_grant"},
 		"client_id ≠ Basic": {url.Values{"grant_type": {"client_credentials"}, "client_id": {"other"}}, "agent", "agent-secret", 400, "invalid_request"},
 	} {
-		t.Run(name, func(t *testing.T) { e.wantError("/token", c.form, c.id, c.secret, c.status, c.code) })
+		t.Run(name, func(*testing.T) { e.wantError("/token", c.form, c.id, c.secret, c.status, c.code) })
 	}
 	if n := e.count("token", "client_credentials", false); n != 7 {
 		t.Fatalf("observed %d failed client_credentials requests, want 7", n)

@@ -94,8 +94,8 @@ func browser(t *testing.T) *http.Client {
 
 var formTokenRE = regexp.MustCompile(`name="form_token" value="([^"]+)"`)
 
-// consentPage opens authURL and returns the page and its form token.
-func (e *env) consentPage(b *http.Client, authURL string) (string, string) {
+// consentPage opens authURL and returns the page's form token.
+func (e *env) consentPage(b *http.Client, authURL string) string {
 	e.t.Helper()
 	res, err := b.Get(authURL)
 	if err != nil {
@@ -109,34 +109,50 @@ func (e *env) consentPage(b *http.Client, authURL string) (string, string) {
 	if m == nil {
 		e.t.Fatalf("no form token in the consent page:\n%s", body)
 	}
-	return body, m[1]
+	return m[1]
+}
+
+// reply is a response read to the end.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+	Body       string
+}
+
+func fetched(t *testing.T, res *http.Response) reply {
+	t.Helper()
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{StatusCode: res.StatusCode, Header: res.Header, Body: string(body)}
 }
 
 // answer submits the consent form and returns the response.
-func (e *env) answer(b *http.Client, formToken, username, action string) *http.Response {
+func (e *env) answer(b *http.Client, formToken, username, action string) reply {
 	e.t.Helper()
 	res, err := b.PostForm(e.url+"/consent", url.Values{"form_token": {formToken}, "username": {username}, "action": {action}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return res
+	return fetched(e.t, res)
 }
 
 // consent drives the whole page and returns the redirect's query.
 func (e *env) consent(authURL, username, action string) url.Values {
 	e.t.Helper()
 	b := browser(e.t)
-	_, tok := e.consentPage(b, authURL)
+	tok := e.consentPage(b, authURL)
 	return e.location(e.answer(b, tok, username, action))
 }
 
 // location checks for a redirect to redirectURL and returns its query.
-func (e *env) location(res *http.Response) url.Values {
+func (e *env) location(res reply) url.Values {
 	e.t.Helper()
-	body := readAll(e.t, res)
 	loc, err := url.Parse(res.Header.Get("Location"))
 	if res.StatusCode != http.StatusFound || err != nil {
-		e.t.Fatalf("want a redirect, got %d %q: %s", res.StatusCode, res.Header.Get("Location"), body)
+		e.t.Fatalf("want a redirect, got %d %q: %s", res.StatusCode, res.Header.Get("Location"), res.Body)
 	}
 	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != redirectURL {
 		e.t.Fatalf("redirected to %s, want %s", got, redirectURL)
@@ -192,9 +208,10 @@ func (e *env) wantError(path string, form url.Values, id, secret string, status 
 	}
 }
 
-func (e *env) password(id, secret, user string) map[string]any {
+// password runs the password grant for alice as the client agent.
+func (e *env) password() map[string]any {
 	e.t.Helper()
-	status, m := e.post("/token", url.Values{"grant_type": {"password"}, "username": {user}, "password": {"pw"}, "scope": {"openid read"}}, id, secret)
+	status, m := e.post("/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"pw"}, "scope": {"openid read"}}, "agent", "agent-secret")
 	if status != http.StatusOK {
 		e.t.Fatalf("password grant: %d %v", status, m)
 	}

@@ -36,9 +36,9 @@ type claims struct {
 
 // RFC 8693 §3 token type identifiers.
 const (
-	tokenTypeAccess = "urn:ietf:params:oauth:token-type:access_token"
-	tokenTypeID     = "urn:ietf:params:oauth:token-type:id_token"
-	tokenTypeJWT    = "urn:ietf:params:oauth:token-type:jwt"
+	tokenTypeAccess = "urn:ietf:params:oauth:token-type:access_token" //nolint:gosec // G101: a URN, not a credential
+	tokenTypeID     = "urn:ietf:params:oauth:token-type:id_token"     //nolint:gosec // G101: a URN, not a credential
+	tokenTypeJWT    = "urn:ietf:params:oauth:token-type:jwt"          //nolint:gosec // G101: a URN, not a credential
 )
 
 // token is the token endpoint (RFC 6749 §3.2).

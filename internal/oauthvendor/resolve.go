@@ -231,12 +231,16 @@ func (r *resolver) included(in ResolveInput) Endpoints {
 			out.RevocationEndpoint = ""
 		}
 	}
-	// A tenant-scoped vendor needs an issuer (to discover the endpoints) or
-	// both endpoints. Presence, not validity, decides: a malformed value has
-	// been reported above already.
-	if !r.vendor.TenantScoped || in.Issuer != "" {
-		return out
+	if r.vendor.TenantScoped && in.Issuer == "" {
+		r.requireTenantEndpoints(in)
 	}
+	return out
+}
+
+// requireTenantEndpoints checks that a tenant-scoped vendor without an
+// issuer (to discover the endpoints from) has both endpoints. Presence, not
+// validity, decides: a malformed value has been reported already.
+func (r *resolver) requireTenantEndpoints(in ResolveInput) {
 	switch {
 	case in.AuthorizationEndpoint == "" && in.TokenEndpoint == "":
 		r.fail(ErrMissingField, "issuer",
@@ -248,7 +252,6 @@ func (r *resolver) included(in ResolveInput) Endpoints {
 		r.fail(ErrMissingField, "tokenEndpoint",
 			"%s is tenant-scoped: set tokenEndpoint (or issuer) together with authorizationEndpoint", r.vendor.Name)
 	}
-	return out
 }
 
 // custom resolves customOauth2ProviderConfig.oauthDiscovery, a union of
@@ -419,9 +422,9 @@ func hostOf(raw string) string {
 
 // truncate shortens a value quoted in an error message.
 func truncate(s string) string {
-	const max = 200
-	if len(s) <= max {
+	const maxQuoted = 200
+	if len(s) <= maxQuoted {
 		return s
 	}
-	return s[:max] + "..."
+	return s[:maxQuoted] + "..."
 }

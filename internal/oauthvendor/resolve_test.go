@@ -316,7 +316,7 @@ func TestResolveReportsEveryProblem(t *testing.T) {
 		t.Fatalf("errors = %v", err)
 	}
 	for f, sentinel := range want {
-		if got[f] != sentinel {
+		if !errors.Is(got[f], sentinel) {
 			t.Errorf("%s: %v, want %v", f, got[f], sentinel)
 		}
 	}

@@ -80,18 +80,18 @@ const (
 type RevocationStyle string
 
 const (
-	// RevocationNone: the vendor offers no programmatic revocation of a
+	// RevocationNone means the vendor offers no programmatic revocation of a
 	// single token, or none is known.
 	RevocationNone RevocationStyle = ""
-	// RevocationRFC7009: POST token (and optionally token_type_hint) to
+	// RevocationRFC7009 means: POST token (and optionally token_type_hint) to
 	// RevocationEndpoint, encoded per TokenBodyFormat and client-authenticated
 	// per TokenAuthMethod (RFC 7009 §2.1).
 	RevocationRFC7009 RevocationStyle = "rfc7009"
-	// RevocationBearer: POST to RevocationEndpoint with the access token
+	// RevocationBearer means: POST to RevocationEndpoint with the access token
 	// itself as "Authorization: Bearer"; no client authentication. It revokes
 	// the presented token (Slack auth.revoke, Dropbox /2/auth/token/revoke).
 	RevocationBearer RevocationStyle = "bearer"
-	// RevocationGitHub: DELETE RevocationEndpoint after replacing {client_id},
+	// RevocationGitHub means: DELETE RevocationEndpoint after replacing {client_id},
 	// with HTTP Basic client authentication and the JSON body
 	// {"access_token": "..."} (GitHub "Delete an app token").
 	RevocationGitHub RevocationStyle = "github"

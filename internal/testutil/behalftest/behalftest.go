@@ -53,6 +53,7 @@ type Server struct {
 	URL    string
 	Config config.Config
 	Server *server.Server
+	t      testing.TB
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -81,7 +82,7 @@ func Start(t testing.TB, b Backend, opts Options) *Server {
 	if dsn == "" {
 		dsn = b.DSN(t, dataDir)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,10 +116,10 @@ func Start(t testing.TB, b Backend, opts Options) *Server {
 	srv, err := server.New(ctx, cfg, log, server.Options{Getenv: getenv})
 	if err != nil {
 		cancel()
-		ln.Close()
+		_ = ln.Close() // the start failed already; that error says why
 		t.Fatalf("start behalf: %v", err)
 	}
-	s := &Server{URL: "http://" + ln.Addr().String(), Config: cfg, Server: srv, cancel: cancel, done: make(chan error, 1)}
+	s := &Server{URL: "http://" + ln.Addr().String(), Config: cfg, Server: srv, t: t, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- srv.Run(ctx, ln) }()
 	t.Cleanup(s.Stop)
 	return s
@@ -132,10 +133,15 @@ func (s *Server) Stop() {
 	s.cancel()
 	s.cancel = nil
 	select {
-	case <-s.done:
+	case err := <-s.done:
+		if err != nil {
+			s.t.Logf("behalf stopped: %v", err)
+		}
 	case <-time.After(30 * time.Second):
 	}
-	s.Server.Close()
+	if err := s.Server.Close(); err != nil {
+		s.t.Errorf("close behalf: %v", err)
+	}
 }
 
 // AWSConfig returns an SDK configuration signing with the given key.

@@ -7,7 +7,9 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/behalf-dev/behalf/internal/devidp"
 )
@@ -16,7 +18,7 @@ import (
 // test, with the given options (Issuer is set here).
 func DevIdP(t testing.TB, opts devidp.Options) *devidp.Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,9 +27,9 @@ func DevIdP(t testing.TB, opts devidp.Options) *devidp.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: idp.Handler()}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	srv := &http.Server{Handler: idp.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }() // ErrServerClosed once the test is done
+	t.Cleanup(func() { _ = srv.Close() })
 	return idp
 }
 
@@ -40,12 +42,16 @@ func Consent(t testing.TB, authURL, user string, allow bool) (*http.Response, st
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar}
-	res, err := browser.Get(authURL)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, authURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := browser.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	_ = res.Body.Close()
 	m := formToken.FindSubmatch(page)
 	if m == nil {
 		t.Fatalf("no consent form at %s: %d %s", authURL, res.StatusCode, page)
@@ -55,11 +61,17 @@ func Consent(t testing.TB, authURL, user string, allow bool) (*http.Response, st
 		action = "allow"
 	}
 	u, _ := url.Parse(authURL)
-	res, err = browser.PostForm(u.Scheme+"://"+u.Host+"/consent", url.Values{"form_token": {string(m[1])}, "username": {user}, "action": {action}})
+	form := url.Values{"form_token": {string(m[1])}, "username": {user}, "action": {action}}
+	req, err = http.NewRequestWithContext(t.Context(), http.MethodPost, u.Scheme+"://"+u.Host+"/consent", strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err = browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
 	body, _ := io.ReadAll(res.Body)
 	return res, string(body)
 }

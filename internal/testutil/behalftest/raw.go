@@ -65,7 +65,7 @@ func (s *Server) Do(t testing.TB, r Raw) Response {
 	if r.SignedAt.IsZero() {
 		r.SignedAt = time.Now()
 	}
-	req, err := http.NewRequest(r.Method, s.URL+r.Path, bytes.NewReader(r.Body))
+	req, err := http.NewRequestWithContext(t.Context(), r.Method, s.URL+r.Path, bytes.NewReader(r.Body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func (s *Server) Do(t testing.TB, r Raw) Response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	body, _ := io.ReadAll(res.Body)
 	return Response{Status: res.StatusCode, Header: res.Header, Body: body, ErrType: res.Header.Get("X-Amzn-ErrorType")}
 }
@@ -103,12 +103,12 @@ type Recorder struct {
 
 // Do implements the SDK's HTTPClient.
 func (r *Recorder) Do(req *http.Request) (*http.Response, error) {
-	res, err := http.DefaultClient.Do(req)
+	res, err := http.DefaultClient.Do(req) //nolint:gosec // G704: the SDK client's request to the test server
 	if err != nil {
 		return nil, err
 	}
 	body, err := io.ReadAll(res.Body)
-	res.Body.Close()
+	_ = res.Body.Close()
 	if err != nil {
 		return nil, err
 	}

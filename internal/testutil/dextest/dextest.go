@@ -74,7 +74,7 @@ const (
 
 // The sub claim of the user's tokens, per connector: Subject(UserID, …).
 const (
-	PasswordSubject = "Cg0wLTM4NS0yODA4OS0wEgZtb2NrcHc"
+	PasswordSubject = "Cg0wLTM4NS0yODA4OS0wEgZtb2NrcHc" //nolint:gosec // G101: a subject, not a credential
 	CallbackSubject = "Cg0wLTM4NS0yODA4OS0wEgRtb2Nr"
 )
 
@@ -313,7 +313,7 @@ func serializeRefreshUpdates(s storage.Storage) storage.Storage {
 func (s *refreshSerializer) UpdateRefreshToken(ctx context.Context, id string, updater func(storage.RefreshToken) (storage.RefreshToken, error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, err := s.Storage.GetRefresh(ctx, id)
+	old, err := s.GetRefresh(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -533,7 +533,7 @@ func TestTokenRequestsAndFaults(t *testing.T) {
 	d.PasswordLogin(t, clientID, clientSecret)
 	d.PasswordLogin(t, clientID, clientSecret)
 
-	d.SetTokenFault(func(w http.ResponseWriter, r *http.Request) bool {
+	d.SetTokenFault(func(w http.ResponseWriter, _ *http.Request) bool {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return true
 	})
@@ -557,7 +557,7 @@ func TestTokenRequestsAndFaults(t *testing.T) {
 	}
 	d.ClientCredentials(t, clientID, clientSecret) // passed through; Dex read the whole form
 
-	d.SetTokenFault(func(w http.ResponseWriter, r *http.Request) bool {
+	d.SetTokenFault(func(w http.ResponseWriter, _ *http.Request) bool {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"access_token":`))
 		return true
@@ -568,7 +568,7 @@ func TestTokenRequestsAndFaults(t *testing.T) {
 
 	// Hang until the client gives up.
 	hung := make(chan struct{})
-	d.SetTokenFault(func(w http.ResponseWriter, r *http.Request) bool {
+	d.SetTokenFault(func(_ http.ResponseWriter, r *http.Request) bool {
 		<-r.Context().Done()
 		close(hung)
 		return true
@@ -604,7 +604,7 @@ func TestTokenRequestsAndFaults(t *testing.T) {
 // cancels every request's context before it closes the server.
 func TestHangingFaultEndsAtCleanup(t *testing.T) {
 	d := start(t, dextest.Options{})
-	d.SetTokenFault(func(w http.ResponseWriter, r *http.Request) bool {
+	d.SetTokenFault(func(_ http.ResponseWriter, r *http.Request) bool {
 		<-r.Context().Done()
 		return true
 	})

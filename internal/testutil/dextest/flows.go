@@ -98,7 +98,7 @@ func (d *Dex) TokenRequest(t testing.TB, clientID, secret string, form url.Value
 	if err != nil {
 		t.Fatalf("dextest: token request: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		t.Fatalf("dextest: read token response: %v", err)
@@ -205,7 +205,7 @@ func (d *Dex) Authorize(t testing.TB, authURL string) *url.URL {
 			t.Fatalf("dextest: Authorize: GET %s: %v", next, err)
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		loc := resp.Header.Get("Location")
 		if resp.StatusCode/100 != 3 || loc == "" {
 			t.Fatalf("dextest: Authorize: GET %s answered %d, not a redirect: %s", next, resp.StatusCode, body)

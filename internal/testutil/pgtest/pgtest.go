@@ -63,7 +63,7 @@ func exec(dsn, stmt string) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // the statement's own error decides
 	if err := db.PingContext(ctx); err != nil {
 		return fmt.Errorf("unreachable: %w", err)
 	}
