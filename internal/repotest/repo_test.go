@@ -299,7 +299,6 @@ var outsideDocuments = []string{"agentcore-api.md", "agentcore-behaviour.md", "p
 
 func TestNoCitationOfOutsideDocuments(t *testing.T) {
 	root := repoRoot(t)
-	var dataplane []string
 	for _, dir := range goPackageDirs(t, root) {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
@@ -317,18 +316,9 @@ func TestNoCitationOfOutsideDocuments(t *testing.T) {
 			}
 			rel, _ := filepath.Rel(root, path)
 			for _, cite := range citations(content) {
-				// TODO(lead): remove this exemption once internal/dataplane no longer
-				// cites outside documents; it is being rewritten by its owner.
-				if strings.HasPrefix(filepath.ToSlash(rel), "internal/dataplane/") {
-					dataplane = append(dataplane, rel+": "+cite)
-					continue
-				}
 				t.Errorf("%s: %s", rel, cite)
 			}
 		}
-	}
-	if len(dataplane) > 0 && !t.Failed() {
-		t.Skipf("internal/dataplane still cites outside documents (TODO: fix them there, then this skip never triggers):\n%s", strings.Join(dataplane, "\n"))
 	}
 }
 
