@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // Execute runs the behalf command line and returns the process exit code.
@@ -88,13 +89,14 @@ func envOr(name, def string) string {
 }
 
 // readSecret reads a secret given as a flag value: "-" reads standard
-// input, "@path" reads a file, anything else is the value itself.
+// input (prompting, without echo, when it is a terminal), "@path" reads a
+// file, anything else is the value itself.
 func readSecret(cmd *cobra.Command, flag, value string) (string, error) {
 	var raw []byte
 	var err error
 	switch {
 	case value == "-":
-		raw, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
+		raw, err = readStdinSecret(cmd, flag)
 	case strings.HasPrefix(value, "@"):
 		raw, err = os.ReadFile(value[1:])
 	default:
@@ -108,4 +110,24 @@ func readSecret(cmd *cobra.Command, flag, value string) (string, error) {
 		return "", errors.New("--" + flag + " is empty")
 	}
 	return s, nil
+}
+
+// maxSecret bounds a secret read from standard input.
+const maxSecret = 1 << 20
+
+// readStdinSecret reads a secret from standard input. On a terminal it
+// asks for it on standard error and turns echo off, so that a command
+// waiting for input never looks hung and the secret never shows.
+func readStdinSecret(cmd *cobra.Command, flag string) ([]byte, error) {
+	in := cmd.InOrStdin()
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s (input hidden, then Enter): ", flag)
+		raw, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if len(raw) > maxSecret {
+			return nil, fmt.Errorf("longer than %d bytes", maxSecret)
+		}
+		return raw, err
+	}
+	return io.ReadAll(io.LimitReader(in, maxSecret))
 }
