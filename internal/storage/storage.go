@@ -371,6 +371,11 @@ type Storage interface {
 	GetOAuth2ProviderByID(ctx context.Context, id string) (OAuth2Provider, error)
 	ListOAuth2Providers(ctx context.Context, page Page) ([]OAuth2Provider, error)
 	UpdateOAuth2Provider(ctx context.Context, name string, fn func(OAuth2Provider) (OAuth2Provider, error)) (OAuth2Provider, error)
+	// RepointOAuth2Provider is UpdateOAuth2Provider for a change of the
+	// authorization server the provider's secrets go to: in the same
+	// transaction it also deletes the provider's sessions and connections,
+	// whose tokens the old server issued. If fn fails, nothing changes.
+	RepointOAuth2Provider(ctx context.Context, name string, fn func(OAuth2Provider) (OAuth2Provider, error)) (OAuth2Provider, error)
 	// DeleteOAuth2Provider also deletes the provider's tags.
 	DeleteOAuth2Provider(ctx context.Context, name string) error
 
@@ -426,9 +431,10 @@ type Storage interface {
 	GetAuditHead(ctx context.Context) (AuditHead, error)
 
 	// Three-legged OAuth sessions. Deleting a provider or a workload
-	// identity deletes its sessions and connections; updating a provider
-	// leaves them (a refresh token the provider no longer accepts turns
-	// the connection to ConnectionNeedsConsent).
+	// identity deletes its sessions and connections, and so does
+	// RepointOAuth2Provider; UpdateOAuth2Provider leaves them (a refresh
+	// token the provider no longer accepts turns the connection to
+	// ConnectionNeedsConsent).
 	//
 	// CreateOAuthSession refuses an empty ID, a StateHash that is not 32
 	// bytes long and a zero ExpiresAt; zero CreatedAt and UpdatedAt mean

@@ -76,6 +76,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"IdleConnections", testIdleConnections},
 		{"RefreshLease", testRefreshLease},
 		{"UserGrantCascades", testUserGrantCascades},
+		{"RepointCascades", testRepointCascades},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStorage(t)) })

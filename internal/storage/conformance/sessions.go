@@ -497,3 +497,71 @@ func testUserGrantCascades(t *testing.T, s storage.Storage) {
 	wantDiff(t, "connections left", []storage.ConnectionKey{{ProviderID: "pid-2", Workload: "w1", User: "alice"}},
 		keysOf(list))
 }
+
+// testRepointCascades checks that RepointOAuth2Provider deletes the
+// provider's sessions and connections with the update, and only its own,
+// and that a refused repoint keeps them.
+func testRepointCascades(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	grantFixture(t, s)
+	var keys []storage.ConnectionKey
+	for _, p := range []string{"pid-1", "pid-2"} {
+		k := storage.ConnectionKey{ProviderID: p, Workload: "w1", User: "alice"}
+		keys = append(keys, k)
+		authorize(t, s, "done-"+p, k)
+		mustOK(t, s.CompleteOAuthSession(ctx, "done-"+p, newConnection(k)), "complete session")
+		mustOK(t, s.CreateOAuthSession(ctx, newSession("open-"+p, k)), "create session")
+		mustOK(t, s.PutCachedToken(ctx, newCachedToken(p, "w1", "k1", time.Now().Add(time.Hour))), "put token")
+	}
+	check := func(what string, gone map[string]bool) {
+		t.Helper()
+		for _, k := range keys {
+			_, errConn := s.GetConnection(ctx, k)
+			_, errOpen := s.GetOAuthSession(ctx, "open-"+k.ProviderID)
+			_, errDone := s.GetOAuthSession(ctx, "done-"+k.ProviderID)
+			for name, err := range map[string]error{"connection": errConn, "open session": errOpen, "completed session": errDone} {
+				where := fmt.Sprintf("%s: %s of %s", what, name, k.ProviderID)
+				if gone[k.ProviderID] {
+					wantErr(t, err, storage.ErrNotFound, where)
+				} else {
+					mustOK(t, err, where)
+				}
+			}
+		}
+	}
+
+	_, err := s.RepointOAuth2Provider(ctx, "p1", func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
+		p.Config = []byte(`{"tokenEndpoint":"https://elsewhere.example/token"}`)
+		return p, errRefused
+	})
+	wantErr(t, err, errRefused, "refused repoint")
+	check("after a refused repoint", nil)
+	got, err := s.GetOAuth2Provider(ctx, "p1")
+	mustOK(t, err, "get p1")
+	wantDiff(t, "p1 after a refused repoint", storedOAuth2Provider(newOAuth2Provider("p1", "pid-1")), got)
+
+	next := storage.Sealed{KeyID: "key-2", Blob: []byte("sealed:new-secret")}
+	updated, err := s.RepointOAuth2Provider(ctx, "p1", func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
+		p.Config, p.ClientSecret = []byte(`{"tokenEndpoint":"https://elsewhere.example/token"}`), next
+		return p, nil
+	})
+	mustOK(t, err, "repoint p1")
+	check("after repointing p1", map[string]bool{"pid-1": true})
+	got, err = s.GetOAuth2Provider(ctx, "p1")
+	mustOK(t, err, "get p1")
+	wantDiff(t, "stored provider vs. RepointOAuth2Provider's result", updated, got)
+	if string(got.Config) != `{"tokenEndpoint":"https://elsewhere.example/token"}` || got.ClientSecret.KeyID != "key-2" {
+		t.Errorf("repointed provider: %+v", got)
+	}
+	_, err = s.GetCachedToken(ctx, "pid-1", "w1", "k1")
+	wantErr(t, err, storage.ErrNotFound, "cached token of the repointed provider")
+	_, err = s.GetCachedToken(ctx, "pid-2", "w1", "k1")
+	mustOK(t, err, "cached token of the other provider")
+
+	// The provider's users can connect again, to the new server.
+	authorize(t, s, "again", keys[0])
+	mustOK(t, s.CompleteOAuthSession(ctx, "again", newConnection(keys[0])), "complete a session after the repoint")
+
+	_, err = s.RepointOAuth2Provider(ctx, "missing", func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) { return p, nil })
+	wantErr(t, err, storage.ErrNotFound, "repoint a missing provider")
+}

@@ -78,6 +78,16 @@ func (s *Store) ListOAuth2Providers(ctx context.Context, page storage.Page) ([]s
 }
 
 func (s *Store) UpdateOAuth2Provider(ctx context.Context, name string, fn func(storage.OAuth2Provider) (storage.OAuth2Provider, error)) (storage.OAuth2Provider, error) {
+	return s.updateOAuth2Provider(ctx, name, fn, false)
+}
+
+func (s *Store) RepointOAuth2Provider(ctx context.Context, name string, fn func(storage.OAuth2Provider) (storage.OAuth2Provider, error)) (storage.OAuth2Provider, error) {
+	return s.updateOAuth2Provider(ctx, name, fn, true)
+}
+
+// updateOAuth2Provider runs fn on the provider and stores its result;
+// dropUserGrants also deletes the provider's sessions and connections.
+func (s *Store) updateOAuth2Provider(ctx context.Context, name string, fn func(storage.OAuth2Provider) (storage.OAuth2Provider, error), dropUserGrants bool) (storage.OAuth2Provider, error) {
 	var stored storage.OAuth2Provider
 	err := s.inTx(ctx, func(tx conn) error {
 		cur, err := getOAuth2Provider(ctx, tx, "name", name, s.dialect.forUpdate())
@@ -99,6 +109,11 @@ func (s *Store) UpdateOAuth2Provider(ctx context.Context, name string, fn func(s
 		// Tokens obtained under the old configuration must not outlive it.
 		if err := deleteCachedTokens(ctx, tx, "provider_id", cur.ID); err != nil {
 			return err
+		}
+		if dropUserGrants {
+			if err := deleteUserGrants(ctx, tx, "provider_id", cur.ID); err != nil {
+				return err
+			}
 		}
 		stored = next
 		return nil
