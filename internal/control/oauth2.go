@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -484,16 +485,31 @@ func (s *Service) getOAuth2Provider(ctx context.Context, _ *wire.Call, in *provi
 }
 
 // updateOAuth2Provider replaces the configuration; a request without a
-// client secret keeps the stored one.
+// client secret keeps the stored one, unless the update moves the provider
+// to another authorization server: the stored secret is never sent to a
+// server it was not given for, so such an update must supply the secret
+// again, and it deletes the provider's users' connections and open
+// sessions, whose tokens the old server issued (docs/api.md).
 func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *updateOAuth2ProviderInput) (*oauth2ProviderOutput, error) {
 	c.Audit.Provider = in.Name
 	current, err := s.store.GetOAuth2Provider(ctx, in.Name)
 	if err != nil {
 		return nil, storageError(err, "OAuth2 credential provider", in.Name)
 	}
+	currentCfg, err := provider.Decode(current.Config)
+	if err != nil {
+		return nil, wire.Internal(err)
+	}
 	cfg, secret, err := s.resolve(ctx, &in.oauth2ProviderInput)
 	if err != nil {
 		return nil, err
+	}
+	repoint := serverOf(currentCfg) != serverOf(cfg)
+	if repoint && secret == nil {
+		field := "oauth2ProviderConfigInput." + cfg.Member + ".clientSecret"
+		const msg = "is required when the update changes the provider's authorization server " +
+			"(vendor, tenant, issuer, discovery URL or endpoints): the stored secret is sent only to the server it was given for"
+		return nil, wire.Validation(field+" "+msg, wire.FieldError{Name: field, Message: msg})
 	}
 	var sealed storage.Sealed
 	if secret != nil {
@@ -501,9 +517,15 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 			return nil, err
 		}
 	}
+	update := s.store.UpdateOAuth2Provider
+	if repoint {
+		update = s.store.RepointOAuth2Provider
+	}
 	defer s.changed(storage.KindOAuth2Provider, in.Name)
-	p, err := s.store.UpdateOAuth2Provider(ctx, in.Name, func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
-		if p.ID != current.ID {
+	p, err := update(ctx, in.Name, func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
+		// The decision above holds only for the configuration it was
+		// made against.
+		if p.ID != current.ID || !bytes.Equal(p.Config, current.Config) {
 			return p, storage.ErrConflict
 		}
 		p.Vendor, p.Config = in.Vendor, cfg.Encode()
@@ -516,6 +538,20 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 		return nil, storageError(err, "OAuth2 credential provider", in.Name)
 	}
 	return s.oauth2Output(p, true)
+}
+
+// authorizationServer is where a provider's client secret and its users'
+// tokens are sent: what the administrator configured to find the server,
+// and the endpoints resolved from it.
+type authorizationServer struct {
+	vendor, tenant, discoveryURL             string
+	issuer, authorization, token, revocation string
+}
+
+func serverOf(c provider.OAuth2) authorizationServer {
+	r := c.Resolved
+	return authorizationServer{vendor: c.Vendor, tenant: c.TenantID, discoveryURL: c.DiscoveryURL,
+		issuer: r.Issuer, authorization: r.AuthorizationEndpoint, token: r.TokenEndpoint, revocation: r.RevocationEndpoint}
 }
 
 func (s *Service) deleteOAuth2Provider(ctx context.Context, c *wire.Call, in *providerNameInput) (*struct{}, error) {
