@@ -10,9 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	_ "modernc.org/sqlite"
 
 	"github.com/behalf-dev/behalf/internal/cli"
+	"github.com/behalf-dev/behalf/internal/control"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 )
 
@@ -253,6 +255,45 @@ func TestIdentityPolicyFlags(t *testing.T) {
 	_, errs, code := r.do("", cmd("identity update reporter --allow-authorizer nosuch")...)
 	if code == 0 || !strings.Contains(errs, "names no configured inbound authorizer") {
 		t.Fatalf("unknown authorizer: %q", errs)
+	}
+}
+
+// TestIdentityGrantFlags: --allow-resource, --allow-audience and
+// --allow-custom-parameter qualify the --allow-provider they name.
+func TestIdentityGrantFlags(t *testing.T) {
+	r := newRun(t)
+	out := r.ok("", cmd("identity create payer --allow-provider dev-idp:openid --allow-provider weather"+
+		" --allow-audience dev-idp=https://payments.example/ --allow-resource dev-idp=https://api.example/?a=b,c"+
+		" --allow-custom-parameter dev-idp=login_hint --allow-custom-parameter dev-idp=prompt_hint")...)
+	if !strings.Contains(out, "dev-idp:openid resource=https://api.example/?a=b,c audience=https://payments.example/ custom-parameter=login_hint custom-parameter=prompt_hint") {
+		t.Fatalf("create table:\n%s", out)
+	}
+	var got struct {
+		Providers []control.ProviderGrant `json:"allowedCredentialProviders"`
+	}
+	r.json(&got, cmd("identity get payer")...)
+	want := []control.ProviderGrant{{Provider: "dev-idp", Scopes: []string{"openid"}, Resources: []string{"https://api.example/?a=b,c"},
+		Audiences: []string{"https://payments.example/"}, CustomParameters: []string{"login_hint", "prompt_hint"}}, {Provider: "weather"}}
+	if diff := cmp.Diff(want, got.Providers); diff != "" {
+		t.Fatalf("stored grants (-want +got):\n%s", diff)
+	}
+	for args, msg := range map[string]string{
+		"identity update payer --allow-audience dev-idp=urn:a":                          "need the --allow-provider they qualify",
+		"identity update payer --allow-provider weather --allow-audience dev-idp=urn:a": "which no --allow-provider allows",
+		"identity update payer --allow-provider dev-idp --allow-resource dev-idp":       "is not PROVIDER=VALUE",
+		"identity update payer --no-providers --allow-resource dev-idp=*":               "not --no-providers",
+	} {
+		if _, errs, code := r.do("", cmd(args)...); code == 0 || !strings.Contains(errs, msg) {
+			t.Errorf("%s: %d %q, want %q", args, code, errs, msg)
+		}
+	}
+	r.ok("", cmd("identity update payer --allow-provider dev-idp --allow-resource dev-idp=*")...)
+	var updated struct {
+		Providers []control.ProviderGrant `json:"allowedCredentialProviders"`
+	}
+	r.json(&updated, cmd("identity get payer")...)
+	if diff := cmp.Diff([]control.ProviderGrant{{Provider: "dev-idp", Resources: []string{"*"}}}, updated.Providers); diff != "" {
+		t.Fatalf("after update (-want +got):\n%s", diff)
 	}
 }
 

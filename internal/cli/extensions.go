@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/behalf-dev/behalf/internal/control"
 )
 
 // extensions lets the official SDK client carry behalf's extension members:
@@ -80,13 +82,8 @@ func (e *extensions) deserialize(ctx context.Context, in middleware.DeserializeI
 // policyMembers are behalf's workload identity extension members; nil
 // means unrestricted, empty allows nothing.
 type policyMembers struct {
-	Authorizers *[]string        `json:"allowedInboundAuthorizers,omitempty"`
-	Providers   *[]providerGrant `json:"allowedCredentialProviders,omitempty"`
-}
-
-type providerGrant struct {
-	Provider string   `json:"provider"`
-	Scopes   []string `json:"scopes,omitempty"`
+	Authorizers *[]string                `json:"allowedInboundAuthorizers,omitempty"`
+	Providers   *[]control.ProviderGrant `json:"allowedCredentialProviders,omitempty"`
 }
 
 func (e *extensions) policy() policyMembers {

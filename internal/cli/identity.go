@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	"github.com/spf13/cobra"
+
+	"github.com/behalf-dev/behalf/internal/control"
 )
 
 type identityView struct {
@@ -29,12 +31,8 @@ func (v identityView) table() table {
 		providers := "any"
 		if v.Providers != nil {
 			var ps []string
-			for _, p := range *v.Providers {
-				if len(p.Scopes) > 0 {
-					ps = append(ps, p.Provider+":"+strings.Join(p.Scopes, ","))
-				} else {
-					ps = append(ps, p.Provider)
-				}
+			for _, g := range *v.Providers {
+				ps = append(ps, grantText(g))
 			}
 			providers = list(ps)
 		}
@@ -46,10 +44,30 @@ func (v identityView) table() table {
 	return t
 }
 
+// grantText shows a provider grant as the flags that would set it.
+func grantText(g control.ProviderGrant) string {
+	text := g.Provider
+	if len(g.Scopes) > 0 {
+		text += ":" + strings.Join(g.Scopes, ",")
+	}
+	for _, q := range []struct {
+		name   string
+		values []string
+	}{{"resource", g.Resources}, {"audience", g.Audiences}, {"custom-parameter", g.CustomParameters}} {
+		for _, v := range q.values {
+			text += " " + q.name + "=" + v
+		}
+	}
+	return text
+}
+
 // policyFlags set behalf's least-privilege extension members.
 type policyFlags struct {
 	authorizers   []string
 	providers     []string
+	resources     []string
+	audiences     []string
+	parameters    []string
 	noAuthorizers bool
 	noProviders   bool
 }
@@ -57,7 +75,10 @@ type policyFlags struct {
 func (f *policyFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.authorizers, "allow-authorizer", nil, "inbound JWT authorizer that may vouch for this agent's users (repeatable; * for any)")
-	fl.StringArrayVar(&f.providers, "allow-provider", nil, "credential provider this agent may use, as NAME or NAME:scope1,scope2 (repeatable; * for any)")
+	fl.StringArrayVar(&f.providers, "allow-provider", nil, "credential provider this agent may use, as NAME (any scope) or NAME:scope1,scope2 (repeatable; * for any provider, without limits)")
+	fl.StringArrayVar(&f.resources, "allow-resource", nil, "resource (RFC 8707) the agent may request from an allowed provider, as PROVIDER=URI (repeatable; PROVIDER=* for any; none given allows none)")
+	fl.StringArrayVar(&f.audiences, "allow-audience", nil, "audience the agent may request from an allowed provider, as PROVIDER=AUDIENCE (repeatable; PROVIDER=* for any; none given allows none)")
+	fl.StringArrayVar(&f.parameters, "allow-custom-parameter", nil, "custom parameter the agent may send to an allowed provider, as PROVIDER=NAME (repeatable; PROVIDER=* for any; none given allows none)")
 	fl.BoolVar(&f.noAuthorizers, "no-authorizers", false, "allow no inbound JWT authorizer")
 	fl.BoolVar(&f.noProviders, "no-providers", false, "allow no credential provider")
 }
@@ -73,24 +94,64 @@ func (f *policyFlags) members() (map[string]any, error) {
 	case len(f.authorizers) > 0:
 		m["allowedInboundAuthorizers"] = f.authorizers
 	}
+	qualified := len(f.resources)+len(f.audiences)+len(f.parameters) > 0
 	switch {
 	case f.noProviders && len(f.providers) > 0:
 		return nil, fmt.Errorf("use --allow-provider or --no-providers, not both")
+	case f.noProviders && qualified:
+		return nil, fmt.Errorf("--allow-resource, --allow-audience and --allow-custom-parameter qualify an --allow-provider, not --no-providers")
 	case f.noProviders:
 		m["allowedCredentialProviders"] = []any{}
 	case len(f.providers) > 0:
-		var grants []map[string]any
-		for _, p := range f.providers {
-			name, scopes, _ := strings.Cut(p, ":")
-			g := map[string]any{"provider": name}
-			if scopes != "" {
-				g["scopes"] = strings.Split(scopes, ",")
-			}
-			grants = append(grants, g)
+		grants, err := f.grants()
+		if err != nil {
+			return nil, err
 		}
 		m["allowedCredentialProviders"] = grants
+	case qualified:
+		return nil, fmt.Errorf("--allow-resource, --allow-audience and --allow-custom-parameter need the --allow-provider they qualify (the list given replaces the stored one)")
 	}
 	return m, nil
+}
+
+// grants builds allowedCredentialProviders from --allow-provider and its
+// qualifiers.
+func (f *policyFlags) grants() ([]control.ProviderGrant, error) {
+	var grants []control.ProviderGrant
+	index := map[string]int{}
+	for _, p := range f.providers {
+		name, scopes, _ := strings.Cut(p, ":")
+		g := control.ProviderGrant{Provider: name}
+		if scopes != "" {
+			g.Scopes = strings.Split(scopes, ",")
+		}
+		index[name] = len(grants)
+		grants = append(grants, g)
+	}
+	for _, q := range []struct {
+		flag   string
+		values []string
+		add    func(*control.ProviderGrant, string)
+	}{
+		{"--allow-resource", f.resources, func(g *control.ProviderGrant, v string) { g.Resources = append(g.Resources, v) }},
+		{"--allow-audience", f.audiences, func(g *control.ProviderGrant, v string) { g.Audiences = append(g.Audiences, v) }},
+		{"--allow-custom-parameter", f.parameters, func(g *control.ProviderGrant, v string) { g.CustomParameters = append(g.CustomParameters, v) }},
+	} {
+		for _, arg := range q.values {
+			// Provider names have no "=", so the first one ends the name;
+			// the value (a URI, say) may hold more.
+			name, value, ok := strings.Cut(arg, "=")
+			if !ok || name == "" || value == "" {
+				return nil, fmt.Errorf("%s %q is not PROVIDER=VALUE", q.flag, arg)
+			}
+			i, ok := index[name]
+			if !ok {
+				return nil, fmt.Errorf("%s %q names provider %s, which no --allow-provider allows", q.flag, arg, name)
+			}
+			q.add(&grants[i], value)
+		}
+	}
+	return grants, nil
 }
 
 func newIdentityCommand(cf *clientFlags) *cobra.Command {
@@ -103,7 +164,8 @@ func newIdentityCommand(cf *clientFlags) *cobra.Command {
 		Use:   "create NAME",
 		Short: "Create a workload identity",
 		Example: `  behalf identity create my-agent --return-url http://127.0.0.1:9090/oauth/done
-  behalf identity create reporter --allow-authorizer corp --allow-provider github:repo,read:org --allow-provider weather`,
+  behalf identity create reporter --allow-authorizer corp --allow-provider github:repo,read:org --allow-provider weather
+  behalf identity create payer --allow-provider dev-idp:openid --allow-audience dev-idp=https://payments.example/ --allow-custom-parameter dev-idp=login_hint`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			add, err := createPolicy.members()
@@ -156,7 +218,14 @@ func newIdentityCommand(cf *clientFlags) *cobra.Command {
 		Use:   "update NAME",
 		Short: "Change a workload identity's return URLs, allowed authorizers or allowed credential providers",
 		Long: `Change a workload identity. Each list given replaces the stored one; lists
-not given are left as they are. Use * to lift a restriction (--allow-provider '*').`,
+not given are left as they are. Use * to lift a restriction (--allow-provider '*').
+
+A provider grant limits scopes (none listed: any scope), resources, audiences and
+custom parameter names (none listed: none; PROVIDER=* for any), which are given
+with the --allow-provider they qualify:
+
+  behalf identity update my-agent --allow-provider dev-idp:openid,profile \
+      --allow-audience dev-idp=https://payments.example/ --allow-resource 'dev-idp=*'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := &bedrockagentcorecontrol.UpdateWorkloadIdentityInput{Name: aws.String(args[0])}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -20,20 +21,18 @@ const maxReturnURLs = 50
 // Any, alone in an allow-list, removes the restriction.
 const Any = "*"
 
-// providerGrant is one entry of allowedCredentialProviders, a behalf
-// extension.
-type providerGrant struct {
-	Provider string   `json:"provider"`
-	Scopes   []string `json:"scopes,omitempty"`
-}
+// ProviderGrant is one member of allowedCredentialProviders, a behalf
+// extension of workload identities, as the API and the CLI carry it. It is
+// the stored grant itself: one shape from the wire to storage.
+type ProviderGrant = storage.ProviderGrant
 
 // accessPolicy holds behalf's extension members of a workload identity:
 // which inbound authorizers may vouch for its users, and which credential
-// providers (and scopes) it may use. Absent means unrestricted on create
+// providers it may use, how far (authz.CheckProviderGrant). Absent means unrestricted on create
 // and unchanged on update; ["*"] means unrestricted.
 type accessPolicy struct {
 	Authorizers *[]string        `json:"allowedInboundAuthorizers,omitempty"`
-	Providers   *[]providerGrant `json:"allowedCredentialProviders,omitempty"`
+	Providers   *[]ProviderGrant `json:"allowedCredentialProviders,omitempty"`
 }
 
 func (p *accessPolicy) validate(c *wire.Checker, configured []string) {
@@ -60,9 +59,10 @@ func (p *accessPolicy) validate(c *wire.Checker, configured []string) {
 		seen := map[string]bool{}
 		for i, g := range list {
 			member := fmt.Sprintf("%s[%d]", name, i)
+			qualified := len(g.Scopes)+len(g.Resources)+len(g.Audiences)+len(g.CustomParameters) > 0
 			switch {
-			case g.Provider == Any && (len(list) > 1 || len(g.Scopes) > 0):
-				c.Failf(member, "%q must stand alone, without scopes", Any)
+			case g.Provider == Any && (len(list) > 1 || qualified):
+				c.Failf(member, "%q must stand alone, without scopes, resources, audiences or custom parameters", Any)
 			case g.Provider != Any:
 				c.String(member+".provider", g.Provider, 1, 128, providerNamePattern)
 			}
@@ -70,8 +70,34 @@ func (p *accessPolicy) validate(c *wire.Checker, configured []string) {
 				c.Failf(member, "lists provider %s twice", g.Provider)
 			}
 			seen[g.Provider] = true
-			c.Strings(member+".scopes", g.Scopes, 0, 100, 1, 128, nil)
+			checkGrantList(c, member+".scopes", g.Scopes, 100, 128, nil)
+			checkGrantList(c, member+".resources", g.Resources, maxGrantValues, 2048, nil)
+			checkGrantList(c, member+".audiences", g.Audiences, maxGrantValues, 2048, nil)
+			checkGrantList(c, member+".customParameters", g.CustomParameters, maxGrantValues, 256, customParameterNamePattern)
 		}
+	}
+}
+
+// maxGrantValues bounds the resources, audiences and custom parameter
+// names of one provider grant, as a request's are (GetResourceOauth2Token
+// takes at most 20 resources, 20 audiences and 50 custom parameters).
+const maxGrantValues = 50
+
+var customParameterNamePattern = wire.Pattern(`[a-zA-Z0-9\-_\.]+|\*`)
+
+// checkGrantList checks one list of a provider grant: at most maxCount
+// values of 1..maxLen bytes, none twice, and "*" (any value) only alone.
+func checkGrantList(c *wire.Checker, name string, list []string, maxCount, maxLen int, pattern *regexp.Regexp) {
+	c.Strings(name, list, 0, maxCount, 1, maxLen, pattern)
+	seen := map[string]bool{}
+	for i, v := range list {
+		if v == Any && len(list) > 1 {
+			c.Failf(name, "%q must stand alone", Any)
+		}
+		if seen[v] {
+			c.Failf(fmt.Sprintf("%s[%d]", name, i), "is listed twice")
+		}
+		seen[v] = true
 	}
 }
 
@@ -99,7 +125,7 @@ func (p *accessPolicy) apply(w *storage.WorkloadIdentity) {
 				w.AllowedProviders = nil
 				break
 			}
-			w.AllowedProviders = append(w.AllowedProviders, storage.ProviderGrant{Provider: g.Provider, Scopes: g.Scopes})
+			w.AllowedProviders = append(w.AllowedProviders, g)
 		}
 	}
 }
@@ -176,7 +202,7 @@ type workloadIdentityOutput struct {
 	LastUpdatedTime   *wire.Time `json:"lastUpdatedTime,omitempty"`
 	// Absent when unrestricted; an empty list allows nothing.
 	Authorizers *[]string        `json:"allowedInboundAuthorizers,omitempty"`
-	Providers   *[]providerGrant `json:"allowedCredentialProviders,omitempty"`
+	Providers   *[]ProviderGrant `json:"allowedCredentialProviders,omitempty"`
 }
 
 func (s *Service) workloadOutput(w storage.WorkloadIdentity, withTimes bool) *workloadIdentityOutput {
@@ -186,10 +212,7 @@ func (s *Service) workloadOutput(w storage.WorkloadIdentity, withTimes bool) *wo
 		out.Authorizers = &a
 	}
 	if w.AllowedProviders != nil {
-		p := []providerGrant{}
-		for _, g := range w.AllowedProviders {
-			p = append(p, providerGrant{Provider: g.Provider, Scopes: g.Scopes})
-		}
+		p := append([]ProviderGrant{}, w.AllowedProviders...)
 		out.Providers = &p
 	}
 	if withTimes {

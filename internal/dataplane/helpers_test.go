@@ -159,12 +159,14 @@ func createWorkload(t *testing.T, s *behalftest.Server, name string, policy map[
 }
 
 // grants builds an allowedCredentialProviders value: provider names,
-// each optionally followed by "=scope1,scope2".
+// each optionally followed by "=scope1,scope2". Each grant allows any
+// resource, audience and custom parameter; authz and control test those
+// limits.
 func grants(entries ...string) []map[string]any {
 	out := []map[string]any{}
 	for _, e := range entries {
 		name, scopes, ok := strings.Cut(e, "=")
-		g := map[string]any{"provider": name}
+		g := map[string]any{"provider": name, "resources": []string{"*"}, "audiences": []string{"*"}, "customParameters": []string{"*"}}
 		if ok {
 			g["scopes"] = strings.Split(scopes, ",")
 		}

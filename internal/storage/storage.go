@@ -82,12 +82,26 @@ type WorkloadIdentity struct {
 	UpdatedAt        time.Time
 }
 
-// ProviderGrant allows one credential provider, optionally only some scopes.
+// ProviderGrant allows one credential provider and says how far a request
+// for its tokens may reach. It is stored as JSON with these member names,
+// which are also the wire shape of allowedCredentialProviders.
 type ProviderGrant struct {
 	Provider string `json:"provider"`
-	// Scopes, when non-empty, is the set of scopes that may be requested.
+	// Scopes, when non-empty, is the set of scopes that may be requested;
+	// empty allows any scope (as before resources and audiences were
+	// covered, so that grants stored then keep their meaning).
 	Scopes []string `json:"scopes,omitempty"`
+	// Resources (RFC 8707), Audiences and CustomParameters (the names of
+	// the customParameters members) are the values a request may carry.
+	// Unlike Scopes, empty allows none, and so does a grant stored before
+	// these members existed; GrantAny alone allows any.
+	Resources        []string `json:"resources,omitempty"`
+	Audiences        []string `json:"audiences,omitempty"`
+	CustomParameters []string `json:"customParameters,omitempty"`
 }
+
+// GrantAny, alone in a ProviderGrant list, allows any value.
+const GrantAny = "*"
 
 // OAuth2Provider is an OAuth2 credential provider.
 type OAuth2Provider struct {

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/authz"
@@ -149,9 +148,9 @@ type Verified struct {
 // Authorize opens a workload access token and checks, in order: the
 // caller may act for its workload; the principal that minted it still
 // may; the workload still exists; and its grant permits provider and
-// scopes.
-func (c *Checker) Authorize(ctx context.Context, call *wire.Call, token, provider string, scopes []string) (Verified, error) {
-	call.Audit.Provider, call.Audit.Scopes = provider, scopes
+// request.
+func (c *Checker) Authorize(ctx context.Context, call *wire.Call, token, provider string, req authz.GrantRequest) (Verified, error) {
+	call.Audit.Provider, call.Audit.Scopes = provider, req.Scopes
 	claims, err := c.open(ctx, token)
 	if err != nil {
 		return Verified{}, err
@@ -172,7 +171,7 @@ func (c *Checker) Authorize(ctx context.Context, call *wire.Call, token, provide
 	case w.CreatedAt.UnixMicro() != claims.WorkloadVersion:
 		return Verified{}, wire.AccessDenied("workload identity %s was deleted and created again since this token was minted", claims.Workload)
 	}
-	if err := checkAllowList(w, provider, scopes); err != nil {
+	if err := checkAllowList(w, provider, req); err != nil {
 		return Verified{}, err
 	}
 	return Verified{Claims: claims, Workload: w}, nil
@@ -212,28 +211,8 @@ func (c *Checker) checkMinter(ctx context.Context, caller wire.Caller, claims wa
 
 // checkAllowList enforces a workload identity's credential-provider
 // allow-list, behalf's least-privilege binding of agents to providers.
-func checkAllowList(w storage.WorkloadIdentity, provider string, scopes []string) error {
-	if w.AllowedProviders == nil {
-		return nil
-	}
-	i := slices.IndexFunc(w.AllowedProviders, func(g storage.ProviderGrant) bool { return g.Provider == provider })
-	if i < 0 {
-		return wire.AccessDenied("workload identity %s is not allowed to use credential provider %s", w.Name, provider)
-	}
-	if allowed := w.AllowedProviders[i].Scopes; len(allowed) > 0 {
-		if len(scopes) == 0 {
-			// Without a scope the provider would apply its defaults, which
-			// the grant does not limit (RFC 6749 §3.3).
-			return wire.AccessDenied("workload identity %s may use credential provider %s only with scopes from %s; request them explicitly",
-				w.Name, provider, strings.Join(allowed, " "))
-		}
-		for _, sc := range scopes {
-			if !slices.Contains(allowed, sc) {
-				return wire.AccessDenied("workload identity %s is not allowed scope %q of credential provider %s", w.Name, sc, provider)
-			}
-		}
-	}
-	return nil
+func checkAllowList(w storage.WorkloadIdentity, provider string, req authz.GrantRequest) error {
+	return authz.CheckProviderGrant(w, provider, req)
 }
 
 // VerifyUser validates a user's JWT with the authorizers the workload

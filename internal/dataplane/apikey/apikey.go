@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -44,7 +45,7 @@ type apiKeyOutput struct {
 }
 
 func (s *Service) getResourceAPIKey(ctx context.Context, c *wire.Call, in *apiKeyInput) (*apiKeyOutput, error) {
-	if _, err := s.access.Authorize(ctx, c, in.Token, in.Provider, nil); err != nil {
+	if _, err := s.access.Authorize(ctx, c, in.Token, in.Provider, authz.GrantRequest{}); err != nil {
 		return nil, err
 	}
 	p, err := s.access.APIKeyProvider(ctx, in.Provider)

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
@@ -141,7 +142,8 @@ type Response struct {
 
 func (s *Service) getResourceOAuth2Token(ctx context.Context, c *wire.Call, in *Request) (*Response, error) {
 	c.Audit.Flow = in.Flow
-	v, err := s.Access.Authorize(ctx, c, in.Token, in.Provider, in.Scopes)
+	v, err := s.Access.Authorize(ctx, c, in.Token, in.Provider,
+		authz.GrantRequest{Scopes: in.Scopes, Resources: in.Resources, Audiences: in.Audiences, CustomParameters: in.CustomParameters})
 	if err != nil {
 		return nil, err
 	}
