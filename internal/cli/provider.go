@@ -185,7 +185,13 @@ func newOAuth2Command(cf *clientFlags) *cobra.Command {
 	update := &cobra.Command{
 		Use:   "update NAME",
 		Short: "Replace an OAuth2 credential provider's configuration (the stored client secret is kept unless --client-secret is given)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Replace an OAuth2 credential provider's configuration. The stored client secret
+is kept unless --client-secret is given, except when the update moves the provider
+to another authorization server (another vendor, tenant, issuer, discovery URL or
+endpoint): the stored secret is only ever sent to the server it was given for, so
+such an update needs --client-secret, and it deletes the provider's users'
+connections and open sessions, whose tokens the old server issued.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := uflags.input(cmd)
 			if err != nil {
