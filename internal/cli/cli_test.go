@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	_ "modernc.org/sqlite"
 
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/cli"
-	"github.com/behalf-dev/behalf/internal/control"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 )
 
@@ -269,10 +269,10 @@ func TestIdentityGrantFlags(t *testing.T) {
 		t.Fatalf("create table:\n%s", out)
 	}
 	var got struct {
-		Providers []control.ProviderGrant `json:"allowedCredentialProviders"`
+		Providers []behalfapi.ProviderGrant `json:"allowedCredentialProviders"`
 	}
 	r.json(&got, cmd("identity get payer")...)
-	want := []control.ProviderGrant{{Provider: "dev-idp", Scopes: []string{"openid"}, Resources: []string{"https://api.example/?a=b,c"},
+	want := []behalfapi.ProviderGrant{{Provider: "dev-idp", Scopes: []string{"openid"}, Resources: []string{"https://api.example/?a=b,c"},
 		Audiences: []string{"https://payments.example/"}, CustomParameters: []string{"login_hint", "prompt_hint"}}, {Provider: "weather"}}
 	if diff := cmp.Diff(want, got.Providers); diff != "" {
 		t.Fatalf("stored grants (-want +got):\n%s", diff)
@@ -289,10 +289,10 @@ func TestIdentityGrantFlags(t *testing.T) {
 	}
 	r.ok("", cmd("identity update payer --allow-provider dev-idp --allow-resource dev-idp=*")...)
 	var updated struct {
-		Providers []control.ProviderGrant `json:"allowedCredentialProviders"`
+		Providers []behalfapi.ProviderGrant `json:"allowedCredentialProviders"`
 	}
 	r.json(&updated, cmd("identity get payer")...)
-	if diff := cmp.Diff([]control.ProviderGrant{{Provider: "dev-idp", Resources: []string{"*"}}}, updated.Providers); diff != "" {
+	if diff := cmp.Diff([]behalfapi.ProviderGrant{{Provider: "dev-idp", Resources: []string{"*"}}}, updated.Providers); diff != "" {
 		t.Fatalf("after update (-want +got):\n%s", diff)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/behalf-dev/behalf/internal/control"
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 )
 
 // extensions lets the official SDK client carry behalf's extension members:
@@ -82,8 +82,8 @@ func (e *extensions) deserialize(ctx context.Context, in middleware.DeserializeI
 // policyMembers are behalf's workload identity extension members; nil
 // means unrestricted, empty allows nothing.
 type policyMembers struct {
-	Authorizers *[]string                `json:"allowedInboundAuthorizers,omitempty"`
-	Providers   *[]control.ProviderGrant `json:"allowedCredentialProviders,omitempty"`
+	Authorizers *[]string                  `json:"allowedInboundAuthorizers,omitempty"`
+	Providers   *[]behalfapi.ProviderGrant `json:"allowedCredentialProviders,omitempty"`
 }
 
 func (e *extensions) policy() policyMembers {

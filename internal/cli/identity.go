@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	"github.com/spf13/cobra"
 
-	"github.com/behalf-dev/behalf/internal/control"
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 )
 
 type identityView struct {
@@ -45,7 +45,7 @@ func (v identityView) table() table {
 }
 
 // grantText shows a provider grant as the flags that would set it.
-func grantText(g control.ProviderGrant) string {
+func grantText(g behalfapi.ProviderGrant) string {
 	text := g.Provider
 	if len(g.Scopes) > 0 {
 		text += ":" + strings.Join(g.Scopes, ",")
@@ -116,12 +116,12 @@ func (f *policyFlags) members() (map[string]any, error) {
 
 // grants builds allowedCredentialProviders from --allow-provider and its
 // qualifiers.
-func (f *policyFlags) grants() ([]control.ProviderGrant, error) {
-	var grants []control.ProviderGrant
+func (f *policyFlags) grants() ([]behalfapi.ProviderGrant, error) {
+	var grants []behalfapi.ProviderGrant
 	index := map[string]int{}
 	for _, p := range f.providers {
 		name, scopes, _ := strings.Cut(p, ":")
-		g := control.ProviderGrant{Provider: name}
+		g := behalfapi.ProviderGrant{Provider: name}
 		if scopes != "" {
 			g.Scopes = strings.Split(scopes, ",")
 		}
@@ -131,11 +131,11 @@ func (f *policyFlags) grants() ([]control.ProviderGrant, error) {
 	for _, q := range []struct {
 		flag   string
 		values []string
-		add    func(*control.ProviderGrant, string)
+		add    func(*behalfapi.ProviderGrant, string)
 	}{
-		{"--allow-resource", f.resources, func(g *control.ProviderGrant, v string) { g.Resources = append(g.Resources, v) }},
-		{"--allow-audience", f.audiences, func(g *control.ProviderGrant, v string) { g.Audiences = append(g.Audiences, v) }},
-		{"--allow-custom-parameter", f.parameters, func(g *control.ProviderGrant, v string) { g.CustomParameters = append(g.CustomParameters, v) }},
+		{"--allow-resource", f.resources, func(g *behalfapi.ProviderGrant, v string) { g.Resources = append(g.Resources, v) }},
+		{"--allow-audience", f.audiences, func(g *behalfapi.ProviderGrant, v string) { g.Audiences = append(g.Audiences, v) }},
+		{"--allow-custom-parameter", f.parameters, func(g *behalfapi.ProviderGrant, v string) { g.CustomParameters = append(g.CustomParameters, v) }},
 	} {
 		for _, arg := range q.values {
 			// Provider names have no "=", so the first one ends the name;

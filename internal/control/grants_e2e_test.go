@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
 
-	"github.com/behalf-dev/behalf/internal/control"
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 )
@@ -38,9 +38,9 @@ func TestProviderGrantCoversResourcesAudiencesAndParameters(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		setGrant := func(op string, g control.ProviderGrant) {
+		setGrant := func(op string, g behalfapi.ProviderGrant) {
 			t.Helper()
-			body, _ := json.Marshal(map[string]any{"name": "agent-w", "allowedCredentialProviders": []control.ProviderGrant{g}})
+			body, _ := json.Marshal(map[string]any{"name": "agent-w", "allowedCredentialProviders": []behalfapi.ProviderGrant{g}})
 			want := http.StatusOK
 			if op == "CreateWorkloadIdentity" {
 				want = http.StatusCreated
@@ -50,7 +50,7 @@ func TestProviderGrantCoversResourcesAudiencesAndParameters(t *testing.T) {
 			}
 		}
 		const payments = "https://payments.internal.example/"
-		setGrant("CreateWorkloadIdentity", control.ProviderGrant{Provider: "idp", Scopes: []string{"openid"}})
+		setGrant("CreateWorkloadIdentity", behalfapi.ProviderGrant{Provider: "idp", Scopes: []string{"openid"}})
 		wat, err := data.GetWorkloadAccessToken(cx, &bedrockagentcore.GetWorkloadAccessTokenInput{WorkloadName: aws.String("agent-w")})
 		if err != nil {
 			t.Fatal(err)
@@ -97,7 +97,7 @@ func TestProviderGrantCoversResourcesAudiencesAndParameters(t *testing.T) {
 		denied("a custom parameter beyond scope openid", request{params: map[string]string{"login_hint": "x"}}, "custom parameter")
 
 		// Listed values are allowed, others still not.
-		setGrant("UpdateWorkloadIdentity", control.ProviderGrant{Provider: "idp", Scopes: []string{"openid"},
+		setGrant("UpdateWorkloadIdentity", behalfapi.ProviderGrant{Provider: "idp", Scopes: []string{"openid"},
 			Resources: []string{payments}, Audiences: []string{"urn:reports"}, CustomParameters: []string{"login_hint"}})
 		token := allowed("the listed resource", request{resources: []string{payments}, audiences: []string{"urn:reports"}, params: map[string]string{"login_hint": "x"}})
 		if aud := audienceOf(t, token); !slices.Contains(aud, payments) {
@@ -108,7 +108,7 @@ func TestProviderGrantCoversResourcesAudiencesAndParameters(t *testing.T) {
 		denied("another custom parameter", request{params: map[string]string{"login_hint": "x", "prompt_hint": "y"}}, "prompt_hint")
 
 		// * allows any value.
-		setGrant("UpdateWorkloadIdentity", control.ProviderGrant{Provider: "idp", Scopes: []string{"openid"},
+		setGrant("UpdateWorkloadIdentity", behalfapi.ProviderGrant{Provider: "idp", Scopes: []string{"openid"},
 			Resources: []string{"*"}, Audiences: []string{"*"}, CustomParameters: []string{"*"}})
 		allowed("any value", request{resources: []string{"https://admin.internal.example/"}, audiences: []string{"urn:other"}, params: map[string]string{"prompt_hint": "y"}})
 
@@ -118,7 +118,7 @@ func TestProviderGrantCoversResourcesAudiencesAndParameters(t *testing.T) {
 		}
 		res := s.Do(t, behalftest.Raw{Path: "/identities/GetWorkloadIdentity", Body: []byte(`{"name":"agent-w"}`)})
 		var out struct {
-			Providers []control.ProviderGrant `json:"allowedCredentialProviders"`
+			Providers []behalfapi.ProviderGrant `json:"allowedCredentialProviders"`
 		}
 		if err := json.Unmarshal(res.Body, &out); err != nil || len(out.Providers) != 1 || !slices.Equal(out.Providers[0].Audiences, []string{"*"}) ||
 			!slices.Equal(out.Providers[0].CustomParameters, []string{"*"}) || !slices.Equal(out.Providers[0].Resources, []string{"*"}) {

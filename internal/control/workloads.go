@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -21,18 +22,14 @@ const maxReturnURLs = 50
 // Any, alone in an allow-list, removes the restriction.
 const Any = "*"
 
-// ProviderGrant is one member of allowedCredentialProviders, a behalf
-// extension of workload identities, as the API and the CLI carry it. It is
-// the stored grant itself: one shape from the wire to storage.
-type ProviderGrant = storage.ProviderGrant
-
 // accessPolicy holds behalf's extension members of a workload identity:
 // which inbound authorizers may vouch for its users, and which credential
-// providers it may use, how far (authz.CheckProviderGrant). Absent means unrestricted on create
-// and unchanged on update; ["*"] means unrestricted.
+// providers it may use, and how far (authz.CheckProviderGrant). Absent
+// means unrestricted on create and unchanged on update; ["*"] means
+// unrestricted.
 type accessPolicy struct {
-	Authorizers *[]string        `json:"allowedInboundAuthorizers,omitempty"`
-	Providers   *[]ProviderGrant `json:"allowedCredentialProviders,omitempty"`
+	Authorizers *[]string                  `json:"allowedInboundAuthorizers,omitempty"`
+	Providers   *[]behalfapi.ProviderGrant `json:"allowedCredentialProviders,omitempty"`
 }
 
 func (p *accessPolicy) validate(c *wire.Checker, configured []string) {
@@ -125,7 +122,9 @@ func (p *accessPolicy) apply(w *storage.WorkloadIdentity) {
 				w.AllowedProviders = nil
 				break
 			}
-			w.AllowedProviders = append(w.AllowedProviders, g)
+			// The wire and the stored grant have one shape; the
+			// conversion fails to compile if they drift apart.
+			w.AllowedProviders = append(w.AllowedProviders, storage.ProviderGrant(g))
 		}
 	}
 }
@@ -201,8 +200,8 @@ type workloadIdentityOutput struct {
 	CreatedTime       *wire.Time `json:"createdTime,omitempty"`
 	LastUpdatedTime   *wire.Time `json:"lastUpdatedTime,omitempty"`
 	// Absent when unrestricted; an empty list allows nothing.
-	Authorizers *[]string        `json:"allowedInboundAuthorizers,omitempty"`
-	Providers   *[]ProviderGrant `json:"allowedCredentialProviders,omitempty"`
+	Authorizers *[]string                  `json:"allowedInboundAuthorizers,omitempty"`
+	Providers   *[]behalfapi.ProviderGrant `json:"allowedCredentialProviders,omitempty"`
 }
 
 func (s *Service) workloadOutput(w storage.WorkloadIdentity, withTimes bool) *workloadIdentityOutput {
@@ -212,7 +211,10 @@ func (s *Service) workloadOutput(w storage.WorkloadIdentity, withTimes bool) *wo
 		out.Authorizers = &a
 	}
 	if w.AllowedProviders != nil {
-		p := append([]ProviderGrant{}, w.AllowedProviders...)
+		p := make([]behalfapi.ProviderGrant, len(w.AllowedProviders))
+		for i, g := range w.AllowedProviders {
+			p[i] = behalfapi.ProviderGrant(g)
+		}
 		out.Providers = &p
 	}
 	if withTimes {

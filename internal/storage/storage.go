@@ -83,8 +83,8 @@ type WorkloadIdentity struct {
 }
 
 // ProviderGrant allows one credential provider and says how far a request
-// for its tokens may reach. It is stored as JSON with these member names,
-// which are also the wire shape of allowedCredentialProviders.
+// for its tokens may reach. It is stored as JSON; its wire twin,
+// behalfapi.ProviderGrant, has the same fields, so the two convert.
 type ProviderGrant struct {
 	Provider string `json:"provider"`
 	// Scopes, when non-empty, is the set of scopes that may be requested;
