@@ -46,8 +46,11 @@ const (
 	defaultPageLimit = 100
 	maxPageLimit     = 1000
 
+	// As many idle connections as open ones: with fewer, a burst of calls
+	// closes the surplus as each finishes and opens it again for the next,
+	// a new PostgreSQL session (a backend process and authentication) per
+	// call under steady load.
 	postgresMaxOpenConns = 20
-	postgresMaxIdleConns = 10
 )
 
 // Store is a storage.Storage over SQLite or PostgreSQL. It is safe for
@@ -127,7 +130,7 @@ func openPostgres(ctx context.Context, dsn string, logger *slog.Logger) (*Store,
 		return nil, fmt.Errorf("sqlstore: open postgres: %w", err)
 	}
 	db.SetMaxOpenConns(postgresMaxOpenConns)
-	db.SetMaxIdleConns(postgresMaxIdleConns)
+	db.SetMaxIdleConns(postgresMaxOpenConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 
 	// Replicas starting together serialise their migrations on a session
