@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -45,6 +46,7 @@ type File struct {
 	UserFederation      UserFederationFile      `yaml:"userFederation"`
 	Egress              EgressFile              `yaml:"egress"`
 	TLS                 TLSFile                 `yaml:"tls"`
+	Limits              LimitsFile              `yaml:"limits"`
 	// Development turns on development-only features: the completion page
 	// at /dev/complete. Never in production.
 	Development bool `yaml:"development"`
@@ -82,6 +84,15 @@ type UserFederationFile struct {
 	// ConnectionMaxIdle removes users' connections unused this long; 0
 	// keeps them until revoked.
 	ConnectionMaxIdle time.Duration `yaml:"connectionMaxIdle"`
+}
+
+// LimitsFile configures rate limits.
+type LimitsFile struct {
+	// RequestsPerSecond is each principal's sustained rate of API calls,
+	// and Burst how many it may make at once; above them calls get
+	// ThrottlingException. 0 turns the limit off.
+	RequestsPerSecond float64 `yaml:"requestsPerSecond"`
+	Burst             int     `yaml:"burst"`
 }
 
 // InboundAuthorizerFile is one customJWTAuthorizer.
@@ -158,6 +169,10 @@ type Config struct {
 	Egress egress.Policy
 	// TLSCertFile and TLSKeyFile, when set, make behalf serve HTTPS.
 	TLSCertFile, TLSKeyFile string
+	// RequestsPerSecond and RequestBurst limit each principal's calls; a
+	// zero rate means no limit.
+	RequestsPerSecond float64
+	RequestBurst      int
 }
 
 // Defaults returns the zero-configuration settings.
@@ -171,6 +186,7 @@ func Defaults() File {
 		WorkloadAccessToken: WorkloadAccessTokenFile{TTL: 15 * time.Minute, KeyRotation: 24 * time.Hour},
 		Outbound:            OutboundFile{Timeout: 10 * time.Second},
 		UserFederation:      UserFederationFile{SessionTTL: 10 * time.Minute, ConnectionMaxIdle: 90 * 24 * time.Hour},
+		Limits:              LimitsFile{RequestsPerSecond: 2000, Burst: 4000},
 	}
 }
 
@@ -420,6 +436,13 @@ func (f File) Validate() (Config, error) {
 	}
 	if c.ConnectionMaxIdle != 0 && c.ConnectionMaxIdle < 24*time.Hour {
 		fail("userFederation.connectionMaxIdle", "must be 0 (never) or at least 24h")
+	}
+	c.RequestsPerSecond, c.RequestBurst = f.Limits.RequestsPerSecond, f.Limits.Burst
+	switch {
+	case c.RequestsPerSecond < 0 || math.IsNaN(c.RequestsPerSecond) || math.IsInf(c.RequestsPerSecond, 0):
+		fail("limits.requestsPerSecond", "must be 0 (no limit) or positive")
+	case c.RequestsPerSecond > 0 && c.RequestBurst < 1:
+		fail("limits.burst", "must be at least 1 when limits.requestsPerSecond is set")
 	}
 	if len(probs) > 0 {
 		return Config{}, probs

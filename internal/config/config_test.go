@@ -237,3 +237,24 @@ func TestEgressPolicy(t *testing.T) {
 		t.Errorf("bad allow entries: %v", err)
 	}
 }
+
+func TestLimits(t *testing.T) {
+	c, err := Defaults().Validate()
+	if err != nil || c.RequestsPerSecond != 2000 || c.RequestBurst != 4000 {
+		t.Fatalf("default limits %v/%d, %v", c.RequestsPerSecond, c.RequestBurst, err)
+	}
+	f, err := Load(write(t, "limits:\n  requestsPerSecond: 0\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.Validate(); err != nil || c.RequestsPerSecond != 0 {
+		t.Fatalf("0 must turn the limit off: %v/%d, %v", c.RequestsPerSecond, c.RequestBurst, err)
+	}
+	for _, bad := range []LimitsFile{{RequestsPerSecond: -1, Burst: 1}, {RequestsPerSecond: 10, Burst: 0}} {
+		f := Defaults()
+		f.Limits = bad
+		if _, err := f.Validate(); err == nil || !strings.Contains(err.Error(), "limits.") {
+			t.Errorf("%+v: got %v", bad, err)
+		}
+	}
+}

@@ -161,7 +161,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 
 	// One mux: the API router and every package's own routes.
 	mux := http.NewServeMux()
-	s.router = wire.NewRouter(mux, newAuthenticator(cfg.Region, principals), authz.Authorizer{}, auditor{s.audit}, log)
+	s.router = wire.NewRouter(mux, throttle(newAuthenticator(cfg.Region, principals), cfg.RequestsPerSecond, cfg.RequestBurst), authz.Authorizer{}, auditor{s.audit}, log)
 	s.control.Mount(s.router)
 	s.data.Mount(s.router, mux)
 	s.mountHealth(mux)
