@@ -19,8 +19,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -40,13 +42,14 @@ import (
 )
 
 // Operations the benchmark can run, in the order it runs them.
-var Operations = []string{"noop", "jwt", "apikey", "m2m"}
+var Operations = []string{"noop", "jwt", "apikey", "m2m", "user"}
 
 var titles = map[string]string{
 	"noop":   "no-op handler (the floor: SigV4 client + HTTP)",
 	"jwt":    "GetWorkloadAccessTokenForJWT",
 	"apikey": "GetResourceApiKey",
 	"m2m":    "GetResourceOauth2Token (M2M, cached)",
+	"user":   "GetResourceOauth2Token (USER_FEDERATION, stored)",
 }
 
 // Options configure a run.
@@ -68,6 +71,8 @@ type Result struct {
 	Errors    int64
 	Elapsed   time.Duration
 	P50, P99  time.Duration
+	// FirstError describes one failed request, if any failed.
+	FirstError string
 }
 
 // RPS is successful requests per second.
@@ -198,6 +203,11 @@ func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", titles[r.Operation], r.RPS(), ms(r.P50), ms(r.P99), share, r.Errors)
 	}
 	tw.Flush()
+	for _, r := range results {
+		if r.FirstError != "" {
+			fmt.Fprintf(out, "\n%s: first of %d errors: %s", titles[r.Operation], r.Errors, r.FirstError)
+		}
+	}
 	fmt.Fprintf(out, "\naudit records written during the measured runs: %d, for %d successful credential vends (warm-up calls are audited too)\n", after-before, vends)
 	return results, nil
 }
@@ -364,6 +374,8 @@ func (h *harness) load(ctx context.Context, r request, d time.Duration) Result {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var requests, errs atomic.Int64
+	var firstError sync.Once
+	var firstErr string
 	lat := make([][]time.Duration, h.conc)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -374,13 +386,14 @@ func (h *harness) load(ctx context.Context, r request, d time.Duration) Result {
 			mine := make([]time.Duration, 0, 1<<14)
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				status, _, err := h.do(ctx, r)
+				status, body, err := h.do(ctx, r)
 				if ctx.Err() != nil {
 					break
 				}
 				requests.Add(1)
 				if err != nil || status != http.StatusOK {
 					errs.Add(1)
+					firstError.Do(func() { firstErr = fmt.Sprintf("HTTP %d: %.200s (%v)", status, body, err) })
 					continue
 				}
 				mine = append(mine, time.Since(t0))
@@ -392,7 +405,7 @@ func (h *harness) load(ctx context.Context, r request, d time.Duration) Result {
 	elapsed := time.Since(start)
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	res := Result{Requests: requests.Load(), Errors: errs.Load(), Elapsed: elapsed}
+	res := Result{Requests: requests.Load(), Errors: errs.Load(), Elapsed: elapsed, FirstError: firstErr}
 	if n := len(all); n > 0 {
 		res.P50, res.P99 = all[n/2], all[min(n-1, n*99/100)]
 	}
@@ -408,7 +421,7 @@ func setUp(ctx context.Context, h *harness, base, issuer string) (aws.Credential
 		body, _ := json.Marshal(in)
 		return h.call(ctx, request{url: base + path, body: body, creds: admin}, out)
 	}
-	if err := post("/identities/CreateWorkloadIdentity", map[string]any{"name": "bench-agent"}, nil); err != nil {
+	if err := post("/identities/CreateWorkloadIdentity", map[string]any{"name": "bench-agent", "allowedResourceOauth2ReturnUrls": []string{returnURL}}, nil); err != nil {
 		return aws.Credentials{}, err
 	}
 	if err := post("/identities/CreateApiKeyCredentialProvider", map[string]any{"name": "bench-key", "apiKey": "bench-api-key-value"}, nil); err != nil {
@@ -434,7 +447,8 @@ func setUp(ctx context.Context, h *harness, base, issuer string) (aws.Credential
 }
 
 // requests prepares each operation's request, signed as the runtime
-// principal, and warms the M2M cache with one call.
+// principal, warms the M2M cache with one call, and connects a user to the
+// OAuth2 provider through the USER_FEDERATION flow.
 func requests(ctx context.Context, h *harness, base string, creds aws.Credentials, issuer string) (map[string]request, error) {
 	user, err := userJWT(ctx, issuer)
 	if err != nil {
@@ -460,5 +474,124 @@ func requests(ctx context.Context, h *harness, base string, creds aws.Credential
 			return nil, err
 		}
 	}
+	if reqs["user"], err = connectUser(ctx, h, base, creds); err != nil {
+		return nil, fmt.Errorf("connect a user through USER_FEDERATION: %w", err)
+	}
 	return reqs, nil
+}
+
+// returnURL is where behalf sends the user's browser after consent. Nothing
+// listens there: the benchmark's browser stops at the redirect.
+const returnURL = "http://127.0.0.1:9/bench-return"
+
+// connectUser runs USER_FEDERATION once as an agent, a user and the
+// application behind the return URL would: the agent's call starts a
+// session; the user consents at the development IdP and their browser goes
+// through behalf's callback; the application completes the session for the
+// user; the agent polls with the session URI and gets the token. It
+// returns the agent's request, which from then on is served from the
+// user's stored connection.
+func connectUser(ctx context.Context, h *harness, base string, creds aws.Credentials) (request, error) {
+	forUser, _ := json.Marshal(map[string]string{"workloadName": "bench-agent", "userId": benchUser})
+	var wat struct {
+		Token string `json:"workloadAccessToken"`
+	}
+	if err := h.call(ctx, request{url: base + "/identities/GetWorkloadAccessTokenForUserId", body: forUser, creds: creds}, &wat); err != nil {
+		return request{}, err
+	}
+	input := map[string]any{"workloadIdentityToken": wat.Token, "resourceCredentialProviderName": "bench-m2m",
+		"oauth2Flow": "USER_FEDERATION", "scopes": []string{"openid"}, "resourceOauth2ReturnUrl": returnURL}
+	body, _ := json.Marshal(input)
+	user := request{url: base + "/identities/oauth2/token", body: body, creds: creds}
+	var started struct {
+		AuthorizationURL string `json:"authorizationUrl"`
+		SessionURI       string `json:"sessionUri"`
+	}
+	if err := h.call(ctx, user, &started); err != nil {
+		return request{}, err
+	}
+	if started.AuthorizationURL == "" {
+		return request{}, errors.New("the first call did not start an authorization session")
+	}
+	if err := consent(ctx, started.AuthorizationURL); err != nil {
+		return request{}, err
+	}
+	complete, _ := json.Marshal(map[string]any{"sessionUri": started.SessionURI, "userIdentifier": map[string]string{"userId": benchUser}})
+	if err := h.call(ctx, request{url: base + "/identities/CompleteResourceTokenAuth", body: complete, creds: creds}, nil); err != nil {
+		return request{}, err
+	}
+	input["sessionUri"] = started.SessionURI
+	poll, _ := json.Marshal(input)
+	var got struct {
+		AccessToken string `json:"accessToken"`
+	}
+	if err := h.call(ctx, request{url: user.url, body: poll, creds: creds}, &got); err != nil {
+		return request{}, err
+	}
+	if got.AccessToken == "" {
+		return request{}, errors.New("no token after the session was completed")
+	}
+	if err := h.call(ctx, user, &got); err != nil || got.AccessToken == "" {
+		return request{}, fmt.Errorf("the stored token is not served: %v", err)
+	}
+	return user, nil
+}
+
+const benchUser = "bench-user"
+
+var formTokenPattern = regexp.MustCompile(`name="form_token" value="([^"]+)"`)
+
+// consent plays the user's browser: it opens the authorization URL at the
+// development IdP, allows the request, and follows the redirects through
+// behalf's callback up to the return URL.
+func consent(ctx context.Context, authURL string) error {
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(r.URL.String(), returnURL) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	page, err := browse(ctx, browser, http.MethodGet, authURL, nil)
+	if err != nil {
+		return err
+	}
+	m := formTokenPattern.FindSubmatch(page)
+	if m == nil {
+		return errors.New("the identity provider showed no consent form")
+	}
+	u, err := url.Parse(authURL)
+	if err != nil {
+		return err
+	}
+	form := url.Values{"form_token": {string(m[1])}, "username": {benchUser}, "action": {"allow"}}
+	_, err = browse(ctx, browser, http.MethodPost, u.Scheme+"://"+u.Host+"/consent", form)
+	return err
+}
+
+// browse sends a browser's request and returns the page, or nil for the
+// redirect to the return URL.
+func browse(ctx context.Context, browser *http.Client, method, target string, form url.Values) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := browser.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	page, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	switch {
+	case err != nil:
+		return nil, err
+	case res.StatusCode == http.StatusFound && strings.HasPrefix(res.Header.Get("Location"), returnURL):
+		return nil, nil
+	case res.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("%s %s: HTTP %d: %.200s", method, res.Request.URL.Redacted(), res.StatusCode, page)
+	}
+	return page, nil
 }

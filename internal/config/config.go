@@ -186,7 +186,7 @@ func Defaults() File {
 		WorkloadAccessToken: WorkloadAccessTokenFile{TTL: 15 * time.Minute, KeyRotation: 24 * time.Hour},
 		Outbound:            OutboundFile{Timeout: 10 * time.Second},
 		UserFederation:      UserFederationFile{SessionTTL: 10 * time.Minute, ConnectionMaxIdle: 90 * 24 * time.Hour},
-		Limits:              LimitsFile{RequestsPerSecond: 2000, Burst: 4000},
+		Limits:              LimitsFile{RequestsPerSecond: 25000, Burst: 50000},
 	}
 }
 

@@ -240,7 +240,7 @@ func TestEgressPolicy(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	c, err := Defaults().Validate()
-	if err != nil || c.RequestsPerSecond != 2000 || c.RequestBurst != 4000 {
+	if err != nil || c.RequestsPerSecond != 25000 || c.RequestBurst != 50000 {
 		t.Fatalf("default limits %v/%d, %v", c.RequestsPerSecond, c.RequestBurst, err)
 	}
 	f, err := Load(write(t, "limits:\n  requestsPerSecond: 0\n"), noEnv)
