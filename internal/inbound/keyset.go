@@ -48,6 +48,7 @@ type keySet struct {
 	mu          sync.RWMutex
 	keys        []verifyKey
 	fetched     bool   // a fetch has succeeded
+	generation  uint64 // successful fetches: keys changes only with it
 	attempts    uint64 // fetches completed, successful or not
 	lastErr     error
 	lastAttempt time.Time     // real time
@@ -141,6 +142,7 @@ func (ks *keySet) fetch() error {
 		return err
 	}
 	ks.keys, ks.fetched, ks.lastErr = keys, true, nil
+	ks.generation++
 	ks.nextAfter = ks.interval
 	if age > 0 {
 		ks.nextAfter = age
@@ -218,6 +220,13 @@ func (k verifyKey) fits(alg string) bool {
 	return false
 }
 
+// generationNow is the number of successful fetches so far.
+func (ks *keySet) generationNow() uint64 {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
+	return ks.generation
+}
+
 // candidates returns the keys to try for a token header, and the number of
 // fetches completed when it looked. ok is false on a miss (no keys yet, or
 // no key with this kid), which may be cured by a refetch; e is a final
@@ -226,11 +235,11 @@ func (k verifyKey) fits(alg string) bool {
 // A token without a kid is accepted only when the JWKS holds exactly one
 // signature key: trying every key would let one token cost many
 // verifications, and a JWKS with several keys is ambiguous without a kid.
-func (ks *keySet) candidates(h header) (keys []verifyKey, ok bool, seen uint64, e *Error) {
+func (ks *keySet) candidates(h header) (keys []verifyKey, ok bool, seen, generation uint64, e *Error) {
 	ks.mu.RLock()
 	defer ks.mu.RUnlock()
 	keys, ok, e = ks.lookup(h)
-	return keys, ok, ks.attempts, e
+	return keys, ok, ks.attempts, ks.generation, e
 }
 
 func (ks *keySet) lookup(h header) (keys []verifyKey, ok bool, e *Error) {
@@ -268,27 +277,28 @@ func (ks *keySet) lookup(h header) (keys []verifyKey, ok bool, e *Error) {
 }
 
 // verify checks the signature of jws (RFC 7515 §5.2) with the issuer's
-// keys, refetching the JWKS once, rate-limited, when the kid is unknown.
-func (ks *keySet) verify(ctx context.Context, jws *jose.JSONWebSignature, h header) ([]byte, *Error) {
-	keys, ok, seen, e := ks.candidates(h)
+// keys, refetching the JWKS once, rate-limited, when the kid is unknown. It
+// returns the payload and the generation of the keys that verified it.
+func (ks *keySet) verify(ctx context.Context, jws *jose.JSONWebSignature, h header) ([]byte, uint64, *Error) {
+	keys, ok, seen, generation, e := ks.candidates(h)
 	if e != nil {
-		return nil, e
+		return nil, 0, e
 	}
 	if !ok {
 		err := ks.refresh(ctx, true, seen)
-		if keys, ok, _, e = ks.candidates(h); e != nil {
-			return nil, e
+		if keys, ok, _, generation, e = ks.candidates(h); e != nil {
+			return nil, 0, e
 		}
 		if !ok {
-			return nil, ks.missError(ctx, h, err)
+			return nil, 0, ks.missError(ctx, h, err)
 		}
 	}
 	for _, k := range keys {
 		if payload, err := jws.Verify(k.key); err == nil {
-			return payload, nil
+			return payload, generation, nil
 		}
 	}
-	return nil, newError(KindBadSignature, "token signature does not verify with the issuer's key")
+	return nil, 0, newError(KindBadSignature, "token signature does not verify with the issuer's key")
 }
 
 // missError explains a kid that is still unknown after refresh returned

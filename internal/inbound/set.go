@@ -97,6 +97,8 @@ type Set struct {
 	mu      sync.Mutex
 	closed  bool
 	keySets map[string]*keySet // by JWKS URL, shared between providers
+
+	verified verifiedCache
 }
 
 var errClosed = errors.New("inbound: Set is closed")
@@ -234,6 +236,13 @@ func (s *Set) Verify(ctx context.Context, token string, allowed []string) (*Iden
 			cands = append(cands, a)
 		}
 	}
+	key := verifiedKey(token, allowed)
+	if id, e, ok := s.verified.get(key, s.now(), s.leeway); ok {
+		if e != nil {
+			return nil, e
+		}
+		return id, nil
+	}
 	rt, e := preparse(token, s.maxBytes)
 	if e != nil {
 		return nil, e
@@ -256,8 +265,9 @@ func (s *Set) Verify(ctx context.Context, token string, allowed []string) (*Iden
 			continue
 		}
 		done = append(done, p)
-		id, e := s.verifyWith(ctx, token, rt, p, matched)
+		id, ks, generation, e := s.verifyWith(ctx, token, rt, p, matched)
 		if e == nil {
+			s.verified.put(key, id, rt.claims, ks, generation)
 			return id, nil
 		}
 		if e.Kind == KindExpired || e.Kind == KindNotYetValid {
@@ -269,29 +279,30 @@ func (s *Set) Verify(ctx context.Context, token string, allowed []string) (*Iden
 }
 
 // verifyWith verifies rt with provider p and checks the rules of the
-// authorizers in matched that use p.
-func (s *Set) verifyWith(ctx context.Context, token string, rt *rawToken, p *provider, matched []*authorizer) (*Identity, *Error) {
+// authorizers in matched that use p. On success it also returns the key set
+// and the generation of its keys that verified the signature.
+func (s *Set) verifyWith(ctx context.Context, token string, rt *rawToken, p *provider, matched []*authorizer) (*Identity, *keySet, uint64, *Error) {
 	ks, iss, e := p.resolve(ctx)
 	if e != nil {
-		return nil, e
+		return nil, nil, 0, e
 	}
 	if rt.claims.iss != iss { // RFC 7519 §4.1.1: exact string comparison
-		return nil, newError(KindUntrustedIssuer, "token issuer %s is not exactly the issuer %s of the identity provider", quote(rt.claims.iss), quote(iss))
+		return nil, nil, 0, newError(KindUntrustedIssuer, "token issuer %s is not exactly the issuer %s of the identity provider", quote(rt.claims.iss), quote(iss))
 	}
 	jws, err := jose.ParseSignedCompact(token, allowedAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
-		return nil, &Error{Kind: KindInvalidToken, Message: "token is not a valid JWS", Cause: err}
+		return nil, nil, 0, &Error{Kind: KindInvalidToken, Message: "token is not a valid JWS", Cause: err}
 	}
-	payload, e := ks.verify(ctx, jws, rt.header)
+	payload, generation, e := ks.verify(ctx, jws, rt.header)
 	if e != nil {
-		return nil, e
+		return nil, nil, 0, e
 	}
 	if !bytes.Equal(payload, rt.payload) {
-		return nil, newError(KindInvalidToken, "token payload changed during verification")
+		return nil, nil, 0, newError(KindInvalidToken, "token payload changed during verification")
 	}
 	c := rt.claims
 	if e := checkTimes(c, s.now(), s.leeway); e != nil {
-		return nil, e
+		return nil, nil, 0, e
 	}
 	var errs []*Error
 	for _, a := range matched {
@@ -309,9 +320,9 @@ func (s *Set) verifyWith(ctx context.Context, token string, rt *rawToken, p *pro
 		return &Identity{
 			Authorizer: a.cfg.Name, Issuer: c.iss, Subject: c.sub, ClientID: clientID,
 			Audience: c.aud, Scopes: c.scopes, Expiry: c.exp, IssuedAt: c.iat,
-		}, nil
+		}, ks, generation, nil
 	}
-	return nil, combine(errs)
+	return nil, nil, 0, combine(errs)
 }
 
 // checkTimes applies RFC 7519 §4.1.4 (exp: reject on or after, so at
