@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -20,18 +21,33 @@ const maxDepth = 32
 // standard library folds case), duplicate members and unknown members are
 // rejected with their path, and nothing may follow the value. An empty
 // body decodes as {}.
+//
+// One pass checks the members and, for the shapes request bodies are made
+// of — objects, lists, maps of strings, plain strings and booleans — stores
+// the values as it goes. Anything else (a number, null, a string with
+// escapes, a raw or interface member, a type with its own
+// unmarshaler, a value of the wrong type) leaves the decoding to
+// json.Unmarshal, which then runs on the whole body as before; its result
+// is the same either way.
 func Decode(body []byte, v any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
 	sc := scanner{data: body}
-	if err := sc.value(reflect.TypeOf(v), nil, 0); err != nil {
+	dst := reflect.ValueOf(v)
+	if dst.Kind() != reflect.Pointer || dst.IsNil() {
+		dst, sc.slow = reflect.Value{}, true
+	}
+	if err := sc.value(reflect.TypeOf(v), dst, nil, 0); err != nil {
 		return err
 	}
 	sc.skipSpace()
 	if sc.pos != len(sc.data) {
 		return CannotParse("request body has data after the JSON value")
+	}
+	if !sc.slow {
+		return nil
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
@@ -92,12 +108,16 @@ func (p *path) String() string {
 var errSyntax = CannotParse("request body is not valid JSON")
 
 // scanner walks a JSON text once, checking object members against the
-// target type. It leaves the finer points of JSON syntax (numbers,
-// literals, escapes) to json.Unmarshal, which runs next; it only has to
-// find every member name exactly as Unmarshal will.
+// target type and storing the values it can decode itself. It leaves the
+// finer points of JSON syntax (numbers, null, escapes) to json.Unmarshal,
+// which runs next when slow is set; it only has to find every member name
+// exactly as Unmarshal will.
 type scanner struct {
 	data []byte
 	pos  int
+	// slow is set at the first value the scanner does not decode itself;
+	// from then on it only checks, and json.Unmarshal decodes.
+	slow bool
 }
 
 func (s *scanner) skipSpace() {
@@ -111,9 +131,10 @@ func (s *scanner) skipSpace() {
 	}
 }
 
-// value checks one JSON value against t; a nil t accepts any value (still
-// rejecting duplicate members).
-func (s *scanner) value(t reflect.Type, at *path, depth int) error {
+// value checks one JSON value against t and stores it in dst; a nil t
+// accepts any value (still rejecting duplicate members), and an invalid
+// dst stores nothing.
+func (s *scanner) value(t reflect.Type, dst reflect.Value, at *path, depth int) error {
 	if depth > maxDepth {
 		return CannotParse("request body nests deeper than %d levels", maxDepth)
 	}
@@ -127,31 +148,66 @@ func (s *scanner) value(t reflect.Type, at *path, depth int) error {
 	if s.pos >= len(s.data) {
 		return errSyntax
 	}
-	switch s.data[s.pos] {
+	c := s.data[s.pos]
+	if s.slow {
+		dst = reflect.Value{}
+	} else if dst = s.target(dst, c); !dst.IsValid() {
+		s.slow = true
+	}
+	switch c {
 	case '{':
-		return s.object(t, at, depth)
+		return s.object(t, dst, at, depth)
 	case '[':
 		var elem reflect.Type
 		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
 			elem = t.Elem()
 		}
+		var list reflect.Value
+		if dst.IsValid() {
+			if dst.Kind() != reflect.Slice || dst.Type().Elem().Kind() == reflect.Uint8 {
+				s.slow = true // an array, base64 bytes, or not a list at all
+			} else {
+				list = reflect.MakeSlice(dst.Type(), 0, 4)
+			}
+		}
 		s.pos++
 		s.skipSpace()
 		if s.pos < len(s.data) && s.data[s.pos] == ']' {
 			s.pos++
+			s.store(dst, list)
 			return nil
 		}
 		for i := 0; ; i++ {
-			if err := s.value(elem, &path{parent: at, index: i}, depth+1); err != nil {
+			var item reflect.Value
+			if list.IsValid() && !s.slow {
+				list = reflect.Append(list, reflect.Zero(list.Type().Elem()))
+				item = list.Index(i)
+			}
+			if err := s.value(elem, item, &path{parent: at, index: i}, depth+1); err != nil {
 				return err
 			}
 			if done, err := s.next(']'); done || err != nil {
+				if done {
+					s.store(dst, list)
+				}
 				return err
 			}
 		}
 	case '"':
-		_, _, err := s.str()
-		return textError(err, at)
+		raw, escaped, err := s.str()
+		if err != nil {
+			return textError(err, at)
+		}
+		if dst.IsValid() {
+			// str has refused invalid UTF-8; an escaped string still needs
+			// unescaping.
+			if escaped || dst.Kind() != reflect.String {
+				s.slow = true
+			} else {
+				dst.SetString(string(raw))
+			}
+		}
+		return nil
 	}
 	start := s.pos
 	for s.pos < len(s.data) && !isDelimiter(s.data[s.pos]) {
@@ -160,10 +216,63 @@ func (s *scanner) value(t reflect.Type, at *path, depth int) error {
 	if s.pos == start {
 		return errSyntax
 	}
+	if dst.IsValid() {
+		switch lit := string(s.data[start:s.pos]); {
+		case dst.Kind() == reflect.Bool && (lit == "true" || lit == "false"):
+			dst.SetBool(lit == "true")
+		default:
+			s.slow = true // numbers, null, and anything json.Unmarshal must judge
+		}
+	}
 	return nil
 }
 
-func (s *scanner) object(t reflect.Type, at *path, depth int) error {
+// target returns where a JSON value starting with c goes when dst is to
+// receive it, allocating pointers as json.Unmarshal does, or an invalid
+// Value when json.Unmarshal must decode it.
+func (s *scanner) target(dst reflect.Value, c byte) reflect.Value {
+	if !dst.IsValid() || c == 'n' { // null has rules of its own
+		return reflect.Value{}
+	}
+	for {
+		t := dst.Type()
+		if t.Implements(jsonUnmarshalerType) || t.Implements(textUnmarshalerType) ||
+			t.Kind() != reflect.Pointer && (reflect.PointerTo(t).Implements(jsonUnmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshalerType)) {
+			return reflect.Value{}
+		}
+		switch t.Kind() {
+		case reflect.Pointer:
+			if dst.IsNil() {
+				if !dst.CanSet() {
+					return reflect.Value{}
+				}
+				dst.Set(reflect.New(t.Elem()))
+			}
+			dst = dst.Elem()
+		case reflect.Struct, reflect.Map, reflect.Slice, reflect.String, reflect.Bool:
+			if !dst.CanSet() {
+				return reflect.Value{}
+			}
+			return dst
+		default:
+			return reflect.Value{}
+		}
+	}
+}
+
+// store sets dst to a list built for it, unless decoding has gone slow.
+func (s *scanner) store(dst, list reflect.Value) {
+	if !s.slow && dst.IsValid() && list.IsValid() {
+		dst.Set(list)
+	}
+}
+
+var (
+	jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+func (s *scanner) object(t reflect.Type, dst reflect.Value, at *path, depth int) error {
 	var fields map[string]reflect.Type
 	var elem reflect.Type
 	switch {
@@ -172,6 +281,19 @@ func (s *scanner) object(t reflect.Type, at *path, depth int) error {
 		fields = structFields(t)
 	case t.Kind() == reflect.Map:
 		elem = t.Elem()
+	}
+	var index map[string][]int
+	if dst.IsValid() {
+		switch {
+		case dst.Kind() == reflect.Struct:
+			index = structFieldIndex(dst.Type())
+		case dst.Kind() == reflect.Map && dst.Type().Key().Kind() == reflect.String:
+			if dst.IsNil() {
+				dst.Set(reflect.MakeMap(dst.Type()))
+			}
+		default:
+			s.slow, dst = true, reflect.Value{}
+		}
 	}
 	s.pos++
 	s.skipSpace()
@@ -191,6 +313,7 @@ func (s *scanner) object(t reflect.Type, at *path, depth int) error {
 			if err := json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &key); err != nil {
 				return errSyntax
 			}
+			s.slow = true
 		}
 		for _, k := range seen {
 			if strings.EqualFold(k, key) {
@@ -211,8 +334,19 @@ func (s *scanner) object(t reflect.Type, at *path, depth int) error {
 			}
 			next = ft
 		}
-		if err := s.value(next, &path{parent: at, key: key}, depth+1); err != nil {
+		var member reflect.Value
+		switch {
+		case s.slow || !dst.IsValid():
+		case index != nil:
+			member = dst.FieldByIndex(index[key])
+		default:
+			member = reflect.New(dst.Type().Elem()).Elem()
+		}
+		if err := s.value(next, member, &path{parent: at, key: key}, depth+1); err != nil {
 			return err
+		}
+		if !s.slow && member.IsValid() && index == nil {
+			dst.SetMapIndex(reflect.ValueOf(key).Convert(dst.Type().Key()), member)
 		}
 		if done, err := s.next('}'); done || err != nil {
 			return err
@@ -301,7 +435,44 @@ func isDelimiter(c byte) bool {
 	return false
 }
 
-var fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+var (
+	fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+	indexCache sync.Map // reflect.Type → map[string][]int
+)
+
+// structFieldIndex maps the exact JSON member names of t to their field
+// index, for reflect.Value.FieldByIndex.
+func structFieldIndex(t reflect.Type) map[string][]int {
+	if m, ok := indexCache.Load(t); ok {
+		return m.(map[string][]int)
+	}
+	m := make(map[string][]int)
+	var embedded []reflect.StructField
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			embedded = append(embedded, f)
+			continue
+		}
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Index
+	}
+	// A promoted member never hides one of t's own, as in encoding/json.
+	for _, f := range embedded {
+		for k, idx := range structFieldIndex(f.Type) {
+			if _, ok := m[k]; !ok {
+				m[k] = append([]int{f.Index[0]}, idx...)
+			}
+		}
+	}
+	indexCache.Store(t, m)
+	return m
+}
 
 // structFields maps the exact JSON member names of t to their types.
 func structFields(t reflect.Type) map[string]reflect.Type {
