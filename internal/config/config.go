@@ -47,6 +47,9 @@ type File struct {
 	Egress              EgressFile              `yaml:"egress"`
 	TLS                 TLSFile                 `yaml:"tls"`
 	Limits              LimitsFile              `yaml:"limits"`
+	// StoragePool sizes the PostgreSQL connection pool; storage itself
+	// is the URL.
+	StoragePool StoragePoolFile `yaml:"storagePool"`
 	// Development turns on development-only features: the completion page
 	// at /dev/complete. Never in production.
 	Development bool `yaml:"development"`
@@ -84,6 +87,13 @@ type UserFederationFile struct {
 	// ConnectionMaxIdle removes users' connections unused this long; 0
 	// keeps them until revoked.
 	ConnectionMaxIdle time.Duration `yaml:"connectionMaxIdle"`
+}
+
+// StoragePoolFile configures the PostgreSQL connection pool.
+type StoragePoolFile struct {
+	// MaxOpenConns is how many connections one process keeps open at
+	// most, and keeps open while idle.
+	MaxOpenConns int `yaml:"maxOpenConns"`
 }
 
 // LimitsFile configures rate limits.
@@ -173,6 +183,8 @@ type Config struct {
 	// zero rate means no limit.
 	RequestsPerSecond float64
 	RequestBurst      int
+	// StorageMaxOpenConns sizes the PostgreSQL pool.
+	StorageMaxOpenConns int
 }
 
 // Defaults returns the zero-configuration settings.
@@ -186,6 +198,7 @@ func Defaults() File {
 		WorkloadAccessToken: WorkloadAccessTokenFile{TTL: 15 * time.Minute, KeyRotation: 24 * time.Hour},
 		Outbound:            OutboundFile{Timeout: 10 * time.Second},
 		UserFederation:      UserFederationFile{SessionTTL: 10 * time.Minute, ConnectionMaxIdle: 90 * 24 * time.Hour},
+		StoragePool:         StoragePoolFile{MaxOpenConns: 20},
 		Limits:              LimitsFile{RequestsPerSecond: 25000, Burst: 50000},
 	}
 }
@@ -436,6 +449,10 @@ func (f File) Validate() (Config, error) {
 	}
 	if c.ConnectionMaxIdle != 0 && c.ConnectionMaxIdle < 24*time.Hour {
 		fail("userFederation.connectionMaxIdle", "must be 0 (never) or at least 24h")
+	}
+	c.StorageMaxOpenConns = f.StoragePool.MaxOpenConns
+	if c.StorageMaxOpenConns < 1 || c.StorageMaxOpenConns > 1000 {
+		fail("storagePool.maxOpenConns", "must be between 1 and 1000")
 	}
 	c.RequestsPerSecond, c.RequestBurst = f.Limits.RequestsPerSecond, f.Limits.Burst
 	switch {

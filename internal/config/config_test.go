@@ -258,3 +258,17 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestStoragePool(t *testing.T) {
+	f, err := Load(write(t, "storagePool:\n  maxOpenConns: 50\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.Validate(); err != nil || c.StorageMaxOpenConns != 50 {
+		t.Fatalf("%d, %v", c.StorageMaxOpenConns, err)
+	}
+	f.StoragePool.MaxOpenConns = 0
+	if _, err := f.Validate(); err == nil || !strings.Contains(err.Error(), "storagePool.maxOpenConns") {
+		t.Fatalf("got %v", err)
+	}
+}

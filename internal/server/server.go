@@ -86,7 +86,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 	}
 	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log})
-	store, err := sqlstore.Open(ctx, cfg.Storage, log)
+	store, err := sqlstore.Open(ctx, cfg.Storage, log, sqlstore.PostgresMaxOpenConns(cfg.StorageMaxOpenConns))
 	if err != nil {
 		return nil, redactDSNError(cfg.Storage, fmt.Errorf("open storage %s: %w", RedactDSN(cfg.Storage), err))
 	}

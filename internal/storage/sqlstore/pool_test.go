@@ -13,7 +13,7 @@ import (
 func TestPostgresPoolKeepsItsConnections(t *testing.T) {
 	s := open(t, pgtest.NewDatabase(t))
 	var wg sync.WaitGroup
-	for range postgresMaxOpenConns {
+	for range DefaultPostgresMaxOpenConns {
 		wg.Go(func() {
 			if _, err := s.writer.ExecContext(t.Context(), "SELECT pg_sleep(0.05)"); err != nil {
 				t.Error(err)
@@ -22,10 +22,22 @@ func TestPostgresPoolKeepsItsConnections(t *testing.T) {
 	}
 	wg.Wait()
 	st := s.writer.Stats()
-	if st.OpenConnections != postgresMaxOpenConns {
-		t.Fatalf("%d connections open after %d concurrent queries, want %d", st.OpenConnections, postgresMaxOpenConns, postgresMaxOpenConns)
+	if st.OpenConnections != DefaultPostgresMaxOpenConns {
+		t.Fatalf("%d connections open after %d concurrent queries, want %d", st.OpenConnections, DefaultPostgresMaxOpenConns, DefaultPostgresMaxOpenConns)
 	}
 	if st.MaxIdleClosed != 0 {
 		t.Fatalf("%d connections closed for lack of idle room", st.MaxIdleClosed)
+	}
+}
+
+func TestPostgresPoolSize(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	s, err := Open(t.Context(), dsn, nil, PostgresMaxOpenConns(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.writer.Stats().MaxOpenConnections; got != 3 {
+		t.Fatalf("pool of %d connections, want 3", got)
 	}
 }

@@ -46,11 +46,9 @@ const (
 	defaultPageLimit = 100
 	maxPageLimit     = 1000
 
-	// As many idle connections as open ones: with fewer, a burst of calls
-	// closes the surplus as each finishes and opens it again for the next,
-	// a new PostgreSQL session (a backend process and authentication) per
-	// call under steady load.
-	postgresMaxOpenConns = 20
+	// DefaultPostgresMaxOpenConns is the PostgreSQL pool's size unless
+	// PostgresMaxOpenConns says otherwise.
+	DefaultPostgresMaxOpenConns = 20
 )
 
 // Store is a storage.Storage over SQLite or PostgreSQL. It is safe for
@@ -69,14 +67,35 @@ type Store struct {
 	migrations *goose.Provider
 }
 
+// Option tunes Open.
+type Option func(*options)
+
+type options struct {
+	postgresMaxOpenConns int
+}
+
+// PostgresMaxOpenConns sets how many connections to PostgreSQL the store
+// keeps open at most; n <= 0 means DefaultPostgresMaxOpenConns. SQLite
+// ignores it.
+func PostgresMaxOpenConns(n int) Option {
+	return func(o *options) { o.postgresMaxOpenConns = n }
+}
+
 // Open connects to the database named by dsn, applies pending migrations and
 // checks that the result is usable. A dsn starting with postgres:// or
 // postgresql:// selects PostgreSQL; anything else is the path of a SQLite
 // file, optionally prefixed with sqlite:// or file:, which is created (mode
 // 0600, parent directory 0700) when missing.
-func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.postgresMaxOpenConns <= 0 {
+		o.postgresMaxOpenConns = DefaultPostgresMaxOpenConns
 	}
 	d, target, err := parseDSN(dsn)
 	if err != nil {
@@ -84,7 +103,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 	}
 	var s *Store
 	if d == dialectPostgres {
-		s, err = openPostgres(ctx, target, logger)
+		s, err = openPostgres(ctx, target, logger, o.postgresMaxOpenConns)
 	} else {
 		s, err = openSQLite(ctx, target, logger)
 	}
@@ -124,13 +143,17 @@ func parseDSN(dsn string) (dialect, string, error) {
 	return dialectSQLite, path, nil
 }
 
-func openPostgres(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) {
+func openPostgres(ctx context.Context, dsn string, logger *slog.Logger, maxConns int) (*Store, error) {
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open postgres: %w", err)
 	}
-	db.SetMaxOpenConns(postgresMaxOpenConns)
-	db.SetMaxIdleConns(postgresMaxOpenConns)
+	// As many idle connections as open ones: with fewer, a burst of calls
+	// closes the surplus as each finishes and opens it again for the next,
+	// a new PostgreSQL session (a backend process and authentication) per
+	// call under steady load.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 
 	// Replicas starting together serialise their migrations on a session
