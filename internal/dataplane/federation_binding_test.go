@@ -34,8 +34,9 @@ func wantAccessDenied(t *testing.T, err error, want string) {
 }
 
 // TestFederationBindingWrongUser: a session refuses every other user, by
-// user id or by user token, with its own message, and stays completable
-// by its user.
+// user id or by user token, and a completion naming another user ends it
+// (issue 8, item 7): it is FAILED, holds no tokens, and its own user can
+// no longer complete it either.
 func TestFederationBindingWrongUser(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		fw := newFedWorld(t, b, fedOptions{})
@@ -59,22 +60,30 @@ func TestFederationBindingWrongUser(t *testing.T) {
 			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				s := fw.start(t, fedInput(tc.token))
-				fw.consentOK(t, s)
+				before, err := fw.s.Server.Store().ListConnections(ctx(t), storage.ConnectionFilter{})
+				if err != nil {
+					t.Fatal(err)
+				}
 				for name, who := range tc.others {
+					s := fw.start(t, fedInput(tc.token, func(in *oauth2Input) { in.ForceAuthentication = aws.Bool(true) }))
+					fw.consentOK(t, s)
 					err := fw.complete(t, s.uri, who)
 					if err == nil {
 						t.Fatalf("%s completed the session", name)
 					}
 					wantAccessDenied(t, err, "different user")
-					if out := fw.poll(t, tc.token, s.uri); out.AccessToken != nil || out.SessionStatus != types.SessionStatusInProgress {
+					if out := fw.poll(t, tc.token, s.uri); out.AccessToken != nil || out.SessionStatus != types.SessionStatusFailed {
 						t.Fatalf("after %s: token %v, status %q", name, out.AccessToken != nil, out.SessionStatus)
 					}
+					if sess := fw.storedSession(t, s.uri); !sess.Secrets.IsZero() {
+						t.Errorf("after %s: the session still holds its tokens", name)
+					}
+					wantAccessDenied(t, fw.complete(t, s.uri, tc.right), "failed")
 				}
-				if err := fw.complete(t, s.uri, tc.right); err != nil {
-					t.Fatalf("the right user, after the wrong ones: %v", err)
+				if conns, err := fw.s.Server.Store().ListConnections(ctx(t), storage.ConnectionFilter{}); err != nil || len(conns) != len(before) {
+					t.Fatalf("connections after wrong-user completions: %d %v", len(conns), err)
 				}
-				fw.token(t, fedInput(tc.token, withSession(s.uri)))
+				fw.connect(t, tc.token, tc.right) // a new session works
 			})
 		}
 	})
@@ -83,7 +92,9 @@ func TestFederationBindingWrongUser(t *testing.T) {
 // TestFederationStolenSessionURI is the issue's "done when": Alice's
 // authorization URL reaches Mallory, who consents and whose application
 // completes the session as Mallory. Nothing is bound — not to Alice, not
-// to Mallory — and the attempt is audited; Alice can still complete it.
+// to Mallory — the attempt is audited, and the session ends: Mallory's
+// tokens must not be bound to Alice either (issue 8, item 7). Alice
+// starts again.
 func TestFederationStolenSessionURI(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		fw := newFedWorld(t, b, fedOptions{})
@@ -107,12 +118,12 @@ func TestFederationStolenSessionURI(t *testing.T) {
 			t.Errorf("audit record of the attempt (-want +got):\n%s", diff)
 		}
 
-		// Nothing was bound.
+		// Nothing was bound, and the session is over.
 		conns, err := fw.s.Server.Store().ListConnections(ctx(t), storage.ConnectionFilter{})
 		if err != nil || len(conns) != 0 {
 			t.Fatalf("connections after the stolen completion: %d %v", len(conns), err)
 		}
-		if out := fw.poll(t, alice, s.uri); out.AccessToken != nil || out.SessionStatus != types.SessionStatusInProgress {
+		if out := fw.poll(t, alice, s.uri); out.AccessToken != nil || out.SessionStatus != types.SessionStatusFailed {
 			t.Fatalf("Alice's poll: token %v, status %q", out.AccessToken != nil, out.SessionStatus)
 		}
 		// Mallory's agent cannot poll Alice's session, and gets nothing of
@@ -123,11 +134,9 @@ func TestFederationStolenSessionURI(t *testing.T) {
 			t.Fatal("Mallory was given Alice's session")
 		}
 
-		// Alice completes her session and gets the token.
-		if err := fw.complete(t, s.uri, asUserID("alice")); err != nil {
-			t.Fatal(err)
-		}
-		fw.token(t, fedInput(alice, withSession(s.uri)))
+		// Alice cannot bind what Mallory consented to; she starts again.
+		wantAccessDenied(t, fw.complete(t, s.uri, asUserID("alice")), "failed")
+		fw.connect(t, alice, asUserID("alice"))
 		fw.start(t, fedInput(mallory)) // still nothing for Mallory
 	})
 }

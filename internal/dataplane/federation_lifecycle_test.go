@@ -262,6 +262,7 @@ type devIdP struct {
 
 	mu      sync.Mutex
 	refresh []string
+	access  []string
 	events  []devidp.Event
 	// hold, if set, sees every token request's form before the dev IdP
 	// does, and may block it.
@@ -301,11 +302,17 @@ func startDevIdP(t *testing.T) *devIdP {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
 		var issued struct {
+			AccessToken  string `json:"access_token"`
 			RefreshToken string `json:"refresh_token"`
 		}
-		if json.Unmarshal(rec.Body.Bytes(), &issued) == nil && issued.RefreshToken != "" {
+		if json.Unmarshal(rec.Body.Bytes(), &issued) == nil {
 			d.mu.Lock()
-			d.refresh = append(d.refresh, issued.RefreshToken)
+			if issued.RefreshToken != "" {
+				d.refresh = append(d.refresh, issued.RefreshToken)
+			}
+			if issued.AccessToken != "" {
+				d.access = append(d.access, issued.AccessToken)
+			}
 			d.mu.Unlock()
 		}
 		for k, v := range rec.Header() {
@@ -326,6 +333,13 @@ func (d *devIdP) lastRefreshToken() string {
 		return ""
 	}
 	return d.refresh[len(d.refresh)-1]
+}
+
+// issuedAccessTokens returns every access token the dev IdP issued.
+func (d *devIdP) issuedAccessTokens() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.access)
 }
 
 func (d *devIdP) revocations() []devidp.Event {

@@ -164,6 +164,15 @@ func (s *Service) exchangeCode(ctx context.Context, sess storage.OAuthSession, c
 		return cur, nil
 	})
 	if err != nil {
+		// Tokens no session holds must reach no one: revoke them.
+		if _, rerr := s.revokeTokens(ctx, cp, *secrets.Tokens); rerr != nil {
+			s.logger().LogAttrs(ctx, slog.LevelWarn, "tokens of an ended session not revoked at the provider",
+				slog.String("session", sess.ID), slog.String("err", rerr.Error()))
+		}
+		if errors.Is(err, storage.ErrConflict) {
+			// A completion for another user ended it meanwhile.
+			return "", wire.AccessDenied("the sign-in was ended while it completed; no access was granted")
+		}
 		return "", wire.Internal(fmt.Errorf("store the authorized session: %w", err))
 	}
 	return returnTo(req.ReturnURL, SessionURIPrefix+sess.ID, secrets.CustomState), nil
@@ -184,14 +193,19 @@ func returnTo(base, sessionURI, customState string) string {
 	return u.String()
 }
 
+// failSession ends a session that has not been authorized, dropping its
+// secrets (the PKCE verifier is of no use once the session failed).
 func (s *Service) failSession(ctx context.Context, id, reason string) {
-	_, _ = s.Store.UpdateOAuthSession(context.WithoutCancel(ctx), id, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+	_, err := s.Store.UpdateOAuthSession(context.WithoutCancel(ctx), id, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
 		if cur.Status != storage.SessionInProgress && cur.Status != storage.SessionExchanging {
 			return cur, storage.ErrConflict
 		}
-		cur.Status, cur.FailureReason, cur.UpdatedAt = storage.SessionFailed, clip(reason, 512), s.Now()
+		cur.Status, cur.FailureReason, cur.Secrets, cur.UpdatedAt = storage.SessionFailed, clip(reason, 512), storage.Sealed{}, s.Now()
 		return cur, nil
 	})
+	if err != nil && !errors.Is(err, storage.ErrConflict) {
+		s.logger().LogAttrs(ctx, slog.LevelError, "session not marked failed", slog.String("session", id), slog.String("err", err.Error()))
+	}
 }
 
 func (s *Service) audit(ctx context.Context, ev wire.AuditEvent, errType string) {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/authz"
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wat"
@@ -39,8 +41,9 @@ func (in *completeInput) Validate(c *wire.Checker) {
 // completeResourceTokenAuth binds an authorized session's tokens to its
 // user. It refuses, each with its own message, a session that is unknown,
 // not yet authorized, failed, expired, already used, or started for
-// another user — so a stolen session URI completed by someone else binds
-// nothing, and leaves the session to its rightful user.
+// another user. A completion for another user also ends the session
+// (endForWrongUser): whoever consented at the provider is not the user the
+// session was started for, so its tokens must reach no one.
 func (s *Service) completeResourceTokenAuth(ctx context.Context, c *wire.Call, in *completeInput) (*struct{}, error) {
 	id, _ := strings.CutPrefix(in.SessionURI, SessionURIPrefix)
 	sess, err := s.Store.GetOAuthSession(ctx, id)
@@ -85,7 +88,7 @@ func (s *Service) bind(ctx context.Context, sess storage.OAuthSession, user stri
 	case s.Now().After(sess.ExpiresAt):
 		return wire.AccessDenied("the session expired at %s; start a new authorization", sess.ExpiresAt.UTC().Format(time.RFC3339))
 	case user != sess.User:
-		return wire.AccessDenied("the session was started for a different user; it stays open for that user")
+		return s.endForWrongUser(ctx, sess)
 	case sess.Status != storage.SessionAuthorized:
 		return wire.Validation("the user has not finished consenting at the provider yet (the session is "+string(sess.Status)+")",
 			wire.FieldError{Name: "sessionUri", Message: "names a session still in progress"})
@@ -125,4 +128,63 @@ func (s *Service) bind(ctx context.Context, sess storage.OAuthSession, user stri
 		return wire.Internal(err)
 	}
 	return nil
+}
+
+// wrongUserReason is the failure reason of a session completed for
+// another user; polls show it, so it names no one.
+const wrongUserReason = "it was completed for a user other than the one it was started for, so its tokens were discarded"
+
+// endForWrongUser ends a session that a completion named another user
+// for. The person who consented at the provider is then not the user the
+// session was started for (a stolen session URI, or an initiator phishing
+// someone else's consent), so neither may ever hold the tokens: the
+// session becomes FAILED with its secrets cleared, and tokens it already
+// held are revoked where the provider offers revocation (RFC 7009).
+func (s *Service) endForWrongUser(ctx context.Context, sess storage.OAuthSession) error {
+	ctx = context.WithoutCancel(ctx) // the caller going away must not leave the tokens behind
+	var held storage.OAuthSession
+	_, err := s.Store.UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+		if cur.Status == storage.SessionFailed {
+			return cur, storage.ErrConflict
+		}
+		held = cur
+		cur.Status, cur.FailureReason, cur.Secrets, cur.UpdatedAt = storage.SessionFailed, wrongUserReason, storage.Sealed{}, s.Now()
+		return cur, nil
+	})
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		// Completed or failed meanwhile: nothing is left to discard here.
+		return wire.AccessDenied("the session was started for a different user")
+	case err != nil:
+		return wire.Internal(fmt.Errorf("end session %s completed for another user: %w", sess.ID, err))
+	}
+	if held.Status == storage.SessionAuthorized {
+		s.revokeSessionTokens(ctx, held)
+	}
+	return wire.AccessDenied("the session was started for a different user; it has been ended and its tokens discarded: start a new authorization")
+}
+
+// revokeSessionTokens revokes, best effort, the tokens a session held
+// before it was ended; the session no longer stores them, so a failure is
+// logged and the tokens are left to expire at the provider.
+func (s *Service) revokeSessionTokens(ctx context.Context, sess storage.OAuthSession) {
+	secrets, err := s.openSession(ctx, sess)
+	if err == nil && secrets.Tokens == nil {
+		return
+	}
+	var stored storage.OAuth2Provider
+	if err == nil {
+		stored, err = s.Store.GetOAuth2ProviderByID(ctx, sess.ProviderID)
+	}
+	var p access.OAuth2Provider
+	if err == nil {
+		p, err = s.Access.LoadOAuth2Provider(ctx, stored.Name)
+	}
+	if err == nil {
+		_, err = s.revokeTokens(ctx, p, *secrets.Tokens)
+	}
+	if err != nil {
+		s.logger().LogAttrs(ctx, slog.LevelWarn, "tokens of an ended session not revoked at the provider",
+			slog.String("session", sess.ID), slog.String("workload", sess.Workload), slog.String("err", err.Error()))
+	}
 }

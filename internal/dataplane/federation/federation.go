@@ -111,6 +111,14 @@ func (s *Service) Mount(mux *http.ServeMux) {
 // not release.
 func (s *Service) LeaseReleaseFailures() int64 { return s.releaseFailures.Load() }
 
+// logger is the service's logger; nil logs nothing.
+func (s *Service) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
 func (s *Service) sessionTTL() time.Duration {
 	if s.opts.SessionTTL > 0 {
 		return s.opts.SessionTTL

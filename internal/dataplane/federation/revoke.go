@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
@@ -22,40 +23,58 @@ func (s *Service) Revoke(ctx context.Context, providerName string, conn storage.
 	if err != nil {
 		return false, wire.Internal(err)
 	}
-	endpoint, style := p.Config.Resolved.RevocationEndpoint, p.Config.VendorInfo().RevocationStyle
-	if endpoint != "" && style == oauthvendor.RevocationNone {
-		style = oauthvendor.RevocationRFC7009 // discovered for a custom or tenant provider
-	}
-	if endpoint != "" {
+	if endpoint, _ := revocation(p); endpoint != "" {
 		ts, err := s.openTokens(ctx, conn)
 		if err != nil {
 			return false, err
 		}
-		secret, err := s.Vault.OpenClientSecret(ctx, p.OAuth2Provider)
-		if err != nil {
-			return false, wire.Internal(err)
+		if revoked, err = s.revokeTokens(ctx, p, ts); err != nil {
+			return false, err
 		}
-		defer clear(secret)
-		base := oauthclient.Revocation{Endpoint: endpoint, Style: style, AuthMethod: p.Config.AuthMethod(), ClientID: p.Config.ClientID,
-			ClientSecret: string(secret), Headers: p.Config.VendorInfo().TokenRequestHeaders}
-		toRevoke := []struct{ token, hint string }{{ts.RefreshToken, "refresh_token"}, {ts.AccessToken, "access_token"}}
-		if style != oauthvendor.RevocationRFC7009 {
-			toRevoke = toRevoke[1:] // bearer and GitHub styles revoke the access token (grant)
-		}
-		for _, t := range toRevoke {
-			if t.token == "" {
-				continue
-			}
-			r := base
-			r.Token, r.Hint = t.token, t.hint
-			if err := s.OAuth.Revoke(ctx, r); err != nil {
-				return false, tokenflow.UpstreamError(p.Name, err)
-			}
-		}
-		revoked = true
 	}
 	if err := s.Store.DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return revoked, wire.Internal(err)
 	}
 	return revoked, nil
+}
+
+// revocation returns the provider's revocation endpoint ("" when it offers
+// none) and how to call it.
+func revocation(p access.OAuth2Provider) (string, oauthvendor.RevocationStyle) {
+	endpoint, style := p.Config.Resolved.RevocationEndpoint, p.Config.VendorInfo().RevocationStyle
+	if endpoint != "" && style == oauthvendor.RevocationNone {
+		style = oauthvendor.RevocationRFC7009 // discovered for a custom or tenant provider
+	}
+	return endpoint, style
+}
+
+// revokeTokens revokes ts at the provider, the refresh token first;
+// revoked is false when the provider offers no revocation.
+func (s *Service) revokeTokens(ctx context.Context, p access.OAuth2Provider, ts tokenSet) (revoked bool, err error) {
+	endpoint, style := revocation(p)
+	if endpoint == "" {
+		return false, nil
+	}
+	secret, err := s.Vault.OpenClientSecret(ctx, p.OAuth2Provider)
+	if err != nil {
+		return false, wire.Internal(err)
+	}
+	defer clear(secret)
+	base := oauthclient.Revocation{Endpoint: endpoint, Style: style, AuthMethod: p.Config.AuthMethod(), ClientID: p.Config.ClientID,
+		ClientSecret: string(secret), Headers: p.Config.VendorInfo().TokenRequestHeaders}
+	toRevoke := []struct{ token, hint string }{{ts.RefreshToken, "refresh_token"}, {ts.AccessToken, "access_token"}}
+	if style != oauthvendor.RevocationRFC7009 {
+		toRevoke = toRevoke[1:] // bearer and GitHub styles revoke the access token (grant)
+	}
+	for _, t := range toRevoke {
+		if t.token == "" {
+			continue
+		}
+		r := base
+		r.Token, r.Hint = t.token, t.hint
+		if err := s.OAuth.Revoke(ctx, r); err != nil {
+			return false, tokenflow.UpstreamError(p.Name, err)
+		}
+	}
+	return true, nil
 }
