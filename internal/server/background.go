@@ -57,9 +57,9 @@ func (s *Server) maintain(ctx context.Context) {
 	}
 	n, err := s.store.DeleteExpiredCachedTokens(ctx, time.Now())
 	s.logCleanup(ctx, "expired cached tokens", n, err)
-	// Sessions are kept a day past expiry, so that a late poll still hears
-	// FAILED rather than "no such session".
-	n, err = s.store.DeleteExpiredOAuthSessions(ctx, time.Now().Add(-24*time.Hour))
+	// Ended sessions are kept one session lifetime, so that a poll still
+	// hears FAILED rather than "no such session" (docs/user-federation.md).
+	n, err = s.store.DeleteEndedOAuthSessions(ctx, time.Now().Add(-s.cfg.SessionTTL))
 	s.logCleanup(ctx, "expired OAuth sessions", n, err)
 	if s.cfg.ConnectionMaxIdle > 0 {
 		n, err = s.store.DeleteIdleConnections(ctx, time.Now().Add(-s.cfg.ConnectionMaxIdle))

@@ -290,6 +290,11 @@ type OAuthSession struct {
 	// Request holds the request's non-secret details (scopes, return URL,
 	// resources, …), encoded by the data plane.
 	Request []byte
+	// RequestKey, when set, names the request the session answers, its
+	// provider, workload and user included: StartOAuthSession reuses an
+	// open session with the same key instead of storing another. Nil for a
+	// session never to be reused.
+	RequestKey []byte
 	// Secrets holds the PKCE verifier, the caller's custom state and
 	// parameters and, once authorized, the tokens; sealed.
 	Secrets   Sealed
@@ -457,6 +462,14 @@ type Storage interface {
 	// does not exist, so that a session is never left behind by a
 	// concurrent delete of either.
 	CreateOAuthSession(ctx context.Context, s OAuthSession) error
+	// StartOAuthSession is CreateOAuthSession for a session with a
+	// RequestKey, unless an open session has the same key — status
+	// SessionInProgress, expiring after reuseUntil — in which case it
+	// stores nothing and returns that session with reused true. Of
+	// concurrent calls with one key, one stores and the others reuse. A
+	// session that left SessionInProgress, or expires at or before
+	// reuseUntil, is no longer reused (it stays as it is otherwise).
+	StartOAuthSession(ctx context.Context, s OAuthSession, reuseUntil time.Time) (stored OAuthSession, reused bool, err error)
 	// GetOAuthSession and GetOAuthSessionByState (which takes the raw
 	// 32-byte SHA-256 of the state) return expired sessions too; the
 	// caller checks ExpiresAt.
@@ -486,9 +499,10 @@ type Storage interface {
 	// identity does not exist. It does not look at the session's
 	// ExpiresAt; the caller does.
 	CompleteOAuthSession(ctx context.Context, sessionID string, c Connection) error
-	// DeleteExpiredOAuthSessions removes sessions, whatever their status,
-	// that expired before t and reports how many.
-	DeleteExpiredOAuthSessions(ctx context.Context, before time.Time) (int, error)
+	// DeleteEndedOAuthSessions removes sessions that expired before t,
+	// whatever their status, and failed sessions last updated before t,
+	// and reports how many.
+	DeleteEndedOAuthSessions(ctx context.Context, before time.Time) (int, error)
 
 	// Connections. They are created (and replaced) by CompleteOAuthSession
 	// only.

@@ -44,6 +44,7 @@ func RunConcurrencyTests(t *testing.T, newStorage func(t *testing.T) storage.Sto
 		{"RefreshLease", testConcurrentRefreshLease},
 		{"LeaseTakeover", testConcurrentLeaseTakeover},
 		{"CompleteOAuthSession", testConcurrentCompleteOAuthSession},
+		{"StartOAuthSession", testConcurrentStartOAuthSession},
 		{"UserGrantOwnerDeleted", testConcurrentUserGrantOwnerDeleted},
 	}
 	for _, tc := range tests {

@@ -66,6 +66,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"OAuthSessions", testOAuthSessions},
 		{"OAuthSessionUpdater", testOAuthSessionUpdater},
 		{"OAuthSessionExpiry", testOAuthSessionExpiry},
+		{"StartOAuthSession", testStartOAuthSession},
 		{"CompleteOAuthSession", testCompleteOAuthSession},
 		{"Connections", testConnections},
 		{"ConnectionNilVersusEmpty", testConnectionNilVersusEmpty},

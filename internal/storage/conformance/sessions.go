@@ -252,6 +252,7 @@ func testOAuthSessionExpiry(t *testing.T, s storage.Storage) {
 		"completed": now.Add(-time.Second), // expired, whatever its status
 		"boundary":  now.Add(time.Minute),
 		"live":      now.Add(time.Hour),
+		"failed":    now.Add(time.Hour), // live, but failed: purged by its last update
 	}
 	for id, exp := range expiries {
 		sess := newSession(id, k)
@@ -264,6 +265,11 @@ func testOAuthSessionExpiry(t *testing.T, s storage.Storage) {
 	})
 	mustOK(t, err, "authorize session")
 	mustOK(t, s.CompleteOAuthSession(ctx, "completed", newConnection(k)), "complete session")
+	failed, err := s.UpdateOAuthSession(ctx, "failed", func(sess storage.OAuthSession) (storage.OAuthSession, error) {
+		sess.Status, sess.FailureReason = storage.SessionFailed, "denied"
+		return sess, nil
+	})
+	mustOK(t, err, "fail session")
 
 	check := func(what string, keep func(id string) bool) {
 		t.Helper()
@@ -276,28 +282,114 @@ func testOAuthSessionExpiry(t *testing.T, s storage.Storage) {
 			}
 		}
 	}
-	n, err := s.DeleteExpiredOAuthSessions(ctx, now)
-	mustOK(t, err, "delete expired sessions")
+	// A failed session is kept until its last update is before t.
+	n, err := s.DeleteEndedOAuthSessions(ctx, failed.UpdatedAt)
+	mustOK(t, err, "delete ended sessions")
 	if n != 2 {
 		t.Errorf("deleted %d expired sessions, want 2", n)
 	}
-	check("after the first purge", func(id string) bool { return id == "boundary" || id == "live" })
+	check("after the first purge", func(id string) bool { return id == "boundary" || id == "live" || id == "failed" })
 	// The connection outlives its session.
 	_, err = s.GetConnection(ctx, k)
 	mustOK(t, err, "get the connection of a purged session")
 
+	n, err = s.DeleteEndedOAuthSessions(ctx, failed.UpdatedAt.Add(time.Microsecond))
+	mustOK(t, err, "delete ended sessions")
+	if n != 1 {
+		t.Errorf("deleted %d sessions, want the failed one", n)
+	}
 	// A session expiring exactly at t has not expired before t.
-	n, err = s.DeleteExpiredOAuthSessions(ctx, expiries["boundary"])
+	n, err = s.DeleteEndedOAuthSessions(ctx, expiries["boundary"])
 	mustOK(t, err, "delete sessions expired before the boundary")
 	if n != 0 {
 		t.Errorf("deleted %d sessions expiring exactly at t, want 0", n)
 	}
-	n, err = s.DeleteExpiredOAuthSessions(ctx, expiries["boundary"].Add(time.Microsecond))
+	n, err = s.DeleteEndedOAuthSessions(ctx, expiries["boundary"].Add(time.Microsecond))
 	mustOK(t, err, "delete sessions expired just after the boundary")
 	if n != 1 {
 		t.Errorf("deleted %d sessions, want the boundary one", n)
 	}
-	check("after the second purge", func(id string) bool { return id == "live" })
+	check("after the last purge", func(id string) bool { return id == "live" })
+}
+
+// requestKey is a session's RequestKey for a request name.
+func requestKey(name string) []byte {
+	h := sha256.Sum256([]byte("request:" + name))
+	return h[:]
+}
+
+// testStartOAuthSession: an open session with the same request key is
+// reused; one that left IN_PROGRESS or expires by reuseUntil is not, and
+// gives up its key.
+func testStartOAuthSession(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	grantFixture(t, s)
+	k := storage.ConnectionKey{ProviderID: "pid-1", Workload: "w1", User: "alice"}
+	var last storage.OAuthSession // the last session start was given
+	start := func(id, key string, reuseUntil time.Time) (storage.OAuthSession, bool) {
+		t.Helper()
+		last = newSession(id, k)
+		last.RequestKey = requestKey(key)
+		got, reused, err := s.StartOAuthSession(ctx, last, reuseUntil)
+		mustOK(t, err, "start session "+id)
+		return got, reused
+	}
+	now := time.Now()
+	first, reused := start("s1", "r1", now)
+	if reused || first.ID != "s1" {
+		t.Fatalf("first start: reused %v, id %q", reused, first.ID)
+	}
+	stored, err := s.GetOAuthSession(ctx, "s1")
+	mustOK(t, err, "get started session")
+	wantDiff(t, "started session", storedSession(last), stored)
+
+	// The same request reuses it, storing nothing.
+	again, reused := start("s2", "r1", now)
+	if !reused || again.ID != "s1" {
+		t.Fatalf("second start: reused %v, id %q, want s1", reused, again.ID)
+	}
+	wantDiff(t, "reused session", stored, again)
+	_, err = s.GetOAuthSession(ctx, "s2")
+	wantErr(t, err, storage.ErrNotFound, "get the session a reuse did not store")
+	// Another request does not.
+	if other, reused := start("s3", "r2", now); reused || other.ID != "s3" {
+		t.Fatalf("another request: reused %v, id %q", reused, other.ID)
+	}
+
+	// A session expiring by reuseUntil is not reused, and stays.
+	late, reused := start("s4", "r1", first.ExpiresAt)
+	if reused || late.ID != "s4" {
+		t.Fatalf("start past the open session's expiry: reused %v, id %q", reused, late.ID)
+	}
+	old, err := s.GetOAuthSession(ctx, "s1")
+	mustOK(t, err, "get the session no longer reused")
+	if old.RequestKey != nil || old.Status != storage.SessionInProgress {
+		t.Errorf("the session no longer reused: key %x, status %s", old.RequestKey, old.Status)
+	}
+
+	// A session that left IN_PROGRESS is not reused.
+	_, err = s.UpdateOAuthSession(ctx, "s4", func(sess storage.OAuthSession) (storage.OAuthSession, error) {
+		sess.Status = storage.SessionExchanging
+		return sess, nil
+	})
+	mustOK(t, err, "claim session s4")
+	if next, reused := start("s5", "r1", now); reused || next.ID != "s5" {
+		t.Fatalf("start after the open session was claimed: reused %v, id %q", reused, next.ID)
+	}
+
+	// A key is refused without the owners, and required.
+	bad := newSession("s6", storage.ConnectionKey{ProviderID: "pid-gone", Workload: "w1", User: "alice"})
+	bad.RequestKey = requestKey("r3")
+	_, _, err = s.StartOAuthSession(ctx, bad, now)
+	wantErr(t, err, storage.ErrNotFound, "start a session of an unknown provider")
+	if _, _, err := s.StartOAuthSession(ctx, newSession("s7", k), now); err == nil {
+		t.Error("StartOAuthSession without a request key succeeded")
+	}
+	// An id or state collision is still ErrAlreadyExists.
+	dup := newSession("s5", k)
+	dup.RequestKey = requestKey("r4")
+	_, _, err = s.StartOAuthSession(ctx, dup, now)
+	wantErr(t, err, storage.ErrAlreadyExists, "start a session with a taken id")
 }
 
 func testCompleteOAuthSession(t *testing.T, s storage.Storage) {
@@ -564,4 +656,35 @@ func testRepointCascades(t *testing.T, s storage.Storage) {
 
 	_, err = s.RepointOAuth2Provider(ctx, "missing", func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) { return p, nil })
 	wantErr(t, err, storage.ErrNotFound, "repoint a missing provider")
+}
+
+// testConcurrentStartOAuthSession: concurrent starts of one request store
+// one session, and every caller gets it.
+func testConcurrentStartOAuthSession(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	grantFixture(t, s)
+	k := storage.ConnectionKey{ProviderID: "pid-1", Workload: "w1", User: "alice"}
+	const rounds = 5
+	for round := range rounds {
+		ids := make([]string, workers)
+		parallel(workers, func(i int) {
+			sess := newSession(fmt.Sprintf("r%d-w%d", round, i), k)
+			sess.RequestKey = requestKey(fmt.Sprintf("round-%d", round))
+			got, _, err := s.StartOAuthSession(ctx, sess, time.Now())
+			checkConcurrentErr(t, err, fmt.Sprintf("round %d: start by worker %d", round, i))
+			ids[i] = got.ID
+		})
+		stored := 0
+		for i := range workers {
+			if _, err := s.GetOAuthSession(ctx, fmt.Sprintf("r%d-w%d", round, i)); err == nil {
+				stored++
+			}
+			if ids[i] != ids[0] {
+				t.Errorf("round %d: worker %d got session %q, worker 0 %q", round, i, ids[i], ids[0])
+			}
+		}
+		if stored != 1 {
+			t.Errorf("round %d: %d concurrent starts of one request stored %d sessions, want 1", round, workers, stored)
+		}
+	}
 }

@@ -12,7 +12,7 @@ import (
 
 // Three-legged OAuth sessions.
 
-const sessionColumns = `id, state_hash, provider_id, workload, user_key, status, failure_reason, request, secrets_key_id, secrets, created_at, updated_at, expires_at`
+const sessionColumns = `id, state_hash, provider_id, workload, user_key, status, failure_reason, request, secrets_key_id, secrets, created_at, updated_at, expires_at, request_key`
 
 // stateHashSize is the length of a session's StateHash, a SHA-256.
 const stateHashSize = 32
@@ -26,8 +26,11 @@ func scanSession(row scanner) (storage.OAuthSession, error) {
 		created, updated, expires int64
 	)
 	if err := row.Scan(&sess.ID, &sess.StateHash, &sess.ProviderID, &sess.Workload, &sess.User, &status,
-		&sess.FailureReason, bytesColumn{&sess.Request}, &secretsKeyID, &secrets, &created, &updated, &expires); err != nil {
+		&sess.FailureReason, bytesColumn{&sess.Request}, &secretsKeyID, &secrets, &created, &updated, &expires, &sess.RequestKey); err != nil {
 		return storage.OAuthSession{}, err
+	}
+	if len(sess.RequestKey) == 0 {
+		sess.RequestKey = nil
 	}
 	sess.Status = storage.SessionStatus(status)
 	sess.Secrets = sealedFromColumns(secretsKeyID, secrets)
@@ -77,34 +80,85 @@ func (s *Store) holdOwners(ctx context.Context, tx conn, op, providerID, workloa
 // SHA-256 and a zero expiry, and returns ErrNotFound when the provider id
 // or the workload identity does not exist.
 func (s *Store) CreateOAuthSession(ctx context.Context, sess storage.OAuthSession) error {
+	_, _, err := s.startSession(ctx, sess, false, time.Time{})
+	return err
+}
+
+// StartOAuthSession stores sess unless an open session has its request
+// key; the unique index on request_key settles concurrent starts.
+func (s *Store) StartOAuthSession(ctx context.Context, sess storage.OAuthSession, reuseUntil time.Time) (storage.OAuthSession, bool, error) {
+	if len(sess.RequestKey) == 0 {
+		return storage.OAuthSession{}, false, fmt.Errorf("sqlstore: start oauth session %q: no request key", sess.ID)
+	}
+	return s.startSession(ctx, sess, true, reuseUntil)
+}
+
+func (s *Store) startSession(ctx context.Context, sess storage.OAuthSession, reuse bool, reuseUntil time.Time) (storage.OAuthSession, bool, error) {
 	switch {
 	case sess.ID == "":
-		return errors.New("sqlstore: create oauth session: empty id")
+		return storage.OAuthSession{}, false, errors.New("sqlstore: create oauth session: empty id")
 	case len(sess.StateHash) != stateHashSize:
-		return fmt.Errorf("sqlstore: create oauth session %q: state hash of %d bytes, want %d", sess.ID, len(sess.StateHash), stateHashSize)
+		return storage.OAuthSession{}, false, fmt.Errorf("sqlstore: create oauth session %q: state hash of %d bytes, want %d", sess.ID, len(sess.StateHash), stateHashSize)
 	case sess.ExpiresAt.IsZero():
-		return fmt.Errorf("sqlstore: create oauth session %q: no expiry", sess.ID)
+		return storage.OAuthSession{}, false, fmt.Errorf("sqlstore: create oauth session %q: no expiry", sess.ID)
 	}
 	createdTimes(&sess.CreatedAt, &sess.UpdatedAt, s.timestamp())
 	keyID, secrets := sealedArgs(sess.Secrets)
-	return s.inTx(ctx, func(tx conn) error {
+	var requestKey any
+	if len(sess.RequestKey) > 0 {
+		requestKey = sess.RequestKey
+	}
+	var (
+		found  storage.OAuthSession
+		reused bool
+	)
+	err := s.inTx(ctx, func(tx conn) error {
 		if err := s.holdOwners(ctx, tx, "create oauth session", sess.ProviderID, sess.Workload); err != nil {
 			return err
 		}
-		// Without a conflict target, DO NOTHING covers both the id and the
-		// state hash.
+		if reuse {
+			// A session that left IN_PROGRESS or is about to expire gives
+			// up its key, so that this request may take it.
+			if _, err := tx.exec(ctx,
+				`UPDATE oauth_sessions SET request_key = NULL WHERE request_key = ? AND (status <> ? OR expires_at <= ?)`,
+				requestKey, string(storage.SessionInProgress), micros(reuseUntil)); err != nil {
+				return fmt.Errorf("sqlstore: release the request key of ended oauth sessions: %w", err)
+			}
+		}
+		// Without a conflict target, DO NOTHING covers the id, the state
+		// hash and the request key.
 		ok, err := tx.execOne(ctx,
-			`INSERT INTO oauth_sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			`INSERT INTO oauth_sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			sess.ID, sess.StateHash, sess.ProviderID, sess.Workload, sess.User, string(sess.Status), sess.FailureReason,
-			sess.Request, keyID, secrets, micros(sess.CreatedAt), micros(sess.UpdatedAt), micros(sess.ExpiresAt))
+			sess.Request, keyID, secrets, micros(sess.CreatedAt), micros(sess.UpdatedAt), micros(sess.ExpiresAt), requestKey)
 		if err != nil {
 			return fmt.Errorf("sqlstore: insert oauth session %q: %w", sess.ID, err)
 		}
-		if !ok {
-			return fmt.Errorf("sqlstore: oauth session %q or its state: %w", sess.ID, storage.ErrAlreadyExists)
+		if ok {
+			return nil
 		}
-		return nil
+		if reuse {
+			found, err = getSession(ctx, tx, "request_key", requestKey, "with that request key", "")
+			if err == nil {
+				if found.ProviderID != sess.ProviderID || found.Workload != sess.Workload || found.User != sess.User {
+					return fmt.Errorf("sqlstore: start oauth session %q: the request key names another user's session", sess.ID)
+				}
+				reused = true
+				return nil
+			}
+			if !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+		}
+		return fmt.Errorf("sqlstore: oauth session %q, its state or its request key: %w", sess.ID, storage.ErrAlreadyExists)
 	})
+	if err != nil {
+		return storage.OAuthSession{}, false, err
+	}
+	if reused {
+		return found, true, nil
+	}
+	return sess, false, nil
 }
 
 func (s *Store) GetOAuthSession(ctx context.Context, id string) (storage.OAuthSession, error) {
@@ -140,7 +194,7 @@ func (s *Store) UpdateOAuthSession(ctx context.Context, id string, fn func(stora
 		case next.ExpiresAt.IsZero():
 			return fmt.Errorf("sqlstore: update oauth session %q: no expiry", id)
 		}
-		next.ID, next.StateHash, next.ProviderID, next.Workload, next.User = cur.ID, cur.StateHash, cur.ProviderID, cur.Workload, cur.User
+		next.ID, next.StateHash, next.ProviderID, next.Workload, next.User, next.RequestKey = cur.ID, cur.StateHash, cur.ProviderID, cur.Workload, cur.User, cur.RequestKey
 		next.CreatedAt, next.UpdatedAt, next.ExpiresAt = cur.CreatedAt, s.timestamp(), asStored(next.ExpiresAt)
 		keyID, secrets := sealedArgs(next.Secrets)
 		if _, err := tx.exec(ctx,
@@ -220,8 +274,20 @@ func (s *Store) CompleteOAuthSession(ctx context.Context, sessionID string, c st
 	})
 }
 
-func (s *Store) DeleteExpiredOAuthSessions(ctx context.Context, before time.Time) (int, error) {
-	return s.deleteBefore(ctx, "oauth_sessions", "expires_at", "expired oauth sessions", before)
+func (s *Store) DeleteEndedOAuthSessions(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx conn) error {
+		res, err := tx.exec(ctx, `DELETE FROM oauth_sessions WHERE expires_at < ? OR (status = ? AND updated_at < ?)`,
+			micros(before), string(storage.SessionFailed), micros(before))
+		if err != nil {
+			return fmt.Errorf("sqlstore: delete ended oauth sessions: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlstore: delete ended oauth sessions: %w", err)
+		}
+		return nil
+	})
+	return int(n), err
 }
 
 // deleteBefore deletes the rows of table whose column is before t and
