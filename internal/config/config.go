@@ -87,6 +87,12 @@ type UserFederationFile struct {
 	// ConnectionMaxIdle removes users' connections unused this long; 0
 	// keeps them until revoked.
 	ConnectionMaxIdle time.Duration `yaml:"connectionMaxIdle"`
+	// NewSessionsPerUserPerMinute and NewSessionsPerPrincipalPerMinute
+	// limit the consent sessions started for one user of a workload and by
+	// one caller; beyond them GetResourceOauth2Token answers
+	// ThrottlingException.
+	NewSessionsPerUserPerMinute      int `yaml:"newSessionsPerUserPerMinute"`
+	NewSessionsPerPrincipalPerMinute int `yaml:"newSessionsPerPrincipalPerMinute"`
 }
 
 // StoragePoolFile configures the PostgreSQL connection pool.
@@ -174,7 +180,10 @@ type Config struct {
 	OutboundTimeout    time.Duration
 	SessionTTL         time.Duration
 	ConnectionMaxIdle  time.Duration
-	Development        bool
+	// NewSessionsPerUser and NewSessionsPerPrincipal are per minute.
+	NewSessionsPerUser      int
+	NewSessionsPerPrincipal int
+	Development             bool
 	// Egress is the policy for outbound calls.
 	Egress egress.Policy
 	// TLSCertFile and TLSKeyFile, when set, make behalf serve HTTPS.
@@ -197,9 +206,10 @@ func Defaults() File {
 		Log:                 LogFile{Level: "info", Format: "text"},
 		WorkloadAccessToken: WorkloadAccessTokenFile{TTL: 15 * time.Minute, KeyRotation: 24 * time.Hour},
 		Outbound:            OutboundFile{Timeout: 10 * time.Second},
-		UserFederation:      UserFederationFile{SessionTTL: 10 * time.Minute, ConnectionMaxIdle: 90 * 24 * time.Hour},
-		StoragePool:         StoragePoolFile{MaxOpenConns: 20},
-		Limits:              LimitsFile{RequestsPerSecond: 25000, Burst: 50000},
+		UserFederation: UserFederationFile{SessionTTL: 10 * time.Minute, ConnectionMaxIdle: 90 * 24 * time.Hour,
+			NewSessionsPerUserPerMinute: 10, NewSessionsPerPrincipalPerMinute: 120},
+		StoragePool: StoragePoolFile{MaxOpenConns: 20},
+		Limits:      LimitsFile{RequestsPerSecond: 25000, Burst: 50000},
 	}
 }
 
@@ -449,6 +459,13 @@ func (f File) Validate() (Config, error) {
 	}
 	if c.ConnectionMaxIdle != 0 && c.ConnectionMaxIdle < 24*time.Hour {
 		fail("userFederation.connectionMaxIdle", "must be 0 (never) or at least 24h")
+	}
+	c.NewSessionsPerUser, c.NewSessionsPerPrincipal = f.UserFederation.NewSessionsPerUserPerMinute, f.UserFederation.NewSessionsPerPrincipalPerMinute
+	if c.NewSessionsPerUser < 1 || c.NewSessionsPerUser > 10000 {
+		fail("userFederation.newSessionsPerUserPerMinute", "must be between 1 and 10000")
+	}
+	if c.NewSessionsPerPrincipal < 1 || c.NewSessionsPerPrincipal > 100000 {
+		fail("userFederation.newSessionsPerPrincipalPerMinute", "must be between 1 and 100000")
 	}
 	c.StorageMaxOpenConns = f.StoragePool.MaxOpenConns
 	if c.StorageMaxOpenConns < 1 || c.StorageMaxOpenConns > 1000 {

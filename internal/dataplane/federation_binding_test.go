@@ -65,7 +65,7 @@ func TestFederationBindingWrongUser(t *testing.T) {
 					t.Fatal(err)
 				}
 				for name, who := range tc.others {
-					s := fw.start(t, fedInput(tc.token, func(in *oauth2Input) { in.ForceAuthentication = aws.Bool(true) }))
+					s := fw.start(t, fedInput(tc.token, forceAuthentication))
 					fw.consentOK(t, s)
 					err := fw.complete(t, s.uri, who)
 					if err == nil {

@@ -177,6 +177,8 @@ func withScopes(scopes ...string) func(*oauth2Input) {
 	return func(in *oauth2Input) { in.Scopes = scopes }
 }
 
+func forceAuthentication(in *oauth2Input) { in.ForceAuthentication = aws.Bool(true) }
+
 func withoutReturnURL(in *oauth2Input) {
 	in.ResourceOauth2ReturnUrl = nil
 }

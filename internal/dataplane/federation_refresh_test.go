@@ -144,7 +144,12 @@ func TestFederationRefreshNeedsConsent(t *testing.T) {
 		if len(recs) != 1 || recs[0].Outcome != "failure" || recs[0].ErrorType != "ConsentRequired" || recs[0].User != "id:alice" {
 			t.Errorf("refresh audit records %+v, want one failure ConsentRequired", recs)
 		}
-		again := fw.start(t, fedInput(alice))
+		// Asking again answers the open session, without asking the
+		// provider; forceAuthentication starts another.
+		if same := fw.start(t, fedInput(alice)); same.uri != s.uri || same.authURL != s.authURL {
+			t.Error("asking again started another session instead of answering the open one")
+		}
+		again := fw.start(t, fedInput(alice, forceAuthentication))
 		if again.uri == s.uri || len(fw.tokens.grant("refresh_token")) != 1 {
 			t.Error("a connection that needs consent asked the provider again")
 		}

@@ -143,6 +143,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Federation: federation.Options{
 			SessionTTL: cfg.SessionTTL, CallbackBase: cfg.PublicURL + control.CallbackPath,
 			CallbackPattern: control.CallbackPath + "{provider}", Development: cfg.Development,
+			NewSessionsPerUser: cfg.NewSessionsPerUser, NewSessionsPerPrincipal: cfg.NewSessionsPerPrincipal,
 		},
 	})
 	s.control = control.New(control.Deps{

@@ -469,7 +469,9 @@ type Storage interface {
 	// concurrent calls with one key, one stores and the others reuse. A
 	// session that left SessionInProgress, or expires at or before
 	// reuseUntil, is no longer reused (it stays as it is otherwise).
-	StartOAuthSession(ctx context.Context, s OAuthSession, reuseUntil time.Time) (stored OAuthSession, reused bool, err error)
+	// admit, if not nil, is called once before a new session is kept, and
+	// never for a reused one; its error is returned and nothing is stored.
+	StartOAuthSession(ctx context.Context, s OAuthSession, reuseUntil time.Time, admit func() error) (stored OAuthSession, reused bool, err error)
 	// GetOAuthSession and GetOAuthSessionByState (which takes the raw
 	// 32-byte SHA-256 of the state) return expired sessions too; the
 	// caller checks ExpiresAt.

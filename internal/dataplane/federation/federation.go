@@ -21,6 +21,7 @@
 package federation
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,6 +57,12 @@ type Options struct {
 	CallbackPattern string
 	// Development serves the development completion page.
 	Development bool
+	// NewSessionsPerUser and NewSessionsPerPrincipal limit the consent
+	// sessions started a minute for one user of a workload and by one
+	// caller; 0 means DefaultNewSessionsPerUser and
+	// DefaultNewSessionsPerPrincipal.
+	NewSessionsPerUser      int
+	NewSessionsPerPrincipal int
 }
 
 // Deps are the flow's collaborators.
@@ -83,11 +90,15 @@ type Service struct {
 	// releaseFailures counts refresh leases that could not be released;
 	// their holders' successors wait for them to run out.
 	releaseFailures atomic.Int64
+	// sessionsPerUser and sessionsPerPrincipal admit new consent sessions.
+	sessionsPerUser, sessionsPerPrincipal Limiter
 }
 
 // New returns the service.
 func New(d Deps, opts Options) *Service {
-	return &Service{Deps: d, opts: opts, leaseOwner: uuid.NewString()}
+	perUser, perPrincipal := cmp.Or(opts.NewSessionsPerUser, DefaultNewSessionsPerUser), cmp.Or(opts.NewSessionsPerPrincipal, DefaultNewSessionsPerPrincipal)
+	return &Service{Deps: d, opts: opts, leaseOwner: uuid.NewString(),
+		sessionsPerUser: newPerMinute(perUser, d.Now), sessionsPerPrincipal: newPerMinute(perPrincipal, d.Now)}
 }
 
 // Operations lists CompleteResourceTokenAuth; every call is audited.
@@ -137,12 +148,13 @@ type sessionRequest struct {
 	ReturnURL string   `json:"returnUrl"`
 }
 
+// sessionSecrets are a session's sealed parts. The caller's custom
+// parameters are in AuthorizationURL only.
 type sessionSecrets struct {
-	Verifier         string            `json:"verifier,omitempty"`
-	AuthorizationURL string            `json:"authorizationUrl"`
-	CustomState      string            `json:"customState,omitempty"`
-	CustomParameters map[string]string `json:"customParameters,omitempty"`
-	Tokens           *tokenSet         `json:"tokens,omitempty"`
+	Verifier         string    `json:"verifier,omitempty"`
+	AuthorizationURL string    `json:"authorizationUrl"`
+	CustomState      string    `json:"customState,omitempty"`
+	Tokens           *tokenSet `json:"tokens,omitempty"`
 }
 
 // tokenSet is what a connection holds, sealed.
@@ -184,7 +196,7 @@ func (s *Service) UserToken(ctx context.Context, c *wire.Call, v access.Verified
 			return out, err
 		}
 	} else if in.ForceAuthentication != nil && *in.ForceAuthentication {
-		return s.startSession(ctx, v, p, in)
+		return s.startSession(ctx, c, v, p, in)
 	}
 
 	token, err := s.userToken(ctx, k, p, in)
@@ -192,7 +204,7 @@ func (s *Service) UserToken(ctx context.Context, c *wire.Call, v access.Verified
 	case err == nil:
 		return &tokenflow.Response{AccessToken: token}, nil
 	case errors.Is(err, errNeedsConsent):
-		return s.startSession(ctx, v, p, in)
+		return s.startSession(ctx, c, v, p, in)
 	}
 	return nil, err
 }

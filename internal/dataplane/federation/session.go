@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -19,8 +22,12 @@ import (
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
-// startSession begins a three-legged authorization and returns its URL.
-func (s *Service) startSession(ctx context.Context, v access.Verified, p access.OAuth2Provider, in *tokenflow.Request) (*tokenflow.Response, error) {
+// startSession answers a request that needs the user's consent with an
+// authorization URL: that of an open session for the same request when
+// there is one (so that an agent asking again and again stores nothing
+// more), else of a new session, which the new-session limits must admit.
+// forceAuthentication always starts a new session.
+func (s *Service) startSession(ctx context.Context, c *wire.Call, v access.Verified, p access.OAuth2Provider, in *tokenflow.Request) (*tokenflow.Response, error) {
 	w := v.Workload
 	switch {
 	case len(w.AllowedReturnURLs) == 0:
@@ -36,29 +43,121 @@ func (s *Service) startSession(ctx context.Context, v access.Verified, p access.
 		return nil, wire.Validation(fmt.Sprintf("credential provider %s has no authorization endpoint, so it cannot run USER_FEDERATION", p.Name),
 			wire.FieldError{Name: "oauth2Flow", Message: "USER_FEDERATION is not supported by this provider"})
 	}
+	sess, authURL, err := s.newSession(ctx, v, p, in)
+	if err != nil {
+		return nil, err
+	}
+	admit := func() error { return s.admitSession(c, v) }
+	if in.ForceAuthentication != nil && *in.ForceAuthentication {
+		if err := admit(); err != nil {
+			return nil, err
+		}
+		if err := s.Store.CreateOAuthSession(ctx, sess); err != nil {
+			return nil, wire.Internal(err)
+		}
+	} else {
+		sess.RequestKey = requestKey(p, w, v.Claims.User, in)
+		// An open session is reused only while it has half its lifetime
+		// left, so that the user is not sent to one about to expire.
+		stored, reused, err := s.Store.StartOAuthSession(ctx, sess, s.Now().Add(s.sessionTTL()/2), admit)
+		var we *wire.Error
+		switch {
+		case errors.As(err, &we):
+			return nil, we
+		case err != nil:
+			return nil, wire.Internal(err)
+		case reused:
+			secrets, err := s.openSession(ctx, stored)
+			if err != nil {
+				return nil, err
+			}
+			sess, authURL = stored, secrets.AuthorizationURL
+		}
+	}
+	return &tokenflow.Response{AuthorizationURL: authURL, SessionURI: SessionURIPrefix + sess.ID, SessionStatus: string(storage.SessionInProgress)}, nil
+}
+
+// newSession builds, without storing it, a session for the request, and
+// returns it with its authorization URL. The caller's custom parameters
+// are kept only inside that URL: nothing else needs them.
+func (s *Service) newSession(ctx context.Context, v access.Verified, p access.OAuth2Provider, in *tokenflow.Request) (storage.OAuthSession, string, error) {
 	id, state := randomToken(), randomToken()
-	secrets := sessionSecrets{CustomParameters: in.CustomParameters}
+	var secrets sessionSecrets
 	if in.CustomState != nil {
 		secrets.CustomState = *in.CustomState
 	}
 	authURL, verifier := s.authorizationURL(p, state, in)
 	secrets.AuthorizationURL, secrets.Verifier = authURL, verifier
-	request, _ := json.Marshal(sessionRequest{Scopes: in.Scopes, Resources: in.Resources, Audiences: in.Audiences, ReturnURL: *in.ReturnURL})
+	request, err := json.Marshal(sessionRequest{Scopes: in.Scopes, Resources: in.Resources, Audiences: in.Audiences, ReturnURL: *in.ReturnURL})
+	if err != nil {
+		return storage.OAuthSession{}, "", wire.Internal(err)
+	}
 	now := s.Now()
 	stateHash := sha256.Sum256([]byte(state))
 	sess := storage.OAuthSession{
-		ID: id, StateHash: stateHash[:], ProviderID: p.ID, Workload: w.Name, User: v.Claims.User,
+		ID: id, StateHash: stateHash[:], ProviderID: p.ID, Workload: v.Workload.Name, User: v.Claims.User,
 		Status: storage.SessionInProgress, Request: request,
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.sessionTTL()),
 	}
-	var err error
 	if sess.Secrets, err = s.sealSession(ctx, sess, secrets); err != nil {
-		return nil, wire.Internal(err)
+		return storage.OAuthSession{}, "", wire.Internal(err)
 	}
-	if err := s.Store.CreateOAuthSession(ctx, sess); err != nil {
-		return nil, wire.Internal(err)
+	return sess, authURL, nil
+}
+
+// admitSession applies the limits on new consent sessions: per user of a
+// workload, and per calling principal.
+func (s *Service) admitSession(c *wire.Call, v access.Verified) error {
+	if !s.sessionsPerUser.Allow(v.Workload.Name + "\x00" + v.Claims.User) {
+		return wire.Throttling("too many new authorization sessions for this user; finish or reuse an open one, or retry in a minute")
 	}
-	return &tokenflow.Response{AuthorizationURL: authURL, SessionURI: SessionURIPrefix + id, SessionStatus: string(storage.SessionInProgress)}, nil
+	if !s.sessionsPerPrincipal.Allow(c.Caller.AccessKeyID) {
+		return wire.Throttling("too many new authorization sessions for this caller; retry in a minute")
+	}
+	return nil
+}
+
+// requestKey names what makes two requests' authorization URLs and
+// outcomes the same: the provider (and its version), the workload, the
+// user, the scope set, resources, audiences, custom parameters, return URL
+// and custom state. The encoding is unambiguous and order-free where
+// order does not matter.
+func requestKey(p access.OAuth2Provider, w storage.WorkloadIdentity, user string, in *tokenflow.Request) []byte {
+	h := sha256.New()
+	write := func(label string, items ...string) {
+		binary.Write(h, binary.BigEndian, uint32(len(label)))
+		h.Write([]byte(label))
+		binary.Write(h, binary.BigEndian, uint32(len(items)))
+		for _, it := range items {
+			binary.Write(h, binary.BigEndian, uint32(len(it)))
+			h.Write([]byte(it))
+		}
+	}
+	set := func(label string, items []string) {
+		items = slices.Clone(items)
+		slices.Sort(items)
+		write(label, slices.Compact(items)...)
+	}
+	write("provider", p.ID, strconv.FormatInt(p.UpdatedAt.UnixMicro(), 10))
+	write("workload", w.Name, user)
+	set("scopes", in.Scopes)
+	set("resources", in.Resources)
+	set("audiences", in.Audiences)
+	params := make([]string, 0, len(in.CustomParameters))
+	for k, val := range in.CustomParameters {
+		params = append(params, k+"\x00"+val)
+	}
+	set("parameters", params)
+	var returnURL, customState []string
+	if in.ReturnURL != nil {
+		returnURL = []string{*in.ReturnURL}
+	}
+	if in.CustomState != nil {
+		customState = []string{*in.CustomState}
+	}
+	write("returnUrl", returnURL...)
+	write("customState", customState...)
+	return h.Sum(nil)
 }
 
 // authorizationURL builds the authorization request (RFC 6749 §4.1.1) with

@@ -113,9 +113,27 @@ func (in *Request) Validate(c *wire.Checker) {
 	validateCustomParameters(c, in.CustomParameters)
 }
 
+// Bounds of customParameters. GetResourceOauth2Token's API reference
+// bounds each key (256) and value (2048) but not the map; behalf takes
+// the bound AgentCore documents for customParameters elsewhere
+// (OAuthCredentialProvider: 10 entries) and bounds the total, which ends
+// up in an authorization URL that browsers and servers cap near 8 KB.
+const (
+	maxCustomParameters     = 10
+	maxCustomParameterBytes = 4096
+)
+
 func validateCustomParameters(c *wire.Checker, params map[string]string) {
-	if len(params) > 50 {
-		c.Failf("customParameters", "must have at most 50 entries")
+	if len(params) > maxCustomParameters {
+		c.Failf("customParameters", "must have at most %d entries", maxCustomParameters)
+		return
+	}
+	total := 0
+	for k, v := range params {
+		total += len(k) + len(v)
+	}
+	if total > maxCustomParameterBytes {
+		c.Failf("customParameters", "must total at most %d bytes of keys and values", maxCustomParameterBytes)
 		return
 	}
 	keys := make([]string, 0, len(params))

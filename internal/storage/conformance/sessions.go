@@ -2,7 +2,9 @@ package conformance
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,7 +332,7 @@ func testStartOAuthSession(t *testing.T, s storage.Storage) {
 		t.Helper()
 		last = newSession(id, k)
 		last.RequestKey = requestKey(key)
-		got, reused, err := s.StartOAuthSession(ctx, last, reuseUntil)
+		got, reused, err := s.StartOAuthSession(ctx, last, reuseUntil, nil)
 		mustOK(t, err, "start session "+id)
 		return got, reused
 	}
@@ -380,15 +382,32 @@ func testStartOAuthSession(t *testing.T, s storage.Storage) {
 	// A key is refused without the owners, and required.
 	bad := newSession("s6", storage.ConnectionKey{ProviderID: "pid-gone", Workload: "w1", User: "alice"})
 	bad.RequestKey = requestKey("r3")
-	_, _, err = s.StartOAuthSession(ctx, bad, now)
+	_, _, err = s.StartOAuthSession(ctx, bad, now, nil)
 	wantErr(t, err, storage.ErrNotFound, "start a session of an unknown provider")
-	if _, _, err := s.StartOAuthSession(ctx, newSession("s7", k), now); err == nil {
+	if _, _, err := s.StartOAuthSession(ctx, newSession("s7", k), now, nil); err == nil {
 		t.Error("StartOAuthSession without a request key succeeded")
 	}
+	// admit runs for a new session only; its refusal stores nothing.
+	refused := errors.New("refused")
+	admitted := 0
+	admit := func() error { admitted++; return refused }
+	other := newSession("s8", k)
+	other.RequestKey = requestKey("r5")
+	if _, _, err := s.StartOAuthSession(ctx, other, now, admit); !errors.Is(err, refused) || admitted != 1 {
+		t.Errorf("a refused admit: err %v after %d calls", err, admitted)
+	}
+	_, err = s.GetOAuthSession(ctx, "s8")
+	wantErr(t, err, storage.ErrNotFound, "get a session admit refused")
+	reusing := newSession("s9", k)
+	reusing.RequestKey = requestKey("r1")
+	if got, reused, err := s.StartOAuthSession(ctx, reusing, now, admit); err != nil || !reused || got.ID != "s5" || admitted != 1 {
+		t.Errorf("a reuse with admit: %q reused %v, err %v, admit called %d times", got.ID, reused, err, admitted)
+	}
+
 	// An id or state collision is still ErrAlreadyExists.
 	dup := newSession("s5", k)
 	dup.RequestKey = requestKey("r4")
-	_, _, err = s.StartOAuthSession(ctx, dup, now)
+	_, _, err = s.StartOAuthSession(ctx, dup, now, nil)
 	wantErr(t, err, storage.ErrAlreadyExists, "start a session with a taken id")
 }
 
@@ -659,7 +678,7 @@ func testRepointCascades(t *testing.T, s storage.Storage) {
 }
 
 // testConcurrentStartOAuthSession: concurrent starts of one request store
-// one session, and every caller gets it.
+// one session, admitted once, and every caller gets it.
 func testConcurrentStartOAuthSession(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	grantFixture(t, s)
@@ -667,10 +686,11 @@ func testConcurrentStartOAuthSession(t *testing.T, s storage.Storage) {
 	const rounds = 5
 	for round := range rounds {
 		ids := make([]string, workers)
+		var admitted atomic.Int32
 		parallel(workers, func(i int) {
 			sess := newSession(fmt.Sprintf("r%d-w%d", round, i), k)
 			sess.RequestKey = requestKey(fmt.Sprintf("round-%d", round))
-			got, _, err := s.StartOAuthSession(ctx, sess, time.Now())
+			got, _, err := s.StartOAuthSession(ctx, sess, time.Now(), func() error { admitted.Add(1); return nil })
 			checkConcurrentErr(t, err, fmt.Sprintf("round %d: start by worker %d", round, i))
 			ids[i] = got.ID
 		})
@@ -682,6 +702,9 @@ func testConcurrentStartOAuthSession(t *testing.T, s storage.Storage) {
 			if ids[i] != ids[0] {
 				t.Errorf("round %d: worker %d got session %q, worker 0 %q", round, i, ids[i], ids[0])
 			}
+		}
+		if n := admitted.Load(); n != 1 {
+			t.Errorf("round %d: admit ran %d times for one stored session", round, n)
 		}
 		if stored != 1 {
 			t.Errorf("round %d: %d concurrent starts of one request stored %d sessions, want 1", round, workers, stored)

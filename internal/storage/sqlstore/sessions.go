@@ -80,20 +80,23 @@ func (s *Store) holdOwners(ctx context.Context, tx conn, op, providerID, workloa
 // SHA-256 and a zero expiry, and returns ErrNotFound when the provider id
 // or the workload identity does not exist.
 func (s *Store) CreateOAuthSession(ctx context.Context, sess storage.OAuthSession) error {
-	_, _, err := s.startSession(ctx, sess, false, time.Time{})
+	_, _, err := s.startSession(ctx, sess, false, time.Time{}, nil)
 	return err
 }
 
 // StartOAuthSession stores sess unless an open session has its request
-// key; the unique index on request_key settles concurrent starts.
-func (s *Store) StartOAuthSession(ctx context.Context, sess storage.OAuthSession, reuseUntil time.Time) (storage.OAuthSession, bool, error) {
+// key; the unique index on request_key settles concurrent starts. The
+// insert comes before admit, so that a concurrent start of the same
+// request waits on the index for this one's outcome and calls admit only
+// if this one was refused.
+func (s *Store) StartOAuthSession(ctx context.Context, sess storage.OAuthSession, reuseUntil time.Time, admit func() error) (storage.OAuthSession, bool, error) {
 	if len(sess.RequestKey) == 0 {
 		return storage.OAuthSession{}, false, fmt.Errorf("sqlstore: start oauth session %q: no request key", sess.ID)
 	}
-	return s.startSession(ctx, sess, true, reuseUntil)
+	return s.startSession(ctx, sess, true, reuseUntil, admit)
 }
 
-func (s *Store) startSession(ctx context.Context, sess storage.OAuthSession, reuse bool, reuseUntil time.Time) (storage.OAuthSession, bool, error) {
+func (s *Store) startSession(ctx context.Context, sess storage.OAuthSession, reuse bool, reuseUntil time.Time, admit func() error) (storage.OAuthSession, bool, error) {
 	switch {
 	case sess.ID == "":
 		return storage.OAuthSession{}, false, errors.New("sqlstore: create oauth session: empty id")
@@ -135,6 +138,9 @@ func (s *Store) startSession(ctx context.Context, sess storage.OAuthSession, reu
 			return fmt.Errorf("sqlstore: insert oauth session %q: %w", sess.ID, err)
 		}
 		if ok {
+			if admit != nil {
+				return admit()
+			}
 			return nil
 		}
 		if reuse {
