@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -78,12 +79,14 @@ type fedOptions struct {
 	edit func(*config.File)
 	// extraProviders are added to W1's allowedCredentialProviders.
 	extraProviders []string
+	// log receives the server's log.
+	log *slog.Logger
 }
 
 func newFedWorld(t *testing.T, b behalftest.Backend, o fedOptions) *fedWorld {
 	t.Helper()
 	o.dex.Clients = append(o.dex.Clients, dextest.Client{ID: fedClientID, Secret: fedClientSecret})
-	w := newWorld(t, b, worldOptions{dex: o.dex, edit: o.edit, w1Policy: map[string]any{
+	w := newWorld(t, b, worldOptions{dex: o.dex, edit: o.edit, log: o.log, w1Policy: map[string]any{
 		"allowedInboundAuthorizers":  []string{dexAuthorizer},
 		"allowedCredentialProviders": grants(append([]string{apiKeyProvider, m2mProvider, fedProvider}, o.extraProviders...)...),
 	}})

@@ -218,8 +218,8 @@ func (s *Service) audit(ctx context.Context, ev wire.AuditEvent, errType string)
 	if ev.RequestID == "" {
 		ev.RequestID = "browser-" + randomToken()[:16]
 	}
-	if err := s.Audit.Record(context.WithoutCancel(ctx), ev); err != nil && s.Log != nil {
-		s.Log.Error("audit record not written", "op", ev.Operation, "err", err)
+	if err := s.Audit.Record(context.WithoutCancel(ctx), ev); err != nil {
+		s.logger().Error("audit record not written", "op", ev.Operation, "err", err)
 	}
 }
 

@@ -117,7 +117,10 @@ func (s *Service) bind(ctx context.Context, sess storage.OAuthSession, user stri
 	if secrets.Tokens.Expiry != 0 {
 		d.Lifetime = secrets.Tokens.Expiry - secrets.Tokens.Issued
 	}
-	details, _ := json.Marshal(d)
+	details, err := json.Marshal(d)
+	if err != nil {
+		return wire.Internal(err)
+	}
 	now := s.Now()
 	conn := storage.Connection{ConnectionKey: k, Status: storage.ConnectionActive, Scopes: granted, Details: details,
 		Tokens: sealed, ExpiresAt: expiryTime(secrets.Tokens.Expiry), CreatedAt: now, UpdatedAt: now, LastUsedAt: now}

@@ -90,6 +90,8 @@ type Service struct {
 	// releaseFailures counts refresh leases that could not be released;
 	// their holders' successors wait for them to run out.
 	releaseFailures atomic.Int64
+	// touchFailures counts last uses of connections not recorded.
+	touchFailures atomic.Int64
 	// sessionsPerUser and sessionsPerPrincipal admit new consent sessions.
 	sessionsPerUser, sessionsPerPrincipal Limiter
 }
@@ -176,10 +178,30 @@ type connectionDetails struct {
 	Lifetime int64 `json:"lifetime,omitempty"`
 }
 
-func details(conn storage.Connection) connectionDetails {
+// parseDetails decodes a connection's details.
+func parseDetails(conn storage.Connection) (connectionDetails, error) {
 	var d connectionDetails
-	_ = json.Unmarshal(conn.Details, &d)
-	return d
+	if err := json.Unmarshal(conn.Details, &d); err != nil {
+		return d, fmt.Errorf("the details of a connection do not decode: %w", err)
+	}
+	return d, nil
+}
+
+// readDetails decodes a connection's details, which say what its token was
+// granted for (resources, audiences) and when to refresh it. When they do
+// not decode, behalf cannot tell whether the token answers a request, so
+// it must not hand it out; an internal error would fail every call until
+// an operator deleted the connection, whereas treating the connection as
+// needing consent (ok false) lets the user's new consent replace it and
+// its details. The corruption is logged for the operator.
+func (s *Service) readDetails(ctx context.Context, conn storage.Connection) (d connectionDetails, ok bool) {
+	d, err := parseDetails(conn)
+	if err != nil {
+		s.logger().LogAttrs(ctx, slog.LevelError, "corrupt connection: asking the user to consent again",
+			slog.String("workload", conn.Workload), slog.String("err", err.Error()))
+		return d, false
+	}
+	return d, true
 }
 
 // UserToken serves GetResourceOauth2Token with USER_FEDERATION.
@@ -251,10 +273,14 @@ func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p acce
 	if err != nil {
 		return "", wire.Internal(err)
 	}
-	if conn.Status != storage.ConnectionActive || !covers(conn, in) {
+	if conn.Status != storage.ConnectionActive {
 		return "", errNeedsConsent
 	}
-	if s.fresh(conn) {
+	d, ok := s.readDetails(ctx, conn)
+	if !ok || !covers(conn, d, in) {
+		return "", errNeedsConsent
+	}
+	if s.fresh(conn, d) {
 		ts, err := s.openTokens(ctx, conn)
 		if err != nil {
 			return "", err
@@ -271,20 +297,27 @@ func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p acce
 
 // fresh reports whether a connection's access token is good for a while
 // yet; a token of unknown lifetime is used until the provider refuses it.
-func (s *Service) fresh(conn storage.Connection) bool {
+func (s *Service) fresh(conn storage.Connection, d connectionDetails) bool {
 	t := conn.ExpiresAt
-	return t.IsZero() || s.Now().Add(tokenflow.RefreshMargin(time.Duration(details(conn).Lifetime)*time.Second)).Before(t)
+	return t.IsZero() || s.Now().Add(tokenflow.RefreshMargin(time.Duration(d.Lifetime)*time.Second)).Before(t)
+}
+
+// freshNow is fresh for a connection re-read while another replica
+// refreshes it; details that do not decode make it due, and the refresh
+// then finds them corrupt (refreshHeld).
+func (s *Service) freshNow(conn storage.Connection) bool {
+	d, err := parseDetails(conn)
+	return err == nil && s.fresh(conn, d)
 }
 
 // covers reports whether a connection's grant answers the request: every
 // requested scope granted, and the same resources and audiences.
-func covers(conn storage.Connection, in *tokenflow.Request) bool {
+func covers(conn storage.Connection, d connectionDetails, in *tokenflow.Request) bool {
 	for _, sc := range in.Scopes {
 		if !slices.Contains(conn.Scopes, sc) {
 			return false
 		}
 	}
-	d := details(conn)
 	return sameSet(d.Resources, in.Resources) && sameSet(d.Audiences, in.Audiences)
 }
 
@@ -298,15 +331,28 @@ func sameSet(a, b []string) bool {
 // touchEvery bounds how often a connection's last use is written.
 const touchEvery = time.Hour
 
+// touch records a connection's use. Last use only feeds the removal of
+// idle connections (userFederation.connectionMaxIdle, at least a day), so
+// a failure to record it does not fail the call that has its token: it is
+// logged and counted, and the next use an hour later tries again.
 func (s *Service) touch(ctx context.Context, conn storage.Connection) {
 	if s.Now().Sub(conn.LastUsedAt) < touchEvery {
 		return
 	}
-	_, _ = s.Store.UpdateConnection(ctx, conn.ConnectionKey, func(c storage.Connection) (storage.Connection, error) {
+	_, err := s.Store.UpdateConnection(ctx, conn.ConnectionKey, func(c storage.Connection) (storage.Connection, error) {
 		c.LastUsedAt = s.Now()
 		return c, nil
 	})
+	if err != nil && !errors.Is(err, storage.ErrNotFound) { // deleted meanwhile: nothing left to touch
+		s.touchFailures.Add(1)
+		s.logger().LogAttrs(ctx, slog.LevelWarn, "a connection's last use was not recorded",
+			slog.String("workload", conn.Workload), slog.String("err", err.Error()))
+	}
 }
+
+// TouchFailures reports how many connections' last uses this process could
+// not record.
+func (s *Service) TouchFailures() int64 { return s.touchFailures.Load() }
 
 func (s *Service) openTokens(ctx context.Context, conn storage.Connection) (tokenSet, error) {
 	raw, err := s.Vault.Open(ctx, conn.Tokens, vault.ConnectionBinding(conn.ConnectionKey))

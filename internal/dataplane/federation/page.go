@@ -20,7 +20,7 @@ func (s *Service) page(w http.ResponseWriter, status int, title, body string) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
-	if err := pageTemplate.Execute(w, struct{ Title, Body string }{title, body}); err != nil && s.Log != nil {
-		s.Log.Warn("browser page not written", "err", err)
+	if err := pageTemplate.Execute(w, struct{ Title, Body string }{title, body}); err != nil {
+		s.logger().Warn("browser page not written", "err", err)
 	}
 }

@@ -117,18 +117,21 @@ func (s *Service) refreshHeld(ctx context.Context, p access.OAuth2Provider, conn
 	if conn.Status != storage.ConnectionActive {
 		return refreshFailed(errNeedsConsent)
 	}
+	d, ok := s.readDetails(ctx, conn)
+	if !ok {
+		return refreshFailed(errNeedsConsent)
+	}
 	old, err := s.openTokens(ctx, conn)
 	if err != nil {
 		return refreshFailed(err)
 	}
-	if s.fresh(conn) {
+	if s.fresh(conn, d) {
 		return refreshOutcome{tokens: old, update: keepConnection}
 	}
 	if old.RefreshToken == "" {
 		return consentRequired(true)
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old.RefreshToken}}
-	d := details(conn)
 	for _, r := range d.Resources {
 		form.Add("resource", r) // RFC 8707 §2.2: the refresh asks for the same resources
 	}
@@ -232,7 +235,7 @@ func (s *Service) awaitLease(ctx context.Context, k storage.ConnectionKey, conn 
 	if conn.Status != storage.ConnectionActive {
 		return tokenSet{}, true, errNeedsConsent
 	}
-	if s.fresh(conn) {
+	if s.freshNow(conn) {
 		ts, err := s.openTokens(ctx, conn)
 		return ts, true, err
 	}
@@ -247,7 +250,7 @@ func (s *Service) settleWhileHeld(ctx context.Context, conn storage.Connection, 
 	switch {
 	case conn.Status != storage.ConnectionActive:
 		return tokenSet{}, true, errNeedsConsent
-	case s.fresh(conn):
+	case s.freshNow(conn):
 		ts, err := s.openTokens(ctx, conn)
 		return ts, true, err
 	case waited > refreshPatience && !conn.ExpiresAt.IsZero() && s.Now().Add(usableFor).Before(conn.ExpiresAt):
