@@ -98,6 +98,9 @@ type Service struct {
 
 // New returns the service.
 func New(d Deps, opts Options) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
 	perUser, perPrincipal := cmp.Or(opts.NewSessionsPerUser, DefaultNewSessionsPerUser), cmp.Or(opts.NewSessionsPerPrincipal, DefaultNewSessionsPerPrincipal)
 	return &Service{Deps: d, opts: opts, leaseOwner: uuid.NewString(),
 		sessionsPerUser: newPerMinute(perUser, d.Now), sessionsPerPrincipal: newPerMinute(perPrincipal, d.Now)}

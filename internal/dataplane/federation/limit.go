@@ -27,12 +27,14 @@ const (
 const maxLimiterKeys = 100_000
 
 // perMinute allows n events a minute per key, n of them at once (a token
-// bucket per key). Keys are kept in least-recently-used order and the
-// oldest goes when maxLimiterKeys are tracked: a key unused for a minute
-// has a full bucket, as a new one does, so dropping it changes nothing.
+// bucket per key, counted in time: each event costs a minute/n of credit,
+// and a key holds up to a minute of it). Keys are kept in
+// least-recently-used order and the oldest goes when maxLimiterKeys are
+// tracked: a key unused for a minute has a full bucket, as a new one does,
+// so dropping it changes nothing.
 type perMinute struct {
-	n   float64
-	now func() time.Time
+	cost time.Duration
+	now  func() time.Time
 
 	mu      sync.Mutex
 	buckets map[string]*list.Element // of *bucket
@@ -41,13 +43,13 @@ type perMinute struct {
 
 type bucket struct {
 	key    string
-	tokens float64
+	credit time.Duration
 	last   time.Time
 }
 
 // newPerMinute returns a limiter of n events a minute per key.
 func newPerMinute(n int, now func() time.Time) *perMinute {
-	return &perMinute{n: float64(n), now: now, buckets: map[string]*list.Element{}}
+	return &perMinute{cost: time.Minute / time.Duration(max(n, 1)), now: now, buckets: map[string]*list.Element{}}
 }
 
 func (l *perMinute) Allow(key string) bool {
@@ -63,17 +65,17 @@ func (l *perMinute) Allow(key string) bool {
 			delete(l.buckets, oldest.Value.(*bucket).key)
 			l.recent.Remove(oldest)
 		}
-		e = l.recent.PushFront(&bucket{key: key, tokens: l.n, last: now})
+		e = l.recent.PushFront(&bucket{key: key, credit: time.Minute, last: now})
 		l.buckets[key] = e
 	}
 	b := e.Value.(*bucket)
 	if elapsed := now.Sub(b.last); elapsed > 0 {
-		b.tokens = min(l.n, b.tokens+elapsed.Minutes()*l.n)
+		b.credit = min(time.Minute, b.credit+elapsed)
 		b.last = now
 	}
-	if b.tokens < 1 {
+	if b.credit < l.cost {
 		return false
 	}
-	b.tokens--
+	b.credit -= l.cost
 	return true
 }
