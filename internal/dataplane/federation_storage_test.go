@@ -162,13 +162,11 @@ func TestFederationNewSessionLimits(t *testing.T) {
 		// Distinct users: the caller's limit.
 		admitted, throttled := perUser, 0
 		for i := range 2 * perPrincipal {
-			err := call(mintForUser(t, fw.rt, workloadW1, fmt.Sprintf("user-%d", i)), "x")
-			switch {
-			case err == nil:
-				admitted++
-			default:
+			if err := call(mintForUser(t, fw.rt, workloadW1, fmt.Sprintf("user-%d", i)), "x"); err != nil {
 				wantAPIError[*types.ThrottlingException](t, err)
 				throttled++
+			} else {
+				admitted++
 			}
 		}
 		// A token or two may have come back while the test ran.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -164,18 +165,23 @@ func (s *Service) exchangeCode(ctx context.Context, sess storage.OAuthSession, c
 		return cur, nil
 	})
 	if err != nil {
-		// Tokens no session holds must reach no one: revoke them.
-		if _, rerr := s.revokeTokens(ctx, cp, *secrets.Tokens); rerr != nil {
-			s.logger().LogAttrs(ctx, slog.LevelWarn, "tokens of an ended session not revoked at the provider",
-				slog.String("session", sess.ID), slog.String("err", rerr.Error()))
-		}
-		if errors.Is(err, storage.ErrConflict) {
-			// A completion for another user ended it meanwhile.
-			return "", wire.AccessDenied("the sign-in was ended while it completed; no access was granted")
-		}
-		return "", wire.Internal(fmt.Errorf("store the authorized session: %w", err))
+		return "", s.unstored(ctx, sess.ID, cp, *secrets.Tokens, err)
 	}
 	return returnTo(req.ReturnURL, SessionURIPrefix+sess.ID, secrets.CustomState), nil
+}
+
+// unstored handles tokens the session could not keep (err): no session
+// holds them, so they must reach no one and are revoked, best effort.
+func (s *Service) unstored(ctx context.Context, sessionID string, p access.OAuth2Provider, ts tokenSet, err error) error {
+	if _, rerr := s.revokeTokens(ctx, p, ts); rerr != nil {
+		s.logger().LogAttrs(ctx, slog.LevelWarn, "tokens of an ended session not revoked at the provider",
+			slog.String("session", sessionID), slog.String("err", rerr.Error()))
+	}
+	if errors.Is(err, storage.ErrConflict) {
+		// A completion for another user ended the session meanwhile.
+		return wire.AccessDenied("the sign-in was ended while it completed; no access was granted")
+	}
+	return wire.Internal(fmt.Errorf("store the authorized session: %w", err))
 }
 
 // returnTo adds session_id and the caller's custom state to the return URL.

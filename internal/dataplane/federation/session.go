@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,17 +119,19 @@ func (s *Service) admitSession(c *wire.Call, v access.Verified) error {
 // requestKey names what makes two requests' authorization URLs and
 // outcomes the same: the provider (and its version), the workload, the
 // user, the scope set, resources, audiences, custom parameters, return URL
-// and custom state. The encoding is unambiguous and order-free where
-// order does not matter.
+// and custom state. The encoding (netstrings in a fixed order) is
+// unambiguous, and order-free where order does not matter.
 func requestKey(p access.OAuth2Provider, w storage.WorkloadIdentity, user string, in *tokenflow.Request) []byte {
-	h := sha256.New()
+	var b []byte
+	field := func(v string) { // a netstring: length, colon, bytes, comma
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(append(append(b, ':'), v...), ',')
+	}
 	write := func(label string, items ...string) {
-		binary.Write(h, binary.BigEndian, uint32(len(label)))
-		h.Write([]byte(label))
-		binary.Write(h, binary.BigEndian, uint32(len(items)))
+		field(label)
+		field(strconv.Itoa(len(items)))
 		for _, it := range items {
-			binary.Write(h, binary.BigEndian, uint32(len(it)))
-			h.Write([]byte(it))
+			field(it)
 		}
 	}
 	set := func(label string, items []string) {
@@ -157,7 +158,8 @@ func requestKey(p access.OAuth2Provider, w storage.WorkloadIdentity, user string
 	}
 	write("returnUrl", returnURL...)
 	write("customState", customState...)
-	return h.Sum(nil)
+	sum := sha256.Sum256(b)
+	return sum[:]
 }
 
 // authorizationURL builds the authorization request (RFC 6749 §4.1.1) with

@@ -67,6 +67,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"OAuthSessionUpdater", testOAuthSessionUpdater},
 		{"OAuthSessionExpiry", testOAuthSessionExpiry},
 		{"StartOAuthSession", testStartOAuthSession},
+		{"StartOAuthSessionAdmit", testStartOAuthSessionAdmit},
 		{"CompleteOAuthSession", testCompleteOAuthSession},
 		{"Connections", testConnections},
 		{"ConnectionNilVersusEmpty", testConnectionNilVersusEmpty},

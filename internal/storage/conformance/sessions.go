@@ -387,23 +387,6 @@ func testStartOAuthSession(t *testing.T, s storage.Storage) {
 	if _, _, err := s.StartOAuthSession(ctx, newSession("s7", k), now, nil); err == nil {
 		t.Error("StartOAuthSession without a request key succeeded")
 	}
-	// admit runs for a new session only; its refusal stores nothing.
-	refused := errors.New("refused")
-	admitted := 0
-	admit := func() error { admitted++; return refused }
-	other := newSession("s8", k)
-	other.RequestKey = requestKey("r5")
-	if _, _, err := s.StartOAuthSession(ctx, other, now, admit); !errors.Is(err, refused) || admitted != 1 {
-		t.Errorf("a refused admit: err %v after %d calls", err, admitted)
-	}
-	_, err = s.GetOAuthSession(ctx, "s8")
-	wantErr(t, err, storage.ErrNotFound, "get a session admit refused")
-	reusing := newSession("s9", k)
-	reusing.RequestKey = requestKey("r1")
-	if got, reused, err := s.StartOAuthSession(ctx, reusing, now, admit); err != nil || !reused || got.ID != "s5" || admitted != 1 {
-		t.Errorf("a reuse with admit: %q reused %v, err %v, admit called %d times", got.ID, reused, err, admitted)
-	}
-
 	// An id or state collision is still ErrAlreadyExists.
 	dup := newSession("s5", k)
 	dup.RequestKey = requestKey("r4")
@@ -675,6 +658,35 @@ func testRepointCascades(t *testing.T, s storage.Storage) {
 
 	_, err = s.RepointOAuth2Provider(ctx, "missing", func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) { return p, nil })
 	wantErr(t, err, storage.ErrNotFound, "repoint a missing provider")
+}
+
+// testStartOAuthSessionAdmit: admit runs once for a session to be stored,
+// never for a reused one, and its refusal stores nothing.
+func testStartOAuthSessionAdmit(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	grantFixture(t, s)
+	k := storage.ConnectionKey{ProviderID: "pid-1", Workload: "w1", User: "alice"}
+	now := time.Now()
+	first := newSession("s5", k)
+	first.RequestKey = requestKey("r1")
+	_, _, err := s.StartOAuthSession(ctx, first, now, nil)
+	mustOK(t, err, "start session s5")
+	// admit runs for a new session only; its refusal stores nothing.
+	refused := errors.New("refused")
+	admitted := 0
+	admit := func() error { admitted++; return refused }
+	other := newSession("s8", k)
+	other.RequestKey = requestKey("r5")
+	if _, _, err := s.StartOAuthSession(ctx, other, now, admit); !errors.Is(err, refused) || admitted != 1 {
+		t.Errorf("a refused admit: err %v after %d calls", err, admitted)
+	}
+	_, err = s.GetOAuthSession(ctx, "s8")
+	wantErr(t, err, storage.ErrNotFound, "get a session admit refused")
+	reusing := newSession("s9", k)
+	reusing.RequestKey = requestKey("r1")
+	if got, reused, err := s.StartOAuthSession(ctx, reusing, now, admit); err != nil || !reused || got.ID != "s5" || admitted != 1 {
+		t.Errorf("a reuse with admit: %q reused %v, err %v, admit called %d times", got.ID, reused, err, admitted)
+	}
 }
 
 // testConcurrentStartOAuthSession: concurrent starts of one request store

@@ -137,26 +137,16 @@ func (s *Store) startSession(ctx context.Context, sess storage.OAuthSession, reu
 		if err != nil {
 			return fmt.Errorf("sqlstore: insert oauth session %q: %w", sess.ID, err)
 		}
-		if ok {
-			if admit != nil {
-				return admit()
-			}
+		switch {
+		case ok && admit != nil:
+			return admit()
+		case ok:
 			return nil
+		case reuse:
+			found, reused, err = reusableSession(ctx, tx, sess)
+			return err
 		}
-		if reuse {
-			found, err = getSession(ctx, tx, "request_key", requestKey, "with that request key", "")
-			if err == nil {
-				if found.ProviderID != sess.ProviderID || found.Workload != sess.Workload || found.User != sess.User {
-					return fmt.Errorf("sqlstore: start oauth session %q: the request key names another user's session", sess.ID)
-				}
-				reused = true
-				return nil
-			}
-			if !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
-		}
-		return fmt.Errorf("sqlstore: oauth session %q, its state or its request key: %w", sess.ID, storage.ErrAlreadyExists)
+		return fmt.Errorf("sqlstore: oauth session %q or its state: %w", sess.ID, storage.ErrAlreadyExists)
 	})
 	if err != nil {
 		return storage.OAuthSession{}, false, err
@@ -165,6 +155,22 @@ func (s *Store) startSession(ctx context.Context, sess storage.OAuthSession, reu
 		return found, true, nil
 	}
 	return sess, false, nil
+}
+
+// reusableSession returns the session whose request key sess's insert
+// collided with; ErrAlreadyExists when the collision was on the id or the
+// state hash instead.
+func reusableSession(ctx context.Context, tx conn, sess storage.OAuthSession) (storage.OAuthSession, bool, error) {
+	found, err := getSession(ctx, tx, "request_key", sess.RequestKey, "with that request key", "")
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return found, false, fmt.Errorf("sqlstore: oauth session %q or its state: %w", sess.ID, storage.ErrAlreadyExists)
+	case err != nil:
+		return found, false, err
+	case found.ProviderID != sess.ProviderID || found.Workload != sess.Workload || found.User != sess.User:
+		return found, false, fmt.Errorf("sqlstore: start oauth session %q: the request key names another user's session", sess.ID)
+	}
+	return found, true, nil
 }
 
 func (s *Store) GetOAuthSession(ctx context.Context, id string) (storage.OAuthSession, error) {
