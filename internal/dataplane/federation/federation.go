@@ -39,6 +39,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/ratelimit"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -93,8 +94,18 @@ type Service struct {
 	// touchFailures counts last uses of connections not recorded.
 	touchFailures atomic.Int64
 	// sessionsPerUser and sessionsPerPrincipal admit new consent sessions.
-	sessionsPerUser, sessionsPerPrincipal Limiter
+	sessionsPerUser, sessionsPerPrincipal *ratelimit.Limiter
 }
+
+// Default limits on new consent sessions, a minute. A session is a row kept
+// for up to twice the session TTL, so a caller looping with users' tokens
+// must not grow storage at request rate; one person consents to a provider
+// a few times a minute at most, and one agent's users far fewer than 120
+// times a minute.
+const (
+	DefaultNewSessionsPerUser      = 10
+	DefaultNewSessionsPerPrincipal = 120
+)
 
 // New returns the service.
 func New(d Deps, opts Options) *Service {
@@ -102,8 +113,10 @@ func New(d Deps, opts Options) *Service {
 		d.Now = time.Now
 	}
 	perUser, perPrincipal := cmp.Or(opts.NewSessionsPerUser, DefaultNewSessionsPerUser), cmp.Or(opts.NewSessionsPerPrincipal, DefaultNewSessionsPerPrincipal)
+	clock := ratelimit.Options{Now: d.Now}
 	return &Service{Deps: d, opts: opts, leaseOwner: uuid.NewString(),
-		sessionsPerUser: newPerMinute(perUser, d.Now), sessionsPerPrincipal: newPerMinute(perPrincipal, d.Now)}
+		sessionsPerUser:      ratelimit.New(ratelimit.PerMinute(perUser), clock),
+		sessionsPerPrincipal: ratelimit.New(ratelimit.PerMinute(perPrincipal), clock)}
 }
 
 // Operations lists CompleteResourceTokenAuth; every call is audited.
