@@ -2,13 +2,16 @@
 // policy is data, one row per operation, and anything not in it is denied.
 //
 // Admin principals may call every operation, control and data plane, as an
-// AWS administrator can. Runtime principals may call only the data plane,
-// and only for the workload identities they are granted; the data-plane
-// handlers enforce that second half with ActsFor, since the workload is in
-// the request body.
+// AWS administrator can. Runtime principals may call only the data plane —
+// every data-plane operation, or those listed on the principal, as AWS
+// grants bedrock-agentcore actions one by one — and only for the workload
+// identities they are granted. The workload is in the request body, so a
+// workload-scoped operation establishes it with wire.Call.ActFor, which
+// checks ActsFor; the router refuses success to one that did not.
 package authz
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -18,8 +21,8 @@ import (
 // Rule is one row of the policy.
 type Rule struct {
 	Roles []storage.Role
-	// WorkloadScoped marks operations whose handler must also check
-	// ActsFor for the workload named in the request.
+	// WorkloadScoped marks operations whose handler must establish the
+	// workload it acts for with wire.Call.ActFor.
 	WorkloadScoped bool
 }
 
@@ -28,8 +31,9 @@ var (
 	dataPlane = Rule{Roles: []storage.Role{storage.RoleAdmin, storage.RoleRuntime}, WorkloadScoped: true}
 )
 
-// Policy maps operation names to rules.
-var Policy = map[string]Rule{
+// policy maps operation names to rules. It is never written after
+// initialization: read it through RuleFor and Operations.
+var policy = map[string]Rule{
 	// Control plane: workload identity directory.
 	"CreateWorkloadIdentity":         adminOnly,
 	"GetWorkloadIdentity":            adminOnly,
@@ -74,17 +78,49 @@ var Policy = map[string]Rule{
 	"CompleteResourceTokenAuth":       dataPlane,
 }
 
-// Authorizer enforces Policy.
+// RuleFor returns the policy row of an operation.
+func RuleFor(op string) (Rule, bool) {
+	r, ok := policy[op]
+	r.Roles = slices.Clone(r.Roles)
+	return r, ok
+}
+
+// Operations lists the operations the policy names, sorted.
+func Operations() []string { return slices.Sorted(maps.Keys(policy)) }
+
+// DataPlaneOperations lists the operations a runtime principal may be
+// limited to, sorted.
+func DataPlaneOperations() []string {
+	var ops []string
+	for _, op := range Operations() {
+		if slices.Contains(policy[op].Roles, storage.RoleRuntime) {
+			ops = append(ops, op)
+		}
+	}
+	return ops
+}
+
+// Authorizer enforces the policy.
 type Authorizer struct{}
 
-// Authorize implements wire.Authorizer.
+// Authorize implements wire.Authorizer. A runtime principal limited to a
+// list of operations may call only those.
 func (Authorizer) Authorize(op string, c wire.Caller) error {
-	rule, ok := Policy[op]
+	rule, ok := policy[op]
 	if !ok || !slices.Contains(rule.Roles, c.Role) {
 		return wire.AccessDenied("principal %s (role %s) is not allowed to call %s", c.AccessKeyID, roleName(c.Role), op)
 	}
+	if c.Role == storage.RoleRuntime && len(c.Operations) > 0 && !slices.Contains(c.Operations, op) {
+		return wire.AccessDenied("principal %s is not granted operation %s", c.AccessKeyID, op)
+	}
 	return nil
 }
+
+// WorkloadScoped implements wire.Authorizer.
+func (Authorizer) WorkloadScoped(op string) bool { return policy[op].WorkloadScoped }
+
+// ActsFor implements wire.Authorizer.
+func (Authorizer) ActsFor(c wire.Caller, workload string) error { return CheckActsFor(c, workload) }
 
 func roleName(r storage.Role) string {
 	if r == "" {

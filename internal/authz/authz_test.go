@@ -37,3 +37,21 @@ func TestAuthorize(t *testing.T) {
 		t.Fatal("wildcard grant")
 	}
 }
+
+// A runtime principal limited to some data-plane operations may call only
+// those; an empty list allows every data-plane operation.
+func TestOperationsOfARuntimePrincipal(t *testing.T) {
+	vendOnly := wire.Caller{AccessKeyID: "R", Role: storage.RoleRuntime, Operations: []string{"GetResourceOauth2Token"}}
+	if err := (Authorizer{}).Authorize("GetResourceOauth2Token", vendOnly); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Authorizer{}).Authorize("CompleteResourceTokenAuth", vendOnly); err == nil {
+		t.Fatal("a principal limited to GetResourceOauth2Token may complete sessions")
+	}
+	if err := (Authorizer{}).Authorize("CompleteResourceTokenAuth", wire.Caller{Role: storage.RoleRuntime}); err != nil {
+		t.Fatal(err)
+	}
+	if got := DataPlaneOperations(); len(got) != 6 {
+		t.Fatalf("data-plane operations %v", got)
+	}
+}

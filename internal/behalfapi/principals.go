@@ -8,7 +8,10 @@ type CreatePrincipalInput struct {
 	SecretAccessKey *string  `json:"secretAccessKey,omitempty"`
 	Role            string   `json:"role"`
 	Workloads       []string `json:"workloads,omitempty"`
-	Description     *string  `json:"description,omitempty"`
+	// Operations limits a runtime principal to these data-plane
+	// operations; empty allows all.
+	Operations  []string `json:"operations,omitempty"`
+	Description *string  `json:"description,omitempty"`
 }
 
 // PrincipalIDInput names a principal, for GetPrincipal and DeletePrincipal.
@@ -25,6 +28,9 @@ type UpdatePrincipalInput struct {
 	AccessKeyID string    `json:"accessKeyId"`
 	Role        *string   `json:"role,omitempty"`
 	Workloads   *[]string `json:"workloads,omitempty"`
+	// Operations replaces the list; empty allows every data-plane
+	// operation again.
+	Operations  *[]string `json:"operations,omitempty"`
 	Description *string   `json:"description,omitempty"`
 }
 
@@ -35,6 +41,7 @@ type Principal struct {
 	SecretAccessKey string   `json:"secretAccessKey,omitempty"`
 	Role            string   `json:"role"`
 	Workloads       []string `json:"workloads"`
+	Operations      []string `json:"operations,omitempty"`
 	Description     string   `json:"description,omitempty"`
 	CreatedTime     Time     `json:"createdTime"`
 	LastUpdatedTime Time     `json:"lastUpdatedTime"`

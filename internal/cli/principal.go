@@ -15,6 +15,9 @@ type principal behalfapi.Principal
 func (p principal) table() table {
 	t := fields("access key id", p.AccessKeyID, "role", p.Role, "workloads", list(p.Workloads), "description", p.Description,
 		"created", p.CreatedTime.String(), "updated", p.LastUpdatedTime.String())
+	if len(p.Operations) > 0 {
+		t.rows = append(t.rows, []string{"operations", list(p.Operations)})
+	}
 	if p.SecretAccessKey != "" {
 		t.rows = append(t.rows, []string{"secret access key", p.SecretAccessKey + "   (shown once; store it now)"})
 	}
@@ -30,18 +33,20 @@ requests with AWS Signature Version 4, and a role:
 
   admin    every operation, control and data plane
   runtime  the data plane only, for the workload identities it is granted
-           (use "*" to grant every workload)`,
+           (use "*" to grant every workload); --operation limits it to some
+           data-plane operations, e.g. to vend but not to complete users'
+           sessions (CompleteResourceTokenAuth)`,
 	}
 
 	var role, description string
-	var workloads []string
+	var workloads, operations []string
 	create := &cobra.Command{
-		Use:     "create --role admin|runtime [--workload NAME]...",
+		Use:     "create --role admin|runtime [--workload NAME]... [--operation NAME]...",
 		Short:   "Create a principal and print its secret access key (shown once)",
 		Example: "  behalf principal create --role runtime --workload my-agent",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := behalfapi.CreatePrincipalInput{Role: role, Workloads: workloads}
+			in := behalfapi.CreatePrincipalInput{Role: role, Workloads: workloads, Operations: operations}
 			if description != "" {
 				in.Description = &description
 			}
@@ -54,6 +59,7 @@ requests with AWS Signature Version 4, and a role:
 	}
 	create.Flags().StringVar(&role, "role", "runtime", "admin or runtime")
 	create.Flags().StringArrayVar(&workloads, "workload", nil, "workload identity a runtime principal may act for (repeatable; * for all)")
+	create.Flags().StringArrayVar(&operations, "operation", nil, "data-plane operation a runtime principal may call (repeatable; default all)")
 	create.Flags().StringVar(&description, "description", "", "free-form description")
 
 	get := &cobra.Command{
@@ -70,8 +76,8 @@ requests with AWS Signature Version 4, and a role:
 	}
 
 	var setRole string
-	var setWorkloads []string
-	var clearWorkloads bool
+	var setWorkloads, setOperations []string
+	var clearWorkloads, clearOperations bool
 	update := &cobra.Command{
 		Use:   "update ACCESS_KEY_ID",
 		Short: "Change a principal's role or granted workloads",
@@ -89,8 +95,16 @@ requests with AWS Signature Version 4, and a role:
 			case len(setWorkloads) > 0:
 				in.Workloads = &setWorkloads
 			}
-			if in.Role == nil && in.Workloads == nil {
-				return fmt.Errorf("nothing to update: give --role, --workload or --clear-workloads")
+			switch {
+			case clearOperations && len(setOperations) > 0:
+				return fmt.Errorf("use --operation or --all-operations, not both")
+			case clearOperations:
+				in.Operations = &[]string{}
+			case len(setOperations) > 0:
+				in.Operations = &setOperations
+			}
+			if in.Role == nil && in.Workloads == nil && in.Operations == nil {
+				return fmt.Errorf("nothing to update: give --role, --workload, --clear-workloads, --operation or --all-operations")
 			}
 			var out principal
 			if err := cf.call(cmd.Context(), "UpdatePrincipal", in, &out); err != nil {
@@ -102,6 +116,8 @@ requests with AWS Signature Version 4, and a role:
 	update.Flags().StringVar(&setRole, "role", "", "new role: admin or runtime")
 	update.Flags().StringArrayVar(&setWorkloads, "workload", nil, "granted workload (repeatable; replaces the list)")
 	update.Flags().BoolVar(&clearWorkloads, "clear-workloads", false, "remove every granted workload")
+	update.Flags().StringArrayVar(&setOperations, "operation", nil, "data-plane operation the principal may call (repeatable; replaces the list)")
+	update.Flags().BoolVar(&clearOperations, "all-operations", false, "allow every data-plane operation again")
 
 	del := &cobra.Command{
 		Use:   "delete ACCESS_KEY_ID",

@@ -6,6 +6,8 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/authz"
@@ -26,11 +28,6 @@ var (
 
 const maxGrants = 100
 
-// PrincipalBinding binds a principal's secret to its access key id.
-func PrincipalBinding(accessKeyID string) vault.Binding {
-	return vault.Binding{Kind: storage.SecretPrincipal, Owner: accessKeyID}
-}
-
 // NewAccessKey generates an access key pair in AWS's format: a 20-character
 // id and a 40-character secret (240 bits of entropy).
 func NewAccessKey() (id, secret string) {
@@ -50,7 +47,24 @@ func (in *createPrincipalInput) Validate(c *wire.Checker) {
 		c.Failf("secretAccessKey", "accessKeyId and secretAccessKey are given together or not at all")
 	}
 	checkRole(c, in.Role, true, in.Workloads)
+	checkOperations(c, in.Role, in.Operations)
 	c.OptString("description", in.Description, 0, 256, nil)
+}
+
+// checkOperations accepts a list of data-plane operations for a runtime
+// principal, so that, for one, an agent's principal can vend but not
+// complete users' sessions (CompleteResourceTokenAuth).
+func checkOperations(c *wire.Checker, role string, ops []string) {
+	allowed := authz.DataPlaneOperations()
+	c.Strings("operations", ops, 0, len(allowed), 1, 128, nil)
+	for i, op := range ops {
+		if !slices.Contains(allowed, op) {
+			c.Failf(fmt.Sprintf("operations[%d]", i), "must be one of %s", strings.Join(allowed, ", "))
+		}
+	}
+	if role == string(storage.RoleAdmin) && len(ops) > 0 {
+		c.Failf("operations", "applies to runtime principals only; admin principals may call every operation")
+	}
 }
 
 func checkRole(c *wire.Checker, role string, required bool, workloads []string) {
@@ -71,7 +85,7 @@ func principalOut(p storage.Principal) *behalfapi.Principal {
 	if ws == nil {
 		ws = []string{}
 	}
-	return &behalfapi.Principal{AccessKeyID: p.AccessKeyID, Role: string(p.Role), Workloads: ws, Description: p.Description,
+	return &behalfapi.Principal{AccessKeyID: p.AccessKeyID, Role: string(p.Role), Workloads: ws, Operations: p.Operations, Description: p.Description,
 		CreatedTime: behalfapi.Time(p.CreatedAt), LastUpdatedTime: behalfapi.Time(p.UpdatedAt)}
 }
 
@@ -88,6 +102,7 @@ func (s *Service) createPrincipal(ctx context.Context, c *wire.Call, in *createP
 	if in.Description != nil {
 		p.Description = *in.Description
 	}
+	p.Operations = in.Operations
 	if err := s.store.CreatePrincipal(ctx, p); err != nil {
 		return nil, storageError(err, "principal", id)
 	}
@@ -99,7 +114,7 @@ func (s *Service) createPrincipal(ctx context.Context, c *wire.Call, in *createP
 
 // NewPrincipal builds a principal record with its secret sealed.
 func (s *Service) NewPrincipal(ctx context.Context, id, secret string, role storage.Role, workloads []string) (storage.Principal, error) {
-	sealed, err := s.sealFor(ctx, secret, PrincipalBinding(id))
+	sealed, err := s.sealFor(ctx, secret, vault.PrincipalSecretBinding(id))
 	if err != nil {
 		return storage.Principal{}, err
 	}
@@ -157,6 +172,9 @@ func (in *updatePrincipalInput) Validate(c *wire.Checker) {
 	if in.Workloads != nil {
 		checkRole(c, role, false, *in.Workloads)
 	}
+	if in.Operations != nil {
+		checkOperations(c, role, *in.Operations)
+	}
 	c.OptString("description", in.Description, 0, 256, nil)
 }
 
@@ -174,12 +192,19 @@ func (s *Service) updatePrincipal(ctx context.Context, c *wire.Call, in *updateP
 		if in.Workloads != nil {
 			p.Workloads = *in.Workloads
 		}
+		if in.Operations != nil {
+			p.Operations = *in.Operations
+		}
 		if in.Description != nil {
 			p.Description = *in.Description
 		}
 		if p.Role == storage.RoleAdmin && len(p.Workloads) > 0 {
 			return p, wire.Validation("admin principals act for every workload; remove workloads or keep the runtime role",
 				wire.FieldError{Name: "workloads", Message: "applies to runtime principals only"})
+		}
+		if p.Role == storage.RoleAdmin && len(p.Operations) > 0 {
+			return p, wire.Validation("admin principals may call every operation; remove operations or keep the runtime role",
+				wire.FieldError{Name: "operations", Message: "applies to runtime principals only"})
 		}
 		return p, nil
 	})

@@ -484,7 +484,12 @@ func TestCrossAccess(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			claims := wat.Claims{Workload: workloadW1, WorkloadVersion: w1.CreatedAt.UnixMicro(), User: "id:alice", Principal: p1.ID}
+			minter, err := s.Server.Store().GetPrincipal(ctx(t), p1.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims := wat.Claims{Workload: workloadW1, WorkloadVersion: w1.CreatedAt.UnixMicro(), User: "id:alice", Principal: p1.ID,
+				PrincipalVersion: minter.CreatedAt.UnixMicro()}
 			past, _, err := watIssuer(t, s, func() time.Time { return time.Now().Add(-16 * time.Minute) }).Mint(claims, time.Time{})
 			if err != nil {
 				t.Fatal(err)

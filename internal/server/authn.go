@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/behalf-dev/behalf/internal/control"
 	"github.com/behalf-dev/behalf/internal/sigv4"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
@@ -55,7 +54,7 @@ func (a *authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 	if err != nil {
 		return wire.Caller{}, wire.Internal(err)
 	}
-	return wire.Caller{AccessKeyID: id, Role: p.Role, Workloads: p.Workloads}, nil
+	return wire.Caller{AccessKeyID: id, Role: p.Role, Workloads: p.Workloads, Operations: p.Operations, CreatedAt: p.CreatedAt}, nil
 }
 
 // principalCache keeps principals with their opened secrets for a few
@@ -170,7 +169,7 @@ func (c *principalCache) load(ctx context.Context, id string) cachedPrincipal {
 	if err != nil {
 		return cachedPrincipal{err: err}
 	}
-	secret, err := c.vault.Open(ctx, p.Secret, control.PrincipalBinding(id))
+	secret, err := c.vault.Open(ctx, p.Secret, vault.PrincipalSecretBinding(id))
 	if err != nil {
 		return cachedPrincipal{err: fmt.Errorf("open secret of principal %s: %w", id, err)}
 	}

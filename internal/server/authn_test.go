@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/behalf-dev/behalf/internal/control"
 	"github.com/behalf-dev/behalf/internal/sigv4"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
@@ -59,7 +58,7 @@ func newTestPrincipalCache(t *testing.T) (*principalCache, *countingStore, *vaul
 
 func createTestPrincipal(t *testing.T, st storage.Storage, v *vault.Vault, id string) {
 	t.Helper()
-	sealed, err := v.Seal(t.Context(), []byte("principal-secret-0123456789"), control.PrincipalBinding(id))
+	sealed, err := v.Seal(t.Context(), []byte("principal-secret-0123456789"), vault.PrincipalSecretBinding(id))
 	if err != nil {
 		t.Fatal(err)
 	}

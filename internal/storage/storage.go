@@ -62,7 +62,10 @@ type Principal struct {
 	Role        Role
 	// Workloads lists the workload identities a runtime principal may act
 	// for. Admin principals ignore it.
-	Workloads   []string
+	Workloads []string
+	// Operations limits a runtime principal to these data-plane
+	// operations; empty allows all. Admin principals ignore it.
+	Operations  []string
 	Description string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time

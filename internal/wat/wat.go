@@ -52,9 +52,13 @@ type Claims struct {
 	// token. Encryption keeps it from the agent holding this token.
 	UserToken string `json:"ujt,omitempty"`
 	Principal string `json:"prn"`
-	IssuedAt  int64  `json:"iat"`
-	Expiry    int64  `json:"exp"`
-	ID        string `json:"jti"`
+	// PrincipalVersion names the incarnation of the minting principal (its
+	// creation time in microseconds), so that a token does not come back
+	// to life when a deleted access key id is created again.
+	PrincipalVersion int64  `json:"pv"`
+	IssuedAt         int64  `json:"iat"`
+	Expiry           int64  `json:"exp"`
+	ID               string `json:"jti"`
 }
 
 // UserFromJWT names a user vouched for by an identity provider. It is
@@ -113,10 +117,6 @@ func NewIssuer(ctx context.Context, st storage.Storage, v *vault.Vault, opts Opt
 	return i, nil
 }
 
-func keyBinding(id string) vault.Binding {
-	return vault.Binding{Kind: storage.SecretServerKey, Owner: Purpose + "/" + id}
-}
-
 // Rotate keeps the key ring current: it creates a key when the newest is
 // older than RotationPeriod, deletes keys that can no longer have live
 // tokens, and reloads. Replicas call it periodically; two replicas racing
@@ -155,7 +155,7 @@ func (i *Issuer) createKey(ctx context.Context, now time.Time) error {
 	}
 	defer clear(raw)
 	id := uuid.Must(uuid.NewV7()).String()
-	sealed, err := i.vault.Seal(ctx, raw, keyBinding(id))
+	sealed, err := i.vault.Seal(ctx, raw, vault.ServerKeyBinding(Purpose, id))
 	if err != nil {
 		return fmt.Errorf("wat: seal key: %w", err)
 	}
@@ -168,7 +168,7 @@ func (i *Issuer) createKey(ctx context.Context, now time.Time) error {
 func (i *Issuer) load(ctx context.Context, keys []storage.ServerKey) error {
 	opened := make(map[string][]byte, len(keys))
 	for _, k := range keys {
-		raw, err := i.vault.Open(ctx, k.Key, keyBinding(k.ID))
+		raw, err := i.vault.Open(ctx, k.Key, vault.ServerKeyBinding(Purpose, k.ID))
 		if err != nil {
 			return fmt.Errorf("wat: open key %s: %w", k.ID, err)
 		}

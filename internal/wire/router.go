@@ -28,6 +28,12 @@ type Caller struct {
 	AccessKeyID string
 	Role        storage.Role
 	Workloads   []string
+	// Operations limits a runtime principal to these data-plane
+	// operations; empty allows all.
+	Operations []string
+	// CreatedAt names the principal's incarnation: an access key id
+	// deleted and created again is another principal.
+	CreatedAt time.Time
 }
 
 // Call is one authenticated, authorized API call.
@@ -40,6 +46,25 @@ type Call struct {
 	// Audit is what the handler learned about the call, for its audit
 	// record.
 	Audit AuditDetails
+
+	authz    Authorizer
+	actedFor bool
+}
+
+// ActFor establishes the workload identity a workload-scoped call acts
+// for: it names it in the audit record and checks the caller may act for
+// it. The router refuses success to a workload-scoped operation that did
+// not establish its workload.
+func (c *Call) ActFor(workload string) error {
+	c.Audit.Workload = workload
+	if c.authz == nil {
+		return Internal(errors.New("wire: ActFor outside a routed call"))
+	}
+	if err := c.authz.ActsFor(c.Caller, workload); err != nil {
+		return err
+	}
+	c.actedFor = true
+	return nil
 }
 
 // AuditDetails are the call-specific fields of an audit record.
@@ -130,9 +155,14 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, r *http.Request, body []byte) (Caller, error)
 }
 
-// Authorizer decides whether a caller may invoke an operation.
+// Authorizer decides whether a caller may invoke an operation and, for a
+// workload-scoped operation, act for a workload.
 type Authorizer interface {
 	Authorize(op string, c Caller) error
+	// WorkloadScoped reports whether op must establish its workload with
+	// Call.ActFor before it may succeed.
+	WorkloadScoped(op string) bool
+	ActsFor(c Caller, workload string) error
 }
 
 // Router serves a set of operations on the server's one mux, beside the
@@ -235,13 +265,18 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 		rt.fail(w, r, reqID, op.Name, Caller{}, err)
 		return
 	}
-	call := &Call{Op: op.Name, RequestID: reqID, Caller: caller, Request: r, Body: body}
+	call := &Call{Op: op.Name, RequestID: reqID, Caller: caller, Request: r, Body: body, authz: rt.authz}
 	if err := rt.authz.Authorize(op.Name, caller); err != nil {
 		rt.record(ctx, op, call, err)
 		rt.fail(w, r, reqID, op.Name, caller, err)
 		return
 	}
 	status, out, err := op.Serve(ctx, call)
+	if err == nil && !call.actedFor && rt.authz.WorkloadScoped(op.Name) {
+		// Fail closed: a handler that forgot the workload check must not
+		// hand out what it produced.
+		err = Internal(fmt.Errorf("workload-scoped operation %s returned without establishing its workload (Call.ActFor)", op.Name))
+	}
 	if auditErr := rt.record(ctx, op, call, err); auditErr != nil && err == nil {
 		// The call succeeded but left no record: withhold its result.
 		err = Internal(fmt.Errorf("audit record not written: %w", auditErr))

@@ -109,6 +109,8 @@ type allowAll struct{}
 func (allowAll) Authenticate(context.Context, *http.Request, []byte) (Caller, error) {
 	return Caller{AccessKeyID: "AKIDTEST"}, nil
 }
+func (allowAll) WorkloadScoped(string) bool   { return false }
+func (allowAll) ActsFor(Caller, string) error { return nil }
 func (allowAll) Authorize(op string, c Caller) error {
 	if op == "Forbidden" {
 		return AccessDenied("no")

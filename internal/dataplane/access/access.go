@@ -155,8 +155,8 @@ func (c *Checker) Authorize(ctx context.Context, call *wire.Call, token, provide
 	if err != nil {
 		return Verified{}, err
 	}
-	call.Audit.Workload, call.Audit.User = claims.Workload, claims.User
-	if err := authz.CheckActsFor(call.Caller, claims.Workload); err != nil {
+	call.Audit.User = claims.User
+	if err := call.ActFor(claims.Workload); err != nil {
 		return Verified{}, err
 	}
 	if err := c.checkMinter(ctx, call.Caller, claims); err != nil {
@@ -190,11 +190,11 @@ func (c *Checker) open(ctx context.Context, token string) (wat.Claims, error) {
 	return claims, nil
 }
 
-// checkMinter checks the principal that minted a token may still act for
-// its workload.
+// checkMinter checks the principal that minted a token still exists, in
+// the incarnation that minted it, and may still act for its workload.
 func (c *Checker) checkMinter(ctx context.Context, caller wire.Caller, claims wat.Claims) error {
 	if claims.Principal == caller.AccessKeyID {
-		return nil
+		return checkPrincipalVersion(caller.CreatedAt, claims)
 	}
 	p, err := c.Principal(ctx, claims.Principal)
 	switch {
@@ -203,8 +203,18 @@ func (c *Checker) checkMinter(ctx context.Context, caller wire.Caller, claims wa
 	case err != nil:
 		return wire.Internal(err)
 	}
+	if err := checkPrincipalVersion(p.CreatedAt, claims); err != nil {
+		return err
+	}
 	if !authz.ActsFor(wire.Caller{AccessKeyID: p.AccessKeyID, Role: p.Role, Workloads: p.Workloads}, claims.Workload) {
 		return wire.AccessDenied("the principal that minted this workload access token is not granted workload identity %s", claims.Workload)
+	}
+	return nil
+}
+
+func checkPrincipalVersion(created time.Time, claims wat.Claims) error {
+	if created.UnixMicro() != claims.PrincipalVersion {
+		return wire.AccessDenied("the principal that minted this workload access token was deleted and created again since")
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -53,8 +52,8 @@ func (s *Service) completeResourceTokenAuth(ctx context.Context, c *wire.Call, i
 	if err != nil {
 		return nil, wire.Internal(err)
 	}
-	c.Audit.Workload, c.Audit.Provider = sess.Workload, s.Access.ProviderName(ctx, sess.ProviderID)
-	if err := authz.CheckActsFor(c.Caller, sess.Workload); err != nil {
+	c.Audit.Provider = s.Access.ProviderName(ctx, sess.ProviderID)
+	if err := c.ActFor(sess.Workload); err != nil {
 		return nil, err
 	}
 	var user string

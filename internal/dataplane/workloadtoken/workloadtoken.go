@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wat"
@@ -38,13 +37,10 @@ func (s *Service) Operations() []wire.Operation {
 	)
 }
 
-var jwtPattern = wire.Pattern(`[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+`)
-
 // workloadForMinting loads the workload a token is being minted for and
 // checks the caller may act for it.
 func (s *Service) workloadForMinting(ctx context.Context, c *wire.Call, name string) (storage.WorkloadIdentity, error) {
-	c.Audit.Workload = name
-	if err := authz.CheckActsFor(c.Caller, name); err != nil {
+	if err := c.ActFor(name); err != nil {
 		return storage.WorkloadIdentity{}, err
 	}
 	w, err := s.access.Workload(ctx, name)
@@ -64,7 +60,7 @@ type tokenOutput struct {
 func (s *Service) mint(c *wire.Call, w storage.WorkloadIdentity, user, userToken string, notAfter time.Time) (*tokenOutput, error) {
 	c.Audit.User = user
 	token, _, err := s.tokens.Mint(wat.Claims{Workload: w.Name, WorkloadVersion: w.CreatedAt.UnixMicro(), User: user, UserToken: userToken,
-		Principal: c.Caller.AccessKeyID}, notAfter)
+		Principal: c.Caller.AccessKeyID, PrincipalVersion: c.Caller.CreatedAt.UnixMicro()}, notAfter)
 	if errors.Is(err, wat.ErrExpired) {
 		return nil, wire.Unauthorized("the user token expires now; get a fresh one")
 	}
@@ -98,7 +94,7 @@ type forJWTInput struct {
 func (in *forJWTInput) Validate(c *wire.Checker) {
 	in.workloadInput.Validate(c)
 	c.String("userToken", in.UserToken, 1, 131072, nil)
-	if in.UserToken != "" && len(in.UserToken) <= 131072 && !jwtPattern.MatchString(in.UserToken) {
+	if in.UserToken != "" && len(in.UserToken) <= 131072 && !isCompactJWT(in.UserToken) {
 		c.Failf("userToken", "must be a JWT (three base64url segments separated by dots)")
 	}
 }
@@ -131,4 +127,26 @@ func (s *Service) getWorkloadAccessTokenForUserID(ctx context.Context, c *wire.C
 		return nil, err
 	}
 	return s.mint(c, w, wat.UserFromID(in.UserID), "", time.Time{})
+}
+
+// isCompactJWT reports whether s has the shape of AgentCore's
+// UserTokenType (the AWS API reference of GetWorkloadAccessTokenForJWT):
+// three non-empty segments of base64url characters (and '=') separated by
+// dots. A loop rather than a regular expression: this runs on every call.
+func isCompactJWT(s string) bool {
+	dots, segment := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if segment == 0 || dots == 2 {
+				return false
+			}
+			dots, segment = dots+1, 0
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '=':
+			segment++
+		default:
+			return false
+		}
+	}
+	return dots == 2 && segment > 0
 }

@@ -14,6 +14,7 @@ func newPrincipal(id string) storage.Principal {
 		Secret:      storage.Sealed{KeyID: "key-1", Blob: []byte("sealed:" + id)},
 		Role:        storage.RoleRuntime,
 		Workloads:   []string{"agent-a", "agent-b"},
+		Operations:  []string{"GetResourceOauth2Token"},
 		Description: "principal " + id,
 		CreatedAt:   past(),
 		UpdatedAt:   past(),
@@ -28,7 +29,7 @@ func storedPrincipal(p storage.Principal) storage.Principal {
 func testPrincipals(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	admin := newPrincipal("AKIAADMIN")
-	admin.Role, admin.Workloads = storage.RoleAdmin, nil
+	admin.Role, admin.Workloads, admin.Operations = storage.RoleAdmin, nil, nil
 	runtime := newPrincipal("AKIARUNTIME")
 	mustOK(t, s.CreatePrincipal(ctx, runtime), "create runtime principal")
 	mustOK(t, s.CreatePrincipal(ctx, admin), "create admin principal")

@@ -9,7 +9,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage"
 )
 
-const principalColumns = `access_key_id, secret_key_id, secret, role, workloads, description, created_at, updated_at`
+const principalColumns = `access_key_id, secret_key_id, secret, role, workloads, operations, description, created_at, updated_at`
 
 // bootstrapLockKey names the PostgreSQL advisory lock that serialises
 // BootstrapPrincipal across replicas.
@@ -19,16 +19,20 @@ func scanPrincipal(row scanner) (storage.Principal, error) {
 	var (
 		p                storage.Principal
 		role, workloads  string
+		operations       string
 		secretKeyID      sql.NullString
 		secret           []byte
 		created, updated int64
 	)
-	if err := row.Scan(&p.AccessKeyID, &secretKeyID, &secret, &role, &workloads, &p.Description, &created, &updated); err != nil {
+	if err := row.Scan(&p.AccessKeyID, &secretKeyID, &secret, &role, &workloads, &operations, &p.Description, &created, &updated); err != nil {
 		return storage.Principal{}, err
 	}
 	p.Secret = sealedFromColumns(secretKeyID, secret)
 	p.Role = storage.Role(role)
 	if err := decodeJSON("principals.workloads", workloads, &p.Workloads); err != nil {
+		return storage.Principal{}, err
+	}
+	if err := decodeJSON("principals.operations", operations, &p.Operations); err != nil {
 		return storage.Principal{}, err
 	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -50,18 +54,28 @@ func getPrincipal(ctx context.Context, c conn, accessKeyID, suffix string) (stor
 // insertPrincipal inserts p and reports false when its access key id is
 // taken.
 func insertPrincipal(ctx context.Context, c conn, p storage.Principal) (bool, error) {
-	workloads, err := encodeJSON(p.Workloads)
+	workloads, operations, err := encodePrincipalLists(p)
 	if err != nil {
-		return false, fmt.Errorf("sqlstore: encode principal %q: %w", p.AccessKeyID, err)
+		return false, err
 	}
 	keyID, secret := sealedArgs(p.Secret)
 	ok, err := c.execOne(ctx,
-		`INSERT INTO principals (`+principalColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		p.AccessKeyID, keyID, secret, string(p.Role), workloads, p.Description, micros(p.CreatedAt), micros(p.UpdatedAt))
+		`INSERT INTO principals (`+principalColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		p.AccessKeyID, keyID, secret, string(p.Role), workloads, operations, p.Description, micros(p.CreatedAt), micros(p.UpdatedAt))
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: insert principal %q: %w", p.AccessKeyID, err)
 	}
 	return ok, nil
+}
+
+func encodePrincipalLists(p storage.Principal) (workloads, operations string, err error) {
+	if workloads, err = encodeJSON(p.Workloads); err == nil {
+		operations, err = encodeJSON(p.Operations)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("sqlstore: encode principal %q: %w", p.AccessKeyID, err)
+	}
+	return workloads, operations, nil
 }
 
 func (s *Store) CreatePrincipal(ctx context.Context, p storage.Principal) error {
@@ -126,15 +140,15 @@ func (s *Store) UpdatePrincipal(ctx context.Context, accessKeyID string, fn func
 			return err
 		}
 		next.AccessKeyID, next.CreatedAt, next.UpdatedAt = cur.AccessKeyID, cur.CreatedAt, s.timestamp()
-		workloads, err := encodeJSON(next.Workloads)
+		workloads, operations, err := encodePrincipalLists(next)
 		if err != nil {
-			return fmt.Errorf("sqlstore: encode principal %q: %w", accessKeyID, err)
+			return err
 		}
 		keyID, secret := sealedArgs(next.Secret)
 		if _, err := tx.exec(ctx,
-			`UPDATE principals SET secret_key_id = ?, secret = ?, role = ?, workloads = ?, description = ?, updated_at = ?
+			`UPDATE principals SET secret_key_id = ?, secret = ?, role = ?, workloads = ?, operations = ?, description = ?, updated_at = ?
 			WHERE access_key_id = ?`,
-			keyID, secret, string(next.Role), workloads, next.Description, micros(next.UpdatedAt), accessKeyID); err != nil {
+			keyID, secret, string(next.Role), workloads, operations, next.Description, micros(next.UpdatedAt), accessKeyID); err != nil {
 			return fmt.Errorf("sqlstore: update principal %q: %w", accessKeyID, err)
 		}
 		stored = next
