@@ -73,16 +73,11 @@ func (s *Service) apiKeyOutput(p storage.APIKeyProvider, withTimes bool) *apiKey
 	return out
 }
 
-// APIKeyBinding binds an API key to its provider record.
-func APIKeyBinding(providerID string) vault.Binding {
-	return vault.Binding{Kind: storage.SecretAPIKey, Owner: providerID}
-}
-
 func (s *Service) createAPIKeyProvider(ctx context.Context, c *wire.Call, in *createAPIKeyProviderInput) (*apiKeyProviderOutput, error) {
 	c.Audit.Provider = in.Name
 	now := time.Now()
 	p := storage.APIKeyProvider{ID: uuid.NewString(), Name: in.Name, CreatedAt: now, UpdatedAt: now}
-	sealed, err := s.sealFor(ctx, *in.APIKey, APIKeyBinding(p.ID))
+	sealed, err := s.sealFor(ctx, *in.APIKey, vault.APIKeyBinding(p.ID))
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +123,7 @@ func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *up
 		return nil, storageError(err, "API key credential provider", in.Name)
 	}
 	// Seal outside the transaction: the updater may run more than once.
-	sealed, err := s.sealFor(ctx, *in.APIKey, APIKeyBinding(current.ID))
+	sealed, err := s.sealFor(ctx, *in.APIKey, vault.APIKeyBinding(current.ID))
 	if err != nil {
 		return nil, err
 	}

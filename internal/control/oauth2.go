@@ -23,7 +23,7 @@ const CallbackPath = "/identities/oauth2/callback/"
 
 // OAuth2ClientSecretBinding binds a client secret to its provider record.
 func OAuth2ClientSecretBinding(providerID string) vault.Binding {
-	return vault.Binding{Kind: storage.SecretOAuth2ClientSecret, Owner: providerID}
+	return vault.ClientSecretBinding(providerID)
 }
 
 var discoveryURLPattern = wire.Pattern(`.+/\.well-known/(openid-configuration|oauth-authorization-server)`)

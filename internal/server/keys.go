@@ -30,7 +30,7 @@ func serverKey(ctx context.Context, st storage.Storage, v *vault.Vault, purpose 
 			return nil, err
 		}
 		id := uuid.Must(uuid.NewV7()).String()
-		sealed, err := v.Seal(ctx, raw, serverKeyBinding(purpose, id))
+		sealed, err := v.Seal(ctx, raw, vault.ServerKeyBinding(purpose, id))
 		clear(raw)
 		if err != nil {
 			return nil, err
@@ -43,15 +43,11 @@ func serverKey(ctx context.Context, st storage.Storage, v *vault.Vault, purpose 
 		}
 	}
 	k := keys[0]
-	raw, err := v.Open(ctx, k.Key, serverKeyBinding(purpose, k.ID))
+	raw, err := v.Open(ctx, k.Key, vault.ServerKeyBinding(purpose, k.ID))
 	if err != nil {
 		return nil, fmt.Errorf("open %s key: %w", purpose, err)
 	}
 	return raw, nil
-}
-
-func serverKeyBinding(purpose, id string) vault.Binding {
-	return vault.Binding{Kind: storage.SecretServerKey, Owner: purpose + "/" + id}
 }
 
 // auditor adapts the audit log to the router.

@@ -1,0 +1,211 @@
+package vault_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
+	"github.com/behalf-dev/behalf/internal/vault"
+)
+
+// secretKind stores one record of a kind, its secret sealed through the
+// kind's helper in bindings.go, and reads it back.
+type secretKind struct {
+	kind  storage.SecretKind
+	store func(ctx context.Context, st storage.Storage, v *vault.Vault, secret []byte) error
+	load  func(ctx context.Context, st storage.Storage, v *vault.Vault) (storage.Sealed, []byte, error)
+}
+
+var sessionRow = storage.OAuthSession{ID: "session-1", StateHash: bytes.Repeat([]byte{1}, 32), ProviderID: "provider-1", Workload: "agent-1",
+	User: "id:alice", Status: storage.SessionAuthorized, Request: []byte(`{}`)}
+
+var connectionKey = storage.ConnectionKey{ProviderID: "provider-1", Workload: "agent-1", User: "id:bob"}
+
+// secretKinds covers every storage.SecretKind.
+var secretKinds = []secretKind{
+	{storage.SecretPrincipal,
+		func(ctx context.Context, st storage.Storage, v *vault.Vault, secret []byte) error {
+			sealed, err := v.Seal(ctx, secret, vault.PrincipalSecretBinding("AKIDROUNDTRIP0001"))
+			if err != nil {
+				return err
+			}
+			return st.CreatePrincipal(ctx, storage.Principal{AccessKeyID: "AKIDROUNDTRIP0001", Secret: sealed, Role: storage.RoleRuntime})
+		},
+		func(ctx context.Context, st storage.Storage, v *vault.Vault) (storage.Sealed, []byte, error) {
+			p, err := st.GetPrincipal(ctx, "AKIDROUNDTRIP0001")
+			if err != nil {
+				return storage.Sealed{}, nil, err
+			}
+			raw, err := v.Open(ctx, p.Secret, vault.PrincipalSecretBinding(p.AccessKeyID))
+			return p.Secret, raw, err
+		}},
+	{storage.SecretOAuth2ClientSecret,
+		func(ctx context.Context, st storage.Storage, v *vault.Vault, secret []byte) error {
+			sealed, err := v.SealClientSecret(ctx, "provider-1", secret)
+			if err != nil {
+				return err
+			}
+			return st.CreateOAuth2Provider(ctx, storage.OAuth2Provider{ID: "provider-1", Name: "oauth", Vendor: "CustomOauth2",
+				Config: []byte(`{}`), ClientSecret: sealed}, nil)
+		},
+		func(ctx context.Context, st storage.Storage, v *vault.Vault) (storage.Sealed, []byte, error) {
+			p, err := st.GetOAuth2Provider(ctx, "oauth")
+			if err != nil {
+				return storage.Sealed{}, nil, err
+			}
+			raw, err := v.OpenClientSecret(ctx, p)
+			return p.ClientSecret, raw, err
+		}},
+	{storage.SecretAPIKey,
+		func(ctx context.Context, st storage.Storage, v *vault.Vault, secret []byte) error {
+			sealed, err := v.SealAPIKey(ctx, "provider-2", secret)
+			if err != nil {
+				return err
+			}
+			return st.CreateAPIKeyProvider(ctx, storage.APIKeyProvider{ID: "provider-2", Name: "apikey", APIKey: sealed}, nil)
+		},
+		func(ctx context.Context, st storage.Storage, v *vault.Vault) (storage.Sealed, []byte, error) {
+			p, err := st.GetAPIKeyProvider(ctx, "apikey")
+			if err != nil {
+				return storage.Sealed{}, nil, err
+			}
+			raw, err := v.OpenAPIKey(ctx, p)
+			return p.APIKey, raw, err
+		}},
+	{storage.SecretServerKey,
+		func(ctx context.Context, st storage.Storage, v *vault.Vault, secret []byte) error {
+			sealed, err := v.Seal(ctx, secret, vault.ServerKeyBinding("test-purpose", "key-1"))
+			if err != nil {
+				return err
+			}
+			return st.CreateServerKey(ctx, storage.ServerKey{Purpose: "test-purpose", ID: "key-1", Key: sealed, CreatedAt: time.Now()})
+		},
+		func(ctx context.Context, st storage.Storage, v *vault.Vault) (storage.Sealed, []byte, error) {
+			keys, err := st.ListServerKeys(ctx, "test-purpose")
+			if err != nil || len(keys) != 1 {
+				return storage.Sealed{}, nil, err
+			}
+			raw, err := v.Open(ctx, keys[0].Key, vault.ServerKeyBinding(keys[0].Purpose, keys[0].ID))
+			return keys[0].Key, raw, err
+		}},
+	{storage.SecretCachedToken,
+		func(ctx context.Context, st storage.Storage, v *vault.Vault, secret []byte) error {
+			sealed, err := v.Seal(ctx, secret, vault.CachedTokenBinding("provider-1", "agent-1", "cache-key"))
+			if err != nil {
+				return err
+			}
+			return st.PutCachedToken(ctx, storage.CachedToken{ProviderID: "provider-1", Workload: "agent-1", Key: "cache-key", Token: sealed,
+				ExpiresAt: time.Now().Add(time.Hour), CreatedAt: time.Now()})
+		},
+		func(ctx context.Context, st storage.Storage, v *vault.Vault) (storage.Sealed, []byte, error) {
+			ct, err := st.GetCachedToken(ctx, "provider-1", "agent-1", "cache-key")
+			if err != nil {
+				return storage.Sealed{}, nil, err
+			}
+			raw, err := v.Open(ctx, ct.Token, vault.CachedTokenBinding(ct.ProviderID, ct.Workload, ct.Key))
+			return ct.Token, raw, err
+		}},
+	{storage.SecretSession,
+		func(ctx context.Context, st storage.Storage, v *vault.Vault, secret []byte) error {
+			sess := sessionRow
+			sealed, err := v.Seal(ctx, secret, vault.SessionBinding(sess.ID, sess.Workload, sess.User))
+			if err != nil {
+				return err
+			}
+			sess.Secrets, sess.CreatedAt, sess.UpdatedAt, sess.ExpiresAt = sealed, time.Now(), time.Now(), time.Now().Add(time.Hour)
+			return st.CreateOAuthSession(ctx, sess)
+		},
+		func(ctx context.Context, st storage.Storage, v *vault.Vault) (storage.Sealed, []byte, error) {
+			sess, err := st.GetOAuthSession(ctx, sessionRow.ID)
+			if err != nil {
+				return storage.Sealed{}, nil, err
+			}
+			raw, err := v.Open(ctx, sess.Secrets, vault.SessionBinding(sess.ID, sess.Workload, sess.User))
+			return sess.Secrets, raw, err
+		}},
+	{storage.SecretConnection,
+		func(ctx context.Context, st storage.Storage, v *vault.Vault, secret []byte) error {
+			sealed, err := v.Seal(ctx, secret, vault.ConnectionBinding(connectionKey))
+			if err != nil {
+				return err
+			}
+			sess := sessionRow
+			sess.ID, sess.StateHash, sess.User = "session-2", bytes.Repeat([]byte{2}, 32), connectionKey.User
+			sess.CreatedAt, sess.UpdatedAt, sess.ExpiresAt = time.Now(), time.Now(), time.Now().Add(time.Hour)
+			if err := st.CreateOAuthSession(ctx, sess); err != nil {
+				return err
+			}
+			return st.CompleteOAuthSession(ctx, sess.ID, storage.Connection{ConnectionKey: connectionKey, Status: storage.ConnectionActive,
+				Details: []byte(`{}`), Tokens: sealed, CreatedAt: time.Now(), UpdatedAt: time.Now(), LastUsedAt: time.Now()})
+		},
+		func(ctx context.Context, st storage.Storage, v *vault.Vault) (storage.Sealed, []byte, error) {
+			conn, err := st.GetConnection(ctx, connectionKey)
+			if err != nil {
+				return storage.Sealed{}, nil, err
+			}
+			raw, err := v.Open(ctx, conn.Tokens, vault.ConnectionBinding(conn.ConnectionKey))
+			return conn.Tokens, raw, err
+		}},
+}
+
+// Every kind of secret, sealed through its helper in bindings.go, survives
+// a new key (SetTokenVaultCMK) and the re-wrap that follows: rotation maps
+// each stored reference back to the binding the helper built, and each
+// opens afterwards under the new key.
+func TestEverySecretKindSurvivesRotation(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	kr, err := vault.OpenLocalKeyring(filepath.Join(dir, "keyring.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.New(ctx, kr, kr.ServiceKeyID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlstore.Open(ctx, filepath.Join(dir, "behalf.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+
+	// Cached tokens, sessions and connections belong to a workload.
+	if err := st.CreateWorkloadIdentity(ctx, storage.WorkloadIdentity{Name: "agent-1", CreatedAt: time.Now(), UpdatedAt: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	secretOf := func(k storage.SecretKind) []byte { return []byte("secret of " + string(k)) }
+	for _, k := range secretKinds {
+		if err := k.store(ctx, st, v, secretOf(k.kind)); err != nil {
+			t.Fatalf("%s: store: %v", k.kind, err)
+		}
+	}
+	newKey, err := kr.Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.SetCurrent(ctx, newKey); err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.RewrapStale(ctx, st, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rewrapped != len(secretKinds) || len(res.Skipped) > 0 {
+		t.Errorf("re-wrapped %d secrets, skipped %v; want %d re-wrapped", res.Rewrapped, res.Skipped, len(secretKinds))
+	}
+	for _, k := range secretKinds {
+		sealed, raw, err := k.load(ctx, st, v)
+		switch {
+		case err != nil:
+			t.Errorf("%s: open after re-wrap: %v", k.kind, err)
+		case sealed.KeyID != newKey:
+			t.Errorf("%s: still sealed under %s, want %s", k.kind, sealed.KeyID, newKey)
+		case !bytes.Equal(raw, secretOf(k.kind)):
+			t.Errorf("%s: opened %q", k.kind, raw)
+		}
+	}
+}
