@@ -129,6 +129,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 
 	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL)
+	s.assemblePlanes(principals, auditKey, users, outbound)
+
+	if err := s.bootstrapAdmin(ctx, opts.Getenv); err != nil {
+		return nil, err
+	}
+
+	s.handler = s.mount(principals)
+	return s, nil
+}
+
+// assemblePlanes builds the data plane and the control plane.
+func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, users access.UserVerifier, outbound *http.Client) {
+	cfg := s.cfg
 	arns := control.ARNs{Region: cfg.Region, AccountID: cfg.AccountID}
 	authorizerNames := make([]string, len(cfg.InboundAuthorizers))
 	for i, a := range cfg.InboundAuthorizers {
@@ -139,7 +152,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		OAuth:     &oauthclient.Client{HTTP: outbound, UserAgent: "behalf (+https://github.com/behalf-dev/behalf)"},
 		Principal: principals.principal,
 		Audit:     auditor{s.audit},
-		Log:       log,
+		Log:       s.log,
 		Federation: federation.Options{
 			SessionTTL: cfg.SessionTTL, CallbackBase: cfg.PublicURL + control.CallbackPath,
 			CallbackPattern: control.CallbackPath + "{provider}", Development: cfg.Development,
@@ -155,19 +168,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		Audit:            auditReader{store: s.store, key: auditKey},
 		Connections:      s.data.Federation,
 	}, control.Config{ARNs: arns, PublicURL: cfg.PublicURL, InboundAuthorizers: authorizerNames})
+}
 
-	if err := s.bootstrapAdmin(ctx, opts.Getenv); err != nil {
-		return nil, err
-	}
-
-	// One mux: the API router and every package's own routes.
+// mount builds the server's one mux: the API router registers the
+// operations on it, and each package mounts its own routes.
+func (s *Server) mount(principals *principalCache) *http.ServeMux {
 	mux := http.NewServeMux()
-	s.router = wire.NewRouter(mux, throttle(newAuthenticator(cfg.Region, principals), cfg.RequestsPerSecond, cfg.RequestBurst), authz.Authorizer{}, auditor{s.audit}, log)
+	s.router = wire.NewRouter(mux, throttle(newAuthenticator(s.cfg.Region, principals), s.cfg.RequestsPerSecond, s.cfg.RequestBurst), authz.Authorizer{}, auditor{s.audit}, s.log)
 	s.control.Mount(s.router)
 	s.data.Mount(s.router, mux)
 	s.mountHealth(mux)
-	s.handler = mux
-	return s, nil
+	return mux
 }
 
 // Operations lists the API operations served.

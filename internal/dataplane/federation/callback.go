@@ -27,64 +27,76 @@ import (
 func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	state := q.Get("state")
-	if state == "" || len(state) > 512 {
-		s.page(w, http.StatusBadRequest, "This sign-in link is not valid", "The provider sent no state. Start again from the application.")
+	sess, bad := s.callbackSession(ctx, q.Get("state"), r.PathValue("provider"))
+	if bad != nil {
+		s.page(w, bad.status, bad.title, bad.body)
 		return
+	}
+	ev := wire.AuditEvent{Operation: "OAuth2Callback", Principal: "browser", Outcome: "failure",
+		AuditDetails: wire.AuditDetails{Workload: sess.Workload, User: sess.User, Provider: s.Access.ProviderName(ctx, sess.ProviderID)}}
+	returnURL, refused := s.redeem(ctx, sess, q)
+	if refused != nil {
+		if refused.failReason != "" {
+			s.failSession(ctx, sess.ID, refused.failReason)
+		}
+		s.audit(ctx, ev, refused.errType)
+		s.page(w, refused.status, refused.title, refused.body)
+		return
+	}
+	ev.Outcome = "success"
+	s.audit(ctx, ev, "")
+	http.Redirect(w, r, returnURL, http.StatusFound)
+}
+
+// refusal is the page a callback shows instead of redirecting.
+type refusal struct {
+	status      int
+	title, body string
+	// errType is the error type of the callback's audit record;
+	// failReason, when set, ends the session as FAILED.
+	errType, failReason string
+}
+
+var linkUsed = &refusal{status: http.StatusConflict, title: "This sign-in link was already used", body: "Start again from the application.",
+	errType: "AccessDeniedException"}
+
+// callbackSession finds the session a callback's state names.
+func (s *Service) callbackSession(ctx context.Context, state, providerID string) (storage.OAuthSession, *refusal) {
+	if state == "" || len(state) > 512 {
+		return storage.OAuthSession{}, &refusal{status: http.StatusBadRequest, title: "This sign-in link is not valid",
+			body: "The provider sent no state. Start again from the application."}
 	}
 	hash := sha256.Sum256([]byte(state))
 	sess, err := s.Store.GetOAuthSessionByState(ctx, hash[:])
-	if err != nil || sess.ProviderID != r.PathValue("provider") {
-		s.page(w, http.StatusBadRequest, "This sign-in link is not valid", "It is unknown, or was meant for another provider. Start again from the application.")
-		return
+	if err != nil || sess.ProviderID != providerID {
+		return sess, &refusal{status: http.StatusBadRequest, title: "This sign-in link is not valid",
+			body: "It is unknown, or was meant for another provider. Start again from the application."}
 	}
-	ev := wire.AuditEvent{Operation: "OAuth2Callback", Principal: "browser", AuditDetails: wire.AuditDetails{Workload: sess.Workload, User: sess.User, Provider: s.Access.ProviderName(ctx, sess.ProviderID)}, Outcome: "failure"}
+	return sess, nil
+}
+
+// redeem checks the session is still waiting for its code, claims it and
+// exchanges the code; it returns where to send the browser.
+func (s *Service) redeem(ctx context.Context, sess storage.OAuthSession, q url.Values) (string, *refusal) {
 	switch {
 	case sess.Status != storage.SessionInProgress:
-		s.audit(ctx, ev, "AccessDeniedException")
-		s.page(w, http.StatusConflict, "This sign-in link was already used", "Start again from the application.")
-		return
+		return "", linkUsed
 	case s.Now().After(sess.ExpiresAt):
-		s.audit(ctx, ev, "AccessDeniedException")
-		s.page(w, http.StatusGone, "This sign-in link has expired", "Start again from the application.")
-		return
+		return "", &refusal{status: http.StatusGone, title: "This sign-in link has expired", body: "Start again from the application.",
+			errType: "AccessDeniedException"}
 	}
 	if code := q.Get("error"); code != "" {
-		reason := "the provider answered " + clip(code, 64)
-		if d := q.Get("error_description"); d != "" {
-			reason += ": " + clip(d, 256)
-		}
-		s.failSession(ctx, sess.ID, reason)
-		s.audit(ctx, ev, "AccessDeniedException")
-		title := "Sign-in did not complete"
-		if code == "access_denied" {
-			title = "You declined access"
-		}
-		s.page(w, http.StatusOK, title, strings.ToUpper(reason[:1])+reason[1:]+". No access was granted; you can close this tab.")
-		return
+		return "", providerRefusal(code, q.Get("error_description"))
 	}
 	code := q.Get("code")
 	if code == "" || len(code) > 4096 {
-		s.failSession(ctx, sess.ID, "the provider sent no authorization code")
-		s.audit(ctx, ev, "ValidationException")
-		s.page(w, http.StatusBadRequest, "Sign-in did not complete", "The provider sent no authorization code. Start again from the application.")
-		return
+		return "", &refusal{status: http.StatusBadRequest, title: "Sign-in did not complete", errType: "ValidationException",
+			body:       "The provider sent no authorization code. Start again from the application.",
+			failReason: "the provider sent no authorization code"}
 	}
-	// Claim the session before redeeming the code: a second callback with
-	// the same state (a reload, a double click, a replay) must not redeem
-	// it again — providers that detect reuse revoke every token issued
-	// for the code (RFC 6749 §4.1.2).
-	_, err = s.Store.UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
-		if cur.Status != storage.SessionInProgress {
-			return cur, storage.ErrConflict
-		}
-		cur.Status, cur.UpdatedAt = storage.SessionExchanging, s.Now()
-		return cur, nil
-	})
+	err := s.claim(ctx, sess.ID)
 	if errors.Is(err, storage.ErrConflict) {
-		s.audit(ctx, ev, "AccessDeniedException")
-		s.page(w, http.StatusConflict, "This sign-in link was already used", "Start again from the application.")
-		return
+		return "", linkUsed
 	}
 	var returnURL string
 	if err == nil {
@@ -92,22 +104,54 @@ func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
 		returnURL, err = s.exchangeCode(context.WithoutCancel(ctx), sess, code)
 	}
 	if err != nil {
-		e := wire.AsError(err)
-		status, reason := e.Status, e.Message
-		if e.Hidden() {
-			status, reason = http.StatusInternalServerError, "behalf could not complete the sign-in because of an internal error"
-			if s.Log != nil {
-				s.Log.LogAttrs(ctx, slog.LevelError, "OAuth2 callback failed", slog.String("session", sess.ID), slog.String("cause", err.Error()))
-			}
-		}
-		s.failSession(ctx, sess.ID, reason)
-		s.audit(ctx, ev, e.Type)
-		s.page(w, status, "Sign-in did not complete", strings.ToUpper(reason[:1])+reason[1:]+". Start again from the application.")
-		return
+		return "", s.exchangeRefusal(ctx, sess.ID, err)
 	}
-	ev.Outcome = "success"
-	s.audit(ctx, ev, "")
-	http.Redirect(w, r, returnURL, http.StatusFound)
+	return returnURL, nil
+}
+
+// providerRefusal reports the provider's error response (RFC 6749
+// §4.1.2.1): the session fails.
+func providerRefusal(code, description string) *refusal {
+	reason := "the provider answered " + clip(code, 64)
+	if description != "" {
+		reason += ": " + clip(description, 256)
+	}
+	title := "Sign-in did not complete"
+	if code == "access_denied" {
+		title = "You declined access"
+	}
+	return &refusal{status: http.StatusOK, title: title, body: strings.ToUpper(reason[:1]) + reason[1:] + ". No access was granted; you can close this tab.",
+		errType: "AccessDeniedException", failReason: reason}
+}
+
+// claim marks a session as exchanging its code before the code is
+// redeemed: a second callback with the same state (a reload, a double
+// click, a replay) must not redeem it again — providers that detect reuse
+// revoke every token issued for the code (RFC 6749 §4.1.2).
+func (s *Service) claim(ctx context.Context, id string) error {
+	_, err := s.Store.UpdateOAuthSession(ctx, id, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+		if cur.Status != storage.SessionInProgress {
+			return cur, storage.ErrConflict
+		}
+		cur.Status, cur.UpdatedAt = storage.SessionExchanging, s.Now()
+		return cur, nil
+	})
+	return err
+}
+
+// exchangeRefusal shows why the exchange failed, unless the reason is
+// internal: then it is logged and the page says only that.
+func (s *Service) exchangeRefusal(ctx context.Context, sessionID string, err error) *refusal {
+	e := wire.AsError(err)
+	status, reason := e.Status, e.Message
+	if e.Hidden() {
+		status, reason = http.StatusInternalServerError, "behalf could not complete the sign-in because of an internal error"
+		if s.Log != nil {
+			s.Log.LogAttrs(ctx, slog.LevelError, "OAuth2 callback failed", slog.String("session", sessionID), slog.String("cause", err.Error()))
+		}
+	}
+	return &refusal{status: status, title: "Sign-in did not complete", body: strings.ToUpper(reason[:1]) + reason[1:] + ". Start again from the application.",
+		errType: e.Type, failReason: reason}
 }
 
 // exchangeCode redeems the code for a session this request has claimed
