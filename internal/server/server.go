@@ -65,19 +65,23 @@ type Options struct {
 	CertificateCheckInterval time.Duration
 }
 
+func (o *Options) setDefaults() {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.PrincipalCacheTTL == 0 {
+		o.PrincipalCacheTTL = 5 * time.Second
+	}
+	if o.CertificateCheckInterval == 0 {
+		o.CertificateCheckInterval = 5 * time.Second
+	}
+}
+
 // New opens everything the server needs. Call Close when done.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options) (_ *Server, err error) {
-	if opts.Getenv == nil {
-		opts.Getenv = os.Getenv
-	}
-	if opts.PrincipalCacheTTL == 0 {
-		opts.PrincipalCacheTTL = 5 * time.Second
-	}
+	opts.setDefaults()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
-	}
-	if opts.CertificateCheckInterval == 0 {
-		opts.CertificateCheckInterval = 5 * time.Second
 	}
 	s := &Server{cfg: cfg, log: log, rewrapNow: make(chan struct{}, 1)}
 	if cfg.TLSCertFile != "" {
@@ -96,15 +100,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 	}()
 	s.store = store
-	if s.keyring, err = openKeyring(ctx, cfg.Keyring, store); err != nil {
+	if err := s.openVault(ctx); err != nil {
 		return nil, err
-	}
-	tv, err := control.EnsureTokenVault(ctx, s.store, s.keyring.ServiceKeyID())
-	if err != nil {
-		return nil, fmt.Errorf("token vault: %w", err)
-	}
-	if s.vault, err = vault.New(ctx, s.keyring, tv.KeyID); err != nil {
-		return nil, fmt.Errorf("token vault key %s: %w", tv.KeyID, err)
 	}
 
 	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: cfg.WATTTL, RotationPeriod: cfg.WATKeyRotation}); err != nil {
@@ -120,12 +117,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			s.audit.Close()
 		}
 	}()
-	var users access.UserVerifier
-	if len(cfg.InboundAuthorizers) > 0 {
-		if s.users, err = inbound.NewSet(cfg.InboundAuthorizers, inbound.Options{HTTPClient: outbound}); err != nil {
-			return nil, err
-		}
-		users = s.users
+	users, err := s.openUsers(outbound)
+	if err != nil {
+		return nil, err
 	}
 
 	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL)
@@ -137,6 +131,35 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 
 	s.handler = s.mount(principals)
 	return s, nil
+}
+
+// openVault opens the keyring and the token vault under its current key.
+func (s *Server) openVault(ctx context.Context) error {
+	var err error
+	if s.keyring, err = openKeyring(ctx, s.cfg.Keyring, s.store); err != nil {
+		return err
+	}
+	tv, err := control.EnsureTokenVault(ctx, s.store, s.keyring.ServiceKeyID())
+	if err != nil {
+		return fmt.Errorf("token vault: %w", err)
+	}
+	if s.vault, err = vault.New(ctx, s.keyring, tv.KeyID); err != nil {
+		return fmt.Errorf("token vault key %s: %w", tv.KeyID, err)
+	}
+	return nil
+}
+
+// openUsers builds the inbound JWT authorizers; nil when none is
+// configured.
+func (s *Server) openUsers(outbound *http.Client) (access.UserVerifier, error) {
+	if len(s.cfg.InboundAuthorizers) == 0 {
+		return nil, nil
+	}
+	var err error
+	if s.users, err = inbound.NewSet(s.cfg.InboundAuthorizers, inbound.Options{HTTPClient: outbound}); err != nil {
+		return nil, err
+	}
+	return s.users, nil
 }
 
 // assemblePlanes builds the data plane and the control plane.
