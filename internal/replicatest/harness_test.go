@@ -95,18 +95,15 @@ func TestMain(m *testing.M) {
 func behalfBinary(t *testing.T) string {
 	t.Helper()
 	binary.once.Do(func() {
-		root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-		if err != nil {
-			binary.err = fmt.Errorf("find the module root: %w", err)
-			return
-		}
+		var err error
 		if binary.dir, err = os.MkdirTemp("", "replicatest-"); err != nil {
 			binary.err = err
 			return
 		}
 		binary.path = filepath.Join(binary.dir, "behalf")
-		cmd := exec.Command("go", "build", "-o", binary.path, "./cmd/behalf")
-		cmd.Dir = strings.TrimSpace(string(root))
+		// By import path: in the go.work workspace `go list -m` names every
+		// module, so no single module root can be asked for.
+		cmd := exec.Command("go", "build", "-o", binary.path, "github.com/behalf-dev/behalf/cmd/behalf")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binary.err = fmt.Errorf("go build ./cmd/behalf: %w\n%s", err, out)
 		}
