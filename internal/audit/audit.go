@@ -46,11 +46,23 @@
 //
 // # Writing
 //
-// Log writes records with group commit: callers of Record queue their
-// records and wait, while one writer goroutine appends whatever is queued
-// in a single transaction and then releases every waiter at once. A
-// credential must never be returned unless its record is written, so
-// Record returns only once its record is committed, or with an error.
+// A change and its record commit together: Bind returns a view of the
+// store whose first write transaction appends the record before it
+// commits (storage.Storage.WithAudit), so no change is ever stored without
+// its record, nor a record of a change that did not happen.
+//
+// Everything else (a vend, a refused or failed call) is written with group
+// commit: callers of Record queue their records and wait, while one writer
+// goroutine appends whatever is queued in a single transaction and then
+// releases every waiter at once. A credential must never be returned
+// unless its record is written, so Record returns only once its record is
+// committed, or with an error. When a batch fails, its records are retried
+// one at a time, so that one record the database refuses fails only its
+// own caller.
+//
+// Every string field is cut to MaxFieldBytes and the scopes to MaxScopes
+// (see bound), so that no input, however large, makes a record the
+// database refuses.
 package audit
 
 import (
@@ -81,28 +93,16 @@ var ErrClosed = errors.New("audit: log closed")
 
 var errKeySize = fmt.Errorf("audit: the chain key must be %d bytes", KeySize)
 
-// Event is what a caller records. Its fields are those of
-// storage.AuditRecord less the chain's.
-type Event struct {
-	// Time defaults to the time Record is called. It is stored in UTC with
-	// microsecond precision.
-	Time      time.Time
-	RequestID string
-	Principal string
-	Workload  string
-	User      string
-	Operation string
-	Provider  string
-	Scopes    []string
-	Flow      string
-	// Resource names what a control-plane change changed, when that is not
-	// a workload or provider.
-	Resource string
-	// Outcome is OutcomeSuccess or OutcomeFailure; ErrorType names the API
-	// error of a failure.
-	Outcome   string
-	ErrorType string
-}
+// Bounds of a record's fields. A field longer than MaxFieldBytes is cut on
+// a UTF-8 boundary and ends with truncatedMarker; scopes beyond MaxScopes
+// are replaced by one marker counting them. Both keep every index entry
+// far below PostgreSQL's limit of about 2,700 bytes.
+const (
+	MaxFieldBytes = 1024
+	MaxScopes     = 64
+)
+
+const truncatedMarker = "…[truncated]"
 
 // Options configure a Log. The zero value is ready to use.
 type Options struct {
@@ -120,7 +120,7 @@ type Options struct {
 // head row serialises their appends; one Log per process batches best.
 type Log struct {
 	st      storage.Storage
-	hasher  *hasher // used by the writer goroutine only
+	hashers sync.Pool // of *hasher, as chain runs in callers' transactions too
 	keyErr  error
 	opts    Options
 	stopped chan struct{}
@@ -155,7 +155,8 @@ func New(st storage.Storage, key []byte, opts Options) *Log {
 		queue:   make(chan *request, opts.MaxBatch),
 	}
 	if len(key) == KeySize {
-		l.hasher = newHasher(bytes.Clone(key))
+		key := bytes.Clone(key)
+		l.hashers.New = func() any { return newHasher(key) }
 	} else {
 		l.keyErr = errKeySize
 	}
@@ -163,21 +164,19 @@ func New(st storage.Storage, key []byte, opts Options) *Log {
 	return l
 }
 
-// Record appends ev to the log and returns once it is committed. When ctx
-// ends first, Record returns ctx.Err() but the record may still be written:
-// it cannot be taken back once queued. An error from Record means the
-// operation it describes must not hand out its result.
-//
-// Invalid UTF-8 and NUL bytes in ev's strings are stored as U+FFFD, which
-// every backend accepts; the record's hash covers the stored form.
-func (l *Log) Record(ctx context.Context, ev Event) error {
+// Record appends rec to the log and returns once it is committed. Record
+// sets Time when it is zero, and the chain sets Seq, PrevHash and Hash.
+// When ctx ends first, Record returns ctx.Err() but the record may still be
+// written: it cannot be taken back once queued. An error from Record means
+// the operation it describes must not hand out its result.
+func (l *Log) Record(ctx context.Context, rec storage.AuditRecord) error {
 	if l.keyErr != nil {
 		return l.keyErr
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req := &request{rec: l.record(ev), done: make(chan error, 1)}
+	req := &request{rec: l.bound(rec), done: make(chan error, 1)}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -198,33 +197,72 @@ func (l *Log) Record(ctx context.Context, ev Event) error {
 	}
 }
 
-// record turns ev into a record as it will be stored.
-func (l *Log) record(ev Event) storage.AuditRecord {
-	t := ev.Time
+// Bind returns a view of st whose first write transaction also appends the
+// record rec returns, in the same transaction (storage.Storage.WithAudit).
+// rec is called inside that transaction, so it carries what the caller
+// learned up to the write; committed, when set, is called once the record
+// is committed. With a bad chain key every write through the view fails.
+func (l *Log) Bind(st storage.Storage, rec func() storage.AuditRecord, committed func()) storage.Storage {
+	return st.WithAudit(storage.AuditBinding{
+		Record: func() storage.AuditRecord { return l.bound(rec()) },
+		Chain: func(head storage.AuditHead, recs []storage.AuditRecord) error {
+			if l.keyErr != nil {
+				return l.keyErr
+			}
+			return l.chain(head, recs)
+		},
+		Committed: committed,
+	})
+}
+
+// bound returns rec as it will be stored: with a time, every string valid
+// UTF-8 without NUL and at most MaxFieldBytes long, and at most MaxScopes
+// scopes. A refused request's oversized input is therefore never stored
+// whole, and no record is too large for the database's indexes.
+func (l *Log) bound(rec storage.AuditRecord) storage.AuditRecord {
+	t := rec.Time
 	if t.IsZero() {
 		t = l.opts.Now()
 	}
 	var scopes []string
-	if ev.Scopes != nil {
-		scopes = make([]string, len(ev.Scopes))
-		for i, s := range ev.Scopes {
-			scopes[i] = clean(s)
+	if rec.Scopes != nil {
+		n := min(len(rec.Scopes), MaxScopes)
+		scopes = make([]string, n, n+1)
+		for i, s := range rec.Scopes[:n] {
+			scopes[i] = boundString(s)
+		}
+		if extra := len(rec.Scopes) - n; extra > 0 {
+			scopes = append(scopes, fmt.Sprintf("…[%d more scopes]", extra))
 		}
 	}
 	return storage.AuditRecord{
 		Time:      time.UnixMicro(t.UnixMicro()).UTC(),
-		RequestID: clean(ev.RequestID),
-		Principal: clean(ev.Principal),
-		Workload:  clean(ev.Workload),
-		User:      clean(ev.User),
-		Operation: clean(ev.Operation),
-		Provider:  clean(ev.Provider),
+		RequestID: boundString(rec.RequestID),
+		Principal: boundString(rec.Principal),
+		Workload:  boundString(rec.Workload),
+		User:      boundString(rec.User),
+		Operation: boundString(rec.Operation),
+		Provider:  boundString(rec.Provider),
 		Scopes:    scopes,
-		Flow:      clean(ev.Flow),
-		Resource:  clean(ev.Resource),
-		Outcome:   clean(ev.Outcome),
-		ErrorType: clean(ev.ErrorType),
+		Flow:      boundString(rec.Flow),
+		Resource:  boundString(rec.Resource),
+		Outcome:   boundString(rec.Outcome),
+		ErrorType: boundString(rec.ErrorType),
 	}
+}
+
+// boundString cleans s and cuts it to MaxFieldBytes on a UTF-8 boundary,
+// ending a cut string with truncatedMarker.
+func boundString(s string) string {
+	s = clean(s)
+	if len(s) <= MaxFieldBytes {
+		return s
+	}
+	cut := MaxFieldBytes - len(truncatedMarker)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + truncatedMarker
 }
 
 // clean replaces invalid UTF-8 and NUL bytes with U+FFFD. PostgreSQL's text
@@ -275,8 +313,17 @@ func (l *Log) run() {
 			recs = append(recs, req.rec)
 		}
 		err := l.append(recs)
-		for _, req := range batch {
-			req.done <- err
+		if err != nil && len(batch) > 1 && !errors.Is(err, context.DeadlineExceeded) {
+			// One record the database refuses must not fail the others:
+			// retry each alone. A batch that timed out is not retried, as
+			// a stalled database would only stall each record in turn.
+			for _, req := range batch {
+				req.done <- l.append([]storage.AuditRecord{req.rec})
+			}
+		} else {
+			for _, req := range batch {
+				req.done <- err
+			}
 		}
 		clear(batch)
 	}
@@ -293,11 +340,13 @@ func (l *Log) append(recs []storage.AuditRecord) error {
 
 // chain numbers recs from the head on and links and hashes each.
 func (l *Log) chain(head storage.AuditHead, recs []storage.AuditRecord) error {
+	h := l.hashers.Get().(*hasher)
+	defer l.hashers.Put(h)
 	prev := slices.Clip(head.Hash)
 	for i := range recs {
 		recs[i].Seq = head.Seq + int64(i) + 1
 		recs[i].PrevHash = prev
-		recs[i].Hash = l.hasher.sum(&recs[i])
+		recs[i].Hash = h.sum(&recs[i])
 		prev = recs[i].Hash
 	}
 	return nil

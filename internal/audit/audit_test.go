@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
@@ -81,8 +82,8 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 
 func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
 
-func event(i int) Event {
-	return Event{
+func event(i int) storage.AuditRecord {
+	return storage.AuditRecord{
 		RequestID: "req-" + strconv.Itoa(i),
 		Principal: "AKIARUNTIME",
 		Workload:  "agent-" + strconv.Itoa(i%3),
@@ -421,4 +422,78 @@ func TestKeyIsCopied(t *testing.T) {
 	}
 	_ = l.Close()
 	mustVerify(t, b.st, testKey(8), 1)
+}
+
+// TestOneBadRecordFailsOnlyItself: when the database refuses one record
+// of a group-committed batch, the others are still written and their
+// callers succeed.
+func TestOneBadRecordFailsOnlyItself(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		if b.pg {
+			b.exec(t, `CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN IF NEW.request_id = 'poison' THEN RAISE EXCEPTION 'poison'; END IF; RETURN NEW; END $$`)
+			b.exec(t, `CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_records FOR EACH ROW EXECUTE FUNCTION refuse_poison()`)
+		} else {
+			b.exec(t, `CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_records WHEN NEW.request_id = 'poison'
+				BEGIN SELECT RAISE(ABORT, 'poison'); END`)
+		}
+		const n = 50
+		key := testKey(8)
+		cs := gated(b.st)
+		l := New(cs, key, Options{})
+		defer l.Close()
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				ev := event(i)
+				if i == n/2 {
+					ev.RequestID = "poison"
+				}
+				errs[i] = l.Record(t.Context(), ev)
+			})
+		}
+		waitAllQueued(t, l, cs, n)
+		close(cs.gate)
+		wg.Wait()
+		for i, err := range errs {
+			if (err != nil) != (i == n/2) {
+				t.Errorf("record %d: %v", i, err)
+			}
+		}
+		mustVerify(t, b.st, key, n-1)
+	})
+}
+
+// TestRecordFieldsAreBounded: no field is stored longer than
+// MaxFieldBytes, a cut never splits a character, and scopes beyond
+// MaxScopes are counted in one marker.
+func TestRecordFieldsAreBounded(t *testing.T) {
+	b := openSQLite(t)
+	l := New(b.st, testKey(9), Options{})
+	defer l.Close()
+	long := strings.Repeat("é", 5000) // two bytes each: a cut at an odd byte would split one
+	ev := event(0)
+	ev.Workload, ev.User, ev.Resource, ev.RequestID = long, long, long, long
+	ev.Scopes = make([]string, 3*MaxScopes)
+	for i := range ev.Scopes {
+		ev.Scopes[i] = long
+	}
+	if err := l.Record(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := b.st.ListAudit(t.Context(), storage.AuditFilter{})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("list: %v, %d records", err, len(recs))
+	}
+	r := recs[0]
+	for _, f := range append([]string{r.Workload, r.User, r.Resource, r.RequestID}, r.Scopes[:MaxScopes]...) {
+		if len(f) > MaxFieldBytes || !utf8.ValidString(f) || !strings.HasSuffix(f, truncatedMarker) {
+			t.Fatalf("field of %d bytes, valid %v: %.40q…", len(f), utf8.ValidString(f), f)
+		}
+	}
+	if len(r.Scopes) != MaxScopes+1 || r.Scopes[MaxScopes] != fmt.Sprintf("…[%d more scopes]", 2*MaxScopes) {
+		t.Fatalf("%d scopes, last %q", len(r.Scopes), r.Scopes[len(r.Scopes)-1])
+	}
+	mustVerify(t, b.st, testKey(9), 1)
 }

@@ -207,7 +207,7 @@ func TestVerifyBoundsProblems(t *testing.T) {
 	key := testKey(13)
 	const n = MaxProblems + 234
 	l := New(b.st, key, Options{})
-	var recs []Event
+	var recs []storage.AuditRecord
 	for i := range n {
 		recs = append(recs, event(i))
 	}

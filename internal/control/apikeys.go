@@ -82,7 +82,7 @@ func (s *Service) createAPIKeyProvider(ctx context.Context, c *wire.Call, in *cr
 		return nil, err
 	}
 	p.APIKey = sealed
-	if err := s.store.CreateAPIKeyProvider(ctx, p, in.Tags); err != nil {
+	if err := c.Change(s.store).CreateAPIKeyProvider(ctx, p, in.Tags); err != nil {
 		return nil, storageError(err, "API key credential provider", in.Name)
 	}
 	return s.apiKeyOutput(p, false), nil
@@ -128,7 +128,7 @@ func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *up
 		return nil, err
 	}
 	defer s.changed(storage.KindAPIKeyProvider, in.Name)
-	p, err := s.store.UpdateAPIKeyProvider(ctx, in.Name, func(p storage.APIKeyProvider) (storage.APIKeyProvider, error) {
+	p, err := c.Change(s.store).UpdateAPIKeyProvider(ctx, in.Name, func(p storage.APIKeyProvider) (storage.APIKeyProvider, error) {
 		if p.ID != current.ID {
 			return p, storage.ErrConflict // deleted and re-created meanwhile
 		}
@@ -144,7 +144,7 @@ func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *up
 func (s *Service) deleteAPIKeyProvider(ctx context.Context, c *wire.Call, in *providerNameInput) (*struct{}, error) {
 	c.Audit.Provider = in.Name
 	defer s.changed(storage.KindAPIKeyProvider, in.Name)
-	return nil, storageError(s.store.DeleteAPIKeyProvider(ctx, in.Name), "API key credential provider", in.Name)
+	return nil, storageError(c.Change(s.store).DeleteAPIKeyProvider(ctx, in.Name), "API key credential provider", in.Name)
 }
 
 type listAPIKeyProvidersInput struct{ listInput }

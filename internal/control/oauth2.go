@@ -470,7 +470,7 @@ func (s *Service) createOAuth2Provider(ctx context.Context, c *wire.Call, in *oa
 	if p.ClientSecret, err = s.sealFor(ctx, *secret, OAuth2ClientSecretBinding(p.ID)); err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateOAuth2Provider(ctx, p, in.Tags); err != nil {
+	if err := c.Change(s.store).CreateOAuth2Provider(ctx, p, in.Tags); err != nil {
 		return nil, storageError(err, "OAuth2 credential provider", in.Name)
 	}
 	return s.oauth2Output(p, false)
@@ -517,9 +517,10 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 			return nil, err
 		}
 	}
-	update := s.store.UpdateOAuth2Provider
+	change := c.Change(s.store)
+	update := change.UpdateOAuth2Provider
 	if repoint {
-		update = s.store.RepointOAuth2Provider
+		update = change.RepointOAuth2Provider
 	}
 	defer s.changed(storage.KindOAuth2Provider, in.Name)
 	p, err := update(ctx, in.Name, func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
@@ -557,7 +558,7 @@ func serverOf(c provider.OAuth2) authorizationServer {
 func (s *Service) deleteOAuth2Provider(ctx context.Context, c *wire.Call, in *providerNameInput) (*struct{}, error) {
 	c.Audit.Provider = in.Name
 	defer s.changed(storage.KindOAuth2Provider, in.Name)
-	return nil, storageError(s.store.DeleteOAuth2Provider(ctx, in.Name), "OAuth2 credential provider", in.Name)
+	return nil, storageError(c.Change(s.store).DeleteOAuth2Provider(ctx, in.Name), "OAuth2 credential provider", in.Name)
 }
 
 type listOAuth2ProvidersInput struct{ listInput }

@@ -103,7 +103,7 @@ func (s *Service) createPrincipal(ctx context.Context, c *wire.Call, in *createP
 		p.Description = *in.Description
 	}
 	p.Operations = in.Operations
-	if err := s.store.CreatePrincipal(ctx, p); err != nil {
+	if err := c.Change(s.store).CreatePrincipal(ctx, p); err != nil {
 		return nil, storageError(err, "principal", id)
 	}
 	s.PrincipalChanged(id) // forget that the id was unknown
@@ -185,7 +185,7 @@ func (s *Service) updatePrincipal(ctx context.Context, c *wire.Call, in *updateP
 			return nil, err
 		}
 	}
-	p, err := s.store.UpdatePrincipal(ctx, in.AccessKeyID, func(p storage.Principal) (storage.Principal, error) {
+	p, err := c.Change(s.store).UpdatePrincipal(ctx, in.AccessKeyID, func(p storage.Principal) (storage.Principal, error) {
 		if in.Role != nil {
 			p.Role = storage.Role(*in.Role)
 		}
@@ -220,7 +220,7 @@ func (s *Service) deletePrincipal(ctx context.Context, c *wire.Call, in *princip
 	if err := s.keepAnAdmin(ctx, in.AccessKeyID); err != nil {
 		return nil, err
 	}
-	err := s.store.DeletePrincipal(ctx, in.AccessKeyID)
+	err := c.Change(s.store).DeletePrincipal(ctx, in.AccessKeyID)
 	s.PrincipalChanged(in.AccessKeyID)
 	return nil, storageError(err, "principal", in.AccessKeyID)
 }

@@ -22,8 +22,11 @@ func (in *tagResourceInput) Validate(c *wire.Checker) {
 
 func (s *Service) resourceFrom(c *wire.Call) (storage.Resource, error) {
 	arn := c.Request.PathValue("resourceArn")
-	c.Audit.Resource = arn
-	return s.cfg.ARNs.ParseResource(arn)
+	r, err := s.cfg.ARNs.ParseResource(arn)
+	if err == nil {
+		c.Audit.Resource = arn // a refused ARN is not recorded
+	}
+	return r, err
 }
 
 func (s *Service) tagResource(ctx context.Context, c *wire.Call) (int, any, error) {
@@ -35,7 +38,7 @@ func (s *Service) tagResource(ctx context.Context, c *wire.Call) (int, any, erro
 	if err := wire.DecodeAndValidate(c.Body, &in); err != nil {
 		return 0, nil, err
 	}
-	if err := s.store.TagResource(ctx, r, in.Tags); err != nil {
+	if err := c.Change(s.store).TagResource(ctx, r, in.Tags); err != nil {
 		return 0, nil, storageError(err, string(r.Kind), r.Name)
 	}
 	return http.StatusNoContent, nil, nil
@@ -52,7 +55,7 @@ func (s *Service) untagResource(ctx context.Context, c *wire.Call) (int, any, er
 	if err := check.Err(); err != nil {
 		return 0, nil, err
 	}
-	if err := s.store.UntagResource(ctx, r, keys); err != nil {
+	if err := c.Change(s.store).UntagResource(ctx, r, keys); err != nil {
 		return 0, nil, storageError(err, string(r.Kind), r.Name)
 	}
 	return http.StatusNoContent, nil, nil

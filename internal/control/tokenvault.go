@@ -122,7 +122,7 @@ func (s *Service) setTokenVaultCMK(ctx context.Context, c *wire.Call, in *setTok
 			return nil, err
 		}
 	}
-	v, err := s.store.UpdateTokenVault(ctx, id, func(v storage.TokenVault) (storage.TokenVault, error) {
+	v, err := c.Change(s.store).UpdateTokenVault(ctx, id, func(v storage.TokenVault) (storage.TokenVault, error) {
 		v.KeyType, v.KMSKeyARN, v.KeyID, v.LastModified = in.KMSConfiguration.KeyType, arn, keyID, time.Now()
 		return v, nil
 	})

@@ -225,16 +225,16 @@ func (s *Service) workloadOutput(w storage.WorkloadIdentity, withTimes bool) *wo
 }
 
 func (s *Service) createWorkloadIdentity(ctx context.Context, c *wire.Call, in *createWorkloadIdentityInput) (*workloadIdentityOutput, error) {
-	c.Audit.Workload = in.Name
 	var check wire.Checker
 	in.validate(&check, s.cfg.InboundAuthorizers)
 	if err := check.Err(); err != nil {
-		return nil, err
+		return nil, err // a refused name is not recorded
 	}
+	c.Audit.Workload = in.Name
 	now := time.Now()
 	w := storage.WorkloadIdentity{Name: in.Name, AllowedReturnURLs: in.ReturnURLs, CreatedAt: now, UpdatedAt: now}
 	in.accessPolicy.apply(&w)
-	if err := s.store.CreateWorkloadIdentity(ctx, w, in.Tags); err != nil {
+	if err := c.Change(s.store).CreateWorkloadIdentity(ctx, w, in.Tags); err != nil {
 		return nil, storageError(err, "workload identity", in.Name)
 	}
 	return s.workloadOutput(w, false), nil
@@ -264,7 +264,6 @@ type updateWorkloadIdentityInput struct {
 }
 
 func (s *Service) updateWorkloadIdentity(ctx context.Context, c *wire.Call, in *updateWorkloadIdentityInput) (*workloadIdentityOutput, error) {
-	c.Audit.Workload = in.Name
 	var check wire.Checker
 	check.String("name", in.Name, 3, 255, workloadNamePattern)
 	if in.ReturnURLs != nil {
@@ -272,10 +271,11 @@ func (s *Service) updateWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 	}
 	in.accessPolicy.validate(&check, s.cfg.InboundAuthorizers)
 	if err := check.Err(); err != nil {
-		return nil, err
+		return nil, err // a refused name is not recorded
 	}
+	c.Audit.Workload = in.Name
 	defer s.changed(storage.KindWorkloadIdentity, in.Name)
-	w, err := s.store.UpdateWorkloadIdentity(ctx, in.Name, func(w storage.WorkloadIdentity) (storage.WorkloadIdentity, error) {
+	w, err := c.Change(s.store).UpdateWorkloadIdentity(ctx, in.Name, func(w storage.WorkloadIdentity) (storage.WorkloadIdentity, error) {
 		if in.ReturnURLs != nil {
 			w.AllowedReturnURLs = *in.ReturnURLs
 		}
@@ -291,7 +291,7 @@ func (s *Service) updateWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 func (s *Service) deleteWorkloadIdentity(ctx context.Context, c *wire.Call, in *workloadNameInput) (*struct{}, error) {
 	c.Audit.Workload = in.Name
 	defer s.changed(storage.KindWorkloadIdentity, in.Name)
-	return nil, storageError(s.store.DeleteWorkloadIdentity(ctx, in.Name), "workload identity", in.Name)
+	return nil, storageError(c.Change(s.store).DeleteWorkloadIdentity(ctx, in.Name), "workload identity", in.Name)
 }
 
 type listInput struct {

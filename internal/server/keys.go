@@ -50,15 +50,11 @@ func serverKey(ctx context.Context, st storage.Storage, v *vault.Vault, purpose 
 	return raw, nil
 }
 
-// auditor adapts the audit log to the router.
+// auditor records the data plane's records outside API calls.
 type auditor struct{ log *audit.Log }
 
 func (a auditor) Record(ctx context.Context, ev wire.AuditEvent) error {
-	return a.log.Record(ctx, audit.Event{
-		Time: ev.Time, RequestID: ev.RequestID, Principal: ev.Principal, Operation: ev.Operation,
-		Workload: ev.Workload, User: ev.User, Provider: ev.Provider, Scopes: ev.Scopes, Flow: ev.Flow,
-		Resource: ev.Resource, Outcome: ev.Outcome, ErrorType: ev.ErrorType,
-	})
+	return a.log.Record(ctx, ev.Record())
 }
 
 // auditReader lets the control plane list and verify the log.

@@ -197,7 +197,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 // operations on it, and each package mounts its own routes.
 func (s *Server) mount(principals *principalCache) *http.ServeMux {
 	mux := http.NewServeMux()
-	s.router = wire.NewRouter(mux, throttle(newAuthenticator(s.cfg.Region, principals), s.cfg.RequestsPerSecond, s.cfg.RequestBurst), authz.Authorizer{}, auditor{s.audit}, s.log)
+	s.router = wire.NewRouter(mux, throttle(newAuthenticator(s.cfg.Region, principals), s.cfg.RequestsPerSecond, s.cfg.RequestBurst), authz.Authorizer{}, s.audit, s.log)
 	s.control.Mount(s.router)
 	s.data.Mount(s.router, mux)
 	s.mountHealth(mux)

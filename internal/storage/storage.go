@@ -246,16 +246,54 @@ type AuditHead struct {
 }
 
 // AuditFilter selects audit records; zero fields match everything. Records
-// come back in sequence order, starting after AfterSeq.
+// come back in sequence order, starting after AfterSeq, or, when
+// NewestFirst is set, in reverse order, starting before BeforeSeq (zero:
+// from the newest record).
 type AuditFilter struct {
-	Workload  string
-	User      string
-	Provider  string
-	Operation string
-	Since     time.Time // inclusive
-	Until     time.Time // exclusive
-	AfterSeq  int64
-	Limit     int // <= 0 means 100; capped at 1000
+	Workload    string
+	User        string
+	Provider    string
+	Operation   string
+	Since       time.Time // inclusive
+	Until       time.Time // exclusive
+	AfterSeq    int64
+	NewestFirst bool
+	BeforeSeq   int64
+	Limit       int // <= 0 means 100; capped at 1000
+}
+
+// AuditCheckpoint seals a point of the chain: the record at Seq and its
+// Hash. MAC is the audit package's seal over both under the chain key, so
+// that a checkpoint cannot be forged without the key. Storage keeps
+// checkpoints by name and does not interpret them.
+type AuditCheckpoint struct {
+	Seq  int64
+	Hash []byte
+	MAC  []byte
+}
+
+// Names of the audit checkpoints.
+const (
+	// AuditCheckpointStart is the last record deleted by retention: the
+	// log now starts after it, and its hash is the first kept record's
+	// PrevHash.
+	AuditCheckpointStart = "start"
+	// AuditCheckpointVerified is the last record a verification reached.
+	AuditCheckpointVerified = "verified"
+)
+
+// AuditBinding is the audit record of a change, carried into the
+// transaction that makes the change (see Storage.WithAudit).
+type AuditBinding struct {
+	// Record returns the record to append. It is called inside the
+	// transaction, after the change's own writes succeeded, so it carries
+	// what the caller learned by then.
+	Record func() AuditRecord
+	// Chain numbers, links and hashes the record, as for AppendAudit.
+	Chain func(head AuditHead, recs []AuditRecord) error
+	// Committed, when set, is called once the transaction holding the
+	// record has committed.
+	Committed func()
 }
 
 // SessionStatus is the state of a three-legged OAuth session.
@@ -451,6 +489,22 @@ type Storage interface {
 	AppendAudit(ctx context.Context, recs []AuditRecord, chain func(head AuditHead, recs []AuditRecord) error) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error)
 	GetAuditHead(ctx context.Context) (AuditHead, error)
+	// WithAudit returns a view of the store whose first write transaction
+	// to commit also appends b's record to the chain, in that same
+	// transaction: the change and its record commit together or not at
+	// all. A write that fails stores neither; a failing Chain fails the
+	// write. Later writes through the view, and every read, are the
+	// store's own.
+	WithAudit(b AuditBinding) Storage
+	// GetAuditCheckpoint returns the named checkpoint, or ErrNotFound.
+	GetAuditCheckpoint(ctx context.Context, name string) (AuditCheckpoint, error)
+	// PutAuditCheckpoint inserts or replaces the named checkpoint.
+	PutAuditCheckpoint(ctx context.Context, name string, cp AuditCheckpoint) error
+	// DeleteAuditThrough deletes the records up to and including start.Seq
+	// and stores start as the AuditCheckpointStart checkpoint, in one
+	// transaction. It reports how many records it deleted. It refuses a
+	// start at or beyond the head: the newest record is always kept.
+	DeleteAuditThrough(ctx context.Context, start AuditCheckpoint) (int64, error)
 
 	// Three-legged OAuth sessions. Deleting a provider or a workload
 	// identity deletes its sessions and connections, and so does

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,9 +44,16 @@ type Call struct {
 	Caller    Caller
 	Request   *http.Request
 	Body      []byte
-	// Audit is what the handler learned about the call, for its audit
-	// record.
-	Audit AuditDetails
+	// Audit is what the handler learned about the call (workload, user,
+	// provider, scopes, flow, resource), for its audit record; the router
+	// fills in the rest.
+	Audit storage.AuditRecord
+
+	log      AuditLog // nil unless the operation is audited
+	recorded atomic.Bool
+	// change and changeOf are the last view Change returned and the
+	// storage it was made of.
+	change, changeOf storage.Storage
 
 	authz    Authorizer
 	actedFor bool
@@ -67,7 +75,33 @@ func (c *Call) ActFor(workload string) error {
 	return nil
 }
 
-// AuditDetails are the call-specific fields of an audit record.
+// Change returns a view of st whose first write transaction also commits
+// the call's audit record: a change and its record commit together or not
+// at all (storage.Storage.WithAudit). The router then writes no second
+// record for a call that succeeds. Outside audited operations it returns
+// st itself.
+func (c *Call) Change(st storage.Storage) storage.Storage {
+	if c.log == nil || c.recorded.Load() {
+		return st
+	}
+	if c.changeOf != st {
+		c.change, c.changeOf = c.log.Bind(st, func() storage.AuditRecord { return c.record(nil) }, func() { c.recorded.Store(true) }), st
+	}
+	return c.change
+}
+
+// record is the call's audit record for the outcome err (nil: success).
+func (c *Call) record(err error) storage.AuditRecord {
+	rec := c.Audit
+	rec.RequestID, rec.Principal, rec.Operation, rec.Outcome, rec.ErrorType = c.RequestID, c.Caller.AccessKeyID, c.Op, "success", ""
+	if err != nil {
+		rec.Outcome, rec.ErrorType = "failure", AsError(err).Type
+	}
+	return rec
+}
+
+// AuditDetails are the call-specific fields of an audit record, as the
+// data plane reports records outside API calls.
 type AuditDetails struct {
 	Workload string
 	User     string
@@ -79,7 +113,8 @@ type AuditDetails struct {
 	Resource string
 }
 
-// AuditEvent is one audit record as the router reports it.
+// AuditEvent is an audit record the data plane writes outside API calls
+// (browser callbacks, background refreshes).
 type AuditEvent struct {
 	AuditDetails
 	Time      time.Time
@@ -90,10 +125,26 @@ type AuditEvent struct {
 	ErrorType string
 }
 
-// Auditor records audited calls. Record must not return before the record
-// is durably stored: a credential is never returned without its record.
+// Auditor records AuditEvents. Record must not return before the record
+// is durably stored.
 type Auditor interface {
 	Record(ctx context.Context, ev AuditEvent) error
+}
+
+// Record returns ev as a storage record.
+func (ev AuditEvent) Record() storage.AuditRecord {
+	return storage.AuditRecord{Time: ev.Time, RequestID: ev.RequestID, Principal: ev.Principal, Workload: ev.Workload,
+		User: ev.User, Operation: ev.Operation, Provider: ev.Provider, Scopes: ev.Scopes, Flow: ev.Flow,
+		Resource: ev.Resource, Outcome: ev.Outcome, ErrorType: ev.ErrorType}
+}
+
+// AuditLog records audited calls (audit.Log implements it). Record must
+// not return before the record is durably stored: a credential is never
+// returned without its record. Bind is storage.Storage.WithAudit with the
+// log's chain; see Call.Change.
+type AuditLog interface {
+	Record(ctx context.Context, rec storage.AuditRecord) error
+	Bind(st storage.Storage, rec func() storage.AuditRecord, committed func()) storage.Storage
 }
 
 // Operation is one API operation, routed by method and path.
@@ -171,7 +222,7 @@ type Authorizer interface {
 type Router struct {
 	authn Authenticator
 	authz Authorizer
-	audit Auditor
+	audit AuditLog
 	log   *slog.Logger
 	mux   *http.ServeMux
 	ops   map[string][]Operation // by path
@@ -182,7 +233,7 @@ type Router struct {
 // authenticates with authn, authorizes with authz and records audited
 // operations with audit (nil records none). It answers every path of mux
 // that nothing else claims.
-func NewRouter(mux *http.ServeMux, authn Authenticator, authz Authorizer, audit Auditor, log *slog.Logger) *Router {
+func NewRouter(mux *http.ServeMux, authn Authenticator, authz Authorizer, audit AuditLog, log *slog.Logger) *Router {
 	rt := &Router{authn: authn, authz: authz, audit: audit, log: log, mux: mux, ops: map[string][]Operation{}, names: map[string]bool{}}
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		rt.fail(w, r, requestID(w), "", Caller{}, &Error{
@@ -266,8 +317,14 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 		return
 	}
 	call := &Call{Op: op.Name, RequestID: reqID, Caller: caller, Request: r, Body: body, authz: rt.authz}
+	if op.Audited && rt.audit != nil {
+		call.log = rt.audit
+	}
 	if err := rt.authz.Authorize(op.Name, caller); err != nil {
-		rt.record(ctx, op, call, err)
+		if auditErr := rt.record(ctx, op, call, err); auditErr != nil {
+			// No answer without its record, a refusal included.
+			err = Internal(fmt.Errorf("audit record not written: %w", auditErr))
+		}
 		rt.fail(w, r, reqID, op.Name, caller, err)
 		return
 	}
@@ -287,24 +344,33 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 	}
 	writeJSON(w, status, out)
 	rt.log.LogAttrs(ctx, slog.LevelInfo, "request",
-		slog.String("op", op.Name), slog.Int("status", status), slog.String("principal", caller.AccessKeyID),
-		slog.String("request_id", reqID), slog.Duration("duration", time.Since(start)))
+		slog.String(LogKeyOp, op.Name), slog.Int(LogKeyStatus, status), slog.String(LogKeyPrincipal, caller.AccessKeyID),
+		slog.String(LogKeyRequestID, reqID), slog.Duration(LogKeyDuration, time.Since(start)))
 }
 
+// The keys of the router's log lines.
+const (
+	LogKeyOp        = "op"
+	LogKeyStatus    = "status"
+	LogKeyPrincipal = "principal"
+	LogKeyRequestID = "request_id"
+	LogKeyDuration  = "duration"
+	LogKeyErrorType = "error_type"
+	LogKeyMessage   = "message"
+	LogKeyError     = "error"
+)
+
 // record writes the audit record of an audited call that failed with err
-// (nil on success).
+// (nil on success), unless a successful call's change already committed it
+// (Call.Change).
 func (rt *Router) record(ctx context.Context, op *Operation, c *Call, err error) error {
-	if !op.Audited || rt.audit == nil {
+	if c.log == nil || (err == nil && c.recorded.Load()) {
 		return nil
 	}
-	ev := AuditEvent{AuditDetails: c.Audit, RequestID: c.RequestID, Principal: c.Caller.AccessKeyID, Operation: op.Name, Outcome: "success"}
-	if err != nil {
-		ev.Outcome, ev.ErrorType = "failure", AsError(err).Type
-	}
 	// Record even when the caller has gone: the call may have taken effect.
-	if err := rt.audit.Record(context.WithoutCancel(ctx), ev); err != nil {
-		rt.log.LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String("op", op.Name),
-			slog.String("request_id", c.RequestID), slog.String("err", err.Error()))
+	if err := rt.audit.Record(context.WithoutCancel(ctx), c.record(err)); err != nil {
+		rt.log.LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String(LogKeyOp, op.Name),
+			slog.String(LogKeyRequestID, c.RequestID), slog.String(LogKeyError, err.Error()))
 		return err
 	}
 	return nil
@@ -350,11 +416,11 @@ func (rt *Router) fail(w http.ResponseWriter, r *http.Request, reqID, op string,
 		level = slog.LevelError
 	}
 	attrs := []slog.Attr{
-		slog.String("op", op), slog.Int("status", e.Status), slog.String("error_type", e.Type),
-		slog.String("principal", caller.AccessKeyID), slog.String("request_id", reqID), slog.String("message", e.Message),
+		slog.String(LogKeyOp, op), slog.Int(LogKeyStatus, e.Status), slog.String(LogKeyErrorType, e.Type),
+		slog.String(LogKeyPrincipal, caller.AccessKeyID), slog.String(LogKeyRequestID, reqID), slog.String(LogKeyMessage, e.Message),
 	}
 	if e.Err != nil {
-		attrs = append(attrs, slog.String("cause", e.Err.Error()))
+		attrs = append(attrs, slog.String(LogKeyError, e.Err.Error()))
 	}
 	rt.log.LogAttrs(r.Context(), level, "request failed", attrs...)
 }

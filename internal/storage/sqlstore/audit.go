@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/behalf-dev/behalf/internal/storage"
 )
@@ -58,32 +59,54 @@ func (s *Store) AppendAudit(ctx context.Context, recs []storage.AuditRecord, cha
 	if len(recs) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(tx conn) error {
-		head, err := getAuditHead(ctx, tx, s.dialect.forUpdate())
-		if err != nil {
-			return err
-		}
-		// chain works on a copy, so that the caller's slice is left as it
-		// was whatever happens.
-		batch := slices.Clone(recs)
-		for i := range batch {
-			batch[i].Time = fromMicros(micros(batch[i].Time))
-		}
-		if err := chain(head, batch); err != nil {
-			return err
-		}
-		if err := checkChained(head, batch); err != nil {
-			return err
-		}
-		if err := insertAudit(ctx, tx, batch); err != nil {
-			return err
-		}
-		last := batch[len(batch)-1]
-		if _, err := tx.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, last.Seq, last.Hash); err != nil {
-			return fmt.Errorf("sqlstore: update audit head: %w", err)
-		}
-		return nil
-	})
+	return s.inTx(ctx, func(tx conn) error { return s.appendAudit(ctx, tx, recs, chain) })
+}
+
+// appendAudit appends recs inside tx; see AppendAudit.
+func (s *Store) appendAudit(ctx context.Context, tx conn, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) error {
+	head, err := getAuditHead(ctx, tx, s.dialect.forUpdate())
+	if err != nil {
+		return err
+	}
+	// chain works on a copy, so that the caller's slice is left as it was
+	// whatever happens.
+	batch := slices.Clone(recs)
+	for i := range batch {
+		batch[i].Time = fromMicros(micros(batch[i].Time))
+	}
+	if err := chain(head, batch); err != nil {
+		return err
+	}
+	if err := checkChained(head, batch); err != nil {
+		return err
+	}
+	if tx.dialect == dialectPostgres {
+		return insertAuditRowsAndHead(ctx, tx, batch)
+	}
+	if err := s.insertAuditEach(ctx, tx, batch); err != nil {
+		return err
+	}
+	last := batch[len(batch)-1]
+	if _, err := tx.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, last.Seq, last.Hash); err != nil {
+		return fmt.Errorf("sqlstore: update audit head: %w", err)
+	}
+	return nil
+}
+
+// WithAudit returns a view of s that appends b's record in its first write
+// transaction to commit (see inTx).
+func (s *Store) WithAudit(b storage.AuditBinding) storage.Storage {
+	view := *s
+	view.bound = &boundAudit{binding: b}
+	return &view
+}
+
+// boundAudit is the pending record of a WithAudit view. mu serialises the
+// view's write transactions, so that exactly one carries the record.
+type boundAudit struct {
+	mu       sync.Mutex
+	binding  storage.AuditBinding
+	appended bool
 }
 
 // checkChained verifies that recs continue the chain at head: consecutive
@@ -106,23 +129,15 @@ func checkChained(head storage.AuditHead, recs []storage.AuditRecord) error {
 	return nil
 }
 
-// insertAudit inserts a batch. PostgreSQL gets multi-row INSERTs, one
-// round trip per chunk; SQLite, which has no round trips to save, runs one
-// prepared single-row INSERT per record rather than parse a long statement.
-func insertAudit(ctx context.Context, tx conn, recs []storage.AuditRecord) error {
-	if tx.dialect == dialectPostgres {
-		for chunk := range slices.Chunk(recs, auditChunk) {
-			if err := insertAuditRows(ctx, tx, chunk); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	stmt, err := tx.q.PrepareContext(ctx, `INSERT INTO audit_records (`+auditColumns+`) VALUES (`+
-		strings.TrimSuffix(strings.Repeat(`?, `, auditColumnCount), `, `)+`)`)
-	if err != nil {
-		return fmt.Errorf("sqlstore: prepare audit insert: %w", err)
-	}
+// auditInsertSQL inserts one record.
+var auditInsertSQL = `INSERT INTO audit_records (` + auditColumns + `) VALUES (` +
+	strings.TrimSuffix(strings.Repeat(`?, `, auditColumnCount), `, `) + `)`
+
+// insertAuditEach inserts a batch on SQLite, which has no round trips to
+// save, one record at a time with a statement prepared once per Store
+// rather than parse a long multi-row statement.
+func (s *Store) insertAuditEach(ctx context.Context, tx conn, recs []storage.AuditRecord) error {
+	stmt := tx.q.(*sql.Tx).StmtContext(ctx, s.auditInsert)
 	defer stmt.Close()
 	for _, r := range recs {
 		args, err := auditArgs(r)
@@ -145,25 +160,41 @@ func auditArgs(r storage.AuditRecord) ([]any, error) {
 		r.Operation, r.Provider, scopes, r.Flow, r.Outcome, r.ErrorType, r.Resource, nonNil(r.PrevHash), r.Hash}, nil
 }
 
-func insertAuditRows(ctx context.Context, tx conn, recs []storage.AuditRecord) error {
-	var q strings.Builder
-	q.Grow(100 + len(recs)*(3*auditColumnCount+4))
-	q.WriteString(`INSERT INTO audit_records (` + auditColumns + `) VALUES `)
+// insertAuditRowsAndHead inserts a batch on PostgreSQL in multi-row
+// INSERTs of up to auditChunk records, the last of which also moves the
+// head in the same statement: one round trip for a batch of the audit
+// package's default size.
+func insertAuditRowsAndHead(ctx context.Context, tx conn, recs []storage.AuditRecord) error {
 	row := `(` + strings.TrimSuffix(strings.Repeat(`?, `, auditColumnCount), `, `) + `)`
-	args := make([]any, 0, len(recs)*auditColumnCount)
-	for i, r := range recs {
-		if i > 0 {
-			q.WriteString(`, `)
+	for chunk := range slices.Chunk(recs, auditChunk) {
+		last := &chunk[len(chunk)-1] == &recs[len(recs)-1]
+		var q strings.Builder
+		q.Grow(200 + len(chunk)*(3*auditColumnCount+4))
+		if last {
+			q.WriteString(`WITH inserted AS (`)
 		}
-		q.WriteString(row)
-		rowArgs, err := auditArgs(r)
-		if err != nil {
-			return err
+		q.WriteString(`INSERT INTO audit_records (` + auditColumns + `) VALUES `)
+		args := make([]any, 0, len(chunk)*auditColumnCount+2)
+		for i, r := range chunk {
+			if i > 0 {
+				q.WriteString(`, `)
+			}
+			q.WriteString(row)
+			rowArgs, err := auditArgs(r)
+			if err != nil {
+				return err
+			}
+			args = append(args, rowArgs...)
 		}
-		args = append(args, rowArgs...)
-	}
-	if _, err := tx.exec(ctx, q.String(), args...); err != nil {
-		return fmt.Errorf("sqlstore: insert audit records %d to %d: %w", recs[0].Seq, recs[len(recs)-1].Seq, err)
+		if last {
+			// The head moves only if every row went in: the CTE is one
+			// statement, which fails whole.
+			q.WriteString(` RETURNING 1) UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`)
+			args = append(args, recs[len(recs)-1].Seq, recs[len(recs)-1].Hash)
+		}
+		if _, err := tx.exec(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("sqlstore: insert audit records %d to %d: %w", chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
+		}
 	}
 	return nil
 }
@@ -203,6 +234,14 @@ func scanAuditRecord(row scanner) (storage.AuditRecord, error) {
 func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditRecord, error) {
 	where := []string{`seq > ?`}
 	args := []any{f.AfterSeq}
+	order := `seq`
+	if f.NewestFirst {
+		order = `seq DESC`
+		if f.BeforeSeq > 0 {
+			where = append(where, `seq < ?`)
+			args = append(args, f.BeforeSeq)
+		}
+	}
 	for _, eq := range []struct{ column, value string }{
 		{"workload", f.Workload},
 		{"user_key", f.User},
@@ -223,10 +262,60 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 		args = append(args, micros(f.Until))
 	}
 	rows, err := s.reads().query(ctx,
-		`SELECT `+auditColumns+` FROM audit_records WHERE `+strings.Join(where, ` AND `)+` ORDER BY seq LIMIT ?`,
+		`SELECT `+auditColumns+` FROM audit_records WHERE `+strings.Join(where, ` AND `)+` ORDER BY `+order+` LIMIT ?`,
 		append(args, pageLimit(f.Limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list audit records: %w", err)
 	}
 	return collect(rows, "audit_records", scanAuditRecord)
+}
+
+func (s *Store) GetAuditCheckpoint(ctx context.Context, name string) (storage.AuditCheckpoint, error) {
+	var cp storage.AuditCheckpoint
+	err := s.reads().queryRow(ctx, `SELECT seq, hash, mac FROM audit_checkpoints WHERE name = ?`, name).Scan(&cp.Seq, &cp.Hash, &cp.MAC)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cp, fmt.Errorf("sqlstore: audit checkpoint %q: %w", name, storage.ErrNotFound)
+	}
+	if err != nil {
+		return cp, fmt.Errorf("sqlstore: get audit checkpoint %q: %w", name, err)
+	}
+	return cp, nil
+}
+
+func (s *Store) PutAuditCheckpoint(ctx context.Context, name string, cp storage.AuditCheckpoint) error {
+	return s.inTx(ctx, func(tx conn) error { return putAuditCheckpoint(ctx, tx, name, cp) })
+}
+
+func putAuditCheckpoint(ctx context.Context, tx conn, name string, cp storage.AuditCheckpoint) error {
+	_, err := tx.exec(ctx, `INSERT INTO audit_checkpoints (name, seq, hash, mac) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac`,
+		name, cp.Seq, nonNil(cp.Hash), nonNil(cp.MAC))
+	if err != nil {
+		return fmt.Errorf("sqlstore: put audit checkpoint %q: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteAuditThrough deletes records through start.Seq under the head's
+// lock, so that it never races an append into deleting the newest record.
+func (s *Store) DeleteAuditThrough(ctx context.Context, start storage.AuditCheckpoint) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx conn) error {
+		head, err := getAuditHead(ctx, tx, s.dialect.forUpdate())
+		if err != nil {
+			return err
+		}
+		if start.Seq >= head.Seq {
+			return fmt.Errorf("sqlstore: delete audit records through %d: the head is at %d and is always kept: %w", start.Seq, head.Seq, storage.ErrConflict)
+		}
+		res, err := tx.exec(ctx, `DELETE FROM audit_records WHERE seq <= ?`, start.Seq)
+		if err != nil {
+			return fmt.Errorf("sqlstore: delete audit records through %d: %w", start.Seq, err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlstore: delete audit records through %d: %w", start.Seq, err)
+		}
+		return putAuditCheckpoint(ctx, tx, storage.AuditCheckpointStart, start)
+	})
+	return n, err
 }

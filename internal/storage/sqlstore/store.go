@@ -65,6 +65,12 @@ type Store struct {
 	// through the reader pool so that readiness probes never queue behind
 	// writes.
 	migrations *goose.Provider
+	// auditInsert is the prepared single-record audit INSERT on SQLite's
+	// writer connection; nil on PostgreSQL.
+	auditInsert *sql.Stmt
+	// bound is the pending audit record of a WithAudit view; nil on the
+	// store itself.
+	bound *boundAudit
 }
 
 // Option tunes Open.
@@ -210,6 +216,10 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, 
 		_ = s.Close()
 		return nil, err
 	}
+	if s.auditInsert, err = writer.PrepareContext(ctx, auditInsertSQL); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("sqlstore: prepare audit insert: %w", err)
+	}
 	return s, nil
 }
 
@@ -283,7 +293,11 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database pools.
 func (s *Store) Close() error {
 	s.readStmts.close()
-	err := s.writer.Close()
+	var err error
+	if s.auditInsert != nil {
+		err = s.auditInsert.Close()
+	}
+	err = errors.Join(err, s.writer.Close())
 	if s.reader != s.writer {
 		err = errors.Join(err, s.reader.Close())
 	}
@@ -294,13 +308,31 @@ func (s *Store) Close() error {
 func (s *Store) reads() conn { return conn{q: s.reader, dialect: s.dialect, stmts: s.readStmts} }
 
 // inTx runs fn in a write transaction and commits if fn returns nil. fn's
-// error is returned as it is, so callers' sentinels survive.
+// error is returned as it is, so callers' sentinels survive. In a WithAudit
+// view, the first transaction to succeed also appends the view's record
+// before it commits.
 func (s *Store) inTx(ctx context.Context, fn func(tx conn) error) error {
+	if b := s.bound; b != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if !b.appended {
+			return s.runTx(ctx, fn, b)
+		}
+	}
+	return s.runTx(ctx, fn, nil)
+}
+
+func (s *Store) runTx(ctx context.Context, fn func(tx conn) error, b *boundAudit) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin transaction: %w", err)
 	}
-	if err := fn(conn{q: tx, dialect: s.dialect}); err != nil {
+	c := conn{q: tx, dialect: s.dialect}
+	err = fn(c)
+	if err == nil && b != nil {
+		err = s.appendAudit(ctx, c, []storage.AuditRecord{b.binding.Record()}, b.binding.Chain)
+	}
+	if err != nil {
 		// The rollback's own error adds nothing: the transaction is
 		// abandoned either way and fn's error is the one that matters.
 		_ = tx.Rollback()
@@ -308,6 +340,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx conn) error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	if b != nil {
+		b.appended = true
+		if b.binding.Committed != nil {
+			b.binding.Committed()
+		}
 	}
 	return nil
 }
