@@ -1,16 +1,19 @@
 package behalfapi
 
 // ListAuditRecordsInput is the input of ListAuditRecords. Since and Until
-// are epoch seconds; zero members match everything.
+// are epoch seconds; zero members match everything. Records come oldest
+// first unless NewestFirst; a NextToken continues in the order it was
+// issued for.
 type ListAuditRecordsInput struct {
-	Workload   string   `json:"workload,omitempty"`
-	User       string   `json:"user,omitempty"`
-	Provider   string   `json:"provider,omitempty"`
-	Operation  string   `json:"operation,omitempty"`
-	Since      *float64 `json:"since,omitempty"`
-	Until      *float64 `json:"until,omitempty"`
-	NextToken  *string  `json:"nextToken,omitempty"`
-	MaxResults *int     `json:"maxResults,omitempty"`
+	NewestFirst bool     `json:"newestFirst,omitempty"`
+	Workload    string   `json:"workload,omitempty"`
+	User        string   `json:"user,omitempty"`
+	Provider    string   `json:"provider,omitempty"`
+	Operation   string   `json:"operation,omitempty"`
+	Since       *float64 `json:"since,omitempty"`
+	Until       *float64 `json:"until,omitempty"`
+	NextToken   *string  `json:"nextToken,omitempty"`
+	MaxResults  *int     `json:"maxResults,omitempty"`
 }
 
 // AuditRecord is one audit record as the API shows it: storage's record
@@ -38,14 +41,28 @@ type ListAuditRecordsOutput struct {
 	NextToken *string       `json:"nextToken,omitempty"`
 }
 
-// VerifyAuditLogOutput is the output of VerifyAuditLog.
+// VerifyAuditLogInput is the input of VerifyAuditLog. By default
+// verification resumes from the last checkpoint that verified; Full starts
+// from the beginning of the log. A call verifies a bounded number of
+// records; NextToken continues where the previous call stopped.
+type VerifyAuditLogInput struct {
+	Full      bool    `json:"full,omitempty"`
+	NextToken *string `json:"nextToken,omitempty"`
+}
+
+// VerifyAuditLogOutput is the output of VerifyAuditLog. When NextToken is
+// set, verification is not finished: call again with it. OK covers only
+// the records this call read; HeadSeq and HeadHash are set by the last
+// call.
 type VerifyAuditLogOutput struct {
-	OK       bool           `json:"ok"`
-	Records  int64          `json:"records"`
-	HeadSeq  int64          `json:"headSeq"`
-	HeadHash string         `json:"headHash"`
-	Problems []AuditProblem `json:"problems"`
-	Omitted  int64          `json:"omittedProblems,omitempty"`
+	OK        bool           `json:"ok"`
+	From      int64          `json:"from"`
+	NextToken *string        `json:"nextToken,omitempty"`
+	Records   int64          `json:"records"`
+	HeadSeq   int64          `json:"headSeq"`
+	HeadHash  string         `json:"headHash"`
+	Problems  []AuditProblem `json:"problems"`
+	Omitted   int64          `json:"omittedProblems,omitempty"`
 }
 
 // AuditProblem is one finding of VerifyAuditLog.

@@ -27,14 +27,15 @@ func newAuditCommand(cf *clientFlags) *cobra.Command {
 
 	var workload, user, provider, operation, since, until string
 	var limit int
+	var oldestFirst bool
 	ls := &cobra.Command{
 		Use:   "list",
-		Short: "List audit records, oldest first",
+		Short: "List audit records, newest first",
 		Example: `  behalf audit list --workload my-agent --since 1h
   behalf audit list --provider github --operation GetResourceOauth2Token -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := map[string]any{}
+			in := map[string]any{"newestFirst": !oldestFirst}
 			for k, v := range map[string]string{"workload": workload, "user": user, "provider": provider, "operation": operation} {
 				if v != "" {
 					in[k] = v
@@ -89,29 +90,51 @@ func newAuditCommand(cf *clientFlags) *cobra.Command {
 	fl.StringVar(&since, "since", "", "only records at or after this time (RFC 3339, or a duration before now such as 24h)")
 	fl.StringVar(&until, "until", "", "only records before this time")
 	fl.IntVar(&limit, "limit", 100, "at most this many records")
+	fl.BoolVar(&oldestFirst, "oldest-first", false, "list the oldest records first")
 
+	var full bool
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the audit chain: exits non-zero if a record was edited, removed or added out of band",
-		Args:  cobra.NoArgs,
+		Long: `Check the audit chain. By default only the records appended since the last
+verification that passed are read; --full reads the whole log. Long logs are
+verified in several calls to the server, each continuing where the last stopped.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out behalfapi.VerifyAuditLogOutput
-			if err := cf.call(cmd.Context(), "VerifyAuditLog", struct{}{}, &out); err != nil {
-				return err
+			in := behalfapi.VerifyAuditLogInput{Full: full}
+			total := behalfapi.VerifyAuditLogOutput{OK: true, Problems: []behalfapi.AuditProblem{}}
+			for first := true; ; first = false {
+				var out behalfapi.VerifyAuditLogOutput
+				if err := cf.call(cmd.Context(), "VerifyAuditLog", in, &out); err != nil {
+					return err
+				}
+				if first {
+					total.From = out.From
+				}
+				total.OK = total.OK && out.OK
+				total.Records += out.Records
+				total.Problems = append(total.Problems, out.Problems...)
+				total.Omitted += out.Omitted
+				total.HeadSeq, total.HeadHash = out.HeadSeq, out.HeadHash
+				if in.NextToken = out.NextToken; in.NextToken == nil {
+					break
+				}
 			}
-			t := fields("records", strconv.FormatInt(out.Records, 10), "head", fmt.Sprintf("seq %d, hash %s", out.HeadSeq, out.HeadHash))
-			for _, p := range out.Problems {
+			t := fields("records", strconv.FormatInt(total.Records, 10), "from", fmt.Sprintf("after seq %d", total.From),
+				"head", fmt.Sprintf("seq %d, hash %s", total.HeadSeq, total.HeadHash))
+			for _, p := range total.Problems {
 				t.rows = append(t.rows, []string{"problem", fmt.Sprintf("seq %d: %s", p.Seq, p.Reason)})
 			}
-			if err := cf.print(cmd, out, t); err != nil {
+			if err := cf.print(cmd, total, t); err != nil {
 				return err
 			}
-			if !out.OK {
-				return fmt.Errorf("the audit log failed verification: %d problem(s)", int64(len(out.Problems))+out.Omitted)
+			if !total.OK {
+				return fmt.Errorf("the audit log failed verification: %d problem(s)", int64(len(total.Problems))+total.Omitted)
 			}
 			return nil
 		},
 	}
+	verify.Flags().BoolVar(&full, "full", false, "verify the whole log, not only what was appended since the last verification")
 	cmd.AddCommand(ls, verify)
 	return cmd
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/google/go-cmp/cmp"
 	_ "modernc.org/sqlite"
 
@@ -306,6 +308,10 @@ func TestAuditCommands(t *testing.T) {
 
 	var records []map[string]any
 	r.json(&records, cmd("audit list")...)
+	if len(records) != 3 || records[0]["operation"] != "CreateWorkloadIdentity" || records[0]["outcome"] != "failure" {
+		t.Fatalf("newest first: %v", records)
+	}
+	r.json(&records, cmd("audit list --oldest-first")...)
 	if len(records) != 3 || records[0]["operation"] != "CreateWorkloadIdentity" || records[0]["workload"] != "audited-agent" ||
 		records[1]["provider"] != "weather" || records[2]["outcome"] != "failure" || records[2]["errorType"] != "ValidationException" {
 		t.Fatalf("records: %v", records)
@@ -328,8 +334,39 @@ func TestAuditCommands(t *testing.T) {
 	if _, err := db.Exec(`UPDATE audit_records SET principal = 'someone-else' WHERE seq = 2`); err != nil {
 		t.Fatal(err)
 	}
-	out, errs, code := r.do("", cmd("audit verify")...)
+	// The default verification resumes after the last one that passed;
+	// --full reads the whole log.
+	r.ok("", cmd("audit verify")...)
+	out, errs, code := r.do("", cmd("audit verify --full")...)
 	if code == 0 || !strings.Contains(out, "seq 2:") || !strings.Contains(errs, "failed verification") {
 		t.Fatalf("verify after an edit: %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// TestAuditListEscapesTerminalControls: a runtime principal chooses the
+// user id of its calls; what it plants there must not reach the terminal
+// as escape sequences or as lines that look like rows.
+func TestAuditListEscapesTerminalControls(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	r.ok("", cmd("identity create agent")...)
+	planted := "alice\x1b]0;owned\x07\x1b[2J\n42   2026-01-01T00:00:00Z  AKIAADMIN  DeleteWorkloadIdentity  agent  -  -  success\u202e"
+	_, err := s.Data().GetWorkloadAccessTokenForUserId(t.Context(), &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+		WorkloadName: aws.String("agent"), UserId: aws.String(planted),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := r.ok("", cmd("audit list")...)
+	if strings.ContainsAny(out, "\x1b\x07\u202e") || strings.Count(out, "\n") != 3 {
+		t.Fatalf("audit list passed control characters through:\n%q", out)
+	}
+	if !strings.Contains(out, `alice\x1b]0;owned\a\x1b[2J\n42`) {
+		t.Fatalf("audit list does not show the escaped user id:\n%s", out)
+	}
+	var records []map[string]any
+	r.json(&records, cmd("audit list")...)
+	if records[0]["user"] != "id:"+planted {
+		t.Fatalf("JSON output changed the user id: %q", records[0]["user"])
 	}
 }

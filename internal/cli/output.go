@@ -3,9 +3,12 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -36,13 +39,48 @@ func (cf *clientFlags) print(cmd *cobra.Command, v any, t table) error {
 	case "table":
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, r := range append([][]string{t.header}, t.rows...) {
-			if _, err := fmt.Fprintln(tw, strings.Join(r, "\t")); err != nil {
+			cells := make([]string, len(r))
+			for i, c := range r {
+				cells[i] = printable(c)
+			}
+			if _, err := fmt.Fprintln(tw, strings.Join(cells, "\t")); err != nil {
 				return err
 			}
 		}
 		return tw.Flush()
 	}
 	return fmt.Errorf("--output must be table or json, not %q", cf.output)
+}
+
+// printable escapes what a terminal would act on rather than show: control
+// characters (escape sequences, newlines that fake rows, tabs that shift
+// columns), and invisible format characters such as bidirectional
+// overrides. Values come from callers, a runtime principal among them (a
+// user id, a workload name).
+func printable(s string) string {
+	clean := utf8.ValidString(s)
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func str(p *string) string {

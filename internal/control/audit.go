@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -16,8 +17,13 @@ import (
 
 // AuditVerifier checks the audit chain; it holds the chain's key.
 type AuditVerifier interface {
-	Verify(ctx context.Context) (audit.Report, error)
+	Verify(ctx context.Context, opts audit.VerifyOptions) (audit.Report, error)
 }
+
+// verifyPerCall is how many records one VerifyAuditLog call reads: a few
+// seconds' work, far inside a request's timeout, so that a log of any
+// length verifies in a loop of calls.
+const verifyPerCall = 500_000
 
 func (s *Service) auditOperations() []wire.Operation {
 	return []wire.Operation{
@@ -60,15 +66,37 @@ func (s *Service) listAuditRecords(ctx context.Context, _ *wire.Call, in *listAu
 			return nil, wire.Validation("nextToken is not a token returned by this API", wire.FieldError{Name: "nextToken", Message: "is invalid"})
 		}
 	}
-	limit := pageSize(in.MaxResults, 100)
-	recs, err := s.store.ListAudit(ctx, storage.AuditFilter{
+	f := storage.AuditFilter{
 		Workload: in.Workload, User: in.User, Provider: in.Provider, Operation: in.Operation,
-		Since: epochTime(in.Since), Until: epochTime(in.Until), AfterSeq: after, Limit: limit + 1,
-	})
+		Since: epochTime(in.Since), Until: epochTime(in.Until), Limit: pageSize(in.MaxResults, 100), NewestFirst: in.NewestFirst,
+	}
+	from := func(seq int64) {
+		if f.NewestFirst {
+			f.BeforeSeq = seq
+		} else {
+			f.AfterSeq = seq
+		}
+	}
+	from(after)
+	recs, err := s.store.ListAudit(ctx, f)
 	if err != nil {
 		return nil, wire.Internal(err)
 	}
-	recs, next := paginate(recs, limit, func(r storage.AuditRecord) string { return strconv.FormatInt(r.Seq, 10) })
+	var next *string
+	if len(recs) == f.Limit {
+		// A full page: look one record further, as a page of the maximum
+		// size cannot be fetched one longer.
+		last := recs[len(recs)-1].Seq
+		from(last)
+		f.Limit = 1
+		more, err := s.store.ListAudit(ctx, f)
+		if err != nil {
+			return nil, wire.Internal(err)
+		}
+		if len(more) > 0 {
+			next = wire.NextToken(strconv.FormatInt(last, 10))
+		}
+	}
 	out := &behalfapi.ListAuditRecordsOutput{Records: make([]behalfapi.AuditRecord, len(recs)), NextToken: next}
 	for i, r := range recs {
 		out.Records[i] = behalfapi.AuditRecord{Seq: r.Seq, Time: behalfapi.Time(r.Time), RequestID: r.RequestID, Principal: r.Principal,
@@ -78,13 +106,29 @@ func (s *Service) listAuditRecords(ctx context.Context, _ *wire.Call, in *listAu
 	return out, nil
 }
 
-func (s *Service) verifyAuditLog(ctx context.Context, _ *wire.Call, _ *struct{}) (*behalfapi.VerifyAuditLogOutput, error) {
-	r, err := s.Audit.Verify(ctx)
+type verifyAuditInput behalfapi.VerifyAuditLogInput
+
+func (in *verifyAuditInput) Validate(c *wire.Checker) {
+	c.OptString("nextToken", in.NextToken, 1, 2048, nil)
+}
+
+func (s *Service) verifyAuditLog(ctx context.Context, _ *wire.Call, in *verifyAuditInput) (*behalfapi.VerifyAuditLogOutput, error) {
+	opts := audit.VerifyOptions{Full: in.Full, MaxRecords: verifyPerCall}
+	if in.NextToken != nil {
+		opts.Resume = *in.NextToken
+	}
+	r, err := s.Audit.Verify(ctx, opts)
+	if errors.Is(err, audit.ErrBadToken) {
+		return nil, wire.Validation("nextToken is not a token returned by this API", wire.FieldError{Name: "nextToken", Message: "is invalid"})
+	}
 	if err != nil {
 		return nil, wire.Internal(err)
 	}
-	out := &behalfapi.VerifyAuditLogOutput{OK: r.OK(), Records: r.Records, HeadSeq: r.Head.Seq, HeadHash: hex.EncodeToString(r.Head.Hash),
+	out := &behalfapi.VerifyAuditLogOutput{OK: r.OK(), From: r.From, Records: r.Records, HeadSeq: r.Head.Seq, HeadHash: hex.EncodeToString(r.Head.Hash),
 		Problems: []behalfapi.AuditProblem{}, Omitted: r.Omitted}
+	if r.Next != "" {
+		out.NextToken = &r.Next
+	}
 	for _, p := range r.Problems {
 		out.Problems = append(out.Problems, behalfapi.AuditProblem{Seq: p.Seq, Reason: p.Reason})
 	}

@@ -2,10 +2,12 @@ package control_test
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
 
 	"github.com/behalf-dev/behalf/internal/audit"
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 )
@@ -223,4 +226,62 @@ func TestOversizedInputPoisonsNoBatch(t *testing.T) {
 			t.Errorf("created %d workloads, want %d", len(created), creators*creates)
 		}
 	})
+}
+
+// TestListAuditRecordsPagesAtTheMaximum: maxResults 1000, the documented
+// maximum, returns a nextToken while records remain, in both orders.
+func TestListAuditRecordsPagesAtTheMaximum(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	const n = 2500
+	recs := make([]storage.AuditRecord, n)
+	for i := range recs {
+		recs[i] = storage.AuditRecord{RequestID: fmt.Sprint("bulk-", i), Operation: "GetResourceApiKey", Outcome: audit.OutcomeSuccess}
+	}
+	// Listing does not check hashes: a stand-in chain will do.
+	chain := func(head storage.AuditHead, recs []storage.AuditRecord) error {
+		for i := range recs {
+			recs[i].Seq, recs[i].PrevHash, recs[i].Hash = head.Seq+int64(i)+1, head.Hash, []byte{1}
+			head.Hash = recs[i].Hash
+		}
+		return nil
+	}
+	if err := s.Server.Store().AppendAudit(ctx(t), recs, chain); err != nil {
+		t.Fatal(err)
+	}
+	for _, newest := range []bool{false, true} {
+		var seqs []int64
+		var token *string
+		for pages := 1; ; pages++ {
+			in := map[string]any{"maxResults": 1000}
+			if newest {
+				in["newestFirst"] = true
+			}
+			if token != nil {
+				in["nextToken"] = *token
+			}
+			body, _ := json.Marshal(in)
+			r := s.Do(t, behalftest.Raw{Path: "/behalf/ListAuditRecords", Body: body})
+			var out behalfapi.ListAuditRecordsOutput
+			if r.Status != http.StatusOK || json.Unmarshal(r.Body, &out) != nil {
+				t.Fatalf("page %d: HTTP %d %s", pages, r.Status, r.Body)
+			}
+			for _, rec := range out.Records {
+				seqs = append(seqs, rec.Seq)
+			}
+			if token = out.NextToken; token == nil {
+				if pages != 3 {
+					t.Errorf("newest first %v: %d pages, want 3", newest, pages)
+				}
+				break
+			}
+		}
+		if len(seqs) != n || (seqs[0] == 1) == newest || !slices.IsSortedFunc(seqs, func(a, b int64) int {
+			if newest {
+				return int(b - a)
+			}
+			return int(a - b)
+		}) {
+			t.Errorf("newest first %v: listed %d records from %d to %d", newest, len(seqs), seqs[0], seqs[len(seqs)-1])
+		}
+	}
 }

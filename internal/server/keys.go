@@ -63,6 +63,6 @@ type auditReader struct {
 	key   []byte
 }
 
-func (a auditReader) Verify(ctx context.Context) (audit.Report, error) {
-	return audit.Verify(ctx, a.store, a.key)
+func (a auditReader) Verify(ctx context.Context, opts audit.VerifyOptions) (audit.Report, error) {
+	return audit.VerifyFrom(ctx, a.store, a.key, opts)
 }
