@@ -50,6 +50,7 @@ type File struct {
 	// StoragePool sizes the PostgreSQL connection pool; storage itself
 	// is the URL.
 	StoragePool StoragePoolFile `yaml:"storagePool"`
+	Audit       AuditFile       `yaml:"audit"`
 	// Development turns on development-only features: the completion page
 	// at /dev/complete. Never in production.
 	Development bool `yaml:"development"`
@@ -109,6 +110,14 @@ type LimitsFile struct {
 	// ThrottlingException. 0 turns the limit off.
 	RequestsPerSecond float64 `yaml:"requestsPerSecond"`
 	Burst             int     `yaml:"burst"`
+}
+
+// AuditFile configures the audit trail.
+type AuditFile struct {
+	// Retention deletes records older than this, keeping the chain
+	// verifiable from a sealed checkpoint (docs/audit.md); 0 keeps every
+	// record.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // InboundAuthorizerFile is one customJWTAuthorizer.
@@ -183,6 +192,7 @@ type Config struct {
 	// NewSessionsPerUser and NewSessionsPerPrincipal are per minute.
 	NewSessionsPerUser      int
 	NewSessionsPerPrincipal int
+	AuditRetention          time.Duration
 	Development             bool
 	// Egress is the policy for outbound calls.
 	Egress egress.Policy
@@ -477,6 +487,9 @@ func (f File) Validate() (Config, error) {
 		fail("limits.requestsPerSecond", "must be 0 (no limit) or positive")
 	case c.RequestsPerSecond > 0 && c.RequestBurst < 1:
 		fail("limits.burst", "must be at least 1 when limits.requestsPerSecond is set")
+	}
+	if c.AuditRetention = f.Audit.Retention; c.AuditRetention != 0 && c.AuditRetention < 24*time.Hour {
+		fail("audit.retention", "must be 0 (keep every record) or at least 24h")
 	}
 	if len(probs) > 0 {
 		return Config{}, probs

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, content string) string {
@@ -270,5 +271,20 @@ func TestStoragePool(t *testing.T) {
 	f.StoragePool.MaxOpenConns = 0
 	if _, err := f.Validate(); err == nil || !strings.Contains(err.Error(), "storagePool.maxOpenConns") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestAuditRetention(t *testing.T) {
+	f := Defaults()
+	if c, err := f.Validate(); err != nil || c.AuditRetention != 0 {
+		t.Fatalf("default retention: %v, %v; want off", c.AuditRetention, err)
+	}
+	f.Audit.Retention = time.Hour
+	if _, err := f.Validate(); err == nil || !strings.Contains(err.Error(), "audit.retention:") {
+		t.Fatalf("retention of an hour: %v", err)
+	}
+	f.Audit.Retention = 400 * 24 * time.Hour
+	if c, err := f.Validate(); err != nil || c.AuditRetention != f.Audit.Retention {
+		t.Fatalf("retention of 400 days: %v, %v", c.AuditRetention, err)
 	}
 }

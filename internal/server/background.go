@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/behalf-dev/behalf/internal/audit"
 	"github.com/behalf-dev/behalf/internal/control"
 )
 
@@ -64,6 +65,10 @@ func (s *Server) maintain(ctx context.Context) {
 	if s.cfg.ConnectionMaxIdle > 0 {
 		n, err = s.store.DeleteIdleConnections(ctx, time.Now().Add(-s.cfg.ConnectionMaxIdle))
 		s.logCleanup(ctx, "connections unused for "+s.cfg.ConnectionMaxIdle.String(), n, err)
+	}
+	if s.cfg.AuditRetention > 0 {
+		n, err := audit.Prune(ctx, s.store, s.auditKey, time.Now().Add(-s.cfg.AuditRetention))
+		s.logCleanup(ctx, "audit records older than "+s.cfg.AuditRetention.String(), int(n), err)
 	}
 }
 

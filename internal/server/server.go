@@ -51,6 +51,8 @@ type Server struct {
 	rewrapNow chan struct{}
 	// freeSpace reports the bytes free on a directory's file system.
 	freeSpace func(dir string) (uint64, error)
+	// auditKey is the audit chain's key, for retention.
+	auditKey []byte
 }
 
 // Options tune a server beyond its configuration, chiefly for tests.
@@ -111,7 +113,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err != nil {
 		return nil, fmt.Errorf("audit chain key: %w", err)
 	}
-	s.audit = audit.New(s.store, auditKey, audit.Options{})
+	s.audit, s.auditKey = audit.New(s.store, auditKey, audit.Options{}), auditKey
 	defer func() {
 		if err != nil {
 			s.audit.Close()

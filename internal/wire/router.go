@@ -84,7 +84,7 @@ func (c *Call) Change(st storage.Storage) storage.Storage {
 	if c.log == nil || c.recorded.Load() {
 		return st
 	}
-	if c.changeOf != st {
+	if c.change == nil || c.changeOf != st {
 		c.change, c.changeOf = c.log.Bind(st, func() storage.AuditRecord { return c.record(nil) }, func() { c.recorded.Store(true) }), st
 	}
 	return c.change
