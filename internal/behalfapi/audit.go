@@ -41,13 +41,13 @@ type ListAuditRecordsOutput struct {
 	NextToken *string       `json:"nextToken,omitempty"`
 }
 
-// VerifyAuditLogInput is the input of VerifyAuditLog. By default
-// verification resumes from the last checkpoint that verified; Full starts
-// from the beginning of the log. A call verifies a bounded number of
-// records; NextToken continues where the previous call stopped.
+// VerifyAuditLogInput is the input of VerifyAuditLog. By default the
+// whole log is verified; Incremental resumes from the last checkpoint that
+// verified. A call verifies a bounded number of records; NextToken
+// continues where the previous call stopped.
 type VerifyAuditLogInput struct {
-	Full      bool    `json:"full,omitempty"`
-	NextToken *string `json:"nextToken,omitempty"`
+	Incremental bool    `json:"incremental,omitempty"`
+	NextToken   *string `json:"nextToken,omitempty"`
 }
 
 // VerifyAuditLogOutput is the output of VerifyAuditLog. When NextToken is

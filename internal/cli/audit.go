@@ -101,7 +101,7 @@ verification that passed are read; --full reads the whole log. Long logs are
 verified in several calls to the server, each continuing where the last stopped.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := behalfapi.VerifyAuditLogInput{Full: full}
+			in := behalfapi.VerifyAuditLogInput{Incremental: !full}
 			total := behalfapi.VerifyAuditLogOutput{OK: true, Problems: []behalfapi.AuditProblem{}}
 			for first := true; ; first = false {
 				var out behalfapi.VerifyAuditLogOutput

@@ -113,7 +113,7 @@ func (in *verifyAuditInput) Validate(c *wire.Checker) {
 }
 
 func (s *Service) verifyAuditLog(ctx context.Context, _ *wire.Call, in *verifyAuditInput) (*behalfapi.VerifyAuditLogOutput, error) {
-	opts := audit.VerifyOptions{Full: in.Full, MaxRecords: verifyPerCall}
+	opts := audit.VerifyOptions{Full: !in.Incremental, MaxRecords: verifyPerCall}
 	if in.NextToken != nil {
 		opts.Resume = *in.NextToken
 	}
