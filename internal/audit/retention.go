@@ -65,6 +65,9 @@ func Prune(ctx context.Context, st storage.Storage, key []byte, before time.Time
 		start.MAC = s.seal(storage.AuditCheckpointStart, start)
 		n, err := st.DeleteAuditThrough(ctx, start)
 		deleted += n
+		if errors.Is(err, storage.ErrConflict) {
+			return deleted, nil // another replica pruned concurrently
+		}
 		if err != nil {
 			return deleted, fmt.Errorf("audit: prune: %w", err)
 		}

@@ -502,8 +502,9 @@ type Storage interface {
 	PutAuditCheckpoint(ctx context.Context, name string, cp AuditCheckpoint) error
 	// DeleteAuditThrough deletes the records up to and including start.Seq
 	// and stores start as the AuditCheckpointStart checkpoint, in one
-	// transaction. It reports how many records it deleted. It refuses a
-	// start at or beyond the head: the newest record is always kept.
+	// transaction. It reports how many records it deleted. It refuses with
+	// ErrConflict a start at or beyond the head (the newest record is
+	// always kept) or at or before the stored start checkpoint.
 	DeleteAuditThrough(ctx context.Context, start AuditCheckpoint) (int64, error)
 
 	// Three-legged OAuth sessions. Deleting a provider or a workload

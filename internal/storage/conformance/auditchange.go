@@ -141,9 +141,11 @@ func testAuditCheckpoints(t *testing.T, s storage.Storage) {
 	wantDiff(t, "start checkpoint", start, got)
 	_, err = s.DeleteAuditThrough(ctx, storage.AuditCheckpoint{Seq: 10, Hash: set[9].Hash, MAC: []byte("x")})
 	wantErr(t, err, storage.ErrConflict, "delete the head")
+	_, err = s.DeleteAuditThrough(ctx, storage.AuditCheckpoint{Seq: 3, Hash: set[2].Hash, MAC: []byte("x")})
+	wantErr(t, err, storage.ErrConflict, "move the start back")
 	got, err = s.GetAuditCheckpoint(ctx, storage.AuditCheckpointStart)
 	mustOK(t, err, "get start checkpoint")
-	wantDiff(t, "start checkpoint after a refused delete", start, got)
+	wantDiff(t, "start checkpoint after refused deletes", start, got)
 	if n := len(listAllAudit(t, s)); n != 6 {
 		t.Fatalf("a refused delete left %d records", n)
 	}

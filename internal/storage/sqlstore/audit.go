@@ -308,6 +308,16 @@ func (s *Store) DeleteAuditThrough(ctx context.Context, start storage.AuditCheck
 		if start.Seq >= head.Seq {
 			return fmt.Errorf("sqlstore: delete audit records through %d: the head is at %d and is always kept: %w", start.Seq, head.Seq, storage.ErrConflict)
 		}
+		var current int64
+		err = tx.queryRow(ctx, `SELECT seq FROM audit_checkpoints WHERE name = ?`, storage.AuditCheckpointStart).Scan(&current)
+		switch {
+		case err == nil && current >= start.Seq:
+			// Another replica's retention got here first; moving the start
+			// back would point verification at deleted records.
+			return fmt.Errorf("sqlstore: delete audit records through %d: the log already starts after %d: %w", start.Seq, current, storage.ErrConflict)
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sqlstore: read the audit start checkpoint: %w", err)
+		}
 		res, err := tx.exec(ctx, `DELETE FROM audit_records WHERE seq <= ?`, start.Seq)
 		if err != nil {
 			return fmt.Errorf("sqlstore: delete audit records through %d: %w", start.Seq, err)
