@@ -172,7 +172,7 @@ func (s *Service) deleteConnection(ctx context.Context, c *wire.Call, in *connec
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := c.Change(s.store).DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, wire.Internal(err)
 	}
 	return nil, nil
