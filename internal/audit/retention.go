@@ -11,6 +11,23 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage"
 )
 
+// prunable returns how many records at the start of page are older than
+// before and not the head, checking that each continues the chain from
+// (after, prev).
+func prunable(page []storage.AuditRecord, h *hasher, before time.Time, headSeq, after int64, prev []byte) (int, error) {
+	for i := range page {
+		r := &page[i]
+		if !r.Time.Before(before) || r.Seq >= headSeq {
+			return i, nil
+		}
+		if r.Seq != after+1 || !bytes.Equal(r.PrevHash, prev) || !hmac.Equal(h.sum(r), r.Hash) {
+			return 0, fmt.Errorf("audit: prune: record %d does not verify; run behalf audit verify --full", r.Seq)
+		}
+		after, prev = r.Seq, r.Hash
+	}
+	return len(page), nil
+}
+
 // Prune deletes the records older than before, oldest first, and never the
 // newest record. It keeps the chain verifiable: each deletion stores, in
 // the same transaction, a "start" checkpoint sealed under the chain key
@@ -47,20 +64,12 @@ func Prune(ctx context.Context, st storage.Storage, key []byte, before time.Time
 		if err != nil {
 			return deleted, fmt.Errorf("audit: prune: list records after %d: %w", after, err)
 		}
-		var last *storage.AuditRecord
-		for i := range page {
-			r := &page[i]
-			if !r.Time.Before(before) || r.Seq >= head.Seq {
-				break
-			}
-			if r.Seq != after+1 || !bytes.Equal(r.PrevHash, prev) || !hmac.Equal(h.sum(r), r.Hash) {
-				return deleted, fmt.Errorf("audit: prune: record %d does not verify; run behalf audit verify", r.Seq)
-			}
-			last, after, prev = r, r.Seq, r.Hash
+		old, err := prunable(page, h, before, head.Seq, after, prev)
+		if err != nil || old == 0 {
+			return deleted, err
 		}
-		if last == nil {
-			return deleted, nil
-		}
+		last := page[old-1]
+		after, prev = last.Seq, last.Hash
 		start := storage.AuditCheckpoint{Seq: last.Seq, Hash: last.Hash}
 		start.MAC = s.seal(storage.AuditCheckpointStart, start)
 		n, err := st.DeleteAuditThrough(ctx, start)
@@ -71,7 +80,7 @@ func Prune(ctx context.Context, st storage.Storage, key []byte, before time.Time
 		if err != nil {
 			return deleted, fmt.Errorf("audit: prune: %w", err)
 		}
-		if last != &page[len(page)-1] {
+		if old < len(page) {
 			return deleted, nil
 		}
 	}

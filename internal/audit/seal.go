@@ -3,8 +3,9 @@ package audit
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
+	"encoding/hex"
+	"strconv"
+	"strings"
 
 	"github.com/behalf-dev/behalf/internal/storage"
 )
@@ -13,64 +14,56 @@ import (
 const sealVersion = "behalf-audit-checkpoint-v1"
 
 // sealer seals checkpoints and verification tokens under the chain key:
-// HMAC-SHA256 of the version, a purpose (a checkpoint's name, or "token"),
-// the seq and the hash, each length-prefixed as in encode. The purpose
-// keeps a "verified" checkpoint from passing as the retention "start" one.
+// HMAC-SHA256 of the version, a purpose (a checkpoint's name, or a
+// token's), the seq in decimal and the hash, each length-prefixed as in
+// encode. The purpose keeps a "verified" checkpoint from passing as the
+// retention "start" one.
 type sealer struct{ key []byte }
 
 func (s sealer) seal(purpose string, cp storage.AuditCheckpoint) []byte {
 	buf := appendString(nil, sealVersion)
 	buf = appendString(buf, purpose)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(cp.Seq))
+	buf = appendString(buf, strconv.FormatInt(cp.Seq, 10))
 	buf = appendString(buf, string(cp.Hash))
 	mac := hmac.New(sha256.New, s.key)
 	mac.Write(buf)
 	return mac.Sum(nil)
 }
 
-// token encodes a point to resume verification from, and whether every
-// record up to it verified, as opaque base64url: seq, clean, hash, MAC.
-func (s sealer) token(cp storage.AuditCheckpoint, clean bool) string {
-	purpose := "token/dirty"
+// tokenPurpose seals a token; clean says every record up to it verified.
+func tokenPurpose(clean bool) string {
 	if clean {
-		purpose = "token/clean"
+		return "token/clean"
 	}
-	buf := binary.BigEndian.AppendUint64(nil, uint64(cp.Seq))
-	buf = append(buf, boolByte(clean))
-	buf = appendString(buf, string(cp.Hash))
-	buf = append(buf, s.seal(purpose, cp)...)
-	return base64.RawURLEncoding.EncodeToString(buf)
+	return "token/dirty"
+}
+
+// token encodes a point to resume verification from as
+// seq.clean.hash.mac, the last two in hex.
+func (s sealer) token(cp storage.AuditCheckpoint, clean bool) string {
+	return strings.Join([]string{strconv.FormatInt(cp.Seq, 10), strconv.FormatBool(clean),
+		hex.EncodeToString(cp.Hash), hex.EncodeToString(s.seal(tokenPurpose(clean), cp))}, ".")
 }
 
 // openToken decodes and checks a token from token.
 func (s sealer) openToken(t string) (cp storage.AuditCheckpoint, clean, ok bool) {
-	raw, err := base64.RawURLEncoding.DecodeString(t)
-	if err != nil || len(raw) < 9+1+sha256.Size {
+	parts := strings.Split(t, ".")
+	if len(parts) != 4 {
 		return cp, false, false
 	}
-	cp.Seq, clean = int64(binary.BigEndian.Uint64(raw)), raw[8] == 1
-	n, w := binary.Uvarint(raw[9:])
-	rest := raw[9:]
-	if w <= 0 || uint64(len(rest)-w) != n+sha256.Size {
+	seq, errSeq := strconv.ParseInt(parts[0], 10, 64)
+	clean, errClean := strconv.ParseBool(parts[1])
+	hash, errHash := hex.DecodeString(parts[2])
+	mac, errMAC := hex.DecodeString(parts[3])
+	if errSeq != nil || errClean != nil || errHash != nil || errMAC != nil || seq < 0 {
 		return cp, false, false
 	}
-	cp.Hash = rest[w : w+int(n)]
-	if len(cp.Hash) == 0 {
+	cp = storage.AuditCheckpoint{Seq: seq, Hash: hash}
+	if len(hash) == 0 {
 		cp.Hash = nil
 	}
-	purpose := "token/dirty"
-	if clean {
-		purpose = "token/clean"
-	}
-	if raw[8] > 1 || cp.Seq < 0 || !hmac.Equal(s.seal(purpose, cp), rest[w+int(n):]) {
+	if !hmac.Equal(s.seal(tokenPurpose(clean), cp), mac) {
 		return storage.AuditCheckpoint{}, false, false
 	}
 	return cp, clean, true
-}
-
-func boolByte(b bool) byte {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -103,14 +103,22 @@ func VerifyFrom(ctx context.Context, st storage.Storage, key []byte, opts Verify
 	if done, err := v.walk(ctx, opts.MaxRecords); err != nil || !done {
 		return v.report, err
 	}
+	return v.report, v.finish(ctx)
+}
+
+// finish checks the end of the log against the head, reading on while
+// records are appended, and moves the verified checkpoint to the head when
+// everything verified.
+func (v *verifier) finish(ctx context.Context) error {
+	st := v.st
 	for {
 		head, err := st.GetAuditHead(ctx)
 		if errors.Is(err, storage.ErrNotFound) {
 			v.problem(v.lastSeq, "the head row is missing")
-			return v.report, nil
+			return nil
 		}
 		if err != nil {
-			return v.report, fmt.Errorf("audit: verify: read the head: %w", err)
+			return fmt.Errorf("audit: verify: read the head: %w", err)
 		}
 		v.report.Head = head
 		switch {
@@ -119,7 +127,7 @@ func VerifyFrom(ctx context.Context, st storage.Storage, key []byte, opts Verify
 			// tail is gone.
 			n := v.report.Records
 			if _, err := v.walk(ctx, 0); err != nil {
-				return v.report, err
+				return err
 			}
 			if v.report.Records > n {
 				continue
@@ -134,10 +142,10 @@ func VerifyFrom(ctx context.Context, st storage.Storage, key []byte, opts Verify
 			cp := storage.AuditCheckpoint{Seq: head.Seq, Hash: head.Hash}
 			cp.MAC = v.sealer.seal(storage.AuditCheckpointVerified, cp)
 			if err := st.PutAuditCheckpoint(ctx, storage.AuditCheckpointVerified, cp); err != nil {
-				return v.report, fmt.Errorf("audit: verify: store the checkpoint: %w", err)
+				return fmt.Errorf("audit: verify: store the checkpoint: %w", err)
 			}
 		}
-		return v.report, nil
+		return nil
 	}
 }
 

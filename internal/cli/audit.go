@@ -100,39 +100,7 @@ func newAuditCommand(cf *clientFlags) *cobra.Command {
 verification that passed are read; --full reads the whole log. Long logs are
 verified in several calls to the server, each continuing where the last stopped.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in := behalfapi.VerifyAuditLogInput{Incremental: !full}
-			total := behalfapi.VerifyAuditLogOutput{OK: true, Problems: []behalfapi.AuditProblem{}}
-			for first := true; ; first = false {
-				var out behalfapi.VerifyAuditLogOutput
-				if err := cf.call(cmd.Context(), "VerifyAuditLog", in, &out); err != nil {
-					return err
-				}
-				if first {
-					total.From = out.From
-				}
-				total.OK = total.OK && out.OK
-				total.Records += out.Records
-				total.Problems = append(total.Problems, out.Problems...)
-				total.Omitted += out.Omitted
-				total.HeadSeq, total.HeadHash = out.HeadSeq, out.HeadHash
-				if in.NextToken = out.NextToken; in.NextToken == nil {
-					break
-				}
-			}
-			t := fields("records", strconv.FormatInt(total.Records, 10), "from", fmt.Sprintf("after seq %d", total.From),
-				"head", fmt.Sprintf("seq %d, hash %s", total.HeadSeq, total.HeadHash))
-			for _, p := range total.Problems {
-				t.rows = append(t.rows, []string{"problem", fmt.Sprintf("seq %d: %s", p.Seq, p.Reason)})
-			}
-			if err := cf.print(cmd, total, t); err != nil {
-				return err
-			}
-			if !total.OK {
-				return fmt.Errorf("the audit log failed verification: %d problem(s)", int64(len(total.Problems))+total.Omitted)
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return verifyAudit(cmd, cf, full) },
 	}
 	verify.Flags().BoolVar(&full, "full", false, "verify the whole log, not only what was appended since the last verification")
 	cmd.AddCommand(ls, verify)
@@ -144,4 +112,40 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// verifyAudit runs VerifyAuditLog until the server says it is done, and
+// prints the sum of its reports.
+func verifyAudit(cmd *cobra.Command, cf *clientFlags, full bool) error {
+	in := behalfapi.VerifyAuditLogInput{Incremental: !full}
+	total := behalfapi.VerifyAuditLogOutput{OK: true, Problems: []behalfapi.AuditProblem{}}
+	for first := true; ; first = false {
+		var out behalfapi.VerifyAuditLogOutput
+		if err := cf.call(cmd.Context(), "VerifyAuditLog", in, &out); err != nil {
+			return err
+		}
+		if first {
+			total.From = out.From
+		}
+		total.OK = total.OK && out.OK
+		total.Records += out.Records
+		total.Problems = append(total.Problems, out.Problems...)
+		total.Omitted += out.Omitted
+		total.HeadSeq, total.HeadHash = out.HeadSeq, out.HeadHash
+		if in.NextToken = out.NextToken; in.NextToken == nil {
+			break
+		}
+	}
+	t := fields("records", strconv.FormatInt(total.Records, 10), "from", fmt.Sprintf("after seq %d", total.From),
+		"head", fmt.Sprintf("seq %d, hash %s", total.HeadSeq, total.HeadHash))
+	for _, p := range total.Problems {
+		t.rows = append(t.rows, []string{"problem", fmt.Sprintf("seq %d: %s", p.Seq, p.Reason)})
+	}
+	if err := cf.print(cmd, total, t); err != nil {
+		return err
+	}
+	if !total.OK {
+		return fmt.Errorf("the audit log failed verification: %d problem(s)", int64(len(total.Problems))+total.Omitted)
+	}
+	return nil
 }

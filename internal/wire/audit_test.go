@@ -56,7 +56,7 @@ func auditedRouter(log *fakeAuditLog, logs *bytes.Buffer) *http.ServeMux {
 		JSON("Change", "/change", 200, change(false)),
 		JSON("ChangeThenFail", "/change-then-fail", 200, change(true)),
 		JSON("Forbidden", "/forbidden", 200, change(false)),
-		JSON("Read", "/read", 200, func(_ context.Context, c *Call, in *shape) (*out, error) { return &out{}, nil }),
+		JSON("Read", "/read", 200, func(context.Context, *Call, *shape) (*out, error) { return &out{}, nil }),
 	)...)
 	return mux
 }
@@ -68,9 +68,10 @@ func auditedRouter(log *fakeAuditLog, logs *bytes.Buffer) *http.ServeMux {
 func TestChangeIsRecordedOnce(t *testing.T) {
 	log := &fakeAuditLog{}
 	rt := auditedRouter(log, &bytes.Buffer{})
-	do(t, rt, "POST", "/change", "application/json", `{"name":"abc"}`)
-	do(t, rt, "POST", "/change-then-fail", "application/json", `{"name":"abc"}`)
-	do(t, rt, "POST", "/read", "application/json", `{"name":"abc"}`)
+	for _, path := range []string{"/change", "/change-then-fail", "/read"} {
+		res, _ := do(t, rt, "POST", path, "application/json", `{"name":"abc"}`)
+		res.Body.Close()
+	}
 	if len(log.bound) != 2 || log.bound[0].Operation != "Change" || log.bound[0].Workload != "abc" || log.bound[0].Outcome != "success" {
 		t.Fatalf("bound records: %+v", log.bound)
 	}
@@ -88,6 +89,7 @@ func TestRefusalWithoutItsRecord(t *testing.T) {
 	log := &fakeAuditLog{fail: errors.New("disk full")}
 	rt := auditedRouter(log, &logs)
 	res, _ := do(t, rt, "POST", "/forbidden", "application/json", `{"name":"abc"}`)
+	res.Body.Close()
 	if res.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("refused call without its record: HTTP %d, want 500", res.StatusCode)
 	}
