@@ -80,97 +80,30 @@ func (r Result) RPS() float64 { return float64(r.Requests-r.Errors) / r.Elapsed.
 
 const (
 	adminID     = "AKIDBEHALFBENCHADMIN"
-	adminSecret = "behalf-bench-admin-secret-0123456789"
+	adminSecret = "behalf-bench-admin-secret-0123456789" //nolint:gosec // G101: the benchmark's own admin of a throw-away server on loopback
 	region      = "us-east-1"
 )
 
 // Run sets everything up, measures each operation in turn, prints a table
 // to out, and tears everything down.
-func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 32
+func Run(ctx context.Context, opts Options, out io.Writer) (results []Result, err error) {
+	if err := opts.complete(); err != nil {
+		return nil, err
 	}
-	if opts.Duration <= 0 {
-		opts.Duration = 10 * time.Second
-	}
-	if len(opts.Operations) == 0 {
-		opts.Operations = Operations
-	}
-	for _, op := range opts.Operations {
-		if !slices.Contains(Operations, op) {
-			return nil, fmt.Errorf("unknown operation %q; choose from %s", op, strings.Join(Operations, ", "))
-		}
-	}
-
-	idp, err := startIdP()
+	env, err := start(ctx, opts)
+	defer func() { err = errors.Join(err, env.stop()) }()
 	if err != nil {
 		return nil, err
 	}
-	defer idp.Close()
-
-	dataDir, err := os.MkdirTemp("", "behalf-bench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dataDir)
-	backend := "SQLite (" + dataDir + ")"
-	f := config.Defaults()
-	f.DataDir, f.Log.Level = dataDir, "error"
-	if opts.Postgres != "" {
-		dsn, drop, err := createDatabase(ctx, opts.Postgres)
-		if err != nil {
-			return nil, err
-		}
-		defer drop()
-		f.Storage, backend = dsn, "PostgreSQL ("+server.RedactDSN(dsn)+")"
-	}
-	f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "bench", DiscoveryURL: idp.URL + "/.well-known/openid-configuration", AllowedAudience: []string{benchClientID}}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	f.Listen = ln.Addr().String()
-	cfg, err := f.Validate()
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler), server.Options{Getenv: func(k string) string {
-		return map[string]string{"BEHALF_BOOTSTRAP_ACCESS_KEY_ID": adminID, "BEHALF_BOOTSTRAP_SECRET_ACCESS_KEY": adminSecret}[k]
-	}})
-	if err != nil {
-		ln.Close()
-		return nil, err
-	}
-	defer srv.Close()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx, ln) }()
-	defer func() { stop(); <-done }()
-
-	base := "http://" + ln.Addr().String()
 	h := newHarness(opts.Concurrency)
-	runtimeCreds, err := setUp(ctx, h, base, idp.URL)
-	if err != nil {
-		return nil, fmt.Errorf("set up: %w", err)
-	}
-	reqs, err := requests(ctx, h, base, runtimeCreds, idp.URL)
-	if err != nil {
-		return nil, fmt.Errorf("prepare requests: %w", err)
-	}
-
-	noop, err := startNoop()
+	reqs, err := prepare(ctx, h, env)
 	if err != nil {
 		return nil, err
 	}
-	defer noop.Close()
-	reqs["noop"] = request{url: noop.URL, body: []byte(`{}`), creds: runtimeCreds}
-
-	before, err := auditCount(ctx, srv.Store())
+	before, err := auditCount(ctx, env.store)
 	if err != nil {
 		return nil, err
 	}
-	var results []Result
 	for _, op := range opts.Operations {
 		if opts.Warmup > 0 {
 			h.load(ctx, reqs[op], opts.Warmup)
@@ -179,15 +112,158 @@ func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
 		r.Operation = op
 		results = append(results, r)
 	}
-	after, err := auditCount(ctx, srv.Store())
+	after, err := auditCount(ctx, env.store)
 	if err != nil {
 		return nil, err
 	}
+	return results, report(out, opts, env.backend, results, after-before)
+}
 
-	fmt.Fprintf(out, "behalf bench: %s; %d CPUs (GOMAXPROCS %d), %d concurrent clients, %s per operation, load generator in the same process\n\n",
-		backend, runtime.NumCPU(), runtime.GOMAXPROCS(0), opts.Concurrency, opts.Duration)
+// complete fills in the defaults and checks the operations' names.
+func (o *Options) complete() error {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 32
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	if len(o.Operations) == 0 {
+		o.Operations = Operations
+	}
+	for _, op := range o.Operations {
+		if !slices.Contains(Operations, op) {
+			return fmt.Errorf("unknown operation %q; choose from %s", op, strings.Join(Operations, ", "))
+		}
+	}
+	return nil
+}
+
+// environment is what a run measures against: a behalf server, the
+// development identity provider, the no-op server of the floor, and what
+// tears them down.
+type environment struct {
+	base    string // the behalf server's URL
+	idpURL  string
+	noopURL string
+	store   storage.Storage
+	backend string // the storage, described for the report
+	stops   []func() error
+}
+
+// onStop registers a teardown step; stop runs them in reverse order.
+func (e *environment) onStop(f func() error) { e.stops = append(e.stops, f) }
+
+// stop tears down whatever start set up, last first, and reports every
+// failure.
+func (e *environment) stop() error {
+	var errs []error
+	for i := len(e.stops) - 1; i >= 0; i-- {
+		errs = append(errs, e.stops[i]())
+	}
+	return errors.Join(errs...)
+}
+
+// start runs the identity provider, the no-op server, and a behalf server
+// on a fresh SQLite directory or PostgreSQL database. On an error the
+// environment holds what was started, for stop.
+func start(ctx context.Context, opts Options) (*environment, error) {
+	env := &environment{}
+	idp, err := startIDP(ctx)
+	if err != nil {
+		return env, err
+	}
+	env.onStop(idp.Close)
+	env.idpURL = idp.URL
+	noop, err := startNoop(ctx)
+	if err != nil {
+		return env, err
+	}
+	env.onStop(noop.Close)
+	env.noopURL = noop.URL
+	f, err := env.serverConfig(ctx, opts)
+	if err != nil {
+		return env, err
+	}
+	return env, env.startBehalf(ctx, f)
+}
+
+// serverConfig makes the data directory, and the database on PostgreSQL,
+// and returns the server's configuration file.
+func (e *environment) serverConfig(ctx context.Context, opts Options) (config.File, error) {
+	dataDir, err := os.MkdirTemp("", "behalf-bench-")
+	if err != nil {
+		return config.File{}, err
+	}
+	e.onStop(func() error { return os.RemoveAll(dataDir) })
+	e.backend = "SQLite (" + dataDir + ")"
+	f := config.Defaults()
+	f.DataDir, f.Log.Level = dataDir, "error"
+	if opts.Postgres != "" {
+		dsn, drop, err := createDatabase(ctx, opts.Postgres)
+		if err != nil {
+			return config.File{}, err
+		}
+		e.onStop(drop)
+		f.Storage, e.backend = dsn, "PostgreSQL ("+server.RedactDSN(dsn)+")"
+	}
+	f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "bench", DiscoveryURL: e.idpURL + "/.well-known/openid-configuration", AllowedAudience: []string{benchClientID}}}
+	return f, nil
+}
+
+// startBehalf runs a behalf server with configuration f on a loopback
+// port, bootstrapped with the benchmark's admin.
+func (e *environment) startBehalf(ctx context.Context, f config.File) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	f.Listen = ln.Addr().String()
+	cfg, err := f.Validate()
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler), server.Options{Getenv: func(k string) string {
+		return map[string]string{"BEHALF_BOOTSTRAP_ACCESS_KEY_ID": adminID, "BEHALF_BOOTSTRAP_SECRET_ACCESS_KEY": adminSecret}[k]
+	}})
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	e.onStop(srv.Close)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx, ln) }()
+	e.onStop(func() error { stop(); return <-done })
+	e.base, e.store = "http://"+ln.Addr().String(), srv.Store()
+	return nil
+}
+
+// prepare creates what the vend paths need and returns each operation's
+// request.
+func prepare(ctx context.Context, h *harness, env *environment) (map[string]request, error) {
+	runtimeCreds, err := setUp(ctx, h, env.base, env.idpURL)
+	if err != nil {
+		return nil, fmt.Errorf("set up: %w", err)
+	}
+	reqs, err := requests(ctx, h, env.base, runtimeCreds, env.idpURL)
+	if err != nil {
+		return nil, fmt.Errorf("prepare requests: %w", err)
+	}
+	reqs["noop"] = request{url: env.noopURL, body: []byte(`{}`), creds: runtimeCreds}
+	return reqs, nil
+}
+
+// report prints the results as a table, each against the no-op floor,
+// then the first error of each operation that had any, then how many
+// audit records the runs wrote.
+func report(out io.Writer, opts Options, backend string, results []Result, audited int64) error {
+	if _, err := fmt.Fprintf(out, "behalf bench: %s; %d CPUs (GOMAXPROCS %d), %d concurrent clients, %s per operation, load generator in the same process\n\n",
+		backend, runtime.NumCPU(), runtime.GOMAXPROCS(0), opts.Concurrency, opts.Duration); err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\trequests/s\tp50\tp99\tof floor\terrors\t")
+	if _, err := fmt.Fprintln(tw, "operation\trequests/s\tp50\tp99\tof floor\terrors\t"); err != nil {
+		return err
+	}
 	var floor float64
 	var vends int64
 	for _, r := range results {
@@ -200,39 +276,44 @@ func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
 		if floor > 0 {
 			share = fmt.Sprintf("%.0f%%", 100*r.RPS()/floor)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", titles[r.Operation], r.RPS(), ms(r.P50), ms(r.P99), share, r.Errors)
-	}
-	tw.Flush()
-	for _, r := range results {
-		if r.FirstError != "" {
-			fmt.Fprintf(out, "\n%s: first of %d errors: %s", titles[r.Operation], r.Errors, r.FirstError)
+		if _, err := fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", titles[r.Operation], r.RPS(), ms(r.P50), ms(r.P99), share, r.Errors); err != nil {
+			return err
 		}
 	}
-	fmt.Fprintf(out, "\naudit records written during the measured runs: %d, for %d successful credential vends (warm-up calls are audited too)\n", after-before, vends)
-	return results, nil
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.FirstError != "" {
+			if _, err := fmt.Fprintf(out, "\n%s: first of %d errors: %s", titles[r.Operation], r.Errors, r.FirstError); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := fmt.Fprintf(out, "\naudit records written during the measured runs: %d, for %d successful credential vends (warm-up calls are audited too)\n", audited, vends)
+	return err
 }
 
 const (
 	benchClientID     = "bench-agent"
-	benchClientSecret = "bench-agent-secret"
+	benchClientSecret = "bench-agent-secret" //nolint:gosec // G101: the benchmark's own development client, on loopback
 )
 
-// startIdP runs the development identity provider on loopback, so that the
+// startIDP runs the development identity provider on loopback, so that the
 // benchmark needs nothing but the behalf binary; the tests use a real
 // provider (Dex) instead. Its tokens outlive any run.
-func startIdP() (*httpServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startIDP(ctx context.Context) (*httpServer, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	idp, err := devidp.New(devidp.Options{Issuer: "http://" + ln.Addr().String(), AccessTokenTTL: 24 * time.Hour,
 		Clients: []devidp.Client{{ID: benchClientID, Secret: benchClientSecret}}})
 	if err != nil {
-		ln.Close()
-		return nil, err
+		return nil, errors.Join(err, ln.Close())
 	}
 	s := &http.Server{Handler: idp.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go s.Serve(ln)
+	go func() { _ = s.Serve(ln) }() // ErrServerClosed once the run is done
 	return &httpServer{URL: idp.Issuer(), Server: s}, nil
 }
 
@@ -250,7 +331,7 @@ func userJWT(ctx context.Context, issuer string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read only: Close loses nothing
 	var tok struct {
 		IDToken string `json:"id_token"`
 	}
@@ -269,7 +350,7 @@ func auditCount(ctx context.Context, st storage.Storage) (int64, error) {
 }
 
 // createDatabase makes a fresh PostgreSQL database for the run.
-func createDatabase(ctx context.Context, admin string) (string, func(), error) {
+func createDatabase(ctx context.Context, admin string) (string, func() error, error) {
 	u, err := url.Parse(admin)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return "", nil, errors.New("--postgres must be a postgres:// URL")
@@ -278,32 +359,35 @@ func createDatabase(ctx context.Context, admin string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	suffix := make([]byte, 6)
-	rand.Read(suffix)
-	name := "behalf_bench_" + hex.EncodeToString(suffix)
+	// Unquoted, so PostgreSQL folds it: lower case from the start.
+	name := "behalf_bench_" + strings.ToLower(rand.Text()[:12])
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		db.Close()
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+		return "", nil, errors.Join(fmt.Errorf("create database %s: %w", name, err), db.Close())
 	}
 	u.Path = "/" + name
-	drop := func() {
-		db.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		db.Close()
+	drop := func() error {
+		_, err := db.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		return errors.Join(err, db.Close())
 	}
 	return u.String(), drop, nil
 }
 
-func startNoop() (*httpServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startNoop runs the floor's server on loopback: it reads the request and
+// answers {} without any work of behalf's.
+func startNoop(ctx context.Context) (*httpServer, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	s := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{}`))
+		_, _ = w.Write([]byte(`{}`)) // a failed write is the client's hang-up, seen on its side
 	})}
-	go s.Serve(ln)
+	go func() { _ = s.Serve(ln) }() // ErrServerClosed once the run is done
 	return &httpServer{URL: "http://" + ln.Addr().String() + "/", Server: s}, nil
 }
 
@@ -348,7 +432,7 @@ func (h *harness) do(ctx context.Context, r request) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read only: Close loses nothing
 	body, err := io.ReadAll(res.Body)
 	return res.StatusCode, body, err
 }
@@ -424,10 +508,11 @@ func setUp(ctx context.Context, h *harness, base, issuer string) (aws.Credential
 	if err := post("/identities/CreateWorkloadIdentity", map[string]any{"name": "bench-agent", "allowedResourceOauth2ReturnUrls": []string{returnURL}}, nil); err != nil {
 		return aws.Credentials{}, err
 	}
+	//nolint:gosec // G101: a made-up key for a throw-away server
 	if err := post("/identities/CreateApiKeyCredentialProvider", map[string]any{"name": "bench-key", "apiKey": "bench-api-key-value"}, nil); err != nil {
 		return aws.Credentials{}, err
 	}
-	if err := post("/identities/CreateOauth2CredentialProvider", map[string]any{
+	if err := post("/identities/CreateOauth2CredentialProvider", map[string]any{ //nolint:gosec // G101: the benchmark's own development client
 		"name": "bench-m2m", "credentialProviderVendor": "CustomOauth2",
 		"oauth2ProviderConfigInput": map[string]any{"customOauth2ProviderConfig": map[string]any{
 			"clientId": benchClientID, "clientSecret": benchClientSecret,
@@ -531,8 +616,11 @@ func connectUser(ctx context.Context, h *harness, base string, creds aws.Credent
 	if got.AccessToken == "" {
 		return request{}, errors.New("no token after the session was completed")
 	}
-	if err := h.call(ctx, user, &got); err != nil || got.AccessToken == "" {
-		return request{}, fmt.Errorf("the stored token is not served: %v", err)
+	if err := h.call(ctx, user, &got); err != nil {
+		return request{}, fmt.Errorf("the stored token is not served: %w", err)
+	}
+	if got.AccessToken == "" {
+		return request{}, errors.New("the stored token is not served: no access token")
 	}
 	return user, nil
 }
@@ -583,7 +671,7 @@ func browse(ctx context.Context, browser *http.Client, method, target string, fo
 	if err != nil {
 		return nil, err
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read only: Close loses nothing
 	page, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	switch {
 	case err != nil:
