@@ -270,7 +270,7 @@ func (p Problems) Error() string {
 func Load(path string, getenv func(string) string) (File, error) {
 	f := Defaults()
 	if path != "" {
-		raw, err := os.ReadFile(path)
+		raw, err := os.ReadFile(path) //nolint:gosec // G304: the operator names the configuration file
 		if err != nil {
 			return File{}, fmt.Errorf("config: %w", err)
 		}
@@ -311,6 +311,8 @@ func decodeStrict(raw []byte, f *File) error {
 	return nil
 }
 
+// checkNode reports, with paths and lines, every key of n that the type t
+// does not have, and every alias, before n is decoded into t.
 func checkNode(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -321,36 +323,43 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
 	case n.Kind == yaml.AliasNode:
 		*probs = append(*probs, fmt.Sprintf("%s (line %d): YAML aliases are not allowed", orRoot(path), n.Line))
 	case t.Kind() == reflect.Struct && t != reflect.TypeFor[time.Duration]():
-		if n.Kind != yaml.MappingNode {
-			*probs = append(*probs, fmt.Sprintf("%s (line %d): expected a mapping", orRoot(path), n.Line))
-			return
-		}
-		fields := map[string]reflect.Type{}
-		var names []string
-		for f := range t.Fields() {
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			fields[name] = f.Type
-			names = append(names, name)
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key, val := n.Content[i], n.Content[i+1]
-			ft, ok := fields[key.Value]
-			if !ok {
-				hint := ""
-				for _, name := range names {
-					if strings.EqualFold(name, key.Value) {
-						hint = fmt.Sprintf(" (did you mean %q?)", name)
-					}
-				}
-				*probs = append(*probs, fmt.Sprintf("%s (line %d): unknown key%s", join(path, key.Value), key.Line, hint))
-				continue
-			}
-			checkNode(val, ft, join(path, key.Value), probs)
-		}
+		checkMapping(n, t, path, probs)
 	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
 		for i, item := range n.Content {
 			checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), probs)
 		}
+	}
+}
+
+// checkMapping checks a mapping node against the struct type t: every key
+// must be one of its fields' YAML names, and every value must fit that
+// field.
+func checkMapping(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
+	if n.Kind != yaml.MappingNode {
+		*probs = append(*probs, fmt.Sprintf("%s (line %d): expected a mapping", orRoot(path), n.Line))
+		return
+	}
+	fields := map[string]reflect.Type{}
+	var names []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		fields[name] = f.Type
+		names = append(names, name)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], n.Content[i+1]
+		ft, ok := fields[key.Value]
+		if !ok {
+			hint := ""
+			for _, name := range names {
+				if strings.EqualFold(name, key.Value) {
+					hint = fmt.Sprintf(" (did you mean %q?)", name)
+				}
+			}
+			*probs = append(*probs, fmt.Sprintf("%s (line %d): unknown key%s", join(path, key.Value), key.Line, hint))
+			continue
+		}
+		checkNode(val, ft, join(path, key.Value), probs)
 	}
 }
 
@@ -375,71 +384,114 @@ var (
 )
 
 // Validate checks f and returns the runtime configuration, or every
-// problem found.
+// problem found. Each step below fills in its part of the configuration
+// and adds its problems, path-qualified, in the order of the file.
 func (f File) Validate() (Config, error) {
 	var probs Problems
-	fail := func(path, format string, args ...any) {
-		probs = append(probs, path+": "+fmt.Sprintf(format, args...))
-	}
 	c := Config{
 		Listen: f.Listen, DataDir: f.DataDir, PublicURL: strings.TrimSuffix(f.PublicURL, "/"), Region: f.Region,
 		AccountID: f.AccountID, Storage: f.Storage, LogLevel: f.Log.Level, LogFormat: f.Log.Format,
 		Keyring: f.Vault.Keyring, ShutdownTimeout: 20 * time.Second,
+		TLSCertFile: f.TLS.CertFile, TLSKeyFile: f.TLS.KeyFile,
 	}
+	f.validateListener(&c, &probs)
+	f.validateIdentity(&c, &probs)
+	f.validateStorageAndLog(&c, &probs)
+	c.InboundAuthorizers = f.inboundConfigs()
+	probs = append(probs, inbound.ValidateConfigs(c.InboundAuthorizers)...)
+	f.validateTokens(&c, &probs)
+	f.validateUserFederation(&c, &probs)
+	f.validateLimits(&c, &probs)
+	if len(probs) > 0 {
+		return Config{}, probs
+	}
+	return c, nil
+}
+
+// add records one problem at path.
+func (p *Problems) add(path, format string, args ...any) {
+	*p = append(*p, path+": "+fmt.Sprintf(format, args...))
+}
+
+// validateListener checks where behalf listens and how (TLS, development
+// mode), derives the public URL when none is set, and sets the outbound
+// policy, whose defaults depend on whether behalf listens on loopback only.
+func (f File) validateListener(c *Config, probs *Problems) {
 	host, port, err := net.SplitHostPort(f.Listen)
 	if err != nil || port == "" {
-		fail("listen", "must be host:port, e.g. 127.0.0.1:8787")
+		probs.add("listen", "must be host:port, e.g. 127.0.0.1:8787")
 	}
 	if f.DataDir == "" {
-		fail("dataDir", "must not be empty")
+		probs.add("dataDir", "must not be empty")
 	}
 	listensOnLoopback := err == nil && isLoopbackHost(host)
-	c.TLSCertFile, c.TLSKeyFile = f.TLS.CertFile, f.TLS.KeyFile
 	if msg := f.TLS.check(); msg != "" {
-		fail("tls", "%s", msg)
+		probs.add("tls", "%s", msg)
 	}
 	if c.PublicURL == "" && err == nil {
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "localhost"
-		}
-		scheme := "http"
-		if c.TLSCertFile != "" {
-			scheme = "https"
-		}
-		c.PublicURL = scheme + "://" + net.JoinHostPort(host, port)
+		c.PublicURL = defaultPublicURL(host, port, c.TLSCertFile != "")
 	}
 	if f.Development && err == nil && !listensOnLoopback && !f.DevelopmentAllowNonLoopback {
-		fail("development", "is on, but listen %q is not a loopback address, so /dev/complete would be reachable from the network: "+
+		probs.add("development", "is on, but listen %q is not a loopback address, so /dev/complete would be reachable from the network: "+
 			"listen on 127.0.0.1, or set developmentAllowNonLoopback: true to force it", f.Listen)
 	}
 	var egressProbs Problems
 	c.Egress, egressProbs = f.Egress.policy(listensOnLoopback)
-	probs = append(probs, egressProbs...)
+	*probs = append(*probs, egressProbs...)
+}
+
+// defaultPublicURL is the URL of the listen address host:port, on
+// localhost when it listens on every interface.
+func defaultPublicURL(host, port string, tls bool) string {
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// validateIdentity checks what behalf calls itself: its public URL and the
+// AWS region and account id that appear in its ARNs.
+func (f File) validateIdentity(c *Config, probs *Problems) {
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		fail("publicUrl", "must be an absolute http(s) URL without query or fragment, e.g. https://behalf.example.com")
+		probs.add("publicUrl", "must be an absolute http(s) URL without query or fragment, e.g. https://behalf.example.com")
 	}
 	if !regionPattern.MatchString(f.Region) {
-		fail("region", "must be an AWS-style region name such as us-east-1")
+		probs.add("region", "must be an AWS-style region name such as us-east-1")
 	}
 	if !accountPattern.MatchString(f.AccountID) {
-		fail("accountId", "must be 12 digits")
+		probs.add("accountId", "must be 12 digits")
 	}
+}
+
+// validateStorageAndLog checks the storage and the log settings, placing
+// the SQLite file and the keyring in the data directory by default.
+func (f File) validateStorageAndLog(c *Config, probs *Problems) {
 	if c.Storage == "" {
 		c.Storage = filepath.Join(f.DataDir, "behalf.db")
 	} else if strings.Contains(c.Storage, "://") && !strings.HasPrefix(c.Storage, "postgres://") &&
 		!strings.HasPrefix(c.Storage, "postgresql://") && !strings.HasPrefix(c.Storage, "sqlite://") {
-		fail("storage", "must be a postgres:// URL or a SQLite file path")
+		probs.add("storage", "must be a postgres:// URL or a SQLite file path")
 	}
 	if c.Keyring == "" {
 		c.Keyring = filepath.Join(f.DataDir, "keyring.json")
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, f.Log.Level) {
-		fail("log.level", "must be debug, info, warn or error")
+		probs.add("log.level", "must be debug, info, warn or error")
 	}
 	if !slices.Contains([]string{"text", "json"}, f.Log.Format) {
-		fail("log.format", "must be text or json")
+		probs.add("log.format", "must be text or json")
 	}
-	c.InboundAuthorizers = make([]inbound.Config, len(f.InboundAuthorizers))
+}
+
+// inboundConfigs converts the inbound authorizers from the file's shape,
+// which follows AgentCore's CustomJWTAuthorizerConfiguration, to the
+// inbound package's.
+func (f File) inboundConfigs() []inbound.Config {
+	configs := make([]inbound.Config, len(f.InboundAuthorizers))
 	for i, a := range f.InboundAuthorizers {
 		ic := inbound.Config{Name: a.Name, DiscoveryURL: a.DiscoveryURL, AllowedAudience: a.AllowedAudience,
 			AllowedClients: a.AllowedClients, AllowedScopes: a.AllowedScopes}
@@ -448,53 +500,65 @@ func (f File) Validate() (Config, error) {
 			ic.CustomClaims = append(ic.CustomClaims, inbound.CustomClaim{Name: cc.InboundTokenClaimName, ValueType: cc.InboundTokenClaimValueType,
 				Operator: m.ClaimMatchOperator, Value: m.ClaimMatchValue.MatchValueString, Values: m.ClaimMatchValue.MatchValueStringList})
 		}
-		c.InboundAuthorizers[i] = ic
+		configs[i] = ic
 	}
-	probs = append(probs, inbound.ValidateConfigs(c.InboundAuthorizers)...)
+	return configs
+}
+
+// validateTokens checks the workload access tokens' lifetime and key
+// rotation, and the timeout of calls to providers.
+func (f File) validateTokens(c *Config, probs *Problems) {
 	c.WATTTL, c.WATKeyRotation, c.OutboundTimeout = f.WorkloadAccessToken.TTL, f.WorkloadAccessToken.KeyRotation, f.Outbound.Timeout
 	if c.WATTTL < time.Minute || c.WATTTL > 12*time.Hour {
-		fail("workloadAccessToken.ttl", "must be between 1m and 12h")
+		probs.add("workloadAccessToken.ttl", "must be between 1m and 12h")
 	}
 	if c.WATKeyRotation < time.Hour || c.WATKeyRotation > 90*24*time.Hour {
-		fail("workloadAccessToken.keyRotation", "must be between 1h and 2160h (90 days)")
+		probs.add("workloadAccessToken.keyRotation", "must be between 1h and 2160h (90 days)")
 	}
 	// Under the server's 60s write timeout, so a caller waiting on the
 	// provider gets an answer.
 	if c.OutboundTimeout < time.Second || c.OutboundTimeout > 45*time.Second {
-		fail("outbound.timeout", "must be between 1s and 45s")
+		probs.add("outbound.timeout", "must be between 1s and 45s")
 	}
+}
+
+// validateUserFederation checks the USER_FEDERATION sessions' lifetime,
+// how long an idle connection is kept, and the limits on new consent
+// sessions.
+func (f File) validateUserFederation(c *Config, probs *Problems) {
 	c.SessionTTL, c.ConnectionMaxIdle, c.Development = f.UserFederation.SessionTTL, f.UserFederation.ConnectionMaxIdle, f.Development
 	if c.SessionTTL < 10*time.Second || c.SessionTTL > time.Hour {
-		fail("userFederation.sessionTtl", "must be between 10s and 1h")
+		probs.add("userFederation.sessionTtl", "must be between 10s and 1h")
 	}
 	if c.ConnectionMaxIdle != 0 && c.ConnectionMaxIdle < 24*time.Hour {
-		fail("userFederation.connectionMaxIdle", "must be 0 (never) or at least 24h")
+		probs.add("userFederation.connectionMaxIdle", "must be 0 (never) or at least 24h")
 	}
 	c.NewSessionsPerUser, c.NewSessionsPerPrincipal = f.UserFederation.NewSessionsPerUserPerMinute, f.UserFederation.NewSessionsPerPrincipalPerMinute
 	if c.NewSessionsPerUser < 1 || c.NewSessionsPerUser > 10000 {
-		fail("userFederation.newSessionsPerUserPerMinute", "must be between 1 and 10000")
+		probs.add("userFederation.newSessionsPerUserPerMinute", "must be between 1 and 10000")
 	}
 	if c.NewSessionsPerPrincipal < 1 || c.NewSessionsPerPrincipal > 100000 {
-		fail("userFederation.newSessionsPerPrincipalPerMinute", "must be between 1 and 100000")
+		probs.add("userFederation.newSessionsPerPrincipalPerMinute", "must be between 1 and 100000")
 	}
+}
+
+// validateLimits checks the storage pool's size and the per-principal
+// request rate limit.
+func (f File) validateLimits(c *Config, probs *Problems) {
 	c.StorageMaxOpenConns = f.StoragePool.MaxOpenConns
 	if c.StorageMaxOpenConns < 1 || c.StorageMaxOpenConns > 1000 {
-		fail("storagePool.maxOpenConns", "must be between 1 and 1000")
+		probs.add("storagePool.maxOpenConns", "must be between 1 and 1000")
 	}
 	c.RequestsPerSecond, c.RequestBurst = f.Limits.RequestsPerSecond, f.Limits.Burst
 	switch {
 	case c.RequestsPerSecond < 0 || math.IsNaN(c.RequestsPerSecond) || math.IsInf(c.RequestsPerSecond, 0):
-		fail("limits.requestsPerSecond", "must be 0 (no limit) or positive")
+		probs.add("limits.requestsPerSecond", "must be 0 (no limit) or positive")
 	case c.RequestsPerSecond > 0 && c.RequestBurst < 1:
-		fail("limits.burst", "must be at least 1 when limits.requestsPerSecond is set")
+		probs.add("limits.burst", "must be at least 1 when limits.requestsPerSecond is set")
 	}
 	if c.AuditRetention = f.Audit.Retention; c.AuditRetention != 0 && c.AuditRetention < 24*time.Hour {
-		fail("audit.retention", "must be 0 (keep every record) or at least 24h")
+		probs.add("audit.retention", "must be 0 (keep every record) or at least 24h")
 	}
-	if len(probs) > 0 {
-		return Config{}, probs
-	}
-	return c, nil
 }
 
 // check loads the pair, so a bad one is found before serving.

@@ -138,7 +138,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("listen: 127.0.0.1:8787\nlog:\n  level: info\n"))
 	f.Add([]byte("vault: {keyring: x}\n"))
 	f.Add([]byte("- a\n- b\n"))
-	f.Fuzz(func(t *testing.T, raw []byte) {
+	f.Fuzz(func(_ *testing.T, raw []byte) {
 		var file File
 		if err := decodeStrict(raw, &file); err == nil {
 			_, _ = file.Validate()
