@@ -61,7 +61,7 @@ func parseAuthorization(h string) (authorization, error) {
 		return a, malformed("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters: " + authorizationForm + ".")
 	}
 
-	var haveCredential, haveSignedHeaders, haveSignature bool
+	var seen parameters
 	for n := 0; ; n++ {
 		if n == 3 {
 			return a, malformed("Authorization header has more than the three parameters Credential, SignedHeaders and Signature.")
@@ -71,50 +71,67 @@ func parseAuthorization(h string) (authorization, error) {
 		if !ok {
 			return a, malformed("Authorization header parameters must have the form Name=value separated by ', ': " + authorizationForm + ".")
 		}
-		switch name {
-		case "Credential":
-			if haveCredential {
-				return a, malformed("Authorization header has more than one 'Credential' parameter.")
-			}
-			haveCredential = true
-			if err := parseCredential(value, &a); err != nil {
-				return a, err
-			}
-		case "SignedHeaders":
-			if haveSignedHeaders {
-				return a, malformed("Authorization header has more than one 'SignedHeaders' parameter.")
-			}
-			haveSignedHeaders = true
-			if err := checkSignedHeaders(value); err != nil {
-				return a, err
-			}
-			a.SignedHeaders = value
-		case "Signature":
-			if haveSignature {
-				return a, malformed("Authorization header has more than one 'Signature' parameter.")
-			}
-			haveSignature = true
-			if !isLowerHex(value, signatureHexLen) {
-				return a, malformed("Authorization header 'Signature' must be 64 lowercase hexadecimal digits.")
-			}
-			a.Signature = value
-		default:
-			return a, malformed("Authorization header has an unknown parameter; " + authorizationForm + ".")
+		if err := seen.parse(&a, name, value); err != nil {
+			return a, err
 		}
 		if !more {
 			break
 		}
 		rest = strings.TrimLeft(next, " ")
 	}
-	switch {
-	case !haveCredential:
-		return a, malformed("Authorization header requires 'Credential' parameter.")
-	case !haveSignedHeaders:
-		return a, malformed("Authorization header requires 'SignedHeaders' parameter.")
-	case !haveSignature:
-		return a, malformed("Authorization header requires 'Signature' parameter.")
+	return a, seen.complete()
+}
+
+// parameters records which of the Authorization header's parameters have
+// been seen, so that each is required exactly once.
+type parameters struct {
+	credential, signedHeaders, signature bool
+}
+
+// parse checks one parameter, name=value, and stores it in a.
+func (p *parameters) parse(a *authorization, name, value string) error {
+	switch name {
+	case "Credential":
+		if p.credential {
+			return malformed("Authorization header has more than one 'Credential' parameter.")
+		}
+		p.credential = true
+		return parseCredential(value, a)
+	case "SignedHeaders":
+		if p.signedHeaders {
+			return malformed("Authorization header has more than one 'SignedHeaders' parameter.")
+		}
+		p.signedHeaders = true
+		if err := checkSignedHeaders(value); err != nil {
+			return err
+		}
+		a.SignedHeaders = value
+	case "Signature":
+		if p.signature {
+			return malformed("Authorization header has more than one 'Signature' parameter.")
+		}
+		p.signature = true
+		if !isLowerHex(value, signatureHexLen) {
+			return malformed("Authorization header 'Signature' must be 64 lowercase hexadecimal digits.")
+		}
+		a.Signature = value
+	default:
+		return malformed("Authorization header has an unknown parameter; " + authorizationForm + ".")
 	}
-	return a, nil
+	return nil
+}
+
+// complete requires every parameter.
+func (p *parameters) complete() error {
+	switch {
+	case !p.credential:
+		return malformed("Authorization header requires 'Credential' parameter.")
+	case !p.signedHeaders:
+		return malformed("Authorization header requires 'SignedHeaders' parameter.")
+	case !p.signature:
+		return malformed("Authorization header requires 'Signature' parameter.")
+	}
+	return nil
 }
 
 // parseCredential parses "AKID/YYYYMMDD/region/service/terminator", the
@@ -205,7 +222,7 @@ func isAccessKeyID(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
 			return false
 		}
 	}
@@ -224,10 +241,10 @@ func isDigits(s string, n int) bool {
 	return true
 }
 
-// isScopeName accepts 1..max characters [a-z0-9-], or [a-z0-9_] when
+// isScopeName accepts 1..maxLen characters [a-z0-9-], or [a-z0-9_] when
 // underscore (the terminator).
-func isScopeName(s string, max int, underscore bool) bool {
-	if s == "" || len(s) > max {
+func isScopeName(s string, maxLen int, underscore bool) bool {
+	if s == "" || len(s) > maxLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -250,8 +267,9 @@ func isHeaderName(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
 			return false
 		}
 	}
@@ -263,7 +281,7 @@ func isLowerHex(s string, n int) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
 	}

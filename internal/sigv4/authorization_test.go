@@ -178,7 +178,7 @@ func realHeaders(f *testing.F) []string {
 func FuzzParseAuthorization(f *testing.F) {
 	for _, h := range realHeaders(f) {
 		f.Add(h)
-		f.Add(strings.Replace(h, ", ", ",", -1))
+		f.Add(strings.ReplaceAll(h, ", ", ","))
 		f.Add(strings.Replace(h, "host;", "", 1))
 		f.Add(h + ", " + h[strings.Index(h, "Signature="):])
 	}

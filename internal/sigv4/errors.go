@@ -16,23 +16,25 @@ var ErrUnknownKey = errors.New("sigv4: unknown access key id")
 type Kind uint8
 
 const (
-	// KindMissingAuth: no Authorization header.
+	// KindMissingAuth means no Authorization header.
 	KindMissingAuth Kind = iota + 1
-	// KindMalformed: the Authorization header, X-Amz-Date, Host, the query
-	// string or the set of signed headers breaks the strict rules.
+	// KindMalformed means the Authorization header, X-Amz-Date, Host, the
+	// query string or the set of signed headers breaks the strict rules.
 	KindMalformed
-	// KindUnknownKey: the access key id is not known to Lookup.
+	// KindUnknownKey means the access key id is not known to Lookup.
 	KindUnknownKey
-	// KindWrongScope: the credential scope names another service, region,
-	// terminator or date than X-Amz-Date.
+	// KindWrongScope means the credential scope names another service,
+	// region, terminator or date than X-Amz-Date.
 	KindWrongScope
-	// KindTimeSkew: X-Amz-Date is more than MaxSkew away from the server clock.
+	// KindTimeSkew means X-Amz-Date is more than MaxSkew away from the
+	// server clock.
 	KindTimeSkew
-	// KindSignatureMismatch: the signature does not match the request as
+	// KindSignatureMismatch means the signature does not match the request as
 	// received (wrong secret, tampered body or header, dropped signed header).
 	KindSignatureMismatch
-	// KindUnsupported: well-formed, but uses something behalf does not do:
-	// session tokens, presigned URLs, other algorithms, unsigned payloads.
+	// KindUnsupported means the request is well-formed but uses something
+	// behalf does not do: session tokens, presigned URLs, other algorithms,
+	// unsigned payloads.
 	KindUnsupported
 )
 

@@ -67,52 +67,18 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 	if v.Service == "" || len(v.Regions) == 0 || v.Lookup == nil {
 		return "", errors.New("sigv4: Verifier needs Service, Regions and Lookup")
 	}
-
 	path, rawQuery := requestTarget(r)
-	var query url.Values
-	if rawQuery != "" {
-		if query, err = url.ParseQuery(rawQuery); err != nil {
-			return "", malformed("The query string is not valid: parameters must be name=value pairs separated by '&', with valid percent-encoding.")
-		}
-		for _, p := range [...]string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Security-Token"} {
-			if query.Has(p) {
-				return "", newError(KindUnsupported, "Presigned URLs (query-string authentication) are not supported: sign the request with an Authorization header.")
-			}
-		}
-	}
-
-	authz := r.Header["Authorization"]
-	switch len(authz) {
-	case 0:
-		return "", newError(KindMissingAuth, "Missing Authentication Token: sign the request with AWS Signature Version 4 in the Authorization header.")
-	case 1:
-	default:
-		return "", malformed("The request has more than one Authorization header.")
-	}
-	a, err := parseAuthorization(authz[0])
+	query, err := parseQuery(rawQuery)
 	if err != nil {
 		return "", err
 	}
-	if _, ok := r.Header["X-Amz-Security-Token"]; ok {
-		return "", newError(KindUnsupported, "Session credentials (X-Amz-Security-Token) are not supported: sign with a long-term access key issued by this server.")
-	}
-
-	amzDate, t, err := requestTime(r.Header)
+	a, err := readAuthorization(r.Header)
 	if err != nil {
 		return "", err
 	}
-	if err := v.checkScope(a, amzDate); err != nil {
+	amzDate, err := v.checkRequest(r, &a, len(body) > 0)
+	if err != nil {
 		return "", err
-	}
-	if err := v.checkSkew(amzDate, t); err != nil {
-		return "", err
-	}
-
-	if r.Host == "" {
-		return "", malformed("The Host header is required.")
-	}
-	if len(body) > 0 && !hasSignedHeader(a.SignedHeaders, "content-type") {
-		return "", malformed("Authorization header 'SignedHeaders' must include 'content-type' when the request has a body.")
 	}
 
 	// HashedPayload; AWS SDKs for this service do not send
@@ -123,23 +89,15 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 	if err := checkContentSHA256(r.Header, payloadHash[:]); err != nil {
 		return "", err
 	}
-
 	crHash, err := canonicalRequestHash(r, path, query, a.SignedHeaders, payloadHash[:])
 	if err != nil {
 		return "", err
 	}
 
-	secret, err := v.Lookup(r.Context(), a.AccessKeyID)
-	if errors.Is(err, ErrUnknownKey) {
-		return "", newError(KindUnknownKey, "The AWS Access Key Id you provided does not exist in our records.")
-	}
+	secret, err := v.secret(r.Context(), a.AccessKeyID)
 	if err != nil {
-		return "", fmt.Errorf("sigv4: looking up access key %s: %w", a.AccessKeyID, err)
+		return "", err
 	}
-	if secret == "" {
-		return "", fmt.Errorf("sigv4: Lookup returned an empty secret for access key %s", a.AccessKeyID)
-	}
-
 	key := v.keys.signingKey(secret, scope{a.AccessKeyID, a.Date, a.Region, a.Service})
 	want := signature(&key, amzDate, &a, &crHash)
 	got := decodeSignature(a.Signature)
@@ -147,6 +105,83 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 		return "", newError(KindSignatureMismatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
 	return a.AccessKeyID, nil
+}
+
+// parseQuery parses the query string, refusing the parameters of presigned
+// URLs, which Verify does not support.
+func parseQuery(rawQuery string) (url.Values, error) {
+	if rawQuery == "" {
+		return nil, nil
+	}
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, malformed("The query string is not valid: parameters must be name=value pairs separated by '&', with valid percent-encoding.")
+	}
+	for _, p := range [...]string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Security-Token"} {
+		if query.Has(p) {
+			return nil, newError(KindUnsupported, "Presigned URLs (query-string authentication) are not supported: sign the request with an Authorization header.")
+		}
+	}
+	return query, nil
+}
+
+// readAuthorization parses the one Authorization header, refusing session
+// credentials, which Verify does not support.
+func readAuthorization(h http.Header) (authorization, error) {
+	authz := h["Authorization"]
+	switch len(authz) {
+	case 0:
+		return authorization{}, newError(KindMissingAuth, "Missing Authentication Token: sign the request with AWS Signature Version 4 in the Authorization header.")
+	case 1:
+	default:
+		return authorization{}, malformed("The request has more than one Authorization header.")
+	}
+	a, err := parseAuthorization(authz[0])
+	if err != nil {
+		return authorization{}, err
+	}
+	if _, ok := h["X-Amz-Security-Token"]; ok {
+		return authorization{}, newError(KindUnsupported, "Session credentials (X-Amz-Security-Token) are not supported: sign with a long-term access key issued by this server.")
+	}
+	return a, nil
+}
+
+// checkRequest checks X-Amz-Date against the credential scope and the
+// clock, and that the headers a signature must cover are there; it returns
+// X-Amz-Date.
+func (v *Verifier) checkRequest(r *http.Request, a *authorization, hasBody bool) (string, error) {
+	amzDate, t, err := requestTime(r.Header)
+	if err != nil {
+		return "", err
+	}
+	if err := v.checkScope(*a, amzDate); err != nil {
+		return "", err
+	}
+	if err := v.checkSkew(amzDate, t); err != nil {
+		return "", err
+	}
+	if r.Host == "" {
+		return "", malformed("The Host header is required.")
+	}
+	if hasBody && !hasSignedHeader(a.SignedHeaders, "content-type") {
+		return "", malformed("Authorization header 'SignedHeaders' must include 'content-type' when the request has a body.")
+	}
+	return amzDate, nil
+}
+
+// secret looks up the secret access key of accessKeyID.
+func (v *Verifier) secret(ctx context.Context, accessKeyID string) (string, error) {
+	secret, err := v.Lookup(ctx, accessKeyID)
+	if errors.Is(err, ErrUnknownKey) {
+		return "", newError(KindUnknownKey, "The AWS Access Key Id you provided does not exist in our records.")
+	}
+	if err != nil {
+		return "", fmt.Errorf("sigv4: looking up access key %s: %w", accessKeyID, err)
+	}
+	if secret == "" {
+		return "", fmt.Errorf("sigv4: Lookup returned an empty secret for access key %s", accessKeyID)
+	}
+	return secret, nil
 }
 
 // signature is "Create a signed AWS API request", step 3 ("Create a string

@@ -51,8 +51,8 @@ func newSigned(t testing.TB, method, url, body string, header http.Header) *http
 	return req
 }
 
-func editAuthorization(r *http.Request, old, new string) {
-	r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), old, new, 1))
+func editAuthorization(r *http.Request, from, to string) {
+	r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), from, to, 1))
 }
 
 func setBody(r *http.Request, body string) {
