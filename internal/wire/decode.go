@@ -138,12 +138,7 @@ func (s *scanner) value(t reflect.Type, dst reflect.Value, at *path, depth int) 
 	if depth > maxDepth {
 		return CannotParse("request body nests deeper than %d levels", maxDepth)
 	}
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t != nil && (t == rawMessageType || t.Kind() == reflect.Interface) {
-		t = nil
-	}
+	t = checkedType(t)
 	s.skipSpace()
 	if s.pos >= len(s.data) {
 		return errSyntax
@@ -158,57 +153,94 @@ func (s *scanner) value(t reflect.Type, dst reflect.Value, at *path, depth int) 
 	case '{':
 		return s.object(t, dst, at, depth)
 	case '[':
-		var elem reflect.Type
-		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
-			elem = t.Elem()
-		}
-		var list reflect.Value
-		if dst.IsValid() {
-			if dst.Kind() != reflect.Slice || dst.Type().Elem().Kind() == reflect.Uint8 {
-				s.slow = true // an array, base64 bytes, or not a list at all
-			} else {
-				list = reflect.MakeSlice(dst.Type(), 0, 4)
-			}
-		}
-		s.pos++
-		s.skipSpace()
-		if s.pos < len(s.data) && s.data[s.pos] == ']' {
-			s.pos++
-			s.store(dst, list)
-			return nil
-		}
-		for i := 0; ; i++ {
-			var item reflect.Value
-			if list.IsValid() && !s.slow {
-				list = reflect.Append(list, reflect.Zero(list.Type().Elem()))
-				item = list.Index(i)
-			}
-			if err := s.value(elem, item, &path{parent: at, index: i}, depth+1); err != nil {
-				return err
-			}
-			if done, err := s.next(']'); done || err != nil {
-				if done {
-					s.store(dst, list)
-				}
-				return err
-			}
-		}
+		return s.list(t, dst, at, depth)
 	case '"':
-		raw, escaped, err := s.str()
-		if err != nil {
-			return textError(err, at)
-		}
-		if dst.IsValid() {
-			// str has refused invalid UTF-8; an escaped string still needs
-			// unescaping.
-			if escaped || dst.Kind() != reflect.String {
-				s.slow = true
-			} else {
-				dst.SetString(string(raw))
-			}
-		}
+		return s.stringValue(dst, at)
+	}
+	return s.literal(dst)
+}
+
+// checkedType is the type whose members a value is checked against: t
+// without pointers, or nil, which accepts any value, for a raw or
+// interface member.
+func checkedType(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && (t == rawMessageType || t.Kind() == reflect.Interface) {
 		return nil
 	}
+	return t
+}
+
+// list checks a JSON array, each item against t's element type, and
+// stores it in dst when dst is a slice the scanner can fill.
+func (s *scanner) list(t reflect.Type, dst reflect.Value, at *path, depth int) error {
+	var elem reflect.Type
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		elem = t.Elem()
+	}
+	list := s.listTarget(dst)
+	s.pos++
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		s.store(dst, list)
+		return nil
+	}
+	for i := 0; ; i++ {
+		var item reflect.Value
+		if list.IsValid() && !s.slow {
+			list = reflect.Append(list, reflect.Zero(list.Type().Elem()))
+			item = list.Index(i)
+		}
+		if err := s.value(elem, item, &path{parent: at, index: i}, depth+1); err != nil {
+			return err
+		}
+		if done, err := s.next(']'); done || err != nil {
+			if done {
+				s.store(dst, list)
+			}
+			return err
+		}
+	}
+}
+
+// listTarget returns a new slice to fill for dst, or an invalid Value when
+// dst is invalid or not a slice the scanner can fill.
+func (s *scanner) listTarget(dst reflect.Value) reflect.Value {
+	if !dst.IsValid() {
+		return reflect.Value{}
+	}
+	if dst.Kind() != reflect.Slice || dst.Type().Elem().Kind() == reflect.Uint8 {
+		s.slow = true // an array, base64 bytes, or not a list at all
+		return reflect.Value{}
+	}
+	return reflect.MakeSlice(dst.Type(), 0, 4)
+}
+
+// stringValue checks a JSON string and stores it in dst when it needs no
+// unescaping and dst is a string.
+func (s *scanner) stringValue(dst reflect.Value, at *path) error {
+	raw, escaped, err := s.str()
+	if err != nil {
+		return textError(err, at)
+	}
+	if dst.IsValid() {
+		// str has refused invalid UTF-8; an escaped string still needs
+		// unescaping.
+		if escaped || dst.Kind() != reflect.String {
+			s.slow = true
+		} else {
+			dst.SetString(string(raw))
+		}
+	}
+	return nil
+}
+
+// literal consumes a number, true, false or null, and stores a boolean in
+// dst; json.Unmarshal judges the rest.
+func (s *scanner) literal(dst reflect.Value) error {
 	start := s.pos
 	for s.pos < len(s.data) && !isDelimiter(s.data[s.pos]) {
 		s.pos++
@@ -272,29 +304,13 @@ var (
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
+// object checks a JSON object: each member's name exactly once against
+// t's fields (a struct) or t's values (a map), each value against its
+// member's type. It stores the members in dst, a struct or a map with
+// string keys, when the scanner can.
 func (s *scanner) object(t reflect.Type, dst reflect.Value, at *path, depth int) error {
-	var fields map[string]reflect.Type
-	var elem reflect.Type
-	switch {
-	case t == nil:
-	case t.Kind() == reflect.Struct:
-		fields = structFields(t)
-	case t.Kind() == reflect.Map:
-		elem = t.Elem()
-	}
-	var index map[string][]int
-	if dst.IsValid() {
-		switch {
-		case dst.Kind() == reflect.Struct:
-			index = structFieldIndex(dst.Type())
-		case dst.Kind() == reflect.Map && dst.Type().Key().Kind() == reflect.String:
-			if dst.IsNil() {
-				dst.Set(reflect.MakeMap(dst.Type()))
-			}
-		default:
-			s.slow, dst = true, reflect.Value{}
-		}
-	}
+	fields, elem := objectShape(t)
+	index, dst := s.objectTarget(dst)
 	s.pos++
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
@@ -303,29 +319,10 @@ func (s *scanner) object(t reflect.Type, dst reflect.Value, at *path, depth int)
 	}
 	var seen []string
 	for {
-		s.skipSpace()
-		raw, escaped, err := s.str()
+		key, err := s.memberName(at, &seen)
 		if err != nil {
-			return textError(err, at)
+			return err
 		}
-		key := string(raw)
-		if escaped {
-			if err := json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &key); err != nil {
-				return errSyntax
-			}
-			s.slow = true
-		}
-		for _, k := range seen {
-			if strings.EqualFold(k, key) {
-				return CannotParse("member %s appears more than once", &path{parent: at, key: key})
-			}
-		}
-		seen = append(seen, key)
-		s.skipSpace()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-			return errSyntax
-		}
-		s.pos++
 		next := elem
 		if fields != nil {
 			ft, ok := fields[key]
@@ -334,14 +331,7 @@ func (s *scanner) object(t reflect.Type, dst reflect.Value, at *path, depth int)
 			}
 			next = ft
 		}
-		var member reflect.Value
-		switch {
-		case s.slow || !dst.IsValid():
-		case index != nil:
-			member = dst.FieldByIndex(index[key])
-		default:
-			member = reflect.New(dst.Type().Elem()).Elem()
-		}
+		member := s.memberTarget(dst, index, key)
 		if err := s.value(next, member, &path{parent: at, key: key}, depth+1); err != nil {
 			return err
 		}
@@ -352,6 +342,82 @@ func (s *scanner) object(t reflect.Type, dst reflect.Value, at *path, depth int)
 			return err
 		}
 	}
+}
+
+// objectShape returns what an object's members are checked against: the
+// fields of a struct, or the value type of a map (nil for any value).
+func objectShape(t reflect.Type) (fields map[string]reflect.Type, elem reflect.Type) {
+	switch {
+	case t == nil:
+	case t.Kind() == reflect.Struct:
+		fields = structFields(t)
+	case t.Kind() == reflect.Map:
+		elem = t.Elem()
+	}
+	return fields, elem
+}
+
+// objectTarget prepares dst to receive an object's members: a struct's
+// field index, or a map made when nil. Any other dst goes slow and is
+// returned invalid.
+func (s *scanner) objectTarget(dst reflect.Value) (map[string][]int, reflect.Value) {
+	if !dst.IsValid() {
+		return nil, dst
+	}
+	switch {
+	case dst.Kind() == reflect.Struct:
+		return structFieldIndex(dst.Type()), dst
+	case dst.Kind() == reflect.Map && dst.Type().Key().Kind() == reflect.String:
+		if dst.IsNil() {
+			dst.Set(reflect.MakeMap(dst.Type()))
+		}
+		return nil, dst
+	}
+	s.slow = true
+	return nil, reflect.Value{}
+}
+
+// memberTarget returns where the member key of an object goes: a field of
+// the struct dst, a new value for the map dst, or nowhere (an invalid
+// Value) once decoding has gone slow.
+func (s *scanner) memberTarget(dst reflect.Value, index map[string][]int, key string) reflect.Value {
+	switch {
+	case s.slow || !dst.IsValid():
+		return reflect.Value{}
+	case index != nil:
+		return dst.FieldByIndex(index[key])
+	}
+	return reflect.New(dst.Type().Elem()).Elem()
+}
+
+// memberName consumes a member's name and the colon after it, refusing a
+// name already in seen (compared as json.Unmarshal matches them, folding
+// case) and adding it there.
+func (s *scanner) memberName(at *path, seen *[]string) (string, error) {
+	s.skipSpace()
+	raw, escaped, err := s.str()
+	if err != nil {
+		return "", textError(err, at)
+	}
+	key := string(raw)
+	if escaped {
+		if err := json.Unmarshal(s.data[s.pos-len(raw)-2:s.pos], &key); err != nil {
+			return "", errSyntax
+		}
+		s.slow = true
+	}
+	for _, k := range *seen {
+		if strings.EqualFold(k, key) {
+			return "", CannotParse("member %s appears more than once", &path{parent: at, key: key})
+		}
+	}
+	*seen = append(*seen, key)
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+		return "", errSyntax
+	}
+	s.pos++
+	return key, nil
 }
 
 // next consumes a ',' (more follows) or the closing delimiter (done).
