@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -262,47 +263,21 @@ with the --allow-provider they qualify:
 	update.Flags().BoolVar(&clearURLs, "clear-return-urls", false, "remove every allowed return URL")
 	updatePolicy.register(update)
 
-	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a workload identity",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.control()
-			if err != nil {
-				return err
-			}
-			if _, err := c.DeleteWorkloadIdentity(cmd.Context(), &bedrockagentcorecontrol.DeleteWorkloadIdentityInput{Name: aws.String(args[0])}); err != nil {
-				return cf.describe(err)
-			}
-			return cf.print(cmd, map[string]string{"deleted": args[0]}, fields("deleted", args[0]))
+	del := deleteCommand(cf, "Delete a workload identity", func(ctx context.Context, c *bedrockagentcorecontrol.Client, name string) error {
+		_, err := c.DeleteWorkloadIdentity(ctx, &bedrockagentcorecontrol.DeleteWorkloadIdentityInput{Name: aws.String(name)})
+		return err
+	})
+	ls := listCommand(cf, "List workload identities", []string{"NAME", "ARN"},
+		func(c *bedrockagentcorecontrol.Client) pages[*bedrockagentcorecontrol.ListWorkloadIdentitiesOutput] {
+			return bedrockagentcorecontrol.NewListWorkloadIdentitiesPaginator(c, &bedrockagentcorecontrol.ListWorkloadIdentitiesInput{})
 		},
-	}
-
-	ls := &cobra.Command{
-		Use:   "list",
-		Short: "List workload identities",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.control()
-			if err != nil {
-				return err
+		func(page *bedrockagentcorecontrol.ListWorkloadIdentitiesOutput) (views []identityView, rows [][]string) {
+			for _, w := range page.WorkloadIdentities {
+				views = append(views, identityView{Name: str(w.Name), Arn: str(w.WorkloadIdentityArn)})
+				rows = append(rows, []string{str(w.Name), str(w.WorkloadIdentityArn)})
 			}
-			views := []identityView{}
-			t := table{header: []string{"NAME", "ARN"}}
-			p := bedrockagentcorecontrol.NewListWorkloadIdentitiesPaginator(c, &bedrockagentcorecontrol.ListWorkloadIdentitiesInput{})
-			for p.HasMorePages() {
-				page, err := p.NextPage(cmd.Context())
-				if err != nil {
-					return cf.describe(err)
-				}
-				for _, w := range page.WorkloadIdentities {
-					views = append(views, identityView{Name: str(w.Name), Arn: str(w.WorkloadIdentityArn)})
-					t.rows = append(t.rows, []string{str(w.Name), str(w.WorkloadIdentityArn)})
-				}
-			}
-			return cf.print(cmd, views, t)
-		},
-	}
+			return views, rows
+		})
 	cmd.AddCommand(create, get, update, del, ls)
 	return cmd
 }

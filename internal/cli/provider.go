@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -237,48 +238,22 @@ connections and open sessions, whose tokens the old server issued.`,
 		},
 	}
 
-	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete an OAuth2 credential provider",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.control()
-			if err != nil {
-				return err
-			}
-			if _, err := c.DeleteOauth2CredentialProvider(cmd.Context(), &bedrockagentcorecontrol.DeleteOauth2CredentialProviderInput{Name: aws.String(args[0])}); err != nil {
-				return cf.describe(err)
-			}
-			return cf.print(cmd, map[string]string{"deleted": args[0]}, fields("deleted", args[0]))
+	del := deleteCommand(cf, "Delete an OAuth2 credential provider", func(ctx context.Context, c *bedrockagentcorecontrol.Client, name string) error {
+		_, err := c.DeleteOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.DeleteOauth2CredentialProviderInput{Name: aws.String(name)})
+		return err
+	})
+	ls := listCommand(cf, "List OAuth2 credential providers", []string{"NAME", "VENDOR", "ARN"},
+		func(c *bedrockagentcorecontrol.Client) pages[*bedrockagentcorecontrol.ListOauth2CredentialProvidersOutput] {
+			return bedrockagentcorecontrol.NewListOauth2CredentialProvidersPaginator(c, &bedrockagentcorecontrol.ListOauth2CredentialProvidersInput{})
 		},
-	}
-
-	ls := &cobra.Command{
-		Use:   "list",
-		Short: "List OAuth2 credential providers",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.control()
-			if err != nil {
-				return err
+		func(page *bedrockagentcorecontrol.ListOauth2CredentialProvidersOutput) (views []oauth2View, rows [][]string) {
+			for _, it := range page.CredentialProviders {
+				views = append(views, oauth2View{Name: str(it.Name), Vendor: string(it.CredentialProviderVendor), Arn: str(it.CredentialProviderArn),
+					CreatedTime: it.CreatedTime, LastUpdatedTime: it.LastUpdatedTime})
+				rows = append(rows, []string{str(it.Name), string(it.CredentialProviderVendor), str(it.CredentialProviderArn)})
 			}
-			views := []oauth2View{}
-			t := table{header: []string{"NAME", "VENDOR", "ARN"}}
-			p := bedrockagentcorecontrol.NewListOauth2CredentialProvidersPaginator(c, &bedrockagentcorecontrol.ListOauth2CredentialProvidersInput{})
-			for p.HasMorePages() {
-				page, err := p.NextPage(cmd.Context())
-				if err != nil {
-					return cf.describe(err)
-				}
-				for _, it := range page.CredentialProviders {
-					views = append(views, oauth2View{Name: str(it.Name), Vendor: string(it.CredentialProviderVendor), Arn: str(it.CredentialProviderArn),
-						CreatedTime: it.CreatedTime, LastUpdatedTime: it.LastUpdatedTime})
-					t.rows = append(t.rows, []string{str(it.Name), string(it.CredentialProviderVendor), str(it.CredentialProviderArn)})
-				}
-			}
-			return cf.print(cmd, views, t)
-		},
-	}
+			return views, rows
+		})
 	cmd.AddCommand(create, get, update, del, ls)
 	return cmd
 }
@@ -382,47 +357,21 @@ func newAPIKeyCommand(cf *clientFlags) *cobra.Command {
 		},
 	}
 
-	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete an API-key credential provider",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.control()
-			if err != nil {
-				return err
-			}
-			if _, err := c.DeleteApiKeyCredentialProvider(cmd.Context(), &bedrockagentcorecontrol.DeleteApiKeyCredentialProviderInput{Name: aws.String(args[0])}); err != nil {
-				return cf.describe(err)
-			}
-			return cf.print(cmd, map[string]string{"deleted": args[0]}, fields("deleted", args[0]))
+	del := deleteCommand(cf, "Delete an API-key credential provider", func(ctx context.Context, c *bedrockagentcorecontrol.Client, name string) error {
+		_, err := c.DeleteApiKeyCredentialProvider(ctx, &bedrockagentcorecontrol.DeleteApiKeyCredentialProviderInput{Name: aws.String(name)})
+		return err
+	})
+	ls := listCommand(cf, "List API-key credential providers", []string{"NAME", "ARN"},
+		func(c *bedrockagentcorecontrol.Client) pages[*bedrockagentcorecontrol.ListApiKeyCredentialProvidersOutput] {
+			return bedrockagentcorecontrol.NewListApiKeyCredentialProvidersPaginator(c, &bedrockagentcorecontrol.ListApiKeyCredentialProvidersInput{})
 		},
-	}
-
-	ls := &cobra.Command{
-		Use:   "list",
-		Short: "List API-key credential providers",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := cf.control()
-			if err != nil {
-				return err
+		func(page *bedrockagentcorecontrol.ListApiKeyCredentialProvidersOutput) (views []apiKeyView, rows [][]string) {
+			for _, it := range page.CredentialProviders {
+				views = append(views, apiKeyView{Name: str(it.Name), Arn: str(it.CredentialProviderArn), CreatedTime: it.CreatedTime, LastUpdatedTime: it.LastUpdatedTime})
+				rows = append(rows, []string{str(it.Name), str(it.CredentialProviderArn)})
 			}
-			views := []apiKeyView{}
-			t := table{header: []string{"NAME", "ARN"}}
-			p := bedrockagentcorecontrol.NewListApiKeyCredentialProvidersPaginator(c, &bedrockagentcorecontrol.ListApiKeyCredentialProvidersInput{})
-			for p.HasMorePages() {
-				page, err := p.NextPage(cmd.Context())
-				if err != nil {
-					return cf.describe(err)
-				}
-				for _, it := range page.CredentialProviders {
-					views = append(views, apiKeyView{Name: str(it.Name), Arn: str(it.CredentialProviderArn), CreatedTime: it.CreatedTime, LastUpdatedTime: it.LastUpdatedTime})
-					t.rows = append(t.rows, []string{str(it.Name), str(it.CredentialProviderArn)})
-				}
-			}
-			return cf.print(cmd, views, t)
-		},
-	}
+			return views, rows
+		})
 	cmd.AddCommand(create, get, update, del, ls)
 	return cmd
 }
