@@ -23,33 +23,8 @@ log: id:<user id> or jwt:<issuer>#<subject>.`,
 		Use:   "list",
 		Short: "List connections",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			all := []behalfapi.Connection{}
-			t := table{header: []string{"PROVIDER", "WORKLOAD", "USER", "STATUS", "SCOPES", "LAST USED"}}
-			var next *string
-			for {
-				in := map[string]any{}
-				for k, v := range map[string]string{"provider": provider, "workload": workload, "user": user} {
-					if v != "" {
-						in[k] = v
-					}
-				}
-				if next != nil {
-					in["nextToken"] = *next
-				}
-				var page behalfapi.ListConnectionsOutput
-				if err := cf.call(cmd.Context(), "ListConnections", in, &page); err != nil {
-					return err
-				}
-				for _, c := range page.Connections {
-					all = append(all, c)
-					t.rows = append(t.rows, []string{c.Provider, c.Workload, c.User, c.Status, list(c.Scopes), c.LastUsedTime.String()})
-				}
-				if next = page.NextToken; next == nil {
-					break
-				}
-			}
-			return cf.print(cmd, all, t)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return listConnections(cmd, cf, map[string]string{"provider": provider, "workload": workload, "user": user})
 		},
 	}
 	ls.Flags().StringVar(&provider, "provider", "", "only this OAuth2 credential provider")
@@ -69,7 +44,7 @@ log: id:<user id> or jwt:<issuer>#<subject>.`,
 		Args:  cobra.NoArgs,
 	}
 	rp, rw, ru := target(revoke)
-	revoke.RunE = func(cmd *cobra.Command, args []string) error {
+	revoke.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *rp == "" || *rw == "" || *ru == "" {
 			return fmt.Errorf("--provider, --workload and --user are required")
 		}
@@ -85,7 +60,7 @@ log: id:<user id> or jwt:<issuer>#<subject>.`,
 		Args:  cobra.NoArgs,
 	}
 	dp, dw, du := target(del)
-	del.RunE = func(cmd *cobra.Command, args []string) error {
+	del.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *dp == "" || *dw == "" || *du == "" {
 			return fmt.Errorf("--provider, --workload and --user are required")
 		}
@@ -97,4 +72,34 @@ log: id:<user id> or jwt:<issuer>#<subject>.`,
 	}
 	cmd.AddCommand(ls, revoke, del)
 	return cmd
+}
+
+// listConnections prints every page of ListConnections, filtered by the
+// non-empty members of filter.
+func listConnections(cmd *cobra.Command, cf *clientFlags, filter map[string]string) error {
+	all := []behalfapi.Connection{}
+	t := table{header: []string{"PROVIDER", "WORKLOAD", "USER", "STATUS", "SCOPES", "LAST USED"}}
+	var next *string
+	for {
+		in := map[string]any{}
+		for k, v := range filter {
+			if v != "" {
+				in[k] = v
+			}
+		}
+		if next != nil {
+			in["nextToken"] = *next
+		}
+		var page behalfapi.ListConnectionsOutput
+		if err := cf.call(cmd.Context(), "ListConnections", in, &page); err != nil {
+			return err
+		}
+		for _, c := range page.Connections {
+			all = append(all, c)
+			t.rows = append(t.rows, []string{c.Provider, c.Workload, c.User, c.Status, list(c.Scopes), c.LastUsedTime.String()})
+		}
+		if next = page.NextToken; next == nil {
+			return cf.print(cmd, all, t)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -229,15 +230,11 @@ with the --allow-provider they qualify:
       --allow-audience dev-idp=https://payments.example/ --allow-resource 'dev-idp=*'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := &bedrockagentcorecontrol.UpdateWorkloadIdentityInput{Name: aws.String(args[0])}
-			switch {
-			case clearURLs && len(updateURLs) > 0:
-				return fmt.Errorf("use --return-url or --clear-return-urls, not both")
-			case clearURLs:
-				in.AllowedResourceOauth2ReturnUrls = []string{}
-			case len(updateURLs) > 0:
-				in.AllowedResourceOauth2ReturnUrls = updateURLs
+			urls, err := returnURLUpdate(updateURLs, clearURLs)
+			if err != nil {
+				return err
 			}
+			in := &bedrockagentcorecontrol.UpdateWorkloadIdentityInput{Name: aws.String(args[0]), AllowedResourceOauth2ReturnUrls: urls}
 			add, err := updatePolicy.members()
 			if err != nil {
 				return err
@@ -280,6 +277,20 @@ with the --allow-provider they qualify:
 		})
 	cmd.AddCommand(create, get, update, del, ls)
 	return cmd
+}
+
+// returnURLUpdate is the list of return URLs an update sets: urls, or an
+// empty list to clear them, or nil to leave them as they are.
+func returnURLUpdate(urls []string, clearAll bool) ([]string, error) {
+	switch {
+	case clearAll && len(urls) > 0:
+		return nil, errors.New("use --return-url or --clear-return-urls, not both")
+	case clearAll:
+		return []string{}, nil
+	case len(urls) > 0:
+		return urls, nil
+	}
+	return nil, nil
 }
 
 // parseTags turns KEY=VALUE arguments into a map.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,7 +29,7 @@ and writes a generated admin key pair to ./behalf-data/admin-credentials.
 Settings come from, lowest precedence first: defaults, the YAML file given with
 --config, BEHALF_* environment variables, then flags.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := config.Load(configPath, os.Getenv)
 			if err != nil {
 				return err
@@ -61,9 +62,9 @@ Settings come from, lowest precedence first: defaults, the YAML file given with
 				if cfg.TLSCertFile != "" {
 					tlsFiles = cfg.TLSCertFile + ", " + cfg.TLSKeyFile
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "configuration is valid\n  listen:     %s\n  public URL: %s\n  data dir:   %s\n  storage:    %s\n  keyring:    %s\n  tls:        %s\n",
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "configuration is valid\n  listen:     %s\n  public URL: %s\n  data dir:   %s\n  storage:    %s\n  keyring:    %s\n  tls:        %s\n",
 					cfg.Listen, cfg.PublicURL, cfg.DataDir, server.RedactDSN(cfg.Storage), cfg.Keyring, tlsFiles)
-				return nil
+				return err
 			}
 			return serve(cmd.Context(), cmd, cfg)
 		},
@@ -79,7 +80,9 @@ Settings come from, lowest precedence first: defaults, the YAML file given with
 	return cmd
 }
 
-func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
+// serve runs the server until an interrupt or SIGTERM, then closes its
+// storage, reporting a failure to close with any other error.
+func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) (err error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := newLogger(cmd, cfg)
@@ -87,8 +90,8 @@ func serve(ctx context.Context, cmd *cobra.Command, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	ln, err := net.Listen("tcp", cfg.Listen)
+	defer func() { err = errors.Join(err, srv.Close()) }()
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
