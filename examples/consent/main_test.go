@@ -22,7 +22,7 @@ import (
 // development page binds the session, the program gets the token, and
 // behalf refreshes it when it nears expiry.
 func TestConsent(t *testing.T) {
-	idp := behalftest.DevIdP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "agent-secret"}}, AccessTokenTTL: 3 * time.Second})
+	idp := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "agent-secret"}}, AccessTokenTTL: 3 * time.Second})
 	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) { f.Development = true }})
 	ctx := context.Background()
 	c := s.Control()

@@ -23,7 +23,7 @@ import (
 // trust it, and this program exchanging a user's JWT for a workload access
 // token, an API key and an M2M token.
 func TestVend(t *testing.T) {
-	idp := behalftest.DevIdP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "agent-secret"}}})
+	idp := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "agent-secret"}}})
 	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) {
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev-idp", DiscoveryURL: idp.Issuer() + "/.well-known/openid-configuration", AllowedAudience: []string{"agent"}}}
 	}})

@@ -19,7 +19,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/devidp"
 )
 
-func newDevIdPCommand() *cobra.Command {
+func newDevIDPCommand() *cobra.Command {
 	var listen string
 	var clientSpecs []string
 	var opts devidp.Options
@@ -51,7 +51,7 @@ URL needs no registration.`,
 			if opts.AccessTokenTTL < time.Second {
 				return errors.New("--token-ttl must be at least 1s")
 			}
-			return runDevIdP(cmd, listen, opts)
+			return runDevIDP(cmd, listen, opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -62,7 +62,7 @@ URL needs no registration.`,
 	return cmd
 }
 
-func runDevIdP(cmd *cobra.Command, listen string, opts devidp.Options) error {
+func runDevIDP(cmd *cobra.Command, listen string, opts devidp.Options) error {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", listen, err)
@@ -101,7 +101,7 @@ func runDevIdP(cmd *cobra.Command, listen string, opts devidp.Options) error {
 	if err != nil {
 		return err
 	}
-	if err := printDevIdPBanner(cmd.OutOrStdout(), idp.Issuer(), opts); err != nil {
+	if err := printDevIDPBanner(cmd.OutOrStdout(), idp.Issuer(), opts); err != nil {
 		return err
 	}
 
@@ -126,10 +126,10 @@ func runDevIdP(cmd *cobra.Command, listen string, opts devidp.Options) error {
 	return hs.Shutdown(sctx)
 }
 
-// printDevIdPBanner prints the endpoints and commands to paste. It shows
+// printDevIDPBanner prints the endpoints and commands to paste. It shows
 // the first client's secret: the operator chose it on this command line
 // (or took the default), and the commands are useless without it.
-func printDevIdPBanner(out io.Writer, issuer string, opts devidp.Options) error {
+func printDevIDPBanner(out io.Writer, issuer string, opts devidp.Options) error {
 	c := opts.Clients[0]
 	ids := make([]string, len(opts.Clients))
 	for i, cl := range opts.Clients {

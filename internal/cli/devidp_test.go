@@ -18,7 +18,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/config"
 )
 
-func TestDevIdPRefusesBadFlags(t *testing.T) {
+func TestDevIDPRefusesBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--listen", "0.0.0.0:9400"},
 		{"--listen", ":9400"},
@@ -50,7 +50,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func TestDevIdPServes(t *testing.T) {
+func TestDevIDPServes(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var out, errb syncBuffer

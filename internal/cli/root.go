@@ -76,7 +76,7 @@ func NewRoot() *cobra.Command {
 		newAuditCommand(cf),
 		newConnectionCommand(cf),
 		newBenchCommand(),
-		newDevIdPCommand(),
+		newDevIDPCommand(),
 	)
 	return root
 }
@@ -121,13 +121,21 @@ const maxSecret = 1 << 20
 func readStdinSecret(cmd *cobra.Command, flag string) ([]byte, error) {
 	in := cmd.InOrStdin()
 	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s (input hidden, then Enter): ", flag)
+		if _, err := fmt.Fprintf(cmd.ErrOrStderr(), "%s (input hidden, then Enter): ", flag); err != nil {
+			return nil, err
+		}
 		raw, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(cmd.ErrOrStderr())
+		// The Enter that ended the input was not echoed.
+		if _, nlErr := fmt.Fprintln(cmd.ErrOrStderr()); err == nil {
+			err = nlErr
+		}
+		if err != nil {
+			return nil, err
+		}
 		if len(raw) > maxSecret {
 			return nil, fmt.Errorf("longer than %d bytes", maxSecret)
 		}
-		return raw, err
+		return raw, nil
 	}
 	return io.ReadAll(io.LimitReader(in, maxSecret))
 }

@@ -54,7 +54,7 @@ func (r *tokenRequests) seen() []string {
 // sessions, and an update that stays on the same server keeps them.
 func TestUpdateOAuth2ProviderRepoint(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		idpA := behalftest.DevIdP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "secret-a"}}})
+		idpA := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "secret-a"}}})
 		var atB tokenRequests
 		idpBServer := startDevIdP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "secret-b"}}}, atB.wrap)
 		s := behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) { f.Development = true }})

@@ -223,7 +223,7 @@ func TestFederationSessionExpiry(t *testing.T) {
 // says no, each with its own error.
 func TestFederationCompletionRefused(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		partner := inboundtest.NewIdP(t)
+		partner := inboundtest.NewIDP(t)
 		fw := newFedWorld(t, b, fedOptions{edit: func(f *config.File) {
 			f.InboundAuthorizers = append(f.InboundAuthorizers, authorizerFile(partner.Config("partner")))
 		}})

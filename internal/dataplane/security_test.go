@@ -56,8 +56,8 @@ var failsModelValidation = map[string]bool{
 // token passes. It also checks allowedInboundAuthorizers.
 func TestForgedUserTokensRejected(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		corp, partner := inboundtest.NewIdP(t), inboundtest.NewIdP(t, inboundtest.WithKeyType(inboundtest.ECDSA))
-		down := inboundtest.NewIdP(t, inboundtest.WithKeyType(inboundtest.Ed25519))
+		corp, partner := inboundtest.NewIDP(t), inboundtest.NewIDP(t, inboundtest.WithKeyType(inboundtest.ECDSA))
+		down := inboundtest.NewIDP(t, inboundtest.WithKeyType(inboundtest.Ed25519))
 		down.SetDown(true)
 		s := behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
 			f.InboundAuthorizers = []config.InboundAuthorizerFile{authorizerFile(corp.Config("corp")),
@@ -207,7 +207,7 @@ func TestForgedUserTokensRejected(t *testing.T) {
 // (which the SDKs retry, and which tells the caller nothing).
 func TestAuthorizerRemovedFromConfig(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		corp, partner := inboundtest.NewIdP(t), inboundtest.NewIdP(t)
+		corp, partner := inboundtest.NewIDP(t), inboundtest.NewIDP(t)
 		both := []config.InboundAuthorizerFile{authorizerFile(corp.Config("corp")), authorizerFile(partner.Config("partner"))}
 		s1 := behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) { f.InboundAuthorizers = both }})
 		createWorkload(t, s1, "agent-both", map[string]any{"allowedInboundAuthorizers": []string{"corp", "partner"}})

@@ -15,7 +15,7 @@ import (
 // IdP) and claim checks. Only the one valid token may pass, every failure
 // must be a typed *Error, and no message may echo the token.
 func FuzzVerify(f *testing.F) {
-	idp := inboundtest.NewIdP(f)
+	idp := inboundtest.NewIDP(f)
 	s, err := inbound.NewSet([]inbound.Config{idp.Config("corp")}, inbound.Options{Now: func() time.Time { return t0 }, HTTPClient: loopbackClient})
 	if err != nil {
 		f.Fatal(err)

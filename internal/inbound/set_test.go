@@ -64,7 +64,7 @@ func wantKind(t *testing.T, err error, kind inbound.Kind) {
 func TestVerifyValid(t *testing.T) {
 	for _, kt := range inboundtest.KeyTypes() {
 		t.Run(string(kt), func(t *testing.T) {
-			idp := inboundtest.NewIdP(t, inboundtest.WithKeyType(kt))
+			idp := inboundtest.NewIDP(t, inboundtest.WithKeyType(kt))
 			s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 			id, err := s.Verify(context.Background(), idp.Sign(idp.ValidClaims(t0)), nil)
 			if err != nil {
@@ -97,7 +97,7 @@ var requiredCases = []string{
 func TestForgedCorpus(t *testing.T) {
 	for _, kt := range inboundtest.KeyTypes() {
 		t.Run(string(kt), func(t *testing.T) {
-			idp := inboundtest.NewIdP(t, inboundtest.WithKeyType(kt))
+			idp := inboundtest.NewIDP(t, inboundtest.WithKeyType(kt))
 			s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 			valid := idp.ValidClaims(t0)
 			cases := inboundtest.Forged(idp, valid)
@@ -150,7 +150,7 @@ func TestForgedCorpus(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	for _, kt := range inboundtest.KeyTypes() {
 		t.Run(string(kt), func(t *testing.T) {
-			idp := inboundtest.NewIdP(t, inboundtest.WithKeyType(kt))
+			idp := inboundtest.NewIDP(t, inboundtest.WithKeyType(kt))
 			s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 			ctx := context.Background()
 			old := idp.Sign(idp.ValidClaims(t0))
@@ -172,7 +172,7 @@ func TestKeyRotation(t *testing.T) {
 }
 
 func TestRetiredKeyIsDropped(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	clk := newClock(t0)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{Now: clk.Now})
 	ctx := context.Background()
@@ -190,7 +190,7 @@ func TestRetiredKeyIsDropped(t *testing.T) {
 }
 
 func TestRandomKIDsRefetchAtMostOncePerInterval(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	clk := newClock(t0)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{Now: clk.Now})
 	ctx := context.Background()
@@ -230,8 +230,8 @@ func TestRandomKIDsRefetchAtMostOncePerInterval(t *testing.T) {
 	}
 }
 
-func TestIdPDownAfterFirstUse(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+func TestIDPDownAfterFirstUse(t *testing.T) {
+	idp := inboundtest.NewIDP(t)
 	clk := newClock(t0)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{Now: clk.Now})
 	ctx := context.Background()
@@ -261,8 +261,8 @@ func TestIdPDownAfterFirstUse(t *testing.T) {
 	}
 }
 
-func TestIdPDownFromStart(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+func TestIDPDownFromStart(t *testing.T) {
+	idp := inboundtest.NewIDP(t)
 	idp.SetDown(true)
 	clk := newClock(t0)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{Now: clk.Now})
@@ -286,7 +286,7 @@ func TestIdPDownFromStart(t *testing.T) {
 }
 
 func TestJWKSDownFromStart(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 	ctx := context.Background()
 	// An iss that differs only by a trailing slash gets as far as discovery
@@ -307,7 +307,7 @@ func TestJWKSDownFromStart(t *testing.T) {
 }
 
 func TestDiscoveryIssuerMismatch(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	idp.SetDiscoveryIssuer("https://elsewhere.example.com")
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 	_, err := s.Verify(context.Background(), idp.Sign(idp.ValidClaims(t0)), nil)
@@ -322,7 +322,7 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 }
 
 func TestDiscoveryIssuerTrailingSlash(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	idp.SetDiscoveryIssuer(idp.Issuer + "/") // as Auth0 does
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 	claims := idp.ValidClaims(t0)
@@ -340,7 +340,7 @@ func TestDiscoveryIssuerTrailingSlash(t *testing.T) {
 }
 
 func TestLeeway(t *testing.T) {
-	idp := inboundtest.NewIdP(t, inboundtest.WithKeyType(inboundtest.Ed25519))
+	idp := inboundtest.NewIDP(t, inboundtest.WithKeyType(inboundtest.Ed25519))
 	sec := time.Second
 	tests := []struct {
 		name   string
@@ -387,7 +387,7 @@ func TestLeeway(t *testing.T) {
 }
 
 func TestCustomClaimOperators(t *testing.T) {
-	idp := inboundtest.NewIdP(t, inboundtest.WithKeyType(inboundtest.ECDSA))
+	idp := inboundtest.NewIDP(t, inboundtest.WithKeyType(inboundtest.ECDSA))
 	str := func(v string) inbound.CustomClaim {
 		return inbound.CustomClaim{Name: "cognito:groups", ValueType: inbound.ValueString, Operator: inbound.OpEquals, Value: v}
 	}
@@ -443,7 +443,7 @@ func TestCustomClaimOperators(t *testing.T) {
 }
 
 func TestClaimForms(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	cfg := func(mod func(*inbound.Config)) []inbound.Config {
 		c := inbound.Config{Name: "c", DiscoveryURL: idp.DiscoveryURL}
 		mod(&c)
@@ -558,8 +558,8 @@ func TestClaimForms(t *testing.T) {
 }
 
 func TestAllowedAuthorizers(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
-	other := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
+	other := inboundtest.NewIDP(t)
 	corp := inbound.Config{Name: "corp", DiscoveryURL: idp.DiscoveryURL, AllowedAudience: []string{"corp-api"}}
 	partner := inbound.Config{Name: "partner", DiscoveryURL: idp.DiscoveryURL, AllowedAudience: []string{"partner-api"}}
 	elsewhere := inbound.Config{Name: "elsewhere", DiscoveryURL: other.DiscoveryURL, AllowedAudience: []string{"partner-api"}}
@@ -593,7 +593,7 @@ func TestAllowedAuthorizers(t *testing.T) {
 }
 
 func TestNoKID(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 	ctx := context.Background()
 	if _, err := s.Verify(ctx, idp.Sign(idp.ValidClaims(t0), inboundtest.WithoutKID()), nil); err != nil {
@@ -609,7 +609,7 @@ func TestNoKID(t *testing.T) {
 }
 
 func TestBackgroundRefresh(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	s, err := inbound.NewSet([]inbound.Config{idp.Config("corp")}, inbound.Options{
 		Now: func() time.Time { return t0 }, RefreshInterval: 20 * time.Millisecond, HTTPClient: loopbackClient,
 	})
@@ -640,7 +640,7 @@ func TestBackgroundRefresh(t *testing.T) {
 }
 
 func TestCacheControlMaxAgeHonoured(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	idp.SetCacheControl("public, max-age=3600")
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{RefreshInterval: 10 * time.Millisecond})
 	if _, err := s.Verify(context.Background(), idp.Sign(idp.ValidClaims(t0)), nil); err != nil {
@@ -653,7 +653,7 @@ func TestCacheControlMaxAgeHonoured(t *testing.T) {
 }
 
 func TestVerifyAfterCloseCold(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 	s.Close()
 	_, err := s.Verify(context.Background(), idp.Sign(idp.ValidClaims(t0)), nil)
@@ -661,7 +661,7 @@ func TestVerifyAfterCloseCold(t *testing.T) {
 }
 
 func TestCancelledContext(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -673,7 +673,7 @@ func TestCancelledContext(t *testing.T) {
 }
 
 func TestConcurrentColdStart(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 	tok := idp.Sign(idp.ValidClaims(t0))
 	var wg sync.WaitGroup
@@ -691,7 +691,7 @@ func TestConcurrentColdStart(t *testing.T) {
 }
 
 func TestMaxTokenBytes(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{MaxTokenBytes: 64 << 10})
 	claims := idp.ValidClaims(t0)
 	claims["pad"] = strings.Repeat("x", 20<<10)
@@ -701,7 +701,7 @@ func TestMaxTokenBytes(t *testing.T) {
 }
 
 func TestNewSetRejects(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	good := []inbound.Config{idp.Config("corp")}
 	for name, tt := range map[string]struct {
 		cfgs []inbound.Config
@@ -722,7 +722,7 @@ func TestNewSetRejects(t *testing.T) {
 }
 
 func TestIdentityIsACopy(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	cfg := idp.Config("corp")
 	s := newSet(t, []inbound.Config{cfg}, inbound.Options{})
 	cfg.AllowedAudience[0] = "changed-after-NewSet"
@@ -732,7 +732,7 @@ func TestIdentityIsACopy(t *testing.T) {
 }
 
 func TestConcurrentRotation(t *testing.T) {
-	idp := inboundtest.NewIdP(t, inboundtest.WithKeyType(inboundtest.ECDSA))
+	idp := inboundtest.NewIDP(t, inboundtest.WithKeyType(inboundtest.ECDSA))
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 	if _, err := s.Verify(context.Background(), idp.Sign(idp.ValidClaims(t0)), nil); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 // A token verified once is judged against the clock again on every later
 // call: the cache never serves a token past its exp.
 func TestRepeatedTokenExpires(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	clk := newClock(t0)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{Now: clk.Now})
 	tok := idp.Sign(idp.ValidClaims(t0)) // exp t0+1h
@@ -29,7 +29,7 @@ func TestRepeatedTokenExpires(t *testing.T) {
 // A repeated token whose key the issuer has since withdrawn is refused
 // once the JWKS is fetched again, though it verified before.
 func TestRepeatedTokenRefusedAfterKeyWithdrawn(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 	ctx := context.Background()
 	old := idp.Sign(idp.ValidClaims(t0))
@@ -50,7 +50,7 @@ func TestRepeatedTokenRefusedAfterKeyWithdrawn(t *testing.T) {
 // Callers get their own Identity: changing one does not change what the
 // next caller with the same token gets.
 func TestRepeatedTokenIdentityIsACopy(t *testing.T) {
-	idp := inboundtest.NewIdP(t)
+	idp := inboundtest.NewIDP(t)
 	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{})
 	tok := idp.Sign(idp.ValidClaims(t0))
 	for range 3 {
@@ -70,7 +70,7 @@ func TestRepeatedTokenIdentityIsACopy(t *testing.T) {
 func BenchmarkVerifyRepeatedToken(b *testing.B) {
 	for _, kt := range inboundtest.KeyTypes() {
 		b.Run(string(kt), func(b *testing.B) {
-			idp := inboundtest.NewIdP(b, inboundtest.WithKeyType(kt))
+			idp := inboundtest.NewIDP(b, inboundtest.WithKeyType(kt))
 			s, err := inbound.NewSet([]inbound.Config{idp.Config("corp")}, inbound.Options{Now: func() time.Time { return t0 }})
 			if err != nil {
 				b.Fatal(err)

@@ -31,7 +31,7 @@ type Case struct {
 // idp.ValidClaims(now)). valid's iat is taken as the verifier's current
 // time. The expected kinds assume a verifier configured with idp.Config,
 // the default Options (16 KiB, 60 s leeway) and a clock at iat.
-func Forged(idp *IdP, valid map[string]any) []Case {
+func Forged(idp *IDP, valid map[string]any) []Case {
 	idp.t.Helper()
 	now := timeOf(valid["iat"])
 	good := idp.Sign(valid)
@@ -171,7 +171,7 @@ func Forged(idp *IdP, valid map[string]any) []Case {
 	}
 }
 
-func (p *IdP) currentKey() *signingKey {
+func (p *IDP) currentKey() *signingKey {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.keys[len(p.keys)-1]
@@ -216,7 +216,7 @@ func timeOf(v any) time.Time {
 
 // jwe encrypts a valid token (direct AES-256-GCM), as an IdP configured
 // for encrypted access tokens would.
-func jwe(idp *IdP, inner string) string {
+func jwe(idp *IDP, inner string) string {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	e, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.DIRECT, Key: key},
@@ -237,7 +237,7 @@ func jwe(idp *IdP, inner string) string {
 
 // jsonSerialization signs the payload twice (RFC 7515 §7.2.1): once by the
 // issuer, once by an attacker.
-func jsonSerialization(idp *IdP, payload string, attacker *signingKey) string {
+func jsonSerialization(idp *IDP, payload string, attacker *signingKey) string {
 	sig := func(k *signingKey) map[string]string {
 		tok := idp.signRaw(k, idp.header(k, k.alg), []byte(decode(payload)))
 		h, _, s := split(tok)
@@ -249,7 +249,7 @@ func jsonSerialization(idp *IdP, payload string, attacker *signingKey) string {
 	}))
 }
 
-func selfSigned(idp *IdP, k *signingKey) []byte {
+func selfSigned(idp *IDP, k *signingKey) []byte {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: "evil"},

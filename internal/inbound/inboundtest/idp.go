@@ -31,6 +31,8 @@ import (
 // KeyType is the kind of signing key an IdP uses.
 type KeyType string
 
+// The key types an IDP signs with, each named with the JWS algorithm
+// (RFC 7518 section 3.1, RFC 8037 section 3.1) it signs under.
 const (
 	RSA     KeyType = "RSA-2048"     // RS256
 	ECDSA   KeyType = "ECDSA-P256"   // ES256
@@ -41,7 +43,7 @@ const (
 // KeyTypes lists every signing key type, for table tests.
 func KeyTypes() []KeyType { return []KeyType{RSA, ECDSA, Ed25519} }
 
-// The values IdP.Config requires and IdP.ValidClaims provides.
+// The values IDP.Config requires and IDP.ValidClaims provides.
 const (
 	Audience     = "behalf-api"
 	ClientID     = "agent-client"
@@ -58,8 +60,8 @@ const (
 	unknownKeyID = "kid-unknown"
 )
 
-// IdP is an OpenID provider on httptest.
-type IdP struct {
+// IDP is an OpenID provider on httptest.
+type IDP struct {
 	URL          string // the server's base URL
 	Issuer       string // the issuer its discovery document names
 	DiscoveryURL string // Issuer + /.well-known/openid-configuration
@@ -84,16 +86,16 @@ type signingKey struct {
 	priv crypto.Signer
 }
 
-// Option configures NewIdP.
-type Option func(*IdP)
+// Option configures NewIDP.
+type Option func(*IDP)
 
 // WithKeyType sets the signing key type; the default is RSA.
-func WithKeyType(kt KeyType) Option { return func(p *IdP) { p.keyTyp = kt } }
+func WithKeyType(kt KeyType) Option { return func(p *IDP) { p.keyTyp = kt } }
 
-// NewIdP starts an IdP that is closed when the test ends.
-func NewIdP(t testing.TB, opts ...Option) *IdP {
+// NewIDP starts an IdP that is closed when the test ends.
+func NewIDP(t testing.TB, opts ...Option) *IDP {
 	t.Helper()
-	p := &IdP{t: t, keyTyp: RSA}
+	p := &IDP{t: t, keyTyp: RSA}
 	for _, o := range opts {
 		o(p)
 	}
@@ -112,7 +114,7 @@ func NewIdP(t testing.TB, opts ...Option) *IdP {
 	return p
 }
 
-func (p *IdP) newKey(kt KeyType) *signingKey {
+func (p *IDP) newKey(kt KeyType) *signingKey {
 	p.t.Helper()
 	p.generation++
 	k := &signingKey{kid: fmt.Sprintf("key-%d", p.generation)}
@@ -137,14 +139,14 @@ func (p *IdP) newKey(kt KeyType) *signingKey {
 }
 
 // KeyID returns the kid of the current signing key.
-func (p *IdP) KeyID() string {
+func (p *IDP) KeyID() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.keys[len(p.keys)-1].kid
 }
 
 // Alg returns the JWS algorithm of the current signing key.
-func (p *IdP) Alg() string {
+func (p *IDP) Alg() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.keys[len(p.keys)-1].alg
@@ -152,7 +154,7 @@ func (p *IdP) Alg() string {
 
 // RotateKeys publishes a new signing key with a new kid and signs with it
 // from now on; the previous keys stay published.
-func (p *IdP) RotateKeys() {
+func (p *IDP) RotateKeys() {
 	k := p.newKey(p.keyTyp)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -160,21 +162,21 @@ func (p *IdP) RotateKeys() {
 }
 
 // RetireOldKeys stops publishing every key but the current one.
-func (p *IdP) RetireOldKeys() {
+func (p *IDP) RetireOldKeys() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.keys = p.keys[len(p.keys)-1:]
 }
 
 // SetDown makes every endpoint answer 503 (true) or work again (false).
-func (p *IdP) SetDown(down bool) {
+func (p *IDP) SetDown(down bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = down
 }
 
 // SetCacheControl sets the Cache-Control header of JWKS responses.
-func (p *IdP) SetCacheControl(v string) {
+func (p *IDP) SetCacheControl(v string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cacheControl = v
@@ -182,21 +184,21 @@ func (p *IdP) SetCacheControl(v string) {
 
 // SetDiscoveryIssuer makes the discovery document name iss as its issuer,
 // to test issuer mismatches.
-func (p *IdP) SetDiscoveryIssuer(iss string) {
+func (p *IDP) SetDiscoveryIssuer(iss string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.docIssuer = iss
 }
 
 // JWKSFetches counts JWKS requests served (including 503s).
-func (p *IdP) JWKSFetches() int {
+func (p *IDP) JWKSFetches() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.jwksFetches
 }
 
 // DiscoveryFetches counts discovery requests served (including 503s).
-func (p *IdP) DiscoveryFetches() int {
+func (p *IDP) DiscoveryFetches() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.discFetches
@@ -204,7 +206,7 @@ func (p *IdP) DiscoveryFetches() int {
 
 // Config returns an authorizer that uses every kind of check: audience,
 // client, scope and one custom claim per operator. ValidClaims satisfies it.
-func (p *IdP) Config(name string) inbound.Config {
+func (p *IDP) Config(name string) inbound.Config {
 	return inbound.Config{
 		Name:            name,
 		DiscoveryURL:    p.DiscoveryURL,
@@ -221,7 +223,7 @@ func (p *IdP) Config(name string) inbound.Config {
 
 // ValidClaims returns claims, issued at now and valid for an hour, that
 // Config accepts.
-func (p *IdP) ValidClaims(now time.Time) map[string]any {
+func (p *IDP) ValidClaims(now time.Time) map[string]any {
 	return map[string]any{
 		"iss":       p.Issuer,
 		"sub":       Subject,
@@ -253,7 +255,7 @@ func WithHeader(name string, value any) SignOption {
 }
 
 // Sign returns a compact JWS of claims signed with the current key.
-func (p *IdP) Sign(claims map[string]any, opts ...SignOption) string {
+func (p *IDP) Sign(claims map[string]any, opts ...SignOption) string {
 	p.t.Helper()
 	p.mu.Lock()
 	k := p.keys[len(p.keys)-1]
@@ -261,7 +263,7 @@ func (p *IdP) Sign(claims map[string]any, opts ...SignOption) string {
 	return p.signWith(k, k.alg, claims, opts...)
 }
 
-func (p *IdP) signWith(k *signingKey, alg string, claims map[string]any, opts ...SignOption) string {
+func (p *IDP) signWith(k *signingKey, alg string, claims map[string]any, opts ...SignOption) string {
 	p.t.Helper()
 	payload, err := json.Marshal(claims)
 	if err != nil {
@@ -270,7 +272,7 @@ func (p *IdP) signWith(k *signingKey, alg string, claims map[string]any, opts ..
 	return p.signRaw(k, p.header(k, alg, opts...), payload)
 }
 
-func (p *IdP) header(k *signingKey, alg string, opts ...SignOption) []byte {
+func (p *IDP) header(k *signingKey, alg string, opts ...SignOption) []byte {
 	h := map[string]any{"alg": alg, "kid": k.kid, "typ": "JWT"}
 	for _, o := range opts {
 		o(h)
@@ -284,7 +286,7 @@ func (p *IdP) header(k *signingKey, alg string, opts ...SignOption) []byte {
 
 // signRaw signs header and payload bytes as they are, with k's own
 // algorithm whatever the header says.
-func (p *IdP) signRaw(k *signingKey, header, payload []byte) string {
+func (p *IDP) signRaw(k *signingKey, header, payload []byte) string {
 	p.t.Helper()
 	input := enc(header) + "." + enc(payload)
 	sig, err := signInput(k, []byte(input))
@@ -321,7 +323,7 @@ func signInput(k *signingKey, input []byte) ([]byte, error) {
 
 func enc(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-func (p *IdP) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+func (p *IDP) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
 	p.mu.Lock()
 	p.discFetches++
 	down, iss := p.down, p.docIssuer
@@ -341,7 +343,7 @@ func (p *IdP) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (p *IdP) serveJWKS(w http.ResponseWriter, r *http.Request) {
+func (p *IDP) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	p.mu.Lock()
 	p.jwksFetches++
 	down, cc := p.down, p.cacheControl

@@ -14,9 +14,9 @@ import (
 	"github.com/behalf-dev/behalf/internal/devidp"
 )
 
-// DevIdP runs behalf's development identity provider on loopback for a
+// DevIDP runs behalf's development identity provider on loopback for a
 // test, with the given options (Issuer is set here).
-func DevIdP(t testing.TB, opts devidp.Options) *devidp.Server {
+func DevIDP(t testing.TB, opts devidp.Options) *devidp.Server {
 	t.Helper()
 	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
