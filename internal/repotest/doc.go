@@ -8,6 +8,10 @@
 //     for anyone who imports it.
 //   - No non-test Go file cites a document that is not in the repository;
 //     comments cite RFC sections, AgentCore API operations, or docs/.
+//   - No non-test Go function, declared or literal, is 80 lines or longer,
+//     except the CLI's new…Command builders and the test-support packages
+//     (internal/storage/conformance, internal/testutil/...,
+//     internal/inbound/inboundtest).
 //
 // The package has no code besides this comment; the tests find the
 // repository root from their own directory, and the tests that read the
