@@ -100,24 +100,7 @@ func ValidateConfigs(cfgs []Config) []string {
 		if msg := checkDiscoveryURL(c.DiscoveryURL); msg != "" {
 			fail(".discoveryUrl", "%s", msg)
 		}
-		if len(c.AllowedAudience) == 0 && len(c.AllowedClients) == 0 && len(c.AllowedScopes) == 0 && len(c.CustomClaims) == 0 {
-			fail("", "set at least one of allowedAudience, allowedClients, allowedScopes or customClaims")
-		}
-		for j, a := range c.AllowedAudience {
-			if a == "" {
-				fail(fmt.Sprintf(".allowedAudience[%d]", j), "must not be empty")
-			}
-		}
-		for j, a := range c.AllowedClients {
-			if a == "" {
-				fail(fmt.Sprintf(".allowedClients[%d]", j), "must not be empty")
-			}
-		}
-		for j, s := range c.AllowedScopes {
-			if !scopePattern.MatchString(s) {
-				fail(fmt.Sprintf(".allowedScopes[%d]", j), `must be 1 to 255 printable ASCII characters without space, '"' or '\'`)
-			}
-		}
+		checkAllowLists(c, fail)
 		for j, cc := range c.CustomClaims {
 			for _, msg := range checkCustomClaim(cc) {
 				fail(fmt.Sprintf(".customClaims[%d]%s", j, msg[0]), "%s", msg[1])
@@ -127,6 +110,29 @@ func ValidateConfigs(cfgs []Config) []string {
 	return probs
 }
 
+// checkAllowLists checks an authorizer's allowed audiences, clients and
+// scopes, at least one of which (or a custom claim) must be set.
+func checkAllowLists(c Config, fail func(path, format string, args ...any)) {
+	if len(c.AllowedAudience) == 0 && len(c.AllowedClients) == 0 && len(c.AllowedScopes) == 0 && len(c.CustomClaims) == 0 {
+		fail("", "set at least one of allowedAudience, allowedClients, allowedScopes or customClaims")
+	}
+	for j, a := range c.AllowedAudience {
+		if a == "" {
+			fail(fmt.Sprintf(".allowedAudience[%d]", j), "must not be empty")
+		}
+	}
+	for j, a := range c.AllowedClients {
+		if a == "" {
+			fail(fmt.Sprintf(".allowedClients[%d]", j), "must not be empty")
+		}
+	}
+	for j, s := range c.AllowedScopes {
+		if !scopePattern.MatchString(s) {
+			fail(fmt.Sprintf(".allowedScopes[%d]", j), `must be 1 to 255 printable ASCII characters without space, '"' or '\'`)
+		}
+	}
+}
+
 // checkCustomClaim returns (path suffix, message) pairs.
 func checkCustomClaim(cc CustomClaim) [][2]string {
 	var probs [][2]string
@@ -134,6 +140,14 @@ func checkCustomClaim(cc CustomClaim) [][2]string {
 	if !claimNamePattern.MatchString(cc.Name) {
 		fail(".inboundTokenClaimName", "must be 1 to 255 characters from A-Z a-z 0-9 _ . - : /")
 	}
+	checkClaimOperator(cc, fail)
+	checkMatchValues(cc, fail)
+	return probs
+}
+
+// checkClaimOperator checks that the operator suits the claim's value
+// type.
+func checkClaimOperator(cc CustomClaim, fail func(path, msg string)) {
 	switch cc.ValueType {
 	case ValueString:
 		if cc.Operator != OpEquals {
@@ -146,6 +160,11 @@ func checkCustomClaim(cc CustomClaim) [][2]string {
 	default:
 		fail(".inboundTokenClaimValueType", "must be STRING or STRING_ARRAY")
 	}
+}
+
+// checkMatchValues checks the value, or list of values, that the operator
+// compares the claim with.
+func checkMatchValues(cc CustomClaim, fail func(path, msg string)) {
 	const valueRule = "must be 1 to 255 characters from A-Z a-z 0-9 _ . -"
 	switch cc.Operator {
 	case OpEquals, OpContains:
@@ -172,7 +191,6 @@ func checkCustomClaim(cc CustomClaim) [][2]string {
 			fail(".claimMatchOperator", "must be EQUALS, CONTAINS or CONTAINS_ANY")
 		}
 	}
-	return probs
 }
 
 // checkDiscoveryURL returns a problem with u, or "".

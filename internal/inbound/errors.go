@@ -11,27 +11,27 @@ import (
 type Kind string
 
 const (
-	// KindInvalidToken: the token is not a well-formed, acceptable JWS JWT
-	// (size, segments, encoding, algorithm, header parameters, required
+	// KindInvalidToken means the token is not a well-formed, acceptable JWS
+	// JWT (size, segments, encoding, algorithm, header parameters, required
 	// claims and their types).
 	KindInvalidToken Kind = "invalid_token"
-	// KindBadSignature: no key of the issuer verifies the signature.
+	// KindBadSignature means no key of the issuer verifies the signature.
 	KindBadSignature Kind = "bad_signature"
-	// KindExpired: exp is in the past (beyond the leeway).
+	// KindExpired means exp is in the past (beyond the leeway).
 	KindExpired Kind = "expired"
-	// KindNotYetValid: nbf or iat is in the future (beyond the leeway).
+	// KindNotYetValid means nbf or iat is in the future (beyond the leeway).
 	KindNotYetValid Kind = "not_yet_valid"
-	// KindUntrustedIssuer: iss names no allowed authorizer.
+	// KindUntrustedIssuer means iss names no allowed authorizer.
 	KindUntrustedIssuer Kind = "untrusted_issuer"
-	// KindClaimMismatch: aud, client_id/azp or a custom claim does not
+	// KindClaimMismatch means aud, client_id/azp or a custom claim does not
 	// satisfy the authorizer.
 	KindClaimMismatch Kind = "claim_mismatch"
-	// KindInsufficientScope: none of the token's scopes is allowed. Kept
-	// apart from KindClaimMismatch so that HTTP callers can answer with
-	// RFC 6750 §3.1 insufficient_scope rather than invalid_token.
+	// KindInsufficientScope means none of the token's scopes is allowed.
+	// Kept apart from KindClaimMismatch so that HTTP callers can answer
+	// with RFC 6750 §3.1 insufficient_scope rather than invalid_token.
 	KindInsufficientScope Kind = "insufficient_scope"
-	// KindUnavailable: the identity provider's discovery document or JWKS
-	// could not be obtained and no cached keys decide the question.
+	// KindUnavailable means the identity provider's discovery document or
+	// JWKS could not be obtained and no cached keys decide the question.
 	KindUnavailable Kind = "idp_unavailable"
 )
 

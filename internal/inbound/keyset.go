@@ -167,37 +167,46 @@ func parseJWKS(body []byte) ([]verifyKey, error) {
 		if len(keys) == maxKeys {
 			break
 		}
-		var meta struct {
-			Use    string   `json:"use"`
-			KeyOps []string `json:"key_ops"`
+		if k, ok := signatureKey(raw); ok {
+			keys = append(keys, k)
 		}
-		var jwk jose.JSONWebKey
-		if json.Unmarshal(raw, &meta) != nil || jwk.UnmarshalJSON(raw) != nil {
-			continue
-		}
-		// RFC 7517 §4.2 and §4.3: a key meant for encryption is not a
-		// signature key (RFC 8725 §3.5 on key reuse).
-		if meta.Use != "" && meta.Use != "sig" {
-			continue
-		}
-		if meta.KeyOps != nil && !slices.Contains(meta.KeyOps, "verify") {
-			continue
-		}
-		if jwk.Algorithm != "" && !isAllowedAlg(jwk.Algorithm) {
-			continue
-		}
-		switch k := jwk.Key.(type) {
-		case *rsa.PublicKey:
-			if k.N.BitLen() < 2048 { // RFC 7518 §3.3
-				continue
-			}
-		case *ecdsa.PublicKey, ed25519.PublicKey:
-		default: // symmetric and private keys have no place in a JWKS
-			continue
-		}
-		keys = append(keys, verifyKey{kid: jwk.KeyID, alg: jwk.Algorithm, key: jwk.Key})
 	}
 	return keys, nil
+}
+
+// signatureKey decodes one JWK and reports whether it may verify
+// signatures: a public RSA (2048 bits or more), ECDSA or Ed25519 key, not
+// meant for encryption, whose alg, when given, is one behalf allows.
+func signatureKey(raw json.RawMessage) (verifyKey, bool) {
+	var meta struct {
+		Use    string   `json:"use"`
+		KeyOps []string `json:"key_ops"`
+	}
+	var jwk jose.JSONWebKey
+	if json.Unmarshal(raw, &meta) != nil || jwk.UnmarshalJSON(raw) != nil {
+		return verifyKey{}, false
+	}
+	// RFC 7517 §4.2 and §4.3: a key meant for encryption is not a
+	// signature key (RFC 8725 §3.5 on key reuse).
+	if meta.Use != "" && meta.Use != "sig" {
+		return verifyKey{}, false
+	}
+	if meta.KeyOps != nil && !slices.Contains(meta.KeyOps, "verify") {
+		return verifyKey{}, false
+	}
+	if jwk.Algorithm != "" && !isAllowedAlg(jwk.Algorithm) {
+		return verifyKey{}, false
+	}
+	switch k := jwk.Key.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 { // RFC 7518 §3.3
+			return verifyKey{}, false
+		}
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	default: // symmetric and private keys have no place in a JWKS
+		return verifyKey{}, false
+	}
+	return verifyKey{kid: jwk.KeyID, alg: jwk.Algorithm, key: jwk.Key}, true
 }
 
 // fits reports whether k may verify a signature made with alg: the JWK's

@@ -60,7 +60,7 @@ func mustJWK(t *testing.T, key any, mod func(map[string]any)) json.RawMessage {
 
 func TestParseJWKS(t *testing.T) {
 	rsa2048, _ := rsa.GenerateKey(rand.Reader, 2048)
-	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
+	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024) //nolint:gosec // G403: the short key parseJWKS must refuse
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	edPub, _, _ := ed25519.GenerateKey(rand.Reader)
 	set := func(m func(map[string]any)) json.RawMessage { return mustJWK(t, &rsa2048.PublicKey, m) }

@@ -210,6 +210,9 @@ func (s *Set) keySetFor(jwksURL string) (*keySet, error) {
 	return ks, nil
 }
 
+// Has reports whether an authorizer of that name is configured.
+func (s *Set) Has(name string) bool { return s.byName[name] != nil }
+
 // Verify validates token with the authorizers named in allowed (nil means
 // all; an empty, non-nil list allows none). It picks the authorizers whose
 // issuer equals the token's iss, verifies the signature with that issuer's
@@ -221,20 +224,10 @@ func (s *Set) keySetFor(jwksURL string) (*keySet, error) {
 // A rejected token yields an *Error. A name in allowed that is not
 // configured yields a plain error: that is the caller's bug, not the
 // token's.
-// Has reports whether an authorizer of that name is configured.
-func (s *Set) Has(name string) bool { return s.byName[name] != nil }
-
 func (s *Set) Verify(ctx context.Context, token string, allowed []string) (*Identity, error) {
-	cands := s.authorizers
-	if allowed != nil {
-		cands = make([]*authorizer, 0, len(allowed))
-		for _, name := range allowed {
-			a := s.byName[name]
-			if a == nil {
-				return nil, fmt.Errorf("inbound: no inbound authorizer is named %q", name)
-			}
-			cands = append(cands, a)
-		}
+	cands, err := s.candidates(allowed)
+	if err != nil {
+		return nil, err
 	}
 	key := verifiedKey(token, allowed)
 	if id, e, ok := s.verified.get(key, s.now(), s.leeway); ok {
@@ -276,6 +269,23 @@ func (s *Set) Verify(ctx context.Context, token string, allowed []string) (*Iden
 		errs = append(errs, e)
 	}
 	return nil, combine(errs)
+}
+
+// candidates returns the authorizers named in allowed, in its order, or
+// every authorizer when allowed is nil.
+func (s *Set) candidates(allowed []string) ([]*authorizer, error) {
+	if allowed == nil {
+		return s.authorizers, nil
+	}
+	cands := make([]*authorizer, 0, len(allowed))
+	for _, name := range allowed {
+		a := s.byName[name]
+		if a == nil {
+			return nil, fmt.Errorf("inbound: no inbound authorizer is named %q", name)
+		}
+		cands = append(cands, a)
+	}
+	return cands, nil
 }
 
 // verifyWith verifies rt with provider p and checks the rules of the

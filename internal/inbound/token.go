@@ -115,7 +115,11 @@ func preparse(token string, maxBytes int) (*rawToken, *Error) {
 }
 
 func notBase64URL(r rune) bool {
-	return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+	switch {
+	case 'A' <= r && r <= 'Z', 'a' <= r && r <= 'z', '0' <= r && r <= '9', r == '-', r == '_':
+		return false
+	}
+	return true
 }
 
 func parseHeader(raw []byte) (header, *Error) {
@@ -135,36 +139,46 @@ func parseHeader(raw []byte) (header, *Error) {
 			return header{}, newError(KindInvalidToken, "token header kid must be a non-empty string")
 		}
 	}
+	if e := checkHeaderParameters(m); e != nil {
+		return header{}, e
+	}
+	return h, nil
+}
+
+// checkHeaderParameters refuses the header parameters behalf does not
+// accept in a user's JWT, and the token types that are not bearer access
+// or ID tokens.
+func checkHeaderParameters(m map[string]json.RawMessage) *Error {
 	// RFC 7515 §4.1.11: a recipient must reject a token whose crit lists an
 	// extension it does not process; behalf processes none for JWTs. go-jose
 	// itself accepts crit ["b64"] (RFC 7797), which has no place in a JWT.
 	if _, ok := m["crit"]; ok {
-		return header{}, newError(KindInvalidToken, "token header has crit; no critical header extensions are supported")
+		return newError(KindInvalidToken, "token header has crit; no critical header extensions are supported")
 	}
 	for _, name := range keyHeaders {
 		if _, ok := m[name]; ok {
-			return header{}, newError(KindInvalidToken, "token header parameter %s is not accepted; keys come only from the issuer's JWKS", name)
+			return newError(KindInvalidToken, "token header parameter %s is not accepted; keys come only from the issuer's JWKS", name)
 		}
 	}
 	for _, name := range forbiddenHeaders {
 		if _, ok := m[name]; ok {
-			return header{}, newError(KindInvalidToken, "token header parameter %s is not accepted; nested, encrypted and unencoded-payload tokens are not supported", name)
+			return newError(KindInvalidToken, "token header parameter %s is not accepted; nested, encrypted and unencoded-payload tokens are not supported", name)
 		}
 	}
 	if v, ok := m["typ"]; ok {
 		var typ string
 		if err := json.Unmarshal(v, &typ); err != nil {
-			return header{}, newError(KindInvalidToken, "token header typ must be a string")
+			return newError(KindInvalidToken, "token header typ must be a string")
 		}
 		// RFC 7515 §4.1.9: compare case-insensitively, "application/" optional.
 		t := strings.TrimPrefix(strings.ToLower(typ), "application/")
 		for _, f := range forbiddenTypes {
 			if t == f {
-				return header{}, newError(KindInvalidToken, "token type %s is not a bearer access or ID token", quote(typ))
+				return newError(KindInvalidToken, "token type %s is not a bearer access or ID token", quote(typ))
 			}
 		}
 	}
-	return h, nil
+	return nil
 }
 
 func isAllowedAlg(alg string) bool {
@@ -181,7 +195,7 @@ func isAllowedAlg(alg string) bool {
 // exactly these ambiguities), and refuses trailing data.
 func strictUnmarshal(raw []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
+	d.SetNumberType(json.UnmarshalJSONNumber)
 	if err := d.Decode(v); err != nil {
 		return err
 	}
@@ -211,84 +225,97 @@ type claims struct {
 	raw           map[string]json.RawMessage
 }
 
+// parseClaims decodes a JWT's claims set (RFC 7519 section 4), requiring
+// iss, sub and exp and checking the type of every claim behalf reads.
 func parseClaims(raw []byte) (claims, *Error) {
 	var m map[string]json.RawMessage
 	if err := strictUnmarshal(raw, &m); err != nil || m == nil {
 		return claims{}, newError(KindInvalidToken, "token payload is not a JSON object (or repeats a member)")
 	}
 	c := claims{raw: m}
-	var e *Error
-	str := func(name string, dst *string) {
-		v, ok := m[name]
-		if e != nil || !ok {
-			return
-		}
-		if err := json.Unmarshal(v, dst); err != nil || isNull(v) {
-			e = newError(KindInvalidToken, "token claim %s must be a string", name)
+	for _, parse := range []func(map[string]json.RawMessage, *claims) *Error{parseStringClaims, parseTimeClaims, parseScopeClaims} {
+		if e := parse(m, &c); e != nil {
+			return claims{}, e
 		}
 	}
-	str("iss", &c.iss)
-	str("sub", &c.sub)
-	str("client_id", &c.clientID)
-	str("azp", &c.azp)
-	if e != nil {
-		return claims{}, e
+	return c, nil
+}
+
+// parseStringClaims reads iss, sub, client_id, azp and aud.
+func parseStringClaims(m map[string]json.RawMessage, c *claims) *Error {
+	for _, claim := range []struct {
+		name string
+		dst  *string
+	}{{"iss", &c.iss}, {"sub", &c.sub}, {"client_id", &c.clientID}, {"azp", &c.azp}} {
+		v, ok := m[claim.name]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(v, claim.dst); err != nil || isNull(v) {
+			return newError(KindInvalidToken, "token claim %s must be a string", claim.name)
+		}
 	}
 	if c.iss == "" {
-		return claims{}, newError(KindInvalidToken, "token has no iss claim")
+		return newError(KindInvalidToken, "token has no iss claim")
 	}
 	// RFC 7519 makes sub optional; a user identity without one is useless
 	// to behalf, which keys the token vault by (iss, sub).
 	if c.sub == "" {
-		return claims{}, newError(KindInvalidToken, "token has no sub claim (or it is empty)")
+		return newError(KindInvalidToken, "token has no sub claim (or it is empty)")
 	}
 	if v, ok := m["aud"]; ok {
 		aud, ok := stringOrArray(v)
 		if !ok {
-			return claims{}, newError(KindInvalidToken, "token claim aud must be a string or an array of strings")
+			return newError(KindInvalidToken, "token claim aud must be a string or an array of strings")
 		}
 		c.aud, c.hasAud = aud, true
 	}
-	for _, name := range []string{"exp", "nbf", "iat"} {
-		v, ok := m[name]
+	return nil
+}
+
+// parseTimeClaims reads exp, which is required, and nbf and iat.
+func parseTimeClaims(m map[string]json.RawMessage, c *claims) *Error {
+	for _, claim := range []struct {
+		name string
+		dst  *time.Time
+	}{{"exp", &c.exp}, {"nbf", &c.nbf}, {"iat", &c.iat}} {
+		v, ok := m[claim.name]
 		if !ok {
 			continue
 		}
 		t, ok := numericDate(v)
 		if !ok {
-			return claims{}, newError(KindInvalidToken, "token claim %s must be a NumericDate (seconds since 1970) before year 10000", name)
+			return newError(KindInvalidToken, "token claim %s must be a NumericDate (seconds since 1970) before year 10000", claim.name)
 		}
-		switch name {
-		case "exp":
-			c.exp = t
-		case "nbf":
-			c.nbf = t
-		case "iat":
-			c.iat = t
-		}
+		*claim.dst = t
 	}
 	if _, ok := m["exp"]; !ok {
-		return claims{}, newError(KindInvalidToken, "token has no exp claim")
+		return newError(KindInvalidToken, "token has no exp claim")
 	}
-	// "scope" is RFC 8693 §4.2 / RFC 9068 §2.2.3 (space-delimited); "scp"
-	// is what Entra (string) and Okta (array) use.
+	return nil
+}
+
+// parseScopeClaims reads the scopes: "scope" is RFC 8693 §4.2 / RFC 9068
+// §2.2.3 (space-delimited); "scp" is what Entra (string) and Okta (array)
+// use.
+func parseScopeClaims(m map[string]json.RawMessage, c *claims) *Error {
 	if v, ok := m["scope"]; ok {
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil || isNull(v) {
-			return claims{}, newError(KindInvalidToken, "token claim scope must be a space-delimited string")
+			return newError(KindInvalidToken, "token claim scope must be a space-delimited string")
 		}
 		c.scopes = append(c.scopes, splitScopes(s)...)
 	}
 	if v, ok := m["scp"]; ok {
 		list, ok := stringOrArray(v)
 		if !ok {
-			return claims{}, newError(KindInvalidToken, "token claim scp must be a string or an array of strings")
+			return newError(KindInvalidToken, "token claim scp must be a string or an array of strings")
 		}
 		for _, s := range list {
 			c.scopes = append(c.scopes, splitScopes(s)...)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
