@@ -91,6 +91,12 @@ func (p Policy) Check(host string, ip netip.Addr) error {
 	if in(alwaysDenied, ip) || ip.IsUnspecified() || ip.IsMulticast() || ip.IsLinkLocalUnicast() {
 		return fmt.Errorf("egress: %s is a link-local, metadata or non-host address, always refused", ip)
 	}
+	return p.checkInternal(host, ip)
+}
+
+// checkInternal allows a loopback or private address only when the policy
+// allows its range, its CIDR or host, and any other address.
+func (p Policy) checkInternal(host string, ip netip.Addr) error {
 	isLoopback, isPrivate := in(loopback, ip), in(private, ip)
 	if !isLoopback && !isPrivate {
 		return nil

@@ -127,25 +127,29 @@ func fakeDNS(t *testing.T, ip netip.Addr) *net.Resolver {
 // A name that resolves to a refused address is refused at connection
 // time, even when a CIDR-free policy would let the name itself through.
 func TestClientChecksResolvedAddress(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "reached") }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "reached") }))
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 
 	metadata := egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopback: true, AllowPrivate: true}, Resolver: fakeDNS(t, netip.MustParseAddr("169.254.169.254")), Timeout: 2 * time.Second})
-	if _, err := metadata.Get("http://metadata.example.test:" + port + "/latest/meta-data/"); err == nil {
+	if res, err := metadata.Get("http://metadata.example.test:" + port + "/latest/meta-data/"); err == nil {
+		res.Body.Close()
 		t.Fatal("a name resolving to 169.254.169.254 was dialled")
 	}
 
 	loop := fakeDNS(t, netip.MustParseAddr("127.0.0.1"))
 	refused := egress.NewClient(egress.Options{Resolver: loop})
-	_, err := refused.Get("http://rebind.example.test:" + port + "/")
+	res, err := refused.Get("http://rebind.example.test:" + port + "/")
+	if err == nil {
+		res.Body.Close()
+	}
 	var ue *egress.UnreachableError
 	if !errors.As(err, &ue) || ue.Host != "rebind.example.test:"+port {
 		t.Fatalf("a name resolving to loopback: err = %v, want an UnreachableError", err)
 	}
 
 	allowed := egress.NewClient(egress.Options{Resolver: loop, Policy: egress.Policy{AllowHosts: []string{"rebind.example.test"}}})
-	res, err := allowed.Get("http://rebind.example.test:" + port + "/")
+	res, err = allowed.Get("http://rebind.example.test:" + port + "/")
 	if err != nil {
 		t.Fatalf("an allow-listed host: %v", err)
 	}
@@ -229,9 +233,9 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 
 func TestClientIgnoresProxyEnvironment(t *testing.T) {
 	proxied := false
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { proxied = true }))
+	proxy := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { proxied = true }))
 	defer proxy.Close()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
 	t.Setenv("HTTP_PROXY", proxy.URL)
 	t.Setenv("http_proxy", proxy.URL)
