@@ -110,7 +110,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Token, error) {
 		// egress policy refuses, so the endpoint cannot probe a network.
 		return nil, &ProviderError{Reason: "could not reach the provider's token endpoint"}
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read only: Close loses nothing
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxResponse+1))
 	if err != nil {
 		return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's response could not be read"}
@@ -216,45 +216,11 @@ type response struct {
 
 func parse(res *http.Response, body []byte, errorsWithOK bool) (*Token, error) {
 	var r response
-	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
-	switch {
-	case mt == "application/x-www-form-urlencoded" || (mt == "text/plain" && !json.Valid(body)):
-		v, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's response is neither JSON nor form-encoded"}
-		}
-		r = response{AccessToken: v.Get("access_token"), TokenType: v.Get("token_type"), RefreshToken: v.Get("refresh_token"),
-			IDToken: v.Get("id_token"), Error: v.Get("error"), ErrorDescription: v.Get("error_description")}
-		if s := v.Get("scope"); s != "" {
-			r.Scope, _ = json.Marshal(s)
-		}
-		if s := v.Get("expires_in"); s != "" {
-			r.ExpiresIn = json.RawMessage(s)
-		}
-	default:
-		if err := json.Unmarshal(body, &r); err != nil {
-			if res.StatusCode/100 != 2 {
-				return nil, &ProviderError{Status: res.StatusCode}
-			}
-			return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's token response is not valid JSON"}
-		}
+	if err := decodeResponse(res, body, &r); err != nil {
+		return nil, err
 	}
-	if r.Error != "" || res.StatusCode/100 != 2 {
-		if r.Error == "" {
-			return nil, &ProviderError{Status: res.StatusCode}
-		}
-		if res.StatusCode/100 == 2 && !errorsWithOK && r.AccessToken != "" {
-			r.Error = "" // a token with a stray error member: take the token
-		} else {
-			// Bounded later, after redaction, so that no cut hides a secret.
-			return nil, &ProviderError{Status: res.StatusCode, Code: printable(r.Error, maxResponse), Description: printable(r.ErrorDescription, maxResponse)}
-		}
-	}
-	if r.AccessToken == "" {
-		return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's token response has no access_token"}
-	}
-	if r.TokenType != "" && !strings.EqualFold(r.TokenType, "bearer") && !strings.EqualFold(r.TokenType, "n_a") {
-		return nil, &ProviderError{Status: res.StatusCode, Reason: fmt.Sprintf("the provider issued a %q token; behalf handles bearer tokens only", printable(r.TokenType, 32))}
+	if err := checkResponse(res, &r, errorsWithOK); err != nil {
+		return nil, err
 	}
 	t := &Token{AccessToken: r.AccessToken, TokenType: r.TokenType, RefreshToken: r.RefreshToken, IDToken: r.IDToken, IssuedTokenType: r.IssuedTokenType}
 	if len(r.Scope) > 0 {
@@ -267,6 +233,58 @@ func parse(res *http.Response, body []byte, errorsWithOK bool) (*Token, error) {
 		t.Expiry = time.Now().Add(time.Duration(secs) * time.Second)
 	}
 	return t, nil
+}
+
+// decodeResponse decodes a token response, JSON (RFC 6749 section 5.1) or,
+// as some providers answer, form-encoded, into r.
+func decodeResponse(res *http.Response, body []byte, r *response) error {
+	mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	if mt == "application/x-www-form-urlencoded" || (mt == "text/plain" && !json.Valid(body)) {
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return &ProviderError{Status: res.StatusCode, Reason: "the provider's response is neither JSON nor form-encoded"}
+		}
+		*r = response{AccessToken: v.Get("access_token"), TokenType: v.Get("token_type"), RefreshToken: v.Get("refresh_token"),
+			IDToken: v.Get("id_token"), Error: v.Get("error"), ErrorDescription: v.Get("error_description")}
+		if s := v.Get("scope"); s != "" {
+			r.Scope, _ = json.Marshal(s)
+		}
+		if s := v.Get("expires_in"); s != "" {
+			r.ExpiresIn = json.RawMessage(s)
+		}
+		return nil
+	}
+	if err := json.Unmarshal(body, r); err != nil {
+		if res.StatusCode/100 != 2 {
+			return &ProviderError{Status: res.StatusCode}
+		}
+		return &ProviderError{Status: res.StatusCode, Reason: "the provider's token response is not valid JSON"}
+	}
+	return nil
+}
+
+// checkResponse returns the provider's error (RFC 6749 section 5.2), or
+// why the response is not a bearer token. A token with a stray error
+// member and status 200 is taken, unless errorsWithOK says the provider
+// reports errors with status 200.
+func checkResponse(res *http.Response, r *response, errorsWithOK bool) error {
+	if r.Error != "" || res.StatusCode/100 != 2 {
+		if r.Error == "" {
+			return &ProviderError{Status: res.StatusCode}
+		}
+		if res.StatusCode/100 != 2 || errorsWithOK || r.AccessToken == "" {
+			// Bounded later, after redaction, so that no cut hides a secret.
+			return &ProviderError{Status: res.StatusCode, Code: printable(r.Error, maxResponse), Description: printable(r.ErrorDescription, maxResponse)}
+		}
+		r.Error = "" // a token with a stray error member: take the token
+	}
+	if r.AccessToken == "" {
+		return &ProviderError{Status: res.StatusCode, Reason: "the provider's token response has no access_token"}
+	}
+	if r.TokenType != "" && !strings.EqualFold(r.TokenType, "bearer") && !strings.EqualFold(r.TokenType, "n_a") {
+		return &ProviderError{Status: res.StatusCode, Reason: fmt.Sprintf("the provider issued a %q token; behalf handles bearer tokens only", printable(r.TokenType, 32))}
+	}
+	return nil
 }
 
 // expiresIn reads expires_in as a number or, as some providers send it, a
@@ -289,9 +307,9 @@ func expiresIn(raw json.RawMessage) (int64, bool) {
 }
 
 // printable keeps a provider string safe to quote: printable ASCII, bounded.
-func printable(s string, max int) string {
-	b := make([]byte, 0, min(len(s), max))
-	for i := 0; i < len(s) && len(b) < max; i++ {
+func printable(s string, maxLen int) string {
+	b := make([]byte, 0, min(len(s), maxLen))
+	for i := 0; i < len(s) && len(b) < maxLen; i++ {
 		if c := s[i]; c >= 0x20 && c < 0x7f {
 			b = append(b, c)
 		}
@@ -352,7 +370,7 @@ func (c *Client) Revoke(ctx context.Context, r Revocation) error {
 		}
 		return &ProviderError{Reason: "could not reach the provider's revocation endpoint"}
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read only: Close loses nothing
 	body, _ := io.ReadAll(io.LimitReader(res.Body, maxResponse))
 	// GitHub answers 404 for a token it does not know: already revoked.
 	if res.StatusCode/100 == 2 || (r.Style == oauthvendor.RevocationGitHub && res.StatusCode == http.StatusNotFound) {

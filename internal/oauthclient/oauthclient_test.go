@@ -150,7 +150,7 @@ var testHTTP = egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopba
 // probe a network.
 func TestTimeoutAndUnreachable(t *testing.T) {
 	release := make(chan struct{})
-	f := newFake(t, func(w http.ResponseWriter) { <-release })
+	f := newFake(t, func(http.ResponseWriter) { <-release })
 	defer close(release)
 	c := &Client{HTTP: egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopback: true}, Timeout: 200 * time.Millisecond})}
 	start := time.Now()
