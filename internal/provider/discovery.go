@@ -27,65 +27,78 @@ var ErrDiscovery = errors.New("discovery failed")
 // absolute https URLs (http only on loopback). client should come from
 // egress.NewClient, which decides which addresses may be reached.
 func Discover(ctx context.Context, client *http.Client, discoveryURL string) (Metadata, error) {
-	fail := func(format string, args ...any) (Metadata, error) {
-		return Metadata{}, fmt.Errorf("%w: %s: %s", ErrDiscovery, discoveryURL, fmt.Sprintf(format, args...))
+	fail := func(err error) (Metadata, error) {
+		return Metadata{}, fmt.Errorf("%w: %s: %s", ErrDiscovery, discoveryURL, err.Error())
 	}
 	if err := CheckEndpoint(discoveryURL); err != nil {
-		return fail("%v", err)
+		return fail(err)
 	}
+	raw, err := fetchDocument(ctx, client, discoveryURL)
+	if err != nil {
+		return fail(err)
+	}
+	var m Metadata
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fail(errors.New("the document is not valid JSON metadata"))
+	}
+	if err := checkMetadata(discoveryURL, m); err != nil {
+		return fail(err)
+	}
+	return m, nil
+}
+
+// fetchDocument gets the JSON document at discoveryURL, bounded.
+func fetchDocument(ctx context.Context, client *http.Client, discoveryURL string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, discoveryURL, nil)
 	if err != nil {
-		return fail("%v", err)
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	res, err := client.Do(req)
 	if err != nil {
-		return fail("could not fetch the document (%v)", redactURLError(err))
+		return nil, fmt.Errorf("could not fetch the document (%w)", redactURLError(err))
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read only: Close loses nothing
 	if res.StatusCode != http.StatusOK {
-		return fail("the server answered HTTP %d", res.StatusCode)
+		return nil, fmt.Errorf("the server answered HTTP %d", res.StatusCode)
 	}
 	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt != "" && mt != "application/json" {
-		return fail("the document has content type %q, not application/json", mt)
+		return nil, fmt.Errorf("the document has content type %q, not application/json", mt)
 	}
 	raw, err := io.ReadAll(io.LimitReader(res.Body, maxDocument+1))
 	if err != nil {
-		return fail("could not read the document")
+		return nil, errors.New("could not read the document")
 	}
 	if len(raw) > maxDocument {
-		return fail("the document is larger than %d bytes", maxDocument)
+		return nil, fmt.Errorf("the document is larger than %d bytes", maxDocument)
 	}
-	var m Metadata
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return fail("the document is not valid JSON metadata")
-	}
+	return raw, nil
+}
+
+// checkMetadata requires the issuer that discoveryURL was derived from and
+// a token endpoint, and checks every endpoint behalf may call.
+func checkMetadata(discoveryURL string, m Metadata) error {
 	if m.Issuer == "" {
-		return fail("the document has no issuer")
+		return errors.New("the document has no issuer")
 	}
 	if !issuerMatches(discoveryURL, m.Issuer) {
-		return fail("the document's issuer %q does not match the discovery URL", m.Issuer)
+		return fmt.Errorf("the document's issuer %q does not match the discovery URL", m.Issuer)
 	}
-	for name, u := range map[string]string{
-		"issuer": m.Issuer, "authorization_endpoint": m.AuthorizationEndpoint, "token_endpoint": m.TokenEndpoint,
+	if m.TokenEndpoint == "" {
+		return errors.New("the document has no token_endpoint")
+	}
+	for _, e := range []struct{ name, url string }{
+		{"issuer", m.Issuer}, {"authorization_endpoint", m.AuthorizationEndpoint}, {"token_endpoint", m.TokenEndpoint},
+		{"revocation_endpoint", m.RevocationEndpoint}, {"jwks_uri", m.JWKSURI},
 	} {
-		if u == "" && name != "authorization_endpoint" {
-			return fail("the document has no %s", name)
+		if e.url == "" {
+			continue
 		}
-		if u != "" {
-			if err := CheckEndpoint(u); err != nil {
-				return fail("%s: %v", name, err)
-			}
+		if err := CheckEndpoint(e.url); err != nil {
+			return fmt.Errorf("%s: %w", e.name, err)
 		}
 	}
-	for name, u := range map[string]string{"revocation_endpoint": m.RevocationEndpoint, "jwks_uri": m.JWKSURI} {
-		if u != "" {
-			if err := CheckEndpoint(u); err != nil {
-				return fail("%s: %v", name, err)
-			}
-		}
-	}
-	return m, nil
+	return nil
 }
 
 // issuerMatches checks that discoveryURL is where issuer's metadata lives:
