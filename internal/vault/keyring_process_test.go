@@ -60,7 +60,7 @@ func TestKeyringCreateAcrossProcesses(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range processes {
 		wg.Go(func() {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd := exec.Command(os.Args[0], "-test.run=^$") //nolint:gosec // G702: the test binary runs itself as a second process
 			cmd.Env = append(os.Environ(), keyringHelperEnv+"="+path, "BEHALF_KEYRING_HELPER_COUNT="+strconv.Itoa(perProcess))
 			cmd.Stderr = os.Stderr
 			out, err := cmd.Output()

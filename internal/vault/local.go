@@ -58,7 +58,7 @@ func OpenLocalKeyring(path string) (*LocalKeyring, error) {
 	k := &LocalKeyring{path: path}
 	err := k.load()
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil { //nolint:gosec // G703: the operator configures the keyring's path
 			return nil, fmt.Errorf("vault: create keyring directory: %w", err)
 		}
 		entry, genErr := newKeyringEntry(true)
@@ -155,7 +155,7 @@ func (k *LocalKeyring) Create() (string, error) {
 // other processes to release it. The lock file is never removed: removing
 // it would let two processes hold locks on different inodes.
 func lockKeyring(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600) //nolint:gosec // G304: the operator configures the keyring's path
 	if err != nil {
 		return nil, fmt.Errorf("vault: lock keyring: %w", err)
 	}
@@ -166,11 +166,11 @@ func lockKeyring(path string) (unlock func(), err error) {
 		}
 	}
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("vault: lock keyring %s: %w", path, err)
+		return nil, errors.Join(fmt.Errorf("vault: lock keyring %s: %w", path, err), f.Close())
 	}
-	// Closing the descriptor releases the lock.
-	return func() { f.Close() }, nil
+	// Closing the descriptor releases the lock, even when Close reports an
+	// error: the kernel drops the descriptor either way.
+	return func() { _ = f.Close() }, nil
 }
 
 func (k *LocalKeyring) load() error {
@@ -220,14 +220,14 @@ func (k *LocalKeyring) apply(f keyringFile) error {
 }
 
 func readKeyring(path string) (keyringFile, error) {
-	fi, err := os.Stat(path)
+	fi, err := os.Stat(path) //nolint:gosec // G703: the operator configures the keyring's path
 	if err != nil {
 		return keyringFile{}, fmt.Errorf("vault: keyring: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return keyringFile{}, fmt.Errorf("vault: keyring %s has mode %04o; it must be readable by its owner only (chmod 600 %s)", path, fi.Mode().Perm(), path)
 	}
-	raw, err := os.ReadFile(path)
+	raw, err := os.ReadFile(path) //nolint:gosec // G304: the operator configures the keyring's path
 	if err != nil {
 		return keyringFile{}, fmt.Errorf("vault: keyring: %w", err)
 	}
@@ -240,8 +240,9 @@ func readKeyring(path string) (keyringFile, error) {
 
 // writeKeyring replaces the file atomically; exclusive refuses to replace
 // an existing file, so two processes starting at once cannot both create
-// a service key.
-func writeKeyring(path string, f keyringFile, exclusive bool) error {
+// a service key. The temporary file holds keys too: failing to remove it
+// is an error.
+func writeKeyring(path string, f keyringFile, exclusive bool) (err error) {
 	raw, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
@@ -250,18 +251,20 @@ func writeKeyring(path string, f keyringFile, exclusive bool) error {
 	if err != nil {
 		return fmt.Errorf("vault: write keyring: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer func() {
+		// Gone already after a rename; still there after a link or a failure.
+		if rmErr := os.Remove(tmp.Name()); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) { //nolint:gosec // G703: a name CreateTemp made in the keyring's directory
+			err = errors.Join(err, fmt.Errorf("vault: remove temporary keyring: %w", rmErr))
+		}
+	}()
 	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
+		return errors.Join(err, tmp.Close())
 	}
 	if _, err := tmp.Write(append(raw, '\n')); err != nil {
-		tmp.Close()
-		return err
+		return errors.Join(err, tmp.Close())
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+		return errors.Join(err, tmp.Close())
 	}
 	if err := tmp.Close(); err != nil {
 		return err
@@ -276,7 +279,7 @@ func writeKeyring(path string, f keyringFile, exclusive bool) error {
 		}
 		return nil
 	}
-	return os.Rename(tmp.Name(), path)
+	return os.Rename(tmp.Name(), path) //nolint:gosec // G703: the operator configures the keyring's path
 }
 
 func newKeyringEntry(service bool) (keyringEntry, error) {

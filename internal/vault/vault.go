@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -65,7 +66,7 @@ func (b Binding) aad() []byte {
 	}
 	out := make([]byte, 0, n)
 	for _, f := range fields {
-		out = binary.BigEndian.AppendUint32(out, uint32(len(f)))
+		out = binary.BigEndian.AppendUint32(out, uint32(len(f))) //nolint:gosec // G115: binding fields are names and ids the API bounds to a few hundred bytes
 		out = append(out, f...)
 	}
 	return out
@@ -247,14 +248,18 @@ var magic = []byte("bhv1")
 const maxBlob = 1 << 20
 
 func (e envelope) marshal() ([]byte, error) {
-	if len(e.keyID) == 0 || len(e.keyID) > 255 || len(e.wrappedDEK) > 0xffff {
-		return nil, errors.New("vault: key id or wrapped key out of range")
+	keyIDLen, dekLen := len(e.keyID), len(e.wrappedDEK)
+	if keyIDLen == 0 || keyIDLen > math.MaxUint8 {
+		return nil, errors.New("vault: key id out of range")
 	}
-	out := make([]byte, 0, len(magic)+1+len(e.keyID)+2+len(e.wrappedDEK)+len(e.ciphertext))
+	if dekLen > math.MaxUint16 {
+		return nil, errors.New("vault: wrapped key out of range")
+	}
+	out := make([]byte, 0, len(magic)+1+keyIDLen+2+dekLen+len(e.ciphertext))
 	out = append(out, magic...)
-	out = append(out, byte(len(e.keyID)))
+	out = append(out, byte(keyIDLen))
 	out = append(out, e.keyID...)
-	out = binary.BigEndian.AppendUint16(out, uint16(len(e.wrappedDEK)))
+	out = binary.BigEndian.AppendUint16(out, uint16(dekLen))
 	out = append(out, e.wrappedDEK...)
 	return append(out, e.ciphertext...), nil
 }

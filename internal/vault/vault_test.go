@@ -182,7 +182,7 @@ func TestKeyringFile(t *testing.T) {
 		t.Fatal("second keyring did not pick up the new key")
 	}
 
-	if err := os.Chmod(path, 0o644); err != nil {
+	if err := os.Chmod(path, 0o644); err != nil { //nolint:gosec // G302: the world-readable keyring the test expects refused
 		t.Fatal(err)
 	}
 	if _, err := OpenLocalKeyring(path); err == nil {
