@@ -542,8 +542,8 @@ func (f File) validateUserFederation(c *Config, probs *Problems) {
 	}
 }
 
-// validateLimits checks the storage pool's size and the per-principal
-// request rate limit.
+// validateLimits checks the storage pool's size, the per-principal
+// request rate limit and how long audit records are kept.
 func (f File) validateLimits(c *Config, probs *Problems) {
 	c.StorageMaxOpenConns = f.StoragePool.MaxOpenConns
 	if c.StorageMaxOpenConns < 1 || c.StorageMaxOpenConns > 1000 {
