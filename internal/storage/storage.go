@@ -50,6 +50,9 @@ type Page struct {
 // Role is what a principal may do; see package authz for the table.
 type Role string
 
+// The roles: an admin manages every resource and principal (the control
+// plane); a runtime principal acts for the workloads it is granted (the
+// data plane).
 const (
 	RoleAdmin   Role = "admin"
 	RoleRuntime Role = "runtime"
@@ -103,7 +106,8 @@ type ProviderGrant struct {
 	CustomParameters []string `json:"customParameters,omitempty"`
 }
 
-// GrantAny, alone in a ProviderGrant list, allows any value.
+// GrantAny is the value that, alone in a ProviderGrant list, allows any
+// value.
 const GrantAny = "*"
 
 // OAuth2Provider is an OAuth2 credential provider.
@@ -134,10 +138,11 @@ type APIKeyProvider struct {
 // ResourceKind names the taggable resource types.
 type ResourceKind string
 
+// The taggable resource types, named as in their ARNs.
 const (
 	KindWorkloadIdentity ResourceKind = "workload-identity"
 	KindOAuth2Provider   ResourceKind = "oauth2credentialprovider"
-	KindAPIKeyProvider   ResourceKind = "apikeycredentialprovider"
+	KindAPIKeyProvider   ResourceKind = "apikeycredentialprovider" //nolint:gosec // G101: a kind's name, not a credential
 	KindTokenVault       ResourceKind = "token-vault"
 )
 
@@ -163,19 +168,21 @@ type TokenVault struct {
 // each ciphertext to its kind and owner through associated data.
 type SecretKind string
 
+// The kinds of sealed secret. A principal's secret is owned by its access
+// key id; a provider's client secret or API key by the provider's id.
 const (
 	SecretPrincipal          SecretKind = "principal-secret"
-	SecretOAuth2ClientSecret SecretKind = "oauth2-client-secret"
+	SecretOAuth2ClientSecret SecretKind = "oauth2-client-secret" //nolint:gosec // G101: a kind's name, not a credential
 	SecretAPIKey             SecretKind = "api-key"
-	// SecretServerKey: Owner is "<purpose>/<id>".
+	// SecretServerKey is a server key; Owner is "<purpose>/<id>".
 	SecretServerKey SecretKind = "server-key"
-	// SecretCachedToken: Owner is the provider id, Workload the workload,
-	// User the cache key.
+	// SecretCachedToken is a cached provider token; Owner is the provider
+	// id, Workload the workload, User the cache key.
 	SecretCachedToken SecretKind = "cached-token"
-	// SecretSession: Owner is the session id.
-	SecretSession SecretKind = "oauth-session"
-	// SecretConnection: Owner is the provider id, Workload and User the
-	// connection's.
+	// SecretSession is a session's secrets; Owner is the session id.
+	SecretSession SecretKind = "oauth-session" //nolint:gosec // G101: a kind's name, not a credential
+	// SecretConnection is a connection's tokens; Owner is the provider id,
+	// Workload and User the connection's.
 	SecretConnection SecretKind = "connection"
 )
 
@@ -300,17 +307,19 @@ type AuditBinding struct {
 type SessionStatus string
 
 const (
-	// SessionInProgress: the user has not come back from the provider yet.
+	// SessionInProgress means the user has not come back from the provider
+	// yet.
 	SessionInProgress SessionStatus = "IN_PROGRESS"
-	// SessionExchanging: the provider called back and one request is
+	// SessionExchanging means the provider called back and one request is
 	// redeeming the code.
 	SessionExchanging SessionStatus = "EXCHANGING"
-	// SessionAuthorized: the provider called back and the tokens are held
-	// in the session, unusable until the user is bound to them.
+	// SessionAuthorized means the provider called back and the tokens are
+	// held in the session, unusable until the user is bound to them.
 	SessionAuthorized SessionStatus = "AUTHORIZED"
-	// SessionCompleted: the tokens moved to a connection; single use.
+	// SessionCompleted means the tokens moved to a connection; single use.
 	SessionCompleted SessionStatus = "COMPLETED"
-	// SessionFailed: denied at the provider, or the code exchange failed.
+	// SessionFailed means the user denied consent at the provider, the code
+	// exchange failed, or another user tried to complete the session.
 	SessionFailed SessionStatus = "FAILED"
 )
 
@@ -348,8 +357,10 @@ type OAuthSession struct {
 type ConnectionStatus string
 
 const (
+	// ConnectionActive means the tokens are served and refreshed as they
+	// expire.
 	ConnectionActive ConnectionStatus = "ACTIVE"
-	// ConnectionNeedsConsent: the provider refused the refresh token
+	// ConnectionNeedsConsent means the provider refused the refresh token
 	// (invalid_grant); the next request starts a new authorization.
 	ConnectionNeedsConsent ConnectionStatus = "NEEDS_CONSENT"
 )

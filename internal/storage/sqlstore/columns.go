@@ -16,7 +16,7 @@ type scanner interface {
 
 // collect scans every row of a bounded query.
 func collect[T any](rows *sql.Rows, table string, scan func(scanner) (T, error)) ([]T, error) {
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // rows.Err below reports a failed read
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)

@@ -58,6 +58,8 @@ func getConnection(ctx context.Context, c conn, k storage.ConnectionKey, suffix 
 	return got, nil
 }
 
+// GetConnection returns the connection k with its tokens still sealed, or
+// storage.ErrNotFound.
 func (s *Store) GetConnection(ctx context.Context, k storage.ConnectionKey) (storage.Connection, error) {
 	return getConnection(ctx, s.reads(), k, "")
 }
@@ -132,6 +134,9 @@ func storeConnection(ctx context.Context, tx conn, c storage.Connection) error {
 	return nil
 }
 
+// UpdateConnection runs fn on the locked row and stores its result, keeping
+// the key, CreatedAt and the lease as stored and bumping Version when the
+// tokens or the status changed.
 func (s *Store) UpdateConnection(ctx context.Context, k storage.ConnectionKey, fn func(storage.Connection) (storage.Connection, error)) (storage.Connection, error) {
 	var stored storage.Connection
 	err := s.inTx(ctx, func(tx conn) error {
@@ -156,6 +161,8 @@ func (s *Store) UpdateConnection(ctx context.Context, k storage.ConnectionKey, f
 	return stored, nil
 }
 
+// DeleteConnection removes the connection k, or returns
+// storage.ErrNotFound.
 func (s *Store) DeleteConnection(ctx context.Context, k storage.ConnectionKey) error {
 	return s.inTx(ctx, func(tx conn) error {
 		ok, err := tx.execOne(ctx, `DELETE FROM connections WHERE `+connectionKeyMatch, connectionKeyArgs(k)...)
@@ -276,6 +283,8 @@ func (s *Store) FinishRefresh(ctx context.Context, k storage.ConnectionKey, owne
 	return stored, nil
 }
 
+// DeleteIdleConnections removes the connections last used before before,
+// whatever their lease, and reports how many.
 func (s *Store) DeleteIdleConnections(ctx context.Context, before time.Time) (int, error) {
 	return s.deleteBefore(ctx, "connections", "last_used_at", "idle connections", before)
 }

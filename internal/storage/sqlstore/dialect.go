@@ -153,7 +153,9 @@ func (c *stmtCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, stmt := range c.m {
-		stmt.Close()
+		// The store closes its pool next, which releases the statement on
+		// every connection whatever this reports.
+		_ = stmt.Close()
 	}
 	clear(c.m)
 }

@@ -78,6 +78,8 @@ func encodePrincipalLists(p storage.Principal) (workloads, operations string, er
 	return workloads, operations, nil
 }
 
+// CreatePrincipal stores p, or returns storage.ErrAlreadyExists for a
+// taken access key id.
 func (s *Store) CreatePrincipal(ctx context.Context, p storage.Principal) error {
 	createdTimes(&p.CreatedAt, &p.UpdatedAt, s.timestamp())
 	return s.inTx(ctx, func(tx conn) error {
@@ -89,6 +91,9 @@ func (s *Store) CreatePrincipal(ctx context.Context, p storage.Principal) error 
 	})
 }
 
+// BootstrapPrincipal stores p only while no principal exists, in one
+// transaction, so that of replicas starting together one bootstraps. It
+// reports whether p was stored.
 func (s *Store) BootstrapPrincipal(ctx context.Context, p storage.Principal) (bool, error) {
 	createdTimes(&p.CreatedAt, &p.UpdatedAt, s.timestamp())
 	var created bool
@@ -114,10 +119,13 @@ func (s *Store) BootstrapPrincipal(ctx context.Context, p storage.Principal) (bo
 	return created && err == nil, err
 }
 
+// GetPrincipal returns the principal of accessKeyID with its secret still
+// sealed, or storage.ErrNotFound.
 func (s *Store) GetPrincipal(ctx context.Context, accessKeyID string) (storage.Principal, error) {
 	return getPrincipal(ctx, s.reads(), accessKeyID, "")
 }
 
+// ListPrincipals returns a page of principals in access key id order.
 func (s *Store) ListPrincipals(ctx context.Context, page storage.Page) ([]storage.Principal, error) {
 	rows, err := s.reads().query(ctx,
 		`SELECT `+principalColumns+` FROM principals WHERE access_key_id > ? ORDER BY access_key_id LIMIT ?`,
@@ -128,6 +136,7 @@ func (s *Store) ListPrincipals(ctx context.Context, page storage.Page) ([]storag
 	return collect(rows, "principals", scanPrincipal)
 }
 
+// UpdatePrincipal runs fn on the locked principal and stores its result.
 func (s *Store) UpdatePrincipal(ctx context.Context, accessKeyID string, fn func(storage.Principal) (storage.Principal, error)) (storage.Principal, error) {
 	var stored storage.Principal
 	err := s.inTx(ctx, func(tx conn) error {
@@ -160,6 +169,8 @@ func (s *Store) UpdatePrincipal(ctx context.Context, accessKeyID string, fn func
 	return stored, nil
 }
 
+// DeletePrincipal removes the principal of accessKeyID, or returns
+// storage.ErrNotFound.
 func (s *Store) DeletePrincipal(ctx context.Context, accessKeyID string) error {
 	return s.inTx(ctx, func(tx conn) error {
 		ok, err := tx.execOne(ctx, `DELETE FROM principals WHERE access_key_id = ?`, accessKeyID)

@@ -42,6 +42,8 @@ func getOAuth2Provider(ctx context.Context, c conn, column, value, suffix string
 	return p, nil
 }
 
+// CreateOAuth2Provider stores p and its tags in one transaction, or returns
+// storage.ErrAlreadyExists for a taken name.
 func (s *Store) CreateOAuth2Provider(ctx context.Context, p storage.OAuth2Provider, tags map[string]string) error {
 	createdTimes(&p.CreatedAt, &p.UpdatedAt, s.timestamp())
 	keyID, secret := sealedArgs(p.ClientSecret)
@@ -59,14 +61,19 @@ func (s *Store) CreateOAuth2Provider(ctx context.Context, p storage.OAuth2Provid
 	})
 }
 
+// GetOAuth2Provider returns the provider named name with its client secret
+// still sealed, or storage.ErrNotFound.
 func (s *Store) GetOAuth2Provider(ctx context.Context, name string) (storage.OAuth2Provider, error) {
 	return getOAuth2Provider(ctx, s.reads(), "name", name, "")
 }
 
+// GetOAuth2ProviderByID returns the provider whose immutable id is id, as
+// sessions and connections name it, or storage.ErrNotFound.
 func (s *Store) GetOAuth2ProviderByID(ctx context.Context, id string) (storage.OAuth2Provider, error) {
 	return getOAuth2Provider(ctx, s.reads(), "id", id, "")
 }
 
+// ListOAuth2Providers returns a page of OAuth2 providers in name order.
 func (s *Store) ListOAuth2Providers(ctx context.Context, page storage.Page) ([]storage.OAuth2Provider, error) {
 	rows, err := s.reads().query(ctx,
 		`SELECT `+oauth2Columns+` FROM oauth2_providers WHERE name > ? ORDER BY name LIMIT ?`,
@@ -77,10 +84,15 @@ func (s *Store) ListOAuth2Providers(ctx context.Context, page storage.Page) ([]s
 	return collect(rows, "oauth2_providers", scanOAuth2Provider)
 }
 
+// UpdateOAuth2Provider runs fn on the locked provider and stores its
+// result; the provider's cached tokens are deleted with the change.
 func (s *Store) UpdateOAuth2Provider(ctx context.Context, name string, fn func(storage.OAuth2Provider) (storage.OAuth2Provider, error)) (storage.OAuth2Provider, error) {
 	return s.updateOAuth2Provider(ctx, name, fn, false)
 }
 
+// RepointOAuth2Provider is UpdateOAuth2Provider that also deletes the
+// provider's sessions and connections in the same transaction: their
+// tokens came from the authorization server the provider no longer names.
 func (s *Store) RepointOAuth2Provider(ctx context.Context, name string, fn func(storage.OAuth2Provider) (storage.OAuth2Provider, error)) (storage.OAuth2Provider, error) {
 	return s.updateOAuth2Provider(ctx, name, fn, true)
 }
@@ -150,7 +162,7 @@ func (s *Store) DeleteOAuth2Provider(ctx context.Context, name string) error {
 
 // API-key credential providers.
 
-const apiKeyColumns = `name, id, api_key_key_id, api_key, created_at, updated_at`
+const apiKeyColumns = `name, id, api_key_key_id, api_key, created_at, updated_at` //nolint:gosec // G101: column names, not a credential
 
 func scanAPIKeyProvider(row scanner) (storage.APIKeyProvider, error) {
 	var (
@@ -179,6 +191,8 @@ func getAPIKeyProvider(ctx context.Context, c conn, name, suffix string) (storag
 	return p, nil
 }
 
+// CreateAPIKeyProvider stores p and its tags in one transaction, or
+// returns storage.ErrAlreadyExists for a taken name.
 func (s *Store) CreateAPIKeyProvider(ctx context.Context, p storage.APIKeyProvider, tags map[string]string) error {
 	createdTimes(&p.CreatedAt, &p.UpdatedAt, s.timestamp())
 	keyID, key := sealedArgs(p.APIKey)
@@ -196,10 +210,13 @@ func (s *Store) CreateAPIKeyProvider(ctx context.Context, p storage.APIKeyProvid
 	})
 }
 
+// GetAPIKeyProvider returns the provider named name with its key still
+// sealed, or storage.ErrNotFound.
 func (s *Store) GetAPIKeyProvider(ctx context.Context, name string) (storage.APIKeyProvider, error) {
 	return getAPIKeyProvider(ctx, s.reads(), name, "")
 }
 
+// ListAPIKeyProviders returns a page of API-key providers in name order.
 func (s *Store) ListAPIKeyProviders(ctx context.Context, page storage.Page) ([]storage.APIKeyProvider, error) {
 	rows, err := s.reads().query(ctx,
 		`SELECT `+apiKeyColumns+` FROM api_key_providers WHERE name > ? ORDER BY name LIMIT ?`,
@@ -210,6 +227,8 @@ func (s *Store) ListAPIKeyProviders(ctx context.Context, page storage.Page) ([]s
 	return collect(rows, "api_key_providers", scanAPIKeyProvider)
 }
 
+// UpdateAPIKeyProvider runs fn on the locked provider and stores its
+// result.
 func (s *Store) UpdateAPIKeyProvider(ctx context.Context, name string, fn func(storage.APIKeyProvider) (storage.APIKeyProvider, error)) (storage.APIKeyProvider, error) {
 	var stored storage.APIKeyProvider
 	err := s.inTx(ctx, func(tx conn) error {
@@ -237,6 +256,8 @@ func (s *Store) UpdateAPIKeyProvider(ctx context.Context, name string, fn func(s
 	return stored, nil
 }
 
+// DeleteAPIKeyProvider removes the provider named name and its tags, or
+// returns storage.ErrNotFound.
 func (s *Store) DeleteAPIKeyProvider(ctx context.Context, name string) error {
 	return s.inTx(ctx, func(tx conn) error {
 		ok, err := tx.execOne(ctx, `DELETE FROM api_key_providers WHERE name = ?`, name)

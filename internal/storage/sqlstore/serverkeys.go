@@ -11,6 +11,9 @@ import (
 
 const serverKeyColumns = `purpose, id, key_key_id, key_blob, created_at`
 
+// CreateServerKey stores k, refusing an empty purpose or id, a purpose
+// with "/" (the vault binds a key to "<purpose>/<id>") and a key without
+// a secret.
 func (s *Store) CreateServerKey(ctx context.Context, k storage.ServerKey) error {
 	switch {
 	case k.Purpose == "" || k.ID == "":
@@ -64,6 +67,8 @@ func (s *Store) ListServerKeys(ctx context.Context, purpose string) ([]storage.S
 	})
 }
 
+// DeleteServerKey removes the key id of purpose, or returns
+// storage.ErrNotFound.
 func (s *Store) DeleteServerKey(ctx context.Context, purpose, id string) error {
 	return s.inTx(ctx, func(tx conn) error {
 		ok, err := tx.execOne(ctx, `DELETE FROM server_keys WHERE purpose = ? AND id = ?`, purpose, id)

@@ -173,10 +173,14 @@ func reusableSession(ctx context.Context, tx conn, sess storage.OAuthSession) (s
 	return found, true, nil
 }
 
+// GetOAuthSession returns the session id, expired or not, or
+// storage.ErrNotFound; the caller judges ExpiresAt.
 func (s *Store) GetOAuthSession(ctx context.Context, id string) (storage.OAuthSession, error) {
 	return getSession(ctx, s.reads(), "id", id, fmt.Sprintf("%q", id), "")
 }
 
+// GetOAuthSessionByState returns the session whose state has the SHA-256
+// stateHash, expired or not, or storage.ErrNotFound.
 func (s *Store) GetOAuthSessionByState(ctx context.Context, stateHash []byte) (storage.OAuthSession, error) {
 	if len(stateHash) != stateHashSize {
 		return storage.OAuthSession{}, fmt.Errorf("sqlstore: oauth session with a state hash of %d bytes: %w", len(stateHash), storage.ErrNotFound)
@@ -286,6 +290,9 @@ func (s *Store) CompleteOAuthSession(ctx context.Context, sessionID string, c st
 	})
 }
 
+// DeleteEndedOAuthSessions removes sessions that expired before before,
+// whatever their status, and failed sessions last updated before it, and
+// reports how many.
 func (s *Store) DeleteEndedOAuthSessions(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx conn) error {

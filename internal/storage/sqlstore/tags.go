@@ -83,6 +83,8 @@ func deleteTags(ctx context.Context, tx conn, r storage.Resource) error {
 	return nil
 }
 
+// TagResource adds or replaces tags on r, or returns storage.ErrNotFound
+// when r does not exist.
 func (s *Store) TagResource(ctx context.Context, r storage.Resource, tags map[string]string) error {
 	return s.inTx(ctx, func(tx conn) error {
 		if err := findResource(ctx, tx, r, s.dialect.forUpdate()); err != nil {
@@ -92,6 +94,8 @@ func (s *Store) TagResource(ctx context.Context, r storage.Resource, tags map[st
 	})
 }
 
+// UntagResource removes the tags keys from r (absent keys are no error),
+// or returns storage.ErrNotFound when r does not exist.
 func (s *Store) UntagResource(ctx context.Context, r storage.Resource, keys []string) error {
 	return s.inTx(ctx, func(tx conn) error {
 		if err := findResource(ctx, tx, r, s.dialect.forUpdate()); err != nil {
@@ -108,6 +112,7 @@ func (s *Store) UntagResource(ctx context.Context, r storage.Resource, keys []st
 	})
 }
 
+// ListTags returns r's tags, or storage.ErrNotFound when r does not exist.
 func (s *Store) ListTags(ctx context.Context, r storage.Resource) (map[string]string, error) {
 	c := s.reads()
 	if err := findResource(ctx, c, r, ""); err != nil {
@@ -121,7 +126,7 @@ func (s *Store) ListTags(ctx context.Context, r storage.Resource) (map[string]st
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list tags of %s %q: %w", r.Kind, r.Name, err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // rows.Err below reports a failed read
 	tags := make(map[string]string)
 	for rows.Next() {
 		var k, v string

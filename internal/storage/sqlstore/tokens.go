@@ -10,8 +10,10 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage"
 )
 
-const cachedTokenColumns = `provider_id, workload, cache_key, token_key_id, token, expires_at, created_at`
+const cachedTokenColumns = `provider_id, workload, cache_key, token_key_id, token, expires_at, created_at` //nolint:gosec // G101: column names, not a credential
 
+// GetCachedToken returns the token cached for (providerID, workload, key)
+// with its secret still sealed, expired or not, or storage.ErrNotFound.
 func (s *Store) GetCachedToken(ctx context.Context, providerID, workload, key string) (storage.CachedToken, error) {
 	var (
 		t                storage.CachedToken
@@ -73,6 +75,8 @@ func (s *Store) PutCachedToken(ctx context.Context, t storage.CachedToken) error
 	})
 }
 
+// DeleteExpiredCachedTokens removes the tokens that expired before t and
+// reports how many.
 func (s *Store) DeleteExpiredCachedTokens(ctx context.Context, t time.Time) (int, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx conn) error {

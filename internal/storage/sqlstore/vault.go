@@ -28,10 +28,14 @@ func getTokenVault(ctx context.Context, c conn, id, suffix string) (storage.Toke
 	return v, nil
 }
 
+// GetTokenVault returns the token vault id, or storage.ErrNotFound before
+// its first update.
 func (s *Store) GetTokenVault(ctx context.Context, id string) (storage.TokenVault, error) {
 	return getTokenVault(ctx, s.reads(), id, "")
 }
 
+// UpdateTokenVault runs fn on the vault id, a zero one with ID set when
+// none is stored yet, and stores its result.
 func (s *Store) UpdateTokenVault(ctx context.Context, id string, fn func(storage.TokenVault) (storage.TokenVault, error)) (storage.TokenVault, error) {
 	var stored storage.TokenVault
 	err := s.inTx(ctx, func(tx conn) error {

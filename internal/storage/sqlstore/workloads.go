@@ -62,6 +62,8 @@ func getWorkload(ctx context.Context, c conn, name, suffix string) (storage.Work
 	return w, nil
 }
 
+// CreateWorkloadIdentity stores w and its tags in one transaction, or
+// returns storage.ErrAlreadyExists for a taken name.
 func (s *Store) CreateWorkloadIdentity(ctx context.Context, w storage.WorkloadIdentity, tags map[string]string) error {
 	createdTimes(&w.CreatedAt, &w.UpdatedAt, s.timestamp())
 	returnURLs, authorizers, grants, err := workloadLists(w)
@@ -82,10 +84,14 @@ func (s *Store) CreateWorkloadIdentity(ctx context.Context, w storage.WorkloadId
 	})
 }
 
+// GetWorkloadIdentity returns the workload identity named name, or
+// storage.ErrNotFound.
 func (s *Store) GetWorkloadIdentity(ctx context.Context, name string) (storage.WorkloadIdentity, error) {
 	return getWorkload(ctx, s.reads(), name, "")
 }
 
+// ListWorkloadIdentities returns a page of workload identities in name
+// order.
 func (s *Store) ListWorkloadIdentities(ctx context.Context, page storage.Page) ([]storage.WorkloadIdentity, error) {
 	rows, err := s.reads().query(ctx,
 		`SELECT `+workloadColumns+` FROM workload_identities WHERE name > ? ORDER BY name LIMIT ?`,
@@ -96,6 +102,8 @@ func (s *Store) ListWorkloadIdentities(ctx context.Context, page storage.Page) (
 	return collect(rows, "workload_identities", scanWorkload)
 }
 
+// UpdateWorkloadIdentity runs fn on the locked workload identity and
+// stores its result.
 func (s *Store) UpdateWorkloadIdentity(ctx context.Context, name string, fn func(storage.WorkloadIdentity) (storage.WorkloadIdentity, error)) (storage.WorkloadIdentity, error) {
 	var stored storage.WorkloadIdentity
 	err := s.inTx(ctx, func(tx conn) error {
@@ -127,6 +135,9 @@ func (s *Store) UpdateWorkloadIdentity(ctx context.Context, name string, fn func
 	return stored, nil
 }
 
+// DeleteWorkloadIdentity removes the workload identity named name with
+// its tags, sessions, connections and cached tokens, or returns
+// storage.ErrNotFound.
 func (s *Store) DeleteWorkloadIdentity(ctx context.Context, name string) error {
 	return s.inTx(ctx, func(tx conn) error {
 		ok, err := tx.execOne(ctx, `DELETE FROM workload_identities WHERE name = ?`, name)
