@@ -146,14 +146,14 @@ func oneWinner(t *testing.T, create func(i int) error) int {
 	t.Helper()
 	var (
 		wins   atomic.Int32
-		winner atomic.Int32
+		winner atomic.Int64
 	)
 	parallel(workers, func(i int) {
 		err := create(i)
 		switch {
 		case err == nil:
 			wins.Add(1)
-			winner.Store(int32(i))
+			winner.Store(int64(i))
 		case !errors.Is(err, storage.ErrAlreadyExists):
 			checkConcurrentErr(t, err, fmt.Sprintf("create by worker %d", i))
 		}
@@ -277,13 +277,13 @@ func testConcurrentReplaceSecret(t *testing.T, s storage.Storage) {
 	ref := storage.SealedRef{Kind: storage.SecretPrincipal, Owner: p.AccessKeyID, Sealed: p.Secret}
 
 	var wins atomic.Int32
-	var winner atomic.Int32
+	var winner atomic.Int64
 	parallel(workers, func(i int) {
 		err := s.ReplaceSecret(ctx, ref, storage.Sealed{KeyID: "key-2", Blob: []byte(strconv.Itoa(i))})
 		switch {
 		case err == nil:
 			wins.Add(1)
-			winner.Store(int32(i))
+			winner.Store(int64(i))
 		case !errors.Is(err, storage.ErrConflict):
 			checkConcurrentErr(t, err, fmt.Sprintf("replace by worker %d", i))
 		}

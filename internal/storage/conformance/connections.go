@@ -280,6 +280,29 @@ func testConnectionVersion(t *testing.T, s storage.Storage) {
 	}
 }
 
+// filterMatches reports whether the connection k passes the filter f.
+func filterMatches(f storage.ConnectionFilter, k storage.ConnectionKey) bool {
+	return (f.ProviderID == "" || k.ProviderID == f.ProviderID) &&
+		(f.Workload == "" || k.Workload == f.Workload) &&
+		(f.User == "" || k.User == f.User)
+}
+
+// walkPages lists the connections that pass f in pages of limit, each page
+// starting after the last key of the one before.
+func walkPages(list func(storage.ConnectionFilter) []storage.ConnectionKey, f storage.ConnectionFilter, limit int) []storage.ConnectionKey {
+	walked := []storage.ConnectionKey{}
+	for after := (storage.ConnectionKey{}); ; {
+		page := f
+		page.After, page.Limit = after, limit
+		got := list(page)
+		walked = append(walked, got...)
+		if len(got) < limit {
+			return walked
+		}
+		after = got[len(got)-1]
+	}
+}
+
 func testListConnections(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	grantFixture(t, s)
@@ -327,27 +350,12 @@ func testListConnections(t *testing.T, s storage.Storage) {
 		{ProviderID: "pid-3"},
 		{User: "A"},
 	} {
-		want := where(func(k storage.ConnectionKey) bool {
-			return (f.ProviderID == "" || k.ProviderID == f.ProviderID) &&
-				(f.Workload == "" || k.Workload == f.Workload) &&
-				(f.User == "" || k.User == f.User)
-		})
+		want := where(func(k storage.ConnectionKey) bool { return filterMatches(f, k) })
 		wantDiff(t, fmt.Sprintf("connections %+v", f), want, list(f))
 
 		// Walking page by page visits every match once, in order.
 		for _, limit := range []int{1, 3} {
-			walked := []storage.ConnectionKey{}
-			for after := (storage.ConnectionKey{}); ; {
-				page := f
-				page.After, page.Limit = after, limit
-				got := list(page)
-				walked = append(walked, got...)
-				if len(got) < limit {
-					break
-				}
-				after = got[len(got)-1]
-			}
-			wantDiff(t, fmt.Sprintf("connections %+v walked in pages of %d", f, limit), want, walked)
+			wantDiff(t, fmt.Sprintf("connections %+v walked in pages of %d", f, limit), want, walkPages(list, f, limit))
 		}
 	}
 
@@ -480,29 +488,60 @@ func testIdleConnections(t *testing.T, s storage.Storage) {
 	check("after the second purge", func(user string) bool { return user == "touched" || user == "recent" })
 }
 
+// leaseCase holds what the steps of testRefreshLease share: one
+// connection and every lease token granted on it, in order.
+type leaseCase struct {
+	t      *testing.T
+	s      storage.Storage
+	k      storage.ConnectionKey
+	tokens []int64
+}
+
+// get returns the connection as stored.
+func (lc *leaseCase) get() storage.Connection {
+	lc.t.Helper()
+	c, err := lc.s.GetConnection(lc.t.Context(), lc.k)
+	mustOK(lc.t, err, "get connection")
+	return c
+}
+
+// noUpdater is an updater that must never run, for calls without the
+// lease.
+func (lc *leaseCase) noUpdater(what string) func(storage.Connection) (storage.Connection, error) {
+	return func(c storage.Connection) (storage.Connection, error) {
+		lc.t.Errorf("%s: updater ran without the lease", what)
+		c.Tokens = storage.Sealed{KeyID: "key-x", Blob: []byte("must not be stored")}
+		return c, nil
+	}
+}
+
 func testRefreshLease(t *testing.T, s storage.Storage) {
-	ctx := t.Context()
 	grantFixture(t, s)
 	k := storage.ConnectionKey{ProviderID: "pid-1", Workload: "w1", User: "alice"}
 	orig := connect(t, s, newConnection(k))
 	if orig.LeaseOwner != "" || !orig.LeaseUntil.IsZero() || orig.LeaseToken != 0 {
 		t.Errorf("new connection has a lease: %q until %v, token %d", orig.LeaseOwner, orig.LeaseUntil, orig.LeaseToken)
 	}
-	get := func() storage.Connection {
-		t.Helper()
-		c, err := s.GetConnection(ctx, k)
-		mustOK(t, err, "get connection")
-		return c
-	}
-	noUpdater := func(what string) func(storage.Connection) (storage.Connection, error) {
-		return func(c storage.Connection) (storage.Connection, error) {
-			t.Errorf("%s: updater ran without the lease", what)
-			c.Tokens = storage.Sealed{KeyID: "key-x", Blob: []byte("must not be stored")}
-			return c, nil
+	lc := &leaseCase{t: t, s: s, k: k}
+	a := lc.acquireAndHold(orig)
+	lc.finish(a)
+	lc.failThenRelease()
+	lc.takeOver()
+	late := lc.finishLate()
+
+	// Lease tokens strictly increase, by one per grant.
+	for i, tok := range lc.tokens {
+		if want := orig.LeaseToken + int64(i) + 1; tok != want {
+			t.Errorf("grant %d got lease token %d, want %d (all: %v)", i, tok, want, lc.tokens)
 		}
 	}
-	var tokens []int64
+	lc.refuseMalformed(late)
+}
 
+// acquireAndHold takes the lease of the connection orig and checks that
+// only its holder, with its token, may renew or finish it.
+func (lc *leaseCase) acquireAndHold(orig storage.Connection) storage.Connection {
+	t, s, k, ctx := lc.t, lc.s, lc.k, lc.t.Context()
 	// Acquire: the lease, a new token, nothing else changes.
 	until := time.Now().Add(time.Minute)
 	a, err := s.AcquireRefreshLease(ctx, k, "a", until)
@@ -510,8 +549,8 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 	want := orig
 	want.LeaseOwner, want.LeaseUntil, want.LeaseToken = "a", asStored(until), orig.LeaseToken+1
 	wantDiff(t, "connection with lease", want, a)
-	wantDiff(t, "stored connection with lease", a, get())
-	tokens = append(tokens, a.LeaseToken)
+	wantDiff(t, "stored connection with lease", a, lc.get())
+	lc.tokens = append(lc.tokens, a.LeaseToken)
 
 	// Held: others and the holder itself are refused and shown the holder.
 	for _, owner := range []string{"b", "a"} {
@@ -519,13 +558,13 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 		wantErr(t, err, storage.ErrConflict, "acquire a lease held by a as "+owner)
 		wantDiff(t, "connection returned with the conflict", a, got)
 	}
-	wantDiff(t, "connection after refused acquisitions", a, get())
+	wantDiff(t, "connection after refused acquisitions", a, lc.get())
 
 	// Renew: only the holder, with its token; nothing else changes.
 	renewed := time.Now().Add(2 * time.Minute)
 	mustOK(t, s.RenewRefreshLease(ctx, k, "a", a.LeaseToken, renewed), "renew the lease")
 	a.LeaseUntil = asStored(renewed)
-	wantDiff(t, "connection with the renewed lease", a, get())
+	wantDiff(t, "connection with the renewed lease", a, lc.get())
 	for what, err := range map[string]error{
 		"another owner":  s.RenewRefreshLease(ctx, k, "b", a.LeaseToken, time.Now().Add(time.Hour)),
 		"a wrong token":  s.RenewRefreshLease(ctx, k, "a", a.LeaseToken+1, time.Now().Add(time.Hour)),
@@ -535,26 +574,33 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 	}
 	wantErr(t, s.RenewRefreshLease(ctx, storage.ConnectionKey{ProviderID: k.ProviderID, Workload: k.Workload, User: "nobody"}, "a", a.LeaseToken, time.Now().Add(time.Hour)),
 		storage.ErrNotFound, "renew the lease of a missing connection")
-	wantDiff(t, "connection after refused renewals", a, get())
+	wantDiff(t, "connection after refused renewals", a, lc.get())
 
 	// Finish: only the holder, with its token.
 	for what, call := range map[string]func() (storage.Connection, error){
 		"another owner": func() (storage.Connection, error) {
-			return s.FinishRefresh(ctx, k, "b", a.LeaseToken, noUpdater("finish by another owner"))
+			return s.FinishRefresh(ctx, k, "b", a.LeaseToken, lc.noUpdater("finish by another owner"))
 		},
 		"a wrong token": func() (storage.Connection, error) {
-			return s.FinishRefresh(ctx, k, "a", a.LeaseToken+1, noUpdater("finish with a wrong token"))
+			return s.FinishRefresh(ctx, k, "a", a.LeaseToken+1, lc.noUpdater("finish with a wrong token"))
 		},
 		"an older token": func() (storage.Connection, error) {
-			return s.FinishRefresh(ctx, k, "a", a.LeaseToken-1, noUpdater("finish with an older token"))
+			return s.FinishRefresh(ctx, k, "a", a.LeaseToken-1, lc.noUpdater("finish with an older token"))
 		},
 	} {
 		got, err := call()
 		wantErr(t, err, storage.ErrConflict, "finish by "+what)
 		wantDiff(t, "connection returned when finishing by "+what, a, got)
 	}
-	wantDiff(t, "connection after refused finishes", a, get())
+	wantDiff(t, "connection after refused finishes", a, lc.get())
 
+	return a
+}
+
+// finish stores a refresh's result as the lease's holder, releasing the
+// lease, which cannot then be finished again.
+func (lc *leaseCase) finish(a storage.Connection) {
+	t, s, k, ctx := lc.t, lc.s, lc.k, lc.t.Context()
 	expires := time.Now().Add(time.Hour)
 	before := time.Now().Add(-time.Second)
 	done, err := s.FinishRefresh(ctx, k, "a", a.LeaseToken, func(c storage.Connection) (storage.Connection, error) {
@@ -566,7 +612,7 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 		return c, nil
 	})
 	mustOK(t, err, "finish the refresh")
-	want = a
+	want := a
 	want.Tokens = storage.Sealed{KeyID: "key-1", Blob: []byte("sealed:access-2+refresh-2")}
 	want.ExpiresAt, want.Scopes = asStored(expires), []string{"repo", "user"}
 	want.Version = a.Version + 1
@@ -574,22 +620,28 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 	checkUpdatedAt(t, "UpdatedAt after the refresh", done.UpdatedAt, before)
 	want.UpdatedAt = done.UpdatedAt
 	wantDiff(t, "FinishRefresh's result", want, done)
-	wantDiff(t, "stored connection after the refresh", done, get())
+	wantDiff(t, "stored connection after the refresh", done, lc.get())
 
 	// A released lease cannot be finished again.
-	_, err = s.FinishRefresh(ctx, k, "a", a.LeaseToken, noUpdater("finish twice"))
+	_, err = s.FinishRefresh(ctx, k, "a", a.LeaseToken, lc.noUpdater("finish twice"))
 	wantErr(t, err, storage.ErrConflict, "finish a released lease")
 
+}
+
+// failThenRelease checks that a failed refresh stores nothing and keeps
+// the lease, and that an unchanged result releases it.
+func (lc *leaseCase) failThenRelease() {
+	t, s, k, ctx := lc.t, lc.s, lc.k, lc.t.Context()
 	// A failed refresh stores nothing and keeps the lease until it runs out.
 	b, err := s.AcquireRefreshLease(ctx, k, "b", time.Now().Add(time.Minute))
 	mustOK(t, err, "acquire the released lease")
-	tokens = append(tokens, b.LeaseToken)
+	lc.tokens = append(lc.tokens, b.LeaseToken)
 	_, err = s.FinishRefresh(ctx, k, "b", b.LeaseToken, func(c storage.Connection) (storage.Connection, error) {
 		c.Status = storage.ConnectionNeedsConsent
 		return c, errRefused
 	})
 	wantErr(t, err, errRefused, "finish with a failing updater")
-	wantDiff(t, "connection after a failed refresh", b, get())
+	wantDiff(t, "connection after a failed refresh", b, lc.get())
 	// An unchanged result releases the lease and leaves Version alone.
 	released, err := s.FinishRefresh(ctx, k, "b", b.LeaseToken, func(c storage.Connection) (storage.Connection, error) { return c, nil })
 	mustOK(t, err, "release the lease")
@@ -597,19 +649,25 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 		t.Errorf("released lease: owner %q until %v token %d version %d", released.LeaseOwner, released.LeaseUntil, released.LeaseToken, released.Version)
 	}
 
+}
+
+// takeOver checks that a lease that ran out goes to the next caller, and
+// that its old holder's result is refused.
+func (lc *leaseCase) takeOver() {
+	t, s, k, ctx := lc.t, lc.s, lc.k, lc.t.Context()
 	// Takeover: a lease that ran out goes to the next caller, and its old
 	// holder's result is refused.
 	c, err := s.AcquireRefreshLease(ctx, k, "c", time.Now().Add(-time.Second))
 	mustOK(t, err, "acquire a lease that has already run out")
-	tokens = append(tokens, c.LeaseToken)
+	lc.tokens = append(lc.tokens, c.LeaseToken)
 	d, err := s.AcquireRefreshLease(ctx, k, "d", time.Now().Add(time.Minute))
 	mustOK(t, err, "take over a lease that ran out")
-	tokens = append(tokens, d.LeaseToken)
+	lc.tokens = append(lc.tokens, d.LeaseToken)
 	wantErr(t, s.RenewRefreshLease(ctx, k, "c", c.LeaseToken, time.Now().Add(time.Hour)), storage.ErrConflict, "renew a lease taken over")
-	got, err := s.FinishRefresh(ctx, k, "c", c.LeaseToken, noUpdater("finish after takeover"))
+	got, err := s.FinishRefresh(ctx, k, "c", c.LeaseToken, lc.noUpdater("finish after takeover"))
 	wantErr(t, err, storage.ErrConflict, "finish by the holder whose lease was taken over")
 	wantDiff(t, "connection returned to the overtaken holder", d, got)
-	wantDiff(t, "connection after the overtaken holder's finish", d, get())
+	wantDiff(t, "connection after the overtaken holder's finish", d, lc.get())
 	refreshed, err := s.FinishRefresh(ctx, k, "d", d.LeaseToken, func(c storage.Connection) (storage.Connection, error) {
 		c.Tokens = storage.Sealed{KeyID: "key-1", Blob: []byte("sealed:access-3+refresh-3")}
 		return c, nil
@@ -619,14 +677,20 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 		t.Errorf("new holder's result: version %d, tokens %q", refreshed.Version, refreshed.Tokens.Blob)
 	}
 	// The overtaken holder can no longer finish, even with the lease free.
-	_, err = s.FinishRefresh(ctx, k, "c", c.LeaseToken, noUpdater("finish after takeover and release"))
+	_, err = s.FinishRefresh(ctx, k, "c", c.LeaseToken, lc.noUpdater("finish after takeover and release"))
 	wantErr(t, err, storage.ErrConflict, "finish by the overtaken holder after the new holder released")
 
+}
+
+// finishLate checks that a lease that ran out but that no one took over is
+// still held, and returns the connection its holder stored.
+func (lc *leaseCase) finishLate() storage.Connection {
+	t, s, k, ctx := lc.t, lc.s, lc.k, lc.t.Context()
 	// A lease that ran out but that no one took over is still held: its
 	// result (a rotated refresh token) must not be lost.
 	e, err := s.AcquireRefreshLease(ctx, k, "e", time.Now().Add(-time.Second))
 	mustOK(t, err, "acquire a lease that has already run out")
-	tokens = append(tokens, e.LeaseToken)
+	lc.tokens = append(lc.tokens, e.LeaseToken)
 	// Its holder may renew it too, which keeps the others out again.
 	mustOK(t, s.RenewRefreshLease(ctx, k, "e", e.LeaseToken, time.Now().Add(time.Minute)), "renew a lease that ran out but was not taken over")
 	_, err = s.AcquireRefreshLease(ctx, k, "f", time.Now().Add(time.Minute))
@@ -641,13 +705,13 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 		t.Errorf("late result: version %d (want %d), status %s", late.Version, e.Version+1, late.Status)
 	}
 
-	// Lease tokens strictly increase, by one per grant.
-	for i, tok := range tokens {
-		if want := orig.LeaseToken + int64(i) + 1; tok != want {
-			t.Errorf("grant %d got lease token %d, want %d (all: %v)", i, tok, want, tokens)
-		}
-	}
+	return late
+}
 
+// refuseMalformed checks that calls without an owner or an expiry are
+// refused.
+func (lc *leaseCase) refuseMalformed(late storage.Connection) {
+	t, s, k, ctx := lc.t, lc.s, lc.k, lc.t.Context()
 	// Malformed calls are refused.
 	if _, err := s.AcquireRefreshLease(ctx, k, "", time.Now().Add(time.Minute)); err == nil {
 		t.Error("acquire a lease for an empty owner succeeded")
@@ -658,8 +722,8 @@ func testRefreshLease(t *testing.T, s storage.Storage) {
 	if err := s.RenewRefreshLease(ctx, k, "", late.LeaseToken, time.Now().Add(time.Minute)); err == nil {
 		t.Error("renew a lease for an empty owner succeeded")
 	}
-	if _, err := s.FinishRefresh(ctx, k, "", late.LeaseToken, noUpdater("finish for an empty owner")); err == nil {
+	if _, err := s.FinishRefresh(ctx, k, "", late.LeaseToken, lc.noUpdater("finish for an empty owner")); err == nil {
 		t.Error("finish a refresh for an empty owner succeeded")
 	}
-	wantDiff(t, "connection after malformed calls", late, get())
+	wantDiff(t, "connection after malformed calls", late, lc.get())
 }

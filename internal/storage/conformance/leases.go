@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -61,66 +62,12 @@ func raceRefreshLease(t *testing.T, stores []storage.Storage) {
 	k := storage.ConnectionKey{ProviderID: "pid-1", Workload: "w1", User: "alice"}
 	start := connect(t, stores[0], newConnection(k))
 
-	// UpdateConnection, as used to record a use, must never disturb a
-	// lease, even when its updater tries to.
-	var (
-		touches atomic.Int64
-		wg      sync.WaitGroup
-	)
-	stop := make(chan struct{})
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			_, err := stores[i%len(stores)].UpdateConnection(ctx, k, func(c storage.Connection) (storage.Connection, error) {
-				c.LastUsedAt = time.Now()
-				c.LeaseOwner, c.LeaseUntil, c.LeaseToken = "toucher", time.Time{}, c.LeaseToken+100
-				return c, nil
-			})
-			if err != nil {
-				checkConcurrentErr(t, err, "touch the connection")
-				return
-			}
-			touches.Add(1)
-			time.Sleep(time.Millisecond)
-		}
-	})
-	defer func() {
-		close(stop)
-		wg.Wait()
-	}()
+	stopTouching := keepTouching(t, stores, k)
+	defer stopTouching()
 
 	token, version := start.LeaseToken, start.Version
 	for round := range leaseRounds {
-		var (
-			wins   atomic.Int32
-			mu     sync.Mutex
-			winner storage.Connection
-		)
-		parallel(leaseRacers, func(i int) {
-			owner := fmt.Sprintf("store-%d/caller-%d/round-%d", i%len(stores), i, round)
-			c, err := stores[i%len(stores)].AcquireRefreshLease(ctx, k, owner, time.Now().Add(time.Minute))
-			switch {
-			case err == nil:
-				wins.Add(1)
-				mu.Lock()
-				winner = c
-				mu.Unlock()
-			case errors.Is(err, storage.ErrConflict):
-				// A loser is shown the holder, and waits for its result.
-				if c.LeaseOwner == "" || c.LeaseOwner == owner {
-					t.Errorf("round %d: %s lost to lease owner %q", round, owner, c.LeaseOwner)
-				}
-			default:
-				checkConcurrentErr(t, err, fmt.Sprintf("round %d: acquire by %s", round, owner))
-			}
-		})
-		if n := wins.Load(); n != 1 {
-			t.Fatalf("round %d: %d of %d callers took the lease, want exactly 1", round, n, leaseRacers)
-		}
+		winner := raceForLease(t, stores, k, round)
 		if winner.LeaseToken != token+1 || winner.Version != version {
 			t.Fatalf("round %d: lease token %d and version %d granted after %d and %d", round, winner.LeaseToken, winner.Version, token, version)
 		}
@@ -149,7 +96,7 @@ func raceRefreshLease(t *testing.T, stores []storage.Storage) {
 		}
 		token, version = winner.LeaseToken, done.Version
 	}
-	if touches.Load() == 0 {
+	if stopTouching() == 0 {
 		t.Error("the connection was never touched during the races")
 	}
 	got, err := stores[0].GetConnection(ctx, k)
@@ -158,6 +105,91 @@ func raceRefreshLease(t *testing.T, stores []storage.Storage) {
 		t.Errorf("after %d rounds: lease token %d, version %d, owner %q; want %d, %d and none",
 			leaseRounds, got.LeaseToken, got.Version, got.LeaseOwner, start.LeaseToken+leaseRounds, start.Version+leaseRounds)
 	}
+}
+
+// acquireWhenFree takes the lease of the connection k for a minute as
+// owner, waiting while another holds it.
+func acquireWhenFree(ctx context.Context, s storage.Storage, k storage.ConnectionKey, owner string) (storage.Connection, error) {
+	for {
+		c, err := s.AcquireRefreshLease(ctx, k, owner, time.Now().Add(time.Minute))
+		if !errors.Is(err, storage.ErrConflict) {
+			return c, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// keepTouching updates the connection k from every store in turn, as
+// recording a use does, until the returned stop is called; stop reports
+// how many updates there were, and may be called again. UpdateConnection must never disturb a
+// lease, even when its updater tries to.
+func keepTouching(t *testing.T, stores []storage.Storage, k storage.ConnectionKey) (stop func() int64) {
+	ctx := t.Context()
+	var (
+		touches atomic.Int64
+		wg      sync.WaitGroup
+	)
+	done := make(chan struct{})
+	var once sync.Once
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			_, err := stores[i%len(stores)].UpdateConnection(ctx, k, func(c storage.Connection) (storage.Connection, error) {
+				c.LastUsedAt = time.Now()
+				c.LeaseOwner, c.LeaseUntil, c.LeaseToken = "toucher", time.Time{}, c.LeaseToken+100
+				return c, nil
+			})
+			if err != nil {
+				checkConcurrentErr(t, err, "touch the connection")
+				return
+			}
+			touches.Add(1)
+			time.Sleep(time.Millisecond)
+		}
+	})
+	return func() int64 {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+		})
+		return touches.Load()
+	}
+}
+
+// raceForLease has leaseRacers callers, spread over stores, race for the
+// lease of the connection k, and returns the one winner's connection.
+func raceForLease(t *testing.T, stores []storage.Storage, k storage.ConnectionKey, round int) storage.Connection {
+	var (
+		wins   atomic.Int32
+		mu     sync.Mutex
+		winner storage.Connection
+	)
+	parallel(leaseRacers, func(i int) {
+		owner := fmt.Sprintf("store-%d/caller-%d/round-%d", i%len(stores), i, round)
+		c, err := stores[i%len(stores)].AcquireRefreshLease(t.Context(), k, owner, time.Now().Add(time.Minute))
+		switch {
+		case err == nil:
+			wins.Add(1)
+			mu.Lock()
+			winner = c
+			mu.Unlock()
+		case errors.Is(err, storage.ErrConflict):
+			// A loser is shown the holder, and waits for its result.
+			if c.LeaseOwner == "" || c.LeaseOwner == owner {
+				t.Errorf("round %d: %s lost to lease owner %q", round, owner, c.LeaseOwner)
+			}
+		default:
+			checkConcurrentErr(t, err, fmt.Sprintf("round %d: acquire by %s", round, owner))
+		}
+	})
+	if n := wins.Load(); n != 1 {
+		t.Fatalf("round %d: %d of %d callers took the lease, want exactly 1", round, n, leaseRacers)
+	}
+	return winner
 }
 
 // raceLeaseTakeover races a holder whose lease ran out against the caller
@@ -217,16 +249,10 @@ func raceLeaseTakeover(t *testing.T, stores []storage.Storage) {
 				_, oldErr = oldStore.FinishRefresh(ctx, k, "old", old.LeaseToken, refresh(oldBlob+"b"))
 				return
 			}
+			// The old holder's finish may hold the row; the new holder then
+			// waits for the release, as callers do.
 			var err error
-			for {
-				// The old holder's finish may hold the row; the new holder
-				// then waits for the release, as callers do.
-				next, err = newStore.AcquireRefreshLease(ctx, k, "new", time.Now().Add(time.Minute))
-				if !errors.Is(err, storage.ErrConflict) {
-					break
-				}
-				time.Sleep(time.Millisecond)
-			}
+			next, err = acquireWhenFree(ctx, newStore, k, "new")
 			checkConcurrentErr(t, err, fmt.Sprintf("round %d: take the lease over", round))
 			if err == nil {
 				_, err = newStore.FinishRefresh(ctx, k, "new", next.LeaseToken, refresh(newBlob+"b"))
@@ -272,7 +298,7 @@ func testConcurrentCompleteOAuthSession(t *testing.T, s storage.Storage) {
 		authorize(t, s, id, k)
 		var (
 			wins   atomic.Int32
-			winner atomic.Int32
+			winner atomic.Int64
 		)
 		parallel(workers, func(i int) {
 			c := newConnection(k)
@@ -281,7 +307,7 @@ func testConcurrentCompleteOAuthSession(t *testing.T, s storage.Storage) {
 			switch {
 			case err == nil:
 				wins.Add(1)
-				winner.Store(int32(i))
+				winner.Store(int64(i))
 			case !errors.Is(err, storage.ErrConflict):
 				checkConcurrentErr(t, err, fmt.Sprintf("round %d: complete by worker %d", round, i))
 			}
