@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -75,7 +74,7 @@ func (s *Service) apiKeyOutput(p storage.APIKeyProvider, withTimes bool) *apiKey
 
 func (s *Service) createAPIKeyProvider(ctx context.Context, c *wire.Call, in *createAPIKeyProviderInput) (*apiKeyProviderOutput, error) {
 	c.Audit.Provider = in.Name
-	now := time.Now()
+	now := s.Now()
 	p := storage.APIKeyProvider{ID: uuid.NewString(), Name: in.Name, CreatedAt: now, UpdatedAt: now}
 	sealed, err := s.sealFor(ctx, *in.APIKey, vault.APIKeyBinding(p.ID))
 	if err != nil {

@@ -48,6 +48,9 @@ type Deps struct {
 	Audit AuditVerifier
 	// Connections revokes users' connections at their providers.
 	Connections ConnectionRevoker
+	// Now is the clock of the times records are created at; nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // Service implements the control-plane operations.
@@ -59,6 +62,9 @@ type Service struct {
 
 // New returns the control plane.
 func New(d Deps, cfg Config) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
 	return &Service{Deps: d, store: d.Store, cfg: cfg}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -465,7 +464,7 @@ func (s *Service) createOAuth2Provider(ctx context.Context, c *wire.Call, in *oa
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := s.Now()
 	p := storage.OAuth2Provider{ID: uuid.NewString(), Name: in.Name, Vendor: in.Vendor, Config: cfg.Encode(), CreatedAt: now, UpdatedAt: now}
 	if p.ClientSecret, err = s.sealFor(ctx, *secret, OAuth2ClientSecretBinding(p.ID)); err != nil {
 		return nil, err

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/behalfapi"
@@ -118,7 +117,7 @@ func (s *Service) NewPrincipal(ctx context.Context, id, secret string, role stor
 	if err != nil {
 		return storage.Principal{}, err
 	}
-	now := time.Now()
+	now := s.Now()
 	return storage.Principal{AccessKeyID: id, Secret: sealed, Role: role, Workloads: workloads, CreatedAt: now, UpdatedAt: now}, nil
 }
 

@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -29,7 +28,7 @@ var (
 func EnsureTokenVault(ctx context.Context, st storage.Storage, serviceKeyID string) (storage.TokenVault, error) {
 	return st.UpdateTokenVault(ctx, DefaultTokenVault, func(v storage.TokenVault) (storage.TokenVault, error) {
 		if v.KeyID == "" {
-			v.KeyType, v.KeyID, v.LastModified = serviceManagedKey, serviceKeyID, time.Now()
+			v.KeyType, v.KeyID = serviceManagedKey, serviceKeyID
 		}
 		return v, nil
 	})
@@ -123,7 +122,7 @@ func (s *Service) setTokenVaultCMK(ctx context.Context, c *wire.Call, in *setTok
 		}
 	}
 	v, err := c.Change(s.store).UpdateTokenVault(ctx, id, func(v storage.TokenVault) (storage.TokenVault, error) {
-		v.KeyType, v.KMSKeyARN, v.KeyID, v.LastModified = in.KMSConfiguration.KeyType, arn, keyID, time.Now()
+		v.KeyType, v.KMSKeyARN, v.KeyID = in.KMSConfiguration.KeyType, arn, keyID
 		return v, nil
 	})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -231,7 +230,7 @@ func (s *Service) createWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 		return nil, err // a refused name is not recorded
 	}
 	c.Audit.Workload = in.Name
-	now := time.Now()
+	now := s.Now()
 	w := storage.WorkloadIdentity{Name: in.Name, AllowedReturnURLs: in.ReturnURLs, CreatedAt: now, UpdatedAt: now}
 	in.accessPolicy.apply(&w)
 	if err := c.Change(s.store).CreateWorkloadIdentity(ctx, w, in.Tags); err != nil {

@@ -89,6 +89,16 @@ type Client struct {
 	HTTP *http.Client
 	// UserAgent identifies behalf to providers that require one.
 	UserAgent string
+	// Now is the clock that turns expires_in into Token.Expiry; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+func (c *Client) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
 }
 
 // Do sends r and parses the response.
@@ -118,7 +128,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Token, error) {
 	if len(body) > maxResponse {
 		return nil, &ProviderError{Status: res.StatusCode, Reason: "the provider's response is larger than 1 MiB"}
 	}
-	tok, err := parse(res, body, r.ErrorsWithStatusOK)
+	tok, err := parse(res, body, r.ErrorsWithStatusOK, c.now())
 	var pe *ProviderError
 	if errors.As(err, &pe) {
 		pe.redact(secretsOf(r, form))
@@ -214,7 +224,8 @@ type response struct {
 	ErrorDescription string          `json:"error_description"`
 }
 
-func parse(res *http.Response, body []byte, errorsWithOK bool) (*Token, error) {
+// parse reads a token response received at now.
+func parse(res *http.Response, body []byte, errorsWithOK bool, now time.Time) (*Token, error) {
 	var r response
 	if err := decodeResponse(res, body, &r); err != nil {
 		return nil, err
@@ -230,7 +241,7 @@ func parse(res *http.Response, body []byte, errorsWithOK bool) (*Token, error) {
 		}
 	}
 	if secs, ok := expiresIn(r.ExpiresIn); ok && secs > 0 {
-		t.Expiry = time.Now().Add(time.Duration(secs) * time.Second)
+		t.Expiry = now.Add(time.Duration(secs) * time.Second)
 	}
 	return t, nil
 }

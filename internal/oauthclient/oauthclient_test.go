@@ -262,7 +262,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(200, "application/json", []byte(`{"access_token":"x","expires_in":"99999999999999999999"}`))
 	f.Fuzz(func(t *testing.T, status int, ctype string, body []byte) {
 		res := &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {ctype}}}
-		tok, err := parse(res, body, status%2 == 0)
+		tok, err := parse(res, body, status%2 == 0, time.Now())
 		if err == nil && (tok == nil || tok.AccessToken == "") {
 			t.Fatalf("success without a token for %q", body)
 		}

@@ -23,11 +23,12 @@ type authenticator struct {
 	principals *principalCache
 }
 
-func newAuthenticator(region string, principals *principalCache) *authenticator {
+func newAuthenticator(region string, principals *principalCache, now func() time.Time) *authenticator {
 	a := &authenticator{principals: principals}
 	a.verifier = &sigv4.Verifier{
 		Service: signingName,
 		Regions: []string{region},
+		Now:     now,
 		Lookup: func(ctx context.Context, id string) (string, error) {
 			p, err := principals.get(ctx, id)
 			return p.secret, err
@@ -70,6 +71,7 @@ type principalCache struct {
 	store storage.Storage
 	vault *vault.Vault
 	ttl   time.Duration
+	now   func() time.Time
 
 	mu      sync.Mutex
 	entries map[string]cachedPrincipal
@@ -99,14 +101,14 @@ const (
 	maxMissLookups = 4
 )
 
-func newPrincipalCache(st storage.Storage, v *vault.Vault, ttl time.Duration) *principalCache {
-	return &principalCache{store: st, vault: v, ttl: ttl,
+func newPrincipalCache(st storage.Storage, v *vault.Vault, ttl time.Duration, now func() time.Time) *principalCache {
+	return &principalCache{store: st, vault: v, ttl: ttl, now: now,
 		entries: map[string]cachedPrincipal{}, misses: map[string]time.Time{},
 		lookups: make(chan struct{}, maxMissLookups)}
 }
 
 func (c *principalCache) get(ctx context.Context, id string) (cachedPrincipal, error) {
-	now := time.Now()
+	now := c.now()
 	c.mu.Lock()
 	e, known := c.entries[id]
 	missUntil, missed := c.misses[id]

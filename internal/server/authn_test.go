@@ -13,6 +13,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/sigv4"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 	"github.com/behalf-dev/behalf/internal/vault"
 )
 
@@ -37,6 +38,11 @@ func (c *countingStore) readsOf(id string) int {
 }
 
 func newTestPrincipalCache(t *testing.T) (*principalCache, *countingStore, *vault.Vault) {
+	cache, st, v, _ := newClockedPrincipalCache(t)
+	return cache, st, v
+}
+
+func newClockedPrincipalCache(t *testing.T) (*principalCache, *countingStore, *vault.Vault, *testclock.Clock) {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "behalf.db"), slog.New(slog.DiscardHandler))
@@ -53,7 +59,8 @@ func newTestPrincipalCache(t *testing.T) (*principalCache, *countingStore, *vaul
 		t.Fatal(err)
 	}
 	counting := &countingStore{Storage: st, reads: map[string]int{}}
-	return newPrincipalCache(counting, v, time.Hour), counting, v
+	clock := testclock.New(time.Now())
+	return newPrincipalCache(counting, v, time.Hour, clock.Now), counting, v, clock
 }
 
 func createTestPrincipal(t *testing.T, st storage.Storage, v *vault.Vault, id string) {
@@ -110,5 +117,34 @@ func TestPrincipalUsableRightAfterAMiss(t *testing.T) {
 	cache.invalidate(id) // what control's PrincipalChanged hook does on creation
 	if _, err := cache.get(t.Context(), id); err != nil {
 		t.Fatalf("right after creation: %v", err)
+	}
+}
+
+// A principal created through another replica (no invalidation here) is
+// usable once the miss expires on the server's clock, and its cached
+// record is re-read once the TTL has passed on that clock.
+func TestPrincipalCacheFollowsTheServerClock(t *testing.T) {
+	cache, st, v, clock := newClockedPrincipalCache(t)
+	const id = "AKIDOTHERREPLICA0001"
+	if _, err := cache.get(t.Context(), id); !errors.Is(err, sigv4.ErrUnknownKey) {
+		t.Fatalf("before creation: %v", err)
+	}
+	createTestPrincipal(t, st, v, id)
+	if _, err := cache.get(t.Context(), id); !errors.Is(err, sigv4.ErrUnknownKey) {
+		t.Fatalf("within missTTL the miss must still be cached: %v", err)
+	}
+	clock.Advance(missTTL)
+	if _, err := cache.get(t.Context(), id); err != nil {
+		t.Fatalf("after missTTL on the clock: %v", err)
+	}
+	reads := st.readsOf(id)
+	cache.get(t.Context(), id)
+	if st.readsOf(id) != reads {
+		t.Fatal("a cached principal was read again within its TTL")
+	}
+	clock.Advance(time.Hour)
+	cache.get(t.Context(), id)
+	if st.readsOf(id) != reads+1 {
+		t.Fatal("a cached principal was not read again after its TTL passed on the clock")
 	}
 }

@@ -56,14 +56,15 @@ func (s *Server) maintain(ctx context.Context) {
 	if err := s.tokens.Rotate(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("rotating workload access token keys", "err", err)
 	}
-	n, err := s.store.DeleteExpiredCachedTokens(ctx, time.Now())
+	now := s.now()
+	n, err := s.store.DeleteExpiredCachedTokens(ctx, now)
 	s.logCleanup(ctx, "expired cached tokens", n, err)
 	// Ended sessions are kept one session lifetime, so that a poll still
 	// hears FAILED rather than "no such session" (docs/user-federation.md).
-	n, err = s.store.DeleteEndedOAuthSessions(ctx, time.Now().Add(-s.cfg.SessionTTL))
+	n, err = s.store.DeleteEndedOAuthSessions(ctx, now.Add(-s.cfg.SessionTTL))
 	s.logCleanup(ctx, "expired OAuth sessions", n, err)
 	if s.cfg.ConnectionMaxIdle > 0 {
-		n, err = s.store.DeleteIdleConnections(ctx, time.Now().Add(-s.cfg.ConnectionMaxIdle))
+		n, err = s.store.DeleteIdleConnections(ctx, now.Add(-s.cfg.ConnectionMaxIdle))
 		s.logCleanup(ctx, "connections unused for "+s.cfg.ConnectionMaxIdle.String(), n, err)
 	}
 	if s.cfg.AuditRetention > 0 {

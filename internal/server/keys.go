@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -35,7 +34,7 @@ func serverKey(ctx context.Context, st storage.Storage, v *vault.Vault, purpose 
 		if err != nil {
 			return nil, err
 		}
-		if err := st.CreateServerKey(ctx, storage.ServerKey{Purpose: purpose, ID: id, Key: sealed, CreatedAt: time.Now()}); err != nil {
+		if err := st.CreateServerKey(ctx, storage.ServerKey{Purpose: purpose, ID: id, Key: sealed}); err != nil {
 			return nil, err
 		}
 		if keys, err = st.ListServerKeys(ctx, purpose); err != nil {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/behalf-dev/behalf/internal/ratelimit"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -20,11 +21,11 @@ type throttled struct {
 }
 
 // throttle wraps authn with a per-principal limit; a zero rate means none.
-func throttle(authn wire.Authenticator, perSecond float64, burst int) wire.Authenticator {
+func throttle(authn wire.Authenticator, perSecond float64, burst int, now func() time.Time) wire.Authenticator {
 	if perSecond <= 0 {
 		return authn
 	}
-	return throttled{Authenticator: authn, limiter: ratelimit.New(ratelimit.Limit{PerSecond: perSecond, Burst: burst}, ratelimit.Options{})}
+	return throttled{Authenticator: authn, limiter: ratelimit.New(ratelimit.Limit{PerSecond: perSecond, Burst: burst}, ratelimit.Options{Now: now})}
 }
 
 // Authenticate implements wire.Authenticator.

@@ -49,6 +49,8 @@ type Server struct {
 	certs   *certReloader
 
 	rewrapNow chan struct{}
+	// now is the one clock every part of the server reads.
+	now func() time.Time
 	// freeSpace reports the bytes free on a directory's file system.
 	freeSpace func(dir string) (uint64, error)
 	// auditKey is the audit chain's key, for retention.
@@ -65,6 +67,11 @@ type Options struct {
 	// CertificateCheckInterval is how often, at most, the TLS certificate
 	// files are checked for a change; zero means 5s.
 	CertificateCheckInterval time.Duration
+	// Now is the clock of everything the server decides by time: stored
+	// timestamps and leases, token expiry, signature skew, caches, rate
+	// limits and periodic clean-up; nil means time.Now. Tickers and
+	// timeouts still run in real time.
+	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -77,6 +84,9 @@ func (o *Options) setDefaults() {
 	if o.CertificateCheckInterval == 0 {
 		o.CertificateCheckInterval = 5 * time.Second
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 }
 
 // New opens everything the server needs. Call Close when done.
@@ -85,14 +95,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, rewrapNow: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, log: log, rewrapNow: make(chan struct{}, 1), now: opts.Now}
 	if cfg.TLSCertFile != "" {
-		if s.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, opts.CertificateCheckInterval, log); err != nil {
+		if s.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, opts.CertificateCheckInterval, opts.Now, log); err != nil {
 			return nil, err
 		}
 	}
 	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log})
-	store, err := sqlstore.Open(ctx, cfg.Storage, log, sqlstore.PostgresMaxOpenConns(cfg.StorageMaxOpenConns))
+	store, err := sqlstore.Open(ctx, cfg.Storage, log, sqlstore.PostgresMaxOpenConns(cfg.StorageMaxOpenConns), sqlstore.Now(opts.Now))
 	if err != nil {
 		return nil, redactDSNError(cfg.Storage, fmt.Errorf("open storage %s: %w", RedactDSN(cfg.Storage), err))
 	}
@@ -106,14 +116,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, err
 	}
 
-	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: cfg.WATTTL, RotationPeriod: cfg.WATKeyRotation}); err != nil {
+	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: cfg.WATTTL, RotationPeriod: cfg.WATKeyRotation, Now: opts.Now}); err != nil {
 		return nil, err
 	}
 	auditKey, err := serverKey(ctx, s.store, s.vault, auditKeyPurpose)
 	if err != nil {
 		return nil, fmt.Errorf("audit chain key: %w", err)
 	}
-	s.audit, s.auditKey = audit.New(s.store, auditKey, audit.Options{}), auditKey
+	s.audit, s.auditKey = audit.New(s.store, auditKey, audit.Options{Now: opts.Now}), auditKey
 	defer func() {
 		if err != nil {
 			s.audit.Close()
@@ -124,7 +134,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, err
 	}
 
-	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL)
+	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL, opts.Now)
 	s.assemblePlanes(principals, auditKey, users, outbound)
 
 	if err := s.bootstrapAdmin(ctx, opts.Getenv); err != nil {
@@ -158,7 +168,7 @@ func (s *Server) openUsers(outbound *http.Client) (access.UserVerifier, error) {
 		return nil, nil
 	}
 	var err error
-	if s.users, err = inbound.NewSet(s.cfg.InboundAuthorizers, inbound.Options{HTTPClient: outbound}); err != nil {
+	if s.users, err = inbound.NewSet(s.cfg.InboundAuthorizers, inbound.Options{HTTPClient: outbound, Now: s.now}); err != nil {
 		return nil, err
 	}
 	return s.users, nil
@@ -174,8 +184,9 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 	}
 	s.data = dataplane.New(dataplane.Deps{
 		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users,
-		OAuth:     &oauthclient.Client{HTTP: outbound, UserAgent: "behalf (+https://github.com/behalf-dev/behalf)"},
+		OAuth:     &oauthclient.Client{HTTP: outbound, UserAgent: "behalf (+https://github.com/behalf-dev/behalf)", Now: s.now},
 		Principal: principals.principal,
+		Now:       s.now,
 		Audit:     auditor{s.audit},
 		Log:       s.log,
 		Federation: federation.Options{
@@ -192,6 +203,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		ResourceChanged:  s.data.Invalidate,
 		Audit:            auditReader{store: s.store, key: auditKey},
 		Connections:      s.data.Federation,
+		Now:              s.now,
 	}, control.Config{ARNs: arns, PublicURL: cfg.PublicURL, InboundAuthorizers: authorizerNames})
 }
 
@@ -199,7 +211,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 // operations on it, and each package mounts its own routes.
 func (s *Server) mount(principals *principalCache) *http.ServeMux {
 	mux := http.NewServeMux()
-	s.router = wire.NewRouter(mux, throttle(newAuthenticator(s.cfg.Region, principals), s.cfg.RequestsPerSecond, s.cfg.RequestBurst), authz.Authorizer{}, s.audit, s.log)
+	s.router = wire.NewRouter(mux, throttle(newAuthenticator(s.cfg.Region, principals, s.now), s.cfg.RequestsPerSecond, s.cfg.RequestBurst, s.now), authz.Authorizer{}, s.audit, s.log)
 	s.control.Mount(s.router)
 	s.data.Mount(s.router, mux)
 	s.mountHealth(mux)

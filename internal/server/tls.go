@@ -16,6 +16,7 @@ import (
 type certReloader struct {
 	certFile, keyFile string
 	interval          time.Duration
+	now               func() time.Time
 	log               *slog.Logger
 
 	mu      sync.Mutex
@@ -29,8 +30,8 @@ type fileStamps struct {
 	certSize, keySize int64
 }
 
-func newCertReloader(certFile, keyFile string, interval time.Duration, log *slog.Logger) (*certReloader, error) {
-	r := &certReloader{certFile: certFile, keyFile: keyFile, interval: interval, log: log}
+func newCertReloader(certFile, keyFile string, interval time.Duration, now func() time.Time, log *slog.Logger) (*certReloader, error) {
+	r := &certReloader{certFile: certFile, keyFile: keyFile, interval: interval, now: now, log: log}
 	stamp, err := r.stat()
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
@@ -39,7 +40,7 @@ func newCertReloader(certFile, keyFile string, interval time.Duration, log *slog
 	if err != nil {
 		return nil, fmt.Errorf("tls: load %s and %s: %w", certFile, keyFile, err)
 	}
-	r.cert, r.stamp, r.checked = &cert, stamp, time.Now()
+	r.cert, r.stamp, r.checked = &cert, stamp, now()
 	return r, nil
 }
 
@@ -59,7 +60,7 @@ func (r *certReloader) stat() (fileStamps, error) {
 func (r *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if now := time.Now(); now.Sub(r.checked) >= r.interval {
+	if now := r.now(); now.Sub(r.checked) >= r.interval {
 		r.checked = now
 		r.reloadIfChanged()
 	}

@@ -179,7 +179,7 @@ func (i *Issuer) load(ctx context.Context, keys []storage.ServerKey) error {
 	}
 	newest := keys[len(keys)-1]
 	i.mu.Lock()
-	i.keys, i.current, i.created, i.lastLoad = opened, newest.ID, newest.CreatedAt, time.Now()
+	i.keys, i.current, i.created, i.lastLoad = opened, newest.ID, newest.CreatedAt, i.opts.Now()
 	i.mu.Unlock()
 	return nil
 }
@@ -244,7 +244,7 @@ func (i *Issuer) Open(ctx context.Context, token string) (Claims, error) {
 func (i *Issuer) key(ctx context.Context, kid string) ([]byte, error) {
 	i.mu.RLock()
 	key, ok := i.keys[kid]
-	stale := time.Since(i.lastLoad) > time.Second
+	stale := i.opts.Now().Sub(i.lastLoad) > time.Second
 	i.mu.RUnlock()
 	if ok {
 		return key, nil
@@ -258,7 +258,7 @@ func (i *Issuer) key(ctx context.Context, kid string) ([]byte, error) {
 	}
 	if !slices.ContainsFunc(keys, func(k storage.ServerKey) bool { return k.ID == kid }) {
 		i.mu.Lock()
-		i.lastLoad = time.Now()
+		i.lastLoad = i.opts.Now()
 		i.mu.Unlock()
 		return nil, ErrInvalid
 	}

@@ -71,6 +71,8 @@ type Store struct {
 	// bound is the pending audit record of a WithAudit view; nil on the
 	// store itself.
 	bound *boundAudit
+	// now is the clock of stored timestamps and lease decisions.
+	now func() time.Time
 }
 
 // Option tunes Open.
@@ -78,6 +80,7 @@ type Option func(*options)
 
 type options struct {
 	postgresMaxOpenConns int
+	now                  func() time.Time
 }
 
 // PostgresMaxOpenConns sets how many connections to PostgreSQL the store
@@ -85,6 +88,12 @@ type options struct {
 // ignores it.
 func PostgresMaxOpenConns(n int) Option {
 	return func(o *options) { o.postgresMaxOpenConns = n }
+}
+
+// Now sets the clock of the timestamps the store sets and of its lease
+// decisions; nil means time.Now.
+func Now(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
 }
 
 // Open connects to the database named by dsn, applies pending migrations and
@@ -115,6 +124,10 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger, opts ...Option) 
 	}
 	if err != nil {
 		return nil, err
+	}
+	s.now = o.now
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
@@ -351,7 +364,7 @@ func (s *Store) runTx(ctx context.Context, fn func(tx conn) error, b *boundAudit
 }
 
 // timestamp returns the current time as stored: UTC, whole microseconds.
-func (s *Store) timestamp() time.Time { return fromMicros(time.Now().UnixMicro()) }
+func (s *Store) timestamp() time.Time { return fromMicros(s.now().UnixMicro()) }
 
 func pageLimit(limit int) int {
 	switch {
