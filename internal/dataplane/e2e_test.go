@@ -26,6 +26,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/dextest"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 	"github.com/behalf-dev/behalf/internal/wat"
 )
 
@@ -587,13 +588,13 @@ func TestE2EM2MTimeout(t *testing.T) {
 }
 
 // TestE2EM2MCacheRefreshesBeforeExpiry: a cached token is replaced shortly
-// (a minute) before it expires. Dex's tokens live 62s here, so the cached
-// one is used for about 2s.
+// before it expires: within its last tenth, or its last minute when that
+// is shorter. Dex's tokens live 10 minutes here; the server's clock is
+// advanced into the last minute.
 func TestE2EM2MCacheRefreshesBeforeExpiry(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		// A 4 s token is replaced within its last tenth (0.4 s); a long one
-		// within its last minute.
-		w := newWorld(t, b, worldOptions{dex: dextest.Options{IDTokensValidFor: 4 * time.Second}})
+		clock := testclock.Running()
+		w := newWorld(t, b, worldOptions{dex: dextest.Options{IDTokensValidFor: 10 * time.Minute}, now: clock.Now})
 		token := mintPlain(t, w.rt, workloadW1)
 		first, err := getM2M(w.rt, ctx(t), token, m2mProvider)
 		if err != nil {
@@ -603,7 +604,7 @@ func TestE2EM2MCacheRefreshesBeforeExpiry(t *testing.T) {
 		if again, err := getM2M(w.rt, ctx(t), token, m2mProvider); err != nil || aws.ToString(again.AccessToken) != aws.ToString(first.AccessToken) || w.dex.TokenRequests("client_credentials") != n {
 			t.Fatalf("not served from the cache: %v", err)
 		}
-		time.Sleep(3700 * time.Millisecond)
+		clock.Advance(10*time.Minute - 30*time.Second)
 		later, err := getM2M(w.rt, ctx(t), token, m2mProvider)
 		if err != nil {
 			t.Fatal(err)
@@ -616,12 +617,12 @@ func TestE2EM2MCacheRefreshesBeforeExpiry(t *testing.T) {
 
 // TestE2EWATNeverOutlivesUserJWT: a token minted for a user's JWT expires
 // when the JWT does, even though the default lifetime is 15 minutes and the
-// inbound verifier allows 60s of clock skew. Dex's ID tokens live 4s here
-// instead of 2 minutes: the bound is the same, and
-// the test waits 4s rather than 2 minutes.
+// inbound verifier allows 60s of clock skew. Dex's ID tokens live 2 minutes
+// here; the server's clock is advanced past their expiry.
 func TestE2EWATNeverOutlivesUserJWT(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		w := newWorld(t, b, worldOptions{dex: dextest.Options{IDTokensValidFor: 4 * time.Second}})
+		clock := testclock.Running()
+		w := newWorld(t, b, worldOptions{dex: dextest.Options{IDTokensValidFor: 2 * time.Minute}, now: clock.Now})
 		idToken := w.dex.PasswordLogin(t, userClientID, userClientSecret).IDToken
 		exp := int64(jwtClaims(t, idToken)["exp"].(float64))
 
@@ -633,7 +634,7 @@ func TestE2EWATNeverOutlivesUserJWT(t *testing.T) {
 			t.Fatalf("before the JWT expires: %v", err)
 		}
 
-		time.Sleep(time.Until(time.Unix(exp, 0)) + 200*time.Millisecond)
+		clock.AdvanceTo(time.Unix(exp, 0).Add(time.Second))
 		out, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider)
 		ue := wantAPIError[*types.UnauthorizedException](t, err)
 		if out != nil || !strings.Contains(aws.ToString(ue.Message), "expired") {

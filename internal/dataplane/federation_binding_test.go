@@ -22,6 +22,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/dextest"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 )
 
 // wantDenied asserts an AccessDeniedException whose message says want.
@@ -171,15 +172,14 @@ func TestFederationSessionSingleUse(t *testing.T) {
 	})
 }
 
-// TestFederationSessionExpiry: with userFederation.sessionTtl 10s, a
+// TestFederationSessionExpiry: with userFederation.sessionTtl 5m, a
 // session not bound in time is "expired" for completion, FAILED for
 // polling, and its callback shows an expired page. The default TTL is 10
-// minutes.
+// minutes. The server's clock is advanced past the expiry.
 func TestFederationSessionExpiry(t *testing.T) {
-	t.Parallel() // it waits 11s
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		t.Parallel()
-		fw := newFedWorld(t, b, fedOptions{edit: func(f *config.File) { f.UserFederation.SessionTTL = 10 * time.Second }})
+		clock := testclock.Running()
+		fw := newFedWorld(t, b, fedOptions{now: clock.Now, edit: func(f *config.File) { f.UserFederation.SessionTTL = 5 * time.Minute }})
 		alice := mintForUser(t, fw.rt, workloadW1, "alice")
 
 		authorized := fw.start(t, fedInput(alice)) // consented in time, never bound
@@ -187,11 +187,11 @@ func TestFederationSessionExpiry(t *testing.T) {
 		pending := fw.start(t, fedInput(alice)) // the user is too slow at the provider
 		toCallback := fw.dex.Authorize(t, pending.authURL)
 		sess := fw.storedSession(t, authorized.uri)
-		if ttl := sess.ExpiresAt.Sub(sess.CreatedAt); ttl != 10*time.Second {
-			t.Errorf("session lifetime %v, want the configured 10s", ttl)
+		if ttl := sess.ExpiresAt.Sub(sess.CreatedAt); ttl != 5*time.Minute {
+			t.Errorf("session lifetime %v, want the configured 5m", ttl)
 		}
 
-		time.Sleep(time.Until(sess.ExpiresAt.Add(1100 * time.Millisecond)))
+		clock.AdvanceTo(sess.ExpiresAt.Add(time.Second))
 		wantAccessDenied(t, fw.complete(t, authorized.uri, asUserID("alice")), "expired")
 		for _, s := range []fedSession{authorized, pending} {
 			if out := fw.poll(t, alice, s.uri); out.SessionStatus != types.SessionStatusFailed || out.AccessToken != nil || out.AuthorizationUrl != nil {

@@ -81,12 +81,14 @@ type fedOptions struct {
 	extraProviders []string
 	// log receives the server's log.
 	log *slog.Logger
+	// now is the server's clock; default time.Now.
+	now func() time.Time
 }
 
 func newFedWorld(t *testing.T, b behalftest.Backend, o fedOptions) *fedWorld {
 	t.Helper()
 	o.dex.Clients = append(o.dex.Clients, dextest.Client{ID: fedClientID, Secret: fedClientSecret})
-	w := newWorld(t, b, worldOptions{dex: o.dex, edit: o.edit, log: o.log, w1Policy: map[string]any{
+	w := newWorld(t, b, worldOptions{dex: o.dex, edit: o.edit, log: o.log, now: o.now, w1Policy: map[string]any{
 		"allowedInboundAuthorizers":  []string{dexAuthorizer},
 		"allowedCredentialProviders": grants(append([]string{apiKeyProvider, m2mProvider, fedProvider}, o.extraProviders...)...),
 	}})
@@ -150,7 +152,7 @@ func setReturnURLs(t *testing.T, s *behalftest.Server, workload string, urls ...
 // bodies in rec.
 func recordingClient(s *behalftest.Server, p principal, rec *behalftest.Recorder) *bedrockagentcore.Client {
 	return bedrockagentcore.NewFromConfig(behalftest.AWSConfig(p.ID, p.Secret), func(o *bedrockagentcore.Options) {
-		o.BaseEndpoint = aws.String(s.URL)
+		o.BaseEndpoint, o.HTTPSignerV4 = aws.String(s.URL), s.Signer()
 		o.HTTPClient = rec
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/dextest"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 )
 
 // expire moves a connection's access token expiry into the past, through
@@ -61,16 +62,17 @@ type fedConnection struct {
 	LastUsedTime float64  `json:"lastUsedTime"`
 }
 
-// TestFederationRefresh: Dex's tokens live 3s here and it rotates refresh
-// tokens, invalidating the one presented. behalf refreshes in a token's
-// last tenth (refreshMargin), so a call 0.7s before expiry is served from
-// the vault and one 0.1s before refreshes; three refreshes in a row
-// succeed, each presenting the refresh token the previous one returned.
+// TestFederationRefresh: Dex's tokens live 10 minutes here and it rotates
+// refresh tokens, invalidating the one presented. behalf refreshes in a
+// token's last tenth or last minute, whichever is shorter
+// (tokenflow.RefreshMargin), so with the server's clock advanced to 2
+// minutes before expiry a call is served from the vault and at 30s before
+// it refreshes; three refreshes in a row succeed, each presenting the
+// refresh token the previous one returned.
 func TestFederationRefresh(t *testing.T) {
-	t.Parallel() // it waits about 8s
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		t.Parallel()
-		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true, IDTokensValidFor: 3 * time.Second}})
+		clock := testclock.Running()
+		fw := newFedWorld(t, b, fedOptions{now: clock.Now, dex: dextest.Options{RotateRefreshTokens: true, IDTokensValidFor: 10 * time.Minute}})
 		alice := mintForUser(t, fw.rt, workloadW1, "alice")
 		prev := fw.connect(t, alice, asUserID("alice"))
 		conn, err := fw.connection(t, workloadW1, "id:alice")
@@ -78,19 +80,20 @@ func TestFederationRefresh(t *testing.T) {
 			t.Fatalf("connection %+v %v", conn, err)
 		}
 
-		time.Sleep(time.Until(conn.ExpiresAt.Add(-700 * time.Millisecond)))
+		clock.AdvanceTo(conn.ExpiresAt.Add(-2 * time.Minute))
 		if fw.token(t, fedInput(alice)) != prev || len(fw.tokens.grant("refresh_token")) != 0 {
-			t.Fatal("a token outside its last tenth was refreshed")
+			t.Fatal("a token outside its last minute was refreshed")
 		}
 
 		var presented []string
 		for cycle := range 3 {
 			conn, _ := fw.connection(t, workloadW1, "id:alice")
-			when := conn.ExpiresAt.Add(100 * time.Millisecond) // expired
+			when := conn.ExpiresAt.Add(time.Second) // expired
 			if cycle == 0 {
-				when = conn.ExpiresAt.Add(-100 * time.Millisecond) // near expiry
+				when = conn.ExpiresAt.Add(-30 * time.Second) // near expiry
 			}
-			time.Sleep(time.Until(when))
+			clock.AdvanceTo(when)
+			alice = mintForUser(t, fw.rt, workloadW1, "alice") // the last one has expired too
 			before := len(fw.tokens.grant("refresh_token"))
 			tok := fw.token(t, fedInput(alice))
 			refreshes := fw.tokens.grant("refresh_token")[before:]

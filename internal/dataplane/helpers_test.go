@@ -223,6 +223,8 @@ type worldOptions struct {
 	w1Policy map[string]any
 	// log receives the server's log.
 	log *slog.Logger
+	// now is the server's clock; default time.Now.
+	now func() time.Time
 }
 
 func newWorld(t *testing.T, b behalftest.Backend, o worldOptions) *world {
@@ -231,7 +233,7 @@ func newWorld(t *testing.T, b behalftest.Backend, o worldOptions) *world {
 		dextest.Client{ID: userClientID, Secret: userClientSecret},
 		dextest.Client{ID: m2mClientID, Secret: m2mClientSecret})
 	d := dextest.Start(t, o.dex)
-	s := behalftest.Start(t, b, behalftest.Options{Log: o.log, Edit: func(f *config.File) {
+	s := behalftest.Start(t, b, behalftest.Options{Log: o.log, Now: o.now, Edit: func(f *config.File) {
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{
 			Name: dexAuthorizer, DiscoveryURL: d.DiscoveryURL, AllowedAudience: []string{userClientID},
 		}}

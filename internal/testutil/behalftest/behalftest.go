@@ -7,12 +7,14 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
@@ -54,6 +56,8 @@ type Server struct {
 	Config config.Config
 	Server *server.Server
 	t      testing.TB
+	// Now is the server's clock; clients from this package sign with it.
+	Now    func() time.Time
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -69,6 +73,9 @@ type Options struct {
 	DSN string
 	// Log receives the server's log; default discarded unless -v.
 	Log *slog.Logger
+	// Now is the server's clock, e.g. a testclock.Clock's Now, so that a
+	// test advances time instead of sleeping; default time.Now.
+	Now func() time.Time
 }
 
 // Start runs a server on backend b until the test ends.
@@ -112,14 +119,18 @@ func Start(t testing.TB, b Backend, opts Options) *Server {
 		}
 		return ""
 	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, log, server.Options{Getenv: getenv})
+	srv, err := server.New(ctx, cfg, log, server.Options{Getenv: getenv, Now: now})
 	if err != nil {
 		cancel()
 		_ = ln.Close() // the start failed already; that error says why
 		t.Fatalf("start behalf: %v", err)
 	}
-	s := &Server{URL: "http://" + ln.Addr().String(), Config: cfg, Server: srv, t: t, cancel: cancel, done: make(chan error, 1)}
+	s := &Server{URL: "http://" + ln.Addr().String(), Config: cfg, Server: srv, t: t, Now: now, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- srv.Run(ctx, ln) }()
 	t.Cleanup(s.Stop)
 	return s
@@ -161,7 +172,7 @@ func (s *Server) Control() *bedrockagentcorecontrol.Client {
 // ControlAs returns a control-plane client signing with the given key.
 func (s *Server) ControlAs(keyID, secret string) *bedrockagentcorecontrol.Client {
 	return bedrockagentcorecontrol.NewFromConfig(AWSConfig(keyID, secret), func(o *bedrockagentcorecontrol.Options) {
-		o.BaseEndpoint = aws.String(s.URL)
+		o.BaseEndpoint, o.HTTPSignerV4 = aws.String(s.URL), s.Signer()
 	})
 }
 
@@ -173,6 +184,25 @@ func (s *Server) Data() *bedrockagentcore.Client {
 // DataAs returns a data-plane client signing with the given key.
 func (s *Server) DataAs(keyID, secret string) *bedrockagentcore.Client {
 	return bedrockagentcore.NewFromConfig(AWSConfig(keyID, secret), func(o *bedrockagentcore.Options) {
-		o.BaseEndpoint = aws.String(s.URL)
+		o.BaseEndpoint, o.HTTPSignerV4 = aws.String(s.URL), s.Signer()
 	})
+}
+
+// Signer is the SDK's SigV4 signer dating each request by the server's
+// clock, so that a test which advances that clock keeps its requests
+// within the allowed skew. Set it as an SDK client's HTTPSignerV4.
+func (s *Server) Signer() ClockSigner {
+	return ClockSigner{Signer: v4.NewSigner(), Now: s.Now}
+}
+
+// ClockSigner signs as Signer does, at Now instead of the SDK's time.
+type ClockSigner struct {
+	Signer *v4.Signer
+	Now    func() time.Time
+}
+
+// SignHTTP implements the SDK clients' HTTPSignerV4.
+func (c ClockSigner) SignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string,
+	_ time.Time, optFns ...func(*v4.SignerOptions)) error {
+	return c.Signer.SignHTTP(ctx, creds, r, payloadHash, service, region, c.Now(), optFns...)
 }

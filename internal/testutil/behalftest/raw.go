@@ -43,7 +43,7 @@ type Raw struct {
 	KeyID       string // default the admin key
 	Secret      string
 	Region      string    // default us-east-1
-	SignedAt    time.Time // default now
+	SignedAt    time.Time // default the server's clock
 	// Tamper changes the request after it is signed.
 	Tamper func(*http.Request)
 	// Unsigned sends no Authorization header.
@@ -63,7 +63,7 @@ func (s *Server) Do(t testing.TB, r Raw) Response {
 		r.Region = "us-east-1"
 	}
 	if r.SignedAt.IsZero() {
-		r.SignedAt = time.Now()
+		r.SignedAt = s.Now()
 	}
 	req, err := http.NewRequestWithContext(t.Context(), r.Method, s.URL+r.Path, bytes.NewReader(r.Body))
 	if err != nil {
