@@ -20,6 +20,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 )
 
 func ctx(t *testing.T) context.Context {
@@ -384,7 +385,8 @@ func mustVendor(name string) oauthvendor.Vendor {
 
 func TestAPIKeyProviders(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		s := behalftest.Start(t, b, behalftest.Options{})
+		clock := testclock.Running()
+		s := behalftest.Start(t, b, behalftest.Options{Now: clock.Now})
 		rec := &behalftest.Recorder{}
 		c := bedrockagentcorecontrol.NewFromConfig(behalftest.AWSConfig(behalftest.AdminKeyID, behalftest.AdminSecret), func(o *bedrockagentcorecontrol.Options) {
 			o.BaseEndpoint, o.HTTPClient = aws.String(s.URL), rec
@@ -418,7 +420,7 @@ func TestAPIKeyProviders(t *testing.T) {
 		if err != nil || got.CreatedTime == nil {
 			t.Fatalf("get: %+v %v", got, err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		clock.Advance(time.Second)
 		up, err := c.UpdateApiKeyCredentialProvider(cx, &bedrockagentcorecontrol.UpdateApiKeyCredentialProviderInput{Name: aws.String("openai"), ApiKey: aws.String("sk-live-rotated-999")})
 		if err != nil || !up.LastUpdatedTime.After(*got.LastUpdatedTime) {
 			t.Fatalf("update: %+v %v", up, err)

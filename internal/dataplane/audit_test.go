@@ -22,13 +22,15 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/dextest"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 	"github.com/behalf-dev/behalf/internal/wat"
 )
 
 func TestAuditTrail(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		var logs logBuffer
-		w := newWorld(t, b, worldOptions{log: logs.debugLogger(), w1Policy: map[string]any{
+		clock := testclock.Running()
+		w := newWorld(t, b, worldOptions{log: logs.debugLogger(), now: clock.Now, w1Policy: map[string]any{
 			"allowedInboundAuthorizers":  []string{dexAuthorizer},
 			"allowedCredentialProviders": grants(apiKeyProvider, m2mProvider+"=profile"),
 		}})
@@ -39,9 +41,9 @@ func TestAuditTrail(t *testing.T) {
 		p2 := createPrincipal(t, s, workloadW2)
 		rt2 := p2.data(s)
 
-		time.Sleep(20 * time.Millisecond)
-		mid := time.Now()
-		time.Sleep(20 * time.Millisecond)
+		// Every record so far is before mid, every later one a second after.
+		mid := clock.Advance(time.Second)
+		clock.Advance(time.Second)
 
 		// The data-plane calls, each with the record it must leave.
 		var secrets []string // everything that must never appear in the audit output
@@ -161,7 +163,7 @@ func TestAuditTrail(t *testing.T) {
 				if diff := cmp.Diff(wr, got, ignoreChainFields); diff != "" {
 					t.Errorf("%s (request %s) (-want +got):\n%s", wr.Operation, id, diff)
 				}
-				if got.Time < float64(mid.Unix()) || got.Time > float64(time.Now().Unix()+1) {
+				if got.Time < float64(mid.Unix()) || got.Time > float64(clock.Now().Unix()+1) {
 					t.Errorf("%s: time %v", wr.Operation, got.Time)
 				}
 			}
