@@ -16,6 +16,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 )
 
 // fakeProvider is a token endpoint that records the request it got and
@@ -273,4 +274,18 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Expiry is expires_in counted from the client's clock, the one that
+// later judges the token, not from the real time.
+func TestExpiryFromTheClientsClock(t *testing.T) {
+	f := newFake(t, jsonAnswer(200, `{"access_token":"t","token_type":"bearer","expires_in":120}`))
+	clock := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	tok, err := (&Client{HTTP: testHTTP, Now: clock.Now}).Do(context.Background(), Request{Endpoint: f.URL, ClientID: "c", ClientSecret: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := clock.Now().Add(120 * time.Second); !tok.Expiry.Equal(want) {
+		t.Errorf("Expiry = %v, want %v", tok.Expiry, want)
+	}
 }
