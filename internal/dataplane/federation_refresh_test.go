@@ -346,10 +346,12 @@ func TestFederationRefreshTokenRotatedOut(t *testing.T) {
 // finishes, as a dead replica leaves it). A caller whose token is due but
 // still has some life gets it after a short wait, without a refresh; one
 // whose token has expired waits for the lease to run out, takes it over
-// and refreshes once.
+// and refreshes once. The server's clock runs five times fast during the
+// waits, which the server measures by it.
 func TestFederationRefreshLeaseHeldElsewhere(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true}})
+		clock := testclock.Running()
+		fw := newFedWorld(t, b, fedOptions{now: clock.Now, dex: dextest.Options{RotateRefreshTokens: true}})
 		alice := mintForUser(t, fw.rt, workloadW1, "alice")
 		first := fw.connect(t, alice, asUserID("alice"))
 		k := storage.ConnectionKey{ProviderID: fw.providerID, Workload: workloadW1, User: "id:alice"}
@@ -364,33 +366,38 @@ func TestFederationRefreshLeaseHeldElsewhere(t *testing.T) {
 			}
 		}
 
-		setExpiry(time.Now().Add(30 * time.Second)) // due: inside the last minute
-		if _, err := st.AcquireRefreshLease(ctx(t), k, "dead-replica", time.Now().Add(time.Minute)); err != nil {
+		setExpiry(clock.Now().Add(30 * time.Second)) // due: inside the last minute
+		if _, err := st.AcquireRefreshLease(ctx(t), k, "dead-replica", clock.Now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
-		if got := fw.token(t, fedInput(alice)); got != first {
+		start := clock.Now()
+		stop := fastForward(clock, 5)
+		got := fw.token(t, fedInput(alice))
+		stop()
+		if got != first {
 			t.Error("a caller waiting on another's lease did not get the current, still valid token")
 		}
-		if waited := time.Since(start); waited < 2*time.Second || waited > 5*time.Second {
+		if waited := clock.Now().Sub(start); waited < 2*time.Second || waited > 15*time.Second {
 			t.Errorf("waited %v for the current token, want about 2s", waited)
 		}
 		if n := len(fw.tokens.grant("refresh_token")); n != 0 {
 			t.Errorf("%d refresh requests while another held the lease", n)
 		}
 
-		setExpiry(time.Now().Add(-time.Second))
+		setExpiry(clock.Now().Add(-time.Second))
 		lease, err := fw.connection(t, workloadW1, "id:alice")
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The dead replica's lease runs out in 3s.
-		if err := st.RenewRefreshLease(ctx(t), k, "dead-replica", lease.LeaseToken, time.Now().Add(3*time.Second)); err != nil {
+		if err := st.RenewRefreshLease(ctx(t), k, "dead-replica", lease.LeaseToken, clock.Now().Add(3*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		start = time.Now()
-		got := fw.token(t, fedInput(alice))
-		if waited := time.Since(start); waited < 2*time.Second || waited > 10*time.Second {
+		start = clock.Now()
+		stop = fastForward(clock, 5)
+		got = fw.token(t, fedInput(alice))
+		stop()
+		if waited := clock.Now().Sub(start); waited < 3*time.Second || waited > 15*time.Second {
 			t.Errorf("took the expired lease over after %v, want about 3s", waited)
 		}
 		if got == first || len(fw.tokens.grant("refresh_token")) != 1 {
@@ -448,4 +455,25 @@ func TestFederationRefreshProviderTooSlow(t *testing.T) {
 			t.Errorf("%d refresh requests, want 2", n)
 		}
 	})
+}
+
+// fastForward makes clock run speedup times as fast as real time until
+// stop is called, for a call that waits, polling, by the server's clock.
+func fastForward(clock *testclock.Clock, speedup time.Duration) (stop func()) {
+	const tick = 10 * time.Millisecond
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		ticker := time.NewTicker(tick)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ticker.C:
+				clock.Advance((speedup - 1) * tick)
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
