@@ -128,6 +128,10 @@ type Options struct {
 	// fails at once.
 	RefreshReuseInterval time.Duration
 
+	// Now is Dex's clock (its tokens' dates, the refresh reuse window);
+	// nil means time.Now.
+	Now func() time.Time
+
 	// TokenExchange enables the RFC 8693 grant type.
 	TokenExchange bool
 
@@ -228,7 +232,11 @@ func Start(t testing.TB, opts Options) *Dex {
 	if idTokensValidFor == 0 {
 		idTokensValidFor = 24 * time.Hour
 	}
-	sig, err := (&signer.LocalConfig{KeysRotationPeriod: "6h"}).Open(ctx, d.store, idTokensValidFor, time.Now, logger)
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	sig, err := (&signer.LocalConfig{KeysRotationPeriod: "6h"}).Open(ctx, d.store, idTokensValidFor, now, logger)
 	if err != nil {
 		t.Fatalf("dextest: signer: %v", err)
 	}
@@ -257,7 +265,8 @@ func Start(t testing.TB, opts Options) *Dex {
 		AllowedGrantTypes:  grants,
 		PKCE:               pkce,
 		IDTokensValidFor:   idTokensValidFor,
-		RefreshTokenPolicy: tokens.NewRefreshStrategy(opts.RotateRefreshTokens, 0, 0, opts.RefreshReuseInterval, nil),
+		RefreshTokenPolicy: tokens.NewRefreshStrategy(opts.RotateRefreshTokens, 0, 0, opts.RefreshReuseInterval, now),
+		Now:                now,
 	})
 	if err != nil {
 		t.Fatalf("dextest: start Dex: %v", err)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/behalf-dev/behalf/internal/testutil/dextest"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 )
 
 const (
@@ -365,12 +366,13 @@ func TestRefresh(t *testing.T) {
 		// is not rotated while it is inside its window: LastUsed starts at
 		// issue, so refreshes within reuse of the issue return the same token.
 		const reuse = 500 * time.Millisecond
-		d := start(t, dextest.Options{RotateRefreshTokens: true, RefreshReuseInterval: reuse})
+		clock := testclock.Running()
+		d := start(t, dextest.Options{RotateRefreshTokens: true, RefreshReuseInterval: reuse, Now: clock.Now})
 		first := d.PasswordLogin(t, clientID, clientSecret, "openid", "offline_access")
 		if tok := d.Refresh(t, clientID, clientSecret, first.RefreshToken); tok.RefreshToken != first.RefreshToken {
 			t.Error("rotated inside the reuse window")
 		}
-		time.Sleep(reuse + 100*time.Millisecond)
+		clock.Advance(reuse + 100*time.Millisecond)
 		second := d.Refresh(t, clientID, clientSecret, first.RefreshToken)
 		if second.RefreshToken == first.RefreshToken {
 			t.Fatal("not rotated after the reuse window")
@@ -381,7 +383,7 @@ func TestRefresh(t *testing.T) {
 			t.Errorf("old token in window gave %q, want the current %q", again.RefreshToken, second.RefreshToken)
 		}
 		// … and after it, the old token is dead.
-		time.Sleep(reuse + 100*time.Millisecond)
+		clock.Advance(reuse + 100*time.Millisecond)
 		if _, terr := d.TokenRequest(t, clientID, clientSecret, refreshForm(first.RefreshToken)); terr == nil || terr.Code != "invalid_request" {
 			t.Errorf("old token after window: %v", terr)
 		}
