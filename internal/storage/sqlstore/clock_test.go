@@ -20,7 +20,7 @@ func TestStoreTimestampsFollowItsClock(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			clock := testclock.New(time.Date(2031, 2, 3, 4, 5, 6, 0, time.UTC))
-			s, err := sqlstore.OpenWith(t.Context(), dsn(), sqlstore.Options{Now: clock.Now})
+			s, err := sqlstore.Open(t.Context(), dsn(), nil, sqlstore.Now(clock.Now))
 			if err != nil {
 				t.Fatal(err)
 			}
