@@ -68,7 +68,7 @@ func (s *Server) maintain(ctx context.Context) {
 		s.logCleanup(ctx, "connections unused for "+s.cfg.ConnectionMaxIdle.String(), n, err)
 	}
 	if s.cfg.AuditRetention > 0 {
-		n, err := audit.Prune(ctx, s.store, s.auditKey, time.Now().Add(-s.cfg.AuditRetention))
+		n, err := audit.Prune(ctx, s.store, s.auditKey, now.Add(-s.cfg.AuditRetention))
 		s.logCleanup(ctx, "audit records older than "+s.cfg.AuditRetention.String(), int(n), err)
 	}
 }
