@@ -34,7 +34,7 @@ func newAuditCommand(cf *clientFlags) *cobra.Command {
 		Example: `  behalf audit list --workload my-agent --since 1h
   behalf audit list --provider github --operation GetResourceOauth2Token -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			in := map[string]any{"newestFirst": !oldestFirst}
 			for k, v := range map[string]string{"workload": workload, "user": user, "provider": provider, "operation": operation} {
 				if v != "" {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -45,7 +46,7 @@ requests with AWS Signature Version 4, and a role:
 		Short:   "Create a principal and print its secret access key (shown once)",
 		Example: "  behalf principal create --role runtime --workload my-agent",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			in := behalfapi.CreatePrincipalInput{Role: role, Workloads: workloads, Operations: operations}
 			if description != "" {
 				in.Description = &description
@@ -87,24 +88,15 @@ requests with AWS Signature Version 4, and a role:
 			if setRole != "" {
 				in.Role = &setRole
 			}
-			switch {
-			case clearWorkloads && len(setWorkloads) > 0:
-				return fmt.Errorf("use --workload or --clear-workloads, not both")
-			case clearWorkloads:
-				in.Workloads = &[]string{}
-			case len(setWorkloads) > 0:
-				in.Workloads = &setWorkloads
+			var err error
+			if in.Workloads, err = replaceOrClear(setWorkloads, clearWorkloads, "--workload or --clear-workloads"); err != nil {
+				return err
 			}
-			switch {
-			case clearOperations && len(setOperations) > 0:
-				return fmt.Errorf("use --operation or --all-operations, not both")
-			case clearOperations:
-				in.Operations = &[]string{}
-			case len(setOperations) > 0:
-				in.Operations = &setOperations
+			if in.Operations, err = replaceOrClear(setOperations, clearOperations, "--operation or --all-operations"); err != nil {
+				return err
 			}
 			if in.Role == nil && in.Workloads == nil && in.Operations == nil {
-				return fmt.Errorf("nothing to update: give --role, --workload, --clear-workloads, --operation or --all-operations")
+				return errors.New("nothing to update: give --role, --workload, --clear-workloads, --operation or --all-operations")
 			}
 			var out principal
 			if err := cf.call(cmd.Context(), "UpdatePrincipal", in, &out); err != nil {
@@ -135,30 +127,48 @@ requests with AWS Signature Version 4, and a role:
 		Use:   "list",
 		Short: "List principals",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			all := []*behalfapi.Principal{}
-			t := table{header: []string{"ACCESS KEY ID", "ROLE", "WORKLOADS", "DESCRIPTION"}}
-			var next *string
-			for {
-				in := map[string]any{}
-				if next != nil {
-					in["nextToken"] = *next
-				}
-				var page behalfapi.ListPrincipalsOutput
-				if err := cf.call(cmd.Context(), "ListPrincipals", in, &page); err != nil {
-					return err
-				}
-				for _, p := range page.Principals {
-					all = append(all, p)
-					t.rows = append(t.rows, []string{p.AccessKeyID, p.Role, strings.Join(p.Workloads, ","), p.Description})
-				}
-				if next = page.NextToken; next == nil {
-					break
-				}
-			}
-			return cf.print(cmd, all, t)
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return listPrincipals(cmd, cf)
 		},
 	}
 	cmd.AddCommand(create, get, update, del, ls)
 	return cmd
+}
+
+// replaceOrClear turns a list flag and its clearing flag into an update's
+// member: nil leaves the list alone, an empty list clears it.
+func replaceOrClear(values []string, clearAll bool, flags string) (*[]string, error) {
+	switch {
+	case clearAll && len(values) > 0:
+		return nil, fmt.Errorf("use %s, not both", flags)
+	case clearAll:
+		return &[]string{}, nil
+	case len(values) > 0:
+		return &values, nil
+	}
+	return nil, nil
+}
+
+// listPrincipals prints every principal, following ListPrincipals' pages.
+func listPrincipals(cmd *cobra.Command, cf *clientFlags) error {
+	all := []*behalfapi.Principal{}
+	t := table{header: []string{"ACCESS KEY ID", "ROLE", "WORKLOADS", "DESCRIPTION"}}
+	var next *string
+	for {
+		in := map[string]any{}
+		if next != nil {
+			in["nextToken"] = *next
+		}
+		var page behalfapi.ListPrincipalsOutput
+		if err := cf.call(cmd.Context(), "ListPrincipals", in, &page); err != nil {
+			return err
+		}
+		for _, p := range page.Principals {
+			all = append(all, p)
+			t.rows = append(t.rows, []string{p.AccessKeyID, p.Role, strings.Join(p.Workloads, ","), p.Description})
+		}
+		if next = page.NextToken; next == nil {
+			return cf.print(cmd, all, t)
+		}
+	}
 }

@@ -294,23 +294,26 @@ func testAuditList(t *testing.T, s storage.Storage) {
 			continue
 		}
 		wantDiff(t, "records matching "+c.name, want, got)
+		wantDiff(t, "paged records matching "+c.name, want, pageAudit(t, s, c.name, c.filter))
+	}
+}
 
-		// Paging by AfterSeq visits the same records.
-		var paged []storage.AuditRecord
-		for {
-			f := c.filter
-			f.AfterSeq, f.Limit = max(c.filter.AfterSeq, lastSeq(paged)), 7
-			page, err := s.ListAudit(ctx, f)
-			mustOK(t, err, "page "+c.name)
-			if len(page) > 7 {
-				t.Fatalf("page of %s has %d records, limit 7", c.name, len(page))
-			}
-			if len(page) == 0 {
-				break
-			}
-			paged = append(paged, page...)
+// pageAudit lists what filter selects in pages of 7, following AfterSeq.
+func pageAudit(t *testing.T, s storage.Storage, name string, filter storage.AuditFilter) []storage.AuditRecord {
+	t.Helper()
+	var paged []storage.AuditRecord
+	for {
+		f := filter
+		f.AfterSeq, f.Limit = max(filter.AfterSeq, lastSeq(paged)), 7
+		page, err := s.ListAudit(t.Context(), f)
+		mustOK(t, err, "page "+name)
+		if len(page) > 7 {
+			t.Fatalf("page of %s has %d records, limit 7", name, len(page))
 		}
-		wantDiff(t, "paged records matching "+c.name, want, paged)
+		if len(page) == 0 {
+			return paged
+		}
+		paged = append(paged, page...)
 	}
 }
 
