@@ -16,10 +16,10 @@ import (
 // stored tokens); they are admin-only.
 
 // ConnectionRevoker revokes a user's tokens at their provider and deletes
-// the connection (package federation); revoked reports whether the
-// provider confirmed revocation.
+// the connection (package federation), the deletion committing with c's
+// audit record; revoked reports whether the provider confirmed revocation.
 type ConnectionRevoker interface {
-	Revoke(ctx context.Context, providerName string, conn storage.Connection) (revoked bool, err error)
+	Revoke(ctx context.Context, c *wire.Call, providerName string, conn storage.Connection) (revoked bool, err error)
 }
 
 // connectionOperations lists the lifecycle operations.
@@ -145,7 +145,7 @@ func (s *Service) revokeConnection(ctx context.Context, c *wire.Call, in *connec
 	if err != nil {
 		return nil, err
 	}
-	revoked, err := s.Connections.Revoke(ctx, p.Name, conn)
+	revoked, err := s.Connections.Revoke(ctx, c, p.Name, conn)
 	if err != nil {
 		return nil, err
 	}

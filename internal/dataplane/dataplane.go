@@ -43,8 +43,9 @@ type Deps struct {
 	// RecordTTL bounds how long a change made through another replica to a
 	// workload identity or provider takes to be seen; default 2s.
 	RecordTTL time.Duration
-	// Audit records what happens outside API calls (browser callbacks).
-	Audit      wire.Auditor
+	// Audit records what happens outside API calls (browser callbacks,
+	// the development page, refreshes), each change with its record.
+	Audit      wire.AuditLog
 	Log        *slog.Logger
 	Federation federation.Options
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/behalf-dev/behalf/internal/audit"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
-	"github.com/behalf-dev/behalf/internal/wire"
 )
 
 // auditKeyPurpose names the key of the audit chain's HMAC.
@@ -47,13 +46,6 @@ func serverKey(ctx context.Context, st storage.Storage, v *vault.Vault, purpose 
 		return nil, fmt.Errorf("open %s key: %w", purpose, err)
 	}
 	return raw, nil
-}
-
-// auditor records the data plane's records outside API calls.
-type auditor struct{ log *audit.Log }
-
-func (a auditor) Record(ctx context.Context, ev wire.AuditEvent) error {
-	return a.log.Record(ctx, ev.Record())
 }
 
 // auditReader lets the control plane list and verify the log.

@@ -187,7 +187,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		OAuth:     &oauthclient.Client{HTTP: outbound, UserAgent: "behalf (+https://github.com/behalf-dev/behalf)", Now: s.now},
 		Principal: principals.principal,
 		Now:       s.now,
-		Audit:     auditor{s.audit},
+		Audit:     s.audit,
 		Log:       s.log,
 		Federation: federation.Options{
 			SessionTTL: cfg.SessionTTL, CallbackBase: cfg.PublicURL + control.CallbackPath,

@@ -52,8 +52,11 @@ type Call struct {
 	log      AuditLog // nil unless the operation is audited
 	recorded atomic.Bool
 	// change and changeOf are the last view Change returned and the
-	// storage it was made of.
-	change, changeOf storage.Storage
+	// storage it was made of; changeOutcome is the outcome its record
+	// carries (nil: success), and committedOutcome that of the record
+	// committed, set before recorded.
+	change, changeOf                storage.Storage
+	changeOutcome, committedOutcome error
 
 	authz    Authorizer
 	actedFor bool
@@ -80,14 +83,40 @@ func (c *Call) ActFor(workload string) error {
 // at all (storage.Storage.WithAudit). The router then writes no second
 // record for a call that succeeds. Outside audited operations it returns
 // st itself.
-func (c *Call) Change(st storage.Storage) storage.Storage {
+func (c *Call) Change(st storage.Storage) storage.Storage { return c.changeWith(st, nil) }
+
+// ChangeFailing is Change for a change that answers the call with err,
+// such as a session ended because its completion was refused: the record
+// committed with the change carries err's outcome, and the router writes
+// no second record when the call then fails with an error of that type.
+func (c *Call) ChangeFailing(st storage.Storage, err error) storage.Storage {
+	return c.changeWith(st, err)
+}
+
+func (c *Call) changeWith(st storage.Storage, outcome error) storage.Storage {
 	if c.log == nil || c.recorded.Load() {
 		return st
 	}
+	c.changeOutcome = outcome
 	if c.change == nil || c.changeOf != st {
-		c.change, c.changeOf = c.log.Bind(st, func() storage.AuditRecord { return c.record(nil) }, func() { c.recorded.Store(true) }), st
+		c.change, c.changeOf = c.log.Bind(st, func() storage.AuditRecord { return c.record(c.changeOutcome) }, func() {
+			c.committedOutcome = c.changeOutcome
+			c.recorded.Store(true)
+		}), st
 	}
 	return c.change
+}
+
+// recordedAs reports whether a change committed the call's record with the
+// outcome err would give it.
+func (c *Call) recordedAs(err error) bool {
+	if !c.recorded.Load() {
+		return false
+	}
+	if err == nil || c.committedOutcome == nil {
+		return err == nil && c.committedOutcome == nil
+	}
+	return AsError(err).Type == AsError(c.committedOutcome).Type
 }
 
 // record is the call's audit record for the outcome err (nil: success).
@@ -98,44 +127,6 @@ func (c *Call) record(err error) storage.AuditRecord {
 		rec.Outcome, rec.ErrorType = "failure", AsError(err).Type
 	}
 	return rec
-}
-
-// AuditDetails are the call-specific fields of an audit record, as the
-// data plane reports records outside API calls.
-type AuditDetails struct {
-	Workload string
-	User     string
-	Provider string
-	Scopes   []string
-	Flow     string
-	// Resource names what a control-plane change changed, when that is
-	// not a workload or provider (a principal, a key).
-	Resource string
-}
-
-// AuditEvent is an audit record the data plane writes outside API calls
-// (browser callbacks, background refreshes).
-type AuditEvent struct {
-	AuditDetails
-	Time      time.Time
-	RequestID string
-	Principal string
-	Operation string
-	Outcome   string // "success" or "failure"
-	ErrorType string
-}
-
-// Auditor records AuditEvents. Record must not return before the record
-// is durably stored.
-type Auditor interface {
-	Record(ctx context.Context, ev AuditEvent) error
-}
-
-// Record returns ev as a storage record.
-func (ev AuditEvent) Record() storage.AuditRecord {
-	return storage.AuditRecord{Time: ev.Time, RequestID: ev.RequestID, Principal: ev.Principal, Workload: ev.Workload,
-		User: ev.User, Operation: ev.Operation, Provider: ev.Provider, Scopes: ev.Scopes, Flow: ev.Flow,
-		Resource: ev.Resource, Outcome: ev.Outcome, ErrorType: ev.ErrorType}
 }
 
 // AuditLog records audited calls (audit.Log implements it). Record must
@@ -361,10 +352,10 @@ const (
 )
 
 // record writes the audit record of an audited call that failed with err
-// (nil on success), unless a successful call's change already committed it
-// (Call.Change).
+// (nil on success), unless its change already committed a record of that
+// outcome (Call.Change, Call.ChangeFailing).
 func (rt *Router) record(ctx context.Context, op *Operation, c *Call, err error) error {
-	if c.log == nil || (err == nil && c.recorded.Load()) {
+	if c.log == nil || c.recordedAs(err) {
 		return nil
 	}
 	// Record even when the caller has gone: the call may have taken effect.

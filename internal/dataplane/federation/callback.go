@@ -32,19 +32,20 @@ func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
 		s.page(w, bad.status, bad.title, bad.body)
 		return
 	}
-	ev := wire.AuditEvent{Operation: "OAuth2Callback", Principal: "browser", Outcome: "failure",
-		AuditDetails: wire.AuditDetails{Workload: sess.Workload, User: sess.User, Provider: s.Access.ProviderName(ctx, sess.ProviderID)}}
-	returnURL, refused := s.redeem(ctx, sess, q)
+	// The session's change (its tokens stored, or its failure) commits
+	// with this record.
+	tr := s.newTrail(storage.AuditRecord{Operation: "OAuth2Callback", Principal: "browser", RequestID: "browser-" + randomToken()[:16],
+		Workload: sess.Workload, User: sess.User, Provider: s.Access.ProviderName(ctx, sess.ProviderID)})
+	returnURL, refused := s.redeem(ctx, tr, sess, q)
 	if refused != nil {
 		if refused.failReason != "" {
-			s.failSession(ctx, sess.ID, refused.failReason)
+			s.failSession(ctx, tr.change(refused.errType), sess.ID, refused.failReason)
 		}
-		s.audit(ctx, ev, refused.errType)
+		tr.finish(ctx, refused.errType)
 		s.page(w, refused.status, refused.title, refused.body)
 		return
 	}
-	ev.Outcome = "success"
-	s.audit(ctx, ev, "")
+	tr.finish(ctx, "")
 	http.Redirect(w, r, returnURL, http.StatusFound)
 }
 
@@ -76,8 +77,9 @@ func (s *Service) callbackSession(ctx context.Context, state, providerID string)
 }
 
 // redeem checks the session is still waiting for its code, claims it and
-// exchanges the code; it returns where to send the browser.
-func (s *Service) redeem(ctx context.Context, sess storage.OAuthSession, q url.Values) (string, *refusal) {
+// exchanges the code, storing the tokens with tr's record; it returns where
+// to send the browser.
+func (s *Service) redeem(ctx context.Context, tr *trail, sess storage.OAuthSession, q url.Values) (string, *refusal) {
 	switch {
 	case sess.Status != storage.SessionInProgress:
 		return "", linkUsed
@@ -101,7 +103,7 @@ func (s *Service) redeem(ctx context.Context, sess storage.OAuthSession, q url.V
 	var returnURL string
 	if err == nil {
 		// The browser may go away; the exchange and its bookkeeping must not.
-		returnURL, err = s.exchangeCode(context.WithoutCancel(ctx), sess, code)
+		returnURL, err = s.exchangeCode(context.WithoutCancel(ctx), tr, sess, code)
 	}
 	if err != nil {
 		return "", s.exchangeRefusal(ctx, sess.ID, err)
@@ -156,9 +158,10 @@ func (s *Service) exchangeRefusal(ctx context.Context, sessionID string, err err
 
 // exchangeCode redeems the code for a session this request has claimed
 // (status EXCHANGING), keeps the tokens sealed in the session (status
-// AUTHORIZED) and returns where to send the browser. Its errors are
-// *wire.Error: shown to the user and agent unless hidden.
-func (s *Service) exchangeCode(ctx context.Context, sess storage.OAuthSession, code string) (string, error) {
+// AUTHORIZED), committed with tr's record, and returns where to send the
+// browser. Its errors are *wire.Error: shown to the user and agent unless
+// hidden.
+func (s *Service) exchangeCode(ctx context.Context, tr *trail, sess storage.OAuthSession, code string) (string, error) {
 	var req sessionRequest
 	if err := json.Unmarshal(sess.Request, &req); err != nil {
 		return "", wire.Internal(err)
@@ -201,7 +204,7 @@ func (s *Service) exchangeCode(ctx context.Context, sess storage.OAuthSession, c
 	if err != nil {
 		return "", wire.Internal(err)
 	}
-	_, err = s.Store.UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+	_, err = tr.change("").UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
 		if cur.Status != storage.SessionExchanging {
 			return cur, storage.ErrConflict
 		}
@@ -244,9 +247,10 @@ func returnTo(base, sessionURI, customState string) string {
 }
 
 // failSession ends a session that has not been authorized, dropping its
-// secrets (the PKCE verifier is of no use once the session failed).
-func (s *Service) failSession(ctx context.Context, id, reason string) {
-	_, err := s.Store.UpdateOAuthSession(context.WithoutCancel(ctx), id, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+// secrets (the PKCE verifier is of no use once the session failed); st
+// commits the callback's record with it.
+func (s *Service) failSession(ctx context.Context, st storage.Storage, id, reason string) {
+	_, err := st.UpdateOAuthSession(context.WithoutCancel(ctx), id, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
 		if cur.Status != storage.SessionInProgress && cur.Status != storage.SessionExchanging {
 			return cur, storage.ErrConflict
 		}
@@ -255,21 +259,6 @@ func (s *Service) failSession(ctx context.Context, id, reason string) {
 	})
 	if err != nil && !errors.Is(err, storage.ErrConflict) {
 		s.logger().LogAttrs(ctx, slog.LevelError, "session not marked failed", slog.String("session", id), slog.String("err", err.Error()))
-	}
-}
-
-func (s *Service) audit(ctx context.Context, ev wire.AuditEvent, errType string) {
-	if s.Audit == nil {
-		return
-	}
-	if errType != "" {
-		ev.Outcome, ev.ErrorType = "failure", errType
-	}
-	if ev.RequestID == "" {
-		ev.RequestID = "browser-" + randomToken()[:16]
-	}
-	if err := s.Audit.Record(context.WithoutCancel(ctx), ev); err != nil {
-		s.logger().Error("audit record not written", "op", ev.Operation, "err", err)
 	}
 }
 

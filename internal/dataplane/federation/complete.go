@@ -71,14 +71,23 @@ func (s *Service) completeResourceTokenAuth(ctx context.Context, c *wire.Call, i
 		user = wat.UserFromJWT(ident.Issuer, ident.Subject)
 	}
 	c.Audit.User = user
-	if err := s.bind(ctx, sess, user); err != nil {
+	change := func(failing error) storage.Storage {
+		if failing != nil {
+			return c.ChangeFailing(s.Store, failing)
+		}
+		return c.Change(s.Store)
+	}
+	if err := s.bind(ctx, change, sess, user); err != nil {
 		return nil, err
 	}
 	return nil, nil
 }
 
 // bind moves an authorized session's tokens into the user's connection.
-func (s *Service) bind(ctx context.Context, sess storage.OAuthSession, user string) error {
+// change returns the store whose write commits the completion's audit
+// record with it, the record saying the completion failed with failing
+// when that is not nil.
+func (s *Service) bind(ctx context.Context, change func(failing error) storage.Storage, sess storage.OAuthSession, user string) error {
 	switch {
 	case sess.Status == storage.SessionCompleted:
 		return wire.AccessDenied("the session was already used; each authorization binds once")
@@ -87,7 +96,7 @@ func (s *Service) bind(ctx context.Context, sess storage.OAuthSession, user stri
 	case s.Now().After(sess.ExpiresAt):
 		return wire.AccessDenied("the session expired at %s; start a new authorization", sess.ExpiresAt.UTC().Format(time.RFC3339))
 	case user != sess.User:
-		return s.endForWrongUser(ctx, sess)
+		return s.endForWrongUser(ctx, change(wrongUserEnded()), sess)
 	case sess.Status != storage.SessionAuthorized:
 		return wire.Validation("the user has not finished consenting at the provider yet (the session is "+string(sess.Status)+")",
 			wire.FieldError{Name: "sessionUri", Message: "names a session still in progress"})
@@ -123,7 +132,7 @@ func (s *Service) bind(ctx context.Context, sess storage.OAuthSession, user stri
 	now := s.Now()
 	conn := storage.Connection{ConnectionKey: k, Status: storage.ConnectionActive, Scopes: granted, Details: details,
 		Tokens: sealed, ExpiresAt: expiryTime(secrets.Tokens.Expiry), CreatedAt: now, UpdatedAt: now, LastUsedAt: now}
-	if err := s.Store.CompleteOAuthSession(ctx, sess.ID, conn); err != nil {
+	if err := change(nil).CompleteOAuthSession(ctx, sess.ID, conn); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return wire.AccessDenied("the session was already used; each authorization binds once")
 		}
@@ -136,16 +145,23 @@ func (s *Service) bind(ctx context.Context, sess storage.OAuthSession, user stri
 // another user; polls show it, so it names no one.
 const wrongUserReason = "it was completed for a user other than the one it was started for, so its tokens were discarded"
 
+// wrongUserEnded answers a completion for another user that ended the
+// session.
+func wrongUserEnded() error {
+	return wire.AccessDenied("the session was started for a different user; it has been ended and its tokens discarded: start a new authorization")
+}
+
 // endForWrongUser ends a session that a completion named another user
 // for. The person who consented at the provider is then not the user the
 // session was started for (a stolen session URI, or an initiator phishing
 // someone else's consent), so neither may ever hold the tokens: the
-// session becomes FAILED with its secrets cleared, and tokens it already
-// held are revoked where the provider offers revocation (RFC 7009).
-func (s *Service) endForWrongUser(ctx context.Context, sess storage.OAuthSession) error {
+// session becomes FAILED with its secrets cleared, through st with the
+// completion's failure record, and tokens it already held are revoked
+// where the provider offers revocation (RFC 7009).
+func (s *Service) endForWrongUser(ctx context.Context, st storage.Storage, sess storage.OAuthSession) error {
 	ctx = context.WithoutCancel(ctx) // the caller going away must not leave the tokens behind
 	var held storage.OAuthSession
-	_, err := s.Store.UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
+	_, err := st.UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
 		if cur.Status == storage.SessionFailed {
 			return cur, storage.ErrConflict
 		}
@@ -163,7 +179,7 @@ func (s *Service) endForWrongUser(ctx context.Context, sess storage.OAuthSession
 	if held.Status == storage.SessionAuthorized {
 		s.revokeSessionTokens(ctx, held)
 	}
-	return wire.AccessDenied("the session was started for a different user; it has been ended and its tokens discarded: start a new authorization")
+	return wrongUserEnded()
 }
 
 // revokeSessionTokens revokes, best effort, the tokens a session held

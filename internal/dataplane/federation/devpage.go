@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -30,15 +31,15 @@ func (s *Service) DevComplete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	provider := s.Access.ProviderName(ctx, sess.ProviderID)
-	ev := wire.AuditEvent{Operation: "CompleteResourceTokenAuth", Principal: "development-page",
-		AuditDetails: wire.AuditDetails{Workload: sess.Workload, User: sess.User, Provider: provider}, Outcome: "success"}
-	if err := s.bind(ctx, sess, sess.User); err != nil {
+	tr := s.newTrail(storage.AuditRecord{Operation: "CompleteResourceTokenAuth", Principal: "development-page", RequestID: "browser-" + randomToken()[:16],
+		Workload: sess.Workload, User: sess.User, Provider: provider})
+	if err := s.bind(ctx, tr.changeFailing, sess, sess.User); err != nil {
 		e := wire.AsError(err)
-		s.audit(ctx, ev, e.Type)
+		tr.finish(ctx, e.Type)
 		s.page(w, http.StatusConflict, "Not completed", e.Message+".")
 		return
 	}
-	s.audit(ctx, ev, "")
+	tr.finish(ctx, "")
 	if s.Log != nil {
 		s.Log.LogAttrs(ctx, slog.LevelInfo, "development page completed a session", slog.String("workload", sess.Workload), slog.String("user", sess.User))
 	}

@@ -75,8 +75,9 @@ type Deps struct {
 	OAuth    *oauthclient.Client
 	Now      func() time.Time
 	// Audit records what happens outside API calls (browser callbacks,
-	// refreshes).
-	Audit wire.Auditor
+	// the development page, refreshes), each change with its record; nil
+	// records nothing.
+	Audit wire.AuditLog
 	Log   *slog.Logger
 }
 

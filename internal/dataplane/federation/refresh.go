@@ -58,7 +58,9 @@ func (s *Service) refresh(ctx context.Context, k storage.ConnectionKey, p access
 
 // refreshOnce takes the connection's lease, or settles for what another
 // replica's refresh produced; holding the lease, it refreshes, and
-// releases the lease in exactly one place, storing the outcome with it.
+// releases the lease in exactly one place, storing the outcome with it
+// and, when the provider saw the refresh token, with the refresh's audit
+// record: new tokens are never stored without their record.
 func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider) (tokenSet, error) {
 	conn, held, settled, err := s.acquireLease(ctx, k)
 	if !held {
@@ -67,16 +69,23 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p ac
 	stopKeeping := s.keepLease(ctx, k, conn.LeaseToken)
 	out := s.refreshHeld(ctx, p, conn)
 	stopKeeping()
-	if _, err := s.Store.FinishRefresh(ctx, k, s.leaseOwner, conn.LeaseToken, out.update); err != nil {
+	tr, st := s.refreshTrail(k, p.Name), s.Store
+	if out.audited {
+		st = tr.change(out.auditType)
+	}
+	if _, err := st.FinishRefresh(ctx, k, s.leaseOwner, conn.LeaseToken, out.update); err != nil {
 		s.releaseFailed(ctx, k, err)
 		if out.stores {
-			// Our lease ran out while the provider answered and another
-			// replica took over: its result stands, and ours is dropped.
-			return tokenSet{}, wire.Internal(fmt.Errorf("refresh result discarded: the lease was lost: %w", err))
+			// The lease ran out while the provider answered and another
+			// replica took over (its result stands), or the record could
+			// not be written: ours is dropped.
+			out.tokens, out.err = tokenSet{}, wire.Internal(fmt.Errorf("refresh result not stored: %w", err))
+			out.auditType = wire.TypeInternal
 		}
 	}
 	if out.audited {
-		s.auditRefresh(ctx, k, p.Name, out.auditType)
+		// The provider saw the refresh token even when nothing was stored.
+		tr.finish(ctx, out.auditType)
 	}
 	return out.tokens, out.err
 }
@@ -297,11 +306,12 @@ func (s *Service) keepLease(ctx context.Context, k storage.ConnectionKey, token 
 // refused: the connection now needs the user's consent.
 const auditConsentRequired = "ConsentRequired"
 
-// auditRefresh records behalf's own use of a user's refresh token: the
-// provider saw it, so the trail shows it, whichever call caused it.
-func (s *Service) auditRefresh(ctx context.Context, k storage.ConnectionKey, provider, errType string) {
-	s.audit(ctx, wire.AuditEvent{Operation: "RefreshOAuth2Token", Principal: "behalf", Outcome: "success", RequestID: "refresh-" + randomToken()[:16],
-		AuditDetails: wire.AuditDetails{Workload: k.Workload, User: k.User, Provider: provider, Flow: "USER_FEDERATION"}}, errType)
+// refreshTrail is the record of behalf's own use of a user's refresh
+// token: the provider saw it, so the trail shows it, whichever call caused
+// it.
+func (s *Service) refreshTrail(k storage.ConnectionKey, provider string) *trail {
+	return s.newTrail(storage.AuditRecord{Operation: "RefreshOAuth2Token", Principal: "behalf", RequestID: "refresh-" + randomToken()[:16],
+		Workload: k.Workload, User: k.User, Provider: provider, Flow: "USER_FEDERATION"})
 }
 
 // assumedLifetime is the lifetime of a user's token whose provider did not

@@ -17,8 +17,9 @@ import (
 // access tokens too at most providers, §2.1), then deletes the
 // connection. A provider that fails to revoke leaves the connection in
 // place, so the revocation can be retried. revoked reports whether the
-// provider confirmed revocation; false when it offers none.
-func (s *Service) Revoke(ctx context.Context, providerName string, conn storage.Connection) (revoked bool, err error) {
+// provider confirmed revocation; false when it offers none. The deletion
+// commits with c's audit record (Call.Change).
+func (s *Service) Revoke(ctx context.Context, c *wire.Call, providerName string, conn storage.Connection) (revoked bool, err error) {
 	p, err := s.Access.LoadOAuth2Provider(ctx, providerName)
 	if err != nil {
 		return false, wire.Internal(err)
@@ -32,7 +33,7 @@ func (s *Service) Revoke(ctx context.Context, providerName string, conn storage.
 			return false, err
 		}
 	}
-	if err := s.Store.DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := c.Change(s.Store).DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return revoked, wire.Internal(err)
 	}
 	return revoked, nil

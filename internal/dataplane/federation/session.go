@@ -25,7 +25,8 @@ import (
 // authorization URL: that of an open session for the same request when
 // there is one (so that an agent asking again and again stores nothing
 // more), else of a new session, which the new-session limits must admit.
-// forceAuthentication always starts a new session.
+// forceAuthentication always starts a new session. The session is stored
+// with the call's audit record (Call.Change).
 func (s *Service) startSession(ctx context.Context, c *wire.Call, v access.Verified, p access.OAuth2Provider, in *tokenflow.Request) (*tokenflow.Response, error) {
 	w := v.Workload
 	switch {
@@ -51,14 +52,14 @@ func (s *Service) startSession(ctx context.Context, c *wire.Call, v access.Verif
 		if err := admit(); err != nil {
 			return nil, err
 		}
-		if err := s.Store.CreateOAuthSession(ctx, sess); err != nil {
+		if err := c.Change(s.Store).CreateOAuthSession(ctx, sess); err != nil {
 			return nil, wire.Internal(err)
 		}
 	} else {
 		sess.RequestKey = requestKey(p, w, v.Claims.User, in)
 		// An open session is reused only while it has half its lifetime
 		// left, so that the user is not sent to one about to expire.
-		stored, reused, err := s.Store.StartOAuthSession(ctx, sess, s.Now().Add(s.sessionTTL()/2), admit)
+		stored, reused, err := c.Change(s.Store).StartOAuthSession(ctx, sess, s.Now().Add(s.sessionTTL()/2), admit)
 		var we *wire.Error
 		switch {
 		case errors.As(err, &we):
