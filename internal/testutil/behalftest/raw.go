@@ -63,7 +63,10 @@ func (s *Server) Do(t testing.TB, r Raw) Response {
 		r.Region = "us-east-1"
 	}
 	if r.SignedAt.IsZero() {
-		r.SignedAt = s.Now()
+		r.SignedAt = time.Now()
+		if s.Now != nil { // nil for a Server naming another process's URL
+			r.SignedAt = s.Now()
+		}
 	}
 	req, err := http.NewRequestWithContext(t.Context(), r.Method, s.URL+r.Path, bytes.NewReader(r.Body))
 	if err != nil {
