@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/behalf-dev/behalf/internal/storage"
 )
 
 // Error is an API error. Type names a modeled AWS error shape; Message is
@@ -79,30 +81,39 @@ func CannotParse(format string, args ...any) *Error {
 	return e
 }
 
+// Unauthorized reports a call whose credentials do not authenticate it.
 func Unauthorized(format string, args ...any) *Error {
 	return newError(TypeUnauthorized, http.StatusUnauthorized, format, args)
 }
 
+// AccessDenied reports an authenticated caller that may not do what it asked.
 func AccessDenied(format string, args ...any) *Error {
 	return newError(TypeAccessDenied, http.StatusForbidden, format, args)
 }
 
+// NotFound reports a resource that does not exist.
 func NotFound(format string, args ...any) *Error {
 	return newError(TypeNotFound, http.StatusNotFound, format, args)
 }
 
+// Conflict reports a resource that already exists.
 func Conflict(format string, args ...any) *Error {
 	return newError(TypeConflict, http.StatusConflict, format, args)
 }
 
+// ConcurrentModification reports a change that raced another; a retry may
+// succeed.
 func ConcurrentModification(format string, args ...any) *Error {
 	return newError(TypeConcurrentModification, http.StatusConflict, format, args)
 }
 
+// ServiceQuotaExceeded reports a change past a limit (the tags of a
+// resource).
 func ServiceQuotaExceeded(format string, args ...any) *Error {
 	return newError(TypeServiceQuota, http.StatusPaymentRequired, format, args)
 }
 
+// Throttling reports a caller over its request rate.
 func Throttling(format string, args ...any) *Error {
 	return newError(TypeThrottling, http.StatusTooManyRequests, format, args)
 }
@@ -139,4 +150,27 @@ func AsError(err error) *Error {
 		return e
 	}
 	return Internal(err)
+}
+
+// StorageError maps the storage sentinels to API errors about the resource
+// named name, of kind what ("workload identity"). An *Error passes
+// unchanged; any other error is wrapped with the resource it concerns, and
+// the router reports it as an internal error.
+func StorageError(err error, what, name string) error {
+	var e *Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		return NotFound("%s %s does not exist", what, name)
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return Conflict("%s %s already exists", what, name)
+	case errors.Is(err, storage.ErrTooManyTags):
+		return ServiceQuotaExceeded("%s %s would carry more than %d tags", what, name, storage.MaxTags)
+	case errors.Is(err, storage.ErrConflict):
+		return ConcurrentModification("%s %s was changed concurrently; retry", what, name)
+	case errors.As(err, &e):
+		return e
+	}
+	return fmt.Errorf("%s %s: %w", what, name, err)
 }

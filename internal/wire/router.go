@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
 )
 
@@ -301,7 +302,8 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 		rt.fail(w, r, reqID, op.Name, Caller{}, err)
 		return
 	}
-	ctx := r.Context()
+	ctx := WithRequestID(r.Context(), reqID)
+	r = r.WithContext(ctx)
 	caller, err := rt.authn.Authenticate(ctx, r, body)
 	if err != nil {
 		rt.fail(w, r, reqID, op.Name, Caller{}, err)
@@ -333,7 +335,7 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 		rt.fail(w, r, reqID, op.Name, caller, err)
 		return
 	}
-	writeJSON(w, status, out)
+	rt.written(ctx, writeJSON(w, status, out))
 	rt.log.LogAttrs(ctx, slog.LevelInfo, "request",
 		slog.String(LogKeyOp, op.Name), slog.Int(LogKeyStatus, status), slog.String(LogKeyPrincipal, caller.AccessKeyID),
 		slog.String(LogKeyRequestID, reqID), slog.Duration(LogKeyDuration, time.Since(start)))
@@ -401,7 +403,7 @@ func truncate(s string, n int) string {
 
 func (rt *Router) fail(w http.ResponseWriter, r *http.Request, reqID, op string, caller Caller, err error) {
 	e := AsError(err)
-	WriteError(w, e)
+	rt.written(r.Context(), WriteError(w, e))
 	level := slog.LevelInfo
 	if e.Status >= 500 {
 		level = slog.LevelError
@@ -416,9 +418,22 @@ func (rt *Router) fail(w http.ResponseWriter, r *http.Request, reqID, op string,
 	rt.log.LogAttrs(r.Context(), level, "request failed", attrs...)
 }
 
+// written logs a response that could not be written: the caller has gone
+// (a debug line), or the body could not be encoded (an error).
+func (rt *Router) written(ctx context.Context, err error) {
+	if err == nil {
+		return
+	}
+	level := slog.LevelDebug
+	if errors.Is(err, errNotEncodable) {
+		level = slog.LevelError
+	}
+	rt.log.LogAttrs(ctx, level, "response not written", logging.Err(err))
+}
+
 // WriteError renders e in the restJson1 error shape that both generations
 // of the AWS SDK for Go decode into typed errors.
-func WriteError(w http.ResponseWriter, e *Error) {
+func WriteError(w http.ResponseWriter, e *Error) error {
 	w.Header().Set("X-Amzn-ErrorType", e.Type)
 	msg := e.Message
 	if e.hidden {
@@ -430,27 +445,34 @@ func WriteError(w http.ResponseWriter, e *Error) {
 		Reason  string       `json:"reason,omitempty"`
 		Fields  []FieldError `json:"fieldList,omitempty"`
 	}{e.Type, msg, e.Reason, e.Fields}
-	writeJSON(w, e.Status, body)
+	return writeJSON(w, e.Status, body)
 }
 
-func writeJSON(w http.ResponseWriter, status int, body any) {
+func writeJSON(w http.ResponseWriter, status int, body any) error {
 	if body == nil {
 		w.WriteHeader(status)
-		return
+		return nil
 	}
-	raw, err := json.Marshal(body)
-	if err != nil {
+	raw, encodeErr := json.Marshal(body)
+	if encodeErr != nil {
 		status, raw = http.StatusInternalServerError, []byte(`{"__type":"InternalServerException","message":"internal error"}`)
 		w.Header().Set("X-Amzn-ErrorType", TypeInternal)
+		encodeErr = fmt.Errorf("%w: %w", errNotEncodable, encodeErr)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(raw)
+	_, err := w.Write(raw)
+	return errors.Join(encodeErr, err)
 }
+
+// errNotEncodable marks a response body that JSON cannot encode, a bug
+// the caller saw as an internal error.
+var errNotEncodable = errors.New("response body not encodable")
 
 // Time is a timestamp encoded as epoch seconds, the restJson1 default.
 type Time time.Time
 
+// MarshalJSON encodes t as epoch seconds with milliseconds.
 func (t Time) MarshalJSON() ([]byte, error) {
 	tt := time.Time(t)
 	return []byte(fmt.Sprintf("%d.%03d", tt.Unix(), tt.Nanosecond()/1e6)), nil

@@ -11,6 +11,7 @@ package access
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -97,26 +98,14 @@ func (c *Checker) Workload(ctx context.Context, name string) (storage.WorkloadId
 // when it is recent; a missing one is ResourceNotFoundException.
 func (c *Checker) APIKeyProvider(ctx context.Context, name string) (storage.APIKeyProvider, error) {
 	p, err := c.apiKeys.Get(ctx, name, c.Store.GetAPIKeyProvider)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return p, wire.NotFound("API key credential provider %s does not exist", name)
-	case err != nil:
-		return p, wire.Internal(err)
-	}
-	return p, nil
+	return p, wire.StorageError(err, "API key credential provider", name)
 }
 
 // OAuth2Provider returns an OAuth2 credential provider, from the cache
 // when it is recent; a missing one is ResourceNotFoundException.
 func (c *Checker) OAuth2Provider(ctx context.Context, name string) (OAuth2Provider, error) {
 	p, err := c.oauth2.Get(ctx, name, c.LoadOAuth2Provider)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return p, wire.NotFound("OAuth2 credential provider %s does not exist", name)
-	case err != nil:
-		return p, wire.Internal(err)
-	}
-	return p, nil
+	return p, wire.StorageError(err, "OAuth2 credential provider", name)
 }
 
 // LoadOAuth2Provider reads a provider from storage, bypassing the cache.
@@ -167,7 +156,7 @@ func (c *Checker) Authorize(ctx context.Context, call *wire.Call, token, provide
 	case errors.Is(err, storage.ErrNotFound):
 		return Verified{}, wire.AccessDenied("workload identity %s no longer exists", claims.Workload)
 	case err != nil:
-		return Verified{}, wire.Internal(err)
+		return Verified{}, fmt.Errorf("workload identity %s: %w", claims.Workload, err)
 	case w.CreatedAt.UnixMicro() != claims.WorkloadVersion:
 		return Verified{}, wire.AccessDenied("workload identity %s was deleted and created again since this token was minted", claims.Workload)
 	}
@@ -185,7 +174,7 @@ func (c *Checker) open(ctx context.Context, token string) (wat.Claims, error) {
 	case errors.Is(err, wat.ErrInvalid):
 		return claims, wire.Unauthorized("the workload access token is not valid")
 	case err != nil:
-		return claims, wire.Internal(err)
+		return claims, fmt.Errorf("open workload access token: %w", err)
 	}
 	return claims, nil
 }
@@ -201,7 +190,7 @@ func (c *Checker) checkMinter(ctx context.Context, caller wire.Caller, claims wa
 	case errors.Is(err, storage.ErrNotFound):
 		return wire.AccessDenied("the principal that minted this workload access token no longer exists")
 	case err != nil:
-		return wire.Internal(err)
+		return fmt.Errorf("principal %s: %w", claims.Principal, err)
 	}
 	if err := checkPrincipalVersion(p.CreatedAt, claims); err != nil {
 		return err
@@ -250,5 +239,5 @@ func (c *Checker) VerifyUser(ctx context.Context, token string, allowed []string
 		}
 		return nil, wire.Unauthorized("user token rejected: %s", ie.Message)
 	}
-	return nil, wire.Internal(err)
+	return nil, fmt.Errorf("verify user token: %w", err)
 }

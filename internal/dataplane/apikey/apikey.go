@@ -54,7 +54,7 @@ func (s *Service) getResourceAPIKey(ctx context.Context, c *wire.Call, in *apiKe
 	}
 	key, err := s.vault.OpenAPIKey(ctx, p)
 	if err != nil {
-		return nil, wire.Internal(fmt.Errorf("open API key of %s: %w", p.Name, err))
+		return nil, fmt.Errorf("open API key of %s: %w", p.Name, err)
 	}
 	return &apiKeyOutput{APIKey: string(key)}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -25,16 +26,18 @@ import (
 // session_id (and the caller's custom state as state). It is reached by a
 // browser, not an SDK, so it answers with pages, not API errors.
 func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// No router gives a browser's request an id: this one names the
+	// callback's log lines and audit record.
+	ctx := wire.WithRequestID(r.Context(), "browser-"+randomToken()[:16])
 	q := r.URL.Query()
 	sess, bad := s.callbackSession(ctx, q.Get("state"), r.PathValue("provider"))
 	if bad != nil {
-		s.page(w, bad.status, bad.title, bad.body)
+		s.page(ctx, w, bad.status, bad.title, bad.body)
 		return
 	}
 	// The session's change (its tokens stored, or its failure) commits
 	// with this record.
-	tr := s.newTrail(storage.AuditRecord{Operation: "OAuth2Callback", Principal: "browser", RequestID: "browser-" + randomToken()[:16],
+	tr := s.newTrail(storage.AuditRecord{Operation: "OAuth2Callback", Principal: "browser", RequestID: wire.RequestID(ctx),
 		Workload: sess.Workload, User: sess.User, Provider: s.Access.ProviderName(ctx, sess.ProviderID)})
 	returnURL, refused := s.redeem(ctx, tr, sess, q)
 	if refused != nil {
@@ -42,11 +45,13 @@ func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
 			s.failSession(ctx, tr.change(refused.errType), sess.ID, refused.failReason)
 		}
 		tr.finish(ctx, refused.errType)
-		s.page(w, refused.status, refused.title, refused.body)
+		s.page(ctx, w, refused.status, refused.title, refused.body)
 		return
 	}
 	tr.finish(ctx, "")
-	http.Redirect(w, r, returnURL, http.StatusFound)
+	// The return URL is one the workload identity allows
+	// (allowedResourceOauth2ReturnUrls), checked when the session started.
+	http.Redirect(w, r, returnURL, http.StatusFound) //nolint:gosec // G710: an allow-listed return URL
 }
 
 // refusal is the page a callback shows instead of redirecting.
@@ -69,6 +74,11 @@ func (s *Service) callbackSession(ctx context.Context, state, providerID string)
 	}
 	hash := sha256.Sum256([]byte(state))
 	sess, err := s.Store.GetOAuthSessionByState(ctx, hash[:])
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		s.logger().LogAttrs(ctx, slog.LevelError, "OAuth2 callback: session not read", logging.Err(err))
+		return sess, &refusal{status: http.StatusInternalServerError, title: "Sign-in did not complete",
+			body: "behalf could not read the sign-in because of an internal error. Try the link again in a moment."}
+	}
 	if err != nil || sess.ProviderID != providerID {
 		return sess, &refusal{status: http.StatusBadRequest, title: "This sign-in link is not valid",
 			body: "It is unknown, or was meant for another provider. Start again from the application."}
@@ -148,9 +158,7 @@ func (s *Service) exchangeRefusal(ctx context.Context, sessionID string, err err
 	status, reason := e.Status, e.Message
 	if e.Hidden() {
 		status, reason = http.StatusInternalServerError, "behalf could not complete the sign-in because of an internal error"
-		if s.Log != nil {
-			s.Log.LogAttrs(ctx, slog.LevelError, "OAuth2 callback failed", slog.String("session", sessionID), slog.String("cause", err.Error()))
-		}
+		s.logger().LogAttrs(ctx, slog.LevelError, "OAuth2 callback failed", slog.String(logging.KeySession, sessionID), logging.Err(err))
 	}
 	return &refusal{status: status, title: "Sign-in did not complete", body: strings.ToUpper(reason[:1]) + reason[1:] + ". Start again from the application.",
 		errType: e.Type, failReason: reason}
@@ -159,12 +167,12 @@ func (s *Service) exchangeRefusal(ctx context.Context, sessionID string, err err
 // exchangeCode redeems the code for a session this request has claimed
 // (status EXCHANGING), keeps the tokens sealed in the session (status
 // AUTHORIZED), committed with tr's record, and returns where to send the
-// browser. Its errors are *wire.Error: shown to the user and agent unless
-// hidden.
+// browser. Its *wire.Errors are shown to the user and agent unless hidden;
+// any other error is internal.
 func (s *Service) exchangeCode(ctx context.Context, tr *trail, sess storage.OAuthSession, code string) (string, error) {
 	var req sessionRequest
 	if err := json.Unmarshal(sess.Request, &req); err != nil {
-		return "", wire.Internal(err)
+		return "", fmt.Errorf("session %s: corrupt request: %w", sess.ID, err)
 	}
 	secrets, err := s.openSession(ctx, sess)
 	if err != nil {
@@ -175,11 +183,11 @@ func (s *Service) exchangeCode(ctx context.Context, tr *trail, sess storage.OAut
 		return "", wire.NotFound("the credential provider was deleted during the sign-in")
 	}
 	if err != nil {
-		return "", wire.Internal(err)
+		return "", fmt.Errorf("credential provider of session %s: %w", sess.ID, err)
 	}
 	cp, err := s.Access.LoadOAuth2Provider(ctx, p.Name)
 	if err != nil {
-		return "", wire.Internal(err)
+		return "", fmt.Errorf("OAuth2 credential provider %s: %w", p.Name, err)
 	}
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {s.callbackURL(p.ID)}}
 	if secrets.Verifier != "" {
@@ -194,7 +202,7 @@ func (s *Service) exchangeCode(ctx context.Context, tr *trail, sess storage.OAut
 		if errors.As(err, &pe) {
 			return "", wire.BadGateway("the code could not be exchanged for a token: %s", pe.Error())
 		}
-		return "", wire.Internal(err)
+		return "", err
 	}
 	secrets.Tokens = &tokenSet{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Scope: tok.Scope, Issued: s.Now().Unix()}
 	if t := s.userTokenExpiry(tok); !t.IsZero() {
@@ -202,7 +210,7 @@ func (s *Service) exchangeCode(ctx context.Context, tr *trail, sess storage.OAut
 	}
 	sealed, err := s.sealSession(ctx, sess, secrets)
 	if err != nil {
-		return "", wire.Internal(err)
+		return "", fmt.Errorf("seal session %s: %w", sess.ID, err)
 	}
 	_, err = tr.change("").UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
 		if cur.Status != storage.SessionExchanging {
@@ -222,13 +230,13 @@ func (s *Service) exchangeCode(ctx context.Context, tr *trail, sess storage.OAut
 func (s *Service) unstored(ctx context.Context, sessionID string, p access.OAuth2Provider, ts tokenSet, err error) error {
 	if _, rerr := s.revokeTokens(ctx, p, ts); rerr != nil {
 		s.logger().LogAttrs(ctx, slog.LevelWarn, "tokens of an ended session not revoked at the provider",
-			slog.String("session", sessionID), slog.String("err", rerr.Error()))
+			slog.String(logging.KeySession, sessionID), logging.Err(rerr))
 	}
 	if errors.Is(err, storage.ErrConflict) {
 		// A completion for another user ended the session meanwhile.
 		return wire.AccessDenied("the sign-in was ended while it completed; no access was granted")
 	}
-	return wire.Internal(fmt.Errorf("store the authorized session: %w", err))
+	return fmt.Errorf("store the authorized session: %w", err)
 }
 
 // returnTo adds session_id and the caller's custom state to the return URL.
@@ -258,7 +266,7 @@ func (s *Service) failSession(ctx context.Context, st storage.Storage, id, reaso
 		return cur, nil
 	})
 	if err != nil && !errors.Is(err, storage.ErrConflict) {
-		s.logger().LogAttrs(ctx, slog.LevelError, "session not marked failed", slog.String("session", id), slog.String("err", err.Error()))
+		s.logger().LogAttrs(ctx, slog.LevelError, "session not marked failed", slog.String(logging.KeySession, id), logging.Err(err))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -46,11 +47,8 @@ func (in *completeInput) Validate(c *wire.Checker) {
 func (s *Service) completeResourceTokenAuth(ctx context.Context, c *wire.Call, in *completeInput) (*struct{}, error) {
 	id, _ := strings.CutPrefix(in.SessionURI, SessionURIPrefix)
 	sess, err := s.Store.GetOAuthSession(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, wire.NotFound("session %s does not exist", in.SessionURI)
-	}
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, wire.StorageError(err, "session", in.SessionURI)
 	}
 	c.Audit.Provider = s.Access.ProviderName(ctx, sess.ProviderID)
 	if err := c.ActFor(sess.Workload); err != nil {
@@ -103,14 +101,14 @@ func (s *Service) bind(ctx context.Context, change func(failing error) storage.S
 	}
 	var req sessionRequest
 	if err := json.Unmarshal(sess.Request, &req); err != nil {
-		return wire.Internal(err)
+		return fmt.Errorf("session %s: corrupt request: %w", sess.ID, err)
 	}
 	secrets, err := s.openSession(ctx, sess)
 	if err != nil {
 		return err
 	}
 	if secrets.Tokens == nil {
-		return wire.Internal(fmt.Errorf("authorized session %s holds no tokens", sess.ID))
+		return fmt.Errorf("authorized session %s holds no tokens", sess.ID)
 	}
 	k := storage.ConnectionKey{ProviderID: sess.ProviderID, Workload: sess.Workload, User: sess.User}
 	sealed, err := s.sealTokens(ctx, k, *secrets.Tokens)
@@ -127,7 +125,7 @@ func (s *Service) bind(ctx context.Context, change func(failing error) storage.S
 	}
 	details, err := json.Marshal(d)
 	if err != nil {
-		return wire.Internal(err)
+		return fmt.Errorf("encode connection details: %w", err)
 	}
 	now := s.Now()
 	conn := storage.Connection{ConnectionKey: k, Status: storage.ConnectionActive, Scopes: granted, Details: details,
@@ -136,7 +134,7 @@ func (s *Service) bind(ctx context.Context, change func(failing error) storage.S
 		if errors.Is(err, storage.ErrConflict) {
 			return wire.AccessDenied("the session was already used; each authorization binds once")
 		}
-		return wire.Internal(err)
+		return fmt.Errorf("complete session %s: %w", sess.ID, err)
 	}
 	return nil
 }
@@ -174,7 +172,7 @@ func (s *Service) endForWrongUser(ctx context.Context, st storage.Storage, sess 
 		// Completed or failed meanwhile: nothing is left to discard here.
 		return wire.AccessDenied("the session was started for a different user")
 	case err != nil:
-		return wire.Internal(fmt.Errorf("end session %s completed for another user: %w", sess.ID, err))
+		return fmt.Errorf("end session %s completed for another user: %w", sess.ID, err)
 	}
 	if held.Status == storage.SessionAuthorized {
 		s.revokeSessionTokens(ctx, held)
@@ -203,6 +201,6 @@ func (s *Service) revokeSessionTokens(ctx context.Context, sess storage.OAuthSes
 	}
 	if err != nil {
 		s.logger().LogAttrs(ctx, slog.LevelWarn, "tokens of an ended session not revoked at the provider",
-			slog.String("session", sess.ID), slog.String("workload", sess.Workload), slog.String("err", err.Error()))
+			slog.String(logging.KeySession, sess.ID), slog.String(logging.KeyWorkload, sess.Workload), logging.Err(err))
 	}
 }

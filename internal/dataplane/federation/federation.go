@@ -38,6 +38,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/ratelimit"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -131,9 +132,7 @@ func (s *Service) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+s.opts.CallbackPattern, s.Callback)
 	if s.opts.Development {
 		mux.HandleFunc("GET /dev/complete", s.DevComplete)
-		if s.Log != nil {
-			s.Log.Warn("development mode is on: /dev/complete completes sessions of user-id users for anyone who holds their session URI; never use it in production")
-		}
+		s.logger().Warn("development mode is on: /dev/complete completes sessions of user-id users for anyone who holds their session URI; never use it in production")
 	}
 }
 
@@ -215,7 +214,7 @@ func (s *Service) readDetails(ctx context.Context, conn storage.Connection) (d c
 	d, err := parseDetails(conn)
 	if err != nil {
 		s.logger().LogAttrs(ctx, slog.LevelError, "corrupt connection: asking the user to consent again",
-			slog.String("workload", conn.Workload), slog.String("err", err.Error()))
+			slog.String(logging.KeyWorkload, conn.Workload), logging.Err(err))
 		return d, false
 	}
 	return d, true
@@ -255,11 +254,8 @@ var errNeedsConsent = errors.New("the user must consent again")
 func (s *Service) pollSession(ctx context.Context, k storage.ConnectionKey, uri string) (*tokenflow.Response, bool, error) {
 	id, _ := strings.CutPrefix(uri, SessionURIPrefix)
 	sess, err := s.Store.GetOAuthSession(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, false, wire.NotFound("session %s does not exist", uri)
-	}
 	if err != nil {
-		return nil, false, wire.Internal(err)
+		return nil, false, wire.StorageError(err, "session", uri)
 	}
 	if sess.ProviderID != k.ProviderID || sess.Workload != k.Workload || sess.User != k.User {
 		return nil, false, wire.AccessDenied("session %s belongs to another user, workload identity or provider", uri)
@@ -288,7 +284,7 @@ func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p acce
 		return "", errNeedsConsent
 	}
 	if err != nil {
-		return "", wire.Internal(err)
+		return "", fmt.Errorf("read connection: %w", err)
 	}
 	if conn.Status != storage.ConnectionActive {
 		return "", errNeedsConsent
@@ -363,7 +359,7 @@ func (s *Service) touch(ctx context.Context, conn storage.Connection) {
 	if err != nil && !errors.Is(err, storage.ErrNotFound) { // deleted meanwhile: nothing left to touch
 		s.touchFailures.Add(1)
 		s.logger().LogAttrs(ctx, slog.LevelWarn, "a connection's last use was not recorded",
-			slog.String("workload", conn.Workload), slog.String("err", err.Error()))
+			slog.String(logging.KeyWorkload, conn.Workload), logging.Err(err))
 	}
 }
 
@@ -374,11 +370,11 @@ func (s *Service) TouchFailures() int64 { return s.touchFailures.Load() }
 func (s *Service) openTokens(ctx context.Context, conn storage.Connection) (tokenSet, error) {
 	raw, err := s.Vault.Open(ctx, conn.Tokens, vault.ConnectionBinding(conn.ConnectionKey))
 	if err != nil {
-		return tokenSet{}, wire.Internal(fmt.Errorf("open tokens of a connection: %w", err))
+		return tokenSet{}, fmt.Errorf("open tokens of a connection: %w", err)
 	}
 	var ts tokenSet
 	if err := json.Unmarshal(raw, &ts); err != nil {
-		return tokenSet{}, wire.Internal(fmt.Errorf("a connection's token set is corrupt: %w", err))
+		return tokenSet{}, fmt.Errorf("a connection's token set is corrupt: %w", err)
 	}
 	return ts, nil
 }
@@ -386,11 +382,11 @@ func (s *Service) openTokens(ctx context.Context, conn storage.Connection) (toke
 func (s *Service) openSession(ctx context.Context, sess storage.OAuthSession) (sessionSecrets, error) {
 	raw, err := s.Vault.Open(ctx, sess.Secrets, vault.SessionBinding(sess.ID, sess.Workload, sess.User))
 	if err != nil {
-		return sessionSecrets{}, wire.Internal(fmt.Errorf("open session %s: %w", sess.ID, err))
+		return sessionSecrets{}, fmt.Errorf("open session %s: %w", sess.ID, err)
 	}
 	var secrets sessionSecrets
 	if err := json.Unmarshal(raw, &secrets); err != nil {
-		return sessionSecrets{}, wire.Internal(fmt.Errorf("session %s is corrupt: %w", sess.ID, err))
+		return sessionSecrets{}, fmt.Errorf("session %s is corrupt: %w", sess.ID, err)
 	}
 	return secrets, nil
 }

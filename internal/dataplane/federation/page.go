@@ -1,9 +1,13 @@
 package federation
 
 import (
+	"context"
 	_ "embed"
 	"html/template"
+	"log/slog"
 	"net/http"
+
+	"github.com/behalf-dev/behalf/internal/logging"
 )
 
 //go:embed page.html
@@ -13,7 +17,7 @@ var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
 
 // page answers a browser. Nothing it shows is secret: titles are fixed and
 // bodies hold only provider error codes and descriptions.
-func (s *Service) page(w http.ResponseWriter, status int, title, body string) {
+func (s *Service) page(ctx context.Context, w http.ResponseWriter, status int, title, body string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -21,6 +25,6 @@ func (s *Service) page(w http.ResponseWriter, status int, title, body string) {
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	if err := pageTemplate.Execute(w, struct{ Title, Body string }{title, body}); err != nil {
-		s.logger().Warn("browser page not written", "err", err)
+		s.logger().LogAttrs(ctx, slog.LevelWarn, "browser page not written", logging.Err(err))
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
@@ -79,7 +80,7 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p ac
 			// The lease ran out while the provider answered and another
 			// replica took over (its result stands), or the record could
 			// not be written: ours is dropped.
-			out.tokens, out.err = tokenSet{}, wire.Internal(fmt.Errorf("refresh result not stored: %w", err))
+			out.tokens, out.err = tokenSet{}, fmt.Errorf("refresh result not stored: %w", err)
 			out.auditType = wire.TypeInternal
 		}
 	}
@@ -186,7 +187,7 @@ func (s *Service) refreshed(ctx context.Context, k storage.ConnectionKey, old to
 	}
 	newDetails, err := json.Marshal(d)
 	if err != nil {
-		return refreshFailed(wire.Internal(err))
+		return refreshFailed(fmt.Errorf("encode connection details: %w", err))
 	}
 	store := func(c storage.Connection) (storage.Connection, error) {
 		c.Tokens, c.ExpiresAt, c.Details, c.LastUsedAt = sealed, expiryTime(next.Expiry), newDetails, s.Now()
@@ -199,9 +200,7 @@ func (s *Service) refreshed(ctx context.Context, k storage.ConnectionKey, old to
 // the next caller waits for it to run out (refreshLeaseTTL).
 func (s *Service) releaseFailed(ctx context.Context, k storage.ConnectionKey, err error) {
 	s.releaseFailures.Add(1)
-	if s.Log != nil {
-		s.Log.LogAttrs(ctx, slog.LevelWarn, "refresh lease not released", slog.String("workload", k.Workload), slog.String("err", err.Error()))
-	}
+	s.logger().LogAttrs(ctx, slog.LevelWarn, "refresh lease not released", slog.String(logging.KeyWorkload, k.Workload), logging.Err(err))
 }
 
 // acquireLease takes the connection's refresh lease (held), or waits while
@@ -216,7 +215,7 @@ func (s *Service) acquireLease(ctx context.Context, k storage.ConnectionKey) (co
 		case errors.Is(err, storage.ErrNotFound):
 			return conn, false, tokenSet{}, errNeedsConsent
 		case !errors.Is(err, storage.ErrConflict):
-			return conn, false, tokenSet{}, wire.Internal(err)
+			return conn, false, tokenSet{}, fmt.Errorf("acquire refresh lease: %w", err)
 		}
 		ts, done, err := s.awaitLease(ctx, k, conn, start)
 		if done {
@@ -238,7 +237,7 @@ func (s *Service) awaitLease(ctx context.Context, k storage.ConnectionKey, conn 
 			if errors.Is(err, storage.ErrNotFound) {
 				return tokenSet{}, true, errNeedsConsent
 			}
-			return tokenSet{}, true, wire.Internal(err)
+			return tokenSet{}, true, fmt.Errorf("read connection under another's lease: %w", err)
 		}
 	}
 	if conn.Status != storage.ConnectionActive {
@@ -293,9 +292,7 @@ func (s *Service) keepLease(ctx context.Context, k storage.ConnectionKey, token 
 			case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
 				return // released, taken over or deleted: nothing to keep
 			default:
-				if s.Log != nil {
-					s.Log.Warn("refresh lease not renewed; retrying", "workload", k.Workload, "err", err)
-				}
+				s.logger().LogAttrs(ctx, slog.LevelWarn, "refresh lease not renewed; retrying", slog.String(logging.KeyWorkload, k.Workload), logging.Err(err))
 			}
 		}
 	}()
@@ -342,13 +339,13 @@ func expiryTime(unix int64) time.Time {
 }
 
 func (s *Service) sealTokens(ctx context.Context, k storage.ConnectionKey, ts tokenSet) (storage.Sealed, error) {
-	raw, err := json.Marshal(ts)
+	raw, err := json.Marshal(ts) //nolint:gosec // G117: the tokens are sealed next, never stored or sent in clear
 	if err != nil {
-		return storage.Sealed{}, wire.Internal(err)
+		return storage.Sealed{}, fmt.Errorf("encode a token set: %w", err)
 	}
 	sealed, err := s.Vault.Seal(ctx, raw, vault.ConnectionBinding(k))
 	if err != nil {
-		return storage.Sealed{}, wire.Internal(err)
+		return storage.Sealed{}, fmt.Errorf("seal the tokens of a connection: %w", err)
 	}
 	return sealed, nil
 }

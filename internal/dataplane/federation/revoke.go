@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
@@ -22,7 +23,7 @@ import (
 func (s *Service) Revoke(ctx context.Context, c *wire.Call, providerName string, conn storage.Connection) (revoked bool, err error) {
 	p, err := s.Access.LoadOAuth2Provider(ctx, providerName)
 	if err != nil {
-		return false, wire.Internal(err)
+		return false, fmt.Errorf("OAuth2 credential provider %s: %w", providerName, err)
 	}
 	if endpoint, _ := revocation(p); endpoint != "" {
 		ts, err := s.openTokens(ctx, conn)
@@ -34,7 +35,7 @@ func (s *Service) Revoke(ctx context.Context, c *wire.Call, providerName string,
 		}
 	}
 	if err := c.Change(s.Store).DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return revoked, wire.Internal(err)
+		return revoked, fmt.Errorf("delete connection: %w", err)
 	}
 	return revoked, nil
 }
@@ -58,7 +59,7 @@ func (s *Service) revokeTokens(ctx context.Context, p access.OAuth2Provider, ts 
 	}
 	secret, err := s.Vault.OpenClientSecret(ctx, p.OAuth2Provider)
 	if err != nil {
-		return false, wire.Internal(err)
+		return false, fmt.Errorf("open client secret of %s: %w", p.Name, err)
 	}
 	defer clear(secret)
 	base := oauthclient.Revocation{Endpoint: endpoint, Style: style, AuthMethod: p.Config.AuthMethod(), ClientID: p.Config.ClientID,

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -53,19 +52,16 @@ func (s *Service) startSession(ctx context.Context, c *wire.Call, v access.Verif
 			return nil, err
 		}
 		if err := c.Change(s.Store).CreateOAuthSession(ctx, sess); err != nil {
-			return nil, wire.Internal(err)
+			return nil, fmt.Errorf("create session: %w", err)
 		}
 	} else {
 		sess.RequestKey = requestKey(p, w, v.Claims.User, in)
 		// An open session is reused only while it has half its lifetime
 		// left, so that the user is not sent to one about to expire.
 		stored, reused, err := c.Change(s.Store).StartOAuthSession(ctx, sess, s.Now().Add(s.sessionTTL()/2), admit)
-		var we *wire.Error
 		switch {
-		case errors.As(err, &we):
-			return nil, we
 		case err != nil:
-			return nil, wire.Internal(err)
+			return nil, err // admit's refusal, or a storage failure
 		case reused:
 			secrets, err := s.openSession(ctx, stored)
 			if err != nil {
@@ -90,7 +86,7 @@ func (s *Service) newSession(ctx context.Context, v access.Verified, p access.OA
 	secrets.AuthorizationURL, secrets.Verifier = authURL, verifier
 	request, err := json.Marshal(sessionRequest{Scopes: in.Scopes, Resources: in.Resources, Audiences: in.Audiences, ReturnURL: *in.ReturnURL})
 	if err != nil {
-		return storage.OAuthSession{}, "", wire.Internal(err)
+		return storage.OAuthSession{}, "", fmt.Errorf("encode session request: %w", err)
 	}
 	now := s.Now()
 	stateHash := sha256.Sum256([]byte(state))
@@ -100,7 +96,7 @@ func (s *Service) newSession(ctx context.Context, v access.Verified, p access.OA
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(s.sessionTTL()),
 	}
 	if sess.Secrets, err = s.sealSession(ctx, sess, secrets); err != nil {
-		return storage.OAuthSession{}, "", wire.Internal(err)
+		return storage.OAuthSession{}, "", fmt.Errorf("seal session: %w", err)
 	}
 	return sess, authURL, nil
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/behalf-dev/behalf/internal/audit"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -69,6 +70,6 @@ func (t *trail) finish(ctx context.Context, errType string) {
 	}
 	t.setOutcome(errType)
 	if err := t.s.Audit.Record(context.WithoutCancel(ctx), t.rec); err != nil {
-		t.s.logger().LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String("op", t.rec.Operation), slog.String("err", err.Error()))
+		t.s.logger().LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String(logging.KeyOp, t.rec.Operation), logging.Err(err))
 	}
 }

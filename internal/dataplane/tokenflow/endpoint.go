@@ -22,7 +22,8 @@ type Endpoint struct {
 
 // Request sends form to p's token endpoint, authenticated with p's client
 // secret. A provider's refusal is an *oauthclient.ProviderError; a secret
-// that does not open is an internal *wire.Error.
+// that does not open is an internal *wire.Error, which tells callers that
+// the provider saw nothing.
 func (e Endpoint) Request(ctx context.Context, p access.OAuth2Provider, form url.Values) (*oauthclient.Token, error) {
 	secret, err := e.Vault.OpenClientSecret(ctx, p.OAuth2Provider)
 	if err != nil {
@@ -53,7 +54,7 @@ func UpstreamError(providerName string, err error) error {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return wire.BadGateway("credential provider %s: the token request was cancelled", providerName)
 		}
-		return wire.Internal(err)
+		return fmt.Errorf("credential provider %s: %w", providerName, err)
 	}
 	msg := fmt.Sprintf("credential provider %s: %s", providerName, pe.Error())
 	switch {

@@ -34,10 +34,10 @@ func (clientCredentials) Form(access.Verified) url.Values {
 	return url.Values{"grant_type": {"client_credentials"}}
 }
 
-// RFC 8693 §2.1 and §3.
+// RFC 8693 §2.1 and §3: registered URNs, not credentials.
 const (
-	grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
-	tokenTypeAccess    = "urn:ietf:params:oauth:token-type:access_token"
+	grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange" //nolint:gosec // G101: a grant type URN
+	tokenTypeAccess    = "urn:ietf:params:oauth:token-type:access_token"   //nolint:gosec // G101: a token type URN
 )
 
 // tokenExchange is ON_BEHALF_OF_TOKEN_EXCHANGE: an RFC 8693 token exchange

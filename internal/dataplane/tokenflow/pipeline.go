@@ -5,14 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
 	"net/url"
 	"slices"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
-	"github.com/behalf-dev/behalf/internal/wire"
 )
 
 // A Grant is what varies between the flows that ask a token endpoint for
@@ -36,13 +40,13 @@ func (s *Service) issue(ctx context.Context, g Grant, v access.Verified, p acces
 		return "", err
 	}
 	e := cacheEntry{providerID: p.ID, workload: v.Workload.Name, key: cacheKey(in, p.UpdatedAt, v.Workload.CreatedAt) + g.CacheKey(v)}
-	if token, ok := s.cachedToken(ctx, e); ok {
-		return token, nil
+	if token, ok, err := s.cachedToken(ctx, e); ok || err != nil {
+		return token, err
 	}
 	token, err, _ := s.inflight.Do(e.id(), func() (any, error) {
 		// Another caller may have filled the cache while this one waited.
-		if token, ok := s.cachedToken(ctx, e); ok {
-			return token, nil
+		if token, ok, err := s.cachedToken(ctx, e); ok || err != nil {
+			return token, err
 		}
 		form := g.Form(v)
 		if len(in.Scopes) > 0 {
@@ -93,21 +97,30 @@ func RefreshMargin(lifetime time.Duration) time.Duration {
 // expires_in.
 const defaultTokenLifetime = 5 * time.Minute
 
-func (s *Service) cachedToken(ctx context.Context, e cacheEntry) (string, bool) {
+// cachedToken returns the cached token of e while it is fresh (ok). A
+// cached token that does not open is logged and replaced by a new one
+// rather than failing every call until it expires.
+func (s *Service) cachedToken(ctx context.Context, e cacheEntry) (token string, ok bool, err error) {
 	ct, err := s.tokens.Get(ctx, e.id(), func(ctx context.Context, _ string) (storage.CachedToken, error) {
 		return s.Store.GetCachedToken(ctx, e.providerID, e.workload, e.key)
 	})
-	if err != nil || s.Now().Add(RefreshMargin(ct.ExpiresAt.Sub(ct.CreatedAt))).After(ct.ExpiresAt) {
-		if err == nil {
-			s.tokens.Invalidate(e.id())
-		}
-		return "", false
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("read cached token: %w", err)
+	case s.Now().Add(RefreshMargin(ct.ExpiresAt.Sub(ct.CreatedAt))).After(ct.ExpiresAt):
+		s.tokens.Invalidate(e.id())
+		return "", false, nil
 	}
-	token, err := s.Vault.Open(ctx, ct.Token, e.binding())
+	raw, err := s.Vault.Open(ctx, ct.Token, e.binding())
 	if err != nil {
-		return "", false
+		s.logger().LogAttrs(ctx, slog.LevelWarn, "cached token does not open; fetching a new one",
+			slog.String(logging.KeyWorkload, e.workload), logging.Err(err))
+		s.tokens.Invalidate(e.id())
+		return "", false, nil
 	}
-	return string(token), true
+	return string(raw), true, nil
 }
 
 // putCachedToken keeps a token, sealed, until shortly before it expires.
@@ -117,12 +130,12 @@ func (s *Service) putCachedToken(ctx context.Context, e cacheEntry, token string
 	}
 	sealed, err := s.Vault.Seal(ctx, []byte(token), e.binding())
 	if err != nil {
-		return wire.Internal(err)
+		return fmt.Errorf("seal token for the cache: %w", err)
 	}
 	err = s.Store.PutCachedToken(ctx, storage.CachedToken{ProviderID: e.providerID, Workload: e.workload, Key: e.key, Token: sealed,
 		ExpiresAt: expiry, CreatedAt: s.Now()})
 	if err != nil {
-		return wire.Internal(err)
+		return fmt.Errorf("store cached token: %w", err)
 	}
 	s.tokens.Invalidate(e.id())
 	return nil
@@ -150,18 +163,24 @@ func AddRequestParameters(form url.Values, in *Request) {
 // encoding is unambiguous.
 func cacheKey(in *Request, providerVersion, workloadVersion time.Time) string {
 	h := sha256.New()
-	binary.Write(h, binary.BigEndian, providerVersion.UnixMicro())
-	binary.Write(h, binary.BigEndian, workloadVersion.UnixMicro())
+	// The bytes binary.Write wrote before: big-endian int64 versions and
+	// uint32 lengths, so that keys cached by earlier versions still match.
+	var buf []byte
+	buf = binary.BigEndian.AppendUint64(buf, uint64(providerVersion.UnixMicro()))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(workloadVersion.UnixMicro()))
+	h.Write(buf)
+	writeString := func(s string) {
+		h.Write(length(len(s)))
+		h.Write([]byte(s))
+	}
 	write := func(label string, items []string) {
 		items = slices.Clone(items)
 		slices.Sort(items)
 		items = slices.Compact(items)
-		binary.Write(h, binary.BigEndian, uint32(len(label)))
-		h.Write([]byte(label))
-		binary.Write(h, binary.BigEndian, uint32(len(items)))
+		writeString(label)
+		h.Write(length(len(items)))
 		for _, it := range items {
-			binary.Write(h, binary.BigEndian, uint32(len(it)))
-			h.Write([]byte(it))
+			writeString(it)
 		}
 	}
 	write("scopes", in.Scopes)
@@ -173,4 +192,13 @@ func cacheKey(in *Request, providerVersion, workloadVersion time.Time) string {
 	}
 	write("parameters", params)
 	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// length encodes n as a big-endian uint32; validation bounds every length
+// far below its limit.
+func length(n int) []byte {
+	if n < 0 || n > math.MaxUint32 {
+		panic("tokenflow: length out of range")
+	}
+	return binary.BigEndian.AppendUint32(nil, uint32(n))
 }

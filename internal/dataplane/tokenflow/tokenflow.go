@@ -10,6 +10,7 @@ package tokenflow
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sort"
@@ -47,6 +48,16 @@ type Deps struct {
 	// RecordTTL bounds how long a cached token read from storage is kept
 	// in memory.
 	RecordTTL time.Duration
+	// Log receives what no caller can act on (a cached token that does
+	// not open); nil discards it.
+	Log *slog.Logger
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
 }
 
 // Service serves GetResourceOauth2Token.

@@ -8,6 +8,7 @@ package workloadtoken
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -44,13 +45,7 @@ func (s *Service) workloadForMinting(ctx context.Context, c *wire.Call, name str
 		return storage.WorkloadIdentity{}, err
 	}
 	w, err := s.access.Workload(ctx, name)
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.WorkloadIdentity{}, wire.NotFound("workload identity %s does not exist", name)
-	}
-	if err != nil {
-		return storage.WorkloadIdentity{}, wire.Internal(err)
-	}
-	return w, nil
+	return w, wire.StorageError(err, "workload identity", name)
 }
 
 type tokenOutput struct {
@@ -65,7 +60,7 @@ func (s *Service) mint(c *wire.Call, w storage.WorkloadIdentity, user, userToken
 		return nil, wire.Unauthorized("the user token expires now; get a fresh one")
 	}
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("mint a workload access token: %w", err)
 	}
 	return &tokenOutput{Token: token}, nil
 }
