@@ -1,6 +1,11 @@
 package wire
 
-import "context"
+import (
+	"context"
+	"log/slog"
+
+	"github.com/behalf-dev/behalf/internal/logging"
+)
 
 type requestIDKey struct{}
 
@@ -14,4 +19,13 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// LogAttrs returns the attributes of a call that ctx carries, for
+// logging.ContextHandler: the request id.
+func LogAttrs(ctx context.Context) []slog.Attr {
+	if id := RequestID(ctx); id != "" {
+		return []slog.Attr{slog.String(logging.KeyRequestID, id)}
+	}
+	return nil
 }
