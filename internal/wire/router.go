@@ -277,14 +277,9 @@ func requestID(w http.ResponseWriter) string {
 func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 	start := time.Now()
 	reqID := requestID(w)
-	var op *Operation
-	var allowed []string
-	for i, o := range rt.ops[path] {
-		allowed = append(allowed, o.Method)
-		if o.Method == r.Method {
-			op = &rt.ops[path][i]
-		}
-	}
+	ctx := WithRequestID(r.Context(), reqID)
+	r = r.WithContext(ctx)
+	op, allowed := rt.route(path, r.Method)
 	if op == nil {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		rt.fail(w, r, reqID, "", Caller{}, &Error{Type: TypeUnknownOperation, Status: http.StatusMethodNotAllowed,
@@ -302,8 +297,6 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 		rt.fail(w, r, reqID, op.Name, Caller{}, err)
 		return
 	}
-	ctx := WithRequestID(r.Context(), reqID)
-	r = r.WithContext(ctx)
 	caller, err := rt.authn.Authenticate(ctx, r, body)
 	if err != nil {
 		rt.fail(w, r, reqID, op.Name, Caller{}, err)
@@ -321,7 +314,32 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 		rt.fail(w, r, reqID, op.Name, caller, err)
 		return
 	}
-	status, out, err := op.Serve(ctx, call)
+	status, out, err := rt.run(ctx, op, call)
+	if err != nil {
+		rt.fail(w, r, reqID, op.Name, caller, err)
+		return
+	}
+	rt.written(ctx, writeJSON(w, status, out))
+	rt.log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String(logging.KeyOp, op.Name), slog.Int(logging.KeyStatus, status), slog.String(logging.KeyPrincipal, caller.AccessKeyID),
+		slog.String(logging.KeyRequestID, reqID), slog.Duration(logging.KeyDuration, time.Since(start)))
+}
+
+// route finds the operation of method at path, and lists the methods
+// path allows.
+func (rt *Router) route(path, method string) (op *Operation, allowed []string) {
+	for i, o := range rt.ops[path] {
+		allowed = append(allowed, o.Method)
+		if o.Method == method {
+			op = &rt.ops[path][i]
+		}
+	}
+	return op, allowed
+}
+
+// run serves an authorized call and records it.
+func (rt *Router) run(ctx context.Context, op *Operation, call *Call) (status int, out any, err error) {
+	status, out, err = op.Serve(ctx, call)
 	if err == nil && !call.actedFor && rt.authz.WorkloadScoped(op.Name) {
 		// Fail closed: a handler that forgot the workload check must not
 		// hand out what it produced.
@@ -331,27 +349,8 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 		// The call succeeded but left no record: withhold its result.
 		err = Internal(fmt.Errorf("audit record not written: %w", auditErr))
 	}
-	if err != nil {
-		rt.fail(w, r, reqID, op.Name, caller, err)
-		return
-	}
-	rt.written(ctx, writeJSON(w, status, out))
-	rt.log.LogAttrs(ctx, slog.LevelInfo, "request",
-		slog.String(LogKeyOp, op.Name), slog.Int(LogKeyStatus, status), slog.String(LogKeyPrincipal, caller.AccessKeyID),
-		slog.String(LogKeyRequestID, reqID), slog.Duration(LogKeyDuration, time.Since(start)))
+	return status, out, err
 }
-
-// The keys of the router's log lines.
-const (
-	LogKeyOp        = "op"
-	LogKeyStatus    = "status"
-	LogKeyPrincipal = "principal"
-	LogKeyRequestID = "request_id"
-	LogKeyDuration  = "duration"
-	LogKeyErrorType = "error_type"
-	LogKeyMessage   = "message"
-	LogKeyError     = "error"
-)
 
 // record writes the audit record of an audited call that failed with err
 // (nil on success), unless its change already committed a record of that
@@ -362,8 +361,8 @@ func (rt *Router) record(ctx context.Context, op *Operation, c *Call, err error)
 	}
 	// Record even when the caller has gone: the call may have taken effect.
 	if err := rt.audit.Record(context.WithoutCancel(ctx), c.record(err)); err != nil {
-		rt.log.LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String(LogKeyOp, op.Name),
-			slog.String(LogKeyRequestID, c.RequestID), slog.String(LogKeyError, err.Error()))
+		rt.log.LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String(logging.KeyOp, op.Name),
+			slog.String(logging.KeyRequestID, c.RequestID), logging.Err(err))
 		return err
 	}
 	return nil
@@ -409,11 +408,11 @@ func (rt *Router) fail(w http.ResponseWriter, r *http.Request, reqID, op string,
 		level = slog.LevelError
 	}
 	attrs := []slog.Attr{
-		slog.String(LogKeyOp, op), slog.Int(LogKeyStatus, e.Status), slog.String(LogKeyErrorType, e.Type),
-		slog.String(LogKeyPrincipal, caller.AccessKeyID), slog.String(LogKeyRequestID, reqID), slog.String(LogKeyMessage, e.Message),
+		slog.String(logging.KeyOp, op), slog.Int(logging.KeyStatus, e.Status), slog.String(logging.KeyErrorType, e.Type),
+		slog.String(logging.KeyPrincipal, caller.AccessKeyID), slog.String(logging.KeyRequestID, reqID), slog.String(logging.KeyMessage, e.Message),
 	}
 	if e.Err != nil {
-		attrs = append(attrs, slog.String(LogKeyError, e.Err.Error()))
+		attrs = append(attrs, logging.Err(e.Err))
 	}
 	rt.log.LogAttrs(r.Context(), level, "request failed", attrs...)
 }

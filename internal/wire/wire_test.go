@@ -111,7 +111,7 @@ func (allowAll) Authenticate(context.Context, *http.Request, []byte) (Caller, er
 }
 func (allowAll) WorkloadScoped(string) bool   { return false }
 func (allowAll) ActsFor(Caller, string) error { return nil }
-func (allowAll) Authorize(op string, c Caller) error {
+func (allowAll) Authorize(op string, _ Caller) error {
 	if op == "Forbidden" {
 		return AccessDenied("no")
 	}
@@ -127,7 +127,7 @@ func testRouter() *http.ServeMux {
 	mux := http.NewServeMux()
 	rt := NewRouter(mux, allowAll{}, allowAll{}, nil, slog.New(slog.DiscardHandler))
 	rt.Handle(
-		JSON("Echo", "/echo", 201, func(_ context.Context, c *Call, in *shape) (*out, error) {
+		JSON("Echo", "/echo", 201, func(_ context.Context, _ *Call, in *shape) (*out, error) {
 			return &out{Name: in.Name}, nil
 		}),
 		JSON("Empty", "/empty", 204, func(context.Context, *Call, *shape) (*struct{}, error) { return nil, nil }),
@@ -140,7 +140,13 @@ func testRouter() *http.ServeMux {
 	return mux
 }
 
-func do(t *testing.T, h http.Handler, method, path, ctype, body string) (*http.Response, map[string]any) {
+// response is what a test reads of a response, its body decoded.
+type response struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func do(t *testing.T, h http.Handler, method, path, ctype, body string) (response, map[string]any) {
 	t.Helper()
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	if ctype != "" {
@@ -148,15 +154,14 @@ func do(t *testing.T, h http.Handler, method, path, ctype, body string) (*http.R
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	res := w.Result()
-	raw, _ := io.ReadAll(res.Body)
+	raw := w.Body.Bytes()
 	var m map[string]any
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &m); err != nil {
 			t.Fatalf("%s %s: body is not JSON: %q", method, path, raw)
 		}
 	}
-	return res, m
+	return response{StatusCode: w.Code, Header: w.Header()}, m
 }
 
 func TestRouter(t *testing.T) {
