@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -82,7 +83,7 @@ func (s *Service) createAPIKeyProvider(ctx context.Context, c *wire.Call, in *cr
 	}
 	p.APIKey = sealed
 	if err := c.Change(s.store).CreateAPIKeyProvider(ctx, p, in.Tags); err != nil {
-		return nil, storageError(err, "API key credential provider", in.Name)
+		return nil, wire.StorageError(err, "API key credential provider", in.Name)
 	}
 	return s.apiKeyOutput(p, false), nil
 }
@@ -98,7 +99,7 @@ func (in *providerNameInput) Validate(c *wire.Checker) {
 func (s *Service) getAPIKeyProvider(ctx context.Context, _ *wire.Call, in *providerNameInput) (*apiKeyProviderOutput, error) {
 	p, err := s.store.GetAPIKeyProvider(ctx, in.Name)
 	if err != nil {
-		return nil, storageError(err, "API key credential provider", in.Name)
+		return nil, wire.StorageError(err, "API key credential provider", in.Name)
 	}
 	return s.apiKeyOutput(p, true), nil
 }
@@ -119,7 +120,7 @@ func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *up
 	c.Audit.Provider = in.Name
 	current, err := s.store.GetAPIKeyProvider(ctx, in.Name)
 	if err != nil {
-		return nil, storageError(err, "API key credential provider", in.Name)
+		return nil, wire.StorageError(err, "API key credential provider", in.Name)
 	}
 	// Seal outside the transaction: the updater may run more than once.
 	sealed, err := s.sealFor(ctx, *in.APIKey, vault.APIKeyBinding(current.ID))
@@ -135,7 +136,7 @@ func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *up
 		return p, nil
 	})
 	if err != nil {
-		return nil, storageError(err, "API key credential provider", in.Name)
+		return nil, wire.StorageError(err, "API key credential provider", in.Name)
 	}
 	return s.apiKeyOutput(p, true), nil
 }
@@ -143,7 +144,7 @@ func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *up
 func (s *Service) deleteAPIKeyProvider(ctx context.Context, c *wire.Call, in *providerNameInput) (*struct{}, error) {
 	c.Audit.Provider = in.Name
 	defer s.changed(storage.KindAPIKeyProvider, in.Name)
-	return nil, storageError(c.Change(s.store).DeleteAPIKeyProvider(ctx, in.Name), "API key credential provider", in.Name)
+	return nil, wire.StorageError(c.Change(s.store).DeleteAPIKeyProvider(ctx, in.Name), "API key credential provider", in.Name)
 }
 
 type listAPIKeyProvidersInput struct{ listInput }
@@ -173,7 +174,7 @@ func (s *Service) listAPIKeyProviders(ctx context.Context, _ *wire.Call, in *lis
 	limit := pageSize(in.MaxResults, 100)
 	ps, err := s.store.ListAPIKeyProviders(ctx, storage.Page{After: after, Limit: limit + 1})
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("list API key credential providers: %w", err)
 	}
 	ps, next := paginate(ps, limit, func(p storage.APIKeyProvider) string { return p.Name })
 	out := &listProvidersOutput{Items: make([]providerItem, len(ps)), NextToken: next}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -80,7 +81,7 @@ func (s *Service) listAuditRecords(ctx context.Context, _ *wire.Call, in *listAu
 	from(after)
 	recs, err := s.store.ListAudit(ctx, f)
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("list audit records: %w", err)
 	}
 	var next *string
 	if len(recs) == f.Limit {
@@ -91,7 +92,7 @@ func (s *Service) listAuditRecords(ctx context.Context, _ *wire.Call, in *listAu
 		f.Limit = 1
 		more, err := s.store.ListAudit(ctx, f)
 		if err != nil {
-			return nil, wire.Internal(err)
+			return nil, fmt.Errorf("list audit records: %w", err)
 		}
 		if len(more) > 0 {
 			next = wire.NextToken(strconv.FormatInt(last, 10))
@@ -122,7 +123,7 @@ func (s *Service) verifyAuditLog(ctx context.Context, _ *wire.Call, in *verifyAu
 		return nil, wire.Validation("nextToken is not a token returned by this API", wire.FieldError{Name: "nextToken", Message: "is invalid"})
 	}
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("verify the audit log: %w", err)
 	}
 	out := &behalfapi.VerifyAuditLogOutput{OK: r.OK(), From: r.From, Records: r.Records, HeadSeq: r.Head.Seq, HeadHash: hex.EncodeToString(r.Head.Hash),
 		Problems: []behalfapi.AuditProblem{}, Omitted: r.Omitted}

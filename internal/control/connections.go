@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -50,7 +51,7 @@ func (s *Service) listConnections(ctx context.Context, _ *wire.Call, in *listCon
 			return &behalfapi.ListConnectionsOutput{Connections: []behalfapi.Connection{}}, nil
 		}
 		if err != nil {
-			return nil, wire.Internal(err)
+			return nil, fmt.Errorf("OAuth2 credential provider %s: %w", in.Provider, err)
 		}
 		f.ProviderID = p.ID
 	}
@@ -70,7 +71,7 @@ func (s *Service) listConnections(ctx context.Context, _ *wire.Call, in *listCon
 	f.Limit = limit + 1
 	conns, err := s.store.ListConnections(ctx, f)
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("list connections: %w", err)
 	}
 	out := &behalfapi.ListConnectionsOutput{Connections: []behalfapi.Connection{}}
 	if len(conns) > limit {
@@ -122,18 +123,15 @@ func (in *connectionInput) Validate(c *wire.Checker) {
 func (s *Service) connection(ctx context.Context, c *wire.Call, in *connectionInput) (storage.OAuth2Provider, storage.Connection, error) {
 	c.Audit.Provider, c.Audit.Workload, c.Audit.User = in.Provider, in.Workload, in.User
 	p, err := s.store.GetOAuth2Provider(ctx, in.Provider)
-	if errors.Is(err, storage.ErrNotFound) {
-		return p, storage.Connection{}, wire.NotFound("OAuth2 credential provider %s does not exist", in.Provider)
-	}
 	if err != nil {
-		return p, storage.Connection{}, wire.Internal(err)
+		return p, storage.Connection{}, wire.StorageError(err, "OAuth2 credential provider", in.Provider)
 	}
 	conn, err := s.store.GetConnection(ctx, storage.ConnectionKey{ProviderID: p.ID, Workload: in.Workload, User: in.User})
 	if errors.Is(err, storage.ErrNotFound) {
 		return p, conn, wire.NotFound("user %s has no connection to %s for workload identity %s", in.User, in.Provider, in.Workload)
 	}
 	if err != nil {
-		return p, conn, wire.Internal(err)
+		return p, conn, fmt.Errorf("read connection: %w", err)
 	}
 	return p, conn, nil
 }
@@ -173,7 +171,7 @@ func (s *Service) deleteConnection(ctx context.Context, c *wire.Call, in *connec
 		return nil, err
 	}
 	if err := c.Change(s.store).DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("delete connection: %w", err)
 	}
 	return nil, nil
 }

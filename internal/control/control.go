@@ -8,7 +8,6 @@ package control
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -128,27 +127,6 @@ func (s *Service) changed(kind storage.ResourceKind, name string) {
 	}
 }
 
-// storageError maps storage sentinels to API errors about a resource.
-func storageError(err error, what, name string) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, storage.ErrNotFound):
-		return wire.NotFound("%s %s does not exist", what, name)
-	case errors.Is(err, storage.ErrAlreadyExists):
-		return wire.Conflict("%s %s already exists", what, name)
-	case errors.Is(err, storage.ErrTooManyTags):
-		return wire.ServiceQuotaExceeded("%s %s would carry more than %d tags", what, name, storage.MaxTags)
-	case errors.Is(err, storage.ErrConflict):
-		return wire.ConcurrentModification("%s %s was changed concurrently; retry", what, name)
-	}
-	var e *wire.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return wire.Internal(fmt.Errorf("%s %s: %w", what, name, err))
-}
-
 // pageSize applies a list operation's default and bounds.
 func pageSize(maxResults *int, def int) int {
 	if maxResults == nil {
@@ -173,7 +151,7 @@ func epoch(t time.Time) wire.Time { return wire.Time(t) }
 func (s *Service) sealFor(ctx context.Context, secret string, b vault.Binding) (storage.Sealed, error) {
 	sealed, err := s.Vault.Seal(ctx, []byte(secret), b)
 	if err != nil {
-		return storage.Sealed{}, wire.Internal(err)
+		return storage.Sealed{}, fmt.Errorf("seal a secret: %w", err)
 	}
 	return sealed, nil
 }

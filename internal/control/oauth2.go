@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
@@ -400,7 +401,7 @@ type oauth2ProviderOutput struct {
 func (s *Service) oauth2Output(p storage.OAuth2Provider, full bool) (*oauth2ProviderOutput, error) {
 	cfg, err := provider.Decode(p.Config)
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("OAuth2 credential provider %s: %w", p.Name, err)
 	}
 	m := memberOutput{ClientID: cfg.ClientID, ClientAuthenticationMethod: cfg.ClientAuthenticationMethod}
 	switch {
@@ -470,7 +471,7 @@ func (s *Service) createOAuth2Provider(ctx context.Context, c *wire.Call, in *oa
 		return nil, err
 	}
 	if err := c.Change(s.store).CreateOAuth2Provider(ctx, p, in.Tags); err != nil {
-		return nil, storageError(err, "OAuth2 credential provider", in.Name)
+		return nil, wire.StorageError(err, "OAuth2 credential provider", in.Name)
 	}
 	return s.oauth2Output(p, false)
 }
@@ -478,7 +479,7 @@ func (s *Service) createOAuth2Provider(ctx context.Context, c *wire.Call, in *oa
 func (s *Service) getOAuth2Provider(ctx context.Context, _ *wire.Call, in *providerNameInput) (*oauth2ProviderOutput, error) {
 	p, err := s.store.GetOAuth2Provider(ctx, in.Name)
 	if err != nil {
-		return nil, storageError(err, "OAuth2 credential provider", in.Name)
+		return nil, wire.StorageError(err, "OAuth2 credential provider", in.Name)
 	}
 	return s.oauth2Output(p, true)
 }
@@ -493,11 +494,11 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 	c.Audit.Provider = in.Name
 	current, err := s.store.GetOAuth2Provider(ctx, in.Name)
 	if err != nil {
-		return nil, storageError(err, "OAuth2 credential provider", in.Name)
+		return nil, wire.StorageError(err, "OAuth2 credential provider", in.Name)
 	}
 	currentCfg, err := provider.Decode(current.Config)
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("OAuth2 credential provider %s: %w", in.Name, err)
 	}
 	cfg, secret, err := s.resolve(ctx, &in.oauth2ProviderInput)
 	if err != nil {
@@ -535,7 +536,7 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 		return p, nil
 	})
 	if err != nil {
-		return nil, storageError(err, "OAuth2 credential provider", in.Name)
+		return nil, wire.StorageError(err, "OAuth2 credential provider", in.Name)
 	}
 	return s.oauth2Output(p, true)
 }
@@ -557,7 +558,7 @@ func serverOf(c provider.OAuth2) authorizationServer {
 func (s *Service) deleteOAuth2Provider(ctx context.Context, c *wire.Call, in *providerNameInput) (*struct{}, error) {
 	c.Audit.Provider = in.Name
 	defer s.changed(storage.KindOAuth2Provider, in.Name)
-	return nil, storageError(c.Change(s.store).DeleteOAuth2Provider(ctx, in.Name), "OAuth2 credential provider", in.Name)
+	return nil, wire.StorageError(c.Change(s.store).DeleteOAuth2Provider(ctx, in.Name), "OAuth2 credential provider", in.Name)
 }
 
 type listOAuth2ProvidersInput struct{ listInput }
@@ -574,7 +575,7 @@ func (s *Service) listOAuth2Providers(ctx context.Context, _ *wire.Call, in *lis
 	limit := pageSize(in.MaxResults, 20)
 	ps, err := s.store.ListOAuth2Providers(ctx, storage.Page{After: after, Limit: limit + 1})
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("list OAuth2 credential providers: %w", err)
 	}
 	ps, next := paginate(ps, limit, func(p storage.OAuth2Provider) string { return p.Name })
 	out := &listProvidersOutput{Items: make([]providerItem, len(ps)), NextToken: next}

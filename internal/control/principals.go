@@ -103,7 +103,7 @@ func (s *Service) createPrincipal(ctx context.Context, c *wire.Call, in *createP
 	}
 	p.Operations = in.Operations
 	if err := c.Change(s.store).CreatePrincipal(ctx, p); err != nil {
-		return nil, storageError(err, "principal", id)
+		return nil, wire.StorageError(err, "principal", id)
 	}
 	s.PrincipalChanged(id) // forget that the id was unknown
 	out := principalOut(p)
@@ -130,7 +130,7 @@ func (in *principalIDInput) Validate(c *wire.Checker) {
 func (s *Service) getPrincipal(ctx context.Context, _ *wire.Call, in *principalIDInput) (*behalfapi.Principal, error) {
 	p, err := s.store.GetPrincipal(ctx, in.AccessKeyID)
 	if err != nil {
-		return nil, storageError(err, "principal", in.AccessKeyID)
+		return nil, wire.StorageError(err, "principal", in.AccessKeyID)
 	}
 	return principalOut(p), nil
 }
@@ -149,7 +149,7 @@ func (s *Service) listPrincipals(ctx context.Context, _ *wire.Call, in *listPrin
 	limit := pageSize(in.MaxResults, 100)
 	ps, err := s.store.ListPrincipals(ctx, storage.Page{After: after, Limit: limit + 1})
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("list principals: %w", err)
 	}
 	ps, next := paginate(ps, limit, func(p storage.Principal) string { return p.AccessKeyID })
 	out := &behalfapi.ListPrincipalsOutput{Principals: make([]*behalfapi.Principal, len(ps)), NextToken: next}
@@ -208,7 +208,7 @@ func (s *Service) updatePrincipal(ctx context.Context, c *wire.Call, in *updateP
 		return p, nil
 	})
 	if err != nil {
-		return nil, storageError(err, "principal", in.AccessKeyID)
+		return nil, wire.StorageError(err, "principal", in.AccessKeyID)
 	}
 	s.PrincipalChanged(in.AccessKeyID)
 	return principalOut(p), nil
@@ -221,7 +221,7 @@ func (s *Service) deletePrincipal(ctx context.Context, c *wire.Call, in *princip
 	}
 	err := c.Change(s.store).DeletePrincipal(ctx, in.AccessKeyID)
 	s.PrincipalChanged(in.AccessKeyID)
-	return nil, storageError(err, "principal", in.AccessKeyID)
+	return nil, wire.StorageError(err, "principal", in.AccessKeyID)
 }
 
 // keepAnAdmin refuses to remove the last admin principal, which would lock
@@ -229,7 +229,7 @@ func (s *Service) deletePrincipal(ctx context.Context, c *wire.Call, in *princip
 func (s *Service) keepAnAdmin(ctx context.Context, leaving string) error {
 	p, err := s.store.GetPrincipal(ctx, leaving)
 	if err != nil {
-		return storageError(err, "principal", leaving)
+		return wire.StorageError(err, "principal", leaving)
 	}
 	if p.Role != storage.RoleAdmin {
 		return nil
@@ -238,7 +238,7 @@ func (s *Service) keepAnAdmin(ctx context.Context, leaving string) error {
 	for {
 		ps, err := s.store.ListPrincipals(ctx, storage.Page{After: after, Limit: 500})
 		if err != nil {
-			return wire.Internal(err)
+			return fmt.Errorf("list principals: %w", err)
 		}
 		for _, p := range ps {
 			if p.Role == storage.RoleAdmin && p.AccessKeyID != leaving {

@@ -39,7 +39,7 @@ func (s *Service) tagResource(ctx context.Context, c *wire.Call) (int, any, erro
 		return 0, nil, err
 	}
 	if err := c.Change(s.store).TagResource(ctx, r, in.Tags); err != nil {
-		return 0, nil, storageError(err, string(r.Kind), r.Name)
+		return 0, nil, wire.StorageError(err, string(r.Kind), r.Name)
 	}
 	return http.StatusNoContent, nil, nil
 }
@@ -56,7 +56,7 @@ func (s *Service) untagResource(ctx context.Context, c *wire.Call) (int, any, er
 		return 0, nil, err
 	}
 	if err := c.Change(s.store).UntagResource(ctx, r, keys); err != nil {
-		return 0, nil, storageError(err, string(r.Kind), r.Name)
+		return 0, nil, wire.StorageError(err, string(r.Kind), r.Name)
 	}
 	return http.StatusNoContent, nil, nil
 }
@@ -72,7 +72,7 @@ func (s *Service) listTags(ctx context.Context, c *wire.Call) (int, any, error) 
 	}
 	tags, err := s.store.ListTags(ctx, r)
 	if err != nil {
-		return 0, nil, storageError(err, string(r.Kind), r.Name)
+		return 0, nil, wire.StorageError(err, string(r.Kind), r.Name)
 	}
 	if tags == nil {
 		tags = map[string]string{}

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
@@ -76,7 +77,7 @@ func (s *Service) getTokenVault(ctx context.Context, _ *wire.Call, in *tokenVaul
 	}
 	v, err := s.store.GetTokenVault(ctx, id)
 	if err != nil {
-		return nil, storageError(err, "token vault", id)
+		return nil, wire.StorageError(err, "token vault", id)
 	}
 	return vaultOut(v), nil
 }
@@ -126,10 +127,10 @@ func (s *Service) setTokenVaultCMK(ctx context.Context, c *wire.Call, in *setTok
 		return v, nil
 	})
 	if err != nil {
-		return nil, storageError(err, "token vault", id)
+		return nil, wire.StorageError(err, "token vault", id)
 	}
 	if err := s.Vault.SetCurrent(ctx, keyID); err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("use key %s: %w", keyID, err)
 	}
 	s.Rewrap()
 	return vaultOut(v), nil
@@ -154,7 +155,7 @@ func (s *Service) localKeyForARN(ctx context.Context, arn string) (string, error
 func (s *Service) createVaultKey(_ context.Context, c *wire.Call, _ *struct{}) (*behalfapi.CreateVaultKeyOutput, error) {
 	id, err := s.Keyring.Create()
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("create a vault key: %w", err)
 	}
 	arn := s.cfg.ARNs.KMSKeyARN(strings.TrimPrefix(id, vault.LocalPrefix))
 	c.Audit.Resource = arn

@@ -234,7 +234,7 @@ func (s *Service) createWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 	w := storage.WorkloadIdentity{Name: in.Name, AllowedReturnURLs: in.ReturnURLs, CreatedAt: now, UpdatedAt: now}
 	in.accessPolicy.apply(&w)
 	if err := c.Change(s.store).CreateWorkloadIdentity(ctx, w, in.Tags); err != nil {
-		return nil, storageError(err, "workload identity", in.Name)
+		return nil, wire.StorageError(err, "workload identity", in.Name)
 	}
 	return s.workloadOutput(w, false), nil
 }
@@ -250,7 +250,7 @@ func (in *workloadNameInput) Validate(c *wire.Checker) {
 func (s *Service) getWorkloadIdentity(ctx context.Context, _ *wire.Call, in *workloadNameInput) (*workloadIdentityOutput, error) {
 	w, err := s.store.GetWorkloadIdentity(ctx, in.Name)
 	if err != nil {
-		return nil, storageError(err, "workload identity", in.Name)
+		return nil, wire.StorageError(err, "workload identity", in.Name)
 	}
 	return s.workloadOutput(w, true), nil
 }
@@ -282,7 +282,7 @@ func (s *Service) updateWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 		return w, nil
 	})
 	if err != nil {
-		return nil, storageError(err, "workload identity", in.Name)
+		return nil, wire.StorageError(err, "workload identity", in.Name)
 	}
 	return s.workloadOutput(w, true), nil
 }
@@ -290,7 +290,7 @@ func (s *Service) updateWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 func (s *Service) deleteWorkloadIdentity(ctx context.Context, c *wire.Call, in *workloadNameInput) (*struct{}, error) {
 	c.Audit.Workload = in.Name
 	defer s.changed(storage.KindWorkloadIdentity, in.Name)
-	return nil, storageError(c.Change(s.store).DeleteWorkloadIdentity(ctx, in.Name), "workload identity", in.Name)
+	return nil, wire.StorageError(c.Change(s.store).DeleteWorkloadIdentity(ctx, in.Name), "workload identity", in.Name)
 }
 
 type listInput struct {
@@ -322,7 +322,7 @@ func (s *Service) listWorkloadIdentities(ctx context.Context, _ *wire.Call, in *
 	limit := pageSize(in.MaxResults, 20)
 	ws, err := s.store.ListWorkloadIdentities(ctx, storage.Page{After: after, Limit: limit + 1})
 	if err != nil {
-		return nil, wire.Internal(err)
+		return nil, fmt.Errorf("list workload identities: %w", err)
 	}
 	ws, next := paginate(ws, limit, func(w storage.WorkloadIdentity) string { return w.Name })
 	out := &listWorkloadIdentitiesOutput{Items: make([]workloadIdentityItem, len(ws)), NextToken: next}

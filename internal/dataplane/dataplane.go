@@ -78,7 +78,7 @@ func New(d Deps) *DataPlane {
 		workloadToken: workloadtoken.New(checker, d.Tokens),
 		apiKey:        apikey.New(checker, d.Vault),
 		tokenFlow: tokenflow.New(tokenflow.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint,
-			Now: d.Now, RecordTTL: d.RecordTTL}, fed),
+			Now: d.Now, RecordTTL: d.RecordTTL, Log: d.Log}, fed),
 		Federation: fed,
 	}
 }

@@ -44,7 +44,7 @@ func (a *authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 		var se *sigv4.Error
 		switch {
 		case !errors.As(err, &se):
-			return wire.Caller{}, wire.Internal(err)
+			return wire.Caller{}, fmt.Errorf("verify signature: %w", err)
 		case se.Unauthenticated():
 			return wire.Caller{}, wire.Unauthorized("%s", se.Message)
 		default:
@@ -53,7 +53,7 @@ func (a *authenticator) Authenticate(ctx context.Context, r *http.Request, body 
 	}
 	p, err := a.principals.get(ctx, id)
 	if err != nil {
-		return wire.Caller{}, wire.Internal(err)
+		return wire.Caller{}, fmt.Errorf("principal %s: %w", id, err)
 	}
 	return wire.Caller{AccessKeyID: id, Role: p.Role, Workloads: p.Workloads, Operations: p.Operations, CreatedAt: p.CreatedAt}, nil
 }

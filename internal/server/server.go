@@ -24,6 +24,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/federation"
 	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/inbound"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
@@ -95,6 +96,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	// Every line logged with a call's context carries its request id.
+	log = slog.New(logging.ContextHandler{Inner: log.Handler(), Attrs: wire.LogAttrs})
 	s := &Server{cfg: cfg, log: log, rewrapNow: make(chan struct{}, 1), now: opts.Now}
 	if cfg.TLSCertFile != "" {
 		if s.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, opts.CertificateCheckInterval, opts.Now, log); err != nil {
