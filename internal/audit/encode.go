@@ -28,7 +28,7 @@ const encodingVersion = "behalf-audit-v1"
 func encode(buf []byte, r *storage.AuditRecord) []byte {
 	buf = appendString(buf, encodingVersion)
 	buf = appendString(buf, string(r.PrevHash))
-	buf = binary.BigEndian.AppendUint64(buf, uint64(r.Seq))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(r.Seq)) //nolint:gosec // G115: two's complement, as the encoding above says
 	buf = binary.BigEndian.AppendUint64(buf, uint64(r.Time.UnixMicro()))
 	for _, s := range []string{r.RequestID, r.Principal, r.Workload, r.User, r.Operation, r.Provider} {
 		buf = appendString(buf, s)

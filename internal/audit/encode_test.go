@@ -26,8 +26,8 @@ func decode(b []byte) (storage.AuditRecord, error) {
 	if prev := d.str(); prev != "" {
 		r.PrevHash = []byte(prev)
 	}
-	r.Seq = int64(d.u64())
-	r.Time = time.UnixMicro(int64(d.u64())).UTC()
+	r.Seq = int64(d.u64())                        //nolint:gosec // G115: two's complement, as encode writes it
+	r.Time = time.UnixMicro(int64(d.u64())).UTC() //nolint:gosec // G115: as above
 	for _, f := range []*string{&r.RequestID, &r.Principal, &r.Workload, &r.User, &r.Operation, &r.Provider} {
 		*f = d.str()
 	}

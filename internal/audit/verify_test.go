@@ -74,16 +74,16 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"edited outcome", edit("outcome", "'failure'", 4), []int64{4}, logSize, "changed"},
 		{"edited error type", edit("error_type", "'AccessDeniedException'", 4), []int64{4}, logSize, "changed"},
 		{"edited time", edit("time", "time + 1", 4), []int64{4}, logSize, "changed"},
-		{"edited previous hash", func(t *testing.T, b backend, recs []storage.AuditRecord) {
+		{"edited previous hash", func(t *testing.T, b backend, _ []storage.AuditRecord) {
 			b.exec(t, `UPDATE audit_records SET prev_hash = ? WHERE seq = 4`, bytes.Repeat([]byte{1}, 32))
 		}, []int64{4, 4}, logSize, "previous hash"},
 		{"deleted middle record", deleteSeq(5), []int64{6}, logSize - 1, "record 5 is missing"},
-		{"deleted middle records", func(t *testing.T, b backend, recs []storage.AuditRecord) {
+		{"deleted middle records", func(t *testing.T, b backend, _ []storage.AuditRecord) {
 			b.exec(t, `DELETE FROM audit_records WHERE seq IN (4, 5, 6)`)
 		}, []int64{7}, logSize - 3, "records 4 to 6 are missing"},
 		{"deleted first record", deleteSeq(1), []int64{2}, logSize - 1, "record 1 is missing"},
 		{"deleted last record", deleteSeq(logSize), []int64{logSize}, logSize - 1, "deleted from the end"},
-		{"deleted every record", func(t *testing.T, b backend, recs []storage.AuditRecord) {
+		{"deleted every record", func(t *testing.T, b backend, _ []storage.AuditRecord) {
 			b.exec(t, `DELETE FROM audit_records`)
 		}, []int64{logSize}, 0, "deleted from the end"},
 		{"swapped one field of two records", func(t *testing.T, b backend, recs []storage.AuditRecord) {
@@ -94,7 +94,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			writeRecord(t, b, 3, recs[6])
 			writeRecord(t, b, 7, recs[2])
 		}, []int64{3, 3, 4, 7, 7, 8}, logSize, ""},
-		{"moved a record into a gap", func(t *testing.T, b backend, recs []storage.AuditRecord) {
+		{"moved a record into a gap", func(t *testing.T, b backend, _ []storage.AuditRecord) {
 			b.exec(t, `DELETE FROM audit_records WHERE seq = 5`)
 			b.exec(t, `UPDATE audit_records SET seq = 5 WHERE seq = 6`)
 		}, []int64{5, 5, 7}, logSize - 1, ""},
@@ -106,7 +106,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"edited head hash", func(t *testing.T, b backend, recs []storage.AuditRecord) {
 			b.exec(t, `UPDATE audit_head SET hash = ?`, recs[2].Hash)
 		}, []int64{logSize}, logSize, "head's hash"},
-		{"deleted head row", func(t *testing.T, b backend, recs []storage.AuditRecord) {
+		{"deleted head row", func(t *testing.T, b backend, _ []storage.AuditRecord) {
 			b.exec(t, `DELETE FROM audit_head`)
 		}, []int64{logSize}, logSize, "head row is missing"},
 	} {
@@ -134,13 +134,13 @@ func TestVerifyDetectsTampering(t *testing.T) {
 }
 
 func edit(column, value string, seq int) func(t *testing.T, b backend, recs []storage.AuditRecord) {
-	return func(t *testing.T, b backend, recs []storage.AuditRecord) {
+	return func(t *testing.T, b backend, _ []storage.AuditRecord) {
 		b.exec(t, `UPDATE audit_records SET `+column+` = `+value+` WHERE seq = ?`, seq)
 	}
 }
 
 func deleteSeq(seq int) func(t *testing.T, b backend, recs []storage.AuditRecord) {
-	return func(t *testing.T, b backend, recs []storage.AuditRecord) {
+	return func(t *testing.T, b backend, _ []storage.AuditRecord) {
 		b.exec(t, `DELETE FROM audit_records WHERE seq = ?`, seq)
 	}
 }

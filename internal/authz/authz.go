@@ -129,7 +129,7 @@ func roleName(r storage.Role) string {
 	return string(r)
 }
 
-// AllWorkloads, granted to a runtime principal, lets it act for every
+// AllWorkloads is the grant that lets a runtime principal act for every
 // workload identity.
 const AllWorkloads = "*"
 

@@ -30,7 +30,7 @@ type vendOutput struct {
 // serveVend routes one data-plane operation (the policy row of
 // GetResourceApiKey) to handler, as a new data-plane handler would be,
 // and calls it for workload.
-func serveVend(t *testing.T, handler func(context.Context, *wire.Call, *vendInput) (*vendOutput, error), workload string) (*http.Response, string) {
+func serveVend(t *testing.T, handler func(context.Context, *wire.Call, *vendInput) (*vendOutput, error), workload string) (status int, output string) {
 	t.Helper()
 	mux := http.NewServeMux()
 	var logs strings.Builder
@@ -40,7 +40,7 @@ func serveVend(t *testing.T, handler func(context.Context, *wire.Call, *vendInpu
 	r.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, r)
-	return w.Result(), w.Body.String() + logs.String()
+	return w.Code, w.Body.String() + logs.String()
 }
 
 // A data-plane operation whose handler forgets to establish its workload
@@ -50,9 +50,9 @@ func TestWorkloadScopedOperationMustActForItsWorkload(t *testing.T) {
 	forgetful := func(_ context.Context, _ *wire.Call, in *vendInput) (*vendOutput, error) {
 		return &vendOutput{Credential: "sk-secret-of-" + in.Workload}, nil
 	}
-	res, out := serveVend(t, forgetful, "not-granted")
-	if res.StatusCode != http.StatusInternalServerError || strings.Contains(out, "sk-secret-of") {
-		t.Fatalf("forgetful handler: status %d, output %s", res.StatusCode, out)
+	status, out := serveVend(t, forgetful, "not-granted")
+	if status != http.StatusInternalServerError || strings.Contains(out, "sk-secret-of") {
+		t.Fatalf("forgetful handler: status %d, output %s", status, out)
 	}
 	if !strings.Contains(out, "without establishing its workload") {
 		t.Errorf("the refusal is not logged: %s", out)
@@ -64,11 +64,11 @@ func TestWorkloadScopedOperationMustActForItsWorkload(t *testing.T) {
 		}
 		return &vendOutput{Credential: "sk-secret-of-" + in.Workload}, nil
 	}
-	if res, out := serveVend(t, careful, "granted"); res.StatusCode != http.StatusOK || !strings.Contains(out, "sk-secret-of-granted") {
-		t.Fatalf("careful handler, granted workload: status %d, output %s", res.StatusCode, out)
+	if status, out := serveVend(t, careful, "granted"); status != http.StatusOK || !strings.Contains(out, "sk-secret-of-granted") {
+		t.Fatalf("careful handler, granted workload: status %d, output %s", status, out)
 	}
-	if res, out := serveVend(t, careful, "not-granted"); res.StatusCode != http.StatusForbidden || strings.Contains(out, "sk-secret-of") {
-		t.Fatalf("careful handler, workload not granted: status %d, output %s", res.StatusCode, out)
+	if status, out := serveVend(t, careful, "not-granted"); status != http.StatusForbidden || strings.Contains(out, "sk-secret-of") {
+		t.Fatalf("careful handler, workload not granted: status %d, output %s", status, out)
 	}
 }
 

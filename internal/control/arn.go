@@ -32,6 +32,7 @@ func (a ARNs) Resource(r storage.Resource) string {
 	panic("control: unknown resource kind " + string(r.Kind))
 }
 
+// Workload names a workload identity.
 func (a ARNs) Workload(name string) string {
 	return a.Resource(storage.Resource{Kind: storage.KindWorkloadIdentity, Name: name})
 }
@@ -62,15 +63,23 @@ func (a ARNs) ParseResource(arn string) (storage.Resource, error) {
 	if !ok {
 		return storage.Resource{}, wire.NotFound("%s is not in this server's region %s and account %s", arn, a.Region, a.AccountID)
 	}
-	parts := strings.Split(rest, "/")
-	switch {
-	case len(parts) == 4 && parts[0] == "workload-identity-directory" && parts[1] == "default" && parts[2] == "workload-identity":
-		return storage.Resource{Kind: storage.KindWorkloadIdentity, Name: parts[3]}, nil
-	case len(parts) == 4 && parts[0] == "token-vault" && parts[1] == "default" &&
-		(parts[2] == string(storage.KindOAuth2Provider) || parts[2] == string(storage.KindAPIKeyProvider)):
-		return storage.Resource{Kind: storage.ResourceKind(parts[2]), Name: parts[3]}, nil
-	case len(parts) == 2 && parts[0] == "token-vault":
-		return storage.Resource{Kind: storage.KindTokenVault, Name: parts[1]}, nil
+	if r, ok := taggableResource(strings.Split(rest, "/")); ok {
+		return r, nil
 	}
 	return invalid("names a resource type behalf cannot tag")
+}
+
+// taggableResource names the resource of an ARN's path parts, the
+// inverse of Resource.
+func taggableResource(parts []string) (storage.Resource, bool) {
+	switch {
+	case len(parts) == 4 && parts[0] == "workload-identity-directory" && parts[1] == "default" && parts[2] == "workload-identity":
+		return storage.Resource{Kind: storage.KindWorkloadIdentity, Name: parts[3]}, true
+	case len(parts) == 4 && parts[0] == "token-vault" && parts[1] == "default" &&
+		(parts[2] == string(storage.KindOAuth2Provider) || parts[2] == string(storage.KindAPIKeyProvider)):
+		return storage.Resource{Kind: storage.ResourceKind(parts[2]), Name: parts[3]}, true
+	case len(parts) == 2 && parts[0] == "token-vault":
+		return storage.Resource{Kind: storage.KindTokenVault, Name: parts[1]}, true
+	}
+	return storage.Resource{}, false
 }

@@ -195,7 +195,7 @@ func discoveryOf(t *testing.T, out types.Oauth2ProviderConfigOutput) (clientID s
 	raw, _ := json.Marshal(out)
 	var m struct {
 		Value struct {
-			ClientId       *string
+			ClientID       *string `json:"ClientId"`
 			OauthDiscovery json.RawMessage
 		}
 	}
@@ -210,7 +210,7 @@ func discoveryOf(t *testing.T, out types.Oauth2ProviderConfigOutput) (clientID s
 	case *types.Oauth2ProviderConfigOutputMemberMicrosoftOauth2ProviderConfig:
 		return aws.ToString(v.Value.ClientId), v.Value.OauthDiscovery
 	}
-	return aws.ToString(m.Value.ClientId), nil
+	return aws.ToString(m.Value.ClientID), nil
 }
 
 func TestOAuth2Providers(t *testing.T) {

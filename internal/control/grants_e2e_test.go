@@ -26,8 +26,8 @@ import (
 // reaches the provider.
 func TestProviderGrantCoversResourcesAudiencesAndParameters(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		var atIdP tokenRequests
-		issuer := startDevIdP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "agent-secret"}}}, atIdP.wrap)
+		var atIDP tokenRequests
+		issuer := startDevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "agent-secret"}}}, atIDP.wrap)
 		s := behalftest.Start(t, b, behalftest.Options{})
 		c, data, cx := s.Control(), s.Data(), ctx(t)
 		if _, err := c.CreateOauth2CredentialProvider(cx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
@@ -80,13 +80,13 @@ func TestProviderGrantCoversResourcesAudiencesAndParameters(t *testing.T) {
 		}
 		denied := func(what string, r request, mention string) {
 			t.Helper()
-			before := len(atIdP.seen())
+			before := len(atIDP.seen())
 			_, err := vend(r)
 			e := wantAPIError[*dptypes.AccessDeniedException](t, err)
 			if !strings.Contains(e.ErrorMessage(), mention) {
 				t.Errorf("%s: %q does not mention %q", what, e.ErrorMessage(), mention)
 			}
-			if n := len(atIdP.seen()); n != before {
+			if n := len(atIDP.seen()); n != before {
 				t.Errorf("%s: the provider received %d token requests", what, n-before)
 			}
 		}

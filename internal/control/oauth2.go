@@ -193,28 +193,33 @@ func checkCustom(c *wire.Checker, p string, cu *customConfigInput, secretRequire
 		}
 	}
 	if o := cu.OnBehalfOf; o != nil {
-		op := p + ".onBehalfOfTokenExchangeConfig"
-		c.Enum(op+".grantType", o.GrantType, true, "TOKEN_EXCHANGE", "JWT_AUTHORIZATION_GRANT")
-		if o.GrantType == "JWT_AUTHORIZATION_GRANT" {
-			c.Failf(op+".grantType", "JWT_AUTHORIZATION_GRANT is not supported by behalf yet; use TOKEN_EXCHANGE (RFC 8693)")
-		}
-		if te := o.TokenExchange; te != nil {
-			c.Enum(op+".tokenExchangeGrantTypeConfig.actorTokenContent", te.ActorTokenContent, true, "NONE", "M2M", "AWS_IAM_ID_TOKEN_JWT")
-			if te.ActorTokenContent != "NONE" && te.ActorTokenContent != "" {
-				c.Failf(op+".tokenExchangeGrantTypeConfig.actorTokenContent", "only NONE is supported by behalf")
-			}
-			c.Strings(op+".tokenExchangeGrantTypeConfig.actorTokenScopes", te.ActorTokenScopes, 0, 50, 1, 128, nil)
-		}
-		if len(o.AuthenticationConfig) > 0 {
-			c.Failf(op+".onBehalfOfAuthenticationConfig", "is not supported by behalf")
-		}
+		checkOnBehalfOf(c, p+".onBehalfOfTokenExchangeConfig", o)
 	}
-	dp := p + ".oauthDiscovery"
-	if cu.OAuthDiscovery == nil {
+	checkDiscovery(c, p+".oauthDiscovery", cu.OAuthDiscovery)
+}
+
+func checkOnBehalfOf(c *wire.Checker, op string, o *onBehalfOfInput) {
+	c.Enum(op+".grantType", o.GrantType, true, "TOKEN_EXCHANGE", "JWT_AUTHORIZATION_GRANT")
+	if o.GrantType == "JWT_AUTHORIZATION_GRANT" {
+		c.Failf(op+".grantType", "JWT_AUTHORIZATION_GRANT is not supported by behalf yet; use TOKEN_EXCHANGE (RFC 8693)")
+	}
+	if te := o.TokenExchange; te != nil {
+		c.Enum(op+".tokenExchangeGrantTypeConfig.actorTokenContent", te.ActorTokenContent, true, "NONE", "M2M", "AWS_IAM_ID_TOKEN_JWT")
+		if te.ActorTokenContent != "NONE" && te.ActorTokenContent != "" {
+			c.Failf(op+".tokenExchangeGrantTypeConfig.actorTokenContent", "only NONE is supported by behalf")
+		}
+		c.Strings(op+".tokenExchangeGrantTypeConfig.actorTokenScopes", te.ActorTokenScopes, 0, 50, 1, 128, nil)
+	}
+	if len(o.AuthenticationConfig) > 0 {
+		c.Failf(op+".onBehalfOfAuthenticationConfig", "is not supported by behalf")
+	}
+}
+
+func checkDiscovery(c *wire.Checker, dp string, d *oauthDiscoveryInput) {
+	if d == nil {
 		c.Failf(dp, "is required")
 		return
 	}
-	d := cu.OAuthDiscovery
 	c.OneOf(dp, d.DiscoveryURL != nil, d.Metadata != nil)
 	c.OptString(dp+".discoveryUrl", d.DiscoveryURL, 1, 2048, discoveryURLPattern)
 	if m := d.Metadata; m != nil {
@@ -248,36 +253,9 @@ func (s *Service) resolve(ctx context.Context, in *oauth2ProviderInput) (provide
 	var ri oauthvendor.ResolveInput
 	var secret *string
 	if cu := in.Config.Custom; cu != nil {
-		cfg.ClientID, secret = *cu.ClientID, cu.ClientSecret
-		if cu.ClientAuthenticationMethod != nil {
-			cfg.ClientAuthenticationMethod = *cu.ClientAuthenticationMethod
-		}
-		if o := cu.OnBehalfOf; o != nil {
-			cfg.OnBehalfOf = &provider.OnBehalfOfExchange{GrantType: o.GrantType}
-			if te := o.TokenExchange; te != nil {
-				cfg.OnBehalfOf.ActorTokenContent, cfg.OnBehalfOf.ActorTokenScopes = te.ActorTokenContent, te.ActorTokenScopes
-			}
-		}
-		if d := cu.OAuthDiscovery.DiscoveryURL; d != nil {
-			cfg.DiscoveryURL, ri.DiscoveryURL = *d, *d
-		} else {
-			m := cu.OAuthDiscovery.Metadata
-			cfg.Metadata = &provider.ConfiguredMetadata{Issuer: m.Issuer, AuthorizationEndpoint: m.AuthorizationEndpoint,
-				TokenEndpoint: m.TokenEndpoint, ResponseTypes: m.ResponseTypes, TokenEndpointAuthMethods: m.TokenEndpointAuthMethods}
-			ri.Issuer, ri.AuthorizationEndpoint, ri.TokenEndpoint = m.Issuer, m.AuthorizationEndpoint, m.TokenEndpoint
-		}
+		ri, secret = customConfig(&cfg, cu)
 	} else {
-		m := in.Config.members()[member]
-		cfg.ClientID, secret = m.ClientID, m.ClientSecret
-		deref := func(p *string) string {
-			if p == nil {
-				return ""
-			}
-			return *p
-		}
-		cfg.TenantID, cfg.Issuer = deref(m.TenantID), deref(m.Issuer)
-		cfg.AuthorizationEndpoint, cfg.TokenEndpoint = deref(m.AuthorizationEndpoint), deref(m.TokenEndpoint)
-		ri = oauthvendor.ResolveInput{TenantID: cfg.TenantID, Issuer: cfg.Issuer, AuthorizationEndpoint: cfg.AuthorizationEndpoint, TokenEndpoint: cfg.TokenEndpoint}
+		ri, secret = vendorConfig(&cfg, in.Config.members()[member])
 	}
 
 	ep, err := v.Resolve(ri)
@@ -307,6 +285,46 @@ func (s *Service) resolve(ctx context.Context, in *oauth2ProviderInput) (provide
 	}
 	cfg.Resolved = r
 	return cfg, secret, nil
+}
+
+// customConfig fills cfg from a custom provider's configuration and
+// returns what its endpoints are resolved from, and its client secret.
+func customConfig(cfg *provider.OAuth2, cu *customConfigInput) (ri oauthvendor.ResolveInput, secret *string) {
+	cfg.ClientID, secret = *cu.ClientID, cu.ClientSecret
+	if cu.ClientAuthenticationMethod != nil {
+		cfg.ClientAuthenticationMethod = *cu.ClientAuthenticationMethod
+	}
+	if o := cu.OnBehalfOf; o != nil {
+		cfg.OnBehalfOf = &provider.OnBehalfOfExchange{GrantType: o.GrantType}
+		if te := o.TokenExchange; te != nil {
+			cfg.OnBehalfOf.ActorTokenContent, cfg.OnBehalfOf.ActorTokenScopes = te.ActorTokenContent, te.ActorTokenScopes
+		}
+	}
+	if d := cu.OAuthDiscovery.DiscoveryURL; d != nil {
+		cfg.DiscoveryURL, ri.DiscoveryURL = *d, *d
+		return ri, secret
+	}
+	m := cu.OAuthDiscovery.Metadata
+	cfg.Metadata = &provider.ConfiguredMetadata{Issuer: m.Issuer, AuthorizationEndpoint: m.AuthorizationEndpoint,
+		TokenEndpoint: m.TokenEndpoint, ResponseTypes: m.ResponseTypes, TokenEndpointAuthMethods: m.TokenEndpointAuthMethods}
+	ri.Issuer, ri.AuthorizationEndpoint, ri.TokenEndpoint = m.Issuer, m.AuthorizationEndpoint, m.TokenEndpoint
+	return ri, secret
+}
+
+// vendorConfig fills cfg from a built-in vendor's configuration member and
+// returns what its endpoints are resolved from, and its client secret.
+func vendorConfig(cfg *provider.OAuth2, m *vendorConfigInput) (ri oauthvendor.ResolveInput, secret *string) {
+	deref := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	cfg.ClientID, secret = m.ClientID, m.ClientSecret
+	cfg.TenantID, cfg.Issuer = deref(m.TenantID), deref(m.Issuer)
+	cfg.AuthorizationEndpoint, cfg.TokenEndpoint = deref(m.AuthorizationEndpoint), deref(m.TokenEndpoint)
+	ri = oauthvendor.ResolveInput{TenantID: cfg.TenantID, Issuer: cfg.Issuer, AuthorizationEndpoint: cfg.AuthorizationEndpoint, TokenEndpoint: cfg.TokenEndpoint}
+	return ri, secret
 }
 
 // mergeDiscovered fills what the configuration left unset from a discovery

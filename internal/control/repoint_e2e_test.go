@@ -56,7 +56,7 @@ func TestUpdateOAuth2ProviderRepoint(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		idpA := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "secret-a"}}})
 		var atB tokenRequests
-		idpBServer := startDevIdP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "secret-b"}}}, atB.wrap)
+		idpBServer := startDevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "secret-b"}}}, atB.wrap)
 		s := behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) { f.Development = true }})
 		c, data, cx := s.Control(), s.Data(), ctx(t)
 		returnURL := s.URL + "/dev/complete"
@@ -107,8 +107,8 @@ func TestUpdateOAuth2ProviderRepoint(t *testing.T) {
 		if err != nil || out.AuthorizationUrl == nil {
 			t.Fatalf("alice's first request: %+v, %v", out, err)
 		}
-		if res, page := behalftest.Consent(t, *out.AuthorizationUrl, "alice", true); res.StatusCode != http.StatusOK {
-			t.Fatalf("consent: %d %s", res.StatusCode, page)
+		if status, page := behalftest.Consent(t, *out.AuthorizationUrl, "alice", true); status != http.StatusOK {
+			t.Fatalf("consent: %d %s", status, page)
 		}
 		if out, err = request("alice", out.SessionUri); err != nil || out.AccessToken == nil {
 			t.Fatalf("alice after consent: %+v, %v", out, err)
@@ -155,8 +155,8 @@ func TestUpdateOAuth2ProviderRepoint(t *testing.T) {
 		}
 		_, err = request("bob", bob.SessionUri)
 		wantAPIError[*dptypes.ResourceNotFoundException](t, err)
-		if res, page := behalftest.Consent(t, *out.AuthorizationUrl, "alice", true); res.StatusCode != http.StatusOK {
-			t.Fatalf("consent at B: %d %s", res.StatusCode, page)
+		if status, page := behalftest.Consent(t, *out.AuthorizationUrl, "alice", true); status != http.StatusOK {
+			t.Fatalf("consent at B: %d %s", status, page)
 		}
 		wantToken("after consent at B", "alice")
 		for _, secret := range atB.seen() {
@@ -170,9 +170,9 @@ func TestUpdateOAuth2ProviderRepoint(t *testing.T) {
 	})
 }
 
-// startDevIdP runs a dev IdP on loopback whose routes go through wrap, and
+// startDevIDP runs a dev IdP on loopback whose routes go through wrap, and
 // returns its issuer.
-func startDevIdP(t *testing.T, opts devidp.Options, wrap func(http.Handler) http.Handler) string {
+func startDevIDP(t *testing.T, opts devidp.Options, wrap func(http.Handler) http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

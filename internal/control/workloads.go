@@ -18,7 +18,7 @@ import (
 // limit, but an unbounded list is a storage hazard.
 const maxReturnURLs = 50
 
-// Any, alone in an allow-list, removes the restriction.
+// Any is the allow-list entry that, alone, removes the restriction.
 const Any = "*"
 
 // accessPolicy holds behalf's extension members of a workload identity:
@@ -232,7 +232,7 @@ func (s *Service) createWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 	c.Audit.Workload = in.Name
 	now := s.Now()
 	w := storage.WorkloadIdentity{Name: in.Name, AllowedReturnURLs: in.ReturnURLs, CreatedAt: now, UpdatedAt: now}
-	in.accessPolicy.apply(&w)
+	in.apply(&w)
 	if err := c.Change(s.store).CreateWorkloadIdentity(ctx, w, in.Tags); err != nil {
 		return nil, wire.StorageError(err, "workload identity", in.Name)
 	}
@@ -268,7 +268,7 @@ func (s *Service) updateWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 	if in.ReturnURLs != nil {
 		checkReturnURLs(&check, *in.ReturnURLs)
 	}
-	in.accessPolicy.validate(&check, s.cfg.InboundAuthorizers)
+	in.validate(&check, s.cfg.InboundAuthorizers)
 	if err := check.Err(); err != nil {
 		return nil, err // a refused name is not recorded
 	}
@@ -278,7 +278,7 @@ func (s *Service) updateWorkloadIdentity(ctx context.Context, c *wire.Call, in *
 		if in.ReturnURLs != nil {
 			w.AllowedReturnURLs = *in.ReturnURLs
 		}
-		in.accessPolicy.apply(&w)
+		in.apply(&w)
 		return w, nil
 	})
 	if err != nil {

@@ -88,17 +88,17 @@ func TestAuditTrail(t *testing.T) {
 		alice := aws.ToString(userOut.WorkloadAccessToken)
 		secrets = append(secrets, alice, aws.ToString(jwtOut.WorkloadAccessToken))
 
-		keyOut, err := getAPIKey(rt1, cx, alice, apiKeyProvider)
+		keyOut, err := getAPIKey(cx, rt1, alice, apiKeyProvider)
 		if err != nil {
 			t.Fatal(err)
 		}
 		expect(keyOut.ResultMetadata, nil, auditRecord{Principal: p1.ID, Operation: "GetResourceApiKey", Workload: workloadW1, User: "id:alice", Provider: apiKeyProvider})
 
-		_, err = getAPIKey(rt1, cx, alice, apiKey2)
+		_, err = getAPIKey(cx, rt1, alice, apiKey2)
 		expect(middleware.Metadata{}, err, auditRecord{Principal: p1.ID, Operation: "GetResourceApiKey", Workload: workloadW1, User: "id:alice", Provider: apiKey2,
 			Outcome: "failure", ErrorType: "AccessDeniedException"})
 
-		m2mOut, err := getM2M(rt1, cx, alice, m2mProvider, "profile")
+		m2mOut, err := getM2M(cx, rt1, alice, m2mProvider, "profile")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,12 +106,12 @@ func TestAuditTrail(t *testing.T) {
 		expect(m2mOut.ResultMetadata, nil, auditRecord{Principal: p1.ID, Operation: "GetResourceOauth2Token", Workload: workloadW1, User: "id:alice",
 			Provider: m2mProvider, Scopes: []string{"profile"}, Flow: "M2M"})
 
-		_, err = getM2M(rt1, cx, alice, m2mProvider, "email")
+		_, err = getM2M(cx, rt1, alice, m2mProvider, "email")
 		expect(middleware.Metadata{}, err, auditRecord{Principal: p1.ID, Operation: "GetResourceOauth2Token", Workload: workloadW1, User: "id:alice",
 			Provider: m2mProvider, Scopes: []string{"email"}, Flow: "M2M", Outcome: "failure", ErrorType: "AccessDeniedException"})
 
 		tampered := alice[:len(alice)-10] + "AAAAAAAAAA"
-		_, err = getM2M(rt1, cx, tampered, m2mProvider, "profile")
+		_, err = getM2M(cx, rt1, tampered, m2mProvider, "profile")
 		expect(middleware.Metadata{}, err, auditRecord{Principal: p1.ID, Operation: "GetResourceOauth2Token",
 			Provider: m2mProvider, Scopes: []string{"profile"}, Flow: "M2M", Outcome: "failure", ErrorType: "UnauthorizedException"})
 
@@ -126,7 +126,7 @@ func TestAuditTrail(t *testing.T) {
 		}
 		expect(bobOut.ResultMetadata, nil, auditRecord{Principal: p2.ID, Operation: "GetWorkloadAccessTokenForUserId", Workload: workloadW2, User: "id:bob"})
 		secrets = append(secrets, aws.ToString(bobOut.WorkloadAccessToken))
-		key2Out, err := getAPIKey(rt2, cx, aws.ToString(bobOut.WorkloadAccessToken), apiKey2)
+		key2Out, err := getAPIKey(cx, rt2, aws.ToString(bobOut.WorkloadAccessToken), apiKey2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -358,14 +358,14 @@ func TestNoCredentialWithoutAuditRecord(t *testing.T) {
 				return "", err
 			},
 			"GetResourceApiKey": func() (string, error) {
-				out, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider)
+				out, err := getAPIKey(ctx(t), w.rt, token, apiKeyProvider)
 				if out != nil {
 					return aws.ToString(out.ApiKey), err
 				}
 				return "", err
 			},
 			"GetResourceOauth2Token": func() (string, error) {
-				out, err := getM2M(w.rt, ctx(t), token, m2mProvider, "profile")
+				out, err := getM2M(ctx(t), w.rt, token, m2mProvider, "profile")
 				if out != nil {
 					return aws.ToString(out.AccessToken), err
 				}

@@ -45,7 +45,7 @@ func TestE2EWorkloadAccessTokens(t *testing.T) {
 			mint     func() string
 			wantUser string
 		}{
-			{"ForJWT with a Dex ID token", func() string { return mintForJWT(t, w.rt, workloadW1, idToken) },
+			{"ForJWT with a Dex ID token", func() string { return mintForJWT(t, w.rt, idToken) },
 				wat.UserFromJWT(w.dex.Issuer, dextest.PasswordSubject)},
 			{"ForUserId", func() string { return mintForUser(t, w.rt, workloadW1, "alice") }, "id:alice"},
 			{"for the workload alone", func() string { return mintPlain(t, w.rt, workloadW1) }, ""},
@@ -63,7 +63,7 @@ func TestE2EWorkloadAccessTokens(t *testing.T) {
 					t.Errorf("lifetime %ds, want the default 900s", life)
 				}
 
-				out, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider)
+				out, err := getAPIKey(ctx(t), w.rt, token, apiKeyProvider)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -106,11 +106,11 @@ func TestE2EM2MToken(t *testing.T) {
 		token := mintPlain(t, w.rt, workloadW1)
 		before := w.dex.TokenRequests("client_credentials")
 
-		bare, err := getM2M(w.rt, ctx(t), token, m2mProvider)
+		bare, err := getM2M(ctx(t), w.rt, token, m2mProvider)
 		if err != nil {
 			t.Fatal(err)
 		}
-		withProfile, err := getM2M(w.rt, ctx(t), token, m2mProvider, "profile")
+		withProfile, err := getM2M(ctx(t), w.rt, token, m2mProvider, "profile")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func TestE2EM2MToken(t *testing.T) {
 		// whatever the scopes' order or repetition.
 		mid := w.dex.TokenRequests("client_credentials")
 		for _, scopes := range [][]string{{"profile"}, {"profile", "profile"}, nil} {
-			out, err := getM2M(w.rt, ctx(t), token, m2mProvider, scopes...)
+			out, err := getM2M(ctx(t), w.rt, token, m2mProvider, scopes...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +167,7 @@ func TestE2EM2MToken(t *testing.T) {
 		}
 		// Another workload access token for the same workload (here bound to
 		// a user) shares the workload's cache entry.
-		if out, err := getM2M(w.rt, ctx(t), mintForUser(t, w.rt, workloadW1, "alice"), m2mProvider, "profile"); err != nil || aws.ToString(out.AccessToken) != aws.ToString(withProfile.AccessToken) {
+		if out, err := getM2M(ctx(t), w.rt, mintForUser(t, w.rt, workloadW1, "alice"), m2mProvider, "profile"); err != nil || aws.ToString(out.AccessToken) != aws.ToString(withProfile.AccessToken) {
 			t.Errorf("other token of the same workload: %v", err)
 		}
 		if got := w.dex.TokenRequests("client_credentials"); got != mid {
@@ -177,7 +177,7 @@ func TestE2EM2MToken(t *testing.T) {
 		// Another workload has its own entry.
 		createWorkload(t, w.s, workloadW2, map[string]any{"allowedCredentialProviders": grants(m2mProvider)})
 		admin := w.s.Data()
-		other, err := getM2M(admin, ctx(t), mintPlain(t, admin, workloadW2), m2mProvider, "profile")
+		other, err := getM2M(ctx(t), admin, mintPlain(t, admin, workloadW2), m2mProvider, "profile")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +246,7 @@ func TestE2EM2MConcurrentColdCache(t *testing.T) {
 		cx := ctx(t)
 		for i := range callers {
 			wg.Go(func() {
-				out, err := getM2M(client, cx, token, m2mProvider, "profile")
+				out, err := getM2M(cx, client, token, m2mProvider, "profile")
 				errs[i] = err
 				if err == nil {
 					tokens[i] = aws.ToString(out.AccessToken)
@@ -394,7 +394,7 @@ func TestE2EM2MRequestParameters(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		post, err := getM2M(w.rt, ctx(t), token, postProvider, "profile")
+		post, err := getM2M(ctx(t), w.rt, token, postProvider, "profile")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,7 +428,7 @@ func TestE2EM2MUpstreamErrors(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		w := newWorld(t, b, worldOptions{})
 		token := mintPlain(t, w.rt, workloadW1)
-		if _, err := getM2M(w.rt, ctx(t), token, m2mProvider); err != nil {
+		if _, err := getM2M(ctx(t), w.rt, token, m2mProvider); err != nil {
 			t.Fatal(err) // cached with the right secret
 		}
 
@@ -449,7 +449,7 @@ func TestE2EM2MUpstreamErrors(t *testing.T) {
 			}
 		}
 		update(wrongSecret)
-		_, err := getM2M(w.rt, ctx(t), token, m2mProvider)
+		_, err := getM2M(ctx(t), w.rt, token, m2mProvider)
 		ade := wantAPIError[*types.AccessDeniedException](t, err)
 		msg := aws.ToString(ade.Message)
 		for _, want := range []string{m2mProvider, "invalid_client", dexErr.Description} {
@@ -467,14 +467,14 @@ func TestE2EM2MUpstreamErrors(t *testing.T) {
 		// ValidationException quoting it (Dex refuses offline_access for
 		// client credentials with invalid_scope).
 		update(m2mClientSecret)
-		_, err = getM2M(w.rt, ctx(t), token, m2mProvider, "offline_access")
+		_, err = getM2M(ctx(t), w.rt, token, m2mProvider, "offline_access")
 		ve := wantAPIError[*types.ValidationException](t, err)
 		if msg := aws.ToString(ve.Message); !strings.Contains(msg, "invalid_scope") {
 			t.Errorf("message %q does not quote invalid_scope", msg)
 		}
 
 		// Fixed again: a fresh token (the update dropped the cache).
-		if _, err := getM2M(w.rt, ctx(t), token, m2mProvider); err != nil {
+		if _, err := getM2M(ctx(t), w.rt, token, m2mProvider); err != nil {
 			t.Fatalf("after restoring the secret: %v", err)
 		}
 
@@ -558,7 +558,7 @@ func TestE2EM2MTimeout(t *testing.T) {
 		})
 
 		start := time.Now()
-		_, err := getM2M(w.rt, ctx(t), token, m2mProvider)
+		_, err := getM2M(ctx(t), w.rt, token, m2mProvider)
 		elapsed := time.Since(start)
 		ise := wantAPIError[*types.InternalServerException](t, err)
 		if elapsed < 900*time.Millisecond || elapsed > 3*time.Second {
@@ -578,7 +578,7 @@ func TestE2EM2MTimeout(t *testing.T) {
 
 		w.dex.SetTokenFault(nil)
 		before := w.dex.TokenRequests("client_credentials")
-		if _, err := getM2M(w.rt, ctx(t), token, m2mProvider); err != nil {
+		if _, err := getM2M(ctx(t), w.rt, token, m2mProvider); err != nil {
 			t.Fatal(err)
 		}
 		if w.dex.TokenRequests("client_credentials") != before+1 {
@@ -596,16 +596,16 @@ func TestE2EM2MCacheRefreshesBeforeExpiry(t *testing.T) {
 		clock := testclock.Running()
 		w := newWorld(t, b, worldOptions{dex: dextest.Options{IDTokensValidFor: 10 * time.Minute}, now: clock.Now})
 		token := mintPlain(t, w.rt, workloadW1)
-		first, err := getM2M(w.rt, ctx(t), token, m2mProvider)
+		first, err := getM2M(ctx(t), w.rt, token, m2mProvider)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := w.dex.TokenRequests("client_credentials")
-		if again, err := getM2M(w.rt, ctx(t), token, m2mProvider); err != nil || aws.ToString(again.AccessToken) != aws.ToString(first.AccessToken) || w.dex.TokenRequests("client_credentials") != n {
+		if again, err := getM2M(ctx(t), w.rt, token, m2mProvider); err != nil || aws.ToString(again.AccessToken) != aws.ToString(first.AccessToken) || w.dex.TokenRequests("client_credentials") != n {
 			t.Fatalf("not served from the cache: %v", err)
 		}
 		clock.Advance(10*time.Minute - 30*time.Second)
-		later, err := getM2M(w.rt, ctx(t), token, m2mProvider)
+		later, err := getM2M(ctx(t), w.rt, token, m2mProvider)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -626,16 +626,16 @@ func TestE2EWATNeverOutlivesUserJWT(t *testing.T) {
 		idToken := w.dex.PasswordLogin(t, userClientID, userClientSecret).IDToken
 		exp := int64(jwtClaims(t, idToken)["exp"].(float64))
 
-		token := mintForJWT(t, w.rt, workloadW1, idToken)
+		token := mintForJWT(t, w.rt, idToken)
 		if c := openWAT(t, w.s, token); c.Expiry != exp {
 			t.Errorf("token expires at %d, the JWT at %d", c.Expiry, exp)
 		}
-		if _, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider); err != nil {
+		if _, err := getAPIKey(ctx(t), w.rt, token, apiKeyProvider); err != nil {
 			t.Fatalf("before the JWT expires: %v", err)
 		}
 
 		clock.AdvanceTo(time.Unix(exp, 0).Add(time.Second))
-		out, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider)
+		out, err := getAPIKey(ctx(t), w.rt, token, apiKeyProvider)
 		ue := wantAPIError[*types.UnauthorizedException](t, err)
 		if out != nil || !strings.Contains(aws.ToString(ue.Message), "expired") {
 			t.Errorf("after the JWT expired: %v", err)
@@ -658,11 +658,11 @@ func TestE2EChangesTakeEffectAtOnce(t *testing.T) {
 		w := newWorld(t, b, worldOptions{})
 		ctl := w.s.Control()
 		idToken := w.dex.PasswordLogin(t, userClientID, userClientSecret).IDToken
-		token := mintForJWT(t, w.rt, workloadW1, idToken)
-		if _, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider); err != nil {
+		token := mintForJWT(t, w.rt, idToken)
+		if _, err := getAPIKey(ctx(t), w.rt, token, apiKeyProvider); err != nil {
 			t.Fatal(err) // warms the caches
 		}
-		if _, err := getM2M(w.rt, ctx(t), token, m2mProvider); err != nil {
+		if _, err := getM2M(ctx(t), w.rt, token, m2mProvider); err != nil {
 			t.Fatal(err)
 		}
 		updateW1 := func(policy map[string]any) {
@@ -680,7 +680,7 @@ func TestE2EChangesTakeEffectAtOnce(t *testing.T) {
 				Name: aws.String(apiKeyProvider), ApiKey: aws.String(rotated)}); err != nil {
 				t.Fatal(err)
 			}
-			out, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider)
+			out, err := getAPIKey(ctx(t), w.rt, token, apiKeyProvider)
 			if err != nil || aws.ToString(out.ApiKey) != rotated {
 				t.Errorf("after rotation: %v, the old key still served: %v", err, out != nil && aws.ToString(out.ApiKey) == apiKeyValue)
 			}
@@ -688,16 +688,16 @@ func TestE2EChangesTakeEffectAtOnce(t *testing.T) {
 
 		t.Run("provider removed from the allow-list", func(t *testing.T) {
 			updateW1(map[string]any{"allowedCredentialProviders": grants(m2mProvider)})
-			out, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider)
+			out, err := getAPIKey(ctx(t), w.rt, token, apiKeyProvider)
 			wantAPIError[*types.AccessDeniedException](t, err)
 			if out != nil {
 				t.Error("an API key was returned")
 			}
 			updateW1(map[string]any{"allowedCredentialProviders": grants(m2mProvider + "=email")})
-			_, err = getM2M(w.rt, ctx(t), token, m2mProvider, "profile")
+			_, err = getM2M(ctx(t), w.rt, token, m2mProvider, "profile")
 			wantAPIError[*types.AccessDeniedException](t, err)
 			updateW1(map[string]any{"allowedCredentialProviders": grants(apiKeyProvider, m2mProvider)})
-			if _, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider); err != nil {
+			if _, err := getAPIKey(ctx(t), w.rt, token, apiKeyProvider); err != nil {
 				t.Errorf("provider allowed again: %v", err)
 			}
 		})
@@ -708,7 +708,7 @@ func TestE2EChangesTakeEffectAtOnce(t *testing.T) {
 				WorkloadName: aws.String(workloadW1), UserToken: aws.String(idToken)})
 			wantAPIError[*types.AccessDeniedException](t, err)
 			updateW1(map[string]any{"allowedInboundAuthorizers": []string{"*"}})
-			mintForJWT(t, w.rt, workloadW1, idToken)
+			mintForJWT(t, w.rt, idToken)
 		})
 
 		t.Run("provider deleted", func(t *testing.T) {
@@ -716,7 +716,7 @@ func TestE2EChangesTakeEffectAtOnce(t *testing.T) {
 				Name: aws.String(apiKeyProvider)}); err != nil {
 				t.Fatal(err)
 			}
-			out, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider)
+			out, err := getAPIKey(ctx(t), w.rt, token, apiKeyProvider)
 			wantAPIError[*types.ResourceNotFoundException](t, err)
 			if out != nil {
 				t.Error("the deleted provider's key was returned")
@@ -725,7 +725,7 @@ func TestE2EChangesTakeEffectAtOnce(t *testing.T) {
 				Name: aws.String(m2mProvider)}); err != nil {
 				t.Fatal(err)
 			}
-			m2m, err := getM2M(w.rt, ctx(t), token, m2mProvider)
+			m2m, err := getM2M(ctx(t), w.rt, token, m2mProvider)
 			wantAPIError[*types.ResourceNotFoundException](t, err)
 			if m2m != nil {
 				t.Error("the deleted provider's cached token was returned")
@@ -737,7 +737,7 @@ func TestE2EChangesTakeEffectAtOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			createAPIKeyProvider(t, w.s, apiKeyProvider, apiKeyValue)
-			_, err := getAPIKey(w.rt, ctx(t), token, apiKeyProvider)
+			_, err := getAPIKey(ctx(t), w.rt, token, apiKeyProvider)
 			wantAPIError[*types.AccessDeniedException](t, err)
 			_, err = w.rt.GetWorkloadAccessToken(ctx(t), &bedrockagentcore.GetWorkloadAccessTokenInput{WorkloadName: aws.String(workloadW1)})
 			wantAPIError[*types.ResourceNotFoundException](t, err)

@@ -102,7 +102,7 @@ func TestFederationCompletionBindsNothingWithoutRecord(t *testing.T) {
 		allow := refuseAuditRecords(t, fw.s, b)
 
 		wantAPIError[*types.InternalServerException](t, fw.complete(t, s.uri, asUserID("alice")))
-		if _, err := fw.connection(t, workloadW1, "id:alice"); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := fw.connection(t, "id:alice"); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("connection after a completion without its record: %v, want none", err)
 		}
 		if st := fw.storedSession(t, s.uri).Status; st != storage.SessionAuthorized {
@@ -113,7 +113,7 @@ func TestFederationCompletionBindsNothingWithoutRecord(t *testing.T) {
 		if err := fw.complete(t, s.uri, asUserID("alice")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fw.connection(t, workloadW1, "id:alice"); err != nil {
+		if _, err := fw.connection(t, "id:alice"); err != nil {
 			t.Fatalf("connection after the completion: %v", err)
 		}
 
@@ -163,8 +163,8 @@ func TestFederationRefreshStoresNothingWithoutRecord(t *testing.T) {
 		fw := newFedWorld(t, b, fedOptions{})
 		alice := mintForUser(t, fw.rt, workloadW1, "alice")
 		fw.connect(t, alice, asUserID("alice"))
-		fw.expire(t, workloadW1, "id:alice")
-		before, err := fw.connection(t, workloadW1, "id:alice")
+		fw.expire(t, "id:alice")
+		before, err := fw.connection(t, "id:alice")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestFederationRefreshStoresNothingWithoutRecord(t *testing.T) {
 		if n := len(fw.tokens.grant("refresh_token")); n != 1 {
 			t.Fatalf("%d refreshes at the provider, want 1", n)
 		}
-		after, err := fw.connection(t, workloadW1, "id:alice")
+		after, err := fw.connection(t, "id:alice")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,13 +195,13 @@ func TestFederationRevokeDeletesNothingWithoutRecord(t *testing.T) {
 
 		target := map[string]any{"provider": fedProvider, "workload": workloadW1, "user": "id:alice"}
 		do(t, fw.s, "/behalf/RevokeConnection", target, http.StatusInternalServerError)
-		if _, err := fw.connection(t, workloadW1, "id:alice"); err != nil {
+		if _, err := fw.connection(t, "id:alice"); err != nil {
 			t.Fatalf("connection after a revocation without its record: %v", err)
 		}
 
 		allow()
 		do(t, fw.s, "/behalf/RevokeConnection", target, http.StatusOK)
-		if _, err := fw.connection(t, workloadW1, "id:alice"); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := fw.connection(t, "id:alice"); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("connection after the revocation: %v", err)
 		}
 	})

@@ -35,7 +35,7 @@ func TestFederationAudit(t *testing.T) {
 		never.add("ID token", fw.aliceJWT)
 
 		// Alice (a JWT user): the whole flow, then a refresh.
-		alice := mintForJWT(t, fw.rt, workloadW1, fw.aliceJWT)
+		alice := mintForJWT(t, fw.rt, fw.aliceJWT)
 		notShown.add("workload access token", alice)
 		s := fw.start(t, fedInput(alice, func(in *oauth2Input) { in.CustomState = aws.String(customState) }))
 		toCallback := fw.dex.Authorize(t, s.authURL)
@@ -49,7 +49,7 @@ func TestFederationAudit(t *testing.T) {
 			t.Fatal(err)
 		}
 		first := fw.token(t, fedInput(alice, withSession(s.uri)))
-		fw.expire(t, workloadW1, fw.aliceJWTUser)
+		fw.expire(t, fw.aliceJWTUser)
 		out, err := fw.data.GetResourceOauth2Token(ctx(t), fedInput(alice))
 		if err != nil || out.AccessToken == nil {
 			t.Fatalf("refresh: %v", err)

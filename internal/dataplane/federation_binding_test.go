@@ -54,7 +54,7 @@ func TestFederationBindingWrongUser(t *testing.T) {
 				"a user token":           asUserToken(fw.aliceJWT),
 				"the user key as userId": asUserID("id:alice"),
 			}},
-			{"JWT session", mintForJWT(t, fw.rt, workloadW1, fw.aliceJWT), asUserToken(fw.aliceJWT), map[string]types.UserIdentifier{
+			{"JWT session", mintForJWT(t, fw.rt, fw.aliceJWT), asUserToken(fw.aliceJWT), map[string]types.UserIdentifier{
 				"another user's token":       asUserToken(otherJWT),
 				"the JWT's sub as userId":    asUserID(dextest.PasswordSubject),
 				"the JWT user key as userId": asUserID(fw.aliceJWTUser),
@@ -158,12 +158,12 @@ func TestFederationSessionSingleUse(t *testing.T) {
 			t.Fatal(err)
 		}
 		first := fw.token(t, fedInput(alice))
-		conn, _ := fw.connection(t, workloadW1, "id:alice")
+		conn, _ := fw.connection(t, "id:alice")
 		for _, who := range []types.UserIdentifier{asUserID("alice"), asUserID("mallory")} {
 			wantAccessDenied(t, fw.complete(t, s.uri, who), "already used")
 		}
 		wantHTMLPage(t, fedBrowse(t, toCallback.String()), http.StatusConflict, "already used")
-		if again, _ := fw.connection(t, workloadW1, "id:alice"); again.Version != conn.Version {
+		if again, _ := fw.connection(t, "id:alice"); again.Version != conn.Version {
 			t.Error("a second completion changed the connection")
 		}
 		if fw.token(t, fedInput(alice, withSession(s.uri))) != first {
@@ -203,7 +203,7 @@ func TestFederationSessionExpiry(t *testing.T) {
 		if len(fw.tokens.grant("authorization_code")) != exchanges {
 			t.Error("the callback of an expired session exchanged its code")
 		}
-		if _, err := fw.connection(t, workloadW1, "id:alice"); err == nil {
+		if _, err := fw.connection(t, "id:alice"); err == nil {
 			t.Error("an expired session left a connection")
 		}
 		// A new session works.
@@ -264,7 +264,7 @@ func TestFederationCompletionRefused(t *testing.T) {
 		})
 
 		t.Run("user token of an authorizer the workload does not allow", func(t *testing.T) {
-			jwtWAT := mintForJWT(t, fw.rt, workloadW1, fw.aliceJWT)
+			jwtWAT := mintForJWT(t, fw.rt, fw.aliceJWT)
 			s := fw.start(t, fedInput(jwtWAT))
 			fw.consentOK(t, s)
 			// A token of the partner authorizer, which W1 does not allow.
@@ -333,7 +333,7 @@ func TestFederationTamperedSessionRow(t *testing.T) {
 				t.Error("after the session row was re-pointed at Mallory, Mallory completed it and got Alice's token: " +
 					"a session's sealed tokens are bound to the session id only, not to its user, workload and provider")
 			}
-			if conn, err := fw.connection(t, workloadW1, "id:mallory"); err == nil {
+			if conn, err := fw.connection(t, "id:mallory"); err == nil {
 				t.Errorf("a connection for Mallory exists (%s)", conn.Status)
 			}
 		})

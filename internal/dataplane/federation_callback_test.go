@@ -197,8 +197,8 @@ func TestFederationCallbackTwiceAtOnce(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		const provider = "devidp"
 		fw := newFedWorld(t, b, fedOptions{extraProviders: []string{provider}})
-		d := startDevIdP(t)
-		providerID, devInput := fw.addDevIdP(t, d, provider)
+		d := startDevIDP(t)
+		providerID, devInput := fw.addDevIDP(t, d, provider)
 
 		var exchanges atomic.Int32
 		arrived, release := make(chan struct{}), make(chan struct{})

@@ -56,7 +56,7 @@ func TestFederationDevelopmentPage(t *testing.T) {
 		})
 
 		t.Run("JWT user session", func(t *testing.T) {
-			token := mintForJWT(t, fw.rt, workloadW1, fw.aliceJWT)
+			token := mintForJWT(t, fw.rt, fw.aliceJWT)
 			s := fw.start(t, fedInput(token, toDev))
 			p := fedBrowse(t, fw.consentOK(t, s).String())
 			wantHTMLPage(t, p, http.StatusForbidden, "GetWorkloadAccessTokenForUserId")

@@ -44,7 +44,7 @@ func TestFederationFlow(t *testing.T) {
 			user string
 		}{
 			{"ForUserId", func() string { return mintForUser(t, fw.rt, workloadW1, "alice") }, asUserID("alice"), "id:alice"},
-			{"ForJWT", func() string { return mintForJWT(t, fw.rt, workloadW1, fw.aliceJWT) }, asUserToken(fw.aliceJWT), fw.aliceJWTUser},
+			{"ForJWT", func() string { return mintForJWT(t, fw.rt, fw.aliceJWT) }, asUserToken(fw.aliceJWT), fw.aliceJWTUser},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				token := tc.mint()
@@ -147,7 +147,7 @@ func TestFederationFlow(t *testing.T) {
 				if out.SessionStatus != types.SessionStatusInProgress || out.AccessToken != nil {
 					t.Errorf("poll before binding: status %q, token %v", out.SessionStatus, out.AccessToken != nil)
 				}
-				if _, err := fw.connection(t, workloadW1, tc.user); err == nil {
+				if _, err := fw.connection(t, tc.user); err == nil {
 					t.Error("a connection exists before binding")
 				}
 				if st := fw.storedSession(t, s.uri).Status; st != storage.SessionAuthorized {
@@ -161,7 +161,7 @@ func TestFederationFlow(t *testing.T) {
 				if sub := verifyAccessToken(t, fw.dex, fedClientID, tok)["sub"]; sub != dextest.CallbackSubject {
 					t.Errorf("token sub %v, want Dex's browser user %s", sub, dextest.CallbackSubject)
 				}
-				conn, err := fw.connection(t, workloadW1, tc.user)
+				conn, err := fw.connection(t, tc.user)
 				if err != nil || conn.Status != storage.ConnectionActive {
 					t.Fatalf("connection after binding: %+v %v", conn.Status, err)
 				}
@@ -204,7 +204,7 @@ func TestFederationFlow(t *testing.T) {
 				if err := fw.complete(t, s3.uri, tc.who); err != nil {
 					t.Fatal(err)
 				}
-				if renewed, _ := fw.connection(t, workloadW1, tc.user); renewed.Version <= conn.Version {
+				if renewed, _ := fw.connection(t, tc.user); renewed.Version <= conn.Version {
 					t.Errorf("connection version %d after a new consent, was %d", renewed.Version, conn.Version)
 				}
 				fw.token(t, fedInput(token, params))

@@ -35,7 +35,7 @@ func TestFederationCorruptConnectionDetails(t *testing.T) {
 			token := mintForUser(t, fw.rt, workloadW1, tc.user)
 			fw.connect(t, token, asUserID(tc.user))
 			if tc.due {
-				fw.expire(t, workloadW1, "id:"+tc.user)
+				fw.expire(t, "id:"+tc.user)
 			}
 			corrupt("id:" + tc.user)
 			refreshes := len(fw.tokens.grant("refresh_token"))

@@ -270,14 +270,14 @@ func (fw *fedWorld) complete(t *testing.T, uri string, who types.UserIdentifier)
 }
 
 // connect runs the whole flow for a user and returns the access token.
-func (fw *fedWorld) connect(t *testing.T, token string, who types.UserIdentifier, mods ...func(*oauth2Input)) string {
+func (fw *fedWorld) connect(t *testing.T, token string, who types.UserIdentifier) string {
 	t.Helper()
-	s := fw.start(t, fedInput(token, mods...))
+	s := fw.start(t, fedInput(token))
 	fw.consentOK(t, s)
 	if err := fw.complete(t, s.uri, who); err != nil {
 		t.Fatalf("CompleteResourceTokenAuth: %v", err)
 	}
-	return fw.token(t, fedInput(token, append(mods, withSession(s.uri))...))
+	return fw.token(t, fedInput(token, withSession(s.uri)))
 }
 
 func asUserID(id string) types.UserIdentifier { return &types.UserIdentifierMemberUserId{Value: id} }
@@ -305,10 +305,10 @@ func (fw *fedWorld) callbackSubjectJWT(t *testing.T) string {
 	return idToken
 }
 
-// connection reads a connection from storage.
-func (fw *fedWorld) connection(t *testing.T, workload, user string) (storage.Connection, error) {
+// connection reads a user's connection for workload W1 from storage.
+func (fw *fedWorld) connection(t *testing.T, user string) (storage.Connection, error) {
 	t.Helper()
-	return fw.s.Server.Store().GetConnection(ctx(t), storage.ConnectionKey{ProviderID: fw.providerID, Workload: workload, User: user})
+	return fw.s.Server.Store().GetConnection(ctx(t), storage.ConnectionKey{ProviderID: fw.providerID, Workload: workloadW1, User: user})
 }
 
 func (fw *fedWorld) storedSession(t *testing.T, uri string) storage.OAuthSession {
@@ -493,7 +493,7 @@ func wantHTMLPage(t *testing.T, p fedPage, status int, phrases ...string) {
 func dumpTable(t *testing.T, s *behalftest.Server, table string) []byte {
 	t.Helper()
 	db, _ := rawDB(t, s)
-	rows, err := db.QueryContext(ctx(t), "SELECT * FROM "+table)
+	rows, err := db.QueryContext(ctx(t), "SELECT * FROM "+table) //nolint:gosec // G202: the tests name the table
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func (fw *fedWorld) threeConnections(t *testing.T) []string {
 	grant(t, fw.s, fw.runtime, workloadW1, workloadW2)
 	return []string{
 		fw.connect(t, mintForUser(t, fw.rt, workloadW1, "alice"), asUserID("alice")),
-		fw.connect(t, mintForJWT(t, fw.rt, workloadW1, fw.aliceJWT), asUserToken(fw.aliceJWT)),
+		fw.connect(t, mintForJWT(t, fw.rt, fw.aliceJWT), asUserToken(fw.aliceJWT)),
 		fw.connect(t, mintForUser(t, fw.rt, workloadW2, "alice"), asUserID("alice")),
 	}
 }
@@ -141,7 +141,7 @@ func TestFederationConnectionsAPI(t *testing.T) {
 		if diff := cmp.Diff(want, rec, ignoreChainFields); diff != "" {
 			t.Errorf("audit record of the revocation (-want +got):\n%s", diff)
 		}
-		if _, err := fw.connection(t, workloadW1, "id:alice"); err == nil {
+		if _, err := fw.connection(t, "id:alice"); err == nil {
 			t.Error("the revoked connection is still stored")
 		}
 		fw.start(t, fedInput(mintForUser(t, fw.rt, workloadW1, "alice"))) // consent again
@@ -150,7 +150,7 @@ func TestFederationConnectionsAPI(t *testing.T) {
 		// Delete.
 		target["user"] = fw.aliceJWTUser
 		do(t, fw.s, "/behalf/DeleteConnection", target, http.StatusNoContent)
-		if _, err := fw.connection(t, workloadW1, fw.aliceJWTUser); err == nil {
+		if _, err := fw.connection(t, fw.aliceJWTUser); err == nil {
 			t.Error("the deleted connection is still stored")
 		}
 		wantRawError(t, fw.s.Do(t, behalftest.Raw{Path: "/behalf/DeleteConnection", Body: fedJSON(t, target)}), http.StatusNotFound, "ResourceNotFoundException")
@@ -255,9 +255,9 @@ func TestFederationConnectionsCLI(t *testing.T) {
 	})
 }
 
-// devIdP runs internal/devidp, recording the refresh tokens it issues and
+// devIDP runs internal/devidp, recording the refresh tokens it issues and
 // its revocations.
-type devIdP struct {
+type devIDP struct {
 	url, clientID, secret string
 
 	mu      sync.Mutex
@@ -269,16 +269,16 @@ type devIdP struct {
 	hold func(form url.Values)
 }
 
-func (d *devIdP) setHold(f func(form url.Values)) {
+func (d *devIDP) setHold(f func(form url.Values)) {
 	d.mu.Lock()
 	d.hold = f
 	d.mu.Unlock()
 }
 
-func startDevIdP(t *testing.T) *devIdP {
+func startDevIDP(t *testing.T) *devIDP {
 	t.Helper()
 	hs := httptest.NewUnstartedServer(nil)
-	d := &devIdP{url: "http://" + hs.Listener.Addr().String(), clientID: "agent", secret: "devidp-secret-TEST-0123456789abcdef"}
+	d := &devIDP{url: "http://" + hs.Listener.Addr().String(), clientID: "agent", secret: "devidp-secret-TEST-0123456789abcdef"}
 	idp, err := devidp.New(devidp.Options{Issuer: d.url, Clients: []devidp.Client{{ID: d.clientID, Secret: d.secret}},
 		Observe: func(ev devidp.Event) { d.mu.Lock(); d.events = append(d.events, ev); d.mu.Unlock() }})
 	if err != nil {
@@ -326,7 +326,7 @@ func startDevIdP(t *testing.T) *devIdP {
 	return d
 }
 
-func (d *devIdP) lastRefreshToken() string {
+func (d *devIDP) lastRefreshToken() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.refresh) == 0 {
@@ -336,13 +336,13 @@ func (d *devIdP) lastRefreshToken() string {
 }
 
 // issuedAccessTokens returns every access token the dev IdP issued.
-func (d *devIdP) issuedAccessTokens() []string {
+func (d *devIDP) issuedAccessTokens() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.access)
 }
 
-func (d *devIdP) revocations() []devidp.Event {
+func (d *devIDP) revocations() []devidp.Event {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []devidp.Event
@@ -354,11 +354,11 @@ func (d *devIdP) revocations() []devidp.Event {
 	return out
 }
 
-var devIdPFormToken = regexp.MustCompile(`name="form_token" value="([^"]+)"`)
+var devIDPFormToken = regexp.MustCompile(`name="form_token" value="([^"]+)"`)
 
 // consent plays the user at the dev IdP's consent page and returns where
 // it sends the browser.
-func (d *devIdP) consent(t *testing.T, authURL, username string) *url.URL {
+func (d *devIDP) consent(t *testing.T, authURL, username string) *url.URL {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	b := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -368,7 +368,7 @@ func (d *devIdP) consent(t *testing.T, authURL, username string) *url.URL {
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	m := devIdPFormToken.FindSubmatch(body)
+	m := devIDPFormToken.FindSubmatch(body)
 	if res.StatusCode != http.StatusOK || m == nil {
 		t.Fatalf("dev IdP consent page: %d %s", res.StatusCode, body)
 	}
@@ -385,7 +385,7 @@ func (d *devIdP) consent(t *testing.T, authURL, username string) *url.URL {
 }
 
 // refreshAt redeems a refresh token at the dev IdP directly.
-func (d *devIdP) refreshAt(t *testing.T, rt string) (int, string) {
+func (d *devIDP) refreshAt(t *testing.T, rt string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, d.url+"/token", strings.NewReader(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -402,9 +402,9 @@ func (d *devIdP) refreshAt(t *testing.T, rt string) (int, string) {
 	return res.StatusCode, e.Error
 }
 
-// addDevIdP creates a CustomOauth2 provider for d, and returns its id and
+// addDevIDP creates a CustomOauth2 provider for d, and returns its id and
 // a function making USER_FEDERATION requests for it.
-func (fw *fedWorld) addDevIdP(t *testing.T, d *devIdP, name string) (string, func(token string, mods ...func(*oauth2Input)) *oauth2Input) {
+func (fw *fedWorld) addDevIDP(t *testing.T, d *devIDP, name string) (string, func(token string, mods ...func(*oauth2Input)) *oauth2Input) {
 	t.Helper()
 	_, err := fw.s.Control().CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
 		Name: aws.String(name), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
@@ -433,8 +433,8 @@ func TestFederationRevokeAtDevIdP(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		const provider = "devidp"
 		fw := newFedWorld(t, b, fedOptions{extraProviders: []string{provider}})
-		d := startDevIdP(t)
-		providerID, devInput := fw.addDevIdP(t, d, provider)
+		d := startDevIDP(t)
+		providerID, devInput := fw.addDevIDP(t, d, provider)
 		connect := func(user string) (string, string) {
 			token := mintForUser(t, fw.rt, workloadW1, user)
 			s := fw.start(t, devInput(token))
@@ -515,8 +515,13 @@ func TestFederationRevokeAtDevIdP(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, d.url+"/revoke", strings.NewReader(url.Values{"token": {rt}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.SetBasicAuth(d.clientID, d.secret)
-			if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusOK {
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
 				t.Fatalf("revoke at the dev IdP: %v", err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("revoke at the dev IdP: HTTP %d", res.StatusCode)
 			}
 			k := storage.ConnectionKey{ProviderID: providerID, Workload: workloadW1, User: "id:bob"}
 			if _, err := fw.s.Server.Store().UpdateConnection(ctx(t), k, func(c storage.Connection) (storage.Connection, error) {

@@ -40,7 +40,7 @@ func TestFederationOnBehalfOf(t *testing.T) {
 				Oauth2Flow: types.Oauth2FlowTypeOnBehalfOfTokenExchange, Scopes: []string{"openid", "email"},
 				CustomParameters: map[string]string{"connector_id": dextest.CallbackConnectorID}}
 		}
-		alice := mintForJWT(t, fw.rt, workloadW1, fw.aliceJWT)
+		alice := mintForJWT(t, fw.rt, fw.aliceJWT)
 
 		tok := fw.token(t, obo(alice, oboProvider))
 		claims := verifyAccessToken(t, fw.dex, fedClientID, tok)
@@ -65,7 +65,7 @@ func TestFederationOnBehalfOf(t *testing.T) {
 		}
 		// Another user's JWT is exchanged on its own.
 		otherJWT := fw.callbackSubjectJWT(t)
-		fw.token(t, obo(mintForJWT(t, fw.rt, workloadW1, otherJWT), oboProvider))
+		fw.token(t, obo(mintForJWT(t, fw.rt, otherJWT), oboProvider))
 		if ex := fw.tokens.grant(dextest.GrantTypeTokenExchange); len(ex) != 2 || ex[1].Get("subject_token") != otherJWT {
 			t.Errorf("%d exchanges; the second for the other user's JWT: %v", len(ex), len(ex) == 2 && ex[1].Get("subject_token") == otherJWT)
 		}

@@ -31,8 +31,8 @@ func TestFederationConsentPhishing(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		const provider = "devidp"
 		fw := newFedWorld(t, b, fedOptions{extraProviders: []string{provider}})
-		d := startDevIdP(t)
-		providerID, devInput := fw.addDevIdP(t, d, provider)
+		d := startDevIDP(t)
+		providerID, devInput := fw.addDevIDP(t, d, provider)
 		mallory := mintForUser(t, fw.rt, workloadW1, "mallory")
 		poll := func(t *testing.T, token, uri string) *bedrockagentcore.GetResourceOauth2TokenOutput {
 			t.Helper()

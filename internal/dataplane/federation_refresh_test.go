@@ -23,11 +23,12 @@ import (
 	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 )
 
-// expire moves a connection's access token expiry into the past, through
-// storage, so that the next call must refresh it.
-func (fw *fedWorld) expire(t *testing.T, workload, user string) {
+// expire moves the access token expiry of a user's connection for
+// workload W1 into the past, through storage, so that the next call must
+// refresh it.
+func (fw *fedWorld) expire(t *testing.T, user string) {
 	t.Helper()
-	_, err := fw.s.Server.Store().UpdateConnection(ctx(t), storage.ConnectionKey{ProviderID: fw.providerID, Workload: workload, User: user},
+	_, err := fw.s.Server.Store().UpdateConnection(ctx(t), storage.ConnectionKey{ProviderID: fw.providerID, Workload: workloadW1, User: user},
 		func(c storage.Connection) (storage.Connection, error) {
 			c.ExpiresAt = time.Now().Add(-time.Second)
 			return c, nil
@@ -75,7 +76,7 @@ func TestFederationRefresh(t *testing.T) {
 		fw := newFedWorld(t, b, fedOptions{now: clock.Now, dex: dextest.Options{RotateRefreshTokens: true, IDTokensValidFor: 10 * time.Minute}})
 		alice := mintForUser(t, fw.rt, workloadW1, "alice")
 		prev := fw.connect(t, alice, asUserID("alice"))
-		conn, err := fw.connection(t, workloadW1, "id:alice")
+		conn, err := fw.connection(t, "id:alice")
 		if err != nil || conn.ExpiresAt.IsZero() {
 			t.Fatalf("connection %+v %v", conn, err)
 		}
@@ -87,7 +88,7 @@ func TestFederationRefresh(t *testing.T) {
 
 		var presented []string
 		for cycle := range 3 {
-			conn, _ := fw.connection(t, workloadW1, "id:alice")
+			conn, _ := fw.connection(t, "id:alice")
 			when := conn.ExpiresAt.Add(time.Second) // expired
 			if cycle == 0 {
 				when = conn.ExpiresAt.Add(-30 * time.Second) // near expiry
@@ -113,7 +114,7 @@ func TestFederationRefresh(t *testing.T) {
 			if again := fw.token(t, fedInput(alice)); again != tok || len(fw.tokens.grant("refresh_token")) != before+1 {
 				t.Errorf("cycle %d: the refreshed token was not stored", cycle)
 			}
-			after, _ := fw.connection(t, workloadW1, "id:alice")
+			after, _ := fw.connection(t, "id:alice")
 			if after.Status != storage.ConnectionActive || !after.ExpiresAt.After(conn.ExpiresAt) {
 				t.Errorf("cycle %d: connection %s, expiry %v after %v", cycle, after.Status, after.ExpiresAt, conn.ExpiresAt)
 			}
@@ -131,7 +132,7 @@ func TestFederationRefreshNeedsConsent(t *testing.T) {
 		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true}})
 		alice := mintForUser(t, fw.rt, workloadW1, "alice")
 		fw.connect(t, alice, asUserID("alice"))
-		fw.expire(t, workloadW1, "id:alice")
+		fw.expire(t, "id:alice")
 		fw.tokens.setFault(tokenFault("refresh_token", 400, "application/json",
 			`{"error":"invalid_grant","error_description":"the refresh token was revoked"}`))
 
@@ -225,7 +226,7 @@ func TestFederationRefreshUpstreamErrors(t *testing.T) {
 				user := []string{"alice", "bob", "carol", "dave"}[i]
 				token := mintForUser(t, fw.rt, workloadW1, user)
 				fw.connect(t, token, asUserID(user))
-				fw.expire(t, workloadW1, "id:"+user)
+				fw.expire(t, "id:"+user)
 				before := len(fw.tokens.grant("refresh_token"))
 				fw.tokens.setFault(tc.fault)
 				defer fw.tokens.setFault(nil)
@@ -252,12 +253,12 @@ func TestFederationRefreshUpstreamErrors(t *testing.T) {
 				secrets.add("client secret", fedClientSecret)
 				secrets.checkRecorder(t, "a data-plane response", fw.rec)
 
-				if conn, _ := fw.connection(t, workloadW1, "id:"+user); conn.Status != storage.ConnectionActive {
+				if conn, _ := fw.connection(t, "id:"+user); conn.Status != storage.ConnectionActive {
 					t.Errorf("connection %s after a provider failure", conn.Status)
 				}
 				fw.tokens.setFault(nil)
 				fw.token(t, fedInput(token))
-				if conn, _ := fw.connection(t, workloadW1, "id:"+user); !conn.ExpiresAt.After(time.Now()) {
+				if conn, _ := fw.connection(t, "id:"+user); !conn.ExpiresAt.After(time.Now()) {
 					t.Errorf("connection expiry %v after the refresh", conn.ExpiresAt)
 				}
 				if got := fw.tokens.grant("refresh_token")[before:]; len(got) != 2 || got[1].Get("refresh_token") != sent[0].Get("refresh_token") {
@@ -288,7 +289,7 @@ func TestFederationUnstatedLifetime(t *testing.T) {
 			if got := fw.connect(t, token, asUserID(tc.user)); got != "at-"+tc.user {
 				t.Fatalf("%s: token %q", tc.user, got)
 			}
-			conn, err := fw.connection(t, workloadW1, "id:"+tc.user)
+			conn, err := fw.connection(t, "id:"+tc.user)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -315,11 +316,11 @@ func TestFederationRefreshTokenRotatedOut(t *testing.T) {
 		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true}})
 		alice := mintForUser(t, fw.rt, workloadW1, "alice")
 		fw.connect(t, alice, asUserID("alice"))
-		backup, err := fw.connection(t, workloadW1, "id:alice")
+		backup, err := fw.connection(t, "id:alice")
 		if err != nil {
 			t.Fatal(err)
 		}
-		fw.expire(t, workloadW1, "id:alice")
+		fw.expire(t, "id:alice")
 		fw.token(t, fedInput(alice)) // Dex rotates the refresh token
 		_, err = fw.s.Server.Store().UpdateConnection(ctx(t), backup.ConnectionKey, func(c storage.Connection) (storage.Connection, error) {
 			c.Tokens, c.ExpiresAt = backup.Tokens, time.Now().Add(-time.Second)
@@ -335,7 +336,7 @@ func TestFederationRefreshTokenRotatedOut(t *testing.T) {
 		if n := len(fw.tokens.grant("refresh_token")); n != 2 {
 			t.Errorf("%d refresh requests, want 2", n)
 		}
-		if conn, _ := fw.connection(t, workloadW1, "id:alice"); conn.Status != storage.ConnectionNeedsConsent {
+		if conn, _ := fw.connection(t, "id:alice"); conn.Status != storage.ConnectionNeedsConsent {
 			t.Errorf("connection %s, want NEEDS_CONSENT", conn.Status)
 		}
 	})
@@ -385,7 +386,7 @@ func TestFederationRefreshLeaseHeldElsewhere(t *testing.T) {
 		}
 
 		setExpiry(clock.Now().Add(-time.Second))
-		lease, err := fw.connection(t, workloadW1, "id:alice")
+		lease, err := fw.connection(t, "id:alice")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,7 +404,7 @@ func TestFederationRefreshLeaseHeldElsewhere(t *testing.T) {
 		if got == first || len(fw.tokens.grant("refresh_token")) != 1 {
 			t.Errorf("after taking the lease over: new token %v, %d refresh requests (want 1)", got != first, len(fw.tokens.grant("refresh_token")))
 		}
-		if conn, _ := fw.connection(t, workloadW1, "id:alice"); conn.LeaseOwner != "" || conn.LeaseToken != lease.LeaseToken+1 {
+		if conn, _ := fw.connection(t, "id:alice"); conn.LeaseOwner != "" || conn.LeaseToken != lease.LeaseToken+1 {
 			t.Errorf("lease after the take-over: owner %q token %d, want released, token %d", conn.LeaseOwner, conn.LeaseToken, lease.LeaseToken+1)
 		}
 	})
@@ -419,7 +420,7 @@ func TestFederationRefreshProviderTooSlow(t *testing.T) {
 		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{RotateRefreshTokens: true}})
 		alice := mintForUser(t, fw.rt, workloadW1, "alice")
 		first := fw.connect(t, alice, asUserID("alice"))
-		fw.expire(t, workloadW1, "id:alice")
+		fw.expire(t, "id:alice")
 		release := make(chan struct{})
 		defer close(release)
 		fw.tokens.setFault(func(_ http.ResponseWriter, form url.Values) bool {
@@ -443,7 +444,7 @@ func TestFederationRefreshProviderTooSlow(t *testing.T) {
 		if elapsed < 900*time.Millisecond || elapsed > 4*time.Second {
 			t.Errorf("failed after %v; outbound.timeout is 1s", elapsed)
 		}
-		if conn, _ := fw.connection(t, workloadW1, "id:alice"); conn.Status != storage.ConnectionActive || conn.LeaseOwner != "" {
+		if conn, _ := fw.connection(t, "id:alice"); conn.Status != storage.ConnectionActive || conn.LeaseOwner != "" {
 			t.Errorf("connection %s, lease owner %q after a slow provider", conn.Status, conn.LeaseOwner)
 		}
 

@@ -65,7 +65,7 @@ func TestFederationKeyRotation(t *testing.T) {
 				t.Errorf("session sealed under %s", k)
 			}
 		}
-		if conn, _ := fw.connection(t, workloadW1, "id:alice"); conn.Tokens.KeyID != after.KeyID {
+		if conn, _ := fw.connection(t, "id:alice"); conn.Tokens.KeyID != after.KeyID {
 			t.Errorf("connection sealed under %s", conn.Tokens.KeyID)
 		}
 
@@ -73,9 +73,9 @@ func TestFederationKeyRotation(t *testing.T) {
 		if got := fw.token(t, fedInput(tokens["alice"])); got != stored {
 			t.Error("the stored token changed")
 		}
-		fw.expire(t, workloadW1, "id:alice")
+		fw.expire(t, "id:alice")
 		fw.token(t, fedInput(tokens["alice"]))
-		if conn, _ := fw.connection(t, workloadW1, "id:alice"); len(fw.tokens.grant("refresh_token")) != 1 || !conn.ExpiresAt.After(time.Now()) {
+		if conn, _ := fw.connection(t, "id:alice"); len(fw.tokens.grant("refresh_token")) != 1 || !conn.ExpiresAt.After(time.Now()) {
 			t.Error("no refresh with the re-wrapped refresh token")
 		}
 		// The session not consented yet: same URL, then the whole flow
@@ -93,7 +93,7 @@ func TestFederationKeyRotation(t *testing.T) {
 				t.Fatalf("%s: %v", user, err)
 			}
 			fw.token(t, fedInput(tokens[user], online, withSession(s.uri)))
-			if conn, _ := fw.connection(t, workloadW1, "id:"+user); conn.Tokens.KeyID != after.KeyID || conn.Status != storage.ConnectionActive {
+			if conn, _ := fw.connection(t, "id:"+user); conn.Tokens.KeyID != after.KeyID || conn.Status != storage.ConnectionActive {
 				t.Errorf("%s's connection: %s under %s", user, conn.Status, conn.Tokens.KeyID)
 			}
 		}

@@ -278,24 +278,24 @@ func mintForUser(t *testing.T, c *bedrockagentcore.Client, workload, user string
 	return aws.ToString(out.WorkloadAccessToken)
 }
 
-func mintForJWT(t *testing.T, c *bedrockagentcore.Client, workload, jwt string) string {
+func mintForJWT(t *testing.T, c *bedrockagentcore.Client, jwt string) string {
 	t.Helper()
 	out, err := c.GetWorkloadAccessTokenForJWT(ctx(t), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
-		WorkloadName: aws.String(workload), UserToken: aws.String(jwt),
+		WorkloadName: aws.String(workloadW1), UserToken: aws.String(jwt),
 	})
 	if err != nil {
-		t.Fatalf("GetWorkloadAccessTokenForJWT %s: %v", workload, err)
+		t.Fatalf("GetWorkloadAccessTokenForJWT %s: %v", workloadW1, err)
 	}
 	return aws.ToString(out.WorkloadAccessToken)
 }
 
-func getAPIKey(c *bedrockagentcore.Client, cx context.Context, token, provider string) (*bedrockagentcore.GetResourceApiKeyOutput, error) {
+func getAPIKey(cx context.Context, c *bedrockagentcore.Client, token, provider string) (*bedrockagentcore.GetResourceApiKeyOutput, error) {
 	return c.GetResourceApiKey(cx, &bedrockagentcore.GetResourceApiKeyInput{
 		WorkloadIdentityToken: aws.String(token), ResourceCredentialProviderName: aws.String(provider),
 	})
 }
 
-func getM2M(c *bedrockagentcore.Client, cx context.Context, token, provider string, scopes ...string) (*bedrockagentcore.GetResourceOauth2TokenOutput, error) {
+func getM2M(cx context.Context, c *bedrockagentcore.Client, token, provider string, scopes ...string) (*bedrockagentcore.GetResourceOauth2TokenOutput, error) {
 	if scopes == nil {
 		scopes = []string{}
 	}

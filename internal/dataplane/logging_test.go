@@ -16,14 +16,14 @@ func TestHandlerLogLineCarriesRequestID(t *testing.T) {
 		var logs logBuffer
 		w := newWorld(t, b, worldOptions{log: logs.debugLogger()})
 		token := mintPlain(t, w.rt, workloadW1)
-		first, err := getM2M(w.rt, ctx(t), token, m2mProvider)
+		first, err := getM2M(ctx(t), w.rt, token, m2mProvider)
 		if err != nil {
 			t.Fatal(err)
 		}
 		db, ph := rawDB(t, w.s)
 		execOne(t, db, "UPDATE cached_tokens SET token = "+ph(1)+" WHERE workload = "+ph(2), []byte("not a sealed token"), workloadW1)
 
-		second, err := getM2M(w.rt, ctx(t), token, m2mProvider)
+		second, err := getM2M(ctx(t), w.rt, token, m2mProvider)
 		if err != nil {
 			t.Fatalf("a cached token that does not open failed the call: %v", err)
 		}

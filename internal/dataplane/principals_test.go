@@ -28,7 +28,7 @@ func TestRuntimePrincipalOperations(t *testing.T) {
 		c := agent.data(s)
 
 		token := mintForUser(t, c, workloadW1, "alice")
-		if _, err := getAPIKey(c, ctx(t), token, apiKeyProvider); err != nil {
+		if _, err := getAPIKey(ctx(t), c, token, apiKeyProvider); err != nil {
 			t.Fatalf("an allowed operation: %v", err)
 		}
 		complete := func() error {
@@ -71,13 +71,13 @@ func TestTokenDoesNotOutlivePrincipalIncarnation(t *testing.T) {
 		create()
 		p := principal{ID: id, Secret: secret}
 		token := mintForUser(t, p.data(s), workloadW1, "alice")
-		if _, err := getAPIKey(p.data(s), ctx(t), token, apiKeyProvider); err != nil {
+		if _, err := getAPIKey(ctx(t), p.data(s), token, apiKeyProvider); err != nil {
 			t.Fatal(err)
 		}
 		deletePrincipal(t, s, p)
 		create()
 		for name, c := range map[string]*bedrockagentcore.Client{"the re-created principal": p.data(s), "an admin": s.Data()} {
-			out, err := getAPIKey(c, ctx(t), token, apiKeyProvider)
+			out, err := getAPIKey(ctx(t), c, token, apiKeyProvider)
 			if out != nil {
 				t.Fatalf("%s got the API key with a token of the deleted principal", name)
 			}
@@ -87,7 +87,7 @@ func TestTokenDoesNotOutlivePrincipalIncarnation(t *testing.T) {
 			}
 		}
 		// A token the new incarnation mints works.
-		if _, err := getAPIKey(p.data(s), ctx(t), mintForUser(t, p.data(s), workloadW1, "alice"), apiKeyProvider); err != nil {
+		if _, err := getAPIKey(ctx(t), p.data(s), mintForUser(t, p.data(s), workloadW1, "alice"), apiKeyProvider); err != nil {
 			t.Fatal(err)
 		}
 	})

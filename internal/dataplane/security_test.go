@@ -261,7 +261,7 @@ func TestCrossAccess(t *testing.T) {
 		unauthorized := func(t *testing.T, err error) { t.Helper(); wantAPIError[*types.UnauthorizedException](t, err) }
 		apiKeyRefused := func(t *testing.T, c *bedrockagentcore.Client, token, provider string, want refusal) {
 			t.Helper()
-			out, err := getAPIKey(c, ctx(t), token, provider)
+			out, err := getAPIKey(ctx(t), c, token, provider)
 			want(t, err)
 			if out != nil {
 				t.Errorf("an API key was returned: %q", aws.ToString(out.ApiKey))
@@ -271,7 +271,7 @@ func TestCrossAccess(t *testing.T) {
 		t.Run("principal granted W2 presents W1's token", func(t *testing.T) {
 			apiKeyRefused(t, rt2, tokW1, apiKeyProvider, denied)
 			apiKeyRefused(t, rt2, tokW1, apiKey2, denied)
-			out, err := getM2M(rt2, ctx(t), tokW1, m2mProvider, "profile")
+			out, err := getM2M(ctx(t), rt2, tokW1, m2mProvider, "profile")
 			denied(t, err)
 			if out != nil {
 				t.Error("an OAuth2 token was returned")
@@ -300,7 +300,7 @@ func TestCrossAccess(t *testing.T) {
 			admin := s.Data()
 			apiKeyRefused(t, admin, mintPlain(t, admin, "agent-w3"), apiKeyProvider, denied)
 			// The allowed one works.
-			if out, err := getAPIKey(rt1, ctx(t), tokW1, apiKeyProvider); err != nil || aws.ToString(out.ApiKey) != apiKeyValue {
+			if out, err := getAPIKey(ctx(t), rt1, tokW1, apiKeyProvider); err != nil || aws.ToString(out.ApiKey) != apiKeyValue {
 				t.Errorf("allowed provider: %v", err)
 			}
 		})
@@ -308,7 +308,7 @@ func TestCrossAccess(t *testing.T) {
 		t.Run("scope outside the provider's allowed scopes", func(t *testing.T) {
 			before := w.dex.TokenRequests("client_credentials")
 			for _, scopes := range [][]string{{"email"}, {"profile", "email"}, {"openid"}} {
-				out, err := getM2M(rt1, ctx(t), tokW1, m2mProvider, scopes...)
+				out, err := getM2M(ctx(t), rt1, tokW1, m2mProvider, scopes...)
 				ade := wantAPIError[*types.AccessDeniedException](t, err)
 				if out != nil || !strings.Contains(aws.ToString(ade.Message), "scope") {
 					t.Errorf("scopes %v: %v", scopes, err)
@@ -317,7 +317,7 @@ func TestCrossAccess(t *testing.T) {
 			if w.dex.TokenRequests("client_credentials") != before {
 				t.Error("a refused scope reached the token endpoint")
 			}
-			if _, err := getM2M(rt1, ctx(t), tokW1, m2mProvider, "profile"); err != nil {
+			if _, err := getM2M(ctx(t), rt1, tokW1, m2mProvider, "profile"); err != nil {
 				t.Errorf("allowed scope: %v", err)
 			}
 		})
@@ -335,7 +335,7 @@ func TestCrossAccess(t *testing.T) {
 				return false
 			})
 			defer w.dex.SetTokenFault(nil)
-			out, err := getM2M(rt1, ctx(t), mintForUser(t, rt1, workloadW1, "carol"), m2mProvider)
+			out, err := getM2M(ctx(t), rt1, mintForUser(t, rt1, workloadW1, "carol"), m2mProvider)
 			var form url.Values
 			select {
 			case form = <-forms:
@@ -365,7 +365,7 @@ func TestCrossAccess(t *testing.T) {
 				t.Fatalf("users %q and %q", a.User, b.User)
 			}
 			for user, tok := range map[string]string{"id:alice": tokA, "id:bob": tokB} {
-				out, err := getAPIKey(rt1, ctx(t), tok, apiKeyProvider)
+				out, err := getAPIKey(ctx(t), rt1, tok, apiKeyProvider)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -463,14 +463,14 @@ func TestCrossAccess(t *testing.T) {
 				"another behalf server's token": foreign,
 			} {
 				t.Run(name, func(t *testing.T) {
-					out, err := getAPIKey(rt1, ctx(t), token, apiKeyProvider)
+					out, err := getAPIKey(ctx(t), rt1, token, apiKeyProvider)
 					ue := wantAPIError[*types.UnauthorizedException](t, err)
 					if out != nil || !strings.Contains(aws.ToString(ue.Message), "not valid") {
 						t.Errorf("message %q", aws.ToString(ue.Message))
 					}
 				})
 			}
-			if _, err := getAPIKey(rt1, ctx(t), good, apiKeyProvider); err != nil {
+			if _, err := getAPIKey(ctx(t), rt1, good, apiKeyProvider); err != nil {
 				t.Errorf("the untampered token: %v", err)
 			}
 		})
@@ -494,7 +494,7 @@ func TestCrossAccess(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := getAPIKey(rt1, ctx(t), past, apiKeyProvider)
+			out, err := getAPIKey(ctx(t), rt1, past, apiKeyProvider)
 			ue := wantAPIError[*types.UnauthorizedException](t, err)
 			if out != nil || !strings.Contains(aws.ToString(ue.Message), "expired") {
 				t.Errorf("message %q", aws.ToString(ue.Message))
@@ -505,7 +505,7 @@ func TestCrossAccess(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := getAPIKey(rt1, ctx(t), now, apiKeyProvider); err != nil {
+			if _, err := getAPIKey(ctx(t), rt1, now, apiKeyProvider); err != nil {
 				t.Errorf("a token minted offline now: %v", err)
 			}
 		})
@@ -576,14 +576,14 @@ func TestCrossAccess(t *testing.T) {
 		// Last: these change P1.
 		t.Run("token of a principal whose grant was revoked", func(t *testing.T) {
 			tok := mintForUser(t, rt1, workloadW1, "alice")
-			if _, err := getAPIKey(rt3, ctx(t), tok, apiKeyProvider); err != nil {
+			if _, err := getAPIKey(ctx(t), rt3, tok, apiKeyProvider); err != nil {
 				t.Fatalf("P3, granted W1, presenting P1's token: %v", err)
 			}
 			grant(t, s, p1, workloadW2)
 			apiKeyRefused(t, rt3, tok, apiKeyProvider, denied)
 			apiKeyRefused(t, rt1, tok, apiKeyProvider, denied)
 			grant(t, s, p1, workloadW1)
-			if _, err := getAPIKey(rt3, ctx(t), tok, apiKeyProvider); err != nil {
+			if _, err := getAPIKey(ctx(t), rt3, tok, apiKeyProvider); err != nil {
 				t.Errorf("after the grant is restored: %v", err)
 			}
 		})
@@ -592,13 +592,13 @@ func TestCrossAccess(t *testing.T) {
 			tok := mintForUser(t, rt1, workloadW1, "alice")
 			deletePrincipal(t, s, p1)
 			apiKeyRefused(t, rt3, tok, apiKeyProvider, denied)
-			out, err := getM2M(rt3, ctx(t), tok, m2mProvider, "profile")
+			out, err := getM2M(ctx(t), rt3, tok, m2mProvider, "profile")
 			denied(t, err)
 			if out != nil {
 				t.Error("an OAuth2 token was returned")
 			}
 			// And P1's own key is dead.
-			_, err = getAPIKey(rt1, ctx(t), tok, apiKeyProvider)
+			_, err = getAPIKey(ctx(t), rt1, tok, apiKeyProvider)
 			unauthorized(t, err)
 		})
 	})
@@ -614,7 +614,7 @@ func isControlAccessDenied(err error) bool {
 func TestTokenDoesNotOutliveWorkloadIncarnation(t *testing.T) {
 	w := newWorld(t, behalftest.Backends[0], worldOptions{})
 	tok := mintForUser(t, w.rt, workloadW1, "alice")
-	if _, err := getAPIKey(w.rt, ctx(t), tok, apiKeyProvider); err != nil {
+	if _, err := getAPIKey(ctx(t), w.rt, tok, apiKeyProvider); err != nil {
 		t.Fatal(err)
 	}
 	c := w.s.Control()
@@ -622,12 +622,12 @@ func TestTokenDoesNotOutliveWorkloadIncarnation(t *testing.T) {
 		t.Fatal(err)
 	}
 	createWorkload(t, w.s, workloadW1, map[string]any{"allowedCredentialProviders": grants(apiKeyProvider)})
-	_, err := getAPIKey(w.rt, ctx(t), tok, apiKeyProvider)
+	_, err := getAPIKey(ctx(t), w.rt, tok, apiKeyProvider)
 	ade := wantAPIError[*types.AccessDeniedException](t, err)
 	if !strings.Contains(aws.ToString(ade.Message), "deleted and created again") {
 		t.Fatalf("message %q", aws.ToString(ade.Message))
 	}
-	if _, err := getAPIKey(w.rt, ctx(t), mintForUser(t, w.rt, workloadW1, "alice"), apiKeyProvider); err != nil {
+	if _, err := getAPIKey(ctx(t), w.rt, mintForUser(t, w.rt, workloadW1, "alice"), apiKeyProvider); err != nil {
 		t.Fatalf("a token of the new incarnation: %v", err)
 	}
 }

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/behalf-dev/behalf/internal/logging"
 )
 
 // Policy says which addresses outbound calls may connect to. Link-local,
@@ -198,7 +200,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		cancel()
 		t.log.LogAttrs(req.Context(), slog.LevelWarn, "outbound call failed",
-			slog.String("method", req.Method), slog.String("host", req.URL.Host), slog.String("path", req.URL.Path), slog.Any("err", err))
+			slog.String(logging.KeyMethod, req.Method), slog.String(logging.KeyHost, req.URL.Host), slog.String(logging.KeyPath, req.URL.Path), logging.Err(err))
 		return nil, &UnreachableError{Host: req.URL.Host}
 	}
 	res.Body = &cancelOnClose{ReadCloser: res.Body, cancel: cancel}

@@ -25,6 +25,19 @@ const (
 	KeyCount     = "count"
 	KeyKeyID     = "key_id"
 	KeyPath      = "path"
+	KeyMode      = "mode"
+	KeyMethod    = "method"
+	KeyHost      = "host"
+	// KeyKind and KeyOwner name a stored secret (vault.Ref).
+	KeyKind        = "kind"
+	KeyOwner       = "owner"
+	KeyRewrapped   = "rewrapped"
+	KeySkipped     = "skipped"
+	KeyAccessKeyID = "access_key_id"
+	KeyCertFile    = "cert_file"
+	KeyListen      = "listen"
+	KeyPublicURL   = "public_url"
+	KeyStorage     = "storage"
 )
 
 // Err is the attribute of an error, under KeyError.

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/audit"
 	"github.com/behalf-dev/behalf/internal/control"
+	"github.com/behalf-dev/behalf/internal/logging"
 )
 
 // keyPollInterval is how often a replica re-reads which key seals new
@@ -54,7 +56,7 @@ func (s *Server) background(ctx context.Context) {
 
 func (s *Server) maintain(ctx context.Context) {
 	if err := s.tokens.Rotate(ctx); err != nil && ctx.Err() == nil {
-		s.log.Error("rotating workload access token keys", "err", err)
+		s.log.LogAttrs(ctx, slog.LevelError, "rotating workload access token keys", logging.Err(err))
 	}
 	now := s.now()
 	n, err := s.store.DeleteExpiredCachedTokens(ctx, now)
@@ -76,26 +78,27 @@ func (s *Server) maintain(ctx context.Context) {
 func (s *Server) logCleanup(ctx context.Context, what string, n int, err error) {
 	switch {
 	case err != nil && ctx.Err() == nil:
-		s.log.Error("removing "+what, "err", err)
+		s.log.LogAttrs(ctx, slog.LevelError, "removing "+what, logging.Err(err))
 	case n > 0:
-		s.log.Info("removed "+what, "count", n)
+		s.log.LogAttrs(ctx, slog.LevelInfo, "removed "+what, slog.Int(logging.KeyCount, n))
 	}
 }
 
 func (s *Server) followVaultKey(ctx context.Context) {
 	tv, err := s.store.GetTokenVault(ctx, control.DefaultTokenVault)
 	if err != nil {
-		s.log.Warn("read token vault", "err", err)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "read token vault", logging.Err(err))
 		return
 	}
 	if tv.KeyID == s.vault.CurrentKeyID() {
 		return
 	}
 	if err := s.vault.SetCurrent(ctx, tv.KeyID); err != nil {
-		s.log.Error("token vault key changed to a key this replica cannot use", "key_id", tv.KeyID, "err", err)
+		s.log.LogAttrs(ctx, slog.LevelError, "token vault key changed to a key this replica cannot use",
+			slog.String(logging.KeyKeyID, tv.KeyID), logging.Err(err))
 		return
 	}
-	s.log.Info("token vault key changed", "key_id", tv.KeyID)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "token vault key changed", slog.String(logging.KeyKeyID, tv.KeyID))
 	s.requestRewrap()
 }
 
@@ -104,16 +107,19 @@ func (s *Server) rewrap(ctx context.Context) {
 	res, err := s.vault.RewrapStale(ctx, s.store, 100)
 	for _, skipped := range res.Skipped {
 		ref := skipped.Ref
-		s.log.Error("a stored secret does not open; it stays under its old key",
-			"kind", ref.Kind, "owner", ref.Owner, "workload", ref.Workload, "user", ref.User, "err", skipped.Err)
+		s.log.LogAttrs(ctx, slog.LevelError, "a stored secret does not open; it stays under its old key",
+			slog.Any(logging.KeyKind, ref.Kind), slog.String(logging.KeyOwner, ref.Owner), slog.String(logging.KeyWorkload, ref.Workload),
+			slog.String(logging.KeyUser, ref.User), logging.Err(skipped.Err))
 	}
 	if err != nil && ctx.Err() == nil {
-		s.log.Error("re-wrapping secrets under the current key", "rewrapped", res.Rewrapped, "skipped", len(res.Skipped), "err", err)
+		s.log.LogAttrs(ctx, slog.LevelError, "re-wrapping secrets under the current key",
+			slog.Int(logging.KeyRewrapped, res.Rewrapped), slog.Int(logging.KeySkipped, len(res.Skipped)), logging.Err(err))
 		return
 	}
 	if res.Rewrapped > 0 || len(res.Skipped) > 0 {
-		s.log.Info("re-wrapped secrets under the current key", "rewrapped", res.Rewrapped, "skipped", len(res.Skipped),
-			"key_id", s.vault.CurrentKeyID(), "duration", time.Since(start))
+		s.log.LogAttrs(ctx, slog.LevelInfo, "re-wrapped secrets under the current key",
+			slog.Int(logging.KeyRewrapped, res.Rewrapped), slog.Int(logging.KeySkipped, len(res.Skipped)),
+			slog.String(logging.KeyKeyID, s.vault.CurrentKeyID()), slog.Duration(logging.KeyDuration, time.Since(start)))
 	}
 }
 

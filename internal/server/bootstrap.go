@@ -2,12 +2,16 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 
 	"github.com/behalf-dev/behalf/internal/control"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
 )
 
@@ -50,7 +54,7 @@ func (s *Server) bootstrapAdmin(ctx context.Context, getenv func(string) string)
 		if tmp, err = writeCredentialsTemp(path, id, secret); err != nil {
 			return err
 		}
-		defer os.Remove(tmp)
+		defer s.removeCredentialsTemp(ctx, tmp)
 	}
 	created, err := s.store.BootstrapPrincipal(ctx, p)
 	if err != nil {
@@ -60,29 +64,42 @@ func (s *Server) bootstrapAdmin(ctx context.Context, getenv func(string) string)
 		return nil
 	}
 	if !generated {
-		s.log.Info("created the bootstrap admin principal from the environment", "access_key_id", id)
+		s.log.LogAttrs(ctx, slog.LevelInfo, "created the bootstrap admin principal from the environment", slog.String(logging.KeyAccessKeyID, id))
 		return nil
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write admin credentials: %w", err)
 	}
-	s.log.Info("created an admin principal; its credentials are in the AWS shared-credentials file",
-		"access_key_id", id, "path", path)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "created an admin principal; its credentials are in the AWS shared-credentials file",
+		slog.String(logging.KeyAccessKeyID, id), slog.String(logging.KeyPath, path))
 	return nil
 }
 
-func writeCredentialsTemp(path, id, secret string) (string, error) {
+// removeCredentialsTemp removes the temporary credentials file unless it
+// was published; one left behind holds an admin secret, so it is logged.
+func (s *Server) removeCredentialsTemp(ctx context.Context, tmp string) {
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.LogAttrs(ctx, slog.LevelError, "temporary admin credentials file not removed; remove it", slog.String(logging.KeyPath, tmp), logging.Err(err))
+	}
+}
+
+// writeCredentialsTemp writes the credentials file under a temporary name;
+// on failure it leaves no file behind.
+func writeCredentialsTemp(path, id, secret string) (name string, err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), ".admin-credentials-*")
 	if err != nil {
 		return "", fmt.Errorf("write admin credentials: %w", err)
 	}
-	defer f.Close()
-	if err := f.Chmod(0o600); err != nil {
-		return "", err
-	}
 	content := fmt.Sprintf("# behalf admin principal, created by `behalf serve`.\n[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", id, secret)
-	if _, err := f.WriteString(content); err != nil {
-		return "", err
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.WriteString(content)
 	}
-	return f.Name(), f.Sync()
+	if err == nil {
+		err = f.Sync()
+	}
+	if err = errors.Join(err, f.Close()); err != nil {
+		return "", fmt.Errorf("write admin credentials: %w", errors.Join(err, os.Remove(f.Name())))
+	}
+	return f.Name(), nil
 }

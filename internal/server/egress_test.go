@@ -23,7 +23,7 @@ import (
 func TestDiscoveryOnLoopbackRefusedWithoutTellingWhy(t *testing.T) {
 	open := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"issuer":"http://` + r.Host + `","token_endpoint":"http://` + r.Host + `/token"}`))
+		w.Write([]byte(`{"issuer":"http://` + r.Host + `","token_endpoint":"http://` + r.Host + `/token"}`)) //nolint:gosec // G705: a test double's JSON, read by behalf, not a browser
 	}))
 	defer open.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

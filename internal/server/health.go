@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
 )
 
@@ -25,7 +27,7 @@ const minFreeBytes = 32 << 20
 // writes).
 func (s *Server) mountHealth(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeStatus(w, http.StatusOK, "ok")
+		s.writeStatus(w, r, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	if s.freeSpace == nil {
@@ -37,19 +39,19 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
-		s.log.Warn("not ready", "err", err)
-		writeStatus(w, http.StatusServiceUnavailable, "storage unavailable")
+		s.log.LogAttrs(ctx, slog.LevelWarn, "not ready", logging.Err(err))
+		s.writeStatus(w, r, http.StatusServiceUnavailable, "storage unavailable")
 		return
 	}
 	// PostgreSQL's disk is the database server's to watch; the ping covers it.
 	if file, ok := sqlstore.SQLiteFile(s.cfg.Storage); ok {
 		if err := s.diskReady(filepath.Dir(file)); err != nil {
-			s.log.Warn("not ready", "err", err)
-			writeStatus(w, http.StatusServiceUnavailable, "storage disk full or not writable")
+			s.log.LogAttrs(ctx, slog.LevelWarn, "not ready", logging.Err(err))
+			s.writeStatus(w, r, http.StatusServiceUnavailable, "storage disk full or not writable")
 			return
 		}
 	}
-	writeStatus(w, http.StatusOK, "ready")
+	s.writeStatus(w, r, http.StatusOK, "ready")
 }
 
 // diskReady checks that dir has minFreeBytes free and takes a small write.
@@ -71,6 +73,9 @@ func statfsFree(dir string) (uint64, error) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, err
 	}
+	if st.Bsize < 0 {
+		return 0, fmt.Errorf("statfs %s: block size %d", dir, st.Bsize)
+	}
 	return st.Bavail * uint64(st.Bsize), nil
 }
 
@@ -82,18 +87,22 @@ func writeProbe(dir string) error {
 	if err != nil {
 		return fmt.Errorf("write probe in %s: %w", dir, err)
 	}
-	defer os.Remove(f.Name())
 	_, werr := f.Write(make([]byte, 4096))
 	serr := f.Sync()
 	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
+	rerr := os.Remove(f.Name())
+	if err := errors.Join(werr, serr, cerr, rerr); err != nil {
 		return fmt.Errorf("write probe in %s: %w", dir, err)
 	}
 	return nil
 }
 
-func writeStatus(w http.ResponseWriter, code int, status string) {
+// writeStatus answers a health check; a failed write means the checker
+// went away, which only a debug line tells.
+func (s *Server) writeStatus(w http.ResponseWriter, r *http.Request, code int, status string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"status": status})
+	if err := json.NewEncoder(w).Encode(map[string]string{"status": status}); err != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "health status not written", logging.Err(err))
+	}
 }

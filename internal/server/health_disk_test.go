@@ -59,7 +59,11 @@ func TestReadinessOnAFullDisk(t *testing.T) {
 
 func getStatus(t *testing.T, url string) int {
 	t.Helper()
-	res, err := http.Get(url)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

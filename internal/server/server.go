@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 	defer func() {
 		if err != nil {
-			store.Close()
+			err = errors.Join(err, store.Close())
 		}
 	}()
 	s.store = store
@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	s.audit, s.auditKey = audit.New(s.store, auditKey, audit.Options{Now: opts.Now}), auditKey
 	defer func() {
 		if err != nil {
-			s.audit.Close()
+			err = errors.Join(err, s.audit.Close())
 		}
 	}()
 	users, err := s.openUsers(outbound)
@@ -232,8 +232,7 @@ func (s *Server) Close() error {
 	if s.users != nil {
 		s.users.Close()
 	}
-	s.audit.Close()
-	return s.store.Close()
+	return errors.Join(s.audit.Close(), s.store.Close())
 }
 
 // Run serves on ln until ctx ends, then shuts down gracefully: it stops
@@ -265,13 +264,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- serve() }()
-	s.log.Info("behalf is serving", "listen", ln.Addr().String(), "public_url", s.cfg.PublicURL, "storage", RedactDSN(s.cfg.Storage))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "behalf is serving", slog.String(logging.KeyListen, ln.Addr().String()),
+		slog.String(logging.KeyPublicURL, s.cfg.PublicURL), slog.String(logging.KeyStorage, RedactDSN(s.cfg.Storage)))
 
 	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		s.log.Info("shutting down")
+		s.log.LogAttrs(ctx, slog.LevelInfo, "shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		err = hs.Shutdown(sctx)
 		cancel()

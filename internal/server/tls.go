@@ -1,12 +1,15 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/behalf-dev/behalf/internal/logging"
 )
 
 // certReloader serves a certificate pair from files and picks up a
@@ -70,7 +73,7 @@ func (r *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 func (r *certReloader) reloadIfChanged() {
 	stamp, err := r.stat()
 	if err != nil {
-		r.log.Warn("tls: cannot check the certificate files; keeping the current certificate", "err", err)
+		r.log.LogAttrs(context.Background(), slog.LevelWarn, "tls: cannot check the certificate files; keeping the current certificate", logging.Err(err))
 		return
 	}
 	if stamp == r.stamp {
@@ -82,9 +85,9 @@ func (r *certReloader) reloadIfChanged() {
 	r.stamp = stamp
 	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
 	if err != nil {
-		r.log.Warn("tls: the changed certificate files do not load; keeping the current certificate", "err", err)
+		r.log.LogAttrs(context.Background(), slog.LevelWarn, "tls: the changed certificate files do not load; keeping the current certificate", logging.Err(err))
 		return
 	}
 	r.cert = &cert
-	r.log.Info("tls: certificate reloaded", "cert_file", r.certFile)
+	r.log.LogAttrs(context.Background(), slog.LevelInfo, "tls: certificate reloaded", slog.String(logging.KeyCertFile, r.certFile))
 }

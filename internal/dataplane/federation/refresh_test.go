@@ -55,7 +55,7 @@ func TestLeaseReleaseFailureIsLoggedAndCounted(t *testing.T) {
 		ClientSecret: secret, CreatedAt: now, UpdatedAt: now}, nil); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := json.Marshal(tokenSet{AccessToken: "fresh-access-token", Expiry: now.Add(time.Hour).Unix()})
+	raw, _ := json.Marshal(tokenSet{AccessToken: "fresh-access-token", Expiry: now.Add(time.Hour).Unix()}) //nolint:gosec // G117: a made-up token, sealed next
 	sealed, err := v.Seal(ctx, raw, vault.ConnectionBinding(k))
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
 )
 
@@ -248,7 +249,8 @@ func createSQLiteFile(path string, logger *slog.Logger) error {
 		return fmt.Errorf("sqlstore: create database file: %w", err)
 	}
 	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		logger.Warn("SQLite database file is accessible to other users", "path", path, "mode", fi.Mode().Perm().String())
+		logger.LogAttrs(context.Background(), slog.LevelWarn, "SQLite database file is accessible to other users",
+			slog.String(logging.KeyPath, path), slog.String(logging.KeyMode, fi.Mode().Perm().String()))
 	}
 	return f.Close()
 }

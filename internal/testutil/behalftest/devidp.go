@@ -37,8 +37,9 @@ var formToken = regexp.MustCompile(`name="form_token" value="([^"]+)"`)
 
 // Consent plays a user's browser: it opens authURL at the dev IdP, signs in
 // as user and clicks Allow (or Deny), then follows every redirect — to
-// behalf's callback and on to the return URL — and returns the last page.
-func Consent(t testing.TB, authURL, user string, allow bool) (*http.Response, string) {
+// behalf's callback and on to the return URL — and returns the last page
+// and its status.
+func Consent(t testing.TB, authURL, user string, allow bool) (status int, lastPage string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar}
@@ -73,5 +74,5 @@ func Consent(t testing.TB, authURL, user string, allow bool) (*http.Response, st
 	}
 	defer func() { _ = res.Body.Close() }()
 	body, _ := io.ReadAll(res.Body)
-	return res, string(body)
+	return res.StatusCode, string(body)
 }
