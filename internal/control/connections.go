@@ -82,7 +82,9 @@ func (s *Service) listConnections(ctx context.Context, _ *wire.Call, in *listCon
 	for _, c := range conns {
 		name, ok := names[c.ProviderID]
 		if !ok {
-			name = s.providerName(ctx, c.ProviderID)
+			if name, err = s.providerName(ctx, c.ProviderID); err != nil {
+				return nil, err
+			}
 			names[c.ProviderID] = name
 		}
 		o := behalfapi.Connection{Provider: name, Workload: c.Workload, User: c.User, Status: string(c.Status), Scopes: c.Scopes,
@@ -157,12 +159,15 @@ func (s *Service) revokeConnection(ctx context.Context, c *wire.Call, in *connec
 }
 
 // providerName names a provider by id; empty when it is gone.
-func (s *Service) providerName(ctx context.Context, id string) string {
+func (s *Service) providerName(ctx context.Context, id string) (string, error) {
 	p, err := s.store.GetOAuth2ProviderByID(ctx, id)
-	if err != nil {
-		return ""
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("credential provider %s: %w", id, err)
 	}
-	return p.Name
+	return p.Name, nil
 }
 
 func (s *Service) deleteConnection(ctx context.Context, c *wire.Call, in *connectionInput) (*struct{}, error) {

@@ -120,12 +120,15 @@ func (c *Checker) LoadOAuth2Provider(ctx context.Context, name string) (OAuth2Pr
 
 // ProviderName names a provider by id for audit records; empty when it is
 // gone.
-func (c *Checker) ProviderName(ctx context.Context, id string) string {
+func (c *Checker) ProviderName(ctx context.Context, id string) (string, error) {
 	p, err := c.Store.GetOAuth2ProviderByID(ctx, id)
-	if err != nil {
-		return ""
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("credential provider %s: %w", id, err)
 	}
-	return p.Name
+	return p.Name, nil
 }
 
 // Verified is a checked workload access token with its workload.

@@ -38,7 +38,7 @@ func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
 	// The session's change (its tokens stored, or its failure) commits
 	// with this record.
 	tr := s.newTrail(storage.AuditRecord{Operation: "OAuth2Callback", Principal: "browser", RequestID: wire.RequestID(ctx),
-		Workload: sess.Workload, User: sess.User, Provider: s.Access.ProviderName(ctx, sess.ProviderID)})
+		Workload: sess.Workload, User: sess.User, Provider: s.providerName(ctx, sess.ProviderID)})
 	returnURL, refused := s.redeem(ctx, tr, sess, q)
 	if refused != nil {
 		if refused.failReason != "" {
@@ -52,6 +52,17 @@ func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
 	// The return URL is one the workload identity allows
 	// (allowedResourceOauth2ReturnUrls), checked when the session started.
 	http.Redirect(w, r, returnURL, http.StatusFound) //nolint:gosec // G710: an allow-listed return URL
+}
+
+// providerName names a session's provider in a browser page's audit
+// record: one that cannot be read is logged, and the page goes on without
+// its name rather than failing the person's sign-in.
+func (s *Service) providerName(ctx context.Context, id string) string {
+	name, err := s.Access.ProviderName(ctx, id)
+	if err != nil {
+		s.logger().LogAttrs(ctx, slog.LevelError, "provider of a session not read", logging.Err(err))
+	}
+	return name
 }
 
 // refusal is the page a callback shows instead of redirecting.

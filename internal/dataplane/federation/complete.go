@@ -50,7 +50,9 @@ func (s *Service) completeResourceTokenAuth(ctx context.Context, c *wire.Call, i
 	if err != nil {
 		return nil, wire.StorageError(err, "session", in.SessionURI)
 	}
-	c.Audit.Provider = s.Access.ProviderName(ctx, sess.ProviderID)
+	if c.Audit.Provider, err = s.Access.ProviderName(ctx, sess.ProviderID); err != nil {
+		return nil, err
+	}
 	if err := c.ActFor(sess.Workload); err != nil {
 		return nil, err
 	}
@@ -59,8 +61,11 @@ func (s *Service) completeResourceTokenAuth(ctx context.Context, c *wire.Call, i
 		user = wat.UserFromID(*u.UserID)
 	} else {
 		w, err := s.Access.Workload(ctx, sess.Workload)
-		if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
 			return nil, wire.AccessDenied("workload identity %s no longer exists", sess.Workload)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("workload identity %s: %w", sess.Workload, err)
 		}
 		ident, err := s.Access.VerifyUser(ctx, *u.UserToken, w.AllowedAuthorizers)
 		if err != nil {

@@ -41,7 +41,7 @@ func (s *Service) DevComplete(w http.ResponseWriter, r *http.Request) {
 		s.page(ctx, w, http.StatusForbidden, "Not for this session", "The development page completes only sessions started with GetWorkloadAccessTokenForUserId. A session for a JWT user must be completed by your application with the user's token.")
 		return
 	}
-	provider := s.Access.ProviderName(ctx, sess.ProviderID)
+	provider := s.providerName(ctx, sess.ProviderID)
 	tr := s.newTrail(storage.AuditRecord{Operation: "CompleteResourceTokenAuth", Principal: "development-page", RequestID: wire.RequestID(ctx),
 		Workload: sess.Workload, User: sess.User, Provider: provider})
 	if err := s.bind(ctx, tr.changeFailing, sess, sess.User); err != nil {
