@@ -54,9 +54,9 @@ func TestConsent(t *testing.T) {
 		line := sc.Text()
 		lines = append(lines, line)
 		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "http"); ok && strings.Contains(u, "/authorize?") {
-			res, page := behalftest.Consent(t, "http"+u, "alice", true)
-			if res.StatusCode != 200 || !strings.Contains(page, "Connected") {
-				t.Fatalf("consent ended on %d:\n%s", res.StatusCode, page)
+			status, page := behalftest.Consent(t, "http"+u, "alice", true)
+			if status != 200 || !strings.Contains(page, "Connected") {
+				t.Fatalf("consent ended on %d:\n%s", status, page)
 			}
 		}
 	}
