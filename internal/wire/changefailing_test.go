@@ -28,8 +28,7 @@ func TestChangeFailingIsRecordedOnce(t *testing.T) {
 		JSON("EndSessionThenFail", "/end-then-fail", 200, failing(Conflict("ended, then another failure"))),
 	)...)
 	for _, path := range []string{"/end", "/end-then-fail"} {
-		res, _ := do(t, mux, "POST", path, "application/json", `{"name":"abc"}`)
-		res.Body.Close()
+		do(t, mux, "POST", path, "application/json", `{"name":"abc"}`)
 	}
 	if len(log.bound) != 2 || log.bound[0].Operation != "EndSession" || log.bound[0].Outcome != "failure" || log.bound[0].ErrorType != TypeAccessDenied {
 		t.Fatalf("bound records: %+v", log.bound)
