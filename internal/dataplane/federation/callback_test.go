@@ -45,3 +45,30 @@ func TestCallbackStorageFailureIsLoggedNotHidden(t *testing.T) {
 		t.Errorf("log %q lacks the cause or the request id", line)
 	}
 }
+
+func (sessionsUnreadable) GetOAuthSession(context.Context, string) (storage.OAuthSession, error) {
+	return storage.OAuthSession{}, errors.New("database unavailable")
+}
+
+// The development page, like the callback, reports a session it cannot
+// read as an internal error, logged with its request id, not as an
+// unknown session.
+func TestDevPageStorageFailureIsLoggedNotHidden(t *testing.T) {
+	st, err := sqlstore.Open(t.Context(), filepath.Join(t.TempDir(), "behalf.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	var logs bytes.Buffer
+	s := New(Deps{Store: sessionsUnreadable{st}, Now: time.Now, Log: slog.New(logging.ContextHandler{Inner: slog.NewTextHandler(&logs, nil), Attrs: wire.LogAttrs})},
+		Options{Development: true})
+
+	w := httptest.NewRecorder()
+	s.DevComplete(w, httptest.NewRequest(http.MethodGet, "/dev/complete?session_id="+SessionURIPrefix+"some-session", nil))
+	if w.Code != http.StatusInternalServerError {
+		t.Errorf("status %d, want 500; page: %s", w.Code, w.Body)
+	}
+	if line := logs.String(); !strings.Contains(line, "database unavailable") || !strings.Contains(line, "request_id=browser-") {
+		t.Errorf("log %q lacks the cause or the request id", line)
+	}
+}
