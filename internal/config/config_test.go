@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -287,4 +289,39 @@ func TestAuditRetention(t *testing.T) {
 	if c, err := f.Validate(); err != nil || c.AuditRetention != f.Audit.Retention {
 		t.Fatalf("retention of 400 days: %v, %v", c.AuditRetention, err)
 	}
+}
+
+// The example file names every key of the configuration, set or commented
+// out, so that it stays the annotated reference it says it is.
+func TestExampleFileNamesEveryKey(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "behalf.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range yamlKeys(reflect.TypeFor[File]()) {
+		if !regexp.MustCompile(`(?m)^[#\s-]*` + regexp.QuoteMeta(key) + `:`).Match(raw) {
+			t.Errorf("behalf.example.yaml does not name %s", key)
+		}
+	}
+}
+
+// yamlKeys lists the yaml keys of a struct type and of the structs it
+// holds, directly or in slices.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		keys = append(keys, name)
+		ft := f.Type
+		for ft.Kind() == reflect.Slice || ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]() {
+			keys = append(keys, yamlKeys(ft)...)
+		}
+	}
+	return keys
 }
