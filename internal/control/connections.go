@@ -19,8 +19,10 @@ import (
 // ConnectionRevoker revokes a user's tokens at their provider and deletes
 // the connection (package federation), the deletion committing with c's
 // audit record; revoked reports whether the provider confirmed revocation.
+// Forget drops the data plane's cached copy of a connection deleted here.
 type ConnectionRevoker interface {
 	Revoke(ctx context.Context, c *wire.Call, providerName string, conn storage.Connection) (revoked bool, err error)
+	Forget(k storage.ConnectionKey)
 }
 
 // connectionOperations lists the lifecycle operations.
@@ -175,7 +177,9 @@ func (s *Service) deleteConnection(ctx context.Context, c *wire.Call, in *connec
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Change(s.store).DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	err = c.Change(s.store).DeleteConnection(ctx, conn.ConnectionKey)
+	s.Connections.Forget(conn.ConnectionKey)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("delete connection: %w", err)
 	}
 	return nil, nil

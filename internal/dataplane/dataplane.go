@@ -72,7 +72,7 @@ func New(d Deps) *DataPlane {
 	checker := access.New(access.Deps{Store: d.Store, Tokens: d.Tokens, Users: d.Users, Principal: d.Principal, Now: d.Now, RecordTTL: d.RecordTTL})
 	endpoint := tokenflow.Endpoint{Vault: d.Vault, OAuth: d.OAuth}
 	fed := federation.New(federation.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint, OAuth: d.OAuth,
-		Now: d.Now, Audit: d.Audit, Log: d.Log}, d.Federation)
+		Now: d.Now, RecordTTL: d.RecordTTL, Audit: d.Audit, Log: d.Log}, d.Federation)
 	return &DataPlane{
 		access:        checker,
 		workloadToken: workloadtoken.New(checker, d.Tokens),
@@ -83,8 +83,15 @@ func New(d Deps) *DataPlane {
 	}
 }
 
-// Invalidate drops any cached copy of a changed resource.
-func (dp *DataPlane) Invalidate(r storage.Resource) { dp.access.Invalidate(r) }
+// Invalidate drops any cached copy of a changed resource. A changed
+// provider or workload identity may have had its connections dropped
+// (a provider's new endpoints, a deletion), so cached connections go too.
+func (dp *DataPlane) Invalidate(r storage.Resource) {
+	dp.access.Invalidate(r)
+	if r.Kind == storage.KindOAuth2Provider || r.Kind == storage.KindWorkloadIdentity {
+		dp.Federation.ForgetAll()
+	}
+}
 
 // Mount registers the data-plane operations on the router and the
 // browser routes (the OAuth callback, the development page) on mux.

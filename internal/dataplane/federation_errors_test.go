@@ -27,6 +27,7 @@ func TestFederationCorruptConnectionDetails(t *testing.T) {
 			t.Helper()
 			execOne(t, db, "UPDATE connections SET details = "+ph(1)+" WHERE workload = "+ph(2)+" AND user_key = "+ph(3),
 				[]byte("{not json"), workloadW1, user)
+			fw.s.Server.ForgetConnections()
 		}
 		for _, tc := range []struct {
 			user string
@@ -68,6 +69,7 @@ func TestFederationTouchFailureLogged(t *testing.T) {
 		db, ph := rawDB(t, fw.s)
 		execOne(t, db, "UPDATE connections SET last_used_at = "+ph(1)+" WHERE user_key = "+ph(2),
 			time.Now().Add(-2*time.Hour).UnixMicro(), "id:alice")
+		fw.s.Server.ForgetConnections()
 		refuse := []string{`CREATE TRIGGER refuse_touch BEFORE UPDATE ON connections BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`}
 		if strings.HasPrefix(fw.s.Config.Storage, "postgres") {
 			refuse = []string{

@@ -530,6 +530,7 @@ func TestFederationRevokeAtDevIdP(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
+			fw.s.Server.ForgetConnections()
 			fw.start(t, devInput(token))
 			if conn, _ := fw.s.Server.Store().GetConnection(ctx(t), k); conn.Status != storage.ConnectionNeedsConsent {
 				t.Errorf("connection %s after invalid_grant", conn.Status)
@@ -558,6 +559,7 @@ func TestFederationIdleExpiry(t *testing.T) {
 				}); err != nil {
 				t.Fatal(err)
 			}
+			fw.s.Server.ForgetConnections()
 		}
 		age("idle", 25*time.Hour)
 		age("recent", 23*time.Hour)

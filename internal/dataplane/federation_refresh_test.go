@@ -24,8 +24,8 @@ import (
 )
 
 // expire moves the access token expiry of a user's connection for
-// workload W1 into the past, through storage, so that the next call must
-// refresh it.
+// workload W1 into the past, through storage, and drops the server's
+// cached copy, so that the next call must refresh it.
 func (fw *fedWorld) expire(t *testing.T, user string) {
 	t.Helper()
 	_, err := fw.s.Server.Store().UpdateConnection(ctx(t), storage.ConnectionKey{ProviderID: fw.providerID, Workload: workloadW1, User: user},
@@ -36,6 +36,7 @@ func (fw *fedWorld) expire(t *testing.T, user string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fw.s.Server.ForgetConnections()
 }
 
 // listedConnections calls /behalf/ListConnections as admin.
@@ -326,6 +327,7 @@ func TestFederationRefreshTokenRotatedOut(t *testing.T) {
 			c.Tokens, c.ExpiresAt = backup.Tokens, time.Now().Add(-time.Second)
 			return c, nil
 		})
+		fw.s.Server.ForgetConnections()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,6 +367,7 @@ func TestFederationRefreshLeaseHeldElsewhere(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
+			fw.s.Server.ForgetConnections()
 		}
 
 		setExpiry(clock.Now().Add(30 * time.Second)) // due: inside the last minute

@@ -68,6 +68,9 @@ func (s *Server) maintain(ctx context.Context) {
 	if s.cfg.ConnectionMaxIdle > 0 {
 		n, err = s.store.DeleteIdleConnections(ctx, now.Add(-s.cfg.ConnectionMaxIdle))
 		s.logCleanup(ctx, "connections unused for "+s.cfg.ConnectionMaxIdle.String(), n, err)
+		if n > 0 {
+			s.data.Federation.ForgetAll()
+		}
 	}
 	if s.cfg.AuditRetention > 0 {
 		n, err := audit.Prune(ctx, s.store, s.auditKey, now.Add(-s.cfg.AuditRetention))

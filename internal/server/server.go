@@ -224,6 +224,11 @@ func (s *Server) mount(principals *principalCache) *http.ServeMux {
 // Operations lists the API operations served.
 func (s *Server) Operations() []string { return s.router.Operations() }
 
+// ForgetConnections drops the data plane's cached copies of connections,
+// as a change made through this server does; for tests that change
+// connections in storage directly and mean it to be seen at once.
+func (s *Server) ForgetConnections() { s.data.Federation.ForgetAll() }
+
 // Store exposes the storage, for tests and tools that inspect it.
 func (s *Server) Store() storage.Storage { return s.store }
 

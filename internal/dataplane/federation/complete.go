@@ -135,7 +135,9 @@ func (s *Service) bind(ctx context.Context, change func(failing error) storage.S
 	now := s.Now()
 	conn := storage.Connection{ConnectionKey: k, Status: storage.ConnectionActive, Scopes: granted, Details: details,
 		Tokens: sealed, ExpiresAt: expiryTime(secrets.Tokens.Expiry), CreatedAt: now, UpdatedAt: now, LastUsedAt: now}
-	if err := change(nil).CompleteOAuthSession(ctx, sess.ID, conn); err != nil {
+	err = change(nil).CompleteOAuthSession(ctx, sess.ID, conn)
+	s.connections.forget(k)
+	if err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return wire.AccessDenied("the session was already used; each authorization binds once")
 		}
@@ -163,6 +165,7 @@ func wrongUserEnded() error {
 // where the provider offers revocation (RFC 7009).
 func (s *Service) endForWrongUser(ctx context.Context, st storage.Storage, sess storage.OAuthSession) error {
 	ctx = context.WithoutCancel(ctx) // the caller going away must not leave the tokens behind
+	defer s.connections.forget(storage.ConnectionKey{ProviderID: sess.ProviderID, Workload: sess.Workload, User: sess.User})
 	var held storage.OAuthSession
 	_, err := st.UpdateOAuthSession(ctx, sess.ID, func(cur storage.OAuthSession) (storage.OAuthSession, error) {
 		if cur.Status == storage.SessionFailed {

@@ -75,6 +75,9 @@ type Deps struct {
 	Endpoint tokenflow.Endpoint
 	OAuth    *oauthclient.Client
 	Now      func() time.Time
+	// RecordTTL bounds how long a change made through another replica to
+	// a connection takes to be seen; default 2s.
+	RecordTTL time.Duration
 	// Audit records what happens outside API calls (browser callbacks,
 	// the development page, refreshes), each change with its record; nil
 	// records nothing.
@@ -97,6 +100,9 @@ type Service struct {
 	touchFailures atomic.Int64
 	// sessionsPerUser and sessionsPerPrincipal admit new consent sessions.
 	sessionsPerUser, sessionsPerPrincipal *ratelimit.Limiter
+	// connections keeps the connections whose fresh tokens were just
+	// handed out.
+	connections *connectionCache
 }
 
 // Default limits on new consent sessions, a minute. A session is a row kept
@@ -114,12 +120,24 @@ func New(d Deps, opts Options) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.RecordTTL <= 0 {
+		d.RecordTTL = 2 * time.Second
+	}
 	perUser, perPrincipal := cmp.Or(opts.NewSessionsPerUser, DefaultNewSessionsPerUser), cmp.Or(opts.NewSessionsPerPrincipal, DefaultNewSessionsPerPrincipal)
 	clock := ratelimit.Options{Now: d.Now}
 	return &Service{Deps: d, opts: opts, leaseOwner: uuid.NewString(),
 		sessionsPerUser:      ratelimit.New(ratelimit.PerMinute(perUser), clock),
-		sessionsPerPrincipal: ratelimit.New(ratelimit.PerMinute(perPrincipal), clock)}
+		sessionsPerPrincipal: ratelimit.New(ratelimit.PerMinute(perPrincipal), clock),
+		connections:          newConnectionCache(d.RecordTTL, d.Now)}
 }
+
+// Forget drops this process's cached copy of a connection; whoever writes
+// a connection outside this package calls it after the write.
+func (s *Service) Forget(k storage.ConnectionKey) { s.connections.forget(k) }
+
+// ForgetAll drops every cached connection: a provider or workload identity
+// changed, and the change may have dropped its connections.
+func (s *Service) ForgetAll() { s.connections.forgetAll() }
 
 // Operations lists CompleteResourceTokenAuth; every call is audited.
 func (s *Service) Operations() []wire.Operation {
@@ -279,6 +297,10 @@ func (s *Service) pollSession(ctx context.Context, k storage.ConnectionKey, uri 
 // userToken returns the user's access token from their connection,
 // refreshing it when it is about to expire.
 func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider, in *tokenflow.Request) (string, error) {
+	if token, ok := s.cachedToken(k, in); ok {
+		return token, nil
+	}
+	gen := s.connections.generation()
 	conn, err := s.Store.GetConnection(ctx, k)
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", errNeedsConsent
@@ -298,7 +320,7 @@ func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p acce
 		if err != nil {
 			return "", err
 		}
-		s.touch(ctx, conn)
+		s.connections.put(gen, s.touch(ctx, conn), d, ts)
 		return ts.AccessToken, nil
 	}
 	ts, err := s.refresh(ctx, k, p)
@@ -306,6 +328,18 @@ func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p acce
 		return "", err
 	}
 	return ts.AccessToken, nil
+}
+
+// cachedToken returns the access token of k's cached connection when it
+// answers the request as the stored one would now: it covers the request,
+// is fresh by the clock at this call, and its last use was recorded within
+// touchEvery (else the storage path records it).
+func (s *Service) cachedToken(k storage.ConnectionKey, in *tokenflow.Request) (string, bool) {
+	e, ok := s.connections.get(k)
+	if !ok || !covers(e.conn, e.details, in) || !s.fresh(e.conn, e.details) || s.Now().Sub(e.conn.LastUsedAt) >= touchEvery {
+		return "", false
+	}
+	return e.tokens.AccessToken, true
 }
 
 // fresh reports whether a connection's access token is good for a while
@@ -347,12 +381,13 @@ const touchEvery = time.Hour
 // touch records a connection's use. Last use only feeds the removal of
 // idle connections (userFederation.connectionMaxIdle, at least a day), so
 // a failure to record it does not fail the call that has its token: it is
-// logged and counted, and the next use an hour later tries again.
-func (s *Service) touch(ctx context.Context, conn storage.Connection) {
+// logged and counted, and the next use tries again. It returns conn with
+// its last use as recorded.
+func (s *Service) touch(ctx context.Context, conn storage.Connection) storage.Connection {
 	if s.Now().Sub(conn.LastUsedAt) < touchEvery {
-		return
+		return conn
 	}
-	_, err := s.Store.UpdateConnection(ctx, conn.ConnectionKey, func(c storage.Connection) (storage.Connection, error) {
+	touched, err := s.Store.UpdateConnection(ctx, conn.ConnectionKey, func(c storage.Connection) (storage.Connection, error) {
 		c.LastUsedAt = s.Now()
 		return c, nil
 	})
@@ -361,6 +396,10 @@ func (s *Service) touch(ctx context.Context, conn storage.Connection) {
 		s.logger().LogAttrs(ctx, slog.LevelWarn, "a connection's last use was not recorded",
 			slog.String(logging.KeyWorkload, conn.Workload), logging.Err(err))
 	}
+	if err == nil {
+		conn.LastUsedAt = touched.LastUsedAt // only that: the rest stays as read, with the tokens opened from it
+	}
+	return conn
 }
 
 // TouchFailures reports how many connections' last uses this process could

@@ -74,7 +74,9 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p ac
 	if out.audited {
 		st = tr.change(out.auditType)
 	}
-	if _, err := st.FinishRefresh(ctx, k, s.leaseOwner, conn.LeaseToken, out.update); err != nil {
+	_, err = st.FinishRefresh(ctx, k, s.leaseOwner, conn.LeaseToken, out.update)
+	s.connections.forget(k)
+	if err != nil {
 		s.releaseFailed(ctx, k, err)
 		if out.stores {
 			// The lease ran out while the provider answered and another

@@ -21,6 +21,8 @@ import (
 // provider confirmed revocation; false when it offers none. The deletion
 // commits with c's audit record (Call.Change).
 func (s *Service) Revoke(ctx context.Context, c *wire.Call, providerName string, conn storage.Connection) (revoked bool, err error) {
+	// Revoked at the provider or not, the cached copy must not outlive the call.
+	defer s.connections.forget(conn.ConnectionKey)
 	p, err := s.Access.LoadOAuth2Provider(ctx, providerName)
 	if err != nil {
 		return false, fmt.Errorf("OAuth2 credential provider %s: %w", providerName, err)
