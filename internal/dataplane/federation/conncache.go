@@ -8,7 +8,7 @@ import (
 )
 
 // connectionCache keeps, for a short time, the connections whose stored
-// token this process last handed out, with their token sets already
+// token this process last handed out, with their access tokens already
 // opened, so that a user's repeated calls cost neither a storage read nor
 // a vault open. An entry serves only its own connection key (provider,
 // workload and user), only while the token is fresh by the clock at the
@@ -26,11 +26,13 @@ type connectionCache struct {
 	gen uint64
 }
 
+// cachedConnection holds the access token only: the refresh token is
+// read from storage when it is needed, never kept in memory.
 type cachedConnection struct {
-	conn    storage.Connection
-	details connectionDetails
-	tokens  tokenSet
-	expires time.Time
+	conn        storage.Connection
+	details     connectionDetails
+	accessToken string
+	expires     time.Time
 }
 
 // maxCachedConnections bounds the cache; past it, the cache starts over.
@@ -65,8 +67,8 @@ func (c *connectionCache) generation() uint64 {
 }
 
 // put keeps a connection read from storage at generation gen, with its
-// opened tokens.
-func (c *connectionCache) put(gen uint64, conn storage.Connection, d connectionDetails, ts tokenSet) {
+// opened access token.
+func (c *connectionCache) put(gen uint64, conn storage.Connection, d connectionDetails, accessToken string) {
 	expires := c.now().Add(c.ttl)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -76,7 +78,7 @@ func (c *connectionCache) put(gen uint64, conn storage.Connection, d connectionD
 	if len(c.entries) >= maxCachedConnections {
 		clear(c.entries)
 	}
-	c.entries[conn.ConnectionKey] = cachedConnection{conn: conn, details: d, tokens: ts, expires: expires}
+	c.entries[conn.ConnectionKey] = cachedConnection{conn: conn, details: d, accessToken: accessToken, expires: expires}
 }
 
 // forget drops k's entry; called after every write to the connection.

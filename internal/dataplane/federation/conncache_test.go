@@ -20,13 +20,13 @@ func TestConnectionCacheKeepsNoReadThatRacedAWrite(t *testing.T) {
 
 	gen := c.generation()
 	c.forget(alice.ConnectionKey) // a write committed while the read was under way
-	c.put(gen, alice, connectionDetails{}, tokenSet{AccessToken: "replaced"})
+	c.put(gen, alice, connectionDetails{}, "replaced")
 	if _, ok := c.get(alice.ConnectionKey); ok {
 		t.Fatal("a read that raced a write was kept")
 	}
 
-	c.put(c.generation(), alice, connectionDetails{}, tokenSet{AccessToken: "current"})
-	if e, ok := c.get(alice.ConnectionKey); !ok || e.tokens.AccessToken != "current" {
+	c.put(c.generation(), alice, connectionDetails{}, "current")
+	if e, ok := c.get(alice.ConnectionKey); !ok || e.accessToken != "current" {
 		t.Fatalf("get = %+v, %v", e, ok)
 	}
 	if _, ok := c.get(bob); ok {

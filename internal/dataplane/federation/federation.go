@@ -320,7 +320,7 @@ func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p acce
 		if err != nil {
 			return "", err
 		}
-		s.connections.put(gen, s.touch(ctx, conn), d, ts)
+		s.connections.put(gen, s.touch(ctx, conn), d, ts.AccessToken)
 		return ts.AccessToken, nil
 	}
 	ts, err := s.refresh(ctx, k, p)
@@ -339,7 +339,7 @@ func (s *Service) cachedToken(k storage.ConnectionKey, in *tokenflow.Request) (s
 	if !ok || !covers(e.conn, e.details, in) || !s.fresh(e.conn, e.details) || s.Now().Sub(e.conn.LastUsedAt) >= touchEvery {
 		return "", false
 	}
-	return e.tokens.AccessToken, true
+	return e.accessToken, true
 }
 
 // fresh reports whether a connection's access token is good for a while
