@@ -20,6 +20,7 @@ package wat
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,6 +98,8 @@ type Issuer struct {
 	current  string
 	created  time.Time // of current
 	lastLoad time.Time
+
+	opened openedCache
 }
 
 // NewIssuer loads the keys, creating the first one if there is none.
@@ -212,11 +215,33 @@ func (i *Issuer) Mint(c Claims, notAfter time.Time) (token string, expiry time.T
 // few kilobytes when it carries a user's JWT (itself at most 16 KiB).
 const maxToken = 64 << 10
 
-// Open authenticates and decrypts a token and checks its expiry.
+// Open authenticates and decrypts a token and checks its expiry. The
+// claims of a token that opened are cached (openedCache) until it expires.
 func (i *Issuer) Open(ctx context.Context, token string) (Claims, error) {
 	if len(token) > maxToken {
 		return Claims{}, ErrInvalid
 	}
+	digest := sha256.Sum256([]byte(token))
+	c, ok := i.opened.get(digest)
+	if !ok {
+		var err error
+		if c, err = i.decrypt(ctx, token); err != nil {
+			return Claims{}, err
+		}
+	}
+	now := i.opts.Now().Unix()
+	if now >= c.Expiry {
+		return Claims{}, ErrExpired
+	}
+	if !ok && len(token) <= maxCachedToken {
+		i.opened.put(digest, c, now)
+	}
+	return c, nil
+}
+
+// decrypt authenticates and decrypts a token and checks that its claims
+// name a workload, a principal and an expiry.
+func (i *Issuer) decrypt(ctx context.Context, token string) (Claims, error) {
 	jwe, err := parse(token)
 	if err != nil {
 		return Claims{}, ErrInvalid
@@ -232,9 +257,6 @@ func (i *Issuer) Open(ctx context.Context, token string) (Claims, error) {
 	var c Claims
 	if err := json.Unmarshal(payload, &c); err != nil || c.Workload == "" || c.Principal == "" || c.Expiry == 0 {
 		return Claims{}, ErrInvalid
-	}
-	if i.opts.Now().Unix() >= c.Expiry {
-		return Claims{}, ErrExpired
 	}
 	return c, nil
 }

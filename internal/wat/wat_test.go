@@ -2,6 +2,7 @@ package wat
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"path/filepath"
@@ -258,5 +259,63 @@ func TestTokensAreStandardJWE(t *testing.T) {
 	compact, _ := sealed.CompactSerialize()
 	if c, err := i.Open(context.Background(), compact); err != nil || c.Workload != "agent" {
 		t.Fatalf("a go-jose token: %+v %v", c, err)
+	}
+}
+
+// A token opened once is opened again from the cache, which still refuses
+// it once it has expired and never stands in for a token that differs by a
+// character.
+func TestOpenCachesOpenedTokens(t *testing.T) {
+	st, v := setup(t)
+	c := &clock{t: time.Now()}
+	i := newIssuer(t, st, v, c)
+	ctx := context.Background()
+	tok, _, err := i.Mint(Claims{Workload: "agent", User: UserFromID("alice"), Principal: "AKID"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := i.Open(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := i.opened.get(sha256.Sum256([]byte(tok))); !ok {
+		t.Fatal("an opened token is not cached")
+	}
+	// With the key ring gone only the cache can open the token.
+	i.mu.Lock()
+	i.keys = map[string][]byte{}
+	i.mu.Unlock()
+	again, err := i.Open(ctx, tok)
+	if err != nil || again != first {
+		t.Fatalf("cached open: %+v, %v; want %+v", again, err, first)
+	}
+	if _, err := i.Open(ctx, tok[:len(tok)-1]); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a truncated token of a cached one: %v", err)
+	}
+	c.Add(15*time.Minute + time.Second)
+	if _, err := i.Open(ctx, tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("an expired cached token: %v", err)
+	}
+}
+
+func TestOpenedCacheIsBounded(t *testing.T) {
+	var cache openedCache
+	for n := range maxOpened + 10 {
+		cache.put(sha256.Sum256([]byte(strconv.Itoa(n))), Claims{Expiry: 100}, 50)
+	}
+	if len(cache.entries) > maxOpened {
+		t.Fatalf("%d entries, want at most %d", len(cache.entries), maxOpened)
+	}
+	// Expired entries go first: a full cache of expired tokens keeps the
+	// live one put after them.
+	cache = openedCache{}
+	for n := range maxOpened {
+		cache.put(sha256.Sum256([]byte(strconv.Itoa(n))), Claims{Expiry: 10}, 50)
+	}
+	live := sha256.Sum256([]byte("live"))
+	cache.put(live, Claims{Expiry: 100}, 50)
+	cache.put(sha256.Sum256([]byte("another")), Claims{Expiry: 100}, 50)
+	if _, ok := cache.get(live); !ok || len(cache.entries) != 2 {
+		t.Fatalf("after evicting expired entries: %d entries, live cached %v", len(cache.entries), ok)
 	}
 }
