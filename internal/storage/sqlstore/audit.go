@@ -34,8 +34,17 @@ func scanAuditHead(row scanner) (storage.AuditHead, error) {
 	return h, nil
 }
 
+const (
+	auditHeadSQL     = `SELECT seq, hash FROM audit_head WHERE id = 1`
+	moveAuditHeadSQL = `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`
+)
+
 func getAuditHead(ctx context.Context, c conn, suffix string) (storage.AuditHead, error) {
-	h, err := scanAuditHead(c.queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+suffix))
+	return readAuditHead(c.queryRow(ctx, auditHeadSQL+suffix))
+}
+
+func readAuditHead(row scanner) (storage.AuditHead, error) {
+	h, err := scanAuditHead(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		// The migration creates the row; only a hand edit removes it.
 		return h, fmt.Errorf("sqlstore: audit head row is missing: %w", storage.ErrNotFound)
@@ -66,33 +75,37 @@ func (s *Store) AppendAudit(ctx context.Context, recs []storage.AuditRecord, cha
 
 // appendAudit appends recs inside tx; see AppendAudit.
 func (s *Store) appendAudit(ctx context.Context, tx conn, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) error {
+	if tx.dialect == dialectSQLite {
+		stmts := s.audit.in(ctx, tx)
+		defer func() { _ = stmts.close() }() // closing a transaction's copies frees nothing the commit needs
+		return appendAuditSQLite(ctx, stmts, recs, chain)
+	}
 	head, err := getAuditHead(ctx, tx, s.dialect.forUpdate())
 	if err != nil {
 		return err
 	}
-	// chain works on a copy, so that the caller's slice is left as it was
-	// whatever happens.
+	batch, err := chainBatch(head, recs, chain)
+	if err != nil {
+		return err
+	}
+	return insertAuditRowsAndHead(ctx, tx, batch)
+}
+
+// chainBatch lets chain number and link a copy of recs from head on, so
+// that the caller's slice is left as it was whatever happens, and checks
+// that it did.
+func chainBatch(head storage.AuditHead, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) ([]storage.AuditRecord, error) {
 	batch := slices.Clone(recs)
 	for i := range batch {
 		batch[i].Time = fromMicros(micros(batch[i].Time))
 	}
 	if err := chain(head, batch); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkChained(head, batch); err != nil {
-		return err
+		return nil, err
 	}
-	if tx.dialect == dialectPostgres {
-		return insertAuditRowsAndHead(ctx, tx, batch)
-	}
-	if err := s.insertAuditEach(ctx, tx, batch); err != nil {
-		return err
-	}
-	last := batch[len(batch)-1]
-	if _, err := tx.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, last.Seq, last.Hash); err != nil {
-		return fmt.Errorf("sqlstore: update audit head: %w", err)
-	}
-	return nil
+	return batch, nil
 }
 
 // WithAudit returns a view of s that appends b's record in its first write
@@ -137,20 +150,73 @@ func checkChained(head storage.AuditHead, recs []storage.AuditRecord) error {
 var auditInsertSQL = `INSERT INTO audit_records (` + auditColumns + `) VALUES (` +
 	strings.TrimSuffix(strings.Repeat(`?, `, auditColumnCount), `, `) + `)`
 
-// insertAuditEach inserts a batch on SQLite, which has no round trips to
-// save, one record at a time with a statement prepared once per Store
-// rather than parse a long multi-row statement.
-func (s *Store) insertAuditEach(ctx context.Context, tx conn, recs []storage.AuditRecord) error {
-	stmt := tx.q.(*sql.Tx).StmtContext(ctx, s.auditInsert)
-	defer func() { _ = stmt.Close() }() // closing a transaction's copy frees nothing the commit needs
-	for _, r := range recs {
+// auditStatements are the audit writer's statements on SQLite, prepared
+// once per Store: SQLite otherwise parses each statement's text on every
+// batch, and it inserts a batch one record at a time with no round trips to
+// save rather than parse a long multi-row statement.
+type auditStatements struct {
+	head, insert, moveHead *sql.Stmt
+}
+
+func prepareAuditStatements(ctx context.Context, db *sql.DB) (*auditStatements, error) {
+	var stmts auditStatements
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{{&stmts.head, auditHeadSQL}, {&stmts.insert, auditInsertSQL}, {&stmts.moveHead, moveAuditHeadSQL}} {
+		stmt, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			_ = stmts.close()
+			return nil, fmt.Errorf("sqlstore: prepare audit statements: %w", err)
+		}
+		*p.stmt = stmt
+	}
+	return &stmts, nil
+}
+
+// in returns the statements bound to tx.
+func (a *auditStatements) in(ctx context.Context, tx conn) *auditStatements {
+	sqlTx := tx.q.(*sql.Tx)
+	return &auditStatements{
+		head:     sqlTx.StmtContext(ctx, a.head),
+		insert:   sqlTx.StmtContext(ctx, a.insert),
+		moveHead: sqlTx.StmtContext(ctx, a.moveHead),
+	}
+}
+
+func (a *auditStatements) close() error {
+	var err error
+	for _, stmt := range []*sql.Stmt{a.head, a.insert, a.moveHead} {
+		if stmt != nil {
+			err = errors.Join(err, stmt.Close())
+		}
+	}
+	return err
+}
+
+// appendAuditSQLite appends recs with stmts, bound to the transaction;
+// SQLite's IMMEDIATE transaction already excludes every other writer.
+func appendAuditSQLite(ctx context.Context, stmts *auditStatements, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) error {
+	head, err := readAuditHead(stmts.head.QueryRowContext(ctx))
+	if err != nil {
+		return err
+	}
+	batch, err := chainBatch(head, recs, chain)
+	if err != nil {
+		return err
+	}
+	for _, r := range batch {
 		args, err := auditArgs(r)
 		if err != nil {
 			return err
 		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+		if _, err := stmts.insert.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("sqlstore: insert audit record %d: %w", r.Seq, err)
 		}
+	}
+	last := batch[len(batch)-1]
+	if _, err := stmts.moveHead.ExecContext(ctx, last.Seq, last.Hash); err != nil {
+		return fmt.Errorf("sqlstore: update audit head: %w", err)
 	}
 	return nil
 }

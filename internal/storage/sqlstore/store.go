@@ -66,9 +66,9 @@ type Store struct {
 	// through the reader pool so that readiness probes never queue behind
 	// writes.
 	migrations *goose.Provider
-	// auditInsert is the prepared single-record audit INSERT on SQLite's
-	// writer connection; nil on PostgreSQL.
-	auditInsert *sql.Stmt
+	// audit holds the audit writer's statements prepared on SQLite's writer
+	// connection; nil on PostgreSQL.
+	audit *auditStatements
 	// bound is the pending audit record of a WithAudit view; nil on the
 	// store itself.
 	bound *boundAudit
@@ -230,9 +230,9 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, 
 		_ = s.Close()
 		return nil, err
 	}
-	if s.auditInsert, err = writer.PrepareContext(ctx, auditInsertSQL); err != nil {
+	if s.audit, err = prepareAuditStatements(ctx, writer); err != nil {
 		_ = s.Close()
-		return nil, fmt.Errorf("sqlstore: prepare audit insert: %w", err)
+		return nil, err
 	}
 	return s, nil
 }
@@ -309,8 +309,8 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.readStmts.close()
 	var err error
-	if s.auditInsert != nil {
-		err = s.auditInsert.Close()
+	if s.audit != nil {
+		err = s.audit.close()
 	}
 	err = errors.Join(err, s.writer.Close())
 	if s.reader != s.writer {
