@@ -70,8 +70,92 @@ func (s *Store) AppendAudit(ctx context.Context, recs []storage.AuditRecord, cha
 	if len(recs) == 0 {
 		return nil
 	}
+	if head, ok := s.lastAuditHead.get(); ok && len(recs) <= auditChunk {
+		appended, err := s.appendAuditAt(ctx, head, recs, chain)
+		if err != nil || appended {
+			return err
+		}
+	}
 	return s.inTx(ctx, func(tx conn) error { return s.appendAudit(ctx, tx, recs, chain) })
 }
+
+// auditHeadHint remembers the head a Store last moved. It is only a guess:
+// another replica, or a change recorded in its own transaction, may have
+// moved the head since, which appendAuditAt detects.
+type auditHeadHint struct {
+	mu   sync.Mutex
+	head storage.AuditHead
+	set  bool
+}
+
+func (h *auditHeadHint) get() (storage.AuditHead, bool) {
+	if h == nil {
+		return storage.AuditHead{}, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.head, h.set
+}
+
+func (h *auditHeadHint) put(head storage.AuditHead) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.head, h.set = head, true
+	h.mu.Unlock()
+}
+
+// appendAuditAt appends recs on PostgreSQL in one statement, one round trip
+// and no explicit transaction, on the guess that the head is still head:
+// the statement moves the head only from exactly that seq and hash, and
+// inserts the records only if it did. A single statement commits or fails
+// whole, and a concurrent append that moved the head first makes the
+// guarded UPDATE match nothing (PostgreSQL rechecks its condition on the
+// newest row version), so nothing is written and appended is false: the
+// caller then appends under the head's lock.
+func (s *Store) appendAuditAt(ctx context.Context, head storage.AuditHead, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) (appended bool, err error) {
+	batch, err := chainBatch(head, recs, chain)
+	if err != nil {
+		return false, err
+	}
+	last := batch[len(batch)-1]
+	var q strings.Builder
+	q.Grow(300 + len(batch)*len(auditValuesRow))
+	q.WriteString(`WITH moved AS (UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ? RETURNING 1) ` +
+		`INSERT INTO audit_records (` + auditColumns + `) SELECT * FROM (VALUES `)
+	args := make([]any, 0, 4+len(batch)*auditColumnCount)
+	args = append(args, last.Seq, last.Hash, head.Seq, nonNil(head.Hash))
+	for i, r := range batch {
+		if i > 0 {
+			q.WriteString(`, `)
+		}
+		q.WriteString(auditValuesRow)
+		rowArgs, err := auditArgs(r)
+		if err != nil {
+			return false, err
+		}
+		args = append(args, rowArgs...)
+	}
+	q.WriteString(`) AS v WHERE EXISTS (SELECT 1 FROM moved)`)
+	res, err := s.writer.ExecContext(ctx, s.dialect.rebind(q.String()), args...)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: insert audit records %d to %d: %w", batch[0].Seq, last.Seq, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: insert audit records %d to %d: %w", batch[0].Seq, last.Seq, err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	s.lastAuditHead.put(storage.AuditHead{Seq: last.Seq, Hash: last.Hash})
+	return true, nil
+}
+
+// auditValuesRow is one row of appendAuditAt's VALUES list, typed as the
+// columns are: a VALUES list outside INSERT takes no types from the table.
+const auditValuesRow = `(?::bigint, ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bytea, ?::bytea)`
 
 // appendAudit appends recs inside tx; see AppendAudit.
 func (s *Store) appendAudit(ctx context.Context, tx conn, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) error {
@@ -88,7 +172,14 @@ func (s *Store) appendAudit(ctx context.Context, tx conn, recs []storage.AuditRe
 	if err != nil {
 		return err
 	}
-	return insertAuditRowsAndHead(ctx, tx, batch)
+	if err := insertAuditRowsAndHead(ctx, tx, batch); err != nil {
+		return err
+	}
+	// Before the commit, so possibly a head that never commits: the next
+	// appendAuditAt then matches nothing and appends under the lock.
+	last := batch[len(batch)-1]
+	s.lastAuditHead.put(storage.AuditHead{Seq: last.Seq, Hash: last.Hash})
+	return nil
 }
 
 // chainBatch lets chain number and link a copy of recs from head on, so

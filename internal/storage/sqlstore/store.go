@@ -69,6 +69,9 @@ type Store struct {
 	// audit holds the audit writer's statements prepared on SQLite's writer
 	// connection; nil on PostgreSQL.
 	audit *auditStatements
+	// lastAuditHead is the head this Store last moved on PostgreSQL (see
+	// appendAuditAt); nil on SQLite.
+	lastAuditHead *auditHeadHint
 	// bound is the pending audit record of a WithAudit view; nil on the
 	// store itself.
 	bound *boundAudit
@@ -183,7 +186,7 @@ func openPostgres(ctx context.Context, dsn string, logger *slog.Logger, maxConns
 		_ = db.Close()
 		return nil, fmt.Errorf("sqlstore: migration lock: %w", err)
 	}
-	s := &Store{dialect: dialectPostgres, writer: db, reader: db}
+	s := &Store{dialect: dialectPostgres, writer: db, reader: db, lastAuditHead: &auditHeadHint{}}
 	if err := s.migrate(ctx, logger, goose.DialectPostgres, goose.WithSessionLocker(locker)); err != nil {
 		_ = db.Close()
 		return nil, err

@@ -1,0 +1,86 @@
+package sqlstore
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/testutil/pgtest"
+)
+
+// testChain links recs from head with a plain hash of each seq.
+func testChain(head storage.AuditHead, recs []storage.AuditRecord) error {
+	prev := head.Hash
+	for i := range recs {
+		sum := sha256.Sum256([]byte(strconv.FormatInt(head.Seq+int64(i)+1, 10)))
+		recs[i].Seq, recs[i].PrevHash, recs[i].Hash = head.Seq+int64(i)+1, prev, sum[:]
+		prev = recs[i].Hash
+	}
+	return nil
+}
+
+func testRecords(n int) []storage.AuditRecord {
+	recs := make([]storage.AuditRecord, n)
+	for i := range recs {
+		recs[i] = storage.AuditRecord{Time: time.Now(), Operation: "GetResourceApiKey", Scopes: []string{"a"}, Outcome: "success"}
+	}
+	return recs
+}
+
+// On PostgreSQL an append from the head the store last moved takes one
+// statement; one from a head that moved since (another replica's append)
+// writes nothing, and AppendAudit then appends under the head's lock, so
+// that two replicas alternating keep one unbroken chain.
+func TestPostgresAppendAuditFromRememberedHead(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	ctx := t.Context()
+	var replicas [2]*Store
+	for i := range replicas {
+		s, err := Open(ctx, dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		replicas[i] = s
+	}
+	a := replicas[0]
+	if err := a.AppendAudit(ctx, testRecords(3), testChain); err != nil {
+		t.Fatal(err)
+	}
+	head, ok := a.lastAuditHead.get()
+	if !ok || head.Seq != 3 {
+		t.Fatalf("remembered head %+v, %v; want seq 3", head, ok)
+	}
+	if appended, err := a.appendAuditAt(ctx, head, testRecords(2), testChain); err != nil || !appended {
+		t.Fatalf("append from the head: %v, %v", appended, err)
+	}
+	stale := head
+	if appended, err := a.appendAuditAt(ctx, stale, testRecords(2), testChain); err != nil || appended {
+		t.Fatalf("append from a head that moved: appended %v, %v", appended, err)
+	}
+	for i := range 6 {
+		if err := replicas[i%2].AppendAudit(ctx, testRecords(i+1), testChain); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	recs, err := a.ListAudit(ctx, storage.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3 + 2 + 21; len(recs) != want {
+		t.Fatalf("%d records, want %d", len(recs), want)
+	}
+	var prev []byte
+	for i, r := range recs {
+		if r.Seq != int64(i+1) || !bytes.Equal(r.PrevHash, prev) || r.Operation != "GetResourceApiKey" || len(r.Scopes) != 1 {
+			t.Fatalf("record %d: %+v", i, r)
+		}
+		prev = r.Hash
+	}
+	if h, err := a.GetAuditHead(ctx); err != nil || h.Seq != int64(len(recs)) || !bytes.Equal(h.Hash, prev) {
+		t.Fatalf("head %+v, %v", h, err)
+	}
+}
