@@ -7,9 +7,9 @@
 // is indistinguishable from a new one, so idle keys are dropped first when
 // the map is full; when none is idle the least recently used key goes.
 //
-// Intended limits: requests per principal (limits.requestsPerSecond and
-// limits.burst in docs/configuration.md), and new consent sessions per
-// user, NewSessionsPerUser.
+// Its users: requests per principal (limits.requestsPerSecond and
+// limits.burst) and new consent sessions per user and per caller
+// (userFederation.newSessionsPer…PerMinute); see docs/configuration.md.
 package ratelimit
 
 import (
@@ -26,12 +26,6 @@ type Limit struct {
 
 // PerMinute is a limit of n events a minute, n of them at once.
 func PerMinute(n int) Limit { return Limit{PerSecond: float64(n) / 60, Burst: n} }
-
-// NewSessionsPerUser is the intended default limit on USER_FEDERATION
-// authorization sessions a user may have started: each one stores a
-// session row kept for hours, so a runtime principal looping with a user's
-// token must not grow storage at request rate.
-var NewSessionsPerUser = PerMinute(10)
 
 // DefaultMaxKeys bounds a Limiter's map unless Options say otherwise.
 const DefaultMaxKeys = 100_000

@@ -41,7 +41,7 @@ func TestBurstThenRefill(t *testing.T) {
 
 func TestPerMinute(t *testing.T) {
 	c := newClock()
-	l := New(NewSessionsPerUser, Options{Now: c.now})
+	l := New(PerMinute(10), Options{Now: c.now})
 	if got := allowN(l, "alice", 20); got != 10 {
 		t.Fatalf("allowed %d new sessions at once, want 10", got)
 	}
