@@ -51,6 +51,7 @@ type File struct {
 	// is the URL.
 	StoragePool StoragePoolFile `yaml:"storagePool"`
 	Audit       AuditFile       `yaml:"audit"`
+	Telemetry   TelemetryFile   `yaml:"telemetry"`
 	// Development turns on development-only features: the completion page
 	// at /dev/complete. Never in production.
 	Development bool `yaml:"development"`
@@ -204,6 +205,7 @@ type Config struct {
 	RequestBurst      int
 	// StorageMaxOpenConns sizes the PostgreSQL pool.
 	StorageMaxOpenConns int
+	Telemetry           TelemetryConfig
 }
 
 // Defaults returns the zero-configuration settings.
@@ -402,6 +404,7 @@ func (f File) Validate() (Config, error) {
 	f.validateTokens(&c, &probs)
 	f.validateUserFederation(&c, &probs)
 	f.validateLimits(&c, &probs)
+	f.validateTelemetry(&c, &probs)
 	if len(probs) > 0 {
 		return Config{}, probs
 	}

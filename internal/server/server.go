@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/audit"
@@ -28,6 +29,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -48,6 +50,7 @@ type Server struct {
 	router  *wire.Router
 	handler http.Handler
 	certs   *certReloader
+	tel     *telemetry.Telemetry
 
 	rewrapNow chan struct{}
 	// now is the one clock every part of the server reads.
@@ -104,6 +107,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			return nil, err
 		}
 	}
+	// The collector is dialled under the same egress policy as providers.
+	if s.tel, err = telemetry.New(ctx, cfg.Telemetry.Config, telemetry.Options{
+		Version:    version(),
+		HTTPClient: egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.Telemetry.OTLP.Timeout}),
+	}); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.tel.Shutdown(context.WithoutCancel(ctx)))
+		}
+	}()
 	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log})
 	store, err := sqlstore.Open(ctx, cfg.Storage, log, sqlstore.PostgresMaxOpenConns(cfg.StorageMaxOpenConns), sqlstore.Now(opts.Now))
 	if err != nil {
@@ -237,8 +252,14 @@ func (s *Server) Close() error {
 	if s.users != nil {
 		s.users.Close()
 	}
-	return errors.Join(s.audit.Close(), s.store.Close())
+	err := errors.Join(s.audit.Close(), s.store.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(err, s.tel.Shutdown(ctx))
 }
+
+// Telemetry exposes the server's telemetry, for tests that flush it.
+func (s *Server) Telemetry() *telemetry.Telemetry { return s.tel }
 
 // Run serves on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, lets in-flight requests finish (up to ShutdownTimeout), and
@@ -287,4 +308,12 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// version is behalf's module version as built, "(devel)" from a checkout.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Version
+	}
+	return "unknown"
 }

@@ -1,0 +1,89 @@
+package telemetry
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Attribute keys of behalf's spans and metrics. Values are names, counts
+// and outcomes, never a secret or a user id: a user appears only as
+// UserHash.
+const (
+	Operation   = attribute.Key("behalf.operation")
+	Outcome     = attribute.Key("behalf.outcome")
+	ErrorType   = attribute.Key("error.type")
+	Principal   = attribute.Key("behalf.principal")
+	Workload    = attribute.Key("behalf.workload")
+	Provider    = attribute.Key("behalf.provider")
+	Flow        = attribute.Key("behalf.flow")
+	ScopesCount = attribute.Key("behalf.scopes.count")
+	UserHashKey = attribute.Key("behalf.user.hash")
+	Endpoint    = attribute.Key("behalf.endpoint")
+	OAuthError  = attribute.Key("oauth.error")
+	Result      = attribute.Key("behalf.result")
+	Event       = attribute.Key("behalf.event")
+	Kind        = attribute.Key("behalf.kind")
+	Cache       = attribute.Key("behalf.cache")
+	Limit       = attribute.Key("behalf.limit")
+	Signal      = attribute.Key("behalf.signal")
+	VaultOp     = attribute.Key("behalf.vault.operation")
+)
+
+// Outcomes of an API call, as the requests metric counts them.
+const (
+	OutcomeSuccess      = "success"
+	OutcomeClientError  = "client_error"
+	OutcomeServerError  = "server_error"
+	OutcomeThrottled    = "throttled"
+	OutcomeAccessDenied = "access_denied"
+)
+
+// UserHasher names a user in telemetry by a keyed hash: stable within one
+// deployment, so one user's calls can be followed, and useless for
+// guessing who the user is without the key.
+type UserHasher struct{ key []byte }
+
+// NewUserHasher returns a hasher keyed with key (a server secret).
+func NewUserHasher(key []byte) UserHasher { return UserHasher{key: key} }
+
+// Hash returns user's pseudonym: 32 hex digits; "" for no user.
+func (h UserHasher) Hash(user string) string {
+	if user == "" || len(h.key) == 0 {
+		return ""
+	}
+	m := hmac.New(sha256.New, h.key)
+	m.Write([]byte("behalf telemetry user\x00"))
+	m.Write([]byte(user))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// Start starts a span named name as a child of ctx's span, with the
+// tracer provider that made it: a call that is not traced starts no-op
+// spans at no cost.
+func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	parent := trace.SpanFromContext(ctx)
+	if !parent.SpanContext().IsValid() {
+		return ctx, parent
+	}
+	return parent.TracerProvider().Tracer(ScopeName).Start(ctx, name, trace.WithAttributes(attrs...))
+}
+
+// End ends span, marking it failed with err's type (errType, e.g. an API
+// error type or an OAuth error code) when err is not nil. The error's
+// message is not recorded: it may quote what a provider sent.
+func End(span trace.Span, err error, errType string) {
+	if err != nil {
+		if errType == "" {
+			errType = "error"
+		}
+		span.SetAttributes(ErrorType.String(errType))
+		span.SetStatus(codes.Error, errType)
+	}
+	span.End()
+}

@@ -1,0 +1,210 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metrics is every instrument behalf records; docs/observability.md
+// describes each. Attributes are bounded by design: operations, outcomes,
+// error types and endpoint kinds are fixed sets, provider names are
+// bounded by the providers an administrator creates (and by the SDK's
+// cardinality limit), and no user, workload or token value is ever an
+// attribute. A nil *Metrics records nothing.
+type Metrics struct {
+	requests        metric.Int64Counter
+	requestDuration metric.Float64Histogram
+	outbound        metric.Int64Counter
+	outboundTime    metric.Float64Histogram
+	refreshes       metric.Int64Counter
+	sessions        metric.Int64Counter
+	watMinted       metric.Int64Counter
+	vaultOps        metric.Int64Counter
+	rewrapped       metric.Int64Counter
+	auditBatch      metric.Int64Histogram
+	auditCommit     metric.Float64Histogram
+	cacheLookups    metric.Int64Counter
+	rateLimited     metric.Int64Counter
+	dropped         metric.Int64Counter
+
+	meter metric.Meter
+}
+
+// Buckets of the latency histograms, in seconds: 0.1 ms to 10 s.
+var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// NewMetrics creates the instruments on mp.
+func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
+	m := &Metrics{meter: mp.Meter(ScopeName)}
+	var errs []error
+	counter := func(name, unit, desc string) metric.Int64Counter {
+		c, err := m.meter.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	seconds := func(name, desc string) metric.Float64Histogram {
+		h, err := m.meter.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc),
+			metric.WithExplicitBucketBoundaries(latencyBuckets...))
+		errs = append(errs, err)
+		return h
+	}
+	m.requests = counter("behalf.requests", "{request}", "API calls, by operation and outcome.")
+	m.requestDuration = seconds("behalf.request.duration", "Time to answer an API call, by operation and outcome.")
+	m.outbound = counter("behalf.outbound.requests", "{request}", "Calls to credential and identity providers, by provider, endpoint and outcome.")
+	m.outboundTime = seconds("behalf.outbound.duration", "Time of calls to providers, by provider and endpoint.")
+	m.refreshes = counter("behalf.token.refreshes", "{refresh}", "USER_FEDERATION token refreshes, by result.")
+	m.sessions = counter("behalf.consent.sessions", "{session}", "Consent session events: started, completed, failed, expired, wrong_user.")
+	m.watMinted = counter("behalf.workload_access_tokens.minted", "{token}", "Workload access tokens minted, by kind.")
+	m.vaultOps = counter("behalf.vault.operations", "{operation}", "Vault seal and open operations, by operation and outcome.")
+	m.rewrapped = counter("behalf.vault.rewrap.records", "{record}", "Secrets re-wrapped under the current key, or skipped, since start.")
+	var err error
+	m.auditBatch, err = m.meter.Int64Histogram("behalf.audit.batch.size", metric.WithUnit("{record}"),
+		metric.WithDescription("Audit records appended per transaction."),
+		metric.WithExplicitBucketBoundaries(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+	errs = append(errs, err)
+	m.auditCommit = seconds("behalf.audit.commit.duration", "Time to append and commit one batch of audit records.")
+	m.cacheLookups = counter("behalf.cache.lookups", "{lookup}", "Cache lookups, by cache and result (hit or miss).")
+	m.rateLimited = counter("behalf.ratelimit.rejections", "{request}", "Calls refused by a rate limit, by limit.")
+	m.dropped = counter("behalf.telemetry.dropped", "{item}", "Telemetry items dropped because the collector was down, slow or the queue full, by signal.")
+	return m, errors.Join(errs...)
+}
+
+// Gauge registers an observable gauge read at each collection, such as the
+// audit queue's depth.
+func (m *Metrics) Gauge(name, unit, desc string, read func() int64) error {
+	if m == nil {
+		return nil
+	}
+	_, err := m.meter.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(read())
+			return nil
+		}))
+	return err
+}
+
+// Request counts an API call and its latency. outcome is one of the
+// Outcome constants; errType the API error type, "" on success.
+func (m *Metrics) Request(ctx context.Context, operation, outcome, errType string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	set := metric.WithAttributeSet(attribute.NewSet(Operation.String(operation), Outcome.String(outcome), ErrorType.String(errType)))
+	m.requests.Add(ctx, 1, set)
+	m.requestDuration.Record(ctx, took.Seconds(), set)
+}
+
+// Outbound counts a call to a provider's endpoint (discovery, jwks, token,
+// revocation, token_exchange) and its latency. outcome is "success",
+// "oauth_error" (with the OAuth error code), "http_error" or
+// "network_error".
+func (m *Metrics) Outbound(ctx context.Context, provider, endpoint, outcome, oauthError string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.outbound.Add(ctx, 1, metric.WithAttributes(Provider.String(provider), Endpoint.String(endpoint), Outcome.String(outcome), OAuthError.String(oauthError)))
+	m.outboundTime.Record(ctx, took.Seconds(), metric.WithAttributes(Provider.String(provider), Endpoint.String(endpoint)))
+}
+
+// Refresh results.
+const (
+	RefreshRefreshed    = "refreshed"
+	RefreshShared       = "shared"
+	RefreshLeaseWaited  = "lease_waited"
+	RefreshInvalidGrant = "invalid_grant"
+	RefreshFailed       = "failed"
+)
+
+// Refresh counts a token refresh outcome.
+func (m *Metrics) Refresh(ctx context.Context, result string) {
+	if m != nil {
+		m.refreshes.Add(ctx, 1, metric.WithAttributes(Result.String(result)))
+	}
+}
+
+// Consent session events.
+const (
+	SessionStarted   = "started"
+	SessionCompleted = "completed"
+	SessionFailed    = "failed"
+	SessionExpired   = "expired"
+	SessionWrongUser = "wrong_user"
+)
+
+// Session counts a consent session event.
+func (m *Metrics) Session(ctx context.Context, event string) {
+	if m != nil {
+		m.sessions.Add(ctx, 1, metric.WithAttributes(Event.String(event)))
+	}
+}
+
+// WATMinted counts a workload access token minted; kind is "jwt",
+// "user_id" or "workload".
+func (m *Metrics) WATMinted(ctx context.Context, kind string) {
+	if m != nil {
+		m.watMinted.Add(ctx, 1, metric.WithAttributes(Kind.String(kind)))
+	}
+}
+
+// Vault counts a seal or open and whether it worked.
+func (m *Metrics) Vault(ctx context.Context, op string, err error) {
+	if m != nil {
+		m.vaultOps.Add(ctx, 1, metric.WithAttributes(VaultOp.String(op), Outcome.String(outcomeOf(err))))
+	}
+}
+
+// Rewrapped counts re-wrap progress: n records with result "rewrapped" or
+// "skipped".
+func (m *Metrics) Rewrapped(ctx context.Context, result string, n int64) {
+	if m != nil && n > 0 {
+		m.rewrapped.Add(ctx, n, metric.WithAttributes(Result.String(result)))
+	}
+}
+
+// AuditBatch records one audit transaction's size and commit latency.
+func (m *Metrics) AuditBatch(ctx context.Context, size int, took time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	set := metric.WithAttributes(Outcome.String(outcomeOf(err)))
+	m.auditBatch.Record(ctx, int64(size), set)
+	m.auditCommit.Record(ctx, took.Seconds(), set)
+}
+
+// CacheLookup counts a lookup in cache: a hit or a miss.
+func (m *Metrics) CacheLookup(ctx context.Context, cache string, hit bool) {
+	if m == nil {
+		return
+	}
+	result := "miss"
+	if hit {
+		result = "hit"
+	}
+	m.cacheLookups.Add(ctx, 1, metric.WithAttributes(Cache.String(cache), Result.String(result)))
+}
+
+// RateLimited counts a call refused by limit.
+func (m *Metrics) RateLimited(ctx context.Context, limit string) {
+	if m != nil {
+		m.rateLimited.Add(ctx, 1, metric.WithAttributes(Limit.String(limit)))
+	}
+}
+
+// Dropped counts n telemetry items of signal (traces, metrics, logs)
+// that were not delivered.
+func (m *Metrics) Dropped(ctx context.Context, signal string, n int64) {
+	if m != nil && n > 0 {
+		m.dropped.Add(ctx, n, metric.WithAttributes(Signal.String(signal)))
+	}
+}
+
+func outcomeOf(err error) string {
+	if err != nil {
+		return "failure"
+	}
+	return OutcomeSuccess
+}

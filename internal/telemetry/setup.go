@@ -1,0 +1,290 @@
+package telemetry
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"google.golang.org/grpc/credentials"
+)
+
+// Options are what New needs beyond the configuration.
+type Options struct {
+	// Version is behalf's version, the service.version attribute.
+	Version string
+	// HTTPClient sends OTLP/HTTP exports; nil uses the exporters' own.
+	HTTPClient *http.Client
+}
+
+// Protocols of Config.OTLP.Protocol.
+const (
+	ProtocolHTTP = "http/protobuf"
+	ProtocolGRPC = "grpc"
+)
+
+// cardinalityLimit bounds the attribute sets of one instrument: beyond it
+// the SDK folds new sets into one overflow series.
+const cardinalityLimit = 2000
+
+// New starts the providers and exporters cfg asks for; with nothing
+// enabled it returns Noop(). Call Shutdown when done.
+func New(ctx context.Context, cfg Config, opts Options) (_ *Telemetry, err error) {
+	t := Noop()
+	if !cfg.Enabled() {
+		return t, nil
+	}
+	if cfg.ServiceName == "" {
+		cfg.ServiceName = "behalf"
+	}
+	defer func() {
+		if err != nil {
+			_ = t.Shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
+		semconv.ServiceName(cfg.ServiceName), semconv.ServiceVersion(opts.Version)))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: resource: %w", err)
+	}
+	tlsConfig, err := loadCA(cfg.OTLP.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.startMetrics(ctx, cfg, opts, res, tlsConfig); err != nil {
+		return nil, err
+	}
+	if cfg.Traces {
+		if err := t.startTraces(ctx, cfg, opts, res, tlsConfig); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.LogsOTLP || cfg.AuditOTLP {
+		if err := t.startLogs(ctx, cfg, opts, res, tlsConfig); err != nil {
+			return nil, err
+		}
+	}
+	t.LogsOTLP, t.AuditOTLP = cfg.LogsOTLP, cfg.AuditOTLP
+	return t, nil
+}
+
+func (t *Telemetry) startMetrics(ctx context.Context, cfg Config, opts Options, res *resource.Resource, tlsConfig *tls.Config) error {
+	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithCardinalityLimit(cardinalityLimit)}
+	if cfg.Prometheus {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+		if err != nil {
+			return fmt.Errorf("telemetry: prometheus: %w", err)
+		}
+		mopts = append(mopts, sdkmetric.WithReader(exp))
+		t.Prometheus = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	}
+	if cfg.MetricsOTLP {
+		exp, err := metricExporter(ctx, cfg.OTLP, opts, tlsConfig)
+		if err != nil {
+			return err
+		}
+		interval := cfg.MetricsInterval
+		if interval <= 0 {
+			interval = time.Minute
+		}
+		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(interval))))
+	}
+	if !cfg.Prometheus && !cfg.MetricsOTLP {
+		return nil
+	}
+	mp := sdkmetric.NewMeterProvider(mopts...)
+	t.Meters = mp
+	t.flush = append(t.flush, mp.ForceFlush)
+	t.shutdown = append(t.shutdown, mp.Shutdown)
+	m, err := NewMetrics(mp)
+	if err != nil {
+		return err
+	}
+	t.Metrics = m
+	return nil
+}
+
+func (t *Telemetry) startTraces(ctx context.Context, cfg Config, opts Options, res *resource.Resource, tlsConfig *tls.Config) error {
+	exp, err := traceExporter(ctx, cfg.OTLP, opts, tlsConfig)
+	if err != nil {
+		return err
+	}
+	ratio := cfg.SampleRatio
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
+		sdktrace.WithBatcher(&countingSpanExporter{SpanExporter: exp, metrics: t.Metrics}),
+	)
+	t.Tracers = tp
+	t.flush = append(t.flush, tp.ForceFlush)
+	t.shutdown = append(t.shutdown, tp.Shutdown)
+	return nil
+}
+
+func (t *Telemetry) startLogs(ctx context.Context, cfg Config, opts Options, res *resource.Resource, tlsConfig *tls.Config) error {
+	if cfg.OTLP.Protocol == ProtocolGRPC {
+		return fmt.Errorf("telemetry: OTLP logs are exported over HTTP only; set telemetry.otlp.protocol to %s", ProtocolHTTP)
+	}
+	var lopts []otlploghttp.Option
+	if cfg.OTLP.Endpoint != "" {
+		lopts = append(lopts, otlploghttp.WithEndpointURL(cfg.OTLP.Endpoint+"/v1/logs"))
+	}
+	if len(cfg.OTLP.Headers) > 0 {
+		lopts = append(lopts, otlploghttp.WithHeaders(cfg.OTLP.Headers))
+	}
+	if tlsConfig != nil {
+		lopts = append(lopts, otlploghttp.WithTLSClientConfig(tlsConfig))
+	}
+	if cfg.OTLP.Timeout > 0 {
+		lopts = append(lopts, otlploghttp.WithTimeout(cfg.OTLP.Timeout))
+	}
+	if opts.HTTPClient != nil {
+		lopts = append(lopts, otlploghttp.WithHTTPClient(opts.HTTPClient))
+	}
+	exp, err := otlploghttp.New(ctx, lopts...)
+	if err != nil {
+		return fmt.Errorf("telemetry: OTLP logs: %w", err)
+	}
+	lp := sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)))
+	t.Loggers = lp
+	t.flush = append(t.flush, lp.ForceFlush)
+	t.shutdown = append(t.shutdown, lp.Shutdown)
+	return nil
+}
+
+func traceExporter(ctx context.Context, c OTLPConfig, opts Options, tlsConfig *tls.Config) (sdktrace.SpanExporter, error) {
+	if c.Protocol == ProtocolGRPC {
+		var o []otlptracegrpc.Option
+		if c.Endpoint != "" {
+			o = append(o, otlptracegrpc.WithEndpointURL(c.Endpoint))
+		}
+		if len(c.Headers) > 0 {
+			o = append(o, otlptracegrpc.WithHeaders(c.Headers))
+		}
+		if tlsConfig != nil {
+			o = append(o, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tlsConfig)))
+		}
+		if c.Timeout > 0 {
+			o = append(o, otlptracegrpc.WithTimeout(c.Timeout))
+		}
+		exp, err := otlptracegrpc.New(ctx, o...)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: OTLP/gRPC traces: %w", err)
+		}
+		return exp, nil
+	}
+	var o []otlptracehttp.Option
+	if c.Endpoint != "" {
+		o = append(o, otlptracehttp.WithEndpointURL(c.Endpoint+"/v1/traces"))
+	}
+	if len(c.Headers) > 0 {
+		o = append(o, otlptracehttp.WithHeaders(c.Headers))
+	}
+	if tlsConfig != nil {
+		o = append(o, otlptracehttp.WithTLSClientConfig(tlsConfig))
+	}
+	if c.Timeout > 0 {
+		o = append(o, otlptracehttp.WithTimeout(c.Timeout))
+	}
+	if opts.HTTPClient != nil {
+		o = append(o, otlptracehttp.WithHTTPClient(opts.HTTPClient))
+	}
+	exp, err := otlptracehttp.New(ctx, o...)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: OTLP/HTTP traces: %w", err)
+	}
+	return exp, nil
+}
+
+func metricExporter(ctx context.Context, c OTLPConfig, opts Options, tlsConfig *tls.Config) (sdkmetric.Exporter, error) {
+	if c.Protocol == ProtocolGRPC {
+		var o []otlpmetricgrpc.Option
+		if c.Endpoint != "" {
+			o = append(o, otlpmetricgrpc.WithEndpointURL(c.Endpoint))
+		}
+		if len(c.Headers) > 0 {
+			o = append(o, otlpmetricgrpc.WithHeaders(c.Headers))
+		}
+		if tlsConfig != nil {
+			o = append(o, otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(tlsConfig)))
+		}
+		if c.Timeout > 0 {
+			o = append(o, otlpmetricgrpc.WithTimeout(c.Timeout))
+		}
+		exp, err := otlpmetricgrpc.New(ctx, o...)
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: OTLP/gRPC metrics: %w", err)
+		}
+		return exp, nil
+	}
+	var o []otlpmetrichttp.Option
+	if c.Endpoint != "" {
+		o = append(o, otlpmetrichttp.WithEndpointURL(c.Endpoint+"/v1/metrics"))
+	}
+	if len(c.Headers) > 0 {
+		o = append(o, otlpmetrichttp.WithHeaders(c.Headers))
+	}
+	if tlsConfig != nil {
+		o = append(o, otlpmetrichttp.WithTLSClientConfig(tlsConfig))
+	}
+	if c.Timeout > 0 {
+		o = append(o, otlpmetrichttp.WithTimeout(c.Timeout))
+	}
+	if opts.HTTPClient != nil {
+		o = append(o, otlpmetrichttp.WithHTTPClient(opts.HTTPClient))
+	}
+	exp, err := otlpmetrichttp.New(ctx, o...)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: OTLP/HTTP metrics: %w", err)
+	}
+	return exp, nil
+}
+
+func loadCA(file string) (*tls.Config, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: OTLP CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("telemetry: OTLP CA file %s holds no PEM certificate", file)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// countingSpanExporter counts the spans of exports that failed: the
+// collector was down or too slow, and those spans are lost.
+type countingSpanExporter struct {
+	sdktrace.SpanExporter
+	metrics *Metrics
+}
+
+func (e *countingSpanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	err := e.SpanExporter.ExportSpans(ctx, spans)
+	if err != nil {
+		e.metrics.Dropped(ctx, "traces", int64(len(spans)))
+	}
+	return err
+}
