@@ -77,6 +77,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // KeySize is the size of the chain key.
@@ -113,6 +114,9 @@ type Options struct {
 	AppendTimeout time.Duration
 	// Now is the clock for events without a time; default time.Now.
 	Now func() time.Time
+	// Metrics records each transaction's size and commit latency; nil
+	// records nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Log appends records to the chain in storage. It is safe for concurrent
@@ -176,6 +180,14 @@ func (l *Log) Record(ctx context.Context, rec storage.AuditRecord) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// The span is the caller's wait for the durable commit.
+	ctx, span := telemetry.Start(ctx, "audit.commit")
+	err := l.enqueue(ctx, rec)
+	telemetry.End(span, err, "audit")
+	return err
+}
+
+func (l *Log) enqueue(ctx context.Context, rec storage.AuditRecord) error {
 	req := &request{rec: l.bound(rec), done: make(chan error, 1)}
 	l.mu.RLock()
 	if l.closed {
@@ -332,11 +344,17 @@ func (l *Log) run() {
 func (l *Log) append(recs []storage.AuditRecord) error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.AppendTimeout)
 	defer cancel()
-	if err := l.st.AppendAudit(ctx, recs, l.chain); err != nil {
+	start := time.Now()
+	err := l.st.AppendAudit(ctx, recs, l.chain)
+	l.opts.Metrics.AuditBatch(ctx, len(recs), time.Since(start), err)
+	if err != nil {
 		return fmt.Errorf("audit: append %d records: %w", len(recs), err)
 	}
 	return nil
 }
+
+// QueueDepth is how many records wait for the writer.
+func (l *Log) QueueDepth() int64 { return int64(len(l.queue)) }
 
 // chain numbers recs from the head on and links and hashes each.
 func (l *Log) chain(head storage.AuditHead, recs []storage.AuditRecord) error {

@@ -24,6 +24,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/workloadtoken"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -48,6 +49,8 @@ type Deps struct {
 	Audit      wire.AuditLog
 	Log        *slog.Logger
 	Federation federation.Options
+	// Metrics records the data plane's metrics; nil records nothing.
+	Metrics *telemetry.Metrics
 }
 
 // DataPlane is the assembled data plane.
@@ -69,16 +72,16 @@ func New(d Deps) *DataPlane {
 	if d.RecordTTL <= 0 {
 		d.RecordTTL = 2 * time.Second
 	}
-	checker := access.New(access.Deps{Store: d.Store, Tokens: d.Tokens, Users: d.Users, Principal: d.Principal, Now: d.Now, RecordTTL: d.RecordTTL})
+	checker := access.New(access.Deps{Store: d.Store, Tokens: d.Tokens, Users: d.Users, Principal: d.Principal, Now: d.Now, RecordTTL: d.RecordTTL, Metrics: d.Metrics})
 	endpoint := tokenflow.Endpoint{Vault: d.Vault, OAuth: d.OAuth}
 	fed := federation.New(federation.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint, OAuth: d.OAuth,
-		Now: d.Now, RecordTTL: d.RecordTTL, Audit: d.Audit, Log: d.Log}, d.Federation)
+		Now: d.Now, RecordTTL: d.RecordTTL, Audit: d.Audit, Log: d.Log, Metrics: d.Metrics}, d.Federation)
 	return &DataPlane{
 		access:        checker,
-		workloadToken: workloadtoken.New(checker, d.Tokens),
+		workloadToken: workloadtoken.New(checker, d.Tokens, d.Metrics),
 		apiKey:        apikey.New(checker, d.Vault),
 		tokenFlow: tokenflow.New(tokenflow.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint,
-			Now: d.Now, RecordTTL: d.RecordTTL, Log: d.Log}, fed),
+			Now: d.Now, RecordTTL: d.RecordTTL, Log: d.Log, Metrics: d.Metrics}, fed),
 		Federation: fed,
 	}
 }

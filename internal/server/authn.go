@@ -10,6 +10,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/sigv4"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -72,6 +73,9 @@ type principalCache struct {
 	vault *vault.Vault
 	ttl   time.Duration
 	now   func() time.Time
+	// metrics counts hits (a known principal or a remembered miss) and
+	// misses; nil counts nothing.
+	metrics *telemetry.Metrics
 
 	mu      sync.Mutex
 	entries map[string]cachedPrincipal
@@ -101,8 +105,8 @@ const (
 	maxMissLookups = 4
 )
 
-func newPrincipalCache(st storage.Storage, v *vault.Vault, ttl time.Duration, now func() time.Time) *principalCache {
-	return &principalCache{store: st, vault: v, ttl: ttl, now: now,
+func newPrincipalCache(st storage.Storage, v *vault.Vault, ttl time.Duration, now func() time.Time, metrics *telemetry.Metrics) *principalCache {
+	return &principalCache{store: st, vault: v, ttl: ttl, now: now, metrics: metrics,
 		entries: map[string]cachedPrincipal{}, misses: map[string]time.Time{},
 		lookups: make(chan struct{}, maxMissLookups)}
 }
@@ -115,10 +119,13 @@ func (c *principalCache) get(ctx context.Context, id string) (cachedPrincipal, e
 	c.mu.Unlock()
 	switch {
 	case known && now.Before(e.expires):
+		c.metrics.CacheLookup(ctx, telemetry.CachePrincipal, true)
 		return e, e.err
 	case missed && now.Before(missUntil):
+		c.metrics.CacheLookup(ctx, telemetry.CachePrincipal, true)
 		return cachedPrincipal{}, unknownKey(id)
 	}
+	c.metrics.CacheLookup(ctx, telemetry.CachePrincipal, false)
 	if !known {
 		select {
 		case c.lookups <- struct{}{}:

@@ -60,7 +60,7 @@ func newClockedPrincipalCache(t *testing.T) (*principalCache, *countingStore, *v
 	}
 	counting := &countingStore{Storage: st, reads: map[string]int{}}
 	clock := testclock.New(time.Now())
-	return newPrincipalCache(counting, v, time.Hour, clock.Now), counting, v, clock
+	return newPrincipalCache(counting, v, time.Hour, clock.Now, nil), counting, v, clock
 }
 
 func createTestPrincipal(t *testing.T, st storage.Storage, v *vault.Vault, id string) {

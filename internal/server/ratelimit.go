@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/ratelimit"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -18,20 +19,23 @@ import (
 type throttled struct {
 	wire.Authenticator
 	limiter *ratelimit.Limiter
+	metrics *telemetry.Metrics
 }
 
 // throttle wraps authn with a per-principal limit; a zero rate means none.
-func throttle(authn wire.Authenticator, perSecond float64, burst int, now func() time.Time) wire.Authenticator {
+// metrics counts the calls refused; nil counts nothing.
+func throttle(authn wire.Authenticator, perSecond float64, burst int, now func() time.Time, metrics *telemetry.Metrics) wire.Authenticator {
 	if perSecond <= 0 {
 		return authn
 	}
-	return throttled{Authenticator: authn, limiter: ratelimit.New(ratelimit.Limit{PerSecond: perSecond, Burst: burst}, ratelimit.Options{Now: now})}
+	return throttled{Authenticator: authn, limiter: ratelimit.New(ratelimit.Limit{PerSecond: perSecond, Burst: burst}, ratelimit.Options{Now: now}), metrics: metrics}
 }
 
 // Authenticate implements wire.Authenticator.
 func (t throttled) Authenticate(ctx context.Context, r *http.Request, body []byte) (wire.Caller, error) {
 	c, err := t.Authenticator.Authenticate(ctx, r, body)
 	if err == nil && !t.limiter.Allow(c.AccessKeyID) {
+		t.metrics.RateLimited(ctx, telemetry.LimitPrincipal)
 		return wire.Caller{}, wire.Throttling("rate exceeded for %s: slow down and retry", c.AccessKeyID)
 	}
 	return c, err

@@ -134,25 +134,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, err
 	}
 
-	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: cfg.WATTTL, RotationPeriod: cfg.WATKeyRotation, Now: opts.Now}); err != nil {
+	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: cfg.WATTTL, RotationPeriod: cfg.WATKeyRotation, Now: opts.Now, Metrics: s.tel.Metrics}); err != nil {
 		return nil, err
 	}
 	auditKey, err := serverKey(ctx, s.store, s.vault, auditKeyPurpose)
 	if err != nil {
 		return nil, fmt.Errorf("audit chain key: %w", err)
 	}
-	s.audit, s.auditKey = audit.New(s.store, auditKey, audit.Options{Now: opts.Now}), auditKey
+	s.audit, s.auditKey = audit.New(s.store, auditKey, audit.Options{Now: opts.Now, Metrics: s.tel.Metrics}), auditKey
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.audit.Close())
 		}
 	}()
+	if err := s.tel.Metrics.Gauge("behalf.audit.queue.depth", "{record}", "Audit records waiting for the writer.", s.audit.QueueDepth); err != nil {
+		return nil, fmt.Errorf("audit queue gauge: %w", err)
+	}
 	users, err := s.openUsers(outbound)
 	if err != nil {
 		return nil, err
 	}
 
-	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL, opts.Now)
+	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL, opts.Now, s.tel.Metrics)
 	s.assemblePlanes(principals, auditKey, users, outbound)
 
 	if err := s.bootstrapAdmin(ctx, opts.Getenv); err != nil {
@@ -176,6 +179,7 @@ func (s *Server) openVault(ctx context.Context) error {
 	if s.vault, err = vault.New(ctx, s.keyring, tv.KeyID); err != nil {
 		return fmt.Errorf("token vault key %s: %w", tv.KeyID, err)
 	}
+	s.vault.Metrics = s.tel.Metrics
 	return nil
 }
 
@@ -212,6 +216,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 			CallbackPattern: control.CallbackPath + "{provider}", Development: cfg.Development,
 			NewSessionsPerUser: cfg.NewSessionsPerUser, NewSessionsPerPrincipal: cfg.NewSessionsPerPrincipal,
 		},
+		Metrics: s.tel.Metrics,
 	})
 	s.control = control.New(control.Deps{
 		Store: s.store, Vault: s.vault, Keyring: s.keyring,
@@ -229,7 +234,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 // operations on it, and each package mounts its own routes.
 func (s *Server) mount(principals *principalCache) *http.ServeMux {
 	mux := http.NewServeMux()
-	s.router = wire.NewRouter(mux, throttle(newAuthenticator(s.cfg.Region, principals, s.now), s.cfg.RequestsPerSecond, s.cfg.RequestBurst, s.now), authz.Authorizer{}, s.audit, s.log)
+	s.router = wire.NewRouter(mux, throttle(newAuthenticator(s.cfg.Region, principals, s.now), s.cfg.RequestsPerSecond, s.cfg.RequestBurst, s.now, s.tel.Metrics), authz.Authorizer{}, s.audit, s.log)
 	s.control.Mount(s.router)
 	s.data.Mount(s.router, mux)
 	s.mountHealth(mux)

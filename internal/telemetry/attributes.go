@@ -33,6 +33,11 @@ const (
 	Limit       = attribute.Key("behalf.limit")
 	Signal      = attribute.Key("behalf.signal")
 	VaultOp     = attribute.Key("behalf.vault.operation")
+	// AuditBound marks a storage transaction that commits an audit record
+	// with its change.
+	AuditBound = attribute.Key("behalf.audit.bound")
+	// DBSystem is the OpenTelemetry semantic convention's db.system.name.
+	DBSystem = attribute.Key("db.system.name")
 )
 
 // Outcomes of an API call, as the requests metric counts them.
@@ -64,15 +69,21 @@ func (h UserHasher) Hash(user string) string {
 }
 
 // Start starts a span named name as a child of ctx's span, with the
-// tracer provider that made it: a call that is not traced starts no-op
-// spans at no cost.
+// tracer provider that made it. A call that is not traced, or whose span
+// is not recorded (sampled out), gets its own span back and ctx
+// unchanged, at no cost; attrs are best passed only when the span
+// records (Recording), as building them allocates.
 func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	parent := trace.SpanFromContext(ctx)
-	if !parent.SpanContext().IsValid() {
+	if !parent.IsRecording() {
 		return ctx, parent
 	}
 	return parent.TracerProvider().Tracer(ScopeName).Start(ctx, name, trace.WithAttributes(attrs...))
 }
+
+// Recording reports whether ctx's span records, so that a caller builds
+// span attributes only when they will be kept.
+func Recording(ctx context.Context) bool { return trace.SpanFromContext(ctx).IsRecording() }
 
 // End ends span, marking it failed with err's type (errType, e.g. an API
 // error type or an OAuth error code) when err is not nil. The error's

@@ -142,8 +142,15 @@ func (m *Metrics) Session(ctx context.Context, event string) {
 	}
 }
 
-// WATMinted counts a workload access token minted; kind is "jwt",
-// "user_id" or "workload".
+// Kinds of workload access token, by the operation that minted it.
+const (
+	WATWorkload = "workload"
+	WATJWT      = "jwt"
+	WATUserID   = "user_id"
+)
+
+// WATMinted counts a workload access token minted; kind is one of the WAT
+// constants.
 func (m *Metrics) WATMinted(ctx context.Context, kind string) {
 	if m != nil {
 		m.watMinted.Add(ctx, 1, metric.WithAttributes(Kind.String(kind)))
@@ -157,8 +164,16 @@ func (m *Metrics) Vault(ctx context.Context, op string, err error) {
 	}
 }
 
-// Rewrapped counts re-wrap progress: n records with result "rewrapped" or
-// "skipped".
+// Vault operations and re-wrap results.
+const (
+	VaultSeal     = "seal"
+	VaultOpen     = "open"
+	RewrapDone    = "rewrapped"
+	RewrapSkipped = "skipped"
+)
+
+// Rewrapped counts re-wrap progress: n records with result RewrapDone or
+// RewrapSkipped.
 func (m *Metrics) Rewrapped(ctx context.Context, result string, n int64) {
 	if m != nil && n > 0 {
 		m.rewrapped.Add(ctx, n, metric.WithAttributes(Result.String(result)))
@@ -175,7 +190,20 @@ func (m *Metrics) AuditBatch(ctx context.Context, size int, took time.Duration, 
 	m.auditCommit.Record(ctx, took.Seconds(), set)
 }
 
-// CacheLookup counts a lookup in cache: a hit or a miss.
+// Caches whose lookups are counted.
+const (
+	CachePrincipal        = "principal"
+	CacheUserJWT          = "user_jwt"
+	CacheWorkloadToken    = "workload_access_token"
+	CacheConnection       = "connection"
+	CacheWorkloadIdentity = "workload_identity"
+	CacheAPIKeyProvider   = "api_key_provider"
+	CacheOAuth2Provider   = "oauth2_provider"
+	CacheM2MToken         = "m2m_token"
+)
+
+// CacheLookup counts a lookup in cache (one of the Cache constants): a
+// hit or a miss.
 func (m *Metrics) CacheLookup(ctx context.Context, cache string, hit bool) {
 	if m == nil {
 		return
@@ -187,7 +215,14 @@ func (m *Metrics) CacheLookup(ctx context.Context, cache string, hit bool) {
 	m.cacheLookups.Add(ctx, 1, metric.WithAttributes(Cache.String(cache), Result.String(result)))
 }
 
-// RateLimited counts a call refused by limit.
+// Rate limits whose rejections are counted.
+const (
+	LimitPrincipal            = "requests_per_principal"
+	LimitSessionsPerUser      = "sessions_per_user"
+	LimitSessionsPerPrincipal = "sessions_per_principal"
+)
+
+// RateLimited counts a call refused by limit, one of the Limit constants.
 func (m *Metrics) RateLimited(ctx context.Context, limit string) {
 	if m != nil {
 		m.rateLimited.Add(ctx, 1, metric.WithAttributes(Limit.String(limit)))

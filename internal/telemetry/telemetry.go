@@ -12,7 +12,6 @@ package telemetry
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -83,7 +82,8 @@ type Telemetry struct {
 	Loggers log.LoggerProvider
 	// Propagator reads and writes W3C trace context and baggage.
 	Propagator propagation.TextMapPropagator
-	// Metrics holds every instrument behalf records.
+	// Metrics holds every instrument behalf records; nil (recording
+	// nothing) while metrics are off.
 	Metrics *Metrics
 	// Prometheus serves /metrics; nil unless Config.Prometheus.
 	Prometheus http.Handler
@@ -96,14 +96,14 @@ type Telemetry struct {
 
 // Noop returns telemetry that emits nothing.
 func Noop() *Telemetry {
-	t := &Telemetry{
+	// Metrics stays nil: its record methods then return before building
+	// any attribute, so metrics off cost no allocation.
+	return &Telemetry{
 		Tracers:    tracenoop.NewTracerProvider(),
 		Meters:     metricnoop.NewMeterProvider(),
 		Loggers:    lognoop.NewLoggerProvider(),
 		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 	}
-	t.Metrics = mustMetrics(t.Meters)
-	return t
 }
 
 // ForceFlush exports everything buffered.
@@ -122,12 +122,4 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 		errs = append(errs, t.shutdown[i](ctx))
 	}
 	return errors.Join(errs...)
-}
-
-func mustMetrics(mp metric.MeterProvider) *Metrics {
-	m, err := NewMetrics(mp)
-	if err != nil {
-		panic(fmt.Sprintf("telemetry: %v", err))
-	}
-	return m
 }

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // KeyWrapper wraps and unwraps data keys under one key-encryption key.
@@ -76,6 +77,9 @@ func (b Binding) aad() []byte {
 type Vault struct {
 	keys    Keyring
 	current atomic.Pointer[KeyWrapper]
+	// Metrics counts seals, opens and re-wraps; nil counts nothing. Set it
+	// before the vault is shared.
+	Metrics *telemetry.Metrics
 }
 
 // New returns a vault that seals under the key currentID from keys.
@@ -102,6 +106,36 @@ func (v *Vault) CurrentKeyID() string { return (*v.current.Load()).KeyID() }
 
 // Seal encrypts plaintext for the record b under a fresh data key.
 func (v *Vault) Seal(ctx context.Context, plaintext []byte, b Binding) (storage.Sealed, error) {
+	ctx, span := telemetry.Start(ctx, "vault.seal")
+	sealed, err := v.seal(ctx, plaintext, b)
+	telemetry.End(span, err, vaultErrorType(err))
+	v.Metrics.Vault(ctx, telemetry.VaultSeal, err)
+	return sealed, err
+}
+
+// Open decrypts s, which must have been sealed for the record b.
+func (v *Vault) Open(ctx context.Context, s storage.Sealed, b Binding) ([]byte, error) {
+	ctx, span := telemetry.Start(ctx, "vault.open")
+	plaintext, err := v.open(ctx, s, b)
+	telemetry.End(span, err, vaultErrorType(err))
+	v.Metrics.Vault(ctx, telemetry.VaultOpen, err)
+	return plaintext, err
+}
+
+// vaultErrorType names a failed seal or open in a span.
+func vaultErrorType(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrDecrypt):
+		return "decrypt"
+	case errors.Is(err, ErrUnknownKey):
+		return "unknown_key"
+	}
+	return "vault_error"
+}
+
+func (v *Vault) seal(ctx context.Context, plaintext []byte, b Binding) (storage.Sealed, error) {
 	kek := *v.current.Load()
 	aad := b.aad()
 	dek := make([]byte, 32)
@@ -125,8 +159,7 @@ func (v *Vault) Seal(ctx context.Context, plaintext []byte, b Binding) (storage.
 	return storage.Sealed{KeyID: e.keyID, Blob: blob}, nil
 }
 
-// Open decrypts s, which must have been sealed for the record b.
-func (v *Vault) Open(ctx context.Context, s storage.Sealed, b Binding) ([]byte, error) {
+func (v *Vault) open(ctx context.Context, s storage.Sealed, b Binding) ([]byte, error) {
 	e, dek, err := v.unwrap(ctx, s, b)
 	if err != nil {
 		return nil, err
@@ -220,11 +253,13 @@ func (v *Vault) RewrapStale(ctx context.Context, st storage.Storage, batch int) 
 				skipped := ref
 				skipped.Sealed = storage.Sealed{}
 				res.Skipped = append(res.Skipped, SkippedSecret{Ref: skipped, Err: err})
+				v.Metrics.Rewrapped(ctx, telemetry.RewrapSkipped, 1)
 				continue
 			}
 			switch err := st.ReplaceSecret(ctx, ref, next); {
 			case err == nil:
 				res.Rewrapped++
+				v.Metrics.Rewrapped(ctx, telemetry.RewrapDone, 1)
 			case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
 			default:
 				return res, err

@@ -32,6 +32,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 )
 
@@ -85,6 +86,8 @@ type Options struct {
 	// RotationPeriod is how long a key encrypts new tokens; default 24h.
 	RotationPeriod time.Duration
 	Now            func() time.Time
+	// Metrics counts the lookups of opened tokens; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Issuer mints and opens tokens. It is safe for concurrent use.
@@ -223,6 +226,7 @@ func (i *Issuer) Open(ctx context.Context, token string) (Claims, error) {
 	}
 	digest := sha256.Sum256([]byte(token))
 	c, ok := i.opened.get(digest)
+	i.opts.Metrics.CacheLookup(ctx, telemetry.CacheWorkloadToken, ok)
 	if !ok {
 		var err error
 		if c, err = i.decrypt(ctx, token); err != nil {

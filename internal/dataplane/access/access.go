@@ -19,6 +19,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -50,6 +51,8 @@ type Deps struct {
 	// RecordTTL bounds how long a change made through another replica to a
 	// workload identity or provider takes to be seen.
 	RecordTTL time.Duration
+	// Metrics counts the caches' hits and misses; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Checker checks workload access tokens and serves the records the vend
@@ -71,9 +74,9 @@ type OAuth2Provider struct {
 func New(d Deps) *Checker {
 	return &Checker{
 		Deps:      d,
-		workloads: NewCache[storage.WorkloadIdentity](d.RecordTTL, d.Now),
-		apiKeys:   NewCache[storage.APIKeyProvider](d.RecordTTL, d.Now),
-		oauth2:    NewCache[OAuth2Provider](d.RecordTTL, d.Now),
+		workloads: NewCache[storage.WorkloadIdentity](d.RecordTTL, d.Now, telemetry.CacheWorkloadIdentity, d.Metrics),
+		apiKeys:   NewCache[storage.APIKeyProvider](d.RecordTTL, d.Now, telemetry.CacheAPIKeyProvider, d.Metrics),
+		oauth2:    NewCache[OAuth2Provider](d.RecordTTL, d.Now, telemetry.CacheOAuth2Provider, d.Metrics),
 	}
 }
 

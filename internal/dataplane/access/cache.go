@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // Cache keeps records the vend paths read on every call — workload
@@ -13,6 +15,9 @@ import (
 type Cache[V any] struct {
 	ttl time.Duration
 	now func() time.Time
+	// name is the cache's telemetry.Cache constant, for metrics.
+	name    string
+	metrics *telemetry.Metrics
 
 	mu      sync.Mutex
 	entries map[string]cacheEntry[V]
@@ -28,9 +33,11 @@ type cacheEntry[V any] struct {
 // maxCacheEntries bounds a cache; past it, the cache starts over.
 const maxCacheEntries = 10000
 
-// NewCache returns a cache whose entries live for ttl.
-func NewCache[V any](ttl time.Duration, now func() time.Time) *Cache[V] {
-	return &Cache[V]{ttl: ttl, now: now, entries: map[string]cacheEntry[V]{}}
+// NewCache returns a cache whose entries live for ttl. metrics counts its
+// hits and misses under name, a telemetry.Cache constant; nil counts
+// nothing.
+func NewCache[V any](ttl time.Duration, now func() time.Time, name string, metrics *telemetry.Metrics) *Cache[V] {
+	return &Cache[V]{ttl: ttl, now: now, name: name, metrics: metrics, entries: map[string]cacheEntry[V]{}}
 }
 
 // Get returns the record named key, loading it when absent or stale. Load
@@ -41,7 +48,9 @@ func (c *Cache[V]) Get(ctx context.Context, key string, load func(context.Contex
 	e, ok := c.entries[key]
 	gen := c.gen
 	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
+	hit := ok && now.Before(e.expires)
+	c.metrics.CacheLookup(ctx, c.name, hit)
+	if hit {
 		return e.v, nil
 	}
 	v, err := load(ctx, key)

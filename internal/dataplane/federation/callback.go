@@ -15,6 +15,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -105,6 +106,7 @@ func (s *Service) redeem(ctx context.Context, tr *trail, sess storage.OAuthSessi
 	case sess.Status != storage.SessionInProgress:
 		return "", linkUsed
 	case s.Now().After(sess.ExpiresAt):
+		s.Metrics.Session(ctx, telemetry.SessionExpired)
 		return "", &refusal{status: http.StatusGone, title: "This sign-in link has expired", body: "Start again from the application.",
 			errType: "AccessDeniedException"}
 	}
@@ -276,7 +278,10 @@ func (s *Service) failSession(ctx context.Context, st storage.Storage, id, reaso
 		cur.Status, cur.FailureReason, cur.Secrets, cur.UpdatedAt = storage.SessionFailed, clip(reason, 512), storage.Sealed{}, s.Now()
 		return cur, nil
 	})
-	if err != nil && !errors.Is(err, storage.ErrConflict) {
+	switch {
+	case err == nil:
+		s.Metrics.Session(ctx, telemetry.SessionFailed)
+	case !errors.Is(err, storage.ErrConflict):
 		s.logger().LogAttrs(ctx, slog.LevelError, "session not marked failed", slog.String(logging.KeySession, id), logging.Err(err))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -97,8 +98,10 @@ func (s *Service) bind(ctx context.Context, change func(failing error) storage.S
 	case sess.Status == storage.SessionFailed:
 		return wire.AccessDenied("the session failed: %s", sess.FailureReason)
 	case s.Now().After(sess.ExpiresAt):
+		s.Metrics.Session(ctx, telemetry.SessionExpired)
 		return wire.AccessDenied("the session expired at %s; start a new authorization", sess.ExpiresAt.UTC().Format(time.RFC3339))
 	case user != sess.User:
+		s.Metrics.Session(ctx, telemetry.SessionWrongUser)
 		return s.endForWrongUser(ctx, change(wrongUserEnded()), sess)
 	case sess.Status != storage.SessionAuthorized:
 		return wire.Validation("the user has not finished consenting at the provider yet (the session is "+string(sess.Status)+")",
@@ -143,6 +146,7 @@ func (s *Service) bind(ctx context.Context, change func(failing error) storage.S
 		}
 		return fmt.Errorf("complete session %s: %w", sess.ID, err)
 	}
+	s.Metrics.Session(ctx, telemetry.SessionCompleted)
 	return nil
 }
 

@@ -42,6 +42,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/ratelimit"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -83,6 +84,9 @@ type Deps struct {
 	// records nothing.
 	Audit wire.AuditLog
 	Log   *slog.Logger
+	// Metrics counts refreshes, consent sessions, connection cache
+	// lookups and new-session rejections; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 // Service serves USER_FEDERATION.
@@ -297,7 +301,7 @@ func (s *Service) pollSession(ctx context.Context, k storage.ConnectionKey, uri 
 // userToken returns the user's access token from their connection,
 // refreshing it when it is about to expire.
 func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider, in *tokenflow.Request) (string, error) {
-	if token, ok := s.cachedToken(k, in); ok {
+	if token, ok := s.cachedToken(ctx, k, in); ok {
 		return token, nil
 	}
 	gen := s.connections.generation()
@@ -334,9 +338,11 @@ func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p acce
 // answers the request as the stored one would now: it covers the request,
 // is fresh by the clock at this call, and its last use was recorded within
 // touchEvery (else the storage path records it).
-func (s *Service) cachedToken(k storage.ConnectionKey, in *tokenflow.Request) (string, bool) {
+func (s *Service) cachedToken(ctx context.Context, k storage.ConnectionKey, in *tokenflow.Request) (string, bool) {
 	e, ok := s.connections.get(k)
-	if !ok || !covers(e.conn, e.details, in) || !s.fresh(e.conn, e.details) || s.Now().Sub(e.conn.LastUsedAt) >= touchEvery {
+	hit := ok && covers(e.conn, e.details, in) && s.fresh(e.conn, e.details) && s.Now().Sub(e.conn.LastUsedAt) < touchEvery
+	s.Metrics.CacheLookup(ctx, telemetry.CacheConnection, hit)
+	if !hit {
 		return "", false
 	}
 	return e.accessToken, true

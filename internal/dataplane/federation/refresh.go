@@ -11,11 +11,14 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -45,28 +48,53 @@ const (
 // the same time: callers in this process share one attempt
 // (singleflight), and replicas coordinate through the connection's lease
 // in storage. The rotated refresh token is stored in the same transaction
-// as the new access token, before anyone uses either.
+// as the new access token, before anyone uses either. Each caller counts
+// one refresh result: the one that ran it, its outcome; the others that
+// got its token, shared.
 func (s *Service) refresh(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider) (tokenSet, error) {
 	key := k.ProviderID + "\x00" + k.Workload + "\x00" + k.User
+	ran := false
 	v, err, _ := s.refreshes.Do(key, func() (any, error) {
+		ran = true
 		return s.refreshOnce(context.WithoutCancel(ctx), k, p)
 	})
 	if err != nil {
 		return tokenSet{}, err
 	}
+	if !ran {
+		s.Metrics.Refresh(ctx, telemetry.RefreshShared)
+	}
 	return v.(tokenSet), nil
 }
 
 // refreshOnce takes the connection's lease, or settles for what another
-// replica's refresh produced; holding the lease, it refreshes, and
-// releases the lease in exactly one place, storing the outcome with it
-// and, when the provider saw the refresh token, with the refresh's audit
-// record: new tokens are never stored without their record.
+// replica's refresh produced; holding the lease, it refreshes
+// (refreshLeased). The lease and the refresh are a span each.
 func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider) (tokenSet, error) {
-	conn, held, settled, err := s.acquireLease(ctx, k)
+	leaseCtx, span := telemetry.Start(ctx, "federation.refresh_lease")
+	conn, held, settled, err := s.acquireLease(leaseCtx, k)
+	telemetry.End(span, err, refreshErrorType(err))
 	if !held {
+		switch {
+		case err == nil:
+			s.Metrics.Refresh(ctx, telemetry.RefreshLeaseWaited)
+		case !errors.Is(err, errNeedsConsent):
+			s.Metrics.Refresh(ctx, telemetry.RefreshFailed)
+		}
 		return settled, err
 	}
+	ctx, span = telemetry.Start(ctx, "federation.refresh")
+	out := s.refreshLeased(ctx, k, p, conn)
+	telemetry.End(span, out.err, refreshErrorType(out.err))
+	s.Metrics.Refresh(ctx, out.result)
+	return out.tokens, out.err
+}
+
+// refreshLeased refreshes under the lease conn holds and releases the
+// lease in exactly one place, storing the outcome with it and, when the
+// provider saw the refresh token, with the refresh's audit record: new
+// tokens are never stored without their record.
+func (s *Service) refreshLeased(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider, conn storage.Connection) refreshOutcome {
 	stopKeeping := s.keepLease(ctx, k, conn.LeaseToken)
 	out := s.refreshHeld(ctx, p, conn)
 	stopKeeping()
@@ -74,7 +102,7 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p ac
 	if out.audited {
 		st = tr.change(out.auditType)
 	}
-	_, err = st.FinishRefresh(ctx, k, s.leaseOwner, conn.LeaseToken, out.update)
+	_, err := st.FinishRefresh(ctx, k, s.leaseOwner, conn.LeaseToken, out.update)
 	s.connections.forget(k)
 	if err != nil {
 		s.releaseFailed(ctx, k, err)
@@ -83,14 +111,25 @@ func (s *Service) refreshOnce(ctx context.Context, k storage.ConnectionKey, p ac
 			// replica took over (its result stands), or the record could
 			// not be written: ours is dropped.
 			out.tokens, out.err = tokenSet{}, fmt.Errorf("refresh result not stored: %w", err)
-			out.auditType = wire.TypeInternal
+			out.auditType, out.result = wire.TypeInternal, telemetry.RefreshFailed
 		}
 	}
 	if out.audited {
 		// The provider saw the refresh token even when nothing was stored.
 		tr.finish(ctx, out.auditType)
 	}
-	return out.tokens, out.err
+	return out
+}
+
+// refreshErrorType names a failed refresh or lease in a span.
+func refreshErrorType(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, errNeedsConsent):
+		return auditConsentRequired
+	}
+	return wire.AsError(err).Type
 }
 
 // refreshOutcome is what a lease holder's refresh produced.
@@ -105,6 +144,8 @@ type refreshOutcome struct {
 	// trail records the refresh, failed with auditType when not empty.
 	audited   bool
 	auditType string
+	// result is the telemetry.Refresh constant counted.
+	result string
 }
 
 func keepConnection(c storage.Connection) (storage.Connection, error) { return c, nil }
@@ -114,12 +155,15 @@ func needConsent(c storage.Connection) (storage.Connection, error) {
 	return c, nil
 }
 
-func refreshFailed(err error) refreshOutcome { return refreshOutcome{err: err, update: keepConnection} }
+func refreshFailed(err error) refreshOutcome {
+	return refreshOutcome{err: err, update: keepConnection, result: telemetry.RefreshFailed}
+}
 
 // consentRequired ends a connection whose refresh token is gone or
-// refused: only the user consenting again can replace it.
-func consentRequired(audited bool) refreshOutcome {
-	return refreshOutcome{err: errNeedsConsent, update: needConsent, audited: audited, auditType: auditConsentRequired}
+// refused (result says which): only the user consenting again can replace
+// it.
+func consentRequired(result string) refreshOutcome {
+	return refreshOutcome{err: errNeedsConsent, update: needConsent, audited: true, auditType: auditConsentRequired, result: result}
 }
 
 // refreshHeld refreshes a connection whose lease this process holds.
@@ -138,10 +182,10 @@ func (s *Service) refreshHeld(ctx context.Context, p access.OAuth2Provider, conn
 		return refreshFailed(err)
 	}
 	if s.fresh(conn, d) {
-		return refreshOutcome{tokens: old, update: keepConnection}
+		return refreshOutcome{tokens: old, update: keepConnection, result: telemetry.RefreshShared}
 	}
 	if old.RefreshToken == "" {
-		return consentRequired(true)
+		return consentRequired(telemetry.RefreshFailed)
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old.RefreshToken}}
 	for _, r := range d.Resources {
@@ -152,12 +196,12 @@ func (s *Service) refreshHeld(ctx context.Context, p access.OAuth2Provider, conn
 	var internal *wire.Error
 	switch {
 	case errors.As(err, &pe) && refused(pe):
-		return consentRequired(true)
+		return consentRequired(telemetry.RefreshInvalidGrant)
 	case errors.As(err, &internal):
 		return refreshFailed(internal) // the client secret did not open: the provider saw nothing
 	case err != nil:
 		uerr := tokenflow.UpstreamError(p.Name, err)
-		return refreshOutcome{err: uerr, update: keepConnection, audited: true, auditType: wire.AsError(uerr).Type}
+		return refreshOutcome{err: uerr, update: keepConnection, audited: true, auditType: wire.AsError(uerr).Type, result: telemetry.RefreshFailed}
 	}
 	return s.refreshed(ctx, conn.ConnectionKey, old, d, tok)
 }
@@ -195,7 +239,7 @@ func (s *Service) refreshed(ctx context.Context, k storage.ConnectionKey, old to
 		c.Tokens, c.ExpiresAt, c.Details, c.LastUsedAt = sealed, expiryTime(next.Expiry), newDetails, s.Now()
 		return c, nil
 	}
-	return refreshOutcome{tokens: next, update: store, stores: true, audited: true}
+	return refreshOutcome{tokens: next, update: store, stores: true, audited: true, result: telemetry.RefreshRefreshed}
 }
 
 // releaseFailed logs and counts a lease this process could not release;
@@ -206,19 +250,24 @@ func (s *Service) releaseFailed(ctx context.Context, k storage.ConnectionKey, er
 }
 
 // acquireLease takes the connection's refresh lease (held), or waits while
-// another replica holds it and settles for its result.
+// another replica holds it and settles for its result. ctx's span gets an
+// event as the lease is acquired, waited for, and taken over from a
+// holder whose lease ran out.
 func (s *Service) acquireLease(ctx context.Context, k storage.ConnectionKey) (conn storage.Connection, held bool, settled tokenSet, err error) {
+	span := trace.SpanFromContext(ctx)
 	start := s.Now()
 	for {
 		conn, err = s.Store.AcquireRefreshLease(ctx, k, s.leaseOwner, s.Now().Add(refreshLeaseTTL))
 		switch {
 		case err == nil:
+			span.AddEvent(eventLeaseAcquired)
 			return conn, true, tokenSet{}, nil
 		case errors.Is(err, storage.ErrNotFound):
 			return conn, false, tokenSet{}, errNeedsConsent
 		case !errors.Is(err, storage.ErrConflict):
 			return conn, false, tokenSet{}, fmt.Errorf("acquire refresh lease: %w", err)
 		}
+		span.AddEvent(eventLeaseWaited)
 		ts, done, err := s.awaitLease(ctx, k, conn, start)
 		if done {
 			return conn, false, ts, err
@@ -241,6 +290,9 @@ func (s *Service) awaitLease(ctx context.Context, k storage.ConnectionKey, conn 
 			}
 			return tokenSet{}, true, fmt.Errorf("read connection under another's lease: %w", err)
 		}
+	}
+	if conn.LeaseOwner != "" {
+		trace.SpanFromContext(ctx).AddEvent(eventLeaseTakenOver)
 	}
 	if conn.Status != storage.ConnectionActive {
 		return tokenSet{}, true, errNeedsConsent
@@ -271,6 +323,13 @@ func (s *Service) settleWhileHeld(ctx context.Context, conn storage.Connection, 
 	}
 	return tokenSet{}, false, nil
 }
+
+// Events of the refresh lease's span.
+const (
+	eventLeaseAcquired  = "lease.acquired"
+	eventLeaseWaited    = "lease.waited"
+	eventLeaseTakenOver = "lease.taken_over"
+)
 
 // keepLease renews the lease granted with token, until the returned stop
 // is called or the lease is lost, so that a slow provider does not cost a

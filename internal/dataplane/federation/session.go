@@ -17,6 +17,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -46,7 +47,7 @@ func (s *Service) startSession(ctx context.Context, c *wire.Call, v access.Verif
 	if err != nil {
 		return nil, err
 	}
-	admit := func() error { return s.admitSession(c, v) }
+	admit := func() error { return s.admitSession(ctx, c, v) }
 	if in.ForceAuthentication != nil && *in.ForceAuthentication {
 		if err := admit(); err != nil {
 			return nil, err
@@ -54,6 +55,7 @@ func (s *Service) startSession(ctx context.Context, c *wire.Call, v access.Verif
 		if err := c.Change(s.Store).CreateOAuthSession(ctx, sess); err != nil {
 			return nil, fmt.Errorf("create session: %w", err)
 		}
+		s.Metrics.Session(ctx, telemetry.SessionStarted)
 	} else {
 		sess.RequestKey = requestKey(p, w, v.Claims.User, in)
 		// An open session is reused only while it has half its lifetime
@@ -68,6 +70,8 @@ func (s *Service) startSession(ctx context.Context, c *wire.Call, v access.Verif
 				return nil, err
 			}
 			sess, authURL = stored, secrets.AuthorizationURL
+		default:
+			s.Metrics.Session(ctx, telemetry.SessionStarted)
 		}
 	}
 	return &tokenflow.Response{AuthorizationURL: authURL, SessionURI: SessionURIPrefix + sess.ID, SessionStatus: string(storage.SessionInProgress)}, nil
@@ -103,11 +107,13 @@ func (s *Service) newSession(ctx context.Context, v access.Verified, p access.OA
 
 // admitSession applies the limits on new consent sessions: per user of a
 // workload, and per calling principal.
-func (s *Service) admitSession(c *wire.Call, v access.Verified) error {
+func (s *Service) admitSession(ctx context.Context, c *wire.Call, v access.Verified) error {
 	if !s.sessionsPerUser.Allow(v.Workload.Name + "\x00" + v.Claims.User) {
+		s.Metrics.RateLimited(ctx, telemetry.LimitSessionsPerUser)
 		return wire.Throttling("too many new authorization sessions for this user; finish or reuse an open one, or retry in a minute")
 	}
 	if !s.sessionsPerPrincipal.Allow(c.Caller.AccessKeyID) {
+		s.Metrics.RateLimited(ctx, telemetry.LimitSessionsPerPrincipal)
 		return wire.Throttling("too many new authorization sessions for this caller; retry in a minute")
 	}
 	return nil

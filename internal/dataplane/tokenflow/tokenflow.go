@@ -22,6 +22,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -51,6 +52,9 @@ type Deps struct {
 	// Log receives what no caller can act on (a cached token that does
 	// not open); nil discards it.
 	Log *slog.Logger
+	// Metrics counts the token cache's hits and misses; nil counts
+	// nothing.
+	Metrics *telemetry.Metrics
 }
 
 func (s *Service) logger() *slog.Logger {
@@ -74,7 +78,7 @@ type Service struct {
 
 // New returns the service; users serves USER_FEDERATION.
 func New(d Deps, users UserFlow) *Service {
-	return &Service{Deps: d, users: users, tokens: access.NewCache[storage.CachedToken](d.RecordTTL, d.Now)}
+	return &Service{Deps: d, users: users, tokens: access.NewCache[storage.CachedToken](d.RecordTTL, d.Now, telemetry.CacheM2MToken, d.Metrics)}
 }
 
 // Operations lists GetResourceOauth2Token; every call is audited.

@@ -14,19 +14,22 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
 // Service mints workload access tokens.
 type Service struct {
-	access *access.Checker
-	tokens *wat.Issuer
+	access  *access.Checker
+	tokens  *wat.Issuer
+	metrics *telemetry.Metrics
 }
 
-// New returns the service.
-func New(a *access.Checker, tokens *wat.Issuer) *Service {
-	return &Service{access: a, tokens: tokens}
+// New returns the service; metrics counts the tokens minted, by kind (nil
+// counts nothing).
+func New(a *access.Checker, tokens *wat.Issuer, metrics *telemetry.Metrics) *Service {
+	return &Service{access: a, tokens: tokens, metrics: metrics}
 }
 
 // Operations lists the minting operations; every call is audited.
@@ -52,7 +55,8 @@ type tokenOutput struct {
 	Token string `json:"workloadAccessToken"`
 }
 
-func (s *Service) mint(c *wire.Call, w storage.WorkloadIdentity, user, userToken string, notAfter time.Time) (*tokenOutput, error) {
+// mint mints a token of kind (a telemetry.WAT constant).
+func (s *Service) mint(ctx context.Context, c *wire.Call, kind string, w storage.WorkloadIdentity, user, userToken string, notAfter time.Time) (*tokenOutput, error) {
 	c.Audit.User = user
 	token, _, err := s.tokens.Mint(wat.Claims{Workload: w.Name, WorkloadVersion: w.CreatedAt.UnixMicro(), User: user, UserToken: userToken,
 		Principal: c.Caller.AccessKeyID, PrincipalVersion: c.Caller.CreatedAt.UnixMicro()}, notAfter)
@@ -62,6 +66,7 @@ func (s *Service) mint(c *wire.Call, w storage.WorkloadIdentity, user, userToken
 	if err != nil {
 		return nil, fmt.Errorf("mint a workload access token: %w", err)
 	}
+	s.metrics.WATMinted(ctx, kind)
 	return &tokenOutput{Token: token}, nil
 }
 
@@ -78,7 +83,7 @@ func (s *Service) getWorkloadAccessToken(ctx context.Context, c *wire.Call, in *
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(c, w, "", "", time.Time{})
+	return s.mint(ctx, c, telemetry.WATWorkload, w, "", "", time.Time{})
 }
 
 type forJWTInput struct {
@@ -103,7 +108,7 @@ func (s *Service) getWorkloadAccessTokenForJWT(ctx context.Context, c *wire.Call
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(c, w, wat.UserFromJWT(id.Issuer, id.Subject), in.UserToken, id.Expiry)
+	return s.mint(ctx, c, telemetry.WATJWT, w, wat.UserFromJWT(id.Issuer, id.Subject), in.UserToken, id.Expiry)
 }
 
 type forUserIDInput struct {
@@ -121,7 +126,7 @@ func (s *Service) getWorkloadAccessTokenForUserID(ctx context.Context, c *wire.C
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(c, w, wat.UserFromID(in.UserID), "", time.Time{})
+	return s.mint(ctx, c, telemetry.WATUserID, w, wat.UserFromID(in.UserID), "", time.Time{})
 }
 
 // isCompactJWT reports whether s has the shape of AgentCore's

@@ -24,6 +24,15 @@ func (d dialect) String() string {
 	return "sqlite"
 }
 
+// system is the dialect's db.system.name (OpenTelemetry semantic
+// conventions).
+func (d dialect) system() string {
+	if d == dialectPostgres {
+		return "postgresql"
+	}
+	return "sqlite"
+}
+
 // rebind rewrites ? placeholders to PostgreSQL's $1, $2, …. A ? inside a
 // single-quoted literal is left alone.
 func (d dialect) rebind(query string) string {

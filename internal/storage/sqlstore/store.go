@@ -36,6 +36,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 var _ storage.Storage = (*Store)(nil)
@@ -340,7 +341,34 @@ func (s *Store) inTx(ctx context.Context, fn func(tx conn) error) error {
 	return s.runTx(ctx, fn, nil)
 }
 
+// runTx runs commitTx under a storage.tx span when the call is traced;
+// an untraced call pays one check.
 func (s *Store) runTx(ctx context.Context, fn func(tx conn) error, b *boundAudit) error {
+	if !telemetry.Recording(ctx) {
+		return s.commitTx(ctx, fn, b)
+	}
+	ctx, span := telemetry.Start(ctx, "storage.tx", telemetry.DBSystem.String(s.dialect.system()), telemetry.AuditBound.Bool(b != nil))
+	err := s.commitTx(ctx, fn, b)
+	telemetry.End(span, err, txErrorType(err))
+	return err
+}
+
+// txErrorType names a failed transaction's error by its storage sentinel.
+func txErrorType(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, storage.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, storage.ErrConflict):
+		return "conflict"
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return "already_exists"
+	}
+	return "storage_error"
+}
+
+func (s *Store) commitTx(ctx context.Context, fn func(tx conn) error, b *boundAudit) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin transaction: %w", err)
