@@ -89,7 +89,7 @@ func Recording(ctx context.Context) bool { return trace.SpanFromContext(ctx).IsR
 // error type or an OAuth error code) when err is not nil. The error's
 // message is not recorded: it may quote what a provider sent.
 func End(span trace.Span, err error, errType string) {
-	if err != nil {
+	if err != nil && span.IsRecording() {
 		if errType == "" {
 			errType = "error"
 		}

@@ -291,15 +291,15 @@ func (s *Service) awaitLease(ctx context.Context, k storage.ConnectionKey, conn 
 			return tokenSet{}, true, fmt.Errorf("read connection under another's lease: %w", err)
 		}
 	}
-	if conn.LeaseOwner != "" {
-		trace.SpanFromContext(ctx).AddEvent(eventLeaseTakenOver)
-	}
 	if conn.Status != storage.ConnectionActive {
 		return tokenSet{}, true, errNeedsConsent
 	}
 	if s.freshNow(conn) {
 		ts, err := s.openTokens(ctx, conn)
 		return ts, true, err
+	}
+	if conn.LeaseOwner != "" {
+		trace.SpanFromContext(ctx).AddEvent(eventLeaseTakenOver) // its holder's lease ran out
 	}
 	return tokenSet{}, false, nil
 }

@@ -26,7 +26,10 @@ func (releaseFails) FinishRefresh(context.Context, storage.ConnectionKey, string
 
 // A lease holder whose lease will not release logs it and counts it, and
 // still answers with what it found (here: another replica's fresh token).
-func TestLeaseReleaseFailureIsLoggedAndCounted(t *testing.T) {
+// freshConnection stores, on SQLite, a connection of user id:alice whose
+// access token "fresh-access-token" is good for an hour.
+func freshConnection(t *testing.T, opts ...sqlstore.Option) (*sqlstore.Store, *vault.Vault, storage.ConnectionKey) {
+	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
 	kr, err := vault.OpenLocalKeyring(filepath.Join(dir, "keyring.json"))
@@ -37,7 +40,7 @@ func TestLeaseReleaseFailureIsLoggedAndCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlstore.Open(ctx, filepath.Join(dir, "behalf.db"), nil)
+	st, err := sqlstore.Open(ctx, filepath.Join(dir, "behalf.db"), nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +73,12 @@ func TestLeaseReleaseFailureIsLoggedAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	return st, v, k
+}
+
+func TestLeaseReleaseFailureIsLoggedAndCounted(t *testing.T) {
+	ctx := t.Context()
+	st, v, k := freshConnection(t)
 	var logs bytes.Buffer
 	s := New(Deps{Store: releaseFails{st}, Vault: v, Now: time.Now, Log: slog.New(slog.NewTextHandler(&logs, nil))}, Options{})
 	ts, err := s.refreshOnce(ctx, k, access.OAuth2Provider{})
