@@ -85,6 +85,11 @@ func (f File) validateTelemetry(c *Config, probs *Problems) {
 	if r := c.Telemetry.SampleRatio; r < 0 || r > 1 || math.IsNaN(r) {
 		probs.add("telemetry.traces.sampleRatio", "must be between 0 and 1")
 	}
+	t.validateOTLP(probs)
+	t.validateIntervals(probs)
+}
+
+func (t TelemetryFile) validateOTLP(probs *Problems) {
 	switch t.OTLP.Protocol {
 	case "", telemetry.ProtocolHTTP, telemetry.ProtocolGRPC:
 	default:
@@ -98,6 +103,9 @@ func (f File) validateTelemetry(c *Config, probs *Problems) {
 	if t.OTLP.Timeout < 0 {
 		probs.add("telemetry.otlp.timeout", "must not be negative")
 	}
+}
+
+func (t TelemetryFile) validateIntervals(probs *Problems) {
 	if i := t.Metrics.Interval; i != 0 && i < time.Second {
 		probs.add("telemetry.metrics.interval", "must be at least 1s")
 	}
