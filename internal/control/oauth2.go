@@ -13,6 +13,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -269,7 +270,7 @@ func (s *Service) resolve(ctx context.Context, in *oauth2ProviderInput) (provide
 	// Built-in vendors' endpoints are known; fetch a document only when
 	// the configuration points at one or leaves endpoints to it.
 	if ep.DiscoveryURL != "" && (ep.NeedsDiscovery() || cfg.DiscoveryURL != "" || (v.TenantScoped && cfg.Issuer != "")) {
-		d, err := provider.Discover(ctx, s.HTTP, ep.DiscoveryURL)
+		d, err := provider.Discover(telemetry.WithOutbound(ctx, in.Name, telemetry.EndpointDiscovery), s.HTTP, ep.DiscoveryURL)
 		if err != nil {
 			field := "oauth2ProviderConfigInput." + member + ".oauthDiscovery.discoveryUrl"
 			if member != oauthvendor.MemberCustom {

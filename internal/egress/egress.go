@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/logging"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // Policy says which addresses outbound calls may connect to. Link-local,
@@ -138,6 +139,11 @@ type Options struct {
 	Log *slog.Logger
 	// Resolver resolves host names; nil means net.DefaultResolver.
 	Resolver *net.Resolver
+	// Metrics counts each call by the provider and endpoint its context
+	// is labelled with (telemetry.WithOutbound), and with it each call
+	// gets a CLIENT span under the caller's span. Nil leaves calls
+	// uninstrumented, as the telemetry exporter's own client must be.
+	Metrics *telemetry.Metrics
 }
 
 // NewClient returns the HTTP client for outbound calls. It never follows a
@@ -160,8 +166,12 @@ func NewClient(o Options) *http.Client {
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: o.Timeout,
 	}
+	var rt http.RoundTripper = &transport{base: base, timeout: o.Timeout, log: o.Log}
+	if o.Metrics != nil {
+		rt = &instrumented{base: rt, metrics: o.Metrics}
+	}
 	return &http.Client{
-		Transport:     &transport{base: base, timeout: o.Timeout, log: o.Log},
+		Transport:     rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // maxDocumentBytes caps discovery documents and JWKS (go-oidc reads them
@@ -24,6 +28,13 @@ const (
 // fetchTimeout bounds one fetch even when the caller's HTTP client has no
 // timeout: fetches are shared between requests and must end.
 const fetchTimeout = 30 * time.Second
+
+// fetchContext is the context of a fetch made for the call ctx: bounded by
+// base (the Set's life), not by the call, since callers share the fetch;
+// labelled for telemetry; and traced as part of the call that started it.
+func fetchContext(base, ctx context.Context, name, endpoint string) context.Context {
+	return telemetry.WithOutbound(trace.ContextWithSpan(base, trace.SpanFromContext(ctx)), name, endpoint)
+}
 
 // getJSON fetches u and returns its body (at most maxDocumentBytes) and the
 // Cache-Control max-age, clamped, or 0 when there is none.

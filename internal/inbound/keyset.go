@@ -18,6 +18,8 @@ import (
 	"github.com/go-jose/go-jose/v4/json"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // maxKeys bounds how many keys of one JWKS are kept; real IdPs publish a
@@ -38,6 +40,7 @@ var errRateLimited = errors.New("JWKS refetch rate-limited")
 //     Cache-Control max-age clamped to [5m, 24h].
 type keySet struct {
 	url      string
+	name     string // labels its fetches in telemetry
 	client   *http.Client
 	now      func() time.Time
 	base     context.Context // cancelled by Set.Close
@@ -117,7 +120,7 @@ func (ks *keySet) refresh(ctx context.Context, onDemand bool, seen uint64) error
 				return nil, errRateLimited
 			}
 		}
-		return nil, ks.fetch()
+		return nil, ks.fetch(fetchContext(ks.base, ctx, ks.name, telemetry.EndpointJWKS))
 	})
 	select {
 	case r := <-ch:
@@ -127,8 +130,8 @@ func (ks *keySet) refresh(ctx context.Context, onDemand bool, seen uint64) error
 	}
 }
 
-func (ks *keySet) fetch() error {
-	body, age, err := getJSON(ks.base, ks.client, ks.url)
+func (ks *keySet) fetch(ctx context.Context) error {
+	body, age, err := getJSON(ctx, ks.client, ks.url)
 	var keys []verifyKey
 	if err == nil {
 		keys, err = parseJWKS(body)

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
+
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // provider is one discovery URL, shared by the authorizers that name it.
@@ -16,6 +18,7 @@ import (
 // Set; only the JWKS is refreshed.
 type provider struct {
 	set          *Set
+	name         string // of the first authorizer naming it, for telemetry
 	discoveryURL string
 	issuer       string // derived from discoveryURL, without a trailing "/"
 	limiter      *rate.Limiter
@@ -53,7 +56,7 @@ func (p *provider) resolve(ctx context.Context) (*keySet, string, *Error) {
 			}
 			return nil, lastErr
 		}
-		err := p.discover()
+		err := p.discover(fetchContext(p.set.base, ctx, p.name, telemetry.EndpointDiscovery))
 		p.mu.Lock()
 		p.lastErr = err
 		p.mu.Unlock()
@@ -74,8 +77,8 @@ func (p *provider) resolve(ctx context.Context) (*keySet, string, *Error) {
 	return p.keys, p.docIssuer, nil
 }
 
-func (p *provider) discover() error {
-	body, _, err := getJSON(p.set.base, p.set.client, p.discoveryURL)
+func (p *provider) discover(ctx context.Context) error {
+	body, _, err := getJSON(ctx, p.set.client, p.discoveryURL)
 	if err != nil {
 		return err
 	}
@@ -99,7 +102,7 @@ func (p *provider) discover() error {
 	if msg := checkFetchURL(u); msg != "" {
 		return fmt.Errorf("discovery document %s: jwks_uri %s", p.discoveryURL, msg)
 	}
-	ks, err := p.set.keySetFor(u.String())
+	ks, err := p.set.keySetFor(u.String(), p.name)
 	if err != nil {
 		return err
 	}

@@ -153,7 +153,7 @@ func NewSet(cfgs []Config, opts Options) (*Set, error) {
 		p := providers[c.DiscoveryURL]
 		if p == nil {
 			iss, _ := issuerFromDiscoveryURL(c.DiscoveryURL)
-			p = &provider{set: s, discoveryURL: c.DiscoveryURL, issuer: iss, limiter: s.newLimiter()}
+			p = &provider{set: s, name: c.Name, discoveryURL: c.DiscoveryURL, issuer: iss, limiter: s.newLimiter()}
 			providers[c.DiscoveryURL] = p
 		}
 		c = cloneConfig(c)
@@ -191,8 +191,8 @@ func (s *Set) Close() {
 }
 
 // keySetFor returns the key set of a JWKS URL, creating it and its
-// background refresh on first use.
-func (s *Set) keySetFor(jwksURL string) (*keySet, error) {
+// background refresh on first use; name labels its fetches.
+func (s *Set) keySetFor(jwksURL, name string) (*keySet, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ks := s.keySets[jwksURL]; ks != nil {
@@ -202,7 +202,7 @@ func (s *Set) keySetFor(jwksURL string) (*keySet, error) {
 		return nil, errClosed
 	}
 	ks := &keySet{
-		url: jwksURL, client: s.client, now: s.now, base: s.base,
+		url: jwksURL, name: name, client: s.client, now: s.now, base: s.base,
 		interval: s.refresh, limiter: s.newLimiter(),
 	}
 	s.keySets[jwksURL] = ks

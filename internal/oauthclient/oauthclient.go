@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // maxResponse bounds a token response.
@@ -132,6 +133,7 @@ func (c *Client) Do(ctx context.Context, r Request) (*Token, error) {
 	var pe *ProviderError
 	if errors.As(err, &pe) {
 		pe.redact(secretsOf(r, form))
+		telemetry.SetOAuthError(ctx, pe.Code)
 	}
 	return tok, err
 }
@@ -393,5 +395,6 @@ func (c *Client) Revoke(ctx context.Context, r Revocation) error {
 		pe.Code, pe.Description = e.Error, e.ErrorDescription
 	}
 	pe.redact([]string{r.ClientSecret, r.Token})
+	telemetry.SetOAuthError(ctx, pe.Code)
 	return pe
 }

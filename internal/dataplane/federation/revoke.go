@@ -10,6 +10,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -76,7 +77,7 @@ func (s *Service) revokeTokens(ctx context.Context, p access.OAuth2Provider, ts 
 		}
 		r := base
 		r.Token, r.Hint = t.token, t.hint
-		if err := s.OAuth.Revoke(ctx, r); err != nil {
+		if err := s.OAuth.Revoke(telemetry.WithOutbound(ctx, p.Name, telemetry.EndpointRevocation), r); err != nil {
 			return false, tokenflow.UpstreamError(p.Name, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/provider"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -30,7 +31,11 @@ func (e Endpoint) Request(ctx context.Context, p access.OAuth2Provider, form url
 		return nil, wire.Internal(fmt.Errorf("open client secret of %s: %w", p.Name, err))
 	}
 	defer clear(secret)
-	return e.OAuth.Do(ctx, TokenRequest(p.Config, string(secret), form))
+	endpoint := telemetry.EndpointToken
+	if form.Get("grant_type") == grantTokenExchange {
+		endpoint = telemetry.EndpointTokenExchange
+	}
+	return e.OAuth.Do(telemetry.WithOutbound(ctx, p.Name, endpoint), TokenRequest(p.Config, string(secret), form))
 }
 
 // TokenRequest is the token request to a provider, in its vendor's dialect.
