@@ -34,7 +34,7 @@ func serveVend(t *testing.T, handler func(context.Context, *wire.Call, *vendInpu
 	t.Helper()
 	mux := http.NewServeMux()
 	var logs strings.Builder
-	rt := wire.NewRouter(mux, runtimeCaller{}, authz.Authorizer{}, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	rt := wire.NewRouter(mux, runtimeCaller{}, authz.Authorizer{}, nil, slog.New(slog.NewTextHandler(&logs, nil)), wire.Telemetry{})
 	rt.Handle(wire.JSON("GetResourceApiKey", "/vend", http.StatusOK, handler))
 	r := httptest.NewRequest(http.MethodPost, "/vend", strings.NewReader(`{"workload":"`+workload+`"}`))
 	r.Header.Set("Content-Type", "application/json")

@@ -11,6 +11,10 @@ import (
 // one request, principal or workload finds all of its lines.
 const (
 	KeyRequestID = "request_id"
+	// KeyTraceID and KeySpanID name the trace and span a line was logged
+	// in (W3C Trace Context hex).
+	KeyTraceID   = "trace_id"
+	KeySpanID    = "span_id"
 	KeyOp        = "op"
 	KeyPrincipal = "principal"
 	KeyWorkload  = "workload"

@@ -22,14 +22,22 @@ import (
 // traffic to a replica that can still commit.
 const minFreeBytes = 32 << 20
 
+// Health routes, probed too often to be worth a span.
+const (
+	healthPath = "/healthz"
+	readyPath  = "/readyz"
+)
+
+func isHealthPath(p string) bool { return p == healthPath || p == readyPath }
+
 // mountHealth serves /healthz (the process answers) and /readyz (it can
 // serve: storage answers and, on SQLite, its disk has room and takes
 // writes).
 func (s *Server) mountHealth(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+healthPath, func(w http.ResponseWriter, r *http.Request) {
 		s.writeStatus(w, r, http.StatusOK, "ok")
 	})
-	mux.HandleFunc("GET /readyz", s.ready)
+	mux.HandleFunc("GET "+readyPath, s.ready)
 	if s.freeSpace == nil {
 		s.freeSpace = statfsFree
 	}

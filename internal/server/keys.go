@@ -12,8 +12,14 @@ import (
 	"github.com/behalf-dev/behalf/internal/vault"
 )
 
-// auditKeyPurpose names the key of the audit chain's HMAC.
-const auditKeyPurpose = "audit-chain"
+// Purposes of server keys.
+const (
+	// auditKeyPurpose names the key of the audit chain's HMAC.
+	auditKeyPurpose = "audit-chain"
+	// telemetryUserKeyPurpose names the key that hashes user ids in
+	// telemetry (telemetry.UserHasher).
+	telemetryUserKeyPurpose = "telemetry-user"
+)
 
 // serverKey returns the oldest server key of a purpose, creating one if
 // none exists. Replicas that race to create one agree on the oldest.

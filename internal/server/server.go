@@ -16,6 +16,9 @@ import (
 	"runtime/debug"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+
 	"github.com/behalf-dev/behalf/internal/audit"
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/config"
@@ -99,7 +102,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	// Every line logged with a call's context carries its request id.
+	// Every line logged with a call's context carries its request id and,
+	// when traced, its trace and span ids.
 	log = slog.New(logging.ContextHandler{Inner: log.Handler(), Attrs: wire.LogAttrs})
 	s := &Server{cfg: cfg, log: log, rewrapNow: make(chan struct{}, 1), now: opts.Now}
 	if cfg.TLSCertFile != "" {
@@ -107,7 +111,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			return nil, err
 		}
 	}
-	// The collector is dialled under the same egress policy as providers.
+	// The collector is dialled under the same egress policy as providers,
+	// by a client that is not instrumented: exports make no spans.
 	if s.tel, err = telemetry.New(ctx, cfg.Telemetry.Config, telemetry.Options{
 		Version:    version(),
 		HTTPClient: egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.Telemetry.OTLP.Timeout}),
@@ -119,7 +124,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			err = errors.Join(err, s.tel.Shutdown(context.WithoutCancel(ctx)))
 		}
 	}()
-	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log})
+	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log, Metrics: s.tel.Metrics})
 	store, err := sqlstore.Open(ctx, cfg.Storage, log, sqlstore.PostgresMaxOpenConns(cfg.StorageMaxOpenConns), sqlstore.Now(opts.Now))
 	if err != nil {
 		return nil, redactDSNError(cfg.Storage, fmt.Errorf("open storage %s: %w", RedactDSN(cfg.Storage), err))
@@ -142,6 +147,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, fmt.Errorf("audit chain key: %w", err)
 	}
 	s.audit, s.auditKey = audit.New(s.store, auditKey, audit.Options{Now: opts.Now, Metrics: s.tel.Metrics}), auditKey
+	userKey, err := serverKey(ctx, s.store, s.vault, telemetryUserKeyPurpose)
+	if err != nil {
+		return nil, fmt.Errorf("telemetry user key: %w", err)
+	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.audit.Close())
@@ -162,7 +171,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, err
 	}
 
-	s.handler = s.mount(principals)
+	s.handler = s.mount(principals, telemetry.NewUserHasher(userKey))
 	return s, nil
 }
 
@@ -231,14 +240,25 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 }
 
 // mount builds the server's one mux: the API router registers the
-// operations on it, and each package mounts its own routes.
-func (s *Server) mount(principals *principalCache) *http.ServeMux {
+// operations on it, and each package mounts its own routes. With tracing
+// on, every request but a health probe gets a server span, continuing the
+// caller's trace (W3C Trace Context), that the router names and describes.
+func (s *Server) mount(principals *principalCache, users telemetry.UserHasher) http.Handler {
 	mux := http.NewServeMux()
-	s.router = wire.NewRouter(mux, throttle(newAuthenticator(s.cfg.Region, principals, s.now), s.cfg.RequestsPerSecond, s.cfg.RequestBurst, s.now, s.tel.Metrics), authz.Authorizer{}, s.audit, s.log)
+	authn := throttle(newAuthenticator(s.cfg.Region, principals, s.now), s.cfg.RequestsPerSecond, s.cfg.RequestBurst, s.now, s.tel.Metrics)
+	s.router = wire.NewRouter(mux, authn, authz.Authorizer{}, s.audit, s.log, wire.Telemetry{Metrics: s.tel.Metrics, Users: users})
 	s.control.Mount(s.router)
 	s.data.Mount(s.router, mux)
 	s.mountHealth(mux)
-	return mux
+	if !s.cfg.Telemetry.Traces {
+		return mux
+	}
+	return otelhttp.NewHandler(mux, "behalf",
+		otelhttp.WithTracerProvider(s.tel.Tracers), otelhttp.WithPropagators(s.tel.Propagator),
+		// The router counts calls (telemetry.Metrics.Request).
+		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return s.router.SpanName(r) }),
+		otelhttp.WithFilter(func(r *http.Request) bool { return !isHealthPath(r.URL.Path) }))
 }
 
 // Operations lists the API operations served.

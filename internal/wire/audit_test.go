@@ -41,7 +41,7 @@ func (f *fakeAuditLog) Bind(st storage.Storage, rec func() storage.AuditRecord, 
 
 func auditedRouter(log *fakeAuditLog, logs *bytes.Buffer) *http.ServeMux {
 	mux := http.NewServeMux()
-	rt := NewRouter(mux, allowAll{}, allowAll{}, log, slog.New(slog.NewTextHandler(logs, nil)))
+	rt := NewRouter(mux, allowAll{}, allowAll{}, log, slog.New(slog.NewTextHandler(logs, nil)), Telemetry{})
 	change := func(fail bool) func(context.Context, *Call, *shape) (*out, error) {
 		return func(_ context.Context, c *Call, in *shape) (*out, error) {
 			c.Audit.Workload = in.Name

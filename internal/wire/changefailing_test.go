@@ -15,7 +15,7 @@ import (
 func TestChangeFailingIsRecordedOnce(t *testing.T) {
 	log := &fakeAuditLog{}
 	mux := http.NewServeMux()
-	rt := NewRouter(mux, allowAll{}, allowAll{}, log, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)))
+	rt := NewRouter(mux, allowAll{}, allowAll{}, log, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), Telemetry{})
 	failing := func(returned error) func(context.Context, *Call, *shape) (*out, error) {
 		return func(_ context.Context, c *Call, in *shape) (*out, error) {
 			c.Audit.Workload = in.Name

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/behalf-dev/behalf/internal/logging"
 )
 
@@ -22,10 +24,15 @@ func RequestID(ctx context.Context) string {
 }
 
 // LogAttrs returns the attributes of a call that ctx carries, for
-// logging.ContextHandler: the request id.
+// logging.ContextHandler: the request id, and the trace and span ids when
+// the call is traced.
 func LogAttrs(ctx context.Context) []slog.Attr {
+	var attrs []slog.Attr
 	if id := RequestID(ctx); id != "" {
-		return []slog.Attr{slog.String(logging.KeyRequestID, id)}
+		attrs = append(attrs, slog.String(logging.KeyRequestID, id))
 	}
-	return nil
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		attrs = append(attrs, slog.String(logging.KeyTraceID, sc.TraceID().String()), slog.String(logging.KeySpanID, sc.SpanID().String()))
+	}
+	return attrs
 }

@@ -20,7 +20,7 @@ func TestHandlerLogLinesCarryTheRequestID(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(logging.ContextHandler{Inner: slog.NewTextHandler(&logs, nil), Attrs: LogAttrs})
 	mux := http.NewServeMux()
-	rt := NewRouter(mux, allowAll{}, allowAll{}, nil, log)
+	rt := NewRouter(mux, allowAll{}, allowAll{}, nil, log, Telemetry{})
 	var seen string
 	rt.Handle(JSON("Logs", "/logs", 200, func(ctx context.Context, _ *Call, _ *shape) (*out, error) {
 		seen = RequestID(ctx)

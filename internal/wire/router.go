@@ -19,6 +19,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // MaxBody is the largest request body accepted, as AgentCore's largest
@@ -40,6 +41,8 @@ type Caller struct {
 
 // Call is one authenticated, authorized API call.
 type Call struct {
+	// start is when the router received the call.
+	start     time.Time
 	Op        string
 	RequestID string
 	Caller    Caller
@@ -216,19 +219,28 @@ type Router struct {
 	authz Authorizer
 	audit AuditLog
 	log   *slog.Logger
+	tel   Telemetry
 	mux   *http.ServeMux
 	ops   map[string][]Operation // by path
 	names map[string]bool
 }
 
+// Telemetry is what the router reports each call to: the request metrics,
+// and the hasher that names a call's user in its span.
+type Telemetry struct {
+	Metrics *telemetry.Metrics
+	Users   telemetry.UserHasher
+}
+
 // NewRouter returns a router that registers its operations on mux,
-// authenticates with authn, authorizes with authz and records audited
-// operations with audit (nil records none). It answers every path of mux
-// that nothing else claims.
-func NewRouter(mux *http.ServeMux, authn Authenticator, authz Authorizer, audit AuditLog, log *slog.Logger) *Router {
-	rt := &Router{authn: authn, authz: authz, audit: audit, log: log, mux: mux, ops: map[string][]Operation{}, names: map[string]bool{}}
+// authenticates with authn, authorizes with authz, records audited
+// operations with audit (nil records none) and reports every call to tel.
+// It answers every path of mux that nothing else claims.
+func NewRouter(mux *http.ServeMux, authn Authenticator, authz Authorizer, audit AuditLog, log *slog.Logger, tel Telemetry) *Router {
+	rt := &Router{authn: authn, authz: authz, audit: audit, log: log, tel: tel, mux: mux, ops: map[string][]Operation{}, names: map[string]bool{}}
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		rt.fail(w, r, requestID(w), "", Caller{}, &Error{
+		c := newCall(w, r)
+		rt.fail(w, c, &Error{
 			Type: TypeUnknownOperation, Status: http.StatusNotFound,
 			Message: fmt.Sprintf("no operation at %s %s", r.Method, r.URL.Path),
 		})
@@ -268,41 +280,42 @@ func (rt *Router) Operations() []string {
 	return names
 }
 
-func requestID(w http.ResponseWriter) string {
+// newCall starts a call: it gives the call its request id, sent back in
+// X-Amzn-RequestId and carried by the call's context for its log lines.
+func newCall(w http.ResponseWriter, r *http.Request) *Call {
 	id := uuid.NewString()
 	w.Header().Set("X-Amzn-RequestId", id)
-	return id
+	return &Call{start: time.Now(), RequestID: id, Request: r.WithContext(WithRequestID(r.Context(), id))}
 }
 
 func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
-	start := time.Now()
-	reqID := requestID(w)
-	ctx := WithRequestID(r.Context(), reqID)
-	r = r.WithContext(ctx)
+	call := newCall(w, r)
+	r, ctx := call.Request, call.Request.Context()
 	op, allowed := rt.route(path, r.Method)
 	if op == nil {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		rt.fail(w, r, reqID, "", Caller{}, &Error{Type: TypeUnknownOperation, Status: http.StatusMethodNotAllowed,
+		rt.fail(w, call, &Error{Type: TypeUnknownOperation, Status: http.StatusMethodNotAllowed,
 			Message: fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or "))})
 		return
 	}
+	call.Op = op.Name
 	defer func() {
 		if p := recover(); p != nil {
-			rt.fail(w, r, reqID, op.Name, Caller{}, Internal(fmt.Errorf("panic: %v", p)))
+			rt.fail(w, call, Internal(fmt.Errorf("panic: %v", p)))
 		}
 	}()
 
 	body, err := readBody(w, r)
 	if err != nil {
-		rt.fail(w, r, reqID, op.Name, Caller{}, err)
+		rt.fail(w, call, err)
 		return
 	}
 	caller, err := rt.authn.Authenticate(ctx, r, body)
 	if err != nil {
-		rt.fail(w, r, reqID, op.Name, Caller{}, err)
+		rt.fail(w, call, err)
 		return
 	}
-	call := &Call{Op: op.Name, RequestID: reqID, Caller: caller, Request: r, Body: body, authz: rt.authz}
+	call.Caller, call.Body, call.authz = caller, body, rt.authz
 	if op.Audited && rt.audit != nil {
 		call.log = rt.audit
 	}
@@ -311,18 +324,19 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 			// No answer without its record, a refusal included.
 			err = Internal(fmt.Errorf("audit record not written: %w", auditErr))
 		}
-		rt.fail(w, r, reqID, op.Name, caller, err)
+		rt.fail(w, call, err)
 		return
 	}
 	status, out, err := rt.run(ctx, op, call)
 	if err != nil {
-		rt.fail(w, r, reqID, op.Name, caller, err)
+		rt.fail(w, call, err)
 		return
 	}
 	rt.written(ctx, writeJSON(w, status, out))
+	took := rt.observe(call, nil)
 	rt.log.LogAttrs(ctx, slog.LevelInfo, "request",
 		slog.String(logging.KeyOp, op.Name), slog.Int(logging.KeyStatus, status), slog.String(logging.KeyPrincipal, caller.AccessKeyID),
-		slog.String(logging.KeyRequestID, reqID), slog.Duration(logging.KeyDuration, time.Since(start)))
+		slog.String(logging.KeyRequestID, call.RequestID), slog.Duration(logging.KeyDuration, took))
 }
 
 // route finds the operation of method at path, and lists the methods
@@ -400,21 +414,23 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func (rt *Router) fail(w http.ResponseWriter, r *http.Request, reqID, op string, caller Caller, err error) {
+func (rt *Router) fail(w http.ResponseWriter, c *Call, err error) {
 	e := AsError(err)
-	rt.written(r.Context(), WriteError(w, e))
+	ctx := c.Request.Context()
+	rt.written(ctx, WriteError(w, e))
+	rt.observe(c, e)
 	level := slog.LevelInfo
 	if e.Status >= 500 {
 		level = slog.LevelError
 	}
 	attrs := []slog.Attr{
-		slog.String(logging.KeyOp, op), slog.Int(logging.KeyStatus, e.Status), slog.String(logging.KeyErrorType, e.Type),
-		slog.String(logging.KeyPrincipal, caller.AccessKeyID), slog.String(logging.KeyRequestID, reqID), slog.String(logging.KeyMessage, e.Message),
+		slog.String(logging.KeyOp, c.Op), slog.Int(logging.KeyStatus, e.Status), slog.String(logging.KeyErrorType, e.Type),
+		slog.String(logging.KeyPrincipal, c.Caller.AccessKeyID), slog.String(logging.KeyRequestID, c.RequestID), slog.String(logging.KeyMessage, e.Message),
 	}
 	if e.Err != nil {
 		attrs = append(attrs, logging.Err(e.Err))
 	}
-	rt.log.LogAttrs(r.Context(), level, "request failed", attrs...)
+	rt.log.LogAttrs(ctx, level, "request failed", attrs...)
 }
 
 // written logs a response that could not be written: the caller has gone

@@ -125,7 +125,7 @@ type out struct {
 
 func testRouter() *http.ServeMux {
 	mux := http.NewServeMux()
-	rt := NewRouter(mux, allowAll{}, allowAll{}, nil, slog.New(slog.DiscardHandler))
+	rt := NewRouter(mux, allowAll{}, allowAll{}, nil, slog.New(slog.DiscardHandler), Telemetry{})
 	rt.Handle(
 		JSON("Echo", "/echo", 201, func(_ context.Context, _ *Call, in *shape) (*out, error) {
 			return &out{Name: in.Name}, nil
