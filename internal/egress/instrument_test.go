@@ -118,3 +118,17 @@ func TestInstrumentedCalls(t *testing.T) {
 		t.Errorf("outbound calls counted with oauth.error=invalid_grant: %d, want 1", counted)
 	}
 }
+
+// A code that no RFC registers is counted as "other", so a provider's
+// text cannot grow the metrics.
+func TestUnregisteredOAuthErrorIsOther(t *testing.T) {
+	ctx := telemetry.WithOutbound(context.Background(), "acme", telemetry.EndpointToken)
+	telemetry.SetOAuthError(ctx, "made_up_by_the_provider_8f3a")
+	if got := telemetry.OutboundOf(ctx).TakeOAuthError(); got != "other" {
+		t.Errorf("code %q, want other", got)
+	}
+	telemetry.SetOAuthError(ctx, "invalid_scope")
+	if got := telemetry.OutboundOf(ctx).TakeOAuthError(); got != "invalid_scope" {
+		t.Errorf("code %q, want invalid_scope", got)
+	}
+}

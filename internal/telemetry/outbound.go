@@ -51,13 +51,29 @@ func OutboundOf(ctx context.Context) *Outbound {
 
 // SetOAuthError notes the OAuth error code (RFC 6749 §5.2 "error", never
 // its description) the provider answered the call in progress with, before
-// its response body is closed.
+// its response body is closed. A code outside the registered ones is
+// noted as "other": a provider's text must not grow the metrics.
 func SetOAuthError(ctx context.Context, code string) {
+	if code == "" {
+		return
+	}
+	if !oauthErrors[code] {
+		code = "other"
+	}
 	if o := OutboundOf(ctx); o != nil {
 		o.mu.Lock()
 		o.oauthError = code
 		o.mu.Unlock()
 	}
+}
+
+// oauthErrors are the registered OAuth error codes: RFC 6749 §4.1.2.1 and
+// §5.2, RFC 7009 §2.2.1, RFC 8628 §3.5 and RFC 8693 §2.2.2.
+var oauthErrors = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
+	"unsupported_grant_type": true, "invalid_scope": true, "access_denied": true, "unsupported_response_type": true,
+	"server_error": true, "temporarily_unavailable": true, "unsupported_token_type": true,
+	"authorization_pending": true, "slow_down": true, "expired_token": true, "invalid_target": true,
 }
 
 // TakeOAuthError returns the code SetOAuthError noted and forgets it, so

@@ -14,9 +14,9 @@ import (
 // unknownOperation names calls to no operation in spans and metrics.
 const unknownOperation = "unknown"
 
-// Outcome classifies a call's answer for the requests metric: e is the
+// outcomeOf classifies a call's answer for the requests metric: e is the
 // error it failed with, nil on success.
-func Outcome(e *Error) string {
+func outcomeOf(e *Error) string {
 	switch {
 	case e == nil:
 		return telemetry.OutcomeSuccess
@@ -37,7 +37,7 @@ func Outcome(e *Error) string {
 func (rt *Router) observe(c *Call, e *Error) time.Duration {
 	took := time.Since(c.start)
 	ctx := c.Request.Context()
-	op, outcome, errType := c.Op, Outcome(e), ""
+	op, outcome, errType := c.Op, outcomeOf(e), ""
 	if op == "" {
 		op = unknownOperation
 	}
