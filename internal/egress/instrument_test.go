@@ -84,8 +84,8 @@ func TestInstrumentedCalls(t *testing.T) {
 	}
 	got := map[attribute.Key]string{}
 	for _, kv := range client.Attributes() {
-		got[kv.Key] = kv.Value.Emit()
-		if kv.Value.Emit() == "grant-description-TEST" {
+		got[kv.Key] = kv.Value.String()
+		if kv.Value.String() == "grant-description-TEST" {
 			t.Errorf("the error description is on the span as %s", kv.Key)
 		}
 	}
