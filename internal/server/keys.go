@@ -54,6 +54,18 @@ func serverKey(ctx context.Context, st storage.Storage, v *vault.Vault, purpose 
 	return raw, nil
 }
 
+// serverKeys returns the audit chain's key and the key that hashes user
+// ids in telemetry.
+func (s *Server) serverKeys(ctx context.Context) (auditKey, userKey []byte, err error) {
+	if auditKey, err = serverKey(ctx, s.store, s.vault, auditKeyPurpose); err != nil {
+		return nil, nil, fmt.Errorf("audit chain key: %w", err)
+	}
+	if userKey, err = serverKey(ctx, s.store, s.vault, telemetryUserKeyPurpose); err != nil {
+		return nil, nil, fmt.Errorf("telemetry user key: %w", err)
+	}
+	return auditKey, userKey, nil
+}
+
 // auditReader lets the control plane list and verify the log.
 type auditReader struct {
 	store storage.Storage

@@ -142,15 +142,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: cfg.WATTTL, RotationPeriod: cfg.WATKeyRotation, Now: opts.Now, Metrics: s.tel.Metrics}); err != nil {
 		return nil, err
 	}
-	auditKey, err := serverKey(ctx, s.store, s.vault, auditKeyPurpose)
+	auditKey, userKey, err := s.serverKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("audit chain key: %w", err)
+		return nil, err
 	}
 	s.audit, s.auditKey = audit.New(s.store, auditKey, audit.Options{Now: opts.Now, Metrics: s.tel.Metrics}), auditKey
-	userKey, err := serverKey(ctx, s.store, s.vault, telemetryUserKeyPurpose)
-	if err != nil {
-		return nil, fmt.Errorf("telemetry user key: %w", err)
-	}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.audit.Close())
