@@ -22,7 +22,7 @@ func TestEveryMetricIsDocumented(t *testing.T) {
 	for _, m := range metricRow.FindAllStringSubmatch(string(doc), -1) {
 		documented[m[1]] = m[2]
 	}
-	family, _ := prometheusNames(t)
+	family := exposed(t).family
 	for _, md := range instruments(t) {
 		prom, ok := documented[md.Name]
 		switch {

@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"errors"
-	"slices"
 	"testing"
 	"time"
 
@@ -61,11 +60,20 @@ func recordEach(t *testing.T, m *Metrics) {
 	}
 }
 
-// prometheusNames maps each instrument's name to its Prometheus family
-// name as /metrics exposes it, and lists the series names a query can use:
-// the family for a counter or gauge, its _bucket, _sum and _count for a
-// histogram.
-func prometheusNames(t *testing.T) (family map[string]string, series []string) {
+// exposition is what /metrics exposes of behalf's instruments.
+type exposition struct {
+	// family maps each instrument's name to its Prometheus family name.
+	family map[string]string
+	// series are the names a query can use: the family for a counter or
+	// gauge, its _bucket, _sum and _count for a histogram.
+	series map[string]bool
+	// labels are the label names of those series.
+	labels map[string]bool
+}
+
+// exposed returns what /metrics exposes of behalf's instruments, read
+// from the Prometheus exporter behalf serves /metrics with.
+func exposed(t *testing.T) exposition {
 	t.Helper()
 	byDescription := map[string]string{}
 	for _, md := range instruments(t) {
@@ -85,22 +93,27 @@ func prometheusNames(t *testing.T) (family map[string]string, series []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	family = map[string]string{}
+	e := exposition{family: map[string]string{}, series: map[string]bool{}, labels: map[string]bool{}}
 	for _, f := range families {
 		name, ok := byDescription[f.GetHelp()]
 		if !ok {
 			continue // target_info
 		}
-		family[name] = f.GetName()
+		e.family[name] = f.GetName()
 		if f.GetType() == dto.MetricType_HISTOGRAM {
-			series = append(series, f.GetName()+"_bucket", f.GetName()+"_sum", f.GetName()+"_count")
+			e.series[f.GetName()+"_bucket"], e.series[f.GetName()+"_sum"], e.series[f.GetName()+"_count"] = true, true, true
+			e.labels["le"] = true
 		} else {
-			series = append(series, f.GetName())
+			e.series[f.GetName()] = true
+		}
+		for _, metric := range f.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				e.labels[l.GetName()] = true
+			}
 		}
 	}
-	if len(family) != len(byDescription) {
-		t.Fatalf("Prometheus exposes %d of the %d instruments: %v", len(family), len(byDescription), family)
+	if len(e.family) != len(byDescription) {
+		t.Fatalf("Prometheus exposes %d of the %d instruments: %v", len(e.family), len(byDescription), e.family)
 	}
-	slices.Sort(series)
-	return family, series
+	return e
 }
