@@ -77,6 +77,7 @@ func NewRoot() *cobra.Command {
 		newConnectionCommand(cf),
 		newBenchCommand(),
 		newDevIDPCommand(),
+		newDevCollectorCommand(),
 	)
 	return root
 }

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/behalf-dev/behalf/internal/devcollector"
+)
+
+func newDevCollectorCommand() *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "dev-collector",
+		Short: "Run a development-only OpenTelemetry collector on loopback that prints traces as trees",
+		Long: `Run a DEVELOPMENT-ONLY OpenTelemetry collector: it receives OTLP over HTTP (protobuf,
+optionally gzipped) at /v1/traces, /v1/logs and /v1/metrics, prints each trace as an
+indented tree of spans (name, kind, duration, status, attributes) once it has been quiet
+for a second, and each log record on one line. Metrics are only counted: read them at
+/metrics. Nothing is kept. It listens on loopback only.`,
+		Example: `  behalf dev-collector
+  behalf dev-collector --listen 127.0.0.1:14318`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDevCollector(cmd, listen)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:4318", "address to listen on: 127.0.0.1, [::1] or localhost, with a port")
+	return cmd
+}
+
+func runDevCollector(cmd *cobra.Command, listen string) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if host != "127.0.0.1" && host != "::1" && host != "localhost" {
+		return fmt.Errorf("--listen %q: the dev collector prints what it receives, so it listens only on 127.0.0.1, [::1] or localhost", listen)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", listen)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ln.Close() }() // already closed once Serve has run
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	endpoint := "http://" + net.JoinHostPort(host, port)
+	if _, err := fmt.Fprintf(cmd.OutOrStdout(), devCollectorBanner, endpoint, endpoint); err != nil {
+		return err
+	}
+
+	c := devcollector.New(cmd.OutOrStdout(), devcollector.Options{})
+	flushed := make(chan struct{})
+	stopFlushing := make(chan struct{})
+	go func() { c.Run(stopFlushing); close(flushed) }()
+	defer func() { close(stopFlushing); <-flushed }() // print what is left
+
+	hs := &http.Server{
+		Handler:           c,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(slog.NewTextHandler(cmd.ErrOrStderr(), nil), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+const devCollectorBanner = `behalf dev-collector: a DEVELOPMENT-ONLY OpenTelemetry collector. It prints each trace as a
+tree and each log record on one line, and keeps nothing.
+
+  OTLP/HTTP endpoint:  %s   (traces, logs and metrics; http/protobuf)
+
+Point behalf at it in its configuration file (behalf serve --config FILE):
+
+  telemetry:
+    otlp:
+      endpoint: %s
+    traces:
+      enabled: true
+    logs:
+      otlp: true
+
+Stop with Ctrl-C.
+
+`
