@@ -62,6 +62,11 @@ type Options struct {
 	Warmup      time.Duration
 	Concurrency int
 	Operations  []string
+	// Telemetry measures every operation a second time on a server with
+	// telemetry on: traces sampled at 100% and exported over OTLP/HTTP to
+	// a receiver in this process that discards them, and Prometheus
+	// metrics recorded (not scraped).
+	Telemetry bool
 }
 
 // Result is one operation's figures.
@@ -73,6 +78,8 @@ type Result struct {
 	P50, P99  time.Duration
 	// FirstError describes one failed request, if any failed.
 	FirstError string
+	// Telemetry is whether the server had telemetry on.
+	Telemetry bool
 }
 
 // RPS is successful requests per second.
@@ -85,12 +92,64 @@ const (
 )
 
 // Run sets everything up, measures each operation in turn, prints a table
-// to out, and tears everything down.
-func Run(ctx context.Context, opts Options, out io.Writer) (results []Result, err error) {
+// to out, and tears everything down; with Options.Telemetry, it does it all
+// again with telemetry on and prints a second table.
+func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
 	if err := opts.complete(); err != nil {
 		return nil, err
 	}
-	env, err := start(ctx, opts)
+	results, err := measure(ctx, opts, nil, out)
+	if err != nil || !opts.Telemetry {
+		return results, err
+	}
+	receiver, err := startOTLPReceiver(ctx)
+	if err != nil {
+		return results, err
+	}
+	defer func() { _ = receiver.Close() }() // the run is over; nothing is lost
+	if _, err := fmt.Fprintf(out, "\nwith telemetry on: traces sampled at 100%% and exported over OTLP/HTTP to a receiver in this process, metrics recorded for Prometheus\n\n"); err != nil {
+		return results, err
+	}
+	on, err := measure(ctx, opts, receiver, out)
+	results = append(results, on...)
+	if err != nil {
+		return results, err
+	}
+	if _, err := fmt.Fprintf(out, "telemetry received: %d OTLP exports, %.1f MB\n\n", receiver.exports.Load(), float64(receiver.bytes.Load())/1e6); err != nil {
+		return results, err
+	}
+	return results, compare(out, results)
+}
+
+// compare prints each operation's throughput with telemetry on against
+// off.
+func compare(out io.Writer, results []Result) error {
+	off := map[string]Result{}
+	for _, r := range results {
+		if !r.Telemetry {
+			off[r.Operation] = r
+		}
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	if _, err := fmt.Fprintln(tw, "operation\ttelemetry off req/s\ton req/s\ton / off\t"); err != nil {
+		return err
+	}
+	for _, on := range results {
+		if !on.Telemetry {
+			continue
+		}
+		o := off[on.Operation]
+		if _, err := fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f%%\t\n", titles[on.Operation], o.RPS(), on.RPS(), 100*on.RPS()/o.RPS()); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
+}
+
+// measure runs each operation against a fresh environment, with telemetry
+// exported to receiver when it is not nil, and prints the results.
+func measure(ctx context.Context, opts Options, receiver *otlpReceiver, out io.Writer) (results []Result, err error) {
+	env, err := start(ctx, opts, receiver)
 	defer func() { err = errors.Join(err, env.stop()) }()
 	if err != nil {
 		return nil, err
@@ -109,7 +168,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (results []Result, er
 			h.load(ctx, reqs[op], opts.Warmup)
 		}
 		r := h.load(ctx, reqs[op], opts.Duration)
-		r.Operation = op
+		r.Operation, r.Telemetry = op, receiver != nil
 		results = append(results, r)
 	}
 	after, err := auditCount(ctx, env.store)
@@ -166,7 +225,7 @@ func (e *environment) stop() error {
 // start runs the identity provider, the no-op server, and a behalf server
 // on a fresh SQLite directory or PostgreSQL database. On an error the
 // environment holds what was started, for stop.
-func start(ctx context.Context, opts Options) (*environment, error) {
+func start(ctx context.Context, opts Options, receiver *otlpReceiver) (*environment, error) {
 	env := &environment{}
 	idp, err := startIDP(ctx)
 	if err != nil {
@@ -183,6 +242,13 @@ func start(ctx context.Context, opts Options) (*environment, error) {
 	f, err := env.serverConfig(ctx, opts)
 	if err != nil {
 		return env, err
+	}
+	if receiver != nil {
+		f.Telemetry.OTLP.Endpoint = receiver.URL
+		f.Telemetry.Traces.Enabled = true
+		all := 1.0
+		f.Telemetry.Traces.SampleRatio = &all
+		f.Telemetry.Metrics.Prometheus.Enabled = true
 	}
 	return env, env.startBehalf(ctx, f)
 }
@@ -394,6 +460,36 @@ func startNoop(ctx context.Context) (*httpServer, error) {
 type httpServer struct {
 	URL string
 	*http.Server
+}
+
+// otlpReceiver stands for a collector: it reads each OTLP/HTTP export and
+// discards it, counting exports and bytes, at a cost far below a real
+// collector's so that the figures show behalf's own.
+type otlpReceiver struct {
+	httpServer
+	exports, bytes atomic.Int64
+}
+
+func startOTLPReceiver(ctx context.Context) (*otlpReceiver, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &otlpReceiver{}
+	r.URL = "http://" + ln.Addr().String()
+	r.Server = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		n, err := io.Copy(io.Discard, req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.exports.Add(1)
+		r.bytes.Add(n)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK) // an empty export response: everything accepted
+	})}
+	go func() { _ = r.Serve(ln) }() // ErrServerClosed once the run is done
+	return r, nil
 }
 
 // request is what one operation sends, again and again.

@@ -21,9 +21,12 @@ func newBenchCommand() *cobra.Command {
 PostgreSQL database with --postgres), a local identity provider and token endpoint, and
 a load generator that signs every request with SigV4 as the AWS SDKs do. Measure each
 vend path in turn, with every call durably audited, and the same harness against a
-handler that does nothing: the floor of this machine. Prints requests/s and p50/p99.`,
+handler that does nothing: the floor of this machine. Prints requests/s and p50/p99.
+With --telemetry, everything runs a second time with traces sampled at 100% and exported
+over OTLP/HTTP to a receiver in this process, and metrics recorded for Prometheus.`,
 		Example: `  behalf bench
-  behalf bench --postgres 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' --duration 20s`,
+  behalf bench --postgres 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' --duration 20s
+  behalf bench --telemetry`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if ops != "" {
@@ -54,6 +57,7 @@ handler that does nothing: the floor of this machine. Prints requests/s and p50/
 	fl.DurationVar(&opts.Warmup, "warmup", 2*time.Second, "unmeasured time per operation before measuring")
 	fl.IntVar(&opts.Concurrency, "concurrency", 32, "concurrent clients")
 	fl.StringVar(&ops, "operations", "", "comma-separated subset of "+strings.Join(bench.Operations, ","))
+	fl.BoolVar(&opts.Telemetry, "telemetry", false, "measure every operation again with telemetry on (traces at 100% over OTLP/HTTP, Prometheus metrics)")
 	fl.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the whole run (server and load generator) to this file")
 	return cmd
 }
