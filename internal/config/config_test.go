@@ -171,6 +171,22 @@ func TestDevExampleIsValid(t *testing.T) {
 	}
 }
 
+// The README's observability walk-through configuration stays valid.
+func TestDevObservabilityExampleIsValid(t *testing.T) {
+	f, err := Load(filepath.Join("..", "..", "examples", "dev-observability.yaml"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Validate()
+	if err != nil || !c.Development || len(c.InboundAuthorizers) != 1 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	tel := c.Telemetry
+	if !tel.Traces || tel.SampleRatio != 1 || !tel.Prometheus || !tel.LogsOTLP || tel.MetricsListen != "127.0.0.1:9464" || tel.OTLP.Endpoint != "http://127.0.0.1:4318" {
+		t.Errorf("telemetry %+v", tel)
+	}
+}
+
 func TestDevelopmentRefusesNonLoopbackListen(t *testing.T) {
 	for _, tt := range []struct {
 		listen string
