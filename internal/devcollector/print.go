@@ -3,6 +3,7 @@ package devcollector
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -80,8 +81,7 @@ func writeSpan(b *strings.Builder, s *tracepb.Span, children map[string][]*trace
 	if last {
 		branch, more = "└─ ", "   "
 	}
-	took := time.Duration(s.GetEndTimeUnixNano() - s.GetStartTimeUnixNano())
-	fmt.Fprintf(b, "%s%s%s  %s  %s", indent, branch, s.GetName(), kind(s.GetKind()), round(took))
+	fmt.Fprintf(b, "%s%s%s  %s  %s", indent, branch, s.GetName(), kind(s.GetKind()), round(duration(s)))
 	if s.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR {
 		fmt.Fprintf(b, "  ERROR %s", s.GetStatus().GetMessage())
 	}
@@ -94,6 +94,16 @@ func writeSpan(b *strings.Builder, s *tracepb.Span, children map[string][]*trace
 	for i, k := range kids {
 		writeSpan(b, k, children, indent+more, i == len(kids)-1)
 	}
+}
+
+// duration is a span's length; zero for a span that ends before it starts,
+// as a sender's bad clock can make it.
+func duration(s *tracepb.Span) time.Duration {
+	start, end := s.GetStartTimeUnixNano(), s.GetEndTimeUnixNano()
+	if end <= start {
+		return 0
+	}
+	return time.Duration(min(end-start, math.MaxInt64))
 }
 
 func kind(k tracepb.Span_SpanKind) string {
