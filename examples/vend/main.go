@@ -3,6 +3,9 @@
 // access token, then that token for an API key and a machine-to-machine
 // OAuth2 token. The agent never holds a long-lived secret.
 //
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, it traces its calls and sends
+// their trace context, so that behalf's spans continue the agent's trace.
+//
 //	export AWS_SHARED_CREDENTIALS_FILE=$PWD/behalf-data/admin-credentials AWS_REGION=us-east-1
 //	USER_JWT=… go run ./examples/vend
 package main
@@ -23,7 +26,8 @@ import (
 
 func main() {
 	log.SetFlags(0)
-	cfg := loadConfig(context.Background())
+	ctx := context.Background()
+	cfg := loadConfig(ctx)
 	in := input{
 		Endpoint:  env("BEHALF_ENDPOINT", "http://127.0.0.1:8787"),
 		Workload:  env("WORKLOAD", "my-agent"),
@@ -34,7 +38,11 @@ func main() {
 	if in.UserJWT == "" {
 		log.Fatal("set USER_JWT to a JWT from your identity provider (see the README)")
 	}
-	if err := run(context.Background(), cfg, in, os.Stdout); err != nil {
+	ctx, finish, err := traceCalls(ctx, &cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := finish(run(ctx, cfg, in, os.Stdout)); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,10 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/otlptest"
 )
 
 // The README's data-plane walk-through, as a test: the dev IdP as the
@@ -23,9 +26,95 @@ import (
 // trust it, and this program exchanging a user's JWT for a workload access
 // token, an API key and an M2M token.
 func TestVend(t *testing.T) {
+	s, userJWT := vendWorld(t, nil)
+	var out bytes.Buffer
+	err := run(context.Background(), behalftest.AWSConfig(behalftest.AdminKeyID, behalftest.AdminSecret), input{
+		Endpoint: s.URL, Workload: "my-agent", UserJWT: userJWT, APIKey: "weather", OAuth2M2M: "dev-idp"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"workload access token for my-agent", "API key from weather: weather-… (19 characters)", "M2M access token from dev-idp: eyJ"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "weather-api-key-123") {
+		t.Error("the example printed the whole API key")
+	}
+}
+
+// TestVendTraced is the README's observability walk-through: with an OTLP
+// endpoint in the environment, the agent's calls carry its trace context,
+// so that behalf's server span of GetResourceOauth2Token is the child of the
+// agent's client span, and behalf's call to the token endpoint is under it;
+// no secret is in anything exported.
+func TestVendTraced(t *testing.T) {
+	rcv := otlptest.New(t)
+	s, userJWT := vendWorld(t, func(f *config.File) {
+		f.Telemetry.OTLP.Endpoint = rcv.URL
+		f.Telemetry.Traces.Enabled = true
+	})
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
+	cfg := behalftest.AWSConfig(behalftest.AdminKeyID, behalftest.AdminSecret)
+	ctx, finish, err := traceCalls(context.Background(), &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = finish(run(ctx, cfg, input{Endpoint: s.URL, Workload: "my-agent", UserJWT: userJWT, APIKey: "weather", OAuth2M2M: "dev-idp"}, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Server.Telemetry().ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	spans := rcv.Spans()
+	var root, client *tracepb.Span
+	for _, sp := range spans {
+		switch {
+		case sp.Name == "vend":
+			root = sp
+		case sp.Name == "GetResourceOauth2Token" && sp.Kind == tracepb.Span_SPAN_KIND_CLIENT:
+			client = sp
+		}
+	}
+	if root == nil || client == nil || !bytes.Equal(client.ParentSpanId, root.SpanId) {
+		t.Fatalf("no agent span vend with the client span GetResourceOauth2Token under it in %d spans", len(spans))
+	}
+	children := map[string][]*tracepb.Span{}
+	for _, sp := range spans {
+		if !bytes.Equal(sp.TraceId, root.TraceId) {
+			t.Errorf("span %s is in another trace than the agent's", sp.Name)
+		}
+		children[string(sp.ParentSpanId)] = append(children[string(sp.ParentSpanId)], sp)
+	}
+	servers := children[string(client.SpanId)]
+	if len(servers) != 1 || servers[0].Kind != tracepb.Span_SPAN_KIND_SERVER {
+		t.Fatalf("behalf's server span is not the child of the agent's call: %v", servers)
+	}
+	if len(children[string(servers[0].SpanId)]) == 0 {
+		t.Errorf("behalf's span %s has no child: the call to the token endpoint is missing", servers[0].Name)
+	}
+	for _, body := range rcv.Bodies() {
+		for _, secret := range []string{userJWT, "weather-api-key-123", "agent-secret"} {
+			if bytes.Contains(body, []byte(secret)) {
+				t.Fatalf("an export holds a secret (%.12s…)", secret)
+			}
+		}
+	}
+}
+
+// vendWorld is the README's set-up: the dev IdP, behalf trusting it (with
+// edit applied to its configuration), the workload identity and the two
+// providers; it returns the server and a user's JWT.
+func vendWorld(t *testing.T, edit func(*config.File)) (*behalftest.Server, string) {
+	t.Helper()
 	idp := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "agent-secret"}}})
 	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) {
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev-idp", DiscoveryURL: idp.Issuer() + "/.well-known/openid-configuration", AllowedAudience: []string{"agent"}}}
+		if edit != nil {
+			edit(f)
+		}
 	}})
 	ctx := context.Background()
 	c := s.Control()
@@ -58,18 +147,5 @@ func TestVend(t *testing.T) {
 	json.NewDecoder(res.Body).Decode(&tok)
 	res.Body.Close()
 
-	var out bytes.Buffer
-	err = run(ctx, behalftest.AWSConfig(behalftest.AdminKeyID, behalftest.AdminSecret), input{
-		Endpoint: s.URL, Workload: "my-agent", UserJWT: tok.IDToken, APIKey: "weather", OAuth2M2M: "dev-idp"}, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"workload access token for my-agent", "API key from weather: weather-… (19 characters)", "M2M access token from dev-idp: eyJ"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
-	if strings.Contains(out.String(), "weather-api-key-123") {
-		t.Error("the example printed the whole API key")
-	}
+	return s, tok.IDToken
 }
