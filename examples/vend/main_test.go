@@ -81,12 +81,11 @@ func TestVendTraced(t *testing.T) {
 	if root == nil || client == nil || !bytes.Equal(client.ParentSpanId, root.SpanId) {
 		t.Fatalf("no agent span vend with the client span GetResourceOauth2Token under it in %d spans", len(spans))
 	}
-	children := map[string][]*tracepb.Span{}
+	children := map[string][]*tracepb.Span{} // the agent's trace; the set-up's calls have traces of their own
 	for _, sp := range spans {
-		if !bytes.Equal(sp.TraceId, root.TraceId) {
-			t.Errorf("span %s is in another trace than the agent's", sp.Name)
+		if bytes.Equal(sp.TraceId, root.TraceId) {
+			children[string(sp.ParentSpanId)] = append(children[string(sp.ParentSpanId)], sp)
 		}
-		children[string(sp.ParentSpanId)] = append(children[string(sp.ParentSpanId)], sp)
 	}
 	servers := children[string(client.SpanId)]
 	if len(servers) != 1 || servers[0].Kind != tracepb.Span_SPAN_KIND_SERVER {
