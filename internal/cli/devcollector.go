@@ -23,7 +23,7 @@ func newDevCollectorCommand() *cobra.Command {
 		Short: "Run a development-only OpenTelemetry collector on loopback that prints traces as trees",
 		Long: `Run a DEVELOPMENT-ONLY OpenTelemetry collector: it receives OTLP over HTTP (protobuf,
 optionally gzipped) at /v1/traces, /v1/logs and /v1/metrics, prints each trace as an
-indented tree of spans (name, kind, duration, status, attributes) once it has been quiet
+indented tree of spans (name, kind, duration, status, key attributes) once it has been quiet
 for a second, and each log record on one line. Metrics are only counted: read them at
 /metrics. Nothing is kept. It listens on loopback only.`,
 		Example: `  behalf dev-collector

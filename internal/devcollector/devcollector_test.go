@@ -68,7 +68,8 @@ func TestPrintsATraceAsATree(t *testing.T) {
 		TraceID: callerTrace, SpanID: callerSpan, TraceFlags: trace.FlagsSampled, Remote: true}))
 	tracer := tp.Tracer("test")
 	sctx, server := tracer.Start(callerCtx, "GetResourceOauth2Token", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("behalf.operation", "GetResourceOauth2Token"), attribute.String("behalf.flow", "M2M")))
+		trace.WithAttributes(attribute.String("behalf.operation", "GetResourceOauth2Token"), attribute.String("behalf.flow", "M2M"),
+			attribute.String("server.address", "127.0.0.1"), attribute.String("user_agent.original", "aws-sdk-go-v2/1.47.7")))
 	_, client := tracer.Start(sctx, "POST token endpoint", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.Int("http.response.status_code", 400), attribute.String("server.address", "idp.example")))
 	client.SetStatus(codes.Error, "invalid_client")

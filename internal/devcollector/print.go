@@ -85,7 +85,7 @@ func writeSpan(b *strings.Builder, s *tracepb.Span, children map[string][]*trace
 	if s.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR {
 		fmt.Fprintf(b, "  ERROR %s", s.GetStatus().GetMessage())
 	}
-	if attrs := formatAttributes(s.GetAttributes()); attrs != "" {
+	if attrs := formatAttributes(keyAttributes(s)); attrs != "" {
 		b.WriteString("  " + attrs)
 	}
 	b.WriteString("\n")
@@ -104,6 +104,28 @@ func duration(s *tracepb.Span) time.Duration {
 		return 0
 	}
 	return time.Duration(min(end-start, math.MaxInt64))
+}
+
+// connectionDetails are HTTP semantic-convention attributes that say how a
+// request came, not what it did: left out of the tree to keep a span on a
+// line.
+var connectionDetails = map[string]bool{
+	"client.address": true, "network.peer.address": true, "network.peer.port": true, "network.protocol.version": true,
+	"http.request.body.size": true, "http.response.body.size": true, "url.scheme": true, "user_agent.original": true,
+	"server.port": true,
+}
+
+// keyAttributes are the attributes of s worth a newcomer's eye: all but
+// the connection details, and but a server span's own address.
+func keyAttributes(s *tracepb.Span) []*commonpb.KeyValue {
+	var keep []*commonpb.KeyValue
+	for _, kv := range s.GetAttributes() {
+		server := s.GetKind() == tracepb.Span_SPAN_KIND_SERVER && kv.GetKey() == "server.address"
+		if !connectionDetails[kv.GetKey()] && !server {
+			keep = append(keep, kv)
+		}
+	}
+	return keep
 }
 
 func kind(k tracepb.Span_SpanKind) string {
