@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,26 +19,31 @@ import (
 
 func newDevCollectorCommand() *cobra.Command {
 	var listen string
+	var quiet time.Duration
 	cmd := &cobra.Command{
 		Use:   "dev-collector",
 		Short: "Run a development-only OpenTelemetry collector on loopback that prints traces as trees",
 		Long: `Run a DEVELOPMENT-ONLY OpenTelemetry collector: it receives OTLP over HTTP (protobuf,
 optionally gzipped) at /v1/traces, /v1/logs and /v1/metrics, prints each trace as an
-indented tree of spans (name, kind, duration, status, key attributes) once it has been quiet
-for a second, and each log record on one line. Metrics are only counted: read them at
+indented tree of spans (name, kind, duration, status, key attributes) once no span of it has
+arrived for --quiet, and each log record on one line. Metrics are only counted: read them at
 /metrics. Nothing is kept. It listens on loopback only.`,
 		Example: `  behalf dev-collector
   behalf dev-collector --listen 127.0.0.1:14318`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDevCollector(cmd, listen)
+			if quiet < 100*time.Millisecond {
+				return errors.New("--quiet must be at least 100ms")
+			}
+			return runDevCollector(cmd, listen, quiet)
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:4318", "address to listen on: 127.0.0.1, [::1] or localhost, with a port")
+	cmd.Flags().DurationVar(&quiet, "quiet", devcollector.DefaultQuiet, "print a trace once no span of it has arrived for this long; longer than the exporters' batch delay (OTEL_BSP_SCHEDULE_DELAY, 5s)")
 	return cmd
 }
 
-func runDevCollector(cmd *cobra.Command, listen string) error {
+func runDevCollector(cmd *cobra.Command, listen string, quiet time.Duration) error {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", listen, err)
@@ -58,7 +64,7 @@ func runDevCollector(cmd *cobra.Command, listen string) error {
 		return err
 	}
 
-	c := devcollector.New(cmd.OutOrStdout(), devcollector.Options{})
+	c := devcollector.New(cmd.OutOrStdout(), devcollector.Options{Quiet: quiet})
 	flushed := make(chan struct{})
 	stopFlushing := make(chan struct{})
 	go func() { c.Run(stopFlushing); close(flushed) }()

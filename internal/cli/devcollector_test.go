@@ -13,12 +13,15 @@ import (
 	"github.com/behalf-dev/behalf/internal/cli"
 )
 
-func TestDevCollectorRefusesNonLoopback(t *testing.T) {
-	for _, listen := range []string{"0.0.0.0:4318", ":4318", "192.168.1.10:4318", "127.0.0.1"} {
+func TestDevCollectorRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--listen", "0.0.0.0:4318"}, {"--listen", ":4318"}, {"--listen", "192.168.1.10:4318"}, {"--listen", "127.0.0.1"},
+		{"--quiet", "10ms"},
+	} {
 		var out, errb syncBuffer
-		code := cli.Execute(t.Context(), []string{"dev-collector", "--listen", listen}, strings.NewReader(""), &out, &errb)
+		code := cli.Execute(t.Context(), append([]string{"dev-collector"}, args...), strings.NewReader(""), &out, &errb)
 		if code == 0 || out.String() != "" || !strings.HasPrefix(errb.String(), "behalf: ") {
-			t.Errorf("dev-collector --listen %s: exit %d, stdout %q, stderr %q", listen, code, out.String(), errb.String())
+			t.Errorf("dev-collector %v: exit %d, stdout %q, stderr %q", args, code, out.String(), errb.String())
 		}
 	}
 }

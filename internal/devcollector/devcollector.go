@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,7 +35,14 @@ type Collector struct {
 
 	mu      sync.Mutex
 	pending map[string]*pendingTrace // by trace id, in hex
+	// printed are the traces printed lately, oldest first, so that spans
+	// arriving after their trace was printed are marked as its
+	// continuation.
+	printed []string
 }
+
+// remembered bounds Collector.printed.
+const remembered = 1000
 
 // pendingTrace is a trace's spans received so far; it is printed once no
 // span of it has arrived for the quiet period, since a trace's spans come
@@ -44,10 +52,17 @@ type pendingTrace struct {
 	last  time.Time
 }
 
+// DefaultQuiet is how long a trace gets no new span before it is printed:
+// longer than the OpenTelemetry SDKs' batch span processor waits between
+// exports (OTEL_BSP_SCHEDULE_DELAY, 5s by default), so that the agent's
+// spans and behalf's, exported by two processes at different times, make
+// one tree.
+const DefaultQuiet = 6 * time.Second
+
 // Options configure a Collector.
 type Options struct {
 	// Quiet is how long a trace gets no new span before it is printed;
-	// default 1s.
+	// default DefaultQuiet.
 	Quiet time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -56,7 +71,7 @@ type Options struct {
 // New returns a collector printing to out.
 func New(out io.Writer, opts Options) *Collector {
 	if opts.Quiet <= 0 {
-		opts.Quiet = time.Second
+		opts.Quiet = DefaultQuiet
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -162,8 +177,12 @@ func (c *Collector) Flush(all bool) {
 	}
 	sortTraces(ready, c.pending)
 	for _, id := range ready {
-		printTrace(c.out, id, c.pending[id].spans)
+		printTrace(c.out, id, c.pending[id].spans, slices.Contains(c.printed, id))
 		delete(c.pending, id)
+		c.printed = append(c.printed, id)
+	}
+	if n := len(c.printed) - remembered; n > 0 {
+		c.printed = slices.Delete(c.printed, 0, n)
 	}
 }
 

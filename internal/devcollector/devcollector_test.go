@@ -99,7 +99,7 @@ func TestPrintsATraceAsATree(t *testing.T) {
 		t.Fatalf("the trace was printed before it had been quiet:\n%s", out.String())
 	}
 	clock.Lock()
-	now = now.Add(time.Second)
+	now = now.Add(DefaultQuiet)
 	clock.Unlock()
 	c.Flush(false)
 	tree := regexp.MustCompile(`(?m)^trace 4bf92f3577b34da6a3ce929d0e0e4736  2 span\(s\), continuing the caller's trace
@@ -113,6 +113,16 @@ func TestPrintsATraceAsATree(t *testing.T) {
 	c.Flush(true)
 	if out.String() != before {
 		t.Errorf("a printed trace was printed again:\n%s", out.String())
+	}
+
+	// A span that arrives after its trace was printed, as another
+	// process's batch does, is printed as the trace's continuation.
+	_, late := tracer.Start(sctx, "audit.commit")
+	late.End()
+	c.Flush(true)
+	continued := "trace 4bf92f3577b34da6a3ce929d0e0e4736  1 span(s), continued: more spans of a trace printed above\n└─ audit.commit  internal  "
+	if !strings.Contains(strings.TrimPrefix(out.String(), before), continued) {
+		t.Errorf("no continuation in:\n%s", strings.TrimPrefix(out.String(), before))
 	}
 }
 

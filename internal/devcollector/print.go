@@ -48,8 +48,8 @@ func compareStart(a, b *tracepb.Span) int {
 
 // printTrace prints a trace as a tree: each span under its parent, in the
 // order they started. A span whose parent is not here (the caller's span,
-// exported elsewhere) is a root.
-func printTrace(out io.Writer, traceID string, spans []*tracepb.Span) {
+// exported elsewhere, or printed before: continued) is a root.
+func printTrace(out io.Writer, traceID string, spans []*tracepb.Span, continued bool) {
 	byID := map[string]bool{}
 	for _, s := range spans {
 		byID[string(s.GetSpanId())] = true
@@ -65,7 +65,10 @@ func printTrace(out io.Writer, traceID string, spans []*tracepb.Span) {
 	}
 	slices.SortFunc(roots, compareStart)
 	header := fmt.Sprintf("trace %s  %d span(s)", traceID, len(spans))
-	if len(roots) == 1 && len(roots[0].GetParentSpanId()) > 0 {
+	switch {
+	case continued:
+		header += ", continued: more spans of a trace printed above"
+	case len(roots) == 1 && len(roots[0].GetParentSpanId()) > 0:
 		header += ", continuing the caller's trace"
 	}
 	var b strings.Builder
