@@ -33,6 +33,9 @@ type Options struct {
 	Version string
 	// HTTPClient sends OTLP/HTTP exports; nil uses the exporters' own.
 	HTTPClient *http.Client
+	// QueueSize bounds the spans, and the log records, held for export;
+	// beyond it they are dropped and counted. Default 2048.
+	QueueSize int
 }
 
 // Protocols of Config.OTLP.Protocol.
@@ -45,6 +48,10 @@ const (
 // the SDK folds new sets into one overflow series.
 const cardinalityLimit = 2000
 
+// defaultExportTimeout bounds an export, retries included, when
+// Config.OTLP.Timeout does not.
+const defaultExportTimeout = 10 * time.Second
+
 // New starts the providers and exporters cfg asks for; with nothing
 // enabled it returns Noop(). Call Shutdown when done.
 func New(ctx context.Context, cfg Config, opts Options) (_ *Telemetry, err error) {
@@ -54,6 +61,12 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Telemetry, err error
 	}
 	if cfg.ServiceName == "" {
 		cfg.ServiceName = "behalf"
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = defaultQueueSize
+	}
+	if cfg.OTLP.Timeout <= 0 {
+		cfg.OTLP.Timeout = defaultExportTimeout
 	}
 	defer func() {
 		if err != nil {
@@ -133,7 +146,7 @@ func (t *Telemetry) startTraces(ctx context.Context, cfg Config, opts Options, r
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
-		sdktrace.WithBatcher(&countingSpanExporter{SpanExporter: exp, metrics: t.Metrics}),
+		sdktrace.WithSpanProcessor(newBoundedSpans(exp, opts.QueueSize, cfg.OTLP.Timeout, t.Metrics)),
 	)
 	t.Tracers = tp
 	t.flush = append(t.flush, tp.ForceFlush)
@@ -165,7 +178,7 @@ func (t *Telemetry) startLogs(ctx context.Context, cfg Config, opts Options, res
 	if err != nil {
 		return fmt.Errorf("telemetry: OTLP logs: %w", err)
 	}
-	lp := sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)))
+	lp := sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(newBoundedLogs(exp, opts.QueueSize, cfg.OTLP.Timeout, t.Metrics)))
 	t.Loggers = lp
 	t.flush = append(t.flush, lp.ForceFlush)
 	t.shutdown = append(t.shutdown, lp.Shutdown)
@@ -273,19 +286,4 @@ func loadCA(file string) (*tls.Config, error) {
 		return nil, fmt.Errorf("telemetry: OTLP CA file %s holds no PEM certificate", file)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
-}
-
-// countingSpanExporter counts the spans of exports that failed: the
-// collector was down or too slow, and those spans are lost.
-type countingSpanExporter struct {
-	sdktrace.SpanExporter
-	metrics *Metrics
-}
-
-func (e *countingSpanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	err := e.SpanExporter.ExportSpans(ctx, spans)
-	if err != nil {
-		e.metrics.Dropped(ctx, "traces", int64(len(spans)))
-	}
-	return err
 }
