@@ -76,6 +76,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 )
@@ -117,6 +119,12 @@ type Options struct {
 	// Metrics records each transaction's size and commit latency; nil
 	// records nothing.
 	Metrics *telemetry.Metrics
+	// Export, when set, receives records once they are committed, with
+	// their Seq and Hash: after each batch, and after each change that
+	// committed its record (Bind). It is called from the writer, after
+	// the batch's callers were released, or from the changing call; it
+	// must not block.
+	Export func(recs []storage.AuditRecord)
 }
 
 // Log appends records to the chain in storage. It is safe for concurrent
@@ -180,6 +188,10 @@ func (l *Log) Record(ctx context.Context, rec storage.AuditRecord) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// The record names the caller's span, not its wait below.
+	if !rec.Trace.IsValid() {
+		rec.Trace = trace.SpanContextFromContext(ctx)
+	}
 	// The span is the caller's wait for the durable commit.
 	ctx, span := telemetry.Start(ctx, "audit.commit")
 	err := l.enqueue(ctx, rec)
@@ -215,15 +227,23 @@ func (l *Log) enqueue(ctx context.Context, rec storage.AuditRecord) error {
 // learned up to the write; committed, when set, is called once the record
 // is committed. With a bad chain key every write through the view fails.
 func (l *Log) Bind(st storage.Storage, rec func() storage.AuditRecord, committed func()) storage.Storage {
+	var chained []storage.AuditRecord
 	return st.WithAudit(storage.AuditBinding{
 		Record: func() storage.AuditRecord { return l.bound(rec()) },
 		Chain: func(head storage.AuditHead, recs []storage.AuditRecord) error {
 			if l.keyErr != nil {
 				return l.keyErr
 			}
-			return l.chain(head, recs)
+			err := l.chain(head, recs)
+			chained = recs
+			return err
 		},
-		Committed: committed,
+		Committed: func() {
+			l.export(chained)
+			if committed != nil {
+				committed()
+			}
+		},
 	})
 }
 
@@ -260,6 +280,7 @@ func (l *Log) bound(rec storage.AuditRecord) storage.AuditRecord {
 		Resource:  boundString(rec.Resource),
 		Outcome:   boundString(rec.Outcome),
 		ErrorType: boundString(rec.ErrorType),
+		Trace:     rec.Trace,
 	}
 }
 
@@ -324,37 +345,55 @@ func (l *Log) run() {
 		for _, req := range batch {
 			recs = append(recs, req.rec)
 		}
-		err := l.append(recs)
+		chained, err := l.append(recs)
 		if err != nil && len(batch) > 1 && !errors.Is(err, context.DeadlineExceeded) {
 			// One record the database refuses must not fail the others:
 			// retry each alone. A batch that timed out is not retried, as
 			// a stalled database would only stall each record in turn.
 			for _, req := range batch {
-				req.done <- l.append([]storage.AuditRecord{req.rec})
+				chained, err := l.append([]storage.AuditRecord{req.rec})
+				req.done <- err
+				l.export(chained)
 			}
 		} else {
 			for _, req := range batch {
 				req.done <- err
 			}
+			l.export(chained)
 		}
 		clear(batch)
 	}
 }
 
-func (l *Log) append(recs []storage.AuditRecord) error {
+// append appends recs in one transaction and returns them as committed,
+// numbered and hashed; none when it failed.
+func (l *Log) append(recs []storage.AuditRecord) ([]storage.AuditRecord, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.AppendTimeout)
 	defer cancel()
+	var chained []storage.AuditRecord
+	chain := func(head storage.AuditHead, batch []storage.AuditRecord) error {
+		err := l.chain(head, batch)
+		chained = batch // the last chaining is the one committed
+		return err
+	}
 	start := time.Now()
-	err := l.st.AppendAudit(ctx, recs, l.chain)
+	err := l.st.AppendAudit(ctx, recs, chain)
 	l.opts.Metrics.AuditBatch(ctx, len(recs), time.Since(start), err)
 	if err != nil {
-		return fmt.Errorf("audit: append %d records: %w", len(recs), err)
+		return nil, fmt.Errorf("audit: append %d records: %w", len(recs), err)
 	}
-	return nil
+	return chained, nil
 }
 
 // QueueDepth is how many records wait for the writer.
 func (l *Log) QueueDepth() int64 { return int64(len(l.queue)) }
+
+// export hands committed records to Options.Export.
+func (l *Log) export(recs []storage.AuditRecord) {
+	if l.opts.Export != nil && len(recs) > 0 {
+		l.opts.Export(recs)
+	}
+}
 
 // chain numbers recs from the head on and links and hashes each.
 func (l *Log) chain(head storage.AuditHead, recs []storage.AuditRecord) error {

@@ -62,6 +62,11 @@ type VerifyOptions struct {
 	// MaxRecords stops after about this many records, leaving Report.Next
 	// to resume from; 0 runs to the end.
 	MaxRecords int64
+	// Anchor, when set, is a head published earlier (an anchor): the run
+	// that reaches the end also checks that the record at its Seq is
+	// still there with its Hash, so that records deleted or rewritten
+	// after it show even when the head row was moved back to match.
+	Anchor *storage.AuditHead
 }
 
 // ErrBadToken reports a VerifyOptions.Resume that is not a token Verify
@@ -103,7 +108,35 @@ func VerifyFrom(ctx context.Context, st storage.Storage, key []byte, opts Verify
 	if done, err := v.walk(ctx, opts.MaxRecords); err != nil || !done {
 		return v.report, err
 	}
-	return v.report, v.finish(ctx)
+	if err := v.finish(ctx); err != nil {
+		return v.report, err
+	}
+	if opts.Anchor != nil {
+		return v.report, v.checkAnchor(ctx, *opts.Anchor)
+	}
+	return v.report, nil
+}
+
+// checkAnchor checks that the record at a.Seq is still there and has
+// a.Hash.
+func (v *verifier) checkAnchor(ctx context.Context, a storage.AuditHead) error {
+	if s := v.retained; s != nil && a.Seq <= s.Seq {
+		if a.Seq < s.Seq || !bytes.Equal(a.Hash, s.Hash) {
+			v.problem(a.Seq, fmt.Sprintf("the anchor cannot be checked: retention deleted the records up to %d and keeps only record %d's hash", s.Seq, s.Seq))
+		}
+		return nil
+	}
+	recs, err := v.st.ListAudit(ctx, storage.AuditFilter{AfterSeq: a.Seq - 1, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("audit: verify: read the anchored record %d: %w", a.Seq, err)
+	}
+	switch {
+	case len(recs) == 0 || recs[0].Seq != a.Seq:
+		v.problem(a.Seq, fmt.Sprintf("the anchored record %d is gone, the head is at seq %d: the log was truncated after the anchor was published", a.Seq, v.report.Head.Seq))
+	case !bytes.Equal(recs[0].Hash, a.Hash):
+		v.problem(a.Seq, fmt.Sprintf("record %d's hash is not the anchor's: the log was rewritten after the anchor was published", a.Seq))
+	}
+	return nil
 }
 
 // finish checks the end of the log against the head, reading on while
@@ -156,6 +189,7 @@ func (v *verifier) start(ctx context.Context, opts VerifyOptions) error {
 	if err != nil {
 		return err
 	}
+	v.retained = from
 	switch {
 	case opts.Resume != "":
 		cp, clean, ok := v.sealer.openToken(opts.Resume)
@@ -201,6 +235,8 @@ type verifier struct {
 	hasher *hasher
 	sealer sealer
 	report Report
+	// retained is the retention checkpoint: the log starts after it.
+	retained *storage.AuditCheckpoint
 	// clean is false once a problem was found, in this run or in the runs
 	// a resumed token continues.
 	clean bool

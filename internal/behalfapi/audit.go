@@ -44,10 +44,20 @@ type ListAuditRecordsOutput struct {
 // VerifyAuditLogInput is the input of VerifyAuditLog. By default the
 // whole log is verified; Incremental resumes from the last checkpoint that
 // verified. A call verifies a bounded number of records; NextToken
-// continues where the previous call stopped.
+// continues where the previous call stopped. Anchor, when set, is a head
+// the server published earlier (docs/audit.md, "Anchors"): the call that
+// finishes also checks that the record at its seq still has its hash.
 type VerifyAuditLogInput struct {
-	Incremental bool    `json:"incremental,omitempty"`
-	NextToken   *string `json:"nextToken,omitempty"`
+	Incremental bool         `json:"incremental,omitempty"`
+	NextToken   *string      `json:"nextToken,omitempty"`
+	Anchor      *AuditAnchor `json:"anchor,omitempty"`
+}
+
+// AuditAnchor is a published head of the audit chain: a record's seq and
+// its hash in hex.
+type AuditAnchor struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
 }
 
 // VerifyAuditLogOutput is the output of VerifyAuditLog. When NextToken is

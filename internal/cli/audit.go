@@ -93,16 +93,36 @@ func newAuditCommand(cf *clientFlags) *cobra.Command {
 	fl.BoolVar(&oldestFirst, "oldest-first", false, "list the oldest records first")
 
 	var full bool
+	var anchor string
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the audit chain: exits non-zero if a record was edited, removed or added out of band",
 		Long: `Check the audit chain. By default only the records appended since the last
 verification that passed are read; --full reads the whole log. Long logs are
-verified in several calls to the server, each continuing where the last stopped.`,
+verified in several calls to the server, each continuing where the last stopped.
+
+--anchor SEQ:HASH also checks a head the server published earlier (its
+"audit chain head" log line, or the audit.anchor OpenTelemetry log record):
+the record at SEQ must still be there with that hash. Records deleted or
+rewritten after the anchor are found this way even when whoever did it also
+moved the head back.`,
+		Example: `  behalf audit verify --full
+  behalf audit verify --anchor 1042:5f0c…e1`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return verifyAudit(cmd, cf, full) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in := behalfapi.VerifyAuditLogInput{Incremental: !full}
+			if anchor != "" {
+				a, err := parseAnchor(anchor)
+				if err != nil {
+					return err
+				}
+				in.Anchor = &a
+			}
+			return verifyAudit(cmd, cf, in)
+		},
 	}
 	verify.Flags().BoolVar(&full, "full", false, "verify the whole log, not only what was appended since the last verification")
+	verify.Flags().StringVar(&anchor, "anchor", "", "a published head, SEQ:HASH, whose record must still be in the log unchanged")
 	cmd.AddCommand(ls, verify)
 	return cmd
 }
@@ -114,10 +134,19 @@ func dash(s string) string {
 	return s
 }
 
+// parseAnchor reads SEQ:HASH, as the server publishes it.
+func parseAnchor(s string) (behalfapi.AuditAnchor, error) {
+	seq, hash, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if !ok || err != nil || n < 1 || hash == "" {
+		return behalfapi.AuditAnchor{}, fmt.Errorf("--anchor must be SEQ:HASH as the server publishes it, e.g. 1042:5f0c…, not %q", s)
+	}
+	return behalfapi.AuditAnchor{Seq: n, Hash: strings.ToLower(hash)}, nil
+}
+
 // verifyAudit runs VerifyAuditLog until the server says it is done, and
 // prints the sum of its reports.
-func verifyAudit(cmd *cobra.Command, cf *clientFlags, full bool) error {
-	in := behalfapi.VerifyAuditLogInput{Incremental: !full}
+func verifyAudit(cmd *cobra.Command, cf *clientFlags, in behalfapi.VerifyAuditLogInput) error {
 	total := behalfapi.VerifyAuditLogOutput{OK: true, Problems: []behalfapi.AuditProblem{}}
 	for first := true; ; first = false {
 		var out behalfapi.VerifyAuditLogOutput

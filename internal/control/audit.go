@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -111,12 +112,24 @@ type verifyAuditInput behalfapi.VerifyAuditLogInput
 
 func (in *verifyAuditInput) Validate(c *wire.Checker) {
 	c.OptString("nextToken", in.NextToken, 1, 2048, nil)
+	if a := in.Anchor; a != nil {
+		if a.Seq < 1 {
+			c.Failf("anchor.seq", "must be at least 1")
+		}
+		if h, err := hex.DecodeString(a.Hash); err != nil || len(h) != sha256.Size {
+			c.Failf("anchor.hash", "must be %d hex digits", 2*sha256.Size)
+		}
+	}
 }
 
 func (s *Service) verifyAuditLog(ctx context.Context, _ *wire.Call, in *verifyAuditInput) (*behalfapi.VerifyAuditLogOutput, error) {
 	opts := audit.VerifyOptions{Full: !in.Incremental, MaxRecords: verifyPerCall}
 	if in.NextToken != nil {
 		opts.Resume = *in.NextToken
+	}
+	if a := in.Anchor; a != nil {
+		h, _ := hex.DecodeString(a.Hash) // validated
+		opts.Anchor = &storage.AuditHead{Seq: a.Seq, Hash: h}
 	}
 	r, err := s.Audit.Verify(ctx, opts)
 	if errors.Is(err, audit.ErrBadToken) {

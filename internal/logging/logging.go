@@ -42,6 +42,8 @@ const (
 	KeyListen      = "listen"
 	KeyPublicURL   = "public_url"
 	KeyStorage     = "storage"
+	// KeyAnchor is the audit chain's head as SEQ:HASH.
+	KeyAnchor = "anchor"
 )
 
 // Err is the attribute of an error, under KeyError.

@@ -37,6 +37,12 @@ func (s *Server) background(ctx context.Context) {
 	defer periodic.Stop()
 	maintenance := time.NewTicker(maintenanceInterval)
 	defer maintenance.Stop()
+	var anchor <-chan time.Time
+	if i := s.cfg.Telemetry.AuditAnchorInterval; i > 0 {
+		t := time.NewTicker(i)
+		defer t.Stop()
+		anchor = t.C
+	}
 	s.requestRewrap()
 	for {
 		select {
@@ -44,6 +50,8 @@ func (s *Server) background(ctx context.Context) {
 			return
 		case <-maintenance.C:
 			s.maintain(ctx)
+		case <-anchor:
+			s.publishAnchor(ctx)
 		case <-poll.C:
 			s.followVaultKey(ctx)
 		case <-periodic.C:

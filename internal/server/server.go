@@ -54,6 +54,9 @@ type Server struct {
 	handler http.Handler
 	certs   *certReloader
 	tel     *telemetry.Telemetry
+	// auditExport sends committed audit records and anchors out; nil
+	// when off.
+	auditExport *auditExport
 
 	rewrapNow chan struct{}
 	// now is the one clock every part of the server reads.
@@ -102,15 +105,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	// Every line logged with a call's context carries its request id and,
-	// when traced, its trace and span ids.
-	log = slog.New(logging.ContextHandler{Inner: log.Handler(), Attrs: wire.LogAttrs})
-	s := &Server{cfg: cfg, log: log, rewrapNow: make(chan struct{}, 1), now: opts.Now}
-	if cfg.TLSCertFile != "" {
-		if s.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, opts.CertificateCheckInterval, opts.Now, log); err != nil {
-			return nil, err
-		}
-	}
+	s := &Server{cfg: cfg, rewrapNow: make(chan struct{}, 1), now: opts.Now}
 	// The collector is dialled under the same egress policy as providers,
 	// by a client that is not instrumented: exports make no spans.
 	if s.tel, err = telemetry.New(ctx, cfg.Telemetry.Config, telemetry.Options{
@@ -124,6 +119,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 			err = errors.Join(err, s.tel.Shutdown(context.WithoutCancel(ctx)))
 		}
 	}()
+	log = s.serverLog(log)
+	s.log = log
+	if cfg.TLSCertFile != "" {
+		if s.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, opts.CertificateCheckInterval, opts.Now, log); err != nil {
+			return nil, err
+		}
+	}
 	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log, Metrics: s.tel.Metrics})
 	store, err := sqlstore.Open(ctx, cfg.Storage, log, sqlstore.PostgresMaxOpenConns(cfg.StorageMaxOpenConns), sqlstore.Now(opts.Now))
 	if err != nil {
@@ -146,10 +148,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err != nil {
 		return nil, err
 	}
-	s.audit, s.auditKey = audit.New(s.store, auditKey, audit.Options{Now: opts.Now, Metrics: s.tel.Metrics}), auditKey
+	if s.auditExport, err = newAuditExport(s.tel, cfg.Telemetry.AuditFile, log); err != nil {
+		return nil, err
+	}
+	s.audit, s.auditKey = audit.New(s.store, auditKey, audit.Options{Now: opts.Now, Metrics: s.tel.Metrics, Export: s.auditExport.hook()}), auditKey
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, s.audit.Close())
+			err = errors.Join(err, s.audit.Close(), s.auditExport.close())
 		}
 	}()
 	if err := s.tel.Metrics.Gauge("behalf.audit.queue.depth", "{record}", "Audit records waiting for the writer.", s.audit.QueueDepth); err != nil {
@@ -241,6 +246,10 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 // caller's trace (W3C Trace Context), that the router names and describes.
 func (s *Server) mount(principals *principalCache, users telemetry.UserHasher) http.Handler {
 	mux := http.NewServeMux()
+	if s.tel.Prometheus != nil && s.cfg.Telemetry.MetricsListen == "" {
+		// Whoever reaches the API reaches /metrics (docs/observability.md).
+		mux.Handle("GET /metrics", s.tel.Prometheus)
+	}
 	authn := throttle(newAuthenticator(s.cfg.Region, principals, s.now), s.cfg.RequestsPerSecond, s.cfg.RequestBurst, s.now, s.tel.Metrics)
 	s.router = wire.NewRouter(mux, authn, authz.Authorizer{}, s.audit, s.log, wire.Telemetry{Metrics: s.tel.Metrics, Users: users})
 	s.control.Mount(s.router)
@@ -254,7 +263,7 @@ func (s *Server) mount(principals *principalCache, users telemetry.UserHasher) h
 		// The router counts calls (telemetry.Metrics.Request).
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return s.router.SpanName(r) }),
-		otelhttp.WithFilter(func(r *http.Request) bool { return !isHealthPath(r.URL.Path) }))
+		otelhttp.WithFilter(func(r *http.Request) bool { return !isHealthPath(r.URL.Path) && r.URL.Path != "/metrics" }))
 }
 
 // Operations lists the API operations served.
@@ -273,7 +282,7 @@ func (s *Server) Close() error {
 	if s.users != nil {
 		s.users.Close()
 	}
-	err := errors.Join(s.audit.Close(), s.store.Close())
+	err := errors.Join(s.audit.Close(), s.auditExport.close(), s.store.Close())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return errors.Join(err, s.tel.Shutdown(ctx))
@@ -297,6 +306,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	metrics, metricsLn, err := s.listenMetrics(ctx)
+	if err != nil {
+		return err
+	}
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
@@ -311,10 +324,16 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- serve() }()
+	metricsDone := make(chan struct{})
+	go func() {
+		defer close(metricsDone)
+		if metrics != nil {
+			s.serveMetrics(ctx, metrics, metricsLn)
+		}
+	}()
 	s.log.LogAttrs(ctx, slog.LevelInfo, "behalf is serving", slog.String(logging.KeyListen, ln.Addr().String()),
 		slog.String(logging.KeyPublicURL, s.cfg.PublicURL), slog.String(logging.KeyStorage, RedactDSN(s.cfg.Storage)))
 
-	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -323,6 +342,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		err = hs.Shutdown(sctx)
 		cancel()
 	}
+	if metrics != nil {
+		err = errors.Join(err, metrics.Close())
+	}
+	<-metricsDone
 	stopBackground()
 	<-done
 	if errors.Is(err, http.ErrServerClosed) {

@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
@@ -243,6 +245,10 @@ type AuditRecord struct {
 	ErrorType string
 	PrevHash  []byte
 	Hash      []byte
+	// Trace is the span of the call that produced the record, for its
+	// export (audit.Options.Export). It is neither stored nor hashed: it
+	// says where to look, not what happened.
+	Trace trace.SpanContext
 }
 
 // AuditHead is the end of the audit chain: the last sequence number and

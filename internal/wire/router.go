@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -127,6 +129,11 @@ func (c *Call) recordedAs(err error) bool {
 func (c *Call) record(err error) storage.AuditRecord {
 	rec := c.Audit
 	rec.RequestID, rec.Principal, rec.Operation, rec.Outcome, rec.ErrorType = c.RequestID, c.Caller.AccessKeyID, c.Op, "success", ""
+	if c.Request != nil {
+		// For the record's export: a change's record is written without
+		// the call's context (Change).
+		rec.Trace = trace.SpanContextFromContext(c.Request.Context())
+	}
 	if err != nil {
 		rec.Outcome, rec.ErrorType = "failure", AsError(err).Type
 	}

@@ -38,7 +38,7 @@ func (s *Service) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	// The session's change (its tokens stored, or its failure) commits
 	// with this record.
-	tr := s.newTrail(storage.AuditRecord{Operation: "OAuth2Callback", Principal: "browser", RequestID: wire.RequestID(ctx),
+	tr := s.newTrail(ctx, storage.AuditRecord{Operation: "OAuth2Callback", Principal: "browser", RequestID: wire.RequestID(ctx),
 		Workload: sess.Workload, User: sess.User, Provider: s.providerName(ctx, sess.ProviderID)})
 	returnURL, refused := s.redeem(ctx, tr, sess, q)
 	if refused != nil {

@@ -42,7 +42,7 @@ func (s *Service) DevComplete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	provider := s.providerName(ctx, sess.ProviderID)
-	tr := s.newTrail(storage.AuditRecord{Operation: "CompleteResourceTokenAuth", Principal: "development-page", RequestID: wire.RequestID(ctx),
+	tr := s.newTrail(ctx, storage.AuditRecord{Operation: "CompleteResourceTokenAuth", Principal: "development-page", RequestID: wire.RequestID(ctx),
 		Workload: sess.Workload, User: sess.User, Provider: provider})
 	if err := s.bind(ctx, tr.changeFailing, sess, sess.User); err != nil {
 		e := wire.AsError(err)

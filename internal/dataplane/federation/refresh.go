@@ -98,7 +98,7 @@ func (s *Service) refreshLeased(ctx context.Context, k storage.ConnectionKey, p 
 	stopKeeping := s.keepLease(ctx, k, conn.LeaseToken)
 	out := s.refreshHeld(ctx, p, conn)
 	stopKeeping()
-	tr, st := s.refreshTrail(k, p.Name), s.Store
+	tr, st := s.refreshTrail(ctx, k, p.Name), s.Store
 	if out.audited {
 		st = tr.change(out.auditType)
 	}
@@ -367,8 +367,8 @@ const auditConsentRequired = "ConsentRequired"
 // refreshTrail is the record of behalf's own use of a user's refresh
 // token: the provider saw it, so the trail shows it, whichever call caused
 // it.
-func (s *Service) refreshTrail(k storage.ConnectionKey, provider string) *trail {
-	return s.newTrail(storage.AuditRecord{Operation: "RefreshOAuth2Token", Principal: "behalf", RequestID: "refresh-" + randomToken()[:16],
+func (s *Service) refreshTrail(ctx context.Context, k storage.ConnectionKey, provider string) *trail {
+	return s.newTrail(ctx, storage.AuditRecord{Operation: "RefreshOAuth2Token", Principal: "behalf", RequestID: "refresh-" + randomToken()[:16],
 		Workload: k.Workload, User: k.User, Provider: provider, Flow: "USER_FEDERATION"})
 }
 

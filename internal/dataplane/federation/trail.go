@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/behalf-dev/behalf/internal/audit"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -24,10 +26,10 @@ type trail struct {
 	committedType string
 }
 
-// newTrail starts the record rec, a success until an outcome says
-// otherwise.
-func (s *Service) newTrail(rec storage.AuditRecord) *trail {
-	rec.Outcome = audit.OutcomeSuccess
+// newTrail starts the record rec of the call ctx, a success until an
+// outcome says otherwise.
+func (s *Service) newTrail(ctx context.Context, rec storage.AuditRecord) *trail {
+	rec.Outcome, rec.Trace = audit.OutcomeSuccess, trace.SpanContextFromContext(ctx)
 	return &trail{s: s, rec: rec}
 }
 
