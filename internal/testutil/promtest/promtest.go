@@ -73,7 +73,8 @@ func Promtool(t testing.TB, body []byte) {
 	if err != nil {
 		t.Skip("promtool is not on PATH (apt-get install prometheus): `promtool check metrics` not run")
 	}
-	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), path, "check", "metrics")
+	cmd := exec.CommandContext( //nolint:gosec // G204: promtool as found on PATH
+		context.WithoutCancel(t.Context()), path, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(body)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
