@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,11 +174,32 @@ func TestAuditTrailExported(t *testing.T) {
 			t.Errorf("exported record %d: %v, want %+v", i+1, e, r)
 		}
 	}
+	// Each record carries its call's trace, as does the call's log line.
+	for i, e := range exported {
+		traceID := hex.EncodeToString(e.TraceId)
+		if len(e.TraceId) != 16 || traceID == strings.Repeat("0", 32) || lines[i]["traceId"] != traceID {
+			t.Errorf("record %d: exported trace %q, file trace %v", i+1, traceID, lines[i]["traceId"])
+		}
+		if !loggedInTrace(recv.Logs(), want[i].RequestID, e.TraceId) {
+			t.Errorf("record %d: no exported log line of request %s in trace %s", i+1, want[i].RequestID, traceID)
+		}
+	}
 	for _, b := range recv.Bodies() {
 		if bytes.Contains(b, []byte("sk-telemetry-test-secret")) {
 			t.Fatal("the API key was exported")
 		}
 	}
+}
+
+// loggedInTrace reports whether a log line of the request was exported
+// with the trace id.
+func loggedInTrace(logs []*logspb.LogRecord, requestID string, traceID []byte) bool {
+	for _, l := range logs {
+		if l.EventName == "" && attr(l, "request_id") == requestID && bytes.Equal(l.TraceId, traceID) && len(l.SpanId) == 8 {
+			return true
+		}
+	}
+	return false
 }
 
 func nilIfEmpty(s string) any {
@@ -302,6 +324,10 @@ func TestCollectorDown(t *testing.T) {
 	// 7 audit records and the info lines were log records: all lost.
 	if v := fams.Value(t, "behalf_telemetry_dropped_total", map[string]string{"behalf_signal": "logs"}); v < 7 {
 		t.Errorf("%v log records counted dropped, want at least the 7 audit records", v)
+	}
+	// 7 calls, each with a server span.
+	if v := fams.Value(t, "behalf_telemetry_dropped_total", map[string]string{"behalf_signal": "traces"}); v < 7 {
+		t.Errorf("%v spans counted dropped, want at least the 7 calls' server spans", v)
 	}
 	if len(recv.Logs()) != 0 || len(recv.Spans()) != 0 {
 		t.Error("the failing collector received something")

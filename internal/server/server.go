@@ -121,10 +121,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}()
 	log = s.serverLog(log)
 	s.log = log
-	if cfg.TLSCertFile != "" {
-		if s.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, opts.CertificateCheckInterval, opts.Now, log); err != nil {
-			return nil, err
-		}
+	if s.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, opts.CertificateCheckInterval, opts.Now, log); err != nil {
+		return nil, err
 	}
 	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log, Metrics: s.tel.Metrics})
 	store, err := sqlstore.Open(ctx, cfg.Storage, log, sqlstore.PostgresMaxOpenConns(cfg.StorageMaxOpenConns), sqlstore.Now(opts.Now))

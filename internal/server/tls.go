@@ -33,7 +33,11 @@ type fileStamps struct {
 	certSize, keySize int64
 }
 
+// newCertReloader loads the certificate; nil when none is configured.
 func newCertReloader(certFile, keyFile string, interval time.Duration, now func() time.Time, log *slog.Logger) (*certReloader, error) {
+	if certFile == "" {
+		return nil, nil // serving plain HTTP
+	}
 	r := &certReloader{certFile: certFile, keyFile: keyFile, interval: interval, now: now, log: log}
 	stamp, err := r.stat()
 	if err != nil {
