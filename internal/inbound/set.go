@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/behalf-dev/behalf/internal/egress"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // Defaults and limits of Options.
@@ -37,6 +38,9 @@ type Options struct {
 	// Now is the clock for exp, nbf and iat and for the refetch limiters;
 	// nil means time.Now. Background refresh timers use real time.
 	Now func() time.Time
+	// Metrics counts the lookups in the cache of verified tokens; nil
+	// counts nothing.
+	Metrics *telemetry.Metrics
 	// Leeway is the clock-skew allowance for exp, nbf and iat. 0 means
 	// DefaultLeeway; more than MaxLeeway is an error.
 	Leeway time.Duration
@@ -89,6 +93,7 @@ type Set struct {
 	maxBytes    int
 	refresh     time.Duration
 	missRefetch time.Duration
+	metrics     *telemetry.Metrics
 
 	base   context.Context // cancelled by Close; bounds every fetch
 	cancel context.CancelFunc
@@ -122,6 +127,7 @@ func NewSet(cfgs []Config, opts Options) (*Set, error) {
 		maxBytes:    opts.MaxTokenBytes,
 		refresh:     opts.RefreshInterval,
 		missRefetch: opts.MissRefetchInterval,
+		metrics:     opts.Metrics,
 		keySets:     map[string]*keySet{},
 	}
 	switch {
@@ -230,7 +236,9 @@ func (s *Set) Verify(ctx context.Context, token string, allowed []string) (*Iden
 		return nil, err
 	}
 	key := verifiedKey(token, allowed)
-	if id, e, ok := s.verified.get(key, s.now(), s.leeway); ok {
+	id, e, ok := s.verified.get(key, s.now(), s.leeway)
+	s.metrics.CacheLookup(ctx, telemetry.CacheUserJWT, ok)
+	if ok {
 		if e != nil {
 			return nil, e
 		}

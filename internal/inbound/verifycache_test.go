@@ -7,14 +7,18 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/inbound/inboundtest"
+	"github.com/behalf-dev/behalf/internal/telemetry"
+	"github.com/behalf-dev/behalf/internal/testutil/metrictest"
 )
 
 // A token verified once is judged against the clock again on every later
-// call: the cache never serves a token past its exp.
+// call: the cache never serves a token past its exp. Each call is one
+// lookup in the user_jwt cache: the first a miss, the others hits.
 func TestRepeatedTokenExpires(t *testing.T) {
 	idp := inboundtest.NewIDP(t)
 	clk := newClock(t0)
-	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{Now: clk.Now})
+	metrics := metrictest.New(t)
+	s := newSet(t, []inbound.Config{idp.Config("corp")}, inbound.Options{Now: clk.Now, Metrics: metrics.Metrics})
 	tok := idp.Sign(idp.ValidClaims(t0)) // exp t0+1h
 	for range 2 {
 		if _, err := s.Verify(context.Background(), tok, nil); err != nil {
@@ -24,6 +28,13 @@ func TestRepeatedTokenExpires(t *testing.T) {
 	clk.Advance(time.Hour + inbound.DefaultLeeway)
 	_, err := s.Verify(context.Background(), tok, nil)
 	wantKind(t, err, inbound.KindExpired)
+	got := metrics.Counts(t, "behalf.cache.lookups", telemetry.Result)
+	if len(got) != 2 || got["miss"] != 1 || got["hit"] != 2 {
+		t.Errorf("user_jwt cache lookups %v, want 1 miss and 2 hits", got)
+	}
+	if caches := metrics.Counts(t, "behalf.cache.lookups", telemetry.Cache); len(caches) != 1 || caches[telemetry.CacheUserJWT] != 3 {
+		t.Errorf("lookups by cache %v, want 3 in %s", caches, telemetry.CacheUserJWT)
+	}
 }
 
 // A repeated token whose key the issuer has since withdrawn is refused

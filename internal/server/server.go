@@ -198,7 +198,7 @@ func (s *Server) openUsers(outbound *http.Client) (access.UserVerifier, error) {
 		return nil, nil
 	}
 	var err error
-	if s.users, err = inbound.NewSet(s.cfg.InboundAuthorizers, inbound.Options{HTTPClient: outbound, Now: s.now}); err != nil {
+	if s.users, err = inbound.NewSet(s.cfg.InboundAuthorizers, inbound.Options{HTTPClient: outbound, Now: s.now, Metrics: s.tel.Metrics}); err != nil {
 		return nil, err
 	}
 	return s.users, nil
