@@ -16,6 +16,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 )
 
@@ -40,10 +41,14 @@ func (s *Service) issue(ctx context.Context, g Grant, v access.Verified, p acces
 		return "", err
 	}
 	e := cacheEntry{providerID: p.ID, workload: v.Workload.Name, key: cacheKey(in, p.UpdatedAt, v.Workload.CreatedAt) + g.CacheKey(v)}
-	if token, ok, err := s.cachedToken(ctx, e); ok || err != nil {
+	token, ok, err := s.cachedToken(ctx, e)
+	if err == nil {
+		s.Metrics.CacheLookup(ctx, telemetry.CacheM2MToken, ok)
+	}
+	if ok || err != nil {
 		return token, err
 	}
-	token, err, _ := s.inflight.Do(e.id(), func() (any, error) {
+	fetched, err, _ := s.inflight.Do(e.id(), func() (any, error) {
 		// Another caller may have filled the cache while this one waited.
 		if token, ok, err := s.cachedToken(ctx, e); ok || err != nil {
 			return token, err
@@ -65,7 +70,7 @@ func (s *Service) issue(ctx context.Context, g Grant, v access.Verified, p acces
 	if err != nil {
 		return "", err
 	}
-	return token.(string), nil
+	return fetched.(string), nil
 }
 
 // cacheEntry names one cached token.

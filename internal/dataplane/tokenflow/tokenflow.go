@@ -72,13 +72,15 @@ type Service struct {
 	// same token.
 	inflight singleflight.Group
 	// tokens keeps sealed tokens read from storage, so that a hot entry is
-	// not read on every call.
+	// not read on every call. Its lookups are not counted: issue counts
+	// one m2m_token lookup per call, a hit when the token came from memory
+	// or storage rather than the provider.
 	tokens *access.Cache[storage.CachedToken]
 }
 
 // New returns the service; users serves USER_FEDERATION.
 func New(d Deps, users UserFlow) *Service {
-	return &Service{Deps: d, users: users, tokens: access.NewCache[storage.CachedToken](d.RecordTTL, d.Now, telemetry.CacheM2MToken, d.Metrics)}
+	return &Service{Deps: d, users: users, tokens: access.NewCache[storage.CachedToken](d.RecordTTL, d.Now, "", nil)}
 }
 
 // Operations lists GetResourceOauth2Token; every call is audited.
