@@ -3,8 +3,10 @@ package dataplane_test
 import (
 	"bytes"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
@@ -16,8 +18,12 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/dextest"
 	"github.com/behalf-dev/behalf/internal/testutil/otlptest"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 )
 
 // The caller's W3C trace context (W3C Trace Context §3.2), sampled.
@@ -258,4 +264,172 @@ func wantCount(t *testing.T, metrics []*metricspb.Metric, name string, attrs map
 		}
 	}
 	t.Errorf("no %s counted with %v", name, attrs)
+}
+
+// TestRefreshSpansUnderTheServerSpan: a call whose token must be refreshed
+// shows, in the caller's trace and under the call's server span, a lease
+// span with its events and, when this server held the lease, a refresh
+// span over the storage transaction releasing it, the vault opening the
+// old tokens and the CLIENT span of the token request; each call counts
+// one refresh result. Three calls: the lease is free (acquired); another
+// replica holds it and the token is still usable (waited); another
+// replica's lease runs out while this server waits (waited, taken over,
+// acquired). The server's clock runs five times fast during waits.
+func TestRefreshSpansUnderTheServerSpan(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		clock := testclock.Running()
+		recv, export := exportMetrics(t)
+		fw := newFedWorld(t, b, fedOptions{now: clock.Now, dex: dextest.Options{RotateRefreshTokens: true}, edit: func(f *config.File) {
+			export(f)
+			f.Telemetry.Traces.Enabled = true
+		}})
+		m := meter{fw.s, recv}
+		alice := mintForUser(t, fw.rt, workloadW1, "alice")
+		fw.connect(t, alice, asUserID("alice"))
+		k := storage.ConnectionKey{ProviderID: fw.providerID, Workload: workloadW1, User: "id:alice"}
+		st := fw.s.Server.Store()
+		setExpiry := func(at time.Time) {
+			t.Helper()
+			if _, err := st.UpdateConnection(ctx(t), k, func(c storage.Connection) (storage.Connection, error) {
+				c.ExpiresAt = at
+				return c, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			fw.s.Server.ForgetConnections()
+		}
+		agent := tracedClient(fw.s, fw.runtime)
+		refreshes := m.counts(t, "behalf.token.refreshes", string(telemetry.Result))
+		// call asks for alice's token and returns the spans it exported.
+		call := func() []*tracepb.Span {
+			t.Helper()
+			seen := len(recv.Spans())
+			alice = mintForUser(t, fw.rt, workloadW1, "alice")
+			stop := fastForward(clock, 5)
+			out, err := agent.GetResourceOauth2Token(ctx(t), fedInput(alice))
+			stop()
+			if err != nil || out.AccessToken == nil {
+				t.Fatalf("GetResourceOauth2Token: %+v, %v", out, err)
+			}
+			if err := fw.s.Server.Telemetry().ForceFlush(ctx(t)); err != nil {
+				t.Fatal(err)
+			}
+			return recv.Spans()[seen:]
+		}
+		for _, tc := range []struct {
+			name    string
+			stage   func()
+			events  []string
+			refresh bool
+			result  string
+		}{
+			{"lease free", func() { setExpiry(clock.Now().Add(-time.Second)) },
+				[]string{"lease.acquired"}, true, telemetry.RefreshRefreshed},
+			{"lease held elsewhere, token still usable", func() {
+				setExpiry(clock.Now().Add(30 * time.Second)) // due: inside its last minute
+				if _, err := st.AcquireRefreshLease(ctx(t), k, "other-replica", clock.Now().Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			}, []string{"lease.waited"}, false, telemetry.RefreshLeaseWaited},
+			{"lease run out while waiting", func() {
+				setExpiry(clock.Now().Add(-time.Second))
+				lease, err := fw.connection(t, "id:alice")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.RenewRefreshLease(ctx(t), k, "other-replica", lease.LeaseToken, clock.Now().Add(3*time.Second)); err != nil {
+					t.Fatal(err)
+				}
+			}, []string{"lease.waited", "lease.taken_over", "lease.acquired"}, true, telemetry.RefreshRefreshed},
+		} {
+			tc.stage()
+			spans := call()
+			server := serverSpan(t, spans, "GetResourceOauth2Token", func(*tracepb.Span) bool { return true })
+			lease := descendantNamed(t, spans, server, "federation.refresh_lease")
+			if got := eventNames(lease); !slices.Equal(got, tc.events) {
+				t.Errorf("%s: lease events %v, want %v", tc.name, got, tc.events)
+			}
+			if countDescendants(spans, lease, "storage.tx") == 0 { // an attempt per acquired or waited event
+				t.Errorf("%s: no storage transaction under the lease", tc.name)
+			}
+			got := m.counts(t, "behalf.token.refreshes", string(telemetry.Result))
+			wantCounts(t, tc.name+": refreshes", since(refreshes, got), map[string]int64{tc.result: 1})
+			refreshes = got
+			if !tc.refresh {
+				if n := countNamed(spans, "federation.refresh"); n != 0 {
+					t.Errorf("%s: %d refresh spans from a caller that did not hold the lease", tc.name, n)
+				}
+				continue
+			}
+			refresh := descendantNamed(t, spans, server, "federation.refresh")
+			descendantNamed(t, spans, refresh, "vault.seal") // the new tokens
+			wantAttrs(t, clientSpanUnder(t, spans, refresh, fedProvider), map[string]string{"behalf.endpoint": "token", "http.response.status_code": "200"})
+			for _, name := range []string{"vault.open", "storage.tx"} { // the old tokens; the lease released
+				if countDescendants(spans, refresh, name) == 0 {
+					t.Errorf("%s: no %s under the refresh", tc.name, name)
+				}
+			}
+		}
+	})
+}
+
+// descendantNamed returns the one span named name descending from parent,
+// in parent's trace.
+func descendantNamed(t *testing.T, spans []*tracepb.Span, parent *tracepb.Span, name string) *tracepb.Span {
+	t.Helper()
+	var found []*tracepb.Span
+	for _, s := range spans {
+		if s.Name == name && descends(spans, s, parent) {
+			found = append(found, s)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d spans %s under %s, want 1; spans: %s", len(found), name, parent.Name, spanNames(spans))
+	}
+	if !bytes.Equal(found[0].TraceId, parent.TraceId) {
+		t.Errorf("span %s in trace %x, not its parent's %x", name, found[0].TraceId, parent.TraceId)
+	}
+	return found[0]
+}
+
+func countDescendants(spans []*tracepb.Span, parent *tracepb.Span, name string) int {
+	n := 0
+	for _, s := range spans {
+		if s.Name == name && descends(spans, s, parent) {
+			n++
+		}
+	}
+	return n
+}
+
+func countNamed(spans []*tracepb.Span, name string) int {
+	n := 0
+	for _, s := range spans {
+		if s.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// descends reports whether s is a descendant of parent.
+func descends(spans []*tracepb.Span, s, parent *tracepb.Span) bool {
+	byID := map[string]*tracepb.Span{}
+	for _, sp := range spans {
+		byID[string(sp.SpanId)] = sp
+	}
+	for p := byID[string(s.ParentSpanId)]; p != nil; p = byID[string(p.ParentSpanId)] {
+		if bytes.Equal(p.SpanId, parent.SpanId) {
+			return true
+		}
+	}
+	return false
+}
+
+func eventNames(s *tracepb.Span) []string {
+	var names []string
+	for _, e := range s.Events {
+		names = append(names, e.Name)
+	}
+	return names
 }
