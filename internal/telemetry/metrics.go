@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -32,6 +33,45 @@ type Metrics struct {
 	dropped         metric.Int64Counter
 
 	meter metric.Meter
+
+	requestSets sets[[3]string]
+	cacheSets   sets[[2]string]
+	vaultSets   sets[[2]string]
+	oneSets     sets[[2]string] // single-attribute sets: key and value
+}
+
+// sets remembers the attribute set of each key, so that recording on the
+// hot path builds none. Keys come from bounded sets; past maxSets a set is
+// built each time rather than remembered.
+type sets[K comparable] struct {
+	mu sync.RWMutex
+	m  map[K]metric.MeasurementOption
+}
+
+const maxSets = 4096
+
+func (s *sets[K]) get(k K, build func() attribute.Set) metric.MeasurementOption {
+	s.mu.RLock()
+	o, ok := s.m[k]
+	s.mu.RUnlock()
+	if ok {
+		return o
+	}
+	o = metric.WithAttributeSet(build())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[K]metric.MeasurementOption{}
+	}
+	if len(s.m) < maxSets {
+		s.m[k] = o
+	}
+	return o
+}
+
+// one is the remembered set {key: value}.
+func (m *Metrics) one(key attribute.Key, value string) metric.MeasurementOption {
+	return m.oneSets.get([2]string{string(key), value}, func() attribute.Set { return attribute.NewSet(key.String(value)) })
 }
 
 // Buckets of the latency histograms, in seconds: 0.1 ms to 10 s.
@@ -93,7 +133,9 @@ func (m *Metrics) Request(ctx context.Context, operation, outcome, errType strin
 	if m == nil {
 		return
 	}
-	set := metric.WithAttributeSet(attribute.NewSet(Operation.String(operation), Outcome.String(outcome), ErrorType.String(errType)))
+	set := m.requestSets.get([3]string{operation, outcome, errType}, func() attribute.Set {
+		return attribute.NewSet(Operation.String(operation), Outcome.String(outcome), ErrorType.String(errType))
+	})
 	m.requests.Add(ctx, 1, set)
 	m.requestDuration.Record(ctx, took.Seconds(), set)
 }
@@ -122,7 +164,7 @@ const (
 // Refresh counts a token refresh outcome.
 func (m *Metrics) Refresh(ctx context.Context, result string) {
 	if m != nil {
-		m.refreshes.Add(ctx, 1, metric.WithAttributes(Result.String(result)))
+		m.refreshes.Add(ctx, 1, m.one(Result, result))
 	}
 }
 
@@ -138,7 +180,7 @@ const (
 // Session counts a consent session event.
 func (m *Metrics) Session(ctx context.Context, event string) {
 	if m != nil {
-		m.sessions.Add(ctx, 1, metric.WithAttributes(Event.String(event)))
+		m.sessions.Add(ctx, 1, m.one(Event, event))
 	}
 }
 
@@ -153,14 +195,17 @@ const (
 // constants.
 func (m *Metrics) WATMinted(ctx context.Context, kind string) {
 	if m != nil {
-		m.watMinted.Add(ctx, 1, metric.WithAttributes(Kind.String(kind)))
+		m.watMinted.Add(ctx, 1, m.one(Kind, kind))
 	}
 }
 
 // Vault counts a seal or open and whether it worked.
 func (m *Metrics) Vault(ctx context.Context, op string, err error) {
 	if m != nil {
-		m.vaultOps.Add(ctx, 1, metric.WithAttributes(VaultOp.String(op), Outcome.String(outcomeOf(err))))
+		outcome := outcomeOf(err)
+		m.vaultOps.Add(ctx, 1, m.vaultSets.get([2]string{op, outcome}, func() attribute.Set {
+			return attribute.NewSet(VaultOp.String(op), Outcome.String(outcome))
+		}))
 	}
 }
 
@@ -212,7 +257,9 @@ func (m *Metrics) CacheLookup(ctx context.Context, cache string, hit bool) {
 	if hit {
 		result = "hit"
 	}
-	m.cacheLookups.Add(ctx, 1, metric.WithAttributes(Cache.String(cache), Result.String(result)))
+	m.cacheLookups.Add(ctx, 1, m.cacheSets.get([2]string{cache, result}, func() attribute.Set {
+		return attribute.NewSet(Cache.String(cache), Result.String(result))
+	}))
 }
 
 // Rate limits whose rejections are counted.
@@ -225,7 +272,7 @@ const (
 // RateLimited counts a call refused by limit, one of the Limit constants.
 func (m *Metrics) RateLimited(ctx context.Context, limit string) {
 	if m != nil {
-		m.rateLimited.Add(ctx, 1, metric.WithAttributes(Limit.String(limit)))
+		m.rateLimited.Add(ctx, 1, m.one(Limit, limit))
 	}
 }
 
