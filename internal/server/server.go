@@ -16,9 +16,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-
 	"github.com/behalf-dev/behalf/internal/audit"
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/config"
@@ -256,12 +253,8 @@ func (s *Server) mount(principals *principalCache, users telemetry.UserHasher) h
 	if !s.cfg.Telemetry.Traces {
 		return mux
 	}
-	return otelhttp.NewHandler(mux, "behalf",
-		otelhttp.WithTracerProvider(s.tel.Tracers), otelhttp.WithPropagators(s.tel.Propagator),
-		// The router counts calls (telemetry.Metrics.Request).
-		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return s.router.SpanName(r) }),
-		otelhttp.WithFilter(func(r *http.Request) bool { return !isHealthPath(r.URL.Path) && r.URL.Path != "/metrics" }))
+	return s.tel.ServerSpans(mux, s.router.SpanName,
+		func(r *http.Request) bool { return isHealthPath(r.URL.Path) || r.URL.Path == "/metrics" })
 }
 
 // Operations lists the API operations served.
