@@ -1,10 +1,13 @@
 package telemetry
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -51,21 +54,30 @@ const (
 
 // UserHasher names a user in telemetry by a keyed hash: stable within one
 // deployment, so one user's calls can be followed, and useless for
-// guessing who the user is without the key.
-type UserHasher struct{ key []byte }
+// guessing who the user is without the key. The zero value hashes nothing.
+type UserHasher struct{ macs *sync.Pool }
 
 // NewUserHasher returns a hasher keyed with key (a server secret).
-func NewUserHasher(key []byte) UserHasher { return UserHasher{key: key} }
+func NewUserHasher(key []byte) UserHasher {
+	if len(key) == 0 {
+		return UserHasher{}
+	}
+	key = bytes.Clone(key)
+	return UserHasher{macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+}
 
 // Hash returns user's pseudonym: 32 hex digits; "" for no user.
 func (h UserHasher) Hash(user string) string {
-	if user == "" || len(h.key) == 0 {
+	if user == "" || h.macs == nil {
 		return ""
 	}
-	m := hmac.New(sha256.New, h.key)
+	m := h.macs.Get().(hash.Hash)
+	defer h.macs.Put(m)
+	m.Reset()
 	m.Write([]byte("behalf telemetry user\x00"))
 	m.Write([]byte(user))
-	return hex.EncodeToString(m.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:16])
 }
 
 // Start starts a span named name as a child of ctx's span, with the

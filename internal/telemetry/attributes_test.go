@@ -30,3 +30,19 @@ func TestNoopAllocatesNothing(t *testing.T) {
 		t.Error("a call with no span records")
 	}
 }
+
+// A user's pseudonym is stable under one key, differs between users and
+// between deployments' keys, and never shows the user.
+func TestUserHash(t *testing.T) {
+	a, b := NewUserHasher([]byte("key one, 32 bytes long, or so..")), NewUserHasher([]byte("key two, 32 bytes long, or so.."))
+	h := a.Hash("alice@example.com")
+	if len(h) != 32 || h != a.Hash("alice@example.com") {
+		t.Errorf("hash %q is not 32 stable hex digits", h)
+	}
+	if h == a.Hash("bob@example.com") || h == b.Hash("alice@example.com") {
+		t.Error("two users, or two keys, give the same hash")
+	}
+	if a.Hash("") != "" || (UserHasher{}).Hash("alice@example.com") != "" {
+		t.Error("no user, or no key, gives a hash")
+	}
+}
