@@ -195,7 +195,9 @@ func TestAuditTrailExported(t *testing.T) {
 // with the trace id.
 func loggedInTrace(logs []*logspb.LogRecord, requestID string, traceID []byte) bool {
 	for _, l := range logs {
-		if l.EventName == "" && attr(l, "request_id") == requestID && bytes.Equal(l.TraceId, traceID) && len(l.SpanId) == 8 {
+		// The record carries its trace natively, not again as attributes.
+		if l.EventName == "" && attr(l, "request_id") == requestID && bytes.Equal(l.TraceId, traceID) && len(l.SpanId) == 8 &&
+			attr(l, "trace_id") == "" && attr(l, "span_id") == "" {
 			return true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/contrib/bridges/otelslog"
@@ -22,11 +23,21 @@ import (
 // the trace and span of its context.
 func (s *Server) serverLog(log *slog.Logger) *slog.Logger {
 	h := log.Handler()
-	if s.tel.LogsOTLP {
-		otlp := otelslog.NewHandler(telemetry.ScopeName, otelslog.WithLoggerProvider(s.tel.Loggers))
-		h = slog.NewMultiHandler(h, sameLevel{Handler: otlp, as: h})
+	written := logging.ContextHandler{Inner: h, Attrs: wire.LogAttrs}
+	if !s.tel.LogsOTLP {
+		return slog.New(written)
 	}
-	return slog.New(logging.ContextHandler{Inner: h, Attrs: wire.LogAttrs})
+	// An OTLP log record carries its trace and span natively: the
+	// exported line gets the request id only.
+	otlp := logging.ContextHandler{
+		Inner: otelslog.NewHandler(telemetry.ScopeName, otelslog.WithLoggerProvider(s.tel.Loggers)),
+		Attrs: func(ctx context.Context) []slog.Attr {
+			return slices.DeleteFunc(wire.LogAttrs(ctx), func(a slog.Attr) bool {
+				return a.Key == logging.KeyTraceID || a.Key == logging.KeySpanID
+			})
+		},
+	}
+	return slog.New(slog.NewMultiHandler(written, sameLevel{Handler: otlp, as: h}))
 }
 
 // sameLevel exports the lines its sibling writes, and no others: the log
