@@ -1,0 +1,55 @@
+// Package sdk is behalf's Go SDK for agents: it reads the identity the
+// runtime hands an agent, and turns it into the credentials the agent's
+// tools need, through the AgentCore Identity data plane (behalf, or
+// AgentCore itself). An agent written with it runs unchanged behind
+// behalf gateway or on AgentCore Runtime.
+//
+// # Serving an agent
+//
+// The runtime calls the agent at POST /invocations with the user's
+// workload access token and the session in headers; Middleware puts them
+// in the request's context, and Ping answers GET /ping:
+//
+//	mux := http.NewServeMux()
+//	mux.Handle("POST /invocations", sdk.Middleware(http.HandlerFunc(invoke)))
+//	mux.Handle("GET /ping", new(sdk.Ping))
+//
+// In invoke, sdk.WorkloadToken(ctx), sdk.SessionID(ctx), sdk.UserID(ctx),
+// sdk.CallbackURL(ctx) and sdk.RequestHeaders(ctx) describe the call.
+//
+// # Credentials for tools
+//
+// The data-plane client is the AWS SDK's:
+//
+//	api := bedrockagentcore.NewFromConfig(cfg, func(o *bedrockagentcore.Options) {
+//		o.BaseEndpoint = aws.String("http://127.0.0.1:8787") // behalf; omit for AgentCore
+//	})
+//
+// WithAccessToken and WithAPIKey wrap a tool function, like AgentCore's
+// requires_access_token and requires_api_key, taking the workload token
+// from the context:
+//
+//	weather := sdk.WithAPIKey(api, sdk.APIKey{Provider: "weather"},
+//		func(ctx context.Context, key string, city string) (string, error) { … })
+//
+// For an HTTP API, NewTokenSource gives an oauth2.TokenSource and
+// NewAPIKeySource a key source; either in a Transport makes an
+// http.Client that sends the credential, and on a 401 gets a new one and
+// retries once:
+//
+//	ts, err := sdk.NewTokenSource(ctx, api, sdk.OAuth2{Provider: "github", Flow: sdk.UserFederation, Scopes: []string{"repo"}})
+//	client := &http.Client{Transport: &sdk.Transport{Credential: ts}}
+//
+// # When the user must consent
+//
+// A USER_FEDERATION token the user has not yet authorized fails with a
+// *ConsentRequired carrying the authorization URL: show it to the user
+// (return it to the caller), then Wait for the token. Set OAuth2.OnAuthURL
+// instead to show the URL and wait in one call.
+//
+// # Agent to agent
+//
+// PropagateWorkloadToken makes a bedrockagentcore client send the
+// context's workload token with InvokeAgentRuntime, so that the agent
+// called acts for the same user.
+package sdk

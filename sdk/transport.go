@@ -1,0 +1,166 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+)
+
+// Credential puts a credential into an outbound request; refresh asks for
+// a new one rather than the cached one. *TokenSource and *APIKeySource are
+// Credentials.
+type Credential interface {
+	Apply(ctx context.Context, r *http.Request, refresh bool) error
+}
+
+// Transport is an http.RoundTripper that puts Credential into each
+// request. When the server answers 401, it gets a new credential and sends
+// the request once more, if the body can be sent again (the request has no
+// body, or GetBody, which http.NewRequest sets for in-memory bodies).
+type Transport struct {
+	Credential Credential
+	Base       http.RoundTripper // defaults to http.DefaultTransport
+}
+
+// RoundTrip implements http.RoundTripper; it never modifies req.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	r := req.Clone(req.Context())
+	if err := t.Credential.Apply(req.Context(), r, false); err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	res, err := base.RoundTrip(r)
+	if err != nil || res.StatusCode != http.StatusUnauthorized || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+		return res, err
+	}
+
+	retry := req.Clone(req.Context())
+	if req.GetBody != nil {
+		if retry.Body, err = req.GetBody(); err != nil {
+			return res, nil //nolint:nilerr // the first answer stands when the body cannot be replayed
+		}
+	}
+	if err := t.Credential.Apply(req.Context(), retry, true); err != nil {
+		closeBody(retry)
+		return res, nil //nolint:nilerr // the first answer (401) stands when no new credential can be had
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+	res.Body.Close()
+	return base.RoundTrip(retry)
+}
+
+func closeBody(r *http.Request) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+}
+
+// Apply sets the request's Authorization header to the bearer token
+// (RFC 6750 §2.1); refresh forces a new token (TokenSource.Refresh).
+func (s *TokenSource) Apply(ctx context.Context, r *http.Request, refresh bool) error {
+	if refresh {
+		s.Refresh()
+	}
+	t, err := s.TokenContext(ctx)
+	if err != nil {
+		return err
+	}
+	t.SetAuthHeader(r)
+	return nil
+}
+
+// APIKey says which API key to get (GetResourceApiKey) and where to put it.
+type APIKey struct {
+	Provider string // the credential provider's name
+	// WorkloadToken defaults to the context's (sdk.WorkloadToken).
+	WorkloadToken string
+	// Header names the request header the key goes in (default
+	// Authorization), after Prefix (for example "Bearer ").
+	// QueryParameter, when set, puts the key in the URL's query instead.
+	Header, Prefix, QueryParameter string
+	// TTL is how long a key is reused before it is asked for again
+	// (default five minutes).
+	TTL time.Duration
+}
+
+// APIKeySource gets an API key for one provider and workload access token,
+// and reuses it for its TTL; it is safe for concurrent use.
+type APIKeySource struct {
+	api API
+	in  bedrockagentcore.GetResourceApiKeyInput
+	o   APIKey
+	now func() time.Time
+
+	mu      sync.Mutex
+	key     string
+	expires time.Time
+}
+
+// NewAPIKeySource returns a key source for o; the workload token defaults
+// to that of ctx's invocation.
+func NewAPIKeySource(ctx context.Context, api API, o APIKey) (*APIKeySource, error) {
+	wat := o.WorkloadToken
+	if wat == "" {
+		wat = WorkloadToken(ctx)
+	}
+	if wat == "" {
+		return nil, ErrNoWorkloadToken
+	}
+	if o.Header == "" {
+		o.Header = "Authorization"
+	}
+	if o.TTL <= 0 {
+		o.TTL = 5 * time.Minute
+	}
+	return &APIKeySource{api: api, o: o, now: time.Now,
+		in: bedrockagentcore.GetResourceApiKeyInput{WorkloadIdentityToken: &wat, ResourceCredentialProviderName: &o.Provider}}, nil
+}
+
+// Key returns the API key: the cached one unless refresh is set or its TTL
+// has passed.
+func (s *APIKeySource) Key(ctx context.Context, refresh bool) (string, error) {
+	s.mu.Lock()
+	if s.key != "" && !refresh && s.now().Before(s.expires) {
+		defer s.mu.Unlock()
+		return s.key, nil
+	}
+	in := s.in
+	s.mu.Unlock()
+
+	out, err := s.api.GetResourceApiKey(ctx, &in)
+	if err != nil {
+		return "", err
+	}
+	if out.ApiKey == nil || *out.ApiKey == "" {
+		return "", errors.New("sdk: GetResourceApiKey returned no key")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.key, s.expires = *out.ApiKey, s.now().Add(s.o.TTL)
+	return s.key, nil
+}
+
+// Apply puts the key in the configured header or query parameter.
+func (s *APIKeySource) Apply(ctx context.Context, r *http.Request, refresh bool) error {
+	key, err := s.Key(ctx, refresh)
+	if err != nil {
+		return err
+	}
+	if s.o.QueryParameter != "" {
+		q := r.URL.Query()
+		q.Set(s.o.QueryParameter, s.o.Prefix+key)
+		r.URL.RawQuery = q.Encode()
+		return nil
+	}
+	r.Header.Set(s.o.Header, s.o.Prefix+key)
+	return nil
+}
