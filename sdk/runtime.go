@@ -100,7 +100,7 @@ func ReadInvocation(h http.Header) Invocation {
 		inv.RequestID = newUUID()
 	}
 	for name, values := range h {
-		if name == "Authorization" || strings.HasPrefix(name, HeaderCustomPrefix) {
+		if strings.EqualFold(name, "Authorization") || len(name) > len(HeaderCustomPrefix) && strings.EqualFold(name[:len(HeaderCustomPrefix)], HeaderCustomPrefix) {
 			inv.Headers[name] = append([]string(nil), values...)
 		}
 	}

@@ -1,0 +1,80 @@
+package sdk_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+
+	"github.com/behalf-dev/behalf/sdk"
+)
+
+// An agent's HTTP server: the runtime's headers in each request's context,
+// and the /ping contract.
+func ExampleMiddleware() {
+	invoke := func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "acting for %s in session %s\n", sdk.UserID(r.Context()), sdk.SessionID(r.Context()))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /invocations", sdk.Middleware(http.HandlerFunc(invoke)))
+	mux.Handle("GET /ping", new(sdk.Ping))
+	_ = http.ListenAndServe(":8080", mux)
+}
+
+// A tool that needs an API key, wrapped like requires_api_key.
+func ExampleWithAPIKey() {
+	var cfg aws.Config // from config.LoadDefaultConfig
+	api := bedrockagentcore.NewFromConfig(cfg)
+	forecast := sdk.WithAPIKey(api, sdk.APIKey{Provider: "weather"},
+		func(ctx context.Context, key string, city string) (string, error) {
+			return "sunny in " + city, nil // call the weather API with key
+		})
+	ctx := context.Background() // in a handler: r.Context(), with the workload token
+	fmt.Println(forecast(ctx, "Lisbon"))
+}
+
+// The user's own token, without blocking: the first call returns the URL
+// the user must open; Wait returns the token once they have consented.
+func ExampleConsentRequired() {
+	var api *bedrockagentcore.Client
+	ctx := context.Background()
+	repos := sdk.WithAccessToken(api, sdk.OAuth2{Provider: "github", Flow: sdk.UserFederation, Scopes: []string{"repo"}},
+		func(ctx context.Context, token string, owner string) ([]string, error) {
+			return nil, nil // list owner's repositories with token
+		})
+	_, err := repos(ctx, "alice")
+	if consent, ok := errors.AsType[*sdk.ConsentRequired](err); ok {
+		fmt.Println("please open", consent.AuthorizationURL)
+		if _, err := consent.Wait(ctx); err != nil {
+			fmt.Println(err)
+		}
+	}
+}
+
+// An HTTP client that sends an M2M token and, on a 401, gets a new one and
+// retries once.
+func ExampleTransport() {
+	var api *bedrockagentcore.Client
+	ctx := context.Background()
+	ts, err := sdk.NewTokenSource(ctx, api, sdk.OAuth2{Provider: "billing", Flow: sdk.M2M, Scopes: []string{"invoices:read"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client := &http.Client{Transport: &sdk.Transport{Credential: ts}}
+	_, _ = client.Get("https://billing.example/invoices")
+}
+
+// Calling another agent for the same user.
+func ExamplePropagateWorkloadToken() {
+	var cfg aws.Config
+	agents := bedrockagentcore.NewFromConfig(cfg, sdk.PropagateWorkloadToken)
+	ctx := sdk.NewContext(context.Background(), sdk.Invocation{WorkloadToken: "…"}) // in a handler: r.Context()
+	_, _ = agents.InvokeAgentRuntime(ctx, &bedrockagentcore.InvokeAgentRuntimeInput{
+		AgentRuntimeArn: aws.String("arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/helper"),
+		Payload:         []byte(`{"prompt":"hello"}`),
+	})
+}
