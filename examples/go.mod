@@ -4,7 +4,10 @@ go 1.26.8
 
 toolchain go1.27.3
 
-require github.com/behalf-dev/behalf v0.0.0-00010101000000-000000000000
+require (
+	github.com/behalf-dev/behalf v0.0.0-00010101000000-000000000000
+	github.com/behalf-dev/behalf/sdk v0.0.0-00010101000000-000000000000
+)
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.47.7
@@ -59,6 +62,7 @@ require (
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/sethvargo/go-retry v0.5.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/contrib/bridges/otelslog v0.21.0 // indirect
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp v0.23.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc v1.47.0 // indirect
@@ -91,3 +95,6 @@ require (
 
 // The examples are built and tested against the behalf beside them.
 replace github.com/behalf-dev/behalf => ../
+
+// and against the SDK beside them.
+replace github.com/behalf-dev/behalf/sdk => ../sdk

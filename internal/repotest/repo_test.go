@@ -250,14 +250,14 @@ func TestHasPackageDoc(t *testing.T) {
 	}
 }
 
-// TestGoModHasNoReplace keeps behalf's go.mod, and the tools module's,
-// free of replace directives: a replace applies only when building here, so
+// TestGoModHasNoReplace keeps behalf's go.mod, the agent SDK's and the
+// tools module's free of replace directives: a replace applies only when building here, so
 // what passes CI would not be what someone importing behalf builds.
-// examples/go.mod replaces behalf by the directory beside it on purpose:
+// examples/go.mod replaces behalf and the SDK by the directories beside it on purpose:
 // nothing imports the examples, and they must build against this tree.
 func TestGoModHasNoReplace(t *testing.T) {
 	root := repoRoot(t)
-	for _, name := range []string{"go.mod", "tools/go.mod"} {
+	for _, name := range []string{"go.mod", "sdk/go.mod", "tools/go.mod"} {
 		content, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
 		if errors.Is(err, fs.ErrNotExist) && name != "go.mod" {
 			continue
