@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
@@ -21,7 +22,8 @@ func ExampleMiddleware() {
 	mux := http.NewServeMux()
 	mux.Handle("POST /invocations", sdk.Middleware(http.HandlerFunc(invoke)))
 	mux.Handle("GET /ping", new(sdk.Ping))
-	_ = http.ListenAndServe(":8080", mux)
+	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	_ = srv.ListenAndServe()
 }
 
 // A tool that needs an API key, wrapped like requires_api_key.
@@ -29,8 +31,8 @@ func ExampleWithAPIKey() {
 	var cfg aws.Config // from config.LoadDefaultConfig
 	api := bedrockagentcore.NewFromConfig(cfg)
 	forecast := sdk.WithAPIKey(api, sdk.APIKey{Provider: "weather"},
-		func(ctx context.Context, key string, city string) (string, error) {
-			return "sunny in " + city, nil // call the weather API with key
+		func(_ context.Context, key string, city string) (string, error) {
+			return fmt.Sprintf("sunny in %s (asked with a %d-character key)", city, len(key)), nil
 		})
 	ctx := context.Background() // in a handler: r.Context(), with the workload token
 	fmt.Println(forecast(ctx, "Lisbon"))
@@ -42,8 +44,8 @@ func ExampleConsentRequired() {
 	var api *bedrockagentcore.Client
 	ctx := context.Background()
 	repos := sdk.WithAccessToken(api, sdk.OAuth2{Provider: "github", Flow: sdk.UserFederation, Scopes: []string{"repo"}},
-		func(ctx context.Context, token string, owner string) ([]string, error) {
-			return nil, nil // list owner's repositories with token
+		func(_ context.Context, token string, owner string) ([]string, error) {
+			return []string{fmt.Sprintf("%s/notes (listed with a %d-character token)", owner, len(token))}, nil
 		})
 	_, err := repos(ctx, "alice")
 	if consent, ok := errors.AsType[*sdk.ConsentRequired](err); ok {
@@ -65,7 +67,12 @@ func ExampleTransport() {
 		return
 	}
 	client := &http.Client{Transport: &sdk.Transport{Credential: ts}}
-	_, _ = client.Get("https://billing.example/invoices")
+	res, err := client.Get("https://billing.example/invoices")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer res.Body.Close()
 }
 
 // Calling another agent for the same user.

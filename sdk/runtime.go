@@ -12,7 +12,7 @@ import (
 // invocation. The workload access token comes under two names: the newer
 // one is read first.
 const (
-	HeaderWorkloadToken       = "X-Amz-Bedrock-AgentCore-Identity-WAT"
+	HeaderWorkloadToken       = "X-Amz-Bedrock-AgentCore-Identity-WAT" //nolint:gosec // a header's name, not a credential
 	HeaderWorkloadTokenLegacy = "WorkloadAccessToken"
 	HeaderSessionID           = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
 	HeaderRequestID           = "X-Amzn-Bedrock-AgentCore-Runtime-Request-Id"

@@ -39,7 +39,8 @@ func (f *fakeAPI) GetResourceOauth2Token(_ context.Context, in *bedrockagentcore
 	return out, nil
 }
 
-func (f *fakeAPI) GetResourceApiKey(_ context.Context, in *bedrockagentcore.GetResourceApiKeyInput, _ ...func(*bedrockagentcore.Options)) (*bedrockagentcore.GetResourceApiKeyOutput, error) {
+//nolint:revive // the AWS SDK's method name
+func (f *fakeAPI) GetResourceApiKey(_ context.Context, _ *bedrockagentcore.GetResourceApiKeyInput, _ ...func(*bedrockagentcore.Options)) (*bedrockagentcore.GetResourceApiKeyOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.keyIns++

@@ -33,7 +33,7 @@ const (
 
 // OAuth2 says which OAuth2 token to get: GetResourceOauth2Token's input.
 type OAuth2 struct {
-	Provider string              // the credential provider's name
+	Provider string               // the credential provider's name
 	Flow     types.Oauth2FlowType // M2M or UserFederation
 	Scopes   []string
 

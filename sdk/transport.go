@@ -54,13 +54,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return res, nil //nolint:nilerr // the first answer (401) stands when no new credential can be had
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
-	res.Body.Close()
+	_ = res.Body.Close()
 	return base.RoundTrip(retry)
 }
 
 func closeBody(r *http.Request) {
 	if r.Body != nil {
-		r.Body.Close()
+		_ = r.Body.Close()
 	}
 }
 
