@@ -615,6 +615,89 @@ func TestE2EM2MCacheRefreshesBeforeExpiry(t *testing.T) {
 	})
 }
 
+// TestE2EM2MForceAuthentication: a caller whose M2M token an API refused
+// asks again with forceAuthentication and gets a new token from Dex, which
+// replaces the cached one for the next callers. The forced call is audited
+// like any other; concurrent forced callers share one upstream request.
+func TestE2EM2MForceAuthentication(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b, worldOptions{})
+		token := mintPlain(t, w.rt, workloadW1)
+		forced := func(c *bedrockagentcore.Client) (*bedrockagentcore.GetResourceOauth2TokenOutput, error) {
+			return c.GetResourceOauth2Token(ctx(t), &bedrockagentcore.GetResourceOauth2TokenInput{
+				WorkloadIdentityToken: aws.String(token), ResourceCredentialProviderName: aws.String(m2mProvider),
+				Scopes: []string{"profile"}, Oauth2Flow: types.Oauth2FlowTypeM2m, ForceAuthentication: aws.Bool(true)})
+		}
+		cached, err := getM2M(ctx(t), w.rt, token, m2mProvider, "profile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := w.dex.TokenRequests("client_credentials")
+
+		fresh, err := forced(w.rt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(fresh.AccessToken) == aws.ToString(cached.AccessToken) || w.dex.TokenRequests("client_credentials") != n+1 {
+			t.Fatalf("forceAuthentication was served the cached token (%d upstream requests)", w.dex.TokenRequests("client_credentials")-n)
+		}
+		if sub := verifyAccessToken(t, w.dex, m2mClientID, aws.ToString(fresh.AccessToken))["sub"]; sub != dextest.Subject(m2mClientID, "") {
+			t.Errorf("the new token's sub = %v", sub)
+		}
+		rec := auditByRequest(t, w.s, requestIDOf(fresh.ResultMetadata, nil))
+		want := auditRecord{RequestID: rec.RequestID, Principal: w.runtime.ID, Operation: "GetResourceOauth2Token",
+			Workload: workloadW1, Provider: m2mProvider, Scopes: []string{"profile"}, Flow: "M2M", Outcome: "success"}
+		if diff := cmp.Diff(want, rec, ignoreChainFields); diff != "" {
+			t.Errorf("audit record of the forced call (-want +got):\n%s", diff)
+		}
+
+		next, err := getM2M(ctx(t), w.rt, token, m2mProvider, "profile")
+		if err != nil || aws.ToString(next.AccessToken) != aws.ToString(fresh.AccessToken) || w.dex.TokenRequests("client_credentials") != n+1 {
+			t.Fatalf("the next call did not get the new token from the cache: %v", err)
+		}
+
+		// Callers refused at once: Dex holds the first forced request until
+		// every caller has sent its own, and answers it once for all.
+		release := make(chan struct{})
+		w.dex.SetTokenFault(func(_ http.ResponseWriter, r *http.Request) bool {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return false
+		})
+		var sent atomic.Int32
+		client := bedrockagentcore.NewFromConfig(behalftest.AWSConfig(w.runtime.ID, w.runtime.Secret), func(o *bedrockagentcore.Options) {
+			o.BaseEndpoint = aws.String(w.s.URL)
+			o.HTTPClient = countingClient{&sent}
+		})
+		const callers = 10
+		tokens := make([]string, callers)
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Go(func() {
+				if out, err := forced(client); err == nil {
+					tokens[i] = aws.ToString(out.AccessToken)
+				}
+			})
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for sent.Load() < callers && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // let the last requests reach the handler
+		close(release)
+		wg.Wait()
+		w.dex.SetTokenFault(nil)
+		if got := w.dex.TokenRequests("client_credentials") - (n + 1); got != 1 {
+			t.Errorf("%d concurrent forced callers made %d upstream requests, want 1", callers, got)
+		}
+		if distinct := slices.Compact(slices.Sorted(slices.Values(tokens))); len(distinct) != 1 || distinct[0] == "" || distinct[0] == aws.ToString(fresh.AccessToken) {
+			t.Errorf("concurrent forced callers got %d tokens (or the replaced one)", len(distinct))
+		}
+	})
+}
+
 // TestE2EWATNeverOutlivesUserJWT: a token minted for a user's JWT expires
 // when the JWT does, even though the default lifetime is 15 minutes and the
 // inbound verifier allows 60s of clock skew. Dex's ID tokens live 2 minutes

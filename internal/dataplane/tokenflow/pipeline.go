@@ -36,41 +36,61 @@ type Grant interface {
 // issue returns a token for the request, from the cache when a fresh one
 // is kept; concurrent callers for the same entry share one upstream
 // request.
+//
+// GetResourceOauth2Token documents forceAuthentication as starting a new
+// three-legged flow; for the flows served here, which have no user to
+// ask, it means the caller's token was refused: the cache is skipped and
+// the provider's new token replaces the cached one. Concurrent forced
+// callers share one upstream request of their own, so that none of them
+// is handed the token that was refused.
 func (s *Service) issue(ctx context.Context, g Grant, v access.Verified, p access.OAuth2Provider, in *Request) (string, error) {
 	if err := g.Check(p, v); err != nil {
 		return "", err
 	}
 	e := cacheEntry{providerID: p.ID, workload: v.Workload.Name, key: cacheKey(in, p.UpdatedAt, v.Workload.CreatedAt) + g.CacheKey(v)}
-	token, ok, err := s.cachedToken(ctx, e)
-	if err == nil {
-		s.Metrics.CacheLookup(ctx, telemetry.CacheM2MToken, ok)
-	}
-	if ok || err != nil {
-		return token, err
-	}
-	fetched, err, _ := s.inflight.Do(e.id(), func() (any, error) {
-		// Another caller may have filled the cache while this one waited.
-		if token, ok, err := s.cachedToken(ctx, e); ok || err != nil {
+	forced := in.ForceAuthentication != nil && *in.ForceAuthentication
+	flight := e.id()
+	if forced {
+		flight = "forced\x00" + flight
+	} else {
+		token, ok, err := s.cachedToken(ctx, e)
+		if err == nil {
+			s.Metrics.CacheLookup(ctx, telemetry.CacheM2MToken, ok)
+		}
+		if ok || err != nil {
 			return token, err
 		}
-		form := g.Form(v)
-		if len(in.Scopes) > 0 {
-			form.Set("scope", p.Config.VendorInfo().JoinScopes(in.Scopes))
+	}
+	fetched, err, _ := s.inflight.Do(flight, func() (any, error) {
+		if !forced {
+			// Another caller may have filled the cache while this one waited.
+			if token, ok, err := s.cachedToken(ctx, e); ok || err != nil {
+				return token, err
+			}
 		}
-		AddRequestParameters(form, in)
-		tok, err := s.Endpoint.Request(context.WithoutCancel(ctx), p, form)
-		if err != nil {
-			return nil, UpstreamError(p.Name, err)
-		}
-		if err := s.putCachedToken(ctx, e, tok.AccessToken, tok.Expiry); err != nil {
-			return nil, err
-		}
-		return tok.AccessToken, nil
+		return s.fetch(ctx, g, v, p, in, e)
 	})
 	if err != nil {
 		return "", err
 	}
 	return fetched.(string), nil
+}
+
+// fetch asks the provider for a token and caches it in place of e's.
+func (s *Service) fetch(ctx context.Context, g Grant, v access.Verified, p access.OAuth2Provider, in *Request, e cacheEntry) (string, error) {
+	form := g.Form(v)
+	if len(in.Scopes) > 0 {
+		form.Set("scope", p.Config.VendorInfo().JoinScopes(in.Scopes))
+	}
+	AddRequestParameters(form, in)
+	tok, err := s.Endpoint.Request(context.WithoutCancel(ctx), p, form)
+	if err != nil {
+		return "", UpstreamError(p.Name, err)
+	}
+	if err := s.putCachedToken(ctx, e, tok.AccessToken, tok.Expiry); err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
 }
 
 // cacheEntry names one cached token.
