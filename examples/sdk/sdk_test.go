@@ -27,8 +27,9 @@ import (
 
 // TestAgentThroughBehalf is an agent written with the SDK, called with a
 // workload access token for alice in the runtime's header: an API key for
-// a tool that only accepts that key, an M2M token for an API that refuses
-// the first attempt (the transport asks behalf again and retries), and
+// a tool that only accepts that key, an M2M token for an API that revokes
+// the first token (the transport asks behalf, with forceAuthentication,
+// for a new one and retries), and
 // alice's own token, which first needs her consent.
 func TestAgentThroughBehalf(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
@@ -72,8 +73,8 @@ func TestAgentThroughBehalf(t *testing.T) {
 		if status, out := call("/billing", headers); status != 200 || out["invoices"] != "3" {
 			t.Errorf("billing: %d %v", status, out)
 		}
-		if got := billing.seen(); len(got) != 2 || got[0] != got[1] || !strings.HasPrefix(got[0], "Bearer eyJ") {
-			t.Errorf("billing saw %d requests, want the 401 then the retry with behalf's M2M token", len(got))
+		if got := billing.seen(); len(got) != 2 || got[0] == got[1] || !strings.HasPrefix(got[0], "Bearer eyJ") || !strings.HasPrefix(got[1], "Bearer eyJ") {
+			t.Errorf("billing saw %d requests, want the 401 then the retry with a new M2M token from behalf", len(got))
 		}
 
 		status, out := call("/me", headers)
@@ -198,17 +199,17 @@ type billingAPI struct {
 	auths []string
 }
 
-// newBillingAPI refuses the first request (as an API does with a revoked
-// token) and accepts the next if it carries the same body.
+// newBillingAPI revokes the first token it sees, refusing every request
+// that carries it, and accepts another token with the same body.
 func newBillingAPI(t *testing.T) *billingAPI {
 	a := &billingAPI{}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		a.mu.Lock()
 		a.auths = append(a.auths, r.Header.Get("Authorization"))
-		first := len(a.auths) == 1
+		revoked := r.Header.Get("Authorization") == a.auths[0]
 		a.mu.Unlock()
-		if first || string(body) != `{"month":"2026-11"}` {
+		if revoked || string(body) != `{"month":"2026-11"}` {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
