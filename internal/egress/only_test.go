@@ -14,9 +14,10 @@ import (
 
 // notServerEgress are the directories whose outbound HTTP is not behalf's
 // server calling out: the CLI and tools calling a behalf server, the
-// development identity provider, the benchmark, test helpers, examples.
+// development identity provider, the benchmark, test helpers, examples,
+// and the agent SDK (a module of its own that runs inside agents).
 var notServerEgress = []string{
-	"internal/egress", "internal/cli", "internal/devidp", "internal/bench", "internal/testutil", "examples", "cmd",
+	"internal/egress", "internal/cli", "internal/devidp", "internal/bench", "internal/testutil", "examples", "cmd", "sdk",
 }
 
 // TestOutboundHTTPOnlyThroughEgress fails when a package builds its own
