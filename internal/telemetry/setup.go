@@ -158,23 +158,10 @@ func (t *Telemetry) startLogs(ctx context.Context, cfg Config, opts Options, res
 	if cfg.OTLP.Protocol == ProtocolGRPC {
 		return fmt.Errorf("telemetry: OTLP logs are exported over HTTP only; set telemetry.otlp.protocol to %s", ProtocolHTTP)
 	}
-	var lopts []otlploghttp.Option
-	if cfg.OTLP.Endpoint != "" {
-		lopts = append(lopts, otlploghttp.WithEndpointURL(cfg.OTLP.Endpoint+"/v1/logs"))
-	}
-	if len(cfg.OTLP.Headers) > 0 {
-		lopts = append(lopts, otlploghttp.WithHeaders(cfg.OTLP.Headers))
-	}
-	if tlsConfig != nil {
-		lopts = append(lopts, otlploghttp.WithTLSClientConfig(tlsConfig))
-	}
-	if cfg.OTLP.Timeout > 0 {
-		lopts = append(lopts, otlploghttp.WithTimeout(cfg.OTLP.Timeout))
-	}
-	if opts.HTTPClient != nil {
-		lopts = append(lopts, otlploghttp.WithHTTPClient(opts.HTTPClient))
-	}
-	exp, err := otlploghttp.New(ctx, lopts...)
+	exp, err := otlploghttp.New(ctx, exporterOptions[otlploghttp.Option]{
+		endpoint: otlploghttp.WithEndpointURL, headers: otlploghttp.WithHeaders, tls: otlploghttp.WithTLSClientConfig,
+		timeout: otlploghttp.WithTimeout, client: otlploghttp.WithHTTPClient,
+	}.build(cfg.OTLP, "/v1/logs", opts, tlsConfig)...)
 	if err != nil {
 		return fmt.Errorf("telemetry: OTLP logs: %w", err)
 	}
@@ -185,44 +172,56 @@ func (t *Telemetry) startLogs(ctx context.Context, cfg Config, opts Options, res
 	return nil
 }
 
+// exporterOptions builds one OTLP exporter's options from the
+// configuration: each exporter package has its own option type and
+// constructors of the same meaning.
+type exporterOptions[O any] struct {
+	endpoint func(string) O
+	headers  func(map[string]string) O
+	tls      func(*tls.Config) O
+	timeout  func(time.Duration) O
+	client   func(*http.Client) O // nil for gRPC
+}
+
+// build returns the options for c; path is the signal's OTLP/HTTP path,
+// "" for gRPC, whose endpoint is the collector's address alone.
+func (e exporterOptions[O]) build(c OTLPConfig, path string, opts Options, tlsConfig *tls.Config) []O {
+	var o []O
+	if c.Endpoint != "" {
+		o = append(o, e.endpoint(c.Endpoint+path))
+	}
+	if len(c.Headers) > 0 {
+		o = append(o, e.headers(c.Headers))
+	}
+	if tlsConfig != nil {
+		o = append(o, e.tls(tlsConfig))
+	}
+	if c.Timeout > 0 {
+		o = append(o, e.timeout(c.Timeout))
+	}
+	if opts.HTTPClient != nil && e.client != nil {
+		o = append(o, e.client(opts.HTTPClient))
+	}
+	return o
+}
+
 func traceExporter(ctx context.Context, c OTLPConfig, opts Options, tlsConfig *tls.Config) (sdktrace.SpanExporter, error) {
 	if c.Protocol == ProtocolGRPC {
-		var o []otlptracegrpc.Option
-		if c.Endpoint != "" {
-			o = append(o, otlptracegrpc.WithEndpointURL(c.Endpoint))
-		}
-		if len(c.Headers) > 0 {
-			o = append(o, otlptracegrpc.WithHeaders(c.Headers))
-		}
-		if tlsConfig != nil {
-			o = append(o, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tlsConfig)))
-		}
-		if c.Timeout > 0 {
-			o = append(o, otlptracegrpc.WithTimeout(c.Timeout))
-		}
-		exp, err := otlptracegrpc.New(ctx, o...)
+		exp, err := otlptracegrpc.New(ctx, exporterOptions[otlptracegrpc.Option]{
+			endpoint: otlptracegrpc.WithEndpointURL, headers: otlptracegrpc.WithHeaders, timeout: otlptracegrpc.WithTimeout,
+			tls: func(t *tls.Config) otlptracegrpc.Option {
+				return otlptracegrpc.WithTLSCredentials(credentials.NewTLS(t))
+			},
+		}.build(c, "", opts, tlsConfig)...)
 		if err != nil {
 			return nil, fmt.Errorf("telemetry: OTLP/gRPC traces: %w", err)
 		}
 		return exp, nil
 	}
-	var o []otlptracehttp.Option
-	if c.Endpoint != "" {
-		o = append(o, otlptracehttp.WithEndpointURL(c.Endpoint+"/v1/traces"))
-	}
-	if len(c.Headers) > 0 {
-		o = append(o, otlptracehttp.WithHeaders(c.Headers))
-	}
-	if tlsConfig != nil {
-		o = append(o, otlptracehttp.WithTLSClientConfig(tlsConfig))
-	}
-	if c.Timeout > 0 {
-		o = append(o, otlptracehttp.WithTimeout(c.Timeout))
-	}
-	if opts.HTTPClient != nil {
-		o = append(o, otlptracehttp.WithHTTPClient(opts.HTTPClient))
-	}
-	exp, err := otlptracehttp.New(ctx, o...)
+	exp, err := otlptracehttp.New(ctx, exporterOptions[otlptracehttp.Option]{
+		endpoint: otlptracehttp.WithEndpointURL, headers: otlptracehttp.WithHeaders, tls: otlptracehttp.WithTLSClientConfig,
+		timeout: otlptracehttp.WithTimeout, client: otlptracehttp.WithHTTPClient,
+	}.build(c, "/v1/traces", opts, tlsConfig)...)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: OTLP/HTTP traces: %w", err)
 	}
@@ -231,42 +230,21 @@ func traceExporter(ctx context.Context, c OTLPConfig, opts Options, tlsConfig *t
 
 func metricExporter(ctx context.Context, c OTLPConfig, opts Options, tlsConfig *tls.Config) (sdkmetric.Exporter, error) {
 	if c.Protocol == ProtocolGRPC {
-		var o []otlpmetricgrpc.Option
-		if c.Endpoint != "" {
-			o = append(o, otlpmetricgrpc.WithEndpointURL(c.Endpoint))
-		}
-		if len(c.Headers) > 0 {
-			o = append(o, otlpmetricgrpc.WithHeaders(c.Headers))
-		}
-		if tlsConfig != nil {
-			o = append(o, otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(tlsConfig)))
-		}
-		if c.Timeout > 0 {
-			o = append(o, otlpmetricgrpc.WithTimeout(c.Timeout))
-		}
-		exp, err := otlpmetricgrpc.New(ctx, o...)
+		exp, err := otlpmetricgrpc.New(ctx, exporterOptions[otlpmetricgrpc.Option]{
+			endpoint: otlpmetricgrpc.WithEndpointURL, headers: otlpmetricgrpc.WithHeaders, timeout: otlpmetricgrpc.WithTimeout,
+			tls: func(t *tls.Config) otlpmetricgrpc.Option {
+				return otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(t))
+			},
+		}.build(c, "", opts, tlsConfig)...)
 		if err != nil {
 			return nil, fmt.Errorf("telemetry: OTLP/gRPC metrics: %w", err)
 		}
 		return exp, nil
 	}
-	var o []otlpmetrichttp.Option
-	if c.Endpoint != "" {
-		o = append(o, otlpmetrichttp.WithEndpointURL(c.Endpoint+"/v1/metrics"))
-	}
-	if len(c.Headers) > 0 {
-		o = append(o, otlpmetrichttp.WithHeaders(c.Headers))
-	}
-	if tlsConfig != nil {
-		o = append(o, otlpmetrichttp.WithTLSClientConfig(tlsConfig))
-	}
-	if c.Timeout > 0 {
-		o = append(o, otlpmetrichttp.WithTimeout(c.Timeout))
-	}
-	if opts.HTTPClient != nil {
-		o = append(o, otlpmetrichttp.WithHTTPClient(opts.HTTPClient))
-	}
-	exp, err := otlpmetrichttp.New(ctx, o...)
+	exp, err := otlpmetrichttp.New(ctx, exporterOptions[otlpmetrichttp.Option]{
+		endpoint: otlpmetrichttp.WithEndpointURL, headers: otlpmetrichttp.WithHeaders, tls: otlpmetrichttp.WithTLSClientConfig,
+		timeout: otlpmetrichttp.WithTimeout, client: otlpmetrichttp.WithHTTPClient,
+	}.build(c, "/v1/metrics", opts, tlsConfig)...)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: OTLP/HTTP metrics: %w", err)
 	}
