@@ -121,6 +121,11 @@ func TestAuditTrailExported(t *testing.T) {
 		t.Fatalf("%d audit records, want 7", len(want))
 	}
 
+	// Records are exported after their callers are answered: wait for the
+	// audit writer to have handed over the last one.
+	for deadline := time.Now().Add(10 * time.Second); countLines(t, file) < len(want) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	fi, err := os.Stat(file)
 	if err != nil {
 		t.Fatal(err)
@@ -334,4 +339,14 @@ func TestCollectorDown(t *testing.T) {
 	if len(recv.Logs()) != 0 || len(recv.Spans()) != 0 {
 		t.Error("the failing collector received something")
 	}
+}
+
+// countLines counts the lines written to file so far.
+func countLines(t *testing.T, file string) int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return bytes.Count(b, []byte("\n"))
 }
