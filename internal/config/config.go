@@ -290,7 +290,7 @@ func Load(path string, getenv func(string) string) (File, error) {
 
 // decodeStrict decodes YAML into f, reporting every unknown key with its
 // path and line rather than only the first.
-func decodeStrict(raw []byte, f *File) error {
+func decodeStrict[T any](raw []byte, f *T) error {
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return Problems{fmt.Sprintf("not valid YAML: %v", err)}
@@ -299,7 +299,7 @@ func decodeStrict(raw []byte, f *File) error {
 		return nil // an empty file
 	}
 	var probs Problems
-	checkNode(root.Content[0], reflect.TypeFor[File](), "", &probs)
+	checkNode(root.Content[0], reflect.TypeFor[T](), "", &probs)
 	if len(probs) > 0 {
 		return probs
 	}

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 )
@@ -144,6 +146,10 @@ type Options struct {
 	// gets a CLIENT span under the caller's span. Nil leaves calls
 	// uninstrumented, as the telemetry exporter's own client must be.
 	Metrics *telemetry.Metrics
+	// Propagator, with Metrics, writes the CLIENT span's trace context
+	// into each call, for upstreams that join behalf's traces (the
+	// gateway's agents); nil for third parties, who learn nothing of them.
+	Propagator propagation.TextMapPropagator
 }
 
 // NewClient returns the HTTP client for outbound calls. It never follows a
@@ -168,7 +174,7 @@ func NewClient(o Options) *http.Client {
 	}
 	var rt http.RoundTripper = &transport{base: base, timeout: o.Timeout, log: o.Log}
 	if o.Metrics != nil {
-		rt = &instrumented{base: rt, metrics: o.Metrics}
+		rt = &instrumented{base: rt, metrics: o.Metrics, propagator: o.Propagator}
 	}
 	return &http.Client{
 		Transport:     rt,

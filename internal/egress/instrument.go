@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -16,11 +17,13 @@ import (
 )
 
 // instrumented gives each outbound call a CLIENT span and counts it. It
-// never adds trace context (W3C traceparent) to the request: a provider
-// is a third party, and learns nothing of behalf's traces.
+// adds trace context (W3C traceparent) to the request only with a
+// propagator: a provider is a third party, and learns nothing of behalf's
+// traces.
 type instrumented struct {
-	base    http.RoundTripper
-	metrics *telemetry.Metrics
+	base       http.RoundTripper
+	metrics    *telemetry.Metrics
+	propagator propagation.TextMapPropagator
 }
 
 func (t *instrumented) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -38,7 +41,12 @@ func (t *instrumented) RoundTrip(req *http.Request) (*http.Response, error) {
 		semconv.HTTPRequestMethodKey.String(req.Method), semconv.ServerAddress(req.URL.Hostname()),
 		telemetry.Provider.String(labels.Provider), telemetry.Endpoint.String(labels.Endpoint))
 	c := &outboundCall{ctx: ctx, span: span, labels: labels, metrics: t.metrics, start: time.Now()}
-	res, err := t.base.RoundTrip(req.WithContext(ctx))
+	req = req.WithContext(ctx)
+	if t.propagator != nil && span.SpanContext().IsValid() {
+		req.Header = req.Header.Clone()
+		t.propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	res, err := t.base.RoundTrip(req)
 	if err != nil {
 		c.end(0)
 		return nil, err

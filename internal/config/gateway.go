@@ -1,0 +1,223 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/egress"
+)
+
+// GatewayFile is the configuration of `behalf gateway` (docs and
+// examples/gateway.yaml): where it listens, the behalf server whose data
+// plane it calls, and its routes. Strict like File.
+type GatewayFile struct {
+	Listen string `yaml:"listen"`
+	// Endpoint is the behalf server's URL; Region its signing region.
+	Endpoint string `yaml:"endpoint"`
+	Region   string `yaml:"region"`
+	// Egress is the policy for the upstreams' addresses.
+	Egress EgressFile         `yaml:"egress"`
+	Routes []GatewayRouteFile `yaml:"routes"`
+}
+
+// GatewayRouteFile is one route: requests under Path go to Upstream.
+type GatewayRouteFile struct {
+	Name     string `yaml:"name"`
+	Path     string `yaml:"path"`
+	Upstream string `yaml:"upstream"`
+	// Kind is agent (the caller's identity is delivered as a workload
+	// access token for Workload) or tool (Credential is injected).
+	Kind     string `yaml:"kind"`
+	Workload string `yaml:"workload"`
+	// ReturnURL is the agent's OAuth2CallbackUrl, and a tool's
+	// resourceOauth2ReturnUrl for type user.
+	ReturnURL string `yaml:"returnUrl"`
+	// Callers are the workloads allowed to call an agent route with their
+	// own workload access token (identity chains).
+	Callers      []string              `yaml:"callers"`
+	Credential   GatewayCredentialFile `yaml:"credential"`
+	MaxBodyBytes int64                 `yaml:"maxBodyBytes"`
+	// Timeout bounds a whole call, the streamed response included.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// GatewayCredentialFile is what a tool route injects, after AgentCore
+// Gateway's API_KEY and OAUTH credential providers.
+type GatewayCredentialFile struct {
+	Provider string `yaml:"provider"`
+	// Type is apiKey, m2m (client credentials) or user (the caller's
+	// user's own token, USER_FEDERATION).
+	Type   string   `yaml:"type"`
+	Scopes []string `yaml:"scopes"`
+	// Header (default Authorization) carries Prefix + the credential,
+	// unless QueryParameter names a query parameter instead.
+	Header         string  `yaml:"header"`
+	Prefix         *string `yaml:"prefix"`
+	QueryParameter string  `yaml:"queryParameter"`
+}
+
+// Gateway kinds and credential types.
+const (
+	KindAgent          = "agent"
+	KindTool           = "tool"
+	CredentialAPIKey   = "apiKey"
+	CredentialM2M      = "m2m"
+	CredentialUser     = "user"
+	defaultMaxBodySize = 10 << 20
+)
+
+// Gateway is a validated gateway configuration: routes with every default
+// filled in.
+type Gateway struct {
+	Listen   string
+	Endpoint string
+	Region   string
+	Egress   egress.Policy
+	Routes   []GatewayRouteFile
+}
+
+// GatewayDefaults is the configuration before the file is applied.
+func GatewayDefaults() GatewayFile {
+	return GatewayFile{Listen: "127.0.0.1:8788", Endpoint: "http://127.0.0.1:8787", Region: "us-east-1"}
+}
+
+// LoadGateway reads a gateway configuration file over the defaults.
+func LoadGateway(path string) (GatewayFile, error) {
+	f := GatewayDefaults()
+	raw, err := os.ReadFile(path) //nolint:gosec // G304: the operator names the configuration file
+	if err != nil {
+		return GatewayFile{}, fmt.Errorf("config: %w", err)
+	}
+	if err := decodeStrict(raw, &f); err != nil {
+		return GatewayFile{}, err
+	}
+	return f, nil
+}
+
+var routeNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// Validate checks f and fills in the routes' defaults, or reports every
+// problem with its path.
+func (f GatewayFile) Validate() (Gateway, error) {
+	var probs Problems
+	host, _, err := net.SplitHostPort(f.Listen)
+	if err != nil {
+		probs.add("listen", "%v", err)
+	}
+	if u, err := url.Parse(f.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		probs.add("endpoint", "%q is not an http(s) URL", f.Endpoint)
+	}
+	if !regionPattern.MatchString(f.Region) {
+		probs.add("region", "%q is not a region name", f.Region)
+	}
+	policy, egressProbs := f.Egress.policy(isLoopbackHost(host))
+	probs = append(probs, egressProbs...)
+	g := Gateway{Listen: f.Listen, Endpoint: strings.TrimSuffix(f.Endpoint, "/"), Region: f.Region, Egress: policy}
+	if len(f.Routes) == 0 {
+		probs.add("routes", "at least one route is required")
+	}
+	var names, paths []string
+	for i, r := range f.Routes {
+		at := fmt.Sprintf("routes[%d]", i)
+		if slices.Contains(names, r.Name) {
+			probs.add(at+".name", "%q names another route too", r.Name)
+		}
+		if slices.Contains(paths, r.Path) {
+			probs.add(at+".path", "%q is another route's path too", r.Path)
+		}
+		names, paths = append(names, r.Name), append(paths, r.Path)
+		g.Routes = append(g.Routes, r.validate(at, &probs))
+	}
+	if len(probs) > 0 {
+		return Gateway{}, probs
+	}
+	return g, nil
+}
+
+func (r GatewayRouteFile) validate(at string, probs *Problems) GatewayRouteFile {
+	if !routeNamePattern.MatchString(r.Name) {
+		probs.add(at+".name", "%q must be 1-64 letters, digits, - or _", r.Name)
+	}
+	if !strings.HasPrefix(r.Path, "/") || strings.HasSuffix(r.Path, "/") || strings.ContainsAny(r.Path, "{}?#* ") || strings.HasPrefix(r.Path, "/runtimes/") || r.Path == "/runtimes" {
+		probs.add(at+".path", "%q must start with / and not end with /, and /runtimes is AgentCore's invocation path", r.Path)
+	}
+	if u, err := url.Parse(r.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		probs.add(at+".upstream", "%q must be an http(s) URL without credentials, query or fragment", r.Upstream)
+	}
+	if r.ReturnURL != "" {
+		if u, err := url.Parse(r.ReturnURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			probs.add(at+".returnUrl", "%q is not an http(s) URL", r.ReturnURL)
+		}
+	}
+	if r.MaxBodyBytes == 0 {
+		r.MaxBodyBytes = defaultMaxBodySize
+	}
+	if r.MaxBodyBytes < 0 {
+		probs.add(at+".maxBodyBytes", "must be positive")
+	}
+	if r.Timeout == 0 {
+		r.Timeout = 60 * time.Second
+	}
+	if r.Timeout < 0 {
+		probs.add(at+".timeout", "must be positive")
+	}
+	switch r.Kind {
+	case KindAgent:
+		if r.Workload == "" {
+			probs.add(at+".workload", "an agent route names the agent's workload identity")
+		}
+		if r.Credential.Provider != "" || r.Credential.Type != "" {
+			probs.add(at+".credential", "only tool routes inject a credential")
+		}
+		if len(r.Callers) > 0 {
+			probs.add(at+".callers", "identity chains (agents calling through with their own workload access token) are not supported yet")
+		}
+	case KindTool:
+		if r.Workload != "" || len(r.Callers) > 0 {
+			probs.add(at, "workload and callers apply to agent routes only; a tool's caller presents its own workload access token")
+		}
+		r.Credential = r.Credential.validate(at+".credential", r.ReturnURL, probs)
+	default:
+		probs.add(at+".kind", "%q must be agent or tool", r.Kind)
+	}
+	return r
+}
+
+func (c GatewayCredentialFile) validate(at, returnURL string, probs *Problems) GatewayCredentialFile {
+	if c.Provider == "" {
+		probs.add(at+".provider", "a tool route names a credential provider")
+	}
+	switch c.Type {
+	case CredentialAPIKey:
+		if len(c.Scopes) > 0 {
+			probs.add(at+".scopes", "an API key has no scopes")
+		}
+	case CredentialM2M:
+	case CredentialUser:
+		if returnURL == "" {
+			probs.add(at, "type user needs the route's returnUrl, where the user returns after consent")
+		}
+	default:
+		probs.add(at+".type", "%q must be apiKey, m2m or user", c.Type)
+	}
+	if c.Header != "" && c.QueryParameter != "" {
+		probs.add(at, "header and queryParameter are exclusive")
+	}
+	if c.Header == "" && c.QueryParameter == "" {
+		c.Header = "Authorization"
+	}
+	if c.Prefix == nil {
+		prefix := ""
+		if c.Header == "Authorization" && c.Type != CredentialAPIKey {
+			prefix = "Bearer "
+		}
+		c.Prefix = &prefix
+	}
+	return c
+}

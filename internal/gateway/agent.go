@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/smithy-go"
+)
+
+// AgentCore Runtime's headers (InvokeAgentRuntime, and what the Runtime
+// sends to the agent's container).
+const (
+	HeaderWAT         = "X-Amz-Bedrock-AgentCore-Identity-WAT"
+	HeaderWATLegacy   = "WorkloadAccessToken"
+	HeaderSessionID   = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
+	HeaderRequestID   = "X-Amzn-Bedrock-AgentCore-Runtime-Request-Id"
+	HeaderCallbackURL = "OAuth2CallbackUrl"
+	customPrefix      = "X-Amzn-Bedrock-Agentcore-Runtime-Custom-" // canonical form
+	maxSessionID      = 256
+)
+
+// agentPassThrough are the caller's headers an agent receives, besides the
+// custom ones; the gateway sets the rest.
+var agentPassThrough = []string{"Authorization", "Content-Type", "Accept", "Traceparent", "Tracestate", "Baggage",
+	"Mcp-Session-Id", "Mcp-Protocol-Version"}
+
+// serveAgent authenticates the user's JWT, mints the workload access token
+// for the route's workload and that user, and forwards.
+func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request, rt *route, runtime bool) {
+	s := &callState{route: rt, runtime: runtime}
+	jwt, ok := bearer(r.Header.Get("Authorization"))
+	if !ok {
+		challenge(w, "", "a user's bearer JWT is required")
+		g.logCall(r.Context(), s, http.StatusUnauthorized)
+		return
+	}
+	out, err := g.data.GetWorkloadAccessTokenForJWT(r.Context(), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
+		WorkloadName: aws.String(rt.Workload), UserToken: aws.String(jwt)})
+	if err != nil {
+		status := g.dataPlaneError(w, r, err)
+		g.logCall(r.Context(), s, status)
+		return
+	}
+	s.wat, s.user = aws.ToString(out.WorkloadAccessToken), jwtSubject(jwt)
+	s.sessionID = r.Header.Get(HeaderSessionID)
+	if s.sessionID == "" || len(s.sessionID) > maxSessionID {
+		s.sessionID = newSessionID()
+	}
+	r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes), s: s}
+	g.forward(w, r, s)
+}
+
+// dataPlaneError answers a failed data-plane call: the caller's invalid
+// token is a 401 challenge (RFC 6750 §3.1), a refusal a 403, and anything
+// else a 502 that says no more.
+func (g *Gateway) dataPlaneError(w http.ResponseWriter, r *http.Request, err error) int {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "AccessDeniedException", "ValidationException", "UnauthorizedException":
+			challenge(w, "invalid_token", "the token was not accepted: "+apiErr.ErrorMessage())
+			return http.StatusUnauthorized
+		case "ThrottlingException":
+			writeError(w, http.StatusTooManyRequests, "ThrottlingException", apiErr.ErrorMessage())
+			return http.StatusTooManyRequests
+		}
+	}
+	g.log.WarnContext(r.Context(), "data-plane call failed", "error", err.Error())
+	writeError(w, http.StatusBadGateway, "BadGatewayException", "behalf could not be reached")
+	return http.StatusBadGateway
+}
+
+// challenge answers 401 with an RFC 6750 §3 bearer challenge.
+func challenge(w http.ResponseWriter, code, message string) {
+	if code == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer`)
+	} else {
+		w.Header().Set("WWW-Authenticate", `Bearer error="`+code+`"`)
+	}
+	writeError(w, http.StatusUnauthorized, "UnauthorizedException", message)
+}
+
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+// jwtSubject reads iss and sub from a JWT behalf has just accepted, to
+// name the user (hashed) in the log.
+func jwtSubject(jwt string) string {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Iss string `json:"iss"`
+		Sub string `json:"sub"`
+	}
+	if json.Unmarshal(raw, &claims) != nil {
+		return ""
+	}
+	return claims.Iss + " " + claims.Sub
+}
+
+// agentHeaders are the headers an agent receives: the allow-listed ones
+// of the caller's, and the Runtime's, which only the gateway sets.
+func agentHeaders(in http.Header, s *callState, returnURL string) http.Header {
+	out := http.Header{}
+	for _, k := range agentPassThrough {
+		if v := in.Values(k); len(v) > 0 {
+			out[k] = v
+		}
+	}
+	for k, v := range in {
+		if strings.HasPrefix(http.CanonicalHeaderKey(k), customPrefix) {
+			out[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	out.Set(HeaderWAT, s.wat)
+	out.Set(HeaderWATLegacy, s.wat)
+	out.Set(HeaderSessionID, s.sessionID)
+	out.Set(HeaderRequestID, newSessionID())
+	if returnURL != "" {
+		out.Set(HeaderCallbackURL, returnURL)
+	}
+	return out
+}
+
+// limitedBody notes that a streamed request body went over the route's
+// limit, which the upstream transport reports only as a failed call.
+type limitedBody struct {
+	io.ReadCloser
+	s *callState
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		b.s.tooLarge.Store(true)
+	}
+	return n, err
+}

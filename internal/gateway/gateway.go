@@ -1,0 +1,297 @@
+// Package gateway is `behalf gateway`: a reverse proxy that puts users'
+// identities into agents and credentials into tools, as AgentCore Runtime
+// and AgentCore Gateway do. In front of an agent it validates a user's
+// bearer JWT, mints a workload access token for the route's workload and
+// that user (GetWorkloadAccessTokenForJWT) and forwards the request with
+// the Runtime's headers, stripping every other header the caller sent. In
+// front of a tool it takes the caller's workload access token, fetches
+// the route's credential (GetResourceApiKey, GetResourceOauth2Token),
+// replaces any credential the caller sent with it, and forwards.
+//
+// It reaches behalf only through the official data-plane client, signed
+// as a principal, so every policy, allow-list, rate limit and audit record
+// of the data plane applies to it unchanged. Upstreams are dialled through
+// the egress policy.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/google/uuid"
+
+	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/egress"
+	"github.com/behalf-dev/behalf/internal/telemetry"
+)
+
+// Options are what a gateway needs besides its configuration.
+type Options struct {
+	// Data is the data-plane client, signed as the gateway's principal.
+	Data *bedrockagentcore.Client
+	// Log receives one line per call and upstream failures.
+	Log *slog.Logger
+	// Telemetry, when set, makes each call a SERVER span and each
+	// upstream call a CLIENT span; nil leaves calls untraced.
+	Telemetry *telemetry.Telemetry
+	// Users hashes user ids for the log; zero uses a key of this process.
+	Users telemetry.UserHasher
+}
+
+// Gateway serves the routes of one configuration.
+type Gateway struct {
+	data    *bedrockagentcore.Client
+	log     *slog.Logger
+	users   telemetry.UserHasher
+	handler http.Handler
+	// agents maps a route's name and workload to the route, for
+	// InvokeAgentRuntime's /runtimes/{agentRuntimeArn}/invocations.
+	agents map[string]*route
+}
+
+// route is one configured route with its proxy.
+type route struct {
+	config.GatewayRouteFile
+	upstream *url.URL
+	proxy    *httputil.ReverseProxy
+}
+
+// New builds a gateway for cfg.
+func New(cfg config.Gateway, o Options) (*Gateway, error) {
+	if o.Data == nil {
+		return nil, errors.New("gateway: no data-plane client")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, agents: map[string]*route{}}
+	if g.users == (telemetry.UserHasher{}) {
+		g.users = telemetry.NewUserHasher([]byte(rand.Text()))
+	}
+	mux := http.NewServeMux()
+	for _, rc := range cfg.Routes {
+		r, err := g.newRoute(rc, cfg.Egress, o.Telemetry)
+		if err != nil {
+			return nil, err
+		}
+		serve := g.serveTool
+		if r.Kind == config.KindAgent {
+			serve = g.serveAgent
+			g.agents[r.Name], g.agents[r.Workload] = r, r
+		}
+		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { serve(w, req, r, false) })
+		mux.Handle(r.Path+"/", h)
+		mux.Handle(r.Path, h)
+	}
+	mux.HandleFunc("POST /runtimes/{arn}/invocations", g.invokeAgentRuntime)
+	g.handler = mux
+	if o.Telemetry != nil {
+		g.handler = o.Telemetry.ServerSpans(mux, func(r *http.Request) string { return r.Method + " gateway" }, func(*http.Request) bool { return false })
+	}
+	return g, nil
+}
+
+func (g *Gateway) newRoute(rc config.GatewayRouteFile, policy egress.Policy, tel *telemetry.Telemetry) (*route, error) {
+	u, err := url.Parse(rc.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	eo := egress.Options{Policy: policy, Timeout: rc.Timeout + time.Second, Log: g.log}
+	if tel != nil {
+		eo.Metrics = tel.Metrics
+		if rc.Kind == config.KindAgent {
+			eo.Propagator = tel.Propagator
+		}
+	}
+	r := &route{GatewayRouteFile: rc, upstream: u}
+	var transport http.RoundTripper = egress.NewClient(eo).Transport
+	if rc.Kind == config.KindTool {
+		transport = &credentialTransport{base: transport, g: g, route: r}
+	}
+	r.proxy = &httputil.ReverseProxy{
+		Rewrite:       r.rewrite,
+		Transport:     transport,
+		FlushInterval: -1,
+		ModifyResponse: func(res *http.Response) error {
+			if s := stateOf(res.Request); s != nil {
+				s.status = res.StatusCode
+				if s.sessionID != "" {
+					res.Header.Set(HeaderSessionID, s.sessionID)
+				}
+			}
+			return nil
+		},
+		ErrorHandler: g.upstreamError,
+		ErrorLog:     slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	return r, nil
+}
+
+// Handler serves the gateway's routes.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// invokeAgentRuntime serves AgentCore's InvokeAgentRuntime wire: the
+// runtime is the route whose name or workload the ARN's last segment (or
+// the agent id) names, and the payload goes to its /invocations.
+func (g *Gateway) invokeAgentRuntime(w http.ResponseWriter, r *http.Request) {
+	arn := r.PathValue("arn")
+	id := arn[strings.LastIndex(arn, "/")+1:]
+	rt, ok := g.agents[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "no agent runtime named "+id)
+		return
+	}
+	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = rt.Path+"/invocations", "", ""
+	g.serveAgent(w, r, rt, true)
+}
+
+// callState is one call in progress, carried in the request context from
+// the handler to the proxy's rewrite and error handler.
+type callState struct {
+	route     *route
+	runtime   bool // InvokeAgentRuntime: upstream failures are RuntimeClientError
+	wat       string
+	sessionID string
+	timedOut  func() bool
+	tooLarge  atomic.Bool // the request body exceeded the route's limit
+	user      string
+	status    int
+}
+
+type stateKey struct{}
+
+func stateOf(r *http.Request) *callState {
+	s, _ := r.Context().Value(stateKey{}).(*callState)
+	return s
+}
+
+// forward sends r to the route's upstream within the route's timeout and
+// body limit, and logs the call.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *callState) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.route.Timeout)
+	defer cancel()
+	s.timedOut = func() bool { return errors.Is(ctx.Err(), context.DeadlineExceeded) }
+	sw := &statusWriter{ResponseWriter: w}
+	s.route.proxy.ServeHTTP(sw, r.WithContext(context.WithValue(ctx, stateKey{}, s)))
+	g.logCall(r.Context(), s, sw.status)
+}
+
+func (g *Gateway) logCall(ctx context.Context, s *callState, status int) {
+	attrs := []slog.Attr{slog.String("route", s.route.Name), slog.String("kind", s.route.Kind), slog.Int("status", status)}
+	if s.route.Workload != "" {
+		attrs = append(attrs, slog.String("workload", s.route.Workload))
+	}
+	if s.user != "" {
+		attrs = append(attrs, slog.String("user_hash", g.users.Hash(s.user)))
+	}
+	if s.status != 0 {
+		attrs = append(attrs, slog.Int("upstream_status", s.status))
+	}
+	g.log.LogAttrs(ctx, slog.LevelInfo, "gateway call", attrs...)
+}
+
+// upstreamError answers a failed upstream call: 413 for a body over the
+// route's limit, 504 when the route's timeout ran out, and otherwise 502
+// (or InvokeAgentRuntime's 424 RuntimeClientError).
+func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	s := stateOf(r)
+	var tooLarge *http.MaxBytesError
+	var consent *consentRequired
+	var denied *deniedError
+	switch {
+	case errors.As(err, &tooLarge) || (s != nil && s.tooLarge.Load()):
+		writeError(w, http.StatusRequestEntityTooLarge, "ValidationException", "the request body is larger than this route allows")
+	case errors.As(err, &consent):
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"__type": "ConsentRequiredException",
+			"message": "the user must authorize access first", "authorizationUrl": consent.authorizationURL, "sessionUri": consent.sessionURI})
+	case errors.As(err, &denied):
+		writeError(w, denied.status, denied.errType, denied.message)
+	case s != nil && s.timedOut():
+		if s.runtime {
+			writeError(w, http.StatusFailedDependency, "RuntimeClientError", "the agent did not answer in time")
+			return
+		}
+		writeError(w, http.StatusGatewayTimeout, "GatewayTimeoutException", "the upstream did not answer in time")
+	default:
+		g.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream call failed", slog.String("error", err.Error()))
+		if s != nil && s.runtime {
+			writeError(w, http.StatusFailedDependency, "RuntimeClientError", "the agent could not be reached")
+			return
+		}
+		writeError(w, http.StatusBadGateway, "BadGatewayException", "the upstream could not be reached")
+	}
+}
+
+// rewrite builds the upstream request: the route's upstream URL with the
+// path below the route's, and only the headers the route kind allows.
+func (r *route) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(r.upstream)
+	rest := strings.TrimPrefix(pr.In.URL.Path, r.Path)
+	pr.Out.URL.Path = strings.TrimSuffix(r.upstream.Path, "/") + rest
+	pr.Out.URL.RawPath = ""
+	pr.Out.Host = r.upstream.Host
+	s := stateOf(pr.In)
+	if r.Kind == config.KindAgent {
+		pr.Out.Header = agentHeaders(pr.In.Header, s, r.ReturnURL)
+		return
+	}
+	pr.Out.Header = toolHeaders(pr.In.Header, r.Credential.Header)
+	if q := r.Credential.QueryParameter; q != "" {
+		values := pr.Out.URL.Query()
+		values.Del(q)
+		pr.Out.URL.RawQuery = values.Encode()
+	}
+}
+
+func newSessionID() string { return uuid.NewString() }
+
+// statusWriter remembers the status written. Unwrap lets
+// http.ResponseController (and the proxy's flushes) reach the connection.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// writeError answers with AgentCore's typed error body.
+func writeError(w http.ResponseWriter, status int, errType, message string) {
+	w.Header().Set("X-Amzn-ErrorType", errType)
+	writeJSON(w, status, map[string]string{"__type": errType, "message": message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the caller went away: nothing to do
+}

@@ -1,0 +1,407 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
+	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
+
+	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/devidp"
+	"github.com/behalf-dev/behalf/internal/gateway"
+	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
+)
+
+const (
+	weatherKey = "weather-api-key-123"
+	workload   = "my-agent"
+)
+
+// world is behalf with the dev IdP as the users' IdP and an OAuth2
+// provider, an agent and two tools behind a gateway signing as a runtime
+// principal of my-agent.
+type world struct {
+	s       *behalftest.Server
+	idp     *devidp.Server
+	clock   *testclock.Clock
+	gateway string
+	agent   *agent
+	tool    *tool
+}
+
+func newWorld(t *testing.T, b behalftest.Backend) *world {
+	t.Helper()
+	w := &world{clock: testclock.Running()}
+	w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"}}})
+	w.s = behalftest.Start(t, b, behalftest.Options{Now: w.clock.Now, Edit: func(f *config.File) {
+		f.Development = true
+		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev", DiscoveryURL: w.idp.Issuer() + "/.well-known/openid-configuration", AllowedClients: []string{"app"}}}
+	}})
+	ctx := context.Background()
+	w.do(t, "/identities/CreateWorkloadIdentity", map[string]any{"name": workload, "allowedInboundAuthorizers": []string{"dev"},
+		"allowedResourceOauth2ReturnUrls": []string{w.s.URL + "/dev/complete"}}, http.StatusCreated)
+	c := w.s.Control()
+	if _, err := c.CreateApiKeyCredentialProvider(ctx, &bedrockagentcorecontrol.CreateApiKeyCredentialProviderInput{Name: aws.String("weather"), ApiKey: aws.String(weatherKey)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
+		Name: aws.String("dev-idp"), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
+		Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
+			ClientId: aws.String("agent"), ClientSecret: aws.String("agent-secret"),
+			OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: w.idp.Issuer() + "/.well-known/openid-configuration"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := w.do(t, "/behalf/CreatePrincipal", map[string]any{"role": "runtime", "workloads": []string{workload}}, http.StatusCreated)
+	data := w.s.DataAs(p["accessKeyId"].(string), p["secretAccessKey"].(string))
+	w.agent, w.tool = newAgent(t, data), newTool(t)
+
+	f := config.GatewayDefaults()
+	f.Endpoint = w.s.URL
+	f.Routes = []config.GatewayRouteFile{
+		{Name: workload, Path: "/agent", Upstream: w.agent.URL, Kind: "agent", Workload: workload, ReturnURL: w.s.URL + "/dev/complete",
+			MaxBodyBytes: 1 << 10, Timeout: 2 * time.Second},
+		{Name: "weather", Path: "/weather", Upstream: w.tool.URL + "/weather", Kind: "tool",
+			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
+		{Name: "weather-q", Path: "/weather-q", Upstream: w.tool.URL + "/weather-q", Kind: "tool",
+			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", QueryParameter: "key"}},
+		{Name: "billing", Path: "/billing", Upstream: w.tool.URL + "/billing", Kind: "tool",
+			Credential: config.GatewayCredentialFile{Provider: "dev-idp", Type: "m2m", Scopes: []string{"openid"}}},
+		{Name: "me", Path: "/me", Upstream: w.tool.URL + "/me", Kind: "tool", ReturnURL: w.s.URL + "/dev/complete",
+			Credential: config.GatewayCredentialFile{Provider: "dev-idp", Type: "user", Scopes: []string{"openid"}}},
+	}
+	cfg, err := f.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	w.gateway = srv.URL
+	return w
+}
+
+func (w *world) do(t *testing.T, path string, body any, want int) map[string]any {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	res := w.s.Do(t, behalftest.Raw{Path: path, Body: raw})
+	if res.Status != want {
+		t.Fatalf("%s: %d %s", path, res.Status, res.Body)
+	}
+	return res.JSON(t)
+}
+
+// userJWT is a user's access token from the dev IdP (password grant).
+func (w *world) userJWT(t *testing.T, user string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, w.idp.Issuer()+"/token", strings.NewReader(url.Values{
+		"grant_type": {"password"}, "username": {user}, "password": {"x"}, "scope": {"openid"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", "app-secret")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("password grant: %d %v", res.StatusCode, err)
+	}
+	return tok.AccessToken
+}
+
+// call sends a request through the gateway.
+func (w *world) call(t *testing.T, method, path, body string, headers map[string]string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, w.gateway+path, strings.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
+}
+
+func decode(t *testing.T, res *http.Response) map[string]any {
+	t.Helper()
+	var m map[string]any
+	raw, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%d: not JSON: %s", res.StatusCode, raw)
+	}
+	return m
+}
+
+// agent stands in for an agent: /invocations exchanges the workload
+// access token it was given for the weather API key, and reports the
+// headers it received.
+type agent struct {
+	*httptest.Server
+	release chan struct{}
+}
+
+func newAgent(t *testing.T, data *bedrockagentcore.Client) *agent {
+	a := &agent{release: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /invocations", func(w http.ResponseWriter, r *http.Request) {
+		out := map[string]any{"headers": r.Header}
+		key, err := data.GetResourceApiKey(r.Context(), &bedrockagentcore.GetResourceApiKeyInput{
+			ResourceCredentialProviderName: aws.String("weather"), WorkloadIdentityToken: aws.String(r.Header.Get(gateway.HeaderWAT))})
+		if err != nil {
+			out["error"] = err.Error()
+		} else {
+			out["apiKey"] = aws.ToString(key.ApiKey)
+		}
+		w.Header().Set(gateway.HeaderSessionID, "the-agent-cannot-change-it")
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("POST /stream", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: first\n\n")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-a.release:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = io.WriteString(w, "data: second\n\n")
+	})
+	mux.HandleFunc("POST /slow", func(_ http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the gateway hanging up
+		<-r.Context().Done()
+	})
+	mux.HandleFunc("POST /drop", func(w http.ResponseWriter, _ *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	})
+	a.Server = httptest.NewServer(mux)
+	t.Cleanup(a.Close)
+	return a
+}
+
+// tool stands in for the tools: /weather accepts only the weather key,
+// /billing refuses its first call, /me returns the token it was given.
+type tool struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func newTool(t *testing.T) *tool {
+	tl := &tool{}
+	billingCalls := 0
+	tl.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		tl.mu.Lock()
+		tl.seen = append(tl.seen, r)
+		billingCalls += map[bool]int{true: 1}[r.URL.Path == "/billing"]
+		first := billingCalls == 1 && r.URL.Path == "/billing"
+		tl.mu.Unlock()
+		switch {
+		case r.URL.Path == "/weather" && r.Header.Get("X-Api-Key") != weatherKey,
+			r.URL.Path == "/weather-q" && r.URL.Query().Get("key") != weatherKey,
+			first:
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			_ = json.NewEncoder(w).Encode(map[string]string{"authorization": r.Header.Get("Authorization"), "body": string(body)})
+		}
+	}))
+	t.Cleanup(tl.Close)
+	return tl
+}
+
+func (tl *tool) last() *http.Request {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.seen[len(tl.seen)-1]
+}
+
+func TestAgentRoute(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b)
+		jwt := w.userJWT(t, "alice")
+		res := w.call(t, "POST", "/agent/invocations", `{"prompt":"hi"}`, map[string]string{
+			"Authorization": "Bearer " + jwt, "Content-Type": "application/json",
+			gateway.HeaderWAT: "forged-wat", gateway.HeaderWATLegacy: "forged-wat", "X-Amzn-Bedrock-AgentCore-Runtime-User-Id": "mallory",
+			"X-Amz-Security-Token": "forged", "Cookie": "a=b", "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant": "t1",
+			gateway.HeaderSessionID: "session-0123456789-0123456789-0123456789", gateway.HeaderRequestID: "forged-request"})
+		out := decode(t, res)
+		if res.StatusCode != 200 || out["apiKey"] != weatherKey {
+			t.Fatalf("the agent did not get the API key with the WAT it was given: %d %v", res.StatusCode, out)
+		}
+		if got := res.Header.Values(gateway.HeaderSessionID); len(got) != 1 || got[0] != "session-0123456789-0123456789-0123456789" {
+			t.Errorf("session id returned: %v", got)
+		}
+		h := http.Header{}
+		for k, v := range out["headers"].(map[string]any) {
+			for _, s := range v.([]any) {
+				h.Add(k, s.(string))
+			}
+		}
+		wat := h.Get(gateway.HeaderWAT)
+		if wat == "" || wat == "forged-wat" || h.Get(gateway.HeaderWATLegacy) != wat {
+			t.Errorf("WAT headers: %q %q", wat, h.Get(gateway.HeaderWATLegacy))
+		}
+		if h.Get("Authorization") != "Bearer "+jwt || h.Get(gateway.HeaderCallbackURL) != w.s.URL+"/dev/complete" ||
+			h.Get("X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant") != "t1" || h.Get(gateway.HeaderSessionID) != "session-0123456789-0123456789-0123456789" {
+			t.Errorf("forwarded headers: %v", h)
+		}
+		if rid := h.Get(gateway.HeaderRequestID); rid == "" || rid == "forged-request" {
+			t.Errorf("request id %q", rid)
+		}
+		for _, k := range []string{"X-Amzn-Bedrock-Agentcore-Runtime-User-Id", "X-Amz-Security-Token", "Cookie"} {
+			if h.Get(k) != "" {
+				t.Errorf("%s reached the agent", k)
+			}
+		}
+		// The WAT is alice's: its user-federation session completes with
+		// alice's JWT (behalf fails a session completed by another user),
+		// and then yields her token.
+		tokenReq := &bedrockagentcore.GetResourceOauth2TokenInput{
+			ResourceCredentialProviderName: aws.String("dev-idp"), WorkloadIdentityToken: aws.String(wat), Scopes: []string{"openid"},
+			Oauth2Flow: "USER_FEDERATION", ResourceOauth2ReturnUrl: aws.String(w.s.URL + "/dev/complete")}
+		tok, err := w.s.Data().GetResourceOauth2Token(t.Context(), tokenReq)
+		if err != nil || tok.AuthorizationUrl == nil {
+			t.Fatalf("USER_FEDERATION with the minted WAT: %v", err)
+		}
+		behalftest.Consent(t, *tok.AuthorizationUrl, "alice", true)
+		complete := func(jwt string) error {
+			_, err := w.s.Data().CompleteResourceTokenAuth(t.Context(), &bedrockagentcore.CompleteResourceTokenAuthInput{
+				SessionUri: tok.SessionUri, UserIdentifier: &types.UserIdentifierMemberUserToken{Value: jwt}})
+			return err
+		}
+		if err := complete(jwt); err != nil {
+			t.Fatalf("alice could not complete her session: %v", err)
+		}
+		if tok, err = w.s.Data().GetResourceOauth2Token(t.Context(), tokenReq); err != nil || !strings.HasPrefix(aws.ToString(tok.AccessToken), "eyJ") {
+			t.Errorf("alice's token after consent: %v", err)
+		}
+		res = w.call(t, "POST", "/agent/invocations", `{}`, map[string]string{"Authorization": "Bearer " + w.userJWT(t, "bob")})
+		if sid := res.Header.Get(gateway.HeaderSessionID); res.StatusCode != 200 || len(sid) < 32 {
+			t.Errorf("a generated session id: %d %q", res.StatusCode, sid)
+		}
+	})
+}
+
+func TestAgentRouteRefusesBadJWTs(t *testing.T) {
+	w := newWorld(t, behalftest.Backends[0])
+	jwt := w.userJWT(t, "alice")
+	for name, auth := range map[string]string{
+		"missing": "", "not bearer": "Basic YTpi", "garbage": "Bearer not-a-jwt",
+		"forged signature": "Bearer " + jwt[:strings.LastIndex(jwt, ".")+1] + "AAAA",
+	} {
+		res := w.call(t, "POST", "/agent/invocations", `{}`, map[string]string{"Authorization": auth})
+		if res.StatusCode != 401 || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") || decode(t, res)["__type"] != "UnauthorizedException" {
+			t.Errorf("%s: %d %q", name, res.StatusCode, res.Header.Get("WWW-Authenticate"))
+		}
+	}
+	w.clock.Advance(2 * time.Hour)
+	res := w.call(t, "POST", "/agent/invocations", `{}`, map[string]string{"Authorization": "Bearer " + jwt})
+	if res.StatusCode != 401 || res.Header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
+		t.Errorf("expired: %d %q", res.StatusCode, res.Header.Get("WWW-Authenticate"))
+	}
+}
+
+func TestAgentRouteUpstreamFailures(t *testing.T) {
+	w := newWorld(t, behalftest.Backends[0])
+	auth := map[string]string{"Authorization": "Bearer " + w.userJWT(t, "alice"), "Accept": "text/event-stream"}
+
+	release := sync.OnceFunc(func() { close(w.agent.release) })
+	t.Cleanup(release)
+	res := w.call(t, "POST", "/agent/stream", `{}`, auth)
+	line, err := bufio.NewReader(res.Body).ReadString('\n')
+	if err != nil || line != "data: first\n" || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Errorf("first event before the agent finished: %d %q %v", res.StatusCode, line, err)
+	}
+	release()
+
+	if res := w.call(t, "POST", "/agent/invocations", strings.Repeat("x", 2<<10), auth); res.StatusCode != 413 {
+		t.Errorf("oversized body: %d", res.StatusCode)
+	}
+	if res := w.call(t, "POST", "/agent/slow", `{}`, auth); res.StatusCode != 504 || decode(t, res)["__type"] != "GatewayTimeoutException" {
+		t.Errorf("slow upstream: %d", res.StatusCode)
+	}
+	if res := w.call(t, "POST", "/agent/drop", `{}`, auth); res.StatusCode != 502 || decode(t, res)["__type"] != "BadGatewayException" {
+		t.Errorf("dropped connection: %d", res.StatusCode)
+	}
+	arn := url.PathEscape("arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/" + workload)
+	if res := w.call(t, "POST", "/runtimes/"+arn+"/invocations?qualifier=DEFAULT", `{}`, auth); res.StatusCode != 200 || decode(t, res)["apiKey"] != weatherKey {
+		t.Errorf("InvokeAgentRuntime path: %d", res.StatusCode)
+	}
+	if res := w.call(t, "POST", "/runtimes/"+url.PathEscape("arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/other")+"/invocations", `{}`, auth); res.StatusCode != 404 {
+		t.Errorf("an unknown runtime: %d", res.StatusCode)
+	}
+}
+
+func TestToolRoutes(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b)
+		minted, err := w.s.Data().GetWorkloadAccessTokenForUserId(t.Context(), &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+			WorkloadName: aws.String(workload), UserId: aws.String("alice")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wat := aws.ToString(minted.WorkloadAccessToken)
+		res := w.call(t, "POST", "/weather?city=paris", `{"q":1}`, map[string]string{gateway.HeaderWAT: wat, "X-Api-Key": "forged", "Authorization": "Bearer forged"})
+		if out := decode(t, res); res.StatusCode != 200 || out["body"] != `{"q":1}` || out["authorization"] != "" {
+			t.Errorf("weather: %d %v", res.StatusCode, out)
+		}
+		seen := w.tool.last()
+		if got := seen.Header.Values("X-Api-Key"); len(got) != 1 || got[0] != weatherKey || seen.Header.Get(gateway.HeaderWAT) != "" || seen.URL.Query().Get("city") != "paris" {
+			t.Errorf("the tool saw %v %v", seen.Header, seen.URL)
+		}
+		res = w.call(t, "GET", "/weather-q?key=forged&city=paris", ``, map[string]string{gateway.HeaderWAT: wat})
+		if q := w.tool.last().URL.Query(); res.StatusCode != 200 || q["key"][0] != weatherKey || len(q["key"]) != 1 {
+			t.Errorf("query parameter: %d %v", res.StatusCode, q)
+		}
+		if res := w.call(t, "GET", "/weather", ``, nil); res.StatusCode != 401 {
+			t.Errorf("without a WAT: %d", res.StatusCode)
+		}
+		if res := w.call(t, "GET", "/weather", ``, map[string]string{gateway.HeaderWAT: "forged"}); res.StatusCode < 400 || res.StatusCode >= 500 {
+			t.Errorf("a forged WAT: %d", res.StatusCode)
+		}
+
+		res = w.call(t, "POST", "/billing", `{"month":"2026-11"}`, map[string]string{gateway.HeaderWAT: wat})
+		if out := decode(t, res); res.StatusCode != 200 || !strings.HasPrefix(out["authorization"].(string), "Bearer eyJ") || out["body"] != `{"month":"2026-11"}` {
+			t.Errorf("billing (M2M, retried after a 401): %d %v", res.StatusCode, out)
+		}
+
+		res = w.call(t, "GET", "/me", ``, map[string]string{gateway.HeaderWAT: wat})
+		out := decode(t, res)
+		if res.StatusCode != 401 || out["__type"] != "ConsentRequiredException" || out["sessionUri"] == "" {
+			t.Fatalf("before consent: %d %v", res.StatusCode, out)
+		}
+		if code, page := behalftest.Consent(t, out["authorizationUrl"].(string), "alice", true); code != 200 || !strings.Contains(page, "Connected") {
+			t.Fatalf("consent: %d %s", code, page)
+		}
+		res = w.call(t, "GET", "/me", ``, map[string]string{gateway.HeaderWAT: wat})
+		if out := decode(t, res); res.StatusCode != 200 || !strings.HasPrefix(out["authorization"].(string), "Bearer eyJ") {
+			t.Errorf("after consent: %d %v", res.StatusCode, out)
+		}
+	})
+}

@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/behalf-dev/behalf/internal/config"
+)
+
+// serveTool takes the caller's workload access token and forwards; the
+// proxy's transport injects the credential.
+func (g *Gateway) serveTool(w http.ResponseWriter, r *http.Request, rt *route, _ bool) {
+	s := &callState{route: rt}
+	s.wat = r.Header.Get(HeaderWAT)
+	if s.wat == "" {
+		s.wat = r.Header.Get(HeaderWATLegacy)
+	}
+	if s.wat == "" {
+		challenge(w, "", "the caller's workload access token ("+HeaderWAT+") is required")
+		g.logCall(r.Context(), s, http.StatusUnauthorized)
+		return
+	}
+	// The body is read first so that a call the upstream refuses with 401
+	// can be sent again with a fresh credential.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes))
+	if err != nil {
+		g.upstreamError(w, r, err)
+		g.logCall(r.Context(), s, http.StatusRequestEntityTooLarge)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	r.ContentLength = int64(len(body))
+	g.forward(w, r, s)
+}
+
+// toolHeaders are the caller's headers but for any credential: a tool
+// sees neither the caller's workload access token nor its own credential
+// as the caller sent it, nor AWS headers.
+func toolHeaders(in http.Header, credentialHeader string) http.Header {
+	out := in.Clone()
+	for k := range out {
+		lower := strings.ToLower(k)
+		if strings.HasPrefix(lower, "x-amz-") || strings.HasPrefix(lower, "x-amzn-") || lower == "cookie" ||
+			lower == "proxy-authorization" || lower == "authorization" || strings.EqualFold(k, HeaderWATLegacy) ||
+			strings.EqualFold(k, credentialHeader) {
+			delete(out, k)
+		}
+	}
+	return out
+}
+
+// credentialTransport injects the route's credential into each upstream
+// call and, when the upstream answers 401, fetches it again (forcing a
+// new one) and retries once.
+type credentialTransport struct {
+	base  http.RoundTripper
+	g     *Gateway
+	route *route
+}
+
+func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	s := stateOf(req)
+	cred, err := t.g.credential(req, s, t.route, false)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.base.RoundTrip(inject(req, t.route.Credential, cred))
+	if err != nil || res.StatusCode != http.StatusUnauthorized || req.GetBody == nil || t.route.Credential.Type == config.CredentialAPIKey {
+		return res, err
+	}
+	_ = res.Body.Close() // refused: its body is of no use
+	if cred, err = t.g.credential(req, s, t.route, true); err != nil {
+		return nil, err
+	}
+	retry := req.Clone(req.Context())
+	if retry.Body, err = req.GetBody(); err != nil {
+		return nil, err
+	}
+	return t.base.RoundTrip(inject(retry, t.route.Credential, cred))
+}
+
+// inject puts the credential where the route says.
+func inject(req *http.Request, c config.GatewayCredentialFile, cred string) *http.Request {
+	req = req.Clone(req.Context())
+	if c.QueryParameter != "" {
+		q := req.URL.Query()
+		q.Set(c.QueryParameter, aws.ToString(c.Prefix)+cred)
+		req.URL.RawQuery = q.Encode()
+		return req
+	}
+	req.Header.Set(c.Header, aws.ToString(c.Prefix)+cred)
+	return req
+}
+
+// consentRequired is the user's consent to give before the gateway can
+// get their token.
+type consentRequired struct{ authorizationURL, sessionURI string }
+
+func (*consentRequired) Error() string { return "consent required" }
+
+// deniedError is the data plane's refusal, answered to the caller as is.
+type deniedError struct {
+	status           int
+	errType, message string
+}
+
+func (e *deniedError) Error() string { return e.errType }
+
+// credential fetches the route's credential with the caller's workload
+// access token.
+func (g *Gateway) credential(req *http.Request, s *callState, rt *route, force bool) (string, error) {
+	c := rt.Credential
+	if c.Type == config.CredentialAPIKey {
+		out, err := g.data.GetResourceApiKey(req.Context(), &bedrockagentcore.GetResourceApiKeyInput{
+			ResourceCredentialProviderName: aws.String(c.Provider), WorkloadIdentityToken: aws.String(s.wat)})
+		if err != nil {
+			return "", refusal(err)
+		}
+		return aws.ToString(out.ApiKey), nil
+	}
+	in := &bedrockagentcore.GetResourceOauth2TokenInput{
+		ResourceCredentialProviderName: aws.String(c.Provider), WorkloadIdentityToken: aws.String(s.wat),
+		Scopes: c.Scopes, Oauth2Flow: types.Oauth2FlowTypeM2m, ForceAuthentication: aws.Bool(force)}
+	if c.Type == config.CredentialUser {
+		in.Oauth2Flow, in.ResourceOauth2ReturnUrl = types.Oauth2FlowTypeUserFederation, aws.String(rt.ReturnURL)
+	}
+	out, err := g.data.GetResourceOauth2Token(req.Context(), in)
+	if err != nil {
+		return "", refusal(err)
+	}
+	if out.AuthorizationUrl != nil {
+		return "", &consentRequired{authorizationURL: *out.AuthorizationUrl, sessionURI: aws.ToString(out.SessionUri)}
+	}
+	return aws.ToString(out.AccessToken), nil
+}
+
+// refusal turns the data plane's answer into the caller's: its own
+// errors (a bad token, a provider it may not use) with their type and
+// message, anything else a bare 502.
+func refusal(err error) error {
+	var apiErr smithy.APIError
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &apiErr) && errors.As(err, &re) && re.HTTPStatusCode() < 500 {
+		return &deniedError{status: re.HTTPStatusCode(), errType: apiErr.ErrorCode(), message: apiErr.ErrorMessage()}
+	}
+	return err
+}
