@@ -68,6 +68,7 @@ func NewRoot() *cobra.Command {
 
 	root.AddCommand(
 		newServeCommand(),
+		newGatewayCommand(cf),
 		newIdentityCommand(cf),
 		newProviderCommand(cf),
 		newPrincipalCommand(cf),

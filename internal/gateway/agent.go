@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/smithy-go"
+
+	"github.com/behalf-dev/behalf/internal/logging"
 )
 
 // AgentCore Runtime's headers (InvokeAgentRuntime, and what the Runtime
@@ -71,7 +74,7 @@ func (g *Gateway) dataPlaneError(w http.ResponseWriter, r *http.Request, err err
 			return http.StatusTooManyRequests
 		}
 	}
-	g.log.WarnContext(r.Context(), "data-plane call failed", "error", err.Error())
+	g.log.LogAttrs(r.Context(), slog.LevelWarn, "data-plane call failed", logging.Err(err))
 	writeError(w, http.StatusBadGateway, "BadGatewayException", "behalf could not be reached")
 	return http.StatusBadGateway
 }

@@ -32,6 +32,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/egress"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
@@ -187,44 +188,44 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *callState) 
 }
 
 func (g *Gateway) logCall(ctx context.Context, s *callState, status int) {
-	attrs := []slog.Attr{slog.String("route", s.route.Name), slog.String("kind", s.route.Kind), slog.Int("status", status)}
+	attrs := []slog.Attr{slog.String(logging.KeyRoute, s.route.Name), slog.String(logging.KeyKind, s.route.Kind), slog.Int(logging.KeyStatus, status)}
 	if s.route.Workload != "" {
-		attrs = append(attrs, slog.String("workload", s.route.Workload))
+		attrs = append(attrs, slog.String(logging.KeyWorkload, s.route.Workload))
 	}
 	if s.user != "" {
-		attrs = append(attrs, slog.String("user_hash", g.users.Hash(s.user)))
+		attrs = append(attrs, slog.String(logging.KeyUserHash, g.users.Hash(s.user)))
 	}
 	if s.status != 0 {
-		attrs = append(attrs, slog.Int("upstream_status", s.status))
+		attrs = append(attrs, slog.Int(logging.KeyUpstreamStatus, s.status))
 	}
 	g.log.LogAttrs(ctx, slog.LevelInfo, "gateway call", attrs...)
 }
 
 // upstreamError answers a failed upstream call: 413 for a body over the
 // route's limit, 504 when the route's timeout ran out, and otherwise 502
-// (or InvokeAgentRuntime's 424 RuntimeClientError).
+// (or InvokeAgentRuntime's 424 RuntimeClientError). Every proxied request
+// carries its callState.
 func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	s := stateOf(r)
-	var tooLarge *http.MaxBytesError
 	var consent *consentRequired
 	var denied *deniedError
 	switch {
-	case errors.As(err, &tooLarge) || (s != nil && s.tooLarge.Load()):
+	case s.tooLarge.Load():
 		writeError(w, http.StatusRequestEntityTooLarge, "ValidationException", "the request body is larger than this route allows")
 	case errors.As(err, &consent):
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"__type": "ConsentRequiredException",
 			"message": "the user must authorize access first", "authorizationUrl": consent.authorizationURL, "sessionUri": consent.sessionURI})
 	case errors.As(err, &denied):
 		writeError(w, denied.status, denied.errType, denied.message)
-	case s != nil && s.timedOut():
+	case s.timedOut():
 		if s.runtime {
 			writeError(w, http.StatusFailedDependency, "RuntimeClientError", "the agent did not answer in time")
 			return
 		}
 		writeError(w, http.StatusGatewayTimeout, "GatewayTimeoutException", "the upstream did not answer in time")
 	default:
-		g.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream call failed", slog.String("error", err.Error()))
-		if s != nil && s.runtime {
+		g.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream call failed", slog.String(logging.KeyRoute, s.route.Name), logging.Err(err))
+		if s.runtime {
 			writeError(w, http.StatusFailedDependency, "RuntimeClientError", "the agent could not be reached")
 			return
 		}

@@ -32,8 +32,12 @@ func (g *Gateway) serveTool(w http.ResponseWriter, r *http.Request, rt *route, _
 	// can be sent again with a fresh credential.
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes))
 	if err != nil {
-		g.upstreamError(w, r, err)
-		g.logCall(r.Context(), s, http.StatusRequestEntityTooLarge)
+		status := http.StatusBadRequest
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, status, "ValidationException", "the request body could not be read within this route's limit")
+		g.logCall(r.Context(), s, status)
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))

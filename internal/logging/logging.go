@@ -42,6 +42,12 @@ const (
 	KeyListen      = "listen"
 	KeyPublicURL   = "public_url"
 	KeyStorage     = "storage"
+	// KeyRoute, KeyUserHash and KeyUpstreamStatus describe a gateway
+	// call; a user appears only as a keyed hash.
+	KeyRoute          = "route"
+	KeyUserHash       = "user_hash"
+	KeyUpstreamStatus = "upstream_status"
+	KeyEndpoint       = "endpoint"
 	// KeyAnchor is the audit chain's head as SEQ:HASH.
 	KeyAnchor = "anchor"
 )
