@@ -110,7 +110,7 @@ func (f GatewayFile) Validate() (Gateway, error) {
 	if err != nil {
 		probs.add("listen", "%v", err)
 	}
-	if u, err := url.Parse(f.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if _, ok := httpURL(f.Endpoint); !ok {
 		probs.add("endpoint", "%q is not an http(s) URL", f.Endpoint)
 	}
 	if !regionPattern.MatchString(f.Region) {
@@ -144,29 +144,37 @@ func (r GatewayRouteFile) validate(at string, probs *Problems) GatewayRouteFile 
 	if !routeNamePattern.MatchString(r.Name) {
 		probs.add(at+".name", "%q must be 1-64 letters, digits, - or _", r.Name)
 	}
-	if !strings.HasPrefix(r.Path, "/") || strings.HasSuffix(r.Path, "/") || strings.ContainsAny(r.Path, "{}?#* ") || strings.HasPrefix(r.Path, "/runtimes/") || r.Path == "/runtimes" {
+	if !strings.HasPrefix(r.Path, "/") || strings.HasSuffix(r.Path, "/") || strings.ContainsAny(r.Path, "{}?#* ") || r.Path == "/runtimes" || strings.HasPrefix(r.Path, "/runtimes/") {
 		probs.add(at+".path", "%q must start with / and not end with /, and /runtimes is AgentCore's invocation path", r.Path)
 	}
-	if u, err := url.Parse(r.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+	if u, ok := httpURL(r.Upstream); !ok || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		probs.add(at+".upstream", "%q must be an http(s) URL without credentials, query or fragment", r.Upstream)
 	}
-	if r.ReturnURL != "" {
-		if u, err := url.Parse(r.ReturnURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			probs.add(at+".returnUrl", "%q is not an http(s) URL", r.ReturnURL)
-		}
+	if _, ok := httpURL(r.ReturnURL); r.ReturnURL != "" && !ok {
+		probs.add(at+".returnUrl", "%q is not an http(s) URL", r.ReturnURL)
 	}
-	if r.MaxBodyBytes == 0 {
-		r.MaxBodyBytes = defaultMaxBodySize
+	r.MaxBodyBytes = orDefault(r.MaxBodyBytes, defaultMaxBodySize, at+".maxBodyBytes", probs)
+	r.Timeout = orDefault(r.Timeout, 60*time.Second, at+".timeout", probs)
+	return r.validateKind(at, probs)
+}
+
+// httpURL parses an absolute http or https URL.
+func httpURL(s string) (*url.URL, bool) {
+	u, err := url.Parse(s)
+	return u, err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func orDefault[T int64 | time.Duration](v, def T, at string, probs *Problems) T {
+	if v < 0 {
+		probs.add(at, "must be positive")
 	}
-	if r.MaxBodyBytes < 0 {
-		probs.add(at+".maxBodyBytes", "must be positive")
+	if v == 0 {
+		return def
 	}
-	if r.Timeout == 0 {
-		r.Timeout = 60 * time.Second
-	}
-	if r.Timeout < 0 {
-		probs.add(at+".timeout", "must be positive")
-	}
+	return v
+}
+
+func (r GatewayRouteFile) validateKind(at string, probs *Problems) GatewayRouteFile {
 	switch r.Kind {
 	case KindAgent:
 		if r.Workload == "" {

@@ -115,7 +115,7 @@ func (g *Gateway) newRoute(rc config.GatewayRouteFile, policy egress.Policy, tel
 		}
 	}
 	r := &route{GatewayRouteFile: rc, upstream: u}
-	var transport http.RoundTripper = egress.NewClient(eo).Transport
+	transport := egress.NewClient(eo).Transport
 	if rc.Kind == config.KindTool {
 		transport = &credentialTransport{base: transport, g: g, route: r}
 	}

@@ -129,8 +129,27 @@ func (w *world) userJWT(t *testing.T, user string) string {
 	return tok.AccessToken
 }
 
-// call sends a request through the gateway.
-func (w *world) call(t *testing.T, method, path, body string, headers map[string]string) *http.Response {
+// reply is a gateway response, read.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+	body       []byte
+}
+
+// call sends a request through the gateway and reads the response.
+func (w *world) call(t *testing.T, method, path, body string, headers map[string]string) reply {
+	t.Helper()
+	res := w.open(t, method, path, body, headers)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{StatusCode: res.StatusCode, Header: res.Header, body: raw}
+}
+
+// open sends a request through the gateway; the caller closes the body.
+func (w *world) open(t *testing.T, method, path, body string, headers map[string]string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(method, w.gateway+path, strings.NewReader(body))
 	for k, v := range headers {
@@ -140,16 +159,14 @@ func (w *world) call(t *testing.T, method, path, body string, headers map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { res.Body.Close() })
 	return res
 }
 
-func decode(t *testing.T, res *http.Response) map[string]any {
+func decode(t *testing.T, r reply) map[string]any {
 	t.Helper()
 	var m map[string]any
-	raw, _ := io.ReadAll(res.Body)
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("%d: not JSON: %s", res.StatusCode, raw)
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("%d: not JSON: %s", r.StatusCode, r.body)
 	}
 	return m
 }
@@ -333,7 +350,8 @@ func TestAgentRouteUpstreamFailures(t *testing.T) {
 
 	release := sync.OnceFunc(func() { close(w.agent.release) })
 	t.Cleanup(release)
-	res := w.call(t, "POST", "/agent/stream", `{}`, auth)
+	res := w.open(t, "POST", "/agent/stream", `{}`, auth)
+	defer res.Body.Close()
 	line, err := bufio.NewReader(res.Body).ReadString('\n')
 	if err != nil || line != "data: first\n" || res.Header.Get("Content-Type") != "text/event-stream" {
 		t.Errorf("first event before the agent finished: %d %q %v", res.StatusCode, line, err)
