@@ -52,6 +52,9 @@ type File struct {
 	StoragePool StoragePoolFile `yaml:"storagePool"`
 	Audit       AuditFile       `yaml:"audit"`
 	Telemetry   TelemetryFile   `yaml:"telemetry"`
+	// Gateway serves `behalf gateway` from this process, on its own
+	// listener, calling this server's data plane in memory.
+	Gateway MountedGatewayFile `yaml:"gateway"`
 	// Development turns on development-only features: the completion page
 	// at /dev/complete. Never in production.
 	Development bool `yaml:"development"`
@@ -197,6 +200,8 @@ type Config struct {
 	Development             bool
 	// Egress is the policy for outbound calls.
 	Egress egress.Policy
+	// Gateway is the mounted gateway; nil when none is configured.
+	Gateway *Gateway
 	// TLSCertFile and TLSKeyFile, when set, make behalf serve HTTPS.
 	TLSCertFile, TLSKeyFile string
 	// RequestsPerSecond and RequestBurst limit each principal's calls; a
@@ -405,6 +410,7 @@ func (f File) Validate() (Config, error) {
 	f.validateUserFederation(&c, &probs)
 	f.validateLimits(&c, &probs)
 	f.validateTelemetry(&c, &probs)
+	f.validateGateway(&c, &probs)
 	if len(probs) > 0 {
 		return Config{}, probs
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -62,6 +63,17 @@ type GatewayCredentialFile struct {
 	QueryParameter string  `yaml:"queryParameter"`
 }
 
+// MountedGatewayFile is the server file's gateway section: the gateway
+// served by `behalf serve`, signing as one of this server's principals.
+type MountedGatewayFile struct {
+	Listen string `yaml:"listen"`
+	// Principal is the access key id of the runtime principal the gateway
+	// acts as (behalf principal create --role runtime --workload ...
+	// --operation GetWorkloadAccessTokenForJWT ...).
+	Principal string             `yaml:"principal"`
+	Routes    []GatewayRouteFile `yaml:"routes"`
+}
+
 // Gateway kinds and credential types.
 const (
 	KindAgent          = "agent"
@@ -75,11 +87,14 @@ const (
 // Gateway is a validated gateway configuration: routes with every default
 // filled in.
 type Gateway struct {
-	Listen   string
-	Endpoint string
-	Region   string
-	Egress   egress.Policy
-	Routes   []GatewayRouteFile
+	Listen string
+	// Principal is the mounted gateway's access key id; empty standalone,
+	// where the gateway signs with the CLI's credentials.
+	Principal string
+	Endpoint  string
+	Region    string
+	Egress    egress.Policy
+	Routes    []GatewayRouteFile
 }
 
 // GatewayDefaults is the configuration before the file is applied.
@@ -228,4 +243,30 @@ func (c GatewayCredentialFile) validate(at, returnURL string, probs *Problems) G
 		c.Prefix = &prefix
 	}
 	return c
+}
+
+// validateGateway checks the mounted gateway, which shares the server's
+// region and egress policy.
+func (f File) validateGateway(c *Config, probs *Problems) {
+	m := f.Gateway
+	if m.Listen == "" && m.Principal == "" && len(m.Routes) == 0 {
+		return
+	}
+	if m.Principal == "" {
+		probs.add("gateway.principal", "names the access key id of the principal the gateway acts as")
+	}
+	if m.Listen == "" {
+		m.Listen = GatewayDefaults().Listen
+	}
+	d := GatewayDefaults()
+	g, err := GatewayFile{Listen: m.Listen, Endpoint: d.Endpoint, Region: d.Region, Routes: m.Routes}.Validate()
+	var p Problems
+	if errors.As(err, &p) {
+		for _, problem := range p {
+			*probs = append(*probs, "gateway."+problem)
+		}
+		return
+	}
+	g.Principal, g.Region, g.Egress, g.Endpoint = m.Principal, c.Region, c.Egress, "http://behalf.internal"
+	c.Gateway = &g
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -35,25 +36,42 @@ const (
 // provider, an agent and two tools behind a gateway signing as a runtime
 // principal of my-agent.
 type world struct {
-	s       *behalftest.Server
-	idp     *devidp.Server
-	clock   *testclock.Clock
-	gateway string
-	agent   *agent
-	tool    *tool
+	s         *behalftest.Server
+	idp       *devidp.Server
+	clock     *testclock.Clock
+	gateway   string
+	returnURL string
+	agent     *agent
+	tool      *tool
 }
 
-func newWorld(t *testing.T, b behalftest.Backend) *world {
+// Access key of the principal the mounted gateway acts as.
+const (
+	gatewayKeyID  = "BEHALFGATEWAYTEST01"
+	gatewaySecret = "behalf-gateway-test-secret-0123456789"
+)
+
+// newWorld runs the gateway standalone (its own listener, the data plane
+// over HTTP) or, mounted, inside behalf serve (the data plane in memory).
+func newWorld(t *testing.T, b behalftest.Backend, mounted bool) *world {
 	t.Helper()
 	w := &world{clock: testclock.Running()}
 	w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"}}})
+	w.agent, w.tool = newAgent(t), newTool(t)
+	var gatewayAddr string
 	w.s = behalftest.Start(t, b, behalftest.Options{Now: w.clock.Now, Edit: func(f *config.File) {
 		f.Development = true
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev", DiscoveryURL: w.idp.Issuer() + "/.well-known/openid-configuration", AllowedClients: []string{"app"}}}
+		if mounted {
+			gatewayAddr = freeAddr(t)
+			w.returnURL = "http://" + f.Listen + "/dev/complete"
+			f.Gateway = config.MountedGatewayFile{Listen: gatewayAddr, Principal: gatewayKeyID, Routes: w.routes()}
+		}
 	}})
+	w.returnURL = w.s.URL + "/dev/complete"
 	ctx := context.Background()
 	w.do(t, "/identities/CreateWorkloadIdentity", map[string]any{"name": workload, "allowedInboundAuthorizers": []string{"dev"},
-		"allowedResourceOauth2ReturnUrls": []string{w.s.URL + "/dev/complete"}}, http.StatusCreated)
+		"allowedResourceOauth2ReturnUrls": []string{w.returnURL}}, http.StatusCreated)
 	c := w.s.Control()
 	if _, err := c.CreateApiKeyCredentialProvider(ctx, &bedrockagentcorecontrol.CreateApiKeyCredentialProviderInput{Name: aws.String("weather"), ApiKey: aws.String(weatherKey)}); err != nil {
 		t.Fatal(err)
@@ -66,24 +84,16 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	p := w.do(t, "/behalf/CreatePrincipal", map[string]any{"role": "runtime", "workloads": []string{workload}}, http.StatusCreated)
-	data := w.s.DataAs(p["accessKeyId"].(string), p["secretAccessKey"].(string))
-	w.agent, w.tool = newAgent(t, data), newTool(t)
-
-	f := config.GatewayDefaults()
-	f.Endpoint = w.s.URL
-	f.Routes = []config.GatewayRouteFile{
-		{Name: workload, Path: "/agent", Upstream: w.agent.URL, Kind: "agent", Workload: workload, ReturnURL: w.s.URL + "/dev/complete",
-			MaxBodyBytes: 1 << 10, Timeout: 2 * time.Second},
-		{Name: "weather", Path: "/weather", Upstream: w.tool.URL + "/weather", Kind: "tool",
-			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
-		{Name: "weather-q", Path: "/weather-q", Upstream: w.tool.URL + "/weather-q", Kind: "tool",
-			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", QueryParameter: "key"}},
-		{Name: "billing", Path: "/billing", Upstream: w.tool.URL + "/billing", Kind: "tool",
-			Credential: config.GatewayCredentialFile{Provider: "dev-idp", Type: "m2m", Scopes: []string{"openid"}}},
-		{Name: "me", Path: "/me", Upstream: w.tool.URL + "/me", Kind: "tool", ReturnURL: w.s.URL + "/dev/complete",
-			Credential: config.GatewayCredentialFile{Provider: "dev-idp", Type: "user", Scopes: []string{"openid"}}},
+	w.do(t, "/behalf/CreatePrincipal", map[string]any{"role": "runtime", "workloads": []string{workload}, "accessKeyId": gatewayKeyID,
+		"secretAccessKey": gatewaySecret, "operations": []string{"GetWorkloadAccessTokenForJWT", "GetResourceApiKey", "GetResourceOauth2Token"}}, http.StatusCreated)
+	data := w.s.DataAs(gatewayKeyID, gatewaySecret)
+	w.agent.data = data
+	if mounted {
+		w.gateway = "http://" + gatewayAddr
+		return w
 	}
+	f := config.GatewayDefaults()
+	f.Endpoint, f.Routes = w.s.URL, w.routes()
 	cfg, err := f.Validate()
 	if err != nil {
 		t.Fatal(err)
@@ -98,14 +108,38 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 	return w
 }
 
-func (w *world) do(t *testing.T, path string, body any, want int) map[string]any {
+func (w *world) routes() []config.GatewayRouteFile {
+	return []config.GatewayRouteFile{
+		{Name: workload, Path: "/agent", Upstream: w.agent.URL, Kind: "agent", Workload: workload, ReturnURL: w.returnURL,
+			MaxBodyBytes: 1 << 10, Timeout: 2 * time.Second},
+		{Name: "weather", Path: "/weather", Upstream: w.tool.URL + "/weather", Kind: "tool",
+			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
+		{Name: "weather-q", Path: "/weather-q", Upstream: w.tool.URL + "/weather-q", Kind: "tool",
+			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", QueryParameter: "key"}},
+		{Name: "billing", Path: "/billing", Upstream: w.tool.URL + "/billing", Kind: "tool",
+			Credential: config.GatewayCredentialFile{Provider: "dev-idp", Type: "m2m", Scopes: []string{"openid"}}},
+		{Name: "me", Path: "/me", Upstream: w.tool.URL + "/me", Kind: "tool", ReturnURL: w.returnURL,
+			Credential: config.GatewayCredentialFile{Provider: "dev-idp", Type: "user", Scopes: []string{"openid"}}},
+	}
+}
+
+// freeAddr is a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (w *world) do(t *testing.T, path string, body any, want int) {
 	t.Helper()
 	raw, _ := json.Marshal(body)
 	res := w.s.Do(t, behalftest.Raw{Path: path, Body: raw})
 	if res.Status != want {
 		t.Fatalf("%s: %d %s", path, res.Status, res.Body)
 	}
-	return res.JSON(t)
 }
 
 // userJWT is a user's access token from the dev IdP (password grant).
@@ -177,14 +211,15 @@ func decode(t *testing.T, r reply) map[string]any {
 type agent struct {
 	*httptest.Server
 	release chan struct{}
+	data    *bedrockagentcore.Client // set before the first call
 }
 
-func newAgent(t *testing.T, data *bedrockagentcore.Client) *agent {
+func newAgent(t *testing.T) *agent {
 	a := &agent{release: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /invocations", func(w http.ResponseWriter, r *http.Request) {
 		out := map[string]any{"headers": r.Header}
-		key, err := data.GetResourceApiKey(r.Context(), &bedrockagentcore.GetResourceApiKeyInput{
+		key, err := a.data.GetResourceApiKey(r.Context(), &bedrockagentcore.GetResourceApiKeyInput{
 			ResourceCredentialProviderName: aws.String("weather"), WorkloadIdentityToken: aws.String(r.Header.Get(gateway.HeaderWAT))})
 		if err != nil {
 			out["error"] = err.Error()
@@ -260,7 +295,7 @@ func (tl *tool) last() *http.Request {
 
 func TestAgentRoute(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		w := newWorld(t, b)
+		w := newWorld(t, b, false)
 		jwt := w.userJWT(t, "alice")
 		res := w.call(t, "POST", "/agent/invocations", `{"prompt":"hi"}`, map[string]string{
 			"Authorization": "Bearer " + jwt, "Content-Type": "application/json",
@@ -284,7 +319,7 @@ func TestAgentRoute(t *testing.T) {
 		if wat == "" || wat == "forged-wat" || h.Get(gateway.HeaderWATLegacy) != wat {
 			t.Errorf("WAT headers: %q %q", wat, h.Get(gateway.HeaderWATLegacy))
 		}
-		if h.Get("Authorization") != "Bearer "+jwt || h.Get(gateway.HeaderCallbackURL) != w.s.URL+"/dev/complete" ||
+		if h.Get("Authorization") != "Bearer "+jwt || h.Get(gateway.HeaderCallbackURL) != w.returnURL ||
 			h.Get("X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant") != "t1" || h.Get(gateway.HeaderSessionID) != "session-0123456789-0123456789-0123456789" {
 			t.Errorf("forwarded headers: %v", h)
 		}
@@ -301,7 +336,7 @@ func TestAgentRoute(t *testing.T) {
 		// and then yields her token.
 		tokenReq := &bedrockagentcore.GetResourceOauth2TokenInput{
 			ResourceCredentialProviderName: aws.String("dev-idp"), WorkloadIdentityToken: aws.String(wat), Scopes: []string{"openid"},
-			Oauth2Flow: "USER_FEDERATION", ResourceOauth2ReturnUrl: aws.String(w.s.URL + "/dev/complete")}
+			Oauth2Flow: "USER_FEDERATION", ResourceOauth2ReturnUrl: aws.String(w.returnURL)}
 		tok, err := w.s.Data().GetResourceOauth2Token(t.Context(), tokenReq)
 		if err != nil || tok.AuthorizationUrl == nil {
 			t.Fatalf("USER_FEDERATION with the minted WAT: %v", err)
@@ -326,7 +361,7 @@ func TestAgentRoute(t *testing.T) {
 }
 
 func TestAgentRouteRefusesBadJWTs(t *testing.T) {
-	w := newWorld(t, behalftest.Backends[0])
+	w := newWorld(t, behalftest.Backends[0], false)
 	jwt := w.userJWT(t, "alice")
 	for name, auth := range map[string]string{
 		"missing": "", "not bearer": "Basic YTpi", "garbage": "Bearer not-a-jwt",
@@ -345,7 +380,7 @@ func TestAgentRouteRefusesBadJWTs(t *testing.T) {
 }
 
 func TestAgentRouteUpstreamFailures(t *testing.T) {
-	w := newWorld(t, behalftest.Backends[0])
+	w := newWorld(t, behalftest.Backends[0], false)
 	auth := map[string]string{"Authorization": "Bearer " + w.userJWT(t, "alice"), "Accept": "text/event-stream"}
 
 	release := sync.OnceFunc(func() { close(w.agent.release) })
@@ -378,7 +413,7 @@ func TestAgentRouteUpstreamFailures(t *testing.T) {
 
 func TestToolRoutes(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		w := newWorld(t, b)
+		w := newWorld(t, b, false)
 		minted, err := w.s.Data().GetWorkloadAccessTokenForUserId(t.Context(), &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
 			WorkloadName: aws.String(workload), UserId: aws.String("alice")})
 		if err != nil {
@@ -420,6 +455,30 @@ func TestToolRoutes(t *testing.T) {
 		res = w.call(t, "GET", "/me", ``, map[string]string{gateway.HeaderWAT: wat})
 		if out := decode(t, res); res.StatusCode != 200 || !strings.HasPrefix(out["authorization"].(string), "Bearer eyJ") {
 			t.Errorf("after consent: %d %v", res.StatusCode, out)
+		}
+	})
+}
+
+// TestMountedGateway is the gateway inside behalf serve: the same calls,
+// with the data plane reached in memory as the configured principal.
+func TestMountedGateway(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b, true)
+		res := w.call(t, "POST", "/agent/invocations", `{}`, map[string]string{"Authorization": "Bearer " + w.userJWT(t, "alice"), gateway.HeaderWAT: "forged"})
+		if out := decode(t, res); res.StatusCode != 200 || out["apiKey"] != weatherKey {
+			t.Fatalf("agent: %d %v", res.StatusCode, out)
+		}
+		if res := w.call(t, "POST", "/agent/invocations", `{}`, map[string]string{"Authorization": "Bearer forged"}); res.StatusCode != 401 {
+			t.Errorf("a forged JWT: %d", res.StatusCode)
+		}
+		minted, err := w.s.Data().GetWorkloadAccessTokenForUserId(t.Context(), &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+			WorkloadName: aws.String(workload), UserId: aws.String("alice")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = w.call(t, "GET", "/weather", ``, map[string]string{gateway.HeaderWAT: aws.ToString(minted.WorkloadAccessToken), "X-Api-Key": "forged"})
+		if got := w.tool.last().Header.Values("X-Api-Key"); res.StatusCode != 200 || len(got) != 1 || got[0] != weatherKey {
+			t.Errorf("tool: %d %v", res.StatusCode, got)
 		}
 	})
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/federation"
 	"github.com/behalf-dev/behalf/internal/egress"
+	"github.com/behalf-dev/behalf/internal/gateway"
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
@@ -62,6 +63,8 @@ type Server struct {
 	freeSpace func(dir string) (uint64, error)
 	// auditKey is the audit chain's key, for retention.
 	auditKey []byte
+	// gateway is the mounted `behalf gateway`; nil when not configured.
+	gateway *gateway.Gateway
 }
 
 // Options tune a server beyond its configuration, chiefly for tests.
@@ -163,12 +166,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL, opts.Now, s.tel.Metrics)
 	s.assemblePlanes(principals, auditKey, users, outbound)
 
-	if err := s.bootstrapAdmin(ctx, opts.Getenv); err != nil {
+	if err := s.bootstrapAndMount(ctx, opts.Getenv, principals, telemetry.NewUserHasher(userKey)); err != nil {
 		return nil, err
 	}
-
-	s.handler = s.mount(principals, telemetry.NewUserHasher(userKey))
 	return s, nil
+}
+
+// bootstrapAndMount creates the first admin when there is none, mounts
+// the API and, when configured, builds the gateway that calls it in
+// memory.
+func (s *Server) bootstrapAndMount(ctx context.Context, getenv func(string) string, principals *principalCache, users telemetry.UserHasher) (err error) {
+	if err := s.bootstrapAdmin(ctx, getenv); err != nil {
+		return err
+	}
+	s.handler = s.mount(principals, users)
+	if s.cfg.Gateway != nil {
+		s.gateway, err = s.newGateway(principals, users)
+	}
+	return err
 }
 
 // openVault opens the keyring and the token vault under its current key.
@@ -297,9 +312,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	metrics, metricsLn, err := s.listenMetrics(ctx)
+	waitGateway, err := s.serveGateway(ctx)
 	if err != nil {
 		return err
+	}
+	metrics, metricsLn, err := s.listenMetrics(ctx)
+	if err != nil {
+		return errors.Join(err, waitGateway())
 	}
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
@@ -336,6 +355,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if metrics != nil {
 		err = errors.Join(err, metrics.Close())
 	}
+	err = errors.Join(err, waitGateway())
 	<-metricsDone
 	stopBackground()
 	<-done
