@@ -146,9 +146,10 @@ type Options struct {
 	// gets a CLIENT span under the caller's span. Nil leaves calls
 	// uninstrumented, as the telemetry exporter's own client must be.
 	Metrics *telemetry.Metrics
-	// Propagator, with Metrics, writes the CLIENT span's trace context
-	// into each call, for upstreams that join behalf's traces (the
-	// gateway's agents); nil for third parties, who learn nothing of them.
+	// Propagator gives each call a CLIENT span, even without Metrics, and
+	// writes its trace context into the call, for upstreams that join
+	// behalf's traces (the gateway's agents); nil for third parties, who
+	// learn nothing of them.
 	Propagator propagation.TextMapPropagator
 }
 
@@ -173,7 +174,7 @@ func NewClient(o Options) *http.Client {
 		ResponseHeaderTimeout: o.Timeout,
 	}
 	var rt http.RoundTripper = &transport{base: base, timeout: o.Timeout, log: o.Log}
-	if o.Metrics != nil {
+	if o.Metrics != nil || o.Propagator != nil {
 		rt = &instrumented{base: rt, metrics: o.Metrics, propagator: o.Propagator}
 	}
 	return &http.Client{

@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -19,11 +21,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/gateway"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/otlptest"
 	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 )
 
@@ -53,7 +57,7 @@ const (
 
 // newWorld runs the gateway standalone (its own listener, the data plane
 // over HTTP) or, mounted, inside behalf serve (the data plane in memory).
-func newWorld(t *testing.T, b behalftest.Backend, mounted bool) *world {
+func newWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func(*config.File)) *world {
 	t.Helper()
 	w := &world{clock: testclock.Running()}
 	w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"}}})
@@ -66,6 +70,9 @@ func newWorld(t *testing.T, b behalftest.Backend, mounted bool) *world {
 			gatewayAddr = freeAddr(t)
 			w.returnURL = "http://" + f.Listen + "/dev/complete"
 			f.Gateway = config.MountedGatewayFile{Listen: gatewayAddr, Principal: gatewayKeyID, Routes: w.routes()}
+		}
+		for _, edit := range edits {
+			edit(f)
 		}
 	}})
 	w.returnURL = w.s.URL + "/dev/complete"
@@ -481,4 +488,60 @@ func TestMountedGateway(t *testing.T) {
 			t.Errorf("tool: %d %v", res.StatusCode, got)
 		}
 	})
+}
+
+// TestMountedGatewayTraces: a call through the mounted gateway is a SERVER
+// span in the caller's trace; the data-plane call that mints the workload
+// access token and the CLIENT span of the call to the agent are under it,
+// and the agent receives the CLIENT span as its parent.
+func TestMountedGatewayTraces(t *testing.T) {
+	recv := otlptest.New(t)
+	w := newWorld(t, behalftest.Backends[0], true, func(f *config.File) {
+		f.Telemetry.OTLP.Endpoint = recv.URL
+		f.Telemetry.Traces.Enabled = true
+	})
+	const traceID, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	res := w.call(t, "POST", "/agent/invocations", `{}`, map[string]string{"Authorization": "Bearer " + w.userJWT(t, "alice"),
+		"traceparent": "00-" + traceID + "-" + callerSpan + "-01"})
+	out := decode(t, res)
+	if res.StatusCode != 200 {
+		t.Fatalf("%d %v", res.StatusCode, out)
+	}
+	if err := w.s.Server.Telemetry().ForceFlush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var server, client, mint *tracepb.Span
+	for _, s := range recv.Spans() {
+		if hex.EncodeToString(s.TraceId) != traceID {
+			continue
+		}
+		switch {
+		case s.Name == "POST gateway":
+			server = s
+		case s.Kind == tracepb.Span_SPAN_KIND_CLIENT:
+			client = s
+		case s.Name == "GetWorkloadAccessTokenForJWT":
+			mint = s
+		}
+	}
+	if server == nil || client == nil || mint == nil {
+		t.Fatalf("spans in the caller's trace: gateway %v, upstream call %v, mint %v", server != nil, client != nil, mint != nil)
+	}
+	if hex.EncodeToString(server.ParentSpanId) != callerSpan || server.Kind != tracepb.Span_SPAN_KIND_SERVER {
+		t.Errorf("the gateway's span is under %x, want the caller's %s", server.ParentSpanId, callerSpan)
+	}
+	if !bytes.Equal(client.ParentSpanId, server.SpanId) {
+		t.Errorf("the upstream call is not under the gateway's span")
+	}
+	got := out["headers"].(map[string]any)["Traceparent"].([]any)[0].(string)
+	if want := "00-" + traceID + "-" + hex.EncodeToString(client.SpanId) + "-01"; got != want {
+		t.Errorf("the agent received traceparent %s, want %s", got, want)
+	}
+	for _, s := range recv.Spans() {
+		for _, a := range s.Attributes {
+			if strings.Contains(a.Value.String(), "alice") || strings.Contains(a.Value.String(), "eyJ") {
+				t.Errorf("span %s holds a user or a token in %s", s.Name, a.Key)
+			}
+		}
+	}
 }
