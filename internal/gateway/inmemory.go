@@ -10,12 +10,18 @@ import (
 // HandlerTransport serves each request with h in memory, without a
 // socket: a gateway mounted inside `behalf serve` reaches the server's own
 // handler through it, signed and audited like any other caller. Responses
-// are buffered; the data plane's are small JSON documents.
-func HandlerTransport(h http.Handler) http.RoundTripper { return handlerTransport{h} }
+// are buffered; the data plane's are small JSON documents. It is also the
+// HTTP client (Do) that the AWS SDK's HTTPClient option takes.
+func HandlerTransport(h http.Handler) InMemory { return InMemory{h} }
 
-type handlerTransport struct{ h http.Handler }
+// InMemory serves requests with a handler; see HandlerTransport.
+type InMemory struct{ h http.Handler }
 
-func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+// Do is RoundTrip: the data plane answers without redirects.
+func (t InMemory) Do(req *http.Request) (*http.Response, error) { return t.RoundTrip(req) }
+
+// RoundTrip serves req with the handler.
+func (t InMemory) RoundTrip(req *http.Request) (*http.Response, error) {
 	in := req.Clone(req.Context())
 	in.RequestURI, in.RemoteAddr = req.URL.RequestURI(), "127.0.0.1:0"
 	if in.Host == "" {

@@ -32,7 +32,7 @@ func (s *Server) newGateway(principals *principalCache, users telemetry.UserHash
 		return aws.Credentials{AccessKeyID: cfg.Principal, SecretAccessKey: p.secret, Source: "behalf principal"}, nil
 	})
 	data := bedrockagentcore.NewFromConfig(aws.Config{Region: cfg.Region, Credentials: creds, RetryMaxAttempts: 1,
-		HTTPClient: &http.Client{Transport: gateway.HandlerTransport(s.handler)}},
+		HTTPClient: gateway.HandlerTransport(s.handler)},
 		func(o *bedrockagentcore.Options) {
 			o.BaseEndpoint, o.HTTPSignerV4 = aws.String(cfg.Endpoint), clockSigner{v4.NewSigner(), s.now}
 		})
