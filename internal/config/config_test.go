@@ -341,3 +341,24 @@ func yamlKeys(t reflect.Type) []string {
 	}
 	return keys
 }
+
+// The server's gateway section shares the standalone file's checks, with
+// paths under gateway, and needs the principal it acts as.
+func TestMountedGateway(t *testing.T) {
+	f := Defaults()
+	f.Gateway.Routes = []GatewayRouteFile{{Name: "a", Path: "/a", Upstream: "http://127.0.0.1:9", Kind: "agent"}}
+	_, err := f.Validate()
+	for _, want := range []string{"gateway.principal:", "gateway.routes[0].workload:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no %q in %v", want, err)
+		}
+	}
+	f.Gateway.Principal, f.Gateway.Routes[0].Workload = "BHLFGATEWAY", "w"
+	c, err := f.Validate()
+	if err != nil || c.Gateway == nil || c.Gateway.Listen != "127.0.0.1:8788" || c.Gateway.Region != c.Region || c.Gateway.Routes[0].Timeout != time.Minute {
+		t.Fatalf("%+v %v", c.Gateway, err)
+	}
+	if c, _ := Defaults().Validate(); c.Gateway != nil {
+		t.Error("a gateway without a gateway section")
+	}
+}

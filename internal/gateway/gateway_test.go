@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,12 +220,17 @@ type agent struct {
 	*httptest.Server
 	release chan struct{}
 	data    *bedrockagentcore.Client // set before the first call
+	fail    atomic.Bool              // /invocations drops the connection
 }
 
 func newAgent(t *testing.T) *agent {
 	a := &agent{release: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /invocations", func(w http.ResponseWriter, r *http.Request) {
+		if a.fail.Load() {
+			hangUp(w)
+			return
+		}
 		out := map[string]any{"headers": r.Header}
 		key, err := a.data.GetResourceApiKey(r.Context(), &bedrockagentcore.GetResourceApiKeyInput{
 			ResourceCredentialProviderName: aws.String("weather"), WorkloadIdentityToken: aws.String(r.Header.Get(gateway.HeaderWAT))})
@@ -252,15 +258,17 @@ func newAgent(t *testing.T) *agent {
 		_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the gateway hanging up
 		<-r.Context().Done()
 	})
-	mux.HandleFunc("POST /drop", func(w http.ResponseWriter, _ *http.Request) {
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err == nil {
-			_ = conn.Close()
-		}
-	})
+	mux.HandleFunc("POST /drop", func(w http.ResponseWriter, _ *http.Request) { hangUp(w) })
 	a.Server = httptest.NewServer(mux)
 	t.Cleanup(a.Close)
 	return a
+}
+
+// hangUp closes the connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		_ = conn.Close()
+	}
 }
 
 // tool stands in for the tools: /weather accepts only the weather key,
@@ -412,6 +420,12 @@ func TestAgentRouteUpstreamFailures(t *testing.T) {
 	arn := url.PathEscape("arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/" + workload)
 	if res := w.call(t, "POST", "/runtimes/"+arn+"/invocations?qualifier=DEFAULT", `{}`, auth); res.StatusCode != 200 || decode(t, res)["apiKey"] != weatherKey {
 		t.Errorf("InvokeAgentRuntime path: %d", res.StatusCode)
+	}
+	// InvokeAgentRuntime's path answers the agent's failures as AgentCore
+	// does: RuntimeClientError.
+	w.agent.fail.Store(true)
+	if res := w.call(t, "POST", "/runtimes/"+workload+"/invocations", `{}`, auth); res.StatusCode != 424 || decode(t, res)["__type"] != "RuntimeClientError" {
+		t.Errorf("InvokeAgentRuntime, the agent dropping the connection: %d", res.StatusCode)
 	}
 	if res := w.call(t, "POST", "/runtimes/"+url.PathEscape("arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/other")+"/invocations", `{}`, auth); res.StatusCode != 404 {
 		t.Errorf("an unknown runtime: %d", res.StatusCode)
