@@ -76,6 +76,10 @@ var policy = map[string]Rule{
 	"GetResourceOauth2Token":          dataPlane,
 	"GetResourceApiKey":               dataPlane,
 	"CompleteResourceTokenAuth":       dataPlane,
+
+	// behalf extension to the data plane: the gateway's record of a call.
+	// A route's workload, when it has one, is checked with ActFor.
+	"RecordGatewayCall": {Roles: []storage.Role{storage.RoleAdmin, storage.RoleRuntime}},
 }
 
 // RuleFor returns the policy row of an operation.

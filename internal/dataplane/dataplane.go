@@ -20,6 +20,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/apikey"
 	"github.com/behalf-dev/behalf/internal/dataplane/federation"
+	"github.com/behalf-dev/behalf/internal/dataplane/gatewaycall"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/dataplane/workloadtoken"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
@@ -103,5 +104,6 @@ func (dp *DataPlane) Mount(rt *wire.Router, mux *http.ServeMux) {
 	rt.Handle(dp.apiKey.Operations()...)
 	rt.Handle(dp.tokenFlow.Operations()...)
 	rt.Handle(dp.Federation.Operations()...)
+	rt.Handle(gatewaycall.Operations()...)
 	dp.Federation.Mount(mux)
 }

@@ -35,19 +35,17 @@ var agentPassThrough = []string{"Authorization", "Content-Type", "Accept", "Trac
 
 // serveAgent authenticates the user's JWT, mints the workload access token
 // for the route's workload and that user, and forwards.
-func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request, rt *route, runtime bool) {
-	s := &callState{route: rt, runtime: runtime}
+func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request, s *callState) {
+	rt := s.route
 	jwt, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		challenge(w, "", "a user's bearer JWT is required")
-		g.logCall(r.Context(), s, http.StatusUnauthorized)
 		return
 	}
 	out, err := g.data.GetWorkloadAccessTokenForJWT(r.Context(), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
 		WorkloadName: aws.String(rt.Workload), UserToken: aws.String(jwt)})
 	if err != nil {
-		status := g.dataPlaneError(w, r, err)
-		g.logCall(r.Context(), s, status)
+		g.dataPlaneError(w, r, err)
 		return
 	}
 	s.wat, s.user = aws.ToString(out.WorkloadAccessToken), jwtSubject(jwt)
@@ -62,21 +60,20 @@ func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request, rt *route, 
 // dataPlaneError answers a failed data-plane call: the caller's invalid
 // token is a 401 challenge (RFC 6750 §3.1), a refusal a 403, and anything
 // else a 502 that says no more.
-func (g *Gateway) dataPlaneError(w http.ResponseWriter, r *http.Request, err error) int {
+func (g *Gateway) dataPlaneError(w http.ResponseWriter, r *http.Request, err error) {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode() {
 		case "AccessDeniedException", "ValidationException", "UnauthorizedException":
 			challenge(w, "invalid_token", "the token was not accepted: "+apiErr.ErrorMessage())
-			return http.StatusUnauthorized
+			return
 		case "ThrottlingException":
 			writeError(w, http.StatusTooManyRequests, "ThrottlingException", apiErr.ErrorMessage())
-			return http.StatusTooManyRequests
+			return
 		}
 	}
 	g.log.LogAttrs(r.Context(), slog.LevelWarn, "data-plane call failed", logging.Err(err))
 	writeError(w, http.StatusBadGateway, "BadGatewayException", "behalf could not be reached")
-	return http.StatusBadGateway
 }
 
 // challenge answers 401 with an RFC 6750 §3 bearer challenge.
@@ -97,8 +94,8 @@ func bearer(h string) (string, bool) {
 	return strings.TrimSpace(token), true
 }
 
-// jwtSubject reads iss and sub from a JWT behalf has just accepted, to
-// name the user (hashed) in the log.
+// jwtSubject names the user of a JWT behalf has just accepted as audit
+// records do, jwt:<issuer>#<subject>.
 func jwtSubject(jwt string) string {
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
@@ -115,7 +112,7 @@ func jwtSubject(jwt string) string {
 	if json.Unmarshal(raw, &claims) != nil {
 		return ""
 	}
-	return claims.Iss + " " + claims.Sub
+	return "jwt:" + claims.Iss + "#" + claims.Sub
 }
 
 // agentHeaders are the headers an agent receives: the allow-listed ones

@@ -85,12 +85,10 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 		if err != nil {
 			return nil, err
 		}
-		serve := g.serveTool
 		if r.Kind == config.KindAgent {
-			serve = g.serveAgent
 			g.agents[r.Name], g.agents[r.Workload] = r, r
 		}
-		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { serve(w, req, r, false) })
+		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { g.serve(w, req, &callState{route: r}) })
 		mux.Handle(r.Path+"/", h)
 		mux.Handle(r.Path, h)
 	}
@@ -124,11 +122,14 @@ func (g *Gateway) newRoute(rc config.GatewayRouteFile, policy egress.Policy, tel
 		Transport:     transport,
 		FlushInterval: -1,
 		ModifyResponse: func(res *http.Response) error {
-			if s := stateOf(res.Request); s != nil {
-				s.status = res.StatusCode
-				if s.sessionID != "" {
-					res.Header.Set(HeaderSessionID, s.sessionID)
-				}
+			s := stateOf(res.Request)
+			s.status = res.StatusCode
+			if err := g.record(context.WithoutCancel(res.Request.Context()), s, res.StatusCode, ""); err != nil {
+				return errors.Join(errNotRecorded, err)
+			}
+			s.recorded = true
+			if s.sessionID != "" {
+				res.Header.Set(HeaderSessionID, s.sessionID)
 			}
 			return nil
 		},
@@ -153,7 +154,19 @@ func (g *Gateway) invokeAgentRuntime(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = rt.Path+"/invocations", "", ""
-	g.serveAgent(w, r, rt, true)
+	g.serve(w, r, &callState{route: rt, runtime: true})
+}
+
+// serve serves one call of a route: its response leaves only once the
+// call's audit record is stored (callWriter).
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *callState) {
+	cw := &callWriter{ResponseWriter: w, g: g, ctx: context.WithoutCancel(r.Context()), s: s}
+	if s.route.Kind == config.KindAgent {
+		g.serveAgent(cw, r, s)
+	} else {
+		g.serveTool(cw, r, s)
+	}
+	g.logCall(r.Context(), s, cw.status)
 }
 
 // callState is one call in progress, carried in the request context from
@@ -166,7 +179,8 @@ type callState struct {
 	timedOut  func() bool
 	tooLarge  atomic.Bool // the request body exceeded the route's limit
 	user      string
-	status    int
+	status    int  // the upstream's
+	recorded  bool // the call's audit record is stored
 }
 
 type stateKey struct{}
@@ -177,14 +191,12 @@ func stateOf(r *http.Request) *callState {
 }
 
 // forward sends r to the route's upstream within the route's timeout and
-// body limit, and logs the call.
+// body limit.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *callState) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.route.Timeout)
 	defer cancel()
 	s.timedOut = func() bool { return errors.Is(ctx.Err(), context.DeadlineExceeded) }
-	sw := &statusWriter{ResponseWriter: w}
-	s.route.proxy.ServeHTTP(sw, r.WithContext(context.WithValue(ctx, stateKey{}, s)))
-	g.logCall(r.Context(), s, sw.status)
+	s.route.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, s)))
 }
 
 func (g *Gateway) logCall(ctx context.Context, s *callState, status int) {
@@ -201,7 +213,8 @@ func (g *Gateway) logCall(ctx context.Context, s *callState, status int) {
 	g.log.LogAttrs(ctx, slog.LevelInfo, "gateway call", attrs...)
 }
 
-// upstreamError answers a failed upstream call: 413 for a body over the
+// upstreamError answers a failed upstream call: 500 when the upstream's
+// answer could not be recorded, 413 for a body over the
 // route's limit, 504 when the route's timeout ran out, and otherwise 502
 // (or InvokeAgentRuntime's 424 RuntimeClientError). Every proxied request
 // carries its callState.
@@ -210,6 +223,10 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	var consent *consentRequired
 	var denied *deniedError
 	switch {
+	case errors.Is(err, errNotRecorded):
+		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway call not recorded", slog.String(logging.KeyRoute, s.route.Name), logging.Err(err))
+		s.recorded = true // nothing to record: the upstream's answer is withheld
+		writeError(w, http.StatusInternalServerError, "InternalServerException", "the call could not be recorded")
 	case s.tooLarge.Load():
 		writeError(w, http.StatusRequestEntityTooLarge, "ValidationException", "the request body is larger than this route allows")
 	case errors.As(err, &consent):
@@ -255,35 +272,6 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 }
 
 func newSessionID() string { return uuid.NewString() }
-
-// statusWriter remembers the status written. Unwrap lets
-// http.ResponseController (and the proxy's flushes) reach the connection.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // writeError answers with AgentCore's typed error body.
 func writeError(w http.ResponseWriter, status int, errType, message string) {

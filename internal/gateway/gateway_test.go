@@ -93,7 +93,7 @@ func newWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func(*c
 		t.Fatal(err)
 	}
 	w.do(t, "/behalf/CreatePrincipal", map[string]any{"role": "runtime", "workloads": []string{workload}, "accessKeyId": gatewayKeyID,
-		"secretAccessKey": gatewaySecret, "operations": []string{"GetWorkloadAccessTokenForJWT", "GetResourceApiKey", "GetResourceOauth2Token"}}, http.StatusCreated)
+		"secretAccessKey": gatewaySecret, "operations": []string{"GetWorkloadAccessTokenForJWT", "GetResourceApiKey", "GetResourceOauth2Token", "RecordGatewayCall"}}, http.StatusCreated)
 	data := w.s.DataAs(gatewayKeyID, gatewaySecret)
 	w.agent.data = data
 	if mounted {
@@ -275,8 +275,9 @@ func hangUp(w http.ResponseWriter) {
 // /billing refuses its first call, /me returns the token it was given.
 type tool struct {
 	*httptest.Server
-	mu   sync.Mutex
-	seen []*http.Request
+	mu     sync.Mutex
+	seen   []*http.Request
+	status atomic.Int32 // when set, every call is answered with it
 }
 
 func newTool(t *testing.T) *tool {
@@ -290,6 +291,8 @@ func newTool(t *testing.T) *tool {
 		first := billingCalls == 1 && r.URL.Path == "/billing"
 		tl.mu.Unlock()
 		switch {
+		case tl.status.Load() != 0:
+			w.WriteHeader(int(tl.status.Load()))
 		case r.URL.Path == "/weather" && r.Header.Get("X-Api-Key") != weatherKey,
 			r.URL.Path == "/weather-q" && r.URL.Query().Get("key") != weatherKey,
 			first:

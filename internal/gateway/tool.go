@@ -17,15 +17,14 @@ import (
 
 // serveTool takes the caller's workload access token and forwards; the
 // proxy's transport injects the credential.
-func (g *Gateway) serveTool(w http.ResponseWriter, r *http.Request, rt *route, _ bool) {
-	s := &callState{route: rt}
+func (g *Gateway) serveTool(w http.ResponseWriter, r *http.Request, s *callState) {
+	rt := s.route
 	s.wat = r.Header.Get(HeaderWAT)
 	if s.wat == "" {
 		s.wat = r.Header.Get(HeaderWATLegacy)
 	}
 	if s.wat == "" {
 		challenge(w, "", "the caller's workload access token ("+HeaderWAT+") is required")
-		g.logCall(r.Context(), s, http.StatusUnauthorized)
 		return
 	}
 	// The body is read first so that a call the upstream refuses with 401
@@ -37,7 +36,6 @@ func (g *Gateway) serveTool(w http.ResponseWriter, r *http.Request, rt *route, _
 			status = http.StatusRequestEntityTooLarge
 		}
 		writeError(w, status, "ValidationException", "the request body could not be read within this route's limit")
-		g.logCall(r.Context(), s, status)
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))

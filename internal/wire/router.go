@@ -52,7 +52,8 @@ type Call struct {
 	Body      []byte
 	// Audit is what the handler learned about the call (workload, user,
 	// provider, scopes, flow, resource), for its audit record; the router
-	// fills in the rest.
+	// fills in the rest. A handler whose call reports another's outcome
+	// sets Outcome "failure" and ErrorType; a failing call overrides them.
 	Audit storage.AuditRecord
 
 	log      AuditLog // nil unless the operation is audited
@@ -128,7 +129,12 @@ func (c *Call) recordedAs(err error) bool {
 // record is the call's audit record for the outcome err (nil: success).
 func (c *Call) record(err error) storage.AuditRecord {
 	rec := c.Audit
+	reported := rec.Outcome == "failure" && err == nil
 	rec.RequestID, rec.Principal, rec.Operation, rec.Outcome, rec.ErrorType = c.RequestID, c.Caller.AccessKeyID, c.Op, "success", ""
+	if reported {
+		// The call reports another's failure (RecordGatewayCall).
+		rec.Outcome, rec.ErrorType = "failure", c.Audit.ErrorType
+	}
 	if c.Request != nil {
 		// For the record's export: a change's record is written without
 		// the call's context (Change).

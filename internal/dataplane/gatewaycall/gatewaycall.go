@@ -1,0 +1,71 @@
+// Package gatewaycall serves RecordGatewayCall: the audit record of one
+// call `behalf gateway` served, reported by the gateway's principal. The
+// router writes the record as for any audited operation; the call's own
+// outcome is the outcome the gateway reports.
+package gatewaycall
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/behalf-dev/behalf/internal/behalfapi"
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// Operations lists RecordGatewayCall; every call is audited.
+func Operations() []wire.Operation {
+	return wire.Audited(wire.JSON("RecordGatewayCall", "/behalf/RecordGatewayCall", http.StatusOK, record))
+}
+
+// ResourcePrefix names a gateway route in the record's resource.
+const ResourcePrefix = "gateway-route/"
+
+var (
+	routePattern     = wire.Pattern(`[A-Za-z0-9][A-Za-z0-9_-]*`)
+	errorTypePattern = wire.Pattern(`[A-Za-z0-9]+`)
+)
+
+type input behalfapi.RecordGatewayCallInput
+
+func (in *input) Validate(c *wire.Checker) {
+	c.String("route", in.Route, 1, 64, routePattern)
+	c.Enum("kind", in.Kind, true, "agent", "tool")
+	if in.Workload != "" {
+		c.String("workload", in.Workload, 1, 255, access.WorkloadNamePattern)
+	}
+	c.String("user", in.User, 0, 1024, nil)
+	if in.Status < 100 || in.Status > 599 {
+		c.Failf("status", "must be an HTTP status")
+	}
+	if in.UpstreamStatus != 0 && (in.UpstreamStatus < 100 || in.UpstreamStatus > 599) {
+		c.Failf("upstreamStatus", "must be an HTTP status or absent")
+	}
+	if in.ErrorType != "" {
+		c.String("errorType", in.ErrorType, 1, 128, errorTypePattern)
+	}
+}
+
+// record names the route, workload and user in the call's record and
+// reports the gateway call's outcome: a failure carries the typed error
+// the gateway answered with, or Upstream<status> for an upstream's own
+// error passed through.
+func record(_ context.Context, c *wire.Call, in *input) (*struct{}, error) {
+	c.Audit.Resource, c.Audit.User = ResourcePrefix+in.Route, in.User
+	if in.Workload != "" {
+		if err := c.ActFor(in.Workload); err != nil {
+			return nil, err
+		}
+	}
+	if in.Status >= http.StatusBadRequest {
+		c.Audit.Outcome, c.Audit.ErrorType = "failure", in.ErrorType
+		if c.Audit.ErrorType == "" && in.UpstreamStatus != 0 {
+			c.Audit.ErrorType = "Upstream" + strconv.Itoa(in.UpstreamStatus)
+		}
+		if c.Audit.ErrorType == "" {
+			c.Audit.ErrorType = "Status" + strconv.Itoa(in.Status)
+		}
+	}
+	return &struct{}{}, nil
+}

@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/behalf-dev/behalf/internal/behalfapi"
+	"github.com/behalf-dev/behalf/internal/logging"
+)
+
+// errNotRecorded ends a response whose call could not be recorded.
+var errNotRecorded = errors.New("gateway: the call could not be recorded")
+
+// callWriter records a call the gateway answers itself when its response
+// starts (the proxy records an upstream's answer before forwarding it): no
+// response leaves the gateway before its audit record is stored. A call
+// that cannot be recorded is answered 500 InternalServerException.
+type callWriter struct {
+	http.ResponseWriter
+	g      *Gateway
+	ctx    context.Context // the call's, not cancelled when the caller leaves
+	s      *callState
+	status int
+	failed bool
+}
+
+func (w *callWriter) WriteHeader(status int) {
+	if status < http.StatusOK || w.status != 0 {
+		if status < http.StatusOK && !w.failed {
+			w.ResponseWriter.WriteHeader(status) // informational (1xx): the response has not started
+		}
+		return
+	}
+	w.status = status
+	if !w.s.recorded {
+		if err := w.g.record(w.ctx, w.s, status, w.Header().Get("X-Amzn-ErrorType")); err != nil {
+			w.g.log.LogAttrs(w.ctx, slog.LevelError, "gateway call not recorded", slog.String(logging.KeyRoute, w.s.route.Name), logging.Err(err))
+			w.failed = true
+			clear(w.Header())
+			writeError(w.ResponseWriter, http.StatusInternalServerError, "InternalServerException", "the call could not be recorded")
+			return
+		}
+		w.s.recorded = true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *callWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.failed {
+		return 0, errNotRecorded
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *callWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.failed {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController (and the proxy's flushes) reach the
+// connection.
+func (w *callWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// record stores the call's audit record with behalf's RecordGatewayCall,
+// signed as the gateway's principal like its data-plane calls.
+func (g *Gateway) record(ctx context.Context, s *callState, status int, errType string) error {
+	in := behalfapi.RecordGatewayCallInput{Route: s.route.Name, Kind: s.route.Kind, Workload: s.route.Workload, User: s.user,
+		Status: status, ErrorType: errType, UpstreamStatus: s.status}
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	o := g.data.Options()
+	if o.BaseEndpoint == nil {
+		return errors.New("the data-plane client has no endpoint")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(*o.BaseEndpoint, "/")+"/behalf/RecordGatewayCall", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	creds, err := o.Credentials.Retrieve(ctx)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	signer := o.HTTPSignerV4
+	if signer == nil {
+		signer = v4.NewSigner()
+	}
+	if err := signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "bedrock-agentcore", o.Region, time.Now()); err != nil {
+		return err
+	}
+	res, err := o.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = res.Body.Close() }() // read only: Close loses nothing
+	if res.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+		return fmt.Errorf("RecordGatewayCall: %s: %s", res.Status, msg)
+	}
+	return nil
+}
