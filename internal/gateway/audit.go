@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,7 +34,10 @@ type callWriter struct {
 	ctx    context.Context // the call's, not cancelled when the caller leaves
 	s      *callState
 	status int
-	failed bool
+	// errType is the gateway's error type, or upstream_<status> for an
+	// upstream's error passed through; "" on success.
+	errType string
+	failed  bool
 }
 
 func (w *callWriter) WriteHeader(status int) {
@@ -44,10 +48,18 @@ func (w *callWriter) WriteHeader(status int) {
 		return
 	}
 	w.status = status
-	if !w.s.recorded {
-		if err := w.g.record(w.ctx, w.s, status, w.Header().Get("X-Amzn-ErrorType")); err != nil {
+	switch {
+	case w.s.notRecorded:
+		w.errType = "InternalServerException"
+	case w.s.recorded: // by the proxy: the upstream's answer
+		if status >= http.StatusBadRequest {
+			w.errType = "upstream_" + strconv.Itoa(status)
+		}
+	default:
+		w.errType = w.Header().Get("X-Amzn-ErrorType")
+		if err := w.g.record(w.ctx, w.s, status, w.errType); err != nil {
 			w.g.log.LogAttrs(w.ctx, slog.LevelError, "gateway call not recorded", slog.String(logging.KeyRoute, w.s.route.Name), logging.Err(err))
-			w.failed = true
+			w.failed, w.errType = true, "InternalServerException"
 			clear(w.Header())
 			writeError(w.ResponseWriter, http.StatusInternalServerError, "InternalServerException", "the call could not be recorded")
 			return

@@ -2,16 +2,21 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
+	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/gateway"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/otlptest"
 )
 
 // gatewayRecords lists the audit records of gateway calls, oldest first,
@@ -113,4 +118,61 @@ func testGatewayCallsAudited(t *testing.T, w *world) {
 		recs[4].Resource != "" || recs[4].Principal != gatewayKeyID {
 		t.Errorf("gateway records after a refused record: %+v", recs)
 	}
+}
+
+// TestMountedGatewayMetrics: the mounted gateway counts each call by
+// route, kind, outcome and error type, with its latency, and no user or
+// workload value is an attribute.
+func TestMountedGatewayMetrics(t *testing.T) {
+	recv := otlptest.New(t)
+	w := newWorld(t, behalftest.Backends[0], true, func(f *config.File) {
+		f.Telemetry.OTLP.Endpoint = recv.URL
+		f.Telemetry.Metrics.OTLP = true
+	})
+	if res := w.call(t, "POST", "/agent/invocations", `{}`, map[string]string{"Authorization": "Bearer " + w.userJWT(t, "alice")}); res.StatusCode != 200 {
+		t.Fatalf("agent: %d", res.StatusCode)
+	}
+	if res := w.call(t, "GET", "/weather", ``, nil); res.StatusCode != 401 {
+		t.Fatalf("tool without a WAT: %d", res.StatusCode)
+	}
+	if err := w.s.Server.Telemetry().ForceFlush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	counts, latencies := map[string]int64{}, map[string]uint64{}
+	for _, m := range recv.Metrics() {
+		switch m.Name {
+		case "behalf.gateway.calls":
+			counts = map[string]int64{} // each export holds every total so far
+			for _, dp := range m.GetSum().GetDataPoints() {
+				counts[attrs(dp.Attributes)] += dp.GetAsInt()
+			}
+		case "behalf.gateway.call.duration":
+			latencies = map[string]uint64{}
+			for _, dp := range m.GetHistogram().GetDataPoints() {
+				latencies[attrs(dp.Attributes)] += dp.GetCount()
+			}
+		}
+	}
+	want := map[string]int64{
+		"behalf.gateway.route=my-agent behalf.kind=agent behalf.outcome=success error.type=":                          1,
+		"behalf.gateway.route=weather behalf.kind=tool behalf.outcome=access_denied error.type=UnauthorizedException": 1,
+	}
+	if !maps.Equal(counts, want) {
+		t.Errorf("behalf.gateway.calls: %v, want %v", counts, want)
+	}
+	for k := range want {
+		if latencies[k] != 1 {
+			t.Errorf("behalf.gateway.call.duration %s: %d", k, latencies[k])
+		}
+	}
+}
+
+// attrs writes a data point's attributes as sorted key=value pairs.
+func attrs(kvs []*commonpb.KeyValue) string {
+	var out []string
+	for _, kv := range kvs {
+		out = append(out, kv.Key+"="+kv.Value.GetStringValue())
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
 }

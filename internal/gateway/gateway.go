@@ -29,6 +29,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/egress"
@@ -47,6 +48,8 @@ type Options struct {
 	Telemetry *telemetry.Telemetry
 	// Users hashes user ids for the log; zero uses a key of this process.
 	Users telemetry.UserHasher
+	// Metrics, when set, counts calls by route, kind and outcome.
+	Metrics *telemetry.Metrics
 }
 
 // Gateway serves the routes of one configuration.
@@ -54,6 +57,7 @@ type Gateway struct {
 	data    *bedrockagentcore.Client
 	log     *slog.Logger
 	users   telemetry.UserHasher
+	metrics *telemetry.Metrics
 	handler http.Handler
 	// agents maps a route's name and workload to the route, for
 	// InvokeAgentRuntime's /runtimes/{agentRuntimeArn}/invocations.
@@ -75,7 +79,7 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, agents: map[string]*route{}}
+	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, metrics: o.Metrics, agents: map[string]*route{}}
 	if g.users == (telemetry.UserHasher{}) {
 		g.users = telemetry.NewUserHasher([]byte(rand.Text()))
 	}
@@ -95,7 +99,12 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 	mux.HandleFunc("POST /runtimes/{arn}/invocations", g.invokeAgentRuntime)
 	g.handler = mux
 	if o.Telemetry != nil {
-		g.handler = o.Telemetry.ServerSpans(mux, func(r *http.Request) string { return r.Method + " gateway" }, func(*http.Request) bool { return false })
+		// A call's span is named after its route once it is known (serve).
+		named := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			trace.SpanFromContext(r.Context()).SetName("gateway")
+			mux.ServeHTTP(w, r)
+		})
+		g.handler = o.Telemetry.ServerSpans(named, func(*http.Request) string { return "" }, func(*http.Request) bool { return false })
 	}
 	return g, nil
 }
@@ -160,6 +169,8 @@ func (g *Gateway) invokeAgentRuntime(w http.ResponseWriter, r *http.Request) {
 // serve serves one call of a route: its response leaves only once the
 // call's audit record is stored (callWriter).
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *callState) {
+	start := time.Now()
+	trace.SpanFromContext(r.Context()).SetName("gateway " + s.route.Name)
 	cw := &callWriter{ResponseWriter: w, g: g, ctx: context.WithoutCancel(r.Context()), s: s}
 	if s.route.Kind == config.KindAgent {
 		g.serveAgent(cw, r, s)
@@ -167,6 +178,23 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *callState) {
 		g.serveTool(cw, r, s)
 	}
 	g.logCall(r.Context(), s, cw.status)
+	g.metrics.GatewayCall(r.Context(), s.route.Name, s.route.Kind, outcome(cw.status), cw.errType, time.Since(start))
+}
+
+// outcome classifies the status the caller got as the requests metric
+// does.
+func outcome(status int) string {
+	switch {
+	case status < http.StatusBadRequest:
+		return telemetry.OutcomeSuccess
+	case status == http.StatusTooManyRequests:
+		return telemetry.OutcomeThrottled
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return telemetry.OutcomeAccessDenied
+	case status < http.StatusInternalServerError:
+		return telemetry.OutcomeClientError
+	}
+	return telemetry.OutcomeServerError
 }
 
 // callState is one call in progress, carried in the request context from
@@ -181,6 +209,8 @@ type callState struct {
 	user      string
 	status    int  // the upstream's
 	recorded  bool // the call's audit record is stored
+	// notRecorded: the upstream answered but its record was refused.
+	notRecorded bool
 }
 
 type stateKey struct{}
@@ -225,7 +255,7 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	switch {
 	case errors.Is(err, errNotRecorded):
 		g.log.LogAttrs(r.Context(), slog.LevelError, "gateway call not recorded", slog.String(logging.KeyRoute, s.route.Name), logging.Err(err))
-		s.recorded = true // nothing to record: the upstream's answer is withheld
+		s.notRecorded = true // the upstream's answer is withheld
 		writeError(w, http.StatusInternalServerError, "InternalServerException", "the call could not be recorded")
 	case s.tooLarge.Load():
 		writeError(w, http.StatusRequestEntityTooLarge, "ValidationException", "the request body is larger than this route allows")

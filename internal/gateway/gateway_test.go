@@ -533,7 +533,7 @@ func TestMountedGatewayTraces(t *testing.T) {
 			continue
 		}
 		switch {
-		case s.Name == "POST gateway":
+		case s.Name == "gateway "+workload:
 			server = s
 		case s.Kind == tracepb.Span_SPAN_KIND_CLIENT:
 			client = s

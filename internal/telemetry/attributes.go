@@ -36,6 +36,7 @@ const (
 	Limit       = attribute.Key("behalf.limit")
 	Signal      = attribute.Key("behalf.signal")
 	VaultOp     = attribute.Key("behalf.vault.operation")
+	Route       = attribute.Key("behalf.gateway.route")
 	// AuditBound marks a storage transaction that commits an audit record
 	// with its change.
 	AuditBound = attribute.Key("behalf.audit.bound")

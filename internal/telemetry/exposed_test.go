@@ -45,6 +45,7 @@ func recordEach(t *testing.T, m *Metrics) {
 	t.Helper()
 	ctx := t.Context()
 	m.Request(ctx, "GetResourceOauth2Token", OutcomeSuccess, "", time.Millisecond)
+	m.GatewayCall(ctx, "my-agent", "agent", OutcomeSuccess, "", time.Millisecond)
 	m.Outbound(ctx, "p", "token", OutcomeSuccess, "", time.Millisecond)
 	m.Refresh(ctx, RefreshRefreshed)
 	m.Session(ctx, SessionStarted)

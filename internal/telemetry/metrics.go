@@ -31,10 +31,13 @@ type Metrics struct {
 	cacheLookups    metric.Int64Counter
 	rateLimited     metric.Int64Counter
 	dropped         metric.Int64Counter
+	gatewayCalls    metric.Int64Counter
+	gatewayTime     metric.Float64Histogram
 
 	meter metric.Meter
 
 	requestSets sets[[3]string]
+	gatewaySets sets[[4]string]
 	cacheSets   sets[[2]string]
 	vaultSets   sets[[2]string]
 	oneSets     sets[[2]string] // single-attribute sets: key and value
@@ -110,6 +113,8 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	m.cacheLookups = counter("behalf.cache.lookups", "{lookup}", "Cache lookups, by cache and result (hit or miss).")
 	m.rateLimited = counter("behalf.ratelimit.rejections", "{request}", "Calls refused by a rate limit, by limit.")
 	m.dropped = counter("behalf.telemetry.dropped", "{item}", "Telemetry items dropped because the collector was down, slow or the queue full, by signal.")
+	m.gatewayCalls = counter("behalf.gateway.calls", "{call}", "Calls through behalf gateway, by route, kind and outcome.")
+	m.gatewayTime = seconds("behalf.gateway.call.duration", "Time to answer a call through behalf gateway, upstream included, by route, kind and outcome.")
 	return m, errors.Join(errs...)
 }
 
@@ -289,4 +294,20 @@ func outcomeOf(err error) string {
 		return "failure"
 	}
 	return OutcomeSuccess
+}
+
+// GatewayCall counts a call through the gateway on a route (an agent or a
+// tool route) and its latency. outcome is one of the Outcome constants;
+// errType the gateway's error type, or upstream_<status> for an
+// upstream's error passed through, "" on success. Routes are bounded by
+// the gateway's configuration.
+func (m *Metrics) GatewayCall(ctx context.Context, route, kind, outcome, errType string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	set := m.gatewaySets.get([4]string{route, kind, outcome, errType}, func() attribute.Set {
+		return attribute.NewSet(Route.String(route), Kind.String(kind), Outcome.String(outcome), ErrorType.String(errType))
+	})
+	m.gatewayCalls.Add(ctx, 1, set)
+	m.gatewayTime.Record(ctx, took.Seconds(), set)
 }

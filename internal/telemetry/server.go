@@ -12,7 +12,7 @@ import (
 // ServerSpans wraps next so that every request it serves is a SERVER span
 // continuing the caller's W3C trace context. name names a span once next
 // has routed the request (the router names API calls after their
-// operation); skip exempts requests, such as health checks, from tracing.
+// operation; "" keeps the name next gave the span); skip exempts requests, such as health checks, from tracing.
 // It records the method, path and status and nothing else of the request:
 // neither the query (an authorization code) nor a header.
 func (t *Telemetry) ServerSpans(next http.Handler, name func(*http.Request) string, skip func(*http.Request) bool) http.Handler {
@@ -29,7 +29,9 @@ func (t *Telemetry) ServerSpans(next http.Handler, name func(*http.Request) stri
 		sw := &statusWriter{ResponseWriter: w}
 		routed := r.WithContext(ctx)
 		next.ServeHTTP(sw, routed)
-		span.SetName(name(routed))
+		if n := name(routed); n != "" {
+			span.SetName(n)
+		}
 		status := sw.status
 		if status == 0 {
 			status = http.StatusOK
