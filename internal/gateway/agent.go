@@ -33,22 +33,29 @@ const (
 var agentPassThrough = []string{"Authorization", "Content-Type", "Accept", "Traceparent", "Tracestate", "Baggage",
 	"Mcp-Session-Id", "Mcp-Protocol-Version"}
 
-// serveAgent authenticates the user's JWT, mints the workload access token
-// for the route's workload and that user, and forwards.
+// serveAgent authenticates the caller (a user's JWT, or a SigV4 caller
+// naming a user), mints the workload access token for the route's
+// workload and that user, and forwards.
 func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request, s *callState) {
 	rt := s.route
-	jwt, ok := bearer(r.Header.Get("Authorization"))
-	if !ok {
-		challenge(w, "", "a user's bearer JWT is required")
-		return
+	if strings.HasPrefix(r.Header.Get("Authorization"), sigV4Scheme+" ") {
+		if !g.sigV4Caller(w, r, s) {
+			return
+		}
+	} else {
+		jwt, ok := bearer(r.Header.Get("Authorization"))
+		if !ok {
+			challenge(w, "", "a user's bearer JWT is required")
+			return
+		}
+		out, err := g.data.GetWorkloadAccessTokenForJWT(r.Context(), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
+			WorkloadName: aws.String(rt.Workload), UserToken: aws.String(jwt)})
+		if err != nil {
+			g.dataPlaneError(w, r, err)
+			return
+		}
+		s.wat, s.user = aws.ToString(out.WorkloadAccessToken), jwtSubject(jwt)
 	}
-	out, err := g.data.GetWorkloadAccessTokenForJWT(r.Context(), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
-		WorkloadName: aws.String(rt.Workload), UserToken: aws.String(jwt)})
-	if err != nil {
-		g.dataPlaneError(w, r, err)
-		return
-	}
-	s.wat, s.user = aws.ToString(out.WorkloadAccessToken), jwtSubject(jwt)
 	s.sessionID = r.Header.Get(HeaderSessionID)
 	if s.sessionID == "" || len(s.sessionID) > maxSessionID {
 		s.sessionID = newSessionID()

@@ -35,6 +35,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/telemetry"
+	"github.com/behalf-dev/behalf/internal/wire"
 )
 
 // Options are what a gateway needs besides its configuration.
@@ -50,6 +51,10 @@ type Options struct {
 	Users telemetry.UserHasher
 	// Metrics, when set, counts calls by route, kind and outcome.
 	Metrics *telemetry.Metrics
+	// SigV4, when set, authenticates callers of agent routes that sign
+	// with SigV4 and name a user (the mounted gateway uses the server's
+	// authenticator); without it they are refused.
+	SigV4 wire.Authenticator
 }
 
 // Gateway serves the routes of one configuration.
@@ -58,6 +63,7 @@ type Gateway struct {
 	log     *slog.Logger
 	users   telemetry.UserHasher
 	metrics *telemetry.Metrics
+	sigV4   wire.Authenticator
 	handler http.Handler
 	// agents maps a route's name and workload to the route, for
 	// InvokeAgentRuntime's /runtimes/{agentRuntimeArn}/invocations.
@@ -79,7 +85,7 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, metrics: o.Metrics, agents: map[string]*route{}}
+	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, metrics: o.Metrics, sigV4: o.SigV4, agents: map[string]*route{}}
 	if g.users == (telemetry.UserHasher{}) {
 		g.users = telemetry.NewUserHasher([]byte(rand.Text()))
 	}
@@ -162,8 +168,9 @@ func (g *Gateway) invokeAgentRuntime(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "ResourceNotFoundException", "no agent runtime named "+id)
 		return
 	}
+	signed := r.Clone(r.Context()) // as the caller signed it
 	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = rt.Path+"/invocations", "", ""
-	g.serve(w, r, &callState{route: rt, runtime: true})
+	g.serve(w, r, &callState{route: rt, runtime: true, signed: signed})
 }
 
 // serve serves one call of a route: its response leaves only once the
@@ -201,7 +208,8 @@ func outcome(status int) string {
 // the handler to the proxy's rewrite and error handler.
 type callState struct {
 	route     *route
-	runtime   bool // InvokeAgentRuntime: upstream failures are RuntimeClientError
+	runtime   bool          // InvokeAgentRuntime: upstream failures are RuntimeClientError
+	signed    *http.Request // the request as the caller sent it, for its SigV4 signature
 	wat       string
 	sessionID string
 	timedOut  func() bool

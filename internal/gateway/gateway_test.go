@@ -93,7 +93,7 @@ func newWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func(*c
 		t.Fatal(err)
 	}
 	w.do(t, "/behalf/CreatePrincipal", map[string]any{"role": "runtime", "workloads": []string{workload}, "accessKeyId": gatewayKeyID,
-		"secretAccessKey": gatewaySecret, "operations": []string{"GetWorkloadAccessTokenForJWT", "GetResourceApiKey", "GetResourceOauth2Token", "RecordGatewayCall"}}, http.StatusCreated)
+		"secretAccessKey": gatewaySecret, "operations": []string{"GetWorkloadAccessTokenForJWT", "GetWorkloadAccessTokenForUserId", "GetResourceApiKey", "GetResourceOauth2Token", "RecordGatewayCall"}}, http.StatusCreated)
 	data := w.s.DataAs(gatewayKeyID, gatewaySecret)
 	w.agent.data = data
 	if mounted {
@@ -240,6 +240,14 @@ func newAgent(t *testing.T) *agent {
 			out["apiKey"] = aws.ToString(key.ApiKey)
 		}
 		w.Header().Set(gateway.HeaderSessionID, "the-agent-cannot-change-it")
+		if r.Header.Get("Accept") == "text/event-stream" { // answered as server-sent events
+			w.Header().Set("Content-Type", "text/event-stream")
+			raw, _ := json.Marshal(out)
+			_, _ = io.WriteString(w, "data: "+string(raw)+"\n\n")
+			http.NewResponseController(w).Flush()
+			_, _ = io.WriteString(w, "data: done\n\n")
+			return
+		}
 		_ = json.NewEncoder(w).Encode(out)
 	})
 	mux.HandleFunc("POST /stream", func(w http.ResponseWriter, r *http.Request) {

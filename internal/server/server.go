@@ -49,6 +49,7 @@ type Server struct {
 	users   *inbound.Set
 	audit   *audit.Log
 	router  *wire.Router
+	authn   wire.Authenticator // the API's, which the mounted gateway also uses
 	handler http.Handler
 	certs   *certReloader
 	tel     *telemetry.Telemetry
@@ -260,8 +261,8 @@ func (s *Server) mount(principals *principalCache, users telemetry.UserHasher) h
 		// Whoever reaches the API reaches /metrics (docs/observability.md).
 		mux.Handle("GET /metrics", s.tel.Prometheus)
 	}
-	authn := throttle(newAuthenticator(s.cfg.Region, principals, s.now), s.cfg.RequestsPerSecond, s.cfg.RequestBurst, s.now, s.tel.Metrics)
-	s.router = wire.NewRouter(mux, authn, authz.Authorizer{}, s.audit, s.log, wire.Telemetry{Metrics: s.tel.Metrics, Users: users})
+	s.authn = throttle(newAuthenticator(s.cfg.Region, principals, s.now), s.cfg.RequestsPerSecond, s.cfg.RequestBurst, s.now, s.tel.Metrics)
+	s.router = wire.NewRouter(mux, s.authn, authz.Authorizer{}, s.audit, s.log, wire.Telemetry{Metrics: s.tel.Metrics, Users: users})
 	s.control.Mount(s.router)
 	s.data.Mount(s.router, mux)
 	s.mountHealth(mux)
