@@ -240,7 +240,7 @@ func newAgent(t *testing.T) *agent {
 			out["apiKey"] = aws.ToString(key.ApiKey)
 		}
 		w.Header().Set(gateway.HeaderSessionID, "the-agent-cannot-change-it")
-		if r.Header.Get("Accept") == "text/event-stream" { // answered as server-sent events
+		if body, _ := io.ReadAll(r.Body); string(body) == `{"stream":true}` { // answered as server-sent events
 			w.Header().Set("Content-Type", "text/event-stream")
 			raw, _ := json.Marshal(out)
 			_, _ = io.WriteString(w, "data: "+string(raw)+"\n\n")

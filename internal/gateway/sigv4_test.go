@@ -46,7 +46,7 @@ func TestInvokeAgentRuntimeSigV4(t *testing.T) {
 		w.principal(t, "BEHALFCALLERTEST01", []string{workload}, []string{"GetWorkloadAccessTokenForUserId"})
 		w.principal(t, "BEHALFOTHERTEST001", []string{"other-agent"}, []string{"GetWorkloadAccessTokenForUserId"})
 		w.principal(t, "BEHALFNONAMETEST01", []string{workload}, []string{"GetWorkloadAccessTokenForJWT"})
-		in := &bedrockagentcore.InvokeAgentRuntimeInput{AgentRuntimeArn: aws.String(runtimeARN), Payload: []byte(`{"prompt":"hi"}`),
+		in := &bedrockagentcore.InvokeAgentRuntimeInput{AgentRuntimeArn: aws.String(runtimeARN), Payload: []byte(`{"stream":true}`),
 			RuntimeUserId: aws.String("alice"), Accept: aws.String("text/event-stream"), ContentType: aws.String("application/json")}
 		out, err := w.invoker("BEHALFCALLERTEST01", "BEHALFCALLERTEST01-secret-0123456789").InvokeAgentRuntime(t.Context(), in)
 		if err != nil {
