@@ -21,6 +21,9 @@ import (
 	"github.com/behalf-dev/behalf/internal/logging"
 )
 
+// recordTimeout bounds the wait for behalf to store a call's record.
+const recordTimeout = 10 * time.Second
+
 // errNotRecorded ends a response whose call could not be recorded.
 var errNotRecorded = errors.New("gateway: the call could not be recorded")
 
@@ -92,6 +95,8 @@ func (w *callWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // record stores the call's audit record with behalf's RecordGatewayCall,
 // signed as the gateway's principal like its data-plane calls.
 func (g *Gateway) record(ctx context.Context, s *callState, status int, errType string) error {
+	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
 	in := behalfapi.RecordGatewayCallInput{Route: s.route.Name, Kind: s.route.Kind, Workload: s.route.Workload, User: s.user,
 		Status: status, ErrorType: errType, UpstreamStatus: s.status}
 	body, err := json.Marshal(in)

@@ -87,6 +87,12 @@ func TestInvokeAgentRuntimeSigV4(t *testing.T) {
 				t.Errorf("%s: %v, want a 403 AccessDeniedException", keyID, err)
 			}
 		}
+		noUser := *in
+		noUser.RuntimeUserId = nil
+		_, err = w.invoker("BEHALFCALLERTEST01", "BEHALFCALLERTEST01-secret-0123456789").InvokeAgentRuntime(t.Context(), &noUser)
+		if apiErr := smithy.APIError(nil); !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ValidationException" {
+			t.Errorf("a SigV4 caller naming no user: %v", err)
+		}
 		_, err = w.invoker("BEHALFCALLERTEST01", "wrong-secret-0123456789").InvokeAgentRuntime(t.Context(), in)
 		if re := (interface{ HTTPStatusCode() int })(nil); !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusForbidden {
 			t.Errorf("a wrong signature: %v", err)
