@@ -151,6 +151,13 @@ func TestPrincipalVaultAndTagCommands(t *testing.T) {
 	if !strings.Contains(out, id) || strings.Contains(out, secret) {
 		t.Fatalf("list:\n%s", out)
 	}
+	r.json(&p, cmd("principal create --role runtime --workload agent-a --key-id BEHALFCHOSENKEY01 --secret behalf-chosen-secret-0123456789")...)
+	if p["accessKeyId"] != "BEHALFCHOSENKEY01" {
+		t.Fatalf("create with a chosen key id: %v", p)
+	}
+	if _, errs, code := r.do("", cmd("principal create --role runtime --workload agent-a --key-id BEHALFCHOSENKEY02")...); code == 0 || !strings.Contains(errs, "go together") {
+		t.Fatalf("a key id without its secret: %q", errs)
+	}
 	r.ok("", cmd("principal update "+id+" --workload agent-a --workload agent-b")...)
 	r.json(&p, cmd("principal get "+id)...)
 	if len(p["workloads"].([]any)) != 2 {

@@ -39,7 +39,7 @@ requests with AWS Signature Version 4, and a role:
            sessions (CompleteResourceTokenAuth)`,
 	}
 
-	var role, description string
+	var role, description, keyID, secret string
 	var workloads, operations []string
 	create := &cobra.Command{
 		Use:     "create --role admin|runtime [--workload NAME]... [--operation NAME]...",
@@ -48,6 +48,16 @@ requests with AWS Signature Version 4, and a role:
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in := behalfapi.CreatePrincipalInput{Role: role, Workloads: workloads, Operations: operations}
+			if (keyID == "") != (secret == "") {
+				return fmt.Errorf("--key-id and --secret go together (a key pair chosen by you, e.g. one a configuration file names)")
+			}
+			if keyID != "" {
+				s, err := readSecret(cmd, "secret", secret)
+				if err != nil {
+					return err
+				}
+				in.AccessKeyID, in.SecretAccessKey = &keyID, &s
+			}
 			if description != "" {
 				in.Description = &description
 			}
@@ -62,6 +72,8 @@ requests with AWS Signature Version 4, and a role:
 	create.Flags().StringArrayVar(&workloads, "workload", nil, "workload identity a runtime principal may act for (repeatable; * for all)")
 	create.Flags().StringArrayVar(&operations, "operation", nil, "data-plane operation a runtime principal may call (repeatable; default all)")
 	create.Flags().StringVar(&description, "description", "", "free-form description")
+	create.Flags().StringVar(&keyID, "key-id", "", "the access key id to create, instead of a generated one (with --secret)")
+	create.Flags().StringVar(&secret, "secret", "", "its secret: the value, - for standard input, or @FILE")
 
 	get := &cobra.Command{
 		Use:   "get ACCESS_KEY_ID",
