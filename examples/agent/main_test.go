@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
+	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
+
+	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/devidp"
+	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/otlptest"
+	"github.com/behalf-dev/behalf/sdk"
+)
+
+const (
+	weatherKey    = "weather-api-key"
+	gatewayKeyID  = "BEHALFGATEWAYAGENT01"
+	agentKeyID    = "BEHALFAGENTEXAMPLE01"
+	testSecret    = "behalf-agent-example-secret-0123456789"
+	forecastParis = "sunny in Paris"
+)
+
+// world is behalf serving a gateway (mounted), the dev IdP as the users'
+// IdP and an OAuth2 provider, the example agent behind the gateway's
+// agent route and the weather tool behind its tool route; everything
+// traced to one OTLP receiver.
+type world struct {
+	s       *behalftest.Server
+	idp     *devidp.Server
+	recv    *otlptest.Receiver
+	gateway string
+	flush   func(context.Context) error
+}
+
+func newWorld(t *testing.T, b behalftest.Backend) *world {
+	w := &world{recv: otlptest.New(t)}
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", w.recv.URL)
+	w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"}}})
+	weather := httptest.NewServer(newWeatherAPI(weatherKey))
+	t.Cleanup(weather.Close)
+	agentSrv := httptest.NewUnstartedServer(nil) // its address is the route's upstream; its handler needs behalf's
+	t.Cleanup(agentSrv.Close)
+	agentURL := "http://" + agentSrv.Listener.Addr().String()
+	gatewayAddr := freeAddr(t)
+	w.s = behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
+		f.Development = true
+		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev-idp", DiscoveryURL: w.idp.Issuer() + "/.well-known/openid-configuration", AllowedClients: []string{"app"}}}
+		f.Telemetry.OTLP.Endpoint = w.recv.URL
+		f.Telemetry.Traces.Enabled = true
+		f.Gateway = config.MountedGatewayFile{Listen: gatewayAddr, Principal: gatewayKeyID, Routes: []config.GatewayRouteFile{
+			{Name: "my-agent", Path: "/agents/my-agent", Upstream: agentURL, Kind: "agent", Workload: "my-agent", ReturnURL: agentURL + "/oauth2/done"},
+			{Name: "weather", Path: "/tools/weather", Upstream: weather.URL + "/forecast", Kind: "tool",
+				Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
+		}}
+	}})
+	w.gateway = "http://" + gatewayAddr
+	w.setUp(t, agentURL)
+	tracer, flush, err := newTracer(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.flush = flush
+	agentSrv.Config.Handler = newAgent(behalftest.AWSConfig(agentKeyID, testSecret), tracer,
+		options{Endpoint: w.s.URL, WeatherURL: w.gateway + "/tools/weather"})
+	agentSrv.Start()
+	return w
+}
+
+// setUp creates, as an operator would, the agent's workload identity, the
+// two credential providers, and the principals of the gateway and of the
+// agent, each allowed only what it does.
+func (w *world) setUp(t *testing.T, agentURL string) {
+	ctx := t.Context()
+	c := w.s.Control()
+	if _, err := c.CreateWorkloadIdentity(ctx, &bedrockagentcorecontrol.CreateWorkloadIdentityInput{
+		Name: aws.String("my-agent"), AllowedResourceOauth2ReturnUrls: []string{agentURL + "/oauth2/done"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateApiKeyCredentialProvider(ctx, &bedrockagentcorecontrol.CreateApiKeyCredentialProviderInput{Name: aws.String("weather"), ApiKey: aws.String(weatherKey)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
+		Name: aws.String("dev-idp"), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
+		Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
+			ClientId: aws.String("agent"), ClientSecret: aws.String("agent-secret"),
+			OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: w.idp.Issuer() + "/.well-known/openid-configuration"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for id, ops := range map[string][]string{
+		gatewayKeyID: {"GetWorkloadAccessTokenForJWT", "GetResourceApiKey", "GetResourceOauth2Token"},
+		agentKeyID:   {"GetResourceApiKey", "GetResourceOauth2Token", "CompleteResourceTokenAuth"},
+	} {
+		raw, _ := json.Marshal(map[string]any{"role": "runtime", "workloads": []string{"my-agent"}, "accessKeyId": id, "secretAccessKey": testSecret, "operations": ops})
+		if res := w.s.Do(t, behalftest.Raw{Path: "/behalf/CreatePrincipal", Body: raw}); res.Status != http.StatusCreated {
+			t.Fatalf("principal %s: %d %s", id, res.Status, res.Body)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// userJWT is a user's token from the dev IdP (the password grant stands
+// in for signing in to the application, client app).
+func (w *world) userJWT(t *testing.T, user string) string {
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, w.idp.Issuer()+"/token", strings.NewReader(url.Values{
+		"grant_type": {"password"}, "username": {user}, "password": {"x"}, "scope": {"openid"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", "app-secret")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("password grant: %d %v", res.StatusCode, err)
+	}
+	return tok.AccessToken
+}
+
+// invoke calls the agent through the gateway as the user of jwt.
+func (w *world) invoke(t *testing.T, jwt string, in request, headers map[string]string) (int, reply) {
+	raw, _ := json.Marshal(in)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, w.gateway+"/agents/my-agent/invocations", strings.NewReader(string(raw)))
+	req.Header.Set("Authorization", "Bearer "+jwt)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	var out reply
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("%d: not the agent's reply: %s", res.StatusCode, body)
+	}
+	return res.StatusCode, out
+}
+
+// TestAgentBehindGateway is the README's walk: a user calls the example
+// agent through the gateway with their JWT; the agent, with the workload
+// access token the gateway minted for that user, gets the API key, the
+// forecast through the tool route (which injects the key), and the user's
+// own token once they consented — all in one trace.
+func TestAgentBehindGateway(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b)
+		alice := w.userJWT(t, "alice")
+		const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+		status, out := w.invoke(t, alice, request{City: "Paris"}, map[string]string{
+			"traceparent":           "00-" + traceID + "-00f067aa0ba902b7-01",
+			sdk.HeaderWorkloadToken: "forged", sdk.HeaderUserID: "mallory", sdk.HeaderSessionID: "session-of-alice-0001"})
+		if status != 200 || out.User != "alice" || out.Session != "session-of-alice-0001" || out.APIKey != "weather-… (15 characters)" || out.Forecast != forecastParis {
+			t.Fatalf("alice's call: %d %+v", status, out)
+		}
+
+		// USER_FEDERATION: first the consent URL, then — after alice
+		// allowed it and the agent completed the session with her JWT —
+		// her own token. bob completing alice's session fails it.
+		bob := w.userJWT(t, "bob")
+		session := w.consent(t, alice)
+		if status, bobs := w.invoke(t, bob, request{UserToken: true, SessionURI: session}, nil); status == 200 || bobs.User != "bob" || bobs.UserToken != "" {
+			t.Errorf("bob completing alice's session: %d %+v", status, bobs)
+		}
+		status, out = w.invoke(t, alice, request{UserToken: true, SessionURI: w.consent(t, alice)}, nil)
+		if status != 200 || out.UserTokenSubject != "alice" || !strings.HasPrefix(out.UserToken, "eyJ") {
+			t.Fatalf("after consent: %d %+v", status, out)
+		}
+		if status, out = w.invoke(t, alice, request{UserToken: true}, nil); status != 200 || out.UserTokenSubject != "alice" {
+			t.Errorf("the stored token, later: %d %+v", status, out)
+		}
+		if status, out = w.invoke(t, bob, request{UserToken: true}, nil); status != 200 || out.UserToken != "" || out.AuthorizationURL == "" {
+			t.Errorf("bob, who has not consented: %d %+v", status, out)
+		}
+
+		w.checkToolRoute(t)
+		w.checkTrace(t, traceID)
+	})
+}
+
+// consent asks the agent for the user's token, which it answers with the
+// consent URL; the user allows, and returns to the agent's page.
+func (w *world) consent(t *testing.T, jwt string) (sessionURI string) {
+	status, out := w.invoke(t, jwt, request{UserToken: true}, nil)
+	if status != 200 || !strings.Contains(out.AuthorizationURL, "/authorize?") || out.SessionURI == "" || out.UserToken != "" {
+		t.Fatalf("before consent: %d %+v", status, out)
+	}
+	code, page := behalftest.Consent(t, out.AuthorizationURL, out.User, true)
+	if code != 200 || !strings.Contains(page, out.SessionURI) {
+		t.Fatalf("consent ended on %d:\n%s", code, page)
+	}
+	return out.SessionURI
+}
+
+// checkToolRoute calls the tool route as the agent does, with a forged
+// key: the tool gets exactly the stored one.
+func (w *world) checkToolRoute(t *testing.T) {
+	minted, err := w.s.Data().GetWorkloadAccessTokenForJWT(t.Context(), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
+		WorkloadName: aws.String("my-agent"), UserToken: aws.String(w.userJWT(t, "alice"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		headers map[string]string
+		want    int
+	}{
+		{map[string]string{sdk.HeaderWorkloadToken: aws.ToString(minted.WorkloadAccessToken), "X-Api-Key": "forged"}, 200},
+		{map[string]string{"X-Api-Key": weatherKey}, 401}, // no workload token: the gateway refuses, even with the right key
+		{map[string]string{sdk.HeaderWorkloadToken: "forged"}, 401},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, w.gateway+"/tools/weather?city=Paris", nil)
+		for k, v := range tc.headers {
+			req.Header.Set(k, v)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != tc.want || tc.want == 200 && !strings.Contains(string(body), forecastParis) {
+			t.Errorf("tool route with %v: %d %s, want %d", tc.headers, res.StatusCode, body, tc.want)
+		}
+	}
+}
+
+// checkTrace: the first call is one trace — the caller's — holding the
+// gateway's span, behalf's minting of the workload access token, the
+// agent's invocation, its data-plane call and behalf's answer to it, and
+// the tool call through the gateway; with no user or token in any span.
+func (w *world) checkTrace(t *testing.T, traceID string) {
+	if err := w.flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.s.Server.Telemetry().ForceFlush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, s := range w.recv.Spans() {
+		if hex.EncodeToString(s.TraceId) == traceID {
+			count[s.Name+"/"+strings.TrimPrefix(s.Kind.String(), "SPAN_KIND_")]++
+		}
+		for _, a := range s.Attributes {
+			if v := a.Value.String(); strings.Contains(v, "alice") || strings.Contains(v, "eyJ") || strings.Contains(v, weatherKey) {
+				t.Errorf("span %s holds a user or a credential in %s", s.Name, a.Key)
+			}
+		}
+	}
+	for _, want := range []string{
+		"POST gateway/SERVER",                 // the call to the agent, and the agent's call to the tool
+		"GetWorkloadAccessTokenForJWT/SERVER", // behalf minting the agent's token for alice
+		"POST /invocations/SERVER",            // the agent
+		"GetResourceApiKey/CLIENT",            // the agent asking behalf
+		"GetResourceApiKey/SERVER",            // behalf answering, for the agent and for the tool route
+		"GET /tools/weather/CLIENT",           // the agent calling the tool route
+	} {
+		if count[want] == 0 {
+			t.Errorf("no span %s in the trace; it holds %v", want, count)
+		}
+	}
+	if count["POST gateway/SERVER"]+count["GET gateway/SERVER"] < 2 || count["GetResourceApiKey/SERVER"] < 2 {
+		t.Errorf("the trace holds %v: want the gateway's span for the agent and for the tool, and behalf's answer to each", count)
+	}
+}
