@@ -187,6 +187,18 @@ func TestDevObservabilityExampleIsValid(t *testing.T) {
 	}
 }
 
+// The README's gateway walk-through configuration stays valid.
+func TestDevGatewayExampleIsValid(t *testing.T) {
+	f, err := Load(filepath.Join("..", "..", "examples", "dev-gateway.yaml"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Validate()
+	if err != nil || c.Gateway == nil || len(c.Gateway.Routes) != 2 || !c.Telemetry.Traces {
+		t.Fatalf("%+v %v", c, err)
+	}
+}
+
 func TestDevelopmentRefusesNonLoopbackListen(t *testing.T) {
 	for _, tt := range []struct {
 		listen string
