@@ -260,7 +260,9 @@ func newWeatherAPI(key string) http.Handler {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // the authorization URL, as the user copies it
+	_ = enc.Encode(v)
 }
 
 // subject reads a JWT's sub claim, for display only: the gateway and
