@@ -222,7 +222,7 @@ func (a *agent) forecast(ctx context.Context, city string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("weather tool: %w", err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	var body struct{ Forecast, Error string }
 	_ = json.NewDecoder(io.LimitReader(res.Body, 64<<10)).Decode(&body)
 	if res.StatusCode != http.StatusOK {
@@ -231,15 +231,20 @@ func (a *agent) forecast(ctx context.Context, city string) (string, error) {
 	return body.Forecast, nil
 }
 
+// urnAlphabet is what a session URI (RFC 9126 §2.2 request_uri) is made of.
+const urnAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_."
+
 // consentDone is the page the user's browser returns to after consent.
 func consentDone(w http.ResponseWriter, r *http.Request) {
 	session := r.URL.Query().Get("session_id")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if session == "" || len(session) > 512 {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if session == "" || len(session) > 512 || strings.Trim(session, urnAlphabet) != "" {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = io.WriteString(w, "no session_id\n")
 		return
 	}
+	//nolint:gosec // plain text, not sniffed, and the session id holds only urnAlphabet
 	_, _ = fmt.Fprintf(w, "Consent given. Ask the agent again with your JWT and\n  {\"userToken\": true, \"sessionUri\": %q}\nso that it binds the token to you.\n", session)
 }
 
