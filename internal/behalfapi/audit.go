@@ -1,5 +1,11 @@
 package behalfapi
 
+import (
+	"encoding/hex"
+
+	"github.com/behalf-dev/behalf/internal/storage"
+)
+
 // ListAuditRecordsInput is the input of ListAuditRecords. Since and Until
 // are epoch seconds; zero members match everything. Records come oldest
 // first unless NewestFirst; a NextToken continues in the order it was
@@ -33,6 +39,13 @@ type AuditRecord struct {
 	Outcome   string   `json:"outcome"`
 	ErrorType string   `json:"errorType,omitempty"`
 	Hash      string   `json:"hash"`
+}
+
+// NewAuditRecord shows r as the API does.
+func NewAuditRecord(r storage.AuditRecord) AuditRecord {
+	return AuditRecord{Seq: r.Seq, Time: Time(r.Time), RequestID: r.RequestID, Principal: r.Principal,
+		Operation: r.Operation, Workload: r.Workload, User: r.User, Provider: r.Provider, Scopes: r.Scopes, Flow: r.Flow,
+		Resource: r.Resource, Outcome: r.Outcome, ErrorType: r.ErrorType, Hash: hex.EncodeToString(r.Hash)}
 }
 
 // ListAuditRecordsOutput is the output of ListAuditRecords.

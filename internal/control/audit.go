@@ -101,9 +101,7 @@ func (s *Service) listAuditRecords(ctx context.Context, _ *wire.Call, in *listAu
 	}
 	out := &behalfapi.ListAuditRecordsOutput{Records: make([]behalfapi.AuditRecord, len(recs)), NextToken: next}
 	for i, r := range recs {
-		out.Records[i] = behalfapi.AuditRecord{Seq: r.Seq, Time: behalfapi.Time(r.Time), RequestID: r.RequestID, Principal: r.Principal,
-			Operation: r.Operation, Workload: r.Workload, User: r.User, Provider: r.Provider, Scopes: r.Scopes, Flow: r.Flow,
-			Resource: r.Resource, Outcome: r.Outcome, ErrorType: r.ErrorType, Hash: hex.EncodeToString(r.Hash)}
+		out.Records[i] = behalfapi.NewAuditRecord(r)
 	}
 	return out, nil
 }

@@ -294,12 +294,26 @@ func TestReplaceDirectives(t *testing.T) {
 	}
 }
 
-// outsideDocument matches the names of documents that were never part of
-// this repository (a pattern, so that this file does not cite them
-// itself); comments cite RFC sections, AgentCore API operations or docs/.
-var outsideDocument = regexp.MustCompile(`(agentcore-(api|behaviour)|peers|dependencies)\.md|shared/reference/`)
+// outsideDocuments matches the names of documents that were never part of
+// this repository, listed in testdata so that no Go file names them;
+// comments cite RFC sections, AgentCore API operations or docs/.
+func outsideDocuments(t *testing.T) *regexp.Regexp {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "outside-documents.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alternatives []string
+	for line := range strings.Lines(string(b)) {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			alternatives = append(alternatives, line)
+		}
+	}
+	return regexp.MustCompile(strings.Join(alternatives, "|"))
+}
 
 func TestNoCitationOfOutsideDocuments(t *testing.T) {
+	outsideDocument := outsideDocuments(t)
 	root := repoRoot(t)
 	for _, dir := range goPackageDirs(t, root) {
 		entries, err := os.ReadDir(dir)
@@ -317,7 +331,7 @@ func TestNoCitationOfOutsideDocuments(t *testing.T) {
 				t.Fatal(err)
 			}
 			rel, _ := filepath.Rel(root, path)
-			for _, cite := range citations(content) {
+			for _, cite := range citations(outsideDocument, content) {
 				t.Errorf("%s: %s", rel, cite)
 			}
 		}
@@ -325,7 +339,7 @@ func TestNoCitationOfOutsideDocuments(t *testing.T) {
 }
 
 // citations returns the lines of a Go file that mention an outside document.
-func citations(src []byte) []string {
+func citations(outsideDocument *regexp.Regexp, src []byte) []string {
 	var found []string
 	sc := bufio.NewScanner(bytes.NewReader(src))
 	for line := 1; sc.Scan(); line++ {

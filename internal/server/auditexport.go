@@ -13,6 +13,7 @@ import (
 	otellog "go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -56,23 +57,12 @@ func newAuditExport(tel *telemetry.Telemetry, file string, log *slog.Logger) (*a
 }
 
 // auditLine is one record in the JSON Lines file: the record as
-// ListAuditRecords shows it, with the trace of the call.
+// ListAuditRecords shows it, with its time as RFC 3339 text and the trace
+// of the call.
 type auditLine struct {
-	Seq       int64    `json:"seq"`
-	Time      string   `json:"time"`
-	RequestID string   `json:"requestId"`
-	TraceID   string   `json:"traceId,omitempty"`
-	Principal string   `json:"principal,omitempty"`
-	Operation string   `json:"operation"`
-	Workload  string   `json:"workload,omitempty"`
-	User      string   `json:"user,omitempty"`
-	Provider  string   `json:"provider,omitempty"`
-	Scopes    []string `json:"scopes,omitempty"`
-	Flow      string   `json:"flow,omitempty"`
-	Resource  string   `json:"resource,omitempty"`
-	Outcome   string   `json:"outcome"`
-	ErrorType string   `json:"errorType,omitempty"`
-	Hash      string   `json:"hash"`
+	behalfapi.AuditRecord
+	Time    string `json:"time"` // shadows the record's epoch seconds
+	TraceID string `json:"traceId,omitempty"`
 }
 
 // hook is the export as audit.Options.Export; nil when there is none.
@@ -124,9 +114,7 @@ func (e *auditExport) emit(r *storage.AuditRecord) {
 func (e *auditExport) write(recs []storage.AuditRecord) {
 	var buf []byte
 	for _, r := range recs {
-		line := auditLine{Seq: r.Seq, Time: r.Time.UTC().Format("2006-01-02T15:04:05.000000Z"), RequestID: r.RequestID,
-			Principal: r.Principal, Operation: r.Operation, Workload: r.Workload, User: r.User, Provider: r.Provider,
-			Scopes: r.Scopes, Flow: r.Flow, Resource: r.Resource, Outcome: r.Outcome, ErrorType: r.ErrorType, Hash: hex.EncodeToString(r.Hash)}
+		line := auditLine{AuditRecord: behalfapi.NewAuditRecord(r), Time: r.Time.UTC().Format("2006-01-02T15:04:05.000000Z")}
 		if r.Trace.HasTraceID() {
 			line.TraceID = r.Trace.TraceID().String()
 		}
