@@ -62,10 +62,10 @@ type Options struct {
 	Warmup      time.Duration
 	Concurrency int
 	Operations  []string
-	// Telemetry measures every operation a second time on a server with
-	// telemetry on: traces sampled at 100% and exported over OTLP/HTTP to
-	// a receiver in this process that discards them, and Prometheus
-	// metrics recorded (not scraped).
+	// Telemetry measures every operation also on a second server with
+	// telemetry on, in slices alternating with the first: traces sampled
+	// at 100% and exported over OTLP/HTTP to a receiver in this process
+	// that discards them, and Prometheus metrics recorded (not scraped).
 	Telemetry bool
 }
 
@@ -92,33 +92,143 @@ const (
 )
 
 // Run sets everything up, measures each operation in turn, prints a table
-// to out, and tears everything down; with Options.Telemetry, it does it all
-// again with telemetry on and prints a second table.
+// to out, and tears everything down. With Options.Telemetry, a second
+// server with telemetry on runs beside the first, and each operation is
+// measured on both in alternating slices (off, on, on, off, …), so that
+// whatever else the machine does weighs on both alike; a second table and
+// the comparison follow.
 func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
 	if err := opts.complete(); err != nil {
 		return nil, err
 	}
-	results, err := measure(ctx, opts, nil, out)
-	if err != nil || !opts.Telemetry {
-		return results, err
+	if !opts.Telemetry {
+		return measure(ctx, opts, out)
 	}
+	return measureTelemetry(ctx, opts, out)
+}
+
+// measure runs each operation against a fresh environment and prints the
+// results.
+func measure(ctx context.Context, opts Options, out io.Writer) (results []Result, err error) {
+	t, err := newTarget(ctx, opts, nil)
+	defer func() { err = errors.Join(err, t.env.stop()) }()
+	if err != nil {
+		return nil, err
+	}
+	for _, op := range opts.Operations {
+		t.warm(ctx, op, opts.Warmup)
+		var s sample
+		s.add(t.h.run(ctx, t.reqs[op], opts.Duration))
+		results = append(results, s.result(op, false))
+	}
+	return results, t.report(ctx, out, opts, results)
+}
+
+// telemetrySlices is how many slices of each operation's time each server
+// gets when telemetry on and off are compared.
+const telemetrySlices = 6
+
+// measureTelemetry measures each operation on two servers, telemetry off
+// and on, in alternating slices, and prints both tables and the
+// comparison.
+func measureTelemetry(ctx context.Context, opts Options, out io.Writer) (results []Result, err error) {
 	receiver, err := startOTLPReceiver(ctx)
 	if err != nil {
-		return results, err
+		return nil, err
 	}
 	defer func() { _ = receiver.Close() }() // the run is over; nothing is lost
+	off, err := newTarget(ctx, opts, nil)
+	defer func() { err = errors.Join(err, off.env.stop()) }()
+	if err != nil {
+		return nil, err
+	}
+	on, err := newTarget(ctx, opts, receiver)
+	defer func() { err = errors.Join(err, on.env.stop()) }()
+	if err != nil {
+		return nil, err
+	}
+	var offResults, onResults []Result
+	slice := max(opts.Duration/telemetrySlices, time.Millisecond)
+	for _, op := range opts.Operations {
+		off.warm(ctx, op, opts.Warmup)
+		on.warm(ctx, op, opts.Warmup)
+		var offSample, onSample sample
+		for i := range telemetrySlices {
+			first, second := off, on
+			if i%2 == 1 {
+				first, second = on, off
+			}
+			a := first.h.run(ctx, first.reqs[op], slice)
+			b := second.h.run(ctx, second.reqs[op], slice)
+			if first == on {
+				a, b = b, a
+			}
+			offSample.add(a)
+			onSample.add(b)
+		}
+		offResults = append(offResults, offSample.result(op, false))
+		onResults = append(onResults, onSample.result(op, true))
+	}
+	results = append(offResults, onResults...)
+	if _, err := fmt.Fprintf(out, "telemetry off and on measured in %d alternating slices per operation, on two servers running side by side\n\n", telemetrySlices); err != nil {
+		return results, err
+	}
+	if err := off.report(ctx, out, opts, offResults); err != nil {
+		return results, err
+	}
 	if _, err := fmt.Fprintf(out, "\nwith telemetry on: traces sampled at 100%% and exported over OTLP/HTTP to a receiver in this process, metrics recorded for Prometheus\n\n"); err != nil {
 		return results, err
 	}
-	on, err := measure(ctx, opts, receiver, out)
-	results = append(results, on...)
-	if err != nil {
+	if err := on.report(ctx, out, opts, onResults); err != nil {
 		return results, err
 	}
 	if _, err := fmt.Fprintf(out, "telemetry received: %d OTLP exports, %.1f MB\n\n", receiver.exports.Load(), float64(receiver.bytes.Load())/1e6); err != nil {
 		return results, err
 	}
 	return results, compare(out, results)
+}
+
+// target is one behalf server under measurement: its environment, the
+// load generator, each operation's request, and the audit count before
+// the first measured call.
+type target struct {
+	env         *environment
+	h           *harness
+	reqs        map[string]request
+	auditBefore int64
+}
+
+// newTarget starts an environment, with telemetry exported to receiver
+// when it is not nil, and prepares its requests. On an error the target's
+// environment holds what was started, for stop.
+func newTarget(ctx context.Context, opts Options, receiver *otlpReceiver) (*target, error) {
+	env, err := start(ctx, opts, receiver)
+	t := &target{env: env, h: newHarness(opts.Concurrency)}
+	if err != nil {
+		return t, err
+	}
+	if t.reqs, err = prepare(ctx, t.h, env); err != nil {
+		return t, err
+	}
+	t.auditBefore, err = auditCount(ctx, env.store)
+	return t, err
+}
+
+// warm runs op unmeasured for d.
+func (t *target) warm(ctx context.Context, op string, d time.Duration) {
+	if d > 0 {
+		t.h.run(ctx, t.reqs[op], d)
+	}
+}
+
+// report prints results with the audit records the target's server wrote
+// since it was prepared.
+func (t *target) report(ctx context.Context, out io.Writer, opts Options, results []Result) error {
+	after, err := auditCount(ctx, t.env.store)
+	if err != nil {
+		return err
+	}
+	return report(out, opts, t.env.backend, results, after-t.auditBefore)
 }
 
 // compare prints each operation's throughput with telemetry on against
@@ -144,38 +254,6 @@ func compare(out io.Writer, results []Result) error {
 		}
 	}
 	return tw.Flush()
-}
-
-// measure runs each operation against a fresh environment, with telemetry
-// exported to receiver when it is not nil, and prints the results.
-func measure(ctx context.Context, opts Options, receiver *otlpReceiver, out io.Writer) (results []Result, err error) {
-	env, err := start(ctx, opts, receiver)
-	defer func() { err = errors.Join(err, env.stop()) }()
-	if err != nil {
-		return nil, err
-	}
-	h := newHarness(opts.Concurrency)
-	reqs, err := prepare(ctx, h, env)
-	if err != nil {
-		return nil, err
-	}
-	before, err := auditCount(ctx, env.store)
-	if err != nil {
-		return nil, err
-	}
-	for _, op := range opts.Operations {
-		if opts.Warmup > 0 {
-			h.load(ctx, reqs[op], opts.Warmup)
-		}
-		r := h.load(ctx, reqs[op], opts.Duration)
-		r.Operation, r.Telemetry = op, receiver != nil
-		results = append(results, r)
-	}
-	after, err := auditCount(ctx, env.store)
-	if err != nil {
-		return nil, err
-	}
-	return results, report(out, opts, env.backend, results, after-before)
 }
 
 // complete fills in the defaults and checks the operations' names.
@@ -548,9 +626,9 @@ func (h *harness) call(ctx context.Context, r request, out any) error {
 	return nil
 }
 
-// load runs the request from h.conc workers for d and reports throughput
-// and latency.
-func (h *harness) load(ctx context.Context, r request, d time.Duration) Result {
+// run sends the request from h.conc workers for d and returns what it
+// measured.
+func (h *harness) run(ctx context.Context, r request, d time.Duration) sample {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var requests, errs atomic.Int64
@@ -582,14 +660,36 @@ func (h *harness) load(ctx context.Context, r request, d time.Duration) Result {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	res := Result{Requests: requests.Load(), Errors: errs.Load(), Elapsed: elapsed, FirstError: firstErr}
-	if n := len(all); n > 0 {
-		res.P50, res.P99 = all[n/2], all[min(n-1, n*99/100)]
+	return sample{requests: requests.Load(), errors: errs.Load(), elapsed: time.Since(start), latencies: slices.Concat(lat...), firstError: firstErr}
+}
+
+// sample is what one or more stretches of load measured.
+type sample struct {
+	requests, errors int64
+	elapsed          time.Duration
+	latencies        []time.Duration // of the successful requests
+	firstError       string
+}
+
+// add adds o's stretch of load to s.
+func (s *sample) add(o sample) {
+	s.requests += o.requests
+	s.errors += o.errors
+	s.elapsed += o.elapsed
+	s.latencies = append(s.latencies, o.latencies...)
+	if s.firstError == "" {
+		s.firstError = o.firstError
 	}
-	return res
+}
+
+// result summarises s as operation op's result.
+func (s sample) result(op string, telemetry bool) Result {
+	slices.Sort(s.latencies)
+	r := Result{Operation: op, Telemetry: telemetry, Requests: s.requests, Errors: s.errors, Elapsed: s.elapsed, FirstError: s.firstError}
+	if n := len(s.latencies); n > 0 {
+		r.P50, r.P99 = s.latencies[n/2], s.latencies[min(n-1, n*99/100)]
+	}
+	return r
 }
 
 // setUp creates, as the admin, what the vend paths need: a workload

@@ -22,8 +22,9 @@ PostgreSQL database with --postgres), a local identity provider and token endpoi
 a load generator that signs every request with SigV4 as the AWS SDKs do. Measure each
 vend path in turn, with every call durably audited, and the same harness against a
 handler that does nothing: the floor of this machine. Prints requests/s and p50/p99.
-With --telemetry, everything runs a second time with traces sampled at 100% and exported
-over OTLP/HTTP to a receiver in this process, and metrics recorded for Prometheus.`,
+With --telemetry, a second server runs beside the first with traces sampled at 100% and
+exported over OTLP/HTTP to a receiver in this process, and metrics recorded for Prometheus;
+each operation is measured on both in alternating slices, so that the comparison is fair.`,
 		Example: `  behalf bench
   behalf bench --postgres 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' --duration 20s
   behalf bench --telemetry`,

@@ -53,7 +53,7 @@ func recordEach(t *testing.T, m *Metrics) {
 	m.Vault(ctx, "seal", nil)
 	m.Rewrapped(ctx, "rewrapped", 1)
 	m.AuditBatch(ctx, 1, time.Millisecond, errors.New("x"))
-	m.CacheLookup(ctx, "m2m", true)
+	m.CacheLookup(ctx, CacheM2MToken, true)
 	m.RateLimited(ctx, "sessions")
 	m.Dropped(ctx, "traces", 1)
 	if err := m.Gauge(auditQueueDepth, "{record}", "Audit records waiting to be committed.", func() int64 { return 1 }); err != nil {

@@ -21,6 +21,7 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -100,7 +101,10 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Telemetry, err error
 }
 
 func (t *Telemetry) startMetrics(ctx context.Context, cfg Config, opts Options, res *resource.Resource, tlsConfig *tls.Config) error {
-	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithCardinalityLimit(cardinalityLimit)}
+	// Exemplars are off: offering every measurement of a sampled call to
+	// a reservoir costs the vend path more than the exemplars are worth.
+	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithCardinalityLimit(cardinalityLimit),
+		sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter)}
 	if cfg.Prometheus {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
