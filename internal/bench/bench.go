@@ -91,96 +91,92 @@ const (
 	region      = "us-east-1"
 )
 
-// Run sets everything up, measures each operation in turn, prints a table
-// to out, and tears everything down. With Options.Telemetry, a second
-// server with telemetry on runs beside the first, and each operation is
-// measured on both in alternating slices (off, on, on, off, …), so that
-// whatever else the machine does weighs on both alike; a second table and
-// the comparison follow.
-func Run(ctx context.Context, opts Options, out io.Writer) ([]Result, error) {
+// Run sets everything up, measures the operations, prints a table to out,
+// and tears everything down. The operations are measured in rounds, each
+// giving every operation a slice of its time, so that whatever else the
+// machine does weighs on all of them alike, the floor included. With
+// Options.Telemetry, a second server with telemetry on runs beside the
+// first and gets, in each round, a slice of each operation next to the
+// first's (off, on; then on, off); a second table and the comparison
+// follow.
+func Run(ctx context.Context, opts Options, out io.Writer) (_ []Result, err error) {
 	if err := opts.complete(); err != nil {
 		return nil, err
 	}
-	if !opts.Telemetry {
-		return measure(ctx, opts, out)
-	}
-	return measureTelemetry(ctx, opts, out)
-}
-
-// measure runs each operation against a fresh environment and prints the
-// results.
-func measure(ctx context.Context, opts Options, out io.Writer) (results []Result, err error) {
-	t, err := newTarget(ctx, opts, nil)
-	defer func() { err = errors.Join(err, t.env.stop()) }()
-	if err != nil {
-		return nil, err
-	}
-	for _, op := range opts.Operations {
-		t.warm(ctx, op, opts.Warmup)
-		var s sample
-		s.add(t.h.run(ctx, t.reqs[op], opts.Duration))
-		results = append(results, s.result(op, false))
-	}
-	return results, t.report(ctx, out, opts, results)
-}
-
-// telemetrySlices is how many slices of each operation's time each server
-// gets when telemetry on and off are compared.
-const telemetrySlices = 6
-
-// measureTelemetry measures each operation on two servers, telemetry off
-// and on, in alternating slices, and prints both tables and the
-// comparison.
-func measureTelemetry(ctx context.Context, opts Options, out io.Writer) (results []Result, err error) {
-	receiver, err := startOTLPReceiver(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = receiver.Close() }() // the run is over; nothing is lost
-	off, err := newTarget(ctx, opts, nil)
-	defer func() { err = errors.Join(err, off.env.stop()) }()
-	if err != nil {
-		return nil, err
-	}
-	on, err := newTarget(ctx, opts, receiver)
-	defer func() { err = errors.Join(err, on.env.stop()) }()
-	if err != nil {
-		return nil, err
-	}
-	var offResults, onResults []Result
-	slice := max(opts.Duration/telemetrySlices, time.Millisecond)
-	for _, op := range opts.Operations {
-		off.warm(ctx, op, opts.Warmup)
-		on.warm(ctx, op, opts.Warmup)
-		var offSample, onSample sample
-		for i := range telemetrySlices {
-			first, second := off, on
-			if i%2 == 1 {
-				first, second = on, off
-			}
-			a := first.h.run(ctx, first.reqs[op], slice)
-			b := second.h.run(ctx, second.reqs[op], slice)
-			if first == on {
-				a, b = b, a
-			}
-			offSample.add(a)
-			onSample.add(b)
+	receivers := []*otlpReceiver{nil} // telemetry off
+	if opts.Telemetry {
+		receiver, err := startOTLPReceiver(ctx)
+		if err != nil {
+			return nil, err
 		}
-		offResults = append(offResults, offSample.result(op, false))
-		onResults = append(onResults, onSample.result(op, true))
+		defer func() { _ = receiver.Close() }() // the run is over; nothing is lost
+		receivers = append(receivers, receiver)
 	}
-	results = append(offResults, onResults...)
-	if _, err := fmt.Fprintf(out, "telemetry off and on measured in %d alternating slices per operation, on two servers running side by side\n\n", telemetrySlices); err != nil {
-		return results, err
+	targets := make([]*target, 0, len(receivers))
+	defer func() {
+		for _, t := range targets {
+			err = errors.Join(err, t.env.stop())
+		}
+	}()
+	for _, r := range receivers {
+		t, err := newTarget(ctx, opts, r)
+		targets = append(targets, t)
+		if err != nil {
+			return nil, err
+		}
 	}
-	if err := off.report(ctx, out, opts, offResults); err != nil {
-		return results, err
+	return printResults(ctx, out, opts, targets, measure(ctx, opts, targets), receivers[len(receivers)-1])
+}
+
+// rounds is how many slices of its time each operation gets.
+const rounds = 6
+
+// measure warms each operation up on every target, then measures them in
+// rounds, and returns each target's sample of each operation.
+func measure(ctx context.Context, opts Options, targets []*target) []map[string]*sample {
+	samples := make([]map[string]*sample, len(targets))
+	for i, t := range targets {
+		samples[i] = map[string]*sample{}
+		for _, op := range opts.Operations {
+			t.warm(ctx, op, opts.Warmup)
+			samples[i][op] = &sample{}
+		}
 	}
-	if _, err := fmt.Fprintf(out, "\nwith telemetry on: traces sampled at 100%% and exported over OTLP/HTTP to a receiver in this process, metrics recorded for Prometheus\n\n"); err != nil {
-		return results, err
+	slice := max(opts.Duration/rounds, time.Millisecond)
+	for round := range rounds {
+		for _, op := range opts.Operations {
+			for j := range targets {
+				i := j
+				if round%2 == 1 {
+					i = len(targets) - 1 - j
+				}
+				samples[i][op].add(targets[i].h.run(ctx, targets[i].reqs[op], slice))
+			}
+		}
 	}
-	if err := on.report(ctx, out, opts, onResults); err != nil {
-		return results, err
+	return samples
+}
+
+// printResults prints each target's table and, with telemetry on (a
+// receiver), the comparison; it returns every target's results.
+func printResults(ctx context.Context, out io.Writer, opts Options, targets []*target, samples []map[string]*sample, receiver *otlpReceiver) (results []Result, err error) {
+	for i, t := range targets {
+		var rs []Result
+		for _, op := range opts.Operations {
+			rs = append(rs, samples[i][op].result(op, i == 1))
+		}
+		results = append(results, rs...)
+		if i == 1 {
+			if _, err := fmt.Fprintf(out, "\nwith telemetry on: traces sampled at 100%% and exported over OTLP/HTTP to a receiver in this process, metrics recorded for Prometheus; a second server measured in slices alternating with the first\n\n"); err != nil {
+				return results, err
+			}
+		}
+		if err := t.report(ctx, out, opts, rs); err != nil {
+			return results, err
+		}
+	}
+	if receiver == nil {
+		return results, nil
 	}
 	if _, err := fmt.Fprintf(out, "telemetry received: %d OTLP exports, %.1f MB\n\n", receiver.exports.Load(), float64(receiver.bytes.Load())/1e6); err != nil {
 		return results, err
@@ -400,8 +396,8 @@ func prepare(ctx context.Context, h *harness, env *environment) (map[string]requ
 // then the first error of each operation that had any, then how many
 // audit records the runs wrote.
 func report(out io.Writer, opts Options, backend string, results []Result, audited int64) error {
-	if _, err := fmt.Fprintf(out, "behalf bench: %s; %d CPUs (GOMAXPROCS %d), %d concurrent clients, %s per operation, load generator in the same process\n\n",
-		backend, runtime.NumCPU(), runtime.GOMAXPROCS(0), opts.Concurrency, opts.Duration); err != nil {
+	if _, err := fmt.Fprintf(out, "behalf bench: %s; %d CPUs (GOMAXPROCS %d), %d concurrent clients, %s per operation in %d rounds, load generator in the same process\n\n",
+		backend, runtime.NumCPU(), runtime.GOMAXPROCS(0), opts.Concurrency, opts.Duration, rounds); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -627,10 +623,10 @@ func (h *harness) call(ctx context.Context, r request, out any) error {
 }
 
 // run sends the request from h.conc workers for d and returns what it
-// measured.
+// measured. A request sent before d is up is waited for and counted, so
+// that no call is cut short: the time measured is until the last returns.
 func (h *harness) run(ctx context.Context, r request, d time.Duration) sample {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	deadline := time.Now().Add(d)
 	var requests, errs atomic.Int64
 	var firstError sync.Once
 	var firstErr string
@@ -642,12 +638,8 @@ func (h *harness) run(ctx context.Context, r request, d time.Duration) sample {
 		go func() {
 			defer wg.Done()
 			mine := make([]time.Duration, 0, 1<<14)
-			for ctx.Err() == nil {
-				t0 := time.Now()
+			for t0 := time.Now(); t0.Before(deadline) && ctx.Err() == nil; t0 = time.Now() {
 				status, body, err := h.do(ctx, r)
-				if ctx.Err() != nil {
-					break
-				}
 				requests.Add(1)
 				if err != nil || status != http.StatusOK {
 					errs.Add(1)
