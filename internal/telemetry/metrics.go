@@ -33,10 +33,10 @@ type Metrics struct {
 	// four or five lookups on every vend would otherwise cost an SDK
 	// measurement each.
 	cacheLookups [len(caches)][2]atomic.Int64
-	rateLimited     metric.Int64Counter
-	dropped         metric.Int64Counter
-	gatewayCalls    metric.Int64Counter
-	gatewayTime     metric.Float64Histogram
+	rateLimited  metric.Int64Counter
+	dropped      metric.Int64Counter
+	gatewayCalls metric.Int64Counter
+	gatewayTime  metric.Float64Histogram
 
 	meter metric.Meter
 
