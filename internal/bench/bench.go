@@ -24,10 +24,12 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -76,6 +78,9 @@ type Result struct {
 	Errors    int64
 	Elapsed   time.Duration
 	P50, P99  time.Duration
+	// CPU is the CPU time the process used during the measurement: the
+	// server's, the load generator's and the runtime's.
+	CPU time.Duration
 	// FirstError describes one failed request, if any failed.
 	FirstError string
 	// Telemetry is whether the server had telemetry on.
@@ -84,6 +89,15 @@ type Result struct {
 
 // RPS is successful requests per second.
 func (r Result) RPS() float64 { return float64(r.Requests-r.Errors) / r.Elapsed.Seconds() }
+
+// CPUPerCall is the process's CPU time per request, load generator
+// included: unlike RPS, it does not move with what else the machine runs.
+func (r Result) CPUPerCall() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
+}
 
 const (
 	adminID     = "AKIDBEHALFBENCHADMIN"
@@ -197,8 +211,18 @@ type target struct {
 // newTarget starts an environment, with telemetry exported to receiver
 // when it is not nil, and prepares its requests. On an error the target's
 // environment holds what was started, for stop.
+//
+// The servers' goroutines carry the profiler label behalf=telemetry-off or
+// telemetry-on, so that a CPU profile (--cpuprofile) tells them apart from
+// each other and from the load generator's: go tool pprof -tagfocus.
 func newTarget(ctx context.Context, opts Options, receiver *otlpReceiver) (*target, error) {
-	env, err := start(ctx, opts, receiver)
+	label := "telemetry-off"
+	if receiver != nil {
+		label = "telemetry-on"
+	}
+	var env *environment
+	var err error
+	pprof.Do(ctx, pprof.Labels("behalf", label), func(ctx context.Context) { env, err = start(ctx, opts, receiver) })
 	t := &target{env: env, h: newHarness(opts.Concurrency)}
 	if err != nil {
 		return t, err
@@ -237,7 +261,7 @@ func compare(out io.Writer, results []Result) error {
 		}
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	if _, err := fmt.Fprintln(tw, "operation\ttelemetry off req/s\ton req/s\ton / off\t"); err != nil {
+	if _, err := fmt.Fprintln(tw, "operation\ttelemetry off req/s\ton req/s\ton / off\tCPU per call off\ton\toff / on\t"); err != nil {
 		return err
 	}
 	for _, on := range results {
@@ -245,7 +269,8 @@ func compare(out io.Writer, results []Result) error {
 			continue
 		}
 		o := off[on.Operation]
-		if _, err := fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f%%\t\n", titles[on.Operation], o.RPS(), on.RPS(), 100*on.RPS()/o.RPS()); err != nil {
+		if _, err := fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f%%\t%s\t%s\t%.0f%%\t\n", titles[on.Operation], o.RPS(), on.RPS(), 100*on.RPS()/o.RPS(),
+			micros(o.CPUPerCall()), micros(on.CPUPerCall()), 100*float64(o.CPUPerCall())/float64(on.CPUPerCall())); err != nil {
 			return err
 		}
 	}
@@ -401,7 +426,7 @@ func report(out io.Writer, opts Options, backend string, results []Result, audit
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	if _, err := fmt.Fprintln(tw, "operation\trequests/s\tp50\tp99\tof floor\terrors\t"); err != nil {
+	if _, err := fmt.Fprintln(tw, "operation\trequests/s\tp50\tp99\tof floor\tCPU per call\terrors\t"); err != nil {
 		return err
 	}
 	var floor float64
@@ -416,7 +441,7 @@ func report(out io.Writer, opts Options, backend string, results []Result, audit
 		if floor > 0 {
 			share = fmt.Sprintf("%.0f%%", 100*r.RPS()/floor)
 		}
-		if _, err := fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t\n", titles[r.Operation], r.RPS(), ms(r.P50), ms(r.P99), share, r.Errors); err != nil {
+		if _, err := fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%d\t\n", titles[r.Operation], r.RPS(), ms(r.P50), ms(r.P99), share, micros(r.CPUPerCall()), r.Errors); err != nil {
 			return err
 		}
 	}
@@ -482,6 +507,9 @@ func userJWT(ctx context.Context, issuer string) (string, error) {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
+
+// micros formats a duration in whole microseconds.
+func micros(d time.Duration) string { return fmt.Sprintf("%dµs", d.Microseconds()) }
 
 // auditCount is the length of the audit chain.
 func auditCount(ctx context.Context, st storage.Storage) (int64, error) {
@@ -632,7 +660,7 @@ func (h *harness) run(ctx context.Context, r request, d time.Duration) sample {
 	var firstErr string
 	lat := make([][]time.Duration, h.conc)
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	for w := range h.conc {
 		wg.Add(1)
 		go func() {
@@ -652,13 +680,26 @@ func (h *harness) run(ctx context.Context, r request, d time.Duration) sample {
 		}()
 	}
 	wg.Wait()
-	return sample{requests: requests.Load(), errors: errs.Load(), elapsed: time.Since(start), latencies: slices.Concat(lat...), firstError: firstErr}
+	return sample{requests: requests.Load(), errors: errs.Load(), elapsed: time.Since(start), cpu: processCPU() - cpu0,
+		latencies: slices.Concat(lat...), firstError: firstErr}
+}
+
+// processCPU is the CPU time this process has used, user and system: the
+// server's, the load generator's and the runtime's, but not other
+// processes' on a shared machine.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // sample is what one or more stretches of load measured.
 type sample struct {
 	requests, errors int64
 	elapsed          time.Duration
+	cpu              time.Duration   // of the whole process, while it lasted
 	latencies        []time.Duration // of the successful requests
 	firstError       string
 }
@@ -668,6 +709,7 @@ func (s *sample) add(o sample) {
 	s.requests += o.requests
 	s.errors += o.errors
 	s.elapsed += o.elapsed
+	s.cpu += o.cpu
 	s.latencies = append(s.latencies, o.latencies...)
 	if s.firstError == "" {
 		s.firstError = o.firstError
@@ -677,7 +719,7 @@ func (s *sample) add(o sample) {
 // result summarises s as operation op's result.
 func (s sample) result(op string, telemetry bool) Result {
 	slices.Sort(s.latencies)
-	r := Result{Operation: op, Telemetry: telemetry, Requests: s.requests, Errors: s.errors, Elapsed: s.elapsed, FirstError: s.firstError}
+	r := Result{Operation: op, Telemetry: telemetry, Requests: s.requests, Errors: s.errors, Elapsed: s.elapsed, CPU: s.cpu, FirstError: s.firstError}
 	if n := len(s.latencies); n > 0 {
 		r.P50, r.P99 = s.latencies[n/2], s.latencies[min(n-1, n*99/100)]
 	}
