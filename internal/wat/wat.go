@@ -53,7 +53,14 @@ type Claims struct {
 	// the on-behalf-of token exchange (RFC 8693) presents it as the subject
 	// token. Encryption keeps it from the agent holding this token.
 	UserToken string `json:"ujt,omitempty"`
-	Principal string `json:"prn"`
+	// Actors are the workloads the call came through before this token's
+	// workload, outermost first: when a user's agent A calls B, which
+	// calls C (identity chains, GetWorkloadAccessTokenForChain), B's token
+	// has [A] and C's [A, B]. Empty for a token minted for a user or a
+	// workload directly. At most MaxActors. Named after RFC 8693 §4.1's
+	// act claim, as a flat list: the format is behalf's own.
+	Actors    []string `json:"act,omitempty"`
+	Principal string   `json:"prn"`
 	// PrincipalVersion names the incarnation of the minting principal (its
 	// creation time in microseconds), so that a token does not come back
 	// to life when a deleted access key id is created again.
@@ -73,10 +80,15 @@ func UserFromJWT(issuer, subject string) string {
 // UserFromID names a user by a caller-asserted id.
 func UserFromID(id string) string { return "id:" + id }
 
-// Errors returned by Open.
+// MaxActors bounds an identity chain: a token names at most this many
+// workloads before its own.
+const MaxActors = 8
+
+// Errors returned by Open, and by Mint (ErrExpired, ErrChainTooLong).
 var (
-	ErrInvalid = errors.New("workload access token is invalid")
-	ErrExpired = errors.New("workload access token has expired")
+	ErrInvalid      = errors.New("workload access token is invalid")
+	ErrExpired      = errors.New("workload access token has expired")
+	ErrChainTooLong = fmt.Errorf("workload access token: an identity chain names at most %d workloads before the last", MaxActors)
 )
 
 // Options configure an Issuer.
@@ -190,10 +202,15 @@ func (i *Issuer) load(ctx context.Context, keys []storage.ServerKey) error {
 	return nil
 }
 
-// Mint issues a token for c. Workload, User and Principal come from c;
-// the lifetime is TTL, shortened to notAfter when that is earlier (the
-// inbound JWT's expiry). IssuedAt, Expiry and ID are set here.
+// Mint issues a token for c. Workload, User, Actors and Principal come
+// from c; the lifetime is TTL, shortened to notAfter when that is earlier
+// (the inbound JWT's expiry, or the calling workload's token's). IssuedAt,
+// Expiry and ID are set here. A chain longer than MaxActors is
+// ErrChainTooLong.
 func (i *Issuer) Mint(c Claims, notAfter time.Time) (token string, expiry time.Time, err error) {
+	if len(c.Actors) > MaxActors {
+		return "", time.Time{}, ErrChainTooLong
+	}
 	now := i.opts.Now()
 	expiry = now.Add(i.opts.TTL)
 	if !notAfter.IsZero() && notAfter.Before(expiry) {
@@ -244,7 +261,7 @@ func (i *Issuer) Open(ctx context.Context, token string) (Claims, error) {
 }
 
 // decrypt authenticates and decrypts a token and checks that its claims
-// name a workload, a principal and an expiry.
+// name a workload, a principal and an expiry, and at most MaxActors.
 func (i *Issuer) decrypt(ctx context.Context, token string) (Claims, error) {
 	jwe, err := parse(token)
 	if err != nil {
@@ -259,7 +276,7 @@ func (i *Issuer) decrypt(ctx context.Context, token string) (Claims, error) {
 		return Claims{}, ErrInvalid
 	}
 	var c Claims
-	if err := json.Unmarshal(payload, &c); err != nil || c.Workload == "" || c.Principal == "" || c.Expiry == 0 {
+	if err := json.Unmarshal(payload, &c); err != nil || c.Workload == "" || c.Principal == "" || c.Expiry == 0 || len(c.Actors) > MaxActors {
 		return Claims{}, ErrInvalid
 	}
 	return c, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -286,7 +287,7 @@ func TestOpenCachesOpenedTokens(t *testing.T) {
 	i.keys = map[string][]byte{}
 	i.mu.Unlock()
 	again, err := i.Open(ctx, tok)
-	if err != nil || again != first {
+	if err != nil || !reflect.DeepEqual(again, first) {
 		t.Fatalf("cached open: %+v, %v; want %+v", again, err, first)
 	}
 	if _, err := i.Open(ctx, tok[:len(tok)-1]); !errors.Is(err, ErrInvalid) {
@@ -317,5 +318,48 @@ func TestOpenedCacheIsBounded(t *testing.T) {
 	cache.put(sha256.Sum256([]byte("another")), Claims{Expiry: 100}, 50)
 	if _, ok := cache.get(live); !ok || len(cache.entries) != 2 {
 		t.Fatalf("after evicting expired entries: %d entries, live cached %v", len(cache.entries), ok)
+	}
+}
+
+// TestActors: a token carries its identity chain in order, up to
+// MaxActors; a longer chain is never minted, nor opened.
+func TestActors(t *testing.T) {
+	st, v := setup(t)
+	c := &clock{t: time.Now()}
+	i := newIssuer(t, st, v, c)
+	ctx := context.Background()
+
+	chain := []string{"agent-a", "agent-b"}
+	tok, _, err := i.Mint(Claims{Workload: "agent-c", User: UserFromID("alice"), Actors: chain, Principal: "AKID"}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := i.Open(ctx, tok)
+	if err != nil || strings.Join(claims.Actors, ">") != "agent-a>agent-b" || claims.Workload != "agent-c" {
+		t.Fatalf("opened %+v, %v", claims, err)
+	}
+
+	full := make([]string, MaxActors)
+	for n := range full {
+		full[n] = "agent-" + strconv.Itoa(n)
+	}
+	if _, _, err := i.Mint(Claims{Workload: "w", Principal: "AKID", Actors: full}, time.Time{}); err != nil {
+		t.Fatalf("a chain of %d: %v", MaxActors, err)
+	}
+	if _, _, err := i.Mint(Claims{Workload: "w", Principal: "AKID", Actors: append(full, "one-more")}, time.Time{}); !errors.Is(err, ErrChainTooLong) {
+		t.Fatalf("a chain of %d: %v", MaxActors+1, err)
+	}
+
+	// A token that somehow names a longer chain does not open.
+	i.mu.RLock()
+	kid, key := i.current, i.keys[i.current]
+	i.mu.RUnlock()
+	long, err := seal(kid, key, []byte(`{"wid":"w","prn":"AKID","exp":`+strconv.FormatInt(c.Now().Add(time.Minute).Unix(), 10)+
+		`,"act":["a","b","c","d","e","f","g","h","i"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := i.Open(ctx, long); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a token with a chain of 9: %v", err)
 	}
 }
