@@ -249,23 +249,12 @@ func (l *Log) Bind(st storage.Storage, rec func() storage.AuditRecord, committed
 
 // bound returns rec as it will be stored: with a time, every string valid
 // UTF-8 without NUL and at most MaxFieldBytes long, and at most MaxScopes
-// scopes. A refused request's oversized input is therefore never stored
+// scopes and as many actors. A refused request's oversized input is therefore never stored
 // whole, and no record is too large for the database's indexes.
 func (l *Log) bound(rec storage.AuditRecord) storage.AuditRecord {
 	t := rec.Time
 	if t.IsZero() {
 		t = l.opts.Now()
-	}
-	var scopes []string
-	if rec.Scopes != nil {
-		n := min(len(rec.Scopes), MaxScopes)
-		scopes = make([]string, n, n+1)
-		for i, s := range rec.Scopes[:n] {
-			scopes[i] = boundString(s)
-		}
-		if extra := len(rec.Scopes) - n; extra > 0 {
-			scopes = append(scopes, fmt.Sprintf("…[%d more scopes]", extra))
-		}
 	}
 	return storage.AuditRecord{
 		Time:      time.UnixMicro(t.UnixMicro()).UTC(),
@@ -275,13 +264,31 @@ func (l *Log) bound(rec storage.AuditRecord) storage.AuditRecord {
 		User:      boundString(rec.User),
 		Operation: boundString(rec.Operation),
 		Provider:  boundString(rec.Provider),
-		Scopes:    scopes,
+		Scopes:    boundList(rec.Scopes, "scopes"),
 		Flow:      boundString(rec.Flow),
 		Resource:  boundString(rec.Resource),
 		Outcome:   boundString(rec.Outcome),
 		ErrorType: boundString(rec.ErrorType),
+		Actors:    boundList(rec.Actors, "actors"),
 		Trace:     rec.Trace,
 	}
+}
+
+// boundList bounds each of list's strings and keeps at most MaxScopes of
+// them, replacing the rest by one marker counting them; nil stays nil.
+func boundList(list []string, what string) []string {
+	if list == nil {
+		return nil
+	}
+	n := min(len(list), MaxScopes)
+	out := make([]string, n, n+1)
+	for i, s := range list[:n] {
+		out[i] = boundString(s)
+	}
+	if extra := len(list) - n; extra > 0 {
+		out = append(out, fmt.Sprintf("…[%d more %s]", extra, what))
+	}
+	return out
 }
 
 // boundString cleans s and cuts it to MaxFieldBytes on a UTF-8 boundary,

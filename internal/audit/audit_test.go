@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,8 +83,10 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 
 func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
 
+// event is the i-th record of a test; odd ones come through an identity
+// chain.
 func event(i int) storage.AuditRecord {
-	return storage.AuditRecord{
+	r := storage.AuditRecord{
 		RequestID: "req-" + strconv.Itoa(i),
 		Principal: "AKIARUNTIME",
 		Workload:  "agent-" + strconv.Itoa(i%3),
@@ -94,6 +97,10 @@ func event(i int) storage.AuditRecord {
 		Flow:      "M2M",
 		Outcome:   OutcomeSuccess,
 	}
+	if i%2 == 1 {
+		r.Actors = []string{"caller-" + strconv.Itoa(i), "agent-x"}
+	}
+	return r
 }
 
 // countingStore counts AppendAudit calls and their sizes. With a gate
@@ -215,7 +222,8 @@ func TestRecordAndVerify(t *testing.T) {
 		if recs[1].User != "nul\uFFFDbyte" || recs[1].Scopes[0] != "bad\uFFFDutf8" || len(recs[1].Scopes) != 2 {
 			t.Errorf("odd fields stored as %q %q", recs[1].User, recs[1].Scopes)
 		}
-		if got := recs[3]; got.RequestID != "req-3" || got.Workload != "agent-0" || got.Scopes[1] != "scope-3" || got.Outcome != OutcomeSuccess {
+		if got := recs[3]; got.RequestID != "req-3" || got.Workload != "agent-0" || got.Scopes[1] != "scope-3" || got.Outcome != OutcomeSuccess ||
+			strings.Join(got.Actors, ">") != "caller-3>agent-x" || recs[2].Actors != nil {
 			t.Errorf("record 4 stored as %+v", got)
 		}
 	})
@@ -479,6 +487,7 @@ func TestRecordFieldsAreBounded(t *testing.T) {
 	for i := range ev.Scopes {
 		ev.Scopes[i] = long
 	}
+	ev.Actors = slices.Clone(ev.Scopes)
 	if err := l.Record(t.Context(), ev); err != nil {
 		t.Fatal(err)
 	}
@@ -487,13 +496,16 @@ func TestRecordFieldsAreBounded(t *testing.T) {
 		t.Fatalf("list: %v, %d records", err, len(recs))
 	}
 	r := recs[0]
-	for _, f := range append([]string{r.Workload, r.User, r.Resource, r.RequestID}, r.Scopes[:MaxScopes]...) {
+	for _, f := range append(append([]string{r.Workload, r.User, r.Resource, r.RequestID}, r.Scopes[:MaxScopes]...), r.Actors[:MaxScopes]...) {
 		if len(f) > MaxFieldBytes || !utf8.ValidString(f) || !strings.HasSuffix(f, truncatedMarker) {
 			t.Fatalf("field of %d bytes, valid %v: %.40q…", len(f), utf8.ValidString(f), f)
 		}
 	}
 	if len(r.Scopes) != MaxScopes+1 || r.Scopes[MaxScopes] != fmt.Sprintf("…[%d more scopes]", 2*MaxScopes) {
 		t.Fatalf("%d scopes, last %q", len(r.Scopes), r.Scopes[len(r.Scopes)-1])
+	}
+	if len(r.Actors) != MaxScopes+1 || r.Actors[MaxScopes] != fmt.Sprintf("…[%d more actors]", 2*MaxScopes) {
+		t.Fatalf("%d actors, last %q", len(r.Actors), r.Actors[len(r.Actors)-1])
 	}
 	mustVerify(t, b.st, testKey(9), 1)
 }

@@ -20,11 +20,22 @@ const encodingVersion = "behalf-audit-v1"
 //	str(RequestID) | str(Principal) | str(Workload) | str(User) |
 //	str(Operation) | str(Provider) | uvarint(len(Scopes)) | str(scope)… |
 //	str(Flow) | str(Outcome) | str(ErrorType) | str(Resource)
+//	[ | uvarint(len(Actors)) | str(actor)… ]
 //
 // where str and bytes are a uvarint length followed by the bytes and the
 // integers are big-endian two's complement. Every field is delimited, so no
 // two records share an encoding. Time has microsecond precision, as stored;
 // a nil and an empty Scopes or PrevHash encode alike.
+//
+// Actors came later, as a trailing field written only when there is at
+// least one: a record without actors encodes as it always did, so every
+// hash already in a log still verifies under the same version. It stays
+// injective because the encoding is the whole HMAC input, never followed
+// by anything: after Resource, either the input ends (no actors) or a
+// count of at least one follows with exactly that many delimited strings
+// and then the end. Two records that differ in their actors thus differ in
+// the bytes after Resource, or in whether there are any. A nil and an
+// empty Actors encode alike, as storage keeps them.
 func encode(buf []byte, r *storage.AuditRecord) []byte {
 	buf = appendString(buf, encodingVersion)
 	buf = appendString(buf, string(r.PrevHash))
@@ -33,11 +44,20 @@ func encode(buf []byte, r *storage.AuditRecord) []byte {
 	for _, s := range []string{r.RequestID, r.Principal, r.Workload, r.User, r.Operation, r.Provider} {
 		buf = appendString(buf, s)
 	}
-	buf = binary.AppendUvarint(buf, uint64(len(r.Scopes)))
-	for _, s := range r.Scopes {
+	buf = appendStrings(buf, r.Scopes)
+	for _, s := range []string{r.Flow, r.Outcome, r.ErrorType, r.Resource} {
 		buf = appendString(buf, s)
 	}
-	for _, s := range []string{r.Flow, r.Outcome, r.ErrorType, r.Resource} {
+	if len(r.Actors) > 0 {
+		buf = appendStrings(buf, r.Actors)
+	}
+	return buf
+}
+
+// appendStrings appends a count and then each string.
+func appendStrings(buf []byte, list []string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(list)))
+	for _, s := range list {
 		buf = appendString(buf, s)
 	}
 	return buf

@@ -43,6 +43,16 @@ func decode(b []byte) (storage.AuditRecord, error) {
 	for _, f := range []*string{&r.Flow, &r.Outcome, &r.ErrorType, &r.Resource} {
 		*f = d.str()
 	}
+	if d.err == nil && len(d.b) != 0 { // the actors, written only when there are some
+		n := d.uvarint()
+		if n == 0 || n > uint64(len(d.b)) {
+			return storage.AuditRecord{}, errors.Join(d.err, errors.New("an empty or too long list of actors"))
+		}
+		r.Actors = make([]string, n)
+		for i := range r.Actors {
+			r.Actors[i] = d.str()
+		}
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errors.New("trailing bytes")
 	}
@@ -96,6 +106,9 @@ func normalized(r storage.AuditRecord) storage.AuditRecord {
 	if len(r.Scopes) == 0 {
 		r.Scopes = nil
 	}
+	if len(r.Actors) == 0 {
+		r.Actors = nil
+	}
 	r.Time = time.UnixMicro(r.Time.UnixMicro()).UTC()
 	r.Hash = nil
 	return r
@@ -127,6 +140,16 @@ func TestEncodingIsStable(t *testing.T) {
 	if got := hex.EncodeToString(newHasher(key).sum(&r)); got != want {
 		t.Errorf("hash of the sample record = %s, want %s; a format change needs a new version label", got, want)
 	}
+	// An empty list of actors is no actors: the hash is the one above.
+	r.Actors = []string{}
+	if got := hex.EncodeToString(newHasher(key).sum(&r)); got != want {
+		t.Errorf("hash of the sample record with empty actors = %s, want %s", got, want)
+	}
+	r.Actors = []string{"agent-a", "agent-b"}
+	const withActors = "81a33bc852e4dee74a1ed99f0e351835077cb71f0248fe892b4ada03cfc4d539"
+	if got := hex.EncodeToString(newHasher(key).sum(&r)); got != withActors {
+		t.Errorf("hash of the sample record with actors = %s, want %s", got, withActors)
+	}
 }
 
 // TestEncodingSeparatesFields checks the cases a naive concatenation would
@@ -150,6 +173,8 @@ func TestEncodingSeparatesFields(t *testing.T) {
 		"request id":        func(r *storage.AuditRecord) { r.RequestID = "req-2" },
 		"principal":         func(r *storage.AuditRecord) { r.Principal = "" },
 		"provider into ops": func(r *storage.AuditRecord) { r.Operation, r.Provider = r.Operation+r.Provider, "" },
+		"actor added":       func(r *storage.AuditRecord) { r.Actors = []string{"agent-a"} },
+		"empty actor":       func(r *storage.AuditRecord) { r.Actors = []string{""} },
 	}
 	want := encode(nil, &base)
 	for name, change := range variants {
@@ -158,6 +183,22 @@ func TestEncodingSeparatesFields(t *testing.T) {
 		change(&r)
 		if bytes.Equal(encode(nil, &r), want) {
 			t.Errorf("%s: two different records share an encoding", name)
+		}
+	}
+	chained := sampleRecord()
+	chained.Actors = []string{"agent-a", "agent-b"}
+	wantChained := encode(nil, &chained)
+	for name, actors := range map[string][]string{
+		"actor boundary": {"agent-aa", "gent-b"}, "actors joined": {"agent-aagent-b"}, "actors reordered": {"agent-b", "agent-a"},
+		"actor dropped": {"agent-a"}, "actor added": {"agent-a", "agent-b", ""}, "actor moved to resource": {"agent-a"},
+	} {
+		r := sampleRecord()
+		r.Actors = actors
+		if name == "actor moved to resource" {
+			r.Resource = "agent-b"
+		}
+		if bytes.Equal(encode(nil, &r), wantChained) {
+			t.Errorf("%s: two different chains share an encoding", name)
 		}
 	}
 	// The hash is not part of its own input.
@@ -173,11 +214,11 @@ func TestEncodingSeparatesFields(t *testing.T) {
 func FuzzEncodingRoundTrip(f *testing.F) {
 	s := sampleRecord()
 	f.Add(s.Seq, s.Time.UnixMicro(), s.PrevHash, s.RequestID, s.Principal, s.Workload, s.User, s.Operation, s.Provider,
-		strings.Join(s.Scopes, "\x00"), false, s.Flow, s.Outcome, s.ErrorType, "principal/AKID")
-	f.Add(int64(1), int64(0), []byte(nil), "", "", "", "", "", "", "", true, "", "", "", "")
-	f.Add(int64(-1), int64(-62135596800000000), []byte{0}, "\x00", "é", "\xff", "a", "b", "c", "\x00\x00", false, "", "failure", "X", "\x00")
+		strings.Join(s.Scopes, "\x00"), false, s.Flow, s.Outcome, s.ErrorType, "principal/AKID", "")
+	f.Add(int64(1), int64(0), []byte(nil), "", "", "", "", "", "", "", true, "", "", "", "", "agent-a\x00agent-b")
+	f.Add(int64(-1), int64(-62135596800000000), []byte{0}, "\x00", "é", "\xff", "a", "b", "c", "\x00\x00", false, "", "failure", "X", "\x00", "\x00")
 	f.Fuzz(func(t *testing.T, seq, us int64, prev []byte, requestID, principal, workload, user, operation, provider,
-		scopes string, noScopes bool, flow, outcome, errorType, resource string) {
+		scopes string, noScopes bool, flow, outcome, errorType, resource, actors string) {
 		r := storage.AuditRecord{
 			Seq: seq, Time: time.UnixMicro(us).UTC(), PrevHash: prev,
 			RequestID: requestID, Principal: principal, Workload: workload, User: user,
@@ -185,6 +226,9 @@ func FuzzEncodingRoundTrip(f *testing.F) {
 		}
 		if !noScopes {
 			r.Scopes = strings.Split(scopes, "\x00")
+		}
+		if actors != "" {
+			r.Actors = strings.Split(actors, "\x00")
 		}
 		enc := encode(nil, &r)
 		got, err := decode(enc)
@@ -205,6 +249,8 @@ func FuzzEncodingDecode(f *testing.F) {
 	f.Add(encode(nil, &s))
 	f.Add([]byte{})
 	f.Add(append(encode(nil, &s), 0))
+	s.Actors = []string{"agent-a"}
+	f.Add(encode(nil, &s))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decode(b)
 		if err != nil {

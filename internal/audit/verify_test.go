@@ -74,6 +74,9 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"edited outcome", edit("outcome", "'failure'", 4), []int64{4}, logSize, "changed"},
 		{"edited error type", edit("error_type", "'AccessDeniedException'", 4), []int64{4}, logSize, "changed"},
 		{"edited time", edit("time", "time + 1", 4), []int64{4}, logSize, "changed"},
+		{"edited actors", edit("actors", `'["caller-3","agent-y"]'`, 4), []int64{4}, logSize, "changed"},
+		{"removed actors", edit("actors", `'[]'`, 4), []int64{4}, logSize, "changed"},
+		{"added actors", edit("actors", `'["agent-x"]'`, 5), []int64{5}, logSize, "changed"},
 		{"edited previous hash", func(t *testing.T, b backend, _ []storage.AuditRecord) {
 			b.exec(t, `UPDATE audit_records SET prev_hash = ? WHERE seq = 4`, bytes.Repeat([]byte{1}, 32))
 		}, []int64{4, 4}, logSize, "previous hash"},
@@ -146,15 +149,19 @@ func deleteSeq(seq int) func(t *testing.T, b backend, recs []storage.AuditRecord
 }
 
 const tamperColumns = `time = ?, request_id = ?, principal = ?, workload = ?, user_key = ?, operation = ?, provider = ?,
-	scopes = ?, flow = ?, outcome = ?, error_type = ?, resource = ?, prev_hash = ?, hash = ?`
+	scopes = ?, flow = ?, outcome = ?, error_type = ?, resource = ?, actors = ?, prev_hash = ?, hash = ?`
 
 func recordArgs(t *testing.T, r storage.AuditRecord) []any {
 	scopes, err := json.Marshal(r.Scopes)
 	if err != nil {
 		t.Fatal(err)
 	}
+	actors, err := json.Marshal(append([]string{}, r.Actors...))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return []any{r.Time.UnixMicro(), r.RequestID, r.Principal, r.Workload, r.User, r.Operation, r.Provider,
-		string(scopes), r.Flow, r.Outcome, r.ErrorType, r.Resource, append([]byte{}, r.PrevHash...), r.Hash}
+		string(scopes), r.Flow, r.Outcome, r.ErrorType, r.Resource, string(actors), append([]byte{}, r.PrevHash...), r.Hash}
 }
 
 // writeRecord overwrites every column of the row at seq with r's.
@@ -164,7 +171,7 @@ func writeRecord(t *testing.T, b backend, seq int64, r storage.AuditRecord) {
 
 func insertRecord(t *testing.T, b backend, r storage.AuditRecord) {
 	b.exec(t, `INSERT INTO audit_records (seq, time, request_id, principal, workload, user_key, operation, provider,
-		scopes, flow, outcome, error_type, resource, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		scopes, flow, outcome, error_type, resource, actors, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		append([]any{r.Seq}, recordArgs(t, r)...)...)
 }
 

@@ -38,14 +38,17 @@ type AuditRecord struct {
 	Resource  string   `json:"resource,omitempty"`
 	Outcome   string   `json:"outcome"`
 	ErrorType string   `json:"errorType,omitempty"`
-	Hash      string   `json:"hash"`
+	// Actors is the identity chain: the workloads the call came through
+	// before Workload, outermost first; absent when there were none.
+	Actors []string `json:"actors,omitempty"`
+	Hash   string   `json:"hash"`
 }
 
 // NewAuditRecord shows r as the API does.
 func NewAuditRecord(r storage.AuditRecord) AuditRecord {
 	return AuditRecord{Seq: r.Seq, Time: Time(r.Time), RequestID: r.RequestID, Principal: r.Principal,
 		Operation: r.Operation, Workload: r.Workload, User: r.User, Provider: r.Provider, Scopes: r.Scopes, Flow: r.Flow,
-		Resource: r.Resource, Outcome: r.Outcome, ErrorType: r.ErrorType, Hash: hex.EncodeToString(r.Hash)}
+		Resource: r.Resource, Outcome: r.Outcome, ErrorType: r.ErrorType, Actors: r.Actors, Hash: hex.EncodeToString(r.Hash)}
 }
 
 // ListAuditRecordsOutput is the output of ListAuditRecords.

@@ -243,8 +243,13 @@ type AuditRecord struct {
 	// Outcome is "success" or "failure"; ErrorType names the API error.
 	Outcome   string
 	ErrorType string
-	PrevHash  []byte
-	Hash      []byte
+	// Actors is the identity chain of a call made with a chained workload
+	// access token: the workloads the call came through before Workload,
+	// outermost first. Nil for a call that came through none; an empty
+	// list is stored as nil.
+	Actors   []string
+	PrevHash []byte
+	Hash     []byte
 	// Trace is the span of the call that produced the record, for its
 	// export (audit.Options.Export). It is neither stored nor hashed: it
 	// says where to look, not what happened.

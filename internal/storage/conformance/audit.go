@@ -127,6 +127,7 @@ func testAuditAppend(t *testing.T, s storage.Storage) {
 	first[1].Scopes = nil
 	first[2].Scopes = []string{}
 	first[2].Outcome, first[2].ErrorType = "failure", "AccessDeniedException"
+	first[0].Actors = []string{"agent-z", "agent-a"}
 	orig := slices.Clone(first)
 	var set []storage.AuditRecord
 	mustOK(t, s.AppendAudit(ctx, first, func(head storage.AuditHead, recs []storage.AuditRecord) error {
@@ -147,17 +148,27 @@ func testAuditAppend(t *testing.T, s storage.Storage) {
 	if got[1].Scopes != nil || got[2].Scopes == nil {
 		t.Errorf("nil and empty scopes came back as %#v and %#v", got[1].Scopes, got[2].Scopes)
 	}
+	wantDiff(t, "actors kept in order", []string{"agent-z", "agent-a"}, got[0].Actors)
+	if got[1].Actors != nil {
+		t.Errorf("no actors came back as %#v", got[1].Actors)
+	}
 	checkAuditChain(t, s, got)
 
-	// The next batch continues from the head.
+	// The next batch continues from the head (on PostgreSQL, in the one
+	// statement of a head it guessed right).
 	var second []storage.AuditRecord
-	mustOK(t, s.AppendAudit(ctx, auditRecords("second", 2), func(head storage.AuditHead, recs []storage.AuditRecord) error {
+	next := auditRecords("second", 2)
+	next[1].Actors = []string{"agent-b"}
+	mustOK(t, s.AppendAudit(ctx, next, func(head storage.AuditHead, recs []storage.AuditRecord) error {
 		wantDiff(t, "head passed to the second chain", storage.AuditHead{Seq: 3, Hash: set[2].Hash}, head)
 		return recordingChain(&second)(head, recs)
 	}), "append the second batch")
 	if second[0].Seq != 4 || !bytes.Equal(second[0].PrevHash, set[2].Hash) {
 		t.Errorf("second batch starts at seq %d", second[0].Seq)
 	}
+	got, err = s.ListAudit(ctx, storage.AuditFilter{AfterSeq: 3})
+	mustOK(t, err, "list the second batch")
+	wantDiff(t, "stored second batch vs. what chain set", second, got)
 
 	// A batch larger than any single insert statement.
 	mustOK(t, s.AppendAudit(ctx, auditRecords("large", 700), chainAudit), "append a large batch")

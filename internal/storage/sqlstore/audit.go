@@ -13,13 +13,13 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage"
 )
 
-const auditColumns = `seq, time, request_id, principal, workload, user_key, operation, provider, scopes, flow, outcome, error_type, resource, prev_hash, hash`
+const auditColumns = `seq, time, request_id, principal, workload, user_key, operation, provider, scopes, flow, outcome, error_type, resource, actors, prev_hash, hash`
 
 // auditColumnCount is the number of auditColumns.
-const auditColumnCount = 15
+const auditColumnCount = 16
 
 // auditChunk is how many records one INSERT carries: a batch of the audit
-// package's default size takes one round trip, and 14 parameters a row stay
+// package's default size takes one round trip, and 16 parameters a row stay
 // far below both engines' limits (SQLite 32766, PostgreSQL 65535).
 const auditChunk = 512
 
@@ -155,7 +155,7 @@ func (s *Store) appendAuditAt(ctx context.Context, head storage.AuditHead, recs 
 
 // auditValuesRow is one row of appendAuditAt's VALUES list, typed as the
 // columns are: a VALUES list outside INSERT takes no types from the table.
-const auditValuesRow = `(?::bigint, ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bytea, ?::bytea)`
+const auditValuesRow = `(?::bigint, ?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bytea, ?::bytea)`
 
 // appendAudit appends recs inside tx; see AppendAudit.
 func (s *Store) appendAudit(ctx context.Context, tx conn, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) error {
@@ -315,8 +315,14 @@ func auditArgs(r storage.AuditRecord) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: encode audit record %d: %w", r.Seq, err)
 	}
+	actors := "[]"
+	if len(r.Actors) > 0 {
+		if actors, err = encodeJSON(r.Actors); err != nil {
+			return nil, fmt.Errorf("sqlstore: encode audit record %d: %w", r.Seq, err)
+		}
+	}
 	return []any{r.Seq, micros(r.Time), r.RequestID, r.Principal, r.Workload, r.User,
-		r.Operation, r.Provider, scopes, r.Flow, r.Outcome, r.ErrorType, r.Resource, nonNil(r.PrevHash), r.Hash}, nil
+		r.Operation, r.Provider, scopes, r.Flow, r.Outcome, r.ErrorType, r.Resource, actors, nonNil(r.PrevHash), r.Hash}, nil
 }
 
 // insertAuditRowsAndHead inserts a batch on PostgreSQL in multi-row
@@ -369,16 +375,22 @@ func nonNil(b []byte) []byte {
 
 func scanAuditRecord(row scanner) (storage.AuditRecord, error) {
 	var (
-		r      storage.AuditRecord
-		t      int64
-		scopes string
+		r              storage.AuditRecord
+		t              int64
+		scopes, actors string
 	)
 	if err := row.Scan(&r.Seq, &t, &r.RequestID, &r.Principal, &r.Workload, &r.User, &r.Operation,
-		&r.Provider, &scopes, &r.Flow, &r.Outcome, &r.ErrorType, &r.Resource, &r.PrevHash, &r.Hash); err != nil {
+		&r.Provider, &scopes, &r.Flow, &r.Outcome, &r.ErrorType, &r.Resource, &actors, &r.PrevHash, &r.Hash); err != nil {
 		return storage.AuditRecord{}, err
 	}
 	if err := decodeJSON("audit_records.scopes", scopes, &r.Scopes); err != nil {
 		return storage.AuditRecord{}, err
+	}
+	if err := decodeJSON("audit_records.actors", actors, &r.Actors); err != nil {
+		return storage.AuditRecord{}, err
+	}
+	if len(r.Actors) == 0 {
+		r.Actors = nil
 	}
 	r.Time = fromMicros(t)
 	if len(r.PrevHash) == 0 {
