@@ -85,6 +85,16 @@ func (c *Call) ActFor(workload string) error {
 	return nil
 }
 
+// MayActFor checks the caller may act for a workload identity without
+// making it the call's: for a workload the call involves besides the one
+// it acts for (the calling agent's, in an identity chain).
+func (c *Call) MayActFor(workload string) error {
+	if c.authz == nil {
+		return Internal(errors.New("wire: MayActFor outside a routed call"))
+	}
+	return c.authz.ActsFor(c.Caller, workload)
+}
+
 // Change returns a view of st whose first write transaction also commits
 // the call's audit record: a change and its record commit together or not
 // at all (storage.Storage.WithAudit). The router then writes no second

@@ -143,28 +143,17 @@ type Verified struct {
 // Authorize opens a workload access token and checks, in order: the
 // caller may act for its workload; the principal that minted it still
 // may; the workload still exists; and its grant permits provider and
-// request.
+// request. The call's record names the token's user and identity chain.
 func (c *Checker) Authorize(ctx context.Context, call *wire.Call, token, provider string, req authz.GrantRequest) (Verified, error) {
 	call.Audit.Provider, call.Audit.Scopes = provider, req.Scopes
-	claims, err := c.open(ctx, token)
+	claims, err := c.Open(ctx, token)
 	if err != nil {
 		return Verified{}, err
 	}
-	call.Audit.User = claims.User
-	if err := call.ActFor(claims.Workload); err != nil {
+	call.Audit.User, call.Audit.Actors = claims.User, claims.Actors
+	w, err := c.Check(ctx, call.Caller, claims, call.ActFor)
+	if err != nil {
 		return Verified{}, err
-	}
-	if err := c.checkMinter(ctx, call.Caller, claims); err != nil {
-		return Verified{}, err
-	}
-	w, err := c.Workload(ctx, claims.Workload)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return Verified{}, wire.AccessDenied("workload identity %s no longer exists", claims.Workload)
-	case err != nil:
-		return Verified{}, fmt.Errorf("workload identity %s: %w", claims.Workload, err)
-	case w.CreatedAt.UnixMicro() != claims.WorkloadVersion:
-		return Verified{}, wire.AccessDenied("workload identity %s was deleted and created again since this token was minted", claims.Workload)
 	}
 	if err := checkAllowList(w, provider, req); err != nil {
 		return Verified{}, err
@@ -172,7 +161,9 @@ func (c *Checker) Authorize(ctx context.Context, call *wire.Call, token, provide
 	return Verified{Claims: claims, Workload: w}, nil
 }
 
-func (c *Checker) open(ctx context.Context, token string) (wat.Claims, error) {
+// Open opens a workload access token: an invalid or expired one is
+// UnauthorizedException. What it binds is checked by Check.
+func (c *Checker) Open(ctx context.Context, token string) (wat.Claims, error) {
 	claims, err := c.Tokens.Open(ctx, token)
 	switch {
 	case errors.Is(err, wat.ErrExpired):
@@ -183,6 +174,31 @@ func (c *Checker) open(ctx context.Context, token string) (wat.Claims, error) {
 		return claims, fmt.Errorf("open workload access token: %w", err)
 	}
 	return claims, nil
+}
+
+// Check checks what an opened token binds, in order: actFor (the caller's
+// grant for the token's workload: wire.Call.ActFor when the call acts for
+// it, wire.Call.MayActFor when it only presents it); the principal that
+// minted it still exists in that incarnation and may act for it; the
+// workload identity still exists in the incarnation the token names. It
+// returns the workload identity.
+func (c *Checker) Check(ctx context.Context, caller wire.Caller, claims wat.Claims, actFor func(workload string) error) (storage.WorkloadIdentity, error) {
+	if err := actFor(claims.Workload); err != nil {
+		return storage.WorkloadIdentity{}, err
+	}
+	if err := c.checkMinter(ctx, caller, claims); err != nil {
+		return storage.WorkloadIdentity{}, err
+	}
+	w, err := c.Workload(ctx, claims.Workload)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return w, wire.AccessDenied("workload identity %s no longer exists", claims.Workload)
+	case err != nil:
+		return w, fmt.Errorf("workload identity %s: %w", claims.Workload, err)
+	case w.CreatedAt.UnixMicro() != claims.WorkloadVersion:
+		return w, wire.AccessDenied("workload identity %s was deleted and created again since this token was minted", claims.Workload)
+	}
+	return w, nil
 }
 
 // checkMinter checks the principal that minted a token still exists, in
