@@ -77,6 +77,11 @@ var policy = map[string]Rule{
 	"GetResourceApiKey":               dataPlane,
 	"CompleteResourceTokenAuth":       dataPlane,
 
+	// behalf extension to the data plane: identity chains, an agent
+	// calling another through behalf gateway. The callee is established
+	// with ActFor; the caller's workload is checked too (MayActFor).
+	"GetWorkloadAccessTokenForChain": dataPlane,
+
 	// behalf extension to the data plane: the gateway's record of a call.
 	// A route's workload, when it has one, is checked with ActFor.
 	"RecordGatewayCall": {Roles: []storage.Role{storage.RoleAdmin, storage.RoleRuntime}},

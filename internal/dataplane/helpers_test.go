@@ -376,6 +376,7 @@ type auditRecord struct {
 	Resource  string   `json:"resource"`
 	Outcome   string   `json:"outcome"`
 	ErrorType string   `json:"errorType"`
+	Actors    []string `json:"actors"`
 	Hash      string   `json:"hash"`
 }
 

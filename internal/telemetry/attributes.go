@@ -37,6 +37,9 @@ const (
 	Signal      = attribute.Key("behalf.signal")
 	VaultOp     = attribute.Key("behalf.vault.operation")
 	Route       = attribute.Key("behalf.gateway.route")
+	// Actors is a call's identity chain: the workloads it came through
+	// before its own, outermost first (names, as behalf.workload is).
+	Actors = attribute.Key("behalf.actors")
 	// AuditBound marks a storage transaction that commits an audit record
 	// with its change.
 	AuditBound = attribute.Key("behalf.audit.bound")

@@ -199,6 +199,9 @@ const (
 	WATWorkload = "workload"
 	WATJWT      = "jwt"
 	WATUserID   = "user_id"
+	// WATChain is a token minted for an agent called by another through
+	// an identity chain (GetWorkloadAccessTokenForChain).
+	WATChain = "chain"
 )
 
 // WATMinted counts a workload access token minted; kind is one of the WAT

@@ -63,6 +63,9 @@ func (rt *Router) observe(c *Call, e *Error) time.Duration {
 	if len(a.Scopes) > 0 {
 		attrs = append(attrs, telemetry.ScopesCount.Int(len(a.Scopes)))
 	}
+	if len(a.Actors) > 0 {
+		attrs = append(attrs, telemetry.Actors.StringSlice(a.Actors))
+	}
 	span.SetAttributes(attrs...)
 	return took
 }

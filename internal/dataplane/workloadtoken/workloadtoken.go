@@ -1,8 +1,9 @@
 // Package workloadtoken serves the operations that mint workload access
 // tokens: GetWorkloadAccessToken (the agent acting alone),
 // GetWorkloadAccessTokenForJWT (for a user vouched for by their identity
-// provider's JWT) and GetWorkloadAccessTokenForUserId (for a user the
-// caller names).
+// provider's JWT), GetWorkloadAccessTokenForUserId (for a user the caller
+// names) and behalf's GetWorkloadAccessTokenForChain (for the user of
+// another agent's token, when that agent calls this one).
 package workloadtoken
 
 import (
@@ -38,6 +39,8 @@ func (s *Service) Operations() []wire.Operation {
 		wire.JSON("GetWorkloadAccessToken", "/identities/GetWorkloadAccessToken", http.StatusOK, s.getWorkloadAccessToken),
 		wire.JSON("GetWorkloadAccessTokenForJWT", "/identities/GetWorkloadAccessTokenForJWT", http.StatusOK, s.getWorkloadAccessTokenForJWT),
 		wire.JSON("GetWorkloadAccessTokenForUserId", "/identities/GetWorkloadAccessTokenForUserId", http.StatusOK, s.getWorkloadAccessTokenForUserID),
+		// behalf's extension: identity chains, for behalf gateway.
+		wire.JSON("GetWorkloadAccessTokenForChain", "/behalf/GetWorkloadAccessTokenForChain", http.StatusOK, s.getWorkloadAccessTokenForChain),
 	)
 }
 
@@ -55,13 +58,18 @@ type tokenOutput struct {
 	Token string `json:"workloadAccessToken"`
 }
 
-// mint mints a token of kind (a telemetry.WAT constant).
-func (s *Service) mint(ctx context.Context, c *wire.Call, kind string, w storage.WorkloadIdentity, user, userToken string, notAfter time.Time) (*tokenOutput, error) {
-	c.Audit.User = user
-	token, _, err := s.tokens.Mint(wat.Claims{Workload: w.Name, WorkloadVersion: w.CreatedAt.UnixMicro(), User: user, UserToken: userToken,
-		Principal: c.Caller.AccessKeyID, PrincipalVersion: c.Caller.CreatedAt.UnixMicro()}, notAfter)
+// mint mints a token of kind (a telemetry.WAT constant) for w, binding
+// the user, user token and actors of base, and the caller as the minting
+// principal. The token expires no later than notAfter (zero: no bound
+// but the TTL). Errors of wat.Mint other than ErrExpired are returned
+// wrapped.
+func (s *Service) mint(ctx context.Context, c *wire.Call, kind string, w storage.WorkloadIdentity, base wat.Claims, notAfter time.Time) (*tokenOutput, error) {
+	c.Audit.User = base.User
+	base.Workload, base.WorkloadVersion = w.Name, w.CreatedAt.UnixMicro()
+	base.Principal, base.PrincipalVersion = c.Caller.AccessKeyID, c.Caller.CreatedAt.UnixMicro()
+	token, _, err := s.tokens.Mint(base, notAfter)
 	if errors.Is(err, wat.ErrExpired) {
-		return nil, wire.Unauthorized("the user token expires now; get a fresh one")
+		return nil, wire.Unauthorized("the token this one would be minted from expires now; get a fresh one")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mint a workload access token: %w", err)
@@ -83,7 +91,7 @@ func (s *Service) getWorkloadAccessToken(ctx context.Context, c *wire.Call, in *
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, c, telemetry.WATWorkload, w, "", "", time.Time{})
+	return s.mint(ctx, c, telemetry.WATWorkload, w, wat.Claims{}, time.Time{})
 }
 
 type forJWTInput struct {
@@ -108,7 +116,7 @@ func (s *Service) getWorkloadAccessTokenForJWT(ctx context.Context, c *wire.Call
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, c, telemetry.WATJWT, w, wat.UserFromJWT(id.Issuer, id.Subject), in.UserToken, id.Expiry)
+	return s.mint(ctx, c, telemetry.WATJWT, w, wat.Claims{User: wat.UserFromJWT(id.Issuer, id.Subject), UserToken: in.UserToken}, id.Expiry)
 }
 
 type forUserIDInput struct {
@@ -126,7 +134,7 @@ func (s *Service) getWorkloadAccessTokenForUserID(ctx context.Context, c *wire.C
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, c, telemetry.WATUserID, w, wat.UserFromID(in.UserID), "", time.Time{})
+	return s.mint(ctx, c, telemetry.WATUserID, w, wat.Claims{User: wat.UserFromID(in.UserID)}, time.Time{})
 }
 
 // isCompactJWT reports whether s has the shape of AgentCore's

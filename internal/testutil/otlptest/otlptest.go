@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -142,7 +143,8 @@ func (r *Receiver) Bodies() [][]byte {
 	return append([][]byte(nil), r.bodies...)
 }
 
-// Attr returns the string form of attribute key on span; "" if absent.
+// Attr returns the string form of attribute key on span, an array's
+// strings joined by commas; "" if absent.
 func Attr(span *tracepb.Span, key string) string {
 	for _, kv := range span.Attributes {
 		if kv.Key == key {
@@ -154,6 +156,12 @@ func Attr(span *tracepb.Span, key string) string {
 				return strconvInt(v.GetIntValue())
 			case v.GetBoolValue():
 				return "true"
+			case v.GetArrayValue() != nil:
+				var items []string
+				for _, item := range v.GetArrayValue().GetValues() {
+					items = append(items, item.GetStringValue())
+				}
+				return strings.Join(items, ",")
 			}
 			return ""
 		}
