@@ -73,7 +73,7 @@ func newAuditCommand(cf *clientFlags) *cobra.Command {
 						what = r.Resource
 					}
 					t.rows = append(t.rows, []string{strconv.FormatInt(r.Seq, 10), r.Time.String(), r.Principal, r.Operation,
-						dash(r.Workload), dash(r.User), dash(what), outcome})
+						dash(workloadVia(r)), dash(r.User), dash(what), outcome})
 				}
 				if next = page.NextToken; next == nil {
 					break
@@ -125,6 +125,16 @@ moved the head back.`,
 	verify.Flags().StringVar(&anchor, "anchor", "", "a published head, SEQ:HASH, whose record must still be in the log unchanged")
 	cmd.AddCommand(ls, verify)
 	return cmd
+}
+
+// workloadVia names a record's workload and, for a call that came through
+// an identity chain, the workloads before it: "agent-c (via agent-a >
+// agent-b)".
+func workloadVia(r behalfapi.AuditRecord) string {
+	if len(r.Actors) == 0 {
+		return r.Workload
+	}
+	return r.Workload + " (via " + strings.Join(r.Actors, " > ") + ")"
 }
 
 func dash(s string) string {

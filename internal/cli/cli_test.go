@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -347,6 +348,35 @@ func TestAuditCommands(t *testing.T) {
 	out, errs, code := r.do("", cmd("audit verify --full")...)
 	if code == 0 || !strings.Contains(out, "seq 2:") || !strings.Contains(errs, "failed verification") {
 		t.Fatalf("verify after an edit: %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// TestAuditListShowsIdentityChains: a call that came through other agents
+// shows them after its workload; JSON output lists them.
+func TestAuditListShowsIdentityChains(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	r.ok("", cmd("identity create front-agent")...)
+	r.ok("", cmd("identity create helper-agent")...)
+	wat, err := s.Data().GetWorkloadAccessTokenForUserId(t.Context(), &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+		WorkloadName: aws.String("front-agent"), UserId: aws.String("alice"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(behalfapi.GetWorkloadAccessTokenForChainInput{WorkloadName: "helper-agent",
+		CallerToken: aws.ToString(wat.WorkloadAccessToken), AllowedCallers: []string{"front-agent"}})
+	if res := s.Do(t, behalftest.Raw{Path: "/behalf/GetWorkloadAccessTokenForChain", Body: body}); res.Status != 200 {
+		t.Fatalf("GetWorkloadAccessTokenForChain: %d %s", res.Status, res.Body)
+	}
+	out := r.ok("", cmd("audit list")...)
+	if !strings.Contains(out, "helper-agent (via front-agent)") || strings.Count(out, "(via") != 1 {
+		t.Fatalf("audit list:\n%s", out)
+	}
+	var records []behalfapi.AuditRecord
+	r.json(&records, cmd("audit list")...)
+	if len(records) != 4 || !slices.Equal(records[0].Actors, []string{"front-agent"}) || records[1].Actors != nil {
+		t.Fatalf("records: %+v", records)
 	}
 }
 

@@ -108,6 +108,9 @@ func (e *auditExport) emit(r *storage.AuditRecord) {
 		// The audit trail is where users are named; its export is too.
 		attribute.String("behalf.audit.user", r.User),
 	)
+	if len(r.Actors) > 0 {
+		rec.AddAttributes(telemetry.Actors.StringSlice(r.Actors))
+	}
 	e.logger.Emit(trace.ContextWithSpanContext(context.Background(), r.Trace), rec)
 }
 

@@ -115,10 +115,12 @@ func TestAuditTrailExported(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "audit.jsonl")
 	s := startExporting(t, recv, "", file)
 	vendCalls(t, s)
+	chainCall(t, s)
 	want := auditRecords(t, s)
-	// The workload, the provider, the token, 3 vends and the refused one.
-	if len(want) != 7 {
-		t.Fatalf("%d audit records, want 7", len(want))
+	// The workload, the provider, the token, 3 vends and the refused one;
+	// then a workload, a token and a chained token.
+	if len(want) != 10 {
+		t.Fatalf("%d audit records, want 10", len(want))
 	}
 
 	// Records are exported after their callers are answered: wait for the
@@ -159,6 +161,13 @@ func TestAuditTrailExported(t *testing.T) {
 	if l := lines[6]; l["errorType"] != "ResourceNotFoundException" || l["user"] != "id:alice" || l["provider"] != "missing" {
 		t.Errorf("the refused vend's line: %v", l)
 	}
+	// Only the chained call's line names actors.
+	for i, l := range lines {
+		actors, named := l["actors"].([]any)
+		if chained := i == 9; named != chained || chained && (len(actors) != 1 || actors[0] != "agent") {
+			t.Errorf("line %d: actors %v", i+1, l["actors"])
+		}
+	}
 
 	if err := s.Server.Telemetry().ForceFlush(t.Context()); err != nil {
 		t.Fatal(err)
@@ -179,6 +188,11 @@ func TestAuditTrailExported(t *testing.T) {
 			t.Errorf("exported record %d: %v, want %+v", i+1, e, r)
 		}
 	}
+	for i, e := range exported {
+		if got, chained := actorsAttr(e), i == 9; (got == "agent") != chained || !chained && got != "" {
+			t.Errorf("exported record %d: behalf.actors %q", i+1, got)
+		}
+	}
 	// Each record carries its call's trace, as does the call's log line.
 	for i, e := range exported {
 		traceID := hex.EncodeToString(e.TraceId)
@@ -194,6 +208,39 @@ func TestAuditTrailExported(t *testing.T) {
 			t.Fatal("the API key was exported")
 		}
 	}
+}
+
+// chainCall has agent (for alice) call helper through an identity chain,
+// as behalf gateway asks for it.
+func chainCall(t *testing.T, s *behalftest.Server) {
+	t.Helper()
+	cx := t.Context()
+	if _, err := s.Control().CreateWorkloadIdentity(cx, &bedrockagentcorecontrol.CreateWorkloadIdentityInput{Name: aws.String("helper")}); err != nil {
+		t.Fatal(err)
+	}
+	wat, err := s.Data().GetWorkloadAccessTokenForUserId(cx, &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+		WorkloadName: aws.String("agent"), UserId: aws.String("alice"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"workloadName": "helper", "callerToken": aws.ToString(wat.WorkloadAccessToken), "allowedCallers": []string{"agent"}})
+	if res := s.Do(t, behalftest.Raw{Path: "/behalf/GetWorkloadAccessTokenForChain", Body: body}); res.Status != http.StatusOK {
+		t.Fatalf("GetWorkloadAccessTokenForChain: %d %s", res.Status, res.Body)
+	}
+}
+
+// actorsAttr is an exported record's behalf.actors, joined by commas.
+func actorsAttr(r *logspb.LogRecord) string {
+	var names []string
+	for _, kv := range r.Attributes {
+		if kv.Key == "behalf.actors" {
+			for _, v := range kv.Value.GetArrayValue().GetValues() {
+				names = append(names, v.GetStringValue())
+			}
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 // loggedInTrace reports whether a log line of the request was exported
