@@ -2,10 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -372,5 +374,40 @@ func TestMountedGateway(t *testing.T) {
 	}
 	if c, _ := Defaults().Validate(); c.Gateway != nil {
 		t.Error("a gateway without a gateway section")
+	}
+}
+
+// An agent route's callers are workload identity names, each once, at
+// most 64; a tool route has none.
+func TestGatewayCallers(t *testing.T) {
+	route := func(kind string, callers ...string) GatewayFile {
+		f := GatewayDefaults()
+		r := GatewayRouteFile{Name: "r", Path: "/r", Upstream: "http://127.0.0.1:9", Kind: kind, Callers: callers}
+		if kind == KindAgent {
+			r.Workload = "callee"
+		} else {
+			r.Credential = GatewayCredentialFile{Provider: "p", Type: CredentialAPIKey}
+		}
+		f.Routes = []GatewayRouteFile{r}
+		return f
+	}
+	g, err := route(KindAgent, "front-agent", "agent.v2_x").Validate()
+	if err != nil || !slices.Equal(g.Routes[0].Callers, []string{"front-agent", "agent.v2_x"}) {
+		t.Fatalf("valid callers: %v %v", g.Routes, err)
+	}
+	many := make([]string, 65)
+	for i := range many {
+		many[i] = fmt.Sprintf("agent-%d", i)
+	}
+	for name, f := range map[string]GatewayFile{
+		"not a name":  route(KindAgent, "front agent"),
+		"too short":   route(KindAgent, "ab"),
+		"named twice": route(KindAgent, "front-agent", "front-agent"),
+		"too many":    route(KindAgent, many...),
+		"on a tool":   route(KindTool, "front-agent"),
+	} {
+		if _, err := f.Validate(); err == nil || !strings.Contains(err.Error(), "routes[0]") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

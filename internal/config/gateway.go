@@ -39,8 +39,10 @@ type GatewayRouteFile struct {
 	// ReturnURL is the agent's OAuth2CallbackUrl, and a tool's
 	// resourceOauth2ReturnUrl for type user.
 	ReturnURL string `yaml:"returnUrl"`
-	// Callers are the workloads allowed to call an agent route with their
-	// own workload access token (identity chains).
+	// Callers are the workload identities allowed to call an agent route
+	// with their own workload access token (identity chains; see the
+	// gateway's documentation): the agent is then called for the caller's
+	// user, and told the chain. Empty refuses every such call.
 	Callers      []string              `yaml:"callers"`
 	Credential   GatewayCredentialFile `yaml:"credential"`
 	MaxBodyBytes int64                 `yaml:"maxBodyBytes"`
@@ -198,9 +200,7 @@ func (r GatewayRouteFile) validateKind(at string, probs *Problems) GatewayRouteF
 		if r.Credential.Provider != "" || r.Credential.Type != "" {
 			probs.add(at+".credential", "only tool routes inject a credential")
 		}
-		if len(r.Callers) > 0 {
-			probs.add(at+".callers", "identity chains (agents calling through with their own workload access token) are not supported yet")
-		}
+		validateCallers(r.Callers, at+".callers", probs)
 	case KindTool:
 		if r.Workload != "" || len(r.Callers) > 0 {
 			probs.add(at, "workload and callers apply to agent routes only; a tool's caller presents its own workload access token")
@@ -210,6 +210,30 @@ func (r GatewayRouteFile) validateKind(at string, probs *Problems) GatewayRouteF
 		probs.add(at+".kind", "%q must be agent or tool", r.Kind)
 	}
 	return r
+}
+
+// maxCallers bounds a route's callers, as GetWorkloadAccessTokenForChain
+// bounds its allowedCallers.
+const maxCallers = 64
+
+// workloadNamePattern is a workload identity's name
+// (CreateWorkloadIdentity's name member).
+var workloadNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+
+// validateCallers checks an agent route's callers: workload identity
+// names, each once, at most maxCallers.
+func validateCallers(callers []string, at string, probs *Problems) {
+	if len(callers) > maxCallers {
+		probs.add(at, "names %d workloads; at most %d", len(callers), maxCallers)
+	}
+	for i, name := range callers {
+		if !workloadNamePattern.MatchString(name) {
+			probs.add(fmt.Sprintf("%s[%d]", at, i), "%q is not a workload identity name (3-255 letters, digits, _, . or -)", name)
+		}
+		if slices.Contains(callers[:i], name) {
+			probs.add(fmt.Sprintf("%s[%d]", at, i), "%q is named twice", name)
+		}
+	}
 }
 
 func (c GatewayCredentialFile) validate(at, returnURL string, probs *Problems) GatewayCredentialFile {

@@ -24,8 +24,12 @@ const (
 	HeaderSessionID   = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
 	HeaderRequestID   = "X-Amzn-Bedrock-AgentCore-Runtime-Request-Id"
 	HeaderCallbackURL = "OAuth2CallbackUrl"
-	customPrefix      = "X-Amzn-Bedrock-Agentcore-Runtime-Custom-" // canonical form
-	maxSessionID      = 256
+	// HeaderIdentityChain is behalf's: the identity chain of a call from
+	// another agent, the workloads before the callee separated by commas,
+	// outermost first. Only the gateway sets it; a caller's is dropped.
+	HeaderIdentityChain = "X-Behalf-Identity-Chain"
+	customPrefix        = "X-Amzn-Bedrock-Agentcore-Runtime-Custom-" // canonical form
+	maxSessionID        = 256
 )
 
 // agentPassThrough are the caller's headers an agent receives, besides the
@@ -33,35 +37,60 @@ const (
 var agentPassThrough = []string{"Authorization", "Content-Type", "Accept", "Traceparent", "Tracestate", "Baggage",
 	"Mcp-Session-Id", "Mcp-Protocol-Version"}
 
-// serveAgent authenticates the caller (a user's JWT, or a SigV4 caller
-// naming a user), mints the workload access token for the route's
-// workload and that user, and forwards.
+// serveAgent authenticates the caller, mints the workload access token
+// for the route's workload and the caller's user, and forwards. The
+// caller is, in this order: a user with a bearer JWT (any workload access
+// token it also sends is ignored, and replaced); another agent presenting
+// its workload access token in X-Amz-Bedrock-AgentCore-Identity-WAT (or
+// WorkloadAccessToken), an identity chain, whatever else its
+// Authorization holds (InvokeAgentRuntime signs with SigV4); a SigV4
+// caller naming a user.
 func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request, s *callState) {
-	rt := s.route
-	if strings.HasPrefix(r.Header.Get("Authorization"), sigV4Scheme+" ") {
-		if !g.sigV4Caller(w, r, s) {
-			return
-		}
-	} else {
-		jwt, ok := bearer(r.Header.Get("Authorization"))
-		if !ok {
-			challenge(w, "", "a user's bearer JWT is required")
-			return
-		}
-		out, err := g.data.GetWorkloadAccessTokenForJWT(r.Context(), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
-			WorkloadName: aws.String(rt.Workload), UserToken: aws.String(jwt)})
-		if err != nil {
-			g.dataPlaneError(w, r, err)
-			return
-		}
-		s.wat, s.user = aws.ToString(out.WorkloadAccessToken), jwtSubject(jwt)
+	authorization := r.Header.Get("Authorization")
+	jwt, isBearer := bearer(authorization)
+	var ok bool
+	switch callerToken := workloadToken(r.Header); {
+	case isBearer:
+		ok = g.jwtCaller(w, r, s, jwt)
+	case callerToken != "":
+		ok = g.chainedCaller(w, r, s, callerToken)
+	case strings.HasPrefix(authorization, sigV4Scheme+" "):
+		ok = g.sigV4Caller(w, r, s)
+	default:
+		challenge(w, "", "a user's bearer JWT is required")
+	}
+	if !ok {
+		return
 	}
 	s.sessionID = r.Header.Get(HeaderSessionID)
 	if s.sessionID == "" || len(s.sessionID) > maxSessionID {
 		s.sessionID = newSessionID()
 	}
-	r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes), s: s}
+	r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.route.MaxBodyBytes), s: s}
 	g.forward(w, r, s)
+}
+
+// jwtCaller mints the token for the user of a bearer JWT
+// (GetWorkloadAccessTokenForJWT). It answers the caller itself and returns
+// false on any refusal.
+func (g *Gateway) jwtCaller(w http.ResponseWriter, r *http.Request, s *callState, jwt string) bool {
+	out, err := g.data.GetWorkloadAccessTokenForJWT(r.Context(), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
+		WorkloadName: aws.String(s.route.Workload), UserToken: aws.String(jwt)})
+	if err != nil {
+		g.dataPlaneError(w, r, err)
+		return false
+	}
+	s.wat, s.user = aws.ToString(out.WorkloadAccessToken), jwtSubject(jwt)
+	return true
+}
+
+// workloadToken is the workload access token a request presents, under
+// either of its names.
+func workloadToken(h http.Header) string {
+	if t := h.Get(HeaderWAT); t != "" {
+		return t
+	}
+	return h.Get(HeaderWATLegacy)
 }
 
 // dataPlaneError answers a failed data-plane call: the caller's invalid
@@ -140,6 +169,9 @@ func agentHeaders(in http.Header, s *callState, returnURL string) http.Header {
 	out.Set(HeaderWATLegacy, s.wat)
 	out.Set(HeaderSessionID, s.sessionID)
 	out.Set(HeaderRequestID, newSessionID())
+	if len(s.actors) > 0 {
+		out.Set(HeaderIdentityChain, strings.Join(s.actors, ","))
+	}
 	if returnURL != "" {
 		out.Set(HeaderCallbackURL, returnURL)
 	}

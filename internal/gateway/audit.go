@@ -98,7 +98,33 @@ func (g *Gateway) record(ctx context.Context, s *callState, status int, errType 
 	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
 	in := behalfapi.RecordGatewayCallInput{Route: s.route.Name, Kind: s.route.Kind, Workload: s.route.Workload, User: s.user,
-		Status: status, ErrorType: errType, UpstreamStatus: s.status}
+		Status: status, ErrorType: errType, UpstreamStatus: s.status, Actors: s.actors}
+	return g.callExtension(ctx, "RecordGatewayCall", in, nil)
+}
+
+// maxExtensionAnswer bounds what the gateway reads of an extension
+// operation's answer: a token, a chain and a user, or a typed error.
+const maxExtensionAnswer = 256 << 10
+
+// extensionError is behalf's answer to an extension operation other than
+// 200: its status and typed error (the restJson1 body every behalf error
+// has).
+type extensionError struct {
+	op, errType, message string
+	status               int
+}
+
+func (e *extensionError) Error() string {
+	return fmt.Sprintf("%s: %d %s: %s", e.op, e.status, e.errType, e.message)
+}
+
+// callExtension calls one of behalf's extension operations, POST
+// /behalf/<op>, signed as the gateway's principal with the data-plane
+// client's credentials, signer, region and HTTP client, so that it is
+// authorized, rate-limited and audited as the gateway's data-plane calls
+// are. A 200 answer is decoded into out (nil discards it); any other is
+// an *extensionError.
+func (g *Gateway) callExtension(ctx context.Context, op string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -107,7 +133,7 @@ func (g *Gateway) record(ctx context.Context, s *callState, status int, errType 
 	if o.BaseEndpoint == nil {
 		return errors.New("the data-plane client has no endpoint")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(*o.BaseEndpoint, "/")+"/behalf/RecordGatewayCall", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(*o.BaseEndpoint, "/")+"/behalf/"+op, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -129,9 +155,26 @@ func (g *Gateway) record(ctx context.Context, s *callState, status int, errType 
 		return err
 	}
 	defer func() { _ = res.Body.Close() }() // read only: Close loses nothing
+	answer, err := io.ReadAll(io.LimitReader(res.Body, maxExtensionAnswer))
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	if res.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
-		return fmt.Errorf("RecordGatewayCall: %s: %s", res.Status, msg)
+		var typed struct {
+			Type    string `json:"__type"`
+			Message string `json:"message"`
+		}
+		_ = json.Unmarshal(answer, &typed) // a body that is no typed error leaves both empty
+		if typed.Type == "" {
+			typed.Type = res.Header.Get("X-Amzn-ErrorType")
+		}
+		return &extensionError{op: op, status: res.StatusCode, errType: typed.Type, message: typed.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("%s: the answer is not what the operation returns: %w", op, err)
 	}
 	return nil
 }

@@ -219,6 +219,9 @@ type callState struct {
 	recorded  bool // the call's audit record is stored
 	// notRecorded: the upstream answered but its record was refused.
 	notRecorded bool
+	// actors is the identity chain of a call from another agent: the
+	// workloads before the route's, outermost first.
+	actors []string
 }
 
 type stateKey struct{}

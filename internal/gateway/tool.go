@@ -46,12 +46,13 @@ func (g *Gateway) serveTool(w http.ResponseWriter, r *http.Request, s *callState
 
 // toolHeaders are the caller's headers but for any credential: a tool
 // sees neither the caller's workload access token nor its own credential
-// as the caller sent it, nor AWS headers.
+// as the caller sent it, nor AWS headers, nor behalf's own (X-Behalf-*,
+// which only the gateway sets).
 func toolHeaders(in http.Header, credentialHeader string) http.Header {
 	out := in.Clone()
 	for k := range out {
 		lower := strings.ToLower(k)
-		if strings.HasPrefix(lower, "x-amz-") || strings.HasPrefix(lower, "x-amzn-") || lower == "cookie" ||
+		if strings.HasPrefix(lower, "x-amz-") || strings.HasPrefix(lower, "x-amzn-") || strings.HasPrefix(lower, "x-behalf-") || lower == "cookie" ||
 			lower == "proxy-authorization" || lower == "authorization" || strings.EqualFold(k, HeaderWATLegacy) ||
 			strings.EqualFold(k, credentialHeader) {
 			delete(out, k)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -45,14 +46,18 @@ func (in *input) Validate(c *wire.Checker) {
 	if in.ErrorType != "" {
 		c.String("errorType", in.ErrorType, 1, 128, errorTypePattern)
 	}
+	c.Strings("actors", in.Actors, 0, wat.MaxActors, 3, 255, access.WorkloadNamePattern)
+	if len(in.Actors) > 0 && in.Workload == "" {
+		c.Failf("actors", "name the workloads before the route's workload, which is required with them")
+	}
 }
 
-// record names the route, workload and user in the call's record and
-// reports the gateway call's outcome: a failure carries the typed error
-// the gateway answered with, or Upstream<status> for an upstream's own
-// error passed through.
+// record names the route, workload, user and identity chain in the
+// call's record and reports the gateway call's outcome: a failure carries
+// the typed error the gateway answered with, or Upstream<status> for an
+// upstream's own error passed through.
 func record(_ context.Context, c *wire.Call, in *input) (*struct{}, error) {
-	c.Audit.Resource, c.Audit.User = ResourcePrefix+in.Route, in.User
+	c.Audit.Resource, c.Audit.User, c.Audit.Actors = ResourcePrefix+in.Route, in.User, in.Actors
 	if in.Workload != "" {
 		if err := c.ActFor(in.Workload); err != nil {
 			return nil, err
