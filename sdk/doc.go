@@ -15,7 +15,8 @@
 //	mux.Handle("GET /ping", new(sdk.Ping))
 //
 // In invoke, sdk.WorkloadToken(ctx), sdk.SessionID(ctx), sdk.UserID(ctx),
-// sdk.CallbackURL(ctx) and sdk.RequestHeaders(ctx) describe the call.
+// sdk.CallbackURL(ctx), sdk.RequestHeaders(ctx) and, for a call from
+// another agent, sdk.Actors(ctx) describe the call.
 //
 // # Credentials for tools
 //
@@ -51,5 +52,13 @@
 //
 // PropagateWorkloadToken makes a bedrockagentcore client send the
 // context's workload token with InvokeAgentRuntime, so that the agent
-// called acts for the same user.
+// called acts for the same user. Behind behalf gateway, whose route for
+// the agent called names this agent's workload among its callers, the
+// agent called gets a token for that user naming the chain of agents
+// the call came through, and sdk.Actors(ctx) there lists them:
+//
+//	agents := bedrockagentcore.NewFromConfig(cfg, sdk.PropagateWorkloadToken, func(o *bedrockagentcore.Options) {
+//		o.BaseEndpoint = aws.String("http://127.0.0.1:8788") // behalf gateway
+//	})
+//	// In the agent called: sdk.Actors(ctx) is ["<this agent's workload>"].
 package sdk

@@ -19,7 +19,15 @@ const (
 	HeaderUserID              = "X-Amzn-Bedrock-AgentCore-Runtime-User-Id"
 	HeaderCallbackURL         = "OAuth2CallbackUrl"
 	HeaderCustomPrefix        = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-"
+	// HeaderIdentityChain is behalf gateway's, on a call from another
+	// agent: the workloads the call came through, comma-separated,
+	// outermost first. AgentCore Runtime does not send it.
+	HeaderIdentityChain = "X-Behalf-Identity-Chain"
 )
+
+// maxActors bounds the identity chain an invocation names, as behalf
+// bounds it.
+const maxActors = 8
 
 // Invocation is what the runtime told the agent about one request.
 type Invocation struct {
@@ -28,6 +36,15 @@ type Invocation struct {
 	RequestID     string // generated when the runtime sent none
 	UserID        string
 	CallbackURL   string // the default ResourceOauth2ReturnUrl for USER_FEDERATION
+	// Actors is the identity chain of a call from another agent through
+	// behalf gateway: the workload identities it came through before this
+	// agent, outermost first (a user's agent A calling this one: [A]).
+	// Nil for a call from a user. The workload token carries the same
+	// chain, which is what behalf enforces and records; this copy is for
+	// the agent's own decisions and logs, and to be trusted only when the
+	// agent is reachable through the gateway alone, which drops a
+	// caller's copy of the header.
+	Actors []string
 	// Headers holds the allow-listed request headers: Authorization (when
 	// the runtime propagates the caller's JWT) and the
 	// X-Amzn-Bedrock-AgentCore-Runtime-Custom-* headers.
@@ -59,6 +76,10 @@ func RequestID(ctx context.Context) string { inv, _ := FromContext(ctx); return 
 
 // UserID returns the user id the runtime named, or "".
 func UserID(ctx context.Context) string { inv, _ := FromContext(ctx); return inv.UserID }
+
+// Actors returns the identity chain of ctx's invocation (see
+// Invocation.Actors), or nil for a call from a user.
+func Actors(ctx context.Context) []string { inv, _ := FromContext(ctx); return inv.Actors }
 
 // CallbackURL returns the OAuth2 callback URL of ctx's invocation, or "".
 func CallbackURL(ctx context.Context) string { inv, _ := FromContext(ctx); return inv.CallbackURL }
@@ -99,12 +120,32 @@ func ReadInvocation(h http.Header) Invocation {
 	if inv.RequestID == "" {
 		inv.RequestID = newUUID()
 	}
+	inv.Actors = readActors(h.Get(HeaderIdentityChain))
 	for name, values := range h {
 		if strings.EqualFold(name, "Authorization") || len(name) > len(HeaderCustomPrefix) && strings.EqualFold(name[:len(HeaderCustomPrefix)], HeaderCustomPrefix) {
 			inv.Headers[name] = append([]string(nil), values...)
 		}
 	}
 	return inv
+}
+
+// readActors splits an identity chain header; a malformed one (an empty
+// name, more names than behalf allows) is no chain.
+func readActors(v string) []string {
+	if v == "" {
+		return nil
+	}
+	actors := strings.Split(v, ",")
+	for i, a := range actors {
+		actors[i] = strings.TrimSpace(a)
+		if actors[i] == "" {
+			return nil
+		}
+	}
+	if len(actors) > maxActors {
+		return nil
+	}
+	return actors
 }
 
 // newUUID returns a random (version 4) UUID, RFC 9562 §5.4.

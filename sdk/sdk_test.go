@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -98,11 +99,35 @@ func TestMiddlewareReadsTheRuntimeHeaders(t *testing.T) {
 	r := httptest.NewRequest("POST", "/invocations", nil)
 	r.Header.Set(HeaderRequestID, "req-7")
 	h.ServeHTTP(httptest.NewRecorder(), r)
-	if got.RequestID != "req-7" {
-		t.Errorf("request id %q, want the runtime's", got.RequestID)
+	if got.RequestID != "req-7" || got.Actors != nil {
+		t.Errorf("request id %q, want the runtime's; actors %v, want none", got.RequestID, got.Actors)
 	}
-	if WorkloadToken(context.Background()) != "" || RequestHeaders(context.Background()) == nil {
+	if WorkloadToken(context.Background()) != "" || RequestHeaders(context.Background()) == nil || Actors(context.Background()) != nil {
 		t.Error("accessors of a context without an invocation")
+	}
+}
+
+// The identity chain behalf gateway names is in the context, outermost
+// first; a malformed one is none.
+func TestMiddlewareReadsTheIdentityChain(t *testing.T) {
+	var got []string
+	h := Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = Actors(r.Context()) }))
+	for value, want := range map[string][]string{
+		"front-agent":                {"front-agent"},
+		"front-agent, router.v2":     {"front-agent", "router.v2"},
+		"":                           nil,
+		"front-agent,,router":        nil,
+		"a1,a2,a3,a4,a5,a6,a7,a8,a9": nil,
+		"a1,a2,a3,a4,a5,a6,a7,a8":    {"a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"},
+	} {
+		r := httptest.NewRequest("POST", "/invocations", nil)
+		if value != "" {
+			r.Header.Set(HeaderIdentityChain, value)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if !slices.Equal(got, want) || (want == nil) != (got == nil) {
+			t.Errorf("%q: %q, want %q", value, got, want)
+		}
 	}
 }
 
