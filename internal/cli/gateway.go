@@ -31,8 +31,11 @@ func newGatewayCommand(cf *clientFlags) *cobra.Command {
 		Long: `Run behalf gateway, a reverse proxy configured by a YAML file (see
 examples/gateway.yaml). In front of an agent it accepts a user's bearer JWT
 and delivers the request with a workload access token for that user, as
-AgentCore Runtime does; in front of a tool it takes the caller's workload
-access token and injects the route's credential, as AgentCore Gateway does.
+AgentCore Runtime does, or, from an agent the route names among its
+callers, that agent's own workload access token, and delivers a token for
+the same user naming the chain of agents; in front of a tool it takes the
+caller's workload access token and injects the route's credential, as
+AgentCore Gateway does.
 
 It calls the behalf server at the file's endpoint, signing as a principal
 with the credentials the CLI uses (flags, AWS_* variables, or a
