@@ -5,7 +5,9 @@
 // asks the weather tool for a forecast through the gateway's tool route
 // (which injects the key: the agent sends none), and, when asked, gets
 // the user's own token (USER_FEDERATION), answering with the consent URL
-// until the user has given it.
+// until the user has given it; and, when asked, asks another agent through
+// the gateway for the same user (an identity chain), reporting the chain
+// it was itself called through.
 //
 //	export AWS_SHARED_CREDENTIALS_FILE=$PWD/behalf-data/admin-credentials AWS_REGION=us-east-1
 //	go run ./examples/agent                                                          # the agent, on 127.0.0.1:8080
@@ -69,6 +71,7 @@ func main() {
 	h := newAgent(cfg, tracer, options{
 		Endpoint:   env("BEHALF_ENDPOINT", "http://127.0.0.1:8787"),
 		WeatherURL: env("WEATHER_URL", "http://127.0.0.1:8788/tools/weather"),
+		Agents:     env("AGENTS_URL", "http://127.0.0.1:8788"),
 	})
 	log.Printf("agent on http://%s: POST /invocations, GET /ping", *listen)
 	log.Fatal(serve(*listen, h))
@@ -90,6 +93,7 @@ func env(name, def string) string {
 type options struct {
 	Endpoint   string // behalf's data plane
 	WeatherURL string // the gateway's tool route to the weather API
+	Agents     string // the gateway, where other agents are invoked
 }
 
 // request is an invocation's payload.
@@ -101,6 +105,9 @@ type request struct {
 	// completes for the caller (CompleteResourceTokenAuth with the
 	// caller's JWT, which the gateway propagates).
 	SessionURI string `json:"sessionUri"`
+	// Ask names another agent's runtime (a gateway route) to ask for the
+	// forecast too, for the same user.
+	Ask string `json:"ask"`
 }
 
 // reply is the agent's answer: what it did for whom. Credentials appear
@@ -114,11 +121,18 @@ type reply struct {
 	UserTokenSubject string `json:"userTokenSubject,omitempty"`
 	AuthorizationURL string `json:"authorizationUrl,omitempty"`
 	SessionURI       string `json:"sessionUri,omitempty"`
-	Error            string `json:"error,omitempty"`
+	// Actors are the agents the call came through (an identity chain);
+	// none when a user called.
+	Actors []string `json:"actors,omitempty"`
+	// Helper is the answer of the agent asked (request.Ask).
+	Helper *reply `json:"helper,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 type agent struct {
 	api       *bedrockagentcore.Client
+	agents    *bedrockagentcore.Client // InvokeAgentRuntime at the gateway
+	region    string
 	tool      aws.HTTPClient
 	tracer    trace.Tracer
 	weather   string
@@ -132,8 +146,14 @@ func newAgent(cfg aws.Config, tracer trace.Tracer, o options) http.Handler {
 	cfg.HTTPClient = tracingClient{next: httpClient(cfg.HTTPClient), tracer: tracer}
 	api := bedrockagentcore.NewFromConfig(cfg, func(bo *bedrockagentcore.Options) { bo.BaseEndpoint = aws.String(o.Endpoint) })
 	itself := func(_ context.Context, credential string, _ struct{}) (string, error) { return credential, nil }
+	// Other agents are invoked through the gateway with this agent's
+	// workload access token (sdk.PropagateWorkloadToken): the gateway then
+	// calls them for the same user.
+	agents := bedrockagentcore.NewFromConfig(cfg, sdk.PropagateWorkloadToken, func(bo *bedrockagentcore.Options) { bo.BaseEndpoint = aws.String(o.Agents) })
 	a := &agent{
 		api:       api,
+		agents:    agents,
+		region:    cfg.Region,
 		tool:      tracingClient{next: &http.Client{Timeout: 30 * time.Second}, tracer: tracer},
 		tracer:    tracer,
 		weather:   o.WeatherURL,
@@ -168,7 +188,7 @@ func (a *agent) invoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	jwt := strings.TrimPrefix(sdk.RequestHeaders(ctx).Get("Authorization"), "Bearer ")
-	out := reply{User: subject(jwt), Session: sdk.SessionID(ctx)}
+	out := reply{User: subject(jwt), Session: sdk.SessionID(ctx), Actors: sdk.Actors(ctx)}
 	status, err := a.act(ctx, in, jwt, &out)
 	if err != nil {
 		out.Error = err.Error()
@@ -185,6 +205,11 @@ func (a *agent) act(ctx context.Context, in request, jwt string, out *reply) (in
 	out.APIKey = shorten(key)
 	if out.Forecast, err = a.forecast(ctx, in.City); err != nil {
 		return http.StatusBadGateway, err
+	}
+	if in.Ask != "" {
+		if out.Helper, err = a.ask(ctx, in.Ask, in.City); err != nil {
+			return http.StatusBadGateway, err
+		}
 	}
 	if !in.UserToken {
 		return http.StatusOK, nil
@@ -229,6 +254,28 @@ func (a *agent) forecast(ctx context.Context, city string) (string, error) {
 		return "", fmt.Errorf("weather tool: HTTP %d %s", res.StatusCode, body.Error)
 	}
 	return body.Forecast, nil
+}
+
+// ask asks the agent behind the gateway's runtime named name for the
+// forecast too (InvokeAgentRuntime; the gateway routes by the ARN's last
+// segment), presenting this agent's workload access token.
+func (a *agent) ask(ctx context.Context, name, city string) (*reply, error) {
+	payload, err := json.Marshal(request{City: city})
+	if err != nil {
+		return nil, err
+	}
+	out, err := a.agents.InvokeAgentRuntime(ctx, &bedrockagentcore.InvokeAgentRuntimeInput{
+		AgentRuntimeArn: aws.String("arn:aws:bedrock-agentcore:" + a.region + ":000000000000:runtime/" + name),
+		Payload:         payload, ContentType: aws.String("application/json"), Accept: aws.String("application/json")})
+	if err != nil {
+		return nil, fmt.Errorf("asking agent %s: %w", name, err)
+	}
+	defer func() { _ = out.Response.Close() }()
+	var answer reply
+	if err := json.NewDecoder(io.LimitReader(out.Response, 64<<10)).Decode(&answer); err != nil {
+		return nil, fmt.Errorf("agent %s's answer: %w", name, err)
+	}
+	return &answer, nil
 }
 
 // urnAlphabet is what a session URI (RFC 9126 §2.2 request_uri) is made of.

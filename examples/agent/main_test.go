@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,14 +29,16 @@ const (
 	weatherKey    = "weather-api-key"
 	gatewayKeyID  = "BEHALFGATEWAYAGENT01"
 	agentKeyID    = "BEHALFAGENTEXAMPLE01"
+	helperKeyID   = "BEHALFHELPEREXAMPLE1"
 	testSecret    = "behalf-agent-example-secret-0123456789"
 	forecastParis = "sunny in Paris"
 )
 
 // world is behalf serving a gateway (mounted), the dev IdP as the users'
 // IdP and an OAuth2 provider, the example agent behind the gateway's
-// agent route and the weather tool behind its tool route; everything
-// traced to one OTLP receiver.
+// agent route, a second instance of it (workload helper-agent) behind a
+// route that my-agent may call, and the weather tool behind its tool
+// route; everything traced to one OTLP receiver.
 type world struct {
 	s       *behalftest.Server
 	idp     *devidp.Server
@@ -53,6 +56,8 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 	agentSrv := httptest.NewUnstartedServer(nil) // its address is the route's upstream; its handler needs behalf's
 	t.Cleanup(agentSrv.Close)
 	agentURL := "http://" + agentSrv.Listener.Addr().String()
+	helperSrv := httptest.NewUnstartedServer(nil)
+	t.Cleanup(helperSrv.Close)
 	gatewayAddr := freeAddr(t)
 	w.s = behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
 		f.Development = true
@@ -61,6 +66,8 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 		f.Telemetry.Traces.Enabled = true
 		f.Gateway = config.MountedGatewayFile{Listen: gatewayAddr, Principal: gatewayKeyID, Routes: []config.GatewayRouteFile{
 			{Name: "my-agent", Path: "/agents/my-agent", Upstream: agentURL, Kind: "agent", Workload: "my-agent", ReturnURL: agentURL + "/oauth2/done"},
+			{Name: "helper", Path: "/agents/helper", Upstream: "http://" + helperSrv.Listener.Addr().String(), Kind: "agent", Workload: "helper-agent",
+				Callers: []string{"my-agent"}},
 			{Name: "weather", Path: "/tools/weather", Upstream: weather.URL + "/forecast", Kind: "tool",
 				Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
 		}}
@@ -73,19 +80,25 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 	}
 	w.flush = flush
 	agentSrv.Config.Handler = newAgent(behalftest.AWSConfig(agentKeyID, testSecret), tracer,
-		options{Endpoint: w.s.URL, WeatherURL: w.gateway + "/tools/weather"})
+		options{Endpoint: w.s.URL, WeatherURL: w.gateway + "/tools/weather", Agents: w.gateway})
 	agentSrv.Start()
+	helperSrv.Config.Handler = newAgent(behalftest.AWSConfig(helperKeyID, testSecret), tracer,
+		options{Endpoint: w.s.URL, WeatherURL: w.gateway + "/tools/weather", Agents: w.gateway})
+	helperSrv.Start()
 	return w
 }
 
-// setUp creates, as an operator would, the agent's workload identity, the
-// two credential providers, and the principals of the gateway and of the
-// agent, each allowed only what it does.
+// setUp creates, as an operator would, the agents' workload identities,
+// the two credential providers, and the principals of the gateway and of
+// the agents, each allowed only what it does.
 func (w *world) setUp(t *testing.T, agentURL string) {
 	ctx := t.Context()
 	c := w.s.Control()
 	if _, err := c.CreateWorkloadIdentity(ctx, &bedrockagentcorecontrol.CreateWorkloadIdentityInput{
 		Name: aws.String("my-agent"), AllowedResourceOauth2ReturnUrls: []string{agentURL + "/oauth2/done"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateWorkloadIdentity(ctx, &bedrockagentcorecontrol.CreateWorkloadIdentityInput{Name: aws.String("helper-agent")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.CreateApiKeyCredentialProvider(ctx, &bedrockagentcorecontrol.CreateApiKeyCredentialProviderInput{Name: aws.String("weather"), ApiKey: aws.String(weatherKey)}); err != nil {
@@ -99,11 +112,13 @@ func (w *world) setUp(t *testing.T, agentURL string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for id, ops := range map[string][]string{
-		gatewayKeyID: {"GetWorkloadAccessTokenForJWT", "GetResourceApiKey", "GetResourceOauth2Token", "RecordGatewayCall"},
-		agentKeyID:   {"GetResourceApiKey", "GetResourceOauth2Token", "CompleteResourceTokenAuth"},
+	for id, p := range map[string]struct{ workloads, ops []string }{
+		gatewayKeyID: {[]string{"my-agent", "helper-agent"},
+			[]string{"GetWorkloadAccessTokenForJWT", "GetWorkloadAccessTokenForChain", "GetResourceApiKey", "GetResourceOauth2Token", "RecordGatewayCall"}},
+		agentKeyID:  {[]string{"my-agent"}, []string{"GetResourceApiKey", "GetResourceOauth2Token", "CompleteResourceTokenAuth"}},
+		helperKeyID: {[]string{"helper-agent"}, []string{"GetResourceApiKey"}},
 	} {
-		raw, _ := json.Marshal(map[string]any{"role": "runtime", "workloads": []string{"my-agent"}, "accessKeyId": id, "secretAccessKey": testSecret, "operations": ops})
+		raw, _ := json.Marshal(map[string]any{"role": "runtime", "workloads": p.workloads, "accessKeyId": id, "secretAccessKey": testSecret, "operations": p.ops})
 		if res := w.s.Do(t, behalftest.Raw{Path: "/behalf/CreatePrincipal", Body: raw}); res.Status != http.StatusCreated {
 			t.Fatalf("principal %s: %d %s", id, res.Status, res.Body)
 		}
@@ -200,7 +215,39 @@ func TestAgentBehindGateway(t *testing.T) {
 
 		w.checkToolRoute(t)
 		w.checkTrace(t, traceID)
+		w.checkChain(t, alice)
 	})
+}
+
+// checkChain: alice asks my-agent, which asks helper through the gateway
+// with its own workload access token: helper acts for alice through
+// my-agent, and says so; its call to behalf is recorded so.
+func (w *world) checkChain(t *testing.T, jwt string) {
+	status, out := w.invoke(t, jwt, request{City: "Lyon", Ask: "helper"}, map[string]string{"X-Behalf-Identity-Chain": "mallory"})
+	if status != 200 || out.Actors != nil || out.Helper == nil {
+		t.Fatalf("alice asking my-agent to ask helper: %d %+v", status, out)
+	}
+	if h := out.Helper; !slices.Equal(h.Actors, []string{"my-agent"}) || h.Forecast != "sunny in Lyon" || h.APIKey != out.APIKey || h.User != "" {
+		t.Errorf("helper's answer: %+v", h)
+	}
+	// helper's own GetResourceApiKey, and the gateway's for helper's call
+	// to the tool route, both with helper's token.
+	raw, _ := json.Marshal(map[string]any{"workload": "helper-agent", "operation": "GetResourceApiKey"})
+	res := w.s.Do(t, behalftest.Raw{Path: "/behalf/ListAuditRecords", Body: raw})
+	var page struct {
+		Records []struct {
+			Principal, User string
+			Actors          []string
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(res.Body, &page); err != nil || len(page.Records) != 2 {
+		t.Fatalf("ListAuditRecords: %d %s", res.Status, res.Body)
+	}
+	for i, r := range page.Records {
+		if r.Principal != []string{helperKeyID, gatewayKeyID}[i] || !strings.HasSuffix(r.User, "#alice") || !slices.Equal(r.Actors, []string{"my-agent"}) {
+			t.Errorf("GetResourceApiKey record %d with helper's token: %+v", i, r)
+		}
+	}
 }
 
 // consent asks the agent for the user's token, which it answers with the

@@ -196,7 +196,7 @@ func TestDevGatewayExampleIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := f.Validate()
-	if err != nil || c.Gateway == nil || len(c.Gateway.Routes) != 2 || !c.Telemetry.Traces {
+	if err != nil || c.Gateway == nil || len(c.Gateway.Routes) != 3 || !c.Telemetry.Traces {
 		t.Fatalf("%+v %v", c, err)
 	}
 }
