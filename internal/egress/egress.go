@@ -151,6 +151,9 @@ type Options struct {
 	// behalf's traces (the gateway's agents); nil for third parties, who
 	// learn nothing of them.
 	Propagator propagation.TextMapPropagator
+	// Spans gives each call a CLIENT span even without Metrics or a
+	// Propagator, sending no trace context (the gateway's tools).
+	Spans bool
 }
 
 // NewClient returns the HTTP client for outbound calls. It never follows a
@@ -174,7 +177,7 @@ func NewClient(o Options) *http.Client {
 		ResponseHeaderTimeout: o.Timeout,
 	}
 	var rt http.RoundTripper = &transport{base: base, timeout: o.Timeout, log: o.Log}
-	if o.Metrics != nil || o.Propagator != nil {
+	if o.Metrics != nil || o.Propagator != nil || o.Spans {
 		rt = &instrumented{base: rt, metrics: o.Metrics, propagator: o.Propagator}
 	}
 	return &http.Client{

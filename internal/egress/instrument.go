@@ -103,3 +103,11 @@ func (b *endOnClose) Close() error {
 	b.once.Do(b.end)
 	return err
 }
+
+// Traced wraps base so that each call is a CLIENT span whose trace context
+// the callee receives, and is not counted: for calls to behalf itself,
+// which shares its callers' traces (a standalone gateway's data-plane
+// client), made under no egress policy of behalf's.
+func Traced(base http.RoundTripper, p propagation.TextMapPropagator) http.RoundTripper {
+	return &instrumented{base: base, propagator: p}
+}

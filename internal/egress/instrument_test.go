@@ -132,3 +132,32 @@ func TestUnregisteredOAuthErrorIsOther(t *testing.T) {
 		t.Errorf("code %q, want invalid_scope", got)
 	}
 }
+
+// A client with Spans alone (the gateway's tool routes while metrics are
+// off) still makes a CLIENT span under the caller's, and sends the
+// upstream no trace context.
+func TestSpansWithoutMetrics(t *testing.T) {
+	var headers http.Header
+	upstream := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { headers = r.Header.Clone() }))
+	defer upstream.Close()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "caller")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, upstream.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopback: true}, Spans: true}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	parent.End()
+	ended := spans.Ended()
+	if len(ended) != 2 || ended[0].SpanKind() != trace.SpanKindClient || ended[0].Parent().SpanID() != parent.SpanContext().SpanID() {
+		t.Fatalf("spans %v, want a CLIENT span under the caller's", ended)
+	}
+	if v := headers.Get("Traceparent"); v != "" {
+		t.Errorf("the upstream received traceparent %s", v)
+	}
+}

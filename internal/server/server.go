@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	// The collector is dialled under the same egress policy as providers,
 	// by a client that is not instrumented: exports make no spans.
 	if s.tel, err = telemetry.New(ctx, cfg.Telemetry.Config, telemetry.Options{
-		Version:    version(),
+		Version:    Version(),
 		HTTPClient: egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.Telemetry.OTLP.Timeout}),
 	}); err != nil {
 		return nil, err
@@ -366,8 +366,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// version is behalf's module version as built, "(devel)" from a checkout.
-func version() string {
+// Version is behalf's module version as built, "(devel)" from a checkout.
+func Version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		return bi.Main.Version
 	}

@@ -2,15 +2,9 @@ package server
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
-	"time"
-
-	"go.opentelemetry.io/contrib/bridges/otelslog"
 
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -18,74 +12,19 @@ import (
 )
 
 // serverLog is the server's logger: log, with every line logged with a
-// call's context carrying its request id and, when traced, its trace and
-// span ids; when logs are exported, each line is also sent over OTLP with
-// the trace and span of its context.
-func (s *Server) serverLog(log *slog.Logger) *slog.Logger {
-	h := log.Handler()
-	written := logging.ContextHandler{Inner: h, Attrs: wire.LogAttrs}
-	if !s.tel.LogsOTLP {
-		return slog.New(written)
-	}
-	// An OTLP log record carries its trace and span natively: the
-	// exported line gets the request id only.
-	otlp := logging.ContextHandler{
-		Inner: otelslog.NewHandler(telemetry.ScopeName, otelslog.WithLoggerProvider(s.tel.Loggers)),
-		Attrs: func(ctx context.Context) []slog.Attr {
-			return slices.DeleteFunc(wire.LogAttrs(ctx), func(a slog.Attr) bool {
-				return a.Key == logging.KeyTraceID || a.Key == logging.KeySpanID
-			})
-		},
-	}
-	return slog.New(slog.NewMultiHandler(written, sameLevel{Handler: otlp, as: h}))
-}
-
-// sameLevel exports the lines its sibling writes, and no others: the log
-// level configured for the log holds for its export too.
-type sameLevel struct {
-	slog.Handler
-	as slog.Handler
-}
-
-func (h sameLevel) Enabled(ctx context.Context, l slog.Level) bool { return h.as.Enabled(ctx, l) }
-
-func (h sameLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return sameLevel{Handler: h.Handler.WithAttrs(attrs), as: h.as.WithAttrs(attrs)}
-}
-
-func (h sameLevel) WithGroup(name string) slog.Handler {
-	return sameLevel{Handler: h.Handler.WithGroup(name), as: h.as.WithGroup(name)}
-}
+// call's context carrying its request id and trace and span ids, exported
+// over OTLP too when logs are (telemetry.Logger).
+func (s *Server) serverLog(log *slog.Logger) *slog.Logger { return s.tel.Logger(log, wire.LogAttrs) }
 
 // listenMetrics opens the separate Prometheus listener when one is
-// configured; nil otherwise. /metrics there needs no credentials: keep the
-// address private (docs/observability.md).
+// configured; nil otherwise.
 func (s *Server) listenMetrics(ctx context.Context) (*http.Server, net.Listener, error) {
-	addr := s.cfg.Telemetry.MetricsListen
-	if addr == "" || s.tel.Prometheus == nil {
-		return nil, nil, nil
-	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("metrics listener: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.tel.Prometheus)
-	hs := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	return hs, ln, nil
+	return s.tel.ListenMetrics(ctx, s.cfg.Telemetry.MetricsListen, s.log)
 }
 
 // serveMetrics serves hs on ln until it is shut down.
 func (s *Server) serveMetrics(ctx context.Context, hs *http.Server, ln net.Listener) {
-	s.log.LogAttrs(ctx, slog.LevelInfo, "serving Prometheus metrics", slog.String(logging.KeyListen, ln.Addr().String()))
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		s.log.LogAttrs(ctx, slog.LevelError, "metrics listener failed", logging.Err(err))
-	}
+	telemetry.ServeMetrics(ctx, hs, ln, s.log)
 }
 
 // publishAnchor logs the audit chain's head and exports it, so that a
