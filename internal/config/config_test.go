@@ -411,3 +411,110 @@ func TestGatewayCallers(t *testing.T) {
 		}
 	}
 }
+
+// examples/gateway.yaml names every key of a standalone gateway's file,
+// and is valid.
+func TestGatewayExampleNamesEveryKey(t *testing.T) {
+	path := filepath.Join("..", "..", "examples", "gateway.yaml")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range yamlKeys(reflect.TypeFor[GatewayFile]()) {
+		if !regexp.MustCompile(`(?m)^[#\s-]*` + regexp.QuoteMeta(key) + `:`).Match(raw) {
+			t.Errorf("examples/gateway.yaml does not name %s", key)
+		}
+	}
+	f, err := LoadGateway(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+// A tool route's credential cache: 60s by default, 0 turns it off, and
+// no more than 15 minutes nor less than nothing.
+func TestGatewayCredentialCacheTTL(t *testing.T) {
+	route := func(ttl *time.Duration) GatewayFile {
+		f := GatewayDefaults()
+		f.Routes = []GatewayRouteFile{{Name: "t", Path: "/t", Upstream: "http://127.0.0.1:9", Kind: "tool",
+			Credential: GatewayCredentialFile{Provider: "p", Type: "apiKey", CacheTTL: ttl}}}
+		return f
+	}
+	for _, tt := range []struct {
+		ttl  *time.Duration
+		want time.Duration
+	}{{nil, time.Minute}, {new(time.Duration(0)), 0}, {new(15 * time.Minute), 15 * time.Minute}} {
+		g, err := route(tt.ttl).Validate()
+		if err != nil || g.Routes[0].Credential.CacheFor() != tt.want {
+			t.Errorf("cacheTtl %v: %v %v, want %v", tt.ttl, g.Routes, err, tt.want)
+		}
+	}
+	for _, bad := range []time.Duration{-time.Second, 16 * time.Minute} {
+		if _, err := route(&bad).Validate(); err == nil || !strings.Contains(err.Error(), "routes[0].credential.cacheTtl:") {
+			t.Errorf("cacheTtl %v: %v", bad, err)
+		}
+	}
+}
+
+// A standalone gateway's telemetry section is the server's, checked the
+// same way under telemetry, without the audit export; Prometheus on the
+// gateway's listener claims /metrics.
+func TestGatewayTelemetry(t *testing.T) {
+	f, err := LoadGateway(write(t, "telemetry:\n  traces: {enabled: true, sampleRatio: 2}\n  otlp: {protocol: smoke}\n"+
+		"  metrics: {prometheus: {enabled: true}}\n  audit: {file: /tmp/a.jsonl}\n"+
+		"routes:\n  - {name: m, path: /metrics, upstream: 'http://127.0.0.1:9', kind: tool, credential: {provider: p, type: apiKey}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Validate()
+	for _, want := range []string{"telemetry.traces.sampleRatio:", "telemetry.otlp.protocol:", "telemetry.audit:", "routes[0].path: /metrics"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no %q in %v", want, err)
+		}
+	}
+	if _, err := LoadGateway(write(t, "telemetry:\n  trace: {}\n")); err == nil || !strings.Contains(err.Error(), "telemetry.trace") {
+		t.Errorf("an unknown telemetry key: %v", err)
+	}
+	f.Telemetry.Traces.SampleRatio, f.Telemetry.OTLP.Protocol, f.Telemetry.Audit.File = nil, "", ""
+	f.Telemetry.Metrics.Prometheus.Listen = "127.0.0.1:9465"
+	g, err := f.Validate()
+	if err != nil || !g.Telemetry.Traces || g.Telemetry.ServiceName != "behalf-gateway" || g.Telemetry.MetricsListen != "127.0.0.1:9465" {
+		t.Fatalf("%+v %v", g.Telemetry, err)
+	}
+}
+
+// The user hash key file is read like the vault's keyring: readable by
+// its owner only, and long enough.
+func TestGatewayUserHashKey(t *testing.T) {
+	if key, err := (Gateway{}).UserHashKey(); key != nil || err != nil {
+		t.Errorf("no file: %q %v", key, err)
+	}
+	path := filepath.Join(t.TempDir(), "user-hash-key")
+	hexKey := strings.Repeat("0123456789abcdef", 4)
+	for _, tt := range []struct {
+		content string
+		mode    os.FileMode
+		err     string
+	}{
+		{hexKey + "\n", 0o600, ""},
+		{hexKey, 0o644, "readable by its owner only"},
+		{"short\n", 0o600, "at least 32"},
+	} {
+		if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		key, err := (Gateway{UserHashKeyFile: path}).UserHashKey()
+		switch {
+		case tt.err == "" && (err != nil || string(key) != hexKey):
+			t.Errorf("%q: %q %v", tt.content, key, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%q mode %o: %v, want %q", tt.content, tt.mode, err, tt.err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/egress"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
 // GatewayFile is the configuration of `behalf gateway` (docs and
@@ -25,6 +27,12 @@ type GatewayFile struct {
 	// Egress is the policy for the upstreams' addresses.
 	Egress EgressFile         `yaml:"egress"`
 	Routes []GatewayRouteFile `yaml:"routes"`
+	// Telemetry is the standalone gateway's own, as the server's section
+	// (audit export aside: the server keeps the gateway's records).
+	Telemetry TelemetryFile `yaml:"telemetry"`
+	// UserHashKeyFile holds the key that hashes user ids in the gateway's
+	// log; empty, a key of the process's own.
+	UserHashKeyFile string `yaml:"userHashKeyFile"`
 }
 
 // GatewayRouteFile is one route: requests under Path go to Upstream.
@@ -63,6 +71,9 @@ type GatewayCredentialFile struct {
 	Header         string  `yaml:"header"`
 	Prefix         *string `yaml:"prefix"`
 	QueryParameter string  `yaml:"queryParameter"`
+	// CacheTTL is how long the credential fetched for one caller's
+	// workload access token is reused; 0 fetches it for every call.
+	CacheTTL *time.Duration `yaml:"cacheTtl"`
 }
 
 // MountedGatewayFile is the server file's gateway section: the gateway
@@ -84,6 +95,13 @@ const (
 	CredentialM2M      = "m2m"
 	CredentialUser     = "user"
 	defaultMaxBodySize = 10 << 20
+	// DefaultCredentialCacheTTL and MaxCredentialCacheTTL bound how long a
+	// tool route reuses a credential: a revoked grant or a rotated key
+	// takes up to that long to apply at the gateway.
+	DefaultCredentialCacheTTL = time.Minute
+	MaxCredentialCacheTTL     = 15 * time.Minute
+	// gatewayServiceName is a standalone gateway's service.name.
+	gatewayServiceName = "behalf-gateway"
 )
 
 // Gateway is a validated gateway configuration: routes with every default
@@ -97,6 +115,10 @@ type Gateway struct {
 	Region    string
 	Egress    egress.Policy
 	Routes    []GatewayRouteFile
+	// Telemetry and UserHashKeyFile are a standalone gateway's; a mounted
+	// gateway shares the server's telemetry and user hash key.
+	Telemetry       TelemetryConfig
+	UserHashKeyFile string
 }
 
 // GatewayDefaults is the configuration before the file is applied.
@@ -135,7 +157,8 @@ func (f GatewayFile) Validate() (Gateway, error) {
 	}
 	policy, egressProbs := f.Egress.policy(isLoopbackHost(host))
 	probs = append(probs, egressProbs...)
-	g := Gateway{Listen: f.Listen, Endpoint: strings.TrimSuffix(f.Endpoint, "/"), Region: f.Region, Egress: policy}
+	g := Gateway{Listen: f.Listen, Endpoint: strings.TrimSuffix(f.Endpoint, "/"), Region: f.Region, Egress: policy,
+		Telemetry: f.validateTelemetry(&probs), UserHashKeyFile: f.UserHashKeyFile}
 	if len(f.Routes) == 0 {
 		probs.add("routes", "at least one route is required")
 	}
@@ -148,6 +171,9 @@ func (f GatewayFile) Validate() (Gateway, error) {
 		if slices.Contains(paths, r.Path) {
 			probs.add(at+".path", "%q is another route's path too", r.Path)
 		}
+		if r.Path == telemetry.MetricsPath && g.Telemetry.Prometheus && g.Telemetry.MetricsListen == "" {
+			probs.add(at+".path", "%s is where the gateway's listener serves Prometheus metrics (telemetry.metrics.prometheus); give them a listen address of their own", telemetry.MetricsPath)
+		}
 		names, paths = append(names, r.Name), append(paths, r.Path)
 		g.Routes = append(g.Routes, r.validate(at, &probs))
 	}
@@ -155,6 +181,20 @@ func (f GatewayFile) Validate() (Gateway, error) {
 		return Gateway{}, probs
 	}
 	return g, nil
+}
+
+// validateTelemetry checks a standalone gateway's telemetry section: the
+// server's, without the audit export (the server holds the gateway's
+// records, and exports them with its own).
+func (f GatewayFile) validateTelemetry(probs *Problems) TelemetryConfig {
+	t := f.Telemetry.validate(probs)
+	if f.Telemetry.Audit != (TelemetryFile{}).Audit {
+		probs.add("telemetry.audit", "the behalf server keeps and exports the gateway's audit records (RecordGatewayCall); configure their export there")
+	}
+	if t.ServiceName == "" {
+		t.ServiceName = gatewayServiceName
+	}
+	return t
 }
 
 func (r GatewayRouteFile) validate(at string, probs *Problems) GatewayRouteFile {
@@ -266,7 +306,29 @@ func (c GatewayCredentialFile) validate(at, returnURL string, probs *Problems) G
 		}
 		c.Prefix = &prefix
 	}
+	c.CacheTTL = c.cacheTTL(at, probs)
 	return c
+}
+
+// cacheTTL is the route's cacheTtl, DefaultCredentialCacheTTL unset.
+func (c GatewayCredentialFile) cacheTTL(at string, probs *Problems) *time.Duration {
+	ttl := DefaultCredentialCacheTTL
+	if c.CacheTTL != nil {
+		ttl = *c.CacheTTL
+	}
+	if ttl < 0 || ttl > MaxCredentialCacheTTL {
+		probs.add(at+".cacheTtl", "must be between 0 (no cache) and %s", MaxCredentialCacheTTL)
+	}
+	return &ttl
+}
+
+// CacheFor is how long a tool route reuses a credential it fetched; 0
+// for none (and for agent routes).
+func (c GatewayCredentialFile) CacheFor() time.Duration {
+	if c.CacheTTL == nil {
+		return 0
+	}
+	return *c.CacheTTL
 }
 
 // validateGateway checks the mounted gateway, which shares the server's
@@ -293,4 +355,34 @@ func (f File) validateGateway(c *Config, probs *Problems) {
 	}
 	g.Principal, g.Region, g.Egress, g.Endpoint = m.Principal, c.Region, c.Egress, "http://behalf.internal"
 	c.Gateway = &g
+}
+
+// minUserHashKey is the shortest user hash key accepted: 256 bits, as the
+// server's own.
+const minUserHashKey = 32
+
+// UserHashKey reads the key that hashes user ids in a standalone
+// gateway's log from UserHashKeyFile (surrounding white space aside, so
+// that `openssl rand -hex 32` output works); nil when none is configured.
+// Like the vault's keyring, the file must be readable by its owner only.
+func (g Gateway) UserHashKey() ([]byte, error) {
+	if g.UserHashKeyFile == "" {
+		return nil, nil
+	}
+	fi, err := os.Stat(g.UserHashKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("config: userHashKeyFile: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 || !fi.Mode().IsRegular() || fi.Size() > 4<<10 {
+		return nil, fmt.Errorf("config: userHashKeyFile %s must be a file of at most 4 KiB readable by its owner only (chmod 600), not mode %04o", g.UserHashKeyFile, fi.Mode().Perm())
+	}
+	raw, err := os.ReadFile(g.UserHashKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("config: userHashKeyFile: %w", err)
+	}
+	key := bytes.TrimSpace(raw)
+	if len(key) < minUserHashKey {
+		return nil, fmt.Errorf("config: userHashKeyFile %s holds %d bytes; at least %d are required (e.g. openssl rand -hex 32)", g.UserHashKeyFile, len(key), minUserHashKey)
+	}
+	return key, nil
 }

@@ -67,8 +67,13 @@ type TelemetryConfig struct {
 }
 
 func (f File) validateTelemetry(c *Config, probs *Problems) {
-	t := f.Telemetry
-	c.Telemetry = TelemetryConfig{
+	c.Telemetry = f.Telemetry.validate(probs)
+}
+
+// validate returns the telemetry configuration of a telemetry section,
+// server's or standalone gateway's, adding its problems under telemetry.
+func (t TelemetryFile) validate(probs *Problems) TelemetryConfig {
+	c := TelemetryConfig{
 		Config: telemetry.Config{
 			ServiceName: t.ServiceName,
 			OTLP: telemetry.OTLPConfig{Endpoint: t.OTLP.Endpoint, Protocol: t.OTLP.Protocol, Headers: t.OTLP.Headers,
@@ -80,13 +85,14 @@ func (f File) validateTelemetry(c *Config, probs *Problems) {
 		MetricsListen: t.Metrics.Prometheus.Listen, AuditFile: t.Audit.File, AuditAnchorInterval: t.Audit.AnchorInterval,
 	}
 	if t.Traces.SampleRatio != nil {
-		c.Telemetry.SampleRatio = *t.Traces.SampleRatio
+		c.SampleRatio = *t.Traces.SampleRatio
 	}
-	if r := c.Telemetry.SampleRatio; r < 0 || r > 1 || math.IsNaN(r) {
+	if r := c.SampleRatio; r < 0 || r > 1 || math.IsNaN(r) {
 		probs.add("telemetry.traces.sampleRatio", "must be between 0 and 1")
 	}
 	t.validateOTLP(probs)
 	t.validateIntervals(probs)
+	return c
 }
 
 func (t TelemetryFile) validateOTLP(probs *Problems) {
