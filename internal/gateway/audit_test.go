@@ -23,6 +23,13 @@ import (
 // and the whole log as JSON.
 func (w *world) gatewayRecords(t *testing.T) ([]behalfapi.AuditRecord, string) {
 	t.Helper()
+	return w.records(t, "RecordGatewayCall")
+}
+
+// records lists the audit records of operation, oldest first, and the
+// whole log as JSON.
+func (w *world) records(t *testing.T, operation string) ([]behalfapi.AuditRecord, string) {
+	t.Helper()
 	res := w.s.Do(t, behalftest.Raw{Path: "/behalf/ListAuditRecords", Body: []byte(`{"maxResults":1000}`)})
 	if res.Status != http.StatusOK {
 		t.Fatalf("ListAuditRecords: %d %s", res.Status, res.Body)
@@ -33,7 +40,7 @@ func (w *world) gatewayRecords(t *testing.T) ([]behalfapi.AuditRecord, string) {
 	}
 	var recs []behalfapi.AuditRecord
 	for _, r := range out.Records {
-		if r.Operation == "RecordGatewayCall" {
+		if r.Operation == operation {
 			recs = append(recs, r)
 		}
 	}

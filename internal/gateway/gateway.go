@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -49,8 +50,11 @@ type Options struct {
 	Telemetry *telemetry.Telemetry
 	// Users hashes user ids for the log; zero uses a key of this process.
 	Users telemetry.UserHasher
-	// Metrics, when set, counts calls by route, kind and outcome.
+	// Metrics, when set, counts calls by route, kind and outcome, and the
+	// credential cache's hits and misses.
 	Metrics *telemetry.Metrics
+	// Now is the credential cache's clock; default time.Now.
+	Now func() time.Time
 	// SigV4, when set, authenticates callers of agent routes that sign
 	// with SigV4 and name a user (the mounted gateway uses the server's
 	// authenticator); without it they are refused.
@@ -64,6 +68,7 @@ type Gateway struct {
 	users   telemetry.UserHasher
 	metrics *telemetry.Metrics
 	sigV4   wire.Authenticator
+	creds   *credentialCache
 	handler http.Handler
 	// agents maps a route's name and workload to the route, for
 	// InvokeAgentRuntime's /runtimes/{agentRuntimeArn}/invocations.
@@ -85,7 +90,11 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, metrics: o.Metrics, sigV4: o.SigV4, agents: map[string]*route{}}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, metrics: o.Metrics, sigV4: o.SigV4, agents: map[string]*route{},
+		creds: newCredentialCache(o.Now, o.Metrics)}
 	if g.users == (telemetry.UserHasher{}) {
 		g.users = telemetry.NewUserHasher([]byte(rand.Text()))
 	}
@@ -122,7 +131,9 @@ func (g *Gateway) newRoute(rc config.GatewayRouteFile, policy egress.Policy, tel
 	}
 	eo := egress.Options{Policy: policy, Timeout: rc.Timeout + time.Second, Log: g.log}
 	if tel != nil {
-		eo.Metrics = tel.Metrics
+		// Every upstream call is a CLIENT span, metrics or not; only an
+		// agent, which shares behalf's traces, receives their context.
+		eo.Metrics, eo.Spans = tel.Metrics, true
 		if rc.Kind == config.KindAgent {
 			eo.Propagator = tel.Propagator
 		}
@@ -139,6 +150,7 @@ func (g *Gateway) newRoute(rc config.GatewayRouteFile, policy egress.Policy, tel
 		ModifyResponse: func(res *http.Response) error {
 			s := stateOf(res.Request)
 			s.status = res.StatusCode
+			res.Body = &upstreamBody{ReadCloser: res.Body, s: s}
 			if err := g.record(context.WithoutCancel(res.Request.Context()), s, res.StatusCode, ""); err != nil {
 				return errors.Join(errNotRecorded, err)
 			}
@@ -174,18 +186,25 @@ func (g *Gateway) invokeAgentRuntime(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve serves one call of a route: its response leaves only once the
-// call's audit record is stored (callWriter).
+// call's audit record is stored (callWriter). The call is logged and
+// counted even when its response is aborted (a cut stream).
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *callState) {
 	start := time.Now()
 	trace.SpanFromContext(r.Context()).SetName("gateway " + s.route.Name)
 	cw := &callWriter{ResponseWriter: w, g: g, ctx: context.WithoutCancel(r.Context()), s: s}
+	defer func() {
+		result, errType := outcome(cw.status), cw.errType
+		if s.cutBy != "" {
+			result, errType = telemetry.OutcomeServerError, s.cutBy
+		}
+		g.logCall(r.Context(), s, cw.status)
+		g.metrics.GatewayCall(r.Context(), s.route.Name, s.route.Kind, result, errType, time.Since(start))
+	}()
 	if s.route.Kind == config.KindAgent {
 		g.serveAgent(cw, r, s)
 	} else {
 		g.serveTool(cw, r, s)
 	}
-	g.logCall(r.Context(), s, cw.status)
-	g.metrics.GatewayCall(r.Context(), s.route.Name, s.route.Kind, outcome(cw.status), cw.errType, time.Since(start))
 }
 
 // outcome classifies the status the caller got as the requests metric
@@ -214,9 +233,13 @@ type callState struct {
 	sessionID string
 	timedOut  func() bool
 	tooLarge  atomic.Bool // the request body exceeded the route's limit
-	user      string
-	status    int  // the upstream's
-	recorded  bool // the call's audit record is stored
+	// cut: reading the upstream's response failed after it had started;
+	// cutBy is the error type its second record names.
+	cut      atomic.Bool
+	cutBy    string
+	user     string
+	status   int  // the upstream's
+	recorded bool // the call's audit record is stored
 	// notRecorded: the upstream answered but its record was refused.
 	notRecorded bool
 	// actors is the identity chain of a call from another agent: the
@@ -237,7 +260,48 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *callState) 
 	ctx, cancel := context.WithTimeout(r.Context(), s.route.Timeout)
 	defer cancel()
 	s.timedOut = func() bool { return errors.Is(ctx.Err(), context.DeadlineExceeded) }
+	// The proxy aborts a response whose upstream fails mid-stream
+	// (http.ErrAbortHandler): the caller sees the stream cut.
+	defer g.recordCut(r.Context(), s)
 	s.route.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, s)))
+}
+
+// Error types of a response cut after it started.
+const (
+	errStreamCut     = "UpstreamStreamCut"
+	errStreamTimeout = "GatewayTimeoutException"
+)
+
+// recordCut gives a response that the upstream cut after it had started
+// (and was recorded) a second record that says so: a failure with error
+// type UpstreamStreamCut, or GatewayTimeoutException when the route's
+// timeout ran out. A caller that left cut nothing.
+func (g *Gateway) recordCut(ctx context.Context, s *callState) {
+	if !s.cut.Load() || !s.recorded || ctx.Err() != nil {
+		return
+	}
+	s.cutBy = errStreamCut
+	if s.timedOut() {
+		s.cutBy = errStreamTimeout
+	}
+	if err := g.record(context.WithoutCancel(ctx), s, s.status, s.cutBy); err != nil {
+		g.log.LogAttrs(ctx, slog.LevelError, "gateway call's cut stream not recorded", slog.String(logging.KeyRoute, s.route.Name), logging.Err(err))
+	}
+}
+
+// upstreamBody notes that reading the upstream's response failed after it
+// had started.
+type upstreamBody struct {
+	io.ReadCloser
+	s *callState
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.s.cut.Store(true)
+	}
+	return n, err
 }
 
 func (g *Gateway) logCall(ctx context.Context, s *callState, status int) {
@@ -250,6 +314,9 @@ func (g *Gateway) logCall(ctx context.Context, s *callState, status int) {
 	}
 	if s.status != 0 {
 		attrs = append(attrs, slog.Int(logging.KeyUpstreamStatus, s.status))
+	}
+	if s.cutBy != "" {
+		attrs = append(attrs, slog.String(logging.KeyErrorType, s.cutBy))
 	}
 	g.log.LogAttrs(ctx, slog.LevelInfo, "gateway call", attrs...)
 }
@@ -274,6 +341,9 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"__type": "ConsentRequiredException",
 			"message": "the user must authorize access first", "authorizationUrl": consent.authorizationURL, "sessionUri": consent.sessionURI})
 	case errors.As(err, &denied):
+		if denied.status == http.StatusUnauthorized { // the caller's workload access token (RFC 7235 §3.1)
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		}
 		writeError(w, denied.status, denied.errType, denied.message)
 	case s.timedOut():
 		if s.runtime {

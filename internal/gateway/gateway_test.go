@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -41,13 +42,19 @@ const (
 // provider, an agent and two tools behind a gateway signing as a runtime
 // principal of my-agent.
 type world struct {
-	s         *behalftest.Server
-	idp       *devidp.Server
-	clock     *testclock.Clock
+	s     *behalftest.Server
+	idp   *devidp.Server
+	clock *testclock.Clock
+	// idpClock is the dev IdP's, which a test may turn back to get an
+	// expired JWT.
+	idpClock  *testclock.Clock
+	data      *bedrockagentcore.Client // signed as the gateway's principal
 	gateway   string
 	returnURL string
 	agent     *agent
 	tool      *tool
+	// down is an address nothing listens on: the upstream of route down.
+	down string
 }
 
 // Access key of the principal the mounted gateway acts as.
@@ -60,11 +67,19 @@ const (
 // over HTTP) or, mounted, inside behalf serve (the data plane in memory).
 func newWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func(*config.File)) *world {
 	t.Helper()
-	w := &world{clock: testclock.Running()}
-	w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"}}})
-	w.agent, w.tool = newAgent(t), newTool(t)
+	return newLoggedWorld(t, b, mounted, nil, edits...)
+}
+
+// newLoggedWorld is newWorld with the server's log (and the mounted
+// gateway's) sent to log.
+func newLoggedWorld(t *testing.T, b behalftest.Backend, mounted bool, log *slog.Logger, edits ...func(*config.File)) *world {
+	t.Helper()
+	w := &world{clock: testclock.Running(), idpClock: testclock.Running()}
+	w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"}},
+		Now: w.idpClock.Now})
+	w.agent, w.tool, w.down = newAgent(t), newTool(t), freeAddr(t)
 	var gatewayAddr string
-	w.s = behalftest.Start(t, b, behalftest.Options{Now: w.clock.Now, Edit: func(f *config.File) {
+	w.s = behalftest.Start(t, b, behalftest.Options{Now: w.clock.Now, Log: log, Edit: func(f *config.File) {
 		f.Development = true
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev", DiscoveryURL: w.idp.Issuer() + "/.well-known/openid-configuration", AllowedClients: []string{"app"}}}
 		if mounted {
@@ -94,26 +109,34 @@ func newWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func(*c
 	}
 	w.do(t, "/behalf/CreatePrincipal", map[string]any{"role": "runtime", "workloads": []string{workload}, "accessKeyId": gatewayKeyID,
 		"secretAccessKey": gatewaySecret, "operations": []string{"GetWorkloadAccessTokenForJWT", "GetWorkloadAccessTokenForUserId", "GetResourceApiKey", "GetResourceOauth2Token", "RecordGatewayCall"}}, http.StatusCreated)
-	data := w.s.DataAs(gatewayKeyID, gatewaySecret)
-	w.agent.data = data
+	w.data = w.s.DataAs(gatewayKeyID, gatewaySecret)
+	w.agent.data = w.data
 	if mounted {
 		w.gateway = "http://" + gatewayAddr
 		return w
 	}
+	w.gateway = w.standalone(t, gateway.Options{})
+	return w
+}
+
+// standalone serves the world's routes from a standalone gateway with
+// opts, signing as the gateway's principal, and returns its URL.
+func (w *world) standalone(t *testing.T, opts gateway.Options) string {
+	t.Helper()
 	f := config.GatewayDefaults()
 	f.Endpoint, f.Routes = w.s.URL, w.routes()
 	cfg, err := f.Validate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(cfg, gateway.Options{Data: data})
+	opts.Data = w.data
+	g, err := gateway.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)
-	w.gateway = srv.URL
-	return w
+	return srv.URL
 }
 
 func (w *world) routes() []config.GatewayRouteFile {
@@ -123,11 +146,15 @@ func (w *world) routes() []config.GatewayRouteFile {
 		{Name: "weather", Path: "/weather", Upstream: w.tool.URL + "/weather", Kind: "tool",
 			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
 		{Name: "weather-q", Path: "/weather-q", Upstream: w.tool.URL + "/weather-q", Kind: "tool",
-			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", QueryParameter: "key"}},
+			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", QueryParameter: "key", CacheTTL: new(time.Duration(0))}},
 		{Name: "billing", Path: "/billing", Upstream: w.tool.URL + "/billing", Kind: "tool",
 			Credential: config.GatewayCredentialFile{Provider: "dev-idp", Type: "m2m", Scopes: []string{"openid"}}},
 		{Name: "me", Path: "/me", Upstream: w.tool.URL + "/me", Kind: "tool", ReturnURL: w.returnURL,
 			Credential: config.GatewayCredentialFile{Provider: "dev-idp", Type: "user", Scopes: []string{"openid"}}},
+		{Name: "stream", Path: "/stream", Upstream: w.tool.URL + "/stream", Kind: "tool", MaxBodyBytes: 1 << 10, Timeout: time.Second,
+			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
+		{Name: "down", Path: "/down", Upstream: "http://" + w.down, Kind: "tool",
+			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
 	}
 }
 
@@ -150,13 +177,20 @@ func (w *world) do(t *testing.T, path string, body any, want int) {
 	}
 }
 
-// userJWT is a user's access token from the dev IdP (password grant).
+// userJWT is a user's access token for the app from the dev IdP
+// (password grant).
 func (w *world) userJWT(t *testing.T, user string) string {
+	t.Helper()
+	return w.userJWTFor(t, "app", "app-secret", user)
+}
+
+// userJWTFor is a user's access token for a client of the dev IdP.
+func (w *world) userJWTFor(t *testing.T, client, secret, user string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, w.idp.Issuer()+"/token", strings.NewReader(url.Values{
 		"grant_type": {"password"}, "username": {user}, "password": {"x"}, "scope": {"openid"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("app", "app-secret")
+	req.SetBasicAuth(client, secret)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -176,18 +210,28 @@ type reply struct {
 	StatusCode int
 	Header     http.Header
 	body       []byte
+	// readErr is why the body ended before its end (a cut stream).
+	readErr error
 }
 
-// call sends a request through the gateway and reads the response.
+// call sends a request through the gateway and reads the whole response.
 func (w *world) call(t *testing.T, method, path, body string, headers map[string]string) reply {
+	t.Helper()
+	r := w.send(t, method, path, body, headers)
+	if r.readErr != nil {
+		t.Fatal(r.readErr)
+	}
+	return r
+}
+
+// send sends a request through the gateway and reads the response as far
+// as it goes.
+func (w *world) send(t *testing.T, method, path, body string, headers map[string]string) reply {
 	t.Helper()
 	res := w.open(t, method, path, body, headers)
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{StatusCode: res.StatusCode, Header: res.Header, body: raw}
+	return reply{StatusCode: res.StatusCode, Header: res.Header, body: raw, readErr: err}
 }
 
 // open sends a request through the gateway; the caller closes the body.
@@ -279,17 +323,24 @@ func hangUp(w http.ResponseWriter) {
 	}
 }
 
-// tool stands in for the tools: /weather accepts only the weather key,
-// /billing refuses its first call, /me returns the token it was given.
+// tool stands in for the tools: /weather accepts only the weather key
+// (or the one set with accept), /billing refuses its first call, /me
+// returns the token it was given; below /stream, /cut starts a stream and
+// cuts it and /slow never answers.
 type tool struct {
 	*httptest.Server
 	mu     sync.Mutex
 	seen   []*http.Request
 	status atomic.Int32 // when set, every call is answered with it
+	key    atomic.Pointer[string]
 }
+
+// accept makes /weather accept key instead.
+func (tl *tool) accept(key string) { tl.key.Store(&key) }
 
 func newTool(t *testing.T) *tool {
 	tl := &tool{}
+	tl.accept(weatherKey)
 	billingCalls := 0
 	tl.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -301,8 +352,15 @@ func newTool(t *testing.T) *tool {
 		switch {
 		case tl.status.Load() != 0:
 			w.WriteHeader(int(tl.status.Load()))
-		case r.URL.Path == "/weather" && r.Header.Get("X-Api-Key") != weatherKey,
-			r.URL.Path == "/weather-q" && r.URL.Query().Get("key") != weatherKey,
+		case r.URL.Path == "/stream/cut":
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: first\n\n")
+			http.NewResponseController(w).Flush()
+			hangUp(w)
+		case r.URL.Path == "/stream/slow":
+			<-r.Context().Done()
+		case r.URL.Path == "/weather" && r.Header.Get("X-Api-Key") != *tl.key.Load(),
+			r.URL.Path == "/weather-q" && r.URL.Query().Get("key") != *tl.key.Load(),
 			first:
 			w.WriteHeader(http.StatusUnauthorized)
 		default:
@@ -324,10 +382,8 @@ func TestAgentRoute(t *testing.T) {
 		w := newWorld(t, b, false)
 		jwt := w.userJWT(t, "alice")
 		res := w.call(t, "POST", "/agent/invocations", `{"prompt":"hi"}`, map[string]string{
-			"Authorization": "Bearer " + jwt, "Content-Type": "application/json",
-			gateway.HeaderWAT: "forged-wat", gateway.HeaderWATLegacy: "forged-wat", "X-Amzn-Bedrock-AgentCore-Runtime-User-Id": "mallory",
-			"X-Amz-Security-Token": "forged", "Cookie": "a=b", "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant": "t1",
-			gateway.HeaderSessionID: "session-0123456789-0123456789-0123456789", gateway.HeaderRequestID: "forged-request"})
+			"Authorization": "Bearer " + jwt, "Content-Type": "application/json", "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant": "t1",
+			gateway.HeaderSessionID: "session-0123456789-0123456789-0123456789"})
 		out := decode(t, res)
 		if res.StatusCode != 200 || out["apiKey"] != weatherKey {
 			t.Fatalf("the agent did not get the API key with the WAT it was given: %d %v", res.StatusCode, out)
@@ -335,27 +391,17 @@ func TestAgentRoute(t *testing.T) {
 		if got := res.Header.Values(gateway.HeaderSessionID); len(got) != 1 || got[0] != "session-0123456789-0123456789-0123456789" {
 			t.Errorf("session id returned: %v", got)
 		}
-		h := http.Header{}
-		for k, v := range out["headers"].(map[string]any) {
-			for _, s := range v.([]any) {
-				h.Add(k, s.(string))
-			}
-		}
+		h := forwardedHeaders(t, res)
 		wat := h.Get(gateway.HeaderWAT)
-		if wat == "" || wat == "forged-wat" || h.Get(gateway.HeaderWATLegacy) != wat {
+		if wat == "" || h.Get(gateway.HeaderWATLegacy) != wat {
 			t.Errorf("WAT headers: %q %q", wat, h.Get(gateway.HeaderWATLegacy))
 		}
 		if h.Get("Authorization") != "Bearer "+jwt || h.Get(gateway.HeaderCallbackURL) != w.returnURL ||
 			h.Get("X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant") != "t1" || h.Get(gateway.HeaderSessionID) != "session-0123456789-0123456789-0123456789" {
 			t.Errorf("forwarded headers: %v", h)
 		}
-		if rid := h.Get(gateway.HeaderRequestID); rid == "" || rid == "forged-request" {
-			t.Errorf("request id %q", rid)
-		}
-		for _, k := range []string{"X-Amzn-Bedrock-Agentcore-Runtime-User-Id", "X-Amz-Security-Token", "Cookie"} {
-			if h.Get(k) != "" {
-				t.Errorf("%s reached the agent", k)
-			}
+		if rid := h.Get(gateway.HeaderRequestID); rid == "" {
+			t.Errorf("no request id")
 		}
 		// The WAT is alice's: its user-federation session completes with
 		// alice's JWT (behalf fails a session completed by another user),
@@ -386,25 +432,6 @@ func TestAgentRoute(t *testing.T) {
 	})
 }
 
-func TestAgentRouteRefusesBadJWTs(t *testing.T) {
-	w := newWorld(t, behalftest.Backends[0], false)
-	jwt := w.userJWT(t, "alice")
-	for name, auth := range map[string]string{
-		"missing": "", "not bearer": "Basic YTpi", "garbage": "Bearer not-a-jwt",
-		"forged signature": "Bearer " + jwt[:strings.LastIndex(jwt, ".")+1] + "AAAA",
-	} {
-		res := w.call(t, "POST", "/agent/invocations", `{}`, map[string]string{"Authorization": auth})
-		if res.StatusCode != 401 || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") || decode(t, res)["__type"] != "UnauthorizedException" {
-			t.Errorf("%s: %d %q", name, res.StatusCode, res.Header.Get("WWW-Authenticate"))
-		}
-	}
-	w.clock.Advance(2 * time.Hour)
-	res := w.call(t, "POST", "/agent/invocations", `{}`, map[string]string{"Authorization": "Bearer " + jwt})
-	if res.StatusCode != 401 || res.Header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
-		t.Errorf("expired: %d %q", res.StatusCode, res.Header.Get("WWW-Authenticate"))
-	}
-}
-
 func TestAgentRouteUpstreamFailures(t *testing.T) {
 	w := newWorld(t, behalftest.Backends[0], false)
 	auth := map[string]string{"Authorization": "Bearer " + w.userJWT(t, "alice"), "Accept": "text/event-stream"}
@@ -419,15 +446,6 @@ func TestAgentRouteUpstreamFailures(t *testing.T) {
 	}
 	release()
 
-	if res := w.call(t, "POST", "/agent/invocations", strings.Repeat("x", 2<<10), auth); res.StatusCode != 413 {
-		t.Errorf("oversized body: %d", res.StatusCode)
-	}
-	if res := w.call(t, "POST", "/agent/slow", `{}`, auth); res.StatusCode != 504 || decode(t, res)["__type"] != "GatewayTimeoutException" {
-		t.Errorf("slow upstream: %d", res.StatusCode)
-	}
-	if res := w.call(t, "POST", "/agent/drop", `{}`, auth); res.StatusCode != 502 || decode(t, res)["__type"] != "BadGatewayException" {
-		t.Errorf("dropped connection: %d", res.StatusCode)
-	}
 	arn := url.PathEscape("arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/" + workload)
 	if res := w.call(t, "POST", "/runtimes/"+arn+"/invocations?qualifier=DEFAULT", `{}`, auth); res.StatusCode != 200 || decode(t, res)["apiKey"] != weatherKey {
 		t.Errorf("InvokeAgentRuntime path: %d", res.StatusCode)
@@ -452,7 +470,7 @@ func TestToolRoutes(t *testing.T) {
 			t.Fatal(err)
 		}
 		wat := aws.ToString(minted.WorkloadAccessToken)
-		res := w.call(t, "POST", "/weather?city=paris", `{"q":1}`, map[string]string{gateway.HeaderWAT: wat, "X-Api-Key": "forged", "Authorization": "Bearer forged"})
+		res := w.call(t, "POST", "/weather?city=paris", `{"q":1}`, map[string]string{gateway.HeaderWAT: wat})
 		if out := decode(t, res); res.StatusCode != 200 || out["body"] != `{"q":1}` || out["authorization"] != "" {
 			t.Errorf("weather: %d %v", res.StatusCode, out)
 		}
@@ -463,12 +481,6 @@ func TestToolRoutes(t *testing.T) {
 		res = w.call(t, "GET", "/weather-q?key=forged&city=paris", ``, map[string]string{gateway.HeaderWAT: wat})
 		if q := w.tool.last().URL.Query(); res.StatusCode != 200 || q["key"][0] != weatherKey || len(q["key"]) != 1 {
 			t.Errorf("query parameter: %d %v", res.StatusCode, q)
-		}
-		if res := w.call(t, "GET", "/weather", ``, nil); res.StatusCode != 401 {
-			t.Errorf("without a WAT: %d", res.StatusCode)
-		}
-		if res := w.call(t, "GET", "/weather", ``, map[string]string{gateway.HeaderWAT: "forged"}); res.StatusCode < 400 || res.StatusCode >= 500 {
-			t.Errorf("a forged WAT: %d", res.StatusCode)
 		}
 
 		res = w.call(t, "POST", "/billing", `{"month":"2026-11"}`, map[string]string{gateway.HeaderWAT: wat})

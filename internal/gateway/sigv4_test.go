@@ -37,15 +37,12 @@ func (w *world) principal(t *testing.T, keyID string, workloads, operations []st
 // workload and to name users, reaches the agent through the mounted
 // gateway with a workload access token for the user it names, and reads
 // the agent's server-sent events through the SDK's response body. A
-// principal of another workload, or one not allowed to name users, is
-// refused with a typed 403; a separate gateway refuses SigV4 callers with
-// a typed 401.
+// caller naming no user, or with a wrong signature, is refused (the
+// negative corpus has the principals that may not call).
 func TestInvokeAgentRuntimeSigV4(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		w := newWorld(t, b, true)
 		w.principal(t, "BEHALFCALLERTEST01", []string{workload}, []string{"GetWorkloadAccessTokenForUserId"})
-		w.principal(t, "BEHALFOTHERTEST001", []string{"other-agent"}, []string{"GetWorkloadAccessTokenForUserId"})
-		w.principal(t, "BEHALFNONAMETEST01", []string{workload}, []string{"GetWorkloadAccessTokenForJWT"})
 		in := &bedrockagentcore.InvokeAgentRuntimeInput{AgentRuntimeArn: aws.String(runtimeARN), Payload: []byte(`{"stream":true}`),
 			RuntimeUserId: aws.String("alice"), Accept: aws.String("text/event-stream"), ContentType: aws.String("application/json")}
 		out, err := w.invoker("BEHALFCALLERTEST01", "BEHALFCALLERTEST01-secret-0123456789").InvokeAgentRuntime(t.Context(), in)
@@ -79,14 +76,6 @@ func TestInvokeAgentRuntimeSigV4(t *testing.T) {
 			t.Errorf("the call's record: %+v", recs)
 		}
 
-		for _, keyID := range []string{"BEHALFOTHERTEST001", "BEHALFNONAMETEST01"} {
-			_, err := w.invoker(keyID, keyID+"-secret-0123456789").InvokeAgentRuntime(t.Context(), in)
-			var apiErr smithy.APIError
-			var re interface{ HTTPStatusCode() int }
-			if !errors.As(err, &apiErr) || !errors.As(err, &re) || apiErr.ErrorCode() != "AccessDeniedException" || re.HTTPStatusCode() != http.StatusForbidden {
-				t.Errorf("%s: %v, want a 403 AccessDeniedException", keyID, err)
-			}
-		}
 		noUser := *in
 		noUser.RuntimeUserId = nil
 		_, err = w.invoker("BEHALFCALLERTEST01", "BEHALFCALLERTEST01-secret-0123456789").InvokeAgentRuntime(t.Context(), &noUser)
@@ -98,14 +87,4 @@ func TestInvokeAgentRuntimeSigV4(t *testing.T) {
 			t.Errorf("a wrong signature: %v", err)
 		}
 	})
-}
-
-func TestStandaloneGatewayRefusesSigV4(t *testing.T) {
-	w := newWorld(t, behalftest.Backends[0], false)
-	_, err := w.invoker(gatewayKeyID, gatewaySecret).InvokeAgentRuntime(t.Context(), &bedrockagentcore.InvokeAgentRuntimeInput{
-		AgentRuntimeArn: aws.String(runtimeARN), Payload: []byte(`{}`), RuntimeUserId: aws.String("alice")})
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "UnauthorizedException" || !strings.Contains(apiErr.ErrorMessage(), "mounted") {
-		t.Errorf("SigV4 at a separate gateway: %v", err)
-	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -47,19 +48,25 @@ func (g *Gateway) serveTool(w http.ResponseWriter, r *http.Request, s *callState
 // toolHeaders are the caller's headers but for any credential: a tool
 // sees neither the caller's workload access token nor its own credential
 // as the caller sent it, nor AWS headers, nor behalf's own (X-Behalf-*,
-// which only the gateway sets).
+// which only the gateway sets). Nor does it see trace context (W3C
+// traceparent, tracestate, baggage): a tool is a third party, which
+// learns nothing of the traces, as behalf's providers do not.
 func toolHeaders(in http.Header, credentialHeader string) http.Header {
 	out := in.Clone()
 	for k := range out {
 		lower := strings.ToLower(k)
-		if strings.HasPrefix(lower, "x-amz-") || strings.HasPrefix(lower, "x-amzn-") || strings.HasPrefix(lower, "x-behalf-") || lower == "cookie" ||
-			lower == "proxy-authorization" || lower == "authorization" || strings.EqualFold(k, HeaderWATLegacy) ||
-			strings.EqualFold(k, credentialHeader) {
+		if strings.HasPrefix(lower, "x-amz-") || strings.HasPrefix(lower, "x-amzn-") || strings.HasPrefix(lower, "x-behalf-") ||
+			notForTools[lower] || strings.EqualFold(k, credentialHeader) {
 			delete(out, k)
 		}
 	}
 	return out
 }
+
+// notForTools are the caller's headers, in lower case, that no tool
+// receives.
+var notForTools = map[string]bool{"authorization": true, "proxy-authorization": true, "cookie": true,
+	strings.ToLower(HeaderWATLegacy): true, "traceparent": true, "tracestate": true, "baggage": true}
 
 // credentialTransport injects the route's credential into each upstream
 // call and, when the upstream answers 401, fetches it again (forcing a
@@ -70,18 +77,20 @@ type credentialTransport struct {
 	route *route
 }
 
+// A refused API key is fetched again only if it came from the cache: a
+// key fetched for this call is the provider's current one.
 func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	s := stateOf(req)
-	cred, err := t.g.credential(req, s, t.route, false)
+	cred, cached, err := t.g.reusedCredential(req.Context(), s, t.route)
 	if err != nil {
 		return nil, err
 	}
 	res, err := t.base.RoundTrip(inject(req, t.route.Credential, cred))
-	if err != nil || res.StatusCode != http.StatusUnauthorized || req.GetBody == nil || t.route.Credential.Type == config.CredentialAPIKey {
+	if err != nil || res.StatusCode != http.StatusUnauthorized || req.GetBody == nil || (t.route.Credential.Type == config.CredentialAPIKey && !cached) {
 		return res, err
 	}
 	_ = res.Body.Close() // refused: its body is of no use
-	if cred, err = t.g.credential(req, s, t.route, true); err != nil {
+	if cred, err = t.g.freshCredential(req.Context(), s, t.route); err != nil {
 		return nil, err
 	}
 	retry := req.Clone(req.Context())
@@ -118,25 +127,51 @@ type deniedError struct {
 
 func (e *deniedError) Error() string { return e.errType }
 
+// reusedCredential is the route's credential for the caller's workload
+// access token, from the cache when the route has one; cached reports
+// whether it came from there.
+func (g *Gateway) reusedCredential(ctx context.Context, s *callState, rt *route) (cred string, cached bool, err error) {
+	ttl := rt.Credential.CacheFor()
+	if ttl == 0 {
+		cred, err = g.credential(ctx, s.wat, rt, false)
+		return cred, false, err
+	}
+	return g.creds.get(ctx, keyOf(rt.Name, s.wat), ttl, func(ctx context.Context) (string, error) {
+		return g.credential(ctx, s.wat, rt, false)
+	})
+}
+
+// freshCredential fetches the route's credential anew (forcing a new
+// OAuth2 token) after the upstream refused the one injected, replacing
+// the cached one.
+func (g *Gateway) freshCredential(ctx context.Context, s *callState, rt *route) (string, error) {
+	fetch := func(ctx context.Context) (string, error) { return g.credential(ctx, s.wat, rt, true) }
+	ttl := rt.Credential.CacheFor()
+	if ttl == 0 {
+		return fetch(ctx)
+	}
+	return g.creds.refresh(ctx, keyOf(rt.Name, s.wat), ttl, fetch)
+}
+
 // credential fetches the route's credential with the caller's workload
 // access token.
-func (g *Gateway) credential(req *http.Request, s *callState, rt *route, force bool) (string, error) {
+func (g *Gateway) credential(ctx context.Context, wat string, rt *route, force bool) (string, error) {
 	c := rt.Credential
 	if c.Type == config.CredentialAPIKey {
-		out, err := g.data.GetResourceApiKey(req.Context(), &bedrockagentcore.GetResourceApiKeyInput{
-			ResourceCredentialProviderName: aws.String(c.Provider), WorkloadIdentityToken: aws.String(s.wat)})
+		out, err := g.data.GetResourceApiKey(ctx, &bedrockagentcore.GetResourceApiKeyInput{
+			ResourceCredentialProviderName: aws.String(c.Provider), WorkloadIdentityToken: aws.String(wat)})
 		if err != nil {
 			return "", refusal(err)
 		}
 		return aws.ToString(out.ApiKey), nil
 	}
 	in := &bedrockagentcore.GetResourceOauth2TokenInput{
-		ResourceCredentialProviderName: aws.String(c.Provider), WorkloadIdentityToken: aws.String(s.wat),
+		ResourceCredentialProviderName: aws.String(c.Provider), WorkloadIdentityToken: aws.String(wat),
 		Scopes: c.Scopes, Oauth2Flow: types.Oauth2FlowTypeM2m, ForceAuthentication: aws.Bool(force)}
 	if c.Type == config.CredentialUser {
 		in.Oauth2Flow, in.ResourceOauth2ReturnUrl = types.Oauth2FlowTypeUserFederation, aws.String(rt.ReturnURL)
 	}
-	out, err := g.data.GetResourceOauth2Token(req.Context(), in)
+	out, err := g.data.GetResourceOauth2Token(ctx, in)
 	if err != nil {
 		return "", refusal(err)
 	}

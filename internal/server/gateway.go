@@ -37,7 +37,7 @@ func (s *Server) newGateway(principals *principalCache, users telemetry.UserHash
 		func(o *bedrockagentcore.Options) {
 			o.BaseEndpoint, o.HTTPSignerV4 = aws.String(cfg.Endpoint), clockSigner{v4.NewSigner(), s.now}
 		})
-	opts := gateway.Options{Data: data, Log: s.log, Users: users, Metrics: s.tel.Metrics, SigV4: s.authn}
+	opts := gateway.Options{Data: data, Log: s.log, Users: users, Metrics: s.tel.Metrics, SigV4: s.authn, Now: s.now}
 	if s.cfg.Telemetry.Traces {
 		opts.Telemetry = s.tel
 	}

@@ -258,6 +258,9 @@ const (
 	CacheAPIKeyProvider   = "api_key_provider"
 	CacheOAuth2Provider   = "oauth2_provider"
 	CacheM2MToken         = "m2m_token"
+	// CacheGatewayCredential is a gateway tool route's credential,
+	// reused for one caller's workload access token.
+	CacheGatewayCredential = "gateway_credential"
 )
 
 // caches lists the Cache constants; a lookup's counters are found by its

@@ -55,7 +55,8 @@ func (in *input) Validate(c *wire.Checker) {
 // record names the route, workload, user and identity chain in the
 // call's record and reports the gateway call's outcome: a failure carries
 // the typed error the gateway answered with, or Upstream<status> for an
-// upstream's own error passed through.
+// upstream's own error passed through. An error type with a success status
+// is a response that failed after it started (a cut stream): a failure too.
 func record(_ context.Context, c *wire.Call, in *input) (*struct{}, error) {
 	c.Audit.Resource, c.Audit.User, c.Audit.Actors = ResourcePrefix+in.Route, in.User, in.Actors
 	if in.Workload != "" {
@@ -63,7 +64,7 @@ func record(_ context.Context, c *wire.Call, in *input) (*struct{}, error) {
 			return nil, err
 		}
 	}
-	if in.Status >= http.StatusBadRequest {
+	if in.Status >= http.StatusBadRequest || in.ErrorType != "" {
 		c.Audit.Outcome, c.Audit.ErrorType = "failure", in.ErrorType
 		if c.Audit.ErrorType == "" && in.UpstreamStatus != 0 {
 			c.Audit.ErrorType = "Upstream" + strconv.Itoa(in.UpstreamStatus)

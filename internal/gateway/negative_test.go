@@ -1,0 +1,327 @@
+package gateway_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/behalf-dev/behalf/internal/behalfapi"
+	"github.com/behalf-dev/behalf/internal/gateway"
+	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+)
+
+// negativeCase is one call the gateway must refuse, or repair before
+// forwarding, and what the caller and the audit trail must show of it.
+type negativeCase struct {
+	name string
+	// call makes the call; in is the suite's shared state.
+	call func(t *testing.T, in *negativeWorld) reply
+	want expect
+	// mounted, when set, is what a mounted gateway answers instead.
+	mounted *expect
+	// check makes the case's own assertions, if any.
+	check func(t *testing.T, in *negativeWorld, r reply)
+}
+
+// expect is what the caller gets and the audit trail shows of a call.
+type expect struct {
+	// status and errType are what the caller gets (errType: the body's
+	// __type and X-Amzn-ErrorType; "" for an upstream's answer).
+	status  int
+	errType string
+	// challenge is the WWW-Authenticate header, when one is due.
+	challenge string
+	// cut: the response body ends before its end.
+	cut bool
+	// records are the audit records the call adds, in order.
+	records []wantRecord
+}
+
+type wantRecord struct{ route, errorType string }
+
+// negativeWorld is a world with what the cases share.
+type negativeWorld struct {
+	*world
+	mounted bool
+	// wat is alice's workload access token for the routes' workload;
+	// otherWAT hers for another workload.
+	wat, otherWAT string
+	jwt           string
+}
+
+// TestNegativeCorpus is every way a call through the gateway must fail,
+// or have what a caller forged removed, on SQLite and PostgreSQL, with
+// the gateway standalone and mounted: each case asserts the status, the
+// typed error (and the bearer challenge where one is due) and the audit
+// records of the call.
+func TestNegativeCorpus(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		for _, mounted := range []bool{false, true} {
+			t.Run(map[bool]string{false: "standalone", true: "mounted"}[mounted], func(t *testing.T) {
+				in := newNegativeWorld(t, b, mounted)
+				for _, c := range negativeCases {
+					t.Run(c.name, func(t *testing.T) { in.run(t, c) })
+				}
+			})
+		}
+	})
+}
+
+func newNegativeWorld(t *testing.T, b behalftest.Backend, mounted bool) *negativeWorld {
+	w := newWorld(t, b, mounted)
+	in := &negativeWorld{world: w, mounted: mounted, wat: w.wat(t, "alice"), jwt: w.userJWT(t, "alice")}
+	if _, err := w.s.Control().CreateWorkloadIdentity(t.Context(), &bedrockagentcorecontrol.CreateWorkloadIdentityInput{Name: aws.String("other-agent")}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := w.s.Data().GetWorkloadAccessTokenForUserId(t.Context(), &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+		WorkloadName: aws.String("other-agent"), UserId: aws.String("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.otherWAT = aws.ToString(other.WorkloadAccessToken)
+	w.principal(t, "BEHALFNONAMETEST01", []string{workload}, []string{"GetWorkloadAccessTokenForJWT"})
+	w.principal(t, "BEHALFOTHERTEST001", []string{"other-agent"}, []string{"GetWorkloadAccessTokenForUserId"})
+	return in
+}
+
+func (in *negativeWorld) run(t *testing.T, c negativeCase) {
+	want := c.want
+	if in.mounted && c.mounted != nil {
+		want = *c.mounted
+	}
+	before, _ := in.gatewayRecords(t)
+	r := c.call(t, in)
+	if r.StatusCode != want.status {
+		t.Fatalf("status %d, want %d: %s", r.StatusCode, want.status, r.body)
+	}
+	if (r.readErr != nil) != want.cut {
+		t.Errorf("reading the response: %v", r.readErr)
+	}
+	if want.errType != "" {
+		if got := decode(t, r)["__type"]; got != want.errType || r.Header.Get("X-Amzn-ErrorType") != want.errType {
+			t.Errorf("error type %v (header %q), want %s", got, r.Header.Get("X-Amzn-ErrorType"), want.errType)
+		}
+	}
+	if got := r.Header.Get("WWW-Authenticate"); got != want.challenge {
+		t.Errorf("WWW-Authenticate %q, want %q", got, want.challenge)
+	}
+	if c.check != nil {
+		c.check(t, in, r)
+	}
+	after, _ := in.gatewayRecords(t)
+	in.expectRecords(t, after[len(before):], want.records)
+}
+
+// expectRecords checks the records a call added: each by the gateway's
+// principal, naming the route, with the outcome the caller got.
+func (in *negativeWorld) expectRecords(t *testing.T, added []behalfapi.AuditRecord, want []wantRecord) {
+	t.Helper()
+	if len(added) != len(want) {
+		t.Fatalf("%d records added, want %d: %+v", len(added), len(want), added)
+	}
+	for i, wr := range want {
+		rec, outcome := added[i], map[bool]string{true: "success", false: "failure"}[wr.errorType == ""]
+		if rec.Resource != "gateway-route/"+wr.route || rec.Outcome != outcome || rec.ErrorType != wr.errorType || rec.Principal != gatewayKeyID {
+			t.Errorf("record %d: %s %s %s by %s, want route %s, %s %s", i, rec.Resource, rec.Outcome, rec.ErrorType, rec.Principal,
+				wr.route, outcome, wr.errorType)
+		}
+	}
+}
+
+// invoke calls the agent route with the official SDK's InvokeAgentRuntime,
+// signed with SigV4 as keyID, naming alice, and returns the answer as a
+// reply.
+func (in *negativeWorld) invoke(t *testing.T, keyID string) reply {
+	t.Helper()
+	out, err := in.invoker(keyID, keyID+"-secret-0123456789").InvokeAgentRuntime(t.Context(), &bedrockagentcore.InvokeAgentRuntimeInput{
+		AgentRuntimeArn: aws.String(runtimeARN), Payload: []byte(`{}`), RuntimeUserId: aws.String("alice")})
+	if err == nil {
+		_ = out.Response.Close()
+		return reply{StatusCode: http.StatusOK, Header: http.Header{}}
+	}
+	var apiErr smithy.APIError
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &apiErr) || !errors.As(err, &re) {
+		t.Fatalf("not an API error: %v", err)
+	}
+	return reply{StatusCode: re.HTTPStatusCode(), Header: re.Response.Header,
+		body: []byte(`{"__type":"` + apiErr.ErrorCode() + `","message":` + quote(apiErr.ErrorMessage()) + `}`)}
+}
+
+func quote(s string) string {
+	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
+}
+
+// agentCall calls the agent route's path with alice's JWT (auth "" for
+// none) and headers.
+func (in *negativeWorld) agentCall(t *testing.T, path, body, auth string, headers map[string]string) reply {
+	h := map[string]string{}
+	if auth != "" {
+		h["Authorization"] = auth
+	}
+	for k, v := range headers {
+		h[k] = v
+	}
+	return in.send(t, "POST", "/agent"+path, body, h)
+}
+
+// toolCall calls a tool route's path with a workload access token.
+func (in *negativeWorld) toolCall(t *testing.T, path, body, wat string, headers map[string]string) reply {
+	h := map[string]string{}
+	if wat != "" {
+		h[gateway.HeaderWAT] = wat
+	}
+	for k, v := range headers {
+		h[k] = v
+	}
+	return in.send(t, "POST", path, body, h)
+}
+
+// forwardedHeaders are the headers the test agent says it received.
+func forwardedHeaders(t *testing.T, r reply) http.Header {
+	h := http.Header{}
+	for k, v := range decode(t, r)["headers"].(map[string]any) {
+		for _, s := range v.([]any) {
+			h.Add(k, s.(string))
+		}
+	}
+	return h
+}
+
+const invalidToken = `Bearer error="invalid_token"`
+
+// refused is the answer to a refused call: the gateway's typed error, and
+// its one record.
+func refused(route string, status int, errType, challenge string) expect {
+	return expect{status: status, errType: errType, challenge: challenge, records: []wantRecord{{route, errType}}}
+}
+
+var negativeCases = []negativeCase{
+	{name: "JWT missing", want: refused(workload, 401, "UnauthorizedException", "Bearer"),
+		call: func(t *testing.T, in *negativeWorld) reply { return in.agentCall(t, "/invocations", `{}`, "", nil) }},
+	{name: "not a bearer token", want: refused(workload, 401, "UnauthorizedException", "Bearer"),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/invocations", `{}`, "Basic YTpi", nil)
+		}},
+	{name: "JWT malformed", want: refused(workload, 401, "UnauthorizedException", invalidToken),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/invocations", `{}`, "Bearer not-a-jwt", nil)
+		}},
+	{name: "JWT expired", want: refused(workload, 401, "UnauthorizedException", invalidToken),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			in.idpClock.Advance(-2 * time.Hour) // issued two hours ago, for one
+			jwt := in.userJWT(t, "alice")
+			in.idpClock.Advance(2 * time.Hour)
+			return in.agentCall(t, "/invocations", `{}`, "Bearer "+jwt, nil)
+		}},
+	{name: "JWT with a forged signature", want: refused(workload, 401, "UnauthorizedException", invalidToken),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/invocations", `{}`, "Bearer "+in.jwt[:strings.LastIndex(in.jwt, ".")+1]+"AAAA", nil)
+		}},
+	{name: "JWT for another audience", want: refused(workload, 401, "UnauthorizedException", invalidToken),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/invocations", `{}`, "Bearer "+in.userJWTFor(t, "agent", "agent-secret", "alice"), nil)
+		}},
+	// Mounted, a SigV4 caller must be allowed to act for the route's
+	// workload and to name users; standalone, none is accepted.
+	{name: "SigV4 caller not allowed to name users", want: refused(workload, 401, "UnauthorizedException", ""),
+		mounted: new(refused(workload, 403, "AccessDeniedException", "")),
+		call:    func(t *testing.T, in *negativeWorld) reply { return in.invoke(t, "BEHALFNONAMETEST01") },
+		check: func(t *testing.T, in *negativeWorld, r reply) {
+			if msg := decode(t, r)["message"].(string); !in.mounted && !strings.Contains(msg, "mounted") {
+				t.Errorf("the refusal does not say SigV4 needs the mounted gateway: %s", msg)
+			}
+		}},
+	{name: "SigV4 caller of another workload", want: refused(workload, 401, "UnauthorizedException", ""),
+		mounted: new(refused(workload, 403, "AccessDeniedException", "")),
+		call:    func(t *testing.T, in *negativeWorld) reply { return in.invoke(t, "BEHALFOTHERTEST001") }},
+	{name: "forged Runtime headers dropped on an agent route", want: expect{status: 200, records: []wantRecord{{workload, ""}}},
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/invocations", `{}`, "Bearer "+in.jwt, map[string]string{
+				gateway.HeaderWAT: "forged-wat", gateway.HeaderWATLegacy: "forged-wat", "X-Amzn-Bedrock-AgentCore-Runtime-User-Id": "mallory",
+				"X-Amz-Security-Token": "forged", "X-Amzn-Trace-Id": "forged", "Cookie": "a=b", gateway.HeaderRequestID: "forged-request",
+				"X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant": "t1"})
+		},
+		check: func(t *testing.T, _ *negativeWorld, r reply) {
+			h := forwardedHeaders(t, r)
+			if wat := h.Get(gateway.HeaderWAT); wat == "" || wat == "forged-wat" || h.Get(gateway.HeaderWATLegacy) != wat || decode(t, r)["apiKey"] != weatherKey {
+				t.Errorf("the agent's workload access token: %q, legacy %q", wat, h.Get(gateway.HeaderWATLegacy))
+			}
+			if rid := h.Get(gateway.HeaderRequestID); rid == "" || rid == "forged-request" {
+				t.Errorf("request id %q", rid)
+			}
+			for _, k := range []string{"X-Amzn-Bedrock-Agentcore-Runtime-User-Id", "X-Amz-Security-Token", "X-Amzn-Trace-Id", "Cookie"} {
+				if h.Get(k) != "" {
+					t.Errorf("%s reached the agent", k)
+				}
+			}
+			if h.Get("X-Amzn-Bedrock-Agentcore-Runtime-Custom-Tenant") != "t1" {
+				t.Errorf("a custom header was dropped: %v", h)
+			}
+		}},
+	{name: "workload access token missing on a tool route", want: refused("weather", 401, "UnauthorizedException", "Bearer"),
+		call: func(t *testing.T, in *negativeWorld) reply { return in.toolCall(t, "/weather", ``, "", nil) }},
+	{name: "workload access token forged on a tool route", want: refused("weather", 401, "UnauthorizedException", invalidToken),
+		call: func(t *testing.T, in *negativeWorld) reply { return in.toolCall(t, "/weather", ``, "forged", nil) }},
+	{name: "workload access token of another workload on a tool route", want: refused("weather", 403, "AccessDeniedException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			in.tool.status.Store(http.StatusTeapot) // the tool must not be called
+			defer in.tool.status.Store(0)
+			return in.toolCall(t, "/weather", ``, in.otherWAT, nil)
+		}},
+	{name: "forged credential replaced on a tool route", want: expect{status: 200, records: []wantRecord{{"weather", ""}}},
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.toolCall(t, "/weather", `{"q":1}`, in.wat, map[string]string{"X-Api-Key": "forged", "Authorization": "Bearer forged",
+				"X-Amz-Security-Token": "forged", gateway.HeaderWATLegacy: "forged", "Cookie": "a=b",
+				"Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "Baggage": "user=alice"})
+		},
+		check: func(t *testing.T, in *negativeWorld, _ reply) {
+			seen := in.tool.last()
+			if got := seen.Header.Values("X-Api-Key"); len(got) != 1 || got[0] != weatherKey {
+				t.Errorf("the tool got X-Api-Key %v", got)
+			}
+			for _, k := range []string{"Authorization", "X-Amz-Security-Token", gateway.HeaderWAT, gateway.HeaderWATLegacy, "Cookie", "Traceparent", "Baggage"} {
+				if seen.Header.Get(k) != "" {
+					t.Errorf("%s reached the tool", k)
+				}
+			}
+		}},
+	{name: "oversized body on an agent route", want: refused(workload, 413, "ValidationException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/invocations", strings.Repeat("x", 2<<10), "Bearer "+in.jwt, nil)
+		}},
+	{name: "oversized body on a tool route", want: refused("stream", 413, "ValidationException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.toolCall(t, "/stream", strings.Repeat("x", 2<<10), in.wat, nil)
+		}},
+	{name: "slow agent", want: refused(workload, 504, "GatewayTimeoutException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/slow", `{}`, "Bearer "+in.jwt, nil)
+		}},
+	{name: "slow tool", want: refused("stream", 504, "GatewayTimeoutException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply { return in.toolCall(t, "/stream/slow", ``, in.wat, nil) }},
+	{name: "agent hangs up without answering", want: refused(workload, 502, "BadGatewayException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/drop", `{}`, "Bearer "+in.jwt, nil)
+		}},
+	// The response started, and was recorded, before the tool hung up:
+	// the caller sees the stream cut, and a second record says so.
+	{name: "tool cuts its stream", want: expect{status: 200, cut: true, records: []wantRecord{{"stream", ""}, {"stream", "UpstreamStreamCut"}}},
+		call: func(t *testing.T, in *negativeWorld) reply { return in.toolCall(t, "/stream/cut", ``, in.wat, nil) },
+		check: func(t *testing.T, _ *negativeWorld, r reply) {
+			if !errors.Is(r.readErr, io.ErrUnexpectedEOF) || string(r.body) != "data: first\n\n" {
+				t.Errorf("the caller read %q, then %v; want the first event and a cut stream", r.body, r.readErr)
+			}
+		}},
+	{name: "tool refusing connections", want: refused("down", 502, "BadGatewayException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply { return in.toolCall(t, "/down", ``, in.wat, nil) }},
+}
