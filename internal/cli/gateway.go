@@ -18,8 +18,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/gateway"
 	"github.com/behalf-dev/behalf/internal/logging"
+	"github.com/behalf-dev/behalf/internal/server"
+	"github.com/behalf-dev/behalf/internal/telemetry"
+	"github.com/behalf-dev/behalf/internal/wire"
 )
 
 func newGatewayCommand(cf *clientFlags) *cobra.Command {
@@ -58,6 +62,9 @@ shared-credentials file). Create that principal with, for example:
 				return err
 			}
 			if check {
+				if _, err := cfg.UserHashKey(); err != nil {
+					return err
+				}
 				_, err := fmt.Fprintf(cmd.OutOrStdout(), "configuration is valid\n  listen:   %s\n  endpoint: %s\n  routes:   %d\n", cfg.Listen, cfg.Endpoint, len(cfg.Routes))
 				return err
 			}
@@ -73,25 +80,75 @@ shared-credentials file). Create that principal with, for example:
 	return cmd
 }
 
-// runGateway serves the gateway until an interrupt or SIGTERM.
-func runGateway(ctx context.Context, cmd *cobra.Command, cfg config.Gateway, creds aws.Credentials) error {
+// runGateway serves the gateway until an interrupt or SIGTERM, with its
+// own telemetry (the server's telemetry section, without audit export).
+func runGateway(ctx context.Context, cmd *cobra.Command, cfg config.Gateway, creds aws.Credentials) (err error) {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-	data := bedrockagentcore.NewFromConfig(aws.Config{Region: cfg.Region, Credentials: credentials.StaticCredentialsProvider{Value: creds}},
-		func(o *bedrockagentcore.Options) { o.BaseEndpoint = aws.String(cfg.Endpoint) })
-	g, err := gateway.New(cfg, gateway.Options{Data: data, Log: log})
+	// The collector is dialled under the gateway's egress policy, by a
+	// client that is not instrumented: exports make no spans.
+	tel, err := telemetry.New(ctx, cfg.Telemetry.Config, telemetry.Options{Version: server.Version(),
+		HTTPClient: egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.Telemetry.OTLP.Timeout})})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = errors.Join(err, tel.Shutdown(sctx))
+	}()
+	log := tel.Logger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)), wire.LogAttrs)
+	g, err := newStandaloneGateway(cfg, creds, tel, log)
+	if err != nil {
+		return err
+	}
+	return serveGateway(ctx, cfg, tel, g.Handler(), log)
+}
+
+// newStandaloneGateway builds the gateway over the official data-plane
+// client, signing with creds. When traced, its data-plane calls carry the
+// call's trace context, so that behalf's spans join the caller's trace.
+func newStandaloneGateway(cfg config.Gateway, creds aws.Credentials, tel *telemetry.Telemetry, log *slog.Logger) (*gateway.Gateway, error) {
+	key, err := cfg.UserHashKey()
+	if err != nil {
+		return nil, err
+	}
+	awsConfig := aws.Config{Region: cfg.Region, Credentials: credentials.StaticCredentialsProvider{Value: creds}}
+	opts := gateway.Options{Log: log, Metrics: tel.Metrics, Users: telemetry.NewUserHasher(key)}
+	if cfg.Telemetry.Traces {
+		opts.Telemetry = tel
+		awsConfig.HTTPClient = &http.Client{Transport: egress.Traced(http.DefaultTransport.(*http.Transport).Clone(), tel.Propagator)}
+	}
+	opts.Data = bedrockagentcore.NewFromConfig(awsConfig, func(o *bedrockagentcore.Options) { o.BaseEndpoint = aws.String(cfg.Endpoint) })
+	return gateway.New(cfg, opts)
+}
+
+// serveGateway serves h on the gateway's listener, and Prometheus metrics
+// on theirs or, without one, at /metrics beside the routes, until ctx
+// ends.
+func serveGateway(ctx context.Context, cfg config.Gateway, tel *telemetry.Telemetry, h http.Handler, log *slog.Logger) error {
+	if tel.Prometheus != nil && cfg.Telemetry.MetricsListen == "" {
+		// Whoever reaches the gateway reaches /metrics (docs/observability.md).
+		mux := http.NewServeMux()
+		mux.Handle("GET "+telemetry.MetricsPath, tel.Prometheus)
+		mux.Handle("/", h)
+		h = mux
+	}
+	metrics, metricsLn, err := tel.ListenMetrics(ctx, cfg.Telemetry.MetricsListen, log)
 	if err != nil {
 		return err
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
-		return err
+		return errors.Join(err, closeServer(metrics))
 	}
-	hs := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if metrics != nil {
+		go telemetry.ServeMetrics(ctx, metrics, metricsLn, log)
+	}
 	log.LogAttrs(ctx, slog.LevelInfo, "behalf gateway is serving", slog.String(logging.KeyListen, ln.Addr().String()),
 		slog.String(logging.KeyEndpoint, cfg.Endpoint), slog.Int(logging.KeyCount, len(cfg.Routes)))
 	select {
@@ -104,5 +161,13 @@ func runGateway(ctx context.Context, cmd *cobra.Command, cfg config.Gateway, cre
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	return err
+	return errors.Join(err, closeServer(metrics))
+}
+
+// closeServer closes hs, if any.
+func closeServer(hs *http.Server) error {
+	if hs == nil {
+		return nil
+	}
+	return hs.Close()
 }
