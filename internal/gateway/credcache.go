@@ -74,9 +74,10 @@ func keyOf(route, wat string) credentialKey {
 
 // get returns the credential cached for k, fetching it when absent or
 // expired; concurrent callers with one key share one fetch. fetch runs
-// with ctx's values but not its cancellation (another caller may be
-// waiting for it); a caller whose ctx ends stops waiting. hit reports
-// whether the credential came from the cache.
+// with ctx's values (its span) but not its cancellation, since other
+// callers may be waiting for it, within fetchTimeout; a caller whose ctx
+// ends stops waiting. hit reports whether the credential came from the
+// cache.
 func (c *credentialCache) get(ctx context.Context, k credentialKey, ttl time.Duration, fetch func(context.Context) (string, error)) (cred string, hit bool, err error) {
 	c.mu.Lock()
 	e, ok := c.entries[k]
