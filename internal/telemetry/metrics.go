@@ -266,7 +266,7 @@ const (
 // caches lists the Cache constants; a lookup's counters are found by its
 // index here.
 var caches = [...]string{CachePrincipal, CacheUserJWT, CacheWorkloadToken, CacheConnection,
-	CacheWorkloadIdentity, CacheAPIKeyProvider, CacheOAuth2Provider, CacheM2MToken}
+	CacheWorkloadIdentity, CacheAPIKeyProvider, CacheOAuth2Provider, CacheM2MToken, CacheGatewayCredential}
 
 var cacheIndex = func() map[string]int {
 	m := make(map[string]int, len(caches))
