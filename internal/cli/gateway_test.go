@@ -210,8 +210,14 @@ func TestStandaloneGatewayMetrics(t *testing.T) {
 			t.Fatalf("tool call: %d", res.StatusCode)
 		}
 	}
-	fams := promtest.Scrape(t, "http://"+metrics+"/metrics")
+	// A call is counted once its handler returns, which may be just after
+	// the caller has read the response.
 	route := map[string]string{"behalf_gateway_route": "weather", "behalf_kind": "tool", "behalf_outcome": "success"}
+	fams := promtest.Scrape(t, "http://"+metrics+"/metrics")
+	for deadline := time.Now().Add(5 * time.Second); fams.Value(t, "behalf_gateway_calls_total", route) < 3 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		fams = promtest.Scrape(t, "http://"+metrics+"/metrics")
+	}
 	if n := fams.Value(t, "behalf_gateway_calls_total", route); n != 3 {
 		t.Errorf("behalf_gateway_calls_total %v, want 3", n)
 	}
