@@ -14,6 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/behalf-dev/behalf/internal/logging"
+	"github.com/behalf-dev/behalf/internal/wat"
 )
 
 // AgentCore Runtime's headers (InvokeAgentRuntime, and what the Runtime
@@ -131,7 +132,7 @@ func bearer(h string) (string, bool) {
 }
 
 // jwtSubject names the user of a JWT behalf has just accepted as audit
-// records do, jwt:<issuer>#<subject>.
+// records do (wat.UserFromJWT).
 func jwtSubject(jwt string) string {
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
@@ -148,7 +149,7 @@ func jwtSubject(jwt string) string {
 	if json.Unmarshal(raw, &claims) != nil {
 		return ""
 	}
-	return "jwt:" + claims.Iss + "#" + claims.Sub
+	return wat.UserFromJWT(claims.Iss, claims.Sub)
 }
 
 // agentHeaders are the headers an agent receives: the allow-listed ones
