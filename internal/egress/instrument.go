@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -33,13 +34,7 @@ func (t *instrumented) RoundTrip(req *http.Request) (*http.Response, error) {
 	} else {
 		labels = &telemetry.Outbound{}
 	}
-	name := req.Method
-	if labels.Endpoint != "" {
-		name += " " + labels.Endpoint
-	}
-	ctx, span := telemetry.StartClient(req.Context(), name,
-		semconv.HTTPRequestMethodKey.String(req.Method), semconv.ServerAddress(req.URL.Hostname()),
-		telemetry.Provider.String(labels.Provider), telemetry.Endpoint.String(labels.Endpoint))
+	ctx, span := telemetry.StartClient(req.Context(), spanName(req.Method, labels), clientAttributes(req, labels)...)
 	c := &outboundCall{ctx: ctx, span: span, labels: labels, metrics: t.metrics, start: time.Now()}
 	req = req.WithContext(ctx)
 	if t.propagator != nil && span.SpanContext().IsValid() {
@@ -53,6 +48,28 @@ func (t *instrumented) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	res.Body = &endOnClose{ReadCloser: res.Body, end: func() { c.end(res.StatusCode) }}
 	return res, nil
+}
+
+// spanName is the method, and the endpoint kind of a call to a provider
+// ("POST token").
+func spanName(method string, labels *telemetry.Outbound) string {
+	if labels.Endpoint == "" {
+		return method
+	}
+	return method + " " + labels.Endpoint
+}
+
+// clientAttributes are a CLIENT span's attributes; a call that is not to a
+// provider (the gateway's upstreams) names none.
+func clientAttributes(req *http.Request, labels *telemetry.Outbound) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{semconv.HTTPRequestMethodKey.String(req.Method), semconv.ServerAddress(req.URL.Hostname())}
+	if labels.Provider != "" {
+		attrs = append(attrs, telemetry.Provider.String(labels.Provider))
+	}
+	if labels.Endpoint != "" {
+		attrs = append(attrs, telemetry.Endpoint.String(labels.Endpoint))
+	}
+	return attrs
 }
 
 // outboundCall is one call in progress, ended when its response body is

@@ -133,9 +133,9 @@ func TestUnregisteredOAuthErrorIsOther(t *testing.T) {
 	}
 }
 
-// A client with Spans alone (the gateway's tool routes while metrics are
-// off) still makes a CLIENT span under the caller's, and sends the
-// upstream no trace context.
+// A client with Spans alone (the gateway's tool routes) makes a CLIENT
+// span under the caller's, named after the method alone and naming no
+// provider or endpoint, and sends the upstream no trace context.
 func TestSpansWithoutMetrics(t *testing.T) {
 	var headers http.Header
 	upstream := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { headers = r.Header.Clone() }))
@@ -156,6 +156,14 @@ func TestSpansWithoutMetrics(t *testing.T) {
 	ended := spans.Ended()
 	if len(ended) != 2 || ended[0].SpanKind() != trace.SpanKindClient || ended[0].Parent().SpanID() != parent.SpanContext().SpanID() {
 		t.Fatalf("spans %v, want a CLIENT span under the caller's", ended)
+	}
+	if ended[0].Name() != http.MethodGet {
+		t.Errorf("span named %q, want %q", ended[0].Name(), http.MethodGet)
+	}
+	for _, a := range ended[0].Attributes() {
+		if a.Key == telemetry.Provider || a.Key == telemetry.Endpoint {
+			t.Errorf("a call to no provider has %s %q", a.Key, a.Value.String())
+		}
 	}
 	if v := headers.Get("Traceparent"); v != "" {
 		t.Errorf("the upstream received traceparent %s", v)

@@ -129,12 +129,14 @@ func testGatewayCallsAudited(t *testing.T, w *world) {
 
 // TestMountedGatewayMetrics: the mounted gateway counts each call by
 // route, kind, outcome and error type, with its latency, and no user or
-// workload value is an attribute.
+// workload value is an attribute. Its upstream calls, traced, are not
+// counted as calls to providers (behalf.outbound.requests).
 func TestMountedGatewayMetrics(t *testing.T) {
 	recv := otlptest.New(t)
 	w := newWorld(t, behalftest.Backends[0], true, func(f *config.File) {
 		f.Telemetry.OTLP.Endpoint = recv.URL
 		f.Telemetry.Metrics.OTLP = true
+		f.Telemetry.Traces.Enabled = true
 	})
 	if res := w.call(t, "POST", "/agent/invocations", `{}`, map[string]string{"Authorization": "Bearer " + w.userJWT(t, "alice")}); res.StatusCode != 200 {
 		t.Fatalf("agent: %d", res.StatusCode)
@@ -157,6 +159,14 @@ func TestMountedGatewayMetrics(t *testing.T) {
 			latencies = map[string]uint64{}
 			for _, dp := range m.GetHistogram().GetDataPoints() {
 				latencies[attrs(dp.Attributes)] += dp.GetCount()
+			}
+		case "behalf.outbound.requests":
+			for _, dp := range m.GetSum().GetDataPoints() {
+				if !slices.ContainsFunc(dp.Attributes, func(kv *commonpb.KeyValue) bool {
+					return kv.Key == "behalf.provider" && kv.Value.GetStringValue() != ""
+				}) {
+					t.Errorf("behalf.outbound.requests counts a call to no provider: %s", attrs(dp.Attributes))
+				}
 			}
 		}
 	}

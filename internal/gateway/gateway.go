@@ -131,9 +131,11 @@ func (g *Gateway) newRoute(rc config.GatewayRouteFile, policy egress.Policy, tel
 	}
 	eo := egress.Options{Policy: policy, Timeout: rc.Timeout + time.Second, Log: g.log}
 	if tel != nil {
-		// Every upstream call is a CLIENT span, metrics or not; only an
-		// agent, which shares behalf's traces, receives their context.
-		eo.Metrics, eo.Spans = tel.Metrics, true
+		// Every upstream call is a CLIENT span; only an agent, which shares
+		// behalf's traces, receives their context. An upstream is no
+		// provider: behalf.outbound.* does not count its calls (the
+		// gateway's own behalf.gateway.calls do).
+		eo.Spans = true
 		if rc.Kind == config.KindAgent {
 			eo.Propagator = tel.Propagator
 		}

@@ -529,8 +529,9 @@ func TestMountedGateway(t *testing.T) {
 
 // TestMountedGatewayTraces: a call through the mounted gateway is a SERVER
 // span in the caller's trace; the data-plane call that mints the workload
-// access token and the CLIENT span of the call to the agent are under it,
-// and the agent receives the CLIENT span as its parent.
+// access token and the CLIENT span of the call to the agent (which names no
+// provider) are under it, and the agent receives the CLIENT span as its
+// parent.
 func TestMountedGatewayTraces(t *testing.T) {
 	recv := otlptest.New(t)
 	w := newWorld(t, behalftest.Backends[0], true, func(f *config.File) {
@@ -569,6 +570,11 @@ func TestMountedGatewayTraces(t *testing.T) {
 	}
 	if !bytes.Equal(client.ParentSpanId, server.SpanId) {
 		t.Errorf("the upstream call is not under the gateway's span")
+	}
+	for _, a := range client.Attributes {
+		if a.Key == "behalf.provider" || a.Key == "behalf.endpoint" {
+			t.Errorf("the upstream call, to no provider, has %s %q", a.Key, a.Value.GetStringValue())
+		}
 	}
 	got := out["headers"].(map[string]any)["Traceparent"].([]any)[0].(string)
 	if want := "00-" + traceID + "-" + hex.EncodeToString(client.SpanId) + "-01"; got != want {
