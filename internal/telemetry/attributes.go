@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"hash"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -94,7 +96,31 @@ func Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (conte
 	if !parent.IsRecording() {
 		return ctx, parent
 	}
-	return parent.TracerProvider().Tracer(ScopeName).Start(ctx, name, trace.WithAttributes(attrs...))
+	return tracerOf(parent.TracerProvider()).Start(ctx, name, trace.WithAttributes(attrs...))
+}
+
+// providerTracer is an SDK tracer provider and behalf's tracer from it.
+type providerTracer struct {
+	provider *sdktrace.TracerProvider
+	tracer   trace.Tracer
+}
+
+// lastTracer remembers the tracer Start last took from an SDK provider: a
+// process has one, and asking it for a tracer takes a lock and a map
+// lookup, on every span of every call.
+var lastTracer atomic.Pointer[providerTracer]
+
+func tracerOf(p trace.TracerProvider) trace.Tracer {
+	sdk, ok := p.(*sdktrace.TracerProvider)
+	if !ok {
+		return p.Tracer(ScopeName)
+	}
+	if last := lastTracer.Load(); last != nil && last.provider == sdk {
+		return last.tracer
+	}
+	t := sdk.Tracer(ScopeName)
+	lastTracer.Store(&providerTracer{provider: sdk, tracer: t})
+	return t
 }
 
 // Recording reports whether ctx's span records, so that a caller builds
