@@ -305,3 +305,15 @@ func isToken(s string) bool {
 	}
 	return true
 }
+
+// SignedHeaders returns the names an Authorization header's SignedHeaders
+// lists (lowercase and sorted), as Verify reads them, for a party that
+// passes a signed request on with only the headers its signature covers;
+// a header Verify would refuse is an *Error.
+func SignedHeaders(authorization string) ([]string, error) {
+	a, err := parseAuthorization(authorization)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(a.SignedHeaders, ";"), nil
+}

@@ -230,3 +230,18 @@ func TestHasSignedHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestSignedHeaders(t *testing.T) {
+	const sig64 = "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+	const h = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=" + sig64
+	got, err := SignedHeaders(h)
+	if err != nil || strings.Join(got, ",") != "content-type,host,x-amz-date" {
+		t.Fatalf("SignedHeaders = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "Bearer x", strings.Replace(h, "content-type;host", "host;content-type", 1), strings.Replace(h, "host;", "", 1)} {
+		var e *Error
+		if got, err := SignedHeaders(bad); !errors.As(err, &e) || got != nil {
+			t.Errorf("SignedHeaders(%q) = %v, %v; want an *Error", bad, got, err)
+		}
+	}
+}

@@ -64,6 +64,31 @@ type Verifier struct {
 // so path-rewriting routers do not affect verification; header keys must be
 // in canonical form, as net/http's server produces them.
 func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err error) {
+	// HashedPayload; AWS SDKs for this service do not send
+	// X-Amz-Content-Sha256, so the server always hashes the body itself.
+	var payloadHash [2 * sha256.Size]byte
+	sum := sha256.Sum256(body)
+	hex.Encode(payloadHash[:], sum[:])
+	return v.verify(r, payloadHash[:])
+}
+
+// VerifyPayloadHash is Verify for a request whose body another party read:
+// behalf gateway passes on a caller's signed request with the SHA-256 of
+// the body it received (lowercase hex), which stands for the body in the
+// canonical request. Every check of Verify applies; a body that differs
+// from the one signed is a signature mismatch, as with Verify.
+func (v *Verifier) VerifyPayloadHash(r *http.Request, payloadSHA256 string) (accessKeyID string, err error) {
+	if !isLowerHex(payloadSHA256, 2*sha256.Size) {
+		return "", malformed("The payload hash must be the lowercase hex SHA-256 of the request body.")
+	}
+	return v.verify(r, []byte(payloadSHA256))
+}
+
+// emptyPayloadHash is the hex SHA-256 of an empty body.
+const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// verify authenticates r, whose body has the hex SHA-256 payloadHash.
+func (v *Verifier) verify(r *http.Request, payloadHash []byte) (accessKeyID string, err error) {
 	if v.Service == "" || len(v.Regions) == 0 || v.Lookup == nil {
 		return "", errors.New("sigv4: Verifier needs Service, Regions and Lookup")
 	}
@@ -76,20 +101,14 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 	if err != nil {
 		return "", err
 	}
-	amzDate, err := v.checkRequest(r, &a, len(body) > 0)
+	amzDate, err := v.checkRequest(r, &a, string(payloadHash) != emptyPayloadHash)
 	if err != nil {
 		return "", err
 	}
-
-	// HashedPayload; AWS SDKs for this service do not send
-	// X-Amz-Content-Sha256, so the server always hashes the body itself.
-	var payloadHash [2 * sha256.Size]byte
-	sum := sha256.Sum256(body)
-	hex.Encode(payloadHash[:], sum[:])
-	if err := checkContentSHA256(r.Header, payloadHash[:]); err != nil {
+	if err := checkContentSHA256(r.Header, payloadHash); err != nil {
 		return "", err
 	}
-	crHash, err := canonicalRequestHash(r, path, query, a.SignedHeaders, payloadHash[:])
+	crHash, err := canonicalRequestHash(r, path, query, a.SignedHeaders, payloadHash)
 	if err != nil {
 		return "", err
 	}

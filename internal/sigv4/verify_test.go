@@ -478,3 +478,64 @@ func TestErrorMapping(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyPayloadHash: a request verified by the SHA-256 of its body,
+// read by another party, passes every check Verify makes, and a hash of
+// another body is a signature mismatch.
+func TestVerifyPayloadHash(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+	hashOf := func(body string) string {
+		sum := sha256.Sum256([]byte(body))
+		return hex.EncodeToString(sum[:])
+	}
+	signedAt := func(t *testing.T, method, body string, header http.Header) *http.Request {
+		req, err := http.NewRequest(method, "http://behalf.example:8080/runtimes/"+testARNPath+"/invocations?qualifier=DEFAULT", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, vs := range header {
+			req.Header[k] = vs
+		}
+		sign(t, req, []byte(body), testSecret, at)
+		r, _ := serverSide(t, req)
+		return r
+	}
+	v := newVerifier()
+	v.Now = func() time.Time { return at }
+	json := http.Header{"Content-Type": {"application/json"}}
+
+	r := signedAt(t, "POST", jsonBody, json)
+	if id, err := v.VerifyPayloadHash(r, hashOf(jsonBody)); err != nil || id != testAKID {
+		t.Fatalf("VerifyPayloadHash = %q, %v", id, err)
+	}
+	if id, err := v.VerifyPayloadHash(signedAt(t, "GET", "", nil), hashOf("")); err != nil || id != testAKID {
+		t.Fatalf("an empty body: VerifyPayloadHash = %q, %v", id, err)
+	}
+	late := newVerifier()
+	late.Now = func() time.Time { return at.Add(5*time.Minute + time.Second) }
+	for _, tc := range []struct {
+		name string
+		v    *sigv4.Verifier
+		r    *http.Request
+		hash string
+		want sigv4.Kind
+	}{
+		{"another body", v, r, hashOf(`{"name":"other"}`), sigv4.KindSignatureMismatch},
+		{"no body", v, r, hashOf(""), sigv4.KindSignatureMismatch},
+		{"uppercase hash", v, r, strings.ToUpper(hashOf(jsonBody)), sigv4.KindMalformed},
+		{"short hash", v, r, hashOf(jsonBody)[:63], sigv4.KindMalformed},
+		{"no hash", v, r, "", sigv4.KindMalformed},
+		{"outside the clock skew", late, r, hashOf(jsonBody), sigv4.KindTimeSkew},
+		{"a body without a signed Content-Type", v, signedAt(t, "POST", "x", nil), hashOf("x"), sigv4.KindMalformed},
+		{"X-Amz-Content-Sha256 of another body", v, signedAt(t, "POST", jsonBody, http.Header{"Content-Type": {"application/json"},
+			"X-Amz-Content-Sha256": {hashOf("other")}}), hashOf(jsonBody), sigv4.KindSignatureMismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := tc.v.VerifyPayloadHash(tc.r, tc.hash)
+			var e *sigv4.Error
+			if !errors.As(err, &e) || e.Kind != tc.want {
+				t.Fatalf("VerifyPayloadHash = %q, %v; want Kind %v", id, err, tc.want)
+			}
+		})
+	}
+}
