@@ -82,6 +82,11 @@ var policy = map[string]Rule{
 	// with ActFor; the caller's workload is checked too (MayActFor).
 	"GetWorkloadAccessTokenForChain": dataPlane,
 
+	// behalf extension to the data plane: a caller signing with SigV4
+	// whose request behalf gateway passes on. The workload is established
+	// with ActFor; the signing caller's permissions are checked too.
+	"GetWorkloadAccessTokenForSignedCaller": dataPlane,
+
 	// behalf extension to the data plane: the gateway's record of a call.
 	// A route's workload, when it has one, is checked with ActFor.
 	"RecordGatewayCall": {Roles: []storage.Role{storage.RoleAdmin, storage.RoleRuntime}},

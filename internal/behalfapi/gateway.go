@@ -45,3 +45,45 @@ type GetWorkloadAccessTokenForChainOutput struct {
 	Actors              []string `json:"actors"`
 	User                string   `json:"user,omitempty"`
 }
+
+// RuntimeUserIDHeader is the header in which an InvokeAgentRuntime caller
+// signing with SigV4 names the user it acts for (runtimeUserId in the AWS
+// API reference); its signature must cover it.
+const RuntimeUserIDHeader = "X-Amzn-Bedrock-AgentCore-Runtime-User-Id"
+
+// GetWorkloadAccessTokenForSignedCallerInput is the input of
+// GetWorkloadAccessTokenForSignedCaller: a caller signed its request to
+// the gateway with SigV4 as a principal and names a user, and the gateway
+// passes the signed request on for behalf to verify, asking for the
+// workload's token for that user.
+type GetWorkloadAccessTokenForSignedCallerInput struct {
+	// WorkloadName is the workload identity of the gateway's route.
+	WorkloadName string `json:"workloadName"`
+	// UserID is the user the caller names in RuntimeUserIDHeader.
+	UserID string `json:"userId"`
+	// SignedRequest is the caller's request as the gateway received it.
+	SignedRequest SignedRequest `json:"signedRequest"`
+}
+
+// SignedRequest is a request signed with SigV4, passed on by the party
+// that received it: the request line and headers as received, and the
+// body by its SHA-256.
+type SignedRequest struct {
+	Method string `json:"method"`
+	// Path and RawQuery are the request target as sent (escaped), which
+	// the signature covers.
+	Path     string `json:"path"`
+	RawQuery string `json:"rawQuery,omitempty"`
+	// Headers are Authorization and the headers its SignedHeaders names
+	// (Host among them), each with its values in the order received.
+	Headers map[string][]string `json:"headers"`
+	// PayloadSHA256 is the lowercase hex SHA-256 of the body as received.
+	PayloadSHA256 string `json:"payloadSha256"`
+}
+
+// GetWorkloadAccessTokenForSignedCallerOutput is the workload's token for
+// the user, and that user as audit records name users (id:<user id>).
+type GetWorkloadAccessTokenForSignedCallerOutput struct {
+	WorkloadAccessToken string `json:"workloadAccessToken"`
+	User                string `json:"user"`
+}

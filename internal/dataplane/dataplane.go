@@ -52,6 +52,9 @@ type Deps struct {
 	Federation federation.Options
 	// Metrics records the data plane's metrics; nil records nothing.
 	Metrics *telemetry.Metrics
+	// SignedCallers authenticates the callers signing with SigV4 whose
+	// requests behalf gateway passes on: the API's authenticator.
+	SignedCallers workloadtoken.PayloadHashAuthenticator
 }
 
 // DataPlane is the assembled data plane.
@@ -79,7 +82,7 @@ func New(d Deps) *DataPlane {
 		Now: d.Now, RecordTTL: d.RecordTTL, Audit: d.Audit, Log: d.Log, Metrics: d.Metrics}, d.Federation)
 	return &DataPlane{
 		access:        checker,
-		workloadToken: workloadtoken.New(checker, d.Tokens, d.Metrics),
+		workloadToken: workloadtoken.New(checker, d.Tokens, d.Metrics, d.SignedCallers),
 		apiKey:        apikey.New(checker, d.Vault),
 		tokenFlow: tokenflow.New(tokenflow.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint,
 			Now: d.Now, RecordTTL: d.RecordTTL, Log: d.Log, Metrics: d.Metrics}, fed),

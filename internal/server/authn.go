@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/behalf-dev/behalf/internal/dataplane/workloadtoken"
 	"github.com/behalf-dev/behalf/internal/sigv4"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -17,6 +18,13 @@ import (
 
 // signingName is the SigV4 service name of both AgentCore planes.
 const signingName = "bedrock-agentcore"
+
+// apiAuthenticator is the API's authenticator, which also authenticates
+// the signed callers behalf gateway passes on.
+type apiAuthenticator interface {
+	wire.Authenticator
+	workloadtoken.PayloadHashAuthenticator
+}
 
 // authenticator verifies SigV4 signatures against principals in storage.
 type authenticator struct {
@@ -41,6 +49,22 @@ func newAuthenticator(region string, principals *principalCache, now func() time
 // Authenticate implements wire.Authenticator.
 func (a *authenticator) Authenticate(ctx context.Context, r *http.Request, body []byte) (wire.Caller, error) {
 	id, err := a.verifier.Verify(r, body)
+	return a.caller(ctx, id, err)
+}
+
+// AuthenticatePayloadHash implements
+// workloadtoken.PayloadHashAuthenticator: the signer of a request behalf
+// gateway received, verified by its body's SHA-256 with every check of
+// Authenticate.
+func (a *authenticator) AuthenticatePayloadHash(ctx context.Context, r *http.Request, payloadSHA256 string) (wire.Caller, error) {
+	id, err := a.verifier.VerifyPayloadHash(r, payloadSHA256)
+	return a.caller(ctx, id, err)
+}
+
+// caller is the principal whose signature verified as id, or the typed
+// error of a signature that did not: UnauthorizedException when the
+// signer could not be identified, AccessDeniedException otherwise.
+func (a *authenticator) caller(ctx context.Context, id string, err error) (wire.Caller, error) {
 	if err != nil {
 		var se *sigv4.Error
 		switch {

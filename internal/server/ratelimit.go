@@ -17,23 +17,35 @@ import (
 // refused call would let a flood grow the audit log, which the limit is
 // there to prevent.
 type throttled struct {
-	wire.Authenticator
+	apiAuthenticator
 	limiter *ratelimit.Limiter
 	metrics *telemetry.Metrics
 }
 
 // throttle wraps authn with a per-principal limit; a zero rate means none.
 // metrics counts the calls refused; nil counts nothing.
-func throttle(authn wire.Authenticator, perSecond float64, burst int, now func() time.Time, metrics *telemetry.Metrics) wire.Authenticator {
+func throttle(authn apiAuthenticator, perSecond float64, burst int, now func() time.Time, metrics *telemetry.Metrics) apiAuthenticator {
 	if perSecond <= 0 {
 		return authn
 	}
-	return throttled{Authenticator: authn, limiter: ratelimit.New(ratelimit.Limit{PerSecond: perSecond, Burst: burst}, ratelimit.Options{Now: now}), metrics: metrics}
+	return throttled{apiAuthenticator: authn, limiter: ratelimit.New(ratelimit.Limit{PerSecond: perSecond, Burst: burst}, ratelimit.Options{Now: now}), metrics: metrics}
 }
 
 // Authenticate implements wire.Authenticator.
 func (t throttled) Authenticate(ctx context.Context, r *http.Request, body []byte) (wire.Caller, error) {
-	c, err := t.Authenticator.Authenticate(ctx, r, body)
+	c, err := t.apiAuthenticator.Authenticate(ctx, r, body)
+	return t.limit(ctx, c, err)
+}
+
+// AuthenticatePayloadHash implements
+// workloadtoken.PayloadHashAuthenticator: a signed caller behalf gateway
+// passes on spends its own allowance, as when it calls behalf.
+func (t throttled) AuthenticatePayloadHash(ctx context.Context, r *http.Request, payloadSHA256 string) (wire.Caller, error) {
+	c, err := t.apiAuthenticator.AuthenticatePayloadHash(ctx, r, payloadSHA256)
+	return t.limit(ctx, c, err)
+}
+
+func (t throttled) limit(ctx context.Context, c wire.Caller, err error) (wire.Caller, error) {
 	if err == nil && !t.limiter.Allow(c.AccessKeyID) {
 		t.metrics.RateLimited(ctx, telemetry.LimitPrincipal)
 		return wire.Caller{}, wire.Throttling("rate exceeded for %s: slow down and retry", c.AccessKeyID)

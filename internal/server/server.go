@@ -49,7 +49,7 @@ type Server struct {
 	users   *inbound.Set
 	audit   *audit.Log
 	router  *wire.Router
-	authn   wire.Authenticator // the API's, which the mounted gateway also uses
+	authn   apiAuthenticator // the API's, which also verifies the gateway's signed callers
 	handler http.Handler
 	certs   *certReloader
 	tel     *telemetry.Telemetry
@@ -165,6 +165,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 
 	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL, opts.Now, s.tel.Metrics)
+	s.authn = throttle(newAuthenticator(cfg.Region, principals, opts.Now), cfg.RequestsPerSecond, cfg.RequestBurst, opts.Now, s.tel.Metrics)
 	s.assemblePlanes(principals, auditKey, users, outbound)
 
 	if err := s.bootstrapAndMount(ctx, opts.Getenv, principals, telemetry.NewUserHasher(userKey)); err != nil {
@@ -180,7 +181,7 @@ func (s *Server) bootstrapAndMount(ctx context.Context, getenv func(string) stri
 	if err := s.bootstrapAdmin(ctx, getenv); err != nil {
 		return err
 	}
-	s.handler = s.mount(principals, users)
+	s.handler = s.mount(users)
 	if s.cfg.Gateway != nil {
 		s.gateway, err = s.newGateway(principals, users)
 	}
@@ -237,7 +238,8 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 			CallbackPattern: control.CallbackPath + "{provider}", Development: cfg.Development,
 			NewSessionsPerUser: cfg.NewSessionsPerUser, NewSessionsPerPrincipal: cfg.NewSessionsPerPrincipal,
 		},
-		Metrics: s.tel.Metrics,
+		Metrics:       s.tel.Metrics,
+		SignedCallers: s.authn,
 	})
 	s.control = control.New(control.Deps{
 		Store: s.store, Vault: s.vault, Keyring: s.keyring,
@@ -255,13 +257,12 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 // operations on it, and each package mounts its own routes. With tracing
 // on, every request but a health probe gets a server span, continuing the
 // caller's trace (W3C Trace Context), that the router names and describes.
-func (s *Server) mount(principals *principalCache, users telemetry.UserHasher) http.Handler {
+func (s *Server) mount(users telemetry.UserHasher) http.Handler {
 	mux := http.NewServeMux()
 	if s.tel.Prometheus != nil && s.cfg.Telemetry.MetricsListen == "" {
 		// Whoever reaches the API reaches /metrics (docs/observability.md).
 		mux.Handle("GET /metrics", s.tel.Prometheus)
 	}
-	s.authn = throttle(newAuthenticator(s.cfg.Region, principals, s.now), s.cfg.RequestsPerSecond, s.cfg.RequestBurst, s.now, s.tel.Metrics)
 	s.router = wire.NewRouter(mux, s.authn, authz.Authorizer{}, s.audit, s.log, wire.Telemetry{Metrics: s.tel.Metrics, Users: users})
 	s.control.Mount(s.router)
 	s.data.Mount(s.router, mux)

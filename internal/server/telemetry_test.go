@@ -17,14 +17,25 @@ func (fixedCaller) Authenticate(context.Context, *http.Request, []byte) (wire.Ca
 	return wire.Caller{AccessKeyID: "AKIAEXAMPLE"}, nil
 }
 
-// Each call the per-principal limit refuses is counted once.
+func (fixedCaller) AuthenticatePayloadHash(context.Context, *http.Request, string) (wire.Caller, error) {
+	return wire.Caller{AccessKeyID: "AKIAEXAMPLE"}, nil
+}
+
+// Each call the per-principal limit refuses is counted once; a signed
+// caller the gateway passes on spends the same allowance as its own calls.
 func TestThrottleCountsRejections(t *testing.T) {
 	metrics := metrictest.New(t)
 	clock := func() time.Time { return time.Unix(1_700_000_000, 0) }
 	a := throttle(fixedCaller{}, 1, 3, clock, metrics.Metrics)
 	refused := 0
-	for range 5 {
-		if _, err := a.Authenticate(t.Context(), nil, nil); err != nil {
+	for i := range 5 {
+		var err error
+		if i%2 == 0 {
+			_, err = a.Authenticate(t.Context(), nil, nil)
+		} else {
+			_, err = a.AuthenticatePayloadHash(t.Context(), nil, "")
+		}
+		if err != nil {
 			refused++
 		}
 	}

@@ -5,13 +5,17 @@ import (
 	"strings"
 )
 
+// MaxSignedHeaders is the most headers a signature may cover
+// (SignedHeaders): every header the SDKs sign fits well within it.
+const MaxSignedHeaders = 64
+
 const (
 	algorithm  = "AWS4-HMAC-SHA256"
 	terminator = "aws4_request"
 
 	maxAuthorizationLen = 4096
 	maxSignedHeadersLen = 2048
-	maxSignedHeaders    = 64
+	maxSignedHeaders    = MaxSignedHeaders
 	maxHeaderNameLen    = 128
 	minAccessKeyIDLen   = 16
 	maxAccessKeyIDLen   = 128

@@ -2,8 +2,10 @@
 // tokens: GetWorkloadAccessToken (the agent acting alone),
 // GetWorkloadAccessTokenForJWT (for a user vouched for by their identity
 // provider's JWT), GetWorkloadAccessTokenForUserId (for a user the caller
-// names) and behalf's GetWorkloadAccessTokenForChain (for the user of
-// another agent's token, when that agent calls this one).
+// names), and behalf's GetWorkloadAccessTokenForChain (for the user of
+// another agent's token, when that agent calls this one) and
+// GetWorkloadAccessTokenForSignedCaller (for the user a caller signing
+// with SigV4 names, when behalf gateway passes its request on).
 package workloadtoken
 
 import (
@@ -25,12 +27,14 @@ type Service struct {
 	access  *access.Checker
 	tokens  *wat.Issuer
 	metrics *telemetry.Metrics
+	signers PayloadHashAuthenticator
 }
 
 // New returns the service; metrics counts the tokens minted, by kind (nil
-// counts nothing).
-func New(a *access.Checker, tokens *wat.Issuer, metrics *telemetry.Metrics) *Service {
-	return &Service{access: a, tokens: tokens, metrics: metrics}
+// counts nothing); signers authenticates the callers behalf gateway passes
+// on (nil refuses them).
+func New(a *access.Checker, tokens *wat.Issuer, metrics *telemetry.Metrics, signers PayloadHashAuthenticator) *Service {
+	return &Service{access: a, tokens: tokens, metrics: metrics, signers: signers}
 }
 
 // Operations lists the minting operations; every call is audited.
@@ -41,6 +45,9 @@ func (s *Service) Operations() []wire.Operation {
 		wire.JSON("GetWorkloadAccessTokenForUserId", "/identities/GetWorkloadAccessTokenForUserId", http.StatusOK, s.getWorkloadAccessTokenForUserID),
 		// behalf's extension: identity chains, for behalf gateway.
 		wire.JSON("GetWorkloadAccessTokenForChain", "/behalf/GetWorkloadAccessTokenForChain", http.StatusOK, s.getWorkloadAccessTokenForChain),
+		// behalf's extension: callers signing with SigV4, for behalf gateway.
+		wire.JSON("GetWorkloadAccessTokenForSignedCaller", "/behalf/GetWorkloadAccessTokenForSignedCaller", http.StatusOK,
+			s.getWorkloadAccessTokenForSignedCaller),
 	)
 }
 
