@@ -36,7 +36,6 @@ import (
 	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/telemetry"
-	"github.com/behalf-dev/behalf/internal/wire"
 )
 
 // Options are what a gateway needs besides its configuration.
@@ -55,10 +54,6 @@ type Options struct {
 	Metrics *telemetry.Metrics
 	// Now is the credential cache's clock; default time.Now.
 	Now func() time.Time
-	// SigV4, when set, authenticates callers of agent routes that sign
-	// with SigV4 and name a user (the mounted gateway uses the server's
-	// authenticator); without it they are refused.
-	SigV4 wire.Authenticator
 }
 
 // Gateway serves the routes of one configuration.
@@ -67,7 +62,6 @@ type Gateway struct {
 	log     *slog.Logger
 	users   telemetry.UserHasher
 	metrics *telemetry.Metrics
-	sigV4   wire.Authenticator
 	creds   *credentialCache
 	handler http.Handler
 	// agents maps a route's name and workload to the route, for
@@ -93,7 +87,7 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, metrics: o.Metrics, sigV4: o.SigV4, agents: map[string]*route{},
+	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, metrics: o.Metrics, agents: map[string]*route{},
 		creds: newCredentialCache(o.Now, o.Metrics)}
 	if g.users == (telemetry.UserHasher{}) {
 		g.users = telemetry.NewUserHasher([]byte(rand.Text()))

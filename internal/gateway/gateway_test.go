@@ -108,7 +108,7 @@ func newLoggedWorld(t *testing.T, b behalftest.Backend, mounted bool, log *slog.
 		t.Fatal(err)
 	}
 	w.do(t, "/behalf/CreatePrincipal", map[string]any{"role": "runtime", "workloads": []string{workload}, "accessKeyId": gatewayKeyID,
-		"secretAccessKey": gatewaySecret, "operations": []string{"GetWorkloadAccessTokenForJWT", "GetWorkloadAccessTokenForUserId", "GetResourceApiKey", "GetResourceOauth2Token", "RecordGatewayCall"}}, http.StatusCreated)
+		"secretAccessKey": gatewaySecret, "operations": []string{"GetWorkloadAccessTokenForJWT", "GetWorkloadAccessTokenForSignedCaller", "GetResourceApiKey", "GetResourceOauth2Token", "RecordGatewayCall"}}, http.StatusCreated)
 	w.data = w.s.DataAs(gatewayKeyID, gatewaySecret)
 	w.agent.data = w.data
 	if mounted {

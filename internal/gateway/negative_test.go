@@ -26,8 +26,6 @@ type negativeCase struct {
 	// call makes the call; in is the suite's shared state.
 	call func(t *testing.T, in *negativeWorld) reply
 	want expect
-	// mounted, when set, is what a mounted gateway answers instead.
-	mounted *expect
 	// check makes the case's own assertions, if any.
 	check func(t *testing.T, in *negativeWorld, r reply)
 }
@@ -51,7 +49,6 @@ type wantRecord struct{ route, errorType string }
 // negativeWorld is a world with what the cases share.
 type negativeWorld struct {
 	*world
-	mounted bool
 	// wat is alice's workload access token for the routes' workload;
 	// otherWAT hers for another workload.
 	wat, otherWAT string
@@ -78,7 +75,7 @@ func TestNegativeCorpus(t *testing.T) {
 
 func newNegativeWorld(t *testing.T, b behalftest.Backend, mounted bool) *negativeWorld {
 	w := newWorld(t, b, mounted)
-	in := &negativeWorld{world: w, mounted: mounted, wat: w.wat(t, "alice"), jwt: w.userJWT(t, "alice")}
+	in := &negativeWorld{world: w, wat: w.wat(t, "alice"), jwt: w.userJWT(t, "alice")}
 	if _, err := w.s.Control().CreateWorkloadIdentity(t.Context(), &bedrockagentcorecontrol.CreateWorkloadIdentityInput{Name: aws.String("other-agent")}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,14 +87,12 @@ func newNegativeWorld(t *testing.T, b behalftest.Backend, mounted bool) *negativ
 	in.otherWAT = aws.ToString(other.WorkloadAccessToken)
 	w.principal(t, "BEHALFNONAMETEST01", []string{workload}, []string{"GetWorkloadAccessTokenForJWT"})
 	w.principal(t, "BEHALFOTHERTEST001", []string{"other-agent"}, []string{"GetWorkloadAccessTokenForUserId"})
+	w.principal(t, "BEHALFCALLERTEST01", []string{workload}, []string{"GetWorkloadAccessTokenForUserId"})
 	return in
 }
 
 func (in *negativeWorld) run(t *testing.T, c negativeCase) {
 	want := c.want
-	if in.mounted && c.mounted != nil {
-		want = *c.mounted
-	}
 	before, _ := in.gatewayRecords(t)
 	r := c.call(t, in)
 	if r.StatusCode != want.status {
@@ -142,8 +137,14 @@ func (in *negativeWorld) expectRecords(t *testing.T, added []behalfapi.AuditReco
 // reply.
 func (in *negativeWorld) invoke(t *testing.T, keyID string) reply {
 	t.Helper()
-	out, err := in.invoker(keyID, keyID+"-secret-0123456789").InvokeAgentRuntime(t.Context(), &bedrockagentcore.InvokeAgentRuntimeInput{
-		AgentRuntimeArn: aws.String(runtimeARN), Payload: []byte(`{}`), RuntimeUserId: aws.String("alice")})
+	return in.invokeAs(t, keyID, keyID+"-secret-0123456789", []byte(`{}`))
+}
+
+// invokeAs is invoke signing with secret, sending payload.
+func (in *negativeWorld) invokeAs(t *testing.T, keyID, secret string, payload []byte) reply {
+	t.Helper()
+	out, err := in.invoker(keyID, secret).InvokeAgentRuntime(t.Context(), &bedrockagentcore.InvokeAgentRuntimeInput{
+		AgentRuntimeArn: aws.String(runtimeARN), Payload: payload, RuntimeUserId: aws.String("alice")})
 	if err == nil {
 		_ = out.Response.Close()
 		return reply{StatusCode: http.StatusOK, Header: http.Header{}}
@@ -199,6 +200,15 @@ func forwardedHeaders(t *testing.T, r reply) http.Header {
 
 const invalidToken = `Bearer error="invalid_token"`
 
+// says checks that the refusal's message says why.
+func says(why string) func(t *testing.T, _ *negativeWorld, r reply) {
+	return func(t *testing.T, _ *negativeWorld, r reply) {
+		if msg, _ := decode(t, r)["message"].(string); !strings.Contains(msg, why) {
+			t.Errorf("the refusal %q does not say %q", msg, why)
+		}
+	}
+}
+
 // refused is the answer to a refused call: the gateway's typed error, and
 // its one record.
 func refused(route string, status int, errType, challenge string) expect {
@@ -231,19 +241,27 @@ var negativeCases = []negativeCase{
 		call: func(t *testing.T, in *negativeWorld) reply {
 			return in.agentCall(t, "/invocations", `{}`, "Bearer "+in.userJWTFor(t, "agent", "agent-secret", "alice"), nil)
 		}},
-	// Mounted, a SigV4 caller must be allowed to act for the route's
-	// workload and to name users; standalone, none is accepted.
-	{name: "SigV4 caller not allowed to name users", want: refused(workload, 401, "UnauthorizedException", ""),
-		mounted: new(refused(workload, 403, "AccessDeniedException", "")),
-		call:    func(t *testing.T, in *negativeWorld) reply { return in.invoke(t, "BEHALFNONAMETEST01") },
-		check: func(t *testing.T, in *negativeWorld, r reply) {
-			if msg := decode(t, r)["message"].(string); !in.mounted && !strings.Contains(msg, "mounted") {
-				t.Errorf("the refusal does not say SigV4 needs the mounted gateway: %s", msg)
-			}
+	// A SigV4 caller, standalone or mounted, must sign as a principal
+	// behalf knows, with its secret, allowed to act for the route's
+	// workload and to name users: behalf verifies it.
+	{name: "SigV4 caller not allowed to name users", want: refused(workload, 403, "AccessDeniedException", ""),
+		call:  func(t *testing.T, in *negativeWorld) reply { return in.invoke(t, "BEHALFNONAMETEST01") },
+		check: says("GetWorkloadAccessTokenForUserId")},
+	{name: "SigV4 caller of another workload", want: refused(workload, 403, "AccessDeniedException", ""),
+		call:  func(t *testing.T, in *negativeWorld) reply { return in.invoke(t, "BEHALFOTHERTEST001") },
+		check: says("not granted workload identity " + workload)},
+	{name: "SigV4 caller with a wrong secret", want: refused(workload, 403, "AccessDeniedException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.invokeAs(t, "BEHALFCALLERTEST01", "not-its-secret-0123456789", []byte(`{}`))
+		},
+		check: says("signature we calculated does not match")},
+	{name: "SigV4 caller's body over the route's limit", want: refused(workload, 413, "ValidationException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.invokeAs(t, "BEHALFCALLERTEST01", "BEHALFCALLERTEST01-secret-0123456789", []byte(strings.Repeat("x", 2<<10)))
 		}},
-	{name: "SigV4 caller of another workload", want: refused(workload, 401, "UnauthorizedException", ""),
-		mounted: new(refused(workload, 403, "AccessDeniedException", "")),
-		call:    func(t *testing.T, in *negativeWorld) reply { return in.invoke(t, "BEHALFOTHERTEST001") }},
+	{name: "SigV4 caller unknown to behalf", want: refused(workload, 401, "UnauthorizedException", ""),
+		call:  func(t *testing.T, in *negativeWorld) reply { return in.invoke(t, "BEHALFNOBODYTEST01") },
+		check: says("does not exist")},
 	{name: "forged Runtime headers dropped on an agent route", want: expect{status: 200, records: []wantRecord{{workload, ""}}},
 		call: func(t *testing.T, in *negativeWorld) reply {
 			return in.agentCall(t, "/invocations", `{}`, "Bearer "+in.jwt, map[string]string{

@@ -21,8 +21,9 @@ import (
 // newGateway builds the mounted gateway: the official data-plane client,
 // signed as the configured principal, calling this server's handler in
 // memory, so that its calls are authenticated, limited and audited as
-// any principal's are. Callers signing with SigV4 are authenticated as
-// the API's are.
+// any principal's are. Callers signing with SigV4 are verified by this
+// server's GetWorkloadAccessTokenForSignedCaller, as for a standalone
+// gateway.
 func (s *Server) newGateway(principals *principalCache, users telemetry.UserHasher) (*gateway.Gateway, error) {
 	cfg := *s.cfg.Gateway
 	creds := aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
@@ -37,7 +38,7 @@ func (s *Server) newGateway(principals *principalCache, users telemetry.UserHash
 		func(o *bedrockagentcore.Options) {
 			o.BaseEndpoint, o.HTTPSignerV4 = aws.String(cfg.Endpoint), clockSigner{v4.NewSigner(), s.now}
 		})
-	opts := gateway.Options{Data: data, Log: s.log, Users: users, Metrics: s.tel.Metrics, SigV4: s.authn, Now: s.now}
+	opts := gateway.Options{Data: data, Log: s.log, Users: users, Metrics: s.tel.Metrics, Now: s.now}
 	if s.cfg.Telemetry.Traces {
 		opts.Telemetry = s.tel
 	}
