@@ -192,6 +192,10 @@ func printResults(ctx context.Context, out io.Writer, opts Options, targets []*t
 	if receiver == nil {
 		return results, nil
 	}
+	// The spans still queued are counted too.
+	if err := targets[len(targets)-1].env.flush(ctx); err != nil {
+		return results, err
+	}
 	if _, err := fmt.Fprintf(out, "telemetry received: %d OTLP exports, %.1f MB\n\n", receiver.exports.Load(), float64(receiver.bytes.Load())/1e6); err != nil {
 		return results, err
 	}
@@ -304,6 +308,8 @@ type environment struct {
 	idpURL  string
 	noopURL string
 	store   storage.Storage
+	// flush exports the server's queued telemetry.
+	flush func(context.Context) error
 	backend string // the storage, described for the report
 	stops   []func() error
 }
@@ -398,7 +404,7 @@ func (e *environment) startBehalf(ctx context.Context, f config.File) error {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(runCtx, ln) }()
 	e.onStop(func() error { stop(); return <-done })
-	e.base, e.store = "http://"+ln.Addr().String(), srv.Store()
+	e.base, e.store, e.flush = "http://"+ln.Addr().String(), srv.Store(), srv.Telemetry().ForceFlush
 	return nil
 }
 
