@@ -309,7 +309,7 @@ type environment struct {
 	noopURL string
 	store   storage.Storage
 	// flush exports the server's queued telemetry.
-	flush func(context.Context) error
+	flush   func(context.Context) error
 	backend string // the storage, described for the report
 	stops   []func() error
 }
