@@ -99,14 +99,7 @@ func newLoggedWorld(t *testing.T, b behalftest.Backend, mounted bool, log *slog.
 	if _, err := c.CreateApiKeyCredentialProvider(ctx, &bedrockagentcorecontrol.CreateApiKeyCredentialProviderInput{Name: aws.String("weather"), ApiKey: aws.String(weatherKey)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
-		Name: aws.String("dev-idp"), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
-		Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
-			ClientId: aws.String("agent"), ClientSecret: aws.String("agent-secret"),
-			OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: w.idp.Issuer() + "/.well-known/openid-configuration"}}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	w.createOAuth2Provider(t, "dev-idp", "agent", "agent-secret", w.idp.Issuer()+"/.well-known/openid-configuration")
 	w.do(t, "/behalf/CreatePrincipal", map[string]any{"role": "runtime", "workloads": []string{workload}, "accessKeyId": gatewayKeyID,
 		"secretAccessKey": gatewaySecret, "operations": []string{"GetWorkloadAccessTokenForJWT", "GetWorkloadAccessTokenForSignedCaller", "GetResourceApiKey", "GetResourceOauth2Token", "RecordGatewayCall"}}, http.StatusCreated)
 	w.data = w.s.DataAs(gatewayKeyID, gatewaySecret)
@@ -119,12 +112,29 @@ func newLoggedWorld(t *testing.T, b behalftest.Backend, mounted bool, log *slog.
 	return w
 }
 
-// standalone serves the world's routes from a standalone gateway with
-// opts, signing as the gateway's principal, and returns its URL.
-func (w *world) standalone(t *testing.T, opts gateway.Options) string {
+// createOAuth2Provider creates a CustomOauth2 provider found through
+// discoveryURL, for a client of that IdP, and returns its callback URL.
+func (w *world) createOAuth2Provider(t *testing.T, name, clientID, secret, discoveryURL string) string {
+	t.Helper()
+	out, err := w.s.Control().CreateOauth2CredentialProvider(t.Context(), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
+		Name: aws.String(name), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
+		Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
+			ClientId: aws.String(clientID), ClientSecret: aws.String(secret),
+			OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: discoveryURL}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.CallbackUrl)
+}
+
+// standalone serves the world's routes, and extra, from a standalone
+// gateway with opts, signing as the gateway's principal, and returns its
+// URL.
+func (w *world) standalone(t *testing.T, opts gateway.Options, extra ...config.GatewayRouteFile) string {
 	t.Helper()
 	f := config.GatewayDefaults()
-	f.Endpoint, f.Routes = w.s.URL, w.routes()
+	f.Endpoint, f.Routes = w.s.URL, append(w.routes(), extra...)
 	cfg, err := f.Validate()
 	if err != nil {
 		t.Fatal(err)
