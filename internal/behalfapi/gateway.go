@@ -1,7 +1,9 @@
 package behalfapi
 
 // RecordGatewayCallInput is the input of RecordGatewayCall: one call the
-// gateway served, as it reports it. It carries no credential.
+// gateway served, as it reports it. It carries no credential of anyone's
+// but, on a tool route, the workload access token the caller presented,
+// which behalf minted: behalf reads the caller from it.
 type RecordGatewayCallInput struct {
 	Route    string `json:"route"`
 	Kind     string `json:"kind"`
@@ -19,6 +21,12 @@ type RecordGatewayCallInput struct {
 	// Actors is the identity chain of a call from another agent: the
 	// workloads it came through before Workload, outermost first.
 	Actors []string `json:"actors,omitempty"`
+	// CallerToken is, on a tool route, the workload access token the
+	// caller presented: behalf names the workload, user and identity chain
+	// it was minted for in the record, so that every tool call says who
+	// made it, including those the gateway's credential cache served. It
+	// is neither stored nor echoed; one that does not open names no one.
+	CallerToken string `json:"callerToken,omitempty"`
 }
 
 // GetWorkloadAccessTokenForChainInput is the input of

@@ -65,7 +65,8 @@ type DataPlane struct {
 	tokenFlow     *tokenflow.Service
 	// Federation serves USER_FEDERATION; the control plane revokes
 	// connections through it.
-	Federation *federation.Service
+	Federation  *federation.Service
+	gatewayCall *gatewaycall.Service
 }
 
 // New wires the data plane's parts.
@@ -86,7 +87,8 @@ func New(d Deps) *DataPlane {
 		apiKey:        apikey.New(checker, d.Vault),
 		tokenFlow: tokenflow.New(tokenflow.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint,
 			Now: d.Now, RecordTTL: d.RecordTTL, Log: d.Log, Metrics: d.Metrics}, fed),
-		Federation: fed,
+		Federation:  fed,
+		gatewayCall: gatewaycall.New(d.Tokens),
 	}
 }
 
@@ -107,6 +109,6 @@ func (dp *DataPlane) Mount(rt *wire.Router, mux *http.ServeMux) {
 	rt.Handle(dp.apiKey.Operations()...)
 	rt.Handle(dp.tokenFlow.Operations()...)
 	rt.Handle(dp.Federation.Operations()...)
-	rt.Handle(gatewaycall.Operations()...)
+	rt.Handle(dp.gatewayCall.Operations()...)
 	dp.Federation.Mount(mux)
 }

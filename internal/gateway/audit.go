@@ -18,6 +18,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
+	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/logging"
 )
 
@@ -99,6 +100,9 @@ func (g *Gateway) record(ctx context.Context, s *callState, status int, errType 
 	defer cancel()
 	in := behalfapi.RecordGatewayCallInput{Route: s.route.Name, Kind: s.route.Kind, Workload: s.route.Workload, User: s.user,
 		Status: status, ErrorType: errType, UpstreamStatus: s.status, Actors: s.actors}
+	if s.route.Kind == config.KindTool {
+		in.CallerToken = s.wat // behalf names the caller it was minted for
+	}
 	return g.callExtension(ctx, "RecordGatewayCall", in, nil)
 }
 

@@ -49,7 +49,8 @@ func (w *world) records(t *testing.T, operation string) ([]behalfapi.AuditRecord
 
 // TestGatewayCallsAudited: each call through the gateway, standalone or
 // mounted, leaves exactly one record naming its route, the gateway's
-// principal, the workload and the user, with the outcome the caller got
+// principal, the workload and the user (on a tool route, those of the
+// caller's token), with the outcome the caller got
 // and no credential; a call that cannot be recorded is answered 500 and
 // nothing of the upstream's answer reaches the caller.
 func TestGatewayCallsAudited(t *testing.T) {
@@ -98,10 +99,15 @@ func testGatewayCallsAudited(t *testing.T, w *world) {
 	if len(recs) != 4 {
 		t.Fatalf("%d gateway records after four calls: %+v", len(recs), recs)
 	}
-	want := []struct{ outcome, errorType string }{{"success", ""}, {"failure", "UnauthorizedException"}, {"failure", "Upstream418"}}
+	// A tool call's record names the caller its token was minted for —
+	// the second call served the key from the gateway's cache — and a
+	// call without a token names no one.
+	want := []struct{ outcome, errorType, workload, user string }{{"success", "", workload, "id:alice"},
+		{"failure", "UnauthorizedException", "", ""}, {"failure", "Upstream418", workload, "id:alice"}}
 	for i, wr := range want {
 		r := recs[i+1]
-		if r.Resource != "gateway-route/weather" || r.Principal != gatewayKeyID || r.Outcome != wr.outcome || r.ErrorType != wr.errorType {
+		if r.Resource != "gateway-route/weather" || r.Principal != gatewayKeyID || r.Outcome != wr.outcome || r.ErrorType != wr.errorType ||
+			r.Workload != wr.workload || r.User != wr.user {
 			t.Errorf("tool call %d's record: %+v, want %+v", i, r, wr)
 		}
 	}

@@ -15,9 +15,18 @@ import (
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
+// Service records gateway calls.
+type Service struct {
+	tokens *wat.Issuer
+}
+
+// New returns the service; tokens opens the workload access tokens tool
+// callers presented.
+func New(tokens *wat.Issuer) *Service { return &Service{tokens: tokens} }
+
 // Operations lists RecordGatewayCall; every call is audited.
-func Operations() []wire.Operation {
-	return wire.Audited(wire.JSON("RecordGatewayCall", "/behalf/RecordGatewayCall", http.StatusOK, record))
+func (s *Service) Operations() []wire.Operation {
+	return wire.Audited(wire.JSON("RecordGatewayCall", "/behalf/RecordGatewayCall", http.StatusOK, s.record))
 }
 
 // ResourcePrefix names a gateway route in the record's resource.
@@ -50,15 +59,29 @@ func (in *input) Validate(c *wire.Checker) {
 	if len(in.Actors) > 0 && in.Workload == "" {
 		c.Failf("actors", "name the workloads before the route's workload, which is required with them")
 	}
+	if in.CallerToken != "" {
+		c.String("callerToken", in.CallerToken, 1, 131072, nil)
+		if in.Kind != "tool" || in.Workload != "" || in.User != "" || len(in.Actors) > 0 {
+			c.Failf("callerToken", "is only for a tool route's call, whose workload, user and chain behalf reads from it")
+		}
+	}
 }
 
 // record names the route, workload, user and identity chain in the
-// call's record and reports the gateway call's outcome: a failure carries
+// call's record (on a tool route, those of the caller's token) and reports the gateway call's outcome: a failure carries
 // the typed error the gateway answered with, or Upstream<status> for an
 // upstream's own error passed through. An error type with a success status
 // is a response that failed after it started (a cut stream): a failure too.
-func record(_ context.Context, c *wire.Call, in *input) (*struct{}, error) {
+func (s *Service) record(ctx context.Context, c *wire.Call, in *input) (*struct{}, error) {
 	c.Audit.Resource, c.Audit.User, c.Audit.Actors = ResourcePrefix+in.Route, in.User, in.Actors
+	if in.CallerToken != "" {
+		// Naming the caller is not acting for it: the record is written
+		// whoever the token names, and a token that does not open (the
+		// call was refused for it) names no one.
+		if claims, err := s.tokens.Open(ctx, in.CallerToken); err == nil {
+			c.Audit.Workload, c.Audit.User, c.Audit.Actors = claims.Workload, claims.User, claims.Actors
+		}
+	}
 	if in.Workload != "" {
 		if err := c.ActFor(in.Workload); err != nil {
 			return nil, err
