@@ -16,6 +16,15 @@
 //     shortcut) and RFC 8693 token exchange of a JWT this server issued.
 //     Clients authenticate with client_secret_basic or client_secret_post.
 //     RFC 8707 resource values become the access token's aud.
+//   - Token exchange also issues Identity Assertion JWT Authorization Grants
+//     (ID-JAGs, draft-ietf-oauth-identity-assertion-authz-grant): a client
+//     trades a user's ID token that this server issued to it for a
+//     short-lived JWT (typ oauth-id-jag+jwt) whose aud is another
+//     authorization server's issuer, for the audiences its Client.IDJAG
+//     lists. That server redeems it with RFC 7523's jwt-bearer grant: the
+//     enterprise-managed authorization flow, on one machine. Discovery then
+//     lists the id-jag token type in
+//     identity_chaining_requested_token_types_supported.
 //   - /revoke: RFC 7009, for refresh tokens (the whole family) and for
 //     access and ID tokens (by jti, which token exchange then refuses).
 //
@@ -24,7 +33,10 @@
 // id), azp, client_id, scope, iat, exp and jti; ID tokens add email
 // (<user>@example.com) and name. Every grant with a user also returns an ID
 // token, whether or not scope has openid. Refresh tokens are opaque and live
-// until revoked, rotated out, or the process exits.
+// until revoked, rotated out, or the process exits. ID-JAGs (5 minutes by
+// default) have iss, sub, aud, client_id (the client's id at the target
+// server), iat, exp and jti, and resource, scope and email when known; they
+// are never accepted back.
 //
 // Non-goals: no userinfo endpoint, no introspection, no dynamic client
 // registration, no implicit or hybrid flows, no public clients, no
@@ -52,6 +64,24 @@
 //	curl -s -u agent:agent-secret -d token="$RT" http://127.0.0.1:9400/revoke                                     # RFC 7009: always 200
 //
 // action=deny instead sends the browser back with error=access_denied.
+//
+// # An ID-JAG by hand
+//
+// With a client allowed to request ID-JAGs for the target authorization
+// server https://as.example/ (behalf dev-idp --id-jag agent=https://as.example/),
+// trade the user's ID token for an ID-JAG; the answer's access_token is the
+// ID-JAG, with token_type N_A (RFC 8693 §2.2.1):
+//
+//	ID=$(curl -s -u agent:agent-secret -d grant_type=password -d username=alice -d password=x -d scope=openid http://127.0.0.1:9400/token \
+//	  | sed -n 's/.*"id_token":"\([^"]*\)".*/\1/p')
+//	curl -s -u agent:agent-secret -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+//	  -d requested_token_type=urn:ietf:params:oauth:token-type:id-jag \
+//	  -d subject_token="$ID" -d subject_token_type=urn:ietf:params:oauth:token-type:id_token \
+//	  -d audience=https://as.example/ -d resource=https://mcp.example/mcp -d scope=tools.read http://127.0.0.1:9400/token
+//
+// An audience the client may not use is refused with invalid_target, and an
+// ID token that is not this server's, has expired, was revoked or was issued
+// to another client with invalid_grant.
 package devidp
 
 import (
@@ -78,6 +108,10 @@ type Client struct {
 	// https URI, or http URI on localhost, 127.0.0.1 or [::1]: a development
 	// shortcut so that behalf's callback URL need not be registered first.
 	RedirectURIs []string
+	// IDJAG lists the target authorization servers this client may request
+	// ID-JAGs for (draft-ietf-oauth-identity-assertion-authz-grant); empty
+	// means none.
+	IDJAG []IDJAGGrant
 }
 
 // Options configure New.
@@ -88,6 +122,9 @@ type Options struct {
 	Clients []Client
 	// AccessTokenTTL is the lifetime of access and ID tokens; default 1h.
 	AccessTokenTTL time.Duration
+	// IDJAGTTL is the lifetime of ID-JAGs, which the draft wants short;
+	// default 5m.
+	IDJAGTTL time.Duration
 	// DisableRefreshRotation keeps a refresh token valid after use; the
 	// refresh response then has no refresh_token (RFC 6749 §6).
 	DisableRefreshRotation bool
@@ -118,8 +155,13 @@ type Server struct {
 	observe  func(Event)
 	atSigner jose.Signer // typ at+jwt (RFC 9068)
 	idSigner jose.Signer // typ JWT
-	public   jose.JSONWebKey
-	handler  http.Handler
+	// jagSigner signs ID-JAGs (typ oauth-id-jag+jwt), which parse refuses:
+	// an IdP must not accept its own ID-JAGs.
+	jagSigner   jose.Signer
+	idJAGTTL    time.Duration
+	issuesIDJAG bool // some client may request ID-JAGs
+	public      jose.JSONWebKey
+	handler     http.Handler
 
 	mu        sync.Mutex
 	pending   map[string]*pending  // consent forms, by hash of the form token
@@ -146,7 +188,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		issuer: issuer, clients: clients, ttl: opts.AccessTokenTTL,
+		issuer: issuer, clients: clients, ttl: opts.AccessTokenTTL, idJAGTTL: opts.IDJAGTTL,
 		rotate: !opts.DisableRefreshRotation, now: opts.Now, observe: opts.Observe,
 		pending: map[string]*pending{}, codes: map[string]*code{}, refresh: map[string]*family{}, revoked: map[string]time.Time{},
 	}
@@ -155,6 +197,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.idJAGTTL <= 0 {
+		s.idJAGTTL = 5 * time.Minute
+	}
+	for _, c := range clients {
+		s.issuesIDJAG = s.issuesIDJAG || len(c.IDJAG) > 0
 	}
 	if err := s.newSigningKey(); err != nil {
 		return nil, fmt.Errorf("devidp: %w", err)
@@ -201,6 +249,9 @@ func clientTable(list []Client) (map[string]Client, error) {
 				return nil, fmt.Errorf("devidp: client %q: redirect URI %q must be an absolute https URL, or http on a loopback host, without a fragment", c.ID, r)
 			}
 		}
+		if err := checkIDJAGGrants(&c); err != nil {
+			return nil, err
+		}
 		clients[c.ID] = c
 	}
 	return clients, nil
@@ -219,7 +270,7 @@ func (s *Server) newSigningKey() error {
 	}
 	jwk.KeyID = hex.EncodeToString(tp[:8])
 	s.public = jwk.Public()
-	for typ, dst := range map[jose.ContentType]*jose.Signer{"at+jwt": &s.atSigner, "JWT": &s.idSigner} {
+	for typ, dst := range map[jose.ContentType]*jose.Signer{"at+jwt": &s.atSigner, "JWT": &s.idSigner, typIDJAG: &s.jagSigner} {
 		if *dst, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jwk}, (&jose.SignerOptions{}).WithType(typ)); err != nil {
 			return err
 		}
@@ -241,7 +292,7 @@ const grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange" //n
 // discovery serves OpenID Connect Discovery 1.0 §3 / RFC 8414 §2 metadata.
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 	auth := []string{"client_secret_basic", "client_secret_post"}
-	writeJSON(w, http.StatusOK, map[string]any{
+	m := map[string]any{
 		"issuer":                                         s.issuer,
 		"authorization_endpoint":                         s.issuer + "/authorize",
 		"token_endpoint":                                 s.issuer + "/token",
@@ -256,7 +307,9 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 		"revocation_endpoint_auth_methods_supported":     auth,
 		"code_challenge_methods_supported":               []string{"S256"},
 		"authorization_response_iss_parameter_supported": true,
-	})
+	}
+	s.idJAGMetadata(m)
+	writeJSON(w, http.StatusOK, m)
 }
 
 // oauthError is an RFC 6749 §5.2 error. Its description is shown to the

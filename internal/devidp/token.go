@@ -92,6 +92,9 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, ev *Event)
 		rt := s.startFamily(&family{clientID: c.ID, subject: u, scope: scope, resource: resource})
 		return s.issue(tokens{client: c.ID, subject: u, scope: scope, resource: resource, user: true, refresh: rt}, now)
 	case grantTokenExchange:
+		if form.Get("requested_token_type") == tokenTypeIDJAG {
+			return s.exchangeIDJAG(c, form, scope, resource, ev, now)
+		}
 		return s.exchange(c, form, scope, resource, ev, now)
 	case "":
 		return nil, oerr("invalid_request", "grant_type is required")
@@ -363,10 +366,21 @@ func (s *Server) nextRefreshLocked(f *family) string {
 	return rt
 }
 
-// parse verifies a JWT this server issued and checks that it is unexpired.
+// parse verifies an access or ID token this server issued and checks that
+// it is unexpired. ID-JAGs are refused: the IdP must not issue access tokens
+// for them (draft-ietf-oauth-identity-assertion-authz-grant, "Cross-Domain
+// Use").
 func (s *Server) parse(token string, now time.Time) (*claims, bool) {
+	return s.parseTyped(token, now, "at+jwt", "JWT")
+}
+
+// parseTyped is parse for a JWT whose typ header is one of typs.
+func (s *Server) parseTyped(token string, now time.Time, typs ...string) (*claims, bool) {
 	t, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
+		return nil, false
+	}
+	if typ, _ := t.Headers[0].ExtraHeaders[jose.HeaderType].(string); !slices.Contains(typs, typ) {
 		return nil, false
 	}
 	var c claims
