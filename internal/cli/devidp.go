@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -21,7 +22,7 @@ import (
 
 func newDevIDPCommand() *cobra.Command {
 	var listen string
-	var clientSpecs []string
+	var clientSpecs, idJAGSpecs []string
 	var opts devidp.Options
 	cmd := &cobra.Command{
 		Use:   "dev-idp",
@@ -32,10 +33,16 @@ required), refresh_token (rotated), client_credentials, password (any non-empty 
 and token-exchange grants, plus RFC 7009 revocation. Everything is kept in memory and lost
 on exit. It listens on loopback only and prints ready-to-paste commands at start.
 
+With --id-jag, token exchange also issues ID-JAGs (Identity Assertion JWT Authorization
+Grants, draft-ietf-oauth-identity-assertion-authz-grant): the client trades a user's ID
+token for a short-lived grant that the named authorization server redeems with the
+jwt-bearer grant (RFC 7523), as in MCP's enterprise-managed authorization.
+
 Clients may use any https redirect URI, or any http one on localhost, so behalf's callback
 URL needs no registration.`,
 		Example: `  behalf dev-idp
-  behalf dev-idp --listen 127.0.0.1:9400 --client agent:agent-secret --client ci:ci-secret --token-ttl 60s`,
+  behalf dev-idp --listen 127.0.0.1:9400 --client agent:agent-secret --client ci:ci-secret --token-ttl 60s
+  behalf dev-idp --id-jag agent=https://as.example/ --id-jag agent=http://127.0.0.1:8181=agent-at-mcp`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, spec := range clientSpecs {
@@ -48,8 +55,11 @@ URL needs no registration.`,
 			if len(opts.Clients) == 0 {
 				opts.Clients = []devidp.Client{{ID: "agent", Secret: "agent-secret"}}
 			}
-			if opts.AccessTokenTTL < time.Second {
-				return errors.New("--token-ttl must be at least 1s")
+			if opts.AccessTokenTTL < time.Second || opts.IDJAGTTL < time.Second {
+				return errors.New("--token-ttl and --id-jag-ttl must be at least 1s")
+			}
+			if err := addIDJAGGrants(opts.Clients, idJAGSpecs); err != nil {
+				return err
 			}
 			return runDevIDP(cmd, listen, opts)
 		},
@@ -59,7 +69,27 @@ URL needs no registration.`,
 	fl.StringArrayVar(&clientSpecs, "client", nil, "a client as ID:SECRET, repeatable (default agent:agent-secret)")
 	fl.DurationVar(&opts.AccessTokenTTL, "token-ttl", time.Hour, "lifetime of access and ID tokens")
 	fl.BoolVar(&opts.DisableRefreshRotation, "no-rotation", false, "keep refresh tokens valid after use instead of rotating them")
+	fl.StringArrayVar(&idJAGSpecs, "id-jag", nil, "let a client request ID-JAGs for an authorization server, as CLIENT=ISSUER[=CLIENT_ID_THERE]\n(the issuer without '='; the client's id there defaults to CLIENT), repeatable")
+	fl.DurationVar(&opts.IDJAGTTL, "id-jag-ttl", 5*time.Minute, "lifetime of ID-JAGs")
 	return cmd
+}
+
+// addIDJAGGrants adds each CLIENT=ISSUER[=CLIENT_ID_THERE] spec to its
+// client; devidp.New validates the issuer URL.
+func addIDJAGGrants(clients []devidp.Client, specs []string) error {
+	for _, spec := range specs {
+		id, rest, _ := strings.Cut(spec, "=")
+		aud, there, _ := strings.Cut(rest, "=")
+		i := slices.IndexFunc(clients, func(c devidp.Client) bool { return c.ID == id })
+		switch {
+		case id == "" || aud == "":
+			return fmt.Errorf("--id-jag %q: want CLIENT=ISSUER[=CLIENT_ID_THERE]", spec)
+		case i < 0:
+			return fmt.Errorf("--id-jag %q: no --client %q", spec, id)
+		}
+		clients[i].IDJAG = append(clients[i].IDJAG, devidp.IDJAGGrant{Audience: aud, ClientID: there})
+	}
+	return nil
 }
 
 func runDevIDP(cmd *cobra.Command, listen string, opts devidp.Options) error {
@@ -177,8 +207,50 @@ As a CustomOauth2 credential provider (M2M and three-legged OAuth):
   printf %%s '%s' | behalf provider oauth2 create dev-idp --vendor CustomOauth2 \
     --discovery-url %s --client-id '%s' --client-secret -
 
-Stop with Ctrl-C.
 `, issuer, discovery, strings.Join(ids, ", "), opts.AccessTokenTTL, rotation,
 		auth, issuer, auth, issuer, discovery, strings.Join(ids, ", "), c.Secret, discovery, c.ID)
+	if err == nil {
+		err = printIDJAGBanner(out, issuer, opts)
+	}
+	if err == nil {
+		_, err = fmt.Fprintln(out, "Stop with Ctrl-C.")
+	}
+	return err
+}
+
+// printIDJAGBanner prints, when --id-jag was given, the ID-JAG exchange of
+// the first client allowed one, with that client's secret for the same
+// reason as printDevIDPBanner.
+func printIDJAGBanner(out io.Writer, issuer string, opts devidp.Options) error {
+	i := slices.IndexFunc(opts.Clients, func(c devidp.Client) bool { return len(c.IDJAG) > 0 })
+	if i < 0 {
+		return nil
+	}
+	c := opts.Clients[i]
+	lines := make([]string, 0, len(opts.Clients))
+	for _, cl := range opts.Clients {
+		for _, g := range cl.IDJAG {
+			there := g.ClientID
+			if there == "" {
+				there = cl.ID
+			}
+			lines = append(lines, fmt.Sprintf("  %s -> %s (client_id there: %s)", cl.ID, g.Audience, there))
+		}
+	}
+	auth := "-u '" + c.ID + ":" + c.Secret + "'"
+	_, err := fmt.Fprintf(out, `ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant), living %s, for:
+
+%s
+
+The user's ID token, issued to %s, for an ID-JAG (the answer's access_token) at %s:
+
+  ID_TOKEN=$(curl -s %s -d grant_type=password -d username=alice -d password=x -d scope=openid \
+    %s/token | sed -n 's/.*"id_token":"\([^"]*\)".*/\1/p')
+  curl -s %s -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+    -d requested_token_type=urn:ietf:params:oauth:token-type:id-jag \
+    -d subject_token="$ID_TOKEN" -d subject_token_type=urn:ietf:params:oauth:token-type:id_token \
+    -d audience='%s' %s/token
+
+`, opts.IDJAGTTL, strings.Join(lines, "\n"), c.ID, c.IDJAG[0].Audience, auth, issuer, auth, c.IDJAG[0].Audience, issuer)
 	return err
 }

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -28,6 +29,12 @@ func TestDevIDPRefusesBadFlags(t *testing.T) {
 		{"--client", "agent"},
 		{"--client", ":secret"},
 		{"--token-ttl", "0s"},
+		{"--id-jag-ttl", "0s"},
+		{"--id-jag", "agent"},
+		{"--id-jag", "=https://as.example/"},
+		{"--id-jag", "nobody=https://as.example/"},
+		{"--id-jag", "agent=ftp://as.example/"},
+		{"--id-jag", "agent=https://as.example/?a=b"},
 	} {
 		var out, errb bytes.Buffer
 		code := cli.Execute(t.Context(), append([]string{"dev-idp"}, args...), strings.NewReader(""), &out, &errb)
@@ -56,7 +63,8 @@ func TestDevIDPServes(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Execute(ctx, []string{"dev-idp", "--listen", "127.0.0.1:0", "--client", "app:app-secret", "--client", "ci:ci-secret", "--token-ttl", "60s"},
+		done <- cli.Execute(ctx, []string{"dev-idp", "--listen", "127.0.0.1:0", "--client", "app:app-secret", "--client", "ci:ci-secret", "--token-ttl", "60s",
+			"--id-jag", "ci=https://as.example/=ci-there", "--id-jag-ttl", "90s"},
 			strings.NewReader(""), &out, &errb)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
@@ -75,6 +83,7 @@ func TestDevIDPServes(t *testing.T) {
 	for _, want := range []string{
 		"DEVELOPMENT-ONLY", issuer + "/.well-known/openid-configuration", "app, ci", "live 1m0s",
 		"curl -s -u 'app:app-secret' -d grant_type=password", "allowedAudience: [app, ci]",
+		"living 1m30s", "ci -> https://as.example/ (client_id there: ci-there)", "requested_token_type=urn:ietf:params:oauth:token-type:id-jag",
 	} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
@@ -115,6 +124,7 @@ func TestDevIDPServes(t *testing.T) {
 		t.Fatalf("password grant: %d %v %v", res.StatusCode, tok, err)
 	}
 	res.Body.Close()
+	jag := idJAG(t, issuer)
 
 	cancel()
 	select {
@@ -129,9 +139,42 @@ func TestDevIDPServes(t *testing.T) {
 	if !strings.Contains(logs, "grant_type=password") || !strings.Contains(logs, "sub=alice") {
 		t.Errorf("log lacks the grant:\n%s", logs)
 	}
-	for _, secret := range []string{tok["access_token"].(string), tok["id_token"].(string), tok["refresh_token"].(string), "app-secret"} {
+	for _, secret := range []string{tok["access_token"].(string), tok["id_token"].(string), tok["refresh_token"].(string), "app-secret", jag} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("log contains a secret:\n%s", logs)
 		}
 	}
+}
+
+// idJAG runs the ID-JAG exchange the banner prints, as ci for
+// https://as.example/, and returns the ID-JAG.
+func idJAG(t *testing.T, issuer string) string {
+	t.Helper()
+	post := func(form url.Values) map[string]any {
+		req, _ := http.NewRequest(http.MethodPost, issuer+"/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("ci", "ci-secret")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&m); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("%v: %d %v %v", form.Get("grant_type"), res.StatusCode, m, err)
+		}
+		return m
+	}
+	idToken, _ := post(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"x"}, "scope": {"openid"}})["id_token"].(string)
+	m := post(url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"requested_token_type": {"urn:ietf:params:oauth:token-type:id-jag"}, "subject_token": {idToken},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:id_token"}, "audience": {"https://as.example/"}})
+	jag, _ := m["access_token"].(string)
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(jag+"..", ".")[1])
+	var c map[string]any
+	if err != nil || json.Unmarshal(payload, &c) != nil || m["issued_token_type"] != "urn:ietf:params:oauth:token-type:id-jag" ||
+		m["expires_in"] != 90.0 || c["aud"] != "https://as.example/" || c["client_id"] != "ci-there" || c["sub"] != "alice" {
+		t.Fatalf("ID-JAG answer %v, claims %v", m, c)
+	}
+	return jag
 }
