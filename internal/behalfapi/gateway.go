@@ -27,6 +27,11 @@ type RecordGatewayCallInput struct {
 	// made it, including those the gateway's credential cache served. It
 	// is neither stored nor echoed; one that does not open names no one.
 	CallerToken string `json:"callerToken,omitempty"`
+	// Rule is the mcp route's rule that refused the call (a toolScopes
+	// key such as tools/call:<tool name>, or "scopes" for the route's
+	// own), and Scopes every scope the call needed; both empty otherwise.
+	Rule   string   `json:"rule,omitempty"`
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // GetWorkloadAccessTokenForChainInput is the input of

@@ -41,7 +41,9 @@ type GatewayRouteFile struct {
 	Path     string `yaml:"path"`
 	Upstream string `yaml:"upstream"`
 	// Kind is agent (the caller's identity is delivered as a workload
-	// access token for Workload) or tool (Credential is injected).
+	// access token for Workload), tool (Credential is injected) or mcp (a
+	// tool route for an MCP server over Streamable HTTP whose callers are
+	// OAuth clients: see MCPRouteFile).
 	Kind     string `yaml:"kind"`
 	Workload string `yaml:"workload"`
 	// ReturnURL is the agent's OAuth2CallbackUrl, and a tool's
@@ -56,6 +58,8 @@ type GatewayRouteFile struct {
 	MaxBodyBytes int64                 `yaml:"maxBodyBytes"`
 	// Timeout bounds a whole call, the streamed response included.
 	Timeout time.Duration `yaml:"timeout"`
+	// MCPRouteFile is an mcp route's protected resource.
+	MCPRouteFile `yaml:",inline"`
 }
 
 // GatewayCredentialFile is what a tool route injects, after AgentCore
@@ -91,6 +95,7 @@ type MountedGatewayFile struct {
 const (
 	KindAgent          = "agent"
 	KindTool           = "tool"
+	KindMCP            = "mcp"
 	CredentialAPIKey   = "apiKey"
 	CredentialM2M      = "m2m"
 	CredentialUser     = "user"
@@ -246,8 +251,22 @@ func (r GatewayRouteFile) validateKind(at string, probs *Problems) GatewayRouteF
 			probs.add(at, "workload and callers apply to agent routes only; a tool's caller presents its own workload access token")
 		}
 		r.Credential = r.Credential.validate(at+".credential", r.ReturnURL, probs)
+	case KindMCP:
+		if r.Workload == "" {
+			probs.add(at+".workload", "an mcp route names the workload identity whose inbound authorizers accept its callers' tokens")
+		}
+		if len(r.Callers) > 0 {
+			probs.add(at+".callers", "callers apply to agent routes only")
+		}
+		r.Credential = r.Credential.validate(at+".credential", r.ReturnURL, probs)
 	default:
-		probs.add(at+".kind", "%q must be agent or tool", r.Kind)
+		probs.add(at+".kind", "%q must be agent, tool or mcp", r.Kind)
+	}
+	if r.Kind != KindMCP && !r.MCPRouteFile.isZero() {
+		probs.add(at, "resource, authorizationServers, scopes and toolScopes apply to mcp routes only")
+	}
+	if r.Kind == KindMCP {
+		r.MCPRouteFile.validate(at, r.Path, probs)
 	}
 	return r
 }

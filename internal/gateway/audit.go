@@ -99,7 +99,7 @@ func (g *Gateway) record(ctx context.Context, s *callState, status int, errType 
 	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
 	in := behalfapi.RecordGatewayCallInput{Route: s.route.Name, Kind: s.route.Kind, Workload: s.route.Workload, User: s.user,
-		Status: status, ErrorType: errType, UpstreamStatus: s.status, Actors: s.actors}
+		Status: status, ErrorType: errType, UpstreamStatus: s.status, Actors: s.actors, Rule: s.rule, Scopes: s.ruleScopes}
 	if s.route.Kind == config.KindTool {
 		in.CallerToken = s.wat // behalf names the caller it was minted for
 	}

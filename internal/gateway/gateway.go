@@ -74,6 +74,7 @@ type route struct {
 	config.GatewayRouteFile
 	upstream *url.URL
 	proxy    *httputil.ReverseProxy
+	mcp      *mcpResource // an mcp route's
 }
 
 // New builds a gateway for cfg.
@@ -93,6 +94,7 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 		g.users = telemetry.NewUserHasher([]byte(rand.Text()))
 	}
 	mux := http.NewServeMux()
+	rootPRM := false
 	for _, rc := range cfg.Routes {
 		r, err := g.newRoute(rc, cfg.Egress, o.Telemetry)
 		if err != nil {
@@ -100,6 +102,10 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 		}
 		if r.Kind == config.KindAgent {
 			g.agents[r.Name], g.agents[r.Workload] = r, r
+		}
+		if r.mcp != nil {
+			servePRM(mux, r, !rootPRM)
+			rootPRM = true
 		}
 		h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { g.serve(w, req, &callState{route: r}) })
 		mux.Handle(r.Path+"/", h)
@@ -135,8 +141,13 @@ func (g *Gateway) newRoute(rc config.GatewayRouteFile, policy egress.Policy, tel
 		}
 	}
 	r := &route{GatewayRouteFile: rc, upstream: u}
+	if rc.Kind == config.KindMCP {
+		if r.mcp, err = newMCPResource(rc); err != nil {
+			return nil, err
+		}
+	}
 	transport := egress.NewClient(eo).Transport
-	if rc.Kind == config.KindTool {
+	if rc.Kind != config.KindAgent {
 		transport = &credentialTransport{base: transport, g: g, route: r}
 	}
 	r.proxy = &httputil.ReverseProxy{
@@ -196,9 +207,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *callState) {
 		g.logCall(r.Context(), s, cw.status)
 		g.metrics.GatewayCall(r.Context(), s.route.Name, s.route.Kind, result, errType, time.Since(start))
 	}()
-	if s.route.Kind == config.KindAgent {
+	switch s.route.Kind {
+	case config.KindAgent:
 		g.serveAgent(cw, r, s)
-	} else {
+	case config.KindMCP:
+		g.serveMCP(cw, r, s)
+	default:
 		g.serveTool(cw, r, s)
 	}
 }
@@ -241,6 +255,10 @@ type callState struct {
 	// actors is the identity chain of a call from another agent: the
 	// workloads before the route's, outermost first.
 	actors []string
+	// rule is the mcp route's rule that refused the call (a toolScopes
+	// key, or "scopes"), ruleScopes the scopes the call needed.
+	rule       string
+	ruleScopes []string
 }
 
 type stateKey struct{}

@@ -75,7 +75,8 @@ func newWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func(*c
 func newLoggedWorld(t *testing.T, b behalftest.Backend, mounted bool, log *slog.Logger, edits ...func(*config.File)) *world {
 	t.Helper()
 	w := &world{clock: testclock.Running(), idpClock: testclock.Running()}
-	w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"}},
+	w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"},
+		{ID: mcpClient, Secret: mcpClientSecret}},
 		Now: w.idpClock.Now})
 	w.agent, w.tool, w.down = newAgent(t), newTool(t), freeAddr(t)
 	var gatewayAddr string

@@ -28,21 +28,28 @@ func (g *Gateway) serveTool(w http.ResponseWriter, r *http.Request, s *callState
 		challenge(w, "", "the caller's workload access token ("+HeaderWAT+") is required")
 		return
 	}
-	// The body is read first so that a call the upstream refuses with 401
-	// can be sent again with a fresh credential.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes))
+	if _, ok := readBody(w, r, rt.MaxBodyBytes); ok {
+		g.forward(w, r, s)
+	}
+}
+
+// readBody reads a tool call's body within the route's limit and puts
+// it back, so that a call the upstream refuses with 401 can be sent again
+// with a fresh credential. It answers the caller itself when it cannot.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		status := http.StatusBadRequest
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			status = http.StatusRequestEntityTooLarge
 		}
 		writeError(w, status, "ValidationException", "the request body could not be read within this route's limit")
-		return
+		return nil, false
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	r.ContentLength = int64(len(body))
-	g.forward(w, r, s)
+	return body, true
 }
 
 // toolHeaders are the caller's headers but for any credential: a tool

@@ -35,13 +35,18 @@ const ResourcePrefix = "gateway-route/"
 var (
 	routePattern     = wire.Pattern(`[A-Za-z0-9][A-Za-z0-9_-]*`)
 	errorTypePattern = wire.Pattern(`[A-Za-z0-9]+`)
+	// An mcp route's rule: a JSON-RPC method, tools/call:<tool name>, or
+	// "scopes".
+	rulePattern = wire.Pattern(`[A-Za-z0-9_./-]+(:[A-Za-z0-9_.-]+)?`)
+	// RFC 6749 §3.3 scope-token.
+	scopePattern = wire.Pattern(`[\x21\x23-\x5B\x5D-\x7E]+`)
 )
 
 type input behalfapi.RecordGatewayCallInput
 
 func (in *input) Validate(c *wire.Checker) {
 	c.String("route", in.Route, 1, 64, routePattern)
-	c.Enum("kind", in.Kind, true, "agent", "tool")
+	c.Enum("kind", in.Kind, true, "agent", "tool", "mcp")
 	if in.Workload != "" {
 		c.String("workload", in.Workload, 1, 255, access.WorkloadNamePattern)
 	}
@@ -65,6 +70,13 @@ func (in *input) Validate(c *wire.Checker) {
 			c.Failf("callerToken", "is only for a tool route's call, whose workload, user and chain behalf reads from it")
 		}
 	}
+	if in.Rule != "" {
+		c.String("rule", in.Rule, 1, 140, rulePattern)
+	}
+	c.Strings("scopes", in.Scopes, 0, 128, 1, 255, scopePattern)
+	if (in.Rule == "") != (len(in.Scopes) == 0) {
+		c.Failf("rule", "a refusing rule and the scopes the call needed come together")
+	}
 }
 
 // record names the route, workload, user and identity chain in the
@@ -73,7 +85,10 @@ func (in *input) Validate(c *wire.Checker) {
 // upstream's own error passed through. An error type with a success status
 // is a response that failed after it started (a cut stream): a failure too.
 func (s *Service) record(ctx context.Context, c *wire.Call, in *input) (*struct{}, error) {
-	c.Audit.Resource, c.Audit.User, c.Audit.Actors = ResourcePrefix+in.Route, in.User, in.Actors
+	c.Audit.Resource, c.Audit.User, c.Audit.Actors, c.Audit.Scopes = ResourcePrefix+in.Route, in.User, in.Actors, in.Scopes
+	if in.Rule != "" {
+		c.Audit.Resource += "/" + in.Rule
+	}
 	if in.CallerToken != "" {
 		// Naming the caller is not acting for it: the record is written
 		// whoever the token names, and a token that does not open (the
