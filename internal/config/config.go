@@ -348,11 +348,7 @@ func checkMapping(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
 	}
 	fields := map[string]reflect.Type{}
 	var names []string
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		fields[name] = f.Type
-		names = append(names, name)
-	}
+	yamlFields(t, fields, &names)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
 		ft, ok := fields[key.Value]
@@ -367,6 +363,20 @@ func checkMapping(n *yaml.Node, t reflect.Type, path string, probs *Problems) {
 			continue
 		}
 		checkNode(val, ft, join(path, key.Value), probs)
+	}
+}
+
+// yamlFields adds the YAML names and types of t's fields, and of the
+// fields of structs it inlines (`yaml:",inline"`), to fields and names.
+func yamlFields(t reflect.Type, fields map[string]reflect.Type, names *[]string) {
+	for f := range t.Fields() {
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" {
+			yamlFields(f.Type, fields, names)
+			continue
+		}
+		fields[name] = f.Type
+		*names = append(*names, name)
 	}
 }
 

@@ -340,7 +340,11 @@ func TestExampleFileNamesEveryKey(t *testing.T) {
 func yamlKeys(t reflect.Type) []string {
 	var keys []string
 	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" {
+			keys = append(keys, yamlKeys(f.Type)...)
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
@@ -515,6 +519,81 @@ func TestGatewayUserHashKey(t *testing.T) {
 			t.Errorf("%q: %q %v", tt.content, key, err)
 		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
 			t.Errorf("%q mode %o: %v, want %q", tt.content, tt.mode, err, tt.err)
+		}
+	}
+}
+
+// An mcp route: its resource (the route's URL, https or loopback http,
+// canonical), authorization servers, scopes and tool scopes are checked
+// strictly, as its workload and credential; other kinds take none of
+// them. The members are read from YAML at the route's level.
+func TestGatewayMCPRoute(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	yaml := `routes:
+  - name: tools
+    path: /mcp
+    upstream: http://127.0.0.1:9/mcp
+    kind: mcp
+    workload: mcp-tools
+    resource: https://gw.example.com/mcp
+    authorizationServers: [https://idp.example.com]
+    scopes: [mcp:use]
+    toolScopes:
+      tools/call:delete_repo: [repo:admin]
+      resources/read: [mcp:read]
+    credential: {provider: p, type: apiKey, header: X-Api-Key}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := LoadGateway(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := f.Validate()
+	if err != nil || g.Routes[0].Resource != "https://gw.example.com/mcp" || g.Routes[0].ToolScopes["tools/call:delete_repo"][0] != "repo:admin" ||
+		g.Routes[0].Credential.CacheFor() != DefaultCredentialCacheTTL {
+		t.Fatalf("%+v %v", g.Routes, err)
+	}
+	route := func(edit func(*GatewayRouteFile)) GatewayFile {
+		f := GatewayDefaults()
+		r := GatewayRouteFile{Name: "tools", Path: "/mcp", Upstream: "http://127.0.0.1:9/mcp", Kind: KindMCP, Workload: "mcp-tools",
+			Credential: GatewayCredentialFile{Provider: "p", Type: CredentialM2M},
+			MCPRouteFile: MCPRouteFile{Resource: "http://127.0.0.1:8788/mcp", AuthorizationServers: []string{"http://localhost:9400"},
+				Scopes: []string{"mcp:use"}}}
+		edit(&r)
+		f.Routes = []GatewayRouteFile{r}
+		return f
+	}
+	if _, err := route(func(*GatewayRouteFile) {}).Validate(); err != nil {
+		t.Fatalf("a loopback resource and issuer: %v", err)
+	}
+	for name, tt := range map[string]struct {
+		edit func(*GatewayRouteFile)
+		at   string
+	}{
+		"no resource":              {func(r *GatewayRouteFile) { r.Resource = "" }, ".resource:"},
+		"http resource":            {func(r *GatewayRouteFile) { r.Resource = "http://gw.example.com/mcp" }, ".resource:"},
+		"another path":             {func(r *GatewayRouteFile) { r.Resource = "https://gw.example.com/other" }, ".resource:"},
+		"trailing slash":           {func(r *GatewayRouteFile) { r.Resource = "https://gw.example.com/mcp/" }, ".resource:"},
+		"uppercase host":           {func(r *GatewayRouteFile) { r.Resource = "https://GW.example.com/mcp" }, ".resource:"},
+		"query":                    {func(r *GatewayRouteFile) { r.Resource = "https://gw.example.com/mcp?a=b" }, ".resource:"},
+		"fragment":                 {func(r *GatewayRouteFile) { r.Resource = "https://gw.example.com/mcp#f" }, ".resource:"},
+		"no issuer":                {func(r *GatewayRouteFile) { r.AuthorizationServers = nil }, ".authorizationServers:"},
+		"http issuer":              {func(r *GatewayRouteFile) { r.AuthorizationServers = []string{"http://idp.example.com"} }, ".authorizationServers[0]:"},
+		"issuer twice":             {func(r *GatewayRouteFile) { r.AuthorizationServers = []string{"https://a", "https://a"} }, ".authorizationServers[1]:"},
+		"no scopes":                {func(r *GatewayRouteFile) { r.Scopes = nil }, ".scopes:"},
+		"bad scope":                {func(r *GatewayRouteFile) { r.Scopes = []string{"a b"} }, ".scopes[0]:"},
+		"bad rule":                 {func(r *GatewayRouteFile) { r.ToolScopes = map[string][]string{"tools/call:a b": {"x"}} }, ".toolScopes:"},
+		"rule without scopes":      {func(r *GatewayRouteFile) { r.ToolScopes = map[string][]string{"tools/list": nil} }, ".toolScopes[tools/list]:"},
+		"no workload":              {func(r *GatewayRouteFile) { r.Workload = "" }, ".workload:"},
+		"callers":                  {func(r *GatewayRouteFile) { r.Callers = []string{"front-agent"} }, ".callers:"},
+		"no credential":            {func(r *GatewayRouteFile) { r.Credential = GatewayCredentialFile{} }, ".credential.provider:"},
+		"resource on a tool route": {func(r *GatewayRouteFile) { r.Kind, r.Workload = KindTool, "" }, "routes[0]: resource"},
+	} {
+		if _, err := route(tt.edit).Validate(); err == nil || !strings.Contains(err.Error(), "routes[0]"+tt.at) && !strings.Contains(err.Error(), tt.at) {
+			t.Errorf("%s: %v, want a problem at %s", name, err, tt.at)
 		}
 	}
 }
