@@ -50,7 +50,7 @@ func TestServeTLSFlags(t *testing.T) {
 func TestGatewayCheckConfig(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := cli.Execute(context.Background(), []string{"gateway", "--config", filepath.Join("..", "..", "examples", "gateway.yaml"), "--check-config"}, nil, &out, &errb)
-	if code != 0 || !strings.Contains(out.String(), "routes:   3") {
+	if code != 0 || !strings.Contains(out.String(), "routes:   4") {
 		t.Fatalf("the example: %d %s %s", code, out.String(), errb.String())
 	}
 	path := filepath.Join(t.TempDir(), "gateway.yaml")

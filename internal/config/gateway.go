@@ -262,7 +262,7 @@ func (r GatewayRouteFile) validateKind(at string, probs *Problems) GatewayRouteF
 	default:
 		probs.add(at+".kind", "%q must be agent, tool or mcp", r.Kind)
 	}
-	if r.Kind != KindMCP && !r.MCPRouteFile.isZero() {
+	if r.Kind != KindMCP && !r.isZero() {
 		probs.add(at, "resource, authorizationServers, scopes and toolScopes apply to mcp routes only")
 	}
 	if r.Kind == KindMCP {

@@ -222,7 +222,7 @@ func (mw *mcpWorld) sdkSession(t *testing.T) []url.Values {
 		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
 			u, _ := url.Parse(args.URL)
 			auths = append(auths, u.Query())
-			return signIn(t, ctx, args.URL, "alice"), nil
+			return signIn(ctx, t, args.URL, "alice"), nil
 		},
 	})
 	if err != nil {
@@ -254,7 +254,7 @@ func (mw *mcpWorld) sdkSession(t *testing.T) []url.Values {
 
 // signIn plays alice's browser at the dev IdP's consent page and returns
 // the authorization response it is redirected with, without following it.
-func signIn(t *testing.T, ctx context.Context, authURL, user string) *auth.AuthorizationResult {
+func signIn(ctx context.Context, t *testing.T, authURL, user string) *auth.AuthorizationResult {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
