@@ -259,6 +259,8 @@ type callState struct {
 	// key, or "scopes"), ruleScopes the scopes the call needed.
 	rule       string
 	ruleScopes []string
+	// accessToken is an mcp route's client's, once verified.
+	accessToken string
 }
 
 type stateKey struct{}

@@ -167,7 +167,7 @@ func (g *Gateway) mcpCaller(w http.ResponseWriter, r *http.Request, s *callState
 		g.dataPlaneError(w, r, err)
 		return nil, false
 	}
-	s.wat, s.user = aws.ToString(out.WorkloadAccessToken), wat.UserFromJWT(c.Issuer, c.Subject)
+	s.wat, s.user, s.accessToken = aws.ToString(out.WorkloadAccessToken), wat.UserFromJWT(c.Issuer, c.Subject), token
 	return c.scopes(), true
 }
 

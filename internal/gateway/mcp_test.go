@@ -131,6 +131,11 @@ func TestMCPRoute(t *testing.T) {
 			t.Error("no session or protocol version reached the MCP server")
 		}
 		mw.checkRefusalAudited(t)
+		// The key is cached per access token, not per workload access
+		// token, which each call mints anew.
+		if recs, _ := mw.records(t, "GetResourceApiKey"); len(recs) != 2 {
+			t.Errorf("the API key was fetched %d times for the session's 2 access tokens", len(recs))
+		}
 	})
 }
 

@@ -143,9 +143,19 @@ func (g *Gateway) reusedCredential(ctx context.Context, s *callState, rt *route)
 		cred, err = g.credential(ctx, s.wat, rt, false)
 		return cred, false, err
 	}
-	return g.creds.get(ctx, keyOf(rt.Name, s.wat), ttl, func(ctx context.Context) (string, error) {
+	return g.creds.get(ctx, keyOf(rt.Name, s.cacheToken()), ttl, func(ctx context.Context) (string, error) {
 		return g.credential(ctx, s.wat, rt, false)
 	})
+}
+
+// cacheToken is the token a call's credential is cached under: the
+// caller's workload access token, or an mcp route's client's access
+// token, for which each call mints a new workload access token.
+func (s *callState) cacheToken() string {
+	if s.accessToken != "" {
+		return s.accessToken
+	}
+	return s.wat
 }
 
 // freshCredential fetches the route's credential anew (forcing a new
@@ -157,7 +167,7 @@ func (g *Gateway) freshCredential(ctx context.Context, s *callState, rt *route) 
 	if ttl == 0 {
 		return fetch(ctx)
 	}
-	return g.creds.refresh(ctx, keyOf(rt.Name, s.wat), ttl, fetch)
+	return g.creds.refresh(ctx, keyOf(rt.Name, s.cacheToken()), ttl, fetch)
 }
 
 // credential fetches the route's credential with the caller's workload
