@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -17,12 +18,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/gateway"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 )
 
@@ -45,22 +48,60 @@ type mcpWorld struct {
 	server   *mcpServer
 }
 
-func newMCPWorld(t *testing.T, b behalftest.Backend) *mcpWorld {
+// newMCPWorld serves route mcp from the mounted gateway or, standalone,
+// from a gateway of its own (w.gateway) on a loopback address chosen first,
+// since the route's resource is its URL.
+func newMCPWorld(t *testing.T, b behalftest.Backend, mounted bool) *mcpWorld {
 	t.Helper()
 	mw := &mcpWorld{server: newMCPServer(t)}
-	mw.world = newWorld(t, b, true, func(f *config.File) {
-		mw.resource = "http://" + f.Gateway.Listen + "/mcp"
+	var route config.GatewayRouteFile
+	addr := freeAddr(t)
+	mw.world = newWorld(t, b, mounted, func(f *config.File) {
+		if mounted {
+			addr = f.Gateway.Listen
+		}
+		mw.resource = "http://" + addr + "/mcp"
 		issuer, _, _ := strings.Cut(f.InboundAuthorizers[0].DiscoveryURL, "/.well-known/") // the dev IdP's
 		f.InboundAuthorizers = append(f.InboundAuthorizers, config.InboundAuthorizerFile{
 			Name: "mcp", DiscoveryURL: issuer + "/.well-known/oauth-authorization-server", AllowedAudience: []string{mw.resource}})
-		f.Gateway.Routes = append(f.Gateway.Routes, config.GatewayRouteFile{Name: "mcp", Path: "/mcp", Upstream: mw.server.URL + "/mcp",
+		route = config.GatewayRouteFile{Name: "mcp", Path: "/mcp", Upstream: mw.server.URL + "/mcp",
 			Kind: "mcp", Workload: workload, Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"},
 			MCPRouteFile: config.MCPRouteFile{Resource: mw.resource, AuthorizationServers: []string{issuer},
-				Scopes: []string{mcpScope}, ToolScopes: map[string][]string{"tools/call:secret": {mcpAdmin}}}})
+				Scopes: []string{mcpScope}, ToolScopes: map[string][]string{"tools/call:secret": {mcpAdmin}}}}
+		if mounted {
+			f.Gateway.Routes = append(f.Gateway.Routes, route)
+		}
 	})
+	if !mounted {
+		mw.gateway = mw.standaloneAt(t, addr, route)
+	}
 	mw.do(t, "/identities/UpdateWorkloadIdentity", map[string]any{"name": workload, "allowedInboundAuthorizers": []string{"dev", "mcp"},
 		"allowedResourceOauth2ReturnUrls": []string{mw.returnURL}}, http.StatusOK)
 	return mw
+}
+
+// standaloneAt serves the world's routes and extra from a standalone
+// gateway listening on addr, and returns its URL.
+func (w *world) standaloneAt(t *testing.T, addr string, extra ...config.GatewayRouteFile) string {
+	t.Helper()
+	f := config.GatewayDefaults()
+	f.Listen, f.Endpoint, f.Routes = addr, w.s.URL, append(w.routes(), extra...)
+	cfg, err := f.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Data: w.data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }() // ErrServerClosed once the test is done
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + addr
 }
 
 // mcpServer is the official SDK's MCP server with tools echo and secret,
@@ -110,33 +151,39 @@ func (s *mcpServer) seen() []http.Header {
 // upstream sees the route's API key and never the client's token.
 func TestMCPRoute(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		mw := newMCPWorld(t, b)
-		mw.checkMetadata(t)
-		mw.checkChallenges(t)
-		auths := mw.sdkSession(t)
-		if len(auths) != 2 || auths[0].Get("scope") != mcpScope || !sameScopes(auths[1].Get("scope"), mcpScope+" "+mcpAdmin) ||
-			auths[0].Get("resource") != mw.resource || auths[1].Get("resource") != mw.resource {
-			t.Errorf("authorization requests: %v, want one for %s and a step-up to both scopes, for %s", auths, mcpScope, mw.resource)
-		}
-		seen := mw.server.seen()
-		if len(seen) < 4 {
-			t.Fatalf("the MCP server saw %d requests", len(seen))
-		}
-		for _, h := range seen {
-			if h.Get("Authorization") != "" || h.Get("X-Api-Key") != weatherKey {
-				t.Fatalf("the MCP server received %v", h)
-			}
-		}
-		if !slices.ContainsFunc(seen, func(h http.Header) bool { return h.Get("Mcp-Session-Id") != "" && h.Get("Mcp-Protocol-Version") != "" }) {
-			t.Error("no session or protocol version reached the MCP server")
-		}
-		mw.checkRefusalAudited(t)
-		// The key is cached per access token, not per workload access
-		// token, which each call mints anew.
-		if recs, _ := mw.records(t, "GetResourceApiKey"); len(recs) != 2 {
-			t.Errorf("the API key was fetched %d times for the session's 2 access tokens", len(recs))
+		for _, mounted := range []bool{false, true} {
+			t.Run(map[bool]string{false: "standalone", true: "mounted"}[mounted], func(t *testing.T) { testMCPRoute(t, b, mounted) })
 		}
 	})
+}
+
+func testMCPRoute(t *testing.T, b behalftest.Backend, mounted bool) {
+	mw := newMCPWorld(t, b, mounted)
+	mw.checkMetadata(t)
+	mw.checkChallenges(t)
+	auths := mw.sdkSession(t)
+	if len(auths) != 2 || auths[0].Get("scope") != mcpScope || !sameScopes(auths[1].Get("scope"), mcpScope+" "+mcpAdmin) ||
+		auths[0].Get("resource") != mw.resource || auths[1].Get("resource") != mw.resource {
+		t.Errorf("authorization requests: %v, want one for %s and a step-up to both scopes, for %s", auths, mcpScope, mw.resource)
+	}
+	seen := mw.server.seen()
+	if len(seen) < 4 {
+		t.Fatalf("the MCP server saw %d requests", len(seen))
+	}
+	for _, h := range seen {
+		if h.Get("Authorization") != "" || h.Get("X-Api-Key") != weatherKey {
+			t.Fatalf("the MCP server received %v", h)
+		}
+	}
+	if !slices.ContainsFunc(seen, func(h http.Header) bool { return h.Get("Mcp-Session-Id") != "" && h.Get("Mcp-Protocol-Version") != "" }) {
+		t.Error("no session or protocol version reached the MCP server")
+	}
+	mw.checkRefusalAudited(t)
+	// The key is cached per access token, not per workload access
+	// token, which each call mints anew.
+	if recs, _ := mw.records(t, "GetResourceApiKey"); len(recs) != 2 {
+		t.Errorf("the API key was fetched %d times for the session's 2 access tokens", len(recs))
+	}
 }
 
 // checkMetadata: the route's protected resource metadata, at its
