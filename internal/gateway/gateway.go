@@ -6,7 +6,11 @@
 // the Runtime's headers, stripping every other header the caller sent. In
 // front of a tool it takes the caller's workload access token, fetches
 // the route's credential (GetResourceApiKey, GetResourceOauth2Token),
-// replaces any credential the caller sent with it, and forwards.
+// replaces any credential the caller sent with it, and forwards. In front
+// of an MCP server it is an OAuth resource server (mcp.go): it validates
+// the client's access token for the route's resource, mints the workload
+// access token from it, checks the scopes the JSON-RPC call needs, and
+// then injects the credential as for a tool.
 //
 // It reaches behalf only through the official data-plane client, signed
 // as a principal, so every policy, allow-list, rate limit and audit record
