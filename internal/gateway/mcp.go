@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -214,8 +216,9 @@ func accessTokenClaims(token string) (tokenClaims, bool) {
 	return c, err == nil && json.Unmarshal(raw, &c) == nil && c.Issuer != "" && c.Subject != ""
 }
 
-// mcpCall is one JSON-RPC request of a call: its method and, for
-// tools/call, the tool's name.
+// mcpCall is one JSON-RPC message of a call: its method ("" for a
+// response) and, for tools/call and prompts/get, the tool's or prompt's
+// name.
 type mcpCall struct{ method, name string }
 
 // errNotJSONRPC refuses a POST body that is no JSON-RPC message.
@@ -228,34 +231,78 @@ func mcpCallsOf(r *http.Request, body []byte) ([]mcpCall, error) {
 	if r.Method != http.MethodPost {
 		return nil, nil
 	}
-	type message struct {
-		Method string `json:"method"`
-		Params struct {
-			Name string `json:"name"`
-		} `json:"params"`
+	raws := []json.RawMessage{body}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
+		if json.Unmarshal(body, &raws) != nil || len(raws) == 0 {
+			return nil, errNotJSONRPC
+		}
 	}
-	var msgs []message
-	var one message
-	if err := json.Unmarshal(body, &one); err == nil {
-		msgs = []message{one}
-	} else if err := json.Unmarshal(body, &msgs); err != nil || len(msgs) == 0 {
-		return nil, errNotJSONRPC
-	}
-	calls := make([]mcpCall, 0, len(msgs))
-	for _, msg := range msgs {
-		c := mcpCall{method: msg.Method}
-		if msg.Method == "tools/call" {
-			c.name = msg.Params.Name
+	calls := make([]mcpCall, 0, len(raws))
+	for _, raw := range raws {
+		c, err := mcpCallOf(raw)
+		if err != nil {
+			return nil, err
 		}
 		calls = append(calls, c)
 	}
-	return calls, checkMCPHeaders(r.Header, msgs[0].Method, msgs[0].Params.Name, len(msgs) == 1)
+	return calls, checkMCPHeaders(r.Header, calls[0], len(calls) == 1)
+}
+
+// mcpCallOf reads one message's method and tool name as the upstream
+// will: members matched exactly, and never one of two of the same name
+// (encoding/json alone would take "Params" for "params", and the last of
+// two "method" members, where an upstream may take the first).
+func mcpCallOf(raw json.RawMessage) (mcpCall, error) {
+	msg, err := members(raw)
+	if err != nil {
+		return mcpCall{}, err
+	}
+	var c mcpCall
+	if m, ok := msg["method"]; ok && json.Unmarshal(m, &c.method) != nil {
+		return mcpCall{}, errNotJSONRPC
+	}
+	if c.method == "tools/call" || c.method == "prompts/get" {
+		params, err := members(msg["params"])
+		if err != nil || json.Unmarshal(params["name"], &c.name) != nil {
+			return mcpCall{}, errNotJSONRPC
+		}
+	}
+	return c, nil
+}
+
+// members decodes a JSON object's members, refusing duplicate names.
+func members(raw json.RawMessage) (map[string]json.RawMessage, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return nil, errNotJSONRPC
+	}
+	out := map[string]json.RawMessage{}
+	for d.More() {
+		t, err := d.Token()
+		name, ok := t.(string)
+		if _, dup := out[name]; err != nil || !ok || dup {
+			return nil, errNotJSONRPC
+		}
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			return nil, errNotJSONRPC
+		}
+		out[name] = v
+	}
+	if t, err := d.Token(); err != nil || t != json.Delim('}') {
+		return nil, errNotJSONRPC
+	}
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+		return nil, errNotJSONRPC
+	}
+	return out, nil
 }
 
 // errHeaderBody refuses a request whose MCP headers differ from its body.
 var errHeaderBody = errors.New("the Mcp-Method or Mcp-Name header differs from the request body")
 
-func checkMCPHeaders(h http.Header, method, name string, single bool) error {
+func checkMCPHeaders(h http.Header, c mcpCall, single bool) error {
+	method, name := c.method, c.name
 	hm, hn := h.Get("Mcp-Method"), h.Get("Mcp-Name")
 	if hm == "" && hn == "" {
 		return nil
@@ -306,7 +353,7 @@ func (m *mcpResource) denied(calls []mcpCall, granted []string) (rule string, ne
 		}
 	}
 	for _, c := range calls {
-		if c.name != "" {
+		if c.method == "tools/call" {
 			add(config.ToolCallRule + c.name)
 		}
 		if c.method != "" {

@@ -208,8 +208,8 @@ func (mw *mcpWorld) checkChallenges(t *testing.T) {
 	prm := `resource_metadata="http://` + strings.TrimPrefix(mw.gateway, "http://") + `/.well-known/oauth-protected-resource/mcp"`
 	list := `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`
 	secret := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"secret","arguments":{}}}`
-	forged := mw.mcpToken(t, mcpScope, mw.resource)
-	forged = forged[:strings.LastIndex(forged, ".")+1] + "AAAA"
+	user := mw.mcpToken(t, mcpScope, mw.resource)
+	forged := user[:strings.LastIndex(user, ".")+1] + "AAAA"
 	for _, c := range []struct {
 		name, token, body string
 		status            int
@@ -220,7 +220,15 @@ func (mw *mcpWorld) checkChallenges(t *testing.T) {
 		{"the app's token", mw.userJWT(t, "alice"), list, http.StatusUnauthorized, `Bearer error="invalid_token", ` + prm + `, scope="mcp:use"`},
 		{"forged", forged, list, http.StatusUnauthorized, `Bearer error="invalid_token", ` + prm + `, scope="mcp:use"`},
 		{"no scope", mw.mcpToken(t, "openid", mw.resource), list, http.StatusForbidden, `Bearer error="insufficient_scope", scope="mcp:use", ` + prm},
-		{"too few scopes", mw.mcpToken(t, mcpScope, mw.resource), secret, http.StatusForbidden, `Bearer error="insufficient_scope", scope="mcp:use mcp:admin", ` + prm},
+		{"too few scopes", user, secret, http.StatusForbidden, `Bearer error="insufficient_scope", scope="mcp:use mcp:admin", ` + prm},
+		// The members are read as the upstream reads them: exactly, and
+		// never one of two of the same name.
+		{"another case", user, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"secret"},"Params":{"name":"echo"}}`,
+			http.StatusForbidden, `Bearer error="insufficient_scope", scope="mcp:use mcp:admin", ` + prm},
+		{"a batch", user, `[` + list + `,` + secret + `]`, http.StatusForbidden, `Bearer error="insufficient_scope", scope="mcp:use mcp:admin", ` + prm},
+		{"twice", user, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"secret"},"params":{"name":"echo"}}`, http.StatusBadRequest, ""},
+		{"no message", user, `"tools/list"`, http.StatusBadRequest, ""},
+		{"empty batch", user, `[]`, http.StatusBadRequest, ""},
 	} {
 		headers := map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 		if c.token != "" {
