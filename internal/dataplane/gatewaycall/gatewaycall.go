@@ -70,6 +70,12 @@ func (in *input) Validate(c *wire.Checker) {
 			c.Failf("callerToken", "is only for a tool route's call, whose workload, user and chain behalf reads from it")
 		}
 	}
+	in.validateRule(c)
+}
+
+// validateRule checks an mcp route's refusing rule and the scopes the
+// call needed, which come together.
+func (in *input) validateRule(c *wire.Checker) {
 	if in.Rule != "" {
 		c.String("rule", in.Rule, 1, 140, rulePattern)
 	}
