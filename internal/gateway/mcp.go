@@ -233,6 +233,10 @@ func mcpCallsOf(r *http.Request, body []byte) ([]mcpCall, error) {
 	}
 	raws := []json.RawMessage{body}
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '[' {
+		// A fresh slice: decoding into one whose element is body would
+		// write the batch's first message over the body being decoded,
+		// and forwarded.
+		raws = nil
 		if json.Unmarshal(body, &raws) != nil || len(raws) == 0 {
 			return nil, errNotJSONRPC
 		}
