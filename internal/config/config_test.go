@@ -463,6 +463,28 @@ func TestGatewayCredentialCacheTTL(t *testing.T) {
 	}
 }
 
+// A route's path is one the gateway's mux matches as written: clean, and
+// without percent-encoding or backslashes, which the mux and the upstream
+// would read otherwise.
+func TestGatewayRoutePaths(t *testing.T) {
+	route := func(path string) GatewayFile {
+		f := GatewayDefaults()
+		f.Routes = []GatewayRouteFile{{Name: "t", Path: path, Upstream: "http://127.0.0.1:9", Kind: "tool",
+			Credential: GatewayCredentialFile{Provider: "p", Type: "apiKey"}}}
+		return f
+	}
+	for _, good := range []string{"/t", "/tools/weather", "/tools/weather.v2", "/a-b_c~d"} {
+		if _, err := route(good).Validate(); err != nil {
+			t.Errorf("%s: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"", "t", "/", "/t/", "/a/../b", "/a/./b", "/a//b", "/..", "/we%61ther", `/a\b`, "/a b", "/a{x}", "/runtimes", "/runtimes/x"} {
+		if _, err := route(bad).Validate(); err == nil || !strings.Contains(err.Error(), "routes[0].path:") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
 // A standalone gateway's telemetry section is the server's, checked the
 // same way under telemetry, without the audit export; Prometheus on the
 // gateway's listener claims /metrics.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -206,8 +207,9 @@ func (r GatewayRouteFile) validate(at string, probs *Problems) GatewayRouteFile 
 	if !routeNamePattern.MatchString(r.Name) {
 		probs.add(at+".name", "%q must be 1-64 letters, digits, - or _", r.Name)
 	}
-	if !strings.HasPrefix(r.Path, "/") || strings.HasSuffix(r.Path, "/") || strings.ContainsAny(r.Path, "{}?#* ") || r.Path == "/runtimes" || strings.HasPrefix(r.Path, "/runtimes/") {
-		probs.add(at+".path", "%q must start with / and not end with /, and /runtimes is AgentCore's invocation path", r.Path)
+	if !strings.HasPrefix(r.Path, "/") || strings.HasSuffix(r.Path, "/") || strings.ContainsAny(r.Path, "{}?#* %\\") || path.Clean(r.Path) != r.Path ||
+		r.Path == "/runtimes" || strings.HasPrefix(r.Path, "/runtimes/") {
+		probs.add(at+".path", "%q must be a clean path (no empty, . or .. segment), start with / and not end with /, hold none of {}?#*%%\\ nor spaces, and /runtimes is AgentCore's invocation path", r.Path)
 	}
 	if u, ok := httpURL(r.Upstream); !ok || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		probs.add(at+".upstream", "%q must be an http(s) URL without credentials, query or fragment", r.Upstream)

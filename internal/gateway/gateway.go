@@ -211,6 +211,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *callState) {
 		g.logCall(r.Context(), s, cw.status)
 		g.metrics.GatewayCall(r.Context(), s.route.Name, s.route.Kind, result, errType, time.Since(start))
 	}()
+	var ok bool
+	if s.path, s.rawPath, ok = s.route.below(r.URL); !ok {
+		writeError(cw, http.StatusBadRequest, "ValidationException", "the request path must not hold dot segments, encoded or not")
+		return
+	}
 	switch s.route.Kind {
 	case config.KindAgent:
 		g.serveAgent(cw, r, s)
@@ -247,6 +252,9 @@ type callState struct {
 	sessionID string
 	timedOut  func() bool
 	tooLarge  atomic.Bool // the request body exceeded the route's limit
+	// path and rawPath are the request's path below the route's, decoded
+	// and as sent.
+	path, rawPath string
 	// cut: reading the upstream's response failed after it had started;
 	// cutBy is the error type its second record names.
 	cut      atomic.Bool
@@ -381,15 +389,39 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	}
 }
 
+// below is the part of u's path below the route's, decoded and as sent
+// (the route's own segments as the mux matched them, in any encoding). It
+// refuses a part holding a dot segment, which the mux resolves only when
+// sent as such: percent-encoded, or behind an encoded slash or a
+// backslash, it would reach the upstream, which may decode and resolve it
+// (RFC 3986 §5.2.4) to a path outside the route's upstream path.
+func (r *route) below(u *url.URL) (path, rawPath string, ok bool) {
+	segments := strings.SplitAfterN(u.EscapedPath(), "/", strings.Count(r.Path, "/")+2)
+	if len(segments) <= strings.Count(r.Path, "/")+1 {
+		return "", "", true // the route's path itself
+	}
+	rawPath = "/" + segments[len(segments)-1]
+	path, err := url.PathUnescape(rawPath)
+	if err != nil {
+		return "", "", false
+	}
+	for segment := range strings.FieldsFuncSeq(path, func(c rune) bool { return c == '/' || c == '\\' }) {
+		if segment == "." || segment == ".." {
+			return "", "", false
+		}
+	}
+	return path, rawPath, true
+}
+
 // rewrite builds the upstream request: the route's upstream URL with the
-// path below the route's, and only the headers the route kind allows.
+// path below the route's, as the caller encoded it, and only the headers
+// the route kind allows.
 func (r *route) rewrite(pr *httputil.ProxyRequest) {
-	pr.SetURL(r.upstream)
-	rest := strings.TrimPrefix(pr.In.URL.Path, r.Path)
-	pr.Out.URL.Path = strings.TrimSuffix(r.upstream.Path, "/") + rest
-	pr.Out.URL.RawPath = ""
-	pr.Out.Host = r.upstream.Host
 	s := stateOf(pr.In)
+	pr.SetURL(r.upstream)
+	pr.Out.URL.Path = strings.TrimSuffix(r.upstream.Path, "/") + s.path
+	pr.Out.URL.RawPath = strings.TrimSuffix(r.upstream.EscapedPath(), "/") + s.rawPath
+	pr.Out.Host = r.upstream.Host
 	if r.Kind == config.KindAgent {
 		pr.Out.Header = agentHeaders(pr.In.Header, s, r.ReturnURL)
 		return

@@ -340,6 +340,35 @@ var negativeCases = []negativeCase{
 				t.Errorf("the caller read %q, then %v; want the first event and a cut stream", r.body, r.readErr)
 			}
 		}},
+	// Dot segments the mux does not see (percent-encoded, or behind an
+	// encoded slash) would take the call out of the route's upstream path
+	// once the upstream decodes and resolves them (RFC 3986 §5.2.4): the
+	// tool under /weather must not be made to serve /admin with the key.
+	{name: "encoded dot segments on a tool route", want: refused("weather", 400, "ValidationException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			in.tool.status.Store(http.StatusTeapot) // the tool must not be called
+			defer in.tool.status.Store(0)
+			return in.toolCall(t, "/weather/x/%2e%2e/%2E%2E/admin", ``, in.wat, nil)
+		}},
+	{name: "dot segments behind encoded slashes on a tool route", want: refused("weather", 400, "ValidationException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			in.tool.status.Store(http.StatusTeapot)
+			defer in.tool.status.Store(0)
+			return in.toolCall(t, "/weather/x%2F..%2F..%2Fadmin", ``, in.wat, nil)
+		}},
+	{name: "encoded dot segments on an agent route", want: refused(workload, 400, "ValidationException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/%2e%2e/admin", `{}`, "Bearer "+in.jwt, nil)
+		}},
+	{name: "encoded slash kept in a tool route's path", want: expect{status: 200, records: []wantRecord{{"weather", ""}}},
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.toolCall(t, "/weather/cities/Paris%2FFrance", ``, in.wat, nil)
+		},
+		check: func(t *testing.T, in *negativeWorld, _ reply) {
+			if got := in.tool.last().URL.EscapedPath(); got != "/weather/cities/Paris%2FFrance" {
+				t.Errorf("the tool was asked for %s", got)
+			}
+		}},
 	{name: "tool refusing connections", want: refused("down", 502, "BadGatewayException", ""),
 		call: func(t *testing.T, in *negativeWorld) reply { return in.toolCall(t, "/down", ``, in.wat, nil) }},
 }
