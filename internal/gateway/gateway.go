@@ -426,7 +426,7 @@ func (r *route) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header = agentHeaders(pr.In.Header, s, r.ReturnURL)
 		return
 	}
-	pr.Out.Header = toolHeaders(pr.In.Header, r.Credential.Header)
+	pr.Out.Header = toolHeaders(pr.Out.Header, r.Credential.Header)
 	if q := r.Credential.QueryParameter; q != "" {
 		values := pr.Out.URL.Query()
 		values.Del(q)

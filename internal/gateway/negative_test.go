@@ -369,6 +369,26 @@ var negativeCases = []negativeCase{
 				t.Errorf("the tool was asked for %s", got)
 			}
 		}},
+	// A proxy drops the hop-by-hop headers a caller names (RFC 9110
+	// §7.6.1) and, as net/http/httputil's does, the forwarding headers a
+	// caller could forge to pass for another client (RFC 7239).
+	{name: "hop-by-hop and forwarding headers dropped on a tool route", want: expect{status: 200, records: []wantRecord{{"weather", ""}}},
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.toolCall(t, "/weather", ``, in.wat, map[string]string{"Connection": "X-Api-Key, X-Tenant", "X-Tenant": "t1",
+				"Keep-Alive": "timeout=5", "Proxy-Connection": "keep-alive", "X-Forwarded-For": "10.1.2.3", "Forwarded": "for=10.1.2.3",
+				"X-Forwarded-Host": "admin.internal", "X-Forwarded-Proto": "https", "X-Kept": "yes"})
+		},
+		check: func(t *testing.T, in *negativeWorld, _ reply) {
+			seen := in.tool.last()
+			for _, k := range []string{"Connection", "X-Tenant", "Keep-Alive", "Proxy-Connection", "X-Forwarded-For", "Forwarded", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+				if v := seen.Header.Values(k); len(v) > 0 {
+					t.Errorf("%s %q reached the tool", k, v)
+				}
+			}
+			if got := seen.Header.Values("X-Api-Key"); len(got) != 1 || got[0] != weatherKey || seen.Header.Get("X-Kept") != "yes" {
+				t.Errorf("the tool got X-Api-Key %v, X-Kept %q", got, seen.Header.Get("X-Kept"))
+			}
+		}},
 	{name: "tool refusing connections", want: refused("down", 502, "BadGatewayException", ""),
 		call: func(t *testing.T, in *negativeWorld) reply { return in.toolCall(t, "/down", ``, in.wat, nil) }},
 }

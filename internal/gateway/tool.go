@@ -52,14 +52,16 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 	return body, true
 }
 
-// toolHeaders are the caller's headers but for any credential: a tool
-// sees neither the caller's workload access token nor its own credential
+// toolHeaders are the caller's headers as the proxy forwards them — its
+// hop-by-hop headers (RFC 9110 §7.6.1) and the forwarding headers it could
+// forge to pass for another client (Forwarded, X-Forwarded-*) dropped —
+// but for any credential: a tool sees neither the caller's workload access token nor its own credential
 // as the caller sent it, nor AWS headers, nor behalf's own (X-Behalf-*,
 // which only the gateway sets). Nor does it see trace context (W3C
 // traceparent, tracestate, baggage): a tool is a third party, which
 // learns nothing of the traces, as behalf's providers do not.
-func toolHeaders(in http.Header, credentialHeader string) http.Header {
-	out := in.Clone()
+func toolHeaders(forwarded http.Header, credentialHeader string) http.Header {
+	out := forwarded.Clone()
 	for k := range out {
 		lower := strings.ToLower(k)
 		if strings.HasPrefix(lower, "x-amz-") || strings.HasPrefix(lower, "x-amzn-") || strings.HasPrefix(lower, "x-behalf-") ||
