@@ -161,6 +161,7 @@ func (g *Gateway) newRoute(rc config.GatewayRouteFile, policy egress.Policy, tel
 		ModifyResponse: func(res *http.Response) error {
 			s := stateOf(res.Request)
 			s.status = res.StatusCode
+			r.withoutCredential(res)
 			res.Body = &upstreamBody{ReadCloser: res.Body, s: s}
 			if err := g.record(context.WithoutCancel(res.Request.Context()), s, res.StatusCode, ""); err != nil {
 				return errors.Join(errNotRecorded, err)

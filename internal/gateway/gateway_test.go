@@ -337,7 +337,8 @@ func hangUp(w http.ResponseWriter) {
 // tool stands in for the tools: /weather accepts only the weather key
 // (or the one set with accept), /billing refuses its first call, /me
 // returns the token it was given; below /stream, /cut starts a stream and
-// cuts it and /slow never answers.
+// cuts it and /slow never answers; any path ending in /moved redirects,
+// echoing the query it was sent.
 type tool struct {
 	*httptest.Server
 	mu     sync.Mutex
@@ -363,6 +364,9 @@ func newTool(t *testing.T) *tool {
 		switch {
 		case tl.status.Load() != 0:
 			w.WriteHeader(int(tl.status.Load()))
+		case strings.HasSuffix(r.URL.Path, "/moved"): // echoes the query it was sent, credential included
+			w.Header().Set("Content-Location", r.URL.Path+"/there?"+r.URL.RawQuery)
+			http.Redirect(w, r, r.URL.Path+"/there?"+r.URL.RawQuery, http.StatusFound) //nolint:gosec // G710: this tool echoes its request on purpose
 		case r.URL.Path == "/stream/cut":
 			w.Header().Set("Content-Type", "text/event-stream")
 			_, _ = io.WriteString(w, "data: first\n\n")

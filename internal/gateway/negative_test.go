@@ -187,6 +187,24 @@ func (in *negativeWorld) toolCall(t *testing.T, path, body, wat string, headers 
 	return in.send(t, "POST", path, body, h)
 }
 
+// sendOnce sends a request through the gateway without following a
+// redirect.
+func (in *negativeWorld) sendOnce(t *testing.T, method, path string, headers map[string]string) reply {
+	t.Helper()
+	req, _ := http.NewRequest(method, in.gateway+path, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	return reply{StatusCode: res.StatusCode, Header: res.Header, body: raw, readErr: err}
+}
+
 // forwardedHeaders are the headers the test agent says it received.
 func forwardedHeaders(t *testing.T, r reply) http.Header {
 	h := http.Header{}
@@ -387,6 +405,23 @@ var negativeCases = []negativeCase{
 			}
 			if got := seen.Header.Values("X-Api-Key"); len(got) != 1 || got[0] != weatherKey || seen.Header.Get("X-Kept") != "yes" {
 				t.Errorf("the tool got X-Api-Key %v, X-Kept %q", got, seen.Header.Get("X-Kept"))
+			}
+		}},
+	// A tool's redirect that echoes its request's query (a trailing-slash
+	// redirect, say) must not hand the caller the key the gateway put
+	// there.
+	{name: "query-parameter credential removed from a tool's redirect", want: expect{status: 302, records: []wantRecord{{"weather-q", ""}}},
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.sendOnce(t, "GET", "/weather-q/moved?city=Paris", map[string]string{gateway.HeaderWAT: in.wat})
+		},
+		check: func(t *testing.T, _ *negativeWorld, r reply) {
+			for _, k := range []string{"Location", "Content-Location"} {
+				if got := r.Header.Get(k); got != "/weather-q/moved/there?city=Paris" {
+					t.Errorf("%s %q", k, got)
+				}
+			}
+			if strings.Contains(string(r.body), weatherKey) {
+				t.Errorf("the redirect's body holds the key: %s", r.body)
 			}
 		}},
 	{name: "tool refusing connections", want: refused("down", 502, "BadGatewayException", ""),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -120,6 +121,62 @@ func inject(req *http.Request, c config.GatewayCredentialFile, cred string) *htt
 	}
 	req.Header.Set(c.Header, aws.ToString(c.Prefix)+cred)
 	return req
+}
+
+// echoHeaders are the response headers that name a URL an upstream may
+// echo from its request.
+var echoHeaders = []string{"Location", "Content-Location"}
+
+// withoutCredential removes a query-parameter credential from a tool's
+// Location and Content-Location, where an upstream echoing its request's
+// URL (a redirect that adds a trailing slash, say) would hand the caller
+// the credential it must never hold. A redirect whose Location held it
+// loses its body too: a hypertext note of the same URL (RFC 9110 §15.4).
+func (r *route) withoutCredential(res *http.Response) {
+	q := r.Credential.QueryParameter
+	if q == "" {
+		return
+	}
+	for _, k := range echoHeaders {
+		var kept []string
+		held := false
+		for _, ref := range res.Header.Values(k) {
+			ref, had := withoutParameter(ref, q)
+			held = held || had
+			if ref != "" {
+				kept = append(kept, ref)
+			}
+		}
+		if !held {
+			continue
+		}
+		res.Header.Del(k)
+		if len(kept) > 0 {
+			res.Header[k] = kept
+		}
+		if k == "Location" && res.StatusCode >= 300 && res.StatusCode < 400 {
+			_ = res.Body.Close() // dropped unread
+			res.Body, res.ContentLength = http.NoBody, 0
+			res.Header.Del("Content-Length")
+			res.Header.Del("Content-Type")
+		}
+	}
+}
+
+// withoutParameter is ref without query parameter q; had reports that it
+// held it, or may have: a reference that does not parse is dropped ("").
+func withoutParameter(ref, q string) (string, bool) {
+	u, err := url.Parse(ref)
+	if err != nil {
+		return "", true
+	}
+	values, err := url.ParseQuery(u.RawQuery)
+	if err == nil && !values.Has(q) {
+		return ref, false
+	}
+	values.Del(q)
+	u.RawQuery = values.Encode()
+	return u.String(), true
 }
 
 // consentRequired is the user's consent to give before the gateway can
