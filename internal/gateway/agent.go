@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
@@ -67,7 +70,7 @@ func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request, s *callStat
 	if s.sessionID == "" || len(s.sessionID) > maxSessionID {
 		s.sessionID = newSessionID()
 	}
-	r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.route.MaxBodyBytes), s: s}
+	r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, s.route.MaxBodyBytes), s: s, done: bodyDeadline(w, r, s.route.Timeout)}
 	g.forward(w, r, s)
 }
 
@@ -180,17 +183,44 @@ func agentHeaders(in http.Header, s *callState, returnURL string) http.Header {
 }
 
 // limitedBody notes that a streamed request body went over the route's
-// limit, which the upstream transport reports only as a failed call.
+// limit, or was not sent within the route's timeout, which the upstream
+// transport reports only as a failed call; done lifts the read deadline
+// once the body has been read to its end.
 type limitedBody struct {
 	io.ReadCloser
-	s *callState
+	s    *callState
+	done func()
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.done()
+	}
 	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
+	switch {
+	case errors.As(err, &tooLarge):
 		b.s.tooLarge.Store(true)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		b.s.tooSlow.Store(true)
 	}
 	return n, err
+}
+
+// bodyDeadline bounds the reading of r's body by the route's timeout, as
+// the listeners set no ReadTimeout (which would bound every route alike):
+// a caller sending a little of its body, then nothing (slowloris), would
+// hold the call, and the upstream call's own deadline, for ever. The
+// returned function lifts it once the whole body is read, before the
+// server's read that watches for the caller leaving would time out on it
+// and end the call. A body that failed keeps it: the server reads what is
+// left of it before answering, and would wait for ever too.
+func bodyDeadline(w http.ResponseWriter, r *http.Request, timeout time.Duration) func() {
+	if r.Body == nil || r.Body == http.NoBody {
+		return func() {}
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(timeout)) // a writer that is no connection's has no deadline to set
+	var once sync.Once
+	return func() { once.Do(func() { _ = rc.SetReadDeadline(time.Time{}) }) }
 }

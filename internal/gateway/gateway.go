@@ -253,6 +253,7 @@ type callState struct {
 	sessionID string
 	timedOut  func() bool
 	tooLarge  atomic.Bool // the request body exceeded the route's limit
+	tooSlow   atomic.Bool // the request body did not arrive within the route's timeout
 	// path and rawPath are the request's path below the route's, decoded
 	// and as sent.
 	path, rawPath string
@@ -294,6 +295,13 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *callState) 
 	defer g.recordCut(r.Context(), s)
 	s.route.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, s)))
 }
+
+// A request body that did not arrive within the route's timeout (RFC 9110
+// §15.5.9).
+const (
+	errBodyTimeout = "RequestTimeoutException"
+	msgBodyTimeout = "the request body did not arrive within this route's timeout"
+)
 
 // Error types of a response cut after it started.
 const (
@@ -366,6 +374,8 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		writeError(w, http.StatusInternalServerError, "InternalServerException", "the call could not be recorded")
 	case s.tooLarge.Load():
 		writeError(w, http.StatusRequestEntityTooLarge, "ValidationException", "the request body is larger than this route allows")
+	case s.tooSlow.Load():
+		writeError(w, http.StatusRequestTimeout, errBodyTimeout, msgBodyTimeout)
 	case errors.As(err, &consent):
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"__type": "ConsentRequiredException",
 			"message": "the user must authorize access first", "authorizationUrl": consent.authorizationURL, "sessionUri": consent.sessionURI})

@@ -128,7 +128,7 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request, s *callState)
 	if !ok {
 		return
 	}
-	body, ok := readBody(w, r, s.route.MaxBodyBytes)
+	body, ok := readBody(w, r, s.route)
 	if !ok {
 		return
 	}

@@ -1,8 +1,10 @@
 package gateway_test
 
 import (
+	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -199,6 +201,33 @@ func (in *negativeWorld) sendOnce(t *testing.T, method, path string, headers map
 	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	return reply{StatusCode: res.StatusCode, Header: res.Header, body: raw, readErr: err}
+}
+
+// trickle sends a POST through the gateway that announces a body of 100
+// bytes but sends 10 of them, and reads the answer it gets within 10
+// seconds.
+func (in *negativeWorld) trickle(t *testing.T, path string, headers map[string]string) reply {
+	t.Helper()
+	conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", strings.TrimPrefix(in.gateway, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "POST " + path + " HTTP/1.1\r\nHost: gateway\r\nContent-Length: 100\r\n"
+	for k, v := range headers {
+		req += k + ": " + v + "\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a trickled body: %v", err)
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
@@ -423,6 +452,29 @@ var negativeCases = []negativeCase{
 			if strings.Contains(string(r.body), weatherKey) {
 				t.Errorf("the redirect's body holds the key: %s", r.body)
 			}
+		}},
+	// The listeners set no ReadTimeout: the route's timeout bounds the
+	// reading of a body, which a caller sending a little of it and then
+	// nothing (slowloris) would otherwise hold the call with for ever.
+	{name: "caller trickling its body on a tool route", want: refused("stream", 408, "RequestTimeoutException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.trickle(t, "/stream", map[string]string{gateway.HeaderWAT: in.wat})
+		}},
+	{name: "caller trickling its body on an agent route", want: refused(workload, 408, "RequestTimeoutException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.trickle(t, "/agent/stream", map[string]string{"Authorization": "Bearer " + in.jwt})
+		}},
+	{name: "SigV4 caller trickling its body", want: refused(workload, 408, "RequestTimeoutException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.trickle(t, "/agent/invocations", map[string]string{"Authorization": "AWS4-HMAC-SHA256 Credential=BEHALFCALLERTEST01/",
+				behalfapi.RuntimeUserIDHeader: "alice"})
+		}},
+	// The body read, its read deadline is lifted: the route's timeout,
+	// not the caller's connection, ends the stream, and says so.
+	{name: "agent stream past the route's timeout", want: expect{status: 200, cut: true,
+		records: []wantRecord{{workload, ""}, {workload, "GatewayTimeoutException"}}},
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/stream", `{}`, "Bearer "+in.jwt, nil)
 		}},
 	{name: "tool refusing connections", want: refused("down", 502, "BadGatewayException", ""),
 		call: func(t *testing.T, in *negativeWorld) reply { return in.toolCall(t, "/down", ``, in.wat, nil) }},

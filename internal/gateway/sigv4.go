@@ -33,11 +33,13 @@ func (g *Gateway) sigV4Caller(w http.ResponseWriter, r *http.Request, s *callSta
 		writeError(w, http.StatusBadRequest, "ValidationException", "a SigV4 caller must name the user in "+behalfapi.RuntimeUserIDHeader)
 		return false
 	}
+	lift := bodyDeadline(w, r, s.route.Timeout)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.route.MaxBodyBytes))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "ValidationException", "the request body could not be read within this route's limit")
+		bodyRefused(w, err)
 		return false
 	}
+	lift()
 	signed := s.signed
 	if signed == nil {
 		signed = r

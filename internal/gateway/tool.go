@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,28 +30,40 @@ func (g *Gateway) serveTool(w http.ResponseWriter, r *http.Request, s *callState
 		challenge(w, "", "the caller's workload access token ("+HeaderWAT+") is required")
 		return
 	}
-	if _, ok := readBody(w, r, rt.MaxBodyBytes); ok {
+	if _, ok := readBody(w, r, rt); ok {
 		g.forward(w, r, s)
 	}
 }
 
-// readBody reads a tool call's body within the route's limit and puts
-// it back, so that a call the upstream refuses with 401 can be sent again
-// with a fresh credential. It answers the caller itself when it cannot.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+// readBody reads a tool call's body within the route's limit and timeout
+// and puts it back, so that a call the upstream refuses with 401 can be
+// sent again with a fresh credential. It answers the caller itself when
+// it cannot.
+func readBody(w http.ResponseWriter, r *http.Request, rt *route) ([]byte, bool) {
+	lift := bodyDeadline(w, r, rt.Timeout)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rt.MaxBodyBytes))
 	if err != nil {
-		status := http.StatusBadRequest
-		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-			status = http.StatusRequestEntityTooLarge
-		}
-		writeError(w, status, "ValidationException", "the request body could not be read within this route's limit")
+		bodyRefused(w, err)
 		return nil, false
 	}
+	lift()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	r.ContentLength = int64(len(body))
 	return body, true
+}
+
+// bodyRefused answers a request body that could not be read: over the
+// route's limit (413), not sent within its timeout (408), or cut (400).
+func bodyRefused(w http.ResponseWriter, err error) {
+	switch _, tooLarge := errors.AsType[*http.MaxBytesError](err); {
+	case tooLarge:
+		writeError(w, http.StatusRequestEntityTooLarge, "ValidationException", "the request body could not be read within this route's limit")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		writeError(w, http.StatusRequestTimeout, errBodyTimeout, msgBodyTimeout)
+	default:
+		writeError(w, http.StatusBadRequest, "ValidationException", "the request body could not be read within this route's limit")
+	}
 }
 
 // toolHeaders are the caller's headers as the proxy forwards them — its
