@@ -237,6 +237,53 @@ func TestTransportRefreshesOnceOn401(t *testing.T) {
 	}
 }
 
+// A redirect the client follows to another origin — an open redirect, a
+// download link on another host — gets no credential; one to the same
+// origin does.
+func TestTransportKeepsCredentialsToTheirOrigin(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	record := func(r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, r.Host+r.URL.Path+" "+r.Header.Get("Authorization")+r.URL.Query().Get("key"))
+	}
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { record(r) }))
+	defer elsewhere.Close()
+	tool := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(r)
+		switch r.URL.Path {
+		case "/moved":
+			http.Redirect(w, r, "/here", http.StatusFound)
+		case "/away":
+			http.Redirect(w, r, elsewhere.URL+"/download", http.StatusFound)
+		}
+	}))
+	defer tool.Close()
+	ctx := NewContext(context.Background(), Invocation{WorkloadToken: "wat"})
+	header, _ := NewTokenSource(ctx, &fakeAPI{oauth: []*bedrockagentcore.GetResourceOauth2TokenOutput{token("secret")}}, OAuth2{Provider: "p", Flow: M2M})
+	query, _ := NewAPIKeySource(ctx, &fakeAPI{keys: []string{"k1"}}, APIKey{Provider: "weather", QueryParameter: "key"})
+	toolHost, elsewhereHost := strings.TrimPrefix(tool.URL, "http://"), strings.TrimPrefix(elsewhere.URL, "http://")
+	for _, tt := range []struct {
+		credential Credential
+		sent       string
+	}{{header, "Bearer secret"}, {query, "k1"}} {
+		seen = nil
+		client := &http.Client{Transport: &Transport{Credential: tt.credential}}
+		for _, path := range []string{"/moved", "/away"} {
+			res, err := client.Get(tool.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+		}
+		want := []string{toolHost + "/moved " + tt.sent, toolHost + "/here " + tt.sent, toolHost + "/away " + tt.sent, elsewhereHost + "/download "}
+		if !slices.Equal(seen, want) {
+			t.Errorf("sent %q, want %q", seen, want)
+		}
+	}
+}
+
 func TestAPIKeySourceHeaderQueryAndRefresh(t *testing.T) {
 	var seen []string
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +22,10 @@ type Credential interface {
 // Transport is an http.RoundTripper that puts Credential into each
 // request. When the server answers 401, it gets a new credential and sends
 // the request once more, if the body can be sent again (the request has no
-// body, or GetBody, which http.NewRequest sets for in-memory bodies).
+// body, or GetBody, which http.NewRequest sets for in-memory bodies). A
+// request an http.Client makes to follow a redirect to another origin
+// (scheme, host and port; RFC 6454 §4) goes without the credential: an
+// open redirect, or a download link on another host, must not receive it.
 type Transport struct {
 	Credential Credential
 	Base       http.RoundTripper // defaults to http.DefaultTransport
@@ -32,6 +36,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
+	}
+	if redirectedElsewhere(req) {
+		return base.RoundTrip(req)
 	}
 	r := req.Clone(req.Context())
 	if err := t.Credential.Apply(req.Context(), r, false); err != nil {
@@ -56,6 +63,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
 	_ = res.Body.Close()
 	return base.RoundTrip(retry)
+}
+
+// redirectedElsewhere reports whether req follows a redirect (an
+// http.Client sets its Response) to an origin other than that of the
+// request the client was asked to make.
+func redirectedElsewhere(req *http.Request) bool {
+	first := req
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	return !strings.EqualFold(first.URL.Scheme, req.URL.Scheme) || !strings.EqualFold(first.URL.Host, req.URL.Host)
 }
 
 func closeBody(r *http.Request) {
