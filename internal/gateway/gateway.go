@@ -69,7 +69,8 @@ type Gateway struct {
 	creds   *credentialCache
 	handler http.Handler
 	// agents maps a route's name and workload to the route, for
-	// InvokeAgentRuntime's /runtimes/{agentRuntimeArn}/invocations.
+	// InvokeAgentRuntime's /runtimes/{agentRuntimeArn}/invocations
+	// (runtimes).
 	agents map[string]*route
 }
 
@@ -92,20 +93,20 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, metrics: o.Metrics, agents: map[string]*route{},
-		creds: newCredentialCache(o.Now, o.Metrics)}
+	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, metrics: o.Metrics, creds: newCredentialCache(o.Now, o.Metrics)}
 	if g.users == (telemetry.UserHasher{}) {
 		g.users = telemetry.NewUserHasher([]byte(rand.Text()))
 	}
 	mux := http.NewServeMux()
 	rootPRM := false
+	var agents []*route
 	for _, rc := range cfg.Routes {
 		r, err := g.newRoute(rc, cfg.Egress, o.Telemetry)
 		if err != nil {
 			return nil, err
 		}
 		if r.Kind == config.KindAgent {
-			g.agents[r.Name], g.agents[r.Workload] = r, r
+			agents = append(agents, r)
 		}
 		if r.mcp != nil {
 			servePRM(mux, r, !rootPRM)
@@ -115,6 +116,7 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 		mux.Handle(r.Path+"/", h)
 		mux.Handle(r.Path, h)
 	}
+	g.agents = runtimes(agents)
 	mux.HandleFunc("POST /runtimes/{arn}/invocations", g.invokeAgentRuntime)
 	g.handler = mux
 	if o.Telemetry != nil {
@@ -178,12 +180,30 @@ func (g *Gateway) newRoute(rc config.GatewayRouteFile, policy egress.Policy, tel
 	return r, nil
 }
 
+// runtimes maps the runtime ids InvokeAgentRuntime's ARNs may end in to
+// agent routes: a route's name, which is unique, names it before any
+// route's workload does; a workload that several routes serve names the
+// first, in the configuration's order.
+func runtimes(agents []*route) map[string]*route {
+	m := map[string]*route{}
+	for _, r := range agents {
+		if _, taken := m[r.Workload]; !taken {
+			m[r.Workload] = r
+		}
+	}
+	for _, r := range agents {
+		m[r.Name] = r
+	}
+	return m
+}
+
 // Handler serves the gateway's routes.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // invokeAgentRuntime serves AgentCore's InvokeAgentRuntime wire: the
 // runtime is the route whose name or workload the ARN's last segment (or
-// the agent id) names, and the payload goes to its /invocations.
+// the agent id) names (runtimes), and the payload goes to its
+// /invocations.
 func (g *Gateway) invokeAgentRuntime(w http.ResponseWriter, r *http.Request) {
 	arn := r.PathValue("arn")
 	id := arn[strings.LastIndex(arn, "/")+1:]

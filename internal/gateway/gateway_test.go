@@ -476,6 +476,34 @@ func TestAgentRouteUpstreamFailures(t *testing.T) {
 	}
 }
 
+// TestInvokeAgentRuntimeResolvesARNs: the runtime an ARN's last segment
+// names is the agent route of that name, or else the first agent route
+// serving a workload of that name, whatever order the routes come in.
+func TestInvokeAgentRuntimeResolvesARNs(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b, false)
+		auth := map[string]string{"Authorization": "Bearer " + w.userJWT(t, "alice")}
+		// Routes whose agent cannot be reached: a call they served would be
+		// answered 424.
+		unreachable := func(name, workload string) config.GatewayRouteFile {
+			return config.GatewayRouteFile{Name: name, Path: "/" + name, Upstream: "http://" + w.down, Kind: "agent", Workload: workload}
+		}
+		w.gateway = w.standalone(t, gateway.Options{}, unreachable("second-"+workload, workload), unreachable("other-agent", workload),
+			unreachable("other", "other-agent"))
+		for _, id := range []string{workload, "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/" + workload} {
+			if res := w.call(t, "POST", "/runtimes/"+url.PathEscape(id)+"/invocations", `{}`, auth); res.StatusCode != 200 {
+				t.Errorf("%s reached another route than the one named %s: %d", id, workload, res.StatusCode)
+			}
+		}
+		// other-agent names a route of workload my-agent (whose agent cannot
+		// be reached), and is the workload of route other (a workload
+		// behalf does not know).
+		if res := w.call(t, "POST", "/runtimes/other-agent/invocations", `{}`, auth); res.StatusCode != 424 {
+			t.Errorf("other-agent reached another route than the one of that name: %d %s", res.StatusCode, res.body)
+		}
+	})
+}
+
 func TestToolRoutes(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		w := newWorld(t, b, false)
