@@ -50,6 +50,12 @@ var agentPassThrough = []string{"Authorization", "Content-Type", "Accept", "Trac
 // Authorization holds (InvokeAgentRuntime signs with SigV4); a SigV4
 // caller naming a user.
 func (g *Gateway) serveAgent(w http.ResponseWriter, r *http.Request, s *callState) {
+	if len(r.Header.Values("Authorization")) > 1 {
+		// A singleton field (RFC 9110 §11.6.2): the agent receives the
+		// caller's, so it must be the one checked.
+		writeError(w, http.StatusBadRequest, "ValidationException", "a request holds at most one Authorization header")
+		return
+	}
 	authorization := r.Header.Get("Authorization")
 	jwt, isBearer := bearer(authorization)
 	var ok bool

@@ -189,6 +189,21 @@ func (in *negativeWorld) toolCall(t *testing.T, path, body, wat string, headers 
 	return in.send(t, "POST", path, body, h)
 }
 
+// rawCall sends a request through the gateway with headers as given,
+// several values of one name included.
+func (in *negativeWorld) rawCall(t *testing.T, method, path, body string, headers http.Header) reply {
+	t.Helper()
+	req, _ := http.NewRequest(method, in.gateway+path, strings.NewReader(body))
+	req.Header = headers
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	return reply{StatusCode: res.StatusCode, Header: res.Header, body: raw, readErr: err}
+}
+
 // sendOnce sends a request through the gateway without following a
 // redirect.
 func (in *negativeWorld) sendOnce(t *testing.T, method, path string, headers map[string]string) reply {
@@ -332,6 +347,13 @@ var negativeCases = []negativeCase{
 			if h.Get("X-Amzn-Bedrock-Agentcore-Runtime-Custom-Tenant") != "t1" {
 				t.Errorf("a custom header was dropped: %v", h)
 			}
+		}},
+	// Authorization is a singleton (RFC 9110 §11.6.2): a second one, which
+	// the gateway would not have checked, must not reach the agent beside
+	// the JWT it did check.
+	{name: "two Authorization headers on an agent route", want: refused(workload, 400, "ValidationException", ""),
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.rawCall(t, "POST", "/agent/invocations", `{}`, http.Header{"Authorization": {"Bearer " + in.jwt, "Bearer forged.jwt.value"}})
 		}},
 	{name: "workload access token missing on a tool route", want: refused("weather", 401, "UnauthorizedException", "Bearer"),
 		call: func(t *testing.T, in *negativeWorld) reply { return in.toolCall(t, "/weather", ``, "", nil) }},
