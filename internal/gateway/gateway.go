@@ -309,6 +309,7 @@ func stateOf(r *http.Request) *callState {
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, s *callState) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.route.Timeout)
 	defer cancel()
+	defer writeDeadline(w, s.route.Timeout)()
 	s.timedOut = func() bool { return errors.Is(ctx.Err(), context.DeadlineExceeded) }
 	// The proxy aborts a response whose upstream fails mid-stream
 	// (http.ErrAbortHandler): the caller sees the stream cut.
@@ -322,6 +323,23 @@ const (
 	errBodyTimeout = "RequestTimeoutException"
 	msgBodyTimeout = "the request body did not arrive within this route's timeout"
 )
+
+// writeGrace is how long, past a route's timeout and the recording of
+// the call, the gateway waits for a caller to take the rest of its answer.
+const writeGrace = 5 * time.Second
+
+// writeDeadline bounds the writing of a call's response by the route's
+// timeout, the call's recording and writeGrace, as the listeners set no
+// WriteTimeout (which would cut every route's streams alike): a caller
+// that stops reading (a slow read) would otherwise hold the call for ever
+// once the socket's buffers are full, as the route's timeout ends the
+// upstream's answer but not a write blocked on the caller. The returned
+// function lifts it, for the connection's next request.
+func writeDeadline(w http.ResponseWriter, timeout time.Duration) func() {
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(timeout + recordTimeout + writeGrace)) // a writer that is no connection's has no deadline to set
+	return func() { _ = rc.SetWriteDeadline(time.Time{}) }
+}
 
 // Error types of a response cut after it started.
 const (

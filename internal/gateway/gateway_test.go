@@ -317,6 +317,15 @@ func newAgent(t *testing.T) *agent {
 		}
 		_, _ = io.WriteString(w, "data: second\n\n")
 	})
+	mux.HandleFunc("POST /flood", func(w http.ResponseWriter, r *http.Request) { // far more than socket buffers hold
+		_, _ = io.Copy(io.Discard, r.Body)
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for range 4 << 10 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
 	mux.HandleFunc("POST /slow", func(_ http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the gateway hanging up
 		<-r.Context().Done()
@@ -500,6 +509,33 @@ func TestInvokeAgentRuntimeResolvesARNs(t *testing.T) {
 		// behalf does not know).
 		if res := w.call(t, "POST", "/runtimes/other-agent/invocations", `{}`, auth); res.StatusCode != 424 {
 			t.Errorf("other-agent reached another route than the one of that name: %d %s", res.StatusCode, res.body)
+		}
+	})
+}
+
+// TestSlowReaderReleased: a caller that stops reading a response does
+// not hold its call for ever: the route's timeout, and the time to record
+// and answer a call, bound the writing of its response too.
+func TestSlowReaderReleased(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b, false)
+		log := &lockedBuffer{}
+		w.gateway = w.standalone(t, gateway.Options{Log: slog.New(slog.NewJSONHandler(log, nil))})
+		conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", strings.TrimPrefix(w.gateway, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		req := "POST /agent/flood HTTP/1.1\r\nHost: gateway\r\nContent-Length: 2\r\nAuthorization: Bearer " + w.userJWT(t, "alice") + "\r\n\r\n{}"
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for len(log.lines(t, "gateway call")) == 0 { // logged as the call ends
+			if time.Since(start) > 30*time.Second {
+				t.Fatal("the call of a caller that reads nothing has not ended")
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 }
