@@ -355,6 +355,20 @@ var negativeCases = []negativeCase{
 		call: func(t *testing.T, in *negativeWorld) reply {
 			return in.rawCall(t, "POST", "/agent/invocations", `{}`, http.Header{"Authorization": {"Bearer " + in.jwt, "Bearer forged.jwt.value"}})
 		}},
+	// Headers a caller names in Connection are hop-by-hop to the proxy,
+	// which would drop them from what it forwards: never the Runtime's,
+	// which the gateway sets after.
+	{name: "Connection naming the Runtime headers on an agent route", want: expect{status: 200, records: []wantRecord{{workload, ""}}},
+		call: func(t *testing.T, in *negativeWorld) reply {
+			return in.agentCall(t, "/invocations", `{}`, "Bearer "+in.jwt, map[string]string{
+				"Connection": gateway.HeaderWAT + ", " + gateway.HeaderWATLegacy + ", " + gateway.HeaderSessionID + ", Authorization"})
+		},
+		check: func(t *testing.T, _ *negativeWorld, r reply) {
+			h := forwardedHeaders(t, r)
+			if h.Get(gateway.HeaderWAT) == "" || h.Get(gateway.HeaderWATLegacy) == "" || h.Get(gateway.HeaderSessionID) == "" || h.Get("Connection") != "" {
+				t.Errorf("the agent got %v", h)
+			}
+		}},
 	{name: "workload access token missing on a tool route", want: refused("weather", 401, "UnauthorizedException", "Bearer"),
 		call: func(t *testing.T, in *negativeWorld) reply { return in.toolCall(t, "/weather", ``, "", nil) }},
 	{name: "workload access token forged on a tool route", want: refused("weather", 401, "UnauthorizedException", invalidToken),
