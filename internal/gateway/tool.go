@@ -69,17 +69,20 @@ func bodyRefused(w http.ResponseWriter, err error) {
 // toolHeaders are the caller's headers as the proxy forwards them — its
 // hop-by-hop headers (RFC 9110 §7.6.1) and the forwarding headers it could
 // forge to pass for another client (Forwarded, X-Forwarded-*) dropped —
-// but for any credential: a tool sees neither the caller's workload access token nor its own credential
+// but for any credential, under any spelling of its name: a tool sees neither the caller's workload access token nor its own credential
 // as the caller sent it, nor AWS headers, nor behalf's own (X-Behalf-*,
 // which only the gateway sets). Nor does it see trace context (W3C
 // traceparent, tracestate, baggage): a tool is a third party, which
 // learns nothing of the traces, as behalf's providers do not.
 func toolHeaders(forwarded http.Header, credentialHeader string) http.Header {
 	out := forwarded.Clone()
+	credential := strings.ToLower(credentialHeader)
 	for k := range out {
-		lower := strings.ToLower(k)
+		// Underscores count as dashes: CGI-style servers (WSGI, PHP, some
+		// proxies) read X_Api_Key as X-Api-Key.
+		lower := strings.ReplaceAll(strings.ToLower(k), "_", "-")
 		if strings.HasPrefix(lower, "x-amz-") || strings.HasPrefix(lower, "x-amzn-") || strings.HasPrefix(lower, "x-behalf-") ||
-			notForTools[lower] || strings.EqualFold(k, credentialHeader) {
+			notForTools[lower] || lower == credential {
 			delete(out, k)
 		}
 	}

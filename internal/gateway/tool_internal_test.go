@@ -1,6 +1,9 @@
 package gateway
 
-import "testing"
+import (
+	"net/http"
+	"testing"
+)
 
 // A URL a tool echoes loses the credential's query parameter however it
 // is written; one that does not parse, or whose query does not, is not
@@ -22,5 +25,19 @@ func TestWithoutParameter(t *testing.T) {
 		if got != tt.want || had != tt.had {
 			t.Errorf("%s: %q %v, want %q %v", tt.ref, got, had, tt.want, tt.had)
 		}
+	}
+}
+
+// A tool receives none of the headers it must not, however the caller
+// spells their names: CGI-style servers read underscores as dashes.
+func TestToolHeadersUnderAnySpelling(t *testing.T) {
+	in := http.Header{}
+	for _, k := range []string{"X_Api_Key", "x-api-key", "X_Amz_Bedrock_AgentCore_Identity_WAT", "WORKLOAD_ACCESS_TOKEN",
+		"Workloadaccesstoken", "X_Behalf_Identity_Chain", "Proxy_Authorization", "Accept", "X-City"} {
+		in[k] = []string{"v"}
+	}
+	out := toolHeaders(in, "X-Api-Key")
+	if len(out) != 3 || out["Accept"] == nil || out["X-City"] == nil || out["WORKLOAD_ACCESS_TOKEN"] == nil {
+		t.Errorf("headers a tool receives: %v", out)
 	}
 }
