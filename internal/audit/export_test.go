@@ -1,8 +1,8 @@
 package audit
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"slices"
 	"sync"
 	"testing"
