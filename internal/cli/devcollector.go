@@ -44,22 +44,13 @@ arrived for --quiet, and each log record on one line. Metrics are only counted: 
 }
 
 func runDevCollector(cmd *cobra.Command, listen string, quiet time.Duration) error {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return fmt.Errorf("--listen %q: %w", listen, err)
-	}
-	if host != "127.0.0.1" && host != "::1" && host != "localhost" {
-		return fmt.Errorf("--listen %q: the dev collector prints what it receives, so it listens only on 127.0.0.1, [::1] or localhost", listen)
-	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", listen)
+	ln, endpoint, err := listenLoopback(ctx, listen, "the dev collector prints what it receives")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = ln.Close() }() // already closed once Serve has run
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	endpoint := "http://" + net.JoinHostPort(host, port)
 	if _, err := fmt.Fprintf(cmd.OutOrStdout(), devCollectorBanner, endpoint, endpoint); err != nil {
 		return err
 	}
@@ -108,3 +99,22 @@ Point behalf at it in its configuration file (behalf serve --config FILE):
 Stop with Ctrl-C.
 
 `
+
+// listenLoopback listens on listen, which must name 127.0.0.1, [::1] or
+// localhost — the names behalf accepts for plain-http discovery URLs —
+// for the reason why gives, and returns the listener and its http URL.
+func listenLoopback(ctx context.Context, listen, why string) (net.Listener, string, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, "", fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if host != "127.0.0.1" && host != "::1" && host != "localhost" {
+		return nil, "", fmt.Errorf("--listen %q: %s, so it listens only on 127.0.0.1, [::1] or localhost", listen, why)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", listen)
+	if err != nil {
+		return nil, "", err
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return ln, "http://" + net.JoinHostPort(host, port), nil
+}

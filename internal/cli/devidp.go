@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -93,23 +92,14 @@ func addIDJAGGrants(clients []devidp.Client, specs []string) error {
 }
 
 func runDevIDP(cmd *cobra.Command, listen string, opts devidp.Options) error {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return fmt.Errorf("--listen %q: %w", listen, err)
-	}
-	// The same three names behalf accepts for plain-http discovery URLs.
-	if host != "127.0.0.1" && host != "::1" && host != "localhost" {
-		return fmt.Errorf("--listen %q: the dev IdP accepts any password, so it listens only on 127.0.0.1, [::1] or localhost", listen)
-	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", listen)
+	ln, issuer, err := listenLoopback(ctx, listen, "the dev IdP accepts any password")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = ln.Close() }() // already closed once Serve has run
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	opts.Issuer = "http://" + net.JoinHostPort(host, port)
+	opts.Issuer = issuer
 
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 	opts.Observe = func(ev devidp.Event) {
