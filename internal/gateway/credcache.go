@@ -3,10 +3,8 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"strings"
 	"sync"
 	"time"
 
@@ -87,16 +85,7 @@ func (c *credentialCache) get(ctx context.Context, k credentialKey, ttl time.Dur
 		return e.value, true, nil
 	}
 	c.metrics.CacheLookup(ctx, telemetry.CacheGatewayCredential, false)
-	return c.share(ctx, k, "get", func(ctx context.Context) (string, error) {
-		c.mu.Lock()
-		gen := c.gen
-		c.mu.Unlock()
-		cred, err := fetch(ctx)
-		if err == nil {
-			c.put(k, gen, cred, ttl)
-		}
-		return cred, err
-	})
+	return c.share(ctx, k, "get", func(ctx context.Context) (string, error) { return c.fill(ctx, k, ttl, fetch) })
 }
 
 // refresh evicts k's entry and fetches the credential anew, as after the
@@ -105,15 +94,21 @@ func (c *credentialCache) get(ctx context.Context, k credentialKey, ttl time.Dur
 func (c *credentialCache) refresh(ctx context.Context, k credentialKey, ttl time.Duration, fetch func(context.Context) (string, error)) (string, error) {
 	cred, _, err := c.share(ctx, k, "refresh", func(ctx context.Context) (string, error) {
 		c.evict(k)
-		c.mu.Lock()
-		gen := c.gen
-		c.mu.Unlock()
-		cred, err := fetch(ctx)
-		if err == nil {
-			c.put(k, gen, cred, ttl)
-		}
-		return cred, err
+		return c.fill(ctx, k, ttl, fetch)
 	})
+	return cred, err
+}
+
+// fill fetches k's credential and caches it, unless an eviction happened
+// while it was being fetched.
+func (c *credentialCache) fill(ctx context.Context, k credentialKey, ttl time.Duration, fetch func(context.Context) (string, error)) (string, error) {
+	c.mu.Lock()
+	gen := c.gen
+	c.mu.Unlock()
+	cred, err := fetch(ctx)
+	if err == nil {
+		c.put(k, gen, cred, ttl)
+	}
 	return cred, err
 }
 
@@ -175,18 +170,10 @@ func (c *credentialCache) evict(k credentialKey) {
 // credential comes from behalf and is only ever sent on, and its exp
 // only shortens how long it is cached.
 func jwtExpiry(cred string) (time.Time, bool) {
-	parts := strings.Split(cred, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return time.Time{}, false
-	}
 	var claims struct {
 		Exp *json.Number `json:"exp"`
 	}
-	if json.Unmarshal(raw, &claims) != nil || claims.Exp == nil {
+	if !unverifiedClaims(cred, &claims) || claims.Exp == nil {
 		return time.Time{}, false
 	}
 	exp, err := claims.Exp.Float64()
