@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
@@ -101,7 +103,7 @@ func checkHeaders(c *wire.Checker, headers map[string][]string) {
 		valid := true
 		for _, v := range headers[k] {
 			size += len(v)
-			valid = valid && isHeaderValue(v)
+			valid = valid && httpguts.ValidHeaderFieldValue(v)
 		}
 		if !valid {
 			c.Failf(member+"["+key+"]", "must hold no control characters")
@@ -115,17 +117,6 @@ func checkHeaders(c *wire.Checker, headers map[string][]string) {
 	case size > maxHeaderBytes:
 		c.Failf(member, "must have at most %d bytes of names and values", maxHeaderBytes)
 	}
-}
-
-// isHeaderValue reports whether v may be a field value (RFC 9110 §5.5):
-// no control character but horizontal tab.
-func isHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // getWorkloadAccessTokenForSignedCaller serves
