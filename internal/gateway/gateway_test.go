@@ -198,8 +198,16 @@ func (w *world) userJWT(t *testing.T, user string) string {
 // userJWTFor is a user's access token for a client of the dev IdP.
 func (w *world) userJWTFor(t *testing.T, client, secret, user string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, w.idp.Issuer()+"/token", strings.NewReader(url.Values{
-		"grant_type": {"password"}, "username": {user}, "password": {"x"}, "scope": {"openid"}}.Encode()))
+	return w.passwordToken(t, client, secret, url.Values{"username": {user}, "scope": {"openid"}})
+}
+
+// passwordToken is the access token the dev IdP grants a client for a
+// user by the password grant, with the form's other parameters.
+func (w *world) passwordToken(t *testing.T, client, secret string, form url.Values) string {
+	t.Helper()
+	form.Set("grant_type", "password")
+	form.Set("password", "x")
+	req, _ := http.NewRequest(http.MethodPost, w.idp.Issuer()+"/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(client, secret)
 	res, err := http.DefaultClient.Do(req)

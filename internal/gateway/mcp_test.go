@@ -6,7 +6,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -253,22 +252,7 @@ func (mw *mcpWorld) checkChallenges(t *testing.T) {
 // (password grant), with scope.
 func (mw *mcpWorld) mcpToken(t *testing.T, scope, resource string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, mw.idp.Issuer()+"/token", strings.NewReader(url.Values{
-		"grant_type": {"password"}, "username": {"alice"}, "password": {"x"}, "scope": {scope}, "resource": {resource}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(mcpClient, mcpClientSecret)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
-		t.Fatalf("password grant: %d %v", res.StatusCode, err)
-	}
-	return tok.AccessToken
+	return mw.passwordToken(t, mcpClient, mcpClientSecret, url.Values{"username": {"alice"}, "scope": {scope}, "resource": {resource}})
 }
 
 // sdkSession runs the SDK's client through the route and returns the
