@@ -651,6 +651,10 @@ type Storage interface {
 	ListStaleSecretsAfter(ctx context.Context, keyID string, after SealedRef, limit int) ([]SealedRef, error)
 	ReplaceSecret(ctx context.Context, ref SealedRef, next Sealed) error
 
+	// The OAuth authorization server's clients, requests, tokens and
+	// consents.
+	AuthorizationServer
+
 	// Ping reports whether the backend is reachable and fully migrated.
 	Ping(ctx context.Context) error
 	Close() error
