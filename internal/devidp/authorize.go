@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 )
 
 // authRequest is an accepted authorization request (RFC 6749 §4.1.1).
@@ -39,12 +41,6 @@ const consentCookie = "devidp_consent"
 
 var (
 	usernamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-	// RFC 6749 §3.3 scope-token.
-	scopeTokenPattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
-	// RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
-	challengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
-	// RFC 7636 §4.1.
-	verifierPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 )
 
 // authorize validates an authorization request and shows the consent page.
@@ -62,9 +58,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	ar := authRequest{clientID: c.ID, redirectURI: q.Get("redirect_uri"), state: q.Get("state"),
 		challenge: q.Get("code_challenge"), nonce: q.Get("nonce")}
-	e := single(q)
+	e := oauthwire.Single(q)
 	if e == nil && q.Get("response_type") != "code" {
-		e = oerr("unsupported_response_type", "response_type must be code")
+		e = oauthwire.Errorf("unsupported_response_type", "response_type must be code")
 	}
 	if e == nil {
 		ar.scope, e = parseScope(q.Get("scope"))
@@ -73,19 +69,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		ar.resource, e = parseResources(q["resource"])
 	}
 	if e == nil {
-		switch {
-		case ar.challenge == "":
-			e = oerr("invalid_request", "code_challenge is required: use PKCE with S256 (RFC 7636)")
-		case q.Get("code_challenge_method") != "S256":
-			e = oerr("invalid_request", "code_challenge_method must be S256")
-		case !challengePattern.MatchString(ar.challenge):
-			e = oerr("invalid_request", "code_challenge must be 43 base64url characters")
-		}
+		e = oauthwire.CheckChallenge(ar.challenge, q.Get("code_challenge_method"))
 	}
 	if e != nil {
-		ev.Error = e.code
+		ev.Error = e.Code
 		s.emit(ev)
-		s.redirect(w, r, ar, url.Values{"error": {e.code}, "error_description": {e.description}})
+		s.redirect(w, r, ar, url.Values{"error": {e.Code}, "error_description": {e.Description}})
 		return
 	}
 
@@ -108,10 +97,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 // it was shown to, so another site cannot submit the form for the user.
 func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 	ev := Event{Endpoint: "authorize", Error: "invalid_request"}
-	form, e := postForm(w, r)
+	form, e := oauthwire.PostForm(w, r)
 	if e != nil {
 		s.emit(ev)
-		http.Error(w, "behalf dev-idp: "+e.description, http.StatusBadRequest)
+		http.Error(w, "behalf dev-idp: "+e.Description, http.StatusBadRequest)
 		return
 	}
 	cookie, _ := r.Cookie(consentCookie)
@@ -203,24 +192,16 @@ func validRedirect(s string) bool {
 }
 
 // parseScope checks RFC 6749 §3.3 syntax and drops repeated tokens.
-func parseScope(s string) (string, *oauthError) {
-	var out []string
-	for _, t := range strings.Fields(s) {
-		if !scopeTokenPattern.MatchString(t) {
-			return "", oerr("invalid_scope", "scope has a character RFC 6749 §3.3 does not allow")
-		}
-		if !slices.Contains(out, t) {
-			out = append(out, t)
-		}
-	}
-	return strings.Join(out, " "), nil
+func parseScope(s string) (string, *oauthwire.Error) {
+	scopes, e := oauthwire.ParseScope(s)
+	return strings.Join(scopes, " "), e
 }
 
 // parseResources checks RFC 8707 §2: absolute URIs without a fragment.
-func parseResources(vs []string) ([]string, *oauthError) {
+func parseResources(vs []string) ([]string, *oauthwire.Error) {
 	for _, v := range vs {
 		if u, err := url.Parse(v); err != nil || !u.IsAbs() || strings.Contains(v, "#") {
-			return nil, oerr("invalid_target", "resource must be an absolute URI without a fragment")
+			return nil, oauthwire.Errorf("invalid_target", "resource must be an absolute URI without a fragment")
 		}
 	}
 	return vs, nil

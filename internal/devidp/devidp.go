@@ -90,7 +90,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -99,6 +98,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 )
 
 // Client is a registered confidential client.
@@ -174,7 +175,6 @@ type Server struct {
 const (
 	codeTTL    = 5 * time.Minute
 	consentTTL = 10 * time.Minute
-	maxForm    = 64 << 10
 )
 
 // New checks opts and makes a server with a fresh signing key.
@@ -211,7 +211,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.discovery)
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.public}})
+		oauthwire.WriteJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{s.public}})
 	})
 	mux.HandleFunc("GET /authorize", s.authorize)
 	mux.HandleFunc("POST /consent", s.consent)
@@ -309,61 +309,7 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 		"authorization_response_iss_parameter_supported": true,
 	}
 	s.idJAGMetadata(m)
-	writeJSON(w, http.StatusOK, m)
-}
-
-// oauthError is an RFC 6749 §5.2 error. Its description is shown to the
-// client, so it never holds a token.
-type oauthError struct {
-	code, description string
-}
-
-func oerr(code, format string, args ...any) *oauthError {
-	return &oauthError{code: code, description: fmt.Sprintf(format, args...)}
-}
-
-func writeError(w http.ResponseWriter, e *oauthError, basicAuth bool) {
-	status := http.StatusBadRequest
-	switch e.code {
-	case "invalid_client":
-		status = http.StatusUnauthorized
-		if basicAuth {
-			w.Header().Set("WWW-Authenticate", `Basic realm="behalf dev-idp"`)
-		}
-	case "server_error":
-		status = http.StatusInternalServerError
-	}
-	writeJSON(w, status, map[string]string{"error": e.code, "error_description": e.description})
-}
-
-// writeJSON answers with the no-store headers of RFC 6749 §5.1, which every
-// response carrying a token needs and none of the others mind.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // only a write can fail: the client went away
-}
-
-// postForm parses a bounded form body and refuses repeated parameters
-// (RFC 6749 §3.1, §3.2), except resource (RFC 8707) and audience (RFC 8693).
-func postForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		return nil, oerr("invalid_request", "the body is not a valid application/x-www-form-urlencoded form")
-	}
-	return r.PostForm, single(r.PostForm)
-}
-
-func single(v url.Values) *oauthError {
-	for k, vs := range v {
-		if len(vs) > 1 && k != "resource" && k != "audience" {
-			return oerr("invalid_request", "parameter %s is repeated", k)
-		}
-	}
-	return nil
+	oauthwire.WriteJSON(w, http.StatusOK, m)
 }
 
 // hash is the map key of a bearer secret, so that the maps never hold one.

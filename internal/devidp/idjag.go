@@ -10,6 +10,8 @@ import (
 	"unicode"
 
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 )
 
 // Identity Assertion JWT Authorization Grant (ID-JAG),
@@ -68,7 +70,7 @@ func checkIDJAGGrants(c *Client) error {
 			return fmt.Errorf("devidp: client %q: the client_id at %q must be at most %d characters, none a control character", c.ID, g.Audience, maxIDJAGField)
 		}
 		for _, sc := range g.Scopes {
-			if !scopeTokenPattern.MatchString(sc) {
+			if !oauthwire.ValidScopeToken(sc) {
 				return fmt.Errorf("devidp: client %q: ID-JAG scope %q at %q is not an RFC 6749 §3.3 scope token", c.ID, sc, g.Audience)
 			}
 		}
@@ -107,7 +109,7 @@ type idJAGClaims struct {
 // refresh token. Non-goals: SAML assertions and refresh tokens as subject
 // tokens, authorization_details (RFC 9396), DPoP-bound ID-JAGs (cnf.jkt),
 // and step-up (insufficient_user_authentication).
-func (s *Server) exchangeIDJAG(c Client, form url.Values, scope string, resource []string, ev *Event, now time.Time) (map[string]any, *oauthError) {
+func (s *Server) exchangeIDJAG(c Client, form url.Values, scope string, resource []string, ev *Event, now time.Time) (map[string]any, *oauthwire.Error) {
 	aud, e := idJAGRequest(form)
 	if e != nil {
 		return nil, e
@@ -138,7 +140,7 @@ func (s *Server) exchangeIDJAG(c Client, form url.Values, scope string, resource
 	}
 	grant, err := jwt.Signed(s.jagSigner).Claims(cl).Serialize()
 	if err != nil {
-		return nil, oerr("server_error", "signing failed")
+		return nil, oauthwire.Errorf("server_error", "signing failed")
 	}
 	resp := map[string]any{"access_token": grant, "issued_token_type": tokenTypeIDJAG, "token_type": "N_A",
 		"expires_in": int64(s.idJAGTTL / time.Second)}
@@ -149,16 +151,16 @@ func (s *Server) exchangeIDJAG(c Client, form url.Values, scope string, resource
 }
 
 // idJAGRequest checks the request's shape and returns its one audience.
-func idJAGRequest(form url.Values) (string, *oauthError) {
+func idJAGRequest(form url.Values) (string, *oauthwire.Error) {
 	switch {
 	case form.Get("subject_token") == "":
-		return "", oerr("invalid_request", "subject_token is required")
+		return "", oauthwire.Errorf("invalid_request", "subject_token is required")
 	case form.Get("subject_token_type") != tokenTypeID:
-		return "", oerr("invalid_request", "an ID-JAG is issued for a subject_token of type %s", tokenTypeID)
+		return "", oauthwire.Errorf("invalid_request", "an ID-JAG is issued for a subject_token of type %s", tokenTypeID)
 	case form.Has("actor_token") || form.Has("actor_token_type"):
-		return "", oerr("invalid_request", "actor_token is not used for ID-JAGs")
+		return "", oauthwire.Errorf("invalid_request", "actor_token is not used for ID-JAGs")
 	case len(form["audience"]) != 1 || form.Get("audience") == "":
-		return "", oerr("invalid_request", "an ID-JAG needs exactly one audience: the target authorization server's issuer")
+		return "", oauthwire.Errorf("invalid_request", "an ID-JAG needs exactly one audience: the target authorization server's issuer")
 	}
 	return form.Get("audience"), nil
 }
@@ -166,7 +168,7 @@ func idJAGRequest(form url.Values) (string, *oauthError) {
 // idTokenSubject verifies that token is an unexpired, unrevoked ID token
 // from this server issued to c: the draft's processing rules require its
 // aud to match the authenticated client.
-func (s *Server) idTokenSubject(c Client, token string, now time.Time) (*claims, *oauthError) {
+func (s *Server) idTokenSubject(c Client, token string, now time.Time) (*claims, *oauthwire.Error) {
 	sc, ok := s.parseTyped(token, now, "JWT")
 	if ok {
 		s.mu.Lock()
@@ -175,25 +177,25 @@ func (s *Server) idTokenSubject(c Client, token string, now time.Time) (*claims,
 		ok = !revoked
 	}
 	if !ok {
-		return nil, oerr("invalid_grant", "subject_token is not an unexpired, unrevoked ID token from this issuer")
+		return nil, oauthwire.Errorf("invalid_grant", "subject_token is not an unexpired, unrevoked ID token from this issuer")
 	}
 	if !slices.Contains(sc.Audience, c.ID) {
-		return nil, oerr("invalid_grant", "subject_token was issued to another client")
+		return nil, oauthwire.Errorf("invalid_grant", "subject_token was issued to another client")
 	}
 	return sc, nil
 }
 
 // idJAGPolicy finds c's grant for aud and checks the resources against it.
-func idJAGPolicy(c Client, aud string, resource []string) (IDJAGGrant, *oauthError) {
+func idJAGPolicy(c Client, aud string, resource []string) (IDJAGGrant, *oauthwire.Error) {
 	i := slices.IndexFunc(c.IDJAG, func(g IDJAGGrant) bool { return g.Audience == aud })
 	if i < 0 {
-		return IDJAGGrant{}, oerr("invalid_target", "this client may not request ID-JAGs for that audience")
+		return IDJAGGrant{}, oauthwire.Errorf("invalid_target", "this client may not request ID-JAGs for that audience")
 	}
 	g := c.IDJAG[i]
 	if len(g.Resources) > 0 {
 		for _, r := range resource {
 			if !slices.Contains(g.Resources, r) {
-				return IDJAGGrant{}, oerr("invalid_target", "this client may not request ID-JAGs for that resource at that audience")
+				return IDJAGGrant{}, oauthwire.Errorf("invalid_target", "this client may not request ID-JAGs for that resource at that audience")
 			}
 		}
 	}
@@ -203,7 +205,7 @@ func idJAGPolicy(c Client, aud string, resource []string) (IDJAGGrant, *oauthErr
 // narrowScope keeps the requested scopes that allowed permits; with no
 // request it grants all of allowed. A request none of which is allowed is
 // refused rather than answered with an empty grant.
-func narrowScope(allowed []string, requested string) (string, *oauthError) {
+func narrowScope(allowed []string, requested string) (string, *oauthwire.Error) {
 	if len(allowed) == 0 {
 		return requested, nil
 	}
@@ -217,7 +219,7 @@ func narrowScope(allowed []string, requested string) (string, *oauthError) {
 		}
 	}
 	if len(kept) == 0 {
-		return "", oerr("invalid_scope", "none of the requested scopes may be granted for that audience")
+		return "", oauthwire.Errorf("invalid_scope", "none of the requested scopes may be granted for that audience")
 	}
 	return strings.Join(kept, " "), nil
 }

@@ -2,9 +2,7 @@ package devidp
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +11,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 )
 
 // family is one grant's chain of refresh tokens (RFC 9700 §4.14.2).
@@ -46,17 +46,17 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ev := Event{Endpoint: "token"}
 	resp, e := s.tokenRequest(w, r, &ev)
 	if e != nil {
-		ev.Error = e.code
+		ev.Error = e.Code
 		_, _, basic := r.BasicAuth()
-		writeError(w, e, basic)
+		oauthwire.WriteError(w, e, basic, "behalf dev-idp")
 	} else {
-		writeJSON(w, http.StatusOK, resp)
+		oauthwire.WriteJSON(w, http.StatusOK, resp)
 	}
 	s.emit(ev)
 }
 
-func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, ev *Event) (map[string]any, *oauthError) {
-	form, e := postForm(w, r)
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, ev *Event) (map[string]any, *oauthwire.Error) {
+	form, e := oauthwire.PostForm(w, r)
 	ev.GrantType = form.Get("grant_type")
 	if e != nil {
 		return nil, e
@@ -86,7 +86,7 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, ev *Event)
 	case "password": // RFC 6749 §4.3, with any non-empty password
 		u := form.Get("username")
 		if !usernamePattern.MatchString(u) || form.Get("password") == "" {
-			return nil, oerr("invalid_grant", "username must be 1 to 64 letters, digits, '.', '_' or '-', and password must not be empty")
+			return nil, oauthwire.Errorf("invalid_grant", "username must be 1 to 64 letters, digits, '.', '_' or '-', and password must not be empty")
 		}
 		ev.Subject = u
 		rt := s.startFamily(&family{clientID: c.ID, subject: u, scope: scope, resource: resource})
@@ -97,14 +97,14 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, ev *Event)
 		}
 		return s.exchange(c, form, scope, resource, ev, now)
 	case "":
-		return nil, oerr("invalid_request", "grant_type is required")
+		return nil, oauthwire.Errorf("invalid_request", "grant_type is required")
 	}
-	return nil, oerr("unsupported_grant_type", "grant_type must be one of %s", strings.Join(grantTypes, ", "))
+	return nil, oauthwire.Errorf("unsupported_grant_type", "grant_type must be one of %s", strings.Join(grantTypes, ", "))
 }
 
 // authenticate checks client_secret_basic or client_secret_post; RFC 6749
 // §2.3 forbids using both.
-func (s *Server) authenticate(r *http.Request, form url.Values) (Client, *oauthError) {
+func (s *Server) authenticate(r *http.Request, form url.Values) (Client, *oauthwire.Error) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
@@ -113,24 +113,24 @@ func (s *Server) authenticate(r *http.Request, form url.Values) (Client, *oauthE
 		secret, err2 = url.QueryUnescape(secret)
 		switch {
 		case err1 != nil || err2 != nil:
-			return Client{}, oerr("invalid_client", "the Basic credentials are not form-urlencoded")
+			return Client{}, oauthwire.Errorf("invalid_client", "the Basic credentials are not form-urlencoded")
 		case form.Has("client_secret"):
-			return Client{}, oerr("invalid_request", "use one client authentication method, not Basic and client_secret both")
+			return Client{}, oauthwire.Errorf("invalid_request", "use one client authentication method, not Basic and client_secret both")
 		case form.Has("client_id") && form.Get("client_id") != id:
-			return Client{}, oerr("invalid_request", "client_id differs from the Basic credentials")
+			return Client{}, oauthwire.Errorf("invalid_request", "client_id differs from the Basic credentials")
 		}
 	} else {
 		id, secret = form.Get("client_id"), form.Get("client_secret")
 	}
 	c, ok := s.clients[id]
 	if !ok || subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
-		return Client{}, oerr("invalid_client", "client authentication failed")
+		return Client{}, oauthwire.Errorf("invalid_client", "client authentication failed")
 	}
 	return c, nil
 }
 
 // redeemCode is RFC 6749 §4.1.3 with the RFC 7636 §4.6 check.
-func (s *Server) redeemCode(c Client, form url.Values, resource []string, ev *Event, now time.Time) (map[string]any, *oauthError) {
+func (s *Server) redeemCode(c Client, form url.Values, resource []string, ev *Event, now time.Time) (map[string]any, *oauthwire.Error) {
 	verifier := form.Get("code_verifier")
 	s.mu.Lock()
 	k, e := s.useCodeLocked(c, form.Get("code"), form.Get("redirect_uri"), verifier, now)
@@ -148,28 +148,26 @@ func (s *Server) redeemCode(c Client, form url.Values, resource []string, ev *Ev
 	return s.issue(tokens{client: c.ID, subject: k.subject, scope: k.scope, nonce: k.nonce, resource: resource, user: true, refresh: rt}, now)
 }
 
-func (s *Server) useCodeLocked(c Client, raw, redirectURI, verifier string, now time.Time) (*code, *oauthError) {
+func (s *Server) useCodeLocked(c Client, raw, redirectURI, verifier string, now time.Time) (*code, *oauthwire.Error) {
 	k := s.codes[hash(raw)]
 	switch {
 	case k == nil || now.After(k.exp):
-		return nil, oerr("invalid_grant", "the code is unknown or has expired")
+		return nil, oauthwire.Errorf("invalid_grant", "the code is unknown or has expired")
 	case k.clientID != c.ID:
-		return nil, oerr("invalid_grant", "the code was issued to another client")
+		return nil, oauthwire.Errorf("invalid_grant", "the code was issued to another client")
 	case k.redeemed:
 		// RFC 6749 §4.1.2: a replayed code revokes what it produced.
 		if k.family != nil {
 			k.family.revoked = true
 		}
-		return nil, oerr("invalid_grant", "the code was already used; the tokens issued for it are revoked")
+		return nil, oauthwire.Errorf("invalid_grant", "the code was already used; the tokens issued for it are revoked")
 	}
 	k.redeemed = true // any attempt uses the code up
-	sum := sha256.Sum256([]byte(verifier))
 	switch {
 	case redirectURI != k.redirectURI:
-		return nil, oerr("invalid_grant", "redirect_uri does not match the authorization request")
-	case !verifierPattern.MatchString(verifier) ||
-		subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(k.challenge)) != 1:
-		return nil, oerr("invalid_grant", "code_verifier does not match the code_challenge")
+		return nil, oauthwire.Errorf("invalid_grant", "redirect_uri does not match the authorization request")
+	case !oauthwire.VerifierMatches(verifier, k.challenge):
+		return nil, oauthwire.Errorf("invalid_grant", "code_verifier does not match the code_challenge")
 	}
 	return k, nil
 }
@@ -177,31 +175,31 @@ func (s *Server) useCodeLocked(c Client, raw, redirectURI, verifier string, now 
 // redeemRefresh is RFC 6749 §6. With rotation, each refresh token works
 // once; presenting a rotated-out one revokes the family, since either the
 // client or an attacker holds a stolen token (RFC 9700 §4.14.2).
-func (s *Server) redeemRefresh(c Client, form url.Values, scope string, resource []string, ev *Event, now time.Time) (map[string]any, *oauthError) {
+func (s *Server) redeemRefresh(c Client, form url.Values, scope string, resource []string, ev *Event, now time.Time) (map[string]any, *oauthwire.Error) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
-		return nil, oerr("invalid_request", "refresh_token is required")
+		return nil, oauthwire.Errorf("invalid_request", "refresh_token is required")
 	}
 	s.mu.Lock()
 	f := s.refresh[hash(rt)]
 	switch {
 	case f == nil || f.revoked:
 		s.mu.Unlock()
-		return nil, oerr("invalid_grant", "the refresh token is unknown or revoked")
+		return nil, oauthwire.Errorf("invalid_grant", "the refresh token is unknown or revoked")
 	case f.clientID != c.ID:
 		s.mu.Unlock()
-		return nil, oerr("invalid_grant", "the refresh token was issued to another client")
+		return nil, oauthwire.Errorf("invalid_grant", "the refresh token was issued to another client")
 	case s.rotate && f.current != hash(rt):
 		f.revoked = true
 		s.mu.Unlock()
-		return nil, oerr("invalid_grant", "the refresh token was already used; its whole family is now revoked")
+		return nil, oauthwire.Errorf("invalid_grant", "the refresh token was already used; its whole family is now revoked")
 	}
 	ev.Subject = f.subject
 	granted := strings.Fields(f.scope)
 	for _, t := range strings.Fields(scope) {
 		if !slices.Contains(granted, t) {
 			s.mu.Unlock()
-			return nil, oerr("invalid_scope", "scope %s was not granted", t)
+			return nil, oauthwire.Errorf("invalid_scope", "scope %s was not granted", t)
 		}
 	}
 	if scope == "" {
@@ -222,17 +220,17 @@ func (s *Server) redeemRefresh(c Client, form url.Values, scope string, resource
 // revoked, becomes an access token for the same subject, for the requesting
 // client. Any client may exchange any such token. RFC 8693 §2.2.2 wants
 // invalid_request for an unacceptable subject token.
-func (s *Server) exchange(c Client, form url.Values, scope string, resource []string, ev *Event, now time.Time) (map[string]any, *oauthError) {
+func (s *Server) exchange(c Client, form url.Values, scope string, resource []string, ev *Event, now time.Time) (map[string]any, *oauthwire.Error) {
 	switch stt := form.Get("subject_token_type"); {
 	case form.Get("subject_token") == "" || stt == "":
-		return nil, oerr("invalid_request", "subject_token and subject_token_type are required")
+		return nil, oauthwire.Errorf("invalid_request", "subject_token and subject_token_type are required")
 	case stt != tokenTypeAccess && stt != tokenTypeID && stt != tokenTypeJWT:
-		return nil, oerr("invalid_request", "subject_token_type must be %s, %s or %s", tokenTypeAccess, tokenTypeID, tokenTypeJWT)
+		return nil, oauthwire.Errorf("invalid_request", "subject_token_type must be %s, %s or %s", tokenTypeAccess, tokenTypeID, tokenTypeJWT)
 	case form.Has("actor_token"):
-		return nil, oerr("invalid_request", "actor_token is not supported")
+		return nil, oauthwire.Errorf("invalid_request", "actor_token is not supported")
 	}
 	if rtt := form.Get("requested_token_type"); rtt != "" && rtt != tokenTypeAccess {
-		return nil, oerr("invalid_request", "requested_token_type must be %s", tokenTypeAccess)
+		return nil, oauthwire.Errorf("invalid_request", "requested_token_type must be %s", tokenTypeAccess)
 	}
 	sc, ok := s.parse(form.Get("subject_token"), now)
 	if ok {
@@ -242,7 +240,7 @@ func (s *Server) exchange(c Client, form url.Values, scope string, resource []st
 		ok = !revoked
 	}
 	if !ok {
-		return nil, oerr("invalid_request", "subject_token is not an unexpired, unrevoked token from this issuer")
+		return nil, oauthwire.Errorf("invalid_request", "subject_token is not an unexpired, unrevoked token from this issuer")
 	}
 	ev.Subject = sc.Subject
 	if scope == "" {
@@ -264,9 +262,9 @@ func (s *Server) exchange(c Client, form url.Values, scope string, resource []st
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	ev := Event{Endpoint: "revoke"}
 	if e := s.revokeRequest(w, r, &ev); e != nil {
-		ev.Error = e.code
+		ev.Error = e.Code
 		_, _, basic := r.BasicAuth()
-		writeError(w, e, basic)
+		oauthwire.WriteError(w, e, basic, "behalf dev-idp")
 	} else {
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
@@ -274,8 +272,8 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	s.emit(ev)
 }
 
-func (s *Server) revokeRequest(w http.ResponseWriter, r *http.Request, ev *Event) *oauthError {
-	form, e := postForm(w, r)
+func (s *Server) revokeRequest(w http.ResponseWriter, r *http.Request, ev *Event) *oauthwire.Error {
+	form, e := oauthwire.PostForm(w, r)
 	if e != nil {
 		return e
 	}
@@ -286,7 +284,7 @@ func (s *Server) revokeRequest(w http.ResponseWriter, r *http.Request, ev *Event
 	ev.ClientID = c.ID
 	tok := form.Get("token")
 	if tok == "" {
-		return oerr("invalid_request", "token is required")
+		return oauthwire.Errorf("invalid_request", "token is required")
 	}
 	// RFC 7009 §2.1: a client may revoke only its own tokens.
 	const notYours = "the token was issued to another client"
@@ -294,7 +292,7 @@ func (s *Server) revokeRequest(w http.ResponseWriter, r *http.Request, ev *Event
 	if f := s.refresh[hash(tok)]; f != nil {
 		defer s.mu.Unlock()
 		if f.clientID != c.ID {
-			return oerr("unauthorized_client", notYours)
+			return oauthwire.Errorf("unauthorized_client", notYours)
 		}
 		f.revoked, ev.Subject = true, f.subject
 		return nil
@@ -302,7 +300,7 @@ func (s *Server) revokeRequest(w http.ResponseWriter, r *http.Request, ev *Event
 	s.mu.Unlock()
 	if cl, ok := s.parse(tok, s.now()); ok {
 		if cl.ClientID != c.ID {
-			return oerr("unauthorized_client", notYours)
+			return oauthwire.Errorf("unauthorized_client", notYours)
 		}
 		s.mu.Lock()
 		s.revoked[cl.ID] = cl.Expiry.Time()
@@ -320,7 +318,7 @@ type tokens struct {
 	refresh                       string   // "" for none
 }
 
-func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthError) {
+func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthwire.Error) {
 	aud := t.resource
 	if len(aud) == 0 {
 		aud = []string{t.client}
@@ -332,7 +330,7 @@ func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthError) {
 	}
 	at, err := jwt.Signed(s.atSigner).Claims(c).Serialize()
 	if err != nil {
-		return nil, oerr("server_error", "signing failed")
+		return nil, oauthwire.Errorf("server_error", "signing failed")
 	}
 	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int64(s.ttl / time.Second)}
 	if t.scope != "" {
@@ -345,7 +343,7 @@ func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthError) {
 		c.Audience, c.ID, c.Nonce = jwt.Audience{t.client}, rand.Text(), t.nonce
 		c.Email, c.Name = t.subject+"@example.com", strings.ToUpper(t.subject[:1])+t.subject[1:]
 		if resp["id_token"], err = jwt.Signed(s.idSigner).Claims(c).Serialize(); err != nil {
-			return nil, oerr("server_error", "signing failed")
+			return nil, oauthwire.Errorf("server_error", "signing failed")
 		}
 	}
 	return resp, nil
