@@ -172,13 +172,15 @@ func (c *stmtCache) close() {
 // execOne runs a statement that must touch exactly one row and reports
 // whether it did.
 func (c conn) execOne(ctx context.Context, query string, args ...any) (bool, error) {
+	n, err := c.execCount(ctx, query, args...)
+	return n == 1, err
+}
+
+// execCount runs a statement and reports how many rows it touched.
+func (c conn) execCount(ctx context.Context, query string, args ...any) (int64, error) {
 	res, err := c.exec(ctx, query, args...)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, err
-	}
-	return n == 1, nil
+	return res.RowsAffected()
 }

@@ -296,15 +296,11 @@ func (s *Store) CompleteOAuthSession(ctx context.Context, sessionID string, c st
 func (s *Store) DeleteEndedOAuthSessions(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx conn) error {
-		res, err := tx.exec(ctx, `DELETE FROM oauth_sessions WHERE expires_at < ? OR (status = ? AND updated_at < ?)`,
+		var err error
+		n, err = rowsDeleted(ctx, tx, "ended oauth sessions",
+			`DELETE FROM oauth_sessions WHERE expires_at < ? OR (status = ? AND updated_at < ?)`,
 			micros(before), string(storage.SessionFailed), micros(before))
-		if err != nil {
-			return fmt.Errorf("sqlstore: delete ended oauth sessions: %w", err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("sqlstore: delete ended oauth sessions: %w", err)
-		}
-		return nil
+		return err
 	})
 	return int(n), err
 }
@@ -314,14 +310,9 @@ func (s *Store) DeleteEndedOAuthSessions(ctx context.Context, before time.Time) 
 func (s *Store) deleteBefore(ctx context.Context, table, column, what string, t time.Time) (int, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx conn) error {
-		res, err := tx.exec(ctx, `DELETE FROM `+table+` WHERE `+column+` < ?`, micros(t))
-		if err != nil {
-			return fmt.Errorf("sqlstore: delete %s: %w", what, err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("sqlstore: delete %s: %w", what, err)
-		}
-		return nil
+		var err error
+		n, err = rowsDeleted(ctx, tx, what, `DELETE FROM `+table+` WHERE `+column+` < ?`, micros(t))
+		return err
 	})
 	if err != nil {
 		return 0, err

@@ -78,21 +78,7 @@ func (s *Store) PutCachedToken(ctx context.Context, t storage.CachedToken) error
 // DeleteExpiredCachedTokens removes the tokens that expired before t and
 // reports how many.
 func (s *Store) DeleteExpiredCachedTokens(ctx context.Context, t time.Time) (int, error) {
-	var n int64
-	err := s.inTx(ctx, func(tx conn) error {
-		res, err := tx.exec(ctx, `DELETE FROM cached_tokens WHERE expires_at < ?`, micros(t))
-		if err != nil {
-			return fmt.Errorf("sqlstore: delete expired cached tokens: %w", err)
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return fmt.Errorf("sqlstore: delete expired cached tokens: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return int(n), nil
+	return s.deleteBefore(ctx, "cached_tokens", "expires_at", "expired cached tokens", t)
 }
 
 // deleteCachedTokens deletes the tokens whose column equals value, inside
