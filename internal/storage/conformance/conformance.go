@@ -27,8 +27,10 @@ var errRefused = errors.New("conformance: updater refused")
 // semantics, pagination, uniqueness, not-found errors, tags, the token
 // vault, server keys, cached tokens and their cascades, the audit log,
 // three-legged OAuth sessions, users' connections with their refresh
-// leases and cascades, and key-rotation helpers. newStorage must return an empty store and
-// arrange for it to be closed when its test ends.
+// leases and cascades, key-rotation helpers, and the authorization
+// server's clients, requests, refresh tokens, consents and token ids.
+// newStorage must return an empty store and arrange for it to be closed
+// when its test ends.
 func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 	tests := []struct {
 		name string
@@ -84,6 +86,21 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"RefreshLease", testRefreshLease},
 		{"UserGrantCascades", testUserGrantCascades},
 		{"RepointCascades", testRepointCascades},
+		{"OAuthClients", testOAuthClients},
+		{"OAuthClientCascade", testOAuthClientCascade},
+		{"AuthRequests", testAuthRequests},
+		{"AuthRequestUpdater", testAuthRequestUpdater},
+		{"RedeemAuthCode", testRedeemAuthCode},
+		{"AuthRequestExpiry", testAuthRequestExpiry},
+		{"RefreshTokens", testRefreshTokens},
+		{"RefreshRotation", testRefreshRotation},
+		{"RefreshRevocation", testRefreshRevocation},
+		{"Consents", testConsents},
+		{"ConsentCascade", testConsentCascade},
+		{"ListConsents", testListConsents},
+		{"ConsentPageLimits", testConsentPageLimits},
+		{"TokenIDs", testTokenIDs},
+		{"AuditedAuthorizationServer", testAuditedAuthorizationServer},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStorage(t)) })
