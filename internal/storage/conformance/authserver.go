@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -891,5 +892,107 @@ func testAuditedAuthorizationServer(t *testing.T, s storage.Storage) {
 	wantDiff(t, "records after a replayed code", []string{"put-consent", "delete-consent", "reuse"}, requestIDs())
 	if committed != 3 {
 		t.Errorf("Committed called %d times, want 3", committed)
+	}
+}
+
+// testConcurrentRedeemAuthCode: of concurrent redemptions of one code,
+// exactly one succeeds; every other is a conflict that names the winner's
+// family.
+func testConcurrentRedeemAuthCode(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	for round := range 3 {
+		id := fmt.Sprintf("req-%d", round)
+		issueCode(t, s, id, "c1")
+		var (
+			wins   atomic.Int32
+			winner atomic.Int64
+			seen   = make([]string, workers)
+		)
+		parallel(workers, func(i int) {
+			a, err := s.RedeemAuthCode(ctx, sum("code:"+id), fmt.Sprintf("fam-%d", i))
+			switch {
+			case err == nil:
+				wins.Add(1)
+				winner.Store(int64(i))
+			case errors.Is(err, storage.ErrConflict):
+				seen[i] = a.RefreshFamily
+			default:
+				checkConcurrentErr(t, err, fmt.Sprintf("redemption by worker %d", i))
+			}
+		})
+		if n := wins.Load(); n != 1 {
+			t.Fatalf("round %d: %d concurrent redemptions of one code succeeded, want exactly 1", round, n)
+		}
+		want := fmt.Sprintf("fam-%d", winner.Load())
+		for i, fam := range seen {
+			if int64(i) != winner.Load() && fam != want {
+				t.Errorf("round %d: worker %d's conflict names family %q, want the winner's %q", round, i, fam, want)
+			}
+		}
+		got, err := s.GetAuthRequest(ctx, id)
+		mustOK(t, err, "get redeemed request")
+		if got.Status != storage.AuthRequestRedeemed || got.RefreshFamily != want {
+			t.Errorf("round %d: request has status %s and family %q, want %s and %q", round, got.Status, got.RefreshFamily, storage.AuthRequestRedeemed, want)
+		}
+	}
+}
+
+// testConcurrentRotateRefreshToken: of two concurrent rotations of one
+// token, exactly one succeeds and the other is reuse, which revokes the
+// family, the winner's successor included. With many rotators, those that
+// come after the revocation find nothing.
+func testConcurrentRotateRefreshToken(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	rotate := func(round, n int) (wins, conflicts int32, names []string) {
+		family := fmt.Sprintf("fam-%d", round)
+		start := fmt.Sprintf("start-%d", round)
+		mustOK(t, s.CreateRefreshToken(ctx, newRefreshToken(start, family, "c1", "alice", "r")), "create token")
+		mustOK(t, s.CreateRefreshToken(ctx, newRefreshToken(start+"-kept", "other-"+family, "c1", "alice", "r")), "create another family's token")
+		var w, c atomic.Int32
+		names = []string{start, start + "-kept"}
+		for i := range n {
+			names = append(names, fmt.Sprintf("%s-next-%d", start, i))
+		}
+		parallel(n, func(i int) {
+			_, err := s.RotateRefreshToken(ctx, sum("refresh:"+start), newRefreshToken(fmt.Sprintf("%s-next-%d", start, i), family, "c1", "alice", "r"))
+			switch {
+			case err == nil:
+				w.Add(1)
+			case errors.Is(err, storage.ErrConflict):
+				c.Add(1)
+			case !errors.Is(err, storage.ErrNotFound):
+				checkConcurrentErr(t, err, fmt.Sprintf("rotation by worker %d", i))
+			}
+		})
+		return w.Load(), c.Load(), names
+	}
+	for round := range 5 {
+		wins, conflicts, names := rotate(round, 2)
+		if wins != 1 || conflicts != 1 {
+			t.Errorf("round %d: of two concurrent rotations %d succeeded and %d conflicted, want 1 and 1", round, wins, conflicts)
+		}
+		wantDiff(t, fmt.Sprintf("round %d: tokens left", round), names[1:2], storedRefreshTokens(t, s, names...))
+	}
+	wins, conflicts, names := rotate(5, workers)
+	if wins != 1 || conflicts < 1 {
+		t.Errorf("of %d concurrent rotations %d succeeded and %d conflicted, want 1 and at least 1", workers, wins, conflicts)
+	}
+	wantDiff(t, "tokens left after many rotations", names[1:2], storedRefreshTokens(t, s, names...))
+}
+
+// testConcurrentUseTokenID: of concurrent uses of one token id, exactly
+// one records it, whether the id is new or recorded and expired.
+func testConcurrentUseTokenID(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	expires := time.Now().Add(time.Hour)
+	oneWinner(t, func(int) error { return s.UseTokenID(ctx, "iss|fresh", expires) })
+	mustOK(t, s.UseTokenID(ctx, "iss|expired", time.Now().Add(-time.Minute)), "record an expired token id")
+	oneWinner(t, func(int) error { return s.UseTokenID(ctx, "iss|expired", expires) })
+	for _, key := range []string{"iss|fresh", "iss|expired"} {
+		used, err := s.TokenIDUsed(ctx, key)
+		mustOK(t, err, "look up "+key)
+		if !used {
+			t.Errorf("%s is not used after the race", key)
+		}
 	}
 }

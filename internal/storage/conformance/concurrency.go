@@ -24,7 +24,9 @@ const (
 // appends must form one unbroken chain, no cached token, session or
 // connection may outlive its owner, a refresh lease must have exactly one
 // holder and fence out an overtaken one, a session must complete exactly
-// once, and no operation may fail because of lock contention.
+// once, an authorization code must be redeemed, a refresh token rotated
+// and a one-time token id used exactly once, and no operation may fail
+// because of lock contention.
 func RunConcurrencyTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 	tests := []struct {
 		name string
@@ -46,6 +48,9 @@ func RunConcurrencyTests(t *testing.T, newStorage func(t *testing.T) storage.Sto
 		{"CompleteOAuthSession", testConcurrentCompleteOAuthSession},
 		{"StartOAuthSession", testConcurrentStartOAuthSession},
 		{"UserGrantOwnerDeleted", testConcurrentUserGrantOwnerDeleted},
+		{"RedeemAuthCode", testConcurrentRedeemAuthCode},
+		{"RotateRefreshToken", testConcurrentRotateRefreshToken},
+		{"UseTokenID", testConcurrentUseTokenID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStorage(t)) })
