@@ -54,12 +54,12 @@ func storedAuthRequest(a storage.AuthRequest) storage.AuthRequest {
 	return a
 }
 
-// issueCode moves a new request through login and consent to
-// AuthRequestCode with the code "code:<id>".
-func issueCode(t testing.TB, s storage.Storage, id, clientID string) storage.AuthRequest {
+// issueCode moves a new request of client c1 through login and consent
+// to AuthRequestCode with the code "code:<id>".
+func issueCode(t testing.TB, s storage.Storage, id string) storage.AuthRequest {
 	t.Helper()
 	ctx := t.Context()
-	mustOK(t, s.CreateAuthRequest(ctx, newAuthRequest(id, clientID)), "create authorization request "+id)
+	mustOK(t, s.CreateAuthRequest(ctx, newAuthRequest(id, "c1")), "create authorization request "+id)
 	a, err := s.UpdateAuthRequest(ctx, id, func(a storage.AuthRequest) (storage.AuthRequest, error) {
 		a.Status, a.User, a.CodeHash = storage.AuthRequestCode, "alice", sum("code:"+id)
 		return a, nil
@@ -325,7 +325,7 @@ func testAuthRequestUpdater(t *testing.T, s storage.Storage) {
 
 	// A code is unique across requests, and a hash of the wrong length is
 	// refused.
-	issueCode(t, s, "r2", "c1")
+	issueCode(t, s, "r2")
 	_, err = s.UpdateAuthRequest(ctx, "r1", func(a storage.AuthRequest) (storage.AuthRequest, error) {
 		a.Status, a.CodeHash = storage.AuthRequestCode, sum("code:r2")
 		return a, nil
@@ -378,9 +378,9 @@ func testRedeemAuthCode(t *testing.T, s storage.Storage) {
 	_, err = s.RedeemAuthCode(ctx, sum("code:waiting"), "fam")
 	wantErr(t, err, storage.ErrNotFound, "redeem the code of a request that has none")
 
-	issued := issueCode(t, s, "r1", "c1")
+	issueCode(t, s, "r1")
 	// Expiry is the caller's to judge.
-	issued, err = s.UpdateAuthRequest(ctx, "r1", func(a storage.AuthRequest) (storage.AuthRequest, error) {
+	issued, err := s.UpdateAuthRequest(ctx, "r1", func(a storage.AuthRequest) (storage.AuthRequest, error) {
 		a.ExpiresAt = time.Now().Add(-time.Minute)
 		return a, nil
 	})
@@ -411,7 +411,7 @@ func testAuthRequestExpiry(t *testing.T, s storage.Storage) {
 	now := time.Now()
 	for i, status := range []storage.AuthRequestStatus{storage.AuthRequestLogin, storage.AuthRequestCode, storage.AuthRequestRedeemed} {
 		id := fmt.Sprintf("ended-%d", i)
-		issueCode(t, s, id, "c1")
+		issueCode(t, s, id)
 		_, err := s.UpdateAuthRequest(ctx, id, func(a storage.AuthRequest) (storage.AuthRequest, error) {
 			a.ExpiresAt = now.Add(-time.Hour)
 			if status == storage.AuthRequestLogin {
@@ -883,7 +883,7 @@ func testAuditedAuthorizationServer(t *testing.T, s storage.Storage) {
 	wantDiff(t, "tokens after audited reuse", []string{}, storedRefreshTokens(t, s, "r1", "r2", "r3"))
 
 	// A replayed code changes nothing, so it appends nothing.
-	issueCode(t, s, "req", "c1")
+	issueCode(t, s, "req")
 	_, err = s.RedeemAuthCode(ctx, sum("code:req"), "fam-3")
 	mustOK(t, err, "redeem code")
 	replay := s.WithAudit(changeBinding("replay", chainAudit, &committed))
@@ -902,7 +902,7 @@ func testConcurrentRedeemAuthCode(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
 	for round := range 3 {
 		id := fmt.Sprintf("req-%d", round)
-		issueCode(t, s, id, "c1")
+		issueCode(t, s, id)
 		var (
 			wins   atomic.Int32
 			winner atomic.Int64

@@ -327,7 +327,7 @@ func (s *Store) DeleteEndedAuthRequests(ctx context.Context, before time.Time) (
 
 // Refresh tokens.
 
-const refreshTokenColumns = `hash, family, client_id, user_key, resource, scopes, rotated_at, expires_at, created_at`
+const refreshTokenColumns = `hash, family, client_id, user_key, resource, scopes, rotated_at, expires_at, created_at` //nolint:gosec // G101: column names, not a credential
 
 func scanRefreshToken(row scanner) (storage.OAuthRefreshToken, error) {
 	var (
