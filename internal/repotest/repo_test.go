@@ -159,7 +159,8 @@ func TestCheckTrackedFileRecognisesBadFiles(t *testing.T) {
 }
 
 // goPackageDirs lists every directory of the repository holding non-test Go
-// files, nested modules (examples, tools) included.
+// files, nested modules (examples, tools) included and installed Node
+// packages (tools/node/node_modules) left out.
 func goPackageDirs(t *testing.T, root string) []string {
 	t.Helper()
 	var dirs []string
@@ -169,7 +170,7 @@ func goPackageDirs(t *testing.T, root string) []string {
 		}
 		if d.IsDir() {
 			name := d.Name()
-			if path != root && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "behalf-data") {
+			if path != root && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "behalf-data" || name == "node_modules") {
 				return filepath.SkipDir
 			}
 			return nil
