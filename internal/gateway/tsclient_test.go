@@ -76,6 +76,7 @@ func runTSClient(t *testing.T, dir string, args ...string) []tsStep {
 	if err != nil {
 		t.Fatalf("the TypeScript client: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
+	t.Logf("the TypeScript client printed:\n%s", stdout.String())
 	return steps
 }
 
