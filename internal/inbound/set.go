@@ -102,6 +102,7 @@ type Set struct {
 	mu      sync.Mutex
 	closed  bool
 	keySets map[string]*keySet // by JWKS URL, shared between providers
+	issuers map[string]*provider // of VerifySignature, by issuer
 
 	verified verifiedCache
 }
@@ -129,6 +130,7 @@ func NewSet(cfgs []Config, opts Options) (*Set, error) {
 		missRefetch: opts.MissRefetchInterval,
 		metrics:     opts.Metrics,
 		keySets:     map[string]*keySet{},
+		issuers:     map[string]*provider{},
 	}
 	switch {
 	case s.leeway < 0 || s.leeway > MaxLeeway:

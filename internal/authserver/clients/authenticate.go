@@ -14,6 +14,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/behalf-dev/behalf/internal/oauthwire"
@@ -249,7 +250,7 @@ func (r *Registry) clientKeys(ctx context.Context, jwksURI string) ([]jose.JSONW
 			return nil, 0, oauthwire.Errorf("invalid_client", "the client's jwks_uri could not be fetched: %s", err.Error())
 		}
 		var set jose.JSONWebKeySet
-		if err := strictUnmarshal(body, &set); err != nil {
+		if err := json.Unmarshal(body, &set); err != nil {
 			return nil, 0, oauthwire.Errorf("invalid_client", "the client's jwks_uri is not a JWK set")
 		}
 		if err := checkKeys(set.Keys); err != nil {

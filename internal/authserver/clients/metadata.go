@@ -1,12 +1,10 @@
 package clients
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"errors"
-	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -66,11 +64,12 @@ type metadata struct {
 var secretMembers = []string{"client_secret", "client_secret_expires_at", "registration_access_token", "registration_client_uri"}
 
 // decodeMetadata decodes a JSON object of client metadata, refusing
-// anything but one object, repeated members (RFC 8725 §3.12's ambiguity)
-// and members of the wrong type. It returns the members present too.
+// anything but one object, repeated members (go-jose's JSON refuses them:
+// RFC 8725 §3.12's ambiguity) and members of the wrong type. It returns
+// the members present too.
 func decodeMetadata(body []byte) (metadata, map[string]json.RawMessage, error) {
 	var members map[string]json.RawMessage
-	if err := strictUnmarshal(body, &members); err != nil || members == nil {
+	if err := json.Unmarshal(body, &members); err != nil || members == nil {
 		return metadata{}, nil, errors.New("is not a JSON object with distinct members")
 	}
 	var md metadata
@@ -80,18 +79,6 @@ func decodeMetadata(body []byte) (metadata, map[string]json.RawMessage, error) {
 	return md, members, nil
 }
 
-// strictUnmarshal decodes one JSON value with go-jose's JSON, which
-// refuses repeated members, and refuses trailing data.
-func strictUnmarshal(raw []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
 
 // complete validates md as the metadata of a client of kind and fills in
 // the defaults: RFC 7591 §2's for dynamic clients (client_secret_basic,
