@@ -101,7 +101,7 @@ type Set struct {
 
 	mu      sync.Mutex
 	closed  bool
-	keySets map[string]*keySet // by JWKS URL, shared between providers
+	keySets map[string]*keySet   // by JWKS URL, shared between providers
 	issuers map[string]*provider // of VerifySignature, by issuer
 
 	verified verifiedCache

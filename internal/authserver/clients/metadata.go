@@ -79,7 +79,6 @@ func decodeMetadata(body []byte) (metadata, map[string]json.RawMessage, error) {
 	return md, members, nil
 }
 
-
 // complete validates md as the metadata of a client of kind and fills in
 // the defaults: RFC 7591 §2's for dynamic clients (client_secret_basic,
 // authorization_code, code), none for a metadata document's client (the

@@ -315,7 +315,6 @@ func parseUnverified(assertion string) (string, *oauthwire.Error) {
 	return c.Issuer, nil
 }
 
-
 // stringOrArray decodes RFC 7519 §4.1.3's "string or array of strings".
 func stringOrArray(v json.RawMessage) ([]string, bool) {
 	var s string
