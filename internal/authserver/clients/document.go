@@ -109,10 +109,10 @@ func parseDocument(docURL string, body []byte) (entry, *oauthwire.Error) {
 	case len(md.RedirectURIs) == 0:
 		return entry{}, invalidMetadata("redirect_uris is required")
 	}
-	if e := complete(&md, KindMetadataDocument); e != nil {
+	if e := complete(&md, MetadataDocument); e != nil {
 		return entry{}, e
 	}
-	return md.entry(KindMetadataDocument), nil
+	return md.entry(MetadataDocument), nil
 }
 
 // fetch GETs u through the egress-policed client: status 200 only, no

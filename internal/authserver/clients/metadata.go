@@ -90,7 +90,7 @@ func complete(md *metadata, kind Kind) *oauthwire.Error {
 	}
 	if md.TokenEndpointAuthMethod == "" {
 		md.TokenEndpointAuthMethod = AuthClientSecretBasic
-		if kind == KindMetadataDocument {
+		if kind == MetadataDocument {
 			md.TokenEndpointAuthMethod = AuthNone
 		}
 	}
@@ -137,7 +137,7 @@ func checkDescriptive(md *metadata) *oauthwire.Error {
 func checkAuthMethod(md *metadata, kind Kind) *oauthwire.Error {
 	switch m := md.TokenEndpointAuthMethod; {
 	case m == AuthNone || m == AuthPrivateKeyJWT:
-	case (m == AuthClientSecretBasic || m == AuthClientSecretPost) && kind == KindMetadataDocument:
+	case (m == AuthClientSecretBasic || m == AuthClientSecretPost) && kind == MetadataDocument:
 		return invalidMetadata("token_endpoint_auth_method %s needs a shared secret, which a client metadata document cannot have: use none or private_key_jwt", m)
 	case m == AuthClientSecretBasic || m == AuthClientSecretPost:
 	default:

@@ -105,7 +105,7 @@ func parseRegistration(body []byte) (metadata, *oauthwire.Error) {
 	if _, ok := members["software_statement"]; ok {
 		return metadata{}, oauthwire.Errorf("invalid_software_statement", "software statements are not supported")
 	}
-	if e := complete(&md, KindDynamic); e != nil {
+	if e := complete(&md, Dynamic); e != nil {
 		return metadata{}, e
 	}
 	md.ClientID = ""

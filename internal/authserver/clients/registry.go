@@ -18,8 +18,8 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage"
 )
 
-// Preregistered is a client from behalf's configuration.
-type Preregistered struct {
+// PreregisteredClient is a client from behalf's configuration.
+type PreregisteredClient struct {
 	ClientID, ClientName    string
 	RedirectURIs            []string
 	GrantTypes              []string // default authorization_code and refresh_token
@@ -47,7 +47,7 @@ type Options struct {
 	Issuer, TokenEndpoint string
 	// RegistrationEndpoint is advertised when DynamicRegistration is on.
 	RegistrationEndpoint string
-	Preregistered        []Preregistered
+	Preregistered        []PreregisteredClient
 	// MetadataDocuments accepts clients named by the https URL of their
 	// Client ID Metadata Document.
 	MetadataDocuments bool
@@ -135,7 +135,7 @@ func New(o Options) (*Registry, error) {
 }
 
 // preregistered validates a configured client like a registration.
-func preregistered(p Preregistered) (entry, error) {
+func preregistered(p PreregisteredClient) (entry, error) {
 	if p.ClientID == "" || len(p.ClientID) > maxURIBytes || isURL(p.ClientID) {
 		return entry{}, errors.New("client_id must be set, at most 2000 bytes, and not a URL (those name metadata documents)")
 	}
@@ -158,10 +158,10 @@ func preregistered(p Preregistered) (entry, error) {
 	if md.secretBased() && len(p.Secret) == 0 {
 		return entry{}, fmt.Errorf("%s needs a secret", md.TokenEndpointAuthMethod)
 	}
-	if e := complete(&md, KindPreregistered); e != nil {
+	if e := complete(&md, Preregistered); e != nil {
 		return entry{}, errors.New(e.Description)
 	}
-	e := md.entry(KindPreregistered)
+	e := md.entry(Preregistered)
 	if p.Secret != nil {
 		e.secretHash = oauthwire.Hash(string(p.Secret))
 	}
@@ -233,7 +233,7 @@ func (r *Registry) lookup(ctx context.Context, clientID string) (entry, *oauthwi
 		return entry{}, oauthwire.Errorf("server_error", "the client could not be read")
 	}
 	md.ClientID = stored.ID
-	e := md.entry(KindDynamic)
+	e := md.entry(Dynamic)
 	e.secretHash = stored.SecretHash
 	return e, nil
 }
