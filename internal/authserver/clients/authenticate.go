@@ -170,9 +170,10 @@ func (r *Registry) authenticateAssertion(ctx context.Context, form url.Values) (
 	if oe := r.checkAssertionClaims(c, id); oe != nil {
 		return Client{}, oe
 	}
-	// RFC 7523 §3 item 7: the jti is remembered until the assertion
-	// expires, scoped by the client that made it.
-	switch err := r.o.Store.UseTokenID(ctx, assertionKey(id, c.ID), c.Expiry.Time()); {
+	// RFC 7523 §3 item 7: the jti is remembered as long as the assertion
+	// is accepted (until exp plus the leeway), scoped by the client that
+	// made it.
+	switch err := r.o.Store.UseTokenID(ctx, assertionKey(id, c.ID), c.Expiry.Time().Add(leeway)); {
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return Client{}, oauthwire.Errorf("invalid_client", "the client assertion's jti was already used")
 	case err != nil:

@@ -140,7 +140,8 @@ func newEnv(t *testing.T, st storage.Storage, edit func(*clients.Options)) *env 
 	_, _ = rand.Read(key)
 	log := audit.New(st, key, audit.Options{})
 	t.Cleanup(func() { _ = log.Close() })
-	clock := testclock.New(time.Date(2026, 7, 28, 12, 0, 0, 0, time.UTC))
+	// The store keeps its own time, the real one: one-time ids expire by it.
+	clock := testclock.New(time.Now().Truncate(time.Second))
 	o := clients.Options{
 		Store: st, HTTP: loopbackHTTP(), Issuer: issuer, TokenEndpoint: tokenEndpoint,
 		RegistrationEndpoint: issuer + "/oauth2/register", MetadataDocuments: true, DynamicRegistration: true,

@@ -81,7 +81,7 @@ func decodeMetadata(body []byte) (metadata, map[string]json.RawMessage, error) {
 
 // complete validates md as the metadata of a client of kind and fills in
 // the defaults: RFC 7591 §2's for dynamic clients (client_secret_basic,
-// authorization_code, code), none for a metadata document's client (the
+// authorization_code, and code with the authorization_code grant), none for a metadata document's client (the
 // draft forbids shared secrets), and OpenID Connect Registration's web
 // application type. The error codes are RFC 7591 §3.2.2's.
 func complete(md *metadata, kind Kind) *oauthwire.Error {
@@ -97,7 +97,7 @@ func complete(md *metadata, kind Kind) *oauthwire.Error {
 	if md.GrantTypes == nil {
 		md.GrantTypes = []string{GrantAuthorizationCode}
 	}
-	if md.ResponseTypes == nil {
+	if md.ResponseTypes == nil && slices.Contains(md.GrantTypes, GrantAuthorizationCode) {
 		md.ResponseTypes = []string{"code"}
 	}
 	if e := checkDescriptive(md); e != nil {

@@ -200,8 +200,9 @@ func (v *Verifier) Redeem(ctx context.Context, assertion string, client clients.
 		return Grant{}, oe
 	}
 	// The draft's processing rules, with RFC 7523 §3 item 7: a jti is
-	// used once, remembered until the ID-JAG expires.
-	switch err := v.o.Store.UseTokenID(ctx, "id-jag:"+c.Issuer+"#"+c.ID, g.Expiry); {
+	// used once, remembered as long as the ID-JAG is accepted (until exp
+	// plus the leeway).
+	switch err := v.o.Store.UseTokenID(ctx, "id-jag:"+c.Issuer+"#"+c.ID, g.Expiry.Add(leeway)); {
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return Grant{}, invalidGrant("the ID-JAG was already used (jti)")
 	case err != nil:
