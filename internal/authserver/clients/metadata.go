@@ -202,6 +202,9 @@ func checkGrants(md *metadata) *oauthwire.Error {
 	if len(md.GrantTypes) == 0 || len(md.GrantTypes) > 3 || hasRepeats(md.GrantTypes) {
 		return invalidMetadata("grant_types must name each grant type at most once")
 	}
+	if slices.Contains(md.GrantTypes, GrantRefreshToken) && !slices.Contains(md.GrantTypes, GrantAuthorizationCode) {
+		return invalidMetadata("refresh_token comes only with authorization_code: no other grant issues refresh tokens")
+	}
 	for _, r := range md.ResponseTypes {
 		if r != "code" {
 			return invalidMetadata("response_types may hold only code")
