@@ -186,7 +186,7 @@ func (v *Verifier) Redeem(ctx context.Context, assertion string, client clients.
 			v.o.Log.LogAttrs(ctx, slog.LevelWarn, "ID-JAG issuer keys unavailable", slog.String("issuer", t.Issuer), slog.Any("error", e))
 			return Grant{}, oauthwire.Errorf("temporarily_unavailable", "the ID-JAG issuer's keys could not be fetched")
 		}
-		return Grant{}, invalidGrant("the ID-JAG's signature does not verify: %s", e.Message)
+		return Grant{}, invalidGrant("the ID-JAG is refused: %s", e.Message)
 	}
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
