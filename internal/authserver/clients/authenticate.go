@@ -17,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -177,7 +178,7 @@ func (r *Registry) authenticateAssertion(ctx context.Context, form url.Values) (
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return Client{}, oauthwire.Errorf("invalid_client", "the client assertion's jti was already used")
 	case err != nil:
-		r.o.Log.LogAttrs(ctx, slog.LevelError, "recording a client assertion's jti failed", slog.Any("error", err))
+		r.o.Log.LogAttrs(ctx, slog.LevelError, "recording a client assertion's jti failed", logging.Err(err))
 		return Client{}, oauthwire.Errorf("server_error", "the client assertion could not be recorded")
 	}
 	return e.Client, nil

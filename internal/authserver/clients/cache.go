@@ -41,8 +41,8 @@ type loaded[V any] struct {
 	err   *oauthwire.Error
 }
 
-func newCache[V any](max int, now func() time.Time) *cache[V] {
-	return &cache[V]{max: max, now: now, items: map[string]*list.Element{}}
+func newCache[V any](limit int, now func() time.Time) *cache[V] {
+	return &cache[V]{max: limit, now: now, items: map[string]*list.Element{}}
 }
 
 func (c *cache[V]) get(key string) (V, bool) {

@@ -129,7 +129,7 @@ func TestMetadataDocumentRefusals(t *testing.T) {
 	s.serveJSON("/wrong-type.json", with(doc(url("/wrong-type.json")), "redirect_uris", "https://c.example/cb"))
 	for p, reason := range cases {
 		_, oe := e.reg.Resolve(t.Context(), url(p))
-		wantCode(t, p, oe, "invalid_client")
+		wantInvalidClient(t, p, oe)
 		if oe != nil && !strings.Contains(oe.Description, reason) {
 			t.Errorf("%s: %q does not say %q", p, oe.Description, reason)
 		}
@@ -169,7 +169,7 @@ func TestMetadataDocumentURLRules(t *testing.T) {
 		"https://" + strings.Repeat("a", 2000) + ".example/doc",
 	} {
 		_, oe := e.reg.Resolve(t.Context(), id)
-		wantCode(t, id, oe, "invalid_client")
+		wantInvalidClient(t, id, oe)
 	}
 }
 
@@ -180,7 +180,7 @@ func TestMetadataDocumentEgressDenied(t *testing.T) {
 	// The production default: loopback addresses are refused.
 	e := newEnv(t, sqliteStore(t), func(o *clients.Options) { o.HTTP = egress.NewClient(egress.Options{}) })
 	_, oe := e.reg.Resolve(t.Context(), id)
-	wantCode(t, "loopback denied", oe, "invalid_client")
+	wantInvalidClient(t, "loopback denied", oe)
 	if oe == nil || !strings.Contains(oe.Description, "could not reach") || s.hitsOf("/client.json") != 0 {
 		t.Fatalf("got %v, %d fetches", oe, s.hitsOf("/client.json"))
 	}
@@ -191,7 +191,7 @@ func TestMetadataDocumentsDisabled(t *testing.T) {
 	id := s.serveJSON("/client.json", "{}")
 	e := newEnv(t, sqliteStore(t), func(o *clients.Options) { o.MetadataDocuments = false })
 	_, oe := e.reg.Resolve(t.Context(), id)
-	wantCode(t, "disabled", oe, "invalid_client")
+	wantInvalidClient(t, "disabled", oe)
 	if s.hitsOf("/client.json") != 0 {
 		t.Fatal("fetched while disabled")
 	}

@@ -164,10 +164,10 @@ func code(e *oauthwire.Error) string {
 	return e.Code
 }
 
-func wantCode(t *testing.T, what string, e *oauthwire.Error, want string) {
+func wantInvalidClient(t *testing.T, what string, e *oauthwire.Error) {
 	t.Helper()
-	if code(e) != want {
-		t.Errorf("%s: got %v, want %s", what, e, want)
+	if code(e) != "invalid_client" {
+		t.Errorf("%s: got %v, want invalid_client", what, e)
 	}
 }
 

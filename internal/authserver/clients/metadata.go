@@ -23,7 +23,7 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	// GrantJWTBearer is RFC 7523 §2.1's grant, which redeems an ID-JAG.
-	GrantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	GrantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer" //nolint:gosec // G101: a URN, not a credential
 
 	AuthNone              = "none"
 	AuthClientSecretBasic = "client_secret_basic"
@@ -143,6 +143,12 @@ func checkAuthMethod(md *metadata, kind Kind) *oauthwire.Error {
 	default:
 		return invalidMetadata("token_endpoint_auth_method must be none, client_secret_basic, client_secret_post or private_key_jwt")
 	}
+	return checkKeyMetadata(md)
+}
+
+// checkKeyMetadata checks jwks_uri and jwks, which are exclusive (RFC 7591
+// §2) and only for private_key_jwt.
+func checkKeyMetadata(md *metadata) *oauthwire.Error {
 	hasKeys := md.JWKSURI != "" || md.JWKS != nil
 	switch {
 	case md.JWKSURI != "" && md.JWKS != nil:

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/behalf-dev/behalf/internal/audit"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -132,7 +133,7 @@ func (r *Registry) register(ctx context.Context, md metadata) (map[string]any, *
 		st = r.o.Audit.Bind(st, func() storage.AuditRecord { return rec }, nil)
 	}
 	if err := st.CreateOAuthClient(ctx, c); err != nil {
-		r.o.Log.LogAttrs(ctx, slog.LevelError, "storing a registered client failed", slog.Any("error", err))
+		r.o.Log.LogAttrs(ctx, slog.LevelError, "storing a registered client failed", logging.Err(err))
 		return nil, oauthwire.Errorf("server_error", "the client could not be registered")
 	}
 	var resp map[string]any
@@ -155,7 +156,7 @@ func (r *Registry) recordRefusal(ctx context.Context, oe *oauthwire.Error) {
 		return
 	}
 	if err := r.o.Audit.Record(context.WithoutCancel(ctx), r.record(ctx, "", "", oe.Code)); err != nil && !errors.Is(err, context.Canceled) {
-		r.o.Log.LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String("operation", OperationRegister), slog.Any("error", err))
+		r.o.Log.LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String(logging.KeyOp, OperationRegister), logging.Err(err))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4/json"
 
 	"github.com/behalf-dev/behalf/internal/audit"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/ratelimit"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -224,12 +225,12 @@ func (r *Registry) lookup(ctx context.Context, clientID string) (entry, *oauthwi
 	case errors.Is(err, storage.ErrNotFound):
 		return entry{}, oauthwire.Errorf("invalid_client", "unknown client")
 	case err != nil:
-		r.o.Log.LogAttrs(ctx, slog.LevelError, "reading a registered client failed", slog.Any("error", err))
+		r.o.Log.LogAttrs(ctx, slog.LevelError, "reading a registered client failed", logging.Err(err))
 		return entry{}, oauthwire.Errorf("server_error", "the client could not be read")
 	}
 	var md metadata
 	if err := json.Unmarshal(stored.Metadata, &md); err != nil {
-		r.o.Log.LogAttrs(ctx, slog.LevelError, "a registered client's stored metadata does not decode", slog.Any("error", err))
+		r.o.Log.LogAttrs(ctx, slog.LevelError, "a registered client's stored metadata does not decode", logging.Err(err))
 		return entry{}, oauthwire.Errorf("server_error", "the client could not be read")
 	}
 	md.ClientID = stored.ID

@@ -31,6 +31,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/authserver/clients"
 	"github.com/behalf-dev/behalf/internal/inbound"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/storage"
 )
@@ -183,7 +184,7 @@ func (v *Verifier) Redeem(ctx context.Context, assertion string, client clients.
 	payload, e := v.keys.VerifySignature(ctx, assertion, t.Issuer, t.JWKSURI, t.Issuer)
 	if e != nil {
 		if e.Kind == inbound.KindUnavailable {
-			v.o.Log.LogAttrs(ctx, slog.LevelWarn, "ID-JAG issuer keys unavailable", slog.String("issuer", t.Issuer), slog.Any("error", e))
+			v.o.Log.LogAttrs(ctx, slog.LevelWarn, "ID-JAG issuer keys unavailable", slog.String(logging.KeyProvider, t.Issuer), logging.Err(e))
 			return Grant{}, oauthwire.Errorf("temporarily_unavailable", "the ID-JAG issuer's keys could not be fetched")
 		}
 		return Grant{}, invalidGrant("the ID-JAG is refused: %s", e.Message)
@@ -206,7 +207,7 @@ func (v *Verifier) Redeem(ctx context.Context, assertion string, client clients.
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return Grant{}, invalidGrant("the ID-JAG was already used (jti)")
 	case err != nil:
-		v.o.Log.LogAttrs(ctx, slog.LevelError, "recording an ID-JAG's jti failed", slog.Any("error", err))
+		v.o.Log.LogAttrs(ctx, slog.LevelError, "recording an ID-JAG's jti failed", logging.Err(err))
 		return Grant{}, oauthwire.Errorf("server_error", "the ID-JAG could not be recorded")
 	}
 	g.ClientID = client.ID
