@@ -18,7 +18,9 @@ import (
 // exactly issuer and verifies with the keys at jwksURL or, when jwksURL is
 // empty, at the jwks_uri of issuer's OpenID Connect discovery document,
 // cached, refreshed and refetched on an unknown kid as Verify's are. name
-// labels the fetches in telemetry.
+// labels the fetches in telemetry. Each issuer and JWKS URL is kept, with
+// a background refresh, for the life of the Set: they must come from
+// configuration, never from a token.
 //
 // It does NOT check exp, nbf, iat, aud or any claim other than iss: it
 // returns the verified claims set for the caller to check.
