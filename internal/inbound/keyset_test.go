@@ -198,6 +198,7 @@ func TestPreparseHeaderRules(t *testing.T) {
 		{`{"alg":"EdDSA","typ":"application/at+JWT","x5t":"abc","nonce":"n"}`, true},
 		{`{"alg":"RS256","typ":"Application/DPoP+JWT"}`, false},
 		{`{"alg":"RS256","typ":"logout+jwt"}`, false},
+		{`{"alg":"ES256","typ":"oauth-id-jag+jwt"}`, false},
 		{`{"alg":"RS256","typ":7}`, false},
 		{`{"alg":"RS256","alg":"RS256"}`, false},
 		{`{"alg":"RS256","Alg":"none"}`, true}, // case-sensitive: "Alg" is some other, ignored member
@@ -215,7 +216,10 @@ func TestPreparseHeaderRules(t *testing.T) {
 		{`{"alg":"RS256"}x`, false},
 	}
 	for _, tt := range tests {
-		_, e := preparse(enc(tt.header)+"."+payload+".c2ln", 1<<14)
+		rt, e := preparse(enc(tt.header)+"."+payload+".c2ln", 1<<14)
+		if e == nil {
+			e = checkBearerType(rt.header.Typ)
+		}
 		if (e == nil) != tt.ok {
 			t.Errorf("header %s: err = %v; want ok = %v", tt.header, e, tt.ok)
 		}

@@ -247,6 +247,9 @@ func (s *Set) Verify(ctx context.Context, token string, allowed []string) (*Iden
 		return id, nil
 	}
 	rt, e := preparse(token, s.maxBytes)
+	if e == nil {
+		e = checkBearerType(rt.header.Typ)
+	}
 	if e != nil {
 		return nil, e
 	}

@@ -13,8 +13,8 @@ import (
 // a caller that checks its claims itself (the authorization server's
 // ID-JAGs). It applies the checks of Verify that need no authorizer: the
 // token's size, its compact form, its header parameters and algorithm
-// (the allow-list of Verify, which the caller may narrow), its claims'
-// JSON and types with iss, sub and exp present. It requires iss to be
+// (the allow-list of Verify, which the caller may narrow) but not its typ,
+// its claims' JSON and types with iss, sub and exp present. It requires iss to be
 // exactly issuer and verifies with the keys at jwksURL or, when jwksURL is
 // empty, at the jwks_uri of issuer's OpenID Connect discovery document,
 // cached, refreshed and refetched on an unknown kid as Verify's are. name
@@ -22,8 +22,8 @@ import (
 // a background refresh, for the life of the Set: they must come from
 // configuration, never from a token.
 //
-// It does NOT check exp, nbf, iat, aud or any claim other than iss: it
-// returns the verified claims set for the caller to check.
+// It does NOT check typ, exp, nbf, iat, aud or any claim other than iss:
+// it returns the verified claims set for the caller to check.
 func (s *Set) VerifySignature(ctx context.Context, token, issuer, jwksURL, name string) ([]byte, *Error) {
 	rt, e := preparse(token, s.maxBytes)
 	if e != nil {

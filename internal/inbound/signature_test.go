@@ -32,8 +32,11 @@ func TestVerifySignature(t *testing.T) {
 				t.Fatalf("another issuer: %v", e)
 			}
 			// Forgeries are refused as Verify refuses them, but for the
-			// claims VerifySignature leaves to its caller.
+			// claims and the type VerifySignature leaves to its caller.
 			for _, c := range inboundtest.Forged(idp, valid) {
+				if strings.HasPrefix(c.Name, "typ ") {
+					continue
+				}
 				switch c.Kind {
 				case inbound.KindInvalidToken, inbound.KindBadSignature, inbound.KindUntrustedIssuer:
 				default:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,16 +41,32 @@ var (
 
 // forbiddenTypes are "typ" values of JWTs that carry iss, sub and exp but
 // are not bearer tokens, so one must not be replayed as another (RFC 8725
-// §3.11). Access tokens (at+jwt, RFC 9068) and plain JWT are accepted.
+// §3.11). Access tokens (at+jwt, RFC 9068) and plain JWT are accepted. An
+// ID-JAG (oauth-id-jag+jwt, draft-ietf-oauth-identity-assertion-authz-grant)
+// is a grant for an authorization server, never a user's bearer token.
 var forbiddenTypes = []string{
 	"dpop+jwt", "logout+jwt", "secevent+jwt", "token-introspection+jwt",
 	"oauth-authz-req+jwt", "oauth-client-attestation+jwt", "oauth-client-attestation-pop+jwt",
+	"oauth-id-jag+jwt",
+}
+
+// checkBearerType refuses, for a user's bearer JWT, the token types that
+// are not bearer access or ID tokens.
+func checkBearerType(typ string) *Error {
+	// RFC 7515 §4.1.9: compare case-insensitively, "application/" optional.
+	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
+	if slices.Contains(forbiddenTypes, t) {
+		return newError(KindInvalidToken, "token type %s is not a bearer access or ID token", quote(typ))
+	}
+	return nil
 }
 
 // header is the part of the JOSE header behalf uses.
 type header struct {
 	Alg string
 	Kid string
+	// Typ is the token's type, "" when the header has none.
+	Typ string
 }
 
 // rawToken is a compact JWS split and decoded, nothing verified yet.
@@ -142,12 +159,14 @@ func parseHeader(raw []byte) (header, *Error) {
 	if e := checkHeaderParameters(m); e != nil {
 		return header{}, e
 	}
+	if v, ok := m["typ"]; ok && json.Unmarshal(v, &h.Typ) != nil {
+		return header{}, newError(KindInvalidToken, "token header typ must be a string")
+	}
 	return h, nil
 }
 
 // checkHeaderParameters refuses the header parameters behalf does not
-// accept in a user's JWT, and the token types that are not bearer access
-// or ID tokens.
+// accept in a JWT.
 func checkHeaderParameters(m map[string]json.RawMessage) *Error {
 	// RFC 7515 §4.1.11: a recipient must reject a token whose crit lists an
 	// extension it does not process; behalf processes none for JWTs. go-jose
@@ -163,19 +182,6 @@ func checkHeaderParameters(m map[string]json.RawMessage) *Error {
 	for _, name := range forbiddenHeaders {
 		if _, ok := m[name]; ok {
 			return newError(KindInvalidToken, "token header parameter %s is not accepted; nested, encrypted and unencoded-payload tokens are not supported", name)
-		}
-	}
-	if v, ok := m["typ"]; ok {
-		var typ string
-		if err := json.Unmarshal(v, &typ); err != nil {
-			return newError(KindInvalidToken, "token header typ must be a string")
-		}
-		// RFC 7515 §4.1.9: compare case-insensitively, "application/" optional.
-		t := strings.TrimPrefix(strings.ToLower(typ), "application/")
-		for _, f := range forbiddenTypes {
-			if t == f {
-				return newError(KindInvalidToken, "token type %s is not a bearer access or ID token", quote(typ))
-			}
 		}
 	}
 	return nil

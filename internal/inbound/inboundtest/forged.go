@@ -147,6 +147,7 @@ func Forged(idp *IDP, valid map[string]any) []Case {
 		c("crit b64 (RFC 7797)", invalid, sign(func(map[string]any) {}, WithHeader("crit", []string{"b64"}), WithHeader("b64", true))),
 		c("cty JWT (nested token)", invalid, sign(func(map[string]any) {}, WithHeader("cty", "JWT"))),
 		c("typ dpop+jwt", invalid, sign(func(map[string]any) {}, WithHeader("typ", "dpop+jwt"))),
+		c("typ oauth-id-jag+jwt", invalid, sign(func(map[string]any) {}, WithHeader("typ", "oauth-id-jag+jwt"))),
 		c("kid not a string", invalid, sign(func(map[string]any) {}, WithHeader("kid", 7))),
 		c("JWE (5 segments)", invalid, jwe(idp, good)),
 		c("two signatures (JSON serialization)", invalid, jsonSerialization(idp, gp, attacker)),
