@@ -55,6 +55,9 @@ type File struct {
 	// Gateway serves `behalf gateway` from this process, on its own
 	// listener, calling this server's data plane in memory.
 	Gateway MountedGatewayFile `yaml:"gateway"`
+	// AuthorizationServer makes behalf an OAuth 2.1 authorization server
+	// for MCP clients (docs/authorization-server.md).
+	AuthorizationServer *AuthorizationServerFile `yaml:"authorizationServer"`
 	// Development turns on development-only features: the completion page
 	// at /dev/complete. Never in production.
 	Development bool `yaml:"development"`
@@ -211,6 +214,8 @@ type Config struct {
 	// StorageMaxOpenConns sizes the PostgreSQL pool.
 	StorageMaxOpenConns int
 	Telemetry           TelemetryConfig
+	// AuthorizationServer is nil when none is configured.
+	AuthorizationServer *AuthorizationServer
 }
 
 // Defaults returns the zero-configuration settings.
@@ -421,6 +426,8 @@ func (f File) Validate() (Config, error) {
 	f.validateLimits(&c, &probs)
 	f.validateTelemetry(&c, &probs)
 	f.validateGateway(&c, &probs)
+	f.validateAuthorizationServer(&c, &probs)
+	f.checkGatewayAgainstAuthorizationServer(&c, &probs)
 	if len(probs) > 0 {
 		return Config{}, probs
 	}
