@@ -12,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/inbound"
 )
 
@@ -120,7 +121,7 @@ func (s *Server) active(ctx context.Context, token string) (AccessToken, bool, e
 // AuthorizerName names the authorization server where inbound
 // authorizers are named: a workload identity's allowedInboundAuthorizers
 // lists it to accept the server's access tokens.
-const AuthorizerName = "authorizationServer"
+const AuthorizerName = config.AuthorizationServerAuthorizer
 
 // VerifyAccessToken verifies one of the server's access tokens in
 // process, for the data plane (GetWorkloadAccessTokenForJWT): signature,

@@ -131,6 +131,11 @@ const (
 	AuthMethodPrivateKey   = "private_key_jwt"
 )
 
+// AuthorizationServerAuthorizer names the authorization server among the
+// inbound authorizers: a workload identity that lists it in its
+// allowedInboundAuthorizers accepts the server's access tokens.
+const AuthorizationServerAuthorizer = "authorizationServer"
+
 // Bounds of the authorization server's configuration.
 const (
 	maxASResources    = 64
@@ -154,6 +159,11 @@ func (f File) validateAuthorizationServer(c *Config, probs *Problems) {
 		ClientIDMetadataDocuments: a.ClientIDMetadataDocuments == nil || *a.ClientIDMetadataDocuments,
 		DynamicRegistration:       a.DynamicRegistration.Enabled, RegistrationsPerMinute: a.DynamicRegistration.PerMinute,
 		IDJagIssuers: a.IDJag.Issuers}
+	for i, ia := range f.InboundAuthorizers {
+		if ia.Name == AuthorizationServerAuthorizer {
+			probs.add(fmt.Sprintf("inboundAuthorizers[%d].name", i), "%q names the authorization server's own tokens: choose another name", ia.Name)
+		}
+	}
 	a.Login.validate(f, at+".login", probs)
 	if len(out.Login.Scopes) == 0 {
 		out.Login.Scopes = []string{"openid"}

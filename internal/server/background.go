@@ -66,6 +66,7 @@ func (s *Server) maintain(ctx context.Context) {
 	if err := s.tokens.Rotate(ctx); err != nil && ctx.Err() == nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "rotating workload access token keys", logging.Err(err))
 	}
+	s.maintainAuthServer(ctx)
 	now := s.now()
 	n, err := s.store.DeleteExpiredCachedTokens(ctx, now)
 	s.logCleanup(ctx, "expired cached tokens", n, err)
@@ -144,4 +145,17 @@ func (s *Server) Maintain(ctx context.Context) { s.maintain(ctx) }
 func (s *Server) Rewrap(ctx context.Context) (int, error) {
 	res, err := s.vault.RewrapStale(ctx, s.store, 100)
 	return res.Rewrapped, err
+}
+
+// maintainAuthServer rotates the authorization server's signing keys and
+// removes its ended requests, expired refresh tokens and token ids.
+func (s *Server) maintainAuthServer(ctx context.Context) {
+	if s.authServer == nil {
+		return
+	}
+	if err := s.authServer.Rotate(ctx); err != nil && ctx.Err() == nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "rotating authorization server signing keys", logging.Err(err))
+	}
+	requests, refresh, ids, err := s.authServer.Cleanup(ctx)
+	s.logCleanup(ctx, "ended OAuth authorization requests, expired refresh tokens and token ids", requests+refresh+ids, err)
 }

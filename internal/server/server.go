@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/audit"
+	"github.com/behalf-dev/behalf/internal/authserver"
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/control"
@@ -66,6 +67,9 @@ type Server struct {
 	auditKey []byte
 	// gateway is the mounted `behalf gateway`; nil when not configured.
 	gateway *gateway.Gateway
+	// authServer is the OAuth authorization server for MCP clients; nil
+	// when not configured.
+	authServer *authserver.Server
 }
 
 // Options tune a server beyond its configuration, chiefly for tests.
@@ -163,6 +167,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err != nil {
 		return nil, err
 	}
+	if users, err = s.openAuthServer(ctx, users, outbound); err != nil {
+		return nil, err
+	}
 
 	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL, opts.Now, s.tel.Metrics)
 	s.authn = throttle(newAuthenticator(cfg.Region, principals, opts.Now), cfg.RequestsPerSecond, cfg.RequestBurst, opts.Now, s.tel.Metrics)
@@ -226,6 +233,9 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 	for i, a := range cfg.InboundAuthorizers {
 		authorizerNames[i] = a.Name
 	}
+	if s.authServer != nil {
+		authorizerNames = append(authorizerNames, authserver.AuthorizerName)
+	}
 	s.data = dataplane.New(dataplane.Deps{
 		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users,
 		OAuth:     &oauthclient.Client{HTTP: outbound, UserAgent: "behalf (+https://github.com/behalf-dev/behalf)", Now: s.now},
@@ -267,6 +277,9 @@ func (s *Server) mount(users telemetry.UserHasher) http.Handler {
 	s.control.Mount(s.router)
 	s.data.Mount(s.router, mux)
 	s.mountHealth(mux)
+	if s.authServer != nil {
+		s.authServer.Mount(mux)
+	}
 	if !s.cfg.Telemetry.Traces {
 		return mux
 	}

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/behalf-dev/behalf/internal/authserver"
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/inbound"
+)
+
+// authServerKeyPurpose names the key that derives the authorization
+// server's login state, PKCE verifier, nonce and consent form tokens.
+const authServerKeyPurpose = "oauth-authserver"
+
+// openAuthServer builds the authorization server, when configured, and
+// returns the user verifier that also accepts its access tokens.
+func (s *Server) openAuthServer(ctx context.Context, users access.UserVerifier, outbound *http.Client) (access.UserVerifier, error) {
+	cfg := s.cfg.AuthorizationServer
+	if cfg == nil {
+		return users, nil
+	}
+	key, err := serverKey(ctx, s.store, s.vault, authServerKeyPurpose)
+	if err != nil {
+		return nil, fmt.Errorf("authorization server key: %w", err)
+	}
+	loginSecret, err := readSecretFile(cfg.Login.ClientSecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("authorizationServer.login.clientSecretFile: %w", err)
+	}
+	secrets := map[string]string{}
+	for i, c := range cfg.Clients {
+		if c.ClientSecretFile == "" {
+			continue
+		}
+		if secrets[c.ClientID], err = readSecretFile(c.ClientSecretFile); err != nil {
+			return nil, fmt.Errorf("authorizationServer.clients[%d].clientSecretFile: %w", i, err)
+		}
+	}
+	i := slices.IndexFunc(s.cfg.InboundAuthorizers, func(a inbound.Config) bool { return a.Name == cfg.Login.Authorizer })
+	s.authServer, err = authserver.New(ctx, authserver.Options{
+		Config: *cfg, Store: s.store, Vault: s.vault, Audit: s.audit, Users: s.users,
+		LoginDiscoveryURL: s.cfg.InboundAuthorizers[i].DiscoveryURL, LoginClientSecret: loginSecret,
+		HTTP: outbound, Key: key, Clients: authserver.NewPreregistered(cfg.Clients, secrets), Log: s.log, Now: s.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return authServerUsers{set: s.users, as: s.authServer}, nil
+}
+
+// readSecretFile reads a secret from a file readable by its owner only,
+// without surrounding white space; "" for no file.
+func readSecretFile(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if fi.Mode().Perm()&0o077 != 0 || !fi.Mode().IsRegular() || fi.Size() > 4<<10 {
+		return "", fmt.Errorf("%s must be a file of at most 4 KiB readable by its owner only (chmod 600)", path)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	secret := strings.TrimSpace(string(raw))
+	if secret == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return secret, nil
+}
+
+// authServerUsers verifies users' JWTs: the authorization server's own
+// access tokens in process, against its key set and revocations, as the
+// inbound authorizer authserver.AuthorizerName; every other token with
+// the configured inbound authorizers.
+type authServerUsers struct {
+	set *inbound.Set
+	as  *authserver.Server
+}
+
+func (u authServerUsers) Has(name string) bool {
+	return name == authserver.AuthorizerName || u.set.Has(name)
+}
+
+func (u authServerUsers) Verify(ctx context.Context, token string, allowed []string) (*inbound.Identity, error) {
+	if u.as.IsOwnToken(token) {
+		if allowed != nil && !slices.Contains(allowed, authserver.AuthorizerName) {
+			return nil, &inbound.Error{Kind: inbound.KindUntrustedIssuer, Message: "tokens of this server's authorization server are not allowed here"}
+		}
+		return u.as.VerifyAccessToken(ctx, token)
+	}
+	if allowed != nil {
+		allowed = slices.DeleteFunc(slices.Clone(allowed), func(n string) bool { return n == authserver.AuthorizerName })
+		if len(allowed) == 0 {
+			return nil, &inbound.Error{Kind: inbound.KindUntrustedIssuer, Message: "token issuer matches no allowed inbound authorizer"}
+		}
+	}
+	return u.set.Verify(ctx, token, allowed)
+}
