@@ -72,9 +72,15 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 	return w
 }
 
+// oauth is a client's configuration: a public client names itself in
+// the form, a confidential one authenticates with HTTP Basic.
 func (w *world) oauth(clientID, secret string, scopes ...string) *oauth2.Config {
+	style := oauth2.AuthStyleInHeader
+	if secret == "" {
+		style = oauth2.AuthStyleInParams
+	}
 	return &oauth2.Config{ClientID: clientID, ClientSecret: secret, RedirectURL: redirectURI, Scopes: scopes,
-		Endpoint: oauth2.Endpoint{AuthURL: w.issuer + "/oauth2/authorize", TokenURL: w.issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
+		Endpoint: oauth2.Endpoint{AuthURL: w.issuer + "/oauth2/authorize", TokenURL: w.issuer + "/oauth2/token", AuthStyle: style}}
 }
 
 // browser is a user's browser: it keeps cookies and stops at the client's
