@@ -26,6 +26,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 )
 
 const (
@@ -38,6 +39,7 @@ const (
 )
 
 type world struct {
+	clock    *testclock.Clock
 	s        *behalftest.Server
 	idp      *devidp.Server
 	issuer   string
@@ -46,7 +48,7 @@ type world struct {
 
 func newWorld(t *testing.T, b behalftest.Backend) *world {
 	t.Helper()
-	w := &world{idp: behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "behalf", Secret: "behalf-login-secret"}}})}
+	w := &world{clock: testclock.Running(), idp: behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "behalf", Secret: "behalf-login-secret"}}})}
 	dir := t.TempDir()
 	write := func(name, v string) string {
 		p := filepath.Join(dir, name)
@@ -55,7 +57,7 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 		}
 		return p
 	}
-	w.s = behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
+	w.s = behalftest.Start(t, b, behalftest.Options{Now: w.clock.Now, Edit: func(f *config.File) {
 		f.PublicURL = "http://" + f.Listen
 		w.issuer, w.resource = f.PublicURL, "http://127.0.0.1:8788/mcp/weather"
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "corp", DiscoveryURL: w.idp.Issuer() + "/.well-known/openid-configuration",
