@@ -46,7 +46,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		if e != nil {
 			code = e.Code
 		}
-		s.record(ctx, rec, code)
+		_ = s.record(ctx, rec, code)
 		s.errorPage(w, http.StatusBadRequest, "This application's sign-in request is not valid",
 			"The application is unknown, or asked to be sent back to an address it has not registered. Nothing was shared with it.")
 		return
@@ -55,7 +55,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	e = s.checkAuthorizeRequest(q, client, &ar)
 	if e != nil {
 		rec.Resource = ar.Resource
-		s.record(ctx, rec, e.Code)
+		_ = s.record(ctx, rec, e.Code)
 		s.redirect(w, r, ar, url.Values{"error": {e.Code}, "error_description": {e.Description}})
 		return
 	}
@@ -169,7 +169,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, ar storage.Aut
 	u.RawQuery = q.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, u.String(), http.StatusFound) //nolint:gosec // G710: a redirect URI the client registered, compared exactly
+	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
 // issueCode moves a request to CODE with a new code, committing rec with

@@ -72,7 +72,7 @@ const (
 	PathAuthorize     = "/oauth2/authorize"
 	PathLoginCallback = "/oauth2/login/callback"
 	PathConsent       = "/oauth2/consent"
-	PathToken         = "/oauth2/token"
+	PathToken         = "/oauth2/token" //nolint:gosec // G101: a path, no credential
 	PathRevoke        = "/oauth2/revoke"
 	PathIntrospect    = "/oauth2/introspect"
 	PathJWKS          = "/oauth2/jwks"

@@ -106,9 +106,15 @@ var (
 	consentForm  = regexp.MustCompile(`name="request" value="([^"]+)">\s*<input type="hidden" name="csrf" value="([^"]+)"`)
 )
 
-// get opens u and returns the response (the client's redirect unfollowed)
-// and its body.
-func (b browser) do(t *testing.T, req *http.Request) (*http.Response, string) {
+// answer is a response read to its end.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+}
+
+// do sends req and returns the response (the client's redirect
+// unfollowed) and its body.
+func (b browser) do(t *testing.T, req *http.Request) (answer, string) {
 	t.Helper()
 	res, err := b.Do(req)
 	if err != nil {
@@ -116,32 +122,32 @@ func (b browser) do(t *testing.T, req *http.Request) (*http.Response, string) {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	return res, string(body)
+	return answer{res.StatusCode, res.Header}, string(body)
 }
 
-func (b browser) get(t *testing.T, u string) (*http.Response, string) {
+func (b browser) get(t *testing.T, u string) (answer, string) {
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
 	return b.do(t, req)
 }
 
-func (b browser) post(t *testing.T, u string, form url.Values) (*http.Response, string) {
+func (b browser) post(t *testing.T, u string, form url.Values) (answer, string) {
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, u, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return b.do(t, req)
 }
 
 // signIn plays the user: it opens authURL, signs in at the dev IdP as
-// user, and answers behalf's consent page (when one is shown) with
+// alice, and answers behalf's consent page (when one is shown) with
 // action; it returns the parameters the client is redirected with, and
 // whether a consent page was shown.
-func (w *world) signIn(t *testing.T, b browser, authURL, user, action string) (url.Values, bool) {
+func (w *world) signIn(t *testing.T, b browser, authURL, action string) (url.Values, bool) {
 	t.Helper()
 	res, page := b.get(t, authURL)
 	m := devFormToken.FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("no sign-in page at the IdP: %d %s", res.StatusCode, page)
 	}
-	res, page = b.post(t, w.idp.Issuer()+"/consent", url.Values{"form_token": {m[1]}, "username": {user}, "action": {"allow"}})
+	res, page = b.post(t, w.idp.Issuer()+"/consent", url.Values{"form_token": {m[1]}, "username": {"alice"}, "action": {"allow"}})
 	consented := false
 	if res.StatusCode == http.StatusOK {
 		c := consentForm.FindStringSubmatch(page)
@@ -159,7 +165,7 @@ func (w *world) signIn(t *testing.T, b browser, authURL, user, action string) (u
 	return loc.Query(), consented
 }
 
-func checkPageHeaders(t *testing.T, res *http.Response) {
+func checkPageHeaders(t *testing.T, res answer) {
 	t.Helper()
 	h := res.Header
 	if h.Get("X-Frame-Options") != "DENY" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
@@ -169,9 +175,8 @@ func checkPageHeaders(t *testing.T, res *http.Response) {
 }
 
 // authURL is an authorization request of cfg for resource with PKCE.
-func (w *world) authURL(cfg *oauth2.Config, state, verifier string, extra ...oauth2.AuthCodeOption) string {
-	opts := append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("resource", w.resource)}, extra...)
-	return cfg.AuthCodeURL(state, opts...)
+func (w *world) authURL(cfg *oauth2.Config, state, verifier string) string {
+	return cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("resource", w.resource))
 }
 
 // TestAuthorizationCodeFlow: a public client signs alice in, gets a code
@@ -188,7 +193,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		cfg := w.oauth(publicApp, "", scopeRead)
 		br := newBrowser()
 		v := oauth2.GenerateVerifier()
-		q, consented := w.signIn(t, br, w.authURL(cfg, "st-1", v), "alice", "allow")
+		q, consented := w.signIn(t, br, w.authURL(cfg, "st-1", v), "allow")
 		if !consented || q.Get("state") != "st-1" || q.Get("iss") != w.issuer || q.Get("code") == "" {
 			t.Fatalf("authorization response %v (consent page shown: %v)", q, consented)
 		}
@@ -213,7 +218,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 
 		// A new grant: consent is remembered for the same scopes.
 		v = oauth2.GenerateVerifier()
-		q, consented = w.signIn(t, br, w.authURL(cfg, "st-2", v), "alice", "")
+		q, consented = w.signIn(t, br, w.authURL(cfg, "st-2", v), "")
 		if consented || q.Get("code") == "" {
 			t.Fatalf("remembered consent: %v, consent page shown: %v", q, consented)
 		}
@@ -236,7 +241,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		// More scopes: consent is asked again, and remembered as the union.
 		both := w.oauth(publicApp, "", scopeRead, scopeAdmin)
 		v = oauth2.GenerateVerifier()
-		if q, consented = w.signIn(t, br, w.authURL(both, "st-3", v), "alice", "allow"); !consented || q.Get("code") == "" {
+		if q, consented = w.signIn(t, br, w.authURL(both, "st-3", v), "allow"); !consented || q.Get("code") == "" {
 			t.Fatalf("step-up: %v, consent page shown: %v", q, consented)
 		}
 		c, err := w.s.Server.Store().GetConsent(ctx, wantSub, publicApp, w.resource)
@@ -247,7 +252,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		// A confidential client: introspection and revocation.
 		conf := w.oauth(confApp, confSecret, scopeRead)
 		v = oauth2.GenerateVerifier()
-		q, _ = w.signIn(t, br, w.authURL(conf, "st-4", v), "alice", "allow")
+		q, _ = w.signIn(t, br, w.authURL(conf, "st-4", v), "allow")
 		ct, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(v))
 		if err != nil {
 			t.Fatal(err)

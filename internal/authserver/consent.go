@@ -95,7 +95,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		Scopes: ar.Scopes, Flow: config.GrantAuthorizationCode}
 	c, _ := r.Cookie(bindingCookie)
 	if !ok || c == nil || subtle.ConstantTimeCompare([]byte(form.Get("csrf")), []byte(s.mac("consent", ar.ID, c.Value))) != 1 {
-		s.record(ctx, rec, "invalid_request")
+		_ = s.record(ctx, rec, "invalid_request")
 		s.errorPage(w, http.StatusBadRequest, "This consent form has expired", "It was already answered, has expired, or was not sent from this browser. Start again from the application.")
 		return
 	}

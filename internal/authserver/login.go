@@ -47,11 +47,11 @@ func (l *login) config(ctx context.Context) (*oauth2.Config, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.found {
-		if now := l.s.now(); now.Sub(l.lastTry) < 10*time.Second && !l.lastTry.IsZero() {
+		now := l.s.now()
+		if now.Sub(l.lastTry) < 10*time.Second && !l.lastTry.IsZero() {
 			return nil, errors.New("login identity provider discovery failed recently")
-		} else {
-			l.lastTry = now
 		}
+		l.lastTry = now
 		ep, err := l.discover(ctx)
 		if err != nil {
 			return nil, err
@@ -75,7 +75,7 @@ func (l *login) discover(ctx context.Context) (oauth2.Endpoint, error) {
 	if err != nil {
 		return oauth2.Endpoint{}, fmt.Errorf("discover the login identity provider: %w", err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	if res.StatusCode != http.StatusOK {
 		return oauth2.Endpoint{}, fmt.Errorf("discover the login identity provider: HTTP %d", res.StatusCode)
 	}
@@ -123,7 +123,7 @@ func (s *Server) loginCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok || len(q["state"]) != 1 {
 		// A replayed or forged state, or another browser's: never redirect.
-		s.record(ctx, storage.AuditRecord{Operation: opAuthorize, Principal: principal(ar.ClientID), Resource: ar.Resource,
+		_ = s.record(ctx, storage.AuditRecord{Operation: opAuthorize, Principal: principal(ar.ClientID), Resource: ar.Resource,
 			Flow: config.GrantAuthorizationCode}, "invalid_request")
 		s.errorPage(w, http.StatusBadRequest, "This sign-in link is not valid here",
 			"It was already used, has expired, or was started in another browser. Start again from the application.")
@@ -146,7 +146,14 @@ func (s *Server) loginCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar.User, rec.User = user, user
-	consent, err := s.opts.Store.GetConsent(ctx, user, ar.ClientID, ar.Resource)
+	s.afterLogin(w, r, ar, rec)
+}
+
+// afterLogin issues the code at once when a remembered consent covers
+// the request, and otherwise sends the browser to the consent page.
+func (s *Server) afterLogin(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, rec storage.AuditRecord) {
+	ctx := r.Context()
+	consent, err := s.opts.Store.GetConsent(ctx, ar.User, ar.ClientID, ar.Resource)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.internalError(ctx, w, "read a consent", err)
 		return
@@ -159,7 +166,7 @@ func (s *Server) loginCallback(w http.ResponseWriter, r *http.Request) {
 		if cur.Status != storage.AuthRequestLogin {
 			return cur, errStale
 		}
-		cur.Status, cur.User, cur.ExpiresAt = storage.AuthRequestConsent, user, s.now().Add(consentTTL)
+		cur.Status, cur.User, cur.ExpiresAt = storage.AuthRequestConsent, ar.User, s.now().Add(consentTTL)
 		return cur, nil
 	})
 	if errors.Is(err, errStale) || errors.Is(err, storage.ErrConflict) {

@@ -59,7 +59,7 @@ func TestRefusals(t *testing.T) {
 		t.Run("token", func(t *testing.T) {
 			br := newBrowser()
 			code := func() string {
-				q, _ := w.signIn(t, br, w.authURL(cfg, "s", v), "alice", "allow")
+				q, _ := w.signIn(t, br, w.authURL(cfg, "s", v), "allow")
 				return q.Get("code")
 			}
 			for _, c := range []struct {

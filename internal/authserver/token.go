@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 
 	"github.com/behalf-dev/behalf/internal/audit"
 	"github.com/behalf-dev/behalf/internal/authserver/clients"
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wat"
@@ -69,7 +71,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	rec := t.rec
 	token, claims, err := s.mint(out.grant)
 	if err != nil {
-		s.log.ErrorContext(ctx, "authorization server: sign an access token", "error", err.Error())
+		s.log.LogAttrs(ctx, slog.LevelError, "authorization server: sign an access token", logging.Err(err))
 		oauthwire.WriteError(w, oauthwire.Errorf("server_error", "the access token could not be issued"), basic, s.cfg.Issuer)
 		return
 	}

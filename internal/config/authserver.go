@@ -124,7 +124,7 @@ func (a AuthorizationServer) Resource(uri string) (AuthServerResourceFile, bool)
 const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
-	GrantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	GrantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer" //nolint:gosec // G101: a grant type URN, no credential
 	AuthMethodNone         = "none"
 	AuthMethodSecretBasic  = "client_secret_basic"
 	AuthMethodSecretPost   = "client_secret_post"
@@ -169,40 +169,49 @@ func (f File) validateAuthorizationServer(c *Config, probs *Problems) {
 		out.Login.Scopes = []string{"openid"}
 	}
 	validateASResources(a.Resources, at+".resources", probs)
-	if len(a.Clients) > maxASClients {
-		probs.add(at+".clients", "has %d clients; at most %d", len(a.Clients), maxASClients)
-	}
-	out.Clients = make([]AuthServerClientFile, len(a.Clients))
-	for i, cl := range a.Clients {
-		p := fmt.Sprintf("%s.clients[%d]", at, i)
-		if slices.ContainsFunc(a.Clients[:i], func(o AuthServerClientFile) bool { return o.ClientID == cl.ClientID }) {
-			probs.add(p+".clientId", "%q is named twice", cl.ClientID)
-		}
-		out.Clients[i] = cl.validate(p, probs)
-	}
+	out.Clients = validateASClients(a.Clients, at+".clients", probs)
 	if out.RegistrationsPerMinute == 0 {
 		out.RegistrationsPerMinute = 10
 	}
 	if out.RegistrationsPerMinute < 0 || out.RegistrationsPerMinute > 10000 {
 		probs.add(at+".dynamicRegistration.perMinute", "must be between 1 and 10000")
 	}
-	if len(a.IDJag.Issuers) > maxIDJagIssuers {
-		probs.add(at+".idJag.issuers", "names at most %d issuers", maxIDJagIssuers)
+	validateIDJagIssuers(a.IDJag.Issuers, at+".idJag.issuers", probs)
+	out.AccessTokenTTL = durationIn(a.AccessTokenTTL, 5*time.Minute, time.Minute, 24*time.Hour, at+".accessTokenTtl", probs)
+	out.RefreshTokenTTL = durationIn(a.RefreshTokenTTL, 720*time.Hour, time.Hour, 8760*time.Hour, at+".refreshTokenTtl", probs)
+	out.CodeTTL = durationIn(a.CodeTTL, time.Minute, 10*time.Second, 10*time.Minute, at+".codeTtl", probs)
+	out.SigningKeyRotation = durationIn(a.SigningKeyRotation, 720*time.Hour, time.Hour, 8760*time.Hour, at+".signingKeyRotation", probs)
+	c.AuthorizationServer = &out
+}
+
+func validateASClients(list []AuthServerClientFile, at string, probs *Problems) []AuthServerClientFile {
+	if len(list) > maxASClients {
+		probs.add(at, "has %d clients; at most %d", len(list), maxASClients)
 	}
-	for i, iss := range a.IDJag.Issuers {
-		p := fmt.Sprintf("%s.idJag.issuers[%d]", at, i)
-		if !secureURL(iss.Issuer) || slices.ContainsFunc(a.IDJag.Issuers[:i], func(o AuthServerIDJagIssuerFile) bool { return o.Issuer == iss.Issuer }) {
+	out := make([]AuthServerClientFile, len(list))
+	for i, cl := range list {
+		p := fmt.Sprintf("%s[%d]", at, i)
+		if slices.ContainsFunc(list[:i], func(o AuthServerClientFile) bool { return o.ClientID == cl.ClientID }) {
+			probs.add(p+".clientId", "%q is named twice", cl.ClientID)
+		}
+		out[i] = cl.validate(p, probs)
+	}
+	return out
+}
+
+func validateIDJagIssuers(list []AuthServerIDJagIssuerFile, at string, probs *Problems) {
+	if len(list) > maxIDJagIssuers {
+		probs.add(at, "names at most %d issuers", maxIDJagIssuers)
+	}
+	for i, iss := range list {
+		p := fmt.Sprintf("%s[%d]", at, i)
+		if !secureURL(iss.Issuer) || slices.ContainsFunc(list[:i], func(o AuthServerIDJagIssuerFile) bool { return o.Issuer == iss.Issuer }) {
 			probs.add(p+".issuer", "%q must be an https (or loopback http) issuer URL without query or fragment, named once", iss.Issuer)
 		}
 		if iss.JWKSURI != "" && !secureURL(iss.JWKSURI) {
 			probs.add(p+".jwksUri", "must be an https (or loopback http) URL without query or fragment")
 		}
 	}
-	out.AccessTokenTTL = durationIn(a.AccessTokenTTL, 5*time.Minute, time.Minute, 24*time.Hour, at+".accessTokenTtl", probs)
-	out.RefreshTokenTTL = durationIn(a.RefreshTokenTTL, 720*time.Hour, time.Hour, 8760*time.Hour, at+".refreshTokenTtl", probs)
-	out.CodeTTL = durationIn(a.CodeTTL, time.Minute, 10*time.Second, 10*time.Minute, at+".codeTtl", probs)
-	out.SigningKeyRotation = durationIn(a.SigningKeyRotation, 720*time.Hour, time.Hour, 8760*time.Hour, at+".signingKeyRotation", probs)
-	c.AuthorizationServer = &out
 }
 
 // durationIn is v, or def when v is zero, if it lies within [lo, hi].
@@ -258,6 +267,14 @@ func (cl AuthServerClientFile) validate(at string, probs *Problems) AuthServerCl
 	if len(cl.ClientName) > 200 {
 		probs.add(at+".clientName", "must be at most 200 characters")
 	}
+	cl.TokenEndpointAuthMethod = cl.authMethod(at, probs)
+	cl.GrantTypes = cl.grants(at, probs)
+	return cl
+}
+
+// authMethod checks the client's authentication method, defaulting it
+// from its credentials.
+func (cl AuthServerClientFile) authMethod(at string, probs *Problems) string {
 	if cl.TokenEndpointAuthMethod == "" {
 		switch {
 		case cl.ClientSecretFile != "":
@@ -284,6 +301,12 @@ func (cl AuthServerClientFile) validate(at string, probs *Problems) AuthServerCl
 	default:
 		probs.add(at+".tokenEndpointAuthMethod", "must be none, client_secret_basic, client_secret_post or private_key_jwt")
 	}
+	return cl.TokenEndpointAuthMethod
+}
+
+// grants checks the grant types, defaulting them, and the redirect URIs
+// the authorization code grant needs.
+func (cl AuthServerClientFile) grants(at string, probs *Problems) []string {
 	if len(cl.GrantTypes) == 0 {
 		cl.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
 	}
@@ -301,7 +324,7 @@ func (cl AuthServerClientFile) validate(at string, probs *Problems) AuthServerCl
 			probs.add(fmt.Sprintf("%s.redirectUris[%d]", at, i), "%q must be an absolute https URL, a loopback http URL or a private-use scheme URI, without a fragment", r)
 		}
 	}
-	return cl
+	return cl.GrantTypes
 }
 
 // ValidRedirectURI reports whether s may be registered as a redirect URI

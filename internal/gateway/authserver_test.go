@@ -134,7 +134,7 @@ func asSignIn(ctx context.Context, t *testing.T, authURL, idp, issuer string) (u
 		}
 		return nil
 	}}
-	send := func(method, u string, form url.Values) (*http.Response, string) {
+	send := func(method, u string, form url.Values) (int, http.Header, string) {
 		req, _ := http.NewRequestWithContext(ctx, method, u, strings.NewReader(form.Encode()))
 		if form != nil {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -143,22 +143,22 @@ func asSignIn(ctx context.Context, t *testing.T, authURL, idp, issuer string) (u
 		if err != nil {
 			t.Fatal(err)
 		}
-		return res, readAll(t, res)
+		return res.StatusCode, res.Header, readAll(t, res)
 	}
-	res, page := send(http.MethodGet, authURL, nil)
+	status, _, page := send(http.MethodGet, authURL, nil)
 	m := formTokenPattern.FindStringSubmatch(page)
 	if m == nil {
-		t.Fatalf("no sign-in page: %d %s", res.StatusCode, page)
+		t.Fatalf("no sign-in page: %d %s", status, page)
 	}
-	res, page = send(http.MethodPost, idp+"/consent", url.Values{"form_token": {m[1]}, "username": {"alice"}, "action": {"allow"}})
+	status, header, page := send(http.MethodPost, idp+"/consent", url.Values{"form_token": {m[1]}, "username": {"alice"}, "action": {"allow"}})
 	consented := false
 	if c := behalfConsent.FindStringSubmatch(page); c != nil {
 		consented = true
-		res, page = send(http.MethodPost, issuer+"/oauth2/consent", url.Values{"request": {c[1]}, "csrf": {c[2]}, "action": {"allow"}})
+		status, header, page = send(http.MethodPost, issuer+"/oauth2/consent", url.Values{"request": {c[1]}, "csrf": {c[2]}, "action": {"allow"}})
 	}
-	loc, err := url.Parse(res.Header.Get("Location"))
+	loc, err := url.Parse(header.Get("Location"))
 	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("not sent back with a code: %d %s %s", res.StatusCode, res.Header.Get("Location"), page)
+		t.Fatalf("not sent back with a code: %d %s %s", status, header.Get("Location"), page)
 	}
 	return loc.Query(), consented
 }

@@ -163,11 +163,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if err := s.tel.Metrics.Gauge("behalf.audit.queue.depth", "{record}", "Audit records waiting for the writer.", s.audit.QueueDepth); err != nil {
 		return nil, fmt.Errorf("audit queue gauge: %w", err)
 	}
-	users, err := s.openUsers(outbound)
+	users, err := s.openUsers(ctx, outbound)
 	if err != nil {
-		return nil, err
-	}
-	if users, err = s.openAuthServer(ctx, users, outbound); err != nil {
 		return nil, err
 	}
 
@@ -212,9 +209,10 @@ func (s *Server) openVault(ctx context.Context) error {
 	return nil
 }
 
-// openUsers builds the inbound JWT authorizers; nil when none is
-// configured.
-func (s *Server) openUsers(outbound *http.Client) (access.UserVerifier, error) {
+// openUsers builds the inbound JWT authorizers, and the authorization
+// server when configured, whose own tokens it then verifies too; nil when
+// no authorizer is configured.
+func (s *Server) openUsers(ctx context.Context, outbound *http.Client) (access.UserVerifier, error) {
 	if len(s.cfg.InboundAuthorizers) == 0 {
 		return nil, nil
 	}
@@ -222,7 +220,7 @@ func (s *Server) openUsers(outbound *http.Client) (access.UserVerifier, error) {
 	if s.users, err = inbound.NewSet(s.cfg.InboundAuthorizers, inbound.Options{HTTPClient: outbound, Now: s.now, Metrics: s.tel.Metrics}); err != nil {
 		return nil, err
 	}
-	return s.users, nil
+	return s.openAuthServer(ctx, s.users, outbound)
 }
 
 // assemblePlanes builds the data plane and the control plane.
