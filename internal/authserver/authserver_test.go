@@ -248,6 +248,24 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if err != nil || !sameSet(c.Scopes, []string{scopeRead, scopeAdmin}) {
 			t.Errorf("consent %+v %v", c, err)
 		}
+		stepped, err := both.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(v))
+		if err != nil || stepped.Extra("scope") != scopeRead+" "+scopeAdmin {
+			t.Fatalf("step-up token: %v %v", stepped, err)
+		}
+		// An admin revokes the consent: its refresh tokens end with it,
+		// and the user is asked again.
+		del := w.s.Do(t, behalftest.Raw{Path: "/behalf/DeleteOAuthConsent",
+			Body: []byte(`{"user":"` + wantSub + `","clientId":"` + publicApp + `","resource":"` + w.resource + `"}`)})
+		if del.Status != http.StatusNoContent {
+			t.Fatalf("DeleteOAuthConsent: %d %s", del.Status, del.Body)
+		}
+		if _, err := both.TokenSource(ctx, &oauth2.Token{RefreshToken: stepped.RefreshToken}).Token(); oauthCode(err) != "invalid_grant" {
+			t.Errorf("refresh after the consent was revoked: %v", err)
+		}
+		v = oauth2.GenerateVerifier()
+		if _, consented = w.signIn(t, br, w.authURL(cfg, "st-5", v), "deny"); !consented {
+			t.Error("no consent asked after the consent was revoked")
+		}
 
 		// A confidential client: introspection and revocation.
 		conf := w.oauth(confApp, confSecret, scopeRead)
@@ -274,7 +292,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 				t.Errorf("introspection after revocation: %v", got)
 			}
 		}
-		w.checkAudit(t, map[string]int{"OAuthAuthorize": 4, "OAuthConsent": 3, "OAuthToken": 6, "OAuthRevoke": 2})
+		w.checkAudit(t, map[string]int{"OAuthAuthorize": 5, "OAuthConsent": 3, "OAuthToken": 7, "OAuthRevoke": 2, "DeleteOAuthConsent": 1})
 	})
 }
 

@@ -68,6 +68,9 @@ var policy = map[string]Rule{
 	"ListConnections":  adminOnly,
 	"RevokeConnection": adminOnly,
 	"DeleteConnection": adminOnly,
+	// The authorization server's consents (docs/authorization-server.md).
+	"ListOAuthConsents":  adminOnly,
+	"DeleteOAuthConsent": adminOnly,
 
 	// Data plane.
 	"GetWorkloadAccessToken":          dataPlane,

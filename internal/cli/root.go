@@ -76,6 +76,7 @@ func NewRoot() *cobra.Command {
 		newTagCommand(cf),
 		newAuditCommand(cf),
 		newConnectionCommand(cf),
+		newOAuthConsentCommand(cf),
 		newBenchCommand(),
 		newDevIDPCommand(),
 		newDevCollectorCommand(),

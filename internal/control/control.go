@@ -105,7 +105,7 @@ func (s *Service) Operations() []wire.Operation {
 		wire.Operation{Name: "TagResource", Method: http.MethodPost, Path: "/tags/{resourceArn}", Serve: s.tagResource},
 		wire.Operation{Name: "UntagResource", Method: http.MethodDelete, Path: "/tags/{resourceArn}", Serve: s.untagResource},
 	)
-	return append(append(append(reads, s.auditOperations()...), changes...), s.connectionOperations()...)
+	return append(append(append(append(reads, s.auditOperations()...), changes...), s.connectionOperations()...), s.oauthConsentOperations()...)
 }
 
 // Mount registers the control-plane operations on the router.
