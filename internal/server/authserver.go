@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"github.com/behalf-dev/behalf/internal/authserver"
+	"github.com/behalf-dev/behalf/internal/authserver/clients"
+	"github.com/behalf-dev/behalf/internal/authserver/idjag"
+	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/inbound"
 )
@@ -32,25 +35,50 @@ func (s *Server) openAuthServer(ctx context.Context, users access.UserVerifier, 
 	if err != nil {
 		return nil, fmt.Errorf("authorizationServer.login.clientSecretFile: %w", err)
 	}
-	secrets := map[string]string{}
-	for i, c := range cfg.Clients {
-		if c.ClientSecretFile == "" {
-			continue
-		}
-		if secrets[c.ClientID], err = readSecretFile(c.ClientSecretFile); err != nil {
-			return nil, fmt.Errorf("authorizationServer.clients[%d].clientSecretFile: %w", i, err)
-		}
-	}
-	i := slices.IndexFunc(s.cfg.InboundAuthorizers, func(a inbound.Config) bool { return a.Name == cfg.Login.Authorizer })
-	s.authServer, err = authserver.New(ctx, authserver.Options{
-		Config: *cfg, Store: s.store, Vault: s.vault, Audit: s.audit, Users: s.users,
-		LoginDiscoveryURL: s.cfg.InboundAuthorizers[i].DiscoveryURL, LoginClientSecret: loginSecret,
-		HTTP: outbound, Key: key, Clients: authserver.NewPreregistered(cfg.Clients, secrets), Log: s.log, Now: s.now,
-	})
+	registry, err := s.authServerClients(cfg, outbound)
 	if err != nil {
 		return nil, err
 	}
+	opts := authserver.Options{
+		Config: *cfg, Store: s.store, Vault: s.vault, Audit: s.audit, Users: s.users, LoginClientSecret: loginSecret,
+		HTTP: outbound, Key: key, Clients: registry, Log: s.log, Now: s.now,
+	}
+	i := slices.IndexFunc(s.cfg.InboundAuthorizers, func(a inbound.Config) bool { return a.Name == cfg.Login.Authorizer })
+	opts.LoginDiscoveryURL = s.cfg.InboundAuthorizers[i].DiscoveryURL
+	if len(cfg.IDJagIssuers) > 0 {
+		trusted := make([]idjag.TrustedIssuer, len(cfg.IDJagIssuers))
+		for i, t := range cfg.IDJagIssuers {
+			trusted[i] = idjag.TrustedIssuer{Issuer: t.Issuer, JWKSURI: t.JWKSURI}
+		}
+		if s.assertions, err = idjag.New(idjag.Options{Issuer: cfg.Issuer, Trusted: trusted, HTTP: outbound, Store: s.store, Now: s.now, Log: s.log}); err != nil {
+			return nil, err
+		}
+		opts.Assertions = s.assertions
+	}
+	if s.authServer, err = authserver.New(ctx, opts); err != nil {
+		return nil, err
+	}
 	return authServerUsers{set: s.users, as: s.authServer}, nil
+}
+
+// authServerClients builds the authorization server's client registry,
+// reading the pre-registered clients' secrets.
+func (s *Server) authServerClients(cfg *config.AuthorizationServer, outbound *http.Client) (*clients.Registry, error) {
+	pre := make([]clients.PreregisteredClient, len(cfg.Clients))
+	for i, c := range cfg.Clients {
+		secret, err := readSecretFile(c.ClientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("authorizationServer.clients[%d].clientSecretFile: %w", i, err)
+		}
+		pre[i] = clients.PreregisteredClient{ClientID: c.ClientID, ClientName: c.ClientName, RedirectURIs: c.RedirectURIs,
+			GrantTypes: c.GrantTypes, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKSURI: c.JWKSURI}
+		if secret != "" {
+			pre[i].Secret = []byte(secret)
+		}
+	}
+	return clients.New(clients.Options{Store: s.store, HTTP: outbound, Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + authserver.PathToken,
+		RegistrationEndpoint: cfg.Issuer + authserver.PathRegister, Preregistered: pre, MetadataDocuments: cfg.ClientIDMetadataDocuments,
+		DynamicRegistration: cfg.DynamicRegistration, RegistrationsPerMinute: cfg.RegistrationsPerMinute, Audit: s.audit, Log: s.log, Now: s.now})
 }
 
 // readSecretFile reads a secret from a file readable by its owner only,

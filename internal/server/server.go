@@ -18,6 +18,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/audit"
 	"github.com/behalf-dev/behalf/internal/authserver"
+	"github.com/behalf-dev/behalf/internal/authserver/idjag"
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/control"
@@ -70,6 +71,9 @@ type Server struct {
 	// authServer is the OAuth authorization server for MCP clients; nil
 	// when not configured.
 	authServer *authserver.Server
+	// assertions redeems ID-JAGs at the authorization server; nil when
+	// it trusts no enterprise IdP.
+	assertions *idjag.Verifier
 }
 
 // Options tune a server beyond its configuration, chiefly for tests.
@@ -300,6 +304,9 @@ func (s *Server) Store() storage.Storage { return s.store }
 func (s *Server) Close() error {
 	if s.users != nil {
 		s.users.Close()
+	}
+	if s.assertions != nil {
+		s.assertions.Close()
 	}
 	err := errors.Join(s.audit.Close(), s.auditExport.close(), s.store.Close())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
