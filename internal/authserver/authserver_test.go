@@ -34,6 +34,8 @@ const (
 	publicApp   = "mcp-app"
 	confApp     = "conf-app"
 	confSecret  = "conf-app-secret-0123456789"
+	jagApp      = "jag-app"
+	jagSecret   = "jag-app-secret-0123456789"
 	scopeRead   = "weather.read"
 	scopeAdmin  = "weather.admin"
 )
@@ -48,7 +50,7 @@ type world struct {
 
 func newWorld(t *testing.T, b behalftest.Backend) *world {
 	t.Helper()
-	w := &world{clock: testclock.Running(), idp: behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "behalf", Secret: "behalf-login-secret"}}})}
+	w := &world{clock: testclock.Running()}
 	dir := t.TempDir()
 	write := func(name, v string) string {
 		p := filepath.Join(dir, name)
@@ -60,6 +62,10 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 	w.s = behalftest.Start(t, b, behalftest.Options{Now: w.clock.Now, Edit: func(f *config.File) {
 		f.PublicURL = "http://" + f.Listen
 		w.issuer, w.resource = f.PublicURL, "http://127.0.0.1:8788/mcp/weather"
+		// The organisation's IdP: behalf's login client, and an agent
+		// that may trade users' ID tokens for ID-JAGs for behalf.
+		w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "behalf", Secret: "behalf-login-secret"},
+			{ID: "agent", Secret: "agent-secret", IDJAG: []devidp.IDJAGGrant{{Audience: w.issuer, ClientID: jagApp}}}}})
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "corp", DiscoveryURL: w.idp.Issuer() + "/.well-known/openid-configuration",
 			AllowedClients: []string{"behalf"}}}
 		f.AuthorizationServer = &config.AuthorizationServerFile{
@@ -68,7 +74,9 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 			Clients: []config.AuthServerClientFile{
 				{ClientID: publicApp, ClientName: "Weather Desktop", RedirectURIs: []string{redirectURI}},
 				{ClientID: confApp, RedirectURIs: []string{redirectURI}, ClientSecretFile: write("conf", confSecret)},
+				{ClientID: jagApp, ClientSecretFile: write("jag", jagSecret), GrantTypes: []string{config.GrantJWTBearer}},
 			},
+			IDJag: config.AuthServerIDJagFile{Issuers: []config.AuthServerIDJagIssuerFile{{Issuer: w.idp.Issuer()}}},
 		}
 	}})
 	return w

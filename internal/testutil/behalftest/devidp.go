@@ -1,6 +1,7 @@
 package behalftest
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/behalf-dev/behalf/internal/devidp"
 )
@@ -75,4 +78,47 @@ func Consent(t testing.TB, authURL, user string, allow bool) (status int, lastPa
 	defer func() { _ = res.Body.Close() }()
 	body, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(body)
+}
+
+// DevIDJAG signs user in at the dev IdP as the client id (password
+// grant, golang.org/x/oauth2) and trades the user's ID token for an
+// ID-JAG for the authorization server audience (RFC 8693,
+// requested_token_type id-jag), with extra parameters (resource, scope).
+func DevIDJAG(t testing.TB, idp *devidp.Server, id, secret, user, audience string, extra url.Values) string {
+	t.Helper()
+	conf := &oauth2.Config{ClientID: id, ClientSecret: secret, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{TokenURL: idp.Issuer() + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	tok, err := conf.PasswordCredentialsToken(t.Context(), user, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idToken, _ := tok.Extra("id_token").(string)
+	form := url.Values{
+		"grant_type":           {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"requested_token_type": {"urn:ietf:params:oauth:token-type:id-jag"},
+		"subject_token":        {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:id_token"},
+		"audience": {audience},
+	}
+	for k, v := range extra {
+		form[k] = v
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, idp.Issuer()+"/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	body, _ := io.ReadAll(res.Body)
+	var m struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil || res.StatusCode != http.StatusOK || m.AccessToken == "" {
+		t.Fatalf("ID-JAG exchange: %d %s", res.StatusCode, body)
+	}
+	return m.AccessToken
 }
