@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -25,6 +26,18 @@ const (
 )
 
 func principal(clientID string) string { return "client:" + clientID }
+
+// claimedClient is the client a token, revocation or introspection
+// request names, before it is authenticated: HTTP Basic's user, else
+// client_id.
+func claimedClient(r *http.Request, form url.Values) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		if unescaped, err := url.QueryUnescape(id); err == nil {
+			return unescaped
+		}
+	}
+	return form.Get("client_id")
+}
 
 // prepare fills a record's outcome and trace: a success when errCode is
 // empty.

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,14 +56,20 @@ func (k *signingKeys) Rotate(ctx context.Context) error {
 			return errorf("list signing keys: %w", err)
 		}
 	}
+	// A key stops signing when its successor appears; it leaves the key
+	// set once every token it signed has expired (plus a minute of skew).
+	live := keys[len(keys)-1:]
 	for n, key := range keys[:len(keys)-1] {
-		if now.Sub(keys[n+1].CreatedAt) > k.ttl+time.Minute {
-			if err := k.store.DeleteServerKey(ctx, SigningKeyPurpose, key.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return errorf("delete retired signing key: %w", err)
-			}
+		if now.Sub(keys[n+1].CreatedAt) <= k.ttl+time.Minute {
+			live = append(live, key)
+			continue
+		}
+		if err := k.store.DeleteServerKey(ctx, SigningKeyPurpose, key.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return errorf("delete retired signing key: %w", err)
 		}
 	}
-	return k.load(ctx, keys)
+	slices.SortStableFunc(live, func(a, b storage.ServerKey) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return k.load(ctx, live)
 }
 
 func (k *signingKeys) create(ctx context.Context, now time.Time) error {

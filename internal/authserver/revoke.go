@@ -22,7 +22,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		oauthwire.WriteError(w, e, basic, s.cfg.Issuer)
 		return
 	}
-	rec := storage.AuditRecord{Operation: opRevoke, Principal: principal(form.Get("client_id"))}
+	rec := storage.AuditRecord{Operation: opRevoke, Principal: principal(claimedClient(r, form))}
 	client, e := s.opts.Clients.Authenticate(ctx, r, form)
 	if e != nil {
 		_ = s.record(ctx, rec, e.Code)

@@ -42,7 +42,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	grantType := form.Get("grant_type")
-	t := &trail{rec: storage.AuditRecord{Operation: opToken, Flow: grantType, Principal: principal(form.Get("client_id"))}}
+	t := &trail{rec: storage.AuditRecord{Operation: opToken, Flow: grantType, Principal: principal(claimedClient(r, form))}}
 	client, e := s.opts.Clients.Authenticate(ctx, r, form)
 	if e != nil {
 		_ = s.record(ctx, t.rec, e.Code)
