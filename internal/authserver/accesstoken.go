@@ -146,7 +146,8 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*inbound.
 		return nil, &inbound.Error{Kind: inbound.KindInvalidToken, Message: "token was revoked"}
 	}
 	return &inbound.Identity{Authorizer: AuthorizerName, Issuer: c.Issuer, Subject: c.Subject, ClientID: c.ClientID,
-		Audience: []string{c.Audience}, Scopes: strings.Fields(c.Scope), Expiry: time.Unix(c.Expiry, 0), IssuedAt: time.Unix(c.IssuedAt, 0)}, nil
+		Audience: []string{c.Audience}, Scopes: strings.Fields(c.Scope), Expiry: time.Unix(c.Expiry, 0), IssuedAt: time.Unix(c.IssuedAt, 0),
+		User: c.Subject}, nil
 }
 
 // IsOwnToken reports, without verifying it, whether a JWT names this

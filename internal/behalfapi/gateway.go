@@ -22,7 +22,8 @@ type RecordGatewayCallInput struct {
 	// workloads it came through before Workload, outermost first.
 	Actors []string `json:"actors,omitempty"`
 	// CallerToken is, on a tool route, the workload access token the
-	// caller presented: behalf names the workload, user and identity chain
+	// caller presented, and on an mcp route the one minted for the MCP
+	// client's user: behalf names the workload, user and identity chain
 	// it was minted for in the record, so that every tool call says who
 	// made it, including those the gateway's credential cache served. It
 	// is neither stored nor echoed; one that does not open names no one.

@@ -37,6 +37,16 @@ func TestRecordGatewayCallNamesToolCallers(t *testing.T) {
 			t.Errorf("the tool call's record: %+v", rec)
 		}
 
+		mcpCall := behalfapi.RecordGatewayCallInput{Route: "weather-mcp", Kind: "mcp", Status: http.StatusForbidden,
+			ErrorType: "InsufficientScope", Rule: "tools/call:set_alert", Scopes: []string{"weather.alerts"}, CallerToken: token}
+		if res := record(mcpCall); res.Status != http.StatusOK {
+			t.Fatalf("RecordGatewayCall of an mcp route: %d %s", res.Status, res.Body)
+		}
+		rec = auditByRequest(t, w.s, lastRequestID(t, w.s, "RecordGatewayCall"))
+		if rec.Workload != workloadW1 || rec.User != wat.UserFromID("alice") || rec.Resource != "gateway-route/weather-mcp/tools/call:set_alert" {
+			t.Errorf("the mcp call's record: %+v", rec)
+		}
+
 		forged := tool
 		forged.CallerToken, forged.Status, forged.ErrorType = token[:len(token)-4]+"AAAA", http.StatusUnauthorized, "UnauthorizedException"
 		if res := record(forged); res.Status != http.StatusOK {

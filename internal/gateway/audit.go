@@ -100,8 +100,14 @@ func (g *Gateway) record(ctx context.Context, s *callState, status int, errType 
 	defer cancel()
 	in := behalfapi.RecordGatewayCallInput{Route: s.route.Name, Kind: s.route.Kind, Workload: s.route.Workload, User: s.user,
 		Status: status, ErrorType: errType, UpstreamStatus: s.status, Actors: s.actors, Rule: s.rule, Scopes: s.ruleScopes}
-	if s.route.Kind == config.KindTool {
+	switch {
+	case s.route.Kind == config.KindTool:
 		in.CallerToken = s.wat // behalf names the caller it was minted for
+	case s.route.Kind == config.KindMCP && s.wat != "":
+		// behalf names the user as it did when it minted the token: a
+		// token of its own authorization server names the user that
+		// server's sub names, which the access token's claims do not say.
+		in.CallerToken, in.Workload, in.User = s.wat, "", ""
 	}
 	return g.callExtension(ctx, "RecordGatewayCall", in, nil)
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/wat"
 )
 
 const (
@@ -109,6 +110,28 @@ func testBehalfAuthorizationServer(t *testing.T, b behalftest.Backend, dynamic b
 		if err != nil || res.IsError || len(res.Content) != 1 || res.Content[0].(*mcp.TextContent).Text != call.want {
 			t.Fatalf("tools/call %s: %+v %v", call.name, res, err)
 		}
+	}
+	// Alice is the user the dev IdP names, as if she had presented its JWT
+	// herself: in the workload access tokens minted for her, and in the
+	// gateway's records of her calls.
+	alice := wat.UserFromJWT(mw.idp.Issuer(), "alice")
+	var minted, recorded int
+	for _, r := range mw.auditRecords(t) {
+		switch {
+		case r.Operation == "GetWorkloadAccessTokenForJWT" && r.Outcome == "success":
+			minted++
+			if r.User != alice || r.Workload != workload {
+				t.Errorf("minting for the MCP client: %+v, want user %s", r, alice)
+			}
+		case r.Operation == "RecordGatewayCall" && strings.HasPrefix(r.Resource, "gateway-route/mcp") && r.Outcome == "success":
+			recorded++
+			if r.User != alice || r.Workload != workload {
+				t.Errorf("the gateway's record of an MCP call: %+v, want user %s", r, alice)
+			}
+		}
+	}
+	if minted == 0 || recorded == 0 {
+		t.Errorf("%d mintings and %d gateway records of alice's MCP calls", minted, recorded)
 	}
 	// Consent for mcp:use, then again for the step-up's mcp:admin.
 	if len(consents) != 2 || !consents[0] || !consents[1] {

@@ -67,6 +67,11 @@ type Identity struct {
 	Scopes     []string  // from scope and scp
 	Expiry     time.Time // exp
 	IssuedAt   time.Time // iat; zero when absent
+	// User is the user's key when the verifier names the user itself:
+	// behalf's own authorization server, whose subjects are the user keys
+	// of the identity providers its users signed in at. Empty for every
+	// other token, whose user is named by (Issuer, Subject).
+	User string
 }
 
 // Set verifies tokens against a list of inbound JWT authorizers.

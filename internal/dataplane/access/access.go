@@ -39,6 +39,17 @@ type UserVerifier interface {
 	Has(name string) bool
 }
 
+// UserOf names the user a verified JWT speaks for: the key the verifier
+// gave (behalf's own authorization server's tokens: the same user as one
+// who presents their identity provider's JWT directly), else the issuer's
+// subject.
+func UserOf(id *inbound.Identity) string {
+	if id.User != "" {
+		return id.User
+	}
+	return wat.UserFromJWT(id.Issuer, id.Subject)
+}
+
 // Deps are the checker's collaborators.
 type Deps struct {
 	Store  storage.Storage

@@ -72,7 +72,7 @@ func (s *Service) completeResourceTokenAuth(ctx context.Context, c *wire.Call, i
 		if err != nil {
 			return nil, err
 		}
-		user = wat.UserFromJWT(ident.Issuer, ident.Subject)
+		user = access.UserOf(ident)
 	}
 	c.Audit.User = user
 	change := func(failing error) storage.Storage {

@@ -66,8 +66,8 @@ func (in *input) Validate(c *wire.Checker) {
 	}
 	if in.CallerToken != "" {
 		c.String("callerToken", in.CallerToken, 1, 131072, nil)
-		if in.Kind != "tool" || in.Workload != "" || in.User != "" || len(in.Actors) > 0 {
-			c.Failf("callerToken", "is only for a tool route's call, whose workload, user and chain behalf reads from it")
+		if in.Kind != "tool" && in.Kind != "mcp" || in.Workload != "" || in.User != "" || len(in.Actors) > 0 {
+			c.Failf("callerToken", "is only for a tool or mcp route's call, whose workload, user and chain behalf reads from it")
 		}
 	}
 	in.validateRule(c)

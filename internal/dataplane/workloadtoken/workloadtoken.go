@@ -123,7 +123,7 @@ func (s *Service) getWorkloadAccessTokenForJWT(ctx context.Context, c *wire.Call
 	if err != nil {
 		return nil, err
 	}
-	return s.mint(ctx, c, telemetry.WATJWT, w, wat.Claims{User: wat.UserFromJWT(id.Issuer, id.Subject), UserToken: in.UserToken}, id.Expiry)
+	return s.mint(ctx, c, telemetry.WATJWT, w, wat.Claims{User: access.UserOf(id), UserToken: in.UserToken}, id.Expiry)
 }
 
 type forUserIDInput struct {
