@@ -64,13 +64,20 @@ func (in *input) Validate(c *wire.Checker) {
 	if len(in.Actors) > 0 && in.Workload == "" {
 		c.Failf("actors", "name the workloads before the route's workload, which is required with them")
 	}
-	if in.CallerToken != "" {
-		c.String("callerToken", in.CallerToken, 1, 131072, nil)
-		if in.Kind != "tool" && in.Kind != "mcp" || in.Workload != "" || in.User != "" || len(in.Actors) > 0 {
-			c.Failf("callerToken", "is only for a tool or mcp route's call, whose workload, user and chain behalf reads from it")
-		}
-	}
+	in.validateCallerToken(c)
 	in.validateRule(c)
+}
+
+// validateCallerToken checks the workload access token that names a tool
+// or mcp route's caller, which the call's other names must leave to it.
+func (in *input) validateCallerToken(c *wire.Checker) {
+	if in.CallerToken == "" {
+		return
+	}
+	c.String("callerToken", in.CallerToken, 1, 131072, nil)
+	if in.Kind != "tool" && in.Kind != "mcp" || in.Workload != "" || in.User != "" || len(in.Actors) > 0 {
+		c.Failf("callerToken", "is only for a tool or mcp route's call, whose workload, user and chain behalf reads from it")
+	}
 }
 
 // validateRule checks an mcp route's refusing rule and the scopes the
