@@ -135,25 +135,14 @@ func (s *Server) remember(r *http.Request, ar storage.AuthRequest, rec storage.A
 	return s.bind(ctx, rec).PutConsent(ctx, storage.OAuthConsent{User: ar.User, ClientID: ar.ClientID, Resource: ar.Resource, Scopes: scopes})
 }
 
-// render shows consent.html. html/template escapes every value; the
-// headers forbid framing (clickjacking), scripts, caching and referrers.
-// CSP form-action is left out: browsers apply it to the redirect that
-// follows the form's POST, which goes to the client.
+// render shows consent.html (oauthwire.WritePage's headers).
 func (s *Server) render(w http.ResponseWriter, status int, d pageData) {
 	var b bytes.Buffer
 	if err := page.Execute(&b, d); err != nil {
 		http.Error(w, "cannot render the page", http.StatusInternalServerError)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes()) // a failed write means the browser went away
+	oauthwire.WritePage(w, status, b.Bytes())
 }
 
 // errorPage tells the user why the flow stopped, without redirecting.

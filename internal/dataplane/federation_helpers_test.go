@@ -476,8 +476,9 @@ func wantHTMLPage(t *testing.T, p fedPage, status int, phrases ...string) {
 	if ct := p.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 		t.Errorf("Content-Type %q", ct)
 	}
-	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
-		t.Errorf("Content-Security-Policy %q", csp)
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+		p.header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("Content-Security-Policy %q, X-Frame-Options %q: the page may be framed", csp, p.header.Get("X-Frame-Options"))
 	}
 	if cc := p.header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control %q", cc)

@@ -212,8 +212,7 @@ type pageData struct {
 	Scopes                                       []string
 }
 
-// render shows the consent page. html/template escapes every value for its
-// context; the headers forbid scripts, framing and caching.
+// render shows the consent page (oauthwire.WritePage's headers).
 func (s *Server) render(w http.ResponseWriter, status int, ar authRequest, formToken, username, problem string) {
 	u, _ := url.Parse(ar.redirectURI)
 	d := pageData{Client: ar.clientID, Redirect: u.Scheme + "://" + u.Host, FormToken: formToken, Username: username,
@@ -223,15 +222,7 @@ func (s *Server) render(w http.ResponseWriter, status int, ar authRequest, formT
 		http.Error(w, "behalf dev-idp: cannot render the consent page", http.StatusInternalServerError)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes()) // a failed write means the browser went away
+	oauthwire.WritePage(w, status, b.Bytes())
 }
 
 var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>

@@ -100,3 +100,14 @@ func code(e *oauthwire.Error) string {
 	}
 	return e.Code
 }
+
+func TestWritePageForbidsFraming(t *testing.T) {
+	w := httptest.NewRecorder()
+	oauthwire.WritePage(w, 200, []byte("<p>hi</p>"))
+	h := w.Header()
+	if h.Get("X-Frame-Options") != "DENY" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+		strings.Contains(h.Get("Content-Security-Policy"), "form-action") || h.Get("Cache-Control") != "no-store" ||
+		h.Get("Content-Type") != "text/html; charset=utf-8" || w.Body.String() != "<p>hi</p>" {
+		t.Fatalf("%v %q", h, w.Body)
+	}
+}

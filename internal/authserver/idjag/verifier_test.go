@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,7 +17,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"golang.org/x/oauth2"
 
 	"github.com/behalf-dev/behalf/internal/authserver/clients"
 	"github.com/behalf-dev/behalf/internal/authserver/idjag"
@@ -68,41 +66,11 @@ func newVerifier(t *testing.T, st storage.Storage, clock *testclock.Clock, trust
 	return v
 }
 
-// devIDJAG runs behalf's dev IdP, signs alice in with the password grant
-// (golang.org/x/oauth2), and exchanges her ID token for an ID-JAG for
-// asIssuer (RFC 8693, requested_token_type id-jag) with extra parameters.
+// devIDJAG signs alice in at the dev IdP as its client agent and trades
+// her ID token for an ID-JAG for asIssuer, with extra parameters.
 func devIDJAG(t *testing.T, idp *devidp.Server, extra url.Values) string {
 	t.Helper()
-	conf := &oauth2.Config{ClientID: "agent", ClientSecret: "agent-secret", Scopes: []string{"openid"},
-		Endpoint: oauth2.Endpoint{TokenURL: idp.Issuer() + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
-	tok, err := conf.PasswordCredentialsToken(t.Context(), "alice", "pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	idToken, _ := tok.Extra("id_token").(string)
-	form := url.Values{
-		"grant_type":           {"urn:ietf:params:oauth:grant-type:token-exchange"},
-		"requested_token_type": {"urn:ietf:params:oauth:token-type:id-jag"},
-		"subject_token":        {idToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:id_token"},
-		"audience": {asIssuer},
-	}
-	for k, v := range extra {
-		form[k] = v
-	}
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, idp.Issuer()+"/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("agent", "agent-secret")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	body, _ := io.ReadAll(res.Body)
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("ID-JAG exchange: %d %s", res.StatusCode, body)
-	}
-	return m["access_token"].(string)
+	return behalftest.DevIDJAG(t, idp, "agent", "agent-secret", "alice", asIssuer, extra)
 }
 
 func startDevIDP(t *testing.T, clock *testclock.Clock) *devidp.Server {
