@@ -47,39 +47,88 @@ func TestMCPRouteWithBehalfAuthorizationServer(t *testing.T) {
 }
 
 func testBehalfAuthorizationServer(t *testing.T, b behalftest.Backend, dynamic bool) {
-	mw := &mcpWorld{server: newMCPServer(t)}
-	var issuer, other string
+	aw := newASWorld(t, b, func(_ *config.File, as *config.AuthorizationServerFile) { as.DynamicRegistration.Enabled = dynamic })
+	consents := aw.codeFlow(t, devSignIn(aw.idp.Issuer()), dynamic)
+	// Alice is the user the dev IdP names, as if she had presented its JWT
+	// herself.
+	aw.checkUser(t, wat.UserFromJWT(aw.idp.Issuer(), "alice"))
+	// Consent for mcp:use, then again for the step-up's mcp:admin.
+	if len(consents) != 2 || !consents[0] || !consents[1] {
+		t.Errorf("consent pages shown: %v, want one per authorization", consents)
+	}
+
+	// A token of the same server for another resource is refused.
+	ctx := t.Context()
+	cfg := &oauth2.Config{ClientID: desktopClient, RedirectURL: desktopCallback, Scopes: []string{mcpScope},
+		Endpoint: oauth2.Endpoint{AuthURL: aw.issuer + "/oauth2/authorize", TokenURL: aw.issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}
+	v := oauth2.GenerateVerifier()
+	q, _ := asSignIn(ctx, t, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("resource", aw.other)), devSignIn(aw.idp.Issuer()), aw.issuer)
+	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := aw.call(t, "POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, map[string]string{"Authorization": "Bearer " + tok.AccessToken,
+		"Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
+	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(res.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("a token for %s at %s: %d %q", aw.other, aw.resource, res.StatusCode, res.Header.Get("WWW-Authenticate"))
+	}
+}
+
+// asWorld is an mcpWorld whose route mcp names behalf's authorization
+// server: users sign in at the dev IdP (as its client mcp-client) through
+// behalf, which offers the route's resource and other, and knows the
+// public client desktop.
+type asWorld struct {
+	*mcpWorld
+	issuer, other string
+}
+
+// newASWorld makes an asWorld; edit may change the authorization server
+// and the rest of the file before behalf starts.
+func newASWorld(t *testing.T, b behalftest.Backend, edit func(*config.File, *config.AuthorizationServerFile)) *asWorld {
+	t.Helper()
+	aw := &asWorld{mcpWorld: &mcpWorld{server: newMCPServer(t)}}
 	secretFile := filepath.Join(t.TempDir(), "login-secret")
 	if err := os.WriteFile(secretFile, []byte(mcpClientSecret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	mw.world = newWorld(t, b, true, func(f *config.File) {
-		mw.resource, other = "http://"+f.Gateway.Listen+"/mcp", "http://"+f.Gateway.Listen+"/other"
-		issuer = "http://" + f.Listen
-		f.PublicURL = issuer
+	aw.world = newWorld(t, b, true, func(f *config.File) {
+		aw.resource, aw.other = "http://"+f.Gateway.Listen+"/mcp", "http://"+f.Gateway.Listen+"/other"
+		aw.issuer = "http://" + f.Listen
+		f.PublicURL = aw.issuer
 		// behalf signs users in at the dev IdP as its client mcp-client.
 		f.InboundAuthorizers = append(f.InboundAuthorizers, config.InboundAuthorizerFile{Name: "corp",
 			DiscoveryURL: f.InboundAuthorizers[0].DiscoveryURL, AllowedClients: []string{mcpClient}})
 		f.AuthorizationServer = &config.AuthorizationServerFile{
 			Login: config.AuthServerLoginFile{Authorizer: "corp", ClientID: mcpClient, ClientSecretFile: secretFile},
-			Resources: []config.AuthServerResourceFile{{Resource: mw.resource, Scopes: []string{mcpScope, mcpAdmin}},
-				{Resource: other, Scopes: []string{mcpScope}}},
-			Clients:             []config.AuthServerClientFile{{ClientID: desktopClient, ClientName: "Desktop", RedirectURIs: []string{desktopCallback}}},
-			DynamicRegistration: config.AuthServerRegistrationFile{Enabled: dynamic},
+			Resources: []config.AuthServerResourceFile{{Resource: aw.resource, Scopes: []string{mcpScope, mcpAdmin}},
+				{Resource: aw.other, Scopes: []string{mcpScope}}},
+			Clients: []config.AuthServerClientFile{{ClientID: desktopClient, ClientName: "Desktop", RedirectURIs: []string{desktopCallback}}},
 		}
-		f.Gateway.Routes = append(f.Gateway.Routes, config.GatewayRouteFile{Name: "mcp", Path: "/mcp", Upstream: mw.server.URL + "/mcp",
+		f.Gateway.Routes = append(f.Gateway.Routes, config.GatewayRouteFile{Name: "mcp", Path: "/mcp", Upstream: aw.server.URL + "/mcp",
 			Kind: "mcp", Workload: workload, Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"},
-			MCPRouteFile: config.MCPRouteFile{Resource: mw.resource, AuthorizationServers: []string{issuer},
+			MCPRouteFile: config.MCPRouteFile{Resource: aw.resource, AuthorizationServers: []string{aw.issuer},
 				Scopes: []string{mcpScope}, ToolScopes: map[string][]string{"tools/call:secret": {mcpAdmin}}}})
+		if edit != nil {
+			edit(f, f.AuthorizationServer)
+		}
 	})
-	mw.do(t, "/identities/UpdateWorkloadIdentity", map[string]any{"name": workload, "allowedInboundAuthorizers": []string{"dev", config.AuthorizationServerAuthorizer},
-		"allowedResourceOauth2ReturnUrls": []string{mw.returnURL}}, http.StatusOK)
+	aw.do(t, "/identities/UpdateWorkloadIdentity", map[string]any{"name": workload, "allowedInboundAuthorizers": []string{"dev", config.AuthorizationServerAuthorizer},
+		"allowedResourceOauth2ReturnUrls": []string{aw.returnURL}}, http.StatusOK)
+	return aw
+}
 
+// codeFlow connects the SDK's client with its authorization code handler
+// as desktop (or a client it registers itself, when dynamic), signing the
+// user in with signIn, and calls both tools. It returns, per
+// authorization, whether behalf showed its consent page.
+func (aw *asWorld) codeFlow(t *testing.T, signIn idpSignIn, dynamic bool) []bool {
+	t.Helper()
 	var consents []bool
 	hc := &auth.AuthorizationCodeHandlerConfig{
 		RedirectURL: desktopCallback,
 		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
-			q, consented := asSignIn(ctx, t, args.URL, mw.idp.Issuer(), issuer)
+			q, consented := asSignIn(ctx, t, args.URL, signIn, aw.issuer)
 			consents = append(consents, consented)
 			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
 		},
@@ -94,9 +143,17 @@ func testBehalfAuthorizationServer(t *testing.T, b behalftest.Backend, dynamic b
 	if err != nil {
 		t.Fatal(err)
 	}
+	aw.callTools(t, h, nil)
+	return consents
+}
+
+// callTools connects the SDK's client with h (over hc, if not nil) and
+// calls echo and secret.
+func (aw *asWorld) callTools(t *testing.T, h auth.OAuthHandler, hc *http.Client) {
+	t.Helper()
 	ctx := t.Context()
 	session, err := mcp.NewClient(&mcp.Implementation{Name: "behalf-test", Version: "1.0.0"}, nil).
-		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: mw.resource, OAuthHandler: h}, nil)
+		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: aw.resource, OAuthHandler: h, HTTPClient: hc}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,94 +168,104 @@ func testBehalfAuthorizationServer(t *testing.T, b behalftest.Backend, dynamic b
 			t.Fatalf("tools/call %s: %+v %v", call.name, res, err)
 		}
 	}
-	// Alice is the user the dev IdP names, as if she had presented its JWT
-	// herself: in the workload access tokens minted for her, and in the
-	// gateway's records of her calls.
-	alice := wat.UserFromJWT(mw.idp.Issuer(), "alice")
-	var minted, recorded int
-	for _, r := range mw.auditRecords(t) {
-		switch {
-		case r.Operation == "GetWorkloadAccessTokenForJWT" && r.Outcome == "success":
-			minted++
-			if r.User != alice || r.Workload != workload {
-				t.Errorf("minting for the MCP client: %+v, want user %s", r, alice)
-			}
-		case r.Operation == "RecordGatewayCall" && strings.HasPrefix(r.Resource, "gateway-route/mcp") && r.Outcome == "success":
-			recorded++
-			if r.User != alice || r.Workload != workload {
-				t.Errorf("the gateway's record of an MCP call: %+v, want user %s", r, alice)
-			}
-		}
-	}
-	if minted == 0 || recorded == 0 {
-		t.Errorf("%d mintings and %d gateway records of alice's MCP calls", minted, recorded)
-	}
-	// Consent for mcp:use, then again for the step-up's mcp:admin.
-	if len(consents) != 2 || !consents[0] || !consents[1] {
-		t.Errorf("consent pages shown: %v, want one per authorization", consents)
-	}
-	for _, h := range mw.server.seen() {
+	for _, h := range aw.server.seen() {
 		if h.Get("Authorization") != "" || h.Get("X-Api-Key") != weatherKey {
 			t.Fatalf("the MCP server received %v", h)
 		}
 	}
+}
 
-	// A token of the same server for another resource is refused.
-	cfg := &oauth2.Config{ClientID: desktopClient, RedirectURL: desktopCallback, Scopes: []string{mcpScope},
-		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/oauth2/authorize", TokenURL: issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInParams}}
-	v := oauth2.GenerateVerifier()
-	q, _ := asSignIn(ctx, t, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("resource", other)), mw.idp.Issuer(), issuer)
-	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(v))
-	if err != nil {
-		t.Fatal(err)
+// checkUser: the MCP client's calls acted for user, in the workload
+// access tokens minted for them and in the gateway's records of them.
+func (aw *asWorld) checkUser(t *testing.T, user string) {
+	t.Helper()
+	var minted, recorded int
+	for _, r := range aw.auditRecords(t) {
+		switch {
+		case r.Operation == "GetWorkloadAccessTokenForJWT" && r.Outcome == "success":
+			minted++
+			if r.User != user || r.Workload != workload {
+				t.Errorf("minting for the MCP client: %+v, want user %s", r, user)
+			}
+		case r.Operation == "RecordGatewayCall" && strings.HasPrefix(r.Resource, "gateway-route/mcp") && r.Outcome == "success":
+			recorded++
+			if r.User != user || r.Workload != workload {
+				t.Errorf("the gateway's record of an MCP call: %+v, want user %s", r, user)
+			}
+		}
 	}
-	res := mw.call(t, "POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, map[string]string{"Authorization": "Bearer " + tok.AccessToken,
-		"Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
-	if res.StatusCode != http.StatusUnauthorized || !strings.Contains(res.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
-		t.Errorf("a token for %s at %s: %d %q", other, mw.resource, res.StatusCode, res.Header.Get("WWW-Authenticate"))
+	if minted == 0 || recorded == 0 {
+		t.Errorf("%d mintings and %d gateway records of %s's MCP calls", minted, recorded, user)
 	}
 }
 
 var behalfConsent = regexp.MustCompile(`name="request" value="([^"]+)">\s*<input type="hidden" name="csrf" value="([^"]+)"`)
 
-// asSignIn plays alice's browser through behalf's authorization server:
-// the dev IdP's sign-in page, then behalf's consent page when it shows
-// one (Allow). It returns the authorization response's parameters and
-// whether consent was asked.
-func asSignIn(ctx context.Context, t *testing.T, authURL, idp, issuer string) (url.Values, bool) {
+// page is a response to the user's browser, read.
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// asBrowser is the user's browser: it keeps cookies and stops at the
+// client's redirect URI.
+type asBrowser struct {
+	ctx context.Context //nolint:containedctx // the test's, for every request
+	t   *testing.T
+	c   *http.Client
+}
+
+func (b asBrowser) send(method, u string, form url.Values) page {
+	b.t.Helper()
+	req, _ := http.NewRequestWithContext(b.ctx, method, u, strings.NewReader(form.Encode()))
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return page{res.StatusCode, res.Header, readAll(b.t, res)}
+}
+
+// idpSignIn plays the user at the login IdP, from its first page to
+// where its redirect back to behalf leads.
+type idpSignIn func(b asBrowser, first page) page
+
+// devSignIn signs alice in on the dev IdP's page.
+func devSignIn(idp string) idpSignIn {
+	return func(b asBrowser, first page) page {
+		m := formTokenPattern.FindStringSubmatch(first.body)
+		if m == nil {
+			b.t.Fatalf("no sign-in page: %d %s", first.status, first.body)
+		}
+		return b.send(http.MethodPost, idp+"/consent", url.Values{"form_token": {m[1]}, "username": {"alice"}, "action": {"allow"}})
+	}
+}
+
+// asSignIn plays the user's browser through behalf's authorization server:
+// the login IdP's sign-in, then behalf's consent page when it shows one
+// (Allow). It returns the authorization response's parameters and whether
+// consent was asked.
+func asSignIn(ctx context.Context, t *testing.T, authURL string, signIn idpSignIn, issuer string) (url.Values, bool) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+	b := asBrowser{ctx, t, &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 		if strings.HasPrefix(req.URL.String(), desktopCallback) {
 			return http.ErrUseLastResponse
 		}
 		return nil
-	}}
-	send := func(method, u string, form url.Values) (int, http.Header, string) {
-		req, _ := http.NewRequestWithContext(ctx, method, u, strings.NewReader(form.Encode()))
-		if form != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		res, err := browser.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.StatusCode, res.Header, readAll(t, res)
-	}
-	status, _, page := send(http.MethodGet, authURL, nil)
-	m := formTokenPattern.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no sign-in page: %d %s", status, page)
-	}
-	status, header, page := send(http.MethodPost, idp+"/consent", url.Values{"form_token": {m[1]}, "username": {"alice"}, "action": {"allow"}})
+	}}}
+	p := signIn(b, b.send(http.MethodGet, authURL, nil))
 	consented := false
-	if c := behalfConsent.FindStringSubmatch(page); c != nil {
+	if c := behalfConsent.FindStringSubmatch(p.body); c != nil {
 		consented = true
-		status, header, page = send(http.MethodPost, issuer+"/oauth2/consent", url.Values{"request": {c[1]}, "csrf": {c[2]}, "action": {"allow"}})
+		p = b.send(http.MethodPost, issuer+"/oauth2/consent", url.Values{"request": {c[1]}, "csrf": {c[2]}, "action": {"allow"}})
 	}
-	loc, err := url.Parse(header.Get("Location"))
+	loc, err := url.Parse(p.header.Get("Location"))
 	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("not sent back with a code: %d %s %s", status, header.Get("Location"), page)
+		t.Fatalf("not sent back with a code: %d %s %s", p.status, p.header.Get("Location"), p.body)
 	}
 	return loc.Query(), consented
 }
