@@ -152,8 +152,7 @@ func (aw *asWorld) codeFlow(t *testing.T, signIn idpSignIn, dynamic bool) []bool
 func (aw *asWorld) callTools(t *testing.T, h auth.OAuthHandler, hc *http.Client) {
 	t.Helper()
 	ctx := t.Context()
-	session, err := mcp.NewClient(&mcp.Implementation{Name: "behalf-test", Version: "1.0.0"}, nil).
-		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: aw.resource, OAuthHandler: h, HTTPClient: hc}, nil)
+	session, err := aw.connect(t, h, hc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,11 +167,19 @@ func (aw *asWorld) callTools(t *testing.T, h auth.OAuthHandler, hc *http.Client)
 			t.Fatalf("tools/call %s: %+v %v", call.name, res, err)
 		}
 	}
-	for _, h := range aw.server.seen() {
-		if h.Get("Authorization") != "" || h.Get("X-Api-Key") != weatherKey {
-			t.Fatalf("the MCP server received %v", h)
+	for _, got := range aw.server.seen() {
+		if got.Get("Authorization") != "" || got.Get("X-Api-Key") != weatherKey {
+			t.Fatalf("the MCP server received %v", got)
 		}
 	}
+}
+
+// connect connects the SDK's client to route mcp with h (over hc, if not
+// nil).
+func (aw *asWorld) connect(t *testing.T, h auth.OAuthHandler, hc *http.Client) (*mcp.ClientSession, error) {
+	t.Helper()
+	return mcp.NewClient(&mcp.Implementation{Name: "behalf-test", Version: "1.0.0"}, nil).
+		Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: aw.resource, OAuthHandler: h, HTTPClient: hc}, nil)
 }
 
 // checkUser: the MCP client's calls acted for user, in the workload
