@@ -1,9 +1,13 @@
 package authserver_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,37 +27,56 @@ func TestRefusals(t *testing.T) {
 		challenge := oauth2.S256ChallengeOption(v)
 		res := oauth2.SetAuthURLParam("resource", w.resource)
 		t.Run("authorize", func(t *testing.T) {
+			docs := newDocuments(t)
+			if r, _ := newBrowser().noFollow().get(t, w.oauth(docs.valid, "", scopeRead).AuthCodeURL("s", challenge, res)); r.StatusCode != http.StatusFound ||
+				!strings.HasPrefix(r.Header.Get("Location"), w.idp.Issuer()+"/authorize?") {
+				t.Fatalf("a valid client metadata document's client: %d %s, want the IdP's sign-in", r.StatusCode, r.Header.Get("Location"))
+			}
 			for _, c := range []struct {
 				name string
 				url  string
 				// page: refused on a page, without redirect; else the
-				// error code the client is redirected with.
-				page bool
-				code string
+				// error code the client is redirected with. audit is the
+				// refusal's record's error, when not the code.
+				page  bool
+				code  string
+				audit string
 			}{
-				{"unknown client", w.oauth("nobody", "", scopeRead).AuthCodeURL("s", challenge, res), true, ""},
-				{"redirect mismatch", cfg.AuthCodeURL("s", challenge, res, oauth2.SetAuthURLParam("redirect_uri", "http://127.0.0.1:2/callback")), true, ""},
-				{"no PKCE", cfg.AuthCodeURL("s", res), false, "invalid_request"},
-				{"plain PKCE", cfg.AuthCodeURL("s", res, oauth2.SetAuthURLParam("code_challenge", strings.Repeat("a", 43)), oauth2.SetAuthURLParam("code_challenge_method", "plain")), false, "invalid_request"},
-				{"no resource", cfg.AuthCodeURL("s", challenge), false, "invalid_target"},
-				{"resource not offered", cfg.AuthCodeURL("s", challenge, oauth2.SetAuthURLParam("resource", "https://elsewhere.example/mcp")), false, "invalid_target"},
-				{"scope not offered", w.oauth(publicApp, "", "weather.delete").AuthCodeURL("s", challenge, res), false, "invalid_scope"},
-				{"no scope", w.oauth(publicApp, "").AuthCodeURL("s", challenge, res), false, "invalid_scope"},
-				{"token response", cfg.AuthCodeURL("s", challenge, res, oauth2.SetAuthURLParam("response_type", "token")), false, "unsupported_response_type"},
+				{"unknown client", w.oauth("nobody", "", scopeRead).AuthCodeURL("s", challenge, res), true, "", "invalid_client"},
+				{"redirect mismatch", cfg.AuthCodeURL("s", challenge, res, oauth2.SetAuthURLParam("redirect_uri", "http://127.0.0.1:2/callback")), true, "", "invalid_request"},
+				{"metadata document whose client_id is not its URL", w.oauth(docs.mismatched, "", scopeRead).AuthCodeURL("s", challenge, res), true, "", "invalid_client"},
+				// Link-local, which the egress policy always refuses: no
+				// connection is attempted.
+				{"metadata document on a denied address", w.oauth("https://169.254.169.254/client.json", "", scopeRead).AuthCodeURL("s", challenge, res), true, "", "invalid_client"},
+				{"no PKCE", cfg.AuthCodeURL("s", res), false, "invalid_request", ""},
+				{"plain PKCE", cfg.AuthCodeURL("s", res, oauth2.SetAuthURLParam("code_challenge", strings.Repeat("a", 43)), oauth2.SetAuthURLParam("code_challenge_method", "plain")), false, "invalid_request", ""},
+				{"no resource", cfg.AuthCodeURL("s", challenge), false, "invalid_target", ""},
+				{"resource not offered", cfg.AuthCodeURL("s", challenge, oauth2.SetAuthURLParam("resource", "https://elsewhere.example/mcp")), false, "invalid_target", ""},
+				{"scope not offered", w.oauth(publicApp, "", "weather.delete").AuthCodeURL("s", challenge, res), false, "invalid_scope", ""},
+				{"no scope", w.oauth(publicApp, "").AuthCodeURL("s", challenge, res), false, "invalid_scope", ""},
+				{"token response", cfg.AuthCodeURL("s", challenge, res, oauth2.SetAuthURLParam("response_type", "token")), false, "unsupported_response_type", ""},
 			} {
 				r, page := newBrowser().noFollow().get(t, c.url)
 				loc := r.Header.Get("Location")
+				if c.audit == "" {
+					c.audit = c.code
+				}
+				u, _ := url.Parse(c.url)
+				w.checkLastRecord(t, c.name, "OAuthAuthorize", u.Query().Get("client_id"), c.audit)
 				if c.page {
 					if r.StatusCode != http.StatusBadRequest || loc != "" || r.Header.Get("X-Frame-Options") != "DENY" {
 						t.Errorf("%s: %d Location %q, want an error page", c.name, r.StatusCode, loc)
 					}
 					continue
 				}
-				u, _ := url.Parse(loc)
+				u, _ = url.Parse(loc)
 				if q := u.Query(); r.StatusCode != http.StatusFound || !strings.HasPrefix(loc, redirectURI) || q.Get("error") != c.code ||
 					q.Get("state") != "s" || q.Get("iss") != w.issuer {
 					t.Errorf("%s: %d %s %s, want a redirect with error %s", c.name, r.StatusCode, loc, page, c.code)
 				}
+			}
+			if docs.fetches(docs.mismatched) != 1 {
+				t.Errorf("the mismatched document was fetched %d times, want once", docs.fetches(docs.mismatched))
 			}
 		})
 		t.Run("token", func(t *testing.T) {
@@ -75,7 +98,16 @@ func TestRefusals(t *testing.T) {
 				if _, err := cfg.Exchange(t.Context(), code(), c.opts...); oauthCode(err) != c.code {
 					t.Errorf("%s: %v, want %s", c.name, err, c.code)
 				}
+				w.checkLastRecord(t, c.name, "OAuthToken", publicApp, c.code)
 			}
+			replayed := code()
+			if _, err := cfg.Exchange(t.Context(), replayed, oauth2.VerifierOption(v)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cfg.Exchange(t.Context(), replayed, oauth2.VerifierOption(v)); oauthCode(err) != "invalid_grant" {
+				t.Errorf("code replay: %v", err)
+			}
+			w.checkLastRecord(t, "code replay", "OAuthToken", publicApp, "invalid_grant")
 			expired := code()
 			w.clock.Advance(2 * time.Minute)
 			if _, err := cfg.Exchange(t.Context(), expired, oauth2.VerifierOption(v)); oauthCode(err) != "invalid_grant" {
@@ -170,4 +202,54 @@ func (w *world) callbackURL(t *testing.T, b browser, authURL, user string) strin
 		t.Errorf("login callback replayed: %d", r.StatusCode)
 	}
 	return callback
+}
+
+// checkLastRecord: the last record of operation is a refusal of
+// client's request with errorType.
+func (w *world) checkLastRecord(t *testing.T, name, operation, client, errorType string) {
+	t.Helper()
+	for _, r := range slices.Backward(w.checkAudit(t, nil)) {
+		if r.Operation == operation {
+			if r.Outcome != "failure" || r.ErrorType != errorType || r.Principal != "client:"+client {
+				t.Errorf("%s: recorded as %+v, want a refusal %s of client:%s", name, r, errorType, client)
+			}
+			return
+		}
+	}
+	t.Errorf("%s: no %s record", name, operation)
+}
+
+// documents serves client metadata documents on loopback, which the
+// test server's egress policy allows: valid is a client's document,
+// mismatched one whose client_id is another URL.
+type documents struct {
+	valid, mismatched string
+	mu                sync.Mutex
+	hits              map[string]int
+}
+
+func newDocuments(t *testing.T) *documents {
+	t.Helper()
+	d := &documents{hits: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		self := "http://" + r.Host + r.URL.Path
+		d.mu.Lock()
+		d.hits[self]++
+		d.mu.Unlock()
+		id := self
+		if r.URL.Path == "/mismatched.json" {
+			id = "http://" + r.Host + "/someone-else.json"
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(rw).Encode(map[string]any{"client_id": id, "client_name": "Document Client", "redirect_uris": []string{redirectURI}})
+	}))
+	t.Cleanup(srv.Close)
+	d.valid, d.mismatched = srv.URL+"/client.json", srv.URL+"/mismatched.json"
+	return d
+}
+
+func (d *documents) fetches(u string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.hits[u]
 }
