@@ -5,7 +5,8 @@ package gateway_test
 // route's 401, signs the user in at the organisation's IdP (the dev IdP)
 // through behalf's login and consent pages, and steps up for a second
 // tool's scope; the data plane verifies behalf's own access tokens in
-// process.
+// process. enterprise_test.go has the enterprise-managed flow, with no
+// sign-in at behalf.
 
 import (
 	"context"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/dextest"
 	"github.com/behalf-dev/behalf/internal/wat"
 )
 
@@ -35,7 +37,7 @@ const (
 
 // TestMCPRouteWithBehalfAuthorizationServer: on SQLite and PostgreSQL,
 // with a pre-registered client and with one the SDK registers itself
-// (RFC 7591). (Client ID Metadata Documents need an https document URL,
+// (RFC 7591), and with Dex as behalf's login IdP. (Client ID Metadata Documents need an https document URL,
 // which the SDK's client cannot serve on loopback: package clients tests
 // them.)
 func TestMCPRouteWithBehalfAuthorizationServer(t *testing.T) {
@@ -43,8 +45,46 @@ func TestMCPRouteWithBehalfAuthorizationServer(t *testing.T) {
 		for _, dynamic := range []bool{false, true} {
 			t.Run(map[bool]string{false: "preregistered", true: "dynamic"}[dynamic], func(t *testing.T) { testBehalfAuthorizationServer(t, b, dynamic) })
 		}
+		t.Run("dex login", func(t *testing.T) { testDexLogin(t, b) })
 	})
 }
+
+// behalf's client at Dex, for its users' sign-in.
+const (
+	dexLogin       = "behalf-login"
+	dexLoginSecret = "behalf-login-secret-0123456789"
+)
+
+// testDexLogin: behalf signs users in at Dex (its login authorizer, an
+// inbound authorizer for Dex's ID tokens to behalf's client there), whose
+// browser login is its mock connector's; the MCP client's calls act for
+// the user Dex names.
+func testDexLogin(t *testing.T, b behalftest.Backend) {
+	dex := dextest.Start(t, dextest.Options{RequirePKCE: true, Clients: []dextest.Client{{ID: dexLogin, Secret: dexLoginSecret}}})
+	secretFile := filepath.Join(t.TempDir(), "dex-login-secret")
+	if err := os.WriteFile(secretFile, []byte(dexLoginSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aw := newASWorld(t, b, func(f *config.File, as *config.AuthorizationServerFile) {
+		f.InboundAuthorizers = append(f.InboundAuthorizers, config.InboundAuthorizerFile{Name: "dex", DiscoveryURL: dex.DiscoveryURL,
+			AllowedAudience: []string{dexLogin}})
+		as.Login = config.AuthServerLoginFile{Authorizer: "dex", ClientID: dexLogin, ClientSecretFile: secretFile}
+	})
+	dex.SetRedirectURIs(t, dexLogin, aw.issuer+"/oauth2/login/callback")
+	consents := aw.codeFlow(t, dexSignIn, false)
+	if len(consents) != 2 || !consents[0] || !consents[1] {
+		t.Errorf("consent pages shown: %v, want one per authorization", consents)
+	}
+	// behalf redeemed a login code at Dex per authorization.
+	if n := dex.TokenRequests("authorization_code"); n != 2 {
+		t.Errorf("%d logins completed at Dex, want 2", n)
+	}
+	aw.checkUser(t, "jwt:"+dex.Issuer+"#"+dextest.CallbackSubject)
+}
+
+// dexSignIn: Dex's mock connector signs its one user in without a page,
+// so the browser, following Dex's redirects, is already back at behalf.
+func dexSignIn(_ asBrowser, first page) page { return first }
 
 func testBehalfAuthorizationServer(t *testing.T, b behalftest.Backend, dynamic bool) {
 	aw := newASWorld(t, b, func(_ *config.File, as *config.AuthorizationServerFile) { as.DynamicRegistration.Enabled = dynamic })
