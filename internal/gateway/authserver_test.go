@@ -258,7 +258,7 @@ type page struct {
 // asBrowser is the user's browser: it keeps cookies and stops at the
 // client's redirect URI.
 type asBrowser struct {
-	ctx context.Context //nolint:containedctx // the test's, for every request
+	ctx context.Context // the test's, for every request
 	t   *testing.T
 	c   *http.Client
 }
