@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 )
 
@@ -165,4 +166,75 @@ func summarize(steps []tsStep) []string {
 		out = append(out, line)
 	}
 	return out
+}
+
+// The MCP client's id at behalf's authorization server, and the loopback
+// redirect URI it is registered with (RFC 8252 §7.3).
+const (
+	tsClient   = "ts-mcp-client"
+	tsRedirect = "http://127.0.0.1:8976/callback"
+)
+
+// withAuthorizationServer makes behalf the route's authorization server:
+// users sign in at the dev IdP (as its client app), the route is its one
+// resource, and edit may add clients and the like.
+func withAuthorizationServer(t *testing.T, edit func(a *config.AuthorizationServerFile)) func(*config.File, *config.GatewayRouteFile) {
+	return func(f *config.File, route *config.GatewayRouteFile) {
+		secret := filepath.Join(t.TempDir(), "login-secret")
+		if err := os.WriteFile(secret, []byte("app-secret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.PublicURL = "http://" + f.Listen
+		f.AuthorizationServer = &config.AuthorizationServerFile{
+			Login:     config.AuthServerLoginFile{Authorizer: "dev", ClientID: "app", ClientSecretFile: secret},
+			Resources: []config.AuthServerResourceFile{{Resource: route.Resource, Scopes: []string{mcpScope, mcpAdmin}}},
+		}
+		if edit != nil {
+			edit(f.AuthorizationServer)
+		}
+		route.AuthorizationServers = []string{f.PublicURL}
+	}
+}
+
+// TestMCPRouteBehalfAuthorizationServer: on SQLite and PostgreSQL, the
+// TypeScript SDK's client, a public client pre-registered at behalf's
+// authorization server, reaches the mounted gateway's mcp route: it
+// discovers behalf from the 401, signs alice in at the dev IdP through
+// behalf, consents on behalf's page, calls echo, consents again to the
+// admin scope on secret's 403, refreshes, and revokes its refresh token at
+// behalf (RFC 7009), after which refreshing fails.
+func TestMCPRouteBehalfAuthorizationServer(t *testing.T) {
+	dir := nodeTools(t)
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		mw := newMCPWorld(t, b, true, withAuthorizationServer(t, func(a *config.AuthorizationServerFile) {
+			a.Clients = []config.AuthServerClientFile{{ClientID: tsClient, ClientName: "TypeScript MCP client", RedirectURIs: []string{tsRedirect}}}
+		}))
+		steps := runTSClient(t, dir, "--server", mw.resource, "--user", "alice", "--client-id", tsClient, "--redirect-uri", tsRedirect,
+			"--call", `echo={"text":"hello"}`, "--call", "secret", "--refresh", "--revoke")
+		issuer := mw.s.URL
+		prm := mw.gateway + "/.well-known/oauth-protected-resource/mcp"
+		signIn := []string{
+			"redirect " + mw.idp.Issuer() + "/authorize",
+			fmt.Sprintf("form %s/authorize -> /consent [action form_token username]", mw.idp.Issuer()),
+			"redirect " + issuer + "/oauth2/login/callback",
+			"redirect " + issuer + "/oauth2/consent",
+		}
+		consent := fmt.Sprintf("form %s/oauth2/consent -> /oauth2/consent [action csrf request]", issuer)
+		want := []string{
+			`challenge 401 Bearer resource_metadata="` + prm + `", scope="mcp:use"`,
+			"discovered " + mw.resource + " at " + issuer,
+			"authorize mcp:use for " + mw.resource + " as " + tsClient,
+		}
+		want = append(want, signIn...)
+		want = append(want, consent, "tokens mcp:use", "tools echo,secret", "call echo: hello",
+			`challenge 403 Bearer error="insufficient_scope", scope="mcp:use mcp:admin", resource_metadata="`+prm+`"`,
+			"authorize mcp:use mcp:admin for "+mw.resource+" as "+tsClient)
+		want = append(want, signIn...)
+		want = append(want, consent, "tokens mcp:use mcp:admin", "call secret: the secret",
+			"tokens mcp:use mcp:admin", "refreshed AUTHORIZED, a new access token", "call echo: hello",
+			"revoked 200", "refresh after revocation: invalid_grant", "done")
+		if got := summarize(steps); !slices.Equal(got, want) {
+			t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
 }
