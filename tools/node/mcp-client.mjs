@@ -11,7 +11,14 @@
 // ways: --client-id (and --client-secret) for a pre-registered client,
 // --client-metadata-url for a Client ID Metadata Document (the URL is the
 // client_id), or neither for dynamic client registration (RFC 7591).
-import { randomBytes } from 'node:crypto';
+//
+// With --id-jag it signs the user in at the enterprise IdP (--idp, as
+// client --idp-client-id) instead, trades the ID token there for an
+// Identity Assertion JWT Authorization Grant (RFC 8693 token exchange,
+// draft-ietf-oauth-identity-assertion-authz-grant) for the MCP server's
+// authorization server and resource, and redeems it with the jwt-bearer
+// grant (RFC 7523): no authorization request, no consent page.
+import { createHash, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -27,6 +34,10 @@ const { values: opts } = parseArgs({
         'client-secret': { type: 'string' },
         'client-metadata-url': { type: 'string' },
         'redirect-uri': { type: 'string', default: 'http://127.0.0.1:8976/callback' },
+        'id-jag': { type: 'boolean', default: false },
+        idp: { type: 'string' },
+        'idp-client-id': { type: 'string' },
+        'idp-client-secret': { type: 'string' },
         refresh: { type: 'boolean', default: false },
         revoke: { type: 'boolean', default: false },
         timeout: { type: 'string', default: '30' }
@@ -38,6 +49,9 @@ if (!opts.server) {
 }
 if (opts['client-secret'] && !opts['client-id']) {
     fail('--client-secret needs --client-id');
+}
+if (opts['id-jag'] && !(opts.idp && opts['idp-client-id'] && (opts['client-id'] || opts['client-metadata-url']))) {
+    fail('--id-jag needs --idp, --idp-client-id and the client at the MCP server\'s authorization server (--client-id or --client-metadata-url)');
 }
 
 // emit prints one step as a JSON line.
@@ -320,8 +334,10 @@ async function noteChallenges(input, init) {
     const challenge = res.headers.get('WWW-Authenticate');
     emit('challenge', { status: res.status, wwwAuthenticate: challenge });
     const { error, scope } = extractWWWAuthenticateParams(res);
-    const granted = (provider.tokens()?.scope ?? '').split(' ');
+    const granted = (provider.tokens()?.scope ?? '').split(' ').filter(Boolean);
+    provider.wantScope = scope;
     if (res.status === 403 && error === 'insufficient_scope' && scope?.split(' ').some(s => !granted.includes(s))) {
+        provider.wantScope = [...new Set([...granted, ...scope.split(' ')])].join(' ');
         provider.invalidateCredentials('tokens');
     }
     return res;
@@ -329,6 +345,9 @@ async function noteChallenges(input, init) {
 
 const provider = new HeadlessProvider();
 const serverUrl = new URL(opts.server);
+if (opts['id-jag']) {
+    await useIDJAG(provider);
+}
 let transport;
 
 // authorized runs op; when the SDK had to send the user to the
@@ -420,4 +439,87 @@ async function revoke() {
     } catch (err) {
         emit('refresh-after-revocation', { error: err.constructor.errorCode ?? err.name, description: err.message });
     }
+}
+
+// useIDJAG signs the user in at the IdP (authorization code with PKCE,
+// scope openid) and turns provider into a non-interactive one whose token
+// request is the jwt-bearer grant of an ID-JAG, obtained anew for each
+// token request with the scope last challenged for.
+async function useIDJAG(provider) {
+    const idp = await (await fetch(opts.idp.replace(/\/$/, '') + '/.well-known/openid-configuration')).json();
+    const idpAuth = new URLSearchParams();
+    const headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    if (opts['idp-client-secret']) {
+        const enc = encodeURIComponent; // RFC 6749 §2.3.1
+        headers.Authorization = 'Basic ' + Buffer.from(`${enc(opts['idp-client-id'])}:${enc(opts['idp-client-secret'])}`).toString('base64');
+    } else {
+        idpAuth.set('client_id', opts['idp-client-id']);
+    }
+    const verifier = randomBytes(32).toString('base64url');
+    const state = randomBytes(16).toString('base64url');
+    const url = new URL(idp.authorization_endpoint);
+    url.search = new URLSearchParams({
+        response_type: 'code',
+        client_id: opts['idp-client-id'],
+        redirect_uri: provider.redirectUrl,
+        scope: 'openid',
+        state,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256'
+    }).toString();
+    emit('idp-authorize', { authorizationEndpoint: url.origin + url.pathname, clientId: opts['idp-client-id'], scope: 'openid' });
+    const back = await browse(url, provider.redirectUrl, opts.user);
+    if (back.searchParams.get('state') !== state || !back.searchParams.get('code')) {
+        fail(`the IdP's authorization response: ${back.searchParams.get('error') ?? 'another state'}`);
+    }
+    const login = await tokenRequest(idp.token_endpoint, headers, {
+        ...Object.fromEntries(idpAuth),
+        grant_type: 'authorization_code',
+        code: back.searchParams.get('code'),
+        redirect_uri: provider.redirectUrl,
+        code_verifier: verifier
+    });
+    if (!login.id_token) {
+        fail('the IdP issued no ID token');
+    }
+    emit('idp-login', { idToken: true });
+
+    provider.redirectUrl = undefined; // the SDK's sign of a non-interactive flow
+    provider.prepareTokenRequest = async () => {
+        const d = provider.discoveryState();
+        const audience = d.authorizationServerMetadata?.issuer ?? d.authorizationServerUrl;
+        const resource = d.resourceMetadata?.resource;
+        const exchange = {
+            ...Object.fromEntries(idpAuth),
+            grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+            subject_token: login.id_token,
+            subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+            requested_token_type: 'urn:ietf:params:oauth:token-type:id-jag',
+            audience
+        };
+        if (resource) {
+            exchange.resource = resource;
+        }
+        if (provider.wantScope) {
+            exchange.scope = provider.wantScope;
+        }
+        const jag = await tokenRequest(idp.token_endpoint, headers, exchange);
+        emit('id-jag', { audience, resource: resource ?? null, scope: jag.scope ?? null, issuedTokenType: jag.issued_token_type });
+        const grant = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: jag.access_token });
+        if (provider.wantScope) {
+            grant.set('scope', provider.wantScope);
+        }
+        return grant;
+    };
+}
+
+// tokenRequest posts a token request and returns its JSON answer, or stops
+// with the OAuth error (RFC 6749 §5.2), never with the request's secrets.
+async function tokenRequest(endpoint, headers, params) {
+    const res = await fetch(endpoint, { method: 'POST', headers, body: new URLSearchParams(params) });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+        fail(`${params.grant_type} at ${endpoint}: ${res.status} ${body.error ?? ''} ${body.error_description ?? ''}`);
+    }
+    return body;
 }
