@@ -1,11 +1,17 @@
-// A headless MCP client on the official TypeScript SDK: it connects to an
-// MCP server behind OAuth (the MCP authorization spec), signs a user in by
-// filling the forms of the pages it meets in place of a browser, calls tools
-// in order and prints one JSON line per step. No secret (token, code, client
-// secret) is ever printed.
+// An MCP client on the official TypeScript SDK: it connects to an MCP
+// server behind OAuth (the MCP authorization spec), has a user sign in, calls
+// tools in order and prints one JSON line per step. No secret (token, code,
+// client secret, assertion) is ever printed.
 //
 //   node_modules/.bin/node mcp-client.mjs --server http://127.0.0.1:8081/mcp \
-//     --user alice --call echo='{"text":"hello"}' --call secret [--refresh] [--revoke]
+//     --call echo='{"text":"hello"}' --call secret [--refresh] [--revoke]
+//
+// Without --user, the user signs in in their own browser: the client prints
+// the authorization URL (on stderr, and as the line {"step":"open","url":…}),
+// serves its loopback redirect URI (RFC 8252 §7.3, --redirect-uri) until the
+// browser comes back with the answer, and goes on. With --user it runs
+// headless instead: it plays the browser itself, filling the forms of the
+// pages it meets (sign-in, consent) as that user would and allowing.
 //
 // The client is registered with the authorization server in one of three
 // ways: --client-id (and --client-secret) for a pre-registered client,
@@ -17,8 +23,11 @@
 // Identity Assertion JWT Authorization Grant (RFC 8693 token exchange,
 // draft-ietf-oauth-identity-assertion-authz-grant) for the MCP server's
 // authorization server and resource, and redeems it with the jwt-bearer
-// grant (RFC 7523): no authorization request, no consent page.
+// grant (RFC 7523): no authorization request, no consent page. --replay then
+// presents the last ID-JAG once more, which must be refused: it is single
+// use.
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -28,7 +37,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 const { values: opts } = parseArgs({
     options: {
         server: { type: 'string' },
-        user: { type: 'string', default: 'alice' },
+        user: { type: 'string' },
         call: { type: 'string', multiple: true, default: [] },
         'client-id': { type: 'string' },
         'client-secret': { type: 'string' },
@@ -40,7 +49,8 @@ const { values: opts } = parseArgs({
         'idp-client-secret': { type: 'string' },
         refresh: { type: 'boolean', default: false },
         revoke: { type: 'boolean', default: false },
-        timeout: { type: 'string', default: '30' }
+        replay: { type: 'boolean', default: false },
+        timeout: { type: 'string' }
     },
     strict: true
 });
@@ -53,6 +63,9 @@ if (opts['client-secret'] && !opts['client-id']) {
 if (opts['id-jag'] && !(opts.idp && opts['idp-client-id'] && (opts['client-id'] || opts['client-metadata-url']))) {
     fail('--id-jag needs --idp, --idp-client-id and the client at the MCP server\'s authorization server (--client-id or --client-metadata-url)');
 }
+if (opts.replay && !opts['id-jag']) {
+    fail('--replay needs --id-jag');
+}
 
 // emit prints one step as a JSON line.
 function emit(step, fields = {}) {
@@ -64,13 +77,15 @@ function fail(message) {
     process.exit(1);
 }
 
-// A single deadline for the whole run: the Go test bounds it too.
-setTimeout(() => fail(`timed out after ${opts.timeout}s`), Number(opts.timeout) * 1000).unref();
+// A single deadline for the whole run, longer for a person in a browser:
+// the Go test bounds it too.
+const timeout = Number(opts.timeout ?? (opts.user === undefined ? 300 : 30));
+setTimeout(() => fail(`timed out after ${timeout}s`), timeout * 1000).unref();
 
-// HeadlessProvider is the SDK's OAuthClientProvider kept in memory. Its
-// redirectToAuthorization plays the user's browser up to the redirect back
-// to redirectUrl and keeps the authorization code for finishAuth.
-class HeadlessProvider {
+// Provider is the SDK's OAuthClientProvider kept in memory. Its
+// redirectToAuthorization has the user sign in up to the redirect back to
+// redirectUrl and keeps the authorization code for finishAuth.
+class Provider {
     constructor() {
         this.redirectUrl = opts['redirect-uri'];
         this.clientMetadataUrl = opts['client-metadata-url'];
@@ -182,10 +197,7 @@ class HeadlessProvider {
             scope: url.searchParams.get('scope'),
             resource: url.searchParams.get('resource')
         });
-        const back = await browse(url, this.redirectUrl, opts.user);
-        if (back.searchParams.get('state') !== this._state) {
-            fail('the authorization response has another state');
-        }
+        const back = await signIn(url, this.redirectUrl, this._state);
         const error = back.searchParams.get('error');
         if (error) {
             fail(`authorization refused: ${error}`);
@@ -198,6 +210,64 @@ class HeadlessProvider {
         this.code = undefined;
         return code;
     }
+}
+
+// signIn has the user sign in from url until the browser is sent back to
+// redirectUrl with state, and returns that URL: headless with --user, else
+// in the user's own browser.
+async function signIn(url, redirectUrl, state) {
+    const back = opts.user === undefined ? await inBrowser(url, redirectUrl, state) : await browse(url, redirectUrl, opts.user);
+    if (back.searchParams.get('state') !== state) {
+        fail('the authorization response has another state');
+    }
+    return back;
+}
+
+// inBrowser sends the user to url in their own browser and serves
+// redirectUrl, an http URL on a loopback host (RFC 8252 §7.3), until the
+// browser comes back to it with state; it answers that request with a page
+// telling the user to close the tab, and returns its URL. Other requests
+// get 404, and an answer with another state 400: it is not this sign-in's.
+async function inBrowser(url, redirectUrl, state) {
+    const back = new URL(redirectUrl);
+    if (back.protocol !== 'http:' || !['127.0.0.1', 'localhost', '[::1]'].includes(back.hostname)) {
+        fail('signing in in a browser needs an http loopback --redirect-uri, such as http://127.0.0.1:8976/callback');
+    }
+    let done;
+    const returned = new Promise(resolve => {
+        done = resolve;
+    });
+    const server = createServer((req, res) => {
+        const u = new URL(req.url, back);
+        const headers = { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', Connection: 'close' };
+        if (req.method !== 'GET' || u.pathname !== back.pathname) {
+            res.writeHead(404, headers).end(closePage('Not found', 'This is not the address the sign-in returns to.'));
+            return;
+        }
+        if (u.searchParams.get('state') !== state) {
+            res.writeHead(400, headers).end(closePage('Not this sign-in', 'This answer is not for the sign-in this client started.'));
+            return;
+        }
+        const ok = u.searchParams.has('code') && !u.searchParams.has('error');
+        res.writeHead(200, headers).end(ok ? closePage('Signed in', 'You may close this tab and return to the terminal.')
+            : closePage('Sign-in did not complete', 'You may close this tab; the terminal says why.'));
+        done(u);
+    });
+    await new Promise((resolve, reject) => {
+        server.once('error', err => reject(new Error(`cannot serve ${back.origin}: ${err.message}`)));
+        server.listen(Number(back.port || 80), back.hostname.replace(/^\[|\]$/g, ''), resolve);
+    }).catch(err => fail(err.message));
+    process.stderr.write(`Open this address in your browser to sign in:\n\n  ${url}\n\n`);
+    emit('open', { url: String(url) });
+    const u = await returned;
+    server.close();
+    emit('callback', { redirectUri: u.origin + u.pathname });
+    return u;
+}
+
+function closePage(title, text) {
+    return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title></head>` +
+        `<body style="font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto"><h1>${title}</h1><p>${text}</p></body></html>`;
 }
 
 // browse is the user's browser from url until it is sent to redirectUrl:
@@ -259,6 +329,7 @@ async function browse(url, redirectUrl, user) {
         }
         emit('form', {
             page: req.url.origin + req.url.pathname,
+            title: unescapeHTML(/<title>([^<]*)<\/title>/i.exec(page)?.[1]?.trim() ?? ''),
             action: new URL(form.action || req.url.href, req.url).pathname,
             fields: [...new Set(fields.keys())].sort(),
             username: form.inputs.some(i => i.name === 'username')
@@ -343,7 +414,7 @@ async function noteChallenges(input, init) {
     return res;
 }
 
-const provider = new HeadlessProvider();
+const provider = new Provider();
 const serverUrl = new URL(opts.server);
 if (opts['id-jag']) {
     await useIDJAG(provider);
@@ -390,6 +461,9 @@ if (opts.refresh) {
 if (opts.revoke) {
     await revoke();
 }
+if (opts.replay) {
+    await replay();
+}
 await client.close();
 emit('done');
 
@@ -411,19 +485,8 @@ async function revoke() {
         fail(`cannot revoke: revocation endpoint ${Boolean(endpoint)}, refresh token ${Boolean(refresh)}`);
     }
     const info = provider.clientInformation();
-    const methods = meta.revocation_endpoint_auth_methods_supported ?? meta.token_endpoint_auth_methods_supported ?? [];
-    const method = selectClientAuthMethod(info, methods);
-    const headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
     const body = new URLSearchParams({ token: refresh, token_type_hint: 'refresh_token' });
-    if (method === 'client_secret_basic') {
-        const enc = encodeURIComponent; // RFC 6749 §2.3.1
-        headers.Authorization = 'Basic ' + Buffer.from(`${enc(info.client_id)}:${enc(info.client_secret)}`).toString('base64');
-    } else {
-        body.set('client_id', info.client_id);
-        if (method === 'client_secret_post') {
-            body.set('client_secret', info.client_secret);
-        }
-    }
+    const { method, headers } = clientAuth(info, meta.revocation_endpoint_auth_methods_supported ?? meta.token_endpoint_auth_methods_supported, body);
     const res = await fetch(endpoint, { method: 'POST', headers, body });
     await res.body?.cancel();
     emit('revoked', { status: res.status, authMethod: method });
@@ -439,6 +502,40 @@ async function revoke() {
     } catch (err) {
         emit('refresh-after-revocation', { error: err.constructor.errorCode ?? err.name, description: err.message });
     }
+}
+
+// replay presents the last ID-JAG once more at the token endpoint, with
+// the same client authentication: an ID-JAG is single use (its jti), so the
+// authorization server must refuse it.
+async function replay() {
+    const meta = provider.discoveryState()?.authorizationServerMetadata;
+    if (!meta?.token_endpoint || !provider.lastGrant) {
+        fail('cannot replay: no ID-JAG was redeemed');
+    }
+    const body = new URLSearchParams(provider.lastGrant);
+    const { headers } = clientAuth(provider.clientInformation(), meta.token_endpoint_auth_methods_supported, body);
+    const res = await fetch(meta.token_endpoint, { method: 'POST', headers, body });
+    const answer = await res.json().catch(() => ({}));
+    emit('replayed', { status: res.status, error: answer.error ?? null, accessToken: Boolean(answer.access_token) });
+}
+
+// clientAuth authenticates the client info at the authorization server
+// with the method the SDK picks among methods (RFC 6749 §2.3): a Basic
+// header, or its id (and secret) added to body. It returns the request's
+// headers and the method.
+function clientAuth(info, methods, body) {
+    const method = selectClientAuthMethod(info, methods ?? []);
+    const headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
+    if (method === 'client_secret_basic') {
+        const enc = encodeURIComponent; // RFC 6749 §2.3.1
+        headers.Authorization = 'Basic ' + Buffer.from(`${enc(info.client_id)}:${enc(info.client_secret)}`).toString('base64');
+    } else {
+        body.set('client_id', info.client_id);
+        if (method === 'client_secret_post') {
+            body.set('client_secret', info.client_secret);
+        }
+    }
+    return { method, headers };
 }
 
 // useIDJAG signs the user in at the IdP (authorization code with PKCE,
@@ -468,9 +565,9 @@ async function useIDJAG(provider) {
         code_challenge_method: 'S256'
     }).toString();
     emit('idp-authorize', { authorizationEndpoint: url.origin + url.pathname, clientId: opts['idp-client-id'], scope: 'openid' });
-    const back = await browse(url, provider.redirectUrl, opts.user);
-    if (back.searchParams.get('state') !== state || !back.searchParams.get('code')) {
-        fail(`the IdP's authorization response: ${back.searchParams.get('error') ?? 'another state'}`);
+    const back = await signIn(url, provider.redirectUrl, state);
+    if (!back.searchParams.get('code')) {
+        fail(`the IdP's authorization response: ${back.searchParams.get('error') ?? 'no code'}`);
     }
     const login = await tokenRequest(idp.token_endpoint, headers, {
         ...Object.fromEntries(idpAuth),
@@ -508,6 +605,11 @@ async function useIDJAG(provider) {
         const grant = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: jag.access_token });
         if (provider.wantScope) {
             grant.set('scope', provider.wantScope);
+        }
+        // The request as the SDK sends it (it adds the resource), for --replay.
+        provider.lastGrant = new URLSearchParams(grant);
+        if (resource) {
+            provider.lastGrant.set('resource', resource);
         }
         return grant;
     };
