@@ -255,8 +255,8 @@ type page struct {
 	body   string
 }
 
-// asBrowser is the user's browser: it keeps cookies and stops at the
-// client's redirect URI.
+// asBrowser is the user's browser: it keeps cookies and follows
+// redirects, up to the client's redirect URI when told.
 type asBrowser struct {
 	ctx context.Context // the test's, for every request
 	t   *testing.T
@@ -291,15 +291,29 @@ func devSignIn(idp string) idpSignIn {
 	}
 }
 
-// asSignIn plays the user's browser through behalf's authorization server:
-// the login IdP's sign-in, then behalf's consent page when it shows one
-// (Allow). It returns the authorization response's parameters and whether
-// consent was asked.
+// asSignIn plays the user's browser through behalf's authorization server
+// up to its redirect to desktopCallback, which it does not follow. It
+// returns the authorization response's parameters and whether consent was
+// asked.
 func asSignIn(ctx context.Context, t *testing.T, authURL string, signIn idpSignIn, issuer string) (url.Values, bool) {
+	t.Helper()
+	p, consented := asBrowse(ctx, t, authURL, signIn, issuer, desktopCallback)
+	loc, err := url.Parse(p.header.Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" {
+		t.Fatalf("not sent back with a code: %d %s %s", p.status, p.header.Get("Location"), p.body)
+	}
+	return loc.Query(), consented
+}
+
+// asBrowse plays the user's browser through behalf's authorization server:
+// the login IdP's sign-in, then behalf's consent page when it shows one
+// (Allow), following redirects except to a URL starting with stopAt (when
+// set). It returns the last page and whether consent was asked.
+func asBrowse(ctx context.Context, t *testing.T, authURL string, signIn idpSignIn, issuer, stopAt string) (page, bool) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	b := asBrowser{ctx, t, &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), desktopCallback) {
+		if stopAt != "" && strings.HasPrefix(req.URL.String(), stopAt) {
 			return http.ErrUseLastResponse
 		}
 		return nil
@@ -310,9 +324,5 @@ func asSignIn(ctx context.Context, t *testing.T, authURL string, signIn idpSignI
 		consented = true
 		p = b.send(http.MethodPost, issuer+"/oauth2/consent", url.Values{"request": {c[1]}, "csrf": {c[2]}, "action": {"allow"}})
 	}
-	loc, err := url.Parse(p.header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("not sent back with a code: %d %s %s", p.status, p.header.Get("Location"), p.body)
-	}
-	return loc.Query(), consented
+	return p, consented
 }

@@ -5,20 +5,27 @@ package gateway_test
 // signs a user in headlessly and prints one JSON line per step.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/wat"
 )
 
 // nodeTools is tools/node, with its packages installed. Without them the
@@ -58,28 +65,65 @@ func (s tsStep) strs(k string) []string {
 }
 
 // runTSClient runs the TypeScript client with args and returns its steps.
-func runTSClient(t *testing.T, dir string, args ...string) []tsStep {
+// When browser is set, it is called with each step as the client prints
+// it, while the client waits: the user's browser, for the "open" steps.
+func runTSClient(t *testing.T, dir string, browser func(tsStep), args ...string) []tsStep {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(dir, "node_modules", ".bin", "node"), append([]string{filepath.Join(dir, "mcp-client.mjs"), "--timeout", "50"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, "node_modules", ".bin", "node"), append([]string{filepath.Join(dir, "mcp-client.mjs"), "--timeout", "80"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := false
+	defer func() {
+		if !waited { // the test failed while the client ran
+			cancel()
+			_ = cmd.Wait()
+		}
+	}()
 	var steps []tsStep
-	for line := range strings.Lines(stdout.String()) {
+	var printed strings.Builder
+	bad := ""
+	for lines := bufio.NewScanner(stdout); lines.Scan(); {
+		printed.WriteString(lines.Text() + "\n")
 		var s tsStep
-		if json.Unmarshal([]byte(line), &s) != nil {
-			t.Fatalf("not a JSON line: %q (stderr: %s)", line, stderr.String())
+		if json.Unmarshal(lines.Bytes(), &s) != nil {
+			bad = lines.Text()
+			cancel()
+			continue
 		}
 		steps = append(steps, s)
+		if browser != nil && bad == "" {
+			browser(s)
+		}
 	}
-	if err != nil {
-		t.Fatalf("the TypeScript client: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	waited, err = true, cmd.Wait()
+	if err != nil || bad != "" {
+		t.Fatalf("the TypeScript client: %v (a line not JSON: %q)\nstdout:\n%s\nstderr:\n%s", err, bad, printed.String(), stderr.String())
 	}
-	t.Logf("the TypeScript client printed:\n%s", stdout.String())
+	t.Logf("the TypeScript client printed:\n%s", printed.String())
+	// No secret is printed: no JWT (access token, ID token, ID-JAG), no
+	// authorization code, no client secret it was given.
+	out := printed.String() + stderr.String()
+	if strings.Contains(out, "eyJ") || authorizationCode.MatchString(out) {
+		t.Errorf("the client printed a token or a code")
+	}
+	for i, a := range args[:len(args)-1] {
+		if strings.HasSuffix(a, "-secret") && strings.Contains(out, args[i+1]) {
+			t.Errorf("the client printed its %s", a)
+		}
+	}
 	return steps
 }
+
+var authorizationCode = regexp.MustCompile(`[?&]code=`)
 
 // TestMCPRouteTypeScriptClient: on SQLite and PostgreSQL, the TypeScript
 // SDK's client, pre-registered at the dev IdP, reaches the mounted
@@ -92,10 +136,10 @@ func TestMCPRouteTypeScriptClient(t *testing.T) {
 	dir := nodeTools(t)
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		mw := newMCPWorld(t, b, true)
-		steps := runTSClient(t, dir, "--server", mw.resource, "--user", "alice", "--client-id", mcpClient, "--client-secret", mcpClientSecret,
+		steps := runTSClient(t, dir, nil, "--server", mw.resource, "--user", "alice", "--client-id", mcpClient, "--client-secret", mcpClientSecret,
 			"--call", `echo={"text":"hello"}`, "--call", "secret", "--refresh", "--revoke")
 		prm := mw.gateway + "/.well-known/oauth-protected-resource/mcp"
-		consent := fmt.Sprintf("form %s/authorize -> /consent [action form_token username]", mw.idp.Issuer())
+		consent := fmt.Sprintf("form %s/authorize %q -> /consent [action form_token username]", mw.idp.Issuer(), devIDPTitle)
 		want := []string{
 			`challenge 401 Bearer resource_metadata="` + prm + `", scope="mcp:use"`,
 			"discovered " + mw.resource + " at " + mw.idp.Issuer(),
@@ -122,6 +166,9 @@ func TestMCPRouteTypeScriptClient(t *testing.T) {
 	})
 }
 
+// devIDPTitle is the title of the dev IdP's sign-in page.
+const devIDPTitle = "behalf dev-idp: sign in"
+
 // summarize is each step in a line that names what the test checks.
 func summarize(steps []tsStep) []string {
 	var out []string
@@ -136,10 +183,15 @@ func summarize(steps []tsStep) []string {
 			line = fmt.Sprintf("registered %s %s", s.str("kind"), s.str("clientId"))
 		case "authorize":
 			line = fmt.Sprintf("authorize %s for %s as %s", s.str("scope"), s.str("resource"), s.str("clientId"))
+		case "open":
+			u, _ := url.Parse(s.str("url"))
+			line = fmt.Sprintf("open %s://%s%s", u.Scheme, u.Host, u.Path)
+		case "callback":
+			line = "callback " + s.str("redirectUri")
 		case "redirect":
 			line = "redirect " + s.str("to")
 		case "form":
-			line = fmt.Sprintf("form %s -> %s %v", s.str("page"), s.str("action"), s.strs("fields"))
+			line = fmt.Sprintf("form %s %q -> %s %v", s.str("page"), s.str("title"), s.str("action"), s.strs("fields"))
 		case "tokens":
 			line = "tokens " + s.str("scope")
 		case "tools":
@@ -158,6 +210,12 @@ func summarize(steps []tsStep) []string {
 			line = fmt.Sprintf("revoked %v", s["status"])
 		case "refresh-after-revocation":
 			line = "refresh after revocation: " + s.str("error")
+		case "idp-authorize":
+			line = fmt.Sprintf("idp-authorize %s as %s", s.str("scope"), s.str("clientId"))
+		case "id-jag":
+			line = fmt.Sprintf("id-jag %s for %s at %s", s.str("scope"), s.str("resource"), s.str("audience"))
+		case "replayed":
+			line = fmt.Sprintf("replayed %v %s", s["status"], s.str("error"))
 		case "error":
 			line = "error: " + s.str("message")
 		default:
@@ -168,73 +226,310 @@ func summarize(steps []tsStep) []string {
 	return out
 }
 
-// The MCP client's id at behalf's authorization server, and the loopback
-// redirect URI it is registered with (RFC 8252 §7.3).
+// The MCP client's ids at behalf's authorization server: a public client,
+// and a confidential one allowed the jwt-bearer grant, which the dev IdP's
+// ID-JAGs for behalf name.
 const (
-	tsClient   = "ts-mcp-client"
-	tsRedirect = "http://127.0.0.1:8976/callback"
+	tsClient        = "ts-mcp-client"
+	jagClient       = "ts-jag-client"
+	jagClientSecret = "ts-jag-client-secret"
 )
 
-// withAuthorizationServer makes behalf the route's authorization server:
-// users sign in at the dev IdP (as its client app), the route is its one
-// resource, and edit may add clients and the like.
-func withAuthorizationServer(t *testing.T, edit func(a *config.AuthorizationServerFile)) func(*config.File, *config.GatewayRouteFile) {
-	return func(f *config.File, route *config.GatewayRouteFile) {
-		secret := filepath.Join(t.TempDir(), "login-secret")
-		if err := os.WriteFile(secret, []byte("app-secret\n"), 0o600); err != nil {
-			t.Fatal(err)
+// tsEnv is the world the TypeScript client meets in one variant of
+// TestMCPRouteTypeScriptClientWithBehalf: the mounted gateway's mcp route,
+// whose authorization server is behalf, and what the variant's client
+// needs besides.
+type tsEnv struct {
+	mw       *mcpWorld
+	issuer   string // behalf's, its publicUrl
+	prm      string // the route's protected resource metadata URL
+	redirect string // the client's loopback redirect URI, on a free port
+	doc      *clientDocument
+}
+
+// clientDocument serves a client's metadata document on loopback, its URL
+// the client_id, and notes every request for it.
+type clientDocument struct {
+	URL      string
+	mu       sync.Mutex
+	requests []string
+}
+
+func newClientDocument(t *testing.T, name, redirect string) *clientDocument {
+	t.Helper()
+	d := &clientDocument{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		d.requests = append(d.requests, r.Method+" "+r.URL.Path)
+		d.mu.Unlock()
+		if r.URL.Path != "/client.json" {
+			http.NotFound(w, r)
+			return
 		}
-		f.PublicURL = "http://" + f.Listen
-		f.AuthorizationServer = &config.AuthorizationServerFile{
-			Login:     config.AuthServerLoginFile{Authorizer: "dev", ClientID: "app", ClientSecretFile: secret},
-			Resources: []config.AuthServerResourceFile{{Resource: route.Resource, Scopes: []string{mcpScope, mcpAdmin}}},
-		}
-		if edit != nil {
-			edit(f.AuthorizationServer)
-		}
-		route.AuthorizationServers = []string{f.PublicURL}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"client_id": d.URL, "client_name": name, "redirect_uris": []string{redirect},
+			"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"}, "token_endpoint_auth_method": "none"})
+	}))
+	t.Cleanup(srv.Close)
+	d.URL = srv.URL + "/client.json"
+	return d
+}
+
+func (d *clientDocument) seen() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.requests)
+}
+
+// codeFlow is what the client prints when it signs alice in through
+// behalf as clientID (registering first as registered says, when it
+// does): the tools, a step-up on secret's 403 with consent again, a
+// refresh, and the refresh token revoked. signIn is how each sign-in looks.
+func (e *tsEnv) codeFlow(clientID, registered string, signIn []string) []string {
+	want := []string{`challenge 401 Bearer resource_metadata="` + e.prm + `", scope="mcp:use"`, "discovered " + e.mw.resource + " at " + e.issuer}
+	if registered != "" {
+		want = append(want, registered)
+	}
+	want = append(want, "authorize mcp:use for "+e.mw.resource+" as "+clientID)
+	want = append(want, signIn...)
+	want = append(want, "tokens mcp:use", "tools echo,secret", "call echo: hello",
+		`challenge 403 Bearer error="insufficient_scope", scope="mcp:use mcp:admin", resource_metadata="`+e.prm+`"`,
+		"authorize mcp:use mcp:admin for "+e.mw.resource+" as "+clientID)
+	want = append(want, signIn...)
+	return append(want, "tokens mcp:use mcp:admin", "call secret: the secret",
+		"tokens mcp:use mcp:admin", "refreshed AUTHORIZED, a new access token", "call echo: hello",
+		"revoked 200", "refresh after revocation: invalid_grant", "done")
+}
+
+// headlessSignIn is a sign-in the client plays itself as alice: the dev
+// IdP's page, back to behalf, and behalf's consent page naming the client.
+func (e *tsEnv) headlessSignIn(clientName string) []string {
+	return []string{
+		"redirect " + e.mw.idp.Issuer() + "/authorize",
+		fmt.Sprintf("form %s/authorize %q -> /consent [action form_token username]", e.mw.idp.Issuer(), devIDPTitle),
+		"redirect " + e.issuer + "/oauth2/login/callback",
+		"redirect " + e.issuer + "/oauth2/consent",
+		fmt.Sprintf("form %s/oauth2/consent %q -> /oauth2/consent [action csrf request]", e.issuer, "Allow "+clientName+"?"),
 	}
 }
 
-// TestMCPRouteBehalfAuthorizationServer: on SQLite and PostgreSQL, the
-// TypeScript SDK's client, a public client pre-registered at behalf's
-// authorization server, reaches the mounted gateway's mcp route: it
-// discovers behalf from the 401, signs alice in at the dev IdP through
-// behalf, consents on behalf's page, calls echo, consents again to the
-// admin scope on secret's 403, refreshes, and revokes its refresh token at
-// behalf (RFC 7009), after which refreshing fails.
-func TestMCPRouteBehalfAuthorizationServer(t *testing.T) {
+// tsVariant is one way the client meets behalf's authorization server.
+type tsVariant struct {
+	name string
+	// edit configures behalf's authorization server for it; idp is the
+	// dev IdP's issuer.
+	edit func(e *tsEnv, a *config.AuthorizationServerFile, idp string)
+	// args are the client's, besides --server.
+	args func(e *tsEnv) []string
+	// inBrowser: the client prints the authorization URL, and the test
+	// plays alice's browser, which the client's redirect URI answers.
+	inBrowser bool
+	// check checks the steps the client printed, summarized, and what
+	// behalf saw.
+	check func(t *testing.T, e *tsEnv, steps []tsStep, got []string)
+}
+
+// TestMCPRouteTypeScriptClientWithBehalf: on SQLite and PostgreSQL, the
+// TypeScript SDK's client reaches the mounted gateway's mcp route, whose
+// authorization server is behalf, with nothing registered beforehand (a
+// Client ID Metadata Document, or RFC 7591 registration) or as a
+// pre-registered client whose user signs in in a browser: it discovers
+// behalf from the 401, signs alice in at the dev IdP through behalf,
+// consents on behalf's page, calls echo, consents again to the admin scope
+// on secret's 403, refreshes, and revokes its refresh token at behalf (RFC
+// 7009), after which refreshing fails. With an ID-JAG from the dev IdP
+// instead, no consent page is shown.
+func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 	dir := nodeTools(t)
+	calls := []string{"--call", `echo={"text":"hello"}`, "--call", "secret"}
+	variants := []tsVariant{{
+		name: "client ID metadata document",
+		args: func(e *tsEnv) []string {
+			e.doc = newClientDocument(t, "TS Client", e.redirect)
+			return append([]string{"--user", "alice", "--client-metadata-url", e.doc.URL, "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
+		},
+		check: func(t *testing.T, e *tsEnv, _ []tsStep, got []string) {
+			want := e.codeFlow(e.doc.URL, "registered cimd "+e.doc.URL, e.headlessSignIn("TS Client"))
+			if !slices.Equal(got, want) {
+				t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			// Fetched once, then cached.
+			if seen := e.doc.seen(); !slices.Equal(seen, []string{"GET /client.json"}) {
+				t.Errorf("behalf's requests for the metadata document: %v", seen)
+			}
+		},
+	}, {
+		name: "dynamic registration",
+		edit: func(_ *tsEnv, a *config.AuthorizationServerFile, _ string) { a.DynamicRegistration.Enabled = true },
+		args: func(e *tsEnv) []string {
+			return append([]string{"--user", "alice", "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
+		},
+		check: func(t *testing.T, e *tsEnv, steps []tsStep, got []string) {
+			i := slices.IndexFunc(steps, func(s tsStep) bool { return s.str("step") == "registered" })
+			if i < 0 || steps[i].str("kind") != "dcr" || len(steps[i].str("clientId")) != 24 {
+				t.Fatalf("no client registered: %v", got)
+			}
+			id := steps[i].str("clientId")
+			// The name the client registered is the consent page's.
+			want := e.codeFlow(id, "registered dcr "+id, e.headlessSignIn("behalf MCP client"))
+			if !slices.Equal(got, want) {
+				t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			recs, _ := e.mw.records(t, "OAuthRegisterClient")
+			if len(recs) != 1 || recs[0].Outcome != "success" || recs[0].Resource != id {
+				t.Errorf("registrations recorded: %+v", recs)
+			}
+		},
+	}, {
+		name: "pre-registered, in a browser",
+		edit: func(e *tsEnv, a *config.AuthorizationServerFile, _ string) {
+			a.Clients = append(a.Clients, config.AuthServerClientFile{ClientID: tsClient, ClientName: "TypeScript MCP client", RedirectURIs: []string{e.redirect}})
+		},
+		args: func(e *tsEnv) []string {
+			return append([]string{"--client-id", tsClient, "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
+		},
+		inBrowser: true,
+		check: func(t *testing.T, e *tsEnv, _ []tsStep, got []string) {
+			want := e.codeFlow(tsClient, "", []string{"open " + e.issuer + "/oauth2/authorize", "callback " + e.redirect})
+			if !slices.Equal(got, want) {
+				t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		},
+	}, {
+		name: "ID-JAG",
+		edit: func(_ *tsEnv, a *config.AuthorizationServerFile, idp string) {
+			a.Clients = append(a.Clients, config.AuthServerClientFile{ClientID: jagClient, ClientSecretFile: secretFile(t, jagClientSecret),
+				GrantTypes: []string{config.GrantJWTBearer}})
+			a.IDJag.Issuers = []config.AuthServerIDJagIssuerFile{{Issuer: idp}}
+		},
+		args: func(e *tsEnv) []string {
+			return append([]string{"--user", "alice", "--id-jag", "--idp", e.mw.idp.Issuer(), "--idp-client-id", mcpClient, "--idp-client-secret", mcpClientSecret,
+				"--client-id", jagClient, "--client-secret", jagClientSecret, "--redirect-uri", e.redirect, "--replay"}, calls...)
+		},
+		check: func(t *testing.T, e *tsEnv, _ []tsStep, got []string) {
+			// alice signs in at her IdP only; behalf shows no consent page:
+			// each ID-JAG's scope, the one challenged for, is what she is
+			// granted. The 403 brings a new ID-JAG for both scopes.
+			idp := e.mw.idp.Issuer()
+			want := []string{
+				"idp-authorize openid as " + mcpClient,
+				fmt.Sprintf("form %s/authorize %q -> /consent [action form_token username]", idp, devIDPTitle),
+				"idp-login",
+				`challenge 401 Bearer resource_metadata="` + e.prm + `", scope="mcp:use"`,
+				"discovered " + e.mw.resource + " at " + e.issuer,
+				"id-jag mcp:use for " + e.mw.resource + " at " + e.issuer,
+				"tokens mcp:use",
+				"tools echo,secret",
+				"call echo: hello",
+				`challenge 403 Bearer error="insufficient_scope", scope="mcp:use mcp:admin", resource_metadata="` + e.prm + `"`,
+				"id-jag mcp:use mcp:admin for " + e.mw.resource + " at " + e.issuer,
+				"tokens mcp:use mcp:admin",
+				"call secret: the secret",
+				// Single use: the same ID-JAG again is refused.
+				"replayed 400 invalid_grant",
+				"done",
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			var granted, refused int
+			for _, r := range e.mw.auditRecords(t) {
+				switch {
+				case r.Operation == "OAuthConsent" || r.Operation == "OAuthAuthorize":
+					t.Errorf("an ID-JAG led to %s: %+v", r.Operation, r)
+				case r.Operation == "OAuthToken" && r.Flow == config.GrantJWTBearer && r.Outcome == "success":
+					granted++
+					if r.User != wat.UserFromJWT(idp, "alice") || r.Principal != "client:"+jagClient || r.Resource != e.mw.resource {
+						t.Errorf("an ID-JAG redeemed: %+v", r)
+					}
+				case r.Operation == "OAuthToken" && r.Flow == config.GrantJWTBearer:
+					refused++
+					if r.ErrorType != "invalid_grant" {
+						t.Errorf("an ID-JAG refused: %+v", r)
+					}
+				}
+			}
+			if granted != 2 || refused != 1 {
+				t.Errorf("ID-JAGs redeemed %d times and refused %d times, want 2 and 1", granted, refused)
+			}
+		},
+	}}
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		mw := newMCPWorld(t, b, true, withAuthorizationServer(t, func(a *config.AuthorizationServerFile) {
-			a.Clients = []config.AuthServerClientFile{{ClientID: tsClient, ClientName: "TypeScript MCP client", RedirectURIs: []string{tsRedirect}}}
-		}))
-		steps := runTSClient(t, dir, "--server", mw.resource, "--user", "alice", "--client-id", tsClient, "--redirect-uri", tsRedirect,
-			"--call", `echo={"text":"hello"}`, "--call", "secret", "--refresh", "--revoke")
-		issuer := mw.s.URL
-		prm := mw.gateway + "/.well-known/oauth-protected-resource/mcp"
-		signIn := []string{
-			"redirect " + mw.idp.Issuer() + "/authorize",
-			fmt.Sprintf("form %s/authorize -> /consent [action form_token username]", mw.idp.Issuer()),
-			"redirect " + issuer + "/oauth2/login/callback",
-			"redirect " + issuer + "/oauth2/consent",
-		}
-		consent := fmt.Sprintf("form %s/oauth2/consent -> /oauth2/consent [action csrf request]", issuer)
-		want := []string{
-			`challenge 401 Bearer resource_metadata="` + prm + `", scope="mcp:use"`,
-			"discovered " + mw.resource + " at " + issuer,
-			"authorize mcp:use for " + mw.resource + " as " + tsClient,
-		}
-		want = append(want, signIn...)
-		want = append(want, consent, "tokens mcp:use", "tools echo,secret", "call echo: hello",
-			`challenge 403 Bearer error="insufficient_scope", scope="mcp:use mcp:admin", resource_metadata="`+prm+`"`,
-			"authorize mcp:use mcp:admin for "+mw.resource+" as "+tsClient)
-		want = append(want, signIn...)
-		want = append(want, consent, "tokens mcp:use mcp:admin", "call secret: the secret",
-			"tokens mcp:use mcp:admin", "refreshed AUTHORIZED, a new access token", "call echo: hello",
-			"revoked 200", "refresh after revocation: invalid_grant", "done")
-		if got := summarize(steps); !slices.Equal(got, want) {
-			t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		for _, v := range variants {
+			t.Run(v.name, func(t *testing.T) {
+				e := &tsEnv{redirect: "http://" + freeAddr(t) + "/callback"}
+				e.mw = newMCPWorld(t, b, true, withAuthorizationServer(t, func(a *config.AuthorizationServerFile, idp string) {
+					if v.edit != nil {
+						v.edit(e, a, idp)
+					}
+				}))
+				e.issuer, e.prm = e.mw.s.URL, e.mw.gateway+"/.well-known/oauth-protected-resource/mcp"
+				var browser func(tsStep)
+				var consents []bool
+				if v.inBrowser {
+					browser = func(s tsStep) {
+						if s.str("step") == "open" {
+							consents = append(consents, e.browse(t, s.str("url")))
+						}
+					}
+				}
+				steps := runTSClient(t, dir, browser, append([]string{"--server", e.mw.resource}, v.args(e)...)...)
+				if v.inBrowser && !slices.Equal(consents, []bool{true, true}) {
+					t.Errorf("consent pages shown: %v, want one per authorization", consents)
+				}
+				v.check(t, e, steps, summarize(steps))
+			})
 		}
 	})
+}
+
+// browse is alice's browser at authURL, which the client printed: she
+// signs in and allows, and is sent back to the client's redirect URI,
+// which the client serves. It reports whether behalf asked for consent.
+// Before her, another page's request to the redirect URI with a code and
+// a forged state is refused, and the client goes on waiting.
+func (e *tsEnv) browse(t *testing.T, authURL string) bool {
+	t.Helper()
+	for target, want := range map[string]int{e.redirect + "?code=forged&state=forged": http.StatusBadRequest, strings.TrimSuffix(e.redirect, "/callback") + "/favicon.ico": http.StatusNotFound} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, target, nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page := readAll(t, res); res.StatusCode != want {
+			t.Errorf("%s at the client: %d %s, want %d", target, res.StatusCode, page, want)
+		}
+	}
+	p, consented := asBrowse(t.Context(), t, authURL, devSignIn(e.mw.idp.Issuer()), e.issuer, "")
+	if p.status != http.StatusOK || !strings.Contains(p.body, "You may close this tab") {
+		t.Fatalf("the client's page at its redirect URI: %d %s", p.status, p.body)
+	}
+	return consented
+}
+
+// secretFile is a file holding secret.
+func secretFile(t *testing.T, secret string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// withAuthorizationServer makes behalf the route's authorization server:
+// users sign in at the dev IdP (as its client app, through inbound
+// authorizer dev), the route is its one resource, and edit may add clients
+// and the like, knowing the dev IdP's issuer.
+func withAuthorizationServer(t *testing.T, edit func(a *config.AuthorizationServerFile, idp string)) func(*config.File, *config.GatewayRouteFile) {
+	return func(f *config.File, route *config.GatewayRouteFile) {
+		f.PublicURL = "http://" + f.Listen
+		f.AuthorizationServer = &config.AuthorizationServerFile{
+			Login:     config.AuthServerLoginFile{Authorizer: "dev", ClientID: "app", ClientSecretFile: secretFile(t, "app-secret")},
+			Resources: []config.AuthServerResourceFile{{Resource: route.Resource, Scopes: []string{mcpScope, mcpAdmin}}},
+		}
+		i := slices.IndexFunc(f.InboundAuthorizers, func(a config.InboundAuthorizerFile) bool { return a.Name == "dev" })
+		edit(f.AuthorizationServer, strings.TrimSuffix(f.InboundAuthorizers[i].DiscoveryURL, "/.well-known/openid-configuration"))
+		route.AuthorizationServers = []string{f.PublicURL}
+	}
 }
