@@ -258,7 +258,7 @@ type clientDocument struct {
 func newClientDocument(t *testing.T, name, redirect string) *clientDocument {
 	t.Helper()
 	d := &clientDocument{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.mu.Lock()
 		d.requests = append(d.requests, r.Method+" "+r.URL.Path)
 		d.mu.Unlock()
@@ -270,8 +270,9 @@ func newClientDocument(t *testing.T, name, redirect string) *clientDocument {
 		_ = json.NewEncoder(w).Encode(map[string]any{"client_id": d.URL, "client_name": name, "redirect_uris": []string{redirect},
 			"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"}, "token_endpoint_auth_method": "none"})
 	}))
+	d.URL = "http://" + srv.Listener.Addr().String() + "/client.json"
+	srv.Start()
 	t.Cleanup(srv.Close)
-	d.URL = srv.URL + "/client.json"
 	return d
 }
 
@@ -318,9 +319,9 @@ type tsVariant struct {
 	name string
 	// edit configures behalf's authorization server for it; idp is the
 	// dev IdP's issuer.
-	edit func(e *tsEnv, a *config.AuthorizationServerFile, idp string)
+	edit func(t *testing.T, e *tsEnv, a *config.AuthorizationServerFile, idp string)
 	// args are the client's, besides --server.
-	args func(e *tsEnv) []string
+	args func(t *testing.T, e *tsEnv) []string
 	// inBrowser: the client prints the authorization URL, and the test
 	// plays alice's browser, which the client's redirect URI answers.
 	inBrowser bool
@@ -344,7 +345,7 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 	calls := []string{"--call", `echo={"text":"hello"}`, "--call", "secret"}
 	variants := []tsVariant{{
 		name: "client ID metadata document",
-		args: func(e *tsEnv) []string {
+		args: func(t *testing.T, e *tsEnv) []string {
 			e.doc = newClientDocument(t, "TS Client", e.redirect)
 			return append([]string{"--user", "alice", "--client-metadata-url", e.doc.URL, "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
 		},
@@ -360,8 +361,8 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 		},
 	}, {
 		name: "dynamic registration",
-		edit: func(_ *tsEnv, a *config.AuthorizationServerFile, _ string) { a.DynamicRegistration.Enabled = true },
-		args: func(e *tsEnv) []string {
+		edit: func(_ *testing.T, _ *tsEnv, a *config.AuthorizationServerFile, _ string) { a.DynamicRegistration.Enabled = true },
+		args: func(_ *testing.T, e *tsEnv) []string {
 			return append([]string{"--user", "alice", "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
 		},
 		check: func(t *testing.T, e *tsEnv, steps []tsStep, got []string) {
@@ -382,10 +383,10 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 		},
 	}, {
 		name: "pre-registered, in a browser",
-		edit: func(e *tsEnv, a *config.AuthorizationServerFile, _ string) {
+		edit: func(_ *testing.T, e *tsEnv, a *config.AuthorizationServerFile, _ string) {
 			a.Clients = append(a.Clients, config.AuthServerClientFile{ClientID: tsClient, ClientName: "TypeScript MCP client", RedirectURIs: []string{e.redirect}})
 		},
-		args: func(e *tsEnv) []string {
+		args: func(_ *testing.T, e *tsEnv) []string {
 			return append([]string{"--client-id", tsClient, "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
 		},
 		inBrowser: true,
@@ -397,12 +398,12 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 		},
 	}, {
 		name: "ID-JAG",
-		edit: func(_ *tsEnv, a *config.AuthorizationServerFile, idp string) {
+		edit: func(t *testing.T, _ *tsEnv, a *config.AuthorizationServerFile, idp string) {
 			a.Clients = append(a.Clients, config.AuthServerClientFile{ClientID: jagClient, ClientSecretFile: secretFile(t, jagClientSecret),
 				GrantTypes: []string{config.GrantJWTBearer}})
 			a.IDJag.Issuers = []config.AuthServerIDJagIssuerFile{{Issuer: idp}}
 		},
-		args: func(e *tsEnv) []string {
+		args: func(_ *testing.T, e *tsEnv) []string {
 			return append([]string{"--user", "alice", "--id-jag", "--idp", e.mw.idp.Issuer(), "--idp-client-id", mcpClient, "--idp-client-secret", mcpClientSecret,
 				"--client-id", jagClient, "--client-secret", jagClientSecret, "--redirect-uri", e.redirect, "--replay"}, calls...)
 		},
@@ -460,7 +461,7 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 				e := &tsEnv{redirect: "http://" + freeAddr(t) + "/callback"}
 				e.mw = newMCPWorld(t, b, true, withAuthorizationServer(t, func(a *config.AuthorizationServerFile, idp string) {
 					if v.edit != nil {
-						v.edit(e, a, idp)
+						v.edit(t, e, a, idp)
 					}
 				}))
 				e.issuer, e.prm = e.mw.s.URL, e.mw.gateway+"/.well-known/oauth-protected-resource/mcp"
@@ -473,7 +474,7 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 						}
 					}
 				}
-				steps := runTSClient(t, dir, browser, append([]string{"--server", e.mw.resource}, v.args(e)...)...)
+				steps := runTSClient(t, dir, browser, append([]string{"--server", e.mw.resource}, v.args(t, e)...)...)
 				if v.inBrowser && !slices.Equal(consents, []bool{true, true}) {
 					t.Errorf("consent pages shown: %v, want one per authorization", consents)
 				}
