@@ -37,9 +37,9 @@ const (
 
 // TestMCPRouteWithBehalfAuthorizationServer: on SQLite and PostgreSQL,
 // with a pre-registered client and with one the SDK registers itself
-// (RFC 7591), and with Dex as behalf's login IdP. (Client ID Metadata Documents need an https document URL,
-// which the SDK's client cannot serve on loopback: package clients tests
-// them.)
+// (RFC 7591), and with Dex as behalf's login IdP. (The Go SDK's client
+// takes only an https Client ID Metadata Document URL; the TypeScript
+// SDK's client uses one served on loopback in tsclient_test.go.)
 func TestMCPRouteWithBehalfAuthorizationServer(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		for _, dynamic := range []bool{false, true} {

@@ -75,15 +75,12 @@ func newWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func(*c
 func newLoggedWorld(t *testing.T, b behalftest.Backend, mounted bool, log *slog.Logger, edits ...func(*config.File)) *world {
 	t.Helper()
 	w := &world{clock: testclock.Running(), idpClock: testclock.Running()}
+	w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"},
+		{ID: mcpClient, Secret: mcpClientSecret}},
+		Now: w.idpClock.Now})
 	w.agent, w.tool, w.down = newAgent(t), newTool(t), freeAddr(t)
 	var gatewayAddr string
 	w.s = behalftest.Start(t, b, behalftest.Options{Now: w.clock.Now, Log: log, Edit: func(f *config.File) {
-		// mcpClient may also trade users' ID tokens for ID-JAGs for
-		// behalf's authorization server (when publicUrl is its listener),
-		// where it is client jagClient.
-		w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"},
-			{ID: mcpClient, Secret: mcpClientSecret, IDJAG: []devidp.IDJAGGrant{{Audience: "http://" + f.Listen, ClientID: jagClient}}}},
-			Now: w.idpClock.Now})
 		f.Development = true
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev", DiscoveryURL: w.idp.Issuer() + "/.well-known/openid-configuration", AllowedClients: []string{"app"}}}
 		if mounted {

@@ -49,14 +49,12 @@ type mcpWorld struct {
 
 // newMCPWorld serves route mcp from the mounted gateway or, standalone,
 // from a gateway of its own (w.gateway) on a loopback address chosen first,
-// since the route's resource is its URL. Edits may change the
-// configuration and the route before it is added.
-func newMCPWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func(*config.File, *config.GatewayRouteFile)) *mcpWorld {
+// since the route's resource is its URL.
+func newMCPWorld(t *testing.T, b behalftest.Backend, mounted bool) *mcpWorld {
 	t.Helper()
 	mw := &mcpWorld{server: newMCPServer(t)}
 	var route config.GatewayRouteFile
 	addr := freeAddr(t)
-	authorizers := []string{"dev", "mcp"}
 	mw.world = newWorld(t, b, mounted, func(f *config.File) {
 		if mounted {
 			addr = f.Gateway.Listen
@@ -69,12 +67,6 @@ func newMCPWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func
 			Kind: "mcp", Workload: workload, Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"},
 			MCPRouteFile: config.MCPRouteFile{Resource: mw.resource, AuthorizationServers: []string{issuer},
 				Scopes: []string{mcpScope}, ToolScopes: map[string][]string{"tools/call:secret": {mcpAdmin}}}}
-		for _, edit := range edits {
-			edit(f, &route)
-		}
-		if f.AuthorizationServer != nil {
-			authorizers = append(authorizers, config.AuthorizationServerAuthorizer)
-		}
 		if mounted {
 			f.Gateway.Routes = append(f.Gateway.Routes, route)
 		}
@@ -82,7 +74,7 @@ func newMCPWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func
 	if !mounted {
 		mw.gateway = mw.standaloneAt(t, addr, route)
 	}
-	mw.do(t, "/identities/UpdateWorkloadIdentity", map[string]any{"name": workload, "allowedInboundAuthorizers": authorizers,
+	mw.do(t, "/identities/UpdateWorkloadIdentity", map[string]any{"name": workload, "allowedInboundAuthorizers": []string{"dev", "mcp"},
 		"allowedResourceOauth2ReturnUrls": []string{mw.returnURL}}, http.StatusOK)
 	return mw
 }

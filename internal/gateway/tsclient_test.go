@@ -226,25 +226,19 @@ func summarize(steps []tsStep) []string {
 	return out
 }
 
-// The MCP client's ids at behalf's authorization server: a public client,
-// and a confidential one allowed the jwt-bearer grant, which the dev IdP's
-// ID-JAGs for behalf name.
-const (
-	tsClient        = "ts-mcp-client"
-	jagClient       = "ts-jag-client"
-	jagClientSecret = "ts-jag-client-secret"
-)
+// tsClient is the TypeScript client's id as a client pre-registered at
+// behalf's authorization server.
+const tsClient = "ts-mcp-client"
 
-// tsEnv is the world the TypeScript client meets in one variant of
-// TestMCPRouteTypeScriptClientWithBehalf: the mounted gateway's mcp route,
-// whose authorization server is behalf, and what the variant's client
+// tsEnv is what the TypeScript client meets in one variant of
+// TestMCPRouteTypeScriptClientWithBehalf, and what the variant's client
 // needs besides.
 type tsEnv struct {
-	mw       *mcpWorld
-	issuer   string // behalf's, its publicUrl
-	prm      string // the route's protected resource metadata URL
-	redirect string // the client's loopback redirect URI, on a free port
+	aw       *asWorld // route mcp, behalf its authorization server
+	prm      string   // the route's protected resource metadata URL
+	redirect string   // the client's loopback redirect URI, on a free port
 	doc      *clientDocument
+	ent      *enterpriseWorld // the ID-JAG variant's
 }
 
 // clientDocument serves a client's metadata document on loopback, its URL
@@ -282,20 +276,20 @@ func (d *clientDocument) seen() []string {
 	return slices.Clone(d.requests)
 }
 
-// codeFlow is what the client prints when it signs alice in through
+// codeSteps is what the client prints when it signs alice in through
 // behalf as clientID (registering first as registered says, when it
 // does): the tools, a step-up on secret's 403 with consent again, a
 // refresh, and the refresh token revoked. signIn is how each sign-in looks.
-func (e *tsEnv) codeFlow(clientID, registered string, signIn []string) []string {
-	want := []string{`challenge 401 Bearer resource_metadata="` + e.prm + `", scope="mcp:use"`, "discovered " + e.mw.resource + " at " + e.issuer}
+func (e *tsEnv) codeSteps(clientID, registered string, signIn []string) []string {
+	want := []string{`challenge 401 Bearer resource_metadata="` + e.prm + `", scope="mcp:use"`, "discovered " + e.aw.resource + " at " + e.aw.issuer}
 	if registered != "" {
 		want = append(want, registered)
 	}
-	want = append(want, "authorize mcp:use for "+e.mw.resource+" as "+clientID)
+	want = append(want, "authorize mcp:use for "+e.aw.resource+" as "+clientID)
 	want = append(want, signIn...)
 	want = append(want, "tokens mcp:use", "tools echo,secret", "call echo: hello",
 		`challenge 403 Bearer error="insufficient_scope", scope="mcp:use mcp:admin", resource_metadata="`+e.prm+`"`,
-		"authorize mcp:use mcp:admin for "+e.mw.resource+" as "+clientID)
+		"authorize mcp:use mcp:admin for "+e.aw.resource+" as "+clientID)
 	want = append(want, signIn...)
 	return append(want, "tokens mcp:use mcp:admin", "call secret: the secret",
 		"tokens mcp:use mcp:admin", "refreshed AUTHORIZED, a new access token", "call echo: hello",
@@ -306,20 +300,19 @@ func (e *tsEnv) codeFlow(clientID, registered string, signIn []string) []string 
 // IdP's page, back to behalf, and behalf's consent page naming the client.
 func (e *tsEnv) headlessSignIn(clientName string) []string {
 	return []string{
-		"redirect " + e.mw.idp.Issuer() + "/authorize",
-		fmt.Sprintf("form %s/authorize %q -> /consent [action form_token username]", e.mw.idp.Issuer(), devIDPTitle),
-		"redirect " + e.issuer + "/oauth2/login/callback",
-		"redirect " + e.issuer + "/oauth2/consent",
-		fmt.Sprintf("form %s/oauth2/consent %q -> /oauth2/consent [action csrf request]", e.issuer, "Allow "+clientName+"?"),
+		"redirect " + e.aw.idp.Issuer() + "/authorize",
+		fmt.Sprintf("form %s/authorize %q -> /consent [action form_token username]", e.aw.idp.Issuer(), devIDPTitle),
+		"redirect " + e.aw.issuer + "/oauth2/login/callback",
+		"redirect " + e.aw.issuer + "/oauth2/consent",
+		fmt.Sprintf("form %s/oauth2/consent %q -> /oauth2/consent [action csrf request]", e.aw.issuer, "Allow "+clientName+"?"),
 	}
 }
 
 // tsVariant is one way the client meets behalf's authorization server.
 type tsVariant struct {
 	name string
-	// edit configures behalf's authorization server for it; idp is the
-	// dev IdP's issuer.
-	edit func(t *testing.T, e *tsEnv, a *config.AuthorizationServerFile, idp string)
+	// world is the world it meets; default newASWorld's.
+	world func(t *testing.T, b behalftest.Backend, e *tsEnv) *asWorld
 	// args are the client's, besides --server.
 	args func(t *testing.T, e *tsEnv) []string
 	// inBrowser: the client prints the authorization URL, and the test
@@ -338,8 +331,9 @@ type tsVariant struct {
 // behalf from the 401, signs alice in at the dev IdP through behalf,
 // consents on behalf's page, calls echo, consents again to the admin scope
 // on secret's 403, refreshes, and revokes its refresh token at behalf (RFC
-// 7009), after which refreshing fails. With an ID-JAG from the dev IdP
-// instead, no consent page is shown.
+// 7009), after which refreshing fails. With ID-JAGs from the enterprise
+// IdP of enterprise_test.go instead, no consent page is shown, the 403
+// brings an ID-JAG for both scopes, and the same ID-JAG twice is refused.
 func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 	dir := nodeTools(t)
 	calls := []string{"--call", `echo={"text":"hello"}`, "--call", "secret"}
@@ -350,7 +344,7 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 			return append([]string{"--user", "alice", "--client-metadata-url", e.doc.URL, "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
 		},
 		check: func(t *testing.T, e *tsEnv, _ []tsStep, got []string) {
-			want := e.codeFlow(e.doc.URL, "registered cimd "+e.doc.URL, e.headlessSignIn("TS Client"))
+			want := e.codeSteps(e.doc.URL, "registered cimd "+e.doc.URL, e.headlessSignIn("TS Client"))
 			if !slices.Equal(got, want) {
 				t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
@@ -361,7 +355,9 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 		},
 	}, {
 		name: "dynamic registration",
-		edit: func(_ *testing.T, _ *tsEnv, a *config.AuthorizationServerFile, _ string) { a.DynamicRegistration.Enabled = true },
+		world: func(t *testing.T, b behalftest.Backend, _ *tsEnv) *asWorld {
+			return newASWorld(t, b, func(_ *config.File, as *config.AuthorizationServerFile) { as.DynamicRegistration.Enabled = true })
+		},
 		args: func(_ *testing.T, e *tsEnv) []string {
 			return append([]string{"--user", "alice", "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
 		},
@@ -372,58 +368,61 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 			}
 			id := steps[i].str("clientId")
 			// The name the client registered is the consent page's.
-			want := e.codeFlow(id, "registered dcr "+id, e.headlessSignIn("behalf MCP client"))
+			want := e.codeSteps(id, "registered dcr "+id, e.headlessSignIn("behalf MCP client"))
 			if !slices.Equal(got, want) {
 				t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
-			recs, _ := e.mw.records(t, "OAuthRegisterClient")
+			recs, _ := e.aw.records(t, "OAuthRegisterClient")
 			if len(recs) != 1 || recs[0].Outcome != "success" || recs[0].Resource != id {
 				t.Errorf("registrations recorded: %+v", recs)
 			}
 		},
 	}, {
 		name: "pre-registered, in a browser",
-		edit: func(_ *testing.T, e *tsEnv, a *config.AuthorizationServerFile, _ string) {
-			a.Clients = append(a.Clients, config.AuthServerClientFile{ClientID: tsClient, ClientName: "TypeScript MCP client", RedirectURIs: []string{e.redirect}})
+		world: func(t *testing.T, b behalftest.Backend, e *tsEnv) *asWorld {
+			return newASWorld(t, b, func(_ *config.File, as *config.AuthorizationServerFile) {
+				as.Clients = append(as.Clients, config.AuthServerClientFile{ClientID: tsClient, ClientName: "TypeScript MCP client", RedirectURIs: []string{e.redirect}})
+			})
 		},
 		args: func(_ *testing.T, e *tsEnv) []string {
 			return append([]string{"--client-id", tsClient, "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
 		},
 		inBrowser: true,
 		check: func(t *testing.T, e *tsEnv, _ []tsStep, got []string) {
-			want := e.codeFlow(tsClient, "", []string{"open " + e.issuer + "/oauth2/authorize", "callback " + e.redirect})
+			want := e.codeSteps(tsClient, "", []string{"open " + e.aw.issuer + "/oauth2/authorize", "callback " + e.redirect})
 			if !slices.Equal(got, want) {
 				t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		},
 	}, {
 		name: "ID-JAG",
-		edit: func(t *testing.T, _ *tsEnv, a *config.AuthorizationServerFile, idp string) {
-			a.Clients = append(a.Clients, config.AuthServerClientFile{ClientID: jagClient, ClientSecretFile: secretFile(t, jagClientSecret),
-				GrantTypes: []string{config.GrantJWTBearer}})
-			a.IDJag.Issuers = []config.AuthServerIDJagIssuerFile{{Issuer: idp}}
+		// The enterprise IdP maps its client ssoClient to behalf's
+		// client entAgent, which authenticates with client_secret_post.
+		world: func(t *testing.T, b behalftest.Backend, e *tsEnv) *asWorld {
+			e.ent = newEnterpriseWorld(t, b)
+			return e.ent.asWorld
 		},
 		args: func(_ *testing.T, e *tsEnv) []string {
-			return append([]string{"--user", "alice", "--id-jag", "--idp", e.mw.idp.Issuer(), "--idp-client-id", mcpClient, "--idp-client-secret", mcpClientSecret,
-				"--client-id", jagClient, "--client-secret", jagClientSecret, "--redirect-uri", e.redirect, "--replay"}, calls...)
+			return append([]string{"--user", "alice", "--id-jag", "--idp", e.ent.ent.Issuer(), "--idp-client-id", ssoClient, "--idp-client-secret", ssoSecret,
+				"--client-id", entAgent, "--client-secret", entSecret, "--client-auth-method", "client_secret_post", "--redirect-uri", e.redirect, "--replay"}, calls...)
 		},
 		check: func(t *testing.T, e *tsEnv, _ []tsStep, got []string) {
 			// alice signs in at her IdP only; behalf shows no consent page:
 			// each ID-JAG's scope, the one challenged for, is what she is
 			// granted. The 403 brings a new ID-JAG for both scopes.
-			idp := e.mw.idp.Issuer()
+			idp := e.ent.ent.Issuer()
 			want := []string{
-				"idp-authorize openid as " + mcpClient,
+				"idp-authorize openid as " + ssoClient,
 				fmt.Sprintf("form %s/authorize %q -> /consent [action form_token username]", idp, devIDPTitle),
 				"idp-login",
 				`challenge 401 Bearer resource_metadata="` + e.prm + `", scope="mcp:use"`,
-				"discovered " + e.mw.resource + " at " + e.issuer,
-				"id-jag mcp:use for " + e.mw.resource + " at " + e.issuer,
+				"discovered " + e.aw.resource + " at " + e.aw.issuer,
+				"id-jag mcp:use for " + e.aw.resource + " at " + e.aw.issuer,
 				"tokens mcp:use",
 				"tools echo,secret",
 				"call echo: hello",
 				`challenge 403 Bearer error="insufficient_scope", scope="mcp:use mcp:admin", resource_metadata="` + e.prm + `"`,
-				"id-jag mcp:use mcp:admin for " + e.mw.resource + " at " + e.issuer,
+				"id-jag mcp:use mcp:admin for " + e.aw.resource + " at " + e.aw.issuer,
 				"tokens mcp:use mcp:admin",
 				"call secret: the secret",
 				// Single use: the same ID-JAG again is refused.
@@ -434,13 +433,13 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 				t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 			var granted, refused int
-			for _, r := range e.mw.auditRecords(t) {
+			for _, r := range e.aw.auditRecords(t) {
 				switch {
 				case r.Operation == "OAuthConsent" || r.Operation == "OAuthAuthorize":
 					t.Errorf("an ID-JAG led to %s: %+v", r.Operation, r)
 				case r.Operation == "OAuthToken" && r.Flow == config.GrantJWTBearer && r.Outcome == "success":
 					granted++
-					if r.User != wat.UserFromJWT(idp, "alice") || r.Principal != "client:"+jagClient || r.Resource != e.mw.resource {
+					if r.User != wat.UserFromJWT(idp, "alice") || r.Principal != "client:"+entAgent || r.Resource != e.aw.resource {
 						t.Errorf("an ID-JAG redeemed: %+v", r)
 					}
 				case r.Operation == "OAuthToken" && r.Flow == config.GrantJWTBearer:
@@ -453,18 +452,19 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 			if granted != 2 || refused != 1 {
 				t.Errorf("ID-JAGs redeemed %d times and refused %d times, want 2 and 1", granted, refused)
 			}
+			e.aw.checkUser(t, wat.UserFromJWT(idp, "alice"))
 		},
 	}}
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		for _, v := range variants {
 			t.Run(v.name, func(t *testing.T) {
 				e := &tsEnv{redirect: "http://" + freeAddr(t) + "/callback"}
-				e.mw = newMCPWorld(t, b, true, withAuthorizationServer(t, func(a *config.AuthorizationServerFile, idp string) {
-					if v.edit != nil {
-						v.edit(t, e, a, idp)
-					}
-				}))
-				e.issuer, e.prm = e.mw.s.URL, e.mw.gateway+"/.well-known/oauth-protected-resource/mcp"
+				if v.world != nil {
+					e.aw = v.world(t, b, e)
+				} else {
+					e.aw = newASWorld(t, b, nil)
+				}
+				e.prm = e.aw.gateway + "/.well-known/oauth-protected-resource/mcp"
 				var browser func(tsStep)
 				var consents []bool
 				if v.inBrowser {
@@ -474,7 +474,7 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 						}
 					}
 				}
-				steps := runTSClient(t, dir, browser, append([]string{"--server", e.mw.resource}, v.args(t, e)...)...)
+				steps := runTSClient(t, dir, browser, append([]string{"--server", e.aw.resource}, v.args(t, e)...)...)
 				if v.inBrowser && !slices.Equal(consents, []bool{true, true}) {
 					t.Errorf("consent pages shown: %v, want one per authorization", consents)
 				}
@@ -501,36 +501,9 @@ func (e *tsEnv) browse(t *testing.T, authURL string) bool {
 			t.Errorf("%s at the client: %d %s, want %d", target, res.StatusCode, page, want)
 		}
 	}
-	p, consented := asBrowse(t.Context(), t, authURL, devSignIn(e.mw.idp.Issuer()), e.issuer, "")
+	p, consented := asBrowse(t.Context(), t, authURL, devSignIn(e.aw.idp.Issuer()), e.aw.issuer, "")
 	if p.status != http.StatusOK || !strings.Contains(p.body, "You may close this tab") {
 		t.Fatalf("the client's page at its redirect URI: %d %s", p.status, p.body)
 	}
 	return consented
-}
-
-// secretFile is a file holding secret.
-func secretFile(t *testing.T, secret string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// withAuthorizationServer makes behalf the route's authorization server:
-// users sign in at the dev IdP (as its client app, through inbound
-// authorizer dev), the route is its one resource, and edit may add clients
-// and the like, knowing the dev IdP's issuer.
-func withAuthorizationServer(t *testing.T, edit func(a *config.AuthorizationServerFile, idp string)) func(*config.File, *config.GatewayRouteFile) {
-	return func(f *config.File, route *config.GatewayRouteFile) {
-		f.PublicURL = "http://" + f.Listen
-		f.AuthorizationServer = &config.AuthorizationServerFile{
-			Login:     config.AuthServerLoginFile{Authorizer: "dev", ClientID: "app", ClientSecretFile: secretFile(t, "app-secret")},
-			Resources: []config.AuthServerResourceFile{{Resource: route.Resource, Scopes: []string{mcpScope, mcpAdmin}}},
-		}
-		i := slices.IndexFunc(f.InboundAuthorizers, func(a config.InboundAuthorizerFile) bool { return a.Name == "dev" })
-		edit(f.AuthorizationServer, strings.TrimSuffix(f.InboundAuthorizers[i].DiscoveryURL, "/.well-known/openid-configuration"))
-		route.AuthorizationServers = []string{f.PublicURL}
-	}
 }

@@ -14,7 +14,8 @@
 // pages it meets (sign-in, consent) as that user would and allowing.
 //
 // The client is registered with the authorization server in one of three
-// ways: --client-id (and --client-secret) for a pre-registered client,
+// ways: --client-id (and --client-secret, and --client-auth-method when it
+// is not the SDK's choice) for a pre-registered client,
 // --client-metadata-url for a Client ID Metadata Document (the URL is the
 // client_id), or neither for dynamic client registration (RFC 7591).
 //
@@ -41,6 +42,7 @@ const { values: opts } = parseArgs({
         call: { type: 'string', multiple: true, default: [] },
         'client-id': { type: 'string' },
         'client-secret': { type: 'string' },
+        'client-auth-method': { type: 'string' },
         'client-metadata-url': { type: 'string' },
         'redirect-uri': { type: 'string', default: 'http://127.0.0.1:8976/callback' },
         'id-jag': { type: 'boolean', default: false },
@@ -57,8 +59,8 @@ const { values: opts } = parseArgs({
 if (!opts.server) {
     fail('--server is required');
 }
-if (opts['client-secret'] && !opts['client-id']) {
-    fail('--client-secret needs --client-id');
+if ((opts['client-secret'] || opts['client-auth-method']) && !opts['client-id']) {
+    fail('--client-secret and --client-auth-method need --client-id');
 }
 if (opts['id-jag'] && !(opts.idp && opts['idp-client-id'] && (opts['client-id'] || opts['client-metadata-url']))) {
     fail('--id-jag needs --idp, --idp-client-id and the client at the MCP server\'s authorization server (--client-id or --client-metadata-url)');
@@ -92,6 +94,9 @@ class Provider {
         this._client = opts['client-id'] ? { client_id: opts['client-id'], client_secret: opts['client-secret'] } : undefined;
         if (this._client && !this._client.client_secret) {
             delete this._client.client_secret;
+        }
+        if (opts['client-auth-method']) {
+            this._client.token_endpoint_auth_method = opts['client-auth-method'];
         }
         // SDK 1.32.2 takes only an https metadata document URL; behalf
         // also accepts http on a loopback host in development, which
