@@ -238,6 +238,7 @@ type tsEnv struct {
 	prm      string   // the route's protected resource metadata URL
 	redirect string   // the client's loopback redirect URI, on a free port
 	doc      *clientDocument
+	docURL   string           // a metadata document the client serves itself
 	ent      *enterpriseWorld // the ID-JAG variant's
 }
 
@@ -351,6 +352,20 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 			// Fetched once, then cached.
 			if seen := e.doc.seen(); !slices.Equal(seen, []string{"GET /client.json"}) {
 				t.Errorf("behalf's requests for the metadata document: %v", seen)
+			}
+		},
+	}, {
+		// How the README has a newcomer's client name itself: it serves
+		// its own metadata document on loopback.
+		name: "client ID metadata document the client serves",
+		args: func(t *testing.T, e *tsEnv) []string {
+			e.docURL = "http://" + freeAddr(t) + "/client.json"
+			return append([]string{"--user", "alice", "--client-metadata-url", e.docURL, "--serve-client-metadata", "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
+		},
+		check: func(t *testing.T, e *tsEnv, _ []tsStep, got []string) {
+			want := append([]string{"serving-metadata"}, e.codeSteps(e.docURL, "registered cimd "+e.docURL, e.headlessSignIn("behalf MCP client"))...)
+			if !slices.Equal(got, want) {
+				t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		},
 	}, {

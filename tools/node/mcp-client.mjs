@@ -17,7 +17,10 @@
 // ways: --client-id (and --client-secret, and --client-auth-method when it
 // is not the SDK's choice) for a pre-registered client,
 // --client-metadata-url for a Client ID Metadata Document (the URL is the
-// client_id), or neither for dynamic client registration (RFC 7591).
+// client_id), or neither for dynamic client registration (RFC 7591). A real
+// client publishes its metadata document on its website; with
+// --serve-client-metadata this one serves it itself, at a loopback http
+// --client-metadata-url (which behalf fetches only in development).
 //
 // With --id-jag it signs the user in at the enterprise IdP (--idp, as
 // client --idp-client-id) instead, trades the ID token there for an
@@ -44,6 +47,7 @@ const { values: opts } = parseArgs({
         'client-secret': { type: 'string' },
         'client-auth-method': { type: 'string' },
         'client-metadata-url': { type: 'string' },
+        'serve-client-metadata': { type: 'boolean', default: false },
         'redirect-uri': { type: 'string', default: 'http://127.0.0.1:8976/callback' },
         'id-jag': { type: 'boolean', default: false },
         idp: { type: 'string' },
@@ -65,8 +69,20 @@ if ((opts['client-secret'] || opts['client-auth-method']) && !opts['client-id'])
 if (opts['id-jag'] && !(opts.idp && opts['idp-client-id'] && (opts['client-id'] || opts['client-metadata-url']))) {
     fail('--id-jag needs --idp, --idp-client-id and the client at the MCP server\'s authorization server (--client-id or --client-metadata-url)');
 }
+if (opts['serve-client-metadata'] && !isLoopbackHTTP(opts['client-metadata-url'])) {
+    fail('--serve-client-metadata needs a loopback http --client-metadata-url, such as http://127.0.0.1:8977/client.json');
+}
 if (opts.replay && !opts['id-jag']) {
     fail('--replay needs --id-jag');
+}
+
+function isLoopbackHTTP(s) {
+    try {
+        const u = new URL(s);
+        return u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+    } catch {
+        return false;
+    }
 }
 
 // emit prints one step as a JSON line.
@@ -83,6 +99,27 @@ function fail(message) {
 // the Go test bounds it too.
 const timeout = Number(opts.timeout ?? (opts.user === undefined ? 300 : 30));
 setTimeout(() => fail(`timed out after ${timeout}s`), timeout * 1000).unref();
+
+// serveClientMetadata serves this client's metadata document at its
+// client_id URL (draft-ietf-oauth-client-id-metadata-document §3), until
+// the client exits.
+async function serveClientMetadata(provider) {
+    const url = new URL(opts['client-metadata-url']);
+    const doc = JSON.stringify({ client_id: url.href, ...provider.clientMetadata });
+    const srv = createServer((req, res) => {
+        if (req.method !== 'GET' || req.url !== url.pathname) {
+            res.writeHead(404).end();
+            return;
+        }
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'max-age=300' }).end(doc);
+    });
+    await new Promise((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(Number(url.port || 80), url.hostname.replace(/^\[|\]$/g, ''), resolve);
+    });
+    srv.unref();
+    emit('serving-metadata', { url: url.href });
+}
 
 // Provider is the SDK's OAuthClientProvider kept in memory. Its
 // redirectToAuthorization has the user sign in up to the redirect back to
@@ -116,6 +153,7 @@ class Provider {
     get clientMetadata() {
         return {
             client_name: 'behalf MCP client',
+            application_type: 'native',
             redirect_uris: [this.redirectUrl],
             grant_types: ['authorization_code', 'refresh_token'],
             response_types: ['code'],
@@ -420,6 +458,9 @@ async function noteChallenges(input, init) {
 }
 
 const provider = new Provider();
+if (opts['serve-client-metadata']) {
+    await serveClientMetadata(provider);
+}
 const serverUrl = new URL(opts.server);
 if (opts['id-jag']) {
     await useIDJAG(provider);
