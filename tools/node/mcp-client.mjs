@@ -111,7 +111,9 @@ async function serveClientMetadata(provider) {
             res.writeHead(404).end();
             return;
         }
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'max-age=300' }).end(doc);
+        // Connection: close, so that no kept-alive socket holds the client
+        // open after it is done.
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'max-age=300', Connection: 'close' }).end(doc);
     });
     await new Promise((resolve, reject) => {
         srv.once('error', reject);
