@@ -40,7 +40,7 @@ func TestIDJAGGrant(t *testing.T) {
 		for _, r := range recs {
 			if r.Operation == "OAuthToken" && r.Flow == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
 				ok = ok || r.Outcome == "success" && r.User == "jwt:"+w.idp.Issuer()+"#alice" && r.Resource == w.resource
-				refused = refused || r.Outcome == "failure" && r.ErrorType == "invalid_grant"
+				refused = refused || r.Outcome == "failure" && r.ErrorType == "invalid_grant:replayed"
 			}
 		}
 		if !ok || !refused {

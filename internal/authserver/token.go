@@ -63,7 +63,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if e != nil {
 		if !t.committed {
-			_ = s.record(ctx, t.rec, e.Code)
+			_ = s.record(ctx, t.rec, e.AuditType())
 		}
 		oauthwire.WriteError(w, e, basic, s.cfg.Issuer)
 		return

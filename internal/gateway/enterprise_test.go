@@ -120,7 +120,7 @@ func TestMCPRouteEnterpriseManaged(t *testing.T) {
 		if oauthError(err) != "invalid_grant" {
 			t.Errorf("EnterpriseHandler with an untrusted IdP: %v, want invalid_grant", err)
 		}
-		ew.checkLastRefusal(t, "EnterpriseHandler with an untrusted IdP", entAgent)
+		ew.checkLastRefusal(t, "EnterpriseHandler with an untrusted IdP", entAgent, "invalid_grant:issuer")
 
 		// Alice's two grants: the handler's, for both scopes; the replay
 		// case's first redemption, for mcp:use.
@@ -189,32 +189,33 @@ func (ew *enterpriseWorld) checkRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		name, assertion, client, check string
+		name, assertion, client, check, reason string
 	}{
-		{"wrong aud", jag(ew.ent, otherAS), entAgent, "aud"},
-		{"untrusted issuer", jag(ew.rogue, ew.issuer), entAgent, "issuer is not trusted"},
-		{"replayed jti", replayed, entAgent, "already used"},
-		{"expired", expired, entAgent, "expired"},
-		{"wrong client_id", jag(ew.ent, ew.issuer), otherAgent, "client_id"},
-		{"wrong typ", idToken.Extra("id_token").(string), entAgent, "typ"},
+		{"wrong aud", jag(ew.ent, otherAS), entAgent, "aud", "aud"},
+		{"untrusted issuer", jag(ew.rogue, ew.issuer), entAgent, "issuer is not trusted", "issuer"},
+		{"replayed jti", replayed, entAgent, "already used", "replayed"},
+		{"expired", expired, entAgent, "expired", "expired"},
+		{"wrong client_id", jag(ew.ent, ew.issuer), otherAgent, "client_id", "client_id"},
+		{"wrong typ", idToken.Extra("id_token").(string), entAgent, "typ", "typ"},
 	} {
 		err := ew.redeem(t, c.assertion, c.client)
 		if re, ok := errors.AsType[*oauth2.RetrieveError](err); !ok || re.ErrorCode != "invalid_grant" || !strings.Contains(re.ErrorDescription, c.check) ||
 			re.Response.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: %v, want invalid_grant about %s", c.name, err, c.check)
 		}
-		ew.checkLastRefusal(t, c.name, c.client)
+		ew.checkLastRefusal(t, c.name, c.client, "invalid_grant:"+c.reason)
 	}
 }
 
 // checkLastRefusal: the last token request recorded is client's
-// jwt-bearer grant refused with invalid_grant.
-func (ew *enterpriseWorld) checkLastRefusal(t *testing.T, name, client string) {
+// jwt-bearer grant refused as errorType says (invalid_grant and the check
+// that failed).
+func (ew *enterpriseWorld) checkLastRefusal(t *testing.T, name, client, errorType string) {
 	t.Helper()
 	recs := ew.auditRecords(t)
 	for _, r := range slices.Backward(recs) {
 		if r.Operation == "OAuthToken" {
-			if r.Flow != config.GrantJWTBearer || r.Outcome != "failure" || r.ErrorType != "invalid_grant" || r.Principal != "client:"+client || r.User != "" {
+			if r.Flow != config.GrantJWTBearer || r.Outcome != "failure" || r.ErrorType != errorType || r.Principal != "client:"+client || r.User != "" {
 				t.Errorf("%s: recorded as %+v", name, r)
 			}
 			return

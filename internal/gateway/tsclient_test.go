@@ -459,7 +459,7 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 					}
 				case r.Operation == "OAuthToken" && r.Flow == config.GrantJWTBearer:
 					refused++
-					if r.ErrorType != "invalid_grant" {
+					if r.ErrorType != "invalid_grant:replayed" {
 						t.Errorf("an ID-JAG refused: %+v", r)
 					}
 				}

@@ -23,9 +23,28 @@ import (
 type Error struct {
 	Code        string
 	Description string
+	// Reason names the check that failed, short and stable, for the
+	// audit trail ("aud", "replayed"); empty when Code says enough.
+	Reason string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Description }
+
+// Because returns e with the failed check named.
+func (e *Error) Because(reason string) *Error {
+	c := *e
+	c.Reason = reason
+	return &c
+}
+
+// AuditType is what an audit record's error type says of e: the code,
+// and the failed check when one is named ("invalid_grant:aud").
+func (e *Error) AuditType() string {
+	if e.Reason == "" {
+		return e.Code
+	}
+	return e.Code + ":" + e.Reason
+}
 
 // Errorf returns the error code with a formatted description.
 func Errorf(code, format string, args ...any) *Error {

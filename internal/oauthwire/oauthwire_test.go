@@ -111,3 +111,10 @@ func TestWritePageForbidsFraming(t *testing.T) {
 		t.Fatalf("%v %q", h, w.Body)
 	}
 }
+
+func TestAuditType(t *testing.T) {
+	e := oauthwire.Errorf("invalid_grant", "the ID-JAG has expired")
+	if e.AuditType() != "invalid_grant" || e.Because("expired").AuditType() != "invalid_grant:expired" || e.Reason != "" {
+		t.Fatalf("%q %q %q", e.AuditType(), e.Because("expired").AuditType(), e.Reason)
+	}
+}

@@ -179,7 +179,7 @@ func (v *Verifier) Redeem(ctx context.Context, assertion string, client clients.
 	}
 	t, ok := v.trusted[iss]
 	if !ok {
-		return Grant{}, invalidGrant("the ID-JAG's issuer is not trusted")
+		return Grant{}, invalidGrant("the ID-JAG's issuer is not trusted").Because("issuer")
 	}
 	payload, e := v.keys.VerifySignature(ctx, assertion, t.Issuer, t.JWKSURI, t.Issuer)
 	if e != nil {
@@ -187,11 +187,11 @@ func (v *Verifier) Redeem(ctx context.Context, assertion string, client clients.
 			v.o.Log.LogAttrs(ctx, slog.LevelWarn, "ID-JAG issuer keys unavailable", slog.String(logging.KeyProvider, t.Issuer), logging.Err(e))
 			return Grant{}, oauthwire.Errorf("temporarily_unavailable", "the ID-JAG issuer's keys could not be fetched")
 		}
-		return Grant{}, invalidGrant("the ID-JAG is refused: %s", e.Message)
+		return Grant{}, invalidGrant("the ID-JAG is refused: %s", e.Message).Because("token")
 	}
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return Grant{}, invalidGrant("the ID-JAG's claims are not a JSON object with members of the right types")
+		return Grant{}, invalidGrant("the ID-JAG's claims are not a JSON object with members of the right types").Because("claims")
 	}
 	if oe := v.check(c, client); oe != nil {
 		return Grant{}, oe
@@ -205,7 +205,7 @@ func (v *Verifier) Redeem(ctx context.Context, assertion string, client clients.
 	// plus the leeway).
 	switch err := v.o.Store.UseTokenID(ctx, "id-jag:"+c.Issuer+"#"+c.ID, g.Expiry.Add(leeway)); {
 	case errors.Is(err, storage.ErrAlreadyExists):
-		return Grant{}, invalidGrant("the ID-JAG was already used (jti)")
+		return Grant{}, invalidGrant("the ID-JAG was already used (jti)").Because("replayed")
 	case err != nil:
 		v.o.Log.LogAttrs(ctx, slog.LevelError, "recording an ID-JAG's jti failed", logging.Err(err))
 		return Grant{}, oauthwire.Errorf("server_error", "the ID-JAG could not be recorded")
@@ -225,24 +225,24 @@ func (v *Verifier) check(c claims, client clients.Client) *oauthwire.Error {
 	now := v.o.Now()
 	switch {
 	case !ok || len(aud) != 1 || aud[0] != v.o.Issuer:
-		return invalidGrant("the ID-JAG's aud must be exactly this server's issuer")
+		return invalidGrant("the ID-JAG's aud must be exactly this server's issuer").Because("aud")
 	case c.ClientID != client.ID:
-		return invalidGrant("the ID-JAG's client_id is not the authenticated client")
+		return invalidGrant("the ID-JAG's client_id is not the authenticated client").Because("client_id")
 	case c.Subject == "":
-		return invalidGrant("the ID-JAG has no sub")
+		return invalidGrant("the ID-JAG has no sub").Because("sub")
 	case c.ID == "" || len(c.ID) > maxJTIBytes:
-		return invalidGrant("the ID-JAG needs a jti of at most %d bytes", maxJTIBytes)
+		return invalidGrant("the ID-JAG needs a jti of at most %d bytes", maxJTIBytes).Because("jti")
 	case c.Expiry == nil || c.IssuedAt == nil:
-		return invalidGrant("the ID-JAG needs exp and iat")
+		return invalidGrant("the ID-JAG needs exp and iat").Because("exp")
 	}
 	exp, iat := numericDate(*c.Expiry), numericDate(*c.IssuedAt)
 	switch {
 	case !now.Before(exp.Add(leeway)):
-		return invalidGrant("the ID-JAG has expired")
+		return invalidGrant("the ID-JAG has expired").Because("expired")
 	case iat.After(now.Add(leeway)):
-		return invalidGrant("the ID-JAG was issued in the future (iat)")
+		return invalidGrant("the ID-JAG was issued in the future (iat)").Because("iat")
 	case exp.Sub(iat) > v.o.MaxLifetime:
-		return invalidGrant("the ID-JAG's lifetime (exp - iat) exceeds %s", v.o.MaxLifetime)
+		return invalidGrant("the ID-JAG's lifetime (exp - iat) exceeds %s", v.o.MaxLifetime).Because("lifetime")
 	}
 	return nil
 }
@@ -253,13 +253,13 @@ func grant(c claims, requested []string, resources map[string][]string) (Grant, 
 	named, ok := stringOrArray(c.Resource)
 	switch {
 	case c.Resource == nil:
-		return Grant{}, oauthwire.Errorf("invalid_target", "the ID-JAG names no resource")
+		return Grant{}, oauthwire.Errorf("invalid_target", "the ID-JAG names no resource").Because("resource")
 	case !ok || len(named) != 1:
-		return Grant{}, oauthwire.Errorf("invalid_target", "the ID-JAG must name exactly one resource")
+		return Grant{}, oauthwire.Errorf("invalid_target", "the ID-JAG must name exactly one resource").Because("resource")
 	}
 	offered, ok := resources[named[0]]
 	if !ok {
-		return Grant{}, oauthwire.Errorf("invalid_target", "the ID-JAG's resource is not one this server offers")
+		return Grant{}, oauthwire.Errorf("invalid_target", "the ID-JAG's resource is not one this server offers").Because("resource")
 	}
 	var jagScopes []string
 	if c.Scope != nil {
@@ -275,7 +275,7 @@ func grant(c claims, requested []string, resources map[string][]string) (Grant, 
 		}
 	}
 	if len(scopes) == 0 {
-		return Grant{}, oauthwire.Errorf("invalid_scope", "no scope is allowed by the ID-JAG, the resource and the request together")
+		return Grant{}, oauthwire.Errorf("invalid_scope", "no scope is allowed by the ID-JAG, the resource and the request together").Because("scope")
 	}
 	return Grant{Issuer: c.Issuer, Subject: c.Subject, Resource: named[0], Scopes: scopes, Expiry: numericDate(*c.Expiry)}, nil
 }
@@ -287,11 +287,11 @@ var b64 = base64.RawURLEncoding.Strict()
 // keys to verify it with.
 func parseUnverified(assertion string) (string, *oauthwire.Error) {
 	if assertion == "" || len(assertion) > maxAssertionBytes {
-		return "", invalidGrant("the assertion must be a JWT of at most %d bytes", maxAssertionBytes)
+		return "", invalidGrant("the assertion must be a JWT of at most %d bytes", maxAssertionBytes).Because("form")
 	}
 	parts := strings.Split(assertion, ".")
 	if len(parts) != 3 {
-		return "", invalidGrant("the assertion is not a signed JWT in compact form")
+		return "", invalidGrant("the assertion is not a signed JWT in compact form").Because("form")
 	}
 	var h struct {
 		Alg string `json:"alg"`
@@ -299,20 +299,20 @@ func parseUnverified(assertion string) (string, *oauthwire.Error) {
 	}
 	raw, err := b64.DecodeString(parts[0])
 	if err != nil || json.Unmarshal(raw, &h) != nil {
-		return "", invalidGrant("the assertion's header is not base64url JSON with distinct members")
+		return "", invalidGrant("the assertion's header is not base64url JSON with distinct members").Because("form")
 	}
 	switch {
 	case h.Typ != Type:
-		return "", invalidGrant("the assertion's typ must be %s", Type)
+		return "", invalidGrant("the assertion's typ must be %s", Type).Because("typ")
 	case !slices.Contains(algs, h.Alg):
-		return "", invalidGrant("the ID-JAG's alg must be one of %s", strings.Join(algs, ", "))
+		return "", invalidGrant("the ID-JAG's alg must be one of %s", strings.Join(algs, ", ")).Because("alg")
 	}
 	var c struct {
 		Issuer string `json:"iss"`
 	}
 	raw, err = b64.DecodeString(parts[1])
 	if err != nil || json.Unmarshal(raw, &c) != nil || c.Issuer == "" {
-		return "", invalidGrant("the ID-JAG's claims are not base64url JSON with an iss")
+		return "", invalidGrant("the ID-JAG's claims are not base64url JSON with an iss").Because("claims")
 	}
 	return c.Issuer, nil
 }
