@@ -202,7 +202,7 @@ var errStale = errors.New("authserver: the authorization request moved on")
 // (a refusal) with the change, and redirects the browser with the error.
 func (s *Server) endRequest(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, rec storage.AuditRecord, e *oauthwire.Error) {
 	ctx := r.Context()
-	rec.Outcome, rec.ErrorType = audit.OutcomeFailure, e.Code
+	rec.Outcome, rec.ErrorType = audit.OutcomeFailure, e.AuditType()
 	_, err := s.bind(ctx, rec).UpdateAuthRequest(ctx, ar.ID, func(cur storage.AuthRequest) (storage.AuthRequest, error) {
 		cur.ExpiresAt = s.now()
 		return cur, nil

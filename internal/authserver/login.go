@@ -34,8 +34,12 @@ type login struct {
 
 	mu       sync.Mutex
 	endpoint oauth2.Endpoint
-	found    bool
-	lastTry  time.Time
+	// issuer is the provider's, and issInResponse whether it sends it in
+	// every authorization response (RFC 9207 §3).
+	issuer        string
+	issInResponse bool
+	found         bool
+	lastTry       time.Time
 }
 
 // maxDiscovery bounds a discovery document.
@@ -52,51 +56,72 @@ func (l *login) config(ctx context.Context) (*oauth2.Config, error) {
 			return nil, errors.New("login identity provider discovery failed recently")
 		}
 		l.lastTry = now
-		ep, err := l.discover(ctx)
+		doc, err := l.discover(ctx)
 		if err != nil {
 			return nil, err
 		}
-		l.endpoint, l.found = ep, true
+		l.endpoint, l.issuer, l.issInResponse, l.found = doc.endpoint, doc.Issuer, doc.IssInResponse, true
 	}
 	c := l.s.cfg.Login
 	return &oauth2.Config{ClientID: c.ClientID, ClientSecret: l.s.opts.LoginClientSecret, Endpoint: l.endpoint,
 		RedirectURL: l.s.cfg.Issuer + PathLoginCallback, Scopes: c.Scopes}, nil
 }
 
-func (l *login) discover(ctx context.Context) (oauth2.Endpoint, error) {
+// loginProvider is what behalf reads of the login provider's discovery
+// document.
+type loginProvider struct {
+	Issuer                string   `json:"issuer"`
+	AuthorizationEndpoint string   `json:"authorization_endpoint"`
+	TokenEndpoint         string   `json:"token_endpoint"`
+	AuthMethods           []string `json:"token_endpoint_auth_methods_supported"`
+	IssInResponse         bool     `json:"authorization_response_iss_parameter_supported"`
+	endpoint              oauth2.Endpoint
+}
+
+func (l *login) discover(ctx context.Context) (loginProvider, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.discoveryURL, nil)
 	if err != nil {
-		return oauth2.Endpoint{}, err
+		return loginProvider{}, err
 	}
 	req.Header.Set("Accept", "application/json")
 	res, err := l.s.opts.HTTP.Do(req)
 	if err != nil {
-		return oauth2.Endpoint{}, fmt.Errorf("discover the login identity provider: %w", err)
+		return loginProvider{}, fmt.Errorf("discover the login identity provider: %w", err)
 	}
 	defer func() { _ = res.Body.Close() }()
 	if res.StatusCode != http.StatusOK {
-		return oauth2.Endpoint{}, fmt.Errorf("discover the login identity provider: HTTP %d", res.StatusCode)
+		return loginProvider{}, fmt.Errorf("discover the login identity provider: HTTP %d", res.StatusCode)
 	}
-	var doc struct {
-		AuthorizationEndpoint string   `json:"authorization_endpoint"`
-		TokenEndpoint         string   `json:"token_endpoint"`
-		AuthMethods           []string `json:"token_endpoint_auth_methods_supported"`
-	}
+	var doc loginProvider
 	if err := json.NewDecoder(io.LimitReader(res.Body, maxDiscovery)).Decode(&doc); err != nil {
-		return oauth2.Endpoint{}, fmt.Errorf("discover the login identity provider: %w", err)
+		return loginProvider{}, fmt.Errorf("discover the login identity provider: %w", err)
 	}
 	for _, u := range []string{doc.AuthorizationEndpoint, doc.TokenEndpoint} {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			return oauth2.Endpoint{}, errors.New("discover the login identity provider: its endpoints are not http(s) URLs")
+			return loginProvider{}, errors.New("discover the login identity provider: its endpoints are not http(s) URLs")
 		}
 	}
 	style := oauth2.AuthStyleInHeader
 	if len(doc.AuthMethods) > 0 && !slices.Contains(doc.AuthMethods, "client_secret_basic") && slices.Contains(doc.AuthMethods, "client_secret_post") {
 		style = oauth2.AuthStyleInParams
 	}
-	return oauth2.Endpoint{AuthURL: doc.AuthorizationEndpoint, TokenURL: doc.TokenEndpoint, AuthStyle: style}, nil
+	doc.endpoint = oauth2.Endpoint{AuthURL: doc.AuthorizationEndpoint, TokenURL: doc.TokenEndpoint, AuthStyle: style}
+	return doc, nil
+}
+
+// fromIssuer applies RFC 9207 §2.4 to an authorization response: an iss
+// sent must be the provider's, and one the provider promises must be
+// sent.
+func (l *login) fromIssuer(q url.Values) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	iss, sent := q["iss"]
+	if !sent {
+		return !l.issInResponse
+	}
+	return len(iss) == 1 && l.found && iss[0] == l.issuer
 }
 
 // authCodeURL is where the browser signs in for request id.
@@ -131,6 +156,12 @@ func (s *Server) loginCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := storage.AuditRecord{Operation: opAuthorize, Principal: principal(ar.ClientID), Resource: ar.Resource,
 		Flow: config.GrantAuthorizationCode, Scopes: ar.Scopes}
+	if !s.login.fromIssuer(q) {
+		// A mix-up (RFC 9207): the answer names another provider than
+		// the one the browser was sent to.
+		s.endRequest(w, r, ar, rec, oauthwire.Errorf("server_error", "the sign-in answer came from another identity provider").Because("iss"))
+		return
+	}
 	if q.Get("error") != "" || q.Get("code") == "" {
 		e := oauthwire.Errorf("access_denied", "the user did not sign in")
 		if q.Get("error") != "access_denied" {

@@ -135,6 +135,29 @@ func TestRefusals(t *testing.T) {
 				!strings.Contains(r.Header.Get("Location"), "error=access_denied") {
 				t.Errorf("deny: %d %s", r.StatusCode, r.Header.Get("Location"))
 			}
+			// An answer that names another identity provider than the
+			// one the browser was sent to, or none when it promises one,
+			// is a mix-up (RFC 9207 §2.4): refused.
+			for name, iss := range map[string][]string{"another issuer": {"https://idp.example"}, "no issuer": nil} {
+				br := newBrowser()
+				_, page := br.get(t, w.authURL(cfg, "s", v))
+				m := devFormToken.FindStringSubmatch(page)
+				if m == nil {
+					t.Fatalf("no sign-in page: %s", page)
+				}
+				r, _ := br.noFollow().post(t, w.idp.Issuer()+"/consent", url.Values{"form_token": {m[1]}, "username": {"erin"}, "action": {"allow"}})
+				u, err := url.Parse(r.Header.Get("Location"))
+				if err != nil || u.Query().Get("iss") != w.idp.Issuer() {
+					t.Fatalf("the dev IdP's answer %q names no iss", r.Header.Get("Location"))
+				}
+				q := u.Query()
+				q["iss"] = iss
+				u.RawQuery = q.Encode()
+				if r, _ := br.noFollow().get(t, u.String()); r.StatusCode != http.StatusFound || !strings.Contains(r.Header.Get("Location"), "error=server_error") {
+					t.Errorf("login answer with %s: %d %s", name, r.StatusCode, r.Header.Get("Location"))
+				}
+				w.checkLastRecord(t, name, "OAuthAuthorize", publicApp, "server_error:iss")
+			}
 			// The login callback is single-use, and bound to the browser.
 			callback := w.callbackURL(t, newBrowser(), w.authURL(cfg, "s", v), "dave")
 			if r, _ := newBrowser().noFollow().get(t, callback); r.StatusCode != http.StatusBadRequest || r.Header.Get("Location") != "" {
