@@ -1,0 +1,405 @@
+// Package mcpauth is the client side of MCP authorization (MCP
+// specification, "Authorization", 2025-11-25 and 2026-07-28): how behalf,
+// calling a remote MCP server on an agent's behalf, learns which
+// authorization server guards it and what that server supports.
+//
+// Discover probes the server without credentials, reads its Bearer
+// challenge (RFC 6750 §3, RFC 9728 §5.1), fetches its protected resource
+// metadata (RFC 9728) and its authorization server's metadata (RFC 8414,
+// OpenID Connect Discovery 1.0), and checks what the specification
+// requires before a client may go on: the resource is the server's, the
+// issuer is the one asked for, PKCE S256 is supported. It obtains no
+// token and registers no client.
+package mcpauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/json"
+)
+
+// MaxDocument bounds every response body discovery reads.
+const MaxDocument = 64 << 10
+
+// DefaultTimeout bounds a whole discovery, on top of the caller's context
+// and the client's own per-call bound.
+const DefaultTimeout = 30 * time.Second
+
+// Well-known path segments: RFC 9728 §3, RFC 8414 §3, OpenID Connect
+// Discovery 1.0 §4.
+const (
+	wellKnownResource      = "/.well-known/oauth-protected-resource"
+	wellKnownAuthorization = "/.well-known/oauth-authorization-server"
+	wellKnownOpenID        = "/.well-known/openid-configuration"
+)
+
+// Discovery is what an MCP server's authorization is.
+type Discovery struct {
+	// ServerURL is the server's canonical URI (CanonicalResource).
+	ServerURL string
+	// ChallengeScopes are the scopes of the 401's challenge, if any.
+	ChallengeScopes []string
+	// ResourceMetadataURL is where the protected resource metadata was
+	// found, and ResourceMetadataSource how: "challenge" (its
+	// resource_metadata parameter), "path" (RFC 9728 §3.1's well-known
+	// URI with the server's path) or "root" (the well-known URI alone).
+	ResourceMetadataURL    string
+	ResourceMetadataSource string
+	ResourceMetadata       ResourceMetadata
+	// AuthorizationServer is the metadata of the first of
+	// ResourceMetadata.AuthorizationServers, the one a client uses.
+	AuthorizationServer AuthorizationServerMetadata
+	// AuthorizationServerMetadataURL is where its metadata was found.
+	AuthorizationServerMetadataURL string
+	// Scopes is what a client asks for (MCP authorization, "Scope
+	// Selection Strategy"): the challenge's scopes, else the resource's
+	// scopes_supported, else none; ScopeSource says which ("challenge",
+	// "resource-metadata" or "").
+	Scopes      []string
+	ScopeSource string
+}
+
+// ResourceMetadata is RFC 9728 §2's protected resource metadata, the
+// members an MCP client uses.
+type ResourceMetadata struct {
+	Resource               string   `json:"resource"`
+	AuthorizationServers   []string `json:"authorization_servers"`
+	ScopesSupported        []string `json:"scopes_supported,omitempty"`
+	BearerMethodsSupported []string `json:"bearer_methods_supported,omitempty"`
+	ResourceName           string   `json:"resource_name,omitempty"`
+}
+
+// AuthorizationServerMetadata is RFC 8414 §2's authorization server
+// metadata, the members an MCP client uses.
+type AuthorizationServerMetadata struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	RegistrationEndpoint              string   `json:"registration_endpoint,omitempty"`
+	RevocationEndpoint                string   `json:"revocation_endpoint,omitempty"`
+	ScopesSupported                   []string `json:"scopes_supported,omitempty"`
+	GrantTypesSupported               []string `json:"grant_types_supported,omitempty"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	// ClientIDMetadataDocumentSupported: client ids may be URLs of
+	// client metadata documents (MCP 2025-11-25).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// AuthorizationResponseIssParameterSupported: RFC 9207.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// AuthorizationGrantProfilesSupported lists the JWT authorization
+	// grant profiles it accepts, such as the Identity Assertion JWT
+	// Authorization Grant (ID-JAG).
+	AuthorizationGrantProfilesSupported []string `json:"authorization_grant_profiles_supported,omitempty"`
+}
+
+// Discover discovers the authorization of the MCP server at serverURL.
+// client should come from egress.NewClient, which decides which
+// addresses may be reached; Discover follows no redirect, whatever the
+// client's CheckRedirect: a metadata document must be served at its own
+// URL (RFC 9728 §3.3 and RFC 8414 §3.3 tie it to that URL), and a
+// redirect would let the server send discovery elsewhere. Every
+// failure is a *DiscoveryError.
+func Discover(ctx context.Context, client *http.Client, serverURL string) (Discovery, error) {
+	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
+	defer cancel()
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	d := &discoverer{ctx: ctx, client: &c}
+
+	canonical, err := CanonicalResource(serverURL)
+	if err != nil {
+		return Discovery{}, &DiscoveryError{Step: StepInput, Err: ErrInvalidURL, Reason: err.Error()}
+	}
+	out := Discovery{ServerURL: canonical}
+	challenge, err := d.probe(serverURL)
+	if err != nil {
+		return Discovery{}, err
+	}
+	if s := challenge.Params["scope"]; s != "" {
+		out.ChallengeScopes = strings.Fields(s)
+	}
+	if out.ResourceMetadata, out.ResourceMetadataURL, out.ResourceMetadataSource, err = d.resourceMetadata(canonical, challenge.Params["resource_metadata"]); err != nil {
+		return Discovery{}, err
+	}
+	if out.AuthorizationServer, out.AuthorizationServerMetadataURL, err = d.authorizationMetadata(out.ResourceMetadata.AuthorizationServers[0]); err != nil {
+		return Discovery{}, err
+	}
+	switch {
+	case len(out.ChallengeScopes) > 0:
+		out.Scopes, out.ScopeSource = out.ChallengeScopes, "challenge"
+	case len(out.ResourceMetadata.ScopesSupported) > 0:
+		out.Scopes, out.ScopeSource = out.ResourceMetadata.ScopesSupported, "resource-metadata"
+	default:
+		out.Scopes = []string{}
+	}
+	return out, nil
+}
+
+type discoverer struct {
+	ctx    context.Context
+	client *http.Client
+}
+
+// initialize is the probe's body: a JSON-RPC initialize request, what
+// an MCP client sends first.
+const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"behalf","version":"discovery"}}}`
+
+// probe sends the unauthenticated initialize and returns the 401's
+// Bearer challenge.
+func (d *discoverer) probe(serverURL string) (Challenge, error) {
+	fail := func(err error, reason string) (Challenge, error) {
+		return Challenge{}, &DiscoveryError{Step: StepProbe, URL: serverURL, Err: err, Reason: reason}
+	}
+	req, err := http.NewRequestWithContext(d.ctx, http.MethodPost, serverURL, strings.NewReader(initialize))
+	if err != nil {
+		return fail(ErrInvalidURL, "the request could not be built")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	res, err := d.client.Do(req)
+	if err != nil {
+		return fail(d.transportError(err), "")
+	}
+	_ = res.Body.Close() // unread: the probe needs only the status and header
+	if res.StatusCode != http.StatusUnauthorized {
+		return fail(ErrNotProtected, fmt.Sprintf("the server answered HTTP %d, not 401", res.StatusCode))
+	}
+	cs, err := ParseChallenges(res.Header.Values("WWW-Authenticate"))
+	if err != nil {
+		return fail(ErrChallenge, err.Error())
+	}
+	b, ok := BearerChallenge(cs)
+	if !ok {
+		return fail(ErrNotProtected, "the 401 has no Bearer challenge")
+	}
+	return b, nil
+}
+
+// resourceMetadata fetches the protected resource metadata from the
+// challenge's URL or, without one, from the well-known URIs (RFC 9728
+// §3.1; MCP authorization, "Protected Resource Metadata Discovery
+// Requirements"), and checks it is the server's (§3.3).
+func (d *discoverer) resourceMetadata(canonical, fromChallenge string) (m ResourceMetadata, at, source string, err error) {
+	type candidate struct{ url, source string }
+	var candidates []candidate
+	if fromChallenge != "" {
+		if _, err := parseEndpoint(fromChallenge); err != nil {
+			return m, "", "", &DiscoveryError{Step: StepResourceMetadata, Err: ErrInvalidURL, Reason: "resource_metadata: " + err.Error()}
+		}
+		candidates = []candidate{{fromChallenge, "challenge"}}
+	} else {
+		u, _ := url.Parse(canonical) // canonical parses
+		origin := u.Scheme + "://" + u.Host
+		if p := u.EscapedPath(); p != "" {
+			candidates = append(candidates, candidate{origin + wellKnownResource + p, "path"})
+		}
+		candidates = append(candidates, candidate{origin + wellKnownResource, "root"})
+	}
+	var missing []string
+	for _, c := range candidates {
+		raw, status, err := d.fetch(StepResourceMetadata, c.url)
+		if err != nil {
+			return m, "", "", err
+		}
+		if status != http.StatusOK {
+			missing = append(missing, fmt.Sprintf("%s answered HTTP %d", c.url, status))
+			continue
+		}
+		if m, err = DecodeResourceMetadata(raw); err != nil {
+			return m, "", "", &DiscoveryError{Step: StepResourceMetadata, URL: c.url, Err: ErrResourceMetadata, Reason: err.Error()}
+		}
+		if rc, err := CanonicalResource(m.Resource); err != nil || rc != canonical {
+			return ResourceMetadata{}, "", "", &DiscoveryError{Step: StepResourceMetadata, URL: c.url, Err: ErrResourceMismatch,
+				Reason: fmt.Sprintf("its resource is %q, not %q", m.Resource, canonical)}
+		}
+		if len(m.AuthorizationServers) == 0 {
+			return ResourceMetadata{}, "", "", &DiscoveryError{Step: StepResourceMetadata, URL: c.url, Err: ErrNoAuthorizationServer,
+				Reason: "authorization_servers is empty"}
+		}
+		return m, c.url, c.source, nil
+	}
+	return m, "", "", &DiscoveryError{Step: StepResourceMetadata, Err: ErrResourceMetadata, Reason: strings.Join(missing, "; ") + redirectNote(missing)}
+}
+
+// authorizationMetadata fetches issuer's metadata from the URIs the MCP
+// specification lists, in its order ("Authorization Server Metadata
+// Discovery"): RFC 8414 §3.1's path insertion, then OpenID Connect
+// Discovery's, then OpenID Connect Discovery 1.0 §4's path appending.
+// The first document found is the answer: a wrong one is refused, not
+// skipped.
+func (d *discoverer) authorizationMetadata(issuer string) (AuthorizationServerMetadata, string, error) {
+	var m AuthorizationServerMetadata
+	u, err := parseEndpoint(issuer)
+	if err != nil || u.RawQuery != "" || u.Fragment != "" {
+		reason := "its issuer has a query or fragment (RFC 8414 §2)"
+		if err != nil {
+			reason = err.Error()
+		}
+		return m, "", &DiscoveryError{Step: StepAuthorizationMetadata, Err: ErrInvalidURL, Reason: "authorization server: " + reason}
+	}
+	origin, path := u.Scheme+"://"+u.Host, strings.TrimSuffix(u.EscapedPath(), "/")
+	candidates := []string{origin + wellKnownAuthorization, origin + wellKnownOpenID}
+	if path != "" {
+		candidates = []string{origin + wellKnownAuthorization + path, origin + wellKnownOpenID + path, origin + path + wellKnownOpenID}
+	}
+	var missing []string
+	for _, at := range candidates {
+		raw, status, err := d.fetch(StepAuthorizationMetadata, at)
+		if err != nil {
+			return m, "", err
+		}
+		if status != http.StatusOK {
+			missing = append(missing, fmt.Sprintf("%s answered HTTP %d", at, status))
+			continue
+		}
+		fail := func(sentinel error, reason string) (AuthorizationServerMetadata, string, error) {
+			return AuthorizationServerMetadata{}, "", &DiscoveryError{Step: StepAuthorizationMetadata, URL: at, Err: sentinel, Reason: reason}
+		}
+		if m, err = DecodeAuthorizationServerMetadata(raw); err != nil {
+			return fail(ErrAuthorizationMetadata, err.Error())
+		}
+		if m.Issuer != issuer {
+			return fail(ErrIssuerMismatch, fmt.Sprintf("its issuer is %q, not %q", m.Issuer, issuer))
+		}
+		if !slices.Contains(m.CodeChallengeMethodsSupported, "S256") {
+			return fail(ErrNoPKCE, "code_challenge_methods_supported does not list S256")
+		}
+		return m, at, nil
+	}
+	return m, "", &DiscoveryError{Step: StepAuthorizationMetadata, Err: ErrAuthorizationMetadata, Reason: strings.Join(missing, "; ") + redirectNote(missing)}
+}
+
+func redirectNote(missing []string) string {
+	for _, m := range missing {
+		if strings.Contains(m, "HTTP 3") {
+			return " (redirects are not followed)"
+		}
+	}
+	return ""
+}
+
+// fetch GETs a JSON document, bounded by MaxDocument, and returns its
+// body when the status is 200.
+func (d *discoverer) fetch(step Step, at string) ([]byte, int, error) {
+	fail := func(err error, reason string) ([]byte, int, error) {
+		return nil, 0, &DiscoveryError{Step: step, URL: at, Err: err, Reason: reason}
+	}
+	req, err := http.NewRequestWithContext(d.ctx, http.MethodGet, at, nil)
+	if err != nil {
+		return fail(ErrInvalidURL, "the request could not be built")
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := d.client.Do(req)
+	if err != nil {
+		return fail(d.transportError(err), "")
+	}
+	defer func() { _ = res.Body.Close() }() // read only: Close loses nothing
+	if res.StatusCode != http.StatusOK {
+		return nil, res.StatusCode, nil
+	}
+	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt != "application/json" {
+		return fail(errFor(step), fmt.Sprintf("the document's content type is %q, not application/json", mt))
+	}
+	raw, err := io.ReadAll(io.LimitReader(res.Body, MaxDocument+1))
+	if err != nil {
+		return fail(d.transportError(err), "reading the document failed")
+	}
+	if len(raw) > MaxDocument {
+		return fail(ErrTooLarge, fmt.Sprintf("the document is larger than %d bytes", MaxDocument))
+	}
+	return raw, http.StatusOK, nil
+}
+
+func errFor(step Step) error {
+	if step == StepResourceMetadata {
+		return ErrResourceMetadata
+	}
+	return ErrAuthorizationMetadata
+}
+
+// transportError classifies a failed call: out of time, or unreachable
+// (egress tells no more).
+func (d *discoverer) transportError(err error) error {
+	if errors.Is(d.ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return ErrTimeout
+	}
+	return ErrUnreachable
+}
+
+// DecodeResourceMetadata decodes RFC 9728 §2 protected resource
+// metadata: one JSON object, members matched exactly, none named twice,
+// resource and authorization_servers of the right types.
+func DecodeResourceMetadata(raw []byte) (ResourceMetadata, error) {
+	var m ResourceMetadata
+	if err := decodeObject(raw, &m); err != nil {
+		return ResourceMetadata{}, err
+	}
+	if m.Resource == "" {
+		return ResourceMetadata{}, errors.New("the document has no resource")
+	}
+	for _, as := range m.AuthorizationServers {
+		if as == "" {
+			return ResourceMetadata{}, errors.New("authorization_servers lists an empty issuer")
+		}
+	}
+	return m, nil
+}
+
+// DecodeAuthorizationServerMetadata decodes RFC 8414 §2 authorization
+// server metadata, as DecodeResourceMetadata does, and requires an issuer
+// and a token endpoint, and that every endpoint a client calls is an
+// https URL (http only on a loopback host).
+func DecodeAuthorizationServerMetadata(raw []byte) (AuthorizationServerMetadata, error) {
+	var m AuthorizationServerMetadata
+	if err := decodeObject(raw, &m); err != nil {
+		return AuthorizationServerMetadata{}, err
+	}
+	if m.Issuer == "" {
+		return AuthorizationServerMetadata{}, errors.New("the document has no issuer")
+	}
+	if m.TokenEndpoint == "" {
+		return AuthorizationServerMetadata{}, errors.New("the document has no token_endpoint")
+	}
+	for _, e := range []struct{ name, url string }{
+		{"authorization_endpoint", m.AuthorizationEndpoint}, {"token_endpoint", m.TokenEndpoint},
+		{"registration_endpoint", m.RegistrationEndpoint}, {"revocation_endpoint", m.RevocationEndpoint},
+	} {
+		if e.url == "" {
+			continue
+		}
+		if _, err := parseEndpoint(e.url); err != nil {
+			return AuthorizationServerMetadata{}, fmt.Errorf("%s: %w", e.name, err)
+		}
+	}
+	return m, nil
+}
+
+// decodeObject decodes one JSON object with go-jose's JSON fork, which
+// refuses duplicate members and matches names case-sensitively (the
+// standard library takes the last duplicate and folds case), and refuses
+// anything after it. Unknown members are allowed: metadata is extensible.
+func decodeObject(raw []byte, v any) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return errors.New("the document is not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(v); err != nil {
+		return errors.New("the document is not valid metadata JSON: " + strings.TrimPrefix(err.Error(), "json: "))
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("the document has data after the JSON object")
+	}
+	return nil
+}
