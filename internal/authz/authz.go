@@ -71,6 +71,9 @@ var policy = map[string]Rule{
 	// The authorization server's consents (docs/authorization-server.md).
 	"ListOAuthConsents":  adminOnly,
 	"DeleteOAuthConsent": adminOnly,
+	// Discovering a remote MCP server's authorization (docs/mcp-client.md):
+	// behalf calls the URL named, under its egress policy.
+	"DiscoverMcpServer": adminOnly,
 
 	// Data plane.
 	"GetWorkloadAccessToken":          dataPlane,

@@ -105,7 +105,8 @@ func (s *Service) Operations() []wire.Operation {
 		wire.Operation{Name: "TagResource", Method: http.MethodPost, Path: "/tags/{resourceArn}", Serve: s.tagResource},
 		wire.Operation{Name: "UntagResource", Method: http.MethodDelete, Path: "/tags/{resourceArn}", Serve: s.untagResource},
 	)
-	return append(append(append(append(reads, s.auditOperations()...), changes...), s.connectionOperations()...), s.oauthConsentOperations()...)
+	ops := append(append(append(reads, s.auditOperations()...), changes...), s.connectionOperations()...)
+	return append(append(ops, s.oauthConsentOperations()...), s.mcpServerOperations()...)
 }
 
 // Mount registers the control-plane operations on the router.

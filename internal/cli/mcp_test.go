@@ -1,0 +1,105 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/behalf-dev/behalf/internal/behalfapi"
+	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+)
+
+// mcpSite is an MCP server guarded by an authorization server at
+// <site>/as whose metadata claims issuer claimed.
+func mcpSite(t *testing.T, claimed func(base string) string) *httptest.Server {
+	t.Helper()
+	var base string
+	doc := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /mcp", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+base+`/.well-known/oauth-protected-resource/mcp", scope="files:read"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, _ *http.Request) {
+		doc(w, map[string]any{"resource": base + "/mcp", "authorization_servers": []string{base + "/as"}, "scopes_supported": []string{"files:read", "files:write"}})
+	})
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server/as", func(w http.ResponseWriter, _ *http.Request) {
+		doc(w, map[string]any{"issuer": claimed(base), "authorization_endpoint": base + "/as/authorize", "token_endpoint": base + "/as/token",
+			"code_challenge_methods_supported": []string{"S256"}, "client_id_metadata_document_supported": true})
+	})
+	s := httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	base = s.URL
+	return s
+}
+
+// TestMCPDiscoverCommand: behalf mcp discover shows a server's
+// authorization as a table and as JSON, refuses a server whose
+// authorization server metadata claims another issuer, and a URL on a
+// denied address; each call is audited.
+func TestMCPDiscoverCommand(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	good := mcpSite(t, func(base string) string { return base + "/as" })
+
+	out := r.ok("", "mcp", "discover", good.URL+"/mcp")
+	for _, want := range []string{"files:read (the 401's challenge)", good.URL + "/as/token", "codeChallengeMethods       S256", "clientIdMetadataDocuments  true"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	var d behalfapi.DiscoverMcpServerOutput
+	r.json(&d, "mcp", "discover", good.URL+"/mcp#fragment")
+	if d.ServerURL != good.URL+"/mcp" || d.Resource != good.URL+"/mcp" || d.ResourceMetadataSource != "challenge" ||
+		!slices.Equal(d.Scopes, []string{"files:read"}) || !slices.Equal(d.ResourceScopes, []string{"files:read", "files:write"}) ||
+		d.AuthorizationServer.Issuer != good.URL+"/as" || d.AuthorizationServer.MetadataURL != good.URL+"/.well-known/oauth-authorization-server/as" ||
+		d.AuthorizationServer.GrantTypesSupported == nil || !d.AuthorizationServer.ClientIDMetadataDocumentSupported {
+		t.Errorf("json: %+v", d)
+	}
+
+	bad := mcpSite(t, func(string) string { return "https://attacker.example/as" })
+	if _, errs, code := r.do("", "mcp", "discover", bad.URL+"/mcp"); code == 0 || !strings.Contains(errs, "another issuer") {
+		t.Errorf("issuer mismatch: exit %d %s", code, errs)
+	}
+	if _, errs, code := r.do("", "mcp", "discover", "https://169.254.169.254/mcp"); code == 0 || !strings.Contains(errs, "unreachable or denied by the egress policy") {
+		t.Errorf("metadata address: exit %d %s", code, errs)
+	}
+	if _, errs, code := r.do("", "mcp", "discover", "http://mcp.example/mcp"); code == 0 || !strings.Contains(errs, "ValidationException") {
+		t.Errorf("http URL: exit %d %s", code, errs)
+	}
+	if _, _, code := r.do("", "mcp", "discover"); code == 0 {
+		t.Error("discover without a URL succeeded")
+	}
+
+	var records []behalfapi.AuditRecord
+	r.json(&records, "audit", "list", "--operation", "DiscoverMcpServer", "--oldest-first")
+	var got []string
+	for _, rec := range records {
+		got = append(got, rec.Outcome+" "+rec.ErrorType+" "+rec.Resource)
+	}
+	want := []string{"success  mcp-server/" + good.URL + "/mcp", "success  mcp-server/" + good.URL + "/mcp#fragment",
+		"failure InternalServerException mcp-server/" + bad.URL + "/mcp", "failure InternalServerException mcp-server/https://169.254.169.254/mcp",
+		"failure ValidationException mcp-server/http://mcp.example/mcp"}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit records:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestMCPDiscoverUnderProductionPolicy: with loopback addresses denied,
+// behalf does not reach an MCP server on one.
+func TestMCPDiscoverUnderProductionPolicy(t *testing.T) {
+	no := false
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) { f.Egress.AllowLoopback = &no }})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	site := mcpSite(t, func(base string) string { return base + "/as" })
+	if _, errs, code := r.do("", "mcp", "discover", site.URL+"/mcp"); code == 0 || !strings.Contains(errs, "unreachable or denied by the egress policy") {
+		t.Errorf("loopback server: exit %d %s", code, errs)
+	}
+}
