@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,7 +116,7 @@ func newStandaloneGateway(cfg config.Gateway, creds aws.Credentials, tel *teleme
 		return nil, err
 	}
 	awsConfig := aws.Config{Region: cfg.Region, Credentials: credentials.StaticCredentialsProvider{Value: creds}}
-	opts := gateway.Options{Log: log, Metrics: tel.Metrics, Users: telemetry.NewUserHasher(key)}
+	opts := gateway.Options{Log: log, Metrics: tel.Metrics, Users: telemetry.NewUserHasher(key), StateKey: stateKey(key)}
 	if cfg.Telemetry.Traces {
 		opts.Telemetry = tel
 		awsConfig.HTTPClient = &http.Client{Transport: egress.Traced(http.DefaultTransport.(*http.Transport).Clone(), tel.Propagator)}
@@ -170,4 +172,17 @@ func closeServer(hs *http.Server) error {
 		return nil
 	}
 	return hs.Close()
+}
+
+// stateKey is the key that signs the gateway's requestStates, derived
+// from the user hash key (RFC 2104 HMAC as a PRF, under a label of its
+// own), so that replicas sharing the one share the other; none without
+// it.
+func stateKey(userHashKey []byte) []byte {
+	if userHashKey == nil {
+		return nil
+	}
+	h := hmac.New(sha256.New, userHashKey)
+	h.Write([]byte("behalf gateway request state"))
+	return h.Sum(nil)
 }

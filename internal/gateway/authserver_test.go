@@ -281,13 +281,16 @@ func (b asBrowser) send(method, u string, form url.Values) page {
 type idpSignIn func(b asBrowser, first page) page
 
 // devSignIn signs alice in on the dev IdP's page.
-func devSignIn(idp string) idpSignIn {
+func devSignIn(idp string) idpSignIn { return devSignInAs(idp, "alice") }
+
+// devSignInAs signs user in on the dev IdP's page.
+func devSignInAs(idp, user string) idpSignIn {
 	return func(b asBrowser, first page) page {
 		m := formTokenPattern.FindStringSubmatch(first.body)
 		if m == nil {
 			b.t.Fatalf("no sign-in page: %d %s", first.status, first.body)
 		}
-		return b.send(http.MethodPost, idp+"/consent", url.Values{"form_token": {m[1]}, "username": {"alice"}, "action": {"allow"}})
+		return b.send(http.MethodPost, idp+"/consent", url.Values{"form_token": {m[1]}, "username": {user}, "action": {"allow"}})
 	}
 }
 

@@ -58,6 +58,10 @@ type Options struct {
 	Metrics *telemetry.Metrics
 	// Now is the credential cache's clock; default time.Now.
 	Now func() time.Time
+	// StateKey signs the requestState of the gateway's input_required
+	// results (elicit.go): a secret the gateway's replicas share; empty, a
+	// key of this process's own.
+	StateKey []byte
 }
 
 // Gateway serves the routes of one configuration.
@@ -68,6 +72,9 @@ type Gateway struct {
 	metrics *telemetry.Metrics
 	creds   *credentialCache
 	handler http.Handler
+	// states and sessions serve consent as URL-mode elicitation (elicit.go).
+	states   requestStates
+	sessions *sessionCapabilities
 	// agents maps a route's name and workload to the route, for
 	// InvokeAgentRuntime's /runtimes/{agentRuntimeArn}/invocations
 	// (runtimes).
@@ -96,6 +103,10 @@ func New(cfg config.Gateway, o Options) (*Gateway, error) {
 	g := &Gateway{data: o.Data, log: o.Log, users: o.Users, metrics: o.Metrics, creds: newCredentialCache(o.Now, o.Metrics)}
 	if g.users == (telemetry.UserHasher{}) {
 		g.users = telemetry.NewUserHasher([]byte(rand.Text()))
+	}
+	g.states, g.sessions = requestStates{key: o.StateKey, now: o.Now}, &sessionCapabilities{m: map[string]time.Time{}, now: o.Now}
+	if len(g.states.key) == 0 {
+		g.states.key = []byte(rand.Text())
 	}
 	mux := http.NewServeMux()
 	rootPRM := false
@@ -169,6 +180,9 @@ func (g *Gateway) newRoute(rc config.GatewayRouteFile, policy egress.Policy, tel
 				return errors.Join(errNotRecorded, err)
 			}
 			s.recorded = true
+			if s.rpc != nil && s.rpc.method == "initialize" && s.rpc.urlElicitation && res.StatusCode == http.StatusOK {
+				g.sessions.remember(r.Name, res.Header.Get("Mcp-Session-Id"))
+			}
 			if s.sessionID != "" {
 				res.Header.Set(HeaderSessionID, s.sessionID)
 			}
@@ -226,6 +240,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *callState) {
 	cw := &callWriter{ResponseWriter: w, g: g, ctx: context.WithoutCancel(r.Context()), s: s}
 	defer func() {
 		result, errType := outcome(cw.status), cw.errType
+		if errType != "" && result == telemetry.OutcomeSuccess { // a JSON-RPC error or elicitation, at 200
+			result = telemetry.OutcomeClientError
+			if errType != errInvalidRequestState {
+				result = telemetry.OutcomeAccessDenied
+			}
+		}
 		if s.cutBy != "" {
 			result, errType = telemetry.OutcomeServerError, s.cutBy
 		}
@@ -295,6 +315,13 @@ type callState struct {
 	ruleScopes []string
 	// accessToken is an mcp route's client's, once verified.
 	accessToken string
+	// rpc is the MCP client's JSON-RPC request, if the body is one;
+	// mcpBody: the call is MCP (an mcp route's, or a JSON-RPC body).
+	rpc     *rpcRequest
+	mcpBody bool
+	// consentAsked: the request is a retry with the gateway's
+	// requestState.
+	consentAsked bool
 }
 
 type stateKey struct{}
@@ -415,8 +442,7 @@ func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	case s.tooSlow.Load():
 		writeError(w, http.StatusRequestTimeout, errBodyTimeout, msgBodyTimeout)
 	case errors.As(err, &consent):
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"__type": "ConsentRequiredException",
-			"message": "the user must authorize access first", "authorizationUrl": consent.authorizationURL, "sessionUri": consent.sessionURI})
+		g.answerConsent(w, r, s, consent)
 	case errors.As(err, &denied):
 		if denied.status == http.StatusUnauthorized { // the caller's workload access token (RFC 7235 §3.1)
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

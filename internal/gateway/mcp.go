@@ -142,7 +142,10 @@ func (g *Gateway) serveMCP(w http.ResponseWriter, r *http.Request, s *callState)
 		m.insufficientScope(w, need)
 		return
 	}
-	g.forward(w, r, s)
+	s.rpc, s.mcpBody = rpcRequestOf(r, body), true
+	if g.acceptRequestState(w, r, s) {
+		g.forward(w, r, s)
+	}
 }
 
 // mcpCaller accepts an access token issued for the route's resource by

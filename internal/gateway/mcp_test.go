@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,10 +48,10 @@ type mcpWorld struct {
 	server   *mcpServer
 }
 
-// newMCPWorld serves route mcp from the mounted gateway or, standalone,
-// from a gateway of its own (w.gateway) on a loopback address chosen first,
-// since the route's resource is its URL.
-func newMCPWorld(t *testing.T, b behalftest.Backend, mounted bool) *mcpWorld {
+// newMCPWorld serves route mcp, as edits change it, from the mounted
+// gateway or, standalone, from a gateway of its own (w.gateway) on a
+// loopback address chosen first, since the route's resource is its URL.
+func newMCPWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func(*config.File, *config.GatewayRouteFile)) *mcpWorld {
 	t.Helper()
 	mw := &mcpWorld{server: newMCPServer(t)}
 	var route config.GatewayRouteFile
@@ -67,6 +68,9 @@ func newMCPWorld(t *testing.T, b behalftest.Backend, mounted bool) *mcpWorld {
 			Kind: "mcp", Workload: workload, Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"},
 			MCPRouteFile: config.MCPRouteFile{Resource: mw.resource, AuthorizationServers: []string{issuer},
 				Scopes: []string{mcpScope}, ToolScopes: map[string][]string{"tools/call:secret": {mcpAdmin}}}}
+		for _, edit := range edits {
+			edit(f, &route)
+		}
 		if mounted {
 			f.Gateway.Routes = append(f.Gateway.Routes, route)
 		}
@@ -104,11 +108,14 @@ func (w *world) standaloneAt(t *testing.T, addr string, extra ...config.GatewayR
 }
 
 // mcpServer is the official SDK's MCP server with tools echo and secret,
-// which notes the headers of every request it receives.
+// which notes the headers of every request it receives. It serves MCP
+// 2026-07-28 requests statelessly once told to (stateless); until then a
+// client of that revision falls back to 2025-11-25's sessions.
 type mcpServer struct {
-	URL     string
-	mu      sync.Mutex
-	headers []http.Header
+	URL       string
+	mu        sync.Mutex
+	headers   []http.Header
+	stateless atomic.Bool
 }
 
 func newMCPServer(t *testing.T) *mcpServer {
@@ -125,10 +132,16 @@ func newMCPServer(t *testing.T) *mcpServer {
 	})
 	ms := &mcpServer{}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
+	// MCP 2026-07-28 has no sessions: the SDK serves it statelessly.
+	stateless := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ms.mu.Lock()
 		ms.headers = append(ms.headers, r.Header.Clone())
 		ms.mu.Unlock()
+		if ms.stateless.Load() && r.Header.Get("Mcp-Protocol-Version") >= "2026-07-28" {
+			stateless.ServeHTTP(w, r)
+			return
+		}
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)

@@ -30,7 +30,14 @@ func (g *Gateway) serveTool(w http.ResponseWriter, r *http.Request, s *callState
 		challenge(w, "", "the caller's workload access token ("+HeaderWAT+") is required")
 		return
 	}
-	if _, ok := readBody(w, r, rt); ok {
+	body, ok := readBody(w, r, rt)
+	if !ok {
+		return
+	}
+	if calls, err := mcpCallsOf(r, body); err == nil && len(calls) > 0 {
+		s.rpc, s.mcpBody = rpcRequestOf(r, body), true
+	}
+	if g.acceptRequestState(w, r, s) {
 		g.forward(w, r, s)
 	}
 }
@@ -108,6 +115,9 @@ type credentialTransport struct {
 func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	s := stateOf(req)
 	cred, cached, err := t.g.reusedCredential(req.Context(), s, t.route)
+	if _, consent := errors.AsType[*consentRequired](err); consent && s.mcpBody && !s.rpc.elicits() {
+		return t.withoutConsent(req, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +134,20 @@ func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, erro
 		return nil, err
 	}
 	return t.base.RoundTrip(inject(retry, t.route.Credential, cred))
+}
+
+// withoutConsent sends an MCP message that MCP gives no way to ask the
+// user's consent in (initialize, a listing, a notification) without the
+// user's token, which the user has not given yet: the client's session
+// starts, and its tool call asks for the consent (answerConsent). An
+// upstream that refuses the message so gets the consent asked for here.
+func (t *credentialTransport) withoutConsent(req *http.Request, consent error) (*http.Response, error) {
+	res, err := t.base.RoundTrip(req)
+	if err == nil && res.StatusCode == http.StatusUnauthorized {
+		_ = res.Body.Close() // refused: its body is of no use
+		return nil, consent
+	}
+	return res, err
 }
 
 // inject puts the credential where the route says.

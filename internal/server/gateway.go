@@ -24,7 +24,7 @@ import (
 // any principal's are. Callers signing with SigV4 are verified by this
 // server's GetWorkloadAccessTokenForSignedCaller, as for a standalone
 // gateway.
-func (s *Server) newGateway(principals *principalCache, users telemetry.UserHasher) (*gateway.Gateway, error) {
+func (s *Server) newGateway(principals *principalCache, users telemetry.UserHasher, stateKey []byte) (*gateway.Gateway, error) {
 	cfg := *s.cfg.Gateway
 	creds := aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
 		p, err := principals.get(ctx, cfg.Principal)
@@ -38,7 +38,7 @@ func (s *Server) newGateway(principals *principalCache, users telemetry.UserHash
 		func(o *bedrockagentcore.Options) {
 			o.BaseEndpoint, o.HTTPSignerV4 = aws.String(cfg.Endpoint), clockSigner{v4.NewSigner(), s.now}
 		})
-	opts := gateway.Options{Data: data, Log: s.log, Users: users, Metrics: s.tel.Metrics, Now: s.now}
+	opts := gateway.Options{Data: data, Log: s.log, Users: users, Metrics: s.tel.Metrics, Now: s.now, StateKey: stateKey}
 	if s.cfg.Telemetry.Traces {
 		opts.Telemetry = s.tel
 	}

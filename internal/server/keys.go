@@ -19,6 +19,9 @@ const (
 	// telemetryUserKeyPurpose names the key that hashes user ids in
 	// telemetry (telemetry.UserHasher).
 	telemetryUserKeyPurpose = "telemetry-user"
+	// gatewayStateKeyPurpose names the key that signs the mounted
+	// gateway's requestStates (gateway.Options.StateKey).
+	gatewayStateKeyPurpose = "gateway-request-state"
 )
 
 // serverKey returns the oldest server key of a purpose, creating one if

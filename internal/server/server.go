@@ -190,9 +190,14 @@ func (s *Server) bootstrapAndMount(ctx context.Context, getenv func(string) stri
 		return err
 	}
 	s.handler = s.mount(users)
-	if s.cfg.Gateway != nil {
-		s.gateway, err = s.newGateway(principals, users)
+	if s.cfg.Gateway == nil {
+		return nil
 	}
+	stateKey, err := serverKey(ctx, s.store, s.vault, gatewayStateKeyPurpose)
+	if err != nil {
+		return fmt.Errorf("gateway state key: %w", err)
+	}
+	s.gateway, err = s.newGateway(principals, users, stateKey)
 	return err
 }
 
