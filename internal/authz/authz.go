@@ -73,7 +73,9 @@ var policy = map[string]Rule{
 	"DeleteOAuthConsent": adminOnly,
 	// Discovering a remote MCP server's authorization (docs/mcp-client.md):
 	// behalf calls the URL named, under its egress policy.
-	"DiscoverMcpServer": adminOnly,
+	"DiscoverMcpServer":                 adminOnly,
+	"CreateMcpServerCredentialProvider": adminOnly,
+	"UpdateMcpServerCredentialProvider": adminOnly,
 
 	// Data plane.
 	"GetWorkloadAccessToken":          dataPlane,

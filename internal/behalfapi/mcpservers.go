@@ -42,3 +42,58 @@ type McpAuthorizationServer struct {
 	AuthorizationResponseIssParameterSupported bool     `json:"authorizationResponseIssParameterSupported"`
 	AuthorizationGrantProfilesSupported        []string `json:"authorizationGrantProfilesSupported"`
 }
+
+// CreateMcpServerCredentialProviderInput makes a remote MCP server an
+// OAuth2 credential provider: behalf discovers its authorization and
+// registers a client there, unless ClientID names one registered already.
+type CreateMcpServerCredentialProviderInput struct {
+	Name      string `json:"name"`
+	ServerURL string `json:"serverUrl"`
+	// Scopes agents are expected to ask for; by default those discovery
+	// selects.
+	Scopes       []string          `json:"scopes,omitempty"`
+	ClientID     *string           `json:"clientId,omitempty"`
+	ClientSecret *string           `json:"clientSecret,omitempty"`
+	Tags         map[string]string `json:"tags,omitempty"`
+}
+
+// UpdateMcpServerCredentialProviderInput discovers the server's
+// authorization again; a client id (and secret) given replaces the
+// registered client.
+type UpdateMcpServerCredentialProviderInput struct {
+	Name         string  `json:"name"`
+	ClientID     *string `json:"clientId,omitempty"`
+	ClientSecret *string `json:"clientSecret,omitempty"`
+}
+
+// McpServerCredentialProviderOutput is an MCP server provider: an OAuth2
+// credential provider (GetOauth2CredentialProvider, ListOauth2CredentialProviders
+// and DeleteOauth2CredentialProvider serve it too) with what behalf
+// learned of the server and how its client is registered.
+type McpServerCredentialProviderOutput struct {
+	Name                  string `json:"name"`
+	CredentialProviderArn string `json:"credentialProviderArn"`
+	CallbackURL           string `json:"callbackUrl"`
+	McpServer
+	ClientID string `json:"clientId"`
+	// Reregistered: the update found another issuer, registered a client
+	// there and ended the provider's sessions and connections.
+	Reregistered bool `json:"reregistered,omitempty"`
+}
+
+// McpServer is an MCP server provider's server and registration.
+type McpServer struct {
+	ServerURL string `json:"serverUrl"`
+	// Resource is the server's canonical URI, the RFC 8707 resource of
+	// every token request.
+	Resource string   `json:"resource"`
+	Issuer   string   `json:"issuer"`
+	Scopes   []string `json:"scopes"`
+	// Registration is PREREGISTERED, CLIENT_ID_METADATA_DOCUMENT or
+	// DYNAMIC.
+	Registration string `json:"registration"`
+	// ClientMetadataDocumentURL is where behalf serves the client's
+	// metadata document (CLIENT_ID_METADATA_DOCUMENT): the client id.
+	ClientMetadataDocumentURL string `json:"clientMetadataDocumentUrl,omitempty"`
+	RegisteredTime            Time   `json:"registeredTime"`
+}

@@ -103,3 +103,37 @@ func TestMCPDiscoverUnderProductionPolicy(t *testing.T) {
 		t.Errorf("loopback server: exit %d %s", code, errs)
 	}
 }
+
+// TestMCPProviderCommands: behalf provider mcp create makes a provider
+// from an MCP server's URL with a pre-registered client whose secret is
+// read from standard input and never shown; the AgentCore provider
+// commands list it; update discovers it again and keeps the client.
+func TestMCPProviderCommands(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	site := mcpSite(t, func(base string) string { return base + "/as" })
+
+	out := r.ok("pre-registered-secret-0123\n", "provider", "mcp", "create", "files", "--server-url", site.URL+"/mcp", "--client-id", "behalf-files", "--client-secret", "-")
+	for _, want := range []string{"registration  PREREGISTERED", "client id     behalf-files", "resource      " + site.URL + "/mcp", "issuer        " + site.URL + "/as", "files:read"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "pre-registered-secret") {
+		t.Error("the client secret was shown")
+	}
+	if list := r.ok("", "provider", "oauth2", "list"); !strings.Contains(list, "files") {
+		t.Errorf("oauth2 list:\n%s", list)
+	}
+	var up behalfapi.McpServerCredentialProviderOutput
+	r.json(&up, "provider", "mcp", "update", "files")
+	if up.ClientID != "behalf-files" || up.Reregistered || up.Registration != "PREREGISTERED" {
+		t.Errorf("update: %+v", up)
+	}
+	if _, errs, code := r.do("", "provider", "mcp", "create", "x", "--server-url", "https://169.254.169.254/mcp"); code == 0 || !strings.Contains(errs, "egress policy") {
+		t.Errorf("denied address: exit %d %s", code, errs)
+	}
+	if _, _, code := r.do("", "provider", "mcp", "create", "y"); code == 0 {
+		t.Error("create without --server-url succeeded")
+	}
+}

@@ -14,8 +14,8 @@ import (
 )
 
 func newProviderCommand(cf *clientFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "provider", Short: "Manage credential providers (OAuth2 and API keys)"}
-	cmd.AddCommand(newOAuth2Command(cf), newAPIKeyCommand(cf))
+	cmd := &cobra.Command{Use: "provider", Short: "Manage credential providers (OAuth2, remote MCP servers and API keys)"}
+	cmd.AddCommand(newOAuth2Command(cf), newAPIKeyCommand(cf), newMCPProviderCommand(cf))
 	return cmd
 }
 

@@ -106,7 +106,7 @@ func (s *Service) Operations() []wire.Operation {
 		wire.Operation{Name: "UntagResource", Method: http.MethodDelete, Path: "/tags/{resourceArn}", Serve: s.untagResource},
 	)
 	ops := append(append(append(reads, s.auditOperations()...), changes...), s.connectionOperations()...)
-	return append(append(ops, s.oauthConsentOperations()...), s.mcpServerOperations()...)
+	return append(append(append(ops, s.oauthConsentOperations()...), s.mcpServerOperations()...), s.mcpProviderOperations()...)
 }
 
 // Mount registers the control-plane operations on the router.

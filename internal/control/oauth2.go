@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -405,16 +406,19 @@ type memberOutput struct {
 }
 
 type oauth2ProviderOutput struct {
-	SecretARN       secretARN               `json:"clientSecretArn"`
-	SecretSource    string                  `json:"clientSecretSource"`
-	Name            string                  `json:"name"`
-	Vendor          string                  `json:"credentialProviderVendor,omitempty"`
-	Arn             string                  `json:"credentialProviderArn"`
-	CallbackURL     string                  `json:"callbackUrl"`
-	Config          map[string]memberOutput `json:"oauth2ProviderConfigOutput"`
-	Status          string                  `json:"status"`
-	CreatedTime     *wire.Time              `json:"createdTime,omitempty"`
-	LastUpdatedTime *wire.Time              `json:"lastUpdatedTime,omitempty"`
+	SecretARN    secretARN               `json:"clientSecretArn"`
+	SecretSource string                  `json:"clientSecretSource"`
+	Name         string                  `json:"name"`
+	Vendor       string                  `json:"credentialProviderVendor,omitempty"`
+	Arn          string                  `json:"credentialProviderArn"`
+	CallbackURL  string                  `json:"callbackUrl"`
+	Config       map[string]memberOutput `json:"oauth2ProviderConfigOutput"`
+	Status       string                  `json:"status"`
+	// McpServer: an MCP server provider's server and registration (a
+	// behalf extension).
+	McpServer       *behalfapi.McpServer `json:"mcpServer,omitempty"`
+	CreatedTime     *wire.Time           `json:"createdTime,omitempty"`
+	LastUpdatedTime *wire.Time           `json:"lastUpdatedTime,omitempty"`
 }
 
 func (s *Service) oauth2Output(p storage.OAuth2Provider, full bool) (*oauth2ProviderOutput, error) {
@@ -456,6 +460,10 @@ func (s *Service) oauth2Output(p storage.OAuth2Provider, full bool) (*oauth2Prov
 		CallbackURL:  s.cfg.PublicURL + CallbackPath + p.ID,
 		Config:       map[string]memberOutput{cfg.Member: m},
 		Status:       "READY",
+	}
+	if cfg.MCP != nil {
+		ms := mcpServerOutput(cfg)
+		out.McpServer = &ms
 	}
 	if full {
 		created, updated := epoch(p.CreatedAt), epoch(p.UpdatedAt)
@@ -518,6 +526,10 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 	currentCfg, err := provider.Decode(current.Config)
 	if err != nil {
 		return nil, fmt.Errorf("OAuth2 credential provider %s: %w", in.Name, err)
+	}
+	if currentCfg.MCP != nil {
+		return nil, wire.Validation("OAuth2 credential provider "+in.Name+" is an MCP server provider; use UpdateMcpServerCredentialProvider",
+			wire.FieldError{Name: "name", Message: "is an MCP server provider"})
 	}
 	cfg, secret, err := s.resolve(ctx, &in.oauth2ProviderInput)
 	if err != nil {

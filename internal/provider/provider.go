@@ -27,6 +27,9 @@ type OAuth2 struct {
 	Metadata                   *ConfiguredMetadata `json:"metadata,omitempty"`
 	ClientAuthenticationMethod string              `json:"clientAuthenticationMethod,omitempty"`
 	OnBehalfOf                 *OnBehalfOfExchange `json:"onBehalfOf,omitempty"`
+	// MCP is set on a provider created from a remote MCP server's URL
+	// (CreateMcpServerCredentialProvider).
+	MCP *MCPServer `json:"mcp,omitempty"`
 
 	// Resolved is what the data plane uses.
 	Resolved Metadata `json:"resolved"`
@@ -60,6 +63,38 @@ type Metadata struct {
 	GrantTypesSupported               []string `json:"grant_types_supported,omitempty"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported,omitempty"`
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
+	// AuthorizationResponseIssParameterSupported: the server sends iss
+	// with its authorization responses (RFC 9207 §3), so a callback
+	// without it, or with another, is refused.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+}
+
+// Client registration kinds of an MCP server provider, in the MCP
+// specification's order of preference ("Client Registration Approaches").
+const (
+	RegistrationPreregistered    = "PREREGISTERED"
+	RegistrationMetadataDocument = "CLIENT_ID_METADATA_DOCUMENT"
+	RegistrationDynamic          = "DYNAMIC"
+)
+
+// MCPServer is what behalf learned of a remote MCP server and how it is
+// registered at its authorization server. The client (OAuth2.ClientID and
+// the sealed secret) belongs to Issuer: when discovery finds another
+// issuer, the client is registered again.
+type MCPServer struct {
+	// ServerURL is the URL the administrator gave; Resource the server's
+	// canonical URI, sent as RFC 8707 resource on every request.
+	ServerURL string `json:"serverUrl"`
+	Resource  string `json:"resource"`
+	Issuer    string `json:"issuer"`
+	// Registration is one of the Registration constants.
+	Registration string   `json:"registration"`
+	RegisteredAt int64    `json:"registeredAt"`
+	Scopes       []string `json:"scopes,omitempty"`
+	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
+	// §2): none (a public client), client_secret_basic or
+	// client_secret_post.
+	TokenEndpointAuthMethod string `json:"tokenEndpointAuthMethod"`
 }
 
 // Decode parses a stored configuration.
@@ -91,6 +126,14 @@ func (c OAuth2) VendorInfo() oauthvendor.Vendor {
 // client_secret_basic, which RFC 6749 §2.3.1 requires servers to support),
 // else the vendor's default.
 func (c OAuth2) AuthMethod() oauthvendor.AuthMethod {
+	if c.MCP != nil {
+		// A public client (none) sends its client_id in the form, as
+		// client_secret_post does, without a secret (RFC 6749 §3.2.1).
+		if c.MCP.TokenEndpointAuthMethod == string(oauthvendor.ClientSecretBasic) {
+			return oauthvendor.ClientSecretBasic
+		}
+		return oauthvendor.ClientSecretPost
+	}
 	switch c.ClientAuthenticationMethod {
 	case "CLIENT_SECRET_BASIC":
 		return oauthvendor.ClientSecretBasic
@@ -115,6 +158,9 @@ func (c OAuth2) AuthMethod() oauthvendor.AuthMethod {
 // the vendor is known not to support it or the server's metadata says it
 // supports other methods only.
 func (c OAuth2) PKCE() bool {
+	if c.MCP != nil {
+		return true // MCP authorization requires S256; creation checked it
+	}
 	if m := c.Resolved.CodeChallengeMethodsSupported; len(m) > 0 {
 		return slices.Contains(m, "S256")
 	}
@@ -122,4 +168,14 @@ func (c OAuth2) PKCE() bool {
 		return true
 	}
 	return c.VendorInfo().PKCE
+}
+
+// Resources are the RFC 8707 resource parameters of a request for the
+// resources requested: an MCP server provider's tokens are always for its
+// server (MCP authorization, "Resource Parameter Implementation").
+func (c OAuth2) Resources(requested []string) []string {
+	if c.MCP == nil || slices.Contains(requested, c.MCP.Resource) {
+		return requested
+	}
+	return append(slices.Clone(requested), c.MCP.Resource)
 }

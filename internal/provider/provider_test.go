@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -102,5 +103,32 @@ func TestAuthMethodAndPKCE(t *testing.T) {
 	}
 	if _, err := Decode([]byte("{")); err == nil {
 		t.Fatal("corrupt config decoded")
+	}
+}
+
+// An MCP server provider always uses PKCE, sends its server as resource
+// besides those requested (once), and authenticates as its registration
+// says.
+func TestMCPServerProvider(t *testing.T) {
+	c := OAuth2{Vendor: "CustomOauth2", MCP: &MCPServer{Resource: "https://mcp.example.com/mcp", TokenEndpointAuthMethod: "none"},
+		Resolved: Metadata{CodeChallengeMethodsSupported: []string{"plain"}}}
+	if !c.PKCE() || c.AuthMethod() != oauthvendor.ClientSecretPost {
+		t.Errorf("PKCE %v, auth %s", c.PKCE(), c.AuthMethod())
+	}
+	for _, tc := range []struct{ in, want []string }{
+		{nil, []string{"https://mcp.example.com/mcp"}},
+		{[]string{"https://other.example"}, []string{"https://other.example", "https://mcp.example.com/mcp"}},
+		{[]string{"https://mcp.example.com/mcp"}, []string{"https://mcp.example.com/mcp"}},
+	} {
+		if got := c.Resources(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("Resources(%v) = %v", tc.in, got)
+		}
+	}
+	c.MCP.TokenEndpointAuthMethod = "client_secret_basic"
+	if c.AuthMethod() != oauthvendor.ClientSecretBasic {
+		t.Errorf("auth %s", c.AuthMethod())
+	}
+	if got := (OAuth2{}).Resources([]string{"r"}); !slices.Equal(got, []string{"r"}) {
+		t.Errorf("another provider's resources: %v", got)
 	}
 }

@@ -282,6 +282,7 @@ func (s *Server) mount(users telemetry.UserHasher) http.Handler {
 	}
 	s.router = wire.NewRouter(mux, s.authn, authz.Authorizer{}, s.audit, s.log, wire.Telemetry{Metrics: s.tel.Metrics, Users: users})
 	s.control.Mount(s.router)
+	s.control.MountPublic(mux)
 	s.data.Mount(s.router, mux)
 	s.mountHealth(mux)
 	if s.authServer != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -126,7 +127,7 @@ func (s *Service) redeem(ctx context.Context, tr *trail, sess storage.OAuthSessi
 	var returnURL string
 	if err == nil {
 		// The browser may go away; the exchange and its bookkeeping must not.
-		returnURL, err = s.exchangeCode(context.WithoutCancel(ctx), tr, sess, code)
+		returnURL, err = s.exchangeCode(context.WithoutCancel(ctx), tr, sess, code, q["iss"])
 	}
 	if err != nil {
 		return "", s.exchangeRefusal(ctx, sess.ID, err)
@@ -182,7 +183,7 @@ func (s *Service) exchangeRefusal(ctx context.Context, sessionID string, err err
 // AUTHORIZED), committed with tr's record, and returns where to send the
 // browser. Its *wire.Errors are shown to the user and agent unless hidden;
 // any other error is internal.
-func (s *Service) exchangeCode(ctx context.Context, tr *trail, sess storage.OAuthSession, code string) (string, error) {
+func (s *Service) exchangeCode(ctx context.Context, tr *trail, sess storage.OAuthSession, code string, iss []string) (string, error) {
 	var req sessionRequest
 	if err := json.Unmarshal(sess.Request, &req); err != nil {
 		return "", fmt.Errorf("session %s: corrupt request: %w", sess.ID, err)
@@ -202,11 +203,14 @@ func (s *Service) exchangeCode(ctx context.Context, tr *trail, sess storage.OAut
 	if err != nil {
 		return "", fmt.Errorf("OAuth2 credential provider %s: %w", p.Name, err)
 	}
+	if err := checkIssuer(cp.Config.Resolved, iss); err != nil {
+		return "", err
+	}
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {s.callbackURL(p.ID)}}
 	if secrets.Verifier != "" {
 		form.Set("code_verifier", secrets.Verifier)
 	}
-	for _, r := range req.Resources {
+	for _, r := range cp.Config.Resources(req.Resources) {
 		form.Add("resource", r)
 	}
 	tok, err := s.Endpoint.Request(ctx, cp, form)
@@ -236,6 +240,20 @@ func (s *Service) exchangeCode(ctx context.Context, tr *trail, sess storage.OAut
 		return "", s.unstored(ctx, sess.ID, cp, *secrets.Tokens, err)
 	}
 	return returnTo(req.ReturnURL, SessionURIPrefix+sess.ID, secrets.CustomState), nil
+}
+
+// checkIssuer applies RFC 9207 §2.4 to an authorization response's iss
+// parameters, for a server that promised to send it: exactly one, equal
+// to the server's issuer, or the code may be another server's (a mix-up
+// attack) and is not redeemed.
+func checkIssuer(m provider.Metadata, iss []string) error {
+	if !m.AuthorizationResponseIssParameterSupported {
+		return nil
+	}
+	if len(iss) != 1 || iss[0] != m.Issuer {
+		return wire.AccessDenied("the authorization response does not name the provider's issuer (RFC 9207); no token was requested")
+	}
+	return nil
 }
 
 // unstored handles tokens the session could not keep (err): no session

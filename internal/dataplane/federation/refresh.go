@@ -188,7 +188,7 @@ func (s *Service) refreshHeld(ctx context.Context, p access.OAuth2Provider, conn
 		return consentRequired(telemetry.RefreshFailed)
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old.RefreshToken}}
-	for _, r := range d.Resources {
+	for _, r := range p.Config.Resources(d.Resources) {
 		form.Add("resource", r) // RFC 8707 §2.2: the refresh asks for the same resources
 	}
 	tok, err := s.Endpoint.Request(ctx, p, form)

@@ -196,6 +196,9 @@ func (s *Service) authorizationURL(p access.OAuth2Provider, state string, in *to
 		q.Set(k, val)
 	}
 	tokenflow.AddRequestParameters(q, in)
+	if rs := p.Config.Resources(in.Resources); len(rs) > 0 {
+		q["resource"] = rs
+	}
 	endpoint := p.Config.Resolved.AuthorizationEndpoint
 	sep := "?"
 	if strings.Contains(endpoint, "?") {

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/behalf-dev/behalf/internal/behalfapi"
+)
+
+// mcpClientFlags are a pre-registered client's, for an authorization
+// server that takes neither metadata documents nor dynamic registration.
+type mcpClientFlags struct{ clientID, clientSecret string }
+
+func (f *mcpClientFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.clientID, "client-id", "", "a client already registered at the MCP server's authorization server (else behalf registers one)")
+	cmd.Flags().StringVar(&f.clientSecret, "client-secret", "", "that client's secret, if it has one: the value, - for standard input, or @FILE")
+}
+
+func (f *mcpClientFlags) read(cmd *cobra.Command) (id, secret *string, err error) {
+	if f.clientID != "" {
+		id = &f.clientID
+	}
+	if f.clientSecret != "" {
+		s, err := readSecret(cmd, "client-secret", f.clientSecret)
+		if err != nil {
+			return nil, nil, err
+		}
+		secret = &s
+	}
+	return id, secret, nil
+}
+
+func newMCPProviderCommand(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "mcp", Short: "Manage remote MCP servers as OAuth2 credential providers"}
+
+	var cflags mcpClientFlags
+	var serverURL string
+	var scopes []string
+	var tags map[string]string
+	create := &cobra.Command{
+		Use:   "create NAME --server-url URL",
+		Short: "Create an OAuth2 credential provider for a remote MCP server from its URL",
+		Long: `The behalf server discovers the MCP server's authorization (as behalf mcp discover
+does, through its egress policy), then gives itself a client at the server's
+authorization server: the one --client-id names; else a Client ID Metadata Document
+behalf serves at <public URL>/mcp-clients/<provider id>; else one it registers
+(RFC 7591). Agents then use the provider with GetResourceOauth2Token
+(USER_FEDERATION), like any OAuth2 provider. See docs/mcp-client.md.`,
+		Example: `  behalf provider mcp create notes --server-url https://mcp.example.com/mcp
+  behalf provider mcp create crm --server-url https://crm.example.com/mcp --client-id behalf --client-secret -`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, secret, err := cflags.read(cmd)
+			if err != nil {
+				return err
+			}
+			var out behalfapi.McpServerCredentialProviderOutput
+			in := behalfapi.CreateMcpServerCredentialProviderInput{Name: args[0], ServerURL: serverURL, Scopes: scopes, ClientID: id, ClientSecret: secret, Tags: tags}
+			if err := cf.call(cmd.Context(), "CreateMcpServerCredentialProvider", in, &out); err != nil {
+				return err
+			}
+			return cf.print(cmd, out, mcpProviderTable(out))
+		},
+	}
+	create.Flags().StringVar(&serverURL, "server-url", "", "the MCP server's URL (required)")
+	create.Flags().StringSliceVar(&scopes, "scope", nil, "a scope agents ask for (repeatable; default: those discovery selects)")
+	create.Flags().StringToStringVar(&tags, "tag", nil, "tag KEY=VALUE (repeatable)")
+	_ = create.MarkFlagRequired("server-url") // the flag is defined above
+	cflags.register(create)
+
+	var uflags mcpClientFlags
+	update := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Discover an MCP server provider's authorization again, registering a client anew if its authorization server changed",
+		Long: `When the MCP server's authorization server has another issuer, behalf registers
+a client there (or takes --client-id) and deletes the provider's sessions and
+connections, whose tokens the old server issued.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, secret, err := uflags.read(cmd)
+			if err != nil {
+				return err
+			}
+			var out behalfapi.McpServerCredentialProviderOutput
+			if err := cf.call(cmd.Context(), "UpdateMcpServerCredentialProvider", behalfapi.UpdateMcpServerCredentialProviderInput{Name: args[0], ClientID: id, ClientSecret: secret}, &out); err != nil {
+				return err
+			}
+			return cf.print(cmd, out, mcpProviderTable(out))
+		},
+	}
+	uflags.register(update)
+	cmd.AddCommand(create, update)
+	return cmd
+}
+
+func mcpProviderTable(out behalfapi.McpServerCredentialProviderOutput) table {
+	t := fields("name", out.Name, "arn", out.CredentialProviderArn, "callback URL", out.CallbackURL,
+		"server URL", out.ServerURL, "resource", out.Resource, "issuer", out.Issuer, "scopes", list(out.Scopes),
+		"registration", out.Registration, "client id", out.ClientID, "registered", out.RegisteredTime.String())
+	if out.Reregistered {
+		t.rows = append(t.rows, []string{"reregistered", "yes: the authorization server changed; sessions and connections were deleted"})
+	}
+	return t
+}

@@ -1,0 +1,341 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/behalf-dev/behalf/internal/behalfapi"
+	"github.com/behalf-dev/behalf/internal/mcpauth"
+	"github.com/behalf-dev/behalf/internal/oauthvendor"
+	"github.com/behalf-dev/behalf/internal/provider"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// Remote MCP servers as OAuth2 credential providers (a behalf extension,
+// docs/mcp-client.md). Such a provider is an OAuth2 provider like any
+// other — Get, List, Delete, workload grants and GetResourceOauth2Token
+// serve it — whose configuration records the server (provider.MCPServer)
+// and whose client behalf registered itself, in the MCP specification's
+// order ("Client Registration Approaches"): the client the administrator
+// pre-registered; else a Client ID Metadata Document behalf serves at
+// ClientDocumentPath; else RFC 7591 dynamic registration.
+
+// ClientDocumentPath is where behalf serves its MCP clients' metadata
+// documents; the provider id follows it, and the document's URL is the
+// client id.
+const ClientDocumentPath = "/mcp-clients/"
+
+func (s *Service) mcpProviderOperations() []wire.Operation {
+	return wire.Audited(
+		wire.JSON("CreateMcpServerCredentialProvider", "/behalf/CreateMcpServerCredentialProvider", http.StatusCreated, s.createMCPProvider),
+		wire.JSON("UpdateMcpServerCredentialProvider", "/behalf/UpdateMcpServerCredentialProvider", http.StatusOK, s.updateMCPProvider),
+	)
+}
+
+// MountPublic registers the control plane's unauthenticated routes: the
+// MCP clients' metadata documents, which authorization servers fetch.
+func (s *Service) MountPublic(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+ClientDocumentPath+"{provider}", s.serveClientDocument)
+}
+
+type createMCPProviderInput behalfapi.CreateMcpServerCredentialProviderInput
+
+func (in *createMCPProviderInput) Validate(c *wire.Checker) {
+	c.String("name", in.Name, 1, 128, providerNamePattern)
+	c.String("serverUrl", in.ServerURL, 1, 2048, nil)
+	c.Strings("scopes", in.Scopes, 0, 50, 1, 128, scopePattern)
+	checkMCPClient(c, in.ClientID, in.ClientSecret)
+	c.Tags("tags", in.Tags)
+}
+
+type updateMCPProviderInput behalfapi.UpdateMcpServerCredentialProviderInput
+
+func (in *updateMCPProviderInput) Validate(c *wire.Checker) {
+	c.String("name", in.Name, 1, 128, providerNamePattern)
+	checkMCPClient(c, in.ClientID, in.ClientSecret)
+}
+
+// scopePattern is RFC 6749 §3.3's scope-token.
+var scopePattern = wire.Pattern(`[\x21\x23-\x5B\x5D-\x7E]+`)
+
+func checkMCPClient(c *wire.Checker, id, secret *string) {
+	c.OptString("clientId", id, 1, 256, nil)
+	c.OptString("clientSecret", secret, 1, 2048, nil)
+	if secret != nil && id == nil {
+		c.Failf("clientSecret", "is given without clientId")
+	}
+}
+
+// mcpClient is a client registered for a provider, with its secret ("" for
+// a public client).
+type mcpClient struct {
+	id, secret, registration, authMethod string
+}
+
+func (s *Service) createMCPProvider(ctx context.Context, c *wire.Call, in *createMCPProviderInput) (*behalfapi.McpServerCredentialProviderOutput, error) {
+	c.Audit.Provider, c.Audit.Resource = in.Name, "mcp-server/"+in.ServerURL
+	// Registering a client for a name that is taken would leave it
+	// orphaned at the authorization server.
+	if _, err := s.store.GetOAuth2Provider(ctx, in.Name); err == nil {
+		return nil, wire.StorageError(storage.ErrAlreadyExists, "OAuth2 credential provider", in.Name)
+	}
+	d, err := s.discoverForProvider(ctx, in.Name, in.ServerURL)
+	if err != nil {
+		return nil, err
+	}
+	id := uuid.NewString()
+	client, err := s.registerMCPClient(ctx, id, in.Name, d, in.ClientID, in.ClientSecret)
+	if err != nil {
+		return nil, err
+	}
+	scopes := in.Scopes
+	if len(scopes) == 0 {
+		scopes = d.Scopes
+	}
+	now := s.Now()
+	cfg := mcpConfig(d, in.ServerURL, scopes, client, now.Unix())
+	p := storage.OAuth2Provider{ID: id, Name: in.Name, Vendor: cfg.Vendor, Config: cfg.Encode(), CreatedAt: now, UpdatedAt: now}
+	if p.ClientSecret, err = s.sealFor(ctx, client.secret, OAuth2ClientSecretBinding(p.ID)); err != nil {
+		return nil, err
+	}
+	if err := c.Change(s.store).CreateOAuth2Provider(ctx, p, in.Tags); err != nil {
+		return nil, wire.StorageError(err, "OAuth2 credential provider", in.Name)
+	}
+	return s.mcpOutput(p, cfg, false), nil
+}
+
+// updateMCPProvider discovers the server's authorization again. The
+// client stays while the issuer does (or is replaced by one given); when
+// the issuer changed, a client is registered at the new one, and the
+// provider's sessions and connections, whose tokens the old one issued,
+// are deleted with the change (RepointOAuth2Provider).
+func (s *Service) updateMCPProvider(ctx context.Context, c *wire.Call, in *updateMCPProviderInput) (*behalfapi.McpServerCredentialProviderOutput, error) {
+	c.Audit.Provider = in.Name
+	current, err := s.store.GetOAuth2Provider(ctx, in.Name)
+	if err != nil {
+		return nil, wire.StorageError(err, "OAuth2 credential provider", in.Name)
+	}
+	cur, err := provider.Decode(current.Config)
+	if err != nil {
+		return nil, fmt.Errorf("OAuth2 credential provider %s: %w", in.Name, err)
+	}
+	if cur.MCP == nil {
+		return nil, wire.Validation("OAuth2 credential provider "+in.Name+" is not an MCP server provider; use UpdateOauth2CredentialProvider",
+			wire.FieldError{Name: "name", Message: "is not an MCP server provider"})
+	}
+	c.Audit.Resource = "mcp-server/" + cur.MCP.ServerURL
+	d, err := s.discoverForProvider(ctx, in.Name, cur.MCP.ServerURL)
+	if err != nil {
+		return nil, err
+	}
+	repoint := d.AuthorizationServer.Issuer != cur.MCP.Issuer || d.ServerURL != cur.MCP.Resource
+	fresh := repoint || in.ClientID != nil
+	cfg, sealed, err := s.updatedMCPConfig(ctx, current, cur, d, in, repoint)
+	if err != nil {
+		return nil, err
+	}
+	change := c.Change(s.store)
+	update := change.UpdateOAuth2Provider
+	if repoint {
+		update = change.RepointOAuth2Provider
+	}
+	defer s.changed(storage.KindOAuth2Provider, in.Name)
+	p, err := update(ctx, in.Name, func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
+		if p.ID != current.ID || !bytes.Equal(p.Config, current.Config) {
+			return p, storage.ErrConflict
+		}
+		p.Config = cfg.Encode()
+		if fresh {
+			p.ClientSecret = sealed
+		}
+		return p, nil
+	})
+	if err != nil {
+		return nil, wire.StorageError(err, "OAuth2 credential provider", in.Name)
+	}
+	return s.mcpOutput(p, cfg, repoint), nil
+}
+
+// updatedMCPConfig is the configuration an update stores: the current
+// client, unless the issuer changed (repoint) or a client id is given,
+// when a client is registered anew and its secret sealed.
+func (s *Service) updatedMCPConfig(ctx context.Context, current storage.OAuth2Provider, cur provider.OAuth2, d mcpauth.Discovery,
+	in *updateMCPProviderInput, repoint bool) (provider.OAuth2, storage.Sealed, error) {
+	client := mcpClient{id: cur.ClientID, registration: cur.MCP.Registration, authMethod: cur.MCP.TokenEndpointAuthMethod}
+	if !repoint && in.ClientID == nil {
+		return mcpConfig(d, cur.MCP.ServerURL, cur.MCP.Scopes, client, cur.MCP.RegisteredAt), storage.Sealed{}, nil
+	}
+	if repoint && in.ClientID == nil && cur.MCP.Registration == provider.RegistrationPreregistered {
+		const msg = "is required: the server's authorization server changed, and the pre-registered client belongs to the old one"
+		return provider.OAuth2{}, storage.Sealed{}, wire.Validation("clientId "+msg, wire.FieldError{Name: "clientId", Message: msg})
+	}
+	client, err := s.registerMCPClient(ctx, current.ID, in.Name, d, in.ClientID, in.ClientSecret)
+	if err != nil {
+		return provider.OAuth2{}, storage.Sealed{}, err
+	}
+	sealed, err := s.sealFor(ctx, client.secret, OAuth2ClientSecretBinding(current.ID))
+	if err != nil {
+		return provider.OAuth2{}, storage.Sealed{}, err
+	}
+	return mcpConfig(d, cur.MCP.ServerURL, cur.MCP.Scopes, client, s.Now().Unix()), sealed, nil
+}
+
+// discoverForProvider runs MCP discovery through the egress-policed
+// client: a URL it cannot take is a ValidationException on serverUrl, a
+// server it refuses a 502 naming the step and reason.
+func (s *Service) discoverForProvider(ctx context.Context, name, serverURL string) (mcpauth.Discovery, error) {
+	d, err := mcpauth.Discover(telemetry.WithOutbound(ctx, name, telemetry.EndpointDiscovery), s.HTTP, serverURL)
+	var de *mcpauth.DiscoveryError
+	switch {
+	case errors.As(err, &de) && de.Step == mcpauth.StepInput:
+		return d, wire.Validation(err.Error(), wire.FieldError{Name: "serverUrl", Message: de.Reason})
+	case err != nil:
+		return d, wire.BadGateway("%s", err.Error())
+	case d.AuthorizationServer.AuthorizationEndpoint == "":
+		return d, wire.BadGateway("the MCP server's authorization server %s has no authorization_endpoint, so users cannot consent", d.AuthorizationServer.Issuer)
+	}
+	return d, nil
+}
+
+// registerMCPClient gives the provider with id a client at the server's
+// authorization server, in the specification's order of preference.
+func (s *Service) registerMCPClient(ctx context.Context, id, name string, d mcpauth.Discovery, clientID, secret *string) (mcpClient, error) {
+	as := d.AuthorizationServer
+	if clientID != nil {
+		c := mcpClient{id: *clientID, registration: provider.RegistrationPreregistered, authMethod: "none"}
+		if secret != nil {
+			c.secret, c.authMethod = *secret, string(preferredSecretMethod(as.TokenEndpointAuthMethodsSupported))
+		}
+		return c, nil
+	}
+	md := s.clientMetadata(id, name)
+	if as.ClientIDMetadataDocumentSupported && md.ClientID != "" {
+		return mcpClient{id: md.ClientID, registration: provider.RegistrationMetadataDocument, authMethod: "none"}, nil
+	}
+	if as.RegistrationEndpoint == "" {
+		const msg = "the MCP server's authorization server accepts neither Client ID Metadata Documents " +
+			"(at behalf's https public URL) nor dynamic registration: register a client there and pass its clientId"
+		return mcpClient{}, wire.Validation(msg, wire.FieldError{Name: "clientId", Message: "is required for this authorization server"})
+	}
+	md.ClientID, md.ApplicationType = "", "web"
+	rc, err := mcpauth.Register(telemetry.WithOutbound(ctx, name, telemetry.EndpointDiscovery), s.HTTP, as.RegistrationEndpoint, md)
+	if err != nil {
+		return mcpClient{}, wire.BadGateway("%s", err.Error())
+	}
+	c := mcpClient{id: rc.ClientID, secret: rc.ClientSecret, registration: provider.RegistrationDynamic, authMethod: rc.TokenEndpointAuthMethod}
+	switch {
+	case c.secret == "":
+		c.authMethod = "none"
+	case c.authMethod != string(oauthvendor.ClientSecretPost):
+		c.authMethod = string(oauthvendor.ClientSecretBasic) // RFC 7591 §2's default
+	}
+	return c, nil
+}
+
+// preferredSecretMethod is how a pre-registered confidential client
+// authenticates: client_secret_basic unless the server offers only
+// client_secret_post.
+func preferredSecretMethod(supported []string) oauthvendor.AuthMethod {
+	if !slices.Contains(supported, string(oauthvendor.ClientSecretBasic)) && slices.Contains(supported, string(oauthvendor.ClientSecretPost)) {
+		return oauthvendor.ClientSecretPost
+	}
+	return oauthvendor.ClientSecretBasic
+}
+
+// clientMetadata is the provider's client metadata (RFC 7591 §2): a web
+// client whose one redirect URI is the provider's callback, using the
+// authorization code and refresh grants, without a secret. Its client id
+// is its document's URL, or "" when behalf's public URL cannot name a
+// document (MCP authorization: https, or http on loopback).
+func (s *Service) clientMetadata(id, name string) mcpauth.ClientMetadata {
+	md := mcpauth.ClientMetadata{
+		ClientName: "behalf: " + name, RedirectURIs: []string{s.cfg.PublicURL + CallbackPath + id},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none",
+	}
+	docURL := s.cfg.PublicURL + ClientDocumentPath + id
+	if canonical, err := mcpauth.CanonicalResource(docURL); err == nil && canonical == docURL {
+		md.ClientID = docURL
+	}
+	return md
+}
+
+// serveClientDocument serves an MCP server provider's Client ID Metadata
+// Document; every other id is not found.
+func (s *Service) serveClientDocument(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("provider")
+	notFound := func() { http.Error(w, "not found", http.StatusNotFound) }
+	if len(id) > 64 {
+		notFound()
+		return
+	}
+	p, err := s.store.GetOAuth2ProviderByID(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		notFound()
+		return
+	}
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	cfg, err := provider.Decode(p.Config)
+	if err != nil || cfg.MCP == nil || cfg.MCP.Registration != provider.RegistrationMetadataDocument {
+		notFound()
+		return
+	}
+	md := s.clientMetadata(p.ID, p.Name)
+	if md.ClientID != cfg.ClientID {
+		notFound() // the public URL changed since: the registered client id is no longer served
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_ = json.NewEncoder(w).Encode(md) // the client has gone: nothing to do
+}
+
+// mcpConfig is the stored configuration of an MCP server provider.
+func mcpConfig(d mcpauth.Discovery, serverURL string, scopes []string, c mcpClient, registeredAt int64) provider.OAuth2 {
+	as := d.AuthorizationServer
+	return provider.OAuth2{
+		Vendor: "CustomOauth2", Member: oauthvendor.MemberCustom, ClientID: c.id,
+		MCP: &provider.MCPServer{ServerURL: serverURL, Resource: d.ServerURL, Issuer: as.Issuer, Registration: c.registration,
+			RegisteredAt: registeredAt, Scopes: scopes, TokenEndpointAuthMethod: c.authMethod},
+		Resolved: provider.Metadata{
+			Issuer: as.Issuer, AuthorizationEndpoint: as.AuthorizationEndpoint, TokenEndpoint: as.TokenEndpoint,
+			RevocationEndpoint: as.RevocationEndpoint, GrantTypesSupported: as.GrantTypesSupported,
+			TokenEndpointAuthMethodsSupported: as.TokenEndpointAuthMethodsSupported, CodeChallengeMethodsSupported: as.CodeChallengeMethodsSupported,
+			ResponseTypesSupported:                     []string{"code"},
+			AuthorizationResponseIssParameterSupported: as.AuthorizationResponseIssParameterSupported,
+		},
+	}
+}
+
+func (s *Service) mcpOutput(p storage.OAuth2Provider, cfg provider.OAuth2, reregistered bool) *behalfapi.McpServerCredentialProviderOutput {
+	return &behalfapi.McpServerCredentialProviderOutput{
+		Name:                  p.Name,
+		CredentialProviderArn: s.cfg.ARNs.Resource(storage.Resource{Kind: storage.KindOAuth2Provider, Name: p.Name}),
+		CallbackURL:           s.cfg.PublicURL + CallbackPath + p.ID,
+		McpServer:             mcpServerOutput(cfg),
+		ClientID:              cfg.ClientID,
+		Reregistered:          reregistered,
+	}
+}
+
+func mcpServerOutput(cfg provider.OAuth2) behalfapi.McpServer {
+	m := cfg.MCP
+	out := behalfapi.McpServer{ServerURL: m.ServerURL, Resource: m.Resource, Issuer: m.Issuer, Scopes: nonNil(m.Scopes),
+		Registration: m.Registration, RegisteredTime: behalfapi.Time(time.Unix(m.RegisteredAt, 0).UTC())}
+	if m.Registration == provider.RegistrationMetadataDocument {
+		out.ClientMetadataDocumentURL = cfg.ClientID
+	}
+	return out
+}
