@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
@@ -135,5 +136,79 @@ func TestMCPProviderCommands(t *testing.T) {
 	}
 	if _, _, code := r.do("", "provider", "mcp", "create", "y"); code == 0 {
 		t.Error("create without --server-url succeeded")
+	}
+}
+
+// movingSite is an MCP server whose authorization server moves from
+// <site>/as1 to <site>/as2 when told; both register clients (RFC 7591),
+// naming them after themselves.
+func movingSite(t *testing.T) (*httptest.Server, *atomic.Value) {
+	t.Helper()
+	var base string
+	current := &atomic.Value{}
+	current.Store("as1")
+	doc := func(w http.ResponseWriter, status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /mcp", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+base+`/.well-known/oauth-protected-resource/mcp"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, _ *http.Request) {
+		doc(w, http.StatusOK, map[string]any{"resource": base + "/mcp", "authorization_servers": []string{base + "/" + current.Load().(string)}})
+	})
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server/{as}", func(w http.ResponseWriter, r *http.Request) {
+		as := base + "/" + r.PathValue("as")
+		doc(w, http.StatusOK, map[string]any{"issuer": as, "authorization_endpoint": as + "/authorize", "token_endpoint": as + "/token",
+			"registration_endpoint": as + "/register", "code_challenge_methods_supported": []string{"S256"}})
+	})
+	mux.HandleFunc("POST /{as}/register", func(w http.ResponseWriter, r *http.Request) {
+		var md map[string]any
+		if json.NewDecoder(r.Body).Decode(&md) != nil || md["application_type"] != "web" || md["token_endpoint_auth_method"] != "none" {
+			doc(w, http.StatusBadRequest, map[string]any{"error": "invalid_client_metadata"})
+			return
+		}
+		doc(w, http.StatusCreated, map[string]any{"client_id": "client-of-" + r.PathValue("as"), "client_secret": "secret-of-" + r.PathValue("as"),
+			"token_endpoint_auth_method": "client_secret_basic"})
+	})
+	s := httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	base = s.URL
+	return s, current
+}
+
+// TestMCPProviderReregistersOnNewIssuer: a provider registered by RFC
+// 7591 keeps its client while the issuer stays, and registers at the new
+// authorization server when it changes; the registered secret is never
+// shown, and both changes are audited.
+func TestMCPProviderReregistersOnNewIssuer(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	site, current := movingSite(t)
+
+	var out behalfapi.McpServerCredentialProviderOutput
+	r.json(&out, "provider", "mcp", "create", "moving", "--server-url", site.URL+"/mcp")
+	if out.Registration != "DYNAMIC" || out.ClientID != "client-of-as1" || out.Issuer != site.URL+"/as1" {
+		t.Fatalf("create: %+v", out)
+	}
+	r.json(&out, "provider", "mcp", "update", "moving")
+	if out.Reregistered || out.ClientID != "client-of-as1" {
+		t.Errorf("update, same issuer: %+v", out)
+	}
+	current.Store("as2")
+	raw := r.ok("", "provider", "mcp", "update", "moving", "-o", "json")
+	if err := json.Unmarshal([]byte(raw), &out); err != nil || !out.Reregistered || out.ClientID != "client-of-as2" || out.Issuer != site.URL+"/as2" {
+		t.Errorf("update, new issuer: %+v %v", out, err)
+	}
+	if strings.Contains(raw, "secret-of") || strings.Contains(r.ok("", "provider", "oauth2", "get", "moving", "-o", "json"), "secret-of") {
+		t.Error("a registered secret was shown")
+	}
+	var records []behalfapi.AuditRecord
+	r.json(&records, "audit", "list", "--operation", "UpdateMcpServerCredentialProvider")
+	if len(records) != 2 || records[0].Provider != "moving" {
+		t.Errorf("audit records: %+v", records)
 	}
 }

@@ -7,13 +7,18 @@ package gateway_test
 // Metadata Documents or RFC 7591 registration.
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
@@ -36,10 +41,13 @@ func TestMCPServerProvider(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		for _, dynamic := range []bool{false, true} {
 			t.Run(map[bool]string{false: "metadata document", true: "dynamic"}[dynamic], func(t *testing.T) {
-				aw := newASWorld(t, b, func(_ *config.File, as *config.AuthorizationServerFile) {
+				front := newTokenFront(t)
+				aw := newASWorld(t, b, func(f *config.File, as *config.AuthorizationServerFile) {
+					front.fronting(t, f)
 					as.DynamicRegistration.Enabled = dynamic
 					as.ClientIDMetadataDocuments = aws.Bool(!dynamic)
 				})
+				aw.issuer = front.URL
 				out := aw.createMCPProvider(t, "notes", aw.resource, nil)
 				want := map[bool]string{false: "CLIENT_ID_METADATA_DOCUMENT", true: "DYNAMIC"}[dynamic]
 				if out.Registration != want || out.Resource != aw.resource || out.Issuer != aw.issuer || !slices.Equal(out.Scopes, []string{mcpScope}) {
@@ -50,6 +58,24 @@ func TestMCPServerProvider(t *testing.T) {
 				}
 				tok := aw.federate(t, "notes", out)
 				aw.callWithToken(t, tok)
+				// The code exchange named the server; so does the refresh,
+				// once the access token is about to expire.
+				aw.clock.Advance(6 * time.Minute)
+				aw.idpClock.Advance(6 * time.Minute)
+				refreshed, err := aw.s.Data().GetResourceOauth2Token(t.Context(), aw.agentRequest(t, "notes"))
+				if err != nil || aws.ToString(refreshed.AccessToken) == "" || aws.ToString(refreshed.AccessToken) == tok {
+					t.Fatalf("after the access token expired: %v", err)
+				}
+				aw.callWithToken(t, aws.ToString(refreshed.AccessToken))
+				for _, grant := range []string{"authorization_code", "refresh_token"} {
+					forms := front.grant(grant)
+					if len(forms) != 1 {
+						t.Fatalf("%d %s requests", len(forms), grant)
+					}
+					if !slices.Equal(forms[0]["resource"], []string{aw.resource}) || forms[0].Get("client_id") != out.ClientID {
+						t.Errorf("%d %s requests, the first with resource %v", len(forms), grant, forms[0]["resource"])
+					}
+				}
 				aw.checkUpdates(t, "notes", out)
 				// GetOauth2CredentialProvider shows the same provider.
 				res := aw.s.Do(t, behalftest.Raw{Path: "/identities/GetOauth2CredentialProvider", Body: []byte(`{"name":"notes"}`)})
@@ -268,6 +294,67 @@ func testMCPProviderRefusals(t *testing.T, b behalftest.Backend) {
 			t.Errorf("a token after a refused callback")
 		}
 	}
+}
+
+// tokenFront is a reverse proxy in front of behalf that serves as its
+// public URL, so that the authorization server's token requests — those
+// behalf sends as the MCP server provider's client — can be read.
+type tokenFront struct {
+	*httptest.Server
+	mu     sync.Mutex
+	target *url.URL
+	forms  []url.Values
+}
+
+func newTokenFront(t *testing.T) *tokenFront {
+	t.Helper()
+	tf := &tokenFront{}
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		tf.mu.Lock()
+		defer tf.mu.Unlock()
+		r.SetURL(tf.target)
+	}}
+	tf.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/oauth2/token" {
+			raw, _ := io.ReadAll(r.Body)
+			form, _ := url.ParseQuery(string(raw))
+			tf.mu.Lock()
+			tf.forms = append(tf.forms, form)
+			tf.mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(raw))
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(tf.Close)
+	return tf
+}
+
+// fronting makes the front behalf's public URL, and so its authorization
+// server's issuer, which the mcp route names.
+func (tf *tokenFront) fronting(t *testing.T, f *config.File) {
+	t.Helper()
+	tf.mu.Lock()
+	tf.target, _ = url.Parse("http://" + f.Listen)
+	tf.mu.Unlock()
+	f.PublicURL = tf.URL
+	for i := range f.Gateway.Routes {
+		if f.Gateway.Routes[i].Kind == "mcp" {
+			f.Gateway.Routes[i].AuthorizationServers = []string{tf.URL}
+		}
+	}
+}
+
+// grant returns the token requests of the grant type.
+func (tf *tokenFront) grant(g string) []url.Values {
+	tf.mu.Lock()
+	defer tf.mu.Unlock()
+	var out []url.Values
+	for _, f := range tf.forms {
+		if f.Get("grant_type") == g {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // plainSite is an MCP server whose authorization server does not
