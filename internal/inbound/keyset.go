@@ -108,6 +108,9 @@ func (ks *keySet) untilRefresh() time.Duration {
 // so callers that arrive during a fetch share its result instead of being
 // refused.
 func (ks *keySet) refresh(ctx context.Context, onDemand bool, seen uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err // an ended request starts no fetch
+	}
 	ch := ks.flight.DoChan("jwks", func() (any, error) {
 		if onDemand {
 			ks.mu.RLock()

@@ -40,6 +40,11 @@ func (p *provider) resolve(ctx context.Context) (*keySet, string, *Error) {
 	if ks != nil {
 		return ks, iss, nil
 	}
+	if err := ctx.Err(); err != nil {
+		// An ended request starts no fetch (and a select below between
+		// its end and a fetch already done would choose at random).
+		return nil, "", &Error{Kind: KindUnavailable, Message: "identity provider unavailable: the request ended before its discovery document was fetched", Cause: err}
+	}
 	ch := p.flight.DoChan("discovery", func() (any, error) {
 		p.mu.Lock()
 		done := p.keys != nil // by a flight that ended after we looked
