@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,6 +21,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/otlptest"
+	"github.com/behalf-dev/behalf/internal/testutil/testnet"
 	"github.com/behalf-dev/behalf/sdk"
 )
 
@@ -58,7 +58,7 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 	agentURL := "http://" + agentSrv.Listener.Addr().String()
 	helperSrv := httptest.NewUnstartedServer(nil)
 	t.Cleanup(helperSrv.Close)
-	gatewayAddr := freeAddr(t)
+	gatewayAddr := testnet.FreeAddr(t)
 	w.s = behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
 		f.Development = true
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev-idp", DiscoveryURL: w.idp.Issuer() + "/.well-known/openid-configuration", AllowedClients: []string{"app"}}}
@@ -123,15 +123,6 @@ func (w *world) setUp(t *testing.T, agentURL string) {
 			t.Fatalf("principal %s: %d %s", id, res.Status, res.Body)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // userJWT is a user's token from the dev IdP (the password grant stands

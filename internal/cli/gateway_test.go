@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/otlptest"
 	"github.com/behalf-dev/behalf/internal/testutil/promtest"
+	"github.com/behalf-dev/behalf/internal/testutil/testnet"
 )
 
 const (
@@ -79,16 +79,6 @@ func newGatewayWorld(t *testing.T, edit func(*config.File)) *gatewayWorld {
 	return w
 }
 
-// freeAddr is a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // runGateway runs `behalf gateway --config` with telemetry (YAML, indented
 // under telemetry:) until the test calls the returned stop, which waits
 // for it to exit (flushing its telemetry) and returns its stderr.
@@ -139,7 +129,7 @@ func TestStandaloneGatewayTraces(t *testing.T) {
 		f.Telemetry.OTLP.Endpoint = recv.URL
 		f.Telemetry.Traces.Enabled = true
 	})
-	listen := freeAddr(t)
+	listen := testnet.FreeAddr(t)
 	stop := w.runGateway(t, listen, "  otlp: {endpoint: '"+recv.URL+"'}\n  traces: {enabled: true}\n")
 	const traceID, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+listen+"/weather", nil)
@@ -196,7 +186,7 @@ func TestStandaloneGatewayTraces(t *testing.T) {
 // and misses there, and no longer serves /metrics beside its routes.
 func TestStandaloneGatewayMetrics(t *testing.T) {
 	w := newGatewayWorld(t, nil)
-	listen, metrics := freeAddr(t), freeAddr(t)
+	listen, metrics := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	w.runGateway(t, listen, "  metrics: {prometheus: {enabled: true, listen: '"+metrics+"'}}\n")
 	for range 3 {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+listen+"/weather", nil)

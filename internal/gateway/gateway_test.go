@@ -31,6 +31,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/otlptest"
 	"github.com/behalf-dev/behalf/internal/testutil/testclock"
+	"github.com/behalf-dev/behalf/internal/testutil/testnet"
 )
 
 const (
@@ -78,13 +79,13 @@ func newLoggedWorld(t *testing.T, b behalftest.Backend, mounted bool, log *slog.
 	w.idp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "app", Secret: "app-secret"}, {ID: "agent", Secret: "agent-secret"},
 		{ID: mcpClient, Secret: mcpClientSecret}},
 		Now: w.idpClock.Now})
-	w.agent, w.tool, w.down = newAgent(t), newTool(t), freeAddr(t)
+	w.agent, w.tool, w.down = newAgent(t), newTool(t), testnet.FreeAddr(t)
 	var gatewayAddr string
 	w.s = behalftest.Start(t, b, behalftest.Options{Now: w.clock.Now, Log: log, Edit: func(f *config.File) {
 		f.Development = true
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev", DiscoveryURL: w.idp.Issuer() + "/.well-known/openid-configuration", AllowedClients: []string{"app"}}}
 		if mounted {
-			gatewayAddr = freeAddr(t)
+			gatewayAddr = testnet.FreeAddr(t)
 			w.returnURL = "http://" + f.Listen + "/dev/complete"
 			f.Gateway = config.MountedGatewayFile{Listen: gatewayAddr, Principal: gatewayKeyID, Routes: w.routes()}
 		}
@@ -167,16 +168,6 @@ func (w *world) routes() []config.GatewayRouteFile {
 		{Name: "down", Path: "/down", Upstream: "http://" + w.down, Kind: "tool",
 			Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
 	}
-}
-
-// freeAddr is a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func (w *world) do(t *testing.T, path string, body any, want int) {

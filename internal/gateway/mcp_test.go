@@ -27,6 +27,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/gateway"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/testnet"
 )
 
 // The dev IdP's client that MCP clients sign in with, and the route's
@@ -55,7 +56,7 @@ func newMCPWorld(t *testing.T, b behalftest.Backend, mounted bool, edits ...func
 	t.Helper()
 	mw := &mcpWorld{server: newMCPServer(t)}
 	var route config.GatewayRouteFile
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	mw.world = newWorld(t, b, mounted, func(f *config.File) {
 		if mounted {
 			addr = f.Gateway.Listen

@@ -25,6 +25,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/testnet"
 	"github.com/behalf-dev/behalf/internal/wat"
 )
 
@@ -359,7 +360,7 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 		// its own metadata document on loopback.
 		name: "client ID metadata document the client serves",
 		args: func(t *testing.T, e *tsEnv) []string {
-			e.docURL = "http://" + freeAddr(t) + "/client.json"
+			e.docURL = "http://" + testnet.FreeAddr(t) + "/client.json"
 			return append([]string{"--user", "alice", "--client-metadata-url", e.docURL, "--serve-client-metadata", "--redirect-uri", e.redirect, "--refresh", "--revoke"}, calls...)
 		},
 		check: func(t *testing.T, e *tsEnv, _ []tsStep, got []string) {
@@ -473,7 +474,7 @@ func TestMCPRouteTypeScriptClientWithBehalf(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		for _, v := range variants {
 			t.Run(v.name, func(t *testing.T) {
-				e := &tsEnv{redirect: "http://" + freeAddr(t) + "/callback"}
+				e := &tsEnv{redirect: "http://" + testnet.FreeAddr(t) + "/callback"}
 				if v.world != nil {
 					e.aw = v.world(t, b, e)
 				} else {

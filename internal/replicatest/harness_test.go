@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -45,6 +44,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/dextest"
 	"github.com/behalf-dev/behalf/internal/testutil/pgtest"
+	"github.com/behalf-dev/behalf/internal/testutil/testnet"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wat"
 )
@@ -295,7 +295,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		o.outbound = 10 * time.Second
 	}
 	for _, name := range []string{"A", "B"} {
-		addr := freeAddr(t)
+		addr := testnet.FreeAddr(t)
 		dataDir := filepath.Join(dir, name)
 		cfg := fmt.Sprintf("listen: %q\ndataDir: %q\npublicUrl: %q\nstorage: %q\n"+
 			"log:\n  level: info\n  format: text\nvault:\n  keyring: %q\noutbound:\n  timeout: %s\n",
@@ -330,16 +330,6 @@ func newWorld(t *testing.T, o worldOptions) *world {
 
 func (w *world) A() *replica { return w.replicas[0] }
 func (w *world) B() *replica { return w.replicas[1] }
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 func callCtx(t *testing.T) context.Context {
 	// Longer than a refresh lease, so that a caller waiting on one is

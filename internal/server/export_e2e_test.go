@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/otlptest"
 	"github.com/behalf-dev/behalf/internal/testutil/promtest"
+	"github.com/behalf-dev/behalf/internal/testutil/testnet"
 )
 
 // startExporting runs a server exporting everything to recv, with
@@ -299,7 +299,7 @@ func TestPrometheus(t *testing.T) {
 // TestMetricsListener: with a separate listener /metrics is there, and not
 // on the API listener.
 func TestMetricsListener(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	s := startExporting(t, otlptest.New(t), addr, "")
 	vendCalls(t, s)
 	var fams promtest.Families
@@ -333,17 +333,6 @@ func get(t *testing.T, url string) (*http.Response, error) {
 		return nil, err
 	}
 	return http.DefaultClient.Do(req)
-}
-
-// freeAddr is a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
 
 func scrapeBody(t *testing.T, url string) []byte {
