@@ -5,13 +5,21 @@
 // asks the weather tool for a forecast through the gateway's tool route
 // (which injects the key: the agent sends none), and, when asked, gets
 // the user's own token (USER_FEDERATION), answering with the consent URL
-// until the user has given it; and, when asked, asks another agent through
-// the gateway for the same user (an identity chain), reporting the chain
-// it was itself called through.
+// until the user has given it; when asked, asks another agent through the
+// gateway for the same user (an identity chain), reporting the chain it
+// was itself called through; and, when asked, calls a tool of a remote MCP
+// server for the user, with the user's token for that server, which behalf
+// obtains from the server's authorization server (an MCP server provider,
+// USER_FEDERATION).
 //
 //	export AWS_SHARED_CREDENTIALS_FILE=$PWD/behalf-data/admin-credentials AWS_REGION=us-east-1
 //	go run ./examples/agent                                                          # the agent, on 127.0.0.1:8080
 //	WEATHER_API_KEY=weather-api-key go run ./examples/agent -weather-api 127.0.0.1:8090   # the tool it calls
+//
+// MCP_PROVIDER (weather-mcp-server), MCP_SERVER_URL
+// (http://127.0.0.1:8788/mcp/weather) and MCP_SCOPES (weather.read, space
+// separated) name the MCP server provider, the server and the scopes the
+// agent asks for.
 //
 // With OTEL_EXPORTER_OTLP_ENDPOINT set, it traces its invocations in the
 // caller's trace (the gateway's).
@@ -36,6 +44,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -72,6 +81,11 @@ func main() {
 		Endpoint:   env("BEHALF_ENDPOINT", "http://127.0.0.1:8787"),
 		WeatherURL: env("WEATHER_URL", "http://127.0.0.1:8788/tools/weather"),
 		Agents:     env("AGENTS_URL", "http://127.0.0.1:8788"),
+		MCP: mcpServer{
+			Provider: env("MCP_PROVIDER", "weather-mcp-server"),
+			URL:      env("MCP_SERVER_URL", "http://127.0.0.1:8788/mcp/weather"),
+			Scopes:   strings.Fields(env("MCP_SCOPES", "weather.read")),
+		},
 	})
 	log.Printf("agent on http://%s: POST /invocations, GET /ping", *listen)
 	log.Fatal(serve(*listen, h))
@@ -94,6 +108,15 @@ type options struct {
 	Endpoint   string // behalf's data plane
 	WeatherURL string // the gateway's tool route to the weather API
 	Agents     string // the gateway, where other agents are invoked
+	MCP        mcpServer
+}
+
+// mcpServer is a remote MCP server the agent calls for its users, with
+// their tokens from the MCP server provider behalf holds for it.
+type mcpServer struct {
+	Provider string
+	URL      string
+	Scopes   []string
 }
 
 // request is an invocation's payload.
@@ -108,6 +131,9 @@ type request struct {
 	// Ask names another agent's runtime (a gateway route) to ask for the
 	// forecast too, for the same user.
 	Ask string `json:"ask"`
+	// MCP names a tool of the MCP server to call for the user, with the
+	// city as its argument; the agent does only that.
+	MCP string `json:"mcp"`
 }
 
 // reply is the agent's answer: what it did for whom. Credentials appear
@@ -126,7 +152,9 @@ type reply struct {
 	Actors []string `json:"actors,omitempty"`
 	// Helper is the answer of the agent asked (request.Ask).
 	Helper *reply `json:"helper,omitempty"`
-	Error  string `json:"error,omitempty"`
+	// MCP is the text the MCP server's tool answered (request.MCP).
+	MCP   string `json:"mcp,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 type agent struct {
@@ -138,6 +166,7 @@ type agent struct {
 	weather   string
 	apiKey    func(context.Context, struct{}) (string, error)
 	userToken func(context.Context, struct{}) (string, error)
+	mcpTool   func(context.Context, toolCall) (string, error)
 }
 
 // newAgent serves the agent: /invocations behind sdk.Middleware, /ping,
@@ -160,6 +189,10 @@ func newAgent(cfg aws.Config, tracer trace.Tracer, o options) http.Handler {
 		apiKey:    sdk.WithAPIKey(api, sdk.APIKey{Provider: "weather"}, itself),
 		userToken: sdk.WithAccessToken(api, sdk.OAuth2{Provider: "dev-idp", Flow: sdk.UserFederation, Scopes: []string{"openid", "profile"}}, itself),
 	}
+	a.mcpTool = sdk.WithAccessToken(api, sdk.OAuth2{Provider: o.MCP.Provider, Flow: sdk.UserFederation, Scopes: o.MCP.Scopes},
+		func(ctx context.Context, token string, call toolCall) (string, error) {
+			return a.callTool(ctx, o.MCP.URL, token, call)
+		})
 	ping := new(sdk.Ping)
 	mux := http.NewServeMux()
 	mux.Handle("POST /invocations", sdk.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -198,6 +231,12 @@ func (a *agent) invoke(w http.ResponseWriter, r *http.Request) {
 
 // act does what the user asked, for that user.
 func (a *agent) act(ctx context.Context, in request, jwt string, out *reply) (int, error) {
+	if in.MCP != "" {
+		return a.asUser(ctx, in.SessionURI, jwt, out, func() (err error) {
+			out.MCP, err = a.mcpTool(ctx, toolCall{Name: in.MCP, City: in.City})
+			return err
+		})
+	}
 	key, err := a.apiKey(ctx, struct{}{})
 	if err != nil {
 		return http.StatusBadGateway, fmt.Errorf("API key: %w", err)
@@ -214,22 +253,80 @@ func (a *agent) act(ctx context.Context, in request, jwt string, out *reply) (in
 	if !in.UserToken {
 		return http.StatusOK, nil
 	}
-	if in.SessionURI != "" {
+	return a.asUser(ctx, in.SessionURI, jwt, out, func() error {
+		token, err := a.userToken(ctx, struct{}{})
+		if err != nil {
+			return fmt.Errorf("user token: %w", err)
+		}
+		out.UserToken, out.UserTokenSubject = shorten(token), subject(token)
+		return nil
+	})
+}
+
+// asUser runs call, which needs the user's own token (USER_FEDERATION):
+// after the user consented, the agent first completes the session with
+// the caller's JWT, so that the token is bound to that user; until then
+// it answers with the consent URL.
+func (a *agent) asUser(ctx context.Context, sessionURI, jwt string, out *reply, call func() error) (int, error) {
+	if sessionURI != "" {
 		if _, err := a.api.CompleteResourceTokenAuth(ctx, &bedrockagentcore.CompleteResourceTokenAuthInput{
-			SessionUri: aws.String(in.SessionURI), UserIdentifier: &types.UserIdentifierMemberUserToken{Value: jwt}}); err != nil {
+			SessionUri: aws.String(sessionURI), UserIdentifier: &types.UserIdentifierMemberUserToken{Value: jwt}}); err != nil {
 			return http.StatusBadGateway, fmt.Errorf("completing the consent: %w", err)
 		}
 	}
-	token, err := a.userToken(ctx, struct{}{})
+	err := call()
 	if consent, ok := errors.AsType[*sdk.ConsentRequired](err); ok {
 		out.AuthorizationURL, out.SessionURI = consent.AuthorizationURL, consent.SessionURI
 		return http.StatusOK, nil
 	}
 	if err != nil {
-		return http.StatusBadGateway, fmt.Errorf("user token: %w", err)
+		return http.StatusBadGateway, err
 	}
-	out.UserToken, out.UserTokenSubject = shorten(token), subject(token)
 	return http.StatusOK, nil
+}
+
+// toolCall is a call of an MCP server's tool that takes a city.
+type toolCall struct {
+	Name, City string
+}
+
+// callTool calls the MCP server's tool with the official MCP SDK's
+// client, sending the user's token for the server, and returns the
+// tool's text.
+func (a *agent) callTool(ctx context.Context, serverURL, token string, call toolCall) (string, error) {
+	hc := &http.Client{Transport: bearer{token: token, next: a.tool}}
+	session, err := mcp.NewClient(&mcp.Implementation{Name: "behalf-example-agent", Version: "1.0.0"}, nil).
+		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: serverURL, HTTPClient: hc, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		return "", fmt.Errorf("MCP server %s: %w", serverURL, err)
+	}
+	defer func() { _ = session.Close() }()
+	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: call.Name, Arguments: map[string]any{"city": call.City}})
+	if err != nil {
+		return "", fmt.Errorf("MCP tool %s: %w", call.Name, err)
+	}
+	var text []string
+	for _, c := range res.Content {
+		if t, ok := c.(*mcp.TextContent); ok {
+			text = append(text, t.Text)
+		}
+	}
+	if res.IsError {
+		return "", fmt.Errorf("MCP tool %s: %s", call.Name, strings.Join(text, " "))
+	}
+	return strings.Join(text, "\n"), nil
+}
+
+// bearer sends the user's token with each request to the MCP server.
+type bearer struct {
+	token string
+	next  aws.HTTPClient
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.Do(r)
 }
 
 // forecast asks the weather tool through the gateway, presenting the
@@ -292,7 +389,7 @@ func consentDone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	//nolint:gosec // plain text, not sniffed, and the session id holds only urnAlphabet
-	_, _ = fmt.Fprintf(w, "Consent given. Ask the agent again with your JWT and\n  {\"userToken\": true, \"sessionUri\": %q}\nso that it binds the token to you.\n", session)
+	_, _ = fmt.Fprintf(w, "Consent given. Ask the agent again with your JWT and the same payload, adding\n  \"sessionUri\": %q\nso that it binds the token to you.\n", session)
 }
 
 // newWeatherAPI is the weather tool: it answers only requests carrying

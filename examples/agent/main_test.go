@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/devidp"
@@ -32,18 +37,23 @@ const (
 	helperKeyID   = "BEHALFHELPEREXAMPLE1"
 	testSecret    = "behalf-agent-example-secret-0123456789"
 	forecastParis = "sunny in Paris"
+	mcpProvider   = "weather-mcp-server"
+	mcpScope      = "weather.read"
 )
 
 // world is behalf serving a gateway (mounted), the dev IdP as the users'
 // IdP and an OAuth2 provider, the example agent behind the gateway's
 // agent route, a second instance of it (workload helper-agent) behind a
-// route that my-agent may call, and the weather tool behind its tool
-// route; everything traced to one OTLP receiver.
+// route that my-agent may call, the weather tool behind its tool route,
+// and an MCP weather server behind its mcp route, whose authorization
+// server is behalf's own (users sign in at the dev IdP as behalf's
+// client agent); everything traced to one OTLP receiver.
 type world struct {
 	s       *behalftest.Server
 	idp     *devidp.Server
 	recv    *otlptest.Receiver
 	gateway string
+	mcpURL  string // the mcp route, the MCP server's URL for its clients
 	flush   func(context.Context) error
 }
 
@@ -58,10 +68,24 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 	agentURL := "http://" + agentSrv.Listener.Addr().String()
 	helperSrv := httptest.NewUnstartedServer(nil)
 	t.Cleanup(helperSrv.Close)
+	mcpWeather := httptest.NewServer(newMCPWeather(t))
+	t.Cleanup(mcpWeather.Close)
+	loginSecret := filepath.Join(t.TempDir(), "dev-idp-agent")
+	if err := os.WriteFile(loginSecret, []byte("agent-secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	gatewayAddr := testnet.FreeAddr(t)
+	w.mcpURL = "http://" + gatewayAddr + "/mcp/weather"
 	w.s = behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
 		f.Development = true
-		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev-idp", DiscoveryURL: w.idp.Issuer() + "/.well-known/openid-configuration", AllowedClients: []string{"app"}}}
+		f.PublicURL = "http://" + f.Listen // the authorization server's issuer
+		discovery := w.idp.Issuer() + "/.well-known/openid-configuration"
+		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev-idp", DiscoveryURL: discovery, AllowedClients: []string{"app"}},
+			{Name: "login", DiscoveryURL: discovery, AllowedClients: []string{"agent"}}}
+		f.AuthorizationServer = &config.AuthorizationServerFile{
+			Login:     config.AuthServerLoginFile{Authorizer: "login", ClientID: "agent", ClientSecretFile: loginSecret},
+			Resources: []config.AuthServerResourceFile{{Resource: w.mcpURL, Scopes: []string{mcpScope}}},
+		}
 		f.Telemetry.OTLP.Endpoint = w.recv.URL
 		f.Telemetry.Traces.Enabled = true
 		f.Gateway = config.MountedGatewayFile{Listen: gatewayAddr, Principal: gatewayKeyID, Routes: []config.GatewayRouteFile{
@@ -70,6 +94,9 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 				Callers: []string{"my-agent"}},
 			{Name: "weather", Path: "/tools/weather", Upstream: weather.URL + "/forecast", Kind: "tool",
 				Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
+			{Name: "weather-mcp", Path: "/mcp/weather", Upstream: mcpWeather.URL + "/mcp", Kind: "mcp", Workload: "weather-mcp",
+				Credential:   config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"},
+				MCPRouteFile: config.MCPRouteFile{Resource: w.mcpURL, AuthorizationServers: []string{f.PublicURL}, Scopes: []string{mcpScope}}},
 		}}
 	}})
 	w.gateway = "http://" + gatewayAddr
@@ -80,7 +107,8 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 	}
 	w.flush = flush
 	agentSrv.Config.Handler = newAgent(behalftest.AWSConfig(agentKeyID, testSecret), tracer,
-		options{Endpoint: w.s.URL, WeatherURL: w.gateway + "/tools/weather", Agents: w.gateway})
+		options{Endpoint: w.s.URL, WeatherURL: w.gateway + "/tools/weather", Agents: w.gateway,
+			MCP: mcpServer{Provider: mcpProvider, URL: w.mcpURL, Scopes: []string{mcpScope}}})
 	agentSrv.Start()
 	helperSrv.Config.Handler = newAgent(behalftest.AWSConfig(helperKeyID, testSecret), tracer,
 		options{Endpoint: w.s.URL, WeatherURL: w.gateway + "/tools/weather", Agents: w.gateway})
@@ -89,8 +117,9 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 }
 
 // setUp creates, as an operator would, the agents' workload identities,
-// the two credential providers, and the principals of the gateway and of
-// the agents, each allowed only what it does.
+// the MCP server's (whose callers come with behalf's own tokens), the two
+// credential providers, and the principals of the gateway and of the
+// agents, each allowed only what it does.
 func (w *world) setUp(t *testing.T, agentURL string) {
 	ctx := t.Context()
 	c := w.s.Control()
@@ -100,6 +129,10 @@ func (w *world) setUp(t *testing.T, agentURL string) {
 	}
 	if _, err := c.CreateWorkloadIdentity(ctx, &bedrockagentcorecontrol.CreateWorkloadIdentityInput{Name: aws.String("helper-agent")}); err != nil {
 		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(map[string]any{"name": "weather-mcp", "allowedInboundAuthorizers": []string{config.AuthorizationServerAuthorizer}})
+	if res := w.s.Do(t, behalftest.Raw{Path: "/identities/CreateWorkloadIdentity", Body: raw}); res.Status != http.StatusCreated {
+		t.Fatalf("workload weather-mcp: %d %s", res.Status, res.Body)
 	}
 	if _, err := c.CreateApiKeyCredentialProvider(ctx, &bedrockagentcorecontrol.CreateApiKeyCredentialProviderInput{Name: aws.String("weather"), ApiKey: aws.String(weatherKey)}); err != nil {
 		t.Fatal(err)
@@ -113,7 +146,7 @@ func (w *world) setUp(t *testing.T, agentURL string) {
 		t.Fatal(err)
 	}
 	for id, p := range map[string]struct{ workloads, ops []string }{
-		gatewayKeyID: {[]string{"my-agent", "helper-agent"},
+		gatewayKeyID: {[]string{"my-agent", "helper-agent", "weather-mcp"},
 			[]string{"GetWorkloadAccessTokenForJWT", "GetWorkloadAccessTokenForChain", "GetResourceApiKey", "GetResourceOauth2Token", "RecordGatewayCall"}},
 		agentKeyID:  {[]string{"my-agent"}, []string{"GetResourceApiKey", "GetResourceOauth2Token", "CompleteResourceTokenAuth"}},
 		helperKeyID: {[]string{"helper-agent"}, []string{"GetResourceApiKey"}},
@@ -207,6 +240,106 @@ func TestAgentBehindGateway(t *testing.T) {
 		w.checkToolRoute(t)
 		w.checkTrace(t, traceID)
 		w.checkChain(t, alice)
+	})
+}
+
+// TestAgentCallsMCPServer is the README's "An agent calling an MCP server
+// for its user": the MCP server behind the gateway's mcp route becomes a
+// credential provider from its URL alone; alice asks the agent for the
+// server's forecast tool and gets the consent URL — behalf's own
+// authorization server, for the route as resource; she signs in at the
+// dev IdP and allows on behalf's page, and lands on the agent's page;
+// asked again with the session, the agent binds the token to her and
+// calls the tool with it, and later calls use the stored token. bob has
+// consented to nothing.
+func TestAgentCallsMCPServer(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b)
+		raw, _ := json.Marshal(map[string]string{"name": mcpProvider, "serverUrl": w.mcpURL})
+		if res := w.s.Do(t, behalftest.Raw{Path: "/behalf/CreateMcpServerCredentialProvider", Body: raw}); res.Status != http.StatusCreated {
+			t.Fatalf("CreateMcpServerCredentialProvider: %d %s", res.Status, res.Body)
+		}
+		alice := w.userJWT(t, "alice")
+		status, out := w.invoke(t, alice, request{MCP: "forecast", City: "Paris"}, nil)
+		authURL, err := url.Parse(out.AuthorizationURL)
+		if status != 200 || err != nil || out.SessionURI == "" || out.MCP != "" || out.APIKey != "" {
+			t.Fatalf("before consent: %d %+v", status, out)
+		}
+		if q := authURL.Query(); !strings.HasPrefix(out.AuthorizationURL, w.s.URL+"/oauth2/authorize?") || q.Get("resource") != w.mcpURL || q.Get("scope") != mcpScope {
+			t.Fatalf("consent URL: %s", out.AuthorizationURL)
+		}
+		if code, page := w.allow(t, out.AuthorizationURL, "alice"); code != 200 || !strings.Contains(page, out.SessionURI) {
+			t.Fatalf("consent ended on %d:\n%s", code, page)
+		}
+		status, out = w.invoke(t, alice, request{MCP: "forecast", City: "Paris", SessionURI: out.SessionURI}, nil)
+		if status != 200 || out.User != "alice" || out.MCP != forecastParis || out.AuthorizationURL != "" {
+			t.Fatalf("after consent: %d %+v", status, out)
+		}
+		if status, out = w.invoke(t, alice, request{MCP: "forecast", City: "Lyon"}, nil); status != 200 || out.MCP != "sunny in Lyon" {
+			t.Errorf("the stored token, later: %d %+v", status, out)
+		}
+		if status, out = w.invoke(t, alice, request{MCP: "no_such_tool", City: "Lyon"}, nil); status != http.StatusBadGateway || !strings.Contains(out.Error, "no_such_tool") {
+			t.Errorf("an unknown tool: %d %+v", status, out)
+		}
+		if status, out = w.invoke(t, w.userJWT(t, "bob"), request{MCP: "forecast", City: "Paris"}, nil); status != 200 || out.MCP != "" || out.AuthorizationURL == "" {
+			t.Errorf("bob, who has not consented: %d %+v", status, out)
+		}
+	})
+}
+
+// allow plays the user's browser from a consent URL at behalf's
+// authorization server: sign-in at the dev IdP, Allow on behalf's consent
+// page, then every redirect — to behalf's callback and on to the agent's
+// page, whose status and text it returns.
+func (w *world) allow(t *testing.T, authURL, user string) (int, string) {
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{Jar: jar}
+	_, page := browse(t, b, http.MethodGet, authURL, nil)
+	m := regexp.MustCompile(`name="form_token" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no sign-in page: %s", page)
+	}
+	_, page = browse(t, b, http.MethodPost, w.idp.Issuer()+"/consent", url.Values{"form_token": {m[1]}, "username": {user}, "action": {"allow"}})
+	c := regexp.MustCompile(`name="request" value="([^"]+)">\s*<input type="hidden" name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if c == nil {
+		t.Fatalf("no consent page at behalf: %s", page)
+	}
+	return browse(t, b, http.MethodPost, w.s.URL+"/oauth2/consent", url.Values{"request": {c[1]}, "csrf": {c[2]}, "action": {"allow"}})
+}
+
+func browse(t *testing.T, b *http.Client, method, u string, form url.Values) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), method, u, strings.NewReader(form.Encode()))
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+// newMCPWeather is the MCP server behind the mcp route, as
+// examples/mcp-weather (a separate command): a forecast tool, for callers
+// with its key, which the gateway injects, and without the client's token.
+func newMCPWeather(t *testing.T) http.Handler {
+	s := mcp.NewServer(&mcp.Implementation{Name: "mcp-weather", Version: "1.0.0"}, nil)
+	mcp.AddTool(s, &mcp.Tool{Name: "forecast"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
+		City string `json:"city"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "sunny in " + in.City}}}, nil, nil
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != weatherKey || r.Header.Get("Authorization") != "" {
+			t.Errorf("the MCP server got X-Api-Key %q and Authorization %q", r.Header.Get("X-Api-Key"), r.Header.Get("Authorization"))
+			http.Error(rw, "refused", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(rw, r)
 	})
 }
 
