@@ -141,8 +141,8 @@ type request struct {
 type reply struct {
 	User             string `json:"user"` // the subject of the caller's JWT
 	Session          string `json:"session"`
-	APIKey           string `json:"apiKey"`
-	Forecast         string `json:"forecast"` // from the weather tool, through the gateway
+	APIKey           string `json:"apiKey,omitempty"`
+	Forecast         string `json:"forecast,omitempty"` // from the weather tool, through the gateway
 	UserToken        string `json:"userToken,omitempty"`
 	UserTokenSubject string `json:"userTokenSubject,omitempty"`
 	AuthorizationURL string `json:"authorizationUrl,omitempty"`
