@@ -17,7 +17,8 @@ import (
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	for range 200 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		port := 20000 + rand.IntN(12000) //nolint:gosec // G404: a port to try, not a secret
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue // taken: draw again
 		}
