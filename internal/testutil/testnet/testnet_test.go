@@ -16,7 +16,7 @@ func TestFreeAddrCanBeListenedOn(t *testing.T) {
 		if n, _ := strconv.Atoi(port); err != nil || n < 20000 || n >= 32768 {
 			t.Fatalf("%s: not a port below the ephemeral range", addr)
 		}
-		ln, err := net.Listen("tcp", addr)
+		ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", addr)
 		if err != nil {
 			t.Fatalf("listen on %s: %v", addr, err)
 		}
