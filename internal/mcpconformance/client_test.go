@@ -1,0 +1,277 @@
+package mcpconformance_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/behalf-dev/behalf/internal/behalfapi"
+	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/mcpauth"
+	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+)
+
+// The environment the suite gives its client.
+const (
+	envScenario = "MCP_CONFORMANCE_SCENARIO"
+	envContext  = "MCP_CONFORMANCE_CONTEXT"
+)
+
+const (
+	workload = "conformance-agent"
+	user     = "alice"
+	provider = "conformance"
+	// maxStepUps bounds the authorizations asked for after a 403
+	// insufficient_scope (MCP authorization, "Scope Challenge Handling").
+	maxStepUps = 2
+)
+
+// scenarioContext is MCP_CONFORMANCE_CONTEXT: a pre-registered client.
+type scenarioContext struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// TestClient is the conformance suite's client, spawned by it with the
+// MCP server's URL as the last argument. It runs a behalf server of its
+// own, in development on SQLite, makes the URL an MCP server provider,
+// obtains the user's token through USER_FEDERATION (playing the browser,
+// completing the session at the development completion page) and calls
+// the server's tools with it through the MCP SDK's client.
+func TestClient(t *testing.T) {
+	scenario := os.Getenv(envScenario)
+	if scenario == "" || flag.NArg() == 0 {
+		t.Skip("run by the conformance suite (TestAuthScenarios)")
+	}
+	serverURL := flag.Arg(flag.NArg() - 1)
+	var sc scenarioContext
+	if raw := os.Getenv(envContext); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &sc); err != nil {
+			t.Fatalf("%s: %v", envContext, err)
+		}
+	}
+	b := newBroker(t)
+	out := b.createProvider(t, serverURL, sc)
+	t.Logf("provider: registration %s, scopes %v", out.Registration, out.Scopes)
+	flow := types.Oauth2FlowTypeUserFederation
+	if strings.HasPrefix(scenario, "auth/client-credentials") {
+		flow = types.Oauth2FlowTypeM2m
+	}
+	if err := b.callTools(t, serverURL, flow, out.Scopes); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// broker is behalf, with a workload identity for the agent.
+type broker struct {
+	s         *behalftest.Server
+	returnURL string
+	data      *bedrockagentcore.Client
+}
+
+func newBroker(t *testing.T) *broker {
+	t.Helper()
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) {
+		f.Development = true
+		f.PublicURL = "http://" + f.Listen
+	}})
+	b := &broker{s: s, returnURL: s.URL + "/dev/complete", data: s.Data()}
+	b.do(t, "/identities/CreateWorkloadIdentity", map[string]any{"name": workload,
+		"allowedResourceOauth2ReturnUrls": []string{b.returnURL}}, http.StatusCreated, nil)
+	return b
+}
+
+// do calls behalf's API as the admin.
+func (b *broker) do(t *testing.T, path string, in any, status int, out any) {
+	t.Helper()
+	body, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := b.s.Do(t, behalftest.Raw{Path: path, Body: body})
+	if res.Status != status {
+		t.Fatalf("%s: %d %s", path, res.Status, res.Body)
+	}
+	if out != nil {
+		if err := json.Unmarshal(res.Body, out); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+}
+
+// createProvider makes the server an MCP server provider, with the
+// scenario's pre-registered client if it has one.
+func (b *broker) createProvider(t *testing.T, serverURL string, sc scenarioContext) behalfapi.McpServerCredentialProviderOutput {
+	t.Helper()
+	in := behalfapi.CreateMcpServerCredentialProviderInput{Name: provider, ServerURL: serverURL}
+	if sc.ClientID != "" {
+		in.ClientID = aws.String(sc.ClientID)
+	}
+	if sc.ClientSecret != "" {
+		in.ClientSecret = aws.String(sc.ClientSecret)
+	}
+	var out behalfapi.McpServerCredentialProviderOutput
+	b.do(t, "/behalf/CreateMcpServerCredentialProvider", in, http.StatusCreated, &out)
+	return out
+}
+
+// token asks behalf for the agent's token for the scopes; for
+// USER_FEDERATION it plays the user's browser through the consent.
+func (b *broker) token(ctx context.Context, flow types.Oauth2FlowType, scopes []string) (string, error) {
+	wat, err := b.data.GetWorkloadAccessTokenForUserId(ctx, &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+		WorkloadName: aws.String(workload), UserId: aws.String(user)})
+	if err != nil {
+		return "", err
+	}
+	req := &bedrockagentcore.GetResourceOauth2TokenInput{ResourceCredentialProviderName: aws.String(provider),
+		WorkloadIdentityToken: wat.WorkloadAccessToken, Scopes: scopes, Oauth2Flow: flow}
+	if flow == types.Oauth2FlowTypeUserFederation {
+		req.ResourceOauth2ReturnUrl = aws.String(b.returnURL)
+	}
+	first, err := b.data.GetResourceOauth2Token(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	if tok := aws.ToString(first.AccessToken); tok != "" {
+		return tok, nil
+	}
+	if first.AuthorizationUrl == nil {
+		return "", errors.New("neither a token nor an authorization URL")
+	}
+	if err := browse(ctx, *first.AuthorizationUrl); err != nil {
+		return "", err
+	}
+	next, err := b.data.GetResourceOauth2Token(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	if aws.ToString(next.AccessToken) == "" {
+		return "", fmt.Errorf("no token after consent: session %s", next.SessionStatus)
+	}
+	return aws.ToString(next.AccessToken), nil
+}
+
+// browse follows the authorization URL as a browser would: through the
+// authorization server (the suite's approves at once) to behalf's
+// callback and on to the development completion page, which binds the
+// session to the user.
+func browse(ctx context.Context, authURL string) error {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
+	if err != nil {
+		return err
+	}
+	res, err := (&http.Client{Jar: jar}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.HasSuffix(res.Request.URL.Path, "/dev/complete") {
+		return fmt.Errorf("the browser ended at %s with %d", res.Request.URL.Redacted(), res.StatusCode)
+	}
+	return nil
+}
+
+// callTools connects the MCP SDK's client with behalf's token, lists the
+// tools and calls each. A 403 insufficient_scope asks behalf again with
+// the challenge's scopes added, at most maxStepUps times.
+func (b *broker) callTools(t *testing.T, serverURL string, flow types.Oauth2FlowType, scopes []string) error {
+	ctx := t.Context()
+	for attempt := 0; ; attempt++ {
+		tok, err := b.token(ctx, flow, scopes)
+		if err != nil {
+			return fmt.Errorf("behalf: %w", err)
+		}
+		rt := &bearer{token: tok}
+		err = callAll(ctx, serverURL, rt)
+		if err == nil {
+			return nil
+		}
+		more, ok := rt.insufficientScope()
+		stepped := union(scopes, more)
+		// A challenge for scopes the token already has would only
+		// bring the same token back.
+		if !ok || attempt == maxStepUps || len(stepped) == len(scopes) {
+			return err
+		}
+		t.Logf("step-up: %v", more)
+		scopes = stepped
+	}
+}
+
+func callAll(ctx context.Context, serverURL string, rt http.RoundTripper) error {
+	session, err := mcp.NewClient(&mcp.Implementation{Name: "behalf-conformance", Version: "1.0.0"}, nil).
+		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: serverURL, HTTPClient: &http.Client{Transport: rt}, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	tools, err := session.ListTools(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, tool := range tools.Tools {
+		if _, err := session.CallTool(ctx, &mcp.CallToolParams{Name: tool.Name, Arguments: map[string]any{}}); err != nil {
+			return fmt.Errorf("tools/call %s: %w", tool.Name, err)
+		}
+	}
+	return nil
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// bearer sends the token with every request and keeps the scopes of the
+// last 403 insufficient_scope challenge (RFC 6750 §3.1).
+type bearer struct {
+	token string
+	mu    sync.Mutex
+	scope []string
+	seen  bool
+}
+
+func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	res, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil || res.StatusCode != http.StatusForbidden {
+		return res, err
+	}
+	cs, perr := mcpauth.ParseChallenges(res.Header.Values("WWW-Authenticate"))
+	if c, ok := mcpauth.BearerChallenge(cs); perr == nil && ok && c.Params["error"] == "insufficient_scope" {
+		b.mu.Lock()
+		b.scope, b.seen = strings.Fields(c.Params["scope"]), true
+		b.mu.Unlock()
+	}
+	return res, nil
+}
+
+func (b *bearer) insufficientScope() ([]string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.scope, b.seen
+}
