@@ -138,7 +138,7 @@ func (s *Service) updateMCPProvider(ctx context.Context, c *wire.Call, in *updat
 	if err != nil {
 		return nil, err
 	}
-	repoint := d.AuthorizationServer.Issuer != cur.MCP.Issuer || d.ServerURL != cur.MCP.Resource
+	repoint := d.AuthorizationServer.Issuer != cur.MCP.Issuer || d.Resource != cur.MCP.Resource
 	fresh := repoint || in.ClientID != nil
 	cfg, sealed, err := s.updatedMCPConfig(ctx, current, cur, d, in, repoint)
 	if err != nil {
@@ -307,7 +307,7 @@ func mcpConfig(d mcpauth.Discovery, serverURL string, scopes []string, c mcpClie
 	as := d.AuthorizationServer
 	return provider.OAuth2{
 		Vendor: "CustomOauth2", Member: oauthvendor.MemberCustom, ClientID: c.id,
-		MCP: &provider.MCPServer{ServerURL: serverURL, Resource: d.ServerURL, Issuer: as.Issuer, Registration: c.registration,
+		MCP: &provider.MCPServer{ServerURL: serverURL, Resource: d.Resource, Issuer: as.Issuer, Registration: c.registration,
 			RegisteredAt: registeredAt, Scopes: scopes, TokenEndpointAuthMethod: c.authMethod},
 		Resolved: provider.Metadata{
 			Issuer: as.Issuer, AuthorizationEndpoint: as.AuthorizationEndpoint, TokenEndpoint: as.TokenEndpoint,

@@ -132,7 +132,7 @@ func TestDiscoverHealthy(t *testing.T) {
 		t.Fatal(err)
 	}
 	as := d.AuthorizationServer
-	if d.ServerURL != s.URL+"/mcp" || d.ResourceMetadataURL != s.URL+prmPath || d.ResourceMetadataSource != "challenge" ||
+	if d.ServerURL != s.URL+"/mcp" || d.Resource != d.ServerURL || d.ResourceMetadataURL != s.URL+prmPath || d.ResourceMetadataSource != "challenge" ||
 		!slices.Equal(d.Scopes, []string{"read"}) || d.ScopeSource != "challenge" ||
 		!slices.Equal(d.ResourceMetadata.AuthorizationServers, []string{s.URL + "/t1"}) ||
 		d.AuthorizationServerMetadataURL != s.URL+"/.well-known/oauth-authorization-server/t1" ||
@@ -198,6 +198,52 @@ func TestDiscoverFallbacks(t *testing.T) {
 	}
 }
 
+// TestDiscoverResource: the resource tokens are for is the server's
+// canonical URI, or its origin when the metadata at the root well-known
+// URI names the origin (RFC 9728 §3.3); a server that answers the
+// unauthenticated initialize and asks for a token only later is found
+// through the well-known URIs.
+func TestDiscoverResource(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		open         bool // the probe is answered 200
+		prmAt        string
+		resource     func(base string) string
+		wantResource func(base string) string
+		wantScopes   []string
+	}{
+		{name: "the server's URL", prmAt: prmPath, resource: func(b string) string { return b + "/mcp" },
+			wantResource: func(b string) string { return b + "/mcp" }},
+		{name: "the origin at the root URI", prmAt: "/.well-known/oauth-protected-resource", resource: func(b string) string { return b + "/" },
+			wantResource: func(b string) string { return b }},
+		{name: "the server's URL at the root URI", prmAt: "/.well-known/oauth-protected-resource", resource: func(b string) string { return b + "/mcp" },
+			wantResource: func(b string) string { return b + "/mcp" }},
+		{name: "initialize without a token", open: true, prmAt: prmPath, resource: func(b string) string { return b + "/mcp" },
+			wantResource: func(b string) string { return b + "/mcp" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t)
+			s.challenge(`Bearer realm="mcp"`)
+			if tc.open {
+				s.set("/mcp", func(w http.ResponseWriter, _ *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{}}`))
+				})
+			}
+			s.json(tc.prmAt, s.prm(func(m map[string]any) { m["resource"] = tc.resource(s.URL) }))
+			s.json("/.well-known/oauth-authorization-server/t1", s.asMetadata(s.URL+"/t1", nil))
+			d, err := mcpauth.Discover(t.Context(), loopbackClient(), s.URL+"/mcp")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.ServerURL != s.URL+"/mcp" || d.Resource != tc.wantResource(s.URL) || d.ResourceMetadataURL != s.URL+tc.prmAt ||
+				len(d.ChallengeScopes) != 0 || !slices.Equal(d.Scopes, []string{"read", "write"}) {
+				t.Errorf("discovery: %+v", d)
+			}
+		})
+	}
+}
+
 // TestDiscoverRefusals: every misconfigured or hostile server is refused
 // with its own error, at its step.
 func TestDiscoverRefusals(t *testing.T) {
@@ -215,9 +261,28 @@ func TestDiscoverRefusals(t *testing.T) {
 		// never is a path the server must not have been asked for.
 		never string
 	}{
-		{name: "no 401", setup: func(s *site) {
+		{name: "no 401 and no resource metadata", setup: func(s *site) {
 			s.set("/mcp", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-		}, want: mcpauth.ErrNotProtected, step: mcpauth.StepProbe, reason: "HTTP 200"},
+			s.set(prmPath, nil)
+		}, want: mcpauth.ErrNotProtected, step: mcpauth.StepProbe, reason: "HTTP 200, not 401, and serves no protected resource metadata"},
+		{name: "no 401 and invalid resource metadata", setup: func(s *site) {
+			s.set("/mcp", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+			s.raw(prmPath, "application/json", `{"resource": [}`)
+		}, want: mcpauth.ErrResourceMetadata, step: mcpauth.StepResourceMetadata},
+		{name: "403", setup: func(s *site) {
+			s.set("/mcp", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusForbidden) })
+		}, want: mcpauth.ErrNotProtected, step: mcpauth.StepProbe, reason: "HTTP 403", never: prmPath},
+		{name: "origin as the resource at the path-inserted URI", setup: func(s *site) {
+			s.json(prmPath, s.prm(func(m map[string]any) { m["resource"] = s.URL }))
+		}, want: mcpauth.ErrResourceMismatch, step: mcpauth.StepResourceMetadata},
+		{name: "origin as the resource, from the challenge", setup: func(s *site) {
+			s.json(prmPath, s.prm(func(m map[string]any) { m["resource"] = s.URL + "/" }))
+		}, want: mcpauth.ErrResourceMismatch, step: mcpauth.StepResourceMetadata},
+		{name: "another path as the resource at the root URI", setup: func(s *site) {
+			s.challenge("Bearer")
+			s.set(prmPath, nil)
+			s.json("/.well-known/oauth-protected-resource", s.prm(func(m map[string]any) { m["resource"] = s.URL + "/other" }))
+		}, want: mcpauth.ErrResourceMismatch, step: mcpauth.StepResourceMetadata},
 		{name: "401 without a Bearer challenge", setup: func(s *site) { s.challenge(`Basic realm="x"`) },
 			want: mcpauth.ErrNotProtected, step: mcpauth.StepProbe, reason: "no Bearer challenge"},
 		{name: "malformed challenge", setup: func(s *site) { s.challenge(`Bearer resource_metadata="unterminated`) },

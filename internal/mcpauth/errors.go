@@ -1,6 +1,9 @@
 package mcpauth
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Step names the part of discovery that failed.
 type Step string
@@ -29,6 +32,9 @@ var (
 	// ErrResourceMetadata: no protected resource metadata (RFC 9728) was
 	// found, or the document is not valid.
 	ErrResourceMetadata = errors.New("protected resource metadata missing or invalid")
+	// errNoResourceMetadata is ErrResourceMetadata when none of the URIs
+	// served the metadata.
+	errNoResourceMetadata = fmt.Errorf("%w", ErrResourceMetadata)
 	// ErrResourceMismatch: the metadata's resource is not the server
 	// (RFC 9728 §3.3): it may be another resource's.
 	ErrResourceMismatch = errors.New("protected resource metadata is for another resource")

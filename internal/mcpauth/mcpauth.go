@@ -7,9 +7,10 @@
 // challenge (RFC 6750 §3, RFC 9728 §5.1), fetches its protected resource
 // metadata (RFC 9728) and its authorization server's metadata (RFC 8414,
 // OpenID Connect Discovery 1.0), and checks what the specification
-// requires before a client may go on: the resource is the server's, the
-// issuer is the one asked for, PKCE S256 is supported. It obtains no
-// token and registers no client.
+// requires before a client may go on: the resource is the server's (or,
+// at the root well-known URI, its origin's), the issuer is the one asked
+// for, PKCE S256 is supported. It obtains no token and registers no
+// client.
 package mcpauth
 
 import (
@@ -47,6 +48,11 @@ const (
 type Discovery struct {
 	// ServerURL is the server's canonical URI (CanonicalResource).
 	ServerURL string
+	// Resource is the canonical URI of the protected resource its
+	// metadata names, the RFC 8707 resource of its tokens: ServerURL, or
+	// the server's origin when the metadata at the root well-known URI
+	// names the origin (RFC 9728 §3.3).
+	Resource string
 	// ChallengeScopes are the scopes of the 401's challenge, if any.
 	ChallengeScopes []string
 	// ResourceMetadataURL is where the protected resource metadata was
@@ -121,7 +127,7 @@ func Discover(ctx context.Context, client *http.Client, serverURL string) (Disco
 		return Discovery{}, &DiscoveryError{Step: StepInput, Err: ErrInvalidURL, Reason: err.Error()}
 	}
 	out := Discovery{ServerURL: canonical}
-	challenge, err := d.probe(serverURL)
+	challenge, openStatus, err := d.probe(serverURL)
 	if err != nil {
 		return Discovery{}, err
 	}
@@ -129,8 +135,9 @@ func Discover(ctx context.Context, client *http.Client, serverURL string) (Disco
 		out.ChallengeScopes = strings.Fields(s)
 	}
 	if out.ResourceMetadata, out.ResourceMetadataURL, out.ResourceMetadataSource, err = d.resourceMetadata(canonical, challenge.Params["resource_metadata"]); err != nil {
-		return Discovery{}, err
+		return Discovery{}, notProtected(err, serverURL, openStatus)
 	}
+	out.Resource, _ = CanonicalResource(out.ResourceMetadata.Resource) // resourceMetadata checked it
 	if out.AuthorizationServer, out.AuthorizationServerMetadataURL, err = d.authorizationMetadata(out.ResourceMetadata.AuthorizationServers[0]); err != nil {
 		return Discovery{}, err
 	}
@@ -155,10 +162,14 @@ type discoverer struct {
 const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"behalf","version":"discovery"}}}`
 
 // probe sends the unauthenticated initialize and returns the 401's
-// Bearer challenge.
-func (d *discoverer) probe(serverURL string) (Challenge, error) {
-	fail := func(err error, reason string) (Challenge, error) {
-		return Challenge{}, &DiscoveryError{Step: StepProbe, URL: serverURL, Err: err, Reason: reason}
+// Bearer challenge. A server may answer initialize without a token and
+// require one only for later requests (MCP authorization, "Scope
+// Challenge Handling" answers per operation): a 2xx is returned as
+// openStatus, with no challenge, and discovery goes on at the
+// well-known URIs.
+func (d *discoverer) probe(serverURL string) (c Challenge, openStatus int, err error) {
+	fail := func(err error, reason string) (Challenge, int, error) {
+		return Challenge{}, 0, &DiscoveryError{Step: StepProbe, URL: serverURL, Err: err, Reason: reason}
 	}
 	req, err := http.NewRequestWithContext(d.ctx, http.MethodPost, serverURL, strings.NewReader(initialize))
 	if err != nil {
@@ -171,6 +182,9 @@ func (d *discoverer) probe(serverURL string) (Challenge, error) {
 		return fail(d.transportError(err), "")
 	}
 	_ = res.Body.Close() // unread: the probe needs only the status and header
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		return Challenge{}, res.StatusCode, nil
+	}
 	if res.StatusCode != http.StatusUnauthorized {
 		return fail(ErrNotProtected, fmt.Sprintf("the server answered HTTP %d, not 401", res.StatusCode))
 	}
@@ -182,7 +196,20 @@ func (d *discoverer) probe(serverURL string) (Challenge, error) {
 	if !ok {
 		return fail(ErrNotProtected, "the 401 has no Bearer challenge")
 	}
-	return b, nil
+	return b, 0, nil
+}
+
+// notProtected is the refusal of a server that answered the probe with
+// openStatus (a 2xx) and serves no protected resource metadata at the
+// well-known URIs: nothing says it is protected. Other errors are
+// returned as they are.
+func notProtected(err error, serverURL string, openStatus int) error {
+	var de *DiscoveryError
+	if openStatus == 0 || !errors.As(err, &de) || !errors.Is(de.Err, errNoResourceMetadata) {
+		return err
+	}
+	return &DiscoveryError{Step: StepProbe, URL: serverURL, Err: ErrNotProtected,
+		Reason: fmt.Sprintf("the server answered HTTP %d, not 401, and serves no protected resource metadata (%s)", openStatus, de.Reason)}
 }
 
 // resourceMetadata fetches the protected resource metadata from the
@@ -192,14 +219,14 @@ func (d *discoverer) probe(serverURL string) (Challenge, error) {
 func (d *discoverer) resourceMetadata(canonical, fromChallenge string) (m ResourceMetadata, at, source string, err error) {
 	type candidate struct{ url, source string }
 	var candidates []candidate
+	u, _ := url.Parse(canonical) // canonical parses
+	origin := u.Scheme + "://" + u.Host
 	if fromChallenge != "" {
 		if _, err := parseEndpoint(fromChallenge); err != nil {
 			return m, "", "", &DiscoveryError{Step: StepResourceMetadata, Err: ErrInvalidURL, Reason: "resource_metadata: " + err.Error()}
 		}
 		candidates = []candidate{{fromChallenge, "challenge"}}
 	} else {
-		u, _ := url.Parse(canonical) // canonical parses
-		origin := u.Scheme + "://" + u.Host
 		if p := u.EscapedPath(); p != "" {
 			candidates = append(candidates, candidate{origin + wellKnownResource + p, "path"})
 		}
@@ -218,7 +245,9 @@ func (d *discoverer) resourceMetadata(canonical, fromChallenge string) (m Resour
 		if m, err = DecodeResourceMetadata(raw); err != nil {
 			return m, "", "", &DiscoveryError{Step: StepResourceMetadata, URL: c.url, Err: ErrResourceMetadata, Reason: err.Error()}
 		}
-		if rc, err := CanonicalResource(m.Resource); err != nil || rc != canonical {
+		// RFC 9728 §3.3: the resource is the URL the metadata's URI was
+		// made from, the server's, or at the root URI its origin's.
+		if rc, err := CanonicalResource(m.Resource); err != nil || (rc != canonical && (c.source != "root" || rc != origin)) {
 			return ResourceMetadata{}, "", "", &DiscoveryError{Step: StepResourceMetadata, URL: c.url, Err: ErrResourceMismatch,
 				Reason: fmt.Sprintf("its resource is %q, not %q", m.Resource, canonical)}
 		}
@@ -228,7 +257,7 @@ func (d *discoverer) resourceMetadata(canonical, fromChallenge string) (m Resour
 		}
 		return m, c.url, c.source, nil
 	}
-	return m, "", "", &DiscoveryError{Step: StepResourceMetadata, Err: ErrResourceMetadata, Reason: strings.Join(missing, "; ") + redirectNote(missing)}
+	return m, "", "", &DiscoveryError{Step: StepResourceMetadata, Err: errNoResourceMetadata, Reason: strings.Join(missing, "; ") + redirectNote(missing)}
 }
 
 // authorizationMetadata fetches issuer's metadata from the URIs the MCP
