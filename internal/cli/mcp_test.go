@@ -212,3 +212,41 @@ func TestMCPProviderReregistersOnNewIssuer(t *testing.T) {
 		t.Errorf("audit records: %+v", records)
 	}
 }
+
+// TestMCPProviderForOrigin: a server that answers initialize without a
+// token and publishes, at the root well-known URI, metadata naming its
+// origin (RFC 9728 §3.3) becomes a provider whose tokens are for that
+// origin; discovering it again keeps its client.
+func TestMCPProviderForOrigin(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	var base string
+	doc := func(w http.ResponseWriter, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /mcp", func(w http.ResponseWriter, _ *http.Request) {
+		doc(w, map[string]any{"jsonrpc": "2.0", "id": 1, "result": map[string]any{}})
+	})
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource", func(w http.ResponseWriter, _ *http.Request) {
+		doc(w, map[string]any{"resource": base + "/", "authorization_servers": []string{base}})
+	})
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, _ *http.Request) {
+		doc(w, map[string]any{"issuer": base, "authorization_endpoint": base + "/authorize", "token_endpoint": base + "/token",
+			"code_challenge_methods_supported": []string{"S256"}})
+	})
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+	base = site.URL
+
+	var out, up behalfapi.McpServerCredentialProviderOutput
+	r.json(&out, "provider", "mcp", "create", "origin", "--server-url", site.URL+"/mcp", "--client-id", "behalf-origin")
+	if out.ServerURL != site.URL+"/mcp" || out.Resource != site.URL || out.Issuer != site.URL || out.Registration != "PREREGISTERED" {
+		t.Errorf("create: %+v", out)
+	}
+	r.json(&up, "provider", "mcp", "update", "origin")
+	if up.Reregistered || up.Resource != site.URL || up.ClientID != "behalf-origin" {
+		t.Errorf("update: %+v", up)
+	}
+}
