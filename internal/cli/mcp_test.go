@@ -14,15 +14,17 @@ import (
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 )
 
+// doc serves v as a JSON document.
+func doc(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
 // mcpSite is an MCP server guarded by an authorization server at
 // <site>/as whose metadata claims issuer claimed.
 func mcpSite(t *testing.T, claimed func(base string) string) *httptest.Server {
 	t.Helper()
 	var base string
-	doc := func(w http.ResponseWriter, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(v)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /mcp", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+base+`/.well-known/oauth-protected-resource/mcp", scope="files:read"`)
@@ -221,10 +223,6 @@ func TestMCPProviderForOrigin(t *testing.T) {
 	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
 	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
 	var base string
-	doc := func(w http.ResponseWriter, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(v)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /mcp", func(w http.ResponseWriter, _ *http.Request) {
 		doc(w, map[string]any{"jsonrpc": "2.0", "id": 1, "result": map[string]any{}})
