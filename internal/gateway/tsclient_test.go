@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -25,27 +24,14 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/nodetools"
 	"github.com/behalf-dev/behalf/internal/testutil/testnet"
 	"github.com/behalf-dev/behalf/internal/wat"
 )
 
-// nodeTools is tools/node, with its packages installed. Without them the
-// test is skipped, except in CI, where .ci/run installs them first.
+// nodeTools is tools/node with what the test runs (nodetools.Dir).
 func nodeTools(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "tools", "node"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{filepath.Join("node_modules", ".bin", "node"), filepath.Join("node_modules", "@modelcontextprotocol", "sdk", "package.json")} {
-		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
-			if os.Getenv("CI") == "" {
-				t.Skipf("Node 22 and the MCP TypeScript SDK are not installed: run `npm ci --no-audit --no-fund` in %s (%v)", dir, err)
-			}
-			t.Fatalf("CI: tools/node is not installed (.ci/run installs it before the tests): %v", err)
-		}
-	}
-	return dir
+	return nodetools.Dir(t, filepath.Join("node_modules", "@modelcontextprotocol", "sdk", "package.json"))
 }
 
 // tsStep is one line the client printed.

@@ -3,6 +3,7 @@ package mcpconformance_test
 import (
 	"bytes"
 	"context"
+	"github.com/behalf-dev/behalf/internal/testutil/nodetools"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,21 +86,7 @@ func conformance(t *testing.T, dir string, args ...string) (string, error) {
 	return ansi.ReplaceAllString(out.String(), ""), err
 }
 
-// nodeTools is tools/node, installed by `npm ci`; without it the test is
-// skipped outside CI and fails in CI.
+// nodeTools is tools/node with what the test runs (nodetools.Dir).
 func nodeTools(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "tools", "node"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{filepath.Join("node_modules", ".bin", "node"), filepath.Join("node_modules", ".bin", "conformance")} {
-		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
-			if os.Getenv("CI") == "" {
-				t.Skipf("Node 22 and the MCP conformance suite are not installed: run `npm ci --no-audit --no-fund` in %s (%v)", dir, err)
-			}
-			t.Fatalf("CI: tools/node is not installed (.ci/run installs it before the tests): %v", err)
-		}
-	}
-	return dir
+	return nodetools.Dir(t, filepath.Join("node_modules", ".bin", "conformance"))
 }
