@@ -35,10 +35,18 @@ const maxResponse = 1 << 20
 
 // Request is one call to a token endpoint.
 type Request struct {
-	Endpoint     string
-	AuthMethod   oauthvendor.AuthMethod
-	ClientID     string
-	ClientSecret string
+	Endpoint   string
+	AuthMethod oauthvendor.AuthMethod
+	ClientID   string
+	// ClientSecret is the client's secret or, with PrivateKeyJWT, its PEM
+	// private key, which signs a client assertion with SigningAlgorithm
+	// ("" chooses from the key) for Audience: the authorization server's
+	// issuer, which the OAuth working group's update of RFC 7523 requires
+	// to stop assertions being replayed at another server, or "" for the
+	// endpoint (RFC 7523 §3).
+	ClientSecret     string
+	SigningAlgorithm string
+	Audience         string
 	// Form holds the grant's parameters (grant_type, scope, resource, …).
 	Form url.Values
 	// Vendor quirks.
@@ -181,6 +189,18 @@ func (c *Client) newRequest(ctx context.Context, r Request, form url.Values) (*h
 		if r.ClientSecret != "" {
 			form.Set("client_secret", r.ClientSecret)
 		}
+	case oauthvendor.PrivateKeyJWT:
+		aud := r.Audience
+		if aud == "" {
+			aud = r.Endpoint
+		}
+		assertion, err := clientAssertion([]byte(r.ClientSecret), r.SigningAlgorithm, r.ClientID, aud, c.now())
+		if err != nil {
+			return nil, err
+		}
+		form.Set("client_id", r.ClientID)
+		form.Set("client_assertion_type", ClientAssertionType)
+		form.Set("client_assertion", assertion)
 	default:
 		// RFC 6749 §2.3.1: both parts are form-encoded before Basic.
 		cred := url.QueryEscape(r.ClientID) + ":" + url.QueryEscape(r.ClientSecret)
@@ -332,11 +352,14 @@ func printable(s string, maxLen int) string {
 
 // Revocation is one call to a revocation endpoint.
 type Revocation struct {
-	Endpoint     string
-	Style        oauthvendor.RevocationStyle
-	AuthMethod   oauthvendor.AuthMethod
-	ClientID     string
-	ClientSecret string
+	Endpoint   string
+	Style      oauthvendor.RevocationStyle
+	AuthMethod oauthvendor.AuthMethod
+	ClientID   string
+	// ClientSecret, SigningAlgorithm and Audience are as in Request.
+	ClientSecret     string
+	SigningAlgorithm string
+	Audience         string
 	// Token is revoked; Hint is "refresh_token" or "access_token".
 	Token, Hint string
 	Headers     map[string]string
@@ -346,31 +369,9 @@ type Revocation struct {
 // own style (a bearer-authenticated call, or GitHub's application API). A
 // token the provider does not know counts as revoked (RFC 7009 §2.2).
 func (c *Client) Revoke(ctx context.Context, r Revocation) error {
-	var req *http.Request
-	var err error
-	switch r.Style {
-	case oauthvendor.RevocationBearer:
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, r.Endpoint, nil)
-		if err == nil {
-			req.Header.Set("Authorization", "Bearer "+r.Token)
-		}
-	case oauthvendor.RevocationGitHub:
-		body, _ := json.Marshal(map[string]string{"access_token": r.Token})
-		endpoint := strings.ReplaceAll(r.Endpoint, oauthvendor.ClientIDPlaceholder, url.PathEscape(r.ClientID))
-		req, err = http.NewRequestWithContext(ctx, http.MethodDelete, endpoint, bytes.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-			req.SetBasicAuth(r.ClientID, r.ClientSecret)
-		}
-	default:
-		form := url.Values{"token": {r.Token}}
-		if r.Hint != "" {
-			form.Set("token_type_hint", r.Hint)
-		}
-		req, err = c.newRequest(ctx, Request{Endpoint: r.Endpoint, AuthMethod: r.AuthMethod, ClientID: r.ClientID, ClientSecret: r.ClientSecret}, form)
-	}
+	req, err := c.revocationRequest(ctx, r)
 	if err != nil {
-		return &ProviderError{Reason: "the provider's revocation endpoint is not a valid URL"}
+		return err
 	}
 	req.Header.Set("Accept", "application/json")
 	for k, v := range r.Headers {
@@ -397,4 +398,39 @@ func (c *Client) Revoke(ctx context.Context, r Revocation) error {
 	pe.redact([]string{r.ClientSecret, r.Token})
 	telemetry.SetOAuthError(ctx, pe.Code)
 	return pe
+}
+
+// revocationRequest is r's request in its style.
+func (c *Client) revocationRequest(ctx context.Context, r Revocation) (*http.Request, error) {
+	var req *http.Request
+	var err error
+	switch r.Style {
+	case oauthvendor.RevocationBearer:
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, r.Endpoint, nil)
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+r.Token)
+		}
+	case oauthvendor.RevocationGitHub:
+		body, _ := json.Marshal(map[string]string{"access_token": r.Token})
+		endpoint := strings.ReplaceAll(r.Endpoint, oauthvendor.ClientIDPlaceholder, url.PathEscape(r.ClientID))
+		req, err = http.NewRequestWithContext(ctx, http.MethodDelete, endpoint, bytes.NewReader(body))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.SetBasicAuth(r.ClientID, r.ClientSecret)
+		}
+	default:
+		form := url.Values{"token": {r.Token}}
+		if r.Hint != "" {
+			form.Set("token_type_hint", r.Hint)
+		}
+		req, err = c.newRequest(ctx, Request{Endpoint: r.Endpoint, AuthMethod: r.AuthMethod, ClientID: r.ClientID,
+			ClientSecret: r.ClientSecret, SigningAlgorithm: r.SigningAlgorithm, Audience: r.Audience}, form)
+	}
+	if ke := (*ClientKeyError)(nil); errors.As(err, &ke) {
+		return nil, ke
+	}
+	if err != nil {
+		return nil, &ProviderError{Reason: "the provider's revocation endpoint is not a valid URL"}
+	}
+	return req, nil
 }

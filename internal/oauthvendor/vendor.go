@@ -62,6 +62,9 @@ const (
 	// ClientSecretPost sends client_id and client_secret as body parameters
 	// (RFC 6749 §2.3.1).
 	ClientSecretPost AuthMethod = "client_secret_post"
+	// PrivateKeyJWT sends client_id and a client assertion signed with the
+	// client's private key (RFC 7523 §2.2, OpenID Connect Core §9).
+	PrivateKeyJWT AuthMethod = "private_key_jwt"
 )
 
 // BodyFormat is how parameters are encoded in token and revocation request

@@ -1,0 +1,197 @@
+package oauthclient
+
+import (
+	"cmp"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/behalf-dev/behalf/internal/oauthvendor"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
+)
+
+func pemOf(t testing.TB, typ string, der []byte) []byte {
+	t.Helper()
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+func pkcs8(t testing.TB, key crypto.Signer) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pemOf(t, "PRIVATE KEY", der)
+}
+
+func TestPrivateKeyJWTAssertion(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec1, err := x509.MarshalECPrivateKey(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, alg, want string
+		pem             []byte
+		public          crypto.PublicKey
+	}{
+		{"ES256 PKCS#8", "ES256", "ES256", pkcs8(t, ec), &ec.PublicKey},
+		{"ES256 SEC 1, algorithm from the key", "", "ES256", pemOf(t, "EC PRIVATE KEY", sec1), &ec.PublicKey},
+		{"RS256 PKCS#1", "RS256", "RS256", pemOf(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rk)), &rk.PublicKey},
+		{"PS256 PKCS#8", "PS256", "PS256", pkcs8(t, rk), &rk.PublicKey},
+	}
+	now := time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)
+	c := &Client{HTTP: testHTTP, Now: testclock.New(now).Now}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, jsonAnswer(200, `{"access_token":"at","token_type":"Bearer"}`))
+			endpoint := f.URL + "/token"
+			var jtis []string
+			// The issuer when it is known, else the endpoint (RFC 7523 §3).
+			for _, aud := range []string{"https://as.example.com", ""} {
+				_, err := c.Do(context.Background(), Request{Endpoint: endpoint, AuthMethod: oauthvendor.PrivateKeyJWT, ClientID: "agent-1",
+					ClientSecret: string(tc.pem), SigningAlgorithm: tc.alg, Audience: aud, Form: url.Values{"grant_type": {"client_credentials"}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f.got.Header.Get("Authorization") != "" {
+					t.Fatalf("Authorization header with private_key_jwt: %q", f.got.Header.Get("Authorization"))
+				}
+				form, _ := url.ParseQuery(f.body)
+				if form.Has("client_secret") || form.Get("client_id") != "agent-1" || form.Get("client_assertion_type") != ClientAssertionType {
+					t.Fatalf("form %v", form)
+				}
+				tok, err := jwt.ParseSigned(form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.SignatureAlgorithm(tc.want)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h := tok.Headers[0]; h.Algorithm != tc.want || h.ExtraHeaders[jose.HeaderType] != "JWT" {
+					t.Fatalf("header %+v", h)
+				}
+				var claims jwt.Claims
+				if err := tok.Claims(tc.public, &claims); err != nil {
+					t.Fatalf("verify with the public key: %v", err)
+				}
+				wantAud := cmp.Or(aud, endpoint)
+				if len(claims.Audience) != 1 {
+					t.Fatalf("aud %v", claims.Audience)
+				}
+				if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: "agent-1", Subject: "agent-1", AnyAudience: jwt.Audience{wantAud}, Time: now}, 0); err != nil {
+					t.Fatal(err)
+				}
+				if life := claims.Expiry.Time().Sub(claims.IssuedAt.Time()); !claims.IssuedAt.Time().Equal(now) || life <= 0 || life > 5*time.Minute {
+					t.Fatalf("iat %v exp %v", claims.IssuedAt.Time(), claims.Expiry.Time())
+				}
+				if len(claims.ID) < 16 {
+					t.Fatalf("jti %q", claims.ID)
+				}
+				jtis = append(jtis, claims.ID)
+			}
+			if jtis[0] == jtis[1] {
+				t.Fatal("the jti was reused")
+			}
+		})
+	}
+}
+
+func TestPrivateKeyJWTAssertionRedacted(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f *fakeProvider
+	f = newFake(t, func(w http.ResponseWriter) {
+		form, _ := url.ParseQuery(f.body)
+		jsonAnswer(401, `{"error":"invalid_client","error_description":"bad assertion `+form.Get("client_assertion")+`"}`)(w)
+	})
+	c := &Client{HTTP: testHTTP}
+	_, err = c.Do(context.Background(), Request{Endpoint: f.URL, AuthMethod: oauthvendor.PrivateKeyJWT, ClientID: "agent-1",
+		ClientSecret: string(pkcs8(t, ec)), Form: url.Values{"grant_type": {"client_credentials"}}})
+	var pe *ProviderError
+	if !errors.As(err, &pe) || pe.Code != "invalid_client" || strings.Contains(pe.Description, "eyJ") || !strings.Contains(pe.Description, "[redacted]") {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestParseClientKeyRefuses(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := rsa.GenerateKey(rand.Reader, 1024) //nolint:gosec // a key too short, to be refused
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, alg, want string
+		pem             []byte
+	}{
+		{"not PEM", "", "is not PEM", []byte("secret-value")},
+		{"a public key", "", `PEM "PUBLIC KEY" block`, pemOf(t, "PUBLIC KEY", pub)},
+		{"two blocks", "", "more than one", append(pkcs8(t, ec), pkcs8(t, ec)...)},
+		{"EC with RS256", "RS256", "not RS256", pkcs8(t, ec)},
+		{"EC with an unknown algorithm", "HS256", "not HS256", pkcs8(t, ec)},
+		{"P-384", "", "P-256", pkcs8(t, p384)},
+		{"short RSA", "", "2048", pkcs8(t, small)},
+		{"corrupt", "", "not a valid PRIVATE KEY", pemOf(t, "PRIVATE KEY", []byte("garbage"))},
+		{"too large", "", "larger than", append(pkcs8(t, ec), make([]byte, MaxClientKey)...)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := ParseClientKey(tc.pem, tc.alg)
+			var ke *ClientKeyError
+			if !errors.As(err, &ke) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "BEGIN") || strings.Contains(err.Error(), "secret-value") {
+				t.Fatalf("the error quotes the key: %v", err)
+			}
+		})
+	}
+}
+
+func FuzzParseClientKey(f *testing.F) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pkcs8(f, ec), "ES256")
+	f.Add(pkcs8(f, ec), "")
+	f.Add([]byte("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n"), "RS256")
+	f.Add([]byte("not a key"), "PS256")
+	f.Fuzz(func(t *testing.T, key []byte, alg string) {
+		k, got, err := ParseClientKey(key, alg)
+		if err == nil && (k == nil || (alg != "" && got != alg)) {
+			t.Fatalf("key %v alg %q for %q", k, got, alg)
+		}
+	})
+}
