@@ -51,19 +51,27 @@ type CreateMcpServerCredentialProviderInput struct {
 	ServerURL string `json:"serverUrl"`
 	// Scopes agents are expected to ask for; by default those discovery
 	// selects.
-	Scopes       []string          `json:"scopes,omitempty"`
-	ClientID     *string           `json:"clientId,omitempty"`
-	ClientSecret *string           `json:"clientSecret,omitempty"`
-	Tags         map[string]string `json:"tags,omitempty"`
+	Scopes       []string `json:"scopes,omitempty"`
+	ClientID     *string  `json:"clientId,omitempty"`
+	ClientSecret *string  `json:"clientSecret,omitempty"`
+	// ClientPrivateKey is the client's PEM private key, instead of a
+	// secret: behalf authenticates with private_key_jwt (RFC 7523 §2.2),
+	// signing with SigningAlgorithm (RS256, PS256 or ES256; by default
+	// ES256 for an EC key, RS256 for an RSA key).
+	ClientPrivateKey *string           `json:"clientPrivateKey,omitempty"`
+	SigningAlgorithm *string           `json:"signingAlgorithm,omitempty"`
+	Tags             map[string]string `json:"tags,omitempty"`
 }
 
 // UpdateMcpServerCredentialProviderInput discovers the server's
 // authorization again; a client id (and secret) given replaces the
 // registered client.
 type UpdateMcpServerCredentialProviderInput struct {
-	Name         string  `json:"name"`
-	ClientID     *string `json:"clientId,omitempty"`
-	ClientSecret *string `json:"clientSecret,omitempty"`
+	Name             string  `json:"name"`
+	ClientID         *string `json:"clientId,omitempty"`
+	ClientSecret     *string `json:"clientSecret,omitempty"`
+	ClientPrivateKey *string `json:"clientPrivateKey,omitempty"`
+	SigningAlgorithm *string `json:"signingAlgorithm,omitempty"`
 }
 
 // McpServerCredentialProviderOutput is an MCP server provider: an OAuth2
@@ -92,6 +100,10 @@ type McpServer struct {
 	// Registration is PREREGISTERED, CLIENT_ID_METADATA_DOCUMENT or
 	// DYNAMIC.
 	Registration string `json:"registration"`
+	// TokenEndpointAuthMethod is how behalf authenticates its client:
+	// none, client_secret_basic, client_secret_post or private_key_jwt.
+	TokenEndpointAuthMethod string `json:"tokenEndpointAuthMethod,omitempty"`
+	SigningAlgorithm        string `json:"signingAlgorithm,omitempty"`
 	// ClientMetadataDocumentURL is where behalf serves the client's
 	// metadata document (CLIENT_ID_METADATA_DOCUMENT): the client id.
 	ClientMetadataDocumentURL string `json:"clientMetadataDocumentUrl,omitempty"`

@@ -1,9 +1,16 @@
 package cli_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -246,5 +253,59 @@ func TestMCPProviderForOrigin(t *testing.T) {
 	r.json(&up, "provider", "mcp", "update", "origin")
 	if up.Reregistered || up.Resource != site.URL || up.ClientID != "behalf-origin" {
 		t.Errorf("update: %+v", up)
+	}
+}
+
+// TestMCPProviderPrivateKeyJWT: a pre-registered client's private key,
+// read from a file, makes the provider authenticate with private_key_jwt
+// (its algorithm chosen from the key unless given); the key is never
+// shown, and a key that cannot sign as asked is refused without being
+// quoted.
+func TestMCPProviderPrivateKeyJWT(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	site := mcpSite(t, func(base string) string { return base + "/as" })
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secretPart := string(pemKey[40:80])
+
+	var out behalfapi.McpServerCredentialProviderOutput
+	r.json(&out, "provider", "mcp", "create", "keyed", "--server-url", site.URL+"/mcp", "--client-id", "behalf-keyed", "--client-private-key", "@"+keyFile)
+	if out.TokenEndpointAuthMethod != "private_key_jwt" || out.SigningAlgorithm != "ES256" || out.Registration != "PREREGISTERED" {
+		t.Errorf("created: %+v", out)
+	}
+	table := r.ok(string(pemKey), "provider", "mcp", "update", "keyed", "--client-id", "behalf-keyed", "--client-private-key", "-", "--signing-algorithm", "ES256")
+	if !strings.Contains(table, "client auth   private_key_jwt") {
+		t.Errorf("update:\n%s", table)
+	}
+	if got := r.ok("", "provider", "oauth2", "get", "keyed", "--output", "json"); strings.Contains(got, secretPart) || strings.Contains(table, secretPart) {
+		t.Error("the private key was shown")
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--client-id", "c", "--client-private-key", "@" + keyFile, "--signing-algorithm", "RS256"}, "not RS256"},
+		{[]string{"--client-id", "c", "--client-private-key", "@" + keyFile, "--signing-algorithm", "HS256"}, "must be one of RS256, PS256, ES256"},
+		{[]string{"--client-id", "c", "--client-private-key", "@" + keyFile, "--client-secret", "s"}, "with clientSecret"},
+		{[]string{"--client-private-key", "@" + keyFile}, "without clientId"},
+		{[]string{"--client-id", "c", "--client-private-key", "-----BEGIN PRIVATE KEY-----\n" + secretPart + "\n-----END PRIVATE KEY-----"}, "is not a valid PRIVATE KEY"},
+	} {
+		_, errs, code := r.do("", append([]string{"provider", "mcp", "create", "refused", "--server-url", site.URL + "/mcp"}, c.args...)...)
+		if code == 0 || !strings.Contains(errs, "ValidationException") || !strings.Contains(errs, c.want) || strings.Contains(errs, secretPart) {
+			t.Errorf("%v: exit %d %s", c.args, code, errs)
+		}
 	}
 }

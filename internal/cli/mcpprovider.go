@@ -8,25 +8,40 @@ import (
 
 // mcpClientFlags are a pre-registered client's, for an authorization
 // server that takes neither metadata documents nor dynamic registration.
-type mcpClientFlags struct{ clientID, clientSecret string }
+type mcpClientFlags struct{ clientID, clientSecret, privateKey, signingAlgorithm string }
 
 func (f *mcpClientFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.clientID, "client-id", "", "a client already registered at the MCP server's authorization server (else behalf registers one)")
 	cmd.Flags().StringVar(&f.clientSecret, "client-secret", "", "that client's secret, if it has one: the value, - for standard input, or @FILE")
+	cmd.Flags().StringVar(&f.privateKey, "client-private-key", "", "that client's PEM private key instead of a secret (private_key_jwt): @FILE or - for standard input")
+	cmd.Flags().StringVar(&f.signingAlgorithm, "signing-algorithm", "", "the private key's algorithm: RS256, PS256 or ES256 (default: ES256 for an EC key, RS256 for an RSA key)")
 }
 
-func (f *mcpClientFlags) read(cmd *cobra.Command) (id, secret *string, err error) {
+// mcpClient is the pre-registered client the flags give.
+type mcpClient struct{ id, secret, privateKey, signingAlgorithm *string }
+
+func (f *mcpClientFlags) read(cmd *cobra.Command) (mcpClient, error) {
+	var c mcpClient
 	if f.clientID != "" {
-		id = &f.clientID
+		c.id = &f.clientID
 	}
-	if f.clientSecret != "" {
-		s, err := readSecret(cmd, "client-secret", f.clientSecret)
-		if err != nil {
-			return nil, nil, err
+	if f.signingAlgorithm != "" {
+		c.signingAlgorithm = &f.signingAlgorithm
+	}
+	for _, s := range []struct {
+		flag, value string
+		to          **string
+	}{{"client-secret", f.clientSecret, &c.secret}, {"client-private-key", f.privateKey, &c.privateKey}} {
+		if s.value == "" {
+			continue
 		}
-		secret = &s
+		v, err := readSecret(cmd, s.flag, s.value)
+		if err != nil {
+			return mcpClient{}, err
+		}
+		*s.to = &v
 	}
-	return id, secret, nil
+	return c, nil
 }
 
 func newMCPProviderCommand(cf *clientFlags) *cobra.Command {
@@ -46,15 +61,17 @@ behalf serves at <public URL>/mcp-clients/<provider id>; else one it registers
 (RFC 7591). Agents then use the provider with GetResourceOauth2Token
 (USER_FEDERATION), like any OAuth2 provider. See docs/mcp-client.md.`,
 		Example: `  behalf provider mcp create notes --server-url https://mcp.example.com/mcp
-  behalf provider mcp create crm --server-url https://crm.example.com/mcp --client-id behalf --client-secret -`,
+  behalf provider mcp create crm --server-url https://crm.example.com/mcp --client-id behalf --client-secret -
+  behalf provider mcp create erp --server-url https://erp.example.com/mcp --client-id behalf --client-private-key @behalf-key.pem`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, secret, err := cflags.read(cmd)
+			c, err := cflags.read(cmd)
 			if err != nil {
 				return err
 			}
 			var out behalfapi.McpServerCredentialProviderOutput
-			in := behalfapi.CreateMcpServerCredentialProviderInput{Name: args[0], ServerURL: serverURL, Scopes: scopes, ClientID: id, ClientSecret: secret, Tags: tags}
+			in := behalfapi.CreateMcpServerCredentialProviderInput{Name: args[0], ServerURL: serverURL, Scopes: scopes, ClientID: c.id, ClientSecret: c.secret,
+				ClientPrivateKey: c.privateKey, SigningAlgorithm: c.signingAlgorithm, Tags: tags}
 			if err := cf.call(cmd.Context(), "CreateMcpServerCredentialProvider", in, &out); err != nil {
 				return err
 			}
@@ -76,12 +93,14 @@ a client there (or takes --client-id) and deletes the provider's sessions and
 connections, whose tokens the old server issued.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, secret, err := uflags.read(cmd)
+			c, err := uflags.read(cmd)
 			if err != nil {
 				return err
 			}
 			var out behalfapi.McpServerCredentialProviderOutput
-			if err := cf.call(cmd.Context(), "UpdateMcpServerCredentialProvider", behalfapi.UpdateMcpServerCredentialProviderInput{Name: args[0], ClientID: id, ClientSecret: secret}, &out); err != nil {
+			in := behalfapi.UpdateMcpServerCredentialProviderInput{Name: args[0], ClientID: c.id, ClientSecret: c.secret,
+				ClientPrivateKey: c.privateKey, SigningAlgorithm: c.signingAlgorithm}
+			if err := cf.call(cmd.Context(), "UpdateMcpServerCredentialProvider", in, &out); err != nil {
 				return err
 			}
 			return cf.print(cmd, out, mcpProviderTable(out))
@@ -95,7 +114,7 @@ connections, whose tokens the old server issued.`,
 func mcpProviderTable(out behalfapi.McpServerCredentialProviderOutput) table {
 	t := fields("name", out.Name, "arn", out.CredentialProviderArn, "callback URL", out.CallbackURL,
 		"server URL", out.ServerURL, "resource", out.Resource, "issuer", out.Issuer, "scopes", list(out.Scopes),
-		"registration", out.Registration, "client id", out.ClientID, "registered", out.RegisteredTime.String())
+		"registration", out.Registration, "client id", out.ClientID, "client auth", out.TokenEndpointAuthMethod, "registered", out.RegisteredTime.String())
 	if out.Reregistered {
 		t.rows = append(t.rows, []string{"reregistered", "yes: the authorization server changed; sessions and connections were deleted"})
 	}

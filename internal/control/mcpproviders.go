@@ -10,10 +10,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/uuid"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/mcpauth"
+	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -54,7 +56,7 @@ func (in *createMCPProviderInput) Validate(c *wire.Checker) {
 	c.String("name", in.Name, 1, 128, providerNamePattern)
 	c.String("serverUrl", in.ServerURL, 1, 2048, nil)
 	c.Strings("scopes", in.Scopes, 0, 50, 1, 128, scopePattern)
-	checkMCPClient(c, in.ClientID, in.ClientSecret)
+	checkMCPClient(c, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm})
 	c.Tags("tags", in.Tags)
 }
 
@@ -62,24 +64,47 @@ type updateMCPProviderInput behalfapi.UpdateMcpServerCredentialProviderInput
 
 func (in *updateMCPProviderInput) Validate(c *wire.Checker) {
 	c.String("name", in.Name, 1, 128, providerNamePattern)
-	checkMCPClient(c, in.ClientID, in.ClientSecret)
+	checkMCPClient(c, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm})
 }
 
 // scopePattern is RFC 6749 §3.3's scope-token.
 var scopePattern = wire.Pattern(`[\x21\x23-\x5B\x5D-\x7E]+`)
 
-func checkMCPClient(c *wire.Checker, id, secret *string) {
-	c.OptString("clientId", id, 1, 256, nil)
-	c.OptString("clientSecret", secret, 1, 2048, nil)
-	if secret != nil && id == nil {
+// givenClient is a pre-registered client as the administrator gave it:
+// its id and a secret or a private key (private_key_jwt).
+type givenClient struct{ id, secret, privateKey, signingAlgorithm *string }
+
+func checkMCPClient(c *wire.Checker, g givenClient) {
+	c.OptString("clientId", g.id, 1, 256, nil)
+	c.OptString("clientSecret", g.secret, 1, 2048, nil)
+	c.OptString("clientPrivateKey", g.privateKey, 1, oauthclient.MaxClientKey, nil)
+	if g.secret != nil && g.id == nil {
 		c.Failf("clientSecret", "is given without clientId")
+	}
+	if g.privateKey != nil && g.id == nil {
+		c.Failf("clientPrivateKey", "is given without clientId")
+	}
+	if g.secret != nil && g.privateKey != nil {
+		c.Failf("clientPrivateKey", "is given with clientSecret: a client authenticates with one")
+	}
+	if g.signingAlgorithm != nil {
+		c.Enum("signingAlgorithm", *g.signingAlgorithm, true, oauthclient.SigningAlgorithms...)
+		if g.privateKey == nil {
+			c.Failf("signingAlgorithm", "is given without clientPrivateKey")
+		}
+	}
+	if g.privateKey != nil {
+		// The key is never quoted: only why it cannot sign.
+		if _, _, err := oauthclient.ParseClientKey([]byte(*g.privateKey), aws.ToString(g.signingAlgorithm)); err != nil {
+			c.Failf("clientPrivateKey", "%s", err.Error())
+		}
 	}
 }
 
-// mcpClient is a client registered for a provider, with its secret ("" for
-// a public client).
+// mcpClient is a client registered for a provider, with its secret or
+// private key ("" for a public client).
 type mcpClient struct {
-	id, secret, registration, authMethod string
+	id, secret, registration, authMethod, signingAlgorithm string
 }
 
 func (s *Service) createMCPProvider(ctx context.Context, c *wire.Call, in *createMCPProviderInput) (*behalfapi.McpServerCredentialProviderOutput, error) {
@@ -94,7 +119,7 @@ func (s *Service) createMCPProvider(ctx context.Context, c *wire.Call, in *creat
 		return nil, err
 	}
 	id := uuid.NewString()
-	client, err := s.registerMCPClient(ctx, id, in.Name, d, in.ClientID, in.ClientSecret)
+	client, err := s.registerMCPClient(ctx, id, in.Name, d, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm})
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +196,8 @@ func (s *Service) updateMCPProvider(ctx context.Context, c *wire.Call, in *updat
 // when a client is registered anew and its secret sealed.
 func (s *Service) updatedMCPConfig(ctx context.Context, current storage.OAuth2Provider, cur provider.OAuth2, d mcpauth.Discovery,
 	in *updateMCPProviderInput, repoint bool) (provider.OAuth2, storage.Sealed, error) {
-	client := mcpClient{id: cur.ClientID, registration: cur.MCP.Registration, authMethod: cur.MCP.TokenEndpointAuthMethod}
+	client := mcpClient{id: cur.ClientID, registration: cur.MCP.Registration, authMethod: cur.MCP.TokenEndpointAuthMethod,
+		signingAlgorithm: cur.MCP.SigningAlgorithm}
 	if !repoint && in.ClientID == nil {
 		return mcpConfig(d, cur.MCP.ServerURL, cur.MCP.Scopes, client, cur.MCP.RegisteredAt), storage.Sealed{}, nil
 	}
@@ -179,7 +205,7 @@ func (s *Service) updatedMCPConfig(ctx context.Context, current storage.OAuth2Pr
 		const msg = "is required: the server's authorization server changed, and the pre-registered client belongs to the old one"
 		return provider.OAuth2{}, storage.Sealed{}, wire.Validation("clientId "+msg, wire.FieldError{Name: "clientId", Message: msg})
 	}
-	client, err := s.registerMCPClient(ctx, current.ID, in.Name, d, in.ClientID, in.ClientSecret)
+	client, err := s.registerMCPClient(ctx, current.ID, in.Name, d, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm})
 	if err != nil {
 		return provider.OAuth2{}, storage.Sealed{}, err
 	}
@@ -209,12 +235,20 @@ func (s *Service) discoverForProvider(ctx context.Context, name, serverURL strin
 
 // registerMCPClient gives the provider with id a client at the server's
 // authorization server, in the specification's order of preference.
-func (s *Service) registerMCPClient(ctx context.Context, id, name string, d mcpauth.Discovery, clientID, secret *string) (mcpClient, error) {
+func (s *Service) registerMCPClient(ctx context.Context, id, name string, d mcpauth.Discovery, given givenClient) (mcpClient, error) {
 	as := d.AuthorizationServer
-	if clientID != nil {
-		c := mcpClient{id: *clientID, registration: provider.RegistrationPreregistered, authMethod: "none"}
-		if secret != nil {
-			c.secret, c.authMethod = *secret, string(preferredSecretMethod(as.TokenEndpointAuthMethodsSupported))
+	if given.id != nil {
+		c := mcpClient{id: *given.id, registration: provider.RegistrationPreregistered, authMethod: "none"}
+		switch {
+		case given.privateKey != nil:
+			// Validate parsed the key; this names the algorithm it chose.
+			_, alg, err := oauthclient.ParseClientKey([]byte(*given.privateKey), aws.ToString(given.signingAlgorithm))
+			if err != nil {
+				return mcpClient{}, wire.Validation("clientPrivateKey "+err.Error(), wire.FieldError{Name: "clientPrivateKey", Message: err.Error()})
+			}
+			c.secret, c.authMethod, c.signingAlgorithm = *given.privateKey, string(oauthvendor.PrivateKeyJWT), alg
+		case given.secret != nil:
+			c.secret, c.authMethod = *given.secret, string(preferredSecretMethod(as.TokenEndpointAuthMethodsSupported))
 		}
 		return c, nil
 	}
@@ -308,7 +342,7 @@ func mcpConfig(d mcpauth.Discovery, serverURL string, scopes []string, c mcpClie
 	return provider.OAuth2{
 		Vendor: "CustomOauth2", Member: oauthvendor.MemberCustom, ClientID: c.id,
 		MCP: &provider.MCPServer{ServerURL: serverURL, Resource: d.Resource, Issuer: as.Issuer, Registration: c.registration,
-			RegisteredAt: registeredAt, Scopes: scopes, TokenEndpointAuthMethod: c.authMethod},
+			RegisteredAt: registeredAt, Scopes: scopes, TokenEndpointAuthMethod: c.authMethod, SigningAlgorithm: c.signingAlgorithm},
 		Resolved: provider.Metadata{
 			Issuer: as.Issuer, AuthorizationEndpoint: as.AuthorizationEndpoint, TokenEndpoint: as.TokenEndpoint,
 			RevocationEndpoint: as.RevocationEndpoint, GrantTypesSupported: as.GrantTypesSupported,
@@ -333,7 +367,7 @@ func (s *Service) mcpOutput(p storage.OAuth2Provider, cfg provider.OAuth2, rereg
 func mcpServerOutput(cfg provider.OAuth2) behalfapi.McpServer {
 	m := cfg.MCP
 	out := behalfapi.McpServer{ServerURL: m.ServerURL, Resource: m.Resource, Issuer: m.Issuer, Scopes: nonNil(m.Scopes),
-		Registration: m.Registration, RegisteredTime: behalfapi.Time(time.Unix(m.RegisteredAt, 0).UTC())}
+		Registration: m.Registration, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod, SigningAlgorithm: m.SigningAlgorithm, RegisteredTime: behalfapi.Time(time.Unix(m.RegisteredAt, 0).UTC())}
 	if m.Registration == provider.RegistrationMetadataDocument {
 		out.ClientMetadataDocumentURL = cfg.ClientID
 	}

@@ -40,10 +40,13 @@ const (
 	maxStepUps = 2
 )
 
-// scenarioContext is MCP_CONFORMANCE_CONTEXT: a pre-registered client.
+// scenarioContext is MCP_CONFORMANCE_CONTEXT: a pre-registered client,
+// with a secret or a private key (private_key_jwt).
 type scenarioContext struct {
-	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret"`
+	ClientID         string `json:"client_id"`
+	ClientSecret     string `json:"client_secret"`
+	PrivateKeyPEM    string `json:"private_key_pem"`
+	SigningAlgorithm string `json:"signing_algorithm"`
 }
 
 // TestClient is the conformance suite's client, spawned by it with the
@@ -123,6 +126,12 @@ func (b *broker) createProvider(t *testing.T, serverURL string, sc scenarioConte
 	}
 	if sc.ClientSecret != "" {
 		in.ClientSecret = aws.String(sc.ClientSecret)
+	}
+	if sc.PrivateKeyPEM != "" {
+		in.ClientPrivateKey = aws.String(sc.PrivateKeyPEM)
+	}
+	if sc.SigningAlgorithm != "" {
+		in.SigningAlgorithm = aws.String(sc.SigningAlgorithm)
 	}
 	var out behalfapi.McpServerCredentialProviderOutput
 	b.do(t, "/behalf/CreateMcpServerCredentialProvider", in, http.StatusCreated, &out)

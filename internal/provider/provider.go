@@ -92,9 +92,11 @@ type MCPServer struct {
 	RegisteredAt int64    `json:"registeredAt"`
 	Scopes       []string `json:"scopes,omitempty"`
 	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
-	// §2): none (a public client), client_secret_basic or
-	// client_secret_post.
+	// §2): none (a public client), client_secret_basic,
+	// client_secret_post or private_key_jwt, whose key is sealed where a
+	// client secret would be and signs with SigningAlgorithm.
 	TokenEndpointAuthMethod string `json:"tokenEndpointAuthMethod"`
+	SigningAlgorithm        string `json:"signingAlgorithm,omitempty"`
 }
 
 // Decode parses a stored configuration.
@@ -129,8 +131,9 @@ func (c OAuth2) AuthMethod() oauthvendor.AuthMethod {
 	if c.MCP != nil {
 		// A public client (none) sends its client_id in the form, as
 		// client_secret_post does, without a secret (RFC 6749 §3.2.1).
-		if c.MCP.TokenEndpointAuthMethod == string(oauthvendor.ClientSecretBasic) {
-			return oauthvendor.ClientSecretBasic
+		switch m := oauthvendor.AuthMethod(c.MCP.TokenEndpointAuthMethod); m {
+		case oauthvendor.ClientSecretBasic, oauthvendor.PrivateKeyJWT:
+			return m
 		}
 		return oauthvendor.ClientSecretPost
 	}
@@ -152,6 +155,14 @@ func (c OAuth2) AuthMethod() oauthvendor.AuthMethod {
 		return v.TokenAuthMethod
 	}
 	return oauthvendor.ClientSecretBasic
+}
+
+// SigningAlgorithm is the algorithm of private_key_jwt client assertions.
+func (c OAuth2) SigningAlgorithm() string {
+	if c.MCP == nil {
+		return ""
+	}
+	return c.MCP.SigningAlgorithm
 }
 
 // PKCE reports whether to use PKCE with S256 (RFC 7636): always, unless

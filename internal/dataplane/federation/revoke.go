@@ -66,7 +66,7 @@ func (s *Service) revokeTokens(ctx context.Context, p access.OAuth2Provider, ts 
 	}
 	defer clear(secret)
 	base := oauthclient.Revocation{Endpoint: endpoint, Style: style, AuthMethod: p.Config.AuthMethod(), ClientID: p.Config.ClientID,
-		ClientSecret: string(secret), Headers: p.Config.VendorInfo().TokenRequestHeaders}
+		ClientSecret: string(secret), SigningAlgorithm: p.Config.SigningAlgorithm(), Audience: p.Config.Resolved.Issuer, Headers: p.Config.VendorInfo().TokenRequestHeaders}
 	toRevoke := []struct{ token, hint string }{{ts.RefreshToken, "refresh_token"}, {ts.AccessToken, "access_token"}}
 	if style != oauthvendor.RevocationRFC7009 {
 		toRevoke = toRevoke[1:] // bearer and GitHub styles revoke the access token (grant)

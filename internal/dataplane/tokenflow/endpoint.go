@@ -22,7 +22,7 @@ type Endpoint struct {
 }
 
 // Request sends form to p's token endpoint, authenticated with p's client
-// secret. A provider's refusal is an *oauthclient.ProviderError; a secret
+// secret or private key. A provider's refusal is an *oauthclient.ProviderError; a secret
 // that does not open is an internal *wire.Error, which tells callers that
 // the provider saw nothing.
 func (e Endpoint) Request(ctx context.Context, p access.OAuth2Provider, form url.Values) (*oauthclient.Token, error) {
@@ -42,7 +42,8 @@ func (e Endpoint) Request(ctx context.Context, p access.OAuth2Provider, form url
 func TokenRequest(cfg provider.OAuth2, secret string, form url.Values) oauthclient.Request {
 	v := cfg.VendorInfo()
 	return oauthclient.Request{
-		Endpoint: cfg.Resolved.TokenEndpoint, AuthMethod: cfg.AuthMethod(), ClientID: cfg.ClientID, ClientSecret: secret, Form: form,
+		Endpoint: cfg.Resolved.TokenEndpoint, AuthMethod: cfg.AuthMethod(), ClientID: cfg.ClientID, ClientSecret: secret,
+		SigningAlgorithm: cfg.SigningAlgorithm(), Audience: cfg.Resolved.Issuer, Form: form,
 		BodyFormat: v.TokenBodyFormat, Headers: v.TokenRequestHeaders, ErrorsWithStatusOK: v.TokenErrorsWithStatusOK,
 	}
 }
