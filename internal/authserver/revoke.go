@@ -3,6 +3,7 @@ package authserver
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -16,20 +17,11 @@ import (
 // or another client's, is answered 200 all the same (RFC 7009 §2.2).
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	form, e := oauthwire.PostForm(w, r)
-	basic := r.Header.Get("Authorization") != ""
-	if e != nil {
-		oauthwire.WriteError(w, e, basic, s.cfg.Issuer)
+	form, client, basic, ok := s.clientRequest(w, r, func(url.Values) storage.AuditRecord { return storage.AuditRecord{Operation: opRevoke} })
+	if !ok {
 		return
 	}
-	rec := storage.AuditRecord{Operation: opRevoke, Principal: principal(claimedClient(r, form))}
-	client, e := s.opts.Clients.Authenticate(ctx, r, form)
-	if e != nil {
-		_ = s.record(ctx, rec, e.Code)
-		oauthwire.WriteError(w, e, basic, s.cfg.Issuer)
-		return
-	}
-	rec.Principal = principal(client.ID)
+	rec := storage.AuditRecord{Operation: opRevoke, Principal: principal(client.ID)}
 	token := form.Get("token")
 	if token == "" {
 		oauthwire.WriteError(w, oauthwire.Errorf("invalid_request", "token is required"), basic, s.cfg.Issuer)
@@ -67,18 +59,12 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 // reported inactive.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	form, e := oauthwire.PostForm(w, r)
-	basic := r.Header.Get("Authorization") != ""
-	if e != nil {
-		oauthwire.WriteError(w, e, basic, s.cfg.Issuer)
+	form, client, basic, ok := s.clientRequest(w, r, nil)
+	if !ok {
 		return
 	}
-	client, e := s.opts.Clients.Authenticate(ctx, r, form)
-	if e == nil && client.Public() {
-		e = oauthwire.Errorf("invalid_client", "introspection is for clients that authenticate")
-	}
-	if e != nil {
-		oauthwire.WriteError(w, e, basic, s.cfg.Issuer)
+	if client.Public() {
+		oauthwire.WriteError(w, oauthwire.Errorf("invalid_client", "introspection is for clients that authenticate"), basic, s.cfg.Issuer)
 		return
 	}
 	token := form.Get("token")

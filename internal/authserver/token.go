@@ -35,22 +35,18 @@ type issued struct {
 // token handles the token endpoint (RFC 6749 §3.2).
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	form, e := oauthwire.PostForm(w, r)
-	basic := r.Header.Get("Authorization") != ""
-	if e != nil {
-		oauthwire.WriteError(w, e, basic, s.cfg.Issuer)
+	form, client, basic, ok := s.clientRequest(w, r, func(form url.Values) storage.AuditRecord {
+		return storage.AuditRecord{Operation: opToken, Flow: form.Get("grant_type")}
+	})
+	if !ok {
 		return
 	}
 	grantType := form.Get("grant_type")
-	t := &trail{rec: storage.AuditRecord{Operation: opToken, Flow: grantType, Principal: principal(claimedClient(r, form))}}
-	client, e := s.opts.Clients.Authenticate(ctx, r, form)
-	if e != nil {
-		_ = s.record(ctx, t.rec, e.Code)
-		oauthwire.WriteError(w, e, basic, s.cfg.Issuer)
-		return
-	}
-	t.rec.Principal = principal(client.ID)
-	var out issued
+	t := &trail{rec: storage.AuditRecord{Operation: opToken, Flow: grantType, Principal: principal(client.ID)}}
+	var (
+		out issued
+		e   *oauthwire.Error
+	)
 	switch grantType {
 	case config.GrantAuthorizationCode:
 		out, e = s.redeemCode(ctx, client, form, t)
@@ -86,6 +82,31 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	oauthwire.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: claims.Expiry - claims.IssuedAt,
 		Scope: claims.Scope, RefreshToken: out.refresh})
+}
+
+// clientRequest reads the bounded form of a client's request to the
+// token, revocation or introspection endpoint and authenticates the client
+// (RFC 6749 §2.3), answering the request itself when either fails. A
+// failed authentication is recorded, as the client the request claimed to
+// be, when failure gives the record to write.
+func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request, failure func(url.Values) storage.AuditRecord) (url.Values, clients.Client, bool, bool) {
+	form, e := oauthwire.PostForm(w, r)
+	basic := r.Header.Get("Authorization") != ""
+	if e != nil {
+		oauthwire.WriteError(w, e, basic, s.cfg.Issuer)
+		return nil, clients.Client{}, basic, false
+	}
+	client, e := s.opts.Clients.Authenticate(r.Context(), r, form)
+	if e != nil {
+		if failure != nil {
+			rec := failure(form)
+			rec.Principal = principal(claimedClient(r, form))
+			_ = s.record(r.Context(), rec, e.Code)
+		}
+		oauthwire.WriteError(w, e, basic, s.cfg.Issuer)
+		return nil, clients.Client{}, basic, false
+	}
+	return form, client, basic, true
 }
 
 // trail is a token request's audit record; committed once a change

@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -169,24 +168,13 @@ func (s *Service) updateMCPProvider(ctx context.Context, c *wire.Call, in *updat
 	if err != nil {
 		return nil, err
 	}
-	change := c.Change(s.store)
-	update := change.UpdateOAuth2Provider
-	if repoint {
-		update = change.RepointOAuth2Provider
+	var secret *storage.Sealed
+	if fresh {
+		secret = &sealed
 	}
-	defer s.changed(storage.KindOAuth2Provider, in.Name)
-	p, err := update(ctx, in.Name, func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
-		if p.ID != current.ID || !bytes.Equal(p.Config, current.Config) {
-			return p, storage.ErrConflict
-		}
-		p.Config = cfg.Encode()
-		if fresh {
-			p.ClientSecret = sealed
-		}
-		return p, nil
-	})
+	p, err := s.replaceProvider(ctx, c, current, repoint, current.Vendor, cfg.Encode(), secret)
 	if err != nil {
-		return nil, wire.StorageError(err, "OAuth2 credential provider", in.Name)
+		return nil, err
 	}
 	return s.mcpOutput(p, cfg, repoint), nil
 }

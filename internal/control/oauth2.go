@@ -542,34 +542,48 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 			"(vendor, tenant, issuer, discovery URL or endpoints): the stored secret is sent only to the server it was given for"
 		return nil, wire.Validation(field+" "+msg, wire.FieldError{Name: field, Message: msg})
 	}
-	var sealed storage.Sealed
+	var sealed *storage.Sealed
 	if secret != nil {
-		if sealed, err = s.sealFor(ctx, *secret, OAuth2ClientSecretBinding(current.ID)); err != nil {
+		v, err := s.sealFor(ctx, *secret, OAuth2ClientSecretBinding(current.ID))
+		if err != nil {
 			return nil, err
 		}
+		sealed = &v
 	}
+	p, err := s.replaceProvider(ctx, c, current, repoint, in.Vendor, cfg.Encode(), sealed)
+	if err != nil {
+		return nil, err
+	}
+	return s.oauth2Output(p, true)
+}
+
+// replaceProvider stores a provider's new vendor, configuration and, when
+// given, client secret, but only over the stored configuration the update
+// was decided against (else ErrConflict); repoint also deletes the
+// provider's sessions and connections in the same change
+// (RepointOAuth2Provider), since the old server issued their tokens.
+func (s *Service) replaceProvider(ctx context.Context, c *wire.Call, current storage.OAuth2Provider, repoint bool,
+	vendor string, config []byte, secret *storage.Sealed) (storage.OAuth2Provider, error) {
 	change := c.Change(s.store)
 	update := change.UpdateOAuth2Provider
 	if repoint {
 		update = change.RepointOAuth2Provider
 	}
-	defer s.changed(storage.KindOAuth2Provider, in.Name)
-	p, err := update(ctx, in.Name, func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
-		// The decision above holds only for the configuration it was
-		// made against.
+	defer s.changed(storage.KindOAuth2Provider, current.Name)
+	p, err := update(ctx, current.Name, func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
 		if p.ID != current.ID || !bytes.Equal(p.Config, current.Config) {
 			return p, storage.ErrConflict
 		}
-		p.Vendor, p.Config = in.Vendor, cfg.Encode()
+		p.Vendor, p.Config = vendor, config
 		if secret != nil {
-			p.ClientSecret = sealed
+			p.ClientSecret = *secret
 		}
 		return p, nil
 	})
 	if err != nil {
-		return nil, wire.StorageError(err, "OAuth2 credential provider", in.Name)
+		return storage.OAuth2Provider{}, wire.StorageError(err, "OAuth2 credential provider", current.Name)
 	}
-	return s.oauth2Output(p, true)
+	return p, nil
 }
 
 // authorizationServer is where a provider's client secret and its users'
