@@ -6,7 +6,6 @@ package authserver_test
 // the user's browser.
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -209,7 +208,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		claims := accessClaims(t, tok.AccessToken)
+		claims := behalftest.JWTClaims(t, tok.AccessToken)
 		wantSub := "jwt:" + w.idp.Issuer() + "#alice"
 		if claims["iss"] != w.issuer || claims["aud"] != w.resource || claims["sub"] != wantSub || claims["client_id"] != publicApp ||
 			claims["scope"] != scopeRead || tok.RefreshToken == "" || tok.Extra("scope") != scopeRead {
@@ -370,23 +369,6 @@ func (w *world) checkAudit(t *testing.T, want map[string]int) []behalfapi.AuditR
 		}
 	}
 	return recs
-}
-
-func accessClaims(t *testing.T, token string) map[string]any {
-	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", token)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 func oauthCode(err error) string {

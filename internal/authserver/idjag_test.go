@@ -24,7 +24,7 @@ func TestIDJAGGrant(t *testing.T) {
 		if status != http.StatusOK || body["refresh_token"] != nil || body["scope"] != scopeRead {
 			t.Fatalf("jwt-bearer: %d %v", status, body)
 		}
-		claims := accessClaims(t, body["access_token"].(string))
+		claims := behalftest.JWTClaims(t, body["access_token"].(string))
 		if claims["sub"] != "jwt:"+w.idp.Issuer()+"#alice" || claims["aud"] != w.resource || claims["client_id"] != jagApp {
 			t.Errorf("claims %v", claims)
 		}

@@ -707,7 +707,7 @@ func TestE2EWATNeverOutlivesUserJWT(t *testing.T) {
 		clock := testclock.Running()
 		w := newWorld(t, b, worldOptions{dex: dextest.Options{IDTokensValidFor: 2 * time.Minute}, now: clock.Now})
 		idToken := w.dex.PasswordLogin(t, userClientID, userClientSecret).IDToken
-		exp := int64(jwtClaims(t, idToken)["exp"].(float64))
+		exp := int64(behalftest.JWTClaims(t, idToken)["exp"].(float64))
 
 		token := mintForJWT(t, w.rt, idToken)
 		if c := openWAT(t, w.s, token); c.Expiry != exp {

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -340,25 +339,6 @@ func openWAT(t *testing.T, s *behalftest.Server, token string) wat.Claims {
 		t.Fatalf("open workload access token: %v", err)
 	}
 	return c
-}
-
-// jwtClaims decodes a JWT's payload without verifying it (the server under
-// test does the verifying).
-func jwtClaims(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS: %.40s…", jwt)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // auditRecord is one record of /behalf/ListAuditRecords.

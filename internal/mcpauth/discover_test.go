@@ -5,60 +5,26 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/mcpauth"
+	"github.com/behalf-dev/behalf/internal/testutil/testsite"
 )
 
 // site is an MCP server, its resource metadata and its authorization
 // server on one httptest server, each path's answer set by the test:
 // well-behaved by default, misconfigured or hostile case by case.
-type site struct {
-	*httptest.Server
-	mu     sync.Mutex
-	routes map[string]http.HandlerFunc
-	hits   map[string]int
-}
+type site struct{ *testsite.Site }
 
-func newSite(t *testing.T) *site {
-	t.Helper()
-	s := &site{routes: map[string]http.HandlerFunc{}, hits: map[string]int{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		h := s.routes[r.URL.Path]
-		s.hits[r.URL.Path]++
-		s.mu.Unlock()
-		if h == nil {
-			http.NotFound(w, r)
-			return
-		}
-		h(w, r)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
+func newSite(t *testing.T) *site { return &site{testsite.New(t)} }
 
-func (s *site) set(path string, h http.HandlerFunc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if h == nil {
-		delete(s.routes, path)
-		return
-	}
-	s.routes[path] = h
-}
+func (s *site) set(path string, h http.HandlerFunc) { s.Handle(path, h) }
 
-func (s *site) hit(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.hits[path]
-}
+func (s *site) hit(path string) int { return s.Hits(path) }
 
 func (s *site) json(path string, doc any) {
 	s.set(path, func(w http.ResponseWriter, _ *http.Request) {

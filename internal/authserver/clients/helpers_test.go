@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
 	"github.com/behalf-dev/behalf/internal/testutil/pgtest"
 	"github.com/behalf-dev/behalf/internal/testutil/testclock"
+	"github.com/behalf-dev/behalf/internal/testutil/testsite"
 )
 
 const (
@@ -59,36 +59,11 @@ func sqliteStore(t *testing.T) storage.Storage {
 
 // site is a real HTTP server on loopback serving documents by path,
 // counting the requests for each.
-type site struct {
-	*httptest.Server
-	mu      sync.Mutex
-	handler map[string]http.HandlerFunc
-	hits    map[string]int
-}
+type site struct{ *testsite.Site }
 
-func newSite(t *testing.T) *site {
-	s := &site{handler: map[string]http.HandlerFunc{}, hits: map[string]int{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		h := s.handler[r.URL.Path]
-		s.hits[r.URL.Path]++
-		s.mu.Unlock()
-		if h == nil {
-			http.NotFound(w, r)
-			return
-		}
-		h(w, r)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
+func newSite(t *testing.T) *site { return &site{testsite.New(t)} }
 
-func (s *site) handle(path string, h http.HandlerFunc) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.handler[path] = h
-	return s.URL + path
-}
+func (s *site) handle(path string, h http.HandlerFunc) string { return s.Handle(path, h) }
 
 // serveJSON serves v (a string is served as it is) at path and returns
 // its URL.
@@ -114,11 +89,7 @@ func jsonHandler(v any, cacheControl string) http.HandlerFunc {
 	}
 }
 
-func (s *site) hitsOf(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.hits[path]
-}
+func (s *site) hitsOf(path string) int { return s.Hits(path) }
 
 // loopbackHTTP is the egress client of a development server that allows
 // loopback addresses.
