@@ -58,8 +58,17 @@ type CreateMcpServerCredentialProviderInput struct {
 	// secret: behalf authenticates with private_key_jwt (RFC 7523 §2.2),
 	// signing with SigningAlgorithm (RS256, PS256 or ES256; by default
 	// ES256 for an EC key, RS256 for an RSA key).
-	ClientPrivateKey *string           `json:"clientPrivateKey,omitempty"`
-	SigningAlgorithm *string           `json:"signingAlgorithm,omitempty"`
+	ClientPrivateKey *string `json:"clientPrivateKey,omitempty"`
+	SigningAlgorithm *string `json:"signingAlgorithm,omitempty"`
+	// TokenEndpointAuthMethod is how the pre-registered client sends its
+	// secret: client_secret_basic or client_secret_post (by default basic,
+	// unless the authorization server offers only post).
+	TokenEndpointAuthMethod *string `json:"tokenEndpointAuthMethod,omitempty"`
+	// IdentityProvider names the OAuth2 credential provider of the
+	// enterprise IdP that issues ID-JAGs for the server's authorization
+	// server (enterprise-managed authorization): tokens are then obtained
+	// with the user's ID token, with no consent page.
+	IdentityProvider *string           `json:"identityProvider,omitempty"`
 	Tags             map[string]string `json:"tags,omitempty"`
 }
 
@@ -71,7 +80,11 @@ type UpdateMcpServerCredentialProviderInput struct {
 	ClientID         *string `json:"clientId,omitempty"`
 	ClientSecret     *string `json:"clientSecret,omitempty"`
 	ClientPrivateKey *string `json:"clientPrivateKey,omitempty"`
-	SigningAlgorithm *string `json:"signingAlgorithm,omitempty"`
+	SigningAlgorithm        *string `json:"signingAlgorithm,omitempty"`
+	TokenEndpointAuthMethod *string `json:"tokenEndpointAuthMethod,omitempty"`
+	// IdentityProvider, when given, replaces the enterprise IdP; "" turns
+	// enterprise-managed authorization off.
+	IdentityProvider *string `json:"identityProvider,omitempty"`
 }
 
 // McpServerCredentialProviderOutput is an MCP server provider: an OAuth2
@@ -108,4 +121,7 @@ type McpServer struct {
 	// metadata document (CLIENT_ID_METADATA_DOCUMENT): the client id.
 	ClientMetadataDocumentURL string `json:"clientMetadataDocumentUrl,omitempty"`
 	RegisteredTime            Time   `json:"registeredTime"`
+	// IdentityProvider is the enterprise IdP's provider, if the server's
+	// tokens are obtained with ID-JAGs.
+	IdentityProvider string `json:"identityProvider,omitempty"`
 }

@@ -8,17 +8,19 @@ import (
 
 // mcpClientFlags are a pre-registered client's, for an authorization
 // server that takes neither metadata documents nor dynamic registration.
-type mcpClientFlags struct{ clientID, clientSecret, privateKey, signingAlgorithm string }
+type mcpClientFlags struct{ clientID, clientSecret, secretMethod, privateKey, signingAlgorithm, identityProvider string }
 
 func (f *mcpClientFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.clientID, "client-id", "", "a client already registered at the MCP server's authorization server (else behalf registers one)")
 	cmd.Flags().StringVar(&f.clientSecret, "client-secret", "", "that client's secret, if it has one: the value, - for standard input, or @FILE")
+	cmd.Flags().StringVar(&f.secretMethod, "client-auth-method", "", "how that client sends its secret: client_secret_basic or client_secret_post\n(default: basic, unless the authorization server offers only post)")
 	cmd.Flags().StringVar(&f.privateKey, "client-private-key", "", "that client's PEM private key instead of a secret (private_key_jwt): @FILE or - for standard input")
 	cmd.Flags().StringVar(&f.signingAlgorithm, "signing-algorithm", "", "the private key's algorithm: RS256, PS256 or ES256 (default: ES256 for an EC key, RS256 for an RSA key)")
+	cmd.Flags().StringVar(&f.identityProvider, "identity-provider", "", "the OAuth2 credential provider of the enterprise IdP whose ID-JAGs the server's authorization\nserver accepts: users' tokens are then obtained with their ID tokens, with no consent page")
 }
 
 // mcpClient is the pre-registered client the flags give.
-type mcpClient struct{ id, secret, privateKey, signingAlgorithm *string }
+type mcpClient struct{ id, secret, secretMethod, privateKey, signingAlgorithm, identityProvider *string }
 
 func (f *mcpClientFlags) read(cmd *cobra.Command) (mcpClient, error) {
 	var c mcpClient
@@ -27,6 +29,12 @@ func (f *mcpClientFlags) read(cmd *cobra.Command) (mcpClient, error) {
 	}
 	if f.signingAlgorithm != "" {
 		c.signingAlgorithm = &f.signingAlgorithm
+	}
+	if f.secretMethod != "" {
+		c.secretMethod = &f.secretMethod
+	}
+	if cmd.Flags().Changed("identity-provider") { // on update, "" turns it off
+		c.identityProvider = &f.identityProvider
 	}
 	for _, s := range []struct {
 		flag, value string
@@ -59,10 +67,13 @@ does, through its egress policy), then gives itself a client at the server's
 authorization server: the one --client-id names; else a Client ID Metadata Document
 behalf serves at <public URL>/mcp-clients/<provider id>; else one it registers
 (RFC 7591). Agents then use the provider with GetResourceOauth2Token
-(USER_FEDERATION), like any OAuth2 provider. See docs/mcp-client.md.`,
+(USER_FEDERATION), like any OAuth2 provider. With --identity-provider, the
+enterprise IdP's provider, behalf obtains users' tokens with ID-JAGs instead of
+their consent (enterprise-managed authorization). See docs/mcp-client.md.`,
 		Example: `  behalf provider mcp create notes --server-url https://mcp.example.com/mcp
   behalf provider mcp create crm --server-url https://crm.example.com/mcp --client-id behalf --client-secret -
-  behalf provider mcp create erp --server-url https://erp.example.com/mcp --client-id behalf --client-private-key @behalf-key.pem`,
+  behalf provider mcp create erp --server-url https://erp.example.com/mcp --client-id behalf --client-private-key @behalf-key.pem
+  behalf provider mcp create wiki --server-url https://wiki.example.com/mcp --client-id behalf --client-secret - --identity-provider okta`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := cflags.read(cmd)
@@ -71,7 +82,7 @@ behalf serves at <public URL>/mcp-clients/<provider id>; else one it registers
 			}
 			var out behalfapi.McpServerCredentialProviderOutput
 			in := behalfapi.CreateMcpServerCredentialProviderInput{Name: args[0], ServerURL: serverURL, Scopes: scopes, ClientID: c.id, ClientSecret: c.secret,
-				ClientPrivateKey: c.privateKey, SigningAlgorithm: c.signingAlgorithm, Tags: tags}
+				ClientPrivateKey: c.privateKey, SigningAlgorithm: c.signingAlgorithm, TokenEndpointAuthMethod: c.secretMethod, IdentityProvider: c.identityProvider, Tags: tags}
 			if err := cf.call(cmd.Context(), "CreateMcpServerCredentialProvider", in, &out); err != nil {
 				return err
 			}
@@ -99,7 +110,7 @@ connections, whose tokens the old server issued.`,
 			}
 			var out behalfapi.McpServerCredentialProviderOutput
 			in := behalfapi.UpdateMcpServerCredentialProviderInput{Name: args[0], ClientID: c.id, ClientSecret: c.secret,
-				ClientPrivateKey: c.privateKey, SigningAlgorithm: c.signingAlgorithm}
+				ClientPrivateKey: c.privateKey, SigningAlgorithm: c.signingAlgorithm, TokenEndpointAuthMethod: c.secretMethod, IdentityProvider: c.identityProvider}
 			if err := cf.call(cmd.Context(), "UpdateMcpServerCredentialProvider", in, &out); err != nil {
 				return err
 			}
@@ -115,6 +126,9 @@ func mcpProviderTable(out behalfapi.McpServerCredentialProviderOutput) table {
 	t := fields("name", out.Name, "arn", out.CredentialProviderArn, "callback URL", out.CallbackURL,
 		"server URL", out.ServerURL, "resource", out.Resource, "issuer", out.Issuer, "scopes", list(out.Scopes),
 		"registration", out.Registration, "client id", out.ClientID, "client auth", out.TokenEndpointAuthMethod, "registered", out.RegisteredTime.String())
+	if out.IdentityProvider != "" {
+		t.rows = append(t.rows, []string{"identity provider", out.IdentityProvider + " (ID-JAG: no consent page)"})
+	}
 	if out.Reregistered {
 		t.rows = append(t.rows, []string{"reregistered", "yes: the authorization server changed; sessions and connections were deleted"})
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 )
 
 // AuthorizationServerFile makes behalf an OAuth 2.1 authorization server
@@ -124,7 +126,7 @@ func (a AuthorizationServer) Resource(uri string) (AuthServerResourceFile, bool)
 const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
-	GrantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer" //nolint:gosec // G101: a grant type URN, no credential
+	GrantJWTBearer         = oauthwire.GrantJWTBearer
 	AuthMethodNone         = "none"
 	AuthMethodSecretBasic  = "client_secret_basic"
 	AuthMethodSecretPost   = "client_secret_post"

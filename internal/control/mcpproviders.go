@@ -16,6 +16,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/mcpauth"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -55,7 +56,8 @@ func (in *createMCPProviderInput) Validate(c *wire.Checker) {
 	c.String("name", in.Name, 1, 128, providerNamePattern)
 	c.String("serverUrl", in.ServerURL, 1, 2048, nil)
 	c.Strings("scopes", in.Scopes, 0, 50, 1, 128, scopePattern)
-	checkMCPClient(c, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm})
+	checkMCPClient(c, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod})
+	c.OptString("identityProvider", in.IdentityProvider, 1, 128, providerNamePattern)
 	c.Tags("tags", in.Tags)
 }
 
@@ -63,7 +65,10 @@ type updateMCPProviderInput behalfapi.UpdateMcpServerCredentialProviderInput
 
 func (in *updateMCPProviderInput) Validate(c *wire.Checker) {
 	c.String("name", in.Name, 1, 128, providerNamePattern)
-	checkMCPClient(c, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm})
+	checkMCPClient(c, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod})
+	if in.IdentityProvider != nil && *in.IdentityProvider != "" { // "" turns it off
+		c.OptString("identityProvider", in.IdentityProvider, 1, 128, providerNamePattern)
+	}
 }
 
 // scopePattern is RFC 6749 §3.3's scope-token.
@@ -71,7 +76,7 @@ var scopePattern = wire.Pattern(`[\x21\x23-\x5B\x5D-\x7E]+`)
 
 // givenClient is a pre-registered client as the administrator gave it:
 // its id and a secret or a private key (private_key_jwt).
-type givenClient struct{ id, secret, privateKey, signingAlgorithm *string }
+type givenClient struct{ id, secret, privateKey, signingAlgorithm, secretMethod *string }
 
 func checkMCPClient(c *wire.Checker, g givenClient) {
 	c.OptString("clientId", g.id, 1, 256, nil)
@@ -85,6 +90,12 @@ func checkMCPClient(c *wire.Checker, g givenClient) {
 	}
 	if g.secret != nil && g.privateKey != nil {
 		c.Failf("clientPrivateKey", "is given with clientSecret: a client authenticates with one")
+	}
+	if g.secretMethod != nil {
+		c.Enum("tokenEndpointAuthMethod", *g.secretMethod, true, string(oauthvendor.ClientSecretBasic), string(oauthvendor.ClientSecretPost))
+		if g.secret == nil {
+			c.Failf("tokenEndpointAuthMethod", "is given without clientSecret")
+		}
 	}
 	if g.signingAlgorithm != nil {
 		c.Enum("signingAlgorithm", *g.signingAlgorithm, true, oauthclient.SigningAlgorithms...)
@@ -117,8 +128,13 @@ func (s *Service) createMCPProvider(ctx context.Context, c *wire.Call, in *creat
 	if err != nil {
 		return nil, err
 	}
+	if in.IdentityProvider != nil {
+		if err := s.checkIdentityProvider(ctx, *in.IdentityProvider, d.AuthorizationServer); err != nil {
+			return nil, err
+		}
+	}
 	id := uuid.NewString()
-	client, err := s.registerMCPClient(ctx, id, in.Name, d, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm})
+	client, err := s.registerMCPClient(ctx, id, in.Name, d, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod})
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +144,7 @@ func (s *Service) createMCPProvider(ctx context.Context, c *wire.Call, in *creat
 	}
 	now := s.Now()
 	cfg := mcpConfig(d, in.ServerURL, scopes, client, now.Unix())
+	cfg.MCP.IdentityProvider = aws.ToString(in.IdentityProvider)
 	p := storage.OAuth2Provider{ID: id, Name: in.Name, Vendor: cfg.Vendor, Config: cfg.Encode(), CreatedAt: now, UpdatedAt: now}
 	if p.ClientSecret, err = s.sealFor(ctx, client.secret, OAuth2ClientSecretBinding(p.ID)); err != nil {
 		return nil, err
@@ -168,6 +185,15 @@ func (s *Service) updateMCPProvider(ctx context.Context, c *wire.Call, in *updat
 	if err != nil {
 		return nil, err
 	}
+	cfg.MCP.IdentityProvider = cur.MCP.IdentityProvider
+	if in.IdentityProvider != nil {
+		if *in.IdentityProvider != "" {
+			if err := s.checkIdentityProvider(ctx, *in.IdentityProvider, d.AuthorizationServer); err != nil {
+				return nil, err
+			}
+		}
+		cfg.MCP.IdentityProvider = *in.IdentityProvider
+	}
 	var secret *storage.Sealed
 	if fresh {
 		secret = &sealed
@@ -193,7 +219,7 @@ func (s *Service) updatedMCPConfig(ctx context.Context, current storage.OAuth2Pr
 		const msg = "is required: the server's authorization server changed, and the pre-registered client belongs to the old one"
 		return provider.OAuth2{}, storage.Sealed{}, wire.Validation("clientId "+msg, wire.FieldError{Name: "clientId", Message: msg})
 	}
-	client, err := s.registerMCPClient(ctx, current.ID, in.Name, d, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm})
+	client, err := s.registerMCPClient(ctx, current.ID, in.Name, d, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod})
 	if err != nil {
 		return provider.OAuth2{}, storage.Sealed{}, err
 	}
@@ -237,6 +263,9 @@ func (s *Service) registerMCPClient(ctx context.Context, id, name string, d mcpa
 			c.secret, c.authMethod, c.signingAlgorithm = *given.privateKey, string(oauthvendor.PrivateKeyJWT), alg
 		case given.secret != nil:
 			c.secret, c.authMethod = *given.secret, string(preferredSecretMethod(as.TokenEndpointAuthMethodsSupported))
+			if given.secretMethod != nil {
+				c.authMethod = *given.secretMethod
+			}
 		}
 		return c, nil
 	}
@@ -262,6 +291,36 @@ func (s *Service) registerMCPClient(ctx context.Context, id, name string, d mcpa
 		c.authMethod = string(oauthvendor.ClientSecretBasic) // RFC 7591 §2's default
 	}
 	return c, nil
+}
+
+// checkIdentityProvider checks the enterprise IdP's provider of an MCP
+// server provider: an OAuth2 provider, not an MCP server's, whose issuer
+// and token endpoint are known (the issuer tells which users' JWTs go
+// there); and the server's authorization server, when it lists its
+// grants, takes the jwt-bearer grant that redeems ID-JAGs (RFC 7523 §2.1).
+func (s *Service) checkIdentityProvider(ctx context.Context, name string, as mcpauth.AuthorizationServerMetadata) error {
+	invalid := func(msg string) error {
+		return wire.Validation("identityProvider "+name+" "+msg, wire.FieldError{Name: "identityProvider", Message: msg})
+	}
+	p, err := s.store.GetOAuth2Provider(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return invalid("is not an OAuth2 credential provider: create the enterprise IdP's first")
+	}
+	if err != nil {
+		return wire.StorageError(err, "OAuth2 credential provider", name)
+	}
+	cfg, err := provider.Decode(p.Config)
+	switch {
+	case err != nil:
+		return fmt.Errorf("OAuth2 credential provider %s: %w", name, err)
+	case cfg.MCP != nil:
+		return invalid("is an MCP server provider; name the enterprise IdP's OAuth2 credential provider")
+	case cfg.Resolved.Issuer == "" || cfg.Resolved.TokenEndpoint == "":
+		return invalid("has no issuer or token endpoint: create it with its discovery URL or its authorization server metadata")
+	case len(as.GrantTypesSupported) > 0 && !slices.Contains(as.GrantTypesSupported, oauthwire.GrantJWTBearer):
+		return invalid("cannot be used: the MCP server's authorization server does not offer the jwt-bearer grant that redeems ID-JAGs")
+	}
+	return nil
 }
 
 // preferredSecretMethod is how a pre-registered confidential client
@@ -355,7 +414,8 @@ func (s *Service) mcpOutput(p storage.OAuth2Provider, cfg provider.OAuth2, rereg
 func mcpServerOutput(cfg provider.OAuth2) behalfapi.McpServer {
 	m := cfg.MCP
 	out := behalfapi.McpServer{ServerURL: m.ServerURL, Resource: m.Resource, Issuer: m.Issuer, Scopes: nonNil(m.Scopes),
-		Registration: m.Registration, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod, SigningAlgorithm: m.SigningAlgorithm, RegisteredTime: behalfapi.Time(time.Unix(m.RegisteredAt, 0).UTC())}
+		Registration: m.Registration, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod, SigningAlgorithm: m.SigningAlgorithm, RegisteredTime: behalfapi.Time(time.Unix(m.RegisteredAt, 0).UTC()),
+		IdentityProvider: m.IdentityProvider}
 	if m.Registration == provider.RegistrationMetadataDocument {
 		out.ClientMetadataDocumentURL = cfg.ClientID
 	}

@@ -19,7 +19,7 @@ import (
 // ID token for a short-lived JWT grant naming another authorization server
 // as its audience, and redeems it there with RFC 7523's jwt-bearer grant.
 const (
-	tokenTypeIDJAG = "urn:ietf:params:oauth:token-type:id-jag" //nolint:gosec // G101: a URN, not a credential
+	tokenTypeIDJAG = oauthwire.TokenTypeIDJAG
 	// typIDJAG is the JWT typ header the draft's "Identity Assertion JWT
 	// Authorization Grant" section requires (RFC 8725 §3.11).
 	typIDJAG = "oauth-id-jag+jwt"

@@ -36,8 +36,8 @@ type claims struct {
 
 // RFC 8693 §3 token type identifiers.
 const (
-	tokenTypeAccess = "urn:ietf:params:oauth:token-type:access_token" //nolint:gosec // G101: a URN, not a credential
-	tokenTypeID     = "urn:ietf:params:oauth:token-type:id_token"     //nolint:gosec // G101: a URN, not a credential
+	tokenTypeAccess = oauthwire.TokenTypeAccessToken
+	tokenTypeID     = oauthwire.TokenTypeIDToken
 	tokenTypeJWT    = "urn:ietf:params:oauth:token-type:jwt"          //nolint:gosec // G101: a URN, not a credential
 )
 

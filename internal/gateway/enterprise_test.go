@@ -43,6 +43,9 @@ const (
 	// otherAS is an authorization server other than behalf, for which
 	// the enterprise IdP also issues ID-JAGs.
 	otherAS = "http://127.0.0.1:1/as"
+	// entAuthorizer is the inbound authorizer of the enterprise IdP's
+	// ID tokens, issued to ssoClient.
+	entAuthorizer = "enterprise"
 )
 
 // enterpriseWorld is an asWorld whose authorization server trusts the
@@ -72,6 +75,10 @@ func newEnterpriseWorld(t *testing.T, b behalftest.Backend) *enterpriseWorld {
 				TokenEndpointAuthMethod: "client_secret_post", GrantTypes: []string{config.GrantJWTBearer}})
 		}
 		as.IDJag.Issuers = []config.AuthServerIDJagIssuerFile{{Issuer: ew.ent.Issuer()}}
+		// Agents' users sign in at the enterprise IdP too: their ID tokens
+		// mint workload access tokens (behalf as the MCP client's broker).
+		f.InboundAuthorizers = append(f.InboundAuthorizers, config.InboundAuthorizerFile{Name: entAuthorizer,
+			DiscoveryURL: ew.ent.Issuer() + "/.well-known/openid-configuration", AllowedAudience: []string{ssoClient}})
 	})
 	return ew
 }

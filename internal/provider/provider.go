@@ -97,6 +97,12 @@ type MCPServer struct {
 	// client secret would be and signs with SigningAlgorithm.
 	TokenEndpointAuthMethod string `json:"tokenEndpointAuthMethod"`
 	SigningAlgorithm        string `json:"signingAlgorithm,omitempty"`
+	// IdentityProvider, when set, names the OAuth2 credential provider of
+	// the enterprise IdP whose ID-JAGs this server's authorization server
+	// accepts (enterprise-managed authorization): USER_FEDERATION trades
+	// the user's ID token there for an ID-JAG and redeems it, with no
+	// consent page.
+	IdentityProvider string `json:"identityProvider,omitempty"`
 }
 
 // Decode parses a stored configuration.

@@ -23,7 +23,7 @@ const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
 	// GrantJWTBearer is RFC 7523 §2.1's grant, which redeems an ID-JAG.
-	GrantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer" //nolint:gosec // G101: a URN, not a credential
+	GrantJWTBearer = oauthwire.GrantJWTBearer
 
 	AuthNone              = "none"
 	AuthClientSecretBasic = "client_secret_basic"

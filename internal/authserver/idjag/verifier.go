@@ -39,7 +39,7 @@ import (
 const (
 	// GrantType is RFC 7523 §2.1's grant type, with which an ID-JAG is
 	// redeemed.
-	GrantType = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	GrantType = oauthwire.GrantJWTBearer
 	// Profile is the ID-JAG's grant profile, advertised in
 	// authorization_grant_profiles_supported.
 	Profile = "urn:ietf:params:oauth:grant-profile:id-jag"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
@@ -32,7 +33,7 @@ func (e Endpoint) Request(ctx context.Context, p access.OAuth2Provider, form url
 	}
 	defer clear(secret)
 	endpoint := telemetry.EndpointToken
-	if form.Get("grant_type") == grantTokenExchange {
+	if form.Get("grant_type") == oauthwire.GrantTokenExchange {
 		endpoint = telemetry.EndpointTokenExchange
 	}
 	return e.OAuth.Do(telemetry.WithOutbound(ctx, p.Name, endpoint), TokenRequest(p.Config, string(secret), form))

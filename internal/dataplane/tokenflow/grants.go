@@ -1,6 +1,7 @@
 package tokenflow
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -30,15 +32,9 @@ func (clientCredentials) Check(p access.OAuth2Provider, _ access.Verified) error
 
 func (clientCredentials) CacheKey(access.Verified) string { return "" }
 
-func (clientCredentials) Form(access.Verified) url.Values {
-	return url.Values{"grant_type": {"client_credentials"}}
+func (clientCredentials) Form(context.Context, access.Verified) (url.Values, error) {
+	return url.Values{"grant_type": {"client_credentials"}}, nil
 }
-
-// RFC 8693 §2.1 and §3: registered URNs, not credentials.
-const (
-	grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange" //nolint:gosec // G101: a grant type URN
-	tokenTypeAccess    = "urn:ietf:params:oauth:token-type:access_token"   //nolint:gosec // G101: a token type URN
-)
 
 // tokenExchange is ON_BEHALF_OF_TOKEN_EXCHANGE: an RFC 8693 token exchange
 // presenting the user's own inbound JWT (carried, encrypted, in the
@@ -64,11 +60,11 @@ func (tokenExchange) CacheKey(v access.Verified) string {
 	return "." + hex.EncodeToString(h[:12])
 }
 
-func (tokenExchange) Form(v access.Verified) url.Values {
+func (tokenExchange) Form(_ context.Context, v access.Verified) (url.Values, error) {
 	return url.Values{
-		"grant_type":           {grantTokenExchange},
+		"grant_type":           {oauthwire.GrantTokenExchange},
 		"subject_token":        {v.Claims.UserToken},
-		"subject_token_type":   {tokenTypeAccess},
-		"requested_token_type": {tokenTypeAccess},
-	}
+		"subject_token_type":   {oauthwire.TokenTypeAccessToken},
+		"requested_token_type": {oauthwire.TokenTypeAccessToken},
+	}, nil
 }

@@ -29,8 +29,9 @@ type Grant interface {
 	// CacheKey adds to the request's cache key what else tells tokens of
 	// this grant apart (the user of an exchanged token); "" when nothing.
 	CacheKey(v access.Verified) string
-	// Form returns grant_type and the grant's own parameters.
-	Form(v access.Verified) url.Values
+	// Form returns grant_type and the grant's own parameters; a grant
+	// that must first obtain its assertion elsewhere does so here.
+	Form(ctx context.Context, v access.Verified) (url.Values, error)
 }
 
 // issue returns a token for the request, from the cache when a fresh one
@@ -78,11 +79,17 @@ func (s *Service) issue(ctx context.Context, g Grant, v access.Verified, p acces
 
 // fetch asks the provider for a token and caches it in place of e's.
 func (s *Service) fetch(ctx context.Context, g Grant, v access.Verified, p access.OAuth2Provider, in *Request, e cacheEntry) (string, error) {
-	form := g.Form(v)
+	form, err := g.Form(ctx, v)
+	if err != nil {
+		return "", err
+	}
 	if len(in.Scopes) > 0 {
 		form.Set("scope", p.Config.VendorInfo().JoinScopes(in.Scopes))
 	}
 	AddRequestParameters(form, in)
+	if rs := p.Config.Resources(in.Resources); len(rs) > 0 {
+		form["resource"] = rs // an MCP server's tokens are for it alone
+	}
 	tok, err := s.Endpoint.Request(context.WithoutCancel(ctx), p, form)
 	if err != nil {
 		return "", UpstreamError(p.Name, err)

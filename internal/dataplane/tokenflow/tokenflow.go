@@ -10,6 +10,7 @@ package tokenflow
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -167,6 +168,11 @@ func validateCustomParameters(c *wire.Checker, params map[string]string) {
 	}
 }
 
+// grantRequest is what the workload's grant for the provider must allow.
+func (in *Request) grantRequest() authz.GrantRequest {
+	return authz.GrantRequest{Scopes: in.Scopes, Resources: in.Resources, Audiences: in.Audiences, CustomParameters: in.CustomParameters}
+}
+
 // Response is GetResourceOauth2Token's output.
 type Response struct {
 	AccessToken      string `json:"accessToken,omitempty"`
@@ -177,8 +183,7 @@ type Response struct {
 
 func (s *Service) getResourceOAuth2Token(ctx context.Context, c *wire.Call, in *Request) (*Response, error) {
 	c.Audit.Flow = in.Flow
-	v, err := s.Access.Authorize(ctx, c, in.Token, in.Provider,
-		authz.GrantRequest{Scopes: in.Scopes, Resources: in.Resources, Audiences: in.Audiences, CustomParameters: in.CustomParameters})
+	v, err := s.Access.Authorize(ctx, c, in.Token, in.Provider, in.grantRequest())
 	if err != nil {
 		return nil, err
 	}
@@ -186,12 +191,32 @@ func (s *Service) getResourceOAuth2Token(ctx context.Context, c *wire.Call, in *
 	if err != nil {
 		return nil, err
 	}
+	if m := p.Config.MCP; m != nil && len(in.Scopes) == 0 && len(m.Scopes) > 0 {
+		// MCP authorization, "Scope Selection Strategy": a request without
+		// scopes asks for those discovery selected, which the workload
+		// must be allowed too.
+		selected := *in
+		selected.Scopes = slices.Clone(m.Scopes)
+		in, c.Audit.Scopes = &selected, selected.Scopes
+		if err := authz.CheckProviderGrant(v.Workload, in.Provider, in.grantRequest()); err != nil {
+			return nil, err
+		}
+	}
 	var g Grant
-	switch in.Flow {
-	case FlowM2M:
+	switch {
+	case in.Flow == FlowM2M:
 		g = clientCredentials{}
-	case FlowOnBehalfOf:
+	case in.Flow == FlowOnBehalfOf:
 		g = tokenExchange{}
+	case p.Config.MCP != nil && p.Config.MCP.IdentityProvider != "":
+		idp, err := s.Access.OAuth2Provider(ctx, p.Config.MCP.IdentityProvider)
+		switch we := (*wire.Error)(nil); {
+		case errors.As(err, &we) && we.Type == wire.TypeNotFound:
+			return nil, wire.NotFound("credential provider %s names the enterprise IdP's provider %s, which does not exist", p.Name, p.Config.MCP.IdentityProvider)
+		case err != nil:
+			return nil, err
+		}
+		g = newIDJAG(s.Endpoint, p, idp, in.Scopes)
 	default:
 		return s.users.UserToken(ctx, c, v, p, in)
 	}
