@@ -11,13 +11,20 @@ type DiscoverMcpServerInput struct {
 type DiscoverMcpServerOutput struct {
 	// ServerURL is the server's canonical URI.
 	ServerURL string `json:"serverUrl"`
-	// Resource is the resource its metadata names.
-	Resource               string   `json:"resource"`
-	ResourceName           string   `json:"resourceName,omitempty"`
-	ResourceMetadataURL    string   `json:"resourceMetadataUrl"`
-	ResourceMetadataSource string   `json:"resourceMetadataSource"`
-	ResourceScopes         []string `json:"resourceScopes"`
-	ChallengeScopes        []string `json:"challengeScopes"`
+	// Resource is the RFC 8707 resource of the server's tokens: the
+	// canonical URI of the resource its metadata names, or the server's
+	// when it serves none.
+	Resource     string `json:"resource"`
+	ResourceName string `json:"resourceName,omitempty"`
+	// ResourceMetadataSource is challenge, path, root, or none: the
+	// server serves no protected resource metadata, and
+	// AuthorizationServerSource is origin-metadata or default-endpoints
+	// (MCP authorization 2025-03-26) instead of resource-metadata.
+	ResourceMetadataURL       string   `json:"resourceMetadataUrl"`
+	ResourceMetadataSource    string   `json:"resourceMetadataSource"`
+	AuthorizationServerSource string   `json:"authorizationServerSource"`
+	ResourceScopes            []string `json:"resourceScopes"`
+	ChallengeScopes           []string `json:"challengeScopes"`
 	// Scopes and ScopeSource are what a client asks for and why.
 	Scopes               []string               `json:"scopes"`
 	ScopeSource          string                 `json:"scopeSource,omitempty"`
@@ -107,9 +114,13 @@ type McpServer struct {
 	ServerURL string `json:"serverUrl"`
 	// Resource is the server's canonical URI, the RFC 8707 resource of
 	// every token request.
-	Resource string   `json:"resource"`
-	Issuer   string   `json:"issuer"`
-	Scopes   []string `json:"scopes"`
+	Resource string `json:"resource"`
+	Issuer   string `json:"issuer"`
+	// AuthorizationServerSource is how discovery found the issuer:
+	// resource-metadata, origin-metadata or default-endpoints (the last
+	// two for a server of MCP authorization 2025-03-26).
+	AuthorizationServerSource string   `json:"authorizationServerSource"`
+	Scopes                    []string `json:"scopes"`
 	// Registration is PREREGISTERED, CLIENT_ID_METADATA_DOCUMENT or
 	// DYNAMIC.
 	Registration string `json:"registration"`

@@ -33,6 +33,7 @@ supported. It shows the scopes a client would ask for. See docs/mcp-client.md.`,
 				"resource", out.Resource,
 				"resourceMetadataUrl", out.ResourceMetadataURL+" ("+out.ResourceMetadataSource+")",
 				"authorizationServers", list(out.AuthorizationServers),
+				"authorizationServerSource", out.AuthorizationServerSource+sourceNote(out.AuthorizationServerSource),
 				"scopes", list(out.Scopes)+scopeSource(out.ScopeSource),
 				"issuer", as.Issuer,
 				"metadataUrl", as.MetadataURL,
@@ -51,6 +52,18 @@ supported. It shows the scopes a client would ask for. See docs/mcp-client.md.`,
 		},
 	})
 	return cmd
+}
+
+// sourceNote says how the authorization server was found when the server
+// serves no protected resource metadata (MCP authorization 2025-03-26).
+func sourceNote(s string) string {
+	switch s {
+	case "origin-metadata":
+		return " (2025-03-26: no resource metadata; the metadata at the server's origin)"
+	case "default-endpoints":
+		return " (2025-03-26: no metadata; /authorize, /token, /register at the server's origin)"
+	}
+	return ""
 }
 
 // scopeSource says where the scopes to ask for come from (MCP

@@ -247,11 +247,52 @@ func TestMCPProviderForOrigin(t *testing.T) {
 
 	var out, up behalfapi.McpServerCredentialProviderOutput
 	r.json(&out, "provider", "mcp", "create", "origin", "--server-url", site.URL+"/mcp", "--client-id", "behalf-origin")
-	if out.ServerURL != site.URL+"/mcp" || out.Resource != site.URL || out.Issuer != site.URL || out.Registration != "PREREGISTERED" {
+	if out.ServerURL != site.URL+"/mcp" || out.Resource != site.URL || out.Issuer != site.URL || out.Registration != "PREREGISTERED" ||
+		out.AuthorizationServerSource != "resource-metadata" {
 		t.Errorf("create: %+v", out)
 	}
 	r.json(&up, "provider", "mcp", "update", "origin")
 	if up.Reregistered || up.Resource != site.URL || up.ClientID != "behalf-origin" {
+		t.Errorf("update: %+v", up)
+	}
+}
+
+// TestMCP20250326Server: a server of the 2025-03-26 revision — a 401,
+// no protected resource metadata, no authorization server metadata — is
+// discovered at its origin's default endpoints, which discover and the
+// provider commands say; its tokens are for its canonical URI, and
+// discovering it again keeps the client.
+func TestMCP20250326Server(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/mcp", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	site := httptest.NewServer(mux)
+	t.Cleanup(site.Close)
+
+	out := r.ok("", "mcp", "discover", site.URL+"/v1/mcp")
+	for _, want := range []string{"authorizationServerSource  default-endpoints (2025-03-26", "tokenEndpoint              " + site.URL + "/token"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	var d behalfapi.DiscoverMcpServerOutput
+	r.json(&d, "mcp", "discover", site.URL+"/v1/mcp")
+	if d.Resource != site.URL+"/v1/mcp" || d.ResourceMetadataSource != "none" || d.AuthorizationServerSource != "default-endpoints" ||
+		d.AuthorizationServer.Issuer != site.URL || d.AuthorizationServer.MetadataURL != "" || d.AuthorizationServer.RegistrationEndpoint != site.URL+"/register" {
+		t.Errorf("json: %+v", d)
+	}
+
+	var p, up behalfapi.McpServerCredentialProviderOutput
+	r.json(&p, "provider", "mcp", "create", "legacy", "--server-url", site.URL+"/v1/mcp", "--client-id", "behalf-legacy")
+	if p.Resource != site.URL+"/v1/mcp" || p.Issuer != site.URL || p.AuthorizationServerSource != "default-endpoints" || p.Registration != "PREREGISTERED" {
+		t.Errorf("create: %+v", p)
+	}
+	r.json(&up, "provider", "mcp", "update", "legacy")
+	if up.Reregistered || up.ClientID != "behalf-legacy" || up.AuthorizationServerSource != "default-endpoints" {
 		t.Errorf("update: %+v", up)
 	}
 }

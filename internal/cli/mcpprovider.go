@@ -124,7 +124,8 @@ connections, whose tokens the old server issued.`,
 
 func mcpProviderTable(out behalfapi.McpServerCredentialProviderOutput) table {
 	t := fields("name", out.Name, "arn", out.CredentialProviderArn, "callback URL", out.CallbackURL,
-		"server URL", out.ServerURL, "resource", out.Resource, "issuer", out.Issuer, "scopes", list(out.Scopes),
+		"server URL", out.ServerURL, "resource", out.Resource, "issuer", out.Issuer,
+		"discovery", out.AuthorizationServerSource, "scopes", list(out.Scopes),
 		"registration", out.Registration, "client id", out.ClientID, "client auth", out.TokenEndpointAuthMethod, "registered", out.RegisteredTime.String())
 	if out.IdentityProvider != "" {
 		t.rows = append(t.rows, []string{"identity provider", out.IdentityProvider + " (ID-JAG: no consent page)"})

@@ -388,7 +388,7 @@ func mcpConfig(d mcpauth.Discovery, serverURL string, scopes []string, c mcpClie
 	as := d.AuthorizationServer
 	return provider.OAuth2{
 		Vendor: "CustomOauth2", Member: oauthvendor.MemberCustom, ClientID: c.id,
-		MCP: &provider.MCPServer{ServerURL: serverURL, Resource: d.Resource, Issuer: as.Issuer, Registration: c.registration,
+		MCP: &provider.MCPServer{ServerURL: serverURL, Resource: d.Resource, Issuer: as.Issuer, AuthorizationServerSource: d.AuthorizationServerSource, Registration: c.registration,
 			RegisteredAt: registeredAt, Scopes: scopes, TokenEndpointAuthMethod: c.authMethod, SigningAlgorithm: c.signingAlgorithm},
 		Resolved: provider.Metadata{
 			Issuer: as.Issuer, AuthorizationEndpoint: as.AuthorizationEndpoint, TokenEndpoint: as.TokenEndpoint,
@@ -413,11 +413,14 @@ func (s *Service) mcpOutput(p storage.OAuth2Provider, cfg provider.OAuth2, rereg
 
 func mcpServerOutput(cfg provider.OAuth2) behalfapi.McpServer {
 	m := cfg.MCP
-	out := behalfapi.McpServer{ServerURL: m.ServerURL, Resource: m.Resource, Issuer: m.Issuer, Scopes: nonNil(m.Scopes),
+	out := behalfapi.McpServer{ServerURL: m.ServerURL, Resource: m.Resource, Issuer: m.Issuer, AuthorizationServerSource: m.AuthorizationServerSource, Scopes: nonNil(m.Scopes),
 		Registration: m.Registration, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod, SigningAlgorithm: m.SigningAlgorithm, RegisteredTime: behalfapi.Time(time.Unix(m.RegisteredAt, 0).UTC()),
 		IdentityProvider: m.IdentityProvider}
 	if m.Registration == provider.RegistrationMetadataDocument {
 		out.ClientMetadataDocumentURL = cfg.ClientID
+	}
+	if out.AuthorizationServerSource == "" {
+		out.AuthorizationServerSource = mcpauth.SourceResourceMetadata
 	}
 	return out
 }

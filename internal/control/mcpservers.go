@@ -41,8 +41,8 @@ func (s *Service) discoverMCPServer(ctx context.Context, c *wire.Call, in *disco
 	}
 	as := d.AuthorizationServer
 	return &behalfapi.DiscoverMcpServerOutput{
-		ServerURL: d.ServerURL, Resource: d.ResourceMetadata.Resource, ResourceName: d.ResourceMetadata.ResourceName,
-		ResourceMetadataURL: d.ResourceMetadataURL, ResourceMetadataSource: d.ResourceMetadataSource,
+		ServerURL: d.ServerURL, Resource: d.Resource, ResourceName: d.ResourceMetadata.ResourceName,
+		ResourceMetadataURL: d.ResourceMetadataURL, ResourceMetadataSource: d.ResourceMetadataSource, AuthorizationServerSource: d.AuthorizationServerSource,
 		ResourceScopes: nonNil(d.ResourceMetadata.ScopesSupported), ChallengeScopes: nonNil(d.ChallengeScopes),
 		Scopes: nonNil(d.Scopes), ScopeSource: d.ScopeSource, AuthorizationServers: nonNil(d.ResourceMetadata.AuthorizationServers),
 		AuthorizationServer: behalfapi.McpAuthorizationServer{

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,8 +43,11 @@ func (s *site) raw(path, contentType, body string) {
 
 // challenge makes /mcp answer an unauthenticated POST with 401 and these
 // WWW-Authenticate field lines.
-func (s *site) challenge(values ...string) {
-	s.set("/mcp", func(w http.ResponseWriter, r *http.Request) {
+func (s *site) challenge(values ...string) { s.challengeAt("/mcp", values...) }
+
+// challengeAt makes path answer as challenge makes /mcp answer.
+func (s *site) challengeAt(path string, values ...string) {
+	s.set(path, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.Header.Get("Authorization") != "" || !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 			http.Error(w, "unexpected probe", http.StatusBadRequest)
 			return
@@ -230,7 +234,9 @@ func TestDiscoverRefusals(t *testing.T) {
 		{name: "no 401 and no resource metadata", setup: func(s *site) {
 			s.set("/mcp", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 			s.set(prmPath, nil)
-		}, want: mcpauth.ErrNotProtected, step: mcpauth.StepProbe, reason: "HTTP 200, not 401, and serves no protected resource metadata"},
+			s.json("/.well-known/oauth-authorization-server", s.asMetadata(s.URL, nil))
+		}, want: mcpauth.ErrNotProtected, step: mcpauth.StepProbe, reason: "HTTP 200, not 401, and serves no protected resource metadata",
+			never: "/.well-known/oauth-authorization-server"},
 		{name: "no 401 and invalid resource metadata", setup: func(s *site) {
 			s.set("/mcp", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 			s.raw(prmPath, "application/json", `{"resource": [}`)
@@ -256,10 +262,13 @@ func TestDiscoverRefusals(t *testing.T) {
 		{name: "challenge names a parameter twice", setup: func(s *site) {
 			s.challenge(`Bearer resource_metadata="` + s.URL + prmPath + `", resource_metadata="https://elsewhere.example/"`)
 		}, want: mcpauth.ErrChallenge, step: mcpauth.StepProbe},
-		{name: "resource metadata missing", setup: func(s *site) {
+		{name: "resource metadata failing", setup: func(s *site) {
 			s.challenge("Bearer")
-			s.set(prmPath, nil)
-		}, want: mcpauth.ErrResourceMetadata, step: mcpauth.StepResourceMetadata, reason: "HTTP 404"},
+			s.set(prmPath, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+		}, want: mcpauth.ErrResourceMetadata, step: mcpauth.StepResourceMetadata, reason: "HTTP 500", never: "/.well-known/oauth-authorization-server"},
+		{name: "resource metadata the challenge names missing", setup: func(s *site) {
+			s.challenge(`Bearer resource_metadata="` + s.URL + `/prm"`)
+		}, want: mcpauth.ErrResourceMetadata, step: mcpauth.StepResourceMetadata, reason: "/prm answered HTTP 404", never: "/.well-known/oauth-authorization-server"},
 		{name: "resource mismatch", setup: func(s *site) {
 			s.json(prmPath, s.prm(func(m map[string]any) { m["resource"] = s.URL + "/other" }))
 		}, want: mcpauth.ErrResourceMismatch, step: mcpauth.StepResourceMetadata, never: "/.well-known/oauth-authorization-server/t1"},
@@ -383,6 +392,155 @@ func TestDiscoverRefusals(t *testing.T) {
 			}
 			if tc.timeout != 0 && time.Since(start) > tc.timeout+2*time.Second {
 				t.Errorf("took %s", time.Since(start))
+			}
+		})
+	}
+}
+
+// legacy makes the site a server of the 2025-03-26 revision at path: a
+// 401 whose challenge names no metadata, and no protected resource
+// metadata at either well-known URI.
+func (s *site) legacy(path string) {
+	s.challengeAt(path, `Bearer error="invalid_token", scope="read"`)
+}
+
+// recorder is the client's transport, recording each URL it is asked
+// for: discovery's requests go through the client it is given.
+type recorder struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	urls []string
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.urls = append(r.urls, req.URL.String())
+	r.mu.Unlock()
+	return r.next.RoundTrip(req)
+}
+
+// TestDiscover20250326: a server that answers 401 and serves no
+// protected resource metadata is discovered as the 2025-03-26 revision
+// had it, at its origin, its path discarded: the origin's RFC 8414
+// metadata, whose issuer may have a path on that origin, or else the
+// default endpoints. The tokens' resource is the server's canonical URI.
+func TestDiscover20250326(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		target     string // the server's path
+		issuerPath string // "" and no metadata: the default endpoints
+		metadata   bool
+		wantSource string
+	}{
+		{name: "metadata at the origin, issuer with a path", target: "/mcp", issuerPath: "/oauth", metadata: true, wantSource: mcpauth.SourceOriginMetadata},
+		{name: "metadata at the origin, issuer the origin", target: "/mcp", metadata: true, wantSource: mcpauth.SourceOriginMetadata},
+		{name: "metadata at the origin, server path discarded", target: "/a/b/mcp", issuerPath: "/oauth", metadata: true, wantSource: mcpauth.SourceOriginMetadata},
+		{name: "default endpoints", target: "/mcp", wantSource: mcpauth.SourceDefaultEndpoints},
+		{name: "default endpoints, server path discarded", target: "/a/b/mcp", wantSource: mcpauth.SourceDefaultEndpoints},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t)
+			s.legacy(tc.target)
+			issuer := s.URL + tc.issuerPath
+			if tc.metadata {
+				s.json("/.well-known/oauth-authorization-server", s.asMetadata(issuer, func(m map[string]any) {
+					m["authorization_response_iss_parameter_supported"] = true
+				}))
+			}
+			rec := &recorder{next: loopbackClient().Transport}
+			client := loopbackClient()
+			client.Transport = rec
+			d, err := mcpauth.Discover(t.Context(), client, s.URL+tc.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			as := d.AuthorizationServer
+			if d.ServerURL != s.URL+tc.target || d.Resource != d.ServerURL || d.ResourceMetadataSource != "none" || d.ResourceMetadataURL != "" ||
+				d.AuthorizationServerSource != tc.wantSource || as.Issuer != issuer ||
+				as.AuthorizationEndpoint != issuer+"/authorize" || as.TokenEndpoint != issuer+"/token" || as.RegistrationEndpoint != issuer+"/register" ||
+				!slices.Equal(d.Scopes, []string{"read"}) || d.ScopeSource != "challenge" || len(d.ResourceMetadata.AuthorizationServers) != 0 {
+				t.Errorf("discovery: %+v", d)
+			}
+			if tc.metadata {
+				// RFC 9207 stays on: the issuer compared is the metadata's.
+				if d.AuthorizationServerMetadataURL != s.URL+"/.well-known/oauth-authorization-server" ||
+					!as.AuthorizationResponseIssParameterSupported || !slices.Equal(as.CodeChallengeMethodsSupported, []string{"S256"}) {
+					t.Errorf("metadata: %+v", d)
+				}
+			} else if d.AuthorizationServerMetadataURL != "" || as.CodeChallengeMethodsSupported != nil || as.AuthorizationResponseIssParameterSupported {
+				// Nothing is made up: no metadata advertised PKCE nor iss.
+				t.Errorf("default endpoints: %+v", d)
+			}
+			// Only RFC 8414's URI at the origin, through the client given.
+			want := []string{s.URL + tc.target, s.URL + "/.well-known/oauth-protected-resource" + tc.target,
+				s.URL + "/.well-known/oauth-protected-resource", s.URL + "/.well-known/oauth-authorization-server"}
+			if !slices.Equal(rec.urls, want) {
+				t.Errorf("requests:\n%s\nwant\n%s", strings.Join(rec.urls, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// TestDiscover20250326Refusals: the 2025-03-26 discovery refuses what
+// the current one does, and more: metadata of an issuer off the server's
+// origin, a redirect, any answer but the metadata or 404.
+func TestDiscover20250326Refusals(t *testing.T) {
+	const asPath = "/.well-known/oauth-authorization-server"
+	for _, tc := range []struct {
+		name   string
+		setup  func(s *site)
+		client func() *http.Client
+		want   error
+		step   mcpauth.Step
+		reason string
+		never  string
+	}{
+		{name: "issuer of another origin", setup: func(s *site) { s.json(asPath, s.asMetadata("https://attacker.example", nil)) },
+			want: mcpauth.ErrIssuerMismatch, step: mcpauth.StepAuthorizationMetadata, reason: "not an issuer on the server's origin"},
+		{name: "issuer on another port", setup: func(s *site) { s.json(asPath, s.asMetadata("http://127.0.0.1:1/oauth", nil)) },
+			want: mcpauth.ErrIssuerMismatch, step: mcpauth.StepAuthorizationMetadata, reason: "2025-03-26 discovery"},
+		{name: "issuer with a query", setup: func(s *site) { s.json(asPath, s.asMetadata(s.URL+"/oauth?x=1", nil)) },
+			want: mcpauth.ErrIssuerMismatch, step: mcpauth.StepAuthorizationMetadata},
+		{name: "no PKCE", setup: func(s *site) {
+			s.json(asPath, s.asMetadata(s.URL, func(m map[string]any) { delete(m, "code_challenge_methods_supported") }))
+		}, want: mcpauth.ErrNoPKCE, step: mcpauth.StepAuthorizationMetadata},
+		{name: "garbage metadata", setup: func(s *site) { s.raw(asPath, "application/json", `{"issuer":`) },
+			want: mcpauth.ErrAuthorizationMetadata, step: mcpauth.StepAuthorizationMetadata},
+		{name: "server error", setup: func(s *site) {
+			s.set(asPath, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+		}, want: mcpauth.ErrAuthorizationMetadata, step: mcpauth.StepAuthorizationMetadata, reason: "HTTP 503, neither the metadata nor 404"},
+		{name: "redirect", setup: func(s *site) {
+			s.set(asPath, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) })
+			s.json("/elsewhere", s.asMetadata(s.URL, nil))
+		}, client: func() *http.Client { return &http.Client{} },
+			want: mcpauth.ErrAuthorizationMetadata, step: mcpauth.StepAuthorizationMetadata, reason: "redirects are not followed", never: "/elsewhere"},
+		{name: "oversized metadata", setup: func(s *site) {
+			s.raw(asPath, "application/json", `{"issuer":"`+strings.Repeat("a", mcpauth.MaxDocument)+`"}`)
+		}, want: mcpauth.ErrTooLarge, step: mcpauth.StepAuthorizationMetadata},
+		{name: "resource metadata redirected", setup: func(s *site) {
+			s.set("/.well-known/oauth-protected-resource", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) })
+		}, want: mcpauth.ErrResourceMetadata, step: mcpauth.StepResourceMetadata, reason: "redirects are not followed", never: asPath},
+		{name: "server on loopback under the production policy", client: func() *http.Client {
+			return egress.NewClient(egress.Options{Timeout: 5 * time.Second})
+		}, want: mcpauth.ErrUnreachable, step: mcpauth.StepProbe, never: asPath},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t)
+			s.legacy("/mcp")
+			if tc.setup != nil {
+				tc.setup(s)
+			}
+			client := loopbackClient()
+			if tc.client != nil {
+				client = tc.client()
+			}
+			_, err := mcpauth.Discover(t.Context(), client, s.URL+"/mcp")
+			var de *mcpauth.DiscoveryError
+			if !errors.Is(err, tc.want) || !errors.As(err, &de) || de.Step != tc.step || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("err = %v, want %v at step %s with %q", err, tc.want, tc.step, tc.reason)
+			}
+			if tc.never != "" && s.hit(tc.never) != 0 {
+				t.Errorf("%s was fetched", tc.never)
 			}
 		})
 	}

@@ -35,6 +35,10 @@ var (
 	// errNoResourceMetadata is ErrResourceMetadata when none of the URIs
 	// served the metadata.
 	errNoResourceMetadata = fmt.Errorf("%w", ErrResourceMetadata)
+	// errResourceMetadataNotFound is errNoResourceMetadata when every
+	// well-known URI answered 404 and the challenge named none: the
+	// server offers no metadata at all.
+	errResourceMetadataNotFound = fmt.Errorf("%w", errNoResourceMetadata)
 	// ErrResourceMismatch: the metadata's resource is not the server
 	// (RFC 9728 §3.3): it may be another resource's.
 	ErrResourceMismatch = errors.New("protected resource metadata is for another resource")

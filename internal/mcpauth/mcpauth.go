@@ -9,8 +9,11 @@
 // OpenID Connect Discovery 1.0), and checks what the specification
 // requires before a client may go on: the resource is the server's (or,
 // at the root well-known URI, its origin's), the issuer is the one asked
-// for, PKCE S256 is supported. It obtains no token and registers no
-// client.
+// for, PKCE S256 is supported. A server that answers 401 and serves no
+// protected resource metadata is discovered as the 2025-03-26 revision
+// had it: the authorization server is the server's origin, its RFC 8414
+// metadata at the origin's well-known URI or, without one, its default
+// endpoints. It obtains no token and registers no client.
 package mcpauth
 
 import (
@@ -58,14 +61,21 @@ type Discovery struct {
 	// ResourceMetadataURL is where the protected resource metadata was
 	// found, and ResourceMetadataSource how: "challenge" (its
 	// resource_metadata parameter), "path" (RFC 9728 §3.1's well-known
-	// URI with the server's path) or "root" (the well-known URI alone).
+	// URI with the server's path) or "root" (the well-known URI alone);
+	// "none", with no URL and an empty ResourceMetadata, when the server
+	// serves none and the 2025-03-26 discovery found its authorization
+	// server (AuthorizationServerSource).
 	ResourceMetadataURL    string
 	ResourceMetadataSource string
 	ResourceMetadata       ResourceMetadata
-	// AuthorizationServer is the metadata of the first of
-	// ResourceMetadata.AuthorizationServers, the one a client uses.
+	// AuthorizationServer is the metadata of the authorization server a
+	// client uses, found as AuthorizationServerSource says.
 	AuthorizationServer AuthorizationServerMetadata
-	// AuthorizationServerMetadataURL is where its metadata was found.
+	// AuthorizationServerSource is SourceResourceMetadata,
+	// SourceOriginMetadata or SourceDefaultEndpoints.
+	AuthorizationServerSource string
+	// AuthorizationServerMetadataURL is where its metadata was found; ""
+	// for SourceDefaultEndpoints.
 	AuthorizationServerMetadataURL string
 	// Scopes is what a client asks for (MCP authorization, "Scope
 	// Selection Strategy"): the challenge's scopes, else the resource's
@@ -74,6 +84,23 @@ type Discovery struct {
 	Scopes      []string
 	ScopeSource string
 }
+
+// How Discover found the authorization server.
+const (
+	// SourceResourceMetadata: the first of the protected resource
+	// metadata's authorization_servers (MCP authorization 2025-11-25).
+	SourceResourceMetadata = "resource-metadata"
+	// SourceOriginMetadata: the server serves no protected resource
+	// metadata; the authorization server is its origin, whose RFC 8414
+	// metadata is at the origin's well-known URI (MCP authorization
+	// 2025-03-26, "Server Metadata Discovery").
+	SourceOriginMetadata = "origin-metadata"
+	// SourceDefaultEndpoints: no protected resource metadata and no
+	// authorization server metadata at the origin; the endpoints are
+	// /authorize, /token and /register at the origin (MCP authorization
+	// 2025-03-26, "Fallbacks for Servers without Metadata Discovery").
+	SourceDefaultEndpoints = "default-endpoints"
+)
 
 // ResourceMetadata is RFC 9728 §2's protected resource metadata, the
 // members an MCP client uses.
@@ -114,7 +141,9 @@ type AuthorizationServerMetadata struct {
 // client's CheckRedirect: a metadata document must be served at its own
 // URL (RFC 9728 §3.3 and RFC 8414 §3.3 tie it to that URL), and a
 // redirect would let the server send discovery elsewhere. Every
-// failure is a *DiscoveryError.
+// failure is a *DiscoveryError; a server that answers the probe with 2xx
+// and serves no protected resource metadata is ErrNotProtected, not
+// discovered at its origin: nothing says it is protected.
 func Discover(ctx context.Context, client *http.Client, serverURL string) (Discovery, error) {
 	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout)
 	defer cancel()
@@ -134,12 +163,25 @@ func Discover(ctx context.Context, client *http.Client, serverURL string) (Disco
 	if s := challenge.Params["scope"]; s != "" {
 		out.ChallengeScopes = strings.Fields(s)
 	}
-	if out.ResourceMetadata, out.ResourceMetadataURL, out.ResourceMetadataSource, err = d.resourceMetadata(canonical, challenge.Params["resource_metadata"]); err != nil {
+	out.ResourceMetadata, out.ResourceMetadataURL, out.ResourceMetadataSource, err = d.resourceMetadata(canonical, challenge.Params["resource_metadata"])
+	switch {
+	case err == nil:
+		out.Resource, _ = CanonicalResource(out.ResourceMetadata.Resource) // resourceMetadata checked it
+		out.AuthorizationServerSource = SourceResourceMetadata
+		if out.AuthorizationServer, out.AuthorizationServerMetadataURL, err = d.authorizationMetadata(out.ResourceMetadata.AuthorizationServers[0]); err != nil {
+			return Discovery{}, err
+		}
+	case openStatus == 0 && errors.Is(err, errResourceMetadataNotFound):
+		// A 401 and no metadata offered anywhere: a server of the
+		// 2025-03-26 revision, which had no protected resource metadata.
+		out.Resource, out.ResourceMetadataSource = canonical, "none"
+		var de *DiscoveryError
+		_ = errors.As(err, &de) // resourceMetadata returns only *DiscoveryError
+		if out.AuthorizationServer, out.AuthorizationServerMetadataURL, out.AuthorizationServerSource, err = d.originAuthorization(canonical, de.Reason); err != nil {
+			return Discovery{}, err
+		}
+	default:
 		return Discovery{}, notProtected(err, serverURL, openStatus)
-	}
-	out.Resource, _ = CanonicalResource(out.ResourceMetadata.Resource) // resourceMetadata checked it
-	if out.AuthorizationServer, out.AuthorizationServerMetadataURL, err = d.authorizationMetadata(out.ResourceMetadata.AuthorizationServers[0]); err != nil {
-		return Discovery{}, err
 	}
 	switch {
 	case len(out.ChallengeScopes) > 0:
@@ -220,7 +262,7 @@ func (d *discoverer) resourceMetadata(canonical, fromChallenge string) (m Resour
 	type candidate struct{ url, source string }
 	var candidates []candidate
 	u, _ := url.Parse(canonical) // canonical parses
-	origin := u.Scheme + "://" + u.Host
+	origin := originOf(u)
 	if fromChallenge != "" {
 		if _, err := parseEndpoint(fromChallenge); err != nil {
 			return m, "", "", &DiscoveryError{Step: StepResourceMetadata, Err: ErrInvalidURL, Reason: "resource_metadata: " + err.Error()}
@@ -233,6 +275,7 @@ func (d *discoverer) resourceMetadata(canonical, fromChallenge string) (m Resour
 		candidates = append(candidates, candidate{origin + wellKnownResource, "root"})
 	}
 	var missing []string
+	notFound := fromChallenge == ""
 	for _, c := range candidates {
 		raw, status, err := d.fetch(StepResourceMetadata, c.url)
 		if err != nil {
@@ -240,6 +283,7 @@ func (d *discoverer) resourceMetadata(canonical, fromChallenge string) (m Resour
 		}
 		if status != http.StatusOK {
 			missing = append(missing, fmt.Sprintf("%s answered HTTP %d", c.url, status))
+			notFound = notFound && status == http.StatusNotFound
 			continue
 		}
 		if m, err = DecodeResourceMetadata(raw); err != nil {
@@ -257,8 +301,72 @@ func (d *discoverer) resourceMetadata(canonical, fromChallenge string) (m Resour
 		}
 		return m, c.url, c.source, nil
 	}
-	return m, "", "", &DiscoveryError{Step: StepResourceMetadata, Err: errNoResourceMetadata, Reason: strings.Join(missing, "; ") + redirectNote(missing)}
+	sentinel := errNoResourceMetadata
+	if notFound {
+		sentinel = errResourceMetadataNotFound
+	}
+	return m, "", "", &DiscoveryError{Step: StepResourceMetadata, Err: sentinel, Reason: strings.Join(missing, "; ") + redirectNote(missing)}
 }
+
+// originAuthorization is the 2025-03-26 revision's discovery (MCP
+// authorization 2025-03-26, "Server Metadata Discovery" and "Fallbacks
+// for Servers without Metadata Discovery"), for a server that answered
+// 401 and whose well-known protected resource metadata URIs answered 404
+// (as noMetadata says): its authorization server is the origin of its
+// URL, the path discarded. The origin's RFC 8414 metadata is the answer
+// if it is there, checked as authorizationMetadata checks, but for the
+// issuer: the revision names no issuer, only the origin that serves the
+// document, so the issuer must be on that origin (with or without a
+// path) rather than identical to it (RFC 8414 §3.3); an issuer of
+// another origin is refused. Only a 404 there means the default
+// endpoints; any other answer, a redirect too, is refused. The default
+// endpoints come with no metadata: nothing advertises PKCE, which the
+// revision requires of every client (as OAuth 2.1 does) and behalf
+// always uses; the issuer is the origin.
+func (d *discoverer) originAuthorization(canonical, noMetadata string) (m AuthorizationServerMetadata, at, source string, err error) {
+	u, _ := url.Parse(canonical) // canonical parses
+	origin := originOf(u)
+	at = origin + wellKnownAuthorization
+	fail := func(sentinel error, reason string) (AuthorizationServerMetadata, string, string, error) {
+		return AuthorizationServerMetadata{}, "", "", &DiscoveryError{Step: StepAuthorizationMetadata, URL: at, Err: sentinel,
+			Reason: reason + "; 2025-03-26 discovery at the server's origin, as it serves no protected resource metadata (" + noMetadata + ")"}
+	}
+	raw, status, err := d.fetch(StepAuthorizationMetadata, at)
+	switch {
+	case err != nil:
+		return AuthorizationServerMetadata{}, "", "", err
+	case status == http.StatusNotFound:
+		return AuthorizationServerMetadata{Issuer: origin, AuthorizationEndpoint: origin + "/authorize", TokenEndpoint: origin + "/token",
+			RegistrationEndpoint: origin + "/register"}, "", SourceDefaultEndpoints, nil
+	case status != http.StatusOK:
+		answered := []string{fmt.Sprintf("it answered HTTP %d, neither the metadata nor 404", status)}
+		return fail(ErrAuthorizationMetadata, answered[0]+redirectNote(answered))
+	}
+	if m, err = DecodeAuthorizationServerMetadata(raw); err != nil {
+		return fail(ErrAuthorizationMetadata, err.Error())
+	}
+	if !issuerOnOrigin(m.Issuer, origin) {
+		return fail(ErrIssuerMismatch, fmt.Sprintf("its issuer is %q, not an issuer on the server's origin %q", m.Issuer, origin))
+	}
+	if !slices.Contains(m.CodeChallengeMethodsSupported, "S256") {
+		return fail(ErrNoPKCE, "code_challenge_methods_supported does not list S256")
+	}
+	return m, at, SourceOriginMetadata, nil
+}
+
+// issuerOnOrigin reports whether issuer is an issuer identifier (RFC 8414
+// §2: no query or fragment) on origin, a canonical one.
+func issuerOnOrigin(issuer, origin string) bool {
+	c, err := CanonicalResource(issuer)
+	if err != nil || strings.ContainsAny(issuer, "?#") {
+		return false
+	}
+	u, _ := url.Parse(c) // c is canonical
+	return originOf(u) == origin
+}
+
+// originOf is an absolute URL's origin, scheme://host, as it is written.
+func originOf(u *url.URL) string { return u.Scheme + "://" + u.Host }
 
 // authorizationMetadata fetches issuer's metadata from the URIs the MCP
 // specification lists, in its order ("Authorization Server Metadata
@@ -276,7 +384,7 @@ func (d *discoverer) authorizationMetadata(issuer string) (AuthorizationServerMe
 		}
 		return m, "", &DiscoveryError{Step: StepAuthorizationMetadata, Err: ErrInvalidURL, Reason: "authorization server: " + reason}
 	}
-	origin, path := u.Scheme+"://"+u.Host, strings.TrimSuffix(u.EscapedPath(), "/")
+	origin, path := originOf(u), strings.TrimSuffix(u.EscapedPath(), "/")
 	candidates := []string{origin + wellKnownAuthorization, origin + wellKnownOpenID}
 	if path != "" {
 		candidates = []string{origin + wellKnownAuthorization + path, origin + wellKnownOpenID + path, origin + path + wellKnownOpenID}

@@ -87,6 +87,10 @@ type MCPServer struct {
 	ServerURL string `json:"serverUrl"`
 	Resource  string `json:"resource"`
 	Issuer    string `json:"issuer"`
+	// AuthorizationServerSource is how discovery found the issuer
+	// (mcpauth.Discovery); "" in configurations stored before it was
+	// recorded, when it was always the resource metadata.
+	AuthorizationServerSource string `json:"authorizationServerSource,omitempty"`
 	// Registration is one of the Registration constants.
 	Registration string   `json:"registration"`
 	RegisteredAt int64    `json:"registeredAt"`
