@@ -20,7 +20,10 @@ func newMCPCommand(cf *clientFlags) *cobra.Command {
 protected resource metadata (RFC 9728) and its authorization server's metadata
 (RFC 8414), all through its egress policy, and checks what the MCP specification
 requires: the metadata is the server's, the issuer is the one named, PKCE S256 is
-supported. It shows the scopes a client would ask for. See docs/mcp-client.md.`,
+supported. A server that answers 401 and serves no resource metadata is
+discovered as MCP 2025-03-26 had it: the authorization server is its origin, with
+the metadata there or else /authorize, /token and /register. It shows the scopes
+a client would ask for. See docs/mcp-client.md.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out behalfapi.DiscoverMcpServerOutput
