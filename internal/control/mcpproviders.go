@@ -396,6 +396,7 @@ func mcpConfig(d mcpauth.Discovery, serverURL string, scopes []string, c mcpClie
 			TokenEndpointAuthMethodsSupported: as.TokenEndpointAuthMethodsSupported, CodeChallengeMethodsSupported: as.CodeChallengeMethodsSupported,
 			ResponseTypesSupported:                     []string{"code"},
 			AuthorizationResponseIssParameterSupported: as.AuthorizationResponseIssParameterSupported,
+			ScopesSupported:                            as.ScopesSupported,
 		},
 	}
 }

@@ -67,6 +67,9 @@ type Metadata struct {
 	// with its authorization responses (RFC 9207 §3), so a callback
 	// without it, or with another, is refused.
 	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// ScopesSupported is the server's scopes_supported, recorded for MCP
+	// server providers (RefreshScopes reads offline_access from it).
+	ScopesSupported []string `json:"scopes_supported,omitempty"`
 }
 
 // Client registration kinds of an MCP server provider, in the MCP
@@ -189,6 +192,36 @@ func (c OAuth2) PKCE() bool {
 		return true
 	}
 	return c.VendorInfo().PKCE
+}
+
+// Scopes are the scopes a request asks for: those requested or, when
+// none are, an MCP server provider's selection made at discovery (MCP
+// authorization 2025-11-25, "Scope Selection Strategy": the challenge's
+// scope, else the protected resource's scopes_supported, else none).
+func (c OAuth2) Scopes(requested []string) []string {
+	if c.MCP == nil || len(requested) > 0 {
+		return requested
+	}
+	return slices.Clone(c.MCP.Scopes)
+}
+
+// OfflineAccess is the scope that asks for a refresh token (OpenID
+// Connect Core §11). It grants the access token nothing, so a grant
+// answers a request whether it has it or not.
+const OfflineAccess = "offline_access"
+
+// RefreshScopes are scopes an authorization request adds so that the
+// provider issues a refresh token: the vendor's, or for an MCP server
+// provider offline_access when its authorization server advertises it in
+// scopes_supported, and never otherwise (MCP SEP-2207).
+func (c OAuth2) RefreshScopes() []string {
+	if c.MCP != nil {
+		if slices.Contains(c.Resolved.ScopesSupported, OfflineAccess) {
+			return []string{OfflineAccess}
+		}
+		return nil
+	}
+	return c.VendorInfo().RefreshScopes
 }
 
 // Resources are the RFC 8707 resource parameters of a request for the

@@ -36,10 +36,12 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/ratelimit"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -259,14 +261,44 @@ func (s *Service) UserToken(ctx context.Context, c *wire.Call, v access.Verified
 		return s.startSession(ctx, c, v, p, in)
 	}
 
-	token, err := s.userToken(ctx, k, p, in)
+	token, granted, err := s.userToken(ctx, k, p, in)
 	switch {
 	case err == nil:
 		return &tokenflow.Response{AccessToken: token}, nil
 	case errors.Is(err, errNeedsConsent):
-		return s.startSession(ctx, c, v, p, in)
+		return s.startSession(ctx, c, v, p, stepUp(v, p, in, granted))
 	}
 	return nil, err
+}
+
+// stepUp is the request a new authorization of an MCP server provider
+// asks for when the user's connection, granted scopes granted, does not
+// cover in: the union of both (MCP authorization 2025-11-25, "Scope
+// Challenge Handling"), so that an agent passes a 403
+// insufficient_scope challenge's scopes as they are and the user keeps
+// what they granted. The connection's scopes that the workload's grant no
+// longer allows are dropped, as is offline_access, which RefreshScopes
+// decides. The union is the session's request: its requestKey, its
+// authorization URL and, without a scope in the token response, the
+// connection's scopes after completion. Other providers' scopes are not
+// known to nest (one scope may replace another, or a new consent may
+// narrow what an application holds on purpose), so their requests stay
+// as they are.
+func stepUp(v access.Verified, p access.OAuth2Provider, in *tokenflow.Request, granted []string) *tokenflow.Request {
+	if p.Config.MCP == nil || len(granted) == 0 {
+		return in
+	}
+	scopes := slices.Clone(in.Scopes)
+	for _, sc := range granted {
+		if sc == provider.OfflineAccess || slices.Contains(scopes, sc) ||
+			authz.CheckProviderGrant(v.Workload, p.Name, authz.GrantRequest{Scopes: []string{sc}}) != nil {
+			continue
+		}
+		scopes = append(scopes, sc)
+	}
+	out := *in
+	out.Scopes = scopes
+	return &out
 }
 
 var errNeedsConsent = errors.New("the user must consent again")
@@ -299,39 +331,44 @@ func (s *Service) pollSession(ctx context.Context, k storage.ConnectionKey, uri 
 }
 
 // userToken returns the user's access token from their connection,
-// refreshing it when it is about to expire.
-func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider, in *tokenflow.Request) (string, error) {
+// refreshing it when it is about to expire. When an active connection
+// does not cover the request, it needs consent and granted are the
+// connection's scopes.
+func (s *Service) userToken(ctx context.Context, k storage.ConnectionKey, p access.OAuth2Provider, in *tokenflow.Request) (token string, granted []string, err error) {
 	if token, ok := s.cachedToken(ctx, k, in); ok {
-		return token, nil
+		return token, nil, nil
 	}
 	gen := s.connections.generation()
 	conn, err := s.Store.GetConnection(ctx, k)
 	if errors.Is(err, storage.ErrNotFound) {
-		return "", errNeedsConsent
+		return "", nil, errNeedsConsent
 	}
 	if err != nil {
-		return "", fmt.Errorf("read connection: %w", err)
+		return "", nil, fmt.Errorf("read connection: %w", err)
 	}
 	if conn.Status != storage.ConnectionActive {
-		return "", errNeedsConsent
+		return "", nil, errNeedsConsent
 	}
 	d, ok := s.readDetails(ctx, conn)
-	if !ok || !covers(conn, d, in) {
-		return "", errNeedsConsent
+	if !ok {
+		return "", nil, errNeedsConsent
+	}
+	if !covers(conn, d, in) {
+		return "", conn.Scopes, errNeedsConsent
 	}
 	if s.fresh(conn, d) {
 		ts, err := s.openTokens(ctx, conn)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		s.connections.put(gen, s.touch(ctx, conn), d, ts.AccessToken)
-		return ts.AccessToken, nil
+		return ts.AccessToken, nil, nil
 	}
 	ts, err := s.refresh(ctx, k, p)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return ts.AccessToken, nil
+	return ts.AccessToken, nil, nil
 }
 
 // cachedToken returns the access token of k's cached connection when it
@@ -364,10 +401,12 @@ func (s *Service) freshNow(conn storage.Connection) bool {
 }
 
 // covers reports whether a connection's grant answers the request: every
-// requested scope granted, and the same resources and audiences.
+// requested scope granted but offline_access, which asks for a refresh
+// token and grants the access token nothing (many servers leave it out of
+// a token response's scope), and the same resources and audiences.
 func covers(conn storage.Connection, d connectionDetails, in *tokenflow.Request) bool {
 	for _, sc := range in.Scopes {
-		if !slices.Contains(conn.Scopes, sc) {
+		if sc != provider.OfflineAccess && !slices.Contains(conn.Scopes, sc) {
 			return false
 		}
 	}

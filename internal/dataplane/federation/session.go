@@ -166,7 +166,8 @@ func requestKey(p access.OAuth2Provider, w storage.WorkloadIdentity, user string
 }
 
 // authorizationURL builds the authorization request (RFC 6749 §4.1.1) with
-// PKCE (RFC 7636) when the provider supports it, the vendor's extra
+// PKCE (RFC 7636) when the provider supports it, the scopes that ask for
+// a refresh token (provider.OAuth2.RefreshScopes), the vendor's extra
 // parameters, RFC 8707 resources and the caller's custom parameters,
 // which never override the standard ones (validation refuses those).
 func (s *Service) authorizationURL(p access.OAuth2Provider, state string, in *tokenflow.Request) (string, string) {
@@ -178,7 +179,7 @@ func (s *Service) authorizationURL(p access.OAuth2Provider, state string, in *to
 		"state":         {state},
 	}
 	scopes := in.Scopes
-	for _, rs := range v.RefreshScopes {
+	for _, rs := range p.Config.RefreshScopes() {
 		if !slices.Contains(scopes, rs) {
 			scopes = append(slices.Clone(scopes), rs)
 		}

@@ -191,16 +191,13 @@ func (s *Service) getResourceOAuth2Token(ctx context.Context, c *wire.Call, in *
 	if err != nil {
 		return nil, err
 	}
-	if m := p.Config.MCP; m != nil && len(in.Scopes) == 0 && len(m.Scopes) > 0 {
-		// MCP authorization, "Scope Selection Strategy": a request without
-		// scopes asks for those discovery selected, which the workload
-		// must be allowed too.
+	if scopes := p.Config.Scopes(in.Scopes); len(scopes) != len(in.Scopes) {
+		// No scopes asked of an MCP server provider: its selection made at
+		// discovery. Authorize let an empty request through only for a
+		// grant that does not limit scopes, which allows these.
 		selected := *in
-		selected.Scopes = slices.Clone(m.Scopes)
-		in, c.Audit.Scopes = &selected, selected.Scopes
-		if err := authz.CheckProviderGrant(v.Workload, in.Provider, in.grantRequest()); err != nil {
-			return nil, err
-		}
+		selected.Scopes, c.Audit.Scopes = scopes, scopes
+		in = &selected
 	}
 	var g Grant
 	switch {
