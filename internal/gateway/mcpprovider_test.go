@@ -177,20 +177,28 @@ func (aw *asWorld) federate(t *testing.T, provider string, out behalfapi.McpServ
 		q.Get("client_id") != out.ClientID || q.Get("redirect_uri") != out.CallbackURL || !strings.HasPrefix(*first.AuthorizationUrl, aw.issuer+"/oauth2/authorize?") {
 		t.Fatalf("authorization URL: %s", *first.AuthorizationUrl)
 	}
-	p, consented := asBrowse(ctx, t, *first.AuthorizationUrl, devSignIn(aw.idp.Issuer()), aw.issuer, aw.returnURL)
-	loc, _ := url.Parse(p.header.Get("Location"))
-	if !consented || loc == nil || loc.Query().Get("session_id") != aws.ToString(first.SessionUri) {
-		t.Fatalf("not sent back to the agent: consented %v, %d %s %s", consented, p.status, p.header.Get("Location"), p.body)
-	}
-	if _, err := aw.s.Data().CompleteResourceTokenAuth(ctx, &bedrockagentcore.CompleteResourceTokenAuthInput{
-		SessionUri: first.SessionUri, UserIdentifier: &types.UserIdentifierMemberUserToken{Value: aw.userJWT(t, "alice")}}); err != nil {
-		t.Fatalf("CompleteResourceTokenAuth: %v", err)
-	}
+	aw.consent(t, *first.AuthorizationUrl, aws.ToString(first.SessionUri))
 	next, err := aw.s.Data().GetResourceOauth2Token(ctx, req)
 	if err != nil || aws.ToString(next.AccessToken) == "" {
 		t.Fatalf("the agent's next request: %v", err)
 	}
 	return aws.ToString(next.AccessToken)
+}
+
+// consent plays alice's browser through the authorization URL, consenting
+// at behalf's authorization server, back to the agent's return URL, and
+// completes the session for her there.
+func (aw *asWorld) consent(t *testing.T, authURL, sessionURI string) {
+	t.Helper()
+	p, consented := asBrowse(t.Context(), t, authURL, devSignIn(aw.idp.Issuer()), aw.issuer, aw.returnURL)
+	loc, _ := url.Parse(p.header.Get("Location"))
+	if !consented || loc == nil || loc.Query().Get("session_id") != sessionURI {
+		t.Fatalf("not sent back to the agent: consented %v, %d %s %s", consented, p.status, p.header.Get("Location"), p.body)
+	}
+	if _, err := aw.s.Data().CompleteResourceTokenAuth(t.Context(), &bedrockagentcore.CompleteResourceTokenAuthInput{
+		SessionUri: aws.String(sessionURI), UserIdentifier: &types.UserIdentifierMemberUserToken{Value: aw.userJWT(t, "alice")}}); err != nil {
+		t.Fatalf("CompleteResourceTokenAuth: %v", err)
+	}
 }
 
 // callWithToken: the MCP SDK's client, sending the token, lists and calls

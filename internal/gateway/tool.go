@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/mcpauth"
 )
 
 // serveTool takes the caller's workload access token and forwards; the
@@ -102,8 +104,9 @@ var notForTools = map[string]bool{"authorization": true, "proxy-authorization": 
 	strings.ToLower(HeaderWATLegacy): true, "traceparent": true, "tracestate": true, "baggage": true}
 
 // credentialTransport injects the route's credential into each upstream
-// call and, when the upstream answers 401, fetches it again (forcing a
-// new one) and retries once.
+// call and retries it once with another: when the upstream answers 401,
+// one fetched again (forcing a new one); when it answers a user's token
+// 403 insufficient_scope, one for the challenge's scopes (step-up).
 type credentialTransport struct {
 	base  http.RoundTripper
 	g     *Gateway
@@ -122,11 +125,26 @@ func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, erro
 		return nil, err
 	}
 	res, err := t.base.RoundTrip(inject(req, t.route.Credential, cred))
-	if err != nil || res.StatusCode != http.StatusUnauthorized || req.GetBody == nil || (t.route.Credential.Type == config.CredentialAPIKey && !cached) {
+	if err != nil || req.GetBody == nil {
 		return res, err
 	}
+	var again func(context.Context, *callState, *route) (string, error)
+	switch c := t.route.Credential; {
+	case res.StatusCode == http.StatusUnauthorized && (c.Type != config.CredentialAPIKey || cached):
+		again = t.g.freshCredential
+	case res.StatusCode == http.StatusForbidden && c.Type == config.CredentialUser:
+		scopes, ok := insufficientScope(res.Header)
+		if !ok {
+			return res, nil
+		}
+		again = func(ctx context.Context, s *callState, rt *route) (string, error) {
+			return t.g.steppedUpCredential(ctx, s, rt, scopes)
+		}
+	default:
+		return res, nil
+	}
 	_ = res.Body.Close() // refused: its body is of no use
-	if cred, err = t.g.freshCredential(req.Context(), s, t.route); err != nil {
+	if cred, err = again(req.Context(), s, t.route); err != nil {
 		return nil, err
 	}
 	retry := req.Clone(req.Context())
@@ -239,11 +257,11 @@ func (e *deniedError) Error() string { return e.errType }
 func (g *Gateway) reusedCredential(ctx context.Context, s *callState, rt *route) (cred string, cached bool, err error) {
 	ttl := rt.Credential.CacheFor()
 	if ttl == 0 {
-		cred, err = g.credential(ctx, s.wat, rt, false)
+		cred, err = g.credential(ctx, s.wat, rt, false, rt.Credential.Scopes)
 		return cred, false, err
 	}
 	return g.creds.get(ctx, keyOf(rt.Name, s.cacheToken()), ttl, func(ctx context.Context) (string, error) {
-		return g.credential(ctx, s.wat, rt, false)
+		return g.credential(ctx, s.wat, rt, false, rt.Credential.Scopes)
 	})
 }
 
@@ -261,7 +279,33 @@ func (s *callState) cacheToken() string {
 // OAuth2 token) after the upstream refused the one injected, replacing
 // the cached one.
 func (g *Gateway) freshCredential(ctx context.Context, s *callState, rt *route) (string, error) {
-	fetch := func(ctx context.Context) (string, error) { return g.credential(ctx, s.wat, rt, true) }
+	return g.replaceCredential(ctx, s, rt, func(ctx context.Context) (string, error) {
+		return g.credential(ctx, s.wat, rt, true, rt.Credential.Scopes)
+	})
+}
+
+// steppedUpCredential asks for the user's token with the route's scopes
+// and those an upstream's insufficient_scope challenge named (MCP
+// authorization 2025-11-25, "Step-Up Authorization Flow"). behalf adds
+// those the user's connection to an MCP server provider was granted, so
+// the token it returns, or the consent it asks for, covers every scope
+// the route's calls needed so far: it replaces the cached credential, or
+// leaves no entry while the user has not consented.
+func (g *Gateway) steppedUpCredential(ctx context.Context, s *callState, rt *route, challenged []string) (string, error) {
+	scopes := slices.Clone(rt.Credential.Scopes)
+	for _, sc := range challenged {
+		if !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	return g.replaceCredential(ctx, s, rt, func(ctx context.Context) (string, error) {
+		return g.credential(ctx, s.wat, rt, false, scopes)
+	})
+}
+
+// replaceCredential fetches the route's credential with fetch in place of
+// the cached one.
+func (g *Gateway) replaceCredential(ctx context.Context, s *callState, rt *route, fetch func(context.Context) (string, error)) (string, error) {
 	ttl := rt.Credential.CacheFor()
 	if ttl == 0 {
 		return fetch(ctx)
@@ -269,9 +313,37 @@ func (g *Gateway) freshCredential(ctx context.Context, s *callState, rt *route) 
 	return g.creds.refresh(ctx, keyOf(rt.Name, s.cacheToken()), ttl, fetch)
 }
 
+// Bounds of a step-up challenge's scopes: GetResourceOauth2Token's
+// (AWS API reference, scopes).
+const (
+	maxChallengeScopes = 100
+	maxScopeLength     = 128
+)
+
+// insufficientScope reads the scopes of an upstream's 403 bearer
+// challenge with error insufficient_scope (RFC 6750 §3.1); ok is false
+// for any other answer, and for scopes behalf would refuse, which the
+// caller then sees as the upstream sent them.
+func insufficientScope(h http.Header) (scopes []string, ok bool) {
+	cs, err := mcpauth.ParseChallenges(h.Values("WWW-Authenticate"))
+	if err != nil {
+		return nil, false
+	}
+	c, ok := mcpauth.BearerChallenge(cs)
+	if !ok || c.Params["error"] != "insufficient_scope" {
+		return nil, false
+	}
+	scopes = strings.Fields(c.Params["scope"])
+	if len(scopes) == 0 || len(scopes) > maxChallengeScopes ||
+		slices.ContainsFunc(scopes, func(sc string) bool { return len(sc) > maxScopeLength }) {
+		return nil, false
+	}
+	return scopes, true
+}
+
 // credential fetches the route's credential with the caller's workload
-// access token.
-func (g *Gateway) credential(ctx context.Context, wat string, rt *route, force bool) (string, error) {
+// access token; scopes are those an OAuth2 token is asked for.
+func (g *Gateway) credential(ctx context.Context, wat string, rt *route, force bool, scopes []string) (string, error) {
 	c := rt.Credential
 	if c.Type == config.CredentialAPIKey {
 		out, err := g.data.GetResourceApiKey(ctx, &bedrockagentcore.GetResourceApiKeyInput{
@@ -281,9 +353,14 @@ func (g *Gateway) credential(ctx context.Context, wat string, rt *route, force b
 		}
 		return aws.ToString(out.ApiKey), nil
 	}
+	if scopes == nil {
+		// None configured: the member is required, and an empty list has
+		// behalf select an MCP server provider's scopes.
+		scopes = []string{}
+	}
 	in := &bedrockagentcore.GetResourceOauth2TokenInput{
 		ResourceCredentialProviderName: aws.String(c.Provider), WorkloadIdentityToken: aws.String(wat),
-		Scopes: c.Scopes, Oauth2Flow: types.Oauth2FlowTypeM2m, ForceAuthentication: aws.Bool(force)}
+		Scopes: scopes, Oauth2Flow: types.Oauth2FlowTypeM2m, ForceAuthentication: aws.Bool(force)}
 	if c.Type == config.CredentialUser {
 		in.Oauth2Flow, in.ResourceOauth2ReturnUrl = types.Oauth2FlowTypeUserFederation, aws.String(rt.ReturnURL)
 	}
