@@ -74,7 +74,7 @@ func TestClient(t *testing.T) {
 	if strings.HasPrefix(scenario, "auth/client-credentials") {
 		flow = types.Oauth2FlowTypeM2m
 	}
-	if err := b.callTools(t, serverURL, flow, out.Scopes); err != nil {
+	if err := b.callTools(t, serverURL, flow); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -199,10 +199,14 @@ func browse(ctx context.Context, authURL string) error {
 }
 
 // callTools connects the MCP SDK's client with behalf's token, lists the
-// tools and calls each. A 403 insufficient_scope asks behalf again with
-// the challenge's scopes added, at most maxStepUps times.
-func (b *broker) callTools(t *testing.T, serverURL string, flow types.Oauth2FlowType, scopes []string) error {
+// tools and calls each. The first request names no scopes: behalf asks
+// for those it selected at discovery (MCP authorization, "Scope
+// Selection Strategy"). A 403 insufficient_scope asks behalf again with
+// the challenge's scopes as they are, which behalf adds to those the
+// user granted ("Scope Challenge Handling"), at most maxStepUps times.
+func (b *broker) callTools(t *testing.T, serverURL string, flow types.Oauth2FlowType) error {
 	ctx := t.Context()
+	scopes := []string{}
 	for attempt := 0; ; attempt++ {
 		tok, err := b.token(ctx, flow, scopes)
 		if err != nil {
@@ -213,15 +217,13 @@ func (b *broker) callTools(t *testing.T, serverURL string, flow types.Oauth2Flow
 		if err == nil {
 			return nil
 		}
-		more, ok := rt.insufficientScope()
-		stepped := union(scopes, more)
-		// A challenge for scopes the token already has would only
-		// bring the same token back.
-		if !ok || attempt == maxStepUps || len(stepped) == len(scopes) {
+		challenged, ok := rt.insufficientScope()
+		// The same challenge again would only bring the same token back.
+		if !ok || attempt == maxStepUps || slices.Equal(challenged, scopes) {
 			return err
 		}
-		t.Logf("step-up: %v", more)
-		scopes = stepped
+		t.Logf("step-up: %v", challenged)
+		scopes = challenged
 	}
 }
 
@@ -242,16 +244,6 @@ func callAll(ctx context.Context, serverURL string, rt http.RoundTripper) error 
 		}
 	}
 	return nil
-}
-
-func union(a, b []string) []string {
-	out := slices.Clone(a)
-	for _, s := range b {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // bearer sends the token with every request and keeps the scopes of the
