@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -39,5 +41,33 @@ func TestToolHeadersUnderAnySpelling(t *testing.T) {
 	out := toolHeaders(in, "X-Api-Key")
 	if len(out) != 3 || out.Get("Accept") == "" || out.Get("X-City") == "" || out.Get("Workload_access_token") == "" {
 		t.Errorf("headers a tool receives: %v", out)
+	}
+}
+
+// Only a bearer challenge with error insufficient_scope and scopes behalf
+// would take steps up.
+func TestInsufficientScope(t *testing.T) {
+	long, many := strings.Repeat("a", 129), strings.Repeat("s ", 101)
+	for _, tt := range []struct {
+		header string
+		want   []string
+	}{
+		{`Bearer error="insufficient_scope", scope="files:read files:write", resource_metadata="https://x.example/m"`, []string{"files:read", "files:write"}},
+		{`Basic realm="x", Bearer error="insufficient_scope", scope="a"`, []string{"a"}},
+		{`Bearer error="invalid_token", scope="a"`, nil},
+		{`Bearer error="insufficient_scope"`, nil},
+		{`Bearer error="insufficient_scope", scope="` + long + `"`, nil},
+		{`Bearer error="insufficient_scope", scope="` + many + `"`, nil},
+		{`Bearer error="insufficient_scope", scope="a`, nil},
+		{``, nil},
+	} {
+		h := http.Header{}
+		if tt.header != "" {
+			h.Set("WWW-Authenticate", tt.header)
+		}
+		got, ok := insufficientScope(h)
+		if ok != (tt.want != nil) || !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v %v, want %v", tt.header, got, ok, tt.want)
+		}
 	}
 }

@@ -132,3 +132,31 @@ func TestMCPServerProvider(t *testing.T) {
 		t.Errorf("another provider's resources: %v", got)
 	}
 }
+
+// An MCP server provider asks for its selection when a request names no
+// scopes, and for offline_access only when its authorization server
+// advertises it; another provider asks for what is requested, and for its
+// vendor's refresh scopes.
+func TestScopes(t *testing.T) {
+	mcp := OAuth2{Vendor: "CustomOauth2", MCP: &MCPServer{Scopes: []string{"notes:read"}}}
+	if got := mcp.Scopes([]string{}); !slices.Equal(got, []string{"notes:read"}) {
+		t.Errorf("selection: %v", got)
+	}
+	if got := mcp.Scopes([]string{"notes:write"}); !slices.Equal(got, []string{"notes:write"}) {
+		t.Errorf("requested: %v", got)
+	}
+	if got := mcp.RefreshScopes(); got != nil {
+		t.Errorf("offline_access not advertised: %v", got)
+	}
+	mcp.Resolved.ScopesSupported = []string{"notes:read", OfflineAccess}
+	if got := mcp.RefreshScopes(); !slices.Equal(got, []string{OfflineAccess}) {
+		t.Errorf("offline_access advertised: %v", got)
+	}
+	google := OAuth2{Vendor: "GoogleOauth2", Resolved: Metadata{ScopesSupported: []string{OfflineAccess}}}
+	if got := google.Scopes([]string{}); len(got) != 0 {
+		t.Errorf("another provider's empty request: %v", got)
+	}
+	if got := google.RefreshScopes(); !slices.Equal(got, google.VendorInfo().RefreshScopes) {
+		t.Errorf("a vendor's refresh scopes: %v", got)
+	}
+}
