@@ -41,13 +41,22 @@ const (
 )
 
 // scenarioContext is MCP_CONFORMANCE_CONTEXT: a pre-registered client,
-// with a secret or a private key (private_key_jwt).
+// with a secret or a private key (private_key_jwt); for enterprise-managed
+// authorization, the enterprise IdP, behalf's client there and the user's
+// ID token it issued.
 type scenarioContext struct {
 	ClientID         string `json:"client_id"`
 	ClientSecret     string `json:"client_secret"`
 	PrivateKeyPEM    string `json:"private_key_pem"`
 	SigningAlgorithm string `json:"signing_algorithm"`
+	IdPIssuer        string `json:"idp_issuer"`
+	IdPClientID      string `json:"idp_client_id"`
+	IdPIDToken       string `json:"idp_id_token"`
 }
+
+// enterprise names the enterprise IdP's inbound authorizer and OAuth2
+// credential provider.
+const enterprise = "enterprise-idp"
 
 // TestClient is the conformance suite's client, spawned by it with the
 // MCP server's URL as the last argument. It runs a behalf server of its
@@ -67,7 +76,7 @@ func TestClient(t *testing.T) {
 			t.Fatalf("%s: %v", envContext, err)
 		}
 	}
-	b := newBroker(t)
+	b := newBroker(t, sc)
 	out := b.createProvider(t, serverURL, sc)
 	t.Logf("provider: registration %s, scopes %v", out.Registration, out.Scopes)
 	flow := types.Oauth2FlowTypeUserFederation
@@ -84,17 +93,27 @@ type broker struct {
 	s         *behalftest.Server
 	returnURL string
 	data      *bedrockagentcore.Client
+	// idToken is the user's ID token at the enterprise IdP, if the
+	// scenario has one: workload access tokens are minted from it.
+	idToken string
 }
 
-func newBroker(t *testing.T) *broker {
+func newBroker(t *testing.T, sc scenarioContext) *broker {
 	t.Helper()
 	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) {
 		f.Development = true
 		f.PublicURL = "http://" + f.Listen
+		if sc.IdPIssuer != "" {
+			f.InboundAuthorizers = append(f.InboundAuthorizers, config.InboundAuthorizerFile{Name: enterprise,
+				DiscoveryURL: sc.IdPIssuer + "/.well-known/openid-configuration", AllowedAudience: []string{sc.IdPClientID}})
+		}
 	}})
-	b := &broker{s: s, returnURL: s.URL + "/dev/complete", data: s.Data()}
-	b.do(t, "/identities/CreateWorkloadIdentity", map[string]any{"name": workload,
-		"allowedResourceOauth2ReturnUrls": []string{b.returnURL}}, http.StatusCreated, nil)
+	b := &broker{s: s, returnURL: s.URL + "/dev/complete", data: s.Data(), idToken: sc.IdPIDToken}
+	w := map[string]any{"name": workload, "allowedResourceOauth2ReturnUrls": []string{b.returnURL}}
+	if sc.IdPIssuer != "" {
+		w["allowedInboundAuthorizers"] = []string{enterprise}
+	}
+	b.do(t, "/identities/CreateWorkloadIdentity", w, http.StatusCreated, nil)
 	return b
 }
 
@@ -133,6 +152,14 @@ func (b *broker) createProvider(t *testing.T, serverURL string, sc scenarioConte
 	if sc.SigningAlgorithm != "" {
 		in.SigningAlgorithm = aws.String(sc.SigningAlgorithm)
 	}
+	if sc.IdPIssuer != "" {
+		// The IdP authenticates no one in the suite; behalf's client
+		// there still has a secret, as a real one would.
+		b.do(t, "/identities/CreateOauth2CredentialProvider", map[string]any{"name": enterprise, "credentialProviderVendor": "CustomOauth2",
+			"oauth2ProviderConfigInput": map[string]any{"customOauth2ProviderConfig": map[string]any{"clientId": sc.IdPClientID, "clientSecret": "unused",
+				"oauthDiscovery": map[string]any{"discoveryUrl": sc.IdPIssuer + "/.well-known/openid-configuration"}}}}, http.StatusCreated, nil)
+		in.IdentityProvider = aws.String(enterprise)
+	}
 	var out behalfapi.McpServerCredentialProviderOutput
 	b.do(t, "/behalf/CreateMcpServerCredentialProvider", in, http.StatusCreated, &out)
 	return out
@@ -141,13 +168,12 @@ func (b *broker) createProvider(t *testing.T, serverURL string, sc scenarioConte
 // token asks behalf for the agent's token for the scopes; for
 // USER_FEDERATION it plays the user's browser through the consent.
 func (b *broker) token(ctx context.Context, flow types.Oauth2FlowType, scopes []string) (string, error) {
-	wat, err := b.data.GetWorkloadAccessTokenForUserId(ctx, &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
-		WorkloadName: aws.String(workload), UserId: aws.String(user)})
+	wat, err := b.workloadToken(ctx)
 	if err != nil {
 		return "", err
 	}
 	req := &bedrockagentcore.GetResourceOauth2TokenInput{ResourceCredentialProviderName: aws.String(provider),
-		WorkloadIdentityToken: wat.WorkloadAccessToken, Scopes: scopes, Oauth2Flow: flow}
+		WorkloadIdentityToken: wat, Scopes: scopes, Oauth2Flow: flow}
 	if flow == types.Oauth2FlowTypeUserFederation {
 		req.ResourceOauth2ReturnUrl = aws.String(b.returnURL)
 	}
@@ -172,6 +198,26 @@ func (b *broker) token(ctx context.Context, flow types.Oauth2FlowType, scopes []
 		return "", fmt.Errorf("no token after consent: session %s", next.SessionStatus)
 	}
 	return aws.ToString(next.AccessToken), nil
+}
+
+// workloadToken is the agent's workload access token for the user: from
+// the user's ID token at the enterprise IdP, if there is one, else for
+// the user id.
+func (b *broker) workloadToken(ctx context.Context) (*string, error) {
+	if b.idToken != "" {
+		out, err := b.data.GetWorkloadAccessTokenForJWT(ctx, &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
+			WorkloadName: aws.String(workload), UserToken: aws.String(b.idToken)})
+		if err != nil {
+			return nil, fmt.Errorf("the user's ID token from the enterprise IdP: %w", err)
+		}
+		return out.WorkloadAccessToken, nil
+	}
+	out, err := b.data.GetWorkloadAccessTokenForUserId(ctx, &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+		WorkloadName: aws.String(workload), UserId: aws.String(user)})
+	if err != nil {
+		return nil, err
+	}
+	return out.WorkloadAccessToken, nil
 }
 
 // browse follows the authorization URL as a browser would: through the
