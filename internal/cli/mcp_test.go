@@ -146,6 +146,31 @@ func TestMCPProviderCommands(t *testing.T) {
 	if _, _, code := r.do("", "provider", "mcp", "create", "y"); code == 0 {
 		t.Error("create without --server-url succeeded")
 	}
+
+	// Enterprise-managed authorization: the IdP's provider must exist;
+	// once it does, the table names it, and the client sends its secret
+	// as --client-auth-method says; --identity-provider "" turns it off.
+	if _, errs, code := r.do("s3cret\n", "provider", "mcp", "create", "wiki", "--server-url", site.URL+"/mcp", "--client-id", "behalf-wiki",
+		"--client-secret", "-", "--identity-provider", "corp"); code == 0 || !strings.Contains(errs, "identityProvider corp is not an OAuth2 credential provider") {
+		t.Errorf("an IdP provider that does not exist: exit %d %s", code, errs)
+	}
+	r.ok("corp-secret\n", "provider", "oauth2", "create", "corp", "--vendor", "CustomOauth2", "--client-id", "agent-app", "--client-secret", "-",
+		"--issuer", site.URL+"/idp", "--authorization-endpoint", site.URL+"/idp/authorize", "--token-endpoint", site.URL+"/idp/token")
+	out = r.ok("s3cret\n", "provider", "mcp", "create", "wiki", "--server-url", site.URL+"/mcp", "--client-id", "behalf-wiki",
+		"--client-secret", "-", "--client-auth-method", "client_secret_post", "--identity-provider", "corp")
+	for _, want := range []string{"identity provider  corp (ID-JAG: no consent page)", "client auth        client_secret_post"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	r.json(&up, "provider", "mcp", "update", "wiki", "--identity-provider", "")
+	if up.IdentityProvider != "" || up.TokenEndpointAuthMethod != "client_secret_post" {
+		t.Errorf("update turning the IdP off: %+v", up)
+	}
+	if _, errs, code := r.do("", "provider", "mcp", "create", "z", "--server-url", site.URL+"/mcp", "--client-auth-method", "client_secret_post"); code == 0 ||
+		!strings.Contains(errs, "tokenEndpointAuthMethod") {
+		t.Errorf("--client-auth-method without a secret: exit %d %s", code, errs)
+	}
 }
 
 // movingSite is an MCP server whose authorization server moves from
