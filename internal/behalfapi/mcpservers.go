@@ -83,10 +83,10 @@ type CreateMcpServerCredentialProviderInput struct {
 // authorization again; a client id (and secret) given replaces the
 // registered client.
 type UpdateMcpServerCredentialProviderInput struct {
-	Name             string  `json:"name"`
-	ClientID         *string `json:"clientId,omitempty"`
-	ClientSecret     *string `json:"clientSecret,omitempty"`
-	ClientPrivateKey *string `json:"clientPrivateKey,omitempty"`
+	Name                    string  `json:"name"`
+	ClientID                *string `json:"clientId,omitempty"`
+	ClientSecret            *string `json:"clientSecret,omitempty"`
+	ClientPrivateKey        *string `json:"clientPrivateKey,omitempty"`
 	SigningAlgorithm        *string `json:"signingAlgorithm,omitempty"`
 	TokenEndpointAuthMethod *string `json:"tokenEndpointAuthMethod,omitempty"`
 	// IdentityProvider, when given, replaces the enterprise IdP; "" turns

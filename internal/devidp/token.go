@@ -38,7 +38,7 @@ type claims struct {
 const (
 	tokenTypeAccess = oauthwire.TokenTypeAccessToken
 	tokenTypeID     = oauthwire.TokenTypeIDToken
-	tokenTypeJWT    = "urn:ietf:params:oauth:token-type:jwt"          //nolint:gosec // G101: a URN, not a credential
+	tokenTypeJWT    = "urn:ietf:params:oauth:token-type:jwt" //nolint:gosec // G101: a URN, not a credential
 )
 
 // token is the token endpoint (RFC 6749 §3.2).
