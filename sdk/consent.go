@@ -45,7 +45,9 @@ func (c *ConsentRequired) Wait(ctx context.Context, backoff ...Backoff) (*oauth2
 		b = backoff[0]
 	}
 	s := c.source
+	s.mu.Lock()
 	in := s.in
+	s.mu.Unlock()
 	in.ForceAuthentication = nil
 	in.SessionUri = &c.SessionURI
 	delay := b.Initial

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -154,6 +155,41 @@ func (s *TokenSource) Refresh() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.force = true
+}
+
+// scopes returns the scopes the source asks for.
+func (s *TokenSource) scopes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.in.Scopes
+}
+
+// stepUp makes the source ask for challenged too, after an API answered
+// a token asked for with asked 403 insufficient_scope (RFC 6750 §3.1);
+// the next Token call asks GetResourceOauth2Token again, without
+// forceAuthentication: a token that covers them may already be there.
+// It reports false when asked held them all (the same token would come
+// back), or when the scopes would outgrow GetResourceOauth2Token's.
+func (s *TokenSource) stepUp(asked, challenged []string) bool {
+	if !slices.ContainsFunc(challenged, func(sc string) bool { return !slices.Contains(asked, sc) }) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	scopes := slices.Clone(s.in.Scopes)
+	for _, sc := range challenged {
+		if !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	switch {
+	case len(scopes) > maxScopes:
+		return false
+	case len(scopes) == len(s.in.Scopes):
+		return true // another request stepped up to them already: its token stays
+	}
+	s.in.Scopes, s.token = scopes, nil
+	return true
 }
 
 // keep caches a token just obtained and returns it.

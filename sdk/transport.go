@@ -21,17 +21,34 @@ type Credential interface {
 
 // Transport is an http.RoundTripper that puts Credential into each
 // request. When the server answers 401, it gets a new credential and sends
-// the request once more, if the body can be sent again (the request has no
-// body, or GetBody, which http.NewRequest sets for in-memory bodies). A
+// the request once more; when it answers 403 with a Bearer
+// insufficient_scope challenge (RFC 6750 §3.1) and MaxStepUps allows, it
+// steps up. A request is sent again only if its body can be (it has
+// none, or GetBody, which http.NewRequest sets for in-memory bodies). A
 // request an http.Client makes to follow a redirect to another origin
 // (scheme, host and port; RFC 6454 §4) goes without the credential: an
 // open redirect, or a download link on another host, must not receive it.
 type Transport struct {
 	Credential Credential
 	Base       http.RoundTripper // defaults to http.DefaultTransport
+
+	// MaxStepUps is how many times one request may step up (default
+	// none): when Credential is a *TokenSource and the server's 403
+	// challenge names scopes its token was not asked for, the source asks
+	// for those too, and the request is sent again with the new token.
+	// This is the MCP authorization specification's "Scope Challenge
+	// Handling"; an MCP server provider's token covers what the user
+	// granted before as well, since behalf asks the user's consent for
+	// the union of both. A challenge naming no scope the token was not
+	// asked for ends the steps: its 403 is the answer.
+	MaxStepUps int
 }
 
-// RoundTrip implements http.RoundTripper; it never modifies req.
+// RoundTrip implements http.RoundTripper; it never modifies req. When a
+// new credential is needed and the user must consent first, the error is
+// the *ConsentRequired (errors.As finds it through the *url.Error of an
+// http.Client); any other failure to get one leaves the server's answer
+// as it was.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.Base
 	if base == nil {
@@ -40,29 +57,74 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if redirectedElsewhere(req) {
 		return base.RoundTrip(req)
 	}
-	r := req.Clone(req.Context())
-	if err := t.Credential.Apply(req.Context(), r, false); err != nil {
+	ctx := req.Context()
+	ts, _ := t.Credential.(*TokenSource)
+	var st retries
+	if ts != nil {
+		st.asked = ts.scopes()
+	}
+	r := req.Clone(ctx)
+	if err := t.Credential.Apply(ctx, r, false); err != nil {
 		closeBody(req)
 		return nil, err
 	}
 	res, err := base.RoundTrip(r)
-	if err != nil || res.StatusCode != http.StatusUnauthorized || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
-		return res, err
-	}
-
-	retry := req.Clone(req.Context())
-	if req.GetBody != nil {
-		if retry.Body, err = req.GetBody(); err != nil {
-			return res, nil //nolint:nilerr // the first answer stands when the body cannot be replayed
+	for err == nil && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil) {
+		again, refresh := t.again(res, ts, &st)
+		if !again {
+			return res, nil
 		}
+		retry := req.Clone(ctx)
+		if req.GetBody != nil {
+			if retry.Body, err = req.GetBody(); err != nil {
+				return res, nil //nolint:nilerr // the first answer stands when the body cannot be replayed
+			}
+		}
+		if err := t.Credential.Apply(ctx, retry, refresh); err != nil {
+			closeBody(retry)
+			if _, consent := errors.AsType[*ConsentRequired](err); consent {
+				discard(res)
+				return nil, err
+			}
+			return res, nil //nolint:nilerr // the first answer stands when no new credential can be had
+		}
+		discard(res)
+		res, err = base.RoundTrip(retry)
 	}
-	if err := t.Credential.Apply(req.Context(), retry, true); err != nil {
-		closeBody(retry)
-		return res, nil //nolint:nilerr // the first answer (401) stands when no new credential can be had
+	return res, err
+}
+
+// retries is what one request's retries have used.
+type retries struct {
+	refreshed bool
+	stepUps   int
+	asked     []string // the scopes the last token sent was asked for
+}
+
+// again reports whether the request answered res is sent again, and
+// whether with a refreshed credential rather than a stepped-up one.
+func (t *Transport) again(res *http.Response, ts *TokenSource, st *retries) (again, refresh bool) {
+	switch {
+	case res.StatusCode == http.StatusUnauthorized && !st.refreshed:
+		st.refreshed = true
+		return true, true
+	case res.StatusCode == http.StatusForbidden && ts != nil && st.stepUps < t.MaxStepUps:
+		scopes, ok := insufficientScope(res.Header)
+		if !ok || !ts.stepUp(st.asked, scopes) {
+			return false, false
+		}
+		st.stepUps++
+		st.asked = ts.scopes()
+		return true, false
 	}
+	return false, false
+}
+
+// discard closes an answer that a retry replaces, reading a little of it
+// first so that its connection may be reused.
+func discard(res *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
 	_ = res.Body.Close()
-	return base.RoundTrip(retry)
 }
 
 // redirectedElsewhere reports whether req follows a redirect (an
