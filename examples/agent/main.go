@@ -10,7 +10,8 @@
 // was itself called through; and, when asked, calls a tool of a remote MCP
 // server for the user, with the user's token for that server, which behalf
 // obtains from the server's authorization server (an MCP server provider,
-// USER_FEDERATION).
+// USER_FEDERATION; sdk.NewMCPClient, which asks for more scopes when a
+// tool needs them).
 //
 //	export AWS_SHARED_CREDENTIALS_FILE=$PWD/behalf-data/admin-credentials AWS_REGION=us-east-1
 //	go run ./examples/agent                                                          # the agent, on 127.0.0.1:8080
@@ -189,10 +190,15 @@ func newAgent(cfg aws.Config, tracer trace.Tracer, o options) http.Handler {
 		apiKey:    sdk.WithAPIKey(api, sdk.APIKey{Provider: "weather"}, itself),
 		userToken: sdk.WithAccessToken(api, sdk.OAuth2{Provider: "dev-idp", Flow: sdk.UserFederation, Scopes: []string{"openid", "profile"}}, itself),
 	}
-	a.mcpTool = sdk.WithAccessToken(api, sdk.OAuth2{Provider: o.MCP.Provider, Flow: sdk.UserFederation, Scopes: o.MCP.Scopes},
-		func(ctx context.Context, token string, call toolCall) (string, error) {
-			return a.callTool(ctx, o.MCP.URL, token, call)
-		})
+	a.mcpTool = func(ctx context.Context, call toolCall) (string, error) {
+		// The user's token for the server, stepped up when a tool needs
+		// more scopes than it has (a 403 insufficient_scope).
+		hc, err := sdk.NewMCPClient(ctx, api, sdk.MCPServer{Provider: o.MCP.Provider, Scopes: o.MCP.Scopes, Base: roundTripper{a.tool}})
+		if err != nil {
+			return "", err
+		}
+		return a.callTool(ctx, o.MCP.URL, hc, call)
+	}
 	ping := new(sdk.Ping)
 	mux := http.NewServeMux()
 	mux.Handle("POST /invocations", sdk.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -291,10 +297,8 @@ type toolCall struct {
 }
 
 // callTool calls the MCP server's tool with the official MCP SDK's
-// client, sending the user's token for the server, and returns the
-// tool's text.
-func (a *agent) callTool(ctx context.Context, serverURL, token string, call toolCall) (string, error) {
-	hc := &http.Client{Transport: bearer{token: token, next: a.tool}}
+// client, over hc, and returns the tool's text.
+func (a *agent) callTool(ctx context.Context, serverURL string, hc *http.Client, call toolCall) (string, error) {
 	session, err := mcp.NewClient(&mcp.Implementation{Name: "behalf-example-agent", Version: "1.0.0"}, nil).
 		Connect(ctx, &mcp.StreamableClientTransport{Endpoint: serverURL, HTTPClient: hc, DisableStandaloneSSE: true}, nil)
 	if err != nil {
@@ -317,17 +321,10 @@ func (a *agent) callTool(ctx context.Context, serverURL, token string, call tool
 	return strings.Join(text, "\n"), nil
 }
 
-// bearer sends the user's token with each request to the MCP server.
-type bearer struct {
-	token string
-	next  aws.HTTPClient
-}
+// roundTripper sends requests with a traced client.
+type roundTripper struct{ aws.HTTPClient }
 
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.Do(r)
-}
+func (r roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return r.Do(req) }
 
 // forecast asks the weather tool through the gateway, presenting the
 // workload access token: the gateway adds the API key.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -15,9 +17,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -39,6 +43,10 @@ const (
 	forecastParis = "sunny in Paris"
 	mcpProvider   = "weather-mcp-server"
 	mcpScope      = "weather.read"
+	// alertsScope is the scope the MCP server's set_alert tool needs besides
+	// mcpScope: a call of it with a token for mcpScope alone is stepped
+	// up.
+	alertsScope = "weather.alerts"
 )
 
 // world is behalf serving a gateway (mounted), the dev IdP as the users'
@@ -49,12 +57,13 @@ const (
 // server is behalf's own (users sign in at the dev IdP as behalf's
 // client agent); everything traced to one OTLP receiver.
 type world struct {
-	s       *behalftest.Server
-	idp     *devidp.Server
-	recv    *otlptest.Receiver
-	gateway string
-	mcpURL  string // the mcp route, the MCP server's URL for its clients
-	flush   func(context.Context) error
+	s        *behalftest.Server
+	idp      *devidp.Server
+	recv     *otlptest.Receiver
+	gateway  string
+	mcpURL   string // the mcp route, the MCP server's URL for its clients
+	agentURL string
+	flush    func(context.Context) error
 }
 
 func newWorld(t *testing.T, b behalftest.Backend) *world {
@@ -66,6 +75,7 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 	agentSrv := httptest.NewUnstartedServer(nil) // its address is the route's upstream; its handler needs behalf's
 	t.Cleanup(agentSrv.Close)
 	agentURL := "http://" + agentSrv.Listener.Addr().String()
+	w.agentURL = agentURL
 	helperSrv := httptest.NewUnstartedServer(nil)
 	t.Cleanup(helperSrv.Close)
 	mcpWeather := httptest.NewServer(newMCPWeather(t))
@@ -84,7 +94,7 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 			{Name: "login", DiscoveryURL: discovery, AllowedClients: []string{"agent"}}}
 		f.AuthorizationServer = &config.AuthorizationServerFile{
 			Login:     config.AuthServerLoginFile{Authorizer: "login", ClientID: "agent", ClientSecretFile: loginSecret},
-			Resources: []config.AuthServerResourceFile{{Resource: w.mcpURL, Scopes: []string{mcpScope}}},
+			Resources: []config.AuthServerResourceFile{{Resource: w.mcpURL, Scopes: []string{mcpScope, alertsScope}}},
 		}
 		f.Telemetry.OTLP.Endpoint = w.recv.URL
 		f.Telemetry.Traces.Enabled = true
@@ -95,8 +105,9 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 			{Name: "weather", Path: "/tools/weather", Upstream: weather.URL + "/forecast", Kind: "tool",
 				Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"}},
 			{Name: "weather-mcp", Path: "/mcp/weather", Upstream: mcpWeather.URL + "/mcp", Kind: "mcp", Workload: "weather-mcp",
-				Credential:   config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"},
-				MCPRouteFile: config.MCPRouteFile{Resource: w.mcpURL, AuthorizationServers: []string{f.PublicURL}, Scopes: []string{mcpScope}}},
+				Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key"},
+				MCPRouteFile: config.MCPRouteFile{Resource: w.mcpURL, AuthorizationServers: []string{f.PublicURL}, Scopes: []string{mcpScope},
+					ToolScopes: map[string][]string{"tools/call:set_alert": {alertsScope}}}},
 		}}
 	}})
 	w.gateway = "http://" + gatewayAddr
@@ -255,10 +266,7 @@ func TestAgentBehindGateway(t *testing.T) {
 func TestAgentCallsMCPServer(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		w := newWorld(t, b)
-		raw, _ := json.Marshal(map[string]string{"name": mcpProvider, "serverUrl": w.mcpURL})
-		if res := w.s.Do(t, behalftest.Raw{Path: "/behalf/CreateMcpServerCredentialProvider", Body: raw}); res.Status != http.StatusCreated {
-			t.Fatalf("CreateMcpServerCredentialProvider: %d %s", res.Status, res.Body)
-		}
+		w.createMCPProvider(t)
 		alice := w.userJWT(t, "alice")
 		status, out := w.invoke(t, alice, request{MCP: "forecast", City: "Paris"}, nil)
 		authURL, err := url.Parse(out.AuthorizationURL)
@@ -278,6 +286,22 @@ func TestAgentCallsMCPServer(t *testing.T) {
 		if status, out = w.invoke(t, alice, request{MCP: "forecast", City: "Lyon"}, nil); status != 200 || out.MCP != "sunny in Lyon" {
 			t.Errorf("the stored token, later: %d %+v", status, out)
 		}
+		// The set_alert tool needs one more scope: the route answers 403
+		// insufficient_scope, the agent's SDK client steps up, and alice
+		// is asked to consent to both.
+		status, out = w.invoke(t, alice, request{MCP: "set_alert", City: "Paris"}, nil)
+		if status != 200 || out.MCP != "" || !slices.Equal(scopeParam(t, out.AuthorizationURL), []string{alertsScope, mcpScope}) {
+			t.Fatalf("set_alert, before the step-up's consent: %d %+v", status, out)
+		}
+		if code, page := w.allow(t, out.AuthorizationURL, "alice"); code != 200 || !strings.Contains(page, out.SessionURI) {
+			t.Fatalf("step-up consent ended on %d:\n%s", code, page)
+		}
+		if status, out = w.invoke(t, alice, request{MCP: "set_alert", City: "Paris", SessionURI: out.SessionURI}, nil); status != 200 || out.MCP != "alert set for Paris" {
+			t.Fatalf("set_alert, after the step-up's consent: %d %+v", status, out)
+		}
+		if status, out = w.invoke(t, alice, request{MCP: "forecast", City: "Lyon"}, nil); status != 200 || out.MCP != "sunny in Lyon" {
+			t.Errorf("forecast, with the stepped-up token: %d %+v", status, out)
+		}
 		if status, out = w.invoke(t, alice, request{MCP: "no_such_tool", City: "Lyon"}, nil); status != http.StatusBadGateway || !strings.Contains(out.Error, "no_such_tool") {
 			t.Errorf("an unknown tool: %d %+v", status, out)
 		}
@@ -285,6 +309,100 @@ func TestAgentCallsMCPServer(t *testing.T) {
 			t.Errorf("bob, who has not consented: %d %+v", status, out)
 		}
 	})
+}
+
+// TestMCPClientStepsUp is sdk.NewMCPClient under the official MCP Go
+// SDK's client, as a long-running agent uses it: carol has consented to
+// nothing; connecting asks her consent for the scopes behalf selects;
+// once given, bound to her (CompleteResourceTokenAuth with her JWT) and
+// waited for, the session calls forecast; its call of set_alert, which
+// needs one more scope, asks her consent for both; once given, the same
+// session's next call of set_alert succeeds.
+func TestMCPClientStepsUp(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b)
+		w.createMCPProvider(t)
+		carol := w.userJWT(t, "carol")
+		minted, err := w.s.Data().GetWorkloadAccessTokenForJWT(t.Context(), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
+			WorkloadName: aws.String("my-agent"), UserToken: aws.String(carol)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api := w.s.DataAs(agentKeyID, testSecret)
+		ctx := sdk.NewContext(t.Context(), sdk.Invocation{WorkloadToken: aws.ToString(minted.WorkloadAccessToken), CallbackURL: w.agentURL + "/oauth2/done"})
+		hc, err := sdk.NewMCPClient(ctx, api, sdk.MCPServer{Provider: mcpProvider})
+		if err != nil {
+			t.Fatal(err)
+		}
+		consent := func(what string, err error, scopes ...string) {
+			t.Helper()
+			c, ok := errors.AsType[*sdk.ConsentRequired](err)
+			if !ok {
+				t.Fatalf("%s: %v, want *sdk.ConsentRequired", what, err)
+			}
+			if got := scopeParam(t, c.AuthorizationURL); !slices.Equal(got, scopes) {
+				t.Errorf("%s: consent for %q, want %q", what, got, scopes)
+			}
+			if code, page := w.allow(t, c.AuthorizationURL, "carol"); code != 200 || !strings.Contains(page, c.SessionURI) {
+				t.Fatalf("%s: consent ended on %d:\n%s", what, code, page)
+			}
+			if _, err := api.CompleteResourceTokenAuth(ctx, &bedrockagentcore.CompleteResourceTokenAuthInput{
+				SessionUri: aws.String(c.SessionURI), UserIdentifier: &types.UserIdentifierMemberUserToken{Value: carol}}); err != nil {
+				t.Fatalf("%s: CompleteResourceTokenAuth: %v", what, err)
+			}
+			if _, err := c.Wait(ctx, sdk.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}); err != nil {
+				t.Fatalf("%s: Wait: %v", what, err)
+			}
+		}
+		client := mcp.NewClient(&mcp.Implementation{Name: "sdk-test", Version: "1.0.0"}, nil)
+		transport := &mcp.StreamableClientTransport{Endpoint: w.mcpURL, HTTPClient: hc, DisableStandaloneSSE: true}
+		_, err = client.Connect(ctx, transport, nil)
+		consent("connecting", err, mcpScope)
+		session, err := client.Connect(ctx, transport, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = session.Close() }()
+		call := func(tool string) (string, error) {
+			res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: map[string]any{"city": "Paris"}})
+			if err != nil {
+				return "", err
+			}
+			if len(res.Content) != 1 || res.IsError {
+				return "", fmt.Errorf("%s answered %+v", tool, res)
+			}
+			return res.Content[0].(*mcp.TextContent).Text, nil
+		}
+		if text, err := call("forecast"); err != nil || text != forecastParis {
+			t.Fatalf("forecast: %q %v", text, err)
+		}
+		_, err = call("set_alert")
+		consent("set_alert", err, alertsScope, mcpScope)
+		if text, err := call("set_alert"); err != nil || text != "alert set for Paris" {
+			t.Fatalf("set_alert after the step-up: %q %v", text, err)
+		}
+		if text, err := call("forecast"); err != nil || text != forecastParis {
+			t.Errorf("forecast after the step-up: %q %v", text, err)
+		}
+	})
+}
+
+// createMCPProvider makes the mcp route's URL an MCP server provider.
+func (w *world) createMCPProvider(t *testing.T) {
+	raw, _ := json.Marshal(map[string]string{"name": mcpProvider, "serverUrl": w.mcpURL})
+	if res := w.s.Do(t, behalftest.Raw{Path: "/behalf/CreateMcpServerCredentialProvider", Body: raw}); res.Status != http.StatusCreated {
+		t.Fatalf("CreateMcpServerCredentialProvider: %d %s", res.Status, res.Body)
+	}
+}
+
+// scopeParam is the sorted scopes of an authorization URL.
+func scopeParam(t *testing.T, authURL string) []string {
+	t.Helper()
+	u, err := url.Parse(authURL)
+	if err != nil {
+		t.Fatalf("authorization URL %q: %v", authURL, err)
+	}
+	return slices.Sorted(slices.Values(strings.Fields(u.Query().Get("scope"))))
 }
 
 // allow plays the user's browser from a consent URL at behalf's
@@ -323,14 +441,20 @@ func browse(t *testing.T, b *http.Client, method, u string, form url.Values) (in
 }
 
 // newMCPWeather is the MCP server behind the mcp route, as
-// examples/mcp-weather (a separate command): a forecast tool, for callers
-// with its key, which the gateway injects, and without the client's token.
+// examples/mcp-weather (a separate command): a forecast tool, and a
+// set_alert tool, for which the route asks one more scope, for callers with
+// its key, which the gateway injects, and without the client's token.
 func newMCPWeather(t *testing.T) http.Handler {
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcp-weather", Version: "1.0.0"}, nil)
 	mcp.AddTool(s, &mcp.Tool{Name: "forecast"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
 		City string `json:"city"`
 	}) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "sunny in " + in.City}}}, nil, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "set_alert"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
+		City string `json:"city"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "alert set for " + in.City}}}, nil, nil
 	})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
