@@ -41,12 +41,31 @@
 //	ts, err := sdk.NewTokenSource(ctx, api, sdk.OAuth2{Provider: "github", Flow: sdk.UserFederation, Scopes: []string{"repo"}})
 //	client := &http.Client{Transport: &sdk.Transport{Credential: ts}}
 //
+// # Remote MCP servers
+//
+// NewMCPClient gives the MCP Go SDK's client an http.Client that sends
+// the user's token for a remote MCP server, from the MCP server provider
+// behalf made from the server's URL. Naming no scopes leaves their choice
+// to behalf; when a tool answers 403 with a Bearer insufficient_scope
+// challenge (RFC 6750 §3.1), the client asks for the challenged scopes
+// too and sends the call again (the MCP authorization specification's
+// "Scope Challenge Handling"), at most MCPServer.MaxStepUps times a call:
+//
+//	hc, err := sdk.NewMCPClient(ctx, api, sdk.MCPServer{Provider: "notes"})
+//	session, err := mcp.NewClient(impl, nil).Connect(ctx,
+//		&mcp.StreamableClientTransport{Endpoint: "https://mcp.example.com/mcp", HTTPClient: hc}, nil)
+//
+// Transport.MaxStepUps does the same for any *TokenSource.
+//
 // # When the user must consent
 //
 // A USER_FEDERATION token the user has not yet authorized fails with a
 // *ConsentRequired carrying the authorization URL: show it to the user
 // (return it to the caller), then Wait for the token. Set OAuth2.OnAuthURL
-// instead to show the URL and wait in one call.
+// instead to show the URL and wait in one call. Through a Transport, as
+// through NewMCPClient's client, the request fails with an error wrapping
+// the *ConsentRequired, the first time and on a step-up alike; after
+// Wait, send it again.
 //
 // # Agent to agent
 //

@@ -75,6 +75,24 @@ func ExampleTransport() {
 	defer res.Body.Close()
 }
 
+// The MCP Go SDK's client calling a remote MCP server with the user's
+// token, from the MCP server provider "notes"; a tool that needs more
+// scopes is stepped up to them.
+func ExampleNewMCPClient() {
+	var api *bedrockagentcore.Client
+	ctx := context.Background() // in a handler: r.Context(), with the workload token
+	hc, err := sdk.NewMCPClient(ctx, api, sdk.MCPServer{Provider: "notes"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// transport := &mcp.StreamableClientTransport{Endpoint: "https://mcp.example.com/mcp", HTTPClient: hc}
+	// session, err := mcp.NewClient(impl, nil).Connect(ctx, transport, nil)
+	// A call the user has not consented to yet fails with an error
+	// wrapping the *sdk.ConsentRequired: show its URL, Wait, call again.
+	_ = hc
+}
+
 // Calling another agent for the same user.
 func ExamplePropagateWorkloadToken() {
 	var cfg aws.Config

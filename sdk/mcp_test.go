@@ -194,3 +194,20 @@ func TestMCPClientStepUpNeedsConsent(t *testing.T) {
 		t.Errorf("the server saw %q", got)
 	}
 }
+
+// A token refused with 401 whose renewal needs the user's consent (the
+// connection was revoked, say) fails the call with the *ConsentRequired,
+// rather than the 401, which would leave the agent nothing to show.
+func TestTransportRefreshNeedsConsent(t *testing.T) {
+	srv := newScopedServer(t, map[string][]string{"good": nil}, func(string) []string { return nil })
+	pending := &bedrockagentcore.GetResourceOauth2TokenOutput{AuthorizationUrl: aws.String("https://as/authorize"), SessionUri: aws.String("urn:session:3")}
+	api := &fakeAPI{oauth: []*bedrockagentcore.GetResourceOauth2TokenOutput{token("revoked"), pending}}
+	c, _ := NewMCPClient(NewContext(context.Background(), Invocation{WorkloadToken: "wat"}), api, MCPServer{Provider: "notes"})
+	_, err := post(t, c, srv.URL, "x")
+	if _, ok := errors.AsType[*ConsentRequired](err); !ok {
+		t.Fatalf("%v, want the consent", err)
+	}
+	if len(api.inputs) != 2 || api.inputs[1].ForceAuthentication == nil || !*api.inputs[1].ForceAuthentication {
+		t.Errorf("the second request did not force: %+v", api.inputs)
+	}
+}
