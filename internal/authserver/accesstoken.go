@@ -46,7 +46,7 @@ func (s *Server) mint(g grant) (token string, claims AccessToken, err error) {
 	now := s.now()
 	claims = AccessToken{Issuer: s.cfg.Issuer, Subject: g.user, Audience: g.resource, ClientID: g.clientID,
 		Scope: strings.Join(g.scopes, " "), IssuedAt: now.Unix(), Expiry: now.Add(s.cfg.AccessTokenTTL).Unix(), ID: rand.Text()}
-	signer, err := s.keys.signer(accessTokenType)
+	signer, err := s.keys.Signer(accessTokenType)
 	if err != nil {
 		return "", AccessToken{}, err
 	}
@@ -83,7 +83,7 @@ func (s *Server) parseAccessToken(ctx context.Context, token string) (AccessToke
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, accessTokenType) && !strings.EqualFold(typ, "application/"+accessTokenType) {
 		return AccessToken{}, errNotOurs
 	}
-	pub, ok := s.keys.public(ctx, h.KeyID)
+	pub, ok := s.keys.Public(ctx, h.KeyID)
 	if !ok {
 		return AccessToken{}, errNotOurs
 	}

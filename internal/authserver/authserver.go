@@ -42,6 +42,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/ratelimit"
+	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
 )
@@ -114,7 +115,7 @@ type Options struct {
 type Server struct {
 	cfg     config.AuthorizationServer
 	opts    Options
-	keys    *signingKeys
+	keys    *signingkeys.Set
 	login   *login
 	limiter *ratelimit.Limiter
 	now     func() time.Time
@@ -141,8 +142,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{cfg: opts.Config, opts: opts, now: opts.Now, log: opts.Log,
 		limiter: ratelimit.New(ratelimit.PerMinute(opts.RequestsPerMinute), ratelimit.Options{Now: opts.Now})}
-	s.keys = &signingKeys{store: opts.Store, vault: opts.Vault, rotation: opts.Config.SigningKeyRotation,
-		ttl: opts.Config.AccessTokenTTL, now: opts.Now}
+	s.keys = newSigningKeys(opts)
 	if err := s.keys.Rotate(ctx); err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathToken, s.limited(s.token))
 	mux.HandleFunc("POST "+PathRevoke, s.limited(s.revoke))
 	mux.HandleFunc("POST "+PathIntrospect, s.limited(s.introspect))
-	mux.HandleFunc("GET "+PathJWKS, s.jwks)
+	mux.HandleFunc("GET "+PathJWKS, s.keys.ServeJWKS)
 	mux.HandleFunc("POST "+PathRegister, s.limited(s.opts.Clients.Register))
 }
 

@@ -1,9 +1,6 @@
 package authserver
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
@@ -29,12 +26,12 @@ func FuzzIDTokenNonce(f *testing.F) {
 // revocation or the gateway, parsing never panics, and only a token this
 // server signed, altered in no byte that counts, is accepted.
 func FuzzParseAccessToken(f *testing.F) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	st, v := storeAndVault(f, time.Now)
+	cfg := config.AuthorizationServer{Issuer: "https://as.example", AccessTokenTTL: time.Hour, SigningKeyRotation: 24 * time.Hour}
+	s := &Server{cfg: cfg, now: time.Now, keys: newSigningKeys(Options{Config: cfg, Store: st, Vault: v, Now: time.Now})}
+	if err := s.keys.Rotate(f.Context()); err != nil {
 		f.Fatal(err)
 	}
-	s := &Server{cfg: config.AuthorizationServer{Issuer: "https://as.example", AccessTokenTTL: time.Hour}, now: time.Now,
-		keys: &signingKeys{keys: map[string]*ecdsa.PrivateKey{"k1": priv}, order: []string{"k1"}, current: "k1", lastLoad: time.Now().Add(time.Hour), now: time.Now}}
 	valid, _, err := s.mint(grant{user: "jwt:https://idp.example#alice", clientID: "app", resource: "https://mcp.example/mcp", scopes: []string{"a"}})
 	if err != nil {
 		f.Fatal(err)

@@ -19,24 +19,11 @@ import (
 // the key set; a second replica sharing the storage picks up a key the
 // first made.
 func TestSigningKeyRotation(t *testing.T) {
-	dir := t.TempDir()
 	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	st, err := sqlstore.Open(t.Context(), filepath.Join(dir, "db"), nil, sqlstore.Now(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	kr, err := vault.OpenLocalKeyring(filepath.Join(dir, "keyring.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.New(t.Context(), kr, kr.ServiceKeyID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, v := storeAndVault(t, clock.Now)
 	replica := func() *Server {
-		s := &Server{cfg: config.AuthorizationServer{Issuer: "https://as.example", AccessTokenTTL: 5 * time.Minute, SigningKeyRotation: 24 * time.Hour},
-			now: clock.Now, keys: &signingKeys{store: st, vault: v, rotation: 24 * time.Hour, ttl: 5 * time.Minute, now: clock.Now}}
+		cfg := config.AuthorizationServer{Issuer: "https://as.example", AccessTokenTTL: 5 * time.Minute, SigningKeyRotation: 24 * time.Hour}
+		s := &Server{cfg: cfg, now: clock.Now, keys: newSigningKeys(Options{Config: cfg, Store: st, Vault: v, Now: clock.Now})}
 		if err := s.keys.Rotate(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -60,8 +47,8 @@ func TestSigningKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a.keys.order) != 2 || kid(t, fresh) == kid(t, old) {
-		t.Fatalf("after rotation: %d keys, the new token's key %s", len(a.keys.order), kid(t, fresh))
+	if len(a.keys.JWKS().Keys) != 2 || kid(t, fresh) == kid(t, old) {
+		t.Fatalf("after rotation: %d keys, the new token's key %s", len(a.keys.JWKS().Keys), kid(t, fresh))
 	}
 	// b has not rotated: it reloads for the unknown key.
 	clock.Advance(11 * time.Second)
@@ -72,8 +59,8 @@ func TestSigningKeyRotation(t *testing.T) {
 	if err := a.keys.Rotate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if len(a.keys.order) != 1 || a.keys.order[0] != kid(t, fresh) {
-		t.Errorf("the retired key is still there: %v", a.keys.order)
+	if keys := a.keys.JWKS().Keys; len(keys) != 1 || keys[0].KeyID != kid(t, fresh) {
+		t.Errorf("the retired key is still there: %v", keys)
 	}
 	if _, err := a.parseAccessToken(t.Context(), old); err == nil {
 		t.Error("a token of the retired key still verifies")
@@ -97,4 +84,25 @@ func kid(t *testing.T, token string) string {
 		t.Fatal(err)
 	}
 	return h.Kid
+}
+
+// storeAndVault is a SQLite store and a vault with a local keyring, in a
+// temporary directory.
+func storeAndVault(tb testing.TB, now func() time.Time) (*sqlstore.Store, *vault.Vault) {
+	tb.Helper()
+	dir := tb.TempDir()
+	st, err := sqlstore.Open(tb.Context(), filepath.Join(dir, "db"), nil, sqlstore.Now(now))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	kr, err := vault.OpenLocalKeyring(filepath.Join(dir, "keyring.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v, err := vault.New(tb.Context(), kr, kr.ServiceKeyID())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st, v
 }
