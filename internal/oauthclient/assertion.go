@@ -106,15 +106,17 @@ func parsePEMKey(pemKey []byte) (any, error) {
 
 // clientAssertion is a JWT that authenticates clientID to an authorization
 // server (RFC 7523 §3): issuer and subject the client id, the audience,
-// a fresh jti, issued now and expiring soon after.
-func clientAssertion(pemKey []byte, alg, clientID, audience string, now time.Time) (string, error) {
-	key, alg, err := ParseClientKey(pemKey, alg)
-	if err != nil {
-		return "", &ClientKeyError{Reason: "the provider's client private key " + err.Error()}
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: key}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		return "", fmt.Errorf("client assertion: %w", err)
+// a fresh jti, issued now and expiring soon after. signer signs it when
+// not nil; otherwise the PEM key does, with alg.
+func clientAssertion(signer jose.Signer, pemKey []byte, alg, clientID, audience string, now time.Time) (string, error) {
+	if signer == nil {
+		key, alg, err := ParseClientKey(pemKey, alg)
+		if err != nil {
+			return "", &ClientKeyError{Reason: "the provider's client private key " + err.Error()}
+		}
+		if signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: key}, (&jose.SignerOptions{}).WithType("JWT")); err != nil {
+			return "", fmt.Errorf("client assertion: %w", err)
+		}
 	}
 	jti := make([]byte, 16)
 	_, _ = rand.Read(jti) // crypto/rand.Read never fails

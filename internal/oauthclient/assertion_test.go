@@ -115,6 +115,34 @@ func TestPrivateKeyJWTAssertion(t *testing.T) {
 	}
 }
 
+// TestPrivateKeyJWTHeldKey: with a Signer (a key behalf holds), the
+// assertion is signed by it, names its kid, and no secret is needed.
+func TestPrivateKeyJWTHeldKey(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: ec, KeyID: "k1", Algorithm: "ES256"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFake(t, jsonAnswer(200, `{"access_token":"at","token_type":"Bearer"}`))
+	c := &Client{HTTP: testHTTP}
+	if _, err := c.Do(context.Background(), Request{Endpoint: f.URL, AuthMethod: oauthvendor.PrivateKeyJWT, ClientID: "https://behalf.example/mcp-clients/p",
+		Signer: signer, Audience: "https://as.example", Form: url.Values{"grant_type": {"refresh_token"}}}); err != nil {
+		t.Fatal(err)
+	}
+	form, _ := url.ParseQuery(f.body)
+	tok, err := jwt.ParseSigned(form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil || tok.Headers[0].KeyID != "k1" {
+		t.Fatalf("assertion %v: %v", tok, err)
+	}
+	var claims jwt.Claims
+	if err := tok.Claims(&ec.PublicKey, &claims); err != nil || claims.Issuer != "https://behalf.example/mcp-clients/p" || claims.Audience[0] != "https://as.example" {
+		t.Fatalf("claims %+v: %v", claims, err)
+	}
+}
+
 func TestPrivateKeyJWTAssertionRedacted(t *testing.T) {
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

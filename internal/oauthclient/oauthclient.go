@@ -26,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 )
@@ -47,6 +49,10 @@ type Request struct {
 	ClientSecret     string
 	SigningAlgorithm string
 	Audience         string
+	// Signer, with PrivateKeyJWT, signs the client assertion with a key
+	// behalf holds itself (package signingkeys) instead of ClientSecret's;
+	// it names its algorithm and key id.
+	Signer jose.Signer
 	// Form holds the grant's parameters (grant_type, scope, resource, …).
 	Form url.Values
 	// Vendor quirks.
@@ -194,7 +200,7 @@ func (c *Client) newRequest(ctx context.Context, r Request, form url.Values) (*h
 		if aud == "" {
 			aud = r.Endpoint
 		}
-		assertion, err := clientAssertion([]byte(r.ClientSecret), r.SigningAlgorithm, r.ClientID, aud, c.now())
+		assertion, err := clientAssertion(r.Signer, []byte(r.ClientSecret), r.SigningAlgorithm, r.ClientID, aud, c.now())
 		if err != nil {
 			return nil, err
 		}
@@ -356,10 +362,12 @@ type Revocation struct {
 	Style      oauthvendor.RevocationStyle
 	AuthMethod oauthvendor.AuthMethod
 	ClientID   string
-	// ClientSecret, SigningAlgorithm and Audience are as in Request.
+	// ClientSecret, SigningAlgorithm, Audience and Signer are as in
+	// Request.
 	ClientSecret     string
 	SigningAlgorithm string
 	Audience         string
+	Signer           jose.Signer
 	// Token is revoked; Hint is "refresh_token" or "access_token".
 	Token, Hint string
 	Headers     map[string]string
@@ -424,7 +432,7 @@ func (c *Client) revocationRequest(ctx context.Context, r Revocation) (*http.Req
 			form.Set("token_type_hint", r.Hint)
 		}
 		req, err = c.newRequest(ctx, Request{Endpoint: r.Endpoint, AuthMethod: r.AuthMethod, ClientID: r.ClientID,
-			ClientSecret: r.ClientSecret, SigningAlgorithm: r.SigningAlgorithm, Audience: r.Audience}, form)
+			ClientSecret: r.ClientSecret, SigningAlgorithm: r.SigningAlgorithm, Audience: r.Audience, Signer: r.Signer}, form)
 	}
 	if ke := (*ClientKeyError)(nil); errors.As(err, &ke) {
 		return nil, ke
