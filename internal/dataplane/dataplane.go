@@ -39,6 +39,10 @@ type Deps struct {
 	// Users is nil when no inbound authorizer is configured.
 	Users access.UserVerifier
 	OAuth *oauthclient.Client
+	// ClientKeys signs the client assertions of the MCP server providers
+	// whose client is a Client ID Metadata Document's with private_key_jwt
+	// (control.NewClientKeys); nil refuses them.
+	ClientKeys tokenflow.ClientSigner
 	// Principal looks up a principal, through the authenticator's cache.
 	Principal func(ctx context.Context, accessKeyID string) (storage.Principal, error)
 	Now       func() time.Time
@@ -78,7 +82,7 @@ func New(d Deps) *DataPlane {
 		d.RecordTTL = 2 * time.Second
 	}
 	checker := access.New(access.Deps{Store: d.Store, Tokens: d.Tokens, Users: d.Users, Principal: d.Principal, Now: d.Now, RecordTTL: d.RecordTTL, Metrics: d.Metrics})
-	endpoint := tokenflow.Endpoint{Vault: d.Vault, OAuth: d.OAuth}
+	endpoint := tokenflow.Endpoint{Vault: d.Vault, OAuth: d.OAuth, ClientKeys: d.ClientKeys}
 	fed := federation.New(federation.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint, OAuth: d.OAuth,
 		Now: d.Now, RecordTTL: d.RecordTTL, Audit: d.Audit, Log: d.Log, Metrics: d.Metrics}, d.Federation)
 	return &DataPlane{

@@ -101,7 +101,9 @@ type MCPServer struct {
 	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
 	// §2): none (a public client), client_secret_basic,
 	// client_secret_post or private_key_jwt, whose key is sealed where a
-	// client secret would be and signs with SigningAlgorithm.
+	// client secret would be and signs with SigningAlgorithm — or, for a
+	// Client ID Metadata Document's client, is behalf's own MCP client key
+	// (SignsWithOwnKey).
 	TokenEndpointAuthMethod string `json:"tokenEndpointAuthMethod"`
 	SigningAlgorithm        string `json:"signingAlgorithm,omitempty"`
 	// IdentityProvider, when set, names the OAuth2 credential provider of
@@ -168,6 +170,15 @@ func (c OAuth2) AuthMethod() oauthvendor.AuthMethod {
 		return v.TokenAuthMethod
 	}
 	return oauthvendor.ClientSecretBasic
+}
+
+// SignsWithOwnKey reports whether the client authenticates with
+// private_key_jwt signed by behalf's own MCP client key (held in the
+// vault, its public half published; a Client ID Metadata Document's
+// client), rather than a key in the client secret slot.
+func (c OAuth2) SignsWithOwnKey() bool {
+	return c.MCP != nil && c.MCP.Registration == RegistrationMetadataDocument &&
+		c.MCP.TokenEndpointAuthMethod == string(oauthvendor.PrivateKeyJWT)
 }
 
 // SigningAlgorithm is the algorithm of private_key_jwt client assertions.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
-	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -60,13 +59,10 @@ func (s *Service) revokeTokens(ctx context.Context, p access.OAuth2Provider, ts 
 	if endpoint == "" {
 		return false, nil
 	}
-	secret, err := s.Vault.OpenClientSecret(ctx, p.OAuth2Provider)
+	cred, err := s.Endpoint.Credential(ctx, p)
 	if err != nil {
-		return false, fmt.Errorf("open client secret of %s: %w", p.Name, err)
+		return false, err
 	}
-	defer clear(secret)
-	base := oauthclient.Revocation{Endpoint: endpoint, Style: style, AuthMethod: p.Config.AuthMethod(), ClientID: p.Config.ClientID,
-		ClientSecret: string(secret), SigningAlgorithm: p.Config.SigningAlgorithm(), Audience: p.Config.Resolved.Issuer, Headers: p.Config.VendorInfo().TokenRequestHeaders}
 	toRevoke := []struct{ token, hint string }{{ts.RefreshToken, "refresh_token"}, {ts.AccessToken, "access_token"}}
 	if style != oauthvendor.RevocationRFC7009 {
 		toRevoke = toRevoke[1:] // bearer and GitHub styles revoke the access token (grant)
@@ -75,8 +71,7 @@ func (s *Service) revokeTokens(ctx context.Context, p access.OAuth2Provider, ts 
 		if t.token == "" {
 			continue
 		}
-		r := base
-		r.Token, r.Hint = t.token, t.hint
+		r := tokenflow.Revocation(p.Config, cred, endpoint, style, t.token, t.hint)
 		if err := s.OAuth.Revoke(telemetry.WithOutbound(ctx, p.Name, telemetry.EndpointRevocation), r); err != nil {
 			return false, tokenflow.UpstreamError(p.Name, err)
 		}

@@ -7,8 +7,11 @@ import (
 	"net/url"
 	"slices"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -20,33 +23,79 @@ import (
 type Endpoint struct {
 	Vault *vault.Vault
 	OAuth *oauthclient.Client
+	// ClientKeys signs the client assertions of the clients whose key
+	// behalf holds itself (provider.OAuth2.SignsWithOwnKey); nil refuses
+	// them.
+	ClientKeys ClientSigner
 }
 
-// Request sends form to p's token endpoint, authenticated with p's client
-// secret or private key. A provider's refusal is an *oauthclient.ProviderError; a secret
-// that does not open is an internal *wire.Error, which tells callers that
-// the provider saw nothing.
-func (e Endpoint) Request(ctx context.Context, p access.OAuth2Provider, form url.Values) (*oauthclient.Token, error) {
+// ClientSigner signs with behalf's current client key (signingkeys.Set).
+type ClientSigner interface {
+	Signer(typ string) (jose.Signer, error)
+}
+
+// Credential is what a provider's client authenticates with at its token
+// and revocation endpoints (RFC 6749 §2.3): the secret, or PEM private
+// key, sealed in the provider's client secret slot; or, for a client
+// whose key behalf holds, a signer of that key, the slot unused.
+type Credential struct {
+	Secret string
+	Signer jose.Signer
+}
+
+// Credential opens p's client credential. This is where every token,
+// refresh and revocation request learns how p's client authenticates. A
+// credential that does not open is an internal *wire.Error, which tells
+// callers that the provider saw nothing.
+func (e Endpoint) Credential(ctx context.Context, p access.OAuth2Provider) (Credential, error) {
+	if p.Config.SignsWithOwnKey() {
+		if e.ClientKeys == nil {
+			return Credential{}, wire.Internal(fmt.Errorf("credential provider %s: no client key set to sign its client assertions", p.Name))
+		}
+		signer, err := e.ClientKeys.Signer("JWT")
+		if err != nil {
+			return Credential{}, wire.Internal(fmt.Errorf("client key of %s: %w", p.Name, err))
+		}
+		return Credential{Signer: signer}, nil
+	}
 	secret, err := e.Vault.OpenClientSecret(ctx, p.OAuth2Provider)
 	if err != nil {
-		return nil, wire.Internal(fmt.Errorf("open client secret of %s: %w", p.Name, err))
+		return Credential{}, wire.Internal(fmt.Errorf("open client secret of %s: %w", p.Name, err))
 	}
 	defer clear(secret)
+	return Credential{Secret: string(secret)}, nil
+}
+
+// Request sends form to p's token endpoint, its client authenticated with
+// its Credential. A provider's refusal is an *oauthclient.ProviderError.
+func (e Endpoint) Request(ctx context.Context, p access.OAuth2Provider, form url.Values) (*oauthclient.Token, error) {
+	cred, err := e.Credential(ctx, p)
+	if err != nil {
+		return nil, err
+	}
 	endpoint := telemetry.EndpointToken
 	if form.Get("grant_type") == oauthwire.GrantTokenExchange {
 		endpoint = telemetry.EndpointTokenExchange
 	}
-	return e.OAuth.Do(telemetry.WithOutbound(ctx, p.Name, endpoint), TokenRequest(p.Config, string(secret), form))
+	return e.OAuth.Do(telemetry.WithOutbound(ctx, p.Name, endpoint), TokenRequest(p.Config, cred, form))
 }
 
 // TokenRequest is the token request to a provider, in its vendor's dialect.
-func TokenRequest(cfg provider.OAuth2, secret string, form url.Values) oauthclient.Request {
+func TokenRequest(cfg provider.OAuth2, cred Credential, form url.Values) oauthclient.Request {
 	v := cfg.VendorInfo()
 	return oauthclient.Request{
-		Endpoint: cfg.Resolved.TokenEndpoint, AuthMethod: cfg.AuthMethod(), ClientID: cfg.ClientID, ClientSecret: secret,
+		Endpoint: cfg.Resolved.TokenEndpoint, AuthMethod: cfg.AuthMethod(), ClientID: cfg.ClientID, ClientSecret: cred.Secret, Signer: cred.Signer,
 		SigningAlgorithm: cfg.SigningAlgorithm(), Audience: cfg.Resolved.Issuer, Form: form,
 		BodyFormat: v.TokenBodyFormat, Headers: v.TokenRequestHeaders, ErrorsWithStatusOK: v.TokenErrorsWithStatusOK,
 	}
+}
+
+// Revocation is the revocation request of token (with its hint) to a
+// provider, its client authenticated with cred.
+func Revocation(cfg provider.OAuth2, cred Credential, endpoint string, style oauthvendor.RevocationStyle, token, hint string) oauthclient.Revocation {
+	return oauthclient.Revocation{Endpoint: endpoint, Style: style, AuthMethod: cfg.AuthMethod(), ClientID: cfg.ClientID,
+		ClientSecret: cred.Secret, Signer: cred.Signer, SigningAlgorithm: cfg.SigningAlgorithm(), Audience: cfg.Resolved.Issuer,
+		Headers: cfg.VendorInfo().TokenRequestHeaders, Token: token, Hint: hint}
 }
 
 // UpstreamError maps a token or revocation endpoint failure to an API
