@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -47,6 +48,10 @@ type Deps struct {
 	Audit AuditVerifier
 	// Connections revokes users' connections at their providers.
 	Connections ConnectionRevoker
+	// ClientKeys are behalf's MCP client keys (NewClientKeys), whose JWKS
+	// the Client ID Metadata Documents of confidential clients name; nil
+	// makes every such client public.
+	ClientKeys *signingkeys.Set
 	// Now is the clock of the times records are created at; nil means
 	// time.Now.
 	Now func() time.Time

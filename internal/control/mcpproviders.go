@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
@@ -18,8 +19,10 @@ import (
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/provider"
+	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
+	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -37,6 +40,38 @@ import (
 // client id.
 const ClientDocumentPath = "/mcp-clients/"
 
+// ClientJWKSPath is where behalf publishes the public keys of its MCP
+// clients that authenticate with private_key_jwt: one JWK set for every
+// provider (their documents' jwks_uri), since one key set, rotated once,
+// signs for all of them; a provider id is a UUID, never "jwks".
+const ClientJWKSPath = ClientDocumentPath + "jwks"
+
+// behalf's MCP client keys: server keys of ClientKeyPurpose, rotated by
+// the signingkeys machinery the authorization server's keys use.
+const (
+	// ClientKeyPurpose names them.
+	ClientKeyPurpose = "mcp-client-signing"
+	// clientKeyRotation is how long a key signs.
+	clientKeyRotation = 30 * 24 * time.Hour
+	// clientKeyPrepublish is how long a new key is in the JWKS before it
+	// signs: an authorization server that caches the JWKS for up to an
+	// hour (the JWKS says max-age 300) has the new key before its first
+	// assertion, and every replica has loaded it (maintenance runs every
+	// five minutes).
+	clientKeyPrepublish = time.Hour
+	// clientKeyRetain is how long a key stays in the JWKS after it last
+	// signed: an assertion is sent at once and lives two minutes
+	// (oauthclient), to which the authorization server adds its leeway.
+	clientKeyRetain = 10 * time.Minute
+)
+
+// NewClientKeys is behalf's MCP client key set; Rotate loads it (and
+// makes its first key), and should be called periodically.
+func NewClientKeys(st signingkeys.Store, v *vault.Vault, now func() time.Time) *signingkeys.Set {
+	return signingkeys.New(st, v, signingkeys.Options{Purpose: ClientKeyPurpose, Rotation: clientKeyRotation,
+		Prepublish: clientKeyPrepublish, Retain: clientKeyRetain, Now: now})
+}
+
 func (s *Service) mcpProviderOperations() []wire.Operation {
 	return wire.Audited(
 		wire.JSON("CreateMcpServerCredentialProvider", "/behalf/CreateMcpServerCredentialProvider", http.StatusCreated, s.createMCPProvider),
@@ -45,9 +80,13 @@ func (s *Service) mcpProviderOperations() []wire.Operation {
 }
 
 // MountPublic registers the control plane's unauthenticated routes: the
-// MCP clients' metadata documents, which authorization servers fetch.
+// MCP clients' metadata documents and their JWKS, which authorization
+// servers fetch.
 func (s *Service) MountPublic(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ClientDocumentPath+"{provider}", s.serveClientDocument)
+	if s.ClientKeys != nil {
+		mux.HandleFunc("GET "+ClientJWKSPath, s.ClientKeys.ServeJWKS)
+	}
 }
 
 type createMCPProviderInput behalfapi.CreateMcpServerCredentialProviderInput
@@ -269,9 +308,13 @@ func (s *Service) registerMCPClient(ctx context.Context, id, name string, d mcpa
 		}
 		return c, nil
 	}
-	md := s.clientMetadata(id, name)
+	md := s.clientMetadata(id, name, "none")
 	if as.ClientIDMetadataDocumentSupported && md.ClientID != "" {
-		return mcpClient{id: md.ClientID, registration: provider.RegistrationMetadataDocument, authMethod: "none"}, nil
+		c := mcpClient{id: md.ClientID, registration: provider.RegistrationMetadataDocument, authMethod: "none"}
+		if s.ClientKeys != nil && verifiesOwnKey(as) {
+			c.authMethod, c.signingAlgorithm = string(oauthvendor.PrivateKeyJWT), string(jose.ES256)
+		}
+		return c, nil
 	}
 	if as.RegistrationEndpoint == "" {
 		const msg = "the MCP server's authorization server accepts neither Client ID Metadata Documents " +
@@ -323,6 +366,18 @@ func (s *Service) checkIdentityProvider(ctx context.Context, name string, as mcp
 	return nil
 }
 
+// verifiesOwnKey reports whether the authorization server takes
+// private_key_jwt assertions signed with behalf's MCP client key (ES256):
+// it lists the method, and ES256 among its algorithms if it lists them.
+// A Client ID Metadata Document's client is then confidential, its key
+// in behalf's vault, rather than public (MCP 2025-11-25, "Client ID
+// Metadata Documents"; RFC 7523 §2.2).
+func verifiesOwnKey(as mcpauth.AuthorizationServerMetadata) bool {
+	algs := as.TokenEndpointAuthSigningAlgValuesSupported
+	return slices.Contains(as.TokenEndpointAuthMethodsSupported, string(oauthvendor.PrivateKeyJWT)) &&
+		(len(algs) == 0 || slices.Contains(algs, string(jose.ES256)))
+}
+
 // preferredSecretMethod is how a pre-registered confidential client
 // authenticates: client_secret_basic unless the server offers only
 // client_secret_post.
@@ -335,13 +390,21 @@ func preferredSecretMethod(supported []string) oauthvendor.AuthMethod {
 
 // clientMetadata is the provider's client metadata (RFC 7591 §2): a web
 // client whose one redirect URI is the provider's callback, using the
-// authorization code and refresh grants, without a secret. Its client id
-// is its document's URL, or "" when behalf's public URL cannot name a
-// document (MCP authorization: https, or http on loopback).
-func (s *Service) clientMetadata(id, name string) mcpauth.ClientMetadata {
+// authorization code and refresh grants, without a secret: public (auth
+// method none), or private_key_jwt with behalf's MCP client keys at
+// ClientJWKSPath. Its client id is its document's URL, or "" when
+// behalf's public URL cannot name a document (MCP authorization: https,
+// or http on loopback).
+func (s *Service) clientMetadata(id, name, authMethod string) mcpauth.ClientMetadata {
 	md := mcpauth.ClientMetadata{
 		ClientName: "behalf: " + name, RedirectURIs: []string{s.cfg.PublicURL + CallbackPath + id},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none",
+	}
+	if authMethod == string(oauthvendor.PrivateKeyJWT) {
+		// jwks_uri rather than jwks (RFC 7591 §2): the keys rotate
+		// without the document changing, which authorization servers
+		// cache (the draft lets them, up to their own bound).
+		md.TokenEndpointAuthMethod, md.JWKSURI = authMethod, s.cfg.PublicURL+ClientJWKSPath
 	}
 	docURL := s.cfg.PublicURL + ClientDocumentPath + id
 	if canonical, err := mcpauth.CanonicalResource(docURL); err == nil && canonical == docURL {
@@ -373,7 +436,7 @@ func (s *Service) serveClientDocument(w http.ResponseWriter, r *http.Request) {
 		notFound()
 		return
 	}
-	md := s.clientMetadata(p.ID, p.Name)
+	md := s.clientMetadata(p.ID, p.Name, cfg.MCP.TokenEndpointAuthMethod)
 	if md.ClientID != cfg.ClientID {
 		notFound() // the public URL changed since: the registered client id is no longer served
 		return

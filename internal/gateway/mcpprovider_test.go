@@ -8,6 +8,10 @@ package gateway_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +19,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
@@ -75,12 +82,24 @@ func TestMCPServerProvider(t *testing.T) {
 					if !slices.Equal(forms[0]["resource"], []string{aw.resource}) || forms[0].Get("client_id") != out.ClientID {
 						t.Errorf("%d %s requests, the first with resource %v", len(forms), grant, forms[0]["resource"])
 					}
+					if !dynamic {
+						aw.checkClientAssertion(t, out, forms[0])
+					}
+				}
+				if !dynamic {
+					aw.checkForgedAssertions(t, out, front.grant("refresh_token")[0])
 				}
 				aw.checkUpdates(t, "notes", out)
 				// GetOauth2CredentialProvider shows the same provider.
 				res := aw.s.Do(t, behalftest.Raw{Path: "/identities/GetOauth2CredentialProvider", Body: []byte(`{"name":"notes"}`)})
 				if res.Status != http.StatusOK || !strings.Contains(string(res.Body), `"registration":"`+want+`"`) {
 					t.Errorf("GetOauth2CredentialProvider: %d %s", res.Status, res.Body)
+				}
+				// RevokeConnection revokes at the authorization server (RFC
+				// 7009), the client authenticated as for its token requests.
+				revocations := aw.revokeConnection(t, "notes", front)
+				if !dynamic {
+					aw.checkClientAssertion(t, out, revocations[0])
 				}
 			})
 		}
@@ -120,12 +139,129 @@ func (aw *asWorld) checkClientDocument(t *testing.T, out behalfapi.McpServerCred
 	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil || res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("document: %d %v", res.StatusCode, err)
 	}
-	if doc["client_id"] != out.ClientID || doc["token_endpoint_auth_method"] != "none" ||
+	// behalf's authorization server takes private_key_jwt with ES256: the
+	// client is confidential, its keys behalf's, published at jwks_uri.
+	if doc["client_id"] != out.ClientID || doc["token_endpoint_auth_method"] != "private_key_jwt" || doc["jwks_uri"] != aw.issuer+"/mcp-clients/jwks" ||
 		len(doc["redirect_uris"].([]any)) != 1 || doc["redirect_uris"].([]any)[0] != out.CallbackURL {
 		t.Errorf("document: %v", doc)
 	}
+	if out.TokenEndpointAuthMethod != "private_key_jwt" || out.SigningAlgorithm != "ES256" {
+		t.Errorf("client authentication %q %q", out.TokenEndpointAuthMethod, out.SigningAlgorithm)
+	}
 	if _, secret := doc["client_secret"]; secret {
 		t.Error("the document holds a secret")
+	}
+}
+
+// revokeConnection revokes alice's connection to the provider, which the
+// authorization server confirms, and returns its revocation requests.
+func (aw *asWorld) revokeConnection(t *testing.T, provider string, front *tokenFront) []url.Values {
+	t.Helper()
+	res := aw.s.Do(t, behalftest.Raw{Path: "/behalf/ListConnections", Body: []byte(`{"provider":"` + provider + `"}`)})
+	var list behalfapi.ListConnectionsOutput
+	if res.Status != http.StatusOK || json.Unmarshal(res.Body, &list) != nil || len(list.Connections) != 1 {
+		t.Fatalf("ListConnections: %d %s", res.Status, res.Body)
+	}
+	body, _ := json.Marshal(behalfapi.ConnectionInput{Provider: provider, Workload: list.Connections[0].Workload, User: list.Connections[0].User})
+	res = aw.s.Do(t, behalftest.Raw{Path: "/behalf/RevokeConnection", Body: body})
+	var out behalfapi.RevokeConnectionOutput
+	if res.Status != http.StatusOK || json.Unmarshal(res.Body, &out) != nil || !out.RevokedAtProvider {
+		t.Fatalf("RevokeConnection: %d %s", res.Status, res.Body)
+	}
+	front.mu.Lock()
+	defer front.mu.Unlock()
+	if len(front.revocations) == 0 || front.revocations[0].Get("token_type_hint") != "refresh_token" {
+		t.Fatalf("revocation requests: %v", front.revocations)
+	}
+	return front.revocations
+}
+
+// checkClientAssertion: behalf's token request authenticated its client
+// with private_key_jwt (RFC 7523 §2.2): an assertion whose kid is in the
+// JWKS its document names, verifying with that key, issued by the client
+// for the authorization server's issuer.
+func (aw *asWorld) checkClientAssertion(t *testing.T, out behalfapi.McpServerCredentialProviderOutput, form url.Values) {
+	t.Helper()
+	if form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" || form.Has("client_secret") {
+		t.Fatalf("token request without a client assertion: %v", form)
+	}
+	tok, err := jwt.ParseSigned(form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatalf("client assertion: %v", err)
+	}
+	set := aw.clientJWKS(t)
+	keys := set.Key(tok.Headers[0].KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("the assertion's kid %q is not in the published JWKS (%d keys)", tok.Headers[0].KeyID, len(set.Keys))
+	}
+	var claims jwt.Claims
+	if err := tok.Claims(keys[0].Key, &claims); err != nil {
+		t.Fatalf("the assertion does not verify with the published key: %v", err)
+	}
+	if claims.Issuer != out.ClientID || claims.Subject != out.ClientID || !slices.Equal(claims.Audience, jwt.Audience{aw.issuer}) || claims.ID == "" {
+		t.Errorf("assertion claims %+v", claims)
+	}
+}
+
+// clientJWKS is the JWK set behalf publishes for its MCP clients.
+func (aw *asWorld) clientJWKS(t *testing.T) jose.JSONWebKeySet {
+	t.Helper()
+	res, err := http.Get(aw.issuer + "/mcp-clients/jwks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(res.Body).Decode(&set); err != nil || res.StatusCode != http.StatusOK || len(set.Keys) == 0 {
+		t.Fatalf("JWKS: %d %v", res.StatusCode, err)
+	}
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			t.Fatal("the JWKS holds a private key")
+		}
+	}
+	return set
+}
+
+// checkForgedAssertions: the authorization server refuses, as
+// invalid_client, the client's request with an assertion signed by
+// another key under behalf's kid, with behalf's assertion altered, and
+// with behalf's assertion again (its jti was used).
+func (aw *asWorld) checkForgedAssertions(t *testing.T, out behalfapi.McpServerCredentialProviderOutput, sent url.Values) {
+	t.Helper()
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	genuine, _ := jwt.ParseSigned(sent.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: other, KeyID: genuine.Headers[0].KeyID}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := aw.clock.Now()
+	otherKey, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: out.ClientID, Subject: out.ClientID, Audience: jwt.Audience{aw.issuer}, ID: "forged-1",
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(sent.Get("client_assertion"), ".")
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"` + out.ClientID + `","sub":"` + out.ClientID + `","aud":"` + aw.issuer +
+		`","jti":"altered-1","exp":` + strconv.FormatInt(now.Add(time.Minute).Unix(), 10) + `}`))
+	for _, c := range []struct{ name, assertion, why string }{
+		{"another key", otherKey, "signature does not verify"},
+		{"altered", strings.Join(parts, "."), "signature does not verify"},
+		{"replayed", sent.Get("client_assertion"), "jti was already used"},
+	} {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {out.ClientID},
+			"client_assertion_type": {sent.Get("client_assertion_type")}, "client_assertion": {c.assertion}}
+		res, err := http.PostForm(aw.issuer+"/oauth2/token", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readAll(t, res)
+		if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "invalid_client") || !strings.Contains(body, c.why) {
+			t.Errorf("%s assertion: %d %s", c.name, res.StatusCode, body)
+		}
 	}
 }
 
@@ -309,9 +445,10 @@ func testMCPProviderRefusals(t *testing.T, b behalftest.Backend) {
 // behalf sends as the MCP server provider's client — can be read.
 type tokenFront struct {
 	*httptest.Server
-	mu     sync.Mutex
-	target *url.URL
-	forms  []url.Values
+	mu          sync.Mutex
+	target      *url.URL
+	forms       []url.Values
+	revocations []url.Values
 }
 
 func newTokenFront(t *testing.T) *tokenFront {
@@ -323,11 +460,15 @@ func newTokenFront(t *testing.T) *tokenFront {
 		r.SetURL(tf.target)
 	}}
 	tf.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/oauth2/token" {
+		if r.Method == http.MethodPost && (r.URL.Path == "/oauth2/token" || r.URL.Path == "/oauth2/revoke") {
 			raw, _ := io.ReadAll(r.Body)
 			form, _ := url.ParseQuery(string(raw))
 			tf.mu.Lock()
-			tf.forms = append(tf.forms, form)
+			if r.URL.Path == "/oauth2/token" {
+				tf.forms = append(tf.forms, form)
+			} else {
+				tf.revocations = append(tf.revocations, form)
+			}
 			tf.mu.Unlock()
 			r.Body = io.NopCloser(bytes.NewReader(raw))
 		}

@@ -23,6 +23,9 @@ type ClientMetadata struct {
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	ApplicationType         string   `json:"application_type,omitempty"`
 	Scope                   string   `json:"scope,omitempty"`
+	// JWKSURI is where the keys of a private_key_jwt client are
+	// (RFC 7591 §2).
+	JWKSURI string `json:"jwks_uri,omitempty"`
 }
 
 // RegisteredClient is a registration response's client (RFC 7591 §3.2.1).

@@ -66,6 +66,9 @@ func (s *Server) maintain(ctx context.Context) {
 	if err := s.tokens.Rotate(ctx); err != nil && ctx.Err() == nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "rotating workload access token keys", logging.Err(err))
 	}
+	if err := s.clientKeys.Rotate(ctx); err != nil && ctx.Err() == nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "rotating MCP client keys", logging.Err(err))
+	}
 	s.maintainAuthServer(ctx)
 	now := s.now()
 	n, err := s.store.DeleteExpiredCachedTokens(ctx, now)

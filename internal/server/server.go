@@ -30,6 +30,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -48,13 +49,16 @@ type Server struct {
 	control *control.Service
 	data    *dataplane.DataPlane
 	tokens  *wat.Issuer
-	users   *inbound.Set
-	audit   *audit.Log
-	router  *wire.Router
-	authn   apiAuthenticator // the API's, which also verifies the gateway's signed callers
-	handler http.Handler
-	certs   *certReloader
-	tel     *telemetry.Telemetry
+	// clientKeys sign the client assertions of behalf's confidential MCP
+	// clients (control.NewClientKeys).
+	clientKeys *signingkeys.Set
+	users      *inbound.Set
+	audit      *audit.Log
+	router     *wire.Router
+	authn      apiAuthenticator // the API's, which also verifies the gateway's signed callers
+	handler    http.Handler
+	certs      *certReloader
+	tel        *telemetry.Telemetry
 	// auditExport sends committed audit records and anchors out; nil
 	// when off.
 	auditExport *auditExport
@@ -151,6 +155,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: cfg.WATTTL, RotationPeriod: cfg.WATKeyRotation, Now: opts.Now, Metrics: s.tel.Metrics}); err != nil {
 		return nil, err
 	}
+	s.clientKeys = control.NewClientKeys(s.store, s.vault, opts.Now)
+	if err := s.clientKeys.Rotate(ctx); err != nil {
+		return nil, err
+	}
 	auditKey, userKey, err := s.serverKeys(ctx)
 	if err != nil {
 		return nil, err
@@ -244,7 +252,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		authorizerNames = append(authorizerNames, authserver.AuthorizerName)
 	}
 	s.data = dataplane.New(dataplane.Deps{
-		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users,
+		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users, ClientKeys: s.clientKeys,
 		OAuth:     &oauthclient.Client{HTTP: outbound, UserAgent: "behalf (+https://github.com/behalf-dev/behalf)", Now: s.now},
 		Principal: principals.principal,
 		Now:       s.now,
@@ -266,6 +274,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		ResourceChanged:  s.data.Invalidate,
 		Audit:            auditReader{store: s.store, key: auditKey},
 		Connections:      s.data.Federation,
+		ClientKeys:       s.clientKeys,
 		Now:              s.now,
 	}, control.Config{ARNs: arns, PublicURL: cfg.PublicURL, InboundAuthorizers: authorizerNames})
 }
