@@ -152,11 +152,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, err
 	}
 
-	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: cfg.WATTTL, RotationPeriod: cfg.WATKeyRotation, Now: opts.Now, Metrics: s.tel.Metrics}); err != nil {
-		return nil, err
-	}
-	s.clientKeys = control.NewClientKeys(s.store, s.vault, opts.Now)
-	if err := s.clientKeys.Rotate(ctx); err != nil {
+	if err := s.openSigningKeys(ctx, opts.Now); err != nil {
 		return nil, err
 	}
 	auditKey, userKey, err := s.serverKeys(ctx)
@@ -207,6 +203,17 @@ func (s *Server) bootstrapAndMount(ctx context.Context, getenv func(string) stri
 	}
 	s.gateway, err = s.newGateway(principals, users, stateKey)
 	return err
+}
+
+// openSigningKeys loads (or makes) the rotating keys that sign workload
+// access tokens and behalf's MCP clients' assertions.
+func (s *Server) openSigningKeys(ctx context.Context, now func() time.Time) error {
+	var err error
+	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: s.cfg.WATTTL, RotationPeriod: s.cfg.WATKeyRotation, Now: now, Metrics: s.tel.Metrics}); err != nil {
+		return err
+	}
+	s.clientKeys = control.NewClientKeys(s.store, s.vault, now)
+	return s.clientKeys.Rotate(ctx)
 }
 
 // openVault opens the keyring and the token vault under its current key.
