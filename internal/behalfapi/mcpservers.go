@@ -1,5 +1,7 @@
 package behalfapi
 
+import "encoding/json"
+
 // DiscoverMcpServerInput names an MCP server, for DiscoverMcpServer.
 type DiscoverMcpServerInput struct {
 	ServerURL string `json:"serverUrl"`
@@ -71,6 +73,11 @@ type CreateMcpServerCredentialProviderInput struct {
 	// secret: client_secret_basic or client_secret_post (by default basic,
 	// unless the authorization server offers only post).
 	TokenEndpointAuthMethod *string `json:"tokenEndpointAuthMethod,omitempty"`
+	// ClientMetadataDocumentURL, instead of a client id, is where the
+	// administrator serves behalf's Client ID Metadata Document, for an
+	// authorization server that cannot reach behalf's public URL: the
+	// output's ClientMetadataDocument is the document to serve there.
+	ClientMetadataDocumentURL *string `json:"clientMetadataDocumentUrl,omitempty"`
 	// IdentityProvider names the OAuth2 credential provider of the
 	// enterprise IdP that issues ID-JAGs for the server's authorization
 	// server (enterprise-managed authorization): tokens are then obtained
@@ -107,6 +114,9 @@ type McpServerCredentialProviderOutput struct {
 	// Reregistered: the update found another issuer, registered a client
 	// there and ended the provider's sessions and connections.
 	Reregistered bool `json:"reregistered,omitempty"`
+	// ClientMetadataDocument is the document to serve at
+	// clientMetadataDocumentUrl when the administrator hosts it.
+	ClientMetadataDocument json.RawMessage `json:"clientMetadataDocument,omitempty"`
 }
 
 // McpServer is an MCP server provider's server and registration.
@@ -128,7 +138,8 @@ type McpServer struct {
 	// none, client_secret_basic, client_secret_post or private_key_jwt.
 	TokenEndpointAuthMethod string `json:"tokenEndpointAuthMethod,omitempty"`
 	SigningAlgorithm        string `json:"signingAlgorithm,omitempty"`
-	// ClientMetadataDocumentURL is where behalf serves the client's
+	// ClientMetadataDocumentURL is where behalf (or the administrator)
+	// serves the client's
 	// metadata document (CLIENT_ID_METADATA_DOCUMENT): the client id.
 	ClientMetadataDocumentURL string `json:"clientMetadataDocumentUrl,omitempty"`
 	RegisteredTime            Time   `json:"registeredTime"`

@@ -7,9 +7,11 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -166,6 +168,32 @@ func TestMCPProviderCommands(t *testing.T) {
 	r.json(&up, "provider", "mcp", "update", "wiki", "--identity-provider", "")
 	if up.IdentityProvider != "" || up.TokenEndpointAuthMethod != "client_secret_post" {
 		t.Errorf("update turning the IdP off: %+v", up)
+	}
+	// A metadata document the administrator serves: its URL is the client
+	// id, the document to serve is printed, and behalf serves none.
+	var hosted behalfapi.McpServerCredentialProviderOutput
+	r.json(&hosted, "provider", "mcp", "create", "notes", "--server-url", site.URL+"/mcp", "--client-metadata-document-url", "https://docs.example.com/behalf/client.json")
+	var md map[string]any
+	if err := json.Unmarshal(hosted.ClientMetadataDocument, &md); err != nil || hosted.Registration != "CLIENT_ID_METADATA_DOCUMENT" ||
+		hosted.ClientID != "https://docs.example.com/behalf/client.json" || md["client_id"] != hosted.ClientID ||
+		fmt.Sprint(md["redirect_uris"]) != "["+hosted.CallbackURL+"]" || md["token_endpoint_auth_method"] != "none" {
+		t.Errorf("an administrator's document: %+v %v", hosted, err)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+"/mcp-clients/"+path.Base(hosted.CallbackURL), nil)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusNotFound {
+		t.Errorf("behalf served the administrator's document: %v %v", res, err)
+	} else {
+		_ = res.Body.Close()
+	}
+	for _, c := range []struct{ url, want string }{
+		{"http://docs.example.com/client.json", "https URL"},
+		{"https://docs.example.com/", "must have a path"},
+		{"https://docs.example.com/a/../client.json", ". or .."},
+	} {
+		if _, errs, code := r.do("", "provider", "mcp", "create", "bad", "--server-url", site.URL+"/mcp", "--client-metadata-document-url", c.url); code == 0 ||
+			!strings.Contains(errs, c.want) {
+			t.Errorf("document URL %s: exit %d %s", c.url, code, errs)
+		}
 	}
 	if _, errs, code := r.do("", "provider", "mcp", "create", "z", "--server-url", site.URL+"/mcp", "--client-auth-method", "client_secret_post"); code == 0 ||
 		!strings.Contains(errs, "tokenEndpointAuthMethod") {

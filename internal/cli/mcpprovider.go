@@ -59,6 +59,7 @@ func newMCPProviderCommand(cf *clientFlags) *cobra.Command {
 	var serverURL string
 	var scopes []string
 	var tags map[string]string
+	var documentURL string
 	create := &cobra.Command{
 		Use:   "create NAME --server-url URL",
 		Short: "Create an OAuth2 credential provider for a remote MCP server from its URL",
@@ -82,6 +83,7 @@ their consent (enterprise-managed authorization). See docs/mcp-client.md.`,
 			}
 			var out behalfapi.McpServerCredentialProviderOutput
 			in := behalfapi.CreateMcpServerCredentialProviderInput{Name: args[0], ServerURL: serverURL, Scopes: scopes, ClientID: c.id, ClientSecret: c.secret,
+				ClientMetadataDocumentURL: nonEmpty(documentURL),
 				ClientPrivateKey: c.privateKey, SigningAlgorithm: c.signingAlgorithm, TokenEndpointAuthMethod: c.secretMethod, IdentityProvider: c.identityProvider, Tags: tags}
 			if err := cf.call(cmd.Context(), "CreateMcpServerCredentialProvider", in, &out); err != nil {
 				return err
@@ -92,6 +94,7 @@ their consent (enterprise-managed authorization). See docs/mcp-client.md.`,
 	create.Flags().StringVar(&serverURL, "server-url", "", "the MCP server's URL (required)")
 	create.Flags().StringSliceVar(&scopes, "scope", nil, "a scope agents ask for (repeatable; default: those discovery selects)")
 	create.Flags().StringToStringVar(&tags, "tag", nil, "tag KEY=VALUE (repeatable)")
+	create.Flags().StringVar(&documentURL, "client-metadata-document-url", "", "an https URL where you will serve behalf's Client ID Metadata Document (printed),\nfor an authorization server that cannot reach behalf's public URL")
 	_ = create.MarkFlagRequired("server-url") // the flag is defined above
 	cflags.register(create)
 
@@ -122,11 +125,22 @@ connections, whose tokens the old server issued.`,
 	return cmd
 }
 
+// nonEmpty is s, or nil when it is empty (a flag not given).
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 func mcpProviderTable(out behalfapi.McpServerCredentialProviderOutput) table {
 	t := fields("name", out.Name, "arn", out.CredentialProviderArn, "callback URL", out.CallbackURL,
 		"server URL", out.ServerURL, "resource", out.Resource, "issuer", out.Issuer,
 		"discovery", out.AuthorizationServerSource, "scopes", list(out.Scopes),
 		"registration", out.Registration, "client id", out.ClientID, "client auth", out.TokenEndpointAuthMethod, "registered", out.RegisteredTime.String())
+	if len(out.ClientMetadataDocument) > 0 {
+		t.rows = append(t.rows, []string{"serve at client id", string(out.ClientMetadataDocument)})
+	}
 	if out.IdentityProvider != "" {
 		t.rows = append(t.rows, []string{"identity provider", out.IdentityProvider + " (ID-JAG: no consent page)"})
 	}

@@ -13,6 +13,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
+	"github.com/behalf-dev/behalf/internal/authserver/clients"
 	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/mcpauth"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
@@ -95,7 +96,7 @@ func (in *createMCPProviderInput) Validate(c *wire.Checker) {
 	c.String("name", in.Name, 1, 128, providerNamePattern)
 	c.String("serverUrl", in.ServerURL, 1, 2048, nil)
 	c.Strings("scopes", in.Scopes, 0, 50, 1, 128, scopePattern)
-	checkMCPClient(c, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod})
+	checkMCPClient(c, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod, in.ClientMetadataDocumentURL})
 	c.OptString("identityProvider", in.IdentityProvider, 1, 128, providerNamePattern)
 	c.Tags("tags", in.Tags)
 }
@@ -104,7 +105,7 @@ type updateMCPProviderInput behalfapi.UpdateMcpServerCredentialProviderInput
 
 func (in *updateMCPProviderInput) Validate(c *wire.Checker) {
 	c.String("name", in.Name, 1, 128, providerNamePattern)
-	checkMCPClient(c, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod})
+	checkMCPClient(c, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod, nil})
 	if in.IdentityProvider != nil && *in.IdentityProvider != "" { // "" turns it off
 		c.OptString("identityProvider", in.IdentityProvider, 1, 128, providerNamePattern)
 	}
@@ -113,9 +114,10 @@ func (in *updateMCPProviderInput) Validate(c *wire.Checker) {
 // scopePattern is RFC 6749 §3.3's scope-token.
 var scopePattern = wire.Pattern(`[\x21\x23-\x5B\x5D-\x7E]+`)
 
-// givenClient is a pre-registered client as the administrator gave it:
-// its id and a secret or a private key (private_key_jwt).
-type givenClient struct{ id, secret, privateKey, signingAlgorithm, secretMethod *string }
+// givenClient is the client the administrator gave: a pre-registered
+// one, its id and a secret or a private key (private_key_jwt); or the URL
+// where they serve behalf's Client ID Metadata Document.
+type givenClient struct{ id, secret, privateKey, signingAlgorithm, secretMethod, documentURL *string }
 
 func checkMCPClient(c *wire.Checker, g givenClient) {
 	c.OptString("clientId", g.id, 1, 256, nil)
@@ -130,6 +132,7 @@ func checkMCPClient(c *wire.Checker, g givenClient) {
 	if g.secret != nil && g.privateKey != nil {
 		c.Failf("clientPrivateKey", "is given with clientSecret: a client authenticates with one")
 	}
+	checkDocumentURL(c, g)
 	if g.secretMethod != nil {
 		c.Enum("tokenEndpointAuthMethod", *g.secretMethod, true, string(oauthvendor.ClientSecretBasic), string(oauthvendor.ClientSecretPost))
 		if g.secret == nil {
@@ -147,6 +150,21 @@ func checkMCPClient(c *wire.Checker, g givenClient) {
 		if _, _, err := oauthclient.ParseClientKey([]byte(*g.privateKey), aws.ToString(g.signingAlgorithm)); err != nil {
 			c.Failf("clientPrivateKey", "%s", err.Error())
 		}
+	}
+}
+
+// checkDocumentURL checks the URL of a Client ID Metadata Document the
+// administrator serves.
+func checkDocumentURL(c *wire.Checker, g givenClient) {
+	if g.documentURL == nil {
+		return
+	}
+	c.String("clientMetadataDocumentUrl", *g.documentURL, 1, 2048, nil)
+	if msg := clients.CheckDocumentURL(*g.documentURL); msg != "" {
+		c.Failf("clientMetadataDocumentUrl", "%s", msg)
+	}
+	if g.id != nil {
+		c.Failf("clientMetadataDocumentUrl", "is given with clientId: the document's URL is the client id")
 	}
 }
 
@@ -173,7 +191,7 @@ func (s *Service) createMCPProvider(ctx context.Context, c *wire.Call, in *creat
 		}
 	}
 	id := uuid.NewString()
-	client, err := s.registerMCPClient(ctx, id, in.Name, d, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod})
+	client, err := s.registerMCPClient(ctx, id, in.Name, d, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod, in.ClientMetadataDocumentURL})
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +276,11 @@ func (s *Service) updatedMCPConfig(ctx context.Context, current storage.OAuth2Pr
 		const msg = "is required: the server's authorization server changed, and the pre-registered client belongs to the old one"
 		return provider.OAuth2{}, storage.Sealed{}, wire.Validation("clientId "+msg, wire.FieldError{Name: "clientId", Message: msg})
 	}
-	client, err := s.registerMCPClient(ctx, current.ID, in.Name, d, givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod})
+	given := givenClient{in.ClientID, in.ClientSecret, in.ClientPrivateKey, in.SigningAlgorithm, in.TokenEndpointAuthMethod, nil}
+	if in.ClientID == nil && s.documentHostedElsewhere(current.ID, current.Name, cur) {
+		given.documentURL = &cur.ClientID // the document names no authorization server: it serves the new one too
+	}
+	client, err := s.registerMCPClient(ctx, current.ID, in.Name, d, given)
 	if err != nil {
 		return provider.OAuth2{}, storage.Sealed{}, err
 	}
@@ -309,7 +331,13 @@ func (s *Service) registerMCPClient(ctx context.Context, id, name string, d mcpa
 		return c, nil
 	}
 	md := s.clientMetadata(id, name, "none")
-	if as.ClientIDMetadataDocumentSupported && md.ClientID != "" {
+	switch {
+	case !as.ClientIDMetadataDocumentSupported:
+	case given.documentURL != nil:
+		// A document behalf does not serve names no key of behalf's: the
+		// client is public, and PKCE protects its codes.
+		return mcpClient{id: *given.documentURL, registration: provider.RegistrationMetadataDocument, authMethod: "none"}, nil
+	case md.ClientID != "":
 		c := mcpClient{id: md.ClientID, registration: provider.RegistrationMetadataDocument, authMethod: "none"}
 		if s.ClientKeys != nil && verifiesOwnKey(as) {
 			c.authMethod, c.signingAlgorithm = string(oauthvendor.PrivateKeyJWT), string(jose.ES256)
@@ -318,7 +346,7 @@ func (s *Service) registerMCPClient(ctx context.Context, id, name string, d mcpa
 	}
 	if as.RegistrationEndpoint == "" {
 		const msg = "the MCP server's authorization server accepts neither Client ID Metadata Documents " +
-			"(at behalf's https public URL) nor dynamic registration: register a client there and pass its clientId"
+			"(at behalf's https public URL, or at clientMetadataDocumentUrl) nor dynamic registration: register a client there and pass its clientId"
 		return mcpClient{}, wire.Validation(msg, wire.FieldError{Name: "clientId", Message: "is required for this authorization server"})
 	}
 	md.ClientID, md.ApplicationType = "", "web"
@@ -413,6 +441,12 @@ func (s *Service) clientMetadata(id, name, authMethod string) mcpauth.ClientMeta
 	return md
 }
 
+// documentHostedElsewhere reports whether an MCP server provider's client
+// is a Client ID Metadata Document the administrator serves.
+func (s *Service) documentHostedElsewhere(id, name string, cfg provider.OAuth2) bool {
+	return cfg.MCP.Registration == provider.RegistrationMetadataDocument && cfg.ClientID != s.clientMetadata(id, name, "none").ClientID
+}
+
 // serveClientDocument serves an MCP server provider's Client ID Metadata
 // Document; every other id is not found.
 func (s *Service) serveClientDocument(w http.ResponseWriter, r *http.Request) {
@@ -465,7 +499,7 @@ func mcpConfig(d mcpauth.Discovery, serverURL string, scopes []string, c mcpClie
 }
 
 func (s *Service) mcpOutput(p storage.OAuth2Provider, cfg provider.OAuth2, reregistered bool) *behalfapi.McpServerCredentialProviderOutput {
-	return &behalfapi.McpServerCredentialProviderOutput{
+	out := &behalfapi.McpServerCredentialProviderOutput{
 		Name:                  p.Name,
 		CredentialProviderArn: s.cfg.ARNs.Resource(storage.Resource{Kind: storage.KindOAuth2Provider, Name: p.Name}),
 		CallbackURL:           s.cfg.PublicURL + CallbackPath + p.ID,
@@ -473,6 +507,12 @@ func (s *Service) mcpOutput(p storage.OAuth2Provider, cfg provider.OAuth2, rereg
 		ClientID:              cfg.ClientID,
 		Reregistered:          reregistered,
 	}
+	if s.documentHostedElsewhere(p.ID, p.Name, cfg) {
+		md := s.clientMetadata(p.ID, p.Name, "none")
+		md.ClientID = cfg.ClientID
+		out.ClientMetadataDocument, _ = json.Marshal(md) // strings and slices always marshal
+	}
+	return out
 }
 
 func mcpServerOutput(cfg provider.OAuth2) behalfapi.McpServer {

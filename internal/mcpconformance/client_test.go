@@ -49,10 +49,17 @@ type scenarioContext struct {
 	ClientSecret     string `json:"client_secret"`
 	PrivateKeyPEM    string `json:"private_key_pem"`
 	SigningAlgorithm string `json:"signing_algorithm"`
-	IdPIssuer        string `json:"idp_issuer"`
-	IdPClientID      string `json:"idp_client_id"`
-	IdPIDToken       string `json:"idp_id_token"`
+	IDPIssuer        string `json:"idp_issuer"`
+	IDPClientID      string `json:"idp_client_id"`
+	IDPIDToken       string `json:"idp_id_token"`
+	// ClientMetadataDocumentURL is not the suite's: where the client's
+	// metadata document is served when not by behalf.
+	ClientMetadataDocumentURL string `json:"-"`
 }
+
+// suiteClientDocument is the Client ID Metadata Document URL the suite
+// expects its clients to have (auth/basic-cimd).
+const suiteClientDocument = "https://conformance-test.local/client-metadata.json"
 
 // enterprise names the enterprise IdP's inbound authorizer and OAuth2
 // credential provider.
@@ -75,6 +82,11 @@ func TestClient(t *testing.T) {
 		if err := json.Unmarshal([]byte(raw), &sc); err != nil {
 			t.Fatalf("%s: %v", envContext, err)
 		}
+	}
+	if scenario == "auth/basic-cimd" {
+		// The suite's client serves its metadata document there; behalf's
+		// administrator would publish the document the output prints.
+		sc.ClientMetadataDocumentURL = suiteClientDocument
 	}
 	b := newBroker(t, sc)
 	out := b.createProvider(t, serverURL, sc)
@@ -103,14 +115,14 @@ func newBroker(t *testing.T, sc scenarioContext) *broker {
 	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) {
 		f.Development = true
 		f.PublicURL = "http://" + f.Listen
-		if sc.IdPIssuer != "" {
+		if sc.IDPIssuer != "" {
 			f.InboundAuthorizers = append(f.InboundAuthorizers, config.InboundAuthorizerFile{Name: enterprise,
-				DiscoveryURL: sc.IdPIssuer + "/.well-known/openid-configuration", AllowedAudience: []string{sc.IdPClientID}})
+				DiscoveryURL: sc.IDPIssuer + "/.well-known/openid-configuration", AllowedAudience: []string{sc.IDPClientID}})
 		}
 	}})
-	b := &broker{s: s, returnURL: s.URL + "/dev/complete", data: s.Data(), idToken: sc.IdPIDToken}
+	b := &broker{s: s, returnURL: s.URL + "/dev/complete", data: s.Data(), idToken: sc.IDPIDToken}
 	w := map[string]any{"name": workload, "allowedResourceOauth2ReturnUrls": []string{b.returnURL}}
-	if sc.IdPIssuer != "" {
+	if sc.IDPIssuer != "" {
 		w["allowedInboundAuthorizers"] = []string{enterprise}
 	}
 	b.do(t, "/identities/CreateWorkloadIdentity", w, http.StatusCreated, nil)
@@ -152,12 +164,15 @@ func (b *broker) createProvider(t *testing.T, serverURL string, sc scenarioConte
 	if sc.SigningAlgorithm != "" {
 		in.SigningAlgorithm = aws.String(sc.SigningAlgorithm)
 	}
-	if sc.IdPIssuer != "" {
+	if sc.ClientMetadataDocumentURL != "" {
+		in.ClientMetadataDocumentURL = aws.String(sc.ClientMetadataDocumentURL)
+	}
+	if sc.IDPIssuer != "" {
 		// The IdP authenticates no one in the suite; behalf's client
 		// there still has a secret, as a real one would.
 		b.do(t, "/identities/CreateOauth2CredentialProvider", map[string]any{"name": enterprise, "credentialProviderVendor": "CustomOauth2",
-			"oauth2ProviderConfigInput": map[string]any{"customOauth2ProviderConfig": map[string]any{"clientId": sc.IdPClientID, "clientSecret": "unused",
-				"oauthDiscovery": map[string]any{"discoveryUrl": sc.IdPIssuer + "/.well-known/openid-configuration"}}}}, http.StatusCreated, nil)
+			"oauth2ProviderConfigInput": map[string]any{"customOauth2ProviderConfig": map[string]any{"clientId": sc.IDPClientID, "clientSecret": "unused",
+				"oauthDiscovery": map[string]any{"discoveryUrl": sc.IDPIssuer + "/.well-known/openid-configuration"}}}}, http.StatusCreated, nil)
 		in.IdentityProvider = aws.String(enterprise)
 	}
 	var out behalfapi.McpServerCredentialProviderOutput

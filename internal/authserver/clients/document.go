@@ -37,7 +37,7 @@ const (
 
 // document resolves a client named by the URL of its metadata document.
 func (r *Registry) document(ctx context.Context, clientID string) (entry, *oauthwire.Error) {
-	if msg := checkDocumentURL(clientID); msg != "" {
+	if msg := CheckDocumentURL(clientID); msg != "" {
 		return entry{}, oauthwire.Errorf("invalid_client", "client_id is a URL but not a client metadata document URL: it %s", msg)
 	}
 	return r.documents.load(ctx, clientID, func(ctx context.Context) (entry, time.Duration, *oauthwire.Error) {
@@ -45,12 +45,12 @@ func (r *Registry) document(ctx context.Context, clientID string) (entry, *oauth
 	})
 }
 
-// checkDocumentURL applies the draft's rules to a client_id URL: https
+// CheckDocumentURL applies the draft's rules to a client_id URL: https
 // (http only on a loopback host, which the egress policy must also allow,
 // for development), a path, no "." or ".." segment, no fragment, no user
 // information, and no query (which the draft discourages; behalf refuses
 // it). It returns what is wrong, or "".
-func checkDocumentURL(raw string) string {
+func CheckDocumentURL(raw string) string {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || len(raw) > maxURIBytes:
