@@ -108,14 +108,14 @@ func TestMCPServerProvider(t *testing.T) {
 }
 
 // createMCPProvider creates an MCP server provider as the admin.
-func (aw *asWorld) createMCPProvider(t *testing.T, name, serverURL string, edit func(*behalfapi.CreateMcpServerCredentialProviderInput)) behalfapi.McpServerCredentialProviderOutput {
+func (w *world) createMCPProvider(t *testing.T, name, serverURL string, edit func(*behalfapi.CreateMcpServerCredentialProviderInput)) behalfapi.McpServerCredentialProviderOutput {
 	t.Helper()
 	in := behalfapi.CreateMcpServerCredentialProviderInput{Name: name, ServerURL: serverURL}
 	if edit != nil {
 		edit(&in)
 	}
 	body, _ := json.Marshal(in) //nolint:gosec // G117: the request to behalf, whose client secret (if any) is the test's own
-	res := aw.s.Do(t, behalftest.Raw{Path: "/behalf/CreateMcpServerCredentialProvider", Body: body})
+	res := w.s.Do(t, behalftest.Raw{Path: "/behalf/CreateMcpServerCredentialProvider", Body: body})
 	var out behalfapi.McpServerCredentialProviderOutput
 	if res.Status != http.StatusCreated || json.Unmarshal(res.Body, &out) != nil {
 		t.Fatalf("CreateMcpServerCredentialProvider: %d %s", res.Status, res.Body)
