@@ -209,14 +209,14 @@ func newDexMCPServer(t *testing.T, dex *dextest.Dex, now func() time.Time) strin
 	verify := func(ctx context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
 		idt, err := verifier.Verify(ctx, token)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", auth.ErrInvalidToken, err)
+			return nil, fmt.Errorf("%w: %w", auth.ErrInvalidToken, err)
 		}
 		var claims struct {
 			Email  string   `json:"email"`
 			Groups []string `json:"groups"`
 		}
 		if err := idt.Claims(&claims); err != nil {
-			return nil, fmt.Errorf("%w: %v", auth.ErrInvalidToken, err)
+			return nil, fmt.Errorf("%w: %w", auth.ErrInvalidToken, err)
 		}
 		info := &auth.TokenInfo{Scopes: []string{"openid"}, Expiration: idt.Expiry, UserID: idt.Subject,
 			Extra: map[string]any{"email": claims.Email, "groups": strings.Join(claims.Groups, " ")}}
@@ -293,8 +293,11 @@ func (w *world) federationRequest(t *testing.T, provider, user string, scopes []
 func (w *world) accessToken(t *testing.T, req *bedrockagentcore.GetResourceOauth2TokenInput) string {
 	t.Helper()
 	out, err := w.s.Data().GetResourceOauth2Token(t.Context(), req)
-	if err != nil || aws.ToString(out.AccessToken) == "" {
-		t.Fatalf("GetResourceOauth2Token: %v (authorization URL %q)", err, aws.ToString(out.AuthorizationUrl))
+	if err != nil {
+		t.Fatalf("GetResourceOauth2Token: %v", err)
+	}
+	if aws.ToString(out.AccessToken) == "" {
+		t.Fatalf("GetResourceOauth2Token asks for consent: %s", aws.ToString(out.AuthorizationUrl))
 	}
 	return aws.ToString(out.AccessToken)
 }
@@ -369,4 +372,3 @@ func callToolRaw(t *testing.T, endpoint, token, tool string) (int, string) {
 	_ = res.Body.Close()
 	return res.StatusCode, res.Header.Get("WWW-Authenticate")
 }
-

@@ -24,7 +24,7 @@ import (
 
 // hostileSecret is what a hostile registration endpoint puts in its
 // garbage, which behalf must never repeat.
-const hostileSecret = "hostile-registration-secret-0123456789" //nolint:gosec // G101: a test's marker, not a credential
+const hostileSecret = "hostile-registration-secret-0123456789"
 
 // hostileSite is an MCP server at <site>/mcp and its authorization server
 // at <site>/as, which takes dynamic registration only. edit changes the
