@@ -289,13 +289,7 @@ func (aw *asWorld) checkUpdates(t *testing.T, name string, out behalfapi.McpServ
 // agentRequest is the agent's USER_FEDERATION request for alice.
 func (aw *asWorld) agentRequest(t *testing.T, provider string) *bedrockagentcore.GetResourceOauth2TokenInput {
 	t.Helper()
-	wat, err := aw.s.Data().GetWorkloadAccessTokenForJWT(t.Context(), &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{
-		WorkloadName: aws.String(workload), UserToken: aws.String(aw.userJWT(t, "alice"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &bedrockagentcore.GetResourceOauth2TokenInput{ResourceCredentialProviderName: aws.String(provider), WorkloadIdentityToken: wat.WorkloadAccessToken,
-		Scopes: []string{mcpScope}, Oauth2Flow: types.Oauth2FlowTypeUserFederation, ResourceOauth2ReturnUrl: aws.String(aw.returnURL)}
+	return aw.federationRequest(t, provider, "alice", []string{mcpScope})
 }
 
 // federate runs USER_FEDERATION to its end and returns the access token.
