@@ -154,7 +154,7 @@ func TestMCPServerProviderDex(t *testing.T) {
 
 		// Revocation: Dex offers no RFC 7009 endpoint, so behalf deletes
 		// alice's connection and says so; her agent must ask her again.
-		rev := w.revokeConnection(t, "dex-notes", "alice")
+		rev := w.revokeConnectionOf(t, "dex-notes", "alice")
 		if rev.RevokedAtProvider || !strings.Contains(rev.Message, "offers no token revocation") {
 			t.Errorf("RevokeConnection: %+v", rev)
 		}
@@ -321,9 +321,9 @@ func (w *world) dexConsent(t *testing.T, dex *dextest.Dex, authURL, session, use
 	w.completeFor(t, session, user)
 }
 
-// revokeConnection is RevokeConnection, as the admin, of user's
+// revokeConnectionOf is RevokeConnection, as the admin, of user's
 // connection for the workload to provider.
-func (w *world) revokeConnection(t *testing.T, provider, user string) behalfapi.RevokeConnectionOutput {
+func (w *world) revokeConnectionOf(t *testing.T, provider, user string) behalfapi.RevokeConnectionOutput {
 	t.Helper()
 	body, _ := json.Marshal(behalfapi.ConnectionInput{Provider: provider, Workload: workload, User: wat.UserFromJWT(w.idp.Issuer(), user)})
 	res := w.s.Do(t, behalftest.Raw{Path: "/behalf/RevokeConnection", Body: body})

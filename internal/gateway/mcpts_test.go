@@ -49,7 +49,10 @@ func TestMCPServerProvidersTwoServers(t *testing.T) {
 		aw := newASWorld(t, b, func(f *config.File, as *config.AuthorizationServerFile) {
 			tsResource = "http://" + f.Gateway.Listen + "/ts"
 			as.Resources = append(as.Resources, config.AuthServerResourceFile{Resource: tsResource, Scopes: []string{mcpScope, mcpAdmin}})
-			as.ClientIDMetadataDocuments = aws.Bool(true)
+			// Registered clients (RFC 7591) are public here, so that the
+			// test can replay a refresh token as the client; behalf's
+			// metadata document clients use private_key_jwt.
+			as.DynamicRegistration.Enabled, as.ClientIDMetadataDocuments = true, aws.Bool(false)
 			route := f.Gateway.Routes[len(f.Gateway.Routes)-1] // mcp
 			route.Name, route.Path, route.Upstream = "ts", "/ts", tsServer
 			route.Resource, route.ToolScopes = tsResource, map[string][]string{"tools/call:admin": {mcpAdmin}}
@@ -59,7 +62,7 @@ func TestMCPServerProvidersTwoServers(t *testing.T) {
 		aw.issuer = front.URL
 		goOut := aw.createMCPProvider(t, "go-notes", aw.resource, nil)
 		tsOut := aw.createMCPProvider(t, "ts-notes", tsResource, nil)
-		if tsOut.Resource != tsResource || tsOut.Issuer != front.URL || !slices.Equal(tsOut.Scopes, []string{mcpScope}) || tsOut.ClientID == goOut.ClientID {
+		if tsOut.Registration != "DYNAMIC" || tsOut.Resource != tsResource || tsOut.Issuer != front.URL || !slices.Equal(tsOut.Scopes, []string{mcpScope}) || tsOut.ClientID == goOut.ClientID {
 			t.Fatalf("created: %+v and %+v", goOut, tsOut)
 		}
 
@@ -78,7 +81,7 @@ func TestMCPServerProvidersTwoServers(t *testing.T) {
 				if u.Query().Get("resource") != resources[p] || u.Query().Get("code_challenge_method") != "S256" {
 					t.Fatalf("%s to %s: authorization URL %s", user, p, *first.AuthorizationUrl)
 				}
-				aw.consentAs(t, *first.AuthorizationUrl, aws.ToString(first.SessionUri), user)
+				aw.consentFor(t, *first.AuthorizationUrl, aws.ToString(first.SessionUri), user)
 				reqs[user+" "+p], tokens[user+" "+p] = req, aw.accessToken(t, req)
 			}
 		}
@@ -128,7 +131,7 @@ func TestMCPServerProvidersTwoServers(t *testing.T) {
 		if got := scopeParam(t, *more.AuthorizationUrl); !slices.Equal(got, sorted(mcpScope, mcpAdmin)) {
 			t.Errorf("step-up consent for %v", got)
 		}
-		aw.consentAs(t, *more.AuthorizationUrl, aws.ToString(more.SessionUri), "alice")
+		aw.consentFor(t, *more.AuthorizationUrl, aws.ToString(more.SessionUri), "alice")
 		aliceTS := aw.accessToken(t, alice)
 		if got := callTool(t, tsResource, aliceTS, "admin"); got != "the admin tool" {
 			t.Errorf("admin after the step-up: %q", got)
@@ -179,7 +182,7 @@ func TestMCPServerProvidersTwoServers(t *testing.T) {
 		}
 
 		// Revocation by the admin.
-		rev := aw.revokeConnection(t, "ts-notes", "bob")
+		rev := aw.revokeConnectionOf(t, "ts-notes", "bob")
 		if !rev.RevokedAtProvider {
 			t.Errorf("RevokeConnection: %+v", rev)
 		}
@@ -233,10 +236,10 @@ func startTSServer(t *testing.T, dir string) string {
 	return ""
 }
 
-// consentAs plays user's browser through the authorization URL, signing
+// consentFor plays user's browser through the authorization URL, signing
 // in at the dev IdP and consenting at behalf's authorization server, back
 // to the agent's return URL, and completes the session for user.
-func (aw *asWorld) consentAs(t *testing.T, authURL, session, user string) {
+func (aw *asWorld) consentFor(t *testing.T, authURL, session, user string) {
 	t.Helper()
 	p, _ := asBrowse(t.Context(), t, authURL, devSignInAs(aw.idp.Issuer(), user), aw.issuer, aw.returnURL)
 	loc, _ := url.Parse(p.header.Get("Location"))
