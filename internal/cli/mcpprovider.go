@@ -83,8 +83,8 @@ their consent (enterprise-managed authorization). See docs/mcp-client.md.`,
 			}
 			var out behalfapi.McpServerCredentialProviderOutput
 			in := behalfapi.CreateMcpServerCredentialProviderInput{Name: args[0], ServerURL: serverURL, Scopes: scopes, ClientID: c.id, ClientSecret: c.secret,
-				ClientMetadataDocumentURL: nonEmpty(documentURL),
-				ClientPrivateKey: c.privateKey, SigningAlgorithm: c.signingAlgorithm, TokenEndpointAuthMethod: c.secretMethod, IdentityProvider: c.identityProvider, Tags: tags}
+				ClientPrivateKey: c.privateKey, SigningAlgorithm: c.signingAlgorithm, TokenEndpointAuthMethod: c.secretMethod,
+				ClientMetadataDocumentURL: nonEmpty(documentURL), IdentityProvider: c.identityProvider, Tags: tags}
 			if err := cf.call(cmd.Context(), "CreateMcpServerCredentialProvider", in, &out); err != nil {
 				return err
 			}
