@@ -146,6 +146,7 @@ const (
 	KindOAuth2Provider   ResourceKind = "oauth2credentialprovider"
 	KindAPIKeyProvider   ResourceKind = "apikeycredentialprovider" //nolint:gosec // G101: a kind's name, not a credential
 	KindTokenVault       ResourceKind = "token-vault"
+	KindConsentPortal    ResourceKind = "consent-portal"
 )
 
 // Resource identifies a taggable resource.
@@ -654,6 +655,9 @@ type Storage interface {
 	// The OAuth authorization server's clients, requests, tokens and
 	// consents.
 	AuthorizationServer
+
+	// Consent portals.
+	ConsentPortals
 
 	// Ping reports whether the backend is reachable and fully migrated.
 	Ping(ctx context.Context) error

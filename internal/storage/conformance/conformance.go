@@ -28,7 +28,8 @@ var errRefused = errors.New("conformance: updater refused")
 // vault, server keys, cached tokens and their cascades, the audit log,
 // three-legged OAuth sessions, users' connections with their refresh
 // leases and cascades, key-rotation helpers, and the authorization
-// server's clients, requests, refresh tokens, consents and token ids.
+// server's clients, requests, refresh tokens, consents and token ids, and
+// consent portals.
 // newStorage must return an empty store and arrange for it to be closed
 // when its test ends.
 func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
@@ -101,6 +102,9 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"ConsentPageLimits", testConsentPageLimits},
 		{"TokenIDs", testTokenIDs},
 		{"AuditedAuthorizationServer", testAuditedAuthorizationServer},
+		{"ConsentPortals", testConsentPortals},
+		{"ConsentPortalUpdater", testConsentPortalUpdater},
+		{"ConsentPortalPagination", testConsentPortalPagination},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newStorage(t)) })

@@ -47,6 +47,16 @@ func taggables() []taggable {
 			},
 		},
 		{
+			// A consent portal is tagged by its id.
+			kind: storage.KindConsentPortal,
+			create: func(ctx context.Context, s storage.Storage, name string, tags map[string]string) error {
+				return s.CreateConsentPortal(ctx, newConsentPortal(name, "portal-"+name), tags)
+			},
+			delete: func(ctx context.Context, s storage.Storage, name string) error {
+				return s.DeleteConsentPortal(ctx, name)
+			},
+		},
+		{
 			// A token vault exists once it has been updated.
 			kind: storage.KindTokenVault,
 			create: func(ctx context.Context, s storage.Storage, name string, tags map[string]string) error {

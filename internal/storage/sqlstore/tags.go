@@ -23,6 +23,8 @@ func resourceRow(kind storage.ResourceKind) (table, key string, err error) {
 		return "api_key_providers", "name", nil
 	case storage.KindTokenVault:
 		return "token_vaults", "id", nil
+	case storage.KindConsentPortal:
+		return "consent_portals", "id", nil
 	}
 	return "", "", fmt.Errorf("sqlstore: resource kind %q cannot be tagged", kind)
 }
