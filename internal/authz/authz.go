@@ -55,6 +55,11 @@ var policy = map[string]Rule{
 	"TagResource":                    adminOnly,
 	"UntagResource":                  adminOnly,
 	"ListTagsForResource":            adminOnly,
+	"CreateConsentPortal":            adminOnly,
+	"GetConsentPortal":               adminOnly,
+	"UpdateConsentPortal":            adminOnly,
+	"DeleteConsentPortal":            adminOnly,
+	"ListConsentPortals":             adminOnly,
 
 	// behalf extensions to the control plane.
 	"CreatePrincipal":  adminOnly,

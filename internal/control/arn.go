@@ -28,6 +28,8 @@ func (a ARNs) Resource(r storage.Resource) string {
 		return a.prefix() + "token-vault/default/" + string(r.Kind) + "/" + r.Name
 	case storage.KindTokenVault:
 		return a.prefix() + "token-vault/" + r.Name
+	case storage.KindConsentPortal:
+		return a.prefix() + "consent-portal/" + r.Name
 	}
 	panic("control: unknown resource kind " + string(r.Kind))
 }
@@ -59,14 +61,23 @@ func (a ARNs) ParseResource(arn string) (storage.Resource, error) {
 	if len(arn) < 20 || len(arn) > 1011 || !taggableARN.MatchString(arn) {
 		return invalid("is not a bedrock-agentcore resource ARN")
 	}
-	rest, ok := strings.CutPrefix(arn, a.prefix())
-	if !ok {
+	if !strings.HasPrefix(arn, a.prefix()) {
 		return storage.Resource{}, wire.NotFound("%s is not in this server's region %s and account %s", arn, a.Region, a.AccountID)
 	}
-	if r, ok := taggableResource(strings.Split(rest, "/")); ok {
+	if r, ok := a.resourceOf(arn); ok {
 		return r, nil
 	}
 	return invalid("names a resource type behalf cannot tag")
+}
+
+// resourceOf returns the taggable resource an ARN of this region and
+// account names; false for any other ARN.
+func (a ARNs) resourceOf(arn string) (storage.Resource, bool) {
+	rest, ok := strings.CutPrefix(arn, a.prefix())
+	if !ok {
+		return storage.Resource{}, false
+	}
+	return taggableResource(strings.Split(rest, "/"))
 }
 
 // taggableResource names the resource of an ARN's path parts, the
@@ -80,6 +91,8 @@ func taggableResource(parts []string) (storage.Resource, bool) {
 		return storage.Resource{Kind: storage.ResourceKind(parts[2]), Name: parts[3]}, true
 	case len(parts) == 2 && parts[0] == "token-vault":
 		return storage.Resource{Kind: storage.KindTokenVault, Name: parts[1]}, true
+	case len(parts) == 2 && parts[0] == string(storage.KindConsentPortal) && portalIDPattern.MatchString(parts[1]):
+		return storage.Resource{Kind: storage.KindConsentPortal, Name: parts[1]}, true
 	}
 	return storage.Resource{}, false
 }

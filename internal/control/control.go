@@ -1,6 +1,7 @@
 // Package control serves the AgentCore Identity control plane: the
 // workload identity directory, OAuth2 and API-key credential providers, the
-// token vault's key, tags, and behalf's own principal and key extensions.
+// token vault's key, tags, consent portals, and behalf's own principal and
+// key extensions.
 // Wire shapes follow the AgentCore Control API reference (docs/api.md);
 // every secret is sealed by the vault before it reaches storage and is never
 // returned.
@@ -111,7 +112,8 @@ func (s *Service) Operations() []wire.Operation {
 		wire.Operation{Name: "UntagResource", Method: http.MethodDelete, Path: "/tags/{resourceArn}", Serve: s.untagResource},
 	)
 	ops := append(append(append(reads, s.auditOperations()...), changes...), s.connectionOperations()...)
-	return append(append(append(ops, s.oauthConsentOperations()...), s.mcpServerOperations()...), s.mcpProviderOperations()...)
+	ops = append(append(append(ops, s.oauthConsentOperations()...), s.mcpServerOperations()...), s.mcpProviderOperations()...)
+	return append(ops, s.consentPortalOperations()...)
 }
 
 // Mount registers the control-plane operations on the router.

@@ -741,11 +741,14 @@ func TestBadInputNeverFails500(t *testing.T) {
 		"CreateOauth2CredentialProvider", "GetOauth2CredentialProvider", "UpdateOauth2CredentialProvider", "DeleteOauth2CredentialProvider", "ListOauth2CredentialProviders",
 		"CreateApiKeyCredentialProvider", "GetApiKeyCredentialProvider", "UpdateApiKeyCredentialProvider", "DeleteApiKeyCredentialProvider", "ListApiKeyCredentialProviders",
 		"get-token-vault", "set-token-vault-cmk",
+		"CreateConsentPortal", "GetConsentPortal", "UpdateConsentPortal", "DeleteConsentPortal", "ListConsentPortals",
 	}
 	bodies := []string{
 		`{`, `[]`, `null`, `"x"`, `{"name":null}`, `{"name":123}`, `{"name":"` + strings.Repeat("a", 5000) + `"}`,
 		`{"name":"ok-name","name":"dup"}`, `{"Name":"case"}`, `{"unknown":1}`, `{"maxResults":-1}`, `{"maxResults":1e99}`,
 		`{"nextToken":"n1.!!!"}`, `{"name":"a\u0000b"}`, `{"name":"\ud800"}`,
+		`{"consentPortalIdentifier":"arn:aws:bedrock-agentcore:us-east-1:000000000000:consent-portal/` + strings.Repeat("a", 2100) + `"}`,
+		`{"name":"p","executionRoleArn":"arn:aws:iam::123456789012:role/r","idpConfig":{"credentialProviderArn":"x","scopes":[null]},"sources":[{}]}`,
 		`{"name":"p","credentialProviderVendor":"CustomOauth2","oauth2ProviderConfigInput":{}}`,
 		`{"name":"p","credentialProviderVendor":"CustomOauth2","oauth2ProviderConfigInput":{"customOauth2ProviderConfig":{"oauthDiscovery":{}}}}`,
 		`{"name":"p","credentialProviderVendor":"GithubOauth2","oauth2ProviderConfigInput":{"githubOauth2ProviderConfig":null}}`,
