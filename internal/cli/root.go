@@ -77,6 +77,7 @@ func NewRoot() *cobra.Command {
 		newAuditCommand(cf),
 		newConnectionCommand(cf),
 		newOAuthConsentCommand(cf),
+		newConsentPortalCommand(cf),
 		newMCPCommand(cf),
 		newBenchCommand(),
 		newDevIDPCommand(),
