@@ -23,9 +23,6 @@ package authserver
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -251,13 +248,7 @@ func (s *Server) metadata(oidc bool) http.HandlerFunc {
 // mac is HMAC-SHA256 of parts under the server's key, base64url: 43
 // characters, a valid PKCE verifier too.
 func (s *Server) mac(purpose string, parts ...string) string {
-	h := hmac.New(sha256.New, s.opts.Key)
-	h.Write([]byte(purpose))
-	for _, p := range parts {
-		h.Write([]byte{0})
-		h.Write([]byte(p))
-	}
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	return oauthwire.MAC(s.opts.Key, purpose, parts...)
 }
 
 // resourceScopes maps every resource to its scopes.

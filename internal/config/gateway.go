@@ -84,6 +84,10 @@ type GatewayCredentialFile struct {
 // MountedGatewayFile is the server file's gateway section: the gateway
 // served by `behalf serve`, signing as one of this server's principals.
 type MountedGatewayFile struct {
+	// ID is the gateway's identifier, in AgentCore's gateway id shape; a
+	// consent portal whose source names it (or its ARN) serves its users.
+	// Default DefaultGatewayID.
+	ID     string `yaml:"id"`
 	Listen string `yaml:"listen"`
 	// Principal is the access key id of the runtime principal the gateway
 	// acts as (behalf principal create --role runtime --workload ...
@@ -91,6 +95,13 @@ type MountedGatewayFile struct {
 	Principal string             `yaml:"principal"`
 	Routes    []GatewayRouteFile `yaml:"routes"`
 }
+
+// DefaultGatewayID is the mounted gateway's identifier when the file
+// names none.
+const DefaultGatewayID = "behalf-gateway001"
+
+// gatewayIDPattern is AgentCore's gateway id.
+var gatewayIDPattern = regexp.MustCompile(`^([0-9a-z]-?){1,100}-[0-9a-z]{10}$`)
 
 // Gateway kinds and credential types.
 const (
@@ -113,6 +124,8 @@ const (
 // Gateway is a validated gateway configuration: routes with every default
 // filled in.
 type Gateway struct {
+	// ID is the mounted gateway's identifier; empty standalone.
+	ID     string
 	Listen string
 	// Principal is the mounted gateway's access key id; empty standalone,
 	// where the gateway signs with the CLI's credentials.
@@ -365,6 +378,12 @@ func (f File) validateGateway(c *Config, probs *Problems) {
 	if m.Listen == "" {
 		m.Listen = GatewayDefaults().Listen
 	}
+	if m.ID == "" {
+		m.ID = DefaultGatewayID
+	}
+	if !gatewayIDPattern.MatchString(m.ID) {
+		probs.add("gateway.id", "%q is not a gateway id (AgentCore's shape: letters and digits in lower case with single hyphens, ending in a hyphen and 10 of them)", m.ID)
+	}
 	d := GatewayDefaults()
 	g, err := GatewayFile{Listen: m.Listen, Endpoint: d.Endpoint, Region: d.Region, Routes: m.Routes}.Validate()
 	var p Problems
@@ -374,7 +393,7 @@ func (f File) validateGateway(c *Config, probs *Problems) {
 		}
 		return
 	}
-	g.Principal, g.Region, g.Egress, g.Endpoint = m.Principal, c.Region, c.Egress, "http://behalf.internal"
+	g.ID, g.Principal, g.Region, g.Egress, g.Endpoint = m.ID, m.Principal, c.Region, c.Egress, "http://behalf.internal"
 	c.Gateway = &g
 }
 

@@ -6,6 +6,7 @@
 package oauthwire
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -176,6 +177,21 @@ func VerifierMatches(verifier, challenge string) bool {
 func Hash(secret string) []byte {
 	sum := sha256.Sum256([]byte(secret))
 	return sum[:]
+}
+
+// MAC is HMAC-SHA256 under key of purpose and parts, each part
+// delimited so that no two lists collide, base64url: 43 characters, a
+// valid PKCE verifier (RFC 7636 §4.1) too. Browser flows derive their
+// state, verifier, nonce and form tokens with it, so that nothing secret
+// is stored.
+func MAC(key []byte, purpose string, parts ...string) string {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(purpose))
+	for _, p := range parts {
+		h.Write([]byte{0})
+		h.Write([]byte(p))
+	}
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
 // WritePage answers a browser with an HTML page rendered by html/template

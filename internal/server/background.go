@@ -154,6 +154,9 @@ func (s *Server) Rewrap(ctx context.Context) (int, error) {
 // removes its ended requests, expired refresh tokens and token ids.
 func (s *Server) maintainAuthServer(ctx context.Context) {
 	if s.authServer == nil {
+		// Consent portals' sign-ins and sign-outs are one-time token ids too.
+		n, err := s.store.DeleteExpiredTokenIDs(ctx, s.now())
+		s.logCleanup(ctx, "expired token ids", n, err)
 		return
 	}
 	if err := s.authServer.Rotate(ctx); err != nil && ctx.Err() == nil {

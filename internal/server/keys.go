@@ -22,6 +22,9 @@ const (
 	// gatewayStateKeyPurpose names the key that signs the mounted
 	// gateway's requestStates (gateway.Options.StateKey).
 	gatewayStateKeyPurpose = "gateway-request-state"
+	// portalKeyPurpose names the key that seals consent portals' session
+	// cookies and derives their sign-in state and form tokens.
+	portalKeyPurpose = "consent-portal"
 )
 
 // serverKey returns the oldest server key of a purpose, creating one if

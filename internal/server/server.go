@@ -30,6 +30,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/portal"
 	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
@@ -78,6 +79,10 @@ type Server struct {
 	// assertions redeems ID-JAGs at the authorization server; nil when
 	// it trusts no enterprise IdP.
 	assertions *idjag.Verifier
+	// portals serves consent portals' pages; portalKeys verifies their
+	// users' ID tokens.
+	portals    *portal.Server
+	portalKeys *inbound.Set
 }
 
 // Options tune a server beyond its configuration, chiefly for tests.
@@ -179,6 +184,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL, opts.Now, s.tel.Metrics)
 	s.authn = throttle(newAuthenticator(cfg.Region, principals, opts.Now), cfg.RequestsPerSecond, cfg.RequestBurst, opts.Now, s.tel.Metrics)
 	s.assemblePlanes(principals, auditKey, users, outbound)
+	if err := s.openPortals(ctx, outbound); err != nil {
+		return nil, err
+	}
 
 	if err := s.bootstrapAndMount(ctx, opts.Getenv, principals, telemetry.NewUserHasher(userKey)); err != nil {
 		return nil, err
@@ -304,6 +312,7 @@ func (s *Server) mount(users telemetry.UserHasher) http.Handler {
 	if s.authServer != nil {
 		s.authServer.Mount(mux)
 	}
+	s.portals.Mount(mux)
 	if !s.cfg.Telemetry.Traces {
 		return mux
 	}
@@ -329,6 +338,9 @@ func (s *Server) Close() error {
 	}
 	if s.assertions != nil {
 		s.assertions.Close()
+	}
+	if s.portalKeys != nil {
+		s.portalKeys.Close()
 	}
 	err := errors.Join(s.audit.Close(), s.auditExport.close(), s.store.Close())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -21,6 +21,11 @@ import (
 // provider confirmed revocation; false when it offers none. The deletion
 // commits with c's audit record (Call.Change).
 func (s *Service) Revoke(ctx context.Context, c *wire.Call, providerName string, conn storage.Connection) (revoked bool, err error) {
+	return s.revoke(ctx, func() storage.Storage { return c.Change(s.Store) }, providerName, conn)
+}
+
+// revoke is Revoke, the deletion made through change's store.
+func (s *Service) revoke(ctx context.Context, change func() storage.Storage, providerName string, conn storage.Connection) (revoked bool, err error) {
 	// Revoked at the provider or not, the cached copy must not outlive the call.
 	defer s.connections.forget(conn.ConnectionKey)
 	p, err := s.Access.LoadOAuth2Provider(ctx, providerName)
@@ -36,7 +41,7 @@ func (s *Service) Revoke(ctx context.Context, c *wire.Call, providerName string,
 			return false, err
 		}
 	}
-	if err := c.Change(s.Store).DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := change().DeleteConnection(ctx, conn.ConnectionKey); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return revoked, fmt.Errorf("delete connection: %w", err)
 	}
 	return revoked, nil

@@ -1,0 +1,160 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/behalf-dev/behalf/internal/authz"
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
+	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
+	"github.com/behalf-dev/behalf/internal/wat"
+	"github.com/behalf-dev/behalf/internal/wire"
+)
+
+// A consent portal (package portal) acts for the user signed in to it:
+// it starts, completes and revokes that user's authorizations itself,
+// each audited with the portal as the principal and the user as the
+// user. These are its entry points; the checks are the API's.
+
+// Provider loads an OAuth2 credential provider, uncached.
+func (s *Service) Provider(ctx context.Context, name string) (access.OAuth2Provider, error) {
+	p, err := s.Access.LoadOAuth2Provider(ctx, name)
+	return p, wire.StorageError(err, "OAuth2 credential provider", name)
+}
+
+// Exchange sends form to p's token endpoint, its client authenticated as
+// for every other token request.
+func (s *Service) Exchange(ctx context.Context, p access.OAuth2Provider, form url.Values) (*oauthclient.Token, error) {
+	return s.Endpoint.Request(ctx, p, form)
+}
+
+// PortalRequest is what a portal asks a provider for, for its user.
+type PortalRequest struct {
+	// Principal names the portal in the audit trail ("portal:<id>").
+	Principal, Provider, Workload, User string
+	Scopes                              []string
+	// ReturnURL is the portal's completion route. It is behalf's own, set
+	// by the server, so the workload's allowedResourceOauth2ReturnUrls,
+	// which guard the URLs a caller chooses, do not apply.
+	ReturnURL string
+}
+
+// StartForPortal starts (or reuses an open) USER_FEDERATION session for
+// the portal's user and returns the provider's authorization URL. The
+// workload's grant must allow the provider and scopes, and the new-session
+// limits apply, per user and per portal.
+func (s *Service) StartForPortal(ctx context.Context, in PortalRequest) (string, error) {
+	tr := s.newTrail(ctx, storage.AuditRecord{Operation: "PortalConnect", Principal: in.Principal, RequestID: wire.RequestID(ctx),
+		Workload: in.Workload, User: in.User, Provider: in.Provider, Scopes: in.Scopes})
+	url, err := s.startForPortal(ctx, tr, in)
+	if err != nil {
+		tr.finish(ctx, wire.AsError(err).Type)
+		return "", err
+	}
+	tr.finish(ctx, "")
+	return url, nil
+}
+
+func (s *Service) startForPortal(ctx context.Context, tr *trail, in PortalRequest) (string, error) {
+	p, err := s.Provider(ctx, in.Provider)
+	if err != nil {
+		return "", err
+	}
+	w, err := s.Access.Workload(ctx, in.Workload)
+	if err != nil {
+		return "", wire.StorageError(err, "workload identity", in.Workload)
+	}
+	if err := authz.CheckProviderGrant(w, p.Name, authz.GrantRequest{Scopes: in.Scopes}); err != nil {
+		return "", err
+	}
+	if p.Config.Resolved.AuthorizationEndpoint == "" {
+		return "", wire.Validation(fmt.Sprintf("credential provider %s has no authorization endpoint, so it cannot run USER_FEDERATION", p.Name))
+	}
+	v := access.Verified{Workload: w, Claims: wat.Claims{Workload: w.Name, User: in.User}}
+	req := &tokenflow.Request{Scopes: in.Scopes, ReturnURL: &in.ReturnURL}
+	sess, authURL, err := s.newSession(ctx, v, p, req)
+	if err != nil {
+		return "", err
+	}
+	sess.RequestKey = requestKey(p, w, in.User, req)
+	admit := func() error {
+		if !s.sessionsPerUser.Allow(w.Name + "\x00" + in.User) {
+			s.Metrics.RateLimited(ctx, telemetry.LimitSessionsPerUser)
+			return wire.Throttling("too many new authorization sessions for this user; retry in a minute")
+		}
+		if !s.sessionsPerPrincipal.Allow(in.Principal) {
+			s.Metrics.RateLimited(ctx, telemetry.LimitSessionsPerPrincipal)
+			return wire.Throttling("too many new authorization sessions for this portal; retry in a minute")
+		}
+		return nil
+	}
+	// A new session is stored with tr's record.
+	stored, reused, err := tr.change("").StartOAuthSession(ctx, sess, s.Now().Add(s.sessionTTL()/2), admit)
+	if err != nil {
+		return "", err
+	}
+	if !reused {
+		s.Metrics.Session(ctx, telemetry.SessionStarted)
+		return authURL, nil
+	}
+	secrets, err := s.openSession(ctx, stored)
+	if err != nil {
+		return "", err
+	}
+	return secrets.AuthorizationURL, nil
+}
+
+// ErrNotPortalSession is CompleteForPortal's refusal of a session whose
+// return URL is not the portal's.
+var ErrNotPortalSession = errors.New("federation: the session does not return to this portal")
+
+// CompleteForPortal binds an authorized session's tokens to user, the
+// user signed in to the portal, as CompleteResourceTokenAuth does: a
+// session started for another user is refused and ended, its tokens
+// discarded. The session — the portal's own, or an agent's — must return
+// to returnURL, the portal's completion route. It is audited as
+// CompleteResourceTokenAuth by principal. It returns the provider's name.
+func (s *Service) CompleteForPortal(ctx context.Context, principal, sessionID, returnURL, user string) (string, error) {
+	id, _ := strings.CutPrefix(sessionID, SessionURIPrefix)
+	sess, err := s.Store.GetOAuthSession(ctx, id)
+	if err != nil {
+		return "", wire.StorageError(err, "session", sessionID)
+	}
+	var req sessionRequest
+	if err := json.Unmarshal(sess.Request, &req); err != nil {
+		return "", fmt.Errorf("session %s: corrupt request: %w", sess.ID, err)
+	}
+	if req.ReturnURL != returnURL {
+		return "", ErrNotPortalSession
+	}
+	provider := s.providerName(ctx, sess.ProviderID)
+	tr := s.newTrail(ctx, storage.AuditRecord{Operation: "CompleteResourceTokenAuth", Principal: principal, RequestID: wire.RequestID(ctx),
+		Workload: sess.Workload, User: user, Provider: provider})
+	if err := s.bind(ctx, tr.changeFailing, sess, user); err != nil {
+		tr.finish(ctx, wire.AsError(err).Type)
+		return provider, err
+	}
+	tr.finish(ctx, "")
+	return provider, nil
+}
+
+// RevokeForPortal is Revoke for the portal's user, audited as
+// RevokeConnection by principal.
+func (s *Service) RevokeForPortal(ctx context.Context, principal, providerName string, conn storage.Connection) (bool, error) {
+	tr := s.newTrail(ctx, storage.AuditRecord{Operation: "RevokeConnection", Principal: principal, RequestID: wire.RequestID(ctx),
+		Workload: conn.Workload, User: conn.User, Provider: providerName})
+	revoked, err := s.revoke(ctx, func() storage.Storage { return tr.change("") }, providerName, conn)
+	if err != nil {
+		tr.finish(ctx, wire.AsError(err).Type)
+		return false, err
+	}
+	tr.finish(ctx, "")
+	return revoked, nil
+}
