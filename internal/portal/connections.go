@@ -148,7 +148,7 @@ func (s *Server) connect(q *request) {
 		s.refused(q, "Could not connect", err)
 		return
 	}
-	http.Redirect(q.w, q.r, to, http.StatusSeeOther) //nolint:gosec // G710: the provider's authorization endpoint
+	http.Redirect(q.w, q.r, to, http.StatusSeeOther)
 }
 
 // complete binds the session the provider's callback sent the browser

@@ -217,12 +217,7 @@ func (s *Server) needs(p storage.ConsentPortal) []need {
 	}) {
 		return nil
 	}
-	var agents []string
-	for _, r := range g.Routes {
-		if r.Kind == config.KindAgent && !slices.Contains(agents, r.Workload) {
-			agents = append(agents, r.Workload)
-		}
-	}
+	agents := agentWorkloads(g)
 	var out []need
 	add := func(provider, workload string, scopes []string) {
 		i := slices.IndexFunc(out, func(n need) bool { return n.Provider == provider && n.Workload == workload })
@@ -250,6 +245,17 @@ func (s *Server) needs(p storage.ConsentPortal) []need {
 		}
 	}
 	return out
+}
+
+// agentWorkloads are the workloads of g's agent routes.
+func agentWorkloads(g *config.Gateway) []string {
+	var agents []string
+	for _, r := range g.Routes {
+		if r.Kind == config.KindAgent && !slices.Contains(agents, r.Workload) {
+			agents = append(agents, r.Workload)
+		}
+	}
+	return agents
 }
 
 // need is a provider a workload needs the user's consent to.

@@ -131,4 +131,6 @@ func (s *Server) endSession(ctx context.Context, w http.ResponseWriter, p storag
 }
 
 // csrf is the token of the session's forms.
-func (s *Server) csrf(sess session) string { return oauthwire.MAC(s.o.Key, "portal-form", sess.Portal, sess.ID) }
+func (s *Server) csrf(sess session) string {
+	return oauthwire.MAC(s.o.Key, "portal-form", sess.Portal, sess.ID)
+}

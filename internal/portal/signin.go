@@ -169,15 +169,13 @@ func (s *Server) verifyIDToken(ctx context.Context, idp access.OAuth2Provider, r
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return "", fmt.Errorf("ID token claims: %w", err)
 	}
-	var aud []string
-	if json.Unmarshal(c.Audience, &aud) != nil {
-		var one string
-		if json.Unmarshal(c.Audience, &one) != nil {
-			return "", errors.New("ID token aud is neither a string nor an array")
-		}
-		aud = []string{one}
+	aud, err := audience(c.Audience)
+	if err != nil {
+		return "", err
 	}
-	now := s.o.Now()
+	if err := s.checkTimes(c); err != nil {
+		return "", err
+	}
 	switch {
 	case c.Subject == "" || len(c.Subject) > 255:
 		return "", errors.New("ID token has no usable sub")
@@ -185,12 +183,34 @@ func (s *Server) verifyIDToken(ctx context.Context, idp access.OAuth2Provider, r
 		return "", errors.New("ID token was not issued to the portal's client")
 	case len(aud) > 1 && c.AZP != idp.Config.ClientID || c.AZP != "" && c.AZP != idp.Config.ClientID:
 		return "", errors.New("ID token azp is another client")
-	case c.Expiry == 0 || now.After(time.Unix(int64(c.Expiry), 0).Add(idTokenLeeway)):
-		return "", errors.New("ID token expired")
-	case c.IssuedAt == 0 || time.Unix(int64(c.IssuedAt), 0).After(now.Add(idTokenLeeway)):
-		return "", errors.New("ID token issued in the future")
 	case subtle.ConstantTimeCompare([]byte(c.Nonce), []byte(nonce)) != 1:
 		return "", errors.New("ID token nonce does not match the sign-in")
 	}
 	return wat.UserFromJWT(c.Issuer, c.Subject), nil
+}
+
+// audience reads aud, a string or an array of strings (RFC 7519 §4.1.3).
+func audience(raw json.RawMessage) ([]string, error) {
+	var aud []string
+	if json.Unmarshal(raw, &aud) == nil {
+		return aud, nil
+	}
+	var one string
+	if json.Unmarshal(raw, &one) != nil {
+		return nil, errors.New("ID token aud is neither a string nor an array")
+	}
+	return []string{one}, nil
+}
+
+// checkTimes requires exp in the future and iat not in it, within
+// idTokenLeeway (OpenID Connect Core §3.1.3.7).
+func (s *Server) checkTimes(c idClaims) error {
+	now := s.o.Now()
+	switch {
+	case c.Expiry == 0 || now.After(time.Unix(int64(c.Expiry), 0).Add(idTokenLeeway)):
+		return errors.New("ID token expired")
+	case c.IssuedAt == 0 || time.Unix(int64(c.IssuedAt), 0).After(now.Add(idTokenLeeway)):
+		return errors.New("ID token issued in the future")
+	}
+	return nil
 }

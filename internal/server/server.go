@@ -184,21 +184,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL, opts.Now, s.tel.Metrics)
 	s.authn = throttle(newAuthenticator(cfg.Region, principals, opts.Now), cfg.RequestsPerSecond, cfg.RequestBurst, opts.Now, s.tel.Metrics)
 	s.assemblePlanes(principals, auditKey, users, outbound)
-	if err := s.openPortals(ctx, outbound); err != nil {
-		return nil, err
-	}
 
-	if err := s.bootstrapAndMount(ctx, opts.Getenv, principals, telemetry.NewUserHasher(userKey)); err != nil {
+	if err := s.bootstrapAndMount(ctx, opts.Getenv, principals, telemetry.NewUserHasher(userKey), outbound); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// bootstrapAndMount creates the first admin when there is none, mounts
-// the API and, when configured, builds the gateway that calls it in
-// memory.
-func (s *Server) bootstrapAndMount(ctx context.Context, getenv func(string) string, principals *principalCache, users telemetry.UserHasher) (err error) {
+// bootstrapAndMount creates the first admin when there is none, builds
+// the consent portals' pages, mounts the API and, when configured, builds
+// the gateway that calls it in memory.
+func (s *Server) bootstrapAndMount(ctx context.Context, getenv func(string) string, principals *principalCache, users telemetry.UserHasher, outbound *http.Client) (err error) {
 	if err := s.bootstrapAdmin(ctx, getenv); err != nil {
+		return err
+	}
+	if err := s.openPortals(ctx, outbound); err != nil {
 		return err
 	}
 	s.handler = s.mount(users)

@@ -1,0 +1,358 @@
+package portal_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
+	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
+
+	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/devidp"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/testnet"
+)
+
+const (
+	workload      = "support-agent"
+	runtimeKeyID  = "BEHALFPORTALRUNTIME1"
+	runtimeSecret = "behalf-portal-runtime-secret-0123456789"
+)
+
+// world is behalf mounting a gateway whose tool route needs the users'
+// own token at "tools" (a second dev IdP), and a consent portal for that
+// gateway whose users sign in at "corp" (the first dev IdP, also the
+// inbound authorizer of the agent's users).
+type world struct {
+	s           *behalftest.Server
+	corp, tools *devidp.Server
+	portal      string // the portal's URL
+	data        *bedrockagentcore.Client
+}
+
+func newWorld(t *testing.T, b behalftest.Backend) *world {
+	t.Helper()
+	w := &world{}
+	w.corp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "portal", Secret: "portal-secret"}, {ID: "app", Secret: "app-secret"}}})
+	w.tools = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "behalf", Secret: "behalf-secret"}}})
+	w.s = behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
+		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "corp", DiscoveryURL: w.corp.Issuer() + "/.well-known/openid-configuration", AllowedClients: []string{"app"}}}
+		f.Gateway = config.MountedGatewayFile{Listen: testnet.FreeAddr(t), Principal: runtimeKeyID, Routes: []config.GatewayRouteFile{
+			{Name: "agent", Path: "/agent", Upstream: "http://127.0.0.1:9/", Kind: "agent", Workload: workload},
+			{Name: "tickets", Path: "/tickets", Upstream: "http://127.0.0.1:9/", Kind: "tool", ReturnURL: "http://" + f.Listen + "/unused",
+				Credential: config.GatewayCredentialFile{Provider: "tools", Type: "user", Scopes: []string{"openid"}}},
+		}}
+	}})
+	ctx := t.Context()
+	c := w.s.Control()
+	arn := func(name string, idp *devidp.Server, id, secret string) string {
+		out, err := c.CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
+			Name: aws.String(name), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
+			Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
+				ClientId: aws.String(id), ClientSecret: aws.String(secret),
+				OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: idp.Issuer() + "/.well-known/openid-configuration"}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.CredentialProviderArn)
+	}
+	corpARN := arn("corp", w.corp, "portal", "portal-secret")
+	arn("tools", w.tools, "behalf", "behalf-secret")
+	p, err := c.CreateConsentPortal(ctx, &bedrockagentcorecontrol.CreateConsentPortalInput{
+		Name: aws.String("support"), ExecutionRoleArn: aws.String("arn:aws:iam::123456789012:role/portal"),
+		IdpConfig: &ctltypes.ConsentPortalIdpConfig{CredentialProviderArn: aws.String(corpARN), Scopes: []string{"openid", "profile"}},
+		Sources:   []ctltypes.ConsentPortalSource{{Identifier: aws.String(config.DefaultGatewayID), Type: ctltypes.ConsentPortalSourceTypeAgentcoreGateway}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.portal = aws.ToString(p.PortalUrl)
+	w.api(t, "/identities/CreateWorkloadIdentity", map[string]any{"name": workload, "allowedInboundAuthorizers": []string{"corp"},
+		"allowedResourceOauth2ReturnUrls": []string{w.portal + "complete"}})
+	w.api(t, "/behalf/CreatePrincipal", map[string]any{"role": "runtime", "workloads": []string{workload}, "accessKeyId": runtimeKeyID,
+		"secretAccessKey": runtimeSecret, "operations": []string{"GetWorkloadAccessTokenForJWT", "GetResourceOauth2Token"}})
+	w.data = w.s.DataAs(runtimeKeyID, runtimeSecret)
+	return w
+}
+
+func (w *world) api(t *testing.T, path string, body any) {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	if res := w.s.Do(t, behalftest.Raw{Path: path, Body: raw}); res.Status/100 != 2 {
+		t.Fatalf("%s: %d %s", path, res.Status, res.Body)
+	}
+}
+
+// agentToken is what the agent gets for user's tools token: the token, or
+// else the authorization URL to send the user to.
+func (w *world) agentToken(t *testing.T, user string) (token, authURL string) {
+	t.Helper()
+	ctx := t.Context()
+	jwt := w.passwordToken(t, user)
+	wat, err := w.data.GetWorkloadAccessTokenForJWT(ctx, &bedrockagentcore.GetWorkloadAccessTokenForJWTInput{WorkloadName: aws.String(workload), UserToken: aws.String(jwt)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.data.GetResourceOauth2Token(ctx, &bedrockagentcore.GetResourceOauth2TokenInput{ResourceCredentialProviderName: aws.String("tools"),
+		WorkloadIdentityToken: wat.WorkloadAccessToken, Oauth2Flow: types.Oauth2FlowTypeUserFederation, Scopes: []string{"openid"},
+		ResourceOauth2ReturnUrl: aws.String(w.portal + "complete")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.AccessToken), aws.ToString(out.AuthorizationUrl)
+}
+
+// passwordToken is user's access token for the app at corp (the dev IdP's
+// password grant).
+func (w *world) passwordToken(t *testing.T, user string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"password"}, "username": {user}, "password": {"x"}, "scope": {"openid"}}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, w.corp.Issuer()+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("app", "app-secret")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("password grant: %d %v", res.StatusCode, err)
+	}
+	return tok.AccessToken
+}
+
+// browser is a user's browser: a cookie jar, following redirects.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, client: &http.Client{Jar: jar}}
+}
+
+type page struct {
+	status int
+	url    string
+	body   string
+}
+
+func (b *browser) send(method, u string, form url.Values) page {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(b.t.Context(), method, u, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	raw, _ := io.ReadAll(res.Body)
+	return page{status: res.StatusCode, url: res.Request.URL.String(), body: string(raw)}
+}
+
+func (b *browser) get(u string) page { return b.send(http.MethodGet, u, nil) }
+
+var (
+	formToken = regexp.MustCompile(`name="form_token" value="([^"]+)"`)
+	csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+)
+
+// consent answers a dev IdP's consent page as user, allowing.
+func (b *browser) consent(p page, user string) page {
+	b.t.Helper()
+	m := formToken.FindStringSubmatch(p.body)
+	if m == nil {
+		b.t.Fatalf("no dev IdP consent form at %s: %d %s", p.url, p.status, p.body)
+	}
+	u, _ := url.Parse(p.url)
+	return b.send(http.MethodPost, u.Scheme+"://"+u.Host+"/consent", url.Values{"form_token": {m[1]}, "username": {user}, "action": {"allow"}})
+}
+
+// signIn opens the portal and signs in as user at corp.
+func (b *browser) signIn(portal, user string) page {
+	b.t.Helper()
+	p := b.consent(b.get(portal), user)
+	if p.status != http.StatusOK || p.url != portal {
+		b.t.Fatalf("after sign-in: %d at %s: %s", p.status, p.url, p.body)
+	}
+	return p
+}
+
+func csrf(t *testing.T, p page) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no form token on %s", p.body)
+	}
+	return m[1]
+}
+
+// status is the row of tools for the workload on a connections page.
+func status(t *testing.T, p page) string {
+	t.Helper()
+	for _, s := range []string{"Connected", "Needs consent", "Expired: needs re-authorization"} {
+		if strings.Contains(p.body, "<td>"+s+"</td>") {
+			return s
+		}
+	}
+	t.Fatalf("no status on the page: %s", p.body)
+	return ""
+}
+
+func TestPortalPages(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b)
+
+		// Unauthenticated: sent to sign in, which goes to corp.
+		anon := newBrowser(t)
+		anon.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		res := anon.get(w.portal)
+		if res.status != http.StatusSeeOther {
+			t.Fatalf("unauthenticated: %d", res.status)
+		}
+		for _, path := range []string{"connect", "disconnect", "signout"} {
+			if got := anon.send(http.MethodPost, w.portal+path, url.Values{"csrf": {"x"}}); got.status != http.StatusUnauthorized {
+				t.Errorf("unauthenticated POST %s: %d", path, got.status)
+			}
+		}
+
+		// Fixation: a cookie planted before sign-in is not the session.
+		alice := newBrowser(t)
+		u, _ := url.Parse(w.portal)
+		planted := &http.Cookie{Name: "behalf_portal", Value: "planted-by-an-attacker", Path: u.Path} //nolint:gosec // G124: an attacker's cookie
+		alice.client.Jar.SetCookies(u, []*http.Cookie{planted})
+		home := alice.signIn(w.portal, "alice")
+		for _, c := range alice.client.Jar.Cookies(u) {
+			if c.Name == "behalf_portal" && c.Value == planted.Value {
+				t.Error("the planted cookie survived sign-in")
+			}
+		}
+		if !strings.Contains(home.body, "<th scope=\"row\">tools</th>") || status(t, home) != "Needs consent" {
+			t.Fatalf("alice's page before connecting: %s", home.body)
+		}
+		if tok, authURL := w.agentToken(t, "alice"); tok != "" || authURL == "" {
+			t.Fatal("the agent got a token before alice connected")
+		}
+
+		// CSRF: missing or wrong is refused.
+		form := url.Values{"provider": {"tools"}, "workload": {workload}}
+		if got := alice.send(http.MethodPost, w.portal+"connect", form); got.status != http.StatusForbidden {
+			t.Errorf("connect without a form token: %d", got.status)
+		}
+		form.Set("csrf", "AAAA"+csrf(t, home)[4:])
+		if got := alice.send(http.MethodPost, w.portal+"connect", form); got.status != http.StatusForbidden {
+			t.Errorf("connect with a wrong form token: %d", got.status)
+		}
+
+		// Connect: consent at tools, back through behalf's callback and the
+		// portal's completion.
+		form.Set("csrf", csrf(t, home))
+		done := alice.consent(alice.send(http.MethodPost, w.portal+"connect", form), "alice")
+		if done.url != w.portal || status(t, done) != "Connected" {
+			t.Fatalf("after connecting: %d at %s: %s", done.status, done.url, done.body)
+		}
+		if tok, _ := w.agentToken(t, "alice"); tok == "" {
+			t.Fatal("the agent got no token after alice connected")
+		}
+
+		// Another user sees none of alice's connections.
+		bob := newBrowser(t)
+		if got := bob.signIn(w.portal, "bob"); status(t, got) != "Needs consent" {
+			t.Errorf("bob's page: %s", got.body)
+		}
+
+		// A session started for alice, consented and completed by bob: refused.
+		aliceSession := func() string {
+			t.Helper()
+			_, authURL := w.agentToken(t, "carol")
+			return authURL
+		}
+		res = bob.consent(bob.get(aliceSession()), "bob")
+		if res.status != http.StatusForbidden || !strings.Contains(res.body, "different user") {
+			t.Errorf("bob completing carol's session: %d %s", res.status, res.body)
+		}
+
+		// Disconnect: the agent must ask again.
+		form.Set("csrf", csrf(t, done))
+		after := alice.send(http.MethodPost, w.portal+"disconnect", form)
+		if after.url != w.portal || status(t, after) != "Needs consent" {
+			t.Fatalf("after disconnecting: %d %s", after.status, after.body)
+		}
+		if tok, authURL := w.agentToken(t, "alice"); tok != "" || authURL == "" {
+			t.Error("the agent still got a token after alice disconnected")
+		}
+
+		// Sign out ends the session, on every replica: the old cookie,
+		// replayed, no longer signs in.
+		old := alice.client.Jar.Cookies(u)
+		if got := alice.send(http.MethodPost, w.portal+"signout", url.Values{"csrf": {csrf(t, after)}}); got.status != http.StatusOK || !strings.Contains(got.body, "signed out") {
+			t.Fatalf("sign-out: %d %s", got.status, got.body)
+		}
+		replay := newBrowser(t)
+		replay.client.Jar.SetCookies(u, old)
+		replay.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		if got := replay.get(w.portal); got.status != http.StatusSeeOther {
+			t.Errorf("a signed-out cookie replayed: %d", got.status)
+		}
+
+		// The audit trail: the portal as principal, the user as user.
+		aliceKey := "jwt:" + w.corp.Issuer() + "#alice"
+		bobKey := "jwt:" + w.corp.Issuer() + "#bob"
+		want := []string{
+			"PortalSignIn " + aliceKey + " corp success ",
+			"PortalConnect " + aliceKey + " tools success ",
+			"CompleteResourceTokenAuth " + aliceKey + " tools success ",
+			"PortalSignIn " + bobKey + " corp success ",
+			"CompleteResourceTokenAuth " + bobKey + " tools failure AccessDeniedException",
+			"RevokeConnection " + aliceKey + " tools success ",
+			"PortalSignOut " + aliceKey + "  success ",
+		}
+		var got []string
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			// Sign-ins and sign-outs are written by group commit.
+			recs, err := w.s.Server.Store().ListAudit(t.Context(), storage.AuditFilter{Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = nil
+			for _, r := range recs {
+				if strings.HasPrefix(r.Principal, "portal:") {
+					got = append(got, fmt.Sprintf("%s %s %s %s %s", r.Operation, r.User, r.Provider, r.Outcome, r.ErrorType))
+				}
+			}
+			if slices.Equal(got, want) {
+				break
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("portal audit records:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
