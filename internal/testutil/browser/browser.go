@@ -55,6 +55,8 @@ const ScreenshotsEnv = "BEHALF_TEST_SCREENSHOTS"
 type Page struct {
 	t   testing.TB
 	ctx context.Context
+	// shots is the screenshot directory, made at the first screenshot.
+	shots string
 }
 
 // Start starts a headless chromium for t, closed when t ends.
@@ -268,21 +270,25 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // directory of the test) and returns its path.
 func (p *Page) Screenshot(name string) string {
 	p.t.Helper()
-	dir := os.Getenv(ScreenshotsEnv)
-	switch {
-	case dir == "":
-		dir = filepath.Join(p.t.TempDir(), "screenshots")
-	case !filepath.IsAbs(dir):
-		// go test runs in each package's directory: a relative path
-		// would scatter screenshots through the source tree.
-		p.t.Fatalf("browser: %s=%s: give an absolute path", ScreenshotsEnv, dir)
+	if p.shots == "" {
+		dir := os.Getenv(ScreenshotsEnv)
+		switch {
+		case dir == "":
+			dir = p.t.TempDir()
+		case !filepath.IsAbs(dir):
+			// go test runs in each package's directory: a relative path
+			// would scatter screenshots through the source tree.
+			p.t.Fatalf("browser: %s=%s: give an absolute path", ScreenshotsEnv, dir)
+		}
+		if err := os.MkdirAll(dir, 0o750); err != nil { //nolint:gosec // G703: the directory the tester chose
+			p.t.Fatalf("browser: screenshot directory: %v", err)
+		}
+		p.shots = dir
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil { //nolint:gosec // G703: the directory the tester chose
-		p.t.Fatalf("browser: screenshot directory: %v", err)
-	}
+	dir := p.shots
 	png := run(p, "screenshot "+name, chromedp.FullScreenshot(100))
 	path := filepath.Join(dir, unsafeName.ReplaceAllString(p.t.Name()+"-"+name, "_")+".png")
-	if err := os.WriteFile(path, png, 0o600); err != nil { //nolint:gosec // G703: in the directory the tester chose, a sanitised name
+	if err := os.WriteFile(path, png, 0o600); err != nil {
 		p.t.Fatalf("browser: save a screenshot: %v", err)
 	}
 	p.t.Logf("browser: screenshot %s", path)
