@@ -26,9 +26,9 @@ import (
 
 func TestFederationConsentInBrowser(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		p := browser.Start(t)
 		idp := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "agent-secret"}}})
 		s := behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) { f.Development = true }})
+		p := browser.Start(t) // after the servers, so that it closes first
 		c, data := s.Control(), s.Data()
 		returnURL := s.URL + "/dev/complete"
 		if _, err := c.CreateWorkloadIdentity(ctx(t), &bedrockagentcorecontrol.CreateWorkloadIdentityInput{

@@ -59,7 +59,11 @@ type Page struct {
 	shots string
 }
 
-// Start starts a headless chromium for t, closed when t ends.
+// Start starts a headless chromium for t, closed when t ends. Start it
+// after the servers it visits: cleanups run last-in first-out, and a
+// server's graceful shutdown waits up to 5 s for the connections the
+// browser opened ahead of need (net/http counts a new connection as idle
+// only after 5 s without a request).
 func Start(t testing.TB) *Page {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
