@@ -43,13 +43,8 @@ func TestFederationConsentInBrowser(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		wat, err := data.GetWorkloadAccessTokenForUserId(ctx(t), &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
-			WorkloadName: aws.String("agent-w"), UserId: aws.String("alice")})
-		if err != nil {
-			t.Fatal(err)
-		}
 		in := &bedrockagentcore.GetResourceOauth2TokenInput{
-			WorkloadIdentityToken: wat.WorkloadAccessToken, ResourceCredentialProviderName: aws.String("dev-idp"),
+			WorkloadIdentityToken: aws.String(mintForUser(t, data, "agent-w", "alice")), ResourceCredentialProviderName: aws.String("dev-idp"),
 			Oauth2Flow: types.Oauth2FlowTypeUserFederation, Scopes: []string{"openid", "profile"}, ResourceOauth2ReturnUrl: aws.String(returnURL),
 		}
 		out, err := data.GetResourceOauth2Token(ctx(t), in)
