@@ -558,6 +558,11 @@ type Storage interface {
 	// caller checks ExpiresAt.
 	GetOAuthSession(ctx context.Context, id string) (OAuthSession, error)
 	GetOAuthSessionByState(ctx context.Context, stateHash []byte) (OAuthSession, error)
+	// ListOpenOAuthSessions returns k's sessions still in progress
+	// (SessionInProgress) that expire after t, newest first, at most
+	// limit (<= 0 means 100; capped at 1000): the authorizations the user
+	// has been asked for and not finished.
+	ListOpenOAuthSessions(ctx context.Context, k ConnectionKey, t time.Time, limit int) ([]OAuthSession, error)
 	// UpdateOAuthSession keeps ID, StateHash, ProviderID, Workload, User
 	// and CreatedAt as stored and sets UpdatedAt; fn may not set a zero
 	// ExpiresAt. A completed session is final: UpdateOAuthSession returns

@@ -149,6 +149,33 @@ func testOAuthSessions(t *testing.T, s storage.Storage) {
 	if got.Request == nil || len(got.Request) != 0 {
 		t.Errorf("session created with an empty request has Request %#v, want empty and non-nil", got.Request)
 	}
+
+	// Open sessions: k's, in progress, not expired; the newest first.
+	newer := newSession("newer", k)
+	newer.CreatedAt = time.Now()
+	mustOK(t, s.CreateOAuthSession(ctx, newer), "create a newer session")
+	authorize(t, s, "authorized", k)
+	other := newSession("bob's", storage.ConnectionKey{ProviderID: k.ProviderID, Workload: k.Workload, User: "bob"})
+	mustOK(t, s.CreateOAuthSession(ctx, other), "create another user's session")
+	for _, o := range []storage.ConnectionKey{{ProviderID: "pid-2", Workload: "w1", User: "alice"}, {ProviderID: "pid-1", Workload: "w2", User: "alice"}} {
+		mustOK(t, s.CreateOAuthSession(ctx, newSession("of "+o.ProviderID+" "+o.Workload, o)), "create a session of another provider or workload")
+	}
+	open, err := s.ListOpenOAuthSessions(ctx, k, time.Now(), 0)
+	mustOK(t, err, "list open sessions")
+	var ids []string
+	for _, o := range open {
+		ids = append(ids, o.ID)
+	}
+	// s1 and empty share CreatedAt: then by id.
+	if want := []string{"newer", "empty", "s1"}; fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("open sessions %v, want %v", ids, want)
+	}
+	if open, err = s.ListOpenOAuthSessions(ctx, k, time.Now(), 1); err != nil || len(open) != 1 || open[0].ID != "newer" {
+		t.Errorf("open sessions with limit 1: %d, %v; want newer", len(open), err)
+	}
+	if open, err = s.ListOpenOAuthSessions(ctx, k, time.Now().Add(time.Hour), 0); err != nil || len(open) != 0 {
+		t.Errorf("sessions open after an hour: %d, %v; want none", len(open), err)
+	}
 }
 
 func testOAuthSessionUpdater(t *testing.T, s storage.Storage) {

@@ -188,6 +188,18 @@ func (s *Store) GetOAuthSessionByState(ctx context.Context, stateHash []byte) (s
 	return getSession(ctx, s.reads(), "state_hash", stateHash, "with that state", "")
 }
 
+// ListOpenOAuthSessions returns k's in-progress sessions expiring after t.
+func (s *Store) ListOpenOAuthSessions(ctx context.Context, k storage.ConnectionKey, t time.Time, limit int) ([]storage.OAuthSession, error) {
+	rows, err := s.reads().query(ctx, `SELECT `+sessionColumns+` FROM oauth_sessions
+		WHERE provider_id = ? AND workload = ? AND user_key = ? AND status = ? AND expires_at > ?
+		ORDER BY created_at DESC, id LIMIT ?`,
+		append(connectionKeyArgs(k), string(storage.SessionInProgress), micros(t), pageLimit(limit))...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list open oauth sessions: %w", err)
+	}
+	return collect(rows, "oauth sessions", scanSession)
+}
+
 // UpdateOAuthSession refuses to touch a completed session and to complete
 // one: CompleteOAuthSession alone does that, together with the connection.
 func (s *Store) UpdateOAuthSession(ctx context.Context, id string, fn func(storage.OAuthSession) (storage.OAuthSession, error)) (storage.OAuthSession, error) {
