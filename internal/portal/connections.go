@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -20,12 +21,16 @@ const (
 	statusConnected    = "Connected"
 	statusNeedsConsent = "Needs consent"
 	statusExpired      = "Expired: needs re-authorization"
+	statusNeedsScope   = "Needs more scope"
 )
 
-// row is one provider and workload on the connections page.
+// row is one provider and workload on the connections page. Scopes are
+// what Connect asks for: the routes' scopes and, for a connection that
+// lacks some (Missing), those of the step-ups the user has been asked
+// for.
 type row struct {
 	Provider, Workload, Status, LastUsed string
-	Scopes                               []string
+	Scopes, Missing                      []string
 	Connected                            bool
 }
 
@@ -85,14 +90,40 @@ func (s *Server) rows(q *request) ([]row, error) {
 		r := &rows[i]
 		r.Connected, r.LastUsed = true, c.LastUsedAt.UTC().Format(time.RFC3339)
 		r.Status = statusConnected
-		if c.Status != storage.ConnectionActive {
-			r.Status = statusExpired
-		}
 		if len(r.Scopes) == 0 {
 			r.Scopes = c.Scopes
 		}
+		if c.Status != storage.ConnectionActive {
+			r.Status = statusExpired
+			continue
+		}
+		if err := s.stepUps(ctx, r, c); err != nil {
+			return nil, err
+		}
 	}
 	return rows, nil
+}
+
+// stepUps marks an active connection's row "Needs more scope" when it
+// was granted less than the routes need or than an agent's step-up (a
+// session of the user still in progress) asked for. Reconnect then asks
+// for all of it; package federation adds what the user granted for an
+// MCP server provider, as the broker's step-up does.
+func (s *Server) stepUps(ctx context.Context, r *row, c storage.Connection) error {
+	pending, err := s.o.Federation.PendingScopes(ctx, c.ConnectionKey)
+	if err != nil {
+		return err
+	}
+	wanted := slices.Clone(r.Scopes)
+	for _, sc := range pending {
+		if !slices.Contains(wanted, sc) {
+			wanted = append(wanted, sc)
+		}
+	}
+	if r.Missing = federation.MissingScopes(c.Scopes, wanted); len(r.Missing) > 0 {
+		r.Status, r.Scopes = statusNeedsScope, wanted
+	}
+	return nil
 }
 
 // posted checks a POST form's token: it must be the one derived from the

@@ -44,6 +44,7 @@ type Federation interface {
 	StartForPortal(ctx context.Context, in federation.PortalRequest) (string, error)
 	CompleteForPortal(ctx context.Context, principal, sessionID, returnURL, user string) (string, error)
 	RevokeForPortal(ctx context.Context, principal, providerName string, conn storage.Connection) (bool, error)
+	PendingScopes(ctx context.Context, k storage.ConnectionKey) ([]string, error)
 }
 
 // Signatures verifies ID tokens' signatures (inbound.Set.VerifySignature:

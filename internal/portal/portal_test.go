@@ -43,7 +43,11 @@ type world struct {
 	data        *bedrockagentcore.Client
 }
 
-func newWorld(t *testing.T, b behalftest.Backend) *world {
+// newWorld's tool route asks for scopes, default openid.
+func newWorld(t *testing.T, b behalftest.Backend, scopes ...string) *world {
+	if len(scopes) == 0 {
+		scopes = []string{"openid"}
+	}
 	t.Helper()
 	w := &world{}
 	w.corp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "portal", Secret: "portal-secret"}, {ID: "app", Secret: "app-secret"}}})
@@ -53,7 +57,7 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 		f.Gateway = config.MountedGatewayFile{Listen: testnet.FreeAddr(t), Principal: runtimeKeyID, Routes: []config.GatewayRouteFile{
 			{Name: "agent", Path: "/agent", Upstream: "http://127.0.0.1:9/", Kind: "agent", Workload: workload},
 			{Name: "tickets", Path: "/tickets", Upstream: "http://127.0.0.1:9/", Kind: "tool", ReturnURL: "http://" + f.Listen + "/unused",
-				Credential: config.GatewayCredentialFile{Provider: "tools", Type: "user", Scopes: []string{"openid"}}},
+				Credential: config.GatewayCredentialFile{Provider: "tools", Type: "user", Scopes: scopes}},
 		}}
 	}})
 	ctx := t.Context()
@@ -97,9 +101,13 @@ func (w *world) api(t *testing.T, path string, body any) {
 	}
 }
 
-// agentToken is what the agent gets for user's tools token: the token, or
-// else the authorization URL to send the user to.
-func (w *world) agentToken(t *testing.T, user string) (token, authURL string) {
+// agentToken is what the agent gets for user's tools token, for scopes
+// (default openid): the token, or else the authorization URL to send the
+// user to.
+func (w *world) agentToken(t *testing.T, user string, scopes ...string) (token, authURL string) {
+	if len(scopes) == 0 {
+		scopes = []string{"openid"}
+	}
 	t.Helper()
 	ctx := t.Context()
 	jwt := w.passwordToken(t, user)
@@ -108,7 +116,7 @@ func (w *world) agentToken(t *testing.T, user string) (token, authURL string) {
 		t.Fatal(err)
 	}
 	out, err := w.data.GetResourceOauth2Token(ctx, &bedrockagentcore.GetResourceOauth2TokenInput{ResourceCredentialProviderName: aws.String("tools"),
-		WorkloadIdentityToken: wat.WorkloadAccessToken, Oauth2Flow: types.Oauth2FlowTypeUserFederation, Scopes: []string{"openid"},
+		WorkloadIdentityToken: wat.WorkloadAccessToken, Oauth2Flow: types.Oauth2FlowTypeUserFederation, Scopes: scopes,
 		ResourceOauth2ReturnUrl: aws.String(w.portal + "complete")})
 	if err != nil {
 		t.Fatal(err)
@@ -217,8 +225,9 @@ func csrf(t *testing.T, p page) string {
 // status is the row of tools for the workload on a connections page.
 func status(t *testing.T, p page) string {
 	t.Helper()
-	for _, s := range []string{"Connected", "Needs consent", "Expired: needs re-authorization"} {
-		if strings.Contains(p.body, "<td>"+s+"</td>") {
+	for _, s := range []string{"Connected</td>", "Needs consent</td>", "Expired: needs re-authorization</td>", "Needs more scope<br>"} {
+		if strings.Contains(p.body, "<td>"+s) {
+			s, _, _ = strings.Cut(s, "<")
 			return s
 		}
 	}
@@ -353,6 +362,55 @@ func TestPortalPages(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("portal audit records:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// TestPortalNeedsMoreScope: a connection granted less than the route
+// needs, or than an agent's step-up asks for, is "Needs more scope", and
+// Reconnect asks for all of it.
+func TestPortalNeedsMoreScope(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b, "openid", "profile")
+		alice := newBrowser(t)
+		alice.signIn(w.portal, "alice")
+
+		// The agent's consent request for openid alone, completed at the
+		// portal: less than the route needs.
+		_, authURL := w.agentToken(t, "alice", "openid")
+		home := alice.consent(alice.get(authURL), "alice")
+		if home.url != w.portal || status(t, home) != "Needs more scope" || !strings.Contains(home.body, "missing <code>profile</code>") {
+			t.Fatalf("after the agent's narrower consent: %d at %s: %s", home.status, home.url, home.body)
+		}
+		form := url.Values{"provider": {"tools"}, "workload": {workload}, "csrf": {csrf(t, home)}}
+		reconnect := func() page {
+			t.Helper()
+			at := alice.send(http.MethodPost, w.portal+"connect", form)
+			if u, _ := url.Parse(at.url); !strings.Contains(u.Query().Get("scope"), "profile") {
+				t.Errorf("Reconnect asked for %q", u.Query().Get("scope"))
+			}
+			return alice.consent(at, "alice")
+		}
+		if done := reconnect(); status(t, done) != "Connected" {
+			t.Fatalf("after reconnecting: %s", done.body)
+		}
+
+		// An agent's step-up for email: a session of alice's in progress.
+		if tok, authURL := w.agentToken(t, "alice", "openid", "email"); tok != "" || authURL == "" {
+			t.Fatal("the agent got a token for a scope alice never granted")
+		}
+		home = alice.get(w.portal)
+		if status(t, home) != "Needs more scope" || !strings.Contains(home.body, "missing <code>email</code>") {
+			t.Fatalf("after the agent's step-up: %s", home.body)
+		}
+		form.Set("csrf", csrf(t, home))
+		if done := reconnect(); status(t, done) != "Connected" {
+			t.Fatalf("after reconnecting for the step-up: %s", done.body)
+		}
+		for _, scopes := range [][]string{{"openid", "email"}, {"openid", "profile"}} {
+			if tok, _ := w.agentToken(t, "alice", scopes...); tok == "" {
+				t.Errorf("the agent got no token for %v after alice reconnected", scopes)
+			}
 		}
 	})
 }

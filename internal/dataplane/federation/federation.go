@@ -400,17 +400,11 @@ func (s *Service) freshNow(conn storage.Connection) bool {
 	return err == nil && s.fresh(conn, d)
 }
 
-// covers reports whether a connection's grant answers the request: every
-// requested scope granted but offline_access, which asks for a refresh
-// token and grants the access token nothing (many servers leave it out of
-// a token response's scope), and the same resources and audiences.
+// covers reports whether a connection's grant answers the request: no
+// requested scope missing (MissingScopes), and the same resources and
+// audiences.
 func covers(conn storage.Connection, d connectionDetails, in *tokenflow.Request) bool {
-	for _, sc := range in.Scopes {
-		if sc != provider.OfflineAccess && !slices.Contains(conn.Scopes, sc) {
-			return false
-		}
-	}
-	return sameSet(d.Resources, in.Resources) && sameSet(d.Audiences, in.Audiences)
+	return len(MissingScopes(conn.Scopes, in.Scopes)) == 0 && sameSet(d.Resources, in.Resources) && sameSet(d.Audiences, in.Audiences)
 }
 
 func sameSet(a, b []string) bool {

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wat"
@@ -79,6 +81,14 @@ func (s *Service) startForPortal(ctx context.Context, tr *trail, in PortalReques
 	}
 	v := access.Verified{Workload: w, Claims: wat.Claims{Workload: w.Name, User: in.User}}
 	req := &tokenflow.Request{Scopes: in.Scopes, ReturnURL: &in.ReturnURL}
+	// A reconnect asks an MCP server provider for what the user granted
+	// too, as an agent's step-up does.
+	switch conn, err := s.Store.GetConnection(ctx, storage.ConnectionKey{ProviderID: p.ID, Workload: w.Name, User: in.User}); {
+	case err == nil && conn.Status == storage.ConnectionActive:
+		req = stepUp(v, p, req, conn.Scopes)
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return "", fmt.Errorf("read connection: %w", err)
+	}
 	sess, authURL, err := s.newSession(ctx, v, p, req)
 	if err != nil {
 		return "", err
@@ -109,6 +119,45 @@ func (s *Service) startForPortal(ctx context.Context, tr *trail, in PortalReques
 		return "", err
 	}
 	return secrets.AuthorizationURL, nil
+}
+
+// maxOpenSessions bounds the sessions PendingScopes reads.
+const maxOpenSessions = 50
+
+// PendingScopes are the scopes k's user has been asked to grant and has
+// not yet: those of k's sessions still in progress, an agent's step-up
+// (its request, or the union stepUp made) or a consent not finished.
+func (s *Service) PendingScopes(ctx context.Context, k storage.ConnectionKey) ([]string, error) {
+	open, err := s.Store.ListOpenOAuthSessions(ctx, k, s.Now(), maxOpenSessions)
+	if err != nil {
+		return nil, fmt.Errorf("list open sessions: %w", err)
+	}
+	var scopes []string
+	for _, sess := range open {
+		var req sessionRequest
+		if json.Unmarshal(sess.Request, &req) != nil {
+			continue // corrupt: its callback fails it
+		}
+		for _, sc := range req.Scopes {
+			if !slices.Contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	return scopes, nil
+}
+
+// MissingScopes are the scopes of wanted that granted lacks, but
+// offline_access, which asks for a refresh token and grants the access
+// token nothing (many servers leave it out of a token response's scope).
+func MissingScopes(granted, wanted []string) []string {
+	var missing []string
+	for _, sc := range wanted {
+		if sc != provider.OfflineAccess && !slices.Contains(granted, sc) && !slices.Contains(missing, sc) {
+			missing = append(missing, sc)
+		}
+	}
+	return missing
 }
 
 // ErrNotPortalSession is CompleteForPortal's refusal of a session whose
