@@ -226,7 +226,7 @@ func csrf(t *testing.T, p page) string {
 func status(t *testing.T, p page) string {
 	t.Helper()
 	for _, s := range []string{"Connected</td>", "Needs consent</td>", "Expired: needs re-authorization</td>", "Needs more scope<br>"} {
-		if strings.Contains(p.body, "<td>"+s) {
+		if strings.Contains(p.body, `<td data-label="Status">`+s) {
 			s, _, _ = strings.Cut(s, "<")
 			return s
 		}

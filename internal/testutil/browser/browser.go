@@ -187,13 +187,13 @@ const field = `((key) => {
 	return document.getElementsByName(key)[0] || null;
 })(%s)`
 
-// button finds a button (or submit input, or link) by its visible text.
+// button finds a button (or submit input, or link) by its visible text,
+// or else by its aria-label (a page with one "Connect" per row names each
+// for its row).
 const button = `((text) => {
 	const norm = (s) => (s || "").replace(/\s+/g, " ").trim();
-	for (const b of document.querySelectorAll("button, input[type=submit], input[type=button], a[href]")) {
-		if (norm(b.innerText || b.value) === text) return b;
-	}
-	return null;
+	const all = [...document.querySelectorAll("button, input[type=submit], input[type=button], a[href]")];
+	return all.find((b) => norm(b.innerText || b.value) === text) || all.find((b) => norm(b.getAttribute("aria-label")) === text) || null;
 })(%s)`
 
 // jsString quotes s as a JavaScript string literal.
@@ -211,9 +211,9 @@ func (p *Page) Fill(key, value string) {
 	))
 }
 
-// Click clicks the button (or link) whose text is text, waits for the
-// navigation it starts to load (through its redirects) and returns the
-// HTTP status of the page it ends at.
+// Click clicks the button (or link) whose text (or else aria-label) is
+// text, waits for the navigation it starts to load (through its
+// redirects) and returns the HTTP status of the page it ends at.
 func (p *Page) Click(text string) int {
 	p.t.Helper()
 	sel := chromedp.JSPath(fmt.Sprintf(button, jsString(text)))
