@@ -56,20 +56,12 @@ func (s *Server) rows(q *request) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids := map[string]string{} // provider name → id
+	ids, err := s.providerIDs(ctx, needs)
+	if err != nil {
+		return nil, err
+	}
 	var rows []row
 	for _, n := range needs {
-		if _, ok := ids[n.Provider]; !ok {
-			p, err := s.o.Store.GetOAuth2Provider(ctx, n.Provider)
-			switch {
-			case errors.Is(err, storage.ErrNotFound):
-				ids[n.Provider] = ""
-			case err != nil:
-				return nil, err
-			default:
-				ids[n.Provider] = p.ID
-			}
-		}
 		rows = append(rows, row{Provider: n.Provider, Workload: n.Workload, Scopes: n.Scopes, Status: statusNeedsConsent})
 	}
 	for _, c := range conns {
@@ -102,6 +94,27 @@ func (s *Server) rows(q *request) ([]row, error) {
 		}
 	}
 	return rows, nil
+}
+
+// providerIDs maps the needed providers' names to their ids ("" for one
+// that does not exist).
+func (s *Server) providerIDs(ctx context.Context, needs []need) (map[string]string, error) {
+	ids := map[string]string{}
+	for _, n := range needs {
+		if _, ok := ids[n.Provider]; ok {
+			continue
+		}
+		p, err := s.o.Store.GetOAuth2Provider(ctx, n.Provider)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			ids[n.Provider] = ""
+		case err != nil:
+			return nil, err
+		default:
+			ids[n.Provider] = p.ID
+		}
+	}
+	return ids, nil
 }
 
 // stepUps marks an active connection's row "Needs more scope" when it

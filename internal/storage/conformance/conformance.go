@@ -72,6 +72,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"AuditedChangeChainFails", testAuditedChangeChainFails},
 		{"AuditCheckpoints", testAuditCheckpoints},
 		{"OAuthSessions", testOAuthSessions},
+		{"OpenOAuthSessions", testOpenOAuthSessions},
 		{"OAuthSessionUpdater", testOAuthSessionUpdater},
 		{"OAuthSessionExpiry", testOAuthSessionExpiry},
 		{"StartOAuthSession", testStartOAuthSession},

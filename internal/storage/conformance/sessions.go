@@ -149,8 +149,20 @@ func testOAuthSessions(t *testing.T, s storage.Storage) {
 	if got.Request == nil || len(got.Request) != 0 {
 		t.Errorf("session created with an empty request has Request %#v, want empty and non-nil", got.Request)
 	}
+}
 
-	// Open sessions: k's, in progress, not expired; the newest first.
+// testOpenOAuthSessions: k's sessions in progress, not expired, newest
+// first.
+func testOpenOAuthSessions(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	grantFixture(t, s)
+	k := storage.ConnectionKey{ProviderID: "pid-1", Workload: "w1", User: "alice"}
+	for _, id := range []string{"s1", "empty"} {
+		mustOK(t, s.CreateOAuthSession(ctx, newSession(id, k)), "create session "+id)
+	}
+	expired := newSession("expired", k)
+	expired.ExpiresAt = time.Now().Add(-time.Minute)
+	mustOK(t, s.CreateOAuthSession(ctx, expired), "create an expired session")
 	newer := newSession("newer", k)
 	newer.CreatedAt = time.Now()
 	mustOK(t, s.CreateOAuthSession(ctx, newer), "create a newer session")
