@@ -51,7 +51,10 @@ func (s *Server) connections(q *request) {
 
 func (s *Server) rows(q *request) ([]row, error) {
 	ctx := q.ctx()
-	needs := s.needs(q.portal)
+	needs, err := s.needs(ctx, q.portal)
+	if err != nil {
+		return nil, err
+	}
 	conns, err := s.o.Store.ListConnections(ctx, storage.ConnectionFilter{User: q.sess.User, Limit: maxConnections})
 	if err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -206,17 +207,19 @@ func (s *Server) record(ctx context.Context, rec storage.AuditRecord, errType st
 	}
 }
 
-// needs lists the (provider, workload) pairs the portal's gateway routes
-// use USER_FEDERATION for, with their scopes: an mcp route's own
-// workload; a tool route's callers present their own workload access
-// tokens, so it is paired with each agent route's workload, the agents
-// the gateway fronts.
-func (s *Server) needs(p storage.ConsentPortal) []need {
+// needs lists the (provider, workload) pairs the portal's gateway needs
+// users' consent for, with their scopes: the providers its routes use
+// USER_FEDERATION for — an mcp route's own workload; a tool route's
+// callers present their own workload access tokens, so it is paired with
+// each agent route's workload, the agents the gateway fronts — and the
+// OAuth2 providers those agents' workload identities may ask users'
+// tokens of (agentGrants).
+func (s *Server) needs(ctx context.Context, p storage.ConsentPortal) ([]need, error) {
 	g := s.o.Gateway
 	if g == nil || !slices.ContainsFunc(p.Sources, func(src storage.ConsentPortalSource) bool {
 		return src.Identifier == g.ID || strings.HasSuffix(src.Identifier, ":gateway/"+g.ID)
 	}) {
-		return nil
+		return nil, nil
 	}
 	agents := agentWorkloads(g)
 	var out []need
@@ -245,7 +248,46 @@ func (s *Server) needs(p storage.ConsentPortal) []need {
 			}
 		}
 	}
-	return out
+	if err := s.agentGrants(ctx, agents, add); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// agentGrants adds, for each agent workload, the OAuth2 providers its
+// workload identity's grants name that can ask users' consent (they have
+// an authorization endpoint), with the grant's scopes. A workload allowed
+// every provider names none: listing every provider of the server would
+// say nothing of what the agent uses. MCP server providers are left to
+// their routes.
+func (s *Server) agentGrants(ctx context.Context, agents []string, add func(provider, workload string, scopes []string)) error {
+	var granted []storage.WorkloadIdentity
+	for _, name := range agents {
+		w, err := s.o.Store.GetWorkloadIdentity(ctx, name)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			continue // a route whose workload identity is not created yet
+		case err != nil:
+			return err
+		case w.AllowedProviders != nil:
+			granted = append(granted, w)
+		}
+	}
+	for _, w := range granted {
+		for _, g := range w.AllowedProviders {
+			p, err := s.o.Store.GetOAuth2Provider(ctx, g.Provider)
+			if errors.Is(err, storage.ErrNotFound) {
+				continue // an API-key provider, or one deleted since
+			}
+			if err != nil {
+				return err
+			}
+			if cfg, err := provider.Decode(p.Config); err == nil && cfg.MCP == nil && cfg.Resolved.AuthorizationEndpoint != "" {
+				add(p.Name, w.Name, g.Scopes)
+			}
+		}
+	}
+	return nil
 }
 
 // agentWorkloads are the workloads of g's agent routes.

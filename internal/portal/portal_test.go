@@ -414,3 +414,23 @@ func TestPortalNeedsMoreScope(t *testing.T) {
 		}
 	})
 }
+
+// TestPortalListsAgentGrants: an agent workload whose grants name OAuth2
+// providers needs them, with the grant's scopes, besides the routes'; a
+// provider both a route and a grant name is one row.
+func TestPortalListsAgentGrants(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		w := newWorld(t, b)
+		w.api(t, "/identities/UpdateWorkloadIdentity", map[string]any{"name": workload, "allowedResourceOauth2ReturnUrls": []string{w.portal + "complete"},
+			"allowedCredentialProviders": []map[string]any{{"provider": "corp", "scopes": []string{"openid", "email"}}, {"provider": "tools"}}})
+		home := newBrowser(t).signIn(w.portal, "alice")
+		for _, want := range []string{`<th scope="row">corp</th>`, "<code>email</code>", `<th scope="row">tools</th>`} {
+			if !strings.Contains(home.body, want) {
+				t.Errorf("the connections page lacks %s: %s", want, home.body)
+			}
+		}
+		if n := strings.Count(home.body, `<th scope="row">tools</th>`); n != 1 {
+			t.Errorf("tools listed %d times, want once (its route and its grant are one need)", n)
+		}
+	})
+}
