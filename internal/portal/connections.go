@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/dataplane/federation"
 	"github.com/behalf-dev/behalf/internal/logging"
-	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -46,7 +44,7 @@ func (s *Server) connections(q *request) {
 		s.internalError(ctx, q.w, "list connections", err)
 		return
 	}
-	s.render(q.w, http.StatusOK, pageData{Portal: q.portal.Name, Base: s.base(q.portal), CSRF: s.csrf(q.sess), Rows: rows, SignedIn: true})
+	s.render(q.w, http.StatusOK, pageData{Portal: q.portal.Name, Base: s.base(q.portal), CSRF: s.web.CSRF(q.sess), Rows: rows, SignedIn: true})
 }
 
 func (s *Server) rows(q *request) ([]row, error) {
@@ -146,8 +144,8 @@ func (s *Server) stepUps(ctx context.Context, r *row, c storage.Connection) erro
 // browser's session (a cross-site form cannot know it).
 func (s *Server) posted(h func(*request)) func(*request) {
 	return func(q *request) {
-		form, e := oauthwire.PostForm(q.w, q.r)
-		if e != nil || subtle.ConstantTimeCompare([]byte(form.Get("csrf")), []byte(s.csrf(q.sess))) != 1 {
+		form, ok := s.web.Form(q.w, q.r, q.sess)
+		if !ok {
 			s.errorPage(q.w, http.StatusForbidden, "This form has expired", "It was not sent from this portal's page, or your sign-in changed. Go back to the portal's page and try again.")
 			return
 		}
@@ -255,7 +253,7 @@ func (s *Server) disconnect(q *request) {
 // signOut ends the session.
 func (s *Server) signOut(q *request) {
 	ctx := q.ctx()
-	if err := s.endSession(ctx, q.w, q.portal, q.sess); err != nil {
+	if err := s.web.EndSession(ctx, q.w, realm(q.portal), q.sess); err != nil {
 		s.internalError(ctx, q.w, "end a session", err)
 		return
 	}

@@ -1,18 +1,16 @@
 package portal
 
 import (
-	"bytes"
 	_ "embed"
-	"html/template"
 	"net/http"
 
-	"github.com/behalf-dev/behalf/internal/oauthwire"
+	"github.com/behalf-dev/behalf/internal/webui"
 )
 
 //go:embed portal.html
 var pageSource string
 
-var page = template.Must(template.New("portal").Parse(pageSource))
+var page = webui.Pages("portal", pageSource, nil)
 
 // pageData fills portal.html: the connections page, or a message (Title,
 // Body). Nothing in it is secret but CSRF, which is the page's own.
@@ -25,12 +23,7 @@ type pageData struct {
 
 // render shows portal.html with oauthwire.WritePage's headers.
 func (s *Server) render(w http.ResponseWriter, status int, d pageData) {
-	var b bytes.Buffer
-	if err := page.Execute(&b, d); err != nil {
-		http.Error(w, "cannot render the page", http.StatusInternalServerError)
-		return
-	}
-	oauthwire.WritePage(w, status, b.Bytes())
+	webui.Render(w, status, page, "portal", d)
 }
 
 // errorPage tells the user why something stopped, never why internally.

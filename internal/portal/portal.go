@@ -30,11 +30,11 @@ import (
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/federation"
-	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/webui"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -48,17 +48,11 @@ type Federation interface {
 	PendingScopes(ctx context.Context, k storage.ConnectionKey) ([]string, error)
 }
 
-// Signatures verifies ID tokens' signatures (inbound.Set.VerifySignature:
-// its algorithm allow-list, the issuer's keys).
-type Signatures interface {
-	VerifySignature(ctx context.Context, token, issuer, jwksURL, name string) ([]byte, *inbound.Error)
-}
-
 // Options are the portal pages' collaborators.
 type Options struct {
 	Store      storage.Storage
 	Federation Federation
-	Signatures Signatures
+	Signatures webui.Signatures
 	// Audit records sign-ins and sign-outs; nil records nothing.
 	Audit wire.AuditLog
 	// Gateway is the mounted gateway, whose routes say which providers a
@@ -80,13 +74,13 @@ type Options struct {
 const DefaultSessionTTL = time.Hour
 
 // Server serves the pages of every portal.
-type Server struct{ o Options }
+type Server struct {
+	o   Options
+	web *webui.Web
+}
 
 // New checks opts.
 func New(opts Options) (*Server, error) {
-	if len(opts.Key) < 32 {
-		return nil, errors.New("portal: Key must have at least 32 bytes")
-	}
 	if opts.Store == nil || opts.Federation == nil || opts.Signatures == nil {
 		return nil, errors.New("portal: Store, Federation and Signatures are required")
 	}
@@ -99,7 +93,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{o: opts}, nil
+	web, err := webui.New(webui.Options{Name: "portal", Key: opts.Key, IdPs: opts.Federation, Signatures: opts.Signatures, TokenIDs: opts.Store,
+		PublicURL: opts.PublicURL, SessionTTL: opts.SessionTTL, Now: opts.Now, Log: opts.Log})
+	if err != nil {
+		return nil, fmt.Errorf("portal: %w", err)
+	}
+	return &Server{o: opts, web: web}, nil
 }
 
 // Path is where portal id's pages are served.
@@ -122,15 +121,20 @@ type request struct {
 	r      *http.Request
 	portal storage.ConsentPortal
 	// sess is the signed-in user's session (signedIn handlers only).
-	sess session
+	sess webui.Session
 	// form is the POST form, its token checked (posted handlers only).
 	form map[string][]string
 }
 
 func (q *request) ctx() context.Context { return q.r.Context() }
 
+// realm is where the portal's users sign in.
+func realm(p storage.ConsentPortal) webui.Realm {
+	return webui.Realm{ID: p.ID, Path: Path(p.ID), Provider: p.Provider, Scopes: p.Scopes, Audience: p.Audience}
+}
+
 // base is the portal's public URL, with a trailing slash.
-func (s *Server) base(p storage.ConsentPortal) string { return s.o.PublicURL + Path(p.ID) }
+func (s *Server) base(p storage.ConsentPortal) string { return s.web.Base(realm(p)) }
 
 // principal names the portal in audit records.
 func principal(p storage.ConsentPortal) string { return "portal:" + p.ID }
@@ -164,7 +168,7 @@ func (s *Server) portal(h func(*request)) http.HandlerFunc {
 // live session is sent to sign in (a GET) or refused (a POST).
 func (s *Server) signedIn(h func(*request)) func(*request) {
 	return func(q *request) {
-		sess, ok, err := s.session(q.ctx(), q.r, q.portal)
+		sess, ok, err := s.web.Session(q.ctx(), q.r, realm(q.portal))
 		if err != nil {
 			s.internalError(q.ctx(), q.w, "read a portal session", err)
 			return

@@ -1,0 +1,106 @@
+// Package webui is what behalf's server-rendered pages share: people
+// signing in at an OpenID provider registered as an OAuth2 credential
+// provider (OpenID Connect Core §3.1, authorization code with PKCE S256
+// and a nonce), sealed session cookies revocable on sign-out, forms bound
+// to the session by a token, and pages rendered by html/template with
+// oauthwire.WritePage's headers. The consent portals (package portal) and
+// the admin console (package console) are its users; each names its own
+// realms, the places people sign in.
+//
+// Non-goals: RP-initiated logout at the identity provider, and any state
+// kept per sign-in other than the one-time token ids that make sign-ins
+// and sign-outs single use.
+package webui
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/inbound"
+	"github.com/behalf-dev/behalf/internal/oauthclient"
+)
+
+// IdPs finds the credential provider people sign in at and redeems its
+// codes (package federation).
+type IdPs interface {
+	Provider(ctx context.Context, name string) (access.OAuth2Provider, error)
+	Exchange(ctx context.Context, p access.OAuth2Provider, form url.Values) (*oauthclient.Token, error)
+}
+
+// Signatures verifies ID tokens' signatures (inbound.Set.VerifySignature:
+// its algorithm allow-list, the issuer's keys).
+type Signatures interface {
+	VerifySignature(ctx context.Context, token, issuer, jwksURL, name string) ([]byte, *inbound.Error)
+}
+
+// TokenIDs are storage's one-time token ids: a sign-in spent, a session
+// signed out.
+type TokenIDs interface {
+	UseTokenID(ctx context.Context, key string, expiresAt time.Time) error
+	TokenIDUsed(ctx context.Context, key string) (bool, error)
+}
+
+// Options configure New.
+type Options struct {
+	// Name prefixes the cookies ("behalf_<name>"), the purposes keys are
+	// derived for and the one-time token ids, so that one user's cookies
+	// and forms are never another's.
+	Name string
+	// Key seals the cookies and derives the sign-in's state, PKCE verifier
+	// and nonce and the forms' tokens; at least 32 bytes, the same on
+	// every replica.
+	Key        []byte
+	IdPs       IdPs
+	Signatures Signatures
+	TokenIDs   TokenIDs
+	// PublicURL is the server's public URL, without a trailing slash.
+	PublicURL string
+	// SessionTTL is how long a sign-in lasts.
+	SessionTTL time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Web signs people in and keeps their sessions.
+type Web struct{ o Options }
+
+// New checks opts.
+func New(opts Options) (*Web, error) {
+	switch {
+	case len(opts.Key) < 32:
+		return nil, errors.New("webui: Key must have at least 32 bytes")
+	case opts.Name == "" || opts.IdPs == nil || opts.Signatures == nil || opts.TokenIDs == nil:
+		return nil, errors.New("webui: Name, IdPs, Signatures and TokenIDs are required")
+	case opts.SessionTTL <= 0:
+		return nil, errors.New("webui: SessionTTL must be positive")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Web{o: opts}, nil
+}
+
+// Realm is one place people sign in: a set of pages under Path, whose
+// people sign in at Provider.
+type Realm struct {
+	// ID names the realm in its cookies and tokens (a portal's id).
+	ID string
+	// Path is where the realm's pages are, with a trailing slash: its
+	// cookies' path.
+	Path string
+	// Provider names the OAuth2 credential provider people sign in at,
+	// with Scopes ("openid" is added) and, when set, Audience.
+	Provider string
+	Scopes   []string
+	Audience string
+}
+
+// Base is the realm's public URL, with a trailing slash.
+func (w *Web) Base(r Realm) string { return w.o.PublicURL + r.Path }
