@@ -67,6 +67,9 @@ type Call struct {
 
 	authz    Authorizer
 	actedFor bool
+	// principal names who made the call in its audit record when that is
+	// not the caller (Router.Invoke).
+	principal string
 }
 
 // ActFor establishes the workload identity a workload-scoped call acts
@@ -141,6 +144,9 @@ func (c *Call) record(err error) storage.AuditRecord {
 	rec := c.Audit
 	reported := rec.Outcome == "failure" && err == nil
 	rec.RequestID, rec.Principal, rec.Operation, rec.Outcome, rec.ErrorType = c.RequestID, c.Caller.AccessKeyID, c.Op, "success", ""
+	if c.principal != "" {
+		rec.Principal = c.principal
+	}
 	if reported {
 		// The call reports another's failure (RecordGatewayCall).
 		rec.Outcome, rec.ErrorType = "failure", c.Audit.ErrorType
@@ -342,15 +348,7 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, path string) {
 	if op.Audited && rt.audit != nil {
 		call.log = rt.audit
 	}
-	if err := rt.authz.Authorize(op.Name, caller); err != nil {
-		if auditErr := rt.record(ctx, op, call, err); auditErr != nil {
-			// No answer without its record, a refusal included.
-			err = Internal(fmt.Errorf("audit record not written: %w", auditErr))
-		}
-		rt.fail(w, call, err)
-		return
-	}
-	status, out, err := rt.run(ctx, op, call)
+	status, out, err := rt.authorizeAndRun(ctx, op, call)
 	if err != nil {
 		rt.fail(w, call, err)
 		return
@@ -372,6 +370,19 @@ func (rt *Router) route(path, method string) (op *Operation, allowed []string) {
 		}
 	}
 	return op, allowed
+}
+
+// authorizeAndRun authorizes an authenticated call, serves it and
+// records it; a refusal is recorded too.
+func (rt *Router) authorizeAndRun(ctx context.Context, op *Operation, call *Call) (status int, out any, err error) {
+	if err := rt.authz.Authorize(op.Name, call.Caller); err != nil {
+		if auditErr := rt.record(ctx, op, call, err); auditErr != nil {
+			// No answer without its record, a refusal included.
+			err = Internal(fmt.Errorf("audit record not written: %w", auditErr))
+		}
+		return 0, nil, err
+	}
+	return rt.run(ctx, op, call)
 }
 
 // run serves an authorized call and records it.
