@@ -58,6 +58,8 @@ type File struct {
 	// AuthorizationServer makes behalf an OAuth 2.1 authorization server
 	// for MCP clients (docs/authorization-server.md).
 	AuthorizationServer *AuthorizationServerFile `yaml:"authorizationServer"`
+	// Console serves the admin console (docs/console.md); off by default.
+	Console ConsoleFile `yaml:"console"`
 	// Development turns on development-only features: the completion page
 	// at /dev/complete. Never in production.
 	Development bool `yaml:"development"`
@@ -216,6 +218,8 @@ type Config struct {
 	Telemetry           TelemetryConfig
 	// AuthorizationServer is nil when none is configured.
 	AuthorizationServer *AuthorizationServer
+	// Console is nil when the admin console is off.
+	Console *Console
 }
 
 // Defaults returns the zero-configuration settings.
@@ -428,6 +432,7 @@ func (f File) Validate() (Config, error) {
 	f.validateGateway(&c, &probs)
 	f.validateAuthorizationServer(&c, &probs)
 	f.checkGatewayAgainstAuthorizationServer(&c, &probs)
+	f.validateConsole(&c, &probs)
 	if len(probs) > 0 {
 		return Config{}, probs
 	}
