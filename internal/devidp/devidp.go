@@ -31,7 +31,7 @@
 // Access and ID tokens are RS256 JWTs with iss, sub (the username, or the
 // client id for client_credentials), aud (the resources, else the client
 // id), azp, client_id, scope, iat, exp and jti; ID tokens add email
-// (<user>@example.com) and name. Every grant with a user also returns an ID
+// (<user>@example.com), name and the user's Options.UserClaims. Every grant with a user also returns an ID
 // token, whether or not scope has openid. Refresh tokens are opaque and live
 // until revoked, rotated out, or the process exits. ID-JAGs (5 minutes by
 // default) have iss, sub, aud, client_id (the client's id at the target
@@ -126,6 +126,11 @@ type Options struct {
 	// IDJAGTTL is the lifetime of ID-JAGs, which the draft wants short;
 	// default 5m.
 	IDJAGTTL time.Duration
+	// UserClaims are added to the ID tokens of these usernames, e.g.
+	// {"alice": {"groups": ["behalf-admins"]}}: a development stand-in for
+	// the group claims a real IdP maps from its directory. The claims the
+	// server sets itself (iss, sub, aud, ...) cannot be replaced.
+	UserClaims map[string]map[string]any
 	// DisableRefreshRotation keeps a refresh token valid after use; the
 	// refresh response then has no refresh_token (RFC 6749 §6).
 	DisableRefreshRotation bool
@@ -161,6 +166,7 @@ type Server struct {
 	jagSigner   jose.Signer
 	idJAGTTL    time.Duration
 	issuesIDJAG bool // some client may request ID-JAGs
+	userClaims  map[string]map[string]any
 	public      jose.JSONWebKey
 	handler     http.Handler
 
@@ -171,6 +177,10 @@ type Server struct {
 	revoked   map[string]time.Time // revoked jti → its exp
 	lastPrune time.Time
 }
+
+// reservedClaims are the ID token claims the server sets itself.
+var reservedClaims = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "nbf": true, "jti": true,
+	"azp": true, "client_id": true, "scope": true, "nonce": true, "email": true, "name": true}
 
 const (
 	codeTTL    = 5 * time.Minute
@@ -189,11 +199,18 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		issuer: issuer, clients: clients, ttl: opts.AccessTokenTTL, idJAGTTL: opts.IDJAGTTL,
-		rotate: !opts.DisableRefreshRotation, now: opts.Now, observe: opts.Observe,
+		rotate: !opts.DisableRefreshRotation, now: opts.Now, observe: opts.Observe, userClaims: opts.UserClaims,
 		pending: map[string]*pending{}, codes: map[string]*code{}, refresh: map[string]*family{}, revoked: map[string]time.Time{},
 	}
 	if s.ttl <= 0 {
 		s.ttl = time.Hour
+	}
+	for user, cl := range opts.UserClaims {
+		for name := range cl {
+			if reservedClaims[name] {
+				return nil, fmt.Errorf("devidp: UserClaims[%q] sets %s, which the server sets itself", user, name)
+			}
+		}
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -53,6 +53,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		"no secret":         {Issuer: "http://127.0.0.1:1", Clients: []devidp.Client{{ID: "a"}}},
 		"duplicate client":  {Issuer: "http://127.0.0.1:1", Clients: []devidp.Client{{ID: "a", Secret: "s"}, {ID: "a", Secret: "t"}}},
 		"plain http remote": {Issuer: "http://127.0.0.1:1", Clients: []devidp.Client{{ID: "a", Secret: "s", RedirectURIs: []string{"http://example.com/cb"}}}},
+		"reserved claim": {Issuer: "http://127.0.0.1:1", Clients: []devidp.Client{{ID: "a", Secret: "s"}},
+			UserClaims: map[string]map[string]any{"alice": {"sub": "root"}}},
 	} {
 		if _, err := devidp.New(opts); err == nil {
 			t.Errorf("%s: New accepted %+v", name, opts)
@@ -359,6 +361,31 @@ func TestPasswordGrant(t *testing.T) {
 		{"grant_type": {"password"}, "password": {"x"}},
 	} {
 		e.wantError("/token", bad, "agent", "agent-secret", 400, "invalid_grant")
+	}
+}
+
+// A user's UserClaims are in the ID tokens of that user only, and never
+// in access tokens.
+func TestUserClaims(t *testing.T) {
+	e := start(t, devidp.Options{UserClaims: map[string]map[string]any{"alice": {"groups": []string{"behalf-admins"}, "department": "ops"}}})
+	conf := e.config("agent", "agent-secret", oauth2.AuthStyleInParams)
+	alice, err := conf.PasswordCredentialsToken(ctx(t), "alice", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.claims(alice.Extra("id_token").(string), "JWT")
+	if g, _ := id["groups"].([]any); len(g) != 1 || g[0] != "behalf-admins" || id["department"] != "ops" || id["sub"] != "alice" {
+		t.Errorf("alice's ID token: %v", id)
+	}
+	if at := e.claims(alice.AccessToken, "at+jwt"); at["groups"] != nil {
+		t.Errorf("alice's access token: %v", at)
+	}
+	bob, err := conf.PasswordCredentialsToken(ctx(t), "bob", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := e.claims(bob.Extra("id_token").(string), "JWT"); id["groups"] != nil {
+		t.Errorf("bob's ID token: %v", id)
 	}
 }
 

@@ -342,7 +342,11 @@ func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthwire.Erro
 	if t.user {
 		c.Audience, c.ID, c.Nonce = jwt.Audience{t.client}, rand.Text(), t.nonce
 		c.Email, c.Name = t.subject+"@example.com", strings.ToUpper(t.subject[:1])+t.subject[1:]
-		if resp["id_token"], err = jwt.Signed(s.idSigner).Claims(c).Serialize(); err != nil {
+		b := jwt.Signed(s.idSigner).Claims(c)
+		if extra := s.userClaims[t.subject]; extra != nil {
+			b = b.Claims(extra)
+		}
+		if resp["id_token"], err = b.Serialize(); err != nil {
 			return nil, oauthwire.Errorf("server_error", "signing failed")
 		}
 	}
