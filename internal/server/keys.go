@@ -25,6 +25,9 @@ const (
 	// portalKeyPurpose names the key that seals consent portals' session
 	// cookies and derives their sign-in state and form tokens.
 	portalKeyPurpose = "consent-portal"
+	// consoleKeyPurpose names the key that seals the admin console's
+	// session cookies and derives its sign-in state and form tokens.
+	consoleKeyPurpose = "admin-console"
 )
 
 // serverKey returns the oldest server key of a purpose, creating one if

@@ -21,6 +21,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/authserver/idjag"
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/console"
 	"github.com/behalf-dev/behalf/internal/control"
 	"github.com/behalf-dev/behalf/internal/dataplane"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
@@ -81,7 +82,9 @@ type Server struct {
 	assertions *idjag.Verifier
 	// portals serves consent portals' pages; portalKeys verifies their
 	// users' ID tokens.
-	portals    *portal.Server
+	portals *portal.Server
+	// console serves the admin console; nil when it is off.
+	console    *console.Server
 	portalKeys *inbound.Set
 }
 
@@ -201,6 +204,9 @@ func (s *Server) bootstrapAndMount(ctx context.Context, getenv func(string) stri
 	if err := s.openPortals(ctx, outbound); err != nil {
 		return err
 	}
+	if err := s.openConsole(ctx); err != nil {
+		return err
+	}
 	s.handler = s.mount(users)
 	if s.cfg.Gateway == nil {
 		return nil
@@ -313,6 +319,9 @@ func (s *Server) mount(users telemetry.UserHasher) http.Handler {
 		s.authServer.Mount(mux)
 	}
 	s.portals.Mount(mux)
+	if s.console != nil {
+		s.console.Mount(mux)
+	}
 	if !s.cfg.Telemetry.Traces {
 		return mux
 	}
