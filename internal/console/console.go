@@ -41,7 +41,7 @@ type API interface {
 type Options struct {
 	Config     config.Console
 	Store      storage.Storage
-	IdPs       webui.IdPs
+	IDPs       webui.IDPs
 	Signatures webui.Signatures
 	API        API
 	// Audit records sign-ins and sign-outs; nil records nothing.
@@ -73,7 +73,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	web, err := webui.New(webui.Options{Name: "console", Key: opts.Key, IdPs: opts.IdPs, Signatures: opts.Signatures, TokenIDs: opts.Store,
+	web, err := webui.New(webui.Options{Name: "console", Key: opts.Key, IDPs: opts.IDPs, Signatures: opts.Signatures, TokenIDs: opts.Store,
 		PublicURL: opts.PublicURL, SessionTTL: opts.Config.SessionTTL, Now: opts.Now, Log: opts.Log})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)

@@ -60,9 +60,9 @@ func next(q *request, token *string) string {
 
 // field is one bounded query parameter: a longer one, or one repeated, is
 // taken as absent rather than passed on.
-func field(q *request, name string, max int) string {
+func field(q *request, name string, limit int) string {
 	vs := q.r.URL.Query()[name]
-	if len(vs) != 1 || len(vs[0]) > max {
+	if len(vs) != 1 || len(vs[0]) > limit {
 		return ""
 	}
 	return strings.TrimSpace(vs[0])
@@ -100,7 +100,7 @@ const maxCount = 10
 
 // count counts what a list operation lists, reading at most maxCount
 // pages; more says there were more.
-func (s *Server) count(q *request, op string, pageSize int, in func(*string) any, n func(raw map[string]any) int) (total int, more bool, err error) {
+func (s *Server) count(q *request, op string, in func(*string) any, n func(raw map[string]any) int) (total int, more bool, err error) {
 	var tok *string
 	for range maxCount {
 		var out map[string]any
@@ -136,7 +136,7 @@ func (s *Server) overview(q *request) {
 	}
 	var rows []row
 	for _, k := range kinds {
-		n, more, err := s.count(q, k.op, k.size, func(t *string) any { return behalfapi.ListInput{NextToken: t, MaxResults: intp(k.size)} },
+		n, more, err := s.count(q, k.op, func(t *string) any { return behalfapi.ListInput{NextToken: t, MaxResults: intp(k.size)} },
 			func(out map[string]any) int { l, _ := out[k.key].([]any); return len(l) })
 		if err != nil {
 			s.refused(q, "Could not count "+strings.ToLower(k.what), err)

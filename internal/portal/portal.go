@@ -93,7 +93,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	web, err := webui.New(webui.Options{Name: "portal", Key: opts.Key, IdPs: opts.Federation, Signatures: opts.Signatures, TokenIDs: opts.Store,
+	web, err := webui.New(webui.Options{Name: "portal", Key: opts.Key, IDPs: opts.Federation, Signatures: opts.Signatures, TokenIDs: opts.Store,
 		PublicURL: opts.PublicURL, SessionTTL: opts.SessionTTL, Now: opts.Now, Log: opts.Log})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)

@@ -3,11 +3,8 @@ package portal_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -146,92 +143,35 @@ func (w *world) passwordToken(t *testing.T, user string) string {
 	return tok.AccessToken
 }
 
-// browser is a user's browser: a cookie jar, following redirects.
-type browser struct {
-	t      *testing.T
-	client *http.Client
-}
+// browser is a user's browser.
+type browser struct{ *behalftest.Browser }
 
-func newBrowser(t *testing.T) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, client: &http.Client{Jar: jar}}
-}
+func newBrowser(t *testing.T) *browser { return &browser{behalftest.NewBrowser(t)} }
 
-type page struct {
-	status int
-	url    string
-	body   string
-}
-
-func (b *browser) send(method, u string, form url.Values) page {
-	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequestWithContext(b.t.Context(), method, u, body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	res, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	raw, _ := io.ReadAll(res.Body)
-	return page{status: res.StatusCode, url: res.Request.URL.String(), body: string(raw)}
-}
-
-func (b *browser) get(u string) page { return b.send(http.MethodGet, u, nil) }
-
-var (
-	formToken = regexp.MustCompile(`name="form_token" value="([^"]+)"`)
-	csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-)
-
-// consent answers a dev IdP's consent page as user, allowing.
-func (b *browser) consent(p page, user string) page {
-	b.t.Helper()
-	m := formToken.FindStringSubmatch(p.body)
-	if m == nil {
-		b.t.Fatalf("no dev IdP consent form at %s: %d %s", p.url, p.status, p.body)
-	}
-	u, _ := url.Parse(p.url)
-	return b.send(http.MethodPost, u.Scheme+"://"+u.Host+"/consent", url.Values{"form_token": {m[1]}, "username": {user}, "action": {"allow"}})
-}
+type page = behalftest.Page
 
 // signIn opens the portal and signs in as user at corp.
 func (b *browser) signIn(portal, user string) page {
-	b.t.Helper()
-	p := b.consent(b.get(portal), user)
-	if p.status != http.StatusOK || p.url != portal {
-		b.t.Fatalf("after sign-in: %d at %s: %s", p.status, p.url, p.body)
+	b.T().Helper()
+	p := b.Consent(b.Get(portal), user)
+	if p.Status != http.StatusOK || p.URL != portal {
+		b.T().Fatalf("after sign-in: %d at %s: %s", p.Status, p.URL, p.Body)
 	}
 	return p
 }
 
-func csrf(t *testing.T, p page) string {
-	t.Helper()
-	m := csrfField.FindStringSubmatch(p.body)
-	if m == nil {
-		t.Fatalf("no form token on %s", p.body)
-	}
-	return m[1]
-}
+func csrf(t *testing.T, p page) string { return behalftest.CSRF(t, p) }
 
 // status is the row of tools for the workload on a connections page.
 func status(t *testing.T, p page) string {
 	t.Helper()
 	for _, s := range []string{"Connected</td>", "Needs consent</td>", "Expired: needs re-authorization</td>", "Needs more scope<br>"} {
-		if strings.Contains(p.body, `<td data-label="Status">`+s) {
+		if strings.Contains(p.Body, `<td data-label="Status">`+s) {
 			s, _, _ = strings.Cut(s, "<")
 			return s
 		}
 	}
-	t.Fatalf("no status on the page: %s", p.body)
+	t.Fatalf("no status on the page: %s", p.Body)
 	return ""
 }
 
@@ -241,14 +181,14 @@ func TestPortalPages(t *testing.T) {
 
 		// Unauthenticated: sent to sign in, which goes to corp.
 		anon := newBrowser(t)
-		anon.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		res := anon.get(w.portal)
-		if res.status != http.StatusSeeOther {
-			t.Fatalf("unauthenticated: %d", res.status)
+		anon.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		res := anon.Get(w.portal)
+		if res.Status != http.StatusSeeOther {
+			t.Fatalf("unauthenticated: %d", res.Status)
 		}
 		for _, path := range []string{"connect", "disconnect", "signout"} {
-			if got := anon.send(http.MethodPost, w.portal+path, url.Values{"csrf": {"x"}}); got.status != http.StatusUnauthorized {
-				t.Errorf("unauthenticated POST %s: %d", path, got.status)
+			if got := anon.Send(http.MethodPost, w.portal+path, url.Values{"csrf": {"x"}}); got.Status != http.StatusUnauthorized {
+				t.Errorf("unauthenticated POST %s: %d", path, got.Status)
 			}
 		}
 
@@ -256,15 +196,15 @@ func TestPortalPages(t *testing.T) {
 		alice := newBrowser(t)
 		u, _ := url.Parse(w.portal)
 		planted := &http.Cookie{Name: "behalf_portal", Value: "planted-by-an-attacker", Path: u.Path} //nolint:gosec // G124: an attacker's cookie
-		alice.client.Jar.SetCookies(u, []*http.Cookie{planted})
+		alice.Client.Jar.SetCookies(u, []*http.Cookie{planted})
 		home := alice.signIn(w.portal, "alice")
-		for _, c := range alice.client.Jar.Cookies(u) {
+		for _, c := range alice.Client.Jar.Cookies(u) {
 			if c.Name == "behalf_portal" && c.Value == planted.Value {
 				t.Error("the planted cookie survived sign-in")
 			}
 		}
-		if !strings.Contains(home.body, "<th scope=\"row\">tools</th>") || status(t, home) != "Needs consent" {
-			t.Fatalf("alice's page before connecting: %s", home.body)
+		if !strings.Contains(home.Body, "<th scope=\"row\">tools</th>") || status(t, home) != "Needs consent" {
+			t.Fatalf("alice's page before connecting: %s", home.Body)
 		}
 		if tok, authURL := w.agentToken(t, "alice"); tok != "" || authURL == "" {
 			t.Fatal("the agent got a token before alice connected")
@@ -272,20 +212,20 @@ func TestPortalPages(t *testing.T) {
 
 		// CSRF: missing or wrong is refused.
 		form := url.Values{"provider": {"tools"}, "workload": {workload}}
-		if got := alice.send(http.MethodPost, w.portal+"connect", form); got.status != http.StatusForbidden {
-			t.Errorf("connect without a form token: %d", got.status)
+		if got := alice.Send(http.MethodPost, w.portal+"connect", form); got.Status != http.StatusForbidden {
+			t.Errorf("connect without a form token: %d", got.Status)
 		}
 		form.Set("csrf", "AAAA"+csrf(t, home)[4:])
-		if got := alice.send(http.MethodPost, w.portal+"connect", form); got.status != http.StatusForbidden {
-			t.Errorf("connect with a wrong form token: %d", got.status)
+		if got := alice.Send(http.MethodPost, w.portal+"connect", form); got.Status != http.StatusForbidden {
+			t.Errorf("connect with a wrong form token: %d", got.Status)
 		}
 
 		// Connect: consent at tools, back through behalf's callback and the
 		// portal's completion.
 		form.Set("csrf", csrf(t, home))
-		done := alice.consent(alice.send(http.MethodPost, w.portal+"connect", form), "alice")
-		if done.url != w.portal || status(t, done) != "Connected" {
-			t.Fatalf("after connecting: %d at %s: %s", done.status, done.url, done.body)
+		done := alice.Consent(alice.Send(http.MethodPost, w.portal+"connect", form), "alice")
+		if done.URL != w.portal || status(t, done) != "Connected" {
+			t.Fatalf("after connecting: %d at %s: %s", done.Status, done.URL, done.Body)
 		}
 		if tok, _ := w.agentToken(t, "alice"); tok == "" {
 			t.Fatal("the agent got no token after alice connected")
@@ -294,7 +234,7 @@ func TestPortalPages(t *testing.T) {
 		// Another user sees none of alice's connections.
 		bob := newBrowser(t)
 		if got := bob.signIn(w.portal, "bob"); status(t, got) != "Needs consent" {
-			t.Errorf("bob's page: %s", got.body)
+			t.Errorf("bob's page: %s", got.Body)
 		}
 
 		// A session started for alice, consented and completed by bob: refused.
@@ -303,16 +243,16 @@ func TestPortalPages(t *testing.T) {
 			_, authURL := w.agentToken(t, "carol")
 			return authURL
 		}
-		res = bob.consent(bob.get(aliceSession()), "bob")
-		if res.status != http.StatusForbidden || !strings.Contains(res.body, "different user") {
-			t.Errorf("bob completing carol's session: %d %s", res.status, res.body)
+		res = bob.Consent(bob.Get(aliceSession()), "bob")
+		if res.Status != http.StatusForbidden || !strings.Contains(res.Body, "different user") {
+			t.Errorf("bob completing carol's session: %d %s", res.Status, res.Body)
 		}
 
 		// Disconnect: the agent must ask again.
 		form.Set("csrf", csrf(t, done))
-		after := alice.send(http.MethodPost, w.portal+"disconnect", form)
-		if after.url != w.portal || status(t, after) != "Needs consent" {
-			t.Fatalf("after disconnecting: %d %s", after.status, after.body)
+		after := alice.Send(http.MethodPost, w.portal+"disconnect", form)
+		if after.URL != w.portal || status(t, after) != "Needs consent" {
+			t.Fatalf("after disconnecting: %d %s", after.Status, after.Body)
 		}
 		if tok, authURL := w.agentToken(t, "alice"); tok != "" || authURL == "" {
 			t.Error("the agent still got a token after alice disconnected")
@@ -320,15 +260,15 @@ func TestPortalPages(t *testing.T) {
 
 		// Sign out ends the session, on every replica: the old cookie,
 		// replayed, no longer signs in.
-		old := alice.client.Jar.Cookies(u)
-		if got := alice.send(http.MethodPost, w.portal+"signout", url.Values{"csrf": {csrf(t, after)}}); got.status != http.StatusOK || !strings.Contains(got.body, "signed out") {
-			t.Fatalf("sign-out: %d %s", got.status, got.body)
+		old := alice.Client.Jar.Cookies(u)
+		if got := alice.Send(http.MethodPost, w.portal+"signout", url.Values{"csrf": {csrf(t, after)}}); got.Status != http.StatusOK || !strings.Contains(got.Body, "signed out") {
+			t.Fatalf("sign-out: %d %s", got.Status, got.Body)
 		}
 		replay := newBrowser(t)
-		replay.client.Jar.SetCookies(u, old)
-		replay.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		if got := replay.get(w.portal); got.status != http.StatusSeeOther {
-			t.Errorf("a signed-out cookie replayed: %d", got.status)
+		replay.Client.Jar.SetCookies(u, old)
+		replay.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		if got := replay.Get(w.portal); got.Status != http.StatusSeeOther {
+			t.Errorf("a signed-out cookie replayed: %d", got.Status)
 		}
 
 		// The audit trail: the portal as principal, the user as user.
@@ -378,34 +318,34 @@ func TestPortalNeedsMoreScope(t *testing.T) {
 		// The agent's consent request for openid alone, completed at the
 		// portal: less than the route needs.
 		_, authURL := w.agentToken(t, "alice", "openid")
-		home := alice.consent(alice.get(authURL), "alice")
-		if home.url != w.portal || status(t, home) != "Needs more scope" || !strings.Contains(home.body, "missing <code>profile</code>") {
-			t.Fatalf("after the agent's narrower consent: %d at %s: %s", home.status, home.url, home.body)
+		home := alice.Consent(alice.Get(authURL), "alice")
+		if home.URL != w.portal || status(t, home) != "Needs more scope" || !strings.Contains(home.Body, "missing <code>profile</code>") {
+			t.Fatalf("after the agent's narrower consent: %d at %s: %s", home.Status, home.URL, home.Body)
 		}
 		form := url.Values{"provider": {"tools"}, "workload": {workload}, "csrf": {csrf(t, home)}}
 		reconnect := func() page {
 			t.Helper()
-			at := alice.send(http.MethodPost, w.portal+"connect", form)
-			if u, _ := url.Parse(at.url); !strings.Contains(u.Query().Get("scope"), "profile") {
+			at := alice.Send(http.MethodPost, w.portal+"connect", form)
+			if u, _ := url.Parse(at.URL); !strings.Contains(u.Query().Get("scope"), "profile") {
 				t.Errorf("Reconnect asked for %q", u.Query().Get("scope"))
 			}
-			return alice.consent(at, "alice")
+			return alice.Consent(at, "alice")
 		}
 		if done := reconnect(); status(t, done) != "Connected" {
-			t.Fatalf("after reconnecting: %s", done.body)
+			t.Fatalf("after reconnecting: %s", done.Body)
 		}
 
 		// An agent's step-up for email: a session of alice's in progress.
 		if tok, authURL := w.agentToken(t, "alice", "openid", "email"); tok != "" || authURL == "" {
 			t.Fatal("the agent got a token for a scope alice never granted")
 		}
-		home = alice.get(w.portal)
-		if status(t, home) != "Needs more scope" || !strings.Contains(home.body, "missing <code>email</code>") {
-			t.Fatalf("after the agent's step-up: %s", home.body)
+		home = alice.Get(w.portal)
+		if status(t, home) != "Needs more scope" || !strings.Contains(home.Body, "missing <code>email</code>") {
+			t.Fatalf("after the agent's step-up: %s", home.Body)
 		}
 		form.Set("csrf", csrf(t, home))
 		if done := reconnect(); status(t, done) != "Connected" {
-			t.Fatalf("after reconnecting for the step-up: %s", done.body)
+			t.Fatalf("after reconnecting for the step-up: %s", done.Body)
 		}
 		for _, scopes := range [][]string{{"openid", "email"}, {"openid", "profile"}} {
 			if tok, _ := w.agentToken(t, "alice", scopes...); tok == "" {
@@ -425,11 +365,11 @@ func TestPortalListsAgentGrants(t *testing.T) {
 			"allowedCredentialProviders": []map[string]any{{"provider": "corp", "scopes": []string{"openid", "email"}}, {"provider": "tools"}}})
 		home := newBrowser(t).signIn(w.portal, "alice")
 		for _, want := range []string{`<th scope="row">corp</th>`, "<code>email</code>", `<th scope="row">tools</th>`} {
-			if !strings.Contains(home.body, want) {
-				t.Errorf("the connections page lacks %s: %s", want, home.body)
+			if !strings.Contains(home.Body, want) {
+				t.Errorf("the connections page lacks %s: %s", want, home.Body)
 			}
 		}
-		if n := strings.Count(home.body, `<th scope="row">tools</th>`); n != 1 {
+		if n := strings.Count(home.Body, `<th scope="row">tools</th>`); n != 1 {
 			t.Errorf("tools listed %d times, want once (its route and its grant are one need)", n)
 		}
 	})

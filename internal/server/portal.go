@@ -46,7 +46,7 @@ func (s *Server) openConsole(ctx context.Context) error {
 	api := console.InvokeFunc(func(ctx context.Context, in wire.Invocation) (json.RawMessage, error) {
 		return s.router.Invoke(ctx, in)
 	})
-	s.console, err = console.New(console.Options{Config: *s.cfg.Console, Store: s.store, IdPs: s.data.Federation, Signatures: s.portalKeys,
+	s.console, err = console.New(console.Options{Config: *s.cfg.Console, Store: s.store, IDPs: s.data.Federation, Signatures: s.portalKeys,
 		API: api, Audit: s.audit, PublicURL: s.cfg.PublicURL, Key: key, Metrics: metrics, Log: s.log, Now: s.now})
 	return err
 }

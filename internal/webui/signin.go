@@ -68,7 +68,7 @@ func (w *Web) derive(purpose string, l login) string {
 // StartSignIn sends the browser to the realm's identity provider; a
 // *Failure when the provider cannot be used for sign-in.
 func (w *Web) StartSignIn(rw http.ResponseWriter, r *http.Request, realm Realm) error {
-	idp, err := w.o.IdPs.Provider(r.Context(), realm.Provider)
+	idp, err := w.o.IDPs.Provider(r.Context(), realm.Provider)
 	if err != nil || idp.Config.Resolved.AuthorizationEndpoint == "" || idp.Config.Resolved.Issuer == "" {
 		if err == nil {
 			err = errors.New("the provider has no authorization endpoint or issuer")
@@ -139,7 +139,7 @@ func (w *Web) FinishSignIn(rw http.ResponseWriter, r *http.Request, realm Realm)
 // the issuer's keys and the allow-listed algorithms, iss (the provider's
 // issuer), aud (the provider's client id), azp, exp, iat and the nonce.
 func (w *Web) identify(ctx context.Context, realm Realm, l login, in url.Values) (Identity, error) {
-	idp, err := w.o.IdPs.Provider(ctx, realm.Provider)
+	idp, err := w.o.IDPs.Provider(ctx, realm.Provider)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -149,7 +149,7 @@ func (w *Web) identify(ctx context.Context, realm Realm, l login, in url.Values)
 	if iss, sent := in["iss"]; sent && (len(iss) != 1 || iss[0] != md.Issuer) || !sent && md.AuthorizationResponseIssParameterSupported {
 		return Identity{}, errors.New("the authorization response names another issuer")
 	}
-	tok, err := w.o.IdPs.Exchange(ctx, idp, url.Values{"grant_type": {"authorization_code"}, "code": {in.Get("code")},
+	tok, err := w.o.IDPs.Exchange(ctx, idp, url.Values{"grant_type": {"authorization_code"}, "code": {in.Get("code")},
 		"redirect_uri": {w.RedirectURI(realm)}, "code_verifier": {w.derive("verifier", l)}})
 	if err != nil {
 		return Identity{}, fmt.Errorf("code exchange: %w", err)

@@ -24,9 +24,9 @@ import (
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 )
 
-// IdPs finds the credential provider people sign in at and redeems its
+// IDPs finds the credential provider people sign in at and redeems its
 // codes (package federation).
-type IdPs interface {
+type IDPs interface {
 	Provider(ctx context.Context, name string) (access.OAuth2Provider, error)
 	Exchange(ctx context.Context, p access.OAuth2Provider, form url.Values) (*oauthclient.Token, error)
 }
@@ -54,7 +54,7 @@ type Options struct {
 	// and nonce and the forms' tokens; at least 32 bytes, the same on
 	// every replica.
 	Key        []byte
-	IdPs       IdPs
+	IDPs       IDPs
 	Signatures Signatures
 	TokenIDs   TokenIDs
 	// PublicURL is the server's public URL, without a trailing slash.
@@ -73,8 +73,8 @@ func New(opts Options) (*Web, error) {
 	switch {
 	case len(opts.Key) < 32:
 		return nil, errors.New("webui: Key must have at least 32 bytes")
-	case opts.Name == "" || opts.IdPs == nil || opts.Signatures == nil || opts.TokenIDs == nil:
-		return nil, errors.New("webui: Name, IdPs, Signatures and TokenIDs are required")
+	case opts.Name == "" || opts.IDPs == nil || opts.Signatures == nil || opts.TokenIDs == nil:
+		return nil, errors.New("webui: Name, IDPs, Signatures and TokenIDs are required")
 	case opts.SessionTTL <= 0:
 		return nil, errors.New("webui: SessionTTL must be positive")
 	}
