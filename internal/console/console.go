@@ -74,7 +74,7 @@ func New(opts Options) (*Server, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	web, err := webui.New(webui.Options{Name: "console", Key: opts.Key, IDPs: opts.IDPs, Signatures: opts.Signatures, TokenIDs: opts.Store,
-		PublicURL: opts.PublicURL, SessionTTL: opts.Config.SessionTTL, Now: opts.Now, Log: opts.Log})
+		PublicURL: opts.PublicURL, SessionTTL: opts.Config.SessionTTL, Audit: opts.Audit, Now: opts.Now, Log: opts.Log})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
@@ -199,21 +199,6 @@ func (s *Server) refused(q *request, title string, err error) {
 func (s *Server) internalError(q *request, what string, err error) {
 	s.o.Log.LogAttrs(q.ctx(), slog.LevelError, "console: could not "+what, slog.String(logging.KeyRequestID, wire.RequestID(q.ctx())), logging.Err(err))
 	s.errorPage(q, http.StatusInternalServerError, "Something went wrong", "behalf could not finish this because of an internal error. Try again in a moment.")
-}
-
-// record writes an audit record of a sign-in or sign-out; one that
-// cannot be written is logged, as what it describes has happened.
-func (s *Server) record(ctx context.Context, rec storage.AuditRecord, errType string) {
-	if s.o.Audit == nil {
-		return
-	}
-	rec.RequestID, rec.Outcome = wire.RequestID(ctx), "success"
-	if errType != "" {
-		rec.Outcome, rec.ErrorType = "failure", errType
-	}
-	if err := s.o.Audit.Record(context.WithoutCancel(ctx), rec); err != nil {
-		s.o.Log.LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String(logging.KeyOp, rec.Operation), logging.Err(err))
-	}
 }
 
 // isAdmin reports whether claims carry the admin claim: a string equal

@@ -2,10 +2,8 @@ package console
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 
-	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/webui"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -26,7 +24,7 @@ func (s *Server) callback(q *request) {
 	id, err := s.web.FinishSignIn(q.w, q.r, s.realm)
 	var f *webui.Failure
 	if errors.As(err, &f) {
-		s.record(ctx, rec, f.ErrorType)
+		s.web.Record(ctx, rec, f.ErrorType)
 	}
 	if err != nil {
 		s.failed(q, err)
@@ -34,7 +32,7 @@ func (s *Server) callback(q *request) {
 	}
 	rec.Principal, rec.User = s.principal(id.User), id.User
 	if !isAdmin(id.Claims, s.o.Config.ClaimName, s.o.Config.ClaimValue) {
-		s.record(ctx, rec, wire.TypeAccessDenied)
+		s.web.Record(ctx, rec, wire.TypeAccessDenied)
 		s.errorPage(q, http.StatusForbidden, "You are not an administrator",
 			"Your sign-in worked, but your identity provider does not name you an administrator of behalf. Ask for the administrators' group.")
 		return
@@ -43,19 +41,16 @@ func (s *Server) callback(q *request) {
 		s.internalError(q, "seal a session", err)
 		return
 	}
-	s.record(ctx, rec, "")
+	s.web.Record(ctx, rec, "")
 	http.Redirect(q.w, q.r, s.web.Base(s.realm), http.StatusSeeOther)
 }
 
 // failed shows a sign-in's failure, or nothing of an internal error.
 func (s *Server) failed(q *request, err error) {
-	var f *webui.Failure
-	if !errors.As(err, &f) {
+	f, ok := s.web.Refused(q.ctx(), err)
+	if !ok {
 		s.internalError(q, "sign in", err)
 		return
-	}
-	if f.Err != nil {
-		s.o.Log.LogAttrs(q.ctx(), slog.LevelWarn, "console: sign-in refused", logging.Err(f.Err))
 	}
 	s.errorPage(q, f.Status, f.Title, f.Body)
 }
@@ -66,6 +61,6 @@ func (s *Server) signOut(q *request) {
 		s.internalError(q, "end a session", err)
 		return
 	}
-	s.record(q.ctx(), storage.AuditRecord{Operation: "ConsoleSignOut", Principal: s.principal(q.sess.User), User: q.sess.User}, "")
+	s.web.Record(q.ctx(), storage.AuditRecord{Operation: "ConsoleSignOut", Principal: s.principal(q.sess.User), User: q.sess.User}, "")
 	s.render(q, http.StatusOK, "message", pageData{Title: "You are signed out", Body: "Sign in again to use the console.", SignIn: true})
 }

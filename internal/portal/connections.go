@@ -257,7 +257,7 @@ func (s *Server) signOut(q *request) {
 		s.internalError(ctx, q.w, "end a session", err)
 		return
 	}
-	s.record(ctx, storage.AuditRecord{Operation: "PortalSignOut", Principal: principal(q.portal), User: q.sess.User}, "")
+	s.web.Record(ctx, storage.AuditRecord{Operation: "PortalSignOut", Principal: principal(q.portal), User: q.sess.User}, "")
 	s.render(q.w, http.StatusOK, pageData{Portal: q.portal.Name, Base: s.base(q.portal), Title: "You are signed out",
 		Body: "Your connections stay as they are."})
 }

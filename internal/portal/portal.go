@@ -94,7 +94,7 @@ func New(opts Options) (*Server, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	web, err := webui.New(webui.Options{Name: "portal", Key: opts.Key, IDPs: opts.Federation, Signatures: opts.Signatures, TokenIDs: opts.Store,
-		PublicURL: opts.PublicURL, SessionTTL: opts.SessionTTL, Now: opts.Now, Log: opts.Log})
+		PublicURL: opts.PublicURL, SessionTTL: opts.SessionTTL, Audit: opts.Audit, Now: opts.Now, Log: opts.Log})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
@@ -194,21 +194,6 @@ func (s *Server) home(q *request) { s.signedIn(s.connections)(q) }
 func (s *Server) internalError(ctx context.Context, w http.ResponseWriter, what string, err error) {
 	s.o.Log.LogAttrs(ctx, slog.LevelError, "consent portal: could not "+what, slog.String(logging.KeyRequestID, wire.RequestID(ctx)), logging.Err(err))
 	s.errorPage(w, http.StatusInternalServerError, "Something went wrong", "behalf could not finish this because of an internal error. Try again in a moment.")
-}
-
-// record writes an audit record of a sign-in or sign-out; one that
-// cannot be written is logged, as what it describes has happened.
-func (s *Server) record(ctx context.Context, rec storage.AuditRecord, errType string) {
-	if s.o.Audit == nil {
-		return
-	}
-	rec.RequestID, rec.Outcome = wire.RequestID(ctx), "success"
-	if errType != "" {
-		rec.Outcome, rec.ErrorType = "failure", errType
-	}
-	if err := s.o.Audit.Record(context.WithoutCancel(ctx), rec); err != nil {
-		s.o.Log.LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String(logging.KeyOp, rec.Operation), logging.Err(err))
-	}
 }
 
 // needs lists the (provider, workload) pairs the portal's gateway needs

@@ -2,10 +2,8 @@ package portal
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 
-	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/webui"
 )
@@ -25,7 +23,7 @@ func (s *Server) callback(q *request) {
 	id, err := s.web.FinishSignIn(q.w, q.r, realm(p))
 	var f *webui.Failure
 	if errors.As(err, &f) {
-		s.record(ctx, rec, f.ErrorType)
+		s.web.Record(ctx, rec, f.ErrorType)
 	}
 	if err != nil {
 		s.failed(q, err)
@@ -36,19 +34,16 @@ func (s *Server) callback(q *request) {
 		s.internalError(ctx, q.w, "seal a session", err)
 		return
 	}
-	s.record(ctx, rec, "")
+	s.web.Record(ctx, rec, "")
 	http.Redirect(q.w, q.r, s.base(p), http.StatusSeeOther)
 }
 
 // failed shows a sign-in's failure, or nothing of an internal error.
 func (s *Server) failed(q *request, err error) {
-	var f *webui.Failure
-	if !errors.As(err, &f) {
+	f, ok := s.web.Refused(q.ctx(), err)
+	if !ok {
 		s.internalError(q.ctx(), q.w, "sign in", err)
 		return
-	}
-	if f.Err != nil {
-		s.o.Log.LogAttrs(q.ctx(), slog.LevelWarn, "consent portal: sign-in refused", logging.Err(f.Err))
 	}
 	s.errorPage(q.w, f.Status, f.Title, f.Body)
 }

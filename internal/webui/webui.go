@@ -21,7 +21,10 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/inbound"
+	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/wire"
 )
 
 // IDPs finds the credential provider people sign in at and redeems its
@@ -61,8 +64,10 @@ type Options struct {
 	PublicURL string
 	// SessionTTL is how long a sign-in lasts.
 	SessionTTL time.Duration
-	Now        func() time.Time
-	Log        *slog.Logger
+	// Audit records sign-ins and sign-outs (Record); nil records nothing.
+	Audit wire.AuditLog
+	Now   func() time.Time
+	Log   *slog.Logger
 }
 
 // Web signs people in and keeps their sessions.
@@ -104,3 +109,32 @@ type Realm struct {
 
 // Base is the realm's public URL, with a trailing slash.
 func (w *Web) Base(r Realm) string { return w.o.PublicURL + r.Path }
+
+// Record writes the audit record of a sign-in or sign-out, a failure when
+// errType is set; one that cannot be written is logged, as what it
+// describes has happened.
+func (w *Web) Record(ctx context.Context, rec storage.AuditRecord, errType string) {
+	if w.o.Audit == nil {
+		return
+	}
+	rec.RequestID, rec.Outcome = wire.RequestID(ctx), "success"
+	if errType != "" {
+		rec.Outcome, rec.ErrorType = "failure", errType
+	}
+	if err := w.o.Audit.Record(context.WithoutCancel(ctx), rec); err != nil {
+		w.o.Log.LogAttrs(ctx, slog.LevelError, "audit record not written", slog.String(logging.KeyOp, rec.Operation), logging.Err(err))
+	}
+}
+
+// Refused is the failure a sign-in's error is, its cause logged; false
+// for an internal error, which the caller reports as such.
+func (w *Web) Refused(ctx context.Context, err error) (*Failure, bool) {
+	var f *Failure
+	if !errors.As(err, &f) {
+		return nil, false
+	}
+	if f.Err != nil {
+		w.o.Log.LogAttrs(ctx, slog.LevelWarn, w.o.Name+": sign-in refused", logging.Err(f.Err))
+	}
+	return f, true
+}
