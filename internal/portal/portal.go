@@ -21,17 +21,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/config"
-	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/federation"
 	"github.com/behalf-dev/behalf/internal/logging"
-	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/webui"
@@ -40,8 +37,7 @@ import (
 
 // Federation is what the portal asks of package federation.
 type Federation interface {
-	Provider(ctx context.Context, name string) (access.OAuth2Provider, error)
-	Exchange(ctx context.Context, p access.OAuth2Provider, form url.Values) (*oauthclient.Token, error)
+	webui.IDPs
 	StartForPortal(ctx context.Context, in federation.PortalRequest) (string, error)
 	CompleteForPortal(ctx context.Context, principal, sessionID, returnURL, user string) (string, error)
 	RevokeForPortal(ctx context.Context, principal, providerName string, conn storage.Connection) (bool, error)
