@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -29,7 +28,6 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/devidp"
@@ -190,24 +188,11 @@ func accessible(t *testing.T, p *headless.Page) {
 	if p.InlineScriptRuns() {
 		t.Error("an inline script ran on the portal's page")
 	}
-	if n := headless.Eval[int](p, `[...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
-		.filter((e) => e.labels.length === 0 && !e.getAttribute("aria-label")).length`); n != 0 {
-		t.Errorf("%d inputs without a label", n)
+	if u := p.Unlabelled(); len(u) != 0 {
+		t.Errorf("inputs without a label: %q", u)
 	}
-	buttons := headless.Eval[[]string](p, `[...document.querySelectorAll("button")].map((b) => b.getAttribute("aria-label") || b.innerText)`)
-	reached := map[string]bool{}
-	ctx, cancel := context.WithTimeout(p.Context(), 15*time.Second)
-	defer cancel()
-	for range 2 * len(buttons) {
-		if _, err := chromedp.Run(ctx, chromedp.KeyEvent(kb.Tab)); err != nil {
-			t.Fatal(err)
-		}
-		reached[headless.Eval[string](p, `document.activeElement ? (document.activeElement.getAttribute("aria-label") || document.activeElement.innerText || "") : ""`)] = true
-	}
-	for _, b := range buttons {
-		if !reached[b] {
-			t.Errorf("Tab does not reach the button %q", b)
-		}
+	for _, b := range p.TabMisses() {
+		t.Errorf("Tab does not reach the button %q", b)
 	}
 }
 
@@ -252,19 +237,13 @@ func TestPortalInBrowser(t *testing.T) {
 		p.Screenshot("connections-keyboard")
 
 		// Mobile: the page fits a narrow viewport.
-		ctx, cancel := context.WithTimeout(p.Context(), 15*time.Second)
-		if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(375, 740, chromedp.EmulateMobile, chromedp.EmulatePortrait)); err != nil {
-			t.Fatal(err)
-		}
+		p.Viewport(375, 740, true)
 		p.Open(w.support)
-		if headless.Eval[bool](p, `document.documentElement.scrollWidth > document.documentElement.clientWidth`) {
+		if p.ScrollsSideways() {
 			t.Error("the connections page scrolls sideways on a narrow viewport")
 		}
 		p.Screenshot("connections-mobile")
-		if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1024, 768)); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
+		p.Viewport(1024, 768, false)
 
 		// Disconnect docs: the agent must ask again; tickets still works.
 		p.Open(w.support)
@@ -296,23 +275,9 @@ func TestPortalInBrowser(t *testing.T) {
 			t.Error("the agent got no tickets token for its step-up after the user reconnected")
 		}
 
-		// CSRF: a form another origin's page posts (its script a file:
-		// the attacker's page has no CSP, but a file is how such pages
-		// are built) is refused, and the connection stays.
-		attacker := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/submit.js" {
-				rw.Header().Set("Content-Type", "text/javascript")
-				_, _ = rw.Write([]byte(`document.getElementById("f").submit();`))
-				return
-			}
-			rw.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = fmt.Fprintf(rw, `<!doctype html><title>win a prize</title><form id="f" method="post" action="%sdisconnect">`+
-				`<input type="hidden" name="provider" value="tickets"><input type="hidden" name="workload" value="%s">`+
-				`<input type="hidden" name="csrf" value="guessed"></form><script src="/submit.js"></script>`, w.support, workload)
-		}))
-		defer attacker.Close()
-		p.Open(attacker.URL)
-		p.WaitURL(w.support + "disconnect")
+		// CSRF: a form another origin's page posts is refused, and the
+		// connection stays.
+		p.PostFromAnotherOrigin(w.support+"disconnect", url.Values{"provider": {"tickets"}, "workload": {workload}, "csrf": {"guessed"}})
 		p.WaitTrue(`document.title.startsWith("This form has expired")`)
 		if tok, _ := w.token(t, wat, "tickets", "openid"); tok == "" {
 			t.Error("another origin's form disconnected tickets")

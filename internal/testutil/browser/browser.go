@@ -1,9 +1,10 @@
 // Package browser drives a real headless browser, Debian's chromium, for
 // tests of behalf's HTML pages (the dev IdP's sign-in, the authorization
-// server's consent page, the federation pages): a test opens a page,
-// fills its form, clicks its buttons and reads where the browser ended
-// up, as a user would, and checks the pages' security headers the way a
-// browser applies them.
+// server's consent page, the federation pages, the consent portal, the
+// admin console): a test opens a page, fills its form, clicks its buttons
+// and reads where the browser ended up, as a user would, and checks the
+// pages' security headers the way a browser applies them, their keyboard
+// reach, labels and narrow layout, and a form another origin posts.
 //
 // Each test gets its own browser (Start), closed when the test ends.
 // Every step is bounded by a timeout and fails the test with the page's
@@ -19,12 +20,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +38,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 const (
@@ -343,4 +348,80 @@ func (p *Page) Framed(url string) bool {
 
 func htmlAttr(s string) string {
 	return strings.NewReplacer(`&`, "&amp;", `"`, "&quot;", `<`, "&lt;", `>`, "&gt;").Replace(s)
+}
+
+// Unlabelled lists the form controls shown (inputs other than hidden
+// ones, selects, text areas) that have neither a label nor an
+// aria-label, by name (WCAG 2.2 SC 1.3.1, 3.3.2).
+func (p *Page) Unlabelled() []string {
+	p.t.Helper()
+	return Eval[[]string](p, `[...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+		.filter((e) => e.labels.length === 0 && !e.getAttribute("aria-label")).map((e) => e.name || e.id || e.outerHTML)`)
+}
+
+// TabMisses presses Tab through the page, once per element that can take
+// the focus and twice more, and lists the buttons (by aria-label, else
+// text) it never focused (WCAG 2.2 SC 2.1.1).
+func (p *Page) TabMisses() []string {
+	p.t.Helper()
+	name := `((e) => e ? (e.getAttribute("aria-label") || e.innerText || e.value || "").replace(/\s+/g, " ").trim() : "")`
+	buttons := Eval[[]string](p, `[...document.querySelectorAll("button, input[type=submit], input[type=button]")].map(`+name+`)`)
+	stops := Eval[int](p, `document.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea, [tabindex]").length`)
+	reached := map[string]bool{}
+	for range stops + 2 {
+		run(p, "press Tab", chromedp.KeyEvent(kb.Tab))
+		reached[Eval[string](p, name+`(document.activeElement)`)] = true
+	}
+	var missed []string
+	for _, b := range buttons {
+		if !reached[b] {
+			missed = append(missed, b)
+		}
+	}
+	return missed
+}
+
+// Viewport sets the tab's viewport to width×height CSS pixels, a phone's
+// (touch, portrait) when mobile; it applies to the pages opened after.
+func (p *Page) Viewport(width, height int64, mobile bool) {
+	p.t.Helper()
+	opts := []chromedp.EmulateViewportOption{}
+	if mobile {
+		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulatePortrait)
+	}
+	run(p, fmt.Sprintf("set a %d×%d viewport", width, height), chromedp.EmulateViewport(width, height, opts...))
+}
+
+// ScrollsSideways reports whether the page is wider than its viewport.
+func (p *Page) ScrollsSideways() bool {
+	p.t.Helper()
+	return Eval[bool](p, `document.documentElement.scrollWidth > document.documentElement.clientWidth`)
+}
+
+// PostFromAnotherOrigin opens a page of another origin, served by the
+// test on another port (the same site, so the tab's cookies go with the
+// post), that posts a form of fields to action as it loads, and waits
+// until the browser is at action. Its script is a file: the page has no
+// Content-Security-Policy, but a file is how such pages are built.
+func (p *Page) PostFromAnotherOrigin(action string, fields url.Values) {
+	p.t.Helper()
+	var inputs strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		for _, v := range fields[k] {
+			fmt.Fprintf(&inputs, `<input type="hidden" name="%s" value="%s">`, htmlAttr(k), htmlAttr(v))
+		}
+	}
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/submit.js" {
+			w.Header().Set("Content-Type", "text/javascript")
+			_, _ = w.Write([]byte(`document.getElementById("f").submit();`))
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = fmt.Fprintf(w, `<!doctype html><title>win a prize</title><form id="f" method="post" action="%s">%s</form><script src="/submit.js"></script>`,
+			htmlAttr(action), inputs.String())
+	}))
+	defer attacker.Close()
+	p.Open(attacker.URL)
+	p.WaitURL(action)
 }

@@ -37,6 +37,17 @@ func site(t *testing.T) *httptest.Server {
 	mux.HandleFunc("GET /strict", func(w http.ResponseWriter, _ *http.Request) {
 		oauthwire.WritePage(w, http.StatusOK, []byte(`<!doctype html><title>strict</title><p>strict</p>`))
 	})
+	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, _ *http.Request) {
+		oauthwire.WritePage(w, http.StatusOK, []byte(`<!doctype html><meta name="viewport" content="width=device-width"><title>keys</title><p><button>One</button><button tabindex="-1">Skipped</button><a href="/open">a link</a></p>`))
+	})
+	mux.HandleFunc("GET /wide", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<!doctype html><meta name="viewport" content="width=device-width"><title>wide</title><div style="width:800px">wide</div>`))
+	})
+	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		oauthwire.WritePage(w, http.StatusOK, fmt.Appendf(nil, `<!doctype html><title>echo</title><p>%s %s</p>`,
+			html.EscapeString(r.Header.Get("Origin")), html.EscapeString(r.PostFormValue("csrf"))))
+	})
 	mux.HandleFunc("GET /open", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(`<!doctype html><title>open</title><p>open</p>`))
@@ -52,6 +63,12 @@ func TestPage(t *testing.T) {
 
 	if st := p.Open(s.URL + "/form"); st != http.StatusOK || p.Title() != "Sign in" {
 		t.Fatalf("open: %d %q", st, p.Title())
+	}
+	if u := p.Unlabelled(); len(u) != 1 || u[0] != "note" {
+		t.Errorf("unlabelled: %q, want the note", u)
+	}
+	if m := p.TabMisses(); len(m) != 0 {
+		t.Errorf("Tab misses %q", m)
 	}
 	p.Fill("Sign in as", "alice")
 	p.Fill("note", "hi")
@@ -74,6 +91,26 @@ func TestPage(t *testing.T) {
 	}
 	if n := browser.Eval[int](p, `1 + 2`); n != 3 {
 		t.Errorf("eval: %d", n)
+	}
+
+	// The keyboard and layout checks, and their controls.
+	p.Open(s.URL + "/keys")
+	if m := p.TabMisses(); len(m) != 1 || m[0] != "Skipped" {
+		t.Errorf("Tab misses %q, want the button out of the tab order", m)
+	}
+	p.Viewport(375, 740, true)
+	if p.Open(s.URL + "/wide"); !p.ScrollsSideways() {
+		t.Error("an 800px page does not scroll sideways on a 375px viewport")
+	}
+	if p.Open(s.URL + "/keys"); p.ScrollsSideways() {
+		t.Error("a short page scrolls sideways on a 375px viewport")
+	}
+	p.Viewport(1024, 768, false)
+
+	// A form another origin posts.
+	p.PostFromAnotherOrigin(s.URL+"/echo", url.Values{"csrf": {`a "guess"`}})
+	if origin, field, _ := strings.Cut(p.Text(), " "); !strings.HasPrefix(origin, "http://127.0.0.1:") || origin == s.URL || field != `a "guess"` {
+		t.Errorf("the cross-origin post: %q", p.Text())
 	}
 
 	// The checks of the security headers, and their controls: a page
