@@ -34,61 +34,78 @@ func TestConsoleOffByDefault(t *testing.T) {
 	})
 }
 
+// consoleWorld: people sign in at corp (a dev IdP putting groups in
+// alice's ID token, making her an admin, and not in bob's); carol has
+// connected corp for the workload identity support-agent.
+type consoleWorld struct {
+	s     *behalftest.Server
+	corp  *devidp.Server
+	carol string // carol's user key
+	base  string // the console's URL
+}
+
+func newConsoleWorld(t *testing.T, b behalftest.Backend) *consoleWorld {
+	t.Helper()
+	corp := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "console", Secret: "console-secret"}},
+		UserClaims: map[string]map[string]any{"alice": {"groups": []string{"staff", "behalf-admins"}}, "bob": {"groups": "staff"}}})
+	s := behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
+		f.Development = true
+		f.Console = config.ConsoleFile{Enabled: true, Provider: "corp", Scopes: []string{"profile"},
+			AdminClaim: config.ConsoleClaimFile{Name: "groups", Value: "behalf-admins"}, Principal: consoleKeyID}
+	}})
+	ctx := t.Context()
+	if _, err := s.Control().CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
+		Name: aws.String("corp"), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
+		Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
+			ClientId: aws.String("console"), ClientSecret: aws.String("console-secret"),
+			OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: corp.Issuer() + "/.well-known/openid-configuration"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	api := func(path string, body any) {
+		t.Helper()
+		raw, _ := json.Marshal(body)
+		if res := s.Do(t, behalftest.Raw{Path: path, Body: raw}); res.Status/100 != 2 {
+			t.Fatalf("%s: %d %s", path, res.Status, res.Body)
+		}
+	}
+	api("/behalf/CreatePrincipal", map[string]any{"role": "admin", "accessKeyId": consoleKeyID, "secretAccessKey": "console-principal-secret-0123456789"})
+	api("/identities/CreateWorkloadIdentity", map[string]any{"name": "support-agent", "allowedResourceOauth2ReturnUrls": []string{s.URL + "/dev/complete"},
+		"allowedCredentialProviders": []map[string]any{{"provider": "corp", "scopes": []string{"tickets.read"}}}})
+	// carol connects corp for support-agent: USER_FEDERATION, consent
+	// at the dev IdP, the development completion page.
+	carol := "id:carol"
+	data := s.Data()
+	wat, err := data.GetWorkloadAccessTokenForUserId(ctx, &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+		WorkloadName: aws.String("support-agent"), UserId: aws.String("carol")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := data.GetResourceOauth2Token(ctx, &bedrockagentcore.GetResourceOauth2TokenInput{ResourceCredentialProviderName: aws.String("corp"),
+		WorkloadIdentityToken: wat.WorkloadAccessToken, Oauth2Flow: types.Oauth2FlowTypeUserFederation, Scopes: []string{"tickets.read"},
+		ResourceOauth2ReturnUrl: aws.String(s.URL + "/dev/complete")})
+	if err != nil || tok.AuthorizationUrl == nil {
+		t.Fatalf("USER_FEDERATION: %v", err)
+	}
+	if code, page := behalftest.Consent(t, *tok.AuthorizationUrl, "carol", true); code != http.StatusOK {
+		t.Fatalf("carol's consent: %d %s", code, page)
+	}
+	return &consoleWorld{s: s, corp: corp, carol: carol, base: s.URL + "/console/"}
+}
+
 // TestConsole: people sign in at corp (a dev IdP putting groups in
 // alice's ID token); alice, an admin, sees every page with the server's
 // data and revokes a connection through RevokeConnection, audited as
 // her; bob, who is not, is refused and audited.
 func TestConsole(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		corp := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "console", Secret: "console-secret"}},
-			UserClaims: map[string]map[string]any{"alice": {"groups": []string{"staff", "behalf-admins"}}, "bob": {"groups": "staff"}}})
-		s := behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
-			f.Development = true
-			f.Console = config.ConsoleFile{Enabled: true, Provider: "corp", Scopes: []string{"profile"},
-				AdminClaim: config.ConsoleClaimFile{Name: "groups", Value: "behalf-admins"}, Principal: consoleKeyID}
-		}})
-		ctx := t.Context()
-		if _, err := s.Control().CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
-			Name: aws.String("corp"), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
-			Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
-				ClientId: aws.String("console"), ClientSecret: aws.String("console-secret"),
-				OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: corp.Issuer() + "/.well-known/openid-configuration"}}},
-		}); err != nil {
-			t.Fatal(err)
-		}
-		api := func(path string, body any) {
-			t.Helper()
-			raw, _ := json.Marshal(body)
-			if res := s.Do(t, behalftest.Raw{Path: path, Body: raw}); res.Status/100 != 2 {
-				t.Fatalf("%s: %d %s", path, res.Status, res.Body)
-			}
-		}
-		api("/behalf/CreatePrincipal", map[string]any{"role": "admin", "accessKeyId": consoleKeyID, "secretAccessKey": "console-principal-secret-0123456789"})
-		api("/identities/CreateWorkloadIdentity", map[string]any{"name": "support-agent", "allowedResourceOauth2ReturnUrls": []string{s.URL + "/dev/complete"},
-			"allowedCredentialProviders": []map[string]any{{"provider": "corp", "scopes": []string{"tickets.read"}}}})
-		// carol connects corp for support-agent: USER_FEDERATION, consent
-		// at the dev IdP, the development completion page.
-		carol := "id:carol"
-		data := s.Data()
-		wat, err := data.GetWorkloadAccessTokenForUserId(ctx, &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
-			WorkloadName: aws.String("support-agent"), UserId: aws.String("carol")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := data.GetResourceOauth2Token(ctx, &bedrockagentcore.GetResourceOauth2TokenInput{ResourceCredentialProviderName: aws.String("corp"),
-			WorkloadIdentityToken: wat.WorkloadAccessToken, Oauth2Flow: types.Oauth2FlowTypeUserFederation, Scopes: []string{"tickets.read"},
-			ResourceOauth2ReturnUrl: aws.String(s.URL + "/dev/complete")})
-		if err != nil || tok.AuthorizationUrl == nil {
-			t.Fatalf("USER_FEDERATION: %v", err)
-		}
-		if code, page := behalftest.Consent(t, *tok.AuthorizationUrl, "carol", true); code != http.StatusOK {
-			t.Fatalf("carol's consent: %d %s", code, page)
-		}
+		w := newConsoleWorld(t, b)
+		s, corp, carol, ctx := w.s, w.corp, w.carol, t.Context()
 		provider, err := s.Server.Store().GetOAuth2Provider(ctx, "corp")
 		if err != nil {
 			t.Fatal(err)
 		}
-		base := s.URL + "/console/"
+		base := w.base
 
 		// Not signed in: sent to sign in; a POST is refused.
 		anon := behalftest.NewBrowser(t)
