@@ -10,31 +10,55 @@ import (
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
-// throttled limits each principal's calls once it is authenticated, so
-// that every operation is limited in one place and an unauthenticated
-// caller cannot spend another principal's allowance. A throttled call is
-// refused before it is authorized, served or audited: an audit record per
-// refused call would let a flood grow the audit log, which the limit is
-// there to prevent.
-type throttled struct {
-	apiAuthenticator
+// principalLimit limits each principal's calls once it is authenticated,
+// so that every operation is limited in one place and an unauthenticated
+// caller cannot spend another principal's allowance: the API's signed
+// calls through throttled, the console's in-process invocations through
+// the router (wire.Router.LimitInvocations). A throttled call is refused
+// before it is authorized, served or audited: an audit record per refused
+// call would let a flood grow the audit log, which the limit is there to
+// prevent.
+type principalLimit struct {
 	limiter *ratelimit.Limiter
 	metrics *telemetry.Metrics
 }
 
-// throttle wraps authn with a per-principal limit; a zero rate means none.
-// metrics counts the calls refused; nil counts nothing.
-func throttle(authn apiAuthenticator, perSecond float64, burst int, now func() time.Time, metrics *telemetry.Metrics) apiAuthenticator {
+// newPrincipalLimit is the limit per principal; nil for a zero rate,
+// which means none. metrics counts the calls refused; nil counts nothing.
+func newPrincipalLimit(perSecond float64, burst int, now func() time.Time, metrics *telemetry.Metrics) *principalLimit {
 	if perSecond <= 0 {
+		return nil
+	}
+	return &principalLimit{limiter: ratelimit.New(ratelimit.Limit{PerSecond: perSecond, Burst: burst}, ratelimit.Options{Now: now}), metrics: metrics}
+}
+
+// Limit implements wire.Limiter.
+func (l *principalLimit) Limit(ctx context.Context, c wire.Caller) error {
+	if !l.limiter.Allow(c.AccessKeyID) {
+		l.metrics.RateLimited(ctx, telemetry.LimitPrincipal)
+		return wire.Throttling("rate exceeded for %s: slow down and retry", c.AccessKeyID)
+	}
+	return nil
+}
+
+// throttled limits the callers authn authenticates.
+type throttled struct {
+	apiAuthenticator
+	limit *principalLimit
+}
+
+// throttle wraps authn with limit; a nil limit means none.
+func throttle(authn apiAuthenticator, limit *principalLimit) apiAuthenticator {
+	if limit == nil {
 		return authn
 	}
-	return throttled{apiAuthenticator: authn, limiter: ratelimit.New(ratelimit.Limit{PerSecond: perSecond, Burst: burst}, ratelimit.Options{Now: now}), metrics: metrics}
+	return throttled{apiAuthenticator: authn, limit: limit}
 }
 
 // Authenticate implements wire.Authenticator.
 func (t throttled) Authenticate(ctx context.Context, r *http.Request, body []byte) (wire.Caller, error) {
 	c, err := t.apiAuthenticator.Authenticate(ctx, r, body)
-	return t.limit(ctx, c, err)
+	return t.admit(ctx, c, err)
 }
 
 // AuthenticatePayloadHash implements
@@ -42,13 +66,14 @@ func (t throttled) Authenticate(ctx context.Context, r *http.Request, body []byt
 // passes on spends its own allowance, as when it calls behalf.
 func (t throttled) AuthenticatePayloadHash(ctx context.Context, r *http.Request, payloadSHA256 string) (wire.Caller, error) {
 	c, err := t.apiAuthenticator.AuthenticatePayloadHash(ctx, r, payloadSHA256)
-	return t.limit(ctx, c, err)
+	return t.admit(ctx, c, err)
 }
 
-func (t throttled) limit(ctx context.Context, c wire.Caller, err error) (wire.Caller, error) {
-	if err == nil && !t.limiter.Allow(c.AccessKeyID) {
-		t.metrics.RateLimited(ctx, telemetry.LimitPrincipal)
-		return wire.Caller{}, wire.Throttling("rate exceeded for %s: slow down and retry", c.AccessKeyID)
+func (t throttled) admit(ctx context.Context, c wire.Caller, err error) (wire.Caller, error) {
+	if err == nil {
+		if err := t.limit.Limit(ctx, c); err != nil {
+			return wire.Caller{}, err
+		}
 	}
 	return c, err
 }

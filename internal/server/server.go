@@ -58,6 +58,8 @@ type Server struct {
 	audit      *audit.Log
 	router     *wire.Router
 	authn      apiAuthenticator // the API's, which also verifies the gateway's signed callers
+	// limit is the rate limit per principal; nil when there is none.
+	limit *principalLimit
 	handler    http.Handler
 	certs      *certReloader
 	tel        *telemetry.Telemetry
@@ -185,7 +187,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 
 	principals := newPrincipalCache(s.store, s.vault, opts.PrincipalCacheTTL, opts.Now, s.tel.Metrics)
-	s.authn = throttle(newAuthenticator(cfg.Region, principals, opts.Now), cfg.RequestsPerSecond, cfg.RequestBurst, opts.Now, s.tel.Metrics)
+	s.limit = newPrincipalLimit(cfg.RequestsPerSecond, cfg.RequestBurst, opts.Now, s.tel.Metrics)
+	s.authn = throttle(newAuthenticator(cfg.Region, principals, opts.Now), s.limit)
 	s.assemblePlanes(principals, auditKey, users, outbound)
 
 	if err := s.bootstrapAndMount(ctx, opts.Getenv, principals, telemetry.NewUserHasher(userKey), outbound); err != nil {
@@ -311,6 +314,9 @@ func (s *Server) mount(users telemetry.UserHasher) http.Handler {
 		mux.Handle("GET /metrics", s.tel.Prometheus)
 	}
 	s.router = wire.NewRouter(mux, s.authn, authz.Authorizer{}, s.audit, s.log, wire.Telemetry{Metrics: s.tel.Metrics, Users: users})
+	if s.limit != nil {
+		s.router.LimitInvocations(s.limit)
+	}
 	s.control.Mount(s.router)
 	s.control.MountPublic(mux)
 	s.data.Mount(s.router, mux)

@@ -22,18 +22,24 @@ func (fixedCaller) AuthenticatePayloadHash(context.Context, *http.Request, strin
 }
 
 // Each call the per-principal limit refuses is counted once; a signed
-// caller the gateway passes on spends the same allowance as its own calls.
+// caller the gateway passes on, and the console's in-process invocations
+// as the principal (wire.Router.LimitInvocations), spend the same
+// allowance as its own calls.
 func TestThrottleCountsRejections(t *testing.T) {
 	metrics := metrictest.New(t)
 	clock := func() time.Time { return time.Unix(1_700_000_000, 0) }
-	a := throttle(fixedCaller{}, 1, 3, clock, metrics.Metrics)
+	limit := newPrincipalLimit(1, 3, clock, metrics.Metrics)
+	a := throttle(fixedCaller{}, limit)
 	refused := 0
 	for i := range 5 {
 		var err error
-		if i%2 == 0 {
+		switch i % 3 {
+		case 0:
 			_, err = a.Authenticate(t.Context(), nil, nil)
-		} else {
+		case 1:
 			_, err = a.AuthenticatePayloadHash(t.Context(), nil, "")
+		default:
+			err = limit.Limit(t.Context(), wire.Caller{AccessKeyID: "AKIAEXAMPLE"})
 		}
 		if err != nil {
 			refused++

@@ -29,10 +29,10 @@ type Invocation struct {
 }
 
 // Invoke runs an operation in-process as the router runs a signed call
-// once its signature has verified: the same input decoding and
-// validation, authorization (Authorizer.Authorize and the workload
-// check), handler, audit record (a refusal included) and request
-// metrics. It returns the operation's JSON output, nil for an empty one.
+// once its signature has verified: the same rate limit per principal
+// (LimitInvocations), input decoding and validation, authorization
+// (Authorizer.Authorize and the workload check), handler, audit record (a
+// refusal included) and request metrics. It returns the operation's JSON output, nil for an empty one.
 // Operations whose input is in their path (TagResource and the like) are
 // not invocable.
 func (rt *Router) Invoke(ctx context.Context, in Invocation) (json.RawMessage, error) {
@@ -54,7 +54,13 @@ func (rt *Router) Invoke(ctx context.Context, in Invocation) (json.RawMessage, e
 	if op.Audited && rt.audit != nil {
 		call.log = rt.audit
 	}
-	_, out, err := rt.authorizeAndRun(ctx, op, call)
+	var out any
+	if rt.limit != nil {
+		err = rt.limit.Limit(ctx, in.Caller)
+	}
+	if err == nil {
+		_, out, err = rt.authorizeAndRun(ctx, op, call)
+	}
 	var raw json.RawMessage
 	if err == nil && out != nil {
 		if raw, err = json.Marshal(out); err != nil {

@@ -55,3 +55,38 @@ func TestInvoke(t *testing.T) {
 		}
 	}
 }
+
+// onceLimit admits one call per access key id.
+type onceLimit map[string]bool
+
+func (l onceLimit) Limit(_ context.Context, c Caller) error {
+	if l[c.AccessKeyID] {
+		return Throttling("rate exceeded for %s", c.AccessKeyID)
+	}
+	l[c.AccessKeyID] = true
+	return nil
+}
+
+// TestInvokeLimited: an invocation goes through the router's limiter
+// before anything else; a refused one is neither served nor audited.
+func TestInvokeLimited(t *testing.T) {
+	log := &fakeAuditLog{}
+	rt := NewRouter(http.NewServeMux(), allowAll{}, allowAll{}, log, slog.New(slog.DiscardHandler), Telemetry{})
+	served := 0
+	rt.Handle(Audited(JSON("Change", "/change", 200, func(_ context.Context, c *Call, in *shape) (*out, error) {
+		served++
+		c.Change(nil)
+		return &out{Name: in.Name}, nil
+	}))...)
+	rt.LimitInvocations(onceLimit{})
+	in := Invocation{Op: "Change", Caller: Caller{AccessKeyID: "AKIDCONSOLE"}, Principal: "console:AKIDCONSOLE/alice", Body: []byte(`{"name":"abc"}`)}
+	if _, err := rt.Invoke(t.Context(), in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Invoke(t.Context(), in); AsError(err).Type != TypeThrottling {
+		t.Errorf("past the limit: %v", err)
+	}
+	if served != 1 || len(log.bound)+len(log.records) != 1 {
+		t.Errorf("served %d, records %d: a throttled call was served or audited", served, len(log.bound)+len(log.records))
+	}
+}

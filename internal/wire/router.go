@@ -252,7 +252,22 @@ type Router struct {
 	mux   *http.ServeMux
 	ops   map[string][]Operation // by path
 	names map[string]bool
+	// limit admits in-process invocations; nil admits all.
+	limit Limiter
 }
+
+// Limiter admits a caller's call or refuses it (ThrottlingException).
+// The router's Authenticator limits signed calls itself, once it knows
+// the caller; in-process invocations, which it never sees, go through
+// the same Limiter (Router.LimitInvocations).
+type Limiter interface {
+	Limit(ctx context.Context, c Caller) error
+}
+
+// LimitInvocations makes Invoke admit each call through l before
+// anything else: a refused call is neither authorized, served nor
+// audited, as a signed call its Authenticator refuses.
+func (rt *Router) LimitInvocations(l Limiter) { rt.limit = l }
 
 // Telemetry is what the router reports each call to: the request metrics,
 // and the hasher that names a call's user in its span.
