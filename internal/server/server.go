@@ -59,10 +59,10 @@ type Server struct {
 	router     *wire.Router
 	authn      apiAuthenticator // the API's, which also verifies the gateway's signed callers
 	// limit is the rate limit per principal; nil when there is none.
-	limit *principalLimit
-	handler    http.Handler
-	certs      *certReloader
-	tel        *telemetry.Telemetry
+	limit   *principalLimit
+	handler http.Handler
+	certs   *certReloader
+	tel     *telemetry.Telemetry
 	// auditExport sends committed audit records and anchors out; nil
 	// when off.
 	auditExport *auditExport
