@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -21,7 +22,7 @@ import (
 
 func newDevIDPCommand() *cobra.Command {
 	var listen string
-	var clientSpecs, idJAGSpecs []string
+	var clientSpecs, idJAGSpecs, claimSpecs []string
 	var opts devidp.Options
 	cmd := &cobra.Command{
 		Use:   "dev-idp",
@@ -37,11 +38,17 @@ Grants, draft-ietf-oauth-identity-assertion-authz-grant): the client trades a us
 token for a short-lived grant that the named authorization server redeems with the
 jwt-bearer grant (RFC 7523), as in MCP's enterprise-managed authorization.
 
+With --claim, a user's ID tokens carry a claim of your choosing, as a real IdP maps its
+directory's groups: USER:NAME=VALUE is a string claim, VALUE with commas an array of
+strings, and the same USER:NAME given again adds to its array. The admin console's admin
+claim (docs/console.md) is one: --claim alice:groups=behalf-admins.
+
 Clients may use any https redirect URI, or any http one on localhost, so behalf's callback
 URL needs no registration.`,
 		Example: `  behalf dev-idp
   behalf dev-idp --listen 127.0.0.1:9400 --client agent:agent-secret --client ci:ci-secret --token-ttl 60s
-  behalf dev-idp --id-jag agent=https://as.example/ --id-jag agent=http://127.0.0.1:8181=agent-at-mcp`,
+  behalf dev-idp --id-jag agent=https://as.example/ --id-jag agent=http://127.0.0.1:8181=agent-at-mcp
+  behalf dev-idp --claim alice:groups=behalf-admins --claim bob:groups=staff,support`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, spec := range clientSpecs {
@@ -60,6 +67,10 @@ URL needs no registration.`,
 			if err := addIDJAGGrants(opts.Clients, idJAGSpecs); err != nil {
 				return err
 			}
+			var err error
+			if opts.UserClaims, err = userClaims(claimSpecs); err != nil {
+				return err
+			}
 			return runDevIDP(cmd, listen, opts)
 		},
 	}
@@ -70,7 +81,46 @@ URL needs no registration.`,
 	fl.BoolVar(&opts.DisableRefreshRotation, "no-rotation", false, "keep refresh tokens valid after use instead of rotating them")
 	fl.StringArrayVar(&idJAGSpecs, "id-jag", nil, "let a client request ID-JAGs for an authorization server, as CLIENT=ISSUER[=CLIENT_ID_THERE]\n(the issuer without '='; the client's id there defaults to CLIENT), repeatable")
 	fl.DurationVar(&opts.IDJAGTTL, "id-jag-ttl", 5*time.Minute, "lifetime of ID-JAGs")
+	fl.StringArrayVar(&claimSpecs, "claim", nil, "a claim in a user's ID tokens, as USER:NAME=VALUE (VALUE with commas: an array of strings;\nthe same USER:NAME again adds to its array), repeatable")
 	return cmd
+}
+
+// userClaims reads --claim USER:NAME=VALUE specs: VALUE is a string
+// claim, a VALUE with commas an array of strings, and a USER:NAME given
+// again turns its claim into an array and adds to it. devidp.New refuses
+// the claims it sets itself.
+func userClaims(specs []string) (map[string]map[string]any, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	claims := map[string]map[string]any{}
+	for _, spec := range specs {
+		user, rest, _ := strings.Cut(spec, ":")
+		name, value, ok := strings.Cut(rest, "=")
+		if user == "" || name == "" || !ok || value == "" || strings.Contains(name, ":") {
+			return nil, fmt.Errorf("--claim %q: want USER:NAME=VALUE", spec)
+		}
+		values := strings.Split(value, ",")
+		if slices.Contains(values, "") {
+			return nil, fmt.Errorf("--claim %q: an empty value in the list", spec)
+		}
+		if claims[user] == nil {
+			claims[user] = map[string]any{}
+		}
+		switch had := claims[user][name].(type) {
+		case nil:
+			if len(values) == 1 {
+				claims[user][name] = value
+			} else {
+				claims[user][name] = values
+			}
+		case string:
+			claims[user][name] = append([]string{had}, values...)
+		case []string:
+			claims[user][name] = append(had, values...)
+		}
+	}
+	return claims, nil
 }
 
 // addIDJAGGrants adds each CLIENT=ISSUER[=CLIENT_ID_THERE] spec to its
@@ -200,11 +250,34 @@ As a CustomOauth2 credential provider (M2M and three-legged OAuth):
 `, issuer, discovery, strings.Join(ids, ", "), opts.AccessTokenTTL, rotation,
 		auth, issuer, auth, issuer, discovery, strings.Join(ids, ", "), c.Secret, discovery, c.ID)
 	if err == nil {
+		err = printClaimsBanner(out, opts.UserClaims)
+	}
+	if err == nil {
 		err = printIDJAGBanner(out, issuer, opts)
 	}
 	if err == nil {
 		_, err = fmt.Fprintln(out, "Stop with Ctrl-C.")
 	}
+	return err
+}
+
+// printClaimsBanner lists, when --claim was given, the claims each user's
+// ID tokens carry.
+func printClaimsBanner(out io.Writer, claims map[string]map[string]any) error {
+	if len(claims) == 0 {
+		return nil
+	}
+	var lines []string
+	for _, user := range slices.Sorted(maps.Keys(claims)) {
+		for _, name := range slices.Sorted(maps.Keys(claims[user])) {
+			v := claims[user][name]
+			if many, ok := v.([]string); ok {
+				v = "[" + strings.Join(many, ", ") + "]"
+			}
+			lines = append(lines, fmt.Sprintf("  %s: %s = %v", user, name, v))
+		}
+	}
+	_, err := fmt.Fprintf(out, "Claims added to users' ID tokens (--claim):\n\n%s\n\n", strings.Join(lines, "\n"))
 	return err
 }
 

@@ -35,6 +35,13 @@ func TestDevIDPRefusesBadFlags(t *testing.T) {
 		{"--id-jag", "nobody=https://as.example/"},
 		{"--id-jag", "agent=ftp://as.example/"},
 		{"--id-jag", "agent=https://as.example/?a=b"},
+		{"--claim", "alice"},
+		{"--claim", "alice:groups"},
+		{"--claim", ":groups=x"},
+		{"--claim", "alice:=x"},
+		{"--claim", "alice:groups="},
+		{"--claim", "alice:groups=a,,b"},
+		{"--claim", "alice:sub=bob"},
 	} {
 		var out, errb bytes.Buffer
 		code := cli.Execute(t.Context(), append([]string{"dev-idp"}, args...), strings.NewReader(""), &out, &errb)
@@ -64,7 +71,8 @@ func TestDevIDPServes(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Execute(ctx, []string{"dev-idp", "--listen", "127.0.0.1:0", "--client", "app:app-secret", "--client", "ci:ci-secret", "--token-ttl", "60s",
-			"--id-jag", "ci=https://as.example/=ci-there", "--id-jag-ttl", "90s"},
+			"--id-jag", "ci=https://as.example/=ci-there", "--id-jag-ttl", "90s",
+			"--claim", "alice:groups=behalf-admins", "--claim", "alice:groups=staff", "--claim", "alice:dept=eng", "--claim", "bob:groups=a,b"},
 			strings.NewReader(""), &out, &errb)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
@@ -84,6 +92,7 @@ func TestDevIDPServes(t *testing.T) {
 		"DEVELOPMENT-ONLY", issuer + "/.well-known/openid-configuration", "app, ci", "live 1m0s",
 		"curl -s -u 'app:app-secret' -d grant_type=password", "allowedAudience: [app, ci]",
 		"living 1m30s", "ci -> https://as.example/ (client_id there: ci-there)", "requested_token_type=urn:ietf:params:oauth:token-type:id-jag",
+		"alice: dept = eng\n  alice: groups = [behalf-admins, staff]\n  bob: groups = [a, b]",
 	} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
@@ -124,6 +133,17 @@ func TestDevIDPServes(t *testing.T) {
 		t.Fatalf("password grant: %d %v %v", res.StatusCode, tok, err)
 	}
 	res.Body.Close()
+	// alice's --claim flags are in her ID token: repeated, an array.
+	idToken, _ := tok["id_token"].(string)
+	parts := strings.Split(idToken, ".")
+	var claims struct {
+		Groups []string `json:"groups"`
+		Dept   string   `json:"dept"`
+	}
+	if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(raw, &claims) != nil ||
+		strings.Join(claims.Groups, ",") != "behalf-admins,staff" || claims.Dept != "eng" {
+		t.Errorf("alice's ID token claims: %+v (%v)", claims, err)
+	}
 	jag := idJAG(t, issuer)
 
 	cancel()
