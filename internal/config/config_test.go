@@ -199,6 +199,9 @@ func TestDevGatewayExampleIsValid(t *testing.T) {
 	if err != nil || c.Gateway == nil || len(c.Gateway.Routes) != 3 || !c.Telemetry.Traces {
 		t.Fatalf("%+v %v", c, err)
 	}
+	if k := c.Console; k == nil || k.Provider != "dev-idp" || k.ClaimName != "groups" || k.ClaimValue != "behalf-admins" || k.Principal != "BEHALFCONSOLEADMIN01" {
+		t.Errorf("console %+v", c.Console)
+	}
 }
 
 func TestDevelopmentRefusesNonLoopbackListen(t *testing.T) {
