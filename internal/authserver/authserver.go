@@ -119,6 +119,10 @@ type Server struct {
 	log     *slog.Logger
 }
 
+// SigningKeys is the schedule of the access tokens' signing keys, without
+// their material.
+func (s *Server) SigningKeys() signingkeys.SetStatus { return s.keys.Status() }
+
 // New loads (or creates) the signing keys. It does not contact the login
 // identity provider: that happens at the first sign-in.
 func New(ctx context.Context, opts Options) (*Server, error) {

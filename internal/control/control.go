@@ -53,6 +53,8 @@ type Deps struct {
 	// the Client ID Metadata Documents of confidential clients name; nil
 	// makes every such client public.
 	ClientKeys *signingkeys.Set
+	// KeySets are the rotating key sets GetKeyRotationStatus reports.
+	KeySets []KeySchedule
 	// Now is the clock of the times records are created at; nil means
 	// time.Now.
 	Now func() time.Time
@@ -83,6 +85,7 @@ func (s *Service) Operations() []wire.Operation {
 		wire.JSON("GetApiKeyCredentialProvider", "/identities/GetApiKeyCredentialProvider", http.StatusOK, s.getAPIKeyProvider),
 		wire.JSON("ListApiKeyCredentialProviders", "/identities/ListApiKeyCredentialProviders", http.StatusOK, s.listAPIKeyProviders),
 		wire.JSON("GetTokenVault", "/identities/get-token-vault", http.StatusOK, s.getTokenVault),
+		wire.JSON("GetKeyRotationStatus", "/behalf/GetKeyRotationStatus", http.StatusOK, s.getKeyRotationStatus),
 		wire.JSON("GetPrincipal", "/behalf/GetPrincipal", http.StatusOK, s.getPrincipal),
 		wire.JSON("ListPrincipals", "/behalf/ListPrincipals", http.StatusOK, s.listPrincipals),
 		{Name: "ListTagsForResource", Method: http.MethodGet, Path: "/tags/{resourceArn}", Serve: s.listTags},

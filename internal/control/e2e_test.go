@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
@@ -805,4 +806,65 @@ func TestSDKErrorsAreTyped(t *testing.T) {
 	if res.Status != 404 || res.ErrType != "ResourceNotFoundException" || m["__type"] != "ResourceNotFoundException" || res.Header.Get("X-Amzn-RequestId") == "" {
 		t.Fatalf("%d %v %v", res.Status, res.Header, m)
 	}
+}
+
+// TestKeyRotationStatus: GetKeyRotationStatus names the vault's keys and
+// the signing key sets' keys by id and date, never their material; it is
+// admin-only.
+func TestKeyRotationStatus(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		s := behalftest.Start(t, b, behalftest.Options{})
+		cx := ctx(t)
+		keyARN := s.Do(t, behalftest.Raw{Path: "/behalf/CreateVaultKey", Body: []byte(`{}`)}).JSON(t)["kmsKeyArn"].(string)
+		if _, err := s.Control().SetTokenVaultCMK(cx, &bedrockagentcorecontrol.SetTokenVaultCMKInput{KmsConfiguration: &types.KmsConfiguration{
+			KeyType: types.KeyTypeCustomerManagedKey, KmsKeyArn: aws.String(keyARN)}}); err != nil {
+			t.Fatal(err)
+		}
+		res := s.Do(t, behalftest.Raw{Path: "/behalf/GetKeyRotationStatus", Body: []byte(`{}`)})
+		if res.Status != http.StatusOK {
+			t.Fatalf("GetKeyRotationStatus: %d %s", res.Status, res.Body)
+		}
+		var out behalfapi.GetKeyRotationStatusOutput
+		if err := json.Unmarshal(res.Body, &out); err != nil {
+			t.Fatal(err)
+		}
+		v := out.Vault
+		if v.KeyType != "CustomerManagedKey" || v.KMSKeyARN != keyARN || len(v.Keys) != 2 || !v.Keys[0].Service || v.Keys[0].Current ||
+			v.Keys[1].KMSKeyARN != keyARN || !v.Keys[1].Current || v.Keys[1].KeyID != v.CurrentKeyID {
+			t.Errorf("vault: %+v", v)
+		}
+		purposes := map[string]behalfapi.SigningKeySet{}
+		for _, set := range out.SigningKeys {
+			purposes[set.Purpose] = set
+		}
+		st := s.Server.Store()
+		for _, purpose := range []string{"mcp-client-signing", "workload-access-token"} {
+			set, ok := purposes[purpose]
+			if !ok || len(set.Keys) != 1 || !set.Keys[0].Current || set.Keys[0].RetireAt != nil || set.RotationSeconds <= 0 {
+				t.Errorf("%s: %+v", purpose, set)
+			}
+			stored, err := st.ListServerKeys(cx, purpose)
+			if err != nil || len(stored) != 1 || stored[0].ID != set.Keys[0].KeyID {
+				t.Fatalf("%s stored: %+v %v", purpose, stored, err)
+			}
+			// Neither the sealed key nor anything of it is in the answer.
+			if sealed, _ := json.Marshal(stored[0].Key.Blob); strings.Contains(string(res.Body), strings.Trim(string(sealed), `"`)) {
+				t.Errorf("%s: the sealed key is in the answer", purpose)
+			}
+		}
+		for _, field := range []string{`"material"`, `"d"`, `"k"`, `"blob"`, `"key"`} {
+			if strings.Contains(string(res.Body), field) {
+				t.Errorf("the answer has a field %s: %s", field, res.Body)
+			}
+		}
+
+		runtime := s.Do(t, behalftest.Raw{Path: "/behalf/CreatePrincipal", Body: []byte(`{"role":"runtime","workloads":["*"]}`)}).JSON(t)
+		c := s.ControlAs(runtime["accessKeyId"].(string), runtime["secretAccessKey"].(string))
+		_, err := c.GetTokenVault(cx, &bedrockagentcorecontrol.GetTokenVaultInput{})
+		wantAPIError[*types.AccessDeniedException](t, err)
+		if res := s.Do(t, behalftest.Raw{Path: "/behalf/GetKeyRotationStatus", Body: []byte(`{}`), KeyID: runtime["accessKeyId"].(string),
+			Secret: runtime["secretAccessKey"].(string)}); res.Status != http.StatusForbidden {
+			t.Errorf("a runtime principal: %d %s", res.Status, res.Body)
+		}
+	})
 }

@@ -299,8 +299,20 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		Audit:            auditReader{store: s.store, key: auditKey},
 		Connections:      s.data.Federation,
 		ClientKeys:       s.clientKeys,
+		KeySets:          s.keySets(),
 		Now:              s.now,
 	}, control.Config{ARNs: arns, PublicURL: cfg.PublicURL, InboundAuthorizers: authorizerNames})
+}
+
+// keySets are the rotating key sets GetKeyRotationStatus reports: the
+// authorization server's when it is on, behalf's MCP clients' and the
+// workload access tokens'.
+func (s *Server) keySets() []control.KeySchedule {
+	var sets []control.KeySchedule
+	if s.authServer != nil {
+		sets = append(sets, s.authServer.SigningKeys)
+	}
+	return append(sets, s.clientKeys.Status, s.tokens.Status)
 }
 
 // mount builds the server's one mux: the API router registers the

@@ -239,3 +239,59 @@ func (k *Set) ServeJWKS(w http.ResponseWriter, _ *http.Request) {
 func (k *Set) errorf(format string, args ...any) error {
 	return fmt.Errorf("signingkeys %s: "+format, append([]any{k.o.Purpose}, args...)...)
 }
+
+// KeyStatus is one key of a set as its rotation sees it, without its
+// material.
+type KeyStatus struct {
+	ID      string
+	Created time.Time
+	// SigningSince is when it began, or begins, to sign: Prepublish after
+	// it was made.
+	SigningSince time.Time
+	// RetireAt is when it leaves the set: Retain and a minute of clock
+	// skew after its successor began to sign; zero while it has none.
+	RetireAt time.Time
+	// Current says it is the key that signs now.
+	Current bool
+}
+
+// SetStatus is a set's keys, oldest first, and when Rotate next makes one.
+type SetStatus struct {
+	Purpose      string
+	Rotation     time.Duration
+	NextRotation time.Time
+	Keys         []KeyStatus
+}
+
+// Schedule is the status of keys (oldest first, as stored) under o's
+// rotation at now: the schedule Rotate and the signer follow.
+func Schedule(keys []storage.ServerKey, o Options, now time.Time) SetStatus {
+	st := SetStatus{Purpose: o.Purpose, Rotation: o.Rotation, Keys: make([]KeyStatus, len(keys))}
+	current := -1
+	for i, sk := range keys {
+		ks := KeyStatus{ID: sk.ID, Created: sk.CreatedAt, SigningSince: sk.CreatedAt.Add(o.Prepublish)}
+		if i+1 < len(keys) {
+			ks.RetireAt = keys[i+1].CreatedAt.Add(o.Prepublish + o.Retain + time.Minute)
+		}
+		if !now.Before(ks.SigningSince) {
+			current = i
+		}
+		st.Keys[i] = ks
+	}
+	if len(keys) > 0 {
+		st.Keys[max(current, 0)].Current = true
+		st.NextRotation = keys[len(keys)-1].CreatedAt.Add(o.Rotation)
+	}
+	return st
+}
+
+// Status is the loaded keys' schedule now.
+func (k *Set) Status() SetStatus {
+	k.mu.RLock()
+	keys := make([]storage.ServerKey, len(k.keys))
+	for i, c := range k.keys {
+		keys[i] = storage.ServerKey{Purpose: k.o.Purpose, ID: c.id, CreatedAt: c.created}
+	}
+	k.mu.RUnlock()
+	return Schedule(keys, k.o, k.o.Now())
+}

@@ -12,6 +12,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/behalf-dev/behalf/internal/signingkeys"
+	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/testclock"
@@ -130,4 +131,26 @@ func signedKid(t *testing.T, s *signingkeys.Set) string {
 		t.Fatalf("a signature of key %s does not verify with its public key: %v", kid, err)
 	}
 	return kid
+}
+
+// TestSchedule: a key signs Prepublish after it is made and leaves the
+// set Retain (and a minute) after its successor began to sign; the
+// newest key that has begun to sign is the current one.
+func TestSchedule(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	o := signingkeys.Options{Purpose: "p", Rotation: 24 * time.Hour, Prepublish: time.Hour, Retain: 10 * time.Minute}
+	keys := []storage.ServerKey{{ID: "a", CreatedAt: t0}, {ID: "b", CreatedAt: t0.Add(24 * time.Hour)}}
+	at := func(now time.Time) signingkeys.SetStatus { return signingkeys.Schedule(keys, o, now) }
+	before := at(t0.Add(24*time.Hour + time.Minute)) // b is published, not yet signing
+	if !before.Keys[0].Current || before.Keys[1].Current || !before.Keys[1].SigningSince.Equal(t0.Add(25*time.Hour)) ||
+		!before.Keys[0].RetireAt.Equal(t0.Add(25*time.Hour+11*time.Minute)) || !before.Keys[1].RetireAt.IsZero() ||
+		!before.NextRotation.Equal(t0.Add(48*time.Hour)) || before.Purpose != "p" {
+		t.Errorf("before b signs: %+v", before)
+	}
+	if after := at(t0.Add(25 * time.Hour)); after.Keys[0].Current || !after.Keys[1].Current {
+		t.Errorf("once b signs: %+v", after)
+	}
+	if empty := signingkeys.Schedule(nil, o, t0); len(empty.Keys) != 0 || !empty.NextRotation.IsZero() {
+		t.Errorf("no keys: %+v", empty)
+	}
 }

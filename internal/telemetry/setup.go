@@ -57,6 +57,7 @@ const defaultExportTimeout = 10 * time.Second
 // enabled it returns Noop(). Call Shutdown when done.
 func New(ctx context.Context, cfg Config, opts Options) (_ *Telemetry, err error) {
 	t := Noop()
+	t.Started = time.Now()
 	if !cfg.Enabled() {
 		return t, nil
 	}
@@ -114,6 +115,7 @@ func (t *Telemetry) startMetrics(ctx context.Context, cfg Config, opts Options, 
 		}
 		mopts = append(mopts, sdkmetric.WithReader(exp))
 		t.Prometheus = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+		t.Gatherer = reg
 	}
 	if cfg.MetricsOTLP {
 		exp, err := metricExporter(ctx, cfg.OTLP, opts, tlsConfig)

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/log"
 	lognoop "go.opentelemetry.io/otel/log/noop"
 	"go.opentelemetry.io/otel/metric"
@@ -87,6 +88,11 @@ type Telemetry struct {
 	Metrics *Metrics
 	// Prometheus serves /metrics; nil unless Config.Prometheus.
 	Prometheus http.Handler
+	// Gatherer is what Prometheus serves, for reading the metrics
+	// in-process (Summarize); nil unless Config.Prometheus.
+	Gatherer prometheus.Gatherer
+	// Started is when the metrics began to count.
+	Started time.Time
 	// LogsOTLP and AuditOTLP say where Loggers is meant to be used.
 	LogsOTLP, AuditOTLP bool
 

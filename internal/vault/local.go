@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,6 +121,37 @@ func (k *LocalKeyring) Key(_ context.Context, id string) (KeyWrapper, error) {
 func (k *LocalKeyring) Has(ctx context.Context, id string) bool {
 	_, err := k.Key(ctx, id)
 	return err == nil
+}
+
+// KeyInfo is a key of the keyring, without its material.
+type KeyInfo struct {
+	ID      string
+	Created time.Time
+	// Service is the key created with the keyring.
+	Service bool
+}
+
+// Keys lists the keys in the keyring file as it is now, the service key
+// first, then oldest first.
+func (k *LocalKeyring) Keys() ([]KeyInfo, error) {
+	f, err := readKeyring(k.path)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]KeyInfo, len(f.Keys))
+	for i, e := range f.Keys {
+		keys[i] = KeyInfo{ID: LocalPrefix + e.ID, Created: e.Created, Service: e.Service}
+	}
+	slices.SortStableFunc(keys, func(a, b KeyInfo) int {
+		if a.Service != b.Service {
+			if a.Service {
+				return -1
+			}
+			return 1
+		}
+		return a.Created.Compare(b.Created)
+	})
+	return keys, nil
 }
 
 // Create adds a new customer key to the keyring file and returns its id.

@@ -31,6 +31,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
@@ -109,7 +110,8 @@ type Issuer struct {
 	opts  Options
 
 	mu       sync.RWMutex
-	keys     map[string][]byte // by key id
+	keys     map[string][]byte   // by key id
+	loaded   []storage.ServerKey // the keys' ids and times, oldest first, without material
 	current  string
 	created  time.Time // of current
 	lastLoad time.Time
@@ -196,8 +198,12 @@ func (i *Issuer) load(ctx context.Context, keys []storage.ServerKey) error {
 		opened[k.ID] = raw
 	}
 	newest := keys[len(keys)-1]
+	loaded := make([]storage.ServerKey, len(keys))
+	for n, k := range keys {
+		loaded[n] = storage.ServerKey{Purpose: Purpose, ID: k.ID, CreatedAt: k.CreatedAt}
+	}
 	i.mu.Lock()
-	i.keys, i.current, i.created, i.lastLoad = opened, newest.ID, newest.CreatedAt, i.opts.Now()
+	i.keys, i.loaded, i.current, i.created, i.lastLoad = opened, loaded, newest.ID, newest.CreatedAt, i.opts.Now()
 	i.mu.Unlock()
 	return nil
 }
@@ -311,6 +317,16 @@ func (i *Issuer) key(ctx context.Context, kid string) ([]byte, error) {
 	i.mu.RLock()
 	defer i.mu.RUnlock()
 	return i.keys[kid], nil
+}
+
+// Status is the loaded keys' schedule now: a key encrypts from when it is
+// made until its successor is, and opens tokens for TTL (and a minute of
+// clock skew) after that.
+func (i *Issuer) Status() signingkeys.SetStatus {
+	i.mu.RLock()
+	keys := slices.Clone(i.loaded)
+	i.mu.RUnlock()
+	return signingkeys.Schedule(keys, signingkeys.Options{Purpose: Purpose, Rotation: i.opts.RotationPeriod, Retain: i.opts.TTL}, i.opts.Now())
 }
 
 // CurrentKeyID names the key that encrypts new tokens.
