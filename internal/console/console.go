@@ -22,6 +22,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -54,8 +56,27 @@ type Options struct {
 	// Metrics is where Prometheus metrics are served, for the overview's
 	// link; empty when they are not.
 	Metrics string
-	Now     func() time.Time
-	Log     *slog.Logger
+	// Gatherer is the registry Prometheus metrics are served from, read
+	// in-process for the overview's figures; nil when they are off.
+	Gatherer prometheus.Gatherer
+	// Started is when the metrics began to count.
+	Started time.Time
+	// Gateway is the mounted gateway's configuration; nil when there is
+	// none.
+	Gateway *config.Gateway
+	// Anchor is the audit chain head the server last published, and
+	// whether it has published one yet; nil when it publishes none.
+	Anchor func() (Anchor, bool)
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// Anchor is a published head of the audit chain (docs/audit.md,
+// "Anchors").
+type Anchor struct {
+	Seq       int64
+	Hash      string
+	Published time.Time
 }
 
 // Server serves the console.
@@ -72,6 +93,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	web, err := webui.New(webui.Options{Name: "console", Key: opts.Key, IDPs: opts.IDPs, Signatures: opts.Signatures, TokenIDs: opts.Store,
 		PublicURL: opts.PublicURL, SessionTTL: opts.Config.SessionTTL, Audit: opts.Audit, Now: opts.Now, Log: opts.Log})
@@ -95,6 +119,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/connections", s.page(s.signedIn(s.connections)))
 	mux.HandleFunc("POST /console/connections/revoke", s.page(s.signedIn(s.posted(s.revoke))))
 	mux.HandleFunc("GET /console/audit", s.page(s.signedIn(s.audit)))
+	mux.HandleFunc("GET /console/keys", s.page(s.signedIn(s.keys)))
+	mux.HandleFunc("GET /console/gateway", s.page(s.signedIn(s.gateway)))
 	mux.HandleFunc("/console/", s.page(func(q *request) {
 		s.errorPage(q, http.StatusNotFound, "No such page", "This address names no page of the console.")
 	}))

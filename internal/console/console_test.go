@@ -1,10 +1,15 @@
 package console_test
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +24,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/testnet"
 )
 
 const consoleKeyID = "BEHALFCONSOLEADMIN01"
@@ -44,7 +50,9 @@ type consoleWorld struct {
 	base  string // the console's URL
 }
 
-func newConsoleWorld(t *testing.T, b behalftest.Backend) *consoleWorld {
+// newConsoleWorld starts the server, with edits applied to its
+// configuration.
+func newConsoleWorld(t *testing.T, b behalftest.Backend, edits ...func(*config.File)) *consoleWorld {
 	t.Helper()
 	corp := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "console", Secret: "console-secret"}},
 		UserClaims: map[string]map[string]any{"alice": {"groups": []string{"staff", "behalf-admins"}}, "bob": {"groups": "staff"}}})
@@ -52,6 +60,9 @@ func newConsoleWorld(t *testing.T, b behalftest.Backend) *consoleWorld {
 		f.Development = true
 		f.Console = config.ConsoleFile{Enabled: true, Provider: "corp", Scopes: []string{"profile"},
 			AdminClaim: config.ConsoleClaimFile{Name: "groups", Value: "behalf-admins"}, Principal: consoleKeyID}
+		for _, edit := range edits {
+			edit(f)
+		}
 	}})
 	ctx := t.Context()
 	if _, err := s.Control().CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
@@ -93,13 +104,24 @@ func newConsoleWorld(t *testing.T, b behalftest.Backend) *consoleWorld {
 	return &consoleWorld{s: s, corp: corp, carol: carol, base: s.URL + "/console/"}
 }
 
+// weatherPrefix is a route's header prefix, never shown.
+var weatherPrefix = "Key-prefix-never-shown "
+
 // TestConsole: people sign in at corp (a dev IdP putting groups in
 // alice's ID token); alice, an admin, sees every page with the server's
 // data and revokes a connection through RevokeConnection, audited as
 // her; bob, who is not, is refused and audited.
 func TestConsole(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		w := newConsoleWorld(t, b)
+		w := newConsoleWorld(t, b, func(f *config.File) {
+			f.Telemetry.Metrics.Prometheus.Enabled = true
+			f.Telemetry.Audit.AnchorInterval = time.Hour
+			f.Gateway = config.MountedGatewayFile{Listen: testnet.FreeAddr(t), Principal: "BEHALFGATEWAYRUN01", Routes: []config.GatewayRouteFile{
+				{Name: "support", Path: "/agents/support", Upstream: "http://127.0.0.1:9/", Kind: "agent", Workload: "support-agent"},
+				{Name: "weather", Path: "/tools/weather", Upstream: "http://weather.example:8443/forecast",
+					Kind: "tool", Credential: config.GatewayCredentialFile{Provider: "weather", Type: "apiKey", Header: "X-Api-Key", Prefix: &weatherPrefix}},
+			}}
+		})
 		s, corp, carol, ctx := w.s, w.corp, w.carol, t.Context()
 		provider, err := s.Server.Store().GetOAuth2Provider(ctx, "corp")
 		if err != nil {
@@ -137,7 +159,32 @@ func TestConsole(t *testing.T) {
 				t.Error("the planted cookie survived sign-in")
 			}
 		}
+		// The anchor the server publishes, shown and checked on the audit page.
+		s.Server.PublishAnchor(ctx)
+		head, err := s.Server.Store().GetAuditHead(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keyIDs []string
+		var sealed []string
+		for _, purpose := range []string{"mcp-client-signing", "workload-access-token"} {
+			keys, err := s.Server.Store().ListServerKeys(ctx, purpose)
+			if err != nil || len(keys) == 0 {
+				t.Fatalf("%s: %v %v", purpose, keys, err)
+			}
+			for _, k := range keys {
+				keyIDs = append(keyIDs, k.ID)
+				sealed = append(sealed, base64.StdEncoding.EncodeToString(k.Key.Blob), base64.RawURLEncoding.EncodeToString(k.Key.Blob))
+			}
+		}
+		never := append([]string{"console-secret", "<script", weatherPrefix}, sealed...)
 		for path, want := range map[string]string{
+			"keys":                    keyIDs[0] + "</code></th>",
+			"keys?again":              keyIDs[1] + "</code></th>",
+			"gateway":                 "<code>http://weather.example:8443</code>",
+			"gateway?again":           "<code>X-Api-Key</code>",
+			"audit":                   fmt.Sprintf("Last published anchor: <code>%d:%s</code>", head.Seq, hex.EncodeToString(head.Hash)),
+			"audit?again":             "checked: the log still holds it",
 			"workloads":               ">support-agent</a>",
 			"workloads/support-agent": "<code>tickets.read</code>",
 			"providers":               ">corp</a>",
@@ -150,9 +197,33 @@ func TestConsole(t *testing.T) {
 			if got.Status != http.StatusOK || !strings.Contains(got.Body, want) {
 				t.Errorf("%s: %d, want %q in %s", path, got.Status, want, got.Body)
 			}
-			if strings.Contains(got.Body, "console-secret") || strings.Contains(got.Body, "<script") {
-				t.Errorf("%s shows a secret or a script", path)
+			for _, secret := range never {
+				if strings.Contains(got.Body, secret) {
+					t.Errorf("%s shows a secret or a script: %q", path, secret)
+				}
 			}
+		}
+
+		// The overview's metrics figures move with the calls made.
+		figure := func(row string) int {
+			t.Helper()
+			body := alice.Get(base).Body
+			m := regexp.MustCompile(regexp.QuoteMeta(row) + `</th><td>(\d+)`).FindStringSubmatch(body)
+			if m == nil {
+				t.Fatalf("no %q figure in %s", row, body)
+			}
+			n, _ := strconv.Atoi(m[1])
+			return n
+		}
+		requests, failed := figure("API requests"), figure("Failed requests")
+		if res := s.Do(t, behalftest.Raw{Path: "/identities/GetWorkloadIdentity", Body: []byte(`{"name":"nobody"}`)}); res.Status != http.StatusNotFound {
+			t.Fatalf("GetWorkloadIdentity of nobody: %d", res.Status)
+		}
+		if got := figure("Failed requests"); got < failed+1 {
+			t.Errorf("failed requests %d, then %d after a failed call", failed, got)
+		}
+		if got := figure("API requests"); got < requests+2 {
+			t.Errorf("requests %d, then %d after calls", requests, got)
 		}
 		if got := alice.Get(base + "workloads/nobody"); got.Status != http.StatusNotFound || strings.Contains(got.Body, "sql") {
 			t.Errorf("a missing workload: %d %s", got.Status, got.Body)
@@ -218,6 +289,42 @@ func TestConsole(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("console audit records:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// TestConsoleQuiet: with metrics, anchoring and the gateway off, the
+// pages say so; and the console's calls spend its principal's allowance
+// under the per-principal rate limit, as the API's signed calls do.
+func TestConsoleQuiet(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		// The overview makes 5 calls, the audit page 2 and the gateway page
+		// none: the keys page is the 8th call.
+		const burst = 7
+		w := newConsoleWorld(t, b, func(f *config.File) { f.Limits = config.LimitsFile{RequestsPerSecond: 0.001, Burst: burst} })
+		s, base := w.s, w.base
+		alice := behalftest.NewBrowser(t)
+		for _, step := range []struct{ path, want string }{
+			{"", "Metrics are off"},
+			{"gateway", "mounts no gateway"},
+			{"audit", "publishes no anchors"},
+		} {
+			var got behalftest.Page
+			if step.path == "" {
+				got = alice.Consent(alice.Get(base), "alice")
+			} else {
+				got = alice.Get(base + step.path)
+			}
+			if got.Status != http.StatusOK || !strings.Contains(got.Body, step.want) {
+				t.Errorf("%s: %d, want %q in %s", step.path, got.Status, step.want, got.Body)
+			}
+		}
+		if got := alice.Get(base + "keys"); got.Status != http.StatusTooManyRequests || !strings.Contains(got.Body, "rate exceeded for "+consoleKeyID) {
+			t.Errorf("past the console principal's burst: %d %s", got.Status, got.Body)
+		}
+		// The admin that signs API calls has an allowance of its own.
+		if res := s.Do(t, behalftest.Raw{Path: "/behalf/GetKeyRotationStatus", Body: []byte(`{}`)}); res.Status != http.StatusOK {
+			t.Errorf("the bootstrap admin: %d %s", res.Status, res.Body)
 		}
 	})
 }

@@ -144,9 +144,13 @@ func (s *Server) overview(q *request) {
 		}
 		rows = append(rows, row{What: k.what, Link: k.link, N: n, More: more})
 	}
+	figures, ok := s.figures(q)
+	if !ok {
+		return
+	}
 	s.render(q, http.StatusOK, "overview", pageData{Title: "Overview", Data: struct {
 		Rows    []row
-		Metrics string
+		Metrics metricsFigures
 		Max     int
-	}{rows, s.o.Metrics, maxCount}})
+	}{rows, figures, maxCount}})
 }

@@ -161,15 +161,22 @@ func (s *Server) audit(q *request) {
 		s.refused(q, "Could not list audit records", err)
 		return
 	}
+	// The last published anchor is checked with the chain: records deleted
+	// or rewritten after it show even when the head row was moved back.
+	anchor, anchoring := s.anchorOf()
 	var verify behalfapi.VerifyAuditLogOutput
-	if err := s.call(q, "VerifyAuditLog", behalfapi.VerifyAuditLogInput{Incremental: true}, &verify); err != nil {
+	if err := s.call(q, "VerifyAuditLog", behalfapi.VerifyAuditLogInput{Incremental: true, Anchor: anchorInput(anchor)}, &verify); err != nil {
 		s.refused(q, "Could not verify the audit log", err)
 		return
 	}
 	s.render(q, http.StatusOK, "audit", pageData{Title: "Audit log", Next: next(q, out.NextToken), Data: struct {
-		Filter  auditFilter
-		Records []behalfapi.AuditRecord
-		Verify  behalfapi.VerifyAuditLogOutput
-		Head    string
-	}{f, out.Records, verify, strconv.FormatInt(verify.HeadSeq, 10) + ":" + verify.HeadHash}})
+		Filter    auditFilter
+		Records   []behalfapi.AuditRecord
+		Verify    behalfapi.VerifyAuditLogOutput
+		Head      string
+		Anchoring bool
+		Anchor    *Anchor
+		Checked   bool
+	}{f, out.Records, verify, strconv.FormatInt(verify.HeadSeq, 10) + ":" + verify.HeadHash, anchoring, anchor,
+		anchorInput(anchor) != nil && verify.NextToken == nil}})
 }

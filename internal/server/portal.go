@@ -46,7 +46,17 @@ func (s *Server) openConsole(ctx context.Context) error {
 	api := console.InvokeFunc(func(ctx context.Context, in wire.Invocation) (json.RawMessage, error) {
 		return s.router.Invoke(ctx, in)
 	})
+	var anchor func() (console.Anchor, bool)
+	if s.cfg.Telemetry.AuditAnchorInterval > 0 {
+		anchor = func() (console.Anchor, bool) {
+			if a := s.lastAnchor.Load(); a != nil {
+				return *a, true
+			}
+			return console.Anchor{}, false
+		}
+	}
 	s.console, err = console.New(console.Options{Config: *s.cfg.Console, Store: s.store, IDPs: s.data.Federation, Signatures: s.portalKeys,
-		API: api, Audit: s.audit, PublicURL: s.cfg.PublicURL, Key: key, Metrics: metrics, Log: s.log, Now: s.now})
+		API: api, Audit: s.audit, PublicURL: s.cfg.PublicURL, Key: key, Metrics: metrics, Gatherer: s.tel.Gatherer, Started: s.tel.Started,
+		Gateway: s.cfg.Gateway, Anchor: anchor, Log: s.log, Now: s.now})
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/audit"
@@ -86,7 +87,10 @@ type Server struct {
 	// users' ID tokens.
 	portals *portal.Server
 	// console serves the admin console; nil when it is off.
-	console    *console.Server
+	console *console.Server
+	// lastAnchor is the audit chain head this replica last published;
+	// nil before the first.
+	lastAnchor atomic.Pointer[console.Anchor]
 	portalKeys *inbound.Set
 }
 

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"log/slog"
 	"net"
 	"net/http"
 
+	"github.com/behalf-dev/behalf/internal/console"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -40,6 +42,7 @@ func (s *Server) publishAnchor(ctx context.Context) {
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "audit chain head", slog.String(logging.KeyAnchor, anchorString(head)))
 	s.auditExport.anchor(head)
+	s.lastAnchor.Store(&console.Anchor{Seq: head.Seq, Hash: hex.EncodeToString(head.Hash), Published: s.now()})
 }
 
 // PublishAnchor publishes the audit chain's head now; for tests.

@@ -54,13 +54,7 @@ func (rt *Router) Invoke(ctx context.Context, in Invocation) (json.RawMessage, e
 	if op.Audited && rt.audit != nil {
 		call.log = rt.audit
 	}
-	var out any
-	if rt.limit != nil {
-		err = rt.limit.Limit(ctx, in.Caller)
-	}
-	if err == nil {
-		_, out, err = rt.authorizeAndRun(ctx, op, call)
-	}
+	out, err := rt.admitAndRun(ctx, op, call)
 	var raw json.RawMessage
 	if err == nil && out != nil {
 		if raw, err = json.Marshal(out); err != nil {
@@ -86,6 +80,17 @@ func (rt *Router) Invoke(ctx context.Context, in Invocation) (json.RawMessage, e
 		return nil, e
 	}
 	return raw, nil
+}
+
+// admitAndRun runs an invocation its caller's rate limit admits.
+func (rt *Router) admitAndRun(ctx context.Context, op *Operation, call *Call) (any, error) {
+	if rt.limit != nil {
+		if err := rt.limit.Limit(ctx, call.Caller); err != nil {
+			return nil, err
+		}
+	}
+	_, out, err := rt.authorizeAndRun(ctx, op, call)
+	return out, err
 }
 
 // byName finds a registered operation by name.
