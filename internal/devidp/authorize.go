@@ -32,6 +32,7 @@ type pending struct {
 type code struct {
 	authRequest
 	subject  string
+	authTime time.Time // when the user signed in on the consent page
 	exp      time.Time
 	redeemed bool
 	family   *family // the refresh tokens it produced, revoked if the code is replayed
@@ -41,6 +42,7 @@ const consentCookie = "devidp_consent"
 
 var (
 	usernamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	maxAgePattern   = regexp.MustCompile(`^[0-9]{1,10}$`)
 )
 
 // authorize validates an authorization request and shows the consent page.
@@ -70,6 +72,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if e == nil {
 		e = oauthwire.CheckChallenge(ar.challenge, q.Get("code_challenge_method"))
+	}
+	if e == nil && q.Has("max_age") && !maxAgePattern.MatchString(q.Get("max_age")) {
+		e = oauthwire.Errorf("invalid_request", "max_age must be a non-negative number of seconds")
 	}
 	if e != nil {
 		ev.Error = e.Code
@@ -132,7 +137,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := rand.Text()
-	s.codes[hash(c)] = &code{authRequest: p.authRequest, subject: username, exp: now.Add(codeTTL)}
+	s.codes[hash(c)] = &code{authRequest: p.authRequest, subject: username, authTime: now, exp: now.Add(codeTTL)}
 	s.mu.Unlock()
 	ev.Error, ev.Subject = "", username
 	s.emit(ev)

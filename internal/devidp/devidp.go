@@ -31,16 +31,21 @@
 // Access and ID tokens are RS256 JWTs with iss, sub (the username, or the
 // client id for client_credentials), aud (the resources, else the client
 // id), azp, client_id, scope, iat, exp and jti; ID tokens add email
-// (<user>@example.com), name and the user's Options.UserClaims. Every grant with a user also returns an ID
+// (<user>@example.com), name, auth_time and the user's Options.UserClaims. Every grant with a user also returns an ID
 // token, whether or not scope has openid. Refresh tokens are opaque and live
 // until revoked, rotated out, or the process exits. ID-JAGs (5 minutes by
 // default) have iss, sub, aud, client_id (the client's id at the target
 // server), iat, exp and jti, and resource, scope and email when known; they
 // are never accepted back.
 //
+// The server keeps no sign-in session of its own: every authorization shows
+// the sign-in page, so any max_age (OpenID Connect Core §3.1.2.1, which must
+// be a non-negative integer) is met, and auth_time is when the user signed
+// in on that page (or made the password grant; refreshed ID tokens keep it).
+//
 // Non-goals: no userinfo endpoint, no introspection, no dynamic client
-// registration, no implicit or hybrid flows, no public clients, no
-// prompt/max_age handling, no actor tokens in token exchange, and revoking a
+// registration, no implicit or hybrid flows, no public clients, no prompt
+// handling, no actor tokens in token exchange, and revoking a
 // refresh token does not revoke the access tokens it produced (they are
 // self-contained JWTs).
 //
@@ -131,6 +136,9 @@ type Options struct {
 	// the group claims a real IdP maps from its directory. The claims the
 	// server sets itself (iss, sub, aud, ...) cannot be replaced.
 	UserClaims map[string]map[string]any
+	// OmitAuthTime leaves auth_time out of ID tokens, as a provider that
+	// ignores max_age does: a fault for relying parties' tests.
+	OmitAuthTime bool
 	// DisableRefreshRotation keeps a refresh token valid after use; the
 	// refresh response then has no refresh_token (RFC 6749 §6).
 	DisableRefreshRotation bool
@@ -153,14 +161,15 @@ type Event struct {
 
 // Server is a development identity provider. It is safe for concurrent use.
 type Server struct {
-	issuer   string
-	clients  map[string]Client
-	ttl      time.Duration
-	rotate   bool
-	now      func() time.Time
-	observe  func(Event)
-	atSigner jose.Signer // typ at+jwt (RFC 9068)
-	idSigner jose.Signer // typ JWT
+	issuer       string
+	clients      map[string]Client
+	ttl          time.Duration
+	rotate       bool
+	omitAuthTime bool
+	now          func() time.Time
+	observe      func(Event)
+	atSigner     jose.Signer // typ at+jwt (RFC 9068)
+	idSigner     jose.Signer // typ JWT
 	// jagSigner signs ID-JAGs (typ oauth-id-jag+jwt), which parse refuses:
 	// an IdP must not accept its own ID-JAGs.
 	jagSigner   jose.Signer
@@ -180,7 +189,7 @@ type Server struct {
 
 // reservedClaims are the ID token claims the server sets itself.
 var reservedClaims = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true, "nbf": true, "jti": true,
-	"azp": true, "client_id": true, "scope": true, "nonce": true, "email": true, "name": true}
+	"azp": true, "client_id": true, "scope": true, "nonce": true, "email": true, "name": true, "auth_time": true}
 
 const (
 	codeTTL    = 5 * time.Minute
@@ -199,7 +208,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		issuer: issuer, clients: clients, ttl: opts.AccessTokenTTL, idJAGTTL: opts.IDJAGTTL,
-		rotate: !opts.DisableRefreshRotation, now: opts.Now, observe: opts.Observe, userClaims: opts.UserClaims,
+		rotate: !opts.DisableRefreshRotation, omitAuthTime: opts.OmitAuthTime, now: opts.Now, observe: opts.Observe, userClaims: opts.UserClaims,
 		pending: map[string]*pending{}, codes: map[string]*code{}, refresh: map[string]*family{}, revoked: map[string]time.Time{},
 	}
 	if s.ttl <= 0 {
@@ -323,6 +332,7 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 		"token_endpoint_auth_methods_supported":          auth,
 		"revocation_endpoint_auth_methods_supported":     auth,
 		"code_challenge_methods_supported":               []string{"S256"},
+		"claims_supported":                               []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "email", "name"},
 		"authorization_response_iss_parameter_supported": true,
 	}
 	s.idJAGMetadata(m)

@@ -146,6 +146,8 @@ func TestAuthorizationCodeRejections(t *testing.T) {
 		"bad scope":           {oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("scope", `a"b`)},
 		"relative resource":   {oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("resource", "api")},
 		"repeated parameters": {oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("state", "x")},
+		"negative max_age":    {oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("max_age", "-1")},
+		"max_age not seconds": {oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("max_age", "10m")},
 	} {
 		u := conf.AuthCodeURL("st-3", params...)
 		if name == "repeated parameters" {
@@ -174,6 +176,47 @@ func TestAuthorizationCodeRejections(t *testing.T) {
 		if readAll(t, res); res.StatusCode != http.StatusBadRequest || res.Header.Get("Location") != "" {
 			t.Errorf("%s: %d, Location %q", u, res.StatusCode, res.Header.Get("Location"))
 		}
+	}
+}
+
+// TestAuthTime: ID tokens carry auth_time (OpenID Connect Core §2), the
+// moment the user signed in on the page, which a max_age request always
+// shows; refreshed ID tokens keep it; OmitAuthTime leaves it out.
+func TestAuthTime(t *testing.T) {
+	e := start(t, devidp.Options{})
+	conf := e.config("agent", "agent-secret", oauth2.AuthStyleInHeader)
+	verifier := oauth2.GenerateVerifier()
+	b := browser(t)
+	form := e.consentPage(b, conf.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("max_age", "0")))
+	e.clock.Add(30 * time.Second)
+	signedIn := e.clock.Now()
+	q := e.location(e.answer(b, form, "alice", "allow"))
+	e.clock.Add(time.Second)
+	tok, err := conf.Exchange(ctx(t), q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := e.claims(tok.Extra("id_token").(string), "JWT"); id["auth_time"] != float64(signedIn.Unix()) {
+		t.Fatalf("auth_time %v, want %d", id["auth_time"], signedIn.Unix())
+	}
+	if at := e.claims(tok.AccessToken, "at+jwt"); at["auth_time"] != nil {
+		t.Errorf("an access token with auth_time: %v", at)
+	}
+	e.clock.Add(10 * time.Minute)
+	status, m := e.post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}, "agent", "agent-secret")
+	if id := e.claims(m["id_token"].(string), "JWT"); status != http.StatusOK || id["auth_time"] != float64(signedIn.Unix()) {
+		t.Fatalf("refreshed: %d auth_time %v, want %d", status, id["auth_time"], signedIn.Unix())
+	}
+	if id := e.claims(e.password()["id_token"].(string), "JWT"); id["auth_time"] != float64(e.clock.Now().Unix()) {
+		t.Errorf("password grant auth_time %v", id["auth_time"])
+	}
+
+	omit := start(t, devidp.Options{OmitAuthTime: true})
+	if id := omit.claims(omit.password()["id_token"].(string), "JWT"); id["auth_time"] != nil {
+		t.Errorf("OmitAuthTime: auth_time %v", id["auth_time"])
+	}
+	if _, err := devidp.New(devidp.Options{Issuer: "http://127.0.0.1:1", UserClaims: map[string]map[string]any{"alice": {"auth_time": 1}}}); err == nil {
+		t.Error("UserClaims may set auth_time")
 	}
 }
 

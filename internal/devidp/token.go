@@ -19,7 +19,8 @@ import (
 type family struct {
 	clientID, subject, scope string
 	resource                 []string
-	current                  string // hash of the one live refresh token
+	authTime                 time.Time // the ID tokens' auth_time
+	current                  string    // hash of the one live refresh token
 	revoked                  bool
 }
 
@@ -32,6 +33,8 @@ type claims struct {
 	Nonce    string `json:"nonce,omitempty"`
 	Email    string `json:"email,omitempty"`
 	Name     string `json:"name,omitempty"`
+	// AuthTime is OIDC Core §2's auth_time, in ID tokens only.
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
 }
 
 // RFC 8693 §3 token type identifiers.
@@ -89,8 +92,8 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, ev *Event)
 			return nil, oauthwire.Errorf("invalid_grant", "username must be 1 to 64 letters, digits, '.', '_' or '-', and password must not be empty")
 		}
 		ev.Subject = u
-		rt := s.startFamily(&family{clientID: c.ID, subject: u, scope: scope, resource: resource})
-		return s.issue(tokens{client: c.ID, subject: u, scope: scope, resource: resource, user: true, refresh: rt}, now)
+		rt := s.startFamily(&family{clientID: c.ID, subject: u, scope: scope, resource: resource, authTime: now})
+		return s.issue(tokens{client: c.ID, subject: u, scope: scope, resource: resource, user: true, authTime: now, refresh: rt}, now)
 	case grantTokenExchange:
 		if form.Get("requested_token_type") == tokenTypeIDJAG {
 			return s.exchangeIDJAG(c, form, scope, resource, ev, now)
@@ -141,11 +144,11 @@ func (s *Server) redeemCode(c Client, form url.Values, resource []string, ev *Ev
 	if len(resource) == 0 {
 		resource = k.resource
 	}
-	k.family = &family{clientID: c.ID, subject: k.subject, scope: k.scope, resource: resource}
+	k.family = &family{clientID: c.ID, subject: k.subject, scope: k.scope, resource: resource, authTime: k.authTime}
 	rt := s.nextRefreshLocked(k.family)
 	s.mu.Unlock()
 	ev.Subject = k.subject
-	return s.issue(tokens{client: c.ID, subject: k.subject, scope: k.scope, nonce: k.nonce, resource: resource, user: true, refresh: rt}, now)
+	return s.issue(tokens{client: c.ID, subject: k.subject, scope: k.scope, nonce: k.nonce, resource: resource, user: true, authTime: k.authTime, refresh: rt}, now)
 }
 
 func (s *Server) useCodeLocked(c Client, raw, redirectURI, verifier string, now time.Time) (*code, *oauthwire.Error) {
@@ -213,7 +216,7 @@ func (s *Server) redeemRefresh(c Client, form url.Values, scope string, resource
 		next = s.nextRefreshLocked(f)
 	}
 	s.mu.Unlock()
-	return s.issue(tokens{client: c.ID, subject: f.subject, scope: scope, resource: resource, user: true, refresh: next}, now)
+	return s.issue(tokens{client: c.ID, subject: f.subject, scope: scope, resource: resource, user: true, authTime: f.authTime, refresh: next}, now)
 }
 
 // exchange is RFC 8693 §2: a JWT this server issued, unexpired and not
@@ -315,7 +318,8 @@ type tokens struct {
 	client, subject, scope, nonce string
 	resource                      []string // the access token's aud; default the client
 	user                          bool     // add an ID token
-	refresh                       string   // "" for none
+	authTime                      time.Time
+	refresh                       string // "" for none
 }
 
 func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthwire.Error) {
@@ -342,6 +346,9 @@ func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthwire.Erro
 	if t.user {
 		c.Audience, c.ID, c.Nonce = jwt.Audience{t.client}, rand.Text(), t.nonce
 		c.Email, c.Name = t.subject+"@example.com", strings.ToUpper(t.subject[:1])+t.subject[1:]
+		if !s.omitAuthTime {
+			c.AuthTime = jwt.NewNumericDate(t.authTime)
+		}
 		b := jwt.Signed(s.idSigner).Claims(c)
 		if extra := s.userClaims[t.subject]; extra != nil {
 			b = b.Claims(extra)
