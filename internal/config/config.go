@@ -58,6 +58,8 @@ type File struct {
 	// AuthorizationServer makes behalf an OAuth 2.1 authorization server
 	// for MCP clients (docs/authorization-server.md).
 	AuthorizationServer *AuthorizationServerFile `yaml:"authorizationServer"`
+	// Portals configures the consent portals' pages.
+	Portals PortalsFile `yaml:"portals"`
 	// Console serves the admin console (docs/console.md); off by default.
 	Console ConsoleFile `yaml:"console"`
 	// Development turns on development-only features: the completion page
@@ -218,6 +220,7 @@ type Config struct {
 	Telemetry           TelemetryConfig
 	// AuthorizationServer is nil when none is configured.
 	AuthorizationServer *AuthorizationServer
+	Portals             Portals
 	// Console is nil when the admin console is off.
 	Console *Console
 }
@@ -432,6 +435,7 @@ func (f File) Validate() (Config, error) {
 	f.validateGateway(&c, &probs)
 	f.validateAuthorizationServer(&c, &probs)
 	f.checkGatewayAgainstAuthorizationServer(&c, &probs)
+	f.validatePortals(&c, &probs)
 	f.validateConsole(&c, &probs)
 	if len(probs) > 0 {
 		return Config{}, probs
