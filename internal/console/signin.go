@@ -37,7 +37,7 @@ func (s *Server) callback(q *request) {
 			"Your sign-in worked, but your identity provider does not name you an administrator of behalf. Ask for the administrators' group.")
 		return
 	}
-	if err := s.web.StartSession(q.w, s.realm, id.User); err != nil {
+	if err := s.web.StartSession(q.w, q.r, s.realm, id); err != nil {
 		s.internalError(q, "seal a session", err)
 		return
 	}

@@ -60,14 +60,16 @@ type Options struct {
 	// PKCE verifier and nonce and the forms' tokens; at least 32 bytes,
 	// the same on every replica.
 	Key []byte
-	// SessionTTL is how long a sign-in lasts; default DefaultSessionTTL.
+	// SessionTTL is how long a sign-in lasts; default
+	// config.DefaultPortalSessionTTL.
 	SessionTTL time.Duration
-	Now        func() time.Time
-	Log        *slog.Logger
+	// ReauthenticateAfter is how old a sign-in may be for Connect,
+	// Reconnect and Disconnect, which grant or end an agent's access to
+	// an account; older, the user signs in again first. 0 for any age.
+	ReauthenticateAfter time.Duration
+	Now                 func() time.Time
+	Log                 *slog.Logger
 }
-
-// DefaultSessionTTL is how long a portal sign-in lasts by default.
-const DefaultSessionTTL = time.Hour
 
 // Server serves the pages of every portal.
 type Server struct {
@@ -81,7 +83,7 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("portal: Store, Federation and Signatures are required")
 	}
 	if opts.SessionTTL <= 0 {
-		opts.SessionTTL = DefaultSessionTTL
+		opts.SessionTTL = config.DefaultPortalSessionTTL
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -90,7 +92,7 @@ func New(opts Options) (*Server, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	web, err := webui.New(webui.Options{Name: "portal", Key: opts.Key, IDPs: opts.Federation, Signatures: opts.Signatures, TokenIDs: opts.Store,
-		PublicURL: opts.PublicURL, SessionTTL: opts.SessionTTL, Audit: opts.Audit, Now: opts.Now, Log: opts.Log})
+		PublicURL: opts.PublicURL, SessionTTL: opts.SessionTTL, ReauthenticateAfter: opts.ReauthenticateAfter, Audit: opts.Audit, Now: opts.Now, Log: opts.Log})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
@@ -106,8 +108,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /portals/{id}/signin", s.portal(s.signIn))
 	mux.HandleFunc("GET /portals/{id}/callback", s.portal(s.callback))
 	mux.HandleFunc("GET /portals/{id}/complete", s.portal(s.signedIn(s.complete)))
-	mux.HandleFunc("POST /portals/{id}/connect", s.portal(s.signedIn(s.posted(s.connect))))
-	mux.HandleFunc("POST /portals/{id}/disconnect", s.portal(s.signedIn(s.posted(s.disconnect))))
+	mux.HandleFunc("POST /portals/{id}/connect", s.portal(s.signedIn(s.posted(s.recent(s.connect)))))
+	mux.HandleFunc("POST /portals/{id}/disconnect", s.portal(s.signedIn(s.posted(s.recent(s.disconnect)))))
 	mux.HandleFunc("POST /portals/{id}/signout", s.portal(s.signedIn(s.posted(s.signOut))))
 }
 
@@ -179,6 +181,23 @@ func (s *Server) signedIn(h func(*request)) func(*request) {
 		}
 		q.sess = sess
 		h(q)
+	}
+}
+
+// recent runs h, a sensitive action, only for a sign-in no older than
+// ReauthenticateAfter; for an older one it does nothing and sends the
+// browser to sign in again (webui.Web.Reauthenticate), back to the
+// connections page, where the user repeats the action: a POST is never
+// replayed after a sign-in.
+func (s *Server) recent(h func(*request)) func(*request) {
+	return func(q *request) {
+		if s.web.Recent(q.sess) {
+			h(q)
+			return
+		}
+		if err := s.web.Reauthenticate(q.w, q.r, realm(q.portal)); err != nil {
+			s.failed(q, err)
+		}
 	}
 }
 

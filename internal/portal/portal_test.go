@@ -20,6 +20,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 	"github.com/behalf-dev/behalf/internal/testutil/testnet"
 )
 
@@ -42,14 +43,38 @@ type world struct {
 
 // newWorld's tool route asks for scopes, default openid.
 func newWorld(t *testing.T, b behalftest.Backend, scopes ...string) *world {
+	t.Helper()
+	return newWorldWith(t, b, worldOptions{scopes: scopes})
+}
+
+// worldOptions vary a world.
+type worldOptions struct {
+	// scopes are the tool route's, default openid.
+	scopes []string
+	// reauthenticateAfter is the server's portals.reauthenticateAfter.
+	reauthenticateAfter time.Duration
+	// clock is behalf's and both dev IdPs' clock; default the real one.
+	clock *testclock.Clock
+	// omitAuthTime makes corp leave auth_time out of its ID tokens.
+	omitAuthTime bool
+}
+
+func newWorldWith(t *testing.T, b behalftest.Backend, o worldOptions) *world {
+	scopes := o.scopes
 	if len(scopes) == 0 {
 		scopes = []string{"openid"}
 	}
+	var now func() time.Time
+	if o.clock != nil {
+		now = o.clock.Now
+	}
 	t.Helper()
 	w := &world{}
-	w.corp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "portal", Secret: "portal-secret"}, {ID: "app", Secret: "app-secret"}}})
-	w.tools = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "behalf", Secret: "behalf-secret"}}})
-	w.s = behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
+	w.corp = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "portal", Secret: "portal-secret"}, {ID: "app", Secret: "app-secret"}},
+		Now: now, OmitAuthTime: o.omitAuthTime})
+	w.tools = behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "behalf", Secret: "behalf-secret"}}, Now: now})
+	w.s = behalftest.Start(t, b, behalftest.Options{Now: now, Edit: func(f *config.File) {
+		f.Portals.ReauthenticateAfter = o.reauthenticateAfter
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "corp", DiscoveryURL: w.corp.Issuer() + "/.well-known/openid-configuration", AllowedClients: []string{"app"}}}
 		f.Gateway = config.MountedGatewayFile{Listen: testnet.FreeAddr(t), Principal: runtimeKeyID, Routes: []config.GatewayRouteFile{
 			{Name: "agent", Path: "/agent", Upstream: "http://127.0.0.1:9/", Kind: "agent", Workload: workload},

@@ -30,7 +30,7 @@ func (s *Server) callback(q *request) {
 		return
 	}
 	rec.User = id.User
-	if err := s.web.StartSession(q.w, realm(p), id.User); err != nil {
+	if err := s.web.StartSession(q.w, q.r, realm(p), id); err != nil {
 		s.internalError(ctx, q.w, "seal a session", err)
 		return
 	}

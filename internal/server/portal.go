@@ -24,7 +24,8 @@ func (s *Server) openPortals(ctx context.Context, outbound *http.Client) error {
 		return err
 	}
 	s.portals, err = portal.New(portal.Options{Store: s.store, Federation: s.data.Federation, Signatures: s.portalKeys, Audit: s.audit,
-		Gateway: s.cfg.Gateway, PublicURL: s.cfg.PublicURL, Key: key, Log: s.log, Now: s.now})
+		Gateway: s.cfg.Gateway, PublicURL: s.cfg.PublicURL, Key: key, SessionTTL: s.cfg.Portals.SessionTTL,
+		ReauthenticateAfter: s.cfg.Portals.ReauthenticateAfter, Log: s.log, Now: s.now})
 	return err
 }
 

@@ -37,14 +37,19 @@ type Session struct {
 	User    string `json:"u"`
 	ID      string `json:"s"`
 	Expires int64  `json:"e"`
+	// AuthTime is when the person last authenticated at the identity
+	// provider (Identity.AuthTime), in Unix seconds.
+	AuthTime int64 `json:"a"`
 }
 
 // login is the sealed content of the sign-in cookie: the sign-in's id,
-// from which state, PKCE verifier and nonce are derived.
+// from which state, PKCE verifier and nonce are derived, and the max_age
+// it asked for (0 for none), which the ID token's auth_time must meet.
 type login struct {
 	Realm   string `json:"p"`
 	ID      string `json:"l"`
 	Expires int64  `json:"e"`
+	MaxAge  int64  `json:"m,omitempty"`
 }
 
 // sessionCookie and loginCookie are the cookies' names; the sign-in
@@ -114,9 +119,21 @@ func (w *Web) Session(ctx context.Context, r *http.Request, realm Realm) (Sessio
 	return sess, true, nil
 }
 
-// StartSession signs user in at realm with a new session id.
-func (w *Web) StartSession(rw http.ResponseWriter, realm Realm, user string) error {
-	sess := Session{Realm: realm.ID, User: user, ID: rand.Text() + rand.Text(), Expires: w.o.Now().Add(w.o.SessionTTL).Unix()}
+// StartSession signs id's person in at realm with a new session id. A
+// live session the browser already had, its own or another person's, is
+// spent: the cookie replaced is never accepted again.
+func (w *Web) StartSession(rw http.ResponseWriter, r *http.Request, realm Realm, id Identity) error {
+	old, ok, err := w.Session(r.Context(), r, realm)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if err := w.spend(r.Context(), old); err != nil {
+			return err
+		}
+	}
+	sess := Session{Realm: realm.ID, User: id.User, ID: rand.Text() + rand.Text(), Expires: w.o.Now().Add(w.o.SessionTTL).Unix(),
+		AuthTime: id.AuthTime.Unix()}
 	v, err := w.seal(w.sessionCookie(), sess)
 	if err != nil {
 		return err
@@ -127,12 +144,27 @@ func (w *Web) StartSession(rw http.ResponseWriter, realm Realm, user string) err
 
 // EndSession spends the session's id and clears the cookie.
 func (w *Web) EndSession(ctx context.Context, rw http.ResponseWriter, realm Realm, sess Session) error {
-	err := w.o.TokenIDs.UseTokenID(ctx, w.spentKey(sess.ID), time.Unix(sess.Expires, 0).Add(time.Minute))
-	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+	if err := w.spend(ctx, sess); err != nil {
 		return err
 	}
 	w.setCookie(rw, realm, w.sessionCookie(), "", -1)
 	return nil
+}
+
+// spend records the session's id as spent until it would have expired.
+func (w *Web) spend(ctx context.Context, sess Session) error {
+	err := w.o.TokenIDs.UseTokenID(ctx, w.spentKey(sess.ID), time.Unix(sess.Expires, 0).Add(time.Minute))
+	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+		return err
+	}
+	return nil
+}
+
+// Recent reports whether the session's sign-in is recent enough for a
+// sensitive action: no older than Options.ReauthenticateAfter (always,
+// when that is 0).
+func (w *Web) Recent(sess Session) bool {
+	return w.o.ReauthenticateAfter <= 0 || !w.o.Now().After(time.Unix(sess.AuthTime, 0).Add(w.o.ReauthenticateAfter))
 }
 
 // CSRF is the token of the session's forms.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,11 +52,18 @@ func (f *Failure) Unwrap() error { return f.Err }
 
 // Identity is a person the identity provider signed in: the user key (the
 // one a workload access token minted from the same issuer's JWT for the
-// same subject carries) and the ID token's claims.
+// same subject carries), the ID token's claims, and when the person
+// authenticated: the ID token's auth_time, or else the time of the
+// callback.
 type Identity struct {
-	User   string
-	Claims map[string]json.RawMessage
+	User     string
+	Claims   map[string]json.RawMessage
+	AuthTime time.Time
 }
+
+// errAuthTime is an ID token whose auth_time does not meet the max_age
+// the sign-in asked for.
+var errAuthTime = errors.New("ID token auth_time")
 
 // RedirectURI is the realm's callback, where the provider sends the
 // browser back.
@@ -68,6 +76,23 @@ func (w *Web) derive(purpose string, l login) string {
 // StartSignIn sends the browser to the realm's identity provider; a
 // *Failure when the provider cannot be used for sign-in.
 func (w *Web) StartSignIn(rw http.ResponseWriter, r *http.Request, realm Realm) error {
+	return w.startSignIn(rw, r, realm, 0)
+}
+
+// Reauthenticate sends the browser to sign in again at the realm's
+// identity provider, for a sensitive action whose session is not Recent:
+// with max_age, ReauthenticateAfter in seconds (OpenID Connect Core
+// §3.1.2.1), so the provider authenticates the person afresh when its
+// own sign-in is older, and the ID token must carry an auth_time within
+// it. Not prompt=login: max_age asks for the same freshness and, unlike
+// prompt, makes auth_time required (§2), so behalf can check that the
+// provider did what was asked. The action is not carried over: back at
+// the realm's pages, the person repeats it. A *Failure as StartSignIn.
+func (w *Web) Reauthenticate(rw http.ResponseWriter, r *http.Request, realm Realm) error {
+	return w.startSignIn(rw, r, realm, int64(w.o.ReauthenticateAfter/time.Second))
+}
+
+func (w *Web) startSignIn(rw http.ResponseWriter, r *http.Request, realm Realm, maxAge int64) error {
 	idp, err := w.o.IDPs.Provider(r.Context(), realm.Provider)
 	if err != nil || idp.Config.Resolved.AuthorizationEndpoint == "" || idp.Config.Resolved.Issuer == "" {
 		if err == nil {
@@ -76,7 +101,7 @@ func (w *Web) StartSignIn(rw http.ResponseWriter, r *http.Request, realm Realm) 
 		return &Failure{Status: http.StatusServiceUnavailable, Title: "Sign-in is unavailable",
 			Body: "The identity provider cannot be used for sign-in. Tell your administrator.", Err: err}
 	}
-	l := login{Realm: realm.ID, ID: rand.Text(), Expires: w.o.Now().Add(loginTTL).Unix()}
+	l := login{Realm: realm.ID, ID: rand.Text(), Expires: w.o.Now().Add(loginTTL).Unix(), MaxAge: maxAge}
 	v, err := w.seal(w.loginCookie(), l)
 	if err != nil {
 		return err
@@ -93,12 +118,16 @@ func (w *Web) StartSignIn(rw http.ResponseWriter, r *http.Request, realm Realm) 
 	if realm.Audience != "" {
 		params.Set("audience", realm.Audience)
 	}
+	if maxAge > 0 {
+		params.Set("max_age", strconv.FormatInt(maxAge, 10))
+	}
 	endpoint := idp.Config.Resolved.AuthorizationEndpoint
 	sep := "?"
 	if strings.Contains(endpoint, "?") {
 		sep = "&"
 	}
-	http.Redirect(rw, r, endpoint+sep+params.Encode(), http.StatusFound)
+	// 303 so that a sensitive action's POST becomes a GET (RFC 9110 §15.4.4).
+	http.Redirect(rw, r, endpoint+sep+params.Encode(), http.StatusSeeOther)
 	return nil
 }
 
@@ -128,6 +157,12 @@ func (w *Web) FinishSignIn(rw http.ResponseWriter, r *http.Request, realm Realm)
 			Body: "The identity provider did not sign you in. Sign in again."}
 	}
 	id, err := w.identify(ctx, realm, l, in)
+	if errors.Is(err, errAuthTime) {
+		return Identity{}, &Failure{Status: http.StatusForbidden, ErrorType: "access_denied:auth_time", Title: "Your sign-in could not be confirmed as recent",
+			Body: fmt.Sprintf("This needs a sign-in within the last %s, and the identity provider did not say when you signed in, or says it was earlier. "+
+				"Sign in again. If this keeps happening, tell your administrator: the identity provider must honour OpenID Connect's max_age.",
+				time.Duration(l.MaxAge)*time.Second), Err: err}
+	}
 	if err != nil {
 		return Identity{}, &Failure{Status: http.StatusForbidden, ErrorType: "access_denied", Title: "The sign-in could not be verified",
 			Body: "Sign in again.", Err: err}
@@ -157,7 +192,7 @@ func (w *Web) identify(ctx context.Context, realm Realm, l login, in url.Values)
 	if tok.IDToken == "" {
 		return Identity{}, errors.New("the identity provider returned no ID token")
 	}
-	return w.verifyIDToken(ctx, idp, tok.IDToken, w.derive("nonce", l))
+	return w.verifyIDToken(ctx, idp, tok.IDToken, w.derive("nonce", l), l.MaxAge)
 }
 
 // idClaims are the ID token claims checked (OpenID Connect Core §2).
@@ -169,9 +204,10 @@ type idClaims struct {
 	Expiry   float64         `json:"exp"`
 	IssuedAt float64         `json:"iat"`
 	Nonce    string          `json:"nonce"`
+	AuthTime float64         `json:"auth_time"`
 }
 
-func (w *Web) verifyIDToken(ctx context.Context, idp access.OAuth2Provider, raw, nonce string) (Identity, error) {
+func (w *Web) verifyIDToken(ctx context.Context, idp access.OAuth2Provider, raw, nonce string, maxAge int64) (Identity, error) {
 	md := idp.Config.Resolved
 	payload, e := w.o.Signatures.VerifySignature(ctx, raw, md.Issuer, md.JWKSURI, idp.Name)
 	if e != nil {
@@ -202,7 +238,37 @@ func (w *Web) verifyIDToken(ctx context.Context, idp access.OAuth2Provider, raw,
 	case subtle.ConstantTimeCompare([]byte(c.Nonce), []byte(nonce)) != 1:
 		return Identity{}, errors.New("ID token nonce does not match the sign-in")
 	}
-	return Identity{User: wat.UserFromJWT(c.Issuer, c.Subject), Claims: all}, nil
+	authTime, err := w.authTime(c, maxAge)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{User: wat.UserFromJWT(c.Issuer, c.Subject), Claims: all, AuthTime: authTime}, nil
+}
+
+// authTime is when the person authenticated: auth_time, not in the
+// future, or else now. After a request with max_age, auth_time is
+// required and must be no older than max_age, within idTokenLeeway
+// (OpenID Connect Core §2, §3.1.2.1).
+func (w *Web) authTime(c idClaims, maxAge int64) (time.Time, error) {
+	now := w.o.Now()
+	if c.AuthTime == 0 {
+		if maxAge > 0 {
+			return time.Time{}, fmt.Errorf("%w: none, after a request with max_age", errAuthTime)
+		}
+		return now, nil
+	}
+	// Compared as numbers first: a float beyond int64 has no time.
+	if c.AuthTime < 0 || c.AuthTime > float64(now.Add(idTokenLeeway).Unix()) {
+		return time.Time{}, errors.New("ID token auth_time is in the future")
+	}
+	at := time.Unix(int64(c.AuthTime), 0)
+	switch {
+	case maxAge > 0 && now.After(at.Add(time.Duration(maxAge)*time.Second+idTokenLeeway)):
+		return time.Time{}, fmt.Errorf("%w: older than max_age", errAuthTime)
+	case at.After(now):
+		return now, nil
+	}
+	return at, nil
 }
 
 // audience reads aud, a string or an array of strings (RFC 7519 §4.1.3).

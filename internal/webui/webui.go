@@ -3,7 +3,9 @@
 // provider (OpenID Connect Core §3.1, authorization code with PKCE S256
 // and a nonce), sealed session cookies revocable on sign-out, forms bound
 // to the session by a token, and pages rendered by html/template with
-// oauthwire.WritePage's headers. The consent portals (package portal) and
+// oauthwire.WritePage's headers. Sensitive actions can ask for a recent
+// sign-in (Recent, Reauthenticate: OpenID Connect max_age, auth_time
+// checked). The consent portals (package portal) and
 // the admin console (package console) are its users; each names its own
 // realms, the places people sign in.
 //
@@ -64,6 +66,9 @@ type Options struct {
 	PublicURL string
 	// SessionTTL is how long a sign-in lasts.
 	SessionTTL time.Duration
+	// ReauthenticateAfter is how old a sign-in may be for a sensitive
+	// action (Recent, Reauthenticate); 0 for any age.
+	ReauthenticateAfter time.Duration
 	// Audit records sign-ins and sign-outs (Record); nil records nothing.
 	Audit wire.AuditLog
 	Now   func() time.Time
@@ -82,6 +87,8 @@ func New(opts Options) (*Web, error) {
 		return nil, errors.New("webui: Name, IDPs, Signatures and TokenIDs are required")
 	case opts.SessionTTL <= 0:
 		return nil, errors.New("webui: SessionTTL must be positive")
+	case opts.ReauthenticateAfter < 0 || opts.ReauthenticateAfter > 0 && opts.ReauthenticateAfter < time.Second:
+		return nil, errors.New("webui: ReauthenticateAfter must be 0 or at least a second")
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
