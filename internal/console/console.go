@@ -7,8 +7,10 @@
 // console:<access key id>/<user>. There is no other path to storage for
 // what the pages show or change.
 //
-// Non-goals: editing resources other than users' connections (the API
-// and CLI do that), and client-side script of any kind.
+// The console changes a few things: it revokes users' connections, sets
+// credential providers' secrets and edits workload identities'
+// credential-provider allow-lists. Non-goals: other edits (the API and
+// CLI make them), and client-side script of any kind.
 package console
 
 import (
@@ -113,8 +115,12 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/{$}", s.page(s.signedIn(s.overview)))
 	mux.HandleFunc("GET /console/workloads", s.page(s.signedIn(s.workloads)))
 	mux.HandleFunc("GET /console/workloads/{name}", s.page(s.signedIn(s.workload)))
+	mux.HandleFunc("POST /console/workloads/{name}/providers", s.page(s.signedIn(s.posted(s.setAllowList))))
 	mux.HandleFunc("GET /console/providers", s.page(s.signedIn(s.providers)))
 	mux.HandleFunc("GET /console/providers/{name}", s.page(s.signedIn(s.provider)))
+	mux.HandleFunc("POST /console/providers/{name}/secret", s.page(s.signedIn(s.posted(s.setClientSecret))))
+	mux.HandleFunc("GET /console/apikeys/{name}", s.page(s.signedIn(s.apiKeyProvider)))
+	mux.HandleFunc("POST /console/apikeys/{name}/key", s.page(s.signedIn(s.posted(s.setAPIKey))))
 	mux.HandleFunc("GET /console/principals", s.page(s.signedIn(s.principals)))
 	mux.HandleFunc("GET /console/connections", s.page(s.signedIn(s.connections)))
 	mux.HandleFunc("POST /console/connections/revoke", s.page(s.signedIn(s.posted(s.revoke))))

@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +50,26 @@ type consoleWorld struct {
 	corp  *devidp.Server
 	carol string // carol's user key
 	base  string // the console's URL
+	logs  *lockedLog
+}
+
+// lockedLog is the server's log, at debug level, written from many
+// goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // newConsoleWorld starts the server, with edits applied to its
@@ -56,7 +78,8 @@ func newConsoleWorld(t *testing.T, b behalftest.Backend, edits ...func(*config.F
 	t.Helper()
 	corp := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "console", Secret: "console-secret"}},
 		UserClaims: map[string]map[string]any{"alice": {"groups": []string{"staff", "behalf-admins"}}, "bob": {"groups": "staff"}}})
-	s := behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
+	logs := &lockedLog{}
+	s := behalftest.Start(t, b, behalftest.Options{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Edit: func(f *config.File) {
 		f.Development = true
 		f.Console = config.ConsoleFile{Enabled: true, Provider: "corp", Scopes: []string{"profile"},
 			AdminClaim: config.ConsoleClaimFile{Name: "groups", Value: "behalf-admins"}, Principal: consoleKeyID}
@@ -101,7 +124,7 @@ func newConsoleWorld(t *testing.T, b behalftest.Backend, edits ...func(*config.F
 	if code, page := behalftest.Consent(t, *tok.AuthorizationUrl, "carol", true); code != http.StatusOK {
 		t.Fatalf("carol's consent: %d %s", code, page)
 	}
-	return &consoleWorld{s: s, corp: corp, carol: carol, base: s.URL + "/console/"}
+	return &consoleWorld{s: s, corp: corp, carol: carol, base: s.URL + "/console/", logs: logs}
 }
 
 // weatherPrefix is a route's header prefix, never shown.
@@ -271,26 +294,40 @@ func TestConsole(t *testing.T) {
 			"RevokeConnection " + as("alice") + " failure ResourceNotFoundException",
 			"ConsoleSignOut " + as("alice") + " success ",
 		}
-		var got []string
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			recs, err := s.Server.Store().ListAudit(ctx, storage.AuditFilter{Limit: 1000})
-			if err != nil {
-				t.Fatal(err)
+		auditTrail(t, s, func(r storage.AuditRecord) string {
+			if strings.HasPrefix(r.Principal, "console:") && r.Operation != "ListConnections" {
+				return r.Operation + " " + r.Principal + " " + r.Outcome + " " + r.ErrorType
 			}
-			got = nil
-			for _, r := range recs {
-				if strings.HasPrefix(r.Principal, "console:") && r.Operation != "ListConnections" {
-					got = append(got, r.Operation+" "+r.Principal+" "+r.Outcome+" "+r.ErrorType)
-				}
-			}
-			if slices.Equal(got, want) {
-				break
-			}
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("console audit records:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+			return ""
+		}, want)
 	})
+}
+
+// auditTrail waits for the audit records that line names (a non-empty
+// line) to be want, and returns every record.
+func auditTrail(t *testing.T, s *behalftest.Server, line func(storage.AuditRecord) string, want []string) []storage.AuditRecord {
+	t.Helper()
+	var got []string
+	var recs []storage.AuditRecord
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var err error
+		if recs, err = s.Server.Store().ListAudit(t.Context(), storage.AuditFilter{Limit: 1000}); err != nil {
+			t.Fatal(err)
+		}
+		got = nil
+		for _, r := range recs {
+			if l := line(r); l != "" {
+				got = append(got, l)
+			}
+		}
+		if slices.Equal(got, want) {
+			break
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit records:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	return recs
 }
 
 // TestConsoleQuiet: with metrics, anchoring and the gateway off, the

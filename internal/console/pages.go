@@ -2,6 +2,7 @@ package console
 
 import (
 	_ "embed"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,7 +14,7 @@ import (
 //go:embed console.html
 var pageSource string
 
-var pages = webui.Pages("console", pageSource, nil)
+var pages = webui.Pages("console", pageSource, template.FuncMap{"grants": grantsText})
 
 // pageData fills console.html. Nothing in it is secret but CSRF, the
 // page's own: the operations' outputs hold no secret (a provider's shows

@@ -71,6 +71,7 @@ type providerDetail struct {
 	Status       string                    `json:"status"`
 	SecretSource string                    `json:"clientSecretSource"`
 	Config       map[string]providerConfig `json:"oauth2ProviderConfigOutput"`
+	McpServer    *struct{}                 `json:"mcpServer"`
 	Created      behalfapi.Time            `json:"createdTime"`
 	Updated      behalfapi.Time            `json:"lastUpdatedTime"`
 }
@@ -131,14 +132,8 @@ func (s *Server) connections(q *request) {
 // revoke revokes a user's connection through RevokeConnection: at the
 // provider when it offers revocation (RFC 7009), then here.
 func (s *Server) revoke(q *request) {
-	get := func(k string) string {
-		if v := q.form[k]; len(v) == 1 {
-			return v[0]
-		}
-		return ""
-	}
 	var out behalfapi.RevokeConnectionOutput
-	in := behalfapi.ConnectionInput{Provider: get("provider"), Workload: get("workload"), User: get("user")}
+	in := behalfapi.ConnectionInput{Provider: formValue(q, "provider"), Workload: formValue(q, "workload"), User: formValue(q, "user")}
 	if err := s.call(q, "RevokeConnection", in, &out); err != nil {
 		s.refused(q, "Could not revoke the connection", err)
 		return
