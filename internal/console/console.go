@@ -9,7 +9,7 @@
 //
 // The console changes a few things: it revokes users' connections, sets
 // credential providers' secrets and edits workload identities'
-// credential-provider allow-lists. Non-goals: other edits (the API and
+// credential-provider allow-lists, and deletes workload identities. Non-goals: other edits (the API and
 // CLI make them), and client-side script of any kind.
 package console
 
@@ -115,6 +115,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/{$}", s.page(s.signedIn(s.overview)))
 	mux.HandleFunc("GET /console/workloads", s.page(s.signedIn(s.workloads)))
 	mux.HandleFunc("GET /console/workloads/{name}", s.page(s.signedIn(s.workload)))
+	mux.HandleFunc("GET /console/workloads/{name}/delete", s.page(s.signedIn(s.confirmDelete)))
+	mux.HandleFunc("POST /console/workloads/{name}/delete", s.page(s.signedIn(s.posted(s.deleteWorkload))))
 	mux.HandleFunc("POST /console/workloads/{name}/providers", s.page(s.signedIn(s.posted(s.setAllowList))))
 	mux.HandleFunc("GET /console/providers", s.page(s.signedIn(s.providers)))
 	mux.HandleFunc("GET /console/providers/{name}", s.page(s.signedIn(s.provider)))

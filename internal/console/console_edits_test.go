@@ -3,6 +3,7 @@ package console_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,7 +22,8 @@ import (
 // provider's client secret, and edits a workload identity's
 // credential-provider allow-list, each through its API operation and
 // audited as her; a form without its token is refused, the operation's
-// validation error is shown as a page, and no new secret is in any page,
+// validation error is shown as a page; she deletes the workload identity
+// after a confirmation page; and no new secret is in any page,
 // log line or audit record.
 func TestConsoleEdits(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
@@ -129,6 +131,22 @@ func TestConsoleEdits(t *testing.T) {
 		}
 		post("workloads/support-agent/providers", url.Values{"csrf": {csrf}, "providers": {"corp tickets.read"}}, http.StatusOK, "<code>tickets.read</code>")
 
+		// Deleting support-agent: a confirmation first, which changes nothing.
+		get("workloads/support-agent", `href="`+base+`workloads/support-agent/delete"`)
+		get("workloads/support-agent/delete", "cannot be undone")
+		if _, err := s.Server.Store().GetWorkloadIdentity(ctx, "support-agent"); err != nil {
+			t.Fatalf("after the confirmation page: %v", err)
+		}
+		post("workloads/support-agent/delete", url.Values{}, http.StatusForbidden, "expired")
+		post("workloads/support-agent/delete", url.Values{"csrf": {csrf}}, http.StatusOK, "<code>support-agent</code> was deleted")
+		if _, err := s.Server.Store().GetWorkloadIdentity(ctx, "support-agent"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("after deletion: %v", err)
+		}
+		post("workloads/support-agent/delete", url.Values{"csrf": {csrf}}, http.StatusNotFound, "support-agent")
+		if _, err := data.GetWorkloadAccessToken(ctx, &bedrockagentcore.GetWorkloadAccessTokenInput{WorkloadName: aws.String("support-agent")}); err == nil {
+			t.Error("a workload access token for the deleted workload identity")
+		}
+
 		// The audit trail names alice; nothing holds a new secret.
 		as := "console:" + consoleKeyID + "/jwt:" + w.corp.Issuer() + "#alice"
 		want := []string{
@@ -140,9 +158,11 @@ func TestConsoleEdits(t *testing.T) {
 			"UpdateWorkloadIdentity failure ValidationException",
 			"UpdateWorkloadIdentity success ",
 			"UpdateWorkloadIdentity success ",
+			"DeleteWorkloadIdentity success ",
+			"DeleteWorkloadIdentity failure ResourceNotFoundException",
 		}
 		recs := auditTrail(t, s, func(r storage.AuditRecord) string {
-			if !strings.HasPrefix(r.Operation, "Update") {
+			if !strings.HasPrefix(r.Operation, "Update") && !strings.HasPrefix(r.Operation, "Delete") {
 				return ""
 			}
 			if r.Principal != as {

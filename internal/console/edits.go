@@ -199,3 +199,30 @@ func (s *Server) setAllowList(q *request) {
 	}
 	s.render(q, http.StatusOK, "workload", pageData{Title: "Workload identity " + out.Name, Body: "The allow-list was changed.", Data: out})
 }
+
+// confirmDelete asks before a workload identity is deleted; the page
+// changes nothing.
+func (s *Server) confirmDelete(q *request) {
+	name := q.r.PathValue("name")
+	if !namePattern.MatchString(name) {
+		s.errorPage(q, http.StatusNotFound, "No such workload identity", "This address names no workload identity.")
+		return
+	}
+	var out workloadDetail
+	if err := s.call(q, "GetWorkloadIdentity", map[string]string{"name": name}, &out); err != nil {
+		s.refused(q, "Could not read the workload identity", err)
+		return
+	}
+	s.render(q, http.StatusOK, "deleteworkload", pageData{Title: "Delete workload identity " + out.Name, Data: out})
+}
+
+// deleteWorkload deletes a workload identity through
+// DeleteWorkloadIdentity.
+func (s *Server) deleteWorkload(q *request) {
+	name := q.r.PathValue("name")
+	if err := s.call(q, "DeleteWorkloadIdentity", map[string]string{"name": name}, nil); err != nil {
+		s.refused(q, "Could not delete the workload identity", err)
+		return
+	}
+	s.render(q, http.StatusOK, "workloaddeleted", pageData{Title: "Workload identity deleted", Data: name})
+}
