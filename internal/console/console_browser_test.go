@@ -2,11 +2,11 @@ package console_test
 
 // The admin console in a real browser (internal/testutil/browser): bob,
 // who is not an administrator, is refused; alice signs in at the dev
-// IdP's page, every page shows the server's data, she finds carol's
-// connection by searching and revokes it with its button, and the audit
-// log page, filtered, shows the revocation under her name; a form another
-// origin posts cannot revoke, and the pages hold their CSP, framing,
-// keyboard and label checks on a desktop and a narrow viewport.
+// IdP's page, every page shows the server's data, she sets corp's client
+// secret, finds carol's connection by searching and revokes it with its
+// button, and the audit log page, filtered, shows both under her name; a
+// form another origin posts cannot revoke, and the pages hold their CSP,
+// framing, keyboard and label checks on a desktop and a narrow viewport.
 
 import (
 	"fmt"
@@ -110,6 +110,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		checkPage(t, p, "providers", "Credential providers", "Secrets are never shown here")
 		p.Click("corp")
 		checkPage(t, p, "provider", "OAuth2 credential provider corp", "never shown", w.corp.Issuer()+"/.well-known/openid-configuration")
+		// alice sets corp's client secret (the same one, which signs her in):
+		// typed in a password field, never on the page after.
+		p.Fill("New client secret (replaces the stored one; never shown again)", "console-secret")
+		if st := p.Click("Set the client secret"); st != http.StatusOK {
+			t.Fatalf("set the client secret: %d", st)
+		}
+		checkPage(t, p, "secret-set", "Client secret set", "The new client secret of corp was set")
 		p.Click("Principals")
 		checkPage(t, p, "principals", "Principals and their grants")
 		if r := row(p, consoleKeyID); len(r) < 2 || r[1] != "admin" {
@@ -169,21 +176,28 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 
 		// The audit log, filtered, names alice with the console's principal.
-		p.Click("Audit log")
-		p.Fill("Operation", "RevokeConnection")
-		p.Click("Filter")
 		alice := "console:" + consoleKeyID + "/jwt:" + w.corp.Issuer() + "#alice"
-		var r []string
-		for deadline := time.Now().Add(5 * time.Second); ; p.Open(p.URL()) {
-			if r = headless.Eval[[]string](p, `[...(document.querySelector("tbody tr") || {cells: []}).cells].map((c) => c.innerText.trim())`); len(r) == 9 && r[3] == alice {
-				break
+		newest := func(op string) []string {
+			t.Helper()
+			p.Click("Audit log")
+			p.Fill("Operation", op)
+			p.Click("Filter")
+			var r []string
+			for deadline := time.Now().Add(5 * time.Second); ; p.Open(p.URL()) {
+				if r = headless.Eval[[]string](p, `[...(document.querySelector("tbody tr") || {cells: []}).cells].map((c) => c.innerText.trim())`); len(r) == 9 && r[3] == alice {
+					break
+				}
+				if time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
-			if time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
+			return r
 		}
-		if len(r) != 9 || r[2] != "RevokeConnection" || r[3] != alice || r[5] != carol || r[6] != "corp" || r[8] != "success" {
+		if r := newest("UpdateOauth2CredentialProvider"); len(r) != 9 || r[2] != "UpdateOauth2CredentialProvider" || r[3] != alice || r[6] != "corp" || r[8] != "success" {
+			t.Errorf("the new secret's audit record: %q", r)
+		}
+		if r := newest("RevokeConnection"); len(r) != 9 || r[2] != "RevokeConnection" || r[3] != alice || r[5] != carol || r[6] != "corp" || r[8] != "success" {
 			t.Errorf("the revocation's audit record: %q", r)
 		}
 		checkPage(t, p, "audit-revoke", "Audit log", "Verified: no problem")
