@@ -203,17 +203,9 @@ func (s *Server) setAllowList(q *request) {
 // confirmDelete asks before a workload identity is deleted; the page
 // changes nothing.
 func (s *Server) confirmDelete(q *request) {
-	name := q.r.PathValue("name")
-	if !namePattern.MatchString(name) {
-		s.errorPage(q, http.StatusNotFound, "No such workload identity", "This address names no workload identity.")
-		return
+	if out, ok := s.readWorkload(q); ok {
+		s.render(q, http.StatusOK, "deleteworkload", pageData{Title: "Delete workload identity " + out.Name, Data: out})
 	}
-	var out workloadDetail
-	if err := s.call(q, "GetWorkloadIdentity", map[string]string{"name": name}, &out); err != nil {
-		s.refused(q, "Could not read the workload identity", err)
-		return
-	}
-	s.render(q, http.StatusOK, "deleteworkload", pageData{Title: "Delete workload identity " + out.Name, Data: out})
 }
 
 // deleteWorkload deletes a workload identity through

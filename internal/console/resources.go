@@ -34,17 +34,25 @@ type workloadDetail struct {
 }
 
 func (s *Server) workload(q *request) {
+	if out, ok := s.readWorkload(q); ok {
+		s.render(q, http.StatusOK, "workload", pageData{Title: "Workload identity " + out.Name, Data: out})
+	}
+}
+
+// readWorkload reads the workload identity the path names through
+// GetWorkloadIdentity; when it cannot, it has answered with a page.
+func (s *Server) readWorkload(q *request) (workloadDetail, bool) {
+	var out workloadDetail
 	name := q.r.PathValue("name")
 	if !namePattern.MatchString(name) {
 		s.errorPage(q, http.StatusNotFound, "No such workload identity", "This address names no workload identity.")
-		return
+		return out, false
 	}
-	var out workloadDetail
 	if err := s.call(q, "GetWorkloadIdentity", map[string]string{"name": name}, &out); err != nil {
 		s.refused(q, "Could not read the workload identity", err)
-		return
+		return out, false
 	}
-	s.render(q, http.StatusOK, "workload", pageData{Title: "Workload identity " + out.Name, Data: out})
+	return out, true
 }
 
 func (s *Server) providers(q *request) {
