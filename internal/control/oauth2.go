@@ -201,16 +201,20 @@ func checkCustom(c *wire.Checker, p string, cu *customConfigInput, secretRequire
 }
 
 func checkOnBehalfOf(c *wire.Checker, op string, o *onBehalfOfInput) {
-	c.Enum(op+".grantType", o.GrantType, true, "TOKEN_EXCHANGE", "JWT_AUTHORIZATION_GRANT")
-	if o.GrantType == "JWT_AUTHORIZATION_GRANT" {
-		c.Failf(op+".grantType", "JWT_AUTHORIZATION_GRANT is not supported by behalf yet; use TOKEN_EXCHANGE (RFC 8693)")
-	}
+	c.Enum(op+".grantType", o.GrantType, true, provider.GrantTokenExchange, provider.GrantJWTAuthorization)
 	if te := o.TokenExchange; te != nil {
-		c.Enum(op+".tokenExchangeGrantTypeConfig.actorTokenContent", te.ActorTokenContent, true, "NONE", "M2M", "AWS_IAM_ID_TOKEN_JWT")
-		if te.ActorTokenContent != "NONE" && te.ActorTokenContent != "" {
-			c.Failf(op+".tokenExchangeGrantTypeConfig.actorTokenContent", "only NONE is supported by behalf")
+		tp := op + ".tokenExchangeGrantTypeConfig"
+		if o.GrantType == provider.GrantJWTAuthorization {
+			c.Failf(tp, "applies to grantType TOKEN_EXCHANGE only")
 		}
-		c.Strings(op+".tokenExchangeGrantTypeConfig.actorTokenScopes", te.ActorTokenScopes, 0, 50, 1, 128, nil)
+		c.Enum(tp+".actorTokenContent", te.ActorTokenContent, true, provider.ActorNone, provider.ActorM2M, provider.ActorAWSIAMIDToken)
+		if te.ActorTokenContent == provider.ActorAWSIAMIDToken {
+			c.Failf(tp+".actorTokenContent", "AWS_IAM_ID_TOKEN_JWT is not supported by behalf: it has no workload identity JWT of its own to send as the actor token; use M2M or NONE")
+		}
+		c.Strings(tp+".actorTokenScopes", te.ActorTokenScopes, 0, 50, 1, 128, nil)
+		if len(te.ActorTokenScopes) > 0 && te.ActorTokenContent != provider.ActorM2M {
+			c.Failf(tp+".actorTokenScopes", "is valid only with actorTokenContent M2M")
+		}
 	}
 	if len(o.AuthenticationConfig) > 0 {
 		c.Failf(op+".onBehalfOfAuthenticationConfig", "is not supported by behalf")

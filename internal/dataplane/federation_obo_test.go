@@ -1,11 +1,17 @@
 package dataplane_test
 
-// ON_BEHALF_OF_TOKEN_EXCHANGE (issue 4, item 5): an RFC 8693 exchange at
-// the provider's token endpoint, with the user's own inbound JWT — carried
-// in the workload access token — as the subject token. Dex's token
-// exchange needs connector_id=mock, passed as a custom parameter.
+// ON_BEHALF_OF_TOKEN_EXCHANGE (issue 4, item 5; issue 14, item 1): an
+// RFC 8693 exchange at the provider's token endpoint, with the user's own
+// inbound JWT — carried in the workload access token — as the subject
+// token, optionally with the provider's own client-credentials token as
+// the actor token; or RFC 7523's jwt-bearer grant with that JWT as the
+// assertion. Dex's token exchange needs connector_id=mock, passed as a
+// custom parameter.
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -18,28 +24,41 @@ import (
 	"github.com/behalf-dev/behalf/internal/testutil/dextest"
 )
 
-const oboProvider = "dex-obo"
+const (
+	oboProvider      = "dex-obo"
+	oboActorProvider = "dex-obo-actor"
+	oboJWTProvider   = "dex-obo-jwt"
+)
+
+// createOBOProvider creates a CustomOauth2 provider for Dex's client
+// fedClientID with the given on-behalf-of configuration.
+func createOBOProvider(t *testing.T, fw *fedWorld, name string, obo *ctltypes.OnBehalfOfTokenExchangeConfigType) error {
+	t.Helper()
+	_, err := fw.s.Control().CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
+		Name: aws.String(name), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
+		Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
+			ClientId: aws.String(fedClientID), ClientSecret: aws.String(fedClientSecret),
+			OauthDiscovery:                &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: fw.dex.DiscoveryURL},
+			OnBehalfOfTokenExchangeConfig: obo,
+		}},
+	})
+	return err
+}
+
+func oboInput(token, provider string) *oauth2Input {
+	return &oauth2Input{WorkloadIdentityToken: aws.String(token), ResourceCredentialProviderName: aws.String(provider),
+		Oauth2Flow: types.Oauth2FlowTypeOnBehalfOfTokenExchange, Scopes: []string{"openid", "email"},
+		CustomParameters: map[string]string{"connector_id": dextest.CallbackConnectorID}}
+}
 
 func TestFederationOnBehalfOf(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{TokenExchange: true}, extraProviders: []string{oboProvider}})
-		_, err := fw.s.Control().CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
-			Name: aws.String(oboProvider), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
-			Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
-				ClientId: aws.String(fedClientID), ClientSecret: aws.String(fedClientSecret),
-				OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: fw.dex.DiscoveryURL},
-				OnBehalfOfTokenExchangeConfig: &ctltypes.OnBehalfOfTokenExchangeConfigType{
-					GrantType: ctltypes.OnBehalfOfTokenExchangeGrantTypeTypeTokenExchange},
-			}},
-		})
-		if err != nil {
+		if err := createOBOProvider(t, fw, oboProvider, &ctltypes.OnBehalfOfTokenExchangeConfigType{
+			GrantType: ctltypes.OnBehalfOfTokenExchangeGrantTypeTypeTokenExchange}); err != nil {
 			t.Fatal(err)
 		}
-		obo := func(token, provider string) *oauth2Input {
-			return &oauth2Input{WorkloadIdentityToken: aws.String(token), ResourceCredentialProviderName: aws.String(provider),
-				Oauth2Flow: types.Oauth2FlowTypeOnBehalfOfTokenExchange, Scopes: []string{"openid", "email"},
-				CustomParameters: map[string]string{"connector_id": dextest.CallbackConnectorID}}
-		}
+		obo := oboInput
 		alice := mintForJWT(t, fw.rt, fw.aliceJWT)
 
 		tok := fw.token(t, obo(alice, oboProvider))
@@ -54,9 +73,9 @@ func TestFederationOnBehalfOf(t *testing.T) {
 		f := ex[0]
 		if f.Get("subject_token") != fw.aliceJWT || f.Get("connector_id") != dextest.CallbackConnectorID ||
 			strings.Join(strings.Fields(f.Get("scope")), " ") != "openid email" || f.Get("(basic client_id)") != fedClientID ||
-			!strings.HasPrefix(f.Get("subject_token_type"), "urn:ietf:params:oauth:token-type:") {
-			t.Errorf("exchange request: subject is the user's JWT %v, connector_id %q, scope %q, client %q, subject_token_type %q",
-				f.Get("subject_token") == fw.aliceJWT, f.Get("connector_id"), f.Get("scope"), f.Get("(basic client_id)"), f.Get("subject_token_type"))
+			f.Get("subject_token_type") != dextest.TokenTypeID || f.Has("actor_token") || f.Has("actor_token_type") {
+			t.Errorf("exchange request: subject is the user's JWT %v, connector_id %q, scope %q, client %q, subject_token_type %q (Dex's ID token), actor token %v",
+				f.Get("subject_token") == fw.aliceJWT, f.Get("connector_id"), f.Get("scope"), f.Get("(basic client_id)"), f.Get("subject_token_type"), f.Has("actor_token"))
 		}
 
 		// Cached for this user.
@@ -86,6 +105,120 @@ func TestFederationOnBehalfOf(t *testing.T) {
 				}
 				if fw.tokens.count() != n {
 					t.Error("a refused call reached the provider")
+				}
+			})
+		}
+	})
+}
+
+// TestFederationOnBehalfOfActorToken: with actorTokenContent M2M the
+// exchange carries the provider's own client-credentials token for
+// actorTokenScopes as the actor token (RFC 8693 §2.1), obtained from Dex
+// and cached as the M2M flow's, so a second user's exchange reuses it.
+// Resources and audiences given at GetResourceOauth2Token go along.
+func TestFederationOnBehalfOfActorToken(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{TokenExchange: true}, extraProviders: []string{oboActorProvider}})
+		if err := createOBOProvider(t, fw, oboActorProvider, &ctltypes.OnBehalfOfTokenExchangeConfigType{
+			GrantType: ctltypes.OnBehalfOfTokenExchangeGrantTypeTypeTokenExchange,
+			TokenExchangeGrantTypeConfig: &ctltypes.TokenExchangeGrantTypeConfigType{
+				ActorTokenContent: ctltypes.ActorTokenContentTypeM2m, ActorTokenScopes: []string{"openid"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		in := oboInput(mintForJWT(t, fw.rt, fw.aliceJWT), oboActorProvider)
+		in.Resources, in.Audiences = []string{"https://api.example.com/"}, []string{"api"}
+		fw.token(t, in)
+
+		cc := fw.tokens.grant("client_credentials")
+		ex := fw.tokens.grant(dextest.GrantTypeTokenExchange)
+		if len(cc) != 1 || len(ex) != 1 {
+			t.Fatalf("%d client credentials and %d exchange requests, want 1 and 1", len(cc), len(ex))
+		}
+		if cc[0].Get("scope") != "openid" || cc[0].Has("resource") || cc[0].Has("audience") {
+			t.Errorf("actor token request: scope %q, resource %q, audience %q", cc[0].Get("scope"), cc[0]["resource"], cc[0]["audience"])
+		}
+		actor := verifyAccessToken(t, fw.dex, fedClientID, ex[0].Get("actor_token"))
+		if actor["sub"] != dextest.Subject(fedClientID, "") || ex[0].Get("actor_token_type") != dextest.TokenTypeAccess {
+			t.Errorf("actor token: sub %v, type %q", actor["sub"], ex[0].Get("actor_token_type"))
+		}
+		if ex[0].Get("resource") != "https://api.example.com/" || ex[0].Get("audience") != "api" {
+			t.Errorf("exchange: resource %q, audience %q", ex[0]["resource"], ex[0]["audience"])
+		}
+
+		// Another user: a new exchange, the cached actor token.
+		fw.token(t, oboInput(mintForJWT(t, fw.rt, fw.callbackSubjectJWT(t)), oboActorProvider))
+		ex = fw.tokens.grant(dextest.GrantTypeTokenExchange)
+		if n := len(fw.tokens.grant("client_credentials")); n != 1 || len(ex) != 2 || ex[1].Get("actor_token") != ex[0].Get("actor_token") {
+			t.Errorf("%d client credentials requests, %d exchanges; the actor token was reused: %v", n, len(ex), len(ex) == 2 && ex[1].Get("actor_token") == ex[0].Get("actor_token"))
+		}
+	})
+}
+
+// TestFederationOnBehalfOfJWTAuthorizationGrant: grantType
+// JWT_AUTHORIZATION_GRANT presents the user's JWT as an RFC 7523 §2.1
+// assertion, with Microsoft Entra ID's requested_token_use. Dex has no
+// jwt-bearer grant, so fakeJWTBearer — a fake answering in front of Dex's
+// token endpoint — checks the exact form and answers.
+func TestFederationOnBehalfOfJWTAuthorizationGrant(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		fw := newFedWorld(t, b, fedOptions{extraProviders: []string{oboJWTProvider}})
+		if err := createOBOProvider(t, fw, oboJWTProvider, &ctltypes.OnBehalfOfTokenExchangeConfigType{
+			GrantType: ctltypes.OnBehalfOfTokenExchangeGrantTypeTypeJwtAuthorizationGrant}); err != nil {
+			t.Fatal(err)
+		}
+		const issued = "fake-obo-token-0123456789"
+		fakeJWTBearer := func(w http.ResponseWriter, form url.Values) bool {
+			if form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+				return false
+			}
+			want := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {fw.aliceJWT},
+				"requested_token_use": {"on_behalf_of"}, "scope": {"openid email"}, "connector_id": {dextest.CallbackConnectorID},
+				"(basic client_id)": {fedClientID}}
+			w.Header().Set("Content-Type", "application/json")
+			if got := url.Values(form); got.Encode() != want.Encode() {
+				t.Errorf("jwt-bearer request:\n got %v\nwant %v", got, want)
+				w.WriteHeader(http.StatusBadRequest)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request"})
+				return true
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"access_token": issued, "token_type": "Bearer", "expires_in": 300})
+			return true
+		}
+		fw.tokens.setFault(fakeJWTBearer)
+		in := oboInput(mintForJWT(t, fw.rt, fw.aliceJWT), oboJWTProvider)
+		if tok := fw.token(t, in); tok != issued {
+			t.Errorf("token %q, want the fake's", tok)
+		}
+		if tok := fw.token(t, in); tok != issued || len(fw.tokens.grant("urn:ietf:params:oauth:grant-type:jwt-bearer")) != 1 {
+			t.Errorf("the second call was not served from the cache: %d requests", len(fw.tokens.grant("urn:ietf:params:oauth:grant-type:jwt-bearer")))
+		}
+	})
+}
+
+// TestOnBehalfOfConfigValidation: what behalf refuses in
+// onBehalfOfTokenExchangeConfig, and why.
+func TestOnBehalfOfConfigValidation(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		fw := newFedWorld(t, b, fedOptions{})
+		te := ctltypes.OnBehalfOfTokenExchangeGrantTypeTypeTokenExchange
+		for _, tc := range []struct {
+			name string
+			obo  *ctltypes.OnBehalfOfTokenExchangeConfigType
+			want string
+		}{
+			{"AWS IAM actor token", &ctltypes.OnBehalfOfTokenExchangeConfigType{GrantType: te, TokenExchangeGrantTypeConfig: &ctltypes.TokenExchangeGrantTypeConfigType{
+				ActorTokenContent: ctltypes.ActorTokenContentTypeAwsIamIdTokenJwt}}, "no workload identity JWT of its own"},
+			{"actor scopes without M2M", &ctltypes.OnBehalfOfTokenExchangeConfigType{GrantType: te, TokenExchangeGrantTypeConfig: &ctltypes.TokenExchangeGrantTypeConfigType{
+				ActorTokenContent: ctltypes.ActorTokenContentTypeNone, ActorTokenScopes: []string{"a"}}}, "only with actorTokenContent M2M"},
+			{"token exchange settings on jwt-bearer", &ctltypes.OnBehalfOfTokenExchangeConfigType{GrantType: ctltypes.OnBehalfOfTokenExchangeGrantTypeTypeJwtAuthorizationGrant,
+				TokenExchangeGrantTypeConfig: &ctltypes.TokenExchangeGrantTypeConfigType{ActorTokenContent: ctltypes.ActorTokenContentTypeM2m}}, "TOKEN_EXCHANGE only"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				err := createOBOProvider(t, fw, "obo-invalid", tc.obo)
+				ve := wantAPIError[*ctltypes.ValidationException](t, err)
+				if msg := aws.ToString(ve.Message); !strings.Contains(msg, tc.want) {
+					t.Errorf("message %q does not say %q", msg, tc.want)
 				}
 			})
 		}

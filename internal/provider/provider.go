@@ -44,12 +44,22 @@ type ConfiguredMetadata struct {
 	TokenEndpointAuthMethods []string `json:"tokenEndpointAuthMethods,omitempty"`
 }
 
-// OnBehalfOfExchange configures ON_BEHALF_OF_TOKEN_EXCHANGE (RFC 8693).
+// OnBehalfOfExchange configures ON_BEHALF_OF_TOKEN_EXCHANGE.
 type OnBehalfOfExchange struct {
 	GrantType         string   `json:"grantType"`
 	ActorTokenContent string   `json:"actorTokenContent,omitempty"`
 	ActorTokenScopes  []string `json:"actorTokenScopes,omitempty"`
 }
+
+// On-behalf-of grant types (AgentCore's OnBehalfOfTokenExchangeGrantType)
+// and actor token contents (ActorTokenContentType).
+const (
+	GrantTokenExchange    = "TOKEN_EXCHANGE"          // RFC 8693
+	GrantJWTAuthorization = "JWT_AUTHORIZATION_GRANT" // RFC 7523 §2.1
+	ActorNone             = "NONE"
+	ActorM2M              = "M2M"
+	ActorAWSIAMIDToken    = "AWS_IAM_ID_TOKEN_JWT" //nolint:gosec // G101: an enum value
+)
 
 // Metadata is authorization-server metadata (RFC 8414 §2), the subset
 // behalf uses.

@@ -3,13 +3,17 @@ package tokenflow
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
+	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
@@ -36,16 +40,24 @@ func (clientCredentials) Form(context.Context, access.Verified) (url.Values, err
 	return url.Values{"grant_type": {"client_credentials"}}, nil
 }
 
-// tokenExchange is ON_BEHALF_OF_TOKEN_EXCHANGE: an RFC 8693 token exchange
-// presenting the user's own inbound JWT (carried, encrypted, in the
-// workload access token) as the subject token. Its tokens are cached per
+// onBehalfOf is ON_BEHALF_OF_TOKEN_EXCHANGE, presenting the user's own
+// inbound JWT (carried, encrypted, in the workload access token) to the
+// provider's token endpoint by the configured grantType: TOKEN_EXCHANGE,
+// an RFC 8693 token exchange with it as the subject token (and, with
+// actorTokenContent M2M, the provider's own client-credentials token as
+// the actor token, §2.1), or JWT_AUTHORIZATION_GRANT, RFC 7523 §2.1's
+// jwt-bearer grant with it as the assertion. Its tokens are cached per
 // user and user token.
-type tokenExchange struct{}
+type onBehalfOf struct {
+	grantType string
+	// actor returns the actor token; nil sends none.
+	actor func(context.Context) (string, error)
+}
 
-func (tokenExchange) Check(p access.OAuth2Provider, v access.Verified) error {
+func (onBehalfOf) Check(p access.OAuth2Provider, v access.Verified) error {
 	obo := p.Config.OnBehalfOf
-	if obo == nil || obo.GrantType != "TOKEN_EXCHANGE" {
-		return wire.Validation(fmt.Sprintf("credential provider %s has no onBehalfOfTokenExchangeConfig with grantType TOKEN_EXCHANGE", p.Name),
+	if obo == nil || (obo.GrantType != provider.GrantTokenExchange && obo.GrantType != provider.GrantJWTAuthorization) {
+		return wire.Validation(fmt.Sprintf("credential provider %s has no onBehalfOfTokenExchangeConfig", p.Name),
 			wire.FieldError{Name: "oauth2Flow", Message: "ON_BEHALF_OF_TOKEN_EXCHANGE is not configured for this provider"})
 	}
 	if v.Claims.UserToken == "" {
@@ -55,16 +67,95 @@ func (tokenExchange) Check(p access.OAuth2Provider, v access.Verified) error {
 	return nil
 }
 
-func (tokenExchange) CacheKey(v access.Verified) string {
+func (onBehalfOf) CacheKey(v access.Verified) string {
 	h := sha256.Sum256([]byte(v.Claims.User + "\x00" + v.Claims.UserToken))
 	return "." + hex.EncodeToString(h[:12])
 }
 
-func (tokenExchange) Form(_ context.Context, v access.Verified) (url.Values, error) {
-	return url.Values{
+// requestedTokenUse is Microsoft Entra ID's parameter naming the
+// on-behalf-of flow in a jwt-bearer request; it is always sent, since
+// servers that do not know it ignore it (RFC 6749 §3.2).
+const requestedTokenUse = "on_behalf_of"
+
+func (g onBehalfOf) Form(ctx context.Context, v access.Verified) (url.Values, error) {
+	if g.grantType == provider.GrantJWTAuthorization {
+		return url.Values{
+			"grant_type":          {oauthwire.GrantJWTBearer},
+			"assertion":           {v.Claims.UserToken},
+			"requested_token_use": {requestedTokenUse},
+		}, nil
+	}
+	form := url.Values{
 		"grant_type":           {oauthwire.GrantTokenExchange},
 		"subject_token":        {v.Claims.UserToken},
-		"subject_token_type":   {oauthwire.TokenTypeAccessToken},
+		"subject_token_type":   {subjectTokenType(v.Claims.UserToken)},
 		"requested_token_type": {oauthwire.TokenTypeAccessToken},
-	}, nil
+	}
+	if g.actor != nil {
+		actor, err := g.actor(ctx)
+		if err != nil {
+			return nil, err
+		}
+		form.Set("actor_token", actor)
+		form.Set("actor_token_type", oauthwire.TokenTypeAccessToken)
+	}
+	return form, nil
+}
+
+// subjectTokenType names the kind of the user's JWT for RFC 8693 §2.1's
+// subject_token_type. behalf verified the JWT when the workload access
+// token was minted, but keeps no record of whether its issuer meant it as
+// an access or an ID token, so the JWT says: typ at+jwt (RFC 9068 §2.1)
+// makes an access token; nonce, at_hash, c_hash or s_hash (OpenID Connect
+// Core §2, §3.1.3.6, §3.3.2.11; FAPI's s_hash), which only ID tokens
+// carry, make an ID token; anything else is RFC 8693 §3's plain jwt.
+// Claims such as scope or client_id are not taken as signs of an access
+// token: some providers put them in ID tokens too.
+func subjectTokenType(jwt string) string {
+	parts := strings.SplitN(jwt, ".", 3)
+	if len(parts) != 3 {
+		return oauthwire.TokenTypeJWT
+	}
+	var header struct {
+		Typ string `json:"typ"`
+	}
+	if decodeSegment(parts[0], &header) == nil {
+		if t := strings.ToLower(header.Typ); t == "at+jwt" || t == "application/at+jwt" {
+			return oauthwire.TokenTypeAccessToken
+		}
+	}
+	var claims map[string]json.RawMessage
+	if decodeSegment(parts[1], &claims) == nil {
+		for _, c := range []string{"nonce", "at_hash", "c_hash", "s_hash"} {
+			if _, ok := claims[c]; ok {
+				return oauthwire.TokenTypeIDToken
+			}
+		}
+	}
+	return oauthwire.TokenTypeJWT
+}
+
+func decodeSegment(seg string, v any) error {
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// onBehalfOf is the grant for provider p's onBehalfOfTokenExchangeConfig.
+// An M2M actor token is the provider's own client-credentials token for
+// actorTokenScopes, obtained and cached as GetResourceOauth2Token's M2M
+// flow would.
+func (s *Service) onBehalfOf(v access.Verified, p access.OAuth2Provider) onBehalfOf {
+	obo := p.Config.OnBehalfOf
+	if obo == nil {
+		return onBehalfOf{}
+	}
+	g := onBehalfOf{grantType: obo.GrantType}
+	if obo.GrantType == provider.GrantTokenExchange && obo.ActorTokenContent == provider.ActorM2M {
+		actorReq := &Request{Flow: FlowM2M, Scopes: obo.ActorTokenScopes}
+		g.actor = func(ctx context.Context) (string, error) { return s.issue(ctx, clientCredentials{}, v, p, actorReq) }
+	}
+	return g
 }

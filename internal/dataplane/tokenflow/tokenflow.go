@@ -204,7 +204,7 @@ func (s *Service) getResourceOAuth2Token(ctx context.Context, c *wire.Call, in *
 	case in.Flow == FlowM2M:
 		g = clientCredentials{}
 	case in.Flow == FlowOnBehalfOf:
-		g = tokenExchange{}
+		g = s.onBehalfOf(v, p)
 	case p.Config.MCP != nil && p.Config.MCP.IdentityProvider != "":
 		idp, err := s.Access.OAuth2Provider(ctx, p.Config.MCP.IdentityProvider)
 		switch we := (*wire.Error)(nil); {
