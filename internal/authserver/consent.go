@@ -125,12 +125,7 @@ func (s *Server) remember(r *http.Request, ar storage.AuthRequest, rec storage.A
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	scopes := slices.Clone(prev.Scopes)
-	for _, sc := range ar.Scopes {
-		if !slices.Contains(scopes, sc) {
-			scopes = append(scopes, sc)
-		}
-	}
+	scopes := oauthwire.UnionScopes(prev.Scopes, ar.Scopes)
 	rec.Scopes = scopes
 	return s.bind(ctx, rec).PutConsent(ctx, storage.OAuthConsent{User: ar.User, ClientID: ar.ClientID, Resource: ar.Resource, Scopes: scopes})
 }

@@ -23,16 +23,7 @@ func (f *mcpClientFlags) register(cmd *cobra.Command) {
 type mcpClient struct{ id, secret, secretMethod, privateKey, signingAlgorithm, identityProvider *string }
 
 func (f *mcpClientFlags) read(cmd *cobra.Command) (mcpClient, error) {
-	var c mcpClient
-	if f.clientID != "" {
-		c.id = &f.clientID
-	}
-	if f.signingAlgorithm != "" {
-		c.signingAlgorithm = &f.signingAlgorithm
-	}
-	if f.secretMethod != "" {
-		c.secretMethod = &f.secretMethod
-	}
+	c := mcpClient{id: nonEmpty(f.clientID), signingAlgorithm: nonEmpty(f.signingAlgorithm), secretMethod: nonEmpty(f.secretMethod)}
 	if cmd.Flags().Changed("identity-provider") { // on update, "" turns it off
 		c.identityProvider = &f.identityProvider
 	}

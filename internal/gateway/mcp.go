@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/wat"
 )
 
@@ -65,11 +66,7 @@ func newMCPResource(rc config.GatewayRouteFile) (*mcpResource, error) {
 	}
 	scopes := slices.Clone(rc.Scopes)
 	for _, rule := range slices.Sorted(mapKeys(rc.ToolScopes)) {
-		for _, s := range rc.ToolScopes[rule] {
-			if !slices.Contains(scopes, s) {
-				scopes = append(scopes, s)
-			}
-		}
+		scopes = oauthwire.UnionScopes(scopes, rc.ToolScopes[rule])
 	}
 	doc, err := json.Marshal(protectedResourceMetadata{Resource: rc.Resource, AuthorizationServers: rc.AuthorizationServers,
 		ScopesSupported: scopes, BearerMethodsSupported: []string{"header"}, ResourceName: rc.Name})

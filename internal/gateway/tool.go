@@ -18,6 +18,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/mcpauth"
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 )
 
 // serveTool takes the caller's workload access token and forwards; the
@@ -292,12 +293,7 @@ func (g *Gateway) freshCredential(ctx context.Context, s *callState, rt *route) 
 // the route's calls needed so far: it replaces the cached credential, or
 // leaves no entry while the user has not consented.
 func (g *Gateway) steppedUpCredential(ctx context.Context, s *callState, rt *route, challenged []string) (string, error) {
-	scopes := slices.Clone(rt.Credential.Scopes)
-	for _, sc := range challenged {
-		if !slices.Contains(scopes, sc) {
-			scopes = append(scopes, sc)
-		}
-	}
+	scopes := oauthwire.UnionScopes(rt.Credential.Scopes, challenged)
 	return g.replaceCredential(ctx, s, rt, func(ctx context.Context) (string, error) {
 		return g.credential(ctx, s.wat, rt, false, scopes)
 	})

@@ -131,6 +131,18 @@ const MaxScopes = 64
 // ValidScopeToken reports whether s is an RFC 6749 §3.3 scope-token.
 func ValidScopeToken(s string) bool { return scopeTokenPattern.MatchString(s) }
 
+// UnionScopes is a's scopes, then those of b it lacks, each once, in
+// order (nil when there are none); a is not changed.
+func UnionScopes(a, b []string) []string {
+	var out []string
+	for _, sc := range slices.Concat(a, b) {
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
 // ParseScope checks RFC 6749 §3.3 syntax and drops repeated tokens.
 func ParseScope(s string) ([]string, *Error) {
 	var out []string

@@ -10,6 +10,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/dataplane/federation"
 	"github.com/behalf-dev/behalf/internal/logging"
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -128,12 +129,7 @@ func (s *Server) stepUps(ctx context.Context, r *row, c storage.Connection) erro
 	if err != nil {
 		return err
 	}
-	wanted := slices.Clone(r.Scopes)
-	for _, sc := range pending {
-		if !slices.Contains(wanted, sc) {
-			wanted = append(wanted, sc)
-		}
-	}
+	wanted := oauthwire.UnionScopes(r.Scopes, pending)
 	if r.Missing = federation.MissingScopes(c.Scopes, wanted); len(r.Missing) > 0 {
 		r.Status, r.Scopes = statusNeedsScope, wanted
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/dataplane/federation"
 	"github.com/behalf-dev/behalf/internal/logging"
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/webui"
@@ -233,11 +234,7 @@ func (s *Server) needs(ctx context.Context, p storage.ConsentPortal) ([]need, er
 			out = append(out, need{Provider: provider, Workload: workload})
 			i = len(out) - 1
 		}
-		for _, sc := range scopes {
-			if !slices.Contains(out[i].Scopes, sc) {
-				out[i].Scopes = append(out[i].Scopes, sc)
-			}
-		}
+		out[i].Scopes = oauthwire.UnionScopes(out[i].Scopes, scopes)
 	}
 	for _, r := range g.Routes {
 		if r.Credential.Type != config.CredentialUser {

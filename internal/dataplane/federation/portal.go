@@ -13,9 +13,9 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/storage"
-	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
@@ -94,31 +94,10 @@ func (s *Service) startForPortal(ctx context.Context, tr *trail, in PortalReques
 		return "", err
 	}
 	sess.RequestKey = requestKey(p, w, in.User, req)
-	admit := func() error {
-		if !s.sessionsPerUser.Allow(w.Name + "\x00" + in.User) {
-			s.Metrics.RateLimited(ctx, telemetry.LimitSessionsPerUser)
-			return wire.Throttling("too many new authorization sessions for this user; retry in a minute")
-		}
-		if !s.sessionsPerPrincipal.Allow(in.Principal) {
-			s.Metrics.RateLimited(ctx, telemetry.LimitSessionsPerPrincipal)
-			return wire.Throttling("too many new authorization sessions for this portal; retry in a minute")
-		}
-		return nil
-	}
+	admit := func() error { return s.admitSession(ctx, w.Name, in.User, in.Principal, "portal") }
 	// A new session is stored with tr's record.
-	stored, reused, err := tr.change("").StartOAuthSession(ctx, sess, s.Now().Add(s.sessionTTL()/2), admit)
-	if err != nil {
-		return "", err
-	}
-	if !reused {
-		s.Metrics.Session(ctx, telemetry.SessionStarted)
-		return authURL, nil
-	}
-	secrets, err := s.openSession(ctx, stored)
-	if err != nil {
-		return "", err
-	}
-	return secrets.AuthorizationURL, nil
+	_, authURL, err = s.startOrReuse(ctx, tr.change(""), sess, authURL, admit)
+	return authURL, err
 }
 
 // maxOpenSessions bounds the sessions PendingScopes reads.
@@ -138,11 +117,7 @@ func (s *Service) PendingScopes(ctx context.Context, k storage.ConnectionKey) ([
 		if json.Unmarshal(sess.Request, &req) != nil {
 			continue // corrupt: its callback fails it
 		}
-		for _, sc := range req.Scopes {
-			if !slices.Contains(scopes, sc) {
-				scopes = append(scopes, sc)
-			}
-		}
+		scopes = oauthwire.UnionScopes(scopes, req.Scopes)
 	}
 	return scopes, nil
 }

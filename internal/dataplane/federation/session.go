@@ -47,7 +47,7 @@ func (s *Service) startSession(ctx context.Context, c *wire.Call, v access.Verif
 	if err != nil {
 		return nil, err
 	}
-	admit := func() error { return s.admitSession(ctx, c, v) }
+	admit := func() error { return s.admitSession(ctx, w.Name, v.Claims.User, c.Caller.AccessKeyID, "caller") }
 	if in.ForceAuthentication != nil && *in.ForceAuthentication {
 		if err := admit(); err != nil {
 			return nil, err
@@ -58,20 +58,8 @@ func (s *Service) startSession(ctx context.Context, c *wire.Call, v access.Verif
 		s.Metrics.Session(ctx, telemetry.SessionStarted)
 	} else {
 		sess.RequestKey = requestKey(p, w, v.Claims.User, in)
-		// An open session is reused only while it has half its lifetime
-		// left, so that the user is not sent to one about to expire.
-		stored, reused, err := c.Change(s.Store).StartOAuthSession(ctx, sess, s.Now().Add(s.sessionTTL()/2), admit)
-		switch {
-		case err != nil:
-			return nil, err // admit's refusal, or a storage failure
-		case reused:
-			secrets, err := s.openSession(ctx, stored)
-			if err != nil {
-				return nil, err
-			}
-			sess, authURL = stored, secrets.AuthorizationURL
-		default:
-			s.Metrics.Session(ctx, telemetry.SessionStarted)
+		if sess, authURL, err = s.startOrReuse(ctx, c.Change(s.Store), sess, authURL, admit); err != nil {
+			return nil, err
 		}
 	}
 	return &tokenflow.Response{AuthorizationURL: authURL, SessionURI: SessionURIPrefix + sess.ID, SessionStatus: string(storage.SessionInProgress)}, nil
@@ -105,16 +93,39 @@ func (s *Service) newSession(ctx context.Context, v access.Verified, p access.OA
 	return sess, authURL, nil
 }
 
+// startOrReuse stores sess, with the record st writes, unless an open
+// session for the same request (its RequestKey) has half its lifetime
+// left — so that the user is not sent to one about to expire — which it
+// returns instead, with its authorization URL. A new session must pass
+// admit.
+func (s *Service) startOrReuse(ctx context.Context, st storage.Storage, sess storage.OAuthSession, authURL string,
+	admit func() error) (storage.OAuthSession, string, error) {
+	stored, reused, err := st.StartOAuthSession(ctx, sess, s.Now().Add(s.sessionTTL()/2), admit)
+	switch {
+	case err != nil:
+		return sess, "", err // admit's refusal, or a storage failure
+	case !reused:
+		s.Metrics.Session(ctx, telemetry.SessionStarted)
+		return sess, authURL, nil
+	}
+	secrets, err := s.openSession(ctx, stored)
+	if err != nil {
+		return sess, "", err
+	}
+	return stored, secrets.AuthorizationURL, nil
+}
+
 // admitSession applies the limits on new consent sessions: per user of a
-// workload, and per calling principal.
-func (s *Service) admitSession(ctx context.Context, c *wire.Call, v access.Verified) error {
-	if !s.sessionsPerUser.Allow(v.Workload.Name + "\x00" + v.Claims.User) {
+// workload, and per principal starting them (who names it: "caller" or
+// "portal").
+func (s *Service) admitSession(ctx context.Context, workload, user, principal, who string) error {
+	if !s.sessionsPerUser.Allow(workload + "\x00" + user) {
 		s.Metrics.RateLimited(ctx, telemetry.LimitSessionsPerUser)
 		return wire.Throttling("too many new authorization sessions for this user; finish or reuse an open one, or retry in a minute")
 	}
-	if !s.sessionsPerPrincipal.Allow(c.Caller.AccessKeyID) {
+	if !s.sessionsPerPrincipal.Allow(principal) {
 		s.Metrics.RateLimited(ctx, telemetry.LimitSessionsPerPrincipal)
-		return wire.Throttling("too many new authorization sessions for this caller; retry in a minute")
+		return wire.Throttling("too many new authorization sessions for this " + who + "; retry in a minute")
 	}
 	return nil
 }
