@@ -35,6 +35,9 @@ type Deps struct {
 	Store   storage.Storage
 	Vault   *vault.Vault
 	Keyring *vault.LocalKeyring
+	// Keys routes key ids to every configured key-management backend,
+	// the local keyring among them.
+	Keys *vault.Keys
 	// HTTP fetches OAuth discovery documents.
 	HTTP *http.Client
 	// Rewrap asks the background re-wrapper to run after the vault key

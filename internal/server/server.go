@@ -48,6 +48,7 @@ type Server struct {
 	log     *slog.Logger
 	store   storage.Storage
 	keyring *vault.LocalKeyring
+	keys    *vault.Keys
 	vault   *vault.Vault
 	control *control.Service
 	data    *dataplane.DataPlane
@@ -247,7 +248,8 @@ func (s *Server) openVault(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("token vault: %w", err)
 	}
-	if s.vault, err = vault.New(ctx, s.keyring, tv.KeyID); err != nil {
+	s.keys = vault.NewKeys(s.keyring)
+	if s.vault, err = vault.New(ctx, s.keys, tv.KeyID); err != nil {
 		return fmt.Errorf("token vault key %s: %w", tv.KeyID, err)
 	}
 	s.vault.Metrics = s.tel.Metrics
@@ -295,7 +297,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		SignedCallers: s.authn,
 	})
 	s.control = control.New(control.Deps{
-		Store: s.store, Vault: s.vault, Keyring: s.keyring,
+		Store: s.store, Vault: s.vault, Keyring: s.keyring, Keys: s.keys,
 		HTTP:             outbound,
 		Rewrap:           s.requestRewrap,
 		PrincipalChanged: principals.invalidate,

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"crypto"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
@@ -116,6 +117,28 @@ func (k *LocalKeyring) Key(_ context.Context, id string) (KeyWrapper, error) {
 	}
 	return nil, fmt.Errorf("%w %q in the local keyring %s", ErrUnknownKey, id, k.path)
 }
+
+// Name implements Backend.
+func (k *LocalKeyring) Name() string { return "local" }
+
+// Owns implements Backend.
+func (k *LocalKeyring) Owns(id string) bool { return strings.HasPrefix(id, LocalPrefix) }
+
+// Check implements Backend: keys are never removed from a keyring file, so
+// a key missing from it was removed by hand and is gone.
+func (k *LocalKeyring) Check(ctx context.Context, id string) error {
+	if _, err := k.Key(ctx, id); err != nil {
+		return fmt.Errorf("%w: %w", ErrKeyGone, err)
+	}
+	return nil
+}
+
+// Signer implements Backend: a local keyring holds only AES keys.
+func (k *LocalKeyring) Signer(_ context.Context, id string) (crypto.Signer, error) {
+	return nil, fmt.Errorf("%w: %s is an AES key of the local keyring", ErrNotSigningKey, id)
+}
+
+var _ Backend = (*LocalKeyring)(nil)
 
 // Has reports whether the keyring holds id, re-reading the file if needed.
 func (k *LocalKeyring) Has(ctx context.Context, id string) bool {
