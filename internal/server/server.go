@@ -338,6 +338,9 @@ func (s *Server) mount(users telemetry.UserHasher) http.Handler {
 	s.control.Mount(s.router)
 	s.control.MountPublic(mux)
 	s.data.Mount(s.router, mux)
+	s.router.Unsupported(paymentsUnsupported, "/identities/CreatePaymentCredentialProvider", "/identities/GetPaymentCredentialProvider",
+		"/identities/UpdatePaymentCredentialProvider", "/identities/DeletePaymentCredentialProvider",
+		"/identities/ListPaymentCredentialProviders", "/identities/payment/token")
 	s.mountHealth(mux)
 	if s.authServer != nil {
 		s.authServer.Mount(mux)
@@ -459,3 +462,9 @@ func Version() string {
 	}
 	return "unknown"
 }
+
+// paymentsUnsupported answers the payment credential provider operations
+// and GetResourcePaymentToken: their providers hold wallets of AgentCore
+// Payments, an AWS service behalf cannot stand in for.
+const paymentsUnsupported = "payment credential providers are not supported by behalf: they belong to AgentCore Payments " +
+	"(payment connectors, managers and instruments), an AWS service with no self-hosted counterpart"

@@ -252,6 +252,9 @@ type Router struct {
 	mux   *http.ServeMux
 	ops   map[string][]Operation // by path
 	names map[string]bool
+	// unsupported gives the reason of operations behalf does not
+	// implement, by path.
+	unsupported map[string]string
 	// limit admits in-process invocations; nil admits all.
 	limit Limiter
 }
@@ -281,15 +284,26 @@ type Telemetry struct {
 // operations with audit (nil records none) and reports every call to tel.
 // It answers every path of mux that nothing else claims.
 func NewRouter(mux *http.ServeMux, authn Authenticator, authz Authorizer, audit AuditLog, log *slog.Logger, tel Telemetry) *Router {
-	rt := &Router{authn: authn, authz: authz, audit: audit, log: log, tel: tel, mux: mux, ops: map[string][]Operation{}, names: map[string]bool{}}
+	rt := &Router{authn: authn, authz: authz, audit: audit, log: log, tel: tel, mux: mux, ops: map[string][]Operation{}, names: map[string]bool{},
+		unsupported: map[string]string{}}
 	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c := newCall(w, r)
-		rt.fail(w, c, &Error{
-			Type: TypeUnknownOperation, Status: http.StatusNotFound,
-			Message: fmt.Sprintf("no operation at %s %s", r.Method, r.URL.Path),
-		})
+		msg := fmt.Sprintf("no operation at %s %s", r.Method, r.URL.Path)
+		if reason, ok := rt.unsupported[r.URL.Path]; ok && r.Method == http.MethodPost {
+			msg = reason
+		}
+		rt.fail(w, c, &Error{Type: TypeUnknownOperation, Status: http.StatusNotFound, Message: msg})
 	})
 	return rt
+}
+
+// Unsupported makes the POST operations at paths, which behalf does not
+// implement, answer UnknownOperationException with reason instead of a
+// bare "no operation". It must be called before the router serves.
+func (rt *Router) Unsupported(reason string, paths ...string) {
+	for _, p := range paths {
+		rt.unsupported[p] = reason
+	}
 }
 
 // Handle registers operations. It panics on a duplicate name or route, a
