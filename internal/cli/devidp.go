@@ -30,8 +30,13 @@ func newDevIDPCommand() *cobra.Command {
 		Long: `Run a DEVELOPMENT-ONLY identity provider: discovery, JWKS, a consent page where anyone
 signs in as any username, and a token endpoint for the authorization_code (PKCE S256
 required), refresh_token (rotated), client_credentials, password (any non-empty password)
-and token-exchange grants, plus RFC 7009 revocation. Everything is kept in memory and lost
-on exit. It listens on loopback only and prints ready-to-paste commands at start.
+and token-exchange grants (RFC 8693, with actor tokens), plus RFC 7009 revocation.
+Everything is kept in memory and lost on exit. It listens on loopback only and prints
+ready-to-paste commands at start.
+
+With --anonymous-token-exchange, a token exchange that names no client is served without
+client authentication, as behalf's on-behalf-of providers with --on-behalf-of-no-client
+expect.
 
 With --id-jag, token exchange also issues ID-JAGs (Identity Assertion JWT Authorization
 Grants, draft-ietf-oauth-identity-assertion-authz-grant): the client trades a user's ID
@@ -79,6 +84,7 @@ URL needs no registration.`,
 	fl.StringArrayVar(&clientSpecs, "client", nil, "a client as ID:SECRET, repeatable (default agent:agent-secret)")
 	fl.DurationVar(&opts.AccessTokenTTL, "token-ttl", time.Hour, "lifetime of access and ID tokens")
 	fl.BoolVar(&opts.DisableRefreshRotation, "no-rotation", false, "keep refresh tokens valid after use instead of rotating them")
+	fl.BoolVar(&opts.AnonymousTokenExchange, "anonymous-token-exchange", false, "also serve token exchanges that name no client, without client authentication\n(for providers with onBehalfOfAuthenticationConfig NO_CLIENT; the request must name a resource or audience)")
 	fl.StringArrayVar(&idJAGSpecs, "id-jag", nil, "let a client request ID-JAGs for an authorization server, as CLIENT=ISSUER[=CLIENT_ID_THERE]\n(the issuer without '='; the client's id there defaults to CLIENT), repeatable")
 	fl.DurationVar(&opts.IDJAGTTL, "id-jag-ttl", 5*time.Minute, "lifetime of ID-JAGs")
 	fl.StringArrayVar(&claimSpecs, "claim", nil, "a claim in a user's ID tokens, as USER:NAME=VALUE (VALUE with commas: an array of strings;\nthe same USER:NAME again adds to its array), repeatable")
@@ -160,6 +166,9 @@ func runDevIDP(cmd *cobra.Command, listen string, opts devidp.Options) error {
 		}
 		if ev.Subject != "" {
 			attrs = append(attrs, "sub", ev.Subject)
+		}
+		if ev.Actor != "" {
+			attrs = append(attrs, "act", ev.Actor)
 		}
 		if ev.Error != "" {
 			log.Warn("refused", append(attrs, "error", ev.Error)...)

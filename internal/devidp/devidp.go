@@ -16,6 +16,11 @@
 //     shortcut) and RFC 8693 token exchange of a JWT this server issued.
 //     Clients authenticate with client_secret_basic or client_secret_post.
 //     RFC 8707 resource values become the access token's aud.
+//   - Token exchange takes an optional actor token (RFC 8693 §2.1), also a
+//     JWT this server issued, such as the client's own client_credentials
+//     token: the issued token then names the actor in act (§4.1), with any
+//     act of the subject token nested in it. Options.AnonymousTokenExchange
+//     also serves exchanges that name no client, unauthenticated.
 //   - Token exchange also issues Identity Assertion JWT Authorization Grants
 //     (ID-JAGs, draft-ietf-oauth-identity-assertion-authz-grant): a client
 //     trades a user's ID token that this server issued to it for a
@@ -30,7 +35,8 @@
 //
 // Access and ID tokens are RS256 JWTs with iss, sub (the username, or the
 // client id for client_credentials), aud (the resources, else the client
-// id), azp, client_id, scope, iat, exp and jti; ID tokens add email
+// id), azp, client_id, scope, iat, exp and jti, and act when exchanged
+// with an actor token or from a token with act; ID tokens add email
 // (<user>@example.com), name, auth_time and the user's Options.UserClaims. Every grant with a user also returns an ID
 // token, whether or not scope has openid. Refresh tokens are opaque and live
 // until revoked, rotated out, or the process exits. ID-JAGs (5 minutes by
@@ -45,9 +51,9 @@
 //
 // Non-goals: no userinfo endpoint, no introspection, no dynamic client
 // registration, no implicit or hybrid flows, no public clients, no prompt
-// handling, no actor tokens in token exchange, and revoking a
-// refresh token does not revoke the access tokens it produced (they are
-// self-contained JWTs).
+// handling, no may_act (RFC 8693 §4.4: any actor token may act for any
+// subject), and revoking a refresh token does not revoke the access tokens
+// it produced (they are self-contained JWTs).
 //
 // # The consent flow by hand
 //
@@ -69,6 +75,23 @@
 //	curl -s -u agent:agent-secret -d token="$RT" http://127.0.0.1:9400/revoke                                     # RFC 7009: always 200
 //
 // action=deny instead sends the browser back with error=access_denied.
+//
+// # An actor token by hand
+//
+// The client's own client_credentials token acts for alice (RFC 8693 §2.1):
+//
+//	AT=$(curl -s -u agent:agent-secret -d grant_type=password -d username=alice -d password=x http://127.0.0.1:9400/token \
+//	  | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+//	ACTOR=$(curl -s -u agent:agent-secret -d grant_type=client_credentials http://127.0.0.1:9400/token \
+//	  | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+//	curl -s -u agent:agent-secret -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+//	  -d subject_token="$AT" -d subject_token_type=urn:ietf:params:oauth:token-type:access_token \
+//	  -d actor_token="$ACTOR" -d actor_token_type=urn:ietf:params:oauth:token-type:access_token http://127.0.0.1:9400/token
+//
+// The answer's access token has sub alice and act {"sub":"agent"}. An actor
+// token without actor_token_type, or the other way round, is refused with
+// invalid_request, as is one that is not this server's, has expired or was
+// revoked.
 //
 // # An ID-JAG by hand
 //
@@ -139,6 +162,15 @@ type Options struct {
 	// OmitAuthTime leaves auth_time out of ID tokens, as a provider that
 	// ignores max_age does: a fault for relying parties' tests.
 	OmitAuthTime bool
+	// AnonymousTokenExchange serves an RFC 8693 token exchange for an
+	// access token that names no client (no Authorization header,
+	// client_id or client_secret) without client authentication, which
+	// §2.1 leaves to the deployment: a server that trusts the subject token
+	// alone, as a credential provider with behalf's
+	// onBehalfOfAuthenticationConfig NO_CLIENT expects. The issued token has
+	// no client_id or azp, and its aud is the request's resources and
+	// audience, which it must name. Off by default.
+	AnonymousTokenExchange bool
 	// DisableRefreshRotation keeps a refresh token valid after use; the
 	// refresh response then has no refresh_token (RFC 6749 §6).
 	DisableRefreshRotation bool
@@ -156,6 +188,7 @@ type Event struct {
 	GrantType string // the grant_type of a token request
 	ClientID  string // the client, once known
 	Subject   string // the user or client tokens were issued for
+	Actor     string // the actor token's subject in a token exchange
 	Error     string // the OAuth error code; "" on success
 }
 
@@ -165,6 +198,7 @@ type Server struct {
 	clients      map[string]Client
 	ttl          time.Duration
 	rotate       bool
+	anonymous    bool // Options.AnonymousTokenExchange
 	omitAuthTime bool
 	now          func() time.Time
 	observe      func(Event)
@@ -208,7 +242,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		issuer: issuer, clients: clients, ttl: opts.AccessTokenTTL, idJAGTTL: opts.IDJAGTTL,
-		rotate: !opts.DisableRefreshRotation, omitAuthTime: opts.OmitAuthTime, now: opts.Now, observe: opts.Observe, userClaims: opts.UserClaims,
+		rotate: !opts.DisableRefreshRotation, anonymous: opts.AnonymousTokenExchange, omitAuthTime: opts.OmitAuthTime, now: opts.Now, observe: opts.Observe, userClaims: opts.UserClaims,
 		pending: map[string]*pending{}, codes: map[string]*code{}, refresh: map[string]*family{}, revoked: map[string]time.Time{},
 	}
 	if s.ttl <= 0 {

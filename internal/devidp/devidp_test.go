@@ -461,7 +461,7 @@ func TestTokenExchange(t *testing.T) {
 		"not a JWT":       {"subject_token": {"garbage"}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}},
 		"refresh token":   {"subject_token": {user["refresh_token"].(string)}, "subject_token_type": {"urn:ietf:params:oauth:token-type:refresh_token"}},
 		"no type":         {"subject_token": {user["access_token"].(string)}},
-		"actor token":     {"subject_token": {user["access_token"].(string)}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "actor_token": {"x"}, "actor_token_type": {"urn:ietf:params:oauth:token-type:jwt"}},
+		"garbage actor":   {"subject_token": {user["access_token"].(string)}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "actor_token": {"x"}, "actor_token_type": {"urn:ietf:params:oauth:token-type:jwt"}},
 		"requested other": {"subject_token": {user["access_token"].(string)}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "requested_token_type": {"urn:ietf:params:oauth:token-type:refresh_token"}},
 	} {
 		form.Set("grant_type", grant)

@@ -45,6 +45,7 @@ func FuzzTokenEndpoint(f *testing.F) {
 		"grant_type=refresh_token&refresh_token=x",
 		"grant_type=authorization_code&code=x&code_verifier=y&redirect_uri=http://127.0.0.1/cb",
 		"grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=a.b.c&subject_token_type=urn:ietf:params:oauth:token-type:jwt",
+		"grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=a.b.c&subject_token_type=urn:ietf:params:oauth:token-type:jwt&actor_token=a.b.c&actor_token_type=urn:ietf:params:oauth:token-type:access_token",
 		"grant_type=urn:ietf:params:oauth:grant-type:token-exchange&requested_token_type=urn:ietf:params:oauth:token-type:id-jag&subject_token=a.b.c&subject_token_type=urn:ietf:params:oauth:token-type:id_token&audience=https://chat.example/",
 		"grant_type=%zz", "scope=%00&&&=",
 	} {

@@ -169,13 +169,7 @@ func idJAGRequest(form url.Values) (string, *oauthwire.Error) {
 // from this server issued to c: the draft's processing rules require its
 // aud to match the authenticated client.
 func (s *Server) idTokenSubject(c Client, token string, now time.Time) (*claims, *oauthwire.Error) {
-	sc, ok := s.parseTyped(token, now, "JWT")
-	if ok {
-		s.mu.Lock()
-		_, revoked := s.revoked[sc.ID]
-		s.mu.Unlock()
-		ok = !revoked
-	}
+	sc, ok := s.live(token, now, "JWT")
 	if !ok {
 		return nil, oauthwire.Errorf("invalid_grant", "subject_token is not an unexpired, unrevoked ID token from this issuer")
 	}

@@ -35,6 +35,15 @@ type claims struct {
 	Name     string `json:"name,omitempty"`
 	// AuthTime is OIDC Core §2's auth_time, in ID tokens only.
 	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+	// Act is RFC 8693 §4.1's actor, in exchanged access tokens only.
+	Act *actor `json:"act,omitempty"`
+}
+
+// actor is RFC 8693 §4.1's act claim: the party acting for the subject,
+// with the prior actors of a delegation chain nested in its own act.
+type actor struct {
+	Sub string `json:"sub"`
+	Act *actor `json:"act,omitempty"`
 }
 
 // RFC 8693 §3 token type identifiers.
@@ -64,9 +73,11 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, ev *Event)
 	if e != nil {
 		return nil, e
 	}
-	c, e := s.authenticate(r, form)
-	if e != nil {
-		return nil, e
+	var c Client
+	if !s.anonymousExchange(r, form) {
+		if c, e = s.authenticate(r, form); e != nil {
+			return nil, e
+		}
 	}
 	ev.ClientID = c.ID
 	scope, e := parseScope(form.Get("scope"))
@@ -103,6 +114,17 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, ev *Event)
 		return nil, oauthwire.Errorf("invalid_request", "grant_type is required")
 	}
 	return nil, oauthwire.Errorf("unsupported_grant_type", "grant_type must be one of %s", strings.Join(grantTypes, ", "))
+}
+
+// anonymousExchange reports whether r is a token exchange for an access
+// token that names no client (no Authorization header, client_id or
+// client_secret), served without client authentication when
+// Options.AnonymousTokenExchange allows it (RFC 8693 §2.1 leaves client
+// authentication to the deployment). A request that names a client must
+// authenticate it; ID-JAGs are issued to an authenticated client only.
+func (s *Server) anonymousExchange(r *http.Request, form url.Values) bool {
+	return s.anonymous && form.Get("grant_type") == grantTokenExchange && form.Get("requested_token_type") != tokenTypeIDJAG &&
+		r.Header.Get("Authorization") == "" && !form.Has("client_id") && !form.Has("client_secret")
 }
 
 // authenticate checks client_secret_basic or client_secret_post; RFC 6749
@@ -221,31 +243,40 @@ func (s *Server) redeemRefresh(c Client, form url.Values, scope string, resource
 
 // exchange is RFC 8693 §2: a JWT this server issued, unexpired and not
 // revoked, becomes an access token for the same subject, for the requesting
-// client. Any client may exchange any such token. RFC 8693 §2.2.2 wants
-// invalid_request for an unacceptable subject token.
+// client. Any client may exchange any such token. With an actor token
+// (§2.1), itself such a JWT, the issued token names its subject as the
+// actor in act (§4.1), the subject token's own act nested in it as the
+// prior actor; without one, the subject token's act is kept. RFC 8693
+// §2.2.2 wants invalid_request for an unacceptable subject or actor token.
+// c is the zero Client for an anonymous exchange (Options.
+// AnonymousTokenExchange), whose token's aud is the resources and audience.
 func (s *Server) exchange(c Client, form url.Values, scope string, resource []string, ev *Event, now time.Time) (map[string]any, *oauthwire.Error) {
-	switch stt := form.Get("subject_token_type"); {
-	case form.Get("subject_token") == "" || stt == "":
+	switch {
+	case form.Get("subject_token") == "" || form.Get("subject_token_type") == "":
 		return nil, oauthwire.Errorf("invalid_request", "subject_token and subject_token_type are required")
-	case stt != tokenTypeAccess && stt != tokenTypeID && stt != tokenTypeJWT:
+	case !exchangeableType(form.Get("subject_token_type")):
 		return nil, oauthwire.Errorf("invalid_request", "subject_token_type must be %s, %s or %s", tokenTypeAccess, tokenTypeID, tokenTypeJWT)
-	case form.Has("actor_token"):
-		return nil, oauthwire.Errorf("invalid_request", "actor_token is not supported")
+	case form.Has("actor_token") != form.Has("actor_token_type"):
+		return nil, oauthwire.Errorf("invalid_request", "actor_token and actor_token_type must be given together (RFC 8693 §2.1)")
+	case form.Has("actor_token_type") && !exchangeableType(form.Get("actor_token_type")):
+		return nil, oauthwire.Errorf("invalid_request", "actor_token_type must be %s, %s or %s", tokenTypeAccess, tokenTypeID, tokenTypeJWT)
 	}
 	if rtt := form.Get("requested_token_type"); rtt != "" && rtt != tokenTypeAccess {
 		return nil, oauthwire.Errorf("invalid_request", "requested_token_type must be %s", tokenTypeAccess)
 	}
-	sc, ok := s.parse(form.Get("subject_token"), now)
-	if ok {
-		s.mu.Lock()
-		_, revoked := s.revoked[sc.ID]
-		s.mu.Unlock()
-		ok = !revoked
-	}
+	sc, ok := s.live(form.Get("subject_token"), now, "at+jwt", "JWT")
 	if !ok {
 		return nil, oauthwire.Errorf("invalid_request", "subject_token is not an unexpired, unrevoked token from this issuer")
 	}
 	ev.Subject = sc.Subject
+	act := sc.Act
+	if form.Has("actor_token") {
+		ac, ok := s.live(form.Get("actor_token"), now, "at+jwt", "JWT")
+		if !ok {
+			return nil, oauthwire.Errorf("invalid_request", "actor_token is not an unexpired, unrevoked token from this issuer")
+		}
+		act, ev.Actor = &actor{Sub: ac.Subject, Act: sc.Act}, ac.Subject
+	}
 	if scope == "" {
 		scope = sc.Scope
 	}
@@ -253,11 +284,20 @@ func (s *Server) exchange(c Client, form url.Values, scope string, resource []st
 	if a := form.Get("audience"); a != "" {
 		resource = append(slices.Clone(resource), a)
 	}
-	resp, e := s.issue(tokens{client: c.ID, subject: sc.Subject, scope: scope, resource: resource}, now)
+	if c.ID == "" && len(resource) == 0 {
+		return nil, oauthwire.Errorf("invalid_request", "a token exchange without client authentication must name a resource or audience: the issued token's aud")
+	}
+	resp, e := s.issue(tokens{client: c.ID, subject: sc.Subject, scope: scope, resource: resource, act: act}, now)
 	if resp != nil {
 		resp["issued_token_type"] = tokenTypeAccess
 	}
 	return resp, e
+}
+
+// exchangeableType reports whether a subject or actor token of this RFC
+// 8693 §3 type can be exchanged: the JWTs this server issues.
+func exchangeableType(t string) bool {
+	return t == tokenTypeAccess || t == tokenTypeID || t == tokenTypeJWT
 }
 
 // revoke is RFC 7009 §2. Unknown, expired and already revoked tokens are
@@ -320,6 +360,7 @@ type tokens struct {
 	user                          bool     // add an ID token
 	authTime                      time.Time
 	refresh                       string // "" for none
+	act                           *actor // the access token's act (RFC 8693 §4.1)
 }
 
 func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthwire.Error) {
@@ -330,7 +371,7 @@ func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthwire.Erro
 	c := claims{
 		Claims: jwt.Claims{Issuer: s.issuer, Subject: t.subject, Audience: aud, ID: rand.Text(),
 			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(s.ttl))},
-		ClientID: t.client, AZP: t.client, Scope: t.scope,
+		ClientID: t.client, AZP: t.client, Scope: t.scope, Act: t.act,
 	}
 	at, err := jwt.Signed(s.atSigner).Claims(c).Serialize()
 	if err != nil {
@@ -344,7 +385,7 @@ func (s *Server) issue(t tokens, now time.Time) (map[string]any, *oauthwire.Erro
 		resp["refresh_token"] = t.refresh
 	}
 	if t.user {
-		c.Audience, c.ID, c.Nonce = jwt.Audience{t.client}, rand.Text(), t.nonce
+		c.Audience, c.ID, c.Nonce, c.Act = jwt.Audience{t.client}, rand.Text(), t.nonce, nil
 		c.Email, c.Name = t.subject+"@example.com", strings.ToUpper(t.subject[:1])+t.subject[1:]
 		if !s.omitAuthTime {
 			c.AuthTime = jwt.NewNumericDate(t.authTime)
@@ -381,6 +422,18 @@ func (s *Server) nextRefreshLocked(f *family) string {
 // Use").
 func (s *Server) parse(token string, now time.Time) (*claims, bool) {
 	return s.parseTyped(token, now, "at+jwt", "JWT")
+}
+
+// live is parseTyped for a token that has not been revoked either.
+func (s *Server) live(token string, now time.Time, typs ...string) (*claims, bool) {
+	c, ok := s.parseTyped(token, now, typs...)
+	if !ok {
+		return nil, false
+	}
+	s.mu.Lock()
+	_, revoked := s.revoked[c.ID]
+	s.mu.Unlock()
+	return c, !revoked
 }
 
 // parseTyped is parse for a JWT whose typ header is one of typs.
