@@ -76,7 +76,12 @@ type onBehalfOfInput struct {
 		ActorTokenContent string   `json:"actorTokenContent"`
 		ActorTokenScopes  []string `json:"actorTokenScopes,omitempty"`
 	} `json:"tokenExchangeGrantTypeConfig,omitempty"`
-	AuthenticationConfig json.RawMessage `json:"onBehalfOfAuthenticationConfig,omitempty"`
+	AuthenticationConfig *onBehalfOfAuthConfig `json:"onBehalfOfAuthenticationConfig,omitempty"`
+}
+
+// onBehalfOfAuthConfig is OnBehalfOfAuthenticationConfig, in and out.
+type onBehalfOfAuthConfig struct {
+	ClientAuthenticationMethod string `json:"clientAuthenticationMethod"`
 }
 
 // oauth2ConfigInput is the Oauth2ProviderConfigInput union.
@@ -216,8 +221,8 @@ func checkOnBehalfOf(c *wire.Checker, op string, o *onBehalfOfInput) {
 			c.Failf(tp+".actorTokenScopes", "is valid only with actorTokenContent M2M")
 		}
 	}
-	if len(o.AuthenticationConfig) > 0 {
-		c.Failf(op+".onBehalfOfAuthenticationConfig", "is not supported by behalf")
+	if a := o.AuthenticationConfig; a != nil {
+		c.Enum(op+".onBehalfOfAuthenticationConfig.clientAuthenticationMethod", a.ClientAuthenticationMethod, true, provider.OnBehalfOfNoClient)
 	}
 }
 
@@ -304,6 +309,9 @@ func customConfig(cfg *provider.OAuth2, cu *customConfigInput) (ri oauthvendor.R
 		cfg.OnBehalfOf = &provider.OnBehalfOfExchange{GrantType: o.GrantType}
 		if te := o.TokenExchange; te != nil {
 			cfg.OnBehalfOf.ActorTokenContent, cfg.OnBehalfOf.ActorTokenScopes = te.ActorTokenContent, te.ActorTokenScopes
+		}
+		if a := o.AuthenticationConfig; a != nil {
+			cfg.OnBehalfOf.ClientAuthenticationMethod = a.ClientAuthenticationMethod
 		}
 	}
 	if d := cu.OAuthDiscovery.DiscoveryURL; d != nil {
@@ -400,6 +408,7 @@ type onBehalfOfOutput struct {
 		ActorTokenContent string   `json:"actorTokenContent"`
 		ActorTokenScopes  []string `json:"actorTokenScopes,omitempty"`
 	} `json:"tokenExchangeGrantTypeConfig,omitempty"`
+	AuthenticationConfig *onBehalfOfAuthConfig `json:"onBehalfOfAuthenticationConfig,omitempty"`
 }
 
 type memberOutput struct {
@@ -454,6 +463,9 @@ func (s *Service) oauth2Output(p storage.OAuth2Provider, full bool) (*oauth2Prov
 				ActorTokenContent string   `json:"actorTokenContent"`
 				ActorTokenScopes  []string `json:"actorTokenScopes,omitempty"`
 			}{o.ActorTokenContent, o.ActorTokenScopes}
+		}
+		if o.ClientAuthenticationMethod != "" {
+			m.OnBehalfOf.AuthenticationConfig = &onBehalfOfAuthConfig{o.ClientAuthenticationMethod}
 		}
 	}
 	out := &oauth2ProviderOutput{

@@ -190,6 +190,7 @@ func (c *Client) newRequest(ctx context.Context, r Request, form url.Values) (*h
 		header.Set("User-Agent", c.UserAgent)
 	}
 	switch r.AuthMethod {
+	case oauthvendor.NoClient:
 	case oauthvendor.ClientSecretPost:
 		form.Set("client_id", r.ClientID)
 		if r.ClientSecret != "" {

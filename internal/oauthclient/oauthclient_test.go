@@ -94,6 +94,16 @@ func TestClientCredentialsRequestShape(t *testing.T) {
 	if want := "Basic " + base64.StdEncoding.EncodeToString([]byte("id:sec")); f.got.Header.Get("Authorization") != want {
 		t.Fatal("basic header with JSON body")
 	}
+
+	// NoClient: neither client_id nor credentials, whatever the request holds.
+	_, err = c.Do(context.Background(), Request{Endpoint: f.URL, AuthMethod: oauthvendor.NoClient, ClientID: "id", ClientSecret: "sec", Form: form})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = url.ParseQuery(f.body)
+	if got.Has("client_id") || got.Has("client_secret") || f.got.Header.Get("Authorization") != "" || got.Get("grant_type") != "client_credentials" {
+		t.Fatalf("no client: %v %v", got, f.got.Header)
+	}
 }
 
 func TestResponses(t *testing.T) {

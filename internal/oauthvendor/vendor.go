@@ -65,6 +65,11 @@ const (
 	// PrivateKeyJWT sends client_id and a client assertion signed with the
 	// client's private key (RFC 7523 §2.2, OpenID Connect Core §9).
 	PrivateKeyJWT AuthMethod = "private_key_jwt"
+	// NoClient sends neither client_id nor credentials, for a server that
+	// trusts the grant alone: AgentCore's onBehalfOfAuthenticationConfig
+	// NO_CLIENT, not a registered method (RFC 7591 §2's none still sends
+	// client_id).
+	NoClient AuthMethod = "no_client"
 )
 
 // BodyFormat is how parameters are encoded in token and revocation request

@@ -49,6 +49,10 @@ type OnBehalfOfExchange struct {
 	GrantType         string   `json:"grantType"`
 	ActorTokenContent string   `json:"actorTokenContent,omitempty"`
 	ActorTokenScopes  []string `json:"actorTokenScopes,omitempty"`
+	// ClientAuthenticationMethod is onBehalfOfAuthenticationConfig's:
+	// OnBehalfOfNoClient, or "" to authenticate the client as for the
+	// provider's other token requests.
+	ClientAuthenticationMethod string `json:"clientAuthenticationMethod,omitempty"`
 }
 
 // On-behalf-of grant types (AgentCore's OnBehalfOfTokenExchangeGrantType)
@@ -59,6 +63,9 @@ const (
 	ActorNone             = "NONE"
 	ActorM2M              = "M2M"
 	ActorAWSIAMIDToken    = "AWS_IAM_ID_TOKEN_JWT" //nolint:gosec // G101: an enum value
+	// OnBehalfOfNoClient (OnBehalfOfClientAuthenticationMethod) sends the
+	// on-behalf-of request without the client's id or credentials.
+	OnBehalfOfNoClient = "NO_CLIENT"
 )
 
 // Metadata is authorization-server metadata (RFC 8414 §2), the subset

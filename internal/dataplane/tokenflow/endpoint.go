@@ -73,11 +73,25 @@ func (e Endpoint) Request(ctx context.Context, p access.OAuth2Provider, form url
 	if err != nil {
 		return nil, err
 	}
+	return e.OAuth.Do(outbound(ctx, p, form), TokenRequest(p.Config, cred, form))
+}
+
+// RequestNoClient sends form to p's token endpoint without its client's id
+// or credentials (onBehalfOfAuthenticationConfig NO_CLIENT), which RFC
+// 8693 §2.1 and RFC 7523 §3.1 leave optional.
+func (e Endpoint) RequestNoClient(ctx context.Context, p access.OAuth2Provider, form url.Values) (*oauthclient.Token, error) {
+	r := TokenRequest(p.Config, Credential{}, form)
+	r.AuthMethod, r.ClientID = oauthvendor.NoClient, ""
+	return e.OAuth.Do(outbound(ctx, p, form), r)
+}
+
+// outbound names the token request for telemetry.
+func outbound(ctx context.Context, p access.OAuth2Provider, form url.Values) context.Context {
 	endpoint := telemetry.EndpointToken
 	if form.Get("grant_type") == oauthwire.GrantTokenExchange {
 		endpoint = telemetry.EndpointTokenExchange
 	}
-	return e.OAuth.Do(telemetry.WithOutbound(ctx, p.Name, endpoint), TokenRequest(p.Config, cred, form))
+	return telemetry.WithOutbound(ctx, p.Name, endpoint)
 }
 
 // TokenRequest is the token request to a provider, in its vendor's dialect.

@@ -36,6 +36,8 @@ func (clientCredentials) Check(p access.OAuth2Provider, _ access.Verified) error
 
 func (clientCredentials) CacheKey(access.Verified) string { return "" }
 
+func (clientCredentials) NoClient() bool { return false }
+
 func (clientCredentials) Form(context.Context, access.Verified) (url.Values, error) {
 	return url.Values{"grant_type": {"client_credentials"}}, nil
 }
@@ -46,10 +48,12 @@ func (clientCredentials) Form(context.Context, access.Verified) (url.Values, err
 // an RFC 8693 token exchange with it as the subject token (and, with
 // actorTokenContent M2M, the provider's own client-credentials token as
 // the actor token, §2.1), or JWT_AUTHORIZATION_GRANT, RFC 7523 §2.1's
-// jwt-bearer grant with it as the assertion. Its tokens are cached per
-// user and user token.
+// jwt-bearer grant with it as the assertion; with NO_CLIENT, without the
+// client's id or credentials. Its tokens are cached per user and user
+// token.
 type onBehalfOf struct {
 	grantType string
+	noClient  bool
 	// actor returns the actor token; nil sends none.
 	actor func(context.Context) (string, error)
 }
@@ -66,6 +70,8 @@ func (onBehalfOf) Check(p access.OAuth2Provider, v access.Verified) error {
 	}
 	return nil
 }
+
+func (g onBehalfOf) NoClient() bool { return g.noClient }
 
 func (onBehalfOf) CacheKey(v access.Verified) string {
 	h := sha256.Sum256([]byte(v.Claims.User + "\x00" + v.Claims.UserToken))
@@ -152,7 +158,7 @@ func (s *Service) onBehalfOf(v access.Verified, p access.OAuth2Provider) onBehal
 	if obo == nil {
 		return onBehalfOf{}
 	}
-	g := onBehalfOf{grantType: obo.GrantType}
+	g := onBehalfOf{grantType: obo.GrantType, noClient: obo.ClientAuthenticationMethod == provider.OnBehalfOfNoClient}
 	if obo.GrantType == provider.GrantTokenExchange && obo.ActorTokenContent == provider.ActorM2M {
 		actorReq := &Request{Flow: FlowM2M, Scopes: obo.ActorTokenScopes}
 		g.actor = func(ctx context.Context) (string, error) { return s.issue(ctx, clientCredentials{}, v, p, actorReq) }

@@ -61,6 +61,8 @@ func (idJAG) CacheKey(v access.Verified) string {
 	return ".user." + hex.EncodeToString(h[:12])
 }
 
+func (idJAG) NoClient() bool { return false }
+
 func (g idJAG) Form(ctx context.Context, v access.Verified) (url.Values, error) {
 	exchange := url.Values{
 		"grant_type":           {oauthwire.GrantTokenExchange},

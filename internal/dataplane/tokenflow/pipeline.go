@@ -32,6 +32,9 @@ type Grant interface {
 	// Form returns grant_type and the grant's own parameters; a grant
 	// that must first obtain its assertion elsewhere does so here.
 	Form(ctx context.Context, v access.Verified) (url.Values, error)
+	// NoClient reports whether the request goes without the client's id
+	// and credentials (onBehalfOfAuthenticationConfig NO_CLIENT).
+	NoClient() bool
 }
 
 // issue returns a token for the request, from the cache when a fresh one
@@ -90,7 +93,11 @@ func (s *Service) fetch(ctx context.Context, g Grant, v access.Verified, p acces
 	if rs := p.Config.Resources(in.Resources); len(rs) > 0 {
 		form["resource"] = rs // an MCP server's tokens are for it alone
 	}
-	tok, err := s.Endpoint.Request(context.WithoutCancel(ctx), p, form)
+	send := s.Endpoint.Request
+	if g.NoClient() {
+		send = s.Endpoint.RequestNoClient
+	}
+	tok, err := send(context.WithoutCancel(ctx), p, form)
 	if err != nil {
 		return "", UpstreamError(p.Name, err)
 	}
