@@ -225,6 +225,10 @@ func printDevIDPBanner(out io.Writer, issuer string, opts devidp.Options) error 
 	if opts.DisableRefreshRotation {
 		rotation = "not rotated"
 	}
+	anonymous := ""
+	if opts.AnonymousTokenExchange {
+		anonymous = "\n  token exchange: also without client authentication, for a request that names no client"
+	}
 	discovery := issuer + "/.well-known/openid-configuration"
 	auth := "-u '" + c.ID + ":" + c.Secret + "'"
 	_, err := fmt.Fprintf(out, `behalf dev-idp: a DEVELOPMENT-ONLY identity provider. Anyone can sign in as anyone with any
@@ -233,7 +237,7 @@ password, and everything is kept in memory. Never use it for real users.
   issuer:         %s
   discovery:      %s
   clients:        %s (any https redirect URI, or http on localhost)
-  tokens:         access and ID tokens live %s; refresh tokens are %s
+  tokens:         access and ID tokens live %s; refresh tokens are %s%s
 
 A user's JWT (the password grant; any username and password):
 
@@ -256,8 +260,15 @@ As a CustomOauth2 credential provider (M2M and three-legged OAuth):
   printf %%s '%s' | behalf provider oauth2 create dev-idp --vendor CustomOauth2 \
     --discovery-url %s --client-id '%s' --client-secret -
 
-`, issuer, discovery, strings.Join(ids, ", "), opts.AccessTokenTTL, rotation,
-		auth, issuer, auth, issuer, discovery, strings.Join(ids, ", "), c.Secret, discovery, c.ID)
+On behalf of users (RFC 8693 token exchange of their JWTs, with the client's own
+client-credentials token as the actor token):
+
+  printf %%s '%s' | behalf provider oauth2 create dev-idp-obo --vendor CustomOauth2 \
+    --discovery-url %s --client-id '%s' --client-secret - \
+    --on-behalf-of TOKEN_EXCHANGE --actor-token M2M
+
+`, issuer, discovery, strings.Join(ids, ", "), opts.AccessTokenTTL, rotation, anonymous,
+		auth, issuer, auth, issuer, discovery, strings.Join(ids, ", "), c.Secret, discovery, c.ID, c.Secret, discovery, c.ID)
 	if err == nil {
 		err = printClaimsBanner(out, opts.UserClaims)
 	}

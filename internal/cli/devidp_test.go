@@ -70,7 +70,7 @@ func TestDevIDPServes(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Execute(ctx, []string{"dev-idp", "--listen", "127.0.0.1:0", "--client", "app:app-secret", "--client", "ci:ci-secret", "--token-ttl", "60s",
+		done <- cli.Execute(ctx, []string{"dev-idp", "--listen", "127.0.0.1:0", "--client", "app:app-secret", "--client", "ci:ci-secret", "--token-ttl", "60s", "--anonymous-token-exchange",
 			"--id-jag", "ci=https://as.example/=ci-there", "--id-jag-ttl", "90s",
 			"--claim", "alice:groups=behalf-admins", "--claim", "alice:groups=staff", "--claim", "alice:dept=eng", "--claim", "bob:groups=a,b"},
 			strings.NewReader(""), &out, &errb)
@@ -93,6 +93,7 @@ func TestDevIDPServes(t *testing.T) {
 		"curl -s -u 'app:app-secret' -d grant_type=password", "allowedAudience: [app, ci]",
 		"living 1m30s", "ci -> https://as.example/ (client_id there: ci-there)", "requested_token_type=urn:ietf:params:oauth:token-type:id-jag",
 		"alice: dept = eng\n  alice: groups = [behalf-admins, staff]\n  bob: groups = [a, b]",
+		"--client-id 'app' --client-secret - \\\n    --on-behalf-of TOKEN_EXCHANGE --actor-token M2M", "token exchange: also without client authentication",
 	} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,6 +25,10 @@ type oauth2Flags struct {
 	discoveryURL, issuer, authzEndpoint, tokenEndpoint string
 	tenantID, authMethod                               string
 	tags                                               map[string]string
+	// The on-behalf-of token exchange (CustomOauth2 only).
+	onBehalfOf, actorToken string
+	actorTokenScopes       []string
+	onBehalfOfNoClient     bool
 }
 
 func (f *oauth2Flags) register(cmd *cobra.Command, withTags bool) {
@@ -37,6 +42,10 @@ func (f *oauth2Flags) register(cmd *cobra.Command, withTags bool) {
 	fl.StringVar(&f.tokenEndpoint, "token-endpoint", "", "token endpoint (tenant-scoped vendors, or CustomOauth2 metadata)")
 	fl.StringVar(&f.tenantID, "tenant-id", "", "MicrosoftOauth2: the Entra tenant")
 	fl.StringVar(&f.authMethod, "auth-method", "", "CustomOauth2: CLIENT_SECRET_BASIC or CLIENT_SECRET_POST")
+	fl.StringVar(&f.onBehalfOf, "on-behalf-of", "", "CustomOauth2: exchange users' JWTs for tokens (ON_BEHALF_OF_TOKEN_EXCHANGE) by TOKEN_EXCHANGE (RFC 8693)\nor JWT_AUTHORIZATION_GRANT (RFC 7523)")
+	fl.StringVar(&f.actorToken, "actor-token", "", "with --on-behalf-of TOKEN_EXCHANGE: the actor token, NONE or M2M (the provider's own\nclient-credentials token)")
+	fl.StringSliceVar(&f.actorTokenScopes, "actor-token-scope", nil, "with --actor-token M2M: a scope of the actor token (repeatable, or comma-separated)")
+	fl.BoolVar(&f.onBehalfOfNoClient, "on-behalf-of-no-client", false, "with --on-behalf-of: send the exchange without the client id and secret (NO_CLIENT)")
 	if withTags {
 		fl.StringToStringVar(&f.tags, "tag", nil, "tag KEY=VALUE (repeatable)")
 	}
@@ -63,10 +72,14 @@ func (f *oauth2Flags) input(cmd *cobra.Command) (types.Oauth2ProviderConfigInput
 		return aws.String(s)
 	}
 	id := opt(f.clientID)
+	obo, err := f.onBehalfOfInput(v.ConfigMember)
+	if err != nil {
+		return nil, err
+	}
 	switch v.ConfigMember {
 	case oauthvendor.MemberCustom:
 		c := types.CustomOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret,
-			ClientAuthenticationMethod: types.ClientAuthenticationMethodType(f.authMethod)}
+			ClientAuthenticationMethod: types.ClientAuthenticationMethodType(f.authMethod), OnBehalfOfTokenExchangeConfig: obo}
 		if f.discoveryURL != "" {
 			c.OauthDiscovery = &types.Oauth2DiscoveryMemberDiscoveryUrl{Value: f.discoveryURL}
 		} else {
@@ -93,6 +106,30 @@ func (f *oauth2Flags) input(cmd *cobra.Command) (types.Oauth2ProviderConfigInput
 		ClientId: id, ClientSecret: secret, Issuer: opt(f.issuer), AuthorizationEndpoint: opt(f.authzEndpoint), TokenEndpoint: opt(f.tokenEndpoint)}}, nil
 }
 
+// onBehalfOfInput builds onBehalfOfTokenExchangeConfig from the flags; the
+// server validates the values.
+func (f *oauth2Flags) onBehalfOfInput(member string) (*types.OnBehalfOfTokenExchangeConfigType, error) {
+	switch {
+	case f.onBehalfOf == "" && (f.actorToken != "" || len(f.actorTokenScopes) > 0 || f.onBehalfOfNoClient):
+		return nil, fmt.Errorf("--actor-token, --actor-token-scope and --on-behalf-of-no-client need --on-behalf-of")
+	case f.onBehalfOf == "":
+		return nil, nil
+	case member != oauthvendor.MemberCustom:
+		return nil, fmt.Errorf("--on-behalf-of is for --vendor CustomOauth2")
+	case len(f.actorTokenScopes) > 0 && f.actorToken == "":
+		return nil, fmt.Errorf("--actor-token-scope needs --actor-token M2M")
+	}
+	c := &types.OnBehalfOfTokenExchangeConfigType{GrantType: types.OnBehalfOfTokenExchangeGrantTypeType(f.onBehalfOf)}
+	if f.actorToken != "" {
+		c.TokenExchangeGrantTypeConfig = &types.TokenExchangeGrantTypeConfigType{
+			ActorTokenContent: types.ActorTokenContentType(f.actorToken), ActorTokenScopes: f.actorTokenScopes}
+	}
+	if f.onBehalfOfNoClient {
+		c.OnBehalfOfAuthenticationConfig = &types.OnBehalfOfAuthenticationConfig{ClientAuthenticationMethod: types.OnBehalfOfClientAuthenticationMethodNoClient}
+	}
+	return c, nil
+}
+
 type oauth2View struct {
 	Name            string     `json:"name"`
 	Vendor          string     `json:"credentialProviderVendor,omitempty"`
@@ -100,6 +137,7 @@ type oauth2View struct {
 	CallbackURL     string     `json:"callbackUrl"`
 	ClientID        string     `json:"clientId,omitempty"`
 	Discovery       string     `json:"discovery,omitempty"`
+	OnBehalfOf      *oboView   `json:"onBehalfOf,omitempty"`
 	Status          string     `json:"status,omitempty"`
 	CreatedTime     *time.Time `json:"createdTime,omitempty"`
 	LastUpdatedTime *time.Time `json:"lastUpdatedTime,omitempty"`
@@ -108,6 +146,9 @@ type oauth2View struct {
 func (v oauth2View) table() table {
 	t := fields("name", v.Name, "vendor", v.Vendor, "arn", v.Arn, "callback URL", v.CallbackURL,
 		"client id", v.ClientID, "discovery", v.Discovery, "status", v.Status)
+	if v.OnBehalfOf != nil {
+		t.rows = append(t.rows, []string{"on behalf of", v.OnBehalfOf.String()})
+	}
 	if v.CreatedTime != nil {
 		t.rows = append(t.rows, []string{"created", when(v.CreatedTime)}, []string{"updated", when(v.LastUpdatedTime)})
 	}
@@ -147,6 +188,48 @@ func summarize(out types.Oauth2ProviderConfigOutput) (clientID, discovery string
 	return clientID, discovery
 }
 
+// oboView is a CustomOauth2 provider's onBehalfOfTokenExchangeConfig.
+type oboView struct {
+	GrantType        string   `json:"grantType"`
+	ActorToken       string   `json:"actorToken,omitempty"`
+	ActorTokenScopes []string `json:"actorTokenScopes,omitempty"`
+	NoClient         bool     `json:"noClient,omitempty"`
+}
+
+// onBehalfOf reads the output union's on-behalf-of configuration; nil when
+// there is none.
+func onBehalfOf(out types.Oauth2ProviderConfigOutput) *oboView {
+	m, ok := out.(*types.Oauth2ProviderConfigOutputMemberCustomOauth2ProviderConfig)
+	if !ok || m.Value.OnBehalfOfTokenExchangeConfig == nil {
+		return nil
+	}
+	c := m.Value.OnBehalfOfTokenExchangeConfig
+	v := &oboView{GrantType: string(c.GrantType)}
+	if te := c.TokenExchangeGrantTypeConfig; te != nil {
+		v.ActorToken, v.ActorTokenScopes = string(te.ActorTokenContent), te.ActorTokenScopes
+	}
+	if a := c.OnBehalfOfAuthenticationConfig; a != nil {
+		v.NoClient = a.ClientAuthenticationMethod == types.OnBehalfOfClientAuthenticationMethodNoClient
+	}
+	return v
+}
+
+// String is the table's line, e.g. "TOKEN_EXCHANGE, actor token M2M
+// (scopes openid), no client".
+func (v *oboView) String() string {
+	s := v.GrantType
+	if v.ActorToken != "" {
+		s += ", actor token " + v.ActorToken
+		if len(v.ActorTokenScopes) > 0 {
+			s += " (scopes " + strings.Join(v.ActorTokenScopes, " ") + ")"
+		}
+	}
+	if v.NoClient {
+		s += ", no client"
+	}
+	return s
+}
+
 func newOAuth2Command(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "oauth2", Short: "Manage OAuth2 credential providers"}
 
@@ -156,7 +239,10 @@ func newOAuth2Command(cf *clientFlags) *cobra.Command {
 		Short: "Create an OAuth2 credential provider",
 		Example: `  behalf provider oauth2 create github --vendor GithubOauth2 --client-id Iv1.abc --client-secret @github-secret.txt
   behalf provider oauth2 create corp --vendor CustomOauth2 --client-id agent --client-secret - \
-      --discovery-url https://idp.example.com/.well-known/openid-configuration`,
+      --discovery-url https://idp.example.com/.well-known/openid-configuration
+  behalf provider oauth2 create corp-obo --vendor CustomOauth2 --client-id agent --client-secret - \
+      --discovery-url https://idp.example.com/.well-known/openid-configuration \
+      --on-behalf-of TOKEN_EXCHANGE --actor-token M2M --actor-token-scope agents`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := cflags.input(cmd)
@@ -176,7 +262,7 @@ func newOAuth2Command(cf *clientFlags) *cobra.Command {
 			}
 			id, disc := summarize(out.Oauth2ProviderConfigOutput)
 			v := oauth2View{Name: str(out.Name), Vendor: cflags.vendor, Arn: str(out.CredentialProviderArn), CallbackURL: str(out.CallbackUrl),
-				ClientID: id, Discovery: disc, Status: string(out.Status)}
+				ClientID: id, Discovery: disc, OnBehalfOf: onBehalfOf(out.Oauth2ProviderConfigOutput), Status: string(out.Status)}
 			return cf.print(cmd, v, v.table())
 		},
 	}
@@ -210,7 +296,7 @@ connections and open sessions, whose tokens the old server issued.`,
 			}
 			id, disc := summarize(out.Oauth2ProviderConfigOutput)
 			v := oauth2View{Name: str(out.Name), Vendor: string(out.CredentialProviderVendor), Arn: str(out.CredentialProviderArn),
-				CallbackURL: str(out.CallbackUrl), ClientID: id, Discovery: disc, Status: string(out.Status),
+				CallbackURL: str(out.CallbackUrl), ClientID: id, Discovery: disc, OnBehalfOf: onBehalfOf(out.Oauth2ProviderConfigOutput), Status: string(out.Status),
 				CreatedTime: out.CreatedTime, LastUpdatedTime: out.LastUpdatedTime}
 			return cf.print(cmd, v, v.table())
 		},
@@ -232,7 +318,7 @@ connections and open sessions, whose tokens the old server issued.`,
 			}
 			id, disc := summarize(out.Oauth2ProviderConfigOutput)
 			v := oauth2View{Name: str(out.Name), Vendor: string(out.CredentialProviderVendor), Arn: str(out.CredentialProviderArn),
-				CallbackURL: str(out.CallbackUrl), ClientID: id, Discovery: disc, Status: string(out.Status),
+				CallbackURL: str(out.CallbackUrl), ClientID: id, Discovery: disc, OnBehalfOf: onBehalfOf(out.Oauth2ProviderConfigOutput), Status: string(out.Status),
 				CreatedTime: out.CreatedTime, LastUpdatedTime: out.LastUpdatedTime}
 			return cf.print(cmd, v, v.table())
 		},
