@@ -3,20 +3,29 @@
 // access token, then that token for an API key and a machine-to-machine
 // OAuth2 token. The agent never holds a long-lived secret.
 //
+// With -obo PROVIDER it also asks that provider for a token on the user's
+// behalf (ON_BEHALF_OF_TOKEN_EXCHANGE: behalf exchanges the user's JWT at
+// the provider's token endpoint) and shows the token's sub and, when an
+// actor token went along, act.sub (RFC 8693 §4.1).
+//
 // With OTEL_EXPORTER_OTLP_ENDPOINT set, it traces its calls and sends
 // their trace context, so that behalf's spans continue the agent's trace.
 //
 //	export AWS_SHARED_CREDENTIALS_FILE=$PWD/behalf-data/admin-credentials AWS_REGION=us-east-1
-//	USER_JWT=… go run ./examples/vend
+//	USER_JWT=… go run ./examples/vend [-obo dev-idp-obo]
 package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -26,14 +35,17 @@ import (
 
 func main() {
 	log.SetFlags(0)
+	obo := flag.String("obo", "", "also get a token on the user's behalf from this OAuth2 provider (ON_BEHALF_OF_TOKEN_EXCHANGE)")
+	flag.Parse()
 	ctx := context.Background()
 	cfg := loadConfig(ctx)
 	in := input{
-		Endpoint:  env("BEHALF_ENDPOINT", "http://127.0.0.1:8787"),
-		Workload:  env("WORKLOAD", "my-agent"),
-		UserJWT:   os.Getenv("USER_JWT"),
-		APIKey:    env("API_KEY_PROVIDER", "weather"),
-		OAuth2M2M: env("OAUTH2_PROVIDER", "dev-idp"),
+		Endpoint:   env("BEHALF_ENDPOINT", "http://127.0.0.1:8787"),
+		Workload:   env("WORKLOAD", "my-agent"),
+		UserJWT:    os.Getenv("USER_JWT"),
+		APIKey:     env("API_KEY_PROVIDER", "weather"),
+		OAuth2M2M:  env("OAUTH2_PROVIDER", "dev-idp"),
+		OnBehalfOf: *obo,
 	}
 	if in.UserJWT == "" {
 		log.Fatal("set USER_JWT to a JWT from your identity provider (see the README)")
@@ -67,6 +79,8 @@ func loadConfig(ctx context.Context) aws.Config {
 
 type input struct {
 	Endpoint, Workload, UserJWT, APIKey, OAuth2M2M string
+	// OnBehalfOf, if set, is the provider of the on-behalf-of token.
+	OnBehalfOf string
 }
 
 func run(ctx context.Context, cfg aws.Config, in input, out io.Writer) error {
@@ -103,7 +117,47 @@ func run(ctx context.Context, cfg aws.Config, in input, out io.Writer) error {
 		return fmt.Errorf("M2M token: %w", explain(err))
 	}
 	fmt.Fprintf(out, "M2M access token from %s: %s\n", in.OAuth2M2M, redact(*m2m.AccessToken))
+	if in.OnBehalfOf == "" {
+		return nil
+	}
+
+	obo, err := agentcore.GetResourceOauth2Token(ctx, &bedrockagentcore.GetResourceOauth2TokenInput{
+		WorkloadIdentityToken:          token,
+		ResourceCredentialProviderName: aws.String(in.OnBehalfOf),
+		Oauth2Flow:                     types.Oauth2FlowTypeOnBehalfOfTokenExchange,
+		Scopes:                         []string{},
+	})
+	if err != nil {
+		return fmt.Errorf("on-behalf-of token: %w", explain(err))
+	}
+	fmt.Fprintf(out, "on-behalf-of token from %s: %s\n", in.OnBehalfOf, redact(*obo.AccessToken))
+	fmt.Fprintf(out, "  %s\n", actors(*obo.AccessToken))
 	return nil
+}
+
+// actors shows whom a JWT access token is for (sub) and who acts for them
+// (act.sub, RFC 8693 §4.1). The claims are read, not verified: this is for
+// display, and the token is the provider's to check.
+func actors(token string) string {
+	const opaque = "(not a JWT: no claims to show)"
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return opaque
+	}
+	var claims struct {
+		Sub string `json:"sub"`
+		Act *struct {
+			Sub string `json:"sub"`
+		} `json:"act"`
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil || json.Unmarshal(payload, &claims) != nil {
+		return opaque
+	}
+	if claims.Act == nil {
+		return fmt.Sprintf("sub: %s (no act claim: no actor)", claims.Sub)
+	}
+	return fmt.Sprintf("sub: %s, act.sub: %s", claims.Sub, claims.Act.Sub)
 }
 
 // redact shows enough of a credential to recognise it, not to use it.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"github.com/behalf-dev/behalf/internal/cli"
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
@@ -26,7 +28,7 @@ import (
 // trust it, and this program exchanging a user's JWT for a workload access
 // token, an API key and an M2M token.
 func TestVend(t *testing.T) {
-	s, userJWT := vendWorld(t, nil)
+	s, userJWT, _ := vendWorld(t, nil)
 	var out bytes.Buffer
 	err := run(context.Background(), behalftest.AWSConfig(behalftest.AdminKeyID, behalftest.AdminSecret), input{
 		Endpoint: s.URL, Workload: "my-agent", UserJWT: userJWT, APIKey: "weather", OAuth2M2M: "dev-idp"}, &out)
@@ -43,6 +45,50 @@ func TestVend(t *testing.T) {
 	}
 }
 
+// TestVendOnBehalfOf is the README's on-behalf-of walk-through: the
+// provider created with the CLI command the README (and dev-idp's banner)
+// shows, then this program with -obo, whose token is alice's with the
+// provider's client as the actor (RFC 8693 §4.1).
+func TestVendOnBehalfOf(t *testing.T) {
+	s, userJWT, issuer := vendWorld(t, nil)
+	var stdout, stderr bytes.Buffer
+	if code := cli.Execute(context.Background(), []string{"provider", "oauth2", "create", "dev-idp-obo", "--vendor", "CustomOauth2",
+		"--discovery-url", issuer + "/.well-known/openid-configuration", "--client-id", "agent", "--client-secret", "-",
+		"--on-behalf-of", "TOKEN_EXCHANGE", "--actor-token", "M2M",
+		"--endpoint", s.URL, "--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret},
+		strings.NewReader("agent-secret"), &stdout, &stderr); code != 0 {
+		t.Fatalf("provider oauth2 create: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "on behalf of  TOKEN_EXCHANGE, actor token M2M") {
+		t.Errorf("create table:\n%s", stdout.String())
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), behalftest.AWSConfig(behalftest.AdminKeyID, behalftest.AdminSecret), input{
+		Endpoint: s.URL, Workload: "my-agent", UserJWT: userJWT, APIKey: "weather", OAuth2M2M: "dev-idp", OnBehalfOf: "dev-idp-obo"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"M2M access token from dev-idp: eyJ", "on-behalf-of token from dev-idp-obo: eyJ", "\n  sub: alice, act.sub: agent\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestActors(t *testing.T) {
+	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for token, want := range map[string]string{
+		seg(`{"alg":"RS256"}`) + "." + seg(`{"sub":"alice","act":{"sub":"agent","act":{"sub":"gw"}}}`) + ".sig": "sub: alice, act.sub: agent",
+		seg(`{"alg":"RS256"}`) + "." + seg(`{"sub":"alice"}`) + ".sig":                                          "sub: alice (no act claim: no actor)",
+		"opaque-token": "(not a JWT: no claims to show)",
+		"a.!!.c":       "(not a JWT: no claims to show)",
+	} {
+		if got := actors(token); got != want {
+			t.Errorf("actors(%q) = %q, want %q", token, got, want)
+		}
+	}
+}
+
 // TestVendTraced is the README's observability walk-through: with an OTLP
 // endpoint in the environment, the agent's calls carry its trace context,
 // so that behalf's server span of GetResourceOauth2Token is the child of the
@@ -50,7 +96,7 @@ func TestVend(t *testing.T) {
 // no secret is in anything exported.
 func TestVendTraced(t *testing.T) {
 	rcv := otlptest.New(t)
-	s, userJWT := vendWorld(t, func(f *config.File) {
+	s, userJWT, _ := vendWorld(t, func(f *config.File) {
 		f.Telemetry.OTLP.Endpoint = rcv.URL
 		f.Telemetry.Traces.Enabled = true
 	})
@@ -105,11 +151,11 @@ func TestVendTraced(t *testing.T) {
 
 // vendWorld is the README's set-up: the dev IdP, behalf trusting it (with
 // edit applied to its configuration), the workload identity and the two
-// providers; it returns the server and a user's JWT.
-func vendWorld(t *testing.T, edit func(*config.File)) (*behalftest.Server, string) {
+// providers; it returns the server, a user's JWT and the dev IdP's issuer.
+func vendWorld(t *testing.T, edit func(*config.File)) (s *behalftest.Server, userJWT, issuer string) {
 	t.Helper()
 	idp := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "agent-secret"}}})
-	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) {
+	s = behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) {
 		f.InboundAuthorizers = []config.InboundAuthorizerFile{{Name: "dev-idp", DiscoveryURL: idp.Issuer() + "/.well-known/openid-configuration", AllowedAudience: []string{"agent"}}}
 		if edit != nil {
 			edit(f)
@@ -146,5 +192,5 @@ func vendWorld(t *testing.T, edit func(*config.File)) (*behalftest.Server, strin
 	json.NewDecoder(res.Body).Decode(&tok)
 	res.Body.Close()
 
-	return s, tok.IDToken
+	return s, tok.IDToken, idp.Issuer()
 }
