@@ -251,18 +251,8 @@ func (s *Server) redeemRefresh(c Client, form url.Values, scope string, resource
 // c is the zero Client for an anonymous exchange (Options.
 // AnonymousTokenExchange), whose token's aud is the resources and audience.
 func (s *Server) exchange(c Client, form url.Values, scope string, resource []string, ev *Event, now time.Time) (map[string]any, *oauthwire.Error) {
-	switch {
-	case form.Get("subject_token") == "" || form.Get("subject_token_type") == "":
-		return nil, oauthwire.Errorf("invalid_request", "subject_token and subject_token_type are required")
-	case !exchangeableType(form.Get("subject_token_type")):
-		return nil, oauthwire.Errorf("invalid_request", "subject_token_type must be %s, %s or %s", tokenTypeAccess, tokenTypeID, tokenTypeJWT)
-	case form.Has("actor_token") != form.Has("actor_token_type"):
-		return nil, oauthwire.Errorf("invalid_request", "actor_token and actor_token_type must be given together (RFC 8693 §2.1)")
-	case form.Has("actor_token_type") && !exchangeableType(form.Get("actor_token_type")):
-		return nil, oauthwire.Errorf("invalid_request", "actor_token_type must be %s, %s or %s", tokenTypeAccess, tokenTypeID, tokenTypeJWT)
-	}
-	if rtt := form.Get("requested_token_type"); rtt != "" && rtt != tokenTypeAccess {
-		return nil, oauthwire.Errorf("invalid_request", "requested_token_type must be %s", tokenTypeAccess)
+	if e := exchangeRequest(form); e != nil {
+		return nil, e
 	}
 	sc, ok := s.live(form.Get("subject_token"), now, "at+jwt", "JWT")
 	if !ok {
@@ -292,6 +282,24 @@ func (s *Server) exchange(c Client, form url.Values, scope string, resource []st
 		resp["issued_token_type"] = tokenTypeAccess
 	}
 	return resp, e
+}
+
+// exchangeRequest checks the request's shape (RFC 8693 §2.1).
+func exchangeRequest(form url.Values) *oauthwire.Error {
+	const types = "%s must be " + tokenTypeAccess + ", " + tokenTypeID + " or " + tokenTypeJWT
+	switch rtt := form.Get("requested_token_type"); {
+	case form.Get("subject_token") == "" || form.Get("subject_token_type") == "":
+		return oauthwire.Errorf("invalid_request", "subject_token and subject_token_type are required")
+	case !exchangeableType(form.Get("subject_token_type")):
+		return oauthwire.Errorf("invalid_request", types, "subject_token_type")
+	case form.Has("actor_token") != form.Has("actor_token_type"):
+		return oauthwire.Errorf("invalid_request", "actor_token and actor_token_type must be given together")
+	case form.Has("actor_token_type") && !exchangeableType(form.Get("actor_token_type")):
+		return oauthwire.Errorf("invalid_request", types, "actor_token_type")
+	case rtt != "" && rtt != tokenTypeAccess:
+		return oauthwire.Errorf("invalid_request", "requested_token_type must be %s", tokenTypeAccess)
+	}
+	return nil
 }
 
 // exchangeableType reports whether a subject or actor token of this RFC
