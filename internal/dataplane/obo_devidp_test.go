@@ -3,8 +3,6 @@ package dataplane_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -85,7 +83,7 @@ func TestOnBehalfOfDevIDP(t *testing.T) {
 			t.Fatalf("GetOauth2CredentialProvider: %+v", got.Oauth2ProviderConfigOutput)
 		}
 
-		wat := mintForJWT(t, data, devIDPUserJWT(t, idp.Issuer()))
+		wat := mintForJWT(t, data, behalftest.DevIDToken(t, idp, "agent", "agent-secret", "alice"))
 		obo := func(provider string, audiences ...string) map[string]any {
 			t.Helper()
 			out, err := data.GetResourceOauth2Token(ctx(t), &bedrockagentcore.GetResourceOauth2TokenInput{
@@ -110,28 +108,6 @@ func TestOnBehalfOfDevIDP(t *testing.T) {
 			t.Errorf("the dev IdP's token exchanges: %+v; want the second without a client", exchanges)
 		}
 	})
-}
-
-// devIDPUserJWT is alice's ID token from the dev IdP at issuer, for the
-// client agent, by the password grant.
-func devIDPUserJWT(t *testing.T, issuer string) string {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, issuer+"/token", strings.NewReader(url.Values{
-		"grant_type": {"password"}, "username": {"alice"}, "password": {"x"}, "scope": {"openid"}}.Encode()))
-	req.SetBasicAuth("agent", "agent-secret")
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var tok struct {
-		IDToken string `json:"id_token"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.IDToken == "" {
-		t.Fatalf("password grant: %d %v", res.StatusCode, err)
-	}
-	return tok.IDToken
 }
 
 // jwtClaims decodes a JWT's claims without verifying it: the token came

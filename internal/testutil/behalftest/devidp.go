@@ -80,11 +80,9 @@ func Consent(t testing.TB, authURL, user string, allow bool) (status int, lastPa
 	return res.StatusCode, string(body)
 }
 
-// DevIDJAG signs user in at the dev IdP as the client id (password
-// grant, golang.org/x/oauth2) and trades the user's ID token for an
-// ID-JAG for the authorization server audience (RFC 8693,
-// requested_token_type id-jag), with extra parameters (resource, scope).
-func DevIDJAG(t testing.TB, idp *devidp.Server, id, secret, user, audience string, extra url.Values) string {
+// DevIDToken signs user in at the dev IdP as the client id (password
+// grant, golang.org/x/oauth2) and returns the user's ID token.
+func DevIDToken(t testing.TB, idp *devidp.Server, id, secret, user string) string {
 	t.Helper()
 	conf := &oauth2.Config{ClientID: id, ClientSecret: secret, Scopes: []string{"openid"},
 		Endpoint: oauth2.Endpoint{TokenURL: idp.Issuer() + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
@@ -93,6 +91,19 @@ func DevIDJAG(t testing.TB, idp *devidp.Server, id, secret, user, audience strin
 		t.Fatal(err)
 	}
 	idToken, _ := tok.Extra("id_token").(string)
+	if idToken == "" {
+		t.Fatal("the dev IdP's password grant returned no ID token")
+	}
+	return idToken
+}
+
+// DevIDJAG signs user in at the dev IdP as the client id (DevIDToken) and
+// trades the user's ID token for an ID-JAG for the authorization server
+// audience (RFC 8693, requested_token_type id-jag), with extra parameters
+// (resource, scope).
+func DevIDJAG(t testing.TB, idp *devidp.Server, id, secret, user, audience string, extra url.Values) string {
+	t.Helper()
+	idToken := DevIDToken(t, idp, id, secret, user)
 	form := url.Values{
 		"grant_type":           {"urn:ietf:params:oauth:grant-type:token-exchange"},
 		"requested_token_type": {"urn:ietf:params:oauth:token-type:id-jag"},
