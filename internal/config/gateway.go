@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -402,27 +401,18 @@ func (f File) validateGateway(c *Config, probs *Problems) {
 const minUserHashKey = 32
 
 // UserHashKey reads the key that hashes user ids in a standalone
-// gateway's log from UserHashKeyFile (surrounding white space aside, so
-// that `openssl rand -hex 32` output works); nil when none is configured.
-// Like the vault's keyring, the file must be readable by its owner only.
+// gateway's log from UserHashKeyFile (see ReadSecretFile); nil when none
+// is configured.
 func (g Gateway) UserHashKey() ([]byte, error) {
-	if g.UserHashKeyFile == "" {
+	key, err := ReadSecretFile(g.UserHashKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("config: userHashKeyFile: %w", err)
+	}
+	if key == "" {
 		return nil, nil
 	}
-	fi, err := os.Stat(g.UserHashKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("config: userHashKeyFile: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 || !fi.Mode().IsRegular() || fi.Size() > 4<<10 {
-		return nil, fmt.Errorf("config: userHashKeyFile %s must be a file of at most 4 KiB readable by its owner only (chmod 600), not mode %04o", g.UserHashKeyFile, fi.Mode().Perm())
-	}
-	raw, err := os.ReadFile(g.UserHashKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("config: userHashKeyFile: %w", err)
-	}
-	key := bytes.TrimSpace(raw)
 	if len(key) < minUserHashKey {
 		return nil, fmt.Errorf("config: userHashKeyFile %s holds %d bytes; at least %d are required (e.g. openssl rand -hex 32)", g.UserHashKeyFile, len(key), minUserHashKey)
 	}
-	return key, nil
+	return []byte(key), nil
 }

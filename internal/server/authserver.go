@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
-	"strings"
 
 	"github.com/behalf-dev/behalf/internal/authserver"
 	"github.com/behalf-dev/behalf/internal/authserver/clients"
@@ -31,7 +29,7 @@ func (s *Server) openAuthServer(ctx context.Context, users access.UserVerifier, 
 	if err != nil {
 		return nil, fmt.Errorf("authorization server key: %w", err)
 	}
-	loginSecret, err := readSecretFile(cfg.Login.ClientSecretFile)
+	loginSecret, err := config.ReadSecretFile(cfg.Login.ClientSecretFile)
 	if err != nil {
 		return nil, fmt.Errorf("authorizationServer.login.clientSecretFile: %w", err)
 	}
@@ -66,7 +64,7 @@ func (s *Server) openAuthServer(ctx context.Context, users access.UserVerifier, 
 func (s *Server) authServerClients(cfg *config.AuthorizationServer, outbound *http.Client) (*clients.Registry, error) {
 	pre := make([]clients.PreregisteredClient, len(cfg.Clients))
 	for i, c := range cfg.Clients {
-		secret, err := readSecretFile(c.ClientSecretFile)
+		secret, err := config.ReadSecretFile(c.ClientSecretFile)
 		if err != nil {
 			return nil, fmt.Errorf("authorizationServer.clients[%d].clientSecretFile: %w", i, err)
 		}
@@ -79,30 +77,6 @@ func (s *Server) authServerClients(cfg *config.AuthorizationServer, outbound *ht
 	return clients.New(clients.Options{Store: s.store, HTTP: outbound, Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + authserver.PathToken,
 		RegistrationEndpoint: cfg.Issuer + authserver.PathRegister, Preregistered: pre, MetadataDocuments: cfg.ClientIDMetadataDocuments,
 		DynamicRegistration: cfg.DynamicRegistration, RegistrationsPerMinute: cfg.RegistrationsPerMinute, Audit: s.audit, Log: s.log, Now: s.now})
-}
-
-// readSecretFile reads a secret from a file readable by its owner only,
-// without surrounding white space; "" for no file.
-func readSecretFile(path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	if fi.Mode().Perm()&0o077 != 0 || !fi.Mode().IsRegular() || fi.Size() > 4<<10 {
-		return "", fmt.Errorf("%s must be a file of at most 4 KiB readable by its owner only (chmod 600)", path)
-	}
-	raw, err := os.ReadFile(path) //nolint:gosec // G304: a path from the operator's configuration
-	if err != nil {
-		return "", err
-	}
-	secret := strings.TrimSpace(string(raw))
-	if secret == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return secret, nil
 }
 
 // authServerUsers verifies users' JWTs: the authorization server's own
