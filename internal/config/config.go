@@ -178,6 +178,8 @@ type LogFile struct {
 type VaultFile struct {
 	// Keyring is the local keyring file; default <dataDir>/keyring.json.
 	Keyring string `yaml:"keyring"`
+	// PKCS11 keeps key-encryption keys in a PKCS#11 token; nil for none.
+	PKCS11 *VaultPKCS11File `yaml:"pkcs11"`
 }
 
 // Config is the validated runtime configuration.
@@ -223,6 +225,8 @@ type Config struct {
 	Portals             Portals
 	// Console is nil when the admin console is off.
 	Console *Console
+	// PKCS11 is nil when no PKCS#11 token is configured.
+	PKCS11 *PKCS11
 }
 
 // Defaults returns the zero-configuration settings.
@@ -426,6 +430,7 @@ func (f File) Validate() (Config, error) {
 	f.validateListener(&c, &probs)
 	f.validateIdentity(&c, &probs)
 	f.validateStorageAndLog(&c, &probs)
+	f.validateVault(&c, &probs)
 	c.InboundAuthorizers = f.inboundConfigs()
 	probs = append(probs, inbound.ValidateConfigs(c.InboundAuthorizers)...)
 	f.validateTokens(&c, &probs)
