@@ -39,6 +39,9 @@ const (
 	Signal      = attribute.Key("behalf.signal")
 	VaultOp     = attribute.Key("behalf.vault.operation")
 	Route       = attribute.Key("behalf.gateway.route")
+	// KeyBackend names a key-management backend: "local", "aws-kms",
+	// "pkcs11".
+	KeyBackend = attribute.Key("behalf.key_backend")
 	// Actors is a call's identity chain: the workloads it came through
 	// before its own, outermost first (names, as behalf.workload is).
 	Actors = attribute.Key("behalf.actors")

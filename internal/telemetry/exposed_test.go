@@ -52,6 +52,7 @@ func recordEach(t *testing.T, m *Metrics) {
 	m.WATMinted(ctx, "jwt")
 	m.Vault(ctx, "seal", nil)
 	m.Rewrapped(ctx, "rewrapped", 1)
+	m.KeyBackendCall(ctx, "aws-kms", "Decrypt", KeyOutcomeSuccess, time.Millisecond)
 	m.AuditBatch(ctx, 1, time.Millisecond, errors.New("x"))
 	m.CacheLookup(ctx, CacheM2MToken, true)
 	m.RateLimited(ctx, "sessions")

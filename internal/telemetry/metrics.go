@@ -37,12 +37,15 @@ type Metrics struct {
 	dropped      metric.Int64Counter
 	gatewayCalls metric.Int64Counter
 	gatewayTime  metric.Float64Histogram
+	keyCalls     metric.Int64Counter
+	keyCallTime  metric.Float64Histogram
 
 	meter metric.Meter
 
 	requestSets sets[[3]string]
 	gatewaySets sets[[4]string]
 	vaultSets   sets[[2]string]
+	keySets     sets[[3]string]
 	oneSets     sets[[2]string] // single-attribute sets: key and value
 }
 
@@ -120,6 +123,8 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	m.dropped = counter("behalf.telemetry.dropped", "{item}", "Telemetry items dropped because the collector was down, slow or the queue full, by signal.")
 	m.gatewayCalls = counter("behalf.gateway.calls", "{call}", "Calls through behalf gateway, by route, kind and outcome.")
 	m.gatewayTime = seconds("behalf.gateway.call.duration", "Time to answer a call through behalf gateway, upstream included, by route, kind and outcome.")
+	m.keyCalls = counter("behalf.key_backend.calls", "{call}", "Calls to key-management backends (AWS KMS, PKCS#11, the local keyring), by backend, operation and outcome.")
+	m.keyCallTime = seconds("behalf.key_backend.call.duration", "Time of calls to key-management backends, retries included, by backend, operation and outcome.")
 	return m, errors.Join(errs...)
 }
 
@@ -229,6 +234,35 @@ const (
 	RewrapDone    = "rewrapped"
 	RewrapSkipped = "skipped"
 )
+
+// Outcomes of a call to a key-management backend, as KeyBackendCall
+// counts them.
+const (
+	KeyOutcomeSuccess = OutcomeSuccess
+	// KeyOutcomeUnavailable is a key that cannot be used now: disabled,
+	// pending deletion, or its backend unreachable or refusing access.
+	KeyOutcomeUnavailable = "key_unavailable"
+	// KeyOutcomeGone is a key that no longer exists.
+	KeyOutcomeGone = "key_gone"
+	// KeyOutcomeFailure is any other failure, such as a ciphertext that
+	// does not authenticate.
+	KeyOutcomeFailure = "failure"
+)
+
+// KeyBackendCall counts a call to a key-management backend and its
+// latency: backend is its name ("aws-kms", "pkcs11", "local"), operation
+// the backend's operation (for AWS KMS the API operation, e.g.
+// "Decrypt"), outcome a KeyOutcome constant. All three are bounded sets.
+func (m *Metrics) KeyBackendCall(ctx context.Context, backend, operation, outcome string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	set := m.keySets.get([3]string{backend, operation, outcome}, func() attribute.Set {
+		return attribute.NewSet(KeyBackend.String(backend), Operation.String(operation), Outcome.String(outcome))
+	})
+	m.keyCalls.Add(ctx, 1, set)
+	m.keyCallTime.Record(ctx, took.Seconds(), set)
+}
 
 // Rewrapped counts re-wrap progress: n records with result RewrapDone or
 // RewrapSkipped.

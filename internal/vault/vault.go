@@ -131,6 +131,10 @@ func vaultErrorType(err error) string {
 		return "decrypt"
 	case errors.Is(err, ErrUnknownKey):
 		return "unknown_key"
+	case errors.Is(err, ErrKeyUnavailable):
+		return "key_unavailable"
+	case errors.Is(err, ErrKeyGone):
+		return "key_gone"
 	}
 	return "vault_error"
 }
@@ -138,11 +142,7 @@ func vaultErrorType(err error) string {
 func (v *Vault) seal(ctx context.Context, plaintext []byte, b Binding) (storage.Sealed, error) {
 	kek := *v.current.Load()
 	aad := b.aad()
-	dek := make([]byte, 32)
-	if _, err := rand.Read(dek); err != nil {
-		return storage.Sealed{}, fmt.Errorf("vault: generate data key: %w", err)
-	}
-	wrapped, err := kek.Wrap(ctx, dek, aad)
+	dek, wrapped, err := newDataKey(ctx, kek, aad)
 	if err != nil {
 		return storage.Sealed{}, fmt.Errorf("vault: wrap data key with %s: %w", kek.KeyID(), err)
 	}
@@ -206,6 +206,10 @@ func (v *Vault) unwrap(ctx context.Context, s storage.Sealed, b Binding) (envelo
 		return envelope{}, nil, err
 	}
 	dek, err := kek.Unwrap(ctx, e.wrappedDEK, b.aad())
+	if errors.Is(err, ErrKeyUnavailable) || errors.Is(err, ErrKeyGone) {
+		// Not this record's fault: the key cannot be used.
+		return envelope{}, nil, fmt.Errorf("vault: unwrap data key: %w", err)
+	}
 	if err != nil {
 		return envelope{}, nil, fmt.Errorf("%w: unwrap data key: %w", ErrDecrypt, err)
 	}
@@ -222,6 +226,11 @@ type RewrapResult struct {
 	// Skipped lists the records that did not open and were left as they
 	// are (tampered, or sealed under a key no keyring knows).
 	Skipped []SkippedSecret
+	// Deferred counts the records passed over because a key they need
+	// was unavailable (ErrKeyUnavailable); a later pass meets them again.
+	// Unavailable says why, once per key id those records were under.
+	Deferred    int
+	Unavailable map[string]error
 }
 
 // SkippedSecret names a record RewrapStale could not re-wrap. Ref carries
@@ -235,7 +244,8 @@ type SkippedSecret struct {
 // in batches. Records changed or deleted meanwhile are passed over: whoever
 // changed them sealed them anew. A record that does not open is skipped and
 // reported, so one bad record cannot stop the rotation of the others; it
-// stays stale, and is met again by the next pass.
+// stays stale, and is met again by the next pass. A key found unavailable
+// is not asked again in the same pass: the records under it are deferred.
 func (v *Vault) RewrapStale(ctx context.Context, st storage.Storage, batch int) (RewrapResult, error) {
 	var res RewrapResult
 	var after storage.SealedRef
@@ -245,10 +255,22 @@ func (v *Vault) RewrapStale(ctx context.Context, st storage.Storage, batch int) 
 			return res, err
 		}
 		for _, ref := range refs {
+			if _, down := res.Unavailable[ref.Sealed.KeyID]; down {
+				res.Deferred++
+				continue
+			}
 			next, err := v.Rewrap(ctx, ref.Sealed, BindingFor(ref))
 			if err != nil {
 				if ctx.Err() != nil {
 					return res, ctx.Err()
+				}
+				if errors.Is(err, ErrKeyUnavailable) {
+					if res.Unavailable == nil {
+						res.Unavailable = map[string]error{}
+					}
+					res.Unavailable[ref.Sealed.KeyID] = err
+					res.Deferred++
+					continue
 				}
 				skipped := ref
 				skipped.Sealed = storage.Sealed{}
