@@ -10,15 +10,19 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/google/go-cmp/cmp"
 	_ "modernc.org/sqlite"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/cli"
+	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/localkms"
 )
 
 type run struct {
@@ -183,8 +187,11 @@ func TestPrincipalVaultAndTagCommands(t *testing.T) {
 	r.ok("", cmd("vault set-key --service-managed")...)
 	var v map[string]any
 	r.json(&v, cmd("vault get")...)
-	if v["keyType"] != "ServiceManagedKey" {
+	if v["keyType"] != "ServiceManagedKey" || v["staleSecrets"] == nil || !strings.HasPrefix(v["currentKeyId"].(string), "local:") {
 		t.Fatalf("vault get: %v", v)
+	}
+	if out := r.ok("", cmd("vault get")...); !strings.Contains(out, "awaiting re-wrap") {
+		t.Fatalf("vault get:\n%s", out)
 	}
 
 	r.ok("", cmd("identity create tagged")...)
@@ -405,5 +412,40 @@ func TestAuditListEscapesTerminalControls(t *testing.T) {
 	r.json(&records, cmd("audit list")...)
 	if records[0]["user"] != "id:"+planted {
 		t.Fatalf("JSON output changed the user id: %q", records[0]["user"])
+	}
+}
+
+// vault set-key takes an AWS KMS alias ARN when the server has AWS KMS
+// configured; vault get then names the key and counts the secrets the
+// background re-wrap has yet to move.
+func TestVaultSetKeyWithKMS(t *testing.T) {
+	lk := localkms.Start(t, localkms.Options{})
+	localkms.Env(t)
+	key := lk.CreateSymmetricKey(t.Context())
+	if _, err := lk.Client().CreateAlias(t.Context(), &kms.CreateAliasInput{AliasName: aws.String("alias/cli"), TargetKeyId: aws.String(key)}); err != nil {
+		t.Fatal(err)
+	}
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) {
+		f.Vault.AWSKMS = &config.AWSKMSFile{Region: localkms.Region, Endpoint: lk.URL}
+	}})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	out := r.ok("", cmd("vault set-key --key-arn arn:aws:kms:"+localkms.Region+":"+localkms.AccountID+":alias/cli")...)
+	if !strings.Contains(out, key) {
+		t.Fatalf("set-key:\n%s", out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var v map[string]any
+		r.json(&v, cmd("vault get")...)
+		if v["kmsKeyArn"] != key || v["currentKeyId"] != key {
+			t.Fatalf("vault get: %v", v)
+		}
+		if v["staleSecrets"] == 0.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still awaiting re-wrap: %v", v)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

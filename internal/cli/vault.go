@@ -18,10 +18,22 @@ type vaultView struct {
 	KeyType          string     `json:"keyType"`
 	KMSKeyARN        string     `json:"kmsKeyArn,omitempty"`
 	LastModifiedDate *time.Time `json:"lastModifiedDate,omitempty"`
+	// The re-wrap's progress, from GetKeyRotationStatus (vault get only).
+	CurrentKeyID     string `json:"currentKeyId,omitempty"`
+	StaleSecrets     *int   `json:"staleSecrets,omitempty"`
+	StaleSecretsMore bool   `json:"staleSecretsMore,omitempty"`
 }
 
 func (v vaultView) table() table {
-	return fields("token vault", v.TokenVaultID, "key type", v.KeyType, "key ARN", v.KMSKeyARN, "last modified", when(v.LastModifiedDate))
+	t := fields("token vault", v.TokenVaultID, "key type", v.KeyType, "key ARN", v.KMSKeyARN, "last modified", when(v.LastModifiedDate))
+	if v.StaleSecrets != nil {
+		stale := fmt.Sprint(*v.StaleSecrets)
+		if v.StaleSecretsMore {
+			stale += "+"
+		}
+		t.rows = append(t.rows, []string{"current key id", v.CurrentKeyID}, []string{"awaiting re-wrap", stale})
+	}
+	return t
 }
 
 func vaultViewOf(id *string, k *types.KmsConfiguration, modified *time.Time) vaultView {
@@ -37,7 +49,7 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 
 	get := &cobra.Command{
 		Use:   "get",
-		Short: "Show which key seals new secrets",
+		Short: "Show which key seals new secrets, and how many secrets await re-wrap under it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := cf.control()
@@ -49,6 +61,11 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 				return cf.describe(err)
 			}
 			v := vaultViewOf(out.TokenVaultId, out.KmsConfiguration, out.LastModifiedDate)
+			var status behalfapi.GetKeyRotationStatusOutput
+			if err := cf.call(cmd.Context(), "GetKeyRotationStatus", struct{}{}, &status); err != nil {
+				return err
+			}
+			v.CurrentKeyID, v.StaleSecrets, v.StaleSecretsMore = status.Vault.CurrentKeyID, &status.Vault.StaleSecrets, status.Vault.StaleSecretsMore
 			return cf.print(cmd, v, v.table())
 		},
 	}
@@ -72,6 +89,7 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 		Use:   "set-key (--key-arn ARN | --service-managed)",
 		Short: "Seal new secrets under another key and re-wrap existing ones in the background",
 		Example: `  behalf vault set-key --key-arn "$(behalf vault create-key -o json | jq -r .kmsKeyArn)"
+  behalf vault set-key --key-arn arn:aws:kms:us-east-1:111122223333:alias/behalf-kek
   behalf vault set-key --service-managed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -96,7 +114,7 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 			return cf.print(cmd, v, v.table())
 		},
 	}
-	setCMK.Flags().StringVar(&keyARN, "key-arn", "", "ARN of a key from `behalf vault create-key`")
+	setCMK.Flags().StringVar(&keyARN, "key-arn", "", "ARN of a key from `behalf vault create-key`, or of an AWS KMS key or alias (vault.awsKms)")
 	setCMK.Flags().BoolVar(&serviceManaged, "service-managed", false, "return to the keyring's service key")
 
 	cmd.AddCommand(get, createKey, setCMK)

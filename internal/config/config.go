@@ -180,6 +180,8 @@ type VaultFile struct {
 	Keyring string `yaml:"keyring"`
 	// PKCS11 keeps key-encryption keys in a PKCS#11 token; nil for none.
 	PKCS11 *VaultPKCS11File `yaml:"pkcs11"`
+	// AWSKMS lets SetTokenVaultCMK name AWS KMS keys; nil leaves it off.
+	AWSKMS *AWSKMSFile `yaml:"awsKms"`
 }
 
 // Config is the validated runtime configuration.
@@ -194,6 +196,8 @@ type Config struct {
 	LogLevel  string
 	LogFormat string
 	Keyring   string
+	// AWSKMS is nil when AWS KMS is not configured.
+	AWSKMS *AWSKMS
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout    time.Duration
 	InboundAuthorizers []inbound.Config
@@ -260,6 +264,8 @@ var Env = []struct {
 	{"BEHALF_LOG_LEVEL", func(f *File, v string) { f.Log.Level = v }},
 	{"BEHALF_LOG_FORMAT", func(f *File, v string) { f.Log.Format = v }},
 	{"BEHALF_VAULT_KEYRING", func(f *File, v string) { f.Vault.Keyring = v }},
+	{"BEHALF_VAULT_AWS_KMS_REGION", func(f *File, v string) { f.Vault.awsKMS().Region = v }},
+	{"BEHALF_VAULT_AWS_KMS_ENDPOINT", func(f *File, v string) { f.Vault.awsKMS().Endpoint = v }},
 	{"BEHALF_DEVELOPMENT", func(f *File, v string) { f.Development = isTrue(v) }},
 	{"BEHALF_DEVELOPMENT_ALLOW_NON_LOOPBACK", func(f *File, v string) { f.DevelopmentAllowNonLoopback = isTrue(v) }},
 	{"BEHALF_EGRESS_ALLOW_LOOPBACK", func(f *File, v string) { b := isTrue(v); f.Egress.AllowLoopback = &b }},

@@ -77,3 +77,42 @@ func TestVaultPKCS11(t *testing.T) {
 		}
 	}
 }
+
+// AWS KMS is off unless configured; its region is required and its
+// endpoint is https, or http on loopback (local-kms).
+func TestAWSKMS(t *testing.T) {
+	f := Defaults()
+	if c, err := f.Validate(); err != nil || c.AWSKMS != nil {
+		t.Fatalf("default: %+v, %v", c.AWSKMS, err)
+	}
+	env := map[string]string{"BEHALF_VAULT_AWS_KMS_REGION": "eu-west-2", "BEHALF_VAULT_AWS_KMS_ENDPOINT": "http://127.0.0.1:4599/"}
+	f, err := Load(write(t, "vault:\n  awsKms:\n    region: us-east-1\n"), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Validate()
+	if err != nil || c.AWSKMS == nil || *c.AWSKMS != (AWSKMS{Region: "eu-west-2", Endpoint: "http://127.0.0.1:4599"}) {
+		t.Fatalf("from the environment: %+v, %v", c.AWSKMS, err)
+	}
+	for _, tc := range []struct {
+		kms     AWSKMSFile
+		problem string
+	}{
+		{AWSKMSFile{}, "vault.awsKms.region"},
+		{AWSKMSFile{Region: "mars"}, "vault.awsKms.region"},
+		{AWSKMSFile{Region: "us-east-1", Endpoint: "http://kms.internal:4599"}, "must be https unless it is on loopback"},
+		{AWSKMSFile{Region: "us-east-1", Endpoint: "https://user:pw@kms.internal"}, "vault.awsKms.endpoint"},
+		{AWSKMSFile{Region: "us-east-1", Endpoint: "kms.internal"}, "vault.awsKms.endpoint"},
+	} {
+		f := Defaults()
+		f.Vault.AWSKMS = &tc.kms
+		if _, err := f.Validate(); err == nil || !strings.Contains(err.Error(), tc.problem) {
+			t.Errorf("%+v: %v, want %q", tc.kms, err, tc.problem)
+		}
+	}
+	f = Defaults()
+	f.Vault.AWSKMS = &AWSKMSFile{Region: "us-east-1", Endpoint: "https://kms.us-east-1.amazonaws.com"}
+	if _, err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -21,7 +22,9 @@ const (
 
 var (
 	tokenVaultIDPattern = wire.Pattern(`[a-zA-Z0-9\-_]+`)
-	kmsKeyARNPattern    = wire.Pattern(`arn:aws(|-cn|-us-gov):kms:[a-zA-Z0-9-]*:[0-9]{12}:key/[a-zA-Z0-9-]{36}`)
+	// kmsKeyARNPattern is AgentCore's, and, as a behalf extension, an
+	// alias ARN, which SetTokenVaultCMK resolves to its key's ARN.
+	kmsKeyARNPattern = wire.Pattern(`arn:aws(|-cn|-us-gov):kms:[a-zA-Z0-9-]*:[0-9]{12}:(key/[a-zA-Z0-9-]{36}|alias/[a-zA-Z0-9/_-]{1,250})`)
 )
 
 // EnsureTokenVault creates the token vault record on first start, sealing
@@ -116,8 +119,7 @@ func (s *Service) setTokenVaultCMK(ctx context.Context, c *wire.Call, in *setTok
 	keyID := s.Keyring.ServiceKeyID()
 	arn := ""
 	if in.KMSConfiguration.KeyType == customerManagedKey {
-		arn = *in.KMSConfiguration.KMSKeyARN
-		keyID, err = s.localKeyForARN(ctx, arn)
+		keyID, arn, err = s.resolveKeyARN(ctx, *in.KMSConfiguration.KMSKeyARN)
 		if err != nil {
 			return nil, err
 		}
@@ -136,20 +138,46 @@ func (s *Service) setTokenVaultCMK(ctx context.Context, c *wire.Call, in *setTok
 	return vaultOut(v), nil
 }
 
-// localKeyForARN resolves a KMS-style ARN to a key in the local keyring.
-func (s *Service) localKeyForARN(ctx context.Context, arn string) (string, error) {
+// resolveKeyARN resolves a customer managed key's ARN to the id of the
+// key that will seal new secrets, and the ARN the token vault reports: a
+// key of the local keyring (an ARN of this server's region and account
+// that names one), or else a key of the backend that owns the ARN (AWS
+// KMS: a key ARN, or an alias ARN, reported as its key's ARN), which must
+// be able to wrap data keys now.
+func (s *Service) resolveKeyARN(ctx context.Context, arn string) (keyID, keyARN string, err error) {
+	fail := func(msg string) (string, string, error) {
+		return "", "", wire.Validation("kmsConfiguration.kmsKeyArn "+msg, wire.FieldError{Name: "kmsConfiguration.kmsKeyArn", Message: msg})
+	}
 	uuid := arn[strings.LastIndex(arn, "/")+1:]
-	fail := func(msg string) (string, error) {
-		return "", wire.Validation("kmsConfiguration.kmsKeyArn "+msg, wire.FieldError{Name: "kmsConfiguration.kmsKeyArn", Message: msg})
+	local := arn == s.cfg.ARNs.KMSKeyARN(uuid)
+	if id := vault.LocalPrefix + uuid; local && s.Keyring.Has(ctx, id) {
+		return id, arn, nil
 	}
-	if arn != s.cfg.ARNs.KMSKeyARN(uuid) {
-		return fail("must name a key of this server's region " + s.cfg.ARNs.Region + " and account " + s.cfg.ARNs.AccountID)
+	if _, err := s.Keys.Backend(arn); errors.Is(err, vault.ErrUnknownKey) {
+		if local {
+			return fail("names no key in the local keyring; create one with `behalf vault create-key`, or configure AWS KMS (vault.awsKms) for a KMS key")
+		}
+		region := strings.SplitN(arn, ":", 5)[3]
+		return fail(fmt.Sprintf("names an AWS KMS key of region %s, and behalf has no AWS KMS configured for that region; "+
+			"set vault.awsKms.region: %s in behalf's configuration (and vault.awsKms.endpoint for a VPC endpoint)", region, region))
 	}
-	id := vault.LocalPrefix + uuid
-	if !s.Keyring.Has(ctx, id) {
-		return fail("names no key in the local keyring; create one with `behalf vault create-key`")
+	id, err := s.Keys.ResolveWrappingKey(ctx, arn)
+	switch {
+	case errors.Is(err, vault.ErrKeyGone):
+		return fail("names no key that exists: " + reason(err, vault.ErrKeyGone))
+	case errors.Is(err, vault.ErrNotWrappingKey):
+		return fail("names a key that cannot seal the token vault: " + reason(err, vault.ErrNotWrappingKey))
+	case errors.Is(err, vault.ErrKeyUnavailable):
+		return "", "", wire.BadGateway("kmsConfiguration.kmsKeyArn %s could not be checked now; try again: %s", arn, reason(err, vault.ErrKeyUnavailable)).WithCause(err)
+	case err != nil:
+		return "", "", fmt.Errorf("check key %s: %w", arn, err)
 	}
-	return id, nil
+	return id, id, nil
+}
+
+// reason is err's text without the sentinel's that opens it.
+func reason(err, sentinel error) string {
+	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
 }
 
 func (s *Service) createVaultKey(_ context.Context, c *wire.Call, _ *struct{}) (*behalfapi.CreateVaultKeyOutput, error) {

@@ -37,6 +37,8 @@ const (
 	KeyOwner       = "owner"
 	KeyRewrapped   = "rewrapped"
 	KeySkipped     = "skipped"
+	KeyDeferred    = "deferred"
+	KeyRetryIn     = "retry_in"
 	KeyAccessKeyID = "access_key_id"
 	KeyCertFile    = "cert_file"
 	KeyListen      = "listen"

@@ -19,6 +19,19 @@ const keyPollInterval = 30 * time.Second
 // may have been interrupted.
 const rewrapInterval = 10 * time.Minute
 
+// A re-wrap that met an unavailable key (KMS unreachable, a key disabled)
+// is retried after rewrapRetryFirst, doubling up to rewrapRetryCap, until
+// a pass finds every key it needs.
+const (
+	rewrapRetryFirst = time.Second
+	rewrapRetryCap   = time.Minute
+)
+
+// retryAfter is the wait before the retry that follows a wait of d.
+func retryAfter(d time.Duration) time.Duration {
+	return min(max(2*d, rewrapRetryFirst), rewrapRetryCap)
+}
+
 func (s *Server) requestRewrap() {
 	select {
 	case s.rewrapNow <- struct{}{}:
@@ -43,6 +56,19 @@ func (s *Server) background(ctx context.Context) {
 		defer t.Stop()
 		anchor = t.C
 	}
+	retry := time.NewTimer(0)
+	retry.Stop()
+	defer retry.Stop()
+	var backoff time.Duration
+	rewrap := func() {
+		retry.Stop()
+		if !s.rewrap(ctx, backoff) {
+			backoff = 0
+			return
+		}
+		backoff = retryAfter(backoff)
+		retry.Reset(backoff)
+	}
 	s.requestRewrap()
 	for {
 		select {
@@ -55,9 +81,11 @@ func (s *Server) background(ctx context.Context) {
 		case <-poll.C:
 			s.followVaultKey(ctx)
 		case <-periodic.C:
-			s.rewrap(ctx)
+			rewrap()
 		case <-s.rewrapNow:
-			s.rewrap(ctx)
+			rewrap()
+		case <-retry.C:
+			rewrap()
 		}
 	}
 }
@@ -117,7 +145,10 @@ func (s *Server) followVaultKey(ctx context.Context) {
 	s.requestRewrap()
 }
 
-func (s *Server) rewrap(ctx context.Context) {
+// rewrap runs one re-wrap pass and reports whether to retry it soon: it
+// failed, or deferred records because a key was unavailable. backoff is
+// the wait before this pass, which the next retry doubles.
+func (s *Server) rewrap(ctx context.Context, backoff time.Duration) (retry bool) {
 	start := time.Now()
 	res, err := s.vault.RewrapStale(ctx, s.store, 100)
 	for _, skipped := range res.Skipped {
@@ -126,16 +157,23 @@ func (s *Server) rewrap(ctx context.Context) {
 			slog.Any(logging.KeyKind, ref.Kind), slog.String(logging.KeyOwner, ref.Owner), slog.String(logging.KeyWorkload, ref.Workload),
 			slog.String(logging.KeyUser, ref.User), logging.Err(skipped.Err))
 	}
+	next := retryAfter(backoff)
+	for keyID, why := range res.Unavailable {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "re-wrap deferred: a key is unavailable; its secrets stay under their old key until it is back",
+			slog.String(logging.KeyKeyID, keyID), slog.Int(logging.KeyDeferred, res.Deferred), slog.Duration(logging.KeyRetryIn, next), logging.Err(why))
+	}
 	if err != nil && ctx.Err() == nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "re-wrapping secrets under the current key",
-			slog.Int(logging.KeyRewrapped, res.Rewrapped), slog.Int(logging.KeySkipped, len(res.Skipped)), logging.Err(err))
-		return
+			slog.Int(logging.KeyRewrapped, res.Rewrapped), slog.Int(logging.KeySkipped, len(res.Skipped)),
+			slog.Duration(logging.KeyRetryIn, next), logging.Err(err))
+		return true
 	}
 	if res.Rewrapped > 0 || len(res.Skipped) > 0 {
 		s.log.LogAttrs(ctx, slog.LevelInfo, "re-wrapped secrets under the current key",
 			slog.Int(logging.KeyRewrapped, res.Rewrapped), slog.Int(logging.KeySkipped, len(res.Skipped)),
 			slog.String(logging.KeyKeyID, s.vault.CurrentKeyID()), slog.Duration(logging.KeyDuration, time.Since(start)))
 	}
+	return res.Deferred > 0 && ctx.Err() == nil
 }
 
 // Maintain runs the periodic maintenance now — key rotation and the

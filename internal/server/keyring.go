@@ -5,10 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/behalf-dev/behalf/internal/control"
+	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/vault/awskms"
 )
 
 // openKeyring loads the local keyring at path. A new one is created only
@@ -47,4 +52,31 @@ func holdsSealedData(ctx context.Context, st storage.Storage) (bool, error) {
 	// Every sealed secret has a key id, so none is sealed under "".
 	sealed, err := st.ListStaleSecrets(ctx, "", 1)
 	return len(sealed) > 0, err
+}
+
+// awsKMSAttemptTimeout bounds each HTTP attempt to AWS KMS;
+// awskms.DefaultTimeout bounds an operation, its retries included.
+const awsKMSAttemptTimeout = 2 * time.Second
+
+// keyBackends are the key-management backends besides the local keyring:
+// AWS KMS when it is configured. KMS is an endpoint the operator
+// configures, so it is dialled under the egress policy, as the OTLP
+// collector is. Its credentials come from the default AWS credential
+// chain, whose own endpoints (STS, SSO, the ECS and EC2 metadata
+// services) are the platform's, reached by the SDK's client: the egress
+// policy refuses the link-local metadata address whatever it allows.
+// Nothing is called until a key is used.
+func (s *Server) keyBackends(ctx context.Context) ([]vault.Backend, error) {
+	c := s.cfg.AWSKMS
+	if c == nil {
+		return nil, nil
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
+	if err != nil {
+		return nil, fmt.Errorf("vault.awsKms: load the AWS configuration: %w", err)
+	}
+	return []vault.Backend{awskms.New(awsCfg, awskms.Options{
+		Region: c.Region, Endpoint: c.Endpoint, Metrics: s.tel.Metrics,
+		HTTPClient: egress.NewClient(egress.Options{Policy: s.cfg.Egress, Timeout: awsKMSAttemptTimeout, Log: s.log}),
+	})}, nil
 }

@@ -248,7 +248,11 @@ func (s *Server) openVault(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("token vault: %w", err)
 	}
-	s.keys = vault.NewKeys(s.keyring)
+	others, err := s.keyBackends(ctx)
+	if err != nil {
+		return err
+	}
+	s.keys = vault.NewKeys(append([]vault.Backend{s.keyring}, others...)...)
 	if s.vault, err = vault.New(ctx, s.keys, tv.KeyID); err != nil {
 		return fmt.Errorf("token vault key %s: %w", tv.KeyID, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/vault"
 )
 
 // Error is an API error. Type names a modeled AWS error shape; Message is
@@ -119,9 +120,30 @@ func Throttling(format string, args ...any) *Error {
 }
 
 // Internal hides cause from the caller, who gets only the request id to
-// quote; the cause is logged.
+// quote; the cause is logged. A cause that is a vault key that cannot be
+// used is no internal fault but a dependency's: it is keyUnavailable.
 func Internal(cause error) *Error {
+	if e := keyUnavailable(cause); e != nil {
+		return e
+	}
 	return &Error{Type: TypeInternal, Status: http.StatusInternalServerError, Message: "internal error", Err: cause, hidden: true}
+}
+
+// keyUnavailable reports a call that needed a vault key which cannot be
+// used (vault.ErrKeyUnavailable: its key-management service unreachable,
+// the key disabled or pending deletion; vault.ErrKeyGone: deleted) as
+// BadGateway, so the caller knows to retry later and gets no credential.
+// Which key and why are in the cause, logged for the operator. nil when
+// cause is no such error.
+func keyUnavailable(cause error) *Error {
+	switch {
+	case errors.Is(cause, vault.ErrKeyUnavailable):
+		return BadGateway("the token vault's key is unavailable: a secret this call needs is sealed under a key that cannot be used now " +
+			"(its key-management service is unreachable, or the key is disabled or pending deletion); try again later").WithCause(cause)
+	case errors.Is(cause, vault.ErrKeyGone):
+		return BadGateway("the token vault's key no longer exists: a secret this call needs was sealed under a deleted key and cannot be opened").WithCause(cause)
+	}
+	return nil
 }
 
 // BadGateway reports that a service behalf depends on failed — an

@@ -76,6 +76,9 @@ type Options struct {
 	// Now is the server's clock, e.g. a testclock.Clock's Now, so that a
 	// test advances time instead of sleeping; default time.Now.
 	Now func() time.Time
+	// PrincipalCacheTTL is how long callers' keys are cached; default the
+	// server's.
+	PrincipalCacheTTL time.Duration
 }
 
 // Start runs a server on backend b until the test ends.
@@ -124,7 +127,7 @@ func Start(t testing.TB, b Backend, opts Options) *Server {
 		now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, log, server.Options{Getenv: getenv, Now: now})
+	srv, err := server.New(ctx, cfg, log, server.Options{Getenv: getenv, Now: now, PrincipalCacheTTL: opts.PrincipalCacheTTL})
 	if err != nil {
 		cancel()
 		_ = ln.Close() // the start failed already; that error says why
