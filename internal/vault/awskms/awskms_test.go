@@ -3,11 +3,13 @@ package awskms_test
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +279,31 @@ func TestSignerOutlivesItsContext(t *testing.T) {
 	sum := sha256.Sum256([]byte("x"))
 	if _, err := s.Sign(nil, sum[:], crypto.SHA256); err != nil {
 		t.Fatalf("sign after the context was cancelled: %v", err)
+	}
+}
+
+// The README's local-kms seed gives the vault a key through its alias,
+// and a P-256 key that signs.
+func TestExampleSeed(t *testing.T) {
+	seed, err := os.ReadFile("../../../examples/local-kms/seed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := localkms.Start(t, localkms.Options{Seed: string(seed)})
+	b := newBackend(srv.URL, nil)
+	ctx := t.Context()
+	prefix := "arn:aws:kms:" + localkms.Region + ":" + localkms.AccountID + ":"
+	id, err := b.ResolveWrappingKey(ctx, prefix+"alias/behalf-kek")
+	if err != nil || id != prefix+"key/81550819-96ab-40e5-adab-7b01b1478b64" {
+		t.Fatalf("alias/behalf-kek = %q, %v", id, err)
+	}
+	s, err := b.Signer(ctx, prefix+"key/8013cb46-8507-42b9-b3bf-492b3cee67ed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("assertion"))
+	sig, err := s.Sign(nil, sum[:], crypto.SHA256)
+	if pub, ok := s.Public().(*ecdsa.PublicKey); err != nil || !ok || !ecdsa.VerifyASN1(pub, sum[:], sig) {
+		t.Fatalf("the seed's signing key: %T, %v", s.Public(), err)
 	}
 }
