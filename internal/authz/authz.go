@@ -102,6 +102,11 @@ var policy = map[string]Rule{
 	// with ActFor; the signing caller's permissions are checked too.
 	"GetWorkloadAccessTokenForSignedCaller": dataPlane,
 
+	// behalf extension to the data plane: a JWT of behalf's own naming the
+	// workload of a workload access token (GetWebIdentityToken's
+	// analogue). The workload is established with ActFor.
+	"GetWorkloadJWT": dataPlane,
+
 	// behalf extension to the data plane: the gateway's record of a call.
 	// A route's workload, when it has one, is checked with ActFor.
 	"RecordGatewayCall": {Roles: []storage.Role{storage.RoleAdmin, storage.RoleRuntime}},

@@ -42,6 +42,7 @@ var keyPurposes = map[string]string{ //nolint:gosec // G101: what each key set i
 	"oauth-signing":         "signs the authorization server's access tokens (ES256)",
 	"mcp-client-signing":    "signs behalf's MCP clients' assertions (ES256, RFC 7523)",
 	"workload-access-token": "encrypts workload access tokens (A256GCM)",
+	"workload-jwt":          "signs behalf's own workload JWTs (ES256, GetWorkloadJWT)",
 }
 
 // keys shows the keys' rotation through GetKeyRotationStatus: ids and

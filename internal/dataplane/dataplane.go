@@ -1,7 +1,8 @@
 // Package dataplane assembles the AgentCore Identity data plane from its
 // parts and mounts it: workload access tokens (workloadtoken), API keys
 // (apikey), OAuth2 tokens obtained on the workload's behalf (tokenflow)
-// and for users who consented (federation), all checked by access.
+// and for users who consented (federation), and behalf's own workload
+// JWTs (webidentity), all checked by access.
 // Wire shapes follow the AWS API reference of each operation; behaviour
 // is described in docs/data-plane.md and docs/user-federation.md.
 //
@@ -22,6 +23,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/federation"
 	"github.com/behalf-dev/behalf/internal/dataplane/gatewaycall"
 	"github.com/behalf-dev/behalf/internal/dataplane/tokenflow"
+	"github.com/behalf-dev/behalf/internal/dataplane/webidentity"
 	"github.com/behalf-dev/behalf/internal/dataplane/workloadtoken"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -29,6 +31,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
+	"github.com/behalf-dev/behalf/internal/workloadjwt"
 )
 
 // Deps are the data plane's collaborators.
@@ -43,6 +46,9 @@ type Deps struct {
 	// whose client is a Client ID Metadata Document's with private_key_jwt
 	// (control.NewClientKeys); nil refuses them.
 	ClientKeys tokenflow.ClientSigner
+	// WorkloadJWTs signs behalf's own workload JWTs: GetWorkloadJWT's,
+	// and the on-behalf-of actor tokens of AWS_IAM_ID_TOKEN_JWT.
+	WorkloadJWTs *workloadjwt.Issuer
 	// Principal looks up a principal, through the authenticator's cache.
 	Principal func(ctx context.Context, accessKeyID string) (storage.Principal, error)
 	Now       func() time.Time
@@ -71,6 +77,7 @@ type DataPlane struct {
 	// connections through it.
 	Federation  *federation.Service
 	gatewayCall *gatewaycall.Service
+	webIdentity *webidentity.Service
 }
 
 // New wires the data plane's parts.
@@ -90,9 +97,10 @@ func New(d Deps) *DataPlane {
 		workloadToken: workloadtoken.New(checker, d.Tokens, d.Metrics, d.SignedCallers),
 		apiKey:        apikey.New(checker, d.Vault),
 		tokenFlow: tokenflow.New(tokenflow.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint,
-			Now: d.Now, RecordTTL: d.RecordTTL, Log: d.Log, Metrics: d.Metrics}, fed),
+			WorkloadJWTs: d.WorkloadJWTs, Now: d.Now, RecordTTL: d.RecordTTL, Log: d.Log, Metrics: d.Metrics}, fed),
 		Federation:  fed,
 		gatewayCall: gatewaycall.New(d.Tokens),
+		webIdentity: webidentity.New(checker, d.WorkloadJWTs),
 	}
 }
 
@@ -114,5 +122,6 @@ func (dp *DataPlane) Mount(rt *wire.Router, mux *http.ServeMux) {
 	rt.Handle(dp.tokenFlow.Operations()...)
 	rt.Handle(dp.Federation.Operations()...)
 	rt.Handle(dp.gatewayCall.Operations()...)
+	rt.Handle(dp.webIdentity.Operations()...)
 	dp.Federation.Mount(mux)
 }

@@ -97,6 +97,9 @@ func (s *Server) maintain(ctx context.Context) {
 	if err := s.clientKeys.Rotate(ctx); err != nil && ctx.Err() == nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "rotating MCP client keys", logging.Err(err))
 	}
+	if err := s.workloadJWTs.Rotate(ctx); err != nil && ctx.Err() == nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "rotating workload JWT keys", logging.Err(err))
+	}
 	s.maintainAuthServer(ctx)
 	now := s.now()
 	n, err := s.store.DeleteExpiredCachedTokens(ctx, now)

@@ -40,6 +40,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
+	"github.com/behalf-dev/behalf/internal/workloadjwt"
 )
 
 // Server is one behalf process.
@@ -56,10 +57,13 @@ type Server struct {
 	// clientKeys sign the client assertions of behalf's confidential MCP
 	// clients (control.NewClientKeys).
 	clientKeys *signingkeys.Set
-	users      *inbound.Set
-	audit      *audit.Log
-	router     *wire.Router
-	authn      apiAuthenticator // the API's, which also verifies the gateway's signed callers
+	// workloadJWTs signs behalf's own workload JWTs (GetWorkloadJWT) and
+	// publishes their keys.
+	workloadJWTs *workloadjwt.Issuer
+	users        *inbound.Set
+	audit        *audit.Log
+	router       *wire.Router
+	authn        apiAuthenticator // the API's, which also verifies the gateway's signed callers
 	// limit is the rate limit per principal; nil when there is none.
 	limit   *principalLimit
 	handler http.Handler
@@ -227,15 +231,18 @@ func (s *Server) bootstrapAndMount(ctx context.Context, getenv func(string) stri
 	return err
 }
 
-// openSigningKeys loads (or makes) the rotating keys that sign workload
-// access tokens and behalf's MCP clients' assertions.
+// openSigningKeys loads (or makes) the rotating keys that encrypt
+// workload access tokens and sign behalf's MCP clients' assertions and
+// workload JWTs.
 func (s *Server) openSigningKeys(ctx context.Context, now func() time.Time) error {
 	var err error
 	if s.tokens, err = wat.NewIssuer(ctx, s.store, s.vault, wat.Options{TTL: s.cfg.WATTTL, RotationPeriod: s.cfg.WATKeyRotation, Now: now, Metrics: s.tel.Metrics}); err != nil {
 		return err
 	}
 	s.clientKeys = control.NewClientKeys(s.store, s.vault, now)
-	return s.clientKeys.Rotate(ctx)
+	arns := control.ARNs{Region: s.cfg.Region, AccountID: s.cfg.AccountID}
+	s.workloadJWTs = workloadjwt.New(workloadjwt.Options{Store: s.store, Vault: s.vault, PublicURL: s.cfg.PublicURL, Subject: arns.Workload, Now: now})
+	return errors.Join(s.clientKeys.Rotate(ctx), s.workloadJWTs.Rotate(ctx))
 }
 
 // openVault opens the keyring and the token vault under its current key.
@@ -286,7 +293,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		authorizerNames = append(authorizerNames, authserver.AuthorizerName)
 	}
 	s.data = dataplane.New(dataplane.Deps{
-		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users, ClientKeys: s.clientKeys,
+		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users, ClientKeys: s.clientKeys, WorkloadJWTs: s.workloadJWTs,
 		OAuth:     &oauthclient.Client{HTTP: outbound, UserAgent: "behalf (+https://github.com/behalf-dev/behalf)", Now: s.now},
 		Principal: principals.principal,
 		Now:       s.now,
@@ -315,14 +322,14 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 }
 
 // keySets are the rotating key sets GetKeyRotationStatus reports: the
-// authorization server's when it is on, behalf's MCP clients' and the
-// workload access tokens'.
+// authorization server's when it is on, behalf's MCP clients', the
+// workload access tokens' and the workload JWTs'.
 func (s *Server) keySets() []control.KeySchedule {
 	var sets []control.KeySchedule
 	if s.authServer != nil {
 		sets = append(sets, s.authServer.SigningKeys)
 	}
-	return append(sets, s.clientKeys.Status, s.tokens.Status)
+	return append(sets, s.clientKeys.Status, s.tokens.Status, s.workloadJWTs.Status)
 }
 
 // mount builds the server's one mux: the API router registers the
@@ -341,6 +348,7 @@ func (s *Server) mount(users telemetry.UserHasher) http.Handler {
 	}
 	s.control.Mount(s.router)
 	s.control.MountPublic(mux)
+	s.workloadJWTs.Mount(mux)
 	s.data.Mount(s.router, mux)
 	s.router.Unsupported(paymentsUnsupported, "/identities/CreatePaymentCredentialProvider", "/identities/GetPaymentCredentialProvider",
 		"/identities/UpdatePaymentCredentialProvider", "/identities/DeletePaymentCredentialProvider",

@@ -26,6 +26,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
+	"github.com/behalf-dev/behalf/internal/workloadjwt"
 )
 
 // OAuth2 flows (AgentCore's Oauth2FlowType).
@@ -46,7 +47,10 @@ type Deps struct {
 	Store    storage.Storage
 	Vault    *vault.Vault
 	Endpoint Endpoint
-	Now      func() time.Time
+	// WorkloadJWTs signs the actor tokens of actorTokenContent
+	// AWS_IAM_ID_TOKEN_JWT; nil refuses them.
+	WorkloadJWTs *workloadjwt.Issuer
+	Now          func() time.Time
 	// RecordTTL bounds how long a cached token read from storage is kept
 	// in memory.
 	RecordTTL time.Duration
