@@ -213,9 +213,6 @@ func checkOnBehalfOf(c *wire.Checker, op string, o *onBehalfOfInput) {
 			c.Failf(tp, "applies to grantType TOKEN_EXCHANGE only")
 		}
 		c.Enum(tp+".actorTokenContent", te.ActorTokenContent, true, provider.ActorNone, provider.ActorM2M, provider.ActorAWSIAMIDToken)
-		if te.ActorTokenContent == provider.ActorAWSIAMIDToken {
-			c.Failf(tp+".actorTokenContent", "AWS_IAM_ID_TOKEN_JWT is not supported by behalf: it has no workload identity JWT of its own to send as the actor token; use M2M or NONE")
-		}
 		c.Strings(tp+".actorTokenScopes", te.ActorTokenScopes, 0, 50, 1, 128, nil)
 		if len(te.ActorTokenScopes) > 0 && te.ActorTokenContent != provider.ActorM2M {
 			c.Failf(tp+".actorTokenScopes", "is valid only with actorTokenContent M2M")

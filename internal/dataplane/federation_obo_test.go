@@ -1,17 +1,18 @@
 package dataplane_test
 
-// ON_BEHALF_OF_TOKEN_EXCHANGE (issue 4, item 5; issue 14, item 1): an
-// RFC 8693 exchange at the provider's token endpoint, with the user's own
-// inbound JWT — carried in the workload access token — as the subject
-// token, optionally with the provider's own client-credentials token as
-// the actor token; or RFC 7523's jwt-bearer grant with that JWT as the
-// assertion. Dex's token exchange needs connector_id=mock, passed as a
-// custom parameter.
+// ON_BEHALF_OF_TOKEN_EXCHANGE (issue 4, item 5; issue 14, items 1 and 3):
+// an RFC 8693 exchange at the provider's token endpoint, with the user's
+// own inbound JWT — carried in the workload access token — as the subject
+// token, optionally with the provider's own client-credentials token, or
+// behalf's own workload JWT, as the actor token; or RFC 7523's jwt-bearer
+// grant with that JWT as the assertion. Dex's token exchange needs
+// connector_id=mock, passed as a custom parameter.
 
 import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,9 +26,10 @@ import (
 )
 
 const (
-	oboProvider      = "dex-obo"
-	oboActorProvider = "dex-obo-actor"
-	oboJWTProvider   = "dex-obo-jwt"
+	oboProvider         = "dex-obo"
+	oboActorProvider    = "dex-obo-actor"
+	oboWorkloadProvider = "dex-obo-workload"
+	oboJWTProvider      = "dex-obo-jwt"
 )
 
 // createOBOProvider creates a CustomOauth2 provider for Dex's client
@@ -155,6 +157,72 @@ func TestFederationOnBehalfOfActorToken(t *testing.T) {
 	})
 }
 
+// TestFederationOnBehalfOfWorkloadActorToken: with actorTokenContent
+// AWS_IAM_ID_TOKEN_JWT the exchange carries behalf's own workload JWT for
+// W1 as the actor token (RFC 8693 §2.1, actor_token_type jwt), for Dex's
+// issuer. Dex reads no actor token, so fakeActorCheck — a fake token
+// endpoint's check in front of Dex — verifies it as an authorization
+// server would, through behalf's discovery document and JWK set with an
+// ES256 allow-list, then lets Dex answer the exchange. A second user's
+// exchange carries a JWT of its own.
+func TestFederationOnBehalfOfWorkloadActorToken(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		fw := newFedWorld(t, b, fedOptions{dex: dextest.Options{TokenExchange: true}, extraProviders: []string{oboWorkloadProvider}})
+		if err := createOBOProvider(t, fw, oboWorkloadProvider, &ctltypes.OnBehalfOfTokenExchangeConfigType{
+			GrantType: ctltypes.OnBehalfOfTokenExchangeGrantTypeTypeTokenExchange,
+			TokenExchangeGrantTypeConfig: &ctltypes.TokenExchangeGrantTypeConfigType{
+				ActorTokenContent: ctltypes.ActorTokenContentTypeAwsIamIdTokenJwt},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var actors []map[string]any
+		fakeActorCheck := func(w http.ResponseWriter, form url.Values) bool {
+			if form.Get("grant_type") != dextest.GrantTypeTokenExchange {
+				return false
+			}
+			claims, err := verifyWorkloadJWT(t, fw.s, fw.dex.Issuer, form.Get("actor_token"), nil)
+			if err != nil || form.Get("actor_token_type") != "urn:ietf:params:oauth:token-type:jwt" {
+				t.Errorf("actor token: %v, type %q", err, form.Get("actor_token_type"))
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_grant"})
+				return true
+			}
+			actors = append(actors, claims)
+			return false
+		}
+		fw.tokens.setFault(fakeActorCheck)
+
+		tok := fw.token(t, oboInput(mintForJWT(t, fw.rt, fw.aliceJWT), oboWorkloadProvider))
+		if claims := verifyAccessToken(t, fw.dex, fedClientID, tok); claims["sub"] != dextest.CallbackSubject {
+			t.Errorf("exchanged token for %v", claims["sub"])
+		}
+		fw.token(t, oboInput(mintForJWT(t, fw.rt, fw.callbackSubjectJWT(t)), oboWorkloadProvider))
+		ex := fw.tokens.grant(dextest.GrantTypeTokenExchange)
+		if len(actors) != 2 || len(ex) != 2 || ex[0].Get("subject_token") != fw.aliceJWT {
+			t.Fatalf("%d actor tokens verified, %d exchanges", len(actors), len(ex))
+		}
+		for i, a := range actors {
+			if a["sub"] != workloadARN(fw.s, workloadW1) || a["aud"] != fw.dex.Issuer || a["iss"] != fw.s.URL+"/workload-identity" ||
+				a["exp"].(float64)-a["iat"].(float64) != 120 {
+				t.Errorf("actor token %d: %v", i, a)
+			}
+		}
+		if actors[0]["jti"] == actors[1]["jti"] || len(fw.tokens.grant("client_credentials")) != 0 {
+			t.Errorf("one actor token per exchange, and no M2M token: jti %v %v", actors[0]["jti"], actors[1]["jti"])
+		}
+		// Neither the actor tokens nor anything else secret reached the
+		// caller or the audit trail.
+		_, bodies := listAudit(t, fw.s, nil)
+		for _, f := range ex {
+			sig := strings.Split(f.Get("actor_token"), ".")[2]
+			if fw.rec.Contains(sig) || slices.ContainsFunc(bodies, func(b []byte) bool { return strings.Contains(string(b), sig) }) {
+				t.Error("an actor token came back to the caller or into the audit trail")
+			}
+		}
+	})
+}
+
 // TestFederationOnBehalfOfJWTAuthorizationGrant: grantType
 // JWT_AUTHORIZATION_GRANT presents the user's JWT as an RFC 7523 §2.1
 // assertion, with Microsoft Entra ID's requested_token_use. Dex has no
@@ -207,8 +275,6 @@ func TestOnBehalfOfConfigValidation(t *testing.T) {
 			obo  *ctltypes.OnBehalfOfTokenExchangeConfigType
 			want string
 		}{
-			{"AWS IAM actor token", &ctltypes.OnBehalfOfTokenExchangeConfigType{GrantType: te, TokenExchangeGrantTypeConfig: &ctltypes.TokenExchangeGrantTypeConfigType{
-				ActorTokenContent: ctltypes.ActorTokenContentTypeAwsIamIdTokenJwt}}, "no workload identity JWT of its own"},
 			{"actor scopes without M2M", &ctltypes.OnBehalfOfTokenExchangeConfigType{GrantType: te, TokenExchangeGrantTypeConfig: &ctltypes.TokenExchangeGrantTypeConfigType{
 				ActorTokenContent: ctltypes.ActorTokenContentTypeNone, ActorTokenScopes: []string{"a"}}}, "only with actorTokenContent M2M"},
 			{"token exchange settings on jwt-bearer", &ctltypes.OnBehalfOfTokenExchangeConfigType{GrantType: ctltypes.OnBehalfOfTokenExchangeGrantTypeTypeJwtAuthorizationGrant,

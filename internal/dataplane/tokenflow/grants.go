@@ -6,15 +6,18 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/wire"
+	"github.com/behalf-dev/behalf/internal/workloadjwt"
 )
 
 // clientCredentials is the M2M flow: the client credentials grant (RFC
@@ -45,17 +48,19 @@ func (clientCredentials) Form(context.Context, access.Verified) (url.Values, err
 // onBehalfOf is ON_BEHALF_OF_TOKEN_EXCHANGE, presenting the user's own
 // inbound JWT (carried, encrypted, in the workload access token) to the
 // provider's token endpoint by the configured grantType: TOKEN_EXCHANGE,
-// an RFC 8693 token exchange with it as the subject token (and, with
-// actorTokenContent M2M, the provider's own client-credentials token as
-// the actor token, §2.1), or JWT_AUTHORIZATION_GRANT, RFC 7523 §2.1's
+// an RFC 8693 token exchange with it as the subject token (and an actor
+// token, §2.1, per actorTokenContent: M2M, the provider's own
+// client-credentials token; AWS_IAM_ID_TOKEN_JWT, behalf's workload JWT
+// for the workload), or JWT_AUTHORIZATION_GRANT, RFC 7523 §2.1's
 // jwt-bearer grant with it as the assertion; with NO_CLIENT, without the
 // client's id or credentials. Its tokens are cached per user and user
 // token.
 type onBehalfOf struct {
 	grantType string
 	noClient  bool
-	// actor returns the actor token; nil sends none.
-	actor func(context.Context) (string, error)
+	// actor returns the actor token and its RFC 8693 §3 type; nil sends
+	// none.
+	actor func(context.Context) (token, tokenType string, err error)
 }
 
 func (onBehalfOf) Check(p access.OAuth2Provider, v access.Verified) error {
@@ -98,12 +103,12 @@ func (g onBehalfOf) Form(ctx context.Context, v access.Verified) (url.Values, er
 		"requested_token_type": {oauthwire.TokenTypeAccessToken},
 	}
 	if g.actor != nil {
-		actor, err := g.actor(ctx)
+		actor, actorType, err := g.actor(ctx)
 		if err != nil {
 			return nil, err
 		}
 		form.Set("actor_token", actor)
-		form.Set("actor_token_type", oauthwire.TokenTypeAccessToken)
+		form.Set("actor_token_type", actorType)
 	}
 	return form, nil
 }
@@ -152,16 +157,58 @@ func decodeSegment(seg string, v any) error {
 // onBehalfOf is the grant for provider p's onBehalfOfTokenExchangeConfig.
 // An M2M actor token is the provider's own client-credentials token for
 // actorTokenScopes, obtained and cached as GetResourceOauth2Token's M2M
-// flow would.
+// flow would. An AWS_IAM_ID_TOKEN_JWT actor token, which AgentCore gets
+// from AWS STS, is behalf's own workload JWT for the workload instead
+// (package workloadjwt).
 func (s *Service) onBehalfOf(v access.Verified, p access.OAuth2Provider) onBehalfOf {
 	obo := p.Config.OnBehalfOf
 	if obo == nil {
 		return onBehalfOf{}
 	}
 	g := onBehalfOf{grantType: obo.GrantType, noClient: obo.ClientAuthenticationMethod == provider.OnBehalfOfNoClient}
-	if obo.GrantType == provider.GrantTokenExchange && obo.ActorTokenContent == provider.ActorM2M {
+	if obo.GrantType != provider.GrantTokenExchange {
+		return g
+	}
+	switch obo.ActorTokenContent {
+	case provider.ActorM2M:
 		actorReq := &Request{Flow: FlowM2M, Scopes: obo.ActorTokenScopes}
-		g.actor = func(ctx context.Context) (string, error) { return s.issue(ctx, clientCredentials{}, v, p, actorReq) }
+		g.actor = func(ctx context.Context) (string, string, error) {
+			tok, err := s.issue(ctx, clientCredentials{}, v, p, actorReq)
+			return tok, oauthwire.TokenTypeAccessToken, err
+		}
+	case provider.ActorAWSIAMIDToken:
+		g.actor = func(context.Context) (string, string, error) {
+			tok, err := s.workloadActor(v, p)
+			return tok, oauthwire.TokenTypeJWT, err
+		}
 	}
 	return g
+}
+
+// actorLifetime is how long a workload JWT sent as an actor token lives:
+// it is sent at once, as a client assertion is.
+const actorLifetime = 2 * time.Minute
+
+// workloadActor signs the workload's JWT for p's authorization server,
+// named by its issuer identifier as behalf's client assertions name it
+// (RFC 7523 §3 leaves the value to agreement; the OAuth working group's
+// update of RFC 7523 settles on the issuer), else its token endpoint,
+// where the JWT is sent. It expires no later than the workload access
+// token.
+func (s *Service) workloadActor(v access.Verified, p access.OAuth2Provider) (string, error) {
+	if s.WorkloadJWTs == nil {
+		return "", wire.Internal(fmt.Errorf("credential provider %s: no workload JWT issuer to sign its actor tokens", p.Name))
+	}
+	aud := p.Config.Resolved.Issuer
+	if aud == "" {
+		aud = p.Config.Resolved.TokenEndpoint
+	}
+	tok, err := s.WorkloadJWTs.Sign(v.Workload.Name, []string{aud}, actorLifetime, time.Unix(v.Claims.Expiry, 0))
+	if errors.Is(err, workloadjwt.ErrExpired) {
+		return "", wire.Unauthorized("the workload access token expires now; get a fresh one")
+	}
+	if err != nil {
+		return "", fmt.Errorf("sign the actor token: %w", err)
+	}
+	return tok.JWT, nil
 }
