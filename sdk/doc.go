@@ -67,6 +67,16 @@
 // the *ConsentRequired, the first time and on a step-up alike; after
 // Wait, send it again.
 //
+// # Workload JWTs
+//
+// GetWorkloadJWT gets a JWT of behalf's own naming the agent's workload
+// identity, for an authorization server that takes it as an RFC 7523
+// jwt-bearer assertion (the MCP workload identity federation extension)
+// and trusts behalf's workload JWT issuer; behalf's counterpart of AWS
+// STS GetWebIdentityToken, it needs behalf as the client's BaseEndpoint:
+//
+//	jwt, expiry, err := sdk.GetWorkloadJWT(ctx, api, sdk.WorkloadJWT{Audiences: []string{"https://auth.example.com/token"}})
+//
 // # Agent to agent
 //
 // PropagateWorkloadToken makes a bedrockagentcore client send the

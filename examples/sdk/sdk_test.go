@@ -13,11 +13,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
+	"github.com/aws/smithy-go"
+	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/devidp"
@@ -86,6 +89,51 @@ func TestAgentThroughBehalf(t *testing.T) {
 		}
 		if status, out := call("/me", headers); status != 200 || !strings.HasPrefix(out["token"], "eyJ") {
 			t.Errorf("after consent: %d %v", status, out)
+		}
+	})
+}
+
+// TestWorkloadJWTThroughBehalf: an agent gets its workload JWT with
+// sdk.GetWorkloadJWT, the workload token from its context; a relying
+// party verifies it through behalf's discovery document and JWK set
+// (go-oidc, ES256 only) and finds the agent's workload ARN for its
+// audience, expiring when GetWorkloadJWT said. A refusal is a typed
+// smithy.APIError; without a workload token nothing is sent.
+func TestWorkloadJWTThroughBehalf(t *testing.T) {
+	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
+		s := world(t, b)
+		ctx := context.Background()
+		wat, err := s.Data().GetWorkloadAccessTokenForUserId(ctx, &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+			WorkloadName: aws.String("my-agent"), UserId: aws.String("alice")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		agent := sdk.NewContext(ctx, sdk.Invocation{WorkloadToken: *wat.WorkloadAccessToken})
+		const aud = "https://as.example.com/oauth2/token"
+		jwt, expiry, err := sdk.GetWorkloadJWT(agent, s.Data(), sdk.WorkloadJWT{Audiences: []string{aud}, Duration: 10 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := oidc.NewProvider(ctx, s.URL+"/workload-identity")
+		if err != nil {
+			t.Fatal(err)
+		}
+		idt, err := p.Verifier(&oidc.Config{ClientID: aud, SupportedSigningAlgs: []string{oidc.ES256}}).Verify(ctx, jwt)
+		if err != nil {
+			t.Fatalf("verify: %v", err)
+		}
+		if !strings.HasSuffix(idt.Subject, ":workload-identity-directory/default/workload-identity/my-agent") || !idt.Expiry.Equal(expiry) ||
+			idt.Expiry.Sub(idt.IssuedAt) != 10*time.Minute {
+			t.Errorf("sub %s, issued %v, expiry %v (GetWorkloadJWT said %v)", idt.Subject, idt.IssuedAt, idt.Expiry, expiry)
+		}
+
+		_, _, err = sdk.GetWorkloadJWT(agent, s.Data(), sdk.WorkloadJWT{Audiences: []string{aud}, Duration: 2 * time.Hour})
+		var apiErr smithy.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ValidationException" || !strings.Contains(apiErr.ErrorMessage(), "durationSeconds") {
+			t.Errorf("two hours: %v", err)
+		}
+		if _, _, err := sdk.GetWorkloadJWT(ctx, s.Data(), sdk.WorkloadJWT{Audiences: []string{aud}}); !errors.Is(err, sdk.ErrNoWorkloadToken) {
+			t.Errorf("without a workload token: %v", err)
 		}
 	})
 }

@@ -74,7 +74,7 @@ func verifyWorkloadJWT(t *testing.T, s *behalftest.Server, aud, token string, no
 // kidOf reads the key id of a workload JWT's ES256 signature.
 func kidOf(t *testing.T, token string) string {
 	t.Helper()
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatalf("not an ES256 JWS: %v", err)
 	}
@@ -132,7 +132,7 @@ func TestWorkloadJWT(t *testing.T) {
 		if len(claims) != 7 {
 			t.Errorf("claims beyond iss, sub, aud, iat, nbf, exp, jti: %v", claims)
 		}
-		jws, err := jose.ParseSigned(out.JWT, []jose.SignatureAlgorithm{jose.ES256})
+		jws, err := jose.ParseSignedCompact(out.JWT, []jose.SignatureAlgorithm{jose.ES256})
 		if err != nil || jws.Signatures[0].Protected.ExtraHeaders["typ"] != "JWT" || jws.Signatures[0].Protected.KeyID == "" {
 			t.Errorf("header: %v %+v", err, jws)
 		}
