@@ -838,7 +838,7 @@ func TestKeyRotationStatus(t *testing.T) {
 			purposes[set.Purpose] = set
 		}
 		st := s.Server.Store()
-		for _, purpose := range []string{"mcp-client-signing", "workload-access-token"} {
+		for _, purpose := range []string{"mcp-client-signing", "workload-access-token", "workload-jwt"} {
 			set, ok := purposes[purpose]
 			if !ok || len(set.Keys) != 1 || !set.Keys[0].Current || set.Keys[0].RetireAt != nil || set.RotationSeconds <= 0 {
 				t.Errorf("%s: %+v", purpose, set)
