@@ -320,6 +320,21 @@ func checkMetadata(t *testing.T, w *world) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, `"alg":"ES256"`) || strings.Contains(body, `"d":`) {
 		t.Errorf("jwks: %d %s", res.StatusCode, body)
 	}
+	// behalf's workload JWTs have an issuer and keys of their own beside
+	// the authorization server's (package workloadjwt).
+	_, doc := newBrowser().get(t, w.issuer+"/workload-identity/.well-known/openid-configuration")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(doc), &m); err != nil || m["issuer"] != w.issuer+"/workload-identity" || m["jwks_uri"] != w.issuer+"/workload-identity/jwks" {
+		t.Errorf("workload JWT issuer: %s", doc)
+	}
+	var asKeys, workloadKeys struct{ Keys []struct{ Kid string } }
+	_, wbody := newBrowser().get(t, w.issuer+"/workload-identity/jwks")
+	if json.Unmarshal([]byte(body), &asKeys) != nil || json.Unmarshal([]byte(wbody), &workloadKeys) != nil || len(workloadKeys.Keys) == 0 ||
+		slices.ContainsFunc(workloadKeys.Keys, func(k struct{ Kid string }) bool {
+			return slices.ContainsFunc(asKeys.Keys, func(a struct{ Kid string }) bool { return a.Kid == k.Kid })
+		}) {
+		t.Errorf("the workload JWT keys %s share a key with the authorization server's %s", wbody, body)
+	}
 }
 
 func (w *world) introspect(t *testing.T, token string) map[string]any {
