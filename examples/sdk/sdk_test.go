@@ -37,12 +37,7 @@ import (
 func TestAgentThroughBehalf(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		s := world(t, b)
-		ctx := context.Background()
-		wat, err := s.Data().GetWorkloadAccessTokenForUserId(ctx, &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
-			WorkloadName: aws.String("my-agent"), UserId: aws.String("alice")})
-		if err != nil {
-			t.Fatal(err)
-		}
+		wat := aliceToken(t, s)
 		weather, billing := newWeatherAPI(t), newBillingAPI(t)
 		agentURL := newAgent(t, s.Data(), weather.URL, billing.URL)
 
@@ -60,13 +55,13 @@ func TestAgentThroughBehalf(t *testing.T) {
 			_ = json.NewDecoder(res.Body).Decode(&out)
 			return res.StatusCode, out
 		}
-		headers := map[string]string{sdk.HeaderWorkloadToken: *wat.WorkloadAccessToken, sdk.HeaderSessionID: "session-1",
+		headers := map[string]string{sdk.HeaderWorkloadToken: wat, sdk.HeaderSessionID: "session-1",
 			sdk.HeaderUserID: "alice", sdk.HeaderCallbackURL: s.URL + "/dev/complete"}
 
 		if status, out := call("/weather", headers); status != 200 || out["forecast"] != "sunny, for session-1" {
 			t.Errorf("weather tool: %d %v", status, out)
 		}
-		if status, out := call("/weather", map[string]string{sdk.HeaderWorkloadTokenLegacy: *wat.WorkloadAccessToken}); status != 200 || out["forecast"] == "" {
+		if status, out := call("/weather", map[string]string{sdk.HeaderWorkloadTokenLegacy: wat}); status != 200 || out["forecast"] == "" {
 			t.Errorf("weather tool with the older header: %d %v", status, out)
 		}
 		if status, out := call("/weather", nil); status != 500 || !strings.Contains(out["error"], "no workload access token") {
@@ -103,12 +98,7 @@ func TestWorkloadJWTThroughBehalf(t *testing.T) {
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
 		s := world(t, b)
 		ctx := context.Background()
-		wat, err := s.Data().GetWorkloadAccessTokenForUserId(ctx, &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
-			WorkloadName: aws.String("my-agent"), UserId: aws.String("alice")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		agent := sdk.NewContext(ctx, sdk.Invocation{WorkloadToken: *wat.WorkloadAccessToken})
+		agent := sdk.NewContext(ctx, sdk.Invocation{WorkloadToken: aliceToken(t, s)})
 		const aud = "https://as.example.com/oauth2/token"
 		jwt, expiry, err := sdk.GetWorkloadJWT(agent, s.Data(), sdk.WorkloadJWT{Audiences: []string{aud}, Duration: 10 * time.Minute})
 		if err != nil {
@@ -136,6 +126,17 @@ func TestWorkloadJWTThroughBehalf(t *testing.T) {
 			t.Errorf("without a workload token: %v", err)
 		}
 	})
+}
+
+// aliceToken is my-agent's workload access token for alice.
+func aliceToken(t *testing.T, s *behalftest.Server) string {
+	t.Helper()
+	out, err := s.Data().GetWorkloadAccessTokenForUserId(t.Context(), &bedrockagentcore.GetWorkloadAccessTokenForUserIdInput{
+		WorkloadName: aws.String("my-agent"), UserId: aws.String("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *out.WorkloadAccessToken
 }
 
 // world is behalf with the dev IdP: the workload identity my-agent, the
