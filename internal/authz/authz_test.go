@@ -51,7 +51,7 @@ func TestOperationsOfARuntimePrincipal(t *testing.T) {
 	if err := (Authorizer{}).Authorize("CompleteResourceTokenAuth", wire.Caller{Role: storage.RoleRuntime}); err != nil {
 		t.Fatal(err)
 	}
-	if got := DataPlaneOperations(); len(got) != 9 {
+	if got := DataPlaneOperations(); len(got) != 10 {
 		t.Fatalf("data-plane operations %v", got)
 	}
 }
