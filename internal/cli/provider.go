@@ -43,7 +43,7 @@ func (f *oauth2Flags) register(cmd *cobra.Command, withTags bool) {
 	fl.StringVar(&f.tenantID, "tenant-id", "", "MicrosoftOauth2: the Entra tenant")
 	fl.StringVar(&f.authMethod, "auth-method", "", "CustomOauth2: CLIENT_SECRET_BASIC or CLIENT_SECRET_POST")
 	fl.StringVar(&f.onBehalfOf, "on-behalf-of", "", "CustomOauth2: exchange users' JWTs for tokens (ON_BEHALF_OF_TOKEN_EXCHANGE) by TOKEN_EXCHANGE (RFC 8693)\nor JWT_AUTHORIZATION_GRANT (RFC 7523)")
-	fl.StringVar(&f.actorToken, "actor-token", "", "with --on-behalf-of TOKEN_EXCHANGE: the actor token, NONE or M2M (the provider's own\nclient-credentials token)")
+	fl.StringVar(&f.actorToken, "actor-token", "", "with --on-behalf-of TOKEN_EXCHANGE: the actor token, NONE, M2M (the provider's own\nclient-credentials token) or AWS_IAM_ID_TOKEN_JWT (behalf's own workload JWT)")
 	fl.StringSliceVar(&f.actorTokenScopes, "actor-token-scope", nil, "with --actor-token M2M: a scope of the actor token (repeatable, or comma-separated)")
 	fl.BoolVar(&f.onBehalfOfNoClient, "on-behalf-of-no-client", false, "with --on-behalf-of: send the exchange without the client id and secret (NO_CLIENT)")
 	if withTags {
