@@ -57,13 +57,10 @@ type Server struct {
 	// clientKeys sign the client assertions of behalf's confidential MCP
 	// clients (control.NewClientKeys).
 	clientKeys *signingkeys.Set
-	// workloadJWTs signs behalf's own workload JWTs (GetWorkloadJWT) and
-	// publishes their keys.
-	workloadJWTs *workloadjwt.Issuer
-	users        *inbound.Set
-	audit        *audit.Log
-	router       *wire.Router
-	authn        apiAuthenticator // the API's, which also verifies the gateway's signed callers
+	users      *inbound.Set
+	audit      *audit.Log
+	router     *wire.Router
+	authn      apiAuthenticator // the API's, which also verifies the gateway's signed callers
 	// limit is the rate limit per principal; nil when there is none.
 	limit   *principalLimit
 	handler http.Handler
@@ -97,6 +94,10 @@ type Server struct {
 	// nil before the first.
 	lastAnchor atomic.Pointer[console.Anchor]
 	portalKeys *inbound.Set
+
+	// workloadJWTs signs behalf's own workload JWTs (GetWorkloadJWT) and
+	// publishes their keys.
+	workloadJWTs *workloadjwt.Issuer
 }
 
 // Options tune a server beyond its configuration, chiefly for tests.

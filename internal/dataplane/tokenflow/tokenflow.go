@@ -47,10 +47,7 @@ type Deps struct {
 	Store    storage.Storage
 	Vault    *vault.Vault
 	Endpoint Endpoint
-	// WorkloadJWTs signs the actor tokens of actorTokenContent
-	// AWS_IAM_ID_TOKEN_JWT; nil refuses them.
-	WorkloadJWTs *workloadjwt.Issuer
-	Now          func() time.Time
+	Now      func() time.Time
 	// RecordTTL bounds how long a cached token read from storage is kept
 	// in memory.
 	RecordTTL time.Duration
@@ -60,6 +57,9 @@ type Deps struct {
 	// Metrics counts the token cache's hits and misses; nil counts
 	// nothing.
 	Metrics *telemetry.Metrics
+	// WorkloadJWTs signs the actor tokens of actorTokenContent
+	// AWS_IAM_ID_TOKEN_JWT; nil refuses them.
+	WorkloadJWTs *workloadjwt.Issuer
 }
 
 func (s *Service) logger() *slog.Logger {
