@@ -3,19 +3,15 @@ package clients
 import (
 	"context"
 	"crypto/subtle"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/json"
-	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
@@ -23,33 +19,8 @@ import (
 	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
-// Client assertions (RFC 7523 §2.2, §3).
-const (
-	// AssertionType is the client_assertion_type of private_key_jwt.
-	AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-	// maxAssertionBytes bounds a client assertion before any parsing.
-	maxAssertionBytes = 8 << 10
-	// maxAssertionLifetime bounds how far ahead an assertion's exp may be:
-	// its jti is remembered until then.
-	maxAssertionLifetime = 5 * time.Minute
-	// leeway is the clock skew allowed on exp, nbf and iat.
-	leeway = 30 * time.Second
-	// maxJWKSBytes bounds a client's JWKS.
-	maxJWKSBytes = 64 << 10
-)
-
-// assertionAlgs are the signature algorithms a client assertion may use
-// (RFC 8725 §3.1): asymmetric only, never none or HS*, for which a
-// client's public key would be the secret.
-var assertionAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256}
-
-func assertionAlgNames() []string {
-	names := make([]string, len(assertionAlgs))
-	for i, a := range assertionAlgs {
-		names[i] = string(a)
-	}
-	return names
-}
+// maxJWKSBytes bounds a client's JWKS.
+const maxJWKSBytes = 64 << 10
 
 // Authenticate authenticates the client of a token, revocation or
 // introspection request (RFC 6749 §2.3) by the one method it presents,
@@ -127,36 +98,15 @@ func (r *Registry) authenticateSecret(ctx context.Context, id, secret, method st
 	return e.Client, nil
 }
 
-// assertionClaims are the claims of a client assertion (RFC 7523 §3).
-type assertionClaims struct {
-	Issuer    string           `json:"iss"`
-	Subject   string           `json:"sub"`
-	Audience  jwt.Audience     `json:"aud"`
-	Expiry    *jwt.NumericDate `json:"exp"`
-	NotBefore *jwt.NumericDate `json:"nbf"`
-	IssuedAt  *jwt.NumericDate `json:"iat"`
-	ID        string           `json:"jti"`
-}
-
-// authenticateAssertion verifies a private_key_jwt client assertion: RFC
-// 7523 §3 with iss = sub = client_id, aud naming the issuer or the token
-// endpoint, exp within maxAssertionLifetime, and a jti used once.
+// authenticateAssertion verifies a private_key_jwt client assertion
+// (oauthwire.ClientAssertion: RFC 7523 §3 with aud naming the issuer or
+// the token endpoint) and uses its jti once.
 func (r *Registry) authenticateAssertion(ctx context.Context, form url.Values) (Client, *oauthwire.Error) {
-	if form.Get("client_assertion_type") != AssertionType {
-		return Client{}, oauthwire.Errorf("invalid_client", "client_assertion_type must be %s", AssertionType)
-	}
-	tok, oe := parseAssertion(form.Get("client_assertion"))
+	a, oe := oauthwire.ParseClientAssertion(form)
 	if oe != nil {
 		return Client{}, oe
 	}
-	var unverified assertionClaims
-	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
-		return Client{}, oauthwire.Errorf("invalid_client", "the client assertion's claims are not a JSON object with distinct members of the right types")
-	}
-	id := unverified.Issuer
-	if formID := form.Get("client_id"); formID != "" && formID != id {
-		return Client{}, oauthwire.Errorf("invalid_client", "the client assertion's iss is not the client_id")
-	}
+	id := a.ClientID
 	e, oe := r.lookupClient(ctx, id)
 	if oe != nil {
 		return Client{}, oe
@@ -164,17 +114,17 @@ func (r *Registry) authenticateAssertion(ctx context.Context, form url.Values) (
 	if e.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
 		return Client{}, oauthwire.Errorf("invalid_client", "the client must authenticate with %s, not private_key_jwt", e.TokenEndpointAuthMethod)
 	}
-	var c assertionClaims
-	if oe := r.verifyAssertion(ctx, e, tok, &c); oe != nil {
+	keys, oe := r.assertionKeys(ctx, e, a)
+	if oe != nil {
 		return Client{}, oe
 	}
-	if oe := r.checkAssertionClaims(c, id); oe != nil {
+	jti, until, oe := a.Verify(keys, []string{r.o.Issuer, r.o.TokenEndpoint}, r.o.Now())
+	if oe != nil {
 		return Client{}, oe
 	}
 	// RFC 7523 §3 item 7: the jti is remembered as long as the assertion
-	// is accepted (until exp plus the leeway), scoped by the client that
-	// made it.
-	switch err := r.o.Store.UseTokenID(ctx, assertionKey(id, c.ID), c.Expiry.Time().Add(leeway)); {
+	// is accepted, scoped by the client that made it.
+	switch err := r.o.Store.UseTokenID(ctx, assertionKey(id, jti), until); {
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return Client{}, oauthwire.Errorf("invalid_client", "the client assertion's jti was already used")
 	case err != nil:
@@ -190,56 +140,19 @@ func assertionKey(clientID, jti string) string {
 	return "client-assertion:" + base64.RawURLEncoding.EncodeToString(oauthwire.Hash(clientID)) + "#" + jti
 }
 
-// parseAssertion parses a compact JWS with an allowed algorithm, one
-// signature, and no header parameter that brings its own key or demands
-// an extension (RFC 8725 §3.10; RFC 7515 §4.1.11).
-func parseAssertion(raw string) (*jwt.JSONWebToken, *oauthwire.Error) {
-	if raw == "" || len(raw) > maxAssertionBytes {
-		return nil, oauthwire.Errorf("invalid_client", "client_assertion must be a JWT of at most %d bytes", maxAssertionBytes)
+// assertionKeys are the client's keys: its jwks, or those at its
+// jwks_uri, fetched once more when none has the assertion's kid (the
+// client may have rotated).
+func (r *Registry) assertionKeys(ctx context.Context, e entry, a *oauthwire.ClientAssertion) ([]jose.JSONWebKey, *oauthwire.Error) {
+	if e.jwksURI == "" {
+		return e.jwks, nil
 	}
-	tok, err := jwt.ParseSigned(raw, assertionAlgs)
-	if err != nil || len(tok.Headers) != 1 {
-		return nil, oauthwire.Errorf("invalid_client", "the client assertion is not a JWT signed with one of %s", strings.Join(assertionAlgNames(), ", "))
+	keys, oe := r.clientKeys(ctx, e.jwksURI)
+	if oe != nil || a.HasKeyFor(keys) {
+		return keys, oe
 	}
-	h := tok.Headers[0]
-	_, x5c := h.Certificates(x509.VerifyOptions{})
-	if h.JSONWebKey != nil || !errors.Is(x5c, jose.ErrMissingX5cHeader) || h.ExtraHeaders["jku"] != nil || h.ExtraHeaders["x5u"] != nil || h.ExtraHeaders["crit"] != nil {
-		return nil, oauthwire.Errorf("invalid_client", "the client assertion's header must not carry jwk, jku, x5u, x5c or crit")
-	}
-	return tok, nil
-}
-
-// verifyAssertion checks tok's signature with the client's keys: its jwks,
-// or those at its jwks_uri, fetched once more when no key has the
-// assertion's kid (the client may have rotated).
-func (r *Registry) verifyAssertion(ctx context.Context, e entry, tok *jwt.JSONWebToken, c *assertionClaims) *oauthwire.Error {
-	keys := e.jwks
-	if e.jwksURI != "" {
-		var oe *oauthwire.Error
-		if keys, oe = r.clientKeys(ctx, e.jwksURI); oe != nil {
-			return oe
-		}
-		if !hasKey(keys, tok.Headers[0].KeyID) {
-			r.keys.drop(e.jwksURI)
-			if keys, oe = r.clientKeys(ctx, e.jwksURI); oe != nil {
-				return oe
-			}
-		}
-	}
-	h := tok.Headers[0]
-	for _, k := range keys {
-		if (h.KeyID != "" && k.KeyID != h.KeyID) || (k.Algorithm != "" && k.Algorithm != h.Algorithm) {
-			continue
-		}
-		if tok.Claims(k.Key, c) == nil {
-			return nil
-		}
-	}
-	return oauthwire.Errorf("invalid_client", "the client assertion's signature does not verify with the client's keys")
-}
-
-func hasKey(keys []jose.JSONWebKey, kid string) bool {
-	return kid == "" || slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
+	r.keys.drop(e.jwksURI)
+	return r.clientKeys(ctx, e.jwksURI)
 }
 
 // clientKeys returns the keys at a client's jwks_uri, cached like
@@ -260,28 +173,4 @@ func (r *Registry) clientKeys(ctx context.Context, jwksURI string) ([]jose.JSONW
 		}
 		return set.Keys, ttl, nil
 	})
-}
-
-// checkAssertionClaims applies RFC 7523 §3 to verified claims.
-func (r *Registry) checkAssertionClaims(c assertionClaims, id string) *oauthwire.Error {
-	now := r.o.Now()
-	switch {
-	case c.Issuer != id || c.Subject != id:
-		return oauthwire.Errorf("invalid_client", "the client assertion's iss and sub must both be the client_id")
-	case !slices.ContainsFunc(c.Audience, func(a string) bool { return a == r.o.Issuer || a == r.o.TokenEndpoint }):
-		return oauthwire.Errorf("invalid_client", "the client assertion's aud must name this server's issuer or token endpoint")
-	case c.Expiry == nil:
-		return oauthwire.Errorf("invalid_client", "the client assertion has no exp")
-	case !now.Before(c.Expiry.Time().Add(leeway)):
-		return oauthwire.Errorf("invalid_client", "the client assertion has expired")
-	case c.Expiry.Time().After(now.Add(maxAssertionLifetime)):
-		return oauthwire.Errorf("invalid_client", "the client assertion's exp is more than %s ahead", maxAssertionLifetime)
-	case c.NotBefore != nil && c.NotBefore.Time().After(now.Add(leeway)):
-		return oauthwire.Errorf("invalid_client", "the client assertion is not valid yet (nbf)")
-	case c.IssuedAt != nil && c.IssuedAt.Time().After(now.Add(leeway)):
-		return oauthwire.Errorf("invalid_client", "the client assertion was issued in the future (iat)")
-	case c.ID == "" || len(c.ID) > 256:
-		return oauthwire.Errorf("invalid_client", "the client assertion needs a jti of at most 256 bytes")
-	}
-	return nil
 }

@@ -168,7 +168,7 @@ func checkKeyMetadata(md *metadata) *oauthwire.Error {
 }
 
 // checkKeys accepts from 1 to maxJWKSKeys public keys able to verify one
-// of assertionAlgs.
+// of oauthwire.ClientAssertionAlgs.
 func checkKeys(keys []jose.JSONWebKey) error {
 	if len(keys) == 0 || len(keys) > maxJWKSKeys {
 		return errors.New("must hold from 1 to 10 keys")

@@ -246,5 +246,5 @@ func (r *Registry) Metadata(m map[string]any) {
 	}
 	m["client_id_metadata_document_supported"] = r.o.MetadataDocuments
 	m["token_endpoint_auth_methods_supported"] = []string{AuthNone, AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT}
-	m["token_endpoint_auth_signing_alg_values_supported"] = assertionAlgNames()
+	m["token_endpoint_auth_signing_alg_values_supported"] = oauthwire.ClientAssertionAlgNames()
 }
