@@ -8,9 +8,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -222,4 +226,122 @@ func FuzzParseClientKey(f *testing.F) {
 			t.Fatalf("key %v alg %q for %q", k, got, alg)
 		}
 	})
+}
+
+// signOnly is a crypto.Signer that is not a private key go-jose knows: as
+// with a key-management backend's key, only its Sign can be used. It
+// counts the digests it signed.
+type signOnly struct {
+	crypto.Signer
+	signed *int
+}
+
+func (s signOnly) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	*s.signed++
+	return s.Signer.Sign(r, digest, opts)
+}
+
+// TestAssertionSignerHeldKey: a key that only signs digests signs ES256,
+// RS256 and PS256 assertions (PS256 with a salt as long as the hash, RFC
+// 7518 §3.5) that verify with its public key; the header names its RFC
+// 7638 thumbprint (or the kid given), typ JWT and the additional header
+// claims but the reserved ones; the payload has the additional claims but
+// never in place of behalf's own, except aud.
+func TestAssertionSignerHeldKey(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)
+	c := &Client{HTTP: testHTTP, Now: testclock.New(now).Now}
+	headers := map[string]string{"x5t#S256": "thumb", "alg": "none", "typ": "at+jwt", "crit": "b64", "b64": "false"}
+	payload := map[string]string{"tenant": "t-1", "iss": "mallory", "sub": "mallory", "jti": "fixed", "exp": "9999999999", "iat": "1", "nbf": "1"}
+	for _, tc := range []struct {
+		alg string
+		key crypto.Signer
+	}{{"ES256", ec}, {"RS256", rk}, {"PS256", rk}} {
+		t.Run(tc.alg, func(t *testing.T) {
+			signed := 0
+			kid, err := AssertionKeyID(tc.key.Public(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signer, err := AssertionSigner(signOnly{tc.key, &signed}, tc.alg, kid, headers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, aud := range []string{"", "https://as.example.com/oauth2/token"} {
+				extra := maps.Clone(payload)
+				if aud != "" {
+					extra["aud"] = aud
+				}
+				f := newFake(t, jsonAnswer(200, `{"access_token":"at","token_type":"Bearer"}`))
+				if _, err := c.Do(context.Background(), Request{Endpoint: f.URL, AuthMethod: oauthvendor.PrivateKeyJWT, ClientID: "agent-1", Signer: signer,
+					AssertionClaims: extra, Audience: "https://as.example.com", Form: url.Values{"grant_type": {"client_credentials"}}}); err != nil {
+					t.Fatal(err)
+				}
+				form, _ := url.ParseQuery(f.body)
+				raw := form.Get("client_assertion")
+				tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(tc.alg)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				h := tok.Headers[0]
+				if h.KeyID != kid || h.Algorithm != tc.alg || h.ExtraHeaders[jose.HeaderType] != "JWT" || h.ExtraHeaders["x5t#S256"] != "thumb" ||
+					h.ExtraHeaders["crit"] != nil || h.ExtraHeaders["b64"] != nil {
+					t.Fatalf("header %+v", h)
+				}
+				var claims map[string]any
+				if err := tok.Claims(PublicJWK(tc.key.Public(), tc.alg, kid).Key, &claims); err != nil {
+					t.Fatalf("verify with the public key: %v", err)
+				}
+				wantAud := cmp.Or(aud, "https://as.example.com")
+				if claims["iss"] != "agent-1" || claims["sub"] != "agent-1" || claims["aud"] != wantAud || claims["tenant"] != "t-1" ||
+					claims["jti"] == "fixed" || claims["exp"] != float64(now.Add(assertionLifetime).Unix()) || claims["iat"] != float64(now.Unix()) {
+					t.Fatalf("claims %v", claims)
+				}
+				if tc.alg == "PS256" {
+					parts := strings.Split(raw, ".")
+					sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+					digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+					if err := rsa.VerifyPSS(&rk.PublicKey, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}); err != nil {
+						t.Fatalf("PS256 salt is not the hash's length: %v", err)
+					}
+				}
+			}
+			if signed != 2 {
+				t.Fatalf("the key signed %d digests, want 2", signed)
+			}
+		})
+	}
+	// The kid given replaces the thumbprint; a key that does not suit the
+	// algorithm is refused.
+	if kid, err := AssertionKeyID(ec.Public(), map[string]string{"kid": "idp-assigned"}); err != nil || kid != "idp-assigned" {
+		t.Errorf("kid %q %v", kid, err)
+	}
+	for _, tc := range []struct {
+		alg string
+		key crypto.Signer
+	}{{"RS256", ec}, {"ES256", rk}, {"HS256", ec}} {
+		var ke *ClientKeyError
+		if _, err := AssertionSigner(tc.key, tc.alg, "k", nil); !errors.As(err, &ke) {
+			t.Errorf("%s with %T: %v", tc.alg, tc.key, err)
+		}
+	}
+}
+
+// TestAssertionKeyIDIsRFC7638: the kid of a held key is RFC 7638 §3.1's
+// example thumbprint for its example key.
+func TestAssertionKeyIDIsRFC7638(t *testing.T) {
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON([]byte(`{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if kid, err := AssertionKeyID(jwk.Key, nil); err != nil || kid != "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs" {
+		t.Fatalf("kid %q %v", kid, err)
+	}
 }

@@ -50,9 +50,13 @@ type Request struct {
 	SigningAlgorithm string
 	Audience         string
 	// Signer, with PrivateKeyJWT, signs the client assertion with a key
-	// behalf holds itself (package signingkeys) instead of ClientSecret's;
-	// it names its algorithm and key id.
+	// behalf holds (package signingkeys, or a key-management backend's:
+	// AssertionSigner) instead of ClientSecret's; it names its algorithm
+	// and key id.
 	Signer jose.Signer
+	// AssertionClaims are added to the client assertion's claims, but
+	// never in place of ReservedPayloadClaims.
+	AssertionClaims map[string]string
 	// Form holds the grant's parameters (grant_type, scope, resource, …).
 	Form url.Values
 	// Vendor quirks.
@@ -201,7 +205,7 @@ func (c *Client) newRequest(ctx context.Context, r Request, form url.Values) (*h
 		if aud == "" {
 			aud = r.Endpoint
 		}
-		assertion, err := clientAssertion(r.Signer, []byte(r.ClientSecret), r.SigningAlgorithm, r.ClientID, aud, c.now())
+		assertion, err := clientAssertion(r.Signer, []byte(r.ClientSecret), r.SigningAlgorithm, r.ClientID, aud, r.AssertionClaims, c.now())
 		if err != nil {
 			return nil, err
 		}
@@ -363,12 +367,13 @@ type Revocation struct {
 	Style      oauthvendor.RevocationStyle
 	AuthMethod oauthvendor.AuthMethod
 	ClientID   string
-	// ClientSecret, SigningAlgorithm, Audience and Signer are as in
-	// Request.
+	// ClientSecret, SigningAlgorithm, Audience, Signer and
+	// AssertionClaims are as in Request.
 	ClientSecret     string
 	SigningAlgorithm string
 	Audience         string
 	Signer           jose.Signer
+	AssertionClaims  map[string]string
 	// Token is revoked; Hint is "refresh_token" or "access_token".
 	Token, Hint string
 	Headers     map[string]string
@@ -433,7 +438,7 @@ func (c *Client) revocationRequest(ctx context.Context, r Revocation) (*http.Req
 			form.Set("token_type_hint", r.Hint)
 		}
 		req, err = c.newRequest(ctx, Request{Endpoint: r.Endpoint, AuthMethod: r.AuthMethod, ClientID: r.ClientID,
-			ClientSecret: r.ClientSecret, SigningAlgorithm: r.SigningAlgorithm, Audience: r.Audience, Signer: r.Signer}, form)
+			ClientSecret: r.ClientSecret, SigningAlgorithm: r.SigningAlgorithm, Audience: r.Audience, Signer: r.Signer, AssertionClaims: r.AssertionClaims}, form)
 	}
 	if ke := (*ClientKeyError)(nil); errors.As(err, &ke) {
 		return nil, ke
