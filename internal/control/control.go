@@ -38,6 +38,10 @@ type Deps struct {
 	// Keys routes key ids to every configured key-management backend,
 	// the local keyring among them.
 	Keys *vault.Keys
+	// HeldKeys are the signers of the backends' asymmetric keys
+	// (signingkeys.NewHeld over Keys), which PRIVATE_KEY_JWT providers'
+	// assertions are signed with; nil refuses such providers.
+	HeldKeys *signingkeys.Held
 	// HTTP fetches OAuth discovery documents.
 	HTTP *http.Client
 	// Rewrap asks the background re-wrapper to run after the vault key

@@ -81,10 +81,11 @@ func (s *Service) mcpProviderOperations() []wire.Operation {
 }
 
 // MountPublic registers the control plane's unauthenticated routes: the
-// MCP clients' metadata documents and their JWKS, which authorization
-// servers fetch.
+// MCP clients' metadata documents and their JWKS, and the JWKS of
+// PRIVATE_KEY_JWT providers, which authorization servers fetch.
 func (s *Service) MountPublic(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+ClientDocumentPath+"{provider}", s.serveClientDocument)
+	mux.HandleFunc("GET "+JWKSPath+"{provider}", s.serveProviderJWKS)
 	if s.ClientKeys != nil {
 		mux.HandleFunc("GET "+ClientJWKSPath, s.ClientKeys.ServeJWKS)
 	}

@@ -2,17 +2,25 @@ package control
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
+	"slices"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
+	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/provider"
+	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
@@ -22,6 +30,14 @@ import (
 // CallbackPath is the route the OAuth2 providers redirect browsers to; the
 // provider id follows it.
 const CallbackPath = "/identities/oauth2/callback/"
+
+// JWKSPath is where the public key of each PRIVATE_KEY_JWT provider is
+// published, unauthenticated, as a JWK set (RFC 7517 §5) that its
+// authorization server can fetch as the client's jwks_uri; the provider's
+// name follows it. It names the provider rather than its id so that the
+// URL can be registered at the server before the provider is created;
+// a provider created again under the same name publishes its new key.
+const JWKSPath = "/identities/oauth2/jwks/"
 
 // OAuth2ClientSecretBinding binds a client secret to its provider record.
 func OAuth2ClientSecretBinding(providerID string) vault.Binding {
@@ -52,9 +68,103 @@ type customConfigInput struct {
 	ClientSecretSource         *string              `json:"clientSecretSource,omitempty"`
 	OnBehalfOf                 *onBehalfOfInput     `json:"onBehalfOfTokenExchangeConfig,omitempty"`
 	ClientAuthenticationMethod *string              `json:"clientAuthenticationMethod,omitempty"`
-	PrivateKeyJWTConfig        json.RawMessage      `json:"privateKeyJwtConfig,omitempty"`
+	PrivateKeyJWTConfig        *privateKeyJWTConfig `json:"privateKeyJwtConfig,omitempty"`
 	PrivateEndpoint            json.RawMessage      `json:"privateEndpoint,omitempty"`
 	PrivateEndpointOverrides   json.RawMessage      `json:"privateEndpointOverrides,omitempty"`
+}
+
+// authMethod is the client authentication method the configuration asks
+// for: the one named, else PRIVATE_KEY_JWT when privateKeyJwtConfig is
+// given ("When specified, the credential provider uses JWT client
+// assertions"), else "" for behalf's choice (provider.OAuth2.AuthMethod).
+func (cu *customConfigInput) authMethod() string {
+	switch {
+	case cu.ClientAuthenticationMethod != nil:
+		return *cu.ClientAuthenticationMethod
+	case cu.PrivateKeyJWTConfig != nil:
+		return provider.PrivateKeyJWTAuth
+	}
+	return ""
+}
+
+// privateKeyJwtConfig, in and out: AgentCore's PrivateKeyJwtConfig.
+type privateKeyJWTConfig struct {
+	PrivateKeySource        *privateKeySource `json:"privateKeySource,omitempty"`
+	SigningAlgorithm        *string           `json:"signingAlgorithm,omitempty"`
+	AdditionalHeaderClaims  map[string]string `json:"additionalHeaderClaims,omitempty"`
+	AdditionalPayloadClaims map[string]string `json:"additionalPayloadClaims,omitempty"`
+}
+
+// privateKeySource is the PrivateKeySource union; kmsKeySource its one
+// member.
+type privateKeySource struct {
+	KMSKeySource *kmsKeySource `json:"kmsKeySource,omitempty"`
+}
+
+type kmsKeySource struct {
+	KMSKeyArn string `json:"kmsKeyArn"`
+}
+
+// keyID is the kmsKeyArn given, or "".
+func (k *privateKeyJWTConfig) keyID() string {
+	if k.PrivateKeySource == nil || k.PrivateKeySource.KMSKeySource == nil {
+		return ""
+	}
+	return k.PrivateKeySource.KMSKeySource.KMSKeyArn
+}
+
+var (
+	// signingKeyPattern is the model's KmsKeyArn pattern or, a behalf
+	// extension, an RFC 7512 PKCS#11 URI: the ids of the key-management
+	// backends that hold asymmetric keys.
+	signingKeyPattern = wire.Pattern(`arn:aws(|-cn|-us-gov):kms:[a-zA-Z0-9-]*:[0-9]{12}:key/[a-zA-Z0-9-]{36}|pkcs11:\S+`)
+	// claimNamePattern is the model's AdditionalClaimName.
+	claimNamePattern = wire.Pattern(`[A-Za-z0-9_.:#-]+`)
+)
+
+// checkPrivateKeyJWT checks privateKeyJwtConfig at p. Create needs its key
+// and algorithm ("On Create: privateKeySource and signingAlgorithm are
+// required"); an update may leave either out to keep the stored one.
+func checkPrivateKeyJWT(c *wire.Checker, p string, k *privateKeyJWTConfig, onCreate bool) {
+	if src := k.PrivateKeySource; src != nil {
+		c.OneOf(p+".privateKeySource", src.KMSKeySource != nil)
+		if ks := src.KMSKeySource; ks != nil {
+			c.String(p+".privateKeySource.kmsKeySource.kmsKeyArn", ks.KMSKeyArn, 1, 2048, signingKeyPattern)
+		}
+	} else if onCreate {
+		c.Failf(p+".privateKeySource", "is required with clientAuthenticationMethod PRIVATE_KEY_JWT")
+	}
+	if k.SigningAlgorithm != nil {
+		c.Enum(p+".signingAlgorithm", *k.SigningAlgorithm, true, oauthclient.SigningAlgorithms...)
+	} else if onCreate {
+		c.Failf(p+".signingAlgorithm", "is required with clientAuthenticationMethod PRIVATE_KEY_JWT")
+	}
+	checkClaims(c, p+".additionalHeaderClaims", k.AdditionalHeaderClaims, oauthclient.ReservedHeaderClaims)
+	checkClaims(c, p+".additionalPayloadClaims", k.AdditionalPayloadClaims, oauthclient.ReservedPayloadClaims)
+}
+
+// checkClaims checks a map of additional claims (the model's
+// AdditionalClaims: 1 to 10 entries, names of 1 to 255 characters, values
+// of 1 to 2048), none of which may be one behalf sets itself. Values are
+// never quoted: the model marks them sensitive.
+func checkClaims(c *wire.Checker, name string, claims map[string]string, reserved []string) {
+	if claims == nil {
+		return
+	}
+	if len(claims) < 1 || len(claims) > 10 {
+		c.Failf(name, "must have from 1 to 10 entries")
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(claims)) {
+		if len(k) > 255 || !claimNamePattern.MatchString(k) {
+			c.Failf(name, "has a claim name that is not 1 to 255 of the characters A-Z a-z 0-9 _ . : # -")
+			continue
+		}
+		if slices.Contains(reserved, k) {
+			c.Failf(name+"."+k, "cannot be added: behalf sets %s itself", k)
+		}
+		c.String(name+"."+k, claims[k], 1, 2048, nil)
+	}
 }
 
 type oauthDiscoveryInput struct {
@@ -184,17 +294,8 @@ func checkCustom(c *wire.Checker, p string, cu *customConfigInput, secretRequire
 		c.Failf(p+".clientId", "is required")
 	}
 	c.OptString(p+".clientId", cu.ClientID, 1, 256, nil)
-	checkClientSecret(c, p, cu.ClientSecret, cu.ClientSecretSource, cu.ClientSecretConfig, secretRequired)
-	if cu.ClientAuthenticationMethod != nil {
-		c.Enum(p+".clientAuthenticationMethod", *cu.ClientAuthenticationMethod, true,
-			"CLIENT_SECRET_BASIC", "CLIENT_SECRET_POST", "AWS_IAM_ID_TOKEN_JWT", "PRIVATE_KEY_JWT")
-		if m := *cu.ClientAuthenticationMethod; m == "AWS_IAM_ID_TOKEN_JWT" || m == "PRIVATE_KEY_JWT" {
-			c.Failf(p+".clientAuthenticationMethod", "%s is not supported by behalf; use CLIENT_SECRET_BASIC or CLIENT_SECRET_POST", m)
-		}
-	}
-	for name, raw := range map[string]json.RawMessage{
-		"privateKeyJwtConfig": cu.PrivateKeyJWTConfig, "privateEndpoint": cu.PrivateEndpoint, "privateEndpointOverrides": cu.PrivateEndpointOverrides,
-	} {
+	checkClientAuthentication(c, p, cu, secretRequired)
+	for name, raw := range map[string]json.RawMessage{"privateEndpoint": cu.PrivateEndpoint, "privateEndpointOverrides": cu.PrivateEndpointOverrides} {
 		if len(raw) > 0 {
 			c.Failf(p+"."+name, "is not supported by behalf")
 		}
@@ -203,6 +304,38 @@ func checkCustom(c *wire.Checker, p string, cu *customConfigInput, secretRequire
 		checkOnBehalfOf(c, p+".onBehalfOfTokenExchangeConfig", o)
 	}
 	checkDiscovery(c, p+".oauthDiscovery", cu.OAuthDiscovery)
+}
+
+// checkClientAuthentication checks how a custom provider's client
+// authenticates: with its secret (CLIENT_SECRET_BASIC or _POST, or
+// behalf's choice), or with a key (PRIVATE_KEY_JWT), when no secret may be
+// given. onCreate requires the secret or the key's configuration.
+func checkClientAuthentication(c *wire.Checker, p string, cu *customConfigInput, onCreate bool) {
+	if m := cu.ClientAuthenticationMethod; m != nil {
+		c.Enum(p+".clientAuthenticationMethod", *m, true,
+			provider.ClientSecretBasic, provider.ClientSecretPost, provider.AWSIAMIDTokenJWT, provider.PrivateKeyJWTAuth)
+		if *m == provider.AWSIAMIDTokenJWT {
+			c.Failf(p+".clientAuthenticationMethod", "AWS_IAM_ID_TOKEN_JWT is not supported by behalf: it authenticates the client with "+
+				"a workload identity JWT, which behalf does not issue; use CLIENT_SECRET_BASIC, CLIENT_SECRET_POST or PRIVATE_KEY_JWT")
+		}
+	}
+	method := cu.authMethod()
+	if method != provider.PrivateKeyJWTAuth {
+		if cu.PrivateKeyJWTConfig != nil {
+			c.Failf(p+".privateKeyJwtConfig", "is used only with clientAuthenticationMethod PRIVATE_KEY_JWT, not %s", method)
+		}
+		checkClientSecret(c, p, cu.ClientSecret, cu.ClientSecretSource, cu.ClientSecretConfig, onCreate)
+		return
+	}
+	if cu.ClientSecret != nil || cu.ClientSecretSource != nil || len(cu.ClientSecretConfig) > 0 {
+		c.Failf(p+".clientSecret", "is not used with clientAuthenticationMethod PRIVATE_KEY_JWT: the client authenticates with its key")
+	}
+	switch {
+	case cu.PrivateKeyJWTConfig != nil:
+		checkPrivateKeyJWT(c, p+".privateKeyJwtConfig", cu.PrivateKeyJWTConfig, onCreate)
+	case onCreate:
+		c.Failf(p+".privateKeyJwtConfig", "is required with clientAuthenticationMethod PRIVATE_KEY_JWT")
+	}
 }
 
 func checkOnBehalfOf(c *wire.Checker, op string, o *onBehalfOfInput) {
@@ -299,8 +432,10 @@ func (s *Service) resolve(ctx context.Context, in *oauth2ProviderInput) (provide
 // returns what its endpoints are resolved from, and its client secret.
 func customConfig(cfg *provider.OAuth2, cu *customConfigInput) (ri oauthvendor.ResolveInput, secret *string) {
 	cfg.ClientID, secret = *cu.ClientID, cu.ClientSecret
-	if cu.ClientAuthenticationMethod != nil {
-		cfg.ClientAuthenticationMethod = *cu.ClientAuthenticationMethod
+	cfg.ClientAuthenticationMethod = cu.authMethod()
+	if k := cu.PrivateKeyJWTConfig; k != nil {
+		cfg.PrivateKeyJWT = &provider.PrivateKeyJWT{KeyID: k.keyID(), SigningAlgorithm: aws.ToString(k.SigningAlgorithm),
+			HeaderClaims: k.AdditionalHeaderClaims, PayloadClaims: k.AdditionalPayloadClaims}
 	}
 	if o := cu.OnBehalfOf; o != nil {
 		cfg.OnBehalfOf = &provider.OnBehalfOfExchange{GrantType: o.GrantType}
@@ -412,18 +547,23 @@ type memberOutput struct {
 	OAuthDiscovery             oauthDiscoveryOutput `json:"oauthDiscovery"`
 	ClientID                   string               `json:"clientId,omitempty"`
 	ClientAuthenticationMethod string               `json:"clientAuthenticationMethod,omitempty"`
+	PrivateKeyJWT              *privateKeyJWTConfig `json:"privateKeyJwtConfig,omitempty"`
 	OnBehalfOf                 *onBehalfOfOutput    `json:"onBehalfOfTokenExchangeConfig,omitempty"`
 }
 
 type oauth2ProviderOutput struct {
-	SecretARN    secretARN               `json:"clientSecretArn"`
-	SecretSource string                  `json:"clientSecretSource"`
-	Name         string                  `json:"name"`
-	Vendor       string                  `json:"credentialProviderVendor,omitempty"`
-	Arn          string                  `json:"credentialProviderArn"`
-	CallbackURL  string                  `json:"callbackUrl"`
-	Config       map[string]memberOutput `json:"oauth2ProviderConfigOutput"`
-	Status       string                  `json:"status"`
+	SecretARN    secretARN `json:"clientSecretArn"`
+	SecretSource string    `json:"clientSecretSource"`
+	Name         string    `json:"name"`
+	Vendor       string    `json:"credentialProviderVendor,omitempty"`
+	Arn          string    `json:"credentialProviderArn"`
+	CallbackURL  string    `json:"callbackUrl"`
+	// JWKSURL: where the public key of a PRIVATE_KEY_JWT provider is
+	// published, to register as its client's jwks_uri (a behalf
+	// extension).
+	JWKSURL string                  `json:"jwksUrl,omitempty"`
+	Config  map[string]memberOutput `json:"oauth2ProviderConfigOutput"`
+	Status  string                  `json:"status"`
 	// McpServer: an MCP server provider's server and registration (a
 	// behalf extension).
 	McpServer       *behalfapi.McpServer `json:"mcpServer,omitempty"`
@@ -436,7 +576,7 @@ func (s *Service) oauth2Output(p storage.OAuth2Provider, full bool) (*oauth2Prov
 	if err != nil {
 		return nil, fmt.Errorf("OAuth2 credential provider %s: %w", p.Name, err)
 	}
-	m := memberOutput{ClientID: cfg.ClientID, ClientAuthenticationMethod: cfg.ClientAuthenticationMethod}
+	m := memberOutput{ClientID: cfg.ClientID, ClientAuthenticationMethod: cfg.ClientAuthenticationMethod, PrivateKeyJWT: privateKeyJWTOutput(cfg.PrivateKeyJWT)}
 	switch {
 	case cfg.DiscoveryURL != "":
 		u := cfg.DiscoveryURL
@@ -478,11 +618,24 @@ func (s *Service) oauth2Output(p storage.OAuth2Provider, full bool) (*oauth2Prov
 		ms := mcpServerOutput(cfg)
 		out.McpServer = &ms
 	}
+	if cfg.PrivateKeyJWT != nil {
+		out.JWKSURL = s.cfg.PublicURL + JWKSPath + p.Name
+	}
 	if full {
 		created, updated := epoch(p.CreatedAt), epoch(p.UpdatedAt)
 		out.Vendor, out.CreatedTime, out.LastUpdatedTime = p.Vendor, &created, &updated
 	}
 	return out, nil
+}
+
+// privateKeyJWTOutput echoes a provider's privateKeyJwtConfig: none of it
+// is secret.
+func privateKeyJWTOutput(k *provider.PrivateKeyJWT) *privateKeyJWTConfig {
+	if k == nil {
+		return nil
+	}
+	return &privateKeyJWTConfig{PrivateKeySource: &privateKeySource{KMSKeySource: &kmsKeySource{KMSKeyArn: k.KeyID}},
+		SigningAlgorithm: &k.SigningAlgorithm, AdditionalHeaderClaims: k.HeaderClaims, AdditionalPayloadClaims: k.PayloadClaims}
 }
 
 // originOf names a vendor that has no issuer (GitHub, for one) by the
@@ -505,9 +658,14 @@ func (s *Service) createOAuth2Provider(ctx context.Context, c *wire.Call, in *oa
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkSigningKey(ctx, cfg); err != nil {
+		return nil, err
+	}
 	now := s.Now()
 	p := storage.OAuth2Provider{ID: uuid.NewString(), Name: in.Name, Vendor: in.Vendor, Config: cfg.Encode(), CreatedAt: now, UpdatedAt: now}
-	if p.ClientSecret, err = s.sealFor(ctx, *secret, OAuth2ClientSecretBinding(p.ID)); err != nil {
+	// A client that authenticates with its key has no secret: its slot
+	// holds an empty one.
+	if p.ClientSecret, err = s.sealFor(ctx, aws.ToString(secret), OAuth2ClientSecretBinding(p.ID)); err != nil {
 		return nil, err
 	}
 	if err := c.Change(s.store).CreateOAuth2Provider(ctx, p, in.Tags); err != nil {
@@ -548,7 +706,22 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 	if err != nil {
 		return nil, err
 	}
+	if err := keepSigningKey(&cfg, currentCfg); err != nil {
+		return nil, err
+	}
+	if err := s.checkSigningKey(ctx, cfg); err != nil {
+		return nil, err
+	}
 	repoint := serverOf(currentCfg) != serverOf(cfg)
+	switch {
+	case cfg.PrivateKeyJWT != nil:
+		// The client authenticates with its key: no stored secret stays.
+		secret = aws.String("")
+	case secret == nil && currentCfg.PrivateKeyJWT != nil:
+		field := "oauth2ProviderConfigInput." + cfg.Member + ".clientSecret"
+		const msg = "is required: the provider authenticated with its key (PRIVATE_KEY_JWT) and has no stored secret"
+		return nil, wire.Validation(field+" "+msg, wire.FieldError{Name: field, Message: msg})
+	}
 	if repoint && secret == nil {
 		field := "oauth2ProviderConfigInput." + cfg.Member + ".clientSecret"
 		const msg = "is required when the update changes the provider's authorization server " +
@@ -597,6 +770,110 @@ func (s *Service) replaceProvider(ctx context.Context, c *wire.Call, current sto
 		return storage.OAuth2Provider{}, wire.StorageError(err, "OAuth2 credential provider", current.Name)
 	}
 	return p, nil
+}
+
+// keepSigningKey completes the privateKeyJwtConfig of an update with the
+// stored key and algorithm it leaves out.
+func keepSigningKey(cfg *provider.OAuth2, current provider.OAuth2) error {
+	k := cfg.PrivateKeyJWT
+	if cfg.ClientAuthenticationMethod != provider.PrivateKeyJWTAuth {
+		return nil
+	}
+	stored := current.PrivateKeyJWT
+	if stored == nil {
+		stored = &provider.PrivateKeyJWT{}
+	}
+	if k == nil {
+		k = &provider.PrivateKeyJWT{HeaderClaims: stored.HeaderClaims, PayloadClaims: stored.PayloadClaims}
+		cfg.PrivateKeyJWT = k
+	}
+	k.KeyID = cmp.Or(k.KeyID, stored.KeyID)
+	k.SigningAlgorithm = cmp.Or(k.SigningAlgorithm, stored.SigningAlgorithm)
+	p := "oauth2ProviderConfigInput." + oauthvendor.MemberCustom + ".privateKeyJwtConfig"
+	const msg = "is required: the provider has no stored one to keep"
+	switch {
+	case k.KeyID == "":
+		return wire.Validation(p+".privateKeySource "+msg, wire.FieldError{Name: p + ".privateKeySource", Message: msg})
+	case k.SigningAlgorithm == "":
+		return wire.Validation(p+".signingAlgorithm "+msg, wire.FieldError{Name: p + ".signingAlgorithm", Message: msg})
+	}
+	return nil
+}
+
+// checkSigningKey checks the key a PRIVATE_KEY_JWT provider's assertions
+// are signed with, as its backend has it now: it exists, is asymmetric,
+// and suits the signing algorithm (ECDSA P-256 for ES256, RSA of at least
+// 2048 bits for RS256 and PS256). A key that does not is a
+// ValidationException on kmsKeyArn; a backend that cannot use it now
+// (unreachable, the key disabled) an InternalServerException (502)
+// naming it.
+func (s *Service) checkSigningKey(ctx context.Context, cfg provider.OAuth2) error {
+	k := cfg.PrivateKeyJWT
+	if k == nil {
+		return nil
+	}
+	field := "oauth2ProviderConfigInput." + oauthvendor.MemberCustom + ".privateKeyJwtConfig.privateKeySource.kmsKeySource.kmsKeyArn"
+	invalid := func(msg string) error {
+		return wire.Validation(field+" "+msg, wire.FieldError{Name: field, Message: msg})
+	}
+	if s.HeldKeys == nil {
+		return invalid("cannot be used: this server has no key-management backend for signing keys")
+	}
+	signer, err := s.HeldKeys.Load(ctx, k.KeyID)
+	switch {
+	case errors.Is(err, vault.ErrUnknownKey):
+		return invalid("is not a key of any configured key-management backend: " + err.Error())
+	case errors.Is(err, vault.ErrKeyGone):
+		return invalid("names a key that no longer exists")
+	case errors.Is(err, vault.ErrNotSigningKey):
+		return invalid("cannot sign: it must be an asymmetric key with key usage SIGN_VERIFY")
+	case err != nil:
+		return wire.BadGateway("key %s cannot be used now (its key-management backend is unreachable, or the key is disabled): %v", k.KeyID, err).WithCause(err)
+	}
+	if _, err := oauthclient.KeyAlgorithm(signer.Public(), k.SigningAlgorithm); err != nil {
+		return invalid(err.Error())
+	}
+	return nil
+}
+
+// serveProviderJWKS publishes a PRIVATE_KEY_JWT provider's public key:
+// one JWK of its signing algorithm whose kid its assertions name
+// (oauthclient.AssertionKeyID). Every other name is not found; a key its
+// backend cannot give now is 503, so that a verifier keeps its cached
+// copy.
+func (s *Service) serveProviderJWKS(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("provider")
+	notFound := func() { http.Error(w, "not found", http.StatusNotFound) }
+	if len(name) > 128 || !providerNamePattern.MatchString(name) || s.HeldKeys == nil {
+		notFound()
+		return
+	}
+	p, err := s.store.GetOAuth2Provider(r.Context(), name)
+	if errors.Is(err, storage.ErrNotFound) {
+		notFound()
+		return
+	}
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	cfg, err := provider.Decode(p.Config)
+	if err != nil || cfg.PrivateKeyJWT == nil {
+		notFound()
+		return
+	}
+	k := cfg.PrivateKeyJWT
+	signer, err := s.HeldKeys.Signer(r.Context(), k.KeyID)
+	if err != nil {
+		http.Error(w, "the provider's key is unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	kid, err := oauthclient.AssertionKeyID(signer.Public(), k.HeaderClaims)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	signingkeys.WriteJWKS(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{oauthclient.PublicJWK(signer.Public(), k.SigningAlgorithm, kid)}})
 }
 
 // authorizationServer is where a provider's client secret and its users'

@@ -26,6 +26,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/webidentity"
 	"github.com/behalf-dev/behalf/internal/dataplane/workloadtoken"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
@@ -49,6 +50,9 @@ type Deps struct {
 	// WorkloadJWTs signs behalf's own workload JWTs: GetWorkloadJWT's,
 	// and the on-behalf-of actor tokens of AWS_IAM_ID_TOKEN_JWT.
 	WorkloadJWTs *workloadjwt.Issuer
+	// HeldKeys sign the client assertions of PRIVATE_KEY_JWT providers
+	// (signingkeys.Held); nil refuses them.
+	HeldKeys signingkeys.KeySigners
 	// Principal looks up a principal, through the authenticator's cache.
 	Principal func(ctx context.Context, accessKeyID string) (storage.Principal, error)
 	Now       func() time.Time
@@ -89,7 +93,7 @@ func New(d Deps) *DataPlane {
 		d.RecordTTL = 2 * time.Second
 	}
 	checker := access.New(access.Deps{Store: d.Store, Tokens: d.Tokens, Users: d.Users, Principal: d.Principal, Now: d.Now, RecordTTL: d.RecordTTL, Metrics: d.Metrics})
-	endpoint := tokenflow.Endpoint{Vault: d.Vault, OAuth: d.OAuth, ClientKeys: d.ClientKeys}
+	endpoint := tokenflow.Endpoint{Vault: d.Vault, OAuth: d.OAuth, ClientKeys: d.ClientKeys, HeldKeys: d.HeldKeys}
 	fed := federation.New(federation.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint, OAuth: d.OAuth,
 		Now: d.Now, RecordTTL: d.RecordTTL, Audit: d.Audit, Log: d.Log, Metrics: d.Metrics}, d.Federation)
 	return &DataPlane{

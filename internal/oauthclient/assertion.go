@@ -226,5 +226,20 @@ func clientAssertion(signer jose.Signer, pemKey []byte, alg, clientID, audience 
 			claims[k] = v
 		}
 	}
-	return jwt.Signed(signer).Claims(claims).Serialize()
+	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return "", &SigningError{Err: err}
+	}
+	return tok, nil
 }
+
+// SigningError is a client assertion its key did not sign: the
+// key-management backend that holds it unreachable, say, or the key
+// disabled. No request was sent.
+type SigningError struct{ Err error }
+
+func (e *SigningError) Error() string {
+	return "the client assertion could not be signed: " + e.Err.Error()
+}
+
+func (e *SigningError) Unwrap() error { return e.Err }

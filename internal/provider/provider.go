@@ -26,7 +26,10 @@ type OAuth2 struct {
 	DiscoveryURL               string              `json:"discoveryUrl,omitempty"`
 	Metadata                   *ConfiguredMetadata `json:"metadata,omitempty"`
 	ClientAuthenticationMethod string              `json:"clientAuthenticationMethod,omitempty"`
-	OnBehalfOf                 *OnBehalfOfExchange `json:"onBehalfOf,omitempty"`
+	// PrivateKeyJWT is the key and claims of the client's assertions with
+	// ClientAuthenticationMethod PRIVATE_KEY_JWT.
+	PrivateKeyJWT *PrivateKeyJWT      `json:"privateKeyJwt,omitempty"`
+	OnBehalfOf    *OnBehalfOfExchange `json:"onBehalfOf,omitempty"`
 	// MCP is set on a provider created from a remote MCP server's URL
 	// (CreateMcpServerCredentialProvider).
 	MCP *MCPServer `json:"mcp,omitempty"`
@@ -42,6 +45,29 @@ type ConfiguredMetadata struct {
 	TokenEndpoint            string   `json:"tokenEndpoint"`
 	ResponseTypes            []string `json:"responseTypes,omitempty"`
 	TokenEndpointAuthMethods []string `json:"tokenEndpointAuthMethods,omitempty"`
+}
+
+// Client authentication methods (AgentCore's
+// ClientAuthenticationMethodType).
+const (
+	ClientSecretBasic = "CLIENT_SECRET_BASIC"
+	ClientSecretPost  = "CLIENT_SECRET_POST"
+	PrivateKeyJWTAuth = "PRIVATE_KEY_JWT"
+	AWSIAMIDTokenJWT  = "AWS_IAM_ID_TOKEN_JWT" //nolint:gosec // G101: an enum value
+)
+
+// PrivateKeyJWT configures private_key_jwt client authentication (RFC
+// 7523 §2.2) with a key that a key-management backend holds (AgentCore's
+// privateKeyJwtConfig). None of it is secret.
+type PrivateKeyJWT struct {
+	// KeyID names the key in its backend (vault.Keys): an AWS KMS key ARN
+	// (kmsKeyArn) or a PKCS#11 URI.
+	KeyID            string `json:"keyId"`
+	SigningAlgorithm string `json:"signingAlgorithm"`
+	// HeaderClaims and PayloadClaims are added to each assertion
+	// (oauthclient.AssertionSigner, oauthclient.Request.AssertionClaims).
+	HeaderClaims  map[string]string `json:"headerClaims,omitempty"`
+	PayloadClaims map[string]string `json:"payloadClaims,omitempty"`
 }
 
 // OnBehalfOfExchange configures ON_BEHALF_OF_TOKEN_EXCHANGE.
@@ -170,10 +196,12 @@ func (c OAuth2) AuthMethod() oauthvendor.AuthMethod {
 		return oauthvendor.ClientSecretPost
 	}
 	switch c.ClientAuthenticationMethod {
-	case "CLIENT_SECRET_BASIC":
+	case ClientSecretBasic:
 		return oauthvendor.ClientSecretBasic
-	case "CLIENT_SECRET_POST":
+	case ClientSecretPost:
 		return oauthvendor.ClientSecretPost
+	case PrivateKeyJWTAuth:
+		return oauthvendor.PrivateKeyJWT
 	}
 	if m := c.Resolved.TokenEndpointAuthMethodsSupported; len(m) > 0 {
 		if slices.Contains(m, string(oauthvendor.ClientSecretBasic)) {
@@ -200,10 +228,22 @@ func (c OAuth2) SignsWithOwnKey() bool {
 
 // SigningAlgorithm is the algorithm of private_key_jwt client assertions.
 func (c OAuth2) SigningAlgorithm() string {
-	if c.MCP == nil {
-		return ""
+	switch {
+	case c.PrivateKeyJWT != nil:
+		return c.PrivateKeyJWT.SigningAlgorithm
+	case c.MCP != nil:
+		return c.MCP.SigningAlgorithm
 	}
-	return c.MCP.SigningAlgorithm
+	return ""
+}
+
+// AssertionClaims are the additional payload claims of the client's
+// assertions.
+func (c OAuth2) AssertionClaims() map[string]string {
+	if c.PrivateKeyJWT == nil {
+		return nil
+	}
+	return c.PrivateKeyJWT.PayloadClaims
 }
 
 // PKCE reports whether to use PKCE with S256 (RFC 7636): always, unless

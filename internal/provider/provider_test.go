@@ -85,6 +85,10 @@ func TestAuthMethodAndPKCE(t *testing.T) {
 		pkce bool
 	}{
 		{OAuth2{Vendor: "CustomOauth2", ClientAuthenticationMethod: "CLIENT_SECRET_POST"}, oauthvendor.ClientSecretPost, true},
+		// The configured method wins over the server's advertised ones.
+		{OAuth2{Vendor: "CustomOauth2", ClientAuthenticationMethod: "CLIENT_SECRET_BASIC", Resolved: Metadata{TokenEndpointAuthMethodsSupported: []string{"client_secret_post"}}}, oauthvendor.ClientSecretBasic, true},
+		{OAuth2{Vendor: "CustomOauth2", ClientAuthenticationMethod: "PRIVATE_KEY_JWT", PrivateKeyJWT: &PrivateKeyJWT{KeyID: "k", SigningAlgorithm: "PS256"},
+			Resolved: Metadata{TokenEndpointAuthMethodsSupported: []string{"client_secret_basic"}}}, oauthvendor.PrivateKeyJWT, true},
 		{OAuth2{Vendor: "CustomOauth2", Resolved: Metadata{TokenEndpointAuthMethodsSupported: []string{"private_key_jwt", "client_secret_basic"}}}, oauthvendor.ClientSecretBasic, true},
 		{OAuth2{Vendor: "CustomOauth2", Resolved: Metadata{TokenEndpointAuthMethodsSupported: []string{"client_secret_post"}, CodeChallengeMethodsSupported: []string{"plain"}}}, oauthvendor.ClientSecretPost, false},
 		{OAuth2{Vendor: "GithubOauth2"}, oauthvendor.ClientSecretPost, true},

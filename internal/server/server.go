@@ -50,10 +50,13 @@ type Server struct {
 	store   storage.Storage
 	keyring *vault.LocalKeyring
 	keys    *vault.Keys
-	vault   *vault.Vault
-	control *control.Service
-	data    *dataplane.DataPlane
-	tokens  *wat.Issuer
+	// heldKeys are the cached signers of keys' asymmetric keys, which
+	// PRIVATE_KEY_JWT providers sign their client assertions with.
+	heldKeys *signingkeys.Held
+	vault    *vault.Vault
+	control  *control.Service
+	data     *dataplane.DataPlane
+	tokens   *wat.Issuer
 	// clientKeys sign the client assertions of behalf's confidential MCP
 	// clients (control.NewClientKeys).
 	clientKeys *signingkeys.Set
@@ -110,6 +113,9 @@ type Options struct {
 	// CertificateCheckInterval is how often, at most, the TLS certificate
 	// files are checked for a change; zero means 5s.
 	CertificateCheckInterval time.Duration
+	// KeyBackends are key-management backends added to the configured
+	// ones (tests' fakes, until configuration can name them all).
+	KeyBackends []vault.Backend
 	// Now is the clock of everything the server decides by time: stored
 	// timestamps and leases, token expiry, signature skew, caches, rate
 	// limits and periodic clean-up; nil means time.Now. Tickers and
@@ -168,7 +174,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 	}()
 	s.store = store
-	if err := s.openVault(ctx); err != nil {
+	if err := s.openVault(ctx, opts.KeyBackends); err != nil {
 		return nil, err
 	}
 
@@ -246,8 +252,14 @@ func (s *Server) openSigningKeys(ctx context.Context, now func() time.Time) erro
 	return errors.Join(s.clientKeys.Rotate(ctx), s.workloadJWTs.Rotate(ctx))
 }
 
-// openVault opens the keyring and the token vault under its current key.
-func (s *Server) openVault(ctx context.Context) error {
+// heldKeyTTL is how long a backend's signing key, with its public half, is
+// cached: a key's JWK set is served, and its assertions signed, without
+// asking the backend each time.
+const heldKeyTTL = 5 * time.Minute
+
+// openVault opens the keyring and the token vault under its current key,
+// and routes key ids to it and the extra backends.
+func (s *Server) openVault(ctx context.Context, extra []vault.Backend) error {
 	var err error
 	if s.keyring, err = openKeyring(ctx, s.cfg.Keyring, s.store); err != nil {
 		return err
@@ -260,7 +272,8 @@ func (s *Server) openVault(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.keys = vault.NewKeys(append([]vault.Backend{s.keyring}, others...)...)
+	s.keys = vault.NewKeys(append(append([]vault.Backend{s.keyring}, others...), extra...)...)
+	s.heldKeys = signingkeys.NewHeld(s.keys, heldKeyTTL, s.now)
 	if s.vault, err = vault.New(ctx, s.keys, tv.KeyID); err != nil {
 		return fmt.Errorf("token vault key %s: %w", tv.KeyID, err)
 	}
@@ -294,7 +307,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		authorizerNames = append(authorizerNames, authserver.AuthorizerName)
 	}
 	s.data = dataplane.New(dataplane.Deps{
-		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users, ClientKeys: s.clientKeys, WorkloadJWTs: s.workloadJWTs,
+		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users, ClientKeys: s.clientKeys, WorkloadJWTs: s.workloadJWTs, HeldKeys: s.heldKeys,
 		OAuth:     &oauthclient.Client{HTTP: outbound, UserAgent: "behalf (+https://github.com/behalf-dev/behalf)", Now: s.now},
 		Principal: principals.principal,
 		Now:       s.now,
@@ -309,7 +322,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		SignedCallers: s.authn,
 	})
 	s.control = control.New(control.Deps{
-		Store: s.store, Vault: s.vault, Keyring: s.keyring, Keys: s.keys,
+		Store: s.store, Vault: s.vault, Keyring: s.keyring, Keys: s.keys, HeldKeys: s.heldKeys,
 		HTTP:             outbound,
 		Rewrap:           s.requestRewrap,
 		PrincipalChanged: principals.invalidate,

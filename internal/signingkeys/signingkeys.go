@@ -226,7 +226,13 @@ const MaxAge = 5 * time.Minute
 
 // ServeJWKS serves the public keys (RFC 7517 §5).
 func (k *Set) ServeJWKS(w http.ResponseWriter, _ *http.Request) {
-	body, err := json.Marshal(k.JWKS())
+	WriteJWKS(w, k.JWKS())
+}
+
+// WriteJWKS writes a JWK set of public keys (RFC 7517 §5), which a
+// verifier may cache for MaxAge.
+func WriteJWKS(w http.ResponseWriter, set jose.JSONWebKeySet) {
+	body, err := json.Marshal(set)
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/provider"
+	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
@@ -27,6 +28,10 @@ type Endpoint struct {
 	// behalf holds itself (provider.OAuth2.SignsWithOwnKey); nil refuses
 	// them.
 	ClientKeys ClientSigner
+	// HeldKeys sign the client assertions of PRIVATE_KEY_JWT providers
+	// with keys that key-management backends hold (signingkeys.Held);
+	// nil refuses them.
+	HeldKeys signingkeys.KeySigners
 }
 
 // ClientSigner signs with behalf's current client key (signingkeys.Set).
@@ -37,7 +42,8 @@ type ClientSigner interface {
 // Credential is what a provider's client authenticates with at its token
 // and revocation endpoints (RFC 6749 §2.3): the secret, or PEM private
 // key, sealed in the provider's client secret slot; or, for a client
-// whose key behalf holds, a signer of that key, the slot unused.
+// whose key behalf or a key-management backend holds, a signer of that
+// key, the slot unused.
 type Credential struct {
 	Secret string
 	Signer jose.Signer
@@ -48,6 +54,9 @@ type Credential struct {
 // credential that does not open is an internal *wire.Error, which tells
 // callers that the provider saw nothing.
 func (e Endpoint) Credential(ctx context.Context, p access.OAuth2Provider) (Credential, error) {
+	if k := p.Config.PrivateKeyJWT; k != nil {
+		return e.heldKey(ctx, p.Name, k)
+	}
 	if p.Config.SignsWithOwnKey() {
 		if e.ClientKeys == nil {
 			return Credential{}, wire.Internal(fmt.Errorf("credential provider %s: no client key set to sign its client assertions", p.Name))
@@ -64,6 +73,28 @@ func (e Endpoint) Credential(ctx context.Context, p access.OAuth2Provider) (Cred
 	}
 	defer clear(secret)
 	return Credential{Secret: string(secret)}, nil
+}
+
+// heldKey is the credential of a PRIVATE_KEY_JWT provider: a signer of
+// its key, which stays in its backend. A backend that cannot give it now
+// is a 502 naming the key.
+func (e Endpoint) heldKey(ctx context.Context, name string, k *provider.PrivateKeyJWT) (Credential, error) {
+	if e.HeldKeys == nil {
+		return Credential{}, wire.Internal(fmt.Errorf("credential provider %s: no key-management backend to sign its client assertions", name))
+	}
+	key, err := e.HeldKeys.Signer(ctx, k.KeyID)
+	if err != nil {
+		return Credential{}, wire.BadGateway("credential provider %s: its signing key %s cannot be used now: %v", name, k.KeyID, err).WithCause(err)
+	}
+	kid, err := oauthclient.AssertionKeyID(key.Public(), k.HeaderClaims)
+	if err != nil {
+		return Credential{}, wire.Internal(fmt.Errorf("credential provider %s: %w", name, err))
+	}
+	signer, err := oauthclient.AssertionSigner(key, k.SigningAlgorithm, kid, k.HeaderClaims)
+	if err != nil {
+		return Credential{}, wire.BadGateway("credential provider %s: its signing key %s %v", name, k.KeyID, err).WithCause(err)
+	}
+	return Credential{Signer: signer}, nil
 }
 
 // Request sends form to p's token endpoint, its client authenticated with
@@ -99,7 +130,7 @@ func TokenRequest(cfg provider.OAuth2, cred Credential, form url.Values) oauthcl
 	v := cfg.VendorInfo()
 	return oauthclient.Request{
 		Endpoint: cfg.Resolved.TokenEndpoint, AuthMethod: cfg.AuthMethod(), ClientID: cfg.ClientID, ClientSecret: cred.Secret, Signer: cred.Signer,
-		SigningAlgorithm: cfg.SigningAlgorithm(), Audience: cfg.Resolved.Issuer, Form: form,
+		SigningAlgorithm: cfg.SigningAlgorithm(), Audience: cfg.Resolved.Issuer, AssertionClaims: cfg.AssertionClaims(), Form: form,
 		BodyFormat: v.TokenBodyFormat, Headers: v.TokenRequestHeaders, ErrorsWithStatusOK: v.TokenErrorsWithStatusOK,
 	}
 }
@@ -109,7 +140,7 @@ func TokenRequest(cfg provider.OAuth2, cred Credential, form url.Values) oauthcl
 func Revocation(cfg provider.OAuth2, cred Credential, endpoint string, style oauthvendor.RevocationStyle, token, hint string) oauthclient.Revocation {
 	return oauthclient.Revocation{Endpoint: endpoint, Style: style, AuthMethod: cfg.AuthMethod(), ClientID: cfg.ClientID,
 		ClientSecret: cred.Secret, Signer: cred.Signer, SigningAlgorithm: cfg.SigningAlgorithm(), Audience: cfg.Resolved.Issuer,
-		Headers: cfg.VendorInfo().TokenRequestHeaders, Token: token, Hint: hint}
+		AssertionClaims: cfg.AssertionClaims(), Headers: cfg.VendorInfo().TokenRequestHeaders, Token: token, Hint: hint}
 }
 
 // UpstreamError maps a token or revocation endpoint failure to an API
@@ -118,6 +149,10 @@ func UpstreamError(providerName string, err error) error {
 	var we *wire.Error
 	if errors.As(err, &we) {
 		return we
+	}
+	var se *oauthclient.SigningError
+	if errors.As(err, &se) {
+		return wire.BadGateway("credential provider %s: %s", providerName, se.Error()).WithCause(err)
 	}
 	var pe *oauthclient.ProviderError
 	if !errors.As(err, &pe) {

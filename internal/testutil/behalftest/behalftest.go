@@ -22,6 +22,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/server"
 	"github.com/behalf-dev/behalf/internal/testutil/pgtest"
+	"github.com/behalf-dev/behalf/internal/vault"
 )
 
 // Admin credentials every test server is bootstrapped with.
@@ -79,6 +80,9 @@ type Options struct {
 	// PrincipalCacheTTL is how long callers' keys are cached; default the
 	// server's.
 	PrincipalCacheTTL time.Duration
+	// KeyBackends are key-management backends besides the configured
+	// ones (server.Options.KeyBackends).
+	KeyBackends []vault.Backend
 }
 
 // Start runs a server on backend b until the test ends.
@@ -127,7 +131,7 @@ func Start(t testing.TB, b Backend, opts Options) *Server {
 		now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, log, server.Options{Getenv: getenv, Now: now, PrincipalCacheTTL: opts.PrincipalCacheTTL})
+	srv, err := server.New(ctx, cfg, log, server.Options{Getenv: getenv, Now: now, PrincipalCacheTTL: opts.PrincipalCacheTTL, KeyBackends: opts.KeyBackends})
 	if err != nil {
 		cancel()
 		_ = ln.Close() // the start failed already; that error says why
