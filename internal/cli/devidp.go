@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
 	"slices"
 	"strings"
 	"syscall"
@@ -18,11 +19,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/behalf-dev/behalf/internal/devidp"
+	"github.com/behalf-dev/behalf/internal/egress"
 )
 
 func newDevIDPCommand() *cobra.Command {
 	var listen string
-	var clientSpecs, idJAGSpecs, claimSpecs []string
+	var clientSpecs, jwtClientSpecs, idJAGSpecs, claimSpecs []string
 	var opts devidp.Options
 	cmd := &cobra.Command{
 		Use:   "dev-idp",
@@ -48,10 +50,16 @@ directory's groups: USER:NAME=VALUE is a string claim, VALUE with commas an arra
 strings, and the same USER:NAME given again adds to its array. The admin console's admin
 claim (docs/console.md) is one: --claim alice:groups=behalf-admins.
 
+With --jwt-client, a client authenticates with private_key_jwt (RFC 7523) instead of a
+secret: its client assertions are verified with the JWK set at the URL given, fetched for
+each request, such as the jwksUrl of a behalf credential provider whose key is held in a
+key-management backend (clientAuthenticationMethod PRIVATE_KEY_JWT).
+
 Clients may use any https redirect URI, or any http one on localhost, so behalf's callback
 URL needs no registration.`,
 		Example: `  behalf dev-idp
   behalf dev-idp --listen 127.0.0.1:9400 --client agent:agent-secret --client ci:ci-secret --token-ttl 60s
+  behalf dev-idp --jwt-client agent-jwt=http://127.0.0.1:8080/identities/oauth2/jwks/dev-idp-jwt
   behalf dev-idp --id-jag agent=https://as.example/ --id-jag agent=http://127.0.0.1:8181=agent-at-mcp
   behalf dev-idp --claim alice:groups=behalf-admins --claim bob:groups=staff,support`,
 		Args: cobra.NoArgs,
@@ -72,6 +80,9 @@ URL needs no registration.`,
 			if err := addIDJAGGrants(opts.Clients, idJAGSpecs); err != nil {
 				return err
 			}
+			if err := addJWTClients(&opts, jwtClientSpecs); err != nil {
+				return err
+			}
 			var err error
 			if opts.UserClaims, err = userClaims(claimSpecs); err != nil {
 				return err
@@ -82,6 +93,7 @@ URL needs no registration.`,
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", "127.0.0.1:9400", "address to listen on: 127.0.0.1, [::1] or localhost, with a port")
 	fl.StringArrayVar(&clientSpecs, "client", nil, "a client as ID:SECRET, repeatable (default agent:agent-secret)")
+	fl.StringArrayVar(&jwtClientSpecs, "jwt-client", nil, "a client that authenticates with private_key_jwt, as ID=JWKS_URL: its assertions are\nverified with the JWK set there (a behalf provider's jwksUrl), repeatable")
 	fl.DurationVar(&opts.AccessTokenTTL, "token-ttl", time.Hour, "lifetime of access and ID tokens")
 	fl.BoolVar(&opts.DisableRefreshRotation, "no-rotation", false, "keep refresh tokens valid after use instead of rotating them")
 	fl.BoolVar(&opts.AnonymousTokenExchange, "anonymous-token-exchange", false, "also serve token exchanges that name no client, without client authentication\n(for providers with onBehalfOfAuthenticationConfig NO_CLIENT; the request must name a resource or audience)")
@@ -127,6 +139,26 @@ func userClaims(specs []string) (map[string]map[string]any, error) {
 		}
 	}
 	return claims, nil
+}
+
+// addJWTClients adds each --jwt-client ID=JWKS_URL; their JWK sets are
+// fetched through an egress-policed client that may reach loopback and
+// private addresses, where behalf runs next to a development IdP.
+func addJWTClients(opts *devidp.Options, specs []string) error {
+	for _, spec := range specs {
+		id, jwksURL, ok := strings.Cut(spec, "=")
+		if !ok || id == "" || jwksURL == "" {
+			return fmt.Errorf("--jwt-client %q: want ID=JWKS_URL", spec)
+		}
+		if slices.ContainsFunc(opts.Clients, func(c devidp.Client) bool { return c.ID == id }) {
+			return fmt.Errorf("--jwt-client %q: client %q is already a --client", spec, id)
+		}
+		opts.Clients = append(opts.Clients, devidp.Client{ID: id, JWKSURI: jwksURL})
+	}
+	if len(specs) > 0 {
+		opts.HTTP = egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopback: true, AllowPrivate: true}, Timeout: 5 * time.Second})
+	}
+	return nil
 }
 
 // addIDJAGGrants adds each CLIENT=ISSUER[=CLIENT_ID_THERE] spec to its
@@ -270,6 +302,9 @@ client-credentials token as the actor token):
 `, issuer, discovery, strings.Join(ids, ", "), opts.AccessTokenTTL, rotation, anonymous,
 		auth, issuer, auth, issuer, discovery, strings.Join(ids, ", "), c.Secret, discovery, c.ID, c.Secret, discovery, c.ID)
 	if err == nil {
+		err = printJWTClientsBanner(out, discovery, opts.Clients)
+	}
+	if err == nil {
 		err = printClaimsBanner(out, opts.UserClaims)
 	}
 	if err == nil {
@@ -278,6 +313,36 @@ client-credentials token as the actor token):
 	if err == nil {
 		_, err = fmt.Fprintln(out, "Stop with Ctrl-C.")
 	}
+	return err
+}
+
+// printJWTClientsBanner lists, when --jwt-client was given, the clients
+// that authenticate with private_key_jwt, and the provider behalf needs
+// for each.
+func printJWTClientsBanner(out io.Writer, discovery string, clients []devidp.Client) error {
+	var lines, commands []string
+	for _, c := range clients {
+		if c.JWKSURI == "" {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("  %s: keys at %s", c.ID, c.JWKSURI))
+		commands = append(commands, fmt.Sprintf(`  behalf provider oauth2 create %s --vendor CustomOauth2 --discovery-url %s \
+    --client-id '%s' --client-auth-method PRIVATE_KEY_JWT --private-key-arn KEY_ARN --signing-algorithm ES256`, path.Base(c.JWKSURI), discovery, c.ID))
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(out, `Clients that authenticate with private_key_jwt (--jwt-client), each assertion verified with
+the JWK set at its URL:
+
+%s
+
+As behalf credential providers whose key (KEY_ARN) is in a key-management backend behalf
+is configured with; a behalf provider publishes its key at .../identities/oauth2/jwks/NAME:
+
+%s
+
+`, strings.Join(lines, "\n"), strings.Join(commands, "\n"))
 	return err
 }
 

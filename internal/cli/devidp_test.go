@@ -42,6 +42,10 @@ func TestDevIDPRefusesBadFlags(t *testing.T) {
 		{"--claim", "alice:groups="},
 		{"--claim", "alice:groups=a,,b"},
 		{"--claim", "alice:sub=bob"},
+		{"--jwt-client", "agent-jwt"},
+		{"--jwt-client", "=http://127.0.0.1:8080/identities/oauth2/jwks/p"},
+		{"--jwt-client", "agent=http://127.0.0.1:8080/identities/oauth2/jwks/p"},
+		{"--jwt-client", "agent-jwt=keys.json"},
 	} {
 		var out, errb bytes.Buffer
 		code := cli.Execute(t.Context(), append([]string{"dev-idp"}, args...), strings.NewReader(""), &out, &errb)
@@ -72,7 +76,8 @@ func TestDevIDPServes(t *testing.T) {
 	go func() {
 		done <- cli.Execute(ctx, []string{"dev-idp", "--listen", "127.0.0.1:0", "--client", "app:app-secret", "--client", "ci:ci-secret", "--token-ttl", "60s", "--anonymous-token-exchange",
 			"--id-jag", "ci=https://as.example/=ci-there", "--id-jag-ttl", "90s",
-			"--claim", "alice:groups=behalf-admins", "--claim", "alice:groups=staff", "--claim", "alice:dept=eng", "--claim", "bob:groups=a,b"},
+			"--claim", "alice:groups=behalf-admins", "--claim", "alice:groups=staff", "--claim", "alice:dept=eng", "--claim", "bob:groups=a,b",
+			"--jwt-client", "app-jwt=http://127.0.0.1:8080/identities/oauth2/jwks/jwt-provider"},
 			strings.NewReader(""), &out, &errb)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
@@ -89,11 +94,14 @@ func TestDevIDPServes(t *testing.T) {
 	}
 	issuer := m[1]
 	for _, want := range []string{
-		"DEVELOPMENT-ONLY", issuer + "/.well-known/openid-configuration", "app, ci", "live 1m0s",
-		"curl -s -u 'app:app-secret' -d grant_type=password", "allowedAudience: [app, ci]",
+		"DEVELOPMENT-ONLY", issuer + "/.well-known/openid-configuration", "app, ci, app-jwt", "live 1m0s",
+		"curl -s -u 'app:app-secret' -d grant_type=password", "allowedAudience: [app, ci, app-jwt]",
 		"living 1m30s", "ci -> https://as.example/ (client_id there: ci-there)", "requested_token_type=urn:ietf:params:oauth:token-type:id-jag",
 		"alice: dept = eng\n  alice: groups = [behalf-admins, staff]\n  bob: groups = [a, b]",
 		"--client-id 'app' --client-secret - \\\n    --on-behalf-of TOKEN_EXCHANGE --actor-token M2M", "token exchange: also without client authentication",
+		"app-jwt: keys at http://127.0.0.1:8080/identities/oauth2/jwks/jwt-provider",
+		"behalf provider oauth2 create jwt-provider --vendor CustomOauth2 --discovery-url " + issuer + "/.well-known/openid-configuration",
+		"--client-id 'app-jwt' --client-auth-method PRIVATE_KEY_JWT --private-key-arn KEY_ARN --signing-algorithm ES256",
 	} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)

@@ -14,7 +14,10 @@
 //     rotated-out token revokes its whole family, RFC 9700 §4.14.2),
 //     client_credentials, password (any non-empty password: a development
 //     shortcut) and RFC 8693 token exchange of a JWT this server issued.
-//     Clients authenticate with client_secret_basic or client_secret_post.
+//     Clients authenticate with client_secret_basic or client_secret_post,
+//     or with private_key_jwt (RFC 7523 §2.2: RS256, PS256 or ES256
+//     assertions whose aud is the issuer or the token endpoint, verified
+//     with the JWK set at the client's jwks_uri, each jti used once).
 //     RFC 8707 resource values become the access token's aud.
 //   - Token exchange takes an optional actor token (RFC 8693 §2.1), also a
 //     JWT this server issued, such as the client's own client_credentials
@@ -130,9 +133,14 @@ import (
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 )
 
-// Client is a registered confidential client.
+// Client is a registered confidential client: it authenticates with its
+// Secret, or with private_key_jwt and the keys at its JWKSURI.
 type Client struct {
 	ID, Secret string
+	// JWKSURI, instead of a Secret, makes the client authenticate with
+	// private_key_jwt (RFC 7523 §2.2): client assertions signed by a key
+	// of the JWK set there, fetched with Options.HTTP for each request.
+	JWKSURI string
 	// RedirectURIs are compared exactly (RFC 9700 §4.1.3). Empty means any
 	// https URI, or http URI on localhost, 127.0.0.1 or [::1]: a development
 	// shortcut so that behalf's callback URL need not be registered first.
@@ -149,6 +157,9 @@ type Options struct {
 	// path: the handler serves its endpoints at the root.
 	Issuer  string
 	Clients []Client
+	// HTTP fetches the JWK sets of clients with a JWKSURI; it should come
+	// from egress.NewClient. Required when a client has one.
+	HTTP *http.Client
 	// AccessTokenTTL is the lifetime of access and ID tokens; default 1h.
 	AccessTokenTTL time.Duration
 	// IDJAGTTL is the lifetime of ID-JAGs, which the draft wants short;
@@ -210,6 +221,7 @@ type Server struct {
 	idJAGTTL    time.Duration
 	issuesIDJAG bool // some client may request ID-JAGs
 	userClaims  map[string]map[string]any
+	http        *http.Client
 	public      jose.JSONWebKey
 	handler     http.Handler
 
@@ -218,6 +230,7 @@ type Server struct {
 	codes     map[string]*code     // authorization codes, by hash
 	refresh   map[string]*family   // every refresh token issued, by hash
 	revoked   map[string]time.Time // revoked jti → its exp
+	usedJTIs  map[string]time.Time // hash of client and assertion jti → until when it is refused
 	lastPrune time.Time
 }
 
@@ -241,9 +254,10 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		issuer: issuer, clients: clients, ttl: opts.AccessTokenTTL, idJAGTTL: opts.IDJAGTTL,
+		issuer: issuer, clients: clients, ttl: opts.AccessTokenTTL, idJAGTTL: opts.IDJAGTTL, http: opts.HTTP,
 		rotate: !opts.DisableRefreshRotation, anonymous: opts.AnonymousTokenExchange, omitAuthTime: opts.OmitAuthTime, now: opts.Now, observe: opts.Observe, userClaims: opts.UserClaims,
 		pending: map[string]*pending{}, codes: map[string]*code{}, refresh: map[string]*family{}, revoked: map[string]time.Time{},
+		usedJTIs: map[string]time.Time{},
 	}
 	if s.ttl <= 0 {
 		s.ttl = time.Hour
@@ -263,6 +277,9 @@ func New(opts Options) (*Server, error) {
 	}
 	for _, c := range clients {
 		s.issuesIDJAG = s.issuesIDJAG || len(c.IDJAG) > 0
+		if c.JWKSURI != "" && s.http == nil {
+			return nil, fmt.Errorf("devidp: client %q has a JWKSURI: Options.HTTP is required to fetch it", c.ID)
+		}
 	}
 	if err := s.newSigningKey(); err != nil {
 		return nil, fmt.Errorf("devidp: %w", err)
@@ -298,8 +315,11 @@ func clientTable(list []Client) (map[string]Client, error) {
 	}
 	clients := make(map[string]Client, len(list))
 	for _, c := range list {
-		if c.ID == "" || c.Secret == "" {
-			return nil, errors.New("devidp: every client needs an id and a secret")
+		if c.ID == "" || (c.Secret == "") == (c.JWKSURI == "") {
+			return nil, errors.New("devidp: every client needs an id, and a secret or a JWK set URI (not both)")
+		}
+		if u, err := url.Parse(c.JWKSURI); c.JWKSURI != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "") {
+			return nil, fmt.Errorf("devidp: client %q: JWK set URI %q must be an absolute http(s) URL without a fragment", c.ID, c.JWKSURI)
 		}
 		if _, dup := clients[c.ID]; dup {
 			return nil, fmt.Errorf("devidp: client %q is listed twice", c.ID)
@@ -352,6 +372,9 @@ const grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange" //n
 // discovery serves OpenID Connect Discovery 1.0 §3 / RFC 8414 §2 metadata.
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 	auth := []string{"client_secret_basic", "client_secret_post"}
+	if s.http != nil {
+		auth = append(auth, "private_key_jwt")
+	}
 	m := map[string]any{
 		"issuer":                                         s.issuer,
 		"authorization_endpoint":                         s.issuer + "/authorize",
@@ -369,6 +392,10 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 		"claims_supported":                               []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "email", "name"},
 		"authorization_response_iss_parameter_supported": true,
 	}
+	if s.http != nil {
+		m["token_endpoint_auth_signing_alg_values_supported"] = oauthwire.ClientAssertionAlgNames()
+		m["revocation_endpoint_auth_signing_alg_values_supported"] = oauthwire.ClientAssertionAlgNames()
+	}
 	s.idJAGMetadata(m)
 	oauthwire.WriteJSON(w, http.StatusOK, m)
 }
@@ -379,9 +406,9 @@ func hash(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// pruneLocked drops expired consent forms, codes and revocations, at most
-// once a minute. Refresh token families are kept: a rotated-out token must
-// stay recognisable.
+// pruneLocked drops expired consent forms, codes, revocations and used
+// assertion ids, at most once a minute. Refresh token families are kept:
+// a rotated-out token must stay recognisable.
 func (s *Server) pruneLocked(now time.Time) {
 	if now.Sub(s.lastPrune) < time.Minute {
 		return
@@ -400,6 +427,11 @@ func (s *Server) pruneLocked(now time.Time) {
 	for k, exp := range s.revoked {
 		if now.After(exp) {
 			delete(s.revoked, k)
+		}
+	}
+	for k, until := range s.usedJTIs {
+		if now.After(until) {
+			delete(s.usedJTIs, k)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package devidp
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"net/http"
 	"net/url"
 	"slices"
@@ -117,41 +116,14 @@ func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, ev *Event)
 }
 
 // anonymousExchange reports whether r is a token exchange for an access
-// token that names no client (no Authorization header, client_id or
-// client_secret), served without client authentication when
+// token that names no client (no Authorization header, client_id,
+// client_secret or client_assertion), served without client authentication when
 // Options.AnonymousTokenExchange allows it (RFC 8693 §2.1 leaves client
 // authentication to the deployment). A request that names a client must
 // authenticate it; ID-JAGs are issued to an authenticated client only.
 func (s *Server) anonymousExchange(r *http.Request, form url.Values) bool {
 	return s.anonymous && form.Get("grant_type") == grantTokenExchange && form.Get("requested_token_type") != tokenTypeIDJAG &&
-		r.Header.Get("Authorization") == "" && !form.Has("client_id") && !form.Has("client_secret")
-}
-
-// authenticate checks client_secret_basic or client_secret_post; RFC 6749
-// §2.3 forbids using both.
-func (s *Server) authenticate(r *http.Request, form url.Values) (Client, *oauthwire.Error) {
-	id, secret, basic := r.BasicAuth()
-	if basic {
-		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(id)
-		secret, err2 = url.QueryUnescape(secret)
-		switch {
-		case err1 != nil || err2 != nil:
-			return Client{}, oauthwire.Errorf("invalid_client", "the Basic credentials are not form-urlencoded")
-		case form.Has("client_secret"):
-			return Client{}, oauthwire.Errorf("invalid_request", "use one client authentication method, not Basic and client_secret both")
-		case form.Has("client_id") && form.Get("client_id") != id:
-			return Client{}, oauthwire.Errorf("invalid_request", "client_id differs from the Basic credentials")
-		}
-	} else {
-		id, secret = form.Get("client_id"), form.Get("client_secret")
-	}
-	c, ok := s.clients[id]
-	if !ok || subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
-		return Client{}, oauthwire.Errorf("invalid_client", "client authentication failed")
-	}
-	return c, nil
+		r.Header.Get("Authorization") == "" && !form.Has("client_id") && !form.Has("client_secret") && !form.Has("client_assertion")
 }
 
 // redeemCode is RFC 6749 §4.1.3 with the RFC 7636 §4.6 check.
