@@ -15,12 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/google/go-cmp/cmp"
 	_ "modernc.org/sqlite"
 
 	"github.com/behalf-dev/behalf/internal/behalfapi"
 	"github.com/behalf-dev/behalf/internal/cli"
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/localkms"
 )
@@ -447,5 +449,48 @@ func TestVaultSetKeyWithKMS(t *testing.T) {
 			t.Fatalf("still awaiting re-wrap: %v", v)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestProviderPrivateKeyJWTCommands: --client-auth-method (AgentCore's
+// names or RFC 7591's), --private-key-arn (an ECC_NIST_P256 key in
+// local-kms), --signing-algorithm and the assertion flags create a
+// PRIVATE_KEY_JWT provider, whose table and JSON show its key and
+// jwksUrl; an update moves it to a secret.
+func TestProviderPrivateKeyJWTCommands(t *testing.T) {
+	lk := localkms.Start(t, localkms.Options{})
+	localkms.Env(t)
+	arn := lk.CreateKey(t.Context(), kmstypes.KeySpecEccNistP256, kmstypes.KeyUsageTypeSignVerify)
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) {
+		f.Vault.AWSKMS = &config.AWSKMSFile{Region: localkms.Region, Endpoint: lk.URL}
+	}})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+	idp := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent", Secret: "agent-secret"}}})
+	discovery := idp.Issuer() + "/.well-known/openid-configuration"
+	out := r.ok("", cmd("provider oauth2 create jwt --vendor CustomOauth2 --client-id agent --discovery-url "+discovery+
+		" --client-auth-method private_key_jwt --private-key-arn "+arn+" --signing-algorithm ES256 --assertion-header x5t#S256=thumb --assertion-claim tenant=t-1")...)
+	for _, want := range []string{"client auth   PRIVATE_KEY_JWT", "signing key   " + arn + " (ES256)", "JWKS URL      " + s.URL + "/identities/oauth2/jwks/jwt"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("create table lacks %q:\n%s", want, out)
+		}
+	}
+	var p map[string]any
+	r.json(&p, cmd("provider oauth2 get jwt")...)
+	if p["clientAuthenticationMethod"] != "PRIVATE_KEY_JWT" || p["jwksUrl"] != s.URL+"/identities/oauth2/jwks/jwt" {
+		t.Fatalf("get json: %v", p)
+	}
+	if _, errs, code := r.do("", cmd("provider oauth2 create bad --vendor CustomOauth2 --client-id agent --discovery-url "+discovery+
+		" --client-auth-method PRIVATE_KEY_JWT --private-key-arn "+arn)...); code == 0 || !strings.Contains(errs, "signingAlgorithm is required") {
+		t.Errorf("without --signing-algorithm: exit %d %s", code, errs)
+	}
+	out = r.ok("s3cret\n", cmd("provider oauth2 update jwt --vendor CustomOauth2 --client-id agent --discovery-url "+discovery+
+		" --client-auth-method client_secret_post --client-secret -")...)
+	if !strings.Contains(out, "client auth   CLIENT_SECRET_POST") || strings.Contains(out, "signing key") || strings.Contains(out, "JWKS URL") {
+		t.Errorf("update table:\n%s", out)
+	}
+	p = nil
+	r.json(&p, cmd("provider oauth2 get jwt")...)
+	if p["clientAuthenticationMethod"] != "CLIENT_SECRET_POST" || p["jwksUrl"] != nil || p["signingKey"] != nil {
+		t.Fatalf("after the update: %v", p)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -24,6 +25,8 @@ type oauth2Flags struct {
 	vendor, clientID, clientSecret                     string
 	discoveryURL, issuer, authzEndpoint, tokenEndpoint string
 	tenantID, authMethod                               string
+	privateKeyARN, signingAlgorithm                    string
+	assertionHeaders, assertionClaims                  map[string]string
 	tags                                               map[string]string
 	// The on-behalf-of token exchange (CustomOauth2 only).
 	onBehalfOf, actorToken string
@@ -41,7 +44,13 @@ func (f *oauth2Flags) register(cmd *cobra.Command, withTags bool) {
 	fl.StringVar(&f.authzEndpoint, "authorization-endpoint", "", "authorization endpoint (tenant-scoped vendors, or CustomOauth2 metadata)")
 	fl.StringVar(&f.tokenEndpoint, "token-endpoint", "", "token endpoint (tenant-scoped vendors, or CustomOauth2 metadata)")
 	fl.StringVar(&f.tenantID, "tenant-id", "", "MicrosoftOauth2: the Entra tenant")
-	fl.StringVar(&f.authMethod, "auth-method", "", "CustomOauth2: CLIENT_SECRET_BASIC or CLIENT_SECRET_POST")
+	fl.StringVar(&f.authMethod, "client-auth-method", "", "CustomOauth2: how the client authenticates: CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, or\nPRIVATE_KEY_JWT with --private-key-arn (lower-case RFC names such as client_secret_post work too)")
+	fl.StringVar(&f.authMethod, "auth-method", "", "")
+	_ = fl.MarkDeprecated("auth-method", "use --client-auth-method") // the flag exists
+	fl.StringVar(&f.privateKeyARN, "private-key-arn", "", "PRIVATE_KEY_JWT: the key that signs client assertions, in a key-management backend behalf is\nconfigured with: an AWS KMS key ARN (asymmetric, SIGN_VERIFY) or a PKCS#11 URI (pkcs11:...)")
+	fl.StringVar(&f.signingAlgorithm, "signing-algorithm", "", "PRIVATE_KEY_JWT: RS256 or PS256 (RSA key), or ES256 (EC P-256 key)")
+	fl.StringToStringVar(&f.assertionHeaders, "assertion-header", nil, "PRIVATE_KEY_JWT: a header parameter NAME=VALUE added to each client assertion, e.g. kid\nor x5t#S256 (repeatable; not alg or typ)")
+	fl.StringToStringVar(&f.assertionClaims, "assertion-claim", nil, "PRIVATE_KEY_JWT: a claim NAME=VALUE added to each client assertion, e.g. aud=TOKEN_ENDPOINT\nfor a server that wants its token endpoint (repeatable; not iss, sub, jti, exp, iat or nbf)")
 	fl.StringVar(&f.onBehalfOf, "on-behalf-of", "", "CustomOauth2: exchange users' JWTs for tokens (ON_BEHALF_OF_TOKEN_EXCHANGE) by TOKEN_EXCHANGE (RFC 8693)\nor JWT_AUTHORIZATION_GRANT (RFC 7523)")
 	fl.StringVar(&f.actorToken, "actor-token", "", "with --on-behalf-of TOKEN_EXCHANGE: the actor token, NONE, M2M (the provider's own\nclient-credentials token) or AWS_IAM_ID_TOKEN_JWT (behalf's own workload JWT)")
 	fl.StringSliceVar(&f.actorTokenScopes, "actor-token-scope", nil, "with --actor-token M2M: a scope of the actor token (repeatable, or comma-separated)")
@@ -79,7 +88,8 @@ func (f *oauth2Flags) input(cmd *cobra.Command) (types.Oauth2ProviderConfigInput
 	switch v.ConfigMember {
 	case oauthvendor.MemberCustom:
 		c := types.CustomOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret,
-			ClientAuthenticationMethod: types.ClientAuthenticationMethodType(f.authMethod), OnBehalfOfTokenExchangeConfig: obo}
+			ClientAuthenticationMethod: types.ClientAuthenticationMethodType(strings.ToUpper(f.authMethod)), PrivateKeyJwtConfig: f.privateKeyJWT(),
+			OnBehalfOfTokenExchangeConfig: obo}
 		if f.discoveryURL != "" {
 			c.OauthDiscovery = &types.Oauth2DiscoveryMemberDiscoveryUrl{Value: f.discoveryURL}
 		} else {
@@ -130,6 +140,19 @@ func (f *oauth2Flags) onBehalfOfInput(member string) (*types.OnBehalfOfTokenExch
 	return c, nil
 }
 
+// privateKeyJWT is the privateKeyJwtConfig the flags give, nil for none.
+func (f *oauth2Flags) privateKeyJWT() *types.PrivateKeyJwtConfig {
+	if f.privateKeyARN == "" && f.signingAlgorithm == "" && f.assertionHeaders == nil && f.assertionClaims == nil {
+		return nil
+	}
+	k := &types.PrivateKeyJwtConfig{SigningAlgorithm: types.SigningAlgorithm(f.signingAlgorithm),
+		AdditionalHeaderClaims: f.assertionHeaders, AdditionalPayloadClaims: f.assertionClaims}
+	if f.privateKeyARN != "" {
+		k.PrivateKeySource = &types.PrivateKeySourceMemberKmsKeySource{Value: types.KmsKeySourceType{KmsKeyArn: aws.String(f.privateKeyARN)}}
+	}
+	return k
+}
+
 type oauth2View struct {
 	Name            string     `json:"name"`
 	Vendor          string     `json:"credentialProviderVendor,omitempty"`
@@ -137,6 +160,9 @@ type oauth2View struct {
 	CallbackURL     string     `json:"callbackUrl"`
 	ClientID        string     `json:"clientId,omitempty"`
 	Discovery       string     `json:"discovery,omitempty"`
+	ClientAuth      string     `json:"clientAuthenticationMethod,omitempty"`
+	SigningKey      string     `json:"signingKey,omitempty"`
+	JWKSURL         string     `json:"jwksUrl,omitempty"`
 	OnBehalfOf      *oboView   `json:"onBehalfOf,omitempty"`
 	Status          string     `json:"status,omitempty"`
 	CreatedTime     *time.Time `json:"createdTime,omitempty"`
@@ -145,7 +171,13 @@ type oauth2View struct {
 
 func (v oauth2View) table() table {
 	t := fields("name", v.Name, "vendor", v.Vendor, "arn", v.Arn, "callback URL", v.CallbackURL,
-		"client id", v.ClientID, "discovery", v.Discovery, "status", v.Status)
+		"client id", v.ClientID, "discovery", v.Discovery)
+	for _, row := range [][]string{{"client auth", v.ClientAuth}, {"signing key", v.SigningKey}, {"JWKS URL", v.JWKSURL}} {
+		if row[1] != "" {
+			t.rows = append(t.rows, row)
+		}
+	}
+	t.rows = append(t.rows, []string{"status", v.Status})
 	if v.OnBehalfOf != nil {
 		t.rows = append(t.rows, []string{"on behalf of", v.OnBehalfOf.String()})
 	}
@@ -153,6 +185,28 @@ func (v oauth2View) table() table {
 		t.rows = append(t.rows, []string{"created", when(v.CreatedTime)}, []string{"updated", when(v.LastUpdatedTime)})
 	}
 	return t
+}
+
+// newOAuth2View is the view of a provider: the output's members, and
+// behalf's jwksUrl from the raw response ext kept.
+func newOAuth2View(name, vendor, arn, callback string, status types.Status, cfg types.Oauth2ProviderConfigOutput, ext *extensions) oauth2View {
+	v := oauth2View{Name: name, Vendor: vendor, Arn: arn, CallbackURL: callback, Status: string(status)}
+	v.ClientID, v.Discovery = summarize(cfg)
+	if m, ok := cfg.(*types.Oauth2ProviderConfigOutputMemberCustomOauth2ProviderConfig); ok {
+		v.ClientAuth = string(m.Value.ClientAuthenticationMethod)
+		if k := m.Value.PrivateKeyJwtConfig; k != nil {
+			if src, ok := k.PrivateKeySource.(*types.PrivateKeySourceMemberKmsKeySource); ok {
+				v.SigningKey = str(src.Value.KmsKeyArn) + " (" + string(k.SigningAlgorithm) + ")"
+			}
+		}
+	}
+	var members struct {
+		JWKSURL string `json:"jwksUrl"`
+	}
+	_ = json.Unmarshal(ext.raw, &members) // a response without it names none
+	v.JWKSURL = members.JWKSURL
+	v.OnBehalfOf = onBehalfOf(cfg)
+	return v
 }
 
 // summarize reads the output union: the client id and how endpoints are
@@ -242,7 +296,10 @@ func newOAuth2Command(cf *clientFlags) *cobra.Command {
       --discovery-url https://idp.example.com/.well-known/openid-configuration
   behalf provider oauth2 create corp-obo --vendor CustomOauth2 --client-id agent --client-secret - \
       --discovery-url https://idp.example.com/.well-known/openid-configuration \
-      --on-behalf-of TOKEN_EXCHANGE --actor-token M2M --actor-token-scope agents`,
+      --on-behalf-of TOKEN_EXCHANGE --actor-token M2M --actor-token-scope agents
+  behalf provider oauth2 create corp-jwt --vendor CustomOauth2 --client-id agent \
+      --discovery-url https://idp.example.com/.well-known/openid-configuration --client-auth-method PRIVATE_KEY_JWT \
+      --private-key-arn arn:aws:kms:us-east-1:111122223333:key/0b7c1c1e-... --signing-algorithm ES256`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := cflags.input(cmd)
@@ -253,16 +310,15 @@ func newOAuth2Command(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ext := &extensions{}
 			out, err := c.CreateOauth2CredentialProvider(cmd.Context(), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
 				Name: aws.String(args[0]), CredentialProviderVendor: types.CredentialProviderVendorType(cflags.vendor),
 				Oauth2ProviderConfigInput: cfg, Tags: cflags.tags,
-			})
+			}, ext.option)
 			if err != nil {
 				return cf.describe(err)
 			}
-			id, disc := summarize(out.Oauth2ProviderConfigOutput)
-			v := oauth2View{Name: str(out.Name), Vendor: cflags.vendor, Arn: str(out.CredentialProviderArn), CallbackURL: str(out.CallbackUrl),
-				ClientID: id, Discovery: disc, OnBehalfOf: onBehalfOf(out.Oauth2ProviderConfigOutput), Status: string(out.Status)}
+			v := newOAuth2View(str(out.Name), cflags.vendor, str(out.CredentialProviderArn), str(out.CallbackUrl), out.Status, out.Oauth2ProviderConfigOutput, ext)
 			return cf.print(cmd, v, v.table())
 		},
 	}
@@ -288,16 +344,15 @@ connections and open sessions, whose tokens the old server issued.`,
 			if err != nil {
 				return err
 			}
+			ext := &extensions{}
 			out, err := c.UpdateOauth2CredentialProvider(cmd.Context(), &bedrockagentcorecontrol.UpdateOauth2CredentialProviderInput{
 				Name: aws.String(args[0]), CredentialProviderVendor: types.CredentialProviderVendorType(uflags.vendor), Oauth2ProviderConfigInput: cfg,
-			})
+			}, ext.option)
 			if err != nil {
 				return cf.describe(err)
 			}
-			id, disc := summarize(out.Oauth2ProviderConfigOutput)
-			v := oauth2View{Name: str(out.Name), Vendor: string(out.CredentialProviderVendor), Arn: str(out.CredentialProviderArn),
-				CallbackURL: str(out.CallbackUrl), ClientID: id, Discovery: disc, OnBehalfOf: onBehalfOf(out.Oauth2ProviderConfigOutput), Status: string(out.Status),
-				CreatedTime: out.CreatedTime, LastUpdatedTime: out.LastUpdatedTime}
+			v := newOAuth2View(str(out.Name), string(out.CredentialProviderVendor), str(out.CredentialProviderArn), str(out.CallbackUrl), out.Status, out.Oauth2ProviderConfigOutput, ext)
+			v.CreatedTime, v.LastUpdatedTime = out.CreatedTime, out.LastUpdatedTime
 			return cf.print(cmd, v, v.table())
 		},
 	}
@@ -312,14 +367,13 @@ connections and open sessions, whose tokens the old server issued.`,
 			if err != nil {
 				return err
 			}
-			out, err := c.GetOauth2CredentialProvider(cmd.Context(), &bedrockagentcorecontrol.GetOauth2CredentialProviderInput{Name: aws.String(args[0])})
+			ext := &extensions{}
+			out, err := c.GetOauth2CredentialProvider(cmd.Context(), &bedrockagentcorecontrol.GetOauth2CredentialProviderInput{Name: aws.String(args[0])}, ext.option)
 			if err != nil {
 				return cf.describe(err)
 			}
-			id, disc := summarize(out.Oauth2ProviderConfigOutput)
-			v := oauth2View{Name: str(out.Name), Vendor: string(out.CredentialProviderVendor), Arn: str(out.CredentialProviderArn),
-				CallbackURL: str(out.CallbackUrl), ClientID: id, Discovery: disc, OnBehalfOf: onBehalfOf(out.Oauth2ProviderConfigOutput), Status: string(out.Status),
-				CreatedTime: out.CreatedTime, LastUpdatedTime: out.LastUpdatedTime}
+			v := newOAuth2View(str(out.Name), string(out.CredentialProviderVendor), str(out.CredentialProviderArn), str(out.CallbackUrl), out.Status, out.Oauth2ProviderConfigOutput, ext)
+			v.CreatedTime, v.LastUpdatedTime = out.CreatedTime, out.LastUpdatedTime
 			return cf.print(cmd, v, v.table())
 		},
 	}
