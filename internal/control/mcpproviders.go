@@ -451,23 +451,12 @@ func (s *Service) documentHostedElsewhere(id, name string, cfg provider.OAuth2) 
 // serveClientDocument serves an MCP server provider's Client ID Metadata
 // Document; every other id is not found.
 func (s *Service) serveClientDocument(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("provider")
 	notFound := func() { http.Error(w, "not found", http.StatusNotFound) }
-	if len(id) > 64 {
-		notFound()
+	p, cfg, ok := s.publicProvider(w, r, 64, s.store.GetOAuth2ProviderByID)
+	if !ok {
 		return
 	}
-	p, err := s.store.GetOAuth2ProviderByID(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
-		notFound()
-		return
-	}
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	cfg, err := provider.Decode(p.Config)
-	if err != nil || cfg.MCP == nil || cfg.MCP.Registration != provider.RegistrationMetadataDocument {
+	if cfg.MCP == nil || cfg.MCP.Registration != provider.RegistrationMetadataDocument {
 		notFound()
 		return
 	}

@@ -836,30 +836,42 @@ func (s *Service) checkSigningKey(ctx context.Context, cfg provider.OAuth2) erro
 	return nil
 }
 
+// publicProvider reads the provider an unauthenticated route's path names
+// (its id or name, at most maxLen bytes) with get. It answers 404 for one
+// that does not exist or does not decode, and 500 for a storage failure,
+// and then reports false.
+func (s *Service) publicProvider(w http.ResponseWriter, r *http.Request, maxLen int,
+	get func(context.Context, string) (storage.OAuth2Provider, error)) (storage.OAuth2Provider, provider.OAuth2, bool) {
+	key := r.PathValue("provider")
+	if len(key) > maxLen {
+		http.Error(w, "not found", http.StatusNotFound)
+		return storage.OAuth2Provider{}, provider.OAuth2{}, false
+	}
+	p, err := get(r.Context(), key)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return storage.OAuth2Provider{}, provider.OAuth2{}, false
+	}
+	cfg, decodeErr := provider.Decode(p.Config)
+	if err != nil || decodeErr != nil {
+		http.Error(w, "not found", http.StatusNotFound)
+		return storage.OAuth2Provider{}, provider.OAuth2{}, false
+	}
+	return p, cfg, true
+}
+
 // serveProviderJWKS publishes a PRIVATE_KEY_JWT provider's public key:
 // one JWK of its signing algorithm whose kid its assertions name
 // (oauthclient.AssertionKeyID). Every other name is not found; a key its
 // backend cannot give now is 503, so that a verifier keeps its cached
 // copy.
 func (s *Service) serveProviderJWKS(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("provider")
-	notFound := func() { http.Error(w, "not found", http.StatusNotFound) }
-	if len(name) > 128 || !providerNamePattern.MatchString(name) || s.HeldKeys == nil {
-		notFound()
+	_, cfg, ok := s.publicProvider(w, r, 128, s.store.GetOAuth2Provider)
+	if !ok {
 		return
 	}
-	p, err := s.store.GetOAuth2Provider(r.Context(), name)
-	if errors.Is(err, storage.ErrNotFound) {
-		notFound()
-		return
-	}
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	cfg, err := provider.Decode(p.Config)
-	if err != nil || cfg.PrivateKeyJWT == nil {
-		notFound()
+	if cfg.PrivateKeyJWT == nil || s.HeldKeys == nil {
+		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
 	k := cfg.PrivateKeyJWT
