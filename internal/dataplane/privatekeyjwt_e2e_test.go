@@ -133,19 +133,7 @@ func TestE2EPrivateKeyJWT(t *testing.T) {
 			Name: aws.String("agent-w"), AllowedResourceOauth2ReturnUrls: []string{returnURL}}); err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
-			Name: aws.String("idp-jwt"), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
-			Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
-				ClientId: aws.String("agent-jwt"), ClientAuthenticationMethod: ctltypes.ClientAuthenticationMethodTypePrivateKeyJwt,
-				PrivateKeyJwtConfig: &ctltypes.PrivateKeyJwtConfig{
-					PrivateKeySource:       &ctltypes.PrivateKeySourceMemberKmsKeySource{Value: ctltypes.KmsKeySourceType{KmsKeyArn: aws.String(keyARN)}},
-					SigningAlgorithm:       ctltypes.SigningAlgorithmEs256,
-					AdditionalHeaderClaims: map[string]string{"x5t#S256": "thumb-1"}, AdditionalPayloadClaims: map[string]string{"tenant": "t-1"}},
-				OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: idp.Issuer() + "/.well-known/openid-configuration"}}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		createJWTProvider(t, c, idp.Issuer(), keyARN, ctltypes.SigningAlgorithmEs256)
 
 		// M2M: the dev IdP issued the token to agent-jwt.
 		m2m, err := getM2M(ctx(t), data, mintPlain(t, data, "agent-w"), "idp-jwt")
@@ -156,7 +144,7 @@ func TestE2EPrivateKeyJWT(t *testing.T) {
 			t.Fatalf("M2M token claims %v", claims)
 		}
 		sent := idp.last(t, "client_credentials")
-		checkAssertion(t, sent, jwksURL, idp.Issuer(), fb.Public(keyARN))
+		checkAssertion(t, sent, jwksURL, idp.Issuer(), jose.ES256, fb.Public(keyARN))
 
 		// The IdP refuses the assertion again (its jti is used), altered,
 		// and signed by another key under behalf's kid.
@@ -203,7 +191,7 @@ func TestE2EPrivateKeyJWT(t *testing.T) {
 		if c := unverifiedClaims(t, aws.ToString(user.AccessToken)); c["sub"] != "alice" {
 			t.Errorf("user token claims %v", c)
 		}
-		checkAssertion(t, idp.last(t, "authorization_code"), jwksURL, idp.Issuer(), fb.Public(keyARN))
+		checkAssertion(t, idp.last(t, "authorization_code"), jwksURL, idp.Issuer(), jose.ES256, fb.Public(keyARN))
 
 		// Near expiry the token is refreshed, with an assertion too.
 		clock.Advance(9*time.Minute + 45*time.Second)
@@ -213,7 +201,7 @@ func TestE2EPrivateKeyJWT(t *testing.T) {
 		if err != nil || refreshed.AccessToken == nil || aws.ToString(refreshed.AccessToken) == aws.ToString(user.AccessToken) {
 			t.Fatalf("refresh: %+v, %v", refreshed, err)
 		}
-		checkAssertion(t, idp.last(t, "refresh_token"), jwksURL, idp.Issuer(), fb.Public(keyARN))
+		checkAssertion(t, idp.last(t, "refresh_token"), jwksURL, idp.Issuer(), jose.ES256, fb.Public(keyARN))
 
 		// A backend that cannot sign: the vend fails with a 502 that says
 		// so, and the IdP is not asked.
@@ -227,12 +215,32 @@ func TestE2EPrivateKeyJWT(t *testing.T) {
 	})
 }
 
+// createJWTProvider creates idp-jwt, a PRIVATE_KEY_JWT provider at the
+// dev IdP issuer for its client agent-jwt, signing with key and alg, with
+// an additional header and payload claim.
+func createJWTProvider(t *testing.T, c *bedrockagentcorecontrol.Client, issuer, key string, alg ctltypes.SigningAlgorithm) {
+	t.Helper()
+	_, err := c.CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
+		Name: aws.String("idp-jwt"), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
+		Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
+			ClientId: aws.String("agent-jwt"), ClientAuthenticationMethod: ctltypes.ClientAuthenticationMethodTypePrivateKeyJwt,
+			PrivateKeyJwtConfig: &ctltypes.PrivateKeyJwtConfig{
+				PrivateKeySource:       &ctltypes.PrivateKeySourceMemberKmsKeySource{Value: ctltypes.KmsKeySourceType{KmsKeyArn: aws.String(key)}},
+				SigningAlgorithm:       alg,
+				AdditionalHeaderClaims: map[string]string{"x5t#S256": "thumb-1"}, AdditionalPayloadClaims: map[string]string{"tenant": "t-1"}},
+			OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: issuer + "/.well-known/openid-configuration"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // checkAssertion checks a token request's client authentication: a
 // client assertion and no secret; its header names typ JWT, the key's
 // thumbprint as kid and the additional header claim; it verifies with
 // the published JWK set, whose one key is the backend's; its claims are
 // RFC 7523 §3's for the IdP's issuer, with the additional payload claim.
-func checkAssertion(t *testing.T, form url.Values, jwksURL, issuer string, public crypto.PublicKey) {
+func checkAssertion(t *testing.T, form url.Values, jwksURL, issuer string, alg jose.SignatureAlgorithm, public crypto.PublicKey) {
 	t.Helper()
 	if form.Has("client_secret") || form.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 		t.Fatalf("%s request without a client assertion: %v", form.Get("grant_type"), form)
@@ -246,10 +254,10 @@ func checkAssertion(t *testing.T, form url.Values, jwksURL, issuer string, publi
 	if err := json.NewDecoder(res.Body).Decode(&set); err != nil || len(set.Keys) != 1 {
 		t.Fatalf("JWKS: %v %+v", err, set)
 	}
-	if !set.Keys[0].Key.(*ecdsa.PublicKey).Equal(public) {
-		t.Fatal("the published key is not the backend's")
+	if k, ok := set.Keys[0].Key.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(public) || set.Keys[0].Algorithm != string(alg) {
+		t.Fatalf("the published key is not the backend's %s key", alg)
 	}
-	tok, err := jwt.ParseSigned(form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256})
+	tok, err := jwt.ParseSigned(form.Get("client_assertion"), []jose.SignatureAlgorithm{alg})
 	if err != nil {
 		t.Fatal(err)
 	}
