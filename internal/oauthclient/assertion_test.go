@@ -345,3 +345,38 @@ func TestAssertionKeyIDIsRFC7638(t *testing.T) {
 		t.Fatalf("kid %q %v", kid, err)
 	}
 }
+
+// refusing is a key whose backend refuses to sign.
+type refusing struct{ crypto.Signer }
+
+func (refusing) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("the key is disabled")
+}
+
+// TestAssertionSigningRefused: a key that does not sign fails token and
+// revocation requests with a SigningError that says so, and sends nothing.
+func TestAssertionSigningRefused(t *testing.T) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := AssertionSigner(refusing{ec}, "ES256", "k", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFake(t, jsonAnswer(200, `{"access_token":"at","token_type":"Bearer"}`))
+	c := &Client{HTTP: testHTTP}
+	_, err = c.Do(context.Background(), Request{Endpoint: f.URL, AuthMethod: oauthvendor.PrivateKeyJWT, ClientID: "agent-1", Signer: signer,
+		Form: url.Values{"grant_type": {"client_credentials"}}})
+	var se *SigningError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "could not be signed: ") || !strings.Contains(err.Error(), "disabled") {
+		t.Fatalf("token request: %v", err)
+	}
+	err = c.Revoke(context.Background(), Revocation{Endpoint: f.URL, AuthMethod: oauthvendor.PrivateKeyJWT, ClientID: "agent-1", Signer: signer, Token: "rt"})
+	if !errors.As(err, &se) {
+		t.Fatalf("revocation: %v", err)
+	}
+	if f.got != nil {
+		t.Fatal("a request was sent without its client assertion")
+	}
+}

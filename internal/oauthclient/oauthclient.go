@@ -443,6 +443,9 @@ func (c *Client) revocationRequest(ctx context.Context, r Revocation) (*http.Req
 	if ke := (*ClientKeyError)(nil); errors.As(err, &ke) {
 		return nil, ke
 	}
+	if se := (*SigningError)(nil); errors.As(err, &se) {
+		return nil, se
+	}
 	if err != nil {
 		return nil, &ProviderError{Reason: "the provider's revocation endpoint is not a valid URL"}
 	}
