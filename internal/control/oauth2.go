@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -801,12 +802,12 @@ func keepSigningKey(cfg *provider.OAuth2, current provider.OAuth2) error {
 }
 
 // checkSigningKey checks the key a PRIVATE_KEY_JWT provider's assertions
-// are signed with, as its backend has it now: it exists, is asymmetric,
-// and suits the signing algorithm (ECDSA P-256 for ES256, RSA of at least
-// 2048 bits for RS256 and PS256). A key that does not is a
-// ValidationException on kmsKeyArn; a backend that cannot use it now
-// (unreachable, the key disabled) an InternalServerException (502)
-// naming it.
+// are signed with, as its backend has it now (Check, then its signer): it
+// exists, is asymmetric, and suits the signing algorithm (ECDSA P-256 for
+// ES256, RSA of at least 2048 bits for RS256 and PS256). A key that does
+// not is a ValidationException on kmsKeyArn; a backend that cannot use it
+// now (unreachable, or the key disabled or pending deletion) an
+// InternalServerException (502) that says so.
 func (s *Service) checkSigningKey(ctx context.Context, cfg provider.OAuth2) error {
 	k := cfg.PrivateKeyJWT
 	if k == nil {
@@ -816,19 +817,24 @@ func (s *Service) checkSigningKey(ctx context.Context, cfg provider.OAuth2) erro
 	invalid := func(msg string) error {
 		return wire.Validation(field+" "+msg, wire.FieldError{Name: field, Message: msg})
 	}
-	if s.HeldKeys == nil {
+	if s.Keys == nil || s.HeldKeys == nil {
 		return invalid("cannot be used: this server has no key-management backend for signing keys")
 	}
-	signer, err := s.HeldKeys.Load(ctx, k.KeyID)
+	err := s.Keys.Check(ctx, k.KeyID)
+	var signer crypto.Signer
+	if err == nil {
+		signer, err = s.HeldKeys.Load(ctx, k.KeyID)
+	}
 	switch {
 	case errors.Is(err, vault.ErrUnknownKey):
 		return invalid("is not a key of any configured key-management backend: " + err.Error())
 	case errors.Is(err, vault.ErrKeyGone):
-		return invalid("names a key that no longer exists")
+		return invalid("names a key that does not exist")
 	case errors.Is(err, vault.ErrNotSigningKey):
-		return invalid("cannot sign: it must be an asymmetric key with key usage SIGN_VERIFY")
+		return invalid("cannot sign client assertions: " + err.Error())
 	case err != nil:
-		return wire.BadGateway("key %s cannot be used now (its key-management backend is unreachable, or the key is disabled): %v", k.KeyID, err).WithCause(err)
+		return wire.BadGateway("key %s cannot be used now (its key-management backend is unreachable, or the key is disabled or pending deletion): %v",
+			k.KeyID, err).WithCause(err)
 	}
 	if _, err := oauthclient.KeyAlgorithm(signer.Public(), k.SigningAlgorithm); err != nil {
 		return invalid(err.Error())
