@@ -13,11 +13,13 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
-	"github.com/behalf-dev/behalf/internal/testutil/fakesigning"
-	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/testutil/localkms"
 )
 
 // pkjInput is a custom provider's configuration at idp with
@@ -72,33 +74,43 @@ func jwksURLOf(t *testing.T, s *behalftest.Server, name string) string {
 	return out.JWKSURL
 }
 
+// Keys of local-kms the tests use, by spec.
+const (
+	ecKey        = "ECC_NIST_P256"
+	rsaKey       = "RSA_2048"
+	p384Key      = "ECC_NIST_P384"
+	symmetricKey = "SYMMETRIC_DEFAULT"
+	disabledKey  = "disabled ECC_NIST_P256"
+)
+
 // TestPrivateKeyJWTProviders: on SQLite and PostgreSQL, through the
 // official SDK, a custom provider authenticates with PRIVATE_KEY_JWT and a
-// key a key-management backend holds (a fake one here): Create, Get and
-// Update echo privateKeyJwtConfig; the key's public half is published at
-// the jwksUrl the output names, under its RFC 7638 thumbprint, and served
-// from the cache while the backend is down; every invalid configuration
-// is a ValidationException naming its member, and a backend that cannot
-// be reached a 502.
+// key AWS KMS holds (local-kms): Create, Get and Update echo
+// privateKeyJwtConfig; the key's public half is published at the jwksUrl
+// the output names, under its RFC 7638 thumbprint, and served from the
+// cache while KMS is down; every invalid configuration is a
+// ValidationException naming its member, and a key KMS cannot use now (it
+// is down, or the key disabled) a 502 naming the key.
 func TestPrivateKeyJWTProviders(t *testing.T) {
+	lk := localkms.Start(t, localkms.Options{})
+	localkms.Env(t)
+	key := map[string]string{}
+	for _, spec := range []kmstypes.KeySpec{kmstypes.KeySpecEccNistP256, kmstypes.KeySpecRsa2048, kmstypes.KeySpecEccNistP384} {
+		key[string(spec)] = lk.CreateKey(t.Context(), spec, kmstypes.KeyUsageTypeSignVerify)
+	}
+	key[symmetricKey] = lk.CreateSymmetricKey(t.Context())
+	key[disabledKey] = lk.CreateKey(t.Context(), kmstypes.KeySpecEccNistP256, kmstypes.KeyUsageTypeSignVerify)
+	if _, err := lk.Client().DisableKey(t.Context(), &kms.DisableKeyInput{KeyId: aws.String(key[disabledKey])}); err != nil {
+		t.Fatal(err)
+	}
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		fb := fakesigning.New()
-		key := map[string]string{}
-		for name, spec := range map[string]string{fakesigning.ECCNISTP256: fakesigning.ECCNISTP256, fakesigning.RSA2048: fakesigning.RSA2048,
-			fakesigning.ECCNISTP384: fakesigning.ECCNISTP384, fakesigning.RSA1024: fakesigning.RSA1024,
-			fakesigning.SymmetricDefault: fakesigning.SymmetricDefault, "gone": fakesigning.ECCNISTP256} {
-			id, err := fb.Create(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			key[name] = id
-		}
-		fb.Delete(key["gone"])
-		s := behalftest.Start(t, b, behalftest.Options{KeyBackends: []vault.Backend{fb}})
+		s := behalftest.Start(t, b, behalftest.Options{Edit: func(f *config.File) {
+			f.Vault.AWSKMS = &config.AWSKMSFile{Region: localkms.Region, Endpoint: lk.URL}
+		}})
 		c := s.Control()
 		idp := discoveryServer(t, nil)
 
-		es256 := &types.PrivateKeyJwtConfig{PrivateKeySource: kmsKey(key[fakesigning.ECCNISTP256]), SigningAlgorithm: types.SigningAlgorithmEs256,
+		es256 := &types.PrivateKeyJwtConfig{PrivateKeySource: kmsKey(key[ecKey]), SigningAlgorithm: types.SigningAlgorithmEs256,
 			AdditionalHeaderClaims: map[string]string{"x5t#S256": "thumb"}, AdditionalPayloadClaims: map[string]string{"tenant": "t-1"}}
 		created, err := c.CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
 			Name: aws.String("jwt"), CredentialProviderVendor: types.CredentialProviderVendorTypeCustomOauth2,
@@ -116,7 +128,7 @@ func TestPrivateKeyJWTProviders(t *testing.T) {
 			k := m.PrivateKeyJwtConfig
 			src, _ := k.PrivateKeySource.(*types.PrivateKeySourceMemberKmsKeySource)
 			if m.ClientAuthenticationMethod != types.ClientAuthenticationMethodTypePrivateKeyJwt || k == nil || src == nil ||
-				aws.ToString(src.Value.KmsKeyArn) != key[fakesigning.ECCNISTP256] || k.SigningAlgorithm != types.SigningAlgorithmEs256 ||
+				aws.ToString(src.Value.KmsKeyArn) != key[ecKey] || k.SigningAlgorithm != types.SigningAlgorithmEs256 ||
 				k.AdditionalHeaderClaims["x5t#S256"] != "thumb" || k.AdditionalPayloadClaims["tenant"] != "t-1" {
 				t.Errorf("%s echoed %+v", name, m)
 			}
@@ -132,7 +144,7 @@ func TestPrivateKeyJWTProviders(t *testing.T) {
 			t.Fatalf("JWKS: %d %+v %v", status, set, h)
 		}
 		jwk := set.Keys[0]
-		want := jose.JSONWebKey{Key: fb.Public(key[fakesigning.ECCNISTP256])}
+		want := jose.JSONWebKey{Key: lk.PublicKey(t.Context(), key[ecKey])}
 		tp, _ := want.Thumbprint(crypto.SHA256)
 		if !jwk.IsPublic() || jwk.Algorithm != "ES256" || jwk.Use != "sig" || !jwk.Key.(interface{ Equal(crypto.PublicKey) bool }).Equal(want.Key) {
 			t.Errorf("JWK %+v", jwk)
@@ -140,30 +152,23 @@ func TestPrivateKeyJWTProviders(t *testing.T) {
 		if jwk.KeyID != base64.RawURLEncoding.EncodeToString(tp) {
 			t.Errorf("kid %q is not the key's RFC 7638 thumbprint", jwk.KeyID)
 		}
-		// Cached: the backend down, the set is still served, and no load.
-		fb.SetUnavailable(true)
-		loads := fb.Loads.Load()
-		if status, _, _ := providerJWKS(t, jwksURL); status != http.StatusOK || fb.Loads.Load() != loads {
-			t.Errorf("JWKS with the backend down: %d, %d loads", status, fb.Loads.Load()-loads)
+		// Cached: with KMS down the set is still served; a creation is a
+		// 502 naming the key, as is one with a disabled key.
+		lk.Stop()
+		if status, _, _ := providerJWKS(t, jwksURL); status != http.StatusOK {
+			t.Errorf("JWKS with KMS down: %d", status)
 		}
-		// A backend that cannot be reached fails a creation with a 502.
-		_, err = c.CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
-			Name: aws.String("jwt-down"), CredentialProviderVendor: types.CredentialProviderVendorTypeCustomOauth2,
-			Oauth2ProviderConfigInput: pkjInput(idp.URL, types.ClientAuthenticationMethodTypePrivateKeyJwt, es256, nil),
-		})
-		ise := wantAPIError[*types.InternalServerException](t, err)
-		var re *awshttp.ResponseError
-		if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusBadGateway || !strings.Contains(ise.ErrorMessage(), key[fakesigning.ECCNISTP256]) {
-			t.Errorf("unreachable backend: %v", err)
-		}
-		fb.SetUnavailable(false)
+		wantBadGateway(t, c, idp.URL, es256, key[ecKey])
+		lk.Restart()
+		disabled := &types.PrivateKeyJwtConfig{PrivateKeySource: kmsKey(key[disabledKey]), SigningAlgorithm: types.SigningAlgorithmEs256}
+		wantBadGateway(t, c, idp.URL, disabled, "Disabled")
 
 		// privateKeyJwtConfig alone means PRIVATE_KEY_JWT; RSA keys sign
 		// RS256 and PS256.
 		for name, alg := range map[string]types.SigningAlgorithm{"rs": types.SigningAlgorithmRs256, "ps": types.SigningAlgorithmPs256} {
 			out, err := c.CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
 				Name: aws.String(name), CredentialProviderVendor: types.CredentialProviderVendorTypeCustomOauth2,
-				Oauth2ProviderConfigInput: pkjInput(idp.URL, "", &types.PrivateKeyJwtConfig{PrivateKeySource: kmsKey(key[fakesigning.RSA2048]), SigningAlgorithm: alg}, nil),
+				Oauth2ProviderConfigInput: pkjInput(idp.URL, "", &types.PrivateKeyJwtConfig{PrivateKeySource: kmsKey(key[rsaKey]), SigningAlgorithm: alg}, nil),
 			})
 			if err != nil {
 				t.Fatalf("%s: %v", alg, err)
@@ -186,7 +191,7 @@ func testPrivateKeyJWTRefusals(t *testing.T, c *bedrockagentcorecontrol.Client, 
 	cfg := func(id string, alg types.SigningAlgorithm) *types.PrivateKeyJwtConfig {
 		return &types.PrivateKeyJwtConfig{PrivateKeySource: kmsKey(id), SigningAlgorithm: alg}
 	}
-	ec := key[fakesigning.ECCNISTP256]
+	ec := key[ecKey]
 	withClaims := func(h, p map[string]string) *types.PrivateKeyJwtConfig {
 		k := cfg(ec, types.SigningAlgorithmEs256)
 		k.AdditionalHeaderClaims, k.AdditionalPayloadClaims = h, p
@@ -224,14 +229,13 @@ func testPrivateKeyJWTRefusals(t *testing.T, c *bedrockagentcorecontrol.Client, 
 		"claim name":                   {pkjInput(idp, pkj, withClaims(nil, map[string]string{"has space": secretValue}), nil), pk + "additionalPayloadClaims", "claim name"},
 		"claim value too long":         {pkjInput(idp, pkj, withClaims(nil, map[string]string{"tenant": long}), nil), pk + "additionalPayloadClaims.tenant", "at most 2048"},
 		"not a key ARN":                {pkjInput(idp, pkj, cfg("alias/my-key", types.SigningAlgorithmEs256), nil), arn, "pattern"},
-		"a key no backend has":         {pkjInput(idp, pkj, cfg("arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000", types.SigningAlgorithmEs256), nil), arn, "configured key-management backend"},
+		"a key of another region":      {pkjInput(idp, pkj, cfg("arn:aws:kms:eu-west-3:111122223333:key/00000000-0000-0000-0000-000000000000", types.SigningAlgorithmEs256), nil), arn, "configured key-management backend"},
+		"a key KMS does not have":      {pkjInput(idp, pkj, cfg(localkms.KeyARN("00000000-0000-0000-0000-000000000000"), types.SigningAlgorithmEs256), nil), arn, "does not exist"},
 		"a PKCS#11 key no backend has": {pkjInput(idp, pkj, cfg("pkcs11:token=behalf;object=agent", types.SigningAlgorithmEs256), nil), arn, "configured key-management backend"},
-		"a deleted key":                {pkjInput(idp, pkj, cfg(key["gone"], types.SigningAlgorithmEs256), nil), arn, "no longer exists"},
-		"a symmetric key":              {pkjInput(idp, pkj, cfg(key[fakesigning.SymmetricDefault], types.SigningAlgorithmEs256), nil), arn, "SIGN_VERIFY"},
+		"a symmetric key":              {pkjInput(idp, pkj, cfg(key[symmetricKey], types.SigningAlgorithmEs256), nil), arn, "cannot sign"},
 		"EC key, RS256":                {pkjInput(idp, pkj, cfg(ec, types.SigningAlgorithmRs256), nil), arn, "signs with ES256, not RS256"},
-		"RSA key, ES256":               {pkjInput(idp, pkj, cfg(key[fakesigning.RSA2048], types.SigningAlgorithmEs256), nil), arn, "RS256 or PS256, not ES256"},
-		"P-384 key":                    {pkjInput(idp, pkj, cfg(key[fakesigning.ECCNISTP384], types.SigningAlgorithmEs256), nil), arn, "P-256"},
-		"RSA-1024 key":                 {pkjInput(idp, pkj, cfg(key[fakesigning.RSA1024], types.SigningAlgorithmRs256), nil), arn, "2048"},
+		"RSA key, ES256":               {pkjInput(idp, pkj, cfg(key[rsaKey], types.SigningAlgorithmEs256), nil), arn, "RS256 or PS256, not ES256"},
+		"P-384 key":                    {pkjInput(idp, pkj, cfg(key[p384Key], types.SigningAlgorithmEs256), nil), arn, "P-384"},
 	} {
 		_, err := c.CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
 			Name: aws.String("refused"), CredentialProviderVendor: types.CredentialProviderVendorTypeCustomOauth2, Oauth2ProviderConfigInput: tc.in,
@@ -280,13 +284,13 @@ func testPrivateKeyJWTUpdates(t *testing.T, s *behalftest.Server, idp string, ke
 		t.Fatal(err)
 	}
 	k := customOutput(t, out.Oauth2ProviderConfigOutput).PrivateKeyJwtConfig
-	if src, _ := k.PrivateKeySource.(*types.PrivateKeySourceMemberKmsKeySource); src == nil || aws.ToString(src.Value.KmsKeyArn) != key[fakesigning.ECCNISTP256] ||
+	if src, _ := k.PrivateKeySource.(*types.PrivateKeySourceMemberKmsKeySource); src == nil || aws.ToString(src.Value.KmsKeyArn) != key[ecKey] ||
 		k.SigningAlgorithm != types.SigningAlgorithmEs256 || k.AdditionalPayloadClaims["tenant"] != "t-1" {
 		t.Errorf("kept: %+v", k)
 	}
 	// Another key: the JWK set publishes it, with its algorithm and the
 	// kid given.
-	out, err = update(pkjInput(idp, pkj, &types.PrivateKeyJwtConfig{PrivateKeySource: kmsKey(key[fakesigning.RSA2048]), SigningAlgorithm: types.SigningAlgorithmPs256,
+	out, err = update(pkjInput(idp, pkj, &types.PrivateKeyJwtConfig{PrivateKeySource: kmsKey(key[rsaKey]), SigningAlgorithm: types.SigningAlgorithmPs256,
 		AdditionalHeaderClaims: map[string]string{"kid": "idp-assigned"}}, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -325,5 +329,20 @@ func testPrivateKeyJWTUpdates(t *testing.T, s *behalftest.Server, idp string, ke
 	}
 	if status, _, _ := providerJWKS(t, s.URL+"/identities/oauth2/jwks/no-such-provider"); status != http.StatusNotFound {
 		t.Errorf("JWKS of no provider: %d", status)
+	}
+}
+
+// wantBadGateway: creating a provider with k is a 502
+// InternalServerException whose message has says.
+func wantBadGateway(t *testing.T, c *bedrockagentcorecontrol.Client, idp string, k *types.PrivateKeyJwtConfig, says string) {
+	t.Helper()
+	_, err := c.CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
+		Name: aws.String("jwt-unusable"), CredentialProviderVendor: types.CredentialProviderVendorTypeCustomOauth2,
+		Oauth2ProviderConfigInput: pkjInput(idp, types.ClientAuthenticationMethodTypePrivateKeyJwt, k, nil),
+	})
+	ise := wantAPIError[*types.InternalServerException](t, err)
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusBadGateway || !strings.Contains(ise.ErrorMessage(), says) {
+		t.Errorf("want a 502 saying %q: %v", says, err)
 	}
 }

@@ -2,8 +2,8 @@ package dataplane_test
 
 // PRIVATE_KEY_JWT end to end: behalf's dev IdP registers a client whose
 // keys are at the jwksUrl behalf publishes for the provider, and verifies
-// every client assertion with them; behalf signs with a key its
-// key-management backend holds (a fake backend here: fakesigning).
+// every client assertion with them; behalf signs with a key AWS KMS holds
+// (local-kms), or a PKCS#11 token's (SoftHSM2).
 
 import (
 	"bytes"
@@ -27,15 +27,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore/types"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	ctltypes "github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
-	"github.com/behalf-dev/behalf/internal/testutil/fakesigning"
+	"github.com/behalf-dev/behalf/internal/testutil/localkms"
 	"github.com/behalf-dev/behalf/internal/testutil/testclock"
-	"github.com/behalf-dev/behalf/internal/vault"
 )
 
 // recordingIDP is a dev IdP whose token requests' forms are recorded.
@@ -109,21 +109,24 @@ func (r *recordingIDP) send(t *testing.T, assertion string) string {
 }
 
 // TestE2EPrivateKeyJWT: on SQLite and PostgreSQL, a PRIVATE_KEY_JWT
-// provider at the dev IdP vends an M2M token, a user's token after her
-// consent (authorization code), and a refreshed one, each request's
-// client assertion verified by the IdP with the JWK set behalf publishes
-// and carrying the additional header and payload claims; the IdP refuses
-// the assertion replayed, altered, or signed by another key under its
-// kid; a backend that cannot sign fails the vend with a 502.
+// provider whose key is an ECC_NIST_P256 key of AWS KMS (local-kms) vends
+// an M2M token, a user's token after her consent (authorization code),
+// and a refreshed one, each request's client assertion verified by the
+// IdP with the JWK set behalf publishes and carrying the additional header
+// and payload claims; the IdP refuses the assertion replayed, altered, or
+// signed by another key under its kid; with KMS down the vend fails with
+// a 502.
 func TestE2EPrivateKeyJWT(t *testing.T) {
+	lk := localkms.Start(t, localkms.Options{})
+	localkms.Env(t)
+	keyARN := lk.CreateKey(t.Context(), kmstypes.KeySpecEccNistP256, kmstypes.KeyUsageTypeSignVerify)
+	public := lk.PublicKey(t.Context(), keyARN)
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		fb := fakesigning.New()
-		keyARN, err := fb.Create(fakesigning.ECCNISTP256)
-		if err != nil {
-			t.Fatal(err)
-		}
 		clock := testclock.Running()
-		s := behalftest.Start(t, b, behalftest.Options{KeyBackends: []vault.Backend{fb}, Now: clock.Now, Edit: func(f *config.File) { f.Development = true }})
+		s := behalftest.Start(t, b, behalftest.Options{Now: clock.Now, Edit: func(f *config.File) {
+			f.Development = true
+			f.Vault.AWSKMS = &config.AWSKMSFile{Region: localkms.Region, Endpoint: lk.URL}
+		}})
 		jwksURL := s.URL + "/identities/oauth2/jwks/idp-jwt"
 		idp := startRecordingIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent-jwt", JWKSURI: jwksURL}}, HTTP: &http.Client{Timeout: 5 * time.Second},
 			AccessTokenTTL: 10 * time.Minute, Now: clock.Now})
@@ -144,7 +147,7 @@ func TestE2EPrivateKeyJWT(t *testing.T) {
 			t.Fatalf("M2M token claims %v", claims)
 		}
 		sent := idp.last(t, "client_credentials")
-		checkAssertion(t, sent, jwksURL, idp.Issuer(), jose.ES256, fb.Public(keyARN))
+		checkAssertion(t, sent, jwksURL, idp.Issuer(), jose.ES256, public)
 
 		// The IdP refuses the assertion again (its jti is used), altered,
 		// and signed by another key under behalf's kid.
@@ -191,7 +194,7 @@ func TestE2EPrivateKeyJWT(t *testing.T) {
 		if c := unverifiedClaims(t, aws.ToString(user.AccessToken)); c["sub"] != "alice" {
 			t.Errorf("user token claims %v", c)
 		}
-		checkAssertion(t, idp.last(t, "authorization_code"), jwksURL, idp.Issuer(), jose.ES256, fb.Public(keyARN))
+		checkAssertion(t, idp.last(t, "authorization_code"), jwksURL, idp.Issuer(), jose.ES256, public)
 
 		// Near expiry the token is refreshed, with an assertion too.
 		clock.Advance(9*time.Minute + 45*time.Second)
@@ -201,11 +204,12 @@ func TestE2EPrivateKeyJWT(t *testing.T) {
 		if err != nil || refreshed.AccessToken == nil || aws.ToString(refreshed.AccessToken) == aws.ToString(user.AccessToken) {
 			t.Fatalf("refresh: %+v, %v", refreshed, err)
 		}
-		checkAssertion(t, idp.last(t, "refresh_token"), jwksURL, idp.Issuer(), jose.ES256, fb.Public(keyARN))
+		checkAssertion(t, idp.last(t, "refresh_token"), jwksURL, idp.Issuer(), jose.ES256, public)
 
-		// A backend that cannot sign: the vend fails with a 502 that says
-		// so, and the IdP is not asked.
-		fb.SetUnavailable(true)
+		// KMS down: the vend fails with a 502 that says the assertion could
+		// not be signed, and the IdP is not asked.
+		lk.Stop()
+		defer lk.Restart()
 		before := idp.requests()
 		_, err = getM2M(ctx(t), data, mintPlain(t, data, "agent-w"), "idp-jwt", "openid")
 		ise := wantAPIError[*types.InternalServerException](t, err)

@@ -114,7 +114,7 @@ type Options struct {
 	// files are checked for a change; zero means 5s.
 	CertificateCheckInterval time.Duration
 	// KeyBackends are key-management backends added to the configured
-	// ones (tests' fakes, until configuration can name them all).
+	// ones: a test's PKCS#11 token, until configuration opens one.
 	KeyBackends []vault.Backend
 	// Now is the clock of everything the server decides by time: stored
 	// timestamps and leases, token expiry, signature skew, caches, rate

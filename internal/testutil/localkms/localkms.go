@@ -11,6 +11,8 @@ package localkms
 import (
 	"bufio"
 	"context"
+	"crypto"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
@@ -202,6 +204,20 @@ func (s *Server) CreateKey(ctx context.Context, spec types.KeySpec, usage types.
 func (s *Server) CreateSymmetricKey(ctx context.Context) string {
 	s.t.Helper()
 	return s.CreateKey(ctx, types.KeySpecSymmetricDefault, types.KeyUsageTypeEncryptDecrypt)
+}
+
+// PublicKey is the public half of the asymmetric key id.
+func (s *Server) PublicKey(ctx context.Context, id string) crypto.PublicKey {
+	s.t.Helper()
+	out, err := s.Client().GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(id)})
+	if err != nil {
+		s.t.Fatalf("localkms: GetPublicKey %s: %v", id, err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(out.PublicKey)
+	if err != nil {
+		s.t.Fatalf("localkms: GetPublicKey %s: %v", id, err)
+	}
+	return pub
 }
 
 // KeyARN is the ARN of the key with id keyID in local-kms.
