@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -19,7 +20,9 @@ import (
 	"github.com/behalf-dev/behalf/internal/cli"
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/devidp"
+	"github.com/behalf-dev/behalf/internal/egress"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/localkms"
 	"github.com/behalf-dev/behalf/internal/testutil/otlptest"
 )
 
@@ -193,4 +196,48 @@ func vendWorld(t *testing.T, edit func(*config.File)) (s *behalftest.Server, use
 	res.Body.Close()
 
 	return s, tok.IDToken, idp.Issuer()
+}
+
+// TestVendPrivateKeyJWT is the README's walk-through of a client that
+// signs with a KMS key: local-kms with the README's seed, behalf with AWS
+// KMS on, a dev IdP whose client agent-jwt is verified by the JWK set
+// behalf publishes for dev-idp-jwt, the provider created with the CLI
+// command the README shows, and this program's M2M token from it.
+func TestVendPrivateKeyJWT(t *testing.T) {
+	seed, err := os.ReadFile("../local-kms/seed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk := localkms.Start(t, localkms.Options{Seed: string(seed)})
+	localkms.Env(t)
+	s, userJWT, _ := vendWorld(t, func(f *config.File) {
+		f.Vault.AWSKMS = &config.AWSKMSFile{Region: localkms.Region, Endpoint: lk.URL}
+	})
+	jwksURL := s.URL + "/identities/oauth2/jwks/dev-idp-jwt"
+	jwtIDP := behalftest.DevIDP(t, devidp.Options{Clients: []devidp.Client{{ID: "agent-jwt", JWKSURI: jwksURL}},
+		HTTP: egress.NewClient(egress.Options{Policy: egress.Policy{AllowLoopback: true}})})
+	var stdout, stderr bytes.Buffer
+	if code := cli.Execute(context.Background(), []string{"provider", "oauth2", "create", "dev-idp-jwt", "--vendor", "CustomOauth2",
+		"--discovery-url", jwtIDP.Issuer() + "/.well-known/openid-configuration", "--client-id", "agent-jwt",
+		"--client-auth-method", "PRIVATE_KEY_JWT", "--signing-algorithm", "ES256",
+		"--private-key-arn", "arn:aws:kms:us-east-1:111122223333:key/8013cb46-8507-42b9-b3bf-492b3cee67ed",
+		"--endpoint", s.URL, "--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret},
+		strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("provider oauth2 create: exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"client auth   PRIVATE_KEY_JWT\n", "signing key   arn:aws:kms:us-east-1:111122223333:key/8013cb46-8507-42b9-b3bf-492b3cee67ed (ES256)\n",
+		"JWKS URL      " + jwksURL + "\n"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("create table lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	var out bytes.Buffer
+	err = run(context.Background(), behalftest.AWSConfig(behalftest.AdminKeyID, behalftest.AdminSecret), input{
+		Endpoint: s.URL, Workload: "my-agent", UserJWT: userJWT, APIKey: "weather", OAuth2M2M: "dev-idp-jwt"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "M2M access token from dev-idp-jwt: eyJ") {
+		t.Errorf("output:\n%s", out.String())
+	}
 }
