@@ -66,9 +66,28 @@ func (b *Backend) Check(ctx context.Context, id string) error {
 	return err
 }
 
+// ResolveWrappingKey implements vault.WrappingKeyResolver: a key names
+// itself, and must be an AES-256 key of this backend's token that wraps
+// and unwraps a data key now (Check).
+func (b *Backend) ResolveWrappingKey(ctx context.Context, id string) (string, error) {
+	if _, err := b.objectLabel(id); err != nil && !errors.Is(err, ErrBadID) {
+		return "", fmt.Errorf("%w: %w", vault.ErrNotWrappingKey, err)
+	}
+	if err := b.Check(ctx, id); err != nil {
+		return "", err
+	}
+	// Check passes a key pair too, which signs.
+	if _, err := b.Key(ctx, id); errors.Is(err, vault.ErrUnknownKey) {
+		return "", fmt.Errorf("%w: %s is a key pair; an AES-256 key wraps data keys", vault.ErrNotWrappingKey, id)
+	} else if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
 // Signer implements vault.Backend: id must name an ECDSA key pair, or an
 // RSA key pair of at least 2048 bits.
-func (b *Backend) Signer(_ context.Context, id string) (crypto.Signer, error) {
+func (b *Backend) Signer(ctx context.Context, id string) (crypto.Signer, error) {
 	label, err := b.objectLabel(id)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", vault.ErrUnknownKey, err)
@@ -83,7 +102,7 @@ func (b *Backend) Signer(_ context.Context, id string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signer{b: b, id: id, label: label, pub: p.Public()}, nil
+	return &signer{b: b, ctx: context.WithoutCancel(ctx), id: id, label: label, pub: p.Public()}, nil
 }
 
 // CreateKey generates an AES-256 key labelled label in the token, which
@@ -181,9 +200,10 @@ func (w *wrapper) KeyID() string { return w.id }
 func (w *wrapper) secret() (cipher.AEAD, *crypto11.Context, error) { return w.b.secret(w.label) }
 
 // Wrap returns nonce || AES-GCM(dek, aad), encrypted in the token.
-func (w *wrapper) Wrap(_ context.Context, dek, aad []byte) ([]byte, error) {
-	var wrapped []byte
-	err := retried(w.b, w.id, w.secret, func(aead cipher.AEAD) error {
+func (w *wrapper) Wrap(ctx context.Context, dek, aad []byte) (wrapped []byte, err error) {
+	_, done := vault.ObserveCall(ctx, w.b.Metrics, w.b.Name(), "C_Encrypt")
+	defer func() { done(err) }()
+	err = retried(w.b, w.id, w.secret, func(aead cipher.AEAD) error {
 		nonce := make([]byte, nonceSize, nonceSize+len(dek)+tagSize)
 		if _, err := rand.Read(nonce); err != nil {
 			return err
@@ -197,12 +217,13 @@ func (w *wrapper) Wrap(_ context.Context, dek, aad []byte) ([]byte, error) {
 
 // Unwrap decrypts what Wrap returned, in the token; a ciphertext or aad
 // that fails GCM's authentication is vault.ErrDecrypt.
-func (w *wrapper) Unwrap(_ context.Context, wrapped, aad []byte) ([]byte, error) {
+func (w *wrapper) Unwrap(ctx context.Context, wrapped, aad []byte) (dek []byte, err error) {
 	if len(wrapped) < nonceSize+tagSize || len(wrapped) > maxWrapped {
 		return nil, vault.ErrDecrypt
 	}
-	var dek []byte
-	err := retried(w.b, w.id, w.secret, func(aead cipher.AEAD) error {
+	_, done := vault.ObserveCall(ctx, w.b.Metrics, w.b.Name(), "C_Decrypt")
+	defer func() { done(err) }()
+	err = retried(w.b, w.id, w.secret, func(aead cipher.AEAD) error {
 		var err error
 		dek, err = aead.Open(nil, wrapped[:nonceSize], wrapped[nonceSize:], aad)
 		// SoftHSM2 answers a failed tag check with CKR_GENERAL_ERROR.
@@ -234,6 +255,7 @@ func seal(aead cipher.AEAD, nonce, plaintext, aad []byte) (out []byte, err error
 // each call, so that it outlives a token opened anew.
 type signer struct {
 	b         *Backend
+	ctx       context.Context // Signer's, for the calls' spans
 	id, label string
 	pub       crypto.PublicKey
 }
@@ -243,15 +265,16 @@ func (s *signer) Public() crypto.PublicKey { return s.pub }
 // Sign signs digest in the token, which draws its own randomness. An
 // RSA-PSS salt length of rsa.PSSSaltLengthAuto becomes the hash's length,
 // which RFC 7518 §3.5 requires of PS256 and verifiers accept.
-func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) (sig []byte, err error) {
 	if h := opts.HashFunc(); h != 0 && len(digest) != h.Size() {
 		return nil, fmt.Errorf("pkcs11: a %v digest has %d bytes, not %d", h, h.Size(), len(digest))
 	}
 	if pss, ok := opts.(*rsa.PSSOptions); ok && pss.SaltLength == rsa.PSSSaltLengthAuto {
 		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: pss.Hash}
 	}
-	var sig []byte
-	err := retried(s.b, s.id, func() (crypto11.Signer, *crypto11.Context, error) { return s.b.pair(s.label) }, func(p crypto11.Signer) error {
+	_, done := vault.ObserveCall(s.ctx, s.b.Metrics, s.b.Name(), "C_Sign")
+	defer func() { done(err) }()
+	err = retried(s.b, s.id, func() (crypto11.Signer, *crypto11.Context, error) { return s.b.pair(s.label) }, func(p crypto11.Signer) error {
 		if pub, ok := p.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(s.pub) {
 			return fmt.Errorf("%s was replaced by another key pair since this signer was made", s.id)
 		}
@@ -262,4 +285,7 @@ func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 	return sig, err
 }
 
-var _ vault.Backend = (*Backend)(nil)
+var (
+	_ vault.Backend             = (*Backend)(nil)
+	_ vault.WrappingKeyResolver = (*Backend)(nil)
+)

@@ -7,11 +7,14 @@ import (
 	"crypto"
 
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 )
 
 // Backend is the PKCS#11 backend; this build has no cgo, so none exists.
-type Backend struct{}
+type Backend struct {
+	Metrics *telemetry.Metrics
+}
 
 // New reports that this build cannot talk to a PKCS#11 token.
 func New(config.PKCS11) (*Backend, error) { return nil, errNoCgo }

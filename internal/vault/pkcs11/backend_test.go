@@ -21,8 +21,11 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/storage"
+	"github.com/behalf-dev/behalf/internal/telemetry"
+	"github.com/behalf-dev/behalf/internal/testutil/metrictest"
 	"github.com/behalf-dev/behalf/internal/testutil/softhsm"
 	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/vault/vaulttest"
 )
 
 // open returns a backend of the token, closed when the test ends (before
@@ -521,5 +524,79 @@ func TestKeysMadeWithPkcs11Tool(t *testing.T) {
 	}
 	if sig, err := s.Sign(nil, digest[:], crypto.SHA256); err != nil || rsa.VerifyPKCS1v15(s.Public().(*rsa.PublicKey), crypto.SHA256, digest[:], sig) != nil {
 		t.Fatalf("RS256: %v", err)
+	}
+}
+
+// The backend passes the backends' conformance suite, each subtest on a
+// token of its own.
+func TestConformance(t *testing.T) {
+	vaulttest.Run(t, func(t *testing.T) vaulttest.Fixture {
+		ctx := t.Context()
+		b := open(t, softhsm.New(t, "behalf").Config)
+		var ids [4]string
+		for i, create := range []func() (string, error){
+			func() (string, error) { return b.CreateKey(ctx, "kek-1") },
+			func() (string, error) { return b.CreateKey(ctx, "kek-2") },
+			func() (string, error) { return b.CreateKeyPair(ctx, "es256", ECDSAP256) },
+			func() (string, error) { return b.CreateKeyPair(ctx, "rs256", RSA2048) },
+		} {
+			var err error
+			if ids[i], err = create(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return vaulttest.Fixture{Backend: b, Keys: [2]string{ids[0], ids[1]}, Missing: KeyID("behalf", "missing"), Signers: ids[2:]}
+	})
+}
+
+// SetTokenVaultCMK's resolution takes an AES-256 key of the token, and
+// refuses as unable to wrap a key pair, an AES-128 key and another token's
+// key; the token's operations are counted as key-backend calls.
+func TestResolveWrappingKey(t *testing.T) {
+	ctx := t.Context()
+	tok := softhsm.New(t, "behalf")
+	metrics := metrictest.New(t)
+	b := open(t, tok.Config)
+	b.Metrics = metrics.Metrics
+	w, _, ecID := createKeys(t, b)
+	c, err := crypto11.Configure(&crypto11.Config{Path: tok.Config.Module, TokenLabel: tok.Config.TokenLabel, Pin: tok.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GenerateSecretKeyWithLabel([]byte{7}, []byte("aes128"), 128, crypto11.CipherAES); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if id, err := b.ResolveWrappingKey(ctx, w.KeyID()); err != nil || id != w.KeyID() {
+		t.Fatalf("ResolveWrappingKey(AES-256 key) = %s, %v", id, err)
+	}
+	for id, want := range map[string]string{
+		ecID:                      "is a key pair",
+		KeyID("behalf", "aes128"): "is AES-128; it must be AES-256",
+		KeyID("other", "kek"):     `this server opens token "behalf" only`,
+	} {
+		if _, err := b.ResolveWrappingKey(ctx, id); !errors.Is(err, vault.ErrNotWrappingKey) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ResolveWrappingKey(%s) = %v, want ErrNotWrappingKey saying %q", id, err, want)
+		}
+	}
+	if _, err := b.ResolveWrappingKey(ctx, KeyID("behalf", "missing")); !errors.Is(err, vault.ErrKeyGone) {
+		t.Errorf("ResolveWrappingKey(missing) = %v, want ErrKeyGone", err)
+	}
+	s, err := b.Signer(ctx, ecID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("x"))
+	if _, err := s.Sign(nil, digest[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if got := metrics.Counts(t, "behalf.key_backend.calls", telemetry.Operation); got["C_Encrypt"] < 2 || got["C_Decrypt"] < 1 || got["C_Sign"] != 1 {
+		t.Errorf("calls by operation: %v", got)
+	}
+	if got := metrics.Counts(t, "behalf.key_backend.calls", telemetry.KeyBackend); len(got) != 1 || got["pkcs11"] == 0 {
+		t.Errorf("calls by backend: %v", got)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/miekg/pkcs11"
 
 	"github.com/behalf-dev/behalf/internal/config"
+	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
 )
 
@@ -53,6 +54,9 @@ const (
 // PIN file holds another, since tokens lock their user after a few wrong
 // PINs.
 type Backend struct {
+	// Metrics counts the token's operations; nil counts nothing.
+	Metrics *telemetry.Metrics
+
 	cfg config.PKCS11
 	// retry is how long a failure to open the token is reported before
 	// opening it is tried again, and how long a miss in a newly opened
@@ -266,20 +270,31 @@ func (b *Backend) findSecret(c *crypto11.Context, label string) (cipher.AEAD, er
 	}
 	k := keys[0]
 	if k.Cipher != crypto11.CipherAES {
-		return nil, fmt.Errorf("%w: %s is not an AES key", vault.ErrKeyUnavailable, id)
+		return nil, unfit(fmt.Sprintf("%s is not an AES key", id))
 	}
 	size, err := c.GetAttribute(k, crypto11.CkaValueLen)
 	if err != nil {
 		return nil, b.unavailable(c, id, err)
 	}
 	if n := ulong(size.Value); n != 32 {
-		return nil, fmt.Errorf("%w: %s is AES-%d; it must be AES-256", vault.ErrKeyUnavailable, id, n*8)
+		return nil, unfit(fmt.Sprintf("%s is AES-%d; it must be AES-256", id, n*8))
 	}
 	aead, err := k.NewGCM()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", vault.ErrKeyUnavailable, id, err)
 	}
 	return aead, nil
+}
+
+// unfit reports a secret key that cannot wrap data keys: it is
+// vault.ErrKeyUnavailable to Key and Check, and vault.ErrNotWrappingKey to
+// ResolveWrappingKey, which SetTokenVaultCMK reports as the caller's error.
+type unfit string
+
+func (e unfit) Error() string { return string(e) }
+
+func (e unfit) Is(target error) bool {
+	return target == vault.ErrKeyUnavailable || target == vault.ErrNotWrappingKey
 }
 
 func (b *Backend) findPair(c *crypto11.Context, label string) (crypto11.Signer, error) {
