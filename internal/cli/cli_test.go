@@ -25,6 +25,8 @@ import (
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/localkms"
+	"github.com/behalf-dev/behalf/internal/testutil/softhsm"
+	"github.com/behalf-dev/behalf/internal/vault/pkcs11"
 )
 
 type run struct {
@@ -418,9 +420,21 @@ func TestAuditListEscapesTerminalControls(t *testing.T) {
 }
 
 // vault set-key takes an AWS KMS alias ARN when the server has AWS KMS
-// configured; vault get then names the key and counts the secrets the
-// background re-wrap has yet to move.
-func TestVaultSetKeyWithKMS(t *testing.T) {
+// configured, and a PKCS#11 URI when it has a token; vault get then names
+// the key and counts the secrets the background re-wrap has yet to move.
+func TestVaultSetKeyWithKMSAndPKCS11(t *testing.T) {
+	tok := softhsm.New(t, "behalf")
+	token, err := pkcs11.New(tok.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenKey, err := token.CreateKey(t.Context(), "kek")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := token.Close(); err != nil {
+		t.Fatal(err)
+	}
 	lk := localkms.Start(t, localkms.Options{})
 	localkms.Env(t)
 	key := lk.CreateSymmetricKey(t.Context())
@@ -429,26 +443,32 @@ func TestVaultSetKeyWithKMS(t *testing.T) {
 	}
 	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{Edit: func(f *config.File) {
 		f.Vault.AWSKMS = &config.AWSKMSFile{Region: localkms.Region, Endpoint: lk.URL}
+		f.Vault.PKCS11 = &config.VaultPKCS11File{Module: tok.Config.Module, TokenLabel: tok.Config.TokenLabel, PinFile: tok.Config.PinFile}
 	}})
 	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
-	out := r.ok("", cmd("vault set-key --key-arn arn:aws:kms:"+localkms.Region+":"+localkms.AccountID+":alias/cli")...)
-	if !strings.Contains(out, key) {
-		t.Fatalf("set-key:\n%s", out)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var v map[string]any
-		r.json(&v, cmd("vault get")...)
-		if v["kmsKeyArn"] != key || v["currentKeyId"] != key {
-			t.Fatalf("vault get: %v", v)
+	for arn, key := range map[string]string{
+		"arn:aws:kms:" + localkms.Region + ":" + localkms.AccountID + ":alias/cli": key,
+		tokenKey: tokenKey,
+	} {
+		out := r.ok("", cmd("vault set-key --key-arn "+arn)...)
+		if !strings.Contains(out, key) {
+			t.Fatalf("set-key:\n%s", out)
 		}
-		if v["staleSecrets"] == 0.0 {
-			break
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var v map[string]any
+			r.json(&v, cmd("vault get")...)
+			if v["kmsKeyArn"] != key || v["currentKeyId"] != key {
+				t.Fatalf("vault get: %v", v)
+			}
+			if v["staleSecrets"] == 0.0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("still awaiting re-wrap: %v", v)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still awaiting re-wrap: %v", v)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

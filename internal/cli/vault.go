@@ -90,6 +90,7 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 		Short: "Seal new secrets under another key and re-wrap existing ones in the background",
 		Example: `  behalf vault set-key --key-arn "$(behalf vault create-key -o json | jq -r .kmsKeyArn)"
   behalf vault set-key --key-arn arn:aws:kms:us-east-1:111122223333:alias/behalf-kek
+  behalf vault set-key --key-arn 'pkcs11:token=behalf;object=kek'
   behalf vault set-key --service-managed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -114,7 +115,7 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 			return cf.print(cmd, v, v.table())
 		},
 	}
-	setCMK.Flags().StringVar(&keyARN, "key-arn", "", "ARN of a key from `behalf vault create-key`, or of an AWS KMS key or alias (vault.awsKms)")
+	setCMK.Flags().StringVar(&keyARN, "key-arn", "", "ARN of a key from `behalf vault create-key`, of an AWS KMS key or alias (vault.awsKms), or a PKCS#11 token's key URI (vault.pkcs11)")
 	setCMK.Flags().BoolVar(&serviceManaged, "service-managed", false, "return to the keyring's service key")
 
 	cmd.AddCommand(get, createKey, setCMK)

@@ -22,9 +22,10 @@ const (
 
 var (
 	tokenVaultIDPattern = wire.Pattern(`[a-zA-Z0-9\-_]+`)
-	// kmsKeyARNPattern is AgentCore's, and, as a behalf extension, an
-	// alias ARN, which SetTokenVaultCMK resolves to its key's ARN.
-	kmsKeyARNPattern = wire.Pattern(`arn:aws(|-cn|-us-gov):kms:[a-zA-Z0-9-]*:[0-9]{12}:(key/[a-zA-Z0-9-]{36}|alias/[a-zA-Z0-9/_-]{1,250})`)
+	// kmsKeyARNPattern is AgentCore's, and, as behalf extensions, an
+	// alias ARN, which SetTokenVaultCMK resolves to its key's ARN, and a
+	// PKCS#11 token's key id (an RFC 7512 URI), which its backend parses.
+	kmsKeyARNPattern = wire.Pattern(`arn:aws(|-cn|-us-gov):kms:[a-zA-Z0-9-]*:[0-9]{12}:(key/[a-zA-Z0-9-]{36}|alias/[a-zA-Z0-9/_-]{1,250})|pkcs11:[!-~]+`)
 )
 
 // EnsureTokenVault creates the token vault record on first start, sealing
@@ -142,8 +143,8 @@ func (s *Service) setTokenVaultCMK(ctx context.Context, c *wire.Call, in *setTok
 // key that will seal new secrets, and the ARN the token vault reports: a
 // key of the local keyring (an ARN of this server's region and account
 // that names one), or else a key of the backend that owns the ARN (AWS
-// KMS: a key ARN, or an alias ARN, reported as its key's ARN), which must
-// be able to wrap data keys now.
+// KMS: a key ARN, or an alias ARN, reported as its key's ARN; a PKCS#11
+// token: its key's URI), which must be able to wrap data keys now.
 func (s *Service) resolveKeyARN(ctx context.Context, arn string) (keyID, keyARN string, err error) {
 	fail := func(msg string) (string, string, error) {
 		return "", "", wire.Validation("kmsConfiguration.kmsKeyArn "+msg, wire.FieldError{Name: "kmsConfiguration.kmsKeyArn", Message: msg})
@@ -154,8 +155,11 @@ func (s *Service) resolveKeyARN(ctx context.Context, arn string) (keyID, keyARN 
 		return id, arn, nil
 	}
 	if _, err := s.Keys.Backend(arn); errors.Is(err, vault.ErrUnknownKey) {
-		if local {
+		switch {
+		case local:
 			return fail("names no key in the local keyring; create one with `behalf vault create-key`, or configure AWS KMS (vault.awsKms) for a KMS key")
+		case strings.HasPrefix(arn, "pkcs11:"):
+			return fail("names a key of a PKCS#11 token, and behalf has no token configured; set vault.pkcs11 (module, tokenLabel, pinFile) in behalf's configuration")
 		}
 		region := strings.SplitN(arn, ":", 5)[3]
 		return fail(fmt.Sprintf("names an AWS KMS key of region %s, and behalf has no AWS KMS configured for that region; "+

@@ -14,6 +14,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/vault/awskms"
+	"github.com/behalf-dev/behalf/internal/vault/pkcs11"
 )
 
 // openKeyring loads the local keyring at path. A new one is created only
@@ -59,24 +60,41 @@ func holdsSealedData(ctx context.Context, st storage.Storage) (bool, error) {
 const awsKMSAttemptTimeout = 2 * time.Second
 
 // keyBackends are the key-management backends besides the local keyring:
-// AWS KMS when it is configured. KMS is an endpoint the operator
-// configures, so it is dialled under the egress policy, as the OTLP
-// collector is. Its credentials come from the default AWS credential
-// chain, whose own endpoints (STS, SSO, the ECS and EC2 metadata
-// services) are the platform's, reached by the SDK's client: the egress
-// policy refuses the link-local metadata address whatever it allows.
-// Nothing is called until a key is used.
+// AWS KMS and a PKCS#11 token, when they are configured. KMS is an
+// endpoint the operator configures, so it is dialled under the egress
+// policy, as the OTLP collector is. Its credentials come from the default
+// AWS credential chain, whose own endpoints (STS, SSO, the ECS and EC2
+// metadata services) are the platform's, reached by the SDK's client: the
+// egress policy refuses the link-local metadata address whatever it
+// allows. Nothing is called, and no token opened, until a key is used.
 func (s *Server) keyBackends(ctx context.Context) ([]vault.Backend, error) {
-	c := s.cfg.AWSKMS
-	if c == nil {
-		return nil, nil
+	var backends []vault.Backend
+	if c := s.cfg.AWSKMS; c != nil {
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
+		if err != nil {
+			return nil, fmt.Errorf("vault.awsKms: load the AWS configuration: %w", err)
+		}
+		backends = append(backends, awskms.New(awsCfg, awskms.Options{
+			Region: c.Region, Endpoint: c.Endpoint, Metrics: s.tel.Metrics,
+			HTTPClient: egress.NewClient(egress.Options{Policy: s.cfg.Egress, Timeout: awsKMSAttemptTimeout, Log: s.log}),
+		}))
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(c.Region))
-	if err != nil {
-		return nil, fmt.Errorf("vault.awsKms: load the AWS configuration: %w", err)
+	if c := s.cfg.PKCS11; c != nil {
+		token, err := pkcs11.New(*c)
+		if err != nil {
+			return nil, fmt.Errorf("vault.pkcs11: %w", err)
+		}
+		token.Metrics = s.tel.Metrics
+		s.token = token
+		backends = append(backends, token)
 	}
-	return []vault.Backend{awskms.New(awsCfg, awskms.Options{
-		Region: c.Region, Endpoint: c.Endpoint, Metrics: s.tel.Metrics,
-		HTTPClient: egress.NewClient(egress.Options{Policy: s.cfg.Egress, Timeout: awsKMSAttemptTimeout, Log: s.log}),
-	})}, nil
+	return backends, nil
+}
+
+// closeToken closes the PKCS#11 token, if one is configured.
+func (s *Server) closeToken() error {
+	if s.token == nil {
+		return nil
+	}
+	return s.token.Close()
 }

@@ -27,15 +27,44 @@ import (
 	"github.com/behalf-dev/behalf/internal/devidp"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/localkms"
+	"github.com/behalf-dev/behalf/internal/testutil/softhsm"
+	"github.com/behalf-dev/behalf/internal/vault/pkcs11"
 )
 
 // startWithKMS runs a server whose vault can use the keys of local-kms,
 // with credentials from the default AWS credential chain (the
-// environment).
-func startWithKMS(t *testing.T, b behalftest.Backend, lk *localkms.Server, opts behalftest.Options) *behalftest.Server {
+// environment), and of tok when it is not nil.
+func startWithKeyBackends(t *testing.T, b behalftest.Backend, lk *localkms.Server, tok *softhsm.Token, opts behalftest.Options) *behalftest.Server {
 	t.Helper()
-	opts.Edit = func(f *config.File) { f.Vault.AWSKMS = &config.AWSKMSFile{Region: localkms.Region, Endpoint: lk.URL} }
+	opts.Edit = func(f *config.File) {
+		if lk != nil {
+			f.Vault.AWSKMS = &config.AWSKMSFile{Region: localkms.Region, Endpoint: lk.URL}
+		}
+		if tok != nil {
+			f.Vault.PKCS11 = &config.VaultPKCS11File{Module: tok.Config.Module, TokenLabel: tok.Config.TokenLabel, PinFile: tok.Config.PinFile}
+		}
+	}
 	return behalftest.Start(t, b, opts)
+}
+
+// newTokenKey makes an AES-256 key labelled label in tok, as an operator
+// would before naming it in SetTokenVaultCMK, and returns its id.
+func newTokenKey(t *testing.T, tok softhsm.Token, label string) string {
+	t.Helper()
+	p, err := pkcs11.New(tok.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := p.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	id, err := p.CreateKey(t.Context(), label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // setKey points the token vault at a customer managed key by ARN and
@@ -167,11 +196,12 @@ func (f *vendFixture) vendM2M(t *testing.T) error {
 	return err
 }
 
-// The vault key moves from the local keyring to AWS KMS and back, by
-// SetTokenVaultCMK, while agents vend API keys and M2M tokens at full
-// speed: no vend fails, and every stored secret ends under the key the
-// vault names.
-func TestVaultKeyMovesBetweenLocalKeyringAndKMS(t *testing.T) {
+// The vault key moves from the local keyring to AWS KMS, to a PKCS#11
+// token and back to the local keyring, by SetTokenVaultCMK, while agents
+// vend API keys and M2M tokens at full speed: no vend fails, and every
+// stored secret ends under the key the vault names.
+func TestVaultKeyMovesBetweenBackends(t *testing.T) {
+	tok := softhsm.New(t, "behalf")
 	lk := localkms.Start(t, localkms.Options{})
 	localkms.Env(t)
 	cx := t.Context()
@@ -181,7 +211,8 @@ func TestVaultKeyMovesBetweenLocalKeyringAndKMS(t *testing.T) {
 		t.Fatal(err)
 	}
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		s := startWithKMS(t, b, lk, behalftest.Options{})
+		tokenKey := newTokenKey(t, tok, "kek-"+b.Name)
+		s := startWithKeyBackends(t, b, lk, &tok, behalftest.Options{})
 		f := newVendFixture(t, s, 12, true)
 
 		var vends, failures atomic.Int64
@@ -226,7 +257,17 @@ func TestVaultKeyMovesBetweenLocalKeyringAndKMS(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// KMS → a new key of the local keyring.
+		// KMS → the token's key, named by its RFC 7512 URI.
+		if got := setKey(t, s, tokenKey); got != tokenKey {
+			t.Fatalf("SetTokenVaultCMK(%s) reports %s", tokenKey, got)
+		}
+		waitRewrapped(t, s, tokenKey, 60*time.Second)
+		f.addAPIKey(t, s, "created-under-pkcs11")
+		if err := f.vendAPIKey(t, "created-under-pkcs11"); err != nil {
+			t.Fatal(err)
+		}
+
+		// The token → a new key of the local keyring.
 		localKey := newLocalKey(t, s)
 		setKey(t, s, localKey)
 		waitRewrapped(t, s, rotationStatus(t, s).CurrentKeyID, 60*time.Second)
@@ -261,7 +302,7 @@ func TestSetTokenVaultCMKRefusesUnfitKMSKeys(t *testing.T) {
 	}
 	otherRegion := strings.Replace(lk.CreateSymmetricKey(cx), localkms.Region, "eu-central-1", 1)
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		s := startWithKMS(t, b, lk, behalftest.Options{})
+		s := startWithKeyBackends(t, b, lk, nil, behalftest.Options{})
 		for arn, want := range map[string]string{
 			signing:     "SYMMETRIC_DEFAULT",
 			disabled:    "is Disabled",
@@ -301,61 +342,69 @@ func wantKeyUnavailable(t *testing.T, err error) {
 	}
 }
 
-// local-kms stops while secrets are under its key: vends that need the
-// key fail with a typed error, vends of secrets under another key go on,
-// and the re-wrap to that key waits with backoff; once local-kms is back
-// on the same data, vends and the re-wrap recover.
+// local-kms stops while secrets are under its key: see checkKeyOutage.
 func TestKMSOutage(t *testing.T) {
 	localkms.Env(t)
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		cx := t.Context()
 		lk := localkms.Start(t, localkms.Options{})
-		kmsKey := lk.CreateSymmetricKey(cx)
-		// Callers stay authenticated through the outage: their own keys,
-		// under KMS too, are cached.
-		deferrals := &countingHandler{message: "re-wrap deferred"}
-		s := startWithKMS(t, b, lk, behalftest.Options{PrincipalCacheTTL: time.Hour, Log: slog.New(deferrals)})
-		setKey(t, s, kmsKey)
-		f := newVendFixture(t, s, 3, false)
-		waitRewrapped(t, s, kmsKey, 30*time.Second)
-		if err := f.vendAPIKey(t, "api-00"); err != nil {
-			t.Fatal(err)
-		}
-
-		lk.Stop()
-		for _, p := range []string{"api-00", "api-01"} {
-			wantKeyUnavailable(t, f.vendAPIKey(t, p))
-		}
-		// Move to a local key: secrets created now are under it, and vend,
-		// while the re-wrap of the others waits for KMS.
-		localKey := newLocalKey(t, s)
-		setKey(t, s, localKey)
-		f.addAPIKey(t, s, "created-in-outage")
-		if err := f.vendAPIKey(t, "created-in-outage"); err != nil {
-			t.Fatalf("a secret under the local key, during the outage: %v", err)
-		}
-		stale := rotationStatus(t, s).StaleSecrets
-		before := deferrals.n.Load()
-		time.Sleep(3 * time.Second) // retries after 1s and 2s, with backoff
-		if after := rotationStatus(t, s).StaleSecrets; stale == 0 || after != stale {
-			t.Fatalf("stale secrets during the outage: %d, then %d; want the same, above 0", stale, after)
-		}
-		if n := deferrals.n.Load() - before; n < 1 || n > 3 {
-			t.Fatalf("%d re-wrap passes deferred in 3s of outage; want a retry with backoff, not a loop", n)
-		}
-		wantKeyUnavailable(t, f.vendAPIKey(t, "api-02"))
-
-		lk.Restart()
-		if err := f.vendAPIKey(t, "api-01"); err != nil {
-			t.Fatalf("vend once KMS is back: %v", err)
-		}
-		waitRewrapped(t, s, rotationStatus(t, s).CurrentKeyID, 90*time.Second)
-		for p := range f.keys {
-			if err := f.vendAPIKey(t, p); err != nil {
-				t.Fatalf("vend %s after the re-wrap: %v", p, err)
-			}
-		}
+		kmsKey := lk.CreateSymmetricKey(t.Context())
+		checkKeyOutage(t, kmsKey, func(opts behalftest.Options) *behalftest.Server {
+			return startWithKeyBackends(t, b, lk, nil, opts)
+		}, lk.Stop, lk.Restart)
 	})
+}
+
+// checkKeyOutage starts a server with start, puts secrets under key, and
+// makes key unusable with outage: vends that need the key fail with a
+// typed error, vends of secrets under another key go on, and the re-wrap
+// to that key waits with backoff; once restore brings the key back,
+// vends and the re-wrap recover.
+func checkKeyOutage(t *testing.T, key string, start func(behalftest.Options) *behalftest.Server, outage, restore func()) {
+	t.Helper()
+	// Callers stay authenticated through the outage: their own keys,
+	// under the same key, are cached.
+	deferrals := &countingHandler{message: "re-wrap deferred"}
+	s := start(behalftest.Options{PrincipalCacheTTL: time.Hour, Log: slog.New(deferrals)})
+	setKey(t, s, key)
+	f := newVendFixture(t, s, 3, false)
+	waitRewrapped(t, s, key, 30*time.Second)
+	if err := f.vendAPIKey(t, "api-00"); err != nil {
+		t.Fatal(err)
+	}
+
+	outage()
+	for _, p := range []string{"api-00", "api-01"} {
+		wantKeyUnavailable(t, f.vendAPIKey(t, p))
+	}
+	// Move to a local key: secrets created now are under it, and vend,
+	// while the re-wrap of the others waits for the key.
+	localKey := newLocalKey(t, s)
+	setKey(t, s, localKey)
+	f.addAPIKey(t, s, "created-in-outage")
+	if err := f.vendAPIKey(t, "created-in-outage"); err != nil {
+		t.Fatalf("a secret under the local key, during the outage: %v", err)
+	}
+	stale := rotationStatus(t, s).StaleSecrets
+	before := deferrals.n.Load()
+	time.Sleep(3 * time.Second) // retries after 1s and 2s, with backoff
+	if after := rotationStatus(t, s).StaleSecrets; stale == 0 || after != stale {
+		t.Fatalf("stale secrets during the outage: %d, then %d; want the same, above 0", stale, after)
+	}
+	if n := deferrals.n.Load() - before; n < 1 || n > 3 {
+		t.Fatalf("%d re-wrap passes deferred in 3s of outage; want a retry with backoff, not a loop", n)
+	}
+	wantKeyUnavailable(t, f.vendAPIKey(t, "api-02"))
+
+	restore()
+	if err := f.vendAPIKey(t, "api-01"); err != nil {
+		t.Fatalf("vend once the key is back: %v", err)
+	}
+	waitRewrapped(t, s, rotationStatus(t, s).CurrentKeyID, 90*time.Second)
+	for p := range f.keys {
+		if err := f.vendAPIKey(t, p); err != nil {
+			t.Fatalf("vend %s after the re-wrap: %v", p, err)
+		}
+	}
 }
 
 // countingHandler counts the log lines that start with message.

@@ -38,6 +38,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/vault/pkcs11"
 	"github.com/behalf-dev/behalf/internal/wat"
 	"github.com/behalf-dev/behalf/internal/wire"
 	"github.com/behalf-dev/behalf/internal/workloadjwt"
@@ -53,10 +54,12 @@ type Server struct {
 	// heldKeys are the cached signers of keys' asymmetric keys, which
 	// PRIVATE_KEY_JWT providers sign their client assertions with.
 	heldKeys *signingkeys.Held
-	vault    *vault.Vault
-	control  *control.Service
-	data     *dataplane.DataPlane
-	tokens   *wat.Issuer
+	// token is the PKCS#11 token among s.keys; nil when none is configured.
+	token   *pkcs11.Backend
+	vault   *vault.Vault
+	control *control.Service
+	data    *dataplane.DataPlane
+	tokens  *wat.Issuer
 	// clientKeys sign the client assertions of behalf's confidential MCP
 	// clients (control.NewClientKeys).
 	clientKeys *signingkeys.Set
@@ -170,7 +173,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, store.Close())
+			err = errors.Join(err, store.Close(), s.closeToken())
 		}
 	}()
 	s.store = store
@@ -404,7 +407,7 @@ func (s *Server) Close() error {
 	if s.portalKeys != nil {
 		s.portalKeys.Close()
 	}
-	err := errors.Join(s.audit.Close(), s.auditExport.close(), s.store.Close())
+	err := errors.Join(s.audit.Close(), s.auditExport.close(), s.store.Close(), s.closeToken())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return errors.Join(err, s.tel.Shutdown(ctx))

@@ -17,7 +17,6 @@ import (
 	"testing"
 
 	"github.com/ThalesGroup/crypto11"
-	"github.com/miekg/pkcs11"
 
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/storage"
@@ -399,31 +398,6 @@ func TestConcurrentUse(t *testing.T) {
 	}
 }
 
-// closeAllSessions closes every session of the token from outside
-// crypto11, as a restarted HSM or a removed token would: the sessions and
-// the login behind the backend's pool are gone.
-func closeAllSessions(t *testing.T, tok softhsm.Token) {
-	t.Helper()
-	p := pkcs11.New(tok.Config.Module)
-	if p == nil {
-		t.Fatal("cannot load the module")
-	}
-	defer p.Destroy() // never Finalize: the module is shared with the backend
-	slots, err := p.GetSlotList(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, slot := range slots {
-		if info, err := p.GetTokenInfo(slot); err == nil && info.Label == tok.Config.TokenLabel {
-			if err := p.CloseAllSessions(slot); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
-	t.Fatal("token not found")
-}
-
 // After the token's sessions are lost, the call that meets it opens the
 // token anew and succeeds; so do the wrapper and signer made before.
 func TestReopensAfterLostSessions(t *testing.T) {
@@ -437,7 +411,7 @@ func TestReopensAfterLostSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := current(b)
-	closeAllSessions(t, tok)
+	softhsm.CloseAllSessions(t, tok)
 	if got, err := w.Unwrap(ctx, wrapped, nil); err != nil || !bytes.Equal(got, make([]byte, 32)) {
 		t.Fatalf("Unwrap with the sessions lost = %x, %v", got, err)
 	}
@@ -445,7 +419,7 @@ func TestReopensAfterLostSessions(t *testing.T) {
 		t.Fatal("the token was not opened anew")
 	}
 	before = current(b)
-	closeAllSessions(t, tok)
+	softhsm.CloseAllSessions(t, tok)
 	digest := sha256.Sum256([]byte("x"))
 	if sig, err := s.Sign(nil, digest[:], crypto.SHA256); err != nil || !ecdsa.VerifyASN1(s.Public().(*ecdsa.PublicKey), digest[:], sig) {
 		t.Fatalf("Sign with the sessions lost: %v", err)
@@ -454,11 +428,11 @@ func TestReopensAfterLostSessions(t *testing.T) {
 		t.Fatal("the token was not opened anew")
 	}
 	// Keys hidden by the lost login are not reported gone.
-	closeAllSessions(t, tok)
+	softhsm.CloseAllSessions(t, tok)
 	if err := b.Check(ctx, id); err != nil {
 		t.Fatalf("Check(AES key) with the sessions lost = %v", err)
 	}
-	closeAllSessions(t, tok)
+	softhsm.CloseAllSessions(t, tok)
 	if err := b.Check(ctx, ecID); err != nil {
 		t.Fatalf("Check(key pair) with the sessions lost = %v", err)
 	}
