@@ -22,6 +22,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/testclock"
+	"github.com/behalf-dev/behalf/internal/vault"
 )
 
 func ctx(t *testing.T) context.Context {
@@ -522,6 +523,8 @@ func TestTokenVaultKeyRotation(t *testing.T) {
 		if err != nil || aws.ToString(v.TokenVaultId) != "default" || v.KmsConfiguration.KeyType != types.KeyTypeServiceManagedKey || v.LastModifiedDate == nil {
 			t.Fatalf("get vault: %+v %v", v, err)
 		}
+		initial, _ := st.GetTokenVault(cx, "default")
+		serviceKey := initial.KeyID
 		_, err = c.GetTokenVault(cx, &bedrockagentcorecontrol.GetTokenVaultInput{TokenVaultId: aws.String("other")})
 		wantAPIError[*types.ResourceNotFoundException](t, err)
 
@@ -569,7 +572,7 @@ func TestTokenVaultKeyRotation(t *testing.T) {
 		tv, _ := st.GetTokenVault(cx, "default")
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			stale, err := st.ListStaleSecrets(cx, tv.KeyID, 10)
+			stale, err := st.ListStaleSecrets(cx, vault.Targets(serviceKey, tv.KeyID), 10)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -585,7 +588,11 @@ func TestTokenVaultKeyRotation(t *testing.T) {
 		if err := <-readErrs; err != nil {
 			t.Fatalf("a read failed during rotation: %v", err)
 		}
-		// The admin's own secret was re-wrapped too, and still signs.
+		// The admin's own secret is behalf's, not the token vault's: it
+		// stays under the service key, and still signs.
+		if admin, err := st.GetPrincipal(cx, behalftest.AdminKeyID); err != nil || admin.Secret.KeyID != serviceKey {
+			t.Fatalf("the admin's secret moved to %s: %v", admin.Secret.KeyID, err)
+		}
 		if _, err := c.GetTokenVault(cx, &bedrockagentcorecontrol.GetTokenVaultInput{}); err != nil {
 			t.Fatal(err)
 		}
@@ -600,8 +607,7 @@ func TestTokenVaultKeyRotation(t *testing.T) {
 		if _, err := s.Server.Rewrap(cx); err != nil {
 			t.Fatal(err)
 		}
-		tv, _ = st.GetTokenVault(cx, "default")
-		if stale, _ := st.ListStaleSecrets(cx, tv.KeyID, 10); len(stale) != 0 {
+		if stale, _ := st.ListStaleSecrets(cx, storage.AllUnder(serviceKey), 10); len(stale) != 0 {
 			t.Fatalf("%d secrets not re-wrapped back", len(stale))
 		}
 	})

@@ -39,7 +39,7 @@ func (s *Service) getKeyRotationStatus(ctx context.Context, _ *wire.Call, _ *str
 			out.Vault.Keys = append(out.Vault.Keys, vk)
 		}
 	}
-	stale, err := s.store.ListStaleSecrets(ctx, tv.KeyID, behalfapi.MaxStaleCount+1)
+	stale, err := s.store.ListStaleSecrets(ctx, vault.Targets(s.Vault.ServiceKeyID(), tv.KeyID), behalfapi.MaxStaleCount+1)
 	if err != nil {
 		return nil, fmt.Errorf("count secrets awaiting re-wrap: %w", err)
 	}

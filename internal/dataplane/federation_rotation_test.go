@@ -19,6 +19,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/dextest"
+	"github.com/behalf-dev/behalf/internal/vault"
 )
 
 func TestFederationKeyRotation(t *testing.T) {
@@ -56,7 +57,7 @@ func TestFederationKeyRotation(t *testing.T) {
 		if after.KeyID == before.KeyID {
 			t.Fatal("the key did not change")
 		}
-		stale, err := st.ListStaleSecrets(ctx(t), after.KeyID, 100)
+		stale, err := st.ListStaleSecrets(ctx(t), vault.Targets(before.KeyID, after.KeyID), 100)
 		if err != nil || len(stale) != 0 {
 			t.Fatalf("%d secrets left under the old key: %v", len(stale), err)
 		}

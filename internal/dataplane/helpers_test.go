@@ -319,8 +319,11 @@ func watIssuer(t *testing.T, s *behalftest.Server, now func() time.Time) *wat.Is
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := vault.New(cx, kr, tv.KeyID)
+	v, err := vault.New(cx, kr, kr.ServiceKeyID())
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.SetCurrent(cx, tv.KeyID); err != nil {
 		t.Fatal(err)
 	}
 	iss, err := wat.NewIssuer(cx, s.Server.Store(), v, wat.Options{TTL: s.Config.WATTTL, RotationPeriod: s.Config.WATKeyRotation, Now: now})

@@ -415,7 +415,10 @@ func (w *world) setUp(t *testing.T, dsn, keyring string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.vault, err = vault.New(callCtx(t), kr, tv.KeyID); err != nil {
+	if w.vault, err = vault.New(callCtx(t), kr, kr.ServiceKeyID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.vault.SetCurrent(callCtx(t), tv.KeyID); err != nil {
 		t.Fatal(err)
 	}
 	stored, err := w.store.GetOAuth2Provider(callCtx(t), providerName)

@@ -140,6 +140,7 @@ func (s *Server) followVaultKey(ctx context.Context) {
 		return
 	}
 	if err := s.vault.SetCurrent(ctx, tv.KeyID); err != nil {
+		// It is current all the same: sealing fails until it can be used.
 		s.log.LogAttrs(ctx, slog.LevelError, "token vault key changed to a key this replica cannot use",
 			slog.String(logging.KeyKeyID, tv.KeyID), logging.Err(err))
 		return
@@ -183,6 +184,10 @@ func (s *Server) rewrap(ctx context.Context, backoff time.Duration) (retry bool)
 // removal of expired tokens, sessions and idle connections; for tests and
 // tools.
 func (s *Server) Maintain(ctx context.Context) { s.maintain(ctx) }
+
+// FollowVaultKey reads which key seals the token vault's secrets now, as
+// the background poll does; for tests and tools.
+func (s *Server) FollowVaultKey(ctx context.Context) { s.followVaultKey(ctx) }
 
 // Rewrap re-wraps stale secrets now and reports how many it re-wrapped;
 // for tests and tools.

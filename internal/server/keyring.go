@@ -51,7 +51,7 @@ func holdsSealedData(ctx context.Context, st storage.Storage) (bool, error) {
 		return false, err
 	}
 	// Every sealed secret has a key id, so none is sealed under "".
-	sealed, err := st.ListStaleSecrets(ctx, "", 1)
+	sealed, err := st.ListStaleSecrets(ctx, storage.AllUnder(""), 1)
 	return len(sealed) > 0, err
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/testutil/localkms"
 	"github.com/behalf-dev/behalf/internal/testutil/softhsm"
+	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/vault/pkcs11"
 )
 
@@ -111,8 +112,15 @@ func waitRewrapped(t *testing.T, s *behalftest.Server, keyID string, within time
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// Every stored secret, counted by storage, not only the status.
-	stale, err := s.Server.Store().ListStaleSecrets(t.Context(), keyID, 0)
+	// Every stored secret, counted by storage, not only the status;
+	// behalf's own stay under the service key.
+	service := ""
+	for _, k := range rotationStatus(t, s).Keys {
+		if k.Service {
+			service = k.KeyID
+		}
+	}
+	stale, err := s.Server.Store().ListStaleSecrets(t.Context(), vault.Targets(service, keyID), 0)
 	if err != nil || len(stale) != 0 {
 		t.Fatalf("stale secrets under %s: %d, %v", keyID, len(stale), err)
 	}

@@ -277,10 +277,17 @@ func (s *Server) openVault(ctx context.Context, extra []vault.Backend) error {
 	}
 	s.keys = vault.NewKeys(append(append([]vault.Backend{s.keyring}, others...), extra...)...)
 	s.heldKeys = signingkeys.NewHeld(s.keys, heldKeyTTL, s.now)
-	if s.vault, err = vault.New(ctx, s.keys, tv.KeyID); err != nil {
-		return fmt.Errorf("token vault key %s: %w", tv.KeyID, err)
+	if s.vault, err = vault.New(ctx, s.keys, s.keyring.ServiceKeyID()); err != nil {
+		return fmt.Errorf("service key: %w", err)
 	}
 	s.vault.Metrics = s.tel.Metrics
+	// behalf's own secrets are under the service key, so the server starts
+	// even when the token vault's key cannot be used (or was deleted: then
+	// ResetTokenVaultKeyMaterial starts the vault afresh).
+	if err := s.vault.SetCurrent(ctx, tv.KeyID); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "the token vault's key cannot be used: its secrets neither open nor can be sealed until it can",
+			slog.String(logging.KeyKeyID, tv.KeyID), logging.Err(err))
+	}
 	return nil
 }
 

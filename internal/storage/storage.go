@@ -41,6 +41,11 @@ type Sealed struct {
 // IsZero reports whether no secret is stored.
 func (s Sealed) IsZero() bool { return s.KeyID == "" && len(s.Blob) == 0 }
 
+// Lost reports a secret whose key-encryption key was deleted: the record
+// keeps the key id and has no ciphertext (ResetTokenVault removed it), so
+// the secret must be set again.
+func (s Sealed) Lost() bool { return s.KeyID != "" && len(s.Blob) == 0 }
+
 // Page selects a window of a name-ordered listing.
 type Page struct {
 	// After is an exclusive cursor: only names greater than After are listed.
@@ -188,6 +193,25 @@ const (
 	// Workload and User the connection's.
 	SecretConnection SecretKind = "connection"
 )
+
+// KeyTarget names the key id the secrets of each kind belong under; a
+// secret sealed under another key is stale (see vault.Vault.Targets).
+type KeyTarget func(SecretKind) string
+
+// AllUnder targets every kind of secret at keyID.
+func AllUnder(keyID string) KeyTarget { return func(SecretKind) string { return keyID } }
+
+// VaultReset reports what ResetTokenVault removed with a deleted key.
+type VaultReset struct {
+	// Connections, Sessions and CachedTokens count the users' connections
+	// (access and refresh tokens), the three-legged OAuth sessions (PKCE
+	// verifiers, and tokens not yet bound to a user) and the cached
+	// provider tokens deleted.
+	Connections, Sessions, CachedTokens int
+	// ClientSecrets and APIKeys name, in order, the OAuth2 and API key
+	// providers whose secret was removed (now Lost); the providers stay.
+	ClientSecrets, APIKeys []string
+}
 
 // SealedRef locates one sealed secret for key rotation.
 type SealedRef struct {
@@ -647,15 +671,27 @@ type Storage interface {
 	DeleteIdleConnections(ctx context.Context, before time.Time) (int, error)
 
 	// Key rotation. ListStaleSecrets returns up to limit sealed secrets whose
-	// key id is not keyID. ListStaleSecretsAfter lists them in a fixed
-	// order starting after the record after names (its Sealed is ignored;
-	// a zero after starts at the beginning), so that a walk can pass
-	// records it cannot re-wrap. ReplaceSecret swaps ref's ciphertext for
-	// next only if it is still ref.Sealed, else it returns ErrConflict (or
-	// ErrNotFound when the owner is gone).
-	ListStaleSecrets(ctx context.Context, keyID string, limit int) ([]SealedRef, error)
-	ListStaleSecretsAfter(ctx context.Context, keyID string, after SealedRef, limit int) ([]SealedRef, error)
+	// key id is not the one target names for their kind; Lost secrets are
+	// never listed. ListStaleSecretsAfter lists them in a fixed order
+	// starting after the record after names (its Sealed is ignored; a zero
+	// after starts at the beginning), so that a walk can pass records it
+	// cannot re-wrap. ReplaceSecret swaps ref's ciphertext for next only if
+	// it is still ref.Sealed, else it returns ErrConflict (or ErrNotFound
+	// when the owner is gone).
+	ListStaleSecrets(ctx context.Context, target KeyTarget, limit int) ([]SealedRef, error)
+	ListStaleSecretsAfter(ctx context.Context, target KeyTarget, after SealedRef, limit int) ([]SealedRef, error)
 	ReplaceSecret(ctx context.Context, ref SealedRef, next Sealed) error
+	// ResetTokenVault forgets what the token vault sealed under keyID, a
+	// key that was deleted (ResetTokenVaultKeyMaterial). In one
+	// transaction, and only while the vault id is still under keyID (else
+	// ErrConflict), it deletes the connections, sessions and cached tokens
+	// sealed under keyID, removes the ciphertext of the client secrets and
+	// API keys sealed under it (they become Lost; their providers stay,
+	// and UpdatedAt is set), then runs fn with what it removed and stores
+	// fn's vault as UpdateTokenVault does. If fn fails, nothing changes.
+	// Principals' secrets and server keys are not the token vault's and
+	// are left as they are.
+	ResetTokenVault(ctx context.Context, id, keyID string, fn func(TokenVault, VaultReset) (TokenVault, error)) (TokenVault, VaultReset, error)
 
 	// The OAuth authorization server's clients, requests, tokens and
 	// consents.

@@ -3,12 +3,14 @@ package vault_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
+	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
 	"github.com/behalf-dev/behalf/internal/vault"
 )
 
@@ -152,37 +154,70 @@ var secretKinds = []secretKind{
 		}},
 }
 
-// Every kind of secret, sealed through its helper in bindings.go, survives
-// a new key (SetTokenVaultCMK) and the re-wrap that follows: rotation maps
-// each stored reference back to the binding the helper built, and each
-// opens afterwards under the new key.
-func TestEverySecretKindSurvivesRotation(t *testing.T) {
+// storeEveryKind stores one record of every kind, sealed by v, in a new
+// SQLite store, and returns the store.
+func storeEveryKind(t *testing.T, dir string, v *vault.Vault) storage.Storage {
+	t.Helper()
 	ctx := t.Context()
-	dir := t.TempDir()
-	kr, err := vault.OpenLocalKeyring(filepath.Join(dir, "keyring.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := vault.New(ctx, kr, kr.ServiceKeyID())
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, err := sqlstore.Open(ctx, filepath.Join(dir, "behalf.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-
 	// Cached tokens, sessions and connections belong to a workload.
 	if err := st.CreateWorkloadIdentity(ctx, storage.WorkloadIdentity{Name: "agent-1", CreatedAt: time.Now(), UpdatedAt: time.Now()}, nil); err != nil {
 		t.Fatal(err)
 	}
-	secretOf := func(k storage.SecretKind) []byte { return []byte("secret of " + string(k)) }
 	for _, k := range secretKinds {
 		if err := k.store(ctx, st, v, secretOf(k.kind)); err != nil {
 			t.Fatalf("%s: store: %v", k.kind, err)
 		}
 	}
+	return st
+}
+
+func secretOf(k storage.SecretKind) []byte { return []byte("secret of " + string(k)) }
+
+// wantSealedUnder checks that every kind opens and is sealed under the key
+// keyOf names for it.
+func wantSealedUnder(t *testing.T, st storage.Storage, v *vault.Vault, keyOf func(storage.SecretKind) string) {
+	t.Helper()
+	for _, k := range secretKinds {
+		sealed, raw, err := k.load(t.Context(), st, v)
+		switch {
+		case err != nil:
+			t.Errorf("%s: open: %v", k.kind, err)
+		case sealed.KeyID != keyOf(k.kind):
+			t.Errorf("%s: sealed under %s, want %s", k.kind, sealed.KeyID, keyOf(k.kind))
+		case !bytes.Equal(raw, secretOf(k.kind)):
+			t.Errorf("%s: opened %q", k.kind, raw)
+		}
+	}
+}
+
+func newKeyring(t *testing.T, dir string) *vault.LocalKeyring {
+	t.Helper()
+	kr, err := vault.OpenLocalKeyring(filepath.Join(dir, "keyring.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+// Every kind of secret, sealed through its helper in bindings.go, survives
+// a new key (SetTokenVaultCMK) and the re-wrap that follows: rotation maps
+// each stored reference back to the binding the helper built, and each
+// opens afterwards, the token vault's under the new key and behalf's own
+// (principals' secrets, server keys) still under the service key.
+func TestEverySecretKindSurvivesRotation(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	kr := newKeyring(t, dir)
+	v, err := vault.New(ctx, kr, kr.ServiceKeyID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storeEveryKind(t, dir, v)
 	newKey, err := kr.Create()
 	if err != nil {
 		t.Fatal(err)
@@ -194,18 +229,116 @@ func TestEverySecretKindSurvivesRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rewrapped != len(secretKinds) || len(res.Skipped) > 0 {
-		t.Errorf("re-wrapped %d secrets, skipped %v; want %d re-wrapped", res.Rewrapped, res.Skipped, len(secretKinds))
+	if res.Rewrapped != len(secretKinds)-2 || len(res.Skipped) > 0 {
+		t.Errorf("re-wrapped %d secrets, skipped %v; want %d re-wrapped", res.Rewrapped, res.Skipped, len(secretKinds)-2)
+	}
+	wantSealedUnder(t, st, v, vault.Targets(kr.ServiceKeyID(), newKey))
+}
+
+// behalf's own secrets are sealed under the service key whatever the token
+// vault's key is, so they open when that key is deleted; the token vault's
+// secrets then do not open, nothing of theirs can be sealed or re-wrapped,
+// and the key checks as gone.
+func TestBehalfSecretsOutliveTheVaultKey(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	kr := newKeyring(t, dir)
+	cmk, err := kr.Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.New(ctx, kr, kr.ServiceKeyID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.SetCurrent(ctx, cmk); err != nil {
+		t.Fatal(err)
+	}
+	st := storeEveryKind(t, dir, v)
+	wantSealedUnder(t, st, v, vault.Targets(kr.ServiceKeyID(), cmk))
+
+	behalftest.RemoveVaultKey(t, filepath.Join(dir, "keyring.json"), cmk)
+	// This process's keyring still holds a copy; checking reads the file.
+	if err := vault.NewKeys(kr).Check(ctx, cmk); !errors.Is(err, vault.ErrKeyGone) {
+		t.Fatalf("Check(removed key) = %v, want ErrKeyGone", err)
+	}
+	if err := kr.Check(ctx, kr.ServiceKeyID()); err != nil {
+		t.Fatalf("Check(service key) = %v", err)
+	}
+
+	// A process started after the removal, as a restarted server.
+	kr2, err := vault.LoadLocalKeyring(filepath.Join(dir, "keyring.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := vault.New(ctx, kr2, kr2.ServiceKeyID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v2.SetCurrent(ctx, cmk); !errors.Is(err, vault.ErrUnknownKey) || v2.CurrentKeyID() != cmk {
+		t.Fatalf("SetCurrent(removed key) = %v, current %s; want ErrUnknownKey and the key current all the same", err, v2.CurrentKeyID())
 	}
 	for _, k := range secretKinds {
-		sealed, raw, err := k.load(ctx, st, v)
+		_, _, err := k.load(ctx, st, v2)
 		switch {
-		case err != nil:
-			t.Errorf("%s: open after re-wrap: %v", k.kind, err)
-		case sealed.KeyID != newKey:
-			t.Errorf("%s: still sealed under %s, want %s", k.kind, sealed.KeyID, newKey)
-		case !bytes.Equal(raw, secretOf(k.kind)):
-			t.Errorf("%s: opened %q", k.kind, raw)
+		case vault.ServiceSealed(k.kind) && err != nil:
+			t.Errorf("%s: behalf's own secret does not open: %v", k.kind, err)
+		case !vault.ServiceSealed(k.kind) && !errors.Is(err, vault.ErrUnknownKey):
+			t.Errorf("%s: opened under a removed key: %v", k.kind, err)
 		}
 	}
+	if _, err := v2.Seal(ctx, []byte("k"), vault.ServerKeyBinding("p", "2")); err != nil {
+		t.Errorf("sealing a server key: %v", err)
+	}
+	if _, err := v2.SealAPIKey(ctx, "provider-9", []byte("k")); !errors.Is(err, vault.ErrUnknownKey) {
+		t.Errorf("sealing an API key under a removed key: %v, want ErrUnknownKey", err)
+	}
+	if res, err := v2.RewrapStale(ctx, st, 10); err == nil || res.Rewrapped+len(res.Skipped) != 0 {
+		t.Errorf("RewrapStale under a removed key = %+v, %v; want an error and nothing touched", res, err)
+	}
+
+	// Lost secrets (what the reset leaves) say so.
+	lost := storage.Sealed{KeyID: cmk}
+	if _, err := v2.OpenAPIKey(ctx, storage.APIKeyProvider{ID: "provider-2", APIKey: lost}); !errors.Is(err, vault.ErrSecretLost) {
+		t.Errorf("opening a lost API key: %v, want ErrSecretLost", err)
+	}
+
+	// Back under the service key, the vault seals and re-wraps again.
+	if err := v2.SetCurrent(ctx, kr2.ServiceKeyID()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v2.SealAPIKey(ctx, "provider-9", []byte("k")); err != nil {
+		t.Errorf("sealing under the service key: %v", err)
+	}
+}
+
+// Records of behalf's own kinds sealed under the token vault's key (as
+// before they were the service key's alone) move back under the service
+// key with the next re-wrap; the token vault's stay where they are.
+func TestRewrapMovesBehalfSecretsToTheServiceKey(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	kr := newKeyring(t, dir)
+	cmk, err := kr.Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A vault whose service key is cmk seals every kind under it.
+	legacy, err := vault.New(ctx, kr, cmk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storeEveryKind(t, dir, legacy)
+	v, err := vault.New(ctx, kr, kr.ServiceKeyID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.SetCurrent(ctx, cmk); err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.RewrapStale(ctx, st, 1)
+	if err != nil || res.Rewrapped != 2 || len(res.Skipped) != 0 {
+		t.Fatalf("RewrapStale = %+v, %v; want the 2 kinds of behalf's own re-wrapped", res, err)
+	}
+	wantSealedUnder(t, st, v, vault.Targets(kr.ServiceKeyID(), cmk))
 }

@@ -124,11 +124,18 @@ func (k *LocalKeyring) Name() string { return "local" }
 // Owns implements Backend.
 func (k *LocalKeyring) Owns(id string) bool { return strings.HasPrefix(id, LocalPrefix) }
 
-// Check implements Backend: keys are never removed from a keyring file, so
-// a key missing from it was removed by hand and is gone.
-func (k *LocalKeyring) Check(ctx context.Context, id string) error {
-	if _, err := k.Key(ctx, id); err != nil {
-		return fmt.Errorf("%w: %w", ErrKeyGone, err)
+// Check implements Backend. It reads the file again: behalf never removes
+// a key from it, so a key missing from the file was removed by hand and is
+// gone, even if this process still holds a copy.
+func (k *LocalKeyring) Check(_ context.Context, id string) error {
+	if err := k.load(); err != nil {
+		return fmt.Errorf("%w: %w", ErrKeyUnavailable, err)
+	}
+	k.mu.RLock()
+	_, ok := k.keys[id]
+	k.mu.RUnlock()
+	if !ok {
+		return fmt.Errorf("%w: %w %q in the local keyring %s", ErrKeyGone, ErrUnknownKey, id, k.path)
 	}
 	return nil
 }

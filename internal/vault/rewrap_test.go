@@ -22,11 +22,11 @@ func TestRewrapStaleSkipsRecordsThatDoNotOpen(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 
-	const principals = 7
+	const providers = 7
 	corrupt := ""
-	for i := range principals {
-		id := fmt.Sprintf("AKIDREWRAPTEST%06d", i)
-		sealed, err := v.Seal(ctx, []byte("secret"), Binding{Kind: storage.SecretPrincipal, Owner: id})
+	for i := range providers {
+		id := fmt.Sprintf("provider-%02d", i)
+		sealed, err := v.SealAPIKey(ctx, id, []byte("secret"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func TestRewrapStaleSkipsRecordsThatDoNotOpen(t *testing.T) {
 			sealed.Blob[len(sealed.Blob)-1] ^= 1 // the data no longer authenticates
 		}
 		now := time.Now()
-		if err := st.CreatePrincipal(ctx, storage.Principal{AccessKeyID: id, Secret: sealed, Role: storage.RoleRuntime, CreatedAt: now, UpdatedAt: now}); err != nil {
+		if err := st.CreateAPIKeyProvider(ctx, storage.APIKeyProvider{ID: id, Name: id, APIKey: sealed, CreatedAt: now, UpdatedAt: now}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,13 +53,13 @@ func TestRewrapStaleSkipsRecordsThatDoNotOpen(t *testing.T) {
 	if err != nil {
 		t.Fatalf("RewrapStale: %v", err)
 	}
-	if res.Rewrapped != principals-1 || len(res.Skipped) != 1 || res.Skipped[0].Ref.Owner != corrupt {
-		t.Fatalf("RewrapStale = %d re-wrapped, skipped %+v; want %d and %s", res.Rewrapped, res.Skipped, principals-1, corrupt)
+	if res.Rewrapped != providers-1 || len(res.Skipped) != 1 || res.Skipped[0].Ref.Owner != corrupt {
+		t.Fatalf("RewrapStale = %d re-wrapped, skipped %+v; want %d and %s", res.Rewrapped, res.Skipped, providers-1, corrupt)
 	}
 	if len(res.Skipped[0].Ref.Sealed.Blob) != 0 {
 		t.Error("a skipped record's report carries its ciphertext")
 	}
-	stale, err := st.ListStaleSecrets(ctx, next, 0)
+	stale, err := st.ListStaleSecrets(ctx, v.Targets(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

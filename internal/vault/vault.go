@@ -7,7 +7,9 @@
 //
 // The KEK's id travels with every record, so the current KEK can change
 // while records sealed under earlier ones stay readable until they are
-// re-wrapped (see RewrapStale).
+// re-wrapped (see RewrapStale). behalf's own secrets are always sealed
+// under the service key, the token vault's under its current key
+// (ServiceSealed).
 package vault
 
 import (
@@ -46,6 +48,10 @@ var (
 	// ErrDecrypt reports a ciphertext that failed authentication: tampered,
 	// truncated, or bound to another record.
 	ErrDecrypt = errors.New("vault: decryption failed")
+	// ErrSecretLost reports a secret whose key was deleted and whose
+	// ciphertext the token vault's reset removed (storage.Sealed.Lost):
+	// it must be set again.
+	ErrSecretLost = errors.New("vault: secret lost with its deleted key")
 )
 
 // Binding names the record a secret belongs to. Its fields become the
@@ -75,34 +81,43 @@ func (b Binding) aad() []byte {
 
 // Vault seals and opens secrets. It is safe for concurrent use.
 type Vault struct {
-	keys    Keyring
-	current atomic.Pointer[KeyWrapper]
+	keys Keyring
+	// service seals behalf's own secrets; current the token vault's.
+	service KeyWrapper
+	current atomic.Pointer[currentKey]
 	// Metrics counts seals, opens and re-wraps; nil counts nothing. Set it
 	// before the vault is shared.
 	Metrics *telemetry.Metrics
 }
 
-// New returns a vault that seals under the key currentID from keys.
-func New(ctx context.Context, keys Keyring, currentID string) (*Vault, error) {
-	v := &Vault{keys: keys}
-	if err := v.SetCurrent(ctx, currentID); err != nil {
+// New returns a vault that seals every secret under the service key
+// serviceID until SetCurrent names the token vault's key.
+func New(ctx context.Context, keys Keyring, serviceID string) (*Vault, error) {
+	w, err := keys.Key(ctx, serviceID)
+	if err != nil {
 		return nil, err
 	}
+	v := &Vault{keys: keys, service: w}
+	v.current.Store(&currentKey{id: serviceID, kek: w})
 	return v, nil
 }
 
-// SetCurrent makes id the key that seals new records.
+// SetCurrent makes id the key that seals the token vault's new secrets. A
+// key that cannot be used now becomes current all the same, so that the
+// vault follows its record: sealing the token vault's secrets then fails,
+// until the key can be used again, and SetCurrent returns why.
 func (v *Vault) SetCurrent(ctx context.Context, id string) error {
 	w, err := v.keys.Key(ctx, id)
-	if err != nil {
-		return err
-	}
-	v.current.Store(&w)
-	return nil
+	v.current.Store(&currentKey{id: id, kek: w})
+	return err
 }
 
-// CurrentKeyID returns the id of the key that seals new records.
-func (v *Vault) CurrentKeyID() string { return (*v.current.Load()).KeyID() }
+// CurrentKeyID returns the id of the key that seals the token vault's new
+// secrets.
+func (v *Vault) CurrentKeyID() string { return v.current.Load().id }
+
+// ServiceKeyID returns the id of the key that seals behalf's own secrets.
+func (v *Vault) ServiceKeyID() string { return v.service.KeyID() }
 
 // Seal encrypts plaintext for the record b under a fresh data key.
 func (v *Vault) Seal(ctx context.Context, plaintext []byte, b Binding) (storage.Sealed, error) {
@@ -135,12 +150,17 @@ func vaultErrorType(err error) string {
 		return "key_unavailable"
 	case errors.Is(err, ErrKeyGone):
 		return "key_gone"
+	case errors.Is(err, ErrSecretLost):
+		return "secret_lost"
 	}
 	return "vault_error"
 }
 
 func (v *Vault) seal(ctx context.Context, plaintext []byte, b Binding) (storage.Sealed, error) {
-	kek := *v.current.Load()
+	kek, err := v.sealingKey(ctx, b.Kind)
+	if err != nil {
+		return storage.Sealed{}, err
+	}
 	aad := b.aad()
 	dek, wrapped, err := newDataKey(ctx, kek, aad)
 	if err != nil {
@@ -168,8 +188,8 @@ func (v *Vault) open(ctx context.Context, s storage.Sealed, b Binding) ([]byte, 
 	return gcmOpen(dek, e.ciphertext, b.aad())
 }
 
-// Rewrap re-wraps the data key of s under the current key. The data
-// ciphertext is untouched, so this costs one unwrap and one wrap.
+// Rewrap re-wraps the data key of s under the key that seals its kind now.
+// The data ciphertext is untouched, so this costs one unwrap and one wrap.
 func (v *Vault) Rewrap(ctx context.Context, s storage.Sealed, b Binding) (storage.Sealed, error) {
 	e, dek, err := v.unwrap(ctx, s, b)
 	if err != nil {
@@ -180,7 +200,10 @@ func (v *Vault) Rewrap(ctx context.Context, s storage.Sealed, b Binding) (storag
 	if _, err := gcmOpen(dek, e.ciphertext, b.aad()); err != nil {
 		return storage.Sealed{}, err
 	}
-	kek := *v.current.Load()
+	kek, err := v.sealingKey(ctx, b.Kind)
+	if err != nil {
+		return storage.Sealed{}, err
+	}
 	wrapped, err := kek.Wrap(ctx, dek, b.aad())
 	if err != nil {
 		return storage.Sealed{}, fmt.Errorf("vault: wrap data key with %s: %w", kek.KeyID(), err)
@@ -194,6 +217,9 @@ func (v *Vault) Rewrap(ctx context.Context, s storage.Sealed, b Binding) (storag
 }
 
 func (v *Vault) unwrap(ctx context.Context, s storage.Sealed, b Binding) (envelope, []byte, error) {
+	if s.Lost() {
+		return envelope{}, nil, fmt.Errorf("%w: it was sealed under %s", ErrSecretLost, s.KeyID)
+	}
 	e, err := parseEnvelope(s.Blob)
 	if err != nil {
 		return envelope{}, nil, err
@@ -240,17 +266,23 @@ type SkippedSecret struct {
 	Err error
 }
 
-// RewrapStale re-wraps every stored secret whose key is not the current one,
-// in batches. Records changed or deleted meanwhile are passed over: whoever
-// changed them sealed them anew. A record that does not open is skipped and
-// reported, so one bad record cannot stop the rotation of the others; it
-// stays stale, and is met again by the next pass. A key found unavailable
-// is not asked again in the same pass: the records under it are deferred.
+// RewrapStale re-wraps every stored secret whose key is not the one that
+// seals its kind now (Targets), in batches. Records changed or deleted
+// meanwhile are passed over: whoever changed them sealed them anew. A
+// record that does not open is skipped and reported, so one bad record
+// cannot stop the rotation of the others; it stays stale, and is met again
+// by the next pass. A key found unavailable is not asked again in the same
+// pass: the records under it are deferred. While the token vault's key
+// cannot be resolved, nothing is re-wrapped and the error says why.
 func (v *Vault) RewrapStale(ctx context.Context, st storage.Storage, batch int) (RewrapResult, error) {
 	var res RewrapResult
+	if _, err := v.vaultKey(ctx); err != nil {
+		return res, err
+	}
+	target := v.Targets()
 	var after storage.SealedRef
 	for {
-		refs, err := st.ListStaleSecretsAfter(ctx, v.CurrentKeyID(), after, batch)
+		refs, err := st.ListStaleSecretsAfter(ctx, target, after, batch)
 		if err != nil || len(refs) == 0 {
 			return res, err
 		}

@@ -58,6 +58,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"ListStaleSecrets", testListStaleSecrets},
 		{"ListStaleSecretsAfter", testListStaleSecretsAfter},
 		{"ReplaceSecret", testReplaceSecret},
+		{"ResetTokenVault", testResetTokenVault},
 		{"ServerKeys", testServerKeys},
 		{"CachedTokens", testCachedTokens},
 		{"CachedTokenExpiry", testCachedTokenExpiry},

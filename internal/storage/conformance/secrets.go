@@ -94,7 +94,7 @@ func refsOf(fixture map[string]storage.SealedRef, names ...string) []storage.Sea
 
 func testListStaleSecrets(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
-	stale, err := s.ListStaleSecrets(ctx, "key-1", 0)
+	stale, err := s.ListStaleSecrets(ctx, storage.AllUnder("key-1"), 0)
 	mustOK(t, err, "list stale secrets of an empty store")
 	if len(stale) != 0 {
 		t.Errorf("empty store has stale secrets %v", stale)
@@ -111,14 +111,26 @@ func testListStaleSecrets(t *testing.T, s storage.Storage) {
 		// secrets are never listed.
 		{"key-3", refsOf(fixture, "p1", "p2", "o1", "a1", "a2", "s1", "s2", "c1", "c2", "os1", "os2", "cn1", "cn2")},
 	} {
-		got, err := s.ListStaleSecrets(ctx, c.keyID, 0)
+		got, err := s.ListStaleSecrets(ctx, storage.AllUnder(c.keyID), 0)
 		mustOK(t, err, "list secrets not sealed with "+c.keyID)
 		wantDiff(t, "secrets not sealed with "+c.keyID, c.want, sortRefs(got))
 	}
 
+	// Each kind is stale against its own target: here behalf's own
+	// secrets belong under key-1 and the others under key-2.
+	perKind := func(kind storage.SecretKind) string {
+		if kind == storage.SecretPrincipal || kind == storage.SecretServerKey {
+			return "key-1"
+		}
+		return "key-2"
+	}
+	got, err := s.ListStaleSecrets(ctx, perKind, 0)
+	mustOK(t, err, "list secrets not under their kind's key")
+	wantDiff(t, "secrets not under their kind's key", refsOf(fixture, "p2", "s2", "o1", "a1", "c1", "os1", "cn1"), sortRefs(got))
+
 	all := refsOf(fixture, "p1", "p2", "o1", "a1", "a2", "s1", "s2", "c1", "c2", "os1", "os2", "cn1", "cn2")
 	for _, limit := range []int{1, 2, 4, 6, 8, 10, 12, 13} {
-		got, err := s.ListStaleSecrets(ctx, "key-3", limit)
+		got, err := s.ListStaleSecrets(ctx, storage.AllUnder("key-3"), limit)
 		mustOK(t, err, "list stale secrets with a limit")
 		if len(got) != limit {
 			t.Errorf("limit %d listed %d secrets", limit, len(got))
@@ -143,7 +155,7 @@ func testListStaleSecretsAfter(t *testing.T, s storage.Storage) {
 		var walked []storage.SealedRef
 		after := storage.SealedRef{}
 		for range 20 {
-			got, err := s.ListStaleSecretsAfter(ctx, "key-3", after, batch)
+			got, err := s.ListStaleSecretsAfter(ctx, storage.AllUnder("key-3"), after, batch)
 			mustOK(t, err, "list stale secrets after a cursor")
 			if len(got) == 0 {
 				break
@@ -154,9 +166,9 @@ func testListStaleSecretsAfter(t *testing.T, s storage.Storage) {
 		want := refsOf(fixture, "p1", "p2", "o1", "a1", "a2", "s1", "s2", "c1", "c2", "os1", "os2", "cn1", "cn2")
 		wantDiff(t, "secrets walked in batches of "+strconv.Itoa(batch), sortRefs(want), sortRefs(walked))
 	}
-	first, err := s.ListStaleSecretsAfter(ctx, "key-2", storage.SealedRef{}, 0)
+	first, err := s.ListStaleSecretsAfter(ctx, storage.AllUnder("key-2"), storage.SealedRef{}, 0)
 	mustOK(t, err, "list stale secrets from the start")
-	all, err := s.ListStaleSecrets(ctx, "key-2", 0)
+	all, err := s.ListStaleSecrets(ctx, storage.AllUnder("key-2"), 0)
 	mustOK(t, err, "list stale secrets")
 	wantDiff(t, "a zero cursor lists from the start", all, first)
 }
@@ -167,7 +179,7 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 	next := func(blob string) storage.Sealed { return storage.Sealed{KeyID: "key-2", Blob: []byte(blob)} }
 
 	// Each kind's secret can be replaced through the reference rotation lists.
-	stale, err := s.ListStaleSecrets(ctx, "key-2", 0)
+	stale, err := s.ListStaleSecrets(ctx, storage.AllUnder("key-2"), 0)
 	mustOK(t, err, "list stale secrets")
 	if len(stale) != 7 {
 		t.Fatalf("listed %d stale secrets, want 7", len(stale))
@@ -216,7 +228,7 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 	cn2, err := s.GetConnection(ctx, storage.ConnectionKey{ProviderID: "oid-1", Workload: "agent", User: "bob"})
 	mustOK(t, err, "get the other connection")
 	wantDiff(t, "connection of another user", fixture["cn2"].Sealed, cn2.Tokens)
-	stale, err = s.ListStaleSecrets(ctx, "key-2", 0)
+	stale, err = s.ListStaleSecrets(ctx, storage.AllUnder("key-2"), 0)
 	mustOK(t, err, "list stale secrets after rotation")
 	if len(stale) != 0 {
 		t.Errorf("stale secrets left after rotation: %v", stale)
@@ -281,5 +293,113 @@ func testReplaceSecret(t *testing.T, s storage.Storage) {
 
 	if err := s.ReplaceSecret(ctx, storage.SealedRef{Kind: "no-such-kind", Owner: "AKIA2", Sealed: fixture["p2"].Sealed}, next("x")); err == nil {
 		t.Error("replace with an unknown secret kind succeeded")
+	}
+}
+
+// ResetTokenVault deletes the users' tokens sealed under the deleted key,
+// keeps the providers with their secrets Lost, leaves what other keys seal
+// and behalf's own secrets alone, and commits with the vault's new key.
+func testResetTokenVault(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	fixture := secretsFixture(t, s)
+	_, err := s.UpdateTokenVault(ctx, "default", func(v storage.TokenVault) (storage.TokenVault, error) {
+		v.KeyType, v.KMSKeyARN, v.KeyID = "CustomerManagedKey", "arn:aws:kms:us-east-1:123456789012:key/k1", "key-1"
+		return v, nil
+	})
+	mustOK(t, err, "put the vault under key-1")
+	toService := func(v storage.TokenVault, _ storage.VaultReset) (storage.TokenVault, error) {
+		v.KeyType, v.KMSKeyARN, v.KeyID = "ServiceManagedKey", "", "key-service"
+		return v, nil
+	}
+
+	_, _, err = s.ResetTokenVault(ctx, "default", "key-2", toService)
+	wantErr(t, err, storage.ErrConflict, "reset a vault no longer under the key")
+	_, _, err = s.ResetTokenVault(ctx, "default", "key-1", func(storage.TokenVault, storage.VaultReset) (storage.TokenVault, error) {
+		return storage.TokenVault{}, errRefused
+	})
+	wantErr(t, err, errRefused, "reset with a refusing updater")
+	_, err = s.GetConnection(ctx, storage.ConnectionKey{ProviderID: "oid-1", Workload: "agent", User: "alice"})
+	mustOK(t, err, "a refused reset deletes nothing")
+	_, _, err = s.ResetTokenVault(ctx, "other", "key-1", toService)
+	wantErr(t, err, storage.ErrNotFound, "reset a missing vault")
+
+	before := time.Now().Add(-time.Second)
+	var seen storage.VaultReset
+	v, removed, err := s.ResetTokenVault(ctx, "default", "key-1", func(v storage.TokenVault, r storage.VaultReset) (storage.TokenVault, error) {
+		seen = r
+		return toService(v, r)
+	})
+	mustOK(t, err, "reset the vault")
+	want := storage.VaultReset{Connections: 1, Sessions: 1, CachedTokens: 1, ClientSecrets: []string{"oauth-1"}, APIKeys: []string{"apikey-1"}}
+	wantDiff(t, "what the reset removed", want, removed)
+	wantDiff(t, "what the updater saw", want, seen)
+	if v.KeyID != "key-service" || v.KeyType != "ServiceManagedKey" || v.KMSKeyARN != "" {
+		t.Errorf("vault after reset: %+v", v)
+	}
+	checkUpdatedAt(t, "LastModified after reset", v.LastModified, before)
+	got, err := s.GetTokenVault(ctx, "default")
+	mustOK(t, err, "get the vault after reset")
+	wantDiff(t, "stored vault vs. ResetTokenVault's result", v, got)
+
+	// The tokens under key-1 are gone; those under key-2 stay.
+	_, err = s.GetConnection(ctx, storage.ConnectionKey{ProviderID: "oid-1", Workload: "agent", User: "alice"})
+	wantErr(t, err, storage.ErrNotFound, "connection sealed under the deleted key")
+	_, err = s.GetOAuthSession(ctx, "sess-1")
+	wantErr(t, err, storage.ErrNotFound, "session sealed under the deleted key")
+	_, err = s.GetCachedToken(ctx, "oid-1", "agent", "scopes=a")
+	wantErr(t, err, storage.ErrNotFound, "cached token sealed under the deleted key")
+	cn2, err := s.GetConnection(ctx, storage.ConnectionKey{ProviderID: "oid-1", Workload: "agent", User: "bob"})
+	mustOK(t, err, "connection under another key")
+	wantDiff(t, "connection under another key", fixture["cn2"].Sealed, cn2.Tokens)
+	_, err = s.GetOAuthSession(ctx, "sess-3")
+	mustOK(t, err, "a session without secrets stays")
+
+	// The providers stay, their secrets Lost; the other key's stays.
+	o1, err := s.GetOAuth2Provider(ctx, "oauth-1")
+	mustOK(t, err, "the OAuth2 provider stays")
+	if !o1.ClientSecret.Lost() || o1.ClientSecret.KeyID != "key-1" {
+		t.Errorf("client secret after reset: %+v, want Lost under key-1", o1.ClientSecret)
+	}
+	checkUpdatedAt(t, "provider UpdatedAt after reset", o1.UpdatedAt, before)
+	a1, err := s.GetAPIKeyProvider(ctx, "apikey-1")
+	mustOK(t, err, "the API key provider stays")
+	if !a1.APIKey.Lost() {
+		t.Errorf("API key after reset: %+v, want Lost", a1.APIKey)
+	}
+	a2, err := s.GetAPIKeyProvider(ctx, "apikey-2")
+	mustOK(t, err, "API key provider under another key")
+	wantDiff(t, "API key under another key", fixture["a2"].Sealed, a2.APIKey)
+	if o2, err := s.GetOAuth2Provider(ctx, "oauth-2"); err != nil || !o2.ClientSecret.IsZero() {
+		t.Errorf("a provider without a client secret after reset: %+v %v", o2.ClientSecret, err)
+	}
+
+	// behalf's own secrets are not the vault's: left as they are.
+	p1, err := s.GetPrincipal(ctx, "AKIA1")
+	mustOK(t, err, "get principal")
+	wantDiff(t, "principal's secret under the deleted key", fixture["p1"].Sealed, p1.Secret)
+	keys, err := s.ListServerKeys(ctx, "wat")
+	mustOK(t, err, "list server keys")
+	if len(keys) != 1 {
+		t.Fatalf("listed %d wat keys, want 1", len(keys))
+	}
+	wantDiff(t, "server key under the deleted key", fixture["s1"].Sealed, keys[0].Key)
+
+	// Lost secrets are never stale: there is nothing left to re-wrap.
+	stale, err := s.ListStaleSecrets(ctx, storage.AllUnder("key-service"), 0)
+	mustOK(t, err, "list stale secrets after reset")
+	wantDiff(t, "stale secrets after reset", refsOf(fixture, "p1", "p2", "a2", "s1", "s2", "c2", "os2", "cn2"), sortRefs(stale))
+
+	// A second reset under the old key is refused; the vault moved on.
+	_, _, err = s.ResetTokenVault(ctx, "default", "key-1", toService)
+	wantErr(t, err, storage.ErrConflict, "reset twice")
+
+	// Setting the secret again ends the loss.
+	_, err = s.UpdateAPIKeyProvider(ctx, "apikey-1", func(p storage.APIKeyProvider) (storage.APIKeyProvider, error) {
+		p.APIKey = storage.Sealed{KeyID: "key-service", Blob: []byte("a1 again")}
+		return p, nil
+	})
+	mustOK(t, err, "set the API key again")
+	if a1, _ := s.GetAPIKeyProvider(ctx, "apikey-1"); a1.APIKey.Lost() || string(a1.APIKey.Blob) != "a1 again" {
+		t.Errorf("API key set again: %+v", a1.APIKey)
 	}
 }

@@ -94,14 +94,15 @@ func (c sealedColumn) keyMatch() string {
 }
 
 // ListStaleSecrets returns up to limit (<= 0 means 100, at most 1000) sealed
-// secrets whose key id is not keyID. Rows without a secret are skipped.
-func (s *Store) ListStaleSecrets(ctx context.Context, keyID string, limit int) ([]storage.SealedRef, error) {
-	return s.ListStaleSecretsAfter(ctx, keyID, storage.SealedRef{}, limit)
+// secrets whose key id is not the one target names for their kind. Rows
+// without a secret, or with a Lost one, are skipped.
+func (s *Store) ListStaleSecrets(ctx context.Context, target storage.KeyTarget, limit int) ([]storage.SealedRef, error) {
+	return s.ListStaleSecretsAfter(ctx, target, storage.SealedRef{}, limit)
 }
 
 // ListStaleSecretsAfter is ListStaleSecrets starting after the record after
 // names, in the order of sealedColumns and then of each table's key.
-func (s *Store) ListStaleSecretsAfter(ctx context.Context, keyID string, after storage.SealedRef, limit int) ([]storage.SealedRef, error) {
+func (s *Store) ListStaleSecretsAfter(ctx context.Context, target storage.KeyTarget, after storage.SealedRef, limit int) ([]storage.SealedRef, error) {
 	limit = pageLimit(limit)
 	columns := sealedColumns()
 	var afterKey []any
@@ -122,7 +123,7 @@ func (s *Store) ListStaleSecretsAfter(ctx context.Context, keyID string, after s
 			break
 		}
 		keys := strings.Join(col.key, ", ")
-		where, args := col.keyID+` IS NOT NULL AND `+col.keyID+` <> ?`, []any{keyID}
+		where, args := col.keyID+` IS NOT NULL AND `+col.keyID+` <> ? AND length(`+col.blob+`) > 0`, []any{target(col.kind)}
 		if i == 0 && afterKey != nil {
 			// A row-value comparison, so the order matches ORDER BY keys.
 			where += ` AND (` + keys + `) > (` + strings.Repeat("?, ", len(col.key)-1) + `?)`

@@ -5,6 +5,8 @@ package behalftest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -212,4 +214,42 @@ type ClockSigner struct {
 func (c ClockSigner) SignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string,
 	_ time.Time, optFns ...func(*v4.SignerOptions)) error {
 	return c.Signer.SignHTTP(ctx, creds, r, payloadHash, service, region, c.Now(), optFns...)
+}
+
+// RemoveVaultKey deletes the key keyID from the local keyring file at
+// path, as an operator destroying a customer key would: what it sealed is
+// then lost. Keyrings re-read the file when they meet an id they lack and
+// whenever a key's existence is checked.
+func RemoveVaultKey(t testing.TB, path, keyID string) {
+	t.Helper()
+	raw, err := os.ReadFile(path) //nolint:gosec // G304: a test's keyring
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	kept := f.Keys[:0]
+	for _, k := range f.Keys {
+		if vault.LocalPrefix+fmt.Sprint(k["id"]) == keyID {
+			if k["service"] == true {
+				t.Fatalf("RemoveVaultKey: %s is the service key", keyID)
+			}
+			continue
+		}
+		kept = append(kept, k)
+	}
+	if len(kept) == len(f.Keys) {
+		t.Fatalf("RemoveVaultKey: %s is not in %s", keyID, path)
+	}
+	f.Keys = kept
+	if raw, err = json.Marshal(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

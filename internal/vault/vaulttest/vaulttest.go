@@ -271,16 +271,17 @@ func rewrap(t *testing.T, f Fixture) {
 	r.check(t)
 }
 
-// store is a store of principals whose secrets the vault sealed.
+// store is a store of API key providers whose keys the vault sealed (a
+// kind the token vault's key seals, which SetCurrent moves).
 type store struct {
 	v  *vault.Vault
 	st storage.Storage
 }
 
-// records is how many principals a store holds.
+// records is how many providers a store holds.
 const records = 12
 
-func recordID(i int) string     { return fmt.Sprintf("AKIDVAULTTEST%07d", i) }
+func recordID(i int) string     { return fmt.Sprintf("provider-%02d", i) }
 func recordSecret(i int) []byte { return fmt.Appendf(nil, "secret-%02d", i) }
 
 func newRecords(t *testing.T, v *vault.Vault) store {
@@ -293,8 +294,8 @@ func newRecords(t *testing.T, v *vault.Vault) store {
 	t.Cleanup(func() { _ = st.Close() })
 	now := time.Now()
 	for i := range records {
-		sealed := seal(t, v, recordSecret(i), vault.PrincipalSecretBinding(recordID(i)))
-		if err := st.CreatePrincipal(ctx, storage.Principal{AccessKeyID: recordID(i), Secret: sealed, Role: storage.RoleRuntime, CreatedAt: now, UpdatedAt: now}); err != nil {
+		sealed := seal(t, v, recordSecret(i), vault.APIKeyBinding(recordID(i)))
+		if err := st.CreateAPIKeyProvider(ctx, storage.APIKeyProvider{ID: recordID(i), Name: recordID(i), APIKey: sealed, CreatedAt: now, UpdatedAt: now}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -318,19 +319,19 @@ func (r store) move(t *testing.T, to string) {
 func (r store) check(t *testing.T) {
 	t.Helper()
 	ctx := t.Context()
-	stale, err := r.st.ListStaleSecrets(ctx, r.v.CurrentKeyID(), 0)
+	stale, err := r.st.ListStaleSecrets(ctx, r.v.Targets(), 0)
 	if err != nil || len(stale) != 0 {
 		t.Fatalf("stale after the re-wrap: %d, %v", len(stale), err)
 	}
 	for i := range records {
-		p, err := r.st.GetPrincipal(ctx, recordID(i))
+		p, err := r.st.GetAPIKeyProvider(ctx, recordID(i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Secret.KeyID != r.v.CurrentKeyID() {
-			t.Fatalf("%s is under %s, want %s", recordID(i), p.Secret.KeyID, r.v.CurrentKeyID())
+		if p.APIKey.KeyID != r.v.CurrentKeyID() {
+			t.Fatalf("%s is under %s, want %s", recordID(i), p.APIKey.KeyID, r.v.CurrentKeyID())
 		}
-		mustOpen(t, r.v, p.Secret, vault.PrincipalSecretBinding(recordID(i)), recordSecret(i))
+		mustOpen(t, r.v, p.APIKey, vault.APIKeyBinding(recordID(i)), recordSecret(i))
 	}
 }
 
