@@ -52,6 +52,7 @@ var policy = map[string]Rule{
 	"ListApiKeyCredentialProviders":  adminOnly,
 	"GetTokenVault":                  adminOnly,
 	"SetTokenVaultCMK":               adminOnly,
+	"ResetTokenVaultKeyMaterial":     adminOnly,
 	"TagResource":                    adminOnly,
 	"UntagResource":                  adminOnly,
 	"ListTagsForResource":            adminOnly,

@@ -57,3 +57,17 @@ type SigningKey struct {
 	RetireAt     *Time  `json:"retireTime,omitempty"`
 	Current      bool   `json:"current,omitempty"`
 }
+
+// VaultReset is keyMaterialReset, behalf's extension member of
+// ResetTokenVaultKeyMaterial's output: what went with the deleted key.
+// The deleted counts are users' connections (access and refresh tokens),
+// three-legged OAuth sessions and cached provider tokens; the lost lists
+// name the OAuth2 and API key credential providers whose secret must be
+// set again.
+type VaultReset struct {
+	DeletedConnections  int      `json:"deletedConnections"`
+	DeletedSessions     int      `json:"deletedSessions"`
+	DeletedCachedTokens int      `json:"deletedCachedTokens"`
+	LostClientSecrets   []string `json:"lostClientSecrets"`
+	LostAPIKeys         []string `json:"lostApiKeys"`
+}

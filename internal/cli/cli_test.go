@@ -514,3 +514,47 @@ func TestProviderPrivateKeyJWTCommands(t *testing.T) {
 		t.Fatalf("after the update: %v", p)
 	}
 }
+
+// behalf vault reset-key-material asks for --yes, is refused while the
+// vault's key exists, and once the key is deleted prints what went with it;
+// the provider whose key was lost then says so.
+func TestVaultResetKeyMaterial(t *testing.T) {
+	s := behalftest.Start(t, behalftest.Backends[0], behalftest.Options{})
+	r := run{t: t, url: s.URL, auth: []string{"--access-key-id", behalftest.AdminKeyID, "--secret-access-key", behalftest.AdminSecret}}
+
+	_, errs, code := r.do("", cmd("vault reset-key-material")...)
+	if code == 0 || !strings.Contains(errs, "cannot be undone. Pass --yes") {
+		t.Fatalf("without --yes: %d %q", code, errs)
+	}
+	_, errs, code = r.do("", cmd("vault reset-key-material --yes")...)
+	if code == 0 || !strings.Contains(errs, "ValidationException: the token vault uses the service-managed key") {
+		t.Fatalf("a service-managed vault: %d %q", code, errs)
+	}
+	var key map[string]string
+	r.json(&key, cmd("vault create-key")...)
+	r.ok("", cmd("vault set-key --key-arn "+key["kmsKeyArn"])...)
+	r.ok("", cmd("provider apikey create lost --api-key v1")...)
+	_, errs, code = r.do("", cmd("vault reset-key-material --yes")...)
+	if code == 0 || !strings.Contains(errs, "still exists") {
+		t.Fatalf("a key that exists: %d %q", code, errs)
+	}
+
+	arn := key["kmsKeyArn"]
+	behalftest.RemoveVaultKey(t, s.Config.Keyring, "local:"+arn[strings.LastIndex(arn, "/")+1:])
+	var got struct {
+		KeyType string               `json:"keyType"`
+		Reset   behalfapi.VaultReset `json:"keyMaterialReset"`
+	}
+	r.json(&got, cmd("vault reset-key-material --yes")...)
+	if got.KeyType != "ServiceManagedKey" || !slices.Equal(got.Reset.LostAPIKeys, []string{"lost"}) || len(got.Reset.LostClientSecrets) != 0 {
+		t.Fatalf("reset: %+v", got)
+	}
+	out := r.ok("", cmd("provider apikey get lost")...)
+	if !strings.Contains(out, "UPDATE_FAILED") || !strings.Contains(out, "set it again with UpdateApiKeyCredentialProvider") {
+		t.Fatalf("provider with a lost key:\n%s", out)
+	}
+	r.ok("", cmd("provider apikey update lost --api-key v2")...)
+	if out := r.ok("", cmd("provider apikey get lost")...); strings.Contains(out, "UPDATE_FAILED") {
+		t.Fatalf("provider set again:\n%s", out)
+	}
+}

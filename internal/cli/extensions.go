@@ -91,3 +91,23 @@ func (e *extensions) policy() policyMembers {
 	_ = json.Unmarshal(e.raw, &p)
 	return p
 }
+
+// providerStatus is an API key provider's status and failureReason,
+// behalf's extension members (an OAuth2 provider's are modeled).
+func (e *extensions) providerStatus() (status, reason string) {
+	var out struct {
+		Status        string `json:"status"`
+		FailureReason string `json:"failureReason"`
+	}
+	_ = json.Unmarshal(e.raw, &out)
+	return out.Status, out.FailureReason
+}
+
+// vaultReset is ResetTokenVaultKeyMaterial's extension member.
+func (e *extensions) vaultReset() behalfapi.VaultReset {
+	var out struct {
+		Reset behalfapi.VaultReset `json:"keyMaterialReset"`
+	}
+	_ = json.Unmarshal(e.raw, &out)
+	return out.Reset
+}

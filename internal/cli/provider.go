@@ -165,6 +165,7 @@ type oauth2View struct {
 	JWKSURL         string     `json:"jwksUrl,omitempty"`
 	OnBehalfOf      *oboView   `json:"onBehalfOf,omitempty"`
 	Status          string     `json:"status,omitempty"`
+	FailureReason   string     `json:"failureReason,omitempty"`
 	CreatedTime     *time.Time `json:"createdTime,omitempty"`
 	LastUpdatedTime *time.Time `json:"lastUpdatedTime,omitempty"`
 }
@@ -180,6 +181,9 @@ func (v oauth2View) table() table {
 	t.rows = append(t.rows, []string{"status", v.Status})
 	if v.OnBehalfOf != nil {
 		t.rows = append(t.rows, []string{"on behalf of", v.OnBehalfOf.String()})
+	}
+	if v.FailureReason != "" {
+		t.rows = append(t.rows, []string{"failure reason", v.FailureReason})
 	}
 	if v.CreatedTime != nil {
 		t.rows = append(t.rows, []string{"created", when(v.CreatedTime)}, []string{"updated", when(v.LastUpdatedTime)})
@@ -373,7 +377,7 @@ connections and open sessions, whose tokens the old server issued.`,
 				return cf.describe(err)
 			}
 			v := newOAuth2View(str(out.Name), string(out.CredentialProviderVendor), str(out.CredentialProviderArn), str(out.CallbackUrl), out.Status, out.Oauth2ProviderConfigOutput, ext)
-			v.CreatedTime, v.LastUpdatedTime = out.CreatedTime, out.LastUpdatedTime
+			v.FailureReason, v.CreatedTime, v.LastUpdatedTime = str(out.FailureReason), out.CreatedTime, out.LastUpdatedTime
 			return cf.print(cmd, v, v.table())
 		},
 	}
@@ -404,10 +408,17 @@ type apiKeyView struct {
 	SecretArn       string     `json:"apiKeySecretArn,omitempty"`
 	CreatedTime     *time.Time `json:"createdTime,omitempty"`
 	LastUpdatedTime *time.Time `json:"lastUpdatedTime,omitempty"`
+	// Status and FailureReason are behalf's extension members, set when
+	// the key was lost with a deleted vault key.
+	Status        string `json:"status,omitempty"`
+	FailureReason string `json:"failureReason,omitempty"`
 }
 
 func (v apiKeyView) table() table {
 	t := fields("name", v.Name, "arn", v.Arn)
+	if v.Status != "" {
+		t.rows = append(t.rows, []string{"status", v.Status}, []string{"failure reason", v.FailureReason})
+	}
 	if v.CreatedTime != nil {
 		t.rows = append(t.rows, []string{"created", when(v.CreatedTime)}, []string{"updated", when(v.LastUpdatedTime)})
 	}
@@ -488,11 +499,13 @@ func newAPIKeyCommand(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := c.GetApiKeyCredentialProvider(cmd.Context(), &bedrockagentcorecontrol.GetApiKeyCredentialProviderInput{Name: aws.String(args[0])})
+			ext := &extensions{}
+			out, err := c.GetApiKeyCredentialProvider(cmd.Context(), &bedrockagentcorecontrol.GetApiKeyCredentialProviderInput{Name: aws.String(args[0])}, ext.option)
 			if err != nil {
 				return cf.describe(err)
 			}
 			v := apiKeyView{Name: str(out.Name), Arn: str(out.CredentialProviderArn), CreatedTime: out.CreatedTime, LastUpdatedTime: out.LastUpdatedTime}
+			v.Status, v.FailureReason = ext.providerStatus()
 			return cf.print(cmd, v, v.table())
 		},
 	}

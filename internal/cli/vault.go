@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -118,8 +120,60 @@ func newVaultCommand(cf *clientFlags) *cobra.Command {
 	setCMK.Flags().StringVar(&keyARN, "key-arn", "", "ARN of a key from `behalf vault create-key`, of an AWS KMS key or alias (vault.awsKms), or a PKCS#11 token's key URI (vault.pkcs11)")
 	setCMK.Flags().BoolVar(&serviceManaged, "service-managed", false, "return to the keyring's service key")
 
-	cmd.AddCommand(get, createKey, setCMK)
+	cmd.AddCommand(get, createKey, setCMK, newVaultResetCommand(cf))
 	return cmd
+}
+
+// vaultResetView is a vault after ResetTokenVaultKeyMaterial, with what
+// went with its deleted key.
+type vaultResetView struct {
+	vaultView
+	Reset behalfapi.VaultReset `json:"keyMaterialReset"`
+}
+
+func newVaultResetCommand(cf *clientFlags) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "reset-key-material --yes",
+		Short: "Start the token vault afresh under the service key after its customer managed key was deleted (cannot be undone)",
+		Long: `Once the token vault's customer managed key was deleted, what it sealed is lost. This
+deletes, for good, the users' access and refresh tokens, the OAuth sessions and the cached
+provider tokens sealed under it, and removes the client secrets and API keys sealed under
+it: those providers stay, and report UPDATE_FAILED until their secret is set again. The
+vault then uses the service key. A key that still exists, even disabled or pending
+deletion, is refused: bring it back to use the vault again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !yes {
+				return fmt.Errorf("reset-key-material permanently deletes the users' tokens sealed under the deleted key, " +
+					"and the providers' secrets sealed under it must be set again; it cannot be undone. Pass --yes to go ahead")
+			}
+			c, err := cf.control()
+			if err != nil {
+				return err
+			}
+			ext := &extensions{}
+			out, err := c.ResetTokenVaultKeyMaterial(cmd.Context(), &bedrockagentcorecontrol.ResetTokenVaultKeyMaterialInput{TokenVaultId: aws.String("default")}, ext.option)
+			if err != nil {
+				return cf.describe(err)
+			}
+			v := vaultResetView{vaultView: vaultViewOf(out.TokenVaultId, out.KmsConfiguration, out.LastModifiedDate), Reset: ext.vaultReset()}
+			t := v.table()
+			t.rows = append(t.rows, fields("deleted connections", strconv.Itoa(v.Reset.DeletedConnections),
+				"deleted sessions", strconv.Itoa(v.Reset.DeletedSessions), "deleted cached tokens", strconv.Itoa(v.Reset.DeletedCachedTokens),
+				"client secrets to set again", namesOrNone(v.Reset.LostClientSecrets), "API keys to set again", namesOrNone(v.Reset.LostAPIKeys)).rows...)
+			return cf.print(cmd, v, t)
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm: the deletion cannot be undone")
+	return cmd
+}
+
+func namesOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func newTagCommand(cf *clientFlags) *cobra.Command {

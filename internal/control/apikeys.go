@@ -57,6 +57,21 @@ type apiKeyProviderOutput struct {
 	Arn             string     `json:"credentialProviderArn"`
 	CreatedTime     *wire.Time `json:"createdTime,omitempty"`
 	LastUpdatedTime *wire.Time `json:"lastUpdatedTime,omitempty"`
+	// Status and FailureReason, as an OAuth2 provider's, are behalf
+	// extension members, present only when the key was lost.
+	Status        string  `json:"status,omitempty"`
+	FailureReason *string `json:"failureReason,omitempty"`
+}
+
+// statusUpdateFailed is the status (AgentCore's Status enum) of a provider
+// whose secret was lost with a deleted vault key.
+const statusUpdateFailed = "UPDATE_FAILED"
+
+// lostSecretReason is the failureReason of a provider whose secret was
+// lost: what to call to set it again.
+func lostSecretReason(what, update string) *string {
+	reason := "the " + what + " was sealed under a token vault key that was deleted, and ResetTokenVaultKeyMaterial removed it; set it again with " + update
+	return &reason
 }
 
 func (s *Service) apiKeyOutput(p storage.APIKeyProvider, withTimes bool) *apiKeyProviderOutput {
@@ -69,6 +84,9 @@ func (s *Service) apiKeyOutput(p storage.APIKeyProvider, withTimes bool) *apiKey
 	if withTimes {
 		created, updated := epoch(p.CreatedAt), epoch(p.UpdatedAt)
 		out.CreatedTime, out.LastUpdatedTime = &created, &updated
+	}
+	if p.APIKey.Lost() {
+		out.Status, out.FailureReason = statusUpdateFailed, lostSecretReason("API key", "UpdateApiKeyCredentialProvider")
 	}
 	return out
 }

@@ -19,10 +19,12 @@ import (
 // ConnectionRevoker revokes a user's tokens at their provider and deletes
 // the connection (package federation), the deletion committing with c's
 // audit record; revoked reports whether the provider confirmed revocation.
-// Forget drops the data plane's cached copy of a connection deleted here.
+// Forget drops the data plane's cached copy of a connection deleted here,
+// ForgetAll every cached connection.
 type ConnectionRevoker interface {
 	Revoke(ctx context.Context, c *wire.Call, providerName string, conn storage.Connection) (revoked bool, err error)
 	Forget(k storage.ConnectionKey)
+	ForgetAll()
 }
 
 // connectionOperations lists the lifecycle operations.

@@ -112,6 +112,7 @@ func (s *Service) Operations() []wire.Operation {
 		wire.JSON("DeleteApiKeyCredentialProvider", "/identities/DeleteApiKeyCredentialProvider", http.StatusNoContent, s.deleteAPIKeyProvider),
 
 		wire.JSON("SetTokenVaultCMK", "/identities/set-token-vault-cmk", http.StatusOK, s.setTokenVaultCMK),
+		wire.JSON("ResetTokenVaultKeyMaterial", "/identities/reset-token-vault-key-material", http.StatusOK, s.resetTokenVaultKeyMaterial),
 		wire.JSON("CreateVaultKey", "/behalf/CreateVaultKey", http.StatusCreated, s.createVaultKey),
 
 		wire.JSON("CreatePrincipal", "/behalf/CreatePrincipal", http.StatusCreated, s.createPrincipal),

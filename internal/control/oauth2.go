@@ -565,6 +565,8 @@ type oauth2ProviderOutput struct {
 	JWKSURL string                  `json:"jwksUrl,omitempty"`
 	Config  map[string]memberOutput `json:"oauth2ProviderConfigOutput"`
 	Status  string                  `json:"status"`
+	// FailureReason says why the status is UPDATE_FAILED.
+	FailureReason *string `json:"failureReason,omitempty"`
 	// McpServer: an MCP server provider's server and registration (a
 	// behalf extension).
 	McpServer       *behalfapi.McpServer `json:"mcpServer,omitempty"`
@@ -614,6 +616,9 @@ func (s *Service) oauth2Output(p storage.OAuth2Provider, full bool) (*oauth2Prov
 		CallbackURL:  s.cfg.PublicURL + CallbackPath + p.ID,
 		Config:       map[string]memberOutput{cfg.Member: m},
 		Status:       "READY",
+	}
+	if p.ClientSecret.Lost() {
+		out.Status, out.FailureReason = statusUpdateFailed, lostSecretReason("client credential", cfg.UpdateOperation())
 	}
 	if cfg.MCP != nil {
 		ms := mcpServerOutput(cfg)

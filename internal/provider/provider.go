@@ -226,6 +226,15 @@ func (c OAuth2) SignsWithOwnKey() bool {
 		c.MCP.TokenEndpointAuthMethod == string(oauthvendor.PrivateKeyJWT)
 }
 
+// UpdateOperation names the operation that sets the provider's client
+// credential: MCP server providers have their own.
+func (c OAuth2) UpdateOperation() string {
+	if c.MCP != nil {
+		return "UpdateMcpServerCredentialProvider"
+	}
+	return "UpdateOauth2CredentialProvider"
+}
+
 // SigningAlgorithm is the algorithm of private_key_jwt client assertions.
 func (c OAuth2) SigningAlgorithm() string {
 	switch {

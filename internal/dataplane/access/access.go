@@ -132,6 +132,16 @@ func (c *Checker) LoadOAuth2Provider(ctx context.Context, name string) (OAuth2Pr
 	return OAuth2Provider{OAuth2Provider: p, Config: cfg}, err
 }
 
+// SecretLost answers a vend from a provider whose secret (what, set with
+// update) was lost with a deleted token vault key
+// (ResetTokenVaultKeyMaterial, vault.ErrSecretLost): nothing can be
+// vended until an administrator sets it again.
+func SecretLost(provider, what, update string) error {
+	msg := "the " + what + " of credential provider " + provider + " was sealed under a token vault key that was deleted, and " +
+		"ResetTokenVaultKeyMaterial removed it; an administrator must set it again with " + update
+	return wire.Validation(msg, wire.FieldError{Name: "resourceCredentialProviderName", Message: "its " + what + " must be set again"})
+}
+
 // ProviderName names a provider by id for audit records; empty when it is
 // gone.
 func (c *Checker) ProviderName(ctx context.Context, id string) (string, error) {

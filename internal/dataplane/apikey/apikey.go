@@ -5,6 +5,7 @@ package apikey
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -53,6 +54,9 @@ func (s *Service) getResourceAPIKey(ctx context.Context, c *wire.Call, in *apiKe
 		return nil, err
 	}
 	key, err := s.vault.OpenAPIKey(ctx, p)
+	if errors.Is(err, vault.ErrSecretLost) {
+		return nil, access.SecretLost(p.Name, "API key", "UpdateApiKeyCredentialProvider")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open API key of %s: %w", p.Name, err)
 	}

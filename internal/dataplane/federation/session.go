@@ -42,6 +42,9 @@ func (s *Service) startSession(ctx context.Context, c *wire.Call, v access.Verif
 	case p.Config.Resolved.AuthorizationEndpoint == "":
 		return nil, wire.Validation(fmt.Sprintf("credential provider %s has no authorization endpoint, so it cannot run USER_FEDERATION", p.Name),
 			wire.FieldError{Name: "oauth2Flow", Message: "USER_FEDERATION is not supported by this provider"})
+	case p.ClientSecret.Lost():
+		// The code could never be redeemed: do not send the user to consent.
+		return nil, access.SecretLost(p.Name, "client credential", p.Config.UpdateOperation())
 	}
 	sess, authURL, err := s.newSession(ctx, v, p, in)
 	if err != nil {

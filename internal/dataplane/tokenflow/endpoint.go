@@ -51,7 +51,8 @@ type Credential struct {
 
 // Credential opens p's client credential. This is where every token,
 // refresh and revocation request learns how p's client authenticates. A
-// credential that does not open is an internal *wire.Error, which tells
+// credential that does not open is a *wire.Error (ValidationException
+// when it was lost with a deleted vault key, else internal), which tells
 // callers that the provider saw nothing.
 func (e Endpoint) Credential(ctx context.Context, p access.OAuth2Provider) (Credential, error) {
 	if k := p.Config.PrivateKeyJWT; k != nil {
@@ -68,6 +69,9 @@ func (e Endpoint) Credential(ctx context.Context, p access.OAuth2Provider) (Cred
 		return Credential{Signer: signer}, nil
 	}
 	secret, err := e.Vault.OpenClientSecret(ctx, p.OAuth2Provider)
+	if errors.Is(err, vault.ErrSecretLost) {
+		return Credential{}, access.SecretLost(p.Name, "client credential", p.Config.UpdateOperation())
+	}
 	if err != nil {
 		return Credential{}, wire.Internal(fmt.Errorf("open client secret of %s: %w", p.Name, err))
 	}

@@ -136,6 +136,16 @@ func (r *Recorder) Contains(s string) bool {
 	return false
 }
 
+// Last returns the body of the last response recorded.
+func (r *Recorder) Last() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.bodies) == 0 {
+		return nil
+	}
+	return r.bodies[len(r.bodies)-1]
+}
+
 // Count returns how many responses were recorded.
 func (r *Recorder) Count() int {
 	r.mu.Lock()
