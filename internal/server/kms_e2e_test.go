@@ -369,8 +369,8 @@ func TestKMSOutage(t *testing.T) {
 // vends and the re-wrap recover.
 func checkKeyOutage(t *testing.T, key string, start func(behalftest.Options) *behalftest.Server, outage, restore func()) {
 	t.Helper()
-	// Callers stay authenticated through the outage: their own keys,
-	// under the same key, are cached.
+	// Callers stay authenticated through the outage: their secrets are
+	// under the service key (and cached).
 	deferrals := &countingHandler{message: "re-wrap deferred"}
 	s := start(behalftest.Options{PrincipalCacheTTL: time.Hour, Log: slog.New(deferrals)})
 	setKey(t, s, key)
