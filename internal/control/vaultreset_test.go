@@ -32,7 +32,7 @@ func TestResetTokenVaultKeyMaterialRefusesAnUnavailableKey(t *testing.T) {
 			KeyType: types.KeyTypeCustomerManagedKey, KmsKeyArn: aws.String(arn)}}); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chmod(s.Config.Keyring, 0o644); err != nil {
+		if err := os.Chmod(s.Config.Keyring, 0o644); err != nil { //nolint:gosec // G302: the point: a keyring others can read, which behalf refuses
 			t.Fatal(err)
 		}
 		_, err := c.ResetTokenVaultKeyMaterial(cx, &bedrockagentcorecontrol.ResetTokenVaultKeyMaterialInput{TokenVaultId: aws.String("default")})

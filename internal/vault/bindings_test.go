@@ -204,6 +204,17 @@ func newKeyring(t *testing.T, dir string) *vault.LocalKeyring {
 	return kr
 }
 
+// newKeyringWithCMK is newKeyring with a customer key created.
+func newKeyringWithCMK(t *testing.T, dir string) (kr *vault.LocalKeyring, cmk string) {
+	t.Helper()
+	kr = newKeyring(t, dir)
+	cmk, err := kr.Create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr, cmk
+}
+
 // Every kind of secret, sealed through its helper in bindings.go, survives
 // a new key (SetTokenVaultCMK) and the re-wrap that follows: rotation maps
 // each stored reference back to the binding the helper built, and each
@@ -242,11 +253,7 @@ func TestEverySecretKindSurvivesRotation(t *testing.T) {
 func TestBehalfSecretsOutliveTheVaultKey(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	kr := newKeyring(t, dir)
-	cmk, err := kr.Create()
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr, cmk := newKeyringWithCMK(t, dir)
 	v, err := vault.New(ctx, kr, kr.ServiceKeyID())
 	if err != nil {
 		t.Fatal(err)
@@ -318,11 +325,7 @@ func TestBehalfSecretsOutliveTheVaultKey(t *testing.T) {
 func TestRewrapMovesBehalfSecretsToTheServiceKey(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	kr := newKeyring(t, dir)
-	cmk, err := kr.Create()
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr, cmk := newKeyringWithCMK(t, dir)
 	// A vault whose service key is cmk seals every kind under it.
 	legacy, err := vault.New(ctx, kr, cmk)
 	if err != nil {
