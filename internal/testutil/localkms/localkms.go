@@ -168,6 +168,18 @@ func (s *Server) Restart() {
 	s.start(s.port)
 }
 
+// Wipe starts local-kms again on the same port without its data: every
+// key is gone, as a key is once its deletion completes (local-kms never
+// completes one: a deletion waits at least 7 days).
+func (s *Server) Wipe() {
+	s.t.Helper()
+	s.Stop()
+	if err := os.RemoveAll(s.dataDir); err != nil {
+		s.t.Fatal(err)
+	}
+	s.start(s.port)
+}
+
 // Client returns the official SDK's KMS client for the server.
 func (s *Server) Client() *kms.Client {
 	return kms.NewFromConfig(aws.Config{
