@@ -298,7 +298,7 @@ func checkCustom(c *wire.Checker, p string, cu *customConfigInput, secretRequire
 	checkClientAuthentication(c, p, cu, secretRequired)
 	for name, raw := range map[string]json.RawMessage{"privateEndpoint": cu.PrivateEndpoint, "privateEndpointOverrides": cu.PrivateEndpointOverrides} {
 		if len(raw) > 0 {
-			c.Failf(p+"."+name, "is not supported by behalf")
+			c.Failf(p+"."+name, "is not supported by behalf: it names AWS VPC Lattice resources; behalf reaches a provider directly, as its egress policy allows")
 		}
 	}
 	if o := cu.OnBehalfOf; o != nil {
