@@ -129,17 +129,32 @@ type OAuth2Provider struct {
 	// by the control plane; storage keeps it opaque.
 	Config       []byte
 	ClientSecret Sealed
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// ExternalSecret, when set, names where the client secret is kept
+	// outside behalf (clientSecretSource EXTERNAL); ClientSecret is then
+	// empty.
+	ExternalSecret *SecretRef
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // APIKeyProvider is an API-key credential provider.
 type APIKeyProvider struct {
-	ID        string
-	Name      string
-	APIKey    Sealed
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID     string
+	Name   string
+	APIKey Sealed
+	// ExternalSecret, when set, names where the key is kept outside
+	// behalf (apiKeySecretSource EXTERNAL); APIKey is then empty.
+	ExternalSecret *SecretRef
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// SecretRef names a secret kept outside behalf: AgentCore's
+// SecretReference, a JSON object (SecretID) and the member holding the
+// secret (JSONKey). It is configuration, never the secret.
+type SecretRef struct {
+	SecretID string
+	JSONKey  string
 }
 
 // ResourceKind names the taggable resource types.

@@ -47,6 +47,7 @@ func RunTests(t *testing.T, newStorage func(t *testing.T) storage.Storage) {
 		{"OAuth2ProviderUpdater", testOAuth2ProviderUpdater},
 		{"APIKeyProviders", testAPIKeyProviders},
 		{"APIKeyProviderUpdater", testAPIKeyProviderUpdater},
+		{"ExternalSecretRefs", testExternalSecretRefs},
 		{"Timestamps", testTimestamps},
 		{"Pagination", testPagination},
 		{"PageLimits", testPageLimits},

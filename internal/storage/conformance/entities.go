@@ -465,6 +465,66 @@ func testAPIKeyProviderUpdater(t *testing.T, s storage.Storage) {
 	wantDiff(t, "updated API key", newKey, got.APIKey)
 }
 
+// testExternalSecretRefs checks that a provider's external secret
+// reference is stored, replaced and removed with the provider, in place of
+// its sealed secret, for both provider kinds.
+func testExternalSecretRefs(t *testing.T, s storage.Storage) {
+	ctx := t.Context()
+	ref := &storage.SecretRef{SecretID: "arn:aws:secretsmanager:us-east-1:123456789012:secret:corp-AbCdEf", JSONKey: "clientSecret"}
+	o := newOAuth2Provider("corp", "id-corp")
+	o.ClientSecret, o.ExternalSecret = storage.Sealed{}, ref
+	a := newAPIKeyProvider("weather", "id-weather")
+	a.APIKey, a.ExternalSecret = storage.Sealed{}, &storage.SecretRef{SecretID: "file:/run/secrets/weather.json", JSONKey: "key"}
+	mustOK(t, s.CreateOAuth2Provider(ctx, o, nil), "create OAuth2 provider with an external secret")
+	mustOK(t, s.CreateAPIKeyProvider(ctx, a, nil), "create API key provider with an external secret")
+	gotO, err := s.GetOAuth2Provider(ctx, "corp")
+	mustOK(t, err, "get OAuth2 provider")
+	wantDiff(t, "OAuth2 provider with an external secret", storedOAuth2Provider(o), gotO)
+	gotA, err := s.GetAPIKeyProvider(ctx, "weather")
+	mustOK(t, err, "get API key provider")
+	wantDiff(t, "API key provider with an external secret", storedAPIKeyProvider(a), gotA)
+
+	// EXTERNAL to MANAGED: the sealed secret takes the reference's place.
+	sealed := storage.Sealed{KeyID: "key-2", Blob: []byte("sealed")}
+	gotO, err = s.UpdateOAuth2Provider(ctx, "corp", func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
+		p.ClientSecret, p.ExternalSecret = sealed, nil
+		return p, nil
+	})
+	mustOK(t, err, "make the OAuth2 provider's secret managed")
+	gotA, err = s.UpdateAPIKeyProvider(ctx, "weather", func(p storage.APIKeyProvider) (storage.APIKeyProvider, error) {
+		p.APIKey, p.ExternalSecret = sealed, nil
+		return p, nil
+	})
+	mustOK(t, err, "make the API key provider's key managed")
+	o2, err := s.GetOAuth2Provider(ctx, "corp")
+	mustOK(t, err, "get OAuth2 provider")
+	a2, err := s.GetAPIKeyProvider(ctx, "weather")
+	mustOK(t, err, "get API key provider")
+	wantDiff(t, "managed OAuth2 provider", gotO, o2)
+	wantDiff(t, "managed API key provider", gotA, a2)
+	if o2.ExternalSecret != nil || a2.ExternalSecret != nil || o2.ClientSecret.KeyID != "key-2" || a2.APIKey.KeyID != "key-2" {
+		t.Errorf("after the switch to MANAGED: %+v %+v", o2, a2)
+	}
+
+	// MANAGED to EXTERNAL: the sealed secret is gone.
+	other := &storage.SecretRef{SecretID: "corp/oauth", JSONKey: "secret"}
+	_, err = s.UpdateOAuth2Provider(ctx, "corp", func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
+		p.ClientSecret, p.ExternalSecret = storage.Sealed{}, other
+		return p, nil
+	})
+	mustOK(t, err, "make the OAuth2 provider's secret external")
+	o3, err := s.GetOAuth2Provider(ctx, "corp")
+	mustOK(t, err, "get OAuth2 provider")
+	if !o3.ClientSecret.IsZero() || o3.ExternalSecret == nil || *o3.ExternalSecret != *other {
+		t.Errorf("after the switch to EXTERNAL: %+v", o3)
+	}
+	list, err := s.ListAPIKeyProviders(ctx, storage.Page{})
+	mustOK(t, err, "list API key providers")
+	if len(list) != 1 || list[0].ExternalSecret != nil {
+		t.Errorf("listed %+v", list)
+	}
+}
+
 // testTimestamps checks that creation fills in missing times and that every
 // time comes back in UTC with whole microseconds.
 func testTimestamps(t *testing.T, s storage.Storage) {

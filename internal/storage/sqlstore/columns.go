@@ -133,3 +133,19 @@ func sealedFromColumns(keyID sql.NullString, blob []byte) storage.Sealed {
 	}
 	return storage.Sealed{KeyID: keyID.String, Blob: blob}
 }
+
+// secretRefArgs returns the columns of an external secret's reference,
+// NULL when there is none.
+func secretRefArgs(r *storage.SecretRef) (secretID, jsonKey any) {
+	if r == nil {
+		return nil, nil
+	}
+	return r.SecretID, r.JSONKey
+}
+
+func secretRefFromColumns(secretID, jsonKey sql.NullString) *storage.SecretRef {
+	if !secretID.Valid {
+		return nil
+	}
+	return &storage.SecretRef{SecretID: secretID.String, JSONKey: jsonKey.String}
+}

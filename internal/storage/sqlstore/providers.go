@@ -11,19 +11,21 @@ import (
 
 // OAuth2 credential providers.
 
-const oauth2Columns = `name, id, vendor, config, client_secret_key_id, client_secret, created_at, updated_at`
+const oauth2Columns = `name, id, vendor, config, client_secret_key_id, client_secret, secret_id, secret_json_key, created_at, updated_at`
 
 func scanOAuth2Provider(row scanner) (storage.OAuth2Provider, error) {
 	var (
 		p                storage.OAuth2Provider
 		secretKeyID      sql.NullString
 		secret           []byte
+		secretID, key    sql.NullString
 		created, updated int64
 	)
-	if err := row.Scan(&p.Name, &p.ID, &p.Vendor, &p.Config, &secretKeyID, &secret, &created, &updated); err != nil {
+	if err := row.Scan(&p.Name, &p.ID, &p.Vendor, &p.Config, &secretKeyID, &secret, &secretID, &key, &created, &updated); err != nil {
 		return storage.OAuth2Provider{}, err
 	}
 	p.ClientSecret = sealedFromColumns(secretKeyID, secret)
+	p.ExternalSecret = secretRefFromColumns(secretID, key)
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return p, nil
 }
@@ -47,10 +49,11 @@ func getOAuth2Provider(ctx context.Context, c conn, column, value, suffix string
 func (s *Store) CreateOAuth2Provider(ctx context.Context, p storage.OAuth2Provider, tags map[string]string) error {
 	createdTimes(&p.CreatedAt, &p.UpdatedAt, s.timestamp())
 	keyID, secret := sealedArgs(p.ClientSecret)
+	secretID, jsonKey := secretRefArgs(p.ExternalSecret)
 	return s.inTx(ctx, func(tx conn) error {
 		ok, err := tx.execOne(ctx,
-			`INSERT INTO oauth2_providers (`+oauth2Columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			p.Name, p.ID, p.Vendor, p.Config, keyID, secret, micros(p.CreatedAt), micros(p.UpdatedAt))
+			`INSERT INTO oauth2_providers (`+oauth2Columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			p.Name, p.ID, p.Vendor, p.Config, keyID, secret, secretID, jsonKey, micros(p.CreatedAt), micros(p.UpdatedAt))
 		if err != nil {
 			return fmt.Errorf("sqlstore: insert oauth2 provider %q: %w", p.Name, err)
 		}
@@ -112,10 +115,11 @@ func (s *Store) updateOAuth2Provider(ctx context.Context, name string, fn func(s
 		}
 		next.Name, next.ID, next.CreatedAt, next.UpdatedAt = cur.Name, cur.ID, cur.CreatedAt, s.timestamp()
 		keyID, secret := sealedArgs(next.ClientSecret)
+		secretID, jsonKey := secretRefArgs(next.ExternalSecret)
 		if _, err := tx.exec(ctx,
-			`UPDATE oauth2_providers SET vendor = ?, config = ?, client_secret_key_id = ?, client_secret = ?, updated_at = ?
-			WHERE name = ?`,
-			next.Vendor, next.Config, keyID, secret, micros(next.UpdatedAt), name); err != nil {
+			`UPDATE oauth2_providers SET vendor = ?, config = ?, client_secret_key_id = ?, client_secret = ?,
+			secret_id = ?, secret_json_key = ?, updated_at = ? WHERE name = ?`,
+			next.Vendor, next.Config, keyID, secret, secretID, jsonKey, micros(next.UpdatedAt), name); err != nil {
 			return fmt.Errorf("sqlstore: update oauth2 provider %q: %w", name, err)
 		}
 		// Tokens obtained under the old configuration must not outlive it.
@@ -162,19 +166,21 @@ func (s *Store) DeleteOAuth2Provider(ctx context.Context, name string) error {
 
 // API-key credential providers.
 
-const apiKeyColumns = `name, id, api_key_key_id, api_key, created_at, updated_at` //nolint:gosec // G101: column names, not a credential
+const apiKeyColumns = `name, id, api_key_key_id, api_key, secret_id, secret_json_key, created_at, updated_at` //nolint:gosec // G101: column names, not a credential
 
 func scanAPIKeyProvider(row scanner) (storage.APIKeyProvider, error) {
 	var (
 		p                storage.APIKeyProvider
 		keyKeyID         sql.NullString
 		key              []byte
+		secretID, member sql.NullString
 		created, updated int64
 	)
-	if err := row.Scan(&p.Name, &p.ID, &keyKeyID, &key, &created, &updated); err != nil {
+	if err := row.Scan(&p.Name, &p.ID, &keyKeyID, &key, &secretID, &member, &created, &updated); err != nil {
 		return storage.APIKeyProvider{}, err
 	}
 	p.APIKey = sealedFromColumns(keyKeyID, key)
+	p.ExternalSecret = secretRefFromColumns(secretID, member)
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return p, nil
 }
@@ -196,10 +202,11 @@ func getAPIKeyProvider(ctx context.Context, c conn, name, suffix string) (storag
 func (s *Store) CreateAPIKeyProvider(ctx context.Context, p storage.APIKeyProvider, tags map[string]string) error {
 	createdTimes(&p.CreatedAt, &p.UpdatedAt, s.timestamp())
 	keyID, key := sealedArgs(p.APIKey)
+	secretID, jsonKey := secretRefArgs(p.ExternalSecret)
 	return s.inTx(ctx, func(tx conn) error {
 		ok, err := tx.execOne(ctx,
-			`INSERT INTO api_key_providers (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			p.Name, p.ID, keyID, key, micros(p.CreatedAt), micros(p.UpdatedAt))
+			`INSERT INTO api_key_providers (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			p.Name, p.ID, keyID, key, secretID, jsonKey, micros(p.CreatedAt), micros(p.UpdatedAt))
 		if err != nil {
 			return fmt.Errorf("sqlstore: insert api key provider %q: %w", p.Name, err)
 		}
@@ -242,9 +249,10 @@ func (s *Store) UpdateAPIKeyProvider(ctx context.Context, name string, fn func(s
 		}
 		next.Name, next.ID, next.CreatedAt, next.UpdatedAt = cur.Name, cur.ID, cur.CreatedAt, s.timestamp()
 		keyID, key := sealedArgs(next.APIKey)
+		secretID, jsonKey := secretRefArgs(next.ExternalSecret)
 		if _, err := tx.exec(ctx,
-			`UPDATE api_key_providers SET api_key_key_id = ?, api_key = ?, updated_at = ? WHERE name = ?`,
-			keyID, key, micros(next.UpdatedAt), name); err != nil {
+			`UPDATE api_key_providers SET api_key_key_id = ?, api_key = ?, secret_id = ?, secret_json_key = ?, updated_at = ? WHERE name = ?`,
+			keyID, key, secretID, jsonKey, micros(next.UpdatedAt), name); err != nil {
 			return fmt.Errorf("sqlstore: update api key provider %q: %w", name, err)
 		}
 		stored = next
