@@ -295,12 +295,15 @@ const (
 	// CacheGatewayCredential is a gateway tool route's credential,
 	// reused for one caller's workload access token.
 	CacheGatewayCredential = "gateway_credential"
+	// CacheExternalSecret is a provider's secret read from outside
+	// behalf (secretsource), kept in memory only.
+	CacheExternalSecret = "external_secret"
 )
 
 // caches lists the Cache constants; a lookup's counters are found by its
 // index here.
 var caches = [...]string{CachePrincipal, CacheUserJWT, CacheWorkloadToken, CacheConnection,
-	CacheWorkloadIdentity, CacheAPIKeyProvider, CacheOAuth2Provider, CacheM2MToken, CacheGatewayCredential}
+	CacheWorkloadIdentity, CacheAPIKeyProvider, CacheOAuth2Provider, CacheM2MToken, CacheGatewayCredential, CacheExternalSecret}
 
 var cacheIndex = func() map[string]int {
 	m := make(map[string]int, len(caches))

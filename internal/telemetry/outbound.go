@@ -15,6 +15,9 @@ const (
 	EndpointToken         = "token"
 	EndpointRevocation    = "revocation"
 	EndpointTokenExchange = "token_exchange"
+	// EndpointSecretsManager is AWS Secrets Manager, read for a provider
+	// whose secret is kept there (secretsource).
+	EndpointSecretsManager = "secrets_manager"
 )
 
 // Outcomes of a call to a provider, as the outbound metric counts them.
