@@ -62,6 +62,8 @@ type File struct {
 	Portals PortalsFile `yaml:"portals"`
 	// Console serves the admin console (docs/console.md); off by default.
 	Console ConsoleFile `yaml:"console"`
+	// ExternalSecrets reads credential providers' EXTERNAL secrets.
+	ExternalSecrets ExternalSecretsFile `yaml:"externalSecrets"`
 	// Development turns on development-only features: the completion page
 	// at /dev/complete. Never in production.
 	Development bool `yaml:"development"`
@@ -230,7 +232,8 @@ type Config struct {
 	// Console is nil when the admin console is off.
 	Console *Console
 	// PKCS11 is nil when no PKCS#11 token is configured.
-	PKCS11 *PKCS11
+	PKCS11          *PKCS11
+	ExternalSecrets ExternalSecrets
 }
 
 // Defaults returns the zero-configuration settings.
@@ -448,6 +451,7 @@ func (f File) Validate() (Config, error) {
 	f.checkGatewayAgainstAuthorizationServer(&c, &probs)
 	f.validatePortals(&c, &probs)
 	f.validateConsole(&c, &probs)
+	f.validateExternalSecrets(&c, &probs)
 	if len(probs) > 0 {
 		return Config{}, probs
 	}

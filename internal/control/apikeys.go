@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -15,35 +14,21 @@ import (
 type createAPIKeyProviderInput struct {
 	Name         string            `json:"name"`
 	APIKey       *string           `json:"apiKey,omitempty"`
-	SecretConfig json.RawMessage   `json:"apiKeySecretConfig,omitempty"`
+	SecretConfig *secretRefInput   `json:"apiKeySecretConfig,omitempty"`
 	SecretSource *string           `json:"apiKeySecretSource,omitempty"`
 	Tags         map[string]string `json:"tags,omitempty"`
 }
 
 func (in *createAPIKeyProviderInput) Validate(c *wire.Checker) {
 	c.String("name", in.Name, 1, 128, providerNamePattern)
-	checkManagedSecret(c, "apiKey", in.APIKey, 65536, "apiKeySecretSource", in.SecretSource, "apiKeySecretConfig", in.SecretConfig)
+	apiKeySecret(in.APIKey, in.SecretSource, in.SecretConfig).check(c, true)
 	c.Tags("tags", in.Tags)
 }
 
-// checkManagedSecret enforces that a secret is given inline. behalf stores
-// secrets in its own vault; AgentCore's EXTERNAL source refers to AWS
-// Secrets Manager, which behalf does not reach.
-func checkManagedSecret(c *wire.Checker, member string, secret *string, maxLen int, sourceMember string, source *string, configMember string, config json.RawMessage) {
-	if source != nil {
-		c.Enum(sourceMember, *source, true, "MANAGED", "EXTERNAL")
-		if *source == "EXTERNAL" {
-			c.Failf(sourceMember, "EXTERNAL (AWS Secrets Manager) is not supported by behalf; pass %s and behalf stores it encrypted", member)
-		}
-	}
-	if len(config) > 0 {
-		c.Failf(configMember, "is not supported by behalf (it refers to AWS Secrets Manager); pass %s instead", member)
-	}
-	if secret == nil || *secret == "" {
-		c.Failf(member, "is required")
-		return
-	}
-	c.OptString(member, secret, 1, maxLen, nil)
+// apiKeySecret is an API key provider's key as a request gives it.
+func apiKeySecret(key, source *string, ref *secretRefInput) secretInput {
+	return secretInput{value: key, source: source, ref: ref,
+		members: secretMembers{value: "apiKey", source: "apiKeySecretSource", config: "apiKeySecretConfig", maxLen: 65536}}
 }
 
 type secretARN struct {
@@ -53,6 +38,7 @@ type secretARN struct {
 type apiKeyProviderOutput struct {
 	SecretARN       secretARN  `json:"apiKeySecretArn"`
 	SecretSource    string     `json:"apiKeySecretSource"`
+	SecretJSONKey   *string    `json:"apiKeySecretJsonKey,omitempty"`
 	Name            string     `json:"name"`
 	Arn             string     `json:"credentialProviderArn"`
 	CreatedTime     *wire.Time `json:"createdTime,omitempty"`
@@ -76,11 +62,10 @@ func lostSecretReason(what, update string) *string {
 
 func (s *Service) apiKeyOutput(p storage.APIKeyProvider, withTimes bool) *apiKeyProviderOutput {
 	out := &apiKeyProviderOutput{
-		SecretARN:    secretARN{s.cfg.ARNs.SecretARN(storage.KindAPIKeyProvider, p.Name)},
-		SecretSource: "MANAGED",
-		Name:         p.Name,
-		Arn:          s.cfg.ARNs.Resource(storage.Resource{Kind: storage.KindAPIKeyProvider, Name: p.Name}),
+		Name: p.Name,
+		Arn:  s.cfg.ARNs.Resource(storage.Resource{Kind: storage.KindAPIKeyProvider, Name: p.Name}),
 	}
+	out.SecretARN, out.SecretSource, out.SecretJSONKey = s.secretOutput(storage.KindAPIKeyProvider, p.Name, p.ExternalSecret)
 	if withTimes {
 		created, updated := epoch(p.CreatedAt), epoch(p.UpdatedAt)
 		out.CreatedTime, out.LastUpdatedTime = &created, &updated
@@ -95,11 +80,12 @@ func (s *Service) createAPIKeyProvider(ctx context.Context, c *wire.Call, in *cr
 	c.Audit.Provider = in.Name
 	now := s.Now()
 	p := storage.APIKeyProvider{ID: uuid.NewString(), Name: in.Name, CreatedAt: now, UpdatedAt: now}
-	sealed, err := s.sealFor(ctx, *in.APIKey, vault.APIKeyBinding(p.ID))
+	key, err := s.keepSecret(ctx, apiKeySecret(in.APIKey, in.SecretSource, in.SecretConfig), vault.APIKeyBinding(p.ID))
 	if err != nil {
 		return nil, err
 	}
-	p.APIKey = sealed
+	p.APIKey, p.ExternalSecret = key.sealed, key.ref
+	auditSecret(c, key.ref)
 	if err := c.Change(s.store).CreateAPIKeyProvider(ctx, p, in.Tags); err != nil {
 		return nil, wire.StorageError(err, "API key credential provider", in.Name)
 	}
@@ -125,13 +111,14 @@ func (s *Service) getAPIKeyProvider(ctx context.Context, _ *wire.Call, in *provi
 type updateAPIKeyProviderInput struct {
 	Name         string          `json:"name"`
 	APIKey       *string         `json:"apiKey,omitempty"`
-	SecretConfig json.RawMessage `json:"apiKeySecretConfig,omitempty"`
+	SecretConfig *secretRefInput `json:"apiKeySecretConfig,omitempty"`
 	SecretSource *string         `json:"apiKeySecretSource,omitempty"`
 }
 
+// Validate requires the key, or where it is kept: the update replaces it.
 func (in *updateAPIKeyProviderInput) Validate(c *wire.Checker) {
 	c.String("name", in.Name, 1, 128, providerNamePattern)
-	checkManagedSecret(c, "apiKey", in.APIKey, 65536, "apiKeySecretSource", in.SecretSource, "apiKeySecretConfig", in.SecretConfig)
+	apiKeySecret(in.APIKey, in.SecretSource, in.SecretConfig).check(c, true)
 }
 
 func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *updateAPIKeyProviderInput) (*apiKeyProviderOutput, error) {
@@ -141,16 +128,18 @@ func (s *Service) updateAPIKeyProvider(ctx context.Context, c *wire.Call, in *up
 		return nil, wire.StorageError(err, "API key credential provider", in.Name)
 	}
 	// Seal outside the transaction: the updater may run more than once.
-	sealed, err := s.sealFor(ctx, *in.APIKey, vault.APIKeyBinding(current.ID))
+	key, err := s.keepSecret(ctx, apiKeySecret(in.APIKey, in.SecretSource, in.SecretConfig), vault.APIKeyBinding(current.ID))
 	if err != nil {
 		return nil, err
 	}
+	auditSecret(c, key.ref)
 	defer s.changed(storage.KindAPIKeyProvider, in.Name)
 	p, err := c.Change(s.store).UpdateAPIKeyProvider(ctx, in.Name, func(p storage.APIKeyProvider) (storage.APIKeyProvider, error) {
 		if p.ID != current.ID {
 			return p, storage.ErrConflict // deleted and re-created meanwhile
 		}
-		p.APIKey = sealed
+		// One of the two: a switch between MANAGED and EXTERNAL drops the other.
+		p.APIKey, p.ExternalSecret = key.sealed, key.ref
 		return p, nil
 	})
 	if err != nil {

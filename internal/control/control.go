@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/behalf-dev/behalf/internal/secretsource"
 	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/vault"
@@ -42,6 +43,9 @@ type Deps struct {
 	// (signingkeys.NewHeld over Keys), which PRIVATE_KEY_JWT providers'
 	// assertions are signed with; nil refuses such providers.
 	HeldKeys *signingkeys.Held
+	// Secrets says which external secrets can be read (EXTERNAL secret
+	// sources); nil reads none.
+	Secrets *secretsource.Resolver
 	// HTTP fetches OAuth discovery documents.
 	HTTP *http.Client
 	// Rewrap asks the background re-wrapper to run after the vault key

@@ -252,9 +252,9 @@ func (s *Service) updateMCPProvider(ctx context.Context, c *wire.Call, in *updat
 		}
 		cfg.MCP.IdentityProvider = *in.IdentityProvider
 	}
-	var secret *storage.Sealed
+	var secret *storedSecret
 	if fresh {
-		secret = &sealed
+		secret = &storedSecret{sealed: sealed}
 	}
 	p, err := s.replaceProvider(ctx, c, current, repoint, current.Vendor, cfg.Encode(), secret)
 	if err != nil {

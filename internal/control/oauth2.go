@@ -45,13 +45,16 @@ func OAuth2ClientSecretBinding(providerID string) vault.Binding {
 	return vault.ClientSecretBinding(providerID)
 }
 
+// configPath is the request member every provider configuration is in.
+const configPath = "oauth2ProviderConfigInput."
+
 var discoveryURLPattern = wire.Pattern(`.+/\.well-known/(openid-configuration|oauth-authorization-server)`)
 
 // vendorConfigInput is the shape shared by the named vendors' members.
 type vendorConfigInput struct {
 	ClientID           string          `json:"clientId"`
 	ClientSecret       *string         `json:"clientSecret,omitempty"`
-	ClientSecretConfig json.RawMessage `json:"clientSecretConfig,omitempty"`
+	ClientSecretConfig *secretRefInput `json:"clientSecretConfig,omitempty"`
 	ClientSecretSource *string         `json:"clientSecretSource,omitempty"`
 	// TenantID: microsoftOauth2ProviderConfig only.
 	TenantID *string `json:"tenantId,omitempty"`
@@ -65,7 +68,7 @@ type customConfigInput struct {
 	OAuthDiscovery             *oauthDiscoveryInput `json:"oauthDiscovery"`
 	ClientID                   *string              `json:"clientId,omitempty"`
 	ClientSecret               *string              `json:"clientSecret,omitempty"`
-	ClientSecretConfig         json.RawMessage      `json:"clientSecretConfig,omitempty"`
+	ClientSecretConfig         *secretRefInput      `json:"clientSecretConfig,omitempty"`
 	ClientSecretSource         *string              `json:"clientSecretSource,omitempty"`
 	OnBehalfOf                 *onBehalfOfInput     `json:"onBehalfOfTokenExchangeConfig,omitempty"`
 	ClientAuthenticationMethod *string              `json:"clientAuthenticationMethod,omitempty"`
@@ -266,7 +269,7 @@ func (in *oauth2ProviderInput) validate(c *wire.Checker, secretRequired bool) {
 	m := in.Config.members()[member]
 	p := root + "." + member
 	c.String(p+".clientId", m.ClientID, 1, 256, nil)
-	checkClientSecret(c, p, m.ClientSecret, m.ClientSecretSource, m.ClientSecretConfig, secretRequired)
+	clientSecret(p, m.ClientSecret, m.ClientSecretSource, m.ClientSecretConfig).check(c, secretRequired)
 	if member != oauthvendor.MemberMicrosoft && m.TenantID != nil {
 		c.Failf(p+".tenantId", "is not a member of %s", member)
 	}
@@ -283,11 +286,11 @@ func (in *oauth2ProviderInput) validate(c *wire.Checker, secretRequired bool) {
 	}
 }
 
-func checkClientSecret(c *wire.Checker, path string, secret, source *string, config json.RawMessage, required bool) {
-	if !required && secret == nil && source == nil && len(config) == 0 {
-		return
-	}
-	checkManagedSecret(c, path+".clientSecret", secret, 2048, path+".clientSecretSource", source, path+".clientSecretConfig", config)
+// clientSecret is a client secret as the configuration member at path
+// gives it.
+func clientSecret(path string, value, source *string, ref *secretRefInput) secretInput {
+	return secretInput{value: value, source: source, ref: ref, members: secretMembers{
+		value: path + ".clientSecret", source: path + ".clientSecretSource", config: path + ".clientSecretConfig", maxLen: 2048}}
 }
 
 func checkCustom(c *wire.Checker, p string, cu *customConfigInput, secretRequired bool) {
@@ -325,10 +328,10 @@ func checkClientAuthentication(c *wire.Checker, p string, cu *customConfigInput,
 		if cu.PrivateKeyJWTConfig != nil {
 			c.Failf(p+".privateKeyJwtConfig", "is used only with clientAuthenticationMethod PRIVATE_KEY_JWT, not %s", method)
 		}
-		checkClientSecret(c, p, cu.ClientSecret, cu.ClientSecretSource, cu.ClientSecretConfig, onCreate)
+		clientSecret(p, cu.ClientSecret, cu.ClientSecretSource, cu.ClientSecretConfig).check(c, onCreate)
 		return
 	}
-	if cu.ClientSecret != nil || cu.ClientSecretSource != nil || len(cu.ClientSecretConfig) > 0 {
+	if clientSecret(p, cu.ClientSecret, cu.ClientSecretSource, cu.ClientSecretConfig).given() {
 		c.Failf(p+".clientSecret", "is not used with clientAuthenticationMethod PRIVATE_KEY_JWT: the client authenticates with its key")
 	}
 	switch {
@@ -387,22 +390,22 @@ func (in *updateOAuth2ProviderInput) Validate(c *wire.Checker) {
 
 // resolve turns a validated request into the stored configuration,
 // fetching discovery documents where the endpoints come from one. It
-// returns the client secret given, if any.
-func (s *Service) resolve(ctx context.Context, in *oauth2ProviderInput) (provider.OAuth2, *string, error) {
+// returns the client secret as given (given() false when it is not).
+func (s *Service) resolve(ctx context.Context, in *oauth2ProviderInput) (provider.OAuth2, secretInput, error) {
 	v, _ := oauthvendor.Lookup(in.Vendor)
 	member := in.Config.setMember()
 	cfg := provider.OAuth2{Vendor: v.Name, Member: member}
 	var ri oauthvendor.ResolveInput
-	var secret *string
+	var secret secretInput
 	if cu := in.Config.Custom; cu != nil {
 		ri, secret = customConfig(&cfg, cu)
 	} else {
-		ri, secret = vendorConfig(&cfg, in.Config.members()[member])
+		ri, secret = vendorConfig(&cfg, member, in.Config.members()[member])
 	}
 
 	ep, err := v.Resolve(ri)
 	if err != nil {
-		return provider.OAuth2{}, nil, vendorError(err, member)
+		return provider.OAuth2{}, secret, vendorError(err, member)
 	}
 	r := provider.Metadata{Issuer: ep.Issuer, AuthorizationEndpoint: ep.AuthorizationEndpoint, TokenEndpoint: ep.TokenEndpoint, RevocationEndpoint: ep.RevocationEndpoint}
 	if cfg.Metadata != nil {
@@ -417,12 +420,12 @@ func (s *Service) resolve(ctx context.Context, in *oauth2ProviderInput) (provide
 			if member != oauthvendor.MemberCustom {
 				field = "oauth2ProviderConfigInput." + member + ".issuer"
 			}
-			return provider.OAuth2{}, nil, wire.Validation(err.Error(), wire.FieldError{Name: field, Message: err.Error()})
+			return provider.OAuth2{}, secret, wire.Validation(err.Error(), wire.FieldError{Name: field, Message: err.Error()})
 		}
 		r = mergeDiscovered(r, d)
 	}
 	if r.TokenEndpoint == "" {
-		return provider.OAuth2{}, nil, wire.Validation("the provider has no token endpoint",
+		return provider.OAuth2{}, secret, wire.Validation("the provider has no token endpoint",
 			wire.FieldError{Name: "oauth2ProviderConfigInput." + member, Message: "names no token endpoint"})
 	}
 	cfg.Resolved = r
@@ -431,8 +434,9 @@ func (s *Service) resolve(ctx context.Context, in *oauth2ProviderInput) (provide
 
 // customConfig fills cfg from a custom provider's configuration and
 // returns what its endpoints are resolved from, and its client secret.
-func customConfig(cfg *provider.OAuth2, cu *customConfigInput) (ri oauthvendor.ResolveInput, secret *string) {
-	cfg.ClientID, secret = *cu.ClientID, cu.ClientSecret
+func customConfig(cfg *provider.OAuth2, cu *customConfigInput) (ri oauthvendor.ResolveInput, secret secretInput) {
+	cfg.ClientID = *cu.ClientID
+	secret = clientSecret(configPath+oauthvendor.MemberCustom, cu.ClientSecret, cu.ClientSecretSource, cu.ClientSecretConfig)
 	cfg.ClientAuthenticationMethod = cu.authMethod()
 	if k := cu.PrivateKeyJWTConfig; k != nil {
 		cfg.PrivateKeyJWT = &provider.PrivateKeyJWT{KeyID: k.keyID(), SigningAlgorithm: aws.ToString(k.SigningAlgorithm),
@@ -460,14 +464,15 @@ func customConfig(cfg *provider.OAuth2, cu *customConfigInput) (ri oauthvendor.R
 
 // vendorConfig fills cfg from a built-in vendor's configuration member and
 // returns what its endpoints are resolved from, and its client secret.
-func vendorConfig(cfg *provider.OAuth2, m *vendorConfigInput) (ri oauthvendor.ResolveInput, secret *string) {
+func vendorConfig(cfg *provider.OAuth2, member string, m *vendorConfigInput) (ri oauthvendor.ResolveInput, secret secretInput) {
 	deref := func(p *string) string {
 		if p == nil {
 			return ""
 		}
 		return *p
 	}
-	cfg.ClientID, secret = m.ClientID, m.ClientSecret
+	cfg.ClientID = m.ClientID
+	secret = clientSecret(configPath+member, m.ClientSecret, m.ClientSecretSource, m.ClientSecretConfig)
 	cfg.TenantID, cfg.Issuer = deref(m.TenantID), deref(m.Issuer)
 	cfg.AuthorizationEndpoint, cfg.TokenEndpoint = deref(m.AuthorizationEndpoint), deref(m.TokenEndpoint)
 	ri = oauthvendor.ResolveInput{TenantID: cfg.TenantID, Issuer: cfg.Issuer, AuthorizationEndpoint: cfg.AuthorizationEndpoint, TokenEndpoint: cfg.TokenEndpoint}
@@ -553,12 +558,13 @@ type memberOutput struct {
 }
 
 type oauth2ProviderOutput struct {
-	SecretARN    secretARN `json:"clientSecretArn"`
-	SecretSource string    `json:"clientSecretSource"`
-	Name         string    `json:"name"`
-	Vendor       string    `json:"credentialProviderVendor,omitempty"`
-	Arn          string    `json:"credentialProviderArn"`
-	CallbackURL  string    `json:"callbackUrl"`
+	SecretARN     secretARN `json:"clientSecretArn"`
+	SecretSource  string    `json:"clientSecretSource"`
+	SecretJSONKey *string   `json:"clientSecretJsonKey,omitempty"`
+	Name          string    `json:"name"`
+	Vendor        string    `json:"credentialProviderVendor,omitempty"`
+	Arn           string    `json:"credentialProviderArn"`
+	CallbackURL   string    `json:"callbackUrl"`
 	// JWKSURL: where the public key of a PRIVATE_KEY_JWT provider is
 	// published, to register as its client's jwks_uri (a behalf
 	// extension).
@@ -609,14 +615,13 @@ func (s *Service) oauth2Output(p storage.OAuth2Provider, full bool) (*oauth2Prov
 		}
 	}
 	out := &oauth2ProviderOutput{
-		SecretARN:    secretARN{s.cfg.ARNs.SecretARN(storage.KindOAuth2Provider, p.Name)},
-		SecretSource: "MANAGED",
-		Name:         p.Name,
-		Arn:          s.cfg.ARNs.Resource(storage.Resource{Kind: storage.KindOAuth2Provider, Name: p.Name}),
-		CallbackURL:  s.cfg.PublicURL + CallbackPath + p.ID,
-		Config:       map[string]memberOutput{cfg.Member: m},
-		Status:       "READY",
+		Name:        p.Name,
+		Arn:         s.cfg.ARNs.Resource(storage.Resource{Kind: storage.KindOAuth2Provider, Name: p.Name}),
+		CallbackURL: s.cfg.PublicURL + CallbackPath + p.ID,
+		Config:      map[string]memberOutput{cfg.Member: m},
+		Status:      "READY",
 	}
+	out.SecretARN, out.SecretSource, out.SecretJSONKey = s.secretOutput(storage.KindOAuth2Provider, p.Name, p.ExternalSecret)
 	if p.ClientSecret.Lost() {
 		out.Status, out.FailureReason = statusUpdateFailed, lostSecretReason("client credential", cfg.UpdateOperation())
 	}
@@ -670,10 +675,13 @@ func (s *Service) createOAuth2Provider(ctx context.Context, c *wire.Call, in *oa
 	now := s.Now()
 	p := storage.OAuth2Provider{ID: uuid.NewString(), Name: in.Name, Vendor: in.Vendor, Config: cfg.Encode(), CreatedAt: now, UpdatedAt: now}
 	// A client that authenticates with its key has no secret: its slot
-	// holds an empty one.
-	if p.ClientSecret, err = s.sealFor(ctx, aws.ToString(secret), OAuth2ClientSecretBinding(p.ID)); err != nil {
+	// holds an empty one (keepSecret).
+	stored, err := s.keepSecret(ctx, secret, OAuth2ClientSecretBinding(p.ID))
+	if err != nil {
 		return nil, err
 	}
+	p.ClientSecret, p.ExternalSecret = stored.sealed, stored.ref
+	auditSecret(c, stored.ref)
 	if err := c.Change(s.store).CreateOAuth2Provider(ctx, p, in.Tags); err != nil {
 		return nil, wire.StorageError(err, "OAuth2 credential provider", in.Name)
 	}
@@ -721,28 +729,30 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 	repoint := serverOf(currentCfg) != serverOf(cfg)
 	switch {
 	case cfg.PrivateKeyJWT != nil:
-		// The client authenticates with its key: no stored secret stays.
-		secret = aws.String("")
-	case secret == nil && currentCfg.PrivateKeyJWT != nil:
-		field := "oauth2ProviderConfigInput." + cfg.Member + ".clientSecret"
+		// The client authenticates with its key: no stored secret, nor a
+		// reference to one, stays.
+		secret = secretInput{value: aws.String(""), members: secret.members}
+	case !secret.given() && currentCfg.PrivateKeyJWT != nil:
+		field := secret.members.value
 		const msg = "is required: the provider authenticated with its key (PRIVATE_KEY_JWT) and has no stored secret"
 		return nil, wire.Validation(field+" "+msg, wire.FieldError{Name: field, Message: msg})
 	}
-	if repoint && secret == nil {
-		field := "oauth2ProviderConfigInput." + cfg.Member + ".clientSecret"
-		const msg = "is required when the update changes the provider's authorization server " +
+	if repoint && !secret.given() {
+		field := secret.members.value
+		const msg = "(or clientSecretSource EXTERNAL with clientSecretConfig) is required when the update changes the provider's authorization server " +
 			"(vendor, tenant, issuer, discovery URL or endpoints): the stored secret is sent only to the server it was given for"
 		return nil, wire.Validation(field+" "+msg, wire.FieldError{Name: field, Message: msg})
 	}
-	var sealed *storage.Sealed
-	if secret != nil {
-		v, err := s.sealFor(ctx, *secret, OAuth2ClientSecretBinding(current.ID))
+	var stored *storedSecret
+	if secret.given() {
+		v, err := s.keepSecret(ctx, secret, OAuth2ClientSecretBinding(current.ID))
 		if err != nil {
 			return nil, err
 		}
-		sealed = &v
+		stored = &v
+		auditSecret(c, v.ref)
 	}
-	p, err := s.replaceProvider(ctx, c, current, repoint, in.Vendor, cfg.Encode(), sealed)
+	p, err := s.replaceProvider(ctx, c, current, repoint, in.Vendor, cfg.Encode(), stored)
 	if err != nil {
 		return nil, err
 	}
@@ -750,12 +760,13 @@ func (s *Service) updateOAuth2Provider(ctx context.Context, c *wire.Call, in *up
 }
 
 // replaceProvider stores a provider's new vendor, configuration and, when
-// given, client secret, but only over the stored configuration the update
+// given, client secret (sealed, or where it is kept outside behalf, the
+// other dropped), but only over the stored configuration the update
 // was decided against (else ErrConflict); repoint also deletes the
 // provider's sessions and connections in the same change
 // (RepointOAuth2Provider), since the old server issued their tokens.
 func (s *Service) replaceProvider(ctx context.Context, c *wire.Call, current storage.OAuth2Provider, repoint bool,
-	vendor string, config []byte, secret *storage.Sealed) (storage.OAuth2Provider, error) {
+	vendor string, config []byte, secret *storedSecret) (storage.OAuth2Provider, error) {
 	change := c.Change(s.store)
 	update := change.UpdateOAuth2Provider
 	if repoint {
@@ -768,7 +779,7 @@ func (s *Service) replaceProvider(ctx context.Context, c *wire.Call, current sto
 		}
 		p.Vendor, p.Config = vendor, config
 		if secret != nil {
-			p.ClientSecret = *secret
+			p.ClientSecret, p.ExternalSecret = secret.sealed, secret.ref
 		}
 		return p, nil
 	})

@@ -26,6 +26,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/dataplane/webidentity"
 	"github.com/behalf-dev/behalf/internal/dataplane/workloadtoken"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
+	"github.com/behalf-dev/behalf/internal/secretsource"
 	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
@@ -37,9 +38,12 @@ import (
 
 // Deps are the data plane's collaborators.
 type Deps struct {
-	Store  storage.Storage
-	Vault  *vault.Vault
-	Tokens *wat.Issuer
+	Store storage.Storage
+	Vault *vault.Vault
+	// Secrets reads the secrets of providers that keep them outside
+	// behalf (EXTERNAL); nil reads none.
+	Secrets *secretsource.Resolver
+	Tokens  *wat.Issuer
 	// Users is nil when no inbound authorizer is configured.
 	Users access.UserVerifier
 	OAuth *oauthclient.Client
@@ -93,13 +97,14 @@ func New(d Deps) *DataPlane {
 		d.RecordTTL = 2 * time.Second
 	}
 	checker := access.New(access.Deps{Store: d.Store, Tokens: d.Tokens, Users: d.Users, Principal: d.Principal, Now: d.Now, RecordTTL: d.RecordTTL, Metrics: d.Metrics})
-	endpoint := tokenflow.Endpoint{Vault: d.Vault, OAuth: d.OAuth, ClientKeys: d.ClientKeys, HeldKeys: d.HeldKeys}
+	secrets := access.Secrets{Vault: d.Vault, External: d.Secrets}
+	endpoint := tokenflow.Endpoint{Secrets: secrets, OAuth: d.OAuth, ClientKeys: d.ClientKeys, HeldKeys: d.HeldKeys}
 	fed := federation.New(federation.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint, OAuth: d.OAuth,
 		Now: d.Now, RecordTTL: d.RecordTTL, Audit: d.Audit, Log: d.Log, Metrics: d.Metrics}, d.Federation)
 	return &DataPlane{
 		access:        checker,
 		workloadToken: workloadtoken.New(checker, d.Tokens, d.Metrics, d.SignedCallers),
-		apiKey:        apikey.New(checker, d.Vault),
+		apiKey:        apikey.New(checker, secrets),
 		tokenFlow: tokenflow.New(tokenflow.Deps{Access: checker, Store: d.Store, Vault: d.Vault, Endpoint: endpoint,
 			WorkloadJWTs: d.WorkloadJWTs, Now: d.Now, RecordTTL: d.RecordTTL, Log: d.Log, Metrics: d.Metrics}, fed),
 		Federation:  fed,

@@ -81,12 +81,16 @@ type Error struct {
 	Err               error
 }
 
-func (e *Error) Error() string {
+func (e *Error) Error() string { return "secretsource: " + e.Describe() }
+
+// Describe says what failed, for a caller: the secret id and JSON key and
+// the reason, never a value.
+func (e *Error) Describe() string {
 	key := ""
 	if e.JSONKey != "" {
 		key = fmt.Sprintf(" (JSON key %q)", e.JSONKey)
 	}
-	return fmt.Sprintf("secretsource: secret %q%s %s", e.SecretID, key, reasonText[e.Reason])
+	return fmt.Sprintf("secret %q%s %s", e.SecretID, key, reasonText[e.Reason])
 }
 
 func (e *Error) Unwrap() error { return e.Err }

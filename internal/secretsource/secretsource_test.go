@@ -291,22 +291,8 @@ func TestResolverWithoutSources(t *testing.T) {
 	}
 }
 
-// awsEnvironment makes the default AWS credential chain find keyID and
-// secret in the environment, and nothing on disk or at a metadata service.
-func awsEnvironment(t *testing.T, keyID, secret string) {
-	t.Setenv("AWS_ACCESS_KEY_ID", keyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
-
 func TestSecretsManager(t *testing.T) {
-	const keyID, key = "AKIDSECRETSREADER000", "secrets-reader-secret-key-0123456789"
-	awsEnvironment(t, keyID, key)
-	fake := fakesecretsmanager.Start(t, "eu-west-1", keyID, key)
+	fake := fakesecretsmanager.Start(t, "eu-west-1")
 	fake.Put("prod/github", `{"clientSecret":"gh-secret","unrelated":"other-value"}`)
 	fake.Put("denied", `{"k":"v"}`)
 	fake.Deny("denied")
@@ -360,7 +346,7 @@ func TestSecretsManager(t *testing.T) {
 	}
 
 	// Other credentials than the fake accepts are refused, as Denied.
-	awsEnvironment(t, "AKIDSOMEONEELSE00000", key)
+	fakesecretsmanager.Environment(t, "AKIDSOMEONEELSE00000", fakesecretsmanager.SecretKey)
 	if _, err := open(egress.Policy{AllowLoopback: true}).Resolve(t.Context(), storage.SecretRef{SecretID: "prod/github", JSONKey: "clientSecret"}); secretsource.ReasonOf(err) != secretsource.Denied {
 		t.Errorf("unknown credentials: %v", err)
 	}

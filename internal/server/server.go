@@ -33,6 +33,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthclient"
 	"github.com/behalf-dev/behalf/internal/portal"
+	"github.com/behalf-dev/behalf/internal/secretsource"
 	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/storage/sqlstore"
@@ -91,6 +92,8 @@ type Server struct {
 	// assertions redeems ID-JAGs at the authorization server; nil when
 	// it trusts no enterprise IdP.
 	assertions *idjag.Verifier
+	// secrets reads providers' secrets kept outside behalf.
+	secrets *secretsource.Resolver
 	// portals serves consent portals' pages; portalKeys verifies their
 	// users' ID tokens.
 	portals *portal.Server
@@ -167,6 +170,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, err
 	}
 	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log, Metrics: s.tel.Metrics})
+	if s.secrets, err = s.openExternalSecrets(ctx, outbound); err != nil {
+		return nil, err
+	}
 	store, err := sqlstore.Open(ctx, cfg.Storage, log, sqlstore.PostgresMaxOpenConns(cfg.StorageMaxOpenConns), sqlstore.Now(opts.Now))
 	if err != nil {
 		return nil, redactDSNError(cfg.Storage, fmt.Errorf("open storage %s: %w", RedactDSN(cfg.Storage), err))
@@ -255,6 +261,28 @@ func (s *Server) openSigningKeys(ctx context.Context, now func() time.Time) erro
 	return errors.Join(s.clientKeys.Rotate(ctx), s.workloadJWTs.Rotate(ctx))
 }
 
+// openExternalSecrets builds the reader of providers' EXTERNAL secrets
+// from the sources configured; Secrets Manager is called through egress.
+func (s *Server) openExternalSecrets(ctx context.Context, outbound *http.Client) (*secretsource.Resolver, error) {
+	es := s.cfg.ExternalSecrets
+	o := secretsource.Options{TTL: es.CacheTTL, Timeout: s.cfg.OutboundTimeout, Now: s.now, Metrics: s.tel.Metrics}
+	if sm := es.SecretsManager; sm != nil {
+		src, err := secretsource.NewSecretsManager(ctx, secretsource.SecretsManagerOptions{Region: sm.Region, Endpoint: sm.Endpoint, HTTP: outbound})
+		if err != nil {
+			return nil, err
+		}
+		o.SecretsManager = src
+	}
+	if len(es.Directories) > 0 {
+		files, err := secretsource.NewFiles(es.Directories)
+		if err != nil {
+			return nil, err
+		}
+		o.Files = files
+	}
+	return secretsource.New(o), nil
+}
+
 // heldKeyTTL is how long a backend's signing key, with its public half, is
 // cached: a key's JWK set is served, and its assertions signed, without
 // asking the backend each time.
@@ -317,7 +345,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		authorizerNames = append(authorizerNames, authserver.AuthorizerName)
 	}
 	s.data = dataplane.New(dataplane.Deps{
-		Store: s.store, Vault: s.vault, Tokens: s.tokens, Users: users, ClientKeys: s.clientKeys, WorkloadJWTs: s.workloadJWTs, HeldKeys: s.heldKeys,
+		Store: s.store, Vault: s.vault, Secrets: s.secrets, Tokens: s.tokens, Users: users, ClientKeys: s.clientKeys, WorkloadJWTs: s.workloadJWTs, HeldKeys: s.heldKeys,
 		OAuth:     &oauthclient.Client{HTTP: outbound, UserAgent: "behalf (+https://github.com/behalf-dev/behalf)", Now: s.now},
 		Principal: principals.principal,
 		Now:       s.now,
@@ -332,7 +360,7 @@ func (s *Server) assemblePlanes(principals *principalCache, auditKey []byte, use
 		SignedCallers: s.authn,
 	})
 	s.control = control.New(control.Deps{
-		Store: s.store, Vault: s.vault, Keyring: s.keyring, Keys: s.keys, HeldKeys: s.heldKeys,
+		Store: s.store, Vault: s.vault, Keyring: s.keyring, Keys: s.keys, HeldKeys: s.heldKeys, Secrets: s.secrets,
 		HTTP:             outbound,
 		Rewrap:           s.requestRewrap,
 		PrincipalChanged: principals.invalidate,

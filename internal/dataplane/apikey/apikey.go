@@ -5,25 +5,23 @@ package apikey
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
-	"github.com/behalf-dev/behalf/internal/vault"
+	"github.com/behalf-dev/behalf/internal/secretsource"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
 // Service vends API keys.
 type Service struct {
-	access *access.Checker
-	vault  *vault.Vault
+	access  *access.Checker
+	secrets access.Secrets
 }
 
 // New returns the service.
-func New(a *access.Checker, v *vault.Vault) *Service {
-	return &Service{access: a, vault: v}
+func New(a *access.Checker, s access.Secrets) *Service {
+	return &Service{access: a, secrets: s}
 }
 
 // Operations lists GetResourceApiKey; every call is audited.
@@ -53,12 +51,13 @@ func (s *Service) getResourceAPIKey(ctx context.Context, c *wire.Call, in *apiKe
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.vault.OpenAPIKey(ctx, p)
-	if errors.Is(err, vault.ErrSecretLost) {
-		return nil, access.SecretLost(p.Name, "API key", "UpdateApiKeyCredentialProvider")
+	if ref := p.ExternalSecret; ref != nil {
+		c.Audit.Resource = secretsource.AuditName(*ref)
 	}
+	key, err := s.secrets.APIKey(ctx, p)
 	if err != nil {
-		return nil, fmt.Errorf("open API key of %s: %w", p.Name, err)
+		return nil, err
 	}
+	defer clear(key)
 	return &apiKeyOutput{APIKey: string(key)}, nil
 }

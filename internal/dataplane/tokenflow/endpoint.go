@@ -16,14 +16,14 @@ import (
 	"github.com/behalf-dev/behalf/internal/provider"
 	"github.com/behalf-dev/behalf/internal/signingkeys"
 	"github.com/behalf-dev/behalf/internal/telemetry"
-	"github.com/behalf-dev/behalf/internal/vault"
 	"github.com/behalf-dev/behalf/internal/wire"
 )
 
 // Endpoint calls providers' token endpoints as their OAuth client.
 type Endpoint struct {
-	Vault *vault.Vault
-	OAuth *oauthclient.Client
+	// Secrets opens providers' client secrets.
+	Secrets access.Secrets
+	OAuth   *oauthclient.Client
 	// ClientKeys signs the client assertions of the clients whose key
 	// behalf holds itself (provider.OAuth2.SignsWithOwnKey); nil refuses
 	// them.
@@ -51,9 +51,9 @@ type Credential struct {
 
 // Credential opens p's client credential. This is where every token,
 // refresh and revocation request learns how p's client authenticates. A
-// credential that does not open is a *wire.Error (ValidationException
-// when it was lost with a deleted vault key, else internal), which tells
-// callers that the provider saw nothing.
+// credential that does not open (sealed, or kept outside behalf) is a
+// *wire.Error (ValidationException when it was lost with a deleted vault
+// key), which tells callers that the provider saw nothing.
 func (e Endpoint) Credential(ctx context.Context, p access.OAuth2Provider) (Credential, error) {
 	if k := p.Config.PrivateKeyJWT; k != nil {
 		return e.heldKey(ctx, p.Name, k)
@@ -68,12 +68,9 @@ func (e Endpoint) Credential(ctx context.Context, p access.OAuth2Provider) (Cred
 		}
 		return Credential{Signer: signer}, nil
 	}
-	secret, err := e.Vault.OpenClientSecret(ctx, p.OAuth2Provider)
-	if errors.Is(err, vault.ErrSecretLost) {
-		return Credential{}, access.SecretLost(p.Name, "client credential", p.Config.UpdateOperation())
-	}
+	secret, err := e.Secrets.ClientSecret(ctx, p)
 	if err != nil {
-		return Credential{}, wire.Internal(fmt.Errorf("open client secret of %s: %w", p.Name, err))
+		return Credential{}, err
 	}
 	defer clear(secret)
 	return Credential{Secret: string(secret)}, nil

@@ -22,6 +22,7 @@ import (
 
 	"github.com/behalf-dev/behalf/internal/authz"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
+	"github.com/behalf-dev/behalf/internal/secretsource"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 	"github.com/behalf-dev/behalf/internal/vault"
@@ -194,6 +195,9 @@ func (s *Service) getResourceOAuth2Token(ctx context.Context, c *wire.Call, in *
 	p, err := s.Access.OAuth2Provider(ctx, in.Provider)
 	if err != nil {
 		return nil, err
+	}
+	if ref := p.ExternalSecret; ref != nil {
+		c.Audit.Resource = secretsource.AuditName(*ref)
 	}
 	if scopes := p.Config.Scopes(in.Scopes); len(scopes) != len(in.Scopes) {
 		// No scopes asked of an MCP server provider: its selection made at

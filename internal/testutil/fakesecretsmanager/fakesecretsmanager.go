@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,12 @@ import (
 
 // Account is the account id in the fake's ARNs.
 const Account = "123456789012"
+
+// The access key the fake accepts by default.
+const (
+	KeyID     = "AKIDSECRETSREADER000"
+	SecretKey = "secrets-reader-secret-key-0123456789"
+)
 
 // Server is a running fake.
 type Server struct {
@@ -45,22 +52,37 @@ type secret struct {
 	arn    string
 }
 
-// Start runs a fake in region that accepts calls signed with the access
-// key keyID and its secret, until the test ends.
-func Start(t testing.TB, region, keyID, secretKey string) *Server {
+// Start runs a fake in region until the test ends. It accepts calls
+// signed with KeyID, which the default AWS credential chain then finds
+// in the environment (Environment).
+func Start(t testing.TB, region string) *Server {
 	t.Helper()
+	Environment(t, KeyID, SecretKey)
 	s := &Server{Region: region, secrets: map[string]*secret{}}
 	s.verify = &sigv4.Verifier{Service: "secretsmanager", Regions: []string{region},
 		Lookup: func(_ context.Context, id string) (string, error) {
-			if id != keyID {
+			if id != KeyID {
 				return "", sigv4.ErrUnknownKey
 			}
-			return secretKey, nil
+			return SecretKey, nil
 		}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// Environment makes the default AWS credential chain find keyID and
+// secret in the environment, and nothing in shared files or at a metadata
+// service.
+func Environment(t testing.TB, keyID, secret string) {
+	t.Setenv("AWS_ACCESS_KEY_ID", keyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }
 
 // ARN is the ARN of the secret named name.
