@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcore"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockagentcorecontrol/types"
 
@@ -26,18 +28,31 @@ import (
 	"github.com/behalf-dev/behalf/internal/server"
 	"github.com/behalf-dev/behalf/internal/storage"
 	"github.com/behalf-dev/behalf/internal/testutil/behalftest"
+	"github.com/behalf-dev/behalf/internal/testutil/fakesecretsmanager"
 	"github.com/behalf-dev/behalf/internal/testutil/pgtest"
 )
 
 func TestNoPlaintextSecretsAtRest(t *testing.T) {
 	secrets := []string{
 		"gho-client-secret-4f1b2c3d", "sk-live-api-key-9a8b7c6d", "corp-client-secret-77e1",
+		// Kept outside behalf (EXTERNAL), and read by a vend.
+		"sk-external-file-key-3e4f5a", "sk-external-sm-key-6b7c8d", "ext-client-secret-1a2b3c",
 	}
 	behalftest.ForEachBackend(t, func(t *testing.T, b behalftest.Backend) {
-		dataDir := t.TempDir()
+		dataDir, secretDir := t.TempDir(), t.TempDir()
 		dsn := b.DSN(t, dataDir)
-		s := behalftest.Start(t, b, behalftest.Options{DataDir: dataDir, DSN: dsn})
+		sm := fakesecretsmanager.Start(t, "us-east-1")
+		sm.Put("weather", `{"apiKey":"`+secrets[4]+`"}`)
+		sm.Put("ext-oauth", `{"clientSecret":"`+secrets[5]+`"}`)
+		if err := os.WriteFile(filepath.Join(secretDir, "maps.json"), []byte(`{"apiKey":"`+secrets[3]+`"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := behalftest.Start(t, b, behalftest.Options{DataDir: dataDir, DSN: dsn, Edit: func(f *config.File) {
+			f.ExternalSecrets = config.ExternalSecretsFile{AWSSecretsManager: &config.AWSSecretsManagerFile{Region: "us-east-1", Endpoint: sm.URL},
+				Files: &config.SecretFilesFile{Directories: []string{secretDir}}}
+		}})
 		c, ctx := s.Control(), context.Background()
+		vendExternalSecrets(t, s, secretDir, secrets[3:])
 		if _, err := c.CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
 			Name: aws.String("github"), CredentialProviderVendor: types.CredentialProviderVendorTypeGithubOauth2,
 			Oauth2ProviderConfigInput: &types.Oauth2ProviderConfigInputMemberGithubOauth2ProviderConfig{Value: types.GithubOauth2ProviderConfigInput{
@@ -97,6 +112,46 @@ func TestNoPlaintextSecretsAtRest(t *testing.T) {
 			}
 		}
 	})
+}
+
+// vendExternalSecrets creates providers whose secrets are kept outside
+// behalf (a file, Secrets Manager) and vends the API keys, which reads
+// them, for an API key provider per secret but the last, the client
+// secret of an OAuth2 provider that is only created.
+func vendExternalSecrets(t *testing.T, s *behalftest.Server, secretDir string, want []string) {
+	t.Helper()
+	c, ctx := s.Control(), context.Background()
+	refs := []*types.SecretReference{
+		{SecretId: aws.String(filepath.Join(secretDir, "maps.json")), JsonKey: aws.String("apiKey")},
+		{SecretId: aws.String("weather"), JsonKey: aws.String("apiKey")},
+	}
+	if _, err := c.CreateWorkloadIdentity(ctx, &bedrockagentcorecontrol.CreateWorkloadIdentityInput{Name: aws.String("agent")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Data().GetWorkloadAccessToken(ctx, &bedrockagentcore.GetWorkloadAccessTokenInput{WorkloadName: aws.String("agent")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ref := range refs {
+		name := fmt.Sprintf("external-%d", i)
+		if _, err := c.CreateApiKeyCredentialProvider(ctx, &bedrockagentcorecontrol.CreateApiKeyCredentialProviderInput{
+			Name: aws.String(name), ApiKeySecretSource: types.SecretSourceTypeExternal, ApiKeySecretConfig: ref}); err != nil {
+			t.Fatal(err)
+		}
+		key, err := s.Data().GetResourceApiKey(ctx, &bedrockagentcore.GetResourceApiKeyInput{
+			WorkloadIdentityToken: out.WorkloadAccessToken, ResourceCredentialProviderName: aws.String(name)})
+		if err != nil || aws.ToString(key.ApiKey) != want[i] {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if _, err := c.CreateOauth2CredentialProvider(ctx, &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
+		Name: aws.String("external-oauth"), CredentialProviderVendor: types.CredentialProviderVendorTypeGithubOauth2,
+		Oauth2ProviderConfigInput: &types.Oauth2ProviderConfigInputMemberGithubOauth2ProviderConfig{Value: types.GithubOauth2ProviderConfigInput{
+			ClientId: aws.String("Iv1.external"), ClientSecretSource: types.SecretSourceTypeExternal,
+			ClientSecretConfig: &types.SecretReference{SecretId: aws.String("ext-oauth"), JsonKey: aws.String("clientSecret")}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // containsAnyForm looks for s as text and in the encodings a dump may use
