@@ -23,6 +23,7 @@ func newProviderCommand(cf *clientFlags) *cobra.Command {
 
 type oauth2Flags struct {
 	vendor, clientID, clientSecret                     string
+	secretID, secretJSONKey                            string
 	discoveryURL, issuer, authzEndpoint, tokenEndpoint string
 	tenantID, authMethod                               string
 	privateKeyARN, signingAlgorithm                    string
@@ -39,6 +40,8 @@ func (f *oauth2Flags) register(cmd *cobra.Command, withTags bool) {
 	fl.StringVar(&f.vendor, "vendor", "", "vendor, e.g. GithubOauth2, GoogleOauth2, CustomOauth2 (required)")
 	fl.StringVar(&f.clientID, "client-id", "", "OAuth2 client id")
 	fl.StringVar(&f.clientSecret, "client-secret", "", "OAuth2 client secret: the value, - for standard input, or @FILE")
+	fl.StringVar(&f.secretID, "client-secret-id", "", "keep the client secret outside behalf (EXTERNAL): a Secrets Manager secret ARN or name, or an absolute file path, holding a JSON object")
+	fl.StringVar(&f.secretJSONKey, "client-secret-json-key", "", "with --client-secret-id: the JSON object's member that holds the client secret")
 	fl.StringVar(&f.discoveryURL, "discovery-url", "", "CustomOauth2: the .well-known/openid-configuration or oauth-authorization-server URL")
 	fl.StringVar(&f.issuer, "issuer", "", "issuer (tenant-scoped vendors such as OktaOauth2, or CustomOauth2 metadata)")
 	fl.StringVar(&f.authzEndpoint, "authorization-endpoint", "", "authorization endpoint (tenant-scoped vendors, or CustomOauth2 metadata)")
@@ -74,6 +77,10 @@ func (f *oauth2Flags) input(cmd *cobra.Command) (types.Oauth2ProviderConfigInput
 		}
 		secret = &s
 	}
+	src, ref, err := externalSecret("client-secret", f.clientSecret != "", f.secretID, f.secretJSONKey)
+	if err != nil {
+		return nil, err
+	}
 	opt := func(s string) *string {
 		if s == "" {
 			return nil
@@ -87,7 +94,7 @@ func (f *oauth2Flags) input(cmd *cobra.Command) (types.Oauth2ProviderConfigInput
 	}
 	switch v.ConfigMember {
 	case oauthvendor.MemberCustom:
-		c := types.CustomOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret,
+		c := types.CustomOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret, ClientSecretSource: src, ClientSecretConfig: ref,
 			ClientAuthenticationMethod: types.ClientAuthenticationMethodType(strings.ToUpper(f.authMethod)), PrivateKeyJwtConfig: f.privateKeyJWT(),
 			OnBehalfOfTokenExchangeConfig: obo}
 		if f.discoveryURL != "" {
@@ -98,22 +105,71 @@ func (f *oauth2Flags) input(cmd *cobra.Command) (types.Oauth2ProviderConfigInput
 		}
 		return &types.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: c}, nil
 	case oauthvendor.MemberGoogle:
-		return &types.Oauth2ProviderConfigInputMemberGoogleOauth2ProviderConfig{Value: types.GoogleOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret}}, nil
+		return &types.Oauth2ProviderConfigInputMemberGoogleOauth2ProviderConfig{Value: types.GoogleOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret,
+			ClientSecretSource: src, ClientSecretConfig: ref}}, nil
 	case oauthvendor.MemberGithub:
-		return &types.Oauth2ProviderConfigInputMemberGithubOauth2ProviderConfig{Value: types.GithubOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret}}, nil
+		return &types.Oauth2ProviderConfigInputMemberGithubOauth2ProviderConfig{Value: types.GithubOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret,
+			ClientSecretSource: src, ClientSecretConfig: ref}}, nil
 	case oauthvendor.MemberSlack:
-		return &types.Oauth2ProviderConfigInputMemberSlackOauth2ProviderConfig{Value: types.SlackOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret}}, nil
+		return &types.Oauth2ProviderConfigInputMemberSlackOauth2ProviderConfig{Value: types.SlackOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret,
+			ClientSecretSource: src, ClientSecretConfig: ref}}, nil
 	case oauthvendor.MemberSalesforce:
-		return &types.Oauth2ProviderConfigInputMemberSalesforceOauth2ProviderConfig{Value: types.SalesforceOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret}}, nil
+		return &types.Oauth2ProviderConfigInputMemberSalesforceOauth2ProviderConfig{Value: types.SalesforceOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret,
+			ClientSecretSource: src, ClientSecretConfig: ref}}, nil
 	case oauthvendor.MemberMicrosoft:
-		return &types.Oauth2ProviderConfigInputMemberMicrosoftOauth2ProviderConfig{Value: types.MicrosoftOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret, TenantId: opt(f.tenantID)}}, nil
+		return &types.Oauth2ProviderConfigInputMemberMicrosoftOauth2ProviderConfig{Value: types.MicrosoftOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret,
+			ClientSecretSource: src, ClientSecretConfig: ref, TenantId: opt(f.tenantID)}}, nil
 	case oauthvendor.MemberAtlassian:
-		return &types.Oauth2ProviderConfigInputMemberAtlassianOauth2ProviderConfig{Value: types.AtlassianOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret}}, nil
+		return &types.Oauth2ProviderConfigInputMemberAtlassianOauth2ProviderConfig{Value: types.AtlassianOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret,
+			ClientSecretSource: src, ClientSecretConfig: ref}}, nil
 	case oauthvendor.MemberLinkedin:
-		return &types.Oauth2ProviderConfigInputMemberLinkedinOauth2ProviderConfig{Value: types.LinkedinOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret}}, nil
+		return &types.Oauth2ProviderConfigInputMemberLinkedinOauth2ProviderConfig{Value: types.LinkedinOauth2ProviderConfigInput{ClientId: id, ClientSecret: secret,
+			ClientSecretSource: src, ClientSecretConfig: ref}}, nil
 	}
 	return &types.Oauth2ProviderConfigInputMemberIncludedOauth2ProviderConfig{Value: types.IncludedOauth2ProviderConfigInput{
-		ClientId: id, ClientSecret: secret, Issuer: opt(f.issuer), AuthorizationEndpoint: opt(f.authzEndpoint), TokenEndpoint: opt(f.tokenEndpoint)}}, nil
+		ClientId: id, ClientSecret: secret, ClientSecretSource: src, ClientSecretConfig: ref,
+		Issuer: opt(f.issuer), AuthorizationEndpoint: opt(f.authzEndpoint), TokenEndpoint: opt(f.tokenEndpoint)}}, nil
+}
+
+// externalSecret reads the flags that keep a secret outside behalf
+// (source EXTERNAL): a secret id and JSON key, or neither; valueGiven
+// says whether the --FLAG value flag is set too, which they exclude.
+func externalSecret(flag string, valueGiven bool, id, jsonKey string) (types.SecretSourceType, *types.SecretReference, error) {
+	switch {
+	case id == "" && jsonKey == "":
+		return "", nil, nil
+	case id == "":
+		return "", nil, fmt.Errorf("--%s-json-key needs --%s-id", flag, flag)
+	case jsonKey == "":
+		return "", nil, fmt.Errorf("--%s-id needs --%s-json-key: the member of the secret's JSON object that holds it", flag, flag)
+	case valueGiven:
+		return "", nil, fmt.Errorf("--%s and --%s-id exclude each other: the secret is given, or read from where it is kept", flag, flag)
+	}
+	return types.SecretSourceTypeExternal, &types.SecretReference{SecretId: aws.String(id), JsonKey: aws.String(jsonKey)}, nil
+}
+
+// secretView is where a provider's secret is kept, as the outputs say.
+type secretView struct {
+	Source  string `json:"secretSource,omitempty"`
+	ARN     string `json:"secretArn,omitempty"`
+	JSONKey string `json:"secretJsonKey,omitempty"`
+}
+
+func newSecretView(arn *types.Secret, source types.SecretSourceType, jsonKey *string) secretView {
+	v := secretView{Source: string(source), JSONKey: str(jsonKey)}
+	if arn != nil {
+		v.ARN = str(arn.SecretArn)
+	}
+	return v
+}
+
+// row is the table's line for the secret: where behalf reads it from,
+// for one kept outside behalf.
+func (v secretView) row(what string) []string {
+	if v.Source == string(types.SecretSourceTypeExternal) {
+		return []string{what, fmt.Sprintf("EXTERNAL: %s, JSON key %s", v.ARN, v.JSONKey)}
+	}
+	return []string{what, v.Source}
 }
 
 // onBehalfOfInput builds onBehalfOfTokenExchangeConfig from the flags; the
@@ -166,6 +222,7 @@ type oauth2View struct {
 	OnBehalfOf      *oboView   `json:"onBehalfOf,omitempty"`
 	Status          string     `json:"status,omitempty"`
 	FailureReason   string     `json:"failureReason,omitempty"`
+	ClientSecret    secretView `json:"clientSecret"`
 	CreatedTime     *time.Time `json:"createdTime,omitempty"`
 	LastUpdatedTime *time.Time `json:"lastUpdatedTime,omitempty"`
 }
@@ -184,6 +241,9 @@ func (v oauth2View) table() table {
 	}
 	if v.FailureReason != "" {
 		t.rows = append(t.rows, []string{"failure reason", v.FailureReason})
+	}
+	if v.ClientSecret.Source != "" {
+		t.rows = append(t.rows, v.ClientSecret.row("client secret"))
 	}
 	if v.CreatedTime != nil {
 		t.rows = append(t.rows, []string{"created", when(v.CreatedTime)}, []string{"updated", when(v.LastUpdatedTime)})
@@ -303,7 +363,9 @@ func newOAuth2Command(cf *clientFlags) *cobra.Command {
       --on-behalf-of TOKEN_EXCHANGE --actor-token M2M --actor-token-scope agents
   behalf provider oauth2 create corp-jwt --vendor CustomOauth2 --client-id agent \
       --discovery-url https://idp.example.com/.well-known/openid-configuration --client-auth-method PRIVATE_KEY_JWT \
-      --private-key-arn arn:aws:kms:us-east-1:111122223333:key/0b7c1c1e-... --signing-algorithm ES256`,
+      --private-key-arn arn:aws:kms:us-east-1:111122223333:key/0b7c1c1e-... --signing-algorithm ES256
+  behalf provider oauth2 create slack --vendor SlackOauth2 --client-id 123.456 \
+      --client-secret-id prod/slack --client-secret-json-key clientSecret`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := cflags.input(cmd)
@@ -323,6 +385,7 @@ func newOAuth2Command(cf *clientFlags) *cobra.Command {
 				return cf.describe(err)
 			}
 			v := newOAuth2View(str(out.Name), cflags.vendor, str(out.CredentialProviderArn), str(out.CallbackUrl), out.Status, out.Oauth2ProviderConfigOutput, ext)
+			v.ClientSecret = newSecretView(out.ClientSecretArn, out.ClientSecretSource, out.ClientSecretJsonKey)
 			return cf.print(cmd, v, v.table())
 		},
 	}
@@ -333,10 +396,11 @@ func newOAuth2Command(cf *clientFlags) *cobra.Command {
 		Use:   "update NAME",
 		Short: "Replace an OAuth2 credential provider's configuration (the stored client secret is kept unless --client-secret is given)",
 		Long: `Replace an OAuth2 credential provider's configuration. The stored client secret
-is kept unless --client-secret is given, except when the update moves the provider
+(or where it is kept) is kept unless --client-secret or --client-secret-id is given,
+except when the update moves the provider
 to another authorization server (another vendor, tenant, issuer, discovery URL or
 endpoint): the stored secret is only ever sent to the server it was given for, so
-such an update needs --client-secret, and it deletes the provider's users'
+such an update needs --client-secret or --client-secret-id, and it deletes the provider's users'
 connections and open sessions, whose tokens the old server issued.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -357,6 +421,7 @@ connections and open sessions, whose tokens the old server issued.`,
 			}
 			v := newOAuth2View(str(out.Name), string(out.CredentialProviderVendor), str(out.CredentialProviderArn), str(out.CallbackUrl), out.Status, out.Oauth2ProviderConfigOutput, ext)
 			v.CreatedTime, v.LastUpdatedTime = out.CreatedTime, out.LastUpdatedTime
+			v.ClientSecret = newSecretView(out.ClientSecretArn, out.ClientSecretSource, out.ClientSecretJsonKey)
 			return cf.print(cmd, v, v.table())
 		},
 	}
@@ -378,6 +443,7 @@ connections and open sessions, whose tokens the old server issued.`,
 			}
 			v := newOAuth2View(str(out.Name), string(out.CredentialProviderVendor), str(out.CredentialProviderArn), str(out.CallbackUrl), out.Status, out.Oauth2ProviderConfigOutput, ext)
 			v.FailureReason, v.CreatedTime, v.LastUpdatedTime = str(out.FailureReason), out.CreatedTime, out.LastUpdatedTime
+			v.ClientSecret = newSecretView(out.ClientSecretArn, out.ClientSecretSource, out.ClientSecretJsonKey)
 			return cf.print(cmd, v, v.table())
 		},
 	}
@@ -405,7 +471,7 @@ connections and open sessions, whose tokens the old server issued.`,
 type apiKeyView struct {
 	Name            string     `json:"name"`
 	Arn             string     `json:"credentialProviderArn"`
-	SecretArn       string     `json:"apiKeySecretArn,omitempty"`
+	APIKey          secretView `json:"apiKey"`
 	CreatedTime     *time.Time `json:"createdTime,omitempty"`
 	LastUpdatedTime *time.Time `json:"lastUpdatedTime,omitempty"`
 	// Status and FailureReason are behalf's extension members, set when
@@ -416,6 +482,9 @@ type apiKeyView struct {
 
 func (v apiKeyView) table() table {
 	t := fields("name", v.Name, "arn", v.Arn)
+	if v.APIKey.Source != "" {
+		t.rows = append(t.rows, v.APIKey.row("API key"))
+	}
 	if v.Status != "" {
 		t.rows = append(t.rows, []string{"status", v.Status}, []string{"failure reason", v.FailureReason})
 	}
@@ -425,21 +494,45 @@ func (v apiKeyView) table() table {
 	return t
 }
 
+// apiKeyFlags give an API key: its value, or where it is kept (EXTERNAL).
+type apiKeyFlags struct{ value, secretID, secretJSONKey string }
+
+func (f *apiKeyFlags) register(cmd *cobra.Command, what string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.value, "api-key", "", what+": the value, - for standard input, or @FILE")
+	fl.StringVar(&f.secretID, "api-key-secret-id", "", "keep the key outside behalf (EXTERNAL): a Secrets Manager secret ARN or name, or an absolute file path, holding a JSON object")
+	fl.StringVar(&f.secretJSONKey, "api-key-secret-json-key", "", "with --api-key-secret-id: the JSON object's member that holds the key")
+}
+
+// read returns the key, or the source and reference of one kept outside
+// behalf.
+func (f *apiKeyFlags) read(cmd *cobra.Command) (*string, types.SecretSourceType, *types.SecretReference, error) {
+	src, ref, err := externalSecret("api-key", f.value != "", f.secretID, f.secretJSONKey)
+	switch {
+	case err != nil:
+		return nil, "", nil, err
+	case ref != nil:
+		return nil, src, ref, nil
+	case f.value == "":
+		return nil, "", nil, fmt.Errorf("--api-key (the value, - for standard input, or @FILE) or --api-key-secret-id is required")
+	}
+	k, err := readSecret(cmd, "api-key", f.value)
+	return &k, "", nil, err
+}
+
 func newAPIKeyCommand(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{Use: "apikey", Short: "Manage API-key credential providers"}
 
-	var key string
+	var key apiKeyFlags
 	var tags map[string]string
 	create := &cobra.Command{
-		Use:     "create NAME --api-key (VALUE | - | @FILE)",
-		Short:   "Create an API-key credential provider; the key is stored encrypted and never shown again",
-		Example: "  printf %s \"$OPENAI_API_KEY\" | behalf provider apikey create openai --api-key -",
-		Args:    cobra.ExactArgs(1),
+		Use:   "create NAME (--api-key (VALUE | - | @FILE) | --api-key-secret-id ID --api-key-secret-json-key KEY)",
+		Short: "Create an API-key credential provider; the key is stored encrypted and never shown again, or read where it is kept",
+		Example: "  printf %s \"$OPENAI_API_KEY\" | behalf provider apikey create openai --api-key -\n" +
+			"  behalf provider apikey create weather --api-key-secret-id /var/run/secrets/behalf/weather.json --api-key-secret-json-key apiKey",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if key == "" {
-				return fmt.Errorf("--api-key is required (the value, - for standard input, or @FILE)")
-			}
-			k, err := readSecret(cmd, "api-key", key)
+			k, src, ref, err := key.read(cmd)
 			if err != nil {
 				return err
 			}
@@ -448,31 +541,26 @@ func newAPIKeyCommand(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			out, err := c.CreateApiKeyCredentialProvider(cmd.Context(), &bedrockagentcorecontrol.CreateApiKeyCredentialProviderInput{
-				Name: aws.String(args[0]), ApiKey: aws.String(k), Tags: tags,
+				Name: aws.String(args[0]), ApiKey: k, ApiKeySecretSource: src, ApiKeySecretConfig: ref, Tags: tags,
 			})
 			if err != nil {
 				return cf.describe(err)
 			}
-			v := apiKeyView{Name: str(out.Name), Arn: str(out.CredentialProviderArn)}
-			if out.ApiKeySecretArn != nil {
-				v.SecretArn = str(out.ApiKeySecretArn.SecretArn)
-			}
+			v := apiKeyView{Name: str(out.Name), Arn: str(out.CredentialProviderArn),
+				APIKey: newSecretView(out.ApiKeySecretArn, out.ApiKeySecretSource, out.ApiKeySecretJsonKey)}
 			return cf.print(cmd, v, v.table())
 		},
 	}
-	create.Flags().StringVar(&key, "api-key", "", "the API key: the value, - for standard input, or @FILE")
+	key.register(create, "the API key")
 	create.Flags().StringToStringVar(&tags, "tag", nil, "tag KEY=VALUE (repeatable)")
 
-	var newKey string
+	var newKey apiKeyFlags
 	update := &cobra.Command{
-		Use:   "update NAME --api-key (VALUE | - | @FILE)",
-		Short: "Replace the stored API key",
+		Use:   "update NAME (--api-key (VALUE | - | @FILE) | --api-key-secret-id ID --api-key-secret-json-key KEY)",
+		Short: "Replace the stored API key, or where it is kept",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if newKey == "" {
-				return fmt.Errorf("--api-key is required (the value, - for standard input, or @FILE)")
-			}
-			k, err := readSecret(cmd, "api-key", newKey)
+			k, src, ref, err := newKey.read(cmd)
 			if err != nil {
 				return err
 			}
@@ -480,15 +568,17 @@ func newAPIKeyCommand(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := c.UpdateApiKeyCredentialProvider(cmd.Context(), &bedrockagentcorecontrol.UpdateApiKeyCredentialProviderInput{Name: aws.String(args[0]), ApiKey: aws.String(k)})
+			out, err := c.UpdateApiKeyCredentialProvider(cmd.Context(), &bedrockagentcorecontrol.UpdateApiKeyCredentialProviderInput{
+				Name: aws.String(args[0]), ApiKey: k, ApiKeySecretSource: src, ApiKeySecretConfig: ref})
 			if err != nil {
 				return cf.describe(err)
 			}
-			v := apiKeyView{Name: str(out.Name), Arn: str(out.CredentialProviderArn), CreatedTime: out.CreatedTime, LastUpdatedTime: out.LastUpdatedTime}
+			v := apiKeyView{Name: str(out.Name), Arn: str(out.CredentialProviderArn), CreatedTime: out.CreatedTime, LastUpdatedTime: out.LastUpdatedTime,
+				APIKey: newSecretView(out.ApiKeySecretArn, out.ApiKeySecretSource, out.ApiKeySecretJsonKey)}
 			return cf.print(cmd, v, v.table())
 		},
 	}
-	update.Flags().StringVar(&newKey, "api-key", "", "the new API key: the value, - for standard input, or @FILE")
+	newKey.register(update, "the new API key")
 
 	get := &cobra.Command{
 		Use:   "get NAME",
@@ -504,7 +594,8 @@ func newAPIKeyCommand(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return cf.describe(err)
 			}
-			v := apiKeyView{Name: str(out.Name), Arn: str(out.CredentialProviderArn), CreatedTime: out.CreatedTime, LastUpdatedTime: out.LastUpdatedTime}
+			v := apiKeyView{Name: str(out.Name), Arn: str(out.CredentialProviderArn), CreatedTime: out.CreatedTime, LastUpdatedTime: out.LastUpdatedTime,
+				APIKey: newSecretView(out.ApiKeySecretArn, out.ApiKeySecretSource, out.ApiKeySecretJsonKey)}
 			v.Status, v.FailureReason = ext.providerStatus()
 			return cf.print(cmd, v, v.table())
 		},

@@ -20,10 +20,23 @@ func formValue(q *request, k string) string {
 // apiKeyDetail is GetApiKeyCredentialProvider's output, which holds no
 // secret.
 type apiKeyDetail struct {
-	Name    string         `json:"name"`
-	ARN     string         `json:"credentialProviderArn"`
-	Created behalfapi.Time `json:"createdTime"`
-	Updated behalfapi.Time `json:"lastUpdatedTime"`
+	Name         string         `json:"name"`
+	ARN          string         `json:"credentialProviderArn"`
+	SecretSource string         `json:"apiKeySecretSource"`
+	Secret       secretRef      `json:"apiKeySecretArn"`
+	SecretKey    string         `json:"apiKeySecretJsonKey"`
+	Created      behalfapi.Time `json:"createdTime"`
+	Updated      behalfapi.Time `json:"lastUpdatedTime"`
+}
+
+// sourceExternal is the secret source of a provider whose secret is kept
+// outside behalf: the console cannot set it, only where it is kept can.
+const sourceExternal = "EXTERNAL"
+
+// keptElsewhere is the page refusing to set a secret kept outside behalf.
+func (s *Server) keptElsewhere(q *request, title, what, secretID, jsonKey string) {
+	s.errorPage(q, http.StatusBadRequest, title, "This provider's "+what+" is kept outside behalf, in "+secretID+" (JSON key "+jsonKey+
+		"), and read from there when used: change it there. To have behalf keep it instead, update the provider with the API or behalf provider.")
 }
 
 func (s *Server) apiKeyProvider(q *request) {
@@ -47,9 +60,19 @@ type secretSet struct{ Name, Link, What string }
 // setAPIKey stores a new API key through UpdateApiKeyCredentialProvider.
 func (s *Server) setAPIKey(q *request) {
 	name := q.r.PathValue("name")
+	const title = "Could not set the API key"
+	var cur apiKeyDetail
+	if err := s.call(q, "GetApiKeyCredentialProvider", map[string]string{"name": name}, &cur); err != nil {
+		s.refused(q, title, err)
+		return
+	}
+	if cur.SecretSource == sourceExternal {
+		s.keptElsewhere(q, title, "API key", cur.Secret.ID, cur.SecretKey)
+		return
+	}
 	in := map[string]string{"name": name, "apiKey": formValue(q, "apiKey")}
 	if err := s.call(q, "UpdateApiKeyCredentialProvider", in, nil); err != nil {
-		s.refused(q, "Could not set the API key", err)
+		s.refused(q, title, err)
 		return
 	}
 	s.render(q, http.StatusOK, "secretset", pageData{Title: "API key set", Data: secretSet{Name: name, Link: "apikeys/" + name, What: "API key"}})
@@ -67,10 +90,13 @@ func keepsConfig(member string) bool {
 // oauth2Stored is what GetOauth2CredentialProvider's output holds of the
 // configuration, kept as shown to be sent back.
 type oauth2Stored struct {
-	Name      string                     `json:"name"`
-	Vendor    string                     `json:"credentialProviderVendor"`
-	Config    map[string]json.RawMessage `json:"oauth2ProviderConfigOutput"`
-	McpServer json.RawMessage            `json:"mcpServer"`
+	Name         string                     `json:"name"`
+	Vendor       string                     `json:"credentialProviderVendor"`
+	SecretSource string                     `json:"clientSecretSource"`
+	Secret       secretRef                  `json:"clientSecretArn"`
+	SecretKey    string                     `json:"clientSecretJsonKey"`
+	Config       map[string]json.RawMessage `json:"oauth2ProviderConfigOutput"`
+	McpServer    json.RawMessage            `json:"mcpServer"`
 }
 
 type oauth2Member struct {
@@ -91,6 +117,10 @@ func (s *Server) setClientSecret(q *request) {
 	var cur oauth2Stored
 	if err := s.call(q, "GetOauth2CredentialProvider", map[string]string{"name": name}, &cur); err != nil {
 		s.refused(q, title, err)
+		return
+	}
+	if cur.SecretSource == sourceExternal {
+		s.keptElsewhere(q, title, "client secret", cur.Secret.ID, cur.SecretKey)
 		return
 	}
 	if len(cur.McpServer) > 0 && string(cur.McpServer) != "null" {

@@ -78,10 +78,18 @@ type providerDetail struct {
 	CallbackURL  string                    `json:"callbackUrl"`
 	Status       string                    `json:"status"`
 	SecretSource string                    `json:"clientSecretSource"`
+	Secret       secretRef                 `json:"clientSecretArn"`
+	SecretKey    string                    `json:"clientSecretJsonKey"`
 	Config       map[string]providerConfig `json:"oauth2ProviderConfigOutput"`
 	McpServer    *struct{}                 `json:"mcpServer"`
 	Created      behalfapi.Time            `json:"createdTime"`
 	Updated      behalfapi.Time            `json:"lastUpdatedTime"`
+}
+
+// secretRef is a provider's Secret output: for a secret kept outside
+// behalf (EXTERNAL), the secret id it is read from.
+type secretRef struct {
+	ID string `json:"secretArn"`
 }
 
 type providerConfig struct {
