@@ -26,16 +26,20 @@ func TestProviderExternalSecretFlags(t *testing.T) {
 		t.Fatalf("oauth2 create:\n%s", out)
 	}
 	var p struct {
-		ClientSecret struct{ SecretSource, SecretArn, SecretJsonKey string } `json:"clientSecret"`
+		ClientSecret struct {
+			Source  string `json:"secretSource"`
+			ARN     string `json:"secretArn"`
+			JSONKey string `json:"secretJsonKey"`
+		} `json:"clientSecret"`
 	}
 	r.json(&p, cmd("provider oauth2 get github")...)
-	if p.ClientSecret.SecretSource != "EXTERNAL" || p.ClientSecret.SecretArn != ghPath || p.ClientSecret.SecretJsonKey != "clientSecret" {
+	if p.ClientSecret.Source != "EXTERNAL" || p.ClientSecret.ARN != ghPath || p.ClientSecret.JSONKey != "clientSecret" {
 		t.Fatalf("oauth2 get: %+v", p)
 	}
 	r.ok("new-secret\n", cmd("provider oauth2 update github --vendor GithubOauth2 --client-id Iv1.abc --client-secret -")...)
-	p.ClientSecret.SecretJsonKey = ""
+	p.ClientSecret.JSONKey = ""
 	r.json(&p, cmd("provider oauth2 get github")...)
-	if p.ClientSecret.SecretSource != "MANAGED" || p.ClientSecret.SecretJsonKey != "" {
+	if p.ClientSecret.Source != "MANAGED" || p.ClientSecret.JSONKey != "" {
 		t.Fatalf("after the switch to MANAGED: %+v", p)
 	}
 

@@ -86,12 +86,12 @@ func ref(id, key string) *ctltypes.SecretReference {
 
 // createExternalDexProvider creates a CustomOauth2 provider for Dex's M2M
 // client whose secret is kept at r.
-func createExternalDexProvider(t *testing.T, s *behalftest.Server, d *dextest.Dex, name, clientID string, r *ctltypes.SecretReference) {
+func createExternalDexProvider(t *testing.T, s *behalftest.Server, d *dextest.Dex, name string, r *ctltypes.SecretReference) {
 	t.Helper()
 	_, err := s.Control().CreateOauth2CredentialProvider(ctx(t), &bedrockagentcorecontrol.CreateOauth2CredentialProviderInput{
 		Name: aws.String(name), CredentialProviderVendor: ctltypes.CredentialProviderVendorTypeCustomOauth2,
 		Oauth2ProviderConfigInput: &ctltypes.Oauth2ProviderConfigInputMemberCustomOauth2ProviderConfig{Value: ctltypes.CustomOauth2ProviderConfigInput{
-			ClientId: aws.String(clientID), ClientSecretSource: ctltypes.SecretSourceTypeExternal, ClientSecretConfig: r,
+			ClientId: aws.String(m2mClientID), ClientSecretSource: ctltypes.SecretSourceTypeExternal, ClientSecretConfig: r,
 			OauthDiscovery: &ctltypes.Oauth2DiscoveryMemberDiscoveryUrl{Value: d.DiscoveryURL},
 		}},
 	})
@@ -124,8 +124,8 @@ func TestE2EExternalSecretVends(t *testing.T) {
 		keyPath := e.writeSecret(t, "weather.json", map[string]string{"apiKey": fileKey})
 		e.sm.Put("dex/m2m", secretJSON(map[string]string{"clientSecret": m2mClientSecret}))
 		e.sm.Put("weather", secretJSON(map[string]string{"apiKey": smKey}))
-		createExternalDexProvider(t, w.s, w.dex, "m2m-file", m2mClientID, ref("file:"+filepath.Join(e.dir, "dex.json"), "clientSecret"))
-		createExternalDexProvider(t, w.s, w.dex, "m2m-sm", m2mClientID, ref(e.sm.ARN("dex/m2m"), "clientSecret"))
+		createExternalDexProvider(t, w.s, w.dex, "m2m-file", ref("file:"+filepath.Join(e.dir, "dex.json"), "clientSecret"))
+		createExternalDexProvider(t, w.s, w.dex, "m2m-sm", ref(e.sm.ARN("dex/m2m"), "clientSecret"))
 		createExternalAPIKeyProvider(t, w.s, "key-file", ref(keyPath, "apiKey"))
 		createExternalAPIKeyProvider(t, w.s, "key-sm", ref("weather", "apiKey"))
 
@@ -251,8 +251,8 @@ func TestE2EExternalSecretFailures(t *testing.T) {
 		for name, c := range cases {
 			createExternalAPIKeyProvider(t, w.s, name, ref(c.id, c.key))
 		}
-		createExternalDexProvider(t, w.s, w.dex, "m2m-no-key", m2mClientID, ref("present", "clientSecret"))
-		createExternalDexProvider(t, w.s, w.dex, "m2m-wrong", m2mClientID, ref("dex/wrong", "clientSecret"))
+		createExternalDexProvider(t, w.s, w.dex, "m2m-no-key", ref("present", "clientSecret"))
+		createExternalDexProvider(t, w.s, w.dex, "m2m-wrong", ref("dex/wrong", "clientSecret"))
 		if err := os.Remove(filepath.Join(e.dir, "gone.json")); err != nil {
 			t.Fatal(err)
 		}

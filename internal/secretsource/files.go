@@ -83,23 +83,23 @@ func (f *Files) Read(_ context.Context, secretID string) ([]byte, error) {
 	if err != nil {
 		return nil, fileError(secretID, err)
 	}
-	real, err := filepath.EvalSymlinks(filepath.Join(dir, rel))
+	target, err := filepath.EvalSymlinks(filepath.Join(dir, rel))
 	if err != nil {
 		return nil, fileError(secretID, err)
 	}
-	if _, ok := within(realDir, real); !ok {
+	if _, ok := within(realDir, target); !ok {
 		return nil, fail(secretID, OutsideDirectories, nil)
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fileError(secretID, err)
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // read only: Close loses nothing
 	file, err := root.Open(rel)
 	if err != nil {
 		return nil, fileError(secretID, err)
 	}
-	defer file.Close()
+	defer func() { _ = file.Close() }() // read only
 	if st, err := file.Stat(); err != nil || !st.Mode().IsRegular() {
 		return nil, fail(secretID, NotFound, errors.New("not a regular file"))
 	}

@@ -14,40 +14,46 @@ import (
 // name is refused whichever member repeats: which of them a reader takes
 // is not defined. On failure it returns no value and the reason.
 func Member(doc []byte, key string) ([]byte, Reason) {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	value, found := objectMember(doc, key)
+	switch {
+	case value == nil && found:
 		return nil, NotJSONObject
-	}
-	seen := map[string]bool{}
-	var value json.RawMessage
-	found := false
-	for dec.More() {
-		t, err := dec.Token()
-		name, ok := t.(string)
-		if err != nil || !ok || seen[name] {
-			return nil, NotJSONObject
-		}
-		seen[name] = true
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, NotJSONObject
-		}
-		if name == key {
-			value, found = raw, true
-		}
-	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return nil, NotJSONObject
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, NotJSONObject // trailing data
-	}
-	if !found {
+	case !found:
 		return nil, KeyAbsent
 	}
 	var s string
-	if len(value) == 0 || value[0] != '"' || json.Unmarshal(value, &s) != nil || s == "" {
+	if value[0] != '"' || json.Unmarshal(value, &s) != nil || s == "" {
 		return nil, NotString
 	}
 	return []byte(s), ""
+}
+
+// objectMember returns the raw value of doc's member key, and whether it
+// has one; a document that is not one object with unique member names is
+// (nil, true).
+func objectMember(doc []byte, key string) (value json.RawMessage, found bool) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, true
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		name, ok := t.(string)
+		var raw json.RawMessage
+		if err != nil || !ok || seen[name] || dec.Decode(&raw) != nil {
+			return nil, true
+		}
+		seen[name] = true
+		if name == key {
+			value = raw
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, true
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, true // trailing data
+	}
+	return value, value != nil
 }

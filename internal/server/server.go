@@ -170,9 +170,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		return nil, err
 	}
 	outbound := egress.NewClient(egress.Options{Policy: cfg.Egress, Timeout: cfg.OutboundTimeout, Log: log, Metrics: s.tel.Metrics})
-	if s.secrets, err = s.openExternalSecrets(ctx, outbound); err != nil {
-		return nil, err
-	}
 	store, err := sqlstore.Open(ctx, cfg.Storage, log, sqlstore.PostgresMaxOpenConns(cfg.StorageMaxOpenConns), sqlstore.Now(opts.Now))
 	if err != nil {
 		return nil, redactDSNError(cfg.Storage, fmt.Errorf("open storage %s: %w", RedactDSN(cfg.Storage), err))
@@ -183,7 +180,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts Options)
 		}
 	}()
 	s.store = store
-	if err := s.openVault(ctx, opts.KeyBackends); err != nil {
+	if err := s.openSecrets(ctx, opts.KeyBackends, outbound); err != nil {
 		return nil, err
 	}
 
@@ -259,6 +256,17 @@ func (s *Server) openSigningKeys(ctx context.Context, now func() time.Time) erro
 	arns := control.ARNs{Region: s.cfg.Region, AccountID: s.cfg.AccountID}
 	s.workloadJWTs = workloadjwt.New(workloadjwt.Options{Store: s.store, Vault: s.vault, PublicURL: s.cfg.PublicURL, Subject: arns.Workload, Now: now})
 	return errors.Join(s.clientKeys.Rotate(ctx), s.workloadJWTs.Rotate(ctx))
+}
+
+// openSecrets opens where providers' secrets are kept: the vault, and the
+// sources of those kept outside behalf.
+func (s *Server) openSecrets(ctx context.Context, keyBackends []vault.Backend, outbound *http.Client) error {
+	if err := s.openVault(ctx, keyBackends); err != nil {
+		return err
+	}
+	var err error
+	s.secrets, err = s.openExternalSecrets(ctx, outbound)
+	return err
 }
 
 // openExternalSecrets builds the reader of providers' EXTERNAL secrets

@@ -470,7 +470,7 @@ func testAPIKeyProviderUpdater(t *testing.T, s storage.Storage) {
 // its sealed secret, for both provider kinds.
 func testExternalSecretRefs(t *testing.T, s storage.Storage) {
 	ctx := t.Context()
-	ref := &storage.SecretRef{SecretID: "arn:aws:secretsmanager:us-east-1:123456789012:secret:corp-AbCdEf", JSONKey: "clientSecret"}
+	ref := &storage.SecretRef{SecretID: "arn:aws:secretsmanager:us-east-1:123456789012:secret:corp-AbCdEf", JSONKey: "clientSecret"} //nolint:gosec // G101: where a secret is kept, not a secret
 	o := newOAuth2Provider("corp", "id-corp")
 	o.ClientSecret, o.ExternalSecret = storage.Sealed{}, ref
 	a := newAPIKeyProvider("weather", "id-weather")
@@ -507,7 +507,7 @@ func testExternalSecretRefs(t *testing.T, s storage.Storage) {
 	}
 
 	// MANAGED to EXTERNAL: the sealed secret is gone.
-	other := &storage.SecretRef{SecretID: "corp/oauth", JSONKey: "secret"}
+	other := &storage.SecretRef{SecretID: "corp/oauth", JSONKey: "secret"} //nolint:gosec // G101: where a secret is kept, not a secret
 	_, err = s.UpdateOAuth2Provider(ctx, "corp", func(p storage.OAuth2Provider) (storage.OAuth2Provider, error) {
 		p.ClientSecret, p.ExternalSecret = storage.Sealed{}, other
 		return p, nil
