@@ -69,15 +69,7 @@ func (f *oauth2Flags) input(cmd *cobra.Command) (types.Oauth2ProviderConfigInput
 	if !ok {
 		return nil, fmt.Errorf("--vendor %q is not a vendor; use one of %v", f.vendor, oauthvendor.Names())
 	}
-	var secret *string
-	if f.clientSecret != "" {
-		s, err := readSecret(cmd, "client-secret", f.clientSecret)
-		if err != nil {
-			return nil, err
-		}
-		secret = &s
-	}
-	src, ref, err := externalSecret("client-secret", f.clientSecret != "", f.secretID, f.secretJSONKey)
+	secret, src, ref, err := f.secret(cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +121,17 @@ func (f *oauth2Flags) input(cmd *cobra.Command) (types.Oauth2ProviderConfigInput
 	return &types.Oauth2ProviderConfigInputMemberIncludedOauth2ProviderConfig{Value: types.IncludedOauth2ProviderConfigInput{
 		ClientId: id, ClientSecret: secret, ClientSecretSource: src, ClientSecretConfig: ref,
 		Issuer: opt(f.issuer), AuthorizationEndpoint: opt(f.authzEndpoint), TokenEndpoint: opt(f.tokenEndpoint)}}, nil
+}
+
+// secret reads the client secret flags: the secret, or where it is kept,
+// or neither.
+func (f *oauth2Flags) secret(cmd *cobra.Command) (*string, types.SecretSourceType, *types.SecretReference, error) {
+	src, ref, err := externalSecret("client-secret", f.clientSecret != "", f.secretID, f.secretJSONKey)
+	if err != nil || f.clientSecret == "" {
+		return nil, src, ref, err
+	}
+	s, err := readSecret(cmd, "client-secret", f.clientSecret)
+	return &s, "", nil, err
 }
 
 // externalSecret reads the flags that keep a secret outside behalf
