@@ -246,7 +246,7 @@ func (v oauth2View) table() table {
 		t.rows = append(t.rows, []string{"failure reason", v.FailureReason})
 	}
 	if v.ClientSecret.Source != "" {
-		t.rows = append(t.rows, v.ClientSecret.row("client secret"))
+		t.rows = append(t.rows, v.ClientSecret.row("secret"))
 	}
 	if v.CreatedTime != nil {
 		t.rows = append(t.rows, []string{"created", when(v.CreatedTime)}, []string{"updated", when(v.LastUpdatedTime)})
