@@ -140,6 +140,7 @@ func newLocalKey(t *testing.T, s *behalftest.Server) string {
 type vendFixture struct {
 	data *bedrockagentcore.Client
 	wat  *string
+	mu   sync.RWMutex      // keys is added to while vends read it
 	keys map[string]string // provider → API key
 }
 
@@ -181,14 +182,19 @@ func (f *vendFixture) addAPIKey(t *testing.T, s *behalftest.Server, name string)
 		Name: aws.String(name), ApiKey: aws.String(key)}); err != nil {
 		t.Fatal(err)
 	}
+	f.mu.Lock()
 	f.keys[name] = key
+	f.mu.Unlock()
 }
 
 // vendAPIKey vends provider's API key and checks it.
 func (f *vendFixture) vendAPIKey(t *testing.T, provider string) error {
 	out, err := f.data.GetResourceApiKey(t.Context(), &bedrockagentcore.GetResourceApiKeyInput{
 		ResourceCredentialProviderName: aws.String(provider), WorkloadIdentityToken: f.wat})
-	if err == nil && aws.ToString(out.ApiKey) != f.keys[provider] {
+	f.mu.RLock()
+	want := f.keys[provider]
+	f.mu.RUnlock()
+	if err == nil && aws.ToString(out.ApiKey) != want {
 		return fmt.Errorf("%s vended another key", provider)
 	}
 	return err
