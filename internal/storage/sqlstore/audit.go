@@ -34,10 +34,7 @@ func scanAuditHead(row scanner) (storage.AuditHead, error) {
 	return h, nil
 }
 
-const (
-	auditHeadSQL     = `SELECT seq, hash FROM audit_head WHERE id = 1`
-	moveAuditHeadSQL = `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`
-)
+const auditHeadSQL = `SELECT seq, hash FROM audit_head WHERE id = 1`
 
 func getAuditHead(ctx context.Context, c conn, suffix string) (storage.AuditHead, error) {
 	return readAuditHead(c.queryRow(ctx, auditHeadSQL+suffix))
@@ -70,7 +67,7 @@ func (s *Store) AppendAudit(ctx context.Context, recs []storage.AuditRecord, cha
 	if len(recs) == 0 {
 		return nil
 	}
-	if head, ok := s.lastAuditHead.get(); ok && len(recs) <= auditChunk {
+	if head, ok := s.lastAuditHead.get(); ok && s.dialect == dialectPostgres && len(recs) <= auditChunk {
 		appended, err := s.appendAuditAt(ctx, head, recs, chain)
 		if err != nil || appended {
 			return err
@@ -160,9 +157,7 @@ const auditValuesRow = `(?::bigint, ?::bigint, ?::text, ?::text, ?::text, ?::tex
 // appendAudit appends recs inside tx; see AppendAudit.
 func (s *Store) appendAudit(ctx context.Context, tx conn, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) error {
 	if tx.dialect == dialectSQLite {
-		stmts := s.audit.in(ctx, tx)
-		defer func() { _ = stmts.close() }() // closing a transaction's copies frees nothing the commit needs
-		return appendAuditSQLite(ctx, stmts, recs, chain)
+		return s.appendAuditSQLite(ctx, tx.q.(*sql.Tx), recs, chain)
 	}
 	head, err := getAuditHead(ctx, tx, s.dialect.forUpdate())
 	if err != nil {
@@ -235,47 +230,51 @@ func checkChained(head storage.AuditHead, recs []storage.AuditRecord) error {
 	return nil
 }
 
-// auditInsertSQL inserts one record. It is built from constants only.
-var auditInsertSQL = `INSERT INTO audit_records (` + auditColumns + `) VALUES (` +
-	strings.TrimSuffix(strings.Repeat(`?, `, auditColumnCount), `, `) + `)`
+// auditRowsSQLite is the most records one of SQLite's prepared INSERTs
+// carries: 512 parameters, far below SQLite's limit of 32766.
+const auditRowsSQLite = 32
 
 // auditStatements are the audit writer's statements on SQLite, prepared
 // once per Store: SQLite otherwise parses each statement's text on every
-// batch, and it inserts a batch one record at a time with no round trips to
-// save rather than parse a long multi-row statement.
+// batch. A batch of n records is inserted by insert[n], one statement, as
+// each statement executed costs more than the rows it adds.
 type auditStatements struct {
-	head, insert, moveHead *sql.Stmt
+	head, moveHead *sql.Stmt
+	insert         [auditRowsSQLite + 1]*sql.Stmt
 }
+
+// moveAuditHeadFromSQL moves the head only from exactly the head given.
+const moveAuditHeadFromSQL = `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?`
 
 func prepareAuditStatements(ctx context.Context, db *sql.DB) (*auditStatements, error) {
 	var stmts auditStatements
-	for _, p := range []struct {
-		stmt  **sql.Stmt
-		query string
-	}{{&stmts.head, auditHeadSQL}, {&stmts.insert, auditInsertSQL}, {&stmts.moveHead, moveAuditHeadSQL}} {
-		stmt, err := db.PrepareContext(ctx, p.query)
+	prepare := func(query string) (*sql.Stmt, error) {
+		stmt, err := db.PrepareContext(ctx, query)
 		if err != nil {
-			_ = stmts.close()
-			return nil, fmt.Errorf("sqlstore: prepare audit statements: %w", err)
+			return nil, errors.Join(fmt.Errorf("sqlstore: prepare audit statements: %w", err), stmts.close())
 		}
-		*p.stmt = stmt
+		return stmt, nil
+	}
+	var err error
+	if stmts.head, err = prepare(auditHeadSQL); err != nil {
+		return nil, err
+	}
+	if stmts.moveHead, err = prepare(moveAuditHeadFromSQL); err != nil {
+		return nil, err
+	}
+	row := `(` + strings.TrimSuffix(strings.Repeat(`?, `, auditColumnCount), `, `) + `)`
+	for n := 1; n <= auditRowsSQLite; n++ {
+		query := `INSERT INTO audit_records (` + auditColumns + `) VALUES ` + strings.TrimSuffix(strings.Repeat(row+`, `, n), `, `)
+		if stmts.insert[n], err = prepare(query); err != nil {
+			return nil, err
+		}
 	}
 	return &stmts, nil
 }
 
-// in returns the statements bound to tx.
-func (a *auditStatements) in(ctx context.Context, tx conn) *auditStatements {
-	sqlTx := tx.q.(*sql.Tx)
-	return &auditStatements{
-		head:     sqlTx.StmtContext(ctx, a.head),
-		insert:   sqlTx.StmtContext(ctx, a.insert),
-		moveHead: sqlTx.StmtContext(ctx, a.moveHead),
-	}
-}
-
 func (a *auditStatements) close() error {
 	var err error
-	for _, stmt := range []*sql.Stmt{a.head, a.insert, a.moveHead} {
+	for _, stmt := range append([]*sql.Stmt{a.head, a.moveHead}, a.insert[:]...) {
 		if stmt != nil {
 			err = errors.Join(err, stmt.Close())
 		}
@@ -283,31 +282,69 @@ func (a *auditStatements) close() error {
 	return err
 }
 
-// appendAuditSQLite appends recs with stmts, bound to the transaction;
-// SQLite's IMMEDIATE transaction already excludes every other writer.
-func appendAuditSQLite(ctx context.Context, stmts *auditStatements, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) error {
-	head, err := readAuditHead(stmts.head.QueryRowContext(ctx))
-	if err != nil {
-		return err
-	}
-	batch, err := chainBatch(head, recs, chain)
-	if err != nil {
-		return err
-	}
-	for _, r := range batch {
-		args, err := auditArgs(r)
-		if err != nil {
+// appendAuditSQLite appends recs in tx, in two statements for a batch of
+// up to auditRowsSQLite records: it moves the head from the one this Store
+// last moved, and reads the head only when that fails (the first append,
+// or another process's append since). SQLite's IMMEDIATE transaction
+// excludes every other writer, so a head read here stays the head.
+func (s *Store) appendAuditSQLite(ctx context.Context, tx *sql.Tx, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) error {
+	head, remembered := s.lastAuditHead.get()
+	if !remembered {
+		var err error
+		if head, err = readAuditHead(tx.StmtContext(ctx, s.audit.head).QueryRowContext(ctx)); err != nil {
 			return err
 		}
-		if _, err := stmts.insert.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("sqlstore: insert audit record %d: %w", r.Seq, err)
+	}
+	batch, moved, err := s.moveAuditHeadSQLite(ctx, tx, head, recs, chain)
+	if err == nil && !moved && remembered {
+		if head, err = readAuditHead(tx.StmtContext(ctx, s.audit.head).QueryRowContext(ctx)); err != nil {
+			return err
+		}
+		batch, moved, err = s.moveAuditHeadSQLite(ctx, tx, head, recs, chain)
+	}
+	switch {
+	case err != nil:
+		return err
+	case !moved:
+		return fmt.Errorf("sqlstore: update audit head: it is not at seq %d, read in the same transaction", head.Seq)
+	}
+	for chunk := range slices.Chunk(batch, auditRowsSQLite) {
+		args := make([]any, 0, len(chunk)*auditColumnCount)
+		for _, r := range chunk {
+			rowArgs, err := auditArgs(r)
+			if err != nil {
+				return err
+			}
+			args = append(args, rowArgs...)
+		}
+		if _, err := tx.StmtContext(ctx, s.audit.insert[len(chunk)]).ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("sqlstore: insert audit records %d to %d: %w", chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
 		}
 	}
+	// Before the commit, so possibly a head that never commits: the next
+	// append's move then matches nothing and reads the head.
 	last := batch[len(batch)-1]
-	if _, err := stmts.moveHead.ExecContext(ctx, last.Seq, last.Hash); err != nil {
-		return fmt.Errorf("sqlstore: update audit head: %w", err)
-	}
+	s.lastAuditHead.put(storage.AuditHead{Seq: last.Seq, Hash: last.Hash})
 	return nil
+}
+
+// moveAuditHeadSQLite chains recs from head and moves the head to the
+// batch's end if it is still at head; moved is false, and nothing is
+// written, if it is not.
+func (s *Store) moveAuditHeadSQLite(ctx context.Context, tx *sql.Tx, head storage.AuditHead, recs []storage.AuditRecord, chain func(head storage.AuditHead, recs []storage.AuditRecord) error) (batch []storage.AuditRecord, moved bool, err error) {
+	if batch, err = chainBatch(head, recs, chain); err != nil {
+		return nil, false, err
+	}
+	last := batch[len(batch)-1]
+	res, err := tx.StmtContext(ctx, s.audit.moveHead).ExecContext(ctx, last.Seq, last.Hash, head.Seq, nonNil(head.Hash))
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlstore: update audit head: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlstore: update audit head: %w", err)
+	}
+	return batch, n == 1, nil
 }
 
 func auditArgs(r storage.AuditRecord) ([]any, error) {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"crypto/sha256"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -81,6 +82,59 @@ func TestPostgresAppendAuditFromRememberedHead(t *testing.T) {
 		prev = r.Hash
 	}
 	if h, err := a.GetAuditHead(ctx); err != nil || h.Seq != int64(len(recs)) || !bytes.Equal(h.Hash, prev) {
+		t.Fatalf("head %+v, %v", h, err)
+	}
+}
+
+// On SQLite an append moves the head from the one the store last moved and
+// reads it only when that guess is wrong, as it is after another process
+// appended to the same file; batches larger than one prepared INSERT are
+// inserted in several.
+func TestSQLiteAppendAuditFromRememberedHead(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "behalf.db")
+	ctx := t.Context()
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(ctx, dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		stores[i] = s
+	}
+	a, b := stores[0], stores[1]
+	if err := a.AppendAudit(ctx, testRecords(3), testChain); err != nil {
+		t.Fatal(err)
+	}
+	if head, ok := a.lastAuditHead.get(); !ok || head.Seq != 3 {
+		t.Fatalf("remembered head %+v, %v; want seq 3", head, ok)
+	}
+	sizes := []int{1, auditRowsSQLite, 2*auditRowsSQLite + 5, 2, 4}
+	want := 3
+	for i, n := range sizes {
+		if err := stores[(i+1)%2].AppendAudit(ctx, testRecords(n), testChain); err != nil {
+			t.Fatalf("append %d records from store %d: %v", n, (i+1)%2, err)
+		}
+		want += n
+	}
+	if head, _ := a.lastAuditHead.get(); head.Seq == int64(want) {
+		t.Fatalf("the last append was b's, yet a remembers the head at %d", head.Seq)
+	}
+	recs, err := b.ListAudit(ctx, storage.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != want {
+		t.Fatalf("%d records, want %d", len(recs), want)
+	}
+	var prev []byte
+	for i, r := range recs {
+		if r.Seq != int64(i+1) || !bytes.Equal(r.PrevHash, prev) || r.Operation != "GetResourceApiKey" || len(r.Scopes) != 1 {
+			t.Fatalf("record %d: %+v", i, r)
+		}
+		prev = r.Hash
+	}
+	if h, err := b.GetAuditHead(ctx); err != nil || h.Seq != int64(want) || !bytes.Equal(h.Hash, prev) {
 		t.Fatalf("head %+v, %v", h, err)
 	}
 }

@@ -70,8 +70,8 @@ type Store struct {
 	// audit holds the audit writer's statements prepared on SQLite's writer
 	// connection; nil on PostgreSQL.
 	audit *auditStatements
-	// lastAuditHead is the head this Store last moved on PostgreSQL (see
-	// appendAuditAt); nil on SQLite.
+	// lastAuditHead is the head this Store last moved (see appendAuditAt
+	// and appendAuditSQLite).
 	lastAuditHead *auditHeadHint
 	// bound is the pending audit record of a WithAudit view; nil on the
 	// store itself.
@@ -229,7 +229,7 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*Store, 
 	reader.SetMaxOpenConns(readers)
 	reader.SetMaxIdleConns(readers)
 
-	s := &Store{dialect: dialectSQLite, writer: writer, reader: reader, readStmts: newStmtCache(reader)}
+	s := &Store{dialect: dialectSQLite, writer: writer, reader: reader, readStmts: newStmtCache(reader), lastAuditHead: &auditHeadHint{}}
 	if err := s.migrate(ctx, logger, goose.DialectSQLite3); err != nil {
 		_ = s.Close()
 		return nil, err
