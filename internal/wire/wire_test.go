@@ -342,3 +342,23 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 		}
 	})
 }
+
+// readAll returns the whole body whether or not the request declared its
+// length, and refuses one longer than MaxBody either way.
+func TestReadAll(t *testing.T) {
+	body := strings.Repeat("b", 3000)
+	for _, size := range []int64{int64(len(body)), -1} {
+		got, err := readAll(strings.NewReader(body), size)
+		if err != nil || string(got) != body {
+			t.Errorf("size %d: %d bytes, %v", size, len(got), err)
+		}
+	}
+	long := strings.Repeat("b", MaxBody+1)
+	for _, size := range []int64{MaxBody, -1} {
+		w := httptest.NewRecorder()
+		_, err := readAll(http.MaxBytesReader(w, io.NopCloser(strings.NewReader(long)), MaxBody), size)
+		if tooBig := (*http.MaxBytesError)(nil); !errors.As(err, &tooBig) {
+			t.Errorf("size %d: %v, want *http.MaxBytesError", size, err)
+		}
+	}
+}
