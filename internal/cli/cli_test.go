@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -494,6 +495,9 @@ func TestProviderPrivateKeyJWTCommands(t *testing.T) {
 			t.Errorf("create table lacks %q:\n%s", want, out)
 		}
 	}
+	if secretRow := regexp.MustCompile(`(?m)^secret `); secretRow.MatchString(out) {
+		t.Errorf("create table shows a client secret for a PRIVATE_KEY_JWT client:\n%s", out)
+	}
 	var p map[string]any
 	r.json(&p, cmd("provider oauth2 get jwt")...)
 	if p["clientAuthenticationMethod"] != "PRIVATE_KEY_JWT" || p["jwksUrl"] != s.URL+"/identities/oauth2/jwks/jwt" {
@@ -505,7 +509,8 @@ func TestProviderPrivateKeyJWTCommands(t *testing.T) {
 	}
 	out = r.ok("s3cret\n", cmd("provider oauth2 update jwt --vendor CustomOauth2 --client-id agent --discovery-url "+discovery+
 		" --client-auth-method client_secret_post --client-secret -")...)
-	if !strings.Contains(out, "client auth   CLIENT_SECRET_POST") || strings.Contains(out, "signing key") || strings.Contains(out, "JWKS URL") {
+	if !strings.Contains(out, "client auth   CLIENT_SECRET_POST") || strings.Contains(out, "signing key") || strings.Contains(out, "JWKS URL") ||
+		!regexp.MustCompile(`(?m)^secret +MANAGED`).MatchString(out) {
 		t.Errorf("update table:\n%s", out)
 	}
 	p = nil

@@ -245,7 +245,9 @@ func (v oauth2View) table() table {
 	if v.FailureReason != "" {
 		t.rows = append(t.rows, []string{"failure reason", v.FailureReason})
 	}
-	if v.ClientSecret.Source != "" {
+	// A PRIVATE_KEY_JWT client has no secret; the output names behalf's
+	// record for one all the same (clientSecretArn is a required member).
+	if v.ClientSecret.Source != "" && v.ClientAuth != string(types.ClientAuthenticationMethodTypePrivateKeyJwt) {
 		t.rows = append(t.rows, v.ClientSecret.row("secret"))
 	}
 	if v.CreatedTime != nil {
