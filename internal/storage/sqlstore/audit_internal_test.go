@@ -31,22 +31,29 @@ func testRecords(n int) []storage.AuditRecord {
 	return recs
 }
 
+// openTwo opens two stores on dsn, as two replicas or processes would,
+// closed when t ends.
+func openTwo(t *testing.T, dsn string) [2]*Store {
+	t.Helper()
+	var stores [2]*Store
+	for i := range stores {
+		s, err := Open(t.Context(), dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		stores[i] = s
+	}
+	return stores
+}
+
 // On PostgreSQL an append from the head the store last moved takes one
 // statement; one from a head that moved since (another replica's append)
 // writes nothing, and AppendAudit then appends under the head's lock, so
 // that two replicas alternating keep one unbroken chain.
 func TestPostgresAppendAuditFromRememberedHead(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
 	ctx := t.Context()
-	var replicas [2]*Store
-	for i := range replicas {
-		s, err := Open(ctx, dsn, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		replicas[i] = s
-	}
+	replicas := openTwo(t, pgtest.NewDatabase(t))
 	a := replicas[0]
 	if err := a.AppendAudit(ctx, testRecords(3), testChain); err != nil {
 		t.Fatal(err)
@@ -67,11 +74,18 @@ func TestPostgresAppendAuditFromRememberedHead(t *testing.T) {
 			t.Fatalf("append %d: %v", i, err)
 		}
 	}
-	recs, err := a.ListAudit(ctx, storage.AuditFilter{Limit: 1000})
+	checkUnbrokenChain(t, a, 3+2+21)
+}
+
+// checkUnbrokenChain checks that s holds want testRecords, numbered from 1,
+// each linked to its predecessor, and its head at the last.
+func checkUnbrokenChain(t *testing.T, s *Store, want int) {
+	t.Helper()
+	recs, err := s.ListAudit(t.Context(), storage.AuditFilter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 3 + 2 + 21; len(recs) != want {
+	if len(recs) != want {
 		t.Fatalf("%d records, want %d", len(recs), want)
 	}
 	var prev []byte
@@ -81,7 +95,7 @@ func TestPostgresAppendAuditFromRememberedHead(t *testing.T) {
 		}
 		prev = r.Hash
 	}
-	if h, err := a.GetAuditHead(ctx); err != nil || h.Seq != int64(len(recs)) || !bytes.Equal(h.Hash, prev) {
+	if h, err := s.GetAuditHead(t.Context()); err != nil || h.Seq != int64(want) || !bytes.Equal(h.Hash, prev) {
 		t.Fatalf("head %+v, %v", h, err)
 	}
 }
@@ -91,17 +105,8 @@ func TestPostgresAppendAuditFromRememberedHead(t *testing.T) {
 // appended to the same file; batches larger than one prepared INSERT are
 // inserted in several.
 func TestSQLiteAppendAuditFromRememberedHead(t *testing.T) {
-	dsn := filepath.Join(t.TempDir(), "behalf.db")
 	ctx := t.Context()
-	var stores [2]*Store
-	for i := range stores {
-		s, err := Open(ctx, dsn, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		stores[i] = s
-	}
+	stores := openTwo(t, filepath.Join(t.TempDir(), "behalf.db"))
 	a, b := stores[0], stores[1]
 	if err := a.AppendAudit(ctx, testRecords(3), testChain); err != nil {
 		t.Fatal(err)
@@ -120,21 +125,5 @@ func TestSQLiteAppendAuditFromRememberedHead(t *testing.T) {
 	if head, _ := a.lastAuditHead.get(); head.Seq == int64(want) {
 		t.Fatalf("the last append was b's, yet a remembers the head at %d", head.Seq)
 	}
-	recs, err := b.ListAudit(ctx, storage.AuditFilter{Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != want {
-		t.Fatalf("%d records, want %d", len(recs), want)
-	}
-	var prev []byte
-	for i, r := range recs {
-		if r.Seq != int64(i+1) || !bytes.Equal(r.PrevHash, prev) || r.Operation != "GetResourceApiKey" || len(r.Scopes) != 1 {
-			t.Fatalf("record %d: %+v", i, r)
-		}
-		prev = r.Hash
-	}
-	if h, err := b.GetAuditHead(ctx); err != nil || h.Seq != int64(want) || !bytes.Equal(h.Hash, prev) {
-		t.Fatalf("head %+v, %v", h, err)
-	}
+	checkUnbrokenChain(t, b, want)
 }
