@@ -22,9 +22,6 @@ import (
 // Client assertions (RFC 7523 §2.2) for private_key_jwt client
 // authentication.
 
-// ClientAssertionType is client_assertion_type for a JWT (RFC 7523 §2.2).
-const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
 // SigningAlgorithms are the algorithms a client assertion may be signed
 // with, as AgentCore's privateKeyJwtConfig names them.
 var SigningAlgorithms = []string{string(jose.RS256), string(jose.PS256), string(jose.ES256)}

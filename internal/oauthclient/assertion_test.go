@@ -25,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/testutil/testclock"
 )
 
@@ -83,7 +84,7 @@ func TestPrivateKeyJWTAssertion(t *testing.T) {
 					t.Fatalf("Authorization header with private_key_jwt: %q", f.got.Header.Get("Authorization"))
 				}
 				form, _ := url.ParseQuery(f.body)
-				if form.Has("client_secret") || form.Get("client_id") != "agent-1" || form.Get("client_assertion_type") != ClientAssertionType {
+				if form.Has("client_secret") || form.Get("client_id") != "agent-1" || form.Get("client_assertion_type") != oauthwire.ClientAssertionType {
 					t.Fatalf("form %v", form)
 				}
 				tok, err := jwt.ParseSigned(form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.SignatureAlgorithm(tc.want)})

@@ -29,6 +29,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/behalf-dev/behalf/internal/oauthvendor"
+	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/telemetry"
 )
 
@@ -210,7 +211,7 @@ func (c *Client) newRequest(ctx context.Context, r Request, form url.Values) (*h
 			return nil, err
 		}
 		form.Set("client_id", r.ClientID)
-		form.Set("client_assertion_type", ClientAssertionType)
+		form.Set("client_assertion_type", oauthwire.ClientAssertionType)
 		form.Set("client_assertion", assertion)
 	default:
 		// RFC 6749 §2.3.1: both parts are form-encoded before Basic.
