@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -468,6 +469,20 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
 		return nil, false, errSyntax
 	}
+	// Most strings hold no escape, and a token is a kilobyte or more: the
+	// first quote, when no backslash comes before it, is the closing one.
+	rest := s.data[s.pos+1:]
+	if end := bytes.IndexByte(rest, '"'); end >= 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
+		raw = rest[:end]
+		switch plain := plainASCII(raw); {
+		case !plain && bytes.ContainsFunc(raw, func(r rune) bool { return r < 0x20 }):
+			return nil, false, errSyntax
+		case !plain && !utf8.Valid(raw):
+			return nil, false, textInvalidUTF8
+		}
+		s.pos += end + 2
+		return raw, false, nil
+	}
 	nonASCII := false
 	for i := s.pos + 1; i < len(s.data); i++ {
 		switch c := s.data[i]; {
@@ -491,6 +506,26 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 		}
 	}
 	return nil, false, errSyntax
+}
+
+// plainASCII reports whether every byte of b is ASCII and none a control
+// character below 0x20, eight bytes at a time: subtracting 0x20 from a
+// byte below 0x20 borrows into its high bit, and a byte from 0x80 has it
+// set already.
+func plainASCII(b []byte) bool {
+	const lows, highs = 0x2020202020202020, 0x8080808080808080
+	for ; len(b) >= 8; b = b[8:] {
+		x := binary.LittleEndian.Uint64(b)
+		if ((x-lows)|x)&highs != 0 {
+			return false
+		}
+	}
+	for _, c := range b {
+		if c < 0x20 || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func isDelimiter(c byte) bool {

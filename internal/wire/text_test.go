@@ -21,6 +21,9 @@ func TestDecodeRefusesNULAndInvalidUTF8(t *testing.T) {
 		{"{\"name\":\"a\xffb\"}", "name"},
 		{"{\"union\":{\"params\":{\"k\":\"\xc3\"}}}", "union.params.k"},
 		{"{\"free\":\"\xed\xa0\x80\"}", "free"}, // an encoded surrogate
+		// Strings without escapes are checked eight bytes at a time.
+		{"{\"name\":\"abcdefghijklmnop\xffqrstuvw\"}", "name"},
+		{"{\"name\":\"abcdefgh\xc3\"}", "name"},
 	} {
 		var s shape
 		err := Decode([]byte(c.body), &s)
@@ -29,8 +32,16 @@ func TestDecodeRefusesNULAndInvalidUTF8(t *testing.T) {
 			t.Errorf("Decode(%q) = %v, want a ValidationException naming %s", c.body, err, c.member)
 		}
 	}
-	// Escapes that only look alike stay valid.
-	for _, body := range []string{`{"name":"a\\u0000b"}`, `{"name":"\u0001é\u00e9"}`, `{"name":"日本"}`} {
+	// A raw control character is a syntax error, wherever it falls.
+	for _, body := range []string{"{\"name\":\"abcdefgh\x00\"}", "{\"name\":\"abcdefghijklmno\x1f\"}", "{\"name\":\"\x01abcdefghijkl日本\"}"} {
+		var s shape
+		if err := Decode([]byte(body), &s); err == nil {
+			t.Errorf("Decode(%q) accepted a raw control character", body)
+		}
+	}
+	// Escapes that only look alike stay valid, as do DEL and long text.
+	for _, body := range []string{`{"name":"a\\u0000b"}`, `{"name":"\u0001é\u00e9"}`, `{"name":"日本"}`,
+		"{\"name\":\"abcdefghij\x7fklmnop日本語abcdefgh\"}"} {
 		var s shape
 		if err := Decode([]byte(body), &s); err != nil {
 			t.Errorf("Decode(%q) = %v", body, err)
