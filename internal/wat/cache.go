@@ -51,3 +51,19 @@ func (c *openedCache) put(digest [sha256.Size]byte, claims Claims, now int64) {
 	}
 	c.entries[digest] = claims
 }
+
+// digestOf is the SHA-256 of token, fed through a buffer on the stack:
+// sha256.Sum256([]byte(token)) would copy a kilobyte token to the heap on
+// every call.
+func digestOf(token string) [sha256.Size]byte {
+	h := sha256.New()
+	var buf [256]byte
+	for len(token) > 0 {
+		n := copy(buf[:], token)
+		h.Write(buf[:n])
+		token = token[n:]
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}

@@ -20,7 +20,6 @@ package wat
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,7 +246,7 @@ func (i *Issuer) Open(ctx context.Context, token string) (Claims, error) {
 	if len(token) > maxToken {
 		return Claims{}, ErrInvalid
 	}
-	digest := sha256.Sum256([]byte(token))
+	digest := digestOf(token)
 	c, ok := i.opened.get(digest)
 	i.opts.Metrics.CacheLookup(ctx, telemetry.CacheWorkloadToken, ok)
 	if !ok {
