@@ -1,8 +1,11 @@
 package telemetry
 
 import (
+	"context"
 	"net/http"
+	"slices"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -27,7 +30,8 @@ func (t *Telemetry) ServerSpans(next http.Handler, name func(*http.Request) stri
 			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path)))
 		defer span.End()
 		sw := &statusWriter{ResponseWriter: w}
-		routed := r.WithContext(ctx)
+		sw.attrs = sw.buf[:0]
+		routed := r.WithContext(context.WithValue(ctx, serverSpanKey{}, sw))
 		next.ServeHTTP(sw, routed)
 		if n := name(routed); n != "" {
 			span.SetName(n)
@@ -36,7 +40,7 @@ func (t *Telemetry) ServerSpans(next http.Handler, name func(*http.Request) stri
 		if status == 0 {
 			status = http.StatusOK
 		}
-		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+		span.SetAttributes(append(sw.attrs, semconv.HTTPResponseStatusCode(status))...)
 		if status >= 500 {
 			// A 4xx is the caller's error, not the server's (OpenTelemetry
 			// HTTP semantic conventions, span status).
@@ -45,11 +49,28 @@ func (t *Telemetry) ServerSpans(next http.Handler, name func(*http.Request) stri
 	})
 }
 
-// statusWriter remembers the status written. Unwrap lets
+// SetServerAttributes describes the request of ctx on its server span.
+// Under ServerSpans the attributes are set with the status when the
+// request ends, in one call: each SetAttributes grows the span's
+// attribute slice, on every request. Elsewhere they go on ctx's span.
+func SetServerAttributes(ctx context.Context, attrs ...attribute.KeyValue) {
+	if sw, ok := ctx.Value(serverSpanKey{}).(*statusWriter); ok {
+		sw.attrs = append(sw.attrs, attrs...)
+		return
+	}
+	trace.SpanFromContext(ctx).SetAttributes(slices.Clone(attrs)...)
+}
+
+type serverSpanKey struct{}
+
+// statusWriter remembers the status written, and the attributes handlers
+// set for the server span (SetServerAttributes). Unwrap lets
 // http.ResponseController reach the connection's Flusher and deadlines.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	attrs  []attribute.KeyValue
+	buf    [12]attribute.KeyValue
 }
 
 func (w *statusWriter) WriteHeader(status int) {

@@ -28,6 +28,8 @@ func TestServerSpans(t *testing.T) {
 		if err := http.NewResponseController(w).Flush(); err != nil {
 			t.Errorf("flush through the status writer: %v", err)
 		}
+		telemetry.SetServerAttributes(r.Context(), telemetry.Operation.String("Get"), telemetry.Outcome.String("success"))
+		telemetry.SetServerAttributes(r.Context(), telemetry.Workload.String("agent"))
 	})
 	mux.HandleFunc("GET /fail", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) })
 	mux.HandleFunc("GET /denied", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusForbidden) })
@@ -60,6 +62,9 @@ func TestServerSpans(t *testing.T) {
 		for _, kv := range s.Attributes() {
 			attrs[string(kv.Key)] = kv.Value.String()
 		}
+		if i == 0 && (attrs["behalf.operation"] != "Get" || attrs["behalf.outcome"] != "success" || attrs["behalf.workload"] != "agent" || attrs["url.path"] != "/ok/7") {
+			t.Errorf("span %d: attributes %v, want the handler's and the request's", i, attrs)
+		}
 		if attrs["http.response.status_code"] != strconv.FormatInt(want[i].status, 10) {
 			t.Errorf("span %d: status attribute %q, want %d", i, attrs["http.response.status_code"], want[i].status)
 		}
@@ -69,4 +74,17 @@ func TestServerSpans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Outside ServerSpans, SetServerAttributes describes the context's span
+// at once.
+func TestSetServerAttributesWithoutServerSpans(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	ctx, span := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test").Start(context.Background(), "call")
+	telemetry.SetServerAttributes(ctx, telemetry.Operation.String("Get"))
+	span.End()
+	if got := rec.Ended()[0].Attributes(); len(got) != 1 || got[0] != telemetry.Operation.String("Get") {
+		t.Errorf("attributes %v, want behalf.operation=Get", got)
+	}
+	telemetry.SetServerAttributes(context.Background(), telemetry.Operation.String("Get")) // no span: nothing to do
 }

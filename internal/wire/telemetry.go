@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/behalf-dev/behalf/internal/telemetry"
 )
@@ -45,11 +44,11 @@ func (rt *Router) observe(c *Call, e *Error) time.Duration {
 		errType = e.Type
 	}
 	rt.tel.Metrics.Request(ctx, op, outcome, errType, took)
-	span := trace.SpanFromContext(ctx)
-	if !span.IsRecording() {
+	if !telemetry.Recording(ctx) {
 		return took
 	}
-	attrs := []attribute.KeyValue{telemetry.Operation.String(op), telemetry.Outcome.String(outcome)}
+	var buf [10]attribute.KeyValue
+	attrs := append(buf[:0], telemetry.Operation.String(op), telemetry.Outcome.String(outcome))
 	a := c.Audit
 	for _, kv := range []attribute.KeyValue{
 		telemetry.ErrorType.String(errType), telemetry.Principal.String(c.Caller.AccessKeyID),
@@ -66,7 +65,7 @@ func (rt *Router) observe(c *Call, e *Error) time.Duration {
 	if len(a.Actors) > 0 {
 		attrs = append(attrs, telemetry.Actors.StringSlice(a.Actors))
 	}
-	span.SetAttributes(attrs...)
+	telemetry.SetServerAttributes(ctx, attrs...)
 	return took
 }
 
