@@ -469,18 +469,11 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
 		return nil, false, errSyntax
 	}
-	// Most strings hold no escape, and a token is a kilobyte or more: the
-	// first quote, when no backslash comes before it, is the closing one.
-	rest := s.data[s.pos+1:]
-	if end := bytes.IndexByte(rest, '"'); end >= 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
-		raw = rest[:end]
-		switch plain := plainASCII(raw); {
-		case !plain && bytes.ContainsFunc(raw, func(r rune) bool { return r < 0x20 }):
-			return nil, false, errSyntax
-		case !plain && !utf8.Valid(raw):
-			return nil, false, textInvalidUTF8
+	if raw, ok, err := unescaped(s.data[s.pos+1:]); ok || err != nil {
+		if err != nil {
+			return nil, false, err
 		}
-		s.pos += end + 2
+		s.pos += len(raw) + 2
 		return raw, false, nil
 	}
 	nonASCII := false
@@ -506,6 +499,25 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 		}
 	}
 	return nil, false, errSyntax
+}
+
+// unescaped reads, from just after its opening quote, a string that holds
+// no escape: most strings, and a token is a kilobyte or more. Its first
+// quote, when no backslash comes before it, is the closing one. ok is
+// false for a string that str must read byte by byte.
+func unescaped(rest []byte) (raw []byte, ok bool, err error) {
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return nil, false, nil
+	}
+	raw = rest[:end]
+	switch plain := plainASCII(raw); {
+	case !plain && bytes.ContainsFunc(raw, func(r rune) bool { return r < 0x20 }):
+		return nil, false, errSyntax
+	case !plain && !utf8.Valid(raw):
+		return nil, false, textInvalidUTF8
+	}
+	return raw, true, nil
 }
 
 // plainASCII reports whether every byte of b is ASCII and none a control
