@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -35,6 +34,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/audit"
 	"github.com/behalf-dev/behalf/internal/authserver/clients"
 	"github.com/behalf-dev/behalf/internal/authserver/idjag"
+	"github.com/behalf-dev/behalf/internal/clientip"
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/inbound"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
@@ -106,6 +106,9 @@ type Options struct {
 	// RequestsPerMinute bounds the calls to authorize, token and
 	// introspect per client IP; zero means 600.
 	RequestsPerMinute int
+	// ClientIP names a request's client for that limit; the zero value
+	// names the connection's peer.
+	ClientIP clientip.Resolver
 }
 
 // Server is the authorization server. It is safe for concurrent use.
@@ -183,11 +186,7 @@ func (s *Server) metadataPath() metadataPaths {
 // limited refuses a client IP's calls beyond RequestsPerMinute.
 func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			ip = r.RemoteAddr
-		}
-		if !s.limiter.Allow(ip) {
+		if !s.limiter.Allow(s.opts.ClientIP.Of(r)) {
 			w.Header().Set("Retry-After", "60")
 			oauthwire.WriteError(w, oauthwire.Errorf("temporarily_unavailable", "too many requests from this address; retry later"), false, "")
 			return

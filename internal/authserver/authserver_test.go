@@ -47,7 +47,7 @@ type world struct {
 	resource string
 }
 
-func newWorld(t *testing.T, b behalftest.Backend) *world {
+func newWorld(t *testing.T, b behalftest.Backend, edits ...func(*config.File)) *world {
 	t.Helper()
 	w := &world{clock: testclock.Running()}
 	dir := t.TempDir()
@@ -76,6 +76,9 @@ func newWorld(t *testing.T, b behalftest.Backend) *world {
 				{ClientID: jagApp, ClientSecretFile: write("jag", jagSecret), GrantTypes: []string{config.GrantJWTBearer}},
 			},
 			IDJag: config.AuthServerIDJagFile{Issuers: []config.AuthServerIDJagIssuerFile{{Issuer: w.idp.Issuer()}}},
+		}
+		for _, edit := range edits {
+			edit(f)
 		}
 	}})
 	return w

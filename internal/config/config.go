@@ -123,6 +123,10 @@ type LimitsFile struct {
 	// ThrottlingException. 0 turns the limit off.
 	RequestsPerSecond float64 `yaml:"requestsPerSecond"`
 	Burst             int     `yaml:"burst"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR ranges)
+	// whose X-Forwarded-For names the client, for the limits kept per
+	// client address; none by default.
+	TrustedProxies []string `yaml:"trustedProxies"`
 }
 
 // AuditFile configures the audit trail.
@@ -223,6 +227,9 @@ type Config struct {
 	// zero rate means no limit.
 	RequestsPerSecond float64
 	RequestBurst      int
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (package clientip).
+	TrustedProxies []netip.Prefix
 	// StorageMaxOpenConns sizes the PostgreSQL pool.
 	StorageMaxOpenConns int
 	Telemetry           TelemetryConfig
@@ -605,6 +612,21 @@ func (f File) validateLimits(c *Config, probs *Problems) {
 		probs.add("limits.requestsPerSecond", "must be 0 (no limit) or positive")
 	case c.RequestsPerSecond > 0 && c.RequestBurst < 1:
 		probs.add("limits.burst", "must be at least 1 when limits.requestsPerSecond is set")
+	}
+	for i, p := range f.Limits.TrustedProxies {
+		at := fmt.Sprintf("limits.trustedProxies[%d]", i)
+		prefix, err := netip.ParsePrefix(p)
+		if addr, addrErr := netip.ParseAddr(p); addrErr == nil {
+			prefix, err = addr.Unmap().Prefix(addr.Unmap().BitLen())
+		}
+		switch {
+		case err != nil:
+			probs.add(at, "must be an IP address or a CIDR range, such as 10.0.0.0/8")
+		case prefix.Bits() == 0:
+			probs.add(at, "must not be every address: any client could then name its own address")
+		default:
+			c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+		}
 	}
 	if c.AuditRetention = f.Audit.Retention; c.AuditRetention != 0 && c.AuditRetention < 24*time.Hour {
 		probs.add("audit.retention", "must be 0 (keep every record) or at least 24h")

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -291,6 +292,29 @@ func TestLimits(t *testing.T) {
 		f.Limits = bad
 		if _, err := f.Validate(); err == nil || !strings.Contains(err.Error(), "limits.") {
 			t.Errorf("%+v: got %v", bad, err)
+		}
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	f, err := Load(write(t, "limits:\n  trustedProxies: [10.0.0.0/8, 192.0.2.7, \"2001:db8::/32\", \"::ffff:198.51.100.1\", 172.16.5.9/12]\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("198.51.100.1/32"), netip.MustParsePrefix("172.16.0.0/12")}
+	if !slices.Equal(c.TrustedProxies, want) {
+		t.Errorf("trusted proxies %v, want %v", c.TrustedProxies, want)
+	}
+	for _, bad := range []string{"0.0.0.0/0", "::/0", "proxy.example.com", "10.0.0.0/33", ""} {
+		f := Defaults()
+		f.Limits.TrustedProxies = []string{"10.0.0.1", bad}
+		if _, err := f.Validate(); err == nil || !strings.Contains(err.Error(), "limits.trustedProxies[1]") {
+			t.Errorf("%q: got %v", bad, err)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/behalf-dev/behalf/internal/authserver"
 	"github.com/behalf-dev/behalf/internal/authserver/clients"
 	"github.com/behalf-dev/behalf/internal/authserver/idjag"
+	"github.com/behalf-dev/behalf/internal/clientip"
 	"github.com/behalf-dev/behalf/internal/config"
 	"github.com/behalf-dev/behalf/internal/dataplane/access"
 	"github.com/behalf-dev/behalf/internal/inbound"
@@ -39,7 +40,7 @@ func (s *Server) openAuthServer(ctx context.Context, users access.UserVerifier, 
 	}
 	opts := authserver.Options{
 		Config: *cfg, Store: s.store, Vault: s.vault, Audit: s.audit, Users: s.users, LoginClientSecret: loginSecret,
-		HTTP: outbound, Key: key, Clients: registry, Log: s.log, Now: s.now,
+		HTTP: outbound, Key: key, Clients: registry, Log: s.log, Now: s.now, ClientIP: clientip.New(s.cfg.TrustedProxies),
 	}
 	i := slices.IndexFunc(s.cfg.InboundAuthorizers, func(a inbound.Config) bool { return a.Name == cfg.Login.Authorizer })
 	opts.LoginDiscoveryURL = s.cfg.InboundAuthorizers[i].DiscoveryURL
@@ -76,7 +77,8 @@ func (s *Server) authServerClients(cfg *config.AuthorizationServer, outbound *ht
 	}
 	return clients.New(clients.Options{Store: s.store, HTTP: outbound, Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + authserver.PathToken,
 		RegistrationEndpoint: cfg.Issuer + authserver.PathRegister, Preregistered: pre, MetadataDocuments: cfg.ClientIDMetadataDocuments,
-		DynamicRegistration: cfg.DynamicRegistration, RegistrationsPerMinute: cfg.RegistrationsPerMinute, Audit: s.audit, Log: s.log, Now: s.now})
+		DynamicRegistration: cfg.DynamicRegistration, RegistrationsPerMinute: cfg.RegistrationsPerMinute,
+		ClientIP: clientip.New(s.cfg.TrustedProxies), Audit: s.audit, Log: s.log, Now: s.now})
 }
 
 // authServerUsers verifies users' JWTs: the authorization server's own

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 
@@ -51,7 +50,7 @@ func (r *Registry) Register(w http.ResponseWriter, req *http.Request) {
 		oauthwire.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "registration takes POST"})
 		return
 	}
-	if !r.limiter.Allow(clientAddress(req)) {
+	if !r.limiter.Allow(r.o.ClientIP.Of(req)) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(60/r.o.RegistrationsPerMinute)+1))
 		oauthwire.WriteJSON(w, http.StatusTooManyRequests, map[string]string{
 			"error": "too_many_requests", "error_description": "too many registrations from this address; try again later"})
@@ -68,15 +67,6 @@ func (r *Registry) Register(w http.ResponseWriter, req *http.Request) {
 	}
 	r.recordRefusal(ctx, oe)
 	oauthwire.WriteError(w, oe, false, "")
-}
-
-// clientAddress is the rate limit's key: the connection's address, which
-// the server's front end sets to the client's.
-func clientAddress(req *http.Request) string {
-	if host, _, err := net.SplitHostPort(req.RemoteAddr); err == nil {
-		return host
-	}
-	return req.RemoteAddr
 }
 
 // readRegistration reads and validates a registration request.

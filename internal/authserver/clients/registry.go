@@ -13,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4/json"
 
 	"github.com/behalf-dev/behalf/internal/audit"
+	"github.com/behalf-dev/behalf/internal/clientip"
 	"github.com/behalf-dev/behalf/internal/logging"
 	"github.com/behalf-dev/behalf/internal/oauthwire"
 	"github.com/behalf-dev/behalf/internal/ratelimit"
@@ -57,6 +58,9 @@ type Options struct {
 	// RegistrationsPerMinute bounds registrations per client IP address;
 	// zero means DefaultRegistrationsPerMinute.
 	RegistrationsPerMinute int
+	// ClientIP names a request's client for that limit; the zero value
+	// names the connection's peer.
+	ClientIP clientip.Resolver
 	// Audit records registrations, committed with the stored client; nil
 	// records nothing.
 	Audit *audit.Log
