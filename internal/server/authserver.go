@@ -34,13 +34,14 @@ func (s *Server) openAuthServer(ctx context.Context, users access.UserVerifier, 
 	if err != nil {
 		return nil, fmt.Errorf("authorizationServer.login.clientSecretFile: %w", err)
 	}
-	registry, err := s.authServerClients(cfg, outbound)
+	clientIP := clientip.New(s.cfg.TrustedProxies)
+	registry, err := s.authServerClients(cfg, outbound, clientIP)
 	if err != nil {
 		return nil, err
 	}
 	opts := authserver.Options{
 		Config: *cfg, Store: s.store, Vault: s.vault, Audit: s.audit, Users: s.users, LoginClientSecret: loginSecret,
-		HTTP: outbound, Key: key, Clients: registry, Log: s.log, Now: s.now, ClientIP: clientip.New(s.cfg.TrustedProxies),
+		HTTP: outbound, Key: key, Clients: registry, Log: s.log, Now: s.now, ClientIP: clientIP,
 	}
 	i := slices.IndexFunc(s.cfg.InboundAuthorizers, func(a inbound.Config) bool { return a.Name == cfg.Login.Authorizer })
 	opts.LoginDiscoveryURL = s.cfg.InboundAuthorizers[i].DiscoveryURL
@@ -62,7 +63,7 @@ func (s *Server) openAuthServer(ctx context.Context, users access.UserVerifier, 
 
 // authServerClients builds the authorization server's client registry,
 // reading the pre-registered clients' secrets.
-func (s *Server) authServerClients(cfg *config.AuthorizationServer, outbound *http.Client) (*clients.Registry, error) {
+func (s *Server) authServerClients(cfg *config.AuthorizationServer, outbound *http.Client, clientIP clientip.Resolver) (*clients.Registry, error) {
 	pre := make([]clients.PreregisteredClient, len(cfg.Clients))
 	for i, c := range cfg.Clients {
 		secret, err := config.ReadSecretFile(c.ClientSecretFile)
@@ -78,7 +79,7 @@ func (s *Server) authServerClients(cfg *config.AuthorizationServer, outbound *ht
 	return clients.New(clients.Options{Store: s.store, HTTP: outbound, Issuer: cfg.Issuer, TokenEndpoint: cfg.Issuer + authserver.PathToken,
 		RegistrationEndpoint: cfg.Issuer + authserver.PathRegister, Preregistered: pre, MetadataDocuments: cfg.ClientIDMetadataDocuments,
 		DynamicRegistration: cfg.DynamicRegistration, RegistrationsPerMinute: cfg.RegistrationsPerMinute,
-		ClientIP: clientip.New(s.cfg.TrustedProxies), Audit: s.audit, Log: s.log, Now: s.now})
+		ClientIP: clientIP, Audit: s.audit, Log: s.log, Now: s.now})
 }
 
 // authServerUsers verifies users' JWTs: the authorization server's own

@@ -469,10 +469,11 @@ func (s *scanner) str() (raw []byte, escaped bool, err error) {
 	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
 		return nil, false, errSyntax
 	}
-	if raw, ok, err := unescaped(s.data[s.pos+1:]); ok || err != nil {
-		if err != nil {
-			return nil, false, err
-		}
+	raw, ok, err := unescaped(s.data[s.pos+1:])
+	if err != nil {
+		return nil, false, err
+	}
+	if ok {
 		s.pos += len(raw) + 2
 		return raw, false, nil
 	}
